@@ -1,0 +1,195 @@
+"""Build a bundle directory from user inputs: model, data, code and configs -> manifest.
+
+Everything is written into a scratch directory first; the registry moves it into place only
+once every component exists and is hashed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rollbackkit.artifacts import Preprocess, identity, load_preprocess, read_user_model, save_skops
+from rollbackkit.bundle import MANIFEST_FILE, Component, Manifest, Registration, md5_file
+from rollbackkit.errors import InvalidInput, InvalidPath
+from rollbackkit.frames import read_frame, with_prefix
+from rollbackkit.schema import infer_schema, output_frame
+
+REFERENCE_ROWS = 50_000
+GOLDEN_ROWS = 64
+DEFAULT_SERVING: dict[str, Any] = {"predict": "auto", "batch_size": 1024, "timeout_ms": 1000, "warmup": "golden"}
+DEFAULT_GATES: dict[str, Any] = {
+    "min_samples": 200,
+    "gates": [
+        {"name": "error-rate", "kind": "error_rate", "max": 0.01, "severity": "rollback"},
+        {"name": "latency-p99", "kind": "latency", "quantile": "p99", "max_ms": 250, "severity": "rollback"},
+        {"name": "prediction-drift", "kind": "prediction_drift", "metric": "psi", "max": 0.2, "severity": "rollback"},
+    ],
+}
+
+
+def build_bundle(
+    out: Path,
+    *,
+    name: str,
+    version: str,
+    model: Any,
+    train_data: Any,
+    target: str | None,
+    validation_data: Any,
+    preprocess: str | Path | None,
+    serving: Any,
+    gates: Any,
+    author: str,
+    message: str,
+    trust: tuple[str, ...],
+) -> Manifest:
+    """Write every component of a bundle into ``out`` and return its manifest (with id)."""
+    out.mkdir(parents=True)
+    components: dict[str, Component] = {}
+    model_obj, model_comp = _write_model(out, model, trust)
+    components["model"] = model_comp
+
+    prep: Preprocess = identity
+    if preprocess is not None:
+        src = _existing_file(preprocess, "--preprocess")
+        shutil.copyfile(src, out / "preprocess.py")
+        prep = load_preprocess(out / "preprocess.py")
+        components["preprocess"] = _component(out / "preprocess.py", "git")
+
+    train = read_frame(train_data, "training data")
+    inputs = _inputs(train, target)
+    features = _apply(prep, inputs, "training data")
+    _check_model_inputs(model_obj, features)
+    valid = (
+        read_frame(validation_data, "validation data")
+        if validation_data is not None
+        else (train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=0).sort_index())
+    )
+    ref_inputs = _inputs(valid, target)
+    ref_features = _apply(prep, ref_inputs, "validation data")
+    ref_outputs = _score(model_obj, ref_features)
+
+    schema = infer_schema(inputs, model_obj, ref_outputs, target=target)
+    (out / "schema.json").write_text(schema.to_json())
+    components["schema"] = _component(out / "schema.json", "git")
+    components["serving"] = _write_config(out / "serving.yaml", serving, DEFAULT_SERVING, "--serving")
+    components["gates"] = _write_config(out / "gates.yaml", gates, DEFAULT_GATES, "--gates")
+
+    parts = [with_prefix(ref_inputs, "input"), with_prefix(ref_outputs, "output")]
+    if target is not None and target in valid.columns:
+        parts.append(valid[[target]].rename(columns={target: f"label:{target}"}))
+    pd.concat(parts, axis=1).to_parquet(out / "reference.parquet", index=False)
+    components["reference"] = _component(out / "reference.parquet", "dvc")
+
+    n = min(GOLDEN_ROWS, len(ref_inputs))
+    golden = pd.concat(
+        [
+            with_prefix(ref_inputs.iloc[:n], "input"),
+            with_prefix(ref_features.iloc[:n], "feature"),
+            with_prefix(ref_outputs.iloc[:n], "output"),
+        ],
+        axis=1,
+    )
+    golden.to_parquet(out / "golden.parquet", index=False)
+    components["golden"] = _component(out / "golden.parquet", "dvc")
+
+    manifest = Manifest(
+        name=name,
+        components=components,
+        registration=Registration(
+            version=version, created=datetime.now(UTC).isoformat(timespec="seconds"), author=author, message=message
+        ),
+    ).with_id()
+    (out / MANIFEST_FILE).write_text(manifest.to_yaml())
+    return manifest
+
+
+def _component(path: Path, storage: str, **extra: Any) -> Component:
+    return Component(path=path.name, md5=md5_file(path), size=path.stat().st_size, storage=storage, **extra)  # type: ignore[arg-type]
+
+
+def _existing_file(path: str | Path, option: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidPath(f"{option} file {p} does not exist.", f"Check the {option} path.")
+    return p
+
+
+def _write_model(out: Path, model: Any, trust: tuple[str, ...]) -> tuple[Any, Component]:
+    if isinstance(model, str | Path):
+        path = Path(model)
+        obj, fmt, trusted = read_user_model(path, trust)
+        dest = out / f"model{path.suffix.lower()}"
+        shutil.copyfile(path, dest)
+        return obj, _component(dest, "dvc", format=fmt, trusted_types=trusted)
+    dest = out / "model.skops"
+    trusted = save_skops(model, dest)
+    return model, _component(dest, "dvc", format="skops", trusted_types=trusted)
+
+
+def _write_config(dest: Path, value: Any, default: dict[str, Any], option: str) -> Component:
+    import yaml
+
+    if value is None or isinstance(value, dict):
+        dest.write_text(yaml.safe_dump(value if value is not None else default, sort_keys=False))
+    else:
+        src = _existing_file(value, option)
+        try:
+            parsed = yaml.safe_load(src.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise InvalidInput(f"{src} is not valid YAML{where}.", f"Fix the {option} file.") from exc
+        if not isinstance(parsed, dict):
+            raise InvalidInput(f"{src} must hold a YAML mapping.", f"Fix the {option} file.")
+        shutil.copyfile(src, dest)
+    return _component(dest, "git")
+
+
+def _inputs(frame: pd.DataFrame, target: str | None) -> pd.DataFrame:
+    if target is None:
+        return frame
+    if target not in frame.columns:
+        raise InvalidInput(
+            f"Target column {target!r} is not in the data.",
+            f"Choose one of: {', '.join(map(str, frame.columns[:10]))}.",
+        )
+    return frame.drop(columns=[target])
+
+
+def _apply(prep: Any, frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    try:
+        result = prep(frame.copy())
+    except Exception as exc:
+        raise InvalidInput(f"preprocess() failed on the {what}: {exc!r}.", "Fix the preprocessing code.") from exc
+    if not isinstance(result, pd.DataFrame):
+        raise InvalidInput(
+            f"preprocess() returned {type(result).__name__}, not a DataFrame.",
+            "Return a pandas DataFrame from preprocess().",
+        )
+    return result
+
+
+def _check_model_inputs(model: Any, features: pd.DataFrame) -> None:
+    expected = getattr(model, "feature_names_in_", None)
+    if expected is not None and list(map(str, expected)) != list(map(str, features.columns)):
+        missing = sorted(set(map(str, expected)) - set(map(str, features.columns)))
+        extra = sorted(set(map(str, features.columns)) - set(map(str, expected)))
+        raise InvalidInput(
+            f"The model was trained on other columns (missing: {missing[:5]}, extra: {extra[:5]}).",
+            "Pass --target for the label column, or the data the model was trained on.",
+        )
+
+
+def _score(model: Any, features: pd.DataFrame) -> pd.DataFrame:
+    try:
+        return output_frame(model, features)
+    except Exception as exc:
+        raise InvalidInput(
+            f"The model cannot score the data: {exc!r}.", "Check that the data has the model's training columns."
+        ) from exc

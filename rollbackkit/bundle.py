@@ -1,0 +1,175 @@
+"""Bundle manifest: the components of one model version, their hashes, and the bundle id.
+
+A bundle directory (``bundles/NAME/``) holds ``bundle.yaml`` plus its components. Text
+components (schema, serving config, gates, preprocessing code) are stored in git so they
+diff in review; binary ones (model, reference profile, golden sample) are tracked by DVC.
+
+The **bundle id** is ``sha256:`` over the canonical JSON of the manifest's content part
+(format, name, components). The ``registration`` block (version, time, author, message)
+is left out, so the same content always has the same id and any change gives a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rollbackkit.errors import IntegrityError, InvalidPath
+
+MANIFEST_FILE = "bundle.yaml"
+MANIFEST_FORMAT = "rollbackkit/bundle@1"
+_CHUNK = 4 * 1024 * 1024
+
+Role = Literal["model", "schema", "serving", "preprocess", "gates", "reference", "golden"]
+ROLES: tuple[str, ...] = ("model", "schema", "serving", "preprocess", "gates", "reference", "golden")
+Storage = Literal["git", "dvc"]
+ModelFormat = Literal["skops", "joblib", "pickle"]
+
+
+class Component(BaseModel):
+    """One file of a bundle, as recorded in the manifest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str = Field(description="File name inside the bundle directory.")
+    md5: str = Field(description="md5 of the bytes, as DVC computes it.")
+    size: int = Field(ge=0)
+    storage: Storage
+    format: ModelFormat | None = Field(default=None, description="Model serialisation format.")
+    trusted_types: tuple[str, ...] = Field(
+        default=(), description="Types a skops model needs trusted, fixed at register time."
+    )
+
+
+class Registration(BaseModel):
+    """Who registered which version when; not part of the bundle id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    created: str
+    author: str = ""
+    message: str = ""
+
+
+class Manifest(BaseModel):
+    """The content of ``bundle.yaml``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: str = MANIFEST_FORMAT
+    name: str
+    components: dict[str, Component]
+    registration: Registration
+    bundle_id: str = ""
+
+    def content_id(self) -> str:
+        """The bundle id computed from the content part of this manifest."""
+        content = {
+            "format": self.format,
+            "name": self.name,
+            "components": {role: comp.model_dump(mode="json") for role, comp in sorted(self.components.items())},
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+    def with_id(self) -> Manifest:
+        """A copy whose ``bundle_id`` field holds :meth:`content_id`."""
+        return self.model_copy(update={"bundle_id": self.content_id()})
+
+    def to_yaml(self) -> str:
+        """Serialise to the YAML written as ``bundle.yaml``."""
+        import yaml
+
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str | bytes, where: str = MANIFEST_FILE) -> Manifest:
+        """Parse and validate ``bundle.yaml``; raise IntegrityError on anything malformed."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+            manifest = cls.model_validate(data)
+        except (yaml.YAMLError, ValidationError, TypeError) as exc:
+            first = str(exc).splitlines()[0]
+            raise IntegrityError(
+                f"{where} is not a valid rollbackkit manifest ({first}).",
+                "Restore it from git or re-register the bundle.",
+            ) from exc
+        for comp in manifest.components.values():
+            safe_relative(comp.path, where)
+        return manifest
+
+    @property
+    def version(self) -> str:
+        """The registered version, e.g. ``v1.0.0``."""
+        return self.registration.version
+
+
+def md5_file(path: str | os.PathLike[str]) -> str:
+    """md5 hex digest of a file's bytes (DVC 3's ``md5`` hash)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def md5_bytes(data: bytes) -> str:
+    """md5 hex digest of bytes."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def safe_relative(path: str, where: str = "manifest") -> str:
+    """Return ``path`` if it is a plain relative path that stays inside its directory."""
+    parts = Path(path).parts
+    if not path or Path(path).is_absolute() or ".." in parts or "\\" in path or len(parts) != 1:
+        raise InvalidPath(
+            f"Unsafe component path {path!r} in {where}.",
+            "Component paths must be plain file names inside the bundle directory.",
+        )
+    return path
+
+
+def copy_verified(src: str | os.PathLike[str], dest: str | os.PathLike[str], md5: str) -> None:
+    """Copy ``src`` to ``dest`` hashing on the way; only a matching copy is renamed into place.
+
+    Raises:
+        IntegrityError: The bytes do not hash to ``md5``; ``dest`` is left untouched.
+    """
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.rbk-tmp")
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            while chunk := fin.read(_CHUNK):
+                digest.update(chunk)
+                fout.write(chunk)
+        if digest.hexdigest() != md5:
+            raise IntegrityError(
+                f"{src} does not match its manifest (md5 {digest.hexdigest()} != {md5}).",
+                "The cached copy was altered; delete it and run 'rollbackkit restore' to fetch "
+                "it again from the DVC remote.",
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file, fsync and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.rbk-tmp")
+    raw = data.encode() if isinstance(data, str) else data
+    with open(tmp, "wb") as fh:
+        fh.write(raw)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,252 @@
+"""The ``rollbackkit`` command: a thin typer layer over the Python API; no logic lives here.
+
+Exit codes: 0 success, 1 a domain error (one line on stderr), 2 usage error.
+Set ``ROLLBACKKIT_DEBUG=1`` to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rollbackkit.errors import RollbackkitError
+
+app = typer.Typer(
+    name="rollbackkit",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Version model bundles on git + DVC and roll them back in seconds, fully audited.",
+)
+
+RepoOpt = Annotated[Path, typer.Option("--repo", "-C", help="Path inside the project's git repository.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _registry(repo: Path) -> Any:
+    from rollbackkit.registry import Registry
+
+    return Registry(repo)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+@app.command()
+def init(
+    repo: RepoOpt = Path("."),
+    remote: Annotated[
+        str | None, typer.Option(help="DVC remote URL or directory (default: .rollbackkit/dvc-remote).")
+    ] = None,
+) -> None:
+    """Set up rollbackkit in an existing git repo: DVC, a default remote, config."""
+    from rollbackkit.registry import Registry
+
+    registry = Registry.init(repo, remote=remote)
+    _console().print(f"[green]Initialised[/] rollbackkit in {registry.root} (DVC remote: {registry.dvc.remote_url()})")
+
+
+@app.command()
+def register(
+    name: Annotated[str, typer.Argument(help="Bundle name, e.g. churn.")],
+    model: Annotated[Path, typer.Option(help="Fitted model file (.skops recommended; .joblib/.pkl flagged).")],
+    train_data: Annotated[Path, typer.Option(help="Training data (.csv or .parquet) with raw input features.")],
+    target: Annotated[str | None, typer.Option(help="Label column in the data.")] = None,
+    validation_data: Annotated[Path | None, typer.Option(help="Data for the reference profile.")] = None,
+    preprocess: Annotated[Path | None, typer.Option(help="Python file defining preprocess(frame).")] = None,
+    serving: Annotated[Path | None, typer.Option(help="serving.yaml to include.")] = None,
+    gates: Annotated[Path | None, typer.Option(help="gates.yaml to include.")] = None,
+    version: Annotated[str | None, typer.Option(help="Explicit version vX.Y.Z.")] = None,
+    bump: Annotated[str, typer.Option(help="Bump of the latest version: major, minor or patch.")] = "patch",
+    message: Annotated[str, typer.Option(help="Message stored in the version tag.")] = "",
+    trust: Annotated[list[str] | None, typer.Option(help="Extra type a .skops model may load (repeatable).")] = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Register an immutable version: bundle, DVC push, commit, GTO tag NAME@vX.Y.Z."""
+    info = _registry(repo).register(
+        name,
+        model,
+        train_data,
+        target=target,
+        validation_data=validation_data,
+        preprocess=preprocess,
+        serving=serving,
+        gates=gates,
+        version=version,
+        bump=bump,
+        message=message,
+        trust=trust or (),
+    )
+    if as_json:
+        _print_json(info.to_dict())
+    else:
+        _console().print(f"[green]Registered[/] {info.tag}  {info.bundle_id[:19]}  commit {info.commit[:10]}")
+
+
+@app.command("list")
+def list_(
+    name: Annotated[str | None, typer.Argument(help="Only this bundle.")] = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """List registered versions."""
+    infos = _registry(repo).versions(name)
+    if as_json:
+        keys = ("name", "version", "bundle_id", "created", "commit")
+        _print_json({"bundles": [{k: getattr(i, k) for k in keys} for i in infos]})
+        return
+    from rich.table import Table
+
+    table = Table("name", "version", "bundle id", "created", "commit")
+    for i in infos:
+        table.add_row(i.name, i.version, i.bundle_id[:19], i.created, i.commit[:10])
+    _console().print(table)
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME@vX.Y.Z, NAME@latest or NAME#ENV.")],
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one version: components, hashes, schema summary, safety flags."""
+    data = _registry(repo).show(ref)
+    if as_json:
+        _print_json(data)
+        return
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]{data['tag']}[/]  {data['bundle_id']}\ncommit {data['commit']}  created {data['created']}")
+    table = Table("role", "path", "md5", "size", "storage")
+    for role, comp in data["components"].items():
+        table.add_row(role, comp["path"], comp["md5"], str(comp["size"]), comp["storage"])
+    console.print(table)
+    schema = data["schema"]
+    console.print(
+        f"{len(schema['features'])} input features; output {schema['output']['kind']} "
+        f"({', '.join(schema['output']['columns'])})"
+    )
+    if data["trusted_types"]:
+        console.print(f"skops types trusted at load: {', '.join(data['trusted_types'])}")
+    if data["unsafe_model_format"]:
+        console.print(
+            "[yellow]warning:[/] the model is a joblib/pickle file; it is loaded only after its hash matches."
+        )
+
+
+@app.command()
+def resolve(
+    ref: Annotated[str, typer.Argument(help="NAME@latest, NAME@vX.Y.Z or NAME#ENV.")],
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve a reference to one registered version."""
+    info = _registry(repo).resolve(ref)
+    if as_json:
+        _print_json(info.to_dict())
+    else:
+        sys.stdout.write(f"{info.tag} {info.commit}\n")
+
+
+@app.command()
+def restore(
+    ref: Annotated[str, typer.Argument(help="NAME@vX.Y.Z (or NAME@latest, NAME#ENV).")],
+    to: Annotated[Path | None, typer.Option(help="Materialise here instead of the workspace.")] = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore a version's files (verified against the manifest), pulling from the remote if needed."""
+    result = _registry(repo).restore(ref, to=to)
+    if as_json:
+        _print_json(
+            {
+                "version": result.info.to_dict(),
+                "directory": str(result.directory),
+                "files": result.files,
+                "seconds": round(result.seconds, 4),
+            }
+        )
+    else:
+        _console().print(
+            f"[green]Restored[/] {result.info.tag} into {result.directory} "
+            f"({len(result.files)} files, verified, {result.seconds:.2f} s)"
+        )
+
+
+@app.command()
+def verify(
+    ref: Annotated[str | None, typer.Argument(help="NAME@vX.Y.Z to check.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Check every registered version.")] = False,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-hash every component in git, the DVC cache and the remote; check tags and manifests."""
+    if (ref is None) == (not all_):
+        raise typer.BadParameter("give either NAME@VERSION or --all")
+    report = _registry(repo).verify(None if all_ else ref)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        console = _console()
+        for p in report.problems:
+            console.print(f"[red]{p.version}[/] {p.component}: {p.problem}")
+        console.print(
+            ("[green]OK[/]" if report.ok else "[red]FAILED[/]") + f": {len(report.checked)} version(s) checked"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point: domain errors become one red line and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except RollbackkitError as exc:
+        _fail(exc.exit_code, exc.message, exc.hint)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _fail(1, "Aborted.", "")
+    except Exception as exc:
+        # typer vendors click; its usage errors have show() and exit code 2.
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
+        if os.environ.get("ROLLBACKKIT_DEBUG"):
+            raise
+        _fail(
+            1,
+            f"Unexpected error: {type(exc).__name__}: {exc}.",
+            "This is a bug; rerun with ROLLBACKKIT_DEBUG=1 and report the traceback.",
+        )
+
+
+def _fail(code: int, message: str, hint: str) -> None:
+    if os.environ.get("ROLLBACKKIT_DEBUG"):
+        import traceback
+
+        traceback.print_exc()
+    text = f"error: {message} {hint}".strip()
+    if sys.stderr.isatty():
+        text = f"\x1b[31m{text}\x1b[0m"
+    sys.stderr.write(text + "\n")
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""One exception hierarchy: every user-facing failure says what happened and what to do.
+
+The CLI turns any :class:`RollbackkitError` into one red line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+
+class RollbackkitError(Exception):
+    """Root of every error rollbackkit raises on purpose.
+
+    Args:
+        message: What went wrong, in one sentence.
+        hint: What the user can do about it, in one sentence.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} {hint}".strip())
+
+
+class NotAGitRepo(RollbackkitError):
+    """The directory is not inside a git work tree."""
+
+
+class NotInitialised(RollbackkitError):
+    """The repo has not been set up with ``rollbackkit init``."""
+
+
+class InvalidName(RollbackkitError):
+    """A bundle, environment or artifact name breaks GTO/DVC naming rules."""
+
+
+class InvalidVersion(RollbackkitError):
+    """A version string is not ``vMAJOR.MINOR.PATCH`` semver."""
+
+
+class InvalidReference(RollbackkitError):
+    """A reference such as ``NAME@v1.0.0`` or ``NAME#prod`` cannot be parsed."""
+
+
+class InvalidPath(RollbackkitError):
+    """A path is missing, unreadable, or escapes the directory it must stay in."""
+
+
+class InvalidInput(RollbackkitError):
+    """An input (model, data, config file) is not what rollbackkit needs."""
+
+
+class VersionExists(RollbackkitError):
+    """A version is already registered; versions are immutable."""
+
+
+class VersionNotFound(RollbackkitError):
+    """No registered version matches the reference."""
+
+
+class DirtyWorkspace(RollbackkitError):
+    """Uncommitted changes would be swept into a rollbackkit commit."""
+
+
+class RemoteError(RollbackkitError):
+    """The DVC remote cannot be reached or does not hold the data."""
+
+
+class IntegrityError(RollbackkitError):
+    """Bytes on disk, in the cache or in git do not match the manifest."""
+
+
+class LockTimeout(RollbackkitError):
+    """Another rollbackkit process holds the repository lock."""

@@ -1,0 +1,46 @@
+"""Reading user data frames and the prefixed-column layout of reference/golden files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rollbackkit.errors import InvalidInput, InvalidPath
+
+
+def read_frame(data: Any, what: str = "data") -> pd.DataFrame:
+    """A DataFrame as given, or read from a CSV / Parquet path."""
+    if isinstance(data, pd.DataFrame):
+        if data.empty:
+            raise InvalidInput(f"The {what} is empty.", "Pass a frame with at least one row.")
+        return data
+    if not isinstance(data, str | Path):
+        raise InvalidInput(
+            f"The {what} must be a DataFrame or a file path, not {type(data).__name__}.",
+            "Pass a pandas DataFrame, a .csv or a .parquet file.",
+        )
+    path = Path(data)
+    if not path.is_file():
+        raise InvalidPath(f"The {what} file {path} does not exist.", "Check the path.")
+    try:
+        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+    except Exception as exc:
+        raise InvalidInput(
+            f"The {what} file {path} cannot be read: {exc}.", "Pass a readable .csv or .parquet file."
+        ) from exc
+    if frame.empty:
+        raise InvalidInput(f"The {what} file {path} has no rows.", "Pass a file with data.")
+    return frame
+
+
+def with_prefix(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """Rename columns to ``prefix:column`` (reference and golden files keep parts apart)."""
+    return frame.rename(columns=lambda c: f"{prefix}:{c}").reset_index(drop=True)
+
+
+def part(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """The columns stored under ``prefix:``, with the prefix removed."""
+    cols = [c for c in frame.columns if str(c).startswith(f"{prefix}:")]
+    return frame[cols].rename(columns=lambda c: str(c)[len(prefix) + 1 :])

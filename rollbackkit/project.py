@@ -1,0 +1,67 @@
+"""Where a rollbackkit project keeps things, and its small committed config file.
+
+``.rollbackkit/config.yaml`` is committed; ``.rollbackkit/local/`` (lock, journal, scratch
+space, crash-recovery records) is machine-local and git-ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rollbackkit.refs import validate_name
+
+CONFIG_DIR = ".rollbackkit"
+DEFAULT_REMOTE_NAME = "rollbackkit"
+DEFAULT_REMOTE_DIR = ".rollbackkit/dvc-remote"
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    """Paths of one project, all derived from its git root."""
+
+    root: Path
+
+    @property
+    def config_dir(self) -> Path:
+        """``.rollbackkit/`` (committed config)."""
+        return self.root / CONFIG_DIR
+
+    @property
+    def config_file(self) -> Path:
+        """``.rollbackkit/config.yaml``."""
+        return self.config_dir / "config.yaml"
+
+    @property
+    def local(self) -> Path:
+        """``.rollbackkit/local/``: machine-local state, git-ignored."""
+        return self.config_dir / "local"
+
+    @property
+    def lock_file(self) -> Path:
+        """The repository lock every mutating command takes."""
+        return self.local / "repo.lock"
+
+    @property
+    def journal(self) -> Path:
+        """The append-only, hash-chained journal."""
+        return self.local / "journal.jsonl"
+
+    @property
+    def scratch(self) -> Path:
+        """Scratch space for bundles being built."""
+        return self.local / "tmp"
+
+    @property
+    def intents(self) -> Path:
+        """Records of operations in flight, used to recover after a crash."""
+        return self.local / "intents"
+
+    def bundle_dir(self, name: str) -> Path:
+        """``bundles/NAME/`` in the work tree."""
+        return self.root / "bundles" / validate_name(name)
+
+    @staticmethod
+    def bundle_relpath(name: str) -> str:
+        """``bundles/NAME`` as a repo-relative POSIX path."""
+        return f"bundles/{validate_name(name)}"

@@ -1,0 +1,690 @@
+"""Versions on git + DVC: register (immutable), list, resolve, show, restore, verify, load.
+
+Storage (see DESIGN.md): ``bundles/NAME/`` holds ``bundle.yaml`` and the components; text
+components are committed to git, binary ones are tracked by DVC and pushed to the DVC
+remote. A version is the annotated GTO tag ``NAME@vX.Y.Z`` on the commit that registered
+it; ``gto show`` and ``dvc artifacts get`` read the registry as it is.
+
+Register order (crash-safe): build in scratch space -> move into ``bundles/NAME`` -> DVC
+add -> **push** -> ``dvc.yaml`` -> commit -> **tag last**. A process killed at any point
+leaves no tag or a complete version; the next mutating command finds the intent record and
+puts ``bundles/NAME`` and ``dvc.yaml`` back as HEAD has them. A commit made just before a
+crash stays in history without a tag: it is not a version (documented, harmless).
+
+Uncommitted changes: ``register`` commits only ``bundles/NAME/`` and ``dvc.yaml``. It
+refuses when ``dvc.yaml`` has uncommitted edits (they would be swept in); other work in the
+tree is never touched or committed. ``bundles/NAME/`` belongs to rollbackkit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rollbackkit.bundle import MANIFEST_FILE, Manifest, atomic_write, md5_bytes, md5_file
+from rollbackkit.errors import (
+    DirtyWorkspace,
+    IntegrityError,
+    InvalidPath,
+    NotInitialised,
+    VersionExists,
+    VersionNotFound,
+)
+from rollbackkit.gitrepo import Git, TagInfo, find_root
+from rollbackkit.locking import checkpoint, repo_lock
+from rollbackkit.project import DEFAULT_REMOTE_DIR, DEFAULT_REMOTE_NAME, ProjectPaths
+from rollbackkit.refs import Reference, Version, validate_name, version_tag
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rollbackkit.dvcstore import DvcStore
+    from rollbackkit.loaded import LoadedBundle
+
+TAG_RE = re.compile(r"^(?P<name>[a-z0-9]([a-z0-9-]*[a-z0-9])?)@(?P<version>v\S+)$")
+STAGE_TAG_RE = re.compile(
+    r"^(?P<name>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<env>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<n>\d+)$"
+)
+TRAILER_ID = "Rollbackkit-Bundle-Id"
+TRAILER_COMMIT = "Rollbackkit-Commit"
+REGISTER_STEPS = ("staged", "dvc_added", "pushed", "dvc_yaml", "committed", "tagged")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered version, as its tag records it."""
+
+    name: str
+    version: str
+    bundle_id: str
+    created: str
+    commit: str
+    tag: str
+    author: str = ""
+    message: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One integrity problem found by :meth:`Registry.verify`."""
+
+    version: str
+    component: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Result of :meth:`Registry.verify`; ``ok`` when no problem was found."""
+
+    checked: list[str]
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every checked version is intact."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: ``{"ok", "checked", "problems": [...]}``."""
+        return {"ok": self.ok, "checked": self.checked, "problems": [asdict(p) for p in self.problems]}
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What :meth:`Registry.restore` wrote, and how long it took."""
+
+    info: VersionInfo
+    directory: Path
+    files: list[str]
+    seconds: float
+
+
+def _tag_message(name: str, version: str, bundle_id: str, commit: str, message: str) -> str:
+    head = f"Registering artifact {name} version {version}"
+    body = f"\n\n{message.strip()}" if message.strip() else ""
+    return f"{head}{body}\n\n{TRAILER_ID}: {bundle_id}\n{TRAILER_COMMIT}: {commit}\n"
+
+
+def _trailer(message: str, key: str) -> str:
+    match = re.search(rf"^{key}: (\S+)\s*$", message, re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def _user_message(message: str) -> str:
+    lines = message.strip().splitlines()[1:]
+    return "\n".join(ln for ln in lines if not ln.startswith("Rollbackkit-")).strip()
+
+
+def _iso(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def version_from_tag(tag: TagInfo) -> VersionInfo | None:
+    """Parse a registration tag into a VersionInfo (None for other tags)."""
+    match = TAG_RE.match(tag.name)
+    if not match or not Version.is_valid(match["version"]):
+        return None
+    return VersionInfo(
+        name=match["name"],
+        version=match["version"],
+        bundle_id=_trailer(tag.message, TRAILER_ID),
+        created=_iso(tag.timestamp),
+        commit=tag.commit,
+        tag=tag.name,
+        author=tag.tagger,
+        message=_user_message(tag.message),
+    )
+
+
+class Registry:
+    """The bundle registry of one git + DVC repository.
+
+    Args:
+        repo: Any path inside the repository's work tree.
+    """
+
+    def __init__(self, repo: str | Path = ".") -> None:
+        self.root = find_root(repo)
+        self.paths = ProjectPaths(self.root)
+        self.git = Git(self.root)
+        self._dvc: DvcStore | None = None
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def dvc(self) -> DvcStore:
+        """The repository's DVC store (DVC is imported on first use)."""
+        if self._dvc is None:
+            from rollbackkit.dvcstore import DvcStore
+
+            self._dvc = DvcStore(self.root)
+        return self._dvc
+
+    @classmethod
+    def init(cls, repo: str | Path = ".", remote: str | None = None) -> Registry:
+        """Set up rollbackkit in an existing git repo: DVC, a default remote, config; commit.
+
+        Args:
+            repo: Path inside the git repository.
+            remote: DVC remote URL or directory (default: ``.rollbackkit/dvc-remote``, a
+                local directory remote). An ``s3://`` URL works the same through dvc-s3.
+        """
+        registry = cls(repo)
+        paths = registry.paths
+        with repo_lock(paths.lock_file):
+            registry.dvc.init()
+            url = remote or str(registry.root / DEFAULT_REMOTE_DIR)
+            if "://" not in url:
+                url = str(Path(url).expanduser().resolve())
+            registry.dvc.set_remote(DEFAULT_REMOTE_NAME, url)
+            if not paths.config_file.exists():
+                atomic_write(paths.config_file, "# rollbackkit project configuration\nbundles_dir: bundles\n")
+            atomic_write(paths.config_dir / ".gitignore", "/local/\n/dvc-remote/\n")
+            to_commit = [p for p in (".dvc", ".dvcignore", ".rollbackkit") if (registry.root / p).exists()]
+            if registry.git.dirty_paths(to_commit) or registry.git.run(
+                "ls-files", "--others", "--exclude-standard", "--", *to_commit
+            ):
+                registry.git.commit_paths(to_commit, "rollbackkit: initialise DVC and rollbackkit")
+        return registry
+
+    def _require_initialised(self) -> None:
+        if not self.dvc.is_initialised() or not self.paths.config_file.exists():
+            raise NotInitialised(f"{self.root} is not set up for rollbackkit.", "Run 'rollbackkit init' there first.")
+
+    # ------------------------------------------------------------------ reading
+    def versions(self, name: str | None = None) -> list[VersionInfo]:
+        """Registered versions (of ``name``, or all), sorted by name then semver."""
+        if name is not None:
+            validate_name(name)
+        infos = [v for t in self.git.tags() if (v := version_from_tag(t)) and (name is None or v.name == name)]
+        return sorted(infos, key=lambda v: (v.name, Version.parse(v.version)))
+
+    def names(self) -> list[str]:
+        """Names of every registered bundle."""
+        return sorted({v.name for v in self.versions()})
+
+    def resolve(self, ref: str | Reference) -> VersionInfo:
+        """Resolve ``NAME@vX.Y.Z``, ``NAME@latest`` or ``NAME#ENV`` to a version."""
+        ref = Reference.parse(ref) if isinstance(ref, str) else ref
+        tags = self.git.tags()
+        versions = [v for t in tags if (v := version_from_tag(t)) and v.name == ref.name]
+        if not versions:
+            raise VersionNotFound(
+                f"No versions of {ref.name!r} are registered.", "Run 'rollbackkit list' to see what is registered."
+            )
+        if ref.latest:
+            return max(versions, key=lambda v: Version.parse(v.version))
+        if ref.version:
+            for v in versions:
+                if v.version == ref.version:
+                    return v
+            raise VersionNotFound(f"{ref} is not registered.", "Run 'rollbackkit list NAME' to see its versions.")
+        stage = [t for t in tags if (m := STAGE_TAG_RE.match(t.name)) and m["name"] == ref.name and m["env"] == ref.env]
+        if not stage:
+            raise VersionNotFound(f"Nothing is assigned to {ref}.", "Deploy a version there first.")
+        last = max(stage, key=lambda t: (t.timestamp, int(t.name.rsplit("#", 1)[1])))
+        by_commit = {v.commit: v for v in versions}
+        if last.commit not in by_commit:
+            raise IntegrityError(
+                f"{last.name} points at a commit that registers no version.", "Run 'rollbackkit verify --all'."
+            )
+        return by_commit[last.commit]
+
+    def manifest(self, ref: str | Reference | VersionInfo) -> Manifest:
+        """The verified manifest of a version, read from git (no checkout)."""
+        info = ref if isinstance(ref, VersionInfo) else self.resolve(ref)
+        problems = self._check_manifest(info)
+        if problems:
+            raise IntegrityError(
+                f"{info.tag}: {problems[0].problem}.",
+                "Run 'rollbackkit verify --all' for details; do not use this version.",
+            )
+        return self._read_manifest(info)
+
+    def show(self, ref: str | Reference) -> dict[str, Any]:
+        """Everything about one version: tag data, components, schema, flags (JSON-ready)."""
+        info = self.resolve(ref)
+        manifest = self.manifest(info)
+        base = f"{ProjectPaths.bundle_relpath(info.name)}"
+        schema = json.loads(self.git.blob(info.commit, f"{base}/{manifest.components['schema'].path}"))
+        model = manifest.components["model"]
+        return {
+            **info.to_dict(),
+            "components": {
+                role: c.model_dump(mode="json", exclude_none=True) for role, c in manifest.components.items()
+            },
+            "schema": schema,
+            "unsafe_model_format": model.format in ("joblib", "pickle"),
+            "trusted_types": list(model.trusted_types),
+        }
+
+    def _read_manifest(self, info: VersionInfo) -> Manifest:
+        path = f"{ProjectPaths.bundle_relpath(info.name)}/{MANIFEST_FILE}"
+        if not self.git.has_path(info.commit, path):
+            raise IntegrityError(
+                f"{info.tag} points at a commit without {path}.",
+                "The tag was moved or created by hand; run 'rollbackkit verify --all'.",
+            )
+        return Manifest.from_yaml(self.git.blob(info.commit, path), where=f"{info.tag}:{path}")
+
+    # ------------------------------------------------------------------ integrity
+    def _check_manifest(self, info: VersionInfo) -> list[Problem]:
+        """Tag <-> commit <-> manifest consistency, and git-stored components' hashes."""
+        problems: list[Problem] = []
+
+        def bad(component: str, text: str) -> None:
+            problems.append(Problem(info.version, component, text))
+
+        if not info.bundle_id:
+            bad("tag", f"tag {info.tag} carries no bundle id (not made by rollbackkit, or rewritten)")
+        recorded = _trailer(self._tag_message(info.tag), TRAILER_COMMIT)
+        if recorded and recorded != info.commit:
+            bad("tag", f"tag {info.tag} was moved from commit {recorded[:12]} to {info.commit[:12]}")
+        try:
+            manifest = self._read_manifest(info)
+        except IntegrityError as exc:
+            bad("manifest", exc.message.rstrip("."))
+            return problems
+        if manifest.name != info.name or manifest.version != info.version:
+            bad("manifest", f"manifest names {manifest.name}@{manifest.version}, not {info.name}@{info.version}")
+        content_id = manifest.content_id()
+        if manifest.bundle_id != content_id:
+            bad("manifest", "manifest content does not match its bundle id (edited)")
+        if info.bundle_id and info.bundle_id != content_id:
+            bad("manifest", "manifest does not match the bundle id recorded in the tag")
+        base = ProjectPaths.bundle_relpath(info.name)
+        for role, comp in manifest.components.items():
+            blob_path = f"{base}/{comp.path}" + (".dvc" if comp.storage == "dvc" else "")
+            if not self.git.has_path(info.commit, blob_path):
+                bad(role, f"{blob_path} is missing from commit {info.commit[:12]}")
+                continue
+            blob = self.git.blob(info.commit, blob_path)
+            if comp.storage == "git" and md5_bytes(blob) != comp.md5:
+                bad(role, f"{comp.path} in git does not match the manifest hash")
+            if comp.storage == "dvc" and f"md5: {comp.md5}" not in blob.decode(errors="replace"):
+                bad(role, f"{comp.path}.dvc points at other data than the manifest")
+        return problems
+
+    def _tag_message(self, tag: str) -> str:
+        for t in self.git.tags():
+            if t.name == tag:
+                return t.message
+        return ""
+
+    def verify(self, ref: str | Reference | None = None) -> VerifyReport:
+        """Re-hash every component of one version (or all, when ``ref`` is None).
+
+        Checks the tag against its commit and the journal, the manifest against its id, git
+        components against their blobs, and DVC components in the local cache and remote.
+        """
+        infos = [self.resolve(ref)] if ref is not None else self.versions()
+        problems: list[Problem] = []
+        hashed: dict[tuple[str, str], str | None] = {}
+        for info in infos:
+            found = self._check_manifest(info)
+            problems += found
+            if any(p.component in ("manifest", "tag") for p in found):
+                continue
+            manifest = self._read_manifest(info)
+            for role, comp in manifest.components.items():
+                if comp.storage == "dvc":
+                    problems += [
+                        Problem(info.version, role, text)
+                        for text in self._check_dvc_object(comp.md5, comp.path, hashed)
+                    ]
+        if ref is None:
+            problems += self._check_journal_tags({i.tag: i for i in infos})
+        return VerifyReport(checked=[i.tag for i in infos], problems=problems)
+
+    def _check_dvc_object(self, md5: str, path: str, hashed: dict[tuple[str, str], str | None]) -> list[str]:
+        """Hash the cache and remote copies of one object (each at most once per verify)."""
+        if ("cache", md5) not in hashed:
+            cached = self.dvc.cache_path(md5)
+            hashed[("cache", md5)] = md5_file(cached) if cached.is_file() else None
+        if ("remote", md5) not in hashed:
+            hashed[("remote", md5)] = self._remote_md5(md5)
+        local, remote = hashed[("cache", md5)], hashed[("remote", md5)]
+        out = []
+        if local is not None and local != md5:
+            out.append(f"{path}: the local DVC cache copy is corrupted (md5 {local})")
+        if remote is not None and remote != md5:
+            out.append(f"{path}: the DVC remote copy is corrupted (md5 {remote})")
+        if local is None and remote is None:
+            out.append(f"{path}: missing from both the local DVC cache and the remote")
+        return out
+
+    def _remote_md5(self, md5: str) -> str | None:
+        import hashlib
+
+        handle = self.dvc.remote_open(md5)
+        if handle is None:
+            return None
+        digest = hashlib.md5(usedforsecurity=False)
+        with handle:
+            while chunk := handle.read(4 * 1024 * 1024):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def _check_journal_tags(self, current: dict[str, VersionInfo]) -> list[Problem]:
+        from rollbackkit.journal import Journal
+
+        problems = []
+        for entry in Journal(self.paths.journal).entries():
+            if entry.get("event") != "register":
+                continue
+            tag, commit = entry.get("tag", ""), entry.get("commit", "")
+            if tag not in current:
+                problems.append(Problem(entry.get("version", "?"), "tag", f"tag {tag} was deleted"))
+            elif current[tag].commit != commit:
+                problems.append(
+                    Problem(entry.get("version", "?"), "tag", f"tag {tag} was moved from commit {commit[:12]}")
+                )
+        return problems
+
+    def ensure_cached(self, md5s: Iterable[str]) -> None:
+        """Pull objects that the local DVC cache lacks from the remote."""
+        missing = [m for m in md5s if not self.dvc.cache_path(m).is_file()]
+        if missing:
+            self.dvc.pull(missing)
+
+    def read_component(self, info: VersionInfo, manifest: Manifest, role: str) -> bytes:
+        """The verified bytes of one component (from git or the DVC cache/remote)."""
+        comp = manifest.components.get(role)
+        if comp is None:
+            raise IntegrityError(f"{info.tag} has no {role} component.", "Re-register the bundle with one.")
+        if comp.storage == "git":
+            data = self.git.blob(info.commit, f"{ProjectPaths.bundle_relpath(info.name)}/{comp.path}")
+        else:
+            self.ensure_cached([comp.md5])
+            data = self.dvc.cache_path(comp.md5).read_bytes()
+        if md5_bytes(data) != comp.md5:
+            raise IntegrityError(
+                f"{info.tag}: {comp.path} does not match its manifest hash; refusing to load it.",
+                "The local DVC cache is corrupted: delete the file under .dvc/cache and retry to "
+                "fetch it again from the remote, then run 'rollbackkit verify --all'.",
+            )
+        return data
+
+    # ------------------------------------------------------------------ load / restore
+    def load(self, ref: str | Reference | VersionInfo) -> LoadedBundle:
+        """Load a version (model, schema, configs, preprocessing) after verifying every byte."""
+        from rollbackkit.loaded import LoadedBundle
+
+        info = ref if isinstance(ref, VersionInfo) else self.resolve(ref)
+        manifest = self.manifest(info)
+        return LoadedBundle.from_components(info, manifest, lambda role: self.read_component(info, manifest, role))
+
+    def restore(self, ref: str | Reference, to: str | Path | None = None) -> RestoreResult:
+        """Restore a version's files, verified byte for byte.
+
+        Args:
+            ref: The version to restore.
+            to: Materialise the bundle (manifest + components) into this directory instead
+                of the workspace; the workspace is not touched.
+        """
+        started = time.perf_counter()
+        info = self.resolve(ref)
+        manifest = self.manifest(info)
+        if to is not None:
+            dest = _empty_or_bundle_dir(Path(to), self.root)
+            files = self._materialise(info, manifest, dest, workspace=False)
+        else:
+            self._require_initialised()
+            with repo_lock(self.paths.lock_file):
+                self._recover()
+                dest = self.paths.bundle_dir(info.name)
+                files = self._materialise(info, manifest, dest, workspace=True)
+                self._journal().append(
+                    "restore",
+                    name=info.name,
+                    version=info.version,
+                    commit=info.commit,
+                    seconds=round(time.perf_counter() - started, 4),
+                )
+        return RestoreResult(info, dest, files, time.perf_counter() - started)
+
+    def _materialise(self, info: VersionInfo, manifest: Manifest, dest: Path, workspace: bool) -> list[str]:
+        """Write a version's files into ``dest``, verifying each before it lands."""
+        from rollbackkit.bundle import copy_verified
+
+        base = ProjectPaths.bundle_relpath(info.name)
+        self.ensure_cached(c.md5 for c in manifest.components.values() if c.storage == "dvc")
+        staging = dest.with_name(f".{dest.name}.rbk-restore-{uuid.uuid4().hex[:8]}")
+        staging.mkdir(parents=True)
+        try:
+            tree = (
+                self.git.ls_tree(info.commit, base)
+                if workspace
+                else [f"{base}/{MANIFEST_FILE}"]
+                + [f"{base}/{c.path}" for c in manifest.components.values() if c.storage == "git"]
+            )
+            for path in tree:
+                target = staging / path[len(base) + 1 :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(self.git.blob(info.commit, path))
+            for comp in manifest.components.values():
+                if comp.storage == "git" and md5_file(staging / comp.path) != comp.md5:
+                    raise IntegrityError(
+                        f"{info.tag}: {comp.path} in git does not match its manifest.",
+                        "Run 'rollbackkit verify --all'.",
+                    )
+                if comp.storage == "dvc":
+                    copy_verified(self.dvc.cache_path(comp.md5), staging / comp.path, comp.md5)
+            _swap_dir(staging, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+
+    # ------------------------------------------------------------------ register
+    def register(
+        self,
+        name: str,
+        model: Any,
+        train_data: pd.DataFrame | str | Path,
+        *,
+        target: str | None = None,
+        validation_data: pd.DataFrame | str | Path | None = None,
+        preprocess: str | Path | None = None,
+        serving: str | Path | dict[str, Any] | None = None,
+        gates: str | Path | dict[str, Any] | None = None,
+        version: str | None = None,
+        bump: str = "patch",
+        message: str = "",
+        trust: Iterable[str] = (),
+    ) -> VersionInfo:
+        """Register one immutable version of bundle ``name``.
+
+        Args:
+            name: Bundle name (``churn``, ``credit-risk``).
+            model: A fitted estimator/pipeline, or a ``.skops``/``.joblib``/``.pkl`` path.
+            train_data: Training frame (or CSV/Parquet path) with raw input features.
+            target: Label column in the data (dropped from features, kept as reference labels).
+            validation_data: Frame for the reference profile (default: a sample of train_data).
+            preprocess: A ``.py`` file defining ``preprocess(frame) -> frame``.
+            serving: ``serving.yaml`` path or dict (default: predict + probabilities).
+            gates: ``gates.yaml`` path or dict (default: error rate, latency, drift).
+            version: Explicit ``vX.Y.Z``; otherwise the latest version bumped by ``bump``.
+            bump: ``major``, ``minor`` or ``patch``.
+            message: Free text stored in the tag.
+            trust: Extra types a user-supplied ``.skops`` file may load.
+
+        Returns:
+            The new version.
+        """
+        from rollbackkit.builder import build_bundle
+
+        validate_name(name)
+        if version is not None:
+            version = str(Version.parse(version))
+        else:
+            Version(0, 0, 0).bump(bump)  # validates ``bump`` before anything is written
+        self._require_initialised()
+        with repo_lock(self.paths.lock_file):
+            self._recover()
+            version = self._next_version(name, version, bump)
+            self._refuse_dirty(["dvc.yaml"])
+            started = time.perf_counter()
+            self.paths.scratch.mkdir(parents=True, exist_ok=True)
+            scratch = self.paths.scratch / f"{name}-{uuid.uuid4().hex[:8]}"
+            try:
+                manifest = build_bundle(
+                    scratch,
+                    name=name,
+                    version=version,
+                    model=model,
+                    train_data=train_data,
+                    target=target,
+                    validation_data=validation_data,
+                    preprocess=preprocess,
+                    serving=serving,
+                    gates=gates,
+                    author=self._author(),
+                    message=message,
+                    trust=tuple(trust),
+                )
+                info = self._commit_bundle(scratch, manifest, message)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            self._journal().append(
+                "register",
+                name=name,
+                version=version,
+                tag=info.tag,
+                commit=info.commit,
+                bundle_id=info.bundle_id,
+                seconds=round(time.perf_counter() - started, 4),
+            )
+            return info
+
+    def _next_version(self, name: str, version: str | None, bump: str) -> str:
+        existing = {v.version for v in self.versions(name)}
+        if version is not None:
+            if version in existing or self.git.tag_exists(version_tag(name, version)):
+                raise VersionExists(
+                    f"{name}@{version} is already registered; versions are immutable.",
+                    "Register a new version (e.g. --bump patch) instead.",
+                )
+            return version
+        if not existing:
+            return "v0.0.1"
+        latest = max(Version.parse(v) for v in existing)
+        return str(Version(latest.major, latest.minor, latest.patch).bump(bump))
+
+    def _refuse_dirty(self, paths: list[str]) -> None:
+        dirty = self.git.dirty_paths(paths)
+        if dirty:
+            raise DirtyWorkspace(
+                f"{', '.join(dirty)} has uncommitted changes that would be swept into the register commit.",
+                "Commit or stash them first.",
+            )
+
+    def _author(self) -> str:
+        return self.git.run("config", "user.name", check=False).decode().strip()
+
+    def _commit_bundle(self, scratch: Path, manifest: Manifest, message: str) -> VersionInfo:
+        """Move the built bundle into place, DVC add + push, commit, tag (in that order)."""
+        from rollbackkit.dvcyaml import declare_artifact
+
+        name, version = manifest.name, manifest.version
+        rel = ProjectPaths.bundle_relpath(name)
+        dest = self.paths.bundle_dir(name)
+        self._write_intent({"op": "register", "name": name, "version": version, "head": self.git.head()})
+        _swap_dir(scratch, dest)
+        checkpoint("staged")
+        dvc_parts = [c for c in manifest.components.values() if c.storage == "dvc"]
+        self.dvc.add([dest / c.path for c in dvc_parts])
+        checkpoint("dvc_added")
+        self.dvc.push(c.md5 for c in dvc_parts)
+        checkpoint("pushed")
+        declare_artifact(self.root / "dvc.yaml", name, f"{rel}/{manifest.components['model'].path}", manifest)
+        checkpoint("dvc_yaml")
+        commit = self.git.commit_paths([rel, "dvc.yaml"], f"rollbackkit: register {name} {version}")
+        checkpoint("committed")
+        tag = version_tag(name, version)
+        self.git.create_tag(tag, commit, _tag_message(name, version, manifest.bundle_id, commit, message))
+        checkpoint("tagged")
+        self._clear_intent()
+        return self.resolve(f"{name}@{version}")
+
+    # ------------------------------------------------------------------ crash recovery
+    def _intent_file(self) -> Path:
+        return self.paths.intents / "current.json"
+
+    def _write_intent(self, record: dict[str, Any]) -> None:
+        atomic_write(self._intent_file(), json.dumps(record))
+
+    def _clear_intent(self) -> None:
+        self._intent_file().unlink(missing_ok=True)
+
+    def _recover(self) -> None:
+        """Undo what an interrupted register left uncommitted (caller holds the lock)."""
+        path = self._intent_file()
+        if not path.exists():
+            return
+        record = json.loads(path.read_text())
+        name = validate_name(record["name"])
+        if not self.git.tag_exists(version_tag(name, record["version"])):
+            self._reset_to_head(name)
+        self._journal().append("recover", op=record["op"], name=name, version=record["version"])
+        self._clear_intent()
+
+    def _reset_to_head(self, name: str) -> None:
+        """Put ``bundles/NAME`` and ``dvc.yaml`` back exactly as HEAD has them."""
+        rel = ProjectPaths.bundle_relpath(name)
+        head = self.git.head()
+        for path in (rel, "dvc.yaml"):
+            if head and self.git.has_path(head, path):
+                self.git.run("restore", "--source=HEAD", "--staged", "--worktree", "--", path)
+            else:
+                self.git.run("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", path)
+        shutil.rmtree(self.root / rel, ignore_errors=True)
+        if head and self.git.has_path(head, f"{rel}/{MANIFEST_FILE}"):
+            head_info = next((v for v in self.versions(name) if v.commit == head), None)
+            if head_info is not None:
+                self._materialise(head_info, self._read_manifest(head_info), self.root / rel, workspace=True)
+            else:
+                self.git.run("restore", "--source=HEAD", "--worktree", "--", rel)
+        if not (head and self.git.has_path(head, "dvc.yaml")):
+            (self.root / "dvc.yaml").unlink(missing_ok=True)
+
+    def _journal(self) -> Any:
+        from rollbackkit.journal import Journal
+
+        return Journal(self.paths.journal)
+
+
+def _swap_dir(src: Path, dest: Path) -> None:
+    """Replace ``dest`` with ``src`` (a rename when possible)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.rbk-old-{uuid.uuid4().hex[:8]}")
+        dest.rename(old)
+        src.rename(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        src.rename(dest)
+
+
+def _empty_or_bundle_dir(path: Path, repo_root: Path) -> Path:
+    """Validate a ``--to`` directory: new, empty, or an earlier restore of a bundle."""
+    path = path.expanduser().resolve()
+    if (repo_root / ".git").resolve() in (path, *path.parents):
+        raise InvalidPath(f"{path} is inside .git.", "Choose a directory outside the git metadata.")
+    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / MANIFEST_FILE).exists())):
+        raise InvalidPath(
+            f"{path} exists and is not an empty directory or a restored bundle.",
+            "Choose a new or empty directory for --to.",
+        )
+    return path

@@ -1,0 +1,190 @@
+"""Feature and output schema: inferred from a training frame and an estimator at register time.
+
+``schema.json`` describes what a version was trained on: each input feature's logical dtype,
+nullability and domain (numeric range and quantiles, or the category set), the estimator's
+own view of its inputs (``feature_names_in_``, ``n_features_in_``), and the output contract
+that downstream consumers receive.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+LogicalType = Literal["float", "int", "bool", "category", "string", "datetime", "other"]
+OutputKind = Literal["classification", "regression"]
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+MAX_CATEGORIES = 1000
+
+
+class Feature(BaseModel):
+    """One input column as seen in the training data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    position: int
+    dtype: LogicalType
+    pandas_dtype: str
+    nullable: bool
+    null_fraction: float
+    min: float | None = None
+    max: float | None = None
+    quantiles: dict[str, float] | None = None
+    categories: list[str] | None = None
+
+
+class EstimatorView(BaseModel):
+    """What the fitted estimator itself says about its inputs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str
+    feature_names_in: list[str] | None = None
+    n_features_in: int | None = None
+
+
+class OutputContract(BaseModel):
+    """What a version returns to its consumers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: OutputKind
+    columns: list[str]
+    dtypes: dict[str, str]
+    classes: list[str] | None = None
+    primary: str  # the column drift and gates watch by default
+
+
+class Schema(BaseModel):
+    """The content of ``schema.json``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    features: list[Feature]
+    estimator: EstimatorView
+    output: OutputContract
+    target: str | None = None
+    n_rows: int
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Input column names in training order."""
+        return [f.name for f in self.features]
+
+    def to_json(self) -> str:
+        """Serialise to the canonical ``schema.json`` text."""
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Schema:
+        """Parse ``schema.json``."""
+        return cls.model_validate_json(text)
+
+
+def logical_type(series: pd.Series) -> LogicalType:
+    """Map a pandas dtype to rollbackkit's logical type."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "category"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        return "string"
+    return "other"
+
+
+def infer_feature(series: pd.Series, position: int) -> Feature:
+    """Profile one column: dtype, nulls, numeric domain or category set."""
+    kind = logical_type(series)
+    n = len(series)
+    nulls = int(series.isna().sum())
+    fields: dict[str, Any] = {}
+    if kind in ("float", "int"):
+        values = series.dropna().to_numpy(dtype="float64")
+        values = values[np.isfinite(values)]
+        if values.size:
+            qs = np.quantile(values, QUANTILES)
+            fields = {
+                "min": float(values.min()),
+                "max": float(values.max()),
+                "quantiles": {f"p{round(q * 100)}": float(v) for q, v in zip(QUANTILES, qs, strict=True)},
+            }
+    elif kind in ("category", "string", "bool"):
+        cats = sorted(series.dropna().astype(str).unique().tolist())
+        fields = {"categories": cats[:MAX_CATEGORIES]}
+    return Feature(
+        name=str(series.name),
+        position=position,
+        dtype=kind,
+        pandas_dtype=str(series.dtype),
+        nullable=nulls > 0,
+        null_fraction=nulls / n if n else 0.0,
+        **fields,
+    )
+
+
+def infer_estimator_view(model: Any) -> EstimatorView:
+    """Read ``feature_names_in_`` / ``n_features_in_`` from a fitted estimator."""
+    names = getattr(model, "feature_names_in_", None)
+    n_in = getattr(model, "n_features_in_", None)
+    return EstimatorView(
+        type=f"{type(model).__module__}.{type(model).__qualname__}",
+        feature_names_in=[str(n) for n in names] if names is not None else None,
+        n_features_in=int(n_in) if n_in is not None else None,
+    )
+
+
+def output_frame(model: Any, features: pd.DataFrame) -> pd.DataFrame:
+    """Score ``features`` into the standard output frame.
+
+    Classifiers give ``prediction`` (the label) plus ``proba_<class>`` per class when the
+    estimator has ``predict_proba``; regressors give ``prediction``.
+    """
+    prediction = model.predict(features)
+    out = pd.DataFrame({"prediction": prediction}, index=features.index)
+    classes = getattr(model, "classes_", None)
+    if classes is not None and hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(features), dtype="float64")
+        for i, cls in enumerate(classes):
+            out[f"proba_{cls}"] = proba[:, i]
+    return out
+
+
+def infer_output(model: Any, outputs: pd.DataFrame) -> OutputContract:
+    """Describe the output contract from a scored frame."""
+    classes = getattr(model, "classes_", None)
+    kind: OutputKind = "classification" if classes is not None else "regression"
+    columns = [str(c) for c in outputs.columns]
+    proba_cols = [c for c in columns if c.startswith("proba_")]
+    # Watch the positive-class probability of a binary classifier, else the prediction.
+    primary = proba_cols[-1] if kind == "classification" and len(proba_cols) == 2 else "prediction"
+    return OutputContract(
+        kind=kind,
+        columns=columns,
+        dtypes={str(c): str(t) for c, t in outputs.dtypes.items()},
+        classes=[str(c) for c in classes] if classes is not None else None,
+        primary=primary,
+    )
+
+
+def infer_schema(inputs: pd.DataFrame, model: Any, outputs: pd.DataFrame, target: str | None = None) -> Schema:
+    """Build the schema of a version from its raw training inputs, model and outputs."""
+    features = [infer_feature(inputs[col], i) for i, col in enumerate(inputs.columns)]
+    return Schema(
+        features=features,
+        estimator=infer_estimator_view(model),
+        output=infer_output(model, outputs),
+        target=target,
+        n_rows=len(inputs),
+    )

@@ -1,0 +1,126 @@
+"""Shared fixtures: an isolated HOME and git identity for the session, a fresh repo per test.
+
+Repos are built only through rollbackkit's public API, on a real dataset shipped with
+scikit-learn, with real git and a real DVC local-directory remote.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SESSION_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "GTO_NO_ANALYTICS": "1",
+    "GIT_AUTHOR_NAME": "Ada Oncall",
+    "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada Oncall",
+    "GIT_COMMITTER_EMAIL": "ada@example.com",
+}
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """HOME, git config and Jupyter/DVC state all live in a session temp dir."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Ada Oncall\n\temail = ada@example.com\n[init]\n\tdefaultBranch = main\n"
+    )
+    saved = dict(os.environ)
+    os.environ.update(SESSION_ENV, HOME=str(home), GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+                      XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"))
+    yield home
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in ``repo`` and return its stdout."""
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``rollbackkit`` console script."""
+    return subprocess.run([str(BIN / "rollbackkit"), *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def run_tool(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a real peer tool (``gto``, ``dvc``) from the venv."""
+    return subprocess.run([str(BIN / tool), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A fresh git repo with one commit (a README)."""
+    repo = tmp_path / "project"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README.md").write_text("# churn project\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "-q", "-m", "initial commit")
+    return repo
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Path:
+    """A git repo set up with ``Registry.init`` (DVC + local directory remote)."""
+    from rollbackkit import Registry
+
+    Registry.init(git_repo)
+    return git_repo
+
+
+@dataclass(frozen=True)
+class Data:
+    """The breast-cancer dataset as a frame with a ``target`` column."""
+
+    frame: pd.DataFrame
+
+    @property
+    def X(self) -> pd.DataFrame:  # noqa: N802 - the usual scikit-learn name
+        return self.frame.drop(columns=["target"])
+
+    @property
+    def y(self) -> pd.Series:
+        return self.frame["target"]
+
+
+@pytest.fixture(scope="session")
+def data() -> Data:
+    """A real dataset shipped with scikit-learn."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return Data(X.assign(target=y))
+
+
+@pytest.fixture(scope="session")
+def models(data: Data) -> dict[str, object]:
+    """Two fitted models: v1 a random forest, v2 a histogram gradient-boosting classifier."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    return {
+        "v1": RandomForestClassifier(n_estimators=20, random_state=0).fit(data.X, data.y),
+        "v2": HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(data.X, data.y),
+    }
+
+
+@pytest.fixture
+def two_versions(project: Path, data: Data, models: dict[str, object]) -> Path:
+    """``cancer@v1.0.0`` and ``cancer@v1.1.0`` registered through the public API."""
+    from rollbackkit import Registry
+
+    registry = Registry(project)
+    registry.register("cancer", models["v1"], data.frame, target="target", version="v1.0.0", message="first model")
+    registry.register("cancer", models["v2"], data.frame, target="target", version="v1.1.0", message="boosted trees")
+    return project
