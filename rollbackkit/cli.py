@@ -211,10 +211,17 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command()
+def recover(repo: RepoOpt = Path(".")) -> None:
+    """Clean up after an interrupted register (every command also does this on its own)."""
+    done = _registry(repo).recover()
+    _console().print(done or "Nothing to recover.")
+
+
 def main() -> None:
     """Console-script entry point: domain errors become one red line and exit code 1."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the code of a typer.Exit
     except RollbackkitError as exc:
         _fail(exc.exit_code, exc.message, exc.hint)
     except typer.Exit as exc:
@@ -234,6 +241,7 @@ def main() -> None:
             f"Unexpected error: {type(exc).__name__}: {exc}.",
             "This is a bug; rerun with ROLLBACKKIT_DEBUG=1 and report the traceback.",
         )
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(code: int, message: str, hint: str) -> None:

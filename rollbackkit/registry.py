@@ -555,6 +555,9 @@ class Registry:
                     trust=tuple(trust),
                 )
                 info = self._commit_bundle(scratch, manifest, message)
+            except BaseException:
+                self._recover()  # put bundles/NAME and dvc.yaml back as HEAD has them
+                raise
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             self._journal().append(
@@ -628,17 +631,31 @@ class Registry:
     def _clear_intent(self) -> None:
         self._intent_file().unlink(missing_ok=True)
 
-    def _recover(self) -> None:
+    def recover(self) -> str | None:
+        """Finish cleaning up after a register that was killed; returns what was done.
+
+        Every mutating command does this on its own first; call it to tidy the workspace
+        right away (``rollbackkit recover``).
+        """
+        with repo_lock(self.paths.lock_file):
+            return self._recover()
+
+    def _recover(self) -> str | None:
         """Undo what an interrupted register left uncommitted (caller holds the lock)."""
         path = self._intent_file()
         if not path.exists():
-            return
+            return None
         record = json.loads(path.read_text())
         name = validate_name(record["name"])
-        if not self.git.tag_exists(version_tag(name, record["version"])):
+        tag = version_tag(name, record["version"])
+        if self.git.tag_exists(tag):
+            done = f"register of {tag} had completed; nothing to undo"
+        else:
             self._reset_to_head(name)
-        self._journal().append("recover", op=record["op"], name=name, version=record["version"])
+            done = f"register of {tag} was interrupted; bundles/{name} and dvc.yaml reset to HEAD"
+        self._journal().append("recover", op=record["op"], name=name, version=record["version"], result=done)
         self._clear_intent()
+        return done
 
     def _reset_to_head(self, name: str) -> None:
         """Put ``bundles/NAME`` and ``dvc.yaml`` back exactly as HEAD has them."""

@@ -36,8 +36,13 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "[user]\n\tname = Ada Oncall\n\temail = ada@example.com\n[init]\n\tdefaultBranch = main\n"
     )
     saved = dict(os.environ)
-    os.environ.update(SESSION_ENV, HOME=str(home), GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
-                      XDG_CONFIG_HOME=str(home / ".config"), XDG_CACHE_HOME=str(home / ".cache"))
+    os.environ.update(
+        SESSION_ENV,
+        HOME=str(home),
+        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_CACHE_HOME=str(home / ".cache"),
+    )
     yield home
     os.environ.clear()
     os.environ.update(saved)
@@ -50,8 +55,14 @@ def git(repo: Path, *args: str) -> str:
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed ``rollbackkit`` console script."""
-    return subprocess.run([str(BIN / "rollbackkit"), *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [str(BIN / "rollbackkit"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def run_tool(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -87,7 +98,7 @@ class Data:
     frame: pd.DataFrame
 
     @property
-    def X(self) -> pd.DataFrame:  # noqa: N802 - the usual scikit-learn name
+    def X(self) -> pd.DataFrame:
         return self.frame.drop(columns=["target"])
 
     @property

@@ -61,8 +61,9 @@ def test_a_registered_version_can_never_be_registered_again(two_versions: Path, 
     tags_before = git(two_versions, "tag", "-l", "--format=%(refname) %(*objectname)")
     with pytest.raises(VersionExists, match="already registered"):
         registry.register("cancer", models["v2"], data.frame, target="target", version="v1.0.0")
-    cli = run_cli("register", "cancer", "--model", "nope.skops", "--train-data", "x.csv", "--version", "v1.1.0",
-                  cwd=two_versions)
+    cli = run_cli(
+        "register", "cancer", "--model", "nope.skops", "--train-data", "x.csv", "--version", "v1.1.0", cwd=two_versions
+    )
     assert cli.returncode == 1
     assert git(two_versions, "tag", "-l", "--format=%(refname) %(*objectname)") == tags_before
     assert git(two_versions, "status", "--porcelain") == ""
@@ -105,8 +106,9 @@ def test_git_checkout_and_dvc_checkout_restore_exactly_the_registered_files(two_
 def test_dvc_artifacts_get_retrieves_the_registered_model(two_versions: Path, tmp_path: Path) -> None:
     manifest = Registry(two_versions).manifest("cancer@v1.0.0")
     out = tmp_path / "fetched.skops"
-    got = run_tool("dvc", "artifacts", "get", str(two_versions), "cancer", "--rev", "v1.0.0", "-o", str(out),
-                   cwd=tmp_path)
+    got = run_tool(
+        "dvc", "artifacts", "get", str(two_versions), "cancer", "--rev", "v1.0.0", "-o", str(out), cwd=tmp_path
+    )
     assert got.returncode == 0, got.stderr
     assert md5_file(out) == manifest.components["model"].md5
 

@@ -1,0 +1,42 @@
+"""The journal is append-only and hash-chained: edits, deletions and truncation are caught."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rollbackkit.journal import Journal
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    j = Journal(tmp_path / "journal.jsonl")
+    for i in range(5):
+        j.append("register", name="churn", version=f"v1.0.{i}")
+    return j
+
+
+def test_an_intact_journal_verifies(journal: Journal) -> None:
+    assert journal.verify() == []
+    assert [e["seq"] for e in journal.entries()] == [1, 2, 3, 4, 5]
+
+
+def test_an_edited_line_is_caught(journal: Journal) -> None:
+    lines = journal.path.read_text().splitlines()
+    lines[2] = lines[2].replace("v1.0.2", "v9.9.9")
+    journal.path.write_text("\n".join(lines) + "\n")
+    assert [(p.line, "edited" in p.problem) for p in journal.verify()] == [(3, True)]
+
+
+def test_a_deleted_line_is_caught(journal: Journal) -> None:
+    lines = journal.path.read_text().splitlines()
+    del lines[1]
+    journal.path.write_text("\n".join(lines) + "\n")
+    assert any("deleted" in p.problem for p in journal.verify())
+
+
+def test_a_truncated_tail_is_caught(journal: Journal) -> None:
+    lines = journal.path.read_text().splitlines()
+    journal.path.write_text("\n".join(lines[:-1]) + "\n")
+    assert any("truncated" in p.problem for p in journal.verify())
