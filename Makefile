@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/rollbackkit demo
+	$(BIN)/rollbackkit demo --dir demo-project
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -218,6 +218,26 @@ def recover(repo: RepoOpt = Path(".")) -> None:
     _console().print(done or "Nothing to recover.")
 
 
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo project.")] = Path("demo-project"),
+) -> None:
+    """Run the demo story in a fresh project on embedded defaults."""
+    from rollbackkit.demo import run_demo
+
+    console = _console()
+    console.rule("[bold]rollbackkit demo")
+
+    def report(name: str, outcome: str, seconds: float) -> None:
+        console.print(f"[green]✓[/] {name:<18} {outcome}  [dim]({seconds:.2f} s)[/]")
+
+    with console.status("working..."):
+        result = run_demo(directory, report=report)
+    total = sum(seconds for _, _, seconds in result.steps)
+    console.print(f"[bold]Done[/] in {total:.1f} s. Project: {result.directory}")
+    console.print(f"Explore it: rollbackkit list -C {result.directory}")
+
+
 def main() -> None:
     """Console-script entry point: domain errors become one red line and exit code 1."""
     try:

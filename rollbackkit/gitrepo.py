@@ -87,7 +87,13 @@ class Git:
             check=False,
         )
         if check and proc.returncode != 0:
-            detail = proc.stderr.decode(errors="replace").strip().splitlines()
+            stderr = proc.stderr.decode(errors="replace")
+            if "tell me who you are" in stderr or "unable to auto-detect email" in stderr:
+                raise GitError(
+                    "git does not know who you are, so it cannot commit or tag.",
+                    "Run: git config --global user.name 'Your Name' && git config --global user.email you@example.com",
+                )
+            detail = stderr.strip().splitlines()
             raise GitError(
                 f"git {args[0]} failed: {detail[-1] if detail else 'exit ' + str(proc.returncode)}.",
                 "Check the repository state with 'git status'.",
@@ -138,6 +144,28 @@ class Git:
     def blob(self, commit: str, path: str) -> bytes:
         """The bytes of ``path`` at ``commit`` (no checkout)."""
         return self.run("cat-file", "blob", f"{commit}:{path}")
+
+    def blobs(self, commit: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+        """Many files at ``commit`` in one ``git cat-file --batch`` call (None when absent)."""
+        if not paths:
+            return {}
+        request = "".join(f"{commit}:{p}\n" for p in paths).encode()
+        out = self.run("cat-file", "--batch", input=request)
+        result: dict[str, bytes | None] = {}
+        pos = 0
+        for path in paths:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) != 3 or header[1] != b"blob":
+                result[path] = None  # "<object> missing", or a tree
+                if len(header) == 3:
+                    pos += int(header[2]) + 1
+                continue
+            size = int(header[2])
+            result[path] = out[pos : pos + size]
+            pos += size + 1
+        return result
 
     def has_path(self, commit: str, path: str) -> bool:
         """True when ``path`` exists in ``commit``."""

@@ -70,10 +70,13 @@ class VersionInfo:
     tag: str
     author: str = ""
     message: str = ""
+    recorded_commit: str = field(default="", repr=False)  # the commit the tag message names
 
     def to_dict(self) -> dict[str, str]:
         """JSON-ready dict."""
-        return asdict(self)
+        data = asdict(self)
+        del data["recorded_commit"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ def version_from_tag(tag: TagInfo) -> VersionInfo | None:
         tag=tag.name,
         author=tag.tagger,
         message=_user_message(tag.message),
+        recorded_commit=_trailer(tag.message, TRAILER_COMMIT),
     )
 
 
@@ -272,12 +276,13 @@ class Registry:
 
     def _read_manifest(self, info: VersionInfo) -> Manifest:
         path = f"{ProjectPaths.bundle_relpath(info.name)}/{MANIFEST_FILE}"
-        if not self.git.has_path(info.commit, path):
+        text = self.git.blobs(info.commit, [path])[path]
+        if text is None:
             raise IntegrityError(
                 f"{info.tag} points at a commit without {path}.",
                 "The tag was moved or created by hand; run 'rollbackkit verify --all'.",
             )
-        return Manifest.from_yaml(self.git.blob(info.commit, path), where=f"{info.tag}:{path}")
+        return Manifest.from_yaml(text, where=f"{info.tag}:{path}")
 
     # ------------------------------------------------------------------ integrity
     def _check_manifest(self, info: VersionInfo) -> list[Problem]:
@@ -289,9 +294,8 @@ class Registry:
 
         if not info.bundle_id:
             bad("tag", f"tag {info.tag} carries no bundle id (not made by rollbackkit, or rewritten)")
-        recorded = _trailer(self._tag_message(info.tag), TRAILER_COMMIT)
-        if recorded and recorded != info.commit:
-            bad("tag", f"tag {info.tag} was moved from commit {recorded[:12]} to {info.commit[:12]}")
+        if info.recorded_commit and info.recorded_commit != info.commit:
+            bad("tag", f"tag {info.tag} was moved from commit {info.recorded_commit[:12]} to {info.commit[:12]}")
         try:
             manifest = self._read_manifest(info)
         except IntegrityError as exc:
@@ -305,23 +309,20 @@ class Registry:
         if info.bundle_id and info.bundle_id != content_id:
             bad("manifest", "manifest does not match the bundle id recorded in the tag")
         base = ProjectPaths.bundle_relpath(info.name)
+        paths = {
+            role: f"{base}/{comp.path}" + (".dvc" if comp.storage == "dvc" else "")
+            for role, comp in manifest.components.items()
+        }
+        blobs = self.git.blobs(info.commit, list(paths.values()))
         for role, comp in manifest.components.items():
-            blob_path = f"{base}/{comp.path}" + (".dvc" if comp.storage == "dvc" else "")
-            if not self.git.has_path(info.commit, blob_path):
-                bad(role, f"{blob_path} is missing from commit {info.commit[:12]}")
-                continue
-            blob = self.git.blob(info.commit, blob_path)
-            if comp.storage == "git" and md5_bytes(blob) != comp.md5:
+            blob = blobs[paths[role]]
+            if blob is None:
+                bad(role, f"{paths[role]} is missing from commit {info.commit[:12]}")
+            elif comp.storage == "git" and md5_bytes(blob) != comp.md5:
                 bad(role, f"{comp.path} in git does not match the manifest hash")
-            if comp.storage == "dvc" and f"md5: {comp.md5}" not in blob.decode(errors="replace"):
+            elif comp.storage == "dvc" and f"md5: {comp.md5}" not in blob.decode(errors="replace"):
                 bad(role, f"{comp.path}.dvc points at other data than the manifest")
         return problems
-
-    def _tag_message(self, tag: str) -> str:
-        for t in self.git.tags():
-            if t.name == tag:
-                return t.message
-        return ""
 
     def verify(self, ref: str | Reference | None = None) -> VerifyReport:
         """Re-hash every component of one version (or all, when ``ref`` is None).
@@ -470,10 +471,10 @@ class Registry:
                 else [f"{base}/{MANIFEST_FILE}"]
                 + [f"{base}/{c.path}" for c in manifest.components.values() if c.storage == "git"]
             )
-            for path in tree:
+            for path, blob in self.git.blobs(info.commit, tree).items():
                 target = staging / path[len(base) + 1 :]
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(self.git.blob(info.commit, path))
+                target.write_bytes(blob or b"")
             for comp in manifest.components.values():
                 if comp.storage == "git" and md5_file(staging / comp.path) != comp.md5:
                     raise IntegrityError(

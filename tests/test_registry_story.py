@@ -131,3 +131,19 @@ def test_a_deleted_local_cache_is_restored_from_the_remote(two_versions: Path, d
     manifest = registry.manifest("cancer@v1.0.0")
     assert md5_file(two_versions / "bundles" / "cancer" / "model.skops") == manifest.components["model"].md5
     assert len(registry.load("cancer@v1.1.0").predict(data.X.head(5))) == 5
+
+
+def test_a_cache_dir_configured_elsewhere_is_honoured(project: Path, data: Data, models: dict) -> None:
+    registry = Registry(project)
+    shared_cache = project.parent / "shared-dvc-cache"
+    with registry.dvc.repo.config.edit() as conf:  # what `dvc cache dir ...` writes
+        conf["cache"]["dir"] = str(shared_cache)
+    git(project, "commit", "-qam", "use a shared DVC cache")
+    registry = Registry(project)
+    info = registry.register("cancer", models["v1"], data.frame, target="target", version="v1.0.0")
+    model = registry.manifest(info).components["model"]
+    assert registry.dvc.cache_path(model.md5) == shared_cache / "files" / "md5" / model.md5[:2] / model.md5[2:]
+    assert registry.dvc.cache_path(model.md5).is_file()
+    assert not (project / ".dvc" / "cache" / "files").exists()
+    assert registry.verify().ok
+    assert registry.load("cancer@v1.0.0").version == "v1.0.0"

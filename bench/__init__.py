@@ -1,0 +1,1 @@
+"""Benchmarks against peers (not tests): ``make bench`` or ``python -m bench [NAME ...]``."""

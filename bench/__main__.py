@@ -1,0 +1,21 @@
+"""Run every benchmark (or those named on the command line) and print their result files."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = ["registry"]
+
+
+def main() -> None:
+    """Run the selected benchmarks in order."""
+    names = sys.argv[1:] or BENCHMARKS
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        path = module.main()
+        print(f"{name}: results in {path}")
+
+
+if __name__ == "__main__":
+    main()
