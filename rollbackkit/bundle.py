@@ -7,6 +7,9 @@ diff in review; binary ones (model, reference profile, golden sample) are tracke
 The **bundle id** is ``sha256:`` over the canonical JSON of the manifest's content part
 (format, name, components). The ``registration`` block (version, time, author, message)
 is left out, so the same content always has the same id and any change gives a new one.
+"Same content" means byte-identical components: skops names arrays by object id, so saving
+one in-memory estimator twice gives different bytes; register the same ``.skops`` file to
+keep the id.
 """
 
 from __future__ import annotations

@@ -95,41 +95,44 @@ class DvcStore:
 
     def push(self, md5s: Iterable[str]) -> None:
         """Upload cache objects to the default remote; raise RemoteError on any failure."""
-        from dvc_data.hashfile.hash_info import HashInfo
-
-        objs = [HashInfo("md5", m) for m in md5s]
-        try:
-            with _quiet():
-                result = self.repo.cloud.push(objs)
-        except Exception as exc:
-            raise RemoteError(
-                f"Pushing to the DVC remote failed: {_one_line(exc)}.",
+        self._transfer(
+            "push",
+            md5s,
+            failed=(
+                "Pushing to the DVC remote failed",
                 "Check the remote with 'dvc remote list' and that it is reachable; nothing was registered.",
-            ) from exc
-        if result.failed:
-            raise RemoteError(
-                f"{len(result.failed)} object(s) could not be pushed to the DVC remote.",
+            ),
+            incomplete=(
+                "could not be pushed to the DVC remote",
                 "Check the remote's space and permissions; nothing was registered.",
-            )
+            ),
+        )
 
     def pull(self, md5s: Iterable[str]) -> None:
         """Download objects missing from the local cache; raise RemoteError if any fail."""
+        self._transfer(
+            "pull",
+            md5s,
+            failed=("Fetching from the DVC remote failed", "Check the remote is configured and reachable."),
+            incomplete=(
+                "are missing from the DVC remote too",
+                "The data was never pushed or was deleted there; it cannot be restored.",
+            ),
+        )
+
+    def _transfer(
+        self, direction: str, md5s: Iterable[str], failed: tuple[str, str], incomplete: tuple[str, str]
+    ) -> None:
         from dvc_data.hashfile.hash_info import HashInfo
 
         objs = [HashInfo("md5", m) for m in md5s]
         try:
             with _quiet():
-                result = self.repo.cloud.pull(objs)
+                result = getattr(self.repo.cloud, direction)(objs)
         except Exception as exc:
-            raise RemoteError(
-                f"Fetching from the DVC remote failed: {_one_line(exc)}.",
-                "Check the remote is configured and reachable.",
-            ) from exc
+            raise RemoteError(f"{failed[0]}: {_one_line(exc)}.", failed[1]) from exc
         if result.failed:
-            raise RemoteError(
-                f"{len(result.failed)} object(s) are missing from the DVC remote too.",
-                "The data was never pushed or was deleted there; it cannot be restored.",
-            )
+            raise RemoteError(f"{len(result.failed)} object(s) {incomplete[0]}.", incomplete[1])
 
     def cache_path(self, md5: str) -> Path:
         """Where the local cache keeps the object with this md5.
