@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["registry"]
+BENCHMARKS = ["registry", "schema"]
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ def build_bundle(
     author: str,
     message: str,
     trust: tuple[str, ...],
+    origin: str = "",
 ) -> Manifest:
     """Write every component of a bundle into ``out`` and return its manifest (with id)."""
     out.mkdir(parents=True)
@@ -102,7 +103,11 @@ def build_bundle(
         name=name,
         components=components,
         registration=Registration(
-            version=version, created=datetime.now(UTC).isoformat(timespec="seconds"), author=author, message=message
+            version=version,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            author=author,
+            message=message,
+            preprocess_origin=origin if preprocess is not None else "",
         ),
     ).with_id()
     (out / MANIFEST_FILE).write_text(manifest.to_yaml())

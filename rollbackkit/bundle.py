@@ -58,6 +58,9 @@ class Registration(BaseModel):
     created: str
     author: str = ""
     message: str = ""
+    preprocess_origin: str = Field(
+        default="", description="Repo-relative path the preprocessing code was registered from."
+    )
 
 
 class Manifest(BaseModel):

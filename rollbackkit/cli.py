@@ -211,6 +211,100 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command("diff")
+def diff_(
+    a: Annotated[str, typer.Argument(help="The from version, NAME@vX.Y.Z.")],
+    b: Annotated[str, typer.Argument(help="The to version, NAME@vX.Y.Z.")],
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Diff two versions: features, output contract, serving config, gates, code, data profile."""
+    from rollbackkit.diff import diff
+
+    result = diff(a, b, repo=repo)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        sys.stdout.write(result.to_text() + "\n")
+
+
+FeaturesOpt = Annotated[Path, typer.Option("--features", help="Live features: .csv/.parquet, or - for stdin.")]
+
+
+def _verdict_out(data: dict[str, Any], as_json: bool, text: str) -> None:
+    if as_json:
+        _print_json(data)
+    else:
+        sys.stdout.write(text)
+    if data["verdict"] == "incompatible":
+        raise typer.Exit(1)
+
+
+def _findings_text(verdict: str, findings: list[Any]) -> str:
+    lines = [f"verdict: {verdict}"]
+    lines += [f"  [{f.severity}] {f.column}: {f.kind} - {f.detail}" for f in findings]
+    return "\n".join(lines) + "\n"
+
+
+@app.command()
+def check(
+    ref: Annotated[str, typer.Argument(help="The version that would score the frame.")],
+    features: FeaturesOpt,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Is a live feature frame compatible, adaptable or incompatible with a version? Exit 1 if incompatible."""
+    from rollbackkit.frames import read_features
+
+    report = _registry(repo).check(ref, read_features(features))
+    _verdict_out(report.to_dict(), as_json, _findings_text(report.verdict, report.findings))
+
+
+@app.command()
+def parity(
+    ref: Annotated[str, typer.Argument(help="The version whose golden sample is replayed.")],
+    preprocess: Annotated[
+        Path | None, typer.Option(help="Code to check (default: the registered file, as now).")
+    ] = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Are this version's features still computed the same way? Exit 1 if any differs."""
+    report = _registry(repo).parity(ref, preprocess)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        lines = [f"parity with {report.code}: {'OK' if report.ok else 'DIFFERS'} ({report.rows} golden rows)"]
+        lines += [
+            f"  {c.column}: {c.mismatches} rows differ (max |diff| {c.max_abs_diff}) {c.detail}".rstrip()
+            for c in [*report.features, *report.outputs]
+            if not c.ok
+        ]
+        if report.error:
+            lines.append(f"  {report.error}")
+        sys.stdout.write("\n".join(lines) + "\n")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def preflight(
+    ref: Annotated[str, typer.Argument(help="The version about to serve.")],
+    features: Annotated[Path | None, typer.Option(help="Live features: .csv/.parquet, or - for stdin.")] = None,
+    consumer: Annotated[str | None, typer.Option(help="Contract consumers expect: NAME#ENV or NAME@vX.Y.Z.")] = None,
+    preprocess: Annotated[Path | None, typer.Option(help="Code for the parity check.")] = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Compatibility + feature parity + output contract in one verdict. Exit 1 if incompatible."""
+    from rollbackkit.frames import read_features
+
+    frame = read_features(features) if features is not None else None
+    report = _registry(repo).preflight(ref, frame, consumer=consumer, preprocess=preprocess)
+    head = f"preflight {report.target}" + (f" (consumers expect {report.consumer})" if report.consumer else "")
+    _verdict_out(report.to_dict(), as_json, head + "\n" + _findings_text(report.verdict, report.findings))
+
+
 @app.command()
 def recover(repo: RepoOpt = Path(".")) -> None:
     """Clean up after an interrupted register (every command also does this on its own)."""

@@ -72,3 +72,7 @@ class IntegrityError(RollbackkitError):
 
 class LockTimeout(RollbackkitError):
     """Another rollbackkit process holds the repository lock."""
+
+
+class IncompatibleInput(RollbackkitError):
+    """Live features cannot be scored by a version without an adaptation (or at all)."""

@@ -44,3 +44,38 @@ def part(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
     """The columns stored under ``prefix:``, with the prefix removed."""
     cols = [c for c in frame.columns if str(c).startswith(f"{prefix}:")]
     return frame[cols].rename(columns=lambda c: str(c)[len(prefix) + 1 :])
+
+
+def read_features(source: str | Path) -> pd.DataFrame:
+    """Live features from a CSV/Parquet path, or from stdin when ``source`` is ``-``.
+
+    Stdin may hold CSV, JSON records (``[{...}, ...]`` or ``{"records": [...]}``) or pandas'
+    split orient (``{"columns": [...], "data": [[...], ...]}``).
+    """
+    if str(source) != "-":
+        return read_frame(Path(source), "live features")
+    import io
+    import json
+    import sys
+
+    text = sys.stdin.read()
+    if not text.strip():
+        raise InvalidInput("No features arrived on stdin.", "Pipe a CSV or JSON file in, or pass --features PATH.")
+    try:
+        if text.lstrip()[:1] in "[{":
+            data = json.loads(text)
+            if isinstance(data, dict) and "records" in data:
+                data = data["records"]
+            frame = (
+                pd.DataFrame(data["data"], columns=data["columns"])
+                if isinstance(data, dict)
+                else pd.DataFrame.from_records(data)
+            )
+        else:
+            frame = pd.read_csv(io.StringIO(text))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(
+            f"The features on stdin cannot be read: {exc}.",
+            'Send CSV, JSON records, or {"columns": [...], "data": [...]}.',
+        ) from exc
+    return read_frame(frame, "live features")

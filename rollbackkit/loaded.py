@@ -1,4 +1,4 @@
-"""A loaded, verified bundle: model, preprocessing, schema and configs, ready to score."""
+"""Verified bundles in memory: a cheap description (schema, configs, code) and a loaded model."""
 
 from __future__ import annotations
 
@@ -13,19 +13,20 @@ import pandas as pd
 
 from rollbackkit.artifacts import Preprocess, identity, load_model_bytes
 from rollbackkit.bundle import Manifest
-from rollbackkit.errors import InvalidInput
+from rollbackkit.errors import IncompatibleInput, InvalidInput
 from rollbackkit.frames import part
 from rollbackkit.schema import Schema, output_frame
 
 if TYPE_CHECKING:
+    from rollbackkit.compat import Adaptation
     from rollbackkit.registry import VersionInfo
 
 Reader = Callable[[str], bytes]
 
 
 @dataclass(eq=False)
-class LoadedBundle:
-    """One version in memory. Every byte was checked against the manifest before use.
+class BundleDescription:
+    """Everything about a version except its model: cheap to read, every byte verified.
 
     Attributes:
         info: The version's tag data.
@@ -33,8 +34,7 @@ class LoadedBundle:
         schema: Input features and output contract.
         serving: Parsed ``serving.yaml``.
         gates: Parsed ``gates.yaml``.
-        model: The deserialised estimator.
-        preprocess: ``preprocess(frame) -> frame`` (identity when the bundle has none).
+        preprocess_source: The text of ``preprocess.py`` (None when the bundle has none).
     """
 
     info: VersionInfo
@@ -42,30 +42,13 @@ class LoadedBundle:
     schema: Schema
     serving: dict[str, Any]
     gates: dict[str, Any]
-    model: Any
-    preprocess: Preprocess
     preprocess_source: str | None
     _read: Reader = field(repr=False)
 
     @classmethod
-    def from_components(cls, info: VersionInfo, manifest: Manifest, read: Reader) -> LoadedBundle:
-        """Assemble a bundle from a reader that returns each role's verified bytes."""
-        import yaml
-
-        model_comp = manifest.components["model"]
-        model = load_model_bytes(read("model"), model_comp.format or "skops", model_comp.trusted_types)
-        source = read("preprocess").decode() if "preprocess" in manifest.components else None
-        return cls(
-            info=info,
-            manifest=manifest,
-            schema=Schema.from_json(read("schema")),
-            serving=yaml.safe_load(read("serving")) or {},
-            gates=yaml.safe_load(read("gates")) or {},
-            model=model,
-            preprocess=_module_preprocess(source, info.tag) if source else identity,
-            preprocess_source=source,
-            _read=read,
-        )
+    def from_reader(cls, info: VersionInfo, manifest: Manifest, read: Reader) -> BundleDescription:
+        """Read the small components through ``read`` (which verifies each role's bytes)."""
+        return cls(**_small_parts(info, manifest, read))
 
     @property
     def name(self) -> str:
@@ -82,14 +65,6 @@ class LoadedBundle:
         """Content hash of the manifest."""
         return self.manifest.bundle_id
 
-    def features(self, inputs: pd.DataFrame) -> pd.DataFrame:
-        """Preprocessed model features for raw input columns."""
-        return self.preprocess(inputs[self.schema.feature_names].copy())
-
-    def predict(self, inputs: pd.DataFrame) -> pd.DataFrame:
-        """Score raw inputs into the output contract's columns."""
-        return output_frame(self.model, self.features(inputs))
-
     @cached_property
     def reference(self) -> pd.DataFrame:
         """The reference profile (``input:``, ``output:`` and ``label:`` columns)."""
@@ -103,6 +78,66 @@ class LoadedBundle:
     def reference_part(self, prefix: str) -> pd.DataFrame:
         """One part of the reference profile: ``input``, ``output`` or ``label``."""
         return part(self.reference, prefix)
+
+
+@dataclass(eq=False)
+class LoadedBundle(BundleDescription):
+    """One version in memory, ready to score. Every byte was checked against the manifest.
+
+    Attributes:
+        model: The deserialised estimator.
+        preprocess: ``preprocess(frame) -> frame`` (identity when the bundle has none).
+    """
+
+    model: Any = None
+    preprocess: Preprocess = identity
+
+    @classmethod
+    def from_components(cls, info: VersionInfo, manifest: Manifest, read: Reader) -> LoadedBundle:
+        """Assemble a bundle from a reader that returns each role's verified bytes."""
+        model_comp = manifest.components["model"]
+        model = load_model_bytes(read("model"), model_comp.format or "skops", model_comp.trusted_types)
+        parts = _small_parts(info, manifest, read)
+        source = parts["preprocess_source"]
+        return cls(**parts, model=model, preprocess=_module_preprocess(source, info.tag) if source else identity)
+
+    def features(self, inputs: pd.DataFrame, adaptation: Adaptation | None = None) -> pd.DataFrame:
+        """Preprocessed model features for raw inputs (see :meth:`predict` for ``adaptation``)."""
+        if adaptation is not None:
+            from rollbackkit.compat import apply_adaptation
+
+            inputs = apply_adaptation(inputs, adaptation, self.schema)
+        if [str(c) for c in inputs.columns] != self.schema.feature_names:
+            raise IncompatibleInput(
+                f"{self.info.tag} was trained on {len(self.schema.feature_names)} columns in a fixed order; "
+                f"this frame has {len(inputs.columns)} that differ.",
+                "Run rollbackkit.compat.check() and pass its adaptation, or send exactly the trained columns.",
+            )
+        return self.preprocess(inputs.copy())
+
+    def predict(self, inputs: pd.DataFrame, adaptation: Adaptation | None = None) -> pd.DataFrame:
+        """Score raw inputs into the output contract's columns.
+
+        Args:
+            inputs: Exactly the trained columns in order, unless ``adaptation`` is given.
+            adaptation: A declared adaptation (from a compatibility check) applied first;
+                nothing is dropped, reordered or cast implicitly.
+        """
+        return output_frame(self.model, self.features(inputs, adaptation))
+
+
+def _small_parts(info: VersionInfo, manifest: Manifest, read: Reader) -> dict[str, Any]:
+    import yaml
+
+    return {
+        "info": info,
+        "manifest": manifest,
+        "schema": Schema.from_json(read("schema")),
+        "serving": yaml.safe_load(read("serving")) or {},
+        "gates": yaml.safe_load(read("gates")) or {},
+        "preprocess_source": read("preprocess").decode() if "preprocess" in manifest.components else None,
+        "_read": read,
+    }
 
 
 def _module_preprocess(source: str, origin: str) -> Preprocess:

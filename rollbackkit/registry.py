@@ -46,8 +46,12 @@ from rollbackkit.refs import Reference, Version, validate_name, version_tag
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rollbackkit.artifacts import Preprocess
+    from rollbackkit.compat import CompatReport, Thresholds
     from rollbackkit.dvcstore import DvcStore
-    from rollbackkit.loaded import LoadedBundle
+    from rollbackkit.loaded import BundleDescription, LoadedBundle
+    from rollbackkit.parity import ParityReport
+    from rollbackkit.preflight import PreflightReport
 
 TAG_RE = re.compile(r"^(?P<name>[a-z0-9]([a-z0-9-]*[a-z0-9])?)@(?P<version>v\S+)$")
 STAGE_TAG_RE = re.compile(
@@ -419,6 +423,14 @@ class Registry:
         return data
 
     # ------------------------------------------------------------------ load / restore
+    def describe(self, ref: str | Reference | VersionInfo) -> BundleDescription:
+        """A version's schema, configs and preprocessing code (verified; no model loaded)."""
+        from rollbackkit.loaded import BundleDescription
+
+        info = ref if isinstance(ref, VersionInfo) else self.resolve(ref)
+        manifest = self.manifest(info)
+        return BundleDescription.from_reader(info, manifest, lambda role: self.read_component(info, manifest, role))
+
     def load(self, ref: str | Reference | VersionInfo) -> LoadedBundle:
         """Load a version (model, schema, configs, preprocessing) after verifying every byte."""
         from rollbackkit.loaded import LoadedBundle
@@ -426,6 +438,91 @@ class Registry:
         info = ref if isinstance(ref, VersionInfo) else self.resolve(ref)
         manifest = self.manifest(info)
         return LoadedBundle.from_components(info, manifest, lambda role: self.read_component(info, manifest, role))
+
+    # ------------------------------------------------------------------ compatibility
+    def check(
+        self,
+        ref: str | Reference | VersionInfo,
+        features: pd.DataFrame | str | Path,
+        thresholds: Thresholds | None = None,
+    ) -> CompatReport:
+        """Can version ``ref`` score this live frame (compatible / adaptable / incompatible)?"""
+        from rollbackkit.compat import check
+        from rollbackkit.frames import read_frame
+
+        return check(self.describe(ref).schema, read_frame(features, "live features"), thresholds)
+
+    def parity(
+        self, ref: str | Reference | VersionInfo, preprocess: str | Path | Preprocess | None = None
+    ) -> ParityReport:
+        """Re-run preprocessing on the version's golden inputs and compare features and outputs.
+
+        Args:
+            ref: The version.
+            preprocess: The code to check: a ``.py`` file, a function, or None for the file the
+                version was registered from as it is in the repo now.
+        """
+        return self._parity(self.load(ref), preprocess)
+
+    def _parity(self, bundle: LoadedBundle, preprocess: str | Path | Preprocess | None) -> ParityReport:
+        from rollbackkit.artifacts import load_preprocess
+        from rollbackkit.parity import feature_parity
+
+        if callable(preprocess):
+            return feature_parity(bundle, preprocess, getattr(preprocess, "__qualname__", "a function"))
+        if preprocess is not None:
+            return feature_parity(bundle, load_preprocess(Path(preprocess)), str(preprocess))
+        origin = bundle.manifest.registration.preprocess_origin
+        if origin and (self.root / origin).is_file():
+            return feature_parity(bundle, load_preprocess(self.root / origin), origin)
+        label = (
+            "the bundle's own code (no current copy in the repo)"
+            if bundle.preprocess_source
+            else ("no preprocessing (the model holds it)")
+        )
+        return feature_parity(bundle, bundle.preprocess, label)
+
+    def preflight(
+        self,
+        ref: str | Reference | VersionInfo,
+        features: pd.DataFrame | str | Path | None = None,
+        *,
+        consumer: str | None = None,
+        preprocess: str | Path | Preprocess | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> PreflightReport:
+        """One verdict before a deploy or rollback: compatibility, parity, output contract.
+
+        Args:
+            ref: The version about to serve.
+            features: A sample of live features (frame or CSV/Parquet path); skipped if None.
+            consumer: Whose output contract consumers expect: a reference such as
+                ``NAME#prod`` (default: what serves ``prod`` now, else the latest version).
+            preprocess: Code for the parity check (see :meth:`parity`).
+            thresholds: Domain-drift limits for the compatibility check.
+        """
+        from rollbackkit.compat import check
+        from rollbackkit.frames import read_frame
+        from rollbackkit.preflight import combine, contract_findings
+
+        bundle = self.load(ref)
+        compat = (
+            check(bundle.schema, read_frame(features, "live features"), thresholds) if features is not None else None
+        )
+        parity = self._parity(bundle, preprocess)
+        consumer_info = self._consumer(bundle.info, consumer)
+        contract = []
+        if consumer_info is not None and consumer_info.tag != bundle.info.tag:
+            contract = contract_findings(bundle.schema.output, self.describe(consumer_info).schema.output)
+        return combine(bundle.info.tag, consumer_info.tag if consumer_info else None, compat, parity, contract)
+
+    def _consumer(self, target: VersionInfo, consumer: str | None) -> VersionInfo | None:
+        if consumer is not None:
+            return self.resolve(consumer)
+        try:
+            return self.resolve(f"{target.name}#prod")
+        except VersionNotFound:
+            return self.resolve(f"{target.name}@latest")
 
     def restore(self, ref: str | Reference, to: str | Path | None = None) -> RestoreResult:
         """Restore a version's files, verified byte for byte.
@@ -554,6 +651,7 @@ class Registry:
                     author=self._author(),
                     message=message,
                     trust=tuple(trust),
+                    origin=self._repo_relative(preprocess),
                 )
                 info = self._commit_bundle(scratch, manifest, message)
             except BaseException:
@@ -593,6 +691,15 @@ class Registry:
                 f"{', '.join(dirty)} has uncommitted changes that would be swept into the register commit.",
                 "Commit or stash them first.",
             )
+
+    def _repo_relative(self, path: str | Path | None) -> str:
+        """``path`` relative to the repo root when it lies inside it, else ``""``."""
+        if path is None:
+            return ""
+        try:
+            return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return ""
 
     def _author(self) -> str:
         return self.git.run("config", "user.name", check=False).decode().strip()

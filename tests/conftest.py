@@ -53,8 +53,10 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``rollbackkit`` console script."""
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``rollbackkit`` console script (``input`` goes to its stdin)."""
     return subprocess.run(
         [str(BIN / "rollbackkit"), *args],
         cwd=cwd,
@@ -62,6 +64,7 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
         text=True,
         env={**os.environ, **(env or {})},
         timeout=300,
+        input=input,
     )
 
 

@@ -1,0 +1,248 @@
+"""Can this version score this live frame? ``compatible``, ``adaptable`` or ``incompatible``.
+
+``adaptable`` means a declared, lossless adaptation makes the frame scoreable: extra columns
+dropped, columns reordered, safe dtype widening (int32 -> int64, float32 -> float64,
+int -> float, str <-> category). The adaptation is returned as data and
+:func:`apply_adaptation` applies exactly it; the serving layer uses the same function.
+Unlike MLflow, which only warns on extra columns, every adaptation is explicit.
+
+Findings carry a severity: ``incompatible`` decides the verdict, ``adapt`` says what the
+adaptation does, ``warning`` is reported without blocking (e.g. a few unseen categories).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from rollbackkit.schema import Feature, Schema, logical_type
+
+Verdict = Literal["compatible", "adaptable", "incompatible"]
+Severity = Literal["incompatible", "adapt", "warning"]
+VERDICT_ORDER: dict[str, int] = {"compatible": 0, "adaptable": 1, "incompatible": 2}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When domain drift makes a frame incompatible.
+
+    Attributes:
+        unseen_category_share: Share of rows whose category was never seen in training.
+        far_out_of_range_share: Share of rows far outside the trained numeric range.
+        far_margin: "Far" means beyond min/max by more than this fraction of (max - min).
+    """
+
+    unseen_category_share: float = 0.05
+    far_out_of_range_share: float = 0.01
+    far_margin: float = 0.5
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One observation about a column (``column`` is ``"*"`` for frame-wide ones)."""
+
+    column: str
+    kind: str
+    detail: str
+    severity: Severity
+    count: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """The exact, lossless change that makes a frame scoreable by a version."""
+
+    drop: list[str] = field(default_factory=list)
+    reorder: bool = False
+    casts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """True when the frame needs no change."""
+        return not (self.drop or self.reorder or self.casts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: ``{"drop", "reorder", "casts"}``."""
+        return {"drop": self.drop, "reorder": self.reorder, "casts": self.casts}
+
+
+@dataclass(frozen=True)
+class CompatReport:
+    """The verdict of a compatibility check, its findings, and the adaptation."""
+
+    verdict: Verdict
+    findings: list[Finding]
+    adaptation: Adaptation
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the shape of ``rollbackkit check --json``)."""
+        return {
+            "verdict": self.verdict,
+            "findings": [f.to_dict() for f in self.findings],
+            "adaptation": self.adaptation.to_dict(),
+        }
+
+    def columns(self, severity: Severity = "incompatible") -> list[str]:
+        """Columns named by findings of one severity."""
+        return sorted({f.column for f in self.findings if f.severity == severity})
+
+
+def check(schema: Schema, frame: pd.DataFrame, thresholds: Thresholds | None = None) -> CompatReport:
+    """Classify ``frame`` against the input schema of a version."""
+    limits = thresholds or Thresholds()
+    findings: list[Finding] = []
+    expected = schema.feature_names
+    present = set(map(str, frame.columns))
+    missing = [name for name in expected if name not in present]
+    extra = [str(c) for c in frame.columns if str(c) not in set(expected)]
+    for name in missing:
+        findings.append(
+            Finding(name, "missing_column", "required by the model but absent from the frame", "incompatible")
+        )
+    for name in extra:
+        findings.append(Finding(name, "extra_column", "not used by this version; dropped", "adapt"))
+    kept = [str(c) for c in frame.columns if str(c) in set(expected)]
+    reorder = kept != [n for n in expected if n in present]
+    if reorder:
+        findings.append(Finding("*", "reordered", "columns are put in the trained order", "adapt"))
+    casts: dict[str, str] = {}
+    for feature in schema.features:
+        if feature.name not in present:
+            continue
+        column = frame[feature.name]
+        cast = _cast_for(feature, column)
+        if cast is None:
+            findings.append(
+                Finding(
+                    feature.name,
+                    "dtype",
+                    f"trained as {feature.dtype} ({feature.pandas_dtype}), "
+                    f"got {logical_type(column)} ({column.dtype}): no safe conversion",
+                    "incompatible",
+                )
+            )
+            continue
+        if cast:
+            casts[feature.name] = cast
+            findings.append(Finding(feature.name, "cast", f"{column.dtype} -> {cast} (lossless widening)", "adapt"))
+            column = _cast(column, cast, feature)
+        findings += _domain_findings(feature, column, limits)
+    adaptation = Adaptation(drop=extra, reorder=reorder, casts=casts)
+    verdict: Verdict = (
+        "incompatible"
+        if any(f.severity == "incompatible" for f in findings)
+        else ("adaptable" if not adaptation.empty else "compatible")
+    )
+    return CompatReport(verdict, findings, adaptation)
+
+
+def apply_adaptation(frame: pd.DataFrame, adaptation: Adaptation, schema: Schema) -> pd.DataFrame:
+    """Apply exactly the declared adaptation: keep the trained columns in order, cast.
+
+    The result is assembled column by column without copying untouched columns, so adapting
+    a wide frame costs about the size of the cast columns, not of the frame.
+    """
+    if adaptation.empty:
+        return frame
+    by_name = {f.name: f for f in schema.features}
+    columns = {
+        name: _cast(frame[name], adaptation.casts[name], by_name[name]) if name in adaptation.casts else frame[name]
+        for name in schema.feature_names
+    }
+    return pd.DataFrame(columns, index=frame.index, copy=False)
+
+
+_WIDER_INT = {"int8": 1, "int16": 2, "int32": 4, "int64": 8, "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
+
+
+def _cast_for(feature: Feature, column: pd.Series) -> str | None:
+    """``""`` when no cast is needed, a dtype name for a lossless cast, None when unsafe."""
+    live, want = logical_type(column), feature.dtype
+    if str(column.dtype) == feature.pandas_dtype:
+        return ""
+    if want == "float" and live in ("float", "int", "bool"):
+        if live == "float" and np.dtype(column.dtype).itemsize > np.dtype(feature.pandas_dtype).itemsize:
+            return None  # float64 -> float32 loses precision
+        return feature.pandas_dtype
+    if want == "int" and live in ("int", "bool"):
+        return feature.pandas_dtype if _int_fits(str(column.dtype), feature.pandas_dtype) else None
+    if want in ("string", "category") and live in ("string", "category"):
+        return feature.pandas_dtype
+    if want == live and want in ("bool", "datetime"):
+        return feature.pandas_dtype
+    return None
+
+
+def _int_fits(live: str, want: str) -> bool:
+    live, want = live.lower(), want.lower()
+    if live == "bool":
+        return True
+    if live not in _WIDER_INT or want not in _WIDER_INT:
+        return False
+    if live.startswith("u") and not want.startswith("u"):
+        return _WIDER_INT[live] < _WIDER_INT[want]
+    if not live.startswith("u") and want.startswith("u"):
+        return False
+    return _WIDER_INT[live] <= _WIDER_INT[want]
+
+
+def _cast(column: pd.Series, dtype: str, feature: Feature) -> pd.Series:
+    if dtype == "category":
+        return column.astype(str).where(column.notna()).astype(pd.CategoricalDtype(feature.categories or None))
+    return column.astype(dtype)
+
+
+def _domain_findings(feature: Feature, column: pd.Series, limits: Thresholds) -> list[Finding]:
+    n = len(column)
+    found: list[Finding] = []
+    nulls = int(column.isna().sum())
+    if nulls and not feature.nullable:
+        found.append(
+            Finding(feature.name, "nulls", f"{nulls} of {n} values are null; none were in training", "warning", nulls)
+        )
+    if not n:
+        return found
+    if feature.dtype in ("float", "int") and feature.min is not None and feature.max is not None:
+        values = _float_values(column)
+        below, above = int(np.count_nonzero(values < feature.min)), int(np.count_nonzero(values > feature.max))
+        if below or above:
+            margin = limits.far_margin * (feature.max - feature.min)
+            far = int(np.count_nonzero((values < feature.min - margin) | (values > feature.max + margin)))
+            detail = (
+                f"{below} below the trained min {feature.min:.6g}, {above} above the trained max "
+                f"{feature.max:.6g}; {far} far outside"
+            )
+            severity: Severity = "incompatible" if far / n > limits.far_out_of_range_share else "warning"
+            found.append(Finding(feature.name, "out_of_range", detail, severity, below + above))
+    elif feature.categories is not None and feature.dtype in ("category", "string", "bool"):
+        values = column.dropna().astype(str)
+        unseen_mask = ~values.isin(set(feature.categories))
+        unseen = int(unseen_mask.sum())
+        if unseen:
+            examples = sorted(values[unseen_mask].unique().tolist())[:5]
+            share = unseen / n
+            severity = "incompatible" if share > limits.unseen_category_share else "warning"
+            found.append(
+                Finding(
+                    feature.name,
+                    "unseen_categories",
+                    f"{unseen} of {n} rows ({share:.1%}) have categories never seen in training, e.g. {examples}",
+                    severity,
+                    unseen,
+                )
+            )
+    return found
+
+
+def _float_values(column: pd.Series) -> np.ndarray:
+    """The column as float64 without a copy when it already is (NaN for missing values)."""
+    if column.dtype == np.float64:
+        return column.to_numpy()
+    return column.to_numpy(dtype="float64", na_value=np.nan)

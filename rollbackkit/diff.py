@@ -1,0 +1,283 @@
+"""Diff two versions: features, output contract, serving config, gates, code, data profile.
+
+The diff is a pure function of two bundle descriptions (nothing is loaded but schemas and
+small configs). ``diff(a, a)`` is empty, and ``diff(b, a)`` mirrors ``diff(a, b)``: added
+and removed swap, every change swaps ``from`` and ``to``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rollbackkit.schema import Feature, OutputContract
+
+if TYPE_CHECKING:
+    from rollbackkit.loaded import BundleDescription
+
+FEATURE_FIELDS = ("dtype", "nullable", "min", "max", "categories")
+OUTPUT_FIELDS = ("kind", "columns", "dtypes", "classes", "primary")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field that differs: ``name`` (a feature, config key or gate), ``field``, values."""
+
+    name: str
+    field: str
+    before: Any
+    after: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with ``from``/``to`` keys."""
+        return {"name": self.name, "field": self.field, "from": self.before, "to": self.after}
+
+    def flipped(self) -> Change:
+        """The same change seen from the other side."""
+        return Change(self.name, self.field, self.after, self.before)
+
+
+@dataclass(frozen=True)
+class FeatureDiff:
+    """Differences between two lists of input features."""
+
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)
+    reordered: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """True when both feature lists are the same."""
+        return not (self.added or self.removed or self.changed or self.reordered)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "added": self.added,
+            "removed": self.removed,
+            "changed": [c.to_dict() for c in self.changed],
+            "reordered": self.reordered,
+        }
+
+
+@dataclass(frozen=True)
+class ProfileShift:
+    """How one numeric feature's training distribution moved (median shift in IQR units)."""
+
+    name: str
+    median_from: float
+    median_to: float
+    shift_iqr: float
+
+
+@dataclass(frozen=True)
+class BundleDiff:
+    """Everything that differs between version ``a`` (from) and ``b`` (to)."""
+
+    a: str
+    b: str
+    features: FeatureDiff
+    output: list[Change]
+    serving: list[Change]
+    gates: list[Change]
+    preprocess_diff: str
+    rows: tuple[int, int]
+    profile: list[ProfileShift]
+
+    @property
+    def preprocess_changed(self) -> bool:
+        """True when the preprocessing code differs (reformatting included)."""
+        return bool(self.preprocess_diff)
+
+    @property
+    def empty(self) -> bool:
+        """True when the two versions are the same in every compared respect."""
+        return (
+            self.features.empty
+            and not (self.output or self.serving or self.gates or self.preprocess_diff)
+            and self.rows[0] == self.rows[1]
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the shape of ``rollbackkit diff --json``)."""
+        return {
+            "from": self.a,
+            "to": self.b,
+            "features": self.features.to_dict(),
+            "output": [c.to_dict() for c in self.output],
+            "serving": [c.to_dict() for c in self.serving],
+            "preprocess_changed": self.preprocess_changed,
+            "preprocess_diff": self.preprocess_diff,
+            "gates": [c.to_dict() for c in self.gates],
+            "profile": {
+                "rows": {"from": self.rows[0], "to": self.rows[1]},
+                "features": [vars(p) for p in self.profile],
+            },
+        }
+
+    def to_text(self) -> str:
+        """A terminal rendering, most important changes first."""
+        lines = [f"{self.a} -> {self.b}"]
+        if self.empty:
+            return lines[0] + ": no differences"
+        f = self.features
+        if f.added:
+            lines.append(f"+ {len(f.added)} feature(s) added: {', '.join(f.added)}")
+        if f.removed:
+            lines.append(f"- {len(f.removed)} feature(s) removed: {', '.join(f.removed)}")
+        if f.reordered:
+            lines.append("~ feature order changed")
+        lines += [f"~ feature {c.name}: {c.field} {_short(c.before)} -> {_short(c.after)}" for c in f.changed]
+        lines += [f"~ output {c.field}: {_short(c.before)} -> {_short(c.after)}" for c in self.output]
+        lines += [f"~ serving {c.name}: {_short(c.before)} -> {_short(c.after)}" for c in self.serving]
+        lines += [f"~ gates {c.name}: {_short(c.before)} -> {_short(c.after)}" for c in self.gates]
+        if self.rows[0] != self.rows[1]:
+            lines.append(f"~ training rows: {self.rows[0]} -> {self.rows[1]}")
+        moved = [p for p in self.profile if abs(p.shift_iqr) >= 0.1]
+        lines += [
+            f"~ profile {p.name}: median {p.median_from:.4g} -> {p.median_to:.4g} ({p.shift_iqr:+.2f} IQR)"
+            for p in moved[:10]
+        ]
+        if self.preprocess_diff:
+            lines += ["~ preprocessing code changed:", self.preprocess_diff.rstrip()]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        """An HTML rendering for notebooks: added green, removed red, changed amber."""
+        colours = {"+": "#1a7f37", "-": "#cf222e", "~": "#9a6700"}
+        rows = []
+        for line in self.to_text().splitlines():
+            colour = colours.get(line[:1], "inherit")
+            rows.append(f'<div style="color:{colour};white-space:pre;font-family:monospace">{html.escape(line)}</div>')
+        return '<div class="rollbackkit-diff">' + "".join(rows) + "</div>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+def diff_features(a: list[Feature], b: list[Feature]) -> FeatureDiff:
+    """Added, removed, changed and reordered features between two feature lists."""
+    names_a, names_b = [f.name for f in a], [f.name for f in b]
+    by_a, by_b = {f.name: f for f in a}, {f.name: f for f in b}
+    common = [n for n in names_a if n in by_b]
+    changed = [
+        Change(name, fld, _jsonable(getattr(by_a[name], fld)), _jsonable(getattr(by_b[name], fld)))
+        for name in common
+        for fld in FEATURE_FIELDS
+        if getattr(by_a[name], fld) != getattr(by_b[name], fld)
+    ]
+    return FeatureDiff(
+        added=[n for n in names_b if n not in by_a],
+        removed=[n for n in names_a if n not in by_b],
+        changed=changed,
+        reordered=common != [n for n in names_b if n in by_a],
+    )
+
+
+def diff_outputs(a: OutputContract, b: OutputContract) -> list[Change]:
+    """Output-contract fields that differ."""
+    return [
+        Change("output", fld, getattr(a, fld), getattr(b, fld))
+        for fld in OUTPUT_FIELDS
+        if getattr(a, fld) != getattr(b, fld)
+    ]
+
+
+def diff_configs(a: Any, b: Any) -> list[Change]:
+    """Key-by-key differences of two configs (lists of named dicts are keyed by name)."""
+    flat_a, flat_b = _flatten(a), _flatten(b)
+    return [
+        Change(key, "value", flat_a.get(key), flat_b.get(key))
+        for key in sorted(set(flat_a) | set(flat_b))
+        if flat_a.get(key) != flat_b.get(key)
+    ]
+
+
+def diff_code(a: str | None, b: str | None, a_label: str, b_label: str) -> str:
+    """A unified diff of two source texts ("" when identical)."""
+    if (a or "") == (b or ""):
+        return ""
+    return "".join(
+        difflib.unified_diff(
+            (a or "").splitlines(keepends=True), (b or "").splitlines(keepends=True), fromfile=a_label, tofile=b_label
+        )
+    )
+
+
+def profile_shifts(a: list[Feature], b: list[Feature]) -> list[ProfileShift]:
+    """Median shift of common numeric features, in units of ``a``'s interquartile range."""
+    by_b = {f.name: f for f in b}
+    shifts = []
+    for fa in a:
+        fb = by_b.get(fa.name)
+        if fb is None or not fa.quantiles or not fb.quantiles:
+            continue
+        iqr = fa.quantiles["p75"] - fa.quantiles["p25"] or (fa.max or 0) - (fa.min or 0) or 1.0
+        shifts.append(
+            ProfileShift(
+                fa.name, fa.quantiles["p50"], fb.quantiles["p50"], (fb.quantiles["p50"] - fa.quantiles["p50"]) / iqr
+            )
+        )
+    return sorted(shifts, key=lambda s: -abs(s.shift_iqr))
+
+
+def diff_bundles(a: BundleDescription, b: BundleDescription) -> BundleDiff:
+    """Compare two described versions in every respect."""
+    return BundleDiff(
+        a=a.info.tag,
+        b=b.info.tag,
+        features=diff_features(a.schema.features, b.schema.features),
+        output=diff_outputs(a.schema.output, b.schema.output),
+        serving=diff_configs(a.serving, b.serving),
+        gates=diff_configs(a.gates, b.gates),
+        preprocess_diff=diff_code(
+            a.preprocess_source, b.preprocess_source, f"{a.info.tag}/preprocess.py", f"{b.info.tag}/preprocess.py"
+        ),
+        rows=(a.schema.n_rows, b.schema.n_rows),
+        profile=profile_shifts(a.schema.features, b.schema.features),
+    )
+
+
+def diff(a: BundleDescription | str, b: BundleDescription | str, repo: str | Path = ".") -> BundleDiff:
+    """Diff two versions, given as loaded/described bundles or ``NAME@VERSION`` references.
+
+    Args:
+        a: The "from" version.
+        b: The "to" version.
+        repo: The repository references are resolved in.
+    """
+    from rollbackkit.registry import Registry
+
+    registry = Registry(repo) if isinstance(a, str) or isinstance(b, str) else None
+    left = registry.describe(a) if isinstance(a, str) and registry else a
+    right = registry.describe(b) if isinstance(b, str) and registry else b
+    assert not isinstance(left, str) and not isinstance(right, str)
+    return diff_bundles(left, right)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+        out = {}
+        for item in value:
+            rest = {k: v for k, v in item.items() if k != "name"}
+            out.update(_flatten(rest, f"{prefix}[{item['name']}]"))
+        return out
+    return {prefix: value}
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

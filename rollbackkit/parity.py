@@ -1,0 +1,117 @@
+"""Feature parity: are this version's features still computed the same way?
+
+The bundle's golden sample stores raw inputs, the features its preprocessing produced, and
+the model's outputs at register time. Parity re-runs preprocessing code (the code now in
+the repo, by default the file the version was registered from) on those inputs, compares
+each feature column, then scores the recomputed features with the version's model and
+compares the outputs. Floats are compared with tolerances; a change that only reformats
+the code is not flagged, a change in any feature's values is, by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rollbackkit.artifacts import Preprocess
+from rollbackkit.frames import part
+from rollbackkit.loaded import LoadedBundle
+from rollbackkit.schema import output_frame
+
+RTOL = 1e-7
+ATOL = 1e-9
+
+
+@dataclass(frozen=True)
+class ColumnParity:
+    """Parity of one feature or output column over the golden rows."""
+
+    column: str
+    ok: bool
+    mismatches: int
+    max_abs_diff: float | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """Result of a feature-parity run."""
+
+    code: str
+    rows: int
+    features: list[ColumnParity] = field(default_factory=list)
+    outputs: list[ColumnParity] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when every feature and output matches and the code ran."""
+        return not self.error and all(c.ok for c in [*self.features, *self.outputs])
+
+    @property
+    def mismatched(self) -> list[str]:
+        """Names of the feature columns whose values differ."""
+        return [c.column for c in self.features if not c.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "rows": self.rows,
+            "error": self.error,
+            "features": [asdict(c) for c in self.features],
+            "outputs": [asdict(c) for c in self.outputs],
+        }
+
+
+def feature_parity(bundle: LoadedBundle, preprocess: Preprocess, code: str) -> ParityReport:
+    """Compare ``preprocess`` on the golden inputs with the stored features and outputs.
+
+    Args:
+        bundle: The loaded version whose golden sample is the reference.
+        preprocess: The preprocessing function to check.
+        code: Where that function came from (shown in the report).
+    """
+    golden = bundle.golden
+    inputs, stored_features, stored_outputs = part(golden, "input"), part(golden, "feature"), part(golden, "output")
+    try:
+        features = preprocess(inputs.copy())
+        outputs = output_frame(bundle.model, features)
+    except Exception as exc:
+        return ParityReport(code, len(golden), error=f"the code failed on the golden inputs: {exc!r}")
+    return ParityReport(code, len(golden), _compare(stored_features, features), _compare(stored_outputs, outputs))
+
+
+def _compare(expected: pd.DataFrame, actual: pd.DataFrame) -> list[ColumnParity]:
+    out = []
+    for name in expected.columns:
+        if name not in actual.columns:
+            out.append(ColumnParity(str(name), False, len(expected), detail="no longer produced"))
+            continue
+        out.append(_compare_column(str(name), expected[name], actual[name].reset_index(drop=True)))
+    out += [
+        ColumnParity(str(name), False, len(actual), detail="new column")
+        for name in actual.columns
+        if name not in expected.columns
+    ]
+    return out
+
+
+def _compare_column(name: str, expected: pd.Series, actual: pd.Series) -> ColumnParity:
+    if len(actual) != len(expected):
+        return ColumnParity(name, False, len(expected), detail=f"{len(actual)} rows instead of {len(expected)}")
+    if pd.api.types.is_numeric_dtype(expected) and pd.api.types.is_numeric_dtype(actual):
+        e = expected.to_numpy(dtype="float64", na_value=np.nan)
+        a = actual.to_numpy(dtype="float64", na_value=np.nan)
+        close = np.isclose(a, e, rtol=RTOL, atol=ATOL, equal_nan=True)
+        both = ~(np.isnan(a) | np.isnan(e))
+        max_diff = float(np.max(np.abs(a[both] - e[both]))) if both.any() else 0.0
+        bad = int((~close).sum())
+        return ColumnParity(name, bad == 0, bad, max_diff)
+    same = expected.astype(str).to_numpy() == actual.astype(str).to_numpy()
+    bad = int((~same).sum())
+    return ColumnParity(name, bad == 0, bad)

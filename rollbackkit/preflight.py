@@ -1,0 +1,94 @@
+"""Preflight: the gate a deploy or rollback passes before it shifts traffic.
+
+It combines the compatibility check of live features (with its adaptation), feature parity
+(is the code now computing the same features?), and the output contract (do consumers of
+the current version get the same columns, classes and dtypes?) into one verdict.
+
+Severity policy: missing columns, unsafe dtypes, domain drift past the thresholds and
+breaking output-contract changes are ``incompatible``. Feature-parity mismatches are
+``warning``: a bundle ships its own preprocessing, so serving it recomputes features the
+old way; the warning tells you upstream code has moved on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollbackkit.compat import Adaptation, CompatReport, Finding, Verdict
+from rollbackkit.parity import ParityReport
+from rollbackkit.schema import OutputContract
+
+
+@dataclass(frozen=True)
+class PreflightReport:
+    """One verdict with every finding, the adaptation, and the parts it came from."""
+
+    target: str
+    consumer: str | None
+    verdict: Verdict
+    findings: list[Finding]
+    adaptation: Adaptation
+    compat: CompatReport | None = None
+    parity: ParityReport | None = None
+    contract: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the shape of ``rollbackkit preflight --json``)."""
+        return {
+            "target": self.target,
+            "consumer": self.consumer,
+            "verdict": self.verdict,
+            "findings": [f.to_dict() for f in self.findings],
+            "adaptation": self.adaptation.to_dict(),
+            "parity": self.parity.to_dict() if self.parity else None,
+        }
+
+
+def contract_findings(target: OutputContract, consumer: OutputContract) -> list[Finding]:
+    """What consumers of ``consumer``'s contract would see change if ``target`` served."""
+    found: list[Finding] = []
+    if target.kind != consumer.kind:
+        found.append(Finding("*", "output_kind", f"{consumer.kind} -> {target.kind}", "incompatible"))
+    for col in consumer.columns:
+        if col not in target.columns:
+            found.append(Finding(col, "output_column_removed", "consumers receive it today", "incompatible"))
+    for col in target.columns:
+        if col not in consumer.columns:
+            found.append(Finding(col, "output_column_added", "consumers do not receive it today", "warning"))
+    if (target.classes or []) != (consumer.classes or []):
+        found.append(Finding("*", "output_classes", f"{consumer.classes} -> {target.classes}", "incompatible"))
+    for col, dtype in consumer.dtypes.items():
+        new = target.dtypes.get(col)
+        if new is not None and new != dtype:
+            found.append(Finding(col, "output_dtype", f"{dtype} -> {new}", "incompatible"))
+    return found
+
+
+def combine(
+    target: str, consumer: str | None, compat: CompatReport | None, parity: ParityReport | None, contract: list[Finding]
+) -> PreflightReport:
+    """Merge the three checks into one report and verdict."""
+    findings = list(compat.findings) if compat else []
+    if parity is not None:
+        if parity.error:
+            findings.append(Finding("*", "feature_parity", parity.error, "warning"))
+        for col in parity.features:
+            if not col.ok:
+                findings.append(
+                    Finding(
+                        col.column,
+                        "feature_parity",
+                        f"{col.mismatches} of {parity.rows} golden rows differ "
+                        f"(max |diff| {col.max_abs_diff}) with {parity.code}",
+                        "warning",
+                        col.mismatches,
+                    )
+                )
+    findings += contract
+    verdict: Verdict = compat.verdict if compat else "compatible"
+    if any(f.severity == "incompatible" for f in findings):
+        verdict = "incompatible"
+    return PreflightReport(
+        target, consumer, verdict, findings, compat.adaptation if compat else Adaptation(), compat, parity, contract
+    )
