@@ -153,6 +153,10 @@ def _write_config(dest: Path, value: Any, default: dict[str, Any], option: str) 
         if not isinstance(parsed, dict):
             raise InvalidInput(f"{src} must hold a YAML mapping.", f"Fix the {option} file.")
         shutil.copyfile(src, dest)
+    if dest.name == "gates.yaml":
+        from rollbackkit.gates import parse_gates
+
+        parse_gates(dest.read_text(), where=str(value) if isinstance(value, str | Path) else "gates")
     return _component(dest, "git")
 
 

@@ -305,6 +305,70 @@ def preflight(
     _verdict_out(report.to_dict(), as_json, head + "\n" + _findings_text(report.verdict, report.findings))
 
 
+gates_app = typer.Typer(help="Quality gates declared in a bundle.", no_args_is_help=True)
+app.add_typer(gates_app, name="gates")
+
+
+@gates_app.command("check")
+def gates_check(
+    ref: Annotated[str, typer.Argument(help="The version whose gates.yaml is evaluated.")],
+    window: Annotated[Path, typer.Option(help="Window of logged predictions (.parquet or .csv).")],
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a version's gates over a window. Exit 3 when the decision is rollback."""
+    from rollbackkit.gates import evaluate
+
+    report = evaluate(_registry(repo).describe(ref), window)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        lines = [f"{report.version}: {report.decision} ({report.n} rows)"]
+        for g in report.gates:
+            observed = "-" if g.observed is None else f"{g.observed:.4g}"
+            lines.append(f"  [{g.status}] {g.name} ({g.kind}, {g.severity}): {observed} vs {g.threshold}")
+        sys.stdout.write("\n".join(lines) + "\n")
+    if report.decision == "rollback":
+        raise typer.Exit(3)
+
+
+@app.command()
+def drift(
+    reference: Annotated[
+        str, typer.Argument(help="Reference: .parquet/.csv, or NAME@VERSION for its reference profile.")
+    ],
+    current: Annotated[Path, typer.Argument(help="Current data: .parquet or .csv.")],
+    column: Annotated[
+        str | None, typer.Option(help="Column to compare (default: the bundle's primary output).")
+    ] = None,
+    by: Annotated[list[str] | None, typer.Option(help="Slice by this column (repeatable).")] = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Drift of one column between a reference and current data (per slice with --by)."""
+    from rollbackkit.drift import drift as compute
+    from rollbackkit.drift import drift_by
+    from rollbackkit.frames import read_frame
+
+    if "@" in reference and not Path(reference).exists():
+        bundle = _registry(repo).describe(reference)
+        ref_frame = bundle.reference.rename(columns=lambda c: str(c).split(":", 1)[-1])
+        column = column or bundle.schema.output.primary
+    else:
+        ref_frame = read_frame(Path(reference), "reference data")
+    if column is None:
+        raise typer.BadParameter("--column is needed when the reference is a file")
+    cur_frame = read_frame(current, "current data")
+    results = drift_by(ref_frame, cur_frame, column, by) if by else [compute(ref_frame, cur_frame, column)]
+    data: Any = [r.to_dict() for r in results] if by else results[0].to_dict()
+    if as_json:
+        _print_json(data)
+        return
+    for r in results:
+        where = f" {r.slice}" if r.slice else ""
+        sys.stdout.write(f"{r.column}{where}: psi {r.psi:.4f} js {r.js:.4f} n_ref {r.n_ref} n_cur {r.n_cur}\n")
+
+
 @app.command()
 def recover(repo: RepoOpt = Path(".")) -> None:
     """Clean up after an interrupted register (every command also does this on its own)."""

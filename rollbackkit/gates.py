@@ -1,0 +1,574 @@
+"""Quality gates: declared in ``gates.yaml`` inside the bundle, evaluated over a window.
+
+A gate is a rollback trigger decided *before* deployment and registered with the bundle
+(so it is versioned and diffable). Kinds:
+
+- ``latency``: a latency quantile (p50/p95/p99 of ``latency_ms``) at most ``max_ms``.
+- ``error_rate``: the share of requests with an error at most ``max``.
+- ``prediction_drift``: a drift metric of an output column (default: the contract's
+  primary column) against the bundle's reference predictions, at most ``max``.
+- ``feature_drift``: the worst drift metric over ``features`` (``all`` or a list).
+- ``tail``: bounds on the share of current values beyond the reference's p1/p99, or on a
+  current quantile's value.
+- ``slice``: a metric per segment (``by``), so one bad segment fails even when the
+  average is fine; label metrics (accuracy, auc, rmse, mae, error_rate) or drift metrics
+  against the same segment of the reference.
+- ``label_metric``: accuracy, auc, rmse or mae over the rows that have labels.
+
+Every gate has a ``severity`` (``rollback`` or ``warn``) and an optional ``min_samples``;
+a window below it is ``insufficient`` (never a pass). Drift gates default to effect sizes
+(PSI, JS, normalised Wasserstein); p-values are not offered as gate metrics because on
+millions of rows they flag every shift.
+
+A window is a frame (or Parquet/CSV file) with the output columns (``prediction``,
+``proba_<class>``), the input features, ``latency_ms``, ``error`` (null or false when a
+request succeeded) and, when known, ``label``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rollbackkit.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from rollbackkit.loaded import BundleDescription
+
+Severity = Literal["rollback", "warn"]
+DriftMetric = Literal["psi", "js", "wasserstein_norm", "ks", "mean_shift"]
+LabelMetric = Literal["accuracy", "auc", "rmse", "mae"]
+SliceMetric = Literal[
+    "accuracy", "auc", "rmse", "mae", "error_rate", "psi", "js", "wasserstein_norm", "ks", "mean_shift"
+]
+Quantile = Literal["p1", "p5", "p50", "p95", "p99"]
+Status = Literal["pass", "fail", "insufficient"]
+Decision = Literal["rollback", "warn", "pass"]
+_LABEL_METRICS = {"accuracy", "auc", "rmse", "mae"}
+
+
+class _Gate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    severity: Severity = "rollback"
+    min_samples: int | None = Field(default=None, ge=1)
+
+
+class LatencyGate(_Gate):
+    """Latency quantile at most ``max_ms``."""
+
+    kind: Literal["latency"]
+    quantile: Literal["p50", "p95", "p99"] = "p99"
+    max_ms: float = Field(gt=0)
+
+
+class ErrorRateGate(_Gate):
+    """Share of failed requests at most ``max``."""
+
+    kind: Literal["error_rate"]
+    max: float = Field(ge=0, le=1)
+
+
+class PredictionDriftGate(_Gate):
+    """Drift of an output column against the reference predictions at most ``max``."""
+
+    kind: Literal["prediction_drift"]
+    metric: DriftMetric = "psi"
+    max: float = Field(ge=0)
+    column: str | None = None
+
+
+class FeatureDriftGate(_Gate):
+    """The worst drift over the chosen features at most ``max``."""
+
+    kind: Literal["feature_drift"]
+    metric: DriftMetric = "psi"
+    max: float = Field(ge=0)
+    features: Literal["all"] | list[str] = "all"
+
+
+class TailGate(_Gate):
+    """Bounds on tail shares beyond the reference's p1/p99, or on a current quantile."""
+
+    kind: Literal["tail"]
+    column: str | None = None
+    share_above_p99_max: float | None = Field(default=None, ge=0, le=1)
+    share_below_p1_max: float | None = Field(default=None, ge=0, le=1)
+    quantile: Quantile | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> TailGate:
+        if self.share_above_p99_max is None and self.share_below_p1_max is None and self.quantile is None:
+            raise ValueError("a tail gate needs share_above_p99_max, share_below_p1_max or quantile with min/max")
+        if self.quantile is not None and self.min is None and self.max is None:
+            raise ValueError("a quantile tail gate needs min or max")
+        return self
+
+
+class SliceGate(_Gate):
+    """A metric per segment; fails when any segment with enough rows violates a bound."""
+
+    kind: Literal["slice"]
+    by: str | list[str]
+    metric: SliceMetric
+    min: float | None = None
+    max: float | None = None
+    column: str | None = None
+    label: str = "label"
+    min_slice_samples: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> SliceGate:
+        if self.min is None and self.max is None:
+            raise ValueError("a slice gate needs min or max")
+        return self
+
+
+class LabelMetricGate(_Gate):
+    """A label-based metric over rows with labels."""
+
+    kind: Literal["label_metric"]
+    metric: LabelMetric
+    min: float | None = Field(default=None, ge=0)
+    max: float | None = Field(default=None, ge=0)
+    label: str = "label"
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> LabelMetricGate:
+        if self.min is None and self.max is None:
+            raise ValueError("a label_metric gate needs min or max")
+        return self
+
+
+Gate = Annotated[
+    LatencyGate | ErrorRateGate | PredictionDriftGate | FeatureDriftGate | TailGate | SliceGate | LabelMetricGate,
+    Field(discriminator="kind"),
+]
+GATE_KINDS = ("latency", "error_rate", "prediction_drift", "feature_drift", "tail", "slice", "label_metric")
+
+
+class GateSpec(BaseModel):
+    """The content of ``gates.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_samples: int = Field(default=200, ge=1)
+    gates: list[Gate] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> GateSpec:
+        names = [g.name for g in self.gates]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"gate names must be unique; repeated: {duplicates}")
+        return self
+
+
+# ----------------------------------------------------------------------------- parsing
+def parse_gates(text: str | bytes, where: str = "gates.yaml") -> GateSpec:
+    """Parse and validate gates YAML; errors name the file, the line and the fix."""
+    import yaml
+
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise InvalidInput(f"{where}{line}: not valid YAML.", "Fix the YAML syntax.") from exc
+    try:
+        return GateSpec.model_validate(data or {})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"]) + (("kind",) if error["type"] == "union_tag_invalid" else ())
+        lineno = _line_of(root, loc)
+        raise InvalidInput(
+            f"{where} line {lineno}: {_explain(error)}.",
+            f"Valid gate kinds: {', '.join(GATE_KINDS)}; see rollbackkit.gates for their keys.",
+        ) from exc
+
+
+def _line_of(node: Any, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the deepest YAML node along a pydantic error location."""
+    from yaml import MappingNode, SequenceNode
+
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        child = None
+        if isinstance(node, MappingNode) and isinstance(part, str):
+            child = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+            if child is None and any(getattr(k, "value", None) == part for k, _ in node.value):
+                child = node
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            if isinstance(node, MappingNode) and isinstance(part, str):
+                key = next((k for k, _ in node.value if getattr(k, "value", None) == part), None)
+                if key is not None:
+                    line = key.start_mark.line + 1
+            continue  # e.g. the discriminator tag pydantic adds to the location
+        node, line = child, child.start_mark.line + 1
+    return line
+
+
+def _explain(error: Any) -> str:
+    kind, loc = error["type"], [str(p) for p in error["loc"] if not isinstance(p, int)]
+    key = loc[-1] if loc else "value"
+    if kind == "union_tag_invalid":
+        return (
+            f"unknown gate kind {error['input'].get('kind')!r}"
+            if isinstance(error.get("input"), dict)
+            else ("unknown gate kind")
+        )
+    if kind == "union_tag_not_found":
+        return "a gate without a 'kind'"
+    if kind == "extra_forbidden":
+        return f"unknown key {key!r}"
+    if kind == "literal_error":
+        return f"{key} {error['input']!r} is not one of {error['ctx']['expected']}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal"):
+        return f"{key} must be {error['msg'].removeprefix('Input should be ')}, got {error['input']!r}"
+    if kind == "missing":
+        return f"missing required key {key!r}"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    return f"{'.'.join(loc) or 'gates'}: {error['msg']}"
+
+
+def validate_gates_file(path: Path) -> GateSpec:
+    """Validate a gates file on disk (used at register time)."""
+    return parse_gates(path.read_text(), where=str(path.name))
+
+
+# ----------------------------------------------------------------------------- evaluation
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's outcome over a window."""
+
+    name: str
+    kind: str
+    severity: str
+    status: Status
+    observed: float | None
+    threshold: dict[str, float]
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        from rollbackkit.drift import _json_safe
+
+        return _json_safe(asdict(self))  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """Every gate's result and the overall decision ``rollback``, ``warn`` or ``pass``."""
+
+    version: str
+    n: int
+    decision: Decision
+    gates: list[GateResult]
+
+    @property
+    def failed(self) -> list[GateResult]:
+        """Gates that failed (any severity)."""
+        return [g for g in self.gates if g.status == "fail"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the shape of ``rollbackkit gates check --json``)."""
+        return {
+            "version": self.version,
+            "n": self.n,
+            "decision": self.decision,
+            "gates": [g.to_dict() for g in self.gates],
+        }
+
+    def summary(self) -> str:
+        """One line: the decision and the failing gates."""
+        bad = ", ".join(f"{g.name} ({g.observed:.4g} vs {g.threshold})" for g in self.failed if g.observed is not None)
+        return f"{self.decision}: {bad}" if bad else self.decision
+
+
+def evaluate(bundle: BundleDescription, window: pd.DataFrame | str | Path) -> GateReport:
+    """Evaluate a bundle's gates over a window of logged predictions.
+
+    Args:
+        bundle: The version under evaluation (its gates, schema and reference profile).
+        window: The window as a frame, or a Parquet/CSV path.
+    """
+    from rollbackkit.frames import read_frame
+
+    spec = parse_gates_dict(bundle.gates, f"{bundle.info.tag} gates.yaml")
+    frame = window if isinstance(window, pd.DataFrame) else read_frame(window, "window")
+    results = [_evaluate_one(gate, spec, bundle, frame) for gate in spec.gates]
+    decision: Decision = "pass"
+    if any(r.status == "fail" and r.severity == "rollback" for r in results):
+        decision = "rollback"
+    elif any(r.status in ("fail", "insufficient") for r in results):
+        decision = "warn"
+    return GateReport(bundle.info.tag, len(frame), decision, results)
+
+
+def parse_gates_dict(data: dict[str, Any], where: str) -> GateSpec:
+    """Validate an already parsed gates mapping."""
+    try:
+        return GateSpec.model_validate(data or {})
+    except ValidationError as exc:
+        raise InvalidInput(f"{where}: {_explain(exc.errors()[0])}.", "Fix the gates file and re-register.") from exc
+
+
+def _evaluate_one(gate: Any, spec: GateSpec, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
+    need = gate.min_samples or spec.min_samples
+    evaluator = _EVALUATORS[gate.kind]
+    try:
+        return evaluator(gate, need, bundle, window)
+    except _Insufficient as short:
+        return GateResult(
+            gate.name, gate.kind, gate.severity, "insufficient", None, _threshold(gate), {"reason": str(short)}
+        )
+
+
+class _Insufficient(Exception):
+    pass
+
+
+def _threshold(gate: Any) -> dict[str, float]:
+    keys = ("max_ms", "max", "min", "share_above_p99_max", "share_below_p1_max")
+    return {k: getattr(gate, k) for k in keys if getattr(gate, k, None) is not None}
+
+
+def _result(gate: Any, observed: float, evidence: dict[str, Any], ok: bool) -> GateResult:
+    return GateResult(
+        gate.name, gate.kind, gate.severity, "pass" if ok else "fail", float(observed), _threshold(gate), evidence
+    )
+
+
+def _column(window: pd.DataFrame, name: str, gate: Any) -> pd.Series:
+    if name not in window.columns:
+        raise _Insufficient(f"the window has no column {name!r}")
+    return window[name]
+
+
+def _enough(n: int, need: int) -> None:
+    if n < need:
+        raise _Insufficient(f"{n} samples in the window, {need} needed")
+
+
+def _latency(gate: LatencyGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
+    values = _column(window, "latency_ms", gate).dropna().to_numpy(dtype="float64")
+    _enough(values.size, need)
+    q = {"p50": 0.5, "p95": 0.95, "p99": 0.99}[gate.quantile]
+    observed = float(np.quantile(values, q))
+    return _result(gate, observed, {"quantile": gate.quantile, "n": int(values.size)}, observed <= gate.max_ms)
+
+
+def _errors(window: pd.DataFrame) -> np.ndarray:
+    column = window["error"] if "error" in window.columns else pd.Series(False, index=window.index)
+    if pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=bool)
+    return (column.notna() & (column.astype(str) != "") & (column.astype(str) != "False")).to_numpy()
+
+
+def _error_rate(gate: ErrorRateGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
+    _enough(len(window), need)
+    errors = _errors(window)
+    observed = float(errors.mean())
+    return _result(gate, observed, {"errors": int(errors.sum()), "n": len(window)}, observed <= gate.max)
+
+
+def _reference(bundle: BundleDescription, prefix: str, column: str) -> pd.Series:
+    key = f"{prefix}:{column}"
+    if key not in bundle.reference.columns:
+        raise InvalidInput(
+            f"{bundle.info.tag}'s reference profile has no column {column!r}.",
+            "Use a column of the output contract or the input schema.",
+        )
+    return bundle.reference[key]
+
+
+def _successful(window: pd.DataFrame) -> pd.DataFrame:
+    return window[~_errors(window)] if "error" in window.columns else window
+
+
+def _prediction_drift(
+    gate: PredictionDriftGate, need: int, bundle: BundleDescription, window: pd.DataFrame
+) -> GateResult:
+    from rollbackkit.drift import drift
+
+    column = gate.column or bundle.schema.output.primary
+    current = _column(_successful(window), column, gate)
+    _enough(int(current.notna().sum()), need)
+    result = drift(_reference(bundle, "output", column), current, column)
+    observed = _metric(result, gate.metric)
+    return _result(
+        gate, observed, {"column": column, "metric": gate.metric, **_drift_evidence(result)}, observed <= gate.max
+    )
+
+
+def _metric(result: Any, name: str) -> float:
+    if result.kind == "categorical" and name not in ("psi", "js"):
+        name = "psi"  # categorical columns have no KS/Wasserstein; PSI stands in
+    return result.metric(name)
+
+
+def _drift_evidence(result: Any) -> dict[str, Any]:
+    data = result.to_dict()
+    keep = ("n_ref", "n_cur", "psi", "js", "ks", "wasserstein_norm", "tail_share", "new_category_share", "slice")
+    return {k: data[k] for k in keep if k in data}
+
+
+def _feature_drift(gate: FeatureDriftGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
+    from rollbackkit.drift import drift
+
+    names = bundle.schema.feature_names if gate.features == "all" else gate.features
+    current = _successful(window)
+    _enough(len(current), need)
+    scores = {}
+    for name in names:
+        if name in current.columns:
+            scores[name] = _metric(drift(_reference(bundle, "input", name), current[name], name), gate.metric)
+    if not scores:
+        raise _Insufficient("none of the gate's features are in the window")
+    worst = max(scores, key=lambda k: scores[k])
+    top = sorted(scores.items(), key=lambda kv: -kv[1])[:5]
+    return _result(
+        gate,
+        scores[worst],
+        {"worst_feature": worst, "metric": gate.metric, "top": dict(top)},
+        scores[worst] <= gate.max,
+    )
+
+
+def _tail(gate: TailGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
+    from rollbackkit.drift import numeric_drift
+
+    column = gate.column or bundle.schema.output.primary
+    current = _column(_successful(window), column, gate)
+    _enough(int(current.notna().sum()), need)
+    result = numeric_drift(
+        _reference(bundle, "output" if f"output:{column}" in bundle.reference.columns else "input", column),
+        current,
+        column,
+    )
+    checks: list[tuple[str, float, bool]] = []
+    if gate.share_above_p99_max is not None:
+        share = result.tail_share["above_p99"]
+        checks.append(("share_above_p99", share, share <= gate.share_above_p99_max))
+    if gate.share_below_p1_max is not None:
+        share = result.tail_share["below_p1"]
+        checks.append(("share_below_p1", share, share <= gate.share_below_p1_max))
+    if gate.quantile is not None:
+        value = result.quantiles[gate.quantile][1]
+        ok = (gate.min is None or value >= gate.min) and (gate.max is None or value <= gate.max)
+        checks.append((gate.quantile, value, ok))
+    worst = next((c for c in checks if not c[2]), checks[0])
+    evidence = {
+        "column": column,
+        "checks": {name: value for name, value, _ in checks},
+        "reference_quantiles": {k: v[0] for k, v in result.quantiles.items()},
+    }
+    return _result(
+        gate, worst[1], {**evidence, "violated": worst[0] if not worst[2] else None}, all(ok for _, _, ok in checks)
+    )
+
+
+def _label_value(metric: str, frame: pd.DataFrame, bundle: BundleDescription, label: str) -> float:
+    labels = frame[label]
+    if metric == "accuracy":
+        return float((frame["prediction"].astype(str).to_numpy() == labels.astype(str).to_numpy()).mean())
+    if metric == "auc":
+        from sklearn.metrics import roc_auc_score
+
+        classes = bundle.schema.output.classes or []
+        positive = classes[-1] if classes else "1"
+        truth = labels.astype(str).to_numpy() == positive
+        if truth.all() or not truth.any():
+            raise _Insufficient("AUC needs both classes among the labels")
+        return float(roc_auc_score(truth, frame[bundle.schema.output.primary].to_numpy(dtype="float64")))
+    error = frame["prediction"].to_numpy(dtype="float64") - labels.to_numpy(dtype="float64")
+    return float(np.sqrt(np.mean(error**2))) if metric == "rmse" else float(np.mean(np.abs(error)))
+
+
+def _within(value: float, low: float | None, high: float | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _label_metric(gate: LabelMetricGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
+    frame = _successful(window)
+    labelled = frame[_column(frame, gate.label, gate).notna()]
+    _enough(len(labelled), need)
+    value = _label_value(gate.metric, labelled, bundle, gate.label)
+    return _result(gate, value, {"metric": gate.metric, "n": len(labelled)}, _within(value, gate.min, gate.max))
+
+
+def _slice(gate: SliceGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
+    from rollbackkit.drift import drift
+
+    keys = [gate.by] if isinstance(gate.by, str) else list(gate.by)
+    frame = window if gate.metric == "error_rate" else _successful(window)
+    for key in keys:
+        _column(frame, key, gate)
+    _enough(len(frame), need)
+    if gate.metric in _LABEL_METRICS:
+        frame = frame[_column(frame, gate.label, gate).notna()]
+    reference = bundle.reference.rename(columns=lambda c: str(c).split(":", 1)[-1])
+    column = gate.column or bundle.schema.output.primary
+    values: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for key, part in frame.groupby(keys, dropna=False, sort=True):
+        label = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
+        label = {k: v.item() if hasattr(v, "item") else v for k, v in label.items()}
+        if len(part) < gate.min_slice_samples:
+            skipped.append({"slice": label, "n": len(part)})
+            continue
+        try:
+            if gate.metric == "error_rate":
+                value = float(_errors(part).mean())
+            elif gate.metric in _LABEL_METRICS:
+                value = _label_value(gate.metric, part, bundle, gate.label)
+            else:
+                ref_part = reference
+                for k, v in label.items():
+                    if k in ref_part.columns:
+                        ref_part = ref_part[ref_part[k] == v]
+                ref_values = (ref_part if len(ref_part) else reference)[column]
+                value = _metric(drift(ref_values, part[column], column), gate.metric)
+        except _Insufficient as short:
+            skipped.append({"slice": label, "n": len(part), "reason": str(short)})
+            continue
+        values.append({"slice": label, "value": value, "n": len(part)})
+    if not values:
+        raise _Insufficient(f"no slice has {gate.min_slice_samples} rows")
+
+    def badness(item: dict[str, Any]) -> float:
+        v = item["value"]
+        return -v if gate.min is not None and gate.max is None else v
+
+    worst = max(values, key=badness)
+    ok = all(_within(v["value"], gate.min, gate.max) for v in values)
+    return _result(
+        gate,
+        worst["value"],
+        {"metric": gate.metric, "worst_slice": worst["slice"], "slices": values, "skipped": skipped},
+        ok,
+    )
+
+
+_EVALUATORS: dict[str, Callable[..., GateResult]] = {
+    "latency": _latency,
+    "error_rate": _error_rate,
+    "prediction_drift": _prediction_drift,
+    "feature_drift": _feature_drift,
+    "tail": _tail,
+    "slice": _slice,
+    "label_metric": _label_metric,
+}
