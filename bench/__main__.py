@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["registry", "schema"]
+BENCHMARKS = ["registry", "schema", "drift"]
 
 
 def main() -> None:

@@ -57,14 +57,41 @@ class Journal:
         return out
 
     def _head(self) -> tuple[int, str]:
+        """Sequence number and hash recorded in the head file (0 and genesis if none)."""
         if not self.head_path.exists():
             return 0, GENESIS
         data = json.loads(self.head_path.read_text())
         return int(data["seq"]), str(data["hash"])
 
+    def _tail(self) -> tuple[int, str]:
+        """Sequence and hash of the last complete line; drops a torn tail left by a crash."""
+        if not self.path.exists():
+            return 0, GENESIS
+        with open(self.path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0, GENESIS
+            fh.seek(max(0, size - 65536))
+            tail = fh.read()
+            if not tail.endswith(b"\n"):
+                # A write torn by a crash never reached fsync or the head: it was never committed.
+                cut = tail.rfind(b"\n")
+                fh.truncate(size - len(tail) + cut + 1 if cut >= 0 else 0)
+                tail = tail[: cut + 1] if cut >= 0 else b""
+        lines = tail.splitlines()
+        if not lines:
+            return 0, GENESIS
+        last = json.loads(lines[-1])
+        return int(last["seq"]), str(last["hash"])
+
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Append one event; returns the written entry (with ``seq``, ``time``, ``hash``)."""
-        seq, prev = self._head()
+        """Append one event; returns the written entry (with ``seq``, ``time``, ``hash``).
+
+        The line is fsync'd before the head file moves, so a crash in between leaves one
+        line beyond the head (accepted by :meth:`verify`), never a head beyond the lines.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        seq, prev = self._tail()
         entry: dict[str, Any] = {
             "seq": seq + 1,
             "time": datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -73,7 +100,6 @@ class Journal:
             "prev": prev,
         }
         entry["hash"] = _digest(entry)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, sort_keys=True) + "\n")
             fh.flush()
@@ -85,6 +111,7 @@ class Journal:
         """Check every link of the chain and the head; empty list means intact."""
         problems: list[JournalProblem] = []
         prev, seq = GENESIS, 0
+        hashes: dict[int, str] = {}
         lines = self.path.read_text().splitlines() if self.path.exists() else []
         for number, line in enumerate(lines, start=1):
             try:
@@ -101,9 +128,12 @@ class Journal:
             if entry.get("seq") != seq + 1:
                 problems.append(JournalProblem(number, f"sequence {entry.get('seq')} where {seq + 1} was expected"))
             prev, seq = entry.get("hash", ""), int(entry.get("seq", seq + 1))
+            hashes[seq] = prev
         head_seq, head_hash = self._head()
-        if (head_seq, head_hash) != (seq, prev if lines else GENESIS):
+        if head_seq > seq:
             problems.append(
                 JournalProblem(len(lines), f"journal ends at entry {seq} but {head_seq} were written (truncated)")
             )
+        elif head_seq and hashes.get(head_seq) != head_hash:
+            problems.append(JournalProblem(head_seq, "entry does not match the recorded head (rewritten)"))
         return problems

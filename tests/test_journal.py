@@ -40,3 +40,20 @@ def test_a_truncated_tail_is_caught(journal: Journal) -> None:
     lines = journal.path.read_text().splitlines()
     journal.path.write_text("\n".join(lines[:-1]) + "\n")
     assert any("truncated" in p.problem for p in journal.verify())
+
+
+def test_a_crash_between_line_and_head_is_not_tampering(journal: Journal) -> None:
+    head = journal.head_path.read_text()
+    journal.append("deploy", version="v2")
+    journal.head_path.write_text(head)  # the process died before the head moved
+    assert journal.verify() == []
+    assert journal.append("rollback", version="v1")["seq"] == 7
+
+
+def test_a_torn_last_line_is_dropped_on_the_next_append(journal: Journal) -> None:
+    with open(journal.path, "a") as fh:
+        fh.write('{"seq": 6, "event": "depl')  # killed mid-write: never fsync'd, never headed
+    entry = journal.append("deploy", version="v2")
+    assert entry["seq"] == 6
+    assert journal.verify() == []
+    assert [e["event"] for e in journal.entries()][-1] == "deploy"
