@@ -369,6 +369,189 @@ def drift(
         sys.stdout.write(f"{r.column}{where}: psi {r.psi:.4f} js {r.js:.4f} n_ref {r.n_ref} n_cur {r.n_cur}\n")
 
 
+EnvOpt = Annotated[str, typer.Option("--env", help="Environment name, e.g. prod.")]
+ServerOpt = Annotated[str | None, typer.Option("--server", help="Server URL (default: the one recorded for ENV).")]
+
+
+@app.command()
+def serve(
+    name: Annotated[str, typer.Argument(help="Bundle name to serve.")],
+    env: EnvOpt,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8000,
+    allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a non-loopback address.")] = False,
+    watchdog_interval: Annotated[float, typer.Option(help="Seconds between gate checks.")] = 5.0,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog."""
+    from rollbackkit.serving.server import serve as run
+
+    console = _console()
+    run(
+        repo,
+        name,
+        env,
+        host=host,
+        port=port,
+        allow_remote=allow_remote,
+        watchdog_interval=watchdog_interval,
+        on_ready=lambda url: console.print(f"[green]Serving[/] {name} ({env}) at {url}"),
+    )
+
+
+def _features(path: Path | None) -> Any:
+    from rollbackkit.frames import read_features
+
+    return read_features(path) if path is not None else None
+
+
+def _assignment_out(result: dict[str, Any], as_json: bool, verb: str) -> None:
+    if as_json:
+        _print_json(result)
+        return
+    a = result["assignment"]
+    shift = f", shift {result['shift_ms']:.2f} ms" if "shift_ms" in result else ""
+    _console().print(
+        f"[green]{verb}[/] {a['name']}@{a['version']} in {a['env']} ({a['tag']}, via {result['via']}{shift})"
+    )
+
+
+@app.command()
+def deploy(
+    ref: Annotated[str, typer.Argument(help="NAME@vX.Y.Z to deploy.")],
+    env: EnvOpt,
+    canary: Annotated[int | None, typer.Option(help="Send this percent of traffic to it first.")] = None,
+    features: Annotated[Path | None, typer.Option(help="Live features for preflight (.csv/.parquet or -).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Override a failed preflight (recorded).")] = False,
+    reason: Annotated[str, typer.Option(help="Why (stored in the assignment).")] = "",
+    server: ServerOpt = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Deploy a version to ENV: preflight, then a traffic shift (server) or a restore (workspace)."""
+    from rollbackkit.rollback import deploy as run
+
+    result = run(repo, ref, env, canary=canary, features=_features(features), force=force, reason=reason, server=server)
+    _assignment_out(result, as_json, "Deployed")
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="Bundle name.")],
+    env: EnvOpt,
+    reason: Annotated[str, typer.Option(help="Why (stored in the assignment).")] = "",
+    server: ServerOpt = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Send all traffic to the running canary."""
+    from rollbackkit.registry import Registry
+    from rollbackkit.serving.client import admin_call, find_server
+
+    registry = Registry(repo)
+    url = server or find_server(registry.paths, name, env)
+    if url is None:
+        raise typer.BadParameter(f"no server is running for {name} in {env}")
+    _assignment_out({"via": url, **admin_call(registry.paths, url, "promote", {"reason": reason})}, as_json, "Promoted")
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Bundle name.")],
+    env: EnvOpt,
+    reason: Annotated[str, typer.Option(help="Why (required; stored in the assignment).")],
+    to: Annotated[str | None, typer.Option(help="Version to go to (default: the one that served before).")] = None,
+    incident: Annotated[str, typer.Option(help="Incident id.")] = "",
+    features: Annotated[Path | None, typer.Option(help="Live features for preflight (.csv/.parquet or -).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Override a failed preflight (recorded).")] = False,
+    server: ServerOpt = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Roll back: a traffic shift to the warm previous version (server) or a restore (workspace)."""
+    from rollbackkit.rollback import rollback as run
+
+    result = run(
+        repo,
+        name,
+        env,
+        reason=reason,
+        to=to,
+        incident=incident,
+        features=_features(features),
+        force=force,
+        server=server,
+    )
+    _assignment_out(result, as_json, "Rolled back")
+
+
+@app.command()
+def history(
+    name: Annotated[str, typer.Argument(help="Bundle name.")],
+    env: EnvOpt,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Every assignment of NAME in ENV, oldest first: which version served when, and why."""
+    from rollbackkit.deployments import Deployments
+
+    entries = Deployments(_registry(repo)).history(name, env)
+    if as_json:
+        _print_json({"name": name, "env": env, "assignments": [a.to_dict() for a in entries]})
+        return
+    from rich.table import Table
+
+    table = Table("time", "version", "action", "tag", "reason", "incident")
+    for a in entries:
+        table.add_row(a.time, a.version, a.action, a.tag, a.reason, a.incident)
+    _console().print(table)
+
+
+@app.command()
+def status(
+    name: Annotated[str, typer.Argument(help="Bundle name.")],
+    env: EnvOpt,
+    server: ServerOpt = None,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """What the server for ENV is serving right now (JSON)."""
+    import httpx
+
+    from rollbackkit.serving.client import find_server
+
+    url = server or find_server(_registry(repo).paths, name, env)
+    if url is None:
+        raise typer.BadParameter(f"no server is running for {name} in {env}")
+    _print_json(httpx.get(f"{url}/status", timeout=30).json())
+
+
+journal_app = typer.Typer(help="The append-only, hash-chained journal.", no_args_is_help=True)
+app.add_typer(journal_app, name="journal")
+
+
+@journal_app.command("verify")
+def journal_verify(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Check the journal's hash chain: an edited, deleted or truncated line fails (exit 1)."""
+    from rollbackkit.journal import Journal
+
+    journal = Journal(_registry(repo).paths.journal)
+    problems = journal.verify()
+    if as_json:
+        _print_json(
+            {
+                "ok": not problems,
+                "entries": len(journal.entries()),
+                "problems": [{"line": p.line, "problem": p.problem} for p in problems],
+            }
+        )
+    else:
+        for p in problems:
+            _console().print(f"[red]line {p.line}[/]: {p.problem}")
+        _console().print("[green]OK[/]" if not problems else "[red]FAILED[/]")
+    if problems:
+        raise typer.Exit(1)
+
+
 @app.command()
 def recover(repo: RepoOpt = Path(".")) -> None:
     """Clean up after an interrupted register (every command also does this on its own)."""

@@ -94,8 +94,18 @@ class CompatReport:
         return sorted({f.column for f in self.findings if f.severity == severity})
 
 
-def check(schema: Schema, frame: pd.DataFrame, thresholds: Thresholds | None = None) -> CompatReport:
-    """Classify ``frame`` against the input schema of a version."""
+def check(
+    schema: Schema, frame: pd.DataFrame, thresholds: Thresholds | None = None, *, domain: bool = True
+) -> CompatReport:
+    """Classify ``frame`` against the input schema of a version.
+
+    Args:
+        schema: The version's schema.
+        frame: Live features.
+        thresholds: Domain-drift limits.
+        domain: Also check value domains (ranges, categories, nulls). Serving turns this off
+            per request: domain drift is judged over windows by the gates, not row by row.
+    """
     limits = thresholds or Thresholds()
     findings: list[Finding] = []
     expected = schema.feature_names
@@ -133,7 +143,8 @@ def check(schema: Schema, frame: pd.DataFrame, thresholds: Thresholds | None = N
             casts[feature.name] = cast
             findings.append(Finding(feature.name, "cast", f"{column.dtype} -> {cast} (lossless widening)", "adapt"))
             column = _cast(column, cast, feature)
-        findings += _domain_findings(feature, column, limits)
+        if domain:
+            findings += _domain_findings(feature, column, limits)
     adaptation = Adaptation(drop=extra, reorder=reorder, casts=casts)
     verdict: Verdict = (
         "incompatible"

@@ -501,11 +501,25 @@ class Registry:
             preprocess: Code for the parity check (see :meth:`parity`).
             thresholds: Domain-drift limits for the compatibility check.
         """
+
+        return self.preflight_bundle(
+            self.load(ref), features, consumer=consumer, preprocess=preprocess, thresholds=thresholds
+        )
+
+    def preflight_bundle(
+        self,
+        bundle: LoadedBundle,
+        features: pd.DataFrame | str | Path | None = None,
+        *,
+        consumer: str | None = None,
+        preprocess: str | Path | Preprocess | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> PreflightReport:
+        """:meth:`preflight` for a bundle that is already loaded (as a server has it)."""
         from rollbackkit.compat import check
         from rollbackkit.frames import read_frame
         from rollbackkit.preflight import combine, contract_findings
 
-        bundle = self.load(ref)
         compat = (
             check(bundle.schema, read_frame(features, "live features"), thresholds) if features is not None else None
         )
@@ -524,7 +538,7 @@ class Registry:
         except VersionNotFound:
             return self.resolve(f"{target.name}@latest")
 
-    def restore(self, ref: str | Reference, to: str | Path | None = None) -> RestoreResult:
+    def restore(self, ref: str | Reference | VersionInfo, to: str | Path | None = None) -> RestoreResult:
         """Restore a version's files, verified byte for byte.
 
         Args:
@@ -533,7 +547,7 @@ class Registry:
                 of the workspace; the workspace is not touched.
         """
         started = time.perf_counter()
-        info = self.resolve(ref)
+        info = ref if isinstance(ref, VersionInfo) else self.resolve(ref)
         manifest = self.manifest(info)
         if to is not None:
             dest = _empty_or_bundle_dir(Path(to), self.root)

@@ -1,0 +1,350 @@
+"""One served environment: router + assignments + journal + prediction windows + watchdog.
+
+This is the object the HTTP server wraps and the tests drive in-process. Order of effects
+in every traffic operation: **shift first** (milliseconds; traffic never waits), then the
+assignment tag, then the journal entry with timings. A crash after the shift and before the
+tag leaves git saying the previous assignment, and that is what a restarted server serves.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rollbackkit.deployments import Assignment, Deployments
+from rollbackkit.errors import RollbackkitError
+from rollbackkit.journal import Journal
+from rollbackkit.locking import checkpoint
+from rollbackkit.refs import validate_name
+from rollbackkit.registry import Registry
+from rollbackkit.serving.router import Routed, Router, RoutingError, Slot
+
+WINDOW_ROWS = 20_000
+RECENT_INPUT_ROWS = 2_000
+
+
+class PreflightFailed(RollbackkitError):
+    """The target version is incompatible with live traffic; nothing was shifted."""
+
+    def __init__(self, message: str, hint: str, report: dict[str, Any]) -> None:
+        super().__init__(message, hint)
+        self.report = report
+
+
+@dataclass
+class _Window:
+    """Recent scored requests of one slot load (bounded)."""
+
+    frames: deque[pd.DataFrame]
+    rows: int = 0
+
+
+class ServingEnvironment:
+    """Serve bundle ``name`` in environment ``env`` of the repository at ``repo``.
+
+    Args:
+        repo: Path inside the project's git repository.
+        name: Bundle name.
+        env: Environment name (``prod``, ``staging``...).
+        on_auto_rollback: Called (in a background thread) after an automatic rollback has
+            shifted traffic and been recorded; the runbooks issue hooks the runbook here.
+    """
+
+    def __init__(
+        self, repo: str | Path, name: str, env: str, on_auto_rollback: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
+        self.registry = Registry(repo)
+        self.name = validate_name(name)
+        self.env = validate_name(env, "environment name")
+        self.deployments = Deployments(self.registry)
+        self.router = Router()
+        self.journal = Journal(self.registry.paths.journal)
+        self.on_auto_rollback = on_auto_rollback
+        self.last_report: dict[str, Any] | None = None
+        self._ops = threading.Lock()
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._window_lock = threading.Lock()
+        self._recent: deque[pd.DataFrame] = deque(maxlen=64)
+        self._watchdog: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------------- start-up
+    def start(self) -> None:
+        """Load what git says serves here (and the version before it, warm, as standby)."""
+        serving = self.deployments.serving(self.name, self.env)
+        if serving is None:
+            return
+        previous = self.deployments.previous(self.name, self.env)
+        if previous is not None:
+            self.router.load(self.registry.load(f"{self.name}@{previous.version}"), previous.tag)
+        slot = self.router.load(self.registry.load(f"{self.name}@{serving.version}"), serving.tag)
+        self.router.shift(slot.name, 100)
+        self.journal.append("serve", name=self.name, env=self.env, version=serving.version, tag=serving.tag)
+
+    # ------------------------------------------------------------------------- requests
+    def predict(self, frame: pd.DataFrame, key: str | None = None) -> Routed:
+        """Score a request and remember it in its slot's window."""
+        state = self.router.state
+        try:
+            routed = self.router.predict(frame, key)
+        except Exception as exc:
+            slot = state.slot(state.live)
+            if slot is not None and not isinstance(exc, RoutingError):
+                self._remember(slot, frame, None, float("nan"), type(exc).__name__)
+            raise
+        self._remember(routed.slot, frame, routed.outputs, routed.latency_ms, None)
+        return routed
+
+    def _remember(
+        self, slot: Slot, frame: pd.DataFrame, outputs: pd.DataFrame | None, latency_ms: float, error: str | None
+    ) -> None:
+        inputs = frame.reset_index(drop=True)
+        record = inputs if outputs is None else pd.concat([inputs, outputs.reset_index(drop=True)], axis=1)
+        record = record.assign(latency_ms=latency_ms, error=error)
+        key = (slot.name, slot.loaded_at)
+        with self._window_lock:
+            window = self._windows.setdefault(key, _Window(deque()))
+            window.frames.append(record)
+            window.rows += len(record)
+            while window.rows > WINDOW_ROWS and len(window.frames) > 1:
+                window.rows -= len(window.frames.popleft())
+            self._recent.append(inputs)
+
+    def window(self, slot: Slot) -> pd.DataFrame:
+        """The recent requests scored by one slot load, as a gate window."""
+        with self._window_lock:
+            frames = list(self._windows.get((slot.name, slot.loaded_at), _Window(deque())).frames)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def recent_inputs(self) -> pd.DataFrame | None:
+        """A sample of the inputs this server has seen lately (for preflight)."""
+        with self._window_lock:
+            frames = list(self._recent)
+        if not frames:
+            return None
+        return pd.concat(frames, ignore_index=True).tail(RECENT_INPUT_ROWS)
+
+    # ------------------------------------------------------------------------- operations
+    def deploy(
+        self,
+        version: str,
+        *,
+        canary: int | None = None,
+        features: pd.DataFrame | None = None,
+        force: bool = False,
+        reason: str = "",
+        actor: str = "",
+    ) -> dict[str, Any]:
+        """Preflight, warm into the idle slot, shift (or start a canary), then record."""
+        with self._ops:
+            started = time.perf_counter()
+            info = self.registry.resolve(f"{self.name}@{version}")
+            state = self.router.state
+            standby = state.standby
+            bundle = standby.bundle if standby and standby.bundle.info.tag == info.tag else self.registry.load(info)
+            report = self._preflight(bundle, features, force)
+            loaded = time.perf_counter()
+            if standby is not None and standby.bundle is bundle:
+                self.router.shift(standby.name, 100 if canary is None else canary)
+            else:
+                self.router.deploy(bundle, canary)
+            shifted = time.perf_counter()
+            checkpoint("deploy_shifted")
+            assignment = self.deployments.assign(
+                info,
+                self.env,
+                "canary" if canary else "deploy",
+                reason=reason,
+                actor=actor,
+                forced=force and report["verdict"] == "incompatible",
+                canary_percent=canary,
+            )
+            self._record("deploy", assignment, started, loaded, shifted, preflight=report["verdict"])
+            return {
+                "assignment": assignment.to_dict(),
+                "status": self.status(),
+                "preflight": report,
+                "shift_ms": round((shifted - loaded) * 1000, 3),
+            }
+
+    def promote(self, reason: str = "", actor: str = "") -> dict[str, Any]:
+        """Send all traffic to the canary and record it."""
+        with self._ops:
+            started = time.perf_counter()
+            state = self.router.state
+            canary = state.slot(state.canary)
+            if canary is None:
+                raise RoutingError("No canary is running.", "Start one with deploy --canary PCT.")
+            self.router.shift(canary.name, 100)
+            shifted = time.perf_counter()
+            assignment = self.deployments.assign(canary.bundle.info, self.env, "promote", reason=reason, actor=actor)
+            self._record("promote", assignment, started, started, shifted)
+            return {"assignment": assignment.to_dict(), "status": self.status()}
+
+    def rollback(
+        self,
+        *,
+        reason: str,
+        incident: str = "",
+        to: str | None = None,
+        force: bool = False,
+        actor: str = "",
+        automatic: bool = False,
+        gates: str = "",
+    ) -> dict[str, Any]:
+        """Shift traffic back to the warm previous slot (or ``to``), then record why."""
+        with self._ops:
+            started = time.perf_counter()
+            state = self.router.state
+            live, standby = state.slot(state.live), state.standby
+            if (
+                to is not None
+                and not (live and live.bundle.version == to and state.canary)
+                and not (standby and standby.bundle.version == to)
+            ):
+                return self._rollback_by_loading(to, reason, incident, force, actor, started)
+            target = live if state.canary is not None else standby
+            if target is None:
+                raise RoutingError(
+                    "There is no warm standby to roll back to.",
+                    "Pass --to VERSION to load one, or deploy the previous version first.",
+                )
+            report = {"verdict": "skipped"} if automatic else self._preflight(target.bundle, None, force)
+            self.router.rollback()  # cancels the canary, or makes the warm standby live
+            shifted = time.perf_counter()
+            checkpoint("rollback_shifted")
+            assignment = self.deployments.assign(
+                target.bundle.info,
+                self.env,
+                "auto-rollback" if automatic else "rollback",
+                reason=reason,
+                incident=incident,
+                actor=actor,
+                gates=gates,
+                forced=force and report["verdict"] == "incompatible",
+            )
+            self._record("rollback", assignment, started, started, shifted, automatic=automatic, gates=gates)
+            return {
+                "assignment": assignment.to_dict(),
+                "status": self.status(),
+                "preflight": report,
+                "shift_ms": round((shifted - started) * 1000, 3),
+            }
+
+    def _rollback_by_loading(
+        self, to: str, reason: str, incident: str, force: bool, actor: str, started: float
+    ) -> dict[str, Any]:
+        info = self.registry.resolve(f"{self.name}@{to}")
+        bundle = self.registry.load(info)
+        report = self._preflight(bundle, None, force)
+        if self.router.state.canary is not None:
+            self.router.rollback()
+        loaded = time.perf_counter()
+        self.router.deploy(bundle)
+        shifted = time.perf_counter()
+        assignment = self.deployments.assign(
+            info,
+            self.env,
+            "rollback",
+            reason=reason,
+            incident=incident,
+            actor=actor,
+            forced=force and report["verdict"] == "incompatible",
+        )
+        self._record("rollback", assignment, started, loaded, shifted, loaded_from_registry=True)
+        return {
+            "assignment": assignment.to_dict(),
+            "status": self.status(),
+            "preflight": report,
+            "shift_ms": round((shifted - loaded) * 1000, 3),
+        }
+
+    def _preflight(self, bundle: Any, features: pd.DataFrame | None, force: bool) -> dict[str, Any]:
+        sample = features if features is not None else self.recent_inputs()
+        live = self.router.state.slot(self.router.state.live)
+        consumer = live.bundle.info.tag if live else None
+        report = self.registry.preflight_bundle(bundle, sample, consumer=consumer).to_dict()
+        if report["verdict"] == "incompatible" and not force:
+            bad = [f for f in report["findings"] if f["severity"] == "incompatible"]
+            raise PreflightFailed(
+                f"{bundle.info.tag} failed preflight: "
+                + "; ".join(f"{f['column']}: {f['kind']}" for f in bad[:5])
+                + ". Nothing was shifted.",
+                "Fix the inputs, or pass --force to override (it is recorded).",
+                report,
+            )
+        return report
+
+    def _record(
+        self, event: str, assignment: Assignment, started: float, loaded: float, shifted: float, **extra: Any
+    ) -> None:
+        self.journal.append(
+            event,
+            name=self.name,
+            env=self.env,
+            version=assignment.version,
+            tag=assignment.tag,
+            action=assignment.action,
+            reason=assignment.reason,
+            incident=assignment.incident,
+            load_s=round(loaded - started, 4),
+            shift_ms=round((shifted - loaded) * 1000, 3),
+            total_s=round(time.perf_counter() - started, 4),
+            **extra,
+        )
+
+    # ------------------------------------------------------------------------- watchdog
+    def check_gates(self) -> dict[str, Any] | None:
+        """Evaluate the gates of the version under evaluation; roll back on a failed gate.
+
+        The version under evaluation is the canary if one runs, else the live version
+        (when a warm standby exists to fall back to).
+        """
+        from rollbackkit.gates import evaluate
+
+        state = self.router.state
+        slot = state.slot(state.canary) or (state.slot(state.live) if state.standby else None)
+        if slot is None:
+            return None
+        window = self.window(slot)
+        if window.empty:
+            return None
+        report = evaluate(slot.bundle, window)
+        self.last_report = {"version": slot.bundle.version, "slot": slot.name, **report.to_dict()}
+        if report.decision == "rollback" and self.router.state.generation == state.generation:
+            breach = time.perf_counter()
+            result = self.rollback(reason=f"gate failed: {report.summary()}", automatic=True, gates=report.summary())
+            result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)
+            result["report"] = self.last_report
+            if self.on_auto_rollback is not None:
+                threading.Thread(target=self.on_auto_rollback, args=(result,), daemon=True).start()
+            return result
+        return None
+
+    def start_watchdog(self, interval: float) -> None:
+        """Check gates every ``interval`` seconds in a daemon thread."""
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.check_gates()
+                except Exception as exc:  # the watchdog must outlive one bad evaluation
+                    self.journal.append("watchdog-error", name=self.name, env=self.env, error=repr(exc))
+
+        self._watchdog = threading.Thread(target=loop, name="rollbackkit-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def stop(self) -> None:
+        """Stop the watchdog."""
+        self._stop.set()
+
+    def status(self) -> dict[str, Any]:
+        """``GET /status``: name, env, live, standby, canary, since."""
+        return {"name": self.name, "env": self.env, **self.router.status(), "gates": self.last_report}

@@ -1,0 +1,265 @@
+"""Blue-green router: two warm slots, an atomic traffic split, rollback as a shift.
+
+The whole routing state (both slots and the split) is one immutable object. A request
+reads it once, so it always sees a consistent state. Writers build a new state under a lock
+and swap the reference, which is atomic in CPython. No request ever sees a half-switched
+router, and a rollback loads nothing: it points traffic back at the slot that is still warm.
+
+States:
+- ``live``: the slot that takes all traffic not sent to the canary.
+- ``canary`` + ``percent``: a slot that takes ``percent``% of request keys. The choice is
+  sticky per key (crc32 of the key), so one user sees one version for the whole canary.
+- the other loaded slot, if any, is the warm **standby**.
+
+A deploy while a canary is running is refused: finish or roll back the canary first. This
+keeps consecutive operations from leaking traffic into each other.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from rollbackkit.compat import Adaptation, check
+from rollbackkit.errors import IncompatibleInput, RollbackkitError
+
+if TYPE_CHECKING:
+    from rollbackkit.loaded import LoadedBundle
+
+SLOTS = ("blue", "green")
+_CACHE_SIZE = 256
+
+
+class RoutingError(RollbackkitError):
+    """A traffic operation is not possible in the router's current state."""
+
+
+class WarmupError(RollbackkitError):
+    """A bundle failed its warm-up (its golden sample scored differently)."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A loaded, warmed bundle in one slot."""
+
+    name: str
+    bundle: LoadedBundle
+    deployment: str
+    loaded_at: str
+    warmup_ms: float
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary (version, bundle id, slot, deployment)."""
+        return {
+            "version": self.bundle.version,
+            "bundle_id": self.bundle.bundle_id,
+            "slot": self.name,
+            "deployment": self.deployment,
+        }
+
+
+@dataclass(frozen=True)
+class RoutingState:
+    """An immutable snapshot of both slots and the traffic split."""
+
+    slots: tuple[tuple[str, Slot | None], ...]
+    live: str | None
+    canary: str | None
+    percent: int
+    since: str
+    generation: int
+
+    def slot(self, name: str | None) -> Slot | None:
+        """The slot called ``name`` (None when empty or unnamed)."""
+        return dict(self.slots).get(name) if name else None
+
+    @property
+    def standby(self) -> Slot | None:
+        """The loaded slot that takes no traffic, if any."""
+        for name, slot in self.slots:
+            if slot is not None and name not in (self.live, self.canary):
+                return slot
+        return None
+
+
+@dataclass(frozen=True)
+class Routed:
+    """One scored request: outputs and which version produced them."""
+
+    outputs: pd.DataFrame
+    slot: Slot
+    latency_ms: float
+
+    @property
+    def version(self) -> str:
+        """The version that scored the request."""
+        return self.slot.bundle.version
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def in_canary(key: str, percent: int) -> bool:
+    """Sticky canary membership: the same key always lands on the same side."""
+    return zlib.crc32(key.encode()) % 100 < percent
+
+
+class Router:
+    """The in-process blue-green router."""
+
+    def __init__(self) -> None:
+        self._state = RoutingState(
+            slots=(("blue", None), ("green", None)), live=None, canary=None, percent=0, since=_now(), generation=0
+        )
+        self._lock = threading.Lock()
+        self._adaptations: OrderedDict[tuple[Any, ...], Adaptation | IncompatibleInput] = OrderedDict()
+        self._adapt_lock = threading.Lock()
+
+    @property
+    def state(self) -> RoutingState:
+        """The current routing snapshot."""
+        return self._state
+
+    # --------------------------------------------------------------------------- writers
+    def load(self, bundle: LoadedBundle, deployment: str = "") -> Slot:
+        """Warm ``bundle`` into the idle slot (no traffic moves). Returns the slot."""
+        slot = self._warm(bundle, self._idle_slot_name(), deployment)
+        with self._lock:
+            self._swap(slots=tuple((n, slot if n == slot.name else s) for n, s in self._state.slots))
+        return slot
+
+    def deploy(self, bundle: LoadedBundle, canary_percent: int | None = None, deployment: str = "") -> RoutingState:
+        """Load into the idle slot, warm, then shift all traffic or start a canary."""
+        if self._state.canary is not None:
+            raise RoutingError("A canary is running.", "Promote it or roll it back before deploying again.")
+        slot = self.load(bundle, deployment)
+        return self.shift(slot.name, 100 if canary_percent is None else canary_percent)
+
+    def shift(self, slot: str, percent: int = 100) -> RoutingState:
+        """Send ``percent``% of traffic to ``slot`` (100 makes it live), atomically."""
+        if slot not in SLOTS:
+            raise RoutingError(f"Unknown slot {slot!r}.", "Use blue or green.")
+        if not 0 <= percent <= 100:
+            raise RoutingError(f"Canary percent {percent} is out of range.", "Use 0 to 100.")
+        with self._lock:
+            state = self._state
+            if state.slot(slot) is None:
+                raise RoutingError(f"Slot {slot} is empty.", "Deploy a version into it first.")
+            if percent == 100 or state.live is None:
+                return self._swap(live=slot, canary=None, percent=0)
+            if slot == state.live:
+                return self._swap(canary=None, percent=0)
+            return self._swap(canary=slot if percent > 0 else None, percent=percent)
+
+    def rollback(self) -> RoutingState:
+        """Cancel a canary, or send all traffic back to the warm standby. Loads nothing."""
+        with self._lock:
+            state = self._state
+            if state.canary is not None:
+                return self._swap(canary=None, percent=0)
+            standby = state.standby
+            if standby is None:
+                raise RoutingError(
+                    "There is no warm standby to roll back to.",
+                    "Deploy the previous version first (rollbackkit deploy NAME@VERSION).",
+                )
+            return self._swap(live=standby.name)
+
+    def _swap(self, **changes: Any) -> RoutingState:
+        """Replace the state (caller holds the lock)."""
+        self._state = replace(self._state, since=_now(), generation=self._state.generation + 1, **changes)
+        return self._state
+
+    def _idle_slot_name(self) -> str:
+        state = self._state
+        busy = {state.live, state.canary}
+        empty = [n for n, s in state.slots if s is None and n not in busy]
+        if empty:
+            return empty[0]
+        idle = [n for n, _ in state.slots if n not in busy]
+        if not idle:
+            raise RoutingError("Both slots are taking traffic.", "Promote or roll back the canary first.")
+        return idle[0]
+
+    def _warm(self, bundle: LoadedBundle, name: str, deployment: str) -> Slot:
+        """Score the golden sample and insist on the registered outputs."""
+        from rollbackkit.frames import part
+
+        started = time.perf_counter()
+        golden = bundle.golden
+        inputs, expected = part(golden, "input"), part(golden, "output")
+        outputs = bundle.predict(inputs)
+        for column in expected.columns:
+            got = outputs[column].to_numpy()
+            want = expected[column].to_numpy()
+            same = (
+                np.allclose(got.astype(float), want.astype(float), rtol=1e-7, atol=1e-9)
+                if np.issubdtype(want.dtype, np.number)
+                else bool((got.astype(str) == want.astype(str)).all())
+            )
+            if not same:
+                raise WarmupError(
+                    f"{bundle.info.tag} scores its golden sample differently here ({column}).",
+                    "Check library versions against the ones it was registered with.",
+                )
+        return Slot(name, bundle, deployment, _now(), (time.perf_counter() - started) * 1000)
+
+    # --------------------------------------------------------------------------- readers
+    def predict(self, frame: pd.DataFrame, key: str | None = None) -> Routed:
+        """Score a frame on the slot the split picks for ``key``; thread-safe, lock-free."""
+        started = time.perf_counter()
+        state = self._state  # one read: a consistent snapshot for this request
+        name = state.live
+        if state.canary is not None and key is not None and in_canary(key, state.percent):
+            name = state.canary
+        slot = state.slot(name)
+        if slot is None:
+            raise RoutingError("No version is serving yet.", "Deploy one first.")
+        outputs = slot.bundle.predict(frame, adaptation=self._adaptation(slot.bundle, frame))
+        return Routed(outputs, slot, (time.perf_counter() - started) * 1000)
+
+    def _adaptation(self, bundle: LoadedBundle, frame: pd.DataFrame) -> Adaptation:
+        key = (bundle.bundle_id, tuple(map(str, frame.columns)), tuple(map(str, frame.dtypes)))
+        with self._adapt_lock:
+            cached = self._adaptations.get(key)
+        if cached is None:
+            report = check(bundle.schema, frame, domain=False)
+            if report.verdict == "incompatible":
+                findings = [f for f in report.findings if f.severity == "incompatible"]
+                cached = IncompatibleInput(
+                    f"{bundle.info.tag} cannot score these features: "
+                    + "; ".join(f"{f.column}: {f.kind}" for f in findings)
+                    + ".",
+                    "Send the columns the version was trained on (see rollbackkit check).",
+                )
+                cached.columns = sorted({f.column for f in findings})  # type: ignore[attr-defined]
+            else:
+                cached = report.adaptation
+            with self._adapt_lock:
+                self._adaptations[key] = cached
+                if len(self._adaptations) > _CACHE_SIZE:
+                    self._adaptations.popitem(last=False)
+        if isinstance(cached, IncompatibleInput):
+            raise cached
+        return cached
+
+    def status(self) -> dict[str, Any]:
+        """Slots, versions, split and since when (the body of ``GET /status`` minus names)."""
+        state = self._state
+        live, canary, standby = state.slot(state.live), state.slot(state.canary), state.standby
+        return {
+            "live": live.describe() if live else None,
+            "standby": standby.describe() if standby else None,
+            "canary": {**canary.describe(), "percent": state.percent} if canary else None,
+            "since": state.since,
+            "generation": state.generation,
+        }

@@ -1,0 +1,111 @@
+"""Run a served environment over HTTP with uvicorn; record its address for the CLI.
+
+Binds to 127.0.0.1 unless told otherwise; a non-loopback address needs ``allow_remote``.
+The admin token comes from ``ROLLBACKKIT_ADMIN_TOKEN`` or the token file
+``.rollbackkit/local/admin-token`` (created with 0600 permissions on first use).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import signal
+from pathlib import Path
+from typing import Any
+
+from rollbackkit.bundle import atomic_write
+from rollbackkit.errors import InvalidInput
+from rollbackkit.project import ProjectPaths
+
+TOKEN_ENV = "ROLLBACKKIT_ADMIN_TOKEN"
+
+
+def address_file(paths: ProjectPaths, name: str, env: str) -> Path:
+    """Where a running server for NAME/ENV records its URL."""
+    return paths.local / "servers" / f"{name}-{env}.json"
+
+
+def admin_token(paths: ProjectPaths, create: bool = False) -> str | None:
+    """The admin token: the environment variable, else the token file (made if ``create``)."""
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV]
+    path = paths.local / "admin-token"
+    if path.exists():
+        return path.read_text().strip()
+    if not create:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    repo: str | Path,
+    name: str,
+    env: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    allow_remote: bool = False,
+    watchdog_interval: float = 5.0,
+    on_ready: Any = None,
+) -> None:
+    """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from rollbackkit.serving.app import create_app
+    from rollbackkit.serving.environment import ServingEnvironment
+
+    if not is_loopback(host) and not allow_remote:
+        raise InvalidInput(
+            f"Refusing to bind to {host}: it is not a loopback address.",
+            "Pass --allow-remote to serve beyond this machine (put TLS and auth in front).",
+        )
+    environment = ServingEnvironment(repo, name, env)
+    environment.start()
+    paths = environment.registry.paths
+    token = admin_token(paths, create=True)
+    assert token is not None
+    config = uvicorn.Config(
+        create_app(environment, token), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    record = address_file(paths, name, env)
+
+    original_startup = server.startup
+
+    async def startup(sockets: Any = None) -> None:
+        await original_startup(sockets)
+        bound = server.servers[0].sockets[0].getsockname()
+        url = f"http://{'[' + bound[0] + ']' if ':' in bound[0] else bound[0]}:{bound[1]}"
+        atomic_write(record, json.dumps({"url": url, "pid": os.getpid(), "name": name, "env": env}))
+        environment.start_watchdog(watchdog_interval)
+        if on_ready is not None:
+            on_ready(url)
+
+    server.startup = startup  # type: ignore[method-assign]
+    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    try:
+        server.run()
+    finally:
+        environment.stop()
+        try:
+            if json.loads(record.read_text()).get("pid") == os.getpid():
+                record.unlink()
+        except (OSError, ValueError):
+            pass

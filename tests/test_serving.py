@@ -1,0 +1,189 @@
+"""Blue-green serving: the router, assignment history, the HTTP server and its watchdog."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rollbackkit import Registry
+from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
+from rollbackkit.deployments import Deployments
+from rollbackkit.errors import IncompatibleInput
+from rollbackkit.journal import Journal
+from rollbackkit.rollback import deploy as deploy_offline
+from rollbackkit.serving.router import Router, RoutingError
+
+from .conftest import BIN, git, run_cli, run_tool
+from .servers import TOKEN, running_server
+
+V2_GATES = {
+    "min_samples": 100,
+    "gates": [
+        {"name": "errors", "kind": "error_rate", "max": 0.05},
+        {"name": "score-drift", "kind": "prediction_drift", "metric": "psi", "max": 0.2},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def churn() -> pd.DataFrame:
+    return churn_frame(3000, seed=21)
+
+
+@pytest.fixture
+def served(project: Path, churn: pd.DataFrame) -> Path:
+    """v1.0.0 (47 features) serving prod; v1.1.0 (52 features, drift gate) registered."""
+    registry = Registry(project)
+    v1 = churn_pipeline(BASE_FEATURES).fit(churn[BASE_FEATURES], churn[TARGET])
+    v2 = churn_pipeline(ALL_FEATURES).fit(churn[ALL_FEATURES], churn[TARGET])
+    registry.register("churn", v1, churn[[*BASE_FEATURES, TARGET]], target=TARGET, version="v1.0.0")
+    registry.register("churn", v2, churn[[*ALL_FEATURES, TARGET]], target=TARGET, version="v1.1.0", gates=V2_GATES)
+    deploy_offline(project, "churn@v1.0.0", "prod", reason="first release")
+    return project
+
+
+def live_records(n: int, seed: int) -> list[dict]:
+    """What the feature pipeline sends now: all 52 columns."""
+    return churn_frame(n, seed=seed)[ALL_FEATURES].to_dict(orient="records")
+
+
+def test_the_router_shifts_between_warm_slots_without_loading(served: Path) -> None:
+    registry = Registry(served)
+    v1, v2 = registry.load("churn@v1.0.0"), registry.load("churn@v1.1.0")
+    live = pd.DataFrame(live_records(50, seed=1))
+    router = Router()
+    router.deploy(v1)
+    router.deploy(v2)
+    state = router.state
+    assert (state.slot(state.live).bundle, state.standby.bundle) == (v2, v1)
+    assert router.predict(live).version == "v1.1.0"
+    standby_slot = state.standby
+    after = router.rollback()
+    assert after.slot(after.live) is standby_slot  # the same warm object: nothing was loaded
+    assert router.predict(live).version == "v1.0.0"  # v1 adapts the 52 columns (drops 5)
+
+    router.deploy(v2, canary_percent=10)
+    sides = {f"user-{i}": router.predict(live.head(1), key=f"user-{i}").version for i in range(2000)}
+    assert all(router.predict(live.head(1), key=k).version == v for k, v in list(sides.items())[:200])  # sticky
+    share = sum(v == "v1.1.0" for v in sides.values()) / len(sides)
+    assert 0.07 < share < 0.13
+    with pytest.raises(RoutingError, match="canary is running"):
+        router.deploy(v1)
+    router.rollback()
+    assert {router.predict(live.head(1), key=k).version for k in sides} == {"v1.0.0"}
+
+    with pytest.raises(IncompatibleInput) as missing:
+        router.predict(live.drop(columns=["tenure_months"]))
+    assert missing.value.columns == ["tenure_months"]  # type: ignore[attr-defined]
+
+
+def test_deploy_and_rollback_in_the_same_second_stay_ordered_for_us_and_gto(served: Path) -> None:
+    registry = Registry(served)
+    deployments = Deployments(registry)
+    v1, v2 = registry.resolve("churn@v1.0.0"), registry.resolve("churn@v1.1.0")
+    deployments.assign(v2, "prod", "deploy", reason="new model")
+    deployments.assign(v1, "prod", "rollback", reason="bad tail", incident="INC-7")
+    history = deployments.history("churn", "prod")
+    assert [(a.version, a.action) for a in history] == [
+        ("v1.0.0", "deploy"),
+        ("v1.1.0", "deploy"),
+        ("v1.0.0", "rollback"),
+    ]
+    assert len({a.timestamp for a in history}) == 3  # strictly increasing tagger times
+    assert registry.resolve("churn#prod").version == "v1.0.0"
+    assert deployments.previous("churn", "prod").version == "v1.1.0"
+    gto = run_tool("gto", "show", "--json", cwd=served)
+    assert gto.returncode == 0, gto.stderr
+    assert json.loads(gto.stdout)["churn"]["stage"]["prod"] == "v1.0.0"
+    cli = json.loads(run_cli("history", "churn", "--env", "prod", "--json", cwd=served).stdout)
+    assert cli["assignments"][-1] | {"time": None} == history[-1].to_dict() | {"time": None}
+    assert set(cli) == {"name", "env", "assignments"}
+
+
+def test_admin_calls_need_the_token_and_change_nothing_without_it(served: Path) -> None:
+    with running_server(served, "churn", "prod") as server:
+        before = server.status()
+        assert server.admin("deploy", {"version": "v1.1.0"}, token=None).status_code == 401
+        assert server.admin("deploy", {"version": "v1.1.0"}, token="wrong").status_code == 403
+        assert server.admin("rollback", {"reason": "x"}, token="wrong").status_code == 403
+        assert server.status() == before
+        assert Deployments(Registry(served)).current("churn", "prod").version == "v1.0.0"
+
+
+def test_predictions_name_their_version_and_bad_features_get_422(served: Path) -> None:
+    with running_server(served, "churn", "prod") as server:
+        ok = server.predict(live_records(3, seed=2))
+        assert ok.status_code == 200
+        body = ok.json()
+        assert set(body) == {"predictions", "version", "bundle_id", "slot", "request_id"}
+        assert body["version"] == "v1.0.0" and len(body["predictions"]) == 3
+        assert set(body["predictions"][0]) == {"prediction", "proba_0", "proba_1"}
+        split = pd.DataFrame(live_records(2, seed=3))
+        assert server.predict([]).status_code == 400
+        columns_body = {"columns": list(split.columns), "data": split.to_numpy().tolist()}
+        import httpx
+
+        assert httpx.post(f"{server.url}/predict", json=columns_body, timeout=30).status_code == 200
+        broken = [{k: v for k, v in r.items() if k != "age"} for r in live_records(2, seed=4)]
+        refused = server.predict(broken)
+        assert refused.status_code == 422
+        assert refused.json()["columns"] == ["age"]
+        status = server.status()
+        assert set(status) >= {"name", "env", "live", "standby", "canary", "since"}
+        assert status["live"]["version"] == "v1.0.0" and status["canary"] is None
+
+
+def test_binding_beyond_loopback_needs_an_explicit_flag(served: Path) -> None:
+    refused = subprocess.run(
+        [str(BIN / "rollbackkit"), "serve", "churn", "--env", "prod", "--host", "0.0.0.0"],
+        cwd=served,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 1
+    assert "--allow-remote" in refused.stderr
+
+
+def test_the_seed_story_canary_drifts_and_the_watchdog_rolls_back(served: Path) -> None:
+    with running_server(served, "churn", "prod", watchdog=0.3) as server:
+        started = server.admin("deploy", {"version": "v1.1.0", "canary": 10, "reason": "try boosted v2"})
+        assert started.status_code == 200, started.text
+        assert server.status()["canary"]["version"] == "v1.1.0"
+        drifted = churn_frame(3000, seed=5)
+        drifted["support_calls"] += 6  # the tail segment explodes: v2's scores move far from its reference
+        drifted["contract"] = "month-to-month"
+        records = drifted[ALL_FEATURES].to_dict(orient="records")
+        versions = set()
+        for i in range(150):
+            response = server.predict(records[i * 20 : (i + 1) * 20], key=f"user-{i}")
+            assert response.status_code == 200
+            versions.add(response.json()["version"])
+            if server.status()["canary"] is None:
+                break
+        assert "v1.1.0" in versions
+        import time
+
+        deadline = time.monotonic() + 10
+        while server.status()["canary"] is not None and time.monotonic() < deadline:
+            server.predict(records[:20], key="user-2")
+            time.sleep(0.1)
+        status = server.status()
+        assert status["canary"] is None and status["live"]["version"] == "v1.0.0"
+        assert status["gates"]["decision"] == "rollback"
+
+    history = json.loads(run_cli("history", "churn", "--env", "prod", "--json", cwd=served).stdout)["assignments"]
+    assert [(a["version"], a["action"]) for a in history] == [
+        ("v1.0.0", "deploy"),
+        ("v1.1.0", "canary"),
+        ("v1.0.0", "auto-rollback"),
+    ]
+    assert "score-drift" in history[-1]["reason"]
+    gto = json.loads(run_tool("gto", "show", "--json", cwd=served).stdout)
+    assert gto["churn"]["stage"]["prod"] == "v1.0.0"
+    assert Journal(Registry(served).paths.journal).verify() == []
+    assert "auto" in git(served, "tag", "-l", "--format=%(contents)", history[-1]["tag"])
