@@ -623,7 +623,10 @@ class Registry:
             model: A fitted estimator/pipeline, or a ``.skops``/``.joblib``/``.pkl`` path.
             train_data: Training frame (or CSV/Parquet path) with raw input features.
             target: Label column in the data (dropped from features, kept as reference labels).
-            validation_data: Frame for the reference profile (default: a sample of train_data).
+            validation_data: Held-out frame for the reference profile (default: a sample of
+                train_data). Pass one: prediction-drift gates compare live scores with the
+                reference, and a flexible model's in-sample scores are overconfident, so a
+                training-sample reference makes healthy traffic look drifted.
             preprocess: A ``.py`` file defining ``preprocess(frame) -> frame``.
             serving: ``serving.yaml`` path or dict (default: predict + probabilities).
             gates: ``gates.yaml`` path or dict (default: error rate, latency, drift).

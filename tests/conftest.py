@@ -138,3 +138,60 @@ def two_versions(project: Path, data: Data, models: dict[str, object]) -> Path:
     registry.register("cancer", models["v1"], data.frame, target="target", version="v1.0.0", message="first model")
     registry.register("cancer", models["v2"], data.frame, target="target", version="v1.1.0", message="boosted trees")
     return project
+
+
+V2_GATES = {
+    "min_samples": 100,
+    "gates": [
+        {"name": "errors", "kind": "error_rate", "max": 0.05},
+        {"name": "score-drift", "kind": "prediction_drift", "metric": "psi", "max": 0.2},
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def serving_churn() -> pd.DataFrame:
+    """Training data for the served models."""
+    from rollbackkit.demo_data import churn_frame
+
+    return churn_frame(3000, seed=21)
+
+
+@pytest.fixture
+def served(project: Path, serving_churn: pd.DataFrame) -> Path:
+    """v1.0.0 (47 features) serving prod; v1.1.0 (52 features, drift gate) registered."""
+    from rollbackkit import Registry
+    from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
+    from rollbackkit.rollback import deploy as deploy_offline
+
+    churn = serving_churn
+    registry = Registry(project)
+    v1 = churn_pipeline(BASE_FEATURES).fit(churn[BASE_FEATURES], churn[TARGET])
+    v2 = churn_pipeline(ALL_FEATURES).fit(churn[ALL_FEATURES], churn[TARGET])
+    held_out = churn_frame(2000, seed=22)  # a faithful reference: out-of-sample predictions
+    registry.register(
+        "churn",
+        v1,
+        churn[[*BASE_FEATURES, TARGET]],
+        target=TARGET,
+        version="v1.0.0",
+        validation_data=held_out[[*BASE_FEATURES, TARGET]],
+    )
+    registry.register(
+        "churn",
+        v2,
+        churn[[*ALL_FEATURES, TARGET]],
+        target=TARGET,
+        version="v1.1.0",
+        gates=V2_GATES,
+        validation_data=held_out[[*ALL_FEATURES, TARGET]],
+    )
+    deploy_offline(project, "churn@v1.0.0", "prod", reason="first release")
+    return project
+
+
+def live_records(n: int, seed: int) -> list[dict]:
+    """What the feature pipeline sends now: all 52 columns."""
+    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+
+    return churn_frame(n, seed=seed)[ALL_FEATURES].to_dict(orient="records")

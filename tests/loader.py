@@ -22,7 +22,8 @@ MAX_REQUESTS_PER_CLIENT = 20_000
 def main() -> None:
     url, records_path, seconds, threads, out = sys.argv[1:6]
     assert url.startswith(("http://127.", "http://localhost")), "load goes to loopback only"
-    records = json.loads(open(records_path).read())
+    with open(records_path) as fh:
+        records = json.load(fh)
     stop_at = time.monotonic() + float(seconds)
     results: dict[int, list[dict]] = {}
 

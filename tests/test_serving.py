@@ -10,45 +10,14 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
+from rollbackkit.demo_data import ALL_FEATURES, churn_frame
 from rollbackkit.deployments import Deployments
 from rollbackkit.errors import IncompatibleInput
 from rollbackkit.journal import Journal
-from rollbackkit.rollback import deploy as deploy_offline
 from rollbackkit.serving.router import Router, RoutingError
 
-from .conftest import BIN, git, run_cli, run_tool
-from .servers import TOKEN, running_server
-
-V2_GATES = {
-    "min_samples": 100,
-    "gates": [
-        {"name": "errors", "kind": "error_rate", "max": 0.05},
-        {"name": "score-drift", "kind": "prediction_drift", "metric": "psi", "max": 0.2},
-    ],
-}
-
-
-@pytest.fixture(scope="module")
-def churn() -> pd.DataFrame:
-    return churn_frame(3000, seed=21)
-
-
-@pytest.fixture
-def served(project: Path, churn: pd.DataFrame) -> Path:
-    """v1.0.0 (47 features) serving prod; v1.1.0 (52 features, drift gate) registered."""
-    registry = Registry(project)
-    v1 = churn_pipeline(BASE_FEATURES).fit(churn[BASE_FEATURES], churn[TARGET])
-    v2 = churn_pipeline(ALL_FEATURES).fit(churn[ALL_FEATURES], churn[TARGET])
-    registry.register("churn", v1, churn[[*BASE_FEATURES, TARGET]], target=TARGET, version="v1.0.0")
-    registry.register("churn", v2, churn[[*ALL_FEATURES, TARGET]], target=TARGET, version="v1.1.0", gates=V2_GATES)
-    deploy_offline(project, "churn@v1.0.0", "prod", reason="first release")
-    return project
-
-
-def live_records(n: int, seed: int) -> list[dict]:
-    """What the feature pipeline sends now: all 52 columns."""
-    return churn_frame(n, seed=seed)[ALL_FEATURES].to_dict(orient="records")
+from .conftest import BIN, git, live_records, run_cli, run_tool
+from .servers import running_server
 
 
 def test_the_router_shifts_between_warm_slots_without_loading(served: Path) -> None:
