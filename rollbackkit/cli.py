@@ -312,14 +312,17 @@ app.add_typer(gates_app, name="gates")
 @gates_app.command("check")
 def gates_check(
     ref: Annotated[str, typer.Argument(help="The version whose gates.yaml is evaluated.")],
-    window: Annotated[Path, typer.Option(help="Window of logged predictions (.parquet or .csv).")],
+    window: Annotated[Path | None, typer.Option(help="Window of logged predictions (.parquet or .csv).")] = None,
+    env: Annotated[
+        str | None, typer.Option(help="Read the window from the prediction log: the version's latest rows in ENV.")
+    ] = None,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a version's gates over a window. Exit 3 when the decision is rollback."""
-    from rollbackkit.gates import evaluate
+    from rollbackkit.gates import evaluate_logged
 
-    report = evaluate(_registry(repo).describe(ref), window)
+    report = evaluate_logged(_registry(repo), ref, window=window, env=env)
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -381,9 +384,13 @@ def serve(
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8000,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a non-loopback address.")] = False,
     watchdog_interval: Annotated[float, typer.Option(help="Seconds between gate checks.")] = 5.0,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the prediction log.")] = False,
+    bake_seconds: Annotated[
+        float, typer.Option(help="Passing-gate time before a deploy's rows leave staging.")
+    ] = 600.0,
     repo: RepoOpt = Path("."),
 ) -> None:
-    """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog."""
+    """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog, prediction log."""
     from rollbackkit.serving.server import serve as run
 
     console = _console()
@@ -395,6 +402,8 @@ def serve(
         port=port,
         allow_remote=allow_remote,
         watchdog_interval=watchdog_interval,
+        log=not no_log,
+        bake_seconds=bake_seconds,
         on_ready=lambda url: console.print(f"[green]Serving[/] {name} ({env}) at {url}"),
     )
 
@@ -523,6 +532,54 @@ def status(
     if url is None:
         raise typer.BadParameter(f"no server is running for {name} in {env}")
     _print_json(httpx.get(f"{url}/status", timeout=30).json())
+
+
+@app.command()
+def affected(
+    name: Annotated[str, typer.Argument(help="Bundle name.")],
+    env: EnvOpt,
+    version: Annotated[str, typer.Option(help="The version whose rows are listed.")],
+    since: Annotated[str | None, typer.Option(help="Only rows at or after this ISO time.")] = None,
+    server: ServerOpt = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Rows a version wrote in ENV: counts by table and time range, quarantined/backfilled, sample rows."""
+    from rollbackkit.rollback import affected as run
+
+    result = run(repo, name, env, version, since=since, server=server)
+    if as_json:
+        _print_json(result)
+        return
+    _console().print(
+        f"{result['rows']} rows by {name}@{version} in {env} ({result['quarantined']} quarantined, "
+        f"{result['backfilled']} backfilled) from {result['first']} to {result['last']}"
+    )
+    for table in result["tables"]:
+        _console().print(f"  {table['table']}: {table['rows']}")
+
+
+@app.command()
+def backfill(
+    name: Annotated[str, typer.Argument(help="Bundle name.")],
+    env: EnvOpt,
+    version: Annotated[str, typer.Option(help="The bad version whose rows are re-scored.")],
+    server: ServerOpt = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-score a bad version's quarantined rows with the version now serving (idempotent)."""
+    from rollbackkit.rollback import backfill as run
+
+    result = run(repo, name, env, version, server=server)
+    if as_json:
+        _print_json(result)
+    else:
+        _console().print(
+            f"rescored {result['rescored']}, already done {result['already_done']}, failed {result['failed']}"
+        )
+    if result["failed"]:
+        raise typer.Exit(1)
 
 
 journal_app = typer.Typer(help="The append-only, hash-chained journal.", no_args_is_help=True)

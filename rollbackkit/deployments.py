@@ -159,14 +159,16 @@ class Deployments:
         forced: bool = False,
         gates: str = "",
         canary_percent: int | None = None,
+        tag: str | None = None,
     ) -> Assignment:
-        """:meth:`assign` for a caller that already holds the repository lock."""
+        """:meth:`assign` for a caller that already holds the repository lock.
+
+        ``tag`` is a name reserved earlier with :meth:`next_tag` (under the same lock hold).
+        """
         tags = self.registry.git.tags()
-        numbers = [int(m["n"]) for t in tags if (m := STAGE_RE.match(t.name)) and m["name"] == info.name]
         times = [t.timestamp for t in tags if (m := STAGE_RE.match(t.name)) and m["name"] == info.name]
-        number = max(numbers, default=0) + 1
         stamp = max(int(time.time()), max(times, default=0) + 1)
-        tag = f"{info.name}#{env}#{number}"
+        tag = tag or self.next_tag(info.name, env)
         meta: dict[str, Any] = {
             "action": action,
             "reason": reason,
@@ -182,6 +184,7 @@ class Deployments:
             + f"\n\n{TRAILER}: {json.dumps(meta, sort_keys=True)}\n"
         )
         self.registry.git.create_tag(tag, info.commit, message, timestamp=stamp)
+        number = int(tag.rsplit("#", 1)[1])
         return Assignment(
             info.name,
             env,
@@ -198,6 +201,11 @@ class Deployments:
             number,
             stamp,
         )
+
+    def next_tag(self, name: str, env: str) -> str:
+        """The name the next assignment of ``name`` will get (hold the repository lock)."""
+        numbers = [int(m["n"]) for t in self.registry.git.tags() if (m := STAGE_RE.match(t.name)) and m["name"] == name]
+        return f"{name}#{env}#{max(numbers, default=0) + 1}"
 
     def resolve_target(self, name: str, env: str, to: str | None) -> VersionInfo:
         """The version a rollback goes to: ``to`` if given, else the previous full assignment."""

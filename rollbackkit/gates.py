@@ -40,6 +40,7 @@ from rollbackkit.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rollbackkit.loaded import BundleDescription
+    from rollbackkit.registry import Registry
 
 Severity = Literal["rollback", "warn"]
 DriftMetric = Literal["psi", "js", "wasserstein_norm", "ks", "mean_shift"]
@@ -316,6 +317,37 @@ def evaluate(bundle: BundleDescription, window: pd.DataFrame | str | Path) -> Ga
     elif any(r.status in ("fail", "insufficient") for r in results):
         decision = "warn"
     return GateReport(bundle.info.tag, len(frame), decision, results)
+
+
+def evaluate_logged(
+    registry: Registry, ref: str, *, window: str | Path | None = None, env: str | None = None
+) -> GateReport:
+    """Evaluate ``ref``'s gates over a window file, or over its latest rows in ``env``'s log.
+
+    Args:
+        registry: The project's registry.
+        ref: ``NAME@VERSION``.
+        window: A Parquet/CSV window (exclusive with ``env``).
+        env: Read the window from the prediction log (the version's latest 20,000 rows).
+    """
+    from rollbackkit.refs import validate_name
+
+    if (window is None) == (env is None):
+        raise InvalidInput("Give exactly one of --window PATH or --env ENV.", "See rollbackkit gates check --help.")
+    bundle = registry.describe(ref)
+    if env is None:
+        return evaluate(bundle, window)  # type: ignore[arg-type]
+    from rollbackkit.sideeffects import PredictionLog
+
+    path = registry.paths.prediction_log
+    if not path.exists():
+        raise InvalidInput(f"There is no prediction log at {path}.", "Serve with rollbackkit serve to create one.")
+    log = PredictionLog(path)
+    try:
+        frame = log.window(bundle.name, validate_name(env, "environment name"), version=bundle.version)
+    finally:
+        log.close()
+    return evaluate(bundle, frame)
 
 
 def parse_gates_dict(data: dict[str, Any], where: str) -> GateSpec:

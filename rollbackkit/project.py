@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from rollbackkit.errors import InvalidInput
 from rollbackkit.refs import validate_name
 
 CONFIG_DIR = ".rollbackkit"
@@ -46,6 +48,32 @@ class ProjectPaths:
     def journal(self) -> Path:
         """The append-only, hash-chained journal."""
         return self.local / "journal.jsonl"
+
+    @property
+    def prediction_log(self) -> Path:
+        """The prediction log (DuckDB): staging/production rows, quarantine, backfill."""
+        return self.local / "predictions.duckdb"
+
+    @property
+    def audit(self) -> Path:
+        """``audit/``: executed runbook notebooks, committed next to the bundles."""
+        return self.root / "audit"
+
+    def read_config(self) -> dict[str, Any]:
+        """The committed ``.rollbackkit/config.yaml`` as a mapping (empty when missing)."""
+        import yaml
+
+        if not self.config_file.exists():
+            return {}
+        try:
+            data = yaml.safe_load(self.config_file.read_text())
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{self.config_file} is not valid YAML: {exc}.", "Fix the file and retry.") from exc
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{self.config_file} must be a mapping.", "Write 'key: value' lines.")
+        return data
 
     @property
     def scratch(self) -> Path:

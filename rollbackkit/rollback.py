@@ -16,12 +16,14 @@ from typing import Any
 import pandas as pd
 
 from rollbackkit.deployments import Action, Deployments
+from rollbackkit.errors import IncompatibleInput, InvalidInput, VersionNotFound
 from rollbackkit.journal import Journal
 from rollbackkit.locking import repo_lock
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry import Registry
 from rollbackkit.serving.client import admin_call, find_server
 from rollbackkit.serving.environment import PreflightFailed
+from rollbackkit.sideeffects import PredictionLog, open_log
 
 
 def deploy(
@@ -76,7 +78,13 @@ def rollback(
     validate_name(env, "environment name")
     url = server or find_server(registry.paths, name, env)
     if url is not None:
-        body = {"reason": reason, "incident": incident, "to": to, "force": force}
+        body = {
+            "reason": reason,
+            "incident": incident,
+            "to": to,
+            "force": force,
+            "features": features.to_dict(orient="records") if features is not None else None,
+        }
         return {"via": url, **admin_call(registry.paths, url, "rollback", body)}
     target = Deployments(registry).resolve_target(name, env, to)
     return _offline(registry, name, env, target.version, "rollback", features, force, reason, incident)
@@ -135,3 +143,160 @@ def _offline(
         "preflight": report,
         "restored": str(restored.directory),
     }
+
+
+def log_operation(
+    registry: Registry, log: PredictionLog, operation: str, name: str, env: str, version: str, since: str | None = None
+) -> dict[str, Any]:
+    """``affected`` or ``backfill`` against an open prediction log (in a server or the CLI)."""
+    from rollbackkit.refs import Version
+
+    Version.parse(version)
+    if operation == "affected":
+        return log.affected(name, env, version, since=since)
+    serving = Deployments(registry).serving(name, env)
+    if serving is None:
+        raise VersionNotFound(
+            f"Nothing serves {name} in {env}; there is no version to re-score with.", "Deploy or roll back first."
+        )
+    bundle = registry.load(f"{name}@{serving.version}")
+
+    def rescore(inputs: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
+        from rollbackkit.compat import check
+
+        report = check(bundle.schema, inputs, domain=False)
+        if report.verdict == "incompatible":
+            raise IncompatibleInput(f"{bundle.info.tag} cannot score the stored inputs.", "See rollbackkit check.")
+        return bundle.predict(inputs, adaptation=report.adaptation), bundle.version, bundle.bundle_id
+
+    result = log.backfill(name, env, version, rescore)
+    Journal(registry.paths.journal).append(
+        "backfill", name=name, env=env, version=version, rescored_with=serving.version, **result
+    )
+    return result
+
+
+def affected(
+    repo: str | Path, name: str, env: str, version: str, *, since: str | None = None, server: str | None = None
+) -> dict[str, Any]:
+    """Rows ``version`` wrote in ``env``: through the running server, or the log file directly."""
+    return _log_call(repo, "affected", name, env, version, since, server)
+
+
+def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str | None = None) -> dict[str, Any]:
+    """Re-score the rows ``version`` wrote in ``env`` with the version now serving."""
+    return _log_call(repo, "backfill", name, env, version, None, server)
+
+
+def _log_call(
+    repo: str | Path, operation: str, name: str, env: str, version: str, since: str | None, server: str | None
+) -> dict[str, Any]:
+    registry = Registry(repo)
+    validate_name(name)
+    validate_name(env, "environment name")
+    url = server or find_server(registry.paths, name, env)
+    if url is not None:
+        return admin_call(registry.paths, url, operation, {"version": version, "since": since})
+    path = registry.paths.prediction_log
+    if not path.exists():
+        raise InvalidInput(f"There is no prediction log at {path}.", "Serve with rollbackkit serve to create one.")
+    log = open_log(registry.paths)
+    try:
+        return log_operation(registry, log, operation, name, env, version, since)
+    finally:
+        log.close()
+
+
+# --------------------------------------------------------------------------- runbook steps
+def situation(repo: str | Path, name: str, env: str) -> dict[str, Any]:
+    """What serves ``name`` in ``env`` now, through which server (if any), and the history.
+
+    Returns:
+        ``{"name", "env", "serving", "server", "status", "history": [assignment, ...]}``.
+    """
+    import httpx
+
+    registry = Registry(repo)
+    deployments = Deployments(registry)
+    history = deployments.history(validate_name(name), validate_name(env, "environment name"))
+    serving = deployments.serving(name, env)
+    url = find_server(registry.paths, name, env)
+    status = None
+    if url is not None:
+        try:
+            status = httpx.get(f"{url}/status", timeout=30).json()
+        except httpx.HTTPError:
+            url = None
+    return {
+        "name": name,
+        "env": env,
+        "serving": serving.version if serving else None,
+        "server": url,
+        "status": status,
+        "history": [a.to_dict() for a in history],
+    }
+
+
+def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None) -> str:
+    """The version a rollback goes to: ``to``, else the one that served before the current one."""
+    return Deployments(Registry(repo)).resolve_target(name, env, to or None).version
+
+
+def rolled_back_from(repo: str | Path, name: str, env: str, target: str) -> str | None:
+    """The bad version: the newest full assignment in ``env`` whose version is not ``target``."""
+    for assignment in reversed(Deployments(Registry(repo)).history(name, env)):
+        if assignment.version != target:
+            return assignment.version
+    return None
+
+
+def preflight(
+    repo: str | Path, ref: str, features: pd.DataFrame | None = None, *, env: str | None = None
+) -> dict[str, Any]:
+    """Preflight ``ref`` against live ``features``, with ``env``'s serving version as consumer."""
+    registry = Registry(repo)
+    consumer = None
+    if env is not None:
+        target = registry.resolve(Reference.parse(ref))
+        serving = Deployments(registry).serving(target.name, validate_name(env, "environment name"))
+        consumer = f"{target.name}@{serving.version}" if serving else None
+    return registry.preflight(ref, features, consumer=consumer).to_dict()
+
+
+def gate_status(repo: str | Path, name: str, env: str) -> dict[str, Any]:
+    """The latest gate report for what serves ``env``: from its server, else from the log.
+
+    Returns:
+        A ``GateReport`` dict (``decision``, ``gates``...), or ``{"decision": "insufficient",
+        "reason": ...}`` when there is nothing to evaluate yet.
+    """
+    from rollbackkit.gates import evaluate_logged
+
+    where = situation(repo, name, env)
+    if where["status"] is not None:
+        report = where["status"].get("gates")
+        return report or {"decision": "insufficient", "reason": "the server has not evaluated its gates yet"}
+    if where["serving"] is None:
+        return {"decision": "insufficient", "reason": f"nothing serves {name} in {env}"}
+    registry = Registry(repo)
+    if not registry.paths.prediction_log.exists():
+        return {"decision": "insufficient", "reason": "no prediction log yet"}
+    return evaluate_logged(registry, f"{name}@{where['serving']}", env=env).to_dict()
+
+
+def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, repair: bool) -> dict[str, Any]:
+    """Rows ``version`` wrote in ``env``, and (with ``repair``) their backfill.
+
+    Returns:
+        ``{"version", "logged", "affected": {...} or None, "backfill": {...} or None}``;
+        ``logged`` is False when there is no prediction log to look in.
+    """
+    if version is None:
+        return {"version": None, "logged": False, "affected": None, "backfill": None}
+    registry = Registry(repo)
+    if find_server(registry.paths, name, env) is None and not registry.paths.prediction_log.exists():
+        return {"version": version, "logged": False, "affected": None, "backfill": None}
+    rows = affected(repo, name, env, version)
+    rows.pop("sample", None)
+    repaired = backfill(repo, name, env, version) if repair and rows["quarantined"] else None
+    return {"version": version, "logged": True, "affected": rows, "backfill": repaired}

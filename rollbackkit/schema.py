@@ -162,13 +162,20 @@ def output_frame(model: Any, features: pd.DataFrame) -> pd.DataFrame:
     """Score ``features`` into the standard output frame.
 
     Classifiers give ``prediction`` (the label) plus ``proba_<class>`` per class when the
-    estimator has ``predict_proba``; regressors give ``prediction``.
+    estimator has ``predict_proba``; regressors give ``prediction``. A scikit-learn
+    ``Pipeline`` transforms once and both calls go to its final step: exactly what
+    ``Pipeline.predict``/``predict_proba`` compute, at half the cost.
     """
-    prediction = model.predict(features)
-    out = pd.DataFrame({"prediction": prediction}, index=features.index)
     classes = getattr(model, "classes_", None)
-    if classes is not None and hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(features), dtype="float64")
+    wants_proba = classes is not None and hasattr(model, "predict_proba")
+    final, inputs = model, features
+    steps = getattr(model, "steps", None)
+    if wants_proba and isinstance(steps, list) and len(steps) > 1 and hasattr(model, "__getitem__"):
+        final, inputs = steps[-1][1], model[:-1].transform(features)
+    prediction = final.predict(inputs)
+    out = pd.DataFrame({"prediction": prediction}, index=features.index)
+    if wants_proba and classes is not None:
+        proba = np.asarray(final.predict_proba(inputs), dtype="float64")
         for i, cls in enumerate(classes):
             out[f"proba_{cls}"] = proba[:, i]
     return out

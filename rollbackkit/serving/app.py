@@ -73,7 +73,7 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         request_id = uuid.uuid4().hex
         key = str(body.get("key") or request.headers.get("x-request-key") or request_id)
         try:
-            routed = await run_in_threadpool(env.predict, frame, key)
+            routed = await run_in_threadpool(env.predict, frame, key, request_id)
         except IncompatibleInput as exc:
             return _error(422, exc.message, columns=getattr(exc, "columns", []), request_id=request_id)
         except RoutingError as exc:
@@ -120,7 +120,10 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         Route("/predict", predict, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
-        *[Route(f"/admin/{op}", admin(op), methods=["POST"]) for op in ("deploy", "promote", "shift", "rollback")],
+        *[
+            Route(f"/admin/{op}", admin(op), methods=["POST"])
+            for op in ("deploy", "promote", "shift", "rollback", "affected", "backfill")
+        ],
     ]
     return Starlette(routes=routes)
 
@@ -153,10 +156,19 @@ def _admin_call(env: ServingEnvironment, operation: str, body: dict[str, Any]) -
             generation=state.generation,
         )
         return {"status": env.status()}
+    if operation in ("affected", "backfill"):
+        from rollbackkit.rollback import log_operation
+
+        if env.log is None:
+            raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
+        return log_operation(
+            env.registry, env.log, operation, env.name, env.env, str(body.get("version", "")), since=body.get("since")
+        )
     return env.rollback(
         reason=str(body.get("reason", "")),
         incident=str(body.get("incident", "")),
         to=body.get("to"),
         force=bool(body.get("force")),
         actor=actor,
+        features=features,
     )

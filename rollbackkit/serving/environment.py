@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,11 @@ import pandas as pd
 from rollbackkit.deployments import Assignment, Deployments
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.journal import Journal
-from rollbackkit.locking import checkpoint
+from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.refs import validate_name
 from rollbackkit.registry import Registry
 from rollbackkit.serving.router import Routed, Router, RoutingError, Slot
+from rollbackkit.sideeffects import PredictionLog
 
 WINDOW_ROWS = 20_000
 RECENT_INPUT_ROWS = 2_000
@@ -55,12 +58,23 @@ class ServingEnvironment:
         env: Environment name (``prod``, ``staging``...).
         on_auto_rollback: Called (in a background thread) after an automatic rollback has
             shifted traffic and been recorded; the runbooks issue hooks the runbook here.
+        log: The durable prediction log (staging/production, quarantine, backfill).
+        bake_seconds: How long a full deploy must pass its gates before its staged rows
+            are promoted to production.
     """
 
     def __init__(
-        self, repo: str | Path, name: str, env: str, on_auto_rollback: Callable[[dict[str, Any]], None] | None = None
+        self,
+        repo: str | Path,
+        name: str,
+        env: str,
+        on_auto_rollback: Callable[[dict[str, Any]], None] | None = None,
+        log: PredictionLog | None = None,
+        bake_seconds: float = 600.0,
     ) -> None:
         self.registry = Registry(repo)
+        self.log = log
+        self.bake_seconds = bake_seconds
         self.name = validate_name(name)
         self.env = validate_name(env, "environment name")
         self.deployments = Deployments(self.registry)
@@ -74,6 +88,7 @@ class ServingEnvironment:
         self._recent: deque[pd.DataFrame] = deque(maxlen=64)
         self._watchdog: threading.Thread | None = None
         self._stop = threading.Event()
+        self._deployed_at: dict[str, float] = {}
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -86,21 +101,56 @@ class ServingEnvironment:
             self.router.load(self.registry.load(f"{self.name}@{previous.version}"), previous.tag)
         slot = self.router.load(self.registry.load(f"{self.name}@{serving.version}"), serving.tag)
         self.router.shift(slot.name, 100)
+        if self.log is not None and not self.log.knows(serving.tag):
+            self.log.set_stage(serving.tag, self.name, self.env, serving.version, "production")
         self.journal.append("serve", name=self.name, env=self.env, version=serving.version, tag=serving.tag)
 
     # ------------------------------------------------------------------------- requests
-    def predict(self, frame: pd.DataFrame, key: str | None = None) -> Routed:
-        """Score a request and remember it in its slot's window."""
+    def predict(self, frame: pd.DataFrame, key: str | None = None, request_id: str | None = None) -> Routed:
+        """Score a request, remember it in its slot's window, and queue it for the log."""
         state = self.router.state
+        when = datetime.now(UTC)
         try:
             routed = self.router.predict(frame, key)
         except Exception as exc:
             slot = state.slot(state.live)
             if slot is not None and not isinstance(exc, RoutingError):
                 self._remember(slot, frame, None, float("nan"), type(exc).__name__)
+                self._log(slot, frame, None, float("nan"), type(exc).__name__, request_id, when)
             raise
         self._remember(routed.slot, frame, routed.outputs, routed.latency_ms, None)
+        self._log(routed.slot, frame, routed.outputs, routed.latency_ms, None, request_id, when)
         return routed
+
+    def _log(
+        self,
+        slot: Slot,
+        frame: pd.DataFrame,
+        outputs: pd.DataFrame | None,
+        latency_ms: float,
+        error: str | None,
+        request_id: str | None,
+        when: datetime,
+    ) -> None:
+        if self.log is None:
+            return
+        bundle = slot.bundle
+        meta = {
+            "request_id": request_id or uuid.uuid4().hex,
+            "time": when,
+            "env": self.env,
+            "name": self.name,
+            "version": bundle.version,
+            "bundle_id": bundle.bundle_id,
+            "slot": slot.name,
+            "deployment": slot.deployment,
+            "latency_ms": latency_ms,
+            "error": error,
+            "primary": bundle.schema.output.primary,
+        }
+        self.log.record(
+            meta, frame.reset_index(drop=True), outputs.reset_index(drop=True) if outputs is not None else None
+        )
 
     def _remember(
         self, slot: Slot, frame: pd.DataFrame, outputs: pd.DataFrame | None, latency_ms: float, error: str | None
@@ -118,7 +168,13 @@ class ServingEnvironment:
             self._recent.append(inputs)
 
     def window(self, slot: Slot) -> pd.DataFrame:
-        """The recent requests scored by one slot load, as a gate window."""
+        """The recent requests of one deployment as a gate window.
+
+        From the durable prediction log when the server keeps one (so a restarted server
+        still sees the window), else from the bounded in-memory window of the slot load.
+        """
+        if self.log is not None:
+            return self.log.window(self.name, self.env, deployment=slot.deployment, limit=WINDOW_ROWS)
         with self._window_lock:
             frames = list(self._windows.get((slot.name, slot.loaded_at), _Window(deque())).frames)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -151,21 +207,27 @@ class ServingEnvironment:
             bundle = standby.bundle if standby and standby.bundle.info.tag == info.tag else self.registry.load(info)
             report = self._preflight(bundle, features, force)
             loaded = time.perf_counter()
-            if standby is not None and standby.bundle is bundle:
-                self.router.shift(standby.name, 100 if canary is None else canary)
-            else:
-                self.router.deploy(bundle, canary)
-            shifted = time.perf_counter()
-            checkpoint("deploy_shifted")
-            assignment = self.deployments.assign(
-                info,
-                self.env,
-                "canary" if canary else "deploy",
-                reason=reason,
-                actor=actor,
-                forced=force and report["verdict"] == "incompatible",
-                canary_percent=canary,
-            )
+            with repo_lock(self.registry.paths.lock_file):
+                tag = self.deployments.next_tag(self.name, self.env)
+                if self.log is not None:
+                    self.log.set_stage(tag, self.name, self.env, info.version, "staging")
+                if standby is not None and standby.bundle is bundle:
+                    self.router.shift(standby.name, 100 if canary is None else canary, deployment=tag)
+                else:
+                    self.router.deploy(bundle, canary, deployment=tag)
+                shifted = time.perf_counter()
+                checkpoint("deploy_shifted")
+                assignment = self.deployments.assign_locked(
+                    info,
+                    self.env,
+                    "canary" if canary else "deploy",
+                    reason=reason,
+                    actor=actor,
+                    forced=force and report["verdict"] == "incompatible",
+                    canary_percent=canary,
+                    tag=tag,
+                )
+            self._deployed_at[tag] = time.monotonic()
             self._record("deploy", assignment, started, loaded, shifted, preflight=report["verdict"])
             return {
                 "assignment": assignment.to_dict(),
@@ -185,7 +247,8 @@ class ServingEnvironment:
             self.router.shift(canary.name, 100)
             shifted = time.perf_counter()
             assignment = self.deployments.assign(canary.bundle.info, self.env, "promote", reason=reason, actor=actor)
-            self._record("promote", assignment, started, started, shifted)
+            promoted = self.log.promote(canary.deployment) if self.log is not None else 0
+            self._record("promote", assignment, started, started, shifted, rows_promoted=promoted)
             return {"assignment": assignment.to_dict(), "status": self.status()}
 
     def rollback(
@@ -198,8 +261,13 @@ class ServingEnvironment:
         actor: str = "",
         automatic: bool = False,
         gates: str = "",
+        features: pd.DataFrame | None = None,
     ) -> dict[str, Any]:
-        """Shift traffic back to the warm previous slot (or ``to``), then record why."""
+        """Shift traffic back to the warm previous slot (or ``to``), then record why.
+
+        Preflight checks the target against ``features`` (default: the inputs this server
+        has seen lately); an automatic rollback skips it, since traffic must move now.
+        """
         with self._ops:
             started = time.perf_counter()
             state = self.router.state
@@ -209,14 +277,15 @@ class ServingEnvironment:
                 and not (live and live.bundle.version == to and state.canary)
                 and not (standby and standby.bundle.version == to)
             ):
-                return self._rollback_by_loading(to, reason, incident, force, actor, started)
+                return self._rollback_by_loading(to, reason, incident, force, actor, started, features)
             target = live if state.canary is not None else standby
             if target is None:
                 raise RoutingError(
                     "There is no warm standby to roll back to.",
                     "Pass --to VERSION to load one, or deploy the previous version first.",
                 )
-            report = {"verdict": "skipped"} if automatic else self._preflight(target.bundle, None, force)
+            report = {"verdict": "skipped"} if automatic else self._preflight(target.bundle, features, force)
+            bad = state.slot(state.canary) if state.canary is not None else live
             self.router.rollback()  # cancels the canary, or makes the warm standby live
             shifted = time.perf_counter()
             checkpoint("rollback_shifted")
@@ -230,7 +299,17 @@ class ServingEnvironment:
                 gates=gates,
                 forced=force and report["verdict"] == "incompatible",
             )
-            self._record("rollback", assignment, started, started, shifted, automatic=automatic, gates=gates)
+            quarantined = self._quarantine(bad)
+            self._record(
+                "rollback",
+                assignment,
+                started,
+                started,
+                shifted,
+                automatic=automatic,
+                gates=gates,
+                quarantined=quarantined,
+            )
             return {
                 "assignment": assignment.to_dict(),
                 "status": self.status(),
@@ -239,14 +318,22 @@ class ServingEnvironment:
             }
 
     def _rollback_by_loading(
-        self, to: str, reason: str, incident: str, force: bool, actor: str, started: float
+        self,
+        to: str,
+        reason: str,
+        incident: str,
+        force: bool,
+        actor: str,
+        started: float,
+        features: pd.DataFrame | None,
     ) -> dict[str, Any]:
         info = self.registry.resolve(f"{self.name}@{to}")
         bundle = self.registry.load(info)
-        report = self._preflight(bundle, None, force)
+        report = self._preflight(bundle, features, force)
         if self.router.state.canary is not None:
             self.router.rollback()
         loaded = time.perf_counter()
+        bad = self.router.state.slot(self.router.state.live)
         self.router.deploy(bundle)
         shifted = time.perf_counter()
         assignment = self.deployments.assign(
@@ -258,13 +345,22 @@ class ServingEnvironment:
             actor=actor,
             forced=force and report["verdict"] == "incompatible",
         )
-        self._record("rollback", assignment, started, loaded, shifted, loaded_from_registry=True)
+        quarantined = self._quarantine(bad)
+        self._record(
+            "rollback", assignment, started, loaded, shifted, loaded_from_registry=True, quarantined=quarantined
+        )
         return {
             "assignment": assignment.to_dict(),
             "status": self.status(),
             "preflight": report,
             "shift_ms": round((shifted - loaded) * 1000, 3),
         }
+
+    def _quarantine(self, slot: Slot | None) -> int:
+        """Quarantine every logged row of the version that just lost its traffic."""
+        if self.log is None or slot is None:
+            return 0
+        return self.log.quarantine(self.name, self.env, slot.bundle.version)
 
     def _preflight(self, bundle: Any, features: pd.DataFrame | None, force: bool) -> dict[str, Any]:
         sample = features if features is not None else self.recent_inputs()
@@ -318,6 +414,7 @@ class ServingEnvironment:
             return None
         report = evaluate(slot.bundle, window)
         self.last_report = {"version": slot.bundle.version, "slot": slot.name, **report.to_dict()}
+        self._maybe_promote_baked(slot, state.canary is None, report.decision)
         if report.decision == "rollback" and self.router.state.generation == state.generation:
             breach = time.perf_counter()
             result = self.rollback(reason=f"gate failed: {report.summary()}", automatic=True, gates=report.summary())
@@ -327,6 +424,22 @@ class ServingEnvironment:
                 threading.Thread(target=self.on_auto_rollback, args=(result,), daemon=True).start()
             return result
         return None
+
+    def _maybe_promote_baked(self, slot: Slot, full: bool, decision: str) -> None:
+        """Promote a full deploy's staged rows once its gates have passed for the bake time."""
+        if self.log is None or not full or decision != "pass" or self.log.stage_of(slot.deployment) != "staging":
+            return
+        deployed = self._deployed_at.setdefault(slot.deployment, time.monotonic())
+        if time.monotonic() - deployed >= self.bake_seconds:
+            rows = self.log.promote(slot.deployment)
+            self.journal.append(
+                "bake-complete",
+                name=self.name,
+                env=self.env,
+                version=slot.bundle.version,
+                deployment=slot.deployment,
+                rows_promoted=rows,
+            )
 
     def start_watchdog(self, interval: float) -> None:
         """Check gates every ``interval`` seconds in a daemon thread."""

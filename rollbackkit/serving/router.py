@@ -144,8 +144,14 @@ class Router:
         slot = self.load(bundle, deployment)
         return self.shift(slot.name, 100 if canary_percent is None else canary_percent)
 
-    def shift(self, slot: str, percent: int = 100) -> RoutingState:
-        """Send ``percent``% of traffic to ``slot`` (100 makes it live), atomically."""
+    def shift(self, slot: str, percent: int = 100, deployment: str | None = None) -> RoutingState:
+        """Send ``percent``% of traffic to ``slot`` (100 makes it live), atomically.
+
+        Args:
+            slot: ``blue`` or ``green``.
+            percent: 100 makes the slot live; less starts (or resizes) a canary.
+            deployment: Relabel the slot's deployment id in the same atomic swap.
+        """
         if slot not in SLOTS:
             raise RoutingError(f"Unknown slot {slot!r}.", "Use blue or green.")
         if not 0 <= percent <= 100:
@@ -154,6 +160,9 @@ class Router:
             state = self._state
             if state.slot(slot) is None:
                 raise RoutingError(f"Slot {slot} is empty.", "Deploy a version into it first.")
+            if deployment is not None:
+                relabelled = replace(state.slot(slot), deployment=deployment)  # type: ignore[type-var]
+                state = self._swap(slots=tuple((n, relabelled if n == slot else s) for n, s in state.slots))
             if percent == 100 or state.live is None:
                 return self._swap(live=slot, canary=None, percent=0)
             if slot == state.live:

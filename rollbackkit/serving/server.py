@@ -63,9 +63,15 @@ def serve(
     port: int = 0,
     allow_remote: bool = False,
     watchdog_interval: float = 5.0,
+    log: bool = True,
+    bake_seconds: float = 600.0,
     on_ready: Any = None,
 ) -> None:
-    """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM."""
+    """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
+
+    With ``log`` (the default) every prediction goes to the project's prediction log
+    (``.rollbackkit/local/predictions.duckdb``), batched off the request path.
+    """
     import uvicorn
 
     from rollbackkit.serving.app import create_app
@@ -76,8 +82,14 @@ def serve(
             f"Refusing to bind to {host}: it is not a loopback address.",
             "Pass --allow-remote to serve beyond this machine (put TLS and auth in front).",
         )
-    environment = ServingEnvironment(repo, name, env)
+    from rollbackkit.registry import Registry
+    from rollbackkit.sideeffects import open_log
+
+    prediction_log = open_log(Registry(repo).paths) if log else None
+    environment = ServingEnvironment(repo, name, env, log=prediction_log, bake_seconds=bake_seconds)
     environment.start()
+    if prediction_log is not None:
+        prediction_log.start()
     paths = environment.registry.paths
     token = admin_token(paths, create=True)
     assert token is not None
@@ -104,6 +116,8 @@ def serve(
         server.run()
     finally:
         environment.stop()
+        if prediction_log is not None:
+            prediction_log.close()
         try:
             if json.loads(record.read_text()).get("pid") == os.getpid():
                 record.unlink()

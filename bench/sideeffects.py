@@ -1,0 +1,163 @@
+"""Prediction-log benchmarks (results to bench/results/sideeffects.json).
+
+1. Serving latency with the prediction log on vs off: the same requests through
+   ``ServingEnvironment.predict`` in-process, and through a real server on 127.0.0.1
+   (``rollbackkit serve`` vs ``rollbackkit serve --no-log``). Target: p99 with logging
+   within 10% of p99 without.
+2. Logging throughput: rows committed per second by ``PredictionLog`` (record + the
+   writer's flush), for single-row requests and 100-row requests of the 52-feature demo
+   frame. Target: >= 50,000 predictions/s.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from bench._common import BIN, ENV, write_results
+from bench.serving import _percentiles, _project
+
+
+def _requests(n: int, rows: int) -> list[pd.DataFrame]:
+    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+
+    live = churn_frame(max(n * rows, 1000), seed=7)[ALL_FEATURES]
+    return [live.iloc[(i * rows) % (len(live) - rows) :][:rows] for i in range(n)]
+
+
+def bench_in_process(repo: Path, rows: int, n: int = 4000, rounds: int = 3) -> dict[str, Any]:
+    """p50/p99 of ServingEnvironment.predict with and without the log (interleaved rounds)."""
+    from rollbackkit.serving.environment import ServingEnvironment
+    from rollbackkit.sideeffects import PredictionLog
+
+    frames = _requests(n, rows)
+    samples: dict[str, list[float]] = {"off": [], "on": []}
+    for round_ in range(rounds):
+        for mode in ("off", "on"):
+            log = PredictionLog(repo / f"bench-{mode}-{round_}.duckdb") if mode == "on" else None
+            environment = ServingEnvironment(repo, "churn", "prod", log=log)
+            environment.start()
+            if log is not None:
+                log.start()
+            for frame in frames[:200]:  # warm-up
+                environment.predict(frame)
+            for i, frame in enumerate(frames):
+                started = time.perf_counter()
+                environment.predict(frame, key=str(i))
+                samples[mode].append((time.perf_counter() - started) * 1000)
+            if log is not None:
+                log.close()
+    off, on = _percentiles(samples["off"]), _percentiles(samples["on"])
+    return {"rows_per_request": rows, "off": off, "on": on, "p99_ratio": on["p99"] / off["p99"]}
+
+
+def _serve(repo: Path, log: bool) -> tuple[subprocess.Popen[bytes], str]:
+    record = repo / ".rollbackkit" / "local" / "servers" / "churn-prod.json"
+    record.unlink(missing_ok=True)
+    args = [str(BIN / "rollbackkit"), "serve", "churn", "--env", "prod", "--port", "0", "--watchdog-interval", "3600"]
+    process = subprocess.Popen([*args, *([] if log else ["--no-log"])], cwd=repo, env=ENV)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if record.exists():
+            import json
+
+            url = json.loads(record.read_text())["url"]
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    return process, str(url)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("server did not start")
+
+
+def bench_http(repo: Path, n: int = 2000) -> dict[str, Any]:
+    """p50/p99 of POST /predict (one row) against a server with and without the log."""
+    records = [f.to_dict(orient="records") for f in _requests(n, 1)]
+    result: dict[str, Any] = {}
+    for mode in ("off", "on", "off", "on"):  # interleaved, so drift in the machine hits both
+        process, url = _serve(repo, log=mode == "on")
+        try:
+            with httpx.Client(timeout=30) as client:
+                for body in records[:200]:
+                    client.post(f"{url}/predict", json={"records": body})
+                samples = []
+                for body in records:
+                    started = time.perf_counter()
+                    response = client.post(f"{url}/predict", json={"records": body})
+                    samples.append((time.perf_counter() - started) * 1000)
+                    assert response.status_code == 200
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        result.setdefault(mode, []).extend(samples)
+    off, on = _percentiles(result["off"]), _percentiles(result["on"])
+    return {"off": off, "on": on, "p99_ratio": on["p99"] / off["p99"]}
+
+
+def bench_throughput(root: Path, rows: int, requests: int) -> dict[str, Any]:
+    """Rows per second through record() + flush() (the writer's work), 52 features."""
+    from rollbackkit.sideeffects import PredictionLog
+
+    frames = _requests(requests, rows)
+    outputs = [
+        pd.DataFrame({"prediction": np.zeros(len(f), dtype="int64"), "proba_1": np.full(len(f), 0.3)}) for f in frames
+    ]
+    log = PredictionLog(root / f"throughput-{rows}.duckdb", batch_rows=10**9)
+    log.set_stage("churn#prod#1", "churn", "prod", "v1.0.0", "production")
+    meta = {
+        "time": datetime.now(UTC),
+        "env": "prod",
+        "name": "churn",
+        "version": "v1.0.0",
+        "bundle_id": "sha256:bench",
+        "slot": "blue",
+        "deployment": "churn#prod#1",
+        "latency_ms": 1.0,
+        "error": None,
+        "primary": "proba_1",
+    }
+    started = time.perf_counter()
+    for i, (frame, out) in enumerate(zip(frames, outputs, strict=True)):
+        log.record({**meta, "request_id": f"r{i}"}, frame, out)
+        if (i + 1) * rows % 20_000 < rows:  # the writer's batches: ~20,000 rows each
+            log.flush()
+    log.flush()
+    seconds = time.perf_counter() - started
+    written = int(log.query("SELECT count(*) AS n FROM predictions")["n"][0])
+    log.close()
+    return {"rows_per_request": rows, "rows": written, "seconds": seconds, "rows_per_s": written / seconds}
+
+
+def main() -> Path:
+    """Run the prediction-log benchmarks and write bench/results/sideeffects.json."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        os.environ.setdefault("ROLLBACKKIT_ADMIN_TOKEN", "bench-token")
+        repo = _project(root / "project")
+        figures = {
+            "in_process_1_row": bench_in_process(repo, rows=1),
+            "in_process_20_rows": bench_in_process(repo, rows=20, n=2000),
+            "http_1_row": bench_http(repo),
+            "throughput_1_row_requests": bench_throughput(root, rows=1, requests=60_000),
+            "throughput_100_row_requests": bench_throughput(root, rows=100, requests=2_000),
+        }
+    figures["targets"] = {
+        "p99_ratio_max": 1.10,
+        "rows_per_s_min": 50_000,
+    }
+    return write_results("sideeffects", figures)
+
+
+if __name__ == "__main__":
+    print(main())
