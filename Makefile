@@ -16,6 +16,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name rollbackkit --display-name "Python (rollbackkit)" > /dev/null
 	touch $@
 
 demo: $(STAMP)

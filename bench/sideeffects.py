@@ -34,7 +34,7 @@ def _requests(n: int, rows: int) -> list[pd.DataFrame]:
     return [live.iloc[(i * rows) % (len(live) - rows) :][:rows] for i in range(n)]
 
 
-def bench_in_process(repo: Path, rows: int, n: int = 4000, rounds: int = 3) -> dict[str, Any]:
+def bench_in_process(repo: Path, rows: int, n: int = 1000, rounds: int = 2) -> dict[str, Any]:
     """p50/p99 of ServingEnvironment.predict with and without the log (interleaved rounds)."""
     from rollbackkit.serving.environment import ServingEnvironment
     from rollbackkit.sideeffects import PredictionLog
@@ -48,7 +48,7 @@ def bench_in_process(repo: Path, rows: int, n: int = 4000, rounds: int = 3) -> d
             environment.start()
             if log is not None:
                 log.start()
-            for frame in frames[:200]:  # warm-up
+            for frame in frames[:50]:  # warm-up
                 environment.predict(frame)
             for i, frame in enumerate(frames):
                 started = time.perf_counter()
@@ -81,7 +81,7 @@ def _serve(repo: Path, log: bool) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("server did not start")
 
 
-def bench_http(repo: Path, n: int = 2000) -> dict[str, Any]:
+def bench_http(repo: Path, n: int = 500) -> dict[str, Any]:
     """p50/p99 of POST /predict (one row) against a server with and without the log."""
     records = [f.to_dict(orient="records") for f in _requests(n, 1)]
     result: dict[str, Any] = {}
@@ -89,7 +89,7 @@ def bench_http(repo: Path, n: int = 2000) -> dict[str, Any]:
         process, url = _serve(repo, log=mode == "on")
         try:
             with httpx.Client(timeout=30) as client:
-                for body in records[:200]:
+                for body in records[:50]:
                     client.post(f"{url}/predict", json={"records": body})
                 samples = []
                 for body in records:
@@ -147,10 +147,10 @@ def main() -> Path:
         repo = _project(root / "project")
         figures = {
             "in_process_1_row": bench_in_process(repo, rows=1),
-            "in_process_20_rows": bench_in_process(repo, rows=20, n=2000),
+            "in_process_20_rows": bench_in_process(repo, rows=20),
             "http_1_row": bench_http(repo),
-            "throughput_1_row_requests": bench_throughput(root, rows=1, requests=60_000),
-            "throughput_100_row_requests": bench_throughput(root, rows=100, requests=2_000),
+            "throughput_1_row_requests": bench_throughput(root, rows=1, requests=20_000),
+            "throughput_100_row_requests": bench_throughput(root, rows=100, requests=3_000),
         }
     figures["targets"] = {
         "p99_ratio_max": 1.10,

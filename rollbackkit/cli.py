@@ -385,6 +385,9 @@ def serve(
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a non-loopback address.")] = False,
     watchdog_interval: Annotated[float, typer.Option(help="Seconds between gate checks.")] = 5.0,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the prediction log.")] = False,
+    no_runbook: Annotated[
+        bool, typer.Option("--no-runbook", help="Do not start the rollback runbook after an automatic rollback.")
+    ] = False,
     bake_seconds: Annotated[
         float, typer.Option(help="Passing-gate time before a deploy's rows leave staging.")
     ] = 600.0,
@@ -404,6 +407,7 @@ def serve(
         watchdog_interval=watchdog_interval,
         log=not no_log,
         bake_seconds=bake_seconds,
+        runbook=not no_runbook,
         on_ready=lambda url: console.print(f"[green]Serving[/] {name} ({env}) at {url}"),
     )
 
@@ -454,14 +458,9 @@ def promote(
     as_json: JsonOpt = False,
 ) -> None:
     """Send all traffic to the running canary."""
-    from rollbackkit.registry import Registry
-    from rollbackkit.serving.client import admin_call, find_server
+    from rollbackkit.rollback import promote as run
 
-    registry = Registry(repo)
-    url = server or find_server(registry.paths, name, env)
-    if url is None:
-        raise typer.BadParameter(f"no server is running for {name} in {env}")
-    _assignment_out({"via": url, **admin_call(registry.paths, url, "promote", {"reason": reason})}, as_json, "Promoted")
+    _assignment_out(run(repo, name, env, reason=reason, server=server), as_json, "Promoted")
 
 
 @app.command()
@@ -579,6 +578,121 @@ def backfill(
             f"rescored {result['rescored']}, already done {result['already_done']}, failed {result['failed']}"
         )
     if result["failed"]:
+        raise typer.Exit(1)
+
+
+runbook_app = typer.Typer(help="Runbooks: papermill notebooks saved as the audit record.", no_args_is_help=True)
+app.add_typer(runbook_app, name="runbook")
+
+
+@runbook_app.command("run")
+def runbook_run(
+    template: Annotated[str, typer.Argument(help="rollback, deploy, incident_review, or a notebook path.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="key=value for a declared parameter (repeatable).")
+    ] = None,
+    audit_dir: Annotated[Path | None, typer.Option(help="Where the executed notebook goes.")] = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate parameters, execute with papermill, save the notebook read-only (exit 1 unless it ran through)."""
+    from rollbackkit.runbooks import run
+
+    values = dict(_key_value(item) for item in param or [])
+    if as_json:
+        result = run(template, values, repo=repo, audit_dir=audit_dir)
+        _print_json(result.to_dict())
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:
+            task = bar.add_task(f"runbook {template}", total=None)
+
+            def step(i: int, n: int, line: str) -> None:
+                bar.update(task, completed=i - 1, total=n, description=f"cell {i}/{n} {line[:40]}")
+
+            result = run(template, values, repo=repo, audit_dir=audit_dir, progress=step)
+        colour = "green" if result.status == "ok" and result.verdict != "refused" else "red"
+        _console().print(f"[{colour}]{result.status}[/]: verdict [bold]{result.verdict}[/]")
+        if result.error:
+            _console().print(f"error: {result.error}")
+        _console().print(f"notebook: {result.notebook}\nsha256: {result.sha256}")
+    if result.status != "ok" or result.verdict == "refused":
+        raise typer.Exit(1)
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise typer.BadParameter(f"{item!r} is not key=value", param_hint="-p")
+    return key.strip(), value
+
+
+@runbook_app.command("list")
+def runbook_list(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Executed runbooks with their outcome, oldest first."""
+    from rollbackkit.runbooks import executed
+
+    runs = executed(repo)
+    if as_json:
+        _print_json({"runbooks": runs})
+        return
+    for entry in runs:
+        outcome = f"{entry['status']:<7} {entry['verdict']:<20}"
+        sys.stdout.write(f"{entry['time']}  {entry['template']:<16} {outcome} {entry['notebook']}\n")
+
+
+@runbook_app.command("show")
+def runbook_show(
+    notebook: Annotated[Path, typer.Argument(help="An executed runbook notebook.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A saved runbook's record (status, verdict, parameters, results) without re-running it."""
+    from rollbackkit.runbooks import show
+
+    record = show(notebook)
+    if as_json:
+        _print_json(record)
+        return
+    sys.stdout.write(f"{record.get('template', '?')}: {record['status']}, verdict {record['verdict']}\n")
+    for key, value in record.get("results", {}).items():
+        sys.stdout.write(f"  {key}: {json.dumps(value, default=str)[:200]}\n")
+
+
+@runbook_app.command("templates")
+def runbook_templates(as_json: JsonOpt = False) -> None:
+    """The shipped templates and their declared parameters."""
+    from rollbackkit.runbooks import declared_parameters, templates
+
+    found = {name: [vars(p) for p in declared_parameters(path).values()] for name, path in templates().items()}
+    if as_json:
+        _print_json(found)
+        return
+    for name, params in found.items():
+        sys.stdout.write(f"{name}: " + ", ".join(f"{p['name']}={p['default']!r}" for p in params) + "\n")
+
+
+audit_app = typer.Typer(help="The audit record of executed runbooks.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    audit_dir: Annotated[Path | None, typer.Option(help="The audit folder, if not audit/runbooks.")] = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every executed runbook against the sha256 in the journal (exit 1 on a problem)."""
+    from rollbackkit.runbooks import verify_audit
+
+    report = verify_audit(repo, audit_dir)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        sys.stdout.write(f"checked {report.checked} runbooks: {'ok' if report.ok else 'PROBLEMS'}\n")
+        for problem in report.problems:
+            sys.stdout.write(f"  {problem['notebook']}: {problem['problem']}\n")
+    if not report.ok:
         raise typer.Exit(1)
 
 

@@ -148,9 +148,14 @@ def _offline(
 def log_operation(
     registry: Registry, log: PredictionLog, operation: str, name: str, env: str, version: str, since: str | None = None
 ) -> dict[str, Any]:
-    """``affected`` or ``backfill`` against an open prediction log (in a server or the CLI)."""
+    """``affected``, ``backfill`` or ``drift`` against an open prediction log (in a server or the CLI).
+
+    ``drift`` takes a comma-separated list of versions in ``version``.
+    """
     from rollbackkit.refs import Version
 
+    if operation == "drift":
+        return log_drift(registry, log, name, env, [v for v in version.split(",") if v])
     Version.parse(version)
     if operation == "affected":
         return log.affected(name, env, version, since=since)
@@ -174,6 +179,72 @@ def log_operation(
         "backfill", name=name, env=env, version=version, rescored_with=serving.version, **result
     )
     return result
+
+
+def log_drift(
+    registry: Registry, log: PredictionLog, name: str, env: str, versions: list[str], bins: int = 20
+) -> dict[str, Any]:
+    """Per version: its logged primary predictions binned against its reference, with PSI.
+
+    Binned in numpy (shared edges over both samples), so any number of rows becomes a few
+    numbers. Returns ``{version: {"n", "psi", "edges", "reference", "current"}}`` with
+    shares per bin; a version with no logged rows is left out.
+    """
+    import numpy as np
+
+    from rollbackkit.drift import numeric_drift
+
+    out: dict[str, Any] = {}
+    for version in versions:
+        bundle = registry.describe(f"{name}@{version}")
+        primary = bundle.schema.output.primary
+        logged = log.query(
+            "SELECT primary_output FROM (SELECT * FROM predictions UNION ALL SELECT * FROM predictions_staging) "
+            "WHERE name = ? AND env = ? AND version = ? AND replaces IS NULL AND error IS NULL",
+            [name, env, version],
+        )["primary_output"].to_numpy(dtype="float64")
+        logged = logged[np.isfinite(logged)]
+        reference = bundle.reference_part("output")[primary].to_numpy(dtype="float64")
+        if not len(logged) or not len(reference):
+            continue
+        lo, hi = float(min(logged.min(), reference.min())), float(max(logged.max(), reference.max()))
+        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+        shares = [np.histogram(x, edges)[0] / len(x) for x in (reference, logged)]
+        out[version] = {
+            "column": primary,
+            "n": len(logged),
+            "psi": round(float(numeric_drift(reference, logged).psi), 6),
+            "edges": edges.round(6).tolist(),
+            "reference": shares[0].round(6).tolist(),
+            "current": shares[1].round(6).tolist(),
+        }
+    return out
+
+
+def prediction_drift(
+    repo: str | Path, name: str, env: str, versions: list[str], *, server: str | None = None
+) -> dict[str, Any]:
+    """Logged predictions of each version against its reference (see :func:`log_drift`).
+
+    Empty when nothing was logged yet (no server and no prediction log).
+    """
+    registry = Registry(repo)
+    logged = server or find_server(registry.paths, name, env) or registry.paths.prediction_log.exists()
+    if not versions or not logged:
+        return {}
+    return _log_call(repo, "drift", name, env, ",".join(versions), None, server)
+
+
+def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: str | None = None) -> dict[str, Any]:
+    """Send all traffic to the running canary of ``name`` in ``env`` (needs its server)."""
+    registry = Registry(repo)
+    url = server or find_server(registry.paths, validate_name(name), validate_name(env, "environment name"))
+    if url is None:
+        raise InvalidInput(
+            f"No server is running for {name} in {env}, so there is no canary to promote.",
+            f"Start one with rollbackkit serve {name} --env {env}, or use --server URL.",
+        )
+    return {"via": url, **admin_call(registry.paths, url, "promote", {"reason": reason})}
 
 
 def affected(

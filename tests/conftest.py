@@ -42,7 +42,15 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
         XDG_CONFIG_HOME=str(home / ".config"),
         XDG_CACHE_HOME=str(home / ".cache"),
+        JUPYTER_DATA_DIR=str(home / "jupyter-data"),
+        JUPYTER_RUNTIME_DIR=str(home / "jupyter-runtime"),
+        JUPYTER_CONFIG_DIR=str(home / "jupyter-config"),
+        IPYTHONDIR=str(home / "ipython"),
+        JUPYTER_PLATFORM_DIRS="1",
     )
+    from rollbackkit.runbooks import ensure_kernel
+
+    ensure_kernel()  # the named kernel lives in the venv, never found elsewhere on the machine
     yield home
     os.environ.clear()
     os.environ.update(saved)

@@ -43,9 +43,19 @@ class Server:
 
 @contextmanager
 def running_server(
-    repo: Path, name: str, env: str, *, watchdog: float = 5.0, extra_env: dict[str, str] | None = None
+    repo: Path,
+    name: str,
+    env: str,
+    *,
+    watchdog: float = 5.0,
+    extra_env: dict[str, str] | None = None,
+    runbook: bool = False,
 ) -> Iterator[Server]:
-    """Serve NAME in ENV from ``repo`` until the block ends (terminate, then kill)."""
+    """Serve NAME in ENV from ``repo`` until the block ends (terminate, then kill).
+
+    ``runbook`` lets an automatic rollback start the rollback runbook (a kernel process);
+    off by default so that tests which do not wait for it leave nothing behind.
+    """
     record = repo / ".rollbackkit" / "local" / "servers" / f"{name}-{env}.json"
     record.unlink(missing_ok=True)
     log = repo.parent / f"server-{name}-{env}-{time.monotonic_ns()}.log"
@@ -62,6 +72,7 @@ def running_server(
                 "0",
                 "--watchdog-interval",
                 str(watchdog),
+                *([] if runbook else ["--no-runbook"]),
             ],
             cwd=repo,
             stdout=out,

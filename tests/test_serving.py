@@ -119,7 +119,8 @@ def test_binding_beyond_loopback_needs_an_explicit_flag(served: Path) -> None:
 
 
 def test_the_seed_story_canary_drifts_and_the_watchdog_rolls_back(served: Path) -> None:
-    with running_server(served, "churn", "prod", watchdog=0.3) as server:
+    journal = Journal(Registry(served).paths.journal)
+    with running_server(served, "churn", "prod", watchdog=0.3, runbook=True) as server:
         started = server.admin("deploy", {"version": "v1.1.0", "canary": 10, "reason": "try boosted v2"})
         assert started.status_code == 200, started.text
         assert server.status()["canary"]["version"] == "v1.1.0"
@@ -144,6 +145,18 @@ def test_the_seed_story_canary_drifts_and_the_watchdog_rolls_back(served: Path) 
         status = server.status()
         assert status["canary"] is None and status["live"]["version"] == "v1.0.0"
         assert status["gates"]["decision"] == "rollback"
+        # After the shift, the server runs the rollback runbook; traffic did not wait for it.
+        deadline = time.monotonic() + 120
+        while not [e for e in journal.entries() if e["event"].startswith("runbook")] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        runbook = [e for e in journal.entries() if e["event"].startswith("runbook")]
+        assert [(e["event"], e.get("status"), e.get("verdict")) for e in runbook] == [
+            ("runbook", "ok", "already-rolled-back")
+        ], runbook
+        record = json.loads(run_cli("runbook", "show", runbook[0]["notebook"], "--json", cwd=served).stdout)
+        assert record["results"]["bad_version"] == "v1.1.0"
+        assert record["results"]["side_effects"]["affected"]["quarantined"] > 0
+        assert record["results"]["side_effects"]["backfill"]["failed"] == 0
 
     history = json.loads(run_cli("history", "churn", "--env", "prod", "--json", cwd=served).stdout)["assignments"]
     assert [(a["version"], a["action"]) for a in history] == [

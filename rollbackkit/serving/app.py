@@ -5,7 +5,8 @@
   "bundle_id", "slot", "request_id"}``. Features a version cannot score get 422 naming the
   columns, never a 500.
 - ``GET /healthz``, ``GET /status``.
-- ``POST /admin/deploy|promote|shift|rollback``: need ``Authorization: Bearer TOKEN``
+- ``POST /admin/deploy|promote|shift|rollback``, and ``affected|backfill|drift`` over the
+  prediction log (the server is its one writer): need ``Authorization: Bearer TOKEN``
   (401 without, 403 with a wrong one; nothing changes either way).
 """
 
@@ -122,7 +123,7 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         Route("/status", status, methods=["GET"]),
         *[
             Route(f"/admin/{op}", admin(op), methods=["POST"])
-            for op in ("deploy", "promote", "shift", "rollback", "affected", "backfill")
+            for op in ("deploy", "promote", "shift", "rollback", "affected", "backfill", "drift")
         ],
     ]
     return Starlette(routes=routes)
@@ -156,13 +157,19 @@ def _admin_call(env: ServingEnvironment, operation: str, body: dict[str, Any]) -
             generation=state.generation,
         )
         return {"status": env.status()}
-    if operation in ("affected", "backfill"):
+    if operation in ("affected", "backfill", "drift"):
         from rollbackkit.rollback import log_operation
 
         if env.log is None:
             raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
         return log_operation(
-            env.registry, env.log, operation, env.name, env.env, str(body.get("version", "")), since=body.get("since")
+            env.registry,
+            env.log,
+            operation,
+            env.name,
+            env.env,
+            str(body.get("version", "")),
+            since=body.get("since"),
         )
     return env.rollback(
         reason=str(body.get("reason", "")),

@@ -57,7 +57,7 @@ class ServingEnvironment:
         name: Bundle name.
         env: Environment name (``prod``, ``staging``...).
         on_auto_rollback: Called (in a background thread) after an automatic rollback has
-            shifted traffic and been recorded; the runbooks issue hooks the runbook here.
+            shifted traffic and been recorded; the server starts the rollback runbook here.
         log: The durable prediction log (staging/production, quarantine, backfill).
         bake_seconds: How long a full deploy must pass its gates before its staged rows
             are promoted to production.
@@ -89,6 +89,8 @@ class ServingEnvironment:
         self._watchdog: threading.Thread | None = None
         self._stop = threading.Event()
         self._deployed_at: dict[str, float] = {}
+        self._hooks: list[threading.Thread] = []
+        self._rolled_back: set[str] = set()
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -228,6 +230,7 @@ class ServingEnvironment:
                     tag=tag,
                 )
             self._deployed_at[tag] = time.monotonic()
+            self._rolled_back.discard(bundle.bundle_id)  # deliberately deployed again: evaluate it again
             self._record("deploy", assignment, started, loaded, shifted, preflight=report["verdict"])
             return {
                 "assignment": assignment.to_dict(),
@@ -357,8 +360,11 @@ class ServingEnvironment:
         }
 
     def _quarantine(self, slot: Slot | None) -> int:
-        """Quarantine every logged row of the version that just lost its traffic."""
-        if self.log is None or slot is None:
+        """Mark the version that just lost its traffic as rolled back; quarantine its rows."""
+        if slot is None:
+            return 0
+        self._rolled_back.add(slot.bundle.bundle_id)
+        if self.log is None:
             return 0
         return self.log.quarantine(self.name, self.env, slot.bundle.version)
 
@@ -400,13 +406,16 @@ class ServingEnvironment:
     def check_gates(self) -> dict[str, Any] | None:
         """Evaluate the gates of the version under evaluation; roll back on a failed gate.
 
-        The version under evaluation is the canary if one runs, else the live version
-        (when a warm standby exists to fall back to).
+        The version under evaluation is the canary if one runs, else the live version when a
+        warm standby exists to fall back to, unless that standby was itself rolled back: a
+        restored version is never rolled "back" onto the version that just failed.
         """
         from rollbackkit.gates import evaluate
 
         state = self.router.state
-        slot = state.slot(state.canary) or (state.slot(state.live) if state.standby else None)
+        standby = state.standby
+        fallback_ok = standby is not None and standby.bundle.bundle_id not in self._rolled_back
+        slot = state.slot(state.canary) or (state.slot(state.live) if fallback_ok else None)
         if slot is None:
             return None
         window = self.window(slot)
@@ -421,7 +430,9 @@ class ServingEnvironment:
             result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)
             result["report"] = self.last_report
             if self.on_auto_rollback is not None:
-                threading.Thread(target=self.on_auto_rollback, args=(result,), daemon=True).start()
+                hook = threading.Thread(target=self.on_auto_rollback, args=(result,), daemon=True)
+                hook.start()
+                self._hooks.append(hook)
             return result
         return None
 
@@ -454,9 +465,12 @@ class ServingEnvironment:
         self._watchdog = threading.Thread(target=loop, name="rollbackkit-watchdog", daemon=True)
         self._watchdog.start()
 
-    def stop(self) -> None:
-        """Stop the watchdog."""
+    def stop(self, wait: float = 60.0) -> None:
+        """Stop the watchdog and give running after-rollback hooks ``wait`` seconds to finish."""
         self._stop.set()
+        deadline = time.monotonic() + wait
+        for hook in self._hooks:
+            hook.join(max(0.0, deadline - time.monotonic()))
 
     def status(self) -> dict[str, Any]:
         """``GET /status``: name, env, live, standby, canary, since."""

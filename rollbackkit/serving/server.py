@@ -54,6 +54,33 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def auto_runbook(repo: str | Path, name: str, env: str, result: dict[str, Any]) -> None:
+    """Run ``rollback.ipynb`` after an automatic rollback (in the server's hook thread).
+
+    The traffic has already moved, so the runbook finds the target serving and goes on to
+    the post-rollback gate check and the backfill of the bad version's rows. A runbook that
+    cannot run is recorded in the journal; it never affects serving.
+    """
+    from rollbackkit.journal import Journal
+    from rollbackkit.registry import Registry
+    from rollbackkit.runbooks import run
+
+    registry = Registry(repo)
+    assignment = result["assignment"]
+    parameters = {
+        "repo": str(registry.root),
+        "name": name,
+        "env": env,
+        "to_version": assignment["version"],
+        "reason": assignment["reason"] or "automatic rollback",
+        "incident": assignment["incident"] or f"auto-{assignment['tag']}",
+    }
+    try:
+        run("rollback", parameters, repo=registry.root)
+    except Exception as exc:  # recorded, never raised into serving
+        Journal(registry.paths.journal).append("runbook-error", name=name, env=env, error=repr(exc))
+
+
 def serve(
     repo: str | Path,
     name: str,
@@ -65,12 +92,15 @@ def serve(
     watchdog_interval: float = 5.0,
     log: bool = True,
     bake_seconds: float = 600.0,
+    runbook: bool = True,
     on_ready: Any = None,
 ) -> None:
     """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
 
     With ``log`` (the default) every prediction goes to the project's prediction log
-    (``.rollbackkit/local/predictions.duckdb``), batched off the request path.
+    (``.rollbackkit/local/predictions.duckdb``), batched off the request path. With
+    ``runbook`` (the default) an automatic rollback starts the rollback runbook once
+    traffic has moved; traffic never waits for it.
     """
     import uvicorn
 
@@ -86,7 +116,14 @@ def serve(
     from rollbackkit.sideeffects import open_log
 
     prediction_log = open_log(Registry(repo).paths) if log else None
-    environment = ServingEnvironment(repo, name, env, log=prediction_log, bake_seconds=bake_seconds)
+    environment = ServingEnvironment(
+        repo,
+        name,
+        env,
+        log=prediction_log,
+        bake_seconds=bake_seconds,
+        on_auto_rollback=(lambda result: auto_runbook(repo, name, env, result)) if runbook else None,
+    )
     environment.start()
     if prediction_log is not None:
         prediction_log.start()
