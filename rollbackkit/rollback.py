@@ -9,6 +9,7 @@ DVC, and record the assignment. Either way an incompatible target is refused unl
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from rollbackkit.registry import Registry
 from rollbackkit.serving.client import admin_call, find_server
 from rollbackkit.serving.environment import PreflightFailed
 from rollbackkit.sideeffects import PredictionLog, open_log
+
+WINDOW_LIMIT = 5_000
 
 
 def deploy(
@@ -156,6 +159,9 @@ def log_operation(
 
     if operation == "drift":
         return log_drift(registry, log, name, env, [v for v in version.split(",") if v])
+    if operation == "window":
+        frame = log.window(name, env, version=version, limit=WINDOW_LIMIT)
+        return json.loads(frame.drop(columns=["time"], errors="ignore").to_json(orient="split", index=False))
     Version.parse(version)
     if operation == "affected":
         return log.affected(name, env, version, since=since)
@@ -219,6 +225,19 @@ def log_drift(
             "current": shares[1].round(6).tolist(),
         }
     return out
+
+
+def logged_window(repo: str | Path, name: str, env: str, version: str, *, server: str | None = None) -> pd.DataFrame:
+    """A version's latest logged rows in ``env`` (inputs, outputs, latency, error).
+
+    Through the running server when there is one, else from the log file; empty when
+    nothing was logged. At most ``WINDOW_LIMIT`` rows.
+    """
+    registry = Registry(repo)
+    if not (server or find_server(registry.paths, name, env) or registry.paths.prediction_log.exists()):
+        return pd.DataFrame()
+    data = _log_call(repo, "window", name, env, version, None, server)
+    return pd.DataFrame(data.get("data", []), columns=data.get("columns", []))
 
 
 def prediction_drift(

@@ -203,3 +203,27 @@ def live_records(n: int, seed: int) -> list[dict]:
     from rollbackkit.demo_data import ALL_FEATURES, churn_frame
 
     return churn_frame(n, seed=seed)[ALL_FEATURES].to_dict(orient="records")
+
+
+@pytest.fixture
+def logged(served: Path) -> Path:
+    """``served`` after real traffic through a logged environment: v1 serving, a v2 canary
+    that took part of the traffic, then a rollback (its rows quarantined)."""
+    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+    from rollbackkit.serving.environment import ServingEnvironment
+    from rollbackkit.sideeffects import PredictionLog
+
+    log = PredictionLog(served / ".rollbackkit" / "local" / "predictions.duckdb")
+    try:
+        environment = ServingEnvironment(served, "churn", "prod", log=log)
+        environment.start()
+        live = churn_frame(2400, seed=61)[ALL_FEATURES]
+        for i in range(0, 1200, 100):
+            environment.predict(live.iloc[i : i + 100], key=f"before-{i}")
+        environment.deploy("v1.1.0", canary=50, reason="try v2")
+        for i in range(1200, 2400, 100):
+            environment.predict(live.iloc[i : i + 100], key=f"during-{i}")
+        environment.rollback(reason="tail segment degraded", incident="INC-7")
+    finally:
+        log.close()
+    return served

@@ -5,7 +5,7 @@
   "bundle_id", "slot", "request_id"}``. Features a version cannot score get 422 naming the
   columns, never a 500.
 - ``GET /healthz``, ``GET /status``.
-- ``POST /admin/deploy|promote|shift|rollback``, and ``affected|backfill|drift`` over the
+- ``POST /admin/deploy|promote|shift|rollback``, and ``affected|backfill|drift|window`` over the
   prediction log (the server is its one writer): need ``Authorization: Bearer TOKEN``
   (401 without, 403 with a wrong one; nothing changes either way).
 """
@@ -123,7 +123,7 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         Route("/status", status, methods=["GET"]),
         *[
             Route(f"/admin/{op}", admin(op), methods=["POST"])
-            for op in ("deploy", "promote", "shift", "rollback", "affected", "backfill", "drift")
+            for op in ("deploy", "promote", "shift", "rollback", "affected", "backfill", "drift", "window")
         ],
     ]
     return Starlette(routes=routes)
@@ -157,7 +157,7 @@ def _admin_call(env: ServingEnvironment, operation: str, body: dict[str, Any]) -
             generation=state.generation,
         )
         return {"status": env.status()}
-    if operation in ("affected", "backfill", "drift"):
+    if operation in ("affected", "backfill", "drift", "window"):
         from rollbackkit.rollback import log_operation
 
         if env.log is None:

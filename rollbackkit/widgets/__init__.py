@@ -1,0 +1,57 @@
+"""Jupyter panels (ipywidgets 8 + plotly): thin faces over the public API.
+
+Every panel is an ``ipywidgets`` box that displays anywhere widgets do (JupyterLab,
+Notebook, Voila). Panels own no state: they call the API and re-render, and an error shows
+as a readable line inside the panel, never as a traceback.
+
+- :class:`VersionExplorer`: bundles and versions, and a pick of two to compare.
+- :class:`SchemaDiffPanel`: what changed between two versions, colour-coded.
+- :class:`DriftPanel`: reference vs current distributions (histogram or ECDF), per slice.
+- :class:`GatesPanel`: each gate's status, observed vs threshold, evidence.
+- :class:`TimelinePanel`: assignments over time, rollbacks with their reasons and runbooks.
+- :class:`RunbookPanel`: run a runbook with validated parameters and a progress bar.
+- :class:`RollbackConsole`: all of them in one tabbed app for the on-call engineer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "VersionExplorer": "rollbackkit.widgets.versions",
+    "SchemaDiffPanel": "rollbackkit.widgets.schema_diff",
+    "DriftPanel": "rollbackkit.widgets.drift",
+    "GatesPanel": "rollbackkit.widgets.gates",
+    "TimelinePanel": "rollbackkit.widgets.timeline",
+    "RunbookPanel": "rollbackkit.widgets.runbook",
+    "RollbackConsole": "rollbackkit.widgets.console",
+}
+
+if TYPE_CHECKING:
+    from rollbackkit.widgets.console import RollbackConsole
+    from rollbackkit.widgets.drift import DriftPanel
+    from rollbackkit.widgets.gates import GatesPanel
+    from rollbackkit.widgets.runbook import RunbookPanel
+    from rollbackkit.widgets.schema_diff import SchemaDiffPanel
+    from rollbackkit.widgets.timeline import TimelinePanel
+    from rollbackkit.widgets.versions import VersionExplorer
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rollbackkit.widgets' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "DriftPanel",
+    "GatesPanel",
+    "RollbackConsole",
+    "RunbookPanel",
+    "SchemaDiffPanel",
+    "TimelinePanel",
+    "VersionExplorer",
+]

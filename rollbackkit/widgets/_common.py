@@ -1,0 +1,90 @@
+"""Shared helpers for the panels: resolving inputs, rendering errors, small HTML tables."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from rollbackkit.errors import RollbackkitError
+
+if TYPE_CHECKING:
+    from rollbackkit.loaded import BundleDescription
+    from rollbackkit.registry import Registry
+
+RegistryLike = Any
+"""A :class:`~rollbackkit.registry.Registry` or a path inside the project."""
+
+STATUS_COLOURS = {
+    "pass": "#1a7f37",
+    "fail": "#cf222e",
+    "insufficient": "#9a6700",
+    "rollback": "#cf222e",
+    "warn": "#9a6700",
+    "ok": "#1a7f37",
+    "failed": "#cf222e",
+}
+
+
+def registry_of(source: RegistryLike) -> Registry:
+    """A registry from a registry or a project path."""
+    from rollbackkit.registry import Registry
+
+    return source if isinstance(source, Registry) else Registry(Path(source))
+
+
+def describe(bundle: Any, registry: RegistryLike | None) -> BundleDescription:
+    """A loaded bundle or description as is; a ``NAME@VERSION`` string through the registry."""
+    from rollbackkit.loaded import BundleDescription
+
+    if isinstance(bundle, BundleDescription):
+        return bundle
+    return registry_of(registry if registry is not None else ".").describe(str(bundle))
+
+
+def error_html(exc: BaseException) -> str:
+    """One readable line for an error (what happened and what to do), never a traceback."""
+    known = exc if isinstance(exc, RollbackkitError) else None
+    text = f"{known.message} {known.hint}".strip() if known else f"{type(exc).__name__}: {exc}"
+    return f'<div class="rollbackkit-error" style="color:#cf222e">&#9888; {html.escape(text)}</div>'
+
+
+def guarded(target: widgets.HTML, action: Callable[[], None]) -> bool:
+    """Run ``action``; on any error show it in ``target`` and return False."""
+    try:
+        action()
+    except Exception as exc:  # a panel shows errors; it never raises into the notebook
+        target.value = error_html(exc)
+        return False
+    return True
+
+
+def badge(status: str) -> str:
+    """A coloured status label."""
+    colour = STATUS_COLOURS.get(status, "#57606a")
+    return (
+        f'<span class="rollbackkit-status rollbackkit-{html.escape(status)}" '
+        f'style="color:white;background:{colour};padding:1px 6px;border-radius:4px">{html.escape(status)}</span>'
+    )
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], css: str, row_styles: Sequence[str] = ()) -> str:
+    """A small HTML table; cells are escaped unless they are marked safe (``Safe``)."""
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        style = row_styles[i] if i < len(row_styles) else ""
+        cells = "".join(
+            f"<td style='padding:2px 8px'>{c if isinstance(c, Safe) else html.escape(str(c))}</td>" for c in row
+        )
+        body.append(f"<tr style='{style}'>{cells}</tr>")
+    return f"<table class='{css}' style='border-collapse:collapse'><tr>{head}</tr>{''.join(body)}</table>"
+
+
+class Safe(str):
+    """HTML that :func:`table` inserts without escaping (built from escaped parts)."""
+
+    __slots__ = ()

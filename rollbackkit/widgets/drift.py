@@ -1,0 +1,167 @@
+"""DriftPanel: reference vs current distributions, histogram or ECDF, per slice, with metrics.
+
+Large inputs are binned in numpy before anything reaches plotly: each view ships at most
+``bins`` points per side to the browser, whatever the number of rows. The ECDF is the
+cumulative sum of a fine histogram (``ECDF_BINS`` bins), so it needs no sort. Metrics come
+from :func:`rollbackkit.drift.drift` and are cached per (column, slice), so toggling the
+view or coming back to a column costs only the binning.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+
+from rollbackkit.widgets._common import guarded, table
+
+ALL = "(all rows)"
+ECDF_BINS = 512
+
+
+def _frame(data: Any, name: str) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, pd.Series):
+        return data.to_frame(data.name if data.name is not None else name)
+    return pd.DataFrame({name: np.asarray(data)})
+
+
+class DriftPanel(widgets.VBox):
+    """Overlaid reference and current distributions of one column, and its drift metrics.
+
+    Args:
+        reference: Reference values: a DataFrame, Series or array.
+        current: Current values, same kinds.
+        column: The column shown first (default: the first shared column).
+        by: A column of ``current`` (and ``reference`` when present) to slice by.
+        bins: Histogram bins.
+    """
+
+    def __init__(
+        self, reference: Any, current: Any, column: str | None = None, by: str | None = None, bins: int = 40
+    ) -> None:
+        import plotly.graph_objects as go
+
+        self.reference = _frame(reference, "value")
+        self.current = _frame(current, "value")
+        self.by = by
+        self.bins = bins
+        self._metrics: dict[tuple[str, str], dict[str, Any]] = {}
+        shared = [c for c in self.current.columns if c in self.reference.columns and c != by]
+        self.message = widgets.HTML()
+        self.column = widgets.Dropdown(options=shared, value=column if column in shared else (shared or [None])[0])
+        self.column.description = "column"
+        slices = [ALL] + (sorted(map(str, self.current[by].dropna().unique())) if by in self.current else [])
+        self.slice = widgets.Dropdown(options=slices, value=ALL, description="slice")
+        self.view = widgets.ToggleButtons(options=["histogram", "ECDF"], value="histogram")
+        self.figure = go.FigureWidget(
+            data=[go.Bar(name="reference", opacity=0.55), go.Bar(name="current", opacity=0.55)],
+            layout=go.Layout(barmode="overlay", height=340, margin={"t": 40, "b": 30}, title="drift"),
+        )
+        self.metrics = widgets.HTML()
+        for control in (self.column, self.slice, self.view):
+            control.observe(lambda _: self.refresh(), names="value")
+        super().__init__([widgets.HBox([self.column, self.slice, self.view]), self.message, self.figure, self.metrics])
+        self.add_class("rollbackkit-drift")
+        self.refresh()
+
+    # ------------------------------------------------------------------------- data
+    def _values(self, frame: pd.DataFrame, column: str, part: str) -> pd.Series:
+        if part != ALL and self.by in frame.columns:
+            frame = frame[frame[self.by].astype(str) == part]
+        return frame[column]
+
+    def refresh(self) -> None:
+        """Re-bin and re-draw the current column, slice and view."""
+        self.message.value = ""
+        if self.column.value is None:
+            self.message.value = "No column is shared by the reference and the current data."
+            return
+        guarded(self.message, self._draw)
+
+    def _draw(self) -> None:
+        column, part = str(self.column.value), str(self.slice.value)
+        ref, cur = self._values(self.reference, column, part), self._values(self.current, column, part)
+        numeric = pd.api.types.is_numeric_dtype(ref) and pd.api.types.is_numeric_dtype(cur)
+        x, ref_y, cur_y = self._numeric(ref, cur) if numeric else self._categorical(ref, cur)
+        with self.figure.batch_update():
+            for trace, y in zip(self.figure.data, (ref_y, cur_y), strict=True):
+                trace.x, trace.y = x, y
+            kind = "ECDF" if self.view.value == "ECDF" and numeric else "share of rows"
+            self.figure.layout.title = f"{column}{'' if part == ALL else f' [{self.by}={part}]'}: {kind}"
+            self.figure.layout.yaxis.title = kind
+        self._show_metrics(column, part, ref, cur)
+
+    def _numeric(self, ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r = ref.to_numpy(dtype="float64", na_value=np.nan)
+        c = cur.to_numpy(dtype="float64", na_value=np.nan)
+        r, c = r[np.isfinite(r)], c[np.isfinite(c)]
+        lo = float(min(r.min(initial=np.inf), c.min(initial=np.inf)))
+        hi = float(max(r.max(initial=-np.inf), c.max(initial=-np.inf)))
+        if not np.isfinite(lo):
+            return np.array([]), np.array([]), np.array([])
+        hi = hi if hi > lo else lo + 1.0
+        ecdf = self.view.value == "ECDF"
+        n_bins = ECDF_BINS if ecdf else self.bins
+        edges = np.linspace(lo, hi, n_bins + 1)
+        shares = []
+        for values in (r, c):
+            counts = np.histogram(values, bins=n_bins, range=(lo, hi))[0] / max(len(values), 1)
+            shares.append(np.cumsum(counts) if ecdf else counts)
+        centres = edges[1:] if ecdf else (edges[:-1] + edges[1:]) / 2
+        self._set_mode("lines" if ecdf else "bars")
+        return centres, shares[0], shares[1]
+
+    def _categorical(self, ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._set_mode("bars")
+        r, c = ref.astype(str).value_counts(normalize=True), cur.astype(str).value_counts(normalize=True)
+        keys = sorted(set(r.index) | set(c.index))[:200]
+        return np.array(keys), r.reindex(keys, fill_value=0).to_numpy(), c.reindex(keys, fill_value=0).to_numpy()
+
+    def _set_mode(self, mode: str) -> None:
+        """Bars for histograms, lines for the ECDF (swapping traces keeps their names)."""
+        import plotly.graph_objects as go
+
+        want = go.Scatter if mode == "lines" else go.Bar
+        if all(isinstance(t, want) for t in self.figure.data):
+            return
+        names = [t.name for t in self.figure.data]
+        self.figure.data = []
+        for name in names:
+            self.figure.add_trace(want(name=name, mode="lines") if mode == "lines" else want(name=name, opacity=0.55))
+
+    def _show_metrics(self, column: str, part: str, ref: pd.Series, cur: pd.Series) -> None:
+        from rollbackkit.drift import drift
+
+        key = (column, part)
+        if key not in self._metrics:
+            self._metrics[key] = drift(ref, cur, column).to_dict()
+        m = self._metrics[key]
+        wanted = (
+            "n_ref",
+            "n_cur",
+            "psi",
+            "js",
+            "ks",
+            "ks_pvalue",
+            "wasserstein",
+            "wasserstein_norm",
+            "new_category_share",
+        )
+        rows = [(k, _fmt(m[k])) for k in wanted if k in m]
+        rows += [(f"{q} (ref, cur)", f"{_fmt(v[0])}, {_fmt(v[1])}") for q, v in (m.get("quantiles") or {}).items()]
+        rows += [(f"tail {k}", _fmt(v)) for k, v in (m.get("tail_share") or {}).items()]
+        self.metrics.value = f"<b>{html.escape(column)}</b>" + table(["metric", "value"], rows, "rollbackkit-metrics")
+
+    @property
+    def metric_values(self) -> dict[str, Any]:
+        """The metrics shown now (for code that reads the panel)."""
+        return self._metrics.get((str(self.column.value), str(self.slice.value)), {})
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

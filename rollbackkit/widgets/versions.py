@@ -1,0 +1,95 @@
+"""VersionExplorer: every bundle and version, where each serves, and a pick of two to compare."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+if TYPE_CHECKING:
+    from rollbackkit.registry import Registry
+
+from rollbackkit.widgets._common import RegistryLike, guarded, registry_of, table
+
+
+class VersionExplorer(widgets.VBox):
+    """A table of versions (id, created, message, assignments) and two version pickers.
+
+    Args:
+        registry: A registry or a project path.
+        name: Show one bundle only (default: all).
+    """
+
+    def __init__(self, registry: RegistryLike, name: str | None = None) -> None:
+        self._source = registry
+        self.name = name
+        self.rows: list[dict[str, Any]] = []
+        self.table = widgets.HTML()
+        self.a = widgets.Dropdown(description="from")
+        self.b = widgets.Dropdown(description="to")
+        self.compare = widgets.Button(description="Compare", button_style="primary", icon="code-fork")
+        self._callbacks: list[Callable[[str, str], None]] = []
+        self.compare.on_click(lambda _: self._on_compare())
+        super().__init__([self.table, widgets.HBox([self.a, self.b, self.compare])])
+        self.add_class("rollbackkit-versions")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read versions and assignments from git."""
+        guarded(self.table, self._load)
+
+    @property
+    def registry(self) -> Registry:
+        """The registry (resolved on use, so a bad path shows as an error in the panel)."""
+        return registry_of(self._source)
+
+    def _load(self) -> None:
+        from rollbackkit.deployments import Deployments
+
+        versions = self.registry.versions(self.name)
+        deployments = Deployments(self.registry)
+        serving: dict[tuple[str, str], list[str]] = {}
+        for bundle in {v.name for v in versions}:
+            for a in deployments.history(bundle):
+                serving.setdefault((bundle, a.version), []).append(f"{a.env}:{a.action}")
+        self.rows = [
+            {
+                "ref": f"{v.name}@{v.version}",
+                "bundle_id": v.bundle_id,
+                "created": v.created,
+                "message": v.message,
+                "assignments": serving.get((v.name, v.version), []),
+            }
+            for v in versions
+        ]
+        self.table.value = "<h4 style='margin:4px 0'>Versions</h4>" + table(
+            ["version", "bundle id", "created", "message", "assignments"],
+            [
+                (r["ref"], r["bundle_id"][:19], r["created"], r["message"], ", ".join(r["assignments"]))
+                for r in self.rows
+            ],
+            "rollbackkit-version-table",
+        )
+        refs = [r["ref"] for r in self.rows]
+        self.a.options, self.b.options = refs, refs
+        if len(refs) >= 2:
+            self.a.value, self.b.value = refs[-2], refs[-1]
+
+    @property
+    def selection(self) -> tuple[str, str] | None:
+        """The two versions picked for comparison (from, to)."""
+        if self.a.value and self.b.value:
+            return str(self.a.value), str(self.b.value)
+        return None
+
+    def on_compare(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(from_ref, to_ref)`` when Compare is clicked."""
+        self._callbacks.append(callback)
+
+    def _on_compare(self) -> None:
+        picked = self.selection
+        if picked is None:
+            return
+        for callback in self._callbacks:
+            guarded(self.table, lambda cb=callback: cb(*picked))  # type: ignore[misc]
