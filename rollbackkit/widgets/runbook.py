@@ -60,6 +60,7 @@ class RunbookPanel(widgets.VBox):
             else:
                 control = widgets.Text(value=str(value), description=param.name, placeholder=param.help)
             control.layout.width = "460px"
+            control.add_class(f"rollbackkit-param-{param.name}")
             controls.append(control)
         self.fields.children = controls
 

@@ -29,6 +29,8 @@ class VersionExplorer(widgets.VBox):
         self.a = widgets.Dropdown(description="from")
         self.b = widgets.Dropdown(description="to")
         self.compare = widgets.Button(description="Compare", button_style="primary", icon="code-fork")
+        self.a.add_class("rollbackkit-from")
+        self.b.add_class("rollbackkit-to")
         self._callbacks: list[Callable[[str, str], None]] = []
         self.compare.on_click(lambda _: self._on_compare())
         super().__init__([self.table, widgets.HBox([self.a, self.b, self.compare])])
