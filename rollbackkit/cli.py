@@ -734,20 +734,64 @@ def recover(repo: RepoOpt = Path(".")) -> None:
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo project.")] = Path("demo-project"),
 ) -> None:
-    """Run the demo story in a fresh project on embedded defaults."""
+    """The whole story: pipeline, canary, silent degradation, auto-rollback, runbook, backfill."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from rollbackkit.demo import run_demo
 
     console = _console()
     console.rule("[bold]rollbackkit demo")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        tasks: dict[str, Any] = {}
 
-    def report(name: str, outcome: str, seconds: float) -> None:
-        console.print(f"[green]✓[/] {name:<18} {outcome}  [dim]({seconds:.2f} s)[/]")
+        def start(name: str) -> None:
+            tasks[name] = bar.add_task(name, total=1)
 
-    with console.status("working..."):
-        result = run_demo(directory, report=report)
+        def report(name: str, outcome: str, seconds: float) -> None:
+            bar.update(tasks[name], completed=1, description=f"[green]✓[/] {name}: {outcome}")
+
+        result = run_demo(directory, report=report, start=start)
+    _demo_summary(console, result)
+
+
+def _demo_summary(console: Any, result: Any) -> None:
+    from rich.table import Table
+
+    versions = Table(title="Versions", show_edge=False)
+    for column in ("version", "features", "bundle id", "message"):
+        versions.add_column(column)
+    for v in result.versions:
+        versions.add_row(v["version"], v["features"], v["bundle_id"][:19], v["message"])
+    console.print(versions)
+    history = Table(title="What served prod when", show_edge=False)
+    for column in ("tag", "version", "action", "reason"):
+        history.add_column(column)
+    for a in result.history:
+        history.add_row(a["tag"], a["version"], a["action"], a["reason"][:70])
+    console.print(history)
+    gates = Table(title=f"Gate report of {result.gates.get('version', '?')}", show_edge=False)
+    for column in ("gate", "status", "observed", "threshold"):
+        gates.add_column(column)
+    for g in result.gates.get("gates", []):
+        colour = {"fail": "red", "pass": "green"}.get(g["status"], "yellow")
+        observed = "-" if g["observed"] is None else f"{g['observed']:.3g}"
+        gates.add_row(g["name"], f"[{colour}]{g['status']}[/]", observed, json.dumps(g["threshold"]))
+    console.print(gates)
+    rows = result.affected
     total = sum(seconds for _, _, seconds in result.steps)
-    console.print(f"[bold]Done[/] in {total:.1f} s. Project: {result.directory}")
-    console.print(f"Explore it: rollbackkit list -C {result.directory}")
+    console.print(
+        f"[bold]Traffic shift[/]: {result.shift_ms} ms   [bold]gate breach -> previous version live[/]: "
+        f"{result.breach_to_shift_ms} ms\n"
+        f"[bold]Schema[/]: 52 live columns vs v1.0.0 -> {result.preflight.get('live_52')} "
+        f"(drops {len(result.preflight.get('dropped', []))}); a missing column -> "
+        f"{result.preflight.get('missing_column')} ({', '.join(result.preflight.get('named', []))})\n"
+        f"[bold]Side effects[/]: {rows.get('rows')} rows by v1.1.0, never in production; "
+        f"{rows.get('backfilled')} backfilled with v1.0.0 (audit in backfill_audit)\n"
+        f"[bold]Runbook[/]: {result.runbook.get('verdict')} -> {result.runbook.get('notebook')}\n"
+        f"[bold]Done[/] in {total:.0f} s. Project: {result.directory}\n"
+        f"Explore: ROLLBACKKIT_REPO={result.directory} .venv/bin/voila notebooks/console.ipynb  "
+        f"(the console), or open notebooks/explore.ipynb in Jupyter with the same ROLLBACKKIT_REPO"
+    )
 
 
 def main() -> None:

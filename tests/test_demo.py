@@ -1,23 +1,63 @@
-"""`make demo` runs `rollbackkit demo`: it must work from nothing, and again on top of itself."""
+"""`make demo` runs `rollbackkit demo`: the whole story from nothing, on embedded defaults."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
+import yaml
+
 from rollbackkit import Registry
+from rollbackkit.deployments import Deployments
+from rollbackkit.runbooks import verify_audit
 
-from .conftest import run_cli
+from .conftest import BIN, git, run_cli, run_tool
 
 
-def test_the_demo_runs_twice_and_leaves_a_verified_registry(tmp_path: Path) -> None:
+def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
     target = tmp_path / "demo"
-    for _ in range(2):
-        result = run_cli("demo", "--dir", str(target), cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
-        assert "Done" in result.stdout and "restore v1.0.0" in result.stdout
+    result = run_cli("demo", "--dir", str(target), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    for fragment in ("dvc repro", "auto-rollback", "Runbook: already-rolled-back", "backfilled with v1.0.0", "Done"):
+        assert fragment in out, (fragment, result.stdout)
+
     registry = Registry(target)
-    assert [v.version for v in registry.versions("cancer")] == ["v1.0.0", "v1.1.0"]
-    assert registry.verify().ok
+    versions = registry.versions("churn")
+    assert [(v.version, len(registry.describe(v).schema.feature_names)) for v in versions] == [
+        ("v1.0.0", 47),
+        ("v1.1.0", 52),
+    ]
+    history = Deployments(registry).history("churn", "prod")
+    assert [(a.version, a.action) for a in history] == [
+        ("v1.0.0", "deploy"),
+        ("v1.1.0", "canary"),
+        ("v1.0.0", "auto-rollback"),
+    ]
+    assert registry.verify().ok and verify_audit(target).ok
+
+    # The pipeline is real DVC: `dvc repro` reproduces the same two versions, gto lists them.
+    tags = git(target, "tag", "-l")
+    path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # the stages run `python` from the venv
+    again = subprocess.run(
+        [str(BIN / "dvc"), "repro", "--force"],
+        cwd=target,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path},
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr
+    ids = json.loads((target / "registered.json").read_text())
+    assert ids == {v.version: v.bundle_id for v in versions}
+    assert git(target, "tag", "-l") == tags  # immutable: nothing re-registered, no tag moved
+    gto = json.loads(run_tool("gto", "show", "--json", cwd=target).stdout)
+    assert gto["churn"]["version"] == "v1.1.0" and gto["churn"]["stage"] == {"prod": "v1.0.0"}
+    listed = json.loads(run_tool("gto", "show", "churn", "--json", cwd=target).stdout)
+    assert {v["version"] for v in listed} == {"v1.0.0", "v1.1.0"}
+    assert yaml.safe_load((target / "dvc.yaml").read_text())["artifacts"]["churn"]["type"] == "model"
 
 
 def test_the_demo_refuses_a_directory_it_did_not_create(tmp_path: Path) -> None:
@@ -26,3 +66,4 @@ def test_the_demo_refuses_a_directory_it_did_not_create(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "not an earlier rollbackkit demo" in result.stderr
     assert (tmp_path / "precious.txt").read_text() == "do not delete"
+    assert BIN.exists()

@@ -429,6 +429,14 @@ class ServingEnvironment:
             result = self.rollback(reason=f"gate failed: {report.summary()}", automatic=True, gates=report.summary())
             result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)
             result["report"] = self.last_report
+            self.journal.append(
+                "gate-breach",
+                name=self.name,
+                env=self.env,
+                version=slot.bundle.version,
+                gates=report.summary(),
+                breach_to_shift_ms=result["breach_to_shift_ms"],
+            )
             if self.on_auto_rollback is not None:
                 hook = threading.Thread(target=self.on_auto_rollback, args=(result,), daemon=True)
                 hook.start()

@@ -1,0 +1,12 @@
+"""Stage 1: a deterministic synthetic churn dataset, split into training and validation."""
+
+from pathlib import Path
+
+import yaml
+
+from rollbackkit.demo_data import churn_frame
+
+params = yaml.safe_load(Path("params.yaml").read_text())["prepare"]
+Path("data").mkdir(exist_ok=True)
+churn_frame(params["rows"], seed=params["seed"]).to_parquet("data/train.parquet")
+churn_frame(params["validation_rows"], seed=params["seed"] + 1).to_parquet("data/validation.parquet")
