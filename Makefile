@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test lint typecheck pytest bench clean constraints
+.PHONY: venv demo test lint typecheck pytest bench clean constraints readme
 
 venv: $(STAMP)
 
@@ -43,6 +43,10 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Regenerate the README's CLI reference from the CLI's own help.
+readme: $(STAMP)
+	$(BIN)/python -m rollbackkit.cli_reference README.md
 
 # Refresh the pins after changing dependencies in pyproject.toml.
 constraints: $(STAMP)

@@ -47,3 +47,26 @@ def test_json_shapes_of_list_show_resolve_verify(two_versions: Path) -> None:
     assert resolved["tag"] == "cancer@v1.0.0"
     verified = json.loads(run_cli("verify", "cancer@v1.0.0", "--json", cwd=two_versions).stdout)
     assert set(verified) == {"ok", "checked", "problems"}
+
+
+def test_every_nested_command_and_option_has_help_text() -> None:
+    from rollbackkit.cli_reference import _commands
+
+    missing = []
+    for path, command in _commands(typer.main.get_command(app), "rollbackkit"):
+        if not (command.help or "").strip():
+            missing.append(path)
+        missing += [f"{path} {p.opts[0]}" for p in command.params if p.param_type_name == "option" and not p.help]
+    assert missing == []
+
+
+def test_the_readme_cli_reference_matches_the_cli(tmp_path: Path) -> None:
+    from rollbackkit.cli_reference import END, START, render
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert readme.split(START)[1].split(END)[0].strip() == render()
+    listed = run_cli("--help", cwd=tmp_path, env={"COLUMNS": "200"}).stdout
+    rows = [line.split() for line in listed.splitlines() if line.startswith("│ ") and len(line.split()) > 2]
+    commands = {row[1] for row in rows if not row[1].startswith("-")}
+    assert {"register", "rollback", "runbook", "audit", "demo"} <= commands
+    assert all(f"`rollbackkit {name}" in readme for name in commands)
