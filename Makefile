@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test lint typecheck pytest bench clean constraints readme
+.PHONY: venv demo test test-binder lint typecheck pytest bench clean constraints readme
 
 venv: $(STAMP)
 
@@ -40,6 +40,11 @@ pytest: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The binder/ check builds a fresh environment from PyPI (several minutes): kept out of
+# `make test` to hold it under 15 minutes.
+test-binder: $(STAMP)
+	$(BIN)/pytest -q -m slow tests/test_binder.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

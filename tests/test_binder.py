@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).parent.parent
 PIP_CACHE = Path.home() / ".cache" / "pip"  # read at import, before the session isolates HOME
 
 
+@pytest.mark.slow
 def test_binder_environment_builds_a_ready_demo_for_the_explore_notebook(tmp_path: Path) -> None:
     checkout = tmp_path / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(checkout)], check=True)
