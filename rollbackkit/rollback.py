@@ -233,8 +233,7 @@ def logged_window(repo: str | Path, name: str, env: str, version: str, *, server
     Through the running server when there is one, else from the log file; empty when
     nothing was logged. At most ``WINDOW_LIMIT`` rows.
     """
-    registry = Registry(repo)
-    if not (server or find_server(registry.paths, name, env) or registry.paths.prediction_log.exists()):
+    if not _logged(Registry(repo), name, env, server):
         return pd.DataFrame()
     data = _log_call(repo, "window", name, env, version, None, server)
     return pd.DataFrame(data.get("data", []), columns=data.get("columns", []))
@@ -247,9 +246,7 @@ def prediction_drift(
 
     Empty when nothing was logged yet (no server and no prediction log).
     """
-    registry = Registry(repo)
-    logged = server or find_server(registry.paths, name, env) or registry.paths.prediction_log.exists()
-    if not versions or not logged:
+    if not versions or not _logged(Registry(repo), name, env, server):
         return {}
     return _log_call(repo, "drift", name, env, ",".join(versions), None, server)
 
@@ -276,6 +273,11 @@ def affected(
 def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str | None = None) -> dict[str, Any]:
     """Re-score the rows ``version`` wrote in ``env`` with the version now serving."""
     return _log_call(repo, "backfill", name, env, version, None, server)
+
+
+def _logged(registry: Registry, name: str, env: str, server: str | None = None) -> bool:
+    """Whether there is a prediction log to ask: a running server (its one writer), or the file."""
+    return bool(server or find_server(registry.paths, name, env) or registry.paths.prediction_log.exists())
 
 
 def _log_call(
@@ -381,10 +383,7 @@ def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, 
         ``{"version", "logged", "affected": {...} or None, "backfill": {...} or None}``;
         ``logged`` is False when there is no prediction log to look in.
     """
-    if version is None:
-        return {"version": None, "logged": False, "affected": None, "backfill": None}
-    registry = Registry(repo)
-    if find_server(registry.paths, name, env) is None and not registry.paths.prediction_log.exists():
+    if version is None or not _logged(Registry(repo), name, env):
         return {"version": version, "logged": False, "affected": None, "backfill": None}
     rows = affected(repo, name, env, version)
     rows.pop("sample", None)
