@@ -35,7 +35,7 @@ def _requests(n: int, rows: int) -> list[pd.DataFrame]:
     return [live.iloc[(i * rows) % (len(live) - rows) :][:rows] for i in range(n)]
 
 
-def bench_in_process(repo: Path, rows: int, n: int = 1000, rounds: int = 2) -> dict[str, Any]:
+def bench_in_process(repo: Path, rows: int, n: int = 400, rounds: int = 5) -> dict[str, Any]:
     """p50/p99 of ServingEnvironment.predict with and without the log (interleaved rounds)."""
     from rollbackkit.serving.environment import ServingEnvironment
     from rollbackkit.sideeffects import PredictionLog
@@ -82,11 +82,11 @@ def _serve(repo: Path, log: bool) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("server did not start")
 
 
-def bench_http(repo: Path, n: int = 500) -> dict[str, Any]:
+def bench_http(repo: Path, n: int = 400) -> dict[str, Any]:
     """p50/p99 of POST /predict (one row) against a server with and without the log."""
     records = [f.to_dict(orient="records") for f in _requests(n, 1)]
     result: dict[str, Any] = {}
-    for mode in ("off", "on", "off", "on"):  # interleaved, so drift in the machine hits both
+    for mode in ("off", "on") * 3:  # interleaved, so drift in the machine hits both
         process, url = _serve(repo, log=mode == "on")
         try:
             with httpx.Client(timeout=30) as client:

@@ -49,6 +49,14 @@ class _Window:
     rows: int = 0
 
 
+def _plain_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a 0..n-1 index, copied only when it has another (off the hot path's way)."""
+    index = frame.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return frame
+    return frame.reset_index(drop=True)
+
+
 class ServingEnvironment:
     """Serve bundle ``name`` in environment ``env`` of the repository at ``repo``.
 
@@ -150,9 +158,7 @@ class ServingEnvironment:
             "error": error,
             "primary": bundle.schema.output.primary,
         }
-        self.log.record(
-            meta, frame.reset_index(drop=True), outputs.reset_index(drop=True) if outputs is not None else None
-        )
+        self.log.record(meta, _plain_index(frame), _plain_index(outputs) if outputs is not None else None)
 
     def _remember(
         self, slot: Slot, frame: pd.DataFrame, outputs: pd.DataFrame | None, latency_ms: float, error: str | None
