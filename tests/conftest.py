@@ -7,6 +7,7 @@ scikit-learn, with real git and a real DVC local-directory remote.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -165,15 +166,21 @@ def serving_churn() -> pd.DataFrame:
     return churn_frame(3000, seed=21)
 
 
-@pytest.fixture
-def served(project: Path, serving_churn: pd.DataFrame) -> Path:
-    """v1.0.0 (47 features) serving prod; v1.1.0 (52 features, drift gate) registered."""
+@pytest.fixture(scope="session")
+def served_template(tmp_path_factory: pytest.TempPathFactory, serving_churn: pd.DataFrame, isolated_home: Path) -> Path:
+    """Built once per session through the public API; each test gets its own copy (``served``)."""
     from rollbackkit import Registry
     from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
     from rollbackkit.rollback import deploy as deploy_offline
 
+    repo = tmp_path_factory.mktemp("served-template") / "project"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README.md").write_text("# churn project\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "-q", "-m", "initial commit")
+    registry = Registry.init(repo)
     churn = serving_churn
-    registry = Registry(project)
     v1 = churn_pipeline(BASE_FEATURES).fit(churn[BASE_FEATURES], churn[TARGET])
     v2 = churn_pipeline(ALL_FEATURES).fit(churn[ALL_FEATURES], churn[TARGET])
     held_out = churn_frame(2000, seed=22)  # a faithful reference: out-of-sample predictions
@@ -194,8 +201,23 @@ def served(project: Path, serving_churn: pd.DataFrame) -> Path:
         gates=V2_GATES,
         validation_data=held_out[[*ALL_FEATURES, TARGET]],
     )
-    deploy_offline(project, "churn@v1.0.0", "prod", reason="first release")
-    return project
+    deploy_offline(repo, "churn@v1.0.0", "prod", reason="first release")
+    return repo
+
+
+@pytest.fixture
+def served(served_template: Path, tmp_path: Path) -> Path:
+    """v1.0.0 (47 features) serving prod; v1.1.0 (52 features, drift gate) registered.
+
+    A private copy of the session's template: its own git repo, DVC cache and DVC remote
+    (the remote's absolute path in ``.dvc/config`` is pointed at the copy).
+    """
+    repo = tmp_path / "project"
+    shutil.copytree(served_template, repo, symlinks=True)
+    config = repo / ".dvc" / "config"
+    config.write_text(config.read_text().replace(str(served_template), str(repo)))
+    assert str(served_template) not in config.read_text()
+    return repo
 
 
 def live_records(n: int, seed: int) -> list[dict]:
