@@ -205,19 +205,21 @@ def served_template(tmp_path_factory: pytest.TempPathFactory, serving_churn: pd.
     return repo
 
 
+def copy_project(template: Path, tmp_path: Path) -> Path:
+    """A private copy of a template project: its own git repo, DVC cache and DVC remote
+    (the remote's absolute path in ``.dvc/config`` is pointed at the copy)."""
+    repo = tmp_path / "project"
+    shutil.copytree(template, repo, symlinks=True)
+    config = repo / ".dvc" / "config"
+    config.write_text(config.read_text().replace(str(template), str(repo)))
+    assert str(template) not in config.read_text()
+    return repo
+
+
 @pytest.fixture
 def served(served_template: Path, tmp_path: Path) -> Path:
-    """v1.0.0 (47 features) serving prod; v1.1.0 (52 features, drift gate) registered.
-
-    A private copy of the session's template: its own git repo, DVC cache and DVC remote
-    (the remote's absolute path in ``.dvc/config`` is pointed at the copy).
-    """
-    repo = tmp_path / "project"
-    shutil.copytree(served_template, repo, symlinks=True)
-    config = repo / ".dvc" / "config"
-    config.write_text(config.read_text().replace(str(served_template), str(repo)))
-    assert str(served_template) not in config.read_text()
-    return repo
+    """v1.0.0 (47 features) serving prod; v1.1.0 (52 features, drift gate) registered."""
+    return copy_project(served_template, tmp_path)
 
 
 def live_records(n: int, seed: int) -> list[dict]:
@@ -227,17 +229,18 @@ def live_records(n: int, seed: int) -> list[dict]:
     return churn_frame(n, seed=seed)[ALL_FEATURES].to_dict(orient="records")
 
 
-@pytest.fixture
-def logged(served: Path) -> Path:
+@pytest.fixture(scope="session")
+def logged_template(served_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``served`` after real traffic through a logged environment: v1 serving, a v2 canary
     that took part of the traffic, then a rollback (its rows quarantined)."""
     from rollbackkit.demo_data import ALL_FEATURES, churn_frame
     from rollbackkit.serving.environment import ServingEnvironment
     from rollbackkit.sideeffects import PredictionLog
 
-    log = PredictionLog(served / ".rollbackkit" / "local" / "predictions.duckdb")
+    repo = copy_project(served_template, tmp_path_factory.mktemp("logged-template"))
+    log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
     try:
-        environment = ServingEnvironment(served, "churn", "prod", log=log)
+        environment = ServingEnvironment(repo, "churn", "prod", log=log)
         environment.start()
         live = churn_frame(2400, seed=61)[ALL_FEATURES]
         for i in range(0, 1200, 100):
@@ -248,4 +251,10 @@ def logged(served: Path) -> Path:
         environment.rollback(reason="tail segment degraded", incident="INC-7")
     finally:
         log.close()
-    return served
+    return repo
+
+
+@pytest.fixture
+def logged(logged_template: Path, tmp_path: Path) -> Path:
+    """A private copy of ``logged_template``."""
+    return copy_project(logged_template, tmp_path)

@@ -20,16 +20,23 @@ from rollbackkit.journal import Journal
 from rollbackkit.rollback import deploy
 from rollbackkit.runbooks import gathered_results, run, show, templates, verify_audit
 
-from .conftest import BIN, run_cli
+from .conftest import BIN, copy_project, run_cli
 
 INJECTION = "x'); import os; os.system('touch pwned'); ('"
 
 
-@pytest.fixture
-def degraded(served: Path) -> Path:
+@pytest.fixture(scope="module")
+def degraded_template(served_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """v1.1.0 (52 features) deployed over v1.0.0 (47): the state an on-call engineer finds."""
-    deploy(served, "churn@v1.1.0", "prod", reason="boosted model")
-    return served
+    repo = copy_project(served_template, tmp_path_factory.mktemp("degraded-template"))
+    deploy(repo, "churn@v1.1.0", "prod", reason="boosted model")
+    return repo
+
+
+@pytest.fixture
+def degraded(degraded_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the degraded project."""
+    return copy_project(degraded_template, tmp_path)
 
 
 def _features(repo: Path, drop: str | None = None) -> Path:
