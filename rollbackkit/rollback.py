@@ -107,15 +107,7 @@ def _offline(
     started = time.perf_counter()
     info = registry.resolve(f"{name}@{version}")
     report = registry.preflight(info, features).to_dict()
-    if report["verdict"] == "incompatible" and not force:
-        bad = [f for f in report["findings"] if f["severity"] == "incompatible"]
-        raise PreflightFailed(
-            f"{info.tag} failed preflight: "
-            + "; ".join(f"{f['column']}: {f['kind']}" for f in bad[:5])
-            + ". Nothing was changed.",
-            "Fix the inputs, or pass --force to override (it is recorded).",
-            report,
-        )
+    PreflightFailed.check(info.tag, report, force, "Nothing was changed.")
     restored = registry.restore(info)
     forced = force and report["verdict"] == "incompatible"
     deployments = Deployments(registry)

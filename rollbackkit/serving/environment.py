@@ -40,6 +40,18 @@ class PreflightFailed(RollbackkitError):
         super().__init__(message, hint)
         self.report = report
 
+    @classmethod
+    def check(cls, tag: str, report: dict[str, Any], force: bool, untouched: str) -> None:
+        """Raise when ``report`` is incompatible and not forced, naming up to five findings."""
+        if report["verdict"] != "incompatible" or force:
+            return
+        bad = [f for f in report["findings"] if f["severity"] == "incompatible"]
+        raise cls(
+            f"{tag} failed preflight: " + "; ".join(f"{f['column']}: {f['kind']}" for f in bad[:5]) + f". {untouched}",
+            "Fix the inputs, or pass --force to override (it is recorded).",
+            report,
+        )
+
 
 @dataclass
 class _Window:
@@ -379,15 +391,7 @@ class ServingEnvironment:
         live = self.router.state.slot(self.router.state.live)
         consumer = live.bundle.info.tag if live else None
         report = self.registry.preflight_bundle(bundle, sample, consumer=consumer).to_dict()
-        if report["verdict"] == "incompatible" and not force:
-            bad = [f for f in report["findings"] if f["severity"] == "incompatible"]
-            raise PreflightFailed(
-                f"{bundle.info.tag} failed preflight: "
-                + "; ".join(f"{f['column']}: {f['kind']}" for f in bad[:5])
-                + ". Nothing was shifted.",
-                "Fix the inputs, or pass --force to override (it is recorded).",
-                report,
-            )
+        PreflightFailed.check(bundle.info.tag, report, force, "Nothing was shifted.")
         return report
 
     def _record(
