@@ -77,9 +77,7 @@ def rollback(
 ) -> dict[str, Any]:
     """Roll ``name`` in ``env`` back to ``to`` (default: the version that served before)."""
     registry = Registry(repo)
-    validate_name(name)
-    validate_name(env, "environment name")
-    url = server or find_server(registry.paths, name, env)
+    url = _server_for(registry, name, env, server)
     if url is not None:
         body = {
             "reason": reason,
@@ -246,7 +244,7 @@ def prediction_drift(
 def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: str | None = None) -> dict[str, Any]:
     """Send all traffic to the running canary of ``name`` in ``env`` (needs its server)."""
     registry = Registry(repo)
-    url = server or find_server(registry.paths, validate_name(name), validate_name(env, "environment name"))
+    url = _server_for(registry, name, env, server)
     if url is None:
         raise InvalidInput(
             f"No server is running for {name} in {env}, so there is no canary to promote.",
@@ -267,6 +265,13 @@ def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str
     return _log_call(repo, "backfill", name, env, version, None, server)
 
 
+def _server_for(registry: Registry, name: str, env: str, server: str | None) -> str | None:
+    """Validate ``name`` and ``env``; the server to drive: ``server``, a running one, or None."""
+    validate_name(name)
+    validate_name(env, "environment name")
+    return server or find_server(registry.paths, name, env)
+
+
 def _logged(registry: Registry, name: str, env: str, server: str | None = None) -> bool:
     """Whether there is a prediction log to ask: a running server (its one writer), or the file."""
     return bool(server or find_server(registry.paths, name, env) or registry.paths.prediction_log.exists())
@@ -276,9 +281,7 @@ def _log_call(
     repo: str | Path, operation: str, name: str, env: str, version: str, since: str | None, server: str | None
 ) -> dict[str, Any]:
     registry = Registry(repo)
-    validate_name(name)
-    validate_name(env, "environment name")
-    url = server or find_server(registry.paths, name, env)
+    url = _server_for(registry, name, env, server)
     if url is not None:
         return admin_call(registry.paths, url, operation, {"version": version, "since": since})
     path = registry.paths.prediction_log
