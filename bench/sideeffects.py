@@ -1,13 +1,17 @@
 """Prediction-log benchmarks (results to bench/results/sideeffects.json).
 
 1. Serving latency with the prediction log on vs off: the same requests through
-   ``ServingEnvironment.predict`` in-process, and through a real server on 127.0.0.1
-   (``rollbackkit serve`` vs ``rollbackkit serve --no-log``). Target: p99 with logging
-   within 10% of p99 without.
-2. Logging throughput: rows committed per second by ``PredictionLog`` (record + the
-   writer's flush), for requests of 1, 100 and 1,000 rows of the 52-feature demo frame.
-   Target: >= 50,000 predictions/s. Per-request pandas work bounds single-row requests
-   (about 2,000 requests/s here), far above what one server scores single rows at.
+   ``ServingEnvironment.predict`` in-process (with the server's log, a
+   :class:`~rollbackkit.logprocess.LogProcess`), and through a real server on 127.0.0.1
+   (``rollbackkit serve`` vs ``rollbackkit serve --no-log``); on and off interleaved in
+   rounds. Target: p99 with logging within 10% of p99 without.
+2. Why the server caps native threads per request: one-row p99 with the model's OpenMP
+   pool at the library default vs one thread, while another process keeps a core busy.
+3. Logging throughput: rows per second from the first ``record`` to the last row
+   committed, through the writer process (pickling, hand-over, the child's batches), for
+   requests of 1, 100 and 1,000 rows of the 52-feature demo frame. Target: >= 50,000
+   predictions/s. Per-request pandas work bounds single-row requests (a few thousand
+   requests/s here), far above what one server scores single rows at (about 60/s).
 """
 
 from __future__ import annotations
@@ -35,30 +39,60 @@ def _requests(n: int, rows: int) -> list[pd.DataFrame]:
     return [live.iloc[(i * rows) % (len(live) - rows) :][:rows] for i in range(n)]
 
 
-def bench_in_process(repo: Path, rows: int, n: int = 400, rounds: int = 5) -> dict[str, Any]:
-    """p50/p99 of ServingEnvironment.predict with and without the log (interleaved rounds)."""
+def _timed_predictions(repo: Path, frames: list[pd.DataFrame], log: Any, threads: int | None = 1) -> list[float]:
+    """Milliseconds per ``ServingEnvironment.predict`` over ``frames`` (after a warm-up)."""
     from rollbackkit.serving.environment import ServingEnvironment
-    from rollbackkit.sideeffects import PredictionLog
+
+    environment = ServingEnvironment(repo, "churn", "prod", log=log, scoring_threads=threads)
+    environment.start()
+    if log is not None:
+        log.start()
+    try:
+        for frame in frames[:50]:  # warm-up
+            environment.predict(frame)
+        samples = []
+        for i, frame in enumerate(frames):
+            started = time.perf_counter()
+            environment.predict(frame, key=str(i))
+            samples.append((time.perf_counter() - started) * 1000)
+        return samples
+    finally:
+        if log is not None:
+            log.close()
+
+
+def bench_in_process(repo: Path, rows: int, n: int = 400, rounds: int = 6) -> dict[str, Any]:
+    """p50/p99 of ServingEnvironment.predict with and without the server's log (interleaved rounds)."""
+    from rollbackkit.logprocess import LogProcess
 
     frames = _requests(n, rows)
     samples: dict[str, list[float]] = {"off": [], "on": []}
     for round_ in range(rounds):
-        for mode in ("off", "on"):
-            log = PredictionLog(repo / f"bench-{mode}-{round_}.duckdb") if mode == "on" else None
-            environment = ServingEnvironment(repo, "churn", "prod", log=log)
-            environment.start()
-            if log is not None:
-                log.start()
-            for frame in frames[:50]:  # warm-up
-                environment.predict(frame)
-            for i, frame in enumerate(frames):
-                started = time.perf_counter()
-                environment.predict(frame, key=str(i))
-                samples[mode].append((time.perf_counter() - started) * 1000)
-            if log is not None:
-                log.close()
+        for mode in ("off", "on") if round_ % 2 else ("on", "off"):
+            log = LogProcess(repo / f"bench-{rows}-{round_}.duckdb") if mode == "on" else None
+            samples[mode].extend(_timed_predictions(repo, frames, log))
     off, on = _percentiles(samples["off"]), _percentiles(samples["on"])
     return {"rows_per_request": rows, "off": off, "on": on, "p99_ratio": on["p99"] / off["p99"]}
+
+
+def bench_scoring_threads(repo: Path, n: int = 400) -> dict[str, Any]:
+    """One-row p99 (no log) with OpenMP at the library default vs one thread, beside a busy core."""
+    import sys
+
+    frames = _requests(n, 1)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        default = _percentiles(_timed_predictions(repo, frames, None, threads=None))
+        capped = _percentiles(_timed_predictions(repo, frames, None, threads=1))
+    finally:
+        busy.kill()
+        busy.wait()
+    return {
+        "busy_neighbour": True,
+        "library_default": default,
+        "one_thread": capped,
+        "p99_ratio_default_vs_one": default["p99"] / capped["p99"],
+    }
 
 
 def _serve(repo: Path, log: bool) -> tuple[subprocess.Popen[bytes], str]:
@@ -86,7 +120,7 @@ def bench_http(repo: Path, n: int = 400) -> dict[str, Any]:
     """p50/p99 of POST /predict (one row) against a server with and without the log."""
     records = [f.to_dict(orient="records") for f in _requests(n, 1)]
     result: dict[str, Any] = {}
-    for mode in ("off", "on") * 3:  # interleaved, so drift in the machine hits both
+    for mode in ("off", "on", "on", "off") * 2:  # interleaved, so drift in the machine hits both
         process, url = _serve(repo, log=mode == "on")
         try:
             with httpx.Client(timeout=30) as client:
@@ -107,14 +141,15 @@ def bench_http(repo: Path, n: int = 400) -> dict[str, Any]:
 
 
 def bench_throughput(root: Path, rows: int, requests: int) -> dict[str, Any]:
-    """Rows per second through record() + flush() (the writer's work), 52 features."""
-    from rollbackkit.sideeffects import PredictionLog
+    """Rows per second from the first record() to the last row committed, through the writer process."""
+    from rollbackkit.logprocess import LogProcess
 
     frames = _requests(requests, rows)
     outputs = [
         pd.DataFrame({"prediction": np.zeros(len(f), dtype="int64"), "proba_1": np.full(len(f), 0.3)}) for f in frames
     ]
-    log = PredictionLog(root / f"throughput-{rows}.duckdb", batch_rows=10**9)
+    log = LogProcess(root / f"throughput-{rows}.duckdb")
+    log.start()
     log.set_stage("churn#prod#1", "churn", "prod", "v1.0.0", "production")
     meta = {
         "time": datetime.now(UTC),
@@ -131,11 +166,8 @@ def bench_throughput(root: Path, rows: int, requests: int) -> dict[str, Any]:
     started = time.perf_counter()
     for i, (frame, out) in enumerate(zip(frames, outputs, strict=True)):
         log.record({**meta, "request_id": f"r{i}"}, frame, out)
-        if (i + 1) * rows % 20_000 < rows:  # the writer's batches: ~20,000 rows each
-            log.flush()
-    log.flush()
+    written = int(log.query("SELECT count(*) AS n FROM predictions")["n"][0])  # runs after every queued row
     seconds = time.perf_counter() - started
-    written = int(log.query("SELECT count(*) AS n FROM predictions")["n"][0])
     log.close()
     return {"rows_per_request": rows, "rows": written, "seconds": seconds, "rows_per_s": written / seconds}
 
@@ -150,6 +182,7 @@ def main() -> Path:
             "in_process_1_row": bench_in_process(repo, rows=1),
             "in_process_20_rows": bench_in_process(repo, rows=20),
             "http_1_row": bench_http(repo),
+            "scoring_threads_1_row": bench_scoring_threads(repo),
             "throughput_1_row_requests": bench_throughput(root, rows=1, requests=20_000),
             "throughput_100_row_requests": bench_throughput(root, rows=100, requests=3_000),
             "throughput_1000_row_requests": bench_throughput(root, rows=1000, requests=300),

@@ -391,6 +391,9 @@ def serve(
     bake_seconds: Annotated[
         float, typer.Option(help="Passing-gate time before a deploy's rows leave staging.")
     ] = 600.0,
+    scoring_threads: Annotated[
+        int, typer.Option(min=0, help="Native (OpenMP/BLAS) threads per request; 0 keeps the library defaults.")
+    ] = 1,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog, prediction log."""
@@ -408,6 +411,7 @@ def serve(
         log=not no_log,
         bake_seconds=bake_seconds,
         runbook=not no_runbook,
+        scoring_threads=scoring_threads,
         on_ready=lambda url: console.print(f"[green]Serving[/] {name} ({env}) at {url}"),
     )
 

@@ -20,11 +20,12 @@ from rollbackkit.deployments import Action, Deployments
 from rollbackkit.errors import IncompatibleInput, InvalidInput, VersionNotFound
 from rollbackkit.journal import Journal
 from rollbackkit.locking import repo_lock
+from rollbackkit.logprocess import PredictionStore
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry import Registry
 from rollbackkit.serving.client import admin_call, find_server
 from rollbackkit.serving.environment import PreflightFailed
-from rollbackkit.sideeffects import PredictionLog, open_log
+from rollbackkit.sideeffects import open_log
 
 WINDOW_LIMIT = 5_000
 
@@ -139,7 +140,13 @@ def _offline(
 
 
 def log_operation(
-    registry: Registry, log: PredictionLog, operation: str, name: str, env: str, version: str, since: str | None = None
+    registry: Registry,
+    log: PredictionStore,
+    operation: str,
+    name: str,
+    env: str,
+    version: str,
+    since: str | None = None,
 ) -> dict[str, Any]:
     """``affected``, ``backfill`` or ``drift`` against an open prediction log (in a server or the CLI).
 
@@ -178,7 +185,7 @@ def log_operation(
 
 
 def log_drift(
-    registry: Registry, log: PredictionLog, name: str, env: str, versions: list[str], bins: int = 20
+    registry: Registry, log: PredictionStore, name: str, env: str, versions: list[str], bins: int = 20
 ) -> dict[str, Any]:
     """Per version: its logged primary predictions binned against its reference, with PSI.
 

@@ -12,11 +12,15 @@ equal inputs, equal hash), outputs (JSON), the primary output, latency and error
 - **Off the request path.** :meth:`PredictionLog.record` only appends the request's frames
   to a queue. A writer thread commits one DuckDB transaction per batch, every
   ``flush_interval`` seconds or ``batch_rows`` rows. Each batch records its row count in
-  ``log_batches`` in the same transaction, so a half-written batch never exists.
-- **Durability bound.** A crash (``kill -9``) loses at most what was queued and not yet
-  committed: the requests of the last ``flush_interval`` seconds (0.2 s by default), at
-  most ``batch_rows`` rows, plus the batch being committed at that instant. Committed
-  batches survive and the file is never left corrupted (DuckDB's write-ahead log). Tested.
+  ``log_batches`` in the same transaction, so a half-written batch never exists. A server
+  runs this class in its own process (:mod:`rollbackkit.logprocess`), so the writer's
+  work never competes with scoring for the GIL.
+- **Durability bound.** A crash (``kill -9``) of the writer loses at most what was queued
+  and not yet committed: the requests of the last ``flush_interval`` seconds (0.2 s by
+  default), at most ``batch_rows`` rows, plus the batch being committed at that instant.
+  Committed batches survive and the file is never left corrupted (DuckDB's write-ahead
+  log). A ``kill -9`` of a server alone loses only its last hand-over (0.05 s): its writer
+  process commits the rest, then exits. Both tested.
 - **Staging vs production.** Rows of a deployment under evaluation (a canary, or a fresh
   deploy until its gates have passed for the bake time) land in ``predictions_staging``;
   :meth:`promote` moves them to ``predictions`` in one transaction. Downstream consumers
@@ -43,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -104,6 +109,10 @@ class PredictionLog:
         flush_interval: Seconds between writer flushes.
         batch_rows: Rows that trigger an early flush (and bound a crash's loss).
         sinks: Downstream tables that mirror the staging/production contract.
+        lock_wait: Seconds to wait for another process to release the file (a server's
+            writer process finishing its last batch after the server stopped).
+        threads: DuckDB's worker threads (None: one per core). A server's log uses one,
+            so that it never takes the core a request is scored on.
     """
 
     def __init__(
@@ -112,21 +121,15 @@ class PredictionLog:
         flush_interval: float = 0.2,
         batch_rows: int = 20_000,
         sinks: Sequence[Sink] = (),
+        lock_wait: float = 10.0,
+        threads: int | None = None,
     ) -> None:
-        import duckdb
-
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.flush_interval = flush_interval
         self.batch_rows = batch_rows
         self.sinks = list(sinks)
-        try:
-            self._con = duckdb.connect(str(self.path))
-        except duckdb.Error as exc:
-            raise InvalidInput(
-                f"Cannot open the prediction log {self.path}: {str(exc).splitlines()[0]}.",
-                "If a server is running for this project, ask it (the CLI does) or stop it.",
-            ) from exc
+        self._con = _connect(self.path, lock_wait, threads)
         self._db = threading.RLock()
         self._queue: list[_Pending] = []
         self._queued_rows = 0
@@ -720,6 +723,24 @@ def _groups(pending: list[_Pending]) -> list[_Group]:
                 meta[field] = None
         groups.append(_Group(meta.drop(columns=["primary"], errors="ignore"), inputs, outputs))
     return groups
+
+
+def _connect(path: Path, lock_wait: float, threads: int | None) -> Any:
+    """Open the DuckDB file, waiting up to ``lock_wait`` seconds for another process's lock."""
+    import duckdb
+
+    deadline = time.monotonic() + lock_wait
+    while True:
+        try:
+            return duckdb.connect(str(path), config={"threads": threads} if threads else {})
+        except duckdb.Error as exc:
+            if "lock" in str(exc).lower() and time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            raise InvalidInput(
+                f"Cannot open the prediction log {path}: {str(exc).splitlines()[0]}.",
+                "If a server is running for this project, ask it (the CLI does) or stop it.",
+            ) from exc
 
 
 def _version_filter(name: str, env: str, version: str, since: str | None) -> tuple[str, list[Any]]:

@@ -24,10 +24,11 @@ from rollbackkit.deployments import Assignment, Deployments
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.journal import Journal
 from rollbackkit.locking import checkpoint, repo_lock
+from rollbackkit.logprocess import LogProcess, PredictionStore
 from rollbackkit.refs import validate_name
 from rollbackkit.registry import Registry
 from rollbackkit.serving.router import Routed, Router, RoutingError, Slot
-from rollbackkit.sideeffects import PredictionLog
+from rollbackkit.serving.threads import limit_scoring_threads
 
 WINDOW_ROWS = 20_000
 RECENT_INPUT_ROWS = 2_000
@@ -81,6 +82,8 @@ class ServingEnvironment:
         log: The durable prediction log (staging/production, quarantine, backfill).
         bake_seconds: How long a full deploy must pass its gates before its staged rows
             are promoted to production.
+        scoring_threads: Threads per native pool (OpenMP, BLAS) while scoring a request;
+            None leaves the libraries' defaults (see :mod:`rollbackkit.serving.threads`).
     """
 
     def __init__(
@@ -89,10 +92,12 @@ class ServingEnvironment:
         name: str,
         env: str,
         on_auto_rollback: Callable[[dict[str, Any]], None] | None = None,
-        log: PredictionLog | None = None,
+        log: PredictionStore | None = None,
         bake_seconds: float = 600.0,
+        scoring_threads: int | None = 1,
     ) -> None:
         self.registry = Registry(repo)
+        self.scoring_threads = scoring_threads
         self.log = log
         self.bake_seconds = bake_seconds
         self.name = validate_name(name)
@@ -131,6 +136,7 @@ class ServingEnvironment:
     def predict(self, frame: pd.DataFrame, key: str | None = None, request_id: str | None = None) -> Routed:
         """Score a request, remember it in its slot's window, and queue it for the log."""
         state = self.router.state
+        limit_scoring_threads(self.scoring_threads, state.generation)
         when = datetime.now(UTC)
         try:
             routed = self.router.predict(frame, key)
@@ -491,5 +497,6 @@ class ServingEnvironment:
             hook.join(max(0.0, deadline - time.monotonic()))
 
     def status(self) -> dict[str, Any]:
-        """``GET /status``: name, env, live, standby, canary, since."""
-        return {"name": self.name, "env": self.env, **self.router.status(), "gates": self.last_report}
+        """``GET /status``: name, env, live, standby, canary, since, gates, and the log's writer."""
+        log = self.log.status() if isinstance(self.log, LogProcess) else None
+        return {"name": self.name, "env": self.env, **self.router.status(), "gates": self.last_report, "log": log}

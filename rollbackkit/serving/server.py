@@ -93,6 +93,7 @@ def serve(
     log: bool = True,
     bake_seconds: float = 600.0,
     runbook: bool = True,
+    scoring_threads: int | None = 1,
     on_ready: Any = None,
 ) -> None:
     """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
@@ -100,7 +101,8 @@ def serve(
     With ``log`` (the default) every prediction goes to the project's prediction log
     (``.rollbackkit/local/predictions.duckdb``), batched off the request path. With
     ``runbook`` (the default) an automatic rollback starts the rollback runbook once
-    traffic has moved; traffic never waits for it.
+    traffic has moved; traffic never waits for it. ``scoring_threads`` caps native
+    thread pools per request (see :mod:`rollbackkit.serving.threads`; 0 or None: no cap).
     """
     import uvicorn
 
@@ -112,16 +114,17 @@ def serve(
             f"Refusing to bind to {host}: it is not a loopback address.",
             "Pass --allow-remote to serve beyond this machine (put TLS and auth in front).",
         )
+    from rollbackkit.logprocess import LogProcess
     from rollbackkit.registry import Registry
-    from rollbackkit.sideeffects import open_log
 
-    prediction_log = open_log(Registry(repo).paths) if log else None
+    prediction_log = LogProcess.for_project(Registry(repo).paths) if log else None
     environment = ServingEnvironment(
         repo,
         name,
         env,
         log=prediction_log,
         bake_seconds=bake_seconds,
+        scoring_threads=scoring_threads or None,
         on_auto_rollback=(lambda result: auto_runbook(repo, name, env, result)) if runbook else None,
     )
     environment.start()
