@@ -34,7 +34,7 @@ def test_100_alternating_shifts_under_load_drop_no_request(served: Path, tmp_pat
         shifts = [(datetime.fromisoformat(server.status()["since"]).timestamp(), "v1.0.0")]
         out = tmp_path / "load.json"
         loader = subprocess.Popen(
-            [sys.executable, str(Path(__file__).parent / "loader.py"), server.url, str(records), "120", "4", str(out)]
+            [sys.executable, str(Path(__file__).parent / "loader.py"), server.url, str(records), "120", "2", str(out)]
         )
         for i in range(100):
             response = (
