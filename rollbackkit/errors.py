@@ -5,6 +5,8 @@ The CLI turns any :class:`RollbackkitError` into one red line on stderr and exit
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RollbackkitError(Exception):
     """Root of every error rollbackkit raises on purpose.
@@ -20,6 +22,17 @@ class RollbackkitError(Exception):
         self.message = message
         self.hint = hint
         super().__init__(f"{message} {hint}".strip())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with every field (the prediction-log process sends errors back to the server)."""
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[RollbackkitError], args: tuple[Any, ...], state: dict[str, Any]) -> RollbackkitError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class NotAGitRepo(RollbackkitError):
