@@ -134,6 +134,7 @@ class PredictionLog:
         self._queue: list[_Pending] = []
         self._queued_rows = 0
         self._queue_lock = threading.Condition()
+        self._flush_lock = threading.Lock()
         self._stages: dict[str, str] = {}
         self._quarantined: set[tuple[str, str, str]] = set()
         self._input_tables: set[str] = set()
@@ -250,7 +251,16 @@ class PredictionLog:
                 return
 
     def flush(self) -> int:
-        """Commit everything queued as one batch (one transaction); returns rows written."""
+        """Commit everything queued as one batch (one transaction); returns rows written.
+
+        Flushes run one at a time: when this returns, every row queued before the call is
+        committed, including a batch the writer thread had already taken (reads and
+        ``quarantine`` rely on that).
+        """
+        with self._flush_lock:
+            return self._flush_queue()
+
+    def _flush_queue(self) -> int:
         with self._queue_lock:
             pending, self._queue, self._queued_rows = self._queue, [], 0
         if not pending:

@@ -322,6 +322,19 @@ def test_prune_never_drops_rows_awaiting_backfill(tmp_path: Path) -> None:
         log.close()
 
 
+def test_a_read_or_quarantine_waits_for_the_batch_the_writer_already_took(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log.duckdb", flush_interval=0.01)
+    log.start()  # the writer thread takes batches while we keep recording
+    try:
+        log.set_stage("m#prod#2", "m", "prod", "v2.0.0", "production")
+        for i in range(3000):
+            _record(log, i, "v2.0.0", "m#prod#2")
+        assert log.quarantine("m", "prod", "v2.0.0") == 6000  # none still in flight, none left "ok"
+        assert len(log.production("m")) == 0
+    finally:
+        log.close()
+
+
 def test_bad_sink_config_is_one_clear_error(served: Path) -> None:
     config = served / ".rollbackkit" / "config.yaml"
     config.write_text(config.read_text() + "sinks:\n  - table: 'scores; DROP TABLE x'\n    url: sqlite://\n")
