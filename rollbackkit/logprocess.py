@@ -8,10 +8,12 @@ writer thread; every other call (``window``, ``promote``, ``quarantine``, ``affe
 it. ``backfill`` re-scores through a callback: the child sends each batch of stored inputs
 back and the server scores it with its own loaded bundle.
 
-Why a process: a flush builds frames and runs DuckDB inserts, tens of milliseconds of
-work that holds the GIL in pieces. In a thread it stalled the request threads and tripled
-serving p99; in its own process the request path only pickles the request (about 0.2 ms
-for a 52-feature row) and appends bytes to a list. See ``bench/sideeffects.py``.
+Why a process: a flush builds frames and runs DuckDB inserts, about 50 ms of work per
+0.2 s of single-row traffic that holds the GIL in pieces. In a thread it raised one-row
+p99 by about 1.7x even with one OpenMP thread per request (measured in-process on the
+2-core bench machine); in its own process the request path only pickles the request
+(about 0.2 ms for a 52-feature row) and appends bytes to a list. The writer still shares
+the machine: see ``bench/sideeffects.py`` and the README's Performance section.
 
 Durability: the server hands its queue to the child every ``send_interval`` (0.05 s). A
 ``kill -9`` of the server loses at most that last send interval: the child reads what
