@@ -61,9 +61,6 @@ CALLS = frozenset(
         "window",
         "query",
         "production",
-        "verify_batches",
-        "sync_sinks",
-        "export_parquet",
     }
 )
 """The PredictionLog methods a server may call in the child (nothing else runs there)."""
