@@ -44,6 +44,7 @@ import pandas as pd
 
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.project import ProjectPaths
+from rollbackkit.serving.heap import settle_heap
 from rollbackkit.sideeffects import PredictionLog
 from rollbackkit.sinks import sinks_from_config
 
@@ -383,6 +384,7 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     child = _Child.open(Connection(int(argv[0])))
     if child is not None:
+        settle_heap()  # a full collection would walk pandas and duckdb every few seconds
         child.serve()
 
 

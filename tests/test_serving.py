@@ -169,3 +169,33 @@ def test_the_seed_story_canary_drifts_and_the_watchdog_rolls_back(served: Path) 
     assert gto["churn"]["stage"]["prod"] == "v1.0.0"
     assert Journal(Registry(served).paths.journal).verify() == []
     assert "auto" in git(served, "tag", "-l", "--format=%(contents)", history[-1]["tag"])
+
+
+def test_without_a_log_the_gate_window_holds_every_request_in_order(served: Path) -> None:
+    from rollbackkit.serving.environment import COMPACT_EVERY, WINDOW_ROWS, ServingEnvironment
+
+    environment = ServingEnvironment(served, "churn", "prod")
+    environment.start()
+    live = pd.DataFrame(live_records(COMPACT_EVERY + 40, seed=5))
+    scored = [environment.predict(live.iloc[[i]]).outputs for i in range(len(live) - 1)]
+    with pytest.raises(IncompatibleInput):  # a failed request is windowed too, with its error
+        environment.predict(live.iloc[[len(live) - 1]].drop(columns=["tenure_months"]))
+    slot = environment.router.state.slot(environment.router.state.live)
+    assert slot is not None
+    window = environment.window(slot)
+
+    assert len(window) == len(live)  # across a compaction, nothing lost or reordered
+    pd.testing.assert_frame_equal(window[ALL_FEATURES].iloc[:-1], live[ALL_FEATURES].iloc[:-1], check_dtype=False)
+    outputs = pd.concat(scored, ignore_index=True)
+    pd.testing.assert_frame_equal(window[outputs.columns].iloc[:-1], outputs, check_dtype=False)
+    assert window["error"].iloc[:-1].isna().all() and window["latency_ms"].iloc[:-1].gt(0).all()
+    assert window["error"].iloc[-1] == "IncompatibleInput" and window["latency_ms"].isna().iloc[-1]
+
+    big = pd.DataFrame(live_records(WINDOW_ROWS // 2 + 1, seed=6))
+    for _ in range(3):
+        environment.predict(big)
+    window = environment.window(slot)
+    assert len(window) == WINDOW_ROWS  # bounded by rows: the newest ones
+    pd.testing.assert_frame_equal(
+        window[ALL_FEATURES].tail(len(big)).reset_index(drop=True), big[ALL_FEATURES], check_dtype=False
+    )

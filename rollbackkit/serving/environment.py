@@ -13,11 +13,12 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rollbackkit.deployments import Assignment, Deployments
@@ -32,6 +33,7 @@ from rollbackkit.serving.threads import limit_scoring_threads
 
 WINDOW_ROWS = 20_000
 RECENT_INPUT_ROWS = 2_000
+COMPACT_EVERY = 256
 
 
 class PreflightFailed(RollbackkitError):
@@ -56,10 +58,49 @@ class PreflightFailed(RollbackkitError):
 
 @dataclass
 class _Window:
-    """Recent scored requests of one slot load (bounded)."""
+    """Recent scored requests of one slot load, bounded by rows, kept without a log.
 
-    frames: deque[pd.DataFrame]
+    Requests wait in ``tail`` as they came; every :data:`COMPACT_EVERY` requests they are
+    stacked into one frame. Kept one frame per request, a window of 20,000 one-row
+    requests held about two million objects for the garbage collector, whose full
+    collections then paused every request for seconds.
+    """
+
+    chunks: deque[pd.DataFrame] = field(default_factory=deque)
+    tail: list[tuple[pd.DataFrame, pd.DataFrame | None, float, str | None]] = field(default_factory=list)
     rows: int = 0
+
+    def add(self, inputs: pd.DataFrame, outputs: pd.DataFrame | None, latency_ms: float, error: str | None) -> None:
+        """Remember one request (its outputs are None when it failed)."""
+        self.tail.append((inputs, outputs, latency_ms, error))
+        self.rows += len(inputs)
+        if len(self.tail) >= COMPACT_EVERY:
+            self._compact()
+
+    def frame(self) -> pd.DataFrame:
+        """The window: inputs, outputs, ``latency_ms`` and ``error``, oldest first."""
+        self._compact()
+        if not self.chunks:
+            return pd.DataFrame()
+        return pd.concat(list(self.chunks), ignore_index=True).tail(WINDOW_ROWS).reset_index(drop=True)
+
+    def _compact(self) -> None:
+        if not self.tail:
+            return
+        sizes = [len(inputs) for inputs, *_ in self.tail]
+        inputs = pd.concat([t[0] for t in self.tail], ignore_index=True)
+        outputs = pd.concat(
+            [t[1] if t[1] is not None else pd.DataFrame(index=range(len(t[0]))) for t in self.tail],
+            ignore_index=True,
+        )
+        chunk = pd.concat([inputs, outputs], axis=1).assign(
+            latency_ms=np.repeat(np.array([t[2] for t in self.tail], dtype="float64"), sizes),
+            error=np.repeat(np.array([t[3] for t in self.tail], dtype=object), sizes),
+        )
+        self.chunks.append(chunk)
+        self.tail = []
+        while self.rows - len(self.chunks[0]) >= WINDOW_ROWS:
+            self.rows -= len(self.chunks.popleft())
 
 
 def _plain_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -84,6 +125,9 @@ class ServingEnvironment:
             are promoted to production.
         scoring_threads: Threads per native pool (OpenMP, BLAS) while scoring a request;
             None leaves the libraries' defaults (see :mod:`rollbackkit.serving.threads`).
+        freeze_heap: Freeze the garbage collector's heap after every model load, so full
+            collections stop pausing requests (see :mod:`rollbackkit.serving.heap`). For
+            processes that only serve; a server sets it.
     """
 
     def __init__(
@@ -95,6 +139,7 @@ class ServingEnvironment:
         log: PredictionStore | None = None,
         bake_seconds: float = 600.0,
         scoring_threads: int | None = 1,
+        freeze_heap: bool = False,
     ) -> None:
         self.registry = Registry(repo)
         self.scoring_threads = scoring_threads
@@ -103,7 +148,7 @@ class ServingEnvironment:
         self.name = validate_name(name)
         self.env = validate_name(env, "environment name")
         self.deployments = Deployments(self.registry)
-        self.router = Router()
+        self.router = Router(freeze_heap=freeze_heap)
         self.journal = Journal(self.registry.paths.journal)
         self.on_auto_rollback = on_auto_rollback
         self.last_report: dict[str, Any] | None = None
@@ -134,7 +179,7 @@ class ServingEnvironment:
 
     # ------------------------------------------------------------------------- requests
     def predict(self, frame: pd.DataFrame, key: str | None = None, request_id: str | None = None) -> Routed:
-        """Score a request, remember it in its slot's window, and queue it for the log."""
+        """Score a request and keep it: in the log when there is one, else in its slot's window."""
         state = self.router.state
         limit_scoring_threads(self.scoring_threads, state.generation)
         when = datetime.now(UTC)
@@ -143,14 +188,12 @@ class ServingEnvironment:
         except Exception as exc:
             slot = state.slot(state.live)
             if slot is not None and not isinstance(exc, RoutingError):
-                self._remember(slot, frame, None, float("nan"), type(exc).__name__)
-                self._log(slot, frame, None, float("nan"), type(exc).__name__, request_id, when)
+                self._keep(slot, frame, None, float("nan"), type(exc).__name__, request_id, when)
             raise
-        self._remember(routed.slot, frame, routed.outputs, routed.latency_ms, None)
-        self._log(routed.slot, frame, routed.outputs, routed.latency_ms, None, request_id, when)
+        self._keep(routed.slot, frame, routed.outputs, routed.latency_ms, None, request_id, when)
         return routed
 
-    def _log(
+    def _keep(
         self,
         slot: Slot,
         frame: pd.DataFrame,
@@ -160,8 +203,15 @@ class ServingEnvironment:
         request_id: str | None,
         when: datetime,
     ) -> None:
-        if self.log is None:
-            return
+        """Remember the inputs for preflight; queue the request for the log, or window it in memory."""
+        inputs = _plain_index(frame)
+        outputs = _plain_index(outputs) if outputs is not None else None
+        with self._window_lock:
+            self._recent.append(inputs)
+            if self.log is None:  # with a log, gate windows come from it
+                key = (slot.name, slot.loaded_at)
+                self._windows.setdefault(key, _Window()).add(inputs, outputs, latency_ms, error)
+                return
         bundle = slot.bundle
         meta = {
             "request_id": request_id or uuid.uuid4().hex,
@@ -176,22 +226,7 @@ class ServingEnvironment:
             "error": error,
             "primary": bundle.schema.output.primary,
         }
-        self.log.record(meta, _plain_index(frame), _plain_index(outputs) if outputs is not None else None)
-
-    def _remember(
-        self, slot: Slot, frame: pd.DataFrame, outputs: pd.DataFrame | None, latency_ms: float, error: str | None
-    ) -> None:
-        inputs = frame.reset_index(drop=True)
-        record = inputs if outputs is None else pd.concat([inputs, outputs.reset_index(drop=True)], axis=1)
-        record = record.assign(latency_ms=latency_ms, error=error)
-        key = (slot.name, slot.loaded_at)
-        with self._window_lock:
-            window = self._windows.setdefault(key, _Window(deque()))
-            window.frames.append(record)
-            window.rows += len(record)
-            while window.rows > WINDOW_ROWS and len(window.frames) > 1:
-                window.rows -= len(window.frames.popleft())
-            self._recent.append(inputs)
+        self.log.record(meta, inputs, outputs)
 
     def window(self, slot: Slot) -> pd.DataFrame:
         """The recent requests of one deployment as a gate window.
@@ -202,8 +237,8 @@ class ServingEnvironment:
         if self.log is not None:
             return self.log.window(self.name, self.env, deployment=slot.deployment, limit=WINDOW_ROWS)
         with self._window_lock:
-            frames = list(self._windows.get((slot.name, slot.loaded_at), _Window(deque())).frames)
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            window = self._windows.get((slot.name, slot.loaded_at))
+            return window.frame() if window is not None else pd.DataFrame()
 
     def recent_inputs(self) -> pd.DataFrame | None:
         """A sample of the inputs this server has seen lately (for preflight)."""

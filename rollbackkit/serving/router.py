@@ -30,6 +30,7 @@ import pandas as pd
 
 from rollbackkit.compat import Adaptation, check
 from rollbackkit.errors import IncompatibleInput, RollbackkitError
+from rollbackkit.serving.heap import settle_heap
 
 if TYPE_CHECKING:
     from rollbackkit.loaded import LoadedBundle
@@ -114,9 +115,15 @@ def in_canary(key: str, percent: int) -> bool:
 
 
 class Router:
-    """The in-process blue-green router."""
+    """The in-process blue-green router.
 
-    def __init__(self) -> None:
+    Args:
+        freeze_heap: Freeze the garbage collector's heap after each load
+            (:func:`~rollbackkit.serving.heap.settle_heap`); for serving processes only.
+    """
+
+    def __init__(self, freeze_heap: bool = False) -> None:
+        self.freeze_heap = freeze_heap
         self._state = RoutingState(
             slots=(("blue", None), ("green", None)), live=None, canary=None, percent=0, since=_now(), generation=0
         )
@@ -133,6 +140,8 @@ class Router:
     def load(self, bundle: LoadedBundle, deployment: str = "") -> Slot:
         """Warm ``bundle`` into the idle slot (no traffic moves). Returns the slot."""
         slot = self._warm(bundle, self._idle_slot_name(), deployment)
+        if self.freeze_heap:
+            settle_heap()
         with self._lock:
             self._swap(slots=tuple((n, slot if n == slot.name else s) for n, s in self._state.slots))
         return slot

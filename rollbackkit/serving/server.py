@@ -125,6 +125,7 @@ def serve(
         log=prediction_log,
         bake_seconds=bake_seconds,
         scoring_threads=scoring_threads or None,
+        freeze_heap=True,
         on_auto_rollback=(lambda result: auto_runbook(repo, name, env, result)) if runbook else None,
     )
     environment.start()
