@@ -341,3 +341,28 @@ def test_bad_sink_config_is_one_clear_error(served: Path) -> None:
     result = run_cli("serve", "churn", "--env", "prod", "--port", "0", cwd=served)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Invalid sink table name" in result.stderr
+
+
+def test_inputs_keep_their_types_and_equal_inputs_hash_alike(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    log = PredictionLog(tmp_path / "log.duckdb")
+    try:
+        meta = {"time": datetime.now(UTC), "env": "prod", "name": "m", "version": "v1.0.0", "bundle_id": "b"}
+        meta |= {"slot": "blue", "deployment": "m#prod#1", "latency_ms": 1.0, "error": None, "primary": "score"}
+        exact = pd.DataFrame({"x": [0.1 + 0.2, 1e-300, -0.0], "n": [2**62, -1, 0], "when": pd.Timestamp("2026-11-26")})
+        mixed = pd.DataFrame({"x": [0.1 + 0.2, 1e-300, -0.0], "code": [7, "7", None]})  # Arrow cannot type it
+        for i, frame in enumerate((exact, exact, mixed)):
+            log.record({**meta, "request_id": f"r{i}"}, frame, pd.DataFrame({"score": frame["x"]}))
+        log.flush()
+        rows = log.query('SELECT request_id, "row", inputs_table, input_hash FROM predictions ORDER BY 1, 2')
+
+        stored = log.inputs(rows[rows["request_id"] == "r0"])
+        pd.testing.assert_frame_equal(stored, exact, check_dtype=False)  # bit for bit, 64-bit ints whole
+        assert stored["x"].tolist() == exact["x"].tolist() and stored["n"].dtype == "int64"
+        code = log.inputs(rows[rows["request_id"] == "r2"])["code"]
+        assert code.tolist()[:2] == ["7", "7"] and code.isna().tolist() == [False, False, True]
+        hashes = rows.groupby("request_id")["input_hash"].apply(list)
+        assert hashes["r0"] == hashes["r1"] and len(set(hashes["r0"])) == 3  # equal inputs, equal hash
+    finally:
+        log.close()
