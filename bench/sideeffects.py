@@ -37,57 +37,103 @@ def _requests(n: int, rows: int) -> list[pd.DataFrame]:
     from rollbackkit.demo_data import ALL_FEATURES, churn_frame
 
     live = churn_frame(max(n * rows, 1000), seed=7)[ALL_FEATURES]
-    return [live.iloc[(i * rows) % (len(live) - rows) :][:rows] for i in range(n)]
+    # independent frames with a 0..n-1 index, as a server builds them from each request's JSON
+    return [live.iloc[(i * rows) % (len(live) - rows) :][:rows].reset_index(drop=True).copy() for i in range(n)]
 
 
-def _timed_predictions(repo: Path, frames: list[pd.DataFrame], log: Any, threads: int | None = 1) -> list[float]:
-    """Milliseconds per ``ServingEnvironment.predict`` over ``frames`` (after a warm-up)."""
+def _timed_predictions(repo: Path, frames: list[pd.DataFrame], threads: int | None = 1) -> list[float]:
+    """Milliseconds per ``ServingEnvironment.predict`` (no log) over ``frames``, after a warm-up."""
     from rollbackkit.serving.environment import ServingEnvironment
 
-    environment = ServingEnvironment(repo, "churn", "prod", log=log, scoring_threads=threads)
+    environment = ServingEnvironment(repo, "churn", "prod", scoring_threads=threads, freeze_heap=True)
     environment.start()
-    if log is not None:
-        log.start()
+    for frame in frames[:50]:  # warm-up
+        environment.predict(frame)
+    samples = []
+    for i, frame in enumerate(frames):
+        started = time.perf_counter()
+        environment.predict(frame, key=str(i))
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+BLOCK_ORDER = ("on", "off", "off", "on")
+"""Blocks alternate in this order (ABBA), so slow drift in the machine hits both modes alike."""
+
+
+def bench_in_process(
+    repo: Path, rows: int, blocks: int = 40, per_block: int = 150, **log_options: Any
+) -> dict[str, Any]:
+    """p50/p99 of ServingEnvironment.predict with the server's log on vs off, in alternating blocks.
+
+    One environment and one :class:`~rollbackkit.logprocess.LogProcess` for the whole run; an
+    "off" block starts only after the writer has committed everything (so it idles), then
+    scores with no log; an "on" block scores with it. Many short blocks rather than a few
+    long rounds: each p99 then rests on thousands of samples spread over the whole run.
+    """
+    from rollbackkit.logprocess import LogProcess
+    from rollbackkit.serving.environment import ServingEnvironment
+
+    frames = _requests(per_block, rows)
+    log = LogProcess(repo / f"bench-{rows}-{time.time_ns()}.duckdb", **log_options)
+    environment = ServingEnvironment(repo, "churn", "prod", log=log, scoring_threads=1, freeze_heap=True)
+    environment.start()
+    log.start()
     try:
         for frame in frames[:50]:  # warm-up
             environment.predict(frame)
-        samples = []
-        for i, frame in enumerate(frames):
-            started = time.perf_counter()
-            environment.predict(frame, key=str(i))
-            samples.append((time.perf_counter() - started) * 1000)
-        return samples
+        samples: dict[str, list[list[float]]] = {"on": [], "off": []}
+        for block in range(blocks):
+            mode = BLOCK_ORDER[block % len(BLOCK_ORDER)]
+            log.query("SELECT 1")  # returns once the writer has committed all it was handed
+            environment.log = log if mode == "on" else None
+            timings = []
+            for i, frame in enumerate(frames):
+                started = time.perf_counter()
+                environment.predict(frame, key=f"{block}-{i}")
+                timings.append((time.perf_counter() - started) * 1000)
+            samples[mode].append(timings)
     finally:
-        if log is not None:
-            log.close()
+        log.close()
+    return {"rows_per_request": rows, **_compare(samples)}
 
 
-def bench_in_process(repo: Path, rows: int, n: int = 400, rounds: int = 6) -> dict[str, Any]:
-    """p50/p99 of ServingEnvironment.predict with and without the server's log (interleaved rounds)."""
-    from rollbackkit.logprocess import LogProcess
+def _compare(samples: dict[str, list[list[float]]]) -> dict[str, Any]:
+    """Percentiles per mode, the p99 ratio with a block-bootstrap 90% interval, and the A/A floor.
 
-    frames = _requests(n, rows)
-    samples: dict[str, list[float]] = {"off": [], "on": []}
-    for round_ in range(rounds):
-        for mode in ("off", "on") if round_ % 2 else ("on", "off"):
-            log = LogProcess(repo / f"bench-{rows}-{round_}.duckdb") if mode == "on" else None
-            samples[mode].extend(_timed_predictions(repo, frames, log))
-    off, on = _percentiles(samples["off"]), _percentiles(samples["on"])
+    The noise floor splits the "off" blocks into two interleaved halves and compares their
+    p99s: how far two identical runs of half the size differ on this machine.
+    """
+    on, off = samples["on"], samples["off"]
+    flat_on, flat_off = (np.concatenate(blocks) for blocks in (on, off))
+    low, high = _bootstrap_ratio(on, off)
+    halves = [np.concatenate(off[0::2]), np.concatenate(off[1::2])]
     return {
-        "rows_per_request": rows,
-        "off": off,
-        "on": on,
-        "p99_ratio": on["p99"] / off["p99"],
-        "noise_floor_off_vs_off_p99_ratio": _noise_floor(samples["off"], n),
+        "off": _summary(flat_off),
+        "on": _summary(flat_on),
+        "p99_ratio": float(np.quantile(flat_on, 0.99) / np.quantile(flat_off, 0.99)),
+        "p99_ratio_90ci": [low, high],
+        "noise_floor_off_vs_off_p99_ratio": float(np.quantile(halves[1], 0.99) / np.quantile(halves[0], 0.99)),
+        "blocks_per_mode": len(on),
     }
 
 
-def _noise_floor(off: list[float], per_round: int) -> float:
-    """p99 of the odd 'off' rounds over the even ones: how far two identical runs differ here."""
-    rounds = [off[i : i + per_round] for i in range(0, len(off), per_round)]
-    odd = [x for r in rounds[1::2] for x in r]
-    even = [x for r in rounds[0::2] for x in r]
-    return _percentiles(odd)["p99"] / _percentiles(even)["p99"]
+def _summary(samples: np.ndarray) -> dict[str, float]:
+    p50, p95, p99 = np.quantile(samples, [0.5, 0.95, 0.99])
+    return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "mean": float(samples.mean()), "n": len(samples)}
+
+
+def _bootstrap_ratio(on: list[list[float]], off: list[list[float]], draws: int = 2000) -> tuple[float, float]:
+    """90% interval of p99(on) / p99(off), resampling whole blocks (they are not independent samples)."""
+    rng = np.random.default_rng(0)
+    on_blocks, off_blocks = [np.asarray(b) for b in on], [np.asarray(b) for b in off]
+    ratios = []
+    for _ in range(draws):
+        a = np.concatenate([on_blocks[i] for i in rng.integers(len(on_blocks), size=len(on_blocks))])
+        b = np.concatenate([off_blocks[i] for i in rng.integers(len(off_blocks), size=len(off_blocks))])
+        ratios.append(np.quantile(a, 0.99) / np.quantile(b, 0.99))
+    low, high = np.quantile(ratios, [0.05, 0.95])
+    return float(low), float(high)
 
 
 def bench_scoring_threads(repo: Path, n: int = 400) -> dict[str, Any]:
@@ -97,8 +143,8 @@ def bench_scoring_threads(repo: Path, n: int = 400) -> dict[str, Any]:
     frames = _requests(n, 1)
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:  # the library default is one thread per core; set it explicitly, as earlier runs capped this thread
-        default = _percentiles(_timed_predictions(repo, frames, None, threads=os.cpu_count() or 1))
-        capped = _percentiles(_timed_predictions(repo, frames, None, threads=1))
+        default = _percentiles(_timed_predictions(repo, frames, threads=os.cpu_count() or 1))
+        capped = _percentiles(_timed_predictions(repo, frames, threads=1))
     finally:
         busy.kill()
         busy.wait()
@@ -129,10 +175,10 @@ def bench_neighbour(repo: Path, n: int = 400, rounds: int = 3) -> dict[str, Any]
     frames = _requests(n, 1)
     samples: dict[str, list[float]] = {"alone": [], "beside_memory_bound_process": []}
     for _ in range(rounds):
-        samples["alone"].extend(_timed_predictions(repo, frames, None))
+        samples["alone"].extend(_timed_predictions(repo, frames))
         busy = subprocess.Popen([sys.executable, "-c", MEMORY_NEIGHBOUR])
         try:
-            samples["beside_memory_bound_process"].extend(_timed_predictions(repo, frames, None))
+            samples["beside_memory_bound_process"].extend(_timed_predictions(repo, frames))
         finally:
             busy.kill()
             busy.wait()
@@ -161,29 +207,42 @@ def _serve(repo: Path, log: bool) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("server did not start")
 
 
-def bench_http(repo: Path, n: int = 400) -> dict[str, Any]:
-    """p50/p99 of POST /predict (one row) against a server with and without the log."""
-    records = [f.to_dict(orient="records") for f in _requests(n, 1)]
-    result: dict[str, Any] = {}
-    for mode in ("off", "on", "on", "off") * 2:  # interleaved, so drift in the machine hits both
-        process, url = _serve(repo, log=mode == "on")
-        try:
-            with httpx.Client(timeout=30) as client:
+def bench_http(repo: Path, blocks: int = 24, per_block: int = 150) -> dict[str, Any]:
+    """p50/p99 of POST /predict (one row): a server with the log and one without, in alternating blocks.
+
+    Both servers run for the whole bench (from two copies of the project, so each owns its
+    files); only the server of the current block gets requests. A pause of two flush
+    intervals after every block lets the log writer finish before the next block starts.
+    """
+    import shutil
+
+    records = [f.to_dict(orient="records") for f in _requests(per_block, 1)]
+    twin = repo.parent / f"{repo.name}-nolog"
+    shutil.rmtree(twin, ignore_errors=True)
+    shutil.copytree(repo, twin, symlinks=True)
+    servers = {"on": _serve(repo, log=True), "off": _serve(twin, log=False)}
+    samples: dict[str, list[list[float]]] = {"on": [], "off": []}
+    try:
+        with httpx.Client(timeout=30) as client:
+            for _, url in servers.values():
                 for body in records[:50]:
                     client.post(f"{url}/predict", json={"records": body})
-                samples = []
+            for block in range(blocks):
+                mode = BLOCK_ORDER[block % len(BLOCK_ORDER)]
+                url = servers[mode][1]
+                time.sleep(0.4)
+                timings = []
                 for body in records:
                     started = time.perf_counter()
                     response = client.post(f"{url}/predict", json={"records": body})
-                    samples.append((time.perf_counter() - started) * 1000)
+                    timings.append((time.perf_counter() - started) * 1000)
                     assert response.status_code == 200
-        finally:
+                samples[mode].append(timings)
+    finally:
+        for process, _ in servers.values():
             process.terminate()
             process.wait(timeout=30)
-        result.setdefault(mode, []).extend(samples)
-    off, on = _percentiles(result["off"]), _percentiles(result["on"])
-    noise = _noise_floor(result["off"], n)
-    return {"off": off, "on": on, "p99_ratio": on["p99"] / off["p99"], "noise_floor_off_vs_off_p99_ratio": noise}
+    return _compare(samples)
 
 
 def bench_throughput(root: Path, rows: int, requests: int) -> dict[str, Any]:
