@@ -774,12 +774,17 @@ def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
-    """``frame`` as Arrow; object columns Arrow cannot type (mixed values) go as text."""
+    """``frame`` as Arrow in one chunk per column; object columns Arrow cannot type go as text.
+
+    One chunk: text columns stacked from many requests arrive in one chunk per request,
+    and DuckDB scans a column of thousands of one-row chunks slowly.
+    """
     try:
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         mixed = frame.select_dtypes(include="object").columns
-        return pa.Table.from_pandas(frame.astype(dict.fromkeys(mixed, "str")), preserve_index=False)
+        table = pa.Table.from_pandas(frame.astype(dict.fromkeys(mixed, "str")), preserve_index=False)
+    return table.combine_chunks()
 
 
 def _connect(path: Path, lock_wait: float, threads: int | None) -> Any:

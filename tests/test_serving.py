@@ -199,3 +199,18 @@ def test_without_a_log_the_gate_window_holds_every_request_in_order(served: Path
     pd.testing.assert_frame_equal(
         window[ALL_FEATURES].tail(len(big)).reset_index(drop=True), big[ALL_FEATURES], check_dtype=False
     )
+
+
+def test_a_window_of_many_small_requests_stays_whole_and_bounded() -> None:
+    from rollbackkit.serving.environment import COMPACT_EVERY, WINDOW_ROWS, _Window
+
+    window, sent = _Window(), []
+    for i in range(COMPACT_EVERY * COMPACT_EVERY * 2 + 7):  # through every level of stacking, and past the bound
+        inputs = pd.DataFrame({"x": [float(i)] * 10, "row": range(10)})
+        window.add(inputs, pd.DataFrame({"p": inputs["x"] / 2}), latency_ms=float(i), error=None)
+        sent.append(inputs.assign(p=inputs["x"] / 2, latency_ms=float(i), error=None))
+        if i == 100:
+            assert window.frame()["x"].iloc[-1] == 100.0  # a read in between changes nothing
+    expected = pd.concat(sent, ignore_index=True).tail(WINDOW_ROWS).reset_index(drop=True)
+    pd.testing.assert_frame_equal(window.frame(), expected, check_dtype=False)
+    assert window.rows < WINDOW_ROWS + COMPACT_EVERY * COMPACT_EVERY * 10  # old chunks are dropped
