@@ -394,6 +394,10 @@ def serve(
     scoring_threads: Annotated[
         int, typer.Option(min=0, help="Native (OpenMP/BLAS) threads per request; 0 keeps the library defaults.")
     ] = 1,
+    log_flush_interval: Annotated[
+        float,
+        typer.Option(min=0.01, help="Seconds between the log writer's commits: what a crash of the writer can lose."),
+    ] = 0.5,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog, prediction log."""
@@ -412,6 +416,7 @@ def serve(
         bake_seconds=bake_seconds,
         runbook=not no_runbook,
         scoring_threads=scoring_threads,
+        log_flush_interval=log_flush_interval,
         on_ready=lambda url: console.print(f"[green]Serving[/] {name} ({env}) at {url}"),
     )
 

@@ -11,13 +11,15 @@ equal inputs, equal hash), outputs (JSON), the primary output, latency and error
   exactly what the bad version saw, and gate windows read features without parsing JSON.
 - **Off the request path.** :meth:`PredictionLog.record` only appends the request's frames
   to a queue. A writer thread commits one DuckDB transaction per batch, every
-  ``flush_interval`` seconds or ``batch_rows`` rows. Each batch records its row count in
+  ``flush_interval`` seconds or ``batch_rows`` rows, built as one Arrow table per input
+  signature (DuckDB scans Arrow without sniffing object columns). Each batch records its row count in
   ``log_batches`` in the same transaction, so a half-written batch never exists. A server
   runs this class in its own process (:mod:`rollbackkit.logprocess`), so the writer's
   work never competes with scoring for the GIL.
 - **Durability bound.** A crash (``kill -9``) of the writer loses at most what was queued
   and not yet committed: the requests of the last ``flush_interval`` seconds (0.2 s by
-  default), at most ``batch_rows`` rows, plus the batch being committed at that instant.
+  default here, 0.5 s in a server's writer process), at most ``batch_rows`` rows, plus
+  the batch being committed at that instant.
   Committed batches survive and the file is never left corrupted (DuckDB's write-ahead
   log). A ``kill -9`` of a server alone loses only its last hand-over (0.05 s): its writer
   process commits the rest, then exits. Both tested.

@@ -153,7 +153,7 @@ def _exits(pid: int, within_s: float) -> bool:
     ("killed", "bound_s"),
     [
         ("server", 0.5),  # the writer commits what it was handed; only the last hand-over (0.05 s) can be lost
-        ("server-and-writer", 1.0),  # + the writer's unflushed batch (0.2 s); slack for 2 busy cores
+        ("server-and-writer", 1.3),  # + the writer's unflushed batch (0.5 s); slack for 2 busy cores
     ],
 )
 def test_kill_9_mid_write_loses_at_most_the_unflushed_batch(served: Path, killed: str, bound_s: float) -> None:

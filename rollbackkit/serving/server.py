@@ -94,6 +94,7 @@ def serve(
     bake_seconds: float = 600.0,
     runbook: bool = True,
     scoring_threads: int | None = 1,
+    log_flush_interval: float | None = None,
     on_ready: Any = None,
 ) -> None:
     """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
@@ -103,6 +104,9 @@ def serve(
     ``runbook`` (the default) an automatic rollback starts the rollback runbook once
     traffic has moved; traffic never waits for it. ``scoring_threads`` caps native
     thread pools per request (see :mod:`rollbackkit.serving.threads`; 0 or None: no cap).
+    ``log_flush_interval`` is how often the log's writer process commits, and so what a
+    crash of the writer can lose (None: :data:`~rollbackkit.logprocess.WRITER_FLUSH_INTERVAL`;
+    a crash of the server alone loses at most 0.05 s).
     """
     import uvicorn
 
@@ -117,7 +121,8 @@ def serve(
     from rollbackkit.logprocess import LogProcess
     from rollbackkit.registry import Registry
 
-    prediction_log = LogProcess.for_project(Registry(repo).paths) if log else None
+    options = {} if log_flush_interval is None else {"flush_interval": log_flush_interval}
+    prediction_log = LogProcess.for_project(Registry(repo).paths, **options) if log else None
     environment = ServingEnvironment(
         repo,
         name,
