@@ -2,17 +2,20 @@
 
 1. Serving latency with the prediction log on vs off: the same requests through
    ``ServingEnvironment.predict`` in-process (with the server's log, a
-   :class:`~rollbackkit.logprocess.LogProcess`), and through a real server on 127.0.0.1
-   (``rollbackkit serve`` vs ``rollbackkit serve --no-log``); on and off interleaved in
-   rounds. Target: p99 with logging within 10% of p99 without.
+   :class:`~rollbackkit.logprocess.LogProcess`), and through two real servers on
+   127.0.0.1 (``rollbackkit serve`` and ``rollbackkit serve --no-log``). On and off
+   alternate in short blocks (ABBA), and the p99 ratio comes with a block-bootstrap 90%
+   interval and the off-vs-off noise floor. Target: p99 with logging within 10% of p99
+   without.
 2. Why the server caps native threads per request: one-row p99 with the model's OpenMP
    pool at the library default vs one thread, while another process keeps a core busy;
    and what a memory-bound neighbour process costs serving on this machine kind.
 3. Logging throughput: rows per second from the first ``record`` to the last row
    committed, through the writer process (pickling, hand-over, the child's batches), for
    requests of 1, 100 and 1,000 rows of the 52-feature demo frame. Target: >= 50,000
-   predictions/s. Per-request pandas work bounds single-row requests (a few thousand
-   requests/s here), far above what one server scores single rows at (about 60/s).
+   predictions/s. Per-request pandas work (pickling, unpickling) bounds single-row
+   requests at several hundred requests/s, far above what one server scores single rows
+   at (about 60/s).
 """
 
 from __future__ import annotations
