@@ -85,13 +85,15 @@ class _Window:
             while self.rows - len(self.chunks[0]) >= WINDOW_ROWS:
                 self.rows -= len(self.chunks.popleft())
 
+    def parts(self) -> list[pd.DataFrame]:
+        """The window as frames, oldest first (cheap: the waiting requests are stacked)."""
+        if self.tail:
+            self.fresh.append(self._stacked_tail())
+        return [*self.chunks, *self.fresh]
+
     def frame(self) -> pd.DataFrame:
         """The window: inputs, outputs, ``latency_ms`` and ``error``, oldest first."""
-        parts = [*self.chunks, *self.fresh, *([self._stacked_tail()] if self.tail else [])]
-        if not parts:
-            return pd.DataFrame()
-        self.fresh = parts[len(self.chunks) :]  # the stacked tail is kept, not stacked again
-        return pd.concat(parts, ignore_index=True).tail(WINDOW_ROWS).reset_index(drop=True)
+        return _joined(self.parts())
 
     def _stacked_tail(self) -> pd.DataFrame:
         """The waiting requests as one frame (and none waiting)."""
@@ -105,6 +107,13 @@ class _Window:
             latency_ms=np.repeat(np.array([t[2] for t in tail], dtype="float64"), sizes),
             error=np.repeat(np.array([t[3] for t in tail], dtype=object), sizes),
         )
+
+
+def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Window parts as one frame of at most :data:`WINDOW_ROWS` rows (the newest)."""
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts, ignore_index=True).tail(WINDOW_ROWS).reset_index(drop=True)
 
 
 def _plain_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -213,8 +222,7 @@ class ServingEnvironment:
         with self._window_lock:
             self._recent.append(inputs)
             if self.log is None:  # with a log, gate windows come from it
-                key = (slot.name, slot.loaded_at)
-                self._windows.setdefault(key, _Window()).add(inputs, outputs, latency_ms, error)
+                self._window_of(slot).add(inputs, outputs, latency_ms, error)
                 return
         bundle = slot.bundle
         meta = {
@@ -242,7 +250,17 @@ class ServingEnvironment:
             return self.log.window(self.name, self.env, deployment=slot.deployment, limit=WINDOW_ROWS)
         with self._window_lock:
             window = self._windows.get((slot.name, slot.loaded_at))
-            return window.frame() if window is not None else pd.DataFrame()
+            parts = window.parts() if window is not None else []
+        return _joined(parts)  # outside the lock: requests keep landing meanwhile
+
+    def _window_of(self, slot: Slot) -> _Window:
+        """The in-memory window of the slot's current load (the previous load's is dropped)."""
+        key = (slot.name, slot.loaded_at)
+        if key not in self._windows:
+            for old in [k for k in self._windows if k[0] == slot.name]:
+                del self._windows[old]
+            self._windows[key] = _Window()
+        return self._windows[key]
 
     def recent_inputs(self) -> pd.DataFrame | None:
         """A sample of the inputs this server has seen lately (for preflight)."""
