@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 import uuid
@@ -73,6 +74,7 @@ COLUMNS = """
     outputs VARCHAR, primary_output DOUBLE, latency_ms DOUBLE, error VARCHAR, status VARCHAR, replaces VARCHAR,
     batch_id VARCHAR
 """
+LOGGER = logging.getLogger(__name__)
 FIELDS = [c.strip().split()[0].strip('"') for c in COLUMNS.strip().replace("\n", " ").split(",")]
 TABLES = ("predictions", "predictions_staging")
 Rescore = Callable[[pd.DataFrame], tuple[pd.DataFrame, str, str]]
@@ -116,6 +118,10 @@ class PredictionLog:
             writer process finishing its last batch after the server stopped).
         threads: DuckDB's worker threads (None: one per core). A server's log uses one,
             so that it never takes the core a request is scored on.
+
+    A batch the writer thread cannot commit (inputs neither Arrow nor DuckDB can store,
+    such as complex numbers) is rolled back whole, logged and listed in ``write_errors``;
+    the writer goes on with the next batch.
     """
 
     def __init__(
@@ -145,6 +151,7 @@ class PredictionLog:
         self._closing = False
         self._sinks_behind = bool(self.sinks)
         self.sink_errors: list[str] = []
+        self.write_errors: list[str] = []
         self._create()
 
     # ------------------------------------------------------------------------- schema
@@ -249,7 +256,11 @@ class PredictionLog:
                 if not self._closing and self._queued_rows < self.batch_rows:
                     self._queue_lock.wait(self.flush_interval)
                 closing = self._closing
-            self.flush()
+            try:
+                self.flush()
+            except Exception as exc:  # the writer outlives a batch it cannot write; the batch is lost
+                LOGGER.exception("The prediction log could not write a batch to %s.", self.path)
+                self.write_errors.append(f"{type(exc).__name__}: {exc}")
             if closing:
                 return
 
@@ -781,6 +792,7 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     One chunk: text columns stacked from many requests arrive in one chunk per request,
     and DuckDB scans a column of thousands of one-row chunks slowly.
     """
+    frame = frame.set_axis([f"c{k}" for k in range(frame.shape[1])], axis=1)  # names may repeat or be numbers
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):

@@ -366,3 +366,28 @@ def test_inputs_keep_their_types_and_equal_inputs_hash_alike(tmp_path: Path) -> 
         assert hashes["r0"] == hashes["r1"] and len(set(hashes["r0"])) == 3  # equal inputs, equal hash
     finally:
         log.close()
+
+
+def test_the_writer_outlives_a_batch_it_cannot_write(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log.duckdb", flush_interval=0.02)
+    log.set_stage("m#prod#1", "m", "prod", "v1.0.0", "production")
+    log.start()
+    try:
+        _record(log, 0)
+        time.sleep(0.3)  # committed on its own
+        bad = pd.DataFrame({"x": [1 + 2j]})  # neither Arrow nor DuckDB stores complex numbers
+        meta = {"request_id": "bad", "time": pd.Timestamp.now(tz="UTC"), "env": "prod", "name": "m"}
+        meta |= {"version": "v1.0.0", "bundle_id": "b", "slot": "blue", "deployment": "m#prod#1", "primary": "score"}
+        log.record(meta, bad, pd.DataFrame({"score": [0.5]}))
+        deadline = time.monotonic() + 10
+        while not log.write_errors and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert log.write_errors and "complex" in log.write_errors[0]
+        _record(log, 1)  # the writer thread is still there
+        deadline = time.monotonic() + 10
+        while log.query("SELECT count(*) AS n FROM predictions")["n"][0] < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stored = log.query("SELECT DISTINCT request_id FROM predictions ORDER BY 1")["request_id"].tolist()
+        assert stored == ["v1.0.0-r0", "v1.0.0-r1"] and log.verify_batches() == []
+    finally:
+        log.close()
