@@ -395,9 +395,11 @@ def serve(
         int, typer.Option(min=0, help="Native (OpenMP/BLAS) threads per request; 0 keeps the library defaults.")
     ] = 1,
     log_flush_interval: Annotated[
-        float,
-        typer.Option(min=0.01, help="Seconds between the log writer's commits: what a crash of the writer can lose."),
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            min=0.01, help="Seconds between the log writer's commits (0.5): what a crash of the writer can lose."
+        ),
+    ] = None,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog, prediction log."""

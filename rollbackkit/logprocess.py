@@ -69,7 +69,7 @@ CALLS = frozenset(
 
 WRITER_FLUSH_INTERVAL = 0.5
 """Seconds between the writer's commits. Each commit costs the writer about 40 ms of CPU
-whatever its size (52 typed input columns, three statements); at 0.2 s the writer took
+whatever its size (52 typed input columns, three inserts); at 0.2 s the writer took
 18% of a core beside 60 one-row requests/s, at 0.5 s 12% (a server's p99 on a 2-core
 machine pays for every busy moment of its neighbours). A crash of the server alone
 still loses only the last hand-over (``send_interval``)."""
