@@ -12,7 +12,7 @@ Why a process: a flush builds frames and runs DuckDB inserts, about 50 ms of wor
 0.2 s of single-row traffic that holds the GIL in pieces. In a thread it raised one-row
 p99 by about 1.7x even with one OpenMP thread per request (measured in-process on the
 2-core bench machine); in its own process the request path only pickles the request
-(about 0.2 ms for a 52-feature row) and appends bytes to a list. The writer still shares
+(about 0.3 ms for a 52-feature row) and appends bytes to a list. The writer still shares
 the machine: see ``bench/sideeffects.py`` and the README's Performance section.
 
 Durability: the server hands its queue to the child every ``send_interval`` (0.05 s). A
