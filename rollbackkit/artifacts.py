@@ -44,7 +44,16 @@ def save_skops(model: Any, dest: Path) -> tuple[str, ...]:
             f"The model cannot be saved with skops: {exc}.",
             "Use a scikit-learn estimator, or register a .joblib file (flagged as unsafe).",
         ) from exc
-    return tuple(sorted(sio.get_untrusted_types(file=dest)))
+    needed = tuple(sorted(sio.get_untrusted_types(file=dest)))
+    try:  # skops writes some objects it cannot read back (pandas.NA as a parameter, for one)
+        sio.load(dest, trusted=list(needed))
+    except Exception as exc:
+        raise InvalidInput(
+            f"The model was saved with skops but does not load back: {type(exc).__name__}: {exc}.",
+            "Avoid objects skops cannot store, e.g. SimpleImputer(missing_values=pd.NA): convert nullable "
+            "columns to NaN before the model (a preprocess.py in the bundle does this), then register again.",
+        ) from exc
+    return needed
 
 
 def model_format(path: Path) -> str:

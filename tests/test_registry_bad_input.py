@@ -196,3 +196,28 @@ def test_two_concurrent_registers_of_one_version_exactly_one_wins(
     assert [v.version for v in Registry(project).versions("cancer")] == ["v2.0.0"]
     assert git(project, "status", "--porcelain") == ""
     assert Registry(project).verify().ok
+
+
+def test_a_model_skops_cannot_read_back_is_refused_at_register(project: Path) -> None:
+    """skops writes pandas.NA (SimpleImputer(missing_values=pd.NA)) but cannot load it: the
+    user hears so at register, in one line, and nothing is registered."""
+    import pandas as pd
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+    from sklearn.tree import DecisionTreeClassifier
+
+    frame = pd.DataFrame(
+        {"plan": pd.array(["basic", None, "pro", "plus"] * 50, dtype="string"), "target": ["stay", "churn"] * 100}
+    )
+    model = make_pipeline(
+        SimpleImputer(missing_values=pd.NA, strategy="constant", fill_value="missing"),
+        OrdinalEncoder(),
+        DecisionTreeClassifier(random_state=0),
+    ).fit(frame[["plan"]], frame["target"])
+    registry = Registry(project)
+    with pytest.raises(InvalidInput, match="does not load back") as raised:
+        registry.register("plans", model, frame, target="target")
+    assert "preprocess.py" in raised.value.hint
+    assert registry.versions("plans") == []
+    assert "plans@" not in git(project, "tag", "--list")
