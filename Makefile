@@ -38,8 +38,10 @@ $(CHROMIUM):
 
 # Two workers (this machine kind has 2 cores); worksteal keeps the long story tests from
 # queueing behind each other. Timing-sensitive checks allow for a busy neighbour.
+# One OpenMP/BLAS thread per process: two workers on two cores, and tests that score in
+# loops would otherwise oversubscribe them (servers cap their own scoring threads anyway).
 pytest: $(STAMP) $(CHROMIUM)
-	$(BIN)/pytest -q -n 2 --dist worksteal
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist worksteal
 
 test: lint typecheck pytest
 
