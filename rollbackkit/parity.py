@@ -5,7 +5,9 @@ the model's outputs at register time. Parity re-runs preprocessing code (the cod
 the repo, by default the file the version was registered from) on those inputs, compares
 each feature column, then scores the recomputed features with the version's model and
 compares the outputs. Floats are compared with tolerances; a change that only reformats
-the code is not flagged, a change in any feature's values is, by name.
+the code is not flagged, a change in any feature's values is, by name. A value missing on
+both sides (NaN, None, ``pd.NA``, NaT, whatever the dtype) is equal; a value missing on one
+side only is a mismatch.
 """
 
 from __future__ import annotations
@@ -112,6 +114,23 @@ def _compare_column(name: str, expected: pd.Series, actual: pd.Series) -> Column
         max_diff = float(np.max(np.abs(a[both] - e[both]))) if both.any() else 0.0
         bad = int((~close).sum())
         return ColumnParity(name, bad == 0, bad, max_diff)
-    same = expected.astype(str).to_numpy() == actual.astype(str).to_numpy()
+    missing_e, missing_a = expected.isna().to_numpy(), actual.isna().to_numpy()
+    same = (missing_e & missing_a) | (~missing_e & ~missing_a & (_text(expected) == _text(actual)))
     bad = int((~same).sum())
-    return ColumnParity(name, bad == 0, bad)
+    return ColumnParity(name, bad == 0, bad, detail=_missing_detail(missing_e, missing_a))
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    """Values as text with missing ones blanked: NaN, None, ``pd.NA`` and NaT compare as missing.
+
+    (``astype(str)`` keeps NaN as NaN for pandas 3 strings, and ``NaN != NaN``.)
+    """
+    present = values.notna().to_numpy()
+    return np.array([str(v) if ok else "" for v, ok in zip(values.astype(object), present, strict=True)], dtype=object)
+
+
+def _missing_detail(expected: np.ndarray, actual: np.ndarray) -> str:
+    now, gone = int((actual & ~expected).sum()), int((expected & ~actual).sum())
+    parts = [f"{now} now missing"] if now else []
+    parts += [f"{gone} no longer missing"] if gone else []
+    return ", ".join(parts)
