@@ -7,6 +7,7 @@ once every component exists and is hashed.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from rollbackkit.schema import infer_schema, output_frame
 
 REFERENCE_ROWS = 50_000
 GOLDEN_ROWS = 64
+NULL_PROBE_ROWS = 8
+NULL_PROBE_MAX_COLUMNS = 256
 DEFAULT_SERVING: dict[str, Any] = {"predict": "auto", "batch_size": 1024, "timeout_ms": 1000, "warmup": "golden"}
 DEFAULT_GATES: dict[str, Any] = {
     "min_samples": 200,
@@ -48,8 +51,14 @@ def build_bundle(
     message: str,
     trust: tuple[str, ...],
     origin: str = "",
+    features: list[str] | None = None,
 ) -> Manifest:
-    """Write every component of a bundle into ``out`` and return its manifest (with id)."""
+    """Write every component of a bundle into ``out`` and return its manifest (with id).
+
+    The model's raw input columns are ``features`` when given, else the model's
+    ``feature_names_in_`` when the data holds them all (and no preprocessing renames
+    them), else every column but the target: extra columns in the data are left out.
+    """
     out.mkdir(parents=True)
     components: dict[str, Component] = {}
     model_obj, model_comp = _write_model(out, model, trust)
@@ -63,19 +72,21 @@ def build_bundle(
         components["preprocess"] = _component(out / "preprocess.py", "git")
 
     train = read_frame(train_data, "training data")
-    inputs = _inputs(train, target)
-    features = _apply(prep, inputs, "training data")
-    _check_model_inputs(model_obj, features)
+    columns = _input_columns(train, target, features, None if preprocess is not None else model_obj)
+    inputs = _inputs(train, target, columns)
+    model_features = _apply(prep, inputs, "training data")
+    _check_model_inputs(model_obj, model_features)
     valid = (
         read_frame(validation_data, "validation data")
         if validation_data is not None
         else (train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=0).sort_index())
     )
-    ref_inputs = _inputs(valid, target)
+    ref_inputs = _inputs(valid, target, columns, "validation data")
     ref_features = _apply(prep, ref_inputs, "validation data")
     ref_outputs = _score(model_obj, ref_features)
 
-    schema = infer_schema(inputs, model_obj, ref_outputs, target=target)
+    accepts = null_acceptance(lambda frame: output_frame(model_obj, prep(frame)), ref_inputs.iloc[:NULL_PROBE_ROWS])
+    schema = infer_schema(inputs, model_obj, ref_outputs, target=target, accepts_null=accepts)
     (out / "schema.json").write_text(schema.to_json())
     components["schema"] = _component(out / "schema.json", "git")
     components["serving"] = _write_config(out / "serving.yaml", serving, DEFAULT_SERVING, "--serving")
@@ -160,15 +171,76 @@ def _write_config(dest: Path, value: Any, default: dict[str, Any], option: str) 
     return _component(dest, "git")
 
 
-def _inputs(frame: pd.DataFrame, target: str | None) -> pd.DataFrame:
-    if target is None:
-        return frame
-    if target not in frame.columns:
+def null_acceptance(score: Callable[[pd.DataFrame], Any], sample: pd.DataFrame) -> dict[str, bool] | None:
+    """Per column of ``sample``: does ``score`` still work when that column is missing?
+
+    One call with every column blanked settles the common cases (a model that takes NaN
+    everywhere); otherwise each column is tried alone, up to ``NULL_PROBE_MAX_COLUMNS``
+    columns (None beyond: not recorded). Missing values are made the way a live frame
+    holds them (``Series.where``: NaN, ``pd.NA`` or NaT for the column's dtype).
+    """
+    import warnings
+
+    def scores(columns: list[str]) -> bool:
+        frame = sample.copy()
+        for name in columns:
+            frame[name] = frame[name].where(pd.Series(False, index=frame.index))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                score(frame)
+        except Exception:
+            return False
+        return True
+
+    names = [str(c) for c in sample.columns]
+    if sample.empty:
+        return None
+    if scores(names):
+        return dict.fromkeys(names, True)
+    if len(names) > NULL_PROBE_MAX_COLUMNS:
+        return None
+    return {name: scores([name]) for name in names}
+
+
+def _input_columns(frame: pd.DataFrame, target: str | None, features: list[str] | None, model: Any) -> list[str] | None:
+    """The raw input columns to keep (None: every column but the target)."""
+    present = [str(c) for c in frame.columns]
+    if features is not None:
+        if not features:
+            raise InvalidInput("--features names no column.", "List the model's input columns, e.g. age,income.")
+        unknown = [f for f in features if f not in present]
+        if unknown:
+            raise InvalidInput(
+                f"--features names column(s) not in the training data: {', '.join(unknown[:5])}.",
+                f"Choose from: {', '.join(present[:10])}{', ...' if len(present) > 10 else ''}.",
+            )
+        if target is not None and target in features:
+            raise InvalidInput(f"The target {target!r} is listed in --features.", "Leave the label column out.")
+        if len(set(features)) != len(features):
+            raise InvalidInput("--features lists a column twice.", "Name each feature once.")
+        return list(features)
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and set(map(str, names)) <= set(present):
+        return [str(n) for n in names]
+    return None
+
+
+def _inputs(frame: pd.DataFrame, target: str | None, columns: list[str] | None, what: str = "data") -> pd.DataFrame:
+    if target is not None and target not in frame.columns:
         raise InvalidInput(
-            f"Target column {target!r} is not in the data.",
+            f"Target column {target!r} is not in the {what}.",
             f"Choose one of: {', '.join(map(str, frame.columns[:10]))}.",
         )
-    return frame.drop(columns=[target])
+    if columns is not None:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise InvalidInput(
+                f"The {what} lacks the model's feature(s): {', '.join(missing[:5])}.",
+                "Pass data with every training feature.",
+            )
+        return frame[columns]
+    return frame if target is None else frame.drop(columns=[target])
 
 
 def _apply(prep: Any, frame: pd.DataFrame, what: str) -> pd.DataFrame:

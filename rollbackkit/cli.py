@@ -72,6 +72,14 @@ def register(
     bump: Annotated[str, typer.Option(help="Bump of the latest version: major, minor or patch.")] = "patch",
     message: Annotated[str, typer.Option(help="Message stored in the version tag.")] = "",
     trust: Annotated[list[str] | None, typer.Option(help="Extra type a .skops model may load (repeatable).")] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            "--features",
+            help="Comma-separated input columns to keep, e.g. age,income "
+            "(default: the model's feature_names_in_ when the data has them).",
+        ),
+    ] = None,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
@@ -89,6 +97,7 @@ def register(
         bump=bump,
         message=message,
         trust=trust or (),
+        features=[f.strip() for f in features.split(",") if f.strip()] if features is not None else None,
     )
     if as_json:
         _print_json(info.to_dict())

@@ -8,17 +8,26 @@ Unlike MLflow, which only warns on extra columns, every adaptation is explicit.
 
 Findings carry a severity: ``incompatible`` decides the verdict, ``adapt`` says what the
 adaptation does, ``warning`` is reported without blocking (e.g. a few unseen categories).
+Missing values are judged against the schema: a column missing far more often than in
+training is a warning, and any missing value where the version cannot score one (recorded
+per feature at register time, ``Feature.accepts_null``) is incompatible.
+``LoadedBundle.predict`` applies this same check to every frame it is given without a
+declared adaptation, so what ``check`` calls incompatible is never scored.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from rollbackkit.errors import InvalidInput
 from rollbackkit.schema import Feature, Schema, logical_type
+
+if TYPE_CHECKING:
+    from rollbackkit.loaded import BundleDescription
 
 Verdict = Literal["compatible", "adaptable", "incompatible"]
 Severity = Literal["incompatible", "adapt", "warning"]
@@ -33,11 +42,14 @@ class Thresholds:
         unseen_category_share: Share of rows whose category was never seen in training.
         far_out_of_range_share: Share of rows far outside the trained numeric range.
         far_margin: "Far" means beyond min/max by more than this fraction of (max - min).
+        missing_share_increase: A column's missing share this far above its training
+            share is a warning (missing values the model cannot score are incompatible).
     """
 
     unseen_category_share: float = 0.05
     far_out_of_range_share: float = 0.01
     far_margin: float = 0.5
+    missing_share_increase: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -95,17 +107,28 @@ class CompatReport:
 
 
 def check(
-    schema: Schema, frame: pd.DataFrame, thresholds: Thresholds | None = None, *, domain: bool = True
+    schema: Schema | BundleDescription,
+    frame: pd.DataFrame,
+    thresholds: Thresholds | None = None,
+    *,
+    domain: bool = True,
 ) -> CompatReport:
     """Classify ``frame`` against the input schema of a version.
 
     Args:
-        schema: The version's schema.
+        schema: The version's schema, or the version itself (a loaded or described bundle).
         frame: Live features.
         thresholds: Domain-drift limits.
-        domain: Also check value domains (ranges, categories, nulls). Serving turns this off
-            per request: domain drift is judged over windows by the gates, not row by row.
+        domain: Also check value domains (ranges, categories, missing values). Serving turns
+            this off per request: domain drift is judged over windows by the gates, not row
+            by row.
     """
+    schema = _schema_of(schema)
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInput(
+            f"A compatibility check needs a pandas DataFrame, not {type(frame).__name__}.",
+            "Pass the live features as a DataFrame (or use Registry.check with a CSV/Parquet path).",
+        )
     limits = thresholds or Thresholds()
     findings: list[Finding] = []
     expected = schema.feature_names
@@ -152,6 +175,18 @@ def check(
         else ("adaptable" if not adaptation.empty else "compatible")
     )
     return CompatReport(verdict, findings, adaptation)
+
+
+def _schema_of(target: Any) -> Schema:
+    if isinstance(target, Schema):
+        return target
+    schema = getattr(target, "schema", None)
+    if isinstance(schema, Schema):
+        return schema
+    raise InvalidInput(
+        f"Cannot check compatibility against a {type(target).__name__}.",
+        "Pass a version's schema or the bundle itself: check(registry.load('NAME@vX.Y.Z'), frame).",
+    )
 
 
 def apply_adaptation(frame: pd.DataFrame, adaptation: Adaptation, schema: Schema) -> pd.DataFrame:
@@ -214,7 +249,28 @@ def _domain_findings(feature: Feature, column: pd.Series, limits: Thresholds) ->
     n = len(column)
     found: list[Finding] = []
     nulls = int(column.isna().sum())
-    if nulls and not feature.nullable:
+    share = nulls / n if n else 0.0
+    if nulls and feature.accepts_null is False:
+        found.append(
+            Finding(
+                feature.name,
+                "nulls",
+                f"{nulls} of {n} values ({share:.1%}) are missing; this version cannot score a missing value here",
+                "incompatible",
+                nulls,
+            )
+        )
+    elif nulls and share - feature.null_fraction > limits.missing_share_increase:
+        found.append(
+            Finding(
+                feature.name,
+                "missing_share",
+                f"{nulls} of {n} values ({share:.1%}) are missing; {feature.null_fraction:.1%} were in training",
+                "warning",
+                nulls,
+            )
+        )
+    elif nulls and not feature.nullable:
         found.append(
             Finding(feature.name, "nulls", f"{nulls} of {n} values are null; none were in training", "warning", nulls)
         )

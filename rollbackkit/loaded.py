@@ -103,27 +103,60 @@ class LoadedBundle(BundleDescription):
 
     def features(self, inputs: pd.DataFrame, adaptation: Adaptation | None = None) -> pd.DataFrame:
         """Preprocessed model features for raw inputs (see :meth:`predict` for ``adaptation``)."""
-        if adaptation is not None:
-            from rollbackkit.compat import apply_adaptation
-
-            inputs = apply_adaptation(inputs, adaptation, self.schema)
-        if [str(c) for c in inputs.columns] != self.schema.feature_names:
-            raise IncompatibleInput(
-                f"{self.info.tag} was trained on {len(self.schema.feature_names)} columns in a fixed order; "
-                f"this frame has {len(inputs.columns)} that differ.",
-                "Run rollbackkit.compat.check() and pass its adaptation, or send exactly the trained columns.",
-            )
-        return self.preprocess(inputs.copy())
+        return self.preprocess(self._checked(inputs, adaptation).copy())
 
     def predict(self, inputs: pd.DataFrame, adaptation: Adaptation | None = None) -> pd.DataFrame:
         """Score raw inputs into the output contract's columns.
 
+        Without ``adaptation`` the frame must pass :func:`rollbackkit.compat.check` (the rule
+        of ``rollbackkit check``, value domains and missing values included) with exactly the
+        trained columns in order; the lossless casts the check declares are applied.
+
         Args:
             inputs: Exactly the trained columns in order, unless ``adaptation`` is given.
-            adaptation: A declared adaptation (from a compatibility check) applied first;
-                nothing is dropped, reordered or cast implicitly.
+            adaptation: A declared adaptation from a check the caller ran (the serving layer
+                checks each request's columns and dtypes); applied first, nothing else is
+                dropped, reordered or cast implicitly.
+
+        Raises:
+            IncompatibleInput: The check calls the frame incompatible, or it needs columns
+                dropped or reordered and no adaptation was given.
         """
         return output_frame(self.model, self.features(inputs, adaptation))
+
+    def _checked(self, inputs: pd.DataFrame, adaptation: Adaptation | None) -> pd.DataFrame:
+        from rollbackkit.compat import Adaptation, apply_adaptation, check
+
+        how = (
+            "Check it with rollbackkit.compat.check(bundle, frame) and pass the report's adaptation: "
+            "bundle.predict(frame, adaptation=report.adaptation)."
+        )
+        if adaptation is None:
+            report = check(self.schema, inputs)
+            bad = [f for f in report.findings if f.severity == "incompatible"]
+            if bad:
+                raise IncompatibleInput(
+                    f"{self.info.tag} cannot score this frame: "
+                    + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in bad[:3])
+                    + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
+                    + ".",
+                    "Fix those columns; rollbackkit.compat.check(bundle, frame) lists every finding.",
+                )
+            adaptation = Adaptation(casts=report.adaptation.casts)
+            if report.adaptation.drop or report.adaptation.reorder:
+                raise IncompatibleInput(
+                    f"{self.info.tag} was trained on {len(self.schema.feature_names)} columns in a fixed order; "
+                    f"this frame has {len(inputs.columns)} that differ.",
+                    how,
+                )
+        inputs = apply_adaptation(inputs, adaptation, self.schema)
+        if [str(c) for c in inputs.columns] != self.schema.feature_names:
+            raise IncompatibleInput(
+                f"{self.info.tag} was trained on {len(self.schema.feature_names)} columns in a fixed order; "
+                f"this frame has {len(inputs.columns)} that differ.",
+                how,
+            )
+        return inputs
 
 
 def _small_parts(info: VersionInfo, manifest: Manifest, read: Reader) -> dict[str, Any]:

@@ -615,6 +615,7 @@ class Registry:
         bump: str = "patch",
         message: str = "",
         trust: Iterable[str] = (),
+        features: Iterable[str] | None = None,
     ) -> VersionInfo:
         """Register one immutable version of bundle ``name``.
 
@@ -634,6 +635,9 @@ class Registry:
             bump: ``major``, ``minor`` or ``patch``.
             message: Free text stored in the tag.
             trust: Extra types a user-supplied ``.skops`` file may load.
+            features: The model's raw input columns, in order; other columns of the data
+                are left out. Default: the model's ``feature_names_in_`` when the data has
+                them (and no preprocessing), else every column but the target.
 
         Returns:
             The new version.
@@ -669,6 +673,7 @@ class Registry:
                     message=message,
                     trust=tuple(trust),
                     origin=self._repo_relative(preprocess),
+                    features=list(features) if features is not None else None,
                 )
                 info = self._commit_bundle(scratch, manifest, message)
             except BaseException:

@@ -37,16 +37,25 @@ class Feature(BaseModel):
     max: float | None = None
     quantiles: dict[str, float] | None = None
     categories: list[str] | None = None
+    accepts_null: bool | None = None  # can the version score a missing value here? None: not recorded
 
 
 class EstimatorView(BaseModel):
-    """What the fitted estimator itself says about its inputs."""
+    """What the fitted estimator itself says about its inputs, and how it is built.
+
+    ``steps`` and ``params`` are recorded at register time so versions can be diffed
+    without unpickling a model: ``steps`` lists every estimator inside the model as
+    ``path: Class`` (``""`` is the model itself, ``model__final`` a nested one), ``params``
+    the other hyper-parameters (``get_params(deep=True)``) as JSON scalars or short text.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: str
     feature_names_in: list[str] | None = None
     n_features_in: int | None = None
+    steps: list[str] | None = None
+    params: dict[str, str | int | float | bool | None] | None = None
 
 
 class OutputContract(BaseModel):
@@ -148,14 +157,84 @@ def infer_features(frame: pd.DataFrame) -> list[Feature]:
 
 
 def infer_estimator_view(model: Any) -> EstimatorView:
-    """Read ``feature_names_in_`` / ``n_features_in_`` from a fitted estimator."""
+    """Read ``feature_names_in_`` / ``n_features_in_``, the steps and the hyper-parameters."""
     names = getattr(model, "feature_names_in_", None)
     n_in = getattr(model, "n_features_in_", None)
+    steps, params = model_structure(model)
     return EstimatorView(
-        type=f"{type(model).__module__}.{type(model).__qualname__}",
+        type=_qualified(model),
         feature_names_in=[str(n) for n in names] if names is not None else None,
         n_features_in=int(n_in) if n_in is not None else None,
+        steps=steps,
+        params=params,
     )
+
+
+def model_structure(model: Any) -> tuple[list[str] | None, dict[str, Any] | None]:
+    """Every estimator inside ``model`` as ``path: Class``, and its other parameters.
+
+    Works on anything with scikit-learn's ``get_params``; returns ``(None, None)`` otherwise.
+    Lists of named estimators (``steps``, ``transformers``) are not parameters of their
+    own: their estimators appear as steps, a ``ColumnTransformer``'s column lists as
+    ``PATH.columns[NAME]``.
+    """
+    get_params = getattr(model, "get_params", None)
+    if not callable(get_params):
+        return None, None
+    try:
+        deep: dict[str, Any] = get_params(deep=True)
+    except Exception:  # a third-party estimator with a broken get_params: record the type only
+        return None, None
+    steps = [type(model).__name__]
+    params: dict[str, Any] = {}
+    for key, value in deep.items():
+        if _is_estimator(value):
+            steps.append(f"{key}: {type(value).__name__}")
+        elif isinstance(value, list | tuple) and value and all(_is_named_estimator(v) for v in value):
+            prefix = key.rsplit("__", 1)[0] + "__" if "__" in key else ""
+            for item in value:
+                if isinstance(item[1], str):  # "drop" / "passthrough" holds a step's place
+                    steps.append(f"{prefix}{item[0]}: {item[1]}")
+                if len(item) >= 3:
+                    params[f"{key}.columns[{item[0]}]"] = _param_value(item[2])
+        else:
+            params[key] = _param_value(value)
+    return steps, params
+
+
+def _is_estimator(value: Any) -> bool:
+    return hasattr(value, "get_params") and not isinstance(value, type)
+
+
+def _is_named_estimator(value: Any) -> bool:
+    return (
+        isinstance(value, tuple)
+        and len(value) >= 2
+        and isinstance(value[0], str)
+        and (_is_estimator(value[1]) or value[1] in ("drop", "passthrough"))
+    )
+
+
+def _param_value(value: Any, limit: int = 200) -> str | int | float | bool | None:
+    """A JSON scalar as is (finite floats only), anything else as short text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    text: Any
+    if value is None or isinstance(value, bool | int | str):
+        text = value
+    elif isinstance(value, float) and np.isfinite(value):
+        return value
+    elif isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
+        text = getattr(value, "__qualname__", repr(value))
+    else:
+        text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    if isinstance(text, str) and len(text) > limit:
+        return text[: limit - 1] + "…"
+    return text
+
+
+def _qualified(model: Any) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
 
 
 def output_frame(model: Any, features: pd.DataFrame) -> pd.DataFrame:
@@ -198,10 +277,28 @@ def infer_output(model: Any, outputs: pd.DataFrame) -> OutputContract:
     )
 
 
-def infer_schema(inputs: pd.DataFrame, model: Any, outputs: pd.DataFrame, target: str | None = None) -> Schema:
-    """Build the schema of a version from its raw training inputs, model and outputs."""
+def infer_schema(
+    inputs: pd.DataFrame,
+    model: Any,
+    outputs: pd.DataFrame,
+    target: str | None = None,
+    accepts_null: dict[str, bool] | None = None,
+) -> Schema:
+    """Build the schema of a version from its raw training inputs, model and outputs.
+
+    Args:
+        inputs: Raw training inputs.
+        model: The fitted estimator.
+        outputs: Scored reference outputs.
+        target: The label column's name.
+        accepts_null: Per feature, whether the version scores a missing value (see
+            :func:`rollbackkit.builder.null_acceptance`); None when not probed.
+    """
+    features = infer_features(inputs)
+    if accepts_null is not None:
+        features = [f.model_copy(update={"accepts_null": accepts_null.get(f.name)}) for f in features]
     return Schema(
-        features=infer_features(inputs),
+        features=features,
         estimator=infer_estimator_view(model),
         output=infer_output(model, outputs),
         target=target,

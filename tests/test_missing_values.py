@@ -1,0 +1,151 @@
+"""A team's real frame has holes: NaN, pandas nullable dtypes, a model that cannot take them.
+
+The frame below is unlike the churn demo: string class labels, ``Int64``, ``boolean``,
+``category`` and ``string`` columns, about 10% of every feature missing. One version is a
+histogram gradient-boosting classifier (it scores missing values), the other a logistic
+regression with no imputer (it does not). ``parity``, ``check`` and ``bundle.predict`` must
+tell the truth about both.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rollbackkit import Registry
+from rollbackkit.compat import check
+from rollbackkit.errors import IncompatibleInput
+
+from .conftest import run_cli
+
+FEATURES = ["size", "visits", "member", "region"]
+NUMERIC = ["size", "visits"]
+
+
+def messy_frame(n: int = 600, seed: int = 0, holes: float = 0.1) -> pd.DataFrame:
+    """Nullable dtypes, missing values in every feature, and ``keep``/``leave`` labels."""
+    rng = np.random.default_rng(seed)
+    size = rng.normal(5, 1, n)
+    visits = rng.integers(0, 20, n)
+    member = rng.random(n) < 0.4
+    frame = pd.DataFrame(
+        {
+            "size": size,
+            "visits": pd.array(visits, dtype="Int64"),
+            "member": pd.array(member, dtype="boolean"),
+            "region": pd.Categorical(rng.choice(["north", "south", "east"], n)),
+            "outcome": np.where(size + 0.1 * visits + member > 6.2, "keep", "leave"),
+        }
+    )
+    mask = rng.random((n, len(FEATURES))) < holes
+    for i, column in enumerate(FEATURES):
+        frame.loc[mask[:, i], column] = None
+    return frame
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return messy_frame()
+
+
+@pytest.fixture
+def messy_repo(project: Path, frame: pd.DataFrame) -> Path:
+    """``boosted@v1.0.0`` takes missing values; ``linear@v1.0.0`` (numeric only) does not."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    registry = Registry(project)
+    boosted = HistGradientBoostingClassifier(max_iter=20, categorical_features="from_dtype", random_state=0)
+    boosted.fit(frame[FEATURES], frame["outcome"])
+    registry.register("boosted", boosted, frame, target="outcome", version="v1.0.0")
+    complete = frame.dropna(subset=NUMERIC)
+    linear = LogisticRegression().fit(complete[NUMERIC].astype("float64"), complete["outcome"])
+    registry.register(
+        "linear",
+        linear,
+        complete[[*NUMERIC, "outcome"]].astype({"visits": "float64"}),
+        target="outcome",
+        version="v1.0.0",
+    )
+    return project
+
+
+def test_parity_of_a_version_without_preprocessing_holds_with_missing_values(messy_repo: Path) -> None:
+    registry = Registry(messy_repo)
+    golden = registry.load("boosted@v1.0.0").golden
+    assert golden.filter(like="input:").isna().any().all()  # every golden feature has holes
+    report = registry.parity("boosted@v1.0.0")
+    assert report.ok, [c for c in report.features if not c.ok]
+    cli = run_cli("parity", "boosted@v1.0.0", "--json", cwd=messy_repo)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+
+    def fill_region(features: pd.DataFrame) -> pd.DataFrame:
+        return features.assign(region=features["region"].fillna("north"))
+
+    changed = registry.parity("boosted@v1.0.0", fill_region)
+    assert changed.mismatched == ["region"]
+    assert "no longer missing" in next(c.detail for c in changed.features if c.column == "region")
+
+
+def test_a_column_missing_far_more_often_than_in_training_is_a_warning(messy_repo: Path, frame: pd.DataFrame) -> None:
+    registry = Registry(messy_repo)
+    schema = registry.describe("boosted@v1.0.0").schema
+    assert {f.name: f.accepts_null for f in schema.features} == dict.fromkeys(FEATURES, True)
+    live = messy_frame(300, seed=5)[FEATURES]
+    assert check(schema, live).verdict == "compatible"  # about the training share: nothing to say
+    live["visits"] = pd.array([pd.NA] * len(live), dtype="Int64")  # right dtype, 100% missing
+    report = registry.check("boosted@v1.0.0", live)
+    assert report.verdict == "compatible"  # the model scores missing values: a warning only
+    finding = next(f for f in report.findings if f.column == "visits")
+    assert (finding.kind, finding.severity, finding.count) == ("missing_share", "warning", 300)
+    assert "100.0%" in finding.detail
+
+
+def test_a_missing_value_the_model_cannot_score_is_incompatible_in_check_and_predict(
+    messy_repo: Path, tmp_path: Path
+) -> None:
+    registry = Registry(messy_repo)
+    bundle = registry.load("linear@v1.0.0")
+    assert {f.name: f.accepts_null for f in bundle.schema.features} == {"size": False, "visits": False}
+    live = messy_frame(200, seed=6)[NUMERIC].astype({"visits": "float64"})  # about 10% missing
+    report = check(bundle, live)  # a bundle is accepted where a schema is
+    assert report.verdict == "incompatible"
+    assert report.columns("incompatible") == NUMERIC
+    assert all(f.kind == "nulls" for f in report.findings if f.severity == "incompatible")
+    with pytest.raises(IncompatibleInput, match="size: nulls") as refused:
+        bundle.predict(live)
+    assert "compat.check(bundle, frame)" in refused.value.hint
+    path = tmp_path / "live.csv"
+    live.to_csv(path, index=False)
+    cli = run_cli("check", "linear@v1.0.0", "--features", str(path), "--json", cwd=messy_repo)
+    assert cli.returncode == 1
+    assert json.loads(cli.stdout)["verdict"] == "incompatible"
+
+    complete = live.dropna()
+    assert len(bundle.predict(complete)) == len(complete)
+
+
+def test_predict_refuses_what_check_refuses_and_its_hint_works_as_written(messy_repo: Path) -> None:
+    bundle = Registry(messy_repo).load("boosted@v1.0.0")
+    live = messy_frame(100, seed=8)[FEATURES]
+    as_text = live.assign(size=live["size"].map(lambda v: f"{v:.2f} cm"))  # the right columns, a wrong dtype
+    assert check(bundle, as_text).verdict == "incompatible"
+    with pytest.raises(IncompatibleInput, match="size: dtype"):
+        bundle.predict(as_text)
+
+    reordered = live[list(reversed(FEATURES))]
+    with pytest.raises(IncompatibleInput) as refused:
+        bundle.predict(reordered)
+    assert "bundle.predict(frame, adaptation=report.adaptation)" in refused.value.hint
+    # The hint, followed to the letter:
+    frame = reordered
+    from rollbackkit import compat
+
+    report = compat.check(bundle, frame)
+    scored = bundle.predict(frame, adaptation=report.adaptation)
+    pd.testing.assert_frame_equal(scored, bundle.predict(live))
+    assert set(scored["prediction"]) <= {"keep", "leave"}
