@@ -11,8 +11,9 @@ from rollbackkit.widgets._common import RegistryLike, describe, guarded, table
 
 
 class SchemaDiffPanel(widgets.VBox):
-    """Features added (green), removed (red) and changed (amber); output contract, serving
-    config and gates key by key; the preprocessing code as a unified diff.
+    """Features added (green), removed (red) and changed (amber); the model's class, steps
+    and parameters; output contract and serving config key by key; gates one by one; the
+    preprocessing code as a unified diff.
 
     Args:
         a: The "from" version: a loaded bundle/description or ``NAME@VERSION``.
@@ -48,7 +49,9 @@ class SchemaDiffPanel(widgets.VBox):
         summary = (
             f"<b>{html.escape(result.a)} &rarr; {html.escape(result.b)}</b>: "
             f"<span class='added'>{len(f.added)} added</span>, <span class='removed'>{len(f.removed)} removed</span>,"
-            f" <span class='changed'>{len(f.changed)} changed</span>" + (" , order changed" if f.reordered else "")
+            f" <span class='changed'>{len(f.changed)} changed</span>"
+            + (", order changed" if f.reordered else "")
+            + (", <span class='changed'>model changed</span>" if not result.model.empty else "")
         )
         self.title.value = "<h4 style='margin:4px 0'>Schema diff</h4>" + (
             summary if not result.empty else f"{summary} &mdash; no differences"
