@@ -16,13 +16,21 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from rollbackkit.widgets._common import guarded, table
+from rollbackkit.errors import InvalidInput, RollbackkitError
+from rollbackkit.widgets._common import error_html, guarded, table
 
 ALL = "(all rows)"
 ECDF_BINS = 512
 
 
-def _frame(data: Any, name: str) -> pd.DataFrame:
+def _frame(data: Any, name: str, what: str) -> pd.DataFrame:
+    """A frame from a DataFrame, Series, array, or a CSV/Parquet path (as ``drift`` takes them)."""
+    from pathlib import Path
+
+    from rollbackkit.frames import read_frame
+
+    if isinstance(data, str | Path):
+        return read_frame(data, what)
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, pd.Series):
@@ -30,11 +38,34 @@ def _frame(data: Any, name: str) -> pd.DataFrame:
     return pd.DataFrame({name: np.asarray(data)})
 
 
+def _choose(shared: list[str], current: pd.DataFrame, column: str | None, by: str | None) -> str | None:
+    """The column to show first; a named column that cannot be shown is an error, never swapped."""
+    if by is not None and by not in current.columns:
+        raise InvalidInput(
+            f"The slice column by={by!r} is not in the current data.",
+            f"Choose one of: {', '.join(map(str, current.columns[:10]))}.",
+        )
+    if column is not None and column == by:
+        raise InvalidInput(
+            f"column={column!r} is also the slice column (by).", "Compare another column, or slice by another one."
+        )
+    if column is not None and column not in shared:
+        raise InvalidInput(
+            f"Column {column!r} is not in both the reference and the current data.",
+            f"Choose one of: {', '.join(shared[:10])}." if shared else "Pass data that share a column.",
+        )
+    return column if column is not None else (shared[0] if shared else None)
+
+
 class DriftPanel(widgets.VBox):
     """Overlaid reference and current distributions of one column, and its drift metrics.
 
+    A path that cannot be read, an unknown ``column`` or ``by``, or ``column == by`` shows
+    one readable line in the panel (also kept as :attr:`error`) and no figure; another
+    column is never shown in its place.
+
     Args:
-        reference: Reference values: a DataFrame, Series or array.
+        reference: Reference values: a DataFrame, Series, array, or a CSV/Parquet path.
         current: Current values, same kinds.
         column: The column shown first (default: the first shared column).
         by: A column of ``current`` (and ``reference`` when present) to slice by.
@@ -46,16 +77,27 @@ class DriftPanel(widgets.VBox):
     ) -> None:
         import plotly.graph_objects as go
 
-        self.reference = _frame(reference, "value")
-        self.current = _frame(current, "value")
+        self.error: RollbackkitError | None = None
         self.by = by
         self.bins = bins
         self._metrics: dict[tuple[str, str], dict[str, Any]] = {}
-        shared = [c for c in self.current.columns if c in self.reference.columns and c != by]
+        first: str | None = None
+        try:
+            self.reference = _frame(reference, "value", "reference data")
+            self.current = _frame(current, "value", "current data")
+            shared = [str(c) for c in self.current.columns if c in self.reference.columns and c != by]
+            first = _choose(shared, self.current, column, by)
+        except RollbackkitError as exc:
+            self.error = exc
+            self.reference = self.reference if hasattr(self, "reference") else pd.DataFrame()
+            self.current = self.current if hasattr(self, "current") else pd.DataFrame()
+            shared = [str(c) for c in self.current.columns if c in self.reference.columns and c != by]
         self.message = widgets.HTML()
-        self.column = widgets.Dropdown(options=shared, value=column if column in shared else (shared or [None])[0])
+        self.column = widgets.Dropdown(options=shared, value=first)
         self.column.description = "column"
-        slices = [ALL] + (sorted(map(str, self.current[by].dropna().unique())) if by in self.current else [])
+        slices = [ALL] + (
+            sorted(map(str, self.current[by].dropna().unique())) if by is not None and by in self.current else []
+        )
         self.slice = widgets.Dropdown(options=slices, value=ALL, description="slice")
         self.view = widgets.ToggleButtons(options=["histogram", "ECDF"], value="histogram")
         self.figure = go.FigureWidget(
@@ -63,7 +105,8 @@ class DriftPanel(widgets.VBox):
             layout=go.Layout(barmode="overlay", height=340, margin={"t": 40, "b": 30}, title="drift"),
         )
         self.metrics = widgets.HTML()
-        for control in (self.column, self.slice, self.view):
+        self.column.observe(lambda _: self._picked(), names="value")
+        for control in (self.slice, self.view):
             control.observe(lambda _: self.refresh(), names="value")
         super().__init__([widgets.HBox([self.column, self.slice, self.view]), self.message, self.figure, self.metrics])
         self.add_class("rollbackkit-drift")
@@ -75,9 +118,18 @@ class DriftPanel(widgets.VBox):
             frame = frame[frame[self.by].astype(str) == part]
         return frame[column]
 
+    def _picked(self) -> None:
+        """A column picked in the dropdown replaces a column that could not be shown."""
+        if self.column.value is not None:
+            self.error = None
+        self.refresh()
+
     def refresh(self) -> None:
         """Re-bin and re-draw the current column, slice and view."""
         self.message.value = ""
+        if self.error is not None:
+            self.message.value = error_html(self.error)
+            return
         if self.column.value is None:
             self.message.value = "No column is shared by the reference and the current data."
             return
