@@ -201,7 +201,7 @@ def _serve(repo: Path, log: bool) -> tuple[subprocess.Popen[bytes], str]:
 
             url = json.loads(record.read_text())["url"]
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code in (200, 503):  # 503: up, nothing served
                     return process, str(url)
             except httpx.HTTPError:
                 pass

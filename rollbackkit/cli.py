@@ -545,12 +545,17 @@ def status(
     """What the server for ENV is serving right now (JSON)."""
     import httpx
 
-    from rollbackkit.serving.client import find_server
+    from rollbackkit.serving.client import ServerError, find_server
 
     url = server or find_server(_registry(repo).paths, name, env)
     if url is None:
-        raise typer.BadParameter(f"no server is running for {name} in {env}")
-    _print_json(httpx.get(f"{url}/status", timeout=30).json())
+        raise ServerError(
+            f"No server is running for {name} in {env}.", f"Start one with rollbackkit serve {name} --env {env}."
+        )
+    try:
+        _print_json(httpx.get(f"{url}/status", timeout=30).json())
+    except (httpx.HTTPError, ValueError) as exc:
+        raise ServerError(f"The server at {url} did not answer /status: {exc}.", "Check that it runs.") from exc
 
 
 @app.command()

@@ -185,7 +185,7 @@ class _Server:
             if record.exists():
                 self.url = json.loads(record.read_text())["url"]
                 try:
-                    if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    if httpx.get(f"{self.url}/healthz", timeout=2).status_code in (200, 503):  # 503: nothing served yet
                         return self.url
                 except httpx.HTTPError:
                     pass

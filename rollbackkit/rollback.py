@@ -9,7 +9,6 @@ DVC, and record the assignment. Either way an incompatible target is refused unl
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry import Registry
 from rollbackkit.serving.client import admin_call, find_server
 from rollbackkit.serving.environment import PreflightFailed
+from rollbackkit.serving.wire import decode_frame, encode_frame
 from rollbackkit.sideeffects import open_log
 
 WINDOW_LIMIT = 5_000
@@ -52,7 +52,7 @@ def deploy(
             "canary": canary,
             "force": force,
             "reason": reason,
-            "features": features.to_dict(orient="records") if features is not None else None,
+            "features": encode_frame(features) if features is not None else None,
         }
         return {"via": url, **admin_call(registry.paths, url, "deploy", body)}
     if canary is not None:
@@ -85,7 +85,7 @@ def rollback(
             "incident": incident,
             "to": to,
             "force": force,
-            "features": features.to_dict(orient="records") if features is not None else None,
+            "features": encode_frame(features) if features is not None else None,
         }
         return {"via": url, **admin_call(registry.paths, url, "rollback", body)}
     target = Deployments(registry).resolve_target(name, env, to)
@@ -158,7 +158,7 @@ def log_operation(
         return log_drift(registry, log, name, env, [v for v in version.split(",") if v])
     if operation == "window":
         frame = log.window(name, env, version=version, limit=WINDOW_LIMIT)
-        return json.loads(frame.drop(columns=["time"], errors="ignore").to_json(orient="split", index=False))
+        return encode_frame(frame.drop(columns=["time"], errors="ignore"))
     Version.parse(version)
     if operation == "affected":
         return log.affected(name, env, version, since=since)
@@ -233,7 +233,7 @@ def logged_window(repo: str | Path, name: str, env: str, version: str, *, server
     if not _logged(Registry(repo), name, env, server):
         return pd.DataFrame()
     data = _log_call(repo, "window", name, env, version, None, server)
-    return pd.DataFrame(data.get("data", []), columns=data.get("columns", []))
+    return decode_frame(data)
 
 
 def prediction_drift(

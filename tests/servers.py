@@ -94,7 +94,7 @@ def _wait_for(record: Path, process: subprocess.Popen[bytes], log: Path, timeout
         if record.exists():
             url = json.loads(record.read_text())["url"]
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code in (200, 503):  # 503: up, nothing served
                     return str(url)
             except httpx.HTTPError:
                 pass

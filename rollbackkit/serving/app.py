@@ -1,13 +1,17 @@
 """The HTTP face of a served environment (Starlette). Thin: every route calls the API.
 
-- ``POST /predict``: ``{"records": [...]}`` or ``{"columns": [...], "data": [[...]]}``, an
-  optional ``"key"`` for sticky canary routing; answers ``{"predictions", "version",
-  "bundle_id", "slot", "request_id"}``. Features a version cannot score get 422 naming the
-  columns, never a 500.
-- ``GET /healthz``, ``GET /status``.
+- ``POST /predict``: ``{"records": [...]}``, ``{"columns": [...], "data": [[...]]}`` or
+  ``{"frame": <wire frame>}`` (typed, see :mod:`rollbackkit.serving.wire`), an optional
+  ``"key"`` for sticky canary routing; answers ``{"predictions", "version", "bundle_id",
+  "slot", "request_id"}``. Rows without dtypes are read with the scoring version's dtypes
+  where nothing is lost (``null`` in a nullable feature is a missing value). Features a
+  version cannot score get 422 naming the columns, never a 500.
+- ``GET /healthz`` (503 while nothing is served), ``GET /status``, ``GET /openapi.json``
+  (every route, described in :mod:`rollbackkit.serving.openapi`).
 - ``POST /admin/deploy|promote|shift|rollback``, and ``affected|backfill|drift|window`` over the
   prediction log (the server is its one writer): need ``Authorization: Bearer TOKEN``
-  (401 without, 403 with a wrong one; nothing changes either way).
+  (401 without, 403 with a wrong one; nothing changes either way). Frames in admin bodies
+  (``features``) and answers (``window``) are wire frames.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from rollbackkit.errors import IncompatibleInput, RollbackkitError
+from rollbackkit.errors import IncompatibleInput, InvalidInput, RollbackkitError
 from rollbackkit.serving.environment import PreflightFailed, ServingEnvironment
+from rollbackkit.serving.openapi import openapi_document
 from rollbackkit.serving.router import RoutingError
+from rollbackkit.serving.wire import decode_frame, is_wire_frame, json_records, records_frame
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -46,12 +52,35 @@ class _BadRequest(Exception):
     pass
 
 
-def _frame(body: dict[str, Any]) -> pd.DataFrame:
-    if "records" in body and isinstance(body["records"], list) and body["records"]:
-        return pd.DataFrame.from_records(body["records"])
-    if isinstance(body.get("columns"), list) and isinstance(body.get("data"), list) and body["data"]:
-        return pd.DataFrame(body["data"], columns=body["columns"])
-    raise _BadRequest('Send {"records": [{...}, ...]} or {"columns": [...], "data": [[...], ...]} with rows.')
+def _frame(body: dict[str, Any]) -> tuple[pd.DataFrame, bool]:
+    """The request's rows, and whether they carry dtypes (a wire frame) or not (JSON rows)."""
+    try:
+        if is_wire_frame(body.get("frame")):
+            frame = decode_frame(body["frame"])
+            if len(frame):
+                return frame, True
+        elif isinstance(body.get("records"), list) and body["records"]:
+            return records_frame(body["records"]), False
+        elif isinstance(body.get("columns"), list) and isinstance(body.get("data"), list) and body["data"]:
+            return pd.DataFrame(body["data"], columns=body["columns"]), False
+    except InvalidInput as exc:
+        raise _BadRequest(str(exc)) from exc
+    except ValueError as exc:  # rows of another length than the columns
+        raise _BadRequest(f"The rows do not match the columns: {exc}.") from exc
+    raise _BadRequest(
+        'Send {"records": [{...}, ...]}, {"columns": [...], "data": [[...], ...]} or {"frame": {...}} with rows.'
+    )
+
+
+def _features(body: dict[str, Any]) -> pd.DataFrame | None:
+    """The ``features`` of an admin body: a wire frame (or, from older clients, records)."""
+    features = body.get("features")
+    if not features:
+        return None
+    try:
+        return decode_frame(features)
+    except InvalidInput as exc:
+        raise _BadRequest(f"features: {exc}") from exc
 
 
 def create_app(env: ServingEnvironment, token: str) -> Starlette:
@@ -68,13 +97,13 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
     async def predict(request: Request) -> JSONResponse:
         try:
             body = await _json(request)
-            frame = _frame(body)
+            frame, typed = _frame(body)
         except _BadRequest as exc:
             return _error(400, str(exc))
         request_id = uuid.uuid4().hex
         key = str(body.get("key") or request.headers.get("x-request-key") or request_id)
         try:
-            routed = await run_in_threadpool(env.predict, frame, key, request_id)
+            routed = await run_in_threadpool(env.predict, frame, key, request_id, untyped=not typed)
         except IncompatibleInput as exc:
             return _error(422, exc.message, columns=getattr(exc, "columns", []), request_id=request_id)
         except RoutingError as exc:
@@ -84,7 +113,7 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         slot = routed.slot
         return JSONResponse(
             {
-                "predictions": routed.outputs.to_dict(orient="records"),
+                "predictions": json_records(routed.outputs),
                 "version": slot.bundle.version,
                 "bundle_id": slot.bundle.bundle_id,
                 "slot": slot.name,
@@ -94,7 +123,13 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
 
     async def healthz(request: Request) -> JSONResponse:
         live = env.router.status()["live"]
-        return JSONResponse({"ok": True, "version": live["version"] if live else None})
+        if live is None:  # up, but a load balancer must not send it traffic
+            reason = f"nothing is served: no version of {env.name} is live in {env.env}; deploy one"
+            return JSONResponse({"ok": False, "version": None, "reason": reason}, status_code=503)
+        return JSONResponse({"ok": True, "version": live["version"]})
+
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(openapi_document(env.name, env.env))
 
     async def status(request: Request) -> JSONResponse:
         return JSONResponse(env.status())
@@ -121,6 +156,7 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         Route("/predict", predict, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         *[
             Route(f"/admin/{op}", admin(op), methods=["POST"])
             for op in ("deploy", "promote", "shift", "rollback", "affected", "backfill", "drift", "window")
@@ -131,7 +167,7 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
 
 def _admin_call(env: ServingEnvironment, operation: str, body: dict[str, Any]) -> dict[str, Any]:
     actor = str(body.get("actor", "admin-api"))
-    features = _frame({"records": body["features"]}) if body.get("features") else None
+    features = _features(body)
     if operation == "deploy":
         if not isinstance(body.get("version"), str):
             raise _BadRequest('Send {"version": "vX.Y.Z"}.')

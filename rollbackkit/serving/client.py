@@ -12,7 +12,7 @@ from rollbackkit.serving.server import address_file, admin_token
 
 
 class ServerError(RollbackkitError):
-    """The server answered an admin call with an error."""
+    """No server runs for an environment, or it refused or did not answer a call."""
 
 
 def find_server(paths: ProjectPaths, name: str, env: str) -> str | None:

@@ -191,19 +191,30 @@ class ServingEnvironment:
         self.journal.append("serve", name=self.name, env=self.env, version=serving.version, tag=serving.tag)
 
     # ------------------------------------------------------------------------- requests
-    def predict(self, frame: pd.DataFrame, key: str | None = None, request_id: str | None = None) -> Routed:
-        """Score a request and keep it: in the log when there is one, else in its slot's window."""
+    def predict(
+        self, frame: pd.DataFrame, key: str | None = None, request_id: str | None = None, *, untyped: bool = False
+    ) -> Routed:
+        """Score a request and keep it: in the log when there is one, else in its slot's window.
+
+        Args:
+            frame: The request's features.
+            key: Sticky canary routing key.
+            request_id: Logged with the rows.
+            untyped: The frame came from JSON rows without dtypes: its columns are read with
+                the scoring version's dtypes where nothing is lost (see
+                :func:`rollbackkit.serving.wire.conform`), and kept that way.
+        """
         state = self.router.state
         limit_scoring_threads(self.scoring_threads, state.generation)
         when = datetime.now(UTC)
         try:
-            routed = self.router.predict(frame, key)
+            routed = self.router.predict(frame, key, untyped=untyped)
         except Exception as exc:
             slot = state.slot(state.live)
             if slot is not None and not isinstance(exc, RoutingError):
                 self._keep(slot, frame, None, float("nan"), type(exc).__name__, request_id, when)
             raise
-        self._keep(routed.slot, frame, routed.outputs, routed.latency_ms, None, request_id, when)
+        self._keep(routed.slot, routed.inputs, routed.outputs, routed.latency_ms, None, request_id, when)
         return routed
 
     def _keep(
@@ -216,11 +227,16 @@ class ServingEnvironment:
         request_id: str | None,
         when: datetime,
     ) -> None:
-        """Remember the inputs for preflight; queue the request for the log, or window it in memory."""
+        """Queue the request for the log (or window it in memory); keep scored inputs for preflight.
+
+        Only scored requests feed :meth:`recent_inputs`: a refused request (wrong columns or
+        dtypes) must not make the next deploy's preflight fail on inputs nobody scored.
+        """
         inputs = _plain_index(frame)
         outputs = _plain_index(outputs) if outputs is not None else None
         with self._window_lock:
-            self._recent.append(inputs)
+            if outputs is not None:
+                self._recent.append(inputs)
             if self.log is None:  # with a log, gate windows come from it
                 self._window_of(slot).add(inputs, outputs, latency_ms, error)
                 return
@@ -263,7 +279,7 @@ class ServingEnvironment:
         return self._windows[key]
 
     def recent_inputs(self) -> pd.DataFrame | None:
-        """A sample of the inputs this server has seen lately (for preflight)."""
+        """A sample of the inputs this server has scored lately (for preflight), in the dtypes scored."""
         with self._window_lock:
             frames = list(self._recent)
         if not frames:

@@ -93,11 +93,12 @@ class RoutingState:
 
 @dataclass(frozen=True)
 class Routed:
-    """One scored request: outputs and which version produced them."""
+    """One scored request: outputs, which version produced them, and the inputs as scored."""
 
     outputs: pd.DataFrame
     slot: Slot
     latency_ms: float
+    inputs: pd.DataFrame
 
     @property
     def version(self) -> str:
@@ -234,8 +235,12 @@ class Router:
         return Slot(name, bundle, deployment, _now(), (time.perf_counter() - started) * 1000)
 
     # --------------------------------------------------------------------------- readers
-    def predict(self, frame: pd.DataFrame, key: str | None = None) -> Routed:
-        """Score a frame on the slot the split picks for ``key``; thread-safe, lock-free."""
+    def predict(self, frame: pd.DataFrame, key: str | None = None, *, untyped: bool = False) -> Routed:
+        """Score a frame on the slot the split picks for ``key``; thread-safe, lock-free.
+
+        ``untyped`` frames (JSON rows) are first read with that slot's schema dtypes where
+        nothing is lost (:func:`rollbackkit.serving.wire.conform`).
+        """
         started = time.perf_counter()
         state = self._state  # one read: a consistent snapshot for this request
         name = state.live
@@ -244,8 +249,12 @@ class Router:
         slot = state.slot(name)
         if slot is None:
             raise RoutingError("No version is serving yet.", "Deploy one first.")
+        if untyped:
+            from rollbackkit.serving.wire import conform
+
+            frame = conform(frame, slot.bundle.schema)
         outputs = slot.bundle.predict(frame, adaptation=self._adaptation(slot.bundle, frame))
-        return Routed(outputs, slot, (time.perf_counter() - started) * 1000)
+        return Routed(outputs, slot, (time.perf_counter() - started) * 1000, frame)
 
     def _adaptation(self, bundle: LoadedBundle, frame: pd.DataFrame) -> Adaptation:
         key = (bundle.bundle_id, tuple(map(str, frame.columns)), tuple(map(str, frame.dtypes)))

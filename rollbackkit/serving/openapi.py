@@ -1,0 +1,285 @@
+"""The HTTP API as an OpenAPI 3.1 document (served at ``GET /openapi.json``).
+
+Written as data, next to nothing else, so that the description of a route is read and
+changed in one place. A test compares its paths and methods with the app's routes: a route
+without a description here fails it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollbackkit.serving.wire import FORMAT
+
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema or _ref("Error")}}}
+
+
+def _body(schema: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {_JSON: {"schema": schema, "example": example}}}
+
+
+_REFUSALS = {
+    "400": _answer("The body is not a JSON object of this shape."),
+    "401": _answer("No ``Authorization: Bearer TOKEN`` header; nothing changed."),
+    "403": _answer("The token is wrong; nothing changed."),
+    "409": _answer("Refused (failed preflight, no canary, no log...): ``error`` and ``hint``; nothing changed."),
+}
+_TEXT = {"type": "string"}
+_OBJECT = {"type": "object", "additionalProperties": True}
+_VERSION = {"type": "string", "description": "vX.Y.Z"}
+_VERSION_BODY: dict[str, Any] = {"type": "object", "properties": {"version": _VERSION}, "required": ["version"]}
+
+
+def _admin(summary: str, body: dict[str, Any], example: dict[str, Any], answer: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "tags": ["admin"],
+            "security": [{"bearer": []}],
+            "requestBody": _body(body, example),
+            "responses": {"200": _answer(answer, _OBJECT), **_REFUSALS},
+        }
+    }
+
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "properties": {"error": _TEXT, "hint": _TEXT, "request_id": _TEXT},
+        "required": ["error"],
+    },
+    "Frame": {
+        "description": (
+            "A typed frame, column by column. null is the column's missing value (NaN, NA or NaT); "
+            'floats JSON cannot write are "Infinity", "-Infinity" and, in Float32/Float64, "NaN"; '
+            "datetimes are ISO 8601 strings; timedeltas count units of their dtype."
+        ),
+        "type": "object",
+        "properties": {
+            "format": {"const": FORMAT},
+            "rows": {"type": "integer"},
+            "columns": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": ["string", "integer"]},
+                        "dtype": {"type": "string", "description": "pandas dtype: float64, Int64, str, ..."},
+                        "values": {"type": "array"},
+                        "categories": {
+                            "type": "object",
+                            "properties": {"dtype": _TEXT, "values": {"type": "array"}},
+                            "description": "category columns only",
+                        },
+                        "ordered": {"type": "boolean"},
+                    },
+                    "required": ["name", "dtype", "values"],
+                },
+            },
+        },
+        "required": ["format", "columns"],
+    },
+    "PredictRequest": {
+        "description": (
+            "Rows as records, as columns + data, or as a typed frame. Records and rows carry no "
+            "dtypes: each column is read with the dtype the scoring version was trained on where "
+            "nothing is lost (null in a nullable feature is a missing value)."
+        ),
+        "type": "object",
+        "properties": {
+            "records": {"type": "array", "items": _OBJECT},
+            "columns": {"type": "array", "items": _TEXT},
+            "data": {"type": "array", "items": {"type": "array"}},
+            "frame": _ref("Frame"),
+            "key": {"type": "string", "description": "Sticky canary routing key (or header X-Request-Key)."},
+        },
+        "oneOf": [{"required": ["records"]}, {"required": ["columns", "data"]}, {"required": ["frame"]}],
+    },
+    "PredictResponse": {
+        "type": "object",
+        "properties": {
+            "predictions": {
+                "type": "array",
+                "items": _OBJECT,
+                "description": "One object per row: prediction (and proba_<class> for classifiers).",
+            },
+            "version": _TEXT,
+            "bundle_id": _TEXT,
+            "slot": {"enum": ["blue", "green"]},
+            "request_id": _TEXT,
+        },
+        "required": ["predictions", "version", "bundle_id", "slot", "request_id"],
+    },
+    "Health": {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}, "version": {"type": ["string", "null"]}, "reason": _TEXT},
+        "required": ["ok", "version"],
+    },
+    "Status": {
+        "type": "object",
+        "description": "name, env, live/standby/canary slots, since, generation, the last gate report, the log writer.",
+        "properties": {
+            "name": _TEXT,
+            "env": _TEXT,
+            "live": {"type": ["object", "null"]},
+            "standby": {"type": ["object", "null"]},
+            "canary": {"type": ["object", "null"]},
+            "since": _TEXT,
+            "generation": {"type": "integer"},
+            "gates": {"type": ["object", "null"]},
+            "log": {"type": ["object", "null"]},
+        },
+    },
+}
+
+_FEATURES = {**_ref("Frame"), "description": "Live features for preflight (default: the inputs lately scored)."}
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/predict": {
+            "post": {
+                "summary": "Score rows with the version the traffic split picks for the key.",
+                "tags": ["serving"],
+                "requestBody": _body(
+                    _ref("PredictRequest"), {"records": [{"tenure": 12, "plan": "pro", "charges": None}], "key": "u-1"}
+                ),
+                "responses": {
+                    "200": _answer("The predictions and which version made them.", _ref("PredictResponse")),
+                    "400": _answer("The body is not one of the three shapes, or has no rows."),
+                    "422": _answer("The version cannot score these features; ``columns`` names them."),
+                    "500": _answer("The model failed while scoring."),
+                    "503": _answer("No version is serving yet."),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness for load balancers: 200 while a version is live.",
+                "tags": ["serving"],
+                "responses": {
+                    "200": _answer("A version is live.", _ref("Health")),
+                    "503": _answer("The server is up but serves nothing; ``reason`` says why.", _ref("Health")),
+                },
+            }
+        },
+        "/status": {
+            "get": {
+                "summary": "What serves now: slots, traffic split, gates, the log writer.",
+                "tags": ["serving"],
+                "responses": {"200": _answer("The routing state.", _ref("Status"))},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document.",
+                "tags": ["serving"],
+                "responses": {"200": _answer("OpenAPI 3.1.", _OBJECT)},
+            }
+        },
+        "/admin/deploy": _admin(
+            "Preflight VERSION, warm it into the idle slot, shift all traffic (or a canary share).",
+            {
+                "type": "object",
+                "properties": {
+                    "version": _TEXT,
+                    "canary": {"type": ["integer", "null"], "description": "percent"},
+                    "features": _FEATURES,
+                    "force": {"type": "boolean"},
+                    "reason": _TEXT,
+                    "actor": _TEXT,
+                },
+                "required": ["version"],
+            },
+            {"version": "v1.1.0", "canary": 20, "reason": "new features"},
+            "The assignment, status, preflight report and shift_ms.",
+        ),
+        "/admin/promote": _admin(
+            "Send all traffic to the running canary.",
+            {"type": "object", "properties": {"reason": _TEXT, "actor": _TEXT}},
+            {"reason": "canary healthy"},
+            "The assignment and status.",
+        ),
+        "/admin/shift": _admin(
+            "Send PERCENT of traffic to SLOT (raw router move; recorded in the journal only).",
+            {
+                "type": "object",
+                "properties": {"slot": {"enum": ["blue", "green"]}, "percent": {"type": "integer"}},
+                "required": ["slot"],
+            },
+            {"slot": "green", "percent": 10},
+            "The status.",
+        ),
+        "/admin/rollback": _admin(
+            "Roll back to the rollback target (or ``to``): a shift when it is warm.",
+            {
+                "type": "object",
+                "properties": {
+                    "reason": _TEXT,
+                    "incident": _TEXT,
+                    "to": {"type": ["string", "null"]},
+                    "features": _FEATURES,
+                    "force": {"type": "boolean"},
+                    "actor": _TEXT,
+                },
+                "required": ["reason"],
+            },
+            {"reason": "error rate", "incident": "INC-7"},
+            "The assignment, status, preflight report and shift_ms.",
+        ),
+        "/admin/affected": _admin(
+            "Rows VERSION wrote here: counts by table and time range, sample rows.",
+            {**_VERSION_BODY, "properties": {"version": _VERSION, "since": _TEXT}},
+            {"version": "v1.1.0"},
+            "Counts, time range, quarantined and backfilled rows, a sample.",
+        ),
+        "/admin/backfill": _admin(
+            "Re-score VERSION's quarantined rows with the version now serving.",
+            _VERSION_BODY,
+            {"version": "v1.1.0"},
+            "rescored, already_done, failed.",
+        ),
+        "/admin/drift": _admin(
+            "Logged primary predictions of each version against its reference (PSI).",
+            {"type": "object", "properties": {"version": {"type": "string", "description": "v1,v2,..."}}},
+            {"version": "v1.0.0,v1.1.0"},
+            "Per version: n, psi, edges, reference and current shares.",
+        ),
+        "/admin/window": _admin(
+            "VERSION's latest logged rows (inputs, outputs, latency_ms, error) as a typed frame.",
+            _VERSION_BODY,
+            {"version": "v1.1.0"},
+            "A Frame (see components).",
+        ),
+        "/admin/gates": _admin(
+            "Evaluate VERSION's gates on its logged rows.",
+            _VERSION_BODY,
+            {"version": "v1.1.0"},
+            "The gate report: decision and one result per gate.",
+        ),
+    }
+
+
+def openapi_document(name: str, env: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the server for bundle ``name`` in ``env``."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"rollbackkit: {name} in {env}",
+            "version": "1",
+            "description": "Blue-green serving with a prediction log. Admin calls need the project's token.",
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,337 @@
+"""Frames on the wire: the one JSON form in which a frame crosses the HTTP API.
+
+``records`` (``[{"a": 1.5, ...}]``) cannot carry NaN, ``pd.NA`` or dtypes: JSON has no NaN,
+a column of nulls has no type, and integers past 2**53 become floats once a null sits among
+them. So every frame the API sends (``--features`` for deploy and rollback, logged windows)
+goes column by column with its dtype::
+
+    {"format": "rollbackkit.frame/1", "rows": 2, "columns": [
+        {"name": "age", "dtype": "float64", "values": [31.5, null]},
+        {"name": "plan", "dtype": "category", "values": ["pro", null],
+         "categories": {"dtype": "str", "values": ["basic", "pro"]}, "ordered": false},
+        {"name": "seen", "dtype": "datetime64[us, UTC]", "values": ["2026-01-05T09:30:00+00:00", null]}]}
+
+``null`` is the missing value of the column's dtype (NaN, ``pd.NA`` or NaT). Floats that
+JSON cannot write are the strings ``"Infinity"``, ``"-Infinity"`` and, in the nullable
+``Float32``/``Float64`` dtypes where NaN and NA differ, ``"NaN"``. Datetimes are ISO 8601
+strings with their offset; timedeltas count units of their dtype. The index is not sent.
+
+``POST /predict`` also takes plain ``records`` or ``columns``+``data`` rows, for curl: those
+carry no dtypes, so :func:`conform` reads each column with the dtype the scoring version was
+trained on, where that loses nothing (a ``null`` becomes NaN in a float feature, whole-number
+floats become integers, ISO strings become datetimes).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rollbackkit.errors import InvalidInput
+from rollbackkit.schema import Feature, Schema
+
+FORMAT = "rollbackkit.frame/1"
+_SPECIAL = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}
+_NAT = np.iinfo("int64").min
+_MASKED = pd.core.dtypes.dtypes.BaseMaskedDtype  # Int64, Float64, boolean...: values + NA mask
+
+
+# --------------------------------------------------------------------------- encode
+def encode_frame(frame: pd.DataFrame) -> dict[str, Any]:
+    """``frame`` as a JSON-ready dict in the wire form (see the module docstring).
+
+    Raises:
+        InvalidInput: A column has a dtype the wire form cannot carry (periods, intervals,
+            Arrow-backed dtypes...); the hint says to convert it.
+    """
+    return {
+        "format": FORMAT,
+        "rows": len(frame),
+        "columns": [_encode_column(name, frame.iloc[:, i]) for i, name in enumerate(frame.columns)],
+    }
+
+
+def _encode_column(name: Any, column: pd.Series) -> dict[str, Any]:
+    label = name if isinstance(name, str) or (isinstance(name, int) and not isinstance(name, bool)) else str(name)
+    dtype = column.dtype
+    out: dict[str, Any] = {"name": label, "dtype": _dtype_name(dtype, label)}
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = _values(pd.Series(dtype.categories))
+        out["categories"] = {"dtype": _dtype_name(dtype.categories.dtype, label), "values": categories}
+        out["ordered"] = bool(dtype.ordered)
+        out["values"] = [None if code < 0 else categories[code] for code in column.cat.codes.tolist()]
+    else:
+        out["values"] = _values(column)
+    return out
+
+
+def _dtype_name(dtype: Any, column: Any) -> str:
+    if isinstance(dtype, pd.StringDtype):
+        nan_variant = dtype.na_value is not pd.NA
+        default = pd.StringDtype(na_value=np.nan if nan_variant else pd.NA).storage
+        if nan_variant:
+            return "str" if dtype.storage == default else f"str[{dtype.storage}]"
+        return f"string[{dtype.storage}]"
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "category"
+    if isinstance(dtype, np.dtype) and dtype.kind not in "biufMmO":
+        raise _unsupported(column, dtype)
+    if isinstance(dtype, (np.dtype, pd.DatetimeTZDtype, _MASKED)):
+        return str(dtype)
+    raise _unsupported(column, dtype)
+
+
+def _unsupported(column: Any, dtype: Any) -> InvalidInput:
+    return InvalidInput(
+        f"Column {column!r} has dtype {dtype}, which cannot be sent to a server.",
+        "Convert it to a number, string, boolean, category or datetime column first.",
+    )
+
+
+def _values(column: pd.Series) -> list[Any]:
+    """The column's values as JSON scalars (``None`` for missing)."""
+    dtype = column.dtype
+    missing = column.isna().to_numpy()
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+        return [None if m else v.isoformat() for v, m in zip(column, missing, strict=True)]
+    if isinstance(dtype, np.dtype) and dtype.kind == "m":
+        ticks = column.to_numpy().view("int64")
+        return [None if m else int(t) for t, m in zip(ticks, missing, strict=True)]
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return [None if m else _float(v) for v, m in zip(column.to_numpy().tolist(), missing, strict=True)]
+    if isinstance(dtype, _MASKED):
+        array = column.array
+        data, mask = array._data, array._mask  # the values and the NA mask, without a float detour
+        floats = data.dtype.kind == "f"
+        return [
+            None if m else (_float(v, nan="NaN") if floats else v)
+            for v, m in zip(data.tolist(), mask.tolist(), strict=True)
+        ]
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        return column.to_numpy().tolist()  # type: ignore[no-any-return]
+    return [None if m else _scalar(v) for v, m in zip(column.tolist(), missing, strict=True)]
+
+
+def _float(value: float, nan: str | None = None) -> float | str | None:
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return nan
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def _scalar(value: Any) -> Any:
+    """A value of a string or object column as JSON (numbers and booleans kept as such)."""
+    if isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, (float, np.floating)):
+        return _float(float(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+# --------------------------------------------------------------------------- decode
+def is_wire_frame(obj: Any) -> bool:
+    """Whether ``obj`` is a frame in the wire form (rather than records)."""
+    return isinstance(obj, dict) and obj.get("format") == FORMAT
+
+
+def decode_frame(obj: Any) -> pd.DataFrame:
+    """The frame :func:`encode_frame` encoded (also accepts a list of plain records).
+
+    Raises:
+        InvalidInput: ``obj`` is not a wire frame or records, or a column does not match
+            its declared dtype.
+    """
+    if isinstance(obj, list):
+        return records_frame(obj)
+    if not is_wire_frame(obj) or not isinstance(obj.get("columns"), list):
+        raise InvalidInput(
+            f'A frame must be {{"format": "{FORMAT}", "rows": N, "columns": [...]}} or a list of records.',
+            "Build it with rollbackkit.serving.wire.encode_frame.",
+        )
+    rows = obj.get("rows")
+    columns = [_decode_column(c) for c in obj["columns"]]
+    if not columns:
+        return pd.DataFrame(index=pd.RangeIndex(int(rows or 0)))
+    frame = pd.concat(columns, axis=1)
+    frame.columns = pd.Index([c.name for c in columns])
+    if rows is not None and len(frame) != rows:
+        raise InvalidInput(f"The frame says {rows} rows but its columns have {len(frame)}.", "Send equal lengths.")
+    return frame
+
+
+def records_frame(records: list[Any]) -> pd.DataFrame:
+    """A frame from plain JSON records (pandas infers the dtypes; see :func:`conform`)."""
+    if not all(isinstance(r, dict) for r in records):
+        raise InvalidInput("Records must be JSON objects, one per row.", 'Send [{"feature": value, ...}, ...].')
+    return pd.DataFrame.from_records(records)
+
+
+def _decode_column(spec: Any) -> pd.Series:
+    if not isinstance(spec, dict) or not isinstance(spec.get("values"), list) or "dtype" not in spec:
+        raise InvalidInput("Each column needs a name, a dtype and a list of values.", f"See the {FORMAT} form.")
+    name, values = spec.get("name"), spec["values"]
+    try:
+        if spec["dtype"] == "category":
+            listed = spec["categories"]["values"]
+            categories = pd.Index(_decode_values(listed, spec["categories"]["dtype"]))
+            code_of = {_key(v): i for i, v in enumerate(listed)}
+            codes = [-1 if v is None else code_of[_key(v)] for v in values]
+            dtype = pd.CategoricalDtype(categories, ordered=bool(spec.get("ordered")))
+            return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), name=name)
+        return pd.Series(_decode_values(values, spec["dtype"]), name=name)
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise InvalidInput(
+            f"Column {name!r} does not hold {spec.get('dtype')} values: {exc}.", "Send values of the declared dtype."
+        ) from exc
+
+
+def _decode_values(values: list[Any], name: str) -> Any:
+    """An array of dtype ``name`` from its JSON values."""
+    dtype = _dtype(name)
+    mask = np.array([v is None for v in values], dtype=bool)
+    if isinstance(dtype, pd.StringDtype):
+        return pd.array([v if v is None else str(v) for v in values], dtype=dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        objects = np.empty(len(values), dtype=object)
+        for i, value in enumerate(values):  # one by one: a JSON list stays one value
+            objects[i] = value
+        return objects
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+        tz = getattr(dtype, "tz", None)
+        parsed = pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", utc=tz is not None)
+        if tz is not None:
+            parsed = parsed.dt.tz_convert(tz)
+        unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
+        return parsed.dt.as_unit(unit).array
+    if isinstance(dtype, np.dtype) and dtype.kind == "m":
+        ticks = np.array([_NAT if v is None else int(v) for v in values], dtype="int64")
+        return ticks.view(dtype)
+    if isinstance(dtype, _MASKED):
+        numpy_dtype = dtype.numpy_dtype
+        fill: Any = False if numpy_dtype.kind == "b" else 0
+        data = np.array([fill if v is None else _special(v) for v in values], dtype=numpy_dtype)
+        return type(pd.array([], dtype=dtype))(data, mask)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return np.array([math.nan if v is None else _special(v) for v in values], dtype=dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        if mask.any():
+            raise ValueError(f"{name} cannot hold null")
+        return np.array(values, dtype=dtype)
+    raise ValueError(f"unknown dtype {name}")
+
+
+def _key(value: Any) -> tuple[str, Any]:
+    """A category's lookup key: JSON ``1``, ``1.0`` and ``true`` are different categories."""
+    return type(value).__name__, value
+
+
+def _dtype(name: str) -> Any:
+    if name == "str":
+        return pd.StringDtype(na_value=np.nan)
+    if name.startswith("str[") and name.endswith("]"):
+        return pd.StringDtype(storage=name[4:-1], na_value=np.nan)
+    if name.startswith("string[") and name.endswith("]"):
+        return pd.StringDtype(storage=name[7:-1], na_value=pd.NA)
+    return pd.api.types.pandas_dtype(name)
+
+
+def _special(value: Any) -> Any:
+    return _SPECIAL[value] if isinstance(value, str) and value in _SPECIAL else value
+
+
+# --------------------------------------------------------------------------- JSON-typed rows
+def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Read JSON-typed columns with the dtypes a version was trained on, where nothing is lost.
+
+    For frames built from plain JSON records, which carry no dtypes: a column of nulls
+    (object dtype) becomes a null column of the feature's dtype when the feature is
+    nullable, floats that are whole numbers (or null) become the feature's integer dtype,
+    JSON booleans its boolean dtype, ISO strings its datetime dtype. Any column that would
+    change value is left as it came, and :func:`rollbackkit.compat.check` judges it.
+    """
+    converted: dict[Any, pd.Series] = {}
+    present = set(frame.columns)
+    for feature in schema.features:
+        if feature.name not in present:
+            continue
+        column = frame[feature.name]
+        if isinstance(column, pd.DataFrame) or str(column.dtype) == feature.pandas_dtype:
+            continue
+        better = _conformed(column, feature)
+        if better is not None:
+            converted[feature.name] = better
+    if not converted:
+        return frame
+    out = frame.copy(deep=False)
+    for name, column in converted.items():
+        out[name] = column
+    return out
+
+
+def _conformed(column: pd.Series, feature: Feature) -> pd.Series | None:
+    """``column`` in the feature's dtype, or None when that would change a value."""
+    try:
+        target = _dtype(feature.pandas_dtype) if feature.pandas_dtype != "category" else None
+    except TypeError:
+        return None
+    missing = column.isna()
+    if missing.all():
+        if not feature.nullable:
+            return None
+        if target is None:
+            return pd.Series(pd.Categorical([None] * len(column), categories=feature.categories), index=column.index)
+        try:
+            return pd.Series([None] * len(column), index=column.index, dtype=object).astype(target)
+        except (TypeError, ValueError):
+            return None
+    if target is None or (missing.any() and not feature.nullable and feature.dtype in ("int", "bool")):
+        return None
+    present = column[~missing]
+    try:
+        if feature.dtype in ("float", "int"):
+            if not all(_is_number(v) for v in present.tolist()):
+                return None
+            out = column.astype("float64").astype(target) if present.dtype == object else column.astype(target)
+            back = out[~missing].astype("float64").to_numpy()
+            return out if np.array_equal(back, present.astype("float64").to_numpy()) else None
+        if feature.dtype == "bool":
+            if not all(isinstance(v, (bool, np.bool_)) for v in present.tolist()):
+                return None
+            return column.astype(target)
+        if feature.dtype == "datetime":
+            if not all(isinstance(v, str) for v in present.tolist()):
+                return None
+            tz = getattr(target, "tz", None)
+            parsed = pd.to_datetime(column, format="ISO8601", utc=tz is not None)
+            if tz is not None:
+                parsed = parsed.dt.tz_convert(tz)
+            return parsed.astype(target)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame`` as plain records that JSON can write (missing and non-finite values are null)."""
+    floats = [c for c, t in zip(frame.columns, frame.dtypes, strict=True) if isinstance(t, np.dtype) and t.kind == "f"]
+    finite = all(np.isfinite(frame[c].to_numpy()).all() for c in floats) if floats else True
+    if finite and not frame.isna().to_numpy().any():
+        return frame.to_dict(orient="records")  # type: ignore[return-value]
+    plain = frame.astype(object)
+    plain = plain.where(frame.notna(), None)
+    records = plain.to_dict(orient="records")
+    for record in records:
+        for key, value in record.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                record[key] = None
+    return records  # type: ignore[return-value]
