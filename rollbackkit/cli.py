@@ -227,7 +227,7 @@ def diff_(
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Diff two versions: features, output contract, serving config, gates, code, data profile."""
+    """Diff two versions: model, features, output contract, serving config, gates, code, data profile."""
     from rollbackkit.diff import diff
 
     result = diff(a, b, repo=repo)
@@ -637,10 +637,13 @@ def runbook_run(
                 bar.update(task, completed=i - 1, total=n, description=f"cell {i}/{n} {line[:40]}")
 
             result = run(template, values, repo=repo, audit_dir=audit_dir, progress=step)
-        colour = "green" if result.status == "ok" and result.verdict != "refused" else "red"
-        _console().print(f"[{colour}]{result.status}[/]: verdict [bold]{result.verdict}[/]")
-        if result.error:
-            _console().print(f"error: {result.error}")
+        if result.status == "failed":
+            from rollbackkit.runbooks import show
+
+            _console().print("\n".join(_failure_lines(show(result.notebook))), style="red", markup=False)
+        else:
+            colour = "green" if result.verdict != "refused" else "red"
+            _console().print(f"[{colour}]{result.status}[/]: verdict [bold]{result.verdict}[/]")
         _console().print(f"notebook: {result.notebook}\nsha256: {result.sha256}")
     if result.status != "ok" or result.verdict == "refused":
         raise typer.Exit(1)
@@ -679,9 +682,23 @@ def runbook_show(
     if as_json:
         _print_json(record)
         return
-    sys.stdout.write(f"{record.get('template', '?')}: {record['status']}, verdict {record['verdict']}\n")
+    if record["status"] == "failed":
+        sys.stdout.write(f"{record.get('template', '?')}: " + "\n".join(_failure_lines(record)) + "\n")
+    else:
+        sys.stdout.write(f"{record.get('template', '?')}: {record['status']}, verdict {record['verdict']}\n")
     for key, value in record.get("results", {}).items():
         sys.stdout.write(f"  {key}: {json.dumps(value, default=str)[:200]}\n")
+
+
+def _failure_lines(record: dict[str, Any]) -> list[str]:
+    """A failed runbook, first: where it stopped, the error line, and a verdict that says so."""
+    cell = record.get("failed_cell") or {}
+    where = f" in cell [{cell.get('execution_count')}] {cell.get('source', '')}".rstrip() if cell else ""
+    return [
+        f"FAILED{where}",
+        f"  error: {cell.get('error') or record.get('error') or 'unknown'}",
+        f"  verdict: failed (the run stopped; its last recorded step was {record.get('verdict')!r})",
+    ]
 
 
 @runbook_app.command("templates")

@@ -279,16 +279,40 @@ def _server_for(registry: Registry, name: str, env: str, server: str | None) -> 
     return server or find_server(registry.paths, name, env)
 
 
+def has_prediction_log(repo: str | Path, name: str, env: str, *, server: str | None = None) -> bool:
+    """Whether ``name`` in ``env`` has a prediction log to read: through a server that writes
+    one, or the project's log file (False under ``serve --no-log`` with no file)."""
+    return _logged(Registry(repo), name, env, server)
+
+
 def _logged(registry: Registry, name: str, env: str, server: str | None = None) -> bool:
-    """Whether there is a prediction log to ask: a running server (its one writer), or the file."""
-    return bool(server or find_server(registry.paths, name, env) or registry.paths.prediction_log.exists())
+    """Whether there is a prediction log to ask: a running server's (its one writer), or the file."""
+    return _log_server(registry, name, env, server) is not None or registry.paths.prediction_log.exists()
+
+
+def _log_server(registry: Registry, name: str, env: str, server: str | None) -> str | None:
+    """The server to ask about the prediction log: ``server`` or the running one, unless it
+    runs without a log (``serve --no-log``: then the file, if any, is free to read)."""
+    url = _server_for(registry, name, env, server)
+    return url if url is not None and _writes_log(url) else None
+
+
+def _writes_log(url: str) -> bool:
+    """Whether the server at ``url`` writes a prediction log (its ``/status`` names the writer)."""
+    import httpx
+
+    try:
+        status = httpx.get(f"{url.rstrip('/')}/status", timeout=30).json()
+    except (httpx.HTTPError, ValueError):
+        return True  # the admin call will say what is wrong
+    return not (isinstance(status, dict) and "log" in status and status["log"] is None)
 
 
 def _log_call(
     repo: str | Path, operation: str, name: str, env: str, version: str, since: str | None, server: str | None
 ) -> dict[str, Any]:
     registry = Registry(repo)
-    url = _server_for(registry, name, env, server)
+    url = _log_server(registry, name, env, server)
     if url is not None:
         return admin_call(registry.paths, url, operation, {"version": version, "since": since})
     path = registry.paths.prediction_log
@@ -383,10 +407,12 @@ def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, 
 
     Returns:
         ``{"version", "logged", "affected": {...} or None, "backfill": {...} or None}``;
-        ``logged`` is False when there is no prediction log to look in.
+        ``logged`` is False when there is no prediction log to look in (a server started
+        with ``--no-log`` and no log file), and ``note`` then says so.
     """
     if version is None or not _logged(Registry(repo), name, env):
-        return {"version": version, "logged": False, "affected": None, "backfill": None}
+        note = "no prediction log" if version is not None else "no version to look for"
+        return {"version": version, "logged": False, "affected": None, "backfill": None, "note": note}
     rows = affected(repo, name, env, version)
     rows.pop("sample", None)
     repaired = backfill(repo, name, env, version) if repair and rows["quarantined"] else None

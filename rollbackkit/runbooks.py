@@ -98,7 +98,10 @@ def template_path(template: str | Path) -> Path:
 
 
 def declared_parameters(path: str | Path) -> dict[str, Parameter]:
-    """The parameters a template declares: name, type (from its default), default, help."""
+    """The parameters a template declares: name, type, default, help.
+
+    The type is the cell's annotation (``since: str = ""``), else the default's type.
+    """
     import papermill
 
     declared = papermill.inspect_notebook(str(path))
@@ -110,7 +113,9 @@ def declared_parameters(path: str | Path) -> dict[str, Parameter]:
             default = ast.literal_eval(info["default"])
         except (ValueError, SyntaxError):
             default = None
-        kind = type(default).__name__ if type(default).__name__ in _PARAM_TYPES else "str"
+        annotated = str(info.get("inferred_type_name") or "")
+        kind = annotated if annotated in _PARAM_TYPES else type(default).__name__
+        kind = kind if kind in _PARAM_TYPES else "str"
         params[name] = Parameter(name, kind, default, str(info.get("help") or ""))
     return params
 
@@ -299,6 +304,7 @@ def _finalise(
         "status": status,
         "verdict": verdict,
         "error": error,
+        "failed_cell": failed_cell(notebook) if error else None,
         "results": results,
         "executed": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
@@ -363,11 +369,27 @@ def gathered_results(notebook: Any) -> dict[str, Any]:
     return results
 
 
+def failed_cell(notebook: Any) -> dict[str, Any] | None:
+    """The first cell with an error output: ``{"execution_count", "source", "error"}``
+    (``source`` is the cell's first line, ``error`` the ``Name: message`` line), or None."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                value = str(output.get("evalue") or "")
+                return {
+                    "execution_count": cell.get("execution_count"),
+                    "source": (cell.source.splitlines() or [""])[0][:120],
+                    "error": f"{output.get('ename', 'Error')}: {value.splitlines()[0] if value else ''}".strip(),
+                }
+    return None
+
+
 def show(path: str | Path) -> dict[str, Any]:
     """A saved runbook's record (metadata), without re-running it.
 
     A notebook executed by plain papermill has no metadata block; its recorded results
-    are read from the cell outputs instead.
+    are read from the cell outputs instead (and an error output makes its status
+    ``failed``). A failed run's record names its ``failed_cell``.
     """
     import nbformat
 
@@ -382,6 +404,11 @@ def show(path: str | Path) -> dict[str, Any]:
     if not meta:
         results = gathered_results(notebook)
         meta = {"status": "unknown", "verdict": str(results.get("verdict", "unknown")), "results": results}
+    if meta.get("failed_cell") is None and meta.get("status") in ("failed", "unknown"):
+        meta["failed_cell"] = failed_cell(notebook)
+        if meta["failed_cell"] is not None:
+            meta["status"] = "failed"
+            meta["error"] = meta.get("error") or meta["failed_cell"]["error"]
     return {"notebook": str(file), **meta}
 
 

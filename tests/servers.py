@@ -50,11 +50,13 @@ def running_server(
     watchdog: float = 5.0,
     extra_env: dict[str, str] | None = None,
     runbook: bool = False,
+    args: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     """Serve NAME in ENV from ``repo`` until the block ends (terminate, then kill).
 
     ``runbook`` lets an automatic rollback start the rollback runbook (a kernel process);
-    off by default so that tests which do not wait for it leave nothing behind.
+    off by default so that tests which do not wait for it leave nothing behind. ``args``
+    are more ``rollbackkit serve`` options (``("--no-log",)``).
     """
     record = repo / ".rollbackkit" / "local" / "servers" / f"{name}-{env}.json"
     record.unlink(missing_ok=True)
@@ -73,6 +75,7 @@ def running_server(
                 "--watchdog-interval",
                 str(watchdog),
                 *([] if runbook else ["--no-runbook"]),
+                *args,
             ],
             cwd=repo,
             stdout=out,

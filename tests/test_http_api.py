@@ -168,6 +168,8 @@ def test_json_rows_are_read_with_the_trained_dtypes_only_where_nothing_is_lost(m
 
 # --------------------------------------------------------------------------- against a real server
 def test_a_null_in_a_nullable_feature_is_scored_and_refused_rows_never_reach_preflight(members: Path) -> None:
+    import httpx
+
     with running_server(members, "members", "prod") as server:
         answer = server.predict([{"income": None, "visits": None, "plan": None}], key="m-1")
         assert answer.status_code == 200, answer.text
@@ -175,6 +177,12 @@ def test_a_null_in_a_nullable_feature_is_scored_and_refused_rows_never_reach_pre
         mixed = server.predict([{"income": None, "visits": 3, "plan": "pro"}, {"income": 61.5, "visits": None}])
         assert mixed.status_code == 200, mixed.text
         assert [p["prediction"] in ("stay", "leave") for p in mixed.json()["predictions"]] == [True, True]
+
+        typed = members_frame(3, seed=9).drop(columns="label")
+        typed.loc[0, ["income", "visits", "plan"]] = [np.nan, pd.NA, np.nan]
+        framed = httpx.post(f"{server.url}/predict", json={"frame": encode_frame(typed)}, timeout=60)
+        assert framed.status_code == 200, framed.text
+        assert len(framed.json()["predictions"]) == 3
 
         refused = server.predict([{"income": "a lot", "visits": 1, "plan": "pro"}])
         assert refused.status_code == 422 and refused.json()["columns"] == ["income"]
