@@ -214,7 +214,8 @@ def _cast_for(feature: Feature, column: pd.Series) -> str | None:
     if str(column.dtype) == feature.pandas_dtype:
         return ""
     if want == "float" and live in ("float", "int", "bool"):
-        if live == "float" and np.dtype(column.dtype).itemsize > np.dtype(feature.pandas_dtype).itemsize:
+        size = pd.api.types.pandas_dtype  # also knows Float64, which np.dtype does not
+        if live == "float" and size(column.dtype).itemsize > size(feature.pandas_dtype).itemsize:
             return None  # float64 -> float32 loses precision
         return feature.pandas_dtype
     if want == "int" and live in ("int", "bool"):

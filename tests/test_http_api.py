@@ -166,6 +166,18 @@ def test_json_rows_are_read_with_the_trained_dtypes_only_where_nothing_is_lost(m
     assert kept["income"][0] == "a lot" and kept["visits"][0] == 2.5
 
 
+def test_a_csv_of_plain_floats_is_checked_against_a_nullable_float_feature() -> None:
+    """A CSV read for ``--features`` has float64 where training had ``Float64``: a cast, not a crash."""
+    from rollbackkit.compat import check
+    from rollbackkit.schema import EstimatorView, OutputContract, Schema, infer_features
+
+    trained = pd.DataFrame({"spend": pd.array([1.5, None, 3.5], dtype="Float64")})
+    output = OutputContract(kind="regression", columns=["prediction"], dtypes={}, primary="prediction")
+    schema = Schema(features=infer_features(trained), estimator=EstimatorView(type="x"), output=output, n_rows=3)
+    report = check(schema, pd.DataFrame({"spend": [2.5, np.nan]}))
+    assert report.verdict == "adaptable" and report.adaptation.casts == {"spend": "Float64"}
+
+
 # --------------------------------------------------------------------------- against a real server
 def test_a_null_in_a_nullable_feature_is_scored_and_refused_rows_never_reach_preflight(members: Path) -> None:
     import httpx
