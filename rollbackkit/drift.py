@@ -21,7 +21,9 @@ numpy releases the GIL), after which everything is linear or logarithmic:
 
 NaN and +-inf are never silently dropped: they are counted per side and reported, and the
 metrics are computed on the finite values. Categorical metrics (PSI and JS over category
-shares, new-category share) treat missing values as their own category.
+shares, new-category share) treat missing values as their own category. Class labels
+(:func:`label_drift`) are categorical whatever their dtype: string, boolean or integer
+classes are compared by their shares, ``1`` and ``1.0`` being one class.
 
 Inputs: numpy arrays, pandas Series/DataFrame columns, pyarrow arrays/tables, a Parquet
 path (read through DuckDB, only the needed column), and Dask series (computed on their
@@ -428,6 +430,33 @@ def categorical_drift(reference: Any, current: Any, column: str | None = None) -
     )
 
 
+def as_labels(data: Any, column: str | None = None) -> pd.Series:
+    """Class labels as text, one spelling per class whatever the dtype they arrive in.
+
+    ``True`` is ``"True"``, ``1``, ``1.0`` and ``"1"`` are ``"1"`` (an integer label read back
+    as float after a missing value is the same class); missing values stay missing.
+    """
+    series = as_series(data, column)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    texts = np.array([_label_text(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(texts[codes], dtype=object)  # code -1 (missing) picks the trailing None
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
+def label_drift(reference: Any, current: Any, column: str | None = None) -> CategoricalDrift:
+    """Drift of a class-label column: class shares (see :func:`as_labels`), PSI, JS, new classes."""
+    return categorical_drift(as_labels(reference, column), as_labels(current, column), column)
+
+
 # ----------------------------------------------------------------------------- entry points
 def drift(reference: Any, current: Any, column: str | None = None) -> DriftResult | CategoricalDrift:
     """Numeric or categorical drift, chosen by the reference's dtype."""
@@ -491,8 +520,10 @@ __all__ = [
     "CategoricalDrift",
     "DriftResult",
     "NumericProfile",
+    "as_labels",
     "categorical_drift",
     "drift",
     "drift_by",
+    "label_drift",
     "numeric_drift",
 ]

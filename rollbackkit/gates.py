@@ -6,14 +6,19 @@ A gate is a rollback trigger decided *before* deployment and registered with the
 - ``latency``: a latency quantile (p50/p95/p99 of ``latency_ms``) at most ``max_ms``.
 - ``error_rate``: the share of requests with an error at most ``max``.
 - ``prediction_drift``: a drift metric of an output column (default: the contract's
-  primary column) against the bundle's reference predictions, at most ``max``.
+  primary column) against the bundle's reference predictions, at most ``max``. A
+  classifier's ``prediction`` (its class labels: strings, booleans or integers) is
+  compared by class shares (PSI or JS); numeric columns by any drift metric.
 - ``feature_drift``: the worst drift metric over ``features`` (``all`` or a list).
 - ``tail``: bounds on the share of current values beyond the reference's p1/p99, or on a
   current quantile's value.
 - ``slice``: a metric per segment (``by``), so one bad segment fails even when the
   average is fine; label metrics (accuracy, auc, rmse, mae, error_rate) or drift metrics
   against the same segment of the reference.
-- ``label_metric``: accuracy, auc, rmse or mae over the rows that have labels.
+- ``label_metric``: accuracy, auc, rmse or mae over the rows that have labels. Accuracy
+  compares labels as classes (``"yes"``, ``True``, ``1``); AUC reads the class
+  probabilities (``proba_<class>``; one-vs-rest for several classes); rmse and mae need
+  numeric labels.
 
 Every gate has a ``severity`` (``rollback`` or ``warn``) and an optional ``min_samples``;
 a window below it is ``insufficient`` (never a pass). Drift gates default to effect sizes
@@ -431,15 +436,27 @@ def _successful(window: pd.DataFrame) -> pd.DataFrame:
     return window[~_errors(window)] if "error" in window.columns else window
 
 
+def is_class_label(bundle: BundleDescription, column: str) -> bool:
+    """Whether an output column holds a classifier's class labels (compared as categories)."""
+    return bundle.schema.output.kind == "classification" and column == "prediction"
+
+
+def _output_drift(bundle: BundleDescription, reference: pd.Series, current: pd.Series, column: str) -> Any:
+    """Drift of an output column: class shares for class labels, else by the reference's dtype."""
+    from rollbackkit.drift import drift, label_drift
+
+    if is_class_label(bundle, column):
+        return label_drift(reference, current, column)
+    return drift(reference, current, column)
+
+
 def _prediction_drift(
     gate: PredictionDriftGate, need: int, bundle: BundleDescription, window: pd.DataFrame
 ) -> GateResult:
-    from rollbackkit.drift import drift
-
     column = gate.column or bundle.schema.output.primary
     current = _column(_successful(window), column, gate)
     _enough(int(current.notna().sum()), need)
-    result = drift(_reference(bundle, "output", column), current, column)
+    result = _output_drift(bundle, _reference(bundle, "output", column), current, column)
     observed = _metric(result, gate.metric)
     return _result(
         gate, observed, {"column": column, "metric": gate.metric, **_drift_evidence(result)}, observed <= gate.max
@@ -485,6 +502,8 @@ def _tail(gate: TailGate, need: int, bundle: BundleDescription, window: pd.DataF
 
     column = gate.column or bundle.schema.output.primary
     current = _column(_successful(window), column, gate)
+    if is_class_label(bundle, column):
+        raise _Insufficient(f"a tail gate needs a numeric column; {column!r} holds class labels")
     _enough(int(current.notna().sum()), need)
     result = numeric_drift(
         _reference(bundle, "output" if f"output:{column}" in bundle.reference.columns else "input", column),
@@ -514,20 +533,44 @@ def _tail(gate: TailGate, need: int, bundle: BundleDescription, window: pd.DataF
 
 
 def _label_value(metric: str, frame: pd.DataFrame, bundle: BundleDescription, label: str) -> float:
+    from rollbackkit.drift import as_labels
+
     labels = frame[label]
     if metric == "accuracy":
-        return float((frame["prediction"].astype(str).to_numpy() == labels.astype(str).to_numpy()).mean())
+        return float((as_labels(frame["prediction"]).to_numpy() == as_labels(labels).to_numpy()).mean())
     if metric == "auc":
-        from sklearn.metrics import roc_auc_score
-
-        classes = bundle.schema.output.classes or []
-        positive = classes[-1] if classes else "1"
-        truth = labels.astype(str).to_numpy() == positive
-        if truth.all() or not truth.any():
-            raise _Insufficient("AUC needs both classes among the labels")
-        return float(roc_auc_score(truth, frame[bundle.schema.output.primary].to_numpy(dtype="float64")))
-    error = frame["prediction"].to_numpy(dtype="float64") - labels.to_numpy(dtype="float64")
+        return _auc(frame, bundle, as_labels(labels).to_numpy())
+    try:
+        error = frame["prediction"].to_numpy(dtype="float64") - labels.to_numpy(dtype="float64")
+    except (TypeError, ValueError) as exc:
+        raise _Insufficient(f"{metric} needs numeric predictions and labels ({exc}); use accuracy or auc") from exc
     return float(np.sqrt(np.mean(error**2))) if metric == "rmse" else float(np.mean(np.abs(error)))
+
+
+def _auc(frame: pd.DataFrame, bundle: BundleDescription, truth: np.ndarray) -> float:
+    """ROC AUC from the class probabilities: of the last class for two, one-vs-rest (macro) for more."""
+    from sklearn.metrics import roc_auc_score
+
+    classes = bundle.schema.output.classes or []
+    proba = [f"proba_{c}" for c in classes]
+    if len(classes) > 2 and all(p in frame.columns for p in proba):
+        if len(set(truth)) < 2:
+            raise _Insufficient("AUC needs at least two classes among the labels")
+        try:
+            scores = frame[proba].to_numpy(dtype="float64")
+            return float(roc_auc_score(truth, scores, multi_class="ovr", labels=classes))
+        except ValueError as exc:  # a class absent from the labels
+            raise _Insufficient(f"AUC over {len(classes)} classes: {exc}") from exc
+    positive = classes[-1] if classes else "1"
+    column = f"proba_{positive}" if f"proba_{positive}" in frame.columns else bundle.schema.output.primary
+    is_positive = truth == positive
+    if is_positive.all() or not is_positive.any():
+        raise _Insufficient("AUC needs both classes among the labels")
+    try:
+        scores = frame[column].to_numpy(dtype="float64")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _Insufficient(f"AUC needs the probability of {positive!r} (proba_{positive}) in the window") from exc
+    return float(roc_auc_score(is_positive, scores))
 
 
 def _within(value: float, low: float | None, high: float | None) -> bool:
@@ -543,8 +586,6 @@ def _label_metric(gate: LabelMetricGate, need: int, bundle: BundleDescription, w
 
 
 def _slice(gate: SliceGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
-    from rollbackkit.drift import drift
-
     keys = [gate.by] if isinstance(gate.by, str) else list(gate.by)
     frame = window if gate.metric == "error_rate" else _successful(window)
     for key in keys:
@@ -573,7 +614,7 @@ def _slice(gate: SliceGate, need: int, bundle: BundleDescription, window: pd.Dat
                     if k in ref_part.columns:
                         ref_part = ref_part[ref_part[k] == v]
                 ref_values = (ref_part if len(ref_part) else reference)[column]
-                value = _metric(drift(ref_values, part[column], column), gate.metric)
+                value = _metric(_output_drift(bundle, ref_values, part[column], column), gate.metric)
         except _Insufficient as short:
             skipped.append({"slice": label, "n": len(part), "reason": str(short)})
             continue

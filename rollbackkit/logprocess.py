@@ -23,6 +23,8 @@ child's unflushed batch as well (``flush_interval``, 0.5 s by default; at most
 The child ignores SIGINT and SIGTERM: it stops when the server closes the log or dies.
 If the child dies, serving goes on: requests handed to it meanwhile are counted as
 ``dropped`` (``GET /status``, ``log``), and the next hand-over starts a new child.
+Requests the child received but could not commit are counted there too (``unwritten``,
+with ``write_errors`` and ``last_write_error``): nothing is lost uncounted.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ CALLS = frozenset(
         "window",
         "query",
         "production",
+        "status",
     }
 )
 """The PredictionLog methods a server may call in the child (nothing else runs there)."""
@@ -117,6 +120,12 @@ class LogProcess:
         self._started = False
         self._next_revival = 0.0
         self._sender: threading.Thread | None = None
+        self._writer_status: dict[str, Any] = {
+            "write_errors": 0,
+            "last_write_error": None,
+            "unwritten": 0,
+            "sink_errors": 0,
+        }
         self._spawn()
 
     @classmethod
@@ -254,10 +263,18 @@ class LogProcess:
         return result
 
     def backfill(
-        self, name: str, env: str, version: str, rescore: Callable[[pd.DataFrame], Any], batch: int = 5000
+        self,
+        name: str,
+        env: str,
+        version: str,
+        rescore: Callable[[pd.DataFrame], Any],
+        batch: int = 5000,
+        primary: str | None = None,
     ) -> dict[str, int]:
         """See :meth:`PredictionLog.backfill`; ``rescore`` runs here, in the server."""
-        result: dict[str, int] = self._call("backfill", name, env, version, batch=batch, callback=rescore)
+        result: dict[str, int] = self._call(
+            "backfill", name, env, version, batch=batch, primary=primary, callback=rescore
+        )
         return result
 
     def window(self, name: str, env: str, **options: Any) -> pd.DataFrame:
@@ -275,10 +292,30 @@ class LogProcess:
         frame: pd.DataFrame = self._call("production", name)
         return frame
 
-    def status(self) -> dict[str, Any]:
-        """The writer process's health: pid, alive, restarts, and requests it never got."""
+    def status(self, wait: float = 1.0) -> dict[str, Any]:
+        """The writer process's health: pid, alive, restarts, requests it never got
+        (``dropped``), and what its writer could not commit (see :meth:`PredictionLog.status`).
+
+        The writer's counts are asked for at most ``wait`` seconds (a long ``backfill`` holds
+        the connection); meanwhile, or when the child is down, the last counts it gave.
+        """
         alive = self._process.poll() is None
-        return {"process": self._process.pid, "alive": alive, "restarts": self.restarts, "dropped": self.dropped}
+        if alive and self._call_lock.acquire(timeout=wait):
+            try:
+                with self._send_lock:
+                    self._send_pending()
+                self._writer_status = self._exchange("status", (), {})
+            except RollbackkitError:
+                alive = False
+            finally:
+                self._call_lock.release()
+        return {
+            "process": self._process.pid,
+            "alive": alive,
+            "restarts": self.restarts,
+            "dropped": self.dropped,
+            **self._writer_status,
+        }
 
     # ------------------------------------------------------------------------- lifecycle
     def close(self) -> None:

@@ -56,7 +56,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +118,10 @@ class PredictionLog:
         threads: DuckDB's worker threads (None: one per core). A server's log uses one,
             so that it never takes the core a request is scored on.
 
-    A batch the writer thread cannot commit (inputs neither Arrow nor DuckDB can store,
-    such as complex numbers) is rolled back whole, logged and listed in ``write_errors``;
-    the writer goes on with the next batch.
+    A batch the writer cannot commit (inputs or outputs neither Arrow nor DuckDB can
+    store, such as complex numbers) is rolled back whole and written again one request
+    at a time: only the requests that cannot be stored are lost, each logged, listed in
+    ``write_errors`` and counted in :meth:`status` (``unwritten``). The writer goes on.
     """
 
     def __init__(
@@ -152,6 +152,8 @@ class PredictionLog:
         self._sinks_behind = bool(self.sinks)
         self.sink_errors: list[str] = []
         self.write_errors: list[str] = []
+        self._write_error_count = 0
+        self._unwritten = 0
         self._create()
 
     # ------------------------------------------------------------------------- schema
@@ -258,9 +260,9 @@ class PredictionLog:
                 closing = self._closing
             try:
                 self.flush()
-            except Exception as exc:  # the writer outlives a batch it cannot write; the batch is lost
-                LOGGER.exception("The prediction log could not write a batch to %s.", self.path)
-                self.write_errors.append(f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # the writer outlives anything a flush raises
+                LOGGER.exception("The prediction log could not write to %s.", self.path)
+                self._write_failed(f"{type(exc).__name__}: {exc}", 0)
             if closing:
                 return
 
@@ -279,6 +281,44 @@ class PredictionLog:
             pending, self._queue, self._queued_rows = self._queue, [], 0
         if not pending:
             return 0
+        try:
+            return self._commit(pending)
+        except Exception as exc:
+            if len(pending) == 1:
+                self._lost(pending[0], exc)
+                return 0
+        written = 0  # one request cannot be stored: commit the others one by one, lose only it
+        for item in pending:
+            try:
+                written += self._commit([item])
+            except Exception as exc:
+                self._lost(item, exc)
+        return written
+
+    def _lost(self, item: _Pending, exc: Exception) -> None:
+        """Account for a request whose rows could not be committed (rolled back, never half-written)."""
+        message = f"request {item.meta.get('request_id')}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        LOGGER.error("The prediction log could not write %s (%d rows) to %s.", message, len(item.inputs), self.path)
+        self._write_failed(message, 1)
+
+    def _write_failed(self, message: str, requests: int) -> None:
+        self._write_error_count += 1
+        self._unwritten += requests
+        self.write_errors.append(message)
+        del self.write_errors[:-100]  # the latest hundred; the counts keep the total
+
+    def status(self) -> dict[str, Any]:
+        """The writer's health: ``write_errors`` (failed commits), ``last_write_error`` (its
+        message), ``unwritten`` (requests lost to them) and ``sink_errors``."""
+        return {
+            "write_errors": self._write_error_count,
+            "last_write_error": self.write_errors[-1] if self.write_errors else None,
+            "unwritten": self._unwritten,
+            "sink_errors": len(self.sink_errors),
+        }
+
+    def _commit(self, pending: list[_Pending]) -> int:
+        """Write requests as one batch in one transaction; returns rows written."""
         batch_id = uuid.uuid4().hex
         for item in pending:  # per request, not per row: cheap dict work
             meta = item.meta
@@ -292,6 +332,7 @@ class PredictionLog:
             for group in groups:
                 self._insert_group(con, group)
             con.execute("INSERT INTO log_batches VALUES (?, ?, ?)", [batch_id, rows, datetime.now(UTC)])
+        self._input_tables.update(g.inputs_table for g in groups)  # only once committed
         self._to_sinks(lambda sink: self._replay(sink, batch_id))
         return rows
 
@@ -327,7 +368,6 @@ class PredictionLog:
                 con.execute(f"INSERT INTO predictions {select} WHERE NOT staged")
         finally:
             con.unregister("batch_frame")
-        self._input_tables.add(table)
 
     def close(self) -> None:
         """Flush and stop the writer, then close the file."""
@@ -441,7 +481,7 @@ class PredictionLog:
         Returns:
             ``{"name", "env", "version", "rows", "quarantined", "backfilled", "first",
             "last", "tables": [{"table", "rows"}], "sample": [...]}`` (``sample``: the first
-            ``limit`` rows by time).
+            ``limit`` rows by time, each row's ``outputs`` an object of its typed values).
         """
         self.flush()
         where, params = _version_filter(name, env, version, since)
@@ -474,7 +514,7 @@ class PredictionLog:
             "first": first.isoformat() if first else None,
             "last": last.isoformat() if last else None,
             "tables": tables,
-            "sample": json.loads(sample.to_json(orient="records", date_format="iso")),
+            "sample": _sample_records(sample),
         }
 
     def inputs(self, keys: pd.DataFrame) -> pd.DataFrame:
@@ -511,7 +551,8 @@ class PredictionLog:
         """The latest ``limit`` rows of a deployment (or version) as a gate window.
 
         Columns: the input features, the outputs, ``latency_ms``, ``error`` and ``time``.
-        Rows of several input schemas are stacked (missing features are null).
+        Rows of several input schemas are stacked (missing features are null). Outputs keep
+        their type (see :func:`decode_outputs`): a string label stays ``str``.
         """
         self.flush()
         where = "name = ? AND env = ? AND replaces IS NULL"
@@ -526,20 +567,24 @@ class PredictionLog:
             rows = self._con.execute(
                 'SELECT request_id, "row", time, inputs_table, outputs, latency_ms, error FROM ('
                 f"SELECT * FROM predictions WHERE {where} UNION ALL SELECT * FROM predictions_staging WHERE {where}) "
-                f'ORDER BY time DESC, request_id, "row" LIMIT {int(limit)}',
+                f'ORDER BY time DESC, request_id DESC, "row" DESC LIMIT {int(limit)}',  # reversed below
                 params + params,
             ).fetchdf()
         if rows.empty:
             return pd.DataFrame()
         rows = rows.iloc[::-1].reset_index(drop=True)
+        outputs = decode_outputs(rows["outputs"].tolist())
         parts = []
         for _, group in rows.groupby("inputs_table", sort=False):
             features = self.inputs(group).set_axis(group.index)
-            outputs = pd.read_json(StringIO("\n".join(group["outputs"])), lines=True, dtype=False).set_axis(group.index)
-            parts.append(pd.concat([features, outputs, group[["latency_ms", "error", "time"]]], axis=1))
+            parts.append(
+                pd.concat([features, outputs.loc[group.index], group[["latency_ms", "error", "time"]]], axis=1)
+            )
         return pd.concat(parts).sort_index()
 
-    def backfill(self, name: str, env: str, version: str, rescore: Rescore, batch: int = 5000) -> dict[str, int]:
+    def backfill(
+        self, name: str, env: str, version: str, rescore: Rescore, batch: int = 5000, primary: str | None = None
+    ) -> dict[str, int]:
         """Re-score every quarantined row of ``version`` and write corrected rows to production.
 
         Args:
@@ -548,6 +593,8 @@ class PredictionLog:
             version: The bad version whose rows are corrected.
             rescore: Scores a frame of the stored inputs; returns (outputs, version, bundle_id).
             batch: Rows per transaction.
+            primary: The output column copied to ``primary_output`` (see
+                :func:`primary_numbers`); None leaves it null.
 
         Returns:
             ``{"rescored", "already_done", "failed"}``: a second run rescores nothing.
@@ -574,14 +621,14 @@ class PredictionLog:
                 break
             part = todo[todo["inputs_table"] == todo["inputs_table"].iloc[0]].head(batch)
             try:
-                self._backfill_batch(part, rescore)
+                self._backfill_batch(part, rescore, primary)
                 rescored += len(part)
             except Exception:  # a batch that cannot be re-scored stays quarantined, counted as failed
                 failed += len(part)
                 failed_keys.update(zip(part["request_id"], part["row"].astype(int), strict=True))
         return {"rescored": rescored, "already_done": int(already), "failed": failed}
 
-    def _backfill_batch(self, todo: pd.DataFrame, rescore: Rescore) -> None:
+    def _backfill_batch(self, todo: pd.DataFrame, rescore: Rescore, primary: str | None) -> None:
         outputs, new_version, bundle_id = rescore(self.inputs(todo))
         now = datetime.now(UTC)
         batch_id = uuid.uuid4().hex
@@ -601,8 +648,7 @@ class PredictionLog:
             )
         )
         outputs = outputs.reset_index(drop=True)
-        primary = todo["primary_output"].notna().any() and outputs.shape[1]
-        corrected["primary_output"] = outputs.iloc[:, -1].to_numpy(dtype="float64") if primary else None
+        corrected["primary_output"] = primary_numbers(outputs, primary).to_pandas()
         new_json = self._json_rows(outputs)
         corrected["outputs"] = new_json
         audit = pd.DataFrame(
@@ -709,6 +755,47 @@ class PredictionLog:
         return target
 
 
+def decode_outputs(texts: Sequence[str]) -> pd.DataFrame:
+    """Logged outputs (one JSON object per row) as a frame, every column with its type back.
+
+    Text stays ``str``, booleans ``bool``, integers ``int64`` and floats ``float64`` (null:
+    NaN). Where some rows lack a value (a failed request logs ``{}``) integers and booleans
+    become pandas' nullable ``Int64`` and ``boolean``, never floats or objects.
+    """
+    records = [json.loads(text) for text in texts]
+    names = list(dict.fromkeys(name for record in records for name in record))
+    columns = {name: _typed([record.get(name) for record in records]) for name in names}
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
+
+
+def _typed(values: list[Any]) -> Any:
+    """One output column's JSON values as the array type they were written from."""
+    present = [v for v in values if v is not None]
+    kinds = {type(v) for v in present}
+    missing = len(present) < len(values)
+    if kinds == {bool}:
+        return pd.array(values, dtype="boolean") if missing else np.array(values, dtype=bool)
+    if kinds == {int} and all(-(2**63) <= v < 2**63 for v in present):
+        return pd.array(values, dtype="Int64") if missing else np.array(values, dtype=np.int64)
+    if kinds <= {float, int}:  # doubles are written with a point or exponent: ints here were mixed in
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    if kinds == {str}:
+        return pd.array(values, dtype="str")
+    return np.array(values, dtype=object)
+
+
+def _sample_records(sample: pd.DataFrame) -> list[dict[str, Any]]:
+    """``affected`` sample rows, JSON-ready, each with its outputs as an object (non-finite floats: null)."""
+    from rollbackkit.drift import _json_safe
+
+    records: list[dict[str, Any]] = json.loads(
+        sample.drop(columns="outputs").to_json(orient="records", date_format="iso")
+    )
+    for record, text in zip(records, sample["outputs"], strict=True):
+        record["outputs"] = _json_safe(json.loads(text))
+    return records
+
+
 META_TYPES = {
     "request_id": pa.string(),
     "env": pa.string(),
@@ -744,12 +831,19 @@ class _Group:
 
 
 def _groups(pending: list[_Pending]) -> list[_Group]:
-    """Queued requests stacked into tables, one per (input dtypes, output columns) signature."""
+    """Queued requests stacked into tables, one per signature (input and output columns and
+    dtypes, primary output): stacking never casts one request's outputs to another's type."""
     buckets: dict[tuple[Any, ...], list[_Pending]] = {}
     for item in pending:
-        out_cols = tuple(item.outputs.columns.tolist()) if item.outputs is not None else ()
+        outputs = item.outputs
+        out_cols = (tuple(outputs.columns.tolist()), tuple(outputs.dtypes.tolist())) if outputs is not None else ()
         # tolist() keeps this cheap: iterating an Index or str()-ing dtypes costs ~0.4 ms a frame
-        signature = (tuple(item.inputs.columns.tolist()), tuple(item.inputs.dtypes.tolist()), out_cols)
+        signature = (
+            tuple(item.inputs.columns.tolist()),
+            tuple(item.inputs.dtypes.tolist()),
+            out_cols,
+            item.meta.get("primary"),
+        )
         buckets.setdefault(signature, []).append(item)
     return [_group(items) for items in buckets.values()]
 
@@ -765,10 +859,7 @@ def _group(items: list[_Pending]) -> _Group:
     }
     columns["row"] = pa.array(np.arange(len(inputs)) - np.repeat(np.cumsum(sizes) - sizes, sizes), pa.int32())
     columns["time"] = pa.array(pd.to_datetime([p.meta["time"] for p in items], utc=True)).take(owner)
-    primary = items[0].meta.get("primary")
-    columns["primary_output"] = pa.array(
-        outputs[primary].to_numpy(dtype="float64") if primary in outputs.columns else np.full(len(inputs), np.nan)
-    )
+    columns["primary_output"] = primary_numbers(outputs, items[0].meta.get("primary"))
     arrow_inputs, arrow_outputs = _arrow(inputs), _arrow(outputs)
     columns.update({f"i{k}": arrow_inputs.column(k) for k in range(arrow_inputs.num_columns)})
     columns.update({f"o{k}": arrow_outputs.column(k) for k in range(arrow_outputs.num_columns)})
@@ -780,6 +871,24 @@ def _group(items: list[_Pending]) -> _Group:
         inputs_table(inputs),
         staged,
     )
+
+
+def primary_numbers(outputs: pd.DataFrame, primary: str | None) -> pa.Array:
+    """The ``primary_output`` column: a numeric copy of the primary output, or null.
+
+    Only numbers and booleans (as 0/1) are copied; a class label that is text stays only
+    in ``outputs`` (typed JSON), so no output type can make a batch fail. Missing and NaN
+    values are null.
+    """
+    column = outputs[primary] if primary is not None and primary in outputs.columns else None
+    if isinstance(column, pd.DataFrame):  # a repeated column name: the last one, as a frame would show
+        column = column.iloc[:, -1]
+    if column is not None and column.dtype.kind not in "biuf":  # object columns of numbers count too
+        kind = pd.api.types.infer_dtype(column, skipna=True)
+        column = pd.to_numeric(column) if kind in ("integer", "floating", "mixed-integer-float", "boolean") else None
+    if column is None or column.dtype.kind not in "biuf":
+        return pa.nulls(len(outputs), pa.float64())
+    return pa.array(column.to_numpy(dtype="float64", na_value=np.nan), pa.float64(), from_pandas=True)
 
 
 def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -132,7 +132,7 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         return JSONResponse(openapi_document(env.name, env.env))
 
     async def status(request: Request) -> JSONResponse:
-        return JSONResponse(env.status())
+        return JSONResponse(await run_in_threadpool(env.status))  # asks the log's writer process
 
     def admin(operation: str) -> Any:
         async def handler(request: Request) -> JSONResponse:

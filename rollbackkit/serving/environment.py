@@ -25,7 +25,7 @@ from rollbackkit.deployments import Assignment, Deployments
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.journal import Journal
 from rollbackkit.locking import checkpoint, repo_lock
-from rollbackkit.logprocess import LogProcess, PredictionStore
+from rollbackkit.logprocess import PredictionStore
 from rollbackkit.refs import validate_name
 from rollbackkit.registry import Registry
 from rollbackkit.serving.router import Routed, Router, RoutingError, Slot
@@ -571,5 +571,5 @@ class ServingEnvironment:
 
     def status(self) -> dict[str, Any]:
         """``GET /status``: name, env, live, standby, canary, since, gates, and the log's writer."""
-        log = self.log.status() if isinstance(self.log, LogProcess) else None
+        log = self.log.status() if self.log is not None else None
         return {"name": self.name, "env": self.env, **self.router.status(), "gates": self.last_report, "log": log}
