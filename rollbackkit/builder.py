@@ -194,7 +194,7 @@ def null_acceptance(score: Callable[[pd.DataFrame], Any], sample: pd.DataFrame) 
         return True
 
     names = [str(c) for c in sample.columns]
-    if sample.empty:
+    if sample.empty or not scores([]):  # the probe must fail for the missing values, not the sample
         return None
     if scores(names):
         return dict.fromkeys(names, True)
