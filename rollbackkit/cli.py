@@ -488,7 +488,7 @@ def rollback(
     name: Annotated[str, typer.Argument(help="Bundle name.")],
     env: EnvOpt,
     reason: Annotated[str, typer.Option(help="Why (required; stored in the assignment).")],
-    to: Annotated[str | None, typer.Option(help="Version to go to (default: the one that served before).")] = None,
+    to: Annotated[str | None, typer.Option(help="Version to go to (default: the newest other version that served and was not rolled back from).")] = None,
     incident: Annotated[str, typer.Option(help="Incident id.")] = "",
     features: Annotated[Path | None, typer.Option(help="Live features for preflight (.csv/.parquet or -).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Override a failed preflight (recorded).")] = False,

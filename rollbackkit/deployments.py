@@ -6,6 +6,13 @@ The message carries the action (deploy, canary, promote, rollback, auto-rollback
 incident, actor, whether preflight was forced, and a gate-report summary. History is
 replayed from the tags; nothing is ever rewritten.
 
+Two rules live here and nowhere else. :meth:`Deployments.state` says what serves an
+environment (a :class:`Serving`: the live version and its assignment, a running canary and
+its share, and the versions rolled back from); ``Registry.resolve("NAME#ENV")``, the
+server's start-up, preflight's default consumer, the timeline panel and the runbooks all
+read it. :meth:`Deployments.rollback_target` says where a rollback goes; the CLI, the admin
+API, the watchdog, the runbook and the panel all apply it.
+
 GTO orders events by tagger time, which has one-second resolution. To keep a deploy and a
 rollback within the same second unambiguous, each new stage tag of a bundle gets a tagger
 time strictly greater than every earlier one. During a burst the tag times may run a few
@@ -21,7 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from rollbackkit.errors import VersionNotFound
+from rollbackkit.errors import RollbackkitError
 from rollbackkit.locking import repo_lock
 from rollbackkit.refs import validate_name
 
@@ -57,6 +64,101 @@ class Assignment:
         data = asdict(self)
         del data["timestamp"]
         return data
+
+
+class RollbackRefused(RollbackkitError):
+    """A rollback has no eligible target, or would not change what serves."""
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What serves one environment, replayed from its assignment history.
+
+    Attributes:
+        name: Bundle name.
+        env: Environment.
+        live: The assignment under which the live version takes all non-canary traffic
+            (its ``tag`` labels the rows that version logs); None before any deploy.
+        canary: The running canary's assignment, or None.
+        rolled_back_from: Versions rolled back from (by a person or a gate) and not
+            deployed again since: never an automatic target.
+        served: Versions that took all traffic, oldest first (consecutive repeats folded).
+        last_rolled_back_from: The version(s) the latest assignment took traffic away from,
+            when that assignment is a rollback.
+    """
+
+    name: str
+    env: str
+    live: Assignment | None = None
+    canary: Assignment | None = None
+    rolled_back_from: frozenset[str] = frozenset()
+    served: tuple[str, ...] = ()
+    last_rolled_back_from: tuple[str, ...] = ()
+
+    @property
+    def version(self) -> str | None:
+        """The live version (what serves ``env``), or None."""
+        return self.live.version if self.live else None
+
+    @property
+    def canary_percent(self) -> int | None:
+        """The running canary's share of traffic, or None."""
+        return self.canary.canary_percent if self.canary else None
+
+    @property
+    def fallback(self) -> str | None:
+        """The automatic rollback target: the newest version that served, is not live, and
+        was not rolled back from (None when there is none)."""
+        return next(
+            (v for v in reversed(self.served) if v != self.version and v not in self.rolled_back_from),
+            None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "name": self.name,
+            "env": self.env,
+            "version": self.version,
+            "deployment": self.live.tag if self.live else None,
+            "canary": {"version": self.canary.version, "deployment": self.canary.tag, "percent": self.canary_percent}
+            if self.canary
+            else None,
+            "rolled_back_from": sorted(self.rolled_back_from),
+            "fallback": self.fallback,
+        }
+
+
+def replay(name: str, env: str, history: list[Assignment]) -> list[Serving]:
+    """The serving state before any assignment, then after each one (``len(history) + 1`` states).
+
+    deploy: the version goes live (a running canary ends); canary: it starts; promote: the
+    canary goes live; rollback / auto-rollback: the named version goes live, and the canary
+    and the previous live version (when they differ from it) are rolled back from. Deploying
+    a version (fully or as a canary) or naming it in a rollback clears its rolled-back mark.
+    """
+    state = Serving(name, env)
+    out = [state]
+    for a in history:
+        live, canary, rejected, served = state.live, state.canary, set(state.rolled_back_from), state.served
+        left: tuple[str, ...] = ()
+        if a.action == "canary":
+            canary = a
+            rejected.discard(a.version)
+        elif a.action in ("rollback", "auto-rollback"):
+            left = tuple(dict.fromkeys(x.version for x in (canary, live) if x is not None and x.version != a.version))
+            rejected.update(left)
+            rejected.discard(a.version)
+            live, canary = a, None
+        else:  # deploy, promote (or an unknown action from a newer writer: it takes all traffic)
+            if a.action == "deploy":
+                rejected.discard(a.version)
+            live, canary = a, None
+        if live is not None and (not served or served[-1] != live.version):
+            served = (*served, live.version)
+        state = Serving(name, env, live, canary, frozenset(rejected), served, left)
+        out.append(state)
+    return out
 
 
 class Deployments:
@@ -106,10 +208,18 @@ class Deployments:
         history = self.history(name, env)
         return history[-1] if history else None
 
+    def state(self, name: str, env: str) -> Serving:
+        """What serves ``name`` in ``env`` now: the one definition every caller uses."""
+        return replay(name, env, self.history(name, env))[-1]
+
+    def states(self, name: str, env: str) -> list[tuple[Assignment, Serving]]:
+        """Each assignment of ``name`` in ``env`` with the serving state right after it."""
+        history = self.history(name, env)
+        return list(zip(history, replay(name, env, history)[1:], strict=True))
+
     def serving(self, name: str, env: str) -> Assignment | None:
-        """The latest assignment that takes all traffic (canaries do not count)."""
-        full = [a for a in self.history(name, env) if a.action != "canary"]
-        return full[-1] if full else None
+        """The assignment under which the live version serves (a running canary does not count)."""
+        return self.state(name, env).live
 
     def previous(self, name: str, env: str) -> Assignment | None:
         """The version that served fully before the one serving now ("which version was before?")."""
@@ -118,6 +228,54 @@ class Deployments:
             return None
         now = full[-1].version
         return next((a for a in reversed(full[:-1]) if a.version != now), None)
+
+    def rollback_target(self, name: str, env: str, to: str | None = None, *, flag: str = "--to VERSION") -> VersionInfo:
+        """The one target rule every rollback applies (CLI, admin API, watchdog, runbook, panel).
+
+        With a canary running, the target is the live version (the canary is cancelled).
+        Otherwise it is ``to`` if given, else the most recent version that took all traffic
+        here, differs from the live one and was not rolled back from since it was last
+        deployed.
+
+        Args:
+            name: Bundle name.
+            env: Environment.
+            to: An explicit target version (a person's choice may be any registered version).
+            flag: How the user names a target where they type it, for hints
+                (``--to VERSION`` on the CLI, ``-p to_version=VERSION`` in a runbook).
+
+        Raises:
+            RollbackRefused: Nothing serves, nothing qualifies, or the rollback would not
+                change what serves.
+        """
+        state = self.state(name, env)
+        if state.live is None:
+            raise RollbackRefused(f"Nothing serves {name} in {env}, so there is nothing to roll back.", "Deploy first.")
+        live = state.live.version
+        if to:
+            info = self.registry.resolve(f"{name}@{to}")
+            if state.canary is not None and info.version == state.canary.version:
+                raise RollbackRefused(
+                    f"{name}@{info.version} is the canary in {env}; rolling back to it changes nothing.",
+                    "Promote it, or roll back without a target to cancel it.",
+                )
+            if state.canary is None and info.version == live:
+                raise RollbackRefused(
+                    f"{name}@{info.version} already serves {env}; a rollback to it would change nothing.",
+                    f"Name another version ({flag}).",
+                )
+            return info
+        if state.canary is not None:
+            return self.registry.resolve(f"{name}@{live}")
+        target = state.fallback
+        if target is None:
+            rejected = ", ".join(sorted(state.rolled_back_from)) or "none"
+            raise RollbackRefused(
+                f"{name} has no earlier version in {env} to roll back to: {live} serves, and no other version "
+                f"that served there is eligible (rolled back from: {rejected}).",
+                f"Name a version ({flag}), or deploy one.",
+            )
+        return self.registry.resolve(f"{name}@{target}")
 
     def assign(
         self,
@@ -206,18 +364,6 @@ class Deployments:
         """The name the next assignment of ``name`` will get (hold the repository lock)."""
         numbers = [int(m["n"]) for t in self.registry.git.tags() if (m := STAGE_RE.match(t.name)) and m["name"] == name]
         return f"{name}#{env}#{max(numbers, default=0) + 1}"
-
-    def resolve_target(self, name: str, env: str, to: str | None) -> VersionInfo:
-        """The version a rollback goes to: ``to`` if given, else the previous full assignment."""
-        if to:
-            return self.registry.resolve(f"{name}@{to}")
-        previous = self.previous(name, env)
-        if previous is None:
-            raise VersionNotFound(
-                f"{name} has no earlier version in {env} to roll back to.",
-                "Pass --to VERSION, or deploy a version first.",
-            )
-        return self.registry.resolve(f"{name}@{previous.version}")
 
     def _actor(self) -> str:
         import getpass

@@ -224,7 +224,11 @@ class Registry:
         return sorted({v.name for v in self.versions()})
 
     def resolve(self, ref: str | Reference) -> VersionInfo:
-        """Resolve ``NAME@vX.Y.Z``, ``NAME@latest`` or ``NAME#ENV`` to a version."""
+        """Resolve ``NAME@vX.Y.Z``, ``NAME@latest`` or ``NAME#ENV`` to a version.
+
+        ``NAME#ENV`` is what serves ENV (:meth:`Deployments.state <rollbackkit.deployments.Deployments.state>`):
+        the live version, not a running canary.
+        """
         ref = Reference.parse(ref) if isinstance(ref, str) else ref
         tags = self.git.tags()
         versions = [v for t in tags if (v := version_from_tag(t)) and v.name == ref.name]
@@ -239,16 +243,17 @@ class Registry:
                 if v.version == ref.version:
                     return v
             raise VersionNotFound(f"{ref} is not registered.", "Run 'rollbackkit list NAME' to see its versions.")
-        stage = [t for t in tags if (m := STAGE_TAG_RE.match(t.name)) and m["name"] == ref.name and m["env"] == ref.env]
-        if not stage:
+        from rollbackkit.deployments import Deployments
+
+        live = Deployments(self).state(ref.name, str(ref.env)).live  # what serves: a running canary does not count
+        if live is None:
             raise VersionNotFound(f"Nothing is assigned to {ref}.", "Deploy a version there first.")
-        last = max(stage, key=lambda t: (t.timestamp, int(t.name.rsplit("#", 1)[1])))
-        by_commit = {v.commit: v for v in versions}
-        if last.commit not in by_commit:
+        match = [v for v in versions if v.version == live.version]
+        if not match:
             raise IntegrityError(
-                f"{last.name} points at a commit that registers no version.", "Run 'rollbackkit verify --all'."
+                f"{live.tag} points at a commit that registers no version.", "Run 'rollbackkit verify --all'."
             )
-        return by_commit[last.commit]
+        return match[0]
 
     def manifest(self, ref: str | Reference | VersionInfo) -> Manifest:
         """The verified manifest of a version, read from git (no checkout)."""

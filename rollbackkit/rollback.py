@@ -76,7 +76,9 @@ def rollback(
     force: bool = False,
     server: str | None = None,
 ) -> dict[str, Any]:
-    """Roll ``name`` in ``env`` back to ``to`` (default: the version that served before)."""
+    """Roll ``name`` in ``env`` back to ``to``, by default to the target of the one rule
+    (:meth:`~rollbackkit.deployments.Deployments.rollback_target`): the newest other version
+    that served and was not rolled back from. A rollback that would change nothing is refused."""
     registry = Registry(repo)
     url = _server_for(registry, name, env, server)
     if url is not None:
@@ -88,7 +90,7 @@ def rollback(
             "features": encode_frame(features) if features is not None else None,
         }
         return {"via": url, **admin_call(registry.paths, url, "rollback", body)}
-    target = Deployments(registry).resolve_target(name, env, to)
+    target = Deployments(registry).rollback_target(name, env, to)
     return _offline(registry, name, env, target.version, "rollback", features, force, reason, incident)
 
 
@@ -387,14 +389,16 @@ def situation(repo: str | Path, name: str, env: str) -> dict[str, Any]:
     """What serves ``name`` in ``env`` now, through which server (if any), and the history.
 
     Returns:
-        ``{"name", "env", "serving", "server", "status", "history": [assignment, ...]}``.
+        ``{"name", "env", "serving", "canary", "server", "status", "history": [assignment, ...]}``;
+        ``serving`` is the live version and ``canary`` a running canary's version (or None),
+        both from :meth:`Deployments.state`.
     """
     import httpx
 
     registry = Registry(repo)
     deployments = Deployments(registry)
     history = deployments.history(validate_name(name), validate_name(env, "environment name"))
-    serving = deployments.serving(name, env)
+    state = deployments.state(name, env)
     url = find_server(registry.paths, name, env)
     status = None
     if url is not None:
@@ -405,7 +409,8 @@ def situation(repo: str | Path, name: str, env: str) -> dict[str, Any]:
     return {
         "name": name,
         "env": env,
-        "serving": serving.version if serving else None,
+        "serving": state.version,
+        "canary": state.canary.version if state.canary else None,
         "server": url,
         "status": status,
         "history": [a.to_dict() for a in history],
@@ -413,16 +418,37 @@ def situation(repo: str | Path, name: str, env: str) -> dict[str, Any]:
 
 
 def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None) -> str:
-    """The version a rollback goes to: ``to``, else the one that served before the current one."""
-    return Deployments(Registry(repo)).resolve_target(name, env, to or None).version
+    """The runbook's rollback target, by the one rule (:meth:`Deployments.rollback_target`).
+
+    When the latest assignment already is a rollback to ``to`` (an automatic rollback hands
+    its runbook the version it restored), or ``to`` is empty and nothing else qualifies
+    after a rollback, the version now serving is returned: the rollback already happened,
+    and the runbook goes on to check and repair. Hints name the runbook parameter.
+    """
+    from rollbackkit.deployments import RollbackRefused
+
+    deployments = Deployments(Registry(repo))
+    state = deployments.state(name, env)
+    done = state.canary is None and bool(state.last_rolled_back_from)
+    if done and to and to == state.version:
+        return to
+    try:
+        return deployments.rollback_target(name, env, to or None, flag="-p to_version=VERSION").version
+    except RollbackRefused:
+        if done and not to and state.version is not None:
+            return state.version
+        raise
 
 
 def rolled_back_from(repo: str | Path, name: str, env: str, target: str) -> str | None:
-    """The bad version: the newest full assignment in ``env`` whose version is not ``target``."""
-    for assignment in reversed(Deployments(Registry(repo)).history(name, env)):
-        if assignment.version != target:
-            return assignment.version
-    return None
+    """The bad version a rollback to ``target`` takes traffic from (the canary, else the live
+    version), or, when ``target`` already serves after a rollback, the version it replaced."""
+    state = Deployments(Registry(repo)).state(name, env)
+    if state.canary is not None:
+        return state.canary.version
+    if state.version is not None and state.version != target:
+        return state.version
+    return state.last_rolled_back_from[0] if state.last_rolled_back_from else None
 
 
 def preflight(

@@ -173,22 +173,43 @@ class ServingEnvironment:
         self._stop = threading.Event()
         self._deployed_at: dict[str, float] = {}
         self._hooks: list[threading.Thread] = []
-        self._rolled_back: set[str] = set()
+        self._alerted: set[str] = set()
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
-        """Load what git says serves here (and the version before it, warm, as standby)."""
-        serving = self.deployments.serving(self.name, self.env)
-        if serving is None:
+        """Load what the history says serves here (:meth:`Deployments.state`), and resume it.
+
+        The live version takes all traffic under its assignment's tag. A canary that was
+        running when the server stopped is resumed at the same share; otherwise the
+        automatic rollback target (if any) is loaded warm as the standby.
+        """
+        state = self.deployments.state(self.name, self.env)
+        live = state.live
+        if live is None:
             return
-        previous = self.deployments.previous(self.name, self.env)
-        if previous is not None:
-            self.router.load(self.registry.load(f"{self.name}@{previous.version}"), previous.tag)
-        slot = self.router.load(self.registry.load(f"{self.name}@{serving.version}"), serving.tag)
+        if state.canary is None and state.fallback is not None:
+            fallback = self.deployments.history(self.name, self.env)
+            tag = next(a.tag for a in reversed(fallback) if a.version == state.fallback)
+            self.router.load(self.registry.load(f"{self.name}@{state.fallback}"), tag)
+        slot = self.router.load(self.registry.load(f"{self.name}@{live.version}"), live.tag)
         self.router.shift(slot.name, 100)
-        if self.log is not None and not self.log.knows(serving.tag):
-            self.log.set_stage(serving.tag, self.name, self.env, serving.version, "production")
-        self.journal.append("serve", name=self.name, env=self.env, version=serving.version, tag=serving.tag)
+        if self.log is not None and not self.log.knows(live.tag):
+            self.log.set_stage(live.tag, self.name, self.env, live.version, "production")
+        canary = state.canary
+        if canary is not None:
+            if self.log is not None and not self.log.knows(canary.tag):
+                self.log.set_stage(canary.tag, self.name, self.env, canary.version, "staging")
+            loaded = self.router.load(self.registry.load(f"{self.name}@{canary.version}"), canary.tag)
+            self.router.shift(loaded.name, canary.canary_percent or 0)
+        self.journal.append(
+            "serve",
+            name=self.name,
+            env=self.env,
+            version=live.version,
+            tag=live.tag,
+            canary=canary.version if canary else None,
+            canary_percent=state.canary_percent,
+        )
 
     # ------------------------------------------------------------------------- requests
     def predict(
@@ -327,7 +348,6 @@ class ServingEnvironment:
                     tag=tag,
                 )
             self._deployed_at[tag] = time.monotonic()
-            self._rolled_back.discard(bundle.bundle_id)  # deliberately deployed again: evaluate it again
             self._record("deploy", assignment, started, loaded, shifted, preflight=report["verdict"])
             return {
                 "assignment": assignment.to_dict(),
@@ -337,16 +357,23 @@ class ServingEnvironment:
             }
 
     def promote(self, reason: str = "", actor: str = "") -> dict[str, Any]:
-        """Send all traffic to the canary and record it."""
+        """Send all traffic to the canary and record it (the slot is relabelled with the new tag)."""
         with self._ops:
             started = time.perf_counter()
             state = self.router.state
             canary = state.slot(state.canary)
             if canary is None:
                 raise RoutingError("No canary is running.", "Start one with deploy --canary PCT.")
-            self.router.shift(canary.name, 100)
-            shifted = time.perf_counter()
-            assignment = self.deployments.assign(canary.bundle.info, self.env, "promote", reason=reason, actor=actor)
+            info = canary.bundle.info
+            with repo_lock(self.registry.paths.lock_file):
+                tag = self.deployments.next_tag(self.name, self.env)
+                if self.log is not None:
+                    self.log.set_stage(tag, self.name, self.env, info.version, "production")
+                self.router.shift(canary.name, 100, deployment=tag)
+                shifted = time.perf_counter()
+                assignment = self.deployments.assign_locked(
+                    info, self.env, "promote", reason=reason, actor=actor, tag=tag
+                )
             promoted = self.log.promote(canary.deployment) if self.log is not None else 0
             self._record("promote", assignment, started, started, shifted, rows_promoted=promoted)
             return {"assignment": assignment.to_dict(), "status": self.status()}
@@ -363,104 +390,82 @@ class ServingEnvironment:
         gates: str = "",
         features: pd.DataFrame | None = None,
     ) -> dict[str, Any]:
-        """Shift traffic back to the warm previous slot (or ``to``), then record why.
+        """Roll back to the target :meth:`Deployments.rollback_target` names, then record why.
 
-        Preflight checks the target against ``features`` (default: the inputs this server
-        has seen lately); an automatic rollback skips it, since traffic must move now.
+        The target is ``to`` if given, else the live version when a canary runs (the canary
+        is cancelled), else the newest other version that served here and was not rolled
+        back from. It is reached the fastest way: cancelling the canary, shifting to the
+        warm standby when it holds the target, or loading the target. The slot that takes
+        the traffic is relabelled with the rollback's assignment tag. Preflight checks the
+        target against ``features`` (default: the inputs this server has seen lately); an
+        automatic rollback skips it, since traffic must move now.
+
+        Raises:
+            RollbackRefused: No version qualifies, or the rollback would change nothing.
         """
         with self._ops:
             started = time.perf_counter()
+            info = self.deployments.rollback_target(self.name, self.env, to)
             state = self.router.state
-            live, standby = state.slot(state.live), state.standby
-            if (
-                to is not None
-                and not (live and live.bundle.version == to and state.canary)
-                and not (standby and standby.bundle.version == to)
-            ):
-                return self._rollback_by_loading(to, reason, incident, force, actor, started, features)
-            target = live if state.canary is not None else standby
-            if target is None:
-                raise RoutingError(
-                    "There is no warm standby to roll back to.",
-                    "Pass --to VERSION to load one, or deploy the previous version first.",
+            live, canary, standby = state.slot(state.live), state.slot(state.canary), state.standby
+            if canary is not None and live is not None and live.bundle.info.tag == info.tag:
+                target: Slot | None = live  # cancel the canary
+            elif canary is None and standby is not None and standby.bundle.info.tag == info.tag:
+                target = standby  # the warm standby: a shift, nothing loaded
+            else:
+                target = None
+            bundle = target.bundle if target is not None else self.registry.load(info)
+            report = {"verdict": "skipped"} if automatic else self._preflight(bundle, features, force)
+            loaded = time.perf_counter()
+            bad = [s for s in (canary, live) if s is not None and s.bundle.version != info.version]
+            with repo_lock(self.registry.paths.lock_file):
+                tag = self.deployments.next_tag(self.name, self.env)
+                stage = "production"
+                if target is not None and self.log is not None and self.log.stage_of(target.deployment) == "staging":
+                    stage = "staging"  # still baking: the bake goes on under the new tag
+                    self._deployed_at[tag] = self._deployed_at.get(target.deployment, time.monotonic())
+                if self.log is not None:
+                    self.log.set_stage(tag, self.name, self.env, info.version, stage)
+                if target is not None:
+                    self.router.rollback(deployment=tag)  # cancels the canary, or makes the standby live
+                else:
+                    if canary is not None:
+                        self.router.rollback()
+                    self.router.deploy(bundle, deployment=tag)
+                shifted = time.perf_counter()
+                checkpoint("rollback_shifted")
+                assignment = self.deployments.assign_locked(
+                    info,
+                    self.env,
+                    "auto-rollback" if automatic else "rollback",
+                    reason=reason,
+                    incident=incident,
+                    actor=actor,
+                    gates=gates,
+                    forced=force and report["verdict"] == "incompatible",
+                    tag=tag,
                 )
-            report = {"verdict": "skipped"} if automatic else self._preflight(target.bundle, features, force)
-            bad = state.slot(state.canary) if state.canary is not None else live
-            self.router.rollback()  # cancels the canary, or makes the warm standby live
-            shifted = time.perf_counter()
-            checkpoint("rollback_shifted")
-            assignment = self.deployments.assign(
-                target.bundle.info,
-                self.env,
-                "auto-rollback" if automatic else "rollback",
-                reason=reason,
-                incident=incident,
-                actor=actor,
-                gates=gates,
-                forced=force and report["verdict"] == "incompatible",
-            )
-            quarantined = self._quarantine(bad)
+            quarantined = sum(self._quarantine(s) for s in bad)
             self._record(
                 "rollback",
                 assignment,
                 started,
-                started,
+                loaded,
                 shifted,
                 automatic=automatic,
                 gates=gates,
                 quarantined=quarantined,
+                **({} if target is not None else {"loaded_from_registry": True}),
             )
             return {
                 "assignment": assignment.to_dict(),
                 "status": self.status(),
                 "preflight": report,
-                "shift_ms": round((shifted - started) * 1000, 3),
+                "shift_ms": round((shifted - loaded) * 1000, 3),
             }
 
-    def _rollback_by_loading(
-        self,
-        to: str,
-        reason: str,
-        incident: str,
-        force: bool,
-        actor: str,
-        started: float,
-        features: pd.DataFrame | None,
-    ) -> dict[str, Any]:
-        info = self.registry.resolve(f"{self.name}@{to}")
-        bundle = self.registry.load(info)
-        report = self._preflight(bundle, features, force)
-        if self.router.state.canary is not None:
-            self.router.rollback()
-        loaded = time.perf_counter()
-        bad = self.router.state.slot(self.router.state.live)
-        self.router.deploy(bundle)
-        shifted = time.perf_counter()
-        assignment = self.deployments.assign(
-            info,
-            self.env,
-            "rollback",
-            reason=reason,
-            incident=incident,
-            actor=actor,
-            forced=force and report["verdict"] == "incompatible",
-        )
-        quarantined = self._quarantine(bad)
-        self._record(
-            "rollback", assignment, started, loaded, shifted, loaded_from_registry=True, quarantined=quarantined
-        )
-        return {
-            "assignment": assignment.to_dict(),
-            "status": self.status(),
-            "preflight": report,
-            "shift_ms": round((shifted - loaded) * 1000, 3),
-        }
-
-    def _quarantine(self, slot: Slot | None) -> int:
-        """Mark the version that just lost its traffic as rolled back; quarantine its rows."""
-        if slot is None:
-            return 0
-        self._rolled_back.add(slot.bundle.bundle_id)
+    def _quarantine(self, slot: Slot) -> int:
+        """Quarantine the rows of the version that just lost its traffic."""
         if self.log is None:
             return 0
         return self.log.quarantine(self.name, self.env, slot.bundle.version)
@@ -495,16 +500,18 @@ class ServingEnvironment:
     def check_gates(self) -> dict[str, Any] | None:
         """Evaluate the gates of the version under evaluation; roll back on a failed gate.
 
-        The version under evaluation is the canary if one runs, else the live version when a
-        warm standby exists to fall back to, unless that standby was itself rolled back: a
-        restored version is never rolled "back" onto the version that just failed.
+        The version under evaluation is the canary if one runs, else the live version
+        (also a first version, with nothing to fall back to: its bake must complete). A
+        failed gate rolls back to the target :meth:`Deployments.rollback_target` names:
+        never onto a version a person or a gate rolled back from. With no such target the
+        breach is only recorded (``last_report["rollback"]`` and, once per deployment, a
+        ``gate-breach`` journal entry with ``rolled_back: false``); traffic stays.
         """
+        from rollbackkit.deployments import RollbackRefused
         from rollbackkit.gates import evaluate
 
         state = self.router.state
-        standby = state.standby
-        fallback_ok = standby is not None and standby.bundle.bundle_id not in self._rolled_back
-        slot = state.slot(state.canary) or (state.slot(state.live) if fallback_ok else None)
+        slot = state.slot(state.canary) or state.slot(state.live)
         if slot is None:
             return None
         window = self.window(slot)
@@ -513,25 +520,47 @@ class ServingEnvironment:
         report = evaluate(slot.bundle, window)
         self.last_report = {"version": slot.bundle.version, "slot": slot.name, **report.to_dict()}
         self._maybe_promote_baked(slot, state.canary is None, report.decision)
-        if report.decision == "rollback" and self.router.state.generation == state.generation:
-            breach = time.perf_counter()
-            result = self.rollback(reason=f"gate failed: {report.summary()}", automatic=True, gates=report.summary())
-            result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)
-            result["report"] = self.last_report
-            self.journal.append(
-                "gate-breach",
-                name=self.name,
-                env=self.env,
-                version=slot.bundle.version,
-                gates=report.summary(),
-                breach_to_shift_ms=result["breach_to_shift_ms"],
-            )
-            if self.on_auto_rollback is not None:
-                hook = threading.Thread(target=self.on_auto_rollback, args=(result,), daemon=True)
-                hook.start()
-                self._hooks.append(hook)
-            return result
-        return None
+        if report.decision != "rollback" or self.router.state.generation != state.generation:
+            return None
+        try:
+            target = self.deployments.rollback_target(self.name, self.env)
+        except RollbackRefused as exc:
+            self.last_report["rollback"] = f"none: {exc.message}"
+            if slot.deployment not in self._alerted:
+                self._alerted.add(slot.deployment)
+                self.journal.append(
+                    "gate-breach",
+                    name=self.name,
+                    env=self.env,
+                    version=slot.bundle.version,
+                    deployment=slot.deployment,
+                    gates=report.summary(),
+                    rolled_back=False,
+                    reason=exc.message,
+                )
+            return None
+        breach = time.perf_counter()
+        result = self.rollback(
+            reason=f"gate failed: {report.summary()}", to=None, automatic=True, gates=report.summary()
+        )
+        result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)
+        result["report"] = self.last_report
+        self.journal.append(
+            "gate-breach",
+            name=self.name,
+            env=self.env,
+            version=slot.bundle.version,
+            deployment=slot.deployment,
+            gates=report.summary(),
+            rolled_back=True,
+            target=target.version,
+            breach_to_shift_ms=result["breach_to_shift_ms"],
+        )
+        if self.on_auto_rollback is not None:
+            hook = threading.Thread(target=self.on_auto_rollback, args=(result,), daemon=True)
+            hook.start()
+            self._hooks.append(hook)
+        return result
 
     def _maybe_promote_baked(self, slot: Slot, full: bool, decision: str) -> None:
         """Promote a full deploy's staged rows once its gates have passed for the bake time."""

@@ -170,28 +170,42 @@ class Router:
             state = self._state
             if state.slot(slot) is None:
                 raise RoutingError(f"Slot {slot} is empty.", "Deploy a version into it first.")
-            if deployment is not None:
-                relabelled = replace(state.slot(slot), deployment=deployment)  # type: ignore[type-var]
-                state = self._swap(slots=tuple((n, relabelled if n == slot else s) for n, s in state.slots))
+            label = self._relabelled(state, slot, deployment)
             if percent == 100 or state.live is None:
-                return self._swap(live=slot, canary=None, percent=0)
+                return self._swap(live=slot, canary=None, percent=0, **label)
             if slot == state.live:
-                return self._swap(canary=None, percent=0)
-            return self._swap(canary=slot if percent > 0 else None, percent=percent)
+                return self._swap(canary=None, percent=0, **label)
+            return self._swap(canary=slot if percent > 0 else None, percent=percent, **label)
 
-    def rollback(self) -> RoutingState:
-        """Cancel a canary, or send all traffic back to the warm standby. Loads nothing."""
+    def rollback(self, deployment: str | None = None) -> RoutingState:
+        """Cancel a canary, or send all traffic back to the warm standby. Loads nothing.
+
+        This is the mechanism only: which version a rollback may go to is decided by
+        :meth:`~rollbackkit.deployments.Deployments.rollback_target`, which
+        :meth:`~rollbackkit.serving.environment.ServingEnvironment.rollback` applies first.
+
+        Args:
+            deployment: Relabel the slot that now takes all traffic (the assignment tag
+                its rows are logged under) in the same atomic swap.
+        """
         with self._lock:
             state = self._state
-            if state.canary is not None:
-                return self._swap(canary=None, percent=0)
-            standby = state.standby
-            if standby is None:
+            target = state.live if state.canary is not None else (state.standby.name if state.standby else None)
+            if target is None:
                 raise RoutingError(
                     "There is no warm standby to roll back to.",
                     "Deploy the previous version first (rollbackkit deploy NAME@VERSION).",
                 )
-            return self._swap(live=standby.name)
+            return self._swap(live=target, canary=None, percent=0, **self._relabelled(state, target, deployment))
+
+    @staticmethod
+    def _relabelled(state: RoutingState, slot: str, deployment: str | None) -> dict[str, Any]:
+        """``{"slots": ...}`` with ``slot`` relabelled to ``deployment`` (empty when None)."""
+        current = state.slot(slot)
+        if deployment is None or current is None:
+            return {}
+        relabelled = replace(current, deployment=deployment)
+        return {"slots": tuple((n, relabelled if n == slot else s) for n, s in state.slots)}
 
     def _swap(self, **changes: Any) -> RoutingState:
         """Replace the state (caller holds the lock)."""

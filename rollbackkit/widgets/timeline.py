@@ -32,6 +32,7 @@ class TimelinePanel(widgets.VBox):
         self.name, self.env = name, env
         self._source = registry
         self.assignments: list[dict[str, Any]] = []
+        self.serving: list[tuple[str, str | None]] = []
         self.runbooks: list[dict[str, Any]] = []
         self.message = widgets.HTML()
         self.figure = go.FigureWidget(layout=go.Layout(height=320, margin={"t": 40, "b": 30}))
@@ -56,7 +57,10 @@ class TimelinePanel(widgets.VBox):
         from rollbackkit.deployments import Deployments
         from rollbackkit.runbooks import executed
 
-        self.assignments = [a.to_dict() for a in Deployments(self.registry).history(self.name, self.env)]
+        states = Deployments(self.registry).states(self.name, self.env)
+        self.assignments = [a.to_dict() for a, _ in states]
+        # the "serving" line is the live version after each assignment (Deployments.state's rule)
+        self.serving = [(a.time, state.version) for a, state in states]
         self.runbooks = executed(self.registry.root)
         traces = []
         for action in sorted({a["action"] for a in self.assignments}):
@@ -73,8 +77,8 @@ class TimelinePanel(widgets.VBox):
                 )
             )
         line = go.Scatter(
-            x=[a["time"] for a in self.assignments if a["action"] != "canary"],
-            y=[a["version"] for a in self.assignments if a["action"] != "canary"],
+            x=[when for when, _ in self.serving],
+            y=[version for _, version in self.serving],
             mode="lines",
             line={"shape": "hv", "color": "#8c959f"},
             name="serving",
