@@ -75,6 +75,7 @@ def iris_project(project: Path) -> Path:
 
 def test_a_string_label_canary_is_logged_rolled_back_and_backfilled(iris_project: Path) -> None:
     from rollbackkit.rollback import log_drift, log_operation
+    from rollbackkit.runbooks import run
     from rollbackkit.serving.environment import ServingEnvironment
 
     registry = Registry(iris_project)
@@ -122,6 +123,11 @@ def test_a_string_label_canary_is_logged_rolled_back_and_backfilled(iris_project
         assert math.isclose(sum(drift["v1.0.0"]["current"]), 1.0)
     finally:
         log.close()
+
+    review = run("incident_review", {"name": "iris", "env": "prod"}, repo=iris_project)
+    assert (review.status, review.verdict) == ("ok", "reviewed"), review.error
+    assert review.results["drift"]["v1.1.0"]["psi"] > 0.2
+    assert review.results["rows"]["v1.1.0"]["backfilled"] == rows["rows"]
 
 
 LABEL_GATES = {
