@@ -325,22 +325,29 @@ def gates_check(
     env: Annotated[
         str | None, typer.Option(help="Read the window from the prediction log: the version's latest rows in ENV.")
     ] = None,
+    server: ServerOpt = None,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Evaluate a version's gates over a window. Exit 3 when the decision is rollback."""
-    from rollbackkit.gates import evaluate_logged
+    """Evaluate a version's gates over a window. Exit 3 when the decision is rollback.
 
-    report = evaluate_logged(_registry(repo), ref, window=window, env=env)
+    With --env the window is the version's latest logged rows in ENV; while a server runs for
+    ENV it evaluates them (it holds the prediction log).
+    """
+    from rollbackkit.rollback import check_gates
+
+    report = check_gates(repo, ref, window=window, env=env, server=server)
     if as_json:
-        _print_json(report.to_dict())
+        _print_json(report)
     else:
-        lines = [f"{report.version}: {report.decision} ({report.n} rows)"]
-        for g in report.gates:
-            observed = "-" if g.observed is None else f"{g.observed:.4g}"
-            lines.append(f"  [{g.status}] {g.name} ({g.kind}, {g.severity}): {observed} vs {g.threshold}")
+        lines = [f"{report['version']}: {report['decision']} ({report['n']} rows)"]
+        for g in report["gates"]:
+            observed = "-" if g["observed"] is None else f"{g['observed']:.4g}"
+            lines.append(
+                f"  [{g['status']}] {g['name']} ({g['kind']}, {g['severity']}): {observed} vs {g['threshold']}"
+            )
         sys.stdout.write("\n".join(lines) + "\n")
-    if report.decision == "rollback":
+    if report["decision"] == "rollback":
         raise typer.Exit(3)
 
 

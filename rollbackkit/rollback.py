@@ -53,6 +53,7 @@ def deploy(
             "force": force,
             "reason": reason,
             "features": encode_frame(features) if features is not None else None,
+            "actor": person(registry),
         }
         return {"via": url, **admin_call(registry.paths, url, "deploy", body)}
     if canary is not None:
@@ -88,6 +89,7 @@ def rollback(
             "to": to,
             "force": force,
             "features": encode_frame(features) if features is not None else None,
+            "actor": person(registry),
         }
         return {"via": url, **admin_call(registry.paths, url, "rollback", body)}
     target = Deployments(registry).rollback_target(name, env, to)
@@ -119,6 +121,7 @@ def _offline(
             action,
             reason=reason,
             incident=incident,
+            actor=person(registry),
             forced=forced,
         )
         Journal(registry.paths.journal).append(
@@ -141,6 +144,28 @@ def _offline(
     }
 
 
+def person(registry: Registry) -> str:
+    """Who acts: git's ``user.name`` for the repository, else the OS user.
+
+    Sent with every admin call (deploy, rollback, promote), so the server records the
+    person in the assignment rather than ``admin-api``.
+    """
+    import getpass
+
+    from rollbackkit.errors import RollbackkitError
+
+    try:
+        name = registry.git.text("config", "user.name")
+    except RollbackkitError:  # unset: git exits 1
+        name = ""
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def log_operation(
     registry: Registry,
     log: PredictionStore,
@@ -150,7 +175,8 @@ def log_operation(
     version: str,
     since: str | None = None,
 ) -> dict[str, Any]:
-    """``affected``, ``backfill`` or ``drift`` against an open prediction log (in a server or the CLI).
+    """``affected``, ``backfill``, ``drift``, ``window`` or ``gates`` against an open prediction log
+    (in a server or the CLI).
 
     ``drift`` takes a comma-separated list of versions in ``version``.
     """
@@ -158,6 +184,11 @@ def log_operation(
 
     if operation == "drift":
         return log_drift(registry, log, name, env, [v for v in version.split(",") if v])
+    if operation == "gates":
+        from rollbackkit.gates import evaluate
+
+        bundle = registry.describe(f"{name}@{version}")
+        return evaluate(bundle, log.window(name, env, version=bundle.version)).to_dict()
     if operation == "window":
         frame = log.window(name, env, version=version, limit=WINDOW_LIMIT)
         return encode_frame(frame.drop(columns=["time"], errors="ignore"))
@@ -316,7 +347,7 @@ def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: 
             f"No server is running for {name} in {env}, so there is no canary to promote.",
             f"Start one with rollbackkit serve {name} --env {env}, or use --server URL.",
         )
-    return {"via": url, **admin_call(registry.paths, url, "promote", {"reason": reason})}
+    return {"via": url, **admin_call(registry.paths, url, "promote", {"reason": reason, "actor": person(registry)})}
 
 
 def affected(
@@ -483,6 +514,33 @@ def gate_status(repo: str | Path, name: str, env: str) -> dict[str, Any]:
     if not registry.paths.prediction_log.exists():
         return {"decision": "insufficient", "reason": "no prediction log yet"}
     return evaluate_logged(registry, f"{name}@{where['serving']}", env=env).to_dict()
+
+
+def check_gates(
+    repo: str | Path,
+    ref: str,
+    *,
+    window: str | Path | None = None,
+    env: str | None = None,
+    server: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``ref``'s gates over a window file, or over its latest logged rows in ``env``.
+
+    With ``env`` and a server for it that writes the prediction log, the server evaluates
+    (it holds the log file open); otherwise the file is read here.
+
+    Returns:
+        A ``GateReport`` dict (``version``, ``n``, ``decision``, ``gates``).
+    """
+    from rollbackkit.gates import evaluate_logged
+
+    registry = Registry(repo)
+    if env is not None and window is None:
+        target = registry.resolve(Reference.parse(ref))
+        url = _log_server(registry, target.name, env, server)
+        if url is not None:
+            return admin_call(registry.paths, url, "gates", {"version": target.version})
+    return evaluate_logged(registry, ref, window=window, env=env).to_dict()
 
 
 def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, repair: bool) -> dict[str, Any]:

@@ -8,8 +8,9 @@
   version cannot score get 422 naming the columns, never a 500.
 - ``GET /healthz`` (503 while nothing is served), ``GET /status``, ``GET /openapi.json``
   (every route, described in :mod:`rollbackkit.serving.openapi`).
-- ``POST /admin/deploy|promote|shift|rollback``, and ``affected|backfill|drift|window`` over the
-  prediction log (the server is its one writer): need ``Authorization: Bearer TOKEN``
+- ``POST /admin/deploy|promote|shift|rollback`` (an optional ``"actor"`` names the person;
+  default ``admin-api``), and ``affected|backfill|drift|window|gates`` over the prediction
+  log (the server is its one writer): need ``Authorization: Bearer TOKEN``
   (401 without, 403 with a wrong one; nothing changes either way). Frames in admin bodies
   (``features``) and answers (``window``) are wire frames.
 """
@@ -159,14 +160,14 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         Route("/openapi.json", openapi, methods=["GET"]),
         *[
             Route(f"/admin/{op}", admin(op), methods=["POST"])
-            for op in ("deploy", "promote", "shift", "rollback", "affected", "backfill", "drift", "window")
+            for op in ("deploy", "promote", "shift", "rollback", "affected", "backfill", "drift", "window", "gates")
         ],
     ]
     return Starlette(routes=routes)
 
 
 def _admin_call(env: ServingEnvironment, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-    actor = str(body.get("actor", "admin-api"))
+    actor = str(body.get("actor") or "admin-api")  # the CLI sends the person's name
     features = _features(body)
     if operation == "deploy":
         if not isinstance(body.get("version"), str):
@@ -193,7 +194,7 @@ def _admin_call(env: ServingEnvironment, operation: str, body: dict[str, Any]) -
             generation=state.generation,
         )
         return {"status": env.status()}
-    if operation in ("affected", "backfill", "drift", "window"):
+    if operation in ("affected", "backfill", "drift", "window", "gates"):
         from rollbackkit.rollback import log_operation
 
         if env.log is None:
