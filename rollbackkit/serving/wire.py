@@ -256,12 +256,15 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     change value is left as it came, and :func:`rollbackkit.compat.check` judges it.
     """
     converted: dict[Any, pd.Series] = {}
-    present = set(frame.columns)
+    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))  # hot path: no str(dtype), no Series yet
     for feature in schema.features:
-        if feature.name not in present:
+        dtype = dtypes.get(feature.name)
+        if dtype is None or dtype == feature.pandas_dtype:
             continue
+        if feature.dtype in ("string", "category") and dtype != "object":
+            continue  # text is text: check() casts str <-> category itself
         column = frame[feature.name]
-        if isinstance(column, pd.DataFrame) or str(column.dtype) == feature.pandas_dtype:
+        if isinstance(column, pd.DataFrame):
             continue
         better = _conformed(column, feature)
         if better is not None:
@@ -321,11 +324,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
+def _json_safe(column: pd.Series) -> bool:
+    """Whether every value of ``column`` is one JSON can write as it is."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        return True
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return bool(np.isfinite(column.to_numpy()).all())
+    return not column.hasnans
+
+
 def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """``frame`` as plain records that JSON can write (missing and non-finite values are null)."""
-    floats = [c for c, t in zip(frame.columns, frame.dtypes, strict=True) if isinstance(t, np.dtype) and t.kind == "f"]
-    finite = all(np.isfinite(frame[c].to_numpy()).all() for c in floats) if floats else True
-    if finite and not frame.isna().to_numpy().any():
+    if all(_json_safe(column) for _, column in frame.items()):
         return frame.to_dict(orient="records")  # type: ignore[return-value]
     plain = frame.astype(object)
     plain = plain.where(frame.notna(), None)
