@@ -495,7 +495,10 @@ def rollback(
     name: Annotated[str, typer.Argument(help="Bundle name.")],
     env: EnvOpt,
     reason: Annotated[str, typer.Option(help="Why (required; stored in the assignment).")],
-    to: Annotated[str | None, typer.Option(help="Version to go to (default: the newest other version that served and was not rolled back from).")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(help="Version to go to (default: the newest other one that served and was not rolled back from)."),
+    ] = None,
     incident: Annotated[str, typer.Option(help="Incident id.")] = "",
     features: Annotated[Path | None, typer.Option(help="Live features for preflight (.csv/.parquet or -).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Override a failed preflight (recorded).")] = False,
@@ -503,7 +506,7 @@ def rollback(
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Roll back: a traffic shift to the warm previous version (server) or a restore (workspace)."""
+    """Roll back to --to, else the newest other version that served and was not rolled back from: shift or restore."""
     from rollbackkit.rollback import rollback as run
 
     result = run(
