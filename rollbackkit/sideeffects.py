@@ -3,7 +3,9 @@
 Every scored row is logged to a DuckDB file (``.rollbackkit/local/predictions.duckdb`` by
 default) with request id, row, time, environment, version, bundle id, slot, deployment
 (the assignment tag), input hash (DuckDB's 64-bit hash of the row's input values, in hex:
-equal inputs, equal hash), outputs (JSON), the primary output, latency and error.
+equal inputs, equal hash), outputs (JSON, typed: text, booleans, integers, floats; see
+:func:`decode_outputs`), the primary output (``primary_output``: a numeric copy of a
+numeric or boolean primary, null for a text label), latency and error.
 
 - **Inputs, typed and exact.** A row's inputs go to a typed table per input signature
   (``inputs_<hash of column names and dtypes>``), keyed by ``(request_id, row)`` and named

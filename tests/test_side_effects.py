@@ -218,6 +218,7 @@ def test_a_dead_writer_is_replaced_and_serving_never_stops(served: Path) -> None
             time.sleep(0.2)
         log_status = server.status()["log"]
         assert log_status["restarts"] == 1 and log_status["alive"]
+        assert (log_status["write_errors"], log_status["unwritten"]) == (0, 0)  # the new writer's counts
         after = [server.predict(records[i : i + 2]).json()["request_id"] for i in range(20, 40, 2)]
     log = PredictionLog(served / ".rollbackkit" / "local" / "predictions.duckdb")
     try:
