@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,9 @@ import nbformat
 import pytest
 
 from rollbackkit import Registry
+from rollbackkit.demo_data import ALL_FEATURES, churn_frame
 from rollbackkit.deployments import Deployments
+from rollbackkit.journal import Journal
 from rollbackkit.runbooks import templates
 
 from .conftest import live_records, run_cli
@@ -106,3 +109,28 @@ def test_runbook_show_leads_with_a_failed_runbook_s_error(served: Path, tmp_path
     assert "verdict: failed" in lines[2] and "verdict rolled-back" not in shown.stdout
     record = json.loads(run_cli("runbook", "show", str(saved), "--json", cwd=served).stdout)
     assert record["status"] == "failed" and record["failed_cell"]["error"] == "RuntimeError: the sink is down"
+
+
+def test_the_watchdog_s_own_runbook_completes_without_a_prediction_log(served: Path) -> None:
+    """serve --no-log: the watchdog still rolls a drifting canary back, and the runbook it
+    starts afterwards reaches its verdict instead of failing at the side-effects cell."""
+    journal = Journal(Registry(served).paths.journal)
+    with running_server(served, "churn", "prod", watchdog=0.3, runbook=True, args=("--no-log",)) as server:
+        assert server.admin("deploy", {"version": "v1.1.0", "canary": 10}).status_code == 200
+        drifted = churn_frame(3000, seed=5)
+        drifted["support_calls"] += 6  # v2's scores move far from its reference
+        drifted["contract"] = "month-to-month"
+        records = drifted[ALL_FEATURES].to_dict(orient="records")
+        deadline = time.monotonic() + 60
+        i = 0
+        while server.status()["canary"] is not None and time.monotonic() < deadline:
+            assert server.predict(records[(i % 150) * 20 : (i % 150 + 1) * 20], key=f"user-{i}").status_code == 200
+            i += 1
+        assert server.status()["live"]["version"] == "v1.0.0"
+        deadline = time.monotonic() + 120
+        while not [e for e in journal.entries() if e["event"] == "runbook"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+    runbook = [e for e in journal.entries() if e["event"] == "runbook"]
+    assert [(e["status"], e["verdict"]) for e in runbook] == [("ok", "already-rolled-back")], runbook
+    record = json.loads(run_cli("runbook", "show", runbook[0]["notebook"], "--json", cwd=served).stdout)
+    assert record["results"]["side_effects"]["note"] == "no prediction log"
