@@ -245,7 +245,7 @@ class _Server:
         settle = time.monotonic() + 30  # traffic moved first; the tag and journal entries follow
         while True:
             events = _journal(self.root)
-            breach = [e for e in events if e["event"] == "gate-breach"]
+            breach = [e for e in events if e["event"] == "gate-breach" and e.get("rolled_back", True)]
             shift = [e for e in events if e["event"] == "rollback" and e.get("automatic")]
             if (breach and shift) or time.monotonic() > settle:
                 break
