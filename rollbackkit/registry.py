@@ -453,9 +453,11 @@ class Registry:
     ) -> CompatReport:
         """Can version ``ref`` score this live frame (compatible / adaptable / incompatible)?"""
         from rollbackkit.compat import check
+        from rollbackkit.conform import conform
         from rollbackkit.frames import read_frame
 
-        return check(self.describe(ref).schema, read_frame(features, "live features"), thresholds)
+        schema = self.describe(ref).schema
+        return check(schema, conform(read_frame(features, "live features"), schema), thresholds)
 
     def parity(
         self, ref: str | Reference | VersionInfo, preprocess: str | Path | Preprocess | None = None
@@ -522,12 +524,13 @@ class Registry:
     ) -> PreflightReport:
         """:meth:`preflight` for a bundle that is already loaded (as a server has it)."""
         from rollbackkit.compat import check
+        from rollbackkit.conform import conform
         from rollbackkit.frames import read_frame
         from rollbackkit.preflight import combine, contract_findings
 
-        compat = (
-            check(bundle.schema, read_frame(features, "live features"), thresholds) if features is not None else None
-        )
+        compat = None
+        if features is not None:  # a CSV carries no dtypes: read it with the trained ones where lossless
+            compat = check(bundle.schema, conform(read_frame(features, "live features"), bundle.schema), thresholds)
         parity = self._parity(bundle, preprocess)
         consumer_info = self._consumer(bundle.info, consumer)
         contract = []

@@ -166,3 +166,40 @@ def test_an_output_contract_change_blocks_a_switch(churn_repo: Path, churn: pd.D
     assert ("output_column_added", "proba_leave") in kinds
     assert report.verdict == "incompatible"
     assert np.isfinite([f.count for f in report.findings]).all()
+
+
+def test_a_csv_sample_is_read_with_the_dtypes_the_model_was_trained_on(project: Path) -> None:
+    """A CSV has no dtypes: an ``Int64`` column with empty cells comes back as floats, a
+    nullable boolean as objects, a datetime as text. ``check`` and ``preflight`` read such a
+    sample with the trained dtypes where no value changes, instead of calling it incompatible."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    rng = np.random.default_rng(3)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "visits": pd.array(rng.poisson(3, n), dtype="Int64"),
+            "promo": pd.array(rng.random(n) < 0.3, dtype="boolean"),
+            "spend": rng.normal(50, 10, n),
+            "signup": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 300, n), unit="D"),
+        }
+    )
+    frame.loc[rng.random(n) < 0.1, "visits"] = pd.NA
+    frame.loc[rng.random(n) < 0.1, "promo"] = pd.NA
+    frame["target"] = np.where(frame["spend"] > 50, "high", "low")
+    features = ["visits", "promo", "spend", "signup"]
+    numeric = ColumnTransformer([("numeric", SimpleImputer(strategy="median"), ["visits", "promo", "spend"])])
+    model = make_pipeline(numeric, HistGradientBoostingClassifier(max_iter=10)).fit(frame[features], frame["target"])
+    Registry(project).register("spend", model, frame, target="target", version="v1.0.0")
+    live = project.parent / "live.csv"
+    frame[features].to_csv(live, index=False)
+    assert pd.read_csv(live)["visits"].dtype == "float64"  # what the file gives back
+
+    checked = run_cli("check", "spend@v1.0.0", "--features", str(live), "--json", cwd=project)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert json.loads(checked.stdout)["verdict"] in {"compatible", "adaptable"}
+    report = Registry(project).preflight("spend@v1.0.0", live)
+    assert report.verdict != "incompatible", report.to_dict()

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollbackkit.serving.wire import conform, decode_frame, encode_frame
+from rollbackkit.conform import conform
+from rollbackkit.serving.wire import decode_frame, encode_frame
 
 from .conftest import copy_project, git, run_cli
 from .servers import TOKEN, running_server

@@ -253,7 +253,7 @@ class Router:
         """Score a frame on the slot the split picks for ``key``; thread-safe, lock-free.
 
         ``untyped`` frames (JSON rows) are first read with that slot's schema dtypes where
-        nothing is lost (:func:`rollbackkit.serving.wire.conform`).
+        nothing is lost (:func:`rollbackkit.conform.conform`).
         """
         started = time.perf_counter()
         state = self._state  # one read: a consistent snapshot for this request
@@ -264,7 +264,7 @@ class Router:
         if slot is None:
             raise RoutingError("No version is serving yet.", "Deploy one first.")
         if untyped:
-            from rollbackkit.serving.wire import conform
+            from rollbackkit.conform import conform
 
             frame = conform(frame, slot.bundle.schema)
         outputs = slot.bundle.predict(frame, adaptation=self._adaptation(slot.bundle, frame))

@@ -1,0 +1,106 @@
+"""Read untyped columns with the dtypes a version was trained on, where nothing is lost.
+
+JSON records and CSV files carry no dtypes: a nullable integer arrives as floats, a
+datetime as ISO text, a column of nulls as objects. :func:`conform` gives each such column
+the feature's dtype when no value changes, and leaves the rest for
+:func:`rollbackkit.compat.check` to judge. Serving applies it to JSON requests; the
+registry to live samples read from files (``check``, ``preflight``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rollbackkit.schema import Feature, Schema
+
+
+def dtype_named(name: str) -> Any:
+    """The pandas dtype a dtype name stands for (also pandas 3's ``str`` and ``string[...]`` names)."""
+    if name == "str":
+        return pd.StringDtype(na_value=np.nan)
+    if name.startswith("str[") and name.endswith("]"):
+        return pd.StringDtype(storage=name[4:-1], na_value=np.nan)
+    if name.startswith("string[") and name.endswith("]"):
+        return pd.StringDtype(storage=name[7:-1], na_value=pd.NA)
+    return pd.api.types.pandas_dtype(name)
+
+
+def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Read JSON-typed columns with the dtypes a version was trained on, where nothing is lost.
+
+    For frames built from plain JSON records, which carry no dtypes: a column of nulls
+    (object dtype) becomes a null column of the feature's dtype when the feature is
+    nullable, floats that are whole numbers (or null) become the feature's integer dtype,
+    JSON booleans its boolean dtype, ISO strings its datetime dtype. Any column that would
+    change value is left as it came, and :func:`rollbackkit.compat.check` judges it.
+    """
+    converted: dict[Any, pd.Series] = {}
+    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))  # hot path: no str(dtype), no Series yet
+    for feature in schema.features:
+        dtype = dtypes.get(feature.name)
+        if dtype is None or dtype == feature.pandas_dtype:
+            continue
+        if feature.dtype in ("string", "category") and dtype != "object":
+            continue  # text is text: check() casts str <-> category itself
+        column = frame[feature.name]
+        if isinstance(column, pd.DataFrame):
+            continue
+        better = _conformed(column, feature)
+        if better is not None:
+            converted[feature.name] = better
+    if not converted:
+        return frame
+    out = frame.copy(deep=False)
+    for name, column in converted.items():
+        out[name] = column
+    return out
+
+
+def _conformed(column: pd.Series, feature: Feature) -> pd.Series | None:
+    """``column`` in the feature's dtype, or None when that would change a value."""
+    try:
+        target = dtype_named(feature.pandas_dtype) if feature.pandas_dtype != "category" else None
+    except TypeError:
+        return None
+    missing = column.isna()
+    if missing.all():
+        if not feature.nullable:
+            return None
+        if target is None:
+            return pd.Series(pd.Categorical([None] * len(column), categories=feature.categories), index=column.index)
+        try:
+            return pd.Series([None] * len(column), index=column.index, dtype=object).astype(target)
+        except (TypeError, ValueError):
+            return None
+    if target is None or (missing.any() and not feature.nullable and feature.dtype in ("int", "bool")):
+        return None
+    present = column[~missing]
+    try:
+        if feature.dtype in ("float", "int"):
+            if not all(_is_number(v) for v in present.tolist()):
+                return None
+            out = column.astype("float64").astype(target) if present.dtype == object else column.astype(target)
+            back = out[~missing].astype("float64").to_numpy()
+            return out if np.array_equal(back, present.astype("float64").to_numpy()) else None
+        if feature.dtype == "bool":
+            if not all(isinstance(v, (bool, np.bool_)) for v in present.tolist()):
+                return None
+            return column.astype(target)
+        if feature.dtype == "datetime":
+            if not all(isinstance(v, str) for v in present.tolist()):
+                return None
+            tz = getattr(target, "tz", None)
+            parsed = pd.to_datetime(column, format="ISO8601", utc=tz is not None)
+            if tz is not None:
+                parsed = parsed.dt.tz_convert(tz)
+            return parsed.astype(target)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
