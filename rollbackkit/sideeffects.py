@@ -779,8 +779,10 @@ def _typed(values: list[Any]) -> Any:
         return pd.array(values, dtype="boolean") if missing else np.array(values, dtype=bool)
     if kinds == {int} and all(-(2**63) <= v < 2**63 for v in present):
         return pd.array(values, dtype="Int64") if missing else np.array(values, dtype=np.int64)
-    if kinds <= {float, int}:  # doubles are written with a point or exponent: ints here were mixed in
+    if kinds == {float} or kinds == {float, int}:  # doubles are written with a point or exponent
         return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    if not kinds:  # nothing but nulls: no type is left to give back
+        return np.full(len(values), np.nan)
     if kinds == {str}:
         return pd.array(values, dtype="str")
     return np.array(values, dtype=object)

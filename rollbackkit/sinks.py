@@ -10,6 +10,9 @@ user's own downstream table that mirrors it under the same contract:
 - ``quarantine`` marks a bad version's rows (never deletes them) and ``backfill`` adds the
   corrected rows and marks the originals ``backfilled``.
 
+Rows carry ``outputs`` (one JSON object per row, typed) and ``primary_output`` (a
+numeric copy of a numeric or boolean primary output; null for a text class label).
+
 Every write carries the log's batch id and is recorded in ``<table>_batches`` in the same
 transaction, so replaying a batch is a no-op: after a crash the log re-sends what a sink
 has not acknowledged (:meth:`PredictionLog.sync_sinks`) and nothing is written twice.
