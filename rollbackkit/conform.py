@@ -28,10 +28,15 @@ def dtype_named(name: str) -> Any:
     return pd.api.types.pandas_dtype(name)
 
 
-def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Read JSON-typed columns with the dtypes a version was trained on, where nothing is lost.
+_UNTYPED_KINDS = {"int": "Of"}
+"""Dtype kinds a source without dtypes yields for a feature (default: objects). JSON and CSV
+give an integer column with nulls as floats; every other untyped column arrives as objects."""
 
-    For frames built from plain JSON records, which carry no dtypes: a column of nulls
+
+def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Read untyped columns with the dtypes a version was trained on, where nothing is lost.
+
+    For frames built from plain JSON records or CSV files, which carry no dtypes: a column of nulls
     (object dtype) becomes a null column of the feature's dtype when the feature is
     nullable, floats that are whole numbers (or null) become the feature's integer dtype,
     JSON booleans its boolean dtype, ISO strings its datetime dtype. Any column that would
@@ -43,8 +48,8 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         dtype = dtypes.get(feature.name)
         if dtype is None or dtype == feature.pandas_dtype:
             continue
-        if feature.dtype in ("string", "category") and dtype != "object":
-            continue  # text is text: check() casts str <-> category itself
+        if getattr(dtype, "kind", None) not in _UNTYPED_KINDS.get(feature.dtype, "O"):
+            continue  # a typed column (int32 for int64, str for category): check() declares its cast
         column = frame[feature.name]
         if isinstance(column, pd.DataFrame):
             continue

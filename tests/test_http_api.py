@@ -259,3 +259,11 @@ def test_the_api_is_documented_route_by_route_and_health_says_when_nothing_is_se
     assert status.returncode == 1
     assert status.stderr.count("\n") == 1 and "Usage" not in status.stderr
     assert "rollbackkit serve members --env staging" in status.stderr
+
+
+def test_a_timestamp_with_a_historical_offset_crosses_the_wire() -> None:
+    """Paris kept local mean time (+00:09:21) until 1911: an offset ISO 8601 cannot write."""
+    when = pd.to_datetime(["1911-03-10 23:50:38.999", None]).tz_localize("UTC").tz_convert("Europe/Paris")
+    frame = pd.DataFrame({"signup": pd.Series(when).astype("datetime64[ms, Europe/Paris]")})
+    assert str(frame["signup"][0]).endswith("+00:09:21")
+    pd.testing.assert_frame_equal(decode_frame(json.loads(json.dumps(encode_frame(frame)))), frame, check_exact=True)

@@ -95,7 +95,9 @@ def _values(column: pd.Series) -> list[Any]:
     """The column's values as JSON scalars (``None`` for missing)."""
     dtype = column.dtype
     missing = column.isna().to_numpy()
-    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
+    if isinstance(dtype, pd.DatetimeTZDtype):  # as UTC: historical offsets (LMT +00:09:21) are not ISO 8601
+        return [None if m else v.isoformat() for v, m in zip(column.dt.tz_convert("UTC"), missing, strict=True)]
+    if isinstance(dtype, np.dtype) and dtype.kind == "M":
         return [None if m else v.isoformat() for v, m in zip(column, missing, strict=True)]
     if isinstance(dtype, np.dtype) and dtype.kind == "m":
         ticks = column.to_numpy().view("int64")
