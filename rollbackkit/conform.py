@@ -48,7 +48,7 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         dtype = dtypes.get(feature.name)
         if dtype is None or dtype == feature.pandas_dtype:
             continue
-        if getattr(dtype, "kind", None) not in _UNTYPED_KINDS.get(feature.dtype, "O"):
+        if getattr(dtype, "kind", "") not in _UNTYPED_KINDS.get(feature.dtype, "O"):
             continue  # a typed column (int32 for int64, str for category): check() declares its cast
         column = frame[feature.name]
         if isinstance(column, pd.DataFrame):
