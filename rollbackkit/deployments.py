@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from rollbackkit import people
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.locking import repo_lock
 from rollbackkit.refs import validate_name
@@ -331,7 +332,7 @@ class Deployments:
             "action": action,
             "reason": reason,
             "incident": incident,
-            "actor": actor or self._actor(),
+            "actor": actor or people.actor(self.registry.root),
             "forced": forced,
             "gates": gates,
             "canary_percent": canary_percent,
@@ -364,14 +365,6 @@ class Deployments:
         """The name the next assignment of ``name`` will get (hold the repository lock)."""
         numbers = [int(m["n"]) for t in self.registry.git.tags() if (m := STAGE_RE.match(t.name)) and m["name"] == name]
         return f"{name}#{env}#{max(numbers, default=0) + 1}"
-
-    def _actor(self) -> str:
-        import getpass
-
-        try:
-            return getpass.getuser()
-        except (KeyError, OSError):
-            return "unknown"
 
 
 def _meta(message: str) -> dict[str, Any]:

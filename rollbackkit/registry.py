@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rollbackkit import people
 from rollbackkit.bundle import MANIFEST_FILE, Manifest, atomic_write, md5_bytes, md5_file
 from rollbackkit.errors import (
     DirtyWorkspace,
@@ -677,7 +678,7 @@ class Registry:
                     preprocess=preprocess,
                     serving=serving,
                     gates=gates,
-                    author=self._author(),
+                    author=people.actor(self.root),
                     message=message,
                     trust=tuple(trust),
                     origin=self._repo_relative(preprocess),
@@ -730,9 +731,6 @@ class Registry:
             return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return ""
-
-    def _author(self) -> str:
-        return self.git.run("config", "user.name", check=False).decode().strip()
 
     def _commit_bundle(self, scratch: Path, manifest: Manifest, message: str) -> VersionInfo:
         """Move the built bundle into place, DVC add + push, commit, tag (in that order)."""

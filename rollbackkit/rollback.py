@@ -20,6 +20,7 @@ from rollbackkit.errors import IncompatibleInput, InvalidInput, VersionNotFound
 from rollbackkit.journal import Journal
 from rollbackkit.locking import repo_lock
 from rollbackkit.logprocess import PredictionStore
+from rollbackkit.people import actor
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry import Registry
 from rollbackkit.serving.client import admin_call, find_server
@@ -53,7 +54,7 @@ def deploy(
             "force": force,
             "reason": reason,
             "features": encode_frame(features) if features is not None else None,
-            "actor": person(registry),
+            "actor": actor(registry.root),
         }
         return {"via": url, **admin_call(registry.paths, url, "deploy", body)}
     if canary is not None:
@@ -89,7 +90,7 @@ def rollback(
             "to": to,
             "force": force,
             "features": encode_frame(features) if features is not None else None,
-            "actor": person(registry),
+            "actor": actor(registry.root),
         }
         return {"via": url, **admin_call(registry.paths, url, "rollback", body)}
     target = Deployments(registry).rollback_target(name, env, to)
@@ -121,7 +122,7 @@ def _offline(
             action,
             reason=reason,
             incident=incident,
-            actor=person(registry),
+            actor=actor(registry.root),
             forced=forced,
         )
         Journal(registry.paths.journal).append(
@@ -142,28 +143,6 @@ def _offline(
         "preflight": report,
         "restored": str(restored.directory),
     }
-
-
-def person(registry: Registry) -> str:
-    """Who acts: git's ``user.name`` for the repository, else the OS user.
-
-    Sent with every admin call (deploy, rollback, promote), so the server records the
-    person in the assignment rather than ``admin-api``.
-    """
-    import getpass
-
-    from rollbackkit.errors import RollbackkitError
-
-    try:
-        name = registry.git.text("config", "user.name")
-    except RollbackkitError:  # unset: git exits 1
-        name = ""
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def log_operation(
@@ -347,7 +326,7 @@ def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: 
             f"No server is running for {name} in {env}, so there is no canary to promote.",
             f"Start one with rollbackkit serve {name} --env {env}, or use --server URL.",
         )
-    return {"via": url, **admin_call(registry.paths, url, "promote", {"reason": reason, "actor": person(registry)})}
+    return {"via": url, **admin_call(registry.paths, url, "promote", {"reason": reason, "actor": actor(registry.root)})}
 
 
 def affected(
@@ -451,24 +430,18 @@ def situation(repo: str | Path, name: str, env: str) -> dict[str, Any]:
 def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None) -> str:
     """The runbook's rollback target, by the one rule (:meth:`Deployments.rollback_target`).
 
-    When the latest assignment already is a rollback to ``to`` (an automatic rollback hands
-    its runbook the version it restored), or ``to`` is empty and nothing else qualifies
-    after a rollback, the version now serving is returned: the rollback already happened,
-    and the runbook goes on to check and repair. Hints name the runbook parameter.
+    When the latest assignment already is a rollback and ``to`` is empty or names the
+    version it restored (an automatic rollback hands its runbook that version), the version
+    now serving is returned: the rollback already happened, and the runbook goes on to
+    check and repair, never rolling the restored version back too (pass ``to`` for a
+    further rollback). Hints name the runbook parameter.
     """
-    from rollbackkit.deployments import RollbackRefused
-
     deployments = Deployments(Registry(repo))
     state = deployments.state(name, env)
     done = state.canary is None and bool(state.last_rolled_back_from)
-    if done and to and to == state.version:
-        return to
-    try:
-        return deployments.rollback_target(name, env, to or None, flag="-p to_version=VERSION").version
-    except RollbackRefused:
-        if done and not to and state.version is not None:
-            return state.version
-        raise
+    if done and state.version is not None and to in (None, "", state.version):
+        return state.version
+    return deployments.rollback_target(name, env, to or None, flag="-p to_version=VERSION").version
 
 
 def rolled_back_from(repo: str | Path, name: str, env: str, target: str) -> str | None:

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rollbackkit import people
 from rollbackkit.errors import InvalidInput, InvalidPath, RollbackkitError
 
 KERNEL = "rollbackkit"
@@ -308,7 +309,7 @@ def _finalise(
         "results": results,
         "executed": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
-        "actor": os.environ.get("USER", ""),
+        "actor": people.actor(paths.root),
     }
     nbformat.write(notebook, str(partial))
     with open(partial, "rb") as fh:
