@@ -222,14 +222,6 @@ class Deployments:
         """The assignment under which the live version serves (a running canary does not count)."""
         return self.state(name, env).live
 
-    def previous(self, name: str, env: str) -> Assignment | None:
-        """The version that served fully before the one serving now ("which version was before?")."""
-        full = [a for a in self.history(name, env) if a.action != "canary"]
-        if not full:
-            return None
-        now = full[-1].version
-        return next((a for a in reversed(full[:-1]) if a.version != now), None)
-
     def rollback_target(self, name: str, env: str, to: str | None = None, *, flag: str = "--to VERSION") -> VersionInfo:
         """The one target rule every rollback applies (CLI, admin API, watchdog, runbook, panel).
 

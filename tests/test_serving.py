@@ -64,7 +64,7 @@ def test_deploy_and_rollback_in_the_same_second_stay_ordered_for_us_and_gto(serv
     ]
     assert len({a.timestamp for a in history}) == 3  # strictly increasing tagger times
     assert registry.resolve("churn#prod").version == "v1.0.0"
-    assert deployments.previous("churn", "prod").version == "v1.1.0"
+    assert deployments.state("churn", "prod").last_rolled_back_from == ("v1.1.0",)
     gto = run_tool("gto", "show", "--json", cwd=served)
     assert gto.returncode == 0, gto.stderr
     assert json.loads(gto.stdout)["churn"]["stage"]["prod"] == "v1.0.0"
