@@ -87,5 +87,9 @@ class LockTimeout(RollbackkitError):
     """Another rollbackkit process holds the repository lock."""
 
 
+class Superseded(RollbackkitError):
+    """An automatic action was decided on a state that an operator has changed since."""
+
+
 class IncompatibleInput(RollbackkitError):
     """Live features cannot be scored by a version without an adaptation (or at all)."""

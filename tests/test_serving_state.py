@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pandas as pd
@@ -286,3 +287,50 @@ def test_the_explore_notebook_plans_its_dry_run_rollback_onto_the_good_version(l
     record = show(logged / entries[-1]["notebook"])
     assert (record["results"]["target"], record["results"]["bad_version"]) == ("v1.0.0", "v1.1.0")
     assert record["verdict"] == "already-rolled-back"
+
+
+def test_a_gate_verdict_never_moves_traffic_after_an_operator_moved_it(served: Path) -> None:
+    """The watchdog judged v1.1.0 bad; before it acts, the operator deploys v1.0.0 again. The
+    verdict was about v1.1.0: traffic stays on v1.0.0, and no automatic rollback lands on v1.1.0."""
+    environment = ServingEnvironment(served, "churn", "prod")
+    environment.start()
+    environment.deploy("v1.1.0", reason="boosted model")
+    _send(environment, _traffic(600, seed=83, drifted=True), "drifted")
+    find_target = environment.deployments.rollback_target
+    acted: list[str] = []
+
+    def the_operator_acts_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        """Between the verdict and the shift: the operator's deploy lands first."""
+        if not acted:
+            acted.append("deploy")
+            environment.deploy("v1.0.0", reason="operator: back to the known good", force=True)
+        return find_target(*args, **kwargs)
+
+    environment.deployments.rollback_target = the_operator_acts_meanwhile  # type: ignore[method-assign]
+    assert environment.check_gates() is None
+    assert environment.last_report is not None and environment.last_report["decision"] == "rollback"
+    history = Deployments(Registry(served)).history("churn", "prod")
+    assert [(a.action, a.version) for a in history][-2:] == [("deploy", "v1.1.0"), ("deploy", "v1.0.0")]
+    routing = environment.router.state
+    assert routing.slot(routing.live).bundle.version == "v1.0.0"
+
+
+def test_the_rollback_runbook_after_a_manual_rollback_never_rolls_back_the_restored_version(served: Path) -> None:
+    """Three versions served in turn; the operator rolled v1.2.0 back to v1.1.0 by hand. The
+    runbook then records that rollback; it does not roll v1.1.0 back to v1.0.0 too."""
+    from rollbackkit.demo_data import TARGET, churn_pipeline
+    from rollbackkit.rollback import deploy as deploy_offline
+    from rollbackkit.rollback import rollback as rollback_offline
+
+    churn = churn_frame(1500, seed=84)
+    model = churn_pipeline(ALL_FEATURES, seed=7).fit(churn[ALL_FEATURES], churn[TARGET])  # type: ignore[attr-defined]
+    Registry(served).register("churn", model, churn[[*ALL_FEATURES, TARGET]], target=TARGET)
+    deploy_offline(served, "churn@v1.1.0", "prod", reason="boosted model")
+    deploy_offline(served, "churn@v1.1.1", "prod", reason="fewer rounds")
+    rollback_offline(served, "churn", "prod", reason="operator: scores look off")
+    assert rollback_target(served, "churn", "prod") == "v1.1.0"
+    assert rolled_back_from(served, "churn", "prod", "v1.1.0") == "v1.1.1"
+    result = run("rollback", {"name": "churn", "env": "prod", "reason": "after the manual rollback"}, repo=served)
+    assert (result.status, result.verdict) == ("ok", "already-rolled-back"), result.error
+    assert (result.results["target"], result.results["bad_version"]) == ("v1.1.0", "v1.1.1")
+    assert Deployments(Registry(served)).state("churn", "prod").version == "v1.1.0"

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.deployments import Assignment, Deployments
-from rollbackkit.errors import RollbackkitError
+from rollbackkit.errors import RollbackkitError, Superseded
 from rollbackkit.journal import Journal
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.logprocess import PredictionStore
@@ -389,6 +389,7 @@ class ServingEnvironment:
         automatic: bool = False,
         gates: str = "",
         features: pd.DataFrame | None = None,
+        unless_changed_since: int | None = None,
     ) -> dict[str, Any]:
         """Roll back to the target :meth:`Deployments.rollback_target` names, then record why.
 
@@ -400,10 +401,18 @@ class ServingEnvironment:
         target against ``features`` (default: the inputs this server has seen lately); an
         automatic rollback skips it, since traffic must move now.
 
+        ``unless_changed_since`` is the routing generation a gate evaluation saw: if an
+        operation has moved traffic since (an operator's deploy or rollback between the
+        evaluation and this call), nothing happens and :class:`Superseded` is raised, so a
+        verdict on one version never moves traffic away from another.
+
         Raises:
             RollbackRefused: No version qualifies, or the rollback would change nothing.
+            Superseded: Traffic moved since generation ``unless_changed_since``.
         """
         with self._ops:
+            if unless_changed_since is not None and self.router.state.generation != unless_changed_since:
+                raise Superseded(f"Traffic in {self.env} moved after the gate evaluation.", "Evaluate again.")
             started = time.perf_counter()
             info = self.deployments.rollback_target(self.name, self.env, to)
             state = self.router.state
@@ -523,7 +532,7 @@ class ServingEnvironment:
         if report.decision != "rollback" or self.router.state.generation != state.generation:
             return None
         try:
-            target = self.deployments.rollback_target(self.name, self.env)
+            self.deployments.rollback_target(self.name, self.env)
         except RollbackRefused as exc:
             self.last_report["rollback"] = f"none: {exc.message}"
             if slot.deployment not in self._alerted:
@@ -540,9 +549,15 @@ class ServingEnvironment:
                 )
             return None
         breach = time.perf_counter()
-        result = self.rollback(
-            reason=f"gate failed: {report.summary()}", to=None, automatic=True, gates=report.summary()
-        )
+        try:
+            result = self.rollback(
+                reason=f"gate failed: {report.summary()}",
+                automatic=True,
+                gates=report.summary(),
+                unless_changed_since=state.generation,
+            )
+        except Superseded:  # an operator moved traffic after the evaluation: judge the new state next time
+            return None
         result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)
         result["report"] = self.last_report
         self.journal.append(
@@ -553,7 +568,7 @@ class ServingEnvironment:
             deployment=slot.deployment,
             gates=report.summary(),
             rolled_back=True,
-            target=target.version,
+            target=result["assignment"]["version"],
             breach_to_shift_ms=result["breach_to_shift_ms"],
         )
         if self.on_auto_rollback is not None:
