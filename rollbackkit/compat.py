@@ -165,8 +165,7 @@ def check(
         if cast:
             casts[feature.name] = cast
             findings.append(Finding(feature.name, "cast", f"{column.dtype} -> {cast} (lossless widening)", "adapt"))
-            column = _cast(column, cast, feature)
-        if domain:
+        if domain:  # on the values as they came: a cast to the trained categories makes unseen ones missing
             findings += _domain_findings(feature, column, limits)
     adaptation = Adaptation(drop=extra, reorder=reorder, casts=casts)
     verdict: Verdict = (

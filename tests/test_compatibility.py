@@ -203,3 +203,28 @@ def test_a_csv_sample_is_read_with_the_dtypes_the_model_was_trained_on(project: 
     assert json.loads(checked.stdout)["verdict"] in {"compatible", "adaptable"}
     report = Registry(project).preflight("spend@v1.0.0", live)
     assert report.verdict != "incompatible", report.to_dict()
+
+
+def test_categories_never_seen_in_training_are_named_not_turned_into_missing_values(project: Path) -> None:
+    """A CSV gives the category column back as text; casting it to the trained categories
+    would make every unseen value missing. ``check`` names them instead."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(4)
+    n = 400
+    frame = pd.DataFrame(
+        {"region": pd.Categorical(rng.choice(["north", "south", "east"], n)), "spend": rng.normal(50, 10, n)}
+    )
+    frame["target"] = np.where(frame["spend"] > 50, "high", "low")
+    model = HistGradientBoostingClassifier(max_iter=10, categorical_features="from_dtype")
+    model.fit(frame[["region", "spend"]], frame["target"])
+    Registry(project).register("spend", model, frame, target="target", version="v1.0.0")
+    live = project.parent / "west.csv"
+    frame.assign(region="west")[["region", "spend"]].to_csv(live, index=False)
+
+    checked = run_cli("check", "spend@v1.0.0", "--features", str(live), "--json", cwd=project)
+    report = json.loads(checked.stdout)
+    assert (checked.returncode, report["verdict"]) == (1, "incompatible"), report
+    unseen = [f for f in report["findings"] if f["kind"] == "unseen_categories"]
+    assert unseen and "west" in unseen[0]["detail"], report["findings"]
+    assert not [f for f in report["findings"] if f["kind"] in ("nulls", "missing_share")], report["findings"]
