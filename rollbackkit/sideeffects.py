@@ -586,7 +586,7 @@ class PredictionLog:
 
     def backfill(
         self, name: str, env: str, version: str, rescore: Rescore, batch: int = 5000, primary: str | None = None
-    ) -> dict[str, int]:
+    ) -> dict[str, Any]:
         """Re-score every quarantined row of ``version`` and write corrected rows to production.
 
         Args:
@@ -599,7 +599,9 @@ class PredictionLog:
                 :func:`primary_numbers`); None leaves it null.
 
         Returns:
-            ``{"rescored", "already_done", "failed"}``: a second run rescores nothing.
+            ``{"rescored", "already_done", "failed"}``, plus ``errors`` (why, for up to five
+            failed batches) when rows failed: they stay quarantined. A second run rescores
+            nothing.
         """
         self.flush()
         where, params = _version_filter(name, env, version, None)
@@ -610,6 +612,7 @@ class PredictionLog:
             )
         rescored = failed = 0
         failed_keys: set[tuple[str, int]] = set()
+        errors: list[str] = []
         while True:
             with self._db:
                 todo = self._con.execute(
@@ -625,10 +628,14 @@ class PredictionLog:
             try:
                 self._backfill_batch(part, rescore, primary)
                 rescored += len(part)
-            except Exception:  # a batch that cannot be re-scored stays quarantined, counted as failed
+            except Exception as exc:  # a batch that cannot be re-scored stays quarantined, counted, and says why
                 failed += len(part)
                 failed_keys.update(zip(part["request_id"], part["row"].astype(int), strict=True))
-        return {"rescored": rescored, "already_done": int(already), "failed": failed}
+                reason = f"{len(part)} rows: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                LOGGER.warning("backfill of %s@%s in %s: %s", name, version, env, reason)
+                errors.append(reason)
+        done: dict[str, Any] = {"rescored": rescored, "already_done": int(already), "failed": failed}
+        return {**done, "errors": errors[:5]} if failed else done
 
     def _backfill_batch(self, todo: pd.DataFrame, rescore: Rescore, primary: str | None) -> None:
         outputs, new_version, bundle_id = rescore(self.inputs(todo))

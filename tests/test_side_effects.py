@@ -392,3 +392,25 @@ def test_the_writer_outlives_a_batch_it_cannot_write(tmp_path: Path) -> None:
         assert stored == ["v1.0.0-r0", "v1.0.0-r1"] and log.verify_batches() == []
     finally:
         log.close()
+
+
+def test_backfilling_the_version_now_serving_is_refused_in_one_line(logged: Path) -> None:
+    """logged: v1.1.0 was rolled back, v1.0.0 serves. Re-scoring v1.0.0's rows with itself means nothing."""
+    refused = run_cli("backfill", "churn", "--env", "prod", "--version", "v1.0.0", cwd=logged)
+    assert refused.returncode == 1
+    assert refused.stderr.count("\n") <= 2 and "serves prod now" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_a_backfill_batch_that_cannot_be_rescored_says_why(logged: Path) -> None:
+    log = PredictionLog(logged / ".rollbackkit" / "local" / "predictions.duckdb")
+    try:
+
+        def broken(inputs: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
+            raise ValueError("the restored model cannot read column 'tenure'")
+
+        result = log.backfill("churn", "prod", "v1.1.0", broken)
+    finally:
+        log.close()
+    assert result["rescored"] == 0 and result["failed"] > 0
+    assert any("cannot read column 'tenure'" in reason for reason in result["errors"]), result
