@@ -553,19 +553,14 @@ def status(
     repo: RepoOpt = Path("."),
 ) -> None:
     """What the server for ENV is serving right now (JSON)."""
-    import httpx
+    from rollbackkit.serving import client
 
-    from rollbackkit.serving.client import ServerError, find_server
-
-    url = server or find_server(_registry(repo).paths, name, env)
+    url = server or client.find_server(_registry(repo).paths, name, env)
     if url is None:
-        raise ServerError(
+        raise client.ServerError(
             f"No server is running for {name} in {env}.", f"Start one with rollbackkit serve {name} --env {env}."
         )
-    try:
-        _print_json(httpx.get(f"{url}/status", timeout=30).json())
-    except (httpx.HTTPError, ValueError) as exc:
-        raise ServerError(f"The server at {url} did not answer /status: {exc}.", "Check that it runs.") from exc
+    _print_json(client.status(url))
 
 
 @app.command()
@@ -612,6 +607,8 @@ def backfill(
         _console().print(
             f"rescored {result['rescored']}, already done {result['already_done']}, failed {result['failed']}"
         )
+        for reason in result.get("errors", []):
+            _console().print(f"  failed: {reason}", markup=False)
     if result["failed"]:
         raise typer.Exit(1)
 

@@ -224,9 +224,9 @@ class _Server:
         return admin_call(Registry(self.root).paths, self.url, operation, body)
 
     def status(self) -> dict[str, Any]:
-        import httpx
+        from rollbackkit.serving.client import status
 
-        return dict(httpx.get(f"{self.url}/status", timeout=30).json())
+        return status(self.url)
 
     def canary(self, version: str, percent: int) -> str:
         result = self.admin("deploy", {"version": version, "canary": percent, "reason": "try engagement features"})

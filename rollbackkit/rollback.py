@@ -23,7 +23,8 @@ from rollbackkit.logprocess import PredictionStore
 from rollbackkit.people import actor
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry import Registry
-from rollbackkit.serving.client import admin_call, find_server
+from rollbackkit.serving.client import ServerError, admin_call, find_server
+from rollbackkit.serving.client import status as server_status
 from rollbackkit.serving.environment import PreflightFailed
 from rollbackkit.serving.wire import decode_frame, encode_frame
 from rollbackkit.sideeffects import open_log
@@ -299,10 +300,11 @@ def logged_window(repo: str | Path, name: str, env: str, version: str, *, server
     Through the running server when there is one, else from the log file; empty when
     nothing was logged. At most ``WINDOW_LIMIT`` rows.
     """
-    if not _logged(Registry(repo), name, env, server):
+    registry = Registry(repo)
+    url = _log_server(registry, name, env, server)
+    if not _logged(registry, url):
         return pd.DataFrame()
-    data = _log_call(repo, "window", name, env, version, None, server)
-    return decode_frame(data)
+    return decode_frame(_log_call(registry, url, "window", name, env, version))
 
 
 def prediction_drift(
@@ -312,9 +314,13 @@ def prediction_drift(
 
     Empty when nothing was logged yet (no server and no prediction log).
     """
-    if not versions or not _logged(Registry(repo), name, env, server):
+    if not versions:
         return {}
-    return _log_call(repo, "drift", name, env, ",".join(versions), None, server)
+    registry = Registry(repo)
+    url = _log_server(registry, name, env, server)
+    if not _logged(registry, url):
+        return {}
+    return _log_call(registry, url, "drift", name, env, ",".join(versions))
 
 
 def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: str | None = None) -> dict[str, Any]:
@@ -333,12 +339,14 @@ def affected(
     repo: str | Path, name: str, env: str, version: str, *, since: str | None = None, server: str | None = None
 ) -> dict[str, Any]:
     """Rows ``version`` wrote in ``env``: through the running server, or the log file directly."""
-    return _log_call(repo, "affected", name, env, version, since, server)
+    registry = Registry(repo)
+    return _log_call(registry, _log_server(registry, name, env, server), "affected", name, env, version, since)
 
 
 def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str | None = None) -> dict[str, Any]:
     """Re-score the rows ``version`` wrote in ``env`` with the version now serving."""
-    return _log_call(repo, "backfill", name, env, version, None, server)
+    registry = Registry(repo)
+    return _log_call(registry, _log_server(registry, name, env, server), "backfill", name, env, version)
 
 
 def _server_for(registry: Registry, name: str, env: str, server: str | None) -> str | None:
@@ -351,37 +359,38 @@ def _server_for(registry: Registry, name: str, env: str, server: str | None) -> 
 def has_prediction_log(repo: str | Path, name: str, env: str, *, server: str | None = None) -> bool:
     """Whether ``name`` in ``env`` has a prediction log to read: through a server that writes
     one, or the project's log file (False under ``serve --no-log`` with no file)."""
-    return _logged(Registry(repo), name, env, server)
+    registry = Registry(repo)
+    return _logged(registry, _log_server(registry, name, env, server))
 
 
-def _logged(registry: Registry, name: str, env: str, server: str | None = None) -> bool:
-    """Whether there is a prediction log to ask: a running server's (its one writer), or the file."""
-    return _log_server(registry, name, env, server) is not None or registry.paths.prediction_log.exists()
+def _logged(registry: Registry, url: str | None) -> bool:
+    """Whether there is a prediction log to ask: the server at ``url`` (its one writer, from
+    :func:`_log_server`), or the file."""
+    return url is not None or registry.paths.prediction_log.exists()
 
 
 def _log_server(registry: Registry, name: str, env: str, server: str | None) -> str | None:
     """The server to ask about the prediction log: ``server`` or the running one, unless it
-    runs without a log (``serve --no-log``: then the file, if any, is free to read)."""
+    runs without a log (``serve --no-log``: then the file, if any, is free to read).
+
+    Asks the server's ``/status`` once: resolve it once per operation and pass it on."""
     url = _server_for(registry, name, env, server)
     return url if url is not None and _writes_log(url) else None
 
 
 def _writes_log(url: str) -> bool:
     """Whether the server at ``url`` writes a prediction log (its ``/status`` names the writer)."""
-    import httpx
-
     try:
-        status = httpx.get(f"{url.rstrip('/')}/status", timeout=30).json()
-    except (httpx.HTTPError, ValueError):
+        answer = server_status(url)
+    except ServerError:
         return True  # the admin call will say what is wrong
-    return not (isinstance(status, dict) and "log" in status and status["log"] is None)
+    return not ("log" in answer and answer["log"] is None)
 
 
 def _log_call(
-    repo: str | Path, operation: str, name: str, env: str, version: str, since: str | None, server: str | None
+    registry: Registry, url: str | None, operation: str, name: str, env: str, version: str, since: str | None = None
 ) -> dict[str, Any]:
-    registry = Registry(repo)
-    url = _log_server(registry, name, env, server)
+    """Run a log operation through the server at ``url`` (from :func:`_log_server`), or on the file."""
     if url is not None:
         return admin_call(registry.paths, url, operation, {"version": version, "since": since})
     path = registry.paths.prediction_log
@@ -403,8 +412,6 @@ def situation(repo: str | Path, name: str, env: str) -> dict[str, Any]:
         ``serving`` is the live version and ``canary`` a running canary's version (or None),
         both from :meth:`Deployments.state`.
     """
-    import httpx
-
     registry = Registry(repo)
     deployments = Deployments(registry)
     history = deployments.history(validate_name(name), validate_name(env, "environment name"))
@@ -413,8 +420,8 @@ def situation(repo: str | Path, name: str, env: str) -> dict[str, Any]:
     status = None
     if url is not None:
         try:
-            status = httpx.get(f"{url}/status", timeout=30).json()
-        except httpx.HTTPError:
+            status = server_status(url)
+        except ServerError:
             url = None
     return {
         "name": name,
@@ -524,10 +531,12 @@ def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, 
         ``logged`` is False when there is no prediction log to look in (a server started
         with ``--no-log`` and no log file), and ``note`` then says so.
     """
-    if version is None or not _logged(Registry(repo), name, env):
+    registry = Registry(repo)
+    url = _log_server(registry, name, env, None) if version is not None else None
+    if version is None or not _logged(registry, url):
         note = "no prediction log" if version is not None else "no version to look for"
         return {"version": version, "logged": False, "affected": None, "backfill": None, "note": note}
-    rows = affected(repo, name, env, version)
+    rows = _log_call(registry, url, "affected", name, env, version)
     rows.pop("sample", None)
-    repaired = backfill(repo, name, env, version) if repair and rows["quarantined"] else None
+    repaired = _log_call(registry, url, "backfill", name, env, version) if repair and rows["quarantined"] else None
     return {"version": version, "logged": True, "affected": rows, "backfill": repaired}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from .conftest import live_records, run_cli
 from .servers import TOKEN, running_server
@@ -52,3 +55,30 @@ def test_assignments_made_through_the_cli_record_the_person(served: Path) -> Non
         ("rollback", "Ada Oncall"),
         ("deploy", "admin-api"),  # a call that names nobody
     ]
+
+
+def test_a_side_effects_check_asks_the_server_for_its_status_once(
+    logged: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runbook's repair step looks up the rows and backfills them through the server that
+    writes the log; which server that is, it asks once, not once per call."""
+    import httpx
+
+    from rollbackkit.rollback import side_effects
+
+    asked: list[str] = []
+    real_get = httpx.get
+
+    def counting_get(url: str, **kwargs: Any) -> httpx.Response:
+        asked.append(str(url))
+        return real_get(url, **kwargs)
+
+    monkeypatch.setenv("ROLLBACKKIT_ADMIN_TOKEN", TOKEN)
+    with running_server(logged, "churn", "prod") as server:
+        monkeypatch.setattr(httpx, "get", counting_get)
+        done = side_effects(logged, "churn", "prod", "v1.1.0", repair=True)
+        monkeypatch.undo()
+        assert server.status()["log"] is not None
+    assert done["logged"] and done["affected"]["quarantined"] > 0
+    assert done["backfill"]["rescored"] == done["affected"]["quarantined"]
+    assert [u for u in asked if u.endswith("/status")] == [f"{server.url}/status"]

@@ -1,4 +1,4 @@
-"""Find the server of an environment and call its admin API (used by the CLI)."""
+"""Find the server of an environment, read its ``/status`` and call its admin API (used by the CLI)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,20 @@ def find_server(paths: ProjectPaths, name: str, env: str) -> str | None:
     except (OSError, ValueError, KeyError):
         return None
     return str(data["url"])
+
+
+def status(url: str) -> dict[str, Any]:
+    """The server's ``GET /status`` (what serves, canary, gates, log writer); ServerError when
+    it does not answer with a JSON object."""
+    import httpx
+
+    try:
+        data = httpx.get(f"{url.rstrip('/')}/status", timeout=30).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise ServerError(f"The server at {url} did not answer /status: {exc}.", "Check that it runs.") from exc
+    if not isinstance(data, dict):
+        raise ServerError(f"The server at {url} did not answer /status with an object.", "Check that it runs.")
+    return data
 
 
 def admin_call(paths: ProjectPaths, url: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
