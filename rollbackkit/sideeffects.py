@@ -797,13 +797,13 @@ def _typed(values: list[Any]) -> Any:
 
 def _sample_records(sample: pd.DataFrame) -> list[dict[str, Any]]:
     """``affected`` sample rows, JSON-ready, each with its outputs as an object (non-finite floats: null)."""
-    from rollbackkit.drift import _json_safe
+    from rollbackkit.drift import json_safe
 
     records: list[dict[str, Any]] = json.loads(
         sample.drop(columns="outputs").to_json(orient="records", date_format="iso")
     )
     for record, text in zip(records, sample["outputs"], strict=True):
-        record["outputs"] = _json_safe(json.loads(text))
+        record["outputs"] = json_safe(json.loads(text))
     return records
 
 
@@ -933,10 +933,28 @@ def _connect(path: Path, lock_wait: float, threads: int | None) -> Any:
             if "lock" in str(exc).lower() and time.monotonic() < deadline:
                 time.sleep(0.1)
                 continue
+            holders = _servers_beside(path)
             raise InvalidInput(
                 f"Cannot open the prediction log {path}: {str(exc).splitlines()[0]}.",
-                "If a server is running for this project, ask it (the CLI does) or stop it.",
+                (
+                    f"It is held by the server for {holders}: one process writes a project's log, so stop "
+                    "that server, or serve this model with --no-log."
+                    if holders
+                    else "Another process holds it: stop it, or ask the running server (the CLI does)."
+                ),
             ) from exc
+
+
+def _servers_beside(log: Path) -> str:
+    """The servers recorded next to a log file, as ``NAME in ENV (URL)`` (empty if none)."""
+    found = []
+    for record in sorted((log.parent / "servers").glob("*.json")):
+        try:
+            data = json.loads(record.read_text())
+            found.append(f"{data['name']} in {data['env']} ({data['url']})")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a record being written or removed: name the others
+    return ", ".join(found)
 
 
 def _version_filter(name: str, env: str, version: str, since: str | None) -> tuple[str, list[Any]]:

@@ -414,3 +414,12 @@ def test_a_backfill_batch_that_cannot_be_rescored_says_why(logged: Path) -> None
         log.close()
     assert result["rescored"] == 0 and result["failed"] > 0
     assert any("cannot read column 'tenure'" in reason for reason in result["errors"]), result
+
+
+def test_a_log_held_by_another_environment_s_server_names_that_server(served: Path) -> None:
+    """One process writes a project's log: the refusal names the server holding it and what to do."""
+    with running_server(served, "churn", "prod") as server:
+        blocked = run_cli("affected", "churn", "--env", "staging", "--version", "v1.0.0", cwd=served)
+    assert blocked.returncode == 1
+    assert f"churn in prod ({server.url})" in blocked.stderr and "--no-log" in blocked.stderr, blocked.stderr
+    assert "Traceback" not in blocked.stderr
