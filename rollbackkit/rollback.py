@@ -344,8 +344,18 @@ def affected(
 
 
 def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str | None = None) -> dict[str, Any]:
-    """Re-score the rows ``version`` wrote in ``env`` with the version now serving."""
+    """Re-score the rows ``version`` wrote in ``env`` with the version now serving.
+
+    Raises:
+        InvalidInput: ``version`` is the version serving now: re-scoring its rows with
+            itself would change nothing.
+    """
     registry = Registry(repo)
+    if Deployments(registry).state(validate_name(name), validate_name(env, "environment name")).version == version:
+        raise InvalidInput(
+            f"{name}@{version} serves {env} now: re-scoring its rows with itself would change nothing.",
+            f"Backfill the version rolled back from (rollbackkit history {name} --env {env} names it).",
+        )
     return _log_call(registry, _log_server(registry, name, env, server), "backfill", name, env, version)
 
 
