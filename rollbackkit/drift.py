@@ -298,7 +298,7 @@ class DriftResult:
         }
         if self.slice is not None:
             out["slice"] = self.slice
-        return _json_safe(out)
+        return json_safe(out)
 
 
 def numeric_drift(reference: Any, current: Any, column: str | None = None) -> DriftResult:
@@ -404,7 +404,7 @@ class CategoricalDrift:
         }
         if self.slice is not None:
             out["slice"] = self.slice
-        return _json_safe(out)
+        return json_safe(out)
 
 
 def categorical_drift(reference: Any, current: Any, column: str | None = None) -> CategoricalDrift:
@@ -505,11 +505,12 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` with dicts, lists and tuples walked and each non-finite float made None (JSON null)."""
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -524,6 +525,7 @@ __all__ = [
     "categorical_drift",
     "drift",
     "drift_by",
+    "json_safe",
     "label_drift",
     "numeric_drift",
 ]

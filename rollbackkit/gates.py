@@ -270,9 +270,9 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        from rollbackkit.drift import _json_safe
+        from rollbackkit.drift import json_safe
 
-        return _json_safe(asdict(self))  # type: ignore[no-any-return]
+        return json_safe(asdict(self))  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,7 @@ def _special(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- JSON-typed rows
-def _json_safe(column: pd.Series) -> bool:
+def _writes_as_json(column: pd.Series) -> bool:
     """Whether every value of ``column`` is one JSON can write as it is."""
     dtype = column.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "biu":
@@ -250,7 +250,7 @@ def _json_safe(column: pd.Series) -> bool:
 
 def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """``frame`` as plain records that JSON can write (missing and non-finite values are null)."""
-    if all(_json_safe(column) for _, column in frame.items()):
+    if all(_writes_as_json(column) for _, column in frame.items()):
         return frame.to_dict(orient="records")  # type: ignore[return-value]
     plain = frame.astype(object)
     plain = plain.where(frame.notna(), None)
