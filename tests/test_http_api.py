@@ -199,6 +199,7 @@ def test_a_null_in_a_nullable_feature_is_scored_and_refused_rows_never_reach_pre
 
         refused = server.predict([{"income": "a lot", "visits": 1, "plan": "pro"}])
         assert refused.status_code == 422 and refused.json()["columns"] == ["income"]
+        assert "trained as float" in refused.json()["error"] and "got" in refused.json()["error"], refused.text
 
         # The next deploy's preflight reads the inputs lately scored, not the refused ones.
         deployed = server.admin("deploy", {"version": "v1.1.0", "reason": "after a bad client"})

@@ -280,7 +280,7 @@ class Router:
                 findings = [f for f in report.findings if f.severity == "incompatible"]
                 cached = IncompatibleInput(
                     f"{bundle.info.tag} cannot score these features: "
-                    + "; ".join(f"{f.column}: {f.kind}" for f in findings)
+                    + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in findings)
                     + ".",
                     "Send the columns the version was trained on (see rollbackkit check).",
                 )
