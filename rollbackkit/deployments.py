@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from rollbackkit import people
-from rollbackkit.errors import RollbackkitError
+from rollbackkit.errors import RollbackRefused
 from rollbackkit.locking import repo_lock
 from rollbackkit.refs import validate_name
 
@@ -65,10 +65,6 @@ class Assignment:
         data = asdict(self)
         del data["timestamp"]
         return data
-
-
-class RollbackRefused(RollbackkitError):
-    """A rollback has no eligible target, or would not change what serves."""
 
 
 @dataclass(frozen=True)

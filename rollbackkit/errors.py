@@ -87,6 +87,10 @@ class LockTimeout(RollbackkitError):
     """Another rollbackkit process holds the repository lock."""
 
 
+class RollbackRefused(RollbackkitError):
+    """A rollback has no eligible target, or would not change what serves."""
+
+
 class Superseded(RollbackkitError):
     """An automatic action was decided on a state that an operator has changed since."""
 

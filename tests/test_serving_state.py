@@ -19,7 +19,8 @@ import pytest
 
 from rollbackkit import Registry
 from rollbackkit.demo_data import ALL_FEATURES, churn_frame
-from rollbackkit.deployments import Deployments, RollbackRefused
+from rollbackkit.deployments import Deployments
+from rollbackkit.errors import RollbackRefused
 from rollbackkit.journal import Journal
 from rollbackkit.rollback import rollback_target, rolled_back_from
 from rollbackkit.runbooks import run, show
