@@ -44,6 +44,9 @@ def test_every_declared_parameter_of_every_template_is_understood_by_papermill(
     shown = run_cli("runbook", "templates", "--json", cwd=path.parent)
     assert shown.returncode == 0 and "Unable to parse" not in shown.stdout + shown.stderr
     assert [p["name"] for p in json.loads(shown.stdout)[template]] == assigned
+    helps = {p["name"]: p["help"] for p in json.loads(shown.stdout)[template]}
+    if "to_version" in helps:  # the default target is the one rule, not "the version before"
+        assert "not rolled back from" in helps["to_version"], helps["to_version"]
 
 
 def _runbook(repo: Path, template: str, *params: str) -> dict:
