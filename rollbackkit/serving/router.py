@@ -237,7 +237,7 @@ class Router:
             got = outputs[column].to_numpy()
             want = expected[column].to_numpy()
             same = (
-                np.allclose(got.astype(float), want.astype(float), rtol=1e-7, atol=1e-9)
+                np.allclose(got.astype(float), want.astype(float), rtol=1e-7, atol=1e-9, equal_nan=True)
                 if np.issubdtype(want.dtype, np.number)
                 else bool((got.astype(str) == want.astype(str)).all())
             )
