@@ -180,6 +180,7 @@ def test_a_failed_runbook_is_still_saved_with_its_error(degraded: Path) -> None:
     notebook = nbformat.read(str(result.notebook), as_version=4)
     assert any(o.get("output_type") == "error" for c in notebook.cells for o in c.get("outputs", []))
     assert notebook.metadata["rollbackkit"]["actor"] == "Ada Oncall"  # git's name, as in the assignments
+    assert result.results["actor"] == "Ada Oncall"
     assert verify_audit(degraded).ok
     cli = run_cli("runbook", "run", "rollback", "-p", "name=no-such-model", "-p", "reason=x", cwd=degraded)
     assert cli.returncode == 1 and "failed" in cli.stdout
