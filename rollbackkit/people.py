@@ -9,16 +9,18 @@ import os
 def actor(root: str | os.PathLike[str]) -> str:
     """The person acting in the git repository at ``root``.
 
-    git's ``user.name`` as that repository sees it when set, else the OS user, else
-    ``"unknown"``. Deploys, rollbacks and promotes record it (sent to a server with the
-    admin call, or written into the assignment tag); a new bundle records it as its author.
+    The author name git itself would use there (``GIT_AUTHOR_NAME``, else ``user.name``),
+    else the OS user, else ``"unknown"``. Deploys, rollbacks and promotes record it (sent
+    to a server with the admin call, or written into the assignment tag); a new bundle
+    records it as its author.
     """
     from rollbackkit.gitrepo import Git
 
-    try:
-        name = Git(root).run("config", "user.name", check=False).decode(errors="replace").strip()
+    try:  # "Name <email> 1764400000 +0000", or an error when git knows no identity
+        ident = Git(root).run("var", "GIT_AUTHOR_IDENT", check=False).decode(errors="replace").strip()
     except OSError:  # no git on PATH
-        name = ""
+        ident = ""
+    name = ident.split(" <", 1)[0].strip() if " <" in ident else ""
     if name:
         return name
     try:

@@ -224,6 +224,7 @@ def test_the_whole_story_holds_for_each_kind_of_model(case: Case, tmp_path: Path
 
         rollback = _wait(rolled_back, 90, "the watchdog's automatic rollback")
         assert rollback["version"] == "v1.0.0" and "segment-drift" in rollback["reason"], rollback
+        assert rollback["actor"] == "watchdog"
         assert server.status()["live"]["version"] == "v1.0.0"
 
         runbooks = _wait(

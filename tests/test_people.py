@@ -5,6 +5,8 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
+import pytest
+
 from rollbackkit import Registry
 from rollbackkit.deployments import Deployments
 from rollbackkit.people import actor
@@ -24,7 +26,13 @@ def test_an_assignment_nobody_names_and_a_new_bundle_record_the_git_user(served:
     assert registry.manifest(registry.resolve("churn@v1.1.0")).registration.author == "Ada Oncall"
 
 
-def test_without_a_git_name_the_os_user_acts(git_repo: Path) -> None:
+def test_the_author_git_would_record_acts_else_the_os_user(git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As git itself: GIT_AUTHOR_NAME first, then user.name; with neither, the OS user."""
     assert actor(git_repo) == "Ada Oncall"
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Grace Pager")
+    assert actor(git_repo) == "Grace Pager"
+    monkeypatch.delenv("GIT_AUTHOR_NAME")
+    git(git_repo, "config", "user.name", "Lin Review")
+    assert actor(git_repo) == "Lin Review"
     git(git_repo, "config", "user.name", "")
     assert actor(git_repo) == getpass.getuser()

@@ -516,7 +516,7 @@ class ServingEnvironment:
         breach is only recorded (``last_report["rollback"]`` and, once per deployment, a
         ``gate-breach`` journal entry with ``rolled_back: false``); traffic stays.
         """
-        from rollbackkit.deployments import RollbackRefused
+        from rollbackkit.errors import RollbackRefused
         from rollbackkit.gates import evaluate
 
         state = self.router.state
@@ -552,6 +552,7 @@ class ServingEnvironment:
         try:
             result = self.rollback(
                 reason=f"gate failed: {report.summary()}",
+                actor="watchdog",
                 automatic=True,
                 gates=report.summary(),
                 unless_changed_since=state.generation,
