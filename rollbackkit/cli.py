@@ -829,7 +829,7 @@ def _demo_summary(console: Any, result: Any) -> None:
     rows = result.affected
     total = sum(seconds for _, _, seconds in result.steps)
     console.print(
-        f"[bold]Traffic shift[/]: {result.shift_ms} ms   [bold]gate breach -> previous version live[/]: "
+        f"[bold]Traffic shift[/]: {result.shift_ms} ms   [bold]gate breach -> v1.0.0 live[/]: "
         f"{result.breach_to_shift_ms} ms\n"
         f"[bold]Schema[/]: 52 live columns vs v1.0.0 -> {result.preflight.get('live_52')} "
         f"(drops {len(result.preflight.get('dropped', []))}); a missing column -> "
