@@ -14,7 +14,17 @@ from typing import Any
 
 import pandas as pd
 
-from rollbackkit.artifacts import Preprocess, identity, load_preprocess, read_user_model, save_skops
+from rollbackkit.artifacts import (
+    USER_CODE_ERRORS,
+    Preprocess,
+    beyond_review,
+    describe_error,
+    identity,
+    load_preprocess,
+    read_user_model,
+    save_skops,
+    validate_trust,
+)
 from rollbackkit.bundle import MANIFEST_FILE, Component, Manifest, Registration, md5_file
 from rollbackkit.errors import InvalidInput, InvalidPath
 from rollbackkit.frames import read_frame, with_prefix
@@ -52,29 +62,34 @@ def build_bundle(
     trust: tuple[str, ...],
     origin: str = "",
     features: list[str] | None = None,
+    unsafe: bool = False,
 ) -> Manifest:
     """Write every component of a bundle into ``out`` and return its manifest (with id).
 
     The model's raw input columns are ``features`` when given, else the model's
     ``feature_names_in_`` when the data holds them all (and no preprocessing renames
     them), else every column but the target: extra columns in the data are left out.
+    A model file is loaded only as ``trust`` and ``unsafe`` allow (see
+    :func:`rollbackkit.artifacts.read_user_model`); what they allowed is recorded.
     """
     out.mkdir(parents=True)
     components: dict[str, Component] = {}
-    model_obj, model_comp = _write_model(out, model, trust)
+    model_obj, model_comp, trusted_by_operator = _write_model(out, model, validate_trust(trust), unsafe)
     components["model"] = model_comp
 
     prep: Preprocess = identity
+    code = "preprocess()"
     if preprocess is not None:
         src = _existing_file(preprocess, "--preprocess")
         shutil.copyfile(src, out / "preprocess.py")
-        prep = load_preprocess(out / "preprocess.py")
+        prep = load_preprocess(out / "preprocess.py", where=str(src))
+        code = f"preprocess() in {src}"
         components["preprocess"] = _component(out / "preprocess.py", "git")
 
     train = read_frame(train_data, "training data")
     columns = _input_columns(train, target, features, None if preprocess is not None else model_obj)
     inputs = _inputs(train, target, columns)
-    model_features = _apply(prep, inputs, "training data")
+    model_features = _apply(prep, inputs, "training data", code)
     _check_model_inputs(model_obj, model_features)
     valid = (
         read_frame(validation_data, "validation data")
@@ -82,7 +97,7 @@ def build_bundle(
         else (train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=0).sort_index())
     )
     ref_inputs = _inputs(valid, target, columns, "validation data")
-    ref_features = _apply(prep, ref_inputs, "validation data")
+    ref_features = _apply(prep, ref_inputs, "validation data", code)
     ref_outputs = _score(model_obj, ref_features)
 
     accepts = null_acceptance(lambda frame: output_frame(model_obj, prep(frame)), ref_inputs.iloc[:NULL_PROBE_ROWS])
@@ -119,6 +134,8 @@ def build_bundle(
             author=author,
             message=message,
             preprocess_origin=origin if preprocess is not None else "",
+            trust=trusted_by_operator,
+            unsafe=unsafe and model_comp.format in ("joblib", "pickle"),
         ),
     ).with_id()
     (out / MANIFEST_FILE).write_text(manifest.to_yaml())
@@ -136,16 +153,20 @@ def _existing_file(path: str | Path, option: str) -> Path:
     return p
 
 
-def _write_model(out: Path, model: Any, trust: tuple[str, ...]) -> tuple[Any, Component]:
+def _write_model(out: Path, model: Any, trust: tuple[str, ...], unsafe: bool) -> tuple[Any, Component, tuple[str, ...]]:
+    """Store the model; return it loaded, its component and the types trusted by the operator."""
     if isinstance(model, str | Path):
         path = Path(model)
-        obj, fmt, trusted = read_user_model(path, trust)
+        if not path.is_file():
+            what = "is not a file" if path.exists() else "does not exist"
+            raise InvalidPath(f"Model file {path} {what}.", "Check the --model path.")
         dest = out / f"model{path.suffix.lower()}"
-        shutil.copyfile(path, dest)
-        return obj, _component(dest, "dvc", format=fmt, trusted_types=trusted)
+        shutil.copyfile(path, dest)  # load the copy that is hashed: what is loaded is what is stored
+        obj, fmt, needed = read_user_model(dest, trust, unsafe=unsafe, origin=str(path))
+        return obj, _component(dest, "dvc", format=fmt, trusted_types=needed), beyond_review(needed)
     dest = out / "model.skops"
-    trusted = save_skops(model, dest)
-    return model, _component(dest, "dvc", format="skops", trusted_types=trusted)
+    needed = save_skops(model, dest)
+    return model, _component(dest, "dvc", format="skops", trusted_types=needed), beyond_review(needed)
 
 
 def _write_config(dest: Path, value: Any, default: dict[str, Any], option: str) -> Component:
@@ -189,7 +210,7 @@ def null_acceptance(score: Callable[[pd.DataFrame], Any], sample: pd.DataFrame) 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 score(frame)
-        except Exception:
+        except USER_CODE_ERRORS:  # preprocess() may call sys.exit(); _apply reports it
             return False
         return True
 
@@ -243,14 +264,16 @@ def _inputs(frame: pd.DataFrame, target: str | None, columns: list[str] | None, 
     return frame if target is None else frame.drop(columns=[target])
 
 
-def _apply(prep: Any, frame: pd.DataFrame, what: str) -> pd.DataFrame:
+def _apply(prep: Any, frame: pd.DataFrame, what: str, code: str) -> pd.DataFrame:
     try:
         result = prep(frame.copy())
-    except Exception as exc:
-        raise InvalidInput(f"preprocess() failed on the {what}: {exc!r}.", "Fix the preprocessing code.") from exc
+    except USER_CODE_ERRORS as exc:  # sys.exit() in user code must not end register with exit 0
+        raise InvalidInput(
+            f"{code} failed on the {what}: {describe_error(exc)}.", "Fix the preprocessing code."
+        ) from exc
     if not isinstance(result, pd.DataFrame):
         raise InvalidInput(
-            f"preprocess() returned {type(result).__name__}, not a DataFrame.",
+            f"{code} returned {type(result).__name__}, not a DataFrame.",
             "Return a pandas DataFrame from preprocess().",
         )
     return result
@@ -270,7 +293,8 @@ def _check_model_inputs(model: Any, features: pd.DataFrame) -> None:
 def _score(model: Any, features: pd.DataFrame) -> pd.DataFrame:
     try:
         return output_frame(model, features)
-    except Exception as exc:
+    except USER_CODE_ERRORS as exc:
         raise InvalidInput(
-            f"The model cannot score the data: {exc!r}.", "Check that the data has the model's training columns."
+            f"The model cannot score the data: {describe_error(exc)}.",
+            "Check that the data has the model's training columns.",
         ) from exc

@@ -61,6 +61,12 @@ class Registration(BaseModel):
     preprocess_origin: str = Field(
         default="", description="Repo-relative path the preprocessing code was registered from."
     )
+    trust: tuple[str, ...] = Field(
+        default=(),
+        description="Model types trusted by the registering operator (--trust, or a fitted object's own types) "
+        "beyond the reviewed list; a load refuses any other.",
+    )
+    unsafe: bool = Field(default=False, description="The operator allowed a joblib/pickle model with --unsafe.")
 
 
 class Manifest(BaseModel):

@@ -61,7 +61,7 @@ def init(
 @app.command()
 def register(
     name: Annotated[str, typer.Argument(help="Bundle name, e.g. churn.")],
-    model: Annotated[Path, typer.Option(help="Fitted model file (.skops recommended; .joblib/.pkl flagged).")],
+    model: Annotated[Path, typer.Option(help="Fitted model file (.skops recommended; .joblib/.pkl need --unsafe).")],
     train_data: Annotated[Path, typer.Option(help="Training data (.csv or .parquet) with raw input features.")],
     target: Annotated[str | None, typer.Option(help="Label column in the data.")] = None,
     validation_data: Annotated[Path | None, typer.Option(help="Data for the reference profile.")] = None,
@@ -71,7 +71,14 @@ def register(
     version: Annotated[str | None, typer.Option(help="Explicit version vX.Y.Z.")] = None,
     bump: Annotated[str, typer.Option(help="Bump of the latest version: major, minor or patch.")] = "patch",
     message: Annotated[str, typer.Option(help="Message stored in the version tag.")] = "",
-    trust: Annotated[list[str] | None, typer.Option(help="Extra type a .skops model may load (repeatable).")] = None,
+    trust: Annotated[
+        list[str] | None,
+        typer.Option(help="A type beyond the reviewed defaults that a .skops model may load (repeatable)."),
+    ] = None,
+    unsafe: Annotated[
+        bool,
+        typer.Option("--unsafe", help="Allow a .joblib/.pkl model: unpickling runs any code the file holds."),
+    ] = False,
     features: Annotated[
         str | None,
         typer.Option(
@@ -97,6 +104,7 @@ def register(
         bump=bump,
         message=message,
         trust=trust or (),
+        unsafe=unsafe,
         features=[f.strip() for f in features.split(",") if f.strip()] if features is not None else None,
     )
     if as_json:
@@ -151,9 +159,18 @@ def show(
     )
     if data["trusted_types"]:
         console.print(f"skops types trusted at load: {', '.join(data['trusted_types'])}")
+    if data["trusted_by_operator"]:
+        console.print(
+            f"[yellow]trusted at register beyond the reviewed types:[/] {', '.join(data['trusted_by_operator'])}"
+        )
     if data["unsafe_model_format"]:
         console.print(
-            "[yellow]warning:[/] the model is a joblib/pickle file; it is loaded only after its hash matches."
+            "[yellow]warning:[/] the model is a joblib/pickle file: loading it runs any code it holds "
+            + (
+                "(allowed with --unsafe at register; loaded only after its hash matches)."
+                if data["unsafe_allowed"]
+                else "(registered without --unsafe: it will not load)."
+            )
         )
 
 

@@ -83,6 +83,10 @@ class IntegrityError(RollbackkitError):
     """Bytes on disk, in the cache or in git do not match the manifest."""
 
 
+class UntrustedModel(InvalidInput):
+    """A model file needs types nobody trusted, or is a pickle registered without --unsafe."""
+
+
 class LockTimeout(RollbackkitError):
     """Another rollbackkit process holds the repository lock."""
 

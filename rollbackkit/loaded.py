@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from rollbackkit.artifacts import Preprocess, identity, load_model_bytes
+from rollbackkit.artifacts import (
+    USER_CODE_ERRORS,
+    Preprocess,
+    check_model_trust,
+    describe_error,
+    identity,
+    load_model_bytes,
+)
 from rollbackkit.bundle import Manifest
 from rollbackkit.errors import IncompatibleInput, InvalidInput
 from rollbackkit.frames import part
@@ -94,7 +101,12 @@ class LoadedBundle(BundleDescription):
 
     @classmethod
     def from_components(cls, info: VersionInfo, manifest: Manifest, read: Reader) -> LoadedBundle:
-        """Assemble a bundle from a reader that returns each role's verified bytes."""
+        """Assemble a bundle from a reader that returns each role's verified bytes.
+
+        The model is refused before its bytes are read when the manifest needs what was not
+        trusted at register (:func:`rollbackkit.artifacts.check_model_trust`).
+        """
+        check_model_trust(manifest, info.tag)
         model_comp = manifest.components["model"]
         model = load_model_bytes(read("model"), model_comp.format or "skops", model_comp.trusted_types)
         parts = _small_parts(info, manifest, read)
@@ -177,9 +189,9 @@ def _module_preprocess(source: str, origin: str) -> Preprocess:
     module = types.ModuleType("rollbackkit_bundle_preprocess")
     try:
         exec(compile(source, f"<{origin} preprocess.py>", "exec"), module.__dict__)
-    except Exception as exc:
+    except USER_CODE_ERRORS as exc:  # sys.exit() at import must not stop a server or a CLI command
         raise InvalidInput(
-            f"{origin}: preprocess.py fails to import: {exc!r}.",
+            f"{origin}: preprocess.py fails to import: {describe_error(exc)}.",
             "Register a version whose preprocessing imports cleanly.",
         ) from exc
     func = module.__dict__.get("preprocess")

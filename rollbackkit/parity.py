@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rollbackkit.artifacts import Preprocess
+from rollbackkit.artifacts import USER_CODE_ERRORS, Preprocess
 from rollbackkit.frames import part
 from rollbackkit.loaded import LoadedBundle
 from rollbackkit.schema import output_frame
@@ -83,7 +83,7 @@ def feature_parity(bundle: LoadedBundle, preprocess: Preprocess, code: str) -> P
     try:
         features = preprocess(inputs.copy())
         outputs = output_frame(bundle.model, features)
-    except Exception as exc:
+    except USER_CODE_ERRORS as exc:  # sys.exit() in the code is a failed check, not the end of the process
         return ParityReport(code, len(golden), error=f"the code failed on the golden inputs: {exc!r}")
     return ParityReport(code, len(golden), _compare(stored_features, features), _compare(stored_outputs, outputs))
 

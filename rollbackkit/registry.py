@@ -170,6 +170,7 @@ class Registry:
         self.paths = ProjectPaths(self.root)
         self.git = Git(self.root)
         self._dvc: DvcStore | None = None
+        self._registered_cache: tuple[tuple[int, int, int], dict[str, tuple[str, str]]] | None = None
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -281,7 +282,9 @@ class Registry:
             },
             "schema": schema,
             "unsafe_model_format": model.format in ("joblib", "pickle"),
+            "unsafe_allowed": manifest.registration.unsafe,
             "trusted_types": list(model.trusted_types),
+            "trusted_by_operator": list(manifest.registration.trust),
         }
 
     def _read_manifest(self, info: VersionInfo) -> Manifest:
@@ -306,6 +309,11 @@ class Registry:
             bad("tag", f"tag {info.tag} carries no bundle id (not made by rollbackkit, or rewritten)")
         if info.recorded_commit and info.recorded_commit != info.commit:
             bad("tag", f"tag {info.tag} was moved from commit {info.recorded_commit[:12]} to {info.commit[:12]}")
+        elif (registered := self._registrations().get(info.tag)) is not None:  # the journal saw it registered
+            if registered[0] != info.commit:
+                bad("tag", f"tag {info.tag} was moved from commit {registered[0][:12]}")
+            elif registered[1] and registered[1] != info.bundle_id:
+                bad("tag", f"tag {info.tag} names another bundle id than the journal recorded at register")
         try:
             manifest = self._read_manifest(info)
         except IntegrityError as exc:
@@ -389,20 +397,40 @@ class Registry:
         return digest.hexdigest()
 
     def _check_journal_tags(self, current: dict[str, VersionInfo]) -> list[Problem]:
-        from rollbackkit.journal import Journal
+        """Tags the journal registered that are gone (a moved tag is :meth:`_check_manifest`'s finding)."""
+        return [
+            Problem(tag.partition("@")[2] or "?", "tag", f"tag {tag} was deleted")
+            for tag in self._registrations()
+            if tag not in current
+        ]
 
-        problems = []
-        for entry in Journal(self.paths.journal).entries():
-            if entry.get("event") != "register":
+    def _registrations(self) -> dict[str, tuple[str, str]]:
+        """``tag -> (commit, bundle id)`` of each version's last registration in the journal.
+
+        Read once per change of the journal file (a load at deploy time costs a stat), and
+        only ``register`` lines are parsed. The journal is local: a version registered in
+        another clone has no record here and is checked against its tag alone.
+        """
+        path = self.paths.journal
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return {}
+        key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if self._registered_cache is not None and self._registered_cache[0] == key:
+            return self._registered_cache[1]
+        records: dict[str, tuple[str, str]] = {}
+        for line in path.read_bytes().splitlines():
+            if b'"register"' not in line:
                 continue
-            tag, commit = entry.get("tag", ""), entry.get("commit", "")
-            if tag not in current:
-                problems.append(Problem(entry.get("version", "?"), "tag", f"tag {tag} was deleted"))
-            elif current[tag].commit != commit:
-                problems.append(
-                    Problem(entry.get("version", "?"), "tag", f"tag {tag} was moved from commit {commit[:12]}")
-                )
-        return problems
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a damaged line is journal verify's finding, not a registration
+                continue
+            if isinstance(entry, dict) and entry.get("event") == "register" and isinstance(entry.get("tag"), str):
+                records[entry["tag"]] = (str(entry.get("commit", "")), str(entry.get("bundle_id", "")))
+        self._registered_cache = (key, records)
+        return records
 
     def ensure_cached(self, md5s: Iterable[str]) -> None:
         """Pull objects that the local DVC cache lacks from the remote."""
@@ -625,6 +653,7 @@ class Registry:
         message: str = "",
         trust: Iterable[str] = (),
         features: Iterable[str] | None = None,
+        unsafe: bool = False,
     ) -> VersionInfo:
         """Register one immutable version of bundle ``name``.
 
@@ -643,10 +672,15 @@ class Registry:
             version: Explicit ``vX.Y.Z``; otherwise the latest version bumped by ``bump``.
             bump: ``major``, ``minor`` or ``patch``.
             message: Free text stored in the tag.
-            trust: Extra types a user-supplied ``.skops`` file may load.
+            trust: Types beyond skops' defaults and the reviewed list
+                (:data:`rollbackkit.artifacts.REVIEWED_TYPES`) that a ``.skops`` file may
+                load; recorded in the manifest and shown by :meth:`show`.
             features: The model's raw input columns, in order; other columns of the data
                 are left out. Default: the model's ``feature_names_in_`` when the data has
                 them (and no preprocessing), else every column but the target.
+            unsafe: Allow a ``.joblib``/``.pkl`` model: unpickling runs any code the file
+                holds. Recorded in the manifest; :meth:`show` warns. Without it such a
+                file is refused before it is read.
 
         Returns:
             The new version.
@@ -683,6 +717,7 @@ class Registry:
                     trust=tuple(trust),
                     origin=self._repo_relative(preprocess),
                     features=list(features) if features is not None else None,
+                    unsafe=unsafe,
                 )
                 info = self._commit_bundle(scratch, manifest, message)
             except BaseException:
@@ -698,6 +733,7 @@ class Registry:
                 commit=info.commit,
                 bundle_id=info.bundle_id,
                 seconds=round(time.perf_counter() - started, 4),
+                **_trust_record(manifest),
             )
             return info
 
@@ -816,6 +852,12 @@ class Registry:
         from rollbackkit.journal import Journal
 
         return Journal(self.paths.journal)
+
+
+def _trust_record(manifest: Manifest) -> dict[str, Any]:
+    """What the operator trusted at register, for the journal (nothing when nothing was)."""
+    reg = manifest.registration
+    return {**({"trust": list(reg.trust)} if reg.trust else {}), **({"unsafe": True} if reg.unsafe else {})}
 
 
 def _swap_dir(src: Path, dest: Path) -> None:

@@ -13,7 +13,7 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from rollbackkit import Registry
-from rollbackkit.errors import InvalidInput
+from rollbackkit.errors import InvalidInput, UntrustedModel
 from rollbackkit.frames import part
 
 from .conftest import Data, run_cli
@@ -63,7 +63,7 @@ def test_a_bundle_with_preprocessing_code_scores_through_it(project: Path, tmp_p
 
 
 @pytest.mark.parametrize("suffix", [".joblib", ".pkl"])
-def test_joblib_and_pickle_models_are_accepted_but_flagged(
+def test_joblib_and_pickle_models_need_unsafe_and_are_flagged(
     project: Path, tmp_path: Path, data: Data, models: dict, suffix: str
 ) -> None:
     path = tmp_path / f"model{suffix}"
@@ -72,9 +72,11 @@ def test_joblib_and_pickle_models_are_accepted_but_flagged(
     else:
         path.write_bytes(pickle.dumps(models["v1"]))
     registry = Registry(project)
-    registry.register("cancer", path, data.frame, target="target", version="v1.0.0")
+    with pytest.raises(UntrustedModel, match="--unsafe"):
+        registry.register("cancer", path, data.frame, target="target", version="v1.0.0")
+    registry.register("cancer", path, data.frame, target="target", version="v1.0.0", unsafe=True)
     shown = registry.show("cancer@v1.0.0")
-    assert shown["unsafe_model_format"] is True
+    assert (shown["unsafe_model_format"], shown["unsafe_allowed"]) == (True, True)
     assert shown["components"]["model"]["path"] == f"model{suffix}"
     assert "warning" in run_cli("show", "cancer@v1.0.0", cwd=project).stdout
     assert (registry.load("cancer@v1.0.0").predict(data.X)["prediction"] == models["v1"].predict(data.X)).all()
