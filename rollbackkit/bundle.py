@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Literal
 
@@ -158,7 +159,7 @@ def copy_verified(src: str | os.PathLike[str], dest: str | os.PathLike[str], md5
     from concurrent.futures import Future, ThreadPoolExecutor
 
     dest = Path(dest)
-    tmp = dest.with_name(f".{dest.name}.rbk-tmp")
+    tmp = dest.with_name(f".{dest.name}.rbk-tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     digest = hashlib.md5(usedforsecurity=False)
     try:
         # Hash each chunk while a writer thread writes the same chunk: both release the GIL,
@@ -185,13 +186,20 @@ def copy_verified(src: str | os.PathLike[str], dest: str | os.PathLike[str], md5
 
 
 def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file, fsync and rename."""
+    """Write ``data`` to ``path`` through a temp file, fsync and rename.
+
+    The temp file's name is unique to this call, so concurrent writers of one path (threads
+    of a server, other processes) never rename each other's half-written file away.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.rbk-tmp")
+    tmp = path.with_name(f".{path.name}.rbk-tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     raw = data.encode() if isinstance(data, str) else data
-    with open(tmp, "wb") as fh:
-        fh.write(raw)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

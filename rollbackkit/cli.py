@@ -791,7 +791,7 @@ def journal_verify(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 
 @app.command()
 def recover(repo: RepoOpt = Path(".")) -> None:
-    """Clean up after an interrupted register (every command also does this on its own)."""
+    """Clean up after killed commands; move an unreadable journal tail or record aside (recorded)."""
     done = _registry(repo).recover()
     _console().print(done or "Nothing to recover.")
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rollbackkit.errors import RemoteError
+from rollbackkit.errors import IntegrityError, RemoteError
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -74,12 +74,24 @@ class DvcStore:
             with self._repo.config.edit() as conf:
                 conf["core"]["analytics"] = False
 
-    def set_remote(self, name: str, url: str) -> None:
-        """Add (or replace) remote ``name`` and make it the default."""
+    def set_remote(self, name: str, url: str, relative: bool = False) -> None:
+        """Add (or replace) remote ``name`` and make it the default.
+
+        Args:
+            name: The remote's name.
+            url: A URL, or an absolute directory for a local remote.
+            relative: Store the directory relative to ``.dvc/config`` (DVC resolves it
+                from there), so a copied or moved project keeps using its own remote.
+        """
+        value: str = url
         if "://" not in url:
             Path(url).mkdir(parents=True, exist_ok=True)
+            if relative:
+                from dvc.config_schema import RelPath
+
+                value = RelPath(url)  # written as a path relative to .dvc/
         with _quiet(), self.repo.config.edit() as conf:
-            conf["remote"][name] = {"url": url}
+            conf["remote"][name] = {"url": value}
             conf["core"]["remote"] = name
 
     def remote_url(self) -> str | None:
@@ -109,16 +121,61 @@ class DvcStore:
         )
 
     def pull(self, md5s: Iterable[str]) -> None:
-        """Download objects missing from the local cache; raise RemoteError if any fail."""
-        self._transfer(
-            "pull",
-            md5s,
-            failed=("Fetching from the DVC remote failed", "Check the remote is configured and reachable."),
-            incomplete=(
-                "are missing from the DVC remote too",
+        """Copy objects from the remote into the local cache, verifying each on the way.
+
+        A read never changes the remote: DVC's own pull deletes a remote object whose hash
+        does not match, which would turn "corrupted" into "missing" and destroy the
+        evidence. Here a mismatching copy is refused and the remote is left as it was.
+
+        Raises:
+            RemoteError: The remote cannot be read, or an object is missing there too.
+            IntegrityError: The remote's copy of an object does not match its md5.
+        """
+        missing = []
+        for md5 in md5s:
+            handle = self.remote_open(md5)
+            if handle is None:
+                missing.append(md5)
+                continue
+            with handle:
+                self._fill_cache(md5, handle)
+        if missing:
+            raise RemoteError(
+                f"{len(missing)} object(s) are missing from the local DVC cache and the DVC remote "
+                f"(md5 {', '.join(missing)}).",
                 "The data was never pushed or was deleted there; it cannot be restored.",
-            ),
-        )
+            )
+
+    def _fill_cache(self, md5: str, source: Any) -> None:
+        """Write one object into the cache through a temp file; rename only a matching copy."""
+        import hashlib
+        import uuid
+
+        dest = self.cache_path(md5)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.rbk-tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with open(tmp, "wb") as out:
+                try:
+                    while chunk := source.read(4 * 1024 * 1024):
+                        digest.update(chunk)
+                        out.write(chunk)
+                except OSError as exc:
+                    raise RemoteError(
+                        f"Reading {md5} from the DVC remote failed: {_one_line(exc)}.",
+                        "Check the remote is reachable and retry.",
+                    ) from exc
+            if digest.hexdigest() != md5:
+                raise IntegrityError(
+                    f"The DVC remote's copy of object {md5} is corrupted (its md5 is {digest.hexdigest()}); "
+                    "it was left there untouched and not used.",
+                    "Push a good copy from a cache that holds it ('dvc push'), then run 'rollbackkit verify --all'.",
+                )
+            os.chmod(tmp, 0o444)  # DVC keeps cache objects read-only
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _transfer(
         self, direction: str, md5s: Iterable[str], failed: tuple[str, str], incomplete: tuple[str, str]

@@ -3,21 +3,36 @@
 Each entry carries the sha256 of the previous one (``prev``) and its own (``hash``) over its
 canonical JSON. A head file records the last sequence number and hash, so an edited,
 deleted, reordered or truncated line is detected by :meth:`Journal.verify`.
+
+Appends are serialised across threads and processes by an exclusive lock on a sibling
+``journal.jsonl.lock`` held from reading the last hash to the fsync of the head, so
+concurrent writers (a server's shifts, CLI commands) never fork the chain. A torn last
+line (a crash mid-append: no newline, never committed) is cut off by the next append,
+which first records the repair. A last line that is complete but not an entry, or an
+unreadable head file, stops appends with one line naming the file until
+``rollbackkit recover`` (:meth:`Journal.repair`) moves it aside and records that it did.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rollbackkit.bundle import atomic_write
+from rollbackkit.errors import JournalDamaged
 
 GENESIS = "0" * 64
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -33,8 +48,31 @@ def _digest(entry: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """The entry on one line, or None when it is not valid UTF-8 JSON of an object."""
+    try:
+        value = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _link(entry: dict[str, Any] | None) -> tuple[int, str] | None:
+    """``(seq, hash)`` of an entry a new one can follow, None when it is not an entry."""
+    if entry is None:
+        return None
+    seq, digest = entry.get("seq"), entry.get("hash")
+    if type(seq) is not int or seq < 1 or not isinstance(digest, str) or len(digest) != 64:
+        return None
+    return seq, digest
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
 class Journal:
-    """The journal file of one project. Callers hold the repository lock while appending.
+    """The journal file of one project; safe to append to from any thread or process.
 
     Args:
         path: The ``journal.jsonl`` file (created on first append).
@@ -43,54 +81,130 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.head_path = path.with_name(path.name + ".head")
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive across threads (a lock per file) and processes (flock on the sibling lock file)."""
+        key = str(self.lock_path.resolve())
+        with _THREAD_LOCKS_GUARD:
+            thread_lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
+        with thread_lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing the descriptor releases the flock
+
+    def _lines(self) -> list[bytes]:
+        return self.path.read_bytes().splitlines() if self.path.exists() else []
 
     def entries(self) -> list[dict[str, Any]]:
         """All entries, oldest first (malformed lines are skipped here; see verify)."""
-        if not self.path.exists():
-            return []
-        out = []
-        for line in self.path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+        return [entry for line in self._lines() if (entry := _parse(line)) is not None]
 
     def _head(self) -> tuple[int, str]:
-        """Sequence number and hash recorded in the head file (0 and genesis if none)."""
+        """Sequence number and hash recorded in the head file (0 and genesis if none).
+
+        Raises:
+            JournalDamaged: The head file is not what :meth:`append` writes.
+        """
         if not self.head_path.exists():
             return 0, GENESIS
-        data = json.loads(self.head_path.read_text())
-        return int(data["seq"]), str(data["hash"])
+        try:
+            link = _link(_parse(self.head_path.read_bytes()))
+        except OSError as exc:
+            raise self._damaged(f"{self.head_path} cannot be read ({exc.strerror})") from exc
+        if link is None:
+            raise self._damaged(f"{self.head_path} is not a journal head record")
+        return link
+
+    def _damaged(self, what: str) -> JournalDamaged:
+        return JournalDamaged(
+            f"{what}; nothing can be appended to the journal.",
+            "Run 'rollbackkit recover' (it moves the damaged part aside and records the repair).",
+        )
+
+    def _torn_tail(self) -> tuple[int, bytes]:
+        """Offset and bytes of a last line without its newline (``b""`` when there is none)."""
+        if not self.path.exists():
+            return 0, b""
+        with open(self.path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            start = size
+            while start > 0:
+                step = min(65536, start)
+                fh.seek(start - step)
+                chunk = fh.read(step)
+                if start == size and chunk.endswith(b"\n"):
+                    return size, b""
+                cut = chunk.rfind(b"\n")
+                if cut >= 0:
+                    start = start - step + cut + 1
+                    break
+                start -= step
+            fh.seek(start)
+            return start, fh.read()
+
+    def _last_line(self) -> tuple[int, bytes | None]:
+        """Offset and bytes of the last complete line (0 and None for an empty journal)."""
+        offset, _ = self._torn_tail()
+        if offset == 0:
+            return 0, None
+        with open(self.path, "rb") as fh:
+            start, end = offset - 1, offset - 1  # the newline that ends the last complete line
+            while start > 0:
+                step = min(65536, start)
+                fh.seek(start - step)
+                cut = fh.read(step).rfind(b"\n")
+                if cut >= 0:
+                    start = start - step + cut + 1
+                    break
+                start -= step
+            fh.seek(start)
+            return start, fh.read(end - start)
 
     def _tail(self) -> tuple[int, str]:
-        """Sequence and hash of the last complete line; drops a torn tail left by a crash."""
-        if not self.path.exists():
+        """Sequence and hash of the last complete line (0 and genesis if none)."""
+        start, line = self._last_line()
+        if line is None:
             return 0, GENESIS
-        with open(self.path, "rb+") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            if size == 0:
-                return 0, GENESIS
-            fh.seek(max(0, size - 65536))
-            tail = fh.read()
-            if not tail.endswith(b"\n"):
-                # A write torn by a crash never reached fsync or the head: it was never committed.
-                cut = tail.rfind(b"\n")
-                fh.truncate(size - len(tail) + cut + 1 if cut >= 0 else 0)
-                tail = tail[: cut + 1] if cut >= 0 else b""
-        lines = tail.splitlines()
-        if not lines:
-            return 0, GENESIS
-        last = json.loads(lines[-1])
-        return int(last["seq"]), str(last["hash"])
+        link = _link(_parse(line))
+        if link is None:
+            with open(self.path, "rb") as fh:
+                number = fh.read(start).count(b"\n") + 1
+            raise self._damaged(f"line {number} of {self.path}, the last one, is not a journal entry")
+        return link
+
+    def check_appendable(self) -> None:
+        """Raise :class:`JournalDamaged` now if :meth:`append` would refuse.
+
+        Commands call it before they change anything, so a damaged journal stops them
+        before a tag or a file is written rather than after.
+        """
+        with self._locked():
+            self._tail()
+            self._head()
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one event; returns the written entry (with ``seq``, ``time``, ``hash``).
 
         The line is fsync'd before the head file moves, so a crash in between leaves one
         line beyond the head (accepted by :meth:`verify`), never a head beyond the lines.
+
+        Raises:
+            JournalDamaged: The last complete line is not an entry, or the head is unreadable.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked():
+            self._head()
+            repaired = self._cut_torn_tail()
+            if repaired is not None:
+                self._write("journal-repair", repaired)
+            return self._write(event, fields)
+
+    def _write(self, event: str, fields: dict[str, Any]) -> dict[str, Any]:
         seq, prev = self._tail()
         entry: dict[str, Any] = {
             "seq": seq + 1,
@@ -107,16 +221,106 @@ class Journal:
         atomic_write(self.head_path, json.dumps({"seq": entry["seq"], "hash": entry["hash"]}))
         return entry
 
+    def _cut_torn_tail(self) -> dict[str, Any] | None:
+        """Complete or cut off a last line without its newline; what to record, if anything.
+
+        A write torn by a crash never reached fsync or the head: it was never committed, so
+        it is cut (its bytes kept beside the journal). A whole entry that lost only its
+        newline is completed instead.
+        """
+        offset, torn = self._torn_tail()
+        if not torn:
+            return None
+        entry = _parse(torn)
+        if entry is not None and _link(entry) is not None and entry.get("hash") == _digest(entry):
+            with open(self.path, "ab") as fh:
+                fh.write(b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            return None
+        kept = self.path.with_name(f"{self.path.name}.torn-{_stamp()}")
+        atomic_write(kept, torn)
+        with open(self.path, "rb+") as fh:
+            fh.truncate(offset)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return {
+            "repair": "cut a torn last line (a write interrupted by a crash, never committed)",
+            "bytes": len(torn),
+            "sha256": hashlib.sha256(torn).hexdigest(),
+            "kept": kept.name,
+        }
+
+    def repair(self) -> list[str]:
+        """Make the journal appendable again; what was done, one sentence each (``rollbackkit recover``).
+
+        A torn last line is cut, complete last lines that are not entries are moved to a
+        ``journal.jsonl.corrupt-TIME`` file and an unreadable head to
+        ``journal.jsonl.head.unreadable-TIME``; a ``journal-repair`` entry records each
+        move with the sha256 of what was moved. Damage before the last entry is left for
+        ``journal verify`` to report: it is evidence, and appends do not depend on it.
+        """
+        done: list[str] = []
+        with self._locked():
+            repairs: list[dict[str, Any]] = []
+            torn = self._cut_torn_tail()
+            if torn is not None:
+                repairs.append(torn)
+                done.append(f"cut a torn last line of the journal (kept as {torn['kept']})")
+            moved = self._move_damaged_tail()
+            if moved is not None:
+                repairs.append(moved)
+                done.append(f"moved {moved['lines']} damaged last line(s) of the journal to {moved['kept']}")
+            try:
+                self._head()
+            except JournalDamaged:
+                kept = self.head_path.with_name(f"{self.head_path.name}.unreadable-{_stamp()}")
+                data = self.head_path.read_bytes() if self.head_path.is_file() else b""
+                os.replace(self.head_path, kept)
+                repairs.append(
+                    {
+                        "repair": "moved an unreadable journal head aside",
+                        "bytes": len(data),
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "kept": kept.name,
+                    }
+                )
+                done.append(f"moved the unreadable journal head to {kept.name}")
+            for record in repairs:
+                self._write("journal-repair", record)
+        return done
+
+    def _move_damaged_tail(self) -> dict[str, Any] | None:
+        lines = self._lines()
+        keep = len(lines)
+        while keep and _link(_parse(lines[keep - 1])) is None:
+            keep -= 1
+        if keep == len(lines):
+            return None
+        damaged = b"".join(line + b"\n" for line in lines[keep:])
+        kept = self.path.with_name(f"{self.path.name}.corrupt-{_stamp()}")
+        atomic_write(kept, damaged)
+        atomic_write(self.path, b"".join(line + b"\n" for line in lines[:keep]))
+        return {
+            "repair": "moved damaged last lines aside (not journal entries)",
+            "lines": len(lines) - keep,
+            "first_line": keep + 1,
+            "bytes": len(damaged),
+            "sha256": hashlib.sha256(damaged).hexdigest(),
+            "kept": kept.name,
+        }
+
     def verify(self) -> list[JournalProblem]:
         """Check every link of the chain and the head; empty list means intact."""
         problems: list[JournalProblem] = []
         prev, seq = GENESIS, 0
         hashes: dict[int, str] = {}
-        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        lines = self._lines()
+        if self._torn_tail()[1]:
+            lines = lines[:-1]  # a write torn by a crash: never committed (the head check sees a cut entry)
         for number, line in enumerate(lines, start=1):
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
+            entry = _parse(line)
+            if entry is None:
                 problems.append(JournalProblem(number, "not valid JSON"))
                 continue
             if entry.get("hash") != _digest(entry):
@@ -127,9 +331,16 @@ class Journal:
                 )
             if entry.get("seq") != seq + 1:
                 problems.append(JournalProblem(number, f"sequence {entry.get('seq')} where {seq + 1} was expected"))
-            prev, seq = entry.get("hash", ""), int(entry.get("seq", seq + 1))
+            link = _link(entry)
+            prev, seq = (link[1], link[0]) if link else (str(entry.get("hash", "")), seq + 1)
             hashes[seq] = prev
-        head_seq, head_hash = self._head()
+        try:
+            head_seq, head_hash = self._head()
+        except JournalDamaged:
+            return [
+                *problems,
+                JournalProblem(len(lines), f"{self.head_path.name} is unreadable (run 'rollbackkit recover')"),
+            ]
         if head_seq > seq:
             problems.append(
                 JournalProblem(len(lines), f"journal ends at entry {seq} but {head_seq} were written (truncated)")

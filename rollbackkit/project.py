@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rollbackkit.errors import InvalidInput
+from rollbackkit.errors import InvalidInput, InvalidPath
 from rollbackkit.refs import validate_name
 
 CONFIG_DIR = ".rollbackkit"
@@ -93,3 +93,17 @@ class ProjectPaths:
     def bundle_relpath(name: str) -> str:
         """``bundles/NAME`` as a repo-relative POSIX path."""
         return f"bundles/{validate_name(name)}"
+
+
+def refuse_metadata_dir(path: Path, repo_root: Path, option: str) -> None:
+    """Refuse a destination given as ``option`` inside ``.git/`` or ``.dvc/`` of ``repo_root``.
+
+    Raises:
+        InvalidPath: ``path`` (symlinks resolved) is git's or DVC's metadata.
+    """
+    resolved = path.expanduser().resolve()
+    for meta, owner in ((".git", "git"), (".dvc", "DVC")):
+        if (repo_root / meta).resolve() in (resolved, *resolved.parents):
+            raise InvalidPath(
+                f"{option} {path} is inside {meta}/, which {owner} owns.", f"Choose a directory outside {meta}/."
+            )

@@ -36,12 +36,14 @@ from rollbackkit.errors import (
     IntegrityError,
     InvalidPath,
     NotInitialised,
+    RollbackkitError,
+    UnreadableRecord,
     VersionExists,
     VersionNotFound,
 )
 from rollbackkit.gitrepo import Git, TagInfo, find_root
 from rollbackkit.locking import checkpoint, repo_lock
-from rollbackkit.project import DEFAULT_REMOTE_DIR, DEFAULT_REMOTE_NAME, ProjectPaths
+from rollbackkit.project import DEFAULT_REMOTE_DIR, DEFAULT_REMOTE_NAME, ProjectPaths, refuse_metadata_dir
 from rollbackkit.refs import Reference, Version, validate_name, version_tag
 
 if TYPE_CHECKING:
@@ -189,16 +191,18 @@ class Registry:
         Args:
             repo: Path inside the git repository.
             remote: DVC remote URL or directory (default: ``.rollbackkit/dvc-remote``, a
-                local directory remote). An ``s3://`` URL works the same through dvc-s3.
+                local directory remote stored relative to the project, so a copy of the
+                project writes into its own). An ``s3://`` URL works the same through dvc-s3.
         """
         registry = cls(repo)
         paths = registry.paths
         with repo_lock(paths.lock_file):
             registry.dvc.init()
-            url = remote or str(registry.root / DEFAULT_REMOTE_DIR)
-            if "://" not in url:
-                url = str(Path(url).expanduser().resolve())
-            registry.dvc.set_remote(DEFAULT_REMOTE_NAME, url)
+            if remote is None:
+                registry.dvc.set_remote(DEFAULT_REMOTE_NAME, str(registry.root / DEFAULT_REMOTE_DIR), relative=True)
+            else:
+                url = remote if "://" in remote else str(Path(remote).expanduser().resolve())
+                registry.dvc.set_remote(DEFAULT_REMOTE_NAME, url)
             if not paths.config_file.exists():
                 atomic_write(paths.config_file, "# rollbackkit project configuration\nbundles_dir: bundles\n")
             atomic_write(paths.config_dir / ".gitignore", "/local/\n/dvc-remote/\n")
@@ -565,7 +569,9 @@ class Registry:
         contract = []
         if consumer_info is not None and consumer_info.tag != bundle.info.tag:
             contract = contract_findings(bundle.schema.output, self.describe(consumer_info).schema.output)
+                self._journal().check_appendable()
         return combine(bundle.info.tag, consumer_info.tag if consumer_info else None, compat, parity, contract)
+                self._refuse_foreign(dest)
 
     def _consumer(self, target: VersionInfo, consumer: str | None) -> VersionInfo | None:
         if consumer is not None:
@@ -608,10 +614,22 @@ class Registry:
         """Write a version's files into ``dest``, verifying each before it lands."""
         from rollbackkit.bundle import copy_verified
 
+            if not workspace:
+                _write_restore_marker(staging, info, {c.path: c.md5 for c in manifest.components.values()})
         base = ProjectPaths.bundle_relpath(info.name)
+        except OSError as exc:
+            raise InvalidPath(
+                f"Restoring into {dest} failed: {exc.strerror or exc} ({exc.filename or dest}).",
+                "Check the space and permissions there; nothing was replaced.",
+            ) from exc
         self.ensure_cached(c.md5 for c in manifest.components.values() if c.storage == "dvc")
         staging = dest.with_name(f".{dest.name}.rbk-restore-{uuid.uuid4().hex[:8]}")
-        staging.mkdir(parents=True)
+        try:
+            staging.mkdir(parents=True)
+        except OSError as exc:
+            raise InvalidPath(
+                f"Cannot write next to {dest}: {exc.strerror}.", "Choose a directory you can write to."
+            ) from exc
         try:
             tree = (
                 self.git.ls_tree(info.commit, base)
@@ -634,7 +652,28 @@ class Registry:
             _swap_dir(staging, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+        return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file() and p.name != RESTORE_MARKER)
+
+    def _refuse_foreign(self, dest: Path) -> None:
+        """Refuse to replace ``bundles/NAME`` while it holds a file rollbackkit did not write.
+
+        Rollbackkit writes what git tracks there and the DVC outputs beside their ``.dvc``
+        files; anything else (a user's notes, a hand-copied model) would be deleted.
+        """
+        if not dest.is_dir():
+            return
+        rel = dest.relative_to(self.root).as_posix()
+        tracked = set(self.git.run("ls-files", "-z", "--", rel).decode(errors="surrogateescape").split("\0"))
+        for path in sorted(dest.rglob("*")):
+            if path.is_dir() and not path.is_symlink():
+                continue
+            name = path.relative_to(self.root).as_posix()
+            if name in tracked or path.with_name(path.name + ".dvc").is_file():
+                continue
+            raise InvalidPath(
+                f"{name} was not written by rollbackkit; restoring would delete it.",
+                f"Move it out of {rel}/ (or commit it elsewhere) and retry.",
+            )
 
     # ------------------------------------------------------------------ register
     def register(
@@ -663,6 +702,8 @@ class Registry:
             train_data: Training frame (or CSV/Parquet path) with raw input features.
             target: Label column in the data (dropped from features, kept as reference labels).
             validation_data: Held-out frame for the reference profile (default: a sample of
+            self._journal().check_appendable()  # never a tag without its journal record
+            self._refuse_foreign(self.paths.bundle_dir(name))
                 train_data). Pass one: prediction-drift gates compare live scores with the
                 reference, and a flexible model's in-sample scores are overconfident, so a
                 training-sample reference makes healthy traffic look drifted.
@@ -806,19 +847,60 @@ class Registry:
     def recover(self) -> str | None:
         """Finish cleaning up after a register that was killed; returns what was done.
 
-        Every mutating command does this on its own first; call it to tidy the workspace
-        right away (``rollbackkit recover``).
+        Every mutating command does the register part on its own first; ``rollbackkit
+        recover`` also clears what those refuse to guess about: an unreadable intent record
+        and a damaged journal tail or head are moved aside under names that say why, and the
+        move is recorded in the journal.
         """
         with repo_lock(self.paths.lock_file):
-            return self._recover()
+            done = self._journal().repair()
+            path = self._intent_file()
+            if path.exists() and self._read_intent() is None:
+                aside = path.with_name(f"{path.name}.unreadable-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+                path.rename(aside)
+                self._journal().append(
+                    "recover", op="unknown", result=f"moved an unreadable intent record to {aside.name}"
+                )
+                done.append(
+                    f"moved the unreadable intent record to {aside.relative_to(self.root)} "
+                    "(check 'git status' for a half-written bundles/ directory)"
+                )
+            finished = self._recover()
+            if finished:
+                done.append(finished)
+            return "; ".join(done) or None
+
+    def _read_intent(self) -> dict[str, str] | None:
+        """The intent record, or None when it is not one that :meth:`_write_intent` wrote."""
+        try:
+            record = json.loads(self._intent_file().read_bytes().decode("utf-8"))
+            if not isinstance(record, dict) or record.get("op") != "register":
+                return None
+            name, version = validate_name(record["name"]), record["version"]
+            version_tag(name, version)
+        except (OSError, ValueError, KeyError, TypeError, RollbackkitError):
+            return None
+        return {"op": "register", "name": name, "version": str(version)}
 
     def _recover(self) -> str | None:
-        """Undo what an interrupted register left uncommitted (caller holds the lock)."""
+        """Undo what an interrupted register left uncommitted (caller holds the lock).
+
+        Raises:
+            UnreadableRecord: The intent record is garbage; ``rollbackkit recover`` moves it aside.
+        """
+        swept = self._sweep_scratch()
+        note = f"removed {swept} scratch folder(s) left by killed commands" if swept else None
         path = self._intent_file()
         if not path.exists():
-            return None
-        record = json.loads(path.read_text())
-        name = validate_name(record["name"])
+            return note
+        record = self._read_intent()
+        if record is None:
+            raise UnreadableRecord(
+                f"{path} is not an intent record rollbackkit wrote; it cannot tell what to undo.",
+                "Run 'rollbackkit recover' (it moves the file aside), then check 'git status'.",
+            )
+        self._journal().check_appendable()
+        name = record["name"]
         tag = version_tag(name, record["version"])
         if self.git.tag_exists(tag):
             done = f"register of {tag} had completed; nothing to undo"
@@ -827,9 +909,60 @@ class Registry:
             done = f"register of {tag} was interrupted; bundles/{name} and dvc.yaml reset to HEAD"
         self._journal().append("recover", op=record["op"], name=name, version=record["version"], result=done)
         self._clear_intent()
-        return done
+        return f"{done}; {note}" if note else done
+
+    def _sweep_scratch(self) -> int:
+        """Remove what killed commands left in scratch space (caller holds the lock).
+
+        Register builds in ``.rollbackkit/local/tmp/`` and restore stages next to
+        ``bundles/NAME`` only while they hold the repository lock, so whatever is there now
+        belongs to a process that died.
+        """
+        leftovers = [p for p in self.paths.scratch.iterdir()] if self.paths.scratch.is_dir() else []
+        bundles = self.root / "bundles"
+        if bundles.is_dir():
+            leftovers += [p for p in bundles.iterdir() if re.fullmatch(r"\..+\.rbk-(restore|old)-[0-9a-f]{8}", p.name)]
+        for leftover in leftovers:
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        return len(leftovers)
 
     def _reset_to_head(self, name: str) -> None:
+RESTORE_MARKER = ".rollbackkit-restore.json"
+_RESTORE_FORMAT = "rollbackkit/restore@1"
+
+
+def _write_restore_marker(directory: Path, info: VersionInfo, verified: dict[str, str]) -> None:
+    """Record which files a ``restore --to`` wrote (with their md5), so a later one may replace them.
+
+    ``verified`` holds the md5 of files already hashed on their way in (not hashed again).
+    """
+    files = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(directory).as_posix()
+            files[rel] = verified.get(rel) or md5_file(path)
+    record = {"format": _RESTORE_FORMAT, "tag": info.tag, "files": files}
+    atomic_write(directory / RESTORE_MARKER, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def _restored_files(directory: Path) -> dict[str, str] | None:
+    """The files an earlier ``restore --to`` recorded in ``directory`` (None without a valid marker)."""
+    marker = directory / RESTORE_MARKER
+    if not marker.is_file() or marker.is_symlink():
+        return None
+    try:
+        record = json.loads(marker.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    files = record.get("files") if isinstance(record, dict) and record.get("format") == _RESTORE_FORMAT else None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        return None
+    return files
+
+
         """Put ``bundles/NAME`` and ``dvc.yaml`` back exactly as HEAD has them."""
         rel = ProjectPaths.bundle_relpath(name)
         head = self.git.head()
@@ -873,13 +1006,48 @@ def _swap_dir(src: Path, dest: Path) -> None:
 
 
 def _empty_or_bundle_dir(path: Path, repo_root: Path) -> Path:
-    """Validate a ``--to`` directory: new, empty, or an earlier restore of a bundle."""
-    path = path.expanduser().resolve()
-    if (repo_root / ".git").resolve() in (path, *path.parents):
-        raise InvalidPath(f"{path} is inside .git.", "Choose a directory outside the git metadata.")
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path / MANIFEST_FILE).exists())):
+    """Validate a ``--to`` directory: new, empty, or an earlier ``restore --to`` left as it wrote it.
+
+    Replacing the directory deletes what is in it, so anything rollbackkit did not write
+    there (another file, or one of its files changed since) makes it refuse.
+    """
+    refuse_metadata_dir(path, repo_root, "--to")
+    resolved = path.expanduser().resolve()
+    root = repo_root.resolve()
+    for owned, why in ((root / ".rollbackkit", "rollbackkit's own state"), (root / "bundles", "the workspace")):
+        if owned in (resolved, *resolved.parents):
+            raise InvalidPath(
+                f"--to {path} is inside {owned.relative_to(root)}/ ({why}).",
+                "Restore into the workspace without --to, or choose a directory elsewhere.",
+            )
+    if not resolved.exists():
+        return resolved
+    if not resolved.is_dir():
+        raise InvalidPath(f"--to {path} exists and is not a directory.", "Choose a new or empty directory for --to.")
+    try:
+        present = sorted(resolved.rglob("*"))
+    except OSError as exc:
         raise InvalidPath(
-            f"{path} exists and is not an empty directory or a restored bundle.",
-            "Choose a new or empty directory for --to.",
+            f"--to {path} cannot be read: {exc.strerror}.", "Choose a directory you can write to."
+        ) from exc
+    if not present:
+        return resolved
+    recorded = _restored_files(resolved)
+    if recorded is None:
+        raise InvalidPath(
+            f"--to {path} holds files that an earlier 'rollbackkit restore --to' did not write (no {RESTORE_MARKER}).",
+            "Choose a new or empty directory for --to; nothing was changed.",
         )
-    return path
+    parents = {parent.as_posix() for rel in recorded for parent in Path(rel).parents}
+    for item in present:
+        rel = item.relative_to(resolved).as_posix()
+        if item.is_dir() and not item.is_symlink() and rel in parents:
+            continue
+        if rel == RESTORE_MARKER:
+            continue
+        if item.is_symlink() or rel not in recorded or md5_file(item) != recorded[rel]:
+            raise InvalidPath(
+                f"--to {path} holds {rel}, which the earlier restore there did not write (or it was changed since).",
+                "Move it elsewhere or choose another directory; nothing was changed.",
+            )
+    return resolved

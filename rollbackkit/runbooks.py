@@ -37,6 +37,7 @@ from typing import Any
 
 from rollbackkit import people
 from rollbackkit.errors import InvalidInput, InvalidPath, RollbackkitError
+from rollbackkit.project import refuse_metadata_dir
 
 KERNEL = "rollbackkit"
 RESULTS_MIME = "application/vnd.rollbackkit.results+json"
@@ -237,8 +238,15 @@ def run(
     _check_injection(values, kernel)
     registry = Registry(repo)
     paths = registry.paths
+    if audit_dir:
+        refuse_metadata_dir(Path(audit_dir), paths.root, "--audit-dir")
     folder = Path(audit_dir) if audit_dir else paths.audit / "runbooks"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidPath(
+            f"The audit folder {folder} cannot be created: {exc.strerror}.", "Choose a folder you can write to."
+        ) from exc
     target = _audit_name(folder, path.stem, str(values.get("incident", "")))
     partial = target.with_name(f".{target.stem}.partial.ipynb")
     started = time.perf_counter()
