@@ -87,16 +87,16 @@ class UntrustedModel(InvalidInput):
     """A model file needs types nobody trusted, or is a pickle registered without --unsafe."""
 
 
+class LockTimeout(RollbackkitError):
+    """Another rollbackkit process holds the repository lock."""
+
+
 class JournalDamaged(RollbackkitError):
     """The journal's last line or its head file is not what rollbackkit wrote; appends stop."""
 
 
 class UnreadableRecord(RollbackkitError):
     """A crash-recovery record under ``.rollbackkit/local/`` cannot be read."""
-
-
-class LockTimeout(RollbackkitError):
-    """Another rollbackkit process holds the repository lock."""
 
 
 class RollbackRefused(RollbackkitError):

@@ -569,9 +569,7 @@ class Registry:
         contract = []
         if consumer_info is not None and consumer_info.tag != bundle.info.tag:
             contract = contract_findings(bundle.schema.output, self.describe(consumer_info).schema.output)
-                self._journal().check_appendable()
         return combine(bundle.info.tag, consumer_info.tag if consumer_info else None, compat, parity, contract)
-                self._refuse_foreign(dest)
 
     def _consumer(self, target: VersionInfo, consumer: str | None) -> VersionInfo | None:
         if consumer is not None:
@@ -599,7 +597,9 @@ class Registry:
             self._require_initialised()
             with repo_lock(self.paths.lock_file):
                 self._recover()
+                self._journal().check_appendable()
                 dest = self.paths.bundle_dir(info.name)
+                self._refuse_foreign(dest)
                 files = self._materialise(info, manifest, dest, workspace=True)
                 self._journal().append(
                     "restore",
@@ -614,14 +614,7 @@ class Registry:
         """Write a version's files into ``dest``, verifying each before it lands."""
         from rollbackkit.bundle import copy_verified
 
-            if not workspace:
-                _write_restore_marker(staging, info, {c.path: c.md5 for c in manifest.components.values()})
         base = ProjectPaths.bundle_relpath(info.name)
-        except OSError as exc:
-            raise InvalidPath(
-                f"Restoring into {dest} failed: {exc.strerror or exc} ({exc.filename or dest}).",
-                "Check the space and permissions there; nothing was replaced.",
-            ) from exc
         self.ensure_cached(c.md5 for c in manifest.components.values() if c.storage == "dvc")
         staging = dest.with_name(f".{dest.name}.rbk-restore-{uuid.uuid4().hex[:8]}")
         try:
@@ -649,7 +642,14 @@ class Registry:
                     )
                 if comp.storage == "dvc":
                     copy_verified(self.dvc.cache_path(comp.md5), staging / comp.path, comp.md5)
+            if not workspace:
+                _write_restore_marker(staging, info, {c.path: c.md5 for c in manifest.components.values()})
             _swap_dir(staging, dest)
+        except OSError as exc:
+            raise InvalidPath(
+                f"Restoring into {dest} failed: {exc.strerror or exc} ({exc.filename or dest}).",
+                "Check the space and permissions there; nothing was replaced.",
+            ) from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file() and p.name != RESTORE_MARKER)
@@ -702,8 +702,6 @@ class Registry:
             train_data: Training frame (or CSV/Parquet path) with raw input features.
             target: Label column in the data (dropped from features, kept as reference labels).
             validation_data: Held-out frame for the reference profile (default: a sample of
-            self._journal().check_appendable()  # never a tag without its journal record
-            self._refuse_foreign(self.paths.bundle_dir(name))
                 train_data). Pass one: prediction-drift gates compare live scores with the
                 reference, and a flexible model's in-sample scores are overconfident, so a
                 training-sample reference makes healthy traffic look drifted.
@@ -738,6 +736,8 @@ class Registry:
             self._recover()
             version = self._next_version(name, version, bump)
             self._refuse_dirty(["dvc.yaml"])
+            self._journal().check_appendable()  # never a tag without its journal record
+            self._refuse_foreign(self.paths.bundle_dir(name))
             started = time.perf_counter()
             self.paths.scratch.mkdir(parents=True, exist_ok=True)
             scratch = self.paths.scratch / f"{name}-{uuid.uuid4().hex[:8]}"
@@ -930,39 +930,6 @@ class Registry:
         return len(leftovers)
 
     def _reset_to_head(self, name: str) -> None:
-RESTORE_MARKER = ".rollbackkit-restore.json"
-_RESTORE_FORMAT = "rollbackkit/restore@1"
-
-
-def _write_restore_marker(directory: Path, info: VersionInfo, verified: dict[str, str]) -> None:
-    """Record which files a ``restore --to`` wrote (with their md5), so a later one may replace them.
-
-    ``verified`` holds the md5 of files already hashed on their way in (not hashed again).
-    """
-    files = {}
-    for path in sorted(directory.rglob("*")):
-        if path.is_file():
-            rel = path.relative_to(directory).as_posix()
-            files[rel] = verified.get(rel) or md5_file(path)
-    record = {"format": _RESTORE_FORMAT, "tag": info.tag, "files": files}
-    atomic_write(directory / RESTORE_MARKER, json.dumps(record, indent=1, sort_keys=True) + "\n")
-
-
-def _restored_files(directory: Path) -> dict[str, str] | None:
-    """The files an earlier ``restore --to`` recorded in ``directory`` (None without a valid marker)."""
-    marker = directory / RESTORE_MARKER
-    if not marker.is_file() or marker.is_symlink():
-        return None
-    try:
-        record = json.loads(marker.read_bytes().decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    files = record.get("files") if isinstance(record, dict) and record.get("format") == _RESTORE_FORMAT else None
-    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
-        return None
-    return files
-
-
         """Put ``bundles/NAME`` and ``dvc.yaml`` back exactly as HEAD has them."""
         rel = ProjectPaths.bundle_relpath(name)
         head = self.git.head()
@@ -1003,6 +970,39 @@ def _swap_dir(src: Path, dest: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         src.rename(dest)
+
+
+RESTORE_MARKER = ".rollbackkit-restore.json"
+_RESTORE_FORMAT = "rollbackkit/restore@1"
+
+
+def _write_restore_marker(directory: Path, info: VersionInfo, verified: dict[str, str]) -> None:
+    """Record which files a ``restore --to`` wrote (with their md5), so a later one may replace them.
+
+    ``verified`` holds the md5 of files already hashed on their way in (not hashed again).
+    """
+    files = {}
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(directory).as_posix()
+            files[rel] = verified.get(rel) or md5_file(path)
+    record = {"format": _RESTORE_FORMAT, "tag": info.tag, "files": files}
+    atomic_write(directory / RESTORE_MARKER, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def _restored_files(directory: Path) -> dict[str, str] | None:
+    """The files an earlier ``restore --to`` recorded in ``directory`` (None without a valid marker)."""
+    marker = directory / RESTORE_MARKER
+    if not marker.is_file() or marker.is_symlink():
+        return None
+    try:
+        record = json.loads(marker.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    files = record.get("files") if isinstance(record, dict) and record.get("format") == _RESTORE_FORMAT else None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        return None
+    return files
 
 
 def _empty_or_bundle_dir(path: Path, repo_root: Path) -> Path:
