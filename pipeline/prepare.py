@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-import yaml
-
 from rollbackkit.demo_data import churn_frame
+from rollbackkit.yamlsafe import load_file
 
-params = yaml.safe_load(Path("params.yaml").read_text())["prepare"]
+params = load_file("params.yaml")["prepare"]
 Path("data").mkdir(exist_ok=True)
 churn_frame(params["rows"], seed=params["seed"]).to_parquet("data/train.parquet")
 churn_frame(params["validation_rows"], seed=params["seed"] + 1).to_parquet("data/validation.parquet")

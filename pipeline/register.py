@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import skops.io
-import yaml
 
 from rollbackkit import Registry
 from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET
+from rollbackkit.yamlsafe import load_file
 
-params = yaml.safe_load(Path("params.yaml").read_text())
+params = load_file("params.yaml")
 name = params["register"]["name"]
 registry = Registry(".")
 known = {v.version: v for v in registry.versions(name)} if name in registry.names() else {}

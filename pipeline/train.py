@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pandas as pd
 import skops.io
-import yaml
 
 from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_pipeline
+from rollbackkit.yamlsafe import load_file
 
-params = yaml.safe_load(Path("params.yaml").read_text())["train"]
+params = load_file("params.yaml")["train"]
 train = pd.read_parquet("data/train.parquet")
 Path("models").mkdir(exist_ok=True)
 for version, n_features in params["versions"].items():

@@ -10,9 +10,10 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rollbackkit.artifacts import (
     USER_CODE_ERRORS,
@@ -28,7 +29,7 @@ from rollbackkit.artifacts import (
 from rollbackkit.bundle import MANIFEST_FILE, Component, Manifest, Registration, md5_file
 from rollbackkit.errors import InvalidInput, InvalidPath
 from rollbackkit.frames import read_frame, with_prefix
-from rollbackkit.schema import infer_schema, output_frame
+from rollbackkit.schema import Schema, infer_schema, output_frame
 
 REFERENCE_ROWS = 50_000
 GOLDEN_ROWS = 64
@@ -72,6 +73,9 @@ def build_bundle(
     A model file is loaded only as ``trust`` and ``unsafe`` allow (see
     :func:`rollbackkit.artifacts.read_user_model`); what they allowed is recorded.
     """
+    # The configs are read and validated before any model is loaded (fail fast, no side effects).
+    serving_yaml = _config_text(serving, DEFAULT_SERVING, "--serving")
+    gates_yaml = _config_text(gates, DEFAULT_GATES, "--gates")
     out.mkdir(parents=True)
     components: dict[str, Component] = {}
     model_obj, model_comp, trusted_by_operator = _write_model(out, model, validate_trust(trust), unsafe)
@@ -104,8 +108,8 @@ def build_bundle(
     schema = infer_schema(inputs, model_obj, ref_outputs, target=target, accepts_null=accepts)
     (out / "schema.json").write_text(schema.to_json())
     components["schema"] = _component(out / "schema.json", "git")
-    components["serving"] = _write_config(out / "serving.yaml", serving, DEFAULT_SERVING, "--serving")
-    components["gates"] = _write_config(out / "gates.yaml", gates, DEFAULT_GATES, "--gates")
+    components["serving"] = _write_config(out / "serving.yaml", serving_yaml)
+    components["gates"] = _write_config(out / "gates.yaml", gates_yaml, schema)
 
     parts = [with_prefix(ref_inputs, "input"), with_prefix(ref_outputs, "output")]
     if target is not None and target in valid.columns:
@@ -148,6 +152,8 @@ def _component(path: Path, storage: str, **extra: Any) -> Component:
 
 def _existing_file(path: str | Path, option: str) -> Path:
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise InvalidPath(f"{option} {p} is not a file.", f"Check the {option} path.")
     if not p.is_file():
         raise InvalidPath(f"{option} file {p} does not exist.", f"Check the {option} path.")
     return p
@@ -169,26 +175,70 @@ def _write_model(out: Path, model: Any, trust: tuple[str, ...], unsafe: bool) ->
     return model, _component(dest, "dvc", format="skops", trusted_types=needed), beyond_review(needed)
 
 
-def _write_config(dest: Path, value: Any, default: dict[str, Any], option: str) -> Component:
+class ServingSpec(BaseModel):
+    """The content of ``serving.yaml``: how a version is to be served (validated at register)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    predict: Literal["auto", "predict", "predict_proba"] = "auto"
+    batch_size: int = Field(default=1024, ge=1, le=1_000_000, strict=True)
+    timeout_ms: float = Field(default=1000, gt=0, le=3_600_000, allow_inf_nan=False)
+    warmup: Literal["golden", "none"] = "golden"
+
+
+def parse_serving(text: str | bytes, where: str = "serving.yaml") -> ServingSpec:
+    """Parse and validate ``serving.yaml`` (bounded, see :mod:`rollbackkit.yamlsafe`); errors name the line."""
+    from rollbackkit.gates import _explain, _line_of
+    from rollbackkit.yamlsafe import compose, load
+
+    hint = f"Keys: {', '.join(ServingSpec.model_fields)}; see rollbackkit.builder.ServingSpec."
+    root = compose(text, where)
+    data = load(text, where)
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{where} line 1: must hold a YAML mapping.", hint)
+    try:
+        return ServingSpec.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidInput(f"{where} line {_line_of(root, tuple(error['loc']))}: {_explain(error)}.", hint) from exc
+
+
+def _config_text(value: Any, default: dict[str, Any], option: str) -> tuple[str, str]:
+    """``--serving``/``--gates`` (a file, a dict or None: the default) as validated YAML text and its name.
+
+    Read within :mod:`rollbackkit.yamlsafe`'s bounds; gates' column names are checked
+    later, against the schema (:func:`_write_config`).
+    """
     import yaml
 
+    from rollbackkit.gates import parse_gates
+    from rollbackkit.yamlsafe import read_text
+
     if value is None or isinstance(value, dict):
-        dest.write_text(yaml.safe_dump(value if value is not None else default, sort_keys=False))
+        where = option.removeprefix("--")
+        try:
+            text = yaml.safe_dump(value if value is not None else default, sort_keys=False)
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise InvalidInput(f"{where}: cannot be written as YAML ({exc}).", "Pass plain data.") from exc
     else:
         src = _existing_file(value, option)
-        try:
-            parsed = yaml.safe_load(src.read_text())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise InvalidInput(f"{src} is not valid YAML{where}.", f"Fix the {option} file.") from exc
-        if not isinstance(parsed, dict):
-            raise InvalidInput(f"{src} must hold a YAML mapping.", f"Fix the {option} file.")
-        shutil.copyfile(src, dest)
-    if dest.name == "gates.yaml":
-        from rollbackkit.gates import parse_gates
+        where = str(value)
+        text = read_text(src, where, f"Fix the {option} file.")
+    if option == "--gates":
+        parse_gates(text, where=where)
+    else:
+        parse_serving(text, where=where)
+    return text, where
 
-        parse_gates(dest.read_text(), where=str(value) if isinstance(value, str | Path) else "gates")
+
+def _write_config(dest: Path, config: tuple[str, str], schema: Schema | None = None) -> Component:
+    """Write validated ``serving.yaml`` or ``gates.yaml`` text into the bundle (gates checked against ``schema``)."""
+    from rollbackkit.gates import parse_gates
+
+    text, where = config
+    if dest.name == "gates.yaml" and schema is not None:
+        parse_gates(text, where=where, schema=schema)
+    dest.write_bytes(text.encode())
     return _component(dest, "git")
 
 

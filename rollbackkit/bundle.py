@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rollbackkit.errors import IntegrityError, InvalidPath
+from rollbackkit.errors import IntegrityError, InvalidInput, InvalidPath
 
 MANIFEST_FILE = "bundle.yaml"
 MANIFEST_FORMAT = "rollbackkit/bundle@1"
@@ -104,12 +104,14 @@ class Manifest(BaseModel):
     @classmethod
     def from_yaml(cls, text: str | bytes, where: str = MANIFEST_FILE) -> Manifest:
         """Parse and validate ``bundle.yaml``; raise IntegrityError on anything malformed."""
-        import yaml
+        from rollbackkit.yamlsafe import load
 
         try:
-            data = yaml.safe_load(text)
+            data = load(text, where)
             manifest = cls.model_validate(data)
-        except (yaml.YAMLError, ValidationError, TypeError) as exc:
+        except InvalidInput as exc:
+            raise IntegrityError(exc.message, "Restore it from git or re-register the bundle.") from exc
+        except (ValidationError, TypeError) as exc:
             first = str(exc).splitlines()[0]
             raise IntegrityError(
                 f"{where} is not a valid rollbackkit manifest ({first}).",

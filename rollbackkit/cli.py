@@ -891,7 +891,7 @@ def _fail(code: int, message: str, hint: str) -> None:
         import traceback
 
         traceback.print_exc()
-    text = f"error: {message} {hint}".strip()
+    text = " ".join(f"error: {message} {hint}".split())  # always one line, whatever a value held
     if sys.stderr.isatty():
         text = f"\x1b[31m{text}\x1b[0m"
     sys.stderr.write(text + "\n")

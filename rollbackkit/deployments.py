@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 Action = Literal["deploy", "canary", "promote", "rollback", "auto-rollback"]
 TRAILER = "Rollbackkit-Assignment"
-STAGE_RE = re.compile(r"^(?P<name>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<env>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<n>\d+)$")
+STAGE_RE = re.compile(r"^(?P<name>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<env>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<n>[0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ class Deployments:
         by_commit = {v.commit: v.version for v in self.registry.versions(name)}
         out = []
         for tag in self.registry.git.tags():
-            match = STAGE_RE.match(tag.name)
+            match = STAGE_RE.fullmatch(tag.name)
             if not match or match["name"] != name or (env is not None and match["env"] != env):
                 continue
             meta = _meta(tag.message)
@@ -313,7 +313,7 @@ class Deployments:
         ``tag`` is a name reserved earlier with :meth:`next_tag` (under the same lock hold).
         """
         tags = self.registry.git.tags()
-        times = [t.timestamp for t in tags if (m := STAGE_RE.match(t.name)) and m["name"] == info.name]
+        times = [t.timestamp for t in tags if (m := STAGE_RE.fullmatch(t.name)) and m["name"] == info.name]
         stamp = max(int(time.time()), max(times, default=0) + 1)
         tag = tag or self.next_tag(info.name, env)
         meta: dict[str, Any] = {
@@ -351,7 +351,9 @@ class Deployments:
 
     def next_tag(self, name: str, env: str) -> str:
         """The name the next assignment of ``name`` will get (hold the repository lock)."""
-        numbers = [int(m["n"]) for t in self.registry.git.tags() if (m := STAGE_RE.match(t.name)) and m["name"] == name]
+        numbers = [
+            int(m["n"]) for t in self.registry.git.tags() if (m := STAGE_RE.fullmatch(t.name)) and m["name"] == name
+        ]
         return f"{name}#{env}#{max(numbers, default=0) + 1}"
 
 

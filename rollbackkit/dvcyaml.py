@@ -11,6 +11,32 @@ from typing import Any
 
 from rollbackkit.bundle import MANIFEST_FILE, Manifest, atomic_write
 from rollbackkit.errors import InvalidInput
+from rollbackkit.yamlsafe import load_file, load_round_trip, read_text
+
+HINT = "Fix dvc.yaml (DVC reads it at every 'dvc add'), commit it, then register again."
+
+
+def check_dvc_yaml(dvc_yaml: Path) -> None:
+    """Refuse a ``dvc.yaml`` that DVC could not read, before ``register`` changes anything.
+
+    Read within :mod:`rollbackkit.yamlsafe`'s bounds, then validated by DVC's own schema
+    for project files (DVC would otherwise fail in the middle of ``dvc add``).
+    """
+    if not dvc_yaml.exists():
+        return
+    data = load_file(dvc_yaml, dvc_yaml.name, HINT)
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{dvc_yaml.name} must hold a YAML mapping (stages, artifacts, ...).", HINT)
+    from dvc.dvcfile import ProjectFile
+    from dvc.utils.strictyaml import YAMLValidationError
+
+    try:
+        ProjectFile.validate(data, fname=dvc_yaml.name)
+    except YAMLValidationError as exc:
+        detail = str(getattr(exc, "exc", exc)).splitlines()[0]
+        raise InvalidInput(f"{dvc_yaml.name} is not a valid DVC project file ({detail}).", HINT) from exc
 
 
 def declare_artifact(dvc_yaml: Path, name: str, model_path: str, manifest: Manifest) -> None:
@@ -18,19 +44,15 @@ def declare_artifact(dvc_yaml: Path, name: str, model_path: str, manifest: Manif
     from io import StringIO
 
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
 
     yaml = YAML()
     yaml.preserve_quotes = True
     data: Any = {}
     if dvc_yaml.exists():
-        try:
-            data = yaml.load(dvc_yaml.read_text()) or {}
-        except YAMLError as exc:
-            raise InvalidInput(
-                f"{dvc_yaml} is not valid YAML: {str(exc).splitlines()[0]}.", "Fix dvc.yaml, then register again."
-            ) from exc
-    artifacts = data.setdefault("artifacts", {})
+        data = load_round_trip(read_text(dvc_yaml, dvc_yaml.name, HINT), dvc_yaml.name, HINT) or {}
+    if not isinstance(data, dict) or not isinstance(data.setdefault("artifacts", {}), dict):
+        raise InvalidInput(f"{dvc_yaml.name}: 'artifacts' must be a mapping of names.", HINT)
+    artifacts = data["artifacts"]
     bundle_dir = model_path.rsplit("/", 1)[0]
     artifacts[name] = {
         "path": model_path,

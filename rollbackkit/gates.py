@@ -46,6 +46,7 @@ from rollbackkit.errors import InvalidInput
 if TYPE_CHECKING:
     from rollbackkit.loaded import BundleDescription
     from rollbackkit.registry import Registry
+    from rollbackkit.schema import Schema
 
 Severity = Literal["rollback", "warn"]
 DriftMetric = Literal["psi", "js", "wasserstein_norm", "ks", "mean_shift"]
@@ -57,6 +58,9 @@ Quantile = Literal["p1", "p5", "p50", "p95", "p99"]
 Status = Literal["pass", "fail", "insufficient"]
 Decision = Literal["rollback", "warn", "pass"]
 _LABEL_METRICS = {"accuracy", "auc", "rmse", "mae"}
+MAX_MIN_SAMPLES = 20_000
+"""The largest ``min_samples``: the rows a served window holds (``WINDOW_ROWS``); a gate
+that needs more could never be decided, so it would warn "insufficient" forever."""
 
 
 class _Gate(BaseModel):
@@ -64,7 +68,7 @@ class _Gate(BaseModel):
 
     name: str = Field(min_length=1)
     severity: Severity = "rollback"
-    min_samples: int | None = Field(default=None, ge=1)
+    min_samples: int | None = Field(default=None, ge=1, le=MAX_MIN_SAMPLES, strict=True)
 
 
 class LatencyGate(_Gate):
@@ -130,7 +134,7 @@ class SliceGate(_Gate):
     max: float | None = None
     column: str | None = None
     label: str = "label"
-    min_slice_samples: int = Field(default=30, ge=1)
+    min_slice_samples: int = Field(default=30, ge=1, le=MAX_MIN_SAMPLES, strict=True)
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> SliceGate:
@@ -167,7 +171,7 @@ class GateSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_samples: int = Field(default=200, ge=1)
+    min_samples: int = Field(default=200, ge=1, le=MAX_MIN_SAMPLES, strict=True)
     gates: list[Gate] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -180,19 +184,23 @@ class GateSpec(BaseModel):
 
 
 # ----------------------------------------------------------------------------- parsing
-def parse_gates(text: str | bytes, where: str = "gates.yaml") -> GateSpec:
-    """Parse and validate gates YAML; errors name the file, the line and the fix."""
-    import yaml
+def parse_gates(text: str | bytes, where: str = "gates.yaml", schema: Schema | None = None) -> GateSpec:
+    """Parse and validate gates YAML; errors name the file, the line and the fix.
 
+    Args:
+        text: The YAML (read within :mod:`rollbackkit.yamlsafe`'s bounds).
+        where: The file's name in messages.
+        schema: The version's schema (at register): every column a gate names must be one
+            of its input features or outputs, or the gate could never be decided.
+    """
+    from rollbackkit.yamlsafe import compose, load
+
+    root = compose(text, where)
+    data = load(text, where)
+    if data is not None and not isinstance(data, dict):
+        raise InvalidInput(f"{where} line 1: must hold a mapping (min_samples, gates).", "Fix the gates file.")
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        raise InvalidInput(f"{where}{line}: not valid YAML.", "Fix the YAML syntax.") from exc
-    try:
-        return GateSpec.model_validate(data or {})
+        spec = GateSpec.model_validate(data or {})
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"]) + (("kind",) if error["type"] == "union_tag_invalid" else ())
@@ -201,6 +209,36 @@ def parse_gates(text: str | bytes, where: str = "gates.yaml") -> GateSpec:
             f"{where} line {lineno}: {_explain(error)}.",
             f"Valid gate kinds: {', '.join(GATE_KINDS)}; see rollbackkit.gates for their keys.",
         ) from exc
+    if schema is not None:
+        _check_columns(spec, schema, root, where)
+    return spec
+
+
+def _check_columns(spec: GateSpec, schema: Schema, root: Any, where: str) -> None:
+    """Refuse a gate naming a column the version's windows never hold (with the gate's line)."""
+    inputs, outputs = set(schema.feature_names), set(schema.output.columns)
+    for i, gate in enumerate(spec.gates):
+        named: list[tuple[str, str, set[str], str]] = []  # key, column, allowed, what it must be
+        if isinstance(gate, SliceGate):
+            by = [gate.by] if isinstance(gate.by, str) else gate.by
+            named += [("by", c, inputs | outputs, "an input feature or output") for c in by]
+            if gate.column is not None:
+                named.append(("column", gate.column, inputs | outputs, "an input feature or output"))
+        elif isinstance(gate, TailGate) and gate.column is not None:
+            named.append(("column", gate.column, inputs | outputs, "an input feature or output"))
+        elif isinstance(gate, PredictionDriftGate) and gate.column is not None:
+            named.append(("column", gate.column, outputs, "an output"))
+        elif isinstance(gate, FeatureDriftGate) and isinstance(gate.features, list):
+            named += [("features", c, inputs, "an input feature") for c in gate.features]
+        for key, column, allowed, what in named:
+            if column not in allowed:
+                known = sorted(allowed)
+                listed = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
+                raise InvalidInput(
+                    f"{where} line {_line_of(root, ('gates', i, key))}: gate {gate.name!r}: "
+                    f"{key} {column!r} is not {what} of this version.",
+                    f"Name one of: {listed}.",
+                )
 
 
 def _line_of(node: Any, loc: tuple[Any, ...]) -> int:
@@ -245,6 +283,8 @@ def _explain(error: Any) -> str:
         return f"{key} must be {error['msg'].removeprefix('Input should be ')}, got {error['input']!r}"
     if kind == "missing":
         return f"missing required key {key!r}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"{key} must be a whole number, got {error['input']!r}"
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
     return f"{'.'.join(loc) or 'gates'}: {error['msg']}"
@@ -252,7 +292,9 @@ def _explain(error: Any) -> str:
 
 def validate_gates_file(path: Path) -> GateSpec:
     """Validate a gates file on disk (used at register time)."""
-    return parse_gates(path.read_text(), where=str(path.name))
+    from rollbackkit.yamlsafe import read_text
+
+    return parse_gates(read_text(path, path.name, "Fix the gates file."), where=str(path.name))
 
 
 # ----------------------------------------------------------------------------- evaluation

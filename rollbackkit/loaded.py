@@ -172,14 +172,15 @@ class LoadedBundle(BundleDescription):
 
 
 def _small_parts(info: VersionInfo, manifest: Manifest, read: Reader) -> dict[str, Any]:
-    import yaml
+    from rollbackkit.yamlsafe import load
 
+    hint = "Run 'rollbackkit verify --all'; re-register the bundle with a valid file."
     return {
         "info": info,
         "manifest": manifest,
         "schema": Schema.from_json(read("schema")),
-        "serving": yaml.safe_load(read("serving")) or {},
-        "gates": yaml.safe_load(read("gates")) or {},
+        "serving": load(read("serving"), f"{info.tag} serving.yaml", hint) or {},
+        "gates": load(read("gates"), f"{info.tag} gates.yaml", hint) or {},
         "preprocess_source": read("preprocess").decode() if "preprocess" in manifest.components else None,
         "_read": read,
     }

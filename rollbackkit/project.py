@@ -61,14 +61,11 @@ class ProjectPaths:
 
     def read_config(self) -> dict[str, Any]:
         """The committed ``.rollbackkit/config.yaml`` as a mapping (empty when missing)."""
-        import yaml
+        from rollbackkit.yamlsafe import load_file
 
         if not self.config_file.exists():
             return {}
-        try:
-            data = yaml.safe_load(self.config_file.read_text())
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"{self.config_file} is not valid YAML: {exc}.", "Fix the file and retry.") from exc
+        data = load_file(self.config_file, hint="Fix the file and retry.")
         if data is None:
             return {}
         if not isinstance(data, dict):

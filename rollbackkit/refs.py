@@ -14,20 +14,30 @@ from functools import total_ordering
 
 from rollbackkit.errors import InvalidName, InvalidReference, InvalidVersion
 
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-_NUM = r"(0|[1-9]\d*)"
-_PRE = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+# Matched whole (``fullmatch``: a ``$`` would let a trailing newline through) and in ASCII
+# only (``\d`` also takes other scripts' digits, e.g. Arabic-Indic).
+NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+_NUM = r"(0|[1-9][0-9]*)"
+_PRE = r"(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
 VERSION_RE = re.compile(
-    rf"^v{_NUM}\.{_NUM}\.{_NUM}(?:-({_PRE}(?:\.{_PRE})*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+    rf"v{_NUM}\.{_NUM}\.{_NUM}(?:-({_PRE}(?:\.{_PRE})*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
 )
 MAX_NAME_LENGTH = 100
+MAX_VERSION_LENGTH = 128  # also keeps int() off numbers with thousands of digits
+
+
+def shown(text: object, limit: int = 60) -> str:
+    """``text`` quoted for a one-line message: escapes visible, long values cut."""
+    if isinstance(text, str) and len(text) > limit:
+        return f"{text[:limit]!r}... ({len(text)} characters)"
+    return repr(text)
 
 
 def validate_name(name: str, what: str = "bundle name") -> str:
     """Return ``name`` if it is a valid bundle/environment name, else raise InvalidName."""
-    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not NAME_RE.match(name):
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or not NAME_RE.fullmatch(name):
         raise InvalidName(
-            f"Invalid {what} {name!r}.",
+            f"Invalid {what} {shown(name)}.",
             "Use lower-case letters, digits and inner dashes only (e.g. 'churn-model').",
         )
     return name
@@ -47,16 +57,18 @@ class Version:
     @classmethod
     def parse(cls, text: str) -> Version:
         """Parse ``vX.Y.Z[-pre][+build]``; raise InvalidVersion otherwise."""
-        match = VERSION_RE.match(text) if isinstance(text, str) else None
+        match = VERSION_RE.fullmatch(text) if isinstance(text, str) and len(text) <= MAX_VERSION_LENGTH else None
         if not match:
-            raise InvalidVersion(f"Invalid version {text!r}.", "Write versions as vMAJOR.MINOR.PATCH, e.g. v1.0.0.")
+            raise InvalidVersion(
+                f"Invalid version {shown(text)}.", "Write versions as vMAJOR.MINOR.PATCH, e.g. v1.0.0."
+            )
         major, minor, patch, pre, build = match.groups()
         return cls(int(major), int(minor), int(patch), pre or "", build or "")
 
     @staticmethod
     def is_valid(text: str) -> bool:
         """True when ``text`` is a valid version string."""
-        return bool(VERSION_RE.match(text))
+        return isinstance(text, str) and len(text) <= MAX_VERSION_LENGTH and bool(VERSION_RE.fullmatch(text))
 
     def bump(self, part: str) -> Version:
         """The next version after bumping ``major``, ``minor`` or ``patch``."""

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 TAG_RE = re.compile(r"^(?P<name>[a-z0-9]([a-z0-9-]*[a-z0-9])?)@(?P<version>v\S+)$")
 STAGE_TAG_RE = re.compile(
-    r"^(?P<name>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<env>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<n>\d+)$"
+    r"^(?P<name>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<env>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<n>[0-9]+)$"
 )
 TRAILER_ID = "Rollbackkit-Bundle-Id"
 TRAILER_COMMIT = "Rollbackkit-Commit"
@@ -144,7 +144,7 @@ def _iso(timestamp: int) -> str:
 
 def version_from_tag(tag: TagInfo) -> VersionInfo | None:
     """Parse a registration tag into a VersionInfo (None for other tags)."""
-    match = TAG_RE.match(tag.name)
+    match = TAG_RE.fullmatch(tag.name)
     if not match or not Version.is_valid(match["version"]):
         return None
     return VersionInfo(
@@ -436,11 +436,18 @@ class Registry:
         self._registered_cache = (key, records)
         return records
 
-    def ensure_cached(self, md5s: Iterable[str]) -> None:
-        """Pull objects that the local DVC cache lacks from the remote."""
+    def ensure_cached(self, md5s: Iterable[str], tag: str | None = None) -> None:
+        """Pull objects that the local DVC cache lacks from the remote (errors name ``tag``)."""
+        from rollbackkit.errors import RemoteError
+
         missing = [m for m in md5s if not self.dvc.cache_path(m).is_file()]
         if missing:
-            self.dvc.pull(missing)
+            try:
+                self.dvc.pull(missing)
+            except (RemoteError, IntegrityError) as exc:
+                if tag is None:
+                    raise
+                raise type(exc)(f"{tag}: {exc.message}", exc.hint) from exc
 
     def read_component(self, info: VersionInfo, manifest: Manifest, role: str) -> bytes:
         """The verified bytes of one component (from git or the DVC cache/remote)."""
@@ -450,7 +457,7 @@ class Registry:
         if comp.storage == "git":
             data = self.git.blob(info.commit, f"{ProjectPaths.bundle_relpath(info.name)}/{comp.path}")
         else:
-            self.ensure_cached([comp.md5])
+            self.ensure_cached([comp.md5], info.tag)
             data = self.dvc.cache_path(comp.md5).read_bytes()
         if md5_bytes(data) != comp.md5:
             raise IntegrityError(
@@ -615,7 +622,7 @@ class Registry:
         from rollbackkit.bundle import copy_verified
 
         base = ProjectPaths.bundle_relpath(info.name)
-        self.ensure_cached(c.md5 for c in manifest.components.values() if c.storage == "dvc")
+        self.ensure_cached((c.md5 for c in manifest.components.values() if c.storage == "dvc"), info.tag)
         staging = dest.with_name(f".{dest.name}.rbk-restore-{uuid.uuid4().hex[:8]}")
         try:
             staging.mkdir(parents=True)
@@ -725,6 +732,7 @@ class Registry:
             The new version.
         """
         from rollbackkit.builder import build_bundle
+        from rollbackkit.dvcyaml import check_dvc_yaml
 
         validate_name(name)
         if version is not None:
@@ -736,6 +744,7 @@ class Registry:
             self._recover()
             version = self._next_version(name, version, bump)
             self._refuse_dirty(["dvc.yaml"])
+            check_dvc_yaml(self.root / "dvc.yaml")  # DVC would fail on it halfway through
             self._journal().check_appendable()  # never a tag without its journal record
             self._refuse_foreign(self.paths.bundle_dir(name))
             started = time.perf_counter()

@@ -88,7 +88,7 @@ def templates() -> dict[str, Path]:
 def template_path(template: str | Path) -> Path:
     """A template by name (``rollback``) or a path to a notebook with a ``parameters`` cell."""
     text = str(template)
-    if _TEMPLATE_RE.match(text):
+    if _TEMPLATE_RE.fullmatch(text):
         found = templates().get(text)
         if found is None:
             raise InvalidInput(f"There is no runbook template {text!r}.", f"Use one of: {', '.join(templates())}.")

@@ -82,7 +82,7 @@ class Sink(Protocol):
 
 def validate_table(table: str) -> str:
     """A downstream table name: letters, digits and underscores, not starting with a digit."""
-    if not _TABLE_RE.match(table):
+    if not _TABLE_RE.fullmatch(table):
         raise InvalidInput(
             f"Invalid sink table name {table!r}.", "Use letters, digits and underscores (at most 63 characters)."
         )
