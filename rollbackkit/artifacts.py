@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from rollbackkit.errors import InvalidInput, InvalidPath, UntrustedModel
@@ -36,8 +37,9 @@ MODEL_SUFFIXES = {".skops": "skops", ".joblib": "joblib", ".pkl": "pickle", ".pi
 # Classes (never functions, never package prefixes) that fitted scikit-learn estimators
 # need beyond skops' defaults, reviewed by hand: each is built from data (arrays, numbers)
 # and runs no code it is given. tests/adversarial/test_model_files.py re-checks that every
-# name is a class. Tree arrays are data: a crafted one can mispredict or crash the
-# process, which is why a model file should still come from a source you trust.
+# name is a class. Tree arrays are data that scikit-learn indexes unchecked:
+# check_tree_arrays refuses out-of-range indices at every load; a crafted tree can still
+# mispredict, which is why a model file should come from a source you trust.
 REVIEWED_TYPES = frozenset(
     {
         "numpy.dtype",  # ColumnTransformer/OrdinalEncoder/KBinsDiscretizer dtypes
@@ -203,7 +205,9 @@ def load_model_bytes(data: bytes, fmt: str, trusted_types: tuple[str, ...], orig
         if fmt == "skops":
             import skops.io as sio
 
-            return sio.loads(data, trusted=list(trusted_types))
+            model = sio.loads(data, trusted=list(trusted_types))
+            check_tree_arrays(model, origin)
+            return model
         import joblib
 
         return joblib.load(io.BytesIO(data))
@@ -212,6 +216,88 @@ def load_model_bytes(data: bytes, fmt: str, trusted_types: tuple[str, ...], orig
             f"The model in {origin} cannot be loaded: {describe_error(exc)}.",
             "Check the file and the scikit-learn version it was saved with.",
         ) from exc
+
+
+def check_tree_arrays(model: Any, origin: str) -> None:
+    """Refuse tree arrays whose node, feature or bitset indices point outside their arrays.
+
+    scikit-learn's compiled predictors index these arrays unchecked, and a skops file sets
+    them freely: a crafted tree would read outside its memory (a crash of the server, not
+    a wrong answer). Children must come after their parent, so every walk ends.
+
+    Raises:
+        InvalidInput: A tree is malformed.
+    """
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree._tree import Tree
+
+    seen: set[int] = set()
+
+    def walk(obj: Any, n_features: int | None, depth: int) -> None:
+        if id(obj) in seen or depth > 64:
+            return
+        seen.add(id(obj))
+        problem = ""
+        if isinstance(obj, Tree):
+            problem = _tree_problem(obj, n_features)
+        elif isinstance(obj, TreePredictor):
+            problem = _predictor_problem(obj, n_features)
+        if problem:
+            raise InvalidInput(
+                f"The model in {origin} holds a malformed tree ({problem}).",
+                "Save the model again from its training code; do not register this file.",
+            )
+        items: Any = ()
+        if isinstance(obj, dict):
+            items = obj.values()
+        elif isinstance(obj, list | tuple):
+            items = obj
+        elif isinstance(obj, np.ndarray) and obj.dtype == object:
+            items = obj.ravel()
+        elif type(obj).__module__.startswith("sklearn.") and hasattr(obj, "__dict__"):
+            found = getattr(obj, "n_features_in_", None)
+            n_features = found if isinstance(found, int) else n_features
+            items = vars(obj).values()
+        for item in items:
+            walk(item, n_features, depth + 1)
+
+    walk(model, None, 0)
+
+
+def _tree_problem(tree: Any, n_features: int | None) -> str:
+    n = int(tree.node_count)
+    left, right, feature = tree.children_left, tree.children_right, tree.feature
+    if n < 1 or len(left) != n or len(right) != n or len(feature) != n or tree.value.shape[0] != n:
+        return "node arrays of inconsistent length"
+    inner = left != -1
+    if ((right == -1) != ~inner).any():
+        return "a node with one child"
+    return _index_problem(
+        np.arange(n)[inner], left[inner], right[inner], feature[inner], n, n_features or tree.n_features
+    )
+
+
+def _predictor_problem(predictor: Any, n_features: int | None) -> str:
+    nodes = predictor.nodes
+    n = len(nodes)
+    if n < 1:
+        return "no nodes"
+    inner = nodes["is_leaf"] == 0
+    problem = _index_problem(
+        np.arange(n)[inner], nodes["left"][inner], nodes["right"][inner], nodes["feature_idx"][inner], n, n_features
+    )
+    categorical = inner & (nodes["is_categorical"] != 0)
+    if not problem and (nodes["bitset_idx"][categorical] >= len(predictor.raw_left_cat_bitsets)).any():
+        problem = "a categorical split without its bitset"
+    return problem
+
+
+def _index_problem(index: Any, left: Any, right: Any, feature: Any, n_nodes: int, n_features: int | None) -> str:
+    if ((left <= index) | (right <= index) | (left >= n_nodes) | (right >= n_nodes)).any():
+        return "a child index outside the tree or before its parent"
+    if (feature < 0).any() or (n_features is not None and (feature >= n_features).any()):
+        return "a split on a feature the model does not have"
+    return ""
 
 
 def load_preprocess(path: Path, where: str = "") -> Preprocess:

@@ -735,3 +735,52 @@ def test_the_projects_own_models_need_nothing_beyond_the_reviewed_types(small: D
     }[build]()
     needed = tuple(sio.get_untrusted_types(data=sio.dumps(model)))
     assert beyond_review(needed) == (), needed
+
+
+# --------------------------------------------------------------------------- reviewed types hold data: checked
+def _tree_with(small: Data, change: str) -> Any:
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(small.X, small.y)
+    state = model.tree_.__getstate__()
+    nodes = state["nodes"].copy()
+    field, value = {
+        "child-outside": ("left_child", 10**6),
+        "child-before-parent": ("left_child", 0),
+        "feature-outside": ("feature", 10**4),
+        "one-child": ("right_child", -1),
+    }[change]
+    nodes[field][0] = value
+    model.tree_.__setstate__({**state, "nodes": nodes})
+    return model
+
+
+def _predictor_with(small: Data, change: str) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(max_iter=2, random_state=0).fit(small.X, small.y)
+    nodes = model._predictors[0][0].nodes
+    field, value = {"hgb-child-outside": ("right", 10**6), "hgb-feature-outside": ("feature_idx", 10**4)}[change]
+    nodes[field][0] = value
+    return model
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "child-outside",
+        "child-before-parent",
+        "feature-outside",
+        "one-child",
+        "hgb-child-outside",
+        "hgb-feature-outside",
+    ],
+)
+def test_a_tree_whose_indices_point_outside_it_is_refused_before_it_can_predict(
+    repo: Path, small: Data, files: dict[str, Path], tmp_path: Path, change: str
+) -> None:
+    """scikit-learn reads tree arrays unchecked: a crafted index would read outside memory."""
+    model = _predictor_with(small, change) if change.startswith("hgb") else _tree_with(small, change)
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    before = state(repo)
+    assert_one_clean_line(_register(repo, files, path), "malformed tree")
+    assert state(repo) == before
