@@ -651,6 +651,8 @@ class Registry:
                     copy_verified(self.dvc.cache_path(comp.md5), staging / comp.path, comp.md5)
             if not workspace:
                 _write_restore_marker(staging, info, {c.path: c.md5 for c in manifest.components.values()})
+            else:  # which files rollbackkit put there, for _refuse_foreign (git's HEAD may not track them)
+                self._record_workspace(info, staging, {c.path: c.md5 for c in manifest.components.values()})
             _swap_dir(staging, dest)
         except OSError as exc:
             raise InvalidPath(
@@ -671,16 +673,30 @@ class Registry:
             return
         rel = dest.relative_to(self.root).as_posix()
         tracked = set(self.git.run("ls-files", "-z", "--", rel).decode(errors="surrogateescape").split("\0"))
+        record = self._workspace_record(dest.name)
+        restored = _restored_files(record.parent, record.name)
         for path in sorted(dest.rglob("*")):
             if path.is_dir() and not path.is_symlink():
                 continue
             name = path.relative_to(self.root).as_posix()
             if name in tracked or path.with_name(path.name + ".dvc").is_file():
                 continue
+            inside = path.relative_to(dest).as_posix()
+            if restored and inside in restored and not path.is_symlink() and md5_file(path) == restored[inside]:
+                continue  # an earlier restore wrote it (a version whose files HEAD does not track)
             raise InvalidPath(
                 f"{name} was not written by rollbackkit; restoring would delete it.",
                 f"Move it out of {rel}/ (or commit it elsewhere) and retry.",
             )
+
+    def _workspace_record(self, name: str) -> Path:
+        """Where the files the last workspace restore of ``bundles/NAME`` wrote are listed."""
+        return self.paths.local / "restored" / f"{name}.json"
+
+    def _record_workspace(self, info: VersionInfo, staging: Path, verified: dict[str, str]) -> None:
+        record = self._workspace_record(info.name)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        _write_restore_marker(staging, info, verified, record)
 
     # ------------------------------------------------------------------ register
     def register(
@@ -985,10 +1001,13 @@ RESTORE_MARKER = ".rollbackkit-restore.json"
 _RESTORE_FORMAT = "rollbackkit/restore@1"
 
 
-def _write_restore_marker(directory: Path, info: VersionInfo, verified: dict[str, str]) -> None:
-    """Record which files a ``restore --to`` wrote (with their md5), so a later one may replace them.
+def _write_restore_marker(
+    directory: Path, info: VersionInfo, verified: dict[str, str], marker: Path | None = None
+) -> None:
+    """Record which files a restore wrote (with their md5), so a later one may replace them.
 
     ``verified`` holds the md5 of files already hashed on their way in (not hashed again).
+    The record goes into ``directory`` (``restore --to``) unless ``marker`` says where.
     """
     files = {}
     for path in sorted(directory.rglob("*")):
@@ -996,12 +1015,12 @@ def _write_restore_marker(directory: Path, info: VersionInfo, verified: dict[str
             rel = path.relative_to(directory).as_posix()
             files[rel] = verified.get(rel) or md5_file(path)
     record = {"format": _RESTORE_FORMAT, "tag": info.tag, "files": files}
-    atomic_write(directory / RESTORE_MARKER, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    atomic_write(marker or directory / RESTORE_MARKER, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
-def _restored_files(directory: Path) -> dict[str, str] | None:
-    """The files an earlier ``restore --to`` recorded in ``directory`` (None without a valid marker)."""
-    marker = directory / RESTORE_MARKER
+def _restored_files(directory: Path, name: str = RESTORE_MARKER) -> dict[str, str] | None:
+    """The files an earlier restore recorded in ``directory/name`` (None without a valid record)."""
+    marker = directory / name
     if not marker.is_file() or marker.is_symlink():
         return None
     try:

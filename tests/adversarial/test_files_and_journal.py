@@ -490,3 +490,24 @@ def test_forty_parallel_admin_calls_beside_cli_writers_keep_the_chain(served: Pa
     assert restored == [0, 0, 0, 0]
     assert_journal_whole(served)
     assert sum(e["event"] == "probe" for e in Journal(journal).entries()) == 300
+
+
+def test_files_an_earlier_workspace_restore_wrote_are_rollbackkits_own(repo: Path, data: Data) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from rollbackkit import Registry
+
+    registry = Registry(repo)
+    model = LogisticRegression(solver="liblinear").fit(data.X, data.y)
+    code = repo.parent / "identity.py"
+    code.write_text("def preprocess(frame):\n    return frame\n")
+    registry.register("cancer", model, data.frame, target="target", version="v2.0.0", preprocess=code)
+    registry.register("cancer", model, data.frame, target="target", version="v3.0.0")  # no preprocess.py
+    assert rollbackkit("restore", "cancer@v2.0.0", cwd=repo).code == 0  # preprocess.py: untracked at HEAD
+    assert (repo / "bundles" / "cancer" / "preprocess.py").is_file()
+    outcome = rollbackkit("restore", "cancer@v3.0.0", cwd=repo)
+    assert outcome.code == 0, outcome.stderr
+    assert not (repo / "bundles" / "cancer" / "preprocess.py").exists()
+    assert rollbackkit("restore", "cancer@v2.0.0", cwd=repo).code == 0
+    (repo / "bundles" / "cancer" / "preprocess.py").write_text("# edited by hand since\n")
+    assert_one_clean_line(rollbackkit("restore", "cancer@v3.0.0", cwd=repo), "preprocess.py")
