@@ -258,9 +258,53 @@ def test_a_bad_config_file_is_one_line_naming_it(
 
 
 @pytest.mark.parametrize("option", ["--serving", "--gates"])
-def test_a_directory_or_a_missing_file_is_one_line(repo: Path, template: Path, tmp_path: Path, option: str) -> None:
+def test_a_directory_a_device_or_a_missing_file_is_one_line(
+    repo: Path, template: Path, tmp_path: Path, option: str
+) -> None:
     refused(repo, *register_args(template, option, str(tmp_path)), mentions=(str(tmp_path), "is not a file"))
+    refused(repo, *register_args(template, option, "/dev/zero"), mentions=("/dev/zero", "is not a file"))
     refused(repo, *register_args(template, option, str(tmp_path / "nope.yaml")), mentions=("does not exist",))
+
+
+def test_a_config_file_over_the_size_bound_is_refused_unread(repo: Path, template: Path, tmp_path: Path) -> None:
+    from rollbackkit.yamlsafe import MAX_BYTES
+
+    big = _write(tmp_path / "serving.yaml", "predict: auto\n" + "#" * MAX_BYTES + "\n")
+    refused(repo, *register_args(template, "--serving", str(big)), mentions=(str(big), "larger than 4 MB"))
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        (("runbook", "run", "rollback\n"), ("neither a template name nor a notebook",)),
+        (("runbook", "run", "rollback\u0663"), ("neither a template name nor a notebook",)),
+    ],
+    ids=["template-newline", "template-digit"],
+)
+def test_other_names_are_matched_whole(repo: Path, args: tuple[str, ...], mentions: tuple[str, ...]) -> None:
+    refused(repo, *args, mentions=mentions)
+
+
+@pytest.mark.parametrize("table", ["predictions\n", "predictions;drop", "pr\u0663", "t" * 64], ids=repr)
+def test_a_sink_table_name_is_matched_whole(table: str) -> None:
+    from rollbackkit.errors import InvalidInput
+    from rollbackkit.sinks import validate_table
+
+    with pytest.raises(InvalidInput, match="Invalid sink table name"):
+        validate_table(table)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("register",), ("deploy", "cancer@v1.0.0", "--env", "prod"), ("restore", "cancer@v1.0.0")],
+    ids=["register", "deploy", "restore"],
+)
+def test_a_journal_line_that_is_not_utf8_is_one_line(repo: Path, template: Path, args: tuple[str, ...]) -> None:
+    journal = repo / ".rollbackkit" / "local" / "journal.jsonl"
+    journal.write_bytes(journal.read_bytes() + b"\xff\xfe not a journal entry\n")
+    if args == ("register",):
+        args = register_args(template, "--version", "v2.0.0")
+    refused(repo, *args, mentions=("journal.jsonl", "rollbackkit recover"))
 
 
 @pytest.mark.parametrize(
@@ -453,3 +497,18 @@ def test_every_yaml_read_goes_through_the_bounded_loader() -> None:
         if re.search(r"yaml\.(safe_load|load|compose|full_load|unsafe_load)\(|YAML\(\)\.load|\byaml\.load\(", text):
             offenders.append(path.relative_to(root).as_posix())
     assert offenders == []
+
+
+def test_a_bomb_registered_by_an_older_rollbackkit_is_refused_when_read(
+    repo: Path, template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: nothing validated ``serving.yaml``, and ``diff`` walked the 10^9 nodes a bomb expands to."""
+    from rollbackkit import builder
+
+    bomb = _write(tmp_path / "serving.yaml", BOMB)
+    with monkeypatch.context() as patch:  # register as a rollbackkit without the schema did
+        patch.setattr(builder, "parse_serving", lambda text, where: None)
+        outcome = rollbackkit(*register_args(template, "--version", "v2.0.0", "--serving", str(bomb)), cwd=repo)
+        assert outcome.code == 0, outcome.stderr
+    for args in (("diff", "cancer@v1.1.0", "cancer@v2.0.0"), ("parity", "cancer@v2.0.0")):
+        refused(repo, *args, mentions=("cancer@v2.0.0 serving.yaml", "expands to more than"))
