@@ -89,6 +89,8 @@ def _conformed(column: pd.Series, feature: Feature) -> pd.Series | None:
                 return None
             out = column.astype("float64").astype(target) if present.dtype == object else column.astype(target)
             back = out[~missing].astype("float64").to_numpy()
+            if feature.dtype == "int" and present.dtype == object:  # exact, not in float: 2**63 + 5 is no int64
+                return out if out[~missing].astype(object).tolist() == [int(v) for v in present.tolist()] else None
             return out if np.array_equal(back, present.astype("float64").to_numpy()) else None
         if feature.dtype == "bool":
             if not all(isinstance(v, (bool, np.bool_)) for v in present.tolist()):

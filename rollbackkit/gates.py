@@ -356,7 +356,7 @@ def evaluate(bundle: BundleDescription, window: pd.DataFrame | str | Path) -> Ga
     from rollbackkit.frames import read_frame
 
     spec = parse_gates_dict(bundle.gates, f"{bundle.info.tag} gates.yaml")
-    frame = window if isinstance(window, pd.DataFrame) else read_frame(window, "window")
+    frame = _without_client_errors(window if isinstance(window, pd.DataFrame) else read_frame(window, "window"))
     results = [_evaluate_one(gate, spec, bundle, frame) for gate in spec.gates]
     decision: Decision = "pass"
     if any(r.status == "fail" and r.severity == "rollback" for r in results):
@@ -448,6 +448,20 @@ def _latency(gate: LatencyGate, need: int, bundle: BundleDescription, window: pd
     q = {"p50": 0.5, "p95": 0.95, "p99": 0.99}[gate.quantile]
     observed = float(np.quantile(values, q))
     return _result(gate, observed, {"quantile": gate.quantile, "n": int(values.size)}, observed <= gate.max_ms)
+
+
+CLIENT_ERRORS = frozenset({"IncompatibleInput"})
+"""``error`` values that name a request the version refused (the client's error, a 422),
+not a model failure. Servers no longer log them; rows older servers logged so are left
+out of every gate window, so they can neither fail the error-rate gate nor fill a sample."""
+
+
+def _without_client_errors(window: pd.DataFrame) -> pd.DataFrame:
+    """``window`` without the rows of refused requests (see :data:`CLIENT_ERRORS`)."""
+    if "error" not in window.columns or pd.api.types.is_bool_dtype(window["error"]):
+        return window
+    refused = window["error"].isin(CLIENT_ERRORS).to_numpy()
+    return window[~refused].reset_index(drop=True) if refused.any() else window
 
 
 def _errors(window: pd.DataFrame) -> np.ndarray:

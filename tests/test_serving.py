@@ -178,18 +178,18 @@ def test_without_a_log_the_gate_window_holds_every_request_in_order(served: Path
     environment.start()
     live = pd.DataFrame(live_records(COMPACT_EVERY + 40, seed=5))
     scored = [environment.predict(live.iloc[[i]]).outputs for i in range(len(live) - 1)]
-    with pytest.raises(IncompatibleInput):  # a failed request is windowed too, with its error
+    with pytest.raises(IncompatibleInput):  # a refused request is the client's error: counted, never windowed
         environment.predict(live.iloc[[len(live) - 1]].drop(columns=["tenure_months"]))
     slot = environment.router.state.slot(environment.router.state.live)
     assert slot is not None
     window = environment.window(slot)
 
-    assert len(window) == len(live)  # across a compaction, nothing lost or reordered
-    pd.testing.assert_frame_equal(window[ALL_FEATURES].iloc[:-1], live[ALL_FEATURES].iloc[:-1], check_dtype=False)
+    assert len(window) == len(live) - 1  # across a compaction, nothing lost or reordered
+    assert environment.status()["live"]["client_errors"] == 1
+    pd.testing.assert_frame_equal(window[ALL_FEATURES], live[ALL_FEATURES].iloc[:-1], check_dtype=False)
     outputs = pd.concat(scored, ignore_index=True)
-    pd.testing.assert_frame_equal(window[outputs.columns].iloc[:-1], outputs, check_dtype=False)
-    assert window["error"].iloc[:-1].isna().all() and window["latency_ms"].iloc[:-1].gt(0).all()
-    assert window["error"].iloc[-1] == "IncompatibleInput" and window["latency_ms"].isna().iloc[-1]
+    pd.testing.assert_frame_equal(window[outputs.columns], outputs, check_dtype=False)
+    assert window["error"].isna().all() and window["latency_ms"].gt(0).all()
 
     big = pd.DataFrame(live_records(WINDOW_ROWS // 2 + 1, seed=6))
     for _ in range(3):

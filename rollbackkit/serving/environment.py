@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.deployments import Assignment, Deployments
-from rollbackkit.errors import RollbackkitError, Superseded
+from rollbackkit.errors import IncompatibleInput, RollbackkitError, Superseded
 from rollbackkit.journal import Journal
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.logprocess import PredictionStore
@@ -195,6 +195,7 @@ class ServingEnvironment:
         self._ops = threading.Lock()
         self._windows: dict[tuple[str, str], _Window] = {}
         self._window_lock = threading.Lock()
+        self._client_errors: dict[tuple[str, str], int] = {}
         self._recent: deque[pd.DataFrame] = deque(maxlen=64)
         self._watchdog: threading.Thread | None = None
         self._stop = threading.Event()
@@ -244,6 +245,12 @@ class ServingEnvironment:
     ) -> Routed:
         """Score a request and keep it: in the log when there is one, else in its slot's window.
 
+        A request the version refuses (:class:`IncompatibleInput`: column names, columns,
+        dtypes or values it cannot take) is the client's error: it is counted per slot load
+        (``client_errors`` in :meth:`status`) and neither logged nor windowed, so no client
+        can fail the error-rate gate and roll back a healthy version. Anything else raised
+        while scoring is the model's error and is kept against the slot that scored it.
+
         Args:
             frame: The request's features.
             key: Sticky canary routing key.
@@ -255,12 +262,18 @@ class ServingEnvironment:
         state = self.router.state
         limit_scoring_threads(self.scoring_threads, state.generation)
         when = datetime.now(UTC)
+        slot = self.router.route(key)
         try:
-            routed = self.router.predict(frame, key, untyped=untyped)
-        except Exception as exc:
-            slot = state.slot(state.live)
-            if slot is not None and not isinstance(exc, RoutingError):
-                self._keep(slot, frame, None, float("nan"), type(exc).__name__, request_id, when)
+            routed = self.router.score(slot, frame, untyped=untyped)
+        except IncompatibleInput:  # the client's error: counted apart, never a gate's evidence
+            with self._window_lock:
+                load = (slot.name, slot.loaded_at)
+                for old in [k for k in self._client_errors if k[0] == slot.name and k != load]:
+                    del self._client_errors[old]  # the slot's previous load
+                self._client_errors[load] = self._client_errors.get(load, 0) + 1
+            raise
+        except Exception as exc:  # the model failed on a compatible request: its slot's error
+            self._keep(slot, frame, None, float("nan"), type(exc).__name__, request_id, when)
             raise
         self._keep(routed.slot, routed.inputs, routed.outputs, routed.latency_ms, None, request_id, when)
         return routed
@@ -642,6 +655,20 @@ class ServingEnvironment:
             hook.join(max(0.0, deadline - time.monotonic()))
 
     def status(self) -> dict[str, Any]:
-        """``GET /status``: name, env, live, standby, canary, since, gates, and the log's writer."""
+        """``GET /status``: name, env, live, standby, canary, since, gates, and the log's writer.
+
+        Each slot says how many requests it refused as the client's error since it was
+        loaded (``client_errors``); those never count as its errors.
+        """
         log = self.log.status() if self.log is not None else None
-        return {"name": self.name, "env": self.env, **self.router.status(), "gates": self.last_report, "log": log}
+        routing = self.router.status()
+        state = self.router.state
+        with self._window_lock:
+            for role, slot in (
+                ("live", state.slot(state.live)),
+                ("standby", state.standby),
+                ("canary", state.slot(state.canary)),
+            ):
+                if slot is not None and routing.get(role) is not None and routing[role]["slot"] == slot.name:
+                    routing[role]["client_errors"] = self._client_errors.get((slot.name, slot.loaded_at), 0)
+        return {"name": self.name, "env": self.env, **routing, "gates": self.last_report, "log": log}

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rollbackkit.compat import Adaptation, check
+from rollbackkit.compat import Adaptation, Thresholds, check
 from rollbackkit.errors import IncompatibleInput, RollbackkitError
 from rollbackkit.serving.heap import settle_heap
 
@@ -129,7 +129,7 @@ class Router:
             slots=(("blue", None), ("green", None)), live=None, canary=None, percent=0, since=_now(), generation=0
         )
         self._lock = threading.Lock()
-        self._adaptations: OrderedDict[tuple[Any, ...], Adaptation | IncompatibleInput] = OrderedDict()
+        self._adaptations: OrderedDict[tuple[Any, ...], Adaptation | _Refusal] = OrderedDict()
         self._adapt_lock = threading.Lock()
 
     @property
@@ -249,13 +249,8 @@ class Router:
         return Slot(name, bundle, deployment, _now(), (time.perf_counter() - started) * 1000)
 
     # --------------------------------------------------------------------------- readers
-    def predict(self, frame: pd.DataFrame, key: str | None = None, *, untyped: bool = False) -> Routed:
-        """Score a frame on the slot the split picks for ``key``; thread-safe, lock-free.
-
-        ``untyped`` frames (JSON rows) are first read with that slot's schema dtypes where
-        nothing is lost (:func:`rollbackkit.conform.conform`).
-        """
-        started = time.perf_counter()
+    def route(self, key: str | None = None) -> Slot:
+        """The slot the split sends ``key`` to (the live one without a canary or a key)."""
         state = self._state  # one read: a consistent snapshot for this request
         name = state.live
         if state.canary is not None and key is not None and in_canary(key, state.percent):
@@ -263,36 +258,62 @@ class Router:
         slot = state.slot(name)
         if slot is None:
             raise RoutingError("No version is serving yet.", "Deploy one first.")
+        return slot
+
+    def predict(self, frame: pd.DataFrame, key: str | None = None, *, untyped: bool = False) -> Routed:
+        """Score a frame on the slot the split picks for ``key``; thread-safe, lock-free.
+
+        ``untyped`` frames (JSON rows) are first read with that slot's schema dtypes where
+        nothing is lost (:func:`rollbackkit.conform.conform`).
+        """
+        return self.score(self.route(key), frame, untyped=untyped)
+
+    def score(self, slot: Slot, frame: pd.DataFrame, *, untyped: bool = False) -> Routed:
+        """Score a frame on ``slot`` (see :meth:`predict`).
+
+        Raises:
+            IncompatibleInput: The client's fault, never the model's: column names the
+                prediction log cannot store, columns or dtypes the version cannot score,
+                or values outside what it was trained on (checked only once the model
+                has failed on them). Anything else the model raises is the model's.
+        """
+        started = time.perf_counter()
         if untyped:
             from rollbackkit.conform import conform
 
             frame = conform(frame, slot.bundle.schema)
-        outputs = slot.bundle.predict(frame, adaptation=self._adaptation(slot.bundle, frame))
+        adaptation = self._adaptation(slot.bundle, frame)
+        try:
+            outputs = slot.bundle.predict(frame, adaptation=adaptation)
+        except IncompatibleInput:
+            raise
+        except Exception:
+            refused = _refused_values(slot.bundle, frame)
+            if refused is None:
+                raise  # a well-formed, compatible request: the model failed
+            raise refused from None
         return Routed(outputs, slot, (time.perf_counter() - started) * 1000, frame)
 
     def _adaptation(self, bundle: LoadedBundle, frame: pd.DataFrame) -> Adaptation:
-        key = (bundle.bundle_id, tuple(map(str, frame.columns)), tuple(map(str, frame.dtypes)))
+        """The adaptation for these columns and dtypes; raise a fresh IncompatibleInput when none.
+
+        Verdicts are cached per (bundle, column names, dtypes) in an LRU of
+        :data:`_CACHE_SIZE` keys: a refusal is kept as its message and columns, never as
+        an exception object (whose traceback would keep the failed request's frames alive).
+        """
+        key = (bundle.bundle_id, tuple(map(repr, frame.columns)), tuple(map(str, frame.dtypes)))
         with self._adapt_lock:
             cached = self._adaptations.get(key)
+            if cached is not None:
+                self._adaptations.move_to_end(key)
         if cached is None:
-            report = check(bundle.schema, frame, domain=False)
-            if report.verdict == "incompatible":
-                findings = [f for f in report.findings if f.severity == "incompatible"]
-                cached = IncompatibleInput(
-                    f"{bundle.info.tag} cannot score these features: "
-                    + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in findings)
-                    + ".",
-                    "Send the columns the version was trained on (see rollbackkit check).",
-                )
-                cached.columns = sorted({f.column for f in findings})  # type: ignore[attr-defined]
-            else:
-                cached = report.adaptation
+            cached = _verdict(bundle, frame)
             with self._adapt_lock:
                 self._adaptations[key] = cached
-                if len(self._adaptations) > _CACHE_SIZE:
+                while len(self._adaptations) > _CACHE_SIZE:
                     self._adaptations.popitem(last=False)
-        if isinstance(cached, IncompatibleInput):
-            raise cached
+        if isinstance(cached, _Refusal):
+            raise cached.error()
         return cached
 
     def status(self) -> dict[str, Any]:
@@ -306,3 +327,89 @@ class Router:
             "since": state.since,
             "generation": state.generation,
         }
+
+
+RESERVED_COLUMNS = frozenset({"request_id", "row"})
+"""Column names the prediction log's input tables use for their keys (compared in lower case)."""
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """A cached refusal: the message and columns of the IncompatibleInput to raise."""
+
+    message: str
+    hint: str
+    columns: tuple[str, ...]
+
+    def error(self) -> IncompatibleInput:
+        """A fresh exception (a cached one would keep every request it was raised in alive)."""
+        error = IncompatibleInput(self.message, self.hint)
+        error.columns = list(self.columns)  # type: ignore[attr-defined]
+        return error
+
+
+def _verdict(bundle: LoadedBundle, frame: pd.DataFrame) -> Adaptation | _Refusal:
+    """The adaptation for ``frame``'s columns and dtypes, or why it is refused."""
+    names = [c if isinstance(c, str) else None for c in frame.columns]
+    lowered = [n.lower() for n in names if n is not None]
+    bad = sorted(
+        {repr(c) for c, n in zip(frame.columns, names, strict=True) if n is None or not n.strip() or "\x00" in n}
+        | {repr(n) for n in names if n is not None and n.lower() in RESERVED_COLUMNS}
+        | {repr(n) for n in names if n is not None and lowered.count(n.lower()) > 1}
+    )
+    if bad:
+        return _Refusal(
+            f"{bundle.info.tag} cannot take these column names: {', '.join(bad[:5])}"
+            + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            + " (empty, repeated ignoring case, not text, or reserved by the prediction log: request_id, row).",
+            "Send each feature once, under the name it was trained with.",
+            tuple(bad[:20]),
+        )
+    try:
+        report = check(bundle.schema, frame, domain=False)
+    except Exception as exc:  # a frame the check cannot even read is the client's, never the model's
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        return _Refusal(
+            f"{bundle.info.tag} cannot read these features: {type(exc).__name__}: {reason}.",
+            "Send one value of a plain type per feature.",
+            (),
+        )
+    if report.verdict != "incompatible":
+        return report.adaptation
+    findings = [f for f in report.findings if f.severity == "incompatible"]
+    return _Refusal(
+        f"{bundle.info.tag} cannot score these features: "
+        + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in findings[:10])
+        + (f"; and {len(findings) - 10} more" if len(findings) > 10 else "")
+        + ".",
+        "Send the columns the version was trained on (see rollbackkit check).",
+        tuple(sorted({f.column for f in findings})),
+    )
+
+
+_STRICT = Thresholds(unseen_category_share=0.0, far_out_of_range_share=0.0)
+
+
+def _refused_values(bundle: LoadedBundle, frame: pd.DataFrame) -> IncompatibleInput | None:
+    """Why the model could not score ``frame``, when its values are outside what it was trained on.
+
+    Asked only after the model raised: missing values where the version takes none, values
+    far outside the trained range (infinities included) or categories never seen. Then the
+    failure is the request's (a 422), not the model's; otherwise None.
+    """
+    try:
+        report = check(bundle.schema, frame, _STRICT, domain=True)
+    except Exception:  # the check itself cannot read the values: the model's failure stands
+        return None
+    findings = [f for f in report.findings if f.severity == "incompatible"]
+    if not findings:
+        return None
+    error = IncompatibleInput(
+        f"{bundle.info.tag} cannot score these values: "
+        + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in findings[:5])
+        + (f"; and {len(findings) - 5} more" if len(findings) > 5 else "")
+        + ".",
+        "Send values in the range and categories the version was trained on, without missing values there.",
+    )
+    error.columns = sorted({f.column for f in findings})  # type: ignore[attr-defined]
+    return error
