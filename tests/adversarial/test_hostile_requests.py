@@ -191,6 +191,8 @@ def test_a_hostile_request_fails_alone_and_never_counts_against_the_model(
     live = status["live"]
     assert (live["version"], status["generation"]) == ("v1.1.0", target.generation), _breaches(target.repo)
     assert live["client_errors"] == before["client_errors"] + (answer.status_code == 422)
+    if answer.status_code != 422:  # a 400 never reached the version, a 200 was scored: no error row
+        return
     gates = server.admin("gates", {"version": "v1.1.0"})
     assert gates.status_code == 200, gates.text
     errors = next(g for g in gates.json()["gates"] if g["name"] == "errors")
