@@ -1,9 +1,9 @@
 """Serving benchmarks (results to bench/results/serving.json).
 
 1. Traffic-shift latency: in-process ``Router.shift`` p50/p99 (target p99 <= 1 ms) and the
-   HTTP ``/admin/shift`` round trip (target p99 <= 20 ms), against the anchor of a cold
-   redeploy: a new process that imports, loads the same bundle and scores once (what an
-   MLflow ``pyfunc.load_model`` redeploy does).
+   HTTP round trip of a recorded deploy/rollback between warm slots (shift, assignment tag,
+   journal), against the anchor of a cold redeploy: a new process that imports, loads the
+   same bundle and scores once (what an MLflow ``pyfunc.load_model`` redeploy does).
 2. Gate breach -> 100% of traffic on the previous version: gate evaluation plus the shift,
    in-process (target <= 1 s; a watchdog adds at most its interval).
 3. Prediction latency/throughput through the router vs calling the bundle directly.
@@ -24,6 +24,8 @@ import httpx
 import numpy as np
 
 from bench._common import BIN, ENV, git, write_results
+
+TOKEN = "bench-admin-token-0123456789"  # the server refuses tokens under 16 characters
 
 
 def _project(root: Path) -> Path:
@@ -81,7 +83,7 @@ def bench_shift_in_process(repo: Path) -> dict[str, float]:
 
 def _start_server(repo: Path) -> tuple[subprocess.Popen[bytes], str]:
     record = repo / ".rollbackkit/local/servers/churn-prod.json"
-    env = {**os.environ, "ROLLBACKKIT_ADMIN_TOKEN": "bench-token"}
+    env = {**os.environ, "ROLLBACKKIT_ADMIN_TOKEN": TOKEN}
     process = subprocess.Popen(
         [str(BIN / "rollbackkit"), "serve", "churn", "--env", "prod", "--port", "0", "--watchdog-interval", "3600"],
         cwd=repo,
@@ -107,24 +109,20 @@ def bench_http(repo: Path) -> dict[str, object]:
     from rollbackkit.demo_data import ALL_FEATURES, churn_frame
 
     process, url = _start_server(repo)
-    headers = {"Authorization": "Bearer bench-token"}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     try:
         with httpx.Client(timeout=60, headers=headers) as http:
             http.post(f"{url}/admin/deploy", json={"version": "v1.1.0"}).raise_for_status()
             http.post(f"{url}/admin/rollback", json={"reason": "warm both"}).raise_for_status()
-            shift = []
-            for i in range(300):
-                started = time.perf_counter()
-                http.post(f"{url}/admin/shift", json={"slot": "blue" if i % 2 else "green"}).raise_for_status()
-                shift.append((time.perf_counter() - started) * 1000)
-            recorded = []
+            recorded, shift = [], []  # every change of what serves is a recorded assignment
             for i in range(20):
                 started = time.perf_counter()
                 if i % 2 == 0:
-                    http.post(f"{url}/admin/deploy", json={"version": "v1.1.0"}).raise_for_status()
+                    answer = http.post(f"{url}/admin/deploy", json={"version": "v1.1.0"})
                 else:
-                    http.post(f"{url}/admin/rollback", json={"reason": "bench"}).raise_for_status()
+                    answer = http.post(f"{url}/admin/rollback", json={"reason": "bench"})
                 recorded.append((time.perf_counter() - started) * 1000)
+                shift.append(float(answer.raise_for_status().json()["shift_ms"]))
             rows = churn_frame(500, seed=3)[ALL_FEATURES].to_dict(orient="records")
             predict = []
             for i in range(1000):
@@ -135,8 +133,8 @@ def bench_http(repo: Path) -> dict[str, object]:
         process.terminate()
         process.wait(timeout=30)
     return {
-        "admin_shift_ms": _percentiles(shift),
         "admin_deploy_or_rollback_with_tag_ms": _percentiles(recorded),
+        "shift_within_those_calls_ms": _percentiles(shift),
         "predict_one_row_ms": _percentiles(predict),
     }
 
@@ -218,6 +216,7 @@ def main() -> Path:
         in_process = bench_shift_in_process(repo)
         http = bench_http(repo)
         cold = bench_cold_redeploy(repo)
+        recorded_p99 = http["admin_deploy_or_rollback_with_tag_ms"]["p99"]  # type: ignore[index]
         breach = bench_breach(repo)
         overhead = bench_overhead(repo)
     return write_results(
@@ -226,10 +225,10 @@ def main() -> Path:
             "shift_in_process_ms": in_process,
             "http": http,
             "cold_redeploy_s": cold,
-            "speedup_shift_vs_cold_redeploy": cold * 1000 / http["admin_shift_ms"]["p99"],  # type: ignore[index]
+            "speedup_recorded_shift_vs_cold_redeploy": cold * 1000 / recorded_p99,
             "gate_breach_to_previous_version": breach,
             "router_overhead": overhead,
-            "targets": {"shift_in_process_p99_ms": 1, "shift_http_p99_ms": 20, "breach_to_rollback_s": 1},
+            "targets": {"shift_in_process_p99_ms": 1, "breach_to_rollback_s": 1},
         },
     )
 

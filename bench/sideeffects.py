@@ -284,7 +284,7 @@ def main() -> Path:
     """Run the prediction-log benchmarks and write bench/results/sideeffects.json."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        os.environ.setdefault("ROLLBACKKIT_ADMIN_TOKEN", "bench-token")
+        os.environ.setdefault("ROLLBACKKIT_ADMIN_TOKEN", "bench-admin-token-0123456789")
         repo = _project(root / "project")
         figures = {
             "in_process_1_row": bench_in_process(repo, rows=1),

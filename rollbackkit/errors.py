@@ -109,3 +109,11 @@ class Superseded(RollbackkitError):
 
 class IncompatibleInput(RollbackkitError):
     """Live features cannot be scored by a version without an adaptation (or at all)."""
+
+
+class InvalidToken(RollbackkitError):
+    """The admin token is missing, empty, too short or not plain visible ASCII."""
+
+
+class ServerAlreadyRunning(RollbackkitError):
+    """Another server already serves this bundle and environment from this project."""

@@ -74,7 +74,14 @@ def test_with_a_server_running_the_cli_shifts_traffic_through_it(served: Path) -
         assert server.status()["live"]["version"] == "v1.0.0"
         assert server.status()["standby"]["version"] == "v1.1.0"  # still warm for the next deploy
         wrong = run_cli(
-            "rollback", "churn", "--env", "prod", "--reason", "x", cwd=served, env={"ROLLBACKKIT_ADMIN_TOKEN": "nope"}
+            "rollback",
+            "churn",
+            "--env",
+            "prod",
+            "--reason",
+            "x",
+            cwd=served,
+            env={"ROLLBACKKIT_ADMIN_TOKEN": TOKEN[::-1]},
         )
         assert wrong.returncode == 1 and "wrong" in wrong.stderr
     verified = run_cli("journal", "verify", "--json", cwd=served)

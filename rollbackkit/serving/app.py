@@ -8,107 +8,228 @@
   version cannot score get 422 naming the columns, never a 500.
 - ``GET /healthz`` (503 while nothing is served), ``GET /status``, ``GET /openapi.json``
   (every route, described in :mod:`rollbackkit.serving.openapi`).
-- ``POST /admin/deploy|promote|shift|rollback`` (an optional ``"actor"`` names the person;
-  default ``admin-api``), and ``affected|backfill|drift|window|gates`` over the prediction
-  log (the server is its one writer): need ``Authorization: Bearer TOKEN``
-  (401 without, 403 with a wrong one; nothing changes either way). Frames in admin bodies
+- ``POST /admin/deploy|promote|rollback`` (an optional ``"actor"`` names the person;
+  default ``admin-api``): every change of what serves is an assignment in the history.
+  ``affected|backfill|drift|window|gates`` work over the prediction log (the server is its
+  one writer). Admin calls need ``Authorization: Bearer TOKEN``, the exact bytes (401
+  without, 403 with a wrong one; nothing changes either way). Frames in admin bodies
   (``features``) and answers (``window``) are wire frames.
+
+Every body is read by one of the pydantic models below (which :mod:`~rollbackkit.serving.openapi`
+also publishes): a body that is not JSON, nests too deep, holds a lone surrogate, a field of
+the wrong type or an unknown field gets a 400 with one ``{"error", "hint"}`` line.
 """
 
 from __future__ import annotations
 
 import hmac
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from rollbackkit.errors import IncompatibleInput, InvalidInput, RollbackkitError
+from rollbackkit.errors import (
+    IncompatibleInput,
+    InvalidInput,
+    InvalidName,
+    InvalidReference,
+    InvalidVersion,
+    RollbackkitError,
+)
 from rollbackkit.serving.environment import PreflightFailed, ServingEnvironment
 from rollbackkit.serving.openapi import openapi_document
 from rollbackkit.serving.router import RoutingError
-from rollbackkit.serving.wire import decode_frame, is_wire_frame, json_records, records_frame
+from rollbackkit.serving.wire import decode_frame, json_records, records_frame
+
+_BEARER = b"Bearer "
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+# --------------------------------------------------------------------------- bodies
+class Body(BaseModel):
+    """A request body: a JSON object with exactly these fields, each of exactly its type."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise _BadRequest("The body is not valid JSON.") from exc
-    if not isinstance(body, dict):
-        raise _BadRequest("The body must be a JSON object.")
-    return body
+_Frame = dict[str, Any] | list[dict[str, Any]] | None
+_ACTOR = Field(None, description="Who asks (the CLI sends git's user.name); default admin-api.")
+_FEATURES = Field(None, description="Live features for preflight, a wire frame (default: inputs lately scored).")
+
+
+class PredictBody(Body):
+    """``POST /predict``: rows as records, as columns + data, or as a typed frame."""
+
+    records: list[dict[str, Any]] | None = None
+    columns: list[str] | None = None
+    data: list[list[Any]] | None = None
+    frame: dict[str, Any] | None = None
+    key: str | int | None = Field(None, description="Sticky canary routing key (or header X-Request-Key).")
+
+
+class DeployBody(Body):
+    """``POST /admin/deploy``."""
+
+    version: str = Field(description="vX.Y.Z")
+    canary: int | None = Field(None, ge=1, le=99, description="Percent of traffic for a canary (1-99).")
+    features: _Frame = _FEATURES
+    force: bool = False
+    reason: str = ""
+    actor: str | None = _ACTOR
+
+
+class PromoteBody(Body):
+    """``POST /admin/promote``."""
+
+    reason: str = ""
+    actor: str | None = _ACTOR
+
+
+class RollbackBody(Body):
+    """``POST /admin/rollback``."""
+
+    reason: str
+    incident: str = ""
+    to: str | None = Field(None, description="vX.Y.Z (default: the rollback target).")
+    features: _Frame = _FEATURES
+    force: bool = False
+    actor: str | None = _ACTOR
+
+
+class LogBody(Body):
+    """``POST /admin/affected|backfill|drift|window|gates``: a version (``drift``: ``v1,v2,...``)."""
+
+    version: str = Field(description="vX.Y.Z (drift: a comma-separated list)")
+    since: str | None = Field(None, description="Only rows at or after this ISO 8601 time (affected).")
+
+    @field_validator("since")
+    @classmethod
+    def _iso_time(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            raise ValueError("not an ISO 8601 time such as 2026-01-05T09:30:00+00:00") from None
+
+
+ADMIN_BODIES: dict[str, type[Body]] = {
+    "deploy": DeployBody,
+    "promote": PromoteBody,
+    "rollback": RollbackBody,
+    **dict.fromkeys(("affected", "backfill", "drift", "window", "gates"), LogBody),
+}
+"""Every admin operation and the body it takes (the app's admin routes and the OpenAPI document)."""
+
+_B = TypeVar("_B", bound=Body)
 
 
 class _BadRequest(Exception):
-    pass
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
 
 
-def _frame(body: dict[str, Any]) -> tuple[pd.DataFrame, bool]:
+def _error(status: int, message: str, hint: str = "", **extra: Any) -> JSONResponse:
+    """One ``{"error", "hint"}`` line, whatever a message quoted from the request held."""
+    body = {"error": " ".join(message.split()), "hint": " ".join(hint.split()), **extra}
+    return JSONResponse(body, status_code=status)
+
+
+async def _read(request: Request, model: type[_B]) -> _B:
+    """The body as ``model``, or a one-line :class:`_BadRequest` naming the first problem."""
+    hint = f"See POST {request.url.path} in GET /openapi.json."
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        if first["type"] == "json_invalid":  # also too deep, a lone surrogate, a number out of range
+            message = f"The body is not valid JSON: {first['msg'].removeprefix('Invalid JSON: ')}"
+            if "hex escape" in message:
+                message += " (a \\u escape must be a whole character; a lone surrogate is not one)"
+            message += "."
+        elif first["type"] == "model_type":
+            message = "The body must be a JSON object."
+        elif first["type"] == "extra_forbidden":
+            message = f"Unknown field {where!r}."
+        else:
+            message = f"{where}: {first['msg'].removeprefix('Value error, ')}."
+        more = exc.error_count() - 1
+        raise _BadRequest(message + (f" ({more} more problem{'s' * (more > 1)})" if more else ""), hint) from None
+
+
+def _decoded(frame: Any, what: str) -> pd.DataFrame:
+    """A wire frame (or records) from a body; anything that does not decode is the client's 400."""
+    try:
+        return decode_frame(frame)
+    except InvalidInput as exc:
+        raise _BadRequest(f"{what}: {exc.message}", exc.hint) from None
+    except Exception as exc:  # a hostile frame: every failure to read it is a bad request
+        hint = "Build it with rollbackkit.serving.wire.encode_frame."
+        raise _BadRequest(f"{what} cannot be read: {type(exc).__name__}: {exc}.", hint) from None
+
+
+def _frame(body: PredictBody) -> tuple[pd.DataFrame, bool]:
     """The request's rows, and whether they carry dtypes (a wire frame) or not (JSON rows)."""
-    try:
-        if is_wire_frame(body.get("frame")):
-            frame = decode_frame(body["frame"])
-            if len(frame):
-                return frame, True
-        elif isinstance(body.get("records"), list) and body["records"]:
-            return records_frame(body["records"]), False
-        elif isinstance(body.get("columns"), list) and isinstance(body.get("data"), list) and body["data"]:
-            return pd.DataFrame(body["data"], columns=body["columns"]), False
-    except InvalidInput as exc:
-        raise _BadRequest(str(exc)) from exc
-    except ValueError as exc:  # rows of another length than the columns
-        raise _BadRequest(f"The rows do not match the columns: {exc}.") from exc
-    raise _BadRequest(
-        'Send {"records": [{...}, ...]}, {"columns": [...], "data": [[...], ...]} or {"frame": {...}} with rows.'
-    )
+    hint = 'Send {"records": [{...}, ...]}, {"columns": [...], "data": [[...], ...]} or {"frame": {...}} with rows.'
+    if body.frame is not None:
+        frame = _decoded(body.frame, "frame")
+        if len(frame):
+            return frame, True
+    elif body.records:
+        try:
+            return records_frame(body.records), False
+        except InvalidInput as exc:
+            raise _BadRequest(exc.message, exc.hint) from None
+    elif body.columns is not None and body.data:
+        short = next((i for i, row in enumerate(body.data) if len(row) != len(body.columns)), None)
+        if short is not None:  # pandas would pad a short row with missing values
+            message = f"Row {short} has {len(body.data[short])} values for {len(body.columns)} columns."
+            raise _BadRequest(message, hint)
+        try:
+            return pd.DataFrame(body.data, columns=body.columns), False
+        except ValueError as exc:
+            raise _BadRequest(f"The rows do not match the columns: {exc}.", hint) from None
+    raise _BadRequest("The body has no rows.", hint)
 
 
-def _features(body: dict[str, Any]) -> pd.DataFrame | None:
-    """The ``features`` of an admin body: a wire frame (or, from older clients, records)."""
-    features = body.get("features")
-    if not features:
-        return None
-    try:
-        return decode_frame(features)
-    except InvalidInput as exc:
-        raise _BadRequest(f"features: {exc}") from exc
-
-
+# --------------------------------------------------------------------------- the app
 def create_app(env: ServingEnvironment, token: str) -> Starlette:
-    """Build the app for ``env``; admin routes compare bearer tokens in constant time."""
+    """Build the app for ``env``; admin routes compare the bearer token's exact bytes in constant time."""
+    expected = token.encode()
 
     def authorised(request: Request) -> JSONResponse | None:
-        header = request.headers.get("authorization", "")
-        if not header.lower().startswith("bearer "):
-            return _error(401, "Admin calls need 'Authorization: Bearer <token>'.")
-        if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
-            return _error(403, "The admin token is wrong.")
+        # The raw header as sent (Starlette decodes it as latin-1): no case folding, no
+        # stripping of (unicode) whitespace, so only the token's own bytes match.
+        header = request.headers.get("authorization", "").encode("latin-1")
+        hint = "Send 'Authorization: Bearer TOKEN' with the project's admin token."
+        if not header.startswith(_BEARER):
+            return _error(401, "Admin calls need 'Authorization: Bearer <token>'.", hint)
+        if not hmac.compare_digest(header[len(_BEARER) :], expected):
+            return _error(403, "The admin token is wrong.", hint)
         return None
 
     async def predict(request: Request) -> JSONResponse:
         try:
-            body = await _json(request)
+            body = await _read(request, PredictBody)
             frame, typed = _frame(body)
         except _BadRequest as exc:
-            return _error(400, str(exc))
+            return _error(400, exc.message, exc.hint)
         request_id = uuid.uuid4().hex
-        key = str(body.get("key") or request.headers.get("x-request-key") or request_id)
+        key = str(body.key or request.headers.get("x-request-key") or request_id)
         try:
             routed = await run_in_threadpool(env.predict, frame, key, request_id, untyped=not typed)
         except IncompatibleInput as exc:
-            return _error(422, exc.message, columns=getattr(exc, "columns", []), request_id=request_id)
+            return _error(422, exc.message, exc.hint, columns=getattr(exc, "columns", []), request_id=request_id)
         except RoutingError as exc:
-            return _error(503, exc.message, request_id=request_id)
+            return _error(503, exc.message, exc.hint, request_id=request_id)
         except Exception as exc:  # a model failure is the server's fault, reported as JSON
             return _error(500, f"Scoring failed: {type(exc).__name__}: {exc}", request_id=request_id)
         slot = routed.slot
@@ -141,14 +262,16 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
             if denied is not None:
                 return denied
             try:
-                body = await _json(request)
+                body = await _read(request, ADMIN_BODIES[operation])
                 result = await run_in_threadpool(_admin_call, env, operation, body)
             except _BadRequest as exc:
-                return _error(400, str(exc))
+                return _error(400, exc.message, exc.hint)
+            except (InvalidInput, InvalidName, InvalidReference, InvalidVersion) as exc:
+                return _error(400, exc.message, exc.hint)
             except PreflightFailed as exc:
-                return _error(409, exc.message, hint=exc.hint, preflight=exc.report)
+                return _error(409, exc.message, exc.hint, preflight=exc.report)
             except RollbackkitError as exc:
-                return _error(409, exc.message, hint=exc.hint)
+                return _error(409, exc.message, exc.hint)
             return JSONResponse(result)
 
         return handler
@@ -158,61 +281,35 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        *[
-            Route(f"/admin/{op}", admin(op), methods=["POST"])
-            for op in ("deploy", "promote", "shift", "rollback", "affected", "backfill", "drift", "window", "gates")
-        ],
+        *[Route(f"/admin/{op}", admin(op), methods=["POST"]) for op in ADMIN_BODIES],
     ]
     return Starlette(routes=routes)
 
 
-def _admin_call(env: ServingEnvironment, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-    actor = str(body.get("actor") or "admin-api")  # the CLI sends the person's name
-    features = _features(body)
-    if operation == "deploy":
-        if not isinstance(body.get("version"), str):
-            raise _BadRequest('Send {"version": "vX.Y.Z"}.')
-        canary = body.get("canary")
+def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str, Any]:
+    if isinstance(body, DeployBody):
         return env.deploy(
-            body["version"],
-            canary=int(canary) if canary is not None else None,
-            features=features,
-            force=bool(body.get("force")),
-            reason=str(body.get("reason", "")),
-            actor=actor,
+            body.version,
+            canary=body.canary,
+            features=_decoded(body.features, "features") if body.features else None,
+            force=body.force,
+            reason=body.reason,
+            actor=body.actor or "admin-api",
         )
-    if operation == "promote":
-        return env.promote(reason=str(body.get("reason", "")), actor=actor)
-    if operation == "shift":
-        state = env.router.shift(str(body.get("slot", "")), int(body.get("percent", 100)))
-        env.journal.append(
-            "shift",
-            name=env.name,
-            env=env.env,
-            slot=body.get("slot"),
-            percent=body.get("percent"),
-            generation=state.generation,
+    if isinstance(body, PromoteBody):
+        return env.promote(reason=body.reason, actor=body.actor or "admin-api")
+    if isinstance(body, RollbackBody):
+        return env.rollback(
+            reason=body.reason,
+            incident=body.incident,
+            to=body.to,
+            force=body.force,
+            actor=body.actor or "admin-api",
+            features=_decoded(body.features, "features") if body.features else None,
         )
-        return {"status": env.status()}
-    if operation in ("affected", "backfill", "drift", "window", "gates"):
-        from rollbackkit.rollback import log_operation
+    assert isinstance(body, LogBody)
+    from rollbackkit.rollback import log_operation
 
-        if env.log is None:
-            raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
-        return log_operation(
-            env.registry,
-            env.log,
-            operation,
-            env.name,
-            env.env,
-            str(body.get("version", "")),
-            since=body.get("since"),
-        )
-    return env.rollback(
-        reason=str(body.get("reason", "")),
-        incident=str(body.get("incident", "")),
-        to=body.get("to"),
-        force=bool(body.get("force")),
-        actor=actor,
-        features=features,
-    )
+    if env.log is None:
+        raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
+    return log_operation(env.registry, env.log, operation, env.name, env.env, body.version, since=body.since)

@@ -1,8 +1,9 @@
 """The HTTP API as an OpenAPI 3.1 document (served at ``GET /openapi.json``).
 
 Written as data, next to nothing else, so that the description of a route is read and
-changed in one place. A test compares its paths and methods with the app's routes: a route
-without a description here fails it.
+changed in one place. The admin bodies are the schemas of the pydantic models that
+validate them (:data:`rollbackkit.serving.app.ADMIN_BODIES`). A test compares its paths and
+methods with the app's routes: a route without a description here fails it.
 """
 
 from __future__ import annotations
@@ -27,18 +28,21 @@ def _body(schema: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
 
 
 _REFUSALS = {
-    "400": _answer("The body is not a JSON object of this shape."),
+    "400": _answer("The body is not a JSON object of this shape (or names a malformed version); nothing changed."),
     "401": _answer("No ``Authorization: Bearer TOKEN`` header; nothing changed."),
     "403": _answer("The token is wrong; nothing changed."),
     "409": _answer("Refused (failed preflight, no canary, no log...): ``error`` and ``hint``; nothing changed."),
 }
 _TEXT = {"type": "string"}
 _OBJECT = {"type": "object", "additionalProperties": True}
-_VERSION = {"type": "string", "description": "vX.Y.Z"}
-_VERSION_BODY: dict[str, Any] = {"type": "object", "properties": {"version": _VERSION}, "required": ["version"]}
 
 
-def _admin(summary: str, body: dict[str, Any], example: dict[str, Any], answer: str) -> dict[str, Any]:
+def _admin(operation: str, summary: str, example: dict[str, Any], answer: str) -> dict[str, Any]:
+    from rollbackkit.serving.app import ADMIN_BODIES  # the app imports this module
+
+    body = ADMIN_BODIES[operation].model_json_schema()
+    if "features" in body["properties"]:
+        body["properties"]["features"] = _FEATURES
     return {
         "post": {
             "summary": summary,
@@ -53,6 +57,7 @@ def _admin(summary: str, body: dict[str, Any], example: dict[str, Any], answer: 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
+        "description": "One line: what went wrong (error) and what to do (hint).",
         "properties": {"error": _TEXT, "hint": _TEXT, "request_id": _TEXT},
         "required": ["error"],
     },
@@ -99,8 +104,12 @@ _SCHEMAS: dict[str, Any] = {
             "columns": {"type": "array", "items": _TEXT},
             "data": {"type": "array", "items": {"type": "array"}},
             "frame": _ref("Frame"),
-            "key": {"type": "string", "description": "Sticky canary routing key (or header X-Request-Key)."},
+            "key": {
+                "type": ["string", "integer"],
+                "description": "Sticky canary routing key (or header X-Request-Key).",
+            },
         },
+        "additionalProperties": False,
         "oneOf": [{"required": ["records"]}, {"required": ["columns", "data"]}, {"required": ["frame"]}],
     },
     "PredictResponse": {
@@ -140,7 +149,10 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
-_FEATURES = {**_ref("Frame"), "description": "Live features for preflight (default: the inputs lately scored)."}
+_FEATURES = {
+    "anyOf": [_ref("Frame"), {"type": "null"}],
+    "description": "Live features for preflight (default: the inputs lately scored).",
+}
 
 
 def _paths() -> dict[str, Any]:
@@ -154,7 +166,7 @@ def _paths() -> dict[str, Any]:
                 ),
                 "responses": {
                     "200": _answer("The predictions and which version made them.", _ref("PredictResponse")),
-                    "400": _answer("The body is not one of the three shapes, or has no rows."),
+                    "400": _answer("The body is not JSON, not one of the three shapes, or has no rows."),
                     "422": _answer("The version cannot score these features; ``columns`` names them."),
                     "500": _answer("The model failed while scoring."),
                     "503": _answer("No version is serving yet."),
@@ -186,82 +198,50 @@ def _paths() -> dict[str, Any]:
             }
         },
         "/admin/deploy": _admin(
-            "Preflight VERSION, warm it into the idle slot, shift all traffic (or a canary share).",
-            {
-                "type": "object",
-                "properties": {
-                    "version": _TEXT,
-                    "canary": {"type": ["integer", "null"], "description": "percent"},
-                    "features": _FEATURES,
-                    "force": {"type": "boolean"},
-                    "reason": _TEXT,
-                    "actor": _TEXT,
-                },
-                "required": ["version"],
-            },
+            "deploy",
+            "Preflight VERSION, warm it into the idle slot, shift all traffic (or a canary share); record it.",
             {"version": "v1.1.0", "canary": 20, "reason": "new features"},
             "The assignment, status, preflight report and shift_ms.",
         ),
         "/admin/promote": _admin(
-            "Send all traffic to the running canary.",
-            {"type": "object", "properties": {"reason": _TEXT, "actor": _TEXT}},
+            "promote",
+            "Send all traffic to the running canary; record it.",
             {"reason": "canary healthy"},
             "The assignment and status.",
         ),
-        "/admin/shift": _admin(
-            "Send PERCENT of traffic to SLOT (raw router move; recorded in the journal only).",
-            {
-                "type": "object",
-                "properties": {"slot": {"enum": ["blue", "green"]}, "percent": {"type": "integer"}},
-                "required": ["slot"],
-            },
-            {"slot": "green", "percent": 10},
-            "The status.",
-        ),
         "/admin/rollback": _admin(
-            "Roll back to the rollback target (or ``to``): a shift when it is warm.",
-            {
-                "type": "object",
-                "properties": {
-                    "reason": _TEXT,
-                    "incident": _TEXT,
-                    "to": {"type": ["string", "null"]},
-                    "features": _FEATURES,
-                    "force": {"type": "boolean"},
-                    "actor": _TEXT,
-                },
-                "required": ["reason"],
-            },
+            "rollback",
+            "Roll back to the rollback target (or ``to``): a shift when it is warm; record it.",
             {"reason": "error rate", "incident": "INC-7"},
             "The assignment, status, preflight report and shift_ms.",
         ),
         "/admin/affected": _admin(
+            "affected",
             "Rows VERSION wrote here: counts by table and time range, sample rows.",
-            {**_VERSION_BODY, "properties": {"version": _VERSION, "since": _TEXT}},
-            {"version": "v1.1.0"},
+            {"version": "v1.1.0", "since": "2026-01-05T09:30:00+00:00"},
             "Counts, time range, quarantined and backfilled rows, a sample.",
         ),
         "/admin/backfill": _admin(
+            "backfill",
             "Re-score VERSION's quarantined rows with the version now serving.",
-            _VERSION_BODY,
             {"version": "v1.1.0"},
             "rescored, already_done, failed.",
         ),
         "/admin/drift": _admin(
+            "drift",
             "Logged primary predictions of each version against its reference (PSI).",
-            {"type": "object", "properties": {"version": {"type": "string", "description": "v1,v2,..."}}},
             {"version": "v1.0.0,v1.1.0"},
             "Per version: n, psi, edges, reference and current shares.",
         ),
         "/admin/window": _admin(
+            "window",
             "VERSION's latest logged rows (inputs, outputs, latency_ms, error) as a typed frame.",
-            _VERSION_BODY,
             {"version": "v1.1.0"},
             "A Frame (see components).",
         ),
         "/admin/gates": _admin(
+            "gates",
             "Evaluate VERSION's gates on its logged rows.",
-            _VERSION_BODY,
             {"version": "v1.1.0"},
             "The gate report: decision and one result per gate.",
         ),

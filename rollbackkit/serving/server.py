@@ -2,24 +2,35 @@
 
 Binds to 127.0.0.1 unless told otherwise; a non-loopback address needs ``allow_remote``.
 The admin token comes from ``ROLLBACKKIT_ADMIN_TOKEN`` or the token file
-``.rollbackkit/local/admin-token`` (created with 0600 permissions on first use).
+``.rollbackkit/local/admin-token`` (created with 0600 permissions on first use). A token
+shorter than :data:`MIN_TOKEN_LENGTH` characters, or with anything but visible ASCII, is
+refused: the server does not start. One server per bundle and environment per project: it
+holds ``.rollbackkit/local/servers/NAME-ENV.lock`` (an ``fcntl`` lock, released by the OS
+when the process dies, even by ``kill -9``) for its whole life.
 """
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
+import re
 import secrets
 import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rollbackkit.bundle import atomic_write
-from rollbackkit.errors import InvalidInput
+from rollbackkit.errors import InvalidInput, InvalidToken, ServerAlreadyRunning
 from rollbackkit.project import ProjectPaths
 
 TOKEN_ENV = "ROLLBACKKIT_ADMIN_TOKEN"
+MIN_TOKEN_LENGTH = 16
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what an HTTP header carries unchanged
 
 
 def address_file(paths: ProjectPaths, name: str, env: str) -> Path:
@@ -27,13 +38,26 @@ def address_file(paths: ProjectPaths, name: str, env: str) -> Path:
     return paths.local / "servers" / f"{name}-{env}.json"
 
 
+def token_file(paths: ProjectPaths) -> Path:
+    """The project's admin-token file."""
+    return paths.local / "admin-token"
+
+
 def admin_token(paths: ProjectPaths, create: bool = False) -> str | None:
-    """The admin token: the environment variable, else the token file (made if ``create``)."""
-    if os.environ.get(TOKEN_ENV):
-        return os.environ[TOKEN_ENV]
-    path = paths.local / "admin-token"
+    """The admin token: the environment variable if set, else the token file (made if ``create``).
+
+    The file's surrounding ASCII whitespace (its trailing newline) is not part of the token.
+
+    Raises:
+        InvalidToken: The token is shorter than :data:`MIN_TOKEN_LENGTH` or holds anything but
+            visible ASCII; the message names where it came from.
+    """
+    if TOKEN_ENV in os.environ:
+        return _checked(os.environ[TOKEN_ENV], f"${TOKEN_ENV}", f"Set {TOKEN_ENV} to a longer secret")
+    path = token_file(paths)
     if path.exists():
-        return path.read_text().strip()
+        text = path.read_bytes().decode("latin-1").strip(" \t\r\n")  # anything non-ASCII is refused below
+        return _checked(text, str(path), f"Delete {path} to have a new one made, or write one into it")
     if not create:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,6 +66,65 @@ def admin_token(paths: ProjectPaths, create: bool = False) -> str | None:
     with os.fdopen(fd, "w") as fh:
         fh.write(token + "\n")
     return token
+
+
+def _checked(token: str, source: str, fix: str) -> str:
+    if len(token) < MIN_TOKEN_LENGTH or not _TOKEN_CHARS.fullmatch(token):
+        what = "empty" if not token else f"{len(token)} characters long"
+        if token and _TOKEN_CHARS.fullmatch(token) is None:
+            what = "not plain visible ASCII (no spaces, no other characters)"
+        raise InvalidToken(
+            f"The admin token from {source} is {what}; it needs {MIN_TOKEN_LENGTH}+ visible ASCII characters.",
+            f"{fix} (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))').",
+        )
+    return token
+
+
+def warn_if_readable(paths: ProjectPaths) -> None:
+    """One line on stderr when the token file (if the token comes from it) is open to others."""
+    path = token_file(paths)
+    if TOKEN_ENV in os.environ or not path.exists():
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        print(f"warning: {path} has mode {mode:04o}; others can read the admin token (chmod 600 it).", file=sys.stderr)
+
+
+def lock_file(paths: ProjectPaths, name: str, env: str) -> Path:
+    """The lock a running server for NAME/ENV holds for its whole life."""
+    return paths.local / "servers" / f"{name}-{env}.lock"
+
+
+@contextmanager
+def server_lock(paths: ProjectPaths, name: str, env: str) -> Iterator[None]:
+    """Hold the server lock of NAME/ENV while serving (an ``fcntl`` lock: the OS releases it
+    when the process dies, even by ``kill -9``).
+
+    Raises:
+        ServerAlreadyRunning: Another process holds it; the message names its URL.
+    """
+    path = lock_file(paths, name, env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        try:
+            record = json.loads(address_file(paths, name, env).read_text())
+            where = f"at {record['url']} (pid {record['pid']})"
+        except (OSError, ValueError, KeyError, TypeError):
+            where = "(it is still starting)"
+        raise ServerAlreadyRunning(
+            f"A server for {name} in {env} already runs from this project {where}.",
+            "Use that one (the CLI finds it), or stop it before starting another.",
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def is_loopback(host: str) -> bool:
@@ -107,9 +190,15 @@ def serve(
     ``log_flush_interval`` is how often the log's writer process commits, and so what a
     crash of the writer can lose (None: :data:`~rollbackkit.logprocess.WRITER_FLUSH_INTERVAL`;
     a crash of the server alone loses at most 0.05 s).
+
+    Raises:
+        InvalidToken: The admin token is empty, short or not visible ASCII.
+        ServerAlreadyRunning: A server for NAME/ENV already runs from this project.
     """
     import uvicorn
 
+    from rollbackkit.logprocess import LogProcess
+    from rollbackkit.registry import Registry
     from rollbackkit.serving.app import create_app
     from rollbackkit.serving.environment import ServingEnvironment
 
@@ -118,54 +207,53 @@ def serve(
             f"Refusing to bind to {host}: it is not a loopback address.",
             "Pass --allow-remote to serve beyond this machine (put TLS and auth in front).",
         )
-    from rollbackkit.logprocess import LogProcess
-    from rollbackkit.registry import Registry
-
-    options = {} if log_flush_interval is None else {"flush_interval": log_flush_interval}
-    prediction_log = LogProcess.for_project(Registry(repo).paths, **options) if log else None
-    environment = ServingEnvironment(
-        repo,
-        name,
-        env,
-        log=prediction_log,
-        bake_seconds=bake_seconds,
-        scoring_threads=scoring_threads or None,
-        freeze_heap=True,
-        on_auto_rollback=(lambda result: auto_runbook(repo, name, env, result)) if runbook else None,
-    )
-    environment.start()
-    if prediction_log is not None:
-        prediction_log.start()
-    paths = environment.registry.paths
-    token = admin_token(paths, create=True)
+    paths = Registry(repo).paths
+    token = admin_token(paths, create=True)  # a bad token is refused before anything is loaded
     assert token is not None
-    config = uvicorn.Config(
-        create_app(environment, token), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    record = address_file(paths, name, env)
-
-    original_startup = server.startup
-
-    async def startup(sockets: Any = None) -> None:
-        await original_startup(sockets)
-        bound = server.servers[0].sockets[0].getsockname()
-        url = f"http://{'[' + bound[0] + ']' if ':' in bound[0] else bound[0]}:{bound[1]}"
-        atomic_write(record, json.dumps({"url": url, "pid": os.getpid(), "name": name, "env": env}))
-        environment.start_watchdog(watchdog_interval)
-        if on_ready is not None:
-            on_ready(url)
-
-    server.startup = startup  # type: ignore[method-assign]
-    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
-    try:
-        server.run()
-    finally:
-        environment.stop()
+    warn_if_readable(paths)
+    with server_lock(paths, name, env):  # held until serving ends
+        flush = {} if log_flush_interval is None else {"flush_interval": log_flush_interval}
+        prediction_log = LogProcess.for_project(paths, **flush) if log else None
+        environment = ServingEnvironment(
+            repo,
+            name,
+            env,
+            log=prediction_log,
+            bake_seconds=bake_seconds,
+            scoring_threads=scoring_threads or None,
+            freeze_heap=True,
+            on_auto_rollback=(lambda result: auto_runbook(repo, name, env, result)) if runbook else None,
+        )
+        environment.start()
         if prediction_log is not None:
-            prediction_log.close()
+            prediction_log.start()
+        config = uvicorn.Config(
+            create_app(environment, token), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        record = address_file(paths, name, env)
+
+        original_startup = server.startup
+
+        async def startup(sockets: Any = None) -> None:
+            await original_startup(sockets)
+            bound = server.servers[0].sockets[0].getsockname()
+            url = f"http://{'[' + bound[0] + ']' if ':' in bound[0] else bound[0]}:{bound[1]}"
+            atomic_write(record, json.dumps({"url": url, "pid": os.getpid(), "name": name, "env": env}))
+            environment.start_watchdog(watchdog_interval)
+            if on_ready is not None:
+                on_ready(url)
+
+        server.startup = startup  # type: ignore[method-assign]
+        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
         try:
-            if json.loads(record.read_text()).get("pid") == os.getpid():
-                record.unlink()
-        except (OSError, ValueError):
-            pass
+            server.run()
+        finally:
+            environment.stop()
+            if prediction_log is not None:
+                prediction_log.close()
+            try:
+                if json.loads(record.read_text()).get("pid") == os.getpid():
+                    record.unlink()
+            except (OSError, ValueError):
+                pass
