@@ -182,11 +182,11 @@ class Journal:
         """Raise :class:`JournalDamaged` now if :meth:`append` would refuse.
 
         Commands call it before they change anything, so a damaged journal stops them
-        before a tag or a file is written rather than after.
+        before a tag or a file is written rather than after. It only reads (no lock, no
+        file created): a write in flight has no newline yet and is not looked at.
         """
-        with self._locked():
-            self._tail()
-            self._head()
+        self._tail()
+        self._head()
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one event; returns the written entry (with ``seq``, ``time``, ``hash``).

@@ -511,3 +511,14 @@ def test_files_an_earlier_workspace_restore_wrote_are_rollbackkits_own(repo: Pat
     assert rollbackkit("restore", "cancer@v2.0.0", cwd=repo).code == 0
     (repo / "bundles" / "cancer" / "preprocess.py").write_text("# edited by hand since\n")
     assert_one_clean_line(rollbackkit("restore", "cancer@v3.0.0", cwd=repo), "preprocess.py")
+
+
+def test_a_refused_register_on_a_fresh_project_creates_no_journal_file(project: Path) -> None:
+    before = state(project)
+    outcome = rollbackkit(
+        "register", "cancer", "--model", str(MODEL_FILES["model"]), "--train-data", str(project / "nope.csv"),
+        cwd=project,
+    )  # fmt: skip
+    assert_one_clean_line(outcome, "nope.csv")
+    assert state(project) == before
+    assert not list((project / LOCAL).glob("journal.jsonl*"))
