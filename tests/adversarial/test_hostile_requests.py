@@ -320,3 +320,59 @@ def test_refused_requests_leak_no_memory_and_the_verdict_cache_stays_bounded(ser
     for i in range(2 * _CACHE_SIZE):  # a client sending random column names
         refuse(one.assign(**{f"random_{i}": 1}))
     assert len(environment.router._adaptations) <= _CACHE_SIZE
+
+
+def test_a_model_that_fails_on_a_compatible_request_is_still_the_models_error(served: Path) -> None:
+    """The other side of the line: a failure on values the version was trained on counts
+    against the slot that scored it (and its gate), a failure on values far outside them
+    is the client's (a 422, counted apart)."""
+    import pandas as pd
+
+    from rollbackkit.errors import IncompatibleInput
+    from rollbackkit.serving.environment import ServingEnvironment
+
+    environment = ServingEnvironment(served, "churn", "prod")  # no log: the in-memory window
+    environment.start()
+    slot = environment.router.route()
+    preprocess = slot.bundle.preprocess
+
+    def broken(frame: pd.DataFrame) -> pd.DataFrame:
+        if (frame["age"] == 42).any():
+            raise RuntimeError("the model broke")
+        return preprocess(frame)
+
+    slot.bundle.preprocess = broken
+    frame = pd.DataFrame(rows(20))
+    environment.predict(frame)
+    with pytest.raises(RuntimeError):  # age 42 was trained on: the model's error
+        environment.predict(frame.assign(age=42))
+    with pytest.raises(IncompatibleInput, match="age: out_of_range"):  # age 42 beside an age of 10**6
+        environment.predict(frame.assign(age=[42] + [10**6] * 19))
+    window = environment.window(slot)
+    assert window["error"].fillna("").tolist() == [""] * 20 + ["RuntimeError"] * 20
+    assert environment.status()["live"]["client_errors"] == 1
+
+
+def test_a_canarys_model_errors_count_against_the_canary_not_the_live_version(served: Path) -> None:
+    """Before, every failed request was kept against the live slot, whichever slot failed."""
+    import pandas as pd
+
+    from rollbackkit.serving.environment import ServingEnvironment
+    from rollbackkit.serving.router import in_canary
+
+    environment = ServingEnvironment(served, "churn", "prod")
+    environment.start()
+    environment.deploy("v1.1.0", canary=50, reason="a canary that breaks")
+    state = environment.router.state
+    live, canary = state.slot(state.live), state.slot(state.canary)
+    assert live is not None and canary is not None
+
+    def broken(frame: pd.DataFrame) -> pd.DataFrame:
+        raise RuntimeError("the canary broke")
+
+    canary.bundle.preprocess = broken
+    key = next(k for k in (f"user-{i}" for i in range(100)) if in_canary(k, 50))
+    with pytest.raises(RuntimeError):
+        environment.predict(pd.DataFrame(rows(5)), key=key)
+    assert environment.window(canary)["error"].tolist() == ["RuntimeError"] * 5
+    assert environment.window(live).empty
