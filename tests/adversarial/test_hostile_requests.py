@@ -376,3 +376,27 @@ def test_a_canarys_model_errors_count_against_the_canary_not_the_live_version(se
         environment.predict(pd.DataFrame(rows(5)), key=key)
     assert environment.window(canary)["error"].tolist() == ["RuntimeError"] * 5
     assert environment.window(live).empty
+
+
+def test_refused_rows_an_older_server_logged_are_left_out_of_every_gate(served: Path) -> None:
+    """A log written before the fix holds refused requests as ``IncompatibleInput`` error
+    rows: after an upgrade they must neither fail the error-rate gate nor fill its sample."""
+    import pandas as pd
+
+    from rollbackkit import Registry
+    from rollbackkit.gates import evaluate
+    from rollbackkit.serving.environment import ServingEnvironment
+
+    environment = ServingEnvironment(served, "churn", "prod")
+    environment.start()
+    slot = environment.router.route()
+    for seed in range(3):
+        environment.predict(pd.DataFrame(live_records(100, seed=seed)))
+    scored = environment.window(slot)
+    refused = scored.head(300).assign(error="IncompatibleInput", latency_ms=float("nan"))
+    bundle = Registry(served).describe("churn@v1.0.0")
+    report = evaluate(bundle, pd.concat([scored, refused], ignore_index=True)).to_dict()
+    errors = next(g for g in report["gates"] if g["kind"] == "error_rate")
+    assert (errors["status"], errors["evidence"]) == ("pass", {"errors": 0, "n": 300}), errors
+    failed = evaluate(bundle, pd.concat([scored, refused.assign(error="RuntimeError")], ignore_index=True))
+    assert next(g for g in failed.to_dict()["gates"] if g["kind"] == "error_rate")["status"] == "fail"
