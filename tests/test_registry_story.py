@@ -89,7 +89,7 @@ def test_restore_gives_back_the_exact_registered_bytes(project: Path, data: Data
     cli = run_cli("restore", "cancer@v1.0.0", "--to", str(elsewhere), "--json", cwd=project)
     assert cli.returncode == 0, cli.stderr
     copied = snapshot(elsewhere)
-    assert json.loads(copied.pop(".rollbackkit-restore.json"))["tag"] == "cancer@v1.0.0"  # what a re-restore may replace
+    assert json.loads(copied.pop(".rollbackkit-restore.json"))["tag"] == "cancer@v1.0.0"
     assert {k: v for k, v in original.items() if k in copied} == copied
     assert {"bundle.yaml", "model.skops", "schema.json"} <= set(copied)
 
