@@ -142,20 +142,24 @@ LABEL_GATES = {
 
 
 def test_label_gates_compare_string_labels_as_classes(project: Path) -> None:
+    from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
 
     from rollbackkit.gates import evaluate
 
     registry = Registry(project)
-    train = iris_frame(600, seed=1)
-    model = LogisticRegression(max_iter=500).fit(train[FEATURES], train["species"])
+    train = iris_frame(600, seed=1).assign(garden=np.where(np.arange(600) % 2, "A", "B"))
+    petals = ColumnTransformer([("petals", "passthrough", FEATURES)])  # the garden is an input, not used
+    model = make_pipeline(petals, LogisticRegression(max_iter=500)).fit(train[[*FEATURES, "garden"]], train["species"])
     registry.register("iris", model, train, target="species", version="v1.0.0", gates=LABEL_GATES)
     bundle = registry.load("iris@v1.0.0")
 
     flowers = iris_frame(600, seed=5)
     garden = np.where(np.arange(600) < 400, "A", "B")
     labelled = flowers["species"].where(np.arange(600) % 3 > 0)  # a third of the labels not in yet
-    window = bundle.predict(flowers[FEATURES]).assign(garden=garden, label=labelled, latency_ms=2.0, error=None)
+    scored = flowers[FEATURES].assign(garden=garden)
+    window = bundle.predict(scored).assign(garden=garden, label=labelled, latency_ms=2.0, error=None)
     report = evaluate(bundle, window)
     assert report.decision == "pass", report.to_dict()
     assert report.gates[0].evidence["n"] == 400 and report.gates[0].observed > 0.9
@@ -163,7 +167,9 @@ def test_label_gates_compare_string_labels_as_classes(project: Path) -> None:
     # In garden B the petals look large: the model calls every flower there the largest species.
     grown, in_b = flowers[FEATURES].copy(), garden == "B"
     grown.loc[in_b] = iris_frame(600, seed=5, large_petals=True)[FEATURES].loc[in_b]
-    window = bundle.predict(grown).assign(garden=garden, label=labelled, latency_ms=2.0, error=None)
+    window = bundle.predict(grown.assign(garden=garden)).assign(
+        garden=garden, label=labelled, latency_ms=2.0, error=None
+    )
     report = evaluate(bundle, window)
     by_name = {g.name: g for g in report.gates}
     assert by_name["garden-accuracy"].status == "fail"
