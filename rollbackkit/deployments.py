@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from rollbackkit import people
 from rollbackkit.errors import RollbackRefused
+from rollbackkit.journal import Journal
 from rollbackkit.locking import repo_lock
 from rollbackkit.refs import validate_name
 
@@ -312,6 +313,7 @@ class Deployments:
 
         ``tag`` is a name reserved earlier with :meth:`next_tag` (under the same lock hold).
         """
+        Journal(self.registry.paths.journal).check_appendable()  # never a tag without its journal record
         tags = self.registry.git.tags()
         times = [t.timestamp for t in tags if (m := STAGE_RE.fullmatch(t.name)) and m["name"] == info.name]
         stamp = max(int(time.time()), max(times, default=0) + 1)

@@ -368,6 +368,7 @@ class ServingEnvironment:
             report = self._preflight(bundle, features, force)
             loaded = time.perf_counter()
             with repo_lock(self.registry.paths.lock_file):
+                self.journal.check_appendable()  # a damaged journal stops us before traffic or a tag moves
                 tag = self.deployments.next_tag(self.name, self.env)
                 if self.log is not None:
                     self.log.set_stage(tag, self.name, self.env, info.version, "staging")
@@ -406,6 +407,7 @@ class ServingEnvironment:
                 raise RoutingError("No canary is running.", "Start one with deploy --canary PCT.")
             info = canary.bundle.info
             with repo_lock(self.registry.paths.lock_file):
+                self.journal.check_appendable()  # a damaged journal stops us before traffic or a tag moves
                 tag = self.deployments.next_tag(self.name, self.env)
                 if self.log is not None:
                     self.log.set_stage(tag, self.name, self.env, info.version, "production")
@@ -468,6 +470,7 @@ class ServingEnvironment:
             loaded = time.perf_counter()
             bad = [s for s in (canary, live) if s is not None and s.bundle.version != info.version]
             with repo_lock(self.registry.paths.lock_file):
+                self.journal.check_appendable()  # a damaged journal stops us before traffic or a tag moves
                 tag = self.deployments.next_tag(self.name, self.env)
                 stage = "production"
                 if target is not None and self.log is not None and self.log.stage_of(target.deployment) == "staging":
