@@ -204,6 +204,9 @@ def _frame(body: PredictBody) -> tuple[pd.DataFrame, bool]:
 def create_app(env: ServingEnvironment, token: str) -> Starlette:
     """Build the app for ``env``; admin routes compare the bearer token's exact bytes in constant time."""
     expected = token.encode()
+    # Refused before any slot saw them (counted here, on the event loop: no lock needed):
+    # bad bodies are the client's, never a version's errors, and are shown in /status.
+    refused = {"bad_predict_bodies": 0, "bad_admin_bodies": 0, "unauthorised": 0}
 
     def authorised(request: Request) -> JSONResponse | None:
         # The raw header as sent (Starlette decodes it as latin-1): no case folding, no
@@ -211,8 +214,10 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         header = request.headers.get("authorization", "").encode("latin-1")
         hint = "Send 'Authorization: Bearer TOKEN' with the project's admin token."
         if not header.startswith(_BEARER):
+            refused["unauthorised"] += 1
             return _error(401, "Admin calls need 'Authorization: Bearer <token>'.", hint)
         if not hmac.compare_digest(header[len(_BEARER) :], expected):
+            refused["unauthorised"] += 1
             return _error(403, "The admin token is wrong.", hint)
         return None
 
@@ -221,6 +226,7 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
             body = await _read(request, PredictBody)
             frame, typed = _frame(body)
         except _BadRequest as exc:
+            refused["bad_predict_bodies"] += 1
             return _error(400, exc.message, exc.hint)
         request_id = uuid.uuid4().hex
         key = str(body.key or request.headers.get("x-request-key") or request_id)
@@ -254,7 +260,8 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
         return JSONResponse(openapi_document(env.name, env.env))
 
     async def status(request: Request) -> JSONResponse:
-        return JSONResponse(await run_in_threadpool(env.status))  # asks the log's writer process
+        state = await run_in_threadpool(env.status)  # asks the log's writer process
+        return JSONResponse({**state, "refused": dict(refused)})
 
     def admin(operation: str) -> Any:
         async def handler(request: Request) -> JSONResponse:
@@ -265,6 +272,7 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
                 body = await _read(request, ADMIN_BODIES[operation])
                 result = await run_in_threadpool(_admin_call, env, operation, body)
             except _BadRequest as exc:
+                refused["bad_admin_bodies"] += 1
                 return _error(400, exc.message, exc.hint)
             except (InvalidInput, InvalidName, InvalidReference, InvalidVersion) as exc:
                 return _error(400, exc.message, exc.hint)

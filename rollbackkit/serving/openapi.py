@@ -134,7 +134,10 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Status": {
         "type": "object",
-        "description": "name, env, live/standby/canary slots, since, generation, the last gate report, the log writer.",
+        "description": (
+            "name, env, live/standby/canary slots (each with client_errors: its 422s), since, generation, "
+            "the last gate report, the log writer, and requests refused before any slot saw them."
+        ),
         "properties": {
             "name": _TEXT,
             "env": _TEXT,
@@ -145,6 +148,10 @@ _SCHEMAS: dict[str, Any] = {
             "generation": {"type": "integer"},
             "gates": {"type": ["object", "null"]},
             "log": {"type": ["object", "null"]},
+            "refused": {
+                "type": "object",
+                "description": "bad_predict_bodies, bad_admin_bodies (400s) and unauthorised (401/403) since start.",
+            },
         },
     },
 }

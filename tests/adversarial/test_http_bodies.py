@@ -202,7 +202,11 @@ def _post(server: Server, path: str, body: bytes, headers: dict[str, Any]) -> ht
 @pytest.mark.parametrize("case", list(PREDICT))
 def test_a_hostile_predict_body_is_one_4xx_line(server: Server, case: str) -> None:
     body, mention = PREDICT[case]
-    _assert_one_line(_post(server, "/predict", body, {}), *([mention] if mention else []))
+    before = server.status()["refused"]["bad_predict_bodies"]
+    answer = _post(server, "/predict", body, {})
+    _assert_one_line(answer, *([mention] if mention else []))
+    counted = server.status()["refused"]["bad_predict_bodies"] - before
+    assert counted == (answer.status_code == 400), (answer.status_code, counted)  # 400s are counted, apart
     _still_serving(server)
 
 
@@ -219,8 +223,10 @@ def test_a_hostile_admin_body_is_one_4xx_line_and_changes_nothing(server: Server
 def test_a_wrong_authorization_header_is_refused_exactly(server: Server, repo: Path, case: str) -> None:
     headers, status = HEADERS[case]
     before = _unchanged(repo)
+    strangers = server.status()["refused"]["unauthorised"]
     answer = _post(server, "/admin/rollback", _raw({"reason": "by a stranger"}), headers)
     assert answer.status_code == status, answer.text
+    assert server.status()["refused"]["unauthorised"] == strangers + 1
     _assert_one_line(answer)
     assert _unchanged(repo) == before
     _still_serving(server)
