@@ -232,10 +232,11 @@ def check_tree_arrays(model: Any, origin: str) -> None:
     from sklearn.tree._tree import Tree
 
     seen: set[int] = set()
-
-    def walk(obj: Any, n_features: int | None, depth: int) -> None:
-        if id(obj) in seen or depth > 64:
-            return
+    todo: list[tuple[Any, int | None]] = [(model, None)]  # a stack, not recursion: no depth escapes the check
+    while todo:
+        obj, n_features = todo.pop()
+        if id(obj) in seen:
+            continue
         seen.add(id(obj))
         problem = ""
         if isinstance(obj, Tree):
@@ -255,13 +256,10 @@ def check_tree_arrays(model: Any, origin: str) -> None:
         elif isinstance(obj, np.ndarray) and obj.dtype == object:
             items = obj.ravel()
         elif type(obj).__module__.startswith("sklearn.") and hasattr(obj, "__dict__"):
-            found = getattr(obj, "n_features_in_", None)
+            found = getattr(obj, "n_features_in_", None)  # sklearn checks inputs against it at predict
             n_features = found if isinstance(found, int) else n_features
             items = vars(obj).values()
-        for item in items:
-            walk(item, n_features, depth + 1)
-
-    walk(model, None, 0)
+        todo.extend((item, n_features) for item in items)
 
 
 def _tree_problem(tree: Any, n_features: int | None) -> str:

@@ -763,6 +763,16 @@ def _predictor_with(small: Data, change: str) -> Any:
     return model
 
 
+def _nested(model: Any, depth: int) -> Any:
+    """``model`` as the last step of ``depth`` pipelines, one inside the other."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    for _ in range(depth):
+        model = Pipeline([("same", FunctionTransformer()), ("inner", model)])
+    return model
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -772,13 +782,18 @@ def _predictor_with(small: Data, change: str) -> Any:
         "one-child",
         "hgb-child-outside",
         "hgb-feature-outside",
+        "child-outside-nested-25-deep",
     ],
 )
 def test_a_tree_whose_indices_point_outside_it_is_refused_before_it_can_predict(
     repo: Path, small: Data, files: dict[str, Path], tmp_path: Path, change: str
 ) -> None:
-    """scikit-learn reads tree arrays unchecked: a crafted index would read outside memory."""
-    model = _predictor_with(small, change) if change.startswith("hgb") else _tree_with(small, change)
+    """scikit-learn reads tree arrays unchecked: a crafted index would read outside memory,
+    however deep in a pipeline the tree sits."""
+    if change.endswith("-nested-25-deep"):
+        model = _nested(_tree_with(small, change.removesuffix("-nested-25-deep")), 25)
+    else:
+        model = _predictor_with(small, change) if change.startswith("hgb") else _tree_with(small, change)
     path = tmp_path / "model.skops"
     sio.dump(model, path)
     before = state(repo)
