@@ -433,6 +433,9 @@ def serve(
             min=0.01, help="Seconds between the log writer's commits (0.5): what a crash of the writer can lose."
         ),
     ] = None,
+    max_rows: Annotated[
+        int, typer.Option("--max-rows", min=1, help="Rows one /predict request may carry (more: 413).")
+    ] = 100_000,
     repo: RepoOpt = Path("."),
 ) -> None:
     """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog, prediction log."""
@@ -452,6 +455,7 @@ def serve(
         runbook=not no_runbook,
         scoring_threads=scoring_threads,
         log_flush_interval=log_flush_interval,
+        max_rows=max_rows,
         on_ready=lambda url: console.print(f"[green]Serving[/] {name} ({env}) at {url}"),
     )
 
@@ -572,10 +576,11 @@ def status(
     """What the server for ENV is serving right now (JSON)."""
     from rollbackkit.serving import client
 
-    url = server or client.find_server(_registry(repo).paths, name, env)
+    paths = _registry(repo).paths
+    url = server or client.find_server(paths, name, env)
     if url is None:
         raise client.ServerError(
-            f"No server is running for {name} in {env}.", f"Start one with rollbackkit serve {name} --env {env}."
+            client.no_server(paths, name, env), f"Start one with rollbackkit serve {name} --env {env}."
         )
     _print_json(client.status(url))
 

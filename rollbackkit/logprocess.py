@@ -113,6 +113,7 @@ class LogProcess:
         self.restarts = 0
         self._open_args = (str(self.path), sinks, {"threads": 1, "flush_interval": WRITER_FLUSH_INTERVAL, **options})
         self._pending: list[bytes] = []
+        self._unanswered = 0  # requests handed over since the child last answered a call
         self._pending_lock = threading.Condition()
         self._send_lock = threading.RLock()
         self._call_lock = threading.Lock()
@@ -199,6 +200,7 @@ class LogProcess:
             try:
                 self._revive()
                 self._conn.send(("records", blobs))
+                self._unanswered += len(blobs)
             except (OSError, RollbackkitError) as exc:
                 self.dropped += len(blobs)
                 LOGGER.error("The prediction-log process is gone (%s); %d requests were not logged.", exc, len(blobs))
@@ -222,6 +224,7 @@ class LogProcess:
             while True:
                 status, value = self._conn.recv()
                 if status != "callback":
+                    self._unanswered = 0
                     break
                 reply = _attempt(callback, value)
                 with self._send_lock:
@@ -318,21 +321,40 @@ class LogProcess:
         }
 
     # ------------------------------------------------------------------------- lifecycle
-    def close(self) -> None:
-        """Hand over what is queued, let the child commit it and close the file, then reap it."""
+    def close(self, wait: float = 60.0) -> int | None:
+        """Hand over what is queued, let the child commit it and close the file, then reap it.
+
+        The child gets ``wait`` seconds in all (a huge request can keep it busy for minutes);
+        then it is killed. Returns None when it finished, else how many requests it may not
+        have written (those handed to it since it last answered plus those never handed over).
+        """
+        deadline = time.monotonic() + wait
         with self._pending_lock:
             self._closing = True
             self._pending_lock.notify()
         if self._sender is not None:
-            self._sender.join(timeout=30)
-        with contextlib.suppress(LogWriterStopped):
-            self._call("__close__")
+            self._sender.join(timeout=max(0.0, deadline - time.monotonic()))
+
+        def finish() -> None:
+            with contextlib.suppress(LogWriterStopped, OSError):
+                self._call("__close__")
+
+        closer = threading.Thread(target=finish, name="rollbackkit-log-close", daemon=True)
+        closer.start()
+        closer.join(timeout=max(0.0, deadline - time.monotonic()))
+        unwritten = None
+        if closer.is_alive():  # still writing (or still being sent to): stop it
+            with self._pending_lock:
+                unwritten = self._unanswered + len(self._pending)
+            self._process.kill()
+            closer.join(timeout=10)
         self._conn.close()
         try:
-            self._process.wait(timeout=60)
+            self._process.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        return unwritten
 
 
 def _attempt(action: Callable[[Any], Any] | None, value: Any) -> tuple[str, Any]:

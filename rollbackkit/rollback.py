@@ -23,7 +23,7 @@ from rollbackkit.logprocess import PredictionStore
 from rollbackkit.people import actor
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry import Registry
-from rollbackkit.serving.client import ServerError, admin_call, find_server
+from rollbackkit.serving.client import ServerError, admin_call, find_server, no_server
 from rollbackkit.serving.client import status as server_status
 from rollbackkit.serving.environment import PreflightFailed
 from rollbackkit.serving.wire import decode_frame, encode_frame
@@ -329,7 +329,7 @@ def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: 
     url = _server_for(registry, name, env, server)
     if url is None:
         raise InvalidInput(
-            f"No server is running for {name} in {env}, so there is no canary to promote.",
+            f"{no_server(registry.paths, name, env).removesuffix('.')}, so there is no canary to promote.",
             f"Start one with rollbackkit serve {name} --env {env}, or use --server URL.",
         )
     return {"via": url, **admin_call(registry.paths, url, "promote", {"reason": reason, "actor": actor(registry.root)})}

@@ -15,6 +15,10 @@
   without, 403 with a wrong one; nothing changes either way). Frames in admin bodies
   (``features``) and answers (``window``) are wire frames.
 
+A ``/predict`` request over ``max_rows`` rows (``serve --max-rows``, 100,000 by default) and
+any body over :data:`MAX_BODY_BYTES` get a 413 with one ``{"error", "hint"}`` line before
+anything is scored (an oversized ``Content-Length`` before the body is read).
+
 Every body is read by one of the pydantic models below (which :mod:`~rollbackkit.serving.openapi`
 also publishes): a body that is not JSON, nests too deep, holds a lone surrogate, a field of
 the wrong type or an unknown field gets a 400 with one ``{"error", "hint"}`` line.
@@ -49,6 +53,8 @@ from rollbackkit.serving.router import RoutingError
 from rollbackkit.serving.wire import decode_frame, json_records, records_frame
 
 _BEARER = b"Bearer "
+MAX_BODY_BYTES = 200 * 1024 * 1024
+"""The largest request body read (a bigger ``Content-Length``, or more bytes sent: 413)."""
 
 
 # --------------------------------------------------------------------------- bodies
@@ -131,9 +137,29 @@ _B = TypeVar("_B", bound=Body)
 
 
 class _BadRequest(Exception):
-    def __init__(self, message: str, hint: str) -> None:
+    def __init__(self, message: str, hint: str, status: int = 400) -> None:
         super().__init__(message)
-        self.message, self.hint = message, hint
+        self.message, self.hint, self.status = message, hint, status
+
+
+async def _body(request: Request) -> bytes:
+    """The body's bytes, at most :data:`MAX_BODY_BYTES` (413 before reading when its
+    ``Content-Length`` says more, or as soon as more arrives)."""
+    too_big = _BadRequest(
+        f"The body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB.",
+        "Send fewer rows per request (split the batch).",
+        413,
+    )
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error(status: int, message: str, hint: str = "", **extra: Any) -> JSONResponse:
@@ -146,7 +172,7 @@ async def _read(request: Request, model: type[_B]) -> _B:
     """The body as ``model``, or a one-line :class:`_BadRequest` naming the first problem."""
     hint = f"See POST {request.url.path} in GET /openapi.json."
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(await _body(request))
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -200,9 +226,18 @@ def _frame(body: PredictBody) -> tuple[pd.DataFrame, bool]:
     raise _BadRequest("The body has no rows.", hint)
 
 
+def _too_many(rows: int, max_rows: int) -> tuple[str, str, int]:
+    return (
+        f"The request has {rows:,} rows; this server takes at most {max_rows:,} per request.",
+        "Split the batch into requests of fewer rows (or restart the server with a larger --max-rows).",
+        413,
+    )
+
+
 # --------------------------------------------------------------------------- the app
-def create_app(env: ServingEnvironment, token: str) -> Starlette:
-    """Build the app for ``env``; admin routes compare the bearer token's exact bytes in constant time."""
+def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> Starlette:
+    """Build the app for ``env``; admin routes compare the bearer token's exact bytes in constant time;
+    ``/predict`` takes at most ``max_rows`` rows per request."""
     expected = token.encode()
     # Refused before any slot saw them (counted here, on the event loop: no lock needed):
     # bad bodies are the client's, never a version's errors, and are shown in /status.
@@ -224,10 +259,15 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
     async def predict(request: Request) -> JSONResponse:
         try:
             body = await _read(request, PredictBody)
+            rows = len(body.records or body.data or [])
+            if body.frame is None and rows > max_rows:
+                raise _BadRequest(*_too_many(rows, max_rows))
             frame, typed = _frame(body)
+            if len(frame) > max_rows:
+                raise _BadRequest(*_too_many(len(frame), max_rows))
         except _BadRequest as exc:
             refused["bad_predict_bodies"] += 1
-            return _error(400, exc.message, exc.hint)
+            return _error(exc.status, exc.message, exc.hint)
         request_id = uuid.uuid4().hex
         key = str(body.key or request.headers.get("x-request-key") or request_id)
         try:
@@ -273,7 +313,7 @@ def create_app(env: ServingEnvironment, token: str) -> Starlette:
                 result = await run_in_threadpool(_admin_call, env, operation, body)
             except _BadRequest as exc:
                 refused["bad_admin_bodies"] += 1
-                return _error(400, exc.message, exc.hint)
+                return _error(exc.status, exc.message, exc.hint)
             except (InvalidInput, InvalidName, InvalidReference, InvalidVersion) as exc:
                 return _error(400, exc.message, exc.hint)
             except PreflightFailed as exc:

@@ -1,29 +1,112 @@
-"""Find the server of an environment, read its ``/status`` and call its admin API (used by the CLI)."""
+"""Find the server of an environment, read its ``/status`` and call its admin API (used by the CLI).
+
+A running server holds the lock ``.rollbackkit/local/servers/NAME-ENV.lock`` (``flock``) for its
+life and records its address in ``NAME-ENV.json``. The lock, not the record, says whether a server
+runs: a record nobody holds the lock for is stale and ignored; a held lock with a record that does
+not read as one (not JSON, not an object with a str ``url``, int ``pid``, ``name`` and ``env``) is
+an error, never "no server" (the CLI would change git while the server kept serving). The admin
+token goes only to an ``http`` URL on a loopback host (127.0.0.0/8, ``localhost``, ``[::1]``)
+unless the record says the server was started with ``--allow-remote``; a ``--server URL`` the user
+gives is used as given.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.project import ProjectPaths
-from rollbackkit.serving.server import address_file, admin_token
+from rollbackkit.serving.server import address_file, admin_token, is_loopback, lock_file
 
 
 class ServerError(RollbackkitError):
     """No server runs for an environment, or it refused or did not answer a call."""
 
 
-def find_server(paths: ProjectPaths, name: str, env: str) -> str | None:
-    """URL of the running server for NAME/ENV (None if none is alive)."""
-    record = address_file(paths, name, env)
+def server_runs(paths: ProjectPaths, name: str, env: str) -> bool:
+    """Whether a process holds the server lock of NAME/ENV (tried without blocking, released at once)."""
     try:
-        data = json.loads(record.read_text())
-        os.kill(int(data["pid"]), 0)
-    except (OSError, ValueError, KeyError):
-        return None
-    return str(data["url"])
+        fd = os.open(lock_file(paths, name, env), os.O_RDONLY)  # never created here
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return True
+        raise
+    finally:
+        os.close(fd)  # releases the lock if it was taken
+    return False
+
+
+def _record(text: str, name: str, env: str) -> dict[str, Any]:
+    """The record's fields, or ValueError saying what is wrong with it."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
+    for field, kind in (("url", str), ("pid", int), ("name", str), ("env", str)):
+        if not isinstance(data.get(field), kind) or isinstance(data.get(field), bool):
+            raise ValueError(f"its {field!r} is not a {kind.__name__}")
+    if (data["name"], data["env"]) != (name, env):
+        raise ValueError(f"it names {data['name']!r} in {data['env']!r}")
+    if not isinstance(data.get("allow_remote", False), bool):
+        raise ValueError("its 'allow_remote' is not a bool")
+    return data
+
+
+def _checked_url(url: str, allow_remote: bool, record: Any) -> str:
+    """``url`` if it is an ``http`` server URL the token may go to; ValueError if it is none,
+    ServerError if it is not on loopback and the server was not started with ``--allow-remote``."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None or parts.username or parts.password:
+        raise ValueError(f"{url!r} is not an http://HOST:PORT address")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{url!r} is not an http://HOST:PORT address")
+    if not allow_remote and not is_loopback(parts.hostname):
+        raise ServerError(
+            f"Refusing to send the admin token to {url}, which the record {record} names: it is not a loopback "
+            "address and the record does not say the server was started with --allow-remote.",
+            "Pass --server URL to call a remote server on purpose.",
+        )
+    return url
+
+
+def find_server(paths: ProjectPaths, name: str, env: str) -> str | None:
+    """URL of the running server for NAME/ENV; None when no process holds its lock.
+
+    Raises:
+        ServerError: A server holds the lock but its record is missing, unreadable, malformed,
+            or names a URL the admin token must not go to.
+    """
+    record = address_file(paths, name, env)
+    if not server_runs(paths, name, env):
+        return None  # a record left behind is stale: nothing serves
+    hint = f"Stop that server and start it again (rollbackkit serve {name} --env {env}), or pass --server URL."
+    try:
+        data = _record(record.read_text(encoding="utf-8"), name, env)
+        return _checked_url(data["url"], data.get("allow_remote", False), record)
+    except FileNotFoundError:
+        reason = "it does not exist (the server may still be starting)"
+    except (OSError, UnicodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        reason = " ".join(str(exc).split())
+    raise ServerError(f"A server for {name} in {env} runs but its record {record} is unreadable: {reason}.", hint)
+
+
+def no_server(paths: ProjectPaths, name: str, env: str) -> str:
+    """'No server is running for NAME in ENV', naming a stale record left behind if there is one."""
+    record = address_file(paths, name, env)
+    stale = f" (the record {record} is stale: no server holds its lock)" if record.exists() else ""
+    return f"No server is running for {name} in {env}{stale}."
 
 
 def status(url: str) -> dict[str, Any]:

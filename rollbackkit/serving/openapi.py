@@ -31,6 +31,7 @@ _REFUSALS = {
     "400": _answer("The body is not a JSON object of this shape (or names a malformed version); nothing changed."),
     "401": _answer("No ``Authorization: Bearer TOKEN`` header; nothing changed."),
     "403": _answer("The token is wrong; nothing changed."),
+    "413": _answer("The body is over 200 MB (``Content-Length``, checked before it is read); nothing changed."),
     "409": _answer("Refused (failed preflight, no canary, no log...): ``error`` and ``hint``; nothing changed."),
 }
 _TEXT = {"type": "string"}
@@ -174,6 +175,10 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _answer("The predictions and which version made them.", _ref("PredictResponse")),
                     "400": _answer("The body is not JSON, not one of the three shapes, or has no rows."),
+                    "413": _answer(
+                        "More rows than the server's ``--max-rows`` (100,000 by default), or a body over"
+                        " 200 MB: one ``error`` and ``hint`` line; nothing was scored."
+                    ),
                     "422": _answer("The version cannot score these features; ``columns`` names them."),
                     "500": _answer("The model failed while scoring."),
                     "503": _answer("No version is serving yet."),

@@ -5,8 +5,9 @@ The admin token comes from ``ROLLBACKKIT_ADMIN_TOKEN`` or the token file
 ``.rollbackkit/local/admin-token`` (created with 0600 permissions on first use). A token
 shorter than :data:`MIN_TOKEN_LENGTH` characters, or with anything but visible ASCII, is
 refused: the server does not start. One server per bundle and environment per project: it
-holds ``.rollbackkit/local/servers/NAME-ENV.lock`` (an ``fcntl`` lock, released by the OS
-when the process dies, even by ``kill -9``) for its whole life.
+holds ``.rollbackkit/local/servers/NAME-ENV.lock`` (an ``flock``, released by the OS
+when the process dies, even by ``kill -9``) for its whole life; the CLI tries that lock to tell
+a running server from a stale record (:func:`rollbackkit.serving.client.find_server`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from rollbackkit.project import ProjectPaths
 
 TOKEN_ENV = "ROLLBACKKIT_ADMIN_TOKEN"
 MIN_TOKEN_LENGTH = 16
+MAX_ROWS = 100_000
+"""Rows one ``/predict`` request may carry by default (``serve --max-rows``)."""
+SHUTDOWN_FLUSH_SECONDS = 10.0
+"""Seconds the prediction log's writer gets at shutdown before it is killed."""
 _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what an HTTP header carries unchanged
 
 
@@ -97,8 +102,9 @@ def lock_file(paths: ProjectPaths, name: str, env: str) -> Path:
 
 @contextmanager
 def server_lock(paths: ProjectPaths, name: str, env: str) -> Iterator[None]:
-    """Hold the server lock of NAME/ENV while serving (an ``fcntl`` lock: the OS releases it
-    when the process dies, even by ``kill -9``).
+    """Hold the server lock of NAME/ENV while serving (an ``flock``: the OS releases it when
+    the process dies, even by ``kill -9``; unlike ``lockf`` it also excludes a second open of
+    the file in the same process, and closing another descriptor does not drop it).
 
     Raises:
         ServerAlreadyRunning: Another process holds it; the message names its URL.
@@ -107,7 +113,7 @@ def server_lock(paths: ProjectPaths, name: str, env: str) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
         try:
@@ -178,6 +184,7 @@ def serve(
     runbook: bool = True,
     scoring_threads: int | None = 1,
     log_flush_interval: float | None = None,
+    max_rows: int = MAX_ROWS,
     on_ready: Any = None,
 ) -> None:
     """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
@@ -189,7 +196,10 @@ def serve(
     thread pools per request (see :mod:`rollbackkit.serving.threads`; 0 or None: no cap).
     ``log_flush_interval`` is how often the log's writer process commits, and so what a
     crash of the writer can lose (None: :data:`~rollbackkit.logprocess.WRITER_FLUSH_INTERVAL`;
-    a crash of the server alone loses at most 0.05 s).
+    a crash of the server alone loses at most 0.05 s). ``max_rows`` caps the rows of one
+    ``/predict`` request (more: 413 before scoring). On SIGINT/SIGTERM the log's writer gets
+    :data:`SHUTDOWN_FLUSH_SECONDS` to commit what it holds, then is killed; the requests it may
+    not have written are journaled (``log-writer-killed``) and printed.
 
     Raises:
         InvalidToken: The admin token is empty, short or not visible ASCII.
@@ -228,7 +238,13 @@ def serve(
         if prediction_log is not None:
             prediction_log.start()
         config = uvicorn.Config(
-            create_app(environment, token), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+            create_app(environment, token, max_rows=max_rows),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=int(SHUTDOWN_FLUSH_SECONDS),
         )
         server = uvicorn.Server(config)
         record = address_file(paths, name, env)
@@ -239,7 +255,8 @@ def serve(
             await original_startup(sockets)
             bound = server.servers[0].sockets[0].getsockname()
             url = f"http://{'[' + bound[0] + ']' if ':' in bound[0] else bound[0]}:{bound[1]}"
-            atomic_write(record, json.dumps({"url": url, "pid": os.getpid(), "name": name, "env": env}))
+            fields = {"url": url, "pid": os.getpid(), "name": name, "env": env, "allow_remote": allow_remote}
+            atomic_write(record, json.dumps(fields))
             environment.start_watchdog(watchdog_interval)
             if on_ready is not None:
                 on_ready(url)
@@ -251,9 +268,27 @@ def serve(
         finally:
             environment.stop()
             if prediction_log is not None:
-                prediction_log.close()
+                _close_log(prediction_log, paths, name, env)
             try:
                 if json.loads(record.read_text()).get("pid") == os.getpid():
                     record.unlink()
             except (OSError, ValueError):
                 pass
+
+
+def _close_log(log: Any, paths: ProjectPaths, name: str, env: str) -> None:
+    """Close the prediction log within :data:`SHUTDOWN_FLUSH_SECONDS`; journal what it may have lost."""
+    from rollbackkit.journal import Journal
+
+    unwritten = log.close(wait=SHUTDOWN_FLUSH_SECONDS)
+    if unwritten is None:
+        return
+    print(
+        f"warning: the prediction-log writer did not finish in {SHUTDOWN_FLUSH_SECONDS:.0f} s and was killed; "
+        f"up to {unwritten} requests were not written.",
+        file=sys.stderr,
+    )
+    try:
+        Journal(paths.journal).append("log-writer-killed", name=name, env=env, unwritten=unwritten)
+    except Exception as exc:  # shutting down: say so, never hang or raise here
+        print(f"warning: could not journal it: {exc}", file=sys.stderr)
