@@ -11,6 +11,10 @@ line (a crash mid-append: no newline, never committed) is cut off by the next ap
 which first records the repair. A last line that is complete but not an entry, or an
 unreadable head file, stops appends with one line naming the file until
 ``rollbackkit recover`` (:meth:`Journal.repair`) moves it aside and records that it did.
+Appends also stop when the last line is not the head (nor the one line past it a crash
+between the line's fsync and the head's move leaves): a truncated or rewritten journal
+would otherwise be hidden by the next entry chaining onto what is left and moving the head.
+``rollbackkit recover`` then re-anchors the head on the last line and records what was lost.
 """
 
 from __future__ import annotations
@@ -121,11 +125,12 @@ class Journal:
             raise self._damaged(f"{self.head_path} is not a journal head record")
         return link
 
-    def _damaged(self, what: str) -> JournalDamaged:
-        return JournalDamaged(
-            f"{what}; nothing can be appended to the journal.",
-            "Run 'rollbackkit recover' (it moves the damaged part aside and records the repair).",
-        )
+    def _damaged(
+        self,
+        what: str,
+        hint: str = "Run 'rollbackkit recover' (it moves the damaged part aside and records the repair).",
+    ) -> JournalDamaged:
+        return JournalDamaged(f"{what}; nothing can be appended to the journal.", hint)
 
     def _torn_tail(self) -> tuple[int, bytes]:
         """Offset and bytes of a last line without its newline (``b""`` when there is none)."""
@@ -166,17 +171,55 @@ class Journal:
             fh.seek(start)
             return start, fh.read(end - start)
 
-    def _tail(self) -> tuple[int, str]:
-        """Sequence and hash of the last complete line (0 and genesis if none)."""
+    def _tail_entry(self) -> dict[str, Any] | None:
+        """The last complete line's entry (None for an empty journal).
+
+        Raises:
+            JournalDamaged: The last complete line is not an entry.
+        """
         start, line = self._last_line()
         if line is None:
-            return 0, GENESIS
-        link = _link(_parse(line))
-        if link is None:
+            return None
+        entry = _parse(line)
+        if _link(entry) is None:
             with open(self.path, "rb") as fh:
                 number = fh.read(start).count(b"\n") + 1
             raise self._damaged(f"line {number} of {self.path}, the last one, is not a journal entry")
-        return link
+        return entry
+
+    def _tail(self) -> tuple[int, str]:
+        """Sequence and hash of the last complete line (0 and genesis if none)."""
+        entry = self._tail_entry()
+        link = _link(entry) if entry is not None else None
+        return link if link is not None else (0, GENESIS)
+
+    def _unanchored(self) -> tuple[tuple[int, str], tuple[int, str]] | None:
+        """``(head, tail)`` when the last line is neither the head nor one committed line past it.
+
+        One line past the head, following it (``prev``) and matching its own hash, is the
+        crash window of :meth:`append` (line fsync'd, head not yet moved). Anything else is
+        a truncated or rewritten journal, or a head that is not this journal's.
+        """
+        head = self._head()
+        entry = self._tail_entry()
+        tail = self._tail() if entry is not None else (0, GENESIS)
+        if tail == head:
+            return None
+        if (
+            entry is not None
+            and tail[0] == head[0] + 1
+            and entry.get("prev") == head[1]
+            and entry.get("hash") == _digest(entry)
+        ):
+            return None
+        return head, tail
+
+    def _check_anchored(self, head: tuple[int, str], tail: tuple[int, str]) -> None:
+        what = "truncated" if tail[0] < head[0] else "rewritten, or its head replaced"
+        raise self._damaged(
+            f"{self.path} ends at entry {tail[0]} but its head {self.head_path.name} records entry {head[0]} ({what})",
+            "Run 'rollbackkit recover' (it re-anchors the head on the last entry and records what was lost).",
+        )
 
     def check_appendable(self) -> None:
         """Raise :class:`JournalDamaged` now if :meth:`append` would refuse.
@@ -186,7 +229,15 @@ class Journal:
         file created): a write in flight has no newline yet and is not looked at.
         """
         self._tail()
-        self._head()
+        for _ in range(3):  # unlocked: a concurrent append may move the head between the two reads
+            before = self._head()
+            mismatch = self._unanchored()
+            if mismatch is None:
+                return
+            if self._head() == before:
+                self._check_anchored(*mismatch)
+        if (mismatch := self._unanchored()) is not None:
+            self._check_anchored(*mismatch)
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         """Append one event; returns the written entry (with ``seq``, ``time``, ``hash``).
@@ -195,10 +246,12 @@ class Journal:
         line beyond the head (accepted by :meth:`verify`), never a head beyond the lines.
 
         Raises:
-            JournalDamaged: The last complete line is not an entry, or the head is unreadable.
+            JournalDamaged: The last complete line is not an entry, the head is unreadable, or
+                the last line is not the head (nor one line past it): lines were cut or rewritten.
         """
         with self._locked():
-            self._head()
+            if (mismatch := self._unanchored()) is not None:
+                self._check_anchored(*mismatch)
             repaired = self._cut_torn_tail()
             if repaired is not None:
                 self._write("journal-repair", repaired)
@@ -257,7 +310,9 @@ class Journal:
         A torn last line is cut, complete last lines that are not entries are moved to a
         ``journal.jsonl.corrupt-TIME`` file and an unreadable head to
         ``journal.jsonl.head.unreadable-TIME``; a ``journal-repair`` entry records each
-        move with the sha256 of what was moved. Damage before the last entry is left for
+        move with the sha256 of what was moved. A last entry that is not the head (a truncated
+        or rewritten journal) gets a ``journal-repair`` entry naming the head it replaces and
+        what was lost, and the head moves onto it. Damage before the last entry is left for
         ``journal verify`` to report: it is evidence, and appends do not depend on it.
         """
         done: list[str] = []
@@ -286,6 +341,26 @@ class Journal:
                     }
                 )
                 done.append(f"moved the unreadable journal head to {kept.name}")
+            mismatch = self._unanchored()  # before any entry below moves the head
+            if mismatch is not None:
+                (head_seq, head_hash), (tail_seq, tail_hash) = mismatch
+                if head_seq == 0:
+                    lost = "unknown (no readable head: the last entry is taken as it is)"
+                elif tail_seq < head_seq:
+                    lost = f"entries {tail_seq + 1}..{head_seq} (the journal was truncated)"
+                else:
+                    lost = f"the head's entry {head_seq} (lines were rewritten or the head replaced)"
+                repairs.append(
+                    {
+                        "repair": "re-anchored the head on the last entry",
+                        "lost": lost,
+                        "head_seq": head_seq,
+                        "head_hash": head_hash,
+                        "tail_seq": tail_seq,
+                        "tail_hash": tail_hash,
+                    }
+                )
+                done.append(f"re-anchored the journal head on entry {tail_seq}; lost: {lost}")
             for record in repairs:
                 self._write("journal-repair", record)
         return done

@@ -172,7 +172,7 @@ class Registry:
         self.paths = ProjectPaths(self.root)
         self.git = Git(self.root)
         self._dvc: DvcStore | None = None
-        self._registered_cache: tuple[tuple[int, int, int], dict[str, tuple[str, str]]] | None = None
+        self._registered_cache: tuple[tuple[int, ...], dict[str, tuple[str, str] | None]] | None = None
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -313,7 +313,11 @@ class Registry:
             bad("tag", f"tag {info.tag} carries no bundle id (not made by rollbackkit, or rewritten)")
         if info.recorded_commit and info.recorded_commit != info.commit:
             bad("tag", f"tag {info.tag} was moved from commit {info.recorded_commit[:12]} to {info.commit[:12]}")
-        elif (registered := self._registrations().get(info.tag)) is not None:  # the journal saw it registered
+        elif info.tag not in (registrations := self._registrations()):
+            pass  # registered in another clone: the tag alone is checked
+        elif (registered := registrations[info.tag]) is None:
+            bad("tag", f"the journal's record of registering {info.tag} is damaged (its line does not match its hash)")
+        else:  # the journal saw it registered
             if registered[0] != info.commit:
                 bad("tag", f"tag {info.tag} was moved from commit {registered[0][:12]}")
             elif registered[1] and registered[1] != info.bundle_id:
@@ -403,27 +407,42 @@ class Registry:
     def _check_journal_tags(self, current: dict[str, VersionInfo]) -> list[Problem]:
         """Tags the journal registered that are gone (a moved tag is :meth:`_check_manifest`'s finding)."""
         return [
-            Problem(tag.partition("@")[2] or "?", "tag", f"tag {tag} was deleted")
-            for tag in self._registrations()
+            Problem(
+                tag.partition("@")[2] or "?",
+                "tag",
+                f"tag {tag} was deleted"
+                if record is not None
+                else f"the journal's record of registering {tag} is damaged (its line does not match its hash)",
+            )
+            for tag, record in self._registrations().items()
             if tag not in current
         ]
 
-    def _registrations(self) -> dict[str, tuple[str, str]]:
+    def _registrations(self) -> dict[str, tuple[str, str] | None]:
         """``tag -> (commit, bundle id)`` of each version's last registration in the journal.
 
-        Read once per change of the journal file (a load at deploy time costs a stat), and
+        A ``register`` line whose content does not match its own hash maps its tag to None:
+        the record is damaged, and the tag is refused rather than checked against nothing.
+        Read once per change of the journal file (a load at deploy time costs a stat and a
+        read of the head; the change time catches an edit that keeps size and mtime), and
         only ``register`` lines are parsed. The journal is local: a version registered in
         another clone has no record here and is checked against its tag alone.
         """
+        from rollbackkit.journal import _digest
+
         path = self.paths.journal
         try:
             stat = path.stat()
         except FileNotFoundError:
             return {}
-        key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        try:
+            head = path.with_name(path.name + ".head").read_bytes()
+        except OSError:
+            head = b""
+        key = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, hash(head))
         if self._registered_cache is not None and self._registered_cache[0] == key:
             return self._registered_cache[1]
-        records: dict[str, tuple[str, str]] = {}
+        records: dict[str, tuple[str, str] | None] = {}
         for line in path.read_bytes().splitlines():
             if b'"register"' not in line:
                 continue
@@ -432,7 +451,10 @@ class Registry:
             except ValueError:  # a damaged line is journal verify's finding, not a registration
                 continue
             if isinstance(entry, dict) and entry.get("event") == "register" and isinstance(entry.get("tag"), str):
-                records[entry["tag"]] = (str(entry.get("commit", "")), str(entry.get("bundle_id", "")))
+                whole = entry.get("hash") == _digest(entry)
+                records[entry["tag"]] = (
+                    (str(entry.get("commit", "")), str(entry.get("bundle_id", ""))) if whole else None
+                )
         self._registered_cache = (key, records)
         return records
 
@@ -667,26 +689,49 @@ class Registry:
         """Refuse to replace ``bundles/NAME`` while it holds a file rollbackkit did not write.
 
         Rollbackkit writes what git tracks there and the DVC outputs beside their ``.dvc``
-        files; anything else (a user's notes, a hand-copied model) would be deleted.
+        files; anything else (a user's notes, a hand-copied model) would be deleted. A tracked
+        file with uncommitted changes, or a DVC output whose md5 is not its ``.dvc`` file's,
+        would be overwritten: refused too, unless an earlier restore wrote exactly those bytes
+        (it restored a version HEAD does not hold).
+
+        Raises:
+            InvalidPath: A file there is not rollbackkit's.
+            DirtyWorkspace: A file there was edited since it was committed or restored.
         """
         if not dest.is_dir():
             return
         rel = dest.relative_to(self.root).as_posix()
         tracked = set(self.git.run("ls-files", "-z", "--", rel).decode(errors="surrogateescape").split("\0"))
+        dirty = set(self.git.dirty_paths([rel]))
         record = self._workspace_record(dest.name)
         restored = _restored_files(record.parent, record.name)
+        changed: list[str] = []
         for path in sorted(dest.rglob("*")):
             if path.is_dir() and not path.is_symlink():
                 continue
             name = path.relative_to(self.root).as_posix()
-            if name in tracked or path.with_name(path.name + ".dvc").is_file():
-                continue
             inside = path.relative_to(dest).as_posix()
-            if restored and inside in restored and not path.is_symlink() and md5_file(path) == restored[inside]:
-                continue  # an earlier restore wrote it (a version whose files HEAD does not track)
-            raise InvalidPath(
-                f"{name} was not written by rollbackkit; restoring would delete it.",
-                f"Move it out of {rel}/ (or commit it elsewhere) and retry.",
+            written = bool(
+                restored and inside in restored and not path.is_symlink() and md5_file(path) == restored[inside]
+            )  # an earlier restore wrote it (a version whose files HEAD does not track, or another version's)
+            dvc_file = path.with_name(path.name + ".dvc")
+            if name in tracked:
+                if name in dirty and not written:
+                    changed.append(name)
+            elif dvc_file.is_file():
+                if not written and _dvc_out_md5(dvc_file, path.name) != (md5_file(path) if path.is_file() else None):
+                    changed.append(name)
+            elif not written:
+                raise InvalidPath(
+                    f"{name} was not written by rollbackkit; restoring would delete it.",
+                    f"Move it out of {rel}/ (or commit it elsewhere) and retry.",
+                )
+        if changed:
+            shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            raise DirtyWorkspace(
+                f"{shown} changed since it was committed or restored; restoring would discard the edit.",
+                f"Commit or stash the changes under {rel}/ (git stash; for a DVC output, dvc add or dvc checkout), "
+                "then retry.",
             )
 
     def _workspace_record(self, name: str) -> Path:
@@ -1031,6 +1076,21 @@ def _restored_files(directory: Path, name: str = RESTORE_MARKER) -> dict[str, st
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
         return None
     return files
+
+
+def _dvc_out_md5(dvc_file: Path, name: str) -> str | None:
+    """The md5 a ``.dvc`` file records for its output ``name`` (None when it records none)."""
+    from rollbackkit import yamlsafe
+
+    try:
+        data = yamlsafe.load_file(dvc_file)
+    except RollbackkitError:
+        return None
+    outs = data.get("outs") if isinstance(data, dict) else None
+    for out in outs if isinstance(outs, list) else []:
+        if isinstance(out, dict) and out.get("path") == name and isinstance(out.get("md5"), str):
+            return str(out["md5"])
+    return None
 
 
 def _empty_or_bundle_dir(path: Path, repo_root: Path) -> Path:

@@ -9,7 +9,9 @@ recursion in the composer. So a document is first read as a stream of parser eve
 (PyYAML's parser keeps its own stack and never recurses) and refused when it is larger than
 :data:`MAX_BYTES`, nests deeper than :data:`MAX_DEPTH`, holds more than :data:`MAX_ALIASES`
 aliases, or would expand (every alias counted as the node it repeats) to more than
-:data:`MAX_NODES` nodes. Only then is it composed and constructed, with the safe loader.
+:data:`MAX_NODES` nodes, or holds an alias inside the node it names (a recursive alias builds a
+list or mapping that contains itself, which every walker of the data recurses into forever).
+Only then is it composed and constructed, with the safe loader.
 """
 
 from __future__ import annotations
@@ -93,6 +95,13 @@ def check_events(events: Iterable[Any], where: str, hint: str = "Fix the file.")
             aliases += 1
             if aliases > MAX_ALIASES:
                 raise InvalidInput(f"{where}: more than {MAX_ALIASES} aliases (*name); refusing to read it.", hint)
+            if event.anchor is not None and any(open_anchor == event.anchor for open_anchor, _ in stack):
+                line = event.start_mark.line + 1 if getattr(event, "start_mark", None) else 0
+                raise InvalidInput(
+                    f"{where} line {line}: alias *{event.anchor} inside the node &{event.anchor} it names "
+                    "(a recursive alias); refusing to read it.",
+                    hint,
+                )
             close(None, anchored.get(event.anchor, 1))  # an unknown alias: the composer reports it
 
 

@@ -14,10 +14,13 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from rollbackkit.errors import JournalDamaged
 
 from ..conftest import Data, copy_project, git, run_cli
 from .conftest import Outcome, assert_journal_whole, assert_one_clean_line, rollbackkit, state
@@ -149,6 +152,65 @@ def test_a_damaged_middle_line_fails_verify_but_never_blocks_appends(repo: Path,
     assert verified.code == 1 and "line 2" in verified.stdout and "Traceback" not in verified.stderr
 
 
+def _cut_lines(repo: Path, n: int) -> None:
+    lines = (repo / JOURNAL).read_bytes().splitlines(keepends=True)
+    (repo / JOURNAL).write_bytes(b"".join(lines[:-n]))
+
+
+def _rewrite_last(repo: Path) -> None:
+    from rollbackkit.journal import _digest
+
+    lines = (repo / JOURNAL).read_bytes().splitlines(keepends=True)
+    entry = json.loads(lines[-1])
+    entry["reason"] = "rewritten"
+    entry["hash"] = _digest(entry)  # a careful forger recomputes the line's own hash
+    (repo / JOURNAL).write_bytes(b"".join([*lines[:-1], (json.dumps(entry, sort_keys=True) + "\n").encode()]))
+
+
+UNANCHORED: dict[str, Callable[[Path], None]] = {
+    "cut-one": lambda repo: _cut_lines(repo, 1),
+    "cut-two": lambda repo: _cut_lines(repo, 2),
+    "cut-all-but-one": lambda repo: _cut_lines(repo, len((repo / JOURNAL).read_bytes().splitlines()) - 1),
+    "last-rewritten": _rewrite_last,
+    "head-deleted": lambda repo: (repo / HEAD).unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", UNANCHORED, ids=str)
+def test_a_journal_cut_or_rewritten_below_its_head_stops_appends_until_recover_re_anchors(
+    repo: Path, damage: str
+) -> None:
+    """Before: the next append chained onto what was left and moved the head, so verify said [] again."""
+    from rollbackkit.journal import Journal
+
+    for _ in range(2):
+        assert rollbackkit("restore", "cancer@v1.0.0", cwd=repo).code == 0  # a few more entries
+    UNANCHORED[damage](repo)
+    before = state(repo)
+    assert_one_clean_line(rollbackkit("restore", "cancer@v1.0.0", cwd=repo), "journal.jsonl", "rollbackkit recover")
+    assert_one_clean_line(register_cli(repo), "journal.jsonl", "rollbackkit recover")
+    with pytest.raises(JournalDamaged, match="rollbackkit recover"):
+        Journal(repo / JOURNAL).append("deploy", version="v9")
+    assert state(repo) == before
+    recovered = rollbackkit("recover", cwd=repo)
+    assert recovered.code == 0 and "re-anchored" in recovered.stdout, recovered.stdout + recovered.stderr
+    anchor = Journal(repo / JOURNAL).entries()[-1]
+    assert anchor["event"] == "journal-repair" and anchor["repair"].startswith("re-anchored") and anchor["lost"]
+    assert_journal_whole(repo)
+    assert rollbackkit("restore", "cancer@v1.0.0", cwd=repo).code == 0
+
+
+def test_one_line_past_the_head_is_a_crash_not_damage(repo: Path) -> None:
+    head = (repo / HEAD).read_bytes()
+    assert rollbackkit("restore", "cancer@v1.0.0", cwd=repo).code == 0
+    (repo / HEAD).write_bytes(head)  # the process died between the line's fsync and the head's move
+    assert rollbackkit("restore", "cancer@v1.0.0", cwd=repo).code == 0
+    assert_journal_whole(repo)
+    assert rollbackkit("restore", "cancer@v1.0.0", cwd=repo).code == 0
+    (repo / HEAD).write_bytes(head)  # two lines past: not a crash window any more
+    assert_one_clean_line(rollbackkit("restore", "cancer@v1.0.0", cwd=repo), "journal.jsonl", "rollbackkit recover")
+
+
 @pytest.mark.parametrize(
     "head", [b"garbage", b"{}", b"\xff\xfe", b'{"seq": 1}'], ids=["text", "empty", "binary", "half"]
 )
@@ -212,6 +274,67 @@ def test_recover_removes_what_killed_commands_left_in_scratch_space(repo: Path, 
     assert recovered.code == 0 and "scratch" in recovered.stdout, recovered.stdout + recovered.stderr
     assert not (repo / leftover).exists()
     assert (repo / "bundles" / "cancer" / "bundle.yaml").is_file()
+
+
+# ---------------------------------------------------------------------------------- the journal's register records
+def _forge_v1(repo: Path) -> str:
+    """Point cancer@v1.0.0 at a commit holding v1.1.0's content relabelled as v1.0.0, with
+    a tag message whose trailers agree: every check but the journal's passes."""
+    from rollbackkit.bundle import Manifest
+
+    path = repo / "bundles" / "cancer" / "bundle.yaml"  # HEAD holds v1.1.0's bundle
+    manifest = Manifest.from_yaml(path.read_text())
+    forged = manifest.model_copy(
+        update={"registration": manifest.registration.model_copy(update={"version": "v1.0.0"})}
+    )
+    path.write_text(forged.to_yaml())
+    git(repo, "commit", "-q", "-am", "relabel")
+    commit = git(repo, "rev-parse", "HEAD").strip()
+    message = (
+        "Registering artifact cancer version v1.0.0\n\nfirst model\n\n"
+        f"Rollbackkit-Bundle-Id: {forged.bundle_id}\nRollbackkit-Commit: {commit}\n"
+    )
+    git(repo, "tag", "-f", "-a", "cancer@v1.0.0", "-m", message, commit)
+    return commit
+
+
+def _edit_register_line(repo: Path, tag: str, **fields: str) -> None:
+    """Change a ``register`` line's fields in place, keeping its hash, size and mtime."""
+    lines = (repo / JOURNAL).read_bytes().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        entry = json.loads(line)
+        if entry.get("event") == "register" and entry.get("tag") == tag:
+            for key, value in fields.items():
+                assert len(value) == len(entry[key])
+                lines[i] = line.replace(entry[key].encode(), value.encode())
+    stat = (repo / JOURNAL).stat()
+    (repo / JOURNAL).write_bytes(b"".join(lines))
+    assert (repo / JOURNAL).stat().st_size == stat.st_size
+    os.utime(repo / JOURNAL, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.mark.parametrize("how", ["forged-tag-and-line", "line-only-commit", "line-only-bundle-id"])
+def test_a_register_line_that_does_not_match_its_hash_fails_the_tag_closed(repo: Path, how: str) -> None:
+    """Before: an edited register line moved a tag past load and verify REF (its hash was never checked)."""
+    from rollbackkit import Registry
+    from rollbackkit.errors import IntegrityError
+
+    registry = Registry(repo)
+    assert registry.load("cancer@v1.0.0").version == "v1.0.0"  # the journal's records are now cached
+    if how == "forged-tag-and-line":
+        _edit_register_line(repo, "cancer@v1.0.0", commit=_forge_v1(repo))
+    elif how == "line-only-commit":
+        _edit_register_line(repo, "cancer@v1.0.0", commit="f" * 40)
+    else:
+        _edit_register_line(repo, "cancer@v1.0.0", bundle_id="0" * len(registry.resolve("cancer@v1.0.0").bundle_id))
+    damaged = "journal's record of registering cancer@v1.0.0 is damaged"
+    for reader in (registry, Registry(repo)):  # an edit keeping size and mtime is not hidden by the cache
+        with pytest.raises(IntegrityError, match=damaged):
+            reader.load("cancer@v1.0.0")
+    outcome = rollbackkit("verify", "cancer@v1.0.0", cwd=repo)
+    assert outcome.code == 1 and damaged in outcome.stdout, outcome
+    assert_one_clean_line(rollbackkit("show", "cancer@v1.0.0", cwd=repo), damaged)
+    assert registry.load("cancer@v1.1.0").version == "v1.1.0"  # the other version's record is whole
 
 
 # ---------------------------------------------------------------------------------- restore --to
@@ -321,6 +444,76 @@ def test_restoring_the_workspace_never_deletes_a_file_rollbackkit_did_not_write(
     assert_one_clean_line(register_cli(repo), "notes.txt")
     assert state(repo) == before
     assert (repo / "bundles" / "cancer" / "notes.txt").read_text() == "precious\n"
+
+
+def _append(path: Path, text: bytes = b"# an edit not committed yet\n") -> None:
+    with open(path, "ab") as fh:
+        fh.write(text)
+
+
+def _model_file(repo: Path) -> Path:
+    return next(p for p in (repo / "bundles" / "cancer").iterdir() if p.with_name(p.name + ".dvc").is_file())
+
+
+UNCOMMITTED_EDITS: dict[str, Callable[[Path], str]] = {
+    "gates-appended": lambda repo: (_append(repo / "bundles/cancer/gates.yaml"), "bundles/cancer/gates.yaml")[1],
+    "serving-appended": lambda repo: (
+        _append(repo / "bundles/cancer/serving.yaml"),
+        "bundles/cancer/serving.yaml",
+    )[1],
+    "manifest-appended": lambda repo: (_append(repo / "bundles/cancer/bundle.yaml"), "bundles/cancer/bundle.yaml")[1],
+    "gates-staged": lambda repo: (
+        _append(repo / "bundles/cancer/gates.yaml"),
+        git(repo, "add", "bundles/cancer/gates.yaml"),
+        "bundles/cancer/gates.yaml",
+    )[2],
+    "new-file-staged": lambda repo: (
+        (repo / "bundles/cancer/notes.txt").write_text("precious\n"),
+        git(repo, "add", "bundles/cancer/notes.txt"),
+        "bundles/cancer/notes.txt",
+    )[2],
+    "dvc-output-edited": lambda repo: (_append(_model_file(repo), b"\0"), _model_file(repo).name)[1],
+    "dvc-output-replaced": lambda repo: (_model_file(repo).write_bytes(b"a hand-copied model"), _model_file(repo).name)[
+        1
+    ],
+    "edited-after-a-restore": lambda repo: (
+        rollbackkit("restore", "cancer@v1.0.0", cwd=repo),
+        _append(repo / "bundles/cancer/gates.yaml"),
+        "bundles/cancer/gates.yaml",
+    )[2],
+}
+
+
+@pytest.mark.parametrize("edit", UNCOMMITTED_EDITS, ids=str)
+@pytest.mark.parametrize("command", ["restore", "register"])
+def test_uncommitted_edits_in_the_workspace_bundle_are_refused_not_discarded(
+    repo: Path, edit: str, command: str
+) -> None:
+    """Before: any git-tracked file (or one beside a .dvc file) was replaced unread, the edit gone."""
+    named = UNCOMMITTED_EDITS[edit](repo)
+    edited = _tree(repo / "bundles" / "cancer")
+    before = state(repo)
+    outcome = rollbackkit("restore", "cancer@v1.0.0", cwd=repo) if command == "restore" else register_cli(repo)
+    assert_one_clean_line(outcome, named, "Commit or stash")
+    assert state(repo) == before
+    assert _tree(repo / "bundles" / "cancer") == edited
+
+
+@pytest.mark.parametrize("how", ["commit", "stash", "delete-tracked", "restore-twice"])
+def test_a_clean_workspace_bundle_is_replaced_by_restore(repo: Path, how: str) -> None:
+    gates = repo / "bundles" / "cancer" / "gates.yaml"
+    if how in ("commit", "stash"):
+        _append(gates)
+        git(repo, "commit", "-q", "-am", "gates edited") if how == "commit" else git(repo, "stash", "-q")
+    elif how == "delete-tracked":
+        gates.unlink()
+    else:
+        assert rollbackkit("restore", "cancer@v1.0.0", cwd=repo).code == 0
+        assert rollbackkit("restore", "cancer@v1.1.0", cwd=repo).code == 0
+    outcome = rollbackkit("restore", "cancer@v1.0.0", cwd=repo)
+    assert outcome.code == 0, outcome.stderr
+    assert gates.is_file() and b"# an edit not committed yet" not in gates.read_bytes()
+    assert rollbackkit("restore", "cancer@v1.1.0", cwd=repo).code == 0
 
 
 # ---------------------------------------------------------------------------------- paths

@@ -186,7 +186,9 @@ BAD_CONFIGS: list[tuple[str, str, str | bytes, tuple[str, ...]]] = [
     ("--serving", "negative-timeout", "timeout_ms: -1\n", ("line 1", "timeout_ms")),
     ("--serving", "bad-predict", "predict: everything\n", ("line 1", "predict 'everything'")),
     ("--serving", "bad-date", "predict: 2001-13-45\n", ("month must be in 1..12",)),
+    ("--serving", "recursive-alias", "predict: &x [*x]\n", ("line 1", "recursive alias")),
     ("--gates", "billion-laughs", BOMB, ("expands to more than",)),
+    ("--gates", "recursive-alias", "gates: &g\n  - name: g\n    kind: *g\n", ("line 3", "recursive alias")),
     ("--gates", "deep-flow", DEEP_FLOW, ("nesting depth",)),
     ("--gates", "deep-block", DEEP_BLOCK, ("nested deeper than 100",)),
     ("--gates", "not-utf8", b"min_samples: \xff\n", ("is not UTF-8",)),
@@ -460,6 +462,23 @@ def test_the_yaml_bounds_are_exact() -> None:
     assert shared["gates"][1] == {"max": 0.1, "name": "b"}
     with pytest.raises(InvalidInput, match="larger than 4 MB"):
         yamlsafe.load("#" * (yamlsafe.MAX_BYTES + 1), "f")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: &x [*x]", "a: &x {b: *x}", "a: &x [[1, {c: *x}]]", "&x [*x]", "a: &x\n  b: [1, *x]\n"],
+)
+@pytest.mark.parametrize("reader", ["load", "load_round_trip"])
+def test_a_recursive_alias_is_refused(reader: str, text: str) -> None:
+    """Before: ``load("a: &x [*x]")`` returned a list holding itself (every walker of it recursed forever)."""
+    from rollbackkit import yamlsafe
+    from rollbackkit.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=r"^f line \d+: alias \*x inside the node &x it names") as caught:
+        getattr(yamlsafe, reader)(text, "f")
+    assert "\n" not in str(caught.value)
+    # an alias after its anchor closed is ordinary sharing, not recursion
+    assert getattr(yamlsafe, reader)("a: &x [1]\nb: [*x, *x]\n", "f")["b"] == [[1], [1]]
 
 
 def test_the_window_without_a_log_is_bounded_by_rows_not_requests() -> None:
