@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test test-binder lint typecheck pytest bench clean constraints readme
+.PHONY: venv demo test test-binder test-wheel lint typecheck pytest bench clean constraints readme
 
 venv: $(STAMP)
 
@@ -49,6 +49,15 @@ test: lint typecheck pytest
 # `make test` to hold it under 15 minutes.
 test-binder: $(STAMP)
 	$(BIN)/pytest -q -m slow tests/test_binder.py
+
+# The wheel a user installs, in a fresh venv, runs the demo (minutes: outside `make test`;
+# tests/test_wheel.py checks the wheel's file list inside it).
+test-wheel: $(STAMP)
+	rm -rf build/wheel-check && mkdir -p build/wheel-check
+	$(BIN)/pip wheel -q --no-deps -w build/wheel-check .
+	$(PYTHON) -m venv build/wheel-check/venv
+	build/wheel-check/venv/bin/pip install -q -c constraints.txt build/wheel-check/rollbackkit-*.whl
+	cd build/wheel-check && venv/bin/rollbackkit demo --dir demo-project
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
