@@ -20,6 +20,7 @@ import re
 import secrets
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -100,6 +101,19 @@ def lock_file(paths: ProjectPaths, name: str, env: str) -> Path:
     return paths.local / "servers" / f"{name}-{env}.lock"
 
 
+def _lock_within(fd: int, seconds: float) -> bool:
+    """Take the exclusive lock on ``fd``, retrying for ``seconds``; False if another holds it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
 @contextmanager
 def server_lock(paths: ProjectPaths, name: str, env: str) -> Iterator[None]:
     """Hold the server lock of NAME/ENV while serving (an ``flock``: the OS releases it when
@@ -112,9 +126,7 @@ def server_lock(paths: ProjectPaths, name: str, env: str) -> Iterator[None]:
     path = lock_file(paths, name, env)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    if not _lock_within(fd, seconds=2.0):  # a CLI's probe holds it for microseconds: wait that out
         os.close(fd)
         try:
             record = json.loads(address_file(paths, name, env).read_text())
