@@ -368,10 +368,7 @@ class ServingEnvironment:
             report = self._preflight(bundle, features, force)
             loaded = time.perf_counter()
             with repo_lock(self.registry.paths.lock_file):
-                self.journal.check_appendable()  # a damaged journal stops us before traffic or a tag moves
-                tag = self.deployments.next_tag(self.name, self.env)
-                if self.log is not None:
-                    self.log.set_stage(tag, self.name, self.env, info.version, "staging")
+                tag = self._reserve_tag(info.version, "staging")
                 if standby is not None and standby.bundle is bundle:
                     self.router.shift(standby.name, 100 if canary is None else canary, deployment=tag)
                 else:
@@ -407,10 +404,7 @@ class ServingEnvironment:
                 raise RoutingError("No canary is running.", "Start one with deploy --canary PCT.")
             info = canary.bundle.info
             with repo_lock(self.registry.paths.lock_file):
-                self.journal.check_appendable()  # a damaged journal stops us before traffic or a tag moves
-                tag = self.deployments.next_tag(self.name, self.env)
-                if self.log is not None:
-                    self.log.set_stage(tag, self.name, self.env, info.version, "production")
+                tag = self._reserve_tag(info.version, "production")
                 self.router.shift(canary.name, 100, deployment=tag)
                 shifted = time.perf_counter()
                 assignment = self.deployments.assign_locked(
@@ -470,14 +464,11 @@ class ServingEnvironment:
             loaded = time.perf_counter()
             bad = [s for s in (canary, live) if s is not None and s.bundle.version != info.version]
             with repo_lock(self.registry.paths.lock_file):
-                self.journal.check_appendable()  # a damaged journal stops us before traffic or a tag moves
-                tag = self.deployments.next_tag(self.name, self.env)
-                stage = "production"
-                if target is not None and self.log is not None and self.log.stage_of(target.deployment) == "staging":
-                    stage = "staging"  # still baking: the bake goes on under the new tag
+                log = self.log
+                baking = target is not None and log is not None and log.stage_of(target.deployment) == "staging"
+                tag = self._reserve_tag(info.version, "staging" if baking else "production")
+                if baking and target is not None:  # still baking: the bake goes on under the new tag
                     self._deployed_at[tag] = self._deployed_at.get(target.deployment, time.monotonic())
-                if self.log is not None:
-                    self.log.set_stage(tag, self.name, self.env, info.version, stage)
                 if target is not None:
                     self.router.rollback(deployment=tag)  # cancels the canary, or makes the standby live
                 else:
@@ -515,6 +506,17 @@ class ServingEnvironment:
                 "preflight": report,
                 "shift_ms": round((shifted - loaded) * 1000, 3),
             }
+
+    def _reserve_tag(self, version: str, stage: str) -> str:
+        """The next assignment's tag, its log stage declared (hold the repository lock).
+
+        A damaged journal stops the operation here, before traffic or a tag moves.
+        """
+        self.journal.check_appendable()
+        tag = self.deployments.next_tag(self.name, self.env)
+        if self.log is not None:
+            self.log.set_stage(tag, self.name, self.env, version, stage)
+        return tag
 
     def _quarantine(self, slot: Slot) -> int:
         """Quarantine the rows of the version that just lost its traffic."""
