@@ -82,16 +82,20 @@ def run_tool(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[st
     return subprocess.run([str(BIN / tool), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture
-def git_repo(tmp_path: Path) -> Path:
-    """A fresh git repo with one commit (a README)."""
-    repo = tmp_path / "project"
-    repo.mkdir()
+def new_repo(repo: Path, title: str = "churn project") -> Path:
+    """Create ``repo``: a fresh git repo with one commit (a README titled ``title``)."""
+    repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("# churn project\n")
+    (repo / "README.md").write_text(f"# {title}\n")
     git(repo, "add", "README.md")
     git(repo, "commit", "-q", "-m", "initial commit")
     return repo
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A fresh git repo with one commit (a README)."""
+    return new_repo(tmp_path / "project")
 
 
 @pytest.fixture
@@ -173,12 +177,7 @@ def served_template(tmp_path_factory: pytest.TempPathFactory, serving_churn: pd.
     from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
     from rollbackkit.rollback import deploy as deploy_offline
 
-    repo = tmp_path_factory.mktemp("served-template") / "project"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("# churn project\n")
-    git(repo, "add", "README.md")
-    git(repo, "commit", "-q", "-m", "initial commit")
+    repo = new_repo(tmp_path_factory.mktemp("served-template") / "project")
     registry = Registry.init(repo)
     churn = serving_churn
     v1 = churn_pipeline(BASE_FEATURES).fit(churn[BASE_FEATURES], churn[TARGET])

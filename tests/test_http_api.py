@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from rollbackkit.conform import conform
 from rollbackkit.serving.wire import decode_frame, encode_frame
 
-from .conftest import copy_project, git, run_cli
+from .conftest import copy_project, new_repo, run_cli
 from .servers import TOKEN, running_server
 
 ADMIN = {"ROLLBACKKIT_ADMIN_TOKEN": TOKEN}
@@ -44,12 +44,7 @@ def members_template(tmp_path_factory: pytest.TempPathFactory, isolated_home: Pa
     from rollbackkit import Registry
     from rollbackkit.rollback import deploy
 
-    repo = tmp_path_factory.mktemp("members-template") / "project"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("# members\n")
-    git(repo, "add", "README.md")
-    git(repo, "commit", "-q", "-m", "initial commit")
+    repo = new_repo(tmp_path_factory.mktemp("members-template") / "project", "members")
     registry = Registry.init(repo)
     frame = members_frame(600, seed=0)
     X, y = frame.drop(columns="label"), frame["label"]

@@ -25,7 +25,7 @@ import pytest
 
 from rollbackkit import Registry
 
-from .conftest import git, run_cli
+from .conftest import new_repo, run_cli
 from .servers import TOKEN, running_server
 
 SEGMENT = "region"
@@ -140,12 +140,7 @@ def pipeline(case: Case, numeric: list[str], rounds: int) -> Any:
 
 def build(case: Case, root: Path) -> tuple[Path, pd.DataFrame]:
     """A project with ``NAME@v1.0.0`` serving prod and ``v1.1.0`` (more rounds, segment gate) registered."""
-    repo = root / "project"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text(f"# {case.name}\n")
-    git(repo, "add", "README.md")
-    git(repo, "commit", "-q", "-m", "initial commit")
+    repo = new_repo(root / "project", case.name)
     registry = Registry.init(repo)
     train, held_out = widened(case, 1500, seed=1), widened(case, 800, seed=2)
     preprocess = root / "features.py"

@@ -22,7 +22,7 @@ import pytest
 
 from rollbackkit.errors import JournalDamaged
 
-from ..conftest import Data, copy_project, git, run_cli
+from ..conftest import Data, copy_project, git, new_repo, run_cli
 from .conftest import Outcome, assert_journal_whole, assert_one_clean_line, rollbackkit, state
 
 LOCAL = Path(".rollbackkit") / "local"
@@ -40,12 +40,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, data: Data, isolated_home
     from rollbackkit import Registry
 
     base = tmp_path_factory.mktemp("files-and-journal")
-    repo = base / "project"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("# project\n")
-    git(repo, "add", "README.md")
-    git(repo, "commit", "-q", "-m", "initial commit")
+    repo = new_repo(base / "project", "project")
     registry = Registry.init(repo)
     for version, c in (("v1.0.0", 1.0), ("v1.1.0", 0.1)):
         model = LogisticRegression(C=c, solver="liblinear").fit(data.X, data.y)

@@ -26,7 +26,7 @@ from sklearn.tree import DecisionTreeClassifier
 from rollbackkit import Registry
 from rollbackkit.errors import IntegrityError, InvalidInput, UntrustedModel, VersionNotFound
 
-from ..conftest import Data, copy_project, git
+from ..conftest import Data, copy_project, git, new_repo
 from .conftest import assert_journal_whole, assert_one_clean_line, rollbackkit, state
 
 
@@ -143,12 +143,7 @@ HOSTILE = [
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Path:
     """One project for the whole module: a refused register writes nothing, so cases share it."""
-    path = tmp_path_factory.mktemp("model-files") / "project"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    (path / "README.md").write_text("# model files\n")
-    git(path, "add", "README.md")
-    git(path, "commit", "-q", "-m", "initial commit")
+    path = new_repo(tmp_path_factory.mktemp("model-files") / "project", "model files")
     Registry.init(path)
     # A first refused register creates the lock files every later command leaves behind
     # (ignored by git), so a case's before/after states compare what matters.
@@ -437,12 +432,7 @@ def test_preprocessing_code_that_exits_or_fails_ends_register_in_one_line_naming
 def template(tmp_path_factory: pytest.TempPathFactory, small: Data, isolated_home: Path) -> Path:
     """``cancer@v1.0.0`` (a tree) and ``cancer@v1.1.0`` (a logistic regression), plus a
     preprocess.py that exits when ``RBK_EXIT`` is set (``prep@v1.0.0``)."""
-    path = tmp_path_factory.mktemp("template") / "project"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    (path / "README.md").write_text("# template\n")
-    git(path, "add", "README.md")
-    git(path, "commit", "-q", "-m", "initial commit")
+    path = new_repo(tmp_path_factory.mktemp("template") / "project", "template")
     registry = Registry.init(path)
     registry.register(
         "cancer",

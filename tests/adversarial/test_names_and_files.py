@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import Data, copy_project, git
+from ..conftest import Data, copy_project, git, new_repo
 from .conftest import assert_journal_whole, assert_one_clean_line, rollbackkit, state
 
 BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
@@ -38,12 +38,7 @@ def template(
     from rollbackkit import Registry
 
     base = tmp_path_factory.mktemp("names-and-files")
-    repo = base / "project"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "README.md").write_text("# cancer\n")
-    git(repo, "add", "README.md")
-    git(repo, "commit", "-q", "-m", "initial commit")
+    repo = new_repo(base / "project", "cancer")
     registry = Registry.init(repo)
     registry.register("cancer", models["v1"], data.frame, target="target", version="v1.0.0", message="first")
     registry.register("cancer", models["v2"], data.frame, target="target", version="v1.1.0", message="second")
