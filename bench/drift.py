@@ -64,7 +64,7 @@ def bench_single(work: Path) -> dict[str, object]:
     """All metrics on one 10M vs 10M column, against scipy and Evidently."""
     from scipy import stats
 
-    from rollbackkit.drift import NumericProfile, numeric_drift
+    from rollbackkit.analysis.drift import NumericProfile, numeric_drift
 
     rng = np.random.default_rng(0)
     ref, cur = rng.normal(0, 1, N), rng.normal(0.1, 1.1, N)
@@ -99,7 +99,7 @@ def bench_single(work: Path) -> dict[str, object]:
 
 def bench_wide(work: Path) -> dict[str, object]:
     """Per-feature drift on 1M rows x 50 features vs Evidently's DataDriftPreset."""
-    from rollbackkit.drift import numeric_drift
+    from rollbackkit.analysis.drift import numeric_drift
 
     rng = np.random.default_rng(1)
     half = WIDE_ROWS // 2

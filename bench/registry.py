@@ -50,8 +50,8 @@ def _many_versions(root: Path) -> None:
     import subprocess
 
     from rollbackkit import Registry
-    from rollbackkit.bundle import Manifest
-    from rollbackkit.registry import _tag_message
+    from rollbackkit.bundle.manifest import Manifest
+    from rollbackkit.registry.store import _tag_message
 
     frame = _training_frame()
     model = DummyClassifier(strategy="prior").fit(frame[["x1", "x2"]], frame["y"])

@@ -35,10 +35,10 @@ def main() -> Path:
     """Run the runbook benchmarks and write bench/results/runbooks.json."""
     import papermill
 
-    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
-    from rollbackkit.rollback import deploy
-    from rollbackkit.runbooks import ensure_kernel
-    from rollbackkit.runbooks import run as run_runbook
+    from rollbackkit.demo.data import ALL_FEATURES, churn_frame
+    from rollbackkit.ops.operations import deploy
+    from rollbackkit.ops.runbooks import ensure_kernel
+    from rollbackkit.ops.runbooks import run as run_runbook
 
     ensure_kernel()
     with tempfile.TemporaryDirectory() as tmp:

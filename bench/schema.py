@@ -37,9 +37,9 @@ def _timed(action: object) -> tuple[float, object]:
 
 def main() -> Path:
     """Run the schema benchmark and write its result file."""
-    from rollbackkit.compat import apply_adaptation, check
-    from rollbackkit.diff import diff_features
-    from rollbackkit.schema import EstimatorView, OutputContract, Schema, infer_features
+    from rollbackkit.analysis.compat import apply_adaptation, check
+    from rollbackkit.analysis.diff import diff_features
+    from rollbackkit.bundle.schema import EstimatorView, OutputContract, Schema, infer_features
 
     frame = _frame(0)
     infer_s, features = _timed(lambda: infer_features(frame))

@@ -31,8 +31,8 @@ TOKEN = "bench-admin-token-0123456789"  # the server refuses tokens under 16 cha
 def _project(root: Path) -> Path:
     os.environ.update({k: v for k, v in ENV.items() if k.startswith(("GIT_", "DVC_", "GTO_"))})
     from rollbackkit import Registry
-    from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
-    from rollbackkit.rollback import deploy
+    from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
+    from rollbackkit.ops.operations import deploy
 
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")
@@ -106,7 +106,7 @@ def _start_server(repo: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def bench_http(repo: Path) -> dict[str, object]:
-    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+    from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 
     process, url = _start_server(repo)
     headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -142,7 +142,7 @@ def bench_http(repo: Path) -> dict[str, object]:
 def bench_cold_redeploy(repo: Path) -> float:
     script = (
         "import time; t=time.perf_counter()\n"
-        "from rollbackkit import Registry\nfrom rollbackkit.frames import part\n"
+        "from rollbackkit import Registry\nfrom rollbackkit.bundle.frames import part\n"
         f"b = Registry({str(repo)!r}).load('churn@v1.0.0')\n"
         "b.predict(part(b.golden, 'input').head(1))\nprint(time.perf_counter()-t)"
     )
@@ -155,7 +155,7 @@ def bench_cold_redeploy(repo: Path) -> float:
 
 
 def bench_breach(repo: Path) -> dict[str, float]:
-    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+    from rollbackkit.demo.data import ALL_FEATURES, churn_frame
     from rollbackkit.serving.environment import ServingEnvironment
 
     env = ServingEnvironment(repo, "churn", "prod")
@@ -182,7 +182,7 @@ def bench_breach(repo: Path) -> dict[str, float]:
 
 def bench_overhead(repo: Path) -> dict[str, object]:
     from rollbackkit import Registry
-    from rollbackkit.demo_data import BASE_FEATURES, churn_frame
+    from rollbackkit.demo.data import BASE_FEATURES, churn_frame
     from rollbackkit.serving.router import Router
 
     bundle = Registry(repo).load("churn@v1.0.0")

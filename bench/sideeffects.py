@@ -37,7 +37,7 @@ from bench.serving import _percentiles, _project
 
 
 def _requests(n: int, rows: int) -> list[pd.DataFrame]:
-    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+    from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 
     live = churn_frame(max(n * rows, 1000), seed=7)[ALL_FEATURES]
     # independent frames with a 0..n-1 index, as a server builds them from each request's JSON
@@ -74,8 +74,8 @@ def bench_in_process(
     scores with no log; an "on" block scores with it. Many short blocks rather than a few
     long rounds: each p99 then rests on thousands of samples spread over the whole run.
     """
-    from rollbackkit.logprocess import LogProcess
     from rollbackkit.serving.environment import ServingEnvironment
+    from rollbackkit.serving.predlog.process import LogProcess
 
     frames = _requests(per_block, rows)
     log = LogProcess(repo / f"bench-{rows}-{time.time_ns()}.duckdb", **log_options)
@@ -250,7 +250,7 @@ def bench_http(repo: Path, blocks: int = 24, per_block: int = 150) -> dict[str, 
 
 def bench_throughput(root: Path, rows: int, requests: int) -> dict[str, Any]:
     """Rows per second from the first record() to the last row committed, through the writer process."""
-    from rollbackkit.logprocess import LogProcess
+    from rollbackkit.serving.predlog.process import LogProcess
 
     frames = _requests(requests, rows)
     outputs = [

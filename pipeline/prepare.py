@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from rollbackkit.demo_data import churn_frame
+from rollbackkit.demo.data import churn_frame
 from rollbackkit.yamlsafe import load_file
 
 params = load_file("params.yaml")["prepare"]

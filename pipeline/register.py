@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from rollbackkit import Registry
-from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET
+from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, TARGET
 from rollbackkit.yamlsafe import load_file
 
 params = load_file("params.yaml")

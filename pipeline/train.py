@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import skops.io
 
-from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_pipeline
+from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_pipeline
 from rollbackkit.yamlsafe import load_file
 
 params = load_file("params.yaml")["train"]

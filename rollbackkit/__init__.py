@@ -13,22 +13,22 @@ from rollbackkit.errors import RollbackkitError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Registry": "rollbackkit.registry",
-    "VersionInfo": "rollbackkit.registry",
-    "VerifyReport": "rollbackkit.registry",
-    "LoadedBundle": "rollbackkit.loaded",
-    "Manifest": "rollbackkit.bundle",
-    "Schema": "rollbackkit.schema",
+    "Registry": "rollbackkit.registry.store",
+    "VersionInfo": "rollbackkit.registry.store",
+    "VerifyReport": "rollbackkit.registry.store",
+    "LoadedBundle": "rollbackkit.bundle.model",
+    "Manifest": "rollbackkit.bundle.manifest",
+    "Schema": "rollbackkit.bundle.schema",
     "Reference": "rollbackkit.refs",
     "Version": "rollbackkit.refs",
 }
 
 if TYPE_CHECKING:
-    from rollbackkit.bundle import Manifest
-    from rollbackkit.loaded import LoadedBundle
+    from rollbackkit.bundle.manifest import Manifest
+    from rollbackkit.bundle.model import LoadedBundle
+    from rollbackkit.bundle.schema import Schema
     from rollbackkit.refs import Reference, Version
-    from rollbackkit.registry import Registry, VerifyReport, VersionInfo
-    from rollbackkit.schema import Schema
+    from rollbackkit.registry.store import Registry, VerifyReport, VersionInfo
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def _registry(repo: Path) -> Any:
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
 
     return Registry(repo)
 
@@ -52,7 +52,7 @@ def init(
     ] = None,
 ) -> None:
     """Set up rollbackkit in an existing git repo: DVC, a default remote, config."""
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
 
     registry = Registry.init(repo, remote=remote)
     _console().print(f"[green]Initialised[/] rollbackkit in {registry.root} (DVC remote: {registry.dvc.remote_url()})")
@@ -245,7 +245,7 @@ def diff_(
     as_json: JsonOpt = False,
 ) -> None:
     """Diff two versions: model, features, output contract, serving config, gates, code, data profile."""
-    from rollbackkit.diff import diff
+    from rollbackkit.analysis.diff import diff
 
     result = diff(a, b, repo=repo)
     if as_json:
@@ -280,7 +280,7 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:
     """Is a live feature frame compatible, adaptable or incompatible with a version? Exit 1 if incompatible."""
-    from rollbackkit.frames import read_features
+    from rollbackkit.bundle.frames import read_features
 
     report = _registry(repo).check(ref, read_features(features))
     _verdict_out(report.to_dict(), as_json, _findings_text(report.verdict, report.findings))
@@ -323,7 +323,7 @@ def preflight(
     as_json: JsonOpt = False,
 ) -> None:
     """Compatibility + feature parity + output contract in one verdict. Exit 1 if incompatible."""
-    from rollbackkit.frames import read_features
+    from rollbackkit.bundle.frames import read_features
 
     frame = read_features(features) if features is not None else None
     report = _registry(repo).preflight(ref, frame, consumer=consumer, preprocess=preprocess)
@@ -351,7 +351,7 @@ def gates_check(
     With --env the window is the version's latest logged rows in ENV; while a server runs for
     ENV it evaluates them (it holds the prediction log).
     """
-    from rollbackkit.rollback import check_gates
+    from rollbackkit.ops.operations import check_gates
 
     report = check_gates(repo, ref, window=window, env=env, server=server)
     if as_json:
@@ -382,9 +382,9 @@ def drift(
     as_json: JsonOpt = False,
 ) -> None:
     """Drift of one column between a reference and current data (per slice with --by)."""
-    from rollbackkit.drift import drift as compute
-    from rollbackkit.drift import drift_by
-    from rollbackkit.frames import read_frame
+    from rollbackkit.analysis.drift import drift as compute
+    from rollbackkit.analysis.drift import drift_by
+    from rollbackkit.bundle.frames import read_frame
 
     if "@" in reference and not Path(reference).exists():
         bundle = _registry(repo).describe(reference)
@@ -461,7 +461,7 @@ def serve(
 
 
 def _features(path: Path | None) -> Any:
-    from rollbackkit.frames import read_features
+    from rollbackkit.bundle.frames import read_features
 
     return read_features(path) if path is not None else None
 
@@ -490,7 +490,7 @@ def deploy(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy a version to ENV: preflight, then a traffic shift (server) or a restore (workspace)."""
-    from rollbackkit.rollback import deploy as run
+    from rollbackkit.ops.operations import deploy as run
 
     result = run(repo, ref, env, canary=canary, features=_features(features), force=force, reason=reason, server=server)
     _assignment_out(result, as_json, "Deployed")
@@ -506,7 +506,7 @@ def promote(
     as_json: JsonOpt = False,
 ) -> None:
     """Send all traffic to the running canary."""
-    from rollbackkit.rollback import promote as run
+    from rollbackkit.ops.operations import promote as run
 
     _assignment_out(run(repo, name, env, reason=reason, server=server), as_json, "Promoted")
 
@@ -528,7 +528,7 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Roll back to --to, else the newest other version that served and was not rolled back from: shift or restore."""
-    from rollbackkit.rollback import rollback as run
+    from rollbackkit.ops.operations import rollback as run
 
     result = run(
         repo,
@@ -552,7 +552,7 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """Every assignment of NAME in ENV, oldest first: which version served when, and why."""
-    from rollbackkit.deployments import Deployments
+    from rollbackkit.registry.assignments import Deployments
 
     entries = Deployments(_registry(repo)).history(name, env)
     if as_json:
@@ -596,7 +596,7 @@ def affected(
     as_json: JsonOpt = False,
 ) -> None:
     """Rows a version wrote in ENV: counts by table and time range, quarantined/backfilled, sample rows."""
-    from rollbackkit.rollback import affected as run
+    from rollbackkit.ops.operations import affected as run
 
     result = run(repo, name, env, version, since=since, server=server)
     if as_json:
@@ -620,7 +620,7 @@ def backfill(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-score a bad version's quarantined rows with the version now serving (idempotent)."""
-    from rollbackkit.rollback import backfill as run
+    from rollbackkit.ops.operations import backfill as run
 
     result = run(repo, name, env, version, server=server)
     if as_json:
@@ -650,7 +650,7 @@ def runbook_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Validate parameters, execute with papermill, save the notebook read-only (exit 1 unless it ran through)."""
-    from rollbackkit.runbooks import run
+    from rollbackkit.ops.runbooks import run
 
     values = dict(_key_value(item) for item in param or [])
     if as_json:
@@ -667,7 +667,7 @@ def runbook_run(
 
             result = run(template, values, repo=repo, audit_dir=audit_dir, progress=step)
         if result.status == "failed":
-            from rollbackkit.runbooks import show
+            from rollbackkit.ops.runbooks import show
 
             _console().print("\n".join(_failure_lines(show(result.notebook))), style="red", markup=False)
         else:
@@ -688,7 +688,7 @@ def _key_value(item: str) -> tuple[str, str]:
 @runbook_app.command("list")
 def runbook_list(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Executed runbooks with their outcome, oldest first."""
-    from rollbackkit.runbooks import executed
+    from rollbackkit.ops.runbooks import executed
 
     runs = executed(repo)
     if as_json:
@@ -705,7 +705,7 @@ def runbook_show(
     as_json: JsonOpt = False,
 ) -> None:
     """A saved runbook's record (status, verdict, parameters, results) without re-running it."""
-    from rollbackkit.runbooks import show
+    from rollbackkit.ops.runbooks import show
 
     record = show(notebook)
     if as_json:
@@ -733,7 +733,7 @@ def _failure_lines(record: dict[str, Any]) -> list[str]:
 @runbook_app.command("templates")
 def runbook_templates(as_json: JsonOpt = False) -> None:
     """The shipped templates and their declared parameters."""
-    from rollbackkit.runbooks import declared_parameters, templates
+    from rollbackkit.ops.runbooks import declared_parameters, templates
 
     found = {name: [vars(p) for p in declared_parameters(path).values()] for name, path in templates().items()}
     if as_json:
@@ -754,7 +754,7 @@ def audit_verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check every executed runbook against the sha256 in the journal (exit 1 on a problem)."""
-    from rollbackkit.runbooks import verify_audit
+    from rollbackkit.ops.runbooks import verify_audit
 
     report = verify_audit(repo, audit_dir)
     if as_json:
@@ -774,7 +774,7 @@ app.add_typer(journal_app, name="journal")
 @journal_app.command("verify")
 def journal_verify(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Check the journal's hash chain: an edited, deleted or truncated line fails (exit 1)."""
-    from rollbackkit.journal import Journal
+    from rollbackkit.registry.journal import Journal
 
     journal = Journal(_registry(repo).paths.journal)
     problems = journal.verify()
@@ -808,7 +808,7 @@ def demo(
     """The whole story: pipeline, canary, silent degradation, auto-rollback, runbook, backfill."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from rollbackkit.demo import run_demo
+    from rollbackkit.demo.story import run_demo
 
     console = _console()
     console.rule("[bold]rollbackkit demo")

@@ -108,7 +108,17 @@ class Superseded(RollbackkitError):
 
 
 class IncompatibleInput(RollbackkitError):
-    """Live features cannot be scored by a version without an adaptation (or at all)."""
+    """Live features cannot be scored by a version without an adaptation (or at all).
+
+    Args:
+        message: What cannot be scored.
+        hint: What to send instead.
+        columns: The columns at fault, for the HTTP answer (empty when not known).
+    """
+
+    def __init__(self, message: str, hint: str = "", columns: list[str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.columns = list(columns or [])
 
 
 class InvalidToken(RollbackkitError):
@@ -117,3 +127,45 @@ class InvalidToken(RollbackkitError):
 
 class ServerAlreadyRunning(RollbackkitError):
     """Another server already serves this bundle and environment from this project."""
+
+
+class RunbookError(RollbackkitError):
+    """A runbook could not be started, or its record cannot be read."""
+
+
+class GitError(RollbackkitError):
+    """A git command failed."""
+
+
+class ServerError(RollbackkitError):
+    """No server runs for an environment, or it refused or did not answer a call."""
+
+
+class RoutingError(RollbackkitError):
+    """A traffic operation is not possible in the router's current state."""
+
+
+class WarmupError(RollbackkitError):
+    """A bundle failed its warm-up (its golden sample scored differently)."""
+
+
+class PreflightFailed(RollbackkitError):
+    """The target version is incompatible with live traffic; nothing was shifted.
+
+    Args:
+        message: What failed preflight.
+        hint: What to do about it.
+        report: The preflight report (its ``to_dict()``), for the HTTP answer.
+    """
+
+    def __init__(self, message: str, hint: str, report: dict[str, Any]) -> None:
+        super().__init__(message, hint)
+        self.report = report
+
+
+class LogWriterStopped(RollbackkitError):
+    """The prediction-log process stopped or could not start."""
+
+
+class DemoError(RollbackkitError):
+    """A demo step did not go as the story says."""

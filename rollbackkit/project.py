@@ -16,6 +16,8 @@ from rollbackkit.refs import validate_name
 CONFIG_DIR = ".rollbackkit"
 DEFAULT_REMOTE_NAME = "rollbackkit"
 DEFAULT_REMOTE_DIR = ".rollbackkit/dvc-remote"
+# Files shipped inside the package: the demo project and the runbook templates (package data).
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         IPYTHONDIR=str(home / "ipython"),
         JUPYTER_PLATFORM_DIRS="1",
     )
-    from rollbackkit.runbooks import ensure_kernel
+    from rollbackkit.ops.runbooks import ensure_kernel
 
     ensure_kernel()  # the named kernel lives in the venv, never found elsewhere on the machine
     yield home
@@ -165,7 +165,7 @@ V2_GATES = {
 @pytest.fixture(scope="session")
 def serving_churn() -> pd.DataFrame:
     """Training data for the served models."""
-    from rollbackkit.demo_data import churn_frame
+    from rollbackkit.demo.data import churn_frame
 
     return churn_frame(3000, seed=21)
 
@@ -174,8 +174,8 @@ def serving_churn() -> pd.DataFrame:
 def served_template(tmp_path_factory: pytest.TempPathFactory, serving_churn: pd.DataFrame, isolated_home: Path) -> Path:
     """Built once per session through the public API; each test gets its own copy (``served``)."""
     from rollbackkit import Registry
-    from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
-    from rollbackkit.rollback import deploy as deploy_offline
+    from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
+    from rollbackkit.ops.operations import deploy as deploy_offline
 
     repo = new_repo(tmp_path_factory.mktemp("served-template") / "project")
     registry = Registry.init(repo)
@@ -222,7 +222,7 @@ def served(served_template: Path, tmp_path: Path) -> Path:
 
 def live_records(n: int, seed: int) -> list[dict]:
     """What the feature pipeline sends now: all 52 columns."""
-    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+    from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 
     return churn_frame(n, seed=seed)[ALL_FEATURES].to_dict(orient="records")
 
@@ -231,9 +231,9 @@ def live_records(n: int, seed: int) -> list[dict]:
 def logged_template(served_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``served`` after real traffic through a logged environment: v1 serving, a v2 canary
     that took part of the traffic, then a rollback (its rows quarantined)."""
-    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+    from rollbackkit.demo.data import ALL_FEATURES, churn_frame
     from rollbackkit.serving.environment import ServingEnvironment
-    from rollbackkit.sideeffects import PredictionLog
+    from rollbackkit.serving.predlog.log import PredictionLog
 
     repo = copy_project(served_template, tmp_path_factory.mktemp("logged-template"))
     log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")

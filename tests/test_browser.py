@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES
+from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES
 
 from .servers import stop
 

@@ -13,8 +13,8 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from rollbackkit import Registry
+from rollbackkit.bundle.frames import part
 from rollbackkit.errors import InvalidInput, UntrustedModel
-from rollbackkit.frames import part
 
 from .conftest import Data, run_cli
 

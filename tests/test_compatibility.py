@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.compat import apply_adaptation, check
-from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES, NEW_FEATURES, TARGET, churn_frame, churn_pipeline
+from rollbackkit.analysis.compat import apply_adaptation, check
+from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, NEW_FEATURES, TARGET, churn_frame, churn_pipeline
 from rollbackkit.errors import IncompatibleInput
 
 from .conftest import run_cli

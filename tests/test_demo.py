@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from rollbackkit import Registry
-from rollbackkit.deployments import Deployments
-from rollbackkit.runbooks import verify_audit
+from rollbackkit.ops.runbooks import verify_audit
+from rollbackkit.registry.assignments import Deployments
 
 from .conftest import BIN, git, run_cli, run_tool
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from rollbackkit import Registry
-from rollbackkit.bundle import md5_file
-from rollbackkit.deployments import Deployments
+from rollbackkit.bundle.manifest import md5_file
+from rollbackkit.registry.assignments import Deployments
 
 from .conftest import live_records, run_cli
 from .servers import TOKEN, running_server

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from rollbackkit import drift as drift_module
-from rollbackkit.drift import EPSILON, NumericProfile, categorical_drift, drift, drift_by, numeric_drift
+from rollbackkit.analysis import drift as drift_module
+from rollbackkit.analysis.drift import EPSILON, NumericProfile, categorical_drift, drift, drift_by, numeric_drift
 
 rng = np.random.default_rng(42)
 CASES = {

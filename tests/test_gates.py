@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.demo_data import BASE_FEATURES, TARGET, churn_frame, churn_pipeline
+from rollbackkit.analysis.gates import evaluate
+from rollbackkit.demo.data import BASE_FEATURES, TARGET, churn_frame, churn_pipeline
 from rollbackkit.errors import InvalidInput
-from rollbackkit.gates import evaluate
 
 from .conftest import run_cli
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rollbackkit.conform import conform
+from rollbackkit.bundle.conform import conform
 from rollbackkit.serving.wire import decode_frame, encode_frame
 
 from .conftest import copy_project, new_repo, run_cli
@@ -42,7 +42,7 @@ def members_template(tmp_path_factory: pytest.TempPathFactory, isolated_home: Pa
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from rollbackkit import Registry
-    from rollbackkit.rollback import deploy
+    from rollbackkit.ops.operations import deploy
 
     repo = new_repo(tmp_path_factory.mktemp("members-template") / "project", "members")
     registry = Registry.init(repo)
@@ -164,8 +164,8 @@ def test_json_rows_are_read_with_the_trained_dtypes_only_where_nothing_is_lost(m
 
 def test_a_csv_of_plain_floats_is_checked_against_a_nullable_float_feature() -> None:
     """A CSV read for ``--features`` has float64 where training had ``Float64``: a cast, not a crash."""
-    from rollbackkit.compat import check
-    from rollbackkit.schema import EstimatorView, OutputContract, Schema, infer_features
+    from rollbackkit.analysis.compat import check
+    from rollbackkit.bundle.schema import EstimatorView, OutputContract, Schema, infer_features
 
     trained = pd.DataFrame({"spend": pd.array([1.5, None, 3.5], dtype="Float64")})
     output = OutputContract(kind="regression", columns=["prediction"], dtypes={}, primary="prediction")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rollbackkit.journal import Journal
+from rollbackkit.registry.journal import Journal
 
 
 @pytest.fixture

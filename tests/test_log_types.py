@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rollbackkit import Registry
-from rollbackkit.sideeffects import PredictionLog
+from rollbackkit.serving.predlog.log import PredictionLog
 
 SPECIES = {0: "setosa", 1: "versi color", 2: 'virginica "big"'}  # spaces and quotes in class names
 FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
@@ -59,7 +59,7 @@ def iris_project(project: Path) -> Path:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from rollbackkit.rollback import deploy
+    from rollbackkit.ops.operations import deploy
 
     registry = Registry(project)
     train, held_out = iris_frame(600, seed=1), iris_frame(400, seed=2)
@@ -74,8 +74,8 @@ def iris_project(project: Path) -> Path:
 
 
 def test_a_string_label_canary_is_logged_rolled_back_and_backfilled(iris_project: Path) -> None:
-    from rollbackkit.rollback import log_drift, log_operation
-    from rollbackkit.runbooks import run
+    from rollbackkit.ops.operations import log_drift, log_operation
+    from rollbackkit.ops.runbooks import run
     from rollbackkit.serving.environment import ServingEnvironment
 
     registry = Registry(iris_project)
@@ -146,7 +146,7 @@ def test_label_gates_compare_string_labels_as_classes(project: Path) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from rollbackkit.gates import evaluate
+    from rollbackkit.analysis.gates import evaluate
 
     registry = Registry(project)
     train = iris_frame(600, seed=1).assign(garden=np.where(np.arange(600) % 2, "A", "B"))
@@ -182,8 +182,8 @@ def test_a_boolean_label_classifier_logs_booleans_and_its_label_gates_run(projec
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
 
-    from rollbackkit.gates import evaluate
-    from rollbackkit.rollback import deploy
+    from rollbackkit.analysis.gates import evaluate
+    from rollbackkit.ops.operations import deploy
     from rollbackkit.serving.environment import ServingEnvironment
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
@@ -222,7 +222,7 @@ def test_a_boolean_label_classifier_logs_booleans_and_its_label_gates_run(projec
 
 
 def test_requests_the_writer_cannot_store_are_counted_in_its_status(tmp_path: Path) -> None:
-    from rollbackkit.logprocess import LogProcess
+    from rollbackkit.serving.predlog.process import LogProcess
 
     log = LogProcess(tmp_path / "log.duckdb", flush_interval=0.05)
     log.start()

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.diff import Change, diff
+from rollbackkit.analysis.diff import Change, diff
 
 from .conftest import run_cli
 

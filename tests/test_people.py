@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.deployments import Deployments
-from rollbackkit.people import actor
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.people import actor
 
 from .conftest import git
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.bundle import md5_file
+from rollbackkit.bundle.manifest import md5_file
 from rollbackkit.errors import VersionExists
 
 from .conftest import Data, git, run_cli, run_tool

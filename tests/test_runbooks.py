@@ -13,12 +13,12 @@ import nbformat
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.demo_data import ALL_FEATURES, churn_frame
-from rollbackkit.deployments import Deployments
+from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 from rollbackkit.errors import InvalidInput
-from rollbackkit.journal import Journal
-from rollbackkit.rollback import deploy
-from rollbackkit.runbooks import gathered_results, run, show, templates, verify_audit
+from rollbackkit.ops.operations import deploy
+from rollbackkit.ops.runbooks import gathered_results, run, show, templates, verify_audit
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.journal import Journal
 
 from .conftest import BIN, copy_project, run_cli
 

@@ -13,10 +13,10 @@ import nbformat
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.demo_data import ALL_FEATURES, churn_frame
-from rollbackkit.deployments import Deployments
-from rollbackkit.journal import Journal
-from rollbackkit.runbooks import templates
+from rollbackkit.demo.data import ALL_FEATURES, churn_frame
+from rollbackkit.ops.runbooks import templates
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.journal import Journal
 
 from .conftest import live_records, run_cli
 from .servers import TOKEN, running_server
@@ -96,7 +96,7 @@ def test_runbook_show_leads_with_a_failed_runbook_s_error(served: Path, tmp_path
     )
     notebook.cells = [
         nbformat.v4.new_code_cell('incident: str = ""  # incident id', metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell('from rollbackkit.runbooks import record\n\nrecord(verdict="rolled-back")'),
+        nbformat.v4.new_code_cell('from rollbackkit.ops.runbooks import record\n\nrecord(verdict="rolled-back")'),
         nbformat.v4.new_code_cell('# backfill\nraise RuntimeError("the sink is down\\nsecond line")'),
     ]
     nbformat.write(notebook, str(template))

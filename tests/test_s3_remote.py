@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.bundle import md5_file
+from rollbackkit.bundle.manifest import md5_file
 
 from .conftest import Data
 

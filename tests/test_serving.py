@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.demo_data import ALL_FEATURES, churn_frame
-from rollbackkit.deployments import Deployments
-from rollbackkit.errors import IncompatibleInput
-from rollbackkit.journal import Journal
-from rollbackkit.serving.router import Router, RoutingError
+from rollbackkit.demo.data import ALL_FEATURES, churn_frame
+from rollbackkit.errors import IncompatibleInput, RoutingError
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.journal import Journal
+from rollbackkit.serving.router import Router
 
 from .conftest import BIN, git, live_records, run_cli, run_tool
 from .servers import running_server

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.deployments import Deployments
-from rollbackkit.journal import Journal
 from rollbackkit.locking import CRASH_ENV
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.journal import Journal
 
 from .conftest import git, live_records
 from .servers import running_server

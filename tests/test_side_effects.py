@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 from rollbackkit.serving.environment import ServingEnvironment
-from rollbackkit.sideeffects import PredictionLog
-from rollbackkit.sinks import SqlSink
+from rollbackkit.serving.predlog.log import PredictionLog
+from rollbackkit.serving.predlog.sinks import SqlSink
 
 from .conftest import git, run_cli
 from .servers import TOKEN, running_server
@@ -131,7 +131,9 @@ def test_a_rolled_back_canary_never_reaches_production_and_is_backfilled(served:
 def _writer_of(server_pid: int) -> int:
     """The pid of the server's prediction-log writer process (its child)."""
     children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    writers = [int(c) for c in children if b"rollbackkit.logprocess" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    writers = [
+        int(c) for c in children if b"rollbackkit.serving.predlog.process" in Path(f"/proc/{c}/cmdline").read_bytes()
+    ]
     assert len(writers) == 1, children
     return writers[0]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rollbackkit.demo_data import ALL_FEATURES, BASE_FEATURES
-from rollbackkit.sideeffects import PredictionLog
+from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES
+from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.widgets import (
     DriftPanel,
     GatesPanel,

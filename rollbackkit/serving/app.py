@@ -45,11 +45,12 @@ from rollbackkit.errors import (
     InvalidName,
     InvalidReference,
     InvalidVersion,
+    PreflightFailed,
     RollbackkitError,
+    RoutingError,
 )
-from rollbackkit.serving.environment import PreflightFailed, ServingEnvironment
+from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.openapi import openapi_document
-from rollbackkit.serving.router import RoutingError
 from rollbackkit.serving.wire import decode_frame, json_records, records_frame
 
 _BEARER = b"Bearer "
@@ -356,7 +357,7 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
             features=_decoded(body.features, "features") if body.features else None,
         )
     assert isinstance(body, LogBody)
-    from rollbackkit.rollback import log_operation
+    from rollbackkit.ops.operations import log_operation
 
     if env.log is None:
         raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")

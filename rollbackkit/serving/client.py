@@ -19,13 +19,9 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from rollbackkit.errors import RollbackkitError
+from rollbackkit.errors import ServerError
 from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.server import address_file, admin_token, is_loopback, lock_file
-
-
-class ServerError(RollbackkitError):
-    """No server runs for an environment, or it refused or did not answer a call."""
 
 
 def server_runs(paths: ProjectPaths, name: str, env: str) -> bool:

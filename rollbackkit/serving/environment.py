@@ -21,39 +21,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rollbackkit.deployments import Assignment, Deployments
-from rollbackkit.errors import IncompatibleInput, RollbackkitError, Superseded
-from rollbackkit.journal import Journal
+from rollbackkit.analysis.preflight import refuse_incompatible
+from rollbackkit.errors import IncompatibleInput, RoutingError, Superseded
 from rollbackkit.locking import checkpoint, repo_lock
-from rollbackkit.logprocess import PredictionStore
 from rollbackkit.refs import validate_name
-from rollbackkit.registry import Registry
-from rollbackkit.serving.router import Routed, Router, RoutingError, Slot
+from rollbackkit.registry.assignments import Assignment, Deployments
+from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.store import Registry
+from rollbackkit.serving.predlog.process import PredictionStore
+from rollbackkit.serving.router import Routed, Router, Slot
 from rollbackkit.serving.threads import limit_scoring_threads
 
 WINDOW_ROWS = 20_000
 RECENT_INPUT_ROWS = 2_000
 COMPACT_EVERY = 32
-
-
-class PreflightFailed(RollbackkitError):
-    """The target version is incompatible with live traffic; nothing was shifted."""
-
-    def __init__(self, message: str, hint: str, report: dict[str, Any]) -> None:
-        super().__init__(message, hint)
-        self.report = report
-
-    @classmethod
-    def check(cls, tag: str, report: dict[str, Any], force: bool, untouched: str) -> None:
-        """Raise when ``report`` is incompatible and not forced, naming up to five findings."""
-        if report["verdict"] != "incompatible" or force:
-            return
-        bad = [f for f in report["findings"] if f["severity"] == "incompatible"]
-        raise cls(
-            f"{tag} failed preflight: " + "; ".join(f"{f['column']}: {f['kind']}" for f in bad[:5]) + f". {untouched}",
-            "Fix the inputs, or pass --force to override (it is recorded).",
-            report,
-        )
 
 
 @dataclass
@@ -529,7 +510,7 @@ class ServingEnvironment:
         live = self.router.state.slot(self.router.state.live)
         consumer = live.bundle.info.tag if live else None
         report = self.registry.preflight_bundle(bundle, sample, consumer=consumer).to_dict()
-        PreflightFailed.check(bundle.info.tag, report, force, "Nothing was shifted.")
+        refuse_incompatible(bundle.info.tag, report, force, "Nothing was shifted.")
         return report
 
     def _record(
@@ -561,8 +542,8 @@ class ServingEnvironment:
         breach is only recorded (``last_report["rollback"]`` and, once per deployment, a
         ``gate-breach`` journal entry with ``rolled_back: false``); traffic stays.
         """
+        from rollbackkit.analysis.gates import evaluate
         from rollbackkit.errors import RollbackRefused
-        from rollbackkit.gates import evaluate
 
         state = self.router.state
         slot = state.slot(state.canary) or state.slot(state.live)

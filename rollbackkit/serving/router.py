@@ -28,23 +28,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rollbackkit.compat import Adaptation, Thresholds, check
-from rollbackkit.errors import IncompatibleInput, RollbackkitError
+from rollbackkit.analysis.compat import Adaptation, Thresholds, check
+from rollbackkit.errors import IncompatibleInput, RoutingError, WarmupError
 from rollbackkit.serving.heap import settle_heap
 
 if TYPE_CHECKING:
-    from rollbackkit.loaded import LoadedBundle
+    from rollbackkit.bundle.model import LoadedBundle
 
 SLOTS = ("blue", "green")
 _CACHE_SIZE = 256
-
-
-class RoutingError(RollbackkitError):
-    """A traffic operation is not possible in the router's current state."""
-
-
-class WarmupError(RollbackkitError):
-    """A bundle failed its warm-up (its golden sample scored differently)."""
 
 
 @dataclass(frozen=True)
@@ -225,7 +217,7 @@ class Router:
 
     def _warm(self, bundle: LoadedBundle, name: str, deployment: str) -> Slot:
         """Score the golden sample and insist on the registered outputs."""
-        from rollbackkit.frames import part
+        from rollbackkit.bundle.frames import part
 
         started = time.perf_counter()
         golden = bundle.golden
@@ -279,7 +271,7 @@ class Router:
         """
         started = time.perf_counter()
         if untyped:
-            from rollbackkit.conform import conform
+            from rollbackkit.bundle.conform import conform
 
             frame = conform(frame, slot.bundle.schema)
         adaptation = self._adaptation(slot.bundle, frame)
@@ -343,9 +335,7 @@ class _Refusal:
 
     def error(self) -> IncompatibleInput:
         """A fresh exception (a cached one would keep every request it was raised in alive)."""
-        error = IncompatibleInput(self.message, self.hint)
-        error.columns = list(self.columns)  # type: ignore[attr-defined]
-        return error
+        return IncompatibleInput(self.message, self.hint, list(self.columns))
 
 
 def _verdict(bundle: LoadedBundle, frame: pd.DataFrame) -> Adaptation | _Refusal:
@@ -404,12 +394,11 @@ def _refused_values(bundle: LoadedBundle, frame: pd.DataFrame) -> IncompatibleIn
     findings = [f for f in report.findings if f.severity == "incompatible"]
     if not findings:
         return None
-    error = IncompatibleInput(
+    return IncompatibleInput(
         f"{bundle.info.tag} cannot score these values: "
         + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in findings[:5])
         + (f"; and {len(findings) - 5} more" if len(findings) > 5 else "")
         + ".",
         "Send values in the range and categories the version was trained on, without missing values there.",
+        sorted({f.column for f in findings}),
     )
-    error.columns = sorted({f.column for f in findings})  # type: ignore[attr-defined]
-    return error

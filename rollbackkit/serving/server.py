@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rollbackkit.bundle import atomic_write
+from rollbackkit.bundle.manifest import atomic_write
 from rollbackkit.errors import InvalidInput, InvalidToken, ServerAlreadyRunning
 from rollbackkit.project import ProjectPaths
 
@@ -162,9 +162,9 @@ def auto_runbook(repo: str | Path, name: str, env: str, result: dict[str, Any]) 
     the post-rollback gate check and the backfill of the bad version's rows. A runbook that
     cannot run is recorded in the journal; it never affects serving.
     """
-    from rollbackkit.journal import Journal
-    from rollbackkit.registry import Registry
-    from rollbackkit.runbooks import run
+    from rollbackkit.ops.runbooks import run
+    from rollbackkit.registry.journal import Journal
+    from rollbackkit.registry.store import Registry
 
     registry = Registry(repo)
     assignment = result["assignment"]
@@ -219,10 +219,10 @@ def serve(
     """
     import uvicorn
 
-    from rollbackkit.logprocess import LogProcess
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
     from rollbackkit.serving.app import create_app
     from rollbackkit.serving.environment import ServingEnvironment
+    from rollbackkit.serving.predlog.process import LogProcess
 
     if not is_loopback(host) and not allow_remote:
         raise InvalidInput(
@@ -290,7 +290,7 @@ def serve(
 
 def _close_log(log: Any, paths: ProjectPaths, name: str, env: str) -> None:
     """Close the prediction log within :data:`SHUTDOWN_FLUSH_SECONDS`; journal what it may have lost."""
-    from rollbackkit.journal import Journal
+    from rollbackkit.registry.journal import Journal
 
     unwritten = log.close(wait=SHUTDOWN_FLUSH_SECONDS)
     if unwritten is None:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rollbackkit.conform import dtype_named
+from rollbackkit.bundle.conform import dtype_named
 from rollbackkit.errors import InvalidInput
 
 FORMAT = "rollbackkit.frame/1"

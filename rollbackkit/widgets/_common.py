@@ -12,8 +12,8 @@ import ipywidgets as widgets
 from rollbackkit.errors import RollbackkitError
 
 if TYPE_CHECKING:
-    from rollbackkit.loaded import BundleDescription
-    from rollbackkit.registry import Registry
+    from rollbackkit.bundle.model import BundleDescription
+    from rollbackkit.registry.store import Registry
 
 RegistryLike = Any
 """A :class:`~rollbackkit.registry.Registry` or a path inside the project."""
@@ -31,14 +31,14 @@ STATUS_COLOURS = {
 
 def registry_of(source: RegistryLike) -> Registry:
     """A registry from a registry or a project path."""
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
 
     return source if isinstance(source, Registry) else Registry(Path(source))
 
 
 def describe(bundle: Any, registry: RegistryLike | None) -> BundleDescription:
     """A loaded bundle or description as is; a ``NAME@VERSION`` string through the registry."""
-    from rollbackkit.loaded import BundleDescription
+    from rollbackkit.bundle.model import BundleDescription
 
     if isinstance(bundle, BundleDescription):
         return bundle

@@ -55,7 +55,7 @@ class RollbackConsole(widgets.VBox):
         guarded(self.header, self._refresh)
 
     def _refresh(self) -> None:
-        from rollbackkit.rollback import gate_status, situation
+        from rollbackkit.ops.operations import gate_status, situation
 
         now = situation(self.registry.root, self.name, self.env)
         where = f"server {now['server']}" if now["server"] else "no server running"
@@ -82,8 +82,8 @@ class RollbackConsole(widgets.VBox):
         message = widgets.HTML()
 
         def build() -> None:
-            from rollbackkit.frames import part
-            from rollbackkit.rollback import logged_window
+            from rollbackkit.bundle.frames import part
+            from rollbackkit.ops.operations import logged_window
 
             bundle = self.registry.describe(ref)
             window = logged_window(self.registry.root, self.name, self.env, bundle.version)

@@ -27,7 +27,7 @@ def _frame(data: Any, name: str, what: str) -> pd.DataFrame:
     """A frame from a DataFrame, Series, array, or a CSV/Parquet path (as ``drift`` takes them)."""
     from pathlib import Path
 
-    from rollbackkit.frames import read_frame
+    from rollbackkit.bundle.frames import read_frame
 
     if isinstance(data, str | Path):
         return read_frame(data, what)
@@ -187,7 +187,7 @@ class DriftPanel(widgets.VBox):
             self.figure.add_trace(want(name=name, mode="lines") if mode == "lines" else want(name=name, opacity=0.55))
 
     def _show_metrics(self, column: str, part: str, ref: pd.Series, cur: pd.Series) -> None:
-        from rollbackkit.drift import drift
+        from rollbackkit.analysis.drift import drift
 
         key = (column, part)
         if key not in self._metrics:

@@ -26,7 +26,7 @@ class RunbookPanel(widgets.VBox):
     def __init__(
         self, registry: RegistryLike = ".", name: str = "", env: str = "prod", template: str = "rollback"
     ) -> None:
-        from rollbackkit.runbooks import templates
+        from rollbackkit.ops.runbooks import templates
 
         self.registry = registry_of(registry)
         self.defaults = {"repo": str(self.registry.root), "name": name, "env": env}
@@ -45,7 +45,7 @@ class RunbookPanel(widgets.VBox):
         self._build_fields()
 
     def _build_fields(self) -> None:
-        from rollbackkit.runbooks import declared_parameters, templates
+        from rollbackkit.ops.runbooks import declared_parameters, templates
 
         self._declared = declared_parameters(templates()[self.template.value])
         controls = []
@@ -80,7 +80,7 @@ class RunbookPanel(widgets.VBox):
 
     def run(self) -> Any:
         """Validate and execute; show the verdict and the saved notebook. Returns the result."""
-        from rollbackkit.runbooks import run
+        from rollbackkit.ops.runbooks import run
 
         self.run_button.disabled = True
         self.progress.value, self.result.value = 0, "Running&hellip;"

@@ -34,7 +34,7 @@ class SchemaDiffPanel(widgets.VBox):
 
     def update(self, a: Any, b: Any) -> None:
         """Diff ``a`` -> ``b`` and re-render."""
-        from rollbackkit.diff import diff_bundles
+        from rollbackkit.analysis.diff import diff_bundles
 
         self.features.value = self.details.value = ""
 

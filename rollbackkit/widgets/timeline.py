@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 if TYPE_CHECKING:
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
 
 from rollbackkit.widgets._common import RegistryLike, Safe, badge, guarded, registry_of, table
 
@@ -54,8 +54,8 @@ class TimelinePanel(widgets.VBox):
     def _load(self) -> None:
         import plotly.graph_objects as go
 
-        from rollbackkit.deployments import Deployments
-        from rollbackkit.runbooks import executed
+        from rollbackkit.ops.runbooks import executed
+        from rollbackkit.registry.assignments import Deployments
 
         states = Deployments(self.registry).states(self.name, self.env)
         self.assignments = [a.to_dict() for a, _ in states]

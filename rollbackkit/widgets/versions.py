@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 if TYPE_CHECKING:
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
 
 from rollbackkit.widgets._common import RegistryLike, guarded, registry_of, table
 
@@ -47,7 +47,7 @@ class VersionExplorer(widgets.VBox):
         return registry_of(self._source)
 
     def _load(self) -> None:
-        from rollbackkit.deployments import Deployments
+        from rollbackkit.registry.assignments import Deployments
 
         versions = self.registry.versions(self.name)
         deployments = Deployments(self.registry)

@@ -82,7 +82,7 @@ def _model_files(template: Path) -> None:
 
 
 def events(repo: Path) -> list[str]:
-    from rollbackkit.journal import Journal
+    from rollbackkit.registry.journal import Journal
 
     return [e["event"] for e in Journal(repo / JOURNAL).entries()]
 
@@ -101,7 +101,7 @@ def test_a_torn_last_line_is_cut_on_the_next_append_and_the_repair_recorded(repo
     assert outcome.code == 0, outcome.stderr
     assert events(repo)[-2:] == ["journal-repair", "restore"]
     assert_journal_whole(repo)
-    from rollbackkit.journal import Journal
+    from rollbackkit.registry.journal import Journal
 
     repair = Journal(repo / JOURNAL).entries()[-2]
     assert (repo / LOCAL / repair["kept"]).read_bytes() == torn and repair["bytes"] == len(torn)
@@ -153,7 +153,7 @@ def _cut_lines(repo: Path, n: int) -> None:
 
 
 def _rewrite_last(repo: Path) -> None:
-    from rollbackkit.journal import _digest
+    from rollbackkit.registry.journal import _digest
 
     lines = (repo / JOURNAL).read_bytes().splitlines(keepends=True)
     entry = json.loads(lines[-1])
@@ -176,7 +176,7 @@ def test_a_journal_cut_or_rewritten_below_its_head_stops_appends_until_recover_r
     repo: Path, damage: str
 ) -> None:
     """Before: the next append chained onto what was left and moved the head, so verify said [] again."""
-    from rollbackkit.journal import Journal
+    from rollbackkit.registry.journal import Journal
 
     for _ in range(2):
         assert rollbackkit("restore", "cancer@v1.0.0", cwd=repo).code == 0  # a few more entries
@@ -275,7 +275,7 @@ def test_recover_removes_what_killed_commands_left_in_scratch_space(repo: Path, 
 def _forge_v1(repo: Path) -> str:
     """Point cancer@v1.0.0 at a commit holding v1.1.0's content relabelled as v1.0.0, with
     a tag message whose trailers agree: every check but the journal's passes."""
-    from rollbackkit.bundle import Manifest
+    from rollbackkit.bundle.manifest import Manifest
 
     path = repo / "bundles" / "cancer" / "bundle.yaml"  # HEAD holds v1.1.0's bundle
     manifest = Manifest.from_yaml(path.read_text())
@@ -597,7 +597,7 @@ def test_init_stores_the_default_remote_relative_so_a_copied_project_writes_into
 APPENDER = """
 import sys
 from pathlib import Path
-from rollbackkit.journal import Journal
+from rollbackkit.registry.journal import Journal
 journal = Journal(Path(sys.argv[1]))
 for i in range(int(sys.argv[3])):
     journal.append("probe", writer=sys.argv[2], i=i)
@@ -605,7 +605,7 @@ for i in range(int(sys.argv[3])):
 
 
 def test_eight_processes_appending_in_parallel_keep_one_chain(tmp_path: Path) -> None:
-    from rollbackkit.journal import Journal
+    from rollbackkit.registry.journal import Journal
 
     path = tmp_path / "journal.jsonl"
     procs = [
@@ -622,8 +622,8 @@ def test_eight_processes_appending_in_parallel_keep_one_chain(tmp_path: Path) ->
 
 
 def test_threads_appending_and_rewriting_one_file_never_collide(tmp_path: Path) -> None:
-    from rollbackkit.bundle import atomic_write
-    from rollbackkit.journal import Journal
+    from rollbackkit.bundle.manifest import atomic_write
+    from rollbackkit.registry.journal import Journal
 
     journal = Journal(tmp_path / "journal.jsonl")
     start = threading.Barrier(8)
@@ -647,7 +647,7 @@ def test_threads_appending_and_rewriting_one_file_never_collide(tmp_path: Path) 
 
 def test_forty_parallel_admin_calls_beside_cli_writers_keep_the_chain(served: Path) -> None:
     """A real server's deploys and rollbacks while other processes append (CLI restores, appenders)."""
-    from rollbackkit.journal import Journal
+    from rollbackkit.registry.journal import Journal
 
     from ..servers import running_server
 

@@ -245,7 +245,7 @@ def test_an_unscoreable_request_never_rolls_back_and_after_a_restart_nothing_rol
     """Defect: one 300-row request a version cannot score (a 422) was logged as 300 errors
     of the live version, whose error-rate gate then rolled it back; after a restart the
     same request rolled "back" onto the version that had just been rolled back from."""
-    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+    from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 
     unscoreable = {"records": rows(300, tenure_months=_DROP)}
     with running_server(served, "churn", "prod", watchdog=0.2) as server:
@@ -384,7 +384,7 @@ def test_refused_rows_an_older_server_logged_are_left_out_of_every_gate(served: 
     import pandas as pd
 
     from rollbackkit import Registry
-    from rollbackkit.gates import evaluate
+    from rollbackkit.analysis.gates import evaluate
     from rollbackkit.serving.environment import ServingEnvironment
 
     environment = ServingEnvironment(served, "churn", "prod")

@@ -478,7 +478,7 @@ def test_a_preprocess_that_exits_at_load_is_one_line(copy: Path, monkeypatch: py
 def _forge_v1_from_v1_1(repo: Path) -> str:
     """Point cancer@v1.0.0 at a commit holding v1.1.0's content relabelled as v1.0.0, with
     a tag message whose trailers agree: every check but the journal's passes."""
-    from rollbackkit.bundle import Manifest
+    from rollbackkit.bundle.manifest import Manifest
 
     manifest_path = repo / "bundles" / "cancer" / "bundle.yaml"  # HEAD holds v1.1.0's bundle
     manifest = Manifest.from_yaml(manifest_path.read_text())
@@ -567,7 +567,7 @@ def _reader_that_records(registry: Registry, info: Any, manifest: Any, read: lis
 def test_a_manifest_needing_a_type_nobody_trusted_is_refused_before_the_model_is_read(copy: Path) -> None:
     """As a bundle registered under the old prefix rule would be: its manifest records a
     type that is neither reviewed nor in the registration's trust."""
-    from rollbackkit.loaded import LoadedBundle
+    from rollbackkit.bundle.model import LoadedBundle
 
     registry = Registry(copy)
     info = registry.resolve("cancer@v1.0.0")
@@ -590,7 +590,7 @@ def test_a_manifest_needing_a_type_nobody_trusted_is_refused_before_the_model_is
 def test_a_pickle_bundle_without_the_recorded_opt_in_is_refused_at_load(
     copy: Path, small: Data, tmp_path: Path
 ) -> None:
-    from rollbackkit.loaded import LoadedBundle
+    from rollbackkit.bundle.model import LoadedBundle
 
     path = tmp_path / "model.pkl"
     path.write_bytes(pickle.dumps(DecisionTreeClassifier(max_depth=2).fit(small.X, small.y)))
@@ -646,7 +646,7 @@ def test_every_reviewed_type_is_a_class_that_runs_no_code_it_is_given() -> None:
     import importlib
     import inspect
 
-    from rollbackkit.artifacts import REVIEWED_TYPES
+    from rollbackkit.bundle.artifacts import REVIEWED_TYPES
 
     for name in sorted(REVIEWED_TYPES):
         module, _, attr = name.rpartition(".")
@@ -698,8 +698,8 @@ def test_the_projects_own_models_need_nothing_beyond_the_reviewed_types(small: D
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-    from rollbackkit.artifacts import beyond_review
-    from rollbackkit.demo_data import BASE_FEATURES, CATEGORICAL, TARGET, churn_frame, churn_pipeline
+    from rollbackkit.bundle.artifacts import beyond_review
+    from rollbackkit.demo.data import BASE_FEATURES, CATEGORICAL, TARGET, churn_frame, churn_pipeline
 
     churn = churn_frame(300)
     numeric = [c for c in BASE_FEATURES if c not in CATEGORICAL]

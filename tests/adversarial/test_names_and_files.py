@@ -285,7 +285,7 @@ def test_other_names_are_matched_whole(repo: Path, args: tuple[str, ...], mentio
 @pytest.mark.parametrize("table", ["predictions\n", "predictions;drop", "pr\u0663", "t" * 64], ids=repr)
 def test_a_sink_table_name_is_matched_whole(table: str) -> None:
     from rollbackkit.errors import InvalidInput
-    from rollbackkit.sinks import validate_table
+    from rollbackkit.serving.predlog.sinks import validate_table
 
     with pytest.raises(InvalidInput, match="Invalid sink table name"):
         validate_table(table)
@@ -432,7 +432,7 @@ def test_a_hostile_project_config_is_one_clean_error(repo: Path, content: str | 
 
 @pytest.mark.parametrize("content", [BOMB, DEEP_FLOW, b"name: \xff\n"], ids=["bomb", "deep", "not-utf8"])
 def test_a_hostile_manifest_is_an_integrity_error(content: str | bytes) -> None:
-    from rollbackkit.bundle import Manifest
+    from rollbackkit.bundle.manifest import Manifest
     from rollbackkit.errors import IntegrityError
 
     with pytest.raises(IntegrityError, match=r"bundle\.yaml"):
@@ -517,7 +517,7 @@ def test_a_bomb_registered_by_an_older_rollbackkit_is_refused_when_read(
     repo: Path, template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before: nothing validated ``serving.yaml``, and ``diff`` walked the 10^9 nodes a bomb expands to."""
-    from rollbackkit import builder
+    from rollbackkit.registry import builder
 
     bomb = _write(tmp_path / "serving.yaml", BOMB)
     with monkeypatch.context() as patch:  # register as a rollbackkit without the schema did

@@ -272,7 +272,7 @@ def test_the_token_header_is_compared_as_the_readme_says(server: Server, header:
 def test_sigterm_stops_the_server_even_when_the_log_writer_is_stuck(served_template: Path, tmp_path: Path) -> None:
     """The writer (stopped here with SIGSTOP, as busy as one chewing a huge request) gets 10 s,
     then is killed; the server exits and journals what may not have been written."""
-    from rollbackkit.journal import Journal
+    from rollbackkit.registry.journal import Journal
 
     repo = copy_project(served_template, tmp_path)
     with running_server(repo, "churn", "prod", watchdog=3600) as server:

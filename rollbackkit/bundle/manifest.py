@@ -29,7 +29,6 @@ MANIFEST_FILE = "bundle.yaml"
 MANIFEST_FORMAT = "rollbackkit/bundle@1"
 _CHUNK = 4 * 1024 * 1024
 
-Role = Literal["model", "schema", "serving", "preprocess", "gates", "reference", "golden"]
 ROLES: tuple[str, ...] = ("model", "schema", "serving", "preprocess", "gates", "reference", "golden")
 Storage = Literal["git", "dvc"]
 ModelFormat = Literal["skops", "joblib", "pickle"]

@@ -31,7 +31,7 @@ import pandas as pd
 from rollbackkit.errors import InvalidInput, InvalidPath, UntrustedModel
 
 if TYPE_CHECKING:
-    from rollbackkit.bundle import Manifest
+    from rollbackkit.bundle.manifest import Manifest
 
 MODEL_SUFFIXES = {".skops": "skops", ".joblib": "joblib", ".pkl": "pickle", ".pickle": "pickle"}
 # Classes (never functions, never package prefixes) that fitted scikit-learn estimators

@@ -1,6 +1,6 @@
 """Downstream tables that keep the staging/production contract (the sink interface).
 
-The prediction log (:mod:`rollbackkit.sideeffects`) is the source of truth. A *sink* is a
+The prediction log (:mod:`rollbackkit.serving.predlog.log`) is the source of truth. A *sink* is a
 user's own downstream table that mirrors it under the same contract:
 
 - rows of a deployment under evaluation land in ``<table>_staging``;

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rollbackkit.artifacts import (
+from rollbackkit.bundle.artifacts import (
     USER_CODE_ERRORS,
     Preprocess,
     beyond_review,
@@ -26,10 +26,10 @@ from rollbackkit.artifacts import (
     save_skops,
     validate_trust,
 )
-from rollbackkit.bundle import MANIFEST_FILE, Component, Manifest, Registration, md5_file
+from rollbackkit.bundle.frames import read_frame, with_prefix
+from rollbackkit.bundle.manifest import MANIFEST_FILE, Component, Manifest, Registration, md5_file
+from rollbackkit.bundle.schema import Schema, infer_schema, output_frame
 from rollbackkit.errors import InvalidInput, InvalidPath
-from rollbackkit.frames import read_frame, with_prefix
-from rollbackkit.schema import Schema, infer_schema, output_frame
 
 REFERENCE_ROWS = 50_000
 GOLDEN_ROWS = 64
@@ -188,7 +188,7 @@ class ServingSpec(BaseModel):
 
 def parse_serving(text: str | bytes, where: str = "serving.yaml") -> ServingSpec:
     """Parse and validate ``serving.yaml`` (bounded, see :mod:`rollbackkit.yamlsafe`); errors name the line."""
-    from rollbackkit.gates import _explain, _line_of
+    from rollbackkit.analysis.gates import _explain, _line_of
     from rollbackkit.yamlsafe import compose, load
 
     hint = f"Keys: {', '.join(ServingSpec.model_fields)}; see rollbackkit.builder.ServingSpec."
@@ -211,7 +211,7 @@ def _config_text(value: Any, default: dict[str, Any], option: str) -> tuple[str,
     """
     import yaml
 
-    from rollbackkit.gates import parse_gates
+    from rollbackkit.analysis.gates import parse_gates
     from rollbackkit.yamlsafe import read_text
 
     if value is None or isinstance(value, dict):
@@ -233,7 +233,7 @@ def _config_text(value: Any, default: dict[str, Any], option: str) -> tuple[str,
 
 def _write_config(dest: Path, config: tuple[str, str], schema: Schema | None = None) -> Component:
     """Write validated ``serving.yaml`` or ``gates.yaml`` text into the bundle (gates checked against ``schema``)."""
-    from rollbackkit.gates import parse_gates
+    from rollbackkit.analysis.gates import parse_gates
 
     text, where = config
     if dest.name == "gates.yaml" and schema is not None:

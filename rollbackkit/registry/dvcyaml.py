@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rollbackkit.bundle import MANIFEST_FILE, Manifest, atomic_write
+from rollbackkit.bundle.manifest import MANIFEST_FILE, Manifest, atomic_write
 from rollbackkit.errors import InvalidInput
 from rollbackkit.yamlsafe import load_file, load_round_trip, read_text
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rollbackkit.schema import Feature, Schema
+from rollbackkit.bundle.schema import Feature, Schema
 
 
 def dtype_named(name: str) -> Any:

@@ -29,17 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollbackkit.errors import InvalidPath, RollbackkitError
+from rollbackkit.errors import DemoError, InvalidPath
+from rollbackkit.project import TEMPLATES
 
 DEMO_MARKER = ".rollbackkit-demo"
-TEMPLATES = Path(__file__).parent / "templates"
 NAME, ENV = "churn", "prod"
 Report = Callable[[str, str, float], None]
 Start = Callable[[str], None]
-
-
-class DemoError(RollbackkitError):
-    """A demo step did not go as the story says."""
 
 
 @dataclass
@@ -97,7 +93,7 @@ def run_demo(directory: str | Path, report: Report | None = None, start: Start |
 
 # --------------------------------------------------------------------------- steps
 def _create(root: Path) -> str:
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
 
     _git(root, "init", "-q", "-b", "main")
     _git(root, "config", "user.name", "rollbackkit demo")
@@ -117,7 +113,7 @@ def _create(root: Path) -> str:
 
 
 def _repro(root: Path, env: dict[str, str], result: DemoResult) -> str:
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
 
     path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     proc = subprocess.run(
@@ -141,7 +137,7 @@ def _repro(root: Path, env: dict[str, str], result: DemoResult) -> str:
 
 
 def _first_deploy(root: Path) -> str:
-    from rollbackkit.rollback import deploy
+    from rollbackkit.ops.operations import deploy
 
     assignment = deploy(root, f"{NAME}@v1.0.0", ENV, reason="first release")["assignment"]
     return f"{assignment['tag']} (restored in the workspace)"
@@ -193,7 +189,7 @@ class _Server:
         raise DemoError("The server did not start in 90 s.", f"See {log.name}.")
 
     def _batch(self, rows: int, degrade: float) -> list[dict[str, Any]]:
-        from rollbackkit.demo_data import ALL_FEATURES, churn_frame
+        from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 
         self._seed += 1
         frame = churn_frame(rows, seed=self._seed)[ALL_FEATURES]
@@ -218,7 +214,7 @@ class _Server:
         return ", ".join(f"{n} rows scored by {v}" for v, n in sorted(versions.items()))
 
     def admin(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        from rollbackkit.registry import Registry
+        from rollbackkit.registry.store import Registry
         from rollbackkit.serving.client import admin_call
 
         return admin_call(Registry(self.root).paths, self.url, operation, body)
@@ -256,7 +252,7 @@ class _Server:
         return f"gates failed ({', '.join(failed)}): traffic back on {status['live']['version']} after {i} requests"
 
     def wait_for_runbook(self, result: DemoResult) -> str:
-        from rollbackkit.runbooks import show
+        from rollbackkit.ops.runbooks import show
 
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
@@ -281,8 +277,8 @@ class _Server:
 
 
 def _schema_story(root: Path, result: DemoResult) -> str:
-    from rollbackkit.demo_data import ALL_FEATURES, churn_frame
-    from rollbackkit.registry import Registry
+    from rollbackkit.demo.data import ALL_FEATURES, churn_frame
+    from rollbackkit.registry.store import Registry
 
     registry = Registry(root)
     live = churn_frame(500, seed=9)[ALL_FEATURES]
@@ -301,7 +297,7 @@ def _schema_story(root: Path, result: DemoResult) -> str:
 
 
 def _backfill(root: Path, result: DemoResult) -> str:
-    from rollbackkit.rollback import affected, backfill
+    from rollbackkit.ops.operations import affected, backfill
 
     result.backfill = backfill(root, NAME, ENV, "v1.1.0")
     rows = affected(root, NAME, ENV, "v1.1.0")
@@ -314,10 +310,10 @@ def _backfill(root: Path, result: DemoResult) -> str:
 
 
 def _verify(root: Path, result: DemoResult) -> str:
-    from rollbackkit.deployments import Deployments
-    from rollbackkit.journal import Journal
-    from rollbackkit.registry import Registry
-    from rollbackkit.runbooks import verify_audit
+    from rollbackkit.ops.runbooks import verify_audit
+    from rollbackkit.registry.assignments import Deployments
+    from rollbackkit.registry.journal import Journal
+    from rollbackkit.registry.store import Registry
 
     registry = Registry(root)
     problems = len(Journal(registry.paths.journal).verify()) + len(verify_audit(root).problems)
@@ -330,8 +326,8 @@ def _verify(root: Path, result: DemoResult) -> str:
 
 # --------------------------------------------------------------------------- helpers
 def _journal(root: Path) -> list[dict[str, Any]]:
-    from rollbackkit.journal import Journal
     from rollbackkit.project import ProjectPaths
+    from rollbackkit.registry.journal import Journal
 
     return Journal(ProjectPaths(root).journal).entries()
 

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rollbackkit.artifacts import USER_CODE_ERRORS, Preprocess
-from rollbackkit.frames import part
-from rollbackkit.loaded import LoadedBundle
-from rollbackkit.schema import output_frame
+from rollbackkit.bundle.artifacts import USER_CODE_ERRORS, Preprocess
+from rollbackkit.bundle.frames import part
+from rollbackkit.bundle.model import LoadedBundle
+from rollbackkit.bundle.schema import output_frame
 
 RTOL = 1e-7
 ATOL = 1e-9

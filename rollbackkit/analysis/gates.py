@@ -44,9 +44,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rollbackkit.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from rollbackkit.loaded import BundleDescription
-    from rollbackkit.registry import Registry
-    from rollbackkit.schema import Schema
+    from rollbackkit.bundle.model import BundleDescription
+    from rollbackkit.bundle.schema import Schema
+    from rollbackkit.registry.store import Registry
 
 Severity = Literal["rollback", "warn"]
 DriftMetric = Literal["psi", "js", "wasserstein_norm", "ks", "mean_shift"]
@@ -207,7 +207,7 @@ def parse_gates(text: str | bytes, where: str = "gates.yaml", schema: Schema | N
         lineno = _line_of(root, loc)
         raise InvalidInput(
             f"{where} line {lineno}: {_explain(error)}.",
-            f"Valid gate kinds: {', '.join(GATE_KINDS)}; see rollbackkit.gates for their keys.",
+            f"Valid gate kinds: {', '.join(GATE_KINDS)}; see rollbackkit.analysis.gates for their keys.",
         ) from exc
     if schema is not None:
         _check_columns(spec, schema, root, where)
@@ -290,13 +290,6 @@ def _explain(error: Any) -> str:
     return f"{'.'.join(loc) or 'gates'}: {error['msg']}"
 
 
-def validate_gates_file(path: Path) -> GateSpec:
-    """Validate a gates file on disk (used at register time)."""
-    from rollbackkit.yamlsafe import read_text
-
-    return parse_gates(read_text(path, path.name, "Fix the gates file."), where=str(path.name))
-
-
 # ----------------------------------------------------------------------------- evaluation
 @dataclass(frozen=True)
 class GateResult:
@@ -312,7 +305,7 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        from rollbackkit.drift import json_safe
+        from rollbackkit.analysis.drift import json_safe
 
         return json_safe(asdict(self))  # type: ignore[no-any-return]
 
@@ -353,7 +346,7 @@ def evaluate(bundle: BundleDescription, window: pd.DataFrame | str | Path) -> Ga
         bundle: The version under evaluation (its gates, schema and reference profile).
         window: The window as a frame, or a Parquet/CSV path.
     """
-    from rollbackkit.frames import read_frame
+    from rollbackkit.bundle.frames import read_frame
 
     spec = parse_gates_dict(bundle.gates, f"{bundle.info.tag} gates.yaml")
     frame = _without_client_errors(window if isinstance(window, pd.DataFrame) else read_frame(window, "window"))
@@ -384,7 +377,7 @@ def evaluate_logged(
     bundle = registry.describe(ref)
     if env is None:
         return evaluate(bundle, window)  # type: ignore[arg-type]
-    from rollbackkit.sideeffects import PredictionLog
+    from rollbackkit.serving.predlog.log import PredictionLog
 
     path = registry.paths.prediction_log
     if not path.exists():
@@ -499,7 +492,7 @@ def is_class_label(bundle: BundleDescription, column: str) -> bool:
 
 def _output_drift(bundle: BundleDescription, reference: pd.Series, current: pd.Series, column: str) -> Any:
     """Drift of an output column: class shares for class labels, else by the reference's dtype."""
-    from rollbackkit.drift import drift, label_drift
+    from rollbackkit.analysis.drift import drift, label_drift
 
     if is_class_label(bundle, column):
         return label_drift(reference, current, column)
@@ -532,7 +525,7 @@ def _drift_evidence(result: Any) -> dict[str, Any]:
 
 
 def _feature_drift(gate: FeatureDriftGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
-    from rollbackkit.drift import drift
+    from rollbackkit.analysis.drift import drift
 
     names = bundle.schema.feature_names if gate.features == "all" else gate.features
     current = _successful(window)
@@ -554,7 +547,7 @@ def _feature_drift(gate: FeatureDriftGate, need: int, bundle: BundleDescription,
 
 
 def _tail(gate: TailGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
-    from rollbackkit.drift import numeric_drift
+    from rollbackkit.analysis.drift import numeric_drift
 
     column = gate.column or bundle.schema.output.primary
     current = _column(_successful(window), column, gate)
@@ -589,7 +582,7 @@ def _tail(gate: TailGate, need: int, bundle: BundleDescription, window: pd.DataF
 
 
 def _label_value(metric: str, frame: pd.DataFrame, bundle: BundleDescription, label: str) -> float:
-    from rollbackkit.drift import as_labels
+    from rollbackkit.analysis.drift import as_labels
 
     labels = frame[label]
     if metric == "accuracy":

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rollbackkit.bundle import atomic_write
+from rollbackkit.bundle.manifest import atomic_write
 from rollbackkit.errors import JournalDamaged
 
 GENESIS = "0" * 64

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from rollbackkit.artifacts import (
+from rollbackkit.bundle.artifacts import (
     USER_CODE_ERRORS,
     Preprocess,
     check_model_trust,
@@ -19,14 +19,14 @@ from rollbackkit.artifacts import (
     identity,
     load_model_bytes,
 )
-from rollbackkit.bundle import Manifest
+from rollbackkit.bundle.frames import part
+from rollbackkit.bundle.manifest import Manifest
+from rollbackkit.bundle.schema import Schema, output_frame
 from rollbackkit.errors import IncompatibleInput, InvalidInput
-from rollbackkit.frames import part
-from rollbackkit.schema import Schema, output_frame
 
 if TYPE_CHECKING:
-    from rollbackkit.compat import Adaptation
-    from rollbackkit.registry import VersionInfo
+    from rollbackkit.analysis.compat import Adaptation
+    from rollbackkit.registry.store import VersionInfo
 
 Reader = Callable[[str], bytes]
 
@@ -137,7 +137,7 @@ class LoadedBundle(BundleDescription):
         return output_frame(self.model, self.features(inputs, adaptation))
 
     def _checked(self, inputs: pd.DataFrame, adaptation: Adaptation | None) -> pd.DataFrame:
-        from rollbackkit.compat import Adaptation, apply_adaptation, check
+        from rollbackkit.analysis.compat import Adaptation, apply_adaptation, check
 
         how = (
             "Check it with rollbackkit.compat.check(bundle, frame) and pass the report's adaptation: "

@@ -35,22 +35,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rollbackkit import people
-from rollbackkit.errors import InvalidInput, InvalidPath, RollbackkitError
+from rollbackkit.errors import InvalidInput, InvalidPath, RunbookError
+from rollbackkit.project import TEMPLATES as PACKAGE_TEMPLATES
 from rollbackkit.project import refuse_metadata_dir
+from rollbackkit.registry import people
 
 KERNEL = "rollbackkit"
 RESULTS_MIME = "application/vnd.rollbackkit.results+json"
-TEMPLATES = Path(__file__).parent / "templates" / "runbooks"
+TEMPLATES = PACKAGE_TEMPLATES / "runbooks"
 _TEMPLATE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _PARAM_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 
 Progress = Callable[[int, int, str], None]
 """Called before each cell with (cell number from 1, number of cells, the cell's first line)."""
-
-
-class RunbookError(RollbackkitError):
-    """A runbook could not be started, or its record cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +228,7 @@ def run(
         The saved notebook, its sha256, ``status`` (``ok``/``failed``), the ``verdict`` the
         notebook recorded, and all its recorded results.
     """
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
 
     path = template_path(template)
     values = coerce_parameters(parameters or {}, declared_parameters(path))
@@ -271,7 +268,7 @@ def _execute(
 ) -> None:
     import papermill
 
-    from rollbackkit.runbook_engine import ENGINE, register
+    from rollbackkit.ops.runbook_engine import ENGINE, register
 
     if kernel == KERNEL:
         ensure_kernel(kernel)
@@ -300,8 +297,8 @@ def _finalise(
 ) -> RunbookResult:
     import nbformat
 
-    from rollbackkit.journal import Journal
     from rollbackkit.locking import repo_lock
+    from rollbackkit.registry.journal import Journal
 
     notebook = nbformat.read(str(partial), as_version=4)
     results = gathered_results(notebook)
@@ -423,8 +420,8 @@ def show(path: str | Path) -> dict[str, Any]:
 
 def executed(repo: str | Path = ".") -> list[dict[str, Any]]:
     """Runbooks executed in this project, oldest first, from the journal."""
-    from rollbackkit.journal import Journal
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.journal import Journal
+    from rollbackkit.registry.store import Registry
 
     paths = Registry(repo).paths
     entries = [e for e in Journal(paths.journal).entries() if e.get("event") == "runbook"]
@@ -454,7 +451,7 @@ def verify_audit(repo: str | Path = ".", audit_dir: str | Path | None = None) ->
 
     Also reports notebooks in the audit folder that the journal does not know.
     """
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
 
     paths = Registry(repo).paths
     problems: list[dict[str, str]] = []

@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollbackkit.compat import Adaptation, CompatReport, Finding, Verdict
-from rollbackkit.parity import ParityReport
-from rollbackkit.schema import OutputContract
+from rollbackkit.analysis.compat import Adaptation, CompatReport, Finding, Verdict
+from rollbackkit.analysis.parity import ParityReport
+from rollbackkit.bundle.schema import OutputContract
+from rollbackkit.errors import PreflightFailed
 
 
 @dataclass(frozen=True)
@@ -91,4 +92,23 @@ def combine(
         verdict = "incompatible"
     return PreflightReport(
         target, consumer, verdict, findings, compat.adaptation if compat else Adaptation(), compat, parity, contract
+    )
+
+
+def refuse_incompatible(tag: str, report: dict[str, Any], force: bool, untouched: str) -> None:
+    """Raise :class:`PreflightFailed` when ``report`` is incompatible and not forced.
+
+    Args:
+        tag: The target version's tag, for the message.
+        report: A preflight report's ``to_dict()``.
+        force: The operator overrode preflight (it is recorded).
+        untouched: What the message says was left as it was ("Nothing was shifted.").
+    """
+    if report["verdict"] != "incompatible" or force:
+        return
+    bad = [f for f in report["findings"] if f["severity"] == "incompatible"]
+    raise PreflightFailed(
+        f"{tag} failed preflight: " + "; ".join(f"{f['column']}: {f['kind']}" for f in bad[:5]) + f". {untouched}",
+        "Fix the inputs, or pass --force to override (it is recorded).",
+        report,
     )

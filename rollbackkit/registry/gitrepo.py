@@ -13,14 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollbackkit.errors import NotAGitRepo, RollbackkitError
+from rollbackkit.errors import GitError, NotAGitRepo
 
 _FIELD = "\x1f"
 _RECORD = "\x1e"
-
-
-class GitError(RollbackkitError):
-    """A git command failed."""
 
 
 @dataclass(frozen=True)
@@ -192,5 +188,6 @@ class Git:
         self.run("add", "-A", "--", *paths)
         self.run("commit", "-q", "--no-verify", "-m", message, "--only", "--", *paths)
         head = self.head()
-        assert head is not None  # a commit was just made
+        if head is None:
+            raise GitError(f"git commit left no HEAD in {self.root}.", "Check the repository with `git status`.")
         return head

@@ -29,8 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rollbackkit import people
-from rollbackkit.bundle import MANIFEST_FILE, Manifest, atomic_write, md5_bytes, md5_file
+from rollbackkit.bundle.manifest import MANIFEST_FILE, Manifest, atomic_write, md5_bytes, md5_file
 from rollbackkit.errors import (
     DirtyWorkspace,
     IntegrityError,
@@ -41,20 +40,21 @@ from rollbackkit.errors import (
     VersionExists,
     VersionNotFound,
 )
-from rollbackkit.gitrepo import Git, TagInfo, find_root
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.project import DEFAULT_REMOTE_DIR, DEFAULT_REMOTE_NAME, ProjectPaths, refuse_metadata_dir
 from rollbackkit.refs import Reference, Version, validate_name, version_tag
+from rollbackkit.registry import people
+from rollbackkit.registry.gitrepo import Git, TagInfo, find_root
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from rollbackkit.artifacts import Preprocess
-    from rollbackkit.compat import CompatReport, Thresholds
-    from rollbackkit.dvcstore import DvcStore
-    from rollbackkit.loaded import BundleDescription, LoadedBundle
-    from rollbackkit.parity import ParityReport
-    from rollbackkit.preflight import PreflightReport
+    from rollbackkit.analysis.compat import CompatReport, Thresholds
+    from rollbackkit.analysis.parity import ParityReport
+    from rollbackkit.analysis.preflight import PreflightReport
+    from rollbackkit.bundle.artifacts import Preprocess
+    from rollbackkit.bundle.model import BundleDescription, LoadedBundle
+    from rollbackkit.registry.dvcstore import DvcStore
 
 TAG_RE = re.compile(r"^(?P<name>[a-z0-9]([a-z0-9-]*[a-z0-9])?)@(?P<version>v\S+)$")
 STAGE_TAG_RE = re.compile(
@@ -179,7 +179,7 @@ class Registry:
     def dvc(self) -> DvcStore:
         """The repository's DVC store (DVC is imported on first use)."""
         if self._dvc is None:
-            from rollbackkit.dvcstore import DvcStore
+            from rollbackkit.registry.dvcstore import DvcStore
 
             self._dvc = DvcStore(self.root)
         return self._dvc
@@ -249,7 +249,7 @@ class Registry:
                 if v.version == ref.version:
                     return v
             raise VersionNotFound(f"{ref} is not registered.", "Run 'rollbackkit list NAME' to see its versions.")
-        from rollbackkit.deployments import Deployments
+        from rollbackkit.registry.assignments import Deployments
 
         live = Deployments(self).state(ref.name, str(ref.env)).live  # what serves: a running canary does not count
         if live is None:
@@ -428,7 +428,7 @@ class Registry:
         only ``register`` lines are parsed. The journal is local: a version registered in
         another clone has no record here and is checked against its tag alone.
         """
-        from rollbackkit.journal import _digest
+        from rollbackkit.registry.journal import _digest
 
         path = self.paths.journal
         try:
@@ -492,7 +492,7 @@ class Registry:
     # ------------------------------------------------------------------ load / restore
     def describe(self, ref: str | Reference | VersionInfo) -> BundleDescription:
         """A version's schema, configs and preprocessing code (verified; no model loaded)."""
-        from rollbackkit.loaded import BundleDescription
+        from rollbackkit.bundle.model import BundleDescription
 
         info = ref if isinstance(ref, VersionInfo) else self.resolve(ref)
         manifest = self.manifest(info)
@@ -500,7 +500,7 @@ class Registry:
 
     def load(self, ref: str | Reference | VersionInfo) -> LoadedBundle:
         """Load a version (model, schema, configs, preprocessing) after verifying every byte."""
-        from rollbackkit.loaded import LoadedBundle
+        from rollbackkit.bundle.model import LoadedBundle
 
         info = ref if isinstance(ref, VersionInfo) else self.resolve(ref)
         manifest = self.manifest(info)
@@ -514,9 +514,9 @@ class Registry:
         thresholds: Thresholds | None = None,
     ) -> CompatReport:
         """Can version ``ref`` score this live frame (compatible / adaptable / incompatible)?"""
-        from rollbackkit.compat import check
-        from rollbackkit.conform import conform
-        from rollbackkit.frames import read_frame
+        from rollbackkit.analysis.compat import check
+        from rollbackkit.bundle.conform import conform
+        from rollbackkit.bundle.frames import read_frame
 
         schema = self.describe(ref).schema
         return check(schema, conform(read_frame(features, "live features"), schema), thresholds)
@@ -534,8 +534,8 @@ class Registry:
         return self._parity(self.load(ref), preprocess)
 
     def _parity(self, bundle: LoadedBundle, preprocess: str | Path | Preprocess | None) -> ParityReport:
-        from rollbackkit.artifacts import load_preprocess
-        from rollbackkit.parity import feature_parity
+        from rollbackkit.analysis.parity import feature_parity
+        from rollbackkit.bundle.artifacts import load_preprocess
 
         if callable(preprocess):
             return feature_parity(bundle, preprocess, getattr(preprocess, "__qualname__", "a function"))
@@ -585,10 +585,10 @@ class Registry:
         thresholds: Thresholds | None = None,
     ) -> PreflightReport:
         """:meth:`preflight` for a bundle that is already loaded (as a server has it)."""
-        from rollbackkit.compat import check
-        from rollbackkit.conform import conform
-        from rollbackkit.frames import read_frame
-        from rollbackkit.preflight import combine, contract_findings
+        from rollbackkit.analysis.compat import check
+        from rollbackkit.analysis.preflight import combine, contract_findings
+        from rollbackkit.bundle.conform import conform
+        from rollbackkit.bundle.frames import read_frame
 
         compat = None
         if features is not None:  # a CSV carries no dtypes: read it with the trained ones where lossless
@@ -641,7 +641,7 @@ class Registry:
 
     def _materialise(self, info: VersionInfo, manifest: Manifest, dest: Path, workspace: bool) -> list[str]:
         """Write a version's files into ``dest``, verifying each before it lands."""
-        from rollbackkit.bundle import copy_verified
+        from rollbackkit.bundle.manifest import copy_verified
 
         base = ProjectPaths.bundle_relpath(info.name)
         self.ensure_cached((c.md5 for c in manifest.components.values() if c.storage == "dvc"), info.tag)
@@ -792,8 +792,8 @@ class Registry:
         Returns:
             The new version.
         """
-        from rollbackkit.builder import build_bundle
-        from rollbackkit.dvcyaml import check_dvc_yaml
+        from rollbackkit.registry.builder import build_bundle
+        from rollbackkit.registry.dvcyaml import check_dvc_yaml
 
         validate_name(name)
         if version is not None:
@@ -881,7 +881,7 @@ class Registry:
 
     def _commit_bundle(self, scratch: Path, manifest: Manifest, message: str) -> VersionInfo:
         """Move the built bundle into place, DVC add + push, commit, tag (in that order)."""
-        from rollbackkit.dvcyaml import declare_artifact
+        from rollbackkit.registry.dvcyaml import declare_artifact
 
         name, version = manifest.name, manifest.version
         rel = ProjectPaths.bundle_relpath(name)
@@ -1019,7 +1019,7 @@ class Registry:
             (self.root / "dvc.yaml").unlink(missing_ok=True)
 
     def _journal(self) -> Any:
-        from rollbackkit.journal import Journal
+        from rollbackkit.registry.journal import Journal
 
         return Journal(self.paths.journal)
 

@@ -1,6 +1,6 @@
 """The prediction log in its own process, so logging never competes with serving for the GIL.
 
-A server's :class:`LogProcess` starts ``python -m rollbackkit.logprocess`` and talks to it
+A server's :class:`LogProcess` starts ``python -m rollbackkit.serving.predlog.process`` and talks to it
 over a private socket pair (``multiprocessing.connection`` framing). The child owns the
 DuckDB file and runs an ordinary :class:`~rollbackkit.sideeffects.PredictionLog` with its
 writer thread; every other call (``window``, ``promote``, ``quarantine``, ``affected``,
@@ -45,11 +45,11 @@ from typing import Any, TypeAlias
 
 import pandas as pd
 
-from rollbackkit.errors import RollbackkitError
+from rollbackkit.errors import LogWriterStopped, RollbackkitError
 from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.heap import settle_heap
-from rollbackkit.sideeffects import PredictionLog
-from rollbackkit.sinks import sinks_from_config
+from rollbackkit.serving.predlog.log import PredictionLog
+from rollbackkit.serving.predlog.sinks import sinks_from_config
 
 LOGGER = logging.getLogger(__name__)
 
@@ -79,10 +79,6 @@ still loses only the last hand-over (``send_interval``)."""
 
 MAX_PENDING = 100_000
 """Requests held while the child is unreachable; more are dropped (and counted)."""
-
-
-class LogWriterStopped(RollbackkitError):
-    """The prediction-log process stopped or could not start."""
 
 
 class LogProcess:
@@ -138,7 +134,7 @@ class LogProcess:
         """Start a child and open the log in it; raise what opening raised."""
         ours, theirs = socket.socketpair()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "rollbackkit.logprocess", str(theirs.fileno())],
+            [sys.executable, "-m", "rollbackkit.serving.predlog.process", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
         )
@@ -447,7 +443,7 @@ class _Child:
 
 
 def main(argv: list[str]) -> None:
-    """Entry point of the child: ``python -m rollbackkit.logprocess FD``."""
+    """Entry point of the child: ``python -m rollbackkit.serving.predlog.process FD``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     child = _Child.open(Connection(int(argv[0])))

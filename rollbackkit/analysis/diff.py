@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from rollbackkit.schema import EstimatorView, Feature, OutputContract
+from rollbackkit.bundle.schema import EstimatorView, Feature, OutputContract
 
 if TYPE_CHECKING:
-    from rollbackkit.loaded import BundleDescription
+    from rollbackkit.bundle.model import BundleDescription
 
 FEATURE_FIELDS = ("dtype", "nullable", "min", "max", "categories")
 OUTPUT_FIELDS = ("kind", "columns", "dtypes", "classes", "primary")
@@ -407,7 +407,7 @@ def diff(a: BundleDescription | str, b: BundleDescription | str, repo: str | Pat
         b: The "to" version.
         repo: The repository references are resolved in.
     """
-    from rollbackkit.registry import Registry
+    from rollbackkit.registry.store import Registry
 
     registry = Registry(repo) if isinstance(a, str) or isinstance(b, str) else None
     left = registry.describe(a) if isinstance(a, str) and registry else a
@@ -442,8 +442,8 @@ def _steps(steps: list[str]) -> dict[str, str]:
 
 def _gate_dicts(config: dict[str, Any]) -> dict[str, Any]:
     """A gates file with every default filled in, gates keyed by name (raw when invalid)."""
+    from rollbackkit.analysis.gates import parse_gates_dict
     from rollbackkit.errors import RollbackkitError
-    from rollbackkit.gates import parse_gates_dict
 
     try:
         data = parse_gates_dict(config, "gates.yaml").model_dump(mode="json")

@@ -14,7 +14,7 @@ def actor(root: str | os.PathLike[str]) -> str:
     to a server with the admin call, or written into the assignment tag); a new bundle
     records it as its author.
     """
-    from rollbackkit.gitrepo import Git
+    from rollbackkit.registry.gitrepo import Git
 
     try:  # "Name <email> 1764400000 +0000", or an error when git knows no identity
         ident = Git(root).run("var", "GIT_AUTHOR_IDENT", check=False).decode(errors="replace").strip()

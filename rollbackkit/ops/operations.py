@@ -15,19 +15,19 @@ from typing import Any
 
 import pandas as pd
 
-from rollbackkit.deployments import Action, Deployments
-from rollbackkit.errors import IncompatibleInput, InvalidInput, VersionNotFound
-from rollbackkit.journal import Journal
+from rollbackkit.analysis.preflight import refuse_incompatible
+from rollbackkit.errors import IncompatibleInput, InvalidInput, ServerError, VersionNotFound
 from rollbackkit.locking import repo_lock
-from rollbackkit.logprocess import PredictionStore
-from rollbackkit.people import actor
 from rollbackkit.refs import Reference, validate_name
-from rollbackkit.registry import Registry
-from rollbackkit.serving.client import ServerError, admin_call, find_server, no_server
+from rollbackkit.registry.assignments import Action, Deployments
+from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.people import actor
+from rollbackkit.registry.store import Registry
+from rollbackkit.serving.client import admin_call, find_server, no_server
 from rollbackkit.serving.client import status as server_status
-from rollbackkit.serving.environment import PreflightFailed
+from rollbackkit.serving.predlog.log import open_log
+from rollbackkit.serving.predlog.process import PredictionStore
 from rollbackkit.serving.wire import decode_frame, encode_frame
-from rollbackkit.sideeffects import open_log
 
 WINDOW_LIMIT = 5_000
 
@@ -59,10 +59,9 @@ def deploy(
         }
         return {"via": url, **admin_call(registry.paths, url, "deploy", body)}
     if canary is not None:
-        raise PreflightFailed(
+        raise ServerError(
             f"A canary needs a running server for {env}.",
             f"Start one: rollbackkit serve {target.name} --env {env}.",
-            {},
         )
     return _offline(registry, target.name, env, target.version, "deploy", features, force, reason, "")
 
@@ -112,7 +111,7 @@ def _offline(
     started = time.perf_counter()
     info = registry.resolve(f"{name}@{version}")
     report = registry.preflight(info, features).to_dict()
-    PreflightFailed.check(info.tag, report, force, "Nothing was changed.")
+    refuse_incompatible(info.tag, report, force, "Nothing was changed.")
     restored = registry.restore(info)
     forced = force and report["verdict"] == "incompatible"
     deployments = Deployments(registry)
@@ -165,7 +164,7 @@ def log_operation(
     if operation == "drift":
         return log_drift(registry, log, name, env, [v for v in version.split(",") if v])
     if operation == "gates":
-        from rollbackkit.gates import evaluate
+        from rollbackkit.analysis.gates import evaluate
 
         bundle = registry.describe(f"{name}@{version}")
         return evaluate(bundle, log.window(name, env, version=bundle.version)).to_dict()
@@ -183,7 +182,7 @@ def log_operation(
     bundle = registry.load(f"{name}@{serving.version}")
 
     def rescore(inputs: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
-        from rollbackkit.compat import check
+        from rollbackkit.analysis.compat import check
 
         report = check(bundle.schema, inputs, domain=False)
         if report.verdict == "incompatible":
@@ -209,8 +208,8 @@ def log_drift(
     or the class names, ``reference`` and ``current`` the shares per bin (numeric results
     also give all ``edges``). A version with no logged rows is left out.
     """
-    from rollbackkit.drift import is_numeric
-    from rollbackkit.gates import is_class_label
+    from rollbackkit.analysis.drift import is_numeric
+    from rollbackkit.analysis.gates import is_class_label
 
     out: dict[str, Any] = {}
     for version in versions:
@@ -237,7 +236,7 @@ def _numeric_shares(
 ) -> dict[str, Any] | None:
     import numpy as np
 
-    from rollbackkit.drift import numeric_drift
+    from rollbackkit.analysis.drift import numeric_drift
 
     logged = log.query(f"SELECT primary_output {_LOGGED}", [name, env, version])["primary_output"]
     current = logged.to_numpy(dtype="float64", na_value=np.nan)
@@ -268,7 +267,7 @@ def _label_shares(
     (``primary_output`` holds no copy of a text label), with PSI as the gate computes it."""
     import json
 
-    from rollbackkit.drift import as_labels, psi
+    from rollbackkit.analysis.drift import as_labels, psi
 
     pointer = "/" + primary.replace("~", "~0").replace("/", "~1")  # a JSON pointer to the column
     counts = log.query(
@@ -492,7 +491,7 @@ def gate_status(repo: str | Path, name: str, env: str) -> dict[str, Any]:
         A ``GateReport`` dict (``decision``, ``gates``...), or ``{"decision": "insufficient",
         "reason": ...}`` when there is nothing to evaluate yet.
     """
-    from rollbackkit.gates import evaluate_logged
+    from rollbackkit.analysis.gates import evaluate_logged
 
     where = situation(repo, name, env)
     if where["status"] is not None:
@@ -522,7 +521,7 @@ def check_gates(
     Returns:
         A ``GateReport`` dict (``version``, ``n``, ``decision``, ``gates``).
     """
-    from rollbackkit.gates import evaluate_logged
+    from rollbackkit.analysis.gates import evaluate_logged
 
     registry = Registry(repo)
     if env is not None and window is None:

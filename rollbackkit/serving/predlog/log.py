@@ -16,7 +16,7 @@ numeric or boolean primary, null for a text label), latency and error.
   ``flush_interval`` seconds or ``batch_rows`` rows, built as one Arrow table per input
   signature (DuckDB scans Arrow without sniffing object columns). Each batch records its row count in
   ``log_batches`` in the same transaction, so a half-written batch never exists. A server
-  runs this class in its own process (:mod:`rollbackkit.logprocess`), so the writer's
+  runs this class in its own process (:mod:`rollbackkit.serving.predlog.process`), so the writer's
   work never competes with scoring for the GIL.
 - **Durability bound.** A crash (``kill -9``) of the writer loses at most what was queued
   and not yet committed: the requests of the last ``flush_interval`` seconds (0.2 s by
@@ -37,7 +37,7 @@ numeric or boolean primary, null for a text label), latency and error.
   Running it again changes nothing.
 - **Retention.** Inputs live as long as their rows: forever unless you call
   :meth:`prune`, which never drops a quarantined row that still awaits its backfill.
-- **Sinks.** User-owned downstream tables (:mod:`rollbackkit.sinks`) get every committed
+- **Sinks.** User-owned downstream tables (:mod:`rollbackkit.serving.predlog.sinks`) get every committed
   batch, promote, quarantine and backfill under the same contract; a sink that missed
   batches (crash, outage) is caught up from the log by batch id, exactly once.
 
@@ -67,7 +67,7 @@ import pyarrow as pa
 
 from rollbackkit.errors import InvalidInput
 from rollbackkit.project import ProjectPaths
-from rollbackkit.sinks import SINK_COLUMNS, Sink
+from rollbackkit.serving.predlog.sinks import SINK_COLUMNS, Sink
 
 COLUMNS = """
     request_id VARCHAR, "row" INTEGER, time TIMESTAMPTZ, env VARCHAR, name VARCHAR, version VARCHAR,
@@ -91,7 +91,7 @@ class _Pending:
 
 def open_log(paths: ProjectPaths, **options: Any) -> PredictionLog:
     """The project's prediction log with the sinks its config declares (``sinks:``)."""
-    from rollbackkit.sinks import sinks_from_config
+    from rollbackkit.serving.predlog.sinks import sinks_from_config
 
     sinks = sinks_from_config(paths.read_config().get("sinks"))
     return PredictionLog(paths.prediction_log, sinks=sinks, **options)
@@ -797,7 +797,7 @@ def _typed(values: list[Any]) -> Any:
 
 def _sample_records(sample: pd.DataFrame) -> list[dict[str, Any]]:
     """``affected`` sample rows, JSON-ready, each with its outputs as an object (non-finite floats: null)."""
-    from rollbackkit.drift import json_safe
+    from rollbackkit.analysis.drift import json_safe
 
     records: list[dict[str, Any]] = json.loads(
         sample.drop(columns="outputs").to_json(orient="records", date_format="iso")

@@ -28,14 +28,14 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from rollbackkit import people
 from rollbackkit.errors import RollbackRefused
-from rollbackkit.journal import Journal
 from rollbackkit.locking import repo_lock
 from rollbackkit.refs import validate_name
+from rollbackkit.registry import people
+from rollbackkit.registry.journal import Journal
 
 if TYPE_CHECKING:
-    from rollbackkit.registry import Registry, VersionInfo
+    from rollbackkit.registry.store import Registry, VersionInfo
 
 Action = Literal["deploy", "canary", "promote", "rollback", "auto-rollback"]
 TRAILER = "Rollbackkit-Assignment"

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from rollbackkit.bundle.schema import Feature, Schema, logical_type
 from rollbackkit.errors import InvalidInput
-from rollbackkit.schema import Feature, Schema, logical_type
 
 if TYPE_CHECKING:
-    from rollbackkit.loaded import BundleDescription
+    from rollbackkit.bundle.model import BundleDescription
 
 Verdict = Literal["compatible", "adaptable", "incompatible"]
 Severity = Literal["incompatible", "adapt", "warning"]

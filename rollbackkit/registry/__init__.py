@@ -1,0 +1,1 @@
+"""Versions and assignments on git + DVC: register, resolve, restore, verify, recover, the journal."""

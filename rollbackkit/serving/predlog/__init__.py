@@ -1,0 +1,1 @@
+"""The prediction log: every served prediction, staged until its version is promoted."""
