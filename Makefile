@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/rollbackkit demo --dir demo-project
 
+# The import contracts (pyproject.toml [tool.importlinter]) keep the layers pointing down.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check rollbackkit tests bench
 
 typecheck: $(STAMP)

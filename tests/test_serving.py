@@ -174,7 +174,8 @@ def test_the_seed_story_canary_drifts_and_the_watchdog_rolls_back(served: Path) 
 
 
 def test_without_a_log_the_gate_window_holds_every_request_in_order(served: Path) -> None:
-    from rollbackkit.serving.environment import COMPACT_EVERY, WINDOW_ROWS, ServingEnvironment
+    from rollbackkit.serving.environment import ServingEnvironment
+    from rollbackkit.serving.window import COMPACT_EVERY, WINDOW_ROWS
 
     environment = ServingEnvironment(served, "churn", "prod")
     environment.start()
@@ -204,9 +205,9 @@ def test_without_a_log_the_gate_window_holds_every_request_in_order(served: Path
 
 
 def test_a_window_of_many_small_requests_stays_whole_and_bounded() -> None:
-    from rollbackkit.serving.environment import COMPACT_EVERY, WINDOW_ROWS, _Window
+    from rollbackkit.serving.window import COMPACT_EVERY, WINDOW_ROWS, Window
 
-    window, sent = _Window(), []
+    window, sent = Window(), []
     for i in range(COMPACT_EVERY * COMPACT_EVERY * 2 + 7):  # through every level of stacking, and past the bound
         inputs = pd.DataFrame({"x": [float(i)] * 10, "row": range(10)})
         window.add(inputs, pd.DataFrame({"p": inputs["x"] / 2}), latency_ms=float(i), error=None)

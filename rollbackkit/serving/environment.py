@@ -13,12 +13,10 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from rollbackkit.analysis.preflight import refuse_incompatible
@@ -31,97 +29,9 @@ from rollbackkit.registry.store import Registry
 from rollbackkit.serving.predlog.process import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
 from rollbackkit.serving.threads import limit_scoring_threads
+from rollbackkit.serving.window import WINDOW_ROWS, Window, joined
 
-WINDOW_ROWS = 20_000
 RECENT_INPUT_ROWS = 2_000
-COMPACT_EVERY = 32
-
-
-@dataclass
-class _Window:
-    """Recent scored requests of one slot load, bounded by rows, kept when there is no log.
-
-    Kept one frame per request, a window of 20,000 one-row requests held about two million
-    objects for the garbage collector, whose full collections then paused every request
-    for seconds. So requests wait in ``tail`` as they came; every :data:`COMPACT_EVERY`
-    requests they are stacked into one frame in ``fresh``, and every ``COMPACT_EVERY`` of
-    those into one in ``chunks``. Each step costs a request a few milliseconds at most
-    (stacking 256 one-row requests at once took 34 ms).
-
-    The bound is rows, not requests: requests are also stacked once those waiting hold
-    :data:`WINDOW_ROWS` rows, and after each stacking the oldest rows beyond
-    :data:`WINDOW_ROWS` are dropped (whole frames, or the older part of one), so the window
-    never holds more than :data:`WINDOW_ROWS` rows plus those still waiting (fewer than
-    :data:`WINDOW_ROWS` plus one request's).
-    """
-
-    chunks: deque[pd.DataFrame] = field(default_factory=deque)
-    fresh: list[pd.DataFrame] = field(default_factory=list)
-    tail: list[tuple[pd.DataFrame, pd.DataFrame | None, float, str | None]] = field(default_factory=list)
-    rows: int = 0
-    tail_rows: int = 0
-
-    def add(self, inputs: pd.DataFrame, outputs: pd.DataFrame | None, latency_ms: float, error: str | None) -> None:
-        """Remember one request (its outputs are None when it failed)."""
-        self.tail.append((inputs, outputs, latency_ms, error))
-        self.rows += len(inputs)
-        self.tail_rows += len(inputs)
-        if len(self.tail) >= COMPACT_EVERY or self.tail_rows >= WINDOW_ROWS:
-            self.fresh.append(self._stacked_tail())
-            if len(self.fresh) >= COMPACT_EVERY:
-                self.chunks.append(pd.concat(self.fresh, ignore_index=True))
-                self.fresh = []
-            self._trim()
-
-    def _trim(self) -> None:
-        """Drop the oldest stacked rows beyond :data:`WINDOW_ROWS` (the waiting ones stay)."""
-        while self.rows > WINDOW_ROWS and (self.chunks or self.fresh):
-            excess = self.rows - WINDOW_ROWS
-            oldest = self.chunks[0] if self.chunks else self.fresh[0]
-            if len(oldest) <= excess:
-                if self.chunks:
-                    self.chunks.popleft()
-                else:
-                    self.fresh.pop(0)
-                self.rows -= len(oldest)
-                continue
-            kept = oldest.iloc[excess:].reset_index(drop=True).copy()  # a copy frees the older rows
-            if self.chunks:
-                self.chunks[0] = kept
-            else:
-                self.fresh[0] = kept
-            self.rows -= excess
-
-    def parts(self) -> list[pd.DataFrame]:
-        """The window as frames, oldest first (cheap: the waiting requests are stacked)."""
-        if self.tail:
-            self.fresh.append(self._stacked_tail())
-        return [*self.chunks, *self.fresh]
-
-    def frame(self) -> pd.DataFrame:
-        """The window: inputs, outputs, ``latency_ms`` and ``error``, oldest first."""
-        return _joined(self.parts())
-
-    def _stacked_tail(self) -> pd.DataFrame:
-        """The waiting requests as one frame (and none waiting)."""
-        tail, self.tail = self.tail, []
-        self.tail_rows = 0
-        sizes = [len(inputs) for inputs, *_ in tail]
-        inputs = pd.concat([t[0] for t in tail], ignore_index=True)
-        outputs = pd.concat(
-            [t[1] if t[1] is not None else pd.DataFrame(index=range(len(t[0]))) for t in tail], ignore_index=True
-        )
-        return pd.concat([inputs, outputs], axis=1).assign(
-            latency_ms=np.repeat(np.array([t[2] for t in tail], dtype="float64"), sizes),
-            error=np.repeat(np.array([t[3] for t in tail], dtype=object), sizes),
-        )
-
-
-def _joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Window parts as one frame of at most :data:`WINDOW_ROWS` rows (the newest)."""
-    if not parts:
-        return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True).tail(WINDOW_ROWS).reset_index(drop=True)
 
 
 def _plain_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -174,7 +84,7 @@ class ServingEnvironment:
         self.on_auto_rollback = on_auto_rollback
         self.last_report: dict[str, Any] | None = None
         self._ops = threading.Lock()
-        self._windows: dict[tuple[str, str], _Window] = {}
+        self._windows: dict[tuple[str, str], Window] = {}
         self._window_lock = threading.Lock()
         self._client_errors: dict[tuple[str, str], int] = {}
         self._recent: deque[pd.DataFrame] = deque(maxlen=64)
@@ -309,15 +219,15 @@ class ServingEnvironment:
         with self._window_lock:
             window = self._windows.get((slot.name, slot.loaded_at))
             parts = window.parts() if window is not None else []
-        return _joined(parts)  # outside the lock: requests keep landing meanwhile
+        return joined(parts)  # outside the lock: requests keep landing meanwhile
 
-    def _window_of(self, slot: Slot) -> _Window:
+    def _window_of(self, slot: Slot) -> Window:
         """The in-memory window of the slot's current load (the previous load's is dropped)."""
         key = (slot.name, slot.loaded_at)
         if key not in self._windows:
             for old in [k for k in self._windows if k[0] == slot.name]:
                 del self._windows[old]
-            self._windows[key] = _Window()
+            self._windows[key] = Window()
         return self._windows[key]
 
     def recent_inputs(self) -> pd.DataFrame | None:

@@ -481,9 +481,9 @@ def test_the_window_without_a_log_is_bounded_by_rows_not_requests() -> None:
     import numpy as np
     import pandas as pd
 
-    from rollbackkit.serving.environment import WINDOW_ROWS, _Window
+    from rollbackkit.serving.window import WINDOW_ROWS, Window
 
-    window = _Window()
+    window = Window()
     for i in range(200):
         rows = np.arange(i * 1_000, (i + 1) * 1_000)
         window.add(pd.DataFrame({"x": rows}), pd.DataFrame({"prediction": np.zeros(len(rows))}), 1.0, None)
@@ -492,7 +492,7 @@ def test_the_window_without_a_log_is_bounded_by_rows_not_requests() -> None:
     frame = window.frame()
     assert len(frame) == WINDOW_ROWS
     assert frame["x"].tolist() == list(range(200_000 - WINDOW_ROWS, 200_000))  # the newest rows, in order
-    small = _Window()
+    small = Window()
     for i in range(3_000):
         small.add(pd.DataFrame({"x": [i]}), pd.DataFrame({"prediction": [0.0]}), 1.0, None)
     assert small.frame()["x"].tolist() == list(range(3_000))
