@@ -1,9 +1,9 @@
 """Garbage-collector pauses while serving: the heap is frozen after every model load.
 
 A server holds a few hundred thousand long-lived objects (pandas, scikit-learn, the
-loaded bundles, starlette). CPython's full collection walks all of them: on the 2-core
-bench machine one took 175-280 ms and came about every 3 s of one-row traffic, so about
-one request in 150 stalled for 200 ms, right at p99, with or without the prediction log.
+loaded bundles, starlette). CPython's full collection walks all of them, often enough
+under steady one-row traffic to stall a request right at p99, with or without the
+prediction log (README "Performance" has the measured pause).
 :func:`settle_heap` collects once and moves the survivors to the permanent generation
 (:func:`gc.freeze`); later collections walk only what requests allocate.
 

@@ -4,9 +4,8 @@ Models like scikit-learn's ``HistGradientBoostingClassifier`` predict through Op
 as many threads as cores. A server that scores a request at a time gains nothing from
 that on a few rows, and its tail pays for it: an OpenMP region waits for its slowest
 thread, so whenever another process (the prediction-log writer, a client, a notebook)
-takes a core, a request stalls for a scheduler time slice. On the 2-core bench machine a
-busy neighbour took one-row p99 from 25 ms to 180 ms with two OpenMP threads, and left it
-at 25 ms with one (``bench/sideeffects.py`` records both).
+takes a core, a request stalls for a scheduler time slice. ``bench/sideeffects.py``
+measures one-row p99 beside a busy core both ways (``bench/results/sideeffects.json``).
 
 OpenMP's limit belongs to the calling thread, so each worker thread sets it (through
 threadpoolctl) on its first request and again after the loaded models change, since a new
