@@ -37,8 +37,8 @@ def _timed(action: object) -> tuple[float, object]:
 
 def main() -> Path:
     """Run the schema benchmark and write its result file."""
-    from rollbackkit.analysis.compat import apply_adaptation, check
     from rollbackkit.analysis.diff import diff_features
+    from rollbackkit.bundle.compat import apply_adaptation, check
     from rollbackkit.bundle.schema import EstimatorView, OutputContract, Schema, infer_features
 
     frame = _frame(0)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.analysis.compat import apply_adaptation, check
+from rollbackkit.bundle.compat import apply_adaptation, check
 from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, NEW_FEATURES, TARGET, churn_frame, churn_pipeline
 from rollbackkit.errors import IncompatibleInput
 

@@ -164,7 +164,7 @@ def test_json_rows_are_read_with_the_trained_dtypes_only_where_nothing_is_lost(m
 
 def test_a_csv_of_plain_floats_is_checked_against_a_nullable_float_feature() -> None:
     """A CSV read for ``--features`` has float64 where training had ``Float64``: a cast, not a crash."""
-    from rollbackkit.analysis.compat import check
+    from rollbackkit.bundle.compat import check
     from rollbackkit.bundle.schema import EstimatorView, OutputContract, Schema, infer_features
 
     trained = pd.DataFrame({"spend": pd.array([1.5, None, 3.5], dtype="Float64")})

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.analysis.compat import check
+from rollbackkit.bundle.compat import check
 from rollbackkit.errors import IncompatibleInput
 
 from .conftest import run_cli
@@ -143,7 +143,7 @@ def test_predict_refuses_what_check_refuses_and_its_hint_works_as_written(messy_
     assert "bundle.predict(frame, adaptation=report.adaptation)" in refused.value.hint
     # The hint, followed to the letter:
     frame = reordered
-    from rollbackkit.analysis import compat
+    from rollbackkit.bundle import compat
 
     report = compat.check(bundle, frame)
     scored = bundle.predict(frame, adaptation=report.adaptation)

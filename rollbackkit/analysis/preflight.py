@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollbackkit.analysis.compat import Adaptation, CompatReport, Finding, Verdict
 from rollbackkit.analysis.parity import ParityReport
+from rollbackkit.bundle.compat import Adaptation, CompatReport, Finding, Verdict
 from rollbackkit.bundle.schema import OutputContract
 from rollbackkit.errors import PreflightFailed
 

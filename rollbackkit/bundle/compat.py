@@ -12,13 +12,15 @@ Missing values are judged against the schema: a column missing far more often th
 training is a warning, and any missing value where the version cannot score one (recorded
 per feature at register time, ``Feature.accepts_null``) is incompatible.
 ``LoadedBundle.predict`` applies this same check to every frame it is given without a
-declared adaptation, so what ``check`` calls incompatible is never scored.
+declared adaptation, so what ``check`` calls incompatible is never scored. The rule lives in
+the bundle layer beside :mod:`rollbackkit.bundle.conform` for that reason: a version needs it
+to score at all.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -26,12 +28,17 @@ import pandas as pd
 from rollbackkit.bundle.schema import Feature, Schema, logical_type
 from rollbackkit.errors import InvalidInput
 
-if TYPE_CHECKING:
-    from rollbackkit.bundle.model import BundleDescription
-
 Verdict = Literal["compatible", "adaptable", "incompatible"]
 Severity = Literal["incompatible", "adapt", "warning"]
 VERDICT_ORDER: dict[str, int] = {"compatible": 0, "adaptable": 1, "incompatible": 2}
+
+
+class HasSchema(Protocol):
+    """A version (loaded or described bundle): anything with the version's :class:`Schema`."""
+
+    @property
+    def schema(self) -> Schema:
+        """The version's input features and output contract."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ class CompatReport:
 
 
 def check(
-    schema: Schema | BundleDescription,
+    schema: Schema | HasSchema,
     frame: pd.DataFrame,
     thresholds: Thresholds | None = None,
     *,

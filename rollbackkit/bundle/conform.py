@@ -3,7 +3,7 @@
 JSON records and CSV files carry no dtypes: a nullable integer arrives as floats, a
 datetime as ISO text, a column of nulls as objects. :func:`conform` gives each such column
 the feature's dtype when no value changes, and leaves the rest for
-:func:`rollbackkit.compat.check` to judge. Serving applies it to JSON requests; the
+:func:`rollbackkit.bundle.compat.check` to judge. Serving applies it to JSON requests; the
 registry to live samples read from files (``check``, ``preflight``).
 """
 
@@ -40,7 +40,7 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     (object dtype) becomes a null column of the feature's dtype when the feature is
     nullable, floats that are whole numbers (or null) become the feature's integer dtype,
     JSON booleans its boolean dtype, ISO strings its datetime dtype. Any column that would
-    change value is left as it came, and :func:`rollbackkit.compat.check` judges it.
+    change value is left as it came, and :func:`rollbackkit.bundle.compat.check` judges it.
     """
     converted: dict[Any, pd.Series] = {}
     dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))  # hot path: no str(dtype), no Series yet

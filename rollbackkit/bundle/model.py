@@ -19,13 +19,13 @@ from rollbackkit.bundle.artifacts import (
     identity,
     load_model_bytes,
 )
+from rollbackkit.bundle.compat import Adaptation, apply_adaptation, check
 from rollbackkit.bundle.frames import part
 from rollbackkit.bundle.manifest import Manifest
 from rollbackkit.bundle.schema import Schema, output_frame
 from rollbackkit.errors import IncompatibleInput, InvalidInput
 
 if TYPE_CHECKING:
-    from rollbackkit.analysis.compat import Adaptation
     from rollbackkit.registry.store import VersionInfo
 
 Reader = Callable[[str], bytes]
@@ -120,7 +120,7 @@ class LoadedBundle(BundleDescription):
     def predict(self, inputs: pd.DataFrame, adaptation: Adaptation | None = None) -> pd.DataFrame:
         """Score raw inputs into the output contract's columns.
 
-        Without ``adaptation`` the frame must pass :func:`rollbackkit.compat.check` (the rule
+        Without ``adaptation`` the frame must pass :func:`rollbackkit.bundle.compat.check` (the rule
         of ``rollbackkit check``, value domains and missing values included) with exactly the
         trained columns in order; the lossless casts the check declares are applied.
 
@@ -137,10 +137,8 @@ class LoadedBundle(BundleDescription):
         return output_frame(self.model, self.features(inputs, adaptation))
 
     def _checked(self, inputs: pd.DataFrame, adaptation: Adaptation | None) -> pd.DataFrame:
-        from rollbackkit.analysis.compat import Adaptation, apply_adaptation, check
-
         how = (
-            "Check it with rollbackkit.compat.check(bundle, frame) and pass the report's adaptation: "
+            "Check it with rollbackkit.bundle.compat.check(bundle, frame) and pass the report's adaptation: "
             "bundle.predict(frame, adaptation=report.adaptation)."
         )
         if adaptation is None:
@@ -152,7 +150,7 @@ class LoadedBundle(BundleDescription):
                     + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in bad[:3])
                     + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
                     + ".",
-                    "Fix those columns; rollbackkit.compat.check(bundle, frame) lists every finding.",
+                    "Fix those columns; rollbackkit.bundle.compat.check(bundle, frame) lists every finding.",
                 )
             adaptation = Adaptation(casts=report.adaptation.casts)
             if report.adaptation.drop or report.adaptation.reorder:

@@ -49,10 +49,10 @@ from rollbackkit.registry.gitrepo import Git, TagInfo, find_root
 if TYPE_CHECKING:
     import pandas as pd
 
-    from rollbackkit.analysis.compat import CompatReport, Thresholds
     from rollbackkit.analysis.parity import ParityReport
     from rollbackkit.analysis.preflight import PreflightReport
     from rollbackkit.bundle.artifacts import Preprocess
+    from rollbackkit.bundle.compat import CompatReport, Thresholds
     from rollbackkit.bundle.model import BundleDescription, LoadedBundle
     from rollbackkit.registry.dvcstore import DvcStore
 
@@ -514,7 +514,7 @@ class Registry:
         thresholds: Thresholds | None = None,
     ) -> CompatReport:
         """Can version ``ref`` score this live frame (compatible / adaptable / incompatible)?"""
-        from rollbackkit.analysis.compat import check
+        from rollbackkit.bundle.compat import check
         from rollbackkit.bundle.conform import conform
         from rollbackkit.bundle.frames import read_frame
 
@@ -585,8 +585,8 @@ class Registry:
         thresholds: Thresholds | None = None,
     ) -> PreflightReport:
         """:meth:`preflight` for a bundle that is already loaded (as a server has it)."""
-        from rollbackkit.analysis.compat import check
         from rollbackkit.analysis.preflight import combine, contract_findings
+        from rollbackkit.bundle.compat import check
         from rollbackkit.bundle.conform import conform
         from rollbackkit.bundle.frames import read_frame
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rollbackkit.analysis.compat import Adaptation, Thresholds, check
+from rollbackkit.bundle.compat import Adaptation, Thresholds, check
 from rollbackkit.errors import IncompatibleInput, RoutingError, WarmupError
 from rollbackkit.serving.heap import settle_heap
 
