@@ -1,0 +1,487 @@
+"""Typed results of the orchestration: what deploy, rollback, promote, affected, backfill,
+status and gate status return to the faces.
+
+Each result is a frozen dataclass. ``from_dict`` reads the JSON a server answers (or the
+dict the offline path builds); ``to_dict`` gives that JSON back, key for key and in the same
+order, so ``--json`` prints what it always printed. Optional keys a server sends only
+sometimes (a canary's ``percent``, a failed backfill's ``errors``) are None here and left
+out of ``to_dict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from rollbackkit.analysis.gates import GateResult
+from rollbackkit.bundle.compat import Adaptation, Finding
+from rollbackkit.errors import ServerError
+from rollbackkit.registry.assignments import Assignment
+
+PreflightVerdict = Literal["compatible", "adaptable", "incompatible", "skipped"]
+GateDecision = Literal["rollback", "warn", "pass", "insufficient"]
+
+
+def _present(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without the keys whose value is None (keys a server sends only sometimes)."""
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def assignment_from_dict(data: dict[str, Any]) -> Assignment:
+    """An :class:`Assignment` from its ``to_dict()`` (the ``timestamp`` it leaves out is 0)."""
+    return Assignment(**data)
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """A preflight verdict as deploy and rollback report it (``skipped`` for an automatic rollback)."""
+
+    verdict: PreflightVerdict
+    target: str | None = None
+    consumer: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    adaptation: Adaptation | None = None
+    parity: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preflight:
+        """From a ``PreflightReport.to_dict()`` (or ``{"verdict": "skipped"}``)."""
+        adaptation = data.get("adaptation")
+        return cls(
+            verdict=data["verdict"],
+            target=data.get("target"),
+            consumer=data.get("consumer"),
+            findings=[Finding(**f) for f in data.get("findings", [])],
+            adaptation=Adaptation(**adaptation) if adaptation is not None else None,
+            parity=data.get("parity"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's JSON (just the verdict when skipped)."""
+        if self.verdict == "skipped":
+            return {"verdict": "skipped"}
+        return {
+            "target": self.target,
+            "consumer": self.consumer,
+            "verdict": self.verdict,
+            "findings": [f.to_dict() for f in self.findings],
+            "adaptation": self.adaptation.to_dict() if self.adaptation is not None else None,
+            "parity": self.parity,
+        }
+
+
+@dataclass(frozen=True)
+class GateStatus:
+    """A gate report, or why there is none yet (``decision`` ``insufficient`` and ``reason``).
+
+    Attributes:
+        decision: ``rollback``, ``warn``, ``pass``; ``insufficient`` with a ``reason`` when
+            nothing was evaluated.
+        version: The version evaluated.
+        slot: The server slot it serves from (a server's report only).
+        n: Rows in the window.
+        gates: Each gate's result (None when nothing was evaluated).
+        reason: Why there is no report.
+        rollback: Why a failed gate moved no traffic (a server's report only).
+    """
+
+    decision: GateDecision
+    version: str | None = None
+    slot: str | None = None
+    n: int | None = None
+    gates: list[GateResult] | None = None
+    reason: str | None = None
+    rollback: str | None = None
+
+    @property
+    def failed(self) -> list[GateResult]:
+        """Gates that failed."""
+        return [g for g in self.gates or [] if g.status == "fail"]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GateStatus:
+        """From a ``GateReport.to_dict()``, a server's ``gates`` in ``/status``, or an insufficient note."""
+        gates = data.get("gates")
+        return cls(
+            decision=data["decision"],
+            version=data.get("version"),
+            slot=data.get("slot"),
+            n=data.get("n"),
+            gates=[GateResult(**g) for g in gates] if gates is not None else None,
+            reason=data.get("reason"),
+            rollback=data.get("rollback"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's JSON (the shape of ``rollbackkit gates check --json``)."""
+        return _present(
+            {
+                "version": self.version,
+                "slot": self.slot,
+                "n": self.n,
+                "decision": self.decision,
+                "gates": [g.to_dict() for g in self.gates] if self.gates is not None else None,
+                "reason": self.reason,
+                "rollback": self.rollback,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    """One server slot that holds a version (``percent`` for the canary only)."""
+
+    version: str
+    bundle_id: str
+    slot: Literal["blue", "green"]
+    deployment: str
+    percent: int | None = None
+    client_errors: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SlotStatus:
+        """From a slot of ``GET /status``."""
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The slot's JSON."""
+        return _present(
+            {
+                "version": self.version,
+                "bundle_id": self.bundle_id,
+                "slot": self.slot,
+                "deployment": self.deployment,
+                "percent": self.percent,
+                "client_errors": self.client_errors,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class LogStatus:
+    """The prediction log writer's health (the process fields when it runs in its own process)."""
+
+    write_errors: int
+    last_write_error: str | None
+    unwritten: int
+    sink_errors: int
+    process: int | None = None
+    alive: bool | None = None
+    restarts: int | None = None
+    dropped: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LogStatus:
+        """From the ``log`` of ``GET /status``."""
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The writer's JSON."""
+        process = {"process": self.process, "alive": self.alive, "restarts": self.restarts, "dropped": self.dropped}
+        return {
+            **_present(process),
+            "write_errors": self.write_errors,
+            "last_write_error": self.last_write_error,
+            "unwritten": self.unwritten,
+            "sink_errors": self.sink_errors,
+        }
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """A server's ``GET /status``: its slots, the split, the latest gate report, the log writer.
+
+    Attributes:
+        name: Bundle name.
+        env: Environment.
+        live: The slot taking all non-canary traffic, or None.
+        standby: The warm previous version, or None.
+        canary: The canary slot with its ``percent``, or None.
+        since: When traffic last moved (ISO time).
+        generation: Counts traffic moves.
+        gates: The latest gate report, None before the first evaluation.
+        log: The log writer's health, None under ``serve --no-log``.
+        refused: Requests refused as bad or unauthorised, by kind (over HTTP only).
+    """
+
+    name: str
+    env: str
+    live: SlotStatus | None
+    standby: SlotStatus | None
+    canary: SlotStatus | None
+    since: str
+    generation: int
+    gates: GateStatus | None
+    log: LogStatus | None
+    refused: dict[str, int] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServerStatus:
+        """From ``GET /status`` (or ``ServingEnvironment.status()``)."""
+
+        def slot(key: str) -> SlotStatus | None:
+            return SlotStatus.from_dict(data[key]) if data.get(key) is not None else None
+
+        return cls(
+            name=data["name"],
+            env=data["env"],
+            live=slot("live"),
+            standby=slot("standby"),
+            canary=slot("canary"),
+            since=data["since"],
+            generation=data["generation"],
+            gates=GateStatus.from_dict(data["gates"]) if data.get("gates") is not None else None,
+            log=LogStatus.from_dict(data["log"]) if data.get("log") is not None else None,
+            refused=data.get("refused"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``GET /status`` (what ``rollbackkit status`` prints)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "env": self.env,
+            **{
+                role: s.to_dict() if s is not None else None
+                for role, s in (("live", self.live), ("standby", self.standby), ("canary", self.canary))
+            },
+            "since": self.since,
+            "generation": self.generation,
+            "gates": self.gates.to_dict() if self.gates is not None else None,
+            "log": self.log.to_dict() if self.log is not None else None,
+        }
+        return {**out, "refused": self.refused} if self.refused is not None else out
+
+
+@dataclass(frozen=True)
+class AssignmentResult:
+    """What deploy, rollback and promote did: the assignment recorded and how it got there.
+
+    Attributes:
+        via: The server URL that shifted traffic, or ``workspace`` (restored without a server).
+        assignment: The assignment recorded (its tag names the change).
+        status: The server's status after the shift (server only).
+        preflight: The preflight report (deploy and rollback).
+        shift_ms: How long the traffic shift took (server deploy and rollback).
+        restored: The workspace directory the bundle was restored into (workspace only).
+    """
+
+    via: str
+    assignment: Assignment
+    status: ServerStatus | None = None
+    preflight: Preflight | None = None
+    shift_ms: float | None = None
+    restored: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AssignmentResult:
+        """From ``{"via": ..., **the admin API's answer}`` or the workspace path's dict."""
+        return cls(
+            via=data["via"],
+            assignment=assignment_from_dict(data["assignment"]),
+            status=ServerStatus.from_dict(data["status"]) if data.get("status") is not None else None,
+            preflight=Preflight.from_dict(data["preflight"]) if data.get("preflight") is not None else None,
+            shift_ms=data.get("shift_ms"),
+            restored=data.get("restored"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON ``deploy``, ``rollback`` and ``promote --json`` print."""
+        return _present(
+            {
+                "via": self.via,
+                "assignment": self.assignment.to_dict(),
+                "status": self.status.to_dict() if self.status is not None else None,
+                "preflight": self.preflight.to_dict() if self.preflight is not None else None,
+                "shift_ms": self.shift_ms,
+                "restored": self.restored,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """Rows one log table holds for a version."""
+
+    table: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class AffectedRows:
+    """Rows a version wrote in an environment: counts, time range, tables, a sample.
+
+    Attributes:
+        name: Bundle name.
+        env: Environment.
+        version: The version whose rows these are.
+        rows: All its rows.
+        quarantined: Rows marked bad, not yet re-scored.
+        backfilled: Rows re-scored by a backfill.
+        first: The first row's time (ISO), None without rows.
+        last: The last row's time (ISO), None without rows.
+        tables: Rows per log table.
+        sample: The first rows (request id, row, time, deployment, status, outputs);
+            None when left out.
+    """
+
+    name: str
+    env: str
+    version: str
+    rows: int
+    quarantined: int
+    backfilled: int
+    first: str | None
+    last: str | None
+    tables: list[TableRows]
+    sample: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AffectedRows:
+        """From ``PredictionLog.affected()`` or the admin API's ``affected``."""
+        return cls(**{**data, "tables": [TableRows(**t) for t in data["tables"]]})
+
+    def without_sample(self) -> AffectedRows:
+        """The counts only."""
+        return AffectedRows(**{**vars(self), "sample": None})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON ``affected --json`` prints."""
+        out = {**vars(self), "tables": [{"table": t.table, "rows": t.rows} for t in self.tables]}
+        if self.sample is None:
+            del out["sample"]
+        return out
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    """What a backfill re-scored: rows done now, done before, failed (with up to five reasons)."""
+
+    rescored: int
+    already_done: int
+    failed: int
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BackfillResult:
+        """From ``PredictionLog.backfill()`` or the admin API's ``backfill``."""
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON ``backfill --json`` prints (``errors`` only when rows failed)."""
+        done: dict[str, Any] = {"rescored": self.rescored, "already_done": self.already_done, "failed": self.failed}
+        return {**done, "errors": self.errors} if self.failed else done
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What serves a bundle in an environment now, through which server, and its history.
+
+    Attributes:
+        name: Bundle name.
+        env: Environment.
+        serving: The live version, or None.
+        canary: A running canary's version, or None.
+        server: The URL of the server for ``env`` that answered, or None.
+        status: That server's ``/status``, or None.
+        history: Every assignment, oldest first.
+    """
+
+    name: str
+    env: str
+    serving: str | None
+    canary: str | None
+    server: str | None
+    status: ServerStatus | None
+    history: list[Assignment]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Situation:
+        """From :meth:`to_dict`."""
+        return cls(
+            **{
+                **data,
+                "status": ServerStatus.from_dict(data["status"]) if data["status"] is not None else None,
+                "history": [assignment_from_dict(a) for a in data["history"]],
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            **vars(self),
+            "status": self.status.to_dict() if self.status is not None else None,
+            "history": [a.to_dict() for a in self.history],
+        }
+
+
+@dataclass(frozen=True)
+class SideEffects:
+    """Rows a version wrote in an environment and (after a repair) their backfill.
+
+    Attributes:
+        version: The version looked for, or None when there was none to look for.
+        logged: False when there is no prediction log to look in (``note`` says why).
+        affected: Its rows' counts (no sample), or None.
+        backfill: The backfill's result when one ran, or None.
+        note: Why nothing was looked up.
+    """
+
+    version: str | None
+    logged: bool
+    affected: AffectedRows | None
+    backfill: BackfillResult | None
+    note: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SideEffects:
+        """From :meth:`to_dict`."""
+        affected, backfill = data["affected"], data["backfill"]
+        return cls(
+            version=data["version"],
+            logged=data["logged"],
+            affected=AffectedRows.from_dict(affected) if affected is not None else None,
+            backfill=BackfillResult.from_dict(backfill) if backfill is not None else None,
+            note=data.get("note"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (what the rollback runbook records)."""
+        out = {
+            "version": self.version,
+            "logged": self.logged,
+            "affected": self.affected.to_dict() if self.affected is not None else None,
+            "backfill": self.backfill.to_dict() if self.backfill is not None else None,
+        }
+        return {**out, "note": self.note} if self.note is not None else out
+
+
+_R = TypeVar("_R")
+
+
+def from_server(parse: Callable[[dict[str, Any]], _R], data: dict[str, Any], url: str, what: str) -> _R:
+    """``parse(data)``, or ServerError when the server at ``url`` answered ``what`` in another shape."""
+    try:
+        return parse(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ServerError(
+            f"The server at {url} answered {what} in a shape this client does not know ({type(exc).__name__}: {exc}).",
+            "Run the same rollbackkit version in the server and the client.",
+        ) from exc
+
+
+__all__ = [
+    "AffectedRows",
+    "AssignmentResult",
+    "BackfillResult",
+    "GateStatus",
+    "LogStatus",
+    "Preflight",
+    "ServerStatus",
+    "SideEffects",
+    "Situation",
+    "SlotStatus",
+    "TableRows",
+    "assignment_from_dict",
+    "from_server",
+]
