@@ -442,7 +442,7 @@ def _steps(steps: list[str]) -> dict[str, str]:
 
 def _gate_dicts(config: dict[str, Any]) -> dict[str, Any]:
     """A gates file with every default filled in, gates keyed by name (raw when invalid)."""
-    from rollbackkit.analysis.gates import parse_gates_dict
+    from rollbackkit.analysis.gatespec import parse_gates_dict
     from rollbackkit.errors import RollbackkitError
 
     try:

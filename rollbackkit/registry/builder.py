@@ -188,7 +188,7 @@ class ServingSpec(BaseModel):
 
 def parse_serving(text: str | bytes, where: str = "serving.yaml") -> ServingSpec:
     """Parse and validate ``serving.yaml`` (bounded, see :mod:`rollbackkit.yamlsafe`); errors name the line."""
-    from rollbackkit.analysis.gates import _explain, _line_of
+    from rollbackkit.analysis.gatespec import explain, line_of
     from rollbackkit.yamlsafe import compose, load
 
     hint = f"Keys: {', '.join(ServingSpec.model_fields)}; see rollbackkit.builder.ServingSpec."
@@ -200,7 +200,7 @@ def parse_serving(text: str | bytes, where: str = "serving.yaml") -> ServingSpec
         return ServingSpec.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise InvalidInput(f"{where} line {_line_of(root, tuple(error['loc']))}: {_explain(error)}.", hint) from exc
+        raise InvalidInput(f"{where} line {line_of(root, tuple(error['loc']))}: {explain(error)}.", hint) from exc
 
 
 def _config_text(value: Any, default: dict[str, Any], option: str) -> tuple[str, str]:
@@ -211,7 +211,7 @@ def _config_text(value: Any, default: dict[str, Any], option: str) -> tuple[str,
     """
     import yaml
 
-    from rollbackkit.analysis.gates import parse_gates
+    from rollbackkit.analysis.gatespec import parse_gates
     from rollbackkit.yamlsafe import read_text
 
     if value is None or isinstance(value, dict):
@@ -233,7 +233,7 @@ def _config_text(value: Any, default: dict[str, Any], option: str) -> tuple[str,
 
 def _write_config(dest: Path, config: tuple[str, str], schema: Schema | None = None) -> Component:
     """Write validated ``serving.yaml`` or ``gates.yaml`` text into the bundle (gates checked against ``schema``)."""
-    from rollbackkit.analysis.gates import parse_gates
+    from rollbackkit.analysis.gatespec import parse_gates
 
     text, where = config
     if dest.name == "gates.yaml" and schema is not None:

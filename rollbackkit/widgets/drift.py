@@ -3,7 +3,7 @@
 Large inputs are binned in numpy before anything reaches plotly: each view ships at most
 ``bins`` points per side to the browser, whatever the number of rows. The ECDF is the
 cumulative sum of a fine histogram (``ECDF_BINS`` bins), so it needs no sort. Metrics come
-from :func:`rollbackkit.drift.drift` and are cached per (column, slice), so toggling the
+from :func:`rollbackkit.analysis.drift.drift` and are cached per (column, slice), so toggling the
 view or coming back to a column costs only the binning.
 """
 

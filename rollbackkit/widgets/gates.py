@@ -15,7 +15,7 @@ class GatesPanel(widgets.VBox):
     """A gate report as a table.
 
     Args:
-        report: A :class:`~rollbackkit.gates.GateReport` or its dict (``to_dict()``, the
+        report: A :class:`~rollbackkit.analysis.gates.GateReport` or its dict (``to_dict()``, the
             ``gates`` of ``GET /status``), or None for "nothing evaluated yet".
     """
 

@@ -1,0 +1,43 @@
+"""Gates over what was logged: a version's gates evaluated over a window file or its rows in the log.
+
+The evaluation itself is pure (:func:`rollbackkit.analysis.gates.evaluate`); this module
+finds the version in the registry and reads its window from the prediction log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rollbackkit.analysis.gates import GateReport, evaluate
+from rollbackkit.errors import InvalidInput
+from rollbackkit.refs import validate_name
+from rollbackkit.registry.store import Registry
+from rollbackkit.serving.predlog.log import PredictionLog
+
+
+def evaluate_logged(
+    registry: Registry, ref: str, *, window: str | Path | None = None, env: str | None = None
+) -> GateReport:
+    """Evaluate ``ref``'s gates over a window file, or over its latest rows in ``env``'s log.
+
+    Args:
+        registry: The project's registry.
+        ref: ``NAME@VERSION``.
+        window: A Parquet/CSV window (exclusive with ``env``).
+        env: Read the window from the prediction log (the version's latest rows, as many
+            as a served window holds).
+    """
+    if window is not None and env is None:
+        return evaluate(registry.describe(ref), window)
+    if env is None or window is not None:
+        raise InvalidInput("Give exactly one of --window PATH or --env ENV.", "See rollbackkit gates check --help.")
+    bundle = registry.describe(ref)
+    path = registry.paths.prediction_log
+    if not path.exists():
+        raise InvalidInput(f"There is no prediction log at {path}.", "Serve with rollbackkit serve to create one.")
+    log = PredictionLog(path)
+    try:
+        frame = log.window(bundle.name, validate_name(env, "environment name"), version=bundle.version)
+    finally:
+        log.close()
+    return evaluate(bundle, frame)
