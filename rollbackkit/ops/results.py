@@ -459,8 +459,11 @@ class SideEffects:
 _R = TypeVar("_R")
 
 
-def from_server(parse: Callable[[dict[str, Any]], _R], data: dict[str, Any], url: str, what: str) -> _R:
-    """``parse(data)``, or ServerError when the server at ``url`` answered ``what`` in another shape."""
+def from_server(parse: Callable[[dict[str, Any]], _R], data: dict[str, Any], url: str | None, what: str) -> _R:
+    """``parse(data)``; ServerError when the server at ``url`` answered ``what`` in another shape
+    (``url`` None: ``data`` was built here)."""
+    if url is None:
+        return parse(data)
     try:
         return parse(data)
     except (KeyError, TypeError, ValueError) as exc:

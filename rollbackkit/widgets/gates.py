@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from rollbackkit.ops.results import GateStatus
 from rollbackkit.widgets._common import Safe, badge, guarded, table
 
 
@@ -15,7 +16,8 @@ class GatesPanel(widgets.VBox):
     """A gate report as a table.
 
     Args:
-        report: A :class:`~rollbackkit.analysis.gates.GateReport` or its dict (``to_dict()``, the
+        report: A :class:`~rollbackkit.ops.results.GateStatus` (what ``gate_status``
+            returns), a :class:`~rollbackkit.analysis.gates.GateReport`, either's dict (the
             ``gates`` of ``GET /status``), or None for "nothing evaluated yet".
     """
 
@@ -24,7 +26,7 @@ class GatesPanel(widgets.VBox):
         self.body = widgets.HTML()
         super().__init__([self.header, self.body])
         self.add_class("rollbackkit-gates")
-        self.report: dict[str, Any] | None = None
+        self.report: GateStatus | None = None
         self.update(report)
 
     def update(self, report: Any) -> None:
@@ -32,19 +34,18 @@ class GatesPanel(widgets.VBox):
         guarded(self.header, lambda: self._render(report))
 
     def _render(self, report: Any) -> None:
-        data = report.to_dict() if hasattr(report, "to_dict") else report
-        self.report = data
-        if not data:
+        self.report = _status_of(report)
+        data = self.report
+        if data is None:
             self.header.value = "<h4 style='margin:4px 0'>Gates</h4>No gate report yet."
             self.body.value = ""
             return
-        decision = str(data.get("decision", "insufficient"))
-        where = f" for {html.escape(str(data['version']))}" if data.get("version") else ""
-        note = f" ({html.escape(str(data['reason']))})" if data.get("reason") else ""
-        self.header.value = f"<h4 style='margin:4px 0'>Gates{where}</h4>Decision: {badge(decision)}{note}"
+        where = f" for {html.escape(data.version)}" if data.version else ""
+        note = f" ({html.escape(data.reason)})" if data.reason else ""
+        self.header.value = f"<h4 style='margin:4px 0'>Gates{where}</h4>Decision: {badge(data.decision)}{note}"
         rows, styles = [], []
-        for gate in data.get("gates", []):
-            evidence = dict(gate.get("evidence") or {})
+        for gate in data.gates or []:
+            evidence = dict(gate.evidence)
             worst = evidence.pop("worst_slice", None)
             evidence.pop("slices", None)
             focus = (
@@ -54,23 +55,30 @@ class GatesPanel(widgets.VBox):
             )
             rows.append(
                 (
-                    gate["name"],
-                    gate["kind"],
-                    gate.get("severity", ""),
-                    Safe(badge(gate["status"])),
-                    _number(gate.get("observed")),
-                    json.dumps(gate.get("threshold"), default=str),
+                    gate.name,
+                    gate.kind,
+                    gate.severity,
+                    Safe(badge(gate.status)),
+                    _number(gate.observed),
+                    json.dumps(gate.threshold, default=str),
                     focus,
                     json.dumps(evidence, default=str)[:160],
                 )
             )
-            styles.append("background:#ffebe9" if gate["status"] == "fail" else "")
+            styles.append("background:#ffebe9" if gate.status == "fail" else "")
         self.body.value = table(
             ["gate", "kind", "severity", "status", "observed", "threshold", "worst slice", "evidence"],
             rows,
             "rollbackkit-gate-table",
             styles,
         )
+
+
+def _status_of(report: Any) -> GateStatus | None:
+    """A gate report of any accepted kind as a :class:`GateStatus` (None: nothing evaluated)."""
+    if isinstance(report, GateStatus) or not report:
+        return report or None
+    return GateStatus.from_dict(report.to_dict() if hasattr(report, "to_dict") else report)
 
 
 def _number(value: Any) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 if TYPE_CHECKING:
+    from rollbackkit.registry.assignments import Assignment
     from rollbackkit.registry.store import Registry
 
 from rollbackkit.widgets._common import RegistryLike, Safe, badge, guarded, registry_of, table
@@ -31,7 +32,7 @@ class TimelinePanel(widgets.VBox):
 
         self.name, self.env = name, env
         self._source = registry
-        self.assignments: list[dict[str, Any]] = []
+        self.assignments: list[Assignment] = []
         self.serving: list[tuple[str, str | None]] = []
         self.runbooks: list[dict[str, Any]] = []
         self.message = widgets.HTML()
@@ -58,21 +59,21 @@ class TimelinePanel(widgets.VBox):
         from rollbackkit.registry.assignments import Deployments
 
         states = Deployments(self.registry).states(self.name, self.env)
-        self.assignments = [a.to_dict() for a, _ in states]
+        self.assignments = [a for a, _ in states]
         # the "serving" line is the live version after each assignment (Deployments.state's rule)
         self.serving = [(a.time, state.version) for a, state in states]
         self.runbooks = executed(self.registry.root)
         traces = []
-        for action in sorted({a["action"] for a in self.assignments}):
-            points = [a for a in self.assignments if a["action"] == action]
+        for action in sorted({a.action for a in self.assignments}):
+            points = [a for a in self.assignments if a.action == action]
             traces.append(
                 go.Scatter(
-                    x=[a["time"] for a in points],
-                    y=[a["version"] for a in points],
+                    x=[a.time for a in points],
+                    y=[a.version for a in points],
                     mode="markers",
                     name=action,
                     marker={"symbol": SYMBOLS.get(action, "circle"), "size": 13, "color": COLOURS.get(action)},
-                    text=[f"{a['tag']}<br>{html.escape(a['reason'] or '')}<br>{a['incident']}" for a in points],
+                    text=[f"{a.tag}<br>{html.escape(a.reason or '')}<br>{a.incident}" for a in points],
                     hoverinfo="text",
                 )
             )
@@ -90,15 +91,15 @@ class TimelinePanel(widgets.VBox):
             self.figure.layout.title = f"{self.name} in {self.env}: which version served when"
             self.figure.layout.annotations = [
                 {
-                    "x": a["time"],
-                    "y": a["version"],
-                    "text": html.escape((a["reason"] or a["action"])[:40]),
+                    "x": a.time,
+                    "y": a.version,
+                    "text": html.escape((a.reason or a.action)[:40]),
                     "showarrow": True,
                     "arrowhead": 2,
                     "ay": -30,
                 }
                 for a in self.assignments
-                if "rollback" in a["action"]
+                if "rollback" in a.action
             ]
         self.runbook_list.value = "<h4 style='margin:4px 0'>Runbooks</h4>" + (
             table(
