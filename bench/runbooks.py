@@ -36,9 +36,9 @@ def main() -> Path:
     import papermill
 
     from rollbackkit.demo.data import ALL_FEATURES, churn_frame
-    from rollbackkit.ops.operations import deploy
     from rollbackkit.ops.runbooks import ensure_kernel
     from rollbackkit.ops.runbooks import run as run_runbook
+    from rollbackkit.ops.traffic import deploy
 
     ensure_kernel()
     with tempfile.TemporaryDirectory() as tmp:

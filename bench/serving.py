@@ -32,7 +32,7 @@ def _project(root: Path) -> Path:
     os.environ.update({k: v for k, v in ENV.items() if k.startswith(("GIT_", "DVC_", "GTO_"))})
     from rollbackkit import Registry
     from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
-    from rollbackkit.ops.operations import deploy
+    from rollbackkit.ops.traffic import deploy
 
     root.mkdir(parents=True)
     git(root, "init", "-q", "-b", "main")

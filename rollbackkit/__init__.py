@@ -21,13 +21,45 @@ _LAZY = {
     "Schema": "rollbackkit.bundle.schema",
     "Reference": "rollbackkit.refs",
     "Version": "rollbackkit.refs",
+    # operations, as the runbook notebooks call them
+    "deploy": "rollbackkit.ops.traffic",
+    "rollback": "rollbackkit.ops.traffic",
+    "promote": "rollbackkit.ops.traffic",
+    "rollback_target": "rollbackkit.ops.traffic",
+    "rolled_back_from": "rollbackkit.ops.traffic",
+    "situation": "rollbackkit.ops.situation",
+    "preflight": "rollbackkit.ops.situation",
+    "gate_status": "rollbackkit.ops.situation",
+    "check_gates": "rollbackkit.ops.situation",
+    "affected": "rollbackkit.ops.predictions",
+    "backfill": "rollbackkit.ops.predictions",
+    "side_effects": "rollbackkit.ops.predictions",
+    "has_prediction_log": "rollbackkit.ops.predictions",
+    "prediction_drift": "rollbackkit.ops.predictions",
+    "logged_window": "rollbackkit.ops.predictions",
+    "record": "rollbackkit.ops.runbooks",
+    "read_features": "rollbackkit.bundle.frames",
+    "actor": "rollbackkit.registry.people",
 }
 
 if TYPE_CHECKING:
+    from rollbackkit.bundle.frames import read_features
     from rollbackkit.bundle.manifest import Manifest
     from rollbackkit.bundle.model import LoadedBundle
     from rollbackkit.bundle.schema import Schema
+    from rollbackkit.ops.predictions import (
+        affected,
+        backfill,
+        has_prediction_log,
+        logged_window,
+        prediction_drift,
+        side_effects,
+    )
+    from rollbackkit.ops.runbooks import record
+    from rollbackkit.ops.situation import check_gates, gate_status, preflight, situation
+    from rollbackkit.ops.traffic import deploy, promote, rollback, rollback_target, rolled_back_from
     from rollbackkit.refs import Reference, Version
+    from rollbackkit.registry.people import actor
     from rollbackkit.registry.store import Registry, VerifyReport, VersionInfo
 
 
@@ -51,4 +83,22 @@ __all__ = [
     "Version",
     "VersionInfo",
     "__version__",
+    "actor",
+    "affected",
+    "backfill",
+    "check_gates",
+    "deploy",
+    "gate_status",
+    "has_prediction_log",
+    "logged_window",
+    "prediction_drift",
+    "preflight",
+    "promote",
+    "read_features",
+    "record",
+    "rollback",
+    "rollback_target",
+    "rolled_back_from",
+    "side_effects",
+    "situation",
 ]

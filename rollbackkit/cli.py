@@ -351,7 +351,7 @@ def gates_check(
     With --env the window is the version's latest logged rows in ENV; while a server runs for
     ENV it evaluates them (it holds the prediction log).
     """
-    from rollbackkit.ops.operations import check_gates
+    from rollbackkit.ops.situation import check_gates
 
     report = check_gates(repo, ref, window=window, env=env, server=server)
     if as_json:
@@ -490,7 +490,7 @@ def deploy(
     as_json: JsonOpt = False,
 ) -> None:
     """Deploy a version to ENV: preflight, then a traffic shift (server) or a restore (workspace)."""
-    from rollbackkit.ops.operations import deploy as run
+    from rollbackkit.ops.traffic import deploy as run
 
     result = run(repo, ref, env, canary=canary, features=_features(features), force=force, reason=reason, server=server)
     _assignment_out(result, as_json, "Deployed")
@@ -506,7 +506,7 @@ def promote(
     as_json: JsonOpt = False,
 ) -> None:
     """Send all traffic to the running canary."""
-    from rollbackkit.ops.operations import promote as run
+    from rollbackkit.ops.traffic import promote as run
 
     _assignment_out(run(repo, name, env, reason=reason, server=server), as_json, "Promoted")
 
@@ -528,7 +528,7 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Roll back to --to, else the newest other version that served and was not rolled back from: shift or restore."""
-    from rollbackkit.ops.operations import rollback as run
+    from rollbackkit.ops.traffic import rollback as run
 
     result = run(
         repo,
@@ -596,7 +596,7 @@ def affected(
     as_json: JsonOpt = False,
 ) -> None:
     """Rows a version wrote in ENV: counts by table and time range, quarantined/backfilled, sample rows."""
-    from rollbackkit.ops.operations import affected as run
+    from rollbackkit.ops.predictions import affected as run
 
     result = run(repo, name, env, version, since=since, server=server)
     if as_json:
@@ -620,7 +620,7 @@ def backfill(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-score a bad version's quarantined rows with the version now serving (idempotent)."""
-    from rollbackkit.ops.operations import backfill as run
+    from rollbackkit.ops.predictions import backfill as run
 
     result = run(repo, name, env, version, server=server)
     if as_json:

@@ -175,7 +175,7 @@ def served_template(tmp_path_factory: pytest.TempPathFactory, serving_churn: pd.
     """Built once per session through the public API; each test gets its own copy (``served``)."""
     from rollbackkit import Registry
     from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
-    from rollbackkit.ops.operations import deploy as deploy_offline
+    from rollbackkit.ops.traffic import deploy as deploy_offline
 
     repo = new_repo(tmp_path_factory.mktemp("served-template") / "project")
     registry = Registry.init(repo)

@@ -64,7 +64,7 @@ def test_a_side_effects_check_asks_the_server_for_its_status_once(
     writes the log; which server that is, it asks once, not once per call."""
     import httpx
 
-    from rollbackkit.ops.operations import side_effects
+    from rollbackkit.ops.predictions import side_effects
 
     asked: list[str] = []
     real_get = httpx.get

@@ -42,7 +42,7 @@ def members_template(tmp_path_factory: pytest.TempPathFactory, isolated_home: Pa
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from rollbackkit import Registry
-    from rollbackkit.ops.operations import deploy
+    from rollbackkit.ops.traffic import deploy
 
     repo = new_repo(tmp_path_factory.mktemp("members-template") / "project", "members")
     registry = Registry.init(repo)

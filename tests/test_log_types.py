@@ -59,7 +59,7 @@ def iris_project(project: Path) -> Path:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from rollbackkit.ops.operations import deploy
+    from rollbackkit.ops.traffic import deploy
 
     registry = Registry(project)
     train, held_out = iris_frame(600, seed=1), iris_frame(400, seed=2)
@@ -74,9 +74,9 @@ def iris_project(project: Path) -> Path:
 
 
 def test_a_string_label_canary_is_logged_rolled_back_and_backfilled(iris_project: Path) -> None:
-    from rollbackkit.ops.operations import log_drift, log_operation
     from rollbackkit.ops.runbooks import run
     from rollbackkit.serving.environment import ServingEnvironment
+    from rollbackkit.serving.log_operations import log_drift, log_operation
 
     registry = Registry(iris_project)
     log = PredictionLog(registry.paths.prediction_log)
@@ -183,7 +183,7 @@ def test_a_boolean_label_classifier_logs_booleans_and_its_label_gates_run(projec
     from sklearn.ensemble import RandomForestClassifier
 
     from rollbackkit.analysis.gates import evaluate
-    from rollbackkit.ops.operations import deploy
+    from rollbackkit.ops.traffic import deploy
     from rollbackkit.serving.environment import ServingEnvironment
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)

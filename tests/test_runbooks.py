@@ -15,8 +15,8 @@ import pytest
 from rollbackkit import Registry
 from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 from rollbackkit.errors import InvalidInput
-from rollbackkit.ops.operations import deploy
 from rollbackkit.ops.runbooks import gathered_results, run, show, templates, verify_audit
+from rollbackkit.ops.traffic import deploy
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.journal import Journal
 

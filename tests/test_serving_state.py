@@ -20,8 +20,8 @@ import pytest
 from rollbackkit import Registry
 from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 from rollbackkit.errors import RollbackRefused
-from rollbackkit.ops.operations import rollback_target, rolled_back_from
 from rollbackkit.ops.runbooks import run, show
+from rollbackkit.ops.traffic import rollback_target, rolled_back_from
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.journal import Journal
 from rollbackkit.serving.environment import ServingEnvironment
@@ -95,7 +95,7 @@ def test_a_first_version_is_evaluated_and_its_bake_completes(served: Path) -> No
 
 
 def test_what_serves_has_one_answer_while_a_canary_runs_and_after_a_restart(served: Path) -> None:
-    from rollbackkit.ops.operations import preflight, situation
+    from rollbackkit.ops.situation import preflight, situation
     from rollbackkit.widgets import TimelinePanel
 
     environment = ServingEnvironment(served, "churn", "prod")
@@ -320,8 +320,8 @@ def test_the_rollback_runbook_after_a_manual_rollback_never_rolls_back_the_resto
     """Three versions served in turn; the operator rolled v1.2.0 back to v1.1.0 by hand. The
     runbook then records that rollback; it does not roll v1.1.0 back to v1.0.0 too."""
     from rollbackkit.demo.data import TARGET, churn_pipeline
-    from rollbackkit.ops.operations import deploy as deploy_offline
-    from rollbackkit.ops.operations import rollback as rollback_offline
+    from rollbackkit.ops.traffic import deploy as deploy_offline
+    from rollbackkit.ops.traffic import rollback as rollback_offline
 
     churn = churn_frame(1500, seed=84)
     model = churn_pipeline(ALL_FEATURES, seed=7).fit(churn[ALL_FEATURES], churn[TARGET])  # type: ignore[attr-defined]

@@ -137,7 +137,7 @@ def _repro(root: Path, env: dict[str, str], result: DemoResult) -> str:
 
 
 def _first_deploy(root: Path) -> str:
-    from rollbackkit.ops.operations import deploy
+    from rollbackkit.ops.traffic import deploy
 
     assignment = deploy(root, f"{NAME}@v1.0.0", ENV, reason="first release")["assignment"]
     return f"{assignment['tag']} (restored in the workspace)"
@@ -297,7 +297,7 @@ def _schema_story(root: Path, result: DemoResult) -> str:
 
 
 def _backfill(root: Path, result: DemoResult) -> str:
-    from rollbackkit.ops.operations import affected, backfill
+    from rollbackkit.ops.predictions import affected, backfill
 
     result.backfill = backfill(root, NAME, ENV, "v1.1.0")
     rows = affected(root, NAME, ENV, "v1.1.0")

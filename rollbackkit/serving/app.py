@@ -357,7 +357,7 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
             features=_decoded(body.features, "features") if body.features else None,
         )
     assert isinstance(body, LogBody)
-    from rollbackkit.ops.operations import log_operation
+    from rollbackkit.serving.log_operations import log_operation
 
     if env.log is None:
         raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")

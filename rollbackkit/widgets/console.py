@@ -55,7 +55,7 @@ class RollbackConsole(widgets.VBox):
         guarded(self.header, self._refresh)
 
     def _refresh(self) -> None:
-        from rollbackkit.ops.operations import gate_status, situation
+        from rollbackkit.ops.situation import gate_status, situation
 
         now = situation(self.registry.root, self.name, self.env)
         where = f"server {now['server']}" if now["server"] else "no server running"
@@ -83,7 +83,7 @@ class RollbackConsole(widgets.VBox):
 
         def build() -> None:
             from rollbackkit.bundle.frames import part
-            from rollbackkit.ops.operations import logged_window
+            from rollbackkit.ops.predictions import logged_window
 
             bundle = self.registry.describe(ref)
             window = logged_window(self.registry.root, self.name, self.env, bundle.version)

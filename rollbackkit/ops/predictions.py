@@ -1,0 +1,144 @@
+"""Predictions: what a version wrote to the prediction log, and its repair.
+
+Each call goes through the environment's running server when it writes the log (it is the
+log's one writer), else reads the log file here: ``affected`` rows, ``backfill`` (re-score
+with the version now serving), a version's latest ``logged_window``, ``prediction_drift``
+against the reference, and the runbook's ``side_effects`` step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rollbackkit.errors import InvalidInput, ServerError
+from rollbackkit.ops.traffic import server_for
+from rollbackkit.refs import validate_name
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.store import Registry
+from rollbackkit.serving.client import admin_call
+from rollbackkit.serving.client import status as server_status
+from rollbackkit.serving.log_operations import log_operation
+from rollbackkit.serving.predlog.log import open_log
+from rollbackkit.serving.wire import decode_frame
+
+
+def logged_window(repo: str | Path, name: str, env: str, version: str, *, server: str | None = None) -> pd.DataFrame:
+    """A version's latest logged rows in ``env`` (inputs, outputs, latency, error).
+
+    Through the running server when there is one, else from the log file; empty when
+    nothing was logged. At most :data:`~rollbackkit.serving.log_operations.WINDOW_LIMIT` rows.
+    """
+    registry = Registry(repo)
+    url = log_server(registry, name, env, server)
+    if not has_log(registry, url):
+        return pd.DataFrame()
+    return decode_frame(log_call(registry, url, "window", name, env, version))
+
+
+def prediction_drift(
+    repo: str | Path, name: str, env: str, versions: list[str], *, server: str | None = None
+) -> dict[str, Any]:
+    """Logged predictions of each version against its reference (see :func:`log_drift`).
+
+    Empty when nothing was logged yet (no server and no prediction log).
+    """
+    if not versions:
+        return {}
+    registry = Registry(repo)
+    url = log_server(registry, name, env, server)
+    if not has_log(registry, url):
+        return {}
+    return log_call(registry, url, "drift", name, env, ",".join(versions))
+
+
+def affected(
+    repo: str | Path, name: str, env: str, version: str, *, since: str | None = None, server: str | None = None
+) -> dict[str, Any]:
+    """Rows ``version`` wrote in ``env``: through the running server, or the log file directly."""
+    registry = Registry(repo)
+    return log_call(registry, log_server(registry, name, env, server), "affected", name, env, version, since)
+
+
+def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str | None = None) -> dict[str, Any]:
+    """Re-score the rows ``version`` wrote in ``env`` with the version now serving.
+
+    Raises:
+        InvalidInput: ``version`` is the version serving now: re-scoring its rows with
+            itself would change nothing.
+    """
+    registry = Registry(repo)
+    if Deployments(registry).state(validate_name(name), validate_name(env, "environment name")).version == version:
+        raise InvalidInput(
+            f"{name}@{version} serves {env} now: re-scoring its rows with itself would change nothing.",
+            f"Backfill the version rolled back from (rollbackkit history {name} --env {env} names it).",
+        )
+    return log_call(registry, log_server(registry, name, env, server), "backfill", name, env, version)
+
+
+def has_prediction_log(repo: str | Path, name: str, env: str, *, server: str | None = None) -> bool:
+    """Whether ``name`` in ``env`` has a prediction log to read: through a server that writes
+    one, or the project's log file (False under ``serve --no-log`` with no file)."""
+    registry = Registry(repo)
+    return has_log(registry, log_server(registry, name, env, server))
+
+
+def has_log(registry: Registry, url: str | None) -> bool:
+    """Whether there is a prediction log to ask: the server at ``url`` (its one writer, from
+    :func:`log_server`), or the file."""
+    return url is not None or registry.paths.prediction_log.exists()
+
+
+def log_server(registry: Registry, name: str, env: str, server: str | None) -> str | None:
+    """The server to ask about the prediction log: ``server`` or the running one, unless it
+    runs without a log (``serve --no-log``: then the file, if any, is free to read).
+
+    Asks the server's ``/status`` once: resolve it once per operation and pass it on."""
+    url = server_for(registry, name, env, server)
+    return url if url is not None and _writes_log(url) else None
+
+
+def _writes_log(url: str) -> bool:
+    """Whether the server at ``url`` writes a prediction log (its ``/status`` names the writer)."""
+    try:
+        answer = server_status(url)
+    except ServerError:
+        return True  # the admin call will say what is wrong
+    return not ("log" in answer and answer["log"] is None)
+
+
+def log_call(
+    registry: Registry, url: str | None, operation: str, name: str, env: str, version: str, since: str | None = None
+) -> dict[str, Any]:
+    """Run a log operation through the server at ``url`` (from :func:`log_server`), or on the file."""
+    if url is not None:
+        return admin_call(registry.paths, url, operation, {"version": version, "since": since})
+    path = registry.paths.prediction_log
+    if not path.exists():
+        raise InvalidInput(f"There is no prediction log at {path}.", "Serve with rollbackkit serve to create one.")
+    log = open_log(registry.paths)
+    try:
+        return log_operation(registry, log, operation, name, env, version, since)
+    finally:
+        log.close()
+
+
+def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, repair: bool) -> dict[str, Any]:
+    """Rows ``version`` wrote in ``env``, and (with ``repair``) their backfill.
+
+    Returns:
+        ``{"version", "logged", "affected": {...} or None, "backfill": {...} or None}``;
+        ``logged`` is False when there is no prediction log to look in (a server started
+        with ``--no-log`` and no log file), and ``note`` then says so.
+    """
+    registry = Registry(repo)
+    url = log_server(registry, name, env, None) if version is not None else None
+    if version is None or not has_log(registry, url):
+        note = "no prediction log" if version is not None else "no version to look for"
+        return {"version": version, "logged": False, "affected": None, "backfill": None, "note": note}
+    rows = log_call(registry, url, "affected", name, env, version)
+    rows.pop("sample", None)
+    repaired = log_call(registry, url, "backfill", name, env, version) if repair and rows["quarantined"] else None
+    return {"version": version, "logged": True, "affected": rows, "backfill": repaired}

@@ -1,0 +1,188 @@
+"""Traffic: deploy, roll back and promote, with or without a running server.
+
+With a server for the environment, these drive its admin API: the traffic shift happens in
+the server (milliseconds; the previous version is still warm) and the server records the
+assignment. Without one, they run preflight, restore the bundle in the workspace through
+DVC, and record the assignment. Either way an incompatible target is refused unless
+``force`` is set, and a forced override is recorded in the assignment tag. The rollback
+target and the version a rollback takes traffic from are worked out here too.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rollbackkit.analysis.preflight import refuse_incompatible
+from rollbackkit.errors import InvalidInput, ServerError
+from rollbackkit.locking import repo_lock
+from rollbackkit.refs import Reference, validate_name
+from rollbackkit.registry.assignments import Action, Deployments
+from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.people import actor
+from rollbackkit.registry.store import Registry
+from rollbackkit.serving.client import admin_call, find_server, no_server
+from rollbackkit.serving.wire import encode_frame
+
+
+def deploy(
+    repo: str | Path,
+    ref: str,
+    env: str,
+    *,
+    canary: int | None = None,
+    features: pd.DataFrame | None = None,
+    force: bool = False,
+    reason: str = "",
+    server: str | None = None,
+) -> dict[str, Any]:
+    """Deploy ``NAME@VERSION`` to ``env`` (canary ``percent`` if given)."""
+    registry = Registry(repo)
+    target = registry.resolve(Reference.parse(ref))
+    validate_name(env, "environment name")
+    url = server or find_server(registry.paths, target.name, env)
+    if url is not None:
+        body = {
+            "version": target.version,
+            "canary": canary,
+            "force": force,
+            "reason": reason,
+            "features": encode_frame(features) if features is not None else None,
+            "actor": actor(registry.root),
+        }
+        return {"via": url, **admin_call(registry.paths, url, "deploy", body)}
+    if canary is not None:
+        raise ServerError(
+            f"A canary needs a running server for {env}.",
+            f"Start one: rollbackkit serve {target.name} --env {env}.",
+        )
+    return _offline(registry, target.name, env, target.version, "deploy", features, force, reason, "")
+
+
+def rollback(
+    repo: str | Path,
+    name: str,
+    env: str,
+    *,
+    reason: str,
+    to: str | None = None,
+    incident: str = "",
+    features: pd.DataFrame | None = None,
+    force: bool = False,
+    server: str | None = None,
+) -> dict[str, Any]:
+    """Roll ``name`` in ``env`` back to ``to``, by default to the target of the one rule
+    (:meth:`~rollbackkit.registry.assignments.Deployments.rollback_target`): the newest other version
+    that served and was not rolled back from. A rollback that would change nothing is refused."""
+    registry = Registry(repo)
+    url = server_for(registry, name, env, server)
+    if url is not None:
+        body = {
+            "reason": reason,
+            "incident": incident,
+            "to": to,
+            "force": force,
+            "features": encode_frame(features) if features is not None else None,
+            "actor": actor(registry.root),
+        }
+        return {"via": url, **admin_call(registry.paths, url, "rollback", body)}
+    target = Deployments(registry).rollback_target(name, env, to)
+    return _offline(registry, name, env, target.version, "rollback", features, force, reason, incident)
+
+
+def _offline(
+    registry: Registry,
+    name: str,
+    env: str,
+    version: str,
+    action: Action,
+    features: pd.DataFrame | None,
+    force: bool,
+    reason: str,
+    incident: str,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    info = registry.resolve(f"{name}@{version}")
+    report = registry.preflight(info, features).to_dict()
+    refuse_incompatible(info.tag, report, force, "Nothing was changed.")
+    restored = registry.restore(info)
+    forced = force and report["verdict"] == "incompatible"
+    deployments = Deployments(registry)
+    with repo_lock(registry.paths.lock_file):
+        assignment = deployments.assign_locked(
+            info,
+            env,
+            action,
+            reason=reason,
+            incident=incident,
+            actor=actor(registry.root),
+            forced=forced,
+        )
+        Journal(registry.paths.journal).append(
+            action,
+            name=name,
+            env=env,
+            version=version,
+            tag=assignment.tag,
+            reason=reason,
+            incident=incident,
+            via="workspace",
+            restore_s=round(restored.seconds, 4),
+            total_s=round(time.perf_counter() - started, 4),
+        )
+    return {
+        "via": "workspace",
+        "assignment": assignment.to_dict(),
+        "preflight": report,
+        "restored": str(restored.directory),
+    }
+
+
+def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: str | None = None) -> dict[str, Any]:
+    """Send all traffic to the running canary of ``name`` in ``env`` (needs its server)."""
+    registry = Registry(repo)
+    url = server_for(registry, name, env, server)
+    if url is None:
+        raise InvalidInput(
+            f"{no_server(registry.paths, name, env).removesuffix('.')}, so there is no canary to promote.",
+            f"Start one with rollbackkit serve {name} --env {env}, or use --server URL.",
+        )
+    return {"via": url, **admin_call(registry.paths, url, "promote", {"reason": reason, "actor": actor(registry.root)})}
+
+
+def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None) -> str:
+    """The runbook's rollback target, by the one rule (:meth:`Deployments.rollback_target`).
+
+    When the latest assignment already is a rollback and ``to`` is empty or names the
+    version it restored (an automatic rollback hands its runbook that version), the version
+    now serving is returned: the rollback already happened, and the runbook goes on to
+    check and repair, never rolling the restored version back too (pass ``to`` for a
+    further rollback). Hints name the runbook parameter.
+    """
+    deployments = Deployments(Registry(repo))
+    state = deployments.state(name, env)
+    done = state.canary is None and bool(state.last_rolled_back_from)
+    if done and state.version is not None and to in (None, "", state.version):
+        return state.version
+    return deployments.rollback_target(name, env, to or None, flag="-p to_version=VERSION").version
+
+
+def rolled_back_from(repo: str | Path, name: str, env: str, target: str) -> str | None:
+    """The bad version a rollback to ``target`` takes traffic from (the canary, else the live
+    version), or, when ``target`` already serves after a rollback, the version it replaced."""
+    state = Deployments(Registry(repo)).state(name, env)
+    if state.canary is not None:
+        return state.canary.version
+    if state.version is not None and state.version != target:
+        return state.version
+    return state.last_rolled_back_from[0] if state.last_rolled_back_from else None
+
+
+def server_for(registry: Registry, name: str, env: str, server: str | None) -> str | None:
+    """Validate ``name`` and ``env``; the server to drive: ``server``, a running one, or None."""
+    validate_name(name)
+    validate_name(env, "environment name")
+    return server or find_server(registry.paths, name, env)
