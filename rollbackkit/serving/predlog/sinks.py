@@ -34,25 +34,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from rollbackkit.errors import InvalidInput
+from rollbackkit.serving.predlog.schema import SINK_COLUMNS
 
 if TYPE_CHECKING:
     import sqlalchemy
 
-SINK_COLUMNS = (
-    "request_id",
-    "row",
-    "time",
-    "env",
-    "name",
-    "version",
-    "bundle_id",
-    "deployment",
-    "outputs",
-    "primary_output",
-    "status",
-    "replaces",
-    "batch_id",
-)
 _TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 

@@ -1,0 +1,139 @@
+"""Queued requests stacked into Arrow tables, one per signature: what a batch commits.
+
+Arrow, not pandas: DuckDB scans an Arrow table without sniffing object columns (see
+``bench/sideeffects.py`` and ``bench/results/sideeffects.json`` for what a batch costs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from rollbackkit.serving.predlog.schema import inputs_table
+
+
+@dataclass
+class Pending:
+    """One request's rows, queued for the writer (see :meth:`PredictionLog.record`)."""
+
+    meta: dict[str, Any]
+    inputs: pd.DataFrame
+    outputs: pd.DataFrame | None
+
+
+META_TYPES = {
+    "request_id": pa.string(),
+    "env": pa.string(),
+    "name": pa.string(),
+    "version": pa.string(),
+    "bundle_id": pa.string(),
+    "slot": pa.string(),
+    "deployment": pa.string(),
+    "latency_ms": pa.float64(),
+    "error": pa.string(),
+    "status": pa.string(),
+    "batch_id": pa.string(),
+    "staged": pa.bool_(),
+}
+"""Per-request fields of a queued record, as Arrow types (repeated for each of its rows)."""
+
+
+@dataclass
+class Group:
+    """Queued requests with one input and output signature, stacked as one Arrow table.
+
+    ``table`` holds the :data:`META_TYPES` fields plus ``row``, ``time`` and
+    ``primary_output``, then the inputs as ``i0..`` and the outputs as ``o0..`` (the
+    names of those are in ``inputs`` and ``outputs``). ``staged`` counts the rows that
+    go to ``predictions_staging``.
+    """
+
+    table: pa.Table
+    inputs: list[str]
+    outputs: list[str]
+    inputs_table: str
+    staged: int
+
+
+def groups(pending: list[Pending]) -> list[Group]:
+    """Queued requests stacked into tables, one per signature (input and output columns and
+    dtypes, primary output): stacking never casts one request's outputs to another's type."""
+    buckets: dict[tuple[Any, ...], list[Pending]] = {}
+    for item in pending:
+        outputs = item.outputs
+        out_cols = (tuple(outputs.columns.tolist()), tuple(outputs.dtypes.tolist())) if outputs is not None else ()
+        # tolist(): iterating an Index or str()-ing dtypes is slow, per frame
+        signature = (
+            tuple(item.inputs.columns.tolist()),
+            tuple(item.inputs.dtypes.tolist()),
+            out_cols,
+            item.meta.get("primary"),
+        )
+        buckets.setdefault(signature, []).append(item)
+    return [group(items) for items in buckets.values()]
+
+
+def group(items: list[Pending]) -> Group:
+    """One signature's requests as one table (see :class:`Group`)."""
+    sizes = np.fromiter((len(p.inputs) for p in items), dtype="int64", count=len(items))
+    inputs = _stack([p.inputs for p in items])
+    outputs = _stack([p.outputs if p.outputs is not None else pd.DataFrame(index=range(len(p.inputs))) for p in items])
+    owner = pa.array(np.repeat(np.arange(len(items)), sizes))
+    columns = {
+        field: pa.array([p.meta.get(field) for p in items], kind).take(owner) for field, kind in META_TYPES.items()
+    }
+    columns["row"] = pa.array(np.arange(len(inputs)) - np.repeat(np.cumsum(sizes) - sizes, sizes), pa.int32())
+    columns["time"] = pa.array(pd.to_datetime([p.meta["time"] for p in items], utc=True)).take(owner)
+    columns["primary_output"] = primary_numbers(outputs, items[0].meta.get("primary"))
+    arrow_inputs, arrow_outputs = _arrow(inputs), _arrow(outputs)
+    columns.update({f"i{k}": arrow_inputs.column(k) for k in range(arrow_inputs.num_columns)})
+    columns.update({f"o{k}": arrow_outputs.column(k) for k in range(arrow_outputs.num_columns)})
+    staged = int(sum(size for size, p in zip(sizes, items, strict=True) if p.meta.get("staged")))
+    return Group(
+        pa.table(columns),
+        [str(c) for c in inputs.columns],
+        [str(c) for c in outputs.columns],
+        inputs_table(inputs),
+        staged,
+    )
+
+
+def primary_numbers(outputs: pd.DataFrame, primary: str | None) -> pa.Array:
+    """The ``primary_output`` column: a numeric copy of the primary output, or null.
+
+    Only numbers and booleans (as 0/1) are copied; a class label that is text stays only
+    in ``outputs`` (typed JSON), so no output type can make a batch fail. Missing and NaN
+    values are null.
+    """
+    column = outputs[primary] if primary is not None and primary in outputs.columns else None
+    if isinstance(column, pd.DataFrame):  # a repeated column name: the last one, as a frame would show
+        column = column.iloc[:, -1]
+    if column is not None and column.dtype.kind not in "biuf":  # object columns of numbers count too
+        kind = pd.api.types.infer_dtype(column, skipna=True)
+        column = pd.to_numeric(column) if kind in ("integer", "floating", "mixed-integer-float", "boolean") else None
+    if column is None or column.dtype.kind not in "biuf":
+        return pa.nulls(len(outputs), pa.float64())
+    return pa.array(column.to_numpy(dtype="float64", na_value=np.nan), pa.float64(), from_pandas=True)
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as Arrow in one chunk per column; object columns Arrow cannot type go as text.
+
+    One chunk: text columns stacked from many requests arrive in one chunk per request,
+    and DuckDB scans a column of thousands of one-row chunks slowly.
+    """
+    frame = frame.set_axis([f"c{k}" for k in range(frame.shape[1])], axis=1)  # names may repeat or be numbers
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):  # 2**64 + 1 too
+        mixed = frame.select_dtypes(include="object").columns
+        table = pa.Table.from_pandas(frame.astype(dict.fromkeys(mixed, "str")), preserve_index=False)
+    return table.combine_chunks()

@@ -1,0 +1,240 @@
+"""Reading the log: a version's affected rows, gate windows, stored inputs, drift counts.
+
+Every read flushes first, so it sees every row queued before it. Outputs come back with
+their types (:func:`decode_outputs`): a text label stays ``str``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from rollbackkit.errors import InvalidInput
+from rollbackkit.serving.predlog.schema import ALL_ROWS, EXPORTABLE, PRODUCTION_VIEW, TABLES, sql_path, version_filter
+from rollbackkit.serving.predlog.writer import LogWriter
+
+if TYPE_CHECKING:
+    from rollbackkit.serving.predlog.surface import LogCalls
+
+
+class LogReader(LogWriter):
+    """The log's read side (on top of :class:`~rollbackkit.serving.predlog.writer.LogWriter`)."""
+
+    def affected(
+        self, name: str, env: str, version: str, since: str | None = None, limit: int = 1000
+    ) -> dict[str, Any]:
+        """Rows a version wrote in ``env`` (since ``since``): counts, time range, tables, rows.
+
+        Returns:
+            ``{"name", "env", "version", "rows", "quarantined", "backfilled", "first",
+            "last", "tables": [{"table", "rows"}], "sample": [...]}`` (``sample``: the first
+            ``limit`` rows by time, each row's ``outputs`` an object of its typed values).
+        """
+        self.flush()
+        where, params = version_filter(name, env, version, since)
+        totals = {"rows": 0, "quarantined": 0, "backfilled": 0}
+        tables, first, last = [], None, None
+        with self._db:
+            for table in TABLES:
+                rows, quarantined, backfilled, lo, hi = self._con.execute(
+                    "SELECT count(*), count(*) FILTER (status = 'quarantined'), "
+                    f"count(*) FILTER (status = 'backfilled'), min(time), max(time) FROM {table} WHERE {where}",
+                    params,
+                ).fetchone() or (0, 0, 0, None, None)
+                if rows:
+                    tables.append({"table": table, "rows": int(rows)})
+                    for key, value in (("rows", rows), ("quarantined", quarantined), ("backfilled", backfilled)):
+                        totals[key] += int(value)
+                    first = lo if first is None or lo < first else first
+                    last = hi if last is None or hi > last else last
+            sample = self._con.execute(
+                f'SELECT request_id, "row", time, deployment, status, outputs FROM ('
+                f"SELECT * FROM predictions WHERE {where} UNION ALL SELECT * FROM predictions_staging WHERE {where}) "
+                f'ORDER BY time, request_id, "row" LIMIT {int(limit)}',
+                params + params,
+            ).fetchdf()
+        return {
+            "name": name,
+            "env": env,
+            "version": version,
+            **totals,
+            "first": first.isoformat() if first else None,
+            "last": last.isoformat() if last else None,
+            "tables": tables,
+            "sample": _sample_records(sample),
+        }
+
+    def inputs(self, keys: pd.DataFrame) -> pd.DataFrame:
+        """The stored inputs of rows ``keys`` (``request_id``, ``row``, ``inputs_table``), in order."""
+        tables = keys["inputs_table"].unique()
+        if len(tables) != 1:
+            raise InvalidInput("Rows from different input schemas cannot be read as one frame.", "Group by table.")
+        table = str(tables[0])
+        if table not in self._input_tables:
+            raise InvalidInput(f"The prediction log has no inputs table {table}.", "The log may have been pruned.")
+        ordered = keys[["request_id", "row"]].assign(ord=range(len(keys)))
+        with self._db:
+            self._con.register("wanted_keys", ordered)
+            try:
+                frame = self._con.execute(
+                    f'SELECT t.* EXCLUDE (request_id, "row") FROM {table} t JOIN wanted_keys k '
+                    'ON t.request_id = k.request_id AND t."row" = k."row" ORDER BY k.ord'
+                ).fetchdf()
+            finally:
+                self._con.unregister("wanted_keys")
+        if len(frame) != len(keys):
+            raise InvalidInput(f"{len(keys) - len(frame)} rows have no stored inputs.", "The log may have been pruned.")
+        return frame
+
+    def window(
+        self,
+        name: str,
+        env: str,
+        *,
+        deployment: str | None = None,
+        version: str | None = None,
+        limit: int = 20_000,
+    ) -> pd.DataFrame:
+        """The latest ``limit`` rows of a deployment (or version) as a gate window.
+
+        Columns: the input features, the outputs, ``latency_ms``, ``error`` and ``time``.
+        Rows of several input schemas are stacked (missing features are null). Outputs keep
+        their type (see :func:`decode_outputs`): a string label stays ``str``.
+        """
+        self.flush()
+        where = "name = ? AND env = ? AND replaces IS NULL"
+        params: list[Any] = [name, env]
+        if deployment is not None:
+            where += " AND deployment = ?"
+            params.append(deployment)
+        if version is not None:
+            where += " AND version = ?"
+            params.append(version)
+        with self._db:
+            rows = self._con.execute(
+                'SELECT request_id, "row", time, inputs_table, outputs, latency_ms, error FROM ('
+                f"SELECT * FROM predictions WHERE {where} UNION ALL SELECT * FROM predictions_staging WHERE {where}) "
+                f'ORDER BY time DESC, request_id DESC, "row" DESC LIMIT {int(limit)}',  # reversed below
+                params + params,
+            ).fetchdf()
+        if rows.empty:
+            return pd.DataFrame()
+        rows = rows.iloc[::-1].reset_index(drop=True)
+        outputs = decode_outputs(rows["outputs"].tolist())
+        parts = []
+        for _, group in rows.groupby("inputs_table", sort=False):
+            features = self.inputs(group).set_axis(group.index)
+            parts.append(
+                pd.concat([features, outputs.loc[group.index], group[["latency_ms", "error", "time"]]], axis=1)
+            )
+        return pd.concat(parts).sort_index()
+
+    def production(self, name: str | None = None) -> pd.DataFrame:
+        """What downstream consumers see: the production view."""
+        self.flush()
+        with self._db:
+            if name is None:
+                return self._con.execute(f"SELECT * FROM {PRODUCTION_VIEW}").fetchdf()
+            return self._con.execute(f"SELECT * FROM {PRODUCTION_VIEW} WHERE name = ?", [name]).fetchdf()
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run a read query against the log (after flushing)."""
+        self.flush()
+        with self._db:
+            return self._con.execute(sql, params or []).fetchdf()
+
+    def verify_batches(self) -> list[str]:
+        """Batches whose committed rows do not match their recorded count (empty when whole)."""
+        with self._db:
+            rows = self._con.execute(
+                "SELECT b.batch_id, b.rows, (SELECT count(*) FROM predictions p WHERE p.batch_id = b.batch_id) + "
+                "(SELECT count(*) FROM predictions_staging s WHERE s.batch_id = b.batch_id) AS found "
+                "FROM log_batches b WHERE b.rows <> found"
+            ).fetchall()
+        return [f"batch {r[0]}: {r[2]} of {r[1]} rows" for r in rows]
+
+    def export_parquet(self, path: str | Path, view: str = PRODUCTION_VIEW) -> Path:
+        """Write a table or view as Parquet (for gates, drift or Dask past one machine)."""
+        if view not in EXPORTABLE:
+            raise InvalidInput(
+                f"Unknown log table {view!r}.",
+                "Use predictions, predictions_staging, predictions_production or backfill_audit.",
+            )
+        self.flush()
+        target = Path(path)
+        with self._db:
+            self._con.execute(f"COPY (SELECT * FROM {view}) TO '{sql_path(target)}' (FORMAT parquet)")
+        return target
+
+
+def decode_outputs(texts: Sequence[str]) -> pd.DataFrame:
+    """Logged outputs (one JSON object per row) as a frame, every column with its type back.
+
+    Text stays ``str``, booleans ``bool``, integers ``int64`` and floats ``float64`` (null:
+    NaN). Where some rows lack a value (a failed request logs ``{}``) integers and booleans
+    become pandas' nullable ``Int64`` and ``boolean``, never floats or objects.
+    """
+    records = [json.loads(text) for text in texts]
+    names = list(dict.fromkeys(name for record in records for name in record))
+    columns = {name: _typed([record.get(name) for record in records]) for name in names}
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
+
+
+def _typed(values: list[Any]) -> Any:
+    """One output column's JSON values as the array type they were written from."""
+    present = [v for v in values if v is not None]
+    kinds = {type(v) for v in present}
+    missing = len(present) < len(values)
+    if kinds == {bool}:
+        return pd.array(values, dtype="boolean") if missing else np.array(values, dtype=bool)
+    if kinds == {int} and all(-(2**63) <= v < 2**63 for v in present):
+        return pd.array(values, dtype="Int64") if missing else np.array(values, dtype=np.int64)
+    if kinds == {float} or kinds == {float, int}:  # doubles are written with a point or exponent
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    if not kinds:  # nothing but nulls: no type is left to give back
+        return np.full(len(values), np.nan)
+    if kinds == {str}:
+        return pd.array(values, dtype="str")
+    return np.array(values, dtype=object)
+
+
+def _sample_records(sample: pd.DataFrame) -> list[dict[str, Any]]:
+    """``affected`` sample rows, JSON-ready, each with its outputs as an object (non-finite floats: null)."""
+    from rollbackkit.analysis.drift import json_safe  # analysis is below serving
+
+    records: list[dict[str, Any]] = json.loads(
+        sample.drop(columns="outputs").to_json(orient="records", date_format="iso")
+    )
+    for record, text in zip(records, sample["outputs"], strict=True):
+        record["outputs"] = json_safe(json.loads(text))
+    return records
+
+
+_SCORED = f"FROM {ALL_ROWS} WHERE name = ? AND env = ? AND version = ? AND replaces IS NULL AND error IS NULL"
+"""A version's original, successfully scored rows in one environment (staged or not)."""
+
+
+def primary_outputs(log: LogCalls, name: str, env: str, version: str) -> pd.Series:
+    """The ``primary_output`` values a version logged in ``env`` (null for a text label).
+
+    ``log`` is either log (:data:`~rollbackkit.serving.predlog.surface.PredictionStore`).
+    """
+    return log.query(f"SELECT primary_output {_SCORED}", [name, env, version])["primary_output"]
+
+
+def output_counts(log: LogCalls, name: str, env: str, version: str, column: str) -> pd.DataFrame:
+    """How often a version logged each value of output ``column`` in ``env``.
+
+    Returns:
+        Columns ``value`` (the value as JSON text; null where a row lacks it) and ``n``.
+    """
+    pointer = "/" + column.replace("~", "~0").replace("/", "~1")  # a JSON pointer to the column
+    return log.query(
+        f"SELECT CAST(json_extract(outputs, ?) AS VARCHAR) AS value, count(*) AS n {_SCORED} GROUP BY 1",
+        [pointer, name, env, version],
+    )

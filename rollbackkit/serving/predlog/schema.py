@@ -1,0 +1,151 @@
+"""The prediction log's table layout: the one home of its SQL schema and column names.
+
+One DuckDB file holds:
+
+- ``predictions`` and ``predictions_staging``: one row per scored row (:data:`COLUMNS`);
+  a deployment under evaluation writes to staging until it is promoted.
+- ``predictions_production``: the view downstream consumers read (``ok`` and
+  ``backfill`` rows only: never a staged, quarantined or superseded row).
+- ``inputs_<hash>``: the typed inputs of one input signature (:func:`inputs_table`),
+  keyed by ``(request_id, row)``.
+- ``log_batches`` (one row per committed batch, with its row count),
+  ``log_deployments`` (each deployment's stage), ``log_quarantine`` (quarantined
+  versions) and ``backfill_audit`` (old -> new outputs per corrected row).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+COLUMNS = """
+    request_id VARCHAR, "row" INTEGER, time TIMESTAMPTZ, env VARCHAR, name VARCHAR, version VARCHAR,
+    bundle_id VARCHAR, slot VARCHAR, deployment VARCHAR, input_hash VARCHAR, inputs_table VARCHAR,
+    outputs VARCHAR, primary_output DOUBLE, latency_ms DOUBLE, error VARCHAR, status VARCHAR, replaces VARCHAR,
+    batch_id VARCHAR
+"""
+"""The columns of ``predictions`` and ``predictions_staging``, as SQL."""
+
+FIELDS = [c.strip().split()[0].strip('"') for c in COLUMNS.strip().replace("\n", " ").split(",")]
+"""The names in :data:`COLUMNS`, in order."""
+
+TABLES = ("predictions", "predictions_staging")
+"""The two row tables: production rows and staged rows."""
+
+PRODUCTION_VIEW = "predictions_production"
+"""What downstream consumers read."""
+
+EXPORTABLE = (*TABLES, PRODUCTION_VIEW, "backfill_audit")
+"""The tables and views :meth:`PredictionLog.export_parquet` writes."""
+
+SINK_COLUMNS = (
+    "request_id",
+    "row",
+    "time",
+    "env",
+    "name",
+    "version",
+    "bundle_id",
+    "deployment",
+    "outputs",
+    "primary_output",
+    "status",
+    "replaces",
+    "batch_id",
+)
+"""The columns a sink (:mod:`rollbackkit.serving.predlog.sinks`) receives and stores."""
+
+ALL_ROWS = "(SELECT * FROM predictions UNION ALL SELECT * FROM predictions_staging)"
+"""Production and staged rows together, as a subquery."""
+
+
+@dataclass
+class SchemaState:
+    """What the log file already holds, read once when it is opened."""
+
+    stages: dict[str, str]
+    """Each deployment's stage (``staging`` or ``production``)."""
+    quarantined: set[tuple[str, str, str]]
+    """Quarantined ``(name, env, version)``."""
+    input_tables: set[str]
+    """The typed inputs tables that exist."""
+
+
+def create(con: Any) -> SchemaState:
+    """Create the log's tables and view where missing (inside the caller's transaction)."""
+    for table in TABLES:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({COLUMNS})")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS log_batches (batch_id VARCHAR PRIMARY KEY, rows INTEGER, written TIMESTAMPTZ)"
+    )
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS log_deployments (deployment VARCHAR PRIMARY KEY, name VARCHAR, "
+        "env VARCHAR, version VARCHAR, stage VARCHAR, updated TIMESTAMPTZ)"
+    )
+    con.execute(
+        'CREATE TABLE IF NOT EXISTS backfill_audit (request_id VARCHAR, "row" INTEGER, '
+        "env VARCHAR, name VARCHAR, old_version VARCHAR, new_version VARCHAR, old_outputs VARCHAR, "
+        "new_outputs VARCHAR, time TIMESTAMPTZ)"
+    )
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS log_quarantine (name VARCHAR, env VARCHAR, version VARCHAR, "
+        "since TIMESTAMPTZ, PRIMARY KEY (name, env, version))"
+    )
+    con.execute(
+        f"CREATE OR REPLACE VIEW {PRODUCTION_VIEW} AS SELECT * FROM predictions WHERE status IN ('ok', 'backfill')"
+    )
+    return SchemaState(
+        stages=dict(con.execute("SELECT deployment, stage FROM log_deployments").fetchall()),
+        quarantined={(n, e, v) for n, e, v in con.execute("SELECT name, env, version FROM log_quarantine").fetchall()},
+        input_tables={
+            r[0]
+            for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'inputs_%'").fetchall()
+        },
+    )
+
+
+def inputs_table(frame: pd.DataFrame) -> str:
+    """The typed inputs table for frames with these column names and dtypes."""
+    signature = json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()])
+    return "inputs_" + hashlib.sha256(signature.encode()).hexdigest()[:16]
+
+
+def quote(identifier: str) -> str:
+    """``identifier`` as a quoted SQL identifier."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def outputs_json(names: list[str]) -> str:
+    """SQL for one JSON object per row (as text) of the columns ``o0..``, named ``names``.
+
+    Doubles are written in shortest round-trip form; no columns give ``'{}'``.
+    """
+    if not names:
+        return "'{}'"
+    return "to_json(struct_pack(" + ", ".join(f"{quote(c)} := o{k}" for k, c in enumerate(names)) + "))::VARCHAR"
+
+
+def version_filter(name: str, env: str, version: str, since: str | None) -> tuple[str, list[Any]]:
+    """A WHERE clause (and its parameters) for a version's original rows in ``env`` since ``since``."""
+    where = "name = ? AND env = ? AND version = ? AND replaces IS NULL"
+    params: list[Any] = [name, env, version]
+    if since:
+        where += " AND time >= CAST(? AS TIMESTAMPTZ)"
+        params.append(since)
+    return where, params
+
+
+def scalar(con: Any, sql: str, params: list[Any]) -> Any:
+    """The first value of a query's first row (0 when there is none)."""
+    row = con.execute(sql, params).fetchone()
+    return row[0] if row else 0
+
+
+def sql_path(path: Path) -> str:
+    """``path``, absolute, as the inside of a SQL string literal."""
+    return str(path.resolve()).replace("'", "''")
