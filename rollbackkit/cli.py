@@ -245,7 +245,7 @@ def diff_(
     as_json: JsonOpt = False,
 ) -> None:
     """Diff two versions: model, features, output contract, serving config, gates, code, data profile."""
-    from rollbackkit.analysis.diff import diff
+    from rollbackkit.ops.compare import diff
 
     result = diff(a, b, repo=repo)
     if as_json:

@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rollbackkit import Registry
-from rollbackkit.analysis.diff import Change, diff, diff_features
+from rollbackkit.analysis.diff import Change, diff_features
 from rollbackkit.bundle.schema import infer_features
 from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, NEW_FEATURES, TARGET, churn_frame, churn_pipeline
+from rollbackkit.ops.compare import diff
 
 from .conftest import git, run_cli
 

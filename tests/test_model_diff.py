@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.analysis.diff import Change, diff
+from rollbackkit.analysis.diff import Change
+from rollbackkit.ops.compare import diff
 
 from .conftest import run_cli
 

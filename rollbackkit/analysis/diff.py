@@ -2,9 +2,10 @@
 
 The diff is a pure function of two bundle descriptions (nothing is loaded but schemas and
 small configs): the model section reads the estimator's class, steps and hyper-parameters
-recorded in ``schema.json`` at register time, so no model is unpickled. ``diff(a, a)`` is
-empty, and ``diff(b, a)`` mirrors ``diff(a, b)``: added and removed swap, every change
-swaps ``from`` and ``to``. Gates are compared gate by gate (keyed by name).
+recorded in ``schema.json`` at register time, so no model is unpickled. ``diff_bundles(a, a)``
+is empty, and ``diff_bundles(b, a)`` mirrors ``diff_bundles(a, b)``: added and removed swap, every change
+swaps ``from`` and ``to``. Gates are compared gate by gate (keyed by name). Resolving
+``NAME@VERSION`` references in a project is :func:`rollbackkit.ops.compare.diff`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import difflib
 import html
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rollbackkit.bundle.schema import EstimatorView, Feature, OutputContract
@@ -397,23 +397,6 @@ def diff_bundles(a: BundleDescription, b: BundleDescription) -> BundleDiff:
         profile=profile_shifts(a.schema.features, b.schema.features),
         model=diff_models(a.schema.estimator, b.schema.estimator),
     )
-
-
-def diff(a: BundleDescription | str, b: BundleDescription | str, repo: str | Path = ".") -> BundleDiff:
-    """Diff two versions, given as loaded/described bundles or ``NAME@VERSION`` references.
-
-    Args:
-        a: The "from" version.
-        b: The "to" version.
-        repo: The repository references are resolved in.
-    """
-    from rollbackkit.registry.store import Registry
-
-    registry = Registry(repo) if isinstance(a, str) or isinstance(b, str) else None
-    left = registry.describe(a) if isinstance(a, str) and registry else a
-    right = registry.describe(b) if isinstance(b, str) and registry else b
-    assert not isinstance(left, str) and not isinstance(right, str)
-    return diff_bundles(left, right)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

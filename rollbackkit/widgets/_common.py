@@ -12,7 +12,6 @@ import ipywidgets as widgets
 from rollbackkit.errors import RollbackkitError
 
 if TYPE_CHECKING:
-    from rollbackkit.bundle.model import BundleDescription
     from rollbackkit.registry.store import Registry
 
 RegistryLike = Any
@@ -34,15 +33,6 @@ def registry_of(source: RegistryLike) -> Registry:
     from rollbackkit.registry.store import Registry
 
     return source if isinstance(source, Registry) else Registry(Path(source))
-
-
-def describe(bundle: Any, registry: RegistryLike | None) -> BundleDescription:
-    """A loaded bundle or description as is; a ``NAME@VERSION`` string through the registry."""
-    from rollbackkit.bundle.model import BundleDescription
-
-    if isinstance(bundle, BundleDescription):
-        return bundle
-    return registry_of(registry if registry is not None else ".").describe(str(bundle))
 
 
 def error_html(exc: BaseException) -> str:

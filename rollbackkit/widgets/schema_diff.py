@@ -7,7 +7,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from rollbackkit.widgets._common import RegistryLike, describe, guarded, table
+from rollbackkit.widgets._common import RegistryLike, guarded, table
 
 
 class SchemaDiffPanel(widgets.VBox):
@@ -34,12 +34,12 @@ class SchemaDiffPanel(widgets.VBox):
 
     def update(self, a: Any, b: Any) -> None:
         """Diff ``a`` -> ``b`` and re-render."""
-        from rollbackkit.analysis.diff import diff_bundles
+        from rollbackkit.ops.compare import diff
 
         self.features.value = self.details.value = ""
 
         def render() -> None:
-            self.result = diff_bundles(describe(a, self.registry), describe(b, self.registry))
+            self.result = diff(a, b, self.registry if self.registry is not None else ".")
             self._render(self.result)
 
         guarded(self.title, render)
