@@ -51,7 +51,7 @@ def _many_versions(root: Path) -> None:
 
     from rollbackkit import Registry
     from rollbackkit.bundle.manifest import Manifest
-    from rollbackkit.registry.store import _tag_message
+    from rollbackkit.registry.tags import registration_message
 
     frame = _training_frame()
     model = DummyClassifier(strategy="prior").fit(frame[["x1", "x2"]], frame["y"])
@@ -92,7 +92,7 @@ def _many_versions(root: Path) -> None:
             f"from {commit}".encode(),
             f"tagger bench <bench@example.com> {stamp + i} +0000".encode(),
         ]
-        message = _tag_message("model", version, manifest.bundle_id, commit, "").encode()
+        message = registration_message("model", version, manifest.bundle_id, commit, "").encode()
         tags += [f"data {len(message)}".encode(), message]
     subprocess.run(
         ["git", "-C", str(root), "fast-import", "--quiet"], input=b"\n".join(tags) + b"\n", check=True, env=ENV

@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Registry": "rollbackkit.registry.store",
-    "VersionInfo": "rollbackkit.registry.store",
-    "VerifyReport": "rollbackkit.registry.store",
+    "VersionInfo": "rollbackkit.bundle.version",
+    "VerifyReport": "rollbackkit.registry.verify",
     "LoadedBundle": "rollbackkit.bundle.model",
     "Manifest": "rollbackkit.bundle.manifest",
     "Schema": "rollbackkit.bundle.schema",
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from rollbackkit.bundle.manifest import Manifest
     from rollbackkit.bundle.model import LoadedBundle
     from rollbackkit.bundle.schema import Schema
+    from rollbackkit.bundle.version import VersionInfo
     from rollbackkit.ops.predictions import (
         affected,
         backfill,
@@ -60,7 +61,8 @@ if TYPE_CHECKING:
     from rollbackkit.ops.traffic import deploy, promote, rollback, rollback_target, rolled_back_from
     from rollbackkit.refs import Reference, Version
     from rollbackkit.registry.people import actor
-    from rollbackkit.registry.store import Registry, VerifyReport, VersionInfo
+    from rollbackkit.registry.store import Registry
+    from rollbackkit.registry.verify import VerifyReport
 
 
 def __getattr__(name: str) -> Any:

@@ -131,8 +131,3 @@ class Reference:
         if self.env:
             return f"{self.name}#{self.env}"
         return f"{self.name}@latest"
-
-
-def version_tag(name: str, version: str) -> str:
-    """The GTO registration tag for a version: ``NAME@vX.Y.Z``."""
-    return f"{validate_name(name)}@{Version.parse(version)}"

@@ -16,7 +16,7 @@ import skops.io as sio
 
 from rollbackkit import Registry
 from rollbackkit.locking import CRASH_ENV
-from rollbackkit.registry.store import REGISTER_STEPS
+from rollbackkit.registry.register import REGISTER_STEPS
 
 from .conftest import Data, git, run_cli
 

@@ -26,7 +26,7 @@ from rollbackkit.bundle.schema import Schema, output_frame
 from rollbackkit.errors import IncompatibleInput, InvalidInput
 
 if TYPE_CHECKING:
-    from rollbackkit.registry.store import VersionInfo
+    from rollbackkit.bundle.version import VersionInfo
 
 Reader = Callable[[str], bytes]
 

@@ -8,9 +8,10 @@ replayed from the tags; nothing is ever rewritten.
 
 Two rules live here and nowhere else. :meth:`Deployments.state` says what serves an
 environment (a :class:`Serving`: the live version and its assignment, a running canary and
-its share, and the versions rolled back from); ``Registry.resolve("NAME#ENV")``, the
-server's start-up, preflight's default consumer, the timeline panel and the runbooks all
-read it. :meth:`Deployments.rollback_target` says where a rollback goes; the CLI, the admin
+its share, and the versions rolled back from; a running canary never counts as what
+serves); :func:`resolve` (``Registry.resolve("NAME#ENV")``), :meth:`Deployments.serving`,
+the server's start-up, preflight's default consumer, the timeline panel and the runbooks
+all read it. :meth:`Deployments.rollback_target` says where a rollback goes; the CLI, the admin
 API, the watchdog, the runbook and the panel all apply it.
 
 GTO orders events by tagger time, which has one-second resolution. To keep a deploy and a
@@ -21,25 +22,26 @@ seconds ahead of the wall clock; the journal records the real times.
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from rollbackkit.errors import RollbackRefused
+from rollbackkit.bundle.version import VersionInfo
+from rollbackkit.errors import IntegrityError, RollbackRefused, VersionNotFound
 from rollbackkit.locking import repo_lock
-from rollbackkit.refs import validate_name
+from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry import people
-from rollbackkit.registry.journal import Journal
-
-if TYPE_CHECKING:
-    from rollbackkit.registry.store import Registry, VersionInfo
+from rollbackkit.registry.repository import Repository
+from rollbackkit.registry.tags import (
+    assignment_message,
+    assignment_meta,
+    parse_stage_tag,
+    stage_tag,
+    versions_in,
+)
 
 Action = Literal["deploy", "canary", "promote", "rollback", "auto-rollback"]
-TRAILER = "Rollbackkit-Assignment"
-STAGE_RE = re.compile(r"^(?P<name>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<env>[a-z0-9]([a-z0-9-]*[a-z0-9])?)#(?P<n>[0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -163,10 +165,12 @@ class Deployments:
     """Assignment history of one repository.
 
     Args:
-        registry: The registry whose versions are assigned.
+        registry: The registry whose versions are assigned (a
+            :class:`~rollbackkit.registry.store.Registry`, or any
+            :class:`~rollbackkit.registry.repository.Repository`).
     """
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Repository) -> None:
         self.registry = registry
 
     def history(self, name: str, env: str | None = None) -> list[Assignment]:
@@ -174,17 +178,18 @@ class Deployments:
         validate_name(name)
         if env is not None:
             validate_name(env, "environment name")
-        by_commit = {v.commit: v.version for v in self.registry.versions(name)}
+        tags = self.registry.git.tags()
+        by_commit = {v.commit: v.version for v in versions_in(tags, name)}
         out = []
-        for tag in self.registry.git.tags():
-            match = STAGE_RE.fullmatch(tag.name)
-            if not match or match["name"] != name or (env is not None and match["env"] != env):
+        for tag in tags:
+            stage = parse_stage_tag(tag.name)
+            if stage is None or stage.name != name or (env is not None and stage.env != env):
                 continue
-            meta = _meta(tag.message)
+            meta = assignment_meta(tag.message)
             out.append(
                 Assignment(
                     name=name,
-                    env=match["env"],
+                    env=stage.env,
                     version=by_commit.get(tag.commit, "?"),
                     tag=tag.name,
                     time=datetime.fromtimestamp(tag.timestamp, UTC).isoformat(),
@@ -195,7 +200,7 @@ class Deployments:
                     forced=bool(meta.get("forced", False)),
                     gates=meta.get("gates", ""),
                     canary_percent=meta.get("canary_percent"),
-                    number=int(match["n"]),
+                    number=stage.number,
                     timestamp=tag.timestamp,
                 )
             )
@@ -207,7 +212,10 @@ class Deployments:
         return history[-1] if history else None
 
     def state(self, name: str, env: str) -> Serving:
-        """What serves ``name`` in ``env`` now: the one definition every caller uses."""
+        """What serves ``name`` in ``env`` now: the one definition every caller uses.
+
+        The live version serves; a running canary does not count (it is ``canary``).
+        """
         return replay(name, env, self.history(name, env))[-1]
 
     def states(self, name: str, env: str) -> list[tuple[Assignment, Serving]]:
@@ -243,7 +251,7 @@ class Deployments:
             raise RollbackRefused(f"Nothing serves {name} in {env}, so there is nothing to roll back.", "Deploy first.")
         live = state.live.version
         if to:
-            info = self.registry.resolve(f"{name}@{to}")
+            info = self.registry.find(Reference.parse(f"{name}@{to}"))
             if state.canary is not None and info.version == state.canary.version:
                 raise RollbackRefused(
                     f"{name}@{info.version} is the canary in {env}; rolling back to it changes nothing.",
@@ -256,7 +264,7 @@ class Deployments:
                 )
             return info
         if state.canary is not None:
-            return self.registry.resolve(f"{name}@{live}")
+            return self.registry.find(Reference(name=name, version=live))
         target = state.fallback
         if target is None:
             rejected = ", ".join(sorted(state.rolled_back_from)) or "none"
@@ -265,7 +273,7 @@ class Deployments:
                 f"that served there is eligible (rolled back from: {rejected}).",
                 f"Name a version ({flag}), or deploy one.",
             )
-        return self.registry.resolve(f"{name}@{target}")
+        return self.registry.find(Reference(name=name, version=target))
 
     def assign(
         self,
@@ -313,9 +321,9 @@ class Deployments:
 
         ``tag`` is a name reserved earlier with :meth:`next_tag` (under the same lock hold).
         """
-        Journal(self.registry.paths.journal).check_appendable()  # never a tag without its journal record
+        self.registry.journal().check_appendable()  # never a tag without its journal record
         tags = self.registry.git.tags()
-        times = [t.timestamp for t in tags if (m := STAGE_RE.fullmatch(t.name)) and m["name"] == info.name]
+        times = [t.timestamp for t in tags if (s := parse_stage_tag(t.name)) and s.name == info.name]
         stamp = max(int(time.time()), max(times, default=0) + 1)
         tag = tag or self.next_tag(info.name, env)
         meta: dict[str, Any] = {
@@ -328,12 +336,10 @@ class Deployments:
             "canary_percent": canary_percent,
             "version": info.version,
         }
-        message = (
-            f"Assigning stage {env} to artifact {info.name} version {info.version}\n\n{action}: {reason}".rstrip(": ")
-            + f"\n\n{TRAILER}: {json.dumps(meta, sort_keys=True)}\n"
-        )
+        message = assignment_message(info.name, info.version, env, action, reason, meta)
         self.registry.git.create_tag(tag, info.commit, message, timestamp=stamp)
-        number = int(tag.rsplit("#", 1)[1])
+        stage = parse_stage_tag(tag)
+        number = stage.number if stage else 0
         return Assignment(
             info.name,
             env,
@@ -353,18 +359,26 @@ class Deployments:
 
     def next_tag(self, name: str, env: str) -> str:
         """The name the next assignment of ``name`` will get (hold the repository lock)."""
-        numbers = [
-            int(m["n"]) for t in self.registry.git.tags() if (m := STAGE_RE.fullmatch(t.name)) and m["name"] == name
-        ]
-        return f"{name}#{env}#{max(numbers, default=0) + 1}"
+        numbers = [s.number for t in self.registry.git.tags() if (s := parse_stage_tag(t.name)) and s.name == name]
+        return stage_tag(name, env, max(numbers, default=0) + 1)
 
 
-def _meta(message: str) -> dict[str, Any]:
-    match = re.search(rf"^{TRAILER}: (\{{.*\}})\s*$", message, re.MULTILINE)
+def resolve(repo: Repository, ref: str | Reference) -> VersionInfo:
+    """Resolve ``NAME@vX.Y.Z``, ``NAME@latest`` or ``NAME#ENV`` to a version.
+
+    ``NAME#ENV`` is what serves ENV by the one rule (:meth:`Deployments.state`): the live
+    version, not a running canary.
+    """
+    ref = Reference.parse(ref) if isinstance(ref, str) else ref
+    if ref.env is None:
+        return repo.find(ref)
+    versions = repo.registered_versions(ref.name)
+    live = Deployments(repo).state(ref.name, ref.env).live
+    if live is None:
+        raise VersionNotFound(f"Nothing is assigned to {ref}.", "Deploy a version there first.")
+    match = [v for v in versions if v.version == live.version]
     if not match:
-        return {}
-    try:
-        data = json.loads(match.group(1))
-    except json.JSONDecodeError:
-        return {}
-    return data if isinstance(data, dict) else {}
+        raise IntegrityError(
+            f"{live.tag} points at a commit that registers no version.", "Run 'rollbackkit verify --all'."
+        )
+    return match[0]

@@ -1,0 +1,30 @@
+"""What a registered version is, as the bundle layer sees it: its name, version, id and origin."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered version, as its tag records it.
+
+    The registry reads it from the version's tag (:func:`rollbackkit.registry.tags.version_from_tag`);
+    a loaded bundle carries it so that rows it logs and errors it raises name the version.
+    """
+
+    name: str
+    version: str
+    bundle_id: str
+    created: str
+    commit: str
+    tag: str
+    author: str = ""
+    message: str = ""
+    recorded_commit: str = field(default="", repr=False)  # the commit the tag message names
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready dict."""
+        data = asdict(self)
+        del data["recorded_commit"]
+        return data
