@@ -383,12 +383,12 @@ def drift(
 ) -> None:
     """Drift of one column between a reference and current data (per slice with --by)."""
     from rollbackkit.analysis.drift import drift as compute
-    from rollbackkit.analysis.drift import drift_by
-    from rollbackkit.bundle.frames import read_frame
+    from rollbackkit.analysis.slices import drift_by
+    from rollbackkit.bundle.frames import parts, read_frame
 
     if "@" in reference and not Path(reference).exists():
         bundle = _registry(repo).describe(reference)
-        ref_frame = bundle.reference.rename(columns=lambda c: str(c).split(":", 1)[-1])
+        ref_frame = parts(bundle.reference)
         column = column or bundle.schema.output.primary
     else:
         ref_frame = read_frame(Path(reference), "reference data")

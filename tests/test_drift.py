@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from rollbackkit.analysis import drift as drift_module
-from rollbackkit.analysis.drift import EPSILON, NumericProfile, categorical_drift, drift, drift_by, numeric_drift
+from rollbackkit.analysis.drift import EPSILON, NumericProfile, categorical_drift, drift, numeric_drift
+from rollbackkit.analysis.slices import drift_by
 
 rng = np.random.default_rng(42)
 CASES = {

@@ -25,99 +25,27 @@ shares, new-category share) treat missing values as their own category. Class la
 (:func:`label_drift`) are categorical whatever their dtype: string, boolean or integer
 classes are compared by their shares, ``1`` and ``1.0`` being one class.
 
-Inputs: numpy arrays, pandas Series/DataFrame columns, pyarrow arrays/tables, a Parquet
-path (read through DuckDB, only the needed column), and Dask series (computed on their
-cluster, then sorted here). Results are identical across input kinds.
+Inputs are any sample :func:`rollbackkit.analysis.series.as_series` takes (numpy, pandas,
+pyarrow, a Parquet path, Dask); results are identical across input kinds. Drift per slice
+is :mod:`rollbackkit.analysis.slices`.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from rollbackkit.errors import InvalidInput
+from rollbackkit.analysis.series import as_labels, as_series, is_numeric, json_safe
 
 EPSILON = 1e-4
 PSI_BINS = 10
 TAILS = {"p1": 0.01, "p5": 0.05, "p50": 0.5, "p95": 0.95, "p99": 0.99}
 _MERGE_CHUNK = 1 << 20
-
-
-# ----------------------------------------------------------------------------- inputs
-def _is_dask(data: Any) -> bool:
-    module = sys.modules.get("dask.dataframe")  # never import dask just to check
-    return module is not None and isinstance(data, module.Series | module.DataFrame)
-
-
-def as_series(data: Any, column: str | None = None) -> pd.Series:
-    """Any supported input as a pandas Series (a Parquet path reads only ``column``)."""
-    if isinstance(data, str | Path):
-        return _read_parquet_column(Path(data), column)
-    if _is_dask(data):
-        data = data.compute()
-    if isinstance(data, pd.DataFrame):
-        data = _pick(data, column)
-    if isinstance(data, pd.Series):
-        return data.reset_index(drop=True)
-    if type(data).__module__.startswith("pyarrow"):
-        if hasattr(data, "column_names"):
-            data = data.column(_need(column))
-        return pd.Series(data.to_pandas())
-    if isinstance(data, np.ndarray | list | tuple):
-        return pd.Series(np.asarray(data))
-    raise InvalidInput(
-        f"Cannot compute drift on a {type(data).__name__}.",
-        "Pass a numpy array, pandas Series/DataFrame, pyarrow array/table, Parquet path or Dask series.",
-    )
-
-
-def _need(column: str | None) -> str:
-    if column is None:
-        raise InvalidInput("A table was given without a column name.", "Pass column=... (--column).")
-    return column
-
-
-def _pick(frame: pd.DataFrame, column: str | None) -> pd.Series:
-    name = _need(column)
-    if name not in frame.columns:
-        raise InvalidInput(
-            f"Column {name!r} is not in the data.", f"Choose one of: {', '.join(map(str, frame.columns[:10]))}."
-        )
-    return frame[name]
-
-
-def _read_parquet_column(path: Path, column: str | None) -> pd.Series:
-    import duckdb
-
-    if not path.is_file():
-        raise InvalidInput(f"{path} does not exist.", "Pass an existing Parquet file.")
-    name = _need(column)
-    quoted = '"' + name.replace('"', '""') + '"'
-    try:
-        result = duckdb.execute(f"SELECT {quoted} FROM read_parquet($path)", {"path": str(path)}).fetchnumpy()
-    except duckdb.Error as exc:
-        raise InvalidInput(
-            f"Cannot read column {name!r} of {path}: {str(exc).splitlines()[0]}.", "Check the path and the column name."
-        ) from exc
-    values = result[name]
-    if isinstance(values, np.ma.MaskedArray):
-        values = (
-            np.ma.filled(values.astype("float64"), np.nan) if values.dtype.kind in "iuf" else np.ma.filled(values, None)
-        )
-    return pd.Series(values)
-
-
-def is_numeric(series: pd.Series) -> bool:
-    """True for numeric (not boolean) data."""
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 # ----------------------------------------------------------------------------- numeric
@@ -430,28 +358,6 @@ def categorical_drift(reference: Any, current: Any, column: str | None = None) -
     )
 
 
-def as_labels(data: Any, column: str | None = None) -> pd.Series:
-    """Class labels as text, one spelling per class whatever the dtype they arrive in.
-
-    ``True`` is ``"True"``, ``1``, ``1.0`` and ``"1"`` are ``"1"`` (an integer label read back
-    as float after a missing value is the same class); missing values stay missing.
-    """
-    series = as_series(data, column)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    texts = np.array([_label_text(v) for v in uniques] + [None], dtype=object)
-    return pd.Series(texts[codes], dtype=object)  # code -1 (missing) picks the trailing None
-
-
-def _label_text(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, np.integer):
-        return str(int(value))
-    return str(value)
-
-
 def label_drift(reference: Any, current: Any, column: str | None = None) -> CategoricalDrift:
     """Drift of a class-label column: class shares (see :func:`as_labels`), PSI, JS, new classes."""
     return categorical_drift(as_labels(reference, column), as_labels(current, column), column)
@@ -469,63 +375,31 @@ def drift(reference: Any, current: Any, column: str | None = None) -> DriftResul
     return categorical_drift(ref, current, column)
 
 
-def drift_by(
-    reference: pd.DataFrame, current: pd.DataFrame, column: str, by: str | list[str]
-) -> list[DriftResult | CategoricalDrift]:
-    """Drift of ``column`` within each slice of the current data (grouped by ``by``).
+# ----------------------------------------------------------------------------- histograms
+@dataclass(frozen=True)
+class SharedHistogram:
+    """Samples binned on the same equal-width edges, for drawing them one over the other.
 
-    A slice absent from the reference is compared with the whole reference and says so in
-    its ``slice`` dict (``"reference": "all"``).
+    Attributes:
+        edges: ``bins + 1`` edges spanning the finite values of every sample.
+        shares: Per sample, the share of its finite values in each bin.
     """
-    keys = [by] if isinstance(by, str) else list(by)
-    for frame, side in ((reference, "reference"), (current, "current")):
-        missing = [k for k in [*keys, column] if k not in frame.columns]
-        if missing:
-            raise InvalidInput(f"The {side} data lacks column(s) {missing}.", "Check --column and --by.")
-    ref_groups = dict(list(reference.groupby(keys, dropna=False, sort=True)))
-    results: list[DriftResult | CategoricalDrift] = []
-    for key, part in current.groupby(keys, dropna=False, sort=True):
-        values = key if isinstance(key, tuple) else (key,)
-        ref_part = ref_groups.get(key)
-        label: dict[str, Any] = {k: _plain(v) for k, v in zip(keys, values, strict=True)}
-        if ref_part is None:
-            ref_part, label["reference"] = reference, "all"
-        result = drift(ref_part[column], part[column], column)
-        results.append(_with_slice(result, label))
-    return results
+
+    edges: np.ndarray
+    shares: list[np.ndarray]
 
 
-def _with_slice(result: DriftResult | CategoricalDrift, label: dict[str, Any]) -> DriftResult | CategoricalDrift:
-    from dataclasses import replace
+def shared_histogram(samples: Sequence[np.ndarray], bins: int) -> SharedHistogram | None:
+    """Bin float samples on shared edges (NaN and +-inf left out); None when none has a finite value.
 
-    return replace(result, slice=label)
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with dicts, lists and tuples walked and each non-finite float made None (JSON null)."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
+    The edges span the smallest to the largest finite value over all samples (one unit
+    wide when they are all equal), so any number of rows becomes ``bins`` numbers per sample.
+    """
+    finite = [values[np.isfinite(values)] for values in samples]
+    present = [values for values in finite if values.size]
+    if not present:
         return None
-    return value
-
-
-__all__ = [
-    "EPSILON",
-    "CategoricalDrift",
-    "DriftResult",
-    "NumericProfile",
-    "as_labels",
-    "categorical_drift",
-    "drift",
-    "drift_by",
-    "json_safe",
-    "label_drift",
-    "numeric_drift",
-]
+    lo = float(min(values.min() for values in present))
+    hi = float(max(values.max() for values in present))
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    return SharedHistogram(edges, [np.histogram(values, edges)[0] / max(values.size, 1) for values in finite])

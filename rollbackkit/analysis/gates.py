@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from rollbackkit.analysis.drift import drift, label_drift, numeric_drift
 from rollbackkit.analysis.gatespec import (
     ErrorRateGate,
     FeatureDriftGate,
@@ -29,6 +30,9 @@ from rollbackkit.analysis.gatespec import (
     TailGate,
     parse_gates_dict,
 )
+from rollbackkit.analysis.series import as_labels, json_safe
+from rollbackkit.analysis.slices import slice_columns, slices
+from rollbackkit.bundle.frames import parts, prefixed, read_frame
 from rollbackkit.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -53,8 +57,6 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
-        from rollbackkit.analysis.drift import json_safe
-
         return json_safe(asdict(self))  # type: ignore[no-any-return]
 
 
@@ -94,8 +96,6 @@ def evaluate(bundle: BundleDescription, window: pd.DataFrame | str | Path) -> Ga
         bundle: The version under evaluation (its gates, schema and reference profile).
         window: The window as a frame, or a Parquet/CSV path.
     """
-    from rollbackkit.bundle.frames import read_frame
-
     spec = parse_gates_dict(bundle.gates, f"{bundle.info.tag} gates.yaml")
     frame = _without_client_errors(window if isinstance(window, pd.DataFrame) else read_frame(window, "window"))
     results = [_evaluate_one(gate, spec, bundle, frame) for gate in spec.gates]
@@ -181,7 +181,7 @@ def _error_rate(gate: ErrorRateGate, need: int, bundle: BundleDescription, windo
 
 
 def _reference(bundle: BundleDescription, prefix: str, column: str) -> pd.Series:
-    key = f"{prefix}:{column}"
+    key = prefixed(prefix, column)
     if key not in bundle.reference.columns:
         raise InvalidInput(
             f"{bundle.info.tag}'s reference profile has no column {column!r}.",
@@ -201,8 +201,6 @@ def is_class_label(bundle: BundleDescription, column: str) -> bool:
 
 def _output_drift(bundle: BundleDescription, reference: pd.Series, current: pd.Series, column: str) -> Any:
     """Drift of an output column: class shares for class labels, else by the reference's dtype."""
-    from rollbackkit.analysis.drift import drift, label_drift
-
     if is_class_label(bundle, column):
         return label_drift(reference, current, column)
     return drift(reference, current, column)
@@ -234,8 +232,6 @@ def _drift_evidence(result: Any) -> dict[str, Any]:
 
 
 def _feature_drift(gate: FeatureDriftGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
-    from rollbackkit.analysis.drift import drift
-
     names = bundle.schema.feature_names if gate.features == "all" else gate.features
     current = _successful(window)
     _enough(len(current), need)
@@ -256,15 +252,13 @@ def _feature_drift(gate: FeatureDriftGate, need: int, bundle: BundleDescription,
 
 
 def _tail(gate: TailGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
-    from rollbackkit.analysis.drift import numeric_drift
-
     column = gate.column or bundle.schema.output.primary
     current = _column(_successful(window), column, gate)
     if is_class_label(bundle, column):
         raise _Insufficient(f"a tail gate needs a numeric column; {column!r} holds class labels")
     _enough(int(current.notna().sum()), need)
     result = numeric_drift(
-        _reference(bundle, "output" if f"output:{column}" in bundle.reference.columns else "input", column),
+        _reference(bundle, "output" if prefixed("output", column) in bundle.reference.columns else "input", column),
         current,
         column,
     )
@@ -291,8 +285,6 @@ def _tail(gate: TailGate, need: int, bundle: BundleDescription, window: pd.DataF
 
 
 def _label_value(metric: str, frame: pd.DataFrame, bundle: BundleDescription, label: str) -> float:
-    from rollbackkit.analysis.drift import as_labels
-
     labels = frame[label]
     if metric == "accuracy":
         return float((as_labels(frame["prediction"]).to_numpy() == as_labels(labels).to_numpy()).mean())
@@ -344,20 +336,19 @@ def _label_metric(gate: LabelMetricGate, need: int, bundle: BundleDescription, w
 
 
 def _slice(gate: SliceGate, need: int, bundle: BundleDescription, window: pd.DataFrame) -> GateResult:
-    keys = [gate.by] if isinstance(gate.by, str) else list(gate.by)
+    keys = slice_columns(gate.by)
     frame = window if gate.metric == "error_rate" else _successful(window)
     for key in keys:
         _column(frame, key, gate)
     _enough(len(frame), need)
     if gate.metric in _LABEL_METRICS:
         frame = frame[_column(frame, gate.label, gate).notna()]
-    reference = bundle.reference.rename(columns=lambda c: str(c).split(":", 1)[-1])
+    reference = parts(bundle.reference)
     column = gate.column or bundle.schema.output.primary
     values: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
-    for key, part in frame.groupby(keys, dropna=False, sort=True):
-        label = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
-        label = {k: v.item() if hasattr(v, "item") else v for k, v in label.items()}
+    for group in slices(frame, keys):
+        label, part = group.label, group.rows
         if len(part) < gate.min_slice_samples:
             skipped.append({"slice": label, "n": len(part)})
             continue

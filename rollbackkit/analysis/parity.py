@@ -24,7 +24,10 @@ from rollbackkit.bundle.model import LoadedBundle
 from rollbackkit.bundle.schema import output_frame
 
 RTOL = 1e-7
+"""Relative tolerance when a float recomputed from the golden sample is compared with the
+stored one (here, and by the router when it warms a version up)."""
 ATOL = 1e-9
+"""Absolute tolerance of the same comparison (see :data:`RTOL`)."""
 
 
 @dataclass(frozen=True)

@@ -35,15 +35,41 @@ def read_frame(data: Any, what: str = "data") -> pd.DataFrame:
     return frame
 
 
+PARTS = ("output", "input", "label")
+"""The parts of a reference profile, in the order :func:`parts` gives them precedence."""
+
+
+def prefixed(prefix: str, column: str) -> str:
+    """The stored name of ``column`` in part ``prefix`` of a reference or golden file: ``prefix:column``."""
+    return f"{prefix}:{column}"
+
+
 def with_prefix(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
     """Rename columns to ``prefix:column`` (reference and golden files keep parts apart)."""
-    return frame.rename(columns=lambda c: f"{prefix}:{c}").reset_index(drop=True)
+    return frame.rename(columns=lambda c: prefixed(prefix, c)).reset_index(drop=True)
 
 
 def part(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
     """The columns stored under ``prefix:``, with the prefix removed."""
-    cols = [c for c in frame.columns if str(c).startswith(f"{prefix}:")]
-    return frame[cols].rename(columns=lambda c: str(c)[len(prefix) + 1 :])
+    head = prefixed(prefix, "")
+    cols = [c for c in frame.columns if str(c).startswith(head)]
+    return frame[cols].rename(columns=lambda c: str(c)[len(head) :])
+
+
+def parts(frame: pd.DataFrame, prefixes: tuple[str, ...] = PARTS) -> pd.DataFrame:
+    """The columns of several parts side by side, prefixes removed.
+
+    A name stored in two parts (a feature named like an output) is taken once, from the
+    part named first, so every column of the result is one series.
+    """
+    taken: dict[str, Any] = {}
+    for prefix in prefixes:
+        head = prefixed(prefix, "")
+        for column in frame.columns:
+            name = str(column)
+            if name.startswith(head):
+                taken.setdefault(name[len(head) :], column)
+    return frame[list(taken.values())].set_axis(list(taken), axis=1)
 
 
 def read_features(source: str | Path) -> pd.DataFrame:

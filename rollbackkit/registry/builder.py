@@ -26,7 +26,7 @@ from rollbackkit.bundle.artifacts import (
     save_skops,
     validate_trust,
 )
-from rollbackkit.bundle.frames import read_frame, with_prefix
+from rollbackkit.bundle.frames import prefixed, read_frame, with_prefix
 from rollbackkit.bundle.manifest import MANIFEST_FILE, Component, Manifest, Registration, md5_file
 from rollbackkit.bundle.schema import Schema, infer_schema, output_frame
 from rollbackkit.errors import InvalidInput, InvalidPath
@@ -113,7 +113,7 @@ def build_bundle(
 
     parts = [with_prefix(ref_inputs, "input"), with_prefix(ref_outputs, "output")]
     if target is not None and target in valid.columns:
-        parts.append(valid[[target]].rename(columns={target: f"label:{target}"}))
+        parts.append(valid[[target]].rename(columns={target: prefixed("label", target)}))
     pd.concat(parts, axis=1).to_parquet(out / "reference.parquet", index=False)
     components["reference"] = _component(out / "reference.parquet", "dvc")
 

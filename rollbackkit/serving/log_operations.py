@@ -84,8 +84,8 @@ def log_drift(
     or the class names, ``reference`` and ``current`` the shares per bin (numeric results
     also give all ``edges``). A version with no logged rows is left out.
     """
-    from rollbackkit.analysis.drift import is_numeric
     from rollbackkit.analysis.gates import is_class_label
+    from rollbackkit.analysis.series import is_numeric
 
     out: dict[str, Any] = {}
     for version in versions:
@@ -112,7 +112,7 @@ def _numeric_shares(
 ) -> dict[str, Any] | None:
     import numpy as np
 
-    from rollbackkit.analysis.drift import numeric_drift
+    from rollbackkit.analysis.drift import numeric_drift, shared_histogram
 
     logged = log.query(f"SELECT primary_output {_LOGGED}", [name, env, version])["primary_output"]
     current = logged.to_numpy(dtype="float64", na_value=np.nan)
@@ -121,9 +121,10 @@ def _numeric_shares(
     expected = expected[np.isfinite(expected)]
     if not len(current) or not len(expected):
         return None
-    lo, hi = float(min(current.min(), expected.min())), float(max(current.max(), expected.max()))
-    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
-    shares = [np.histogram(x, edges)[0] / len(x) for x in (expected, current)]
+    histogram = shared_histogram([expected, current], bins)
+    if histogram is None:
+        return None
+    edges, shares = histogram.edges, histogram.shares
     return {
         "kind": "numeric",
         "column": primary,
@@ -143,7 +144,8 @@ def _label_shares(
     (``primary_output`` holds no copy of a text label), with PSI as the gate computes it."""
     import json
 
-    from rollbackkit.analysis.drift import as_labels, psi
+    from rollbackkit.analysis.drift import psi
+    from rollbackkit.analysis.series import as_labels
 
     pointer = "/" + primary.replace("~", "~0").replace("/", "~1")  # a JSON pointer to the column
     counts = log.query(

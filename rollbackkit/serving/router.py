@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rollbackkit.analysis.parity import ATOL, RTOL
 from rollbackkit.bundle.compat import Adaptation, Thresholds, check
 from rollbackkit.errors import IncompatibleInput, RoutingError, WarmupError
 from rollbackkit.serving.heap import settle_heap
@@ -229,7 +230,7 @@ class Router:
             got = outputs[column].to_numpy()
             want = expected[column].to_numpy()
             same = (
-                np.allclose(got.astype(float), want.astype(float), rtol=1e-7, atol=1e-9, equal_nan=True)
+                np.allclose(got.astype(float), want.astype(float), rtol=RTOL, atol=ATOL, equal_nan=True)
                 if np.issubdtype(want.dtype, np.number)
                 else bool((got.astype(str) == want.astype(str)).all())
             )

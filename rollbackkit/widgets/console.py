@@ -82,7 +82,7 @@ class RollbackConsole(widgets.VBox):
         message = widgets.HTML()
 
         def build() -> None:
-            from rollbackkit.bundle.frames import part
+            from rollbackkit.bundle.frames import parts
             from rollbackkit.ops.predictions import logged_window
 
             bundle = self.registry.describe(ref)
@@ -91,8 +91,7 @@ class RollbackConsole(widgets.VBox):
                 message.value = f"No logged predictions of {ref} in {self.env} yet."
                 self.drift_box.children = [message]
                 return
-            reference = bundle.reference
-            reference = part(reference, "output").join(part(reference, "input"))
+            reference = parts(bundle.reference, ("output", "input"))
             primary = bundle.schema.output.primary
             by = "contract" if "contract" in window.columns and "contract" in reference.columns else None
             self.drift = DriftPanel(reference, window, column=primary, by=by)

@@ -149,21 +149,15 @@ class DriftPanel(widgets.VBox):
         self._show_metrics(column, part, ref, cur)
 
     def _numeric(self, ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        r = ref.to_numpy(dtype="float64", na_value=np.nan)
-        c = cur.to_numpy(dtype="float64", na_value=np.nan)
-        r, c = r[np.isfinite(r)], c[np.isfinite(c)]
-        lo = float(min(r.min(initial=np.inf), c.min(initial=np.inf)))
-        hi = float(max(r.max(initial=-np.inf), c.max(initial=-np.inf)))
-        if not np.isfinite(lo):
-            return np.array([]), np.array([]), np.array([])
-        hi = hi if hi > lo else lo + 1.0
+        from rollbackkit.analysis.drift import shared_histogram
+
         ecdf = self.view.value == "ECDF"
-        n_bins = ECDF_BINS if ecdf else self.bins
-        edges = np.linspace(lo, hi, n_bins + 1)
-        shares = []
-        for values in (r, c):
-            counts = np.histogram(values, bins=n_bins, range=(lo, hi))[0] / max(len(values), 1)
-            shares.append(np.cumsum(counts) if ecdf else counts)
+        samples = [s.to_numpy(dtype="float64", na_value=np.nan) for s in (ref, cur)]
+        histogram = shared_histogram(samples, ECDF_BINS if ecdf else self.bins)
+        if histogram is None:
+            return np.array([]), np.array([]), np.array([])
+        edges = histogram.edges
+        shares = [np.cumsum(counts) if ecdf else counts for counts in histogram.shares]
         centres = edges[1:] if ecdf else (edges[:-1] + edges[1:]) / 2
         self._set_mode("lines" if ecdf else "bars")
         return centres, shares[0], shares[1]

@@ -205,7 +205,7 @@ def _typed(values: list[Any]) -> Any:
 
 def _sample_records(sample: pd.DataFrame) -> list[dict[str, Any]]:
     """``affected`` sample rows, JSON-ready, each with its outputs as an object (non-finite floats: null)."""
-    from rollbackkit.analysis.drift import json_safe  # analysis is below serving
+    from rollbackkit.analysis.series import json_safe  # analysis is below serving
 
     records: list[dict[str, Any]] = json.loads(
         sample.drop(columns="outputs").to_json(orient="records", date_format="iso")
