@@ -439,7 +439,7 @@ def serve(
     repo: RepoOpt = Path("."),
 ) -> None:
     """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog, prediction log."""
-    from rollbackkit.serving.server import serve as run
+    from rollbackkit.ops.serve import serve as run
 
     console = _console()
     run(

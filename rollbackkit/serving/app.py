@@ -50,6 +50,7 @@ from rollbackkit.errors import (
     RoutingError,
 )
 from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.log_operations import log_operation
 from rollbackkit.serving.openapi import openapi_document
 from rollbackkit.serving.wire import decode_frame, json_records, records_frame
 
@@ -356,9 +357,8 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
             actor=body.actor or "admin-api",
             features=_decoded(body.features, "features") if body.features else None,
         )
-    assert isinstance(body, LogBody)
-    from rollbackkit.serving.log_operations import log_operation
-
+    if not isinstance(body, LogBody):  # ADMIN_BODIES maps every other operation to a LogBody
+        raise InvalidInput(f"Unknown admin operation {operation!r}.", "See GET /openapi.json.")
     if env.log is None:
         raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
     return log_operation(env.registry, env.log, operation, env.name, env.env, body.version, since=body.since)

@@ -21,7 +21,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -49,8 +49,8 @@ def token_file(paths: ProjectPaths) -> Path:
     return paths.local / "admin-token"
 
 
-def admin_token(paths: ProjectPaths, create: bool = False) -> str | None:
-    """The admin token: the environment variable if set, else the token file (made if ``create``).
+def admin_token(paths: ProjectPaths) -> str | None:
+    """The admin token: the environment variable if set, else the token file; None if neither.
 
     The file's surrounding ASCII whitespace (its trailing newline) is not part of the token.
 
@@ -64,8 +64,19 @@ def admin_token(paths: ProjectPaths, create: bool = False) -> str | None:
     if path.exists():
         text = path.read_bytes().decode("latin-1").strip(" \t\r\n")  # anything non-ASCII is refused below
         return _checked(text, str(path), f"Delete {path} to have a new one made, or write one into it")
-    if not create:
-        return None
+    return None
+
+
+def ensure_admin_token(paths: ProjectPaths) -> str:
+    """The admin token as :func:`admin_token` finds it, else a new one in the token file (0600).
+
+    Raises:
+        InvalidToken: As :func:`admin_token`.
+    """
+    token = admin_token(paths)
+    if token is not None:
+        return token
+    path = token_file(paths)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     token = secrets.token_urlsafe(32)
@@ -155,33 +166,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def auto_runbook(repo: str | Path, name: str, env: str, result: dict[str, Any]) -> None:
-    """Run ``rollback.ipynb`` after an automatic rollback (in the server's hook thread).
-
-    The traffic has already moved, so the runbook finds the target serving and goes on to
-    the post-rollback gate check and the backfill of the bad version's rows. A runbook that
-    cannot run is recorded in the journal; it never affects serving.
-    """
-    from rollbackkit.ops.runbooks import run
-    from rollbackkit.registry.journal import Journal
-    from rollbackkit.registry.store import Registry
-
-    registry = Registry(repo)
-    assignment = result["assignment"]
-    parameters = {
-        "repo": str(registry.root),
-        "name": name,
-        "env": env,
-        "to_version": assignment["version"],
-        "reason": assignment["reason"] or "automatic rollback",
-        "incident": assignment["incident"] or f"auto-{assignment['tag']}",
-    }
-    try:
-        run("rollback", parameters, repo=registry.root)
-    except Exception as exc:  # recorded, never raised into serving
-        Journal(registry.paths.journal).append("runbook-error", name=name, env=env, error=repr(exc))
-
-
 def serve(
     repo: str | Path,
     name: str,
@@ -193,21 +177,23 @@ def serve(
     watchdog_interval: float = 5.0,
     log: bool = True,
     bake_seconds: float = 600.0,
-    runbook: bool = True,
+    on_rollback: Callable[[dict[str, Any]], None] | None = None,
     scoring_threads: int | None = 1,
     log_flush_interval: float | None = None,
     max_rows: int = MAX_ROWS,
-    on_ready: Any = None,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
 
     With ``log`` (the default) every prediction goes to the project's prediction log
-    (``.rollbackkit/local/predictions.duckdb``), batched off the request path. With
-    ``runbook`` (the default) an automatic rollback starts the rollback runbook once
-    traffic has moved; traffic never waits for it. ``scoring_threads`` caps native
+    (``.rollbackkit/local/predictions.duckdb``), batched off the request path.
+    ``on_rollback`` is called with the result of each automatic rollback, in a background
+    thread once traffic has moved (traffic never waits for it): :func:`rollbackkit.ops.serve.serve`
+    starts the rollback runbook there. ``on_ready`` is called with the URL once the server
+    listens. ``scoring_threads`` caps native
     thread pools per request (see :mod:`rollbackkit.serving.threads`; 0 or None: no cap).
     ``log_flush_interval`` is how often the log's writer process commits, and so what a
-    crash of the writer can lose (None: :data:`~rollbackkit.logprocess.WRITER_FLUSH_INTERVAL`;
+    crash of the writer can lose (None: :data:`~rollbackkit.serving.predlog.process.WRITER_FLUSH_INTERVAL`;
     a crash of the server alone loses at most 0.05 s). ``max_rows`` caps the rows of one
     ``/predict`` request (more: 413 before scoring). On SIGINT/SIGTERM the log's writer gets
     :data:`SHUTDOWN_FLUSH_SECONDS` to commit what it holds, then is killed; the requests it may
@@ -230,8 +216,7 @@ def serve(
             "Pass --allow-remote to serve beyond this machine (put TLS and auth in front).",
         )
     paths = Registry(repo).paths
-    token = admin_token(paths, create=True)  # a bad token is refused before anything is loaded
-    assert token is not None
+    token = ensure_admin_token(paths)  # a bad token is refused before anything is loaded
     warn_if_readable(paths)
     with server_lock(paths, name, env):  # held until serving ends
         flush = {} if log_flush_interval is None else {"flush_interval": log_flush_interval}
@@ -244,7 +229,7 @@ def serve(
             bake_seconds=bake_seconds,
             scoring_threads=scoring_threads or None,
             freeze_heap=True,
-            on_auto_rollback=(lambda result: auto_runbook(repo, name, env, result)) if runbook else None,
+            on_auto_rollback=on_rollback,
         )
         environment.start()
         if prediction_log is not None:

@@ -1,0 +1,81 @@
+"""Serve an environment with the automatic rollback runbook wired in (``rollbackkit serve``).
+
+The server (:mod:`rollbackkit.serving.server`) knows nothing of runbooks: it calls back
+after each automatic rollback, and the callback given here runs ``rollback.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from rollbackkit.ops.runbooks import run
+from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.store import Registry
+from rollbackkit.serving.server import MAX_ROWS
+from rollbackkit.serving.server import serve as serve_http
+
+
+def rollback_runbook(repo: str | Path, name: str, env: str, result: dict[str, Any]) -> None:
+    """Run ``rollback.ipynb`` after an automatic rollback (in the server's hook thread).
+
+    The traffic has already moved, so the runbook finds the target serving and goes on to
+    the post-rollback gate check and the backfill of the bad version's rows. A runbook that
+    cannot run is recorded in the journal; it never affects serving.
+    """
+    registry = Registry(repo)
+    assignment = result["assignment"]
+    parameters = {
+        "repo": str(registry.root),
+        "name": name,
+        "env": env,
+        "to_version": assignment["version"],
+        "reason": assignment["reason"] or "automatic rollback",
+        "incident": assignment["incident"] or f"auto-{assignment['tag']}",
+    }
+    try:
+        run("rollback", parameters, repo=registry.root)
+    except Exception as exc:  # recorded, never raised into serving
+        Journal(registry.paths.journal).append("runbook-error", name=name, env=env, error=repr(exc))
+
+
+def serve(
+    repo: str | Path,
+    name: str,
+    env: str,
+    *,
+    runbook: bool = True,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    allow_remote: bool = False,
+    watchdog_interval: float = 5.0,
+    log: bool = True,
+    bake_seconds: float = 600.0,
+    scoring_threads: int | None = 1,
+    log_flush_interval: float | None = None,
+    max_rows: int = MAX_ROWS,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve NAME in ENV until SIGINT/SIGTERM (see :func:`rollbackkit.serving.server.serve`).
+
+    With ``runbook`` (the default) an automatic rollback starts the rollback runbook
+    (:func:`rollback_runbook`) once traffic has moved; traffic never waits for it.
+    """
+    serve_http(
+        repo,
+        name,
+        env,
+        host=host,
+        port=port,
+        allow_remote=allow_remote,
+        watchdog_interval=watchdog_interval,
+        log=log,
+        bake_seconds=bake_seconds,
+        on_rollback=partial(rollback_runbook, repo, name, env) if runbook else None,
+        scoring_threads=scoring_threads,
+        log_flush_interval=log_flush_interval,
+        max_rows=max_rows,
+        on_ready=on_ready,
+    )
