@@ -46,9 +46,12 @@ SliceMetric = Literal[
     "accuracy", "auc", "rmse", "mae", "error_rate", "psi", "js", "wasserstein_norm", "ks", "mean_shift"
 ]
 Quantile = Literal["p1", "p5", "p50", "p95", "p99"]
-MAX_MIN_SAMPLES = 20_000
-"""The largest ``min_samples``: the rows a served window holds (``WINDOW_ROWS``); a gate
-that needs more could never be decided, so it would warn "insufficient" forever."""
+WINDOW_ROWS = 20_000
+"""The rows a gate window holds: a server's latest rows of the version under evaluation
+(kept in memory or read from the prediction log)."""
+MAX_MIN_SAMPLES = WINDOW_ROWS
+"""The largest ``min_samples``: a gate that needs more rows than a window holds could never
+be decided, so it would warn "insufficient" forever."""
 
 
 class _Gate(BaseModel):

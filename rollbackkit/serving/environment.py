@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from rollbackkit.analysis.gatespec import WINDOW_ROWS
 from rollbackkit.analysis.preflight import refuse_incompatible
 from rollbackkit.errors import IncompatibleInput, RoutingError, Superseded
 from rollbackkit.locking import checkpoint, repo_lock
@@ -29,7 +30,7 @@ from rollbackkit.registry.store import Registry
 from rollbackkit.serving.predlog.process import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
 from rollbackkit.serving.threads import limit_scoring_threads
-from rollbackkit.serving.window import WINDOW_ROWS, Window, joined
+from rollbackkit.serving.window import Window, joined
 
 RECENT_INPUT_ROWS = 2_000
 

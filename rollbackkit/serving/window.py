@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-WINDOW_ROWS = 20_000
+from rollbackkit.analysis.gatespec import WINDOW_ROWS
+
 COMPACT_EVERY = 32
 
 

@@ -481,7 +481,8 @@ def test_the_window_without_a_log_is_bounded_by_rows_not_requests() -> None:
     import numpy as np
     import pandas as pd
 
-    from rollbackkit.serving.window import WINDOW_ROWS, Window
+    from rollbackkit.analysis.gatespec import WINDOW_ROWS
+    from rollbackkit.serving.window import Window
 
     window = Window()
     for i in range(200):
