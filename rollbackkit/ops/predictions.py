@@ -21,7 +21,7 @@ from rollbackkit.registry.store import Registry
 from rollbackkit.serving.client import admin_call
 from rollbackkit.serving.client import status as server_status
 from rollbackkit.serving.log_operations import log_operation
-from rollbackkit.serving.predlog.log import open_log
+from rollbackkit.serving.predlog.opening import open_log
 from rollbackkit.serving.wire import decode_frame
 
 
@@ -115,10 +115,7 @@ def log_call(
     """Run a log operation through the server at ``url`` (from :func:`log_server`), or on the file."""
     if url is not None:
         return admin_call(registry.paths, url, operation, {"version": version, "since": since})
-    path = registry.paths.prediction_log
-    if not path.exists():
-        raise InvalidInput(f"There is no prediction log at {path}.", "Serve with rollbackkit serve to create one.")
-    log = open_log(registry.paths)
+    log = open_log(registry.paths, existing=True)
     try:
         return log_operation(registry, log, operation, name, env, version, since)
     finally:

@@ -27,7 +27,7 @@ from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Assignment, Deployments
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.store import Registry
-from rollbackkit.serving.predlog.process import PredictionStore
+from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
 from rollbackkit.serving.threads import limit_scoring_threads
 from rollbackkit.serving.window import Window, joined

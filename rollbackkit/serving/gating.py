@@ -12,7 +12,7 @@ from rollbackkit.analysis.gates import GateReport, evaluate
 from rollbackkit.errors import InvalidInput
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.store import Registry
-from rollbackkit.serving.predlog.log import PredictionLog
+from rollbackkit.serving.predlog.opening import open_log
 
 
 def evaluate_logged(
@@ -32,10 +32,7 @@ def evaluate_logged(
     if env is None or window is not None:
         raise InvalidInput("Give exactly one of --window PATH or --env ENV.", "See rollbackkit gates check --help.")
     bundle = registry.describe(ref)
-    path = registry.paths.prediction_log
-    if not path.exists():
-        raise InvalidInput(f"There is no prediction log at {path}.", "Serve with rollbackkit serve to create one.")
-    log = PredictionLog(path)
+    log = open_log(registry.paths, existing=True, sinks=False)
     try:
         frame = log.window(bundle.name, validate_name(env, "environment name"), version=bundle.version)
     finally:

@@ -15,7 +15,8 @@ from rollbackkit.errors import IncompatibleInput, VersionNotFound
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.store import Registry
-from rollbackkit.serving.predlog.process import PredictionStore
+from rollbackkit.serving.predlog.queries import output_counts, primary_outputs
+from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.wire import encode_frame
 
 WINDOW_LIMIT = 5_000
@@ -101,12 +102,6 @@ def log_drift(
     return out
 
 
-_LOGGED = (
-    "FROM (SELECT * FROM predictions UNION ALL SELECT * FROM predictions_staging) "
-    "WHERE name = ? AND env = ? AND version = ? AND replaces IS NULL AND error IS NULL"
-)
-
-
 def _numeric_shares(
     log: PredictionStore, name: str, env: str, version: str, primary: str, reference: pd.Series, bins: int
 ) -> dict[str, Any] | None:
@@ -114,7 +109,7 @@ def _numeric_shares(
 
     from rollbackkit.analysis.drift import numeric_drift, shared_histogram
 
-    logged = log.query(f"SELECT primary_output {_LOGGED}", [name, env, version])["primary_output"]
+    logged = primary_outputs(log, name, env, version)
     current = logged.to_numpy(dtype="float64", na_value=np.nan)
     current = current[np.isfinite(current)]
     expected = reference.to_numpy(dtype="float64", na_value=np.nan)
@@ -147,11 +142,7 @@ def _label_shares(
     from rollbackkit.analysis.drift import psi
     from rollbackkit.analysis.series import as_labels
 
-    pointer = "/" + primary.replace("~", "~0").replace("/", "~1")  # a JSON pointer to the column
-    counts = log.query(
-        f"SELECT CAST(json_extract(outputs, ?) AS VARCHAR) AS value, count(*) AS n {_LOGGED} GROUP BY 1",
-        [pointer, name, env, version],
-    )
+    counts = output_counts(log, name, env, version, primary)
     counts = counts[counts["value"].notna() & (counts["value"] != "null")]
     expected = as_labels(reference).dropna().value_counts()
     if counts.empty or expected.empty:

@@ -208,7 +208,7 @@ def serve(
     from rollbackkit.registry.store import Registry
     from rollbackkit.serving.app import create_app
     from rollbackkit.serving.environment import ServingEnvironment
-    from rollbackkit.serving.predlog.process import LogProcess
+    from rollbackkit.serving.predlog.opening import open_log
 
     if not is_loopback(host) and not allow_remote:
         raise InvalidInput(
@@ -219,8 +219,8 @@ def serve(
     token = ensure_admin_token(paths)  # a bad token is refused before anything is loaded
     warn_if_readable(paths)
     with server_lock(paths, name, env):  # held until serving ends
-        flush = {} if log_flush_interval is None else {"flush_interval": log_flush_interval}
-        prediction_log = LogProcess.for_project(paths, **flush) if log else None
+        flush: dict[str, Any] = {} if log_flush_interval is None else {"flush_interval": log_flush_interval}
+        prediction_log = open_log(paths, process=True, **flush) if log else None
         environment = ServingEnvironment(
             repo,
             name,

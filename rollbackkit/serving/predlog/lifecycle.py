@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,11 +21,9 @@ from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.predlog.batches import primary_numbers
 from rollbackkit.serving.predlog.queries import LogReader
 from rollbackkit.serving.predlog.schema import FIELDS, TABLES, outputs_json, scalar, version_filter
+from rollbackkit.serving.predlog.surface import Rescore
 
 LOGGER = logging.getLogger(__name__)
-
-Rescore = Callable[[pd.DataFrame], tuple[pd.DataFrame, str, str]]
-"""Scores a frame of stored inputs; returns ``(outputs, version, bundle_id)``."""
 
 
 class LogLifecycle(LogReader):

@@ -55,22 +55,15 @@ transactions), :mod:`~rollbackkit.serving.predlog.writer` with
 
 from __future__ import annotations
 
-from typing import Any
-
-from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.predlog.lifecycle import LogLifecycle
+from rollbackkit.serving.predlog.surface import PredictionStore
 
 
-def open_log(paths: ProjectPaths, **options: Any) -> PredictionLog:
-    """The project's prediction log with the sinks its config declares (``sinks:``)."""
-    from rollbackkit.serving.predlog.sinks import sinks_from_config
+class PredictionLog(LogLifecycle, PredictionStore):
+    """The durable prediction log of one project, in this process.
 
-    sinks = sinks_from_config(paths.read_config().get("sinks"))
-    return PredictionLog(paths.prediction_log, sinks=sinks, **options)
-
-
-class PredictionLog(LogLifecycle):
-    """The durable prediction log of one project.
+    Open a project's log with :func:`~rollbackkit.serving.predlog.opening.open_log`; it
+    implements the log's call surface (:class:`~rollbackkit.serving.predlog.surface.LogCalls`).
 
     Args:
         path: The DuckDB file.

@@ -2,18 +2,18 @@
 
 A server's :class:`LogProcess` starts ``python -m rollbackkit.serving.predlog.process`` and talks to it
 over a private socket pair (``multiprocessing.connection`` framing). The child owns the
-DuckDB file and runs an ordinary :class:`~rollbackkit.sideeffects.PredictionLog` with its
-writer thread; every other call (``window``, ``promote``, ``quarantine``, ``affected``,
-``backfill``, ...) is forwarded to it and answered in order after the records sent before
-it. ``backfill`` re-scores through a callback: the child sends each batch of stored inputs
-back and the server scores it with its own loaded bundle.
+DuckDB file and runs an ordinary :class:`~rollbackkit.serving.predlog.log.PredictionLog`
+with its writer thread; every call of the log's surface
+(:class:`~rollbackkit.serving.predlog.surface.LogCalls`: ``window``, ``promote``,
+``quarantine``, ``affected``, ``backfill``, ...) is forwarded to it by name and answered in
+order after the records sent before it. ``backfill`` re-scores through a callback: the
+child sends each batch of stored inputs back and the server scores it with its own loaded
+bundle.
 
-Why a process: a flush builds frames and runs DuckDB inserts, about 50 ms of work per
-0.2 s of single-row traffic that holds the GIL in pieces. In a thread it raised one-row
-p99 by about 1.7x even with one OpenMP thread per request (measured in-process on the
-2-core bench machine); in its own process the request path only pickles the request
-(about 0.3 ms for a 52-feature row) and appends bytes to a list. The writer still shares
-the machine: see ``bench/sideeffects.py`` and the README's Performance section.
+Why a process: a flush builds frames and runs DuckDB inserts that hold the GIL in pieces;
+in a thread that raised the one-row p99 of requests. In its own process the request path
+only pickles the request and appends bytes to a list. The writer still shares the machine:
+``bench/sideeffects.py`` measures log on vs off (``bench/results/sideeffects.json``).
 
 Durability: the server hands its queue to the child every ``send_interval`` (0.05 s). A
 ``kill -9`` of the server loses at most that last send interval: the child reads what
@@ -30,6 +30,7 @@ with ``write_errors`` and ``last_write_error``): nothing is lost uncounted.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import pickle
 import signal
@@ -41,51 +42,36 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 import pandas as pd
 
 from rollbackkit.errors import LogWriterStopped, RollbackkitError
-from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.heap import settle_heap
 from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.serving.predlog.sinks import sinks_from_config
+from rollbackkit.serving.predlog.surface import CALLS
 
 LOGGER = logging.getLogger(__name__)
 
-CALLS = frozenset(
-    {
-        "set_stage",
-        "knows",
-        "stage_of",
-        "promote",
-        "quarantine",
-        "affected",
-        "backfill",
-        "window",
-        "query",
-        "production",
-        "status",
-    }
-)
-"""The PredictionLog methods a server may call in the child (nothing else runs there)."""
-
 WRITER_FLUSH_INTERVAL = 0.5
-"""Seconds between the writer's commits. Each commit costs the writer about 40 ms of CPU
-whatever its size (52 typed input columns, three inserts); at 0.2 s the writer took
-18% of a core beside 60 one-row requests/s, at 0.5 s 12% (a server's p99 on a 2-core
-machine pays for every busy moment of its neighbours). A crash of the server alone
-still loses only the last hand-over (``send_interval``)."""
+"""Seconds between the writer's commits. A commit costs the writer CPU nearly whatever its
+size, and a server's p99 pays for every busy moment of its neighbours, so a server's writer
+commits less often than an in-process log (see ``bench/results/sideeffects.json``). A
+crash of the server alone still loses only the last hand-over (``send_interval``)."""
 
 MAX_PENDING = 100_000
 """Requests held while the child is unreachable; more are dropped (and counted)."""
 
 
 class LogProcess:
-    """A :class:`~rollbackkit.sideeffects.PredictionLog` run in a child process.
+    """A :class:`~rollbackkit.serving.predlog.log.PredictionLog` run in a child process.
 
     Offers the methods a server uses (:meth:`record`, :meth:`start`, :meth:`close` and
-    the calls in :data:`CALLS`) with the same signatures and results.
+    the calls of :class:`~rollbackkit.serving.predlog.surface.LogCalls`) with the same
+    signatures and results: every call but :meth:`backfill` and :meth:`status` is
+    forwarded by name (:meth:`__getattr__`). Open a project's with
+    :func:`~rollbackkit.serving.predlog.opening.open_log` (``process=True``).
 
     Args:
         path: The DuckDB file.
@@ -124,11 +110,6 @@ class LogProcess:
             "sink_errors": 0,
         }
         self._spawn()
-
-    @classmethod
-    def for_project(cls, paths: ProjectPaths, **options: Any) -> LogProcess:
-        """The project's prediction log (with its configured sinks) in a child process."""
-        return cls(paths.prediction_log, sinks=paths.read_config().get("sinks"), **options)
 
     def _spawn(self) -> None:
         """Start a child and open the log in it; raise what opening raised."""
@@ -234,32 +215,11 @@ class LogProcess:
             raise value
         return value
 
-    def set_stage(self, deployment: str, name: str, env: str, version: str, stage: str) -> None:
-        """See :meth:`PredictionLog.set_stage`."""
-        self._call("set_stage", deployment, name, env, version, stage)
-
-    def knows(self, deployment: str) -> bool:
-        """See :meth:`PredictionLog.knows`."""
-        return bool(self._call("knows", deployment))
-
-    def stage_of(self, deployment: str) -> str:
-        """See :meth:`PredictionLog.stage_of`."""
-        return str(self._call("stage_of", deployment))
-
-    def promote(self, deployment: str) -> int:
-        """See :meth:`PredictionLog.promote`."""
-        return int(self._call("promote", deployment))
-
-    def quarantine(self, name: str, env: str, version: str) -> int:
-        """See :meth:`PredictionLog.quarantine`."""
-        return int(self._call("quarantine", name, env, version))
-
-    def affected(
-        self, name: str, env: str, version: str, since: str | None = None, limit: int = 1000
-    ) -> dict[str, Any]:
-        """See :meth:`PredictionLog.affected`."""
-        result: dict[str, Any] = self._call("affected", name, env, version, since=since, limit=limit)
-        return result
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """A call of the log's surface (:data:`~rollbackkit.serving.predlog.surface.CALLS`), run in the child."""
+        if name not in CALLS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return functools.partial(self._call, name)
 
     def backfill(
         self,
@@ -269,27 +229,12 @@ class LogProcess:
         rescore: Callable[[pd.DataFrame], Any],
         batch: int = 5000,
         primary: str | None = None,
-    ) -> dict[str, int]:
+    ) -> dict[str, Any]:
         """See :meth:`PredictionLog.backfill`; ``rescore`` runs here, in the server."""
-        result: dict[str, int] = self._call(
+        result: dict[str, Any] = self._call(
             "backfill", name, env, version, batch=batch, primary=primary, callback=rescore
         )
         return result
-
-    def window(self, name: str, env: str, **options: Any) -> pd.DataFrame:
-        """See :meth:`PredictionLog.window`."""
-        frame: pd.DataFrame = self._call("window", name, env, **options)
-        return frame
-
-    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-        """See :meth:`PredictionLog.query`."""
-        frame: pd.DataFrame = self._call("query", sql, params)
-        return frame
-
-    def production(self, name: str | None = None) -> pd.DataFrame:
-        """See :meth:`PredictionLog.production`."""
-        frame: pd.DataFrame = self._call("production", name)
-        return frame
 
     def status(self, wait: float = 1.0) -> dict[str, Any]:
         """The writer process's health: pid, alive, restarts, requests it never got
@@ -369,10 +314,6 @@ def _picklable(exc: BaseException) -> BaseException:
         return exc
     except Exception:
         return RollbackkitError(f"{type(exc).__name__}: {exc}")
-
-
-PredictionStore: TypeAlias = PredictionLog | LogProcess
-"""Either log: in this process (CLI, notebooks) or in a child process (a server)."""
 
 
 # ----------------------------------------------------------------------------- the child

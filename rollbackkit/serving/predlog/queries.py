@@ -9,17 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.predlog.schema import ALL_ROWS, EXPORTABLE, PRODUCTION_VIEW, TABLES, sql_path, version_filter
+from rollbackkit.serving.predlog.surface import LogCalls
 from rollbackkit.serving.predlog.writer import LogWriter
-
-if TYPE_CHECKING:
-    from rollbackkit.serving.predlog.surface import LogCalls
 
 
 class LogReader(LogWriter):
