@@ -19,20 +19,20 @@ A ``/predict`` request over ``max_rows`` rows (``serve --max-rows``, 100,000 by 
 any body over :data:`MAX_BODY_BYTES` get a 413 with one ``{"error", "hint"}`` line before
 anything is scored (an oversized ``Content-Length`` before the body is read).
 
-Every body is read by one of the pydantic models below (which :mod:`~rollbackkit.serving.openapi`
-also publishes): a body that is not JSON, nests too deep, holds a lone surrogate, a field of
-the wrong type or an unknown field gets a 400 with one ``{"error", "hint"}`` line.
+Every body is read by one of the pydantic models in :mod:`~rollbackkit.serving.bodies`
+(which :mod:`~rollbackkit.serving.openapi` also publishes): a body that is not JSON, nests
+too deep, holds a lone surrogate, a field of the wrong type or an unknown field gets a 400
+with one ``{"error", "hint"}`` line.
 """
 
 from __future__ import annotations
 
 import hmac
 import uuid
-from datetime import datetime
 from typing import Any, TypeVar
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -49,6 +49,7 @@ from rollbackkit.errors import (
     RollbackkitError,
     RoutingError,
 )
+from rollbackkit.serving.bodies import ADMIN_BODIES, Body, DeployBody, LogBody, PredictBody, PromoteBody, RollbackBody
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.log_operations import log_operation
 from rollbackkit.serving.openapi import openapi_document
@@ -59,81 +60,6 @@ MAX_BODY_BYTES = 200 * 1024 * 1024
 """The largest request body read (a bigger ``Content-Length``, or more bytes sent: 413)."""
 
 
-# --------------------------------------------------------------------------- bodies
-class Body(BaseModel):
-    """A request body: a JSON object with exactly these fields, each of exactly its type."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-_Frame = dict[str, Any] | list[dict[str, Any]] | None
-_ACTOR = Field(None, description="Who asks (the CLI sends git's user.name); default admin-api.")
-_FEATURES = Field(None, description="Live features for preflight, a wire frame (default: inputs lately scored).")
-
-
-class PredictBody(Body):
-    """``POST /predict``: rows as records, as columns + data, or as a typed frame."""
-
-    records: list[dict[str, Any]] | None = None
-    columns: list[str] | None = None
-    data: list[list[Any]] | None = None
-    frame: dict[str, Any] | None = None
-    key: str | int | None = Field(None, description="Sticky canary routing key (or header X-Request-Key).")
-
-
-class DeployBody(Body):
-    """``POST /admin/deploy``."""
-
-    version: str = Field(description="vX.Y.Z")
-    canary: int | None = Field(None, ge=1, le=99, description="Percent of traffic for a canary (1-99).")
-    features: _Frame = _FEATURES
-    force: bool = False
-    reason: str = ""
-    actor: str | None = _ACTOR
-
-
-class PromoteBody(Body):
-    """``POST /admin/promote``."""
-
-    reason: str = ""
-    actor: str | None = _ACTOR
-
-
-class RollbackBody(Body):
-    """``POST /admin/rollback``."""
-
-    reason: str
-    incident: str = ""
-    to: str | None = Field(None, description="vX.Y.Z (default: the rollback target).")
-    features: _Frame = _FEATURES
-    force: bool = False
-    actor: str | None = _ACTOR
-
-
-class LogBody(Body):
-    """``POST /admin/affected|backfill|drift|window|gates``: a version (``drift``: ``v1,v2,...``)."""
-
-    version: str = Field(description="vX.Y.Z (drift: a comma-separated list)")
-    since: str | None = Field(None, description="Only rows at or after this ISO 8601 time (affected).")
-
-    @field_validator("since")
-    @classmethod
-    def _iso_time(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return datetime.fromisoformat(value).isoformat()
-        except ValueError:
-            raise ValueError("not an ISO 8601 time such as 2026-01-05T09:30:00+00:00") from None
-
-
-ADMIN_BODIES: dict[str, type[Body]] = {
-    "deploy": DeployBody,
-    "promote": PromoteBody,
-    "rollback": RollbackBody,
-    **dict.fromkeys(("affected", "backfill", "drift", "window", "gates"), LogBody),
-}
-"""Every admin operation and the body it takes (the app's admin routes and the OpenAPI document)."""
 
 _B = TypeVar("_B", bound=Body)
 

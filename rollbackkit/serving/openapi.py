@@ -2,7 +2,7 @@
 
 Written as data, next to nothing else, so that the description of a route is read and
 changed in one place. The admin bodies are the schemas of the pydantic models that
-validate them (:data:`rollbackkit.serving.app.ADMIN_BODIES`). A test compares its paths and
+validate them (:data:`rollbackkit.serving.bodies.ADMIN_BODIES`). A test compares its paths and
 methods with the app's routes: a route without a description here fails it.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rollbackkit.serving.bodies import ADMIN_BODIES
 from rollbackkit.serving.wire import FORMAT
 
 _JSON = "application/json"
@@ -39,8 +40,6 @@ _OBJECT = {"type": "object", "additionalProperties": True}
 
 
 def _admin(operation: str, summary: str, example: dict[str, Any], answer: str) -> dict[str, Any]:
-    from rollbackkit.serving.app import ADMIN_BODIES  # the app imports this module
-
     body = ADMIN_BODIES[operation].model_json_schema()
     if "features" in body["properties"]:
         body["properties"]["features"] = _FEATURES

@@ -1,0 +1,88 @@
+"""The request bodies of the HTTP API: one strict pydantic model per route.
+
+The app (:mod:`rollbackkit.serving.app`) reads every body with one of them, and
+:mod:`rollbackkit.serving.openapi` publishes their JSON schemas.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Body(BaseModel):
+    """A request body: a JSON object with exactly these fields, each of exactly its type."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+_Frame = dict[str, Any] | list[dict[str, Any]] | None
+_ACTOR = Field(None, description="Who asks (the CLI sends git's user.name); default admin-api.")
+_FEATURES = Field(None, description="Live features for preflight, a wire frame (default: inputs lately scored).")
+
+
+class PredictBody(Body):
+    """``POST /predict``: rows as records, as columns + data, or as a typed frame."""
+
+    records: list[dict[str, Any]] | None = None
+    columns: list[str] | None = None
+    data: list[list[Any]] | None = None
+    frame: dict[str, Any] | None = None
+    key: str | int | None = Field(None, description="Sticky canary routing key (or header X-Request-Key).")
+
+
+class DeployBody(Body):
+    """``POST /admin/deploy``."""
+
+    version: str = Field(description="vX.Y.Z")
+    canary: int | None = Field(None, ge=1, le=99, description="Percent of traffic for a canary (1-99).")
+    features: _Frame = _FEATURES
+    force: bool = False
+    reason: str = ""
+    actor: str | None = _ACTOR
+
+
+class PromoteBody(Body):
+    """``POST /admin/promote``."""
+
+    reason: str = ""
+    actor: str | None = _ACTOR
+
+
+class RollbackBody(Body):
+    """``POST /admin/rollback``."""
+
+    reason: str
+    incident: str = ""
+    to: str | None = Field(None, description="vX.Y.Z (default: the rollback target).")
+    features: _Frame = _FEATURES
+    force: bool = False
+    actor: str | None = _ACTOR
+
+
+class LogBody(Body):
+    """``POST /admin/affected|backfill|drift|window|gates``: a version (``drift``: ``v1,v2,...``)."""
+
+    version: str = Field(description="vX.Y.Z (drift: a comma-separated list)")
+    since: str | None = Field(None, description="Only rows at or after this ISO 8601 time (affected).")
+
+    @field_validator("since")
+    @classmethod
+    def _iso_time(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            raise ValueError("not an ISO 8601 time such as 2026-01-05T09:30:00+00:00") from None
+
+
+ADMIN_BODIES: dict[str, type[Body]] = {
+    "deploy": DeployBody,
+    "promote": PromoteBody,
+    "rollback": RollbackBody,
+    **dict.fromkeys(("affected", "backfill", "drift", "window", "gates"), LogBody),
+}
+"""Every admin operation and the body it takes (the app's admin routes and the OpenAPI document)."""
