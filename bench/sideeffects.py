@@ -2,7 +2,7 @@
 
 1. Serving latency with the prediction log on vs off: the same requests through
    ``ServingEnvironment.predict`` in-process (with the server's log, a
-   :class:`~rollbackkit.logprocess.LogProcess`), and through two real servers on
+   :class:`~rollbackkit.serving.predlog.process.LogProcess`), and through two real servers on
    127.0.0.1 (``rollbackkit serve`` and ``rollbackkit serve --no-log``). On and off
    alternate in short blocks (ABBA), and the p99 ratio comes with a block-bootstrap 90%
    interval and the off-vs-off noise floor. Target: p99 with logging within 10% of p99
@@ -69,7 +69,7 @@ def bench_in_process(
 ) -> dict[str, Any]:
     """p50/p99 of ServingEnvironment.predict with the server's log on vs off, in alternating blocks.
 
-    One environment and one :class:`~rollbackkit.logprocess.LogProcess` for the whole run; an
+    One environment and one :class:`~rollbackkit.serving.predlog.process.LogProcess` for the whole run; an
     "off" block starts only after the writer has committed everything (so it idles), then
     scores with no log; an "on" block scores with it. Many short blocks rather than a few
     long rounds: each p99 then rests on thousands of samples spread over the whole run.
