@@ -107,7 +107,8 @@ def _numeric_shares(
 ) -> dict[str, Any] | None:
     import numpy as np
 
-    from rollbackkit.analysis.drift import numeric_drift, shared_histogram
+    from rollbackkit.analysis.drift import numeric_drift
+    from rollbackkit.analysis.histogram import shared_histogram
 
     logged = primary_outputs(log, name, env, version)
     current = logged.to_numpy(dtype="float64", na_value=np.nan)

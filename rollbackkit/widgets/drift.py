@@ -149,7 +149,7 @@ class DriftPanel(widgets.VBox):
         self._show_metrics(column, part, ref, cur)
 
     def _numeric(self, ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from rollbackkit.analysis.drift import shared_histogram
+        from rollbackkit.analysis.histogram import shared_histogram
 
         ecdf = self.view.value == "ECDF"
         samples = [s.to_numpy(dtype="float64", na_value=np.nan) for s in (ref, cur)]
