@@ -104,7 +104,7 @@ class LoadedBundle(BundleDescription):
         """Assemble a bundle from a reader that returns each role's verified bytes.
 
         The model is refused before its bytes are read when the manifest needs what was not
-        trusted at register (:func:`rollbackkit.artifacts.check_model_trust`).
+        trusted at register (:func:`rollbackkit.bundle.artifacts.check_model_trust`).
         """
         check_model_trust(manifest, info.tag)
         model_comp = manifest.components["model"]

@@ -149,7 +149,7 @@ class ServingEnvironment:
             request_id: Logged with the rows.
             untyped: The frame came from JSON rows without dtypes: its columns are read with
                 the scoring version's dtypes where nothing is lost (see
-                :func:`rollbackkit.conform.conform`), and kept that way.
+                :func:`rollbackkit.bundle.conform.conform`), and kept that way.
         """
         state = self.router.state
         limit_scoring_threads(self.scoring_threads, state.generation)

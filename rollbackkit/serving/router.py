@@ -257,7 +257,7 @@ class Router:
         """Score a frame on the slot the split picks for ``key``; thread-safe, lock-free.
 
         ``untyped`` frames (JSON rows) are first read with that slot's schema dtypes where
-        nothing is lost (:func:`rollbackkit.conform.conform`).
+        nothing is lost (:func:`rollbackkit.bundle.conform.conform`).
         """
         return self.score(self.route(key), frame, untyped=untyped)
 
