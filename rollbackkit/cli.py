@@ -10,11 +10,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from rollbackkit.errors import RollbackkitError
+
+if TYPE_CHECKING:
+    from rollbackkit.ops.results import AssignmentResult
 
 app = typer.Typer(
     name="rollbackkit",
@@ -355,16 +358,14 @@ def gates_check(
 
     report = check_gates(repo, ref, window=window, env=env, server=server)
     if as_json:
-        _print_json(report)
+        _print_json(report.to_dict())
     else:
-        lines = [f"{report['version']}: {report['decision']} ({report['n']} rows)"]
-        for g in report["gates"]:
-            observed = "-" if g["observed"] is None else f"{g['observed']:.4g}"
-            lines.append(
-                f"  [{g['status']}] {g['name']} ({g['kind']}, {g['severity']}): {observed} vs {g['threshold']}"
-            )
+        lines = [f"{report.version}: {report.decision} ({report.n} rows)"]
+        for g in report.gates or []:
+            observed = "-" if g.observed is None else f"{g.observed:.4g}"
+            lines.append(f"  [{g.status}] {g.name} ({g.kind}, {g.severity}): {observed} vs {g.threshold}")
         sys.stdout.write("\n".join(lines) + "\n")
-    if report["decision"] == "rollback":
+    if report.decision == "rollback":
         raise typer.Exit(3)
 
 
@@ -466,15 +467,13 @@ def _features(path: Path | None) -> Any:
     return read_features(path) if path is not None else None
 
 
-def _assignment_out(result: dict[str, Any], as_json: bool, verb: str) -> None:
+def _assignment_out(result: AssignmentResult, as_json: bool, verb: str) -> None:
     if as_json:
-        _print_json(result)
+        _print_json(result.to_dict())
         return
-    a = result["assignment"]
-    shift = f", shift {result['shift_ms']:.2f} ms" if "shift_ms" in result else ""
-    _console().print(
-        f"[green]{verb}[/] {a['name']}@{a['version']} in {a['env']} ({a['tag']}, via {result['via']}{shift})"
-    )
+    a = result.assignment
+    shift = f", shift {result.shift_ms:.2f} ms" if result.shift_ms is not None else ""
+    _console().print(f"[green]{verb}[/] {a.name}@{a.version} in {a.env} ({a.tag}, via {result.via}{shift})")
 
 
 @app.command()
@@ -582,7 +581,9 @@ def status(
         raise client.ServerError(
             client.no_server(paths, name, env), f"Start one with rollbackkit serve {name} --env {env}."
         )
-    _print_json(client.status(url))
+    from rollbackkit.ops.results import ServerStatus, from_server
+
+    _print_json(from_server(ServerStatus.from_dict, client.status(url), url, "/status").to_dict())
 
 
 @app.command()
@@ -600,14 +601,14 @@ def affected(
 
     result = run(repo, name, env, version, since=since, server=server)
     if as_json:
-        _print_json(result)
+        _print_json(result.to_dict())
         return
     _console().print(
-        f"{result['rows']} rows by {name}@{version} in {env} ({result['quarantined']} quarantined, "
-        f"{result['backfilled']} backfilled) from {result['first']} to {result['last']}"
+        f"{result.rows} rows by {name}@{version} in {env} ({result.quarantined} quarantined, "
+        f"{result.backfilled} backfilled) from {result.first} to {result.last}"
     )
-    for table in result["tables"]:
-        _console().print(f"  {table['table']}: {table['rows']}")
+    for table in result.tables:
+        _console().print(f"  {table.table}: {table.rows}")
 
 
 @app.command()
@@ -624,14 +625,12 @@ def backfill(
 
     result = run(repo, name, env, version, server=server)
     if as_json:
-        _print_json(result)
+        _print_json(result.to_dict())
     else:
-        _console().print(
-            f"rescored {result['rescored']}, already done {result['already_done']}, failed {result['failed']}"
-        )
-        for reason in result.get("errors", []):
+        _console().print(f"rescored {result.rescored}, already done {result.already_done}, failed {result.failed}")
+        for reason in result.errors:
             _console().print(f"  failed: {reason}", markup=False)
-    if result["failed"]:
+    if result.failed:
         raise typer.Exit(1)
 
 
@@ -832,32 +831,33 @@ def _demo_summary(console: Any, result: Any) -> None:
     for column in ("version", "features", "bundle id", "message"):
         versions.add_column(column)
     for v in result.versions:
-        versions.add_row(v["version"], v["features"], v["bundle_id"][:19], v["message"])
+        versions.add_row(v.version, str(v.features), v.bundle_id[:19], v.message)
     console.print(versions)
     history = Table(title="What served prod when", show_edge=False)
     for column in ("tag", "version", "action", "reason"):
         history.add_column(column)
     for a in result.history:
-        history.add_row(a["tag"], a["version"], a["action"], a["reason"][:70])
+        history.add_row(a.tag, a.version, a.action, a.reason[:70])
     console.print(history)
-    gates = Table(title=f"Gate report of {result.gates.get('version', '?')}", show_edge=False)
+    report = result.gates
+    gates = Table(title=f"Gate report of {report.version if report and report.version else '?'}", show_edge=False)
     for column in ("gate", "status", "observed", "threshold"):
         gates.add_column(column)
-    for g in result.gates.get("gates", []):
-        colour = {"fail": "red", "pass": "green"}.get(g["status"], "yellow")
-        observed = "-" if g["observed"] is None else f"{g['observed']:.3g}"
-        gates.add_row(g["name"], f"[{colour}]{g['status']}[/]", observed, json.dumps(g["threshold"]))
+    for g in (report.gates if report is not None else None) or []:
+        colour = {"fail": "red", "pass": "green"}.get(g.status, "yellow")
+        observed = "-" if g.observed is None else f"{g.observed:.3g}"
+        gates.add_row(g.name, f"[{colour}]{g.status}[/]", observed, json.dumps(g.threshold))
     console.print(gates)
-    rows = result.affected
+    rows, schema = result.affected, result.preflight
     total = sum(seconds for _, _, seconds in result.steps)
     console.print(
         f"[bold]Traffic shift[/]: {result.shift_ms} ms   [bold]gate breach -> v1.0.0 live[/]: "
         f"{result.breach_to_shift_ms} ms\n"
-        f"[bold]Schema[/]: 52 live columns vs v1.0.0 -> {result.preflight.get('live_52')} "
-        f"(drops {len(result.preflight.get('dropped', []))}); a missing column -> "
-        f"{result.preflight.get('missing_column')} ({', '.join(result.preflight.get('named', []))})\n"
-        f"[bold]Side effects[/]: {rows.get('rows')} rows by v1.1.0, never in production; "
-        f"{rows.get('backfilled')} backfilled with v1.0.0 (audit in backfill_audit)\n"
+        f"[bold]Schema[/]: 52 live columns vs v1.0.0 -> {schema.live_52 if schema else None} "
+        f"(drops {len(schema.dropped) if schema else 0}); a missing column -> "
+        f"{schema.missing_column if schema else None} ({', '.join(schema.named if schema else [])})\n"
+        f"[bold]Side effects[/]: {rows.rows if rows else None} rows by v1.1.0, never in production; "
+        f"{rows.backfilled if rows else None} backfilled with v1.0.0 (audit in backfill_audit)\n"
         f"[bold]Runbook[/]: {result.runbook.get('verdict')} -> {result.runbook.get('notebook')}\n"
         f"[bold]Done[/] in {total:.0f} s. Project: {result.directory}\n"
         f"Explore: ROLLBACKKIT_REPO={result.directory} .venv/bin/voila notebooks/console.ipynb  "

@@ -79,6 +79,6 @@ def test_a_side_effects_check_asks_the_server_for_its_status_once(
         done = side_effects(logged, "churn", "prod", "v1.1.0", repair=True)
         monkeypatch.undo()
         assert server.status()["log"] is not None
-    assert done["logged"] and done["affected"]["quarantined"] > 0
-    assert done["backfill"]["rescored"] == done["affected"]["quarantined"]
+    assert done.logged and done.affected is not None and done.affected.quarantined > 0
+    assert done.backfill is not None and done.backfill.rescored == done.affected.quarantined
     assert [u for u in asked if u.endswith("/status")] == [f"{server.url}/status"]

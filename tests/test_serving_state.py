@@ -106,8 +106,8 @@ def test_what_serves_has_one_answer_while_a_canary_runs_and_after_a_restart(serv
     state = Deployments(registry).state("churn", "prod")
     assert (state.version, state.canary.version, state.canary_percent) == ("v1.0.0", "v1.1.0", 20)
     assert Deployments(registry).serving("churn", "prod").version == "v1.0.0"
-    assert preflight(served, "churn@v1.1.0")["consumer"] == "churn@v1.0.0"  # what downstream receives now
-    assert (situation(served, "churn", "prod")["serving"], situation(served, "churn", "prod")["canary"]) == (
+    assert preflight(served, "churn@v1.1.0").consumer == "churn@v1.0.0"  # what downstream receives now
+    assert (situation(served, "churn", "prod").serving, situation(served, "churn", "prod").canary) == (
         "v1.0.0",
         "v1.1.0",
     )

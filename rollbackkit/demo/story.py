@@ -27,10 +27,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollbackkit.errors import DemoError, InvalidPath
 from rollbackkit.project import TEMPLATES
+
+if TYPE_CHECKING:
+    from rollbackkit.ops.results import AffectedRows, BackfillResult, GateStatus, ServerStatus
+    from rollbackkit.registry.assignments import Assignment
 
 DEMO_MARKER = ".rollbackkit-demo"
 NAME, ENV = "churn", "prod"
@@ -38,21 +42,41 @@ Report = Callable[[str, str, float], None]
 Start = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class DemoVersion:
+    """A version the demo pipeline registered, with its number of input features."""
+
+    version: str
+    bundle_id: str
+    message: str
+    features: int
+
+
+@dataclass(frozen=True)
+class SchemaStory:
+    """What preflight said of v1.0.0 on the 52 live columns, and with one column missing."""
+
+    live_52: str
+    dropped: list[str]
+    missing_column: str
+    named: list[str]
+
+
 @dataclass
 class DemoResult:
-    """What the demo did, for the summary."""
+    """What the demo did, for the summary (a step that did not run leaves its field None)."""
 
     directory: Path
     steps: list[tuple[str, str, float]] = field(default_factory=list)
-    versions: list[dict[str, str]] = field(default_factory=list)
+    versions: list[DemoVersion] = field(default_factory=list)
     shift_ms: float | None = None
     breach_to_shift_ms: float | None = None
-    gates: dict[str, Any] = field(default_factory=dict)
-    preflight: dict[str, Any] = field(default_factory=dict)
-    affected: dict[str, Any] = field(default_factory=dict)
-    backfill: dict[str, Any] = field(default_factory=dict)
+    gates: GateStatus | None = None
+    preflight: SchemaStory | None = None
+    affected: AffectedRows | None = None
+    backfill: BackfillResult | None = None
     runbook: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[Assignment] = field(default_factory=list)
 
 
 def run_demo(directory: str | Path, report: Report | None = None, start: Start | None = None) -> DemoResult:
@@ -129,18 +153,17 @@ def _repro(root: Path, env: dict[str, str], result: DemoResult) -> str:
     _git(root, "commit", "-q", "-m", "pipeline outputs")
     registry = Registry(root)
     result.versions = [
-        {"version": v.version, "bundle_id": v.bundle_id, "message": v.message, "features": str(n)}
+        DemoVersion(v.version, v.bundle_id, v.message, len(registry.describe(v).schema.feature_names))
         for v in registry.versions(NAME)
-        for n in [len(registry.describe(v).schema.feature_names)]
     ]
-    return ", ".join(f"{v['version']} ({v['features']} features)" for v in result.versions)
+    return ", ".join(f"{v.version} ({v.features} features)" for v in result.versions)
 
 
 def _first_deploy(root: Path) -> str:
     from rollbackkit.ops.traffic import deploy
 
-    assignment = deploy(root, f"{NAME}@v1.0.0", ENV, reason="first release")["assignment"]
-    return f"{assignment['tag']} (restored in the workspace)"
+    assignment = deploy(root, f"{NAME}@v1.0.0", ENV, reason="first release").assignment
+    return f"{assignment.tag} (restored in the workspace)"
 
 
 class _Server:
@@ -219,25 +242,30 @@ class _Server:
 
         return admin_call(Registry(self.root).paths, self.url, operation, body)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ServerStatus:
+        from rollbackkit.ops.results import ServerStatus, from_server
         from rollbackkit.serving.client import status
 
-        return status(self.url)
+        return from_server(ServerStatus.from_dict, status(self.url), self.url, "/status")
 
     def canary(self, version: str, percent: int) -> str:
-        result = self.admin("deploy", {"version": version, "canary": percent, "reason": "try engagement features"})
-        return f"{result['assignment']['tag']}: preflight {result['preflight']['verdict']}"
+        from rollbackkit.ops.results import AssignmentResult, from_server
+
+        answer = self.admin("deploy", {"version": version, "canary": percent, "reason": "try engagement features"})
+        result = from_server(AssignmentResult.from_dict, {"via": self.url, **answer}, self.url, "deploy")
+        verdict = result.preflight.verdict if result.preflight is not None else "none"
+        return f"{result.assignment.tag}: preflight {verdict}"
 
     def degrade_until_rolled_back(self, result: DemoResult) -> str:
         deadline = time.monotonic() + 90
         i = 0
-        while self.status().get("canary") is not None:
+        while self.status().canary is not None:
             if time.monotonic() > deadline:
                 raise DemoError("The watchdog did not roll the canary back in 90 s.", "See the server log.")
             self._post(self._batch(50, degrade=min(0.6, 0.05 * i)), key=f"tail-{i}")
             i += 1
         status = self.status()
-        result.gates = status.get("gates") or {}
+        result.gates = status.gates
         settle = time.monotonic() + 30  # traffic moved first; the tag and journal entries follow
         while True:
             events = _journal(self.root)
@@ -248,8 +276,9 @@ class _Server:
             time.sleep(0.2)
         result.breach_to_shift_ms = breach[-1]["breach_to_shift_ms"] if breach else None
         result.shift_ms = shift[-1]["shift_ms"] if shift else None
-        failed = [g["name"] for g in result.gates.get("gates", []) if g["status"] == "fail"]
-        return f"gates failed ({', '.join(failed)}): traffic back on {status['live']['version']} after {i} requests"
+        failed = [g.name for g in result.gates.failed] if result.gates is not None else []
+        live = status.live.version if status.live is not None else "nothing"
+        return f"gates failed ({', '.join(failed)}): traffic back on {live} after {i} requests"
 
     def wait_for_runbook(self, result: DemoResult) -> str:
         from rollbackkit.ops.runbooks import show
@@ -284,15 +313,16 @@ def _schema_story(root: Path, result: DemoResult) -> str:
     live = churn_frame(500, seed=9)[ALL_FEATURES]
     adaptable = registry.check(f"{NAME}@v1.0.0", live)
     broken = registry.check(f"{NAME}@v1.0.0", live.drop(columns=["tenure_months"]))
-    result.preflight = {
-        "live_52": adaptable.verdict,
-        "dropped": list(adaptable.adaptation.drop) if adaptable.adaptation else [],
-        "missing_column": broken.verdict,
-        "named": [f.column for f in broken.findings if f.severity == "incompatible"],
-    }
+    story = SchemaStory(
+        live_52=adaptable.verdict,
+        dropped=list(adaptable.adaptation.drop) if adaptable.adaptation else [],
+        missing_column=broken.verdict,
+        named=[f.column for f in broken.findings if f.severity == "incompatible"],
+    )
+    result.preflight = story
     return (
-        f"52 live columns vs v1.0.0's 47: {adaptable.verdict} (drop {len(result.preflight['dropped'])}); "
-        f"without tenure_months: {broken.verdict} ({', '.join(result.preflight['named'])})"
+        f"52 live columns vs v1.0.0's 47: {adaptable.verdict} (drop {len(story.dropped)}); "
+        f"without tenure_months: {broken.verdict} ({', '.join(story.named)})"
     )
 
 
@@ -300,12 +330,11 @@ def _backfill(root: Path, result: DemoResult) -> str:
     from rollbackkit.ops.predictions import affected, backfill
 
     result.backfill = backfill(root, NAME, ENV, "v1.1.0")
-    rows = affected(root, NAME, ENV, "v1.1.0")
-    rows.pop("sample", None)
+    rows = affected(root, NAME, ENV, "v1.1.0").without_sample()
     result.affected = rows
     return (
-        f"{rows['rows']} rows by v1.1.0 ({', '.join(t['table'] for t in rows['tables'])}): "
-        f"{rows['backfilled']} backfilled with v1.0.0, {rows['quarantined']} still quarantined"
+        f"{rows.rows} rows by v1.1.0 ({', '.join(t.table for t in rows.tables)}): "
+        f"{rows.backfilled} backfilled with v1.0.0, {rows.quarantined} still quarantined"
     )
 
 
@@ -318,7 +347,7 @@ def _verify(root: Path, result: DemoResult) -> str:
     registry = Registry(root)
     problems = len(Journal(registry.paths.journal).verify()) + len(verify_audit(root).problems)
     problems += len(registry.verify().problems)
-    result.history = [a.to_dict() for a in Deployments(registry).history(NAME, ENV)]
+    result.history = Deployments(registry).history(NAME, ENV)
     if problems:
         raise DemoError(f"{problems} integrity problem(s) after the demo.", "Run rollbackkit verify --all.")
     return "registry, journal and audit record intact"

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from rollbackkit.errors import InvalidInput, ServerError
+from rollbackkit.ops.results import AffectedRows, BackfillResult, SideEffects, from_server
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Deployments
@@ -56,13 +57,16 @@ def prediction_drift(
 
 def affected(
     repo: str | Path, name: str, env: str, version: str, *, since: str | None = None, server: str | None = None
-) -> dict[str, Any]:
+) -> AffectedRows:
     """Rows ``version`` wrote in ``env``: through the running server, or the log file directly."""
     registry = Registry(repo)
-    return log_call(registry, log_server(registry, name, env, server), "affected", name, env, version, since)
+    url = log_server(registry, name, env, server)
+    return from_server(
+        AffectedRows.from_dict, log_call(registry, url, "affected", name, env, version, since), url, "affected"
+    )
 
 
-def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str | None = None) -> dict[str, Any]:
+def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str | None = None) -> BackfillResult:
     """Re-score the rows ``version`` wrote in ``env`` with the version now serving.
 
     Raises:
@@ -75,7 +79,10 @@ def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str
             f"{name}@{version} serves {env} now: re-scoring its rows with itself would change nothing.",
             f"Backfill the version rolled back from (rollbackkit history {name} --env {env} names it).",
         )
-    return log_call(registry, log_server(registry, name, env, server), "backfill", name, env, version)
+    url = log_server(registry, name, env, server)
+    return from_server(
+        BackfillResult.from_dict, log_call(registry, url, "backfill", name, env, version), url, "backfill"
+    )
 
 
 def has_prediction_log(repo: str | Path, name: str, env: str, *, server: str | None = None) -> bool:
@@ -122,20 +129,23 @@ def log_call(
         log.close()
 
 
-def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, repair: bool) -> dict[str, Any]:
+def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, repair: bool) -> SideEffects:
     """Rows ``version`` wrote in ``env``, and (with ``repair``) their backfill.
 
     Returns:
-        ``{"version", "logged", "affected": {...} or None, "backfill": {...} or None}``;
-        ``logged`` is False when there is no prediction log to look in (a server started
-        with ``--no-log`` and no log file), and ``note`` then says so.
+        The rows' counts (no sample) and the backfill's result (None without ``repair`` or
+        quarantined rows); ``logged`` is False when there is no prediction log to look in
+        (a server started with ``--no-log`` and no log file), and ``note`` then says so.
     """
     registry = Registry(repo)
     url = log_server(registry, name, env, None) if version is not None else None
     if version is None or not has_log(registry, url):
         note = "no prediction log" if version is not None else "no version to look for"
-        return {"version": version, "logged": False, "affected": None, "backfill": None, "note": note}
-    rows = log_call(registry, url, "affected", name, env, version)
-    rows.pop("sample", None)
-    repaired = log_call(registry, url, "backfill", name, env, version) if repair and rows["quarantined"] else None
-    return {"version": version, "logged": True, "affected": rows, "backfill": repaired}
+        return SideEffects(version=version, logged=False, affected=None, backfill=None, note=note)
+    found = log_call(registry, url, "affected", name, env, version)
+    rows = from_server(AffectedRows.from_dict, found, url, "affected").without_sample()
+    repaired = None
+    if repair and rows.quarantined:
+        done = log_call(registry, url, "backfill", name, env, version)
+        repaired = from_server(BackfillResult.from_dict, done, url, "backfill")
+    return SideEffects(version=version, logged=True, affected=rows, backfill=repaired)

@@ -180,13 +180,20 @@ def _check_injection(values: Mapping[str, Any], kernel: str) -> None:
 def record(**results: Any) -> None:
     """Record machine-readable results from inside a runbook (gathered into its metadata).
 
-    Values must be JSON-serialisable. Later calls add keys or override earlier ones.
+    Values must be JSON-serialisable or typed results (recorded as their ``to_dict()``).
+    Later calls add keys or override earlier ones.
     """
     from IPython.display import display
 
-    payload = json.loads(json.dumps(results, default=str))
+    payload = json.loads(json.dumps(results, default=_jsonable))
     text = ", ".join(f"{k}={v}" for k, v in payload.items() if not isinstance(v, dict | list))
     display({RESULTS_MIME: payload, "text/plain": f"recorded: {text}"}, raw=True)
+
+
+def _jsonable(value: Any) -> Any:
+    """A typed result as its JSON dict; anything else as its text."""
+    to_dict = getattr(value, "to_dict", None)
+    return to_dict() if callable(to_dict) else str(value)
 
 
 # --------------------------------------------------------------------------- execution

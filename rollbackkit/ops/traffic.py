@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from rollbackkit.analysis.preflight import refuse_incompatible
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.locking import repo_lock
+from rollbackkit.ops.results import AssignmentResult, Preflight, from_server
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Action, Deployments
 from rollbackkit.registry.journal import Journal
@@ -38,7 +38,7 @@ def deploy(
     force: bool = False,
     reason: str = "",
     server: str | None = None,
-) -> dict[str, Any]:
+) -> AssignmentResult:
     """Deploy ``NAME@VERSION`` to ``env`` (canary ``percent`` if given)."""
     registry = Registry(repo)
     target = registry.resolve(Reference.parse(ref))
@@ -53,7 +53,9 @@ def deploy(
             "features": encode_frame(features) if features is not None else None,
             "actor": actor(registry.root),
         }
-        return {"via": url, **admin_call(registry.paths, url, "deploy", body)}
+        return from_server(
+            AssignmentResult.from_dict, {"via": url, **admin_call(registry.paths, url, "deploy", body)}, url, "deploy"
+        )
     if canary is not None:
         raise ServerError(
             f"A canary needs a running server for {env}.",
@@ -73,7 +75,7 @@ def rollback(
     features: pd.DataFrame | None = None,
     force: bool = False,
     server: str | None = None,
-) -> dict[str, Any]:
+) -> AssignmentResult:
     """Roll ``name`` in ``env`` back to ``to``, by default to the target of the one rule
     (:meth:`~rollbackkit.registry.assignments.Deployments.rollback_target`): the newest other version
     that served and was not rolled back from. A rollback that would change nothing is refused."""
@@ -88,7 +90,12 @@ def rollback(
             "features": encode_frame(features) if features is not None else None,
             "actor": actor(registry.root),
         }
-        return {"via": url, **admin_call(registry.paths, url, "rollback", body)}
+        return from_server(
+            AssignmentResult.from_dict,
+            {"via": url, **admin_call(registry.paths, url, "rollback", body)},
+            url,
+            "rollback",
+        )
     target = Deployments(registry).rollback_target(name, env, to)
     return _offline(registry, name, env, target.version, "rollback", features, force, reason, incident)
 
@@ -103,7 +110,7 @@ def _offline(
     force: bool,
     reason: str,
     incident: str,
-) -> dict[str, Any]:
+) -> AssignmentResult:
     started = time.perf_counter()
     info = registry.resolve(f"{name}@{version}")
     report = registry.preflight(info, features).to_dict()
@@ -133,15 +140,15 @@ def _offline(
             restore_s=round(restored.seconds, 4),
             total_s=round(time.perf_counter() - started, 4),
         )
-    return {
-        "via": "workspace",
-        "assignment": assignment.to_dict(),
-        "preflight": report,
-        "restored": str(restored.directory),
-    }
+    return AssignmentResult(
+        via="workspace",
+        assignment=assignment,
+        preflight=Preflight.from_dict(report),
+        restored=str(restored.directory),
+    )
 
 
-def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: str | None = None) -> dict[str, Any]:
+def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: str | None = None) -> AssignmentResult:
     """Send all traffic to the running canary of ``name`` in ``env`` (needs its server)."""
     registry = Registry(repo)
     url = server_for(registry, name, env, server)
@@ -150,7 +157,10 @@ def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: 
             f"{no_server(registry.paths, name, env).removesuffix('.')}, so there is no canary to promote.",
             f"Start one with rollbackkit serve {name} --env {env}, or use --server URL.",
         )
-    return {"via": url, **admin_call(registry.paths, url, "promote", {"reason": reason, "actor": actor(registry.root)})}
+    body = {"reason": reason, "actor": actor(registry.root)}
+    return from_server(
+        AssignmentResult.from_dict, {"via": url, **admin_call(registry.paths, url, "promote", body)}, url, "promote"
+    )
 
 
 def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None) -> str:

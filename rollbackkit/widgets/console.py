@@ -58,10 +58,10 @@ class RollbackConsole(widgets.VBox):
         from rollbackkit.ops.situation import gate_status, situation
 
         now = situation(self.registry.root, self.name, self.env)
-        where = f"server {now['server']}" if now["server"] else "no server running"
+        where = f"server {now.server}" if now.server else "no server running"
         self.header.value = (
             f"<h3 style='margin:4px 0'>{self.name} in {self.env}: serving "
-            f"<span class='rollbackkit-serving'>{now['serving'] or 'nothing'}</span></h3><small>{where}</small>"
+            f"<span class='rollbackkit-serving'>{now.serving or 'nothing'}</span></h3><small>{where}</small>"
         )
         self.explorer.refresh()
         self.timeline.refresh()
