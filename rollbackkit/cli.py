@@ -666,7 +666,7 @@ def runbook_run(
 
             result = run(template, values, repo=repo, audit_dir=audit_dir, progress=step)
         if result.status == "failed":
-            from rollbackkit.ops.runbooks import show
+            from rollbackkit.ops.runbook_record import show
 
             _console().print("\n".join(_failure_lines(show(result.notebook))), style="red", markup=False)
         else:
@@ -687,7 +687,7 @@ def _key_value(item: str) -> tuple[str, str]:
 @runbook_app.command("list")
 def runbook_list(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Executed runbooks with their outcome, oldest first."""
-    from rollbackkit.ops.runbooks import executed
+    from rollbackkit.ops.runbook_record import executed
 
     runs = executed(repo)
     if as_json:
@@ -704,7 +704,7 @@ def runbook_show(
     as_json: JsonOpt = False,
 ) -> None:
     """A saved runbook's record (status, verdict, parameters, results) without re-running it."""
-    from rollbackkit.ops.runbooks import show
+    from rollbackkit.ops.runbook_record import show
 
     record = show(notebook)
     if as_json:
@@ -732,7 +732,7 @@ def _failure_lines(record: dict[str, Any]) -> list[str]:
 @runbook_app.command("templates")
 def runbook_templates(as_json: JsonOpt = False) -> None:
     """The shipped templates and their declared parameters."""
-    from rollbackkit.ops.runbooks import declared_parameters, templates
+    from rollbackkit.ops.runbook_templates import declared_parameters, templates
 
     found = {name: [vars(p) for p in declared_parameters(path).values()] for name, path in templates().items()}
     if as_json:
@@ -753,7 +753,7 @@ def audit_verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check every executed runbook against the sha256 in the journal (exit 1 on a problem)."""
-    from rollbackkit.ops.runbooks import verify_audit
+    from rollbackkit.ops.runbook_record import verify_audit
 
     report = verify_audit(repo, audit_dir)
     if as_json:

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from rollbackkit import Registry
-from rollbackkit.ops.runbooks import verify_audit
+from rollbackkit.ops.runbook_record import verify_audit
 from rollbackkit.registry.assignments import Deployments
 
 from .conftest import BIN, git, run_cli, run_tool

@@ -15,7 +15,9 @@ import pytest
 from rollbackkit import Registry
 from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 from rollbackkit.errors import InvalidInput
-from rollbackkit.ops.runbooks import gathered_results, run, show, templates, verify_audit
+from rollbackkit.ops.runbook_record import gathered_results, show, verify_audit
+from rollbackkit.ops.runbook_templates import templates
+from rollbackkit.ops.runbooks import run
 from rollbackkit.ops.traffic import deploy
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.journal import Journal

@@ -14,7 +14,7 @@ import pytest
 
 from rollbackkit import Registry
 from rollbackkit.demo.data import ALL_FEATURES, churn_frame
-from rollbackkit.ops.runbooks import templates
+from rollbackkit.ops.runbook_templates import templates
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.journal import Journal
 

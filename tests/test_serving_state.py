@@ -20,7 +20,8 @@ import pytest
 from rollbackkit import Registry
 from rollbackkit.demo.data import ALL_FEATURES, churn_frame
 from rollbackkit.errors import RollbackRefused
-from rollbackkit.ops.runbooks import run, show
+from rollbackkit.ops.runbook_record import show
+from rollbackkit.ops.runbooks import run
 from rollbackkit.ops.traffic import rollback_target, rolled_back_from
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.journal import Journal

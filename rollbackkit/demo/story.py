@@ -281,7 +281,7 @@ class _Server:
         return f"gates failed ({', '.join(failed)}): traffic back on {live} after {i} requests"
 
     def wait_for_runbook(self, result: DemoResult) -> str:
-        from rollbackkit.ops.runbooks import show
+        from rollbackkit.ops.runbook_record import show
 
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
@@ -339,7 +339,7 @@ def _backfill(root: Path, result: DemoResult) -> str:
 
 
 def _verify(root: Path, result: DemoResult) -> str:
-    from rollbackkit.ops.runbooks import verify_audit
+    from rollbackkit.ops.runbook_record import verify_audit
     from rollbackkit.registry.assignments import Deployments
     from rollbackkit.registry.journal import Journal
     from rollbackkit.registry.store import Registry

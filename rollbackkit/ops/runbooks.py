@@ -17,11 +17,13 @@ needs around papermill:
 4. **Machine-readable results**: cells call :func:`record` (verdict, versions, gate
    report, counts, timings); the values are gathered into the notebook's metadata
    (``metadata.rollbackkit``) so tools read them without re-running anything.
+
+Templates and their parameters are in :mod:`rollbackkit.ops.runbook_templates`; reading a
+saved runbook's record and the audit check in :mod:`rollbackkit.ops.runbook_record`.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -35,29 +37,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rollbackkit.errors import InvalidInput, InvalidPath, RunbookError
-from rollbackkit.project import TEMPLATES as PACKAGE_TEMPLATES
+from rollbackkit.errors import InvalidPath, RunbookError
+from rollbackkit.ops.runbook_record import RESULTS_MIME, display_path, failed_cell, gathered_results
+from rollbackkit.ops.runbook_templates import check_injection, coerce_parameters, declared_parameters, template_path
 from rollbackkit.project import refuse_metadata_dir
 from rollbackkit.registry import people
 
 KERNEL = "rollbackkit"
-RESULTS_MIME = "application/vnd.rollbackkit.results+json"
-TEMPLATES = PACKAGE_TEMPLATES / "runbooks"
-_TEMPLATE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_PARAM_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 
 Progress = Callable[[int, int, str], None]
 """Called before each cell with (cell number from 1, number of cells, the cell's first line)."""
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """A parameter a template declares in its ``parameters`` cell."""
-
-    name: str
-    type: str
-    default: Any
-    help: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,106 +63,6 @@ class RunbookResult:
     def to_dict(self) -> dict[str, Any]:
         """``{"notebook", "sha256", "status", "verdict", "results", "error"}``."""
         return {**asdict(self), "notebook": str(self.notebook)}
-
-
-# --------------------------------------------------------------------------- templates
-def templates() -> dict[str, Path]:
-    """The runbook templates shipped with rollbackkit, by name."""
-    return {p.stem: p for p in sorted(TEMPLATES.glob("*.ipynb"))}
-
-
-def template_path(template: str | Path) -> Path:
-    """A template by name (``rollback``) or a path to a notebook with a ``parameters`` cell."""
-    text = str(template)
-    if _TEMPLATE_RE.fullmatch(text):
-        found = templates().get(text)
-        if found is None:
-            raise InvalidInput(f"There is no runbook template {text!r}.", f"Use one of: {', '.join(templates())}.")
-        return found
-    path = Path(text)
-    if path.suffix != ".ipynb" or not path.is_file():
-        raise InvalidPath(f"{text} is neither a template name nor a notebook file.", "See rollbackkit runbook list.")
-    return path
-
-
-def declared_parameters(path: str | Path) -> dict[str, Parameter]:
-    """The parameters a template declares: name, type, default, help.
-
-    The type is the cell's annotation (``since: str = ""``), else the default's type.
-    """
-    import papermill
-
-    declared = papermill.inspect_notebook(str(path))
-    if not declared:
-        raise InvalidInput(f"{path} has no cell tagged 'parameters'.", "Tag the cell that holds the defaults.")
-    params = {}
-    for name, info in declared.items():
-        try:
-            default = ast.literal_eval(info["default"])
-        except (ValueError, SyntaxError):
-            default = None
-        annotated = str(info.get("inferred_type_name") or "")
-        kind = annotated if annotated in _PARAM_TYPES else type(default).__name__
-        kind = kind if kind in _PARAM_TYPES else "str"
-        params[name] = Parameter(name, kind, default, str(info.get("help") or ""))
-    return params
-
-
-def coerce_parameters(given: Mapping[str, Any], declared: Mapping[str, Parameter]) -> dict[str, Any]:
-    """Check names and types; strings from the command line become the declared type.
-
-    Raises:
-        InvalidInput: an unknown name, or a value that is not of (or convertible to) its type.
-    """
-    values: dict[str, Any] = {}
-    for name, value in given.items():
-        param = declared.get(name)
-        if param is None:
-            raise InvalidInput(f"The runbook has no parameter {name!r}.", f"Its parameters are: {', '.join(declared)}.")
-        values[name] = _coerce(param, value)
-    return values
-
-
-def _coerce(param: Parameter, value: Any) -> Any:
-    wanted = _PARAM_TYPES[param.type]
-    if type(value) is wanted:
-        return value
-    if wanted is float and type(value) is int:
-        return float(value)
-    if isinstance(value, str):
-        try:
-            if wanted is bool:
-                lowered = value.strip().lower()
-                if lowered in ("true", "1", "yes"):
-                    return True
-                if lowered in ("false", "0", "no"):
-                    return False
-                raise ValueError(value)
-            return wanted(value)
-        except ValueError:
-            pass
-    raise InvalidInput(
-        f"Parameter {param.name!r} must be {param.type}, got {value!r}.",
-        f"Pass a {param.type} (its default is {param.default!r}).",
-    )
-
-
-def _check_injection(values: Mapping[str, Any], kernel: str) -> None:
-    """Parse papermill's injected cell back: it must assign exactly these literals."""
-    from papermill.translators import translate_parameters
-
-    source = translate_parameters(kernel, "python", dict(values), "Parameters")
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as exc:
-        raise InvalidInput("A parameter value cannot be passed safely.", "Remove unusual characters.") from exc
-    seen = {}
-    for node in tree.body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise InvalidInput("A parameter value would have become code.", "Pass plain values only.")
-        seen[node.targets[0].id] = ast.literal_eval(node.value)
-    if seen != dict(values):
-        raise InvalidInput("A parameter value would not reach the notebook unchanged.", "Pass plain values only.")
 
 
 # --------------------------------------------------------------------------- inside a runbook
@@ -239,7 +128,7 @@ def run(
 
     path = template_path(template)
     values = coerce_parameters(parameters or {}, declared_parameters(path))
-    _check_injection(values, kernel)
+    check_injection(values, kernel)
     registry = Registry(repo)
     paths = registry.paths
     if audit_dir:
@@ -332,7 +221,7 @@ def _finalise(
     with repo_lock(paths.lock_file):
         Journal(paths.journal).append(
             "runbook",
-            notebook=_display_path(target, paths.root),
+            notebook=display_path(target, paths.root),
             sha256=digest,
             template=template,
             status=status,
@@ -360,120 +249,3 @@ def _one_line(exc: BaseException) -> str:
     cell = getattr(exc, "exec_count", None)
     where = f" in cell {cell}" if cell else ""
     return f"{name}{where}: {str(value).splitlines()[0] if value else ''}".strip()
-
-
-def _display_path(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path.resolve())
-
-
-# --------------------------------------------------------------------------- reading the record
-def gathered_results(notebook: Any) -> dict[str, Any]:
-    """Every value the cells recorded with :func:`record`, later ones winning."""
-    results: dict[str, Any] = {}
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if RESULTS_MIME in data:
-                payload = data[RESULTS_MIME]
-                results.update(json.loads(payload) if isinstance(payload, str) else payload)
-    return results
-
-
-def failed_cell(notebook: Any) -> dict[str, Any] | None:
-    """The first cell with an error output: ``{"execution_count", "source", "error"}``
-    (``source`` is the cell's first line, ``error`` the ``Name: message`` line), or None."""
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                value = str(output.get("evalue") or "")
-                return {
-                    "execution_count": cell.get("execution_count"),
-                    "source": (cell.source.splitlines() or [""])[0][:120],
-                    "error": f"{output.get('ename', 'Error')}: {value.splitlines()[0] if value else ''}".strip(),
-                }
-    return None
-
-
-def show(path: str | Path) -> dict[str, Any]:
-    """A saved runbook's record (metadata), without re-running it.
-
-    A notebook executed by plain papermill has no metadata block; its recorded results
-    are read from the cell outputs instead (and an error output makes its status
-    ``failed``). A failed run's record names its ``failed_cell``.
-    """
-    import nbformat
-
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidPath(f"There is no notebook at {file}.", "See rollbackkit runbook list.")
-    try:
-        notebook = nbformat.read(str(file), as_version=4)
-    except Exception as exc:
-        raise RunbookError(f"{file} is not a readable notebook: {exc}.", "Is it an .ipynb file?") from exc
-    meta = dict(notebook.metadata.get("rollbackkit", {}))
-    if not meta:
-        results = gathered_results(notebook)
-        meta = {"status": "unknown", "verdict": str(results.get("verdict", "unknown")), "results": results}
-    if meta.get("failed_cell") is None and meta.get("status") in ("failed", "unknown"):
-        meta["failed_cell"] = failed_cell(notebook)
-        if meta["failed_cell"] is not None:
-            meta["status"] = "failed"
-            meta["error"] = meta.get("error") or meta["failed_cell"]["error"]
-    return {"notebook": str(file), **meta}
-
-
-def executed(repo: str | Path = ".") -> list[dict[str, Any]]:
-    """Runbooks executed in this project, oldest first, from the journal."""
-    from rollbackkit.registry.journal import Journal
-    from rollbackkit.registry.store import Registry
-
-    paths = Registry(repo).paths
-    entries = [e for e in Journal(paths.journal).entries() if e.get("event") == "runbook"]
-    keys = ("notebook", "template", "status", "verdict", "incident", "time", "sha256", "seconds")
-    return [{k: e.get(k) for k in keys} for e in entries]
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    """Result of :func:`verify_audit`."""
-
-    checked: int
-    problems: list[dict[str, str]]
-
-    @property
-    def ok(self) -> bool:
-        """True when every saved notebook matches its recorded hash."""
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"ok", "checked", "problems": [{"notebook", "problem"}]}``."""
-        return {"ok": self.ok, "checked": self.checked, "problems": self.problems}
-
-
-def verify_audit(repo: str | Path = ".", audit_dir: str | Path | None = None) -> AuditReport:
-    """Check every executed runbook against the sha256 the journal recorded for it.
-
-    Also reports notebooks in the audit folder that the journal does not know.
-    """
-    from rollbackkit.registry.store import Registry
-
-    paths = Registry(repo).paths
-    problems: list[dict[str, str]] = []
-    recorded = executed(repo)
-    known = set()
-    for entry in recorded:
-        file = Path(entry["notebook"])
-        file = file if file.is_absolute() else paths.root / file
-        known.add(file.resolve())
-        if not file.exists():
-            problems.append({"notebook": entry["notebook"], "problem": "missing"})
-        elif hashlib.sha256(file.read_bytes()).hexdigest() != entry["sha256"]:
-            problems.append({"notebook": entry["notebook"], "problem": "edited: sha256 differs from the journal"})
-    folder = Path(audit_dir) if audit_dir else paths.audit / "runbooks"
-    for file in sorted(folder.glob("*.ipynb")) if folder.exists() else []:
-        if file.resolve() not in known and not file.name.startswith("."):
-            problems.append({"notebook": _display_path(file, paths.root), "problem": "not in the journal"})
-    return AuditReport(len(recorded), problems)

@@ -26,7 +26,7 @@ class RunbookPanel(widgets.VBox):
     def __init__(
         self, registry: RegistryLike = ".", name: str = "", env: str = "prod", template: str = "rollback"
     ) -> None:
-        from rollbackkit.ops.runbooks import templates
+        from rollbackkit.ops.runbook_templates import templates
 
         self.registry = registry_of(registry)
         self.defaults = {"repo": str(self.registry.root), "name": name, "env": env}
@@ -45,7 +45,7 @@ class RunbookPanel(widgets.VBox):
         self._build_fields()
 
     def _build_fields(self) -> None:
-        from rollbackkit.ops.runbooks import declared_parameters, templates
+        from rollbackkit.ops.runbook_templates import declared_parameters, templates
 
         self._declared = declared_parameters(templates()[self.template.value])
         controls = []

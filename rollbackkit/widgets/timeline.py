@@ -55,7 +55,7 @@ class TimelinePanel(widgets.VBox):
     def _load(self) -> None:
         import plotly.graph_objects as go
 
-        from rollbackkit.ops.runbooks import executed
+        from rollbackkit.ops.runbook_record import executed
         from rollbackkit.registry.assignments import Deployments
 
         states = Deployments(self.registry).states(self.name, self.env)
