@@ -260,12 +260,13 @@ def diff_(
 FeaturesOpt = Annotated[Path, typer.Option("--features", help="Live features: .csv/.parquet, or - for stdin.")]
 
 
-def _verdict_out(data: dict[str, Any], as_json: bool, text: str) -> None:
+def _verdict_out(report: Any, as_json: bool, text: str) -> None:
+    """Print a compatibility or preflight report (its JSON, or ``text``); exit 1 if incompatible."""
     if as_json:
-        _print_json(data)
+        _print_json(report.to_dict())
     else:
         sys.stdout.write(text)
-    if data["verdict"] == "incompatible":
+    if report.verdict == "incompatible":
         raise typer.Exit(1)
 
 
@@ -286,7 +287,7 @@ def check(
     from rollbackkit.bundle.frames import read_features
 
     report = _registry(repo).check(ref, read_features(features))
-    _verdict_out(report.to_dict(), as_json, _findings_text(report.verdict, report.findings))
+    _verdict_out(report, as_json, _findings_text(report.verdict, report.findings))
 
 
 @app.command()
@@ -331,7 +332,7 @@ def preflight(
     frame = read_features(features) if features is not None else None
     report = _registry(repo).preflight(ref, frame, consumer=consumer, preprocess=preprocess)
     head = f"preflight {report.target}" + (f" (consumers expect {report.consumer})" if report.consumer else "")
-    _verdict_out(report.to_dict(), as_json, head + "\n" + _findings_text(report.verdict, report.findings))
+    _verdict_out(report, as_json, head + "\n" + _findings_text(report.verdict, report.findings))
 
 
 gates_app = typer.Typer(help="Quality gates declared in a bundle.", no_args_is_help=True)

@@ -17,6 +17,7 @@ from rollbackkit.ops.results import (
     BackfillResult,
     GateStatus,
     LogStatus,
+    PredictionShares,
     Preflight,
     ServerStatus,
     SideEffects,
@@ -266,3 +267,32 @@ def test_a_server_answer_prints_back_unchanged() -> None:
     assert json.dumps(ServerStatus.from_dict(status).to_dict()) == json.dumps(status)
     insufficient = {"decision": "insufficient", "reason": "no prediction log yet"}
     assert GateStatus.from_dict(insufficient).to_dict() == insufficient
+
+
+shares = st.builds(
+    PredictionShares,
+    kind=st.just("numeric"),
+    column=text,
+    n=count,
+    psi=number,
+    bins=st.lists(number, max_size=3),
+    reference=st.lists(number, max_size=3),
+    current=st.lists(number, max_size=3),
+    edges=st.lists(number, max_size=4),
+) | st.builds(
+    PredictionShares,
+    kind=st.just("categorical"),
+    column=text,
+    n=count,
+    psi=number,
+    bins=st.lists(text, max_size=3),
+    reference=st.lists(number, max_size=3),
+    current=st.lists(number, max_size=3),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(shares)
+def test_prediction_shares_round_trip(result: PredictionShares) -> None:
+    printed = json.dumps(result.to_dict(), indent=2)
+    assert PredictionShares.from_dict(json.loads(printed)) == result

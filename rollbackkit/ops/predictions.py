@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from rollbackkit.errors import InvalidInput, ServerError
-from rollbackkit.ops.results import AffectedRows, BackfillResult, SideEffects, from_server
+from rollbackkit.ops.results import AffectedRows, BackfillResult, PredictionShares, SideEffects, from_server
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Deployments
@@ -41,8 +41,9 @@ def logged_window(repo: str | Path, name: str, env: str, version: str, *, server
 
 def prediction_drift(
     repo: str | Path, name: str, env: str, versions: list[str], *, server: str | None = None
-) -> dict[str, Any]:
-    """Logged predictions of each version against its reference (see :func:`log_drift`).
+) -> dict[str, PredictionShares]:
+    """Logged predictions of each version against its reference, by version (see
+    :func:`~rollbackkit.serving.log_operations.log_drift`).
 
     Empty when nothing was logged yet (no server and no prediction log).
     """
@@ -52,7 +53,8 @@ def prediction_drift(
     url = log_server(registry, name, env, server)
     if not has_log(registry, url):
         return {}
-    return log_call(registry, url, "drift", name, env, ",".join(versions))
+    found = log_call(registry, url, "drift", name, env, ",".join(versions))
+    return {v: from_server(PredictionShares.from_dict, item, url, "drift") for v, item in found.items()}
 
 
 def affected(

@@ -374,6 +374,43 @@ class BackfillResult:
 
 
 @dataclass(frozen=True)
+class PredictionShares:
+    """A version's logged primary predictions against its reference, binned, with PSI.
+
+    Attributes:
+        kind: ``numeric`` (shared equal-width bins) or ``categorical`` (one bin per class).
+        column: The primary output column.
+        n: Logged predictions counted.
+        psi: Population stability index, reference to logged.
+        bins: The left bin edges, or the class names.
+        reference: The reference's share per bin.
+        current: The logged predictions' share per bin.
+        edges: All bin edges (numeric only).
+    """
+
+    kind: Literal["numeric", "categorical"]
+    column: str
+    n: int
+    psi: float
+    bins: list[Any]
+    reference: list[float]
+    current: list[float]
+    edges: list[float] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PredictionShares:
+        """From one version's entry of the admin API's ``drift``."""
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry's JSON."""
+        out = {"kind": self.kind, "column": self.column, "n": self.n, "psi": self.psi, "bins": self.bins}
+        if self.edges is not None:
+            out["edges"] = self.edges
+        return {**out, "reference": self.reference, "current": self.current}
+
+
+@dataclass(frozen=True)
 class Situation:
     """What serves a bundle in an environment now, through which server, and its history.
 
@@ -479,6 +516,7 @@ __all__ = [
     "BackfillResult",
     "GateStatus",
     "LogStatus",
+    "PredictionShares",
     "Preflight",
     "ServerStatus",
     "SideEffects",
