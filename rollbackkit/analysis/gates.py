@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from rollbackkit.analysis.gatespec import (
     ErrorRateGate,
     FeatureDriftGate,
     GateSpec,
+    LabelMetric,
     LabelMetricGate,
     LatencyGate,
     PredictionDriftGate,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 Status = Literal["pass", "fail", "insufficient"]
 Decision = Literal["rollback", "warn", "pass"]
-_LABEL_METRICS = {"accuracy", "auc", "rmse", "mae"}
+_LABEL_METRICS = frozenset(get_args(LabelMetric))
 
 
 @dataclass(frozen=True)
