@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rollbackkit import Registry
-from rollbackkit.analysis.diff import Change, diff_features
+from rollbackkit.analysis.diff import diff_features
+from rollbackkit.analysis.diffreport import Change
 from rollbackkit.bundle.schema import infer_features
 from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, NEW_FEATURES, TARGET, churn_frame, churn_pipeline
 from rollbackkit.ops.compare import diff

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
-from rollbackkit.analysis.diff import Change
+from rollbackkit.analysis.diffreport import Change
 from rollbackkit.ops.compare import diff
 
 from .conftest import run_cli

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rollbackkit.analysis.diff import BundleDiff, diff_bundles
+from rollbackkit.analysis.diff import diff_bundles
+from rollbackkit.analysis.diffreport import BundleDiff
 from rollbackkit.bundle.model import BundleDescription
 from rollbackkit.registry.store import Registry
 
