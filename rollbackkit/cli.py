@@ -384,20 +384,13 @@ def drift(
     as_json: JsonOpt = False,
 ) -> None:
     """Drift of one column between a reference and current data (per slice with --by)."""
-    from rollbackkit.analysis.drift import drift as compute
-    from rollbackkit.analysis.slices import drift_by
-    from rollbackkit.bundle.frames import parts, read_frame
+    from rollbackkit.ops.data_drift import column_drift, reference_data
 
-    if "@" in reference and not Path(reference).exists():
-        bundle = _registry(repo).describe(reference)
-        ref_frame = parts(bundle.reference)
-        column = column or bundle.schema.output.primary
-    else:
-        ref_frame = read_frame(Path(reference), "reference data")
+    ref_frame, primary = reference_data(repo, reference)
+    column = column or primary
     if column is None:
         raise typer.BadParameter("--column is needed when the reference is a file")
-    cur_frame = read_frame(current, "current data")
-    results = drift_by(ref_frame, cur_frame, column, by) if by else [compute(ref_frame, cur_frame, column)]
+    results = column_drift(ref_frame, current, column, by)
     data: Any = [r.to_dict() for r in results] if by else results[0].to_dict()
     if as_json:
         _print_json(data)
@@ -574,17 +567,9 @@ def status(
     repo: RepoOpt = Path("."),
 ) -> None:
     """What the server for ENV is serving right now (JSON)."""
-    from rollbackkit.serving import client
+    from rollbackkit.ops.situation import server_status
 
-    paths = _registry(repo).paths
-    url = server or client.find_server(paths, name, env)
-    if url is None:
-        raise client.ServerError(
-            client.no_server(paths, name, env), f"Start one with rollbackkit serve {name} --env {env}."
-        )
-    from rollbackkit.ops.results import ServerStatus, from_server
-
-    _print_json(from_server(ServerStatus.from_dict, client.status(url), url, "/status").to_dict())
+    _print_json(server_status(repo, name, env, server=server).to_dict())
 
 
 @app.command()

@@ -243,10 +243,9 @@ class _Server:
         return admin_call(Registry(self.root).paths, self.url, operation, body)
 
     def status(self) -> ServerStatus:
-        from rollbackkit.ops.results import ServerStatus, from_server
-        from rollbackkit.serving.client import status
+        from rollbackkit.ops.situation import read_status
 
-        return from_server(ServerStatus.from_dict, status(self.url), self.url, "/status")
+        return read_status(self.url)
 
     def canary(self, version: str, percent: int) -> str:
         from rollbackkit.ops.results import AssignmentResult, from_server

@@ -16,8 +16,8 @@ from rollbackkit.ops.results import GateStatus, ServerStatus, Situation, from_se
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.store import Registry
+from rollbackkit.serving import client
 from rollbackkit.serving.client import admin_call, find_server
-from rollbackkit.serving.client import status as server_status
 
 
 def situation(repo: str | Path, name: str, env: str) -> Situation:
@@ -35,7 +35,7 @@ def situation(repo: str | Path, name: str, env: str) -> Situation:
     status = None
     if url is not None:
         try:
-            status = from_server(ServerStatus.from_dict, server_status(url), url, "/status")
+            status = read_status(url)
         except ServerError:
             url = None
     return Situation(
@@ -47,6 +47,28 @@ def situation(repo: str | Path, name: str, env: str) -> Situation:
         status=status,
         history=history,
     )
+
+
+def read_status(url: str) -> ServerStatus:
+    """The ``GET /status`` of the server at ``url``, typed: the one reader of a server's status.
+
+    Raises:
+        ServerError: The server does not answer, or answers in a shape this client does not know.
+    """
+    return from_server(ServerStatus.from_dict, client.status(url), url, "/status")
+
+
+def server_status(repo: str | Path, name: str, env: str, *, server: str | None = None) -> ServerStatus:
+    """What the server for ``name`` in ``env`` (or at ``server``) serves right now.
+
+    Raises:
+        ServerError: No server runs for ``env`` (and no ``server`` was given), or it does not answer.
+    """
+    paths = Registry(repo).paths
+    url = server or find_server(paths, name, env)
+    if url is None:
+        raise ServerError(client.no_server(paths, name, env), f"Start one with rollbackkit serve {name} --env {env}.")
+    return read_status(url)
 
 
 def preflight(
