@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,8 @@ from rollbackkit.registry.store import Registry
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
 from rollbackkit.serving.threads import limit_scoring_threads
-from rollbackkit.serving.window import Window, joined
+from rollbackkit.serving.watchdog import Watchdog
+from rollbackkit.serving.window import Windows
 
 RECENT_INPUT_ROWS = 2_000
 
@@ -85,15 +85,9 @@ class ServingEnvironment:
         self.on_auto_rollback = on_auto_rollback
         self.last_report: dict[str, Any] | None = None
         self._ops = threading.Lock()
-        self._windows: dict[tuple[str, str], Window] = {}
-        self._window_lock = threading.Lock()
-        self._client_errors: dict[tuple[str, str], int] = {}
-        self._recent: deque[pd.DataFrame] = deque(maxlen=64)
-        self._watchdog: threading.Thread | None = None
-        self._stop = threading.Event()
+        self.windows = Windows(RECENT_INPUT_ROWS)
         self._deployed_at: dict[str, float] = {}
-        self._hooks: list[threading.Thread] = []
-        self._alerted: set[str] = set()
+        self.watchdog = Watchdog(self)
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -158,11 +152,7 @@ class ServingEnvironment:
         try:
             routed = self.router.score(slot, frame, untyped=untyped)
         except IncompatibleInput:  # the client's error: counted apart, never a gate's evidence
-            with self._window_lock:
-                load = (slot.name, slot.loaded_at)
-                for old in [k for k in self._client_errors if k[0] == slot.name and k != load]:
-                    del self._client_errors[old]  # the slot's previous load
-                self._client_errors[load] = self._client_errors.get(load, 0) + 1
+            self.windows.refused(slot.name, slot.loaded_at)
             raise
         except Exception as exc:  # the model failed on a compatible request: its slot's error
             self._keep(slot, frame, None, float("nan"), type(exc).__name__, request_id, when)
@@ -187,12 +177,10 @@ class ServingEnvironment:
         """
         inputs = _plain_index(frame)
         outputs = _plain_index(outputs) if outputs is not None else None
-        with self._window_lock:
-            if outputs is not None:
-                self._recent.append(inputs)
-            if self.log is None:  # with a log, gate windows come from it
-                self._window_of(slot).add(inputs, outputs, latency_ms, error)
-                return
+        # with a log, gate windows come from it
+        self.windows.keep(slot.name, slot.loaded_at, inputs, outputs, latency_ms, error, windowed=self.log is None)
+        if self.log is None:
+            return
         bundle = slot.bundle
         meta = {
             "request_id": request_id or uuid.uuid4().hex,
@@ -217,27 +205,11 @@ class ServingEnvironment:
         """
         if self.log is not None:
             return self.log.window(self.name, self.env, deployment=slot.deployment, limit=WINDOW_ROWS)
-        with self._window_lock:
-            window = self._windows.get((slot.name, slot.loaded_at))
-            parts = window.parts() if window is not None else []
-        return joined(parts)  # outside the lock: requests keep landing meanwhile
-
-    def _window_of(self, slot: Slot) -> Window:
-        """The in-memory window of the slot's current load (the previous load's is dropped)."""
-        key = (slot.name, slot.loaded_at)
-        if key not in self._windows:
-            for old in [k for k in self._windows if k[0] == slot.name]:
-                del self._windows[old]
-            self._windows[key] = Window()
-        return self._windows[key]
+        return self.windows.frame(slot.name, slot.loaded_at)
 
     def recent_inputs(self) -> pd.DataFrame | None:
         """A sample of the inputs this server has scored lately (for preflight), in the dtypes scored."""
-        with self._window_lock:
-            frames = list(self._recent)
-        if not frames:
-            return None
-        return pd.concat(frames, ignore_index=True).tail(RECENT_INPUT_ROWS)
+        return self.windows.recent()
 
     # ------------------------------------------------------------------------- operations
     def deploy(
@@ -444,112 +416,16 @@ class ServingEnvironment:
 
     # ------------------------------------------------------------------------- watchdog
     def check_gates(self) -> dict[str, Any] | None:
-        """Evaluate the gates of the version under evaluation; roll back on a failed gate.
-
-        The version under evaluation is the canary if one runs, else the live version
-        (also a first version, with nothing to fall back to: its bake must complete). A
-        failed gate rolls back to the target :meth:`Deployments.rollback_target` names:
-        never onto a version a person or a gate rolled back from. With no such target the
-        breach is only recorded (``last_report["rollback"]`` and, once per deployment, a
-        ``gate-breach`` journal entry with ``rolled_back: false``); traffic stays.
-        """
-        from rollbackkit.analysis.gates import evaluate
-        from rollbackkit.errors import RollbackRefused
-
-        state = self.router.state
-        slot = state.slot(state.canary) or state.slot(state.live)
-        if slot is None:
-            return None
-        window = self.window(slot)
-        if window.empty:
-            return None
-        report = evaluate(slot.bundle, window)
-        self.last_report = {"version": slot.bundle.version, "slot": slot.name, **report.to_dict()}
-        self._maybe_promote_baked(slot, state.canary is None, report.decision)
-        if report.decision != "rollback" or self.router.state.generation != state.generation:
-            return None
-        try:
-            self.deployments.rollback_target(self.name, self.env)
-        except RollbackRefused as exc:
-            self.last_report["rollback"] = f"none: {exc.message}"
-            if slot.deployment not in self._alerted:
-                self._alerted.add(slot.deployment)
-                self.journal.append(
-                    "gate-breach",
-                    name=self.name,
-                    env=self.env,
-                    version=slot.bundle.version,
-                    deployment=slot.deployment,
-                    gates=report.summary(),
-                    rolled_back=False,
-                    reason=exc.message,
-                )
-            return None
-        breach = time.perf_counter()
-        try:
-            result = self.rollback(
-                reason=f"gate failed: {report.summary()}",
-                actor="watchdog",
-                automatic=True,
-                gates=report.summary(),
-                unless_changed_since=state.generation,
-            )
-        except Superseded:  # an operator moved traffic after the evaluation: judge the new state next time
-            return None
-        result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)
-        result["report"] = self.last_report
-        self.journal.append(
-            "gate-breach",
-            name=self.name,
-            env=self.env,
-            version=slot.bundle.version,
-            deployment=slot.deployment,
-            gates=report.summary(),
-            rolled_back=True,
-            target=result["assignment"]["version"],
-            breach_to_shift_ms=result["breach_to_shift_ms"],
-        )
-        if self.on_auto_rollback is not None:
-            hook = threading.Thread(target=self.on_auto_rollback, args=(result,), daemon=True)
-            hook.start()
-            self._hooks.append(hook)
-        return result
-
-    def _maybe_promote_baked(self, slot: Slot, full: bool, decision: str) -> None:
-        """Promote a full deploy's staged rows once its gates have passed for the bake time."""
-        if self.log is None or not full or decision != "pass" or self.log.stage_of(slot.deployment) != "staging":
-            return
-        deployed = self._deployed_at.setdefault(slot.deployment, time.monotonic())
-        if time.monotonic() - deployed >= self.bake_seconds:
-            rows = self.log.promote(slot.deployment)
-            self.journal.append(
-                "bake-complete",
-                name=self.name,
-                env=self.env,
-                version=slot.bundle.version,
-                deployment=slot.deployment,
-                rows_promoted=rows,
-            )
+        """Evaluate the gates once and roll back on a failure (:meth:`Watchdog.check`)."""
+        return self.watchdog.check()
 
     def start_watchdog(self, interval: float) -> None:
         """Check gates every ``interval`` seconds in a daemon thread."""
-
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.check_gates()
-                except Exception as exc:  # the watchdog must outlive one bad evaluation
-                    self.journal.append("watchdog-error", name=self.name, env=self.env, error=repr(exc))
-
-        self._watchdog = threading.Thread(target=loop, name="rollbackkit-watchdog", daemon=True)
-        self._watchdog.start()
+        self.watchdog.start(interval)
 
     def stop(self, wait: float = 60.0) -> None:
         """Stop the watchdog and give running after-rollback hooks ``wait`` seconds to finish."""
-        self._stop.set()
-        deadline = time.monotonic() + wait
-        for hook in self._hooks:
-            hook.join(max(0.0, deadline - time.monotonic()))
+        self.watchdog.stop(wait)
 
     def status(self) -> dict[str, Any]:
         """``GET /status``: name, env, live, standby, canary, since, gates, and the log's writer.
@@ -560,12 +436,11 @@ class ServingEnvironment:
         log = self.log.status() if self.log is not None else None
         routing = self.router.status()
         state = self.router.state
-        with self._window_lock:
-            for role, slot in (
-                ("live", state.slot(state.live)),
-                ("standby", state.standby),
-                ("canary", state.slot(state.canary)),
-            ):
-                if slot is not None and routing.get(role) is not None and routing[role]["slot"] == slot.name:
-                    routing[role]["client_errors"] = self._client_errors.get((slot.name, slot.loaded_at), 0)
+        for role, slot in (
+            ("live", state.slot(state.live)),
+            ("standby", state.standby),
+            ("canary", state.slot(state.canary)),
+        ):
+            if slot is not None and routing.get(role) is not None and routing[role]["slot"] == slot.name:
+                routing[role]["client_errors"] = self.windows.client_errors(slot.name, slot.loaded_at)
         return {"name": self.name, "env": self.env, **routing, "gates": self.last_report, "log": log}

@@ -5,6 +5,7 @@ With a log, gates read the log instead and no window is kept.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -100,3 +101,80 @@ def joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame()
     return pd.concat(parts, ignore_index=True).tail(WINDOW_ROWS).reset_index(drop=True)
+
+
+class Windows:
+    """What a server without a log keeps in memory per slot load, behind one lock.
+
+    The gate window of each slot's current load (a reload drops the previous load's), a
+    sample of recently scored inputs for preflight, and the count of requests each load
+    refused as the client's error.
+
+    Args:
+        recent_rows: The most recently scored input rows :meth:`recent` returns.
+    """
+
+    def __init__(self, recent_rows: int) -> None:
+        self.recent_rows = recent_rows
+        self.lock = threading.Lock()
+        self._windows: dict[tuple[str, str], Window] = {}
+        self._recent: deque[pd.DataFrame] = deque(maxlen=64)
+        self._client_errors: dict[tuple[str, str], int] = {}
+
+    def refused(self, slot: str, loaded_at: str) -> None:
+        """Count one request the slot's current load refused (the previous load's count goes)."""
+        load = (slot, loaded_at)
+        with self.lock:
+            for old in [k for k in self._client_errors if k[0] == slot and k != load]:
+                del self._client_errors[old]
+            self._client_errors[load] = self._client_errors.get(load, 0) + 1
+
+    def client_errors(self, slot: str, loaded_at: str) -> int:
+        """Requests the slot's load refused as the client's error."""
+        with self.lock:
+            return self._client_errors.get((slot, loaded_at), 0)
+
+    def keep(
+        self,
+        slot: str,
+        loaded_at: str,
+        inputs: pd.DataFrame,
+        outputs: pd.DataFrame | None,
+        latency_ms: float,
+        error: str | None,
+        *,
+        windowed: bool,
+    ) -> None:
+        """Keep a scored request's inputs for preflight, and window it when ``windowed``.
+
+        Only scored requests (``outputs`` given) feed :meth:`recent`: a refused request must
+        not make the next deploy's preflight fail on inputs nobody scored.
+        """
+        with self.lock:
+            if outputs is not None:
+                self._recent.append(inputs)
+            if windowed:
+                self._window_of(slot, loaded_at).add(inputs, outputs, latency_ms, error)
+
+    def frame(self, slot: str, loaded_at: str) -> pd.DataFrame:
+        """The slot load's gate window as one frame (joined outside the lock)."""
+        with self.lock:
+            window = self._windows.get((slot, loaded_at))
+            parts = window.parts() if window is not None else []
+        return joined(parts)  # outside the lock: requests keep landing meanwhile
+
+    def recent(self) -> pd.DataFrame | None:
+        """The inputs scored lately, in the dtypes scored; None before the first."""
+        with self.lock:
+            frames = list(self._recent)
+        if not frames:
+            return None
+        return pd.concat(frames, ignore_index=True).tail(self.recent_rows)
+
+    def _window_of(self, slot: str, loaded_at: str) -> Window:
+        key = (slot, loaded_at)
+        if key not in self._windows:
+            for old in [k for k in self._windows if k[0] == slot]:
+                del self._windows[old]
+            self._windows[key] = Window()
+        return self._windows[key]
