@@ -15,16 +15,13 @@ from rollbackkit.ops.results import (
     AffectedRows,
     AssignmentResult,
     BackfillResult,
-    GateStatus,
-    LogStatus,
     PredictionShares,
     Preflight,
-    ServerStatus,
     SideEffects,
     Situation,
-    SlotStatus,
     TableRows,
 )
+from rollbackkit.ops.status import GateStatus, LogStatus, ServerStatus, SlotStatus
 from rollbackkit.registry.assignments import Assignment
 
 text = st.text(max_size=12)

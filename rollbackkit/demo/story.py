@@ -33,7 +33,8 @@ from rollbackkit.errors import DemoError, InvalidPath
 from rollbackkit.project import TEMPLATES
 
 if TYPE_CHECKING:
-    from rollbackkit.ops.results import AffectedRows, BackfillResult, GateStatus, ServerStatus
+    from rollbackkit.ops.results import AffectedRows, BackfillResult
+    from rollbackkit.ops.status import GateStatus, ServerStatus
     from rollbackkit.registry.assignments import Assignment
 
 DEMO_MARKER = ".rollbackkit-demo"

@@ -1,5 +1,6 @@
 """Typed results of the orchestration: what deploy, rollback, promote, affected, backfill,
-status and gate status return to the faces.
+prediction drift, situation and side effects return to the faces (a server's status and gate
+reports are in :mod:`rollbackkit.ops.status`).
 
 Each result is a frozen dataclass. ``from_dict`` reads the JSON a server answers (or the
 dict the offline path builds); ``to_dict`` gives that JSON back, key for key and in the same
@@ -14,18 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from rollbackkit.analysis.gates import GateResult
 from rollbackkit.bundle.compat import Adaptation, Finding
 from rollbackkit.errors import ServerError
+from rollbackkit.ops.status import ServerStatus, without_none
 from rollbackkit.registry.assignments import Assignment
 
 PreflightVerdict = Literal["compatible", "adaptable", "incompatible", "skipped"]
-GateDecision = Literal["rollback", "warn", "pass", "insufficient"]
-
-
-def _present(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` without the keys whose value is None (keys a server sends only sometimes)."""
-    return {k: v for k, v in data.items() if v is not None}
 
 
 def assignment_from_dict(data: dict[str, Any]) -> Assignment:
@@ -72,188 +67,6 @@ class Preflight:
 
 
 @dataclass(frozen=True)
-class GateStatus:
-    """A gate report, or why there is none yet (``decision`` ``insufficient`` and ``reason``).
-
-    Attributes:
-        decision: ``rollback``, ``warn``, ``pass``; ``insufficient`` with a ``reason`` when
-            nothing was evaluated.
-        version: The version evaluated.
-        slot: The server slot it serves from (a server's report only).
-        n: Rows in the window.
-        gates: Each gate's result (None when nothing was evaluated).
-        reason: Why there is no report.
-        rollback: Why a failed gate moved no traffic (a server's report only).
-    """
-
-    decision: GateDecision
-    version: str | None = None
-    slot: str | None = None
-    n: int | None = None
-    gates: list[GateResult] | None = None
-    reason: str | None = None
-    rollback: str | None = None
-
-    @property
-    def failed(self) -> list[GateResult]:
-        """Gates that failed."""
-        return [g for g in self.gates or [] if g.status == "fail"]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GateStatus:
-        """From a ``GateReport.to_dict()``, a server's ``gates`` in ``/status``, or an insufficient note."""
-        gates = data.get("gates")
-        return cls(
-            decision=data["decision"],
-            version=data.get("version"),
-            slot=data.get("slot"),
-            n=data.get("n"),
-            gates=[GateResult(**g) for g in gates] if gates is not None else None,
-            reason=data.get("reason"),
-            rollback=data.get("rollback"),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report's JSON (the shape of ``rollbackkit gates check --json``)."""
-        return _present(
-            {
-                "version": self.version,
-                "slot": self.slot,
-                "n": self.n,
-                "decision": self.decision,
-                "gates": [g.to_dict() for g in self.gates] if self.gates is not None else None,
-                "reason": self.reason,
-                "rollback": self.rollback,
-            }
-        )
-
-
-@dataclass(frozen=True)
-class SlotStatus:
-    """One server slot that holds a version (``percent`` for the canary only)."""
-
-    version: str
-    bundle_id: str
-    slot: Literal["blue", "green"]
-    deployment: str
-    percent: int | None = None
-    client_errors: int | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SlotStatus:
-        """From a slot of ``GET /status``."""
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The slot's JSON."""
-        return _present(
-            {
-                "version": self.version,
-                "bundle_id": self.bundle_id,
-                "slot": self.slot,
-                "deployment": self.deployment,
-                "percent": self.percent,
-                "client_errors": self.client_errors,
-            }
-        )
-
-
-@dataclass(frozen=True)
-class LogStatus:
-    """The prediction log writer's health (the process fields when it runs in its own process)."""
-
-    write_errors: int
-    last_write_error: str | None
-    unwritten: int
-    sink_errors: int
-    process: int | None = None
-    alive: bool | None = None
-    restarts: int | None = None
-    dropped: int | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LogStatus:
-        """From the ``log`` of ``GET /status``."""
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The writer's JSON."""
-        process = {"process": self.process, "alive": self.alive, "restarts": self.restarts, "dropped": self.dropped}
-        return {
-            **_present(process),
-            "write_errors": self.write_errors,
-            "last_write_error": self.last_write_error,
-            "unwritten": self.unwritten,
-            "sink_errors": self.sink_errors,
-        }
-
-
-@dataclass(frozen=True)
-class ServerStatus:
-    """A server's ``GET /status``: its slots, the split, the latest gate report, the log writer.
-
-    Attributes:
-        name: Bundle name.
-        env: Environment.
-        live: The slot taking all non-canary traffic, or None.
-        standby: The warm previous version, or None.
-        canary: The canary slot with its ``percent``, or None.
-        since: When traffic last moved (ISO time).
-        generation: Counts traffic moves.
-        gates: The latest gate report, None before the first evaluation.
-        log: The log writer's health, None under ``serve --no-log``.
-        refused: Requests refused as bad or unauthorised, by kind (over HTTP only).
-    """
-
-    name: str
-    env: str
-    live: SlotStatus | None
-    standby: SlotStatus | None
-    canary: SlotStatus | None
-    since: str
-    generation: int
-    gates: GateStatus | None
-    log: LogStatus | None
-    refused: dict[str, int] | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ServerStatus:
-        """From ``GET /status`` (or ``ServingEnvironment.status()``)."""
-
-        def slot(key: str) -> SlotStatus | None:
-            return SlotStatus.from_dict(data[key]) if data.get(key) is not None else None
-
-        return cls(
-            name=data["name"],
-            env=data["env"],
-            live=slot("live"),
-            standby=slot("standby"),
-            canary=slot("canary"),
-            since=data["since"],
-            generation=data["generation"],
-            gates=GateStatus.from_dict(data["gates"]) if data.get("gates") is not None else None,
-            log=LogStatus.from_dict(data["log"]) if data.get("log") is not None else None,
-            refused=data.get("refused"),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON of ``GET /status`` (what ``rollbackkit status`` prints)."""
-        out: dict[str, Any] = {
-            "name": self.name,
-            "env": self.env,
-            **{
-                role: s.to_dict() if s is not None else None
-                for role, s in (("live", self.live), ("standby", self.standby), ("canary", self.canary))
-            },
-            "since": self.since,
-            "generation": self.generation,
-            "gates": self.gates.to_dict() if self.gates is not None else None,
-            "log": self.log.to_dict() if self.log is not None else None,
-        }
-        return {**out, "refused": self.refused} if self.refused is not None else out
-
-
-@dataclass(frozen=True)
 class AssignmentResult:
     """What deploy, rollback and promote did: the assignment recorded and how it got there.
 
@@ -287,7 +100,7 @@ class AssignmentResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON ``deploy``, ``rollback`` and ``promote --json`` print."""
-        return _present(
+        return without_none(
             {
                 "via": self.via,
                 "assignment": self.assignment.to_dict(),
@@ -514,14 +327,10 @@ __all__ = [
     "AffectedRows",
     "AssignmentResult",
     "BackfillResult",
-    "GateStatus",
-    "LogStatus",
     "PredictionShares",
     "Preflight",
-    "ServerStatus",
     "SideEffects",
     "Situation",
-    "SlotStatus",
     "TableRows",
     "assignment_from_dict",
     "from_server",

@@ -12,7 +12,8 @@ import pandas as pd
 from rollbackkit.analysis.preflight import PreflightReport
 from rollbackkit.errors import ServerError
 from rollbackkit.ops.predictions import log_server
-from rollbackkit.ops.results import GateStatus, ServerStatus, Situation, from_server
+from rollbackkit.ops.results import Situation, from_server
+from rollbackkit.ops.status import GateStatus, ServerStatus
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.store import Registry
