@@ -1,7 +1,7 @@
 """Runbook benchmarks (results to bench/results/runbooks.json).
 
 1. Overhead over bare papermill on the same 3-cell notebook with a ``parameters`` cell:
-   ``papermill.execute_notebook`` vs ``rollbackkit.runbooks.run`` in-process (a new kernel
+   ``papermill.execute_notebook`` vs ``rollbackkit.ops.runbooks.run`` in-process (a new kernel
    each call, like papermill), and ``papermill`` vs ``rollbackkit runbook run`` as whole
    processes. Target: <= 1.2x.
 2. A whole rollback runbook on the demo bundle (v1.1.0 deployed over v1.0.0, 52-column live

@@ -60,7 +60,6 @@ MAX_BODY_BYTES = 200 * 1024 * 1024
 """The largest request body read (a bigger ``Content-Length``, or more bytes sent: 413)."""
 
 
-
 _B = TypeVar("_B", bound=Body)
 
 

@@ -11,7 +11,7 @@ from rollbackkit.widgets._common import RegistryLike, badge, error_html, registr
 
 
 class RunbookPanel(widgets.VBox):
-    """Runs a runbook template through :func:`rollbackkit.runbooks.run`.
+    """Runs a runbook template through :func:`rollbackkit.ops.runbooks.run`.
 
     Parameter widgets are generated from the template's ``parameters`` cell (text, number
     or checkbox by the declared type) and validated before the run starts.
