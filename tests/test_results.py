@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from rollbackkit.analysis.gates import GateResult
 from rollbackkit.bundle.compat import Adaptation, Finding
+from rollbackkit.errors import ServerError
 from rollbackkit.ops.results import (
     AffectedRows,
     AssignmentResult,
@@ -20,6 +21,7 @@ from rollbackkit.ops.results import (
     SideEffects,
     Situation,
     TableRows,
+    from_server,
 )
 from rollbackkit.ops.status import GateStatus, LogStatus, ServerStatus, SlotStatus
 from rollbackkit.registry.assignments import Assignment
@@ -293,3 +295,21 @@ shares = st.builds(
 def test_prediction_shares_round_trip(result: PredictionShares) -> None:
     printed = json.dumps(result.to_dict(), indent=2)
     assert PredictionShares.from_dict(json.loads(printed)) == result
+
+
+def test_a_newer_server_s_extra_keys_are_read_past_not_refused() -> None:
+    """A server upgraded before its clients may add keys: the client reads what it knows."""
+    newer = json.loads(json.dumps(SERVER_DEPLOY))
+    newer["replica"] = "r2"
+    newer["assignment"]["signed_by"] = "ci"
+    newer["status"]["region"] = "eu"
+    newer["status"]["live"]["warm"] = True
+    result = AssignmentResult.from_dict(newer)
+    assert json.dumps(result.to_dict()) == json.dumps(SERVER_DEPLOY)
+    missing = {k: v for k, v in SERVER_DEPLOY.items() if k != "assignment"}
+    try:
+        from_server(AssignmentResult.from_dict, missing, "http://127.0.0.1:1", "deploy")
+    except ServerError as exc:
+        assert "does not know" in exc.message and exc.hint
+    else:
+        raise AssertionError("a deploy answer without its assignment was accepted")

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from rollbackkit.bundle.compat import Adaptation, Finding
 from rollbackkit.errors import ServerError
-from rollbackkit.ops.status import ServerStatus, without_none
+from rollbackkit.ops.status import ServerStatus, known, without_none
 from rollbackkit.registry.assignments import Assignment
 
 PreflightVerdict = Literal["compatible", "adaptable", "incompatible", "skipped"]
@@ -25,7 +25,7 @@ PreflightVerdict = Literal["compatible", "adaptable", "incompatible", "skipped"]
 
 def assignment_from_dict(data: dict[str, Any]) -> Assignment:
     """An :class:`Assignment` from its ``to_dict()`` (the ``timestamp`` it leaves out is 0)."""
-    return Assignment(**data)
+    return Assignment(**known(Assignment, data))
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ class Preflight:
             verdict=data["verdict"],
             target=data.get("target"),
             consumer=data.get("consumer"),
-            findings=[Finding(**f) for f in data.get("findings", [])],
-            adaptation=Adaptation(**adaptation) if adaptation is not None else None,
+            findings=[Finding(**known(Finding, f)) for f in data.get("findings", [])],
+            adaptation=Adaptation(**known(Adaptation, adaptation)) if adaptation is not None else None,
             parity=data.get("parity"),
         )
 
@@ -152,7 +152,7 @@ class AffectedRows:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AffectedRows:
         """From ``PredictionLog.affected()`` or the admin API's ``affected``."""
-        return cls(**{**data, "tables": [TableRows(**t) for t in data["tables"]]})
+        return cls(**{**known(cls, data), "tables": [TableRows(**known(TableRows, t)) for t in data["tables"]]})
 
     def without_sample(self) -> AffectedRows:
         """The counts only."""
@@ -178,7 +178,7 @@ class BackfillResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BackfillResult:
         """From ``PredictionLog.backfill()`` or the admin API's ``backfill``."""
-        return cls(**data)
+        return cls(**known(cls, data))
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON ``backfill --json`` prints (``errors`` only when rows failed)."""
@@ -213,7 +213,7 @@ class PredictionShares:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PredictionShares:
         """From one version's entry of the admin API's ``drift``."""
-        return cls(**data)
+        return cls(**known(cls, data))
 
     def to_dict(self) -> dict[str, Any]:
         """The entry's JSON."""
@@ -250,7 +250,7 @@ class Situation:
         """From :meth:`to_dict`."""
         return cls(
             **{
-                **data,
+                **known(cls, data),
                 "status": ServerStatus.from_dict(data["status"]) if data["status"] is not None else None,
                 "history": [assignment_from_dict(a) for a in data["history"]],
             }

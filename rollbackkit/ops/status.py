@@ -8,12 +8,22 @@ the same order. Keys a server sends only sometimes are None here and left out of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from rollbackkit.analysis.gates import GateResult
 
 GateDecision = Literal["rollback", "warn", "pass", "insufficient"]
+
+
+def known(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``data`` that dataclass ``cls`` has fields for.
+
+    A newer server may add keys; this client reads what it knows and drops the rest, so a
+    server upgraded first does not break the CLI. A key it needs and lacks still fails.
+    """
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 def without_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +68,7 @@ class GateStatus:
             version=data.get("version"),
             slot=data.get("slot"),
             n=data.get("n"),
-            gates=[GateResult(**g) for g in gates] if gates is not None else None,
+            gates=[GateResult(**known(GateResult, g)) for g in gates] if gates is not None else None,
             reason=data.get("reason"),
             rollback=data.get("rollback"),
         )
@@ -92,7 +102,7 @@ class SlotStatus:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SlotStatus:
         """From a slot of ``GET /status``."""
-        return cls(**data)
+        return cls(**known(cls, data))
 
     def to_dict(self) -> dict[str, Any]:
         """The slot's JSON."""
@@ -124,7 +134,7 @@ class LogStatus:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LogStatus:
         """From the ``log`` of ``GET /status``."""
-        return cls(**data)
+        return cls(**known(cls, data))
 
     def to_dict(self) -> dict[str, Any]:
         """The writer's JSON."""
