@@ -71,7 +71,7 @@ def build_bundle(
     ``feature_names_in_`` when the data holds them all (and no preprocessing renames
     them), else every column but the target: extra columns in the data are left out.
     A model file is loaded only as ``trust`` and ``unsafe`` allow (see
-    :func:`rollbackkit.artifacts.read_user_model`); what they allowed is recorded.
+    :func:`rollbackkit.bundle.artifacts.read_user_model`); what they allowed is recorded.
     """
     # The configs are read and validated before any model is loaded (fail fast, no side effects).
     serving_yaml = _config_text(serving, DEFAULT_SERVING, "--serving")
@@ -191,7 +191,7 @@ def parse_serving(text: str | bytes, where: str = "serving.yaml") -> ServingSpec
     from rollbackkit.analysis.gatespec import explain, line_of
     from rollbackkit.yamlsafe import compose, load
 
-    hint = f"Keys: {', '.join(ServingSpec.model_fields)}; see rollbackkit.builder.ServingSpec."
+    hint = f"Keys: {', '.join(ServingSpec.model_fields)}; see rollbackkit.registry.builder.ServingSpec."
     root = compose(text, where)
     data = load(text, where)
     if not isinstance(data, dict):

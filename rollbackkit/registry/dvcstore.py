@@ -1,6 +1,6 @@
 """DVC, in-process: init, remote, add, push, and content-addressed reads from cache/remote.
 
-Calling DVC's Python API avoids the ~0.45 s start-up each ``dvc`` CLI call pays. DVC's
+Calling DVC's Python API avoids the start-up each ``dvc`` CLI call pays. DVC's
 console output is switched off here; the core never prints.
 """
 
@@ -196,7 +196,7 @@ class DvcStore:
 
         DVC 3 lays its cache out as ``<cache dir>/files/md5/ab/cdef...``. Unless a
         ``cache.dir`` is configured, the path is computed without opening DVC (whose import
-        costs ~0.3 s per process); with one, DVC itself answers.
+        is slow); with one, DVC itself answers.
         """
         if self._default_cache is None:
             self._default_cache = not self._cache_dir_configured()

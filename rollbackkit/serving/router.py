@@ -174,7 +174,7 @@ class Router:
         """Cancel a canary, or send all traffic back to the warm standby. Loads nothing.
 
         This is the mechanism only: which version a rollback may go to is decided by
-        :meth:`~rollbackkit.deployments.Deployments.rollback_target`, which
+        :meth:`~rollbackkit.registry.assignments.Deployments.rollback_target`, which
         :meth:`~rollbackkit.serving.environment.ServingEnvironment.rollback` applies first.
 
         Args:

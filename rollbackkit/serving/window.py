@@ -25,7 +25,7 @@ class Window:
     collector, whose full collections then pause every request. So requests wait in
     ``tail`` as they came; every :data:`COMPACT_EVERY` requests they are stacked into one
     frame in ``fresh``, and every ``COMPACT_EVERY`` of those into one in ``chunks``, which
-    keeps each stacking small (CHANGELOG.md has the measured figures).
+    keeps each stacking small (README "Performance" and ``bench/results/`` hold the figures).
 
     The bound is rows, not requests: requests are also stacked once those waiting hold
     :data:`WINDOW_ROWS` rows, and after each stacking the oldest rows beyond

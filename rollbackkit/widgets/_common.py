@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rollbackkit.registry.store import Registry
 
 RegistryLike = Any
-"""A :class:`~rollbackkit.registry.Registry` or a path inside the project."""
+"""A :class:`~rollbackkit.registry.store.Registry` or a path inside the project."""
 
 STATUS_COLOURS = {
     "pass": "#1a7f37",

@@ -51,5 +51,6 @@ def open_log(
         raise InvalidInput(f"There is no prediction log at {path}.", "Serve with rollbackkit serve to create one.")
     entries = paths.read_config().get("sinks") if sinks else None
     if process:
-        return LogProcess(path, sinks=entries, **options)
+        # The surface is forwarded by __getattr__, which the type checker cannot see as implementing it.
+        return LogProcess(path, sinks=entries, **options)  # type: ignore[abstract]
     return PredictionLog(path, sinks=sinks_from_config(entries), **options)

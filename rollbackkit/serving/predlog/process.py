@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -50,7 +50,14 @@ from rollbackkit.errors import LogWriterStopped, RollbackkitError
 from rollbackkit.serving.heap import settle_heap
 from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.serving.predlog.sinks import sinks_from_config
-from rollbackkit.serving.predlog.surface import CALLS
+from rollbackkit.serving.predlog.surface import CALLS, LogCalls
+
+if TYPE_CHECKING:
+    # For the type checker, LogProcess has every call of the surface with its signature;
+    # at run time __getattr__ forwards them to the child (one list: CALLS).
+    _Surface = LogCalls
+else:
+    _Surface = object
 
 LOGGER = logging.getLogger(__name__)
 
@@ -64,7 +71,7 @@ MAX_PENDING = 100_000
 """Requests held while the child is unreachable; more are dropped (and counted)."""
 
 
-class LogProcess:
+class LogProcess(_Surface):
     """A :class:`~rollbackkit.serving.predlog.log.PredictionLog` run in a child process.
 
     Offers the methods a server uses (:meth:`record`, :meth:`start`, :meth:`close` and

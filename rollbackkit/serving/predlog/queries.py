@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rollbackkit.analysis.gatespec import WINDOW_ROWS
 from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.predlog.schema import ALL_ROWS, EXPORTABLE, PRODUCTION_VIEW, TABLES, sql_path, version_filter
 from rollbackkit.serving.predlog.surface import LogCalls
@@ -96,7 +97,7 @@ class LogReader(LogWriter):
         *,
         deployment: str | None = None,
         version: str | None = None,
-        limit: int = 20_000,
+        limit: int = WINDOW_ROWS,
     ) -> pd.DataFrame:
         """The latest ``limit`` rows of a deployment (or version) as a gate window.
 

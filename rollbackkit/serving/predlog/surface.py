@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from rollbackkit.analysis.gatespec import WINDOW_ROWS
+
 Rescore = Callable[[pd.DataFrame], tuple[pd.DataFrame, str, str]]
 """Scores a frame of stored inputs; returns ``(outputs, version, bundle_id)``."""
 
@@ -61,7 +63,7 @@ class LogCalls(Protocol):
         *,
         deployment: str | None = None,
         version: str | None = None,
-        limit: int = 20_000,
+        limit: int = WINDOW_ROWS,
     ) -> pd.DataFrame:
         """The latest ``limit`` rows of a deployment (or version) as a gate window."""
         ...
