@@ -11,7 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from rollbackkit.analysis.drift import CategoricalDrift, DriftResult
-from rollbackkit.registry.store import Registry
+from rollbackkit.registry.assignments import resolve
+from rollbackkit.registry.contents import describe
+from rollbackkit.registry.repository import Repository
 
 
 def reference_data(repo: str | Path, reference: str) -> tuple[pd.DataFrame, str | None]:
@@ -24,7 +26,8 @@ def reference_data(repo: str | Path, reference: str) -> tuple[pd.DataFrame, str 
     from rollbackkit.bundle.frames import parts, read_frame
 
     if "@" in reference and not Path(reference).exists():
-        bundle = Registry(repo).describe(reference)
+        repository = Repository(repo)
+        bundle = describe(repository, resolve(repository, reference))
         return parts(bundle.reference), bundle.schema.output.primary
     return read_frame(Path(reference), "reference data"), None
 

@@ -18,7 +18,7 @@ from rollbackkit.ops.results import AffectedRows, BackfillResult, PredictionShar
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Deployments
-from rollbackkit.registry.store import Registry
+from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import admin_call
 from rollbackkit.serving.client import status as server_status
 from rollbackkit.serving.log_operations import log_operation
@@ -32,7 +32,7 @@ def logged_window(repo: str | Path, name: str, env: str, version: str, *, server
     Through the running server when there is one, else from the log file; empty when
     nothing was logged. At most :data:`~rollbackkit.serving.log_operations.WINDOW_LIMIT` rows.
     """
-    registry = Registry(repo)
+    registry = Repository(repo)
     url = log_server(registry, name, env, server)
     if not has_log(registry, url):
         return pd.DataFrame()
@@ -49,7 +49,7 @@ def prediction_drift(
     """
     if not versions:
         return {}
-    registry = Registry(repo)
+    registry = Repository(repo)
     url = log_server(registry, name, env, server)
     if not has_log(registry, url):
         return {}
@@ -61,7 +61,7 @@ def affected(
     repo: str | Path, name: str, env: str, version: str, *, since: str | None = None, server: str | None = None
 ) -> AffectedRows:
     """Rows ``version`` wrote in ``env``: through the running server, or the log file directly."""
-    registry = Registry(repo)
+    registry = Repository(repo)
     url = log_server(registry, name, env, server)
     return from_server(
         AffectedRows.from_dict, log_call(registry, url, "affected", name, env, version, since), url, "affected"
@@ -75,7 +75,7 @@ def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str
         InvalidInput: ``version`` is the version serving now: re-scoring its rows with
             itself would change nothing.
     """
-    registry = Registry(repo)
+    registry = Repository(repo)
     if Deployments(registry).state(validate_name(name), validate_name(env, "environment name")).version == version:
         raise InvalidInput(
             f"{name}@{version} serves {env} now: re-scoring its rows with itself would change nothing.",
@@ -90,17 +90,17 @@ def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str
 def has_prediction_log(repo: str | Path, name: str, env: str, *, server: str | None = None) -> bool:
     """Whether ``name`` in ``env`` has a prediction log to read: through a server that writes
     one, or the project's log file (False under ``serve --no-log`` with no file)."""
-    registry = Registry(repo)
+    registry = Repository(repo)
     return has_log(registry, log_server(registry, name, env, server))
 
 
-def has_log(registry: Registry, url: str | None) -> bool:
+def has_log(registry: Repository, url: str | None) -> bool:
     """Whether there is a prediction log to ask: the server at ``url`` (its one writer, from
     :func:`log_server`), or the file."""
     return url is not None or registry.paths.prediction_log.exists()
 
 
-def log_server(registry: Registry, name: str, env: str, server: str | None) -> str | None:
+def log_server(registry: Repository, name: str, env: str, server: str | None) -> str | None:
     """The server to ask about the prediction log: ``server`` or the running one, unless it
     runs without a log (``serve --no-log``: then the file, if any, is free to read).
 
@@ -119,7 +119,7 @@ def _writes_log(url: str) -> bool:
 
 
 def log_call(
-    registry: Registry, url: str | None, operation: str, name: str, env: str, version: str, since: str | None = None
+    registry: Repository, url: str | None, operation: str, name: str, env: str, version: str, since: str | None = None
 ) -> dict[str, Any]:
     """Run a log operation through the server at ``url`` (from :func:`log_server`), or on the file."""
     if url is not None:
@@ -139,7 +139,7 @@ def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, 
         quarantined rows); ``logged`` is False when there is no prediction log to look in
         (a server started with ``--no-log`` and no log file), and ``note`` then says so.
     """
-    registry = Registry(repo)
+    registry = Repository(repo)
     url = log_server(registry, name, env, None) if version is not None else None
     if version is None or not has_log(registry, url):
         note = "no prediction log" if version is not None else "no version to look for"

@@ -85,9 +85,9 @@ def show(path: str | Path) -> dict[str, Any]:
 def executed(repo: str | Path = ".") -> list[dict[str, Any]]:
     """Runbooks executed in this project, oldest first, from the journal."""
     from rollbackkit.registry.journal import Journal
-    from rollbackkit.registry.store import Registry
+    from rollbackkit.registry.repository import Repository
 
-    paths = Registry(repo).paths
+    paths = Repository(repo).paths
     entries = [e for e in Journal(paths.journal).entries() if e.get("event") == "runbook"]
     keys = ("notebook", "template", "status", "verdict", "incident", "time", "sha256", "seconds")
     return [{k: e.get(k) for k in keys} for e in entries]
@@ -115,9 +115,9 @@ def verify_audit(repo: str | Path = ".", audit_dir: str | Path | None = None) ->
 
     Also reports notebooks in the audit folder that the journal does not know.
     """
-    from rollbackkit.registry.store import Registry
+    from rollbackkit.registry.repository import Repository
 
-    paths = Registry(repo).paths
+    paths = Repository(repo).paths
     problems: list[dict[str, str]] = []
     recorded = executed(repo)
     known = set()

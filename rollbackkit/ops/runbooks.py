@@ -124,12 +124,12 @@ def run(
         The saved notebook, its sha256, ``status`` (``ok``/``failed``), the ``verdict`` the
         notebook recorded, and all its recorded results.
     """
-    from rollbackkit.registry.store import Registry
+    from rollbackkit.registry.repository import Repository
 
     path = template_path(template)
     values = coerce_parameters(parameters or {}, declared_parameters(path))
     check_injection(values, kernel)
-    registry = Registry(repo)
+    registry = Repository(repo)
     paths = registry.paths
     if audit_dir:
         refuse_metadata_dir(Path(audit_dir), paths.root, "--audit-dir")

@@ -13,7 +13,7 @@ from typing import Any
 
 from rollbackkit.ops.runbooks import run
 from rollbackkit.registry.journal import Journal
-from rollbackkit.registry.store import Registry
+from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.server import MAX_ROWS
 from rollbackkit.serving.server import serve as serve_http
 
@@ -25,7 +25,7 @@ def rollback_runbook(repo: str | Path, name: str, env: str, result: dict[str, An
     the post-rollback gate check and the backfill of the bad version's rows. A runbook that
     cannot run is recorded in the journal; it never affects serving.
     """
-    registry = Registry(repo)
+    registry = Repository(repo)
     assignment = result["assignment"]
     parameters = {
         "repo": str(registry.root),

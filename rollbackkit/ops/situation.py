@@ -15,8 +15,10 @@ from rollbackkit.ops.predictions import log_server
 from rollbackkit.ops.results import Situation, from_server
 from rollbackkit.ops.status import GateStatus, ServerStatus
 from rollbackkit.refs import Reference, validate_name
-from rollbackkit.registry.assignments import Deployments
-from rollbackkit.registry.store import Registry
+from rollbackkit.registry.assignments import Deployments, resolve
+from rollbackkit.registry.contents import load
+from rollbackkit.registry.preflight import preflight_bundle
+from rollbackkit.registry.repository import Repository
 from rollbackkit.serving import client
 from rollbackkit.serving.client import admin_call, find_server
 
@@ -28,7 +30,7 @@ def situation(repo: str | Path, name: str, env: str) -> Situation:
     both from :meth:`Deployments.state`; ``server`` and ``status`` are None when no server
     for ``env`` answers.
     """
-    registry = Registry(repo)
+    registry = Repository(repo)
     deployments = Deployments(registry)
     history = deployments.history(validate_name(name), validate_name(env, "environment name"))
     state = deployments.state(name, env)
@@ -65,7 +67,7 @@ def server_status(repo: str | Path, name: str, env: str, *, server: str | None =
     Raises:
         ServerError: No server runs for ``env`` (and no ``server`` was given), or it does not answer.
     """
-    paths = Registry(repo).paths
+    paths = Repository(repo).paths
     url = server or find_server(paths, name, env)
     if url is None:
         raise ServerError(client.no_server(paths, name, env), f"Start one with rollbackkit serve {name} --env {env}.")
@@ -76,13 +78,13 @@ def preflight(
     repo: str | Path, ref: str, features: pd.DataFrame | None = None, *, env: str | None = None
 ) -> PreflightReport:
     """Preflight ``ref`` against live ``features``, with ``env``'s serving version as consumer."""
-    registry = Registry(repo)
+    registry = Repository(repo)
     consumer = None
     if env is not None:
-        target = registry.resolve(Reference.parse(ref))
+        target = resolve(registry, Reference.parse(ref))
         serving = Deployments(registry).serving(target.name, validate_name(env, "environment name"))
         consumer = f"{target.name}@{serving.version}" if serving else None
-    return registry.preflight(ref, features, consumer=consumer)
+    return preflight_bundle(registry, load(registry, resolve(registry, ref)), features, consumer=consumer)
 
 
 def gate_status(repo: str | Path, name: str, env: str) -> GateStatus:
@@ -99,7 +101,7 @@ def gate_status(repo: str | Path, name: str, env: str) -> GateStatus:
         return where.status.gates or GateStatus("insufficient", reason="the server has not evaluated its gates yet")
     if where.serving is None:
         return GateStatus("insufficient", reason=f"nothing serves {name} in {env}")
-    registry = Registry(repo)
+    registry = Repository(repo)
     if not registry.paths.prediction_log.exists():
         return GateStatus("insufficient", reason="no prediction log yet")
     return GateStatus.from_dict(evaluate_logged(registry, f"{name}@{where.serving}", env=env).to_dict())
@@ -123,9 +125,9 @@ def check_gates(
     """
     from rollbackkit.serving.gating import evaluate_logged
 
-    registry = Registry(repo)
+    registry = Repository(repo)
     if env is not None and window is None:
-        target = registry.resolve(Reference.parse(ref))
+        target = resolve(registry, Reference.parse(ref))
         url = log_server(registry, target.name, env, server)
         if url is not None:
             report = admin_call(registry.paths, url, "gates", {"version": target.version})

@@ -20,10 +20,13 @@ from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.locking import repo_lock
 from rollbackkit.ops.results import AssignmentResult, Preflight, from_server
 from rollbackkit.refs import Reference, validate_name
-from rollbackkit.registry.assignments import Action, Deployments
+from rollbackkit.registry.assignments import Action, Deployments, resolve
+from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.people import actor
-from rollbackkit.registry.store import Registry
+from rollbackkit.registry.preflight import preflight_bundle
+from rollbackkit.registry.repository import Repository
+from rollbackkit.registry.restore import restore
 from rollbackkit.serving.client import admin_call, find_server, no_server
 from rollbackkit.serving.wire import encode_frame
 
@@ -40,8 +43,8 @@ def deploy(
     server: str | None = None,
 ) -> AssignmentResult:
     """Deploy ``NAME@VERSION`` to ``env`` (canary ``percent`` if given)."""
-    registry = Registry(repo)
-    target = registry.resolve(Reference.parse(ref))
+    registry = Repository(repo)
+    target = resolve(registry, Reference.parse(ref))
     validate_name(env, "environment name")
     url = server or find_server(registry.paths, target.name, env)
     if url is not None:
@@ -79,7 +82,7 @@ def rollback(
     """Roll ``name`` in ``env`` back to ``to``, by default to the target of the one rule
     (:meth:`~rollbackkit.registry.assignments.Deployments.rollback_target`): the newest other version
     that served and was not rolled back from. A rollback that would change nothing is refused."""
-    registry = Registry(repo)
+    registry = Repository(repo)
     url = server_for(registry, name, env, server)
     if url is not None:
         body = {
@@ -101,7 +104,7 @@ def rollback(
 
 
 def _offline(
-    registry: Registry,
+    registry: Repository,
     name: str,
     env: str,
     version: str,
@@ -112,10 +115,10 @@ def _offline(
     incident: str,
 ) -> AssignmentResult:
     started = time.perf_counter()
-    info = registry.resolve(f"{name}@{version}")
-    report = registry.preflight(info, features).to_dict()
+    info = resolve(registry, f"{name}@{version}")
+    report = preflight_bundle(registry, load(registry, info), features).to_dict()
     refuse_incompatible(info.tag, report, force, "Nothing was changed.")
-    restored = registry.restore(info)
+    restored = restore(registry, info)
     forced = force and report["verdict"] == "incompatible"
     deployments = Deployments(registry)
     with repo_lock(registry.paths.lock_file):
@@ -150,7 +153,7 @@ def _offline(
 
 def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: str | None = None) -> AssignmentResult:
     """Send all traffic to the running canary of ``name`` in ``env`` (needs its server)."""
-    registry = Registry(repo)
+    registry = Repository(repo)
     url = server_for(registry, name, env, server)
     if url is None:
         raise InvalidInput(
@@ -172,7 +175,7 @@ def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None
     check and repair, never rolling the restored version back too (pass ``to`` for a
     further rollback). Hints name the runbook parameter.
     """
-    deployments = Deployments(Registry(repo))
+    deployments = Deployments(Repository(repo))
     state = deployments.state(name, env)
     done = state.canary is None and bool(state.last_rolled_back_from)
     if done and state.version is not None and to in (None, "", state.version):
@@ -183,7 +186,7 @@ def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None
 def rolled_back_from(repo: str | Path, name: str, env: str, target: str) -> str | None:
     """The bad version a rollback to ``target`` takes traffic from (the canary, else the live
     version), or, when ``target`` already serves after a rollback, the version it replaced."""
-    state = Deployments(Registry(repo)).state(name, env)
+    state = Deployments(Repository(repo)).state(name, env)
     if state.canary is not None:
         return state.canary.version
     if state.version is not None and state.version != target:
@@ -191,7 +194,7 @@ def rolled_back_from(repo: str | Path, name: str, env: str, target: str) -> str 
     return state.last_rolled_back_from[0] if state.last_rolled_back_from else None
 
 
-def server_for(registry: Registry, name: str, env: str, server: str | None) -> str | None:
+def server_for(registry: Repository, name: str, env: str, server: str | None) -> str | None:
     """Validate ``name`` and ``env``; the server to drive: ``server``, a running one, or None."""
     validate_name(name)
     validate_name(env, "environment name")

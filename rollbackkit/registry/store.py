@@ -15,6 +15,10 @@ verified contents in :mod:`~rollbackkit.registry.contents`; register in
 :mod:`~rollbackkit.registry.recover`; compatibility, parity and preflight in
 :mod:`~rollbackkit.registry.preflight`. Mutations hold the repository lock
 (:func:`rollbackkit.locking.repo_lock`) for their whole run.
+
+The facade is for the faces (the public API, the CLI, widgets, demo). Code below them
+(serving, ops) takes a :class:`~rollbackkit.registry.repository.Repository` and calls the
+operation modules directly, so this module is imported by few and not a hub both ways.
 """
 
 from __future__ import annotations

@@ -23,9 +23,11 @@ from rollbackkit.analysis.preflight import refuse_incompatible
 from rollbackkit.errors import IncompatibleInput, RoutingError, Superseded
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.refs import validate_name
-from rollbackkit.registry.assignments import Assignment, Deployments
+from rollbackkit.registry.assignments import Assignment, Deployments, resolve
+from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
-from rollbackkit.registry.store import Registry
+from rollbackkit.registry.preflight import preflight_bundle
+from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
 from rollbackkit.serving.threads import limit_scoring_threads
@@ -73,7 +75,7 @@ class ServingEnvironment:
         scoring_threads: int | None = 1,
         freeze_heap: bool = False,
     ) -> None:
-        self.registry = Registry(repo)
+        self.registry = Repository(repo)
         self.scoring_threads = scoring_threads
         self.log = log
         self.bake_seconds = bake_seconds
@@ -104,8 +106,8 @@ class ServingEnvironment:
         if state.canary is None and state.fallback is not None:
             fallback = self.deployments.history(self.name, self.env)
             tag = next(a.tag for a in reversed(fallback) if a.version == state.fallback)
-            self.router.load(self.registry.load(f"{self.name}@{state.fallback}"), tag)
-        slot = self.router.load(self.registry.load(f"{self.name}@{live.version}"), live.tag)
+            self.router.load(load(self.registry, resolve(self.registry, f"{self.name}@{state.fallback}")), tag)
+        slot = self.router.load(load(self.registry, resolve(self.registry, f"{self.name}@{live.version}")), live.tag)
         self.router.shift(slot.name, 100)
         if self.log is not None and not self.log.knows(live.tag):
             self.log.set_stage(live.tag, self.name, self.env, live.version, "production")
@@ -113,7 +115,9 @@ class ServingEnvironment:
         if canary is not None:
             if self.log is not None and not self.log.knows(canary.tag):
                 self.log.set_stage(canary.tag, self.name, self.env, canary.version, "staging")
-            loaded = self.router.load(self.registry.load(f"{self.name}@{canary.version}"), canary.tag)
+            loaded = self.router.load(
+                load(self.registry, resolve(self.registry, f"{self.name}@{canary.version}")), canary.tag
+            )
             self.router.shift(loaded.name, canary.canary_percent or 0)
         self.journal.append(
             "serve",
@@ -225,10 +229,10 @@ class ServingEnvironment:
         """Preflight, warm into the idle slot, shift (or start a canary), then record."""
         with self._ops:
             started = time.perf_counter()
-            info = self.registry.resolve(f"{self.name}@{version}")
+            info = resolve(self.registry, f"{self.name}@{version}")
             state = self.router.state
             standby = state.standby
-            bundle = standby.bundle if standby and standby.bundle.info.tag == info.tag else self.registry.load(info)
+            bundle = standby.bundle if standby and standby.bundle.info.tag == info.tag else load(self.registry, info)
             report = self._preflight(bundle, features, force)
             loaded = time.perf_counter()
             with repo_lock(self.registry.paths.lock_file):
@@ -323,7 +327,7 @@ class ServingEnvironment:
                 target = standby  # the warm standby: a shift, nothing loaded
             else:
                 target = None
-            bundle = target.bundle if target is not None else self.registry.load(info)
+            bundle = target.bundle if target is not None else load(self.registry, info)
             report = {"verdict": "skipped"} if automatic else self._preflight(bundle, features, force)
             loaded = time.perf_counter()
             bad = [s for s in (canary, live) if s is not None and s.bundle.version != info.version]
@@ -392,7 +396,7 @@ class ServingEnvironment:
         sample = features if features is not None else self.recent_inputs()
         live = self.router.state.slot(self.router.state.live)
         consumer = live.bundle.info.tag if live else None
-        report = self.registry.preflight_bundle(bundle, sample, consumer=consumer).to_dict()
+        report = preflight_bundle(self.registry, bundle, sample, consumer=consumer).to_dict()
         refuse_incompatible(bundle.info.tag, report, force, "Nothing was shifted.")
         return report
 

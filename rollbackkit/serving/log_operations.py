@@ -12,9 +12,10 @@ from typing import Any
 import pandas as pd
 
 from rollbackkit.errors import IncompatibleInput, VersionNotFound
-from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.assignments import Deployments, resolve
+from rollbackkit.registry.contents import describe, load
 from rollbackkit.registry.journal import Journal
-from rollbackkit.registry.store import Registry
+from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.predlog.queries import output_counts, primary_outputs
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.wire import encode_frame
@@ -23,7 +24,7 @@ WINDOW_LIMIT = 5_000
 
 
 def log_operation(
-    registry: Registry,
+    registry: Repository,
     log: PredictionStore,
     operation: str,
     name: str,
@@ -43,7 +44,7 @@ def log_operation(
     if operation == "gates":
         from rollbackkit.analysis.gates import evaluate
 
-        bundle = registry.describe(f"{name}@{version}")
+        bundle = describe(registry, resolve(registry, f"{name}@{version}"))
         return evaluate(bundle, log.window(name, env, version=bundle.version)).to_dict()
     if operation == "window":
         frame = log.window(name, env, version=version, limit=WINDOW_LIMIT)
@@ -56,7 +57,7 @@ def log_operation(
         raise VersionNotFound(
             f"Nothing serves {name} in {env}; there is no version to re-score with.", "Deploy or roll back first."
         )
-    bundle = registry.load(f"{name}@{serving.version}")
+    bundle = load(registry, resolve(registry, f"{name}@{serving.version}"))
 
     def rescore(inputs: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
         from rollbackkit.bundle.compat import check
@@ -74,7 +75,7 @@ def log_operation(
 
 
 def log_drift(
-    registry: Registry, log: PredictionStore, name: str, env: str, versions: list[str], bins: int = 20
+    registry: Repository, log: PredictionStore, name: str, env: str, versions: list[str], bins: int = 20
 ) -> dict[str, Any]:
     """Per version: its logged primary predictions against its reference, with PSI.
 
@@ -90,7 +91,7 @@ def log_drift(
 
     out: dict[str, Any] = {}
     for version in versions:
-        bundle = registry.describe(f"{name}@{version}")
+        bundle = describe(registry, resolve(registry, f"{name}@{version}"))
         primary = bundle.schema.output.primary
         reference = bundle.reference_part("output")[primary]
         if is_class_label(bundle, primary) or not is_numeric(reference):

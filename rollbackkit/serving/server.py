@@ -205,7 +205,7 @@ def serve(
     """
     import uvicorn
 
-    from rollbackkit.registry.store import Registry
+    from rollbackkit.registry.repository import Repository
     from rollbackkit.serving.app import create_app
     from rollbackkit.serving.environment import ServingEnvironment
     from rollbackkit.serving.predlog.opening import open_log
@@ -215,7 +215,7 @@ def serve(
             f"Refusing to bind to {host}: it is not a loopback address.",
             "Pass --allow-remote to serve beyond this machine (put TLS and auth in front).",
         )
-    paths = Registry(repo).paths
+    paths = Repository(repo).paths
     token = ensure_admin_token(paths)  # a bad token is refused before anything is loaded
     warn_if_readable(paths)
     with server_lock(paths, name, env):  # held until serving ends
