@@ -141,6 +141,10 @@ class ServerError(RollbackkitError):
     """No server runs for an environment, or it refused or did not answer a call."""
 
 
+class UnknownAnswer(ServerError):
+    """A server answered in a shape this client does not know (another rollbackkit version)."""
+
+
 class RoutingError(RollbackkitError):
     """A traffic operation is not possible in the router's current state."""
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rollbackkit.analysis.gates import GateResult
 from rollbackkit.bundle.compat import Adaptation, Finding
-from rollbackkit.errors import ServerError
+from rollbackkit.errors import ServerError, UnknownAnswer
 from rollbackkit.ops.results import (
     AffectedRows,
     AssignmentResult,
@@ -305,11 +305,18 @@ def test_a_newer_server_s_extra_keys_are_read_past_not_refused() -> None:
     newer["status"]["region"] = "eu"
     newer["status"]["live"]["warm"] = True
     result = AssignmentResult.from_dict(newer)
-    assert json.dumps(result.to_dict()) == json.dumps(SERVER_DEPLOY)
+    assert result.assignment.tag == "churn#prod#2" and result.status is not None
+    assert json.dumps(result.to_dict()) == json.dumps(newer)  # --json prints what the server said
+    status = ServerStatus.from_dict(newer["status"])
+    assert status.live is not None and status.to_dict()["region"] == "eu"
+    built = AssignmentResult(via=result.via, assignment=result.assignment)
+    assert "replica" not in built.to_dict()
     missing = {k: v for k, v in SERVER_DEPLOY.items() if k != "assignment"}
-    try:
-        from_server(AssignmentResult.from_dict, missing, "http://127.0.0.1:1", "deploy")
-    except ServerError as exc:
-        assert "does not know" in exc.message and exc.hint
-    else:
-        raise AssertionError("a deploy answer without its assignment was accepted")
+    for done, says in ((False, "answered deploy in a shape"), (True, "did the deploy, but answered")):
+        try:
+            from_server(AssignmentResult.from_dict, missing, "http://127.0.0.1:1", "deploy", done=done)
+        except UnknownAnswer as exc:
+            assert says in exc.message and "does not know" in exc.message and exc.hint
+            assert isinstance(exc, ServerError)
+        else:
+            raise AssertionError("a deploy answer without its assignment was accepted")

@@ -83,7 +83,7 @@ def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str
         )
     url = log_server(registry, name, env, server)
     return from_server(
-        BackfillResult.from_dict, log_call(registry, url, "backfill", name, env, version), url, "backfill"
+        BackfillResult.from_dict, log_call(registry, url, "backfill", name, env, version), url, "backfill", done=True
     )
 
 
@@ -149,5 +149,5 @@ def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, 
     repaired = None
     if repair and rows.quarantined:
         done = log_call(registry, url, "backfill", name, env, version)
-        repaired = from_server(BackfillResult.from_dict, done, url, "backfill")
+        repaired = from_server(BackfillResult.from_dict, done, url, "backfill", done=True)
     return SideEffects(version=version, logged=True, affected=rows, backfill=repaired)

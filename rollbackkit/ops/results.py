@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from rollbackkit.bundle.compat import Adaptation, Finding
-from rollbackkit.errors import ServerError
+from rollbackkit.errors import UnknownAnswer
 from rollbackkit.ops.status import ServerStatus, known, without_none
 from rollbackkit.registry.assignments import Assignment
 
@@ -77,6 +77,8 @@ class AssignmentResult:
         preflight: The preflight report (deploy and rollback).
         shift_ms: How long the traffic shift took (server deploy and rollback).
         restored: The workspace directory the bundle was restored into (workspace only).
+        source: The JSON it was read from, given back by :meth:`to_dict` whole (keys a newer
+            server adds included); None when built here.
     """
 
     via: str
@@ -85,6 +87,7 @@ class AssignmentResult:
     preflight: Preflight | None = None
     shift_ms: float | None = None
     restored: str | None = None
+    source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AssignmentResult:
@@ -96,10 +99,13 @@ class AssignmentResult:
             preflight=Preflight.from_dict(data["preflight"]) if data.get("preflight") is not None else None,
             shift_ms=data.get("shift_ms"),
             restored=data.get("restored"),
+            source=data,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON ``deploy``, ``rollback`` and ``promote --json`` print."""
+        if self.source is not None:
+            return dict(self.source)
         return without_none(
             {
                 "via": self.via,
@@ -309,16 +315,29 @@ class SideEffects:
 _R = TypeVar("_R")
 
 
-def from_server(parse: Callable[[dict[str, Any]], _R], data: dict[str, Any], url: str | None, what: str) -> _R:
-    """``parse(data)``; ServerError when the server at ``url`` answered ``what`` in another shape
-    (``url`` None: ``data`` was built here)."""
+def from_server(
+    parse: Callable[[dict[str, Any]], _R], data: dict[str, Any], url: str | None, what: str, *, done: bool = False
+) -> _R:
+    """``parse(data)``; :class:`UnknownAnswer` when the server at ``url`` answered ``what`` in
+    another shape (``url`` None: ``data`` was built here).
+
+    ``done``: the server has already acted (a traffic move, a backfill), so the error says
+    that it stands and how to see it, instead of reading as a failure to act.
+    """
     if url is None:
         return parse(data)
     try:
         return parse(data)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ServerError(
-            f"The server at {url} answered {what} in a shape this client does not know ({type(exc).__name__}: {exc}).",
+        shape = f"in a shape this client does not know ({type(exc).__name__}: {exc})"
+        if done:
+            raise UnknownAnswer(
+                f"The server at {url} did the {what}, but answered {shape}.",
+                "It stands: see it with rollbackkit status (or history); "
+                "run the same rollbackkit version in the server and the client.",
+            ) from exc
+        raise UnknownAnswer(
+            f"The server at {url} answered {what} {shape}.",
             "Run the same rollbackkit version in the server and the client.",
         ) from exc
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from rollbackkit.analysis.preflight import PreflightReport
-from rollbackkit.errors import ServerError
+from rollbackkit.errors import ServerError, UnknownAnswer
 from rollbackkit.ops.predictions import log_server
 from rollbackkit.ops.results import Situation, from_server
 from rollbackkit.ops.status import GateStatus, ServerStatus
@@ -39,6 +39,8 @@ def situation(repo: str | Path, name: str, env: str) -> Situation:
     if url is not None:
         try:
             status = read_status(url)
+        except UnknownAnswer:  # a server answers: saying "none" would misrecord who acts
+            raise
         except ServerError:
             url = None
     return Situation(

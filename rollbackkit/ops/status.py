@@ -8,7 +8,7 @@ the same order. Keys a server sends only sometimes are None here and left out of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from rollbackkit.analysis.gates import GateResult
@@ -163,6 +163,9 @@ class ServerStatus:
         gates: The latest gate report, None before the first evaluation.
         log: The log writer's health, None under ``serve --no-log``.
         refused: Requests refused as bad or unauthorised, by kind (over HTTP only).
+        source: The JSON it was read from, given back by :meth:`to_dict` whole, keys this
+            client does not know included (``rollbackkit status --json`` shows what the
+            server said); None when built here.
     """
 
     name: str
@@ -175,6 +178,7 @@ class ServerStatus:
     gates: GateStatus | None
     log: LogStatus | None
     refused: dict[str, int] | None = None
+    source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServerStatus:
@@ -194,10 +198,13 @@ class ServerStatus:
             gates=GateStatus.from_dict(data["gates"]) if data.get("gates") is not None else None,
             log=LogStatus.from_dict(data["log"]) if data.get("log") is not None else None,
             refused=data.get("refused"),
+            source=data,
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``GET /status`` (what ``rollbackkit status`` prints)."""
+        if self.source is not None:
+            return dict(self.source)
         out: dict[str, Any] = {
             "name": self.name,
             "env": self.env,

@@ -57,7 +57,11 @@ def deploy(
             "actor": actor(registry.root),
         }
         return from_server(
-            AssignmentResult.from_dict, {"via": url, **admin_call(registry.paths, url, "deploy", body)}, url, "deploy"
+            AssignmentResult.from_dict,
+            {"via": url, **admin_call(registry.paths, url, "deploy", body)},
+            url,
+            "deploy",
+            done=True,
         )
     if canary is not None:
         raise ServerError(
@@ -98,6 +102,7 @@ def rollback(
             {"via": url, **admin_call(registry.paths, url, "rollback", body)},
             url,
             "rollback",
+            done=True,
         )
     target = Deployments(registry).rollback_target(name, env, to)
     return _offline(registry, name, env, target.version, "rollback", features, force, reason, incident)
@@ -162,7 +167,11 @@ def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: 
         )
     body = {"reason": reason, "actor": actor(registry.root)}
     return from_server(
-        AssignmentResult.from_dict, {"via": url, **admin_call(registry.paths, url, "promote", body)}, url, "promote"
+        AssignmentResult.from_dict,
+        {"via": url, **admin_call(registry.paths, url, "promote", body)},
+        url,
+        "promote",
+        done=True,
     )
 
 

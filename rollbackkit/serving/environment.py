@@ -88,7 +88,7 @@ class ServingEnvironment:
         self.last_report: dict[str, Any] | None = None
         self._ops = threading.Lock()
         self.windows = Windows(RECENT_INPUT_ROWS)
-        self._deployed_at: dict[str, float] = {}
+        self.deployed_at: dict[str, float] = {}  # deployment tag -> when it started serving (monotonic), for the bake
         self.watchdog = Watchdog(self)
 
     # ------------------------------------------------------------------------- start-up
@@ -253,7 +253,7 @@ class ServingEnvironment:
                     canary_percent=canary,
                     tag=tag,
                 )
-            self._deployed_at[tag] = time.monotonic()
+            self.deployed_at[tag] = time.monotonic()
             self._record("deploy", assignment, started, loaded, shifted, preflight=report["verdict"])
             return {
                 "assignment": assignment.to_dict(),
@@ -336,7 +336,7 @@ class ServingEnvironment:
                 baking = target is not None and log is not None and log.stage_of(target.deployment) == "staging"
                 tag = self._reserve_tag(info.version, "staging" if baking else "production")
                 if baking and target is not None:  # still baking: the bake goes on under the new tag
-                    self._deployed_at[tag] = self._deployed_at.get(target.deployment, time.monotonic())
+                    self.deployed_at[tag] = self.deployed_at.get(target.deployment, time.monotonic())
                 if target is not None:
                     self.router.rollback(deployment=tag)  # cancels the canary, or makes the standby live
                 else:

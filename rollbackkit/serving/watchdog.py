@@ -33,7 +33,7 @@ class Watched(Protocol):
     bake_seconds: float
     last_report: dict[str, Any] | None
     on_auto_rollback: Callable[[dict[str, Any]], None] | None
-    _deployed_at: dict[str, float]
+    deployed_at: dict[str, float]
 
     def window(self, slot: Slot) -> pd.DataFrame:
         """The deployment's recent requests as a gate window."""
@@ -133,7 +133,7 @@ class Watchdog:
         env = self.environment
         if env.log is None or not full or decision != "pass" or env.log.stage_of(slot.deployment) != "staging":
             return
-        deployed = env._deployed_at.setdefault(slot.deployment, time.monotonic())
+        deployed = env.deployed_at.setdefault(slot.deployment, time.monotonic())
         if time.monotonic() - deployed >= env.bake_seconds:
             rows = env.log.promote(slot.deployment)
             env.journal.append(
