@@ -16,8 +16,8 @@ from rollbackkit.ops.results import Situation, from_server
 from rollbackkit.ops.status import GateStatus, ServerStatus
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Deployments, resolve
+from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
-from rollbackkit.registry.preflight import preflight_bundle
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving import client
 from rollbackkit.serving.client import admin_call, find_server

@@ -21,10 +21,10 @@ from rollbackkit.locking import repo_lock
 from rollbackkit.ops.results import AssignmentResult, Preflight, from_server
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Action, Deployments, resolve
+from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.people import actor
-from rollbackkit.registry.preflight import preflight_bundle
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.restore import restore
 from rollbackkit.serving.client import admin_call, find_server, no_server

@@ -13,7 +13,7 @@ verified contents in :mod:`~rollbackkit.registry.contents`; register in
 :mod:`~rollbackkit.registry.register`; restore in :mod:`~rollbackkit.registry.restore`
 (files written by :mod:`~rollbackkit.registry.materialise`); crash recovery in
 :mod:`~rollbackkit.registry.recover`; compatibility, parity and preflight in
-:mod:`~rollbackkit.registry.preflight`. Mutations hold the repository lock
+:mod:`~rollbackkit.registry.checks`. Mutations hold the repository lock
 (:func:`rollbackkit.locking.repo_lock`) for their whole run.
 
 The facade is for the faces (the public API, the CLI, widgets, demo). Code below them
@@ -32,7 +32,7 @@ from rollbackkit.bundle.version import VersionInfo
 from rollbackkit.locking import repo_lock
 from rollbackkit.project import DEFAULT_REMOTE_DIR, DEFAULT_REMOTE_NAME, ProjectPaths
 from rollbackkit.refs import Reference
-from rollbackkit.registry import assignments, contents, preflight, recover, register, restore, verify
+from rollbackkit.registry import assignments, checks, contents, recover, register, restore, verify
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.restore import RestoreResult
 from rollbackkit.registry.verify import VerifyReport
@@ -155,7 +155,7 @@ class Registry(Repository):
         thresholds: Thresholds | None = None,
     ) -> CompatReport:
         """Can version ``ref`` score this live frame (compatible / adaptable / incompatible)?"""
-        return preflight.check(self, self._info(ref), features, thresholds)
+        return checks.check(self, self._info(ref), features, thresholds)
 
     def parity(
         self, ref: str | Reference | VersionInfo, preprocess: str | Path | Preprocess | None = None
@@ -167,7 +167,7 @@ class Registry(Repository):
             preprocess: The code to check: a ``.py`` file, a function, or None for the file the
                 version was registered from as it is in the repo now.
         """
-        return preflight.parity(self, self.load(ref), preprocess)
+        return checks.parity(self, self.load(ref), preprocess)
 
     def preflight(
         self,
@@ -202,7 +202,7 @@ class Registry(Repository):
         thresholds: Thresholds | None = None,
     ) -> PreflightReport:
         """:meth:`preflight` for a bundle that is already loaded (as a server has it)."""
-        return preflight.preflight_bundle(
+        return checks.preflight_bundle(
             self, bundle, features, consumer=consumer, preprocess=preprocess, thresholds=thresholds
         )
 

@@ -24,9 +24,9 @@ from rollbackkit.errors import IncompatibleInput, RoutingError, Superseded
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Assignment, Deployments, resolve
+from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
-from rollbackkit.registry.preflight import preflight_bundle
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
