@@ -6,15 +6,14 @@ after each automatic rollback, and the callback given here runs ``rollback.ipynb
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from rollbackkit.ops.runbooks import run
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
-from rollbackkit.serving.server import MAX_ROWS
+from rollbackkit.serving.server import ServeOptions
 from rollbackkit.serving.server import serve as serve_http
 
 
@@ -41,41 +40,11 @@ def rollback_runbook(repo: str | Path, name: str, env: str, result: dict[str, An
         Journal(registry.paths.journal).append("runbook-error", name=name, env=env, error=repr(exc))
 
 
-def serve(
-    repo: str | Path,
-    name: str,
-    env: str,
-    *,
-    runbook: bool = True,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    allow_remote: bool = False,
-    watchdog_interval: float = 5.0,
-    log: bool = True,
-    bake_seconds: float = 600.0,
-    scoring_threads: int | None = 1,
-    log_flush_interval: float | None = None,
-    max_rows: int = MAX_ROWS,
-    on_ready: Callable[[str], None] | None = None,
-) -> None:
-    """Serve NAME in ENV until SIGINT/SIGTERM (see :func:`rollbackkit.serving.server.serve`).
+def serve(repo: str | Path, name: str, env: str, *, runbook: bool = True, **options: Unpack[ServeOptions]) -> None:
+    """Serve NAME in ENV until SIGINT/SIGTERM with :func:`rollbackkit.serving.server.serve`'s ``options``.
 
     With ``runbook`` (the default) an automatic rollback starts the rollback runbook
     (:func:`rollback_runbook`) once traffic has moved; traffic never waits for it.
     """
-    serve_http(
-        repo,
-        name,
-        env,
-        host=host,
-        port=port,
-        allow_remote=allow_remote,
-        watchdog_interval=watchdog_interval,
-        log=log,
-        bake_seconds=bake_seconds,
-        on_rollback=partial(rollback_runbook, repo, name, env) if runbook else None,
-        scoring_threads=scoring_threads,
-        log_flush_interval=log_flush_interval,
-        max_rows=max_rows,
-        on_ready=on_ready,
-    )
+    on_rollback = partial(rollback_runbook, repo, name, env) if runbook else None
+    serve_http(repo, name, env, on_rollback=on_rollback, **options)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from rollbackkit.bundle.manifest import atomic_write
 from rollbackkit.errors import InvalidInput, InvalidToken, ServerAlreadyRunning
@@ -164,6 +164,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class ServeOptions(TypedDict, total=False):
+    """The options of :func:`serve`, for callers that pass them on (their defaults live there)."""
+
+    host: str
+    port: int
+    allow_remote: bool
+    watchdog_interval: float
+    log: bool
+    bake_seconds: float
+    scoring_threads: int | None
+    log_flush_interval: float | None
+    max_rows: int
+    on_ready: Callable[[str], None] | None
 
 
 def serve(
