@@ -237,22 +237,17 @@ class _Server:
             versions[answer["version"]] = versions.get(answer["version"], 0) + 50
         return ", ".join(f"{n} rows scored by {v}" for v, n in sorted(versions.items()))
 
-    def admin(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        from rollbackkit.registry.store import Registry
-        from rollbackkit.serving.client import admin_call
-
-        return admin_call(Registry(self.root).paths, self.url, operation, body)
-
     def status(self) -> ServerStatus:
         from rollbackkit.ops.situation import read_status
 
         return read_status(self.url)
 
     def canary(self, version: str, percent: int) -> str:
-        from rollbackkit.ops.results import AssignmentResult, from_server
+        from rollbackkit.ops.traffic import deploy
 
-        answer = self.admin("deploy", {"version": version, "canary": percent, "reason": "try engagement features"})
-        result = from_server(AssignmentResult.from_dict, {"via": self.url, **answer}, self.url, "deploy")
+        result = deploy(
+            self.root, f"{NAME}@{version}", ENV, canary=percent, reason="try engagement features", server=self.url
+        )
         verdict = result.preflight.verdict if result.preflight is not None else "none"
         return f"{result.assignment.tag}: preflight {verdict}"
 
