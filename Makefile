@@ -55,7 +55,7 @@ test-binder: $(STAMP)
 # The wheel a user installs, in a fresh venv, runs the demo (minutes: outside `make test`;
 # tests/test_wheel.py checks the wheel's file list inside it).
 test-wheel: $(STAMP)
-	rm -rf build/wheel-check && mkdir -p build/wheel-check
+	rm -rf build/wheel-check build/lib && mkdir -p build/wheel-check
 	$(BIN)/pip wheel -q --no-deps -w build/wheel-check .
 	$(PYTHON) -m venv build/wheel-check/venv
 	build/wheel-check/venv/bin/pip install -q -c constraints.txt build/wheel-check/rollbackkit-*.whl

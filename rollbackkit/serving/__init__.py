@@ -1,1 +1,2 @@
-"""Blue-green serving: the in-process router, the served environment, the HTTP app."""
+"""Blue-green serving: the router, the served environment and its watchdog, the HTTP app, server
+and client, and the prediction log (:mod:`rollbackkit.serving.predlog`)."""
