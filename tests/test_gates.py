@@ -208,3 +208,12 @@ def test_drift_cli_against_a_bundle_reference_and_per_slice(gated: Registry, tmp
     sliced = json.loads(run_cli("drift", "churn@v1.0.0", str(path), "--by", "region", "--json", cwd=gated.root).stdout)
     by_region = {r["slice"]["region"]: r["psi"] for r in sliced}
     assert max(by_region, key=lambda k: by_region[k]) == "east"
+
+
+def test_every_gate_kind_has_one_evaluator() -> None:
+    """GATE_KINDS (read from the Gate union) and the evaluators name the same kinds."""
+    from rollbackkit.analysis.gates import _EVALUATORS
+    from rollbackkit.analysis.gatespec import GATE_KINDS
+
+    assert len(set(GATE_KINDS)) == len(GATE_KINDS)
+    assert set(GATE_KINDS) == set(_EVALUATORS)

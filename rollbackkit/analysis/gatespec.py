@@ -1,24 +1,9 @@
 """Quality gates as declared in ``gates.yaml`` inside the bundle: the models, parsing, errors.
 
 A gate is a rollback trigger decided *before* deployment and registered with the bundle
-(so it is versioned and diffable). Kinds:
-
-- ``latency``: a latency quantile (p50/p95/p99 of ``latency_ms``) at most ``max_ms``.
-- ``error_rate``: the share of requests with an error at most ``max``.
-- ``prediction_drift``: a drift metric of an output column (default: the contract's
-  primary column) against the bundle's reference predictions, at most ``max``. A
-  classifier's ``prediction`` (its class labels: strings, booleans or integers) is
-  compared by class shares (PSI or JS); numeric columns by any drift metric.
-- ``feature_drift``: the worst drift metric over ``features`` (``all`` or a list).
-- ``tail``: bounds on the share of current values beyond the reference's p1/p99, or on a
-  current quantile's value.
-- ``slice``: a metric per segment (``by``), so one bad segment fails even when the
-  average is fine; label metrics (accuracy, auc, rmse, mae, error_rate) or drift metrics
-  against the same segment of the reference.
-- ``label_metric``: accuracy, auc, rmse or mae over the rows that have labels. Accuracy
-  compares labels as classes (``"yes"``, ``True``, ``1``); AUC reads the class
-  probabilities (``proba_<class>``; one-vs-rest for several classes); rmse and mae need
-  numeric labels.
+(so it is versioned and diffable). Each kind is one model below (:class:`LatencyGate` for
+``latency`` and so on) whose docstring says what it bounds; the union :data:`Gate` is the one
+list of kinds, and :data:`GATE_KINDS` is read from it.
 
 Every gate has a ``severity`` (``rollback`` or ``warn``) and an optional ``min_samples``;
 a window below it is ``insufficient`` (never a pass). Drift gates default to effect sizes
@@ -30,7 +15,7 @@ Evaluation over a window is :mod:`rollbackkit.analysis.gates`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -63,7 +48,7 @@ class _Gate(BaseModel):
 
 
 class LatencyGate(_Gate):
-    """Latency quantile at most ``max_ms``."""
+    """A latency quantile (p50/p95/p99 of ``latency_ms``) at most ``max_ms``."""
 
     kind: Literal["latency"]
     quantile: Literal["p50", "p95", "p99"] = "p99"
@@ -78,7 +63,12 @@ class ErrorRateGate(_Gate):
 
 
 class PredictionDriftGate(_Gate):
-    """Drift of an output column against the reference predictions at most ``max``."""
+    """Drift of an output column against the reference predictions at most ``max``.
+
+    The column defaults to the contract's primary column. A classifier's ``prediction`` (its
+    class labels: strings, booleans or integers) is compared by class shares (PSI or JS);
+    numeric columns by any drift metric.
+    """
 
     kind: Literal["prediction_drift"]
     metric: DriftMetric = "psi"
@@ -87,7 +77,7 @@ class PredictionDriftGate(_Gate):
 
 
 class FeatureDriftGate(_Gate):
-    """The worst drift over the chosen features at most ``max``."""
+    """The worst drift over the chosen ``features`` (``all`` or a list) at most ``max``."""
 
     kind: Literal["feature_drift"]
     metric: DriftMetric = "psi"
@@ -116,7 +106,11 @@ class TailGate(_Gate):
 
 
 class SliceGate(_Gate):
-    """A metric per segment; fails when any segment with enough rows violates a bound."""
+    """A metric per segment (``by``); fails when any segment with enough rows violates a bound.
+
+    So one bad segment fails even when the average is fine: label metrics (accuracy, auc,
+    rmse, mae, error_rate) or drift metrics against the same segment of the reference.
+    """
 
     kind: Literal["slice"]
     by: str | list[str]
@@ -135,7 +129,12 @@ class SliceGate(_Gate):
 
 
 class LabelMetricGate(_Gate):
-    """A label-based metric over rows with labels."""
+    """Accuracy, auc, rmse or mae over the rows that have labels.
+
+    Accuracy compares labels as classes (``"yes"``, ``True``, ``1``); AUC reads the class
+    probabilities (``proba_<class>``; one-vs-rest for several classes); rmse and mae need
+    numeric labels.
+    """
 
     kind: Literal["label_metric"]
     metric: LabelMetric
@@ -154,7 +153,10 @@ Gate = Annotated[
     LatencyGate | ErrorRateGate | PredictionDriftGate | FeatureDriftGate | TailGate | SliceGate | LabelMetricGate,
     Field(discriminator="kind"),
 ]
-GATE_KINDS = ("latency", "error_rate", "prediction_drift", "feature_drift", "tail", "slice", "label_metric")
+GATE_KINDS: tuple[str, ...] = tuple(
+    get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Gate)[0])
+)
+"""The gate kinds, in the order of :data:`Gate` (each model's ``kind`` literal)."""
 
 
 class GateSpec(BaseModel):

@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rollbackkit.bundle.artifacts import (
+    UNSAFE_FORMATS,
     USER_CODE_ERRORS,
     Preprocess,
     beyond_review,
@@ -139,7 +140,7 @@ def build_bundle(
             message=message,
             preprocess_origin=origin if preprocess is not None else "",
             trust=trusted_by_operator,
-            unsafe=unsafe and model_comp.format in ("joblib", "pickle"),
+            unsafe=unsafe and model_comp.format in UNSAFE_FORMATS,
         ),
     ).with_id()
     (out / MANIFEST_FILE).write_text(manifest.to_yaml())

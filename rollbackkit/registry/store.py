@@ -104,6 +104,8 @@ class Registry(Repository):
         """Everything about one version: tag data, components, schema, flags (JSON-ready)."""
         import json
 
+        from rollbackkit.bundle.artifacts import UNSAFE_FORMATS
+
         info = self.resolve(ref)
         manifest = self.manifest(info)
         base = f"{ProjectPaths.bundle_relpath(info.name)}"
@@ -115,7 +117,7 @@ class Registry(Repository):
                 role: c.model_dump(mode="json", exclude_none=True) for role, c in manifest.components.items()
             },
             "schema": schema,
-            "unsafe_model_format": model.format in ("joblib", "pickle"),
+            "unsafe_model_format": model.format in UNSAFE_FORMATS,
             "unsafe_allowed": manifest.registration.unsafe,
             "trusted_types": list(model.trusted_types),
             "trusted_by_operator": list(manifest.registration.trust),
