@@ -77,6 +77,16 @@ def read_features(source: str | Path) -> pd.DataFrame:
 
     Stdin may hold CSV, JSON records (``[{...}, ...]`` or ``{"records": [...]}``) or pandas'
     split orient (``{"columns": [...], "data": [[...], ...]}``).
+
+    Args:
+        source: A ``.csv`` or ``.parquet`` path, or ``-`` for stdin.
+
+    Returns:
+        The features as a ``pandas.DataFrame`` with at least one row.
+
+    Raises:
+        InvalidPath: The file does not exist.
+        InvalidInput: Nothing arrived on stdin, or the data cannot be read, or it has no rows.
     """
     if str(source) != "-":
         return read_frame(Path(source), "live features")

@@ -31,6 +31,21 @@ def logged_window(repo: str | Path, name: str, env: str, version: str, *, server
 
     Through the running server when there is one, else from the log file; empty when
     nothing was logged. At most :data:`~rollbackkit.serving.log_operations.WINDOW_LIMIT` rows.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        version: The version whose rows to read.
+        server: The URL of the server for ``env`` (default: the running one; none: the log file).
+
+    Returns:
+        A ``pandas.DataFrame``, one row per logged request (empty when nothing was logged).
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        ServerError: The server refused or did not answer.
     """
     registry = Repository(repo)
     url = log_server(registry, name, env, server)
@@ -46,6 +61,24 @@ def prediction_drift(
     :func:`~rollbackkit.serving.log_operations.log_drift`).
 
     Empty when nothing was logged yet (no server and no prediction log).
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        versions: The versions to compare, e.g. the one rolled back from and the one now serving.
+        server: The URL of the server for ``env`` (default: the running one; none: the log file).
+
+    Returns:
+        ``{version: PredictionShares}``: per version a
+        :class:`~rollbackkit.ops.results.PredictionShares` (its drift metric, and the
+        reference and current shares or quantiles).
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        ServerError: The server refused or did not answer (:class:`~rollbackkit.errors.UnknownAnswer`
+            when it answered in a shape this client does not know).
     """
     if not versions:
         return {}
@@ -60,7 +93,27 @@ def prediction_drift(
 def affected(
     repo: str | Path, name: str, env: str, version: str, *, since: str | None = None, server: str | None = None
 ) -> AffectedRows:
-    """Rows ``version`` wrote in ``env``: through the running server, or the log file directly."""
+    """Rows ``version`` wrote in ``env``: through the running server, or the log file directly.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        version: The version whose rows to count.
+        since: Only rows logged at or after this ISO time (None: all).
+        server: The URL of the server for ``env`` (default: the running one; none: the log file).
+
+    Returns:
+        :class:`~rollbackkit.ops.results.AffectedRows`: counts, time range, tables and a sample.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        InvalidVersion: ``version`` is not ``vMAJOR.MINOR.PATCH``.
+        InvalidInput: There is no prediction log to read.
+        ServerError: The server refused or did not answer (:class:`~rollbackkit.errors.UnknownAnswer`
+            when it answered in a shape this client does not know).
+    """
     registry = Repository(repo)
     url = log_server(registry, name, env, server)
     return from_server(
@@ -71,9 +124,27 @@ def affected(
 def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str | None = None) -> BackfillResult:
     """Re-score the rows ``version`` wrote in ``env`` with the version now serving.
 
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        version: The version whose rows to re-score (the one rolled back from).
+        server: The URL of the server for ``env`` (default: the running one; none: the log file).
+
+    Returns:
+        :class:`~rollbackkit.ops.results.BackfillResult`: rows re-scored, by which version,
+        and where the corrections went.
+
     Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
         InvalidInput: ``version`` is the version serving now: re-scoring its rows with
-            itself would change nothing.
+            itself would change nothing; or there is no prediction log.
+        InvalidVersion: ``version`` is not ``vMAJOR.MINOR.PATCH``.
+        VersionNotFound: Nothing serves ``name`` in ``env`` to re-score with.
+        IncompatibleInput: The version serving cannot score the stored inputs.
+        ServerError: The server refused or did not answer (:class:`~rollbackkit.errors.UnknownAnswer`
+            when it did the backfill but answered in a shape this client does not know).
     """
     registry = Repository(repo)
     if Deployments(registry).state(validate_name(name), validate_name(env, "environment name")).version == version:
@@ -89,7 +160,21 @@ def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str
 
 def has_prediction_log(repo: str | Path, name: str, env: str, *, server: str | None = None) -> bool:
     """Whether ``name`` in ``env`` has a prediction log to read: through a server that writes
-    one, or the project's log file (False under ``serve --no-log`` with no file)."""
+    one, or the project's log file (False under ``serve --no-log`` with no file).
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        server: The URL of the server for ``env`` (default: the running one; none: the log file).
+
+    Returns:
+        True when :func:`affected`, :func:`backfill` and :func:`logged_window` have a log to read.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+    """
     registry = Repository(repo)
     return has_log(registry, log_server(registry, name, env, server))
 
@@ -134,10 +219,24 @@ def log_call(
 def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, repair: bool) -> SideEffects:
     """Rows ``version`` wrote in ``env``, and (with ``repair``) their backfill.
 
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        version: The version rolled back from (None: nothing to look for).
+        repair: Backfill its quarantined rows with the version now serving.
+
     Returns:
-        The rows' counts (no sample) and the backfill's result (None without ``repair`` or
-        quarantined rows); ``logged`` is False when there is no prediction log to look in
-        (a server started with ``--no-log`` and no log file), and ``note`` then says so.
+        :class:`~rollbackkit.ops.results.SideEffects`: the rows' counts (no sample) and the
+        backfill's result (None without ``repair`` or quarantined rows); ``logged`` is False
+        when there is no prediction log to look in (a server started with ``--no-log`` and
+        no log file), and ``note`` then says so.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        ServerError: The server refused or did not answer (:class:`~rollbackkit.errors.UnknownAnswer`
+            when it answered in a shape this client does not know).
     """
     registry = Repository(repo)
     url = log_server(registry, name, env, None) if version is not None else None

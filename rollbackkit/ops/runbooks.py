@@ -1,4 +1,5 @@
-"""Rollback runbooks: papermill-executed notebooks, saved read-only as the audit record.
+"""Runbooks (every template: rollback, deploy, incident review): papermill-executed notebooks,
+saved read-only as the audit record.
 
 A runbook is a notebook template with a cell tagged ``parameters``, written only against
 the public API, so plain ``papermill`` runs it as well. :func:`run` adds what an incident
@@ -71,6 +72,16 @@ def record(**results: Any) -> None:
 
     Values must be JSON-serialisable or typed results (recorded as their ``to_dict()``).
     Later calls add keys or override earlier ones.
+
+    Args:
+        **results: The values to record, by key (``verdict`` is the runbook's verdict).
+
+    Returns:
+        None: the values are displayed as a ``RESULTS_MIME`` output, which :func:`run`
+        gathers into the notebook's ``metadata.rollbackkit.results``.
+
+    Raises:
+        ImportError: IPython is not installed (``record`` runs inside a notebook kernel).
     """
     from IPython.display import display
 

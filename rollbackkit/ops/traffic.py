@@ -4,8 +4,11 @@ With a server for the environment, these drive its admin API: the traffic shift 
 the server (milliseconds; the previous version is still warm) and the server records the
 assignment. Without one, they run preflight, restore the bundle in the workspace through
 DVC, and record the assignment. Either way an incompatible target is refused unless
-``force`` is set, and a forced override is recorded in the assignment tag. The rollback
-target and the version a rollback takes traffic from are worked out here too.
+``force`` is set, and a forced override is recorded in the assignment tag.
+
+The rollback rule itself lives in :meth:`rollbackkit.registry.assignments.Deployments.rollback_target`
+only: :func:`rollback_target` gives the version a runbook rolls back to by that rule, and
+:func:`rolled_back_from` the version such a rollback takes traffic from.
 """
 
 from __future__ import annotations
@@ -42,7 +45,36 @@ def deploy(
     reason: str = "",
     server: str | None = None,
 ) -> AssignmentResult:
-    """Deploy ``NAME@VERSION`` to ``env`` (canary ``percent`` if given)."""
+    """Deploy ``NAME@VERSION`` to ``env``, to all traffic or (``canary``) to a share of it.
+
+    Args:
+        repo: Any path inside the project.
+        ref: The version to deploy, ``NAME@VERSION``.
+        env: The environment, e.g. ``prod``.
+        canary: Percent of traffic for the new version as a canary (needs a running server);
+            None sends it all traffic.
+        features: Live features to preflight the version against (None: schema checks only).
+        force: Deploy even when preflight says incompatible (recorded in the assignment tag).
+        reason: Why, recorded with the assignment.
+        server: The URL of the server to drive (default: the one running for ``env``, else
+            none: the bundle is restored into the workspace).
+
+    Returns:
+        :class:`~rollbackkit.ops.results.AssignmentResult`: the assignment recorded, ``via``
+        (the server URL or ``workspace``), its preflight and the traffic shift time.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidReference: ``ref`` is not ``NAME@VERSION``.
+        InvalidName: ``env`` is not a valid environment name.
+        VersionNotFound: ``ref`` is not registered.
+        PreflightFailed: The version is incompatible with ``features`` and ``force`` is not set.
+        ServerError: A canary without a running server, or the server refused or did not
+            answer (:class:`~rollbackkit.errors.UnknownAnswer` when it answered in a shape
+            this client does not know).
+        NotInitialised: Without a server, the project was not set up with ``rollbackkit init``.
+        RemoteError: Without a server, the bundle's data cannot be fetched from the DVC remote.
+    """
     registry = Repository(repo)
     target = resolve(registry, Reference.parse(ref))
     validate_name(env, "environment name")
@@ -85,7 +117,35 @@ def rollback(
 ) -> AssignmentResult:
     """Roll ``name`` in ``env`` back to ``to``, by default to the target of the one rule
     (:meth:`~rollbackkit.registry.assignments.Deployments.rollback_target`): the newest other version
-    that served and was not rolled back from. A rollback that would change nothing is refused."""
+    that served and was not rolled back from. A rollback that would change nothing is refused.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        reason: Why, recorded with the assignment (required).
+        to: The version to roll back to (default: the rule's target).
+        incident: An incident id, recorded with the assignment.
+        features: Live features to preflight the target against (None: schema checks only).
+        force: Roll back even when preflight says incompatible (recorded in the tag).
+        server: The URL of the server to drive (default: the one running for ``env``, else
+            none: the bundle is restored into the workspace).
+
+    Returns:
+        :class:`~rollbackkit.ops.results.AssignmentResult`: the assignment recorded, ``via``,
+        its preflight and the traffic shift time.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        RollbackRefused: Nothing serves, no version is eligible, or the rollback would change
+            nothing.
+        VersionNotFound: ``to`` is not registered.
+        PreflightFailed: The target is incompatible with ``features`` and ``force`` is not set.
+        ServerError: The server refused or did not answer (:class:`~rollbackkit.errors.UnknownAnswer`
+            when it answered in a shape this client does not know).
+        RemoteError: Without a server, the bundle's data cannot be fetched from the DVC remote.
+    """
     registry = Repository(repo)
     url = server_for(registry, name, env, server)
     if url is not None:
@@ -157,7 +217,26 @@ def _offline(
 
 
 def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: str | None = None) -> AssignmentResult:
-    """Send all traffic to the running canary of ``name`` in ``env`` (needs its server)."""
+    """Send all traffic to the running canary of ``name`` in ``env`` (needs its server).
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        reason: Why, recorded with the assignment.
+        server: The URL of the server (default: the one running for ``env``).
+
+    Returns:
+        :class:`~rollbackkit.ops.results.AssignmentResult`: the assignment recorded and the
+        server's status after the shift.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        InvalidInput: No server runs for ``env``, so there is no canary to promote.
+        ServerError: The server refused (no canary runs) or did not answer
+            (:class:`~rollbackkit.errors.UnknownAnswer` when it answered in an unknown shape).
+    """
     registry = Repository(repo)
     url = server_for(registry, name, env, server)
     if url is None:
@@ -183,6 +262,21 @@ def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None
     now serving is returned: the rollback already happened, and the runbook goes on to
     check and repair, never rolling the restored version back too (pass ``to`` for a
     further rollback). Hints name the runbook parameter.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        to: The runbook's ``to_version`` parameter (None or empty: the rule's target).
+
+    Returns:
+        The version (``vX.Y.Z``) to roll back to, or the one now serving after a rollback.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        RollbackRefused: Nothing serves, or no version is eligible.
+        VersionNotFound: ``to`` is not registered.
     """
     deployments = Deployments(Repository(repo))
     state = deployments.state(name, env)
@@ -194,7 +288,21 @@ def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None
 
 def rolled_back_from(repo: str | Path, name: str, env: str, target: str) -> str | None:
     """The bad version a rollback to ``target`` takes traffic from (the canary, else the live
-    version), or, when ``target`` already serves after a rollback, the version it replaced."""
+    version), or, when ``target`` already serves after a rollback, the version it replaced.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        target: The version rolled back to (from :func:`rollback_target`).
+
+    Returns:
+        That version, or None when nothing served before ``target``.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+    """
     state = Deployments(Repository(repo)).state(name, env)
     if state.canary is not None:
         return state.canary.version

@@ -13,6 +13,12 @@ def actor(root: str | os.PathLike[str]) -> str:
     else the OS user, else ``"unknown"``. Deploys, rollbacks and promotes record it (sent
     to a server with the admin call, or written into the assignment tag); a new bundle
     records it as its author.
+
+    Args:
+        root: A path inside the git repository.
+
+    Returns:
+        The person's name; never raises (``"unknown"`` when nothing names anyone).
     """
     from rollbackkit.registry.gitrepo import Git
 
