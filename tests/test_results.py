@@ -23,8 +23,8 @@ from rollbackkit.ops.results import (
     TableRows,
     from_server,
 )
-from rollbackkit.ops.status import GateStatus, LogStatus, ServerStatus, SlotStatus
 from rollbackkit.registry.assignments import Assignment
+from rollbackkit.serving.status import GateStatus, LogStatus, ServerStatus, SlotStatus
 
 text = st.text(max_size=12)
 maybe_text = st.none() | text

@@ -34,8 +34,8 @@ from rollbackkit.project import TEMPLATES
 
 if TYPE_CHECKING:
     from rollbackkit.ops.results import AffectedRows, BackfillResult
-    from rollbackkit.ops.status import GateStatus, ServerStatus
     from rollbackkit.registry.assignments import Assignment
+    from rollbackkit.serving.status import GateStatus, ServerStatus
 
 DEMO_MARKER = ".rollbackkit-demo"
 NAME, ENV = "churn", "prod"

@@ -1,6 +1,6 @@
 """Typed results of the orchestration: what deploy, rollback, promote, affected, backfill,
 prediction drift, situation and side effects return to the faces (a server's status and gate
-reports are in :mod:`rollbackkit.ops.status`).
+reports are in :mod:`rollbackkit.serving.status`).
 
 Each result is a frozen dataclass. ``from_dict`` reads the JSON a server answers (or the
 dict the offline path builds); ``to_dict`` gives that JSON back, key for key and in the same
@@ -17,8 +17,8 @@ from typing import Any, Literal, TypeVar
 
 from rollbackkit.bundle.compat import Adaptation, Finding
 from rollbackkit.errors import UnknownAnswer
-from rollbackkit.ops.status import ServerStatus, known, without_none
 from rollbackkit.registry.assignments import Assignment
+from rollbackkit.serving.status import ServerStatus, known, without_none
 
 PreflightVerdict = Literal["compatible", "adaptable", "incompatible", "skipped"]
 

@@ -13,7 +13,6 @@ from rollbackkit.analysis.preflight import PreflightReport
 from rollbackkit.errors import ServerError, UnknownAnswer
 from rollbackkit.ops.predictions import log_server
 from rollbackkit.ops.results import Situation, from_server
-from rollbackkit.ops.status import GateStatus, ServerStatus
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Deployments, resolve
 from rollbackkit.registry.checks import preflight_bundle
@@ -21,6 +20,7 @@ from rollbackkit.registry.contents import load
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving import client
 from rollbackkit.serving.client import admin_call, find_server
+from rollbackkit.serving.status import GateStatus, ServerStatus
 
 
 def situation(repo: str | Path, name: str, env: str) -> Situation:
@@ -29,6 +29,20 @@ def situation(repo: str | Path, name: str, env: str) -> Situation:
     ``serving`` is the live version and ``canary`` a running canary's version (or None),
     both from :meth:`Deployments.state`; ``server`` and ``status`` are None when no server
     for ``env`` answers.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+
+    Returns:
+        :class:`~rollbackkit.ops.results.Situation`: ``serving``, ``canary``, ``server``,
+        its :class:`~rollbackkit.serving.status.ServerStatus` and the assignment ``history``.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        UnknownAnswer: A server for ``env`` answered in a shape this client does not know.
     """
     registry = Repository(repo)
     deployments = Deployments(registry)
@@ -67,6 +81,7 @@ def server_status(repo: str | Path, name: str, env: str, *, server: str | None =
     """What the server for ``name`` in ``env`` (or at ``server``) serves right now.
 
     Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
         ServerError: No server runs for ``env`` (and no ``server`` was given), or it does not answer.
     """
     paths = Repository(repo).paths
@@ -79,7 +94,25 @@ def server_status(repo: str | Path, name: str, env: str, *, server: str | None =
 def preflight(
     repo: str | Path, ref: str, features: pd.DataFrame | None = None, *, env: str | None = None
 ) -> PreflightReport:
-    """Preflight ``ref`` against live ``features``, with ``env``'s serving version as consumer."""
+    """Preflight ``ref`` against live ``features``, with ``env``'s serving version as consumer.
+
+    Args:
+        repo: Any path inside the project.
+        ref: The version to check, ``NAME@VERSION``.
+        features: Live features (None: the checks that need none).
+        env: The environment whose serving version is the consumer (None: no consumer).
+
+    Returns:
+        :class:`~rollbackkit.analysis.preflight.PreflightReport`: the ``verdict``
+        (``compatible``, ``adaptable`` or ``incompatible``), its findings and adaptation.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidReference: ``ref`` is not ``NAME@VERSION``.
+        InvalidName: ``env`` is not a valid environment name.
+        VersionNotFound: ``ref`` is not registered.
+        InvalidInput: ``features`` is empty.
+    """
     registry = Repository(repo)
     consumer = None
     if env is not None:
@@ -92,9 +125,20 @@ def preflight(
 def gate_status(repo: str | Path, name: str, env: str) -> GateStatus:
     """The latest gate report for what serves ``env``: from its server, else from the log.
 
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+
     Returns:
-        The report, or decision ``insufficient`` with a ``reason`` when there is nothing to
-        evaluate yet.
+        :class:`~rollbackkit.serving.status.GateStatus`: the report, or decision
+        ``insufficient`` with a ``reason`` when there is nothing to evaluate yet.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        UnknownAnswer: The server answered in a shape this client does not know.
+        InvalidInput: The serving version's ``gates.yaml`` cannot be evaluated.
     """
     from rollbackkit.serving.gating import evaluate_logged
 
@@ -122,8 +166,24 @@ def check_gates(
     With ``env`` and a server for it that writes the prediction log, the server evaluates
     (it holds the log file open); otherwise the file is read here.
 
+    Args:
+        repo: Any path inside the project.
+        ref: The version whose gates to evaluate, ``NAME@VERSION``.
+        window: A CSV/Parquet file of logged rows (inputs, outputs, ``latency_ms``, ``error``).
+        env: The environment whose logged rows of ``ref`` to evaluate (when no ``window``).
+        server: The URL of the server for ``env`` (default: the running one).
+
     Returns:
-        The report (``version``, ``n``, ``decision``, ``gates``).
+        :class:`~rollbackkit.serving.status.GateStatus`: ``version``, ``n``, ``decision`` and
+        each gate's result.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidReference: ``ref`` is not ``NAME@VERSION``.
+        VersionNotFound: ``ref`` is not registered.
+        InvalidPath: ``window`` does not exist.
+        InvalidInput: Not exactly one of ``window`` and ``env`` is given, or the window cannot be read.
+        ServerError: The server refused or did not answer.
     """
     from rollbackkit.serving.gating import evaluate_logged
 

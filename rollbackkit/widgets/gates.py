@@ -8,7 +8,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from rollbackkit.ops.status import GateStatus
+from rollbackkit.serving.status import GateStatus
 from rollbackkit.widgets._common import Safe, badge, guarded, table
 
 
@@ -16,7 +16,7 @@ class GatesPanel(widgets.VBox):
     """A gate report as a table.
 
     Args:
-        report: A :class:`~rollbackkit.ops.status.GateStatus` (what ``gate_status``
+        report: A :class:`~rollbackkit.serving.status.GateStatus` (what ``gate_status``
             returns), a :class:`~rollbackkit.analysis.gates.GateReport`, either's dict (the
             ``gates`` of ``GET /status``), or None for "nothing evaluated yet".
     """
