@@ -40,6 +40,15 @@ _LAZY = {
     "record": "rollbackkit.ops.runbooks",
     "read_features": "rollbackkit.bundle.frames",
     "actor": "rollbackkit.registry.people",
+    # what the operations return
+    "AssignmentResult": "rollbackkit.ops.results",
+    "AffectedRows": "rollbackkit.ops.results",
+    "BackfillResult": "rollbackkit.ops.results",
+    "PredictionShares": "rollbackkit.ops.results",
+    "SideEffects": "rollbackkit.ops.results",
+    "Situation": "rollbackkit.ops.results",
+    "ServerStatus": "rollbackkit.serving.status",
+    "GateStatus": "rollbackkit.serving.status",
 }
 
 if TYPE_CHECKING:
@@ -56,6 +65,14 @@ if TYPE_CHECKING:
         prediction_drift,
         side_effects,
     )
+    from rollbackkit.ops.results import (
+        AffectedRows,
+        AssignmentResult,
+        BackfillResult,
+        PredictionShares,
+        SideEffects,
+        Situation,
+    )
     from rollbackkit.ops.runbooks import record
     from rollbackkit.ops.situation import check_gates, gate_status, preflight, situation
     from rollbackkit.ops.traffic import deploy, promote, rollback, rollback_target, rolled_back_from
@@ -63,6 +80,7 @@ if TYPE_CHECKING:
     from rollbackkit.registry.people import actor
     from rollbackkit.registry.store import Registry
     from rollbackkit.registry.verify import VerifyReport
+    from rollbackkit.serving.status import GateStatus, ServerStatus
 
 
 def __getattr__(name: str) -> Any:
@@ -75,12 +93,20 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AffectedRows",
+    "AssignmentResult",
+    "BackfillResult",
+    "GateStatus",
     "LoadedBundle",
     "Manifest",
+    "PredictionShares",
     "Reference",
     "Registry",
     "RollbackkitError",
     "Schema",
+    "ServerStatus",
+    "SideEffects",
+    "Situation",
     "VerifyReport",
     "Version",
     "VersionInfo",

@@ -141,3 +141,25 @@ def test_every_module_but_the_cli_has_one_job_and_fits_on_a_few_screens() -> Non
         if path.name not in LONG_ON_PURPOSE
     }
     assert {name: n for name, n in long.items() if n > MAX_LINES} == {}
+
+
+def test_the_public_api_lists_each_name_once_and_each_resolves() -> None:
+    """``_LAZY``, ``__all__`` and the TYPE_CHECKING imports of rollbackkit/__init__.py agree."""
+    import ast
+    import importlib
+
+    import rollbackkit
+
+    tree = ast.parse(Path(rollbackkit.__file__).read_text())
+    typed: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.module is not None
+                typed.update({alias.name: imp.module for alias in imp.names})
+    public = set(rollbackkit.__all__) - {"RollbackkitError", "__version__"}
+    assert len(rollbackkit.__all__) == len(set(rollbackkit.__all__))
+    assert set(rollbackkit._LAZY) == public == set(typed)
+    assert typed == rollbackkit._LAZY
+    for name, module in rollbackkit._LAZY.items():
+        assert getattr(rollbackkit, name) is getattr(importlib.import_module(module), name)
