@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from rollbackkit.serving.predlog.schema import inputs_table
+from rollbackkit.serving.predlog.schema import COMPUTED_IN_SQL, PER_ROW, ROW_COLUMNS, inputs_table
 
 
 @dataclass
@@ -25,21 +25,20 @@ class Pending:
     outputs: pd.DataFrame | None
 
 
+ARROW_TYPES = {"VARCHAR": pa.string(), "DOUBLE": pa.float64(), "INTEGER": pa.int32(), "BOOLEAN": pa.bool_()}
+"""The Arrow type a per-request field of each SQL type is stacked as."""
+
 META_TYPES = {
-    "request_id": pa.string(),
-    "env": pa.string(),
-    "name": pa.string(),
-    "version": pa.string(),
-    "bundle_id": pa.string(),
-    "slot": pa.string(),
-    "deployment": pa.string(),
-    "latency_ms": pa.float64(),
-    "error": pa.string(),
-    "status": pa.string(),
-    "batch_id": pa.string(),
+    **{
+        name: ARROW_TYPES[kind]
+        for name, kind in ROW_COLUMNS.items()
+        if name not in PER_ROW and name not in COMPUTED_IN_SQL
+    },
     "staged": pa.bool_(),
 }
-"""Per-request fields of a queued record, as Arrow types (repeated for each of its rows)."""
+"""Per-request fields of a queued record, as Arrow types (repeated for each of its rows): the
+row columns (:data:`~rollbackkit.serving.predlog.schema.ROW_COLUMNS`) that are neither per row
+nor computed in SQL, read from the record's ``meta``, and ``staged`` (which table the rows go to)."""
 
 
 @dataclass

@@ -20,7 +20,7 @@ import pandas as pd
 from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.predlog.batches import primary_numbers
 from rollbackkit.serving.predlog.queries import LogReader
-from rollbackkit.serving.predlog.schema import FIELDS, TABLES, outputs_json, scalar, version_filter
+from rollbackkit.serving.predlog.schema import COLUMN_LIST, FIELDS, TABLES, outputs_json, scalar, version_filter
 from rollbackkit.serving.predlog.surface import Rescore
 
 LOGGER = logging.getLogger(__name__)
@@ -118,8 +118,9 @@ class LogLifecycle(LogReader):
         while True:
             with self._db:
                 todo = self._con.execute(
-                    f"SELECT *, 'predictions' AS src FROM predictions WHERE {where} AND status = 'quarantined' "
-                    f"UNION ALL SELECT *, 'predictions_staging' AS src FROM predictions_staging "
+                    f"SELECT {COLUMN_LIST}, 'predictions' AS src FROM predictions "
+                    f"WHERE {where} AND status = 'quarantined' "
+                    f"UNION ALL SELECT {COLUMN_LIST}, 'predictions_staging' AS src FROM predictions_staging "
                     f"WHERE {where} AND status = 'quarantined' ORDER BY inputs_table, request_id, \"row\"",
                     params + params,
                 ).fetchdf()
@@ -143,7 +144,7 @@ class LogLifecycle(LogReader):
         outputs, new_version, bundle_id = rescore(self.inputs(todo))
         now = datetime.now(UTC)
         batch_id = uuid.uuid4().hex
-        corrected = (
+        corrected = (  # the original rows, with the values a corrected row changes
             todo[FIELDS]
             .reset_index(drop=True)
             .assign(
@@ -181,7 +182,7 @@ class LogLifecycle(LogReader):
             con.register("audit_rows", audit)
             con.register("done_keys", keys)
             try:
-                con.execute("INSERT INTO predictions SELECT * FROM corrected")
+                con.execute(f"INSERT INTO predictions ({COLUMN_LIST}) SELECT {COLUMN_LIST} FROM corrected")
                 con.execute("INSERT INTO backfill_audit SELECT * FROM audit_rows")
                 for table in TABLES:
                     con.execute(

@@ -23,16 +23,66 @@ from typing import Any
 
 import pandas as pd
 
-COLUMNS = """
-    request_id VARCHAR, "row" INTEGER, time TIMESTAMPTZ, env VARCHAR, name VARCHAR, version VARCHAR,
-    bundle_id VARCHAR, slot VARCHAR, deployment VARCHAR, input_hash VARCHAR, inputs_table VARCHAR,
-    outputs VARCHAR, primary_output DOUBLE, latency_ms DOUBLE, error VARCHAR, status VARCHAR, replaces VARCHAR,
-    batch_id VARCHAR
+
+def quote(identifier: str) -> str:
+    """``identifier`` as a quoted SQL identifier."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+ROW_COLUMNS: dict[str, str] = {
+    "request_id": "VARCHAR",
+    "row": "INTEGER",
+    "time": "TIMESTAMPTZ",
+    "env": "VARCHAR",
+    "name": "VARCHAR",
+    "version": "VARCHAR",
+    "bundle_id": "VARCHAR",
+    "slot": "VARCHAR",
+    "deployment": "VARCHAR",
+    "input_hash": "VARCHAR",
+    "inputs_table": "VARCHAR",
+    "outputs": "VARCHAR",
+    "primary_output": "DOUBLE",
+    "latency_ms": "DOUBLE",
+    "error": "VARCHAR",
+    "status": "VARCHAR",
+    "replaces": "VARCHAR",
+    "batch_id": "VARCHAR",
+}
+"""The columns of ``predictions`` and ``predictions_staging``, in table order: name -> SQL type.
+
+The one list of them: the tables, the writer's INSERT and the backfill's rows are built from
+it. Append a new column at the end (existing files keep their order). ``CREATE TABLE IF NOT
+EXISTS`` never adds a column to an existing log file: a new column needs a migration
+(``ALTER TABLE ... ADD COLUMN``) before old files accept inserts. A new column's VALUE
+comes from code, per kind:
+
+- a per-request value: a key of the same name in the ``meta`` that
+  :meth:`LogWriter.record` receives (built in ``serving/environment.py``), typed by
+  ``batches.ARROW_TYPES``;
+- a per-row value: :func:`rollbackkit.serving.predlog.batches.group` (like ``row``, ``time``,
+  ``primary_output``), also listed in :data:`PER_ROW`;
+- a value computed in SQL at insert: ``LogWriter._insert_group`` in ``writer.py``, also
+  listed in :data:`COMPUTED_IN_SQL`;
+- a backfilled row copies the original row's value unless ``LogLifecycle._backfill_batch``
+  (``lifecycle.py``) sets another;
+- sinks store it only if it is added to :data:`SINK_COLUMNS` too.
 """
+
+PER_ROW = ("row", "time", "primary_output")
+"""Row columns that :func:`rollbackkit.serving.predlog.batches.group` computes per row."""
+
+COMPUTED_IN_SQL = ("input_hash", "inputs_table", "outputs", "replaces")
+"""Row columns the writer computes in its INSERT (the rest come from the batch's Arrow table)."""
+
+FIELDS = list(ROW_COLUMNS)
+"""The names in :data:`ROW_COLUMNS`, in order."""
+
+COLUMNS = ", ".join(f"{quote(name)} {kind}" for name, kind in ROW_COLUMNS.items())
 """The columns of ``predictions`` and ``predictions_staging``, as SQL."""
 
-FIELDS = [c.strip().split()[0].strip('"') for c in COLUMNS.strip().replace("\n", " ").split(",")]
-"""The names in :data:`COLUMNS`, in order."""
+COLUMN_LIST = ", ".join(quote(name) for name in FIELDS)
+"""The row columns as a SQL column list, in table order (for INSERT and SELECT)."""
 
 TABLES = ("predictions", "predictions_staging")
 """The two row tables: production rows and staged rows."""
@@ -43,22 +93,23 @@ PRODUCTION_VIEW = "predictions_production"
 EXPORTABLE = (*TABLES, PRODUCTION_VIEW, "backfill_audit")
 """The tables and views :meth:`PredictionLog.export_parquet` writes."""
 
-SINK_COLUMNS = (
-    "request_id",
-    "row",
-    "time",
-    "env",
-    "name",
-    "version",
-    "bundle_id",
-    "deployment",
-    "outputs",
-    "primary_output",
-    "status",
-    "replaces",
-    "batch_id",
-)
-"""The columns a sink (:mod:`rollbackkit.serving.predlog.sinks`) receives and stores."""
+SINK_COLUMNS: dict[str, str] = {
+    "request_id": "VARCHAR NOT NULL",
+    "row": "INTEGER NOT NULL",
+    "time": "TIMESTAMPTZ",
+    "env": "VARCHAR",
+    "name": "VARCHAR",
+    "version": "VARCHAR",
+    "bundle_id": "VARCHAR",
+    "deployment": "VARCHAR",
+    "outputs": "TEXT",
+    "primary_output": "DOUBLE",
+    "status": "VARCHAR",
+    "replaces": "VARCHAR",
+    "batch_id": "VARCHAR",
+}
+"""The row columns a sink (:mod:`rollbackkit.serving.predlog.sinks`) receives and stores, in its
+table order: name -> SQL type (``NOT NULL`` where the sink requires a value)."""
 
 ALL_ROWS = "(SELECT * FROM predictions UNION ALL SELECT * FROM predictions_staging)"
 """Production and staged rows together, as a subquery."""
@@ -113,11 +164,6 @@ def inputs_table(frame: pd.DataFrame) -> str:
     """The typed inputs table for frames with these column names and dtypes."""
     signature = json.dumps([[str(c), str(t)] for c, t in frame.dtypes.items()])
     return "inputs_" + hashlib.sha256(signature.encode()).hexdigest()[:16]
-
-
-def quote(identifier: str) -> str:
-    """``identifier`` as a quoted SQL identifier."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def outputs_json(names: list[str]) -> str:

@@ -115,22 +115,21 @@ class SqlSink:
     def _define(self, name: str) -> sqlalchemy.Table:
         import sqlalchemy as sa
 
+        types: dict[str, Any] = {
+            "VARCHAR": sa.String,
+            "INTEGER": sa.Integer,
+            "TIMESTAMPTZ": sa.DateTime(timezone=True),
+            "TEXT": sa.Text,
+            "DOUBLE": sa.Float,
+        }
+        columns = []
+        for column, sql_type in SINK_COLUMNS.items():
+            kind, _, constraint = sql_type.partition(" ")
+            columns.append(sa.Column(column, types[kind], nullable=constraint != "NOT NULL"))
         return sa.Table(
             name,
             self._meta,
-            sa.Column("request_id", sa.String, nullable=False),
-            sa.Column("row", sa.Integer, nullable=False),
-            sa.Column("time", sa.DateTime(timezone=True)),
-            sa.Column("env", sa.String),
-            sa.Column("name", sa.String),
-            sa.Column("version", sa.String),
-            sa.Column("bundle_id", sa.String),
-            sa.Column("deployment", sa.String),
-            sa.Column("outputs", sa.Text),
-            sa.Column("primary_output", sa.Float),
-            sa.Column("status", sa.String),
-            sa.Column("replaces", sa.String),
-            sa.Column("batch_id", sa.String),
+            *columns,
             sa.Index(f"{name}_key", "request_id", "row"),
             sa.Index(f"{name}_deployment", "deployment"),
             sa.Index(f"{name}_version", "name", "env", "version"),

@@ -22,7 +22,7 @@ import pandas as pd
 
 from rollbackkit.serving.predlog import batches
 from rollbackkit.serving.predlog.database import LogDatabase
-from rollbackkit.serving.predlog.schema import SINK_COLUMNS, TABLES, outputs_json, quote
+from rollbackkit.serving.predlog.schema import COLUMN_LIST, FIELDS, SINK_COLUMNS, TABLES, outputs_json, quote
 from rollbackkit.serving.predlog.sinks import Sink
 
 LOGGER = logging.getLogger(__name__)
@@ -186,11 +186,14 @@ class LogWriter(LogDatabase):
                     "FROM batch_frame LIMIT 0"
                 )
             con.execute(f'INSERT INTO {table} SELECT request_id, "row", {input_cols} FROM batch_frame')
-            select = (
-                'SELECT request_id, "row", time, env, name, version, bundle_id, slot, deployment, '
-                f"{input_hash}, '{table}', {outputs_json(group.outputs)}, primary_output, latency_ms, error, "
-                "status, NULL, batch_id FROM batch_frame"
-            )
+            computed = {  # COMPUTED_IN_SQL; every other row column is the batch's column of that name
+                "input_hash": input_hash,
+                "inputs_table": f"'{table}'",
+                "outputs": outputs_json(group.outputs),
+                "replaces": "NULL",
+            }
+            values = ", ".join(computed.get(name, quote(name)) for name in FIELDS)
+            select = f"({COLUMN_LIST}) SELECT {values} FROM batch_frame"
             if group.staged:
                 con.execute(f"INSERT INTO predictions_staging {select} WHERE staged")
             if group.staged < group.table.num_rows:
