@@ -1,6 +1,7 @@
 """The ``rollbackkit`` command: a thin typer layer over the Python API; no logic lives here.
 
-Exit codes: 0 success, 1 a domain error (one line on stderr), 2 usage error.
+Exit codes: 0 success, 1 a domain error (one line on stderr), 2 usage error, 3 'gates check'
+decided rollback.
 Set ``ROLLBACKKIT_DEBUG=1`` to see tracebacks.
 """
 
@@ -25,7 +26,30 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     help="Version model bundles on git + DVC and roll them back in seconds, fully audited.",
+    epilog="Exit codes: 0 done; 1 failed (one line on stderr: what happened and what to do); "
+    "2 usage error (bad option or argument); 3 'gates check' decided rollback. "
+    "-C DIR runs as if started in DIR (before or after the command). NO_COLOR=1 turns colour off.",
 )
+
+
+@app.callback()
+def _root(
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "-C",
+            "--repo",
+            exists=True,
+            file_okay=False,
+            metavar="DIR",
+            help="Run as if started in DIR, as git -C does (any folder inside the project).",
+        ),
+    ] = None,
+) -> None:
+    """Options before the command: ``-C DIR`` changes directory first."""
+    if directory is not None:
+        os.chdir(directory)
+
 
 RepoOpt = Annotated[Path, typer.Option("--repo", "-C", help="Path inside the project's git repository.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -42,9 +66,20 @@ def _print_json(data: Any) -> None:
 
 
 def _console() -> Any:
+    """A rich console for stdout (it honours NO_COLOR and the terminal's width)."""
     from rich.console import Console
 
     return Console()
+
+
+def _known(repo: Path, name: str | None, env: str | None = None) -> None:
+    """Exit 1 listing the known ones when ``name`` is not registered or was never in ``env`` (None: no check)."""
+    if name is None:
+        return
+    from rollbackkit.registry.assignments import require_known
+    from rollbackkit.registry.repository import Repository
+
+    require_known(Repository(repo), name, env)
 
 
 @app.command()
@@ -53,11 +88,15 @@ def init(
     remote: Annotated[
         str | None, typer.Option(help="DVC remote URL or directory (default: .rollbackkit/dvc-remote).")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Set up rollbackkit in an existing git repo: DVC, a default remote, config."""
     from rollbackkit.registry.store import Registry
 
     registry = Registry.init(repo, remote=remote)
+    if as_json:
+        _print_json({"root": str(registry.root), "remote": registry.dvc.remote_url()})
+        return
     _console().print(f"[green]Initialised[/] rollbackkit in {registry.root} (DVC remote: {registry.dvc.remote_url()})")
 
 
@@ -123,6 +162,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List registered versions."""
+    _known(repo, name)
     infos = _registry(repo).versions(name)
     if as_json:
         keys = ("name", "version", "bundle_id", "created", "commit")
@@ -499,6 +539,7 @@ def promote(
     as_json: JsonOpt = False,
 ) -> None:
     """Send all traffic to the running canary."""
+    _known(repo, name, env)
     from rollbackkit.ops.traffic import promote as run
 
     _assignment_out(run(repo, name, env, reason=reason, server=server), as_json, "Promoted")
@@ -521,6 +562,7 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Roll back to --to, else the newest other version that served and was not rolled back from: shift or restore."""
+    _known(repo, name, env)
     from rollbackkit.ops.traffic import rollback as run
 
     result = run(
@@ -545,6 +587,7 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """Every assignment of NAME in ENV, oldest first: which version served when, and why."""
+    _known(repo, name, env)
     from rollbackkit.registry.assignments import Deployments
 
     entries = Deployments(_registry(repo)).history(name, env)
@@ -567,6 +610,7 @@ def status(
     repo: RepoOpt = Path("."),
 ) -> None:
     """What the server for ENV is serving right now (JSON)."""
+    _known(repo, name, env)
     from rollbackkit.ops.situation import server_status
 
     _print_json(server_status(repo, name, env, server=server).to_dict())
@@ -583,6 +627,7 @@ def affected(
     as_json: JsonOpt = False,
 ) -> None:
     """Rows a version wrote in ENV: counts by table and time range, quarantined/backfilled, sample rows."""
+    _known(repo, name, env)
     from rollbackkit.ops.predictions import affected as run
 
     result = run(repo, name, env, version, since=since, server=server)
@@ -607,6 +652,7 @@ def backfill(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-score a bad version's quarantined rows with the version now serving (idempotent)."""
+    _known(repo, name, env)
     from rollbackkit.ops.predictions import backfill as run
 
     result = run(repo, name, env, version, server=server)
@@ -780,9 +826,12 @@ def journal_verify(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def recover(repo: RepoOpt = Path(".")) -> None:
+def recover(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Clean up after killed commands; move an unreadable journal tail or record aside (recorded)."""
     done = _registry(repo).recover()
+    if as_json:
+        _print_json({"recovered": done is not None, "done": done})
+        return
     _console().print(done or "Nothing to recover.")
 
 
@@ -883,7 +932,7 @@ def _fail(code: int, message: str, hint: str) -> None:
 
         traceback.print_exc()
     text = " ".join(f"error: {message} {hint}".split())  # always one line, whatever a value held
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):  # no-color.org: set and not empty
         text = f"\x1b[31m{text}\x1b[0m"
     sys.stderr.write(text + "\n")
     sys.exit(code)

@@ -382,3 +382,35 @@ def resolve(repo: Repository, ref: str | Reference) -> VersionInfo:
             f"{live.tag} points at a commit that registers no version.", "Run 'rollbackkit verify --all'."
         )
     return match[0]
+
+
+def require_known(repo: Repository, name: str, env: str | None = None) -> None:
+    """Refuse a bundle name that is not registered, or an environment ``name`` was never assigned to.
+
+    Commands that read a name's history (``history``, ``status``, ``affected``, ...) call this
+    first, so a typo is an error that lists the known names instead of an empty answer.
+
+    Args:
+        repo: The repository.
+        name: A bundle name.
+        env: An environment, or None to check only the name.
+
+    Raises:
+        InvalidName: ``name`` or ``env`` breaks the naming rules.
+        VersionNotFound: No version of ``name`` is registered, or nothing of ``name`` was ever
+            assigned to ``env``; the hint lists the known bundles or environments.
+    """
+    validate_name(name)
+    if env is not None:
+        validate_name(env, "environment name")
+    tags = repo.git.tags()
+    names = sorted({v.name for v in versions_in(tags)})
+    if name not in names:
+        known = ", ".join(names) if names else "none yet (rollbackkit register NAME ...)"
+        raise VersionNotFound(f"No bundle named {name!r} is registered.", f"Known bundles: {known}.")
+    if env is None:
+        return
+    envs = sorted({s.env for t in tags if (s := parse_stage_tag(t.name)) is not None and s.name == name})
+    if env not in envs:
+        known = ", ".join(envs) if envs else f"none yet (rollbackkit deploy {name}@VERSION --env {env})"
+        raise VersionNotFound(f"{name} was never deployed to {env!r}.", f"Known environments: {known}.")

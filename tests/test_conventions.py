@@ -1,0 +1,87 @@
+"""Conventions of the whole CLI (issue 17, point 5): -C before the command as git takes it,
+typos that list the known names, --json on every command that prints data, NO_COLOR, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from rollbackkit.cli import app
+
+from .conftest import run_cli
+from .terminal import screen
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def test_minus_C_works_before_the_command_as_git_takes_it(served: Path, tmp_path: Path) -> None:
+    inside = json.loads(run_cli("history", "churn", "--env", "prod", "--json", cwd=served).stdout)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for flag in ("-C", "--repo"):
+        before = run_cli(flag, str(served), "history", "churn", "--env", "prod", "--json", cwd=elsewhere)
+        assert before.returncode == 0, before.stderr
+        assert json.loads(before.stdout) == inside
+    after = run_cli("history", "churn", "--env", "prod", "--json", "-C", str(served), cwd=elsewhere)
+    assert json.loads(after.stdout) == inside, after.stderr
+    # As with git, a later relative -C is taken from the first one's directory.
+    both = run_cli(
+        "-C", str(served.parent), "history", "churn", "--env", "prod", "--json", "-C", served.name, cwd=elsewhere
+    )
+    assert json.loads(both.stdout) == inside, both.stderr
+    missing = run_cli("-C", str(tmp_path / "nowhere"), "history", "churn", "--env", "prod", cwd=elsewhere)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr, missing.stderr
+
+
+def test_unknown_names_and_environments_are_errors_that_list_the_known_ones(served: Path) -> None:
+    for command in (
+        ("history", "churn", "--env", "prdo"),
+        ("status", "churn", "--env", "prdo"),
+        ("affected", "churn", "--env", "prdo", "--version", "v1.1.0"),
+        ("backfill", "churn", "--env", "prdo", "--version", "v1.1.0"),
+        ("promote", "churn", "--env", "prdo"),
+        ("rollback", "churn", "--env", "prdo", "--reason", "typo"),
+    ):
+        shown = screen(*command, cwd=served)
+        assert shown.returncode == 1 and shown.stdout == "", shown
+        assert shown.stderr.splitlines() == ["error: churn was never deployed to 'prdo'. Known environments: prod."], (
+            shown
+        )
+    for command in (("history", "nosuch", "--env", "prod"), ("status", "nosuch", "--env", "prod"), ("list", "nosuch")):
+        shown = screen(*command, cwd=served)
+        assert shown.returncode == 1 and shown.stdout == "", shown
+        assert shown.stderr.splitlines() == ["error: No bundle named 'nosuch' is registered. Known bundles: churn."]
+
+
+def test_no_color_is_respected_on_stdout_and_on_a_terminal_stderr(served: Path) -> None:
+    failed = screen("history", "churn", "--env", "prdo", cwd=served, stderr_tty=True)
+    assert failed.returncode == 1 and failed.no_color(), repr(failed.raw_stderr)
+    coloured = screen("history", "churn", "--env", "prdo", cwd=served, stderr_tty=True, color=True)
+    assert not coloured.no_color(), repr(coloured.raw_stderr)  # the terminal gets colour unless NO_COLOR
+    for command in (("history", "churn", "--env", "prod"), ("list",), ("--help",)):
+        shown = screen(*command, cwd=served, stderr_tty=True)
+        assert shown.returncode == 0 and shown.no_color(), command
+
+
+def test_every_command_that_prints_data_has_json() -> None:
+    from rollbackkit.cli_reference import _commands
+
+    long_running = {"rollbackkit serve", "rollbackkit demo"}  # a server's log; the demo's story
+    lacking = [
+        path
+        for path, command in _commands(typer.main.get_command(app), "rollbackkit")
+        if path not in long_running and not any("--json" in p.opts for p in command.params)
+    ]
+    assert lacking == []
+
+
+def test_exit_codes_are_documented_in_help_and_readme(tmp_path: Path) -> None:
+    shown = screen("--help", cwd=tmp_path, lines=200)
+    assert shown.fits() and "Exit codes: 0 done; 1 failed" in " ".join(shown.stdout.split()), shown
+    assert "-C DIR" in shown.stdout and "NO_COLOR" in shown.stdout, shown
+    readme = README.read_text()
+    section = readme.split("### Exit codes", 1)[1].split("\n#", 1)[0]
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |"):
+        assert code in section, section
