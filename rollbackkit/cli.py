@@ -161,19 +161,16 @@ def list_(
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """List registered versions."""
+    """List registered versions: name, version, created (local time), commit, message."""
     _known(repo, name)
     infos = _registry(repo).versions(name)
     if as_json:
         keys = ("name", "version", "bundle_id", "created", "commit")
         _print_json({"bundles": [{k: getattr(i, k) for k in keys} for i in infos]})
         return
-    from rich.table import Table
+    from rollbackkit.screens.versions import render
 
-    table = Table("name", "version", "bundle id", "created", "commit")
-    for i in infos:
-        table.add_row(i.name, i.version, i.bundle_id[:19], i.created, i.commit[:10])
-    _console().print(table)
+    render(_console(), infos)
 
 
 @app.command()
@@ -585,21 +582,19 @@ def history(
     env: EnvOpt,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Every field: UTC time, tag, incident, actor.")] = False,
 ) -> None:
-    """Every assignment of NAME in ENV, oldest first: which version served when, and why."""
+    """Every assignment of NAME in ENV, oldest first: which version served when, and why (* serves now)."""
     _known(repo, name, env)
     from rollbackkit.registry.assignments import Deployments
 
-    entries = Deployments(_registry(repo)).history(name, env)
+    states = Deployments(_registry(repo)).states(name, env)
     if as_json:
-        _print_json({"name": name, "env": env, "assignments": [a.to_dict() for a in entries]})
+        _print_json({"name": name, "env": env, "assignments": [a.to_dict() for a, _ in states]})
         return
-    from rich.table import Table
+    from rollbackkit.screens.history import render
 
-    table = Table("time", "version", "action", "tag", "reason", "incident")
-    for a in entries:
-        table.add_row(a.time, a.version, a.action, a.tag, a.reason, a.incident)
-    _console().print(table)
+    render(_console(), name, env, states, wide=wide)
 
 
 @app.command()
@@ -634,12 +629,9 @@ def affected(
     if as_json:
         _print_json(result.to_dict())
         return
-    _console().print(
-        f"{result.rows} rows by {name}@{version} in {env} ({result.quarantined} quarantined, "
-        f"{result.backfilled} backfilled) from {result.first} to {result.last}"
-    )
-    for table in result.tables:
-        _console().print(f"  {table.table}: {table.rows}")
+    from rollbackkit.screens.affected import render
+
+    render(_console(), result)
 
 
 @app.command()

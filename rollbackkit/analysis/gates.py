@@ -10,6 +10,8 @@ request succeeded) and, when known, ``label``. Each gate yields ``pass``, ``fail
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -60,6 +62,20 @@ class GateResult:
         """JSON-ready dict."""
         return json_safe(asdict(self))  # type: ignore[no-any-return]
 
+    def words(self) -> str:
+        """The outcome in plain words: gate, metric, observed value and the bound it met or broke.
+
+        ``score-drift psi 0.912 > 0.25`` (failed: the bound it broke), ``p99-latency p99 41.2 ms
+        <= 250 ms`` (passed), ``errors: insufficient (80 samples in the window, 200 needed)``.
+        """
+        if self.observed is None:
+            why = self.evidence.get("reason")
+            return f"{self.name}: {self.status}" + (f" ({why})" if why else "")
+        measure = _measure(self)
+        unit = " ms" if "max_ms" in self.threshold else ""
+        head = " ".join(p for p in (self.name, measure, f"{_number(self.observed)}{unit}") if p)
+        return f"{head} {_bound(self, unit)}".rstrip()
+
 
 @dataclass(frozen=True)
 class GateReport:
@@ -85,9 +101,90 @@ class GateReport:
         }
 
     def summary(self) -> str:
-        """One line: the decision and the failing gates."""
-        bad = ", ".join(f"{g.name} ({g.observed:.4g} vs {g.threshold})" for g in self.failed if g.observed is not None)
+        """One line in plain words: the decision and each failing gate with the bound it broke.
+
+        ``rollback: score-drift psi 0.912 > 0.25; errors error rate 0.12 > 0.05`` (see
+        :meth:`GateResult.words`); the watchdog stores it as the reason of an automatic rollback.
+        """
+        bad = "; ".join(g.words() for g in self.failed if g.observed is not None)
         return f"{self.decision}: {bad}" if bad else self.decision
+
+
+def _number(value: float) -> str:
+    """A measurement for people: three significant digits (``0.912``, ``41.2``, ``1.2e+03``)."""
+    return f"{value:.3g}"
+
+
+_MEASURES = {"error_rate": "error rate", "latency": ""}
+
+
+def _measure(g: GateResult) -> str:
+    """What a gate measured, in words: the drift/label metric, the quantile or the tail share."""
+    violated = g.evidence.get("violated")
+    if g.kind == "tail" and violated:
+        measure = str(violated)
+    elif g.kind == "latency":
+        measure = str(g.evidence.get("quantile", ""))
+    else:
+        measure = str(g.evidence.get("metric", _MEASURES.get(g.kind, "")))
+    said = g.name.lower().replace("-", " ").replace("_", " ")
+    measure = measure.replace("_", " ")
+    return "" if measure in said else measure  # "p99-latency" needs no "p99"
+
+
+def _bound(g: GateResult, unit: str) -> str:
+    """The bound a failed gate broke (``> 0.25``, ``< 0.8``), or the one a passing gate met."""
+    observed = g.observed if g.observed is not None else 0.0
+    violated = g.evidence.get("violated")
+    if violated and f"{violated}_max" in g.threshold:
+        limit = g.threshold[f"{violated}_max"]
+        return f"{'>' if observed > limit else '<='} {_number(limit)}"
+    high = g.threshold.get("max_ms", g.threshold.get("max"))
+    low = g.threshold.get("min")
+    if high is not None and observed > high:
+        return f"> {_number(high)}{unit}"
+    if low is not None and observed < low:
+        return f"< {_number(low)}{unit}"
+    if g.status == "fail":  # a tail share or a slice other than the one reported broke its bound
+        return "out of " + ", ".join(f"{k} {_number(v)}" for k, v in g.threshold.items())
+    parts = ([f">= {_number(low)}"] if low is not None else []) + (
+        [f"<= {_number(high)}{unit}"] if high is not None else []
+    )
+    return " and ".join(parts)
+
+
+_OLD_SUMMARY = re.compile(r"\(([-+0-9.e]+|nan|inf) vs (\{[^{}]*\})\)(, (?=\S+ \())?")
+
+
+def plain_words(text: str) -> str:
+    """A stored reason or gate summary in plain words, whatever release wrote it.
+
+    Summaries written before :meth:`GateReport.summary` spoke plainly held Python dict reprs
+    (``score-drift (0.9123 vs {'max': 0.25}), errors (...)``); those read
+    ``score-drift 0.912 > 0.25; errors ...``.
+    Any other text is returned unchanged.
+    """
+
+    def one(match: re.Match[str]) -> str:
+        observed = float(match.group(1))
+        try:
+            bounds = ast.literal_eval(match.group(2))
+        except (ValueError, SyntaxError):
+            return match.group(0)
+        if not isinstance(bounds, dict):
+            return match.group(0)
+        high = bounds.get("max_ms", bounds.get("max"))
+        low = bounds.get("min")
+        unit = " ms" if "max_ms" in bounds else ""
+        if isinstance(high, (int, float)) and observed > high:
+            bound = f"> {_number(high)}{unit}"
+        elif isinstance(low, (int, float)) and observed < low:
+            bound = f"< {_number(low)}"
+        else:
+            bound = "out of " + ", ".join(f"{k} {v}" for k, v in bounds.items())
+        return f"{_number(observed)}{unit} {bound}" + ("; " if match.group(3) else "")
+
+    return _OLD_SUMMARY.sub(one, text)
 
 
 def evaluate(bundle: BundleDescription, window: pd.DataFrame | str | Path) -> GateReport:

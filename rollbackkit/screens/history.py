@@ -1,0 +1,120 @@
+"""The ``history`` screen: which version served when, and why, readable at 80 columns.
+
+Times are local to the minute (UTC in ``--wide``), actions whole, reasons in plain words
+(old gate summaries with dict reprs included, :func:`rollbackkit.analysis.gates.plain_words`),
+and ``*`` marks the assignment that serves now (the registry's one rule,
+:meth:`rollbackkit.registry.assignments.Deployments.state`); ``~`` a running canary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rollbackkit.analysis.gates import plain_words
+from rollbackkit.screens import times
+from rollbackkit.screens.tables import Column, table
+
+if TYPE_CHECKING:
+    from rollbackkit.registry.assignments import Assignment, Serving
+
+LIVE = "*"
+CANARY = "~"
+
+
+def marker(a: Assignment, now: Serving | None) -> str:
+    """``*`` on the assignment that serves now, ``~`` on a running canary's, else empty."""
+    if now is not None and now.live is not None and a.tag == now.live.tag:
+        return LIVE
+    if now is not None and now.canary is not None and a.tag == now.canary.tag:
+        return CANARY
+    return ""
+
+
+def action(a: Assignment) -> str:
+    """The action, whole, with a canary's share (``canary 10%``)."""
+    return f"{a.action} {a.canary_percent}%" if a.action == "canary" and a.canary_percent is not None else a.action
+
+
+_GATE_HEAD = re.compile(r"^(gate failed: (?:rollback|warn):) ")
+
+
+def reason(a: Assignment, *, incident: bool = True, lines: bool = False) -> str:
+    """The reason in plain words, with the incident and a forced preflight when there are.
+
+    ``lines``: one clause per line (each failed gate, the incident), so a narrow column
+    wraps between clauses rather than inside them.
+    """
+    text = plain_words(a.reason)
+    extra = ([f"incident {a.incident}"] if incident and a.incident else []) + (["preflight forced"] if a.forced else [])
+    text = "; ".join(p for p in (text, *extra) if p)
+    if not lines:
+        return text
+    return _GATE_HEAD.sub(r"\1\n", text).replace("; ", "\n")
+
+
+def render(console: Any, name: str, env: str, states: Sequence[tuple[Assignment, Serving]], *, wide: bool) -> None:
+    """Print the history of ``name`` in ``env`` (``states``: each assignment with the state after it).
+
+    Args:
+        console: The rich console (its width decides the columns).
+        name: Bundle name.
+        env: Environment.
+        states: :meth:`~rollbackkit.registry.assignments.Deployments.states`, oldest first.
+        wide: Every field (local and UTC time, tag, incident, actor, forced), however wide.
+    """
+    if not states:
+        console.print(f"No assignments of {name} in {env} yet.", highlight=False)
+        return
+    now = states[-1][1]
+    if wide:
+        columns = [
+            Column(""),
+            Column(f"time ({times.zone()})"),
+            Column("utc"),
+            Column("version"),
+            Column("action"),
+            Column("reason", wrap=True, min_width=24),
+            Column("incident"),
+            Column("actor"),
+            Column("tag"),
+            Column("forced"),
+        ]
+        rows = [
+            [
+                marker(a, now),
+                times.local(a.time),
+                times.utc(a.time),
+                a.version,
+                action(a),
+                reason(a, incident=False),
+                a.incident,
+                a.actor,
+                a.tag,
+                "yes" if a.forced else "",
+            ]
+            for a, _ in states
+        ]
+    else:
+        columns = [
+            Column(""),
+            Column("time"),
+            Column("version"),
+            Column("action"),
+            Column("reason", wrap=True, min_width=24),
+            Column("actor", priority=2),
+        ]
+        rows = [
+            [marker(a, now), times.local(a.time), a.version, action(a), reason(a, lines=True), a.actor]
+            for a, _ in states
+        ]
+    fitted = table(columns, rows, 10_000 if wide else console.width)
+    if wide:  # every field on one line each, wider than the terminal if need be (like kubectl -o wide)
+        console.width = max(console.width, fitted.natural)
+    console.print(fitted.table, crop=not wide, highlight=False)
+    legend = [f"{LIVE} serves now"] + ([f"{CANARY} canary"] if now.canary is not None else [])
+    legend.append(f"times {times.zone()}")
+    if not wide:
+        legend.append("--wide: UTC, tag, actor, incident")
+    console.print("  ".join(legend), highlight=False)
