@@ -137,6 +137,7 @@ def test_history_wide_has_every_field_and_json_keeps_its_shape(incident: Path) -
 
 def test_list_is_whole_at_80_columns(incident: Path) -> None:
     shown = screen("list", cwd=incident, env=ZONE)
+    save(shown, ARTIFACTS / "list-80.txt")
     assert shown.returncode == 0 and shown.fits() and shown.no_ellipsis(), shown
     versions = json.loads(run_cli("list", "--json", cwd=incident).stdout)["bundles"]
     for v in versions:
@@ -156,3 +157,37 @@ def test_affected_shows_counts_and_whole_sample_rows_at_80_columns(incident: Pat
     for row in result["sample"][:5]:  # each sample row on one line: request id, row, status, prediction
         line = _line(shown, f"{row['request_id']} ", f" {row['row']}  {row['status']}")
         assert f"prediction={row['outputs']['prediction']}" in line, shown
+
+
+def test_the_table_helper_drops_low_priority_columns_and_wraps_reasons_but_never_cuts() -> None:
+    from rich.console import Console
+
+    from rollbackkit.screens.tables import Column, fit, table
+
+    columns = [
+        Column("time"),
+        Column("action"),
+        Column("reason", wrap=True, min_width=20),
+        Column("actor", priority=1),
+        Column("tag", priority=2),
+    ]
+    rows = [
+        [
+            "2026-11-30 14:03",
+            "auto-rollback",
+            "gate failed: " + "score-drift psi 0.912 > 0.25 " * 4,
+            "watchdog",
+            "churn#prod#12",
+        ]
+    ]
+    assert fit(columns, rows, 200) == [0, 1, 2, 3, 4]
+    assert fit(columns, rows, 70) == [0, 1, 2, 3]  # the tag goes first
+    assert fit(columns, rows, 60) == [0, 1, 2]
+    assert fit(columns, rows, 20) == [0, 1, 2]  # priority 0 stays, however narrow
+    console = Console(width=60, record=True, color_system=None)
+    fitted = table(columns, rows, console.width)
+    console.print(fitted.table)
+    lines = console.export_text().splitlines()
+    assert fitted.dropped == ("actor", "tag") and len(lines) > 2, lines
+    assert "2026-11-30 14:03" in lines[1] and "auto-rollback" in lines[1], lines
+    assert all(len(line.rstrip()) <= 60 for line in lines) and "…" not in "".join(lines), lines
