@@ -400,8 +400,7 @@ def gates_check(
     else:
         lines = [f"{report.version}: {report.decision} ({report.n} rows)"]
         for g in report.gates or []:
-            observed = "-" if g.observed is None else f"{g.observed:.4g}"
-            lines.append(f"  [{g.status}] {g.name} ({g.kind}, {g.severity}): {observed} vs {g.threshold}")
+            lines.append(f"  [{g.status}] {g.words()} ({g.kind}, {g.severity})")
         sys.stdout.write("\n".join(lines) + "\n")
     if report.decision == "rollback":
         raise typer.Exit(3)
