@@ -33,7 +33,8 @@ from rich.cells import cell_len
 from .conftest import BIN
 
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Za-z0-9]|\x1b[=>]")
-ELLIPSES = ("…", "...")
+ELLIPSES = ("…",)
+"""What rich (and most CLIs) put where they cut a cell short (``...`` ends sentences too often to count)."""
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 
 
@@ -90,12 +91,16 @@ class Screen:
         return any(text in row for row in self.rows)
 
     def no_ellipsis(self) -> bool:
-        """Nothing on stdout was cut short with an ellipsis (``…`` or ``...``)."""
+        """Nothing on stdout was cut short with an ellipsis (``…``)."""
         return not any(mark in self.stdout for mark in ELLIPSES)
 
     def no_color(self) -> bool:
         """Neither stream set a colour (what NO_COLOR promises; bold and dim are allowed)."""
         return not any(_colours(stream) for stream in (self.raw_stdout, self.raw_stderr))
+
+    def __repr__(self) -> str:
+        """The screen itself (pytest shows an assertion message's repr)."""
+        return str(self)
 
     def __str__(self) -> str:
         bar = "-" * self.columns
