@@ -851,44 +851,11 @@ def demo(
 
 
 def _demo_summary(console: Any, result: Any) -> None:
-    from rich.table import Table
+    """The demo's summary tables and numbers, fitted to the terminal (:mod:`rollbackkit.screens.demo`)."""
+    from rollbackkit.screens.demo import render
 
-    versions = Table(title="Versions", show_edge=False)
-    for column in ("version", "features", "bundle id", "message"):
-        versions.add_column(column)
-    for v in result.versions:
-        versions.add_row(v.version, str(v.features), v.bundle_id[:19], v.message)
-    console.print(versions)
-    history = Table(title="What served prod when", show_edge=False)
-    for column in ("tag", "version", "action", "reason"):
-        history.add_column(column)
-    for a in result.history:
-        history.add_row(a.tag, a.version, a.action, a.reason[:70])
-    console.print(history)
-    report = result.gates
-    gates = Table(title=f"Gate report of {report.version if report and report.version else '?'}", show_edge=False)
-    for column in ("gate", "status", "observed", "threshold"):
-        gates.add_column(column)
-    for g in (report.gates if report is not None else None) or []:
-        colour = {"fail": "red", "pass": "green"}.get(g.status, "yellow")
-        observed = "-" if g.observed is None else f"{g.observed:.3g}"
-        gates.add_row(g.name, f"[{colour}]{g.status}[/]", observed, json.dumps(g.threshold))
-    console.print(gates)
-    rows, schema = result.affected, result.preflight
-    total = sum(seconds for _, _, seconds in result.steps)
-    console.print(
-        f"[bold]Traffic shift[/]: {result.shift_ms} ms   [bold]gate breach -> v1.0.0 live[/]: "
-        f"{result.breach_to_shift_ms} ms\n"
-        f"[bold]Schema[/]: 52 live columns vs v1.0.0 -> {schema.live_52 if schema else None} "
-        f"(drops {len(schema.dropped) if schema else 0}); a missing column -> "
-        f"{schema.missing_column if schema else None} ({', '.join(schema.named if schema else [])})\n"
-        f"[bold]Side effects[/]: {rows.rows if rows else None} rows by v1.1.0, never in production; "
-        f"{rows.backfilled if rows else None} backfilled with v1.0.0 (audit in backfill_audit)\n"
-        f"[bold]Runbook[/]: {result.runbook.get('verdict')} -> {result.runbook.get('notebook')}\n"
-        f"[bold]Done[/] in {total:.0f} s. Project: {result.directory}\n"
-        f"Explore: ROLLBACKKIT_REPO={result.directory} .venv/bin/voila notebooks/console.ipynb  "
-        f"(the console), or open notebooks/explore.ipynb in Jupyter with the same ROLLBACKKIT_REPO"
-    )
+    render(console, result)
+
 
 
 def main() -> None:
