@@ -73,12 +73,19 @@ def _console() -> Any:
 
 
 def _known(repo: Path, name: str | None, env: str | None = None) -> None:
-    """Exit 1 listing the known ones when ``name`` is not registered or was never in ``env`` (None: no check)."""
+    """Exit 1 listing the known ones when ``name`` is not registered or was never in ``env``.
+
+    ``name`` may be a reference (``NAME@VERSION``, ``NAME#ENV``: its name is checked); None
+    checks nothing.
+    """
     if name is None:
         return
+    from rollbackkit.refs import Reference
     from rollbackkit.registry.assignments import require_known
     from rollbackkit.registry.repository import Repository
 
+    if "@" in name or "#" in name:
+        name = Reference.parse(name).name
     require_known(Repository(repo), name, env)
 
 
@@ -392,6 +399,7 @@ def gates_check(
     With --env the window is the version's latest logged rows in ENV; while a server runs for
     ENV it evaluates them (it holds the prediction log).
     """
+    _known(repo, ref, env)
     from rollbackkit.ops.situation import check_gates
 
     report = check_gates(repo, ref, window=window, env=env, server=server)
@@ -855,7 +863,6 @@ def _demo_summary(console: Any, result: Any) -> None:
     from rollbackkit.screens.demo import render
 
     render(console, result)
-
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ def test_unknown_names_and_environments_are_errors_that_list_the_known_ones(serv
         ("backfill", "churn", "--env", "prdo", "--version", "v1.1.0"),
         ("promote", "churn", "--env", "prdo"),
         ("rollback", "churn", "--env", "prdo", "--reason", "typo"),
+        ("gates", "check", "churn@v1.1.0", "--env", "prdo"),
     ):
         shown = screen(*command, cwd=served)
         assert shown.returncode == 1 and shown.stdout == "", shown
