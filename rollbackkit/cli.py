@@ -28,7 +28,7 @@ app = typer.Typer(
     help="Version model bundles on git + DVC and roll them back in seconds, fully audited.",
     epilog="Exit codes: 0 done; 1 failed (one line on stderr: what happened and what to do); "
     "2 usage error (bad option or argument); 3 'gates check' decided rollback. "
-    "-C DIR runs as if started in DIR (before or after the command). NO_COLOR=1 turns colour off.",
+    "-C DIR before the command runs it as if started in DIR (as git -C). NO_COLOR=1 turns colour off.",
 )
 
 
