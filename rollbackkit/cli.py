@@ -687,23 +687,14 @@ def runbook_run(
         result = run(template, values, repo=repo, audit_dir=audit_dir)
         _print_json(result.to_dict())
     else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.console import Console
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), transient=True) as bar:
-            task = bar.add_task(f"runbook {template}", total=None)
+        from rollbackkit.ops.runbook_record import show
+        from rollbackkit.screens import runbook as screen
 
-            def step(i: int, n: int, line: str) -> None:
-                bar.update(task, completed=i - 1, total=n, description=f"cell {i}/{n} {line[:40]}")
-
+        with screen.cell_progress(Console(stderr=True), Path(template).stem) as step:
             result = run(template, values, repo=repo, audit_dir=audit_dir, progress=step)
-        if result.status == "failed":
-            from rollbackkit.ops.runbook_record import show
-
-            _console().print("\n".join(_failure_lines(show(result.notebook))), style="red", markup=False)
-        else:
-            colour = "green" if result.verdict != "refused" else "red"
-            _console().print(f"[{colour}]{result.status}[/]: verdict [bold]{result.verdict}[/]")
-        _console().print(f"notebook: {result.notebook}\nsha256: {result.sha256}")
+        screen.outcome(_console(), result, show(result.notebook) if result.status == "failed" else None)
     if result.status != "ok" or result.verdict == "refused":
         raise typer.Exit(1)
 
@@ -724,9 +715,9 @@ def runbook_list(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json({"runbooks": runs})
         return
-    for entry in runs:
-        outcome = f"{entry['status']:<7} {entry['verdict']:<20}"
-        sys.stdout.write(f"{entry['time']}  {entry['template']:<16} {outcome} {entry['notebook']}\n")
+    from rollbackkit.screens import runbook as screen
+
+    screen.executed(_console(), runs)
 
 
 @runbook_app.command("show")
@@ -741,23 +732,9 @@ def runbook_show(
     if as_json:
         _print_json(record)
         return
-    if record["status"] == "failed":
-        sys.stdout.write(f"{record.get('template', '?')}: " + "\n".join(_failure_lines(record)) + "\n")
-    else:
-        sys.stdout.write(f"{record.get('template', '?')}: {record['status']}, verdict {record['verdict']}\n")
-    for key, value in record.get("results", {}).items():
-        sys.stdout.write(f"  {key}: {json.dumps(value, default=str)[:200]}\n")
+    from rollbackkit.screens import runbook as screen
 
-
-def _failure_lines(record: dict[str, Any]) -> list[str]:
-    """A failed runbook, first: where it stopped, the error line, and a verdict that says so."""
-    cell = record.get("failed_cell") or {}
-    where = f" in cell [{cell.get('execution_count')}] {cell.get('source', '')}".rstrip() if cell else ""
-    return [
-        f"FAILED{where}",
-        f"  error: {cell.get('error') or record.get('error') or 'unknown'}",
-        f"  verdict: failed (the run stopped; its last recorded step was {record.get('verdict')!r})",
-    ]
+    screen.record(_console(), record)
 
 
 @runbook_app.command("templates")

@@ -11,7 +11,8 @@ needs around papermill:
    exactly ``name = <literal>`` assignments equal to the given values, so no value can
    inject code.
 2. **Execution** on the ``rollbackkit`` kernel, installed into this environment on first
-   use, with a progress callback per cell (``cell i/n``).
+   use and reached over IPC (no TCP port, no transport warning), with a progress callback
+   per code cell (``cell i/n: title``).
 3. **The executed notebook is saved** as ``audit/runbooks/<UTC time>-<template>-<incident>
    .ipynb`` (configurable), read-only, and its sha256 goes to the journal. A failed run is
    saved too, with papermill's error cell in place and the failure recorded.
@@ -47,7 +48,9 @@ from rollbackkit.registry import people
 KERNEL = "rollbackkit"
 
 Progress = Callable[[int, int, str], None]
-"""Called before each cell with (cell number from 1, number of cells, the cell's first line)."""
+"""Called with ``(0, n, "starting the kernel")``, then before each code cell with (its number
+among the code cells from 1, the number of code cells ``n``, its title: the markdown heading
+just before it, else its first line of code)."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,8 @@ def run(
         repo: The project; the notebook runs with it as working directory.
         audit_dir: Where executed notebooks go (default: ``audit/runbooks`` in the project).
         kernel: The Jupyter kernel name.
-        progress: Called before each cell with ``(i, n, first line)``.
+        progress: Called with ``(0, n, "starting the kernel")``, then before each code
+            cell with ``(i, n, title)`` (see :data:`Progress`).
         timeout: Seconds one cell may run.
 
     Returns:
