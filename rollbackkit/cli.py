@@ -479,8 +479,11 @@ def serve(
 ) -> None:
     """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog, prediction log."""
     from rollbackkit.ops.serve import serve as run
+    from rollbackkit.registry.repository import Repository
+    from rollbackkit.screens import messages
 
     console = _console()
+    root = Repository(repo).root
     run(
         repo,
         name,
@@ -496,6 +499,8 @@ def serve(
         log_flush_interval=log_flush_interval,
         max_rows=max_rows,
         on_ready=lambda url: console.print(f"[green]Serving[/] {name} ({env}) at {url}"),
+        on_event=lambda happened: messages.event(console, happened),
+        on_runbook=lambda done: messages.runbook_done(console, done, root),
     )
 
 
@@ -509,9 +514,9 @@ def _assignment_out(result: AssignmentResult, as_json: bool, verb: str) -> None:
     if as_json:
         _print_json(result.to_dict())
         return
-    a = result.assignment
-    shift = f", shift {result.shift_ms:.2f} ms" if result.shift_ms is not None else ""
-    _console().print(f"[green]{verb}[/] {a.name}@{a.version} in {a.env} ({a.tag}, via {result.via}{shift})")
+    from rollbackkit.screens import messages
+
+    messages.assignment(_console(), result, verb)
 
 
 @app.command()
@@ -561,6 +566,16 @@ def rollback(
     incident: Annotated[str, typer.Option(help="Incident id.")] = "",
     features: Annotated[Path | None, typer.Option(help="Live features for preflight (.csv/.parquet or -).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Override a failed preflight (recorded).")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Change nothing: print what would shift, the preflight and the rows to repair."),
+    ] = False,
+    runbook: Annotated[
+        bool,
+        typer.Option(
+            "--runbook", help="Then run the rollback runbook (gate check, backfill) and print where its record is."
+        ),
+    ] = False,
     server: ServerOpt = None,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
@@ -568,7 +583,19 @@ def rollback(
     """Roll back to --to, else the newest other version that served and was not rolled back from: shift or restore."""
     _known(repo, name, env)
     from rollbackkit.ops.traffic import rollback as run
+    from rollbackkit.screens import messages
 
+    if dry_run:
+        if runbook:
+            raise typer.BadParameter("--dry-run changes nothing, so there is no rollback for --runbook to follow.")
+        from rollbackkit.ops.plans import rollback_plan
+
+        planned = rollback_plan(repo, name, env, to=to, features=_features(features), server=server)
+        if as_json:
+            _print_json(planned.to_dict())
+        else:
+            messages.plan(_console(), planned, features=features is not None)
+        return
     result = run(
         repo,
         name,
@@ -580,7 +607,23 @@ def rollback(
         force=force,
         server=server,
     )
-    _assignment_out(result, as_json, "Rolled back")
+    if not runbook:
+        _assignment_out(result, as_json, "Rolled back")
+        return
+    from rollbackkit.ops.serve import rollback_runbook
+    from rollbackkit.registry.repository import Repository
+
+    console = _console()
+    if not as_json:
+        _assignment_out(result, False, "Rolled back")
+        console.print("Running the rollback runbook (gate check, backfill)...", highlight=False)
+    done = rollback_runbook(repo, name, env, result.to_dict())
+    if as_json:
+        _print_json({**result.to_dict(), "runbook": done.to_dict()})
+    else:
+        messages.runbook(console, done, Repository(repo).root)
+    if done.status != "ok":
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -79,6 +79,10 @@ class AssignmentResult:
         restored: The workspace directory the bundle was restored into (workspace only).
         source: The JSON it was read from, given back by :meth:`to_dict` whole (keys a newer
             server adds included); None when built here.
+        previous: The version the change took traffic from: the live version before it (a
+            canary's "rest"), or for a rollback the canary it cancelled; None when nothing
+            served before or it is not known. Read from the assignment history, not part of
+            the JSON.
     """
 
     via: str
@@ -88,6 +92,7 @@ class AssignmentResult:
     shift_ms: float | None = None
     restored: str | None = None
     source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    previous: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AssignmentResult:
@@ -116,6 +121,67 @@ class AssignmentResult:
                 "restored": self.restored,
             }
         )
+
+
+@dataclass(frozen=True)
+class PlannedRows:
+    """What a rollback would do to the rows one version that loses traffic wrote.
+
+    Attributes:
+        version: The version that would lose traffic.
+        logged: False when there is no prediction log to look in.
+        rows: Rows it wrote in the environment.
+        quarantine: Rows the rollback would quarantine (its rows not yet quarantined or
+            backfilled; 0 when no server writing the log does the rollback).
+        backfill: Rows a backfill would then re-score (already quarantined ones included).
+        already_backfilled: Rows re-scored before.
+    """
+
+    version: str
+    logged: bool
+    rows: int = 0
+    quarantine: int = 0
+    backfill: int = 0
+    already_backfilled: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """What ``rollback --dry-run`` found: what would shift, its preflight, the rows to repair.
+
+    Attributes:
+        name: Bundle name.
+        env: Environment.
+        target: The version the rollback would go to.
+        previous: The version it would take traffic from (the canary if one runs, else the
+            live version); None when nothing serves.
+        leaving: Every version that would lose traffic (a canary and the live version when
+            the target is neither).
+        via: The server URL that would shift traffic, or ``workspace``.
+        preflight: The target's preflight (against ``--features`` when given).
+        rows: Per version in ``leaving``, the rows it would quarantine and backfill.
+    """
+
+    name: str
+    env: str
+    target: str
+    previous: str | None
+    leaving: list[str]
+    via: str
+    preflight: Preflight
+    rows: list[PlannedRows]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON ``rollback --dry-run --json`` prints."""
+        return {
+            **vars(self),
+            "preflight": self.preflight.to_dict(),
+            "rows": [r.to_dict() for r in self.rows],
+        }
 
 
 @dataclass(frozen=True)
@@ -346,8 +412,10 @@ __all__ = [
     "AffectedRows",
     "AssignmentResult",
     "BackfillResult",
+    "PlannedRows",
     "PredictionShares",
     "Preflight",
+    "RollbackPlan",
     "SideEffects",
     "Situation",
     "TableRows",

@@ -6,45 +6,90 @@ after each automatic rollback, and the callback given here runs ``rollback.ipynb
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, Unpack
 
-from rollbackkit.ops.runbooks import run
+from rollbackkit.ops.runbooks import Progress, RunbookResult, run
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.server import ServeOptions
 from rollbackkit.serving.server import serve as serve_http
 
 
-def rollback_runbook(repo: str | Path, name: str, env: str, result: dict[str, Any]) -> None:
-    """Run ``rollback.ipynb`` after an automatic rollback (in the server's hook thread).
+def rollback_runbook(
+    repo: str | Path, name: str, env: str, result: dict[str, Any], *, progress: Progress | None = None
+) -> RunbookResult:
+    """Run ``rollback.ipynb`` after a rollback whose traffic has already moved: the automatic
+    path (in the server's hook thread, through :func:`after_auto_rollback`) and
+    ``rollbackkit rollback --runbook`` both call this.
 
-    The traffic has already moved, so the runbook finds the target serving and goes on to
-    the post-rollback gate check and the backfill of the bad version's rows. A runbook that
-    cannot run is recorded in the journal; it never affects serving.
+    The runbook finds the target serving and goes on to the post-rollback gate check and the
+    backfill of the bad version's rows.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        result: The rollback's result as JSON (its ``assignment`` names the target, reason,
+            incident and tag).
+        progress: Called before each cell with ``(i, n, first line)``.
+
+    Returns:
+        The executed runbook: its saved notebook (the record), status and verdict.
+
+    Raises:
+        RunbookError: The runbook could not start.
+        InvalidInput: A parameter does not fit the template.
     """
     registry = Repository(repo)
     assignment = result["assignment"]
+    automatic = assignment.get("action") == "auto-rollback"
     parameters = {
         "repo": str(registry.root),
         "name": name,
         "env": env,
         "to_version": assignment["version"],
-        "reason": assignment["reason"] or "automatic rollback",
-        "incident": assignment["incident"] or f"auto-{assignment['tag']}",
+        "reason": assignment["reason"] or ("automatic rollback" if automatic else "rollback"),
+        "incident": assignment["incident"] or (f"auto-{assignment['tag']}" if automatic else assignment["tag"]),
     }
+    return run("rollback", parameters, repo=registry.root, progress=progress)
+
+
+def after_auto_rollback(
+    repo: str | Path,
+    name: str,
+    env: str,
+    result: dict[str, Any],
+    on_runbook: Callable[[RunbookResult], None] | None = None,
+) -> None:
+    """The server's hook after an automatic rollback: :func:`rollback_runbook`, then
+    ``on_runbook`` with its result. A runbook that cannot run is recorded in the journal;
+    it never affects serving."""
     try:
-        run("rollback", parameters, repo=registry.root)
+        done = rollback_runbook(repo, name, env, result)
     except Exception as exc:  # recorded, never raised into serving
-        Journal(registry.paths.journal).append("runbook-error", name=name, env=env, error=repr(exc))
+        Journal(Repository(repo).paths.journal).append("runbook-error", name=name, env=env, error=repr(exc))
+        return
+    if on_runbook is not None:
+        on_runbook(done)
 
 
-def serve(repo: str | Path, name: str, env: str, *, runbook: bool = True, **options: Unpack[ServeOptions]) -> None:
+def serve(
+    repo: str | Path,
+    name: str,
+    env: str,
+    *,
+    runbook: bool = True,
+    on_runbook: Callable[[RunbookResult], None] | None = None,
+    **options: Unpack[ServeOptions],
+) -> None:
     """Serve NAME in ENV until SIGINT/SIGTERM with :func:`rollbackkit.serving.server.serve`'s ``options``.
 
     With ``runbook`` (the default) an automatic rollback starts the rollback runbook
     (:func:`rollback_runbook`) once traffic has moved; traffic never waits for it.
+    ``on_runbook`` is called with each such runbook's result (its record and verdict).
     """
-    on_rollback = partial(rollback_runbook, repo, name, env) if runbook else None
+    on_rollback = partial(after_auto_rollback, repo, name, env, on_runbook=on_runbook) if runbook else None
     serve_http(repo, name, env, on_rollback=on_rollback, **options)

@@ -14,6 +14,7 @@ only: :func:`rollback_target` gives the version a runbook rolls back to by that 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -88,13 +89,14 @@ def deploy(
             "features": encode_frame(features) if features is not None else None,
             "actor": actor(registry.root),
         }
-        return from_server(
+        done = from_server(
             AssignmentResult.from_dict,
             {"via": url, **admin_call(registry.paths, url, "deploy", body)},
             url,
             "deploy",
             done=True,
         )
+        return with_previous(registry, done)
     if canary is not None:
         raise ServerError(
             f"A canary needs a running server for {env}.",
@@ -157,13 +159,14 @@ def rollback(
             "features": encode_frame(features) if features is not None else None,
             "actor": actor(registry.root),
         }
-        return from_server(
+        done = from_server(
             AssignmentResult.from_dict,
             {"via": url, **admin_call(registry.paths, url, "rollback", body)},
             url,
             "rollback",
             done=True,
         )
+        return with_previous(registry, done)
     target = Deployments(registry).rollback_target(name, env, to)
     return _offline(registry, name, env, target.version, "rollback", features, force, reason, incident)
 
@@ -208,11 +211,14 @@ def _offline(
             restore_s=round(restored.seconds, 4),
             total_s=round(time.perf_counter() - started, 4),
         )
-    return AssignmentResult(
-        via="workspace",
-        assignment=assignment,
-        preflight=Preflight.from_dict(report),
-        restored=str(restored.directory),
+    return with_previous(
+        registry,
+        AssignmentResult(
+            via="workspace",
+            assignment=assignment,
+            preflight=Preflight.from_dict(report),
+            restored=str(restored.directory),
+        ),
     )
 
 
@@ -245,13 +251,32 @@ def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: 
             f"Start one with rollbackkit serve {name} --env {env}, or use --server URL.",
         )
     body = {"reason": reason, "actor": actor(registry.root)}
-    return from_server(
+    done = from_server(
         AssignmentResult.from_dict,
         {"via": url, **admin_call(registry.paths, url, "promote", body)},
         url,
         "promote",
         done=True,
     )
+    return with_previous(registry, done)
+
+
+def with_previous(registry: Repository, result: AssignmentResult) -> AssignmentResult:
+    """``result`` with ``previous`` set: the version its assignment took traffic from, read
+    from the history replayed up to that assignment (the canary a rollback cancelled, else
+    the live version before). Unchanged when the history does not hold its tag (a server of
+    another checkout)."""
+    done = result.assignment
+    states = Deployments(registry).states(done.name, done.env)
+    at = next((i for i, (a, _) in enumerate(states) if a.tag == done.tag), None)
+    if at is None:
+        return result
+    before = states[at - 1][1] if at > 0 else None
+    if before is None:
+        return result
+    rollback = done.action in ("rollback", "auto-rollback")
+    previous = before.canary.version if rollback and before.canary is not None else before.version
+    return replace(result, previous=previous)
 
 
 def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None) -> str:

@@ -8,6 +8,7 @@ tag leaves git saying the previous assignment, and that is what a restarted serv
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -30,11 +31,17 @@ from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
+from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.threads import limit_scoring_threads
 from rollbackkit.serving.watchdog import Watchdog
 from rollbackkit.serving.window import Windows
 
 RECENT_INPUT_ROWS = 2_000
+
+
+def _version(slot: Slot | None) -> str | None:
+    """The version a slot holds (None: no slot)."""
+    return slot.bundle.version if slot is not None else None
 
 
 def _plain_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -54,6 +61,9 @@ class ServingEnvironment:
         env: Environment name (``prod``, ``staging``...).
         on_auto_rollback: Called (in a background thread) after an automatic rollback has
             shifted traffic and been recorded; the server starts the rollback runbook here.
+        on_event: Called with a :class:`~rollbackkit.serving.status.TrafficEvent` after each
+            recorded traffic change and each gate breach that moved no traffic (``serve``
+            prints them); its errors are ignored.
         log: The durable prediction log (staging/production, quarantine, backfill).
         bake_seconds: How long a full deploy must pass its gates before its staged rows
             are promoted to production.
@@ -74,6 +84,7 @@ class ServingEnvironment:
         bake_seconds: float = 600.0,
         scoring_threads: int | None = 1,
         freeze_heap: bool = False,
+        on_event: Callable[[TrafficEvent], None] | None = None,
     ) -> None:
         self.registry = Repository(repo)
         self.scoring_threads = scoring_threads
@@ -85,6 +96,7 @@ class ServingEnvironment:
         self.router = Router(freeze_heap=freeze_heap)
         self.journal = Journal(self.registry.paths.journal)
         self.on_auto_rollback = on_auto_rollback
+        self.on_event = on_event
         self.last_report: dict[str, Any] | None = None
         self._ops = threading.Lock()
         self.windows = Windows(RECENT_INPUT_ROWS)
@@ -232,6 +244,7 @@ class ServingEnvironment:
             info = resolve(self.registry, f"{self.name}@{version}")
             state = self.router.state
             standby = state.standby
+            previous = _version(state.slot(state.live))
             bundle = standby.bundle if standby and standby.bundle.info.tag == info.tag else load(self.registry, info)
             report = self._preflight(bundle, features, force)
             loaded = time.perf_counter()
@@ -254,7 +267,7 @@ class ServingEnvironment:
                     tag=tag,
                 )
             self.deployed_at[tag] = time.monotonic()
-            self._record("deploy", assignment, started, loaded, shifted, preflight=report["verdict"])
+            self._record("deploy", assignment, started, loaded, shifted, previous=previous, preflight=report["verdict"])
             return {
                 "assignment": assignment.to_dict(),
                 "status": self.status(),
@@ -271,6 +284,7 @@ class ServingEnvironment:
             if canary is None:
                 raise RoutingError("No canary is running.", "Start one with deploy --canary PCT.")
             info = canary.bundle.info
+            previous = _version(state.slot(state.live))
             with repo_lock(self.registry.paths.lock_file):
                 tag = self._reserve_tag(info.version, "production")
                 self.router.shift(canary.name, 100, deployment=tag)
@@ -279,7 +293,7 @@ class ServingEnvironment:
                     info, self.env, "promote", reason=reason, actor=actor, tag=tag
                 )
             promoted = self.log.promote(canary.deployment) if self.log is not None else 0
-            self._record("promote", assignment, started, started, shifted, rows_promoted=promoted)
+            self._record("promote", assignment, started, started, shifted, previous=previous, rows_promoted=promoted)
             return {"assignment": assignment.to_dict(), "status": self.status()}
 
     def rollback(
@@ -363,6 +377,7 @@ class ServingEnvironment:
                 started,
                 loaded,
                 shifted,
+                previous=bad[0].bundle.version if bad else None,
                 automatic=automatic,
                 gates=gates,
                 quarantined=quarantined,
@@ -403,6 +418,8 @@ class ServingEnvironment:
     def _record(
         self, event: str, assignment: Assignment, started: float, loaded: float, shifted: float, **extra: Any
     ) -> None:
+        """Journal a traffic change, then tell :attr:`on_event` (``previous``: the version that lost traffic)."""
+        previous = extra.pop("previous", None)
         self.journal.append(
             event,
             name=self.name,
@@ -417,6 +434,28 @@ class ServingEnvironment:
             total_s=round(time.perf_counter() - started, 4),
             **extra,
         )
+        self.notify(
+            TrafficEvent(
+                kind=event,
+                name=self.name,
+                env=self.env,
+                version=assignment.version,
+                previous=previous,
+                tag=assignment.tag,
+                action=assignment.action,
+                reason=assignment.reason,
+                shift_ms=round((shifted - loaded) * 1000, 3),
+                canary_percent=assignment.canary_percent,
+                gates=assignment.gates,
+            )
+        )
+
+    def notify(self, event: TrafficEvent) -> None:
+        """Give ``event`` to :attr:`on_event`; a failing listener never affects serving."""
+        if self.on_event is None:
+            return
+        with contextlib.suppress(Exception):  # a terminal line must never fail an operation
+            self.on_event(event)
 
     # ------------------------------------------------------------------------- watchdog
     def check_gates(self) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ from typing import Any, TypedDict
 from rollbackkit.bundle.manifest import atomic_write
 from rollbackkit.errors import InvalidInput, InvalidToken, ServerAlreadyRunning
 from rollbackkit.project import ProjectPaths
+from rollbackkit.serving.status import TrafficEvent
 
 TOKEN_ENV = "ROLLBACKKIT_ADMIN_TOKEN"
 MIN_TOKEN_LENGTH = 16
@@ -179,6 +180,7 @@ class ServeOptions(TypedDict, total=False):
     log_flush_interval: float | None
     max_rows: int
     on_ready: Callable[[str], None] | None
+    on_event: Callable[[TrafficEvent], None] | None
 
 
 def serve(
@@ -197,6 +199,7 @@ def serve(
     log_flush_interval: float | None = None,
     max_rows: int = MAX_ROWS,
     on_ready: Callable[[str], None] | None = None,
+    on_event: Callable[[TrafficEvent], None] | None = None,
 ) -> None:
     """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
 
@@ -205,7 +208,8 @@ def serve(
     ``on_rollback`` is called with the result of each automatic rollback, in a background
     thread once traffic has moved (traffic never waits for it): :func:`rollbackkit.ops.serve.serve`
     starts the rollback runbook there. ``on_ready`` is called with the URL once the server
-    listens. ``scoring_threads`` caps native
+    listens; ``on_event`` with each traffic change and gate breach as it happens
+    (:class:`~rollbackkit.serving.status.TrafficEvent`). ``scoring_threads`` caps native
     thread pools per request (see :mod:`rollbackkit.serving.threads`; 0 or None: no cap).
     ``log_flush_interval`` is how often the log's writer process commits, and so what a
     crash of the writer can lose (None: :data:`~rollbackkit.serving.predlog.process.WRITER_FLUSH_INTERVAL`;
@@ -245,6 +249,7 @@ def serve(
             scoring_threads=scoring_threads or None,
             freeze_heap=True,
             on_auto_rollback=on_rollback,
+            on_event=on_event,
         )
         environment.start()
         if prediction_log is not None:

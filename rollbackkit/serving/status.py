@@ -89,6 +89,38 @@ class GateStatus:
 
 
 @dataclass(frozen=True)
+class TrafficEvent:
+    """What a running server just did to its traffic, as it happens (``serve``'s terminal lines).
+
+    Attributes:
+        kind: ``deploy``, ``promote``, ``rollback`` (a shift), or ``gate-breach`` (a failed
+            gate that moved no traffic; ``reason`` says why).
+        name: Bundle name.
+        env: Environment.
+        version: The version that took the traffic (for a breach: the one that failed).
+        previous: The version that lost it (the live one before, or a cancelled canary).
+        tag: The assignment tag (for a breach: the deployment that failed).
+        action: The assignment's action (``canary``, ``auto-rollback``...).
+        reason: Why.
+        shift_ms: How long the shift took.
+        canary_percent: A canary's share of traffic.
+        gates: The failed gates' summary (automatic rollbacks and breaches).
+    """
+
+    kind: str
+    name: str
+    env: str
+    version: str
+    previous: str | None = None
+    tag: str = ""
+    action: str = ""
+    reason: str = ""
+    shift_ms: float | None = None
+    canary_percent: int | None = None
+    gates: str = ""
+
+
+@dataclass(frozen=True)
 class SlotStatus:
     """One server slot that holds a version (``percent`` for the canary only)."""
 

@@ -19,6 +19,7 @@ from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.journal import Journal
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Router, Slot
+from rollbackkit.serving.status import TrafficEvent
 
 
 class Watched(Protocol):
@@ -37,6 +38,9 @@ class Watched(Protocol):
 
     def window(self, slot: Slot) -> pd.DataFrame:
         """The deployment's recent requests as a gate window."""
+
+    def notify(self, event: TrafficEvent) -> None:
+        """Tell the environment's listener what happened (never raises)."""
 
     def rollback(
         self, *, reason: str, actor: str, automatic: bool, gates: str, unless_changed_since: int | None
@@ -96,6 +100,17 @@ class Watchdog:
                     gates=report.summary(),
                     rolled_back=False,
                     reason=exc.message,
+                )
+                env.notify(
+                    TrafficEvent(
+                        kind="gate-breach",
+                        name=env.name,
+                        env=env.env,
+                        version=slot.bundle.version,
+                        tag=slot.deployment,
+                        reason=exc.message,
+                        gates=report.summary(),
+                    )
                 )
             return None
         breach = time.perf_counter()

@@ -1,0 +1,88 @@
+"""Plans: what an operation would do, computed without doing it (``rollback --dry-run``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rollbackkit.ops.predictions import log_call, log_server
+from rollbackkit.ops.results import AffectedRows, PlannedRows, Preflight, RollbackPlan, from_server
+from rollbackkit.ops.traffic import server_for
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.checks import preflight_bundle
+from rollbackkit.registry.contents import load
+from rollbackkit.registry.repository import Repository
+
+
+def rollback_plan(
+    repo: str | Path,
+    name: str,
+    env: str,
+    *,
+    to: str | None = None,
+    features: pd.DataFrame | None = None,
+    server: str | None = None,
+) -> RollbackPlan:
+    """What :func:`rollback` would do, changing nothing: what would shift (from -> to, by the
+    one rule), the target's preflight, and the rows each version losing traffic would have
+    quarantined and then backfilled (counts from the prediction log).
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        to: The version to roll back to (default: the rule's target).
+        features: Live features to preflight the target against (None: schema checks only).
+        server: The URL of the server that would shift traffic (default: the running one).
+
+    Returns:
+        :class:`~rollbackkit.ops.results.RollbackPlan`.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        RollbackRefused: Nothing serves, no version is eligible, or the rollback would change
+            nothing.
+        VersionNotFound: ``to`` is not registered.
+        ServerError: The server does not answer about its prediction log.
+    """
+    registry = Repository(repo)
+    url = server_for(registry, name, env, server)
+    deployments = Deployments(registry)
+    target = deployments.rollback_target(name, env, to)
+    state = deployments.state(name, env)
+    leaving = list(dict.fromkeys(a.version for a in (state.canary, state.live) if a and a.version != target.version))
+    consumer = f"{name}@{state.version}" if state.version else None
+    report = preflight_bundle(registry, load(registry, target), features, consumer=consumer).to_dict()
+    log_url = log_server(registry, name, env, url)
+    logged = log_url is not None or registry.paths.prediction_log.exists()
+    quarantines = url is not None and log_url is not None  # the server that shifts writes the log
+    planned = []
+    for version in leaving:
+        if not logged:
+            planned.append(PlannedRows(version=version, logged=False))
+            continue
+        found = log_call(registry, log_url, "affected", name, env, version)
+        rows = from_server(AffectedRows.from_dict, found, log_url, "affected")
+        fresh = max(rows.rows - rows.quarantined - rows.backfilled, 0) if quarantines else 0
+        planned.append(
+            PlannedRows(
+                version=version,
+                logged=True,
+                rows=rows.rows,
+                quarantine=fresh,
+                backfill=rows.quarantined + fresh,
+                already_backfilled=rows.backfilled,
+            )
+        )
+    return RollbackPlan(
+        name=name,
+        env=env,
+        target=target.version,
+        previous=state.canary.version if state.canary is not None else state.version,
+        leaving=leaving,
+        via=url or "workspace",
+        preflight=Preflight.from_dict(report),
+        rows=planned,
+    )

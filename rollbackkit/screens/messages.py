@@ -1,0 +1,196 @@
+"""What deploy, promote, rollback and serve say they did: from -> to, the share, the preflight
+verdict, the shift time, the tag recorded and the via; a dry run's plan; a runbook's record.
+
+Each function prints one typed result (``ops``/``serving``) at the console's width, as
+``label  value`` lines under a one-line headline, so a reader at 80 columns sees what
+happened without scrolling. Paths are printed whole (never folded), so they can be copied.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from rollbackkit.ops.results import AssignmentResult, Preflight, RollbackPlan
+    from rollbackkit.ops.runbooks import RunbookResult
+    from rollbackkit.serving.status import TrafficEvent
+
+LABEL_WIDTH = 10
+
+
+def change(previous: str | None, version: str) -> str:
+    """``v1.1.0 -> v1.0.0`` (``nothing -> v1.0.0`` for a first deploy)."""
+    return f"{previous or 'nothing'} -> {version}"
+
+
+def milliseconds(ms: float) -> str:
+    """``74.2 ms``, ``0.41 ms``."""
+    return f"{ms:.1f} ms" if ms >= 1 else f"{ms:.2f} ms"
+
+
+def share(version: str, previous: str | None, percent: int | None) -> str:
+    """Who takes the traffic: ``v1.1.0 takes 30% of traffic, v1.0.0 the rest`` for a canary."""
+    if percent is not None and percent < 100 and previous is not None:
+        return f"{version} takes {percent}% of traffic, {previous} the rest"
+    return f"{version} takes all traffic"
+
+
+def preflight_text(preflight: Preflight) -> str:
+    """``compatible, 0 findings`` (``skipped`` for an automatic rollback)."""
+    if preflight.verdict == "skipped":
+        return "skipped (an automatic rollback moves traffic at once)"
+    n = len(preflight.findings)
+    return f"{preflight.verdict}, {n} finding{'' if n == 1 else 's'}"
+
+
+def _fields(console: Console, rows: list[tuple[str, str]]) -> None:
+    """``label  value`` lines; a long value wraps under itself, never under the label."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, min_width=LABEL_WIDTH)
+    grid.add_column(overflow="fold")
+    for label, value in rows:
+        grid.add_row(Text(label, style="dim"), Text(value))
+    console.print(grid)
+
+
+def _whole(console: Console, label: str, value: str) -> None:
+    """A ``label  value`` line never wrapped nor cut (a path to copy)."""
+    console.print(Text.assemble((label.ljust(LABEL_WIDTH + 2), "dim"), value), soft_wrap=True, highlight=False)
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory when it is inside it (shorter to read and copy)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
+    """``Rolled back churn in prod: v1.1.0 -> v1.0.0 (rollback)``, then traffic, preflight,
+    shift time and via, and the tag recorded with its reason and incident."""
+    a = result.assignment
+    headline = Text.assemble(
+        (verb, "bold green"),
+        f" {a.name} in {a.env}: ",
+        (change(result.previous, a.version), "bold"),
+        f" ({a.action})",
+    )
+    console.print(headline, highlight=False)
+    percent = a.canary_percent
+    if percent is None and result.status is not None and result.status.canary is not None:
+        percent = result.status.canary.percent if a.action == "canary" else None
+    rows = [("traffic", share(a.version, result.previous, percent if a.action == "canary" else None))]
+    if result.preflight is not None:
+        forced = " (forced: recorded)" if a.forced else ""
+        rows.append(("preflight", preflight_text(result.preflight) + forced))
+    if result.shift_ms is not None:
+        rows.append(("shift", f"{milliseconds(result.shift_ms)} via {result.via}"))
+    elif result.restored is not None:
+        rows.append(("via", f"workspace (no server): restored into {_shown_path(result.restored)}"))
+    else:
+        rows.append(("via", result.via))
+    recorded = a.tag + (f" by {a.actor}" if a.actor else "")
+    rows.append(("recorded", recorded))
+    if a.reason:
+        rows.append(("reason", a.reason))
+    if a.incident:
+        rows.append(("incident", a.incident))
+    _fields(console, rows)
+
+
+def plan(console: Console, planned: RollbackPlan, *, features: bool) -> None:
+    """A dry run's plan: what would shift, the target's preflight, the rows per version that
+    would be quarantined and backfilled, and the command that does it."""
+    console.print(Text.assemble(("Dry run", "bold yellow"), ": nothing changed. The rollback would do this:"))
+    checked = "" if features else " (schema checks only; --features FILE checks live features)"
+    rows = [
+        ("shift", f"{planned.name} in {planned.env}: {change(planned.previous, planned.target)}"),
+        ("traffic", f"{planned.target} would take all traffic, via {planned.via}"),
+        ("preflight", preflight_text(planned.preflight) + checked),
+    ]
+    for r in planned.rows:
+        if not r.logged:
+            rows.append((f"{r.version} rows", "no prediction log: none to quarantine or backfill"))
+            continue
+        done = f", {r.already_backfilled} backfilled before" if r.already_backfilled else ""
+        rows.append(
+            (
+                f"{r.version} rows",
+                f"{r.rows} logged: {r.quarantine} would be quarantined, {r.backfill} backfilled "
+                f"(by --runbook or rollbackkit backfill){done}",
+            )
+        )
+    if planned.via == "workspace" and any(r.logged for r in planned.rows):
+        rows.append(("note", "no server: the rows are quarantined only when a server shifts the traffic"))
+    _fields(console, rows)
+
+
+def runbook(console: Console, result: RunbookResult, root: Path) -> None:
+    """Where the runbook's record is, its verdict, and what it repaired."""
+    from rollbackkit.ops.runbook_record import display_path
+
+    where = display_path(result.notebook, root)
+    style = "bold green" if result.status == "ok" else "bold red"
+    seconds = result.results.get("seconds")
+    took = f" in {seconds:g} s" if isinstance(seconds, int | float) else ""
+    console.print(
+        Text.assemble(("Runbook", style), f" rollback: verdict {result.verdict} ({result.status}){took}"),
+        highlight=False,
+    )
+    _whole(console, "record", where)
+    rows = []
+    side = result.results.get("side_effects")
+    if isinstance(side, dict) and isinstance(side.get("backfill"), dict):
+        rows.append(("backfill", f"{side['backfill'].get('rescored', 0)} rows re-scored"))
+    elif isinstance(side, dict) and side.get("note"):
+        rows.append(("backfill", str(side["note"])))
+    if result.error:
+        rows.append(("error", result.error))
+    if rows:
+        _fields(console, rows)
+    command = f"rollbackkit runbook show {where}"
+    if LABEL_WIDTH + 2 + len(command) > console.width:
+        command = "rollbackkit runbook show RECORD (the path above)"
+    _whole(console, "read it", command)
+
+
+def event(console: Console, happened: TrafficEvent) -> None:
+    """One line per traffic change or gate breach while ``serve`` runs (local time first)."""
+    now = datetime.now().astimezone().strftime("%H:%M:%S")
+    where = f"{happened.name} {happened.env}"
+    if happened.kind == "gate-breach":
+        line = (
+            f"{now} gate breach on {happened.version} in {where}: {happened.gates}; traffic stays ({happened.reason})"
+        )
+        console.print(Text(line, style="bold red"), highlight=False, soft_wrap=True)
+        return
+    what = happened.action
+    if happened.action == "canary" and happened.canary_percent is not None:
+        what = f"canary {happened.canary_percent}%"
+    if happened.gates:
+        what += f": {happened.gates}"
+    shift = f", {milliseconds(happened.shift_ms)}" if happened.shift_ms is not None else ""
+    line = f"{now} {where}: {change(happened.previous, happened.version)} ({what}) {happened.tag}{shift}"
+    style = "bold red" if happened.action == "auto-rollback" else ""
+    console.print(Text(line, style=style), highlight=False, soft_wrap=True)
+
+
+def runbook_done(console: Console, result: RunbookResult, root: Path) -> None:
+    """One line when the runbook after an automatic rollback has finished (``serve``)."""
+    from rollbackkit.ops.runbook_record import display_path
+
+    now = datetime.now().astimezone().strftime("%H:%M:%S")
+    console.print(
+        f"{now} rollback runbook: verdict {result.verdict} ({result.status}), "
+        f"record {display_path(result.notebook, root)}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
