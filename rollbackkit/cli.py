@@ -653,12 +653,22 @@ def status(
     env: EnvOpt,
     server: ServerOpt = None,
     repo: RepoOpt = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the running server's full /status.")] = False,
 ) -> None:
-    """What the server for ENV is serving right now (JSON)."""
-    _known(repo, name, env)
-    from rollbackkit.ops.situation import server_status
+    """One screen: what serves ENV since when, what served before and why it left, gates, log health.
 
-    _print_json(server_status(repo, name, env, server=server).to_dict())
+    Without a server it reads the history (and says so). --json prints the running server's /status.
+    """
+    _known(repo, name, env)
+    if as_json:
+        from rollbackkit.ops.situation import server_status
+
+        _print_json(server_status(repo, name, env, server=server).to_dict())
+        return
+    from rollbackkit.ops.overview import overview
+    from rollbackkit.screens.status import render
+
+    _console().print(render(overview(repo, name, env, server=server)))
 
 
 @app.command()

@@ -251,7 +251,7 @@ def test_the_api_is_documented_route_by_route_and_health_says_when_nothing_is_se
         assert deployed.status_code == 200, deployed.text
         assert httpx.get(f"{server.url}/healthz", timeout=10).json() == {"ok": True, "version": "v1.0.0"}
 
-    status = run_cli("status", "members", "--env", "staging", cwd=members)
+    status = run_cli("status", "members", "--env", "staging", "--json", cwd=members)
     assert status.returncode == 1
     assert status.stderr.count("\n") == 1 and "Usage" not in status.stderr
     assert "rollbackkit serve members --env staging" in status.stderr

@@ -1,0 +1,178 @@
+"""Overview: one environment at a glance, what ``rollbackkit status`` shows an on-call engineer.
+
+What serves and since when, what served before and why it left, the canary's share, the
+latest gate report of the *live* version, the prediction log's health and the server's
+address; from the history alone when no server runs. Times stay ISO UTC strings here: the
+face turns them into local time and "12 min ago".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rollbackkit.errors import ServerError, UnknownAnswer
+from rollbackkit.ops.situation import read_status
+from rollbackkit.refs import validate_name
+from rollbackkit.registry.assignments import Assignment, Deployments, Serving, replay
+from rollbackkit.registry.repository import Repository
+from rollbackkit.serving.client import find_server
+from rollbackkit.serving.status import GateStatus, LogStatus, ServerStatus
+
+
+@dataclass(frozen=True)
+class Departure:
+    """The version that most recently stopped taking traffic, and the assignment that took it away.
+
+    Attributes:
+        version: The version that left.
+        role: ``live`` (it took all other traffic) or ``canary``.
+        percent: The canary's share when it left (None for a live version).
+        served_since: When it started serving in that role (ISO UTC), if known.
+        by: The assignment that replaced it: its ``action``, ``time``, ``actor``, ``reason``,
+            ``incident`` and ``gates`` say why it left.
+    """
+
+    version: str
+    role: Literal["live", "canary"]
+    percent: int | None
+    served_since: str | None
+    by: Assignment
+
+
+@dataclass(frozen=True)
+class Overview:
+    """One environment at a glance (see :func:`overview`).
+
+    Attributes:
+        name: Bundle name.
+        env: Environment.
+        live: The version that takes all non-canary traffic (the server's live slot when a
+            server answers, else the history's), or None.
+        live_since: The assignment that began its current uninterrupted stint as the live
+            version (its ``time`` is "since when"; a rollback that only cancelled a canary
+            does not restart it), or None.
+        canary: The running canary's assignment, or None.
+        canary_percent: The canary's share of traffic in percent, or None.
+        previous: The version that last stopped taking traffic and why, or None.
+        gates: The latest gate report when it describes the live version, else None.
+        other_gates: The server's latest gate report when it describes another version
+            (e.g. the one rolled back from), else None.
+        log: The prediction log writer's health, None without a server (or under ``--no-log``).
+        server: The URL of the server that answered, or None.
+        server_error: Why a server that holds the environment's lock did not answer, or None.
+        status: The server's full ``/status``, or None.
+        assignments: How many assignments the history holds.
+    """
+
+    name: str
+    env: str
+    live: str | None
+    live_since: Assignment | None
+    canary: Assignment | None
+    canary_percent: int | None
+    previous: Departure | None
+    gates: GateStatus | None
+    other_gates: GateStatus | None
+    log: LogStatus | None
+    server: str | None
+    server_error: str | None
+    status: ServerStatus | None
+    assignments: int
+
+
+def overview(repo: str | Path, name: str, env: str, *, server: str | None = None) -> Overview:
+    """Where ``name`` stands in ``env``: from its server when one answers, else from the history.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        server: The URL of the server to ask (default: the running one for ``env``, if any).
+
+    Returns:
+        :class:`Overview`: live version and since when, the previous version and why it left,
+        the canary's share, the live version's latest gate report, log health, server address.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` is not a valid name.
+        ServerError: ``server`` was given and does not answer, or a running server's record
+            is unreadable or names a URL the admin token must not go to.
+        UnknownAnswer: A server answered in a shape this client does not know.
+    """
+    registry = Repository(repo)
+    history = Deployments(registry).history(validate_name(name), validate_name(env, "environment name"))
+    states = replay(name, env, history)
+    state = states[-1]
+    url = server or find_server(registry.paths, name, env)
+    status, server_error = None, None
+    if url is not None:
+        try:
+            status = read_status(url)
+        except UnknownAnswer:
+            raise
+        except ServerError as exc:
+            if server is not None:
+                raise
+            url, server_error = None, exc.message
+    live = state.version
+    canary, canary_percent = state.canary, state.canary_percent
+    if status is not None:  # what the server serves wins over what the history says it should
+        live = status.live.version if status.live else None
+        tags = {a.tag: a for a in history}
+        canary = tags.get(status.canary.deployment) if status.canary else None
+        canary_percent = status.canary.percent if status.canary else None
+    live_since = stint(history, states, live, "live") if live is not None else None
+    report = status.gates if status is not None else None
+    mine = report is not None and live is not None and report.version in (live, f"{name}@{live}")
+    return Overview(
+        name=name,
+        env=env,
+        live=live,
+        live_since=live_since,
+        canary=canary,
+        canary_percent=canary_percent,
+        previous=last_departure(history, states),
+        gates=report if mine else None,
+        other_gates=report if not mine else None,
+        log=status.log if status is not None else None,
+        server=url,
+        server_error=server_error,
+        status=status,
+        assignments=len(history),
+    )
+
+
+def last_departure(history: list[Assignment], states: list[Serving]) -> Departure | None:
+    """The version that most recently stopped taking traffic (live or canary) and what replaced it.
+
+    ``states`` is ``replay(name, env, history)``: the state before each assignment, then after.
+    When one assignment takes traffic from both (a rollback past a canary), the live one is told.
+    """
+    for i in range(len(history) - 1, -1, -1):
+        before, after = states[i], states[i + 1]
+        staying = {a.version for a in (after.live, after.canary) if a is not None}
+        for role, gone in (("live", before.live), ("canary", before.canary)):
+            if gone is not None and gone.version not in staying:
+                return Departure(
+                    version=gone.version,
+                    role="live" if role == "live" else "canary",
+                    percent=gone.canary_percent if role == "canary" else None,
+                    served_since=getattr(stint(history[:i], states[: i + 1], gone.version, role), "time", None),
+                    by=history[i],
+                )
+    return None
+
+
+def stint(history: list[Assignment], states: list[Serving], version: str, role: str) -> Assignment | None:
+    """The assignment that began ``version``'s last uninterrupted stint in ``role`` at the end of
+    ``history`` (``states`` is its replay), or None when it does not hold ``role`` there."""
+    start = None
+    for i in range(len(history) - 1, -1, -1):
+        held = states[i + 1].live if role == "live" else states[i + 1].canary
+        if held is None or held.version != version:
+            break
+        start = history[i]
+    return start

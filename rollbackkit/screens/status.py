@@ -1,0 +1,164 @@
+"""The ``rollbackkit status`` screen: one environment at a glance, at 80x24 or wider.
+
+Renders an :class:`~rollbackkit.ops.overview.Overview` as a two-column grid (a label, then
+words that wrap to the terminal's width and are never cut); turns ISO UTC times into local
+time, UTC and "12 min ago". No logic beyond formatting.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from rollbackkit.ops.overview import Departure, Overview
+from rollbackkit.registry.assignments import Assignment
+from rollbackkit.serving.status import GateStatus, LogStatus
+
+
+def render(view: Overview, now: datetime | None = None) -> Group:
+    """The status screen of ``view`` (``now`` for the relative times; default: the clock)."""
+    now = now or datetime.now(UTC)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    rows: list[tuple[str, str]] = [
+        ("live", _live(view, now)),
+        ("previous", _previous(view.previous, now)),
+        ("canary", _canary(view, now)),
+        ("gates", _gates(view)),
+        ("log", _log(view.log) if view.server else "written by a running server only"),
+        ("server", view.server or "none"),
+    ]
+    if view.server is None:
+        rows.append(("next", f"rollbackkit serve {view.name} --env {view.env}"))
+    for label, value in rows:
+        grid.add_row(label, Text(value))
+    return Group(Text(_heading(view), style="bold"), grid)
+
+
+def _heading(view: Overview) -> str:
+    if view.server is not None:
+        return f"{view.name} in {view.env}, from its server"
+    if view.server_error is not None:
+        return f"the server for {view.env} did not answer ({view.server_error}); from the history:"
+    return f"no server running for {view.env}; from the history ({view.assignments} assignments):"
+
+
+def when(iso: str, now: datetime) -> str:
+    """``11:31:05 CET (10:31:05 UTC), 12 min ago``: local time, UTC, and how long ago.
+
+    The date is shown when it is not today's; UTC only once when local time is UTC.
+    """
+    moment = datetime.fromisoformat(iso)
+    local, utc = moment.astimezone(), moment.astimezone(UTC)
+    day = "" if local.date() == now.astimezone().date() else "%Y-%m-%d "
+    shown = local.strftime(f"{day}%H:%M:%S %Z")
+    if local.utcoffset() != utc.utcoffset():
+        shown += utc.strftime(f" ({'' if utc.date() == local.date() else '%Y-%m-%d '}%H:%M:%S UTC)")
+    return f"{shown}, {ago(now - utc)}"
+
+
+def ago(delta: timedelta) -> str:
+    """``45 s ago``, ``12 min ago``, ``3 h 5 min ago``, ``2 days ago``.
+
+    ``just now`` up to 2 minutes ahead: a tag written within the same second as another is
+    stamped a second later (assignments stay ordered); beyond that the clocks disagree.
+    """
+    seconds = int(delta.total_seconds())
+    if seconds < -120:
+        return "in the future (clock skew?)"
+    return "just now" if seconds <= 0 else f"{span(delta)} ago"
+
+
+def span(delta: timedelta) -> str:
+    """How long, for people: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 days``."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days"
+
+
+def _why(a: Assignment) -> str:
+    """``rollback by Ada Oncall, incident INC-7: the tail segment degraded``."""
+    head = f"{a.action}{' (forced)' if a.forced else ''} by {a.actor or 'unknown'}"
+    if a.incident:
+        head += f", incident {a.incident}"
+    return f"{head}: {a.reason}" if a.reason else head
+
+
+def _live(view: Overview, now: datetime) -> str:
+    if view.live is None:
+        return f"nothing serves {view.name} in {view.env}"
+    if view.live_since is None:
+        return view.live
+    since = f"{view.live} since {when(view.live_since.time, now)}"
+    told = view.previous is not None and view.previous.by.tag == view.live_since.tag  # the row below says why
+    return since if told else f"{since}\n{_why(view.live_since)}"
+
+
+def _previous(gone: Departure | None, now: datetime) -> str:
+    if gone is None:
+        return "none"
+    role = f"canary at {gone.percent}%" if gone.role == "canary" and gone.percent else gone.role
+    left = datetime.fromisoformat(gone.by.time)
+    if gone.served_since is not None:
+        role += f" for {span(left - datetime.fromisoformat(gone.served_since))}"
+    return f"{gone.version} ({role}) left {ago(now - left)}\n{_why(gone.by)}"
+
+
+def _canary(view: Overview, now: datetime) -> str:
+    if view.canary_percent is None and view.canary is None:
+        return "none"
+    if view.canary is None:
+        return f"takes {view.canary_percent}% of traffic"
+    share = f"{view.canary.version} at {view.canary_percent}% of traffic"
+    return f"{share} since {when(view.canary.time, now)}"
+
+
+def _gates(view: Overview) -> str:
+    if view.gates is not None:
+        return _report(view.gates)
+    if view.live is None:
+        return "nothing to evaluate"
+    if view.server is None:
+        return f"no evaluation of {view.live} (a running server evaluates them)"
+    other = view.other_gates
+    elsewhere = f"; the last report is of {other.version}: {other.decision}" if other and other.version else ""
+    return f"no evaluation of {view.live} yet{elsewhere}"
+
+
+def _report(report: GateStatus) -> str:
+    """``churn@v1.1.0: rollback over 400 rows`` then ``failed: score-drift psi 0.912 > 0.2``."""
+    head = f"{report.version}: {report.decision}" + (f" over {report.n} rows" if report.n is not None else "")
+    if report.reason:
+        head += f" ({report.reason})"
+    failed = report.failed
+    if failed:
+        head += "\nfailed: " + "; ".join(g.words() for g in failed)
+    elif report.gates:
+        head += "\nall gates pass: " + ", ".join(g.name for g in report.gates)
+    if report.rollback:
+        head += f"\nno rollback: {report.rollback.removeprefix('none: ')}"
+    return head
+
+
+def _log(log: LogStatus | None) -> str:
+    if log is None:
+        return "not written (serve --no-log)"
+    writer = "" if log.alive is None else ("writer alive, " if log.alive else "writer DOWN, ")
+    parts = [
+        f"{log.restarts} restarts" if log.restarts is not None else "",
+        f"{log.dropped} dropped" if log.dropped is not None else "",
+        f"{log.write_errors} write errors",
+        f"{log.unwritten} unwritten",
+        f"{log.sink_errors} sink errors" if log.sink_errors else "",
+    ]
+    text = writer + ", ".join(p for p in parts if p)
+    return text + (f"\nlast write error: {log.last_write_error}" if log.last_write_error else "")
