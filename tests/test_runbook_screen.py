@@ -105,3 +105,29 @@ def test_a_failed_runbook_stops_its_progress_at_the_failing_cell_and_show_leads_
     assert "verdict: failed (the run stopped; its last recorded step was 'started')" in shown.stdout, shown
     rows = [row for row in shown.rows if not row.lstrip().startswith("notebook ")]
     assert all(cell_len(row) <= 80 for row in rows), shown
+
+
+def test_a_runbook_started_from_a_notebook_leaves_no_warning_in_it(logged: Path, tmp_path: Path) -> None:
+    """The widget's case: a runbook run from inside a kernel, whose stderr the notebook shows
+    (a red box in Jupyter). The outer notebook's outputs hold no transport warning."""
+    template = tmp_path / "nested.ipynb"
+    notebook = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "rollbackkit", "language": "python", "display_name": "rollbackkit"}}
+    )
+    notebook.cells = [
+        nbformat.v4.new_code_cell('name: str = "churn"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "from rollbackkit.ops.runbooks import record, run\n\n"
+            'inner = run("incident_review", {"name": name}, repo=".")\n'
+            'record(verdict="nested-" + inner.verdict)'
+        ),
+    ]
+    nbformat.write(notebook, str(template))
+    ran = run_cli("runbook", "run", str(template), "--json", cwd=logged)
+    assert ran.returncode == 0, ran.stderr
+    assert not _no_noise(ran.stderr), ran.stderr
+    outer = json.loads(ran.stdout)
+    assert outer["verdict"] == "nested-reviewed", outer
+    saved = nbformat.read(outer["notebook"], as_version=4)
+    outputs = json.dumps([cell.get("outputs", []) for cell in saved.cells])
+    assert [word for word in NOISE[:4] if word in outputs] == [], outputs
