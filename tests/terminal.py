@@ -21,6 +21,7 @@ import os
 import pty
 import re
 import selectors
+import shlex
 import struct
 import subprocess
 import termios
@@ -105,7 +106,7 @@ class Screen:
     def __str__(self) -> str:
         bar = "-" * self.columns
         return (
-            f"$ rollbackkit {' '.join(self.args)}   (exit {self.returncode}, {self.columns}x{self.lines}, "
+            f"$ rollbackkit {shlex.join(self.args)}   (exit {self.returncode}, {self.columns}x{self.lines}, "
             f"{len(self.rows)} rows, widest {self.widest()})\n{bar}\n{self.stdout}{bar}\nstderr:\n{self.stderr}"
         )
 
@@ -220,5 +221,5 @@ def screen(
 def save(shown: Screen, path: Path) -> Path:
     """Write the screen's stdout (escapes stripped) to ``path`` (``test-artifacts/...``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"$ rollbackkit {' '.join(shown.args)}\n{shown.stdout}")
+    path.write_text(f"$ rollbackkit {shlex.join(shown.args)}\n{shown.stdout}")
     return path
