@@ -191,14 +191,13 @@ def show(
     if as_json:
         _print_json(data)
         return
-    from rich.table import Table
+    from rollbackkit.screens.times import local
+    from rollbackkit.screens.versions import components
 
     console = _console()
-    console.print(f"[bold]{data['tag']}[/]  {data['bundle_id']}\ncommit {data['commit']}  created {data['created']}")
-    table = Table("role", "path", "md5", "size", "storage")
-    for role, comp in data["components"].items():
-        table.add_row(role, comp["path"], comp["md5"], str(comp["size"]), comp["storage"])
-    console.print(table)
+    created = local(data["created"])
+    console.print(f"[bold]{data['tag']}[/]  {data['bundle_id']}\ncommit {data['commit']}  created {created}")
+    components(console, data)
     schema = data["schema"]
     console.print(
         f"{len(schema['features'])} input features; output {schema['output']['kind']} "

@@ -191,3 +191,13 @@ def test_the_table_helper_drops_low_priority_columns_and_wraps_reasons_but_never
     assert fitted.dropped == ("actor", "tag") and len(lines) > 2, lines
     assert "2026-11-30 14:03" in lines[1] and "auto-rollback" in lines[1], lines
     assert all(len(line.rstrip()) <= 60 for line in lines) and "…" not in "".join(lines), lines
+
+
+def test_show_keeps_each_component_s_hash_whole_at_80_columns(served: Path) -> None:
+    from rollbackkit import Registry
+
+    shown = screen("show", "churn@v1.0.0", cwd=served)
+    assert shown.returncode == 0, shown
+    assert shown.no_ellipsis(), shown
+    for role, component in Registry(served).show("churn@v1.0.0")["components"].items():
+        assert shown.whole(role) and shown.whole(component["md5"]), (role, shown)

@@ -420,6 +420,8 @@ def test_a_backfill_batch_that_cannot_be_rescored_says_why(logged: Path) -> None
 
 def test_a_log_held_by_another_environment_s_server_names_that_server(served: Path) -> None:
     """One process writes a project's log: the refusal names the server holding it and what to do."""
+    second = run_cli("deploy", "churn@v1.0.0", "--env", "staging", "--reason", "a second environment", cwd=served)
+    assert second.returncode == 0, second.stderr  # staging is a known environment, with no server of its own
     with running_server(served, "churn", "prod") as server:
         blocked = run_cli("affected", "churn", "--env", "staging", "--version", "v1.0.0", cwd=served)
     assert blocked.returncode == 1

@@ -102,7 +102,7 @@ def render(console: Any, name: str, env: str, states: Sequence[tuple[Assignment,
             Column("time"),
             Column("version"),
             Column("action"),
-            Column("reason", wrap=True, min_width=24),
+            Column("reason", wrap=True, min_width=36),  # the why matters more than the who at 80 columns
             Column("actor", priority=2),
         ]
         rows = [

@@ -37,3 +37,20 @@ def render(console: Any, infos: Sequence[VersionInfo]) -> None:
         console.print(
             f"not shown at this width: {', '.join(fitted.dropped)} (show NAME@VERSION has all)",
         )
+
+
+def components(console: Any, data: dict[str, Any]) -> None:
+    """Print ``show``'s components: role and md5 never cut (the hash is what one compares), the
+    path wraps, size and storage dropped first when the terminal is narrow."""
+    columns = [
+        Column("role"),
+        Column("path", wrap=True, min_width=16),
+        Column("md5", priority=1),
+        Column("size", justify="right", priority=2),
+        Column("storage", priority=3),
+    ]
+    rows = [[role, c["path"], c["md5"], str(c["size"]), c["storage"]] for role, c in data["components"].items()]
+    fitted = table(columns, rows, console.width)
+    console.print(fitted.table, highlight=False)
+    if fitted.dropped:
+        console.print(f"not shown at this width: {', '.join(fitted.dropped)} (--json has all)", highlight=False)

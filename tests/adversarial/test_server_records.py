@@ -97,7 +97,7 @@ REMOTE: dict[str, str] = {
 }
 COMMANDS = {
     "deploy": ("deploy", "churn@v1.1.0", "--env", "prod"),
-    "status": ("status", "churn", "--env", "prod"),
+    "status": ("status", "churn", "--env", "prod", "--json"),
     "rollback": ("rollback", "churn", "--env", "prod", "--reason", "probe"),
 }
 
