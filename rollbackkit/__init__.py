@@ -26,6 +26,7 @@ _LAZY = {
     "rollback": "rollbackkit.ops.traffic",
     "promote": "rollbackkit.ops.traffic",
     "rollback_target": "rollbackkit.ops.traffic",
+    "rollback_plan": "rollbackkit.ops.plans",
     "rolled_back_from": "rollbackkit.ops.traffic",
     "situation": "rollbackkit.ops.situation",
     "preflight": "rollbackkit.ops.situation",
@@ -47,6 +48,7 @@ _LAZY = {
     "PredictionShares": "rollbackkit.ops.results",
     "SideEffects": "rollbackkit.ops.results",
     "Situation": "rollbackkit.ops.results",
+    "RollbackPlan": "rollbackkit.ops.results",
     "ServerStatus": "rollbackkit.serving.status",
     "GateStatus": "rollbackkit.serving.status",
 }
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from rollbackkit.bundle.model import LoadedBundle
     from rollbackkit.bundle.schema import Schema
     from rollbackkit.bundle.version import VersionInfo
+    from rollbackkit.ops.plans import rollback_plan
     from rollbackkit.ops.predictions import (
         affected,
         backfill,
@@ -70,6 +73,7 @@ if TYPE_CHECKING:
         AssignmentResult,
         BackfillResult,
         PredictionShares,
+        RollbackPlan,
         SideEffects,
         Situation,
     )
@@ -102,6 +106,7 @@ __all__ = [
     "PredictionShares",
     "Reference",
     "Registry",
+    "RollbackPlan",
     "RollbackkitError",
     "Schema",
     "ServerStatus",
@@ -125,6 +130,7 @@ __all__ = [
     "read_features",
     "record",
     "rollback",
+    "rollback_plan",
     "rollback_target",
     "rolled_back_from",
     "side_effects",

@@ -746,7 +746,8 @@ def runbook_run(
 
         with screen.cell_progress(Console(stderr=True), Path(template).stem) as step:
             result = run(template, values, repo=repo, audit_dir=audit_dir, progress=step)
-        screen.outcome(_console(), result, show(result.notebook) if result.status == "failed" else None)
+        saved = show(result.notebook) if result.status == "failed" or result.verdict == "dry-run" else None
+        screen.outcome(_console(), result, saved)
     if result.status != "ok" or result.verdict == "refused":
         raise typer.Exit(1)
 

@@ -131,3 +131,24 @@ def test_a_runbook_started_from_a_notebook_leaves_no_warning_in_it(logged: Path,
     saved = nbformat.read(outer["notebook"], as_version=4)
     outputs = json.dumps([cell.get("outputs", []) for cell in saved.cells])
     assert [word for word in NOISE[:4] if word in outputs] == [], outputs
+
+
+def test_a_dry_run_prints_its_plan_and_records_it(logged: Path) -> None:
+    again = run_cli("deploy", "churn@v1.1.0", "--env", "prod", "--reason", "the fix is in", cwd=logged)
+    assert again.returncode == 0, again.stderr  # v1.1.0 serves again: a rollback would leave it
+    before = run_cli("history", "churn", "--env", "prod", "--json", cwd=logged).stdout
+    ran = screen(
+        "runbook", "run", "rollback", "-p", "name=churn", "-p", "env=prod", "-p", "dry_run=true",
+        "-p", "reason=what would a rollback do?", cwd=logged,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran
+    assert "verdict dry-run" in ran.stdout, ran
+    shift = re.search(r"would shift churn in prod: (v\S+) -> (v\S+), via (\S+)", ran.stdout)
+    assert shift and shift.group(1) != shift.group(2), ran
+    rows = re.search(rf"{shift.group(1)}: (\d+) rows logged, (\d+) would be quarantined, (\d+) backfilled", ran.stdout)
+    assert rows and int(rows.group(1)) > 0, ran  # the rows v1.1.0 logged before
+    assert run_cli("history", "churn", "--env", "prod", "--json", cwd=logged).stdout == before  # nothing moved
+    notebook = re.search(r"^notebook: (\S+)$", ran.stdout, re.MULTILINE)
+    assert notebook, ran
+    shown = screen("runbook", "show", notebook.group(1), cwd=logged)
+    assert "plan" in shown.stdout and "quarantine" in shown.stdout, shown

@@ -84,8 +84,31 @@ def outcome(console: Console, result: RunbookResult, saved: Mapping[str, Any] | 
     else:
         colour = "green" if result.verdict != "refused" else "red"
         console.print(Text.assemble((result.status, colour), ": verdict ", (result.verdict, "bold")), highlight=False)
+        for line in plan_lines(((saved or {}).get("results") or {}).get("plan")):
+            console.print(line, soft_wrap=False, highlight=False, markup=False)
     console.print(f"notebook: {result.notebook}", soft_wrap=True, highlight=False, markup=False)
     console.print(f"sha256: {result.sha256}", soft_wrap=True, highlight=False, markup=False)
+
+
+def plan_lines(plan: Any) -> list[str]:
+    """A dry run's recorded plan (a ``RollbackPlan.to_dict()``) as lines: what would shift,
+    the preflight verdict, and the rows each version would have quarantined and backfilled."""
+    if not isinstance(plan, Mapping):
+        return []
+    lines = [
+        f"  would shift {plan.get('name')} in {plan.get('env')}: {plan.get('previous') or 'nothing'} -> "
+        f"{plan.get('target')}, via {plan.get('via')}",
+        f"  preflight of {plan.get('target')}: {(plan.get('preflight') or {}).get('verdict', 'not run')}",
+    ]
+    for rows in plan.get("rows") or []:
+        if not rows.get("logged"):
+            lines.append(f"  {rows.get('version')}: no prediction log, no rows to quarantine or backfill")
+        else:
+            lines.append(
+                f"  {rows.get('version')}: {rows.get('rows')} rows logged, {rows.get('quarantine')} would be "
+                f"quarantined, {rows.get('backfill')} backfilled"
+            )
+    return lines
 
 
 # --------------------------------------------------------------------------- runbook show
