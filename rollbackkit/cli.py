@@ -72,23 +72,6 @@ def _console() -> Any:
     return Console()
 
 
-def _known(repo: Path, name: str | None, env: str | None = None) -> None:
-    """Exit 1 listing the known ones when ``name`` is not registered or was never in ``env``.
-
-    ``name`` may be a reference (``NAME@VERSION``, ``NAME#ENV``: its name is checked); None
-    checks nothing.
-    """
-    if name is None:
-        return
-    from rollbackkit.refs import Reference
-    from rollbackkit.registry.assignments import require_known
-    from rollbackkit.registry.repository import Repository
-
-    if "@" in name or "#" in name:
-        name = Reference.parse(name).name
-    require_known(Repository(repo), name, env)
-
-
 @app.command()
 def init(
     repo: RepoOpt = Path("."),
@@ -169,7 +152,10 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List registered versions: name, version, created (local time), commit, message."""
-    _known(repo, name)
+    if name is not None:
+        from rollbackkit.ops.situation import known
+
+        known(repo, name)
     infos = _registry(repo).versions(name)
     if as_json:
         keys = ("name", "version", "bundle_id", "created", "commit")
@@ -398,7 +384,6 @@ def gates_check(
     With --env the window is the version's latest logged rows in ENV; while a server runs for
     ENV it evaluates them (it holds the prediction log).
     """
-    _known(repo, ref, env)
     from rollbackkit.ops.situation import check_gates
 
     report = check_gates(repo, ref, window=window, env=env, server=server)
@@ -547,7 +532,6 @@ def promote(
     as_json: JsonOpt = False,
 ) -> None:
     """Send all traffic to the running canary."""
-    _known(repo, name, env)
     from rollbackkit.ops.traffic import promote as run
 
     _assignment_out(run(repo, name, env, reason=reason, server=server), as_json, "Promoted")
@@ -580,7 +564,6 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Roll back to --to, else the newest other version that served and was not rolled back from: shift or restore."""
-    _known(repo, name, env)
     from rollbackkit.ops.traffic import rollback as run
     from rollbackkit.screens import messages
 
@@ -634,8 +617,10 @@ def history(
     wide: Annotated[bool, typer.Option("--wide", help="Every field: UTC time, tag, incident, actor.")] = False,
 ) -> None:
     """Every assignment of NAME in ENV, oldest first: which version served when, and why (* serves now)."""
-    _known(repo, name, env)
+    from rollbackkit.ops.situation import known
     from rollbackkit.registry.assignments import Deployments
+
+    known(repo, name, env)
 
     states = Deployments(_registry(repo)).states(name, env)
     if as_json:
@@ -658,9 +643,10 @@ def status(
 
     Without a server it reads the history (and says so). --json prints the running server's /status.
     """
-    _known(repo, name, env)
     if as_json:
-        from rollbackkit.ops.situation import server_status
+        from rollbackkit.ops.situation import known, server_status
+
+        known(repo, name, env)
 
         _print_json(server_status(repo, name, env, server=server).to_dict())
         return
@@ -681,7 +667,6 @@ def affected(
     as_json: JsonOpt = False,
 ) -> None:
     """Rows a version wrote in ENV: counts by table and time range, quarantined/backfilled, sample rows."""
-    _known(repo, name, env)
     from rollbackkit.ops.predictions import affected as run
 
     result = run(repo, name, env, version, since=since, server=server)
@@ -703,7 +688,6 @@ def backfill(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-score a bad version's quarantined rows with the version now serving (idempotent)."""
-    _known(repo, name, env)
     from rollbackkit.ops.predictions import backfill as run
 
     result = run(repo, name, env, version, server=server)

@@ -43,6 +43,7 @@ def test_unknown_names_and_environments_are_errors_that_list_the_known_ones(serv
         ("backfill", "churn", "--env", "prdo", "--version", "v1.1.0"),
         ("promote", "churn", "--env", "prdo"),
         ("rollback", "churn", "--env", "prdo", "--reason", "typo"),
+        ("rollback", "churn", "--env", "prdo", "--dry-run", "--reason", "typo"),
         ("gates", "check", "churn@v1.1.0", "--env", "prdo"),
     ):
         shown = screen(*command, cwd=served)
@@ -54,6 +55,29 @@ def test_unknown_names_and_environments_are_errors_that_list_the_known_ones(serv
         shown = screen(*command, cwd=served)
         assert shown.returncode == 1 and shown.stdout == "", shown
         assert shown.stderr.splitlines() == ["error: No bundle named 'nosuch' is registered. Known bundles: churn."]
+
+
+def test_the_python_api_refuses_unknown_names_and_environments_like_the_cli(served: Path) -> None:
+    import pytest
+
+    import rollbackkit as rk
+    from rollbackkit.errors import VersionNotFound
+
+    calls = (
+        lambda: rk.affected(served, "churn", "prdo", "v1.0.0"),
+        lambda: rk.backfill(served, "churn", "prdo", "v1.0.0"),
+        lambda: rk.situation(served, "churn", "prdo"),
+        lambda: rk.gate_status(served, "churn", "prdo"),
+        lambda: rk.check_gates(served, "churn@v1.0.0", env="prdo"),
+        lambda: rk.promote(served, "churn", "prdo"),
+        lambda: rk.rollback(served, "churn", "prdo", reason="typo"),
+    )
+    for call in calls:
+        with pytest.raises(VersionNotFound) as refused:
+            call()
+        assert str(refused.value).splitlines() == ["churn was never deployed to 'prdo'. Known environments: prod."]
+    with pytest.raises(VersionNotFound, match="Known bundles: churn"):
+        rk.affected(served, "nosuch", "prod", "v1.0.0")
 
 
 def test_no_color_is_respected_on_stdout_and_on_a_terminal_stderr(served: Path) -> None:

@@ -15,7 +15,7 @@ from typing import Literal
 from rollbackkit.errors import ServerError, UnknownAnswer
 from rollbackkit.ops.situation import read_status
 from rollbackkit.refs import validate_name
-from rollbackkit.registry.assignments import Assignment, Deployments, Serving, replay
+from rollbackkit.registry.assignments import Assignment, Deployments, Serving, replay, require_known
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import find_server
 from rollbackkit.serving.status import GateStatus, LogStatus, ServerStatus
@@ -101,8 +101,10 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
         ServerError: ``server`` was given and does not answer, or a running server's record
             is unreadable or names a URL the admin token must not go to.
         UnknownAnswer: A server answered in a shape this client does not know.
+        VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
     """
     registry = Repository(repo)
+    require_known(registry, name, env)
     history = Deployments(registry).history(validate_name(name), validate_name(env, "environment name"))
     states = replay(name, env, history)
     state = states[-1]

@@ -9,7 +9,7 @@ import pandas as pd
 from rollbackkit.ops.predictions import log_call, log_server
 from rollbackkit.ops.results import AffectedRows, PlannedRows, Preflight, RollbackPlan, from_server
 from rollbackkit.ops.traffic import server_for
-from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.assignments import Deployments, require_known
 from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.repository import Repository
@@ -44,10 +44,12 @@ def rollback_plan(
         InvalidName: ``name`` or ``env`` is not a valid name.
         RollbackRefused: Nothing serves, no version is eligible, or the rollback would change
             nothing.
-        VersionNotFound: ``to`` is not registered.
+        VersionNotFound: ``to`` is not registered, or ``name`` is not registered or was never
+            in ``env`` (the hint lists the known ones).
         ServerError: The server does not answer about its prediction log.
     """
     registry = Repository(repo)
+    require_known(registry, name, env)
     url = server_for(registry, name, env, server)
     deployments = Deployments(registry)
     target = deployments.rollback_target(name, env, to)

@@ -17,7 +17,7 @@ from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.ops.results import AffectedRows, BackfillResult, PredictionShares, SideEffects, from_server
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.refs import validate_name
-from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.assignments import Deployments, require_known
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import admin_call
 from rollbackkit.serving.client import status as server_status
@@ -113,8 +113,10 @@ def affected(
         InvalidInput: There is no prediction log to read.
         ServerError: The server refused or did not answer (:class:`~rollbackkit.errors.UnknownAnswer`
             when it answered in a shape this client does not know).
+        VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
     """
     registry = Repository(repo)
+    require_known(registry, name, env)
     url = log_server(registry, name, env, server)
     return from_server(
         AffectedRows.from_dict, log_call(registry, url, "affected", name, env, version, since), url, "affected"
@@ -145,8 +147,10 @@ def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str
         IncompatibleInput: The version serving cannot score the stored inputs.
         ServerError: The server refused or did not answer (:class:`~rollbackkit.errors.UnknownAnswer`
             when it did the backfill but answered in a shape this client does not know).
+        VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
     """
     registry = Repository(repo)
+    require_known(registry, name, env)
     if Deployments(registry).state(validate_name(name), validate_name(env, "environment name")).version == version:
         raise InvalidInput(
             f"{name}@{version} serves {env} now: re-scoring its rows with itself would change nothing.",

@@ -14,13 +14,32 @@ from rollbackkit.errors import ServerError, UnknownAnswer
 from rollbackkit.ops.predictions import log_server
 from rollbackkit.ops.results import Situation, from_server
 from rollbackkit.refs import Reference, validate_name
-from rollbackkit.registry.assignments import Deployments, resolve
+from rollbackkit.registry.assignments import Deployments, require_known, resolve
 from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving import client
 from rollbackkit.serving.client import admin_call, find_server
 from rollbackkit.serving.status import GateStatus, ServerStatus
+
+
+def known(repo: str | Path, name: str, env: str | None = None) -> None:
+    """Refuse a bundle name that is not registered, or an environment ``name`` was never in.
+
+    Every ops function that reads a name's history calls this first, so the CLI and the
+    Python API both answer a typo with an error listing the known names, never an empty result.
+
+    Args:
+        repo: Any path inside the project.
+        name: A bundle name.
+        env: An environment, or None to check only the name.
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidName: ``name`` or ``env`` breaks the naming rules.
+        VersionNotFound: ``name`` is not registered or was never in ``env``; the hint lists the known ones.
+    """
+    require_known(Repository(repo), name, env)
 
 
 def situation(repo: str | Path, name: str, env: str) -> Situation:
@@ -43,8 +62,10 @@ def situation(repo: str | Path, name: str, env: str) -> Situation:
         NotAGitRepo: ``repo`` is not inside a git work tree.
         InvalidName: ``name`` or ``env`` is not a valid name.
         UnknownAnswer: A server for ``env`` answered in a shape this client does not know.
+        VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
     """
     registry = Repository(repo)
+    require_known(registry, name, env)
     deployments = Deployments(registry)
     history = deployments.history(validate_name(name), validate_name(env, "environment name"))
     state = deployments.state(name, env)
@@ -139,10 +160,11 @@ def gate_status(repo: str | Path, name: str, env: str) -> GateStatus:
         InvalidName: ``name`` or ``env`` is not a valid name.
         UnknownAnswer: The server answered in a shape this client does not know.
         InvalidInput: The serving version's ``gates.yaml`` cannot be evaluated.
+        VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
     """
     from rollbackkit.serving.gating import evaluate_logged
 
-    where = situation(repo, name, env)
+    where = situation(repo, name, env)  # refuses an unknown name or environment
     if where.status is not None:
         return where.status.gates or GateStatus("insufficient", reason="the server has not evaluated its gates yet")
     if where.serving is None:
@@ -184,10 +206,12 @@ def check_gates(
         InvalidPath: ``window`` does not exist.
         InvalidInput: Not exactly one of ``window`` and ``env`` is given, or the window cannot be read.
         ServerError: The server refused or did not answer.
+        VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
     """
     from rollbackkit.serving.gating import evaluate_logged
 
     registry = Repository(repo)
+    require_known(registry, Reference.parse(ref).name, env)
     if env is not None and window is None:
         target = resolve(registry, Reference.parse(ref))
         url = log_server(registry, target.name, env, server)

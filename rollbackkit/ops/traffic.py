@@ -24,7 +24,7 @@ from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.locking import repo_lock
 from rollbackkit.ops.results import AssignmentResult, Preflight, from_server
 from rollbackkit.refs import Reference, validate_name
-from rollbackkit.registry.assignments import Action, Deployments, resolve
+from rollbackkit.registry.assignments import Action, Deployments, require_known, resolve
 from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
@@ -147,8 +147,10 @@ def rollback(
         ServerError: The server refused or did not answer (:class:`~rollbackkit.errors.UnknownAnswer`
             when it answered in a shape this client does not know).
         RemoteError: Without a server, the bundle's data cannot be fetched from the DVC remote.
+        VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
     """
     registry = Repository(repo)
+    require_known(registry, name, env)
     url = server_for(registry, name, env, server)
     if url is not None:
         body = {
@@ -242,8 +244,10 @@ def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: 
         InvalidInput: No server runs for ``env``, so there is no canary to promote.
         ServerError: The server refused (no canary runs) or did not answer
             (:class:`~rollbackkit.errors.UnknownAnswer` when it answered in an unknown shape).
+        VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
     """
     registry = Repository(repo)
+    require_known(registry, name, env)
     url = server_for(registry, name, env, server)
     if url is None:
         raise InvalidInput(
