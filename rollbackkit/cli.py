@@ -578,7 +578,31 @@ def rollback(
         else:
             messages.plan(_console(), planned, features=features is not None)
         return
-    result = run(
+    if not runbook:
+        result = run(
+            repo,
+            name,
+            env,
+            reason=reason,
+            to=to,
+            incident=incident,
+            features=_features(features),
+            force=force,
+            server=server,
+        )
+        _assignment_out(result, as_json, "Rolled back")
+        return
+    from rollbackkit.ops.serve import rollback_with_runbook
+    from rollbackkit.registry.repository import Repository
+
+    console = _console()
+
+    def rolled_back(result: AssignmentResult) -> None:
+        if not as_json:
+            _assignment_out(result, False, "Rolled back")
+            console.print("Running the rollback runbook (gate check, backfill)...", highlight=False)
+
+    done = rollback_with_runbook(
         repo,
         name,
         env,
@@ -588,23 +612,13 @@ def rollback(
         features=_features(features),
         force=force,
         server=server,
+        on_rolled_back=rolled_back,
     )
-    if not runbook:
-        _assignment_out(result, as_json, "Rolled back")
-        return
-    from rollbackkit.ops.serve import rollback_runbook
-    from rollbackkit.registry.repository import Repository
-
-    console = _console()
-    if not as_json:
-        _assignment_out(result, False, "Rolled back")
-        console.print("Running the rollback runbook (gate check, backfill)...", highlight=False)
-    done = rollback_runbook(repo, name, env, result.to_dict())
     if as_json:
-        _print_json({**result.to_dict(), "runbook": done.to_dict()})
+        _print_json(done.to_dict())
     else:
-        messages.runbook(console, done, Repository(repo).root)
-    if done.status != "ok":
+        messages.runbook(console, done.runbook, Repository(repo).root)
+    if not done.ok:
         raise typer.Exit(1)
 
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rollbackkit.bundle.compat import Adaptation, Finding
 from rollbackkit.errors import UnknownAnswer
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.status import ServerStatus, known, without_none
+
+if TYPE_CHECKING:
+    from rollbackkit.ops.runbooks import RunbookResult
 
 PreflightVerdict = Literal["compatible", "adaptable", "incompatible", "skipped"]
 
@@ -422,3 +425,25 @@ __all__ = [
     "assignment_from_dict",
     "from_server",
 ]
+
+
+@dataclass(frozen=True)
+class RollbackWithRunbook:
+    """A rollback and the rollback runbook that followed it (``rollback --runbook``).
+
+    Attributes:
+        rollback: What the rollback did.
+        runbook: The executed runbook: its record, status, verdict and run time.
+    """
+
+    rollback: AssignmentResult
+    runbook: RunbookResult
+
+    @property
+    def ok(self) -> bool:
+        """True when the runbook ran to its end (status ``ok``)."""
+        return self.runbook.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rollback's JSON with the runbook's under ``runbook``."""
+        return {**self.rollback.to_dict(), "runbook": self.runbook.to_dict()}

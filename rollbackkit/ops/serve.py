@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
+from rollbackkit.ops.results import AssignmentResult, RollbackWithRunbook
 from rollbackkit.ops.runbooks import Progress, RunbookResult, run
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.server import ServeOptions
 from rollbackkit.serving.server import serve as serve_http
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def rollback_runbook(
@@ -55,6 +59,56 @@ def rollback_runbook(
         "incident": assignment["incident"] or (f"auto-{assignment['tag']}" if automatic else assignment["tag"]),
     }
     return run("rollback", parameters, repo=registry.root, progress=progress)
+
+
+def rollback_with_runbook(
+    repo: str | Path,
+    name: str,
+    env: str,
+    *,
+    reason: str,
+    to: str | None = None,
+    incident: str = "",
+    features: pd.DataFrame | None = None,
+    force: bool = False,
+    server: str | None = None,
+    on_rolled_back: Callable[[AssignmentResult], None] | None = None,
+    progress: Progress | None = None,
+) -> RollbackWithRunbook:
+    """Roll back (:func:`rollbackkit.ops.traffic.rollback`), then run the rollback runbook
+    (:func:`rollback_runbook`): ``rollbackkit rollback --runbook``.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        reason: Why, recorded with the assignment (required).
+        to: The version to roll back to (default: the rule's target).
+        incident: An incident id, recorded with the assignment and the runbook's record.
+        features: Live features to preflight the target against.
+        force: Roll back even when preflight says incompatible.
+        server: The URL of the server to drive (default: the one running for ``env``).
+        on_rolled_back: Called with the rollback's result once traffic has moved, before
+            the runbook starts (the CLI prints it then).
+        progress: Called before each of the runbook's cells (see :data:`Progress`).
+
+    Returns:
+        :class:`~rollbackkit.ops.results.RollbackWithRunbook`: the rollback and the runbook;
+        its ``ok`` is False when the runbook failed (the rollback itself stands).
+
+    Raises:
+        RollbackkitError: What :func:`~rollbackkit.ops.traffic.rollback` raises (nothing
+            has changed then), or :class:`~rollbackkit.errors.RunbookError` when the runbook
+            could not start (the rollback stands).
+    """
+    from rollbackkit.ops.traffic import rollback
+
+    result = rollback(
+        repo, name, env, reason=reason, to=to, incident=incident, features=features, force=force, server=server
+    )
+    if on_rolled_back is not None:
+        on_rolled_back(result)
+    return RollbackWithRunbook(result, rollback_runbook(repo, name, env, result.to_dict(), progress=progress))
 
 
 def after_auto_rollback(
