@@ -80,6 +80,8 @@ def test_a_canary_a_promotion_a_dry_run_and_a_rollback_with_its_runbook_say_what
         record = next(row.split()[-1] for row in rolled.rows if row.startswith("record "))
         assert (served / record).is_file() and record.endswith(".ipynb") and "INC-4711" in record, rolled
         assert rolled.whole("verdict already-rolled-back (ok)"), rolled
+        seconds = json.loads((served / record).read_text())["metadata"]["rollbackkit"]["seconds"]
+        assert rolled.whole(f"in {seconds:g} s"), rolled  # the runbook's run, as runbook show says
         assert rolled.whole(f"{rows} rows re-scored"), rolled
         assert not any(w in rolled.stdout + rolled.stderr for w in ("Warning", "warning")), rolled
     said = server.log.read_text()

@@ -55,7 +55,11 @@ just before it, else its first line of code)."""
 
 @dataclass(frozen=True)
 class RunbookResult:
-    """The outcome of one executed runbook."""
+    """The outcome of one executed runbook.
+
+    ``seconds`` is the whole run's time (kernel start to saved record), as its record and the
+    journal say; None when not known. It is not part of :meth:`to_dict` (the JSON's shape).
+    """
 
     notebook: Path
     sha256: str
@@ -63,10 +67,13 @@ class RunbookResult:
     verdict: str
     results: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """``{"notebook", "sha256", "status", "verdict", "results", "error"}``."""
-        return {**asdict(self), "notebook": str(self.notebook)}
+        data = {**asdict(self), "notebook": str(self.notebook)}
+        del data["seconds"]
+        return data
 
 
 # --------------------------------------------------------------------------- inside a runbook
@@ -244,7 +251,7 @@ def _finalise(
             incident=str(values.get("incident", "")),
             seconds=round(seconds, 3),
         )
-    return RunbookResult(target, digest, status, verdict, results, error)
+    return RunbookResult(target, digest, status, verdict, results, error, seconds=round(seconds, 3))
 
 
 def _audit_name(folder: Path, template: str, incident: str) -> Path:

@@ -138,8 +138,7 @@ def runbook(console: Console, result: RunbookResult, root: Path) -> None:
 
     where = display_path(result.notebook, root)
     style = "bold green" if result.status == "ok" else "bold red"
-    seconds = result.results.get("seconds")
-    took = f" in {seconds:g} s" if isinstance(seconds, int | float) else ""
+    took = f" in {result.seconds:g} s" if result.seconds is not None else ""  # the whole run, as its record says
     console.print(
         Text.assemble(("Runbook", style), f" rollback: verdict {result.verdict} ({result.status}){took}"),
         highlight=False,
