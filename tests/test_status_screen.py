@@ -19,6 +19,10 @@ REASON = (
     "checkout scores for the long-tenure segment jumped after the partner feed started sending "
     "support_calls as cumulative counts"
 )
+LONG = " ".join(
+    ["staging opens on the boosted v2 while the partner feed is migrated: scores may move, watch the gates"] * 7
+)[:620]
+"""A 620-character reason: alone it took 17 lines of the screen."""
 CLOCK = re.compile(r"\d\d:\d\d:\d\d EST \(\d\d:\d\d:\d\d UTC\), (\d+ (s|min) ago|just now)")
 
 
@@ -93,7 +97,7 @@ def test_status_after_a_canary_and_a_rollback_names_the_live_version_and_why_the
 
 def test_status_names_the_failing_gates_of_the_live_version_and_the_canary_share(served: Path) -> None:
     with running_server(served, "churn", "staging", watchdog=0.3) as server:
-        first = run_cli("deploy", "churn@v1.1.0", "--env", "staging", "--reason", "open staging", cwd=served, env=ADMIN)
+        first = run_cli("deploy", "churn@v1.1.0", "--env", "staging", "--reason", LONG, cwd=served, env=ADMIN)
         assert first.returncode == 0, first.stderr
         drifted = live_records(2000, seed=5)
         for row in drifted:
@@ -111,7 +115,9 @@ def test_status_names_the_failing_gates_of_the_live_version_and_the_canary_share
         shown = screen("status", "churn", "--env", "staging", cwd=served, env=ZONE)
         save(shown, ARTIFACTS / "status-80-failing-gates.txt")
 
-    _whole_screen(shown)
+    assert shown.returncode == 0 and shown.fits(24), shown  # the reason takes 3 lines, then where it is whole
+    assert shown.whole("whole reason: rollbackkit history churn --env staging"), shown
+    assert [row.rstrip()[-1] for row in shown.rows if "…" in row] == ["…"], shown  # cut once, at the line's end
     assert "v1.1.0 since" in _row(shown, "live"), shown
     assert "churn@v1.1.0: rollback over" in _row(shown, "gates"), shown
     assert shown.whole("failed: score-drift psi "), shown

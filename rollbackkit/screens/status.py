@@ -7,26 +7,78 @@ time, UTC and "12 min ago". No logic beyond formatting.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from rich.console import Group
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
 from rollbackkit.ops.overview import Departure, Overview
 from rollbackkit.registry.assignments import Assignment
+from rollbackkit.screens import times
 from rollbackkit.serving.status import GateStatus, LogStatus
 
+LABEL = 8
+"""The widest label (``previous``); the values get the width less this and the gap of 2."""
+REASON_LINES = 2
+"""A reason gets at most this many lines after the line it starts on; the history has it whole."""
 
-def render(view: Overview, now: datetime | None = None) -> Group:
+
+def render(view: Overview, now: datetime | None = None) -> StatusScreen:
     """The status screen of ``view`` (``now`` for the relative times; default: the clock)."""
-    now = now or datetime.now(UTC)
+    return StatusScreen(view, now or datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class StatusScreen:
+    """The status screen, laid out at the width rich prints it at (reasons cut to fit 24 lines)."""
+
+    view: Overview
+    now: datetime
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """The heading and the grid, the values wrapped to what is left of ``options.max_width``."""
+        yield _screen(self.view, self.now, _Fitter(console, max(20, options.max_width - LABEL - 2)))
+
+
+class _Fitter:
+    """Cuts a reason to its lines at the value column's width, at a word, ending with "…"."""
+
+    def __init__(self, console: Console, width: int) -> None:
+        self.console, self.width, self.cut = console, width, False
+
+    def why(self, a: Assignment) -> str:
+        """:func:`_why` of ``a`` on at most ``1 + REASON_LINES`` lines."""
+        lines = [line.plain.rstrip() for line in Text(_why(a)).wrap(self.console, self.width, overflow="fold")]
+        if len(lines) <= 1 + REASON_LINES:
+            return "\n".join(lines)
+        self.cut = True
+        kept = lines[: 1 + REASON_LINES]
+        last = kept[-1]
+        while last and cell_len(last) + 1 > self.width:
+            last = last.rsplit(" ", 1)[0] if " " in last else last[:-1]
+        kept[-1] = last + "…"
+        return "\n".join(kept)
+
+    def whole(self, view: Overview) -> Iterator[str]:
+        """Where the whole reason is, once, when one was cut."""
+        if self.cut:
+            self.cut = False
+            yield f"whole reason: rollbackkit history {view.name} --env {view.env}"
+
+
+def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(style="bold", no_wrap=True, min_width=LABEL)
     grid.add_column(overflow="fold")
+    live = _live(view, now, fit)
+    live = "\n".join([live, *fit.whole(view)]) if view.previous is None else live
     rows: list[tuple[str, str]] = [
-        ("live", _live(view, now)),
-        ("previous", _previous(view.previous, now)),
+        ("live", live),
+        ("previous", "\n".join([_previous(view.previous, now, fit), *fit.whole(view)])),
         ("canary", _canary(view, now)),
         ("gates", _gates(view)),
         ("log", _log(view.log) if view.server else "written by a running server only"),
@@ -52,7 +104,9 @@ def when(iso: str, now: datetime) -> str:
 
     The date is shown when it is not today's; UTC only once when local time is UTC.
     """
-    moment = datetime.fromisoformat(iso)
+    moment = times.parse(iso)
+    if moment is None:
+        return iso
     local, utc = moment.astimezone(), moment.astimezone(UTC)
     day = "" if local.date() == now.astimezone().date() else "%Y-%m-%d "
     shown = local.strftime(f"{day}%H:%M:%S %Z")
@@ -74,7 +128,7 @@ def ago(delta: timedelta) -> str:
 
 
 def span(delta: timedelta) -> str:
-    """How long, for people: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 days``."""
+    """How long, for people: ``45 s``, ``12 min``, ``3 h 5 min``, ``1 day 3 h``, ``2 days``."""
     seconds = max(0, int(delta.total_seconds()))
     if seconds < 60:
         return f"{seconds} s"
@@ -82,7 +136,8 @@ def span(delta: timedelta) -> str:
         return f"{seconds // 60} min"
     if seconds < 86400:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} days"
+    days, hours = seconds // 86400, seconds % 86400 // 3600
+    return f"{days} day{'' if days == 1 else 's'}" + (f" {hours} h" if hours else "")
 
 
 def _why(a: Assignment) -> str:
@@ -93,24 +148,26 @@ def _why(a: Assignment) -> str:
     return f"{head}: {a.reason}" if a.reason else head
 
 
-def _live(view: Overview, now: datetime) -> str:
+def _live(view: Overview, now: datetime, fit: _Fitter) -> str:
     if view.live is None:
         return f"nothing serves {view.name} in {view.env}"
     if view.live_since is None:
         return view.live
     since = f"{view.live} since {when(view.live_since.time, now)}"
     told = view.previous is not None and view.previous.by.tag == view.live_since.tag  # the row below says why
-    return since if told else f"{since}\n{_why(view.live_since)}"
+    return since if told else f"{since}\n{fit.why(view.live_since)}"
 
 
-def _previous(gone: Departure | None, now: datetime) -> str:
+def _previous(gone: Departure | None, now: datetime, fit: _Fitter) -> str:
     if gone is None:
         return "none"
     role = f"canary at {gone.percent}%" if gone.role == "canary" and gone.percent else gone.role
-    left = datetime.fromisoformat(gone.by.time)
-    if gone.served_since is not None:
-        role += f" for {span(left - datetime.fromisoformat(gone.served_since))}"
-    return f"{gone.version} ({role}) left {ago(now - left)}\n{_why(gone.by)}"
+    left = times.parse(gone.by.time)
+    began = times.parse(gone.served_since) if gone.served_since is not None else None
+    if left is not None and began is not None:
+        role += f" for {span(left - began)}"
+    gone_when = f" left {ago(now - left)}" if left is not None else f" left at {gone.by.time}"
+    return f"{gone.version} ({role}){gone_when}\n{fit.why(gone.by)}"
 
 
 def _canary(view: Overview, now: datetime) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def parse(stamp: str | datetime) -> datetime | None:
@@ -18,11 +18,28 @@ def parse(stamp: str | datetime) -> datetime | None:
 
 
 def local(stamp: str | datetime, *, seconds: bool = False) -> str:
-    """``2026-11-30 14:03`` in the machine's local time zone (the text unchanged if not a time)."""
+    """``2026-11-30 14:03`` in the machine's local time zone (the text unchanged if not a time).
+
+    A time whose UTC offset is not today's (across a daylight-saving change) carries its own,
+    ``2026-07-01 08:00 -04``, so it never reads as if it were in the zone :func:`zone` labels.
+    """
     moment = parse(stamp)
     if moment is None:
         return str(stamp)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    shown = moment.astimezone()
+    text = shown.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    offset = shown.utcoffset()
+    if offset != datetime.now().astimezone().utcoffset():
+        text += " " + _offset(offset, short=True)
+    return text
+
+
+def _offset(offset: timedelta | None, *, short: bool = False) -> str:
+    """``+01:00`` (``+01`` when ``short`` and on the hour)."""
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}" if short and not rest else f"{sign}{hours:02d}:{rest:02d}"
 
 
 def utc(stamp: str | datetime) -> str:
@@ -34,10 +51,9 @@ def utc(stamp: str | datetime) -> str:
 
 
 def zone() -> str:
-    """The local zone as people read it: ``UTC+01:00`` (or ``UTC``)."""
+    """Today's local offset as people read it: ``UTC+01:00`` (or ``UTC``).
+
+    Column headings use it; :func:`local` adds the offset to a time that has another one.
+    """
     offset = datetime.now().astimezone().utcoffset()
-    if not offset:
-        return "UTC"
-    minutes = int(offset.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return f"UTC{_offset(offset)}" if offset else "UTC"
