@@ -390,10 +390,9 @@ def gates_check(
     if as_json:
         _print_json(report.to_dict())
     else:
-        lines = [f"{report.version}: {report.decision} ({report.n} rows)"]
-        for g in report.gates or []:
-            lines.append(f"  [{g.status}] {g.words()} ({g.kind}, {g.severity})")
-        sys.stdout.write("\n".join(lines) + "\n")
+        from rollbackkit.screens.gates import render
+
+        render(_console(), report)
     if report.decision == "rollback":
         raise typer.Exit(3)
 

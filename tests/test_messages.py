@@ -9,12 +9,14 @@ import json
 import time
 from pathlib import Path
 
+from rollbackkit import Registry
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.repository import Repository
 
 from .conftest import live_records, run_cli
 from .servers import TOKEN, running_server
 from .terminal import Screen, screen
+from .test_gates import churn, gated, window_for  # noqa: F401 (churn and gated are fixtures)
 
 ADMIN = {"ROLLBACKKIT_ADMIN_TOKEN": TOKEN}
 REASON = "scores for the Überseeische tail segment collapsed after the 02:10 feature backfill (see pager)"
@@ -129,3 +131,23 @@ def test_serve_prints_an_automatic_rollback_and_its_runbook_record(served: Path)
     assert rolled and "score-drift" in rolled[0] and " ms" in rolled[0], said
     runbook = next(line for line in lines if "rollback runbook: verdict already-rolled-back (ok), record " in line)
     assert (served / runbook.split("record ")[-1]).is_file(), said
+
+
+def test_gates_check_wraps_at_80_columns_and_says_each_status_once(gated: Registry, tmp_path: Path) -> None:  # noqa: F811
+    from rollbackkit.demo.data import churn_frame
+
+    small = window_for(gated, churn_frame(60, seed=3))  # too few rows: most gates insufficient, with reasons
+    shifted = window_for(gated, churn_frame(3000, seed=14))
+    shifted = shifted.assign(proba_1=(shifted["proba_1"] + 0.35).clip(0, 1))
+    for window, decision in ((small, "warn"), (shifted, "rollback")):
+        path = tmp_path / f"{decision}.parquet"
+        window.to_parquet(path)
+        shown = screen("gates", "check", "churn@v1.0.0", "--window", str(path), cwd=gated.root)
+        assert shown.returncode == (3 if decision == "rollback" else 0), shown
+        assert shown.rows[0].startswith(f"churn@v1.0.0: {decision} ("), shown
+        assert shown.widest() <= 80 and shown.no_ellipsis(), shown
+        statuses = [row.split()[0] for row in shown.rows[1:] if row.startswith("  ") and not row.startswith("   ")]
+        assert statuses and set(statuses) <= {"pass", "fail", "insufficient"}, shown
+        assert "[" not in shown.stdout, shown
+        for status in ("pass", "fail", "insufficient"):  # said once per gate, in its column
+            assert shown.stdout.count(status) == statuses.count(status), shown
