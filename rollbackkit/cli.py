@@ -39,15 +39,17 @@ def _root(
         typer.Option(
             "-C",
             "--repo",
-            exists=True,
-            file_okay=False,
             metavar="DIR",
             help="Run as if started in DIR, as git -C does (any folder inside the project).",
         ),
     ] = None,
 ) -> None:
-    """Options before the command: ``-C DIR`` changes directory first."""
+    """Options before the command: ``-C DIR`` changes directory first (a missing folder: one
+    line on stderr, exit 2, like every usage error)."""
     if directory is not None:
+        if not directory.is_dir():
+            what = "is not a folder" if directory.exists() else "does not exist"
+            _fail(2, f"-C {directory} {what}.", "Pass a folder inside the project, as with git -C.")
         os.chdir(directory)
 
 

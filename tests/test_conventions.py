@@ -33,6 +33,9 @@ def test_minus_C_works_before_the_command_as_git_takes_it(served: Path, tmp_path
     assert json.loads(both.stdout) == inside, both.stderr
     missing = run_cli("-C", str(tmp_path / "nowhere"), "history", "churn", "--env", "prod", cwd=elsewhere)
     assert missing.returncode == 2 and "does not exist" in missing.stderr, missing.stderr
+    assert missing.stderr.splitlines() == [  # one line, not a usage block
+        f"error: -C {tmp_path / 'nowhere'} does not exist. Pass a folder inside the project, as with git -C."
+    ], missing.stderr
 
 
 def test_unknown_names_and_environments_are_errors_that_list_the_known_ones(served: Path) -> None:
