@@ -69,6 +69,11 @@ def _line(shown: Screen, *words: str) -> str:
     return found[0]
 
 
+def _squeezed(text: str) -> str:
+    """``text`` without whitespace nor ``;`` (clauses go on lines of their own): a wrapped reason reads whole."""
+    return "".join(text.replace(";", "").split())
+
+
 def _local(iso: str) -> str:
     """An assignment's UTC time as the screen should show it in UTC+05:30."""
     return (datetime.fromisoformat(iso).astimezone(UTC) + timedelta(hours=5, minutes=30)).strftime("%Y-%m-%d %H:%M")
@@ -135,11 +140,37 @@ def test_history_wide_has_every_field_and_json_keeps_its_shape(incident: Path) -
     assert entries[6]["reason"].startswith("gate failed: rollback: score-drift psi 0.912 > 0.25")
 
 
+@pytest.mark.parametrize("columns", [60, 72])
+def test_history_narrower_than_80_columns_wraps_every_reason_whole_and_cuts_nothing(
+    incident: Path, columns: int
+) -> None:
+    shown = screen("history", "churn", "--env", "prod", cwd=incident, env=ZONE, columns=columns)
+    assert shown.returncode == 0 and shown.no_ellipsis(), shown
+    squeezed = _squeezed(shown.stdout)
+    entries = json.loads(run_cli("history", "churn", "--env", "prod", "--json", cwd=incident).stdout)["assignments"]
+    for entry in entries:  # every word of each reason on screen, wrapped, not cut ("over th")
+        if not entry["reason"].startswith("gate failed"):  # those in plain words, checked at 80
+            assert _squeezed(entry["reason"]) in squeezed, shown
+        assert entry["action"] in squeezed, shown
+    assert _squeezed("retrained on the November data with the new tenure features") in squeezed, shown
+    assert _squeezed("feature pipeline fixed upstream; redeploying the boosted model") in squeezed, shown
+
+
+def test_history_wide_in_utc_shows_one_time_column(incident: Path) -> None:
+    wide = screen("history", "churn", "--env", "prod", "--wide", cwd=incident, env={"TZ": "UTC"})
+    assert wide.returncode == 0 and "time (UTC)" in wide.rows[0], wide
+    assert "utc" not in wide.rows[0].split(), wide  # the same time twice says nothing
+    zoned = screen("history", "churn", "--env", "prod", "--wide", cwd=incident, env=ZONE)
+    assert "utc" in zoned.rows[0].split(), zoned
+
+
 def test_list_is_whole_at_80_columns(incident: Path) -> None:
     shown = screen("list", cwd=incident, env=ZONE)
     save(shown, ARTIFACTS / "list-80.txt")
     assert shown.returncode == 0 and shown.fits() and shown.no_ellipsis(), shown
     versions = json.loads(run_cli("list", "--json", cwd=incident).stdout)["bundles"]
+    if not any(v.get("message") for v in versions):  # a column always empty is not shown
+        assert "message" not in shown.rows[0], shown
     for v in versions:
         row = _line(shown, "churn", v["version"])
         assert _local(v["created"]) in row and v["commit"][:10] in row, shown

@@ -81,6 +81,11 @@ def test_a_runbook_runs_quietly_with_its_cell_count_and_its_whole_record_at_80_c
     assert _squeezed(relative) in _squeezed(listed.stdout) and listed.whole("already-rolled-back"), listed
     wide = screen("runbook", "list", cwd=logged, columns=150)
     assert wide.fits() and wide.whole(relative) and wide.whole("INC-4711"), wide  # room: one line each
+    assert listed.whole(relative), listed  # never wrapped: the path can be copied
+    for columns in (40, 60, 72):  # narrower: the path still whole, the verdict too, nothing cut
+        narrow = screen("runbook", "list", cwd=logged, columns=columns)
+        assert narrow.returncode == 0 and narrow.no_ellipsis() and narrow.whole(relative), narrow
+        assert narrow.whole("already-rolled-back"), narrow
 
 
 def test_a_failed_runbook_stops_its_progress_at_the_failing_cell_and_show_leads_with_it(logged: Path) -> None:

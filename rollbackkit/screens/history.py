@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rollbackkit.analysis.gates import plain_words
 from rollbackkit.screens import times
-from rollbackkit.screens.tables import Column, table
+from rollbackkit.screens.tables import Column, show, table
 
 if TYPE_CHECKING:
     from rollbackkit.registry.assignments import Assignment, Serving
@@ -69,10 +69,11 @@ def render(console: Any, name: str, env: str, states: Sequence[tuple[Assignment,
         return
     now = states[-1][1]
     if wide:
+        utc = times.zone() != "UTC"  # a second, identical time column says nothing
         columns = [
             Column(""),
             Column(f"time ({times.zone()})"),
-            Column("utc"),
+            *([Column("utc")] if utc else []),
             Column("version"),
             Column("action"),
             Column("reason", wrap=True, min_width=24),
@@ -85,7 +86,7 @@ def render(console: Any, name: str, env: str, states: Sequence[tuple[Assignment,
             [
                 marker(a, now),
                 times.local(a.time),
-                times.utc(a.time),
+                *([times.utc(a.time)] if utc else []),
                 a.version,
                 action(a),
                 reason(a, incident=False),
@@ -112,7 +113,7 @@ def render(console: Any, name: str, env: str, states: Sequence[tuple[Assignment,
     fitted = table(columns, rows, 10_000 if wide else console.width)
     if wide:  # every field on one line each, wider than the terminal if need be (like kubectl -o wide)
         console.width = max(console.width, fitted.natural)
-    console.print(fitted.table, crop=not wide, highlight=False)
+    show(console, fitted)  # never cropped: a table wider than the terminal is printed whole
     legend = [f"{LIVE} serves now"] + ([f"{CANARY} canary"] if now.canary is not None else [])
     legend.append(f"times {times.zone()}")
     if not wide:

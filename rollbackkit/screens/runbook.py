@@ -228,8 +228,9 @@ def _scalar(value: Any) -> str:
 # --------------------------------------------------------------------------- runbook list
 def executed(console: Console, runs: Sequence[Mapping[str, Any]]) -> None:
     """``runbook list``: when (local time), template, status, verdict, incident, seconds and
-    the notebook, fitted to the console's width (the notebook wraps; the incident and the
-    seconds go first when there is no room)."""
+    the notebook, fitted to the console's width (the incident and the seconds go first when
+    there is no room). The notebook's path is never wrapped (it is copied): a column when the
+    table has room for it whole, else on its own line under each row."""
     if not runs:
         console.print("No runbook has run in this project (rollbackkit runbook run TEMPLATE).", highlight=False)
         return
@@ -240,7 +241,7 @@ def executed(console: Console, runs: Sequence[Mapping[str, Any]]) -> None:
         tables.Column("verdict"),
         tables.Column("incident", priority=2, wrap=True, min_width=10),
         tables.Column("took", priority=3, justify="right"),
-        tables.Column("notebook", wrap=True, min_width=20),
+        tables.Column("notebook"),
     ]
     rows = [
         [
@@ -255,6 +256,8 @@ def executed(console: Console, runs: Sequence[Mapping[str, Any]]) -> None:
         for r in runs
     ]
     fitted = tables.table(columns, rows, console.width)
-    console.print(fitted.table, highlight=False)
+    if fitted.width > console.width or "notebook" in fitted.dropped:  # the path on its own line instead
+        fitted = tables.table(columns[:-1], [row[:-1] for row in rows], console.width, under=[row[-1] for row in rows])
+    tables.show(console, fitted)
     if fitted.dropped:
         console.print(f"(not shown for want of width: {', '.join(fitted.dropped)}; --json shows every field)")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rollbackkit.screens import times
-from rollbackkit.screens.tables import Column, table
+from rollbackkit.screens.tables import Column, show, table
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.version import VersionInfo
@@ -31,8 +31,8 @@ def render(console: Any, infos: Sequence[VersionInfo]) -> None:
         Column("bundle id", priority=3),
     ]
     rows = [[i.name, i.version, times.local(i.created), i.commit[:10], i.message, i.author, i.bundle_id] for i in infos]
-    fitted = table(columns, rows, console.width)
-    console.print(fitted.table, highlight=False)
+    fitted = table(columns, rows, console.width)  # a column with every cell empty is not shown
+    show(console, fitted)
     if fitted.dropped:
         console.print(
             f"not shown at this width: {', '.join(fitted.dropped)} (show NAME@VERSION has all)",
