@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from rollbackkit.screens import times
-from rollbackkit.screens.tables import Column, table
+from rollbackkit.screens.tables import Column, show, table
 
 if TYPE_CHECKING:
     from rollbackkit.ops.results import AffectedRows
@@ -77,4 +77,4 @@ def render(console: Any, result: AffectedRows, *, sample_rows: int = SAMPLE_ROWS
     ]
     shown = min(len(sample), sample_rows)
     console.print(f"\nFirst {shown} of {result.rows} rows (--json for the sample):", highlight=False)
-    console.print(table(columns, rows, console.width).table, highlight=False)
+    show(console, table(columns, rows, console.width))

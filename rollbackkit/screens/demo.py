@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rollbackkit.screens import times
 from rollbackkit.screens.history import action, reason
-from rollbackkit.screens.tables import Column, table
+from rollbackkit.screens.tables import Column, show, table
 
 if TYPE_CHECKING:
     from rollbackkit.analysis.gates import GateResult
@@ -26,7 +26,7 @@ def gate_words(g: GateResult) -> str:
 
 def _print(console: Any, columns: list[Column], rows: list[list[str]], title: str) -> None:
     fitted = table(columns, rows, console.width, title=title)
-    console.print(fitted.table, highlight=False)
+    show(console, fitted)
     if fitted.dropped:
         console.print(f"(not shown for want of width: {', '.join(fitted.dropped)})", style="dim", highlight=False)
 

@@ -51,6 +51,6 @@ def components(console: Any, data: dict[str, Any]) -> None:
     ]
     rows = [[role, c["path"], c["md5"], str(c["size"]), c["storage"]] for role, c in data["components"].items()]
     fitted = table(columns, rows, console.width)
-    console.print(fitted.table, highlight=False)
+    show(console, fitted)
     if fitted.dropped:
         console.print(f"not shown at this width: {', '.join(fitted.dropped)} (--json has all)", highlight=False)
