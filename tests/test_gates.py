@@ -217,3 +217,14 @@ def test_every_gate_kind_has_one_evaluator() -> None:
 
     assert len(set(GATE_KINDS)) == len(GATE_KINDS)
     assert set(GATE_KINDS) == set(_EVALUATORS)
+
+
+def test_a_gate_in_words_names_its_bound_in_plain_numbers() -> None:
+    from rollbackkit.analysis.gates import GateResult
+
+    latency = GateResult("latency-p99", "latency", "critical", "pass", 6.53, {"max_ms": 2000.0}, {"quantile": "p99"})
+    assert latency.words() == "latency-p99 6.53 ms <= 2000 ms"
+    tail = GateResult("score-tail", "tail", "critical", "pass", 0.0429, {"p99_max": 0.9}, {})
+    assert tail.words() == "score-tail 0.0429 within p99 max 0.9"
+    drifted = GateResult("score-drift", "prediction_drift", "critical", "fail", 0.995, {"max": 0.25}, {"metric": "psi"})
+    assert drifted.words() == "score-drift psi 0.995 > 0.25"

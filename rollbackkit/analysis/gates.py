@@ -111,7 +111,10 @@ class GateReport:
 
 
 def _number(value: float) -> str:
-    """A measurement for people: three significant digits (``0.912``, ``41.2``, ``1.2e+03``)."""
+    """A measurement for people: three significant digits (``0.912``, ``41.2``), whole numbers
+    from 1,000 up (``2000``, not ``2e+03``), exponents only past ten million."""
+    if np.isfinite(value) and 1000 <= abs(value) < 1e7:
+        return f"{value:.0f}"
     return f"{value:.3g}"
 
 
@@ -150,6 +153,8 @@ def _bound(g: GateResult, unit: str) -> str:
     parts = ([f">= {_number(low)}"] if low is not None else []) + (
         [f"<= {_number(high)}{unit}"] if high is not None else []
     )
+    if not parts and g.threshold:  # a passing tail or slice gate: the bounds it stayed within
+        return "within " + ", ".join(f"{k.replace('_', ' ')} {_number(v)}" for k, v in g.threshold.items())
     return " and ".join(parts)
 
 
