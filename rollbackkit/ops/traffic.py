@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -89,14 +90,7 @@ def deploy(
             "features": encode_frame(features) if features is not None else None,
             "actor": actor(registry.root),
         }
-        done = from_server(
-            AssignmentResult.from_dict,
-            {"via": url, **admin_call(registry.paths, url, "deploy", body)},
-            url,
-            "deploy",
-            done=True,
-        )
-        return with_previous(registry, done)
+        return _through_server(registry, url, "deploy", body)
     if canary is not None:
         raise ServerError(
             f"A canary needs a running server for {env}.",
@@ -161,14 +155,7 @@ def rollback(
             "features": encode_frame(features) if features is not None else None,
             "actor": actor(registry.root),
         }
-        done = from_server(
-            AssignmentResult.from_dict,
-            {"via": url, **admin_call(registry.paths, url, "rollback", body)},
-            url,
-            "rollback",
-            done=True,
-        )
-        return with_previous(registry, done)
+        return _through_server(registry, url, "rollback", body)
     target = Deployments(registry).rollback_target(name, env, to)
     return _offline(registry, name, env, target.version, "rollback", features, force, reason, incident)
 
@@ -255,14 +242,14 @@ def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: 
             f"Start one with rollbackkit serve {name} --env {env}, or use --server URL.",
         )
     body = {"reason": reason, "actor": actor(registry.root)}
-    done = from_server(
-        AssignmentResult.from_dict,
-        {"via": url, **admin_call(registry.paths, url, "promote", body)},
-        url,
-        "promote",
-        done=True,
-    )
-    return with_previous(registry, done)
+    return _through_server(registry, url, "promote", body)
+
+
+def _through_server(registry: Repository, url: str, operation: str, body: dict[str, Any]) -> AssignmentResult:
+    """Ask the server at ``url`` to ``operation`` (deploy, rollback, promote); its answer typed,
+    with the version the assignment took traffic from."""
+    answer = {"via": url, **admin_call(registry.paths, url, operation, body)}
+    return with_previous(registry, from_server(AssignmentResult.from_dict, answer, url, operation, done=True))
 
 
 def with_previous(registry: Repository, result: AssignmentResult) -> AssignmentResult:
