@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 from rollbackkit import Registry
 from rollbackkit.serving.predlog.log import PredictionLog
 
+from .terminal import screen
+
 SPECIES = {0: "setosa", 1: "versi color", 2: 'virginica "big"'}  # spaces and quotes in class names
 FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 IRIS_GATES = {
@@ -128,6 +130,16 @@ def test_a_string_label_canary_is_logged_rolled_back_and_backfilled(iris_project
     assert (review.status, review.verdict) == ("ok", "reviewed"), review.error
     assert review.results["drift"]["v1.1.0"]["psi"] > 0.2
     assert review.results["rows"]["v1.1.0"]["backfilled"] == rows["rows"]
+
+    # The on-call's screens at 80 columns read string classes as they read the churn demo's ints.
+    shown = screen("affected", "iris", "--env", "prod", "--version", "v1.1.0", cwd=iris_project)
+    assert shown.returncode == 0 and shown.no_ellipsis(), shown
+    assert any(shown.whole(f"prediction={species}") for species in SPECIES.values()), shown
+    history = screen("history", "iris", "--env", "prod", cwd=iris_project)
+    assert history.returncode == 0 and history.whole("auto-rollback") and history.no_ellipsis(), history
+    assert "label-drift psi" in history.stdout and "{" not in history.stdout, history  # plain words
+    status = screen("status", "iris", "--env", "prod", cwd=iris_project)
+    assert status.returncode == 0 and status.fits(24) and "v1.0.0" in status.stdout, status
 
 
 LABEL_GATES = {
