@@ -95,7 +95,13 @@ def init(
 @app.command()
 def register(
     name: Annotated[str, typer.Argument(help="Bundle name, e.g. churn.")],
-    model: Annotated[Path, typer.Option(help="Fitted model file (.skops recommended; .joblib/.pkl need --unsafe).")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            help="Model file: .skops, XGBoost .json/.ubj, LightGBM .txt, CatBoost .cbm, .onnx, a directory with "
+            "a model.py; .joblib/.pkl need --unsafe."
+        ),
+    ],
     train_data: Annotated[Path, typer.Option(help="Training data (.csv or .parquet) with raw input features.")],
     target: Annotated[str | None, typer.Option(help="Label column in the data.")] = None,
     validation_data: Annotated[Path | None, typer.Option(help="Data for the reference profile.")] = None,
@@ -118,8 +124,12 @@ def register(
         typer.Option(
             "--features",
             help="Comma-separated input columns to keep, e.g. age,income "
-            "(default: the model's feature_names_in_ when the data has them).",
+            "(default: the feature names the model recorded, when the data has them).",
         ),
+    ] = None,
+    flavor: Annotated[
+        str | None,
+        typer.Option(help="The model's flavor when its suffix does not say it: sklearn, xgboost, lightgbm, ..."),
     ] = None,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
@@ -140,6 +150,7 @@ def register(
         trust=trust or (),
         unsafe=unsafe,
         features=[f.strip() for f in features.split(",") if f.strip()] if features is not None else None,
+        flavor=flavor,
     )
     if as_json:
         _print_json(info.to_dict())
@@ -188,8 +199,8 @@ def show(
     components(console, data)
     schema = data["schema"]
     console.print(
-        f"{len(schema['features'])} input features; output {schema['output']['kind']} "
-        f"({', '.join(schema['output']['columns'])})"
+        f"{data['flavor']} model {schema['estimator']['type']}; {len(schema['features'])} input features; "
+        f"output {schema['output']['kind']} ({', '.join(schema['output']['columns'])})"
     )
     if data["trusted_types"]:
         console.print(f"skops types trusted at load: {', '.join(data['trusted_types'])}")

@@ -87,6 +87,10 @@ class UntrustedModel(InvalidInput):
     """A model file needs types nobody trusted, or is a pickle registered without --unsafe."""
 
 
+class MissingLibrary(RollbackkitError):
+    """A model flavor needs a library that is not installed (the message names the extra)."""
+
+
 class LockTimeout(RollbackkitError):
     """Another rollbackkit process holds the repository lock."""
 

@@ -21,7 +21,6 @@ import pandas as pd
 from rollbackkit.bundle.artifacts import USER_CODE_ERRORS, Preprocess
 from rollbackkit.bundle.frames import part
 from rollbackkit.bundle.model import LoadedBundle
-from rollbackkit.bundle.schema import output_frame
 
 RTOL = 1e-7
 """Relative tolerance when a float recomputed from the golden sample is compared with the
@@ -85,7 +84,7 @@ def feature_parity(bundle: LoadedBundle, preprocess: Preprocess, code: str) -> P
     inputs, stored_features, stored_outputs = part(golden, "input"), part(golden, "feature"), part(golden, "output")
     try:
         features = preprocess(inputs.copy())
-        outputs = output_frame(bundle.model, features)
+        outputs = bundle.score_features(features)
     except USER_CODE_ERRORS as exc:  # sys.exit() in the code is a failed check, not the end of the process
         return ParityReport(code, len(golden), error=f"the code failed on the golden inputs: {exc!r}")
     return ParityReport(code, len(golden), _compare(stored_features, features), _compare(stored_outputs, outputs))

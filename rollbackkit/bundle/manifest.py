@@ -31,7 +31,9 @@ _CHUNK = 4 * 1024 * 1024
 
 ROLES: tuple[str, ...] = ("model", "schema", "serving", "preprocess", "gates", "reference", "golden")
 Storage = Literal["git", "dvc"]
-ModelFormat = Literal["skops", "joblib", "pickle"]
+# Fields added after the first manifest format: left out of the bundle id while unset, so
+# the ids of bundles registered before them do not change.
+_LATER_FIELDS = frozenset({"classes"})
 
 
 class Component(BaseModel):
@@ -43,10 +45,22 @@ class Component(BaseModel):
     md5: str = Field(description="md5 of the bytes, as DVC computes it.")
     size: int = Field(ge=0)
     storage: Storage
-    format: ModelFormat | None = Field(default=None, description="Model serialisation format.")
+    format: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,31}$",
+        description="Model serialisation format (its flavor's, see rollbackkit.bundle.flavors).",
+    )
     trusted_types: tuple[str, ...] = Field(
         default=(), description="Types a skops model needs trusted, fixed at register time."
     )
+    classes: tuple[str | int | float | bool, ...] | None = Field(
+        default=None, description="Class labels in the model's output order, when its file does not hold them."
+    )
+
+    def content(self) -> dict[str, object]:
+        """The fields that make the bundle id (later fields only when set)."""
+        data = self.model_dump(mode="json")
+        return {k: v for k, v in data.items() if v is not None or k not in _LATER_FIELDS}
 
 
 class Registration(BaseModel):
@@ -85,7 +99,7 @@ class Manifest(BaseModel):
         content = {
             "format": self.format,
             "name": self.name,
-            "components": {role: comp.model_dump(mode="json") for role, comp in sorted(self.components.items())},
+            "components": {role: comp.content() for role, comp in sorted(self.components.items())},
         }
         canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -11,18 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from rollbackkit.bundle.artifacts import (
-    USER_CODE_ERRORS,
-    Preprocess,
-    check_model_trust,
-    describe_error,
-    identity,
-    load_model_bytes,
-)
+from rollbackkit.bundle.artifacts import USER_CODE_ERRORS, Preprocess, describe_error, identity
 from rollbackkit.bundle.compat import Adaptation, apply_adaptation, check
+from rollbackkit.bundle.flavors import for_format
+from rollbackkit.bundle.flavors.base import Scorer
 from rollbackkit.bundle.frames import part
 from rollbackkit.bundle.manifest import Manifest
-from rollbackkit.bundle.schema import Schema, output_frame
+from rollbackkit.bundle.schema import Schema
 from rollbackkit.errors import IncompatibleInput, InvalidInput
 
 if TYPE_CHECKING:
@@ -92,26 +87,41 @@ class LoadedBundle(BundleDescription):
     """One version in memory, ready to score. Every byte was checked against the manifest.
 
     Attributes:
-        model: The deserialised estimator.
+        scorer: The loaded model of its flavor (scores features into the output contract).
         preprocess: ``preprocess(frame) -> frame`` (identity when the bundle has none).
     """
 
-    model: Any = None
+    scorer: Scorer | None = None
     preprocess: Preprocess = identity
+
+    @property
+    def model(self) -> Any:
+        """The library's own model object (estimator, Booster, ONNX session, ...)."""
+        return self._scorer.native
+
+    @property
+    def _scorer(self) -> Scorer:
+        assert self.scorer is not None, "a LoadedBundle is built with its scorer"
+        return self.scorer
+
+    def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Score preprocessed model features into the output contract's columns (no input checks)."""
+        return self._scorer.score(features)
 
     @classmethod
     def from_components(cls, info: VersionInfo, manifest: Manifest, read: Reader) -> LoadedBundle:
         """Assemble a bundle from a reader that returns each role's verified bytes.
 
         The model is refused before its bytes are read when the manifest needs what was not
-        trusted at register (:func:`rollbackkit.bundle.artifacts.check_model_trust`).
+        trusted at register (its flavor's ``check_trust``), then loaded by its flavor.
         """
-        check_model_trust(manifest, info.tag)
-        model_comp = manifest.components["model"]
-        model = load_model_bytes(read("model"), model_comp.format or "skops", model_comp.trusted_types)
+        component = manifest.components["model"]
+        flavor = for_format(component.format, info.tag)
+        flavor.check_trust(component, manifest.registration, info.tag)
+        scorer = flavor.load(read("model"), component, info.tag)
         parts = _small_parts(info, manifest, read)
         source = parts["preprocess_source"]
-        return cls(**parts, model=model, preprocess=_module_preprocess(source, info.tag) if source else identity)
+        return cls(**parts, scorer=scorer, preprocess=_module_preprocess(source, info.tag) if source else identity)
 
     def features(self, inputs: pd.DataFrame, adaptation: Adaptation | None = None) -> pd.DataFrame:
         """Preprocessed model features for raw inputs (see :meth:`predict` for ``adaptation``)."""
@@ -134,7 +144,7 @@ class LoadedBundle(BundleDescription):
             IncompatibleInput: The check calls the frame incompatible, or it needs columns
                 dropped or reordered and no adaptation was given.
         """
-        return output_frame(self.model, self.features(inputs, adaptation))
+        return self.score_features(self.features(inputs, adaptation))
 
     def _checked(self, inputs: pd.DataFrame, adaptation: Adaptation | None) -> pd.DataFrame:
         how = (

@@ -2,18 +2,21 @@
 
 ``schema.json`` describes what a version was trained on: each input feature's logical dtype,
 nullability and domain (numeric range and quantiles, or the category set), the estimator's
-own view of its inputs (``feature_names_in_``, ``n_features_in_``), and the output contract
+own view of its inputs (its recorded feature names), and the output contract
 that downstream consumers receive.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from rollbackkit.bundle.flavors.base import Scorer
 
 LogicalType = Literal["float", "int", "bool", "category", "string", "datetime", "other"]
 OutputKind = Literal["classification", "regression"]
@@ -46,16 +49,20 @@ class EstimatorView(BaseModel):
     ``steps`` and ``params`` are recorded at register time so versions can be diffed
     without unpickling a model: ``steps`` lists every estimator inside the model as
     ``path: Class`` (``""`` is the model itself, ``model__final`` a nested one), ``params``
-    the other hyper-parameters (``get_params(deep=True)``) as JSON scalars or short text.
+    the other hyper-parameters (``get_params(deep=True)``, or the library's own) as JSON
+    scalars or short text; ``flavor`` names the model library's flavor and ``size`` counts
+    what tells two models apart at a glance (``trees``, ``nodes``, ``ops``).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: str
+    flavor: str = "sklearn"
     feature_names_in: list[str] | None = None
     n_features_in: int | None = None
     steps: list[str] | None = None
     params: dict[str, str | int | float | bool | None] | None = None
+    size: dict[str, int] = Field(default_factory=dict)
 
 
 class OutputContract(BaseModel):
@@ -156,113 +163,23 @@ def infer_features(frame: pd.DataFrame) -> list[Feature]:
     return [infer_feature(frame[col], i) for i, col in enumerate(frame.columns)]
 
 
-def infer_estimator_view(model: Any) -> EstimatorView:
-    """Read ``feature_names_in_`` / ``n_features_in_``, the steps and the hyper-parameters."""
-    names = getattr(model, "feature_names_in_", None)
-    n_in = getattr(model, "n_features_in_", None)
-    steps, params = model_structure(model)
+def infer_estimator_view(scorer: Scorer) -> EstimatorView:
+    """What the loaded model says about itself: type, flavor, input names, steps, parameters, size."""
+    structure = scorer.structure()
     return EstimatorView(
-        type=_qualified(model),
-        feature_names_in=[str(n) for n in names] if names is not None else None,
-        n_features_in=int(n_in) if n_in is not None else None,
-        steps=steps,
-        params=params,
+        type=scorer.type_name,
+        flavor=scorer.flavor,
+        feature_names_in=scorer.input_names(),
+        n_features_in=scorer.n_inputs(),
+        steps=structure.steps,
+        params=structure.params,
+        size=structure.size,
     )
 
 
-def model_structure(model: Any) -> tuple[list[str] | None, dict[str, Any] | None]:
-    """Every estimator inside ``model`` as ``path: Class``, and its other parameters.
-
-    Works on anything with scikit-learn's ``get_params``; returns ``(None, None)`` otherwise.
-    Lists of named estimators (``steps``, ``transformers``) are not parameters of their
-    own: their estimators appear as steps, a ``ColumnTransformer``'s column lists as
-    ``PATH.columns[NAME]``.
-    """
-    get_params = getattr(model, "get_params", None)
-    if not callable(get_params):
-        return None, None
-    try:
-        deep: dict[str, Any] = get_params(deep=True)
-    except Exception:  # a third-party estimator with a broken get_params: record the type only
-        return None, None
-    steps = [type(model).__name__]
-    params: dict[str, Any] = {}
-    for key, value in deep.items():
-        if _is_estimator(value):
-            steps.append(f"{key}: {type(value).__name__}")
-        elif isinstance(value, list | tuple) and value and all(_is_named_estimator(v) for v in value):
-            prefix = key.rsplit("__", 1)[0] + "__" if "__" in key else ""
-            for item in value:
-                if isinstance(item[1], str):  # "drop" / "passthrough" holds a step's place
-                    steps.append(f"{prefix}{item[0]}: {item[1]}")
-                if len(item) >= 3:
-                    params[f"{key}.columns[{item[0]}]"] = _param_value(item[2])
-        else:
-            params[key] = _param_value(value)
-    return steps, params
-
-
-def _is_estimator(value: Any) -> bool:
-    return hasattr(value, "get_params") and not isinstance(value, type)
-
-
-def _is_named_estimator(value: Any) -> bool:
-    return (
-        isinstance(value, tuple)
-        and len(value) >= 2
-        and isinstance(value[0], str)
-        and (_is_estimator(value[1]) or value[1] in ("drop", "passthrough"))
-    )
-
-
-def _param_value(value: Any, limit: int = 200) -> str | int | float | bool | None:
-    """A JSON scalar as is (finite floats only), anything else as short text."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    text: Any
-    if value is None or isinstance(value, bool | int | str):
-        text = value
-    elif isinstance(value, float) and np.isfinite(value):
-        return value
-    elif isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
-        text = getattr(value, "__qualname__", repr(value))
-    else:
-        text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
-    if isinstance(text, str) and len(text) > limit:
-        return text[: limit - 1] + "…"
-    return text
-
-
-def _qualified(model: Any) -> str:
-    return f"{type(model).__module__}.{type(model).__qualname__}"
-
-
-def output_frame(model: Any, features: pd.DataFrame) -> pd.DataFrame:
-    """Score ``features`` into the standard output frame.
-
-    Classifiers give ``prediction`` (the label) plus ``proba_<class>`` per class when the
-    estimator has ``predict_proba``; regressors give ``prediction``. A scikit-learn
-    ``Pipeline`` transforms once and both calls go to its final step: exactly what
-    ``Pipeline.predict``/``predict_proba`` compute, at half the cost.
-    """
-    classes = getattr(model, "classes_", None)
-    wants_proba = classes is not None and hasattr(model, "predict_proba")
-    final, inputs = model, features
-    steps = getattr(model, "steps", None)
-    if wants_proba and isinstance(steps, list) and len(steps) > 1 and hasattr(model, "__getitem__"):
-        final, inputs = steps[-1][1], model[:-1].transform(features)
-    prediction = final.predict(inputs)
-    out = pd.DataFrame({"prediction": prediction}, index=features.index)
-    if wants_proba and classes is not None:
-        proba = np.asarray(final.predict_proba(inputs), dtype="float64")
-        for i, cls in enumerate(classes):
-            out[f"proba_{cls}"] = proba[:, i]
-    return out
-
-
-def infer_output(model: Any, outputs: pd.DataFrame) -> OutputContract:
+def infer_output(scorer: Scorer, outputs: pd.DataFrame) -> OutputContract:
     """Describe the output contract from a scored frame."""
-    classes = getattr(model, "classes_", None)
+    classes = scorer.classes
     kind: OutputKind = "classification" if classes is not None else "regression"
     columns = [str(c) for c in outputs.columns]
     proba_cols = [c for c in columns if c.startswith("proba_")]
@@ -279,7 +196,7 @@ def infer_output(model: Any, outputs: pd.DataFrame) -> OutputContract:
 
 def infer_schema(
     inputs: pd.DataFrame,
-    model: Any,
+    scorer: Scorer,
     outputs: pd.DataFrame,
     target: str | None = None,
     accepts_null: dict[str, bool] | None = None,
@@ -288,7 +205,7 @@ def infer_schema(
 
     Args:
         inputs: Raw training inputs.
-        model: The fitted estimator.
+        scorer: The loaded model.
         outputs: Scored reference outputs.
         target: The label column's name.
         accepts_null: Per feature, whether the version scores a missing value (see
@@ -299,8 +216,8 @@ def infer_schema(
         features = [f.model_copy(update={"accepts_null": accepts_null.get(f.name)}) for f in features]
     return Schema(
         features=features,
-        estimator=infer_estimator_view(model),
-        output=infer_output(model, outputs),
+        estimator=infer_estimator_view(scorer),
+        output=infer_output(scorer, outputs),
         target=target,
         n_rows=len(inputs),
     )

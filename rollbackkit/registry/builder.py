@@ -15,21 +15,19 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rollbackkit.bundle import flavors
 from rollbackkit.bundle.artifacts import (
-    UNSAFE_FORMATS,
     USER_CODE_ERRORS,
     Preprocess,
-    beyond_review,
     describe_error,
     identity,
     load_preprocess,
-    read_user_model,
-    save_skops,
     validate_trust,
 )
+from rollbackkit.bundle.flavors.base import Scorer, Stored
 from rollbackkit.bundle.frames import prefixed, read_frame, with_prefix
 from rollbackkit.bundle.manifest import MANIFEST_FILE, Component, Manifest, Registration, md5_file
-from rollbackkit.bundle.schema import Schema, infer_schema, output_frame
+from rollbackkit.bundle.schema import Schema, infer_schema
 from rollbackkit.errors import InvalidInput, InvalidPath
 
 REFERENCE_ROWS = 50_000
@@ -65,21 +63,23 @@ def build_bundle(
     origin: str = "",
     features: list[str] | None = None,
     unsafe: bool = False,
+    flavor: str | None = None,
 ) -> Manifest:
     """Write every component of a bundle into ``out`` and return its manifest (with id).
 
-    The model's raw input columns are ``features`` when given, else the model's
-    ``feature_names_in_`` when the data holds them all (and no preprocessing renames
-    them), else every column but the target: extra columns in the data are left out.
-    A model file is loaded only as ``trust`` and ``unsafe`` allow (see
-    :func:`rollbackkit.bundle.artifacts.read_user_model`); what they allowed is recorded.
+    The model's raw input columns are ``features`` when given, else the feature names the
+    model recorded when the data holds them all (and no preprocessing renames them), else
+    every column but the target: extra columns in the data are left out. The model is
+    stored by its flavor (``flavor``, else the object's library or the file's suffix) and
+    loaded back from the stored bytes, so what is scored here is what will serve. A model
+    file is loaded only as ``trust`` and ``unsafe`` allow; what they allowed is recorded.
     """
     # The configs are read and validated before any model is loaded (fail fast, no side effects).
     serving_yaml = _config_text(serving, DEFAULT_SERVING, "--serving")
     gates_yaml = _config_text(gates, DEFAULT_GATES, "--gates")
     out.mkdir(parents=True)
     components: dict[str, Component] = {}
-    model_obj, model_comp, trusted_by_operator = _write_model(out, model, validate_trust(trust), unsafe)
+    scorer, model_comp, trusted_by_operator = _write_model(out, model, validate_trust(trust), unsafe, flavor)
     components["model"] = model_comp
 
     prep: Preprocess = identity
@@ -92,10 +92,10 @@ def build_bundle(
         components["preprocess"] = _component(out / "preprocess.py", "git")
 
     train = read_frame(train_data, "training data")
-    columns = _input_columns(train, target, features, None if preprocess is not None else model_obj)
+    columns = _input_columns(train, target, features, None if preprocess is not None else scorer)
     inputs = _inputs(train, target, columns)
     model_features = _apply(prep, inputs, "training data", code)
-    _check_model_inputs(model_obj, model_features)
+    _check_model_inputs(scorer, model_features)
     valid = (
         read_frame(validation_data, "validation data")
         if validation_data is not None
@@ -103,10 +103,10 @@ def build_bundle(
     )
     ref_inputs = _inputs(valid, target, columns, "validation data")
     ref_features = _apply(prep, ref_inputs, "validation data", code)
-    ref_outputs = _score(model_obj, ref_features)
+    ref_outputs = _score(scorer, ref_features)
 
-    accepts = null_acceptance(lambda frame: output_frame(model_obj, prep(frame)), ref_inputs.iloc[:NULL_PROBE_ROWS])
-    schema = infer_schema(inputs, model_obj, ref_outputs, target=target, accepts_null=accepts)
+    accepts = null_acceptance(lambda frame: scorer.score(prep(frame)), ref_inputs.iloc[:NULL_PROBE_ROWS])
+    schema = infer_schema(inputs, scorer, ref_outputs, target=target, accepts_null=accepts)
     (out / "schema.json").write_text(schema.to_json())
     components["schema"] = _component(out / "schema.json", "git")
     components["serving"] = _write_config(out / "serving.yaml", serving_yaml)
@@ -140,7 +140,7 @@ def build_bundle(
             message=message,
             preprocess_origin=origin if preprocess is not None else "",
             trust=trusted_by_operator,
-            unsafe=unsafe and model_comp.format in UNSAFE_FORMATS,
+            unsafe=unsafe and flavors.unsafe_format(model_comp.format),
         ),
     ).with_id()
     (out / MANIFEST_FILE).write_text(manifest.to_yaml())
@@ -160,20 +160,31 @@ def _existing_file(path: str | Path, option: str) -> Path:
     return p
 
 
-def _write_model(out: Path, model: Any, trust: tuple[str, ...], unsafe: bool) -> tuple[Any, Component, tuple[str, ...]]:
-    """Store the model; return it loaded, its component and the types trusted by the operator."""
+def _write_model(
+    out: Path, model: Any, trust: tuple[str, ...], unsafe: bool, flavor_name: str | None
+) -> tuple[Scorer, Component, tuple[str, ...]]:
+    """Store the model by its flavor; return it loaded back from the stored bytes, its
+    component and the types trusted by the operator."""
     if isinstance(model, str | Path):
         path = Path(model)
-        if not path.is_file():
-            what = "is not a file" if path.exists() else "does not exist"
-            raise InvalidPath(f"Model file {path} {what}.", "Check the --model path.")
-        dest = out / f"model{path.suffix.lower()}"
-        shutil.copyfile(path, dest)  # load the copy that is hashed: what is loaded is what is stored
-        obj, fmt, needed = read_user_model(dest, trust, unsafe=unsafe, origin=str(path))
-        return obj, _component(dest, "dvc", format=fmt, trusted_types=needed), beyond_review(needed)
-    dest = out / "model.skops"
-    needed = save_skops(model, dest)
-    return model, _component(dest, "dvc", format="skops", trusted_types=needed), beyond_review(needed)
+        if not path.exists():
+            raise InvalidPath(f"Model file {path} does not exist.", "Check the --model path.")
+        flavor, fmt = flavors.for_file(path, flavor_name)
+        origin = str(path)
+        # load the copy that is hashed: what is loaded is what is stored
+        stored = flavor.accept_file(flavor.copy_in(path, out, fmt), fmt, origin, trust, unsafe)
+    else:
+        flavor = flavors.get(flavor_name) if flavor_name is not None else flavors.for_object(model)
+        origin = f"the {flavor.label} model"
+        stored = flavor.save(model, out)
+    component = _model_component(stored)
+    return flavor.load(stored.file.read_bytes(), component, origin), component, stored.operator_trust
+
+
+def _model_component(stored: Stored) -> Component:
+    return _component(
+        stored.file, "dvc", format=stored.format, trusted_types=stored.trusted_types, classes=stored.classes
+    )
 
 
 class ServingSpec(BaseModel):
@@ -275,7 +286,9 @@ def null_acceptance(score: Callable[[pd.DataFrame], Any], sample: pd.DataFrame) 
     return {name: scores([name]) for name in names}
 
 
-def _input_columns(frame: pd.DataFrame, target: str | None, features: list[str] | None, model: Any) -> list[str] | None:
+def _input_columns(
+    frame: pd.DataFrame, target: str | None, features: list[str] | None, scorer: Scorer | None
+) -> list[str] | None:
     """The raw input columns to keep (None: every column but the target)."""
     present = [str(c) for c in frame.columns]
     if features is not None:
@@ -292,9 +305,9 @@ def _input_columns(frame: pd.DataFrame, target: str | None, features: list[str] 
         if len(set(features)) != len(features):
             raise InvalidInput("--features lists a column twice.", "Name each feature once.")
         return list(features)
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None and set(map(str, names)) <= set(present):
-        return [str(n) for n in names]
+    names = scorer.input_names() if scorer is not None else None
+    if names is not None and set(names) <= set(present):
+        return names
     return None
 
 
@@ -330,20 +343,26 @@ def _apply(prep: Any, frame: pd.DataFrame, what: str, code: str) -> pd.DataFrame
     return result
 
 
-def _check_model_inputs(model: Any, features: pd.DataFrame) -> None:
-    expected = getattr(model, "feature_names_in_", None)
-    if expected is not None and list(map(str, expected)) != list(map(str, features.columns)):
-        missing = sorted(set(map(str, expected)) - set(map(str, features.columns)))
-        extra = sorted(set(map(str, features.columns)) - set(map(str, expected)))
+def _check_model_inputs(scorer: Scorer, features: pd.DataFrame) -> None:
+    expected = scorer.input_names()
+    n_expected = scorer.n_inputs()
+    if expected is None and n_expected is not None and n_expected != len(features.columns):
+        raise InvalidInput(
+            f"The model takes {n_expected} features; the data gives it {len(features.columns)}.",
+            "Pass --target for the label column, --features for the model's inputs, or the data it was trained on.",
+        )
+    if expected is not None and expected != list(map(str, features.columns)):
+        missing = sorted(set(expected) - set(map(str, features.columns)))
+        extra = sorted(set(map(str, features.columns)) - set(expected))
         raise InvalidInput(
             f"The model was trained on other columns (missing: {missing[:5]}, extra: {extra[:5]}).",
             "Pass --target for the label column, or the data the model was trained on.",
         )
 
 
-def _score(model: Any, features: pd.DataFrame) -> pd.DataFrame:
+def _score(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:
     try:
-        return output_frame(model, features)
+        return scorer.score(features)
     except USER_CODE_ERRORS as exc:
         raise InvalidInput(
             f"The model cannot score the data: {describe_error(exc)}.",

@@ -58,6 +58,7 @@ def register(
     trust: Iterable[str] = (),
     features: Iterable[str] | None = None,
     unsafe: bool = False,
+    flavor: str | None = None,
 ) -> VersionInfo:
     """Register one immutable version of bundle ``name`` (see :meth:`Registry.register`)."""
     from rollbackkit.registry.builder import build_bundle
@@ -97,6 +98,7 @@ def register(
                 origin=_repo_relative(repo, preprocess),
                 features=list(features) if features is not None else None,
                 unsafe=unsafe,
+                flavor=flavor,
             )
             info = _commit_bundle(repo, scratch, manifest, message)
         except BaseException:

@@ -104,7 +104,7 @@ class Registry(Repository):
         """Everything about one version: tag data, components, schema, flags (JSON-ready)."""
         import json
 
-        from rollbackkit.bundle.artifacts import UNSAFE_FORMATS
+        from rollbackkit.bundle.flavors import unsafe_format
 
         info = self.resolve(ref)
         manifest = self.manifest(info)
@@ -117,7 +117,8 @@ class Registry(Repository):
                 role: c.model_dump(mode="json", exclude_none=True) for role, c in manifest.components.items()
             },
             "schema": schema,
-            "unsafe_model_format": model.format in UNSAFE_FORMATS,
+            "flavor": schema.get("estimator", {}).get("flavor", "sklearn"),
+            "unsafe_model_format": unsafe_format(model.format),
             "unsafe_allowed": manifest.registration.unsafe,
             "trusted_types": list(model.trusted_types),
             "trusted_by_operator": list(manifest.registration.trust),
@@ -236,6 +237,7 @@ class Registry(Repository):
         trust: Iterable[str] = (),
         features: Iterable[str] | None = None,
         unsafe: bool = False,
+        flavor: str | None = None,
     ) -> VersionInfo:
         """Register one immutable version of bundle ``name``.
 
@@ -245,7 +247,10 @@ class Registry(Repository):
 
         Args:
             name: Bundle name (``churn``, ``credit-risk``).
-            model: A fitted estimator/pipeline, or a ``.skops``/``.joblib``/``.pkl`` path.
+            model: A fitted model (scikit-learn estimator or pipeline, XGBoost, LightGBM or
+                CatBoost model, in memory), or a model file (``.skops``, ``.json``/``.ubj``,
+                ``.txt``, ``.cbm``, ``.onnx``; ``.joblib``/``.pkl`` with ``unsafe``), or a
+                directory holding a ``model.py`` (see :mod:`rollbackkit.bundle.flavors`).
             train_data: Training frame (or CSV/Parquet path) with raw input features.
             target: Label column in the data (dropped from features, kept as reference labels).
             validation_data: Held-out frame for the reference profile (default: a sample of
@@ -259,14 +264,16 @@ class Registry(Repository):
             bump: ``major``, ``minor`` or ``patch``.
             message: Free text stored in the tag.
             trust: Types beyond skops' defaults and the reviewed list
-                (:data:`rollbackkit.bundle.artifacts.REVIEWED_TYPES`) that a ``.skops`` file may
+                (:data:`rollbackkit.bundle.flavors.scikit_learn.REVIEWED_TYPES`) that a ``.skops`` file may
                 load; recorded in the manifest and shown by :meth:`show`.
             features: The model's raw input columns, in order; other columns of the data
-                are left out. Default: the model's ``feature_names_in_`` when the data has
-                them (and no preprocessing), else every column but the target.
+                are left out. Default: the feature names the model recorded when the data
+                has them (and no preprocessing), else every column but the target.
             unsafe: Allow a ``.joblib``/``.pkl`` model: unpickling runs any code the file
                 holds. Recorded in the manifest; :meth:`show` warns. Without it such a
                 file is refused before it is read.
+            flavor: The model's flavor (``sklearn``, ``xgboost``, ...) when its library or
+                suffix does not say it (see :func:`rollbackkit.bundle.flavors.names`).
 
         Returns:
             The new version.
@@ -287,6 +294,7 @@ class Registry(Repository):
             trust=trust,
             features=features,
             unsafe=unsafe,
+            flavor=flavor,
         )
 
     def recover(self) -> str | None:

@@ -646,7 +646,7 @@ def test_every_reviewed_type_is_a_class_that_runs_no_code_it_is_given() -> None:
     import importlib
     import inspect
 
-    from rollbackkit.bundle.artifacts import REVIEWED_TYPES
+    from rollbackkit.bundle.flavors.scikit_learn import REVIEWED_TYPES
 
     for name in sorted(REVIEWED_TYPES):
         module, _, attr = name.rpartition(".")
@@ -698,7 +698,7 @@ def test_the_projects_own_models_need_nothing_beyond_the_reviewed_types(small: D
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-    from rollbackkit.bundle.artifacts import beyond_review
+    from rollbackkit.bundle.flavors.scikit_learn import beyond_review
     from rollbackkit.demo.data import BASE_FEATURES, CATEGORICAL, TARGET, churn_frame, churn_pipeline
 
     churn = churn_frame(300)

@@ -1,0 +1,245 @@
+"""The one shape of a model flavor: store a model in its library's safe format, load it to score.
+
+A flavor (scikit-learn, XGBoost, LightGBM, ...) is one small module defining a
+:class:`Flavor` subclass and its :class:`Scorer`. The registry
+(:mod:`rollbackkit.bundle.flavors`) picks the flavor from an object's library, a file's
+suffix or the manifest's ``format``; nothing else in rollbackkit knows a model library.
+
+Every loader gets bytes that already match the manifest's hash (the caller's duty), and
+its library is imported only then (:meth:`Flavor.library_module`), so the core install
+stays light and a missing library is one line naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from rollbackkit.errors import InvalidInput, MissingLibrary, UntrustedModel
+
+if TYPE_CHECKING:
+    from rollbackkit.bundle.manifest import Component, Registration
+
+Label = str | int | float | bool
+Param = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A model file in the bundle, as a flavor wrote or accepted it (recorded in the manifest).
+
+    Attributes:
+        file: The file inside the bundle directory.
+        format: The serialisation format (a key of the registry's ``FORMATS``).
+        trusted_types: Types a skops file needs trusted to load.
+        operator_trust: The types among ``trusted_types`` that only the operator vouches for.
+        classes: Class labels in the model's output order, when the file does not hold them.
+    """
+
+    file: Path
+    format: str
+    trusted_types: tuple[str, ...] = ()
+    operator_trust: tuple[str, ...] = ()
+    classes: tuple[Label, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What ``show`` and ``diff`` say about a model without scoring it.
+
+    Attributes:
+        steps: Every estimator inside the model as ``path: Class`` (the model itself first).
+        params: Hyper-parameters as JSON scalars.
+        size: Counts that tell two models apart at a glance: ``trees``, ``nodes``, ``ops``.
+    """
+
+    steps: list[str] | None = None
+    params: dict[str, Param] | None = None
+    size: dict[str, int] = field(default_factory=dict)
+
+
+class Scorer(ABC):
+    """A loaded model of one flavor: scores a feature frame into the output contract.
+
+    Classifiers give ``prediction`` (the label) and ``proba_<class>`` per class (when the
+    model gives probabilities); regressors give ``prediction``.
+
+    Attributes:
+        native: The library's own model object (estimator, Booster, session, ...).
+        classes: Class labels in the order of the model's probabilities (None: a regressor).
+    """
+
+    flavor: ClassVar[str] = ""
+
+    def __init__(self, native: Any, classes: Sequence[Any] | None = None) -> None:
+        self.native = native
+        self.classes = list(classes) if classes is not None else None
+
+    @abstractmethod
+    def score(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Score model features into ``prediction`` (+ ``proba_<class>``), indexed like ``features``."""
+
+    def input_names(self) -> list[str] | None:
+        """The feature names the model recorded at training (None: it records none)."""
+        return None
+
+    def n_inputs(self) -> int | None:
+        """How many features the model takes (None: unknown)."""
+        names = self.input_names()
+        return len(names) if names is not None else None
+
+    def structure(self) -> Structure:
+        """Steps, hyper-parameters and size of the model (for ``show`` and ``diff``)."""
+        return Structure()
+
+    @property
+    def type_name(self) -> str:
+        """The native model's qualified class name."""
+        return qualified(self.native)
+
+
+class Flavor(ABC):
+    """How one model library's models are stored, checked and loaded.
+
+    Class attributes:
+        name: The flavor's name (``sklearn``, ``xgboost``, ...).
+        label: How messages name the library.
+        library: The module to import (None: no library beyond the core install).
+        extra: The pip extra that installs the library (``rollbackkit[extra]``).
+        formats: File suffix -> format, for model files registered by path.
+        directory_format: The format of a model registered as a directory (None: files only).
+        modules: Top-level modules of the objects this flavor stores.
+        safe: False for formats that run code when loaded (pickle): they need ``--unsafe``.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    library: ClassVar[str | None] = None
+    extra: ClassVar[str | None] = None
+    formats: ClassVar[dict[str, str]] = {}
+    directory_format: ClassVar[str | None] = None
+    modules: ClassVar[tuple[str, ...]] = ()
+    safe: ClassVar[bool] = True
+
+    def accepts(self, obj: Any) -> bool:
+        """Whether ``obj`` is a model of this flavor's library (judged by its classes' modules)."""
+        return any(klass.__module__.split(".")[0] in self.modules for klass in type(obj).__mro__)
+
+    def library_module(self) -> ModuleType:
+        """Import the flavor's library, or fail with one line naming the extra to install."""
+        assert self.library is not None, f"{self.name} needs no library"
+        try:
+            return importlib.import_module(self.library)
+        except ImportError as exc:
+            extra = f"pip install 'rollbackkit[{self.extra}]'" if self.extra else f"pip install {self.library}"
+            raise MissingLibrary(
+                f"This model is a {self.label} model, and {self.library} is not installed here ({exc}).",
+                f"Install it: {extra}.",
+            ) from exc
+
+    def format_of(self, path: Path) -> str | None:
+        """The format of a model file by its suffix (the only format when the flavor has one)."""
+        found = self.formats.get(path.suffix.lower())
+        if found is None and len(set(self.formats.values())) == 1:
+            found = next(iter(self.formats.values()))
+        return found
+
+    def copy_in(self, path: Path, out: Path, fmt: str) -> Path:
+        """Copy a model file being registered into the bundle directory ``out``; return the copy."""
+        suffix = next(s for s, f in self.formats.items() if f == fmt)
+        dest = out / f"model{suffix}"
+        shutil.copyfile(path, dest)
+        return dest
+
+    @abstractmethod
+    def save(self, model: Any, out: Path) -> Stored:
+        """Write an in-memory model into directory ``out`` in the library's safe format."""
+
+    @abstractmethod
+    def accept_file(self, path: Path, fmt: str, origin: str, trust: tuple[str, ...], unsafe: bool) -> Stored:
+        """Check a model file being registered (the copy that gets hashed) without running its code.
+
+        Args:
+            path: The copy inside the bundle being built.
+            fmt: Its format (from the suffix or ``--flavor``).
+            origin: How messages name the file (the path the user gave).
+            trust: Types the operator trusts explicitly (``--trust``).
+            unsafe: The operator allows formats that run code when loaded (``--unsafe``).
+
+        Raises:
+            InvalidInput: The file is not a readable model of this flavor.
+            UntrustedModel: It needs what the operator did not allow.
+        """
+
+    @abstractmethod
+    def load(self, data: bytes, component: Component, origin: str) -> Scorer:
+        """Deserialise verified model bytes into a scorer.
+
+        Raises:
+            InvalidInput: The bytes are not a model of this flavor (one line naming ``origin``).
+            MissingLibrary: The library is not installed.
+        """
+
+    def check_trust(self, component: Component, registration: Registration, where: str) -> None:
+        """Refuse, before a byte is read, a stored model that needs what nobody trusted at register.
+
+        Raises:
+            UntrustedModel: The format runs code when loaded and was registered without ``--unsafe``.
+        """
+        if not self.safe and not registration.unsafe:
+            raise UntrustedModel(
+                f"{where}: the model is a {component.format} file registered without --unsafe; "
+                "refusing to load it (loading runs any code it holds).",
+                "Re-register it with --unsafe if you trust the file, or save the model in a safe format.",
+            )
+
+
+def qualified(obj: Any) -> str:
+    """``module.Class`` of an object."""
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def output_from_proba(proba: Any, classes: Sequence[Any], index: pd.Index) -> pd.DataFrame:
+    """The output frame of a classifier from its class probabilities (rows x classes).
+
+    A one-column (or flat) array is the positive-class probability of a binary model.
+    """
+    values = np.asarray(proba, dtype="float64")
+    if values.ndim == 1 or values.shape[1] == 1:
+        positive = values.reshape(-1)
+        values = np.column_stack([1.0 - positive, positive])
+    if values.shape[1] != len(classes):
+        raise InvalidInput(
+            f"The model gives {values.shape[1]} class probabilities but records {len(classes)} classes.",
+            "Register the model with its classes in the order of its probabilities.",
+        )
+    labels = pd.Series(list(classes)).infer_objects()
+    out = pd.DataFrame({"prediction": labels.to_numpy()[values.argmax(axis=1)]}, index=index)
+    for i, cls in enumerate(classes):
+        out[f"proba_{cls}"] = values[:, i]
+    return out
+
+
+def output_from_values(values: Any, index: pd.Index) -> pd.DataFrame:
+    """The output frame of a regressor from its predictions."""
+    return pd.DataFrame({"prediction": np.asarray(values).reshape(len(index), -1)[:, 0]}, index=index)
+
+
+def not_a_model(origin: str, label: str, exc: BaseException | str) -> InvalidInput:
+    """The one-line error for a file that is not a readable model of a flavor."""
+    from rollbackkit.bundle.artifacts import describe_error
+
+    detail = exc if isinstance(exc, str) else describe_error(exc)
+    return InvalidInput(
+        f"{origin} is not a readable {label} model: {detail}.",
+        f"Save it again with {label}'s own save call, or pass --flavor if it is another kind of model.",
+    )
