@@ -12,13 +12,10 @@ HTTP API against a real server, as an on-call engineer would.
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,18 +23,7 @@ import pytest
 from rollbackkit import Registry
 
 from .conftest import new_repo, run_cli
-from .servers import TOKEN, running_server
-
-SEGMENT = "region"
-BAD_SEGMENT = "west"
-ROWS_PER_REQUEST = 50
-V2_GATES = {
-    "min_samples": 100,
-    "gates": [
-        {"name": "errors", "kind": "error_rate", "max": 0.05},
-        {"name": "segment-drift", "kind": "slice", "by": SEGMENT, "metric": "psi", "max": 0.5},
-    ],
-}
+from .story import BAD_SEGMENT, SEGMENT, V2_GATES, whole_story
 
 
 @dataclass(frozen=True)
@@ -101,15 +87,6 @@ def widened(case: Case, rows: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def degraded(frame: pd.DataFrame) -> pd.DataFrame:
-    """The bad segment's numeric inputs drift far out of range (an upstream unit change)."""
-    frame = frame.copy()
-    bad = frame[SEGMENT] == BAD_SEGMENT
-    numeric = [c for c in frame.columns[:6]]
-    frame.loc[bad, numeric] = frame.loc[bad, numeric] * 25
-    return frame
-
-
 PREPROCESS = """\
 import pandas as pd
 
@@ -165,83 +142,7 @@ def build(case: Case, root: Path) -> tuple[Path, pd.DataFrame]:
     return repo, widened(case, 4000, seed=3).drop(columns=["target"])
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON records as a feature pipeline sends them: nulls as null, datetimes as ISO text."""
-    return json.loads(frame.to_json(orient="records", date_format="iso"))
-
-
-def _send(url: str, frame: pd.DataFrame, prefix: str) -> list[dict[str, Any]]:
-    answers = []
-    for i in range(0, len(frame), ROWS_PER_REQUEST):
-        body = {"records": _records(frame.iloc[i : i + ROWS_PER_REQUEST]), "key": f"{prefix}-{i}"}
-        response = httpx.post(f"{url}/predict", json=body, timeout=60)
-        assert response.status_code == 200, response.text
-        answers.append(response.json())
-    return answers
-
-
-def _cli(repo: Path, *args: str) -> Any:
-    result = run_cli(*args, "--json", cwd=repo, env={"ROLLBACKKIT_ADMIN_TOKEN": TOKEN})
-    assert result.returncode == 0, f"{args}: {result.stdout[-2000:]}{result.stderr[-2000:]}"
-    return json.loads(result.stdout)
-
-
-def _wait(condition: Any, seconds: float, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_the_whole_story_holds_for_each_kind_of_model(case: Case, tmp_path: Path) -> None:
     repo, live = build(case, tmp_path)
-    healthy, during = live.iloc[:1000], degraded(live.iloc[1000:3500])
-    features = repo.parent / "live.parquet"
-    healthy.to_parquet(features)  # the typed sample preflight checks: NaN, NA, category, datetime
-
-    with running_server(repo, "model", "prod", watchdog=1.0, runbook=True) as server:
-        answers = _send(server.url, healthy, "healthy")
-        first = answers[0]["predictions"][0]
-        assert isinstance(first["prediction"], case.answer_type()), first
-
-        canary = _cli(repo, "deploy", "model@v1.1.0", "--env", "prod", "--canary", "50", "--features", str(features))
-        assert canary["preflight"]["verdict"] in {"compatible", "adaptable"}, canary["preflight"]
-        answers = _send(server.url, during, "during")
-        assert {a["version"] for a in answers} == {"v1.0.0", "v1.1.0"}
-
-        def rolled_back() -> dict[str, Any] | None:
-            last = _cli(repo, "history", "model", "--env", "prod")["assignments"][-1]
-            return last if last["action"] == "auto-rollback" else None
-
-        rollback = _wait(rolled_back, 90, "the watchdog's automatic rollback")
-        assert rollback["version"] == "v1.0.0" and "segment-drift" in rollback["reason"], rollback
-        assert rollback["actor"] == "watchdog"
-        assert server.status()["live"]["version"] == "v1.0.0"
-
-        runbooks = _wait(
-            lambda: [r for r in _cli(repo, "runbook", "list")["runbooks"] if r["template"] == "rollback"],
-            120,
-            "the rollback runbook the watchdog started",
-        )
-        assert runbooks[-1]["status"] == "ok", runbooks[-1]
-        record = _cli(repo, "runbook", "show", runbooks[-1]["notebook"])
-        canary_rows = sum(len(a["predictions"]) for a in answers if a["version"] == "v1.1.0")
-        assert record["results"]["side_effects"]["backfill"]["rescored"] == canary_rows > 0, record["results"]
-
-        affected = _cli(repo, "affected", "model", "--env", "prod", "--version", "v1.1.0")
-        assert affected["rows"] == affected["backfilled"] == canary_rows, affected
-        assert {row["status"] for row in affected["sample"]} == {"backfilled"}
-        again = _cli(repo, "backfill", "model", "--env", "prod", "--version", "v1.1.0")
-        assert again == {"rescored": 0, "already_done": canary_rows, "failed": 0}
-
-    parity = _cli(repo, "parity", "model@v1.1.0")
-    assert parity["ok"], parity
-    diff = run_cli("diff", "model@v1.0.0", "model@v1.1.0", cwd=repo)
-    assert diff.returncode == 0, diff.stderr
-    assert "max_iter" in diff.stdout and "segment-drift" in diff.stdout, diff.stdout
-    audit = _cli(repo, "audit", "verify")
-    assert audit["ok"], audit
+    whole_story(repo, live, list(live.columns[:6]), case.answer_type(), ["max_iter"])
