@@ -118,6 +118,8 @@ class Flavor(ABC):
         formats: File suffix -> format, for model files registered by path.
         directory_format: The format of a model registered as a directory (None: files only).
         modules: Top-level modules of the objects this flavor stores.
+        packages: Import names of the libraries whose versions the stored model depends on
+            (recorded at register, compared with what runs at load).
         safe: False for formats that run code when loaded (pickle): they need ``--unsafe``.
     """
 
@@ -128,6 +130,7 @@ class Flavor(ABC):
     formats: ClassVar[dict[str, str]] = {}
     directory_format: ClassVar[str | None] = None
     modules: ClassVar[tuple[str, ...]] = ()
+    packages: ClassVar[tuple[str, ...]] = ()
     safe: ClassVar[bool] = True
 
     def accepts(self, obj: Any) -> bool:

@@ -27,6 +27,7 @@ class PickleFlavor(Flavor):
     label = "pickle"
     library = "joblib"
     formats: ClassVar[dict[str, str]] = {".joblib": "joblib", ".pkl": "pickle", ".pickle": "pickle"}
+    packages = ("sklearn", "joblib")
     safe = False
 
     def accepts(self, obj: Any) -> bool:

@@ -101,6 +101,7 @@ class SklearnFlavor(Flavor):
     library = "skops.io"
     formats: ClassVar[dict[str, str]] = {".skops": "skops"}
     modules = ("sklearn",)
+    packages = ("sklearn", "skops")
 
     def accepts(self, obj: Any) -> bool:
         """Any object with ``predict`` that no other flavor claims (the registry asks last)."""
