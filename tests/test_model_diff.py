@@ -69,6 +69,7 @@ def test_a_hyper_parameter_and_retuned_gates_show_in_the_diff(diabetes_repo: Pat
     result = diff("diabetes@v1.0.0", "diabetes@v1.1.0", repo=diabetes_repo)
     assert result.model.params == [Change("model__max_depth", "value", 3, 2)]
     assert result.model.steps == [] and result.model.type is None
+    assert result.model.size == [] and result.model.flavor is None  # 30 trees each, both scikit-learn
     text = result.to_text()
     assert "~ model param model__max_depth: 3 -> 2" in text
     assert "~ gate changed: score-drift max 0.2 -> 0.25" in text
@@ -88,7 +89,9 @@ def test_swapping_gradient_boosting_for_ridge_is_a_model_change(diabetes_repo: P
     assert result.features.empty and result.gates == [] and result.serving == []
     assert result.model.steps == [Change("model", "class", "GradientBoostingRegressor", "Ridge")]
     assert result.model.params == []  # Ridge's own parameters are told by its step line; the scaler is unchanged
+    assert result.model.size == [Change("trees", "size", 30, 0)]
     assert "~ model step model: GradientBoostingRegressor -> Ridge" in result.to_text()
+    assert "~ model trees: 30 -> 0" in result.to_text()
 
     cli = run_cli("diff", "diabetes@v1.1.0", "diabetes@v2.0.0", cwd=diabetes_repo)
     assert cli.returncode == 0, cli.stderr

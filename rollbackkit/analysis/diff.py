@@ -63,10 +63,16 @@ def diff_configs(a: Any, b: Any) -> list[Change]:
 
 
 def diff_models(a: EstimatorView, b: EstimatorView) -> ModelDiff:
-    """Class, steps and hyper-parameters that differ between two recorded estimators."""
+    """Flavor, class, size, steps and hyper-parameters that differ between two recorded models."""
     kind = Change("model", "type", a.type, b.type) if a.type != b.type else None
+    flavor = Change("model", "flavor", a.flavor, b.flavor) if a.flavor != b.flavor else None
+    size = [
+        Change(key, "size", a.size.get(key, 0), b.size.get(key, 0))  # a Ridge has 0 trees
+        for key in sorted(set(a.size) | set(b.size))
+        if a.size.get(key, 0) != b.size.get(key, 0)
+    ]
     if a.steps is None or b.steps is None or a.params is None or b.params is None:
-        return ModelDiff(type=kind, recorded=False)
+        return ModelDiff(type=kind, recorded=False, flavor=flavor, size=size)
     steps_a, steps_b = _steps(a.steps), _steps(b.steps)
     steps = [
         Change(path, "class", steps_a.get(path), steps_b.get(path))
@@ -89,7 +95,7 @@ def diff_models(a: EstimatorView, b: EstimatorView) -> ModelDiff:
         for key in sorted(set(a.params) | set(b.params))
         if a.params.get(key) != b.params.get(key) and not summed_up(key)
     ]
-    return ModelDiff(type=kind, steps=steps, params=params)
+    return ModelDiff(type=kind, steps=steps, params=params, flavor=flavor, size=size)
 
 
 def diff_gates(a: dict[str, Any], b: dict[str, Any]) -> list[GateChange]:

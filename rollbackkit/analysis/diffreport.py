@@ -64,30 +64,39 @@ class ModelDiff:
             that was added, removed or replaced are summed up by that step's line.
         recorded: False when a version predates recorded steps and parameters (only the
             class is compared then).
+        flavor: The model's flavor (``sklearn``, ``xgboost``, ...), when it changed.
+        size: Counts that differ (``trees``, ``nodes``), by name.
     """
 
     type: Change | None = None
     steps: list[Change] = field(default_factory=list)
     params: list[Change] = field(default_factory=list)
     recorded: bool = True
+    flavor: Change | None = None
+    size: list[Change] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        """True when both versions have the same estimator, steps and parameters."""
-        return self.type is None and not (self.steps or self.params)
+        """True when both versions have the same flavor, estimator, steps, parameters and size."""
+        return self.type is None and self.flavor is None and not (self.steps or self.params or self.size)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {
+            "flavor": self.flavor.to_dict() if self.flavor else None,
             "type": self.type.to_dict() if self.type else None,
             "steps": [c.to_dict() for c in self.steps],
             "params": [c.to_dict() for c in self.params],
+            "size": [c.to_dict() for c in self.size],
             "recorded": self.recorded,
         }
 
     def lines(self) -> list[str]:
-        """Terminal lines: the class, then steps, then parameters."""
+        """Terminal lines: the flavor and class, the size, then steps, then parameters."""
         out = []
+        if self.flavor is not None:
+            out.append(f"~ model flavor: {self.flavor.before} -> {self.flavor.after}")
+        out += [f"~ model {c.name}: {_short(c.before)} -> {_short(c.after)}" for c in self.size]
         if self.type is not None:
             out.append(f"~ model: {_class_name(self.type.before)} -> {_class_name(self.type.after)}")
         for c in self.steps:
