@@ -202,6 +202,12 @@ def show(
         f"{data['flavor']} model {schema['estimator']['type']}; {len(schema['features'])} input features; "
         f"output {schema['output']['kind']} ({', '.join(schema['output']['columns'])})"
     )
+    if data["runtime"]:
+        libraries = ", ".join(f"{k} {v}" for k, v in data["runtime"]["libraries"].items())
+        console.print(f"runtime at register: python {data['runtime']['python']}, {libraries}", highlight=False)
+    for finding in data["runtime_here"]:
+        if finding["severity"] != "info":
+            console.print(f"[yellow]{finding['severity']}:[/] {finding['detail']}", highlight=False)
     if data["trusted_types"]:
         console.print(f"skops types trusted at load: {', '.join(data['trusted_types'])}")
     if data["trusted_by_operator"]:

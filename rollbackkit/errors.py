@@ -153,6 +153,10 @@ class RoutingError(RollbackkitError):
     """A traffic operation is not possible in the router's current state."""
 
 
+class IncompatibleRuntime(RollbackkitError):
+    """A library here is a version known not to load a version's model file (see bundle/runtime.py)."""
+
+
 class WarmupError(RollbackkitError):
     """A bundle failed its warm-up (its golden sample scored differently)."""
 

@@ -7,7 +7,10 @@ the current version get the same columns, classes and dtypes?) into one verdict.
 Severity policy: missing columns, unsafe dtypes, domain drift past the thresholds and
 breaking output-contract changes are ``incompatible``. Feature-parity mismatches are
 ``warning``: a bundle ships its own preprocessing, so serving it recomputes features the
-old way; the warning tells you upstream code has moved on.
+old way; the warning tells you upstream code has moved on. A library whose major version
+differs from the one the model was registered with is a ``warning`` naming both versions
+(:mod:`rollbackkit.bundle.runtime`; a minor or patch difference is listed in ``runtime``
+only); one known not to load the model is ``incompatible``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from rollbackkit.analysis.parity import ParityReport
 from rollbackkit.bundle.compat import Adaptation, CompatReport, Finding, Verdict
+from rollbackkit.bundle.runtime import RuntimeReport
 from rollbackkit.bundle.schema import OutputContract
 from rollbackkit.errors import PreflightFailed
 
@@ -33,6 +37,7 @@ class PreflightReport:
     compat: CompatReport | None = None
     parity: ParityReport | None = None
     contract: list[Finding] = field(default_factory=list)
+    runtime: RuntimeReport = field(default_factory=RuntimeReport)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the shape of ``rollbackkit preflight --json``)."""
@@ -43,6 +48,7 @@ class PreflightReport:
             "findings": [f.to_dict() for f in self.findings],
             "adaptation": self.adaptation.to_dict(),
             "parity": self.parity.to_dict() if self.parity else None,
+            "runtime": self.runtime.to_dict(),
         }
 
 
@@ -67,9 +73,14 @@ def contract_findings(target: OutputContract, consumer: OutputContract) -> list[
 
 
 def combine(
-    target: str, consumer: str | None, compat: CompatReport | None, parity: ParityReport | None, contract: list[Finding]
+    target: str,
+    consumer: str | None,
+    compat: CompatReport | None,
+    parity: ParityReport | None,
+    contract: list[Finding],
+    runtime: RuntimeReport | None = None,
 ) -> PreflightReport:
-    """Merge the three checks into one report and verdict."""
+    """Merge the checks (and the runtime's major-version and known-incompatible findings) into one verdict."""
     findings = list(compat.findings) if compat else []
     if parity is not None:
         if parity.error:
@@ -87,12 +98,16 @@ def combine(
                     )
                 )
     findings += contract
+    runtime = runtime or RuntimeReport()
+    findings += [
+        Finding(f.library, "runtime", f.detail, "incompatible" if f.severity == "incompatible" else "warning")
+        for f in runtime.problems
+    ]
     verdict: Verdict = compat.verdict if compat else "compatible"
     if any(f.severity == "incompatible" for f in findings):
         verdict = "incompatible"
-    return PreflightReport(
-        target, consumer, verdict, findings, compat.adaptation if compat else Adaptation(), compat, parity, contract
-    )
+    adaptation = compat.adaptation if compat else Adaptation()
+    return PreflightReport(target, consumer, verdict, findings, adaptation, compat, parity, contract, runtime)
 
 
 def refuse_incompatible(tag: str, report: dict[str, Any], force: bool, untouched: str) -> None:

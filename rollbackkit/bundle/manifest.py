@@ -23,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rollbackkit.bundle.runtime import Runtime
 from rollbackkit.errors import IntegrityError, InvalidInput, InvalidPath
 
 MANIFEST_FILE = "bundle.yaml"
@@ -81,6 +82,11 @@ class Registration(BaseModel):
         "beyond the reviewed list; a load refuses any other.",
     )
     unsafe: bool = Field(default=False, description="The operator allowed a joblib/pickle model with --unsafe.")
+    runtime: Runtime | None = Field(
+        default=None,
+        description="Python and the model's libraries at register (see rollbackkit.bundle.runtime; None: "
+        "registered before it was recorded).",
+    )
 
 
 class Manifest(BaseModel):

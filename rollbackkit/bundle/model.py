@@ -17,8 +17,9 @@ from rollbackkit.bundle.flavors import for_format
 from rollbackkit.bundle.flavors.base import Scorer
 from rollbackkit.bundle.frames import part
 from rollbackkit.bundle.manifest import Manifest
+from rollbackkit.bundle.runtime import RuntimeReport, compare
 from rollbackkit.bundle.schema import Schema
-from rollbackkit.errors import IncompatibleInput, InvalidInput
+from rollbackkit.errors import IncompatibleInput, IncompatibleRuntime, InvalidInput
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.version import VersionInfo
@@ -89,10 +90,13 @@ class LoadedBundle(BundleDescription):
     Attributes:
         scorer: The loaded model of its flavor (scores features into the output contract).
         preprocess: ``preprocess(frame) -> frame`` (identity when the bundle has none).
+        runtime: The runtime recorded at register compared with this one (empty for a
+            manifest without one); a major-version difference is a warning in it.
     """
 
     scorer: Scorer | None = None
     preprocess: Preprocess = identity
+    runtime: RuntimeReport = field(default_factory=RuntimeReport)
 
     @property
     def model(self) -> Any:
@@ -113,15 +117,28 @@ class LoadedBundle(BundleDescription):
         """Assemble a bundle from a reader that returns each role's verified bytes.
 
         The model is refused before its bytes are read when the manifest needs what was not
-        trusted at register (its flavor's ``check_trust``), then loaded by its flavor.
+        trusted at register (its flavor's ``check_trust``) or a library here is known not to
+        load its file (:mod:`rollbackkit.bundle.runtime`), then loaded by its flavor.
+
+        Raises:
+            IncompatibleRuntime: A library here cannot load the model file.
         """
         component = manifest.components["model"]
         flavor = for_format(component.format, info.tag)
         flavor.check_trust(component, manifest.registration, info.tag)
+        runtime = compare(manifest.registration.runtime, component.path)
+        if runtime.incompatible:
+            bad = runtime.incompatible[0]
+            raise IncompatibleRuntime(
+                f"{info.tag}: {bad.detail}.",
+                f"Install {bad.library} {bad.registered} here (the version it was registered with), or re-register "
+                "the model from this environment.",
+            )
         scorer = flavor.load(read("model"), component, info.tag)
         parts = _small_parts(info, manifest, read)
         source = parts["preprocess_source"]
-        return cls(**parts, scorer=scorer, preprocess=_module_preprocess(source, info.tag) if source else identity)
+        prep = _module_preprocess(source, info.tag) if source else identity
+        return cls(**parts, scorer=scorer, preprocess=prep, runtime=runtime)
 
     def features(self, inputs: pd.DataFrame, adaptation: Adaptation | None = None) -> pd.DataFrame:
         """Preprocessed model features for raw inputs (see :meth:`predict` for ``adaptation``)."""

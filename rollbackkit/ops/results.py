@@ -41,6 +41,7 @@ class Preflight:
     findings: list[Finding] = field(default_factory=list)
     adaptation: Adaptation | None = None
     parity: dict[str, Any] | None = None
+    runtime: list[dict[str, Any]] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preflight:
@@ -53,13 +54,14 @@ class Preflight:
             findings=[Finding(**known(Finding, f)) for f in data.get("findings", [])],
             adaptation=Adaptation(**known(Adaptation, adaptation)) if adaptation is not None else None,
             parity=data.get("parity"),
+            runtime=data.get("runtime"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The report's JSON (just the verdict when skipped)."""
         if self.verdict == "skipped":
             return {"verdict": "skipped"}
-        return {
+        out = {
             "target": self.target,
             "consumer": self.consumer,
             "verdict": self.verdict,
@@ -67,6 +69,7 @@ class Preflight:
             "adaptation": self.adaptation.to_dict() if self.adaptation is not None else None,
             "parity": self.parity,
         }
+        return out if self.runtime is None else {**out, "runtime": self.runtime}
 
 
 @dataclass(frozen=True)

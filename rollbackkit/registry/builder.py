@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rollbackkit.bundle import flavors
+from rollbackkit.bundle import flavors, runtime
 from rollbackkit.bundle.artifacts import (
     USER_CODE_ERRORS,
     Preprocess,
@@ -79,7 +79,7 @@ def build_bundle(
     gates_yaml = _config_text(gates, DEFAULT_GATES, "--gates")
     out.mkdir(parents=True)
     components: dict[str, Component] = {}
-    scorer, model_comp, trusted_by_operator = _write_model(out, model, validate_trust(trust), unsafe, flavor)
+    scorer, model_comp, trusted_by_operator, packages = _write_model(out, model, validate_trust(trust), unsafe, flavor)
     components["model"] = model_comp
 
     prep: Preprocess = identity
@@ -141,6 +141,7 @@ def build_bundle(
             preprocess_origin=origin if preprocess is not None else "",
             trust=trusted_by_operator,
             unsafe=unsafe and flavors.unsafe_format(model_comp.format),
+            runtime=runtime.record(packages),
         ),
     ).with_id()
     (out / MANIFEST_FILE).write_text(manifest.to_yaml())
@@ -162,9 +163,9 @@ def _existing_file(path: str | Path, option: str) -> Path:
 
 def _write_model(
     out: Path, model: Any, trust: tuple[str, ...], unsafe: bool, flavor_name: str | None
-) -> tuple[Scorer, Component, tuple[str, ...]]:
+) -> tuple[Scorer, Component, tuple[str, ...], tuple[str, ...]]:
     """Store the model by its flavor; return it loaded back from the stored bytes, its
-    component and the types trusted by the operator."""
+    component, the types trusted by the operator and the libraries whose versions it needs."""
     if isinstance(model, str | Path):
         path = Path(model)
         if not path.exists():
@@ -178,7 +179,8 @@ def _write_model(
         origin = f"the {flavor.label} model"
         stored = flavor.save(model, out)
     component = _model_component(stored)
-    return flavor.load(stored.file.read_bytes(), component, origin), component, stored.operator_trust
+    scorer = flavor.load(stored.file.read_bytes(), component, origin)
+    return scorer, component, stored.operator_trust, (*flavor.packages, *scorer.libraries())
 
 
 def _model_component(stored: Stored) -> Component:

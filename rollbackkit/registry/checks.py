@@ -86,7 +86,8 @@ def preflight_bundle(
     contract = []
     if consumer_info is not None and consumer_info.tag != bundle.info.tag:
         contract = contract_findings(bundle.schema.output, describe(repo, consumer_info).schema.output)
-    return combine(bundle.info.tag, consumer_info.tag if consumer_info else None, compat, report, contract)
+    consumer_tag = consumer_info.tag if consumer_info else None
+    return combine(bundle.info.tag, consumer_tag, compat, report, contract, bundle.runtime)
 
 
 def _consumer(repo: Repository, target: VersionInfo, consumer: str | None) -> VersionInfo | None:

@@ -105,6 +105,7 @@ class Registry(Repository):
         import json
 
         from rollbackkit.bundle.flavors import unsafe_format
+        from rollbackkit.bundle.runtime import compare
 
         info = self.resolve(ref)
         manifest = self.manifest(info)
@@ -122,6 +123,8 @@ class Registry(Repository):
             "unsafe_allowed": manifest.registration.unsafe,
             "trusted_types": list(model.trusted_types),
             "trusted_by_operator": list(manifest.registration.trust),
+            "runtime": runtime.model_dump(mode="json") if (runtime := manifest.registration.runtime) else None,
+            "runtime_here": compare(runtime, model.path).to_dict(),
         }
 
     def ensure_cached(self, md5s: Iterable[str], tag: str | None = None) -> None:

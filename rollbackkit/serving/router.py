@@ -51,13 +51,15 @@ class Slot:
     warmup_ms: float
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready summary (version, bundle id, slot, deployment)."""
-        return {
+        """JSON-ready summary (version, bundle id, slot, deployment; ``runtime`` differences when there are)."""
+        out = {
             "version": self.bundle.version,
             "bundle_id": self.bundle.bundle_id,
             "slot": self.name,
             "deployment": self.deployment,
         }
+        problems = [f.detail for f in self.bundle.runtime.problems]
+        return {**out, "runtime": problems} if problems else out
 
 
 @dataclass(frozen=True)
@@ -235,9 +237,12 @@ class Router:
                 else bool((got.astype(str) == want.astype(str)).all())
             )
             if not same:
+                differs = [f.detail for f in bundle.runtime.problems]
                 raise WarmupError(
-                    f"{bundle.info.tag} scores its golden sample differently here ({column}).",
-                    "Check library versions against the ones it was registered with.",
+                    f"{bundle.info.tag} scores its golden sample differently here ({column})"
+                    + (f"; {differs[0]}" if differs else "")
+                    + ".",
+                    "Check library versions against the ones it was registered with ('rollbackkit show' lists them).",
                 )
         return Slot(name, bundle, deployment, _now(), (time.perf_counter() - started) * 1000)
 

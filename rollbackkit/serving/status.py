@@ -130,6 +130,7 @@ class SlotStatus:
     deployment: str
     percent: int | None = None
     client_errors: int | None = None
+    runtime: list[str] | None = None  # major-version differences from the runtime it was registered with
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SlotStatus:
@@ -146,6 +147,7 @@ class SlotStatus:
                 "deployment": self.deployment,
                 "percent": self.percent,
                 "client_errors": self.client_errors,
+                "runtime": self.runtime,
             }
         )
 

@@ -101,6 +101,10 @@ class Scorer(ABC):
         """Steps, hyper-parameters and size of the model (for ``show`` and ``diff``)."""
         return Structure()
 
+    def libraries(self) -> tuple[str, ...]:
+        """Import names of libraries this model uses beyond its flavor's ``packages`` (recorded at register)."""
+        return ()
+
     @property
     def type_name(self) -> str:
         """The native model's qualified class name."""

@@ -1,0 +1,171 @@
+"""The runtime in the bundle: recorded at register, compared at load, serve and preflight.
+
+A version registered under another major version of its library is a preflight warning
+naming both versions; one whose file the library here is known not to load is refused
+before any traffic moves (deploy exits 1 in one line, nothing assigned); manifests
+written before the runtime was recorded load as they did, with the same bundle id.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from rollbackkit import Registry
+from rollbackkit.bundle import runtime
+from rollbackkit.bundle.manifest import Manifest
+from rollbackkit.bundle.runtime import Runtime, compare
+from rollbackkit.errors import IncompatibleRuntime
+from rollbackkit.serving.router import Router
+
+from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
+from .conftest import new_repo
+
+
+def _frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    frame["target"] = np.where(frame["a"] + frame["b"] > 0, "yes", "no")
+    return frame
+
+
+def _register(registry: Registry, version: str, fake: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """Register a logistic regression as if ``fake`` (import name -> version) ran at register."""
+    from sklearn.linear_model import LogisticRegression
+
+    frame = _frame()
+    model = LogisticRegression().fit(frame[["a", "b", "c"]], frame["target"])
+    real = runtime.installed_version
+    with monkeypatch.context() as patch:
+        patch.setattr(runtime, "installed_version", lambda name: fake.get(name) or real(name))
+        info = registry.register("churn", model, frame, target="target", version=version)
+    return info.tag
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    path = new_repo(tmp_path / "project")
+    Registry.init(path)
+    return path
+
+
+def test_register_records_python_and_the_model_libraries_in_the_manifest(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sklearn
+    import skops
+
+    tag = _register(Registry(project), "v1.0.0", {}, monkeypatch)
+    manifest = yaml.safe_load((project / "bundles" / "churn" / "bundle.yaml").read_text())
+    recorded = manifest["registration"]["runtime"]
+    assert recorded["python"] == platform.python_version()
+    assert recorded["libraries"] == {
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "sklearn": sklearn.__version__,
+        "skops": skops.__version__,
+    }
+    shown = json.loads(rollbackkit("show", tag, "--json", cwd=project).stdout)
+    assert shown["runtime"] == recorded and {f["severity"] for f in shown["runtime_here"]} == {"info"}
+    assert f"runtime at register: python {platform.python_version()}" in rollbackkit("show", tag, cwd=project).stdout
+
+
+def test_another_major_version_at_register_is_a_preflight_finding_with_both_versions(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sklearn
+
+    tag = _register(Registry(project), "v1.0.0", {"sklearn": "0.24.2"}, monkeypatch)
+    line = (
+        f"sklearn 0.24.2 at register, {sklearn.__version__} here: a different major version; "
+        "check parity before traffic moves"
+    )
+    outcome = rollbackkit("preflight", tag, cwd=project)
+    assert outcome.code == 0, outcome.stderr  # a warning: the model loads and scores
+    assert f"[warning] sklearn: runtime - {line}" in outcome.stdout
+    report = json.loads(rollbackkit("preflight", tag, "--json", cwd=project).stdout)
+    assert (
+        report["verdict"] == "compatible"
+        and {"column": "sklearn", "kind": "runtime"}.items()
+        <= next(f for f in report["findings"] if f["kind"] == "runtime").items()
+    )
+    bundle = Registry(project).load(tag)
+    assert bundle.runtime.problems[0].detail == line
+    router = Router()  # the server's warm slot says it too (GET /status)
+    router.shift(router.load(bundle, "churn#prod#1").name, 100)
+    assert router.status()["live"]["runtime"] == [line]
+    assert f"warning: {line}" in " ".join(rollbackkit("show", tag, cwd=project).stdout.split())  # wrapped at 80
+
+
+def test_a_version_the_library_here_cannot_load_is_refused_before_any_traffic_moves(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import skops
+
+    registry = Registry(project)
+    _register(registry, "v1.0.0", {}, monkeypatch)
+    assert rollbackkit("deploy", "churn@v1.0.0", "--env", "prod", cwd=project).code == 0
+    tag = _register(registry, "v1.1.0", {"skops": "99.0.0"}, monkeypatch)
+    before = state(project)
+    outcome = rollbackkit("deploy", tag, "--env", "prod", cwd=project)
+    assert_one_clean_line(outcome, f"skops 99.0.0 at register, {skops.__version__} here", "will not load")
+    assert state(project) == before
+    with pytest.raises(IncompatibleRuntime, match="skops files need skops at least as new"):
+        registry.load(tag)
+
+
+def test_a_manifest_without_a_runtime_loads_with_the_same_bundle_id(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tag = _register(Registry(project), "v1.0.0", {}, monkeypatch)
+    text = (project / "bundles" / "churn" / "bundle.yaml").read_text()
+    data = yaml.safe_load(text)
+    del data["registration"]["runtime"]
+    old = Manifest.from_yaml(yaml.safe_dump(data, sort_keys=False))
+    assert old.registration.runtime is None and old.content_id() == old.bundle_id == data["bundle_id"]
+    monkeypatch.setattr(runtime, "record", lambda packages: None)
+    registry = Registry(project)
+    frame = _frame()
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(frame[["a", "b", "c"]], frame["target"])
+    info = registry.register("churn", model, frame, target="target", version="v1.1.0")
+    assert "runtime: null" in (project / "bundles" / "churn" / "bundle.yaml").read_text()
+    loaded = registry.load(info.tag)
+    assert loaded.runtime.findings == () and loaded.predict(frame[["a", "b", "c"]]).shape[0] == len(frame)
+    assert registry.load(tag).runtime.problems == []
+
+
+@pytest.mark.parametrize(
+    ("library", "registered", "here", "model_file", "severity"),
+    [
+        ("numpy", "2.3.1", "2.3.1", "model.skops", "info"),
+        ("numpy", "2.1.0", "2.3.4", "model.skops", "info"),
+        ("xgboost", "2.1.0", "3.2.0", "model.json", "warning"),
+        ("xgboost", "1.7.6", "1.5.2", "model.ubj", "incompatible"),
+        ("xgboost", "1.7.6", "1.5.2", "model.json", "info"),
+        ("lightgbm", "4.7.0", "3.3.5", "model.txt", "incompatible"),
+        ("lightgbm", "3.3.5", "4.7.0", "model.txt", "warning"),
+        ("skops", "0.12.0", "0.11.0", "model.skops", "incompatible"),
+        ("skops", "0.11.1", "0.11.0", "model.skops", "info"),
+        ("torch", "2.4.0+cu121", "2.4.0", "model.zip", "info"),
+        ("weird", "main", "dev", "model.zip", "info"),
+    ],
+)
+def test_compare_judges_each_library(library: str, registered: str, here: str, model_file: str, severity: str) -> None:
+    recorded = Runtime(python="3.12.0", libraries={library: registered})
+    report = compare(recorded, model_file, Runtime(python="3.12.0", libraries={library: here}))
+    finding = next(f for f in report.findings if f.library == library)
+    assert finding.severity == severity, finding
+    assert finding.detail.startswith(f"{library} {registered} at register, {here} here")
+
+
+def test_a_library_missing_here_is_a_warning() -> None:
+    report = compare(Runtime(python="3.12.0", libraries={"catboost": "1.2.10"}), "model.cbm", Runtime(python="3.12.0"))
+    assert [f.detail for f in report.problems] == ["catboost 1.2.10 at register, not installed here"]
