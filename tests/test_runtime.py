@@ -169,3 +169,32 @@ def test_compare_judges_each_library(library: str, registered: str, here: str, m
 def test_a_library_missing_here_is_a_warning() -> None:
     report = compare(Runtime(python="3.12.0", libraries={"catboost": "1.2.10"}), "model.cbm", Runtime(python="3.12.0"))
     assert [f.detail for f in report.problems] == ["catboost 1.2.10 at register, not installed here"]
+
+
+def test_a_server_names_the_runtime_difference_and_refuses_a_version_it_cannot_load(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sklearn
+
+    from .conftest import run_cli
+    from .servers import TOKEN, running_server
+
+    registry = Registry(project)
+    _register(registry, "v1.0.0", {"sklearn": "0.24.2"}, monkeypatch)
+    assert rollbackkit("deploy", "churn@v1.0.0", "--env", "prod", cwd=project).code == 0
+    _register(registry, "v1.1.0", {"skops": "99.0.0"}, monkeypatch)
+    with running_server(project, "churn", "prod") as server:
+        live = server.status()["live"]
+        assert live["version"] == "v1.0.0"
+        assert live["runtime"] == [
+            f"sklearn 0.24.2 at register, {sklearn.__version__} here: a different major version; "
+            "check parity before traffic moves"
+        ]
+        history = json.loads(rollbackkit("history", "churn", "--env", "prod", "--json", cwd=project).stdout)
+        refused = run_cli(
+            "deploy", "churn@v1.1.0", "--env", "prod", cwd=project, env={"ROLLBACKKIT_ADMIN_TOKEN": TOKEN}
+        )
+        lines = [line for line in refused.stderr.splitlines() if line.strip()]
+        assert refused.returncode == 1 and len(lines) == 1 and "skops 99.0.0 at register" in lines[0], refused.stderr
+        assert server.status()["live"]["version"] == "v1.0.0"
+        assert json.loads(rollbackkit("history", "churn", "--env", "prod", "--json", cwd=project).stdout) == history
