@@ -28,7 +28,7 @@ from rollbackkit.bundle.flavors.base import Scorer, Stored
 from rollbackkit.bundle.frames import prefixed, read_frame, with_prefix
 from rollbackkit.bundle.manifest import MANIFEST_FILE, Component, Manifest, Registration, md5_file
 from rollbackkit.bundle.schema import Schema, infer_schema
-from rollbackkit.errors import InvalidInput, InvalidPath
+from rollbackkit.errors import InvalidInput, InvalidPath, RollbackkitError
 
 REFERENCE_ROWS = 50_000
 GOLDEN_ROWS = 64
@@ -95,7 +95,7 @@ def build_bundle(
     columns = _input_columns(train, target, features, None if preprocess is not None else scorer)
     inputs = _inputs(train, target, columns)
     model_features = _apply(prep, inputs, "training data", code)
-    _check_model_inputs(scorer, model_features)
+    _check_model_inputs(scorer, model_features, model)
     valid = (
         read_frame(validation_data, "validation data")
         if validation_data is not None
@@ -345,19 +345,20 @@ def _apply(prep: Any, frame: pd.DataFrame, what: str, code: str) -> pd.DataFrame
     return result
 
 
-def _check_model_inputs(scorer: Scorer, features: pd.DataFrame) -> None:
+def _check_model_inputs(scorer: Scorer, features: pd.DataFrame, model: Any = None) -> None:
+    where = f"The model in {model}" if isinstance(model, str | Path) else "The model"  # name the file
     expected = scorer.input_names()
     n_expected = scorer.n_inputs()
     if expected is None and n_expected is not None and n_expected != len(features.columns):
         raise InvalidInput(
-            f"The model takes {n_expected} features; the data gives it {len(features.columns)}.",
+            f"{where} takes {n_expected} features; the data gives it {len(features.columns)}.",
             "Pass --target for the label column, --features for the model's inputs, or the data it was trained on.",
         )
     if expected is not None and expected != list(map(str, features.columns)):
         missing = sorted(set(expected) - set(map(str, features.columns)))
         extra = sorted(set(map(str, features.columns)) - set(expected))
         raise InvalidInput(
-            f"The model was trained on other columns (missing: {missing[:5]}, extra: {extra[:5]}).",
+            f"{where} was trained on other columns (missing: {missing[:5]}, extra: {extra[:5]}).",
             "Pass --target for the label column, or the data the model was trained on.",
         )
 
@@ -365,6 +366,8 @@ def _check_model_inputs(scorer: Scorer, features: pd.DataFrame) -> None:
 def _score(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:
     try:
         return scorer.score(features)
+    except RollbackkitError:  # a flavor's own one-line refusal (it names the file and the column)
+        raise
     except USER_CODE_ERRORS as exc:
         raise InvalidInput(
             f"The model cannot score the data: {describe_error(exc)}.",

@@ -1,0 +1,355 @@
+"""ONNX models run through onnxruntime (CPU), from the verified bytes.
+
+Any ``.onnx`` file is taken: scikit-learn models converted with
+``skl2onnx.to_onnx(model, X)``, XGBoost and LightGBM ones with onnxmltools, PyTorch and
+TensorFlow exports. An in-memory ``onnx.ModelProto`` is saved as ``model.onnx``; a
+scikit-learn object stays with the scikit-learn flavor (converting it is the user's choice:
+``skl2onnx.to_onnx(pipeline, X_train[:1])`` gives one input per column, named after it).
+
+Inputs are fed from the feature frame by name:
+
+- one tensor input ``[N, F]`` (a converted tree model, a network export) gets the frame's
+  columns in order, as the input's declared type (``float32`` for ``tensor(float)``);
+- one input per column (skl2onnx given a DataFrame) gets each column by its name, as the
+  input's declared type. skl2onnx renames columns that are not identifiers
+  (``mean radius`` -> ``mean_radius``); a column is matched to its renamed input too.
+
+A graph whose inputs do not match the data's columns (names or count) is refused at
+register with one line naming the file. Missing values: NaN passes to float inputs; a
+missing value in a string or integer input is refused with one line naming the column.
+
+Outputs: a classifier's label and probabilities (a tensor ``[N, C]`` or skl2onnx's ZipMap,
+a list of dicts), or a regressor's single tensor; a single ``[N, C]`` output (C > 1) is read
+as class probabilities. Classes come from the graph (ZipMap keys, a classifier node's
+``classlabels_strings``/``classlabels_int64s``), else from the manifest, else ``0..C-1``;
+string and integer labels keep their type (a boolean label converts to 0/1 in ONNX). The
+graph's own label output is the prediction. Each session uses ``ROLLBACKKIT_ONNX_THREADS``
+intra-op threads (default 1) on the CPU execution provider. A graph that keeps its
+weights in external files is refused (only the hashed bundle file is read).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from rollbackkit.bundle.flavors.base import (
+    Flavor,
+    Param,
+    Scorer,
+    Stored,
+    Structure,
+    not_a_model,
+    output_from_proba,
+    output_from_values,
+)
+from rollbackkit.errors import InvalidInput, MissingLibrary
+
+if TYPE_CHECKING:
+    from rollbackkit.bundle.manifest import Component
+
+MAX_STEPS = 100  # beyond this many nodes, steps list op types with their counts
+_NUMPY = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(bool)": np.bool_,
+}
+_CLASS_ATTRS = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
+
+
+def threads() -> int:
+    """Intra-op threads per session (``ROLLBACKKIT_ONNX_THREADS``, default 1)."""
+    try:
+        return max(1, int(os.environ.get("ROLLBACKKIT_ONNX_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def skl2onnx_name(column: str) -> str:
+    """The input name skl2onnx gives a column (non-word characters to ``_``, no leading digit)."""
+    name = re.sub(r"[^\w+]", "_", column)
+    return "_" + name if re.match("^[0-9]", name) else name
+
+
+class OnnxScorer(Scorer):
+    """An onnxruntime session with what the graph says about its inputs, outputs and classes."""
+
+    flavor = "onnx"
+
+    def __init__(
+        self, session: Any, proto: Any, classes: list[Any] | None, graph_classes: list[Any] | None, origin: str
+    ) -> None:
+        super().__init__(session, classes)
+        self._proto = proto
+        self._origin = origin
+        self._inputs = session.get_inputs()
+        self._outputs = [o.name for o in session.get_outputs()]
+        self._zipmap = [o.type.startswith("seq(map") for o in session.get_outputs()]
+        self._graph_classes = graph_classes
+        shape = self._inputs[0].shape if len(self._inputs) == 1 else None
+        self._tensor = shape is not None and len(shape) == 2 and shape[1] != 1
+        self._width = shape[1] if shape is not None and len(shape) == 2 and isinstance(shape[1], int) else None
+        self._mappings: dict[tuple[str, ...], list[int]] = {}
+
+    @property
+    def type_name(self) -> str:
+        """``onnxruntime.InferenceSession`` (the graph's producer is a parameter)."""
+        return "onnxruntime.InferenceSession"
+
+    def input_names(self) -> list[str] | None:
+        """None: columns are matched to per-column inputs at scoring (skl2onnx renames some)."""
+        return None
+
+    def n_inputs(self) -> int | None:
+        """F of a single ``[N, F]`` input (None for per-column inputs)."""
+        return self._width if self._tensor else None
+
+    def score(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Run the graph on ``features`` and read its label and probabilities (or values)."""
+        results = self.native.run(self._outputs, self._feeds(features))
+        index = features.index
+        if len(results) == 1 and not self._zipmap[0]:
+            single = np.asarray(results[0])
+            if self.classes is None and (single.ndim < 2 or single.shape[1] == 1):
+                return output_from_values(single, index)
+            if self.classes is None:
+                self.classes = list(range(single.shape[1]))
+            return output_from_proba(single, self.classes, index)
+        label = np.asarray(results[0]).reshape(-1)
+        maps = next((r for r, z in zip(results[1:], self._zipmap[1:], strict=True) if z), None)
+        order = self._graph_classes or (list(maps[0]) if maps else None) or list(self.classes or [])
+        table: Any = None
+        if maps is not None:
+            table = np.array([[row[c] for c in order] for row in maps], dtype="float64").reshape(len(maps), len(order))
+        else:
+            table = next((np.asarray(r) for r in results[1:] if np.asarray(r).ndim == 2), None)
+        if self.classes is None:
+            self.classes = list(order) if order else list(range(table.shape[1] if table is not None else 0))
+        out = pd.DataFrame(index=index)
+        if table is not None and table.shape[1] == len(self.classes):
+            out = output_from_proba(table, self.classes, index)
+        out["prediction"] = self._labels(label)
+        return out[["prediction", *[c for c in out.columns if c != "prediction"]]]
+
+    def _labels(self, label: Any) -> Any:
+        """The graph's labels as the recorded classes (their Python type)."""
+        classes = self.classes or []
+        graph = self._graph_classes
+        if graph and len(graph) == len(classes) and list(graph) != list(classes):
+            lookup = dict(zip(graph, classes, strict=True))
+            return pd.Series([lookup.get(v.item() if isinstance(v, np.generic) else v, v) for v in label]).to_numpy()
+        return pd.Series(list(label)).infer_objects().to_numpy()
+
+    def _feeds(self, features: pd.DataFrame) -> dict[str, Any]:
+        columns = [str(c) for c in features.columns]
+        if self._tensor or (len(self._inputs) == 1 and len(columns) > 1):
+            inp = self._inputs[0]
+            if self._width is not None and self._width != len(columns):
+                raise InvalidInput(
+                    f"The ONNX graph in {self._origin} takes {self._width} features in its input {inp.name!r}; "
+                    f"the data gives it {len(columns)}.",
+                    "Pass --features with the model's inputs in order, or the data it was trained on.",
+                )
+            dtype = _NUMPY.get(inp.type, np.float32)
+            return {inp.name: features.to_numpy(dtype=dtype, na_value=np.nan if dtype != np.bool_ else False)}
+        mapping = self._mappings.get(tuple(columns)) or self._map(columns)
+        return {inp.name: self._column(features.iloc[:, i], inp) for inp, i in zip(self._inputs, mapping, strict=True)}
+
+    def _map(self, columns: list[str]) -> list[int]:
+        """Per input, the position of its column (by name, or the name skl2onnx gave it)."""
+        positions, missing = [], []
+        for inp in self._inputs:
+            found = [i for i, c in enumerate(columns) if c == inp.name] or [
+                i for i, c in enumerate(columns) if skl2onnx_name(c) == inp.name
+            ]
+            if not found and len(self._inputs) == 1 and len(columns) == 1:
+                found = [0]  # one column for one input: its name does not matter
+            if len(found) == 1:
+                positions.append(found[0])
+            else:
+                missing.append(inp.name)
+        unused = [c for i, c in enumerate(columns) if i not in positions]
+        if missing or unused:
+            raise InvalidInput(
+                f"The ONNX graph in {self._origin} does not take the data's columns: inputs without a column: "
+                f"{missing[:5]}; columns without an input: {unused[:5]}.",
+                "Convert the model with its training frame (skl2onnx.to_onnx(model, X)) so its inputs are the "
+                "columns, or pass --features (or a preprocess.py) giving exactly its inputs.",
+            )
+        if len(self._mappings) < 64:
+            self._mappings[tuple(columns)] = positions
+        return positions
+
+    def _column(self, col: pd.Series, inp: Any) -> Any:
+        rank = len(inp.shape) if inp.shape is not None else 2
+        if inp.type == "tensor(string)" or (inp.type not in _NUMPY and col.dtype == object):
+            if col.isna().any():
+                raise InvalidInput(
+                    f"Column {col.name!r} has a missing value, and the ONNX graph in {self._origin} takes it as text.",
+                    "Fill missing values (e.g. with 'missing') in preprocess.py, as at training.",
+                )
+            values = np.asarray([str(v) for v in col.to_numpy(dtype=object)], dtype=object)
+        else:
+            dtype = _NUMPY.get(inp.type, np.float32)
+            if np.issubdtype(dtype, np.integer) and col.isna().any():
+                raise InvalidInput(
+                    f"Column {col.name!r} has a missing value, and the ONNX graph in {self._origin} takes it as "
+                    "integers.",
+                    "Fill missing values in preprocess.py, or convert the model with a float input for it.",
+                )
+            values = col.to_numpy(dtype=dtype, na_value=np.nan if np.issubdtype(dtype, np.floating) else False)
+        return values.reshape(-1, 1) if rank == 2 else values.reshape(-1)
+
+    def structure(self) -> Structure:
+        """Producer, opsets and inputs/outputs as parameters; nodes, op types, trees and weights as size."""
+        return graph_structure(self._proto)
+
+
+def graph_structure(proto: Any) -> Structure:
+    """What ``show`` and ``diff`` say about an ONNX model (see :meth:`OnnxScorer.structure`)."""
+    graph = proto.graph
+    nodes = list(graph.node)
+    ops = Counter(n.op_type for n in nodes)
+    opsets = {o.domain or "ai.onnx": int(o.version) for o in proto.opset_import}
+    initialised = {t.name for t in graph.initializer}
+    params: dict[str, Param] = {
+        "producer_name": proto.producer_name or None,
+        "producer_version": proto.producer_version or None,
+        "ir_version": int(proto.ir_version),
+        "opset": opsets.get("ai.onnx"),
+        "inputs": ", ".join(i.name for i in graph.input if i.name not in initialised)[:200],
+        "outputs": ", ".join(o.name for o in graph.output)[:200],
+    }
+    if "ai.onnx.ml" in opsets:
+        params["opset_ml"] = opsets["ai.onnx.ml"]
+    if len(nodes) <= MAX_STEPS:
+        steps = [graph.name or "graph"] + [f"{n.name or f'{n.op_type}_{i}'}: {n.op_type}" for i, n in enumerate(nodes)]
+    else:
+        steps = [graph.name or "graph"] + [f"ops.{op}: {count} nodes" for op, count in sorted(ops.items())]
+    size = {"nodes": len(nodes), "ops": len(ops)}
+    trees = sum(_trees(n) for n in nodes)
+    if trees:
+        size["trees"] = trees
+    weights = sum(int(np.prod(t.dims)) for t in graph.initializer)
+    if weights:
+        size["weights"] = weights
+    return Structure(steps=steps, params=params, size=size)
+
+
+def _trees(node: Any) -> int:
+    """Trees in a ``TreeEnsemble*`` node (0 for other ops)."""
+    if not node.op_type.startswith("TreeEnsemble"):
+        return 0
+    for attr in node.attribute:
+        if attr.name == "nodes_treeids":
+            return len(set(attr.ints))
+        if attr.name == "tree_roots":
+            return len(attr.ints)
+    return 0
+
+
+def graph_classes(proto: Any) -> list[Any] | None:
+    """Class labels a classifier graph records (ZipMap first, then a classifier node)."""
+    nodes = sorted(proto.graph.node, key=lambda n: n.op_type != "ZipMap")
+    for node in nodes:
+        for attr in node.attribute:
+            if attr.name in _CLASS_ATTRS and (attr.strings or attr.ints):
+                if attr.strings:
+                    return [s.decode("utf-8") for s in attr.strings]
+                return [int(i) for i in attr.ints]
+    return None
+
+
+def _external_tensors(graph: Any) -> bool:
+    """Whether any tensor of ``graph`` (subgraphs included) keeps its data in another file."""
+    todo = [graph]
+    while todo:
+        g = todo.pop()
+        tensors = list(g.initializer)
+        for node in g.node:
+            for attr in node.attribute:
+                tensors += ([attr.t] if attr.HasField("t") else []) + list(attr.tensors)
+                todo += ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
+        if any(t.data_location == 1 for t in tensors):  # TensorProto.EXTERNAL
+            return True
+    return False
+
+
+class OnnxFlavor(Flavor):
+    """ONNX graphs in ``.onnx`` files, run by onnxruntime on the CPU."""
+
+    name = "onnx"
+    label = "ONNX"
+    library = "onnxruntime"
+    extra = "onnx"
+    formats: ClassVar[dict[str, str]] = {".onnx": "onnx"}
+    modules = ("onnx",)
+    packages = ("onnxruntime", "onnx")
+
+    def _onnx(self) -> Any:
+        try:
+            return importlib.import_module("onnx")
+        except ImportError as exc:
+            raise MissingLibrary(
+                f"This model is an ONNX model, and onnx is not installed here ({exc}).",
+                "Install it: pip install 'rollbackkit[onnx]'.",
+            ) from exc
+
+    def save(self, model: Any, out: Path) -> Stored:
+        """Write an ``onnx.ModelProto`` as ``model.onnx``."""
+        onnx = self._onnx()
+        if not isinstance(model, onnx.ModelProto):
+            raise InvalidInput(
+                f"The ONNX object ({type(model).__name__}) is not a model (onnx.ModelProto).",
+                "Pass the ModelProto (onnx.load('model.onnx')) or the .onnx file.",
+            )
+        dest = out / "model.onnx"
+        dest.write_bytes(model.SerializeToString())
+        return Stored(dest, "onnx")
+
+    def accept_file(self, path: Path, fmt: str, origin: str, trust: tuple[str, ...], unsafe: bool) -> Stored:
+        """Refuse a file onnx cannot parse or onnxruntime cannot load (a session is built once)."""
+        self.load(path.read_bytes(), None, origin)
+        return Stored(path, fmt)
+
+    def load(self, data: bytes, component: Component | None, origin: str) -> Scorer:
+        """Parse the graph, build a CPU session from the bytes, read its classes."""
+        ort = self.library_module()
+        onnx = self._onnx()
+        try:
+            proto = onnx.load_model_from_string(data)
+        except Exception as exc:  # DecodeError for anything that is not a whole ModelProto
+            raise not_a_model(origin, self.label, exc) from exc
+        if not proto.graph.node and not proto.graph.output:
+            raise not_a_model(origin, self.label, "it holds no graph (empty or cut short)")
+        if _external_tensors(proto.graph):
+            raise InvalidInput(
+                f"{origin} keeps weights in external data files; only the model file itself is stored and read.",
+                "Save the model as one file (onnx.save_model(model, path, save_as_external_data=False)).",
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # warnings (declared vs actual shapes) would go to stderr
+        try:
+            session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's InvalidGraph, InvalidProtobuf, NotImplemented, Fail
+            raise not_a_model(origin, self.label, exc) from exc
+        found = graph_classes(proto)
+        recorded = list(component.classes) if component is not None and component.classes else None
+        classifier = len(session.get_outputs()) > 1 or found is not None
+        classes = recorded or found if classifier else recorded
+        return OnnxScorer(session, proto, classes, found, origin)
+
+
+FLAVOR = OnnxFlavor()

@@ -1,0 +1,276 @@
+"""The ONNX flavor: any ``.onnx`` run through onnxruntime, inputs fed from the columns by name.
+
+The whole story on a scikit-learn pipeline converted with skl2onnx (string labels, one
+input per column, columns with spaces renamed by skl2onnx); register and predict for a
+LightGBM model converted with onnxmltools (one tensor input, integer labels) and a graph
+built with ``onnx.helper`` standing for a PyTorch export (a regressor); and the bad input
+a user brings: a truncated file, a graph whose inputs are not the data's columns, and no
+onnxruntime installed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rollbackkit import Registry
+
+from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
+from .conftest import new_repo, run_cli
+from .story import SEGMENT, V2_GATES, whole_story
+from .test_matrix import Case, widened
+
+CASE = Case("onnx-string-labels", "breast_cancer", "names")
+# The bundle's feature logic: a missing plan is a plan of its own, numbers as float32 (what
+# the converted graph takes), the datetime is not a feature.
+ONNX_PREPROCESS = """\
+import pandas as pd
+
+
+def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.drop(columns=["signup"]).assign(
+        plan=frame["plan"].astype("string").fillna("missing").astype(object),
+        region=frame["region"].astype(object),
+    )
+    return frame.astype({c: "float32" for c in frame.columns if c not in ("plan", "region")})
+"""
+
+
+def _converted(X: pd.DataFrame, y: pd.Series, rounds: int) -> Any:
+    """A scikit-learn pipeline (impute, encode, boosted trees) converted with skl2onnx."""
+    from skl2onnx import to_onnx
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    numeric = [c for c in X.columns if c not in ("plan", SEGMENT)]
+    encode = ColumnTransformer(
+        [
+            ("numeric", SimpleImputer(strategy="median"), numeric),
+            ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["plan", SEGMENT]),
+        ]
+    )
+    model = make_pipeline(encode, GradientBoostingClassifier(n_estimators=rounds, max_depth=2, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return to_onnx(model.fit(X, y), X[:1], target_opset={"": 17, "ai.onnx.ml": 3})
+
+
+def test_the_whole_story_holds_for_a_scikit_learn_pipeline_converted_to_onnx(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path / "project", CASE.name)
+    registry = Registry.init(repo)
+    train, held_out = widened(CASE, 1500, seed=1), widened(CASE, 800, seed=2)
+    preprocess = tmp_path / "features.py"
+    preprocess.write_text(ONNX_PREPROCESS)
+    namespace: dict[str, Any] = {}
+    exec(ONNX_PREPROCESS, namespace)
+    X = namespace["preprocess"](train.drop(columns=["target"]))
+    assert "mean radius" in X.columns  # skl2onnx names its input mean_radius: matched by name
+    for version, rounds, gates in (("v1.0.0", 10, None), ("v1.1.0", 30, V2_GATES)):
+        path = tmp_path / f"model-{version}.onnx"
+        path.write_bytes(_converted(X, train["target"], rounds).SerializeToString())
+        registry.register(
+            "model",
+            str(path),
+            train,
+            target="target",
+            version=version,
+            validation_data=held_out,
+            preprocess=preprocess,
+            gates=gates,
+        )
+    bundle = registry.load("model@v1.0.0")
+    assert bundle.schema.estimator.flavor == "onnx" and bundle.schema.estimator.size["trees"] == 10
+    assert bundle.schema.output.classes == ["benign", "malignant"]
+    shown = run_cli("show", "model@v1.1.0", cwd=repo)
+    assert shown.returncode == 0 and "onnx model" in shown.stdout, shown.stdout + shown.stderr
+    deployed = run_cli("deploy", "model@v1.0.0", "--env", "prod", "--reason", "first release", cwd=repo)
+    assert deployed.returncode == 0, deployed.stderr
+    live = widened(CASE, 4000, seed=3).drop(columns=["target"])
+    whole_story(repo, live, list(live.columns[:6]), str, ["model trees: 10 -> 30"])
+
+
+# --------------------------------------------------------------------------- register + predict
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(400, 3)), columns=["age", "income", "tenure"]).astype("float32")
+    return X.assign(target=np.where(X["age"] + X["income"] > 0, 3, 0))
+
+
+def _lightgbm_onnx(frame: pd.DataFrame, width: int = 3) -> Any:
+    import lightgbm
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    X = frame.drop(columns=["target"]).iloc[:, :width]
+    model = lightgbm.LGBMClassifier(n_estimators=8, n_jobs=1, verbose=-1).fit(X.to_numpy(), frame["target"])
+    return model, convert_lightgbm(model, initial_types=[("input", FloatTensorType([None, width]))])
+
+
+def test_lightgbm_converted_with_onnxmltools_answers_its_integer_labels(tmp_path: Path, frame: pd.DataFrame) -> None:
+    repo = new_repo(tmp_path / "project")
+    registry = Registry.init(repo)
+    model, proto = _lightgbm_onnx(frame)
+    path = tmp_path / "lgbm.onnx"
+    path.write_bytes(proto.SerializeToString())
+    registry.register("lgbm", str(path), frame, target="target", version="v1.0.0")
+    bundle = registry.load("lgbm@v1.0.0")
+    X = frame.drop(columns=["target"])
+    out = bundle.predict(X.iloc[:50])
+    assert [type(v) for v in out["prediction"].tolist()[:1]] == [int]
+    assert out["prediction"].tolist() == model.predict(X.iloc[:50].to_numpy()).tolist()
+    assert np.allclose(out["proba_3"], model.predict_proba(X.iloc[:50].to_numpy())[:, 1], atol=1e-5)
+    assert bundle.schema.estimator.n_features_in == 3 and bundle.schema.estimator.size["trees"] == 8
+    parity = run_cli("parity", "lgbm@v1.0.0", "--json", cwd=repo)
+    assert parity.returncode == 0 and '"ok": true' in parity.stdout, parity.stdout + parity.stderr
+
+
+def _mlp(hidden: int, layers: int = 1) -> Any:
+    """What torch.onnx.export writes for a small MLP regressor: Gemm/Relu layers on input [N, 3]."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(hidden)
+    nodes, weights, previous, width = [], [], "input", 3
+    for i in range(layers):
+        w = numpy_helper.from_array(rng.normal(size=(width, hidden)).astype("float32"), f"w{i}")
+        b = numpy_helper.from_array(rng.normal(size=hidden).astype("float32"), f"b{i}")
+        nodes += [helper.make_node("Gemm", [previous, f"w{i}", f"b{i}"], [f"h{i}"], name=f"/layer{i}/Gemm")]
+        nodes += [helper.make_node("Relu", [f"h{i}"], [f"r{i}"], name=f"/layer{i}/Relu")]
+        weights += [w, b]
+        previous, width = f"r{i}", hidden
+    out_w = numpy_helper.from_array(rng.normal(size=(width, 1)).astype("float32"), "w_out")
+    nodes.append(helper.make_node("Gemm", [previous, "w_out"], ["output"], name="/head/Gemm"))
+    graph = helper.make_graph(
+        nodes,
+        "torch_jit",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1])],
+        [*weights, out_w],
+    )
+    return helper.make_model(graph, producer_name="pytorch", opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _mlp_answer(proto: Any, X: np.ndarray) -> np.ndarray:
+    from onnx import numpy_helper
+
+    w = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    h = X.astype("float32")
+    i = 0
+    while f"w{i}" in w:
+        h = np.maximum(h @ w[f"w{i}"] + w[f"b{i}"], 0)
+        i += 1
+    return (h @ w["w_out"])[:, 0]
+
+
+def test_a_graph_standing_for_a_pytorch_export_is_a_regressor_and_diff_names_its_nodes(
+    tmp_path: Path, frame: pd.DataFrame
+) -> None:
+    repo = new_repo(tmp_path / "project")
+    registry = Registry.init(repo)
+    data = frame.assign(target=frame["age"] * 2.0)
+    v1, v2 = _mlp(4), _mlp(4, layers=2)
+    registry.register("mlp", v1, data, target="target", version="v1.0.0")  # the ModelProto itself
+    registry.register("mlp", v2, data, target="target", version="v1.1.0")
+    X = data.drop(columns=["target"])
+    out = registry.load("mlp@v1.1.0").predict(X.iloc[:20])
+    assert np.allclose(out["prediction"], _mlp_answer(v2, X.iloc[:20].to_numpy()), atol=1e-4)
+    schema = registry.load("mlp@v1.0.0").schema
+    assert schema.output.kind == "regression" and schema.estimator.params["producer_name"] == "pytorch"
+    diff = run_cli("diff", "mlp@v1.0.0", "mlp@v1.1.0", cwd=repo)
+    assert diff.returncode == 0 and "model nodes: 3 -> 5" in diff.stdout, diff.stdout + diff.stderr
+    assert "+ model step added: /layer1/Gemm" in diff.stdout, diff.stdout
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path, frame: pd.DataFrame) -> dict[str, Path]:
+    where = tmp_path_factory.mktemp("onnx-bad")
+    repo = new_repo(where / "project", "onnx bad input")
+    Registry.init(repo)
+    rollbackkit("register", "m", "--model", "absent.onnx", "--train-data", "absent.csv", cwd=repo)  # lock files
+    train = where / "train.csv"
+    frame.to_csv(train, index=False)
+    whole = where / "whole.onnx"
+    whole.write_bytes(_lightgbm_onnx(frame)[1].SerializeToString())
+    return {"repo": repo, "train": train, "whole": whole, "where": where}
+
+
+def _register(project: dict[str, Path], model: Path) -> Any:
+    args = ("register", "m", "--model", str(model), "--train-data", str(project["train"]), "--target", "target")
+    return rollbackkit(*args, cwd=project["repo"])
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.02])
+def test_a_truncated_onnx_file_is_one_line_and_nothing_registered(project: dict[str, Path], keep: float) -> None:
+    data = project["whole"].read_bytes()
+    cut = project["where"] / f"cut-{keep}.onnx"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    before = state(project["repo"])
+    assert_one_clean_line(_register(project, cut), str(cut), "ONNX")
+    assert state(project["repo"]) == before
+
+
+def test_a_graph_whose_inputs_are_not_the_data_columns_is_refused_naming_the_file(
+    project: dict[str, Path], frame: pd.DataFrame
+) -> None:
+    from skl2onnx import to_onnx
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = frame.drop(columns=["target"]).rename(columns={"tenure": "months"})
+    other = project["where"] / "other-columns.onnx"  # one input per column: age, income, months
+    scale = make_column_transformer((StandardScaler(), list(X.columns)))
+    model = make_pipeline(scale, LogisticRegression()).fit(X, frame["target"])
+    other.write_bytes(to_onnx(model, X[:1], options={"zipmap": False}).SerializeToString())
+    before = state(project["repo"])
+    assert_one_clean_line(_register(project, other), str(other), "months", "tenure")
+    assert state(project["repo"]) == before
+
+    narrow = project["where"] / "two-features.onnx"
+    narrow.write_bytes(_lightgbm_onnx(frame, width=2)[1].SerializeToString())
+    assert_one_clean_line(_register(project, narrow), str(narrow), "takes 2 features", "gives it 3")
+    assert state(project["repo"]) == before
+
+
+def test_without_onnxruntime_register_names_the_extra(project: dict[str, Path]) -> None:
+    stub = project["where"] / "no-onnxruntime" / "onnxruntime"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('No module named onnxruntime')\n")
+    before = state(project["repo"])
+    args = ("register", "m", "--model", str(project["whole"]), "--train-data", str(project["train"]))
+    result = run_cli(*args, "--target", "target", cwd=project["repo"], env={"PYTHONPATH": str(stub.parent)})
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert "rollbackkit[onnx]" in lines[0] and "Traceback" not in result.stderr, lines
+    assert state(project["repo"]) == before
+
+
+def test_a_graph_reading_weights_from_another_file_is_refused(project: dict[str, Path]) -> None:
+    from onnx import TensorProto, helper
+
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [3, 1], [1.0, 2.0, 3.0])
+    weights.data_location = TensorProto.EXTERNAL
+    del weights.float_data[:]
+    weights.external_data.add(key="location", value="../../../etc/passwd")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["input", "w"], ["output"])],
+        "external",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1])],
+        [weights],
+    )
+    path = project["where"] / "external.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    before = state(project["repo"])
+    assert_one_clean_line(_register(project, path), str(path), "external data")
+    assert state(project["repo"]) == before
