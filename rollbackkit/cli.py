@@ -96,13 +96,20 @@ def init(
 def register(
     name: Annotated[str, typer.Argument(help="Bundle name, e.g. churn.")],
     model: Annotated[
-        Path,
+        str,
         typer.Option(
             help="Model file: .skops, XGBoost .json/.ubj, LightGBM .txt, CatBoost .cbm, .onnx, a directory with "
-            "a model.py; .joblib/.pkl need --unsafe."
+            "a model.py; .joblib/.pkl need --unsafe. Or an MLflow model: models:/NAME/N, models:/NAME@alias, "
+            "runs:/RUN/PATH, a directory with an MLmodel file."
         ),
     ],
-    train_data: Annotated[Path, typer.Option(help="Training data (.csv or .parquet) with raw input features.")],
+    train_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Training data (.csv or .parquet) with raw input features (an MLflow model's input example "
+            "stands in when it is left out)."
+        ),
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Label column in the data.")] = None,
     validation_data: Annotated[Path | None, typer.Option(help="Data for the reference profile.")] = None,
     preprocess: Annotated[Path | None, typer.Option(help="Python file defining preprocess(frame).")] = None,
@@ -131,6 +138,12 @@ def register(
         str | None,
         typer.Option(help="The model's flavor when its suffix does not say it: sklearn, xgboost, lightgbm, ..."),
     ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URI", help="MLflow tracking server of a models:/ or runs:/ model (default: MLFLOW_TRACKING_URI)."
+        ),
+    ] = None,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
@@ -151,6 +164,7 @@ def register(
         unsafe=unsafe,
         features=[f.strip() for f in features.split(",") if f.strip()] if features is not None else None,
         flavor=flavor,
+        tracking_uri=tracking_uri,
     )
     if as_json:
         _print_json(info.to_dict())
@@ -513,12 +527,17 @@ def _features(path: Path | None) -> Any:
 
 
 def _assignment_out(result: AssignmentResult, as_json: bool, verb: str) -> None:
+    moved = result.alias_sync
+    if moved is not None and not moved.ok:  # the change stands; one warning line with the retry command
+        sys.stderr.write(" ".join(moved.line().split()) + "\n")
     if as_json:
         _print_json(result.to_dict())
         return
     from rollbackkit.screens import messages
 
     messages.assignment(_console(), result, verb)
+    if moved is not None and moved.ok:
+        _console().print(moved.line(), highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command()
@@ -841,6 +860,90 @@ def audit_verify(
             sys.stdout.write(f"  {problem['notebook']}: {problem['problem']}\n")
     if not report.ok:
         raise typer.Exit(1)
+
+
+import_app = typer.Typer(help="Bring models across from another registry.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("mlflow")
+def import_mlflow(
+    model: Annotated[str, typer.Argument(help="The MLflow registered model's name.")],
+    tracking_uri: Annotated[
+        str | None, typer.Option(metavar="URI", help="MLflow tracking server (default: MLFLOW_TRACKING_URI).")
+    ] = None,
+    as_name: Annotated[
+        str | None,
+        typer.Option("--as", metavar="NAME", help="Bundle name (default: the MLflow name, when it is a valid one)."),
+    ] = None,
+    sync_alias: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="ENV=ALIAS",
+            help="ENV=ALIAS: every deploy and rollback in ENV also moves the MLflow alias (repeatable; saved in "
+            ".rollbackkit/mlflow.yaml).",
+        ),
+    ] = None,
+    train_data: Annotated[
+        Path | None, typer.Option(help="Training data for every version (default: each one's input example).")
+    ] = None,
+    trust: Annotated[list[str] | None, typer.Option(help="A type a skops model may load (repeatable).")] = None,
+    unsafe: Annotated[bool, typer.Option("--unsafe", help="Allow flavors MLflow saved with pickle.")] = False,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Every version of an MLflow model as NAME@vN.0.0 (MLflow version N), its aliases as assignments."""
+    from rollbackkit.ops.mlflow_import import import_mlflow as run
+
+    done = run(
+        repo,
+        model,
+        tracking_uri=tracking_uri,
+        name=as_name,
+        sync_alias=sync_alias,
+        train_data=train_data,
+        trust=tuple(trust or ()),
+        unsafe=unsafe,
+    )
+    if as_json:
+        _print_json(done.to_dict())
+        return
+    lines = [
+        f"{done.name}@{v.version}  <- models:/{done.model}/{v.mlflow_version}  "
+        + ("imported" if v.status == "imported" else "skipped (imported before)")
+        for v in done.versions
+    ]
+    lines += [
+        f"alias {a.alias} -> {done.name}@{a.version}  " + (f"{a.env}: {a.status}" if a.env else f"skipped: {a.note}")
+        for a in done.aliases
+    ]
+    lines += [
+        f"sync: deploys and rollbacks in {env} move alias {alias} ({done.config})" for env, alias in done.sync.items()
+    ]
+    console = _console()
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+mlflow_app = typer.Typer(help="MLflow aliases that follow what serves.", no_args_is_help=True)
+app.add_typer(mlflow_app, name="mlflow")
+
+
+@mlflow_app.command("sync")
+def mlflow_sync(
+    name: Annotated[str, typer.Argument(help="Bundle name.")],
+    env: EnvOpt,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Point ENV's synced MLflow alias at the MLflow version of what serves ENV now (retry a failed move)."""
+    from rollbackkit.ops.mlflow_import import sync
+
+    moved = sync(repo, name, env)
+    if as_json:
+        _print_json(moved.to_dict())
+    else:
+        _console().print(moved.line(), highlight=False, soft_wrap=True, markup=False)
 
 
 journal_app = typer.Typer(help="The append-only, hash-chained journal.", no_args_is_help=True)

@@ -141,6 +141,10 @@ class GitError(RollbackkitError):
     """A git command failed."""
 
 
+class MlflowError(RollbackkitError):
+    """An MLflow tracking server cannot be reached, or does not hold the model or version named."""
+
+
 class ServerError(RollbackkitError):
     """No server runs for an environment, or it refused or did not answer a call."""
 

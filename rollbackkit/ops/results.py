@@ -12,7 +12,7 @@ out of ``to_dict``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rollbackkit.bundle.compat import Adaptation, Finding
@@ -22,6 +22,7 @@ from rollbackkit.serving.status import ServerStatus, known, without_none
 
 if TYPE_CHECKING:
     from rollbackkit.ops.runbooks import RunbookResult
+    from rollbackkit.registry.mlflow_sync import AliasMove
 
 PreflightVerdict = Literal["compatible", "adaptable", "incompatible", "skipped"]
 
@@ -89,6 +90,8 @@ class AssignmentResult:
             canary's "rest"), or for a rollback the canary it cancelled; None when nothing
             served before or it is not known. Read from the assignment history, not part of
             the JSON.
+        alias_sync: The MLflow alias this change moved (or failed to), when the environment
+            syncs one (``import mlflow --sync-alias``); ``mlflow_alias`` in the JSON.
     """
 
     via: str
@@ -99,6 +102,7 @@ class AssignmentResult:
     restored: str | None = None
     source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     previous: str | None = None
+    alias_sync: AliasMove | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AssignmentResult:
@@ -115,6 +119,8 @@ class AssignmentResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON ``deploy``, ``rollback`` and ``promote --json`` print."""
+        if self.alias_sync is not None:
+            return {**replace(self, alias_sync=None).to_dict(), "mlflow_alias": self.alias_sync.to_dict()}
         if self.source is not None:
             return dict(self.source)
         return without_none(

@@ -6,14 +6,17 @@ after each automatic rollback, and the callback given here runs ``rollback.ipynb
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
+from rollbackkit.errors import MlflowError
 from rollbackkit.ops.results import AssignmentResult, RollbackWithRunbook
 from rollbackkit.ops.runbooks import Progress, RunbookResult, run
 from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.mlflow_sync import AliasMove, move_alias
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.server import ServeOptions
 from rollbackkit.serving.server import serve as serve_http
@@ -117,17 +120,41 @@ def after_auto_rollback(
     env: str,
     result: dict[str, Any],
     on_runbook: Callable[[RunbookResult], None] | None = None,
+    runbook: bool = True,
 ) -> None:
-    """The server's hook after an automatic rollback: :func:`rollback_runbook`, then
-    ``on_runbook`` with its result. A runbook that cannot run is recorded in the journal;
-    it never affects serving."""
+    """The server's hook after an automatic rollback: move the MLflow alias ``env`` syncs
+    (if any), then :func:`rollback_runbook` (with ``runbook``) and ``on_runbook`` with its
+    result. A runbook that cannot run is recorded in the journal; it never affects serving.
+
+    Raises:
+        MlflowError: The alias was not moved (after the runbook ran): the server counts it
+            as a background failure (``background`` in ``/status``); the move is journaled
+            and a warning line names the command to retry.
+    """
+    moved = _move_alias(repo, name, env, result)
+    if runbook:
+        try:
+            done = rollback_runbook(repo, name, env, result)
+        except Exception as exc:  # recorded, never raised into serving
+            Journal(Repository(repo).paths.journal).append("runbook-error", name=name, env=env, error=repr(exc))
+        else:
+            if on_runbook is not None:
+                on_runbook(done)
+    if moved is not None and not moved.ok:
+        raise MlflowError(f"MLflow alias {moved.alias} was not moved: {moved.error}", f"Retry: {moved.retry}.")
+
+
+def _move_alias(repo: str | Path, name: str, env: str, result: dict[str, Any]) -> AliasMove | None:
+    """Move the synced MLflow alias after an automatic rollback; print a warning when it fails."""
+    assignment = result.get("assignment") or {}
     try:
-        done = rollback_runbook(repo, name, env, result)
-    except Exception as exc:  # recorded, never raised into serving
-        Journal(Repository(repo).paths.journal).append("runbook-error", name=name, env=env, error=repr(exc))
-        return
-    if on_runbook is not None:
-        on_runbook(done)
+        moved = move_alias(Repository(repo), name, env, assignment["version"], action=assignment.get("action", ""))
+    except Exception as exc:  # a broken mlflow.yaml or journal: report, never raise before the runbook
+        print(f"warning: the MLflow alias of {env} was not checked: {exc}", file=sys.stderr)
+        return None
+    if moved is not None and not moved.ok:
+        print(moved.line(), file=sys.stderr)
+    return moved
 
 
 def serve(
@@ -145,5 +172,5 @@ def serve(
     (:func:`rollback_runbook`) once traffic has moved; traffic never waits for it.
     ``on_runbook`` is called with each such runbook's result (its record and verdict).
     """
-    on_rollback = partial(after_auto_rollback, repo, name, env, on_runbook=on_runbook) if runbook else None
+    on_rollback = partial(after_auto_rollback, repo, name, env, on_runbook=on_runbook, runbook=runbook)
     serve_http(repo, name, env, on_rollback=on_rollback, **options)

@@ -29,6 +29,7 @@ from rollbackkit.registry.assignments import Action, Deployments, require_known,
 from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.mlflow_sync import move_alias
 from rollbackkit.registry.people import actor
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.restore import restore
@@ -90,13 +91,13 @@ def deploy(
             "features": encode_frame(features) if features is not None else None,
             "actor": actor(registry.root),
         }
-        return _through_server(registry, url, "deploy", body)
+        return synced(registry, _through_server(registry, url, "deploy", body))
     if canary is not None:
         raise ServerError(
             f"A canary needs a running server for {env}.",
             f"Start one: rollbackkit serve {target.name} --env {env}.",
         )
-    return _offline(registry, target.name, env, target.version, "deploy", features, force, reason, "")
+    return synced(registry, _offline(registry, target.name, env, target.version, "deploy", features, force, reason, ""))
 
 
 def rollback(
@@ -155,9 +156,10 @@ def rollback(
             "features": encode_frame(features) if features is not None else None,
             "actor": actor(registry.root),
         }
-        return _through_server(registry, url, "rollback", body)
+        return synced(registry, _through_server(registry, url, "rollback", body))
     target = Deployments(registry).rollback_target(name, env, to)
-    return _offline(registry, name, env, target.version, "rollback", features, force, reason, incident)
+    done = _offline(registry, name, env, target.version, "rollback", features, force, reason, incident)
+    return synced(registry, done)
 
 
 def _offline(
@@ -242,7 +244,7 @@ def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: 
             f"Start one with rollbackkit serve {name} --env {env}, or use --server URL.",
         )
     body = {"reason": reason, "actor": actor(registry.root)}
-    return _through_server(registry, url, "promote", body)
+    return synced(registry, _through_server(registry, url, "promote", body))
 
 
 def _through_server(registry: Repository, url: str, operation: str, body: dict[str, Any]) -> AssignmentResult:
@@ -250,6 +252,15 @@ def _through_server(registry: Repository, url: str, operation: str, body: dict[s
     with the version the assignment took traffic from."""
     answer = {"via": url, **admin_call(registry.paths, url, operation, body)}
     return with_previous(registry, from_server(AssignmentResult.from_dict, answer, url, operation, done=True))
+
+
+def synced(registry: Repository, result: AssignmentResult) -> AssignmentResult:
+    """``result`` with the MLflow alias its environment syncs moved to the version now live
+    (:func:`rollbackkit.registry.mlflow_sync.move_alias`; unchanged when none is synced). A
+    failed move never undoes the traffic change: it is journaled and returned in ``alias_sync``."""
+    done = result.assignment
+    moved = move_alias(registry, done.name, done.env, done.version, action=done.action)
+    return replace(result, alias_sync=moved) if moved is not None else result
 
 
 def with_previous(registry: Repository, result: AssignmentResult) -> AssignmentResult:

@@ -15,6 +15,7 @@ never touched or committed. ``bundles/NAME/`` belongs to rollbackkit.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rollbackkit.bundle.manifest import Manifest
 from rollbackkit.bundle.version import VersionInfo
-from rollbackkit.errors import DirtyWorkspace, VersionExists
+from rollbackkit.errors import DirtyWorkspace, InvalidInput, VersionExists
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.project import ProjectPaths
 from rollbackkit.refs import Reference, Version, validate_name
@@ -37,6 +38,8 @@ from rollbackkit.registry.tags import registration_message, version_tag
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rollbackkit.registry.mlflow_source import Fetched
+
 # The crash points of a register, in order (tests kill a register at each one).
 REGISTER_STEPS = ("staged", "dvc_added", "pushed", "dvc_yaml", "committed", "tagged")
 
@@ -45,7 +48,7 @@ def register(
     repo: Repository,
     name: str,
     model: Any,
-    train_data: pd.DataFrame | str | Path,
+    train_data: pd.DataFrame | str | Path | None,
     *,
     target: str | None = None,
     validation_data: pd.DataFrame | str | Path | None = None,
@@ -59,6 +62,7 @@ def register(
     features: Iterable[str] | None = None,
     unsafe: bool = False,
     flavor: str | None = None,
+    tracking_uri: str | None = None,
 ) -> VersionInfo:
     """Register one immutable version of bundle ``name`` (see :meth:`Registry.register`)."""
     from rollbackkit.registry.builder import build_bundle
@@ -70,6 +74,12 @@ def register(
     else:
         Version(0, 0, 0).bump(bump)  # validates ``bump`` before anything is written
     repo.require_initialised()
+    # An MLflow model is downloaded (or read) before the lock: its native file, signature and example.
+    fetched, download = _from_mlflow(model, train_data, tracking_uri, tuple(trust), unsafe)
+    if fetched is not None:
+        model, flavor = fetched.model, flavor or fetched.flavor
+        features = features if features is not None else fetched.features
+        train_data = train_data if train_data is not None else fetched.example
     with repo_lock(repo.paths.lock_file):
         recover_locked(repo)
         version = _next_version(repo, name, version, bump)
@@ -100,12 +110,14 @@ def register(
                 unsafe=unsafe,
                 flavor=flavor,
             )
-            info = _commit_bundle(repo, scratch, manifest, message)
+            info = _commit_bundle(repo, scratch, manifest, message, fetched.origin.trailer() if fetched else "")
         except BaseException:
             recover_locked(repo)  # put bundles/NAME and dvc.yaml back as HEAD has them
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            if download is not None:
+                download.cleanup()
         repo.journal().append(
             "register",
             name=name,
@@ -115,6 +127,7 @@ def register(
             bundle_id=info.bundle_id,
             seconds=round(time.perf_counter() - started, 4),
             **_trust_record(manifest),
+            **({"source": fetched.origin.uri} if fetched is not None else {}),
         )
         return info
 
@@ -153,7 +166,39 @@ def _repo_relative(repo: Repository, path: str | Path | None) -> str:
         return ""
 
 
-def _commit_bundle(repo: Repository, scratch: Path, manifest: Manifest, message: str) -> VersionInfo:
+def _from_mlflow(
+    model: Any, train_data: Any, tracking_uri: str | None, trust: tuple[str, ...], unsafe: bool
+) -> tuple[Fetched | None, tempfile.TemporaryDirectory[str] | None]:
+    """An MLflow source fetched into a temporary directory, or (None, None) for any other model.
+
+    Raises:
+        InvalidInput: No training data, and the model is not from MLflow or logged no input example.
+    """
+    from rollbackkit.registry import mlflow_source
+
+    if not mlflow_source.is_source(model):
+        if train_data is None:
+            raise InvalidInput(
+                "No training data: pass --train-data (.csv or .parquet).",
+                "Only an MLflow model (--model models:/NAME/N) can do without it, through its input example.",
+            )
+        return None, None
+    download = tempfile.TemporaryDirectory(prefix="rollbackkit-mlflow-")
+    try:
+        fetched = mlflow_source.fetch(model, tracking_uri, Path(download.name), trust, unsafe)
+    except BaseException:
+        download.cleanup()
+        raise
+    if train_data is None and fetched.example is None:
+        download.cleanup()
+        raise InvalidInput(
+            f"{fetched.origin.uri} logged no input example, and no --train-data was given.",
+            "Pass --train-data with the model's input columns, or log the model with input_example=.",
+        )
+    return fetched, download
+
+
+def _commit_bundle(repo: Repository, scratch: Path, manifest: Manifest, message: str, source: str = "") -> VersionInfo:
     """Move the built bundle into place, DVC add + push, commit, tag (in that order)."""
     from rollbackkit.registry.dvcyaml import declare_artifact
 
@@ -173,7 +218,7 @@ def _commit_bundle(repo: Repository, scratch: Path, manifest: Manifest, message:
     commit = repo.git.commit_paths([rel, "dvc.yaml"], f"rollbackkit: register {name} {version}")
     checkpoint("committed")
     tag = version_tag(name, version)
-    repo.git.create_tag(tag, commit, registration_message(name, version, manifest.bundle_id, commit, message))
+    repo.git.create_tag(tag, commit, registration_message(name, version, manifest.bundle_id, commit, message, source))
     checkpoint("tagged")
     clear_intent(repo)
     return repo.find(Reference(name=name, version=version))

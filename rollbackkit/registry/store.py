@@ -227,7 +227,7 @@ class Registry(Repository):
         self,
         name: str,
         model: Any,
-        train_data: pd.DataFrame | str | Path,
+        train_data: pd.DataFrame | str | Path | None = None,
         *,
         target: str | None = None,
         validation_data: pd.DataFrame | str | Path | None = None,
@@ -241,6 +241,7 @@ class Registry(Repository):
         features: Iterable[str] | None = None,
         unsafe: bool = False,
         flavor: str | None = None,
+        tracking_uri: str | None = None,
     ) -> VersionInfo:
         """Register one immutable version of bundle ``name``.
 
@@ -253,8 +254,11 @@ class Registry(Repository):
             model: A fitted model (scikit-learn estimator or pipeline, XGBoost, LightGBM or
                 CatBoost model, in memory), or a model file (``.skops``, ``.json``/``.ubj``,
                 ``.txt``, ``.cbm``, ``.onnx``; ``.joblib``/``.pkl`` with ``unsafe``), or a
-                directory holding a ``model.py`` (see :mod:`rollbackkit.bundle.flavors`).
-            train_data: Training frame (or CSV/Parquet path) with raw input features.
+                directory holding a ``model.py`` (see :mod:`rollbackkit.bundle.flavors`), or an
+                MLflow model: ``models:/NAME/N``, ``models:/NAME@alias``, ``runs:/RUN/PATH`` or a
+                directory with an ``MLmodel`` file (:mod:`rollbackkit.registry.mlflow_source`).
+            train_data: Training frame (or CSV/Parquet path) with raw input features (an
+                MLflow model may leave it out: its input example stands in).
             target: Label column in the data (dropped from features, kept as reference labels).
             validation_data: Held-out frame for the reference profile (default: a sample of
                 train_data). Pass one: prediction-drift gates compare live scores with the
@@ -277,6 +281,8 @@ class Registry(Repository):
                 file is refused before it is read.
             flavor: The model's flavor (``sklearn``, ``xgboost``, ...) when its library or
                 suffix does not say it (see :func:`rollbackkit.bundle.flavors.names`).
+            tracking_uri: The MLflow tracking server of a ``models:/``/``runs:/`` model
+                (default: ``MLFLOW_TRACKING_URI``).
 
         Returns:
             The new version.
@@ -298,6 +304,7 @@ class Registry(Repository):
             features=features,
             unsafe=unsafe,
             flavor=flavor,
+            tracking_uri=tracking_uri,
         )
 
     def recover(self) -> str | None:

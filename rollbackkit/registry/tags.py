@@ -51,11 +51,13 @@ def tag_version(tag: str) -> str:
     return tag.partition("@")[2]
 
 
-def registration_message(name: str, version: str, bundle_id: str, commit: str, message: str) -> str:
-    """The message of a registration tag: a GTO headline, the user's text, then the trailers."""
+def registration_message(name: str, version: str, bundle_id: str, commit: str, message: str, source: str = "") -> str:
+    """The message of a registration tag: a GTO headline, the user's text, then the trailers
+    (``source``: one more trailer line naming where the model came from, e.g. MLflow)."""
     head = f"Registering artifact {name} version {version}"
     body = f"\n\n{message.strip()}" if message.strip() else ""
-    return f"{head}{body}\n\n{TRAILER_ID}: {bundle_id}\n{TRAILER_COMMIT}: {commit}\n"
+    extra = f"{source.strip()}\n" if source.strip() else ""
+    return f"{head}{body}\n\n{TRAILER_ID}: {bundle_id}\n{TRAILER_COMMIT}: {commit}\n{extra}"
 
 
 def _trailer(message: str, key: str) -> str:

@@ -102,6 +102,8 @@ class ServingEnvironment:
         self.windows = Windows(RECENT_INPUT_ROWS)
         self.deployed_at: dict[str, float] = {}  # deployment tag -> when it started serving (monotonic), for the bake
         self.watchdog = Watchdog(self)
+        self.background_failures = 0  # after-rollback hooks that failed (an MLflow alias not moved, ...)
+        self.last_background_failure: str | None = None
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -458,6 +460,11 @@ class ServingEnvironment:
             self.on_event(event)
 
     # ------------------------------------------------------------------------- watchdog
+    def background_failed(self, error: str) -> None:
+        """Count an after-rollback hook that failed (shown in :meth:`status`); traffic is never touched."""
+        self.background_failures += 1
+        self.last_background_failure = " ".join(error.split())[:500]
+
     def check_gates(self) -> dict[str, Any] | None:
         """Evaluate the gates once and roll back on a failure (:meth:`Watchdog.check`)."""
         return self.watchdog.check()
@@ -486,4 +493,12 @@ class ServingEnvironment:
         ):
             if slot is not None and routing.get(role) is not None and routing[role]["slot"] == slot.name:
                 routing[role]["client_errors"] = self.windows.client_errors(slot.name, slot.loaded_at)
-        return {"name": self.name, "env": self.env, **routing, "gates": self.last_report, "log": log}
+        background = {"failures": self.background_failures, "last_failure": self.last_background_failure}
+        return {
+            "name": self.name,
+            "env": self.env,
+            **routing,
+            "gates": self.last_report,
+            "log": log,
+            "background": background,
+        }

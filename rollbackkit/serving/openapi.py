@@ -152,6 +152,11 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "description": "bad_predict_bodies, bad_admin_bodies (400s) and unauthorised (401/403) since start.",
             },
+            "background": {
+                "type": "object",
+                "description": "failures of work after an automatic rollback (an MLflow alias not moved, ...) "
+                "since start, and the last one's message; traffic is never undone by them.",
+            },
         },
     },
 }

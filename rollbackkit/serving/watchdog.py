@@ -42,6 +42,9 @@ class Watched(Protocol):
     def notify(self, event: TrafficEvent) -> None:
         """Tell the environment's listener what happened (never raises)."""
 
+    def background_failed(self, error: str) -> None:
+        """Count an after-rollback hook that failed (``background`` in ``/status``)."""
+
     def rollback(
         self, *, reason: str, actor: str, automatic: bool, gates: str, unless_changed_since: int | None
     ) -> dict[str, Any]:
@@ -138,10 +141,20 @@ class Watchdog:
             breach_to_shift_ms=result["breach_to_shift_ms"],
         )
         if env.on_auto_rollback is not None:
-            hook = threading.Thread(target=env.on_auto_rollback, args=(result,), daemon=True)
+            hook = threading.Thread(target=self._after_rollback, args=(result,), daemon=True)
             hook.start()
             self._hooks.append(hook)
         return result
+
+    def _after_rollback(self, result: dict[str, Any]) -> None:
+        """Run the environment's after-rollback hook; a failure is counted, never raised into serving."""
+        env = self.environment
+        try:
+            if env.on_auto_rollback is not None:
+                env.on_auto_rollback(result)
+        except Exception as exc:  # a hook thread must not die silently: count it in /status
+            said = f"{getattr(exc, 'message', '') or exc} {getattr(exc, 'hint', '')}"
+            env.background_failed(f"{type(exc).__name__}: {said}")
 
     def _maybe_promote_baked(self, slot: Slot, full: bool, decision: str) -> None:
         """Promote a full deploy's staged rows once its gates have passed for the bake time."""

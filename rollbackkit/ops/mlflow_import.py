@@ -1,0 +1,293 @@
+"""Move a team from MLflow in one command: ``rollbackkit import mlflow``, and ``mlflow sync``.
+
+Version mapping: MLflow version ``N`` of the registered model becomes ``vN.0.0`` of the
+bundle (so ``models:/iris/3`` is ``iris@v3.0.0``), registered through its native flavor
+with its signature and input example (:mod:`rollbackkit.registry.mlflow_source`); the
+tag records the MLflow source. A second import skips the versions already imported (and
+says so); a ``vN.0.0`` that came from somewhere else stops the import before anything is
+registered. Each current alias becomes an assignment (action ``deploy``) in the
+environment of the same name, or the one ``--sync-alias ENV=ALIAS`` pairs it with; an
+alias that is not a valid environment name (lowercase letters, digits, inner hyphens) is
+reported and not recorded. ``--sync-alias`` is saved in ``.rollbackkit/mlflow.yaml``
+(:mod:`rollbackkit.registry.mlflow_sync`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rollbackkit.errors import InvalidInput, MlflowError
+from rollbackkit.locking import repo_lock
+from rollbackkit.refs import NAME_RE, validate_name
+from rollbackkit.registry import mlflow_source
+from rollbackkit.registry.assignments import Deployments, resolve
+from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.mlflow_sync import AliasMove, MlflowLink, links, move_alias, origin_of, save_link
+from rollbackkit.registry.people import actor
+from rollbackkit.registry.repository import Repository
+
+
+@dataclass(frozen=True)
+class ImportedVersion:
+    """One MLflow version and what the import did with it.
+
+    Attributes:
+        mlflow_version: The MLflow model version ``N``.
+        version: The rollbackkit version it maps to (``vN.0.0``).
+        status: ``imported`` now, or ``skipped`` (imported before).
+        run_id: The MLflow run that logged it.
+    """
+
+    mlflow_version: int
+    version: str
+    status: Literal["imported", "skipped"]
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
+class ImportedAlias:
+    """One MLflow alias and the assignment the import recorded for it.
+
+    Attributes:
+        alias: The MLflow alias.
+        mlflow_version: The MLflow version it points at.
+        version: The rollbackkit version that is (``vN.0.0``).
+        env: The environment it was recorded in (None: not recorded).
+        status: ``assigned`` now, ``unchanged`` (already served there) or ``skipped``.
+        note: Why it was skipped.
+    """
+
+    alias: str
+    mlflow_version: int
+    version: str
+    env: str | None
+    status: Literal["assigned", "unchanged", "skipped"]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What ``rollbackkit import mlflow`` did.
+
+    Attributes:
+        name: The bundle.
+        model: The MLflow registered model.
+        tracking_uri: The tracking server.
+        versions: Every MLflow version, oldest first.
+        aliases: Every current alias.
+        sync: Environment -> alias moved on every deploy and rollback (saved in ``config``).
+        config: The project file that holds the link.
+    """
+
+    name: str
+    model: str
+    tracking_uri: str
+    versions: list[ImportedVersion] = field(default_factory=list)
+    aliases: list[ImportedAlias] = field(default_factory=list)
+    sync: dict[str, str] = field(default_factory=dict)
+    config: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON ``import mlflow --json`` prints."""
+        return asdict(self)
+
+
+def mlflow_version_tag(mlflow_version: int) -> str:
+    """The rollbackkit version of MLflow version ``N``: ``vN.0.0``."""
+    return f"v{int(mlflow_version)}.0.0"
+
+
+def parse_sync(items: list[str] | dict[str, str] | None) -> dict[str, str]:
+    """``ENV=ALIAS`` pairs (``--sync-alias prod=champion``) as a mapping, validated."""
+    if items is None:
+        return {}
+    pairs = items.items() if isinstance(items, dict) else [_pair(i) for i in items]
+    out: dict[str, str] = {}
+    for env, alias in pairs:
+        validate_name(env, "environment name")
+        if not alias:
+            raise InvalidInput(f"--sync-alias {env}= names no alias.", "Write ENV=ALIAS, e.g. prod=champion.")
+        out[env] = alias
+    return out
+
+
+def _pair(item: str) -> tuple[str, str]:
+    env, sep, alias = item.partition("=")
+    if not sep:
+        raise InvalidInput(f"--sync-alias {item!r} is not ENV=ALIAS.", "Write it as e.g. prod=champion.")
+    return env.strip(), alias.strip()
+
+
+def import_mlflow(
+    repo: str | Path,
+    model: str,
+    *,
+    tracking_uri: str | None = None,
+    name: str | None = None,
+    sync_alias: list[str] | dict[str, str] | None = None,
+    train_data: Any = None,
+    trust: tuple[str, ...] = (),
+    unsafe: bool = False,
+) -> ImportResult:
+    """Bring every version of MLflow registered model ``model`` across, with its aliases.
+
+    Args:
+        repo: Any path inside the project.
+        model: The MLflow registered model's name.
+        tracking_uri: The tracking server (default: ``MLFLOW_TRACKING_URI``).
+        name: The bundle name (default: ``model``, when it is a valid bundle name).
+        sync_alias: ``ENV=ALIAS`` pairs: every deploy and rollback in ENV then moves ALIAS.
+        train_data: Training data for every version (default: each version's input example).
+        trust: Types a skops model may load beyond the reviewed ones.
+        unsafe: Allow MLflow flavors saved with pickle.
+
+    Returns:
+        :class:`ImportResult`: each version imported or skipped, each alias's assignment.
+
+    Raises:
+        MissingLibrary: MLflow is not installed.
+        MlflowError: The server cannot be reached, or holds no such model.
+        InvalidInput: ``model`` is not a valid bundle name and ``name`` is not given, or a
+            version has no flavor rollbackkit reads.
+        VersionExists: A ``vN.0.0`` is registered but not from this MLflow model.
+    """
+    from rollbackkit.errors import VersionExists
+    from rollbackkit.registry.register import register
+
+    registry = Repository(repo)
+    registry.require_initialised()
+    if name is None and not NAME_RE.fullmatch(model):
+        raise InvalidInput(
+            f"The MLflow model name {model!r} is not a valid bundle name.",
+            "Pass --as NAME (lowercase letters, digits and hyphens), e.g. --as " + _slug(model) + ".",
+        )
+    name = validate_name(name or model)
+    saved = links(registry.paths).get(name)  # a second import keeps the pairs the first one saved
+    sync = {**(saved.sync if saved is not None and saved.model == model else {}), **parse_sync(sync_alias)}
+    mlflow_client = mlflow_source.client(tracking_uri)
+    uri = mlflow_client.tracking_uri
+    registered = _registered(mlflow_client, model, uri)
+    found = sorted(mlflow_client.search_model_versions(f"name='{model}'"), key=lambda v: int(v.version))
+    known = {v.version for v in registry.versions(name)}
+    todo, done = [], []
+    for mv in found:
+        version = mlflow_version_tag(int(mv.version))
+        if version not in known:
+            todo.append(mv)
+            continue
+        origin = origin_of(registry, name, version)
+        if origin is None or origin.model != model or origin.version != int(mv.version):
+            raise VersionExists(
+                f"{name}@{version} is registered but was not imported from models:/{model}/{mv.version}.",
+                "Import into another bundle with --as NAME.",
+            )
+        done.append(ImportedVersion(int(mv.version), version, "skipped", mv.run_id or ""))
+    imported = []
+    for mv in todo:
+        version = mlflow_version_tag(int(mv.version))
+        register(
+            registry,
+            name,
+            f"models:/{model}/{mv.version}",
+            train_data,
+            version=version,
+            message=f"Imported from MLflow models:/{model}/{mv.version}" + (f" (run {mv.run_id})" if mv.run_id else ""),
+            trust=trust,
+            unsafe=unsafe,
+            tracking_uri=uri,
+        )
+        imported.append(ImportedVersion(int(mv.version), version, "imported", mv.run_id or ""))
+    versions = sorted(done + imported, key=lambda v: v.mlflow_version)
+    aliases = _assign_aliases(registry, name, model, dict(registered.aliases or {}), sync)
+    link = MlflowLink(name, model, uri, sync)
+    save_link(registry.paths, link)
+    Journal(registry.paths.journal).append(
+        "mlflow-import",
+        name=name,
+        model=model,
+        tracking_uri=uri,
+        imported=[v.version for v in imported],
+        skipped=[v.version for v in done],
+        aliases={a.alias: a.env for a in aliases},
+        sync=sync,
+    )
+    config = str(registry.paths.config_dir.relative_to(registry.root) / "mlflow.yaml")
+    return ImportResult(name, model, uri, versions, aliases, sync, config)
+
+
+def _registered(mlflow_client: Any, model: str, uri: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_registered_model(model)
+    except MlflowException as exc:
+        raise MlflowError(
+            f"No registered model {model!r} on {uri}.",
+            "Check the name (mlflow's Models page, or MlflowClient().search_registered_models()).",
+        ) from exc
+
+
+def _assign_aliases(
+    registry: Repository, name: str, model: str, aliases: dict[str, str], sync: dict[str, str]
+) -> list[ImportedAlias]:
+    """Record each alias as an assignment in its environment (the sync pair's, else its own name)."""
+    env_of = {alias: env for env, alias in sync.items()}
+    deployments = Deployments(registry)
+    out = []
+    for alias, number in sorted(aliases.items()):
+        version = mlflow_version_tag(int(number))
+        env = env_of.get(alias, alias)
+        if not NAME_RE.fullmatch(env):
+            note = (
+                f"{alias!r} is not a valid environment name (lowercase letters, digits, hyphens): not recorded; "
+                f"pair it with one (--sync-alias ENV={alias}) or run rollbackkit deploy {name}@{version} --env ENV"
+            )
+            out.append(ImportedAlias(alias, int(number), version, None, "skipped", note))
+            continue
+        if deployments.state(name, env).version == version:
+            out.append(ImportedAlias(alias, int(number), version, env, "unchanged"))
+            continue
+        info = resolve(registry, f"{name}@{version}")
+        reason = f"imported from MLflow: alias {alias} -> models:/{model}/{number}"
+        with repo_lock(registry.paths.lock_file):
+            assignment = deployments.assign_locked(info, env, "deploy", reason=reason, actor=actor(registry.root))
+            Journal(registry.paths.journal).append(
+                "deploy", name=name, env=env, version=version, tag=assignment.tag, reason=reason, via="mlflow-import"
+            )
+        out.append(ImportedAlias(alias, int(number), version, env, "assigned"))
+    return out
+
+
+def _slug(model: str) -> str:
+    import re
+
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", model.lower())).strip("-") or "model"
+
+
+def sync(repo: str | Path, name: str, env: str) -> AliasMove:
+    """Point ``env``'s MLflow alias at the MLflow version of what serves ``env`` now
+    (``rollbackkit mlflow sync NAME --env ENV``: the retry after a failed move).
+
+    Raises:
+        InvalidInput: No alias is synced for ``env`` (``import mlflow --sync-alias``).
+        VersionNotFound: Nothing serves ``name`` in ``env``.
+        MlflowError: The move failed (journaled; the message says why).
+    """
+    from rollbackkit.registry.assignments import require_known
+
+    registry = Repository(repo)
+    require_known(registry, name, env)
+    version = Deployments(registry).state(name, env).version
+    moved = move_alias(registry, name, env, version, action="deploy") if version is not None else None
+    if moved is None:
+        raise InvalidInput(
+            f"No MLflow alias is synced for {name} in {env}"
+            + ("" if version is not None else " (nothing serves there)")
+            + ".",
+            f"Link one: rollbackkit import mlflow NAME --as {name} --sync-alias {env}=ALIAS.",
+        )
+    if not moved.ok:
+        raise MlflowError(f"MLflow alias {moved.alias} was not moved: {moved.error}", f"Retry: {moved.retry}.")
+    return moved

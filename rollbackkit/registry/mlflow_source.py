@@ -1,0 +1,386 @@
+"""MLflow as a source: read a model MLflow logged, through its native flavor file.
+
+``register --model`` accepts ``models:/NAME/3``, ``models:/NAME@alias``, ``runs:/RUN/PATH``
+or a local MLflow model directory (one holding an ``MLmodel`` file). The artifacts are
+downloaded (:func:`mlflow.artifacts.download_artifacts`, tracking URI from
+``--tracking-uri`` or ``MLFLOW_TRACKING_URI``), ``MLmodel`` is read, and the model's
+native file goes to rollbackkit's flavor of the same library: scikit-learn saved with
+skops, XGBoost ``.ubj``/``.json``, LightGBM (text, or its skops wrapper file), CatBoost
+``.cbm``, ONNX. The signature's input names are the model's columns and its types the
+columns' dtypes; the input example stands in for training data when none is given.
+Nothing MLflow pickled is read without ``--unsafe``, and a ``python_function`` model
+(cloudpickle) never is. The source is recorded in the version's tag
+(:data:`TRAILER_SOURCE`), so ``mlflow sync`` and ``import`` find the MLflow version a
+rollbackkit version came from. MLflow is the optional extra ``rollbackkit[mlflow]``,
+imported only here and only when used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+
+from rollbackkit.errors import InvalidInput, MissingLibrary, MlflowError, UntrustedModel
+
+SCHEMES = ("models:/", "runs:/")
+TRAILER_SOURCE = "Rollbackkit-Source"
+PROBE_SECONDS = 5.0
+# The types MLflow's LightGBM flavor writes into a skops file (its own trusted list), reviewed:
+# the wrapper classes and the Booster, which skops rebuilds from the model's text.
+LIGHTGBM_SKOPS_TYPES = frozenset(
+    {
+        "lightgbm.sklearn.LGBMClassifier",
+        "lightgbm.sklearn.LGBMRegressor",
+        "lightgbm.basic.Booster",
+        "collections.OrderedDict",
+    }
+)
+_NATIVE = ("xgboost", "lightgbm", "catboost", "onnx", "sklearn")  # MLflow flavor names, most specific first
+
+
+@dataclass(frozen=True)
+class MlflowOrigin:
+    """Where a registered version came from in MLflow (recorded in its tag, typed).
+
+    Attributes:
+        uri: What was registered: ``models:/NAME/3``, ``runs:/RUN/PATH`` or a directory.
+        model: The MLflow registered model's name (``""`` for a run or a directory).
+        version: The MLflow model version (None for a run or a directory).
+        run_id: The MLflow run that logged the model (``""`` when unknown).
+        mlflow_version: The MLflow version that saved the model (``MLmodel``).
+        flavor: The MLflow flavor it was read through (``sklearn``, ``xgboost``, ...).
+        tracking_uri: The tracking server it was read from (``""``: a local directory).
+    """
+
+    uri: str
+    model: str = ""
+    version: int | None = None
+    run_id: str = ""
+    mlflow_version: str = ""
+    flavor: str = ""
+    tracking_uri: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+    def trailer(self) -> str:
+        """The tag trailer line that records it."""
+        return f"{TRAILER_SOURCE}: {json.dumps({'kind': 'mlflow', **self.to_dict()}, sort_keys=True)}"
+
+    @classmethod
+    def from_message(cls, message: str) -> MlflowOrigin | None:
+        """The origin a tag message records (None: not from MLflow, or unreadable)."""
+        for line in message.splitlines():
+            if not line.startswith(f"{TRAILER_SOURCE}: "):
+                continue
+            try:
+                data = json.loads(line.partition(": ")[2])
+            except json.JSONDecodeError:
+                return None
+            if not isinstance(data, dict) or data.pop("kind", None) != "mlflow":
+                return None
+            try:
+                return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+            except TypeError:
+                return None
+        return None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An MLflow model made ready for the bundle builder.
+
+    Attributes:
+        model: The native model file (or, for a LightGBM skops file, the model object).
+        flavor: The rollbackkit flavor that stores it.
+        features: The signature's input names, in order (None: no named signature).
+        example: The input example, in the signature's dtypes (None: none was logged).
+        origin: Where it came from.
+    """
+
+    model: Path | Any
+    flavor: str
+    features: list[str] | None
+    example: pd.DataFrame | None
+    origin: MlflowOrigin
+
+
+def is_source(model: Any) -> bool:
+    """Whether ``model`` names an MLflow model: a ``models:/``/``runs:/`` URI or a directory with ``MLmodel``."""
+    if isinstance(model, str) and model.startswith(SCHEMES):
+        return True
+    return isinstance(model, str | Path) and (Path(model) / "MLmodel").is_file()
+
+
+def library() -> ModuleType:
+    """Import MLflow, or fail with one line naming the extra to install."""
+    try:
+        import mlflow
+    except ImportError as exc:
+        raise MissingLibrary(
+            f"This model comes from MLflow, and mlflow is not installed here ({exc}).",
+            "Install it: pip install 'rollbackkit[mlflow]'.",
+        ) from exc
+    return mlflow
+
+
+def tracking_uri_of(tracking_uri: str | None) -> str:
+    """``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else refuse (a URI needs a server to ask)."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri:
+        raise InvalidInput(
+            "No MLflow tracking URI: pass --tracking-uri URI or set MLFLOW_TRACKING_URI.",
+            "e.g. --tracking-uri http://127.0.0.1:5000.",
+        )
+    return uri
+
+
+def reach(tracking_uri: str) -> None:
+    """Refuse an HTTP tracking server that does not answer (before MLflow retries for minutes).
+
+    Raises:
+        MlflowError: Connection refused, timed out, or not an MLflow server.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    url = tracking_uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_SECONDS) as answer:  # http(s) only, checked above
+            answer.read(64)
+    except urllib.error.HTTPError as exc:
+        raise MlflowError(
+            f"The MLflow tracking server at {tracking_uri} answered {url} with HTTP {exc.code}.",
+            f"Check that {tracking_uri} is an MLflow tracking server (curl {url} should print OK).",
+        ) from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise MlflowError(
+            f"Cannot reach the MLflow tracking server at {tracking_uri} ({reason}).",
+            f"Check it runs and the URI is right (curl {url} should print OK), or pass another --tracking-uri.",
+        ) from exc
+
+
+def client(tracking_uri: str | None) -> Any:
+    """An ``MlflowClient`` for a tracking server that answers."""
+    uri = tracking_uri_of(tracking_uri)
+    library()
+    reach(uri)
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def model_version(mlflow_client: Any, name: str, version: int | str) -> Any:
+    """MLflow's ``ModelVersion`` ``name``/``version``, or one line saying which versions exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise _missing(mlflow_client, name, f"models:/{name}/{version}", exc) from exc
+
+
+def _missing(mlflow_client: Any, name: str, uri: str, exc: Exception) -> MlflowError:
+    from mlflow.exceptions import MlflowException
+
+    where = mlflow_client.tracking_uri if hasattr(mlflow_client, "tracking_uri") else "the tracking server"
+    try:
+        found = sorted(int(v.version) for v in mlflow_client.search_model_versions(f"name='{name}'"))
+    except MlflowException:
+        found = []
+    hint = (
+        f"{name} has version(s) {', '.join(map(str, found))}."
+        if found
+        else f"Check the name: no registered model {name!r} has versions there."
+    )
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return MlflowError(f"{uri} does not exist on {where} ({first[:160]}).", hint)
+
+
+def fetch(
+    uri: str | Path, tracking_uri: str | None, dest: Path, trust: tuple[str, ...] = (), unsafe: bool = False
+) -> Fetched:
+    """Download (or read) an MLflow model into ``dest`` and take it through its native flavor.
+
+    Raises:
+        MissingLibrary: MLflow is not installed.
+        MlflowError: The tracking server cannot be reached, or the model version does not exist.
+        InvalidInput: The model has no flavor rollbackkit reads.
+        UntrustedModel: Its only flavor is a pickle (``python_function``/cloudpickle), or a
+            pickled flavor without ``unsafe``.
+    """
+    library()
+    text = str(uri)
+    if not text.startswith(SCHEMES):
+        return _read(Path(uri), MlflowOrigin(uri=str(Path(uri).resolve())), trust, unsafe)
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    found = client(tracking_uri)
+    where = found.tracking_uri
+    origin = MlflowOrigin(uri=text, tracking_uri=where)
+    if text.startswith("models:/"):
+        name, _, rest = text.removeprefix("models:/").partition("/")
+        name, _, alias = name.partition("@")
+        try:
+            mv = found.get_model_version_by_alias(name, alias) if alias else None
+        except MlflowException as exc:
+            raise _missing(found, name, text, exc) from exc
+        mv = mv or model_version(found, name, rest.strip("/"))
+        origin = MlflowOrigin(uri=f"models:/{name}/{mv.version}", model=name, version=int(mv.version),
+                              run_id=mv.run_id or "", tracking_uri=where)  # fmt: skip
+        text = origin.uri
+    else:
+        origin = MlflowOrigin(uri=text, run_id=text.removeprefix("runs:/").partition("/")[0], tracking_uri=where)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with _no_progress_bar():
+            local = download_artifacts(artifact_uri=text, dst_path=str(dest), tracking_uri=where)
+    except MlflowException as exc:
+        raise MlflowError(
+            f"Cannot download {text} from {where}: {str(exc).splitlines()[0][:200]}.",
+            "Check the URI (mlflow artifacts list) and that the artifact store is reachable from here.",
+        ) from exc
+    return _read(Path(local), origin, trust, unsafe)
+
+
+@contextlib.contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """MLflow draws a progress bar on the terminal while downloading: not in rollbackkit's output."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def _read(directory: Path, origin: MlflowOrigin, trust: tuple[str, ...], unsafe: bool) -> Fetched:
+    from mlflow.models import Model
+
+    where = origin.uri
+    if not (directory / "MLmodel").is_file():
+        raise InvalidInput(f"{where} holds no MLmodel file.", "Point --model at an MLflow model (its MLmodel folder).")
+    try:
+        meta = Model.load(str(directory / "MLmodel"))
+    except Exception as exc:  # MLflow raises several types for a malformed file
+        raise InvalidInput(f"{where}: its MLmodel file cannot be read ({exc}).", "Log the model again.") from exc
+    flavor_name, model = _native(directory, meta.flavors or {}, where, trust, unsafe)
+    origin = MlflowOrigin(
+        **{
+            **origin.to_dict(),
+            "run_id": origin.run_id or (meta.run_id or ""),
+            "mlflow_version": meta.mlflow_version or "",
+            "flavor": next(f for f in _NATIVE if f in (meta.flavors or {})),
+        }
+    )
+    features, dtypes = _signature(meta)
+    return Fetched(model, flavor_name, features, _example(meta, directory, features, dtypes, where), origin)
+
+
+def _native(
+    directory: Path, conf: dict[str, Any], where: str, trust: tuple[str, ...], unsafe: bool
+) -> tuple[str, Path | Any]:
+    """Our flavor and the native model file (or object) of an MLflow model's flavors."""
+    present = [f for f in _NATIVE if f in conf]
+    if not present:
+        if set(conf) <= {"python_function"}:
+            raise UntrustedModel(
+                f"{where} is a python_function model only (cloudpickle): loading it runs any code it holds; "
+                "rollbackkit refuses it.",
+                "Log it with a native flavor (mlflow.sklearn/xgboost/lightgbm/catboost/onnx), or register a "
+                "rollbackkit Python model (a directory with a model.py).",
+            )
+        raise InvalidInput(
+            f"{where} has flavor(s) {', '.join(sorted(conf))}; rollbackkit reads sklearn, xgboost, lightgbm, "
+            "catboost and onnx.",
+            "Convert the model to ONNX and log it with mlflow.onnx, or register it as a rollbackkit Python model.",
+        )
+    flavor = present[0]
+    spec = conf[flavor]
+    file = directory / str(spec.get("pickled_model") or spec.get("data") or "")
+    fmt = str(spec.get("serialization_format") or "")
+    if not file.is_file():
+        raise InvalidInput(f"{where}: its {flavor} model file {file.name} is missing.", "Log the model again.")
+    if fmt in ("pickle", "cloudpickle"):
+        if not unsafe:
+            raise UntrustedModel(
+                f"{where} is a {flavor} model saved with {fmt}: loading it runs any code it holds.",
+                "Log it with serialization_format='skops', or pass --unsafe if you trust it.",
+            )
+        return "pickle", file
+    if flavor == "lightgbm" and fmt == "skops":
+        return "lightgbm", _lightgbm_skops(file, where, trust)
+    return flavor, file
+
+
+def _lightgbm_skops(file: Path, where: str, trust: tuple[str, ...]) -> Any:
+    """Load a LightGBM wrapper MLflow saved with skops, trusting only reviewed types and ``trust``."""
+    from rollbackkit.bundle.flavors import get
+
+    sio = get("sklearn").library_module()
+    from rollbackkit.bundle.flavors.scikit_learn import REVIEWED_TYPES
+
+    data = file.read_bytes()
+    needed = sorted(sio.get_untrusted_types(data=data))
+    unknown = [t for t in needed if t not in LIGHTGBM_SKOPS_TYPES | REVIEWED_TYPES and t not in trust]
+    if unknown:
+        raise UntrustedModel(
+            f"{where}: its LightGBM skops file needs types that are not trusted: {', '.join(unknown)}.",
+            "Inspect them, then pass each with --trust TYPE if you trust this model.",
+        )
+    try:
+        return sio.loads(data, trusted=needed)
+    except Exception as exc:  # skops raises many types for a damaged file
+        raise InvalidInput(f"{where}: its LightGBM skops file cannot be loaded ({exc}).", "Log it again.") from exc
+
+
+def _signature(meta: Any) -> tuple[list[str] | None, dict[str, Any]]:
+    """The signature's input names and their dtypes (None/{} for a tensor or missing signature)."""
+    sig = meta.signature
+    if sig is None or sig.inputs is None or not sig.inputs.has_input_names():
+        return None, {}
+    dtypes: dict[str, Any] = {}
+    for spec in sig.inputs.inputs:
+        try:
+            dtypes[spec.name] = spec.type.to_pandas()
+        except (AttributeError, TypeError, ValueError):
+            continue
+    return [str(n) for n in sig.inputs.input_names()], dtypes
+
+
+def _example(
+    meta: Any, directory: Path, features: list[str] | None, dtypes: dict[str, Any], where: str
+) -> pd.DataFrame | None:
+    """The input example as a frame in the signature's columns and dtypes (None: none logged)."""
+    try:
+        example = meta.load_input_example(str(directory))
+    except Exception as exc:  # MLflow raises several types for an unreadable example
+        raise InvalidInput(f"{where}: its input example cannot be read ({exc}).", "Pass --train-data.") from exc
+    if example is None:
+        return None
+    frame = example if isinstance(example, pd.DataFrame) else pd.DataFrame(example)
+    if features is not None and set(features) <= set(map(str, frame.columns)):
+        frame = frame[features]
+    for column, dtype in dtypes.items():
+        if column in frame.columns:
+            try:
+                frame[column] = frame[column].astype(dtype)
+            except (TypeError, ValueError):
+                continue
+    return frame.reset_index(drop=True)

@@ -1,0 +1,257 @@
+"""MLflow as a source, against a real ``mlflow server`` (SQLite backend) on 127.0.0.1.
+
+Three versions of a scikit-learn model (string labels, signature, input example) are
+logged and registered, alias ``champion`` on version 2. ``rollbackkit import mlflow``
+brings them across (``list``, ``history``), a second import skips them, deploys and
+rollbacks with ``--sync-alias prod=champion`` move the alias (read back through MLflow's
+client), a failed move warns and ``mlflow sync`` retries it; ``register --model
+models:/NAME/N`` works directly; bad inputs are one line, exit 1, nothing registered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
+from .conftest import BIN, git, run_cli
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Iterator[str]:
+    """A real tracking server on a free loopback port, stopped at the end of the module."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    log = (root / "server.log").open("w")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "MLFLOW_TRACKING_URI": ""}
+    server = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
+         "--default-artifact-root", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        import mlflow  # noqa: F401  (seconds of imports, while the server starts)
+
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"mlflow server exited: {(root / 'server.log').read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"mlflow server not ready: {(root / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield uri
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def iris_frame() -> pd.DataFrame:
+    """Iris with string labels."""
+    from sklearn.datasets import load_iris
+
+    data = load_iris(as_frame=True)
+    frame = data.frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+    frame["target"] = data.target_names[data.target]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def logged(mlflow_uri: str, iris_frame: pd.DataFrame) -> dict[str, Any]:
+    """Three versions of ``iris`` (alias champion on 2) and a cloudpickle-only ``pyfunc-only``."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(mlflow_uri)
+    X, y = iris_frame.drop(columns=["target"]), iris_frame["target"]
+    runs = {}
+    for version, c in ((1, 0.01), (2, 1.0), (3, 100.0)):
+        model = LogisticRegression(C=c, max_iter=500).fit(X, y)
+        with mlflow.start_run() as run:
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=infer_signature(X, model.predict(X)),
+                input_example=X.sample(40, random_state=version),
+            )
+        mlflow.register_model(info.model_uri, "iris", await_registration_for=0)
+        runs[version] = run.info.run_id
+
+    class Echo(mlflow.pyfunc.PythonModel):  # type: ignore[misc, name-defined]
+        def predict(self, context: Any, model_input: Any) -> Any:
+            return model_input
+
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+    mlflow.register_model(info.model_uri, "pyfunc-only", await_registration_for=0)
+    client = mlflow.MlflowClient(mlflow_uri)
+    client.set_registered_model_alias("iris", "champion", "2")
+    client.set_registered_model_alias("iris", "Best_Model", "3")  # not a valid environment name
+    return {"runs": runs, "client": client}
+
+
+@pytest.fixture
+def repo(project: Path) -> Path:
+    """A rollbackkit project, ``.rollbackkit`` committed."""
+    return project
+
+
+def _champion(logged: dict[str, Any]) -> str:
+    return str(logged["client"].get_model_version_by_alias("iris", "champion").version)
+
+
+def test_import_then_sync_alias_on_deploy_and_rollback(repo: Path, mlflow_uri: str, logged: dict[str, Any]) -> None:
+    out = rollbackkit("import", "mlflow", "iris", "--tracking-uri", mlflow_uri, "--sync-alias", "prod=champion",
+                      cwd=repo)  # fmt: skip
+    assert out.code == 0, out.stderr
+    assert "iris@v3.0.0  <- models:/iris/3  imported" in out.stdout
+    assert "alias champion -> iris@v2.0.0  prod: assigned" in out.stdout
+    assert "'Best_Model' is not a valid environment name" in out.stdout
+
+    listed = json.loads(rollbackkit("list", "iris", "--json", cwd=repo).stdout)["bundles"]
+    assert [b["version"] for b in listed] == ["v1.0.0", "v2.0.0", "v3.0.0"]
+    history = json.loads(rollbackkit("history", "iris", "--env", "prod", "--json", cwd=repo).stdout)["assignments"]
+    assert [(a["version"], a["action"]) for a in history] == [("v2.0.0", "deploy")]
+    assert "alias champion" in history[0]["reason"]
+    table = rollbackkit("history", "iris", "--env", "prod", cwd=repo).stdout
+    assert "v2.0.0" in table
+    assert "sync:\n      prod: champion" in (repo / ".rollbackkit" / "mlflow.yaml").read_text()
+    tag = git(repo, "tag", "-l", "--format=%(contents)", "iris@v3.0.0")
+    assert '"run_id": "' + logged["runs"][3] in tag and '"version": 3' in tag and '"mlflow_version": "3.' in tag
+
+    again = rollbackkit("import", "mlflow", "iris", "--tracking-uri", mlflow_uri, "--json", cwd=repo)
+    assert again.code == 0, again.stderr
+    done = json.loads(again.stdout)
+    assert [v["status"] for v in done["versions"]] == ["skipped"] * 3
+    assert {a["alias"]: a["status"] for a in done["aliases"]}["champion"] == "unchanged"
+
+    deployed = rollbackkit("deploy", "iris@v3.0.0", "--env", "prod", "--reason", "try 3", cwd=repo)
+    assert deployed.code == 0, deployed.stderr
+    assert "MLflow alias champion -> iris version 3" in deployed.stdout
+    assert _champion(logged) == "3"
+    rolled = rollbackkit("rollback", "iris", "--env", "prod", "--reason", "worse", "--json", cwd=repo)
+    assert rolled.code == 0, rolled.stderr
+    assert json.loads(rolled.stdout)["mlflow_alias"]["mlflow_version"] == 2
+    assert _champion(logged) == "2"
+
+    # A move that fails never undoes the rollback: one warning line, a journal record, and the retry command.
+    config = repo / ".rollbackkit" / "mlflow.yaml"
+    good = config.read_text()
+    config.write_text(good.replace(mlflow_uri, f"http://127.0.0.1:{_free_port()}"))
+    rollbackkit("deploy", "iris@v3.0.0", "--env", "prod", cwd=repo)
+    failed = rollbackkit("rollback", "iris", "--env", "prod", "--reason", "again", cwd=repo)
+    assert failed.code == 0, failed.stderr
+    warning = [line for line in failed.stderr.splitlines() if line.strip()]
+    assert len(warning) == 1 and "rollbackkit mlflow sync iris --env prod" in warning[0], failed.stderr
+    assert "Rolled back" in failed.stdout
+    journal = [json.loads(x) for x in (repo / ".rollbackkit/local/journal.jsonl").read_text().splitlines()]
+    assert [e["ok"] for e in journal if e["event"] == "mlflow-alias"][-1] is False
+    config.write_text(good)
+    retried = rollbackkit("mlflow", "sync", "iris", "--env", "prod", cwd=repo)
+    assert retried.code == 0, retried.stderr
+    assert _champion(logged) == "2"
+
+    # The server's hook after an automatic rollback moves the alias too; a failure is counted, not raised.
+    from rollbackkit.ops.serve import after_auto_rollback
+    from rollbackkit.serving.environment import ServingEnvironment
+
+    logged["client"].set_registered_model_alias("iris", "champion", "3")
+    result = {"assignment": {"version": "v2.0.0", "action": "auto-rollback"}}
+    after_auto_rollback(repo, "iris", "prod", result, runbook=False)
+    assert _champion(logged) == "2"
+    config.write_text(good.replace(mlflow_uri, f"http://127.0.0.1:{_free_port()}"))
+    environment = ServingEnvironment(repo, "iris", "prod", on_auto_rollback=lambda r: after_auto_rollback(
+        repo, "iris", "prod", r, runbook=False))  # fmt: skip
+    environment.watchdog._after_rollback(result)
+    assert environment.status()["background"]["failures"] == 1
+    assert "mlflow sync iris --env prod" in environment.status()["background"]["last_failure"]
+
+
+def test_register_models_uri_directly(repo: Path, mlflow_uri: str, logged: dict[str, Any]) -> None:
+    from rollbackkit import Registry
+
+    out = run_cli("register", "iris", "--model", "models:/iris@champion", cwd=repo,
+                  env={"MLFLOW_TRACKING_URI": mlflow_uri})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    out = rollbackkit("register", "iris", "--model", "models:/iris/3", "--tracking-uri", mlflow_uri, cwd=repo)
+    assert out.code == 0, out.stderr
+    tags = git(repo, "tag", "-l", "--format=%(refname:short) %(contents)", "iris@*")
+    assert '"uri": "models:/iris/2"' in tags and '"uri": "models:/iris/3"' in tags
+    bundle = Registry(repo).load("iris@v0.0.2")
+    sample = pd.DataFrame({"sepal_length": [5.1, 6.7], "sepal_width": [3.5, 3.0],
+                           "petal_length": [1.4, 5.2], "petal_width": [0.2, 2.3]})  # fmt: skip
+    answers = bundle.predict(sample)["prediction"].tolist()
+    assert answers == ["setosa", "virginica"] and all(type(a) is str for a in answers)
+    assert bundle.schema.feature_names == list(sample.columns)
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        (["register", "x", "--model", "models:/iris/1", "--tracking-uri", "CLOSED"], ["Cannot reach", "CLOSED"]),
+        (["import", "mlflow", "iris", "--tracking-uri", "CLOSED"], ["Cannot reach", "CLOSED", "curl"]),
+        (["register", "x", "--model", "models:/pyfunc-only/1", "--tracking-uri", "URI"], ["python_function"]),
+        (["register", "x", "--model", "models:/iris/9", "--tracking-uri", "URI"], ["models:/iris/9", "1, 2, 3"]),
+        (["register", "x", "--model", "models:/iris@nobody", "--tracking-uri", "URI"], ["models:/iris@nobody"]),
+        (["import", "mlflow", "Iris_Model", "--tracking-uri", "URI"], ["--as iris-model"]),
+        (["import", "mlflow", "nothing", "--tracking-uri", "URI"], ["No registered model 'nothing'"]),
+    ],
+)
+def test_bad_mlflow_sources_are_one_line(
+    repo: Path, mlflow_uri: str, logged: dict[str, Any], args: list[str], mentions: list[str]
+) -> None:
+    closed = f"http://127.0.0.1:{_free_port()}"
+    args = [closed if a == "CLOSED" else mlflow_uri if a == "URI" else a for a in args]
+    before = state(repo)
+    started = time.monotonic()
+    out = rollbackkit(*args, cwd=repo)
+    assert_one_clean_line(out, *[closed if m == "CLOSED" else m for m in mentions])
+    assert time.monotonic() - started < 20  # no minutes of MLflow's retries
+    assert state(repo) == before
+
+
+def test_train_data_needed_without_mlflow_and_missing_mlflow_names_the_extra(
+    repo: Path, tmp_path: Path, mlflow_uri: str
+) -> None:
+    before = state(repo)
+    (tmp_path / "m.skops").write_bytes(b"")
+    assert_one_clean_line(rollbackkit("register", "x", "--model", str(tmp_path / "m.skops"), cwd=repo), "--train-data")
+    fake = tmp_path / "fake"
+    (fake / "mlflow").mkdir(parents=True)
+    (fake / "mlflow" / "__init__.py").write_text("raise ImportError('mlflow is not installed')\n")
+    out = run_cli("register", "x", "--model", "models:/iris/1", "--tracking-uri", mlflow_uri, cwd=repo,
+                  env={"PYTHONPATH": str(fake)})  # fmt: skip
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 1 and len(lines) == 1 and "rollbackkit[mlflow]" in lines[0], out.stderr
+    assert state(repo) == before
