@@ -255,3 +255,62 @@ def test_train_data_needed_without_mlflow_and_missing_mlflow_names_the_extra(
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert out.returncode == 1 and len(lines) == 1 and "rollbackkit[mlflow]" in lines[0], out.stderr
     assert state(repo) == before
+
+
+def _save(flavor: str, path: Path, frame: pd.DataFrame) -> type:
+    """Save a small model of ``flavor`` as MLflow does (string labels where the library keeps them)."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    X, y = frame.drop(columns=["target"]), frame["target"]
+    signature, example = infer_signature(X), X.sample(60, random_state=0)
+    if flavor == "xgboost":
+        import xgboost
+
+        model = xgboost.XGBClassifier(n_estimators=5, max_depth=2, nthread=1).fit(X, (y == "setosa").astype(int))
+        mlflow.xgboost.save_model(model, str(path), signature=signature, input_example=example)
+        return int
+    if flavor in ("lightgbm", "lightgbm-booster"):
+        import lightgbm
+
+        if flavor == "lightgbm":
+            model = lightgbm.LGBMClassifier(n_estimators=5, n_jobs=1, verbose=-1).fit(X, y)
+            mlflow.lightgbm.save_model(model, str(path), signature=signature, input_example=example)
+            return str
+        data = lightgbm.Dataset(X, (y == "setosa").astype(int))
+        booster = lightgbm.train({"objective": "binary", "verbose": -1, "num_threads": 1}, data, 5)
+        mlflow.lightgbm.save_model(booster, str(path), signature=signature, input_example=example)
+        return int
+    if flavor == "catboost":
+        import catboost
+
+        model = catboost.CatBoostClassifier(iterations=5, depth=2, thread_count=1, verbose=0).fit(X, y)
+        mlflow.catboost.save_model(model, str(path), signature=signature, input_example=example)
+        return str
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    onx = to_onnx(model, X.head(1).to_numpy().astype("float32"), options={"zipmap": False})
+    mlflow.onnx.save_model(onx, str(path), signature=signature, input_example=example)
+    return str
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "lightgbm", "lightgbm-booster", "catboost", "onnx"])
+def test_each_native_flavor_from_an_mlflow_directory(
+    repo: Path, tmp_path: Path, iris_frame: pd.DataFrame, kind: str
+) -> None:
+    from rollbackkit import Registry
+    from rollbackkit.bundle import flavors
+
+    if kind.split("-")[0] not in flavors.names():
+        pytest.skip(f"the {kind} flavor is not here yet")
+    answer_type = _save(kind, tmp_path / "mlmodel", iris_frame)
+    out = rollbackkit("register", "m", "--model", str(tmp_path / "mlmodel"), cwd=repo)
+    assert out.code == 0, out.stderr
+    bundle = Registry(repo).load("m@v0.0.1")
+    assert bundle.schema.feature_names == [c for c in iris_frame.columns if c != "target"]
+    answers = bundle.predict(iris_frame.drop(columns=["target"]).iloc[[0, 100]])["prediction"].tolist()
+    assert all(isinstance(a, answer_type) for a in answers), answers
+    tag = git(repo, "tag", "-l", "--format=%(contents)", "m@v0.0.1")
+    assert f'"flavor": "{kind.split("-")[0]}"' in tag

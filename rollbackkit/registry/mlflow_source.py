@@ -324,7 +324,7 @@ def _native(
                 "Log it with serialization_format='skops', or pass --unsafe if you trust it.",
             )
         return "pickle", file
-    if flavor == "lightgbm" and fmt == "skops":
+    if flavor == "lightgbm" and file.suffix == ".skops":  # a Booster is saved as text (model.lgb) whatever the format
         return "lightgbm", _lightgbm_skops(file, where, trust)
     return flavor, file
 
@@ -337,7 +337,10 @@ def _lightgbm_skops(file: Path, where: str, trust: tuple[str, ...]) -> Any:
     from rollbackkit.bundle.flavors.scikit_learn import REVIEWED_TYPES
 
     data = file.read_bytes()
-    needed = sorted(sio.get_untrusted_types(data=data))
+    try:
+        needed = sorted(sio.get_untrusted_types(data=data))
+    except Exception as exc:  # skops raises many types for a damaged file
+        raise InvalidInput(f"{where}: its LightGBM skops file cannot be read ({exc}).", "Log it again.") from exc
     unknown = [t for t in needed if t not in LIGHTGBM_SKOPS_TYPES | REVIEWED_TYPES and t not in trust]
     if unknown:
         raise UntrustedModel(
