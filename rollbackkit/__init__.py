@@ -41,12 +41,15 @@ _LAZY = {
     "record": "rollbackkit.ops.runbooks",
     "read_features": "rollbackkit.bundle.frames",
     "actor": "rollbackkit.registry.people",
+    "import_mlflow": "rollbackkit.ops.mlflow_import",
+    "mlflow_sync": "rollbackkit.ops.mlflow_import",
     # what the operations return
     "AssignmentResult": "rollbackkit.ops.results",
     "AffectedRows": "rollbackkit.ops.results",
     "BackfillResult": "rollbackkit.ops.results",
     "PredictionShares": "rollbackkit.ops.results",
     "SideEffects": "rollbackkit.ops.results",
+    "ImportResult": "rollbackkit.ops.mlflow_import",
     "Situation": "rollbackkit.ops.results",
     "RollbackPlan": "rollbackkit.ops.results",
     "ServerStatus": "rollbackkit.serving.status",
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
     from rollbackkit.bundle.model import LoadedBundle
     from rollbackkit.bundle.schema import Schema
     from rollbackkit.bundle.version import VersionInfo
+    from rollbackkit.ops.mlflow_import import ImportResult, import_mlflow, mlflow_sync
     from rollbackkit.ops.plans import rollback_plan
     from rollbackkit.ops.predictions import (
         affected,
@@ -101,6 +105,7 @@ __all__ = [
     "AssignmentResult",
     "BackfillResult",
     "GateStatus",
+    "ImportResult",
     "LoadedBundle",
     "Manifest",
     "PredictionShares",
@@ -123,7 +128,9 @@ __all__ = [
     "deploy",
     "gate_status",
     "has_prediction_log",
+    "import_mlflow",
     "logged_window",
+    "mlflow_sync",
     "prediction_drift",
     "preflight",
     "promote",

@@ -937,9 +937,9 @@ def mlflow_sync(
     as_json: JsonOpt = False,
 ) -> None:
     """Point ENV's synced MLflow alias at the MLflow version of what serves ENV now (retry a failed move)."""
-    from rollbackkit.ops.mlflow_import import sync
+    from rollbackkit.ops.mlflow_import import mlflow_sync as run
 
-    moved = sync(repo, name, env)
+    moved = run(repo, name, env)
     if as_json:
         _print_json(moved.to_dict())
     else:

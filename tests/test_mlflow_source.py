@@ -95,7 +95,7 @@ def logged(mlflow_uri: str, iris_frame: pd.DataFrame) -> dict[str, Any]:
 
     mlflow.set_tracking_uri(mlflow_uri)
     X, y = iris_frame.drop(columns=["target"]), iris_frame["target"]
-    runs = {}
+    runs, ids = {}, {}
     for version, c in ((1, 0.01), (2, 1.0), (3, 100.0)):
         model = LogisticRegression(C=c, max_iter=500).fit(X, y)
         with mlflow.start_run() as run:
@@ -106,7 +106,7 @@ def logged(mlflow_uri: str, iris_frame: pd.DataFrame) -> dict[str, Any]:
                 input_example=X.sample(40, random_state=version),
             )
         mlflow.register_model(info.model_uri, "iris", await_registration_for=0)
-        runs[version] = run.info.run_id
+        runs[version], ids[version] = run.info.run_id, info.model_id
 
     class Echo(mlflow.pyfunc.PythonModel):  # type: ignore[misc, name-defined]
         def predict(self, context: Any, model_input: Any) -> Any:
@@ -118,7 +118,7 @@ def logged(mlflow_uri: str, iris_frame: pd.DataFrame) -> dict[str, Any]:
     client = mlflow.MlflowClient(mlflow_uri)
     client.set_registered_model_alias("iris", "champion", "2")
     client.set_registered_model_alias("iris", "Best_Model", "3")  # not a valid environment name
-    return {"runs": runs, "client": client}
+    return {"runs": runs, "ids": ids, "client": client}
 
 
 @pytest.fixture
@@ -206,8 +206,13 @@ def test_register_models_uri_directly(repo: Path, mlflow_uri: str, logged: dict[
     assert out.returncode == 0, out.stderr
     out = rollbackkit("register", "iris", "--model", "models:/iris/3", "--tracking-uri", mlflow_uri, cwd=repo)
     assert out.code == 0, out.stderr
+    for uri in (f"runs:/{logged['runs'][1]}/model", f"models:/{logged['ids'][1]}"):
+        out = rollbackkit("register", "iris", "--model", uri, "--tracking-uri", mlflow_uri, cwd=repo)
+        assert out.code == 0, out.stderr
     tags = git(repo, "tag", "-l", "--format=%(refname:short) %(contents)", "iris@*")
     assert '"uri": "models:/iris/2"' in tags and '"uri": "models:/iris/3"' in tags
+    assert f'"run_id": "{logged["runs"][1]}", "tracking_uri": "{mlflow_uri}", "uri": "runs:/' in tags
+    assert f'"uri": "models:/{logged["ids"][1]}"' in tags
     bundle = Registry(repo).load("iris@v0.0.2")
     sample = pd.DataFrame({"sepal_length": [5.1, 6.7], "sepal_width": [3.5, 3.0],
                            "petal_length": [1.4, 5.2], "petal_width": [0.2, 2.3]})  # fmt: skip

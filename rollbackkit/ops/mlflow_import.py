@@ -266,7 +266,7 @@ def _slug(model: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", model.lower())).strip("-") or "model"
 
 
-def sync(repo: str | Path, name: str, env: str) -> AliasMove:
+def mlflow_sync(repo: str | Path, name: str, env: str) -> AliasMove:
     """Point ``env``'s MLflow alias at the MLflow version of what serves ``env`` now
     (``rollbackkit mlflow sync NAME --env ENV``: the retry after a failed move).
 

@@ -230,8 +230,8 @@ def fetch(
     found = client(tracking_uri)
     where = found.tracking_uri
     origin = MlflowOrigin(uri=text, tracking_uri=where)
-    if text.startswith("models:/"):
-        name, _, rest = text.removeprefix("models:/").partition("/")
+    name, _, rest = text.removeprefix("models:/").partition("/")
+    if text.startswith("models:/") and (rest.strip("/") or "@" in name):  # else: an MLflow 3 logged model id
         name, _, alias = name.partition("@")
         try:
             mv = found.get_model_version_by_alias(name, alias) if alias else None
@@ -241,7 +241,7 @@ def fetch(
         origin = MlflowOrigin(uri=f"models:/{name}/{mv.version}", model=name, version=int(mv.version),
                               run_id=mv.run_id or "", tracking_uri=where)  # fmt: skip
         text = origin.uri
-    else:
+    elif text.startswith("runs:/"):
         origin = MlflowOrigin(uri=text, run_id=text.removeprefix("runs:/").partition("/")[0], tracking_uri=where)
     dest.mkdir(parents=True, exist_ok=True)
     try:
@@ -250,7 +250,8 @@ def fetch(
     except MlflowException as exc:
         raise MlflowError(
             f"Cannot download {text} from {where}: {str(exc).splitlines()[0][:200]}.",
-            "Check the URI (mlflow artifacts list) and that the artifact store is reachable from here.",
+            "Check the URI (models:/NAME/N, models:/NAME@alias, runs:/RUN/PATH, or a logged model's models:/m-ID) "
+            "and that the artifact store is reachable from here.",
         ) from exc
     return _read(Path(local), origin, trust, unsafe)
 
