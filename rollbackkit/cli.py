@@ -216,6 +216,14 @@ def show(
         f"{data['flavor']} model {schema['estimator']['type']}; {len(schema['features'])} input features; "
         f"output {schema['output']['kind']} ({', '.join(schema['output']['columns'])})"
     )
+    if data.get("source"):
+        source = data["source"]
+        run = f"run {source['run_id']}, " if source["run_id"] else ""
+        console.print(
+            f"from MLflow {source['uri']} ({run}MLflow {source['mlflow_version']}, flavor {source['flavor']})",
+            highlight=False,
+            soft_wrap=True,
+        )
     if data["runtime"]:
         libraries = ", ".join(f"{k} {v}" for k, v in data["runtime"]["libraries"].items())
         console.print(f"runtime at register: python {data['runtime']['python']}, {libraries}", highlight=False)

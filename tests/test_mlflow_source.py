@@ -149,6 +149,8 @@ def test_import_then_sync_alias_on_deploy_and_rollback(repo: Path, mlflow_uri: s
     assert "sync:\n      prod: champion" in (repo / ".rollbackkit" / "mlflow.yaml").read_text()
     tag = git(repo, "tag", "-l", "--format=%(contents)", "iris@v3.0.0")
     assert '"run_id": "' + logged["runs"][3] in tag and '"version": 3' in tag and '"mlflow_version": "3.' in tag
+    shown = rollbackkit("show", "iris@v3.0.0", cwd=repo).stdout
+    assert f"from MLflow models:/iris/3 (run {logged['runs'][3]}, MLflow 3." in shown
 
     again = rollbackkit("import", "mlflow", "iris", "--tracking-uri", mlflow_uri, "--json", cwd=repo)
     assert again.code == 0, again.stderr

@@ -106,6 +106,7 @@ class Registry(Repository):
 
         from rollbackkit.bundle.flavors import unsafe_format
         from rollbackkit.bundle.runtime import compare
+        from rollbackkit.registry.mlflow_sync import origin_of
 
         info = self.resolve(ref)
         manifest = self.manifest(info)
@@ -125,6 +126,7 @@ class Registry(Repository):
             "trusted_by_operator": list(manifest.registration.trust),
             "runtime": runtime.model_dump(mode="json") if (runtime := manifest.registration.runtime) else None,
             "runtime_here": compare(runtime, model.path).to_dict(),
+            "source": origin.to_dict() if (origin := origin_of(self, info.name, info.version)) else None,
         }
 
     def ensure_cached(self, md5s: Iterable[str], tag: str | None = None) -> None:
