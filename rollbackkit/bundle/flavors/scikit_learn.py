@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.bundle.artifacts import USER_CODE_ERRORS, describe_error
-from rollbackkit.bundle.flavors.base import Flavor, Param, Scorer, Stored, Structure
+from rollbackkit.bundle.flavors.base import Flavor, Param, Scorer, Stored, Structure, qualified
 from rollbackkit.errors import InvalidInput, UntrustedModel
 
 if TYPE_CHECKING:
@@ -40,6 +40,20 @@ REVIEWED_TYPES = frozenset(
         "sklearn.calibration._CalibratedClassifier",  # CalibratedClassifierCV
         "sklearn.calibration._SigmoidCalibration",  # CalibratedClassifierCV
         "sklearn.utils._bunch.Bunch",  # Stacking/Voting named_estimators_
+    }
+)
+
+
+# Classifiers whose predict() is, in scikit-learn's own code, ``classes_`` at the argmax of
+# predict_proba (single output): score() runs the model once and takes the label from the
+# probabilities, instead of traversing a forest twice (predict, then predict_proba).
+PREDICT_IS_ARGMAX = frozenset(
+    {
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.ExtraTreeClassifier",
+        "sklearn.calibration.CalibratedClassifierCV",
     }
 )
 
@@ -69,12 +83,15 @@ class SklearnScorer(Scorer):
         steps = getattr(model, "steps", None)
         if wants_proba and isinstance(steps, list) and len(steps) > 1 and hasattr(model, "__getitem__"):
             final, inputs = steps[-1][1], model[:-1].transform(features)
-        out = pd.DataFrame({"prediction": final.predict(inputs)}, index=features.index)
-        if wants_proba and self.classes is not None:
-            proba = np.asarray(final.predict_proba(inputs), dtype="float64")
-            for i, cls in enumerate(self.classes):
-                out[f"proba_{cls}"] = proba[:, i]
-        return out
+        if not wants_proba or self.classes is None:
+            return pd.DataFrame({"prediction": final.predict(inputs)}, index=features.index)
+        proba = np.asarray(final.predict_proba(inputs), dtype="float64")
+        if qualified(final) in PREDICT_IS_ARGMAX and getattr(final, "n_outputs_", 1) == 1:
+            prediction = np.asarray(final.classes_).take(proba.argmax(axis=1), axis=0)  # what predict() computes
+        else:
+            prediction = final.predict(inputs)
+        columns = {"prediction": prediction, **{f"proba_{cls}": proba[:, i] for i, cls in enumerate(self.classes)}}
+        return pd.DataFrame(columns, index=features.index)
 
     def input_names(self) -> list[str] | None:
         """``feature_names_in_`` (set when the estimator was fitted on a DataFrame)."""
