@@ -96,6 +96,9 @@ def build_bundle(
     inputs = _inputs(train, target, columns)
     model_features = _apply(prep, inputs, "training data", code)
     _check_model_inputs(scorer, model_features, model)
+    if _labels_encoded_from_bools(scorer, train, target):  # XGBoost answers 0/1 for labels trained as bools
+        scorer.classes = [False, True]
+        components["model"] = model_comp = model_comp.model_copy(update={"classes": (False, True)})
     valid = (
         read_frame(validation_data, "validation data")
         if validation_data is not None
@@ -307,7 +310,7 @@ def _input_columns(
         if len(set(features)) != len(features):
             raise InvalidInput("--features lists a column twice.", "Name each feature once.")
         return list(features)
-    names = scorer.input_names() if scorer is not None else None
+    names = scorer.input_names_as(present) if scorer is not None else None
     if names is not None and set(names) <= set(present):
         return names
     return None
@@ -345,9 +348,18 @@ def _apply(prep: Any, frame: pd.DataFrame, what: str, code: str) -> pd.DataFrame
     return result
 
 
+def _labels_encoded_from_bools(scorer: Scorer, train: pd.DataFrame, target: str | None) -> bool:
+    """Whether the model answers 0/1 for a boolean target (its library encoded False, True as 0, 1)."""
+    classes = scorer.classes
+    if classes is None or target is None or target not in train.columns:
+        return False
+    encoded = [type(c) is int for c in classes] == [True, True] and list(classes) == [0, 1]
+    return encoded and pd.api.types.is_bool_dtype(train[target])
+
+
 def _check_model_inputs(scorer: Scorer, features: pd.DataFrame, model: Any = None) -> None:
     where = f"The model in {model}" if isinstance(model, str | Path) else "The model"  # name the file
-    expected = scorer.input_names()
+    expected = scorer.input_names_as(list(map(str, features.columns)))
     n_expected = scorer.n_inputs()
     if expected is None and n_expected is not None and n_expected != len(features.columns):
         raise InvalidInput(

@@ -322,7 +322,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
     ("name", "mention"),
     [
         ("model.onnx", "not a model file"),
-        ("model.txt", "not a model file"),
+        ("model.txt", "not a readable LightGBM model"),
         ("model", "not a model file"),
         ("missing.skops", "does not exist"),
     ],

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 # Name -> module, in the order objects are matched (scikit-learn, the fallback, comes last).
 _MODULES: dict[str, str] = {
+    "xgboost": "rollbackkit.bundle.flavors.xgboost_native",
+    "lightgbm": "rollbackkit.bundle.flavors.lightgbm_native",
     "catboost": "rollbackkit.bundle.flavors.catboost_native",
     "onnx": "rollbackkit.bundle.flavors.onnx_runtime",
     "python": "rollbackkit.bundle.flavors.python_model",

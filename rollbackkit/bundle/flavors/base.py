@@ -93,6 +93,11 @@ class Scorer(ABC):
         """The feature names the model recorded at training (None: it records none)."""
         return None
 
+    def input_names_as(self, columns: Sequence[str]) -> list[str] | None:
+        """The recorded feature names, spelled as in ``columns`` where the library respelled
+        them at training (LightGBM writes spaces as ``_``); :meth:`input_names` by default."""
+        return self.input_names()
+
     def n_inputs(self) -> int | None:
         """How many features the model takes (None: unknown)."""
         names = self.input_names()

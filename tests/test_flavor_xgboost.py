@@ -1,0 +1,196 @@
+"""XGBoost models in XGBoost's own formats (UBJ by default, JSON), never pickled.
+
+The whole story with an ``XGBClassifier`` on native ``category`` columns (integer labels,
+XGBoost's own case); a ``Booster`` from ``xgb.train``, an ``XGBRegressor`` and model files
+registered by path answer as trained; broken files, a Booster trained on other columns
+and a missing xgboost are one line each, and nothing is registered.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from rollbackkit import Registry
+
+from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
+from .conftest import new_repo, run_cli
+from .story import V2_GATES, whole_story
+from .test_matrix import Case, widened
+
+PREPROCESS = """\
+import pandas as pd
+
+
+def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
+    \"\"\"XGBoost takes numbers and categories: the plan becomes one, the datetime is unused.\"\"\"
+    out = frame.drop(columns=["signup"])
+    out["plan"] = out["plan"].astype("string").fillna("missing").astype("category")
+    return out
+"""
+
+
+def _features(frame: pd.DataFrame) -> pd.DataFrame:
+    namespace: dict[str, Any] = {}
+    exec(PREPROCESS, namespace)
+    return namespace["preprocess"](frame.drop(columns=["target"], errors="ignore"))  # type: ignore[no-any-return]
+
+
+def _classifier(rounds: int) -> Any:
+    return xgb.XGBClassifier(n_estimators=rounds, max_depth=3, n_jobs=1, enable_categorical=True, random_state=0)
+
+
+def test_the_whole_story_holds_for_an_xgboost_classifier(tmp_path: Path) -> None:
+    case = Case("xgboost-integer-labels", "wine", "int")
+    repo = new_repo(tmp_path / "project", case.name)
+    registry = Registry.init(repo)
+    train, held_out = widened(case, 1500, seed=1), widened(case, 800, seed=2)
+    preprocess = tmp_path / "features.py"
+    preprocess.write_text(PREPROCESS)
+    for version, rounds, gates in (("v1.0.0", 40, None), ("v1.1.0", 80, V2_GATES)):
+        model = _classifier(rounds).fit(_features(train), train["target"])
+        registry.register(
+            "model", model, train, target="target", version=version, validation_data=held_out,
+            preprocess=preprocess, gates=gates,
+        )  # fmt: skip
+    shown = run_cli("show", "model@v1.1.0", cwd=repo)
+    assert shown.returncode == 0 and "xgboost" in shown.stdout, shown.stdout + shown.stderr
+    deployed = run_cli("deploy", "model@v1.0.0", "--env", "prod", "--reason", "first release", cwd=repo)
+    assert deployed.returncode == 0, deployed.stderr
+    live = widened(case, 4000, seed=3).drop(columns=["target"])
+    whole_story(repo, live, list(live.columns[:6]), int, ["trees: 120 -> 240", "num_boost_round"])
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    """Model features (numbers, nullable ints/booleans, categories) and an integer target."""
+    data = widened(Case("xgb", "breast_cancer", "int"), 500, seed=4)
+    return _features(data).assign(target=data["target"].to_numpy())
+
+
+def test_a_booster_and_a_regressor_answer_as_trained(tmp_path: Path, frame: pd.DataFrame) -> None:
+    registry = Registry.init(new_repo(tmp_path / "p"))
+    X, y = frame.drop(columns=["target"]), frame["target"]
+    train = xgb.DMatrix(X, label=y, enable_categorical=True)
+    booster = xgb.train({"objective": "multi:softmax", "num_class": 2, "nthread": 1, "max_depth": 2}, train, 10)
+    registry.register("booster", booster, frame, target="target", version="v1.0.0")
+    answers = registry.load("booster@v1.0.0").predict(X.head(20))
+    assert [type(v) for v in answers["prediction"].tolist()] == [int] * 20
+    assert answers["prediction"].tolist() == booster.predict(xgb.DMatrix(X.head(20), enable_categorical=True)).tolist()
+    assert np.allclose(answers[["proba_0", "proba_1"]].sum(axis=1), 1.0)
+
+    target = X["mean radius"].fillna(0.0)
+    regressor = xgb.XGBRegressor(n_estimators=20, n_jobs=1, enable_categorical=True).fit(X, target)
+    registry.register("reg", regressor, X.assign(target=target), target="target", version="v1.0.0")
+    loaded = registry.load("reg@v1.0.0")
+    assert loaded.scorer is not None and loaded.scorer.classes is None
+    assert np.allclose(loaded.predict(X.head(20))["prediction"], regressor.predict(X.head(20)), atol=1e-6)
+
+
+def test_a_classifier_trained_on_boolean_labels_answers_booleans(tmp_path: Path, frame: pd.DataFrame) -> None:
+    registry = Registry.init(new_repo(tmp_path / "p"))
+    X, flags = frame.drop(columns=["target"]), frame["target"] == 1
+    model = _classifier(20).fit(X, flags)  # XGBoost encodes False, True as 0, 1: classes_ is [0, 1]
+    registry.register("flags", model, X.assign(target=flags), target="target", version="v1.0.0")
+    answers = registry.load("flags@v1.0.0").predict(X.head(20))
+    assert [type(v) for v in answers["prediction"].tolist()] == [bool] * 20
+    assert answers["prediction"].tolist() == model.predict(X.head(20)).astype(bool).tolist()
+    assert np.allclose(answers["proba_True"], model.predict_proba(X.head(20))[:, 1])
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path, frame: pd.DataFrame) -> dict[str, Path]:
+    """A project, its training data, and a 40-round and an 80-round model in .ubj and .json."""
+    where = tmp_path_factory.mktemp("xgboost-files")
+    repo = new_repo(where / "project")
+    Registry.init(repo)
+    train = where / "train.parquet"
+    frame.to_parquet(train)
+    paths = {"repo": repo, "where": where, "train": train}
+    for rounds in (40, 80):
+        booster = _classifier(rounds).fit(frame.drop(columns=["target"]), frame["target"]).get_booster()
+        for fmt in ("ubj", "json"):
+            paths[f"{fmt}{rounds}"] = where / f"model{rounds}.{fmt}"
+            booster.save_model(paths[f"{fmt}{rounds}"])
+    return paths
+
+
+def _register(project: dict[str, Path], model: Path, *extra: str) -> Any:
+    args = ("register", "m", "--model", str(model), "--train-data", str(project["train"]), "--target", "target")
+    return rollbackkit(*args, *extra, cwd=project["repo"])
+
+
+def test_native_files_register_by_path_serve_parity_and_diff(project: dict[str, Path], frame: pd.DataFrame) -> None:
+    repo = project["repo"]
+    assert _register(project, project["ubj40"], "--version", "v1.0.0").code == 0
+    assert _register(project, project["json80"], "--version", "v1.1.0").code == 0
+    shown = run_cli("show", "m@v1.1.0", cwd=repo)
+    assert "xgboost model" in shown.stdout and "model.json" in shown.stdout, shown.stdout
+    parity = run_cli("parity", "m@v1.1.0", cwd=repo)
+    assert parity.returncode == 0, parity.stdout + parity.stderr
+    diff = run_cli("diff", "m@v1.0.0", "m@v1.1.0", cwd=repo)
+    assert "trees: 40 -> 80" in diff.stdout and "num_boost_round" in diff.stdout, diff.stdout
+    X = frame.drop(columns=["target"]).head(30)
+    native = xgb.Booster(model_file=str(project["json80"]))
+    expected = native.inplace_predict(X)
+    answers = Registry(repo).load("m@v1.1.0").predict(X)
+    assert np.allclose(answers["proba_1"], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "mention"),
+    [
+        ("other.json", b'{"model": "not xgboost", "weights": [1, 2]}', "holds no XGBoost learner"),
+        ("broken.json", b'{"learner": {', "not complete JSON"),
+        ("empty.ubj", b"", "not complete UBJSON"),
+    ],
+)
+def test_a_file_that_is_not_an_xgboost_model_is_one_line(
+    project: dict[str, Path], name: str, content: bytes, mention: str
+) -> None:
+    path = project["where"] / name
+    path.write_bytes(content)
+    before = state(project["repo"])
+    assert_one_clean_line(_register(project, path), str(path), "not a readable XGBoost model", mention)
+    assert state(project["repo"]) == before
+
+
+@pytest.mark.parametrize("cut", [0.1, 0.5, 0.99])
+def test_a_truncated_ubj_file_is_one_line_and_nothing_registered(project: dict[str, Path], cut: float) -> None:
+    data = project["ubj40"].read_bytes()  # XGBoost itself crashes on these bytes: checked first
+    short = project["where"] / f"cut{cut}.ubj"
+    short.write_bytes(data[: int(len(data) * cut)])
+    before = state(project["repo"])
+    assert_one_clean_line(_register(project, short), str(short), "not complete UBJSON")
+    assert state(project["repo"]) == before
+
+
+def test_a_booster_trained_on_other_columns_is_one_line_naming_both(
+    project: dict[str, Path], frame: pd.DataFrame
+) -> None:
+    X = frame.drop(columns=["target"]).select_dtypes("number")
+    renamed = X.rename(columns={X.columns[0]: "radius_mm"})
+    booster = xgb.train({"nthread": 1}, xgb.DMatrix(renamed, label=frame["target"]), 5)
+    path = project["where"] / "renamed.ubj"
+    booster.save_model(path)
+    before = state(project["repo"])
+    assert_one_clean_line(_register(project, path), "radius_mm", str(X.columns[0]))
+    assert state(project["repo"]) == before
+
+
+def test_without_xgboost_register_names_the_extra(project: dict[str, Path]) -> None:
+    stub = project["where"] / "no-xgboost" / "xgboost"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ImportError('No module named xgboost')\n")
+    before = state(project["repo"])
+    args = ("register", "m", "--model", str(project["ubj40"]), "--train-data", str(project["train"]))
+    result = run_cli(*args, "--target", "target", cwd=project["repo"], env={"PYTHONPATH": str(stub.parent)})
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert "rollbackkit[xgboost]" in lines[0] and "Traceback" not in result.stderr, lines
+    assert state(project["repo"]) == before
