@@ -25,6 +25,7 @@ import pytest
 
 from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
 from .conftest import BIN, git, run_cli
+from .servers import TOKEN, running_server
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -183,6 +184,17 @@ def test_import_then_sync_alias_on_deploy_and_rollback(repo: Path, mlflow_uri: s
     retried = rollbackkit("mlflow", "sync", "iris", "--env", "prod", cwd=repo)
     assert retried.code == 0, retried.stderr
     assert _champion(logged) == "2"
+
+    # Through a running server: the CLI asks it to shift, then moves the alias.
+    with running_server(repo, "iris", "prod") as server:
+        admin = {"ROLLBACKKIT_ADMIN_TOKEN": TOKEN}
+        deployed = run_cli("deploy", "iris@v3.0.0", "--env", "prod", "--json", cwd=repo, env=admin)
+        assert deployed.returncode == 0, deployed.stderr
+        assert json.loads(deployed.stdout)["via"] == server.url and _champion(logged) == "3"
+        rolled = run_cli("rollback", "iris", "--env", "prod", "--reason", "worse", cwd=repo, env=admin)
+        assert rolled.returncode == 0, rolled.stderr
+        assert "MLflow alias champion -> iris version 2" in rolled.stdout and _champion(logged) == "2"
+        assert server.status()["background"] == {"failures": 0, "last_failure": None}
 
     # The server's hook after an automatic rollback moves the alias too; a failure is counted, not raised.
     from rollbackkit.ops.serve import after_auto_rollback
