@@ -77,3 +77,11 @@ def test_output_frame_is_built_in_one_go_with_labels_of_their_type(classes, monk
     ints = output_from_proba(np.array([[0.2, 0.8]]), [1, 0], pd.RangeIndex(1))
     bools = output_from_proba(np.array([[0.2, 0.8]]), [True, False], pd.RangeIndex(1))
     assert type(ints["prediction"].iloc[0]) is not type(bools["prediction"].iloc[0])
+
+
+def test_a_model_s_own_labels_go_in_the_same_frame(monkeypatch) -> None:
+    monkeypatch.setattr(pd.DataFrame, "__setitem__", lambda *a: pytest.fail("a column set one at a time"))
+    proba = np.array([[0.6, 0.4], [0.3, 0.7]])
+    out = output_from_proba(proba, ["no", "yes"], pd.RangeIndex(2), prediction=np.array(["yes", "yes"], dtype=object))
+    assert out["prediction"].tolist() == ["yes", "yes"]  # e.g. a graph that thresholds at 0.3
+    assert list(out.columns) == ["prediction", "proba_no", "proba_yes"]

@@ -221,10 +221,14 @@ def qualified(obj: Any) -> str:
     return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
-def output_from_proba(proba: Any, classes: Sequence[Any], index: pd.Index) -> pd.DataFrame:
+def output_from_proba(
+    proba: Any, classes: Sequence[Any], index: pd.Index, prediction: Any | None = None
+) -> pd.DataFrame:
     """The output frame of a classifier from its class probabilities (rows x classes).
 
     A one-column (or flat) array is the positive-class probability of a binary model.
+    ``prediction``: the labels the model itself gives (a graph's label output, a Python
+    model's ``predict``), when they are not simply the most probable class.
     """
     values = np.asarray(proba, dtype="float64")
     if values.ndim == 1 or values.shape[1] == 1:
@@ -235,7 +239,9 @@ def output_from_proba(proba: Any, classes: Sequence[Any], index: pd.Index) -> pd
             f"The model gives {values.shape[1]} class probabilities but records {len(classes)} classes.",
             "Register the model with its classes in the order of its probabilities.",
         )
-    columns = {"prediction": _label_array(tuple((type(c), c) for c in classes))[values.argmax(axis=1)]}
+    if prediction is None:
+        prediction = _label_array(tuple((type(c), c) for c in classes))[values.argmax(axis=1)]
+    columns = {"prediction": prediction}
     columns.update((f"proba_{cls}", values[:, i]) for i, cls in enumerate(classes))
     return pd.DataFrame(columns, index=index)  # one constructor: a column set per class costs 0.2 ms a request
 
