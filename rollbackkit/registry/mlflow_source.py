@@ -30,22 +30,12 @@ from typing import Any
 
 import pandas as pd
 
-from rollbackkit.errors import InvalidInput, MissingLibrary, MlflowError, UntrustedModel
+from rollbackkit.errors import InvalidInput, MissingLibrary, MlflowError
+from rollbackkit.registry.mlflow_flavors import NATIVE, native
 
 SCHEMES = ("models:/", "runs:/")
 TRAILER_SOURCE = "Rollbackkit-Source"
 PROBE_SECONDS = 5.0
-# The types MLflow's LightGBM flavor writes into a skops file (its own trusted list), reviewed:
-# the wrapper classes and the Booster, which skops rebuilds from the model's text.
-LIGHTGBM_SKOPS_TYPES = frozenset(
-    {
-        "lightgbm.sklearn.LGBMClassifier",
-        "lightgbm.sklearn.LGBMRegressor",
-        "lightgbm.basic.Booster",
-        "collections.OrderedDict",
-    }
-)
-_NATIVE = ("xgboost", "lightgbm", "catboost", "onnx", "sklearn")  # MLflow flavor names, most specific first
 
 
 @dataclass(frozen=True)
@@ -281,77 +271,17 @@ def _read(directory: Path, origin: MlflowOrigin, trust: tuple[str, ...], unsafe:
         meta = Model.load(str(directory / "MLmodel"))
     except Exception as exc:  # MLflow raises several types for a malformed file
         raise InvalidInput(f"{where}: its MLmodel file cannot be read ({exc}).", "Log the model again.") from exc
-    flavor_name, model = _native(directory, meta.flavors or {}, where, trust, unsafe)
+    flavor_name, model = native(directory, meta.flavors or {}, where, trust, unsafe)
     origin = MlflowOrigin(
         **{
             **origin.to_dict(),
             "run_id": origin.run_id or (meta.run_id or ""),
             "mlflow_version": meta.mlflow_version or "",
-            "flavor": next(f for f in _NATIVE if f in (meta.flavors or {})),
+            "flavor": next(f for f in NATIVE if f in (meta.flavors or {})),
         }
     )
     features, dtypes = _signature(meta)
     return Fetched(model, flavor_name, features, _example(meta, directory, features, dtypes, where), origin)
-
-
-def _native(
-    directory: Path, conf: dict[str, Any], where: str, trust: tuple[str, ...], unsafe: bool
-) -> tuple[str, Path | Any]:
-    """Our flavor and the native model file (or object) of an MLflow model's flavors."""
-    present = [f for f in _NATIVE if f in conf]
-    if not present:
-        if set(conf) <= {"python_function"}:
-            raise UntrustedModel(
-                f"{where} is a python_function model only (cloudpickle): loading it runs any code it holds; "
-                "rollbackkit refuses it.",
-                "Log it with a native flavor (mlflow.sklearn/xgboost/lightgbm/catboost/onnx), or register a "
-                "rollbackkit Python model (a directory with a model.py).",
-            )
-        raise InvalidInput(
-            f"{where} has flavor(s) {', '.join(sorted(conf))}; rollbackkit reads sklearn, xgboost, lightgbm, "
-            "catboost and onnx.",
-            "Convert the model to ONNX and log it with mlflow.onnx, or register it as a rollbackkit Python model.",
-        )
-    flavor = present[0]
-    spec = conf[flavor]
-    file = directory / str(spec.get("pickled_model") or spec.get("data") or "")
-    fmt = str(spec.get("serialization_format") or "")
-    if not file.is_file():
-        raise InvalidInput(f"{where}: its {flavor} model file {file.name} is missing.", "Log the model again.")
-    if fmt in ("pickle", "cloudpickle"):
-        if not unsafe:
-            raise UntrustedModel(
-                f"{where} is a {flavor} model saved with {fmt}: loading it runs any code it holds.",
-                "Log it with serialization_format='skops', or pass --unsafe if you trust it.",
-            )
-        return "pickle", file
-    if flavor == "lightgbm" and file.suffix == ".skops":  # a Booster is saved as text (model.lgb) whatever the format
-        return "lightgbm", _lightgbm_skops(file, where, trust)
-    return flavor, file
-
-
-def _lightgbm_skops(file: Path, where: str, trust: tuple[str, ...]) -> Any:
-    """Load a LightGBM wrapper MLflow saved with skops, trusting only reviewed types and ``trust``."""
-    from rollbackkit.bundle.flavors import get
-
-    sio = get("sklearn").library_module()
-    from rollbackkit.bundle.flavors.scikit_learn import REVIEWED_TYPES
-
-    data = file.read_bytes()
-    try:
-        needed = sorted(sio.get_untrusted_types(data=data))
-    except Exception as exc:  # skops raises many types for a damaged file
-        raise InvalidInput(f"{where}: its LightGBM skops file cannot be read ({exc}).", "Log it again.") from exc
-    unknown = [t for t in needed if t not in LIGHTGBM_SKOPS_TYPES | REVIEWED_TYPES and t not in trust]
-    if unknown:
-        raise UntrustedModel(
-            f"{where}: its LightGBM skops file needs types that are not trusted: {', '.join(unknown)}.",
-            "Inspect them, then pass each with --trust TYPE if you trust this model.",
-        )
-    try:
-        return sio.loads(data, trusted=needed)
-    except Exception as exc:  # skops raises many types for a damaged file
-        raise InvalidInput(f"{where}: its LightGBM skops file cannot be loaded ({exc}).", "Log it again.") from exc
 
 
 def _signature(meta: Any) -> tuple[list[str] | None, dict[str, Any]]:
