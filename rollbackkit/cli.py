@@ -216,6 +216,14 @@ def show(
         f"{data['flavor']} model {schema['estimator']['type']}; {len(schema['features'])} input features; "
         f"output {schema['output']['kind']} ({', '.join(schema['output']['columns'])})"
     )
+    if data.get("own_code"):
+        code = data["own_code"]
+        console.print(
+            f"[yellow]runs its own code:[/] {code['file']} sha256 {code['sha256']} (at register, load and serve; "
+            "review it like preprocess.py: 'rollbackkit diff' shows its changes)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if data.get("source"):
         source = data["source"]
         run = f"run {source['run_id']}, " if source["run_id"] else ""

@@ -235,7 +235,7 @@ def test_a_bad_model_directory_or_archive_is_one_line_and_nothing_is_registered(
     assert state(project) == before
 
 
-THRESHOLD = '''\
+THRESHOLD = """\
 CLASSES = [False, True]
 
 
@@ -252,7 +252,7 @@ def predict_proba(state, frame):
 
     p = 1.0 / (1.0 + np.exp(-(frame["a"].to_numpy() - state)))
     return np.column_stack([1.0 - p, p])
-'''
+"""
 
 
 def test_boolean_labels_come_back_as_python_bools(tmp_path: Path) -> None:
@@ -269,3 +269,48 @@ def test_boolean_labels_come_back_as_python_bools(tmp_path: Path) -> None:
     assert [type(v) for v in answers["prediction"].tolist()[:2]] == [bool, bool]
     assert answers["prediction"].tolist() == frame["target"].tolist()
     assert bundle.schema.output.classes == ["False", "True"]
+
+
+def test_show_names_the_code_a_python_model_runs_and_diff_shows_its_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    import sklearn
+
+    from rollbackkit.bundle import runtime
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["age", "bmi", "bp"])
+    frame["target"] = frame["age"] * 2 - frame["bp"] + 0.5
+    repo = new_repo(tmp_path / "project")
+    registry = Registry.init(repo)
+    changed = LINEAR.replace("@ state[:-1] + state[-1]", "@ state[:-1] + state[-1] * 1.0  # the intercept, as a float")
+    for version, code in (("v1.0.0", LINEAR), ("v1.1.0", changed)):
+        model = tmp_path / version
+        model.mkdir()
+        (model / "model.py").write_text(code)
+        (model / "coef.bin").write_bytes(np.array([2.0, 0.0, -1.0, 0.5], dtype="<f8").tobytes())
+        real = runtime.installed_version
+        fake = {"sklearn": "0.24.2"} if version == "v1.0.0" else {}
+        with monkeypatch.context() as patch:
+            patch.setattr(runtime, "installed_version", lambda name, fake=fake, real=real: fake.get(name) or real(name))
+            registry.register("linear", model, frame, target="target", version=version)
+    shown = json.loads(rollbackkit("show", "linear@v1.1.0", "--json", cwd=repo).stdout)
+    digest = hashlib.sha256(changed.encode()).hexdigest()
+    assert shown["own_code"] == {"file": "model.py", "sha256": digest}
+    assert shown["schema"]["estimator"]["type"] == "model.py"  # not rollbackkit's internal class
+    text = " ".join(rollbackkit("show", "linear@v1.1.0", cwd=repo).stdout.split())
+    assert f"runs its own code: model.py sha256 {digest}" in text and "python model model.py;" in text, text
+    assert "PythonModel" not in text
+    diffed = rollbackkit("diff", "linear@v1.0.0", "linear@v1.1.0", cwd=repo).stdout
+    assert "~ model code (model.py) changed:" in diffed, diffed
+    assert "--- linear@v1.0.0/model.py" in diffed and "+++ linear@v1.1.0/model.py" in diffed
+    assert '-    return frame[FEATURES].to_numpy(dtype="float64") @ state[:-1] + state[-1]\n' in diffed
+    assert '+    return frame[FEATURES].to_numpy(dtype="float64") @ state[:-1] + state[-1] * 1.0' in diffed
+    assert f"~ runtime sklearn: 0.24.2 -> {sklearn.__version__}" in diffed  # the runtimes are compared too
+    data = json.loads(rollbackkit("diff", "linear@v1.0.0", "linear@v1.1.0", "--json", cwd=repo).stdout)
+    assert data["model_code_changed"] and data["model_code_diff"].startswith("--- linear@v1.0.0/model.py")
+    assert data["runtime"] == [{"name": "sklearn", "field": "version", "from": "0.24.2", "to": sklearn.__version__}]
+    same = rollbackkit("diff", "linear@v1.1.0", "linear@v1.1.0", cwd=repo).stdout
+    assert "no differences" in same

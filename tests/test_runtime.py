@@ -20,8 +20,9 @@ import yaml
 from rollbackkit import Registry
 from rollbackkit.bundle import runtime
 from rollbackkit.bundle.manifest import Manifest
-from rollbackkit.bundle.runtime import Runtime, compare
+from rollbackkit.bundle.runtime import Runtime, RuntimeFinding, compare
 from rollbackkit.errors import IncompatibleRuntime
+from rollbackkit.ops.results import Preflight
 from rollbackkit.serving.router import Router
 
 from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
@@ -95,6 +96,10 @@ def test_another_major_version_at_register_is_a_preflight_finding_with_both_vers
         and {"column": "sklearn", "kind": "runtime"}.items()
         <= next(f for f in report["findings"] if f["kind"] == "runtime").items()
     )
+    typed = Preflight.from_dict(report)  # what deploy and rollback return: typed findings, the same JSON
+    assert typed.runtime is not None and all(isinstance(f, RuntimeFinding) for f in typed.runtime)
+    assert typed.to_dict() == {k: v for k, v in report.items() if k in typed.to_dict()}
+    assert next(f for f in typed.runtime if f.library == "sklearn").severity == "warning"
     bundle = Registry(project).load(tag)
     assert bundle.runtime.problems[0].detail == line
     router = Router()  # the server's warm slot says it too (GET /status)
@@ -198,3 +203,59 @@ def test_a_server_names_the_runtime_difference_and_refuses_a_version_it_cannot_l
         assert refused.returncode == 1 and len(lines) == 1 and "skops 99.0.0 at register" in lines[0], refused.stderr
         assert server.status()["live"]["version"] == "v1.0.0"
         assert json.loads(rollbackkit("history", "churn", "--env", "prod", "--json", cwd=project).stdout) == history
+        screen = rollbackkit("status", "churn", "--env", "prod", cwd=project).stdout
+        said = " ".join(screen.split())  # the status screen has a runtime row (wrapped at 80)
+        assert f"runtime v1.0.0: sklearn 0.24.2 at register, {sklearn.__version__} here: a different major" in said
+
+
+SPY = """\
+import atexit, json, sys
+
+asked = []
+
+
+class Spy:  # records every import attempted after this point
+    def find_spec(self, name, path=None, target=None):
+        asked.append(name)
+
+
+sys.meta_path.insert(0, Spy())
+atexit.register(lambda: print(json.dumps({"asked": asked, "catboost": "catboost" in sys.modules}), file=sys.stderr))
+sys.argv = ["rollbackkit", *sys.argv[1:]]
+from rollbackkit.cli import main
+
+main()
+"""
+
+
+def test_show_and_preflight_never_import_the_libraries_a_runtime_names(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    import catboost
+
+    real = runtime.record
+    named = {"catboost": catboost.__version__, "made_up_lib_zz": "1.0.0"}  # installed but never imported; absent
+    monkeypatch.setattr(
+        runtime,
+        "record",
+        lambda packages: Runtime(python=real(packages).python, libraries={**real(packages).libraries, **named}),
+    )
+    tag = _register(Registry(project), "v1.0.0", {}, monkeypatch)
+    for command in (["show", tag, "--json"], ["preflight", tag, "--json"]):
+        done = subprocess.run(
+            [sys.executable, "-c", SPY, *command], cwd=project, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        spied = json.loads(done.stderr.strip().splitlines()[-1])
+        assert spied["catboost"] is False and not {"catboost", "made_up_lib_zz"} & set(spied["asked"]), command
+    shown = (
+        json.loads(done.stdout)
+        if command[0] == "show"
+        else json.loads(rollbackkit("show", tag, "--json", cwd=project).stdout)
+    )
+    by_name = {f["library"]: f for f in shown["runtime_here"]}
+    assert by_name["catboost"]["here"] == catboost.__version__ and by_name["catboost"]["severity"] == "info"
+    assert by_name["made_up_lib_zz"]["detail"] == "made_up_lib_zz 1.0.0 at register, not installed here"

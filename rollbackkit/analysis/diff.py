@@ -15,6 +15,7 @@ import difflib
 from typing import TYPE_CHECKING, Any
 
 from rollbackkit.analysis.diffreport import BundleDiff, Change, FeatureDiff, GateChange, ModelDiff, ProfileShift
+from rollbackkit.bundle.flavors.python_model import ENTRY, PYTHON_FORMAT
 from rollbackkit.bundle.schema import EstimatorView, Feature, OutputContract
 
 if TYPE_CHECKING:
@@ -169,7 +170,40 @@ def diff_bundles(a: BundleDescription, b: BundleDescription) -> BundleDiff:
         rows=(a.schema.n_rows, b.schema.n_rows),
         profile=profile_shifts(a.schema.features, b.schema.features),
         model=diff_models(a.schema.estimator, b.schema.estimator),
+        model_code_diff=diff_model_code(a, b),
+        runtime=diff_runtimes(a, b),
     )
+
+
+def diff_model_code(a: BundleDescription, b: BundleDescription) -> str:
+    """A unified diff of two Python models' ``model.py`` (read from the verified archives, never run).
+
+    ``""`` when neither version is a Python model, or both record the same ``model.py`` hash
+    (then no archive is read).
+    """
+    digests = [
+        d.schema.estimator.params.get(ENTRY) if _runs_code(d) and d.schema.estimator.params else None for d in (a, b)
+    ]
+    if not (_runs_code(a) or _runs_code(b)) or (digests[0] is not None and digests[0] == digests[1]):
+        return ""
+    return diff_code(a.model_code, b.model_code, f"{a.info.tag}/{ENTRY}", f"{b.info.tag}/{ENTRY}")
+
+
+def diff_runtimes(a: BundleDescription, b: BundleDescription) -> list[Change]:
+    """Python and library versions recorded at register that differ (a side without a record: none)."""
+    ra, rb = a.manifest.registration.runtime, b.manifest.registration.runtime
+    if ra is None or rb is None:
+        return []
+    before, after = {"python": ra.python, **ra.libraries}, {"python": rb.python, **rb.libraries}
+    return [
+        Change(name, "version", before.get(name), after.get(name))
+        for name in [*before, *(n for n in after if n not in before)]
+        if before.get(name) != after.get(name)
+    ]
+
+
+def _runs_code(description: BundleDescription) -> bool:
+    return description.manifest.components["model"].format == PYTHON_FORMAT
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -177,6 +177,8 @@ class BundleDiff:
     rows: tuple[int, int]
     profile: list[ProfileShift]
     model: ModelDiff = field(default_factory=ModelDiff)
+    model_code_diff: str = ""
+    runtime: list[Change] = field(default_factory=list)
 
     @property
     def preprocess_changed(self) -> bool:
@@ -189,7 +191,8 @@ class BundleDiff:
         return (
             self.features.empty
             and self.model.empty
-            and not (self.output or self.serving or self.gates or self.preprocess_diff)
+            and not (self.output or self.serving or self.gates or self.preprocess_diff or self.model_code_diff)
+            and not self.runtime
             and self.rows[0] == self.rows[1]
         )
 
@@ -204,6 +207,9 @@ class BundleDiff:
             "serving": [c.to_dict() for c in self.serving],
             "preprocess_changed": self.preprocess_changed,
             "preprocess_diff": self.preprocess_diff,
+            "model_code_changed": bool(self.model_code_diff),
+            "model_code_diff": self.model_code_diff,
+            "runtime": [c.to_dict() for c in self.runtime],
             "gates": [c.to_dict() for c in self.gates],
             "profile": {
                 "rows": {"from": self.rows[0], "to": self.rows[1]},
@@ -235,6 +241,9 @@ class BundleDiff:
             f"~ profile {p.name}: median {p.median_from:.4g} -> {p.median_to:.4g} ({p.shift_iqr:+.2f} IQR)"
             for p in moved[:10]
         ]
+        lines += [f"~ runtime {c.name}: {c.before or '(none)'} -> {c.after or '(none)'}" for c in self.runtime]
+        if self.model_code_diff:
+            lines += ["~ model code (model.py) changed:", self.model_code_diff.rstrip()]
         if self.preprocess_diff:
             lines += ["~ preprocessing code changed:", self.preprocess_diff.rstrip()]
         return "\n".join(lines)
@@ -274,7 +283,8 @@ def _gate_summary(gate: dict[str, Any]) -> str:
 
 
 def _class_name(qualified: Any) -> str:
-    return str(qualified).rsplit(".", 1)[-1]
+    text = str(qualified)
+    return text if text.endswith(".py") else text.rsplit(".", 1)[-1]  # a Python model's type is model.py
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -78,6 +78,15 @@ class BundleDescription:
         """The golden sample (``input:``, ``feature:`` and ``output:`` columns)."""
         return pd.read_parquet(io.BytesIO(self._read("golden")))
 
+    @cached_property
+    def model_code(self) -> str | None:
+        """A Python model's ``model.py`` text, read from the verified archive and never run (None: no code)."""
+        if self.manifest.components["model"].format != "python-model":
+            return None
+        from rollbackkit.bundle.flavors.python_model import model_source
+
+        return model_source(self._read("model"), self.info.tag)
+
     def reference_part(self, prefix: str) -> pd.DataFrame:
         """One part of the reference profile: ``input``, ``output`` or ``label``."""
         return part(self.reference, prefix)

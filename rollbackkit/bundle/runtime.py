@@ -2,8 +2,9 @@
 
 At register, the manifest's ``registration.runtime`` records Python's version and the
 versions of the libraries the model needs: numpy, pandas and its flavor's ``packages``
-(each module's ``__version__``). Registration is not part of the bundle id, so recording it
-changes no id, and manifests written before it (no ``runtime``) load as they did.
+(an imported module's ``__version__``, else its distribution's version: nothing is
+imported). Registration is not part of the bundle id, so recording it changes no id, and
+manifests written before it (no ``runtime``) load as they did.
 
 At load, serve and preflight, :func:`compare` judges the recorded runtime against this
 one, library by library:
@@ -17,7 +18,8 @@ one, library by library:
 
 from __future__ import annotations
 
-import importlib
+import functools
+import importlib.metadata
 import platform
 import re
 import sys
@@ -38,7 +40,7 @@ class Runtime(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     python: str = Field(description="Python's version, e.g. 3.12.3.")
-    libraries: dict[str, str] = Field(default_factory=dict, description="Import name -> __version__.")
+    libraries: dict[str, str] = Field(default_factory=dict, description="Import name -> its version.")
 
 
 @dataclass(frozen=True)
@@ -113,21 +115,35 @@ class RuntimeReport:
 
 
 def installed_version(name: str) -> str | None:
-    """``name.__version__`` (``python``: the interpreter's), None when it cannot be imported."""
+    """The version of import name ``name`` here (``python``: the interpreter's), None when not installed.
+
+    Nothing is imported: an already-imported module's ``__version__``, else the installed
+    distribution's version from its metadata (``sklearn`` -> ``scikit-learn``, ``xgboost`` ->
+    ``xgboost`` or ``xgboost-cpu``). A manifest names libraries, so it must not be able to
+    make ``show`` or ``preflight`` run a module's code.
+    """
     if name == "python":
         return platform.python_version()
     module = sys.modules.get(name)
-    if module is None:
+    version = getattr(module, "__version__", None) if module is not None else None
+    if version is not None:
+        return str(version)
+    for distribution in _distributions().get(name, [name]):
         try:
-            module = importlib.import_module(name)
-        except Exception:  # a broken install is "not here", never a crash of a load
-            return None
-    version = getattr(module, "__version__", None)
-    return str(version) if version is not None else None
+            return importlib.metadata.version(distribution)
+        except (importlib.metadata.PackageNotFoundError, ValueError):
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    """Top-level import name -> the installed distributions providing it (read once, from metadata)."""
+    return {name: list(dict.fromkeys(dists)) for name, dists in importlib.metadata.packages_distributions().items()}
 
 
 def current(names: Iterable[str]) -> Runtime:
-    """Python's version and each of ``names``' version here (those that cannot be imported left out)."""
+    """Python's version and each of ``names``' version here (those not installed left out)."""
     found = {name: installed_version(name) for name in dict.fromkeys(names)}
     return Runtime(python=platform.python_version(), libraries={k: v for k, v in found.items() if v is not None})
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from rollbackkit.bundle.compat import Adaptation, Finding
+from rollbackkit.bundle.runtime import RuntimeFinding
 from rollbackkit.errors import UnknownAnswer
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.status import ServerStatus, known, without_none
@@ -42,12 +43,12 @@ class Preflight:
     findings: list[Finding] = field(default_factory=list)
     adaptation: Adaptation | None = None
     parity: dict[str, Any] | None = None
-    runtime: list[dict[str, Any]] | None = None
+    runtime: list[RuntimeFinding] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preflight:
         """From a ``PreflightReport.to_dict()`` (or ``{"verdict": "skipped"}``)."""
-        adaptation = data.get("adaptation")
+        adaptation, runtime = data.get("adaptation"), data.get("runtime")
         return cls(
             verdict=data["verdict"],
             target=data.get("target"),
@@ -55,7 +56,7 @@ class Preflight:
             findings=[Finding(**known(Finding, f)) for f in data.get("findings", [])],
             adaptation=Adaptation(**known(Adaptation, adaptation)) if adaptation is not None else None,
             parity=data.get("parity"),
-            runtime=data.get("runtime"),
+            runtime=[RuntimeFinding(**known(RuntimeFinding, f)) for f in runtime] if runtime is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,7 +71,7 @@ class Preflight:
             "adaptation": self.adaptation.to_dict() if self.adaptation is not None else None,
             "parity": self.parity,
         }
-        return out if self.runtime is None else {**out, "runtime": self.runtime}
+        return out if self.runtime is None else {**out, "runtime": [f.to_dict() for f in self.runtime]}
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ class Registry(Repository):
             "runtime": runtime.model_dump(mode="json") if (runtime := manifest.registration.runtime) else None,
             "runtime_here": compare(runtime, model.path).to_dict(),
             "source": origin.to_dict() if (origin := origin_of(self, info.name, info.version)) else None,
+            "own_code": _own_code(schema),
         }
 
     def ensure_cached(self, md5s: Iterable[str], tag: str | None = None) -> None:
@@ -318,3 +319,12 @@ class Registry(Repository):
         move is recorded in the journal.
         """
         return recover.recover(self)
+
+
+def _own_code(schema: dict[str, Any]) -> dict[str, str] | None:
+    """A Python model's ``model.py`` and its hash: code that runs at register, load and serve."""
+    estimator = schema.get("estimator", {})
+    digest = (estimator.get("params") or {}).get("model.py")
+    if estimator.get("flavor") != "python" or not isinstance(digest, str):
+        return None
+    return {"file": "model.py", "sha256": digest.removeprefix("sha256:")}

@@ -19,10 +19,10 @@ from rich.text import Text
 from rollbackkit.ops.overview import Departure, Overview
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.screens import times
-from rollbackkit.serving.status import GateStatus, LogStatus
+from rollbackkit.serving.status import GateStatus, LogStatus, SlotStatus
 
 LABEL = 8
-"""The widest label (``previous``); the values get the width less this and the gap of 2."""
+"""The widest label (``previous``, ``runtime``); the values get the width less this and the gap of 2."""
 REASON_LINES = 2
 """A reason gets at most this many lines after the line it starts on; the history has it whole."""
 
@@ -84,11 +84,20 @@ def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
         ("log", _log(view.log) if view.server else "written by a running server only"),
         ("server", view.server or "none"),
     ]
+    differs = [f"{slot.version}: {line}" for slot in _slots(view) for line in slot.runtime or []]
+    if differs:  # a major-version difference (or a missing library) the server found at load
+        rows.insert(1, ("runtime", "\n".join(differs)))
     if view.server is None:
         rows.append(("next", f"rollbackkit serve {view.name} --env {view.env}"))
     for label, value in rows:
         grid.add_row(label, Text(value))
     return Group(Text(_heading(view), style="bold"), grid)
+
+
+def _slots(view: Overview) -> list[SlotStatus]:
+    """The server's live and canary slots (none without a server)."""
+    status = view.status
+    return [s for s in (status.live, status.canary) if s is not None] if status is not None else []
 
 
 def _heading(view: Overview) -> str:

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 ENTRY = "model.py"
 ARCHIVE = "model.zip"
+PYTHON_FORMAT = "python-model"
 _HINT = "Fix model.py (see rollbackkit.bundle.flavors.python_model for the contract) and register again."
 
 
@@ -65,7 +66,7 @@ class PythonModel:
         module: The module ``model.py`` ran in.
         state: What ``load(artifacts)`` returned.
         sizes: Artifact path -> size in bytes.
-        digests: ``model.py`` and each artifact -> ``sha256:`` (first 12 hex digits).
+        digests: ``model.py`` -> its full ``sha256:``; each artifact -> ``sha256:`` (first 12 hex digits).
     """
 
     module: types.ModuleType
@@ -144,6 +145,11 @@ class PythonScorer(Scorer):
     def _bad(self, entry: str, what: str) -> InvalidInput:
         return InvalidInput(f"{self.origin}: {ENTRY} {entry}() returned {what}.", "Return one answer per row. " + _HINT)
 
+    @property
+    def type_name(self) -> str:
+        """``model.py``: the model is its own code (not a library class)."""
+        return ENTRY
+
     def input_names(self) -> list[str] | None:
         """``FEATURES`` when model.py declares it."""
         names = getattr(self.native.module, "FEATURES", None)
@@ -206,8 +212,8 @@ class PythonFlavor(Flavor):
 
     name = "python"
     label = "Python"
-    formats: ClassVar[dict[str, str]] = {".zip": "python-model"}
-    directory_format = "python-model"
+    formats: ClassVar[dict[str, str]] = {".zip": PYTHON_FORMAT}
+    directory_format = PYTHON_FORMAT
     packages = ("numpy", "pandas")
 
     def accepts(self, obj: Any) -> bool:
@@ -255,6 +261,7 @@ class PythonFlavor(Flavor):
         except USER_CODE_ERRORS as exc:
             raise InvalidInput(f"{where} load() failed: {describe_error(exc)}.", _HINT) from exc
         digests = {name: _digest(body) for name, body in files.items()}
+        digests[ENTRY] = code_digest(files[ENTRY])
         sizes = {name: len(body) for name, body in artifacts.items()}
         return PythonScorer(PythonModel(module, state, sizes, digests), classes, where)
 
@@ -273,6 +280,16 @@ def _declared(module: types.ModuleType, name: str, where: str) -> list[Any] | No
 
 def _digest(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()[:12]
+
+
+def code_digest(body: bytes) -> str:
+    """``sha256:`` and the full hex digest of model.py's bytes (what ``show`` names)."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def model_source(data: bytes, origin: str) -> str:
+    """The text of model.py in a verified ``model.zip``, read and never run (for ``diff``)."""
+    return _source(archive_files(data, origin), origin)
 
 
 def _source(files: Mapping[str, bytes], origin: str) -> str:
