@@ -184,3 +184,26 @@ def test_without_catboost_register_names_the_extra(project: dict[str, Path]) -> 
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert "rollbackkit[catboost]" in lines[0] and "Traceback" not in result.stderr, lines
     assert state(project["repo"]) == before
+
+
+def test_predict_uses_the_threads_rollbackkit_model_threads_allows(
+    project: dict[str, Path], frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from rollbackkit.bundle.flavors.catboost_native import FLAVOR
+
+    scorer = FLAVOR.load(project["whole"].read_bytes(), SimpleNamespace(classes=None), "whole.cbm")  # type: ignore[arg-type]
+    seen: list[int] = []
+    predict_proba = scorer.native.predict_proba
+
+    def spy(data: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["thread_count"])
+        return predict_proba(data, **kwargs)
+
+    scorer.native.predict_proba = spy
+    X = frame.drop(columns=["target"]).astype({"visits": "float64"}).iloc[:5]
+    for value in ("2", "many"):
+        monkeypatch.setenv("ROLLBACKKIT_MODEL_THREADS", value)
+        scorer.score(X)
+    assert seen == [2, 1]

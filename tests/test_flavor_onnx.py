@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from rollbackkit import Registry
+from rollbackkit.errors import RollbackkitError
 
 from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
 from .conftest import new_repo, run_cli
@@ -274,3 +275,178 @@ def test_a_graph_reading_weights_from_another_file_is_refused(project: dict[str,
     before = state(project["repo"])
     assert_one_clean_line(_register(project, path), str(path), "external data")
     assert state(project["repo"]) == before
+
+
+def _reading(where: str, location: str) -> Any:
+    """A graph adding ``input`` to a weight whose values sit in ``location`` (another file), put ``where``."""
+    from onnx import TensorProto, helper
+
+    values = helper.make_tensor("w", TensorProto.FLOAT, [3], [0.0, 0.0, 0.0])
+    values.data_location = TensorProto.EXTERNAL
+    del values.float_data[:]
+    values.external_data.add(key="location", value=location)
+    dense = helper.make_tensor("w", TensorProto.FLOAT, [3], [0.0, 0.0, 0.0])
+    sparse = helper.make_sparse_tensor(values, helper.make_tensor("i", TensorProto.INT64, [3], [0, 1, 2]), [3])
+    nodes = [helper.make_node("Add", ["input", "w"], ["output"])]
+    initializers, functions = [], []
+    if where == "sparse constant":
+        nodes.insert(0, helper.make_node("Constant", [], ["w"], sparse_value=sparse))
+    elif where == "subgraph":
+        branch = helper.make_graph(
+            [helper.make_node("Constant", [], ["b"], value=values)],
+            "branch",
+            [],
+            [helper.make_tensor_value_info("b", TensorProto.FLOAT, [3])],
+        )
+        nodes.insert(0, helper.make_node("If", ["flag"], ["w"], then_branch=branch, else_branch=branch))
+        initializers.append(helper.make_tensor("flag", TensorProto.BOOL, [], [True]))
+    elif where == "function":
+        body = helper.make_node("Constant", [], ["b"], value=values)
+        functions.append(helper.make_function("local", "weights", [], ["b"], [body], [helper.make_opsetid("", 17)]))
+        nodes.insert(0, helper.make_node("weights", [], ["w"], domain="local"))
+    elif where != "sparse initializer":
+        initializers.append(dense)
+    graph = helper.make_graph(
+        nodes,
+        "reads-a-file",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 3])],
+        initializers,
+    )
+    if where == "sparse initializer":
+        graph.sparse_initializer.append(sparse)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("local", 1)]
+    return helper.make_model(graph, opset_imports=opsets, functions=functions)
+
+
+@pytest.mark.parametrize("where", ["sparse initializer", "sparse constant", "subgraph", "function"])
+def test_a_graph_reading_another_file_through_any_tensor_is_refused(project: dict[str, Path], where: str) -> None:
+    """Security: a sparse tensor's values (or a subgraph's, a function's) in an external file read nothing.
+
+    onnxruntime reads such a tensor from a path under the working directory (the project, at
+    register and serve): the graph would answer that file's bytes (.git/config, a token...).
+    """
+    secret = project["repo"] / "secret.bin"
+    secret.write_bytes(np.array([7.0, 8.0, 9.0], dtype="float32").tobytes())
+    path = project["where"] / f"reads-{where.replace(' ', '-')}.onnx"
+    path.write_bytes(_reading(where, "secret.bin").SerializeToString())
+    try:
+        before = state(project["repo"])
+        assert_one_clean_line(_register(project, path), str(path), "external data")
+        assert state(project["repo"]) == before
+    finally:
+        secret.unlink()
+
+
+def test_a_session_uses_the_threads_rollbackkit_model_threads_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollbackkit.bundle.flavors.onnx_runtime import FLAVOR
+
+    data = _mlp(4).SerializeToString()
+    for value, expected in (("2", 2), ("", 1), ("all", 1), ("0", 1)):
+        monkeypatch.setenv("ROLLBACKKIT_MODEL_THREADS", value)
+        session = FLAVOR.load(data, None, "mlp.onnx").native
+        assert session.get_session_options().intra_op_num_threads == expected, value
+
+
+# --------------------------------------------------------------------------- labels and missing values
+def _logistic_onnx(frame: pd.DataFrame, target: pd.Series, zipmap: bool) -> Any:
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    X = frame[["age", "income", "tenure"]]
+    model = LogisticRegression().fit(X, target)
+    return model, to_onnx(model, X.to_numpy()[:1], options={"zipmap": zipmap})
+
+
+@pytest.mark.parametrize("zipmap", [False, True])
+def test_boolean_labels_answer_booleans_and_a_missing_value_is_not_accepted(
+    tmp_path: Path, frame: pd.DataFrame, zipmap: bool
+) -> None:
+    """ONNX has no boolean labels: a graph converted from a model fitted on booleans records 0/1."""
+    repo = new_repo(tmp_path / "project")
+    registry = Registry.init(repo)
+    churned = frame["age"] > 0
+    model, proto = _logistic_onnx(frame, churned, zipmap)
+    path = tmp_path / "bools.onnx"
+    path.write_bytes(proto.SerializeToString())
+    registry.register("bools", str(path), frame.assign(target=churned), target="target", version="v1.0.0")
+    bundle = registry.load("bools@v1.0.0")
+    X = frame.drop(columns=["target"])
+    out = bundle.predict(X.iloc[:20])
+    assert [type(v) for v in out["prediction"].tolist()] == [bool] * 20
+    assert out["prediction"].tolist() == model.predict(X.iloc[:20]).tolist()
+    assert list(out.columns) == ["prediction", "proba_False", "proba_True"]
+    # a NaN reaches the graph and comes back as NaN probabilities: the column does not take nulls
+    assert {f.name: f.accepts_null for f in bundle.schema.features} == dict.fromkeys(X.columns, False)
+
+
+def _softmax(width: int, classes: int) -> Any:
+    """What torch.onnx.export writes for a classifier: logits through Softmax, no class labels."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(classes)
+    w = numpy_helper.from_array(rng.normal(size=(width, classes)).astype("float32"), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["input", "w"], ["logits"]), helper.make_node("Softmax", ["logits"], ["probs"])],
+        "torch_jit",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", width])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", classes])],
+        [w],
+    )
+    return helper.make_model(graph, producer_name="pytorch", opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_graph_without_class_labels_answers_the_targets_labels(tmp_path: Path, frame: pd.DataFrame) -> None:
+    """Class i is the i-th of the target's sorted labels (how the labels were encoded to train it)."""
+    repo = new_repo(tmp_path / "project")
+    registry = Registry.init(repo)
+    proto = _softmax(3, 3)
+    labels = np.array(["high", "low", "mid"])
+    X = frame.drop(columns=["target"])
+    target = labels[np.arange(len(X)) % 3]
+    registry.register("soft", proto, X.assign(target=target), target="target", version="v1.0.0")
+    bundle = registry.load("soft@v1.0.0")
+    out = bundle.predict(X.iloc[:10])
+    assert bundle.schema.output.classes == ["high", "low", "mid"]
+    expected = labels[(X.iloc[:10].to_numpy() @ _weights(proto)).argmax(axis=1)]
+    assert out["prediction"].tolist() == expected.tolist()
+    assert list(out.columns) == ["prediction", "proba_high", "proba_low", "proba_mid"]
+
+    numbered = frame.assign(target=np.arange(len(frame)) % 2)  # integer labels 0, 1: they are the classes
+    registry.register("ints", _softmax(3, 2), numbered, target="target", version="v1.0.0")
+    assert registry.load("ints@v1.0.0").predict(X.iloc[:3])["prediction"].map(type).tolist() == [int] * 3
+
+
+def _weights(proto: Any) -> np.ndarray:
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(proto.graph.initializer[0])
+
+
+def test_a_text_column_for_a_numeric_input_is_one_line_naming_it(project: dict[str, Path], frame: pd.DataFrame) -> None:
+    """The graph takes numbers in one tensor; a category's labels there name the column (not float())."""
+    labelled = project["where"] / "labelled.csv"
+    frame.assign(income=np.where(frame["income"] > 0, "high", "low")).to_csv(labelled, index=False)
+    args = ("register", "m", "--model", str(project["whole"]), "--train-data", str(labelled), "--target", "target")
+    before = state(project["repo"])
+    assert_one_clean_line(rollbackkit(*args, cwd=project["repo"]), "'income'", "'low'", "tensor(float)")
+    assert state(project["repo"]) == before
+
+
+def test_columns_are_fed_in_the_registered_order_whatever_order_a_frame_brings(
+    tmp_path: Path, frame: pd.DataFrame
+) -> None:
+    """A tensor input takes columns by position: the schema holds every frame to the registered order."""
+    repo = new_repo(tmp_path / "project")
+    registry = Registry.init(repo)
+    model, proto = _lightgbm_onnx(frame)
+    registry.register("lgbm", proto, frame, target="target", version="v1.0.0")
+    bundle = registry.load("lgbm@v1.0.0")
+    X = frame.drop(columns=["target"]).iloc[:40]
+    reordered = X[["tenure", "age", "income"]]
+    with pytest.raises(RollbackkitError, match="fixed order"):
+        bundle.predict(reordered)
+    from rollbackkit.bundle.compat import check
+
+    out = bundle.predict(reordered, adaptation=check(bundle.schema, reordered).adaptation)
+    assert out["prediction"].tolist() == model.predict(X.to_numpy()).tolist()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,7 +25,7 @@ from rollbackkit.bundle.artifacts import (
     load_preprocess,
     validate_trust,
 )
-from rollbackkit.bundle.flavors.base import Scorer, Stored
+from rollbackkit.bundle.flavors.base import Scorer, Stored, target_labels
 from rollbackkit.bundle.frames import prefixed, read_frame, with_prefix
 from rollbackkit.bundle.manifest import MANIFEST_FILE, Component, Manifest, Registration, md5_file
 from rollbackkit.bundle.schema import Schema, infer_schema
@@ -96,9 +97,10 @@ def build_bundle(
     inputs = _inputs(train, target, columns)
     model_features = _apply(prep, inputs, "training data", code)
     _check_model_inputs(scorer, model_features, model)
-    if _labels_encoded_from_bools(scorer, train, target):  # XGBoost answers 0/1 for labels trained as bools
-        scorer.classes = [False, True]
-        components["model"] = model_comp = model_comp.model_copy(update={"classes": (False, True)})
+    labels = target_labels(scorer.classes, train[target]) if target is not None and target in train.columns else None
+    if labels is not None:  # the model numbers its classes (XGBoost's 0/1 for bools, an ONNX graph's 0..C-1)
+        scorer.classes = labels
+        components["model"] = model_comp = model_comp.model_copy(update={"classes": tuple(labels)})
     valid = (
         read_frame(validation_data, "validation data")
         if validation_data is not None
@@ -262,10 +264,13 @@ def _write_config(dest: Path, config: tuple[str, str], schema: Schema | None = N
 def null_acceptance(score: Callable[[pd.DataFrame], Any], sample: pd.DataFrame) -> dict[str, bool] | None:
     """Per column of ``sample``: does ``score`` still work when that column is missing?
 
-    One call with every column blanked settles the common cases (a model that takes NaN
-    everywhere); otherwise each column is tried alone, up to ``NULL_PROBE_MAX_COLUMNS``
-    columns (None beyond: not recorded). Missing values are made the way a live frame
-    holds them (``Series.where``: NaN, ``pd.NA`` or NaT for the column's dtype).
+    Working means scoring without an error and answering finite values: a graph that
+    passes NaN through gives NaN probabilities (and a label picked from them), which is
+    not taking a missing value. One call with every column blanked settles the common
+    cases (a model that takes NaN everywhere); otherwise each column is tried alone, up to
+    ``NULL_PROBE_MAX_COLUMNS`` columns (None beyond: not recorded). Missing values are
+    made the way a live frame holds them (``Series.where``: NaN, ``pd.NA`` or NaT for the
+    column's dtype).
     """
     import warnings
 
@@ -276,10 +281,10 @@ def null_acceptance(score: Callable[[pd.DataFrame], Any], sample: pd.DataFrame) 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                score(frame)
+                answer = score(frame)
         except USER_CODE_ERRORS:  # preprocess() may call sys.exit(); _apply reports it
             return False
-        return True
+        return _finite(answer)
 
     names = [str(c) for c in sample.columns]
     if sample.empty or not scores([]):  # the probe must fail for the missing values, not the sample
@@ -289,6 +294,15 @@ def null_acceptance(score: Callable[[pd.DataFrame], Any], sample: pd.DataFrame) 
     if len(names) > NULL_PROBE_MAX_COLUMNS:
         return None
     return {name: scores([name]) for name in names}
+
+
+def _finite(answer: Any) -> bool:
+    """Whether a model's output frame holds no missing and no infinite value."""
+    if not isinstance(answer, pd.DataFrame):
+        return True
+    numbers = answer.select_dtypes(include="number")
+    finite = np.isfinite(numbers.to_numpy(dtype="float64", na_value=np.nan)).all()
+    return bool(finite) and not answer.isna().to_numpy().any()
 
 
 def _input_columns(
@@ -346,15 +360,6 @@ def _apply(prep: Any, frame: pd.DataFrame, what: str, code: str) -> pd.DataFrame
             "Return a pandas DataFrame from preprocess().",
         )
     return result
-
-
-def _labels_encoded_from_bools(scorer: Scorer, train: pd.DataFrame, target: str | None) -> bool:
-    """Whether the model answers 0/1 for a boolean target (its library encoded False, True as 0, 1)."""
-    classes = scorer.classes
-    if classes is None or target is None or target not in train.columns:
-        return False
-    encoded = [type(c) is int for c in classes] == [True, True] and list(classes) == [0, 1]
-    return encoded and pd.api.types.is_bool_dtype(train[target])
 
 
 def _check_model_inputs(scorer: Scorer, features: pd.DataFrame, model: Any = None) -> None:

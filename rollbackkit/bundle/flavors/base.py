@@ -13,6 +13,7 @@ stays light and a missing library is one line naming the extra to install.
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -147,15 +148,17 @@ class Flavor(ABC):
         """Whether ``obj`` is a model of this flavor's library (judged by its classes' modules)."""
         return any(klass.__module__.split(".")[0] in self.modules for klass in type(obj).__mro__)
 
-    def library_module(self) -> ModuleType:
-        """Import the flavor's library, or fail with one line naming the extra to install."""
-        assert self.library is not None, f"{self.name} needs no library"
+    def library_module(self, module: str | None = None) -> ModuleType:
+        """Import the flavor's library (or ``module``, another one its extra installs), or fail
+        with one line naming the extra to install."""
+        name = module or self.library
+        assert name is not None, f"{self.name} needs no library"
         try:
-            return importlib.import_module(self.library)
+            return importlib.import_module(name)
         except ImportError as exc:
-            extra = f"pip install 'rollbackkit[{self.extra}]'" if self.extra else f"pip install {self.library}"
+            extra = f"pip install 'rollbackkit[{self.extra}]'" if self.extra else f"pip install {name}"
             raise MissingLibrary(
-                f"This model is a {self.label} model, and {self.library} is not installed here ({exc}).",
+                f"This model is a {self.label} model, and {name} is not installed here ({exc}).",
                 f"Install it: {extra}.",
             ) from exc
 
@@ -214,6 +217,46 @@ class Flavor(ABC):
                 "refusing to load it (loading runs any code it holds).",
                 "Re-register it with --unsafe if you trust the file, or save the model in a safe format.",
             )
+
+
+THREADS_VARIABLE = "ROLLBACKKIT_MODEL_THREADS"
+
+
+def model_threads() -> int:
+    """Threads one model may use per predict call: ``ROLLBACKKIT_MODEL_THREADS`` (default 1).
+
+    Passed to every library that runs threads (XGBoost, LightGBM, CatBoost, onnxruntime):
+    their own defaults take every core, which a server scoring one request at a time per
+    slot, next to its warm slot, pays for in contention. Anything but a positive integer is 1.
+    """
+    try:
+        return max(1, int(os.environ.get(THREADS_VARIABLE, "1")))
+    except ValueError:
+        return 1
+
+
+def target_labels(classes: Sequence[Any] | None, target: pd.Series) -> list[Any] | None:
+    """The target's labels as the classes of a model that encoded them as ``0..C-1``
+    (None: keep the model's classes).
+
+    ONNX has no boolean labels and a graph without labels (a network's probabilities)
+    numbers its classes; XGBoost encodes booleans as 0/1. When the model's classes are
+    exactly the integers ``0..C-1`` and the target holds ``C`` distinct labels of another
+    kind (booleans, strings, other numbers), class ``i`` is the ``i``-th label in sorted
+    order: how labels are encoded to train such a model (``LabelEncoder``, ``False < True``).
+    """
+    if not classes or [type(c) for c in classes] != [int] * len(classes) or list(classes) != list(range(len(classes))):
+        return None
+    values = [v.item() if isinstance(v, np.generic) else v for v in pd.unique(target.dropna())]
+    if len(values) != len(classes):
+        return None
+    try:
+        labels = sorted(values)
+    except TypeError:  # labels of mixed kinds: no order to map
+        return None
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in labels) and labels == list(classes):
+        return None  # the numbers it was trained on (0.0, 1.0 read from a file with holes included)
+    return labels
 
 
 def qualified(obj: Any) -> str:

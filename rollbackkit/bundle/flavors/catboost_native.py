@@ -20,13 +20,12 @@ passed as floats with NaN for missing values (CatBoost's own missing-value handl
 CatBoost's loader trusts the framing of a ``.cbm`` file (a truncated file can crash the
 process or load with half its tables), so :func:`check_framing` checks the header, the
 model core's size and every table's size against the file before CatBoost reads it.
-Scoring uses ``ROLLBACKKIT_CATBOOST_THREADS`` threads (default 1; CatBoost's own default
+Scoring uses ``ROLLBACKKIT_MODEL_THREADS`` threads (default 1; CatBoost's own default
 is every core).
 """
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -40,6 +39,7 @@ from rollbackkit.bundle.flavors.base import (
     Scorer,
     Stored,
     Structure,
+    model_threads,
     not_a_model,
     output_from_proba,
     output_from_values,
@@ -65,14 +65,6 @@ PARAMS = (
 )
 
 
-def threads() -> int:
-    """Threads per CatBoost predict call (``ROLLBACKKIT_CATBOOST_THREADS``, default 1)."""
-    try:
-        return max(1, int(os.environ.get("ROLLBACKKIT_CATBOOST_THREADS", "1")))
-    except ValueError:
-        return 1
-
-
 class CatBoostScorer(Scorer):
     """A CatBoost model: ``predict_proba`` per class for a classifier, ``predict`` otherwise."""
 
@@ -91,9 +83,9 @@ class CatBoostScorer(Scorer):
         """Score ``features`` (columns by the model's names when it has them all)."""
         frame = self._frame(features)
         if self.classes is not None:
-            proba = self.native.predict_proba(frame, thread_count=threads())
+            proba = self.native.predict_proba(frame, thread_count=model_threads())
             return output_from_proba(proba, self.classes, features.index)
-        values = self.native.predict(frame, prediction_type=self._prediction_type, thread_count=threads())
+        values = self.native.predict(frame, prediction_type=self._prediction_type, thread_count=model_threads())
         return output_from_values(values, features.index)
 
     def _frame(self, features: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from rollbackkit.bundle.flavors.base import (
     Scorer,
     Stored,
     Structure,
+    model_threads,
     not_a_model,
     output_from_proba,
     output_from_values,
@@ -84,7 +85,7 @@ class LightGBMScorer(Scorer):
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         """``Booster.predict`` on the frame (probabilities for a classifier)."""
-        values = self.native.predict(self._frame(features), num_threads=1)
+        values = self.native.predict(self._frame(features), num_threads=model_threads())
         if self.classes is None:
             return output_from_values(values, features.index)
         return output_from_proba(values, self.classes, features.index)

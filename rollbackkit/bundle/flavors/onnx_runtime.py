@@ -9,7 +9,9 @@ scikit-learn object stays with the scikit-learn flavor (converting it is the use
 Inputs are fed from the feature frame by name:
 
 - one tensor input ``[N, F]`` (a converted tree model, a network export) gets the frame's
-  columns in order, as the input's declared type (``float32`` for ``tensor(float)``);
+  columns in order, as the input's declared type (``float32`` for ``tensor(float)``): the
+  order of the training data's columns at register (the graph names no features), which
+  the schema then holds every input frame to; a text column there is one line naming it;
 - one input per column (skl2onnx given a DataFrame) gets each column by its name, as the
   input's declared type. skl2onnx renames columns that are not identifiers
   (``mean radius`` -> ``mean_radius``); a column is matched to its renamed input too.
@@ -23,17 +25,16 @@ a list of dicts), or a regressor's single tensor; a single ``[N, C]`` output (C 
 as class probabilities. Classes come from the graph (ZipMap keys, a classifier node's
 ``classlabels_strings``/``classlabels_int64s``), else from the manifest, else ``0..C-1``;
 string and integer labels keep their type (a boolean label converts to 0/1 in ONNX). The
-graph's own label output is the prediction. Each session uses ``ROLLBACKKIT_ONNX_THREADS``
-intra-op threads (default 1) on the CPU execution provider. A graph that keeps its
-weights in external files is refused (only the hashed bundle file is read).
+graph's own label output is the prediction. Each session uses ``ROLLBACKKIT_MODEL_THREADS``
+intra-op threads (default 1, :func:`~rollbackkit.bundle.flavors.base.model_threads`) on the
+CPU execution provider. A graph with any tensor whose data sits in another file (an
+initializer, a sparse tensor's values or indices, an attribute, a subgraph's or a local
+function's) is refused: only the hashed bundle file is read.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 import re
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -42,20 +43,20 @@ import pandas as pd
 
 from rollbackkit.bundle.flavors.base import (
     Flavor,
-    Param,
     Scorer,
     Stored,
     Structure,
+    model_threads,
     not_a_model,
     output_from_proba,
     output_from_values,
 )
-from rollbackkit.errors import InvalidInput, MissingLibrary
+from rollbackkit.bundle.flavors.onnx_graph import external_tensors, graph_classes, graph_structure
+from rollbackkit.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.manifest import Component
 
-MAX_STEPS = 100  # beyond this many nodes, steps list op types with their counts
 _NUMPY = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -64,15 +65,18 @@ _NUMPY = {
     "tensor(int32)": np.int32,
     "tensor(bool)": np.bool_,
 }
-_CLASS_ATTRS = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
 
 
-def threads() -> int:
-    """Intra-op threads per session (``ROLLBACKKIT_ONNX_THREADS``, default 1)."""
+def _is_number(value: Any) -> bool:
     try:
-        return max(1, int(os.environ.get("ROLLBACKKIT_ONNX_THREADS", "1")))
-    except ValueError:
-        return 1
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _typed(labels: list[Any]) -> list[tuple[type, Any]]:
+    return [(type(v), v) for v in labels]
 
 
 def skl2onnx_name(column: str) -> str:
@@ -144,8 +148,8 @@ class OnnxScorer(Scorer):
     def _labels(self, label: Any) -> Any:
         """The graph's labels as the recorded classes (their Python type)."""
         classes = self.classes or []
-        graph = self._graph_classes
-        if graph and len(graph) == len(classes) and list(graph) != list(classes):
+        graph = self._graph_classes or (list(range(len(classes))) if label.dtype.kind in "iu" else None)
+        if graph and len(graph) == len(classes) and _typed(graph) != _typed(classes):  # 0 == False: types count
             lookup = dict(zip(graph, classes, strict=True))
             return pd.Series([lookup.get(v.item() if isinstance(v, np.generic) else v, v) for v in label]).to_numpy()
         return pd.Series(list(label)).infer_objects().to_numpy()
@@ -161,7 +165,10 @@ class OnnxScorer(Scorer):
                     "Pass --features with the model's inputs in order, or the data it was trained on.",
                 )
             dtype = _NUMPY.get(inp.type, np.float32)
-            return {inp.name: features.to_numpy(dtype=dtype, na_value=np.nan if dtype != np.bool_ else False)}
+            try:
+                return {inp.name: features.to_numpy(dtype=dtype, na_value=np.nan if dtype != np.bool_ else False)}
+            except (TypeError, ValueError) as exc:  # text (a category's labels) where the graph takes numbers
+                raise self._not_numbers(features, inp) from exc
         mapping = self._mappings.get(tuple(columns)) or self._map(columns)
         return {inp.name: self._column(features.iloc[:, i], inp) for inp, i in zip(self._inputs, mapping, strict=True)}
 
@@ -207,82 +214,33 @@ class OnnxScorer(Scorer):
                     "integers.",
                     "Fill missing values in preprocess.py, or convert the model with a float input for it.",
                 )
-            values = col.to_numpy(dtype=dtype, na_value=np.nan if np.issubdtype(dtype, np.floating) else False)
+            try:
+                values = col.to_numpy(dtype=dtype, na_value=np.nan if np.issubdtype(dtype, np.floating) else False)
+            except (TypeError, ValueError) as exc:
+                raise self._not_numbers(col.to_frame(), inp) from exc
         return values.reshape(-1, 1) if rank == 2 else values.reshape(-1)
+
+    def _not_numbers(self, features: pd.DataFrame, inp: Any) -> InvalidInput:
+        """The one line for a column of text fed to a numeric input: it names the column and a value."""
+        name, value = features.columns[0], None
+        for i in range(features.shape[1]):
+            col = features.iloc[:, i].dropna()
+            try:
+                col.to_numpy(dtype="float64")
+            except (TypeError, ValueError):
+                name = features.columns[i]
+                value = next((v for v in col if not _is_number(v)), col.iloc[0] if len(col) else None)
+                break
+        return InvalidInput(
+            f"Column {str(name)!r} holds {str(value)[:40]!r}, and the ONNX graph in {self._origin} takes it as numbers "
+            f"({inp.type} input {inp.name!r}).",
+            "Encode it as numbers in preprocess.py as at training (e.g. a category's codes), or convert the model "
+            "with its encoder inside the graph.",
+        )
 
     def structure(self) -> Structure:
         """Producer, opsets and inputs/outputs as parameters; nodes, op types, trees and weights as size."""
         return graph_structure(self._proto)
-
-
-def graph_structure(proto: Any) -> Structure:
-    """What ``show`` and ``diff`` say about an ONNX model (see :meth:`OnnxScorer.structure`)."""
-    graph = proto.graph
-    nodes = list(graph.node)
-    ops = Counter(n.op_type for n in nodes)
-    opsets = {o.domain or "ai.onnx": int(o.version) for o in proto.opset_import}
-    initialised = {t.name for t in graph.initializer}
-    params: dict[str, Param] = {
-        "producer_name": proto.producer_name or None,
-        "producer_version": proto.producer_version or None,
-        "ir_version": int(proto.ir_version),
-        "opset": opsets.get("ai.onnx"),
-        "inputs": ", ".join(i.name for i in graph.input if i.name not in initialised)[:200],
-        "outputs": ", ".join(o.name for o in graph.output)[:200],
-    }
-    if "ai.onnx.ml" in opsets:
-        params["opset_ml"] = opsets["ai.onnx.ml"]
-    if len(nodes) <= MAX_STEPS:
-        steps = [graph.name or "graph"] + [f"{n.name or f'{n.op_type}_{i}'}: {n.op_type}" for i, n in enumerate(nodes)]
-    else:
-        steps = [graph.name or "graph"] + [f"ops.{op}: {count} nodes" for op, count in sorted(ops.items())]
-    size = {"nodes": len(nodes), "ops": len(ops)}
-    trees = sum(_trees(n) for n in nodes)
-    if trees:
-        size["trees"] = trees
-    weights = sum(int(np.prod(t.dims)) for t in graph.initializer)
-    if weights:
-        size["weights"] = weights
-    return Structure(steps=steps, params=params, size=size)
-
-
-def _trees(node: Any) -> int:
-    """Trees in a ``TreeEnsemble*`` node (0 for other ops)."""
-    if not node.op_type.startswith("TreeEnsemble"):
-        return 0
-    for attr in node.attribute:
-        if attr.name == "nodes_treeids":
-            return len(set(attr.ints))
-        if attr.name == "tree_roots":
-            return len(attr.ints)
-    return 0
-
-
-def graph_classes(proto: Any) -> list[Any] | None:
-    """Class labels a classifier graph records (ZipMap first, then a classifier node)."""
-    nodes = sorted(proto.graph.node, key=lambda n: n.op_type != "ZipMap")
-    for node in nodes:
-        for attr in node.attribute:
-            if attr.name in _CLASS_ATTRS and (attr.strings or attr.ints):
-                if attr.strings:
-                    return [s.decode("utf-8") for s in attr.strings]
-                return [int(i) for i in attr.ints]
-    return None
-
-
-def _external_tensors(graph: Any) -> bool:
-    """Whether any tensor of ``graph`` (subgraphs included) keeps its data in another file."""
-    todo = [graph]
-    while todo:
-        g = todo.pop()
-        tensors = list(g.initializer)
-        for node in g.node:
-            for attr in node.attribute:
-                tensors += ([attr.t] if attr.HasField("t") else []) + list(attr.tensors)
-                todo += ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
-        if any(t.data_location == 1 for t in tensors):  # TensorProto.EXTERNAL
-            return True
-    return False
 
 
 class OnnxFlavor(Flavor):
@@ -296,18 +254,9 @@ class OnnxFlavor(Flavor):
     modules = ("onnx",)
     packages = ("onnxruntime", "onnx")
 
-    def _onnx(self) -> Any:
-        try:
-            return importlib.import_module("onnx")
-        except ImportError as exc:
-            raise MissingLibrary(
-                f"This model is an ONNX model, and onnx is not installed here ({exc}).",
-                "Install it: pip install 'rollbackkit[onnx]'.",
-            ) from exc
-
     def save(self, model: Any, out: Path) -> Stored:
         """Write an ``onnx.ModelProto`` as ``model.onnx``."""
-        onnx = self._onnx()
+        onnx = self.library_module("onnx")
         if not isinstance(model, onnx.ModelProto):
             raise InvalidInput(
                 f"The ONNX object ({type(model).__name__}) is not a model (onnx.ModelProto).",
@@ -325,20 +274,20 @@ class OnnxFlavor(Flavor):
     def load(self, data: bytes, component: Component | None, origin: str) -> Scorer:
         """Parse the graph, build a CPU session from the bytes, read its classes."""
         ort = self.library_module()
-        onnx = self._onnx()
+        onnx = self.library_module("onnx")
         try:
             proto = onnx.load_model_from_string(data)
         except Exception as exc:  # DecodeError for anything that is not a whole ModelProto
             raise not_a_model(origin, self.label, exc) from exc
         if not proto.graph.node and not proto.graph.output:
             raise not_a_model(origin, self.label, "it holds no graph (empty or cut short)")
-        if _external_tensors(proto.graph):
+        if external_tensors(proto):
             raise InvalidInput(
                 f"{origin} keeps weights in external data files; only the model file itself is stored and read.",
                 "Save the model as one file (onnx.save_model(model, path, save_as_external_data=False)).",
             )
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads()
+        options.intra_op_num_threads = model_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # warnings (declared vs actual shapes) would go to stderr
         try:
@@ -349,7 +298,19 @@ class OnnxFlavor(Flavor):
         recorded = list(component.classes) if component is not None and component.classes else None
         classifier = len(session.get_outputs()) > 1 or found is not None
         classes = recorded or found if classifier else recorded
+        if classes is None and (width := _class_width(session.get_outputs())):
+            classes = list(range(width))  # a graph without labels numbers its classes (the target may name them)
         return OnnxScorer(session, proto, classes, found, origin)
+
+
+def _class_width(outputs: list[Any]) -> int | None:
+    """C of a graph's class probabilities ``[N, C]`` when the graph says it (C > 1), else None."""
+    candidates = outputs if len(outputs) == 1 else outputs[1:]
+    for out in candidates:
+        shape = out.shape if out.type.startswith("tensor") else None
+        if shape is not None and len(shape) == 2 and isinstance(shape[1], int) and shape[1] > 1:
+            return int(shape[1])
+    return None
 
 
 FLAVOR = OnnxFlavor()
