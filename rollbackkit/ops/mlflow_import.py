@@ -18,13 +18,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rollbackkit.errors import InvalidInput, MlflowError
+from rollbackkit.errors import InvalidInput, MlflowError, RollbackkitError
 from rollbackkit.locking import repo_lock
 from rollbackkit.refs import NAME_RE, validate_name
-from rollbackkit.registry import mlflow_source
+from rollbackkit.registry import mlflow_server, mlflow_source
 from rollbackkit.registry.assignments import Deployments, resolve
 from rollbackkit.registry.journal import Journal
-from rollbackkit.registry.mlflow_sync import AliasMove, MlflowLink, links, move_alias, origin_of, save_link
+from rollbackkit.registry.mlflow_sync import (
+    AliasMove,
+    MlflowLink,
+    links,
+    move_alias,
+    origin_of,
+    parse_sync,
+    save_link,
+    slug,
+)
 from rollbackkit.registry.people import actor
 from rollbackkit.registry.repository import Repository
 
@@ -99,27 +108,6 @@ def mlflow_version_tag(mlflow_version: int) -> str:
     return f"v{int(mlflow_version)}.0.0"
 
 
-def parse_sync(items: list[str] | dict[str, str] | None) -> dict[str, str]:
-    """``ENV=ALIAS`` pairs (``--sync-alias prod=champion``) as a mapping, validated."""
-    if items is None:
-        return {}
-    pairs = items.items() if isinstance(items, dict) else [_pair(i) for i in items]
-    out: dict[str, str] = {}
-    for env, alias in pairs:
-        validate_name(env, "environment name")
-        if not alias:
-            raise InvalidInput(f"--sync-alias {env}= names no alias.", "Write ENV=ALIAS, e.g. prod=champion.")
-        out[env] = alias
-    return out
-
-
-def _pair(item: str) -> tuple[str, str]:
-    env, sep, alias = item.partition("=")
-    if not sep:
-        raise InvalidInput(f"--sync-alias {item!r} is not ENV=ALIAS.", "Write it as e.g. prod=champion.")
-    return env.strip(), alias.strip()
-
-
 def import_mlflow(
     repo: str | Path,
     model: str,
@@ -153,23 +141,49 @@ def import_mlflow(
             version has no flavor rollbackkit reads.
         VersionExists: A ``vN.0.0`` is registered but not from this MLflow model.
     """
-    from rollbackkit.errors import VersionExists
-    from rollbackkit.registry.register import register
-
     registry = Repository(repo)
     registry.require_initialised()
+    name = _bundle_name(model, name)
+    saved = links(registry.paths).get(name)  # a second import keeps the pairs the first one saved
+    sync = {**(saved.sync if saved is not None and saved.model == model else {}), **parse_sync(sync_alias)}
+    mlflow_client = mlflow_server.client(tracking_uri)
+    uri = mlflow_server.shown(mlflow_client.tracking_uri)  # never credentials nor query: it is printed and stored
+    registered = _registered(mlflow_client, model, uri)
+    found = sorted(mlflow_client.search_model_versions(mlflow_server.name_filter(model)), key=lambda v: int(v.version))
+    todo, done = _plan(registry, name, model, found)
+    _read_first(mlflow_client.tracking_uri, model, todo, train_data is None, trust, unsafe)
+    imported = _register_all(registry, name, model, todo, mlflow_client.tracking_uri, train_data, trust, unsafe)
+    versions = sorted(done + imported, key=lambda v: v.mlflow_version)
+    aliases = _assign_aliases(registry, name, model, dict(registered.aliases or {}), sync)
+    save_link(registry.paths, MlflowLink(name, model, uri, sync))
+    Journal(registry.paths.journal).append(
+        "mlflow-import",
+        name=name,
+        model=model,
+        tracking_uri=uri,
+        imported=[v.version for v in imported],
+        skipped=[v.version for v in done],
+        aliases={a.alias: a.env for a in aliases},
+        sync=sync,
+    )
+    config = str(registry.paths.config_dir.relative_to(registry.root) / "mlflow.yaml")
+    return ImportResult(name, model, uri, versions, aliases, sync, config)
+
+
+def _bundle_name(model: str, name: str | None) -> str:
+    """The bundle ``--as`` names, else the MLflow model's own name when it is a valid one."""
     if name is None and not NAME_RE.fullmatch(model):
         raise InvalidInput(
             f"The MLflow model name {model!r} is not a valid bundle name.",
-            "Pass --as NAME (lowercase letters, digits and hyphens), e.g. --as " + _slug(model) + ".",
+            "Pass --as NAME (lowercase letters, digits and hyphens), e.g. --as " + slug(model) + ".",
         )
-    name = validate_name(name or model)
-    saved = links(registry.paths).get(name)  # a second import keeps the pairs the first one saved
-    sync = {**(saved.sync if saved is not None and saved.model == model else {}), **parse_sync(sync_alias)}
-    mlflow_client = mlflow_source.client(tracking_uri)
-    uri = mlflow_client.tracking_uri
-    registered = _registered(mlflow_client, model, uri)
-    found = sorted(mlflow_client.search_model_versions(f"name='{model}'"), key=lambda v: int(v.version))
+    return validate_name(name or model)
+
+
+def _plan(registry: Repository, name: str, model: str, found: list[Any]) -> tuple[list[Any], list[ImportedVersion]]:
+    """The MLflow versions still to import, and those imported before (skipped)."""
+    from rollbackkit.errors import VersionExists
+
     known = {v.version for v in registry.versions(name)}
     todo, done = [], []
     for mv in found:
@@ -184,37 +198,88 @@ def import_mlflow(
                 "Import into another bundle with --as NAME.",
             )
         done.append(ImportedVersion(int(mv.version), version, "skipped", mv.run_id or ""))
-    imported = []
+    return todo, done
+
+
+def _read_first(
+    tracking_uri: str, model: str, todo: list[Any], needs_example: bool, trust: tuple[str, ...], unsafe: bool
+) -> None:
+    """Read every version's MLmodel (flavor, model file format, input example size) before
+    registering any, so a version rollbackkit cannot take stops the import with nothing imported."""
+    import tempfile
+
+    from rollbackkit.bundle import flavors
+
+    for mv in todo:
+        uri = f"models:/{model}/{mv.version}"
+        with tempfile.TemporaryDirectory(prefix="rollbackkit-mlflow-") as scratch:
+            try:
+                fetched = mlflow_source.fetch(uri, tracking_uri, Path(scratch), trust, unsafe)
+                if isinstance(fetched.model, Path):
+                    flavors.for_file(fetched.model, fetched.flavor)
+                if needs_example:
+                    mlflow_source.training_example(fetched)
+            except RollbackkitError as exc:
+                raise _said(exc, exc.message, f"{exc.hint} Nothing was imported.") from exc
+
+
+def _register_all(
+    registry: Repository,
+    name: str,
+    model: str,
+    todo: list[Any],
+    tracking_uri: str,
+    train_data: Any,
+    trust: tuple[str, ...],
+    unsafe: bool,
+) -> list[ImportedVersion]:
+    """Register each version still to import, oldest first; a failure names what was imported."""
+    from rollbackkit.registry.register import register
+
+    imported: list[ImportedVersion] = []
     for mv in todo:
         version = mlflow_version_tag(int(mv.version))
-        register(
-            registry,
-            name,
-            f"models:/{model}/{mv.version}",
-            train_data,
-            version=version,
-            message=f"Imported from MLflow models:/{model}/{mv.version}" + (f" (run {mv.run_id})" if mv.run_id else ""),
-            trust=trust,
-            unsafe=unsafe,
-            tracking_uri=uri,
-        )
+        try:
+            register(
+                registry,
+                name,
+                f"models:/{model}/{mv.version}",
+                train_data,
+                version=version,
+                message=f"Imported from MLflow models:/{model}/{mv.version}"
+                + (f" (run {mv.run_id})" if mv.run_id else ""),
+                trust=trust,
+                unsafe=unsafe,
+                tracking_uri=tracking_uri,
+            )
+        except RollbackkitError as exc:
+            raise _partial(registry, name, model, imported, version, exc) from exc
         imported.append(ImportedVersion(int(mv.version), version, "imported", mv.run_id or ""))
-    versions = sorted(done + imported, key=lambda v: v.mlflow_version)
-    aliases = _assign_aliases(registry, name, model, dict(registered.aliases or {}), sync)
-    link = MlflowLink(name, model, uri, sync)
-    save_link(registry.paths, link)
+    return imported
+
+
+def _partial(
+    registry: Repository, name: str, model: str, imported: list[ImportedVersion], failed: str, exc: RollbackkitError
+) -> RollbackkitError:
+    """``exc`` saying which versions were imported before ``failed`` (journaled) and that a rerun resumes."""
+    done = [v.version for v in imported]
     Journal(registry.paths.journal).append(
-        "mlflow-import",
-        name=name,
-        model=model,
-        tracking_uri=uri,
-        imported=[v.version for v in imported],
-        skipped=[v.version for v in done],
-        aliases={a.alias: a.env for a in aliases},
-        sync=sync,
+        "mlflow-import", name=name, model=model, imported=done, failed=failed, error=str(exc)[:300]
     )
-    config = str(registry.paths.config_dir.relative_to(registry.root) / "mlflow.yaml")
-    return ImportResult(name, model, uri, versions, aliases, sync, config)
+    said = f"imported before it: {name}@{', '.join(done)} (kept)" if done else "nothing was imported"
+    return _said(
+        exc, f"{name}@{failed}: {exc.message} ({said}).", f"{exc.hint} Then rerun the same import: it resumes."
+    )
+
+
+def _said(exc: RollbackkitError, message: str, hint: str) -> RollbackkitError:
+    """A copy of ``exc`` (same type and fields) saying ``message`` and ``hint``."""
+    import copy
+
+    out = copy.copy(exc)
+    out.message, out.hint = message, hint.strip()
+    out.args = (f"{out.message} {out.hint}".strip(),)
+    return out
 
 
 def _registered(mlflow_client: Any, model: str, uri: str) -> Any:
@@ -258,12 +323,6 @@ def _assign_aliases(
             )
         out.append(ImportedAlias(alias, int(number), version, env, "assigned"))
     return out
-
-
-def _slug(model: str) -> str:
-    import re
-
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", model.lower())).strip("-") or "model"
 
 
 def mlflow_sync(repo: str | Path, name: str, env: str) -> AliasMove:

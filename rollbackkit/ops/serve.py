@@ -16,7 +16,7 @@ from rollbackkit.errors import MlflowError
 from rollbackkit.ops.results import AssignmentResult, RollbackWithRunbook
 from rollbackkit.ops.runbooks import Progress, RunbookResult, run
 from rollbackkit.registry.journal import Journal
-from rollbackkit.registry.mlflow_sync import AliasMove, move_alias
+from rollbackkit.registry.mlflow_sync import AliasMove, move_alias, try_move_alias
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.server import ServeOptions
 from rollbackkit.serving.server import serve as serve_http
@@ -173,4 +173,16 @@ def serve(
     ``on_runbook`` is called with each such runbook's result (its record and verdict).
     """
     on_rollback = partial(after_auto_rollback, repo, name, env, on_runbook=on_runbook, runbook=runbook)
-    serve_http(repo, name, env, on_rollback=on_rollback, **options)
+    on_assignment = partial(after_assignment, repo, name, env)
+    serve_http(repo, name, env, on_rollback=on_rollback, on_assignment=on_assignment, **options)
+
+
+def after_assignment(repo: str | Path, name: str, env: str, answer: dict[str, Any]) -> dict[str, Any] | None:
+    """The server's hook after a deploy, promote or manual rollback (admin API or CLI): move the
+    MLflow alias ``env`` syncs (:func:`~rollbackkit.registry.mlflow_sync.try_move_alias`, never
+    raises); its JSON joins the server's answer (None: nothing synced here, or a canary)."""
+    assignment = answer.get("assignment") or {}
+    moved = try_move_alias(Repository(repo), name, env, assignment["version"], action=assignment.get("action", ""))
+    if moved is not None and not moved.ok:
+        print(moved.line(), file=sys.stderr)
+    return moved.to_dict() if moved is not None else None

@@ -29,7 +29,7 @@ from rollbackkit.registry.assignments import Action, Deployments, require_known,
 from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
-from rollbackkit.registry.mlflow_sync import move_alias
+from rollbackkit.registry.mlflow_sync import AliasMove, try_move_alias
 from rollbackkit.registry.people import actor
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.restore import restore
@@ -257,9 +257,15 @@ def _through_server(registry: Repository, url: str, operation: str, body: dict[s
 def synced(registry: Repository, result: AssignmentResult) -> AssignmentResult:
     """``result`` with the MLflow alias its environment syncs moved to the version now live
     (:func:`rollbackkit.registry.mlflow_sync.move_alias`; unchanged when none is synced). A
-    failed move never undoes the traffic change: it is journaled and returned in ``alias_sync``."""
+    failed move never undoes the traffic change: it is journaled and returned in ``alias_sync``
+    (never raised: the change is committed). A server that answered ``mlflow_alias`` has
+    moved it already: its answer is taken, and nothing is moved twice."""
     done = result.assignment
-    moved = move_alias(registry, done.name, done.env, done.version, action=done.action)
+    if result.source is not None and "mlflow_alias" in result.source:  # the server synced it
+        answer = result.source["mlflow_alias"]
+        moved = AliasMove.from_dict(answer) if isinstance(answer, dict) else None
+    else:
+        moved = try_move_alias(registry, done.name, done.env, done.version, action=done.action)
     return replace(result, alias_sync=moved) if moved is not None else result
 
 

@@ -5,8 +5,11 @@ to rollbackkit's flavor of the same library, most specific first: XGBoost (``mod
 ``.json``), LightGBM (a Booster's text ``model.lgb``, or the wrapper MLflow saved with skops,
 loaded here trusting only :data:`LIGHTGBM_SKOPS_TYPES`, the reviewed scikit-learn types and
 ``--trust``, then stored as native text), CatBoost (``model.cb``), ONNX (``model.onnx``),
-scikit-learn (``model.skops``). A flavor MLflow pickled needs ``--unsafe`` (rollbackkit's
-``pickle`` flavor); a ``python_function``-only model (cloudpickle) is always refused.
+scikit-learn (``model.skops``): :data:`NATIVE`, read from rollbackkit's flavor registry (every
+safe flavor but ``python``: MLflow's ``python_function`` is a cloudpickle). A flavor MLflow
+pickled needs ``--unsafe`` (rollbackkit's ``pickle`` flavor); a ``python_function``-only model
+(cloudpickle) is always refused. The file ``MLmodel`` names must lie inside the model
+directory (no absolute path, no ``..``, no symlink out of it).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rollbackkit.bundle import flavors
 from rollbackkit.errors import InvalidInput, UntrustedModel
 
 # The types MLflow's LightGBM flavor writes into a skops file (its own trusted list), reviewed:
@@ -26,7 +30,30 @@ LIGHTGBM_SKOPS_TYPES = frozenset(
         "collections.OrderedDict",
     }
 )
-NATIVE = ("xgboost", "lightgbm", "catboost", "onnx", "sklearn")  # MLflow flavor names, most specific first
+# MLflow flavor names rollbackkit reads, most specific first: our safe flavors, which MLflow names alike
+# (our python flavor is not MLflow's python_function, a cloudpickle).
+NATIVE = tuple(name for name in flavors.names() if name != "python" and flavors.get(name).safe)
+
+
+def _reads() -> str:
+    """``sklearn, xgboost, ... and onnx``: the MLflow flavors read, for messages."""
+    return f"{', '.join(NATIVE[:-1])} and {NATIVE[-1]}"
+
+
+def contained(directory: Path, relative: str, where: str, what: str) -> Path:
+    """``directory / relative``, refused unless it resolves inside ``directory`` (symlinks followed).
+
+    Raises:
+        InvalidInput: ``relative`` is absolute, climbs out with ``..``, or is a symlink out.
+    """
+    root = directory.resolve()
+    path = directory / relative
+    if Path(relative).is_absolute() or not path.resolve().is_relative_to(root):
+        raise InvalidInput(
+            f"{where}: its MLmodel names {what} {relative!r}, outside the model directory.",
+            "Log the model again: MLmodel's files must lie inside its directory.",
+        )
+    return path
 
 
 def native(
@@ -39,17 +66,16 @@ def native(
             raise UntrustedModel(
                 f"{where} is a python_function model only (cloudpickle): loading it runs any code it holds; "
                 "rollbackkit refuses it.",
-                "Log it with a native flavor (mlflow.sklearn/xgboost/lightgbm/catboost/onnx), or register a "
+                f"Log it with a native flavor (mlflow.{'/'.join(NATIVE)}), or register a "
                 "rollbackkit Python model (a directory with a model.py).",
             )
         raise InvalidInput(
-            f"{where} has flavor(s) {', '.join(sorted(conf))}; rollbackkit reads sklearn, xgboost, lightgbm, "
-            "catboost and onnx.",
+            f"{where} has flavor(s) {', '.join(sorted(conf))}; rollbackkit reads {_reads()}.",
             "Convert the model to ONNX and log it with mlflow.onnx, or register it as a rollbackkit Python model.",
         )
     flavor = present[0]
     spec = conf[flavor]
-    file = directory / str(spec.get("pickled_model") or spec.get("data") or "")
+    file = contained(directory, str(spec.get("pickled_model") or spec.get("data") or ""), where, "its model file")
     fmt = str(spec.get("serialization_format") or "")
     if not file.is_file():
         raise InvalidInput(f"{where}: its {flavor} model file {file.name} is missing.", "Log the model again.")

@@ -7,7 +7,10 @@ downloaded (:func:`mlflow.artifacts.download_artifacts`, tracking URI from
 native file goes to rollbackkit's flavor of the same library: scikit-learn saved with
 skops, XGBoost ``.ubj``/``.json``, LightGBM (text, or its skops wrapper file), CatBoost
 ``.cbm``, ONNX. The signature's input names are the model's columns and its types the
-columns' dtypes; the input example stands in for training data when none is given.
+columns' dtypes; the input example stands in for training data when none is given and
+it has at least :data:`MIN_EXAMPLE_ROWS` rows (a smaller one is refused: pass ``--train-data``).
+A tracking URI's credentials (``http://user:password@host``) and query are never printed
+or recorded (:func:`shown`); keep them in ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``/``TOKEN``.
 Nothing MLflow pickled is read without ``--unsafe``, and a ``python_function`` model
 (cloudpickle) never is. The source is recorded in the version's tag
 (:data:`TRAILER_SOURCE`), so ``mlflow sync`` and ``import`` find the MLflow version a
@@ -20,22 +23,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
-from rollbackkit.errors import InvalidInput, MissingLibrary, MlflowError
-from rollbackkit.registry.mlflow_flavors import NATIVE, native
+from rollbackkit.errors import InvalidInput, MlflowError
+from rollbackkit.registry.mlflow_flavors import NATIVE, contained, native
+from rollbackkit.registry.mlflow_server import client, library, name_filter, scrub, shown
 
 SCHEMES = ("models:/", "runs:/")
 TRAILER_SOURCE = "Rollbackkit-Source"
-PROBE_SECONDS = 5.0
+# The fewest input-example rows that stand in for training data: the example sets the columns'
+# ranges (rows outside them are refused as out_of_range) and the golden sample; MLflow's
+# autolog logs 5 rows, too few for either.
+MIN_EXAMPLE_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -113,62 +117,25 @@ def is_source(model: Any) -> bool:
     return isinstance(model, str | Path) and (Path(model) / "MLmodel").is_file()
 
 
-def library() -> ModuleType:
-    """Import MLflow, or fail with one line naming the extra to install."""
-    try:
-        import mlflow
-    except ImportError as exc:
-        raise MissingLibrary(
-            f"This model comes from MLflow, and mlflow is not installed here ({exc}).",
-            "Install it: pip install 'rollbackkit[mlflow]'.",
-        ) from exc
-    return mlflow
-
-
-def tracking_uri_of(tracking_uri: str | None) -> str:
-    """``tracking_uri``, else ``MLFLOW_TRACKING_URI``, else refuse (a URI needs a server to ask)."""
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    if not uri:
-        raise InvalidInput(
-            "No MLflow tracking URI: pass --tracking-uri URI or set MLFLOW_TRACKING_URI.",
-            "e.g. --tracking-uri http://127.0.0.1:5000.",
-        )
-    return uri
-
-
-def reach(tracking_uri: str) -> None:
-    """Refuse an HTTP tracking server that does not answer (before MLflow retries for minutes).
+def training_example(fetched: Fetched) -> pd.DataFrame:
+    """The input example as training data; refused when missing or under :data:`MIN_EXAMPLE_ROWS` rows.
 
     Raises:
-        MlflowError: Connection refused, timed out, or not an MLflow server.
+        InvalidInput: No example, or one too small to set the columns' ranges and golden sample.
     """
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    url = tracking_uri.rstrip("/") + "/health"
-    try:
-        with urllib.request.urlopen(url, timeout=PROBE_SECONDS) as answer:  # http(s) only, checked above
-            answer.read(64)
-    except urllib.error.HTTPError as exc:
-        raise MlflowError(
-            f"The MLflow tracking server at {tracking_uri} answered {url} with HTTP {exc.code}.",
-            f"Check that {tracking_uri} is an MLflow tracking server (curl {url} should print OK).",
-        ) from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise MlflowError(
-            f"Cannot reach the MLflow tracking server at {tracking_uri} ({reason}).",
-            f"Check it runs and the URI is right (curl {url} should print OK), or pass another --tracking-uri.",
-        ) from exc
-
-
-def client(tracking_uri: str | None) -> Any:
-    """An ``MlflowClient`` for a tracking server that answers."""
-    uri = tracking_uri_of(tracking_uri)
-    library()
-    reach(uri)
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    rows = 0 if fetched.example is None else len(fetched.example)
+    if fetched.example is None:
+        raise InvalidInput(
+            f"{fetched.origin.uri} logged no input example, and no --train-data was given.",
+            "Pass --train-data with the model's input columns, or log the model with input_example=.",
+        )
+    if rows < MIN_EXAMPLE_ROWS:
+        raise InvalidInput(
+            f"{fetched.origin.uri}'s input example has {rows} row(s): too few to stand in for training data "
+            f"(at least {MIN_EXAMPLE_ROWS}; it sets the columns' ranges, and rows outside them are refused).",
+            "Pass --train-data with the data the model was trained on (.csv or .parquet).",
+        )
+    return fetched.example
 
 
 def model_version(mlflow_client: Any, name: str, version: int | str) -> Any:
@@ -184,17 +151,17 @@ def model_version(mlflow_client: Any, name: str, version: int | str) -> Any:
 def _missing(mlflow_client: Any, name: str, uri: str, exc: Exception) -> MlflowError:
     from mlflow.exceptions import MlflowException
 
-    where = mlflow_client.tracking_uri if hasattr(mlflow_client, "tracking_uri") else "the tracking server"
+    where = shown(mlflow_client.tracking_uri) if hasattr(mlflow_client, "tracking_uri") else "the tracking server"
     try:
-        found = sorted(int(v.version) for v in mlflow_client.search_model_versions(f"name='{name}'"))
-    except MlflowException:
+        found = sorted(int(v.version) for v in mlflow_client.search_model_versions(name_filter(name)))
+    except (MlflowException, InvalidInput):
         found = []
     hint = (
         f"{name} has version(s) {', '.join(map(str, found))}."
         if found
         else f"Check the name: no registered model {name!r} has versions there."
     )
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    first = scrub(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
     return MlflowError(f"{uri} does not exist on {where} ({first[:160]}).", hint)
 
 
@@ -218,7 +185,7 @@ def fetch(
     from mlflow.exceptions import MlflowException
 
     found = client(tracking_uri)
-    where = found.tracking_uri
+    where = shown(found.tracking_uri)
     origin = MlflowOrigin(uri=text, tracking_uri=where)
     name, _, rest = text.removeprefix("models:/").partition("/")
     if text.startswith("models:/") and (rest.strip("/") or "@" in name):  # else: an MLflow 3 logged model id
@@ -236,10 +203,10 @@ def fetch(
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with _no_progress_bar():
-            local = download_artifacts(artifact_uri=text, dst_path=str(dest), tracking_uri=where)
+            local = download_artifacts(artifact_uri=text, dst_path=str(dest), tracking_uri=found.tracking_uri)
     except MlflowException as exc:
         raise MlflowError(
-            f"Cannot download {text} from {where}: {str(exc).splitlines()[0][:200]}.",
+            f"Cannot download {text} from {where}: {scrub(str(exc).splitlines()[0])[:200]}.",
             "Check the URI (models:/NAME/N, models:/NAME@alias, runs:/RUN/PATH, or a logged model's models:/m-ID) "
             "and that the artifact store is reachable from here.",
         ) from exc
@@ -302,6 +269,9 @@ def _example(
     meta: Any, directory: Path, features: list[str] | None, dtypes: dict[str, Any], where: str
 ) -> pd.DataFrame | None:
     """The input example as a frame in the signature's columns and dtypes (None: none logged)."""
+    info = getattr(meta, "saved_input_example_info", None) or {}
+    if info.get("artifact_path"):
+        contained(directory, str(info["artifact_path"]), where, "its input example")
     try:
         example = meta.load_input_example(str(directory))
     except Exception as exc:  # MLflow raises several types for an unreadable example

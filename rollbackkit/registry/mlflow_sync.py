@@ -17,7 +17,9 @@ API, the server's automatic rollback) also points ``champion`` at the MLflow ver
 rollbackkit version came from (read from its tag, :class:`~rollbackkit.registry.mlflow_source.MlflowOrigin`),
 so consumers loading ``models:/iris@champion`` follow. A failed move never undoes the
 traffic change: it is journaled (``mlflow-alias``, ``ok: false``) and returned, and
-``rollbackkit mlflow sync NAME --env ENV`` retries it.
+``rollbackkit mlflow sync NAME --env ENV`` retries it. A change sent to a running server
+(CLI or its HTTP admin API) is moved by the server, which answers it as ``mlflow_alias``
+(a client then moves nothing itself) and counts a failure in ``/status`` ``background``.
 """
 
 from __future__ import annotations
@@ -83,11 +85,17 @@ class AliasMove:
         """JSON-ready dict."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AliasMove:
+        """From :meth:`to_dict`'s JSON (a server's ``mlflow_alias`` answer)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
     def line(self) -> str:
         """One line for the terminal: what moved, or the warning and the command to retry."""
         if self.ok:
             return f"MLflow alias {self.alias} -> {self.model} version {self.mlflow_version} ({self.version})."
-        return f"warning: MLflow alias {self.alias} was not moved: {self.error} Retry: {self.retry}"
+        which = f"MLflow alias {self.alias}" if self.alias != "?" else f"the MLflow alias of {self.env}"
+        return f"warning: {which} was not moved: {self.error} Retry: {self.retry}"
 
 
 def config_file(paths: ProjectPaths) -> Any:
@@ -164,22 +172,70 @@ def move_alias(repo: Repository, name: str, env: str, version: str, *, action: s
         move = replace(move, error=f"{name}@{version} was not imported from MLflow model {link.model}.")
     else:
         try:
-            from rollbackkit.registry.mlflow_source import client
+            from rollbackkit.registry.mlflow_server import client, scrub
 
             client(link.tracking_uri).set_registered_model_alias(link.model, alias, str(origin.version))
             move = replace(move, mlflow_version=origin.version, ok=True)
         except Exception as exc:  # never undo the traffic change: report, journal, retry later
-            text = " ".join((getattr(exc, "message", "") or str(exc) or type(exc).__name__).split())
+            text = scrub(" ".join((getattr(exc, "message", "") or str(exc) or type(exc).__name__).split()))
             move = replace(move, mlflow_version=origin.version, error=text[:300])
+    _journal(repo, move)
+    return move
+
+
+def try_move_alias(repo: Repository, name: str, env: str, version: str, *, action: str = "deploy") -> AliasMove | None:
+    """:func:`move_alias` after a committed traffic change: nothing it raises escapes.
+
+    A broken ``.rollbackkit/mlflow.yaml`` (or journal) comes back as ``ok=False`` with the
+    retry command, so the change that already happened never turns into an error exit.
+    """
+    try:
+        return move_alias(repo, name, env, version, action=action)
+    except Exception as exc:  # the traffic change stands whatever the sync's configuration says
+        said = " ".join(f"{getattr(exc, 'message', '') or exc} {getattr(exc, 'hint', '')}".split())
+        retry = f"rollbackkit mlflow sync {name} --env {env}"
+        return AliasMove(name, env, "?", "", version, None, False, error=f"the alias was not checked: {said[:300]}",
+                         retry=retry)  # fmt: skip
+
+
+def _journal(repo: Repository, move: AliasMove) -> None:
+    """Record one alias move (or its failure) in the journal."""
     Journal(repo.paths.journal).append(
         "mlflow-alias",
-        name=name,
-        env=env,
-        version=version,
-        alias=alias,
-        model=link.model,
+        name=move.name,
+        env=move.env,
+        version=move.version,
+        alias=move.alias,
+        model=move.model,
         mlflow_version=move.mlflow_version,
         ok=move.ok,
         **({"error": move.error} if move.error else {}),
     )
-    return move
+
+
+def parse_sync(items: list[str] | dict[str, str] | None) -> dict[str, str]:
+    """``ENV=ALIAS`` pairs (``--sync-alias prod=champion``) as a mapping, validated."""
+    if items is None:
+        return {}
+    pairs = items.items() if isinstance(items, dict) else [_pair(i) for i in items]
+    out: dict[str, str] = {}
+    for env, alias in pairs:
+        validate_name(env, "environment name")
+        if not alias:
+            raise InvalidInput(f"--sync-alias {env}= names no alias.", "Write ENV=ALIAS, e.g. prod=champion.")
+        out[env] = alias
+    return out
+
+
+def _pair(item: str) -> tuple[str, str]:
+    env, sep, alias = item.partition("=")
+    if not sep:
+        raise InvalidInput(f"--sync-alias {item!r} is not ENV=ALIAS.", "Write it as e.g. prod=champion.")
+    return env.strip(), alias.strip()
+
+
+def slug(model: str) -> str:
+    """A valid bundle name close to MLflow model name ``model`` (for ``--as``)."""
+    import re
+
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", model.lower())).strip("-") or "model"

@@ -172,7 +172,8 @@ def _from_mlflow(
     """An MLflow source fetched into a temporary directory, or (None, None) for any other model.
 
     Raises:
-        InvalidInput: No training data, and the model is not from MLflow or logged no input example.
+        InvalidInput: No training data, and the model is not from MLflow or logged no input example
+            of at least ``mlflow_source.MIN_EXAMPLE_ROWS`` rows.
     """
     from rollbackkit.registry import mlflow_source
 
@@ -189,12 +190,12 @@ def _from_mlflow(
     except BaseException:
         download.cleanup()
         raise
-    if train_data is None and fetched.example is None:
-        download.cleanup()
-        raise InvalidInput(
-            f"{fetched.origin.uri} logged no input example, and no --train-data was given.",
-            "Pass --train-data with the model's input columns, or log the model with input_example=.",
-        )
+    if train_data is None:
+        try:
+            mlflow_source.training_example(fetched)  # present, and enough rows to stand in for training data
+        except BaseException:
+            download.cleanup()
+            raise
     return fetched, download
 
 

@@ -64,6 +64,10 @@ class ServingEnvironment:
         on_event: Called with a :class:`~rollbackkit.serving.status.TrafficEvent` after each
             recorded traffic change and each gate breach that moved no traffic (``serve``
             prints them); its errors are ignored.
+        on_assignment: Called with the answer of each deploy, promote and manual rollback
+            (admin API or CLI) once recorded; what it returns (the MLflow alias it moved, or
+            failed to: ``ok`` false) joins the answer as ``mlflow_alias``. A failure is
+            counted in ``background`` (:meth:`status`), never raised: the change stands.
         log: The durable prediction log (staging/production, quarantine, backfill).
         bake_seconds: How long a full deploy must pass its gates before its staged rows
             are promoted to production.
@@ -85,6 +89,7 @@ class ServingEnvironment:
         scoring_threads: int | None = 1,
         freeze_heap: bool = False,
         on_event: Callable[[TrafficEvent], None] | None = None,
+        on_assignment: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     ) -> None:
         self.registry = Repository(repo)
         self.scoring_threads = scoring_threads
@@ -97,6 +102,7 @@ class ServingEnvironment:
         self.journal = Journal(self.registry.paths.journal)
         self.on_auto_rollback = on_auto_rollback
         self.on_event = on_event
+        self.on_assignment = on_assignment
         self.last_report: dict[str, Any] | None = None
         self._ops = threading.Lock()
         self.windows = Windows(RECENT_INPUT_ROWS)
@@ -270,12 +276,14 @@ class ServingEnvironment:
                 )
             self.deployed_at[tag] = time.monotonic()
             self._record("deploy", assignment, started, loaded, shifted, previous=previous, preflight=report["verdict"])
-            return {
-                "assignment": assignment.to_dict(),
-                "status": self.status(),
-                "preflight": report,
-                "shift_ms": round((shifted - loaded) * 1000, 3),
-            }
+            return self._synced(
+                {
+                    "assignment": assignment.to_dict(),
+                    "status": self.status(),
+                    "preflight": report,
+                    "shift_ms": round((shifted - loaded) * 1000, 3),
+                }
+            )
 
     def promote(self, reason: str = "", actor: str = "") -> dict[str, Any]:
         """Send all traffic to the canary and record it (the slot is relabelled with the new tag)."""
@@ -296,7 +304,7 @@ class ServingEnvironment:
                 )
             promoted = self.log.promote(canary.deployment) if self.log is not None else 0
             self._record("promote", assignment, started, started, shifted, previous=previous, rows_promoted=promoted)
-            return {"assignment": assignment.to_dict(), "status": self.status()}
+            return self._synced({"assignment": assignment.to_dict(), "status": self.status()})
 
     def rollback(
         self,
@@ -385,12 +393,26 @@ class ServingEnvironment:
                 quarantined=quarantined,
                 **({} if target is not None else {"loaded_from_registry": True}),
             )
-            return {
+            answer = {
                 "assignment": assignment.to_dict(),
                 "status": self.status(),
                 "preflight": report,
                 "shift_ms": round((shifted - loaded) * 1000, 3),
             }
+            return answer if automatic else self._synced(answer)  # after an automatic one: on_auto_rollback
+
+    def _synced(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """``answer`` with :attr:`on_assignment`'s result as ``mlflow_alias``; a failure is counted, never raised."""
+        if self.on_assignment is None:
+            return answer
+        try:
+            moved = self.on_assignment(answer)
+        except Exception as exc:  # the change is recorded: it stands
+            self.background_failed(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}")
+            return answer
+        if moved is not None and not moved.get("ok", True):
+            self.background_failed(f"MLflow alias not moved: {moved.get('error', '')} Retry: {moved.get('retry', '')}")
+        return {**answer, "mlflow_alias": moved}
 
     def _reserve_tag(self, version: str, stage: str) -> str:
         """The next assignment's tag, its log stage declared (hold the repository lock).

@@ -217,19 +217,19 @@ def _paths() -> dict[str, Any]:
             "deploy",
             "Preflight VERSION, warm it into the idle slot, shift all traffic (or a canary share); record it.",
             {"version": "v1.1.0", "canary": 20, "reason": "new features"},
-            "The assignment, status, preflight report and shift_ms.",
+            "The assignment, status, preflight report, shift_ms and mlflow_alias (the synced MLflow alias moved).",
         ),
         "/admin/promote": _admin(
             "promote",
             "Send all traffic to the running canary; record it.",
             {"reason": "canary healthy"},
-            "The assignment and status.",
+            "The assignment, status and mlflow_alias (the synced MLflow alias moved).",
         ),
         "/admin/rollback": _admin(
             "rollback",
             "Roll back to the rollback target (or ``to``): a shift when it is warm; record it.",
             {"reason": "error rate", "incident": "INC-7"},
-            "The assignment, status, preflight report and shift_ms.",
+            "The assignment, status, preflight report, shift_ms and mlflow_alias (the synced MLflow alias moved).",
         ),
         "/admin/affected": _admin(
             "affected",

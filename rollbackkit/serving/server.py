@@ -200,6 +200,7 @@ def serve(
     max_rows: int = MAX_ROWS,
     on_ready: Callable[[str], None] | None = None,
     on_event: Callable[[TrafficEvent], None] | None = None,
+    on_assignment: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
 ) -> None:
     """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
 
@@ -209,7 +210,9 @@ def serve(
     thread once traffic has moved (traffic never waits for it): :func:`rollbackkit.ops.serve.serve`
     starts the rollback runbook there. ``on_ready`` is called with the URL once the server
     listens; ``on_event`` with each traffic change and gate breach as it happens
-    (:class:`~rollbackkit.serving.status.TrafficEvent`). ``scoring_threads`` caps native
+    (:class:`~rollbackkit.serving.status.TrafficEvent`); ``on_assignment`` with each deploy,
+    promote and manual rollback's answer (:class:`~rollbackkit.serving.environment.ServingEnvironment`:
+    the MLflow alias move). ``scoring_threads`` caps native
     thread pools per request (see :mod:`rollbackkit.serving.threads`; 0 or None: no cap).
     ``log_flush_interval`` is how often the log's writer process commits, and so what a
     crash of the writer can lose (None: :data:`~rollbackkit.serving.predlog.process.WRITER_FLUSH_INTERVAL`;
@@ -250,6 +253,7 @@ def serve(
             freeze_heap=True,
             on_auto_rollback=on_rollback,
             on_event=on_event,
+            on_assignment=on_assignment,
         )
         environment.start()
         if prediction_log is not None:
