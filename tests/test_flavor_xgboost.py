@@ -8,6 +8,7 @@ and a missing xgboost are one line each, and nothing is registered.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,39 @@ def test_a_truncated_ubj_file_is_one_line_and_nothing_registered(project: dict[s
     short.write_bytes(data[: int(len(data) * cut)])
     before = state(project["repo"])
     assert_one_clean_line(_register(project, short), str(short), "not complete UBJSON")
+    assert state(project["repo"]) == before
+
+
+def _child_past_the_end(model: dict[str, Any]) -> None:
+    model["trees"][3]["left_children"][0] = 10_000
+
+
+def _categories_out_of_range(model: dict[str, Any]) -> None:
+    model["cats"]["sorted_idx"][-1] = 61_442  # XGBoost aborts the process scoring with this
+
+
+def _split_on_a_missing_feature(model: dict[str, Any]) -> None:
+    tree = model["trees"][0]
+    tree["split_indices"][0] = 999
+
+
+@pytest.mark.parametrize(
+    ("craft", "mention"),
+    [
+        (_child_past_the_end, "tree 3: a child index outside the tree"),
+        (_categories_out_of_range, "not a permutation of its categories"),
+        (_split_on_a_missing_feature, "tree 0: a split on a feature the model does not have"),
+    ],
+)
+def test_a_crafted_json_model_is_refused_before_xgboost_reads_it(
+    project: dict[str, Path], craft: Any, mention: str
+) -> None:
+    doc = json.loads(project["json40"].read_text())
+    craft(doc["learner"]["gradient_booster"]["model"])
+    crafted = project["where"] / "crafted.json"
+    crafted.write_text(json.dumps(doc))
+    before = state(project["repo"])
+    assert_one_clean_line(_register(project, crafted), str(crafted), mention)
     assert state(project["repo"]) == before
 
 

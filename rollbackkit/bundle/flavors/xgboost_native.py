@@ -243,6 +243,31 @@ def _document_problem(doc: Any) -> str:
         problem = _tree_problem(tree, n_features)
         if problem:
             return f"tree {i}: {problem}"
+    return _cats_problem(model.get("cats"), n_features)
+
+
+def _cats_problem(cats: Any, n_features: int) -> str:
+    """Check the categories XGBoost recodes inputs with: per feature, a permutation of its categories."""
+    if not cats or not cats.get("enc"):
+        return ""
+    encodings, segments = cats["enc"], np.asarray(cats["feature_segments"], dtype="int64")
+    order = np.asarray(cats["sorted_idx"], dtype="int64")
+    if len(encodings) != n_features or len(segments) != n_features + 1 or segments[0] != 0:
+        return "category arrays that do not fit the features"
+    if (np.diff(segments) < 0).any() or segments[-1] != len(order):
+        return "category segments out of order"
+    for f, enc in enumerate(encodings):
+        offsets = np.asarray(enc.get("offsets", []), dtype="int64")
+        n_values = len(enc.get("values", []))
+        if "offsets" in enc and len(offsets):
+            if offsets[0] != 0 or (np.diff(offsets) < 0).any() or offsets[-1] != n_values:
+                return f"category text offsets of feature {f} out of order"
+            count = len(offsets) - 1
+        else:
+            count = n_values
+        own = order[segments[f] : segments[f + 1]]
+        if len(own) != count or not np.array_equal(np.sort(own), np.arange(count)):
+            return f"category order of feature {f} is not a permutation of its categories"
     return ""
 
 
