@@ -25,6 +25,7 @@ from rollbackkit.bundle.flavors.base import (
     Scorer,
     Stored,
     Structure,
+    model_threads,
     not_a_model,
     output_from_proba,
     output_from_values,
@@ -185,6 +186,7 @@ class XGBoostFlavor(Flavor):
             booster.load_model(bytearray(data))
         except xgb.core.XGBoostError as exc:
             raise not_a_model(origin, LABEL, str(exc).strip().splitlines()[0]) from exc
+        booster.set_param({"nthread": model_threads()})  # XGBoost's default, every core, costs 1-row latency
         learner = doc["learner"]
         objective = str(learner.get("objective", {}).get("name", ""))
         classes: Any = component.classes
