@@ -35,6 +35,7 @@ REFERENCE_ROWS = 50_000
 GOLDEN_ROWS = 64
 NULL_PROBE_ROWS = 8
 NULL_PROBE_MAX_COLUMNS = 256
+LABEL_CHECK_ROWS = 2000
 DEFAULT_SERVING: dict[str, Any] = {"predict": "auto", "batch_size": 1024, "timeout_ms": 1000, "warmup": "golden"}
 DEFAULT_GATES: dict[str, Any] = {
     "min_samples": 200,
@@ -99,6 +100,7 @@ def build_bundle(
     _check_model_inputs(scorer, model_features, model)
     labels = target_labels(scorer.classes, train[target]) if target is not None and target in train.columns else None
     if labels is not None:  # the model numbers its classes (XGBoost's 0/1 for bools, an ONNX graph's 0..C-1)
+        _check_label_order(scorer, model_features, train[target], labels)
         scorer.classes = labels
         components["model"] = model_comp = model_comp.model_copy(update={"classes": tuple(labels)})
     valid = (
@@ -378,6 +380,31 @@ def _check_model_inputs(scorer: Scorer, features: pd.DataFrame, model: Any = Non
             f"{where} was trained on other columns (missing: {missing[:5]}, extra: {extra[:5]}).",
             "Pass --target for the label column, or the data the model was trained on.",
         )
+
+
+def _check_label_order(scorer: Scorer, features: pd.DataFrame, target: pd.Series, labels: list[Any]) -> None:
+    """Refuse to name a model's classes ``0..C-1`` by the sorted labels when its own answers disagree.
+
+    Class ``i`` is taken to be the ``i``-th label in sorted order (``LabelEncoder``); labels
+    encoded in another order (``pd.factorize``) would answer the wrong names silently. On up
+    to ``LABEL_CHECK_ROWS`` training rows, the label most often true where the model answers
+    ``i`` must be ``labels[i]`` for every class it answers.
+    """
+    rows = features.index[: min(LABEL_CHECK_ROWS, len(features))]
+    answered = _score(scorer, features.loc[rows])["prediction"].to_numpy()
+    truth = target.loc[rows].to_numpy()
+    for i, label in enumerate(labels):
+        hits = truth[(answered == i) & pd.notna(truth)]
+        if len(hits) == 0:
+            continue
+        values, counts = np.unique(hits.astype(str), return_counts=True)
+        if values[counts.argmax()] != str(label):
+            raise InvalidInput(
+                f"The model numbers its classes 0..{len(labels) - 1}, but where it answers {i} the training "
+                f"labels are mostly {values[counts.argmax()]!r}, not {label!r} (the {i}-th label in sorted order).",
+                "Encode the labels with sklearn's LabelEncoder (sorted order) before training, or register a model "
+                "that records its classes (a scikit-learn style wrapper).",
+            )
 
 
 def _score(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:
