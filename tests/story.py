@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 
-from .conftest import run_cli
+from rollbackkit import Registry
+
+from .conftest import new_repo, run_cli
 from .servers import TOKEN, running_server
 
 SEGMENT = "region"
@@ -30,6 +35,107 @@ V2_GATES = {
         {"name": "segment-drift", "kind": "slice", "by": SEGMENT, "metric": "psi", "max": 0.5},
     ],
 }
+
+
+@dataclass(frozen=True)
+class Case:
+    """One kind of model: its dataset, how labels are made, and what an answer looks like."""
+
+    name: str
+    dataset: str
+    labels: str  # "names", "bool", "int" or "float"
+    regressor: bool = False
+
+    def answer_type(self) -> type:
+        return {"names": str, "bool": bool, "int": int, "float": float}[self.labels]
+
+
+def _bundled(case: Case) -> tuple[pd.DataFrame, pd.Series]:
+    """Six numeric features of the bundled dataset (names with spaces kept) and the labels."""
+    from sklearn import datasets
+
+    loaded = getattr(datasets, f"load_{case.dataset}")(as_frame=True)
+    features = loaded.frame[loaded.feature_names[:6]]
+    target = loaded.frame["target"]
+    if case.labels == "names":
+        labels = pd.Series(np.asarray(loaded.target_names)[target.to_numpy()], name="target")
+    elif case.labels == "bool":
+        labels = target.astype(bool)
+    elif case.labels == "int":
+        labels = target.astype("int64")
+    else:
+        labels = target.astype("float64")
+    return features, labels.rename("target")
+
+
+def widened(case: Case, rows: int, seed: int) -> pd.DataFrame:
+    """``rows`` rows resampled from the dataset, with the columns real tables have, and the target."""
+    features, labels = _bundled(case)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(features), rows)
+    frame = features.iloc[pick].reset_index(drop=True)
+    frame = frame * rng.normal(1.0, 0.02, frame.shape)  # resampled, not copied
+    first = frame.columns[0]
+    frame.loc[rng.random(rows) < 0.05, first] = np.nan
+    frame["visits"] = pd.array(rng.poisson(3, rows), dtype="Int64")
+    frame.loc[rng.random(rows) < 0.05, "visits"] = pd.NA
+    frame["promo"] = pd.array(rng.random(rows) < 0.3, dtype="boolean")
+    frame.loc[rng.random(rows) < 0.05, "promo"] = pd.NA
+    frame["plan"] = pd.array(rng.choice(["basic", "plus", "pro"], rows), dtype="string")
+    frame.loc[rng.random(rows) < 0.05, "plan"] = pd.NA
+    frame[SEGMENT] = pd.Categorical(rng.choice(["north", "south", "east", BAD_SEGMENT], rows))
+    frame["signup"] = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 300, rows), unit="D")
+    frame["target"] = labels.iloc[pick].to_numpy()
+    return frame
+
+
+PREPROCESS = """\
+import pandas as pd
+
+
+def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
+    \"\"\"The feature logic shipped in the bundle: a missing plan is a plan of its own.\"\"\"
+    return frame.assign(plan=frame["plan"].astype("string").fillna("missing").astype(object))
+"""
+
+
+def build_project(
+    root: Path,
+    fit: Callable[[pd.DataFrame, pd.Series, int], Any],
+    case: Case,
+    *,
+    preprocess: str = PREPROCESS,
+    rounds: tuple[int, int] = (15, 40),
+) -> tuple[Path, pd.DataFrame]:
+    """A project with ``model@v1.0.0`` serving prod and ``model@v1.1.0`` registered with :data:`V2_GATES`.
+
+    Args:
+        root: An empty directory (the project is ``root/project``, the feature logic ``root/features.py``).
+        fit: ``fit(X, y, rounds)``: the model trained on the preprocessed features: an object,
+            or the path of a model file or directory it saved.
+        case: The dataset and the kind of labels (:func:`widened`).
+        preprocess: The bundle's feature logic (a ``preprocess(frame)`` module's text).
+        rounds: The rounds of v1.0.0 and v1.1.0.
+
+    Returns:
+        The project and 4,000 rows of live inputs (no target).
+    """
+    repo = new_repo(root / "project", case.name)
+    registry = Registry.init(repo)
+    train, held_out = widened(case, 1500, seed=1), widened(case, 800, seed=2)
+    features = root / "features.py"
+    features.write_text(preprocess)
+    namespace: dict[str, Any] = {}
+    exec(preprocess, namespace)
+    X, y = namespace["preprocess"](train.drop(columns=["target"])), train["target"]
+    for version, n, gates in (("v1.0.0", rounds[0], None), ("v1.1.0", rounds[1], V2_GATES)):
+        registry.register(
+            "model", fit(X, y, n), train, target="target", version=version, validation_data=held_out,
+            preprocess=features, gates=gates,
+        )  # fmt: skip
+    deployed = run_cli("deploy", "model@v1.0.0", "--env", "prod", "--reason", "first release", cwd=repo)
+    assert deployed.returncode == 0, deployed.stderr
+    return repo, widened(case, 4000, seed=3).drop(columns=["target"])
 
 
 def degraded(frame: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:

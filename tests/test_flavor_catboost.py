@@ -1,10 +1,10 @@
 """The CatBoost flavor: native ``.cbm`` files, categorical columns and labels kept as trained.
 
-The whole story with string labels and the plan and region columns as CatBoost's own
+The whole story with string and integer labels and the plan and region columns as CatBoost's own
 categorical features; register and predict for boolean labels and a regressor; a missing
 categorical value refused in one line; and the bad input a user brings: a ``.cbm`` that is
-not CatBoost, a truncated one (CatBoost's own loader crashes the process on some), and no
-catboost installed.
+not CatBoost and a truncated one (CatBoost's own loader crashes the process on some); no
+catboost installed: tests/test_flavor_extras.py.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from rollbackkit.errors import RollbackkitError
 
 from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
 from .conftest import new_repo, run_cli
-from .story import SEGMENT, V2_GATES, whole_story
-from .test_matrix import Case, widened
+from .story import SEGMENT, Case, build_project, whole_story
 
 CASE = Case("catboost-string-labels", "breast_cancer", "names")
 # The bundle's feature logic: a missing plan is a plan of its own (CatBoost cannot score a
@@ -45,39 +44,29 @@ def _catboost(kind: str, rounds: int, **params: Any) -> Any:
     return model(iterations=rounds, depth=4, thread_count=1, verbose=0, random_seed=0, **params)
 
 
-def test_the_whole_story_holds_for_catboost_with_native_categorical_columns(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path / "project", CASE.name)
-    registry = Registry.init(repo)
-    train, held_out = widened(CASE, 1500, seed=1), widened(CASE, 800, seed=2)
-    preprocess = tmp_path / "features.py"
-    preprocess.write_text(CATBOOST_PREPROCESS)
-    namespace: dict[str, Any] = {}
-    exec(CATBOOST_PREPROCESS, namespace)
-    X, y = namespace["preprocess"](train.drop(columns=["target"])), train["target"]
-    assert isinstance(X[SEGMENT].dtype, pd.CategoricalDtype)  # passed to CatBoost as a category
-    for version, rounds, gates in (("v1.0.0", 15, None), ("v1.1.0", 40, V2_GATES)):
-        path = tmp_path / f"model-{version}.cbm"
+# The schema records labels as text; answers keep the labels' type (through the real server).
+@pytest.mark.parametrize(
+    ("case", "answer_type", "classes"),
+    [(CASE, str, ["benign", "malignant"]), (Case("catboost-integer-labels", "wine", "int"), int, ["0", "1", "2"])],
+    ids=["str", "int"],
+)
+def test_the_whole_story_holds_for_catboost_with_native_categorical_columns(
+    tmp_path: Path, case: Case, answer_type: type, classes: list[Any]
+) -> None:
+    def fit(X: pd.DataFrame, y: pd.Series, rounds: int) -> str:
+        assert isinstance(X[SEGMENT].dtype, pd.CategoricalDtype)  # passed to CatBoost as a category
+        path = tmp_path / f"model-{rounds}.cbm"
         _catboost("classifier", rounds, cat_features=CATEGORICAL).fit(X, y).save_model(str(path))
-        registry.register(
-            "model",
-            str(path),
-            train,
-            target="target",
-            version=version,
-            validation_data=held_out,
-            preprocess=preprocess,
-            gates=gates,
-        )
-    schema = registry.load("model@v1.0.0").schema
+        return str(path)
+
+    repo, live = build_project(tmp_path, fit, case, preprocess=CATBOOST_PREPROCESS)
+    schema = Registry(repo).load("model@v1.0.0").schema
     assert schema.estimator.flavor == "catboost" and schema.estimator.size == {"trees": 15}
     assert schema.estimator.params is not None and schema.estimator.params["cat_features"] == "plan, region"
-    assert schema.output.classes == ["benign", "malignant"]
+    assert schema.output.classes == classes
     shown = run_cli("show", "model@v1.1.0", cwd=repo)
     assert shown.returncode == 0 and "catboost model" in shown.stdout, shown.stdout + shown.stderr
-    deployed = run_cli("deploy", "model@v1.0.0", "--env", "prod", "--reason", "first release", cwd=repo)
-    assert deployed.returncode == 0, deployed.stderr
-    live = widened(CASE, 4000, seed=3).drop(columns=["target"])
-    whole_story(repo, live, list(live.columns[:6]), str, ["model trees: 15 -> 40", "iterations"])
+    whole_story(repo, live, list(live.columns[:6]), answer_type, ["model trees: 15 -> 40", "iterations"])
 
 
 # --------------------------------------------------------------------------- register + predict
@@ -170,19 +159,6 @@ def test_a_truncated_cbm_file_is_one_line_and_nothing_registered(project: dict[s
     short.write_bytes(data[: int(len(data) * cut)] if cut > 0 else data[:-1])
     before = state(project["repo"])
     assert_one_clean_line(_register(project, short), str(short), "truncated")
-    assert state(project["repo"]) == before
-
-
-def test_without_catboost_register_names_the_extra(project: dict[str, Path]) -> None:
-    stub = project["where"] / "no-catboost" / "catboost"
-    stub.mkdir(parents=True)
-    (stub / "__init__.py").write_text("raise ImportError('No module named catboost')\n")
-    before = state(project["repo"])
-    args = ("register", "m", "--model", str(project["whole"]), "--train-data", str(project["train"]))
-    result = run_cli(*args, "--target", "target", cwd=project["repo"], env={"PYTHONPATH": str(stub.parent)})
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 1 and len(lines) == 1, result.stderr
-    assert "rollbackkit[catboost]" in lines[0] and "Traceback" not in result.stderr, lines
     assert state(project["repo"]) == before
 
 

@@ -3,8 +3,8 @@
 The whole story with an ``LGBMClassifier`` on string labels and pandas ``category``
 columns (which arrive as JSON text and must score as the categories LightGBM recorded);
 feature names with spaces (LightGBM respells them); boolean labels, a regressor and a
-model file registered by path answer as trained; garbage, truncated files and a missing
-lightgbm are one line each, and nothing is registered.
+model file registered by path answer as trained; garbage and truncated files are one line
+each, and nothing is registered (a missing lightgbm: tests/test_flavor_extras.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from rollbackkit import Registry
 
 from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
 from .conftest import new_repo, run_cli
-from .story import V2_GATES, whole_story
-from .test_matrix import Case, widened
+from .story import Case, build_project, whole_story, widened
 
 PREPROCESS = """\
 import pandas as pd
@@ -48,22 +47,11 @@ def _classifier(rounds: int) -> Any:
 
 def test_the_whole_story_holds_for_a_lightgbm_classifier_with_string_labels(tmp_path: Path) -> None:
     case = Case("lightgbm-string-labels", "breast_cancer", "names")
-    repo = new_repo(tmp_path / "project", case.name)
-    registry = Registry.init(repo)
-    train, held_out = widened(case, 1500, seed=1), widened(case, 800, seed=2)
-    preprocess = tmp_path / "features.py"
-    preprocess.write_text(PREPROCESS)
-    for version, rounds, gates in (("v1.0.0", 40, None), ("v1.1.0", 80, V2_GATES)):
-        model = _classifier(rounds).fit(_features(train), train["target"])
-        registry.register(
-            "model", model, train, target="target", version=version, validation_data=held_out,
-            preprocess=preprocess, gates=gates,
-        )  # fmt: skip
+    repo, live = build_project(
+        tmp_path, lambda X, y, rounds: _classifier(rounds).fit(X, y), case, preprocess=PREPROCESS, rounds=(40, 80)
+    )
     shown = run_cli("show", "model@v1.1.0", cwd=repo)
     assert shown.returncode == 0 and "lightgbm model" in shown.stdout, shown.stdout + shown.stderr
-    deployed = run_cli("deploy", "model@v1.0.0", "--env", "prod", "--reason", "first release", cwd=repo)
-    assert deployed.returncode == 0, deployed.stderr
-    live = widened(case, 4000, seed=3).drop(columns=["target"])
     whole_story(repo, live, list(live.columns[:6]), str, ["trees: 40 -> 80", "num_iterations"])
 
 
@@ -184,17 +172,4 @@ def test_a_tree_pointing_outside_itself_is_one_line(project: dict[str, Path]) ->
     crafted.write_text(text[:start] + "left_child=" + " ".join(["999"] * 6) + text[end:])
     before = state(project["repo"])
     assert_one_clean_line(_register(project, crafted), "tree 3")
-    assert state(project["repo"]) == before
-
-
-def test_without_lightgbm_register_names_the_extra(project: dict[str, Path]) -> None:
-    stub = project["where"] / "no-lightgbm" / "lightgbm"
-    stub.mkdir(parents=True)
-    (stub / "__init__.py").write_text("raise ImportError('No module named lightgbm')\n")
-    before = state(project["repo"])
-    args = ("register", "m", "--model", str(project["txt40"]), "--train-data", str(project["train"]))
-    result = run_cli(*args, "--target", "target", cwd=project["repo"], env={"PYTHONPATH": str(stub.parent)})
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 1 and len(lines) == 1, result.stderr
-    assert "rollbackkit[lightgbm]" in lines[0] and "Traceback" not in result.stderr, lines
     assert state(project["repo"]) == before

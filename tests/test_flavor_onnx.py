@@ -4,8 +4,8 @@ The whole story on a scikit-learn pipeline converted with skl2onnx (string label
 input per column, columns with spaces renamed by skl2onnx); register and predict for a
 LightGBM model converted with onnxmltools (one tensor input, integer labels) and a graph
 built with ``onnx.helper`` standing for a PyTorch export (a regressor); and the bad input
-a user brings: a truncated file, a graph whose inputs are not the data's columns, and no
-onnxruntime installed.
+a user brings: a truncated file, a graph whose inputs are not the data's columns (no
+onnxruntime installed: tests/test_flavor_extras.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from rollbackkit.errors import RollbackkitError
 
 from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
 from .conftest import new_repo, run_cli
-from .story import SEGMENT, V2_GATES, whole_story
-from .test_matrix import Case, widened
+from .story import SEGMENT, Case, build_project, whole_story
 
 CASE = Case("onnx-string-labels", "breast_cancer", "names")
 # The bundle's feature logic: a missing plan is a plan of its own, numbers as float32 (what
@@ -65,36 +64,18 @@ def _converted(X: pd.DataFrame, y: pd.Series, rounds: int) -> Any:
 
 
 def test_the_whole_story_holds_for_a_scikit_learn_pipeline_converted_to_onnx(tmp_path: Path) -> None:
-    repo = new_repo(tmp_path / "project", CASE.name)
-    registry = Registry.init(repo)
-    train, held_out = widened(CASE, 1500, seed=1), widened(CASE, 800, seed=2)
-    preprocess = tmp_path / "features.py"
-    preprocess.write_text(ONNX_PREPROCESS)
-    namespace: dict[str, Any] = {}
-    exec(ONNX_PREPROCESS, namespace)
-    X = namespace["preprocess"](train.drop(columns=["target"]))
-    assert "mean radius" in X.columns  # skl2onnx names its input mean_radius: matched by name
-    for version, rounds, gates in (("v1.0.0", 10, None), ("v1.1.0", 30, V2_GATES)):
-        path = tmp_path / f"model-{version}.onnx"
-        path.write_bytes(_converted(X, train["target"], rounds).SerializeToString())
-        registry.register(
-            "model",
-            str(path),
-            train,
-            target="target",
-            version=version,
-            validation_data=held_out,
-            preprocess=preprocess,
-            gates=gates,
-        )
-    bundle = registry.load("model@v1.0.0")
+    def fit(X: pd.DataFrame, y: pd.Series, rounds: int) -> str:
+        assert "mean radius" in X.columns  # skl2onnx names its input mean_radius: matched by name
+        path = tmp_path / f"model-{rounds}.onnx"
+        path.write_bytes(_converted(X, y, rounds).SerializeToString())
+        return str(path)
+
+    repo, live = build_project(tmp_path, fit, CASE, preprocess=ONNX_PREPROCESS, rounds=(10, 30))
+    bundle = Registry(repo).load("model@v1.0.0")
     assert bundle.schema.estimator.flavor == "onnx" and bundle.schema.estimator.size["trees"] == 10
     assert bundle.schema.output.classes == ["benign", "malignant"]
     shown = run_cli("show", "model@v1.1.0", cwd=repo)
     assert shown.returncode == 0 and "onnx model" in shown.stdout, shown.stdout + shown.stderr
-    deployed = run_cli("deploy", "model@v1.0.0", "--env", "prod", "--reason", "first release", cwd=repo)
-    assert deployed.returncode == 0, deployed.stderr
-    live = widened(CASE, 4000, seed=3).drop(columns=["target"])
     whole_story(repo, live, list(live.columns[:6]), str, ["model trees: 10 -> 30"])
 
 
@@ -240,19 +221,6 @@ def test_a_graph_whose_inputs_are_not_the_data_columns_is_refused_naming_the_fil
     narrow = project["where"] / "two-features.onnx"
     narrow.write_bytes(_lightgbm_onnx(frame, width=2)[1].SerializeToString())
     assert_one_clean_line(_register(project, narrow), str(narrow), "takes 2 features", "gives it 3")
-    assert state(project["repo"]) == before
-
-
-def test_without_onnxruntime_register_names_the_extra(project: dict[str, Path]) -> None:
-    stub = project["where"] / "no-onnxruntime" / "onnxruntime"
-    stub.mkdir(parents=True)
-    (stub / "__init__.py").write_text("raise ImportError('No module named onnxruntime')\n")
-    before = state(project["repo"])
-    args = ("register", "m", "--model", str(project["whole"]), "--train-data", str(project["train"]))
-    result = run_cli(*args, "--target", "target", cwd=project["repo"], env={"PYTHONPATH": str(stub.parent)})
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 1 and len(lines) == 1, result.stderr
-    assert "rollbackkit[onnx]" in lines[0] and "Traceback" not in result.stderr, lines
     assert state(project["repo"]) == before
 
 

@@ -21,9 +21,8 @@ import pytest
 from rollbackkit import Registry
 
 from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
-from .conftest import new_repo, run_cli
-from .story import V2_GATES, whole_story
-from .test_matrix import CASES, PREPROCESS, widened
+from .conftest import new_repo
+from .story import Case, build_project, whole_story
 
 LOGISTIC = '''\
 """A logistic regression in numpy: weights.npy rows are means, scales, coefficients, intercept."""
@@ -94,26 +93,16 @@ def logistic_dir(where: Path, frame: pd.DataFrame, columns: list[str], rounds: i
 
 
 def test_the_whole_story_holds_for_a_python_model(tmp_path: Path) -> None:
-    case = CASES[0]  # breast cancer, string labels
-    repo = new_repo(tmp_path / "project", "python model")
-    registry = Registry.init(repo)
-    train, held_out = widened(case, 1500, seed=1), widened(case, 800, seed=2)
-    preprocess = tmp_path / "features.py"
-    preprocess.write_text(PREPROCESS)
-    columns = [*map(str, train.columns[:6]), "visits", "promo"]
-    for version, rounds, gates in (("v1.0.0", 20, None), ("v1.1.0", 200, V2_GATES)):
-        model = logistic_dir(tmp_path / version, train, columns, rounds)
-        info = registry.register(
-            "model", model, train, target="target", version=version, validation_data=held_out,
-            preprocess=preprocess, gates=gates,
-        )  # fmt: skip
-    loaded = registry.load(info.tag)
+    def fit(X: pd.DataFrame, y: pd.Series, rounds: int) -> Path:
+        columns = [*map(str, X.columns[:6]), "visits", "promo"]
+        return logistic_dir(tmp_path / f"rounds-{rounds}", X.assign(target=y), columns, rounds)
+
+    case = Case("python-string-labels", "breast_cancer", "names")
+    repo, live = build_project(tmp_path, fit, case, rounds=(20, 200))
+    loaded = Registry(repo).load("model@v1.1.0")
     assert loaded.scorer is not None and loaded.scorer.classes == ["malignant", "benign"]
     assert loaded.schema.estimator.flavor == "python" and loaded.schema.estimator.size == {"files": 3}
     assert loaded.schema.estimator.steps == ["model.py: load, predict, predict_proba, CLASSES, PARAMS"]
-    deployed = run_cli("deploy", "model@v1.0.0", "--env", "prod", "--reason", "first release", cwd=repo)
-    assert deployed.returncode == 0, deployed.stderr
-    live = widened(case, 4000, seed=3).drop(columns=["target"])
     whole_story(repo, live, list(live.columns[:6]), str, ["weights.npy"])
 
 
