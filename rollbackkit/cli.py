@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from rollbackkit.bundle.flavors import names as flavor_names
 from rollbackkit.errors import RollbackkitError
 
 if TYPE_CHECKING:
@@ -99,7 +100,8 @@ def register(
         str,
         typer.Option(
             help="Model file: .skops, XGBoost .json/.ubj, LightGBM .txt, CatBoost .cbm, .onnx, a directory with "
-            "a model.py; .joblib/.pkl need --unsafe. Or an MLflow model: models:/NAME/N, models:/NAME@alias, "
+            "a model.py (or its .zip); .joblib/.pkl/.pickle need --unsafe. Or an MLflow model: models:/NAME/N, "
+            "models:/NAME@alias, "
             "runs:/RUN/PATH, a directory with an MLmodel file."
         ),
     ],
@@ -124,7 +126,7 @@ def register(
     ] = None,
     unsafe: Annotated[
         bool,
-        typer.Option("--unsafe", help="Allow a .joblib/.pkl model: unpickling runs any code the file holds."),
+        typer.Option("--unsafe", help="Allow a .joblib/.pkl/.pickle model: unpickling runs any code the file holds."),
     ] = False,
     features: Annotated[
         str | None,
@@ -136,7 +138,7 @@ def register(
     ] = None,
     flavor: Annotated[
         str | None,
-        typer.Option(help="The model's flavor when its suffix does not say it: sklearn, xgboost, lightgbm, ..."),
+        typer.Option(help=f"The model's flavor when its suffix does not say it: {', '.join(flavor_names())}."),
     ] = None,
     tracking_uri: Annotated[
         str | None,

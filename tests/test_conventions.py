@@ -4,8 +4,10 @@ typos that list the known names, --json on every command that prints data, NO_CO
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 import typer
 
 from rollbackkit.cli import app
@@ -113,3 +115,43 @@ def test_exit_codes_are_documented_in_help_and_readme(tmp_path: Path) -> None:
     section = readme.split("### Exit codes", 1)[1].split("\n#", 1)[0]
     for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |"):
         assert code in section, section
+
+
+def _flavor_files() -> list[tuple[str, str, list[str]]]:
+    """Each flavor of the registry: its name, its label and the file suffixes it reads."""
+    from rollbackkit.bundle import flavors
+
+    return [(name, flavors.get(name).label, list(flavors.get(name).formats)) for name in flavors.names()]
+
+
+def _mentions(text: str, word: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(word)}(?![\w])", text) is not None
+
+
+def test_register_help_and_docstring_name_every_flavor_and_suffix() -> None:
+    from rollbackkit.registry.store import Registry
+
+    register = typer.main.get_command(app).commands["register"]  # type: ignore[attr-defined]
+    shown = " ".join(getattr(param, "help", None) or "" for param in register.params)  # what --help prints
+    docstring = Registry.register.__doc__ or ""
+    for name, _, suffixes in _flavor_files():
+        assert _mentions(shown, name), (name, shown)
+        for suffix in suffixes:
+            assert _mentions(shown, suffix), (suffix, shown)
+            assert _mentions(docstring, suffix), (suffix, "Registry.register's docstring")
+
+
+def test_hints_name_every_safe_flavor() -> None:
+    from rollbackkit.bundle import flavors
+    from rollbackkit.errors import RollbackkitError
+
+    with pytest.raises(RollbackkitError) as refused:
+        flavors.for_object(object())
+    for label in ("scikit-learn", "XGBoost", "LightGBM", "CatBoost", "ONNX"):
+        assert label in refused.value.hint, refused.value.hint
+    pickled = flavors.get("pickle")
+    with pytest.raises(RollbackkitError) as unsafe:
+        pickled.accept_file(Path("m.pkl"), "pickle", "m.pkl", (), unsafe=False)
+    for name, label, suffixes in _flavor_files():
+        if flavors.get(name).safe:
+            assert f"{label} {'/'.join(suffixes)}" in unsafe.value.hint, (label, unsafe.value.hint)

@@ -255,8 +255,9 @@ class Registry(Repository):
         Args:
             name: Bundle name (``churn``, ``credit-risk``).
             model: A fitted model (scikit-learn estimator or pipeline, XGBoost, LightGBM or
-                CatBoost model, in memory), or a model file (``.skops``, ``.json``/``.ubj``,
-                ``.txt``, ``.cbm``, ``.onnx``; ``.joblib``/``.pkl`` with ``unsafe``), or a
+                CatBoost model or an ONNX ``ModelProto``, in memory), or a model file
+                (``.skops``, ``.json``/``.ubj``, ``.txt``, ``.cbm``, ``.onnx``, a Python
+                model's ``.zip``; ``.joblib``/``.pkl``/``.pickle`` with ``unsafe``), or a
                 directory holding a ``model.py`` (see :mod:`rollbackkit.bundle.flavors`), or an
                 MLflow model: ``models:/NAME/N``, ``models:/NAME@alias``, ``runs:/RUN/PATH`` or a
                 directory with an ``MLmodel`` file (:mod:`rollbackkit.registry.mlflow_source`).
@@ -279,7 +280,7 @@ class Registry(Repository):
             features: The model's raw input columns, in order; other columns of the data
                 are left out. Default: the feature names the model recorded when the data
                 has them (and no preprocessing), else every column but the target.
-            unsafe: Allow a ``.joblib``/``.pkl`` model: unpickling runs any code the file
+            unsafe: Allow a ``.joblib``/``.pkl``/``.pickle`` model: unpickling runs any code the file
                 holds. Recorded in the manifest; :meth:`show` warns. Without it such a
                 file is refused before it is read.
             flavor: The model's flavor (``sklearn``, ``xgboost``, ...) when its library or

@@ -37,6 +37,23 @@ def names() -> tuple[str, ...]:
     return tuple(_MODULES)
 
 
+def object_labels() -> list[str]:
+    """The libraries whose in-memory models ``register`` stores: every safe flavor but those
+    registered as a directory (a Python model), in match order (scikit-learn last)."""
+    return [flavor.label for flavor in map(get, _MODULES) if flavor.safe and flavor.directory_format is None]
+
+
+def safe_files() -> str:
+    """The model files a flavor reads without running their code, for hints:
+    ``XGBoost .ubj/.json, ..., scikit-learn .skops``."""
+    kinds = []
+    for flavor in map(get, _MODULES):
+        if flavor.safe:
+            where = "/".join(flavor.formats) + (" or a directory with a model.py" if flavor.directory_format else "")
+            kinds.append(f"{flavor.label} {where}")
+    return ", ".join(kinds)
+
+
 def get(name: str) -> Flavor:
     """The flavor called ``name``.
 
@@ -62,8 +79,7 @@ def for_object(model: Any) -> Flavor:
             return flavor
     raise InvalidInput(
         f"The model object ({type(model).__name__}) is not a model rollbackkit can store: it has no predict().",
-        "Pass a fitted model (scikit-learn, XGBoost, LightGBM, CatBoost), a model file, or a directory with a "
-        "model.py.",
+        f"Pass a fitted model ({', '.join(object_labels())}), a model file, or a directory with a model.py.",
     )
 
 

@@ -43,10 +43,12 @@ class PickleFlavor(Flavor):
     def accept_file(self, path: Path, fmt: str, origin: str, trust: tuple[str, ...], unsafe: bool) -> Stored:
         """Refuse the file unless ``unsafe`` (before anything is unpickled)."""
         if not unsafe:
+            from rollbackkit.bundle.flavors import safe_files
+
             raise UntrustedModel(
                 f"{origin} is a {fmt} file: loading it runs any code it holds, so it is not loaded without --unsafe.",
                 "Pass --unsafe if you trust the file (show will flag the version), or save the model in a safe "
-                "format (skops, XGBoost JSON, LightGBM text, ONNX).",
+                f"format ({safe_files()}).",
             )
         return Stored(path, fmt)
 
