@@ -141,6 +141,16 @@ def test_register_help_and_docstring_name_every_flavor_and_suffix() -> None:
             assert _mentions(docstring, suffix), (suffix, "Registry.register's docstring")
 
 
+def test_the_readme_model_flavors_table_lists_every_flavor_and_suffix() -> None:
+    section = README.read_text().split("## Model flavors", 1)[1].split("\n#", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ")]
+    for _, label, suffixes in _flavor_files():
+        row = next((cells for cells in rows if cells[0].strip().startswith(label)), None)
+        assert row is not None, (label, "has no row in README's Model flavors table")
+        for suffix in suffixes:
+            assert f"`{suffix}`" in row[2], (label, suffix, row[2])
+
+
 def test_hints_name_every_safe_flavor() -> None:
     from rollbackkit.bundle import flavors
     from rollbackkit.errors import RollbackkitError

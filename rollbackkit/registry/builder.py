@@ -398,10 +398,11 @@ def _check_label_order(scorer: Scorer, features: pd.DataFrame, target: pd.Series
         if len(hits) == 0:
             continue
         values, counts = np.unique(hits.astype(str), return_counts=True)
-        if values[counts.argmax()] != str(label):
+        mostly = str(values[counts.argmax()])
+        if mostly != str(label):
             raise InvalidInput(
                 f"The model numbers its classes 0..{len(labels) - 1}, but where it answers {i} the training "
-                f"labels are mostly {values[counts.argmax()]!r}, not {label!r} (the {i}-th label in sorted order).",
+                f"labels are mostly {mostly!r}, not {str(label)!r} (the {i}-th label in sorted order).",
                 "Encode the labels with sklearn's LabelEncoder (sorted order) before training, or register a model "
                 "that records its classes (a scikit-learn style wrapper).",
             )

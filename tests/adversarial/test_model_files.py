@@ -321,7 +321,8 @@ def _zip(members: dict[str, bytes]) -> bytes:
 @pytest.mark.parametrize(
     ("name", "mention"),
     [
-        ("model.onnx", "not a model file"),
+        ("model.onnx", "not a readable ONNX model"),
+        ("model.h5", "not a model file"),
         ("model.txt", "not a readable LightGBM model"),
         ("model", "not a model file"),
         ("missing.skops", "does not exist"),
