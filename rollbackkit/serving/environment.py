@@ -29,6 +29,7 @@ from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
+from rollbackkit.serving.background import AssignmentHook, Background
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
 from rollbackkit.serving.status import TrafficEvent
@@ -89,7 +90,7 @@ class ServingEnvironment:
         scoring_threads: int | None = 1,
         freeze_heap: bool = False,
         on_event: Callable[[TrafficEvent], None] | None = None,
-        on_assignment: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+        on_assignment: AssignmentHook | None = None,
     ) -> None:
         self.registry = Repository(repo)
         self.scoring_threads = scoring_threads
@@ -108,8 +109,7 @@ class ServingEnvironment:
         self.windows = Windows(RECENT_INPUT_ROWS)
         self.deployed_at: dict[str, float] = {}  # deployment tag -> when it started serving (monotonic), for the bake
         self.watchdog = Watchdog(self)
-        self.background_failures = 0  # after-rollback hooks that failed (an MLflow alias not moved, ...)
-        self.last_background_failure: str | None = None
+        self.background = Background()
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -206,19 +206,10 @@ class ServingEnvironment:
         if self.log is None:
             return
         bundle = slot.bundle
-        meta = {
-            "request_id": request_id or uuid.uuid4().hex,
-            "time": when,
-            "env": self.env,
-            "name": self.name,
-            "version": bundle.version,
-            "bundle_id": bundle.bundle_id,
-            "slot": slot.name,
-            "deployment": slot.deployment,
-            "latency_ms": latency_ms,
-            "error": error,
-            "primary": bundle.schema.output.primary,
-        }
+        meta = {"request_id": request_id or uuid.uuid4().hex, "time": when, "env": self.env, "name": self.name}
+        meta |= {"version": bundle.version, "bundle_id": bundle.bundle_id, "slot": slot.name}
+        meta |= {"deployment": slot.deployment, "latency_ms": latency_ms, "error": error}
+        meta["primary"] = bundle.schema.output.primary
         self.log.record(meta, inputs, outputs)
 
     def window(self, slot: Slot) -> pd.DataFrame:
@@ -276,14 +267,14 @@ class ServingEnvironment:
                 )
             self.deployed_at[tag] = time.monotonic()
             self._record("deploy", assignment, started, loaded, shifted, previous=previous, preflight=report["verdict"])
-            return self._synced(
-                {
-                    "assignment": assignment.to_dict(),
-                    "status": self.status(),
-                    "preflight": report,
-                    "shift_ms": round((shifted - loaded) * 1000, 3),
-                }
-            )
+            answer = {
+                "assignment": assignment.to_dict(),
+                "status": self.status(),
+                "preflight": report,
+                "shift_ms": round((shifted - loaded) * 1000, 3),
+            }
+            self.background.order.acquire()
+        return self._synced(answer)
 
     def promote(self, reason: str = "", actor: str = "") -> dict[str, Any]:
         """Send all traffic to the canary and record it (the slot is relabelled with the new tag)."""
@@ -304,7 +295,9 @@ class ServingEnvironment:
                 )
             promoted = self.log.promote(canary.deployment) if self.log is not None else 0
             self._record("promote", assignment, started, started, shifted, previous=previous, rows_promoted=promoted)
-            return self._synced({"assignment": assignment.to_dict(), "status": self.status()})
+            answer = {"assignment": assignment.to_dict(), "status": self.status()}
+            self.background.order.acquire()
+        return self._synced(answer)
 
     def rollback(
         self,
@@ -399,20 +392,21 @@ class ServingEnvironment:
                 "preflight": report,
                 "shift_ms": round((shifted - loaded) * 1000, 3),
             }
-            return answer if automatic else self._synced(answer)  # after an automatic one: on_auto_rollback
+            if automatic:  # its hook is on_auto_rollback, run by the watchdog
+                return answer
+            self.background.order.acquire()
+        return self._synced(answer)
 
     def _synced(self, answer: dict[str, Any]) -> dict[str, Any]:
-        """``answer`` with :attr:`on_assignment`'s result as ``mlflow_alias``; a failure is counted, never raised."""
-        if self.on_assignment is None:
-            return answer
+        """Run :attr:`on_assignment` after the operation lock is let go (the caller took ``order`` first).
+
+        The alias moves in the order the changes were made, and a slow or unreachable MLflow
+        never holds the lock a gate breach's rollback needs.
+        """
         try:
-            moved = self.on_assignment(answer)
-        except Exception as exc:  # the change is recorded: it stands
-            self.background_failed(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}")
-            return answer
-        if moved is not None and not moved.get("ok", True):
-            self.background_failed(f"MLflow alias not moved: {moved.get('error', '')} Retry: {moved.get('retry', '')}")
-        return {**answer, "mlflow_alias": moved}
+            return self.background.synced(answer, self.on_assignment)
+        finally:
+            self.background.order.release()
 
     def _reserve_tag(self, version: str, stage: str) -> str:
         """The next assignment's tag, its log stage declared (hold the repository lock).
@@ -444,31 +438,18 @@ class ServingEnvironment:
     ) -> None:
         """Journal a traffic change, then tell :attr:`on_event` (``previous``: the version that lost traffic)."""
         previous = extra.pop("previous", None)
-        self.journal.append(
-            event,
-            name=self.name,
-            env=self.env,
-            version=assignment.version,
-            tag=assignment.tag,
-            action=assignment.action,
-            reason=assignment.reason,
-            incident=assignment.incident,
-            load_s=round(loaded - started, 4),
-            shift_ms=round((shifted - loaded) * 1000, 3),
-            total_s=round(time.perf_counter() - started, 4),
-            **extra,
-        )
+        shift_ms = round((shifted - loaded) * 1000, 3)
+        said = {"name": self.name, "env": self.env, "version": assignment.version, "tag": assignment.tag}
+        said |= {"action": assignment.action, "reason": assignment.reason}
+        total_s = round(time.perf_counter() - started, 4)
+        timing = {"load_s": round(loaded - started, 4), "shift_ms": shift_ms, "total_s": total_s}
+        self.journal.append(event, **said, incident=assignment.incident, **timing, **extra)
         self.notify(
             TrafficEvent(
                 kind=event,
-                name=self.name,
-                env=self.env,
-                version=assignment.version,
+                **said,
                 previous=previous,
-                tag=assignment.tag,
-                action=assignment.action,
-                reason=assignment.reason,
-                shift_ms=round((shifted - loaded) * 1000, 3),
+                shift_ms=shift_ms,
                 canary_percent=assignment.canary_percent,
                 gates=assignment.gates,
             )
@@ -484,8 +465,7 @@ class ServingEnvironment:
     # ------------------------------------------------------------------------- watchdog
     def background_failed(self, error: str) -> None:
         """Count an after-rollback hook that failed (shown in :meth:`status`); traffic is never touched."""
-        self.background_failures += 1
-        self.last_background_failure = " ".join(error.split())[:500]
+        self.background.failed(error)
 
     def check_gates(self) -> dict[str, Any] | None:
         """Evaluate the gates once and roll back on a failure (:meth:`Watchdog.check`)."""
@@ -515,12 +495,5 @@ class ServingEnvironment:
         ):
             if slot is not None and routing.get(role) is not None and routing[role]["slot"] == slot.name:
                 routing[role]["client_errors"] = self.windows.client_errors(slot.name, slot.loaded_at)
-        background = {"failures": self.background_failures, "last_failure": self.last_background_failure}
-        return {
-            "name": self.name,
-            "env": self.env,
-            **routing,
-            "gates": self.last_report,
-            "log": log,
-            "background": background,
-        }
+        said = {"name": self.name, "env": self.env, **routing, "gates": self.last_report, "log": log}
+        return {**said, "background": self.background.status()}

@@ -1,0 +1,56 @@
+"""Work after a traffic change (an MLflow alias move) never holds the lock a rollback needs.
+
+An on-call's deploy through the server's admin API is recorded, then the alias follows. If
+MLflow is slow or down, the watchdog's rollback must not wait behind that network call; the
+moves must still happen in the order the changes were made, and a failed one is counted in
+``GET /status`` without undoing the change.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rollbackkit.serving.environment import ServingEnvironment
+
+
+def test_a_slow_alias_move_runs_after_the_lock_in_the_order_of_the_changes(served: Path) -> None:
+    moved: list[str] = []
+    lock_free_during_hook: list[bool] = []
+    environment: ServingEnvironment
+
+    def slow_hook(answer: dict[str, Any]) -> dict[str, Any]:
+        got = environment._ops.acquire(timeout=1.0)  # what a gate breach's rollback would take
+        lock_free_during_hook.append(got)
+        if got:
+            environment._ops.release()
+        time.sleep(0.3)
+        moved.append(answer["assignment"]["version"])
+        return {"ok": True, "alias": "champion"}
+
+    environment = ServingEnvironment(served, "churn", "prod", on_assignment=slow_hook)
+    environment.start()
+    first = threading.Thread(target=environment.deploy, args=("v1.1.0",), kwargs={"reason": "boosted"})
+    first.start()
+    time.sleep(0.05)
+    answer = environment.rollback(reason="bad scores")
+    first.join(30)
+    assert lock_free_during_hook == [True, True]
+    assert moved == ["v1.1.0", "v1.0.0"]  # the order the changes were made in
+    assert answer["mlflow_alias"] == {"ok": True, "alias": "champion"}
+    assert environment.status()["background"] == {"failures": 0, "last_failure": None}
+
+
+def test_a_failed_alias_move_is_counted_and_the_change_stands(served: Path) -> None:
+    def down(answer: dict[str, Any]) -> dict[str, Any]:
+        raise ConnectionError("MLflow at http://127.0.0.1:9 refused the connection")
+
+    environment = ServingEnvironment(served, "churn", "prod", on_assignment=down)
+    environment.start()
+    answer = environment.deploy("v1.1.0", reason="boosted")
+    assert answer["status"]["live"]["version"] == "v1.1.0"
+    background = environment.status()["background"]
+    assert background["failures"] == 1 and "refused the connection" in background["last_failure"]
+    assert environment._ops.acquire(timeout=0.1) and environment.background.order.acquire(timeout=0.1)
