@@ -177,6 +177,8 @@ class LoadedBundle(BundleDescription):
             "Check it with rollbackkit.bundle.compat.check(bundle, frame) and pass the report's adaptation: "
             "bundle.predict(frame, adaptation=report.adaptation)."
         )
+        if not all(isinstance(c, str) for c in inputs.columns):  # numbered columns (a numpy frame) by their names
+            inputs = inputs.rename(columns=str)
         if adaptation is None:
             report = check(self.schema, inputs)
             bad = [f for f in report.findings if f.severity == "incompatible"]
@@ -190,9 +192,16 @@ class LoadedBundle(BundleDescription):
                 )
             adaptation = Adaptation(casts=report.adaptation.casts)
             if report.adaptation.drop or report.adaptation.reorder:
+                differ = (
+                    "the same columns in another order"
+                    if not report.adaptation.drop
+                    else f"columns it was not trained on too ({', '.join(report.adaptation.drop[:3])}"
+                    + (", ..." if len(report.adaptation.drop) > 3 else "")
+                    + ")"
+                )
                 raise IncompatibleInput(
                     f"{self.info.tag} was trained on {len(self.schema.feature_names)} columns in a fixed order; "
-                    f"this frame has {len(inputs.columns)} that differ.",
+                    f"this frame has {differ}.",
                     how,
                 )
         inputs = apply_adaptation(inputs, adaptation, self.schema)

@@ -209,7 +209,7 @@ def infer_schema(
         outputs: Scored reference outputs.
         target: The label column's name.
         accepts_null: Per feature, whether the version scores a missing value (see
-            :func:`rollbackkit.registry.builder.null_acceptance`); None when not probed.
+            :func:`rollbackkit.registry.answers.null_acceptance`); None when not probed.
     """
     features = infer_features(inputs)
     if accepts_null is not None:

@@ -7,12 +7,10 @@ once every component exists and is hashed.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -30,12 +28,17 @@ from rollbackkit.bundle.frames import prefixed, read_frame, with_prefix
 from rollbackkit.bundle.manifest import MANIFEST_FILE, Component, Manifest, Registration, md5_file
 from rollbackkit.bundle.schema import Schema, infer_schema
 from rollbackkit.errors import InvalidInput, InvalidPath, RollbackkitError
+from rollbackkit.registry.answers import (
+    NULL_PROBE_ROWS,
+    check_label_order,
+    check_probabilities,
+    integer_classes,
+    null_acceptance,
+    with_scored_nulls,
+)
 
 REFERENCE_ROWS = 50_000
 GOLDEN_ROWS = 64
-NULL_PROBE_ROWS = 8
-NULL_PROBE_MAX_COLUMNS = 256
-LABEL_CHECK_ROWS = 2000
 DEFAULT_SERVING: dict[str, Any] = {"predict": "auto", "batch_size": 1024, "timeout_ms": 1000, "warmup": "golden"}
 DEFAULT_GATES: dict[str, Any] = {
     "min_samples": 200,
@@ -100,7 +103,10 @@ def build_bundle(
     _check_model_inputs(scorer, model_features, model)
     labels = target_labels(scorer.classes, train[target]) if target is not None and target in train.columns else None
     if labels is not None:  # the model numbers its classes (XGBoost's 0/1 for bools, an ONNX graph's 0..C-1)
-        _check_label_order(scorer, model_features, train[target], labels)
+        check_label_order(scorer, model_features, train[target], labels)
+    elif target is not None and target in train.columns:
+        labels = integer_classes(scorer.classes, train[target])
+    if labels is not None:
         scorer.classes = labels
         components["model"] = model_comp = model_comp.model_copy(update={"classes": tuple(labels)})
     valid = (
@@ -111,8 +117,10 @@ def build_bundle(
     ref_inputs = _inputs(valid, target, columns, "validation data")
     ref_features = _apply(prep, ref_inputs, "validation data", code)
     ref_outputs = _score(scorer, ref_features)
+    check_probabilities(ref_outputs)
 
     accepts = null_acceptance(lambda frame: scorer.score(prep(frame)), ref_inputs.iloc[:NULL_PROBE_ROWS])
+    accepts = with_scored_nulls(accepts, ref_inputs, ref_outputs)
     schema = infer_schema(inputs, scorer, ref_outputs, target=target, accepts_null=accepts)
     (out / "schema.json").write_text(schema.to_json())
     components["schema"] = _component(out / "schema.json", "git")
@@ -263,50 +271,6 @@ def _write_config(dest: Path, config: tuple[str, str], schema: Schema | None = N
     return _component(dest, "git")
 
 
-def null_acceptance(score: Callable[[pd.DataFrame], Any], sample: pd.DataFrame) -> dict[str, bool] | None:
-    """Per column of ``sample``: does ``score`` still work when that column is missing?
-
-    Working means scoring without an error and answering finite values: a graph that
-    passes NaN through gives NaN probabilities (and a label picked from them), which is
-    not taking a missing value. One call with every column blanked settles the common
-    cases (a model that takes NaN everywhere); otherwise each column is tried alone, up to
-    ``NULL_PROBE_MAX_COLUMNS`` columns (None beyond: not recorded). Missing values are
-    made the way a live frame holds them (``Series.where``: NaN, ``pd.NA`` or NaT for the
-    column's dtype).
-    """
-    import warnings
-
-    def scores(columns: list[str]) -> bool:
-        frame = sample.copy()
-        for name in columns:
-            frame[name] = frame[name].where(pd.Series(False, index=frame.index))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                answer = score(frame)
-        except USER_CODE_ERRORS:  # preprocess() may call sys.exit(); _apply reports it
-            return False
-        return _finite(answer)
-
-    names = [str(c) for c in sample.columns]
-    if sample.empty or not scores([]):  # the probe must fail for the missing values, not the sample
-        return None
-    if scores(names):
-        return dict.fromkeys(names, True)
-    if len(names) > NULL_PROBE_MAX_COLUMNS:
-        return None
-    return {name: scores([name]) for name in names}
-
-
-def _finite(answer: Any) -> bool:
-    """Whether a model's output frame holds no missing and no infinite value."""
-    if not isinstance(answer, pd.DataFrame):
-        return True
-    numbers = answer.select_dtypes(include="number")
-    finite = np.isfinite(numbers.to_numpy(dtype="float64", na_value=np.nan)).all()
-    return bool(finite) and not answer.isna().to_numpy().any()
-
-
 def _input_columns(
     frame: pd.DataFrame, target: str | None, features: list[str] | None, scorer: Scorer | None
 ) -> list[str] | None:
@@ -380,32 +344,6 @@ def _check_model_inputs(scorer: Scorer, features: pd.DataFrame, model: Any = Non
             f"{where} was trained on other columns (missing: {missing[:5]}, extra: {extra[:5]}).",
             "Pass --target for the label column, or the data the model was trained on.",
         )
-
-
-def _check_label_order(scorer: Scorer, features: pd.DataFrame, target: pd.Series, labels: list[Any]) -> None:
-    """Refuse to name a model's classes ``0..C-1`` by the sorted labels when its own answers disagree.
-
-    Class ``i`` is taken to be the ``i``-th label in sorted order (``LabelEncoder``); labels
-    encoded in another order (``pd.factorize``) would answer the wrong names silently. On up
-    to ``LABEL_CHECK_ROWS`` training rows, the label most often true where the model answers
-    ``i`` must be ``labels[i]`` for every class it answers.
-    """
-    rows = features.index[: min(LABEL_CHECK_ROWS, len(features))]
-    answered = _score(scorer, features.loc[rows])["prediction"].to_numpy()
-    truth = target.loc[rows].to_numpy()
-    for i, label in enumerate(labels):
-        hits = truth[(answered == i) & pd.notna(truth)]
-        if len(hits) == 0:
-            continue
-        values, counts = np.unique(hits.astype(str), return_counts=True)
-        mostly = str(values[counts.argmax()])
-        if mostly != str(label):
-            raise InvalidInput(
-                f"The model numbers its classes 0..{len(labels) - 1}, but where it answers {i} the training "
-                f"labels are mostly {mostly!r}, not {str(label)!r} (the {i}-th label in sorted order).",
-                "Encode the labels with sklearn's LabelEncoder (sorted order) before training, or register a model "
-                "that records its classes (a scikit-learn style wrapper).",
-            )
 
 
 def _score(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:

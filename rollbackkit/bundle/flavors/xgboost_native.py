@@ -62,6 +62,14 @@ def _scalar(text: Any) -> Param:
     return text
 
 
+def _as_category(column: pd.Series) -> pd.Series:
+    """A categorical feature as a pandas category; a column of missing values only keeps one
+    placeholder category (XGBoost cannot read a category column with none)."""
+    if column.isna().all():
+        return pd.Series(pd.Categorical([None] * len(column), categories=["<missing>"]), index=column.index)
+    return column.astype("category")
+
+
 class XGBoostScorer(Scorer):
     """An ``xgboost.Booster``: classifies when its objective does, else gives values."""
 
@@ -77,9 +85,9 @@ class XGBoostScorer(Scorer):
         names = self.input_names()
         frame = features[names] if names is not None and set(names) <= set(map(str, features.columns)) else features
         fixes = {
-            col: frame[col].astype("category")
+            col: _as_category(frame[col])
             for col, categorical in zip(frame.columns, self._categorical, strict=False)
-            if categorical and not isinstance(frame[col].dtype, pd.CategoricalDtype)
+            if categorical and (not isinstance(frame[col].dtype, pd.CategoricalDtype) or frame[col].isna().all())
         }
         return frame.assign(**fixes) if fixes else frame
 
