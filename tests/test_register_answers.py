@@ -114,3 +114,21 @@ def test_a_frame_in_another_column_order_is_told_so(project: Path) -> None:
         bundle.predict(X[X.columns[::-1]])
     with pytest.raises(Exception, match=r"columns it was not trained on too \(extra\)"):
         bundle.predict(X.assign(extra=1.0))
+
+
+def test_an_onnx_graph_onnxruntime_cannot_run_names_the_operator_not_a_broken_file(
+    project: Path, tmp_path: Path
+) -> None:
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_diabetes
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    model = make_pipeline(SimpleImputer(), Ridge()).fit(X, y)
+    graph = tmp_path / "diabetes.onnx"
+    graph.write_bytes(to_onnx(model, X[:1].to_numpy(), target_opset=17).SerializeToString())  # float64 inputs
+    with pytest.raises(InvalidInput, match="cannot run one of its operators") as raised:
+        Registry(project).register("diabetes", graph, X.assign(target=y), target="target")
+    assert "float32" in raised.value.hint and "not a readable" not in raised.value.message

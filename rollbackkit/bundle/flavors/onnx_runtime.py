@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from rollbackkit.bundle.artifacts import describe_error
 from rollbackkit.bundle.flavors.base import (
     Flavor,
     Scorer,
@@ -293,6 +294,13 @@ class OnnxFlavor(Flavor):
         try:
             session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime's InvalidGraph, InvalidProtobuf, NotImplemented, Fail
+            if type(exc).__name__ == "NotImplemented" or "NOT_IMPLEMENTED" in str(exc):
+                raise InvalidInput(
+                    f"{origin} is a readable ONNX model, but onnxruntime {ort.__version__} cannot run one of its "
+                    f"operators: {describe_error(exc)}.",
+                    "Convert it again for types onnxruntime implements (skl2onnx: float32 inputs, "
+                    "e.g. to_onnx(model, X[:1].astype('float32'))), or use another opset.",
+                ) from exc
             raise not_a_model(origin, self.label, exc) from exc
         found = graph_classes(proto)
         recorded = list(component.classes) if component is not None and component.classes else None
