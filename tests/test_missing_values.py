@@ -149,3 +149,127 @@ def test_predict_refuses_what_check_refuses_and_its_hint_works_as_written(messy_
     scored = bundle.predict(frame, adaptation=report.adaptation)
     pd.testing.assert_frame_equal(scored, bundle.predict(live))
     assert set(scored["prediction"]) <= {"keep", "leave"}
+
+
+# --------------------------------------------------------------------------- columns of nulls only
+WIDE = ["size", "visits", "member", "region", "note", "seen"]
+WIDE_PREPROCESS = """\
+import numpy as np
+import pandas as pd
+
+
+def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
+    \"\"\"Every feature as a float, missing values as NaN (the model scores them).\"\"\"
+
+    def floats(column: pd.Series) -> np.ndarray:
+        return column.to_numpy(dtype="float64", na_value=np.nan)
+
+    return pd.DataFrame(
+        {
+            "size": floats(frame["size"]),
+            "visits": floats(frame["visits"]),
+            "member": floats(frame["member"]),
+            "region": floats(frame["region"].cat.codes.where(frame["region"].notna())),
+            "note": floats(frame["note"].str.len()),
+            "seen": floats((frame["seen"] - pd.Timestamp("2026-01-01")).dt.total_seconds()),
+        },
+        index=frame.index,
+    )
+"""
+
+
+def wide_frame(n: int, seed: int) -> pd.DataFrame:
+    """float64, Int64, boolean, category, string and datetime features, none missing in training."""
+    rng = np.random.default_rng(seed)
+    frame = messy_frame(n, seed, holes=0.0)
+    frame["note"] = pd.array(rng.choice(["ok", "late again", "call back"], n), dtype="string")
+    frame["seen"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 90, n), unit="D")
+    return frame[[*WIDE, "outcome"]]
+
+
+@pytest.fixture
+def nulls_repo(messy_repo: Path, tmp_path: Path) -> Path:
+    """``wide@v1.0.0`` (scores missing values, trained without any) and ``linear@v1.0.0`` serve prod."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from rollbackkit.ops.traffic import deploy
+
+    code = tmp_path / "wide_features.py"
+    code.write_text(WIDE_PREPROCESS)
+    namespace: dict = {}
+    exec(WIDE_PREPROCESS, namespace)
+    train = wide_frame(400, seed=11)
+    model = HistGradientBoostingClassifier(max_iter=10, random_state=0)
+    model.fit(namespace["preprocess"](train[WIDE]), train["outcome"])
+    registry = Registry(messy_repo)
+    registry.register("wide", model, train, target="outcome", preprocess=code, version="v1.0.0")
+    for name in ("wide", "linear"):
+        deploy(messy_repo, f"{name}@v1.0.0", "prod", reason="first release")
+    return messy_repo
+
+
+def one_record(**nulls: None) -> dict:
+    """One plain JSON record of ``wide``'s features (ISO datetime), with some set to null."""
+    row = wide_frame(1, seed=3)[WIDE].iloc[0]
+    record = {
+        "size": float(row["size"]),
+        "visits": int(row["visits"]),
+        "member": bool(row["member"]),
+        "region": str(row["region"]),
+        "note": str(row["note"]),
+        "seen": row["seen"].isoformat(),
+    }
+    return record | nulls
+
+
+def test_a_column_of_nulls_is_missing_values_of_its_trained_dtype_in_check(nulls_repo: Path, tmp_path: Path) -> None:
+    from rollbackkit.bundle.conform import conform
+
+    registry = Registry(nulls_repo)
+    wide, linear = registry.describe("wide@v1.0.0").schema, registry.describe("linear@v1.0.0").schema
+    assert not any(f.nullable for f in wide.features)  # no missing value in training
+    assert all(f.accepts_null for f in wide.features)
+    for name in WIDE:
+        frame = pd.DataFrame.from_records([one_record(**{name: None})])
+        assert frame[name].dtype == object  # what JSON nulls give
+        conformed = conform(frame, wide)
+        assert str(conformed[name].dtype) == wide.features[WIDE.index(name)].pandas_dtype, name
+        assert conformed[name].isna().all()
+        report = check(wide, conformed)  # the other columns may need a declared cast (str -> string)
+        assert report.verdict != "incompatible", (name, report.findings)
+        assert [f.kind for f in report.findings if f.column == name] == ["missing_share"], (name, report.findings)
+        assert registry.check("wide@v1.0.0", frame).verdict != "incompatible", name
+
+    refused = check(linear, conform(pd.DataFrame.from_records([{"size": None, "visits": 3.0}]), linear))
+    assert [(f.column, f.kind) for f in refused.findings if f.severity == "incompatible"] == [("size", "nulls")]
+
+    # An empty CSV column (read as floats) is the same column of nulls, through the CLI.
+    live = wide_frame(20, seed=4)[WIDE].assign(note=None, seen=None, region=None, member=None)
+    path = tmp_path / "live.csv"
+    live.to_csv(path, index=False)
+    cli = run_cli("check", "wide@v1.0.0", "--features", str(path), "--json", cwd=nulls_repo)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert json.loads(cli.stdout)["verdict"] != "incompatible"
+    path.write_text("size,visits\n,3\n,4\n")
+    cli = run_cli("check", "linear@v1.0.0", "--features", str(path), "--json", cwd=nulls_repo)
+    assert cli.returncode == 1
+    kinds = {(f["column"], f["kind"]) for f in json.loads(cli.stdout)["findings"] if f["severity"] == "incompatible"}
+    assert kinds == {("size", "nulls")}
+
+
+def test_a_one_record_request_with_a_column_of_nulls_is_scored_or_refused_for_the_null(nulls_repo: Path) -> None:
+    from .servers import running_server
+
+    with running_server(nulls_repo, "wide", "prod", args=("--no-log",)) as server:
+        for name in WIDE:
+            answer = server.predict([one_record(**{name: None})])
+            assert answer.status_code == 200, (name, answer.text)
+            assert answer.json()["predictions"][0]["prediction"] in {"keep", "leave"}
+        answer = server.predict([dict.fromkeys(WIDE)])  # every feature null at once
+        assert answer.status_code == 200, answer.text
+    with running_server(nulls_repo, "linear", "prod", args=("--no-log",)) as server:
+        answer = server.predict([{"size": None, "visits": 3.0}])
+        assert answer.status_code == 422, answer.text
+        assert "size: nulls" in answer.json()["error"] and "dtype" not in answer.json()["error"]
+        assert answer.json()["columns"] == ["size"]
+        assert server.predict([{"size": 5.0, "visits": 3.0}]).status_code == 200

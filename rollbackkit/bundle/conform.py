@@ -32,14 +32,20 @@ _UNTYPED_KINDS = {"int": "Of"}
 """Dtype kinds a source without dtypes yields for a feature (default: objects). JSON and CSV
 give an integer column with nulls as floats; every other untyped column arrives as objects."""
 
+_NULL_KINDS = "Of"
+"""Dtype kinds a column of nulls arrives in from a source without dtypes: objects (JSON nulls,
+an all-null Parquet column) or floats (an empty CSV column), whatever the feature's dtype."""
+
 
 def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Read untyped columns with the dtypes a version was trained on, where nothing is lost.
 
-    For frames built from plain JSON records or CSV files, which carry no dtypes: a column of nulls
-    (object dtype) becomes a null column of the feature's dtype when the feature is
-    nullable, floats that are whole numbers (or null) become the feature's integer dtype,
-    JSON booleans its boolean dtype, ISO strings its datetime dtype. Any column that would
+    For frames built from plain JSON records or CSV files, which carry no dtypes: a column of
+    nulls (objects from JSON or Parquet, floats from an empty CSV column) becomes missing
+    values of the feature's dtype (NaN, ``pd.NA``, NaT, a missing category) whether or not
+    training had any, so that check() judges them as missing values, not as a dtype (``int64``
+    and ``bool`` hold none: left as they came); floats that are whole numbers (or null) become
+    the feature's integer dtype, JSON booleans its boolean dtype, ISO strings its datetime dtype. Any column that would
     change value is left as it came, and :func:`rollbackkit.bundle.compat.check` judges it.
     """
     converted: dict[Any, pd.Series] = {}
@@ -48,11 +54,14 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         dtype = dtypes.get(feature.name)
         if dtype is None or dtype == feature.pandas_dtype:
             continue
-        if getattr(dtype, "kind", "") not in _UNTYPED_KINDS.get(feature.dtype, "O"):
+        kind = getattr(dtype, "kind", "")
+        if kind not in _UNTYPED_KINDS.get(feature.dtype, "O") and kind not in _NULL_KINDS:
             continue  # a typed column (int32 for int64, str for category): check() declares its cast
         column = frame[feature.name]
         if isinstance(column, pd.DataFrame):
             continue
+        if kind not in _UNTYPED_KINDS.get(feature.dtype, "O") and not column.isna().all():
+            continue  # floats for a string feature: only a column of nulls (an empty CSV column) is untyped
         better = _conformed(column, feature)
         if better is not None:
             converted[feature.name] = better
@@ -71,11 +80,11 @@ def _conformed(column: pd.Series, feature: Feature) -> pd.Series | None:
     except TypeError:
         return None
     missing = column.isna()
-    if missing.all():
-        if not feature.nullable:
-            return None
+    if missing.all():  # only missing values: those of the trained dtype; check() judges them like any others
         if target is None:
             return pd.Series(pd.Categorical([None] * len(column), categories=feature.categories), index=column.index)
+        if isinstance(target, np.dtype) and target.kind in "biu":
+            return None  # int64 and bool hold no missing value (bool would read None as False)
         try:
             return pd.Series([None] * len(column), index=column.index, dtype=object).astype(target)
         except (TypeError, ValueError):
