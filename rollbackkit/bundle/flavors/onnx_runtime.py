@@ -140,11 +140,9 @@ class OnnxScorer(Scorer):
             table = next((np.asarray(r) for r in results[1:] if np.asarray(r).ndim == 2), None)
         if self.classes is None:
             self.classes = list(order) if order else list(range(table.shape[1] if table is not None else 0))
-        out = pd.DataFrame(index=index)
-        if table is not None and table.shape[1] == len(self.classes):
-            out = output_from_proba(table, self.classes, index)
-        out["prediction"] = self._labels(label)
-        return out[["prediction", *[c for c in out.columns if c != "prediction"]]]
+        if table is not None and table.shape[1] == len(self.classes):  # one frame: the graph's label first
+            return output_from_proba(table, self.classes, index, prediction=self._labels(label))
+        return pd.DataFrame({"prediction": self._labels(label)}, index=index)
 
     def _labels(self, label: Any) -> Any:
         """The graph's labels as the recorded classes (their Python type)."""

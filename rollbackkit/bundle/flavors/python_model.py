@@ -104,17 +104,14 @@ class PythonScorer(Scorer):
         values = self._column(_call(model.predict, features, self.origin, "predict"), len(features), "predict")
         if self.classes is not None:
             values = self._labels(values)
-        out = pd.DataFrame({"prediction": values}, index=features.index)
         if self.classes is not None and _has(model.module, "predict_proba"):
             proba = np.asarray(_call(model.predict_proba, features, self.origin, "predict_proba"), dtype="float64")
             if proba.ndim != 2 or proba.shape != (len(features), len(self.classes)):
                 raise self._bad(
                     "predict_proba", f"an array of shape {proba.shape}, not ({len(features)}, {len(self.classes)})"
                 )
-            for name, column in output_from_proba(proba, self.classes, features.index).items():
-                if str(name).startswith("proba_"):
-                    out[name] = column
-        return out
+            return output_from_proba(proba, self.classes, features.index, prediction=values)  # one frame
+        return pd.DataFrame({"prediction": values}, index=features.index)
 
     def _column(self, result: Any, rows: int, entry: str) -> np.ndarray:
         if isinstance(result, pd.DataFrame):
