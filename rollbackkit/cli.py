@@ -888,7 +888,12 @@ app.add_typer(import_app, name="import")
 def import_mlflow(
     model: Annotated[str, typer.Argument(help="The MLflow registered model's name.")],
     tracking_uri: Annotated[
-        str | None, typer.Option(metavar="URI", help="MLflow tracking server (default: MLFLOW_TRACKING_URI).")
+        str | None,
+        typer.Option(
+            metavar="URI",
+            help="MLflow tracking server (default: MLFLOW_TRACKING_URI, else the one the last import of this bundle "
+            "recorded in .rollbackkit/mlflow.yaml).",
+        ),
     ] = None,
     as_name: Annotated[
         str | None,
@@ -899,7 +904,7 @@ def import_mlflow(
         typer.Option(
             metavar="ENV=ALIAS",
             help="ENV=ALIAS: every deploy and rollback in ENV also moves the MLflow alias (repeatable; saved in "
-            ".rollbackkit/mlflow.yaml).",
+            "the committed .rollbackkit/mlflow.yaml).",
         ),
     ] = None,
     train_data: Annotated[

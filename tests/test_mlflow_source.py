@@ -10,6 +10,7 @@ models:/NAME/N`` works directly; bad inputs are one line, exit 1, nothing regist
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -26,6 +27,7 @@ import pytest
 from .adversarial.conftest import assert_one_clean_line, rollbackkit, state
 from .conftest import BIN, git, run_cli
 from .servers import TOKEN, running_server
+from .terminal import screen
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -77,6 +79,27 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) ->
         log.close()
 
 
+@pytest.fixture(autouse=True)
+def no_ambient_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI gets the server from --tracking-uri (or the project's link), never from the test's MLflow."""
+    import mlflow
+
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # also unsets MLFLOW_TRACKING_URI
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@contextlib.contextmanager
+def logging_to(uri: str) -> Iterator[None]:
+    """Log to ``uri`` with MLflow's own API, then leave no tracking URI behind (set_tracking_uri sets the env)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
 def iris_frame() -> pd.DataFrame:
     """Iris with string labels."""
@@ -95,28 +118,28 @@ def logged(mlflow_uri: str, iris_frame: pd.DataFrame) -> dict[str, Any]:
     from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
 
-    mlflow.set_tracking_uri(mlflow_uri)
     X, y = iris_frame.drop(columns=["target"]), iris_frame["target"]
     runs, ids = {}, {}
-    for version, c in ((1, 0.01), (2, 1.0), (3, 100.0)):
-        model = LogisticRegression(C=c, max_iter=500).fit(X, y)
-        with mlflow.start_run() as run:
-            info = mlflow.sklearn.log_model(
-                model,
-                name="model",
-                signature=infer_signature(X, model.predict(X)),
-                input_example=X.sample(120, random_state=version),
-            )
-        mlflow.register_model(info.model_uri, "iris", await_registration_for=0)
-        runs[version], ids[version] = run.info.run_id, info.model_id
 
     class Echo(mlflow.pyfunc.PythonModel):  # type: ignore[misc, name-defined]
         def predict(self, context: Any, model_input: Any) -> Any:
             return model_input
 
-    with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(name="model", python_model=Echo())
-    mlflow.register_model(info.model_uri, "pyfunc-only", await_registration_for=0)
+    with logging_to(mlflow_uri):
+        for version, c in ((1, 0.01), (2, 1.0), (3, 100.0)):
+            model = LogisticRegression(C=c, max_iter=500).fit(X, y)
+            with mlflow.start_run() as run:
+                info = mlflow.sklearn.log_model(
+                    model,
+                    name="model",
+                    signature=infer_signature(X, model.predict(X)),
+                    input_example=X.sample(120, random_state=version),
+                )
+            mlflow.register_model(info.model_uri, "iris", await_registration_for=0)
+            runs[version], ids[version] = run.info.run_id, info.model_id
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+        mlflow.register_model(info.model_uri, "pyfunc-only", await_registration_for=0)
     client = mlflow.MlflowClient(mlflow_uri)
     client.set_registered_model_alias("iris", "champion", "2")
     client.set_registered_model_alias("iris", "Best_Model", "3")  # not a valid environment name
@@ -149,12 +172,14 @@ def test_import_then_sync_alias_on_deploy_and_rollback(repo: Path, mlflow_uri: s
     table = rollbackkit("history", "iris", "--env", "prod", cwd=repo).stdout
     assert "v2.0.0" in table
     assert "sync:\n      prod: champion" in (repo / ".rollbackkit" / "mlflow.yaml").read_text()
+    assert git(repo, "status", "--porcelain", "--", ".rollbackkit/mlflow.yaml") == ""  # committed: a clone keeps it
+    assert not (repo / "mlflow.db").exists() and not (repo / "mlruns").exists()  # MLflow's default store: untouched
     tag = git(repo, "tag", "-l", "--format=%(contents)", "iris@v3.0.0")
     assert '"run_id": "' + logged["runs"][3] in tag and '"version": 3' in tag and '"mlflow_version": "3.' in tag
     shown = rollbackkit("show", "iris@v3.0.0", cwd=repo).stdout
     assert f"from MLflow models:/iris/3 (run {logged['runs'][3]}, MLflow 3." in shown
 
-    again = rollbackkit("import", "mlflow", "iris", "--tracking-uri", mlflow_uri, "--json", cwd=repo)
+    again = rollbackkit("import", "mlflow", "iris", "--json", cwd=repo)  # the server the first import recorded
     assert again.code == 0, again.stderr
     done = json.loads(again.stdout)
     assert [v["status"] for v in done["versions"]] == ["skipped"] * 3
@@ -224,6 +249,11 @@ def test_import_then_sync_alias_on_deploy_and_rollback(repo: Path, mlflow_uri: s
         answer = httpx.post(f"{server.url}/admin/rollback", json={"reason": "down"}, headers=auth, timeout=60)
         assert answer.status_code == 200 and answer.json()["mlflow_alias"]["ok"] is False
         assert server.status()["background"]["failures"] == 1
+        shown = screen("status", "iris", "--env", "prod", cwd=repo)  # the alias stayed behind: one row says so
+        words = " ".join(shown.stdout.split())
+        assert shown.returncode == 0 and shown.fits(24), shown
+        assert "behind MLflow alias champion not moved (1 failure): Cannot reach" in words, shown
+        assert "retry: rollbackkit mlflow sync iris --env prod" in words, shown
         config.write_text(good)
 
     # The server's hook after an automatic rollback moves the alias too; a failure is counted, not raised.
@@ -253,8 +283,9 @@ def test_register_models_uri_directly(repo: Path, mlflow_uri: str, logged: dict[
     out = run_cli("register", "iris", "--model", "models:/iris@champion", cwd=repo,
                   env={"MLFLOW_TRACKING_URI": mlflow_uri})  # fmt: skip
     assert out.returncode == 0, out.stderr
-    out = rollbackkit("register", "iris", "--model", "models:/iris/3", "--tracking-uri", mlflow_uri, cwd=repo)
-    assert out.code == 0, out.stderr
+    done = run_cli("register", "iris", "--model", "models:/iris/3", "--tracking-uri", mlflow_uri, cwd=repo)
+    assert done.returncode == 0 and done.stderr == "", done.stderr  # no MLflow INFO lines
+    assert not (repo / "mlflow.db").exists()  # --tracking-uri alone: MLflow's default store never opened
     for uri in (f"runs:/{logged['runs'][1]}/model", f"models:/{logged['ids'][1]}"):
         out = rollbackkit("register", "iris", "--model", uri, "--tracking-uri", mlflow_uri, cwd=repo)
         assert out.code == 0, out.stderr
@@ -449,9 +480,10 @@ def test_import_reads_every_version_before_registering_any(
     import mlflow
 
     client = logged["client"]
-    for source in (f"runs:/{logged['runs'][1]}/model", "pyfunc-only"):  # v2: a cloudpickle only
-        uri = client.get_model_version("pyfunc-only", "1").source if source == "pyfunc-only" else source
-        mlflow.register_model(uri, "mixed", await_registration_for=0)
+    with logging_to(mlflow_uri):
+        for source in (f"runs:/{logged['runs'][1]}/model", "pyfunc-only"):  # v2: a cloudpickle only
+            uri = client.get_model_version("pyfunc-only", "1").source if source == "pyfunc-only" else source
+            mlflow.register_model(uri, "mixed", await_registration_for=0)
     before = state(repo)
     out = rollbackkit("import", "mlflow", "mixed", "--tracking-uri", mlflow_uri, cwd=repo)
     assert_one_clean_line(out, "models:/mixed/2", "python_function", "Nothing was imported")
@@ -459,12 +491,13 @@ def test_import_reads_every_version_before_registering_any(
 
     # A name with a quote is escaped in MLflow's filter; a version that fails while registering names
     # what was imported and that a rerun resumes.
-    mlflow.register_model(f"runs:/{logged['runs'][1]}/model", "o'brien", await_registration_for=0)
     other = iris_frame.rename(columns={"petal_width": "petal_w"})
-    with mlflow.start_run() as run:
-        mlflow.sklearn.log_model(_fit(other), name="model", serialization_format="skops", input_example=other.drop(
-            columns=["target"]).head(120))  # fmt: skip
-    mlflow.register_model(f"runs:/{run.info.run_id}/model", "o'brien", await_registration_for=0)
+    with logging_to(mlflow_uri):
+        mlflow.register_model(f"runs:/{logged['runs'][1]}/model", "o'brien", await_registration_for=0)
+        with mlflow.start_run() as run:
+            mlflow.sklearn.log_model(_fit(other), name="model", serialization_format="skops",
+                                     input_example=other.drop(columns=["target"]).head(120))  # fmt: skip
+        mlflow.register_model(f"runs:/{run.info.run_id}/model", "o'brien", await_registration_for=0)
     iris_frame.drop(columns=["target"]).to_csv(tmp_path / "train.csv", index=False)
     out = rollbackkit("import", "mlflow", "o'brien", "--as", "obrien", "--tracking-uri", mlflow_uri,
                       "--train-data", str(tmp_path / "train.csv"), cwd=repo)  # fmt: skip
@@ -480,3 +513,25 @@ def _fit(frame: pd.DataFrame) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(max_iter=500).fit(frame.drop(columns=["target"]), frame["target"])
+
+
+def test_an_onnx_model_with_a_tensor_signature_and_a_numpy_example(
+    repo: Path, mlflow_uri: str, iris_frame: pd.DataFrame
+) -> None:
+    """``mlflow.onnx.log_model`` of a skl2onnx model, numpy input example (columns 0..3): register through models:/."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from skl2onnx import to_onnx
+
+    X = iris_frame.drop(columns=["target"]).to_numpy().astype("float32")
+    onx = to_onnx(_fit(iris_frame), X[:1], options={"zipmap": False})
+    with logging_to(mlflow_uri), mlflow.start_run():
+        mlflow.onnx.log_model(onx, name="model", signature=infer_signature(X), input_example=X[:150],
+                              registered_model_name="iris_onnx")  # fmt: skip
+    out = rollbackkit("register", "iris-onnx", "--model", "models:/iris_onnx/1", "--tracking-uri", mlflow_uri, cwd=repo)
+    assert out.code == 0, out.stderr
+    from rollbackkit import Registry
+
+    bundle = Registry(repo).load("iris-onnx@v0.0.1")
+    answers = bundle.predict(pd.DataFrame(X[[0, 100]], columns=bundle.schema.feature_names))["prediction"].tolist()
+    assert answers == ["setosa", "virginica"], answers

@@ -8,12 +8,14 @@ says so); a ``vN.0.0`` that came from somewhere else stops the import before any
 registered. Each current alias becomes an assignment (action ``deploy``) in the
 environment of the same name, or the one ``--sync-alias ENV=ALIAS`` pairs it with; an
 alias that is not a valid environment name (lowercase letters, digits, inner hyphens) is
-reported and not recorded. ``--sync-alias`` is saved in ``.rollbackkit/mlflow.yaml``
-(:mod:`rollbackkit.registry.mlflow_sync`).
+reported and not recorded. The tracking server and ``--sync-alias`` are saved in the
+committed ``.rollbackkit/mlflow.yaml`` (:mod:`rollbackkit.registry.mlflow_sync`): a clone keeps
+the alias sync, and a later import needs no ``--tracking-uri``.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +29,7 @@ from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.mlflow_sync import (
     AliasMove,
     MlflowLink,
+    commit_link,
     links,
     move_alias,
     origin_of,
@@ -124,7 +127,8 @@ def import_mlflow(
     Args:
         repo: Any path inside the project.
         model: The MLflow registered model's name.
-        tracking_uri: The tracking server (default: ``MLFLOW_TRACKING_URI``).
+        tracking_uri: The tracking server (default: ``MLFLOW_TRACKING_URI``, else the one
+            ``.rollbackkit/mlflow.yaml`` recorded for this bundle at the last import).
         name: The bundle name (default: ``model``, when it is a valid bundle name).
         sync_alias: ``ENV=ALIAS`` pairs: every deploy and rollback in ENV then moves ALIAS.
         train_data: Training data for every version (default: each version's input example).
@@ -146,7 +150,8 @@ def import_mlflow(
     name = _bundle_name(model, name)
     saved = links(registry.paths).get(name)  # a second import keeps the pairs the first one saved
     sync = {**(saved.sync if saved is not None and saved.model == model else {}), **parse_sync(sync_alias)}
-    mlflow_client = mlflow_server.client(tracking_uri)
+    recorded = saved.tracking_uri if saved is not None and saved.model == model else None
+    mlflow_client = mlflow_server.client(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or recorded)
     uri = mlflow_server.shown(mlflow_client.tracking_uri)  # never credentials nor query: it is printed and stored
     registered = _registered(mlflow_client, model, uri)
     found = sorted(mlflow_client.search_model_versions(mlflow_server.name_filter(model)), key=lambda v: int(v.version))
@@ -156,6 +161,7 @@ def import_mlflow(
     versions = sorted(done + imported, key=lambda v: v.mlflow_version)
     aliases = _assign_aliases(registry, name, model, dict(registered.aliases or {}), sync)
     save_link(registry.paths, MlflowLink(name, model, uri, sync))
+    commit_link(registry, name)
     Journal(registry.paths.journal).append(
         "mlflow-import",
         name=name,

@@ -16,6 +16,7 @@ from rollbackkit.errors import ServerError, UnknownAnswer
 from rollbackkit.ops.situation import read_status
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Assignment, Deployments, Serving, replay, require_known
+from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import find_server
 from rollbackkit.serving.status import GateStatus, LogStatus, ServerStatus
@@ -42,6 +43,23 @@ class Departure:
 
 
 @dataclass(frozen=True)
+class Behind:
+    """Work after a traffic change that did not happen: an MLflow alias left behind, or a failed hook.
+
+    Attributes:
+        failures: Failures the server counted (``/status`` ``background``; 0 without a server).
+        what: ``MLflow alias NAME not moved``, or ``work after a traffic change failed``.
+        reason: The last failure's text.
+        retry: The command that catches up (empty when there is none).
+    """
+
+    failures: int
+    what: str
+    reason: str
+    retry: str = ""
+
+
+@dataclass(frozen=True)
 class Overview:
     """One environment at a glance (see :func:`overview`).
 
@@ -64,6 +82,8 @@ class Overview:
         server_error: Why a server that holds the environment's lock did not answer, or None.
         status: The server's full ``/status``, or None.
         assignments: How many assignments the history holds.
+        behind: An MLflow alias the last move left behind (the journal) or the server's failed
+            background work, else None.
     """
 
     name: str
@@ -80,6 +100,7 @@ class Overview:
     server_error: str | None
     status: ServerStatus | None
     assignments: int
+    behind: Behind | None = None
 
 
 def overview(repo: str | Path, name: str, env: str, *, server: str | None = None) -> Overview:
@@ -144,7 +165,29 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
         server_error=server_error,
         status=status,
         assignments=len(history),
+        behind=behind(registry, name, env, status),
     )
+
+
+def behind(registry: Repository, name: str, env: str, status: ServerStatus | None) -> Behind | None:
+    """The MLflow alias ``env`` syncs when its last move failed (journal ``mlflow-alias``), else
+    the server's failed background work, else None."""
+    background = (status.source or {}).get("background") if status is not None else None
+    counted = background if isinstance(background, dict) else {}
+    count = counted.get("failures")
+    failures = count if isinstance(count, int) else 0
+    moves = [
+        e
+        for e in Journal(registry.paths.journal).entries()
+        if e.get("event") == "mlflow-alias" and e.get("name") == name and e.get("env") == env
+    ]
+    if moves and moves[-1].get("ok") is False:
+        last = moves[-1]
+        return Behind(failures, f"MLflow alias {last.get('alias')} not moved", str(last.get("error") or ""),
+                      f"rollbackkit mlflow sync {name} --env {env}")  # fmt: skip
+    if failures:
+        return Behind(failures, "work after a traffic change failed", str(counted.get("last_failure") or ""))
+    return None
 
 
 def last_departure(history: list[Assignment], states: list[Serving]) -> Departure | None:

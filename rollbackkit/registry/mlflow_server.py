@@ -11,6 +11,7 @@ reads them, and a stored link then works for every later alias move.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 import urllib.error
@@ -26,7 +27,11 @@ CREDENTIALS_HINT = "Keep credentials in MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING
 
 
 def library() -> ModuleType:
-    """Import MLflow, or fail with one line naming the extra to install."""
+    """Import MLflow, or fail with one line naming the extra to install.
+
+    MLflow's INFO lines stay off stderr (a failure is one line): its loggers log warnings and
+    worse, unless ``MLFLOW_LOGGING_LEVEL`` says otherwise.
+    """
     try:
         import mlflow
     except ImportError as exc:
@@ -34,6 +39,8 @@ def library() -> ModuleType:
             f"This model comes from MLflow, and mlflow is not installed here ({exc}).",
             "Install it: pip install 'rollbackkit[mlflow]'.",
         ) from exc
+    if not os.environ.get("MLFLOW_LOGGING_LEVEL"):
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     return mlflow
 
 

@@ -187,6 +187,7 @@ def fetch(
     found = client(tracking_uri)
     where = shown(found.tracking_uri)
     origin = MlflowOrigin(uri=text, tracking_uri=where)
+    source = text
     name, _, rest = text.removeprefix("models:/").partition("/")
     if text.startswith("models:/") and (rest.strip("/") or "@" in name):  # else: an MLflow 3 logged model id
         name, _, alias = name.partition("@")
@@ -198,12 +199,21 @@ def fetch(
         origin = MlflowOrigin(uri=f"models:/{name}/{mv.version}", model=name, version=int(mv.version),
                               run_id=mv.run_id or "", tracking_uri=where)  # fmt: skip
         text = origin.uri
+        source = found.get_model_version_download_uri(name, str(mv.version))
+    elif text.startswith("models:/"):
+        source = _logged_model_location(found, text)
     elif text.startswith("runs:/"):
         origin = MlflowOrigin(uri=text, run_id=text.removeprefix("runs:/").partition("/")[0], tracking_uri=where)
+        source = _run_location(found, text)
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        with _no_progress_bar():
-            local = download_artifacts(artifact_uri=text, dst_path=str(dest), tracking_uri=found.tracking_uri)
+        with _no_progress_bar():  # MLflow resolves a models:/ URI in its default registry (./mlflow.db): not here
+            local = download_artifacts(
+                artifact_uri=source,
+                dst_path=str(dest),
+                tracking_uri=found.tracking_uri,
+                registry_uri=found.tracking_uri,
+            )
     except MlflowException as exc:
         raise MlflowError(
             f"Cannot download {text} from {where}: {scrub(str(exc).splitlines()[0])[:200]}.",
@@ -211,6 +221,50 @@ def fetch(
             "and that the artifact store is reachable from here.",
         ) from exc
     return _read(Path(local), origin, trust, unsafe)
+
+
+def _logged_model_location(mlflow_client: Any, uri: str) -> str:
+    """Where MLflow 3 logged model ``models:/m-ID`` keeps its artifacts, asked of ``mlflow_client``'s server."""
+    from mlflow.exceptions import MlflowException
+
+    model_id = uri.removeprefix("models:/").strip("/")
+    try:
+        return str(mlflow_client.get_logged_model(model_id).artifact_location)
+    except MlflowException as exc:
+        raise MlflowError(
+            f"{uri} does not exist on {shown(mlflow_client.tracking_uri)} ({scrub(str(exc).splitlines()[0])[:160]}).",
+            "Check the URI: models:/NAME/N, models:/NAME@alias, runs:/RUN/PATH, or a logged model's models:/m-ID.",
+        ) from exc
+
+
+def _run_location(mlflow_client: Any, uri: str) -> str:
+    """Where ``runs:/RUN/PATH`` is stored: the model the run logged as PATH (MLflow 3), else the run's artifacts.
+
+    Resolved here, through ``mlflow_client``'s server: MLflow's own resolution asks its default
+    registry (``./mlflow.db`` when no ``MLFLOW_TRACKING_URI`` is set) for a logged model.
+    """
+    from mlflow.exceptions import MlflowException
+
+    run_id, _, path = uri.removeprefix("runs:/").partition("/")
+    head, _, rest = path.strip("/").partition("/")
+    try:
+        run = mlflow_client.get_run(run_id)
+        logged = (
+            mlflow_client.search_logged_models(
+                experiment_ids=[run.info.experiment_id], filter_string=f"name = '{head}'", max_results=100
+            )
+            if head and "'" not in head
+            else []
+        )
+    except MlflowException as exc:
+        raise MlflowError(
+            f"{uri} does not exist on {shown(mlflow_client.tracking_uri)} ({scrub(str(exc).splitlines()[0])[:160]}).",
+            "Check the run id (mlflow's Runs page) and the path the model was logged under (name=).",
+        ) from exc
+    model = next((m for m in logged if m.source_run_id == run_id), None)
+    if model is not None:
+        return str(model.artifact_location).rstrip("/") + (f"/{rest}" if rest else "")
+    return str(run.info.artifact_uri).rstrip("/") + (f"/{path.strip('/')}" if path.strip("/") else "")
 
 
 @contextlib.contextmanager

@@ -144,6 +144,20 @@ def save_link(paths: ProjectPaths, link: MlflowLink) -> None:
     atomic_write(config_file(paths), head + yaml.safe_dump(data, sort_keys=False))
 
 
+def commit_link(repo: Repository, name: str) -> str | None:
+    """Commit ``.rollbackkit/mlflow.yaml`` when it changed (a clone keeps the link and the alias sync).
+
+    Returns the commit, or None when the committed file already says the same.
+    """
+    from rollbackkit.locking import repo_lock
+
+    rel = str(config_file(repo.paths).relative_to(repo.root))
+    with repo_lock(repo.paths.lock_file):
+        if not repo.git.dirty_paths([rel]) and not repo.git.run("ls-files", "--others", "--", rel):
+            return None
+        return repo.git.commit_paths([rel], f"rollbackkit: MLflow link of {name} ({CONFIG_NAME})")
+
+
 def origin_of(repo: Repository, name: str, version: str) -> MlflowOrigin | None:
     """The MLflow origin recorded in ``NAME@version``'s tag (None: not from MLflow)."""
     from rollbackkit.registry.tags import version_tag

@@ -16,13 +16,13 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from rollbackkit.ops.overview import Departure, Overview
+from rollbackkit.ops.overview import Behind, Departure, Overview
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.screens import times
 from rollbackkit.serving.status import GateStatus, LogStatus, SlotStatus
 
 LABEL = 8
-"""The widest label (``previous``, ``runtime``); the values get the width less this and the gap of 2."""
+"""The widest label (``previous``, ``runtime``, ``behind``); the values get the width less this and the gap of 2."""
 REASON_LINES = 2
 """A reason gets at most this many lines after the line it starts on; the history has it whole."""
 
@@ -63,6 +63,18 @@ class _Fitter:
         kept[-1] = last + "…"
         return "\n".join(kept)
 
+    def behind(self, lag: Behind) -> str:
+        """``MLflow alias champion not moved (1 failure): <reason>`` on at most two lines, then the retry."""
+        count = f" ({lag.failures} failure{'' if lag.failures == 1 else 's'})" if lag.failures else ""
+        text = f"{lag.what}{count}: {lag.reason}" if lag.reason else f"{lag.what}{count}"
+        lines = [line.plain.rstrip() for line in Text(text).wrap(self.console, self.width, overflow="fold")]
+        if len(lines) > 2:
+            last = lines[1]
+            while last and cell_len(last) + 1 > self.width:
+                last = last.rsplit(" ", 1)[0] if " " in last else last[:-1]
+            lines = [lines[0], last + "…"]
+        return "\n".join([*lines, *([f"retry: {lag.retry}"] if lag.retry else [])])
+
     def whole(self, view: Overview) -> Iterator[str]:
         """Where the whole reason is, once, when one was cut."""
         if self.cut:
@@ -87,6 +99,8 @@ def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
     differs = [f"{slot.version}: {line}" for slot in _slots(view) for line in slot.runtime or []]
     if differs:  # a major-version difference (or a missing library) the server found at load
         rows.insert(1, ("runtime", "\n".join(differs)))
+    if view.behind is not None:  # an alias consumers still load the old version through
+        rows.insert(1, ("behind", fit.behind(view.behind)))
     if view.server is None:
         rows.append(("next", f"rollbackkit serve {view.name} --env {view.env}"))
     for label, value in rows:
