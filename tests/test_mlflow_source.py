@@ -255,6 +255,10 @@ def test_import_then_sync_alias_on_deploy_and_rollback(repo: Path, mlflow_uri: s
         assert "behind MLflow alias champion not moved (1 failure): Cannot reach" in words, shown
         assert "retry: rollbackkit mlflow sync iris --env prod" in words, shown
         config.write_text(good)
+        assert rollbackkit("mlflow", "sync", "iris", "--env", "prod", cwd=repo).code == 0
+        from rollbackkit.ops.overview import overview
+
+        assert overview(repo, "iris", "prod").behind is None  # caught up: the server's count alone says nothing
 
     # The server's hook after an automatic rollback moves the alias too; a failure is counted, not raised.
     from rollbackkit.ops.serve import after_auto_rollback

@@ -171,7 +171,7 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
 
 def behind(registry: Repository, name: str, env: str, status: ServerStatus | None) -> Behind | None:
     """The MLflow alias ``env`` syncs when its last move failed (journal ``mlflow-alias``), else
-    the server's failed background work, else None."""
+    the server's failed background work (unless it was an alias move a later one caught up with), else None."""
     background = (status.source or {}).get("background") if status is not None else None
     counted = background if isinstance(background, dict) else {}
     count = counted.get("failures")
@@ -185,8 +185,9 @@ def behind(registry: Repository, name: str, env: str, status: ServerStatus | Non
         last = moves[-1]
         return Behind(failures, f"MLflow alias {last.get('alias')} not moved", str(last.get("error") or ""),
                       f"rollbackkit mlflow sync {name} --env {env}")  # fmt: skip
-    if failures:
-        return Behind(failures, "work after a traffic change failed", str(counted.get("last_failure") or ""))
+    reason = str(counted.get("last_failure") or "")
+    if failures and not (moves and "mlflow sync" in reason):  # an alias failure a later move caught up with
+        return Behind(failures, "work after a traffic change failed", reason)
     return None
 
 
