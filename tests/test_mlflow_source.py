@@ -38,9 +38,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Iterator[str]:
-    """A real tracking server on a free loopback port, stopped at the end of the module."""
+    """A real tracking server on a free loopback port, one per test worker for the session (a module-scoped one
+    started again whenever a worker ran this module's tests between others), stopped at the end."""
     root = tmp_path_factory.mktemp("mlflow")
     port = _free_port()
     log = (root / "server.log").open("w")
@@ -100,7 +101,7 @@ def logging_to(uri: str) -> Iterator[None]:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def iris_frame() -> pd.DataFrame:
     """Iris with string labels."""
     from sklearn.datasets import load_iris
@@ -111,7 +112,7 @@ def iris_frame() -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def logged(mlflow_uri: str, iris_frame: pd.DataFrame) -> dict[str, Any]:
     """Three versions of ``iris`` (alias champion on 2) and a cloudpickle-only ``pyfunc-only``."""
     import mlflow
