@@ -29,7 +29,8 @@ default ``--scoring-threads 1`` (the one exception: MLflow's CatBoost pyfunc cal
 one set; on a one-row request it hardly matters). HTTP requests are sent as pre-encoded JSON bytes over one
 kept-alive connection per server, the two servers' requests interleaved so a busy
 neighbour slows both alike. Data: ``make_classification`` (30 features, 3 string classes
-``bronze``/``silver``/``gold``; the XGBoost pair keeps the integer codes its wrapper needs).
+``bronze``/``silver``/``gold``; XGBoost is trained on their sorted codes, which register
+names back from the training labels).
 Reported ratios: bundle/floor and server/mlflow, one-row and 1,000-row, at p50 and p99.
 
 ``python -m bench.flavors --quick [CASE ...]`` runs a few iterations of some cases (development;
@@ -100,8 +101,6 @@ class Case:
     floor: Callable[[pd.DataFrame], Any]
     model: Any
     mlflow_save: Callable[[Path], None]
-    labels: str = "string"
-    train: pd.DataFrame | None = None  # registered with these labels (default: the string ones)
     note: str = ""
     mlflow_input: str = "dataframe_split"  # or "inputs": a float32 tensor (ONNX)
 
@@ -181,7 +180,8 @@ def xgboost_cases(train: pd.DataFrame) -> list[Case]:
     """One XGBoost model as its native Booster and as the XGBClassifier wrapper."""
     import xgboost as xgb
 
-    codes = pd.Series(pd.Categorical(train[TARGET], categories=list(CLASSES)).codes, index=train.index)
+    # the wrapper needs 0..C-1: the sorted labels' codes, so register names them from the training labels
+    codes = pd.Series(pd.Categorical(train[TARGET], categories=sorted(CLASSES)).codes, index=train.index)
     wrapper = xgb.XGBClassifier(n_estimators=80, max_depth=6, learning_rate=0.2, nthread=1, random_state=0)
     wrapper.fit(train[FEATURES], codes)
     booster = wrapper.get_booster()
@@ -199,26 +199,9 @@ def xgboost_cases(train: pd.DataFrame) -> list[Case]:
 
         return saver
 
-    numeric_train = train.assign(**{TARGET: codes})
     return [
-        Case(
-            "xgboost-booster",
-            "xgboost",
-            booster_floor,
-            booster,
-            save(booster),
-            labels="int",
-            train=numeric_train,
-        ),
-        Case(
-            "xgboost-wrapper",
-            "xgboost",
-            wrapper.predict_proba,
-            wrapper,
-            save(wrapper),
-            labels="int",
-            train=numeric_train,
-        ),
+        Case("xgboost-booster", "xgboost", booster_floor, booster, save(booster)),
+        Case("xgboost-wrapper", "xgboost", wrapper.predict_proba, wrapper, save(wrapper)),
     ]
 
 
@@ -553,7 +536,6 @@ def measure(case: Case, repo: Path, work: Path, runs: Runs, train: pd.DataFrame,
     from rollbackkit import Registry
     from rollbackkit.ops.traffic import deploy
 
-    train = case.train if case.train is not None else train
     registry = Registry(repo)
     registry.register(case.name, case.model, train[[*FEATURES, TARGET]], target=TARGET, version="v1.0.0")
     deploy(repo, f"{case.name}@v1.0.0", "prod", reason="bench")
@@ -581,7 +563,8 @@ def measure(case: Case, repo: Path, work: Path, runs: Runs, train: pd.DataFrame,
             server_bodies, mlflow_bodies = bodies(frames, case.mlflow_input)
             http = time_pair(posts, {"server": server_bodies, "mlflow": mlflow_bodies}, n_http, runs.warmup)
             figures[size].update({name: percentiles(samples) for name, samples in http.items()})
-    result: dict[str, Any] = {"labels": case.labels, **({"note": case.note} if case.note else {})}
+    answer = bundle.predict(ones[0])["prediction"].iloc[0]
+    result: dict[str, Any] = {"answers": type(answer).__name__, **({"note": case.note} if case.note else {})}
     for size, table in figures.items():
         table["ratios"] = {
             f"{num}/{den}_{q}": round(table[num][q] / table[den][q], 3)
@@ -607,16 +590,11 @@ def summary(results: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 
 def versions() -> dict[str, str]:
-    """Versions of the libraries measured."""
-    from importlib.metadata import PackageNotFoundError, version
+    """Versions of the libraries measured (by import name)."""
+    import importlib
 
-    found = {}
-    for dist in ("scikit-learn", "skops", "onnxruntime", "skl2onnx", "xgboost", "lightgbm", "catboost", "mlflow"):
-        try:
-            found[dist] = version(dist)
-        except PackageNotFoundError:
-            continue
-    return found
+    names = ("sklearn", "skops", "onnxruntime", "skl2onnx", "xgboost", "lightgbm", "catboost", "mlflow", "pandas")
+    return {name: str(getattr(importlib.import_module(name), "__version__", "?")) for name in names}
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -656,7 +634,7 @@ def main(argv: list[str] | None = None) -> Path:
         "summary": summary(results),
         "libraries": versions(),
         "threads": "OMP_NUM_THREADS=1, models trained with one thread, rollbackkit serve --scoring-threads 1",
-        "data": "make_classification, 30 float features, 3 string classes (XGBoost: integer codes)",
+        "data": "make_classification, 30 float features, 3 string classes (XGBoost trained on their codes)",
         "flavors": results,
         "skipped": skipped,
         "seconds": round(time.perf_counter() - started, 1),
