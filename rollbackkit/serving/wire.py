@@ -238,25 +238,33 @@ def _special(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- JSON-typed rows
-def _writes_as_json(column: pd.Series) -> bool:
-    """Whether every value of ``column`` is one JSON can write as it is."""
-    dtype = column.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
-        return True
-    if isinstance(dtype, np.dtype) and dtype.kind == "f":
-        return bool(np.isfinite(column.to_numpy()).all())
-    return not column.hasnans
-
-
 def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """``frame`` as plain records that JSON can write (missing and non-finite values are null)."""
-    if all(_writes_as_json(column) for _, column in frame.items()):
-        return frame.to_dict(orient="records")  # type: ignore[return-value]
-    plain = frame.astype(object)
-    plain = plain.where(frame.notna(), None)
-    records = plain.to_dict(orient="records")
-    for record in records:
-        for key, value in record.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                record[key] = None
-    return records  # type: ignore[return-value]
+    """``frame`` as plain records that JSON can write (missing and non-finite values are null).
+
+    Built column by column (one ``tolist`` per column, then one zip), not cell by cell: on
+    a one-row answer this is a fifth of ``to_dict(orient="records")``'s cost.
+    """
+    keys = list(frame.columns)
+    columns = [_json_values(frame.iloc[:, i]) for i in range(len(keys))]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _json_values(column: pd.Series) -> list[Any]:
+    """One column's values as Python scalars, missing and non-finite values as None."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        values = column.to_numpy()
+        out: list[Any] = values.tolist()
+        if dtype.kind == "f" and not np.isfinite(values).all():
+            out = [v if math.isfinite(v) else None for v in out]
+        return out
+    return [_plain(v) for v in column.to_numpy(dtype=object, na_value=None).tolist()]
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as its Python value; a non-finite float as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
