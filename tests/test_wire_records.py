@@ -68,3 +68,19 @@ def test_records_are_the_plain_records_with_nulls(frame: pd.DataFrame) -> None:
         for value in record.values():
             assert not isinstance(value, np.generic)
             assert not (isinstance(value, float) and not math.isfinite(value))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"x": st.one_of(floats.filter(math.isfinite), st.integers(-5, 5)), "y": floats.filter(math.isfinite)}
+        ),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_request_rows_of_floats_make_the_frame_pandas_would(records: list[dict[str, Any]]) -> None:
+    from rollbackkit.serving.wire import records_frame
+
+    pd.testing.assert_frame_equal(records_frame(records), pd.DataFrame.from_records(records))
