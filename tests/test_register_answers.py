@@ -132,3 +132,30 @@ def test_an_onnx_graph_onnxruntime_cannot_run_names_the_operator_not_a_broken_fi
     with pytest.raises(InvalidInput, match="cannot run one of its operators") as raised:
         Registry(project).register("diabetes", graph, X.assign(target=y), target="target")
     assert "float32" in raised.value.hint and "not a readable" not in raised.value.message
+
+
+def test_json_numbers_reach_a_float32_onnx_graph(project: Path) -> None:
+    """skl2onnx wants float32, so teams register float32 frames; JSON brings 64-bit floats."""
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from rollbackkit.bundle.compat import check
+    from rollbackkit.bundle.conform import conform
+    from rollbackkit.serving.wire import records_frame
+
+    data = load_breast_cancer(as_frame=True)
+    X = data.frame[list(data.feature_names[:6])].astype("float32")
+    model = LogisticRegression(max_iter=2000).fit(X.to_numpy(), data.target)
+    graph = to_onnx(model, X.to_numpy()[:1], target_opset=17, options={id(model): {"zipmap": False}})
+    registry = Registry(project)
+    registry.register("cancer", graph, X.assign(target=data.target), target="target", version="v1.0.0")
+    bundle = registry.load("cancer@v1.0.0")
+    records = [{k: float(v) for k, v in row.items()} for row in X.head(3).to_dict(orient="records")]
+    records[0][X.columns[0]] = 1e300  # overflows float32: left for check() to refuse
+    live = conform(records_frame(records), bundle.schema)
+    assert [str(t) for t in live.dtypes][1:] == ["float32"] * 5 and str(live.dtypes.iloc[0]) == "float64"
+    refused = [f.column for f in check(bundle.schema, live).findings if f.severity == "incompatible"]
+    assert refused == [X.columns[0]]  # only the column a float32 cannot hold
+    answers = bundle.predict(conform(records_frame(records[1:]), bundle.schema))
+    assert answers["prediction"].tolist() == model.predict(X.iloc[1:3].to_numpy()).tolist()

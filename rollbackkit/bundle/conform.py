@@ -28,9 +28,10 @@ def dtype_named(name: str) -> Any:
     return pd.api.types.pandas_dtype(name)
 
 
-_UNTYPED_KINDS = {"int": "Of"}
+_UNTYPED_KINDS = {"int": "Of", "float": "Of"}
 """Dtype kinds a source without dtypes yields for a feature (default: objects). JSON and CSV
-give an integer column with nulls as floats; every other untyped column arrives as objects."""
+give an integer column with nulls as floats, and any number as a 64-bit float (a ``float32``
+feature included); every other untyped column arrives as objects."""
 
 _NULL_KINDS = "Of"
 """Dtype kinds a column of nulls arrives in from a source without dtypes: objects (JSON nulls,
@@ -93,6 +94,8 @@ def _conformed(column: pd.Series, feature: Feature) -> pd.Series | None:
         return None
     present = column[~missing]
     try:
+        if feature.dtype == "float" and isinstance(target, np.dtype) and target.itemsize < 8:
+            return _narrowed(column, missing, target)
         if feature.dtype in ("float", "int"):
             if not all(_is_number(v) for v in present.tolist()):
                 return None
@@ -116,6 +119,22 @@ def _conformed(column: pd.Series, feature: Feature) -> pd.Series | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return None
+
+
+def _narrowed(column: pd.Series, missing: pd.Series, target: np.dtype) -> pd.Series | None:
+    """Decimal numbers for a ``float32`` feature (an ONNX graph's input) at the model's own precision.
+
+    JSON and CSV numbers are decimal text that no float holds exactly: rounding them to the
+    precision the model computes in loses nothing it could use. Refused (None) when a value is
+    not a number or overflows the narrower type.
+    """
+    present = column[~missing]
+    if present.dtype == object and not all(_is_number(v) for v in present.tolist()):
+        return None
+    wide = column.astype("float64")
+    narrow = wide.astype(target)
+    same_finite = np.isfinite(wide[~missing].to_numpy()) == np.isfinite(narrow[~missing].to_numpy())
+    return narrow if same_finite.all() else None
 
 
 def _is_number(value: Any) -> bool:
