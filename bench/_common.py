@@ -68,3 +68,17 @@ def write_results(name: str, figures: dict[str, Any]) -> Path:
     }
     out.write_text(json.dumps(payload, indent=2) + "\n")
     return out
+
+
+def new_project(root: Path) -> Path:
+    """An initialised rollbackkit project in a fresh git repo at ``root`` (created)."""
+    os.environ.update({k: v for k, v in ENV.items() if k.startswith(("GIT_", "DVC_", "GTO_"))})
+    from rollbackkit import Registry
+
+    root.mkdir(parents=True)
+    git(root, "init", "-q", "-b", "main")
+    (root / "README.md").write_text("bench\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-q", "-m", "bench")
+    Registry.init(root)
+    return root

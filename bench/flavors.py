@@ -58,7 +58,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from bench._common import BIN, ENV, git, write_results
+from bench._common import BIN, new_project, write_results
 
 THREADS = {
     "OMP_NUM_THREADS": "1",
@@ -345,20 +345,6 @@ def all_cases(train: pd.DataFrame, work: Path) -> tuple[list[Case], dict[str, st
 
 
 # --------------------------------------------------------------------------- project and servers
-def new_project(root: Path) -> Path:
-    """An initialised rollbackkit project in a fresh git repo."""
-    os.environ.update({k: v for k, v in ENV.items() if k.startswith(("GIT_", "DVC_", "GTO_"))})
-    from rollbackkit import Registry
-
-    root.mkdir(parents=True)
-    git(root, "init", "-q", "-b", "main")
-    (root / "README.md").write_text("bench\n")
-    git(root, "add", "README.md")
-    git(root, "commit", "-q", "-m", "bench")
-    Registry.init(root)
-    return root
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -19,25 +19,10 @@ import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier
 
-from bench._common import BIN, ENV, git, median_seconds, run, write_results
+from bench._common import BIN, ENV, git, median_seconds, new_project, run, write_results
 
 N_VERSIONS = 1000
 MODEL_MB = 200
-
-
-def _new_project(root: Path) -> Path:
-    import os
-
-    os.environ.update({k: v for k, v in ENV.items() if k.startswith(("GIT_", "DVC_", "GTO_"))})
-    from rollbackkit import Registry
-
-    root.mkdir(parents=True)
-    git(root, "init", "-q", "-b", "main")
-    (root / "README.md").write_text("bench\n")
-    git(root, "add", "README.md")
-    git(root, "commit", "-q", "-m", "bench")
-    Registry.init(root)
-    return root
 
 
 def _training_frame() -> pd.DataFrame:
@@ -104,7 +89,7 @@ def bench_listing(work: Path) -> dict[str, object]:
     """list/resolve at 1,000 versions vs gto show (CLI processes, and in-process APIs)."""
     from rollbackkit import Registry
 
-    root = _new_project(work / "many")
+    root = new_project(work / "many")
     _many_versions(root)
     listed = json.loads(run([str(BIN / "rollbackkit"), "list", "model", "--json"], root).stdout)["bundles"]
     gto = json.loads(run([str(BIN / "gto"), "show", "model", "--json"], root).stdout)
@@ -145,7 +130,7 @@ def bench_restore(work: Path) -> dict[str, object]:
     """Restore a 200 MB model between two versions vs raw git checkout + dvc checkout."""
     from rollbackkit import Registry
 
-    root = _new_project(work / "big")
+    root = new_project(work / "big")
     registry = Registry(root)
     frame = _training_frame()
     registry.register("big", _big_model(1), frame, target="y", version="v1.0.0")

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench._common import BIN, ENV, git, write_results
+from bench._common import BIN, ENV, new_project, write_results
 
 TOKEN = "bench-admin-token-0123456789"  # the server refuses tokens under 16 characters
 
@@ -34,12 +34,7 @@ def _project(root: Path) -> Path:
     from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
     from rollbackkit.ops.traffic import deploy
 
-    root.mkdir(parents=True)
-    git(root, "init", "-q", "-b", "main")
-    (root / "README.md").write_text("bench\n")
-    git(root, "add", "README.md")
-    git(root, "commit", "-q", "-m", "bench")
-    registry = Registry.init(root)
+    registry = Registry(new_project(root))
     train, held_out = churn_frame(4000, seed=1), churn_frame(2000, seed=2)
     gates = {
         "min_samples": 200,
