@@ -18,27 +18,31 @@ from rollbackkit.serving.environment import ServingEnvironment
 
 def test_a_slow_alias_move_runs_after_the_lock_in_the_order_of_the_changes(served: Path) -> None:
     moved: list[str] = []
-    lock_free_during_hook: list[bool] = []
+    lock_held: list[bool] = []
+    live_when_done: list[str] = []
+    hook_started = threading.Event()
     environment: ServingEnvironment
 
     def slow_hook(answer: dict[str, Any]) -> dict[str, Any]:
-        got = environment._ops.acquire(timeout=1.0)  # what a gate breach's rollback would take
-        lock_free_during_hook.append(got)
-        if got:
-            environment._ops.release()
-        time.sleep(0.3)
+        lock_held.append(environment._ops.locked())  # the lock a gate breach's rollback takes
+        hook_started.set()
+        time.sleep(0.5)  # MLflow slow to answer
+        live_when_done.append(environment.status()["live"]["version"])
         moved.append(answer["assignment"]["version"])
         return {"ok": True, "alias": "champion"}
 
     environment = ServingEnvironment(served, "churn", "prod", on_assignment=slow_hook)
     environment.start()
-    first = threading.Thread(target=environment.deploy, args=("v1.1.0",), kwargs={"reason": "boosted"})
+    environment.deploy("v1.1.0", reason="boosted")
+    hook_started.clear()
+    first = threading.Thread(target=environment.deploy, args=("v1.0.0",), kwargs={"reason": "again"})
     first.start()
-    time.sleep(0.05)
-    answer = environment.rollback(reason="bad scores")
+    assert hook_started.wait(30)
+    answer = environment.rollback(reason="bad scores")  # while the deploy's alias move is still under way
     first.join(30)
-    assert lock_free_during_hook == [True, True]
-    assert moved == ["v1.1.0", "v1.0.0"]  # the order the changes were made in
+    assert lock_held == [False, False, False]
+    assert live_when_done[1] == "v1.1.0"  # the rollback moved traffic during the deploy's slow alias move
+    assert moved == ["v1.1.0", "v1.0.0", "v1.1.0"]  # and the alias followed in the order of the changes
     assert answer["mlflow_alias"] == {"ok": True, "alias": "champion"}
     assert environment.status()["background"] == {"failures": 0, "last_failure": None}
 

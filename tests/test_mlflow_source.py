@@ -112,9 +112,17 @@ def iris_frame() -> pd.DataFrame:
     return frame
 
 
+@pytest.fixture
+def logged(logged_once: dict[str, Any]) -> dict[str, Any]:
+    """The logged models with their aliases where they were logged (a test before may have moved them)."""
+    logged_once["client"].set_registered_model_alias("iris", "champion", "2")
+    logged_once["client"].set_registered_model_alias("iris", "Best_Model", "3")
+    return logged_once
+
+
 @pytest.fixture(scope="session")
-def logged(mlflow_uri: str, iris_frame: pd.DataFrame) -> dict[str, Any]:
-    """Three versions of ``iris`` (alias champion on 2) and a cloudpickle-only ``pyfunc-only``."""
+def logged_once(mlflow_uri: str, iris_frame: pd.DataFrame) -> dict[str, Any]:
+    """Three versions of ``iris`` (alias champion on 2) and a cloudpickle-only ``pyfunc-only``, once per worker."""
     import mlflow
     from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
