@@ -12,8 +12,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from rollbackkit.analysis.gates import GateResult
+from rollbackkit.serving.rollout import Rollout
 
-GateDecision = Literal["rollback", "warn", "pass", "insufficient"]
+GateDecision = Literal["rollback", "warn", "inconclusive", "pass", "insufficient"]
+"""``inconclusive``: gates lacked traffic, labels or a supported difference (the rollout
+pauses); ``insufficient``: nothing was evaluated yet (``reason`` says why)."""
 
 
 def known(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -36,14 +39,16 @@ class GateStatus:
     """A gate report, or why there is none yet (``decision`` ``insufficient`` and ``reason``).
 
     Attributes:
-        decision: ``rollback``, ``warn``, ``pass``; ``insufficient`` with a ``reason`` when
-            nothing was evaluated.
+        decision: ``rollback``, ``warn``, ``inconclusive``, ``pass``; ``insufficient`` with a
+            ``reason`` when nothing was evaluated.
         version: The version evaluated.
         slot: The server slot it serves from (a server's report only).
         n: Rows in the window.
         gates: Each gate's result (None when nothing was evaluated).
         reason: Why there is no report.
         rollback: Why a failed gate moved no traffic (a server's report only).
+        rollout: Where the version under evaluation stands (step, bake), a server's report only.
+        paused: Why the rollout waits (no traffic, too few labels...), a server's report only.
     """
 
     decision: GateDecision
@@ -53,6 +58,8 @@ class GateStatus:
     gates: list[GateResult] | None = None
     reason: str | None = None
     rollback: str | None = None
+    rollout: Rollout | None = None
+    paused: str | None = None
 
     @property
     def failed(self) -> list[GateResult]:
@@ -71,6 +78,8 @@ class GateStatus:
             gates=[GateResult(**known(GateResult, g)) for g in gates] if gates is not None else None,
             reason=data.get("reason"),
             rollback=data.get("rollback"),
+            rollout=Rollout.from_dict(data["rollout"]) if data.get("rollout") is not None else None,
+            paused=data.get("paused"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +93,8 @@ class GateStatus:
                 "gates": [g.to_dict() for g in self.gates] if self.gates is not None else None,
                 "reason": self.reason,
                 "rollback": self.rollback,
+                "rollout": self.rollout.to_dict() if self.rollout is not None else None,
+                "paused": self.paused,
             }
         )
 
@@ -197,6 +208,7 @@ class ServerStatus:
         gates: The latest gate report, None before the first evaluation.
         log: The log writer's health, None under ``serve --no-log``.
         refused: Requests refused as bad or unauthorised, by kind (over HTTP only).
+        shadow: The shadow slot with its ``percent`` (the share of requests it mirrors), or None.
         source: The JSON it was read from, given back by :meth:`to_dict` whole, keys this
             client does not know included (``rollbackkit status --json`` shows what the
             server said); None when built here.
@@ -212,6 +224,7 @@ class ServerStatus:
     gates: GateStatus | None
     log: LogStatus | None
     refused: dict[str, int] | None = None
+    shadow: SlotStatus | None = None
     source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -232,6 +245,7 @@ class ServerStatus:
             gates=GateStatus.from_dict(data["gates"]) if data.get("gates") is not None else None,
             log=LogStatus.from_dict(data["log"]) if data.get("log") is not None else None,
             refused=data.get("refused"),
+            shadow=slot("shadow"),
             source=data,
         )
 
@@ -246,6 +260,7 @@ class ServerStatus:
                 role: s.to_dict() if s is not None else None
                 for role, s in (("live", self.live), ("standby", self.standby), ("canary", self.canary))
             },
+            **({"shadow": self.shadow.to_dict()} if self.shadow is not None else {}),
             "since": self.since,
             "generation": self.generation,
             "gates": self.gates.to_dict() if self.gates is not None else None,

@@ -1,0 +1,152 @@
+"""Where the version under evaluation stands in its rollout, and how long it has baked.
+
+A rollout is a canary (stepped through ``steps`` with a bake per step, or held at one share
+until a person promotes it), a shadow, or a full deploy whose rows wait in staging until its
+bake completes. The watchdog builds a :class:`Rollout` at each evaluation; ``/status`` shows
+it beside the gate report, so an engineer sees the step, the bake and why nothing moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+Role = Literal["canary", "shadow", "live"]
+RolloutState = Literal["baking", "holding", "paused", "advancing", "rolled-back"]
+"""``baking``: the gates pass and the bake clock runs; ``holding``: the gates pass and nothing
+moves by itself (a plain canary or a shadow waits for ``promote``); ``paused``: the last
+evaluation was inconclusive or a warning (``paused`` says why), the bake clock is reset;
+``advancing``: the step has baked, the next step (or the promotion) is under way;
+``rolled-back``: a gate failed and the rollout was rolled back."""
+
+_STATES: frozenset[str] = frozenset(get_args(RolloutState))
+
+
+def duration(seconds: float) -> str:
+    """``0.3s``, ``45s``, ``10m``, ``2h5m``: a bake for people."""
+    if seconds < 10:
+        return f"{seconds:.3g}s"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    minutes = round(seconds / 60)
+    return f"{minutes}m" if minutes < 120 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """The version under evaluation's place in its rollout.
+
+    Attributes:
+        version: The version under evaluation.
+        deployment: Its assignment tag (each step of a stepped rollout has its own).
+        role: ``canary``, ``shadow``, or ``live`` (a full deploy still baking).
+        percent: The canary's (or shadow's) share of requests; None for ``live``.
+        steps: A stepped rollout's shares, ending at 100; empty otherwise.
+        step: The current step, 1-based (``step`` of ``len(steps)``); None when not stepped.
+        bake_s: How long the gates must pass before the next move; None: no automatic move.
+        baked_s: How long the gates have passed without a break (0 while paused).
+        state: See :data:`RolloutState`.
+        paused: Why nothing moves (``no traffic since ...``, the inconclusive gates), or None.
+        since: When the current assignment began (ISO time), when known.
+    """
+
+    version: str
+    deployment: str
+    role: Role
+    percent: int | None = None
+    steps: tuple[int, ...] = ()
+    step: int | None = None
+    bake_s: float | None = None
+    baked_s: float = 0.0
+    state: RolloutState = "holding"
+    paused: str | None = None
+    since: str | None = None
+
+    @property
+    def baked(self) -> bool:
+        """Whether the gates have passed for the whole bake (never without a bake)."""
+        return self.bake_s is not None and self.state != "paused" and self.baked_s >= self.bake_s
+
+    @property
+    def next_percent(self) -> int | None:
+        """The share the next step takes (100: the promotion); None when not stepped or at the end."""
+        if self.step is None or self.step >= len(self.steps):
+            return None
+        return self.steps[self.step]
+
+    def words(self) -> str:
+        """``canary 25% (step 2 of 4): baking 3.2s of 10m`` / ``shadow 50%: paused: no traffic since ...``."""
+        head = self.role if self.percent is None else f"{self.role} {self.percent}%"
+        if self.step is not None:
+            head += f" (step {self.step} of {len(self.steps)})"
+        if self.state == "paused":
+            return f"{head}: paused: {self.paused}" if self.paused else f"{head}: paused"
+        if self.state == "baking" and self.bake_s is not None:
+            return f"{head}: baking {duration(self.baked_s)} of {duration(self.bake_s)}"
+        if self.state == "advancing":
+            target = self.next_percent
+            return f"{head}: baked, {'promoting' if target in (None, 100) else f'advancing to {target}%'}"
+        return f"{head}: {self.state}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rollout's JSON (``rollout`` in a server's gate report)."""
+        return {
+            "version": self.version,
+            "deployment": self.deployment,
+            "role": self.role,
+            "percent": self.percent,
+            "steps": list(self.steps),
+            "step": self.step,
+            "bake_s": self.bake_s,
+            "baked_s": round(self.baked_s, 3),
+            "state": self.state,
+            "paused": self.paused,
+            "since": self.since,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rollout:
+        """From :meth:`to_dict` (keys a newer server adds are ignored; an unknown state reads ``holding``)."""
+        state = data.get("state", "holding")
+        return cls(
+            version=str(data.get("version", "")),
+            deployment=str(data.get("deployment", "")),
+            role=data.get("role", "canary"),
+            percent=data.get("percent"),
+            steps=tuple(int(s) for s in data.get("steps") or ()),
+            step=data.get("step"),
+            bake_s=data.get("bake_s"),
+            baked_s=float(data.get("baked_s") or 0.0),
+            state=state if state in _STATES else "holding",
+            paused=data.get("paused"),
+            since=data.get("since"),
+        )
+
+
+class BakeClock:
+    """Since when each deployment's gates have passed without a break (monotonic seconds).
+
+    The first evaluation of a deployment that passes counts from when the deployment began
+    (its window holds the rows since then). Any evaluation that is not a pass (inconclusive,
+    warn, rollback) stops the clock; the next pass starts it again from that moment, so a
+    bake is never completed by minutes without traffic or without labels.
+    """
+
+    def __init__(self) -> None:
+        self._since: dict[str, float | None] = {}
+
+    def observe(self, deployment: str, passing: bool, started: float, now: float) -> float:
+        """Record one evaluation; the seconds the deployment has passed without a break."""
+        if not passing:
+            self._since[deployment] = None
+            return 0.0
+        since = self._since.get(deployment, started)
+        if since is None:
+            since = now
+        self._since[deployment] = since
+        return max(0.0, now - since)
+
+    def keep_only(self, deployments: set[str]) -> None:
+        """Forget the deployments no longer under evaluation."""
+        for gone in set(self._since) - deployments:
+            del self._since[gone]
