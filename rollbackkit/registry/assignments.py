@@ -2,15 +2,16 @@
 
 Every assignment of a version to an environment is an annotated tag ``NAME#ENV#N`` on the
 version's commit (GTO's stage-tag format, so ``gto show`` and ``gto history`` read it).
-The message carries the action (deploy, canary, promote, rollback, auto-rollback), reason,
-incident, actor, whether preflight was forced, and a gate-report summary. History is
-replayed from the tags; nothing is ever rewritten.
+The message carries the action (deploy, canary, shadow, promote, rollback, auto-rollback),
+reason, incident, actor, whether preflight was forced, a gate-report summary, and a
+canary's or shadow's share and a stepped rollout's plan. History is replayed from the tags
+(:func:`~rollbackkit.registry.serving_state.replay`); nothing is ever rewritten.
 
 Two rules live here and nowhere else. :meth:`Deployments.state` says what serves an
-environment (a :class:`Serving`: the live version and its assignment, a running canary and
-its share, and the versions rolled back from; a running canary never counts as what
-serves); :func:`resolve` (``Registry.resolve("NAME#ENV")``), :meth:`Deployments.serving`,
-the server's start-up, preflight's default consumer, the timeline panel and the runbooks
+environment (a :class:`Serving`: the live version and its assignment, a running canary or
+shadow and its share, and the versions rolled back from; neither counts as what serves);
+:func:`resolve` (``Registry.resolve("NAME#ENV")``), :meth:`Deployments.serving`, the
+server's start-up, preflight's default consumer, the timeline panel and the runbooks
 all read it. :meth:`Deployments.rollback_target` says where a rollback goes; the CLI, the admin
 API, the watchdog, the runbook and the panel all apply it.
 
@@ -23,9 +24,8 @@ seconds ahead of the wall clock; the journal records the real times.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from rollbackkit.bundle.version import VersionInfo
 from rollbackkit.errors import IntegrityError, RollbackRefused, VersionNotFound
@@ -33,6 +33,7 @@ from rollbackkit.locking import repo_lock
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry import people
 from rollbackkit.registry.repository import Repository
+from rollbackkit.registry.serving_state import Action, Assignment, Serving, plan_fields, replay
 from rollbackkit.registry.tags import (
     assignment_message,
     assignment_meta,
@@ -41,124 +42,7 @@ from rollbackkit.registry.tags import (
     versions_in,
 )
 
-Action = Literal["deploy", "canary", "promote", "rollback", "auto-rollback"]
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """One assignment of a version to an environment."""
-
-    name: str
-    env: str
-    version: str
-    tag: str
-    time: str
-    action: str
-    reason: str = ""
-    incident: str = ""
-    actor: str = ""
-    forced: bool = False
-    gates: str = ""
-    canary_percent: int | None = None
-    number: int = 0
-    timestamp: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the entries of ``rollbackkit history --json``)."""
-        data = asdict(self)
-        del data["timestamp"]
-        return data
-
-
-@dataclass(frozen=True)
-class Serving:
-    """What serves one environment, replayed from its assignment history.
-
-    Attributes:
-        name: Bundle name.
-        env: Environment.
-        live: The assignment under which the live version takes all non-canary traffic
-            (its ``tag`` labels the rows that version logs); None before any deploy.
-        canary: The running canary's assignment, or None.
-        rolled_back_from: Versions rolled back from (by a person or a gate) and not
-            deployed again since: never an automatic target.
-        served: Versions that took all traffic, oldest first (consecutive repeats folded).
-        last_rolled_back_from: The version(s) the latest assignment took traffic away from,
-            when that assignment is a rollback.
-    """
-
-    name: str
-    env: str
-    live: Assignment | None = None
-    canary: Assignment | None = None
-    rolled_back_from: frozenset[str] = frozenset()
-    served: tuple[str, ...] = ()
-    last_rolled_back_from: tuple[str, ...] = ()
-
-    @property
-    def version(self) -> str | None:
-        """The live version (what serves ``env``), or None."""
-        return self.live.version if self.live else None
-
-    @property
-    def canary_percent(self) -> int | None:
-        """The running canary's share of traffic, or None."""
-        return self.canary.canary_percent if self.canary else None
-
-    @property
-    def fallback(self) -> str | None:
-        """The automatic rollback target: the newest version that served, is not live, and
-        was not rolled back from (None when there is none)."""
-        return next(
-            (v for v in reversed(self.served) if v != self.version and v not in self.rolled_back_from),
-            None,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
-        return {
-            "name": self.name,
-            "env": self.env,
-            "version": self.version,
-            "deployment": self.live.tag if self.live else None,
-            "canary": {"version": self.canary.version, "deployment": self.canary.tag, "percent": self.canary_percent}
-            if self.canary
-            else None,
-            "rolled_back_from": sorted(self.rolled_back_from),
-            "fallback": self.fallback,
-        }
-
-
-def replay(name: str, env: str, history: list[Assignment]) -> list[Serving]:
-    """The serving state before any assignment, then after each one (``len(history) + 1`` states).
-
-    deploy: the version goes live (a running canary ends); canary: it starts; promote: the
-    canary goes live; rollback / auto-rollback: the named version goes live, and the canary
-    and the previous live version (when they differ from it) are rolled back from. Deploying
-    a version (fully or as a canary) or naming it in a rollback clears its rolled-back mark.
-    """
-    state = Serving(name, env)
-    out = [state]
-    for a in history:
-        live, canary, rejected, served = state.live, state.canary, set(state.rolled_back_from), state.served
-        left: tuple[str, ...] = ()
-        if a.action == "canary":
-            canary = a
-            rejected.discard(a.version)
-        elif a.action in ("rollback", "auto-rollback"):
-            left = tuple(dict.fromkeys(x.version for x in (canary, live) if x is not None and x.version != a.version))
-            rejected.update(left)
-            rejected.discard(a.version)
-            live, canary = a, None
-        else:  # deploy, promote (or an unknown action from a newer writer: it takes all traffic)
-            if a.action == "deploy":
-                rejected.discard(a.version)
-            live, canary = a, None
-        if live is not None and (not served or served[-1] != live.version):
-            served = (*served, live.version)
-        state = Serving(name, env, live, canary, frozenset(rejected), served, left)
-        out.append(state)
-    return out
+__all__ = ["Action", "Assignment", "Deployments", "Serving", "replay", "require_known", "resolve"]
 
 
 class Deployments:
@@ -202,6 +86,7 @@ class Deployments:
                     canary_percent=meta.get("canary_percent"),
                     number=stage.number,
                     timestamp=tag.timestamp,
+                    **plan_fields(meta),
                 )
             )
         return sorted(out, key=lambda a: (a.timestamp, a.number))
@@ -224,16 +109,17 @@ class Deployments:
         return list(zip(history, replay(name, env, history)[1:], strict=True))
 
     def serving(self, name: str, env: str) -> Assignment | None:
-        """The assignment under which the live version serves (a running canary does not count)."""
+        """The assignment under which the live version serves (a running canary or shadow does not count)."""
         return self.state(name, env).live
 
     def rollback_target(self, name: str, env: str, to: str | None = None, *, flag: str = "--to VERSION") -> VersionInfo:
         """The one target rule every rollback applies (CLI, admin API, watchdog, runbook, panel).
 
-        With a canary running, the target is the live version (the canary is cancelled).
-        Otherwise it is ``to`` if given, else the most recent version that took all traffic
-        here, differs from the live one and was not rolled back from since it was last
-        deployed.
+        With a canary or a shadow running, the target is the live version (the canary or
+        shadow is cancelled, and its version counts as rolled back from); ``to`` may name any
+        other version but the canary or shadow itself. Otherwise it is ``to`` if given, else
+        the most recent version that took all traffic here, differs from the live one and
+        was not rolled back from since it was last deployed.
 
         Args:
             name: Bundle name.
@@ -257,13 +143,18 @@ class Deployments:
                     f"{name}@{info.version} is the canary in {env}; rolling back to it changes nothing.",
                     "Promote it, or roll back without a target to cancel it.",
                 )
-            if state.canary is None and info.version == live:
+            if state.shadow is not None and info.version == state.shadow.version:
+                raise RollbackRefused(
+                    f"{name}@{info.version} is the shadow in {env}; a rollback never makes a shadow live.",
+                    "Promote it (promote --from-shadow), or roll back without a target to cancel it.",
+                )
+            if state.canary is None and state.shadow is None and info.version == live:
                 raise RollbackRefused(
                     f"{name}@{info.version} already serves {env}; a rollback to it would change nothing.",
                     f"Name another version ({flag}).",
                 )
             return info
-        if state.canary is not None:
+        if state.canary is not None or state.shadow is not None:
             return self.registry.find(Reference(name=name, version=live))
         target = state.fallback
         if target is None:
@@ -287,8 +178,16 @@ class Deployments:
         forced: bool = False,
         gates: str = "",
         canary_percent: int | None = None,
+        shadow_percent: int | None = None,
+        steps: tuple[int, ...] | list[int] = (),
+        bake_s: float | None = None,
     ) -> Assignment:
-        """Record an assignment as a new stage tag (under the repository lock)."""
+        """Record an assignment as a new stage tag (under the repository lock).
+
+        ``canary_percent``: a canary's share; ``shadow_percent``: a shadow's share of
+        mirrored requests; ``steps`` and ``bake_s``: a stepped rollout's plan, carried by
+        each of its canary assignments (see :class:`Assignment`).
+        """
         validate_name(env, "environment name")
         with repo_lock(self.registry.paths.lock_file):
             return self.assign_locked(
@@ -301,6 +200,9 @@ class Deployments:
                 forced=forced,
                 gates=gates,
                 canary_percent=canary_percent,
+                shadow_percent=shadow_percent,
+                steps=steps,
+                bake_s=bake_s,
             )
 
     def assign_locked(
@@ -315,6 +217,9 @@ class Deployments:
         forced: bool = False,
         gates: str = "",
         canary_percent: int | None = None,
+        shadow_percent: int | None = None,
+        steps: tuple[int, ...] | list[int] = (),
+        bake_s: float | None = None,
         tag: str | None = None,
     ) -> Assignment:
         """:meth:`assign` for a caller that already holds the repository lock.
@@ -336,6 +241,8 @@ class Deployments:
             "canary_percent": canary_percent,
             "version": info.version,
         }
+        plan = {"shadow_percent": shadow_percent, "steps": [int(s) for s in steps], "bake_s": bake_s}
+        meta.update({k: v for k, v in plan.items() if v not in (None, [])})  # old readers: nothing new
         message = assignment_message(info.name, info.version, env, action, reason, meta)
         self.registry.git.create_tag(tag, info.commit, message, timestamp=stamp)
         stage = parse_stage_tag(tag)
@@ -355,6 +262,7 @@ class Deployments:
             canary_percent,
             number,
             stamp,
+            **plan_fields(meta),
         )
 
     def next_tag(self, name: str, env: str) -> str:
