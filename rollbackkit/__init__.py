@@ -38,6 +38,7 @@ _LAZY = {
     "has_prediction_log": "rollbackkit.ops.predictions",
     "prediction_drift": "rollbackkit.ops.predictions",
     "logged_window": "rollbackkit.ops.predictions",
+    "ingest_labels": "rollbackkit.ops.labels",
     "record": "rollbackkit.ops.runbooks",
     "read_features": "rollbackkit.bundle.frames",
     "actor": "rollbackkit.registry.people",
@@ -47,6 +48,7 @@ _LAZY = {
     "AssignmentResult": "rollbackkit.ops.results",
     "AffectedRows": "rollbackkit.ops.results",
     "BackfillResult": "rollbackkit.ops.results",
+    "LabelIngest": "rollbackkit.ops.label_results",
     "PredictionShares": "rollbackkit.ops.results",
     "SideEffects": "rollbackkit.ops.results",
     "ImportResult": "rollbackkit.ops.mlflow_import",
@@ -62,6 +64,8 @@ if TYPE_CHECKING:
     from rollbackkit.bundle.model import LoadedBundle
     from rollbackkit.bundle.schema import Schema
     from rollbackkit.bundle.version import VersionInfo
+    from rollbackkit.ops.label_results import LabelIngest
+    from rollbackkit.ops.labels import ingest_labels
     from rollbackkit.ops.mlflow_import import ImportResult, import_mlflow, mlflow_sync
     from rollbackkit.ops.plans import rollback_plan
     from rollbackkit.ops.predictions import (
@@ -106,6 +110,7 @@ __all__ = [
     "BackfillResult",
     "GateStatus",
     "ImportResult",
+    "LabelIngest",
     "LoadedBundle",
     "Manifest",
     "PredictionShares",
@@ -129,6 +134,7 @@ __all__ = [
     "gate_status",
     "has_prediction_log",
     "import_mlflow",
+    "ingest_labels",
     "logged_window",
     "mlflow_sync",
     "prediction_drift",

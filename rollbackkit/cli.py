@@ -969,6 +969,32 @@ def mlflow_sync(
         _console().print(moved.line(), highlight=False, soft_wrap=True, markup=False)
 
 
+labels_app = typer.Typer(help="Ground truth that arrives later, joined to logged predictions.", no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+
+
+@labels_app.command("ingest")
+def labels_ingest(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet: the join column and 'label' (optionally 'row').")],
+    env: EnvOpt,
+    name: Annotated[str | None, typer.Argument(help="Bundle name (default: the project's only one).")] = None,
+    on: Annotated[str, typer.Option("--on", help="Join on request_id (and row) or key.")] = "request_id",
+    server: ServerOpt = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Store labels for logged rows: through the running server, else into the log file; all or nothing."""
+    from rollbackkit.ops.labels import ingest_labels, sole_name
+
+    result = ingest_labels(repo, name or sole_name(repo), env, file, on=on, server=server)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    from rollbackkit.screens.labels import render
+
+    render(_console(), result)
+
+
 journal_app = typer.Typer(help="The append-only, hash-chained journal.", no_args_is_help=True)
 app.add_typer(journal_app, name="journal")
 

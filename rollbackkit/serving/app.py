@@ -6,6 +6,10 @@
   "slot", "request_id"}``. Rows without dtypes are read with the scoring version's dtypes
   where nothing is lost (``null`` in a nullable feature is a missing value). Features a
   version cannot score get 422 naming the columns, never a 500.
+- ``POST /labels`` (admin token): ground truth for logged rows, ``{"on": "request_id"|"key",
+  "labels": [{"request_id": ..., "row": 0, "label": ...}]}``, read as the live version's
+  classes (or numbers) and stored all or nothing (:mod:`rollbackkit.serving.labels`);
+  answers what was stored, replaced and unknown. At most ``max_rows`` labels per request.
 - ``GET /healthz`` (503 while nothing is served), ``GET /status``, ``GET /openapi.json``
   (every route, described in :mod:`rollbackkit.serving.openapi`).
 - ``POST /admin/deploy|promote|rollback`` (an optional ``"actor"`` names the person;
@@ -49,8 +53,18 @@ from rollbackkit.errors import (
     RollbackkitError,
     RoutingError,
 )
-from rollbackkit.serving.bodies import ADMIN_BODIES, Body, DeployBody, LogBody, PredictBody, PromoteBody, RollbackBody
+from rollbackkit.serving.bodies import (
+    ADMIN_BODIES,
+    Body,
+    DeployBody,
+    LabelsBody,
+    LogBody,
+    PredictBody,
+    PromoteBody,
+    RollbackBody,
+)
 from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.labels import serve_labels
 from rollbackkit.serving.log_operations import log_operation
 from rollbackkit.serving.openapi import openapi_document
 from rollbackkit.serving.wire import decode_frame, json_records, records_frame
@@ -251,8 +265,27 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
 
         return handler
 
+    async def labels(request: Request) -> JSONResponse:
+        denied = authorised(request)
+        if denied is not None:
+            return denied
+        try:
+            body = await _read(request, LabelsBody)
+            if len(body.labels) > max_rows:
+                raise _BadRequest(*_too_many(len(body.labels), max_rows))
+            result = await run_in_threadpool(serve_labels, env, body)
+        except _BadRequest as exc:
+            refused["bad_admin_bodies"] += 1
+            return _error(exc.status, exc.message, exc.hint)
+        except InvalidInput as exc:
+            return _error(400, exc.message, exc.hint)
+        except RollbackkitError as exc:
+            return _error(409, exc.message, exc.hint)
+        return JSONResponse(result)
+
     routes = [
         Route("/predict", predict, methods=["POST"]),
+        Route("/labels", labels, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),

@@ -7,7 +7,7 @@ The app (:mod:`rollbackkit.serving.app`) reads every body with one of them, and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -77,6 +77,24 @@ class LogBody(Body):
             return datetime.fromisoformat(value).isoformat()
         except ValueError:
             raise ValueError("not an ISO 8601 time such as 2026-01-05T09:30:00+00:00") from None
+
+
+class LabelItem(Body):
+    """One label of ``POST /labels``: the row it is for (``request_id`` and ``row``, or ``key``) and its value."""
+
+    request_id: str | None = Field(None, description="The request_id /predict answered (with on: request_id).")
+    row: int = Field(0, ge=0, description="The row's position in its request (default 0).")
+    key: str | int | None = Field(None, description="The request's key (with on: key): labels its every logged row.")
+    label: str | bool | int | float | None = Field(
+        description="The truth, as the live version predicts it (a class, or a number); null: no label (skipped)."
+    )
+
+
+class LabelsBody(Body):
+    """``POST /labels``: ground truth for logged rows, joined by request id or by key."""
+
+    on: Literal["request_id", "key"] = Field(description="How the labels find their rows.")
+    labels: list[LabelItem] = Field(min_length=1)
 
 
 ADMIN_BODIES: dict[str, type[Body]] = {

@@ -119,8 +119,11 @@ def status(url: str) -> dict[str, Any]:
     return data
 
 
-def admin_call(paths: ProjectPaths, url: str, operation: str, body: dict[str, Any]) -> dict[str, Any]:
-    """POST an admin operation with the project's token; raise ServerError on refusal."""
+def admin_call(
+    paths: ProjectPaths, url: str, operation: str, body: dict[str, Any], *, route: str | None = None
+) -> dict[str, Any]:
+    """POST an admin operation (to ``/admin/OPERATION``, or ``route`` such as ``/labels``) with
+    the project's token; raise ServerError on refusal."""
     import httpx
 
     token = admin_token(paths)
@@ -128,7 +131,10 @@ def admin_call(paths: ProjectPaths, url: str, operation: str, body: dict[str, An
         raise ServerError("No admin token is available.", "Set ROLLBACKKIT_ADMIN_TOKEN to the server's token.")
     try:
         response = httpx.post(
-            f"{url.rstrip('/')}/admin/{operation}", json=body, timeout=120, headers={"Authorization": f"Bearer {token}"}
+            f"{url.rstrip('/')}{route or f'/admin/{operation}'}",
+            json=body,
+            timeout=120,
+            headers={"Authorization": f"Bearer {token}"},
         )
     except httpx.HTTPError as exc:
         raise ServerError(f"Cannot reach the server at {url}: {exc}.", "Check that it runs, or drop --server.") from exc

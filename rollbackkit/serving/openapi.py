@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollbackkit.serving.bodies import ADMIN_BODIES
+from rollbackkit.serving.bodies import ADMIN_BODIES, LabelsBody
 from rollbackkit.serving.wire import FORMAT
 
 _JSON = "application/json"
@@ -186,6 +186,31 @@ def _paths() -> dict[str, Any]:
                     "422": _answer("The version cannot score these features; ``columns`` names them."),
                     "500": _answer("The model failed while scoring."),
                     "503": _answer("No version is serving yet."),
+                },
+            }
+        },
+        "/labels": {
+            "post": {
+                "summary": "Ground truth for logged rows (by request_id and row, or by key), stored all or nothing.",
+                "tags": ["admin"],
+                "security": [{"bearer": []}],
+                "requestBody": _body(
+                    LabelsBody.model_json_schema(),
+                    {"on": "request_id", "labels": [{"request_id": "3f2a...", "row": 0, "label": "churned"}]},
+                ),
+                "responses": {
+                    "200": _answer(
+                        "received, stored, replaced (rows that had a label: the newest wins), unknown (ids matching"
+                        " no logged row, not stored) with unknown_sample, duplicates, missing, rows_labelled.",
+                        _OBJECT,
+                    ),
+                    **_REFUSALS,
+                    "400": _answer(
+                        "The body is not of this shape, or a label is not one of the live version's classes (or"
+                        " not a finite number): the first bad item is named; nothing was stored."
+                    ),
+                    "413": _answer("More labels than the server's ``--max-rows`` or a body over 200 MB; none stored."),
+                    "409": _answer("The server runs without a prediction log; nothing stored."),
                 },
             }
         },

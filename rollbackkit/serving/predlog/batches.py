@@ -35,10 +35,12 @@ META_TYPES = {
         if name not in PER_ROW and name not in COMPUTED_IN_SQL
     },
     "staged": pa.bool_(),
+    "shadow": pa.bool_(),
 }
 """Per-request fields of a queued record, as Arrow types (repeated for each of its rows): the
 row columns (:data:`~rollbackkit.serving.predlog.schema.ROW_COLUMNS`) that are neither per row
-nor computed in SQL, read from the record's ``meta``, and ``staged`` (which table the rows go to)."""
+nor computed in SQL, read from the record's ``meta``, and ``staged`` and ``shadow`` (which table the
+rows go to)."""
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Group:
     ``table`` holds the :data:`META_TYPES` fields plus ``row``, ``time`` and
     ``primary_output``, then the inputs as ``i0..`` and the outputs as ``o0..`` (the
     names of those are in ``inputs`` and ``outputs``). ``staged`` counts the rows that
-    go to ``predictions_staging``.
+    go to ``predictions_staging``, ``shadow`` those that go to ``predictions_shadow``.
     """
 
     table: pa.Table
@@ -56,6 +58,7 @@ class Group:
     outputs: list[str]
     inputs_table: str
     staged: int
+    shadow: int = 0
 
 
 def groups(pending: list[Pending]) -> list[Group]:
@@ -92,12 +95,14 @@ def group(items: list[Pending]) -> Group:
     columns.update({f"i{k}": arrow_inputs.column(k) for k in range(arrow_inputs.num_columns)})
     columns.update({f"o{k}": arrow_outputs.column(k) for k in range(arrow_outputs.num_columns)})
     staged = int(sum(size for size, p in zip(sizes, items, strict=True) if p.meta.get("staged")))
+    shadow = int(sum(size for size, p in zip(sizes, items, strict=True) if p.meta.get("shadow")))
     return Group(
         pa.table(columns),
         [str(c) for c in inputs.columns],
         [str(c) for c in outputs.columns],
         inputs_table(inputs),
         staged,
+        shadow,
     )
 
 

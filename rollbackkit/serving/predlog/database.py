@@ -60,7 +60,7 @@ class LogDatabase:
         return deployment in self._stages
 
     def stage_of(self, deployment: str) -> str:
-        """``staging`` or ``production`` (deployments never declared: production)."""
+        """``staging``, ``production`` or ``shadow`` (deployments never declared: production)."""
         return self._stages.get(deployment, "production")
 
 

@@ -20,7 +20,17 @@ import pandas as pd
 from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.predlog.batches import primary_numbers
 from rollbackkit.serving.predlog.queries import LogReader
-from rollbackkit.serving.predlog.schema import COLUMN_LIST, FIELDS, TABLES, outputs_json, scalar, version_filter
+from rollbackkit.serving.predlog.schema import (
+    COLUMN_LIST,
+    FIELDS,
+    ROW_TABLES,
+    SHADOW_TABLE,
+    STAGES,
+    TABLES,
+    outputs_json,
+    scalar,
+    version_filter,
+)
 from rollbackkit.serving.predlog.surface import Rescore
 
 LOGGER = logging.getLogger(__name__)
@@ -30,11 +40,14 @@ class LogLifecycle(LogReader):
     """Stages, promotion, quarantine, backfill and retention (on top of the read side)."""
 
     def set_stage(self, deployment: str, name: str, env: str, version: str, stage: str) -> None:
-        """Declare where a deployment's rows go (``staging`` or ``production``).
+        """Declare where a deployment's rows go (``staging``, ``production`` or ``shadow``:
+        ``predictions_shadow``, never production, sinks, quarantine or backfill).
 
         A fresh deployment of a version writes normal rows again, even if an earlier
         deployment of it was quarantined.
         """
+        if stage not in STAGES:
+            raise InvalidInput(f"Unknown log stage {stage!r}.", f"Use one of {', '.join(STAGES)}.")
         with self._tx() as con:
             con.execute(
                 "INSERT OR REPLACE INTO log_deployments VALUES (?, ?, ?, ?, ?, ?)",
@@ -45,7 +58,12 @@ class LogLifecycle(LogReader):
         self._quarantined.discard((name, env, version))
 
     def promote(self, deployment: str) -> int:
-        """Move a deployment's staged rows to production atomically; later rows go there directly."""
+        """Move a deployment's staged rows to production atomically; later rows go there directly.
+
+        A shadow deployment's rows never reach production: nothing moves (0) and its stage stays.
+        """
+        if self.stage_of(deployment) == "shadow":
+            return 0
         self.flush()
         with self._tx() as con:
             moved = scalar(con, "SELECT count(*) FROM predictions_staging WHERE deployment = ?", [deployment])
@@ -217,13 +235,19 @@ class LogLifecycle(LogReader):
         cutoff = datetime.now(UTC).timestamp() - days * 86400
         old = "epoch(time) < ? AND status <> 'quarantined'"
         with self._tx() as con:
-            count = sum(scalar(con, f"SELECT count(*) FROM {t} WHERE {old}", [cutoff]) for t in TABLES)
-            for table in TABLES:
+            count = sum(scalar(con, f"SELECT count(*) FROM {t} WHERE {old}", [cutoff]) for t in ROW_TABLES)
+            for table in ROW_TABLES:
                 con.execute(f"DELETE FROM {table} WHERE {old}", [cutoff])
+            kept = " UNION ALL ".join(f'SELECT request_id, "row" FROM {t}' for t in ROW_TABLES)
+            con.execute(  # labels live as long as their rows
+                f"DELETE FROM labels l WHERE NOT EXISTS (SELECT 1 FROM ({kept}) k "
+                'WHERE k.request_id = l.request_id AND k."row" = l."row")'
+            )
             for table in self._input_tables:
                 con.execute(
                     f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE "
                     'p.request_id = t.request_id AND p."row" = t."row") AND NOT EXISTS (SELECT 1 FROM '
-                    'predictions_staging s WHERE s.request_id = t.request_id AND s."row" = t."row")'
+                    'predictions_staging s WHERE s.request_id = t.request_id AND s."row" = t."row") AND NOT EXISTS '
+                    f'(SELECT 1 FROM {SHADOW_TABLE} w WHERE w.request_id = t.request_id AND w."row" = t."row")'
                 )
         return int(count)

@@ -49,17 +49,19 @@ The class is composed of one module per job: :mod:`~rollbackkit.serving.predlog.
 (tables and columns), :mod:`~rollbackkit.serving.predlog.database` (the file and its
 transactions), :mod:`~rollbackkit.serving.predlog.writer` with
 :mod:`~rollbackkit.serving.predlog.batches` (queue, batches, sinks),
-:mod:`~rollbackkit.serving.predlog.queries` (reads) and
-:mod:`~rollbackkit.serving.predlog.lifecycle` (promote, quarantine, backfill, prune).
+:mod:`~rollbackkit.serving.predlog.queries` (reads),
+:mod:`~rollbackkit.serving.predlog.lifecycle` (promote, quarantine, backfill, prune) and
+:mod:`~rollbackkit.serving.predlog.labels` (labels that arrive later, joined when a window is read).
 """
 
 from __future__ import annotations
 
+from rollbackkit.serving.predlog.labels import LogLabels
 from rollbackkit.serving.predlog.lifecycle import LogLifecycle
 from rollbackkit.serving.predlog.surface import PredictionStore
 
 
-class PredictionLog(LogLifecycle, PredictionStore):
+class PredictionLog(LogLifecycle, LogLabels, PredictionStore):
     """The durable prediction log of one project, in this process.
 
     Open a project's log with :func:`~rollbackkit.serving.predlog.opening.open_log`; it

@@ -16,7 +16,18 @@ import pandas as pd
 
 from rollbackkit.analysis.gatespec import WINDOW_ROWS
 from rollbackkit.errors import InvalidInput
-from rollbackkit.serving.predlog.schema import ALL_ROWS, EXPORTABLE, PRODUCTION_VIEW, TABLES, sql_path, version_filter
+from rollbackkit.serving.predlog.labels import LATEST_LABELS, decode_labels
+from rollbackkit.serving.predlog.schema import (
+    ALL_ROWS,
+    EXPORTABLE,
+    PRODUCTION_VIEW,
+    ROW_TABLES,
+    SHADOW_TABLE,
+    TABLES,
+    scalar,
+    sql_path,
+    version_filter,
+)
 from rollbackkit.serving.predlog.surface import LogCalls
 from rollbackkit.serving.predlog.writer import LogWriter
 
@@ -98,40 +109,76 @@ class LogReader(LogWriter):
         deployment: str | None = None,
         version: str | None = None,
         limit: int = WINDOW_ROWS,
+        since: str | None = None,
     ) -> pd.DataFrame:
-        """The latest ``limit`` rows of a deployment (or version) as a gate window.
+        """The latest ``limit`` rows of a deployment (or version) as a gate window, oldest first.
 
-        Columns: the input features, the outputs, ``latency_ms``, ``error`` and ``time``.
-        Rows of several input schemas are stacked (missing features are null). Outputs keep
-        their type (see :func:`decode_outputs`): a string label stays ``str``.
+        Columns: the input features, the outputs, ``latency_ms``, ``error``, ``time``,
+        ``request_id``, ``row``, ``key`` and ``label`` (each row's latest label, typed as
+        ingested: ``str``, ``bool``, ``int`` or ``float``; None while it has none). Rows of
+        several input schemas are stacked (missing features are null). Outputs keep their type
+        (see :func:`decode_outputs`): a string label stays ``str``. A shadow deployment's rows
+        come from ``predictions_shadow``; ``since`` (ISO time) keeps rows at or after it.
+        The join (rows, inputs, labels) runs in DuckDB.
         """
         self.flush()
         where = "name = ? AND env = ? AND replaces IS NULL"
         params: list[Any] = [name, env]
-        if deployment is not None:
-            where += " AND deployment = ?"
-            params.append(deployment)
-        if version is not None:
-            where += " AND version = ?"
-            params.append(version)
+        for column, value in (("deployment", deployment), ("version", version)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                params.append(value)
+        if since:
+            where += " AND time >= CAST(? AS TIMESTAMPTZ)"
+            params.append(since)
+        shadow = deployment is not None and self.stage_of(deployment) == "shadow"
+        tables = (SHADOW_TABLE,) if shadow else TABLES
+        union = " UNION ALL ".join(
+            f'SELECT request_id, "row", time, "key", inputs_table, outputs, latency_ms, error FROM {t} WHERE {where}'
+            for t in tables
+        )
         with self._db:
-            rows = self._con.execute(
-                'SELECT request_id, "row", time, inputs_table, outputs, latency_ms, error FROM ('
-                f"SELECT * FROM predictions WHERE {where} UNION ALL SELECT * FROM predictions_staging WHERE {where}) "
-                f'ORDER BY time DESC, request_id DESC, "row" DESC LIMIT {int(limit)}',  # reversed below
-                params + params,
-            ).fetchdf()
+            self._con.execute(
+                "CREATE OR REPLACE TEMP TABLE window_rows AS SELECT w.*, l.label, "
+                'row_number() OVER (ORDER BY w.time, w.request_id, w."row") AS ord FROM ('
+                f'SELECT * FROM ({union}) ORDER BY time DESC, request_id DESC, "row" DESC LIMIT {int(limit)}) w '
+                f'LEFT JOIN ({LATEST_LABELS}) l ON l.request_id = w.request_id AND l."row" = w."row"',
+                params * len(tables) + [name, env],
+            )
+            try:
+                rows = self._con.execute(
+                    'SELECT request_id, "row", time, "key", inputs_table, outputs, latency_ms, error, label '
+                    "FROM window_rows ORDER BY ord"
+                ).fetchdf()
+                features = {table: self._window_inputs(str(table)) for table in rows["inputs_table"].unique().tolist()}
+            finally:
+                self._con.execute("DROP TABLE IF EXISTS window_rows")
         if rows.empty:
             return pd.DataFrame()
-        rows = rows.iloc[::-1].reset_index(drop=True)
         outputs = decode_outputs(rows["outputs"].tolist())
+        meta = rows[["latency_ms", "error", "time", "request_id"]].assign(
+            row=rows["row"].astype("int64"),
+            key=pd.Series(_objects(rows["key"]), index=rows.index, dtype=object),
+            label=pd.Series(decode_labels(rows["label"]), index=rows.index, dtype=object),
+        )
         parts = []
-        for _, group in rows.groupby("inputs_table", sort=False):
-            features = self.inputs(group).set_axis(group.index)
-            parts.append(
-                pd.concat([features, outputs.loc[group.index], group[["latency_ms", "error", "time"]]], axis=1)
-            )
-        return pd.concat(parts).sort_index()
+        for table, group in rows.groupby("inputs_table", sort=False):
+            parts.append(pd.concat([features[table].set_axis(group.index), outputs.loc[group.index]], axis=1))
+        return pd.concat([pd.concat(parts).sort_index(), meta], axis=1)
+
+    def _window_inputs(self, table: str) -> pd.DataFrame:
+        """The stored inputs of the ``window_rows`` of one inputs table, in window order (hold ``_db``)."""
+        if table not in self._input_tables:
+            raise InvalidInput(f"The prediction log has no inputs table {table}.", "The log may have been pruned.")
+        frame = self._con.execute(
+            f'SELECT t.* EXCLUDE (request_id, "row") FROM window_rows w JOIN {table} t '
+            'ON t.request_id = w.request_id AND t."row" = w."row" WHERE w.inputs_table = ? ORDER BY w.ord',
+            [table],
+        ).fetchdf()
+        wanted = scalar(self._con, "SELECT count(*) FROM window_rows WHERE inputs_table = ?", [table])
+        if len(frame) != wanted:
+            raise InvalidInput(f"{wanted - len(frame)} rows have no stored inputs.", "The log may have been pruned.")
+        return frame
 
     def production(self, name: str | None = None) -> pd.DataFrame:
         """What downstream consumers see: the production view."""
@@ -150,10 +197,9 @@ class LogReader(LogWriter):
     def verify_batches(self) -> list[str]:
         """Batches whose committed rows do not match their recorded count (empty when whole)."""
         with self._db:
+            found = " + ".join(f"(SELECT count(*) FROM {t} x WHERE x.batch_id = b.batch_id)" for t in ROW_TABLES)
             rows = self._con.execute(
-                "SELECT b.batch_id, b.rows, (SELECT count(*) FROM predictions p WHERE p.batch_id = b.batch_id) + "
-                "(SELECT count(*) FROM predictions_staging s WHERE s.batch_id = b.batch_id) AS found "
-                "FROM log_batches b WHERE b.rows <> found"
+                f"SELECT b.batch_id, b.rows, {found} AS found FROM log_batches b WHERE b.rows <> found"
             ).fetchall()
         return [f"batch {r[0]}: {r[2]} of {r[1]} rows" for r in rows]
 
@@ -162,13 +208,20 @@ class LogReader(LogWriter):
         if view not in EXPORTABLE:
             raise InvalidInput(
                 f"Unknown log table {view!r}.",
-                "Use predictions, predictions_staging, predictions_production or backfill_audit.",
+                f"Use one of {', '.join(EXPORTABLE)}.",
             )
         self.flush()
         target = Path(path)
         with self._db:
             self._con.execute(f"COPY (SELECT * FROM {view}) TO '{sql_path(target)}' (FORMAT parquet)")
         return target
+
+
+def _objects(values: pd.Series) -> np.ndarray:
+    """Text values as an object array, None where missing."""
+    out = values.to_numpy(dtype=object, copy=True)
+    out[pd.isna(values).to_numpy()] = None
+    return out
 
 
 def decode_outputs(texts: Sequence[str]) -> pd.DataFrame:

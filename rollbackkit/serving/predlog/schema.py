@@ -4,6 +4,8 @@ One DuckDB file holds:
 
 - ``predictions`` and ``predictions_staging``: one row per scored row (:data:`COLUMNS`);
   a deployment under evaluation writes to staging until it is promoted.
+- ``predictions_shadow``: the rows a shadow deployment scored off the request path (same
+  columns); never in the production view, sinks, quarantine or backfill.
 - ``predictions_production``: the view downstream consumers read (``ok`` and
   ``backfill`` rows only: never a staged, quarantined or superseded row).
 - ``inputs_<hash>``: the typed inputs of one input signature (:func:`inputs_table`),
@@ -11,6 +13,10 @@ One DuckDB file holds:
 - ``log_batches`` (one row per committed batch, with its row count),
   ``log_deployments`` (each deployment's stage), ``log_quarantine`` (quarantined
   versions) and ``backfill_audit`` (old -> new outputs per corrected row).
+- ``labels``: ground truth that arrived later (:mod:`rollbackkit.serving.predlog.labels`).
+
+A file written by an earlier release is migrated when opened (:func:`create`): missing row
+columns are added (null in old rows) and missing tables created.
 """
 
 from __future__ import annotations
@@ -48,13 +54,14 @@ ROW_COLUMNS: dict[str, str] = {
     "status": "VARCHAR",
     "replaces": "VARCHAR",
     "batch_id": "VARCHAR",
+    "key": "VARCHAR",
 }
-"""The columns of ``predictions`` and ``predictions_staging``, in table order: name -> SQL type.
+"""The columns of ``predictions``, ``predictions_staging`` and ``predictions_shadow``, in table order: name -> SQL type.
 
 The one list of them: the tables, the writer's INSERT and the backfill's rows are built from
 it. Append a new column at the end (existing files keep their order). ``CREATE TABLE IF NOT
-EXISTS`` never adds a column to an existing log file: a new column needs a migration
-(``ALTER TABLE ... ADD COLUMN``) before old files accept inserts. A new column's VALUE
+EXISTS`` never adds a column to an existing log file: :func:`create` adds every missing one
+(``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``) when a file is opened. A new column's VALUE
 comes from code, per kind:
 
 - a per-request value: a key of the same name in the ``meta`` that
@@ -85,12 +92,21 @@ COLUMN_LIST = ", ".join(quote(name) for name in FIELDS)
 """The row columns as a SQL column list, in table order (for INSERT and SELECT)."""
 
 TABLES = ("predictions", "predictions_staging")
-"""The two row tables: production rows and staged rows."""
+"""The two row tables of served answers: production rows and staged rows."""
+
+SHADOW_TABLE = "predictions_shadow"
+"""The rows of shadow deployments: answers never returned, never in production, sinks or backfill."""
+
+ROW_TABLES = (*TABLES, SHADOW_TABLE)
+"""Every table of logged rows (what a batch writes, what labels join to, what prune trims)."""
+
+STAGES = ("staging", "production", "shadow")
+"""Where a deployment's rows go: staging, production or the shadow table."""
 
 PRODUCTION_VIEW = "predictions_production"
 """What downstream consumers read."""
 
-EXPORTABLE = (*TABLES, PRODUCTION_VIEW, "backfill_audit")
+EXPORTABLE = (*ROW_TABLES, PRODUCTION_VIEW, "backfill_audit", "labels")
 """The tables and views :meth:`PredictionLog.export_parquet` writes."""
 
 SINK_COLUMNS: dict[str, str] = {
@@ -111,6 +127,14 @@ SINK_COLUMNS: dict[str, str] = {
 """The row columns a sink (:mod:`rollbackkit.serving.predlog.sinks`) receives and stores, in its
 table order: name -> SQL type (``NOT NULL`` where the sink requires a value)."""
 
+LABEL_COLUMNS = (
+    'name VARCHAR, env VARCHAR, request_id VARCHAR, "row" INTEGER, label VARCHAR, received TIMESTAMPTZ, '
+    'batch_id VARCHAR, seq BIGINT, joined_on VARCHAR, "key" VARCHAR'
+)
+"""The ``labels`` table (:mod:`~rollbackkit.serving.predlog.labels`): one row per stored label of
+one logged row, ``label`` its JSON text, ``seq`` the order stored (the highest wins), ``joined_on``
+``request_id`` or ``key`` (then ``key`` is the key it came by)."""
+
 ALL_ROWS = "(SELECT * FROM predictions UNION ALL SELECT * FROM predictions_staging)"
 """Production and staged rows together, as a subquery."""
 
@@ -120,7 +144,7 @@ class SchemaState:
     """What the log file already holds, read once when it is opened."""
 
     stages: dict[str, str]
-    """Each deployment's stage (``staging`` or ``production``)."""
+    """Each deployment's stage (``staging``, ``production`` or ``shadow``)."""
     quarantined: set[tuple[str, str, str]]
     """Quarantined ``(name, env, version)``."""
     input_tables: set[str]
@@ -128,9 +152,12 @@ class SchemaState:
 
 
 def create(con: Any) -> SchemaState:
-    """Create the log's tables and view where missing (inside the caller's transaction)."""
-    for table in TABLES:
+    """Create the log's tables and view where missing, and add the row columns an older
+    release's file lacks (inside the caller's transaction)."""
+    for table in ROW_TABLES:
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({COLUMNS})")
+        _add_missing_columns(con, table)
+    con.execute(f"CREATE TABLE IF NOT EXISTS labels ({LABEL_COLUMNS})")
     con.execute(
         "CREATE TABLE IF NOT EXISTS log_batches (batch_id VARCHAR PRIMARY KEY, rows INTEGER, written TIMESTAMPTZ)"
     )
@@ -158,6 +185,15 @@ def create(con: Any) -> SchemaState:
             for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'inputs_%'").fetchall()
         },
     )
+
+
+def _add_missing_columns(con: Any, table: str) -> None:
+    """Append the :data:`ROW_COLUMNS` an older file's ``table`` lacks (null in its old rows)."""
+    query = "SELECT column_name FROM duckdb_columns() WHERE table_name = ?"
+    have = {r[0] for r in con.execute(query, [table]).fetchall()}
+    for name, kind in ROW_COLUMNS.items():
+        if name not in have:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote(name)} {kind}")
 
 
 def inputs_table(frame: pd.DataFrame) -> str:
@@ -188,8 +224,8 @@ def version_filter(name: str, env: str, version: str, since: str | None) -> tupl
 
 def scalar(con: Any, sql: str, params: list[Any]) -> Any:
     """The first value of a query's first row (0 when there is none)."""
-    row = con.execute(sql, params).fetchone()
-    return row[0] if row else 0
+    rows = con.execute(sql, params).fetchall()  # fetched to the end: the connection is free again
+    return rows[0][0] if rows else 0
 
 
 def sql_path(path: Path) -> str:

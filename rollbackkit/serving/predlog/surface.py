@@ -25,7 +25,7 @@ class LogCalls(Protocol):
     """The calls a server makes on its prediction log, in this process or in the writer process."""
 
     def set_stage(self, deployment: str, name: str, env: str, version: str, stage: str) -> None:
-        """Declare where a deployment's rows go (``staging`` or ``production``)."""
+        """Declare where a deployment's rows go (``staging``, ``production`` or ``shadow``)."""
         ...
 
     def knows(self, deployment: str) -> bool:
@@ -33,7 +33,7 @@ class LogCalls(Protocol):
         ...
 
     def stage_of(self, deployment: str) -> str:
-        """``staging`` or ``production`` (deployments never declared: production)."""
+        """``staging``, ``production`` or ``shadow`` (deployments never declared: production)."""
         ...
 
     def promote(self, deployment: str) -> int:
@@ -64,8 +64,13 @@ class LogCalls(Protocol):
         deployment: str | None = None,
         version: str | None = None,
         limit: int = WINDOW_ROWS,
+        since: str | None = None,
     ) -> pd.DataFrame:
-        """The latest ``limit`` rows of a deployment (or version) as a gate window."""
+        """The latest ``limit`` rows of a deployment (or version) as a gate window, with labels."""
+        ...
+
+    def add_labels(self, name: str, env: str, labels: pd.DataFrame, on: str) -> dict[str, Any]:
+        """Store labels for logged rows (by ``request_id``/``row`` or ``key``), all or nothing."""
         ...
 
     def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:

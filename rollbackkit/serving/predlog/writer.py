@@ -22,7 +22,15 @@ import pandas as pd
 
 from rollbackkit.serving.predlog import batches
 from rollbackkit.serving.predlog.database import LogDatabase
-from rollbackkit.serving.predlog.schema import COLUMN_LIST, FIELDS, SINK_COLUMNS, TABLES, outputs_json, quote
+from rollbackkit.serving.predlog.schema import (
+    COLUMN_LIST,
+    FIELDS,
+    SHADOW_TABLE,
+    SINK_COLUMNS,
+    TABLES,
+    outputs_json,
+    quote,
+)
 from rollbackkit.serving.predlog.sinks import Sink
 
 LOGGER = logging.getLogger(__name__)
@@ -160,7 +168,8 @@ class LogWriter(LogDatabase):
             meta = item.meta
             key = (meta["name"], meta["env"], meta["version"])
             meta["status"] = "quarantined" if key in self._quarantined else "ok"
-            meta["staged"] = self.stage_of(meta["deployment"]) == "staging"
+            stage = self.stage_of(meta["deployment"])
+            meta["staged"], meta["shadow"] = stage == "staging", stage == "shadow"
             meta["batch_id"] = batch_id
         groups = batches.groups(pending)
         rows = sum(g.table.num_rows for g in groups)
@@ -185,7 +194,15 @@ class LogWriter(LogDatabase):
                     f'CREATE TABLE IF NOT EXISTS {table} AS SELECT request_id, "row", {input_cols} '
                     "FROM batch_frame LIMIT 0"
                 )
-            con.execute(f'INSERT INTO {table} SELECT request_id, "row", {input_cols} FROM batch_frame')
+            insert = f'INSERT INTO {table} SELECT request_id, "row", {input_cols} FROM batch_frame b'
+            if group.shadow:  # a shadow row shares its live row's id and inputs: stored once
+                con.execute(f"{insert} WHERE NOT shadow")
+                con.execute(
+                    f"{insert} WHERE shadow AND NOT EXISTS (SELECT 1 FROM {table} t "
+                    'WHERE t.request_id = b.request_id AND t."row" = b."row")'
+                )
+            else:
+                con.execute(insert)
             computed = {  # COMPUTED_IN_SQL; every other row column is the batch's column of that name
                 "input_hash": input_hash,
                 "inputs_table": f"'{table}'",
@@ -194,10 +211,12 @@ class LogWriter(LogDatabase):
             }
             values = ", ".join(computed.get(name, quote(name)) for name in FIELDS)
             select = f"({COLUMN_LIST}) SELECT {values} FROM batch_frame"
+            if group.shadow:  # a shadow's rows: never staged, never production
+                con.execute(f"INSERT INTO {SHADOW_TABLE} {select} WHERE shadow")
             if group.staged:
-                con.execute(f"INSERT INTO predictions_staging {select} WHERE staged")
-            if group.staged < group.table.num_rows:
-                con.execute(f"INSERT INTO predictions {select} WHERE NOT staged")
+                con.execute(f"INSERT INTO predictions_staging {select} WHERE staged AND NOT shadow")
+            if group.staged + group.shadow < group.table.num_rows:
+                con.execute(f"INSERT INTO predictions {select} WHERE NOT staged AND NOT shadow")
         finally:
             con.unregister("batch_frame")
 

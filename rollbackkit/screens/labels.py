@@ -1,0 +1,42 @@
+"""The ``labels ingest`` screen: what was stored, replaced and refused, in a few lines."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from rollbackkit.ops.label_results import LabelIngest
+
+
+def lines(result: LabelIngest) -> list[Text]:
+    """The screen's lines: the counts, then the unknown ids (a sample) and what was skipped."""
+    where = "the log file" if result.via == "log" else result.via
+    head = Text(f"{result.name} in {result.env}: ", style="bold")
+    head.append(f"received {result.received:,}, stored {result.stored:,}", style="green" if result.stored else "yellow")
+    head.append(f", replaced {result.replaced:,}, unknown {result.unknown:,}")
+    head.append(f" (by {result.on}, via {where})", style="dim")
+    out = [head]
+    if result.unknown:
+        sample = ", ".join(result.unknown_sample)
+        more = result.unknown - len(result.unknown_sample)
+        text = Text(f"  unknown ({result.unknown:,}, not stored): ", style="yellow")
+        text.append(sample + (f" and {more:,} more" if more > 0 else ""))
+        out.append(text)
+        if not result.stored:
+            out.append(Text(f"  no {result.on} matched a logged row of {result.name} in {result.env}", style="yellow"))
+    if result.duplicates:
+        out.append(Text(f"  {result.duplicates:,} lines overridden by a later line for the same row (the last wins)"))
+    if result.missing:
+        out.append(Text(f"  {result.missing:,} lines without a label skipped"))
+    if result.replaced:
+        out.append(Text(f"  {result.replaced:,} rows had a label: the new one wins, the older is kept as history"))
+    out.append(Text(f"  {result.rows_labelled:,} logged rows are labelled now", style="dim"))
+    return out
+
+
+def render(console: Any, result: LabelIngest) -> None:
+    """Print the screen."""
+    for line in lines(result):
+        console.print(line, soft_wrap=True)
