@@ -151,7 +151,17 @@ def test_a_small_window_is_insufficient_not_a_pass(gated: Registry) -> None:
     window = window_for(gated, churn_frame(150, seed=15))
     report = evaluate(gated.describe("churn@v1.0.0"), window)
     assert {g.status for g in report.gates} == {"insufficient"}
-    assert report.decision == "warn"
+    assert report.decision == "inconclusive"  # the rollout waits: never a pass, never a warning to ignore
+    said = report.summary()
+    assert said.startswith("inconclusive: latency-p99: insufficient (150 samples in the window, 200 needed)"), said
+    assert "accuracy: insufficient (no labels yet: the window has no 'label' column)" in report.summary()
+
+
+def test_no_traffic_is_inconclusive_and_every_gate_says_so(gated: Registry) -> None:
+    empty = window_for(gated, churn_frame(150, seed=15)).head(0)
+    report = evaluate(gated.describe("churn@v1.0.0"), empty)
+    assert report.n == 0 and report.decision == "inconclusive"
+    assert {(g.status, g.evidence["reason"]) for g in report.gates} == {("insufficient", "no traffic")}
 
 
 BAD_GATES = {

@@ -139,7 +139,7 @@ def test_gates_check_wraps_at_80_columns_and_says_each_status_once(gated: Regist
     small = window_for(gated, churn_frame(60, seed=3))  # too few rows: most gates insufficient, with reasons
     shifted = window_for(gated, churn_frame(3000, seed=14))
     shifted = shifted.assign(proba_1=(shifted["proba_1"] + 0.35).clip(0, 1))
-    for window, decision in ((small, "warn"), (shifted, "rollback")):
+    for window, decision in ((small, "inconclusive"), (shifted, "rollback")):
         path = tmp_path / f"{decision}.parquet"
         window.to_parquet(path)
         shown = screen("gates", "check", "churn@v1.0.0", "--window", str(path), cwd=gated.root)

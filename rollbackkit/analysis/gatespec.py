@@ -3,33 +3,98 @@
 A gate is a rollback trigger decided *before* deployment and registered with the bundle
 (so it is versioned and diffable). Each kind is one model below (:class:`LatencyGate` for
 ``latency`` and so on) whose docstring says what it bounds; the union :data:`Gate` is the one
-list of kinds, and :data:`GATE_KINDS` is read from it.
+list of kinds, and :data:`GATE_KINDS` is read from it. Evaluation over a window is
+:mod:`rollbackkit.analysis.gates`.
 
-Every gate has a ``severity`` (``rollback`` or ``warn``) and an optional ``min_samples``;
-a window below it is ``insufficient`` (never a pass). Drift gates default to effect sizes
-(PSI, JS, normalised Wasserstein); p-values are not offered as gate metrics because on
-millions of rows they flag every shift.
+Gates reference (every key)
+---------------------------
+Top level: ``min_samples`` (default 200, the rows a gate needs unless it says otherwise) and
+``gates`` (a list). Every gate: ``name``, ``kind``, ``severity`` (``rollback`` or ``warn``),
+``min_samples`` (rows needed; labelled rows for label gates; below it the gate is
+``insufficient``, never a pass), ``initial_delay`` (a duration: until the deployment has
+served that long the gate is ``insufficient``, ``waiting: 40s of 2m initial delay``) and
+``failure_limit`` (consecutive failing evaluations before a failure counts; default 1).
+Durations are seconds or ``30s``, ``10m``, ``2h``, ``1d`` (:func:`parse_duration`).
 
-Evaluation over a window is :mod:`rollbackkit.analysis.gates`.
+Kinds: ``latency`` (``quantile``, ``max_ms``), ``error_rate`` (``max``), ``prediction_drift``
+(``metric``, ``max``, ``column``), ``feature_drift`` (``metric``, ``max``, ``features``),
+``tail`` (``column``, ``share_above_p99_max``, ``share_below_p1_max``, ``quantile`` with
+``min``/``max``), ``label_metric`` (``metric``, ``min``/``max``, ``label``, ``label_delay``),
+``slice`` (``by``, ``metric``, ``min``/``max``, ``column``, ``label``, ``label_delay``,
+``min_slice_samples``) and ``agreement`` (a shadow against live: ``min``, ``tolerance``,
+``by``).
+
+Label metrics: classifiers ``accuracy``, ``balanced_accuracy``, ``f1`` (two classes: the
+last class is positive; more: macro), ``roc_auc`` (``auc`` is the same), ``log_loss`` (from
+``proba_<class>``); regressors ``mae``, ``rmse``, ``mape`` (rows labelled 0 are left out).
+``label_delay`` (a duration): only rows at least that old are eligible (their labels had time
+to arrive); the result says how many eligible rows are labelled.
+
+Candidate against live (``latency``, ``error_rate``, ``label_metric``, ``slice`` with a label
+metric or ``error_rate``): ``compare: live`` with exactly one of ``max_ratio`` (candidate/live
+at most r; latency and lower-is-better label metrics), ``max_increase`` (candidate - live at
+most d; lower is better: latency in ms, error rate, log_loss, mae, rmse, mape) or
+``max_decrease`` (live - candidate at most d; higher is better: accuracy, balanced_accuracy,
+f1, roc_auc), and ``confidence`` (default 0.95). A difference fails only when it is material
+(the estimate is beyond the threshold) and supported (the confidence interval lies beyond
+it); material but not supported is ``inconclusive``. With ``compare`` the absolute bound
+(``max_ms``, ``max``, ``min``) is optional.
+
+Drift gates default to effect sizes (PSI, JS, normalised Wasserstein); p-values are not
+offered as gate metrics because on millions of rows they flag every shift.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
+from rollbackkit.analysis.durations import duration_seconds
+from rollbackkit.analysis.durations import format_duration as format_duration  # re-exported: one home
+from rollbackkit.analysis.durations import parse_duration as parse_duration
+from rollbackkit.analysis.specerrors import error_location, gate_named
+from rollbackkit.analysis.specerrors import explain as explain
+from rollbackkit.analysis.specerrors import line_of as line_of
 from rollbackkit.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.schema import Schema
 
+
 Severity = Literal["rollback", "warn"]
 DriftMetric = Literal["psi", "js", "wasserstein_norm", "ks", "mean_shift"]
-LabelMetric = Literal["accuracy", "auc", "rmse", "mae"]
+LabelMetric = Literal["accuracy", "balanced_accuracy", "f1", "roc_auc", "auc", "log_loss", "mae", "rmse", "mape"]
 SliceMetric = Literal[
-    "accuracy", "auc", "rmse", "mae", "error_rate", "psi", "js", "wasserstein_norm", "ks", "mean_shift"
+    "accuracy",
+    "balanced_accuracy",
+    "f1",
+    "roc_auc",
+    "auc",
+    "log_loss",
+    "mae",
+    "rmse",
+    "mape",
+    "error_rate",
+    "psi",
+    "js",
+    "wasserstein_norm",
+    "ks",
+    "mean_shift",
 ]
+LABEL_METRICS: frozenset[str] = frozenset(get_args(LabelMetric))
+HIGHER_IS_BETTER: frozenset[str] = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc", "auc"})
+"""Label metrics where a drop is the harm (compared with ``max_decrease``)."""
+COMPARE_KEYS = ("max_ratio", "max_increase", "max_decrease")
 Quantile = Literal["p1", "p5", "p50", "p95", "p99"]
 WINDOW_ROWS = 20_000
 """The rows a gate window holds: a server's latest rows of the version under evaluation
@@ -39,27 +104,123 @@ MAX_MIN_SAMPLES = WINDOW_ROWS
 be decided, so it would warn "insufficient" forever."""
 
 
+def _duration(value: object, info: ValidationInfo) -> object:
+    if value is None:
+        return None
+    try:
+        return duration_seconds(value)
+    except ValueError as exc:
+        raise PydanticCustomError("gate_rule", f"{info.field_name}: {exc}") from exc
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+"""Seconds, written as a number or ``30s``/``10m``/``2h``/``1d``."""
+
+
+def _rule(message: str, key: str | None = None) -> PydanticCustomError:
+    """A gate rule broken: ``message`` (the line reported is ``key``'s when given)."""
+    return PydanticCustomError("gate_rule", message, {"key": key} if key else {})
+
+
 class _Gate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     severity: Severity = "rollback"
     min_samples: int | None = Field(default=None, ge=1, le=MAX_MIN_SAMPLES, strict=True)
+    initial_delay: Duration = 0.0
+    failure_limit: int = Field(default=1, ge=1, le=1000, strict=True)
 
 
-class LatencyGate(_Gate):
-    """A latency quantile (p50/p95/p99 of ``latency_ms``) at most ``max_ms``."""
+class _Compared(_Gate):
+    """A gate that may compare the version under evaluation with live (see the module doc)."""
+
+    compare: Literal["live"] | None = None
+    max_ratio: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_increase: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_decrease: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    confidence: float = Field(default=0.95, ge=0.5, le=0.999)
+
+    @property
+    def compared(self) -> bool:
+        """Whether the gate compares with live."""
+        return self.compare is not None
+
+    @property
+    def comparison(self) -> tuple[str, float]:
+        """The comparison's key (``max_ratio`` ...) and threshold."""
+        key = next(k for k in COMPARE_KEYS if getattr(self, k) is not None)
+        return key, float(getattr(self, key))
+
+    def _compared_metric(self) -> str | None:
+        """The metric compared (None: this gate's metric cannot compare)."""
+        return None
+
+    @model_validator(mode="after")
+    def _one_comparison(self) -> _Compared:
+        given = [k for k in COMPARE_KEYS if getattr(self, k) is not None]
+        if self.compare is None:
+            if given:
+                raise _rule(f"{given[0]} without compare: live (add compare: live, or remove {given[0]})", given[0])
+            if "confidence" in self.model_fields_set:
+                raise _rule("confidence without compare: live", "confidence")
+            return self
+        if not given:
+            raise _rule("compare: live needs one of max_ratio, max_increase, max_decrease", "compare")
+        if len(given) > 1:
+            raise _rule(f"compare: live takes one of max_ratio, max_increase, max_decrease, not {given}", given[1])
+        metric = self._compared_metric()
+        if metric is None:
+            raise _rule(
+                "compare: live needs a label metric or error_rate (drift is already measured against training)",
+                "compare",
+            )
+        allowed = _allowed_comparisons(metric)
+        if given[0] not in allowed:
+            better = "higher" if metric in HIGHER_IS_BETTER else "lower"
+            raise _rule(f"{metric} ({better} is better) compares by {' or '.join(allowed)}, not {given[0]}", given[0])
+        return self
+
+
+def _allowed_comparisons(metric: str) -> tuple[str, ...]:
+    if metric in HIGHER_IS_BETTER:
+        return ("max_decrease",)
+    if metric == "error_rate":
+        return ("max_increase",)
+    return ("max_ratio", "max_increase")
+
+
+class LatencyGate(_Compared):
+    """A latency quantile (p50/p95/p99 of ``latency_ms``) at most ``max_ms`` and/or against live."""
 
     kind: Literal["latency"]
     quantile: Literal["p50", "p95", "p99"] = "p99"
-    max_ms: float = Field(gt=0)
+    max_ms: float | None = Field(default=None, gt=0)
+
+    def _compared_metric(self) -> str | None:
+        return "latency"
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> LatencyGate:
+        if self.max_ms is None and self.compare is None:
+            raise _rule("a latency gate needs max_ms or compare: live")
+        return self
 
 
-class ErrorRateGate(_Gate):
-    """Share of failed requests at most ``max``."""
+class ErrorRateGate(_Compared):
+    """Share of failed requests at most ``max`` and/or at most live's plus ``max_increase``."""
 
     kind: Literal["error_rate"]
-    max: float = Field(ge=0, le=1)
+    max: float | None = Field(default=None, ge=0, le=1)
+
+    def _compared_metric(self) -> str | None:
+        return "error_rate"
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> ErrorRateGate:
+        if self.max is None and self.compare is None:
+            raise _rule("an error_rate gate needs max or compare: live")
+        return self
 
 
 class PredictionDriftGate(_Gate):
@@ -105,11 +266,12 @@ class TailGate(_Gate):
         return self
 
 
-class SliceGate(_Gate):
+class SliceGate(_Compared):
     """A metric per segment (``by``); fails when any segment with enough rows violates a bound.
 
-    So one bad segment fails even when the average is fine: label metrics (accuracy, auc,
-    rmse, mae, error_rate) or drift metrics against the same segment of the reference.
+    So one bad segment fails even when the average is fine: label metrics or error_rate, or
+    drift metrics against the same segment of the reference. With ``compare: live`` each
+    segment is compared with the same segment of live.
     """
 
     kind: Literal["slice"]
@@ -119,21 +281,27 @@ class SliceGate(_Gate):
     max: float | None = None
     column: str | None = None
     label: str = "label"
+    label_delay: Duration | None = None
     min_slice_samples: int = Field(default=30, ge=1, le=MAX_MIN_SAMPLES, strict=True)
+
+    def _compared_metric(self) -> str | None:
+        return self.metric if self.metric in LABEL_METRICS or self.metric == "error_rate" else None
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> SliceGate:
-        if self.min is None and self.max is None:
-            raise ValueError("a slice gate needs min or max")
+        if self.min is None and self.max is None and self.compare is None:
+            raise _rule("a slice gate needs min or max (or compare: live)")
+        if self.label_delay is not None and self.metric not in LABEL_METRICS:
+            raise _rule(f"label_delay needs a label metric; {self.metric} reads no labels", "label_delay")
         return self
 
 
-class LabelMetricGate(_Gate):
-    """Accuracy, auc, rmse or mae over the rows that have labels.
+class LabelMetricGate(_Compared):
+    """A label metric over the eligible rows that have labels (see the module doc for metrics).
 
-    Accuracy compares labels as classes (``"yes"``, ``True``, ``1``); AUC reads the class
-    probabilities (``proba_<class>``; one-vs-rest for several classes); rmse and mae need
-    numeric labels.
+    Classes compare as classes (``"yes"``, ``True``, ``1``); ``roc_auc`` and ``log_loss`` read
+    the class probabilities (``proba_<class>``; one-vs-rest for several classes); ``mae``,
+    ``rmse`` and ``mape`` need numeric labels.
     """
 
     kind: Literal["label_metric"]
@@ -141,22 +309,56 @@ class LabelMetricGate(_Gate):
     min: float | None = Field(default=None, ge=0)
     max: float | None = Field(default=None, ge=0)
     label: str = "label"
+    label_delay: Duration | None = None
+
+    def _compared_metric(self) -> str | None:
+        return self.metric
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> LabelMetricGate:
-        if self.min is None and self.max is None:
-            raise ValueError("a label_metric gate needs min or max")
+        if self.min is None and self.max is None and self.compare is None:
+            raise _rule("a label_metric gate needs min or max (or compare: live)")
         return self
 
 
+class AgreementGate(_Gate):
+    """A shadow against live: the share of paired rows (same ``request_id`` and ``row``) whose
+    ``prediction`` equals live's at least ``min`` (regressors: primary output within
+    ``tolerance``); ``by`` adds per-slice agreement and score deltas to the evidence."""
+
+    kind: Literal["agreement"]
+    min: float = Field(ge=0, le=1)
+    tolerance: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    by: str | list[str] | None = None
+
+
 Gate = Annotated[
-    LatencyGate | ErrorRateGate | PredictionDriftGate | FeatureDriftGate | TailGate | SliceGate | LabelMetricGate,
+    LatencyGate
+    | ErrorRateGate
+    | PredictionDriftGate
+    | FeatureDriftGate
+    | TailGate
+    | SliceGate
+    | LabelMetricGate
+    | AgreementGate,
     Field(discriminator="kind"),
 ]
 GATE_KINDS: tuple[str, ...] = tuple(
     get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Gate)[0])
 )
 """The gate kinds, in the order of :data:`Gate` (each model's ``kind`` literal)."""
+COMPARE_KINDS = ("latency", "error_rate", "label_metric", "slice")
+"""The kinds that may ``compare: live``."""
+
+
+def uses_live(gate: Any) -> bool:
+    """Whether a gate needs live's rows (an agreement gate, or one with ``compare: live``)."""
+    return isinstance(gate, AgreementGate) or bool(getattr(gate, "compare", None))
+
+
+def reads_labels(gate: Any) -> bool:
+    """Whether a gate is decided on labelled rows."""
+    return isinstance(gate, LabelMetricGate) or (isinstance(gate, SliceGate) and gate.metric in LABEL_METRICS)
 
 
 class GateSpec(BaseModel):
@@ -195,10 +397,9 @@ def parse_gates(text: str | bytes, where: str = "gates.yaml", schema: Schema | N
         spec = GateSpec.model_validate(data or {})
     except ValidationError as exc:
         error = exc.errors()[0]
-        loc = tuple(error["loc"]) + (("kind",) if error["type"] == "union_tag_invalid" else ())
-        lineno = line_of(root, loc)
+        loc = error_location(error)
         raise InvalidInput(
-            f"{where} line {lineno}: {explain(error)}.",
+            f"{where} line {line_of(root, loc)}: {gate_named(data, loc)}{explain(error)}.",
             f"Valid gate kinds: {', '.join(GATE_KINDS)}; see rollbackkit.analysis.gatespec for their keys.",
         ) from exc
     if schema is not None:
@@ -231,56 +432,6 @@ def _check_columns(spec: GateSpec, schema: Schema, root: Any, where: str) -> Non
                     f"{key} {column!r} is not {what} of this version.",
                     f"Name one of: {listed}.",
                 )
-
-
-def line_of(node: Any, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the deepest YAML node along a pydantic error location."""
-    from yaml import MappingNode, SequenceNode
-
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        child = None
-        if isinstance(node, MappingNode) and isinstance(part, str):
-            child = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
-            if child is None and any(getattr(k, "value", None) == part for k, _ in node.value):
-                child = node
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-        if child is None:
-            if isinstance(node, MappingNode) and isinstance(part, str):
-                key = next((k for k, _ in node.value if getattr(k, "value", None) == part), None)
-                if key is not None:
-                    line = key.start_mark.line + 1
-            continue  # e.g. the discriminator tag pydantic adds to the location
-        node, line = child, child.start_mark.line + 1
-    return line
-
-
-def explain(error: Any) -> str:
-    """One pydantic validation error as a short sentence naming the key and the fix."""
-    kind, loc = error["type"], [str(p) for p in error["loc"] if not isinstance(p, int)]
-    key = loc[-1] if loc else "value"
-    if kind == "union_tag_invalid":
-        return (
-            f"unknown gate kind {error['input'].get('kind')!r}"
-            if isinstance(error.get("input"), dict)
-            else ("unknown gate kind")
-        )
-    if kind == "union_tag_not_found":
-        return "a gate without a 'kind'"
-    if kind == "extra_forbidden":
-        return f"unknown key {key!r}"
-    if kind == "literal_error":
-        return f"{key} {error['input']!r} is not one of {error['ctx']['expected']}"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal"):
-        return f"{key} must be {error['msg'].removeprefix('Input should be ')}, got {error['input']!r}"
-    if kind == "missing":
-        return f"missing required key {key!r}"
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"{key} must be a whole number, got {error['input']!r}"
-    if kind == "value_error":
-        return str(error["msg"]).removeprefix("Value error, ")
-    return f"{'.'.join(loc) or 'gates'}: {error['msg']}"
 
 
 def parse_gates_dict(data: dict[str, Any], where: str) -> GateSpec:
