@@ -240,6 +240,31 @@ BAD_CONFIGS: list[tuple[str, str, str | bytes, tuple[str, ...]]] = [
         GATE + "    kind: tail\n    column: nope\n    share_above_p99_max: 0.1\n",
         ("line 4", "column 'nope'"),
     ),
+    (
+        "--gates",
+        "compare-without-threshold",
+        GATE + "    kind: latency\n    compare: live\n",
+        ("line 4", "gate 'g'", "compare: live needs one of max_ratio, max_increase, max_decrease"),
+    ),
+    (
+        "--gates",
+        "threshold-without-compare",
+        GATE + "    kind: latency\n    max_ms: 50\n    max_ratio: 1.2\n",
+        ("line 5", "max_ratio without compare: live"),
+    ),
+    ("--gates", "compare-prod", GATE + "    kind: error_rate\n    compare: prod\n", ("line 4", "compare 'prod'")),
+    (
+        "--gates",
+        "compare-negative-ratio",
+        GATE + "    kind: latency\n    compare: live\n    max_ratio: -1\n",
+        ("line 5", "max_ratio must be greater than 0"),
+    ),
+    (
+        "--gates",
+        "compare-on-drift",
+        GATE + "    kind: prediction_drift\n    max: 0.2\n    compare: live\n",
+        ("line 5", "compare on a prediction_drift gate"),
+    ),
 ]
 
 
