@@ -563,6 +563,21 @@ def deploy(
     ref: Annotated[str, typer.Argument(help="NAME@vX.Y.Z to deploy.")],
     env: EnvOpt,
     canary: Annotated[int | None, typer.Option(help="Send this percent of traffic to it first.")] = None,
+    shadow: Annotated[
+        int | None,
+        typer.Option(
+            metavar="[PCT]",
+            help="Score a mirror of PCT% of live requests (bare --shadow: 100) off the request path; "
+            "answers logged, never returned.",
+        ),
+    ] = None,
+    steps: Annotated[
+        str | None,
+        typer.Option(metavar="PCTS", help="Stepped rollout, e.g. 5,25,50,100: the next step when the gates pass."),
+    ] = None,
+    bake: Annotated[
+        str | None, typer.Option(metavar="DURATION", help="How long each step's gates must pass (30s, 10m, 2h).")
+    ] = None,
     features: Annotated[Path | None, typer.Option(help="Live features for preflight (.csv/.parquet or -).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Override a failed preflight (recorded).")] = False,
     reason: Annotated[str, typer.Option(help="Why (stored in the assignment).")] = "",
@@ -570,10 +585,25 @@ def deploy(
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Deploy a version to ENV: preflight, then a traffic shift (server) or a restore (workspace)."""
+    """Deploy a version to ENV: preflight, then a traffic shift (server) or a restore (workspace).
+
+    --canary, --shadow and --steps need a running server; a shadow goes on with promote --from-shadow.
+    """
     from rollbackkit.ops.traffic import deploy as run
 
-    result = run(repo, ref, env, canary=canary, features=_features(features), force=force, reason=reason, server=server)
+    result = run(
+        repo,
+        ref,
+        env,
+        canary=canary,
+        shadow=shadow,
+        steps=steps,
+        bake=bake,
+        features=_features(features),
+        force=force,
+        reason=reason,
+        server=server,
+    )
     _assignment_out(result, as_json, "Deployed")
 
 
@@ -582,14 +612,21 @@ def promote(
     name: Annotated[str, typer.Argument(help="Bundle name.")],
     env: EnvOpt,
     reason: Annotated[str, typer.Option(help="Why (stored in the assignment).")] = "",
+    from_shadow: Annotated[
+        bool, typer.Option("--from-shadow", help="Promote the running shadow (to live, or to a --canary).")
+    ] = False,
+    canary: Annotated[
+        int | None, typer.Option(help="With --from-shadow: start it as a canary at this percent.")
+    ] = None,
     server: ServerOpt = None,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Send all traffic to the running canary."""
+    """Send all traffic to the running canary (--from-shadow: the shadow becomes live or a canary)."""
     from rollbackkit.ops.traffic import promote as run
 
-    _assignment_out(run(repo, name, env, reason=reason, server=server), as_json, "Promoted")
+    done = run(repo, name, env, reason=reason, from_shadow=from_shadow, canary=canary, server=server)
+    _assignment_out(done, as_json, "Promoted")
 
 
 @app.command()
@@ -1063,10 +1100,28 @@ def _demo_summary(console: Any, result: Any) -> None:
     render(console, result)
 
 
+def optional_values(argv: list[str]) -> list[str]:
+    """``argv`` with the value an option given bare stands for: ``--shadow`` alone is ``--shadow
+    100`` (typer has no option whose value is optional). Nothing after ``--`` is touched."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[i:]
+        out.append(arg)
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if arg in OPTIONAL_VALUES and (following is None or not following.lstrip("-").isdigit()):
+            out.append(OPTIONAL_VALUES[arg])
+    return out
+
+
+OPTIONAL_VALUES = {"--shadow": "100"}
+"""Options whose value may be left out, and the value they then take."""
+
+
 def main() -> None:
     """Console-script entry point: domain errors become one red line and exit code 1."""
     try:
-        code = app(standalone_mode=False)  # returns the code of a typer.Exit
+        code = app(args=optional_values(sys.argv[1:]), standalone_mode=False)  # returns the code of a typer.Exit
     except RollbackkitError as exc:
         _fail(exc.exit_code, exc.message, exc.hint)
     except typer.Exit as exc:

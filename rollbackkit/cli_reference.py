@@ -33,7 +33,7 @@ def _usage(path: str, command: Any) -> str:
             parts.append(str(param.name).upper() if param.required else f"[{str(param.name).upper()}]")
         elif param.param_type_name == "option" and param.name not in ("help", "repo"):
             flag = max(param.opts, key=len)
-            shown = flag if param.is_flag else f"{flag} {param.name.upper()}"
+            shown = flag if param.is_flag else f"{flag} {param.metavar or str(param.name).upper()}"
             parts.append(shown if param.required else f"[{shown}]")
     return " ".join(parts)
 

@@ -136,6 +136,9 @@ def test_history_wide_has_every_field_and_json_keeps_its_shape(incident: Path) -
         "gates",
         "canary_percent",
         "number",
+        "shadow_percent",  # issue 19: a shadow's share, a stepped rollout's plan (added keys only)
+        "steps",
+        "bake_s",
     }
     assert entries[6]["reason"].startswith("gate failed: rollback: score-drift psi 0.912 > 0.25")
 

@@ -1,8 +1,10 @@
 """Overview: one environment at a glance, what ``rollbackkit status`` shows an on-call engineer.
 
-What serves and since when, what served before and why it left, the canary's share, the
-latest gate report of the *live* version, the prediction log's health and the server's
-address; from the history alone when no server runs. Times stay ISO UTC strings here: the
+What serves and since when, what served before and why it left, the canary's share, a
+shadow and its mirror's counters, where a rollout stands (step, bake, why it is paused),
+the latest gate report (of the live version, or of the canary or shadow under evaluation),
+the prediction log's health and the server's address; from the history alone when no
+server runs. Times stay ISO UTC strings here: the
 face turns them into local time and "12 min ago".
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rollbackkit.errors import ServerError, UnknownAnswer
 from rollbackkit.ops.situation import read_status
@@ -19,7 +21,11 @@ from rollbackkit.registry.assignments import Assignment, Deployments, Serving, r
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import find_server
-from rollbackkit.serving.status import GateStatus, LogStatus, ServerStatus
+from rollbackkit.serving.rollout import Rollout
+from rollbackkit.serving.status import GateStatus, LogStatus, ServerStatus, known
+
+if TYPE_CHECKING:
+    from rollbackkit.serving.shadow import MirrorStatus
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,13 @@ class Overview:
         assignments: How many assignments the history holds.
         behind: An MLflow alias the last move left behind (the journal) or the server's failed
             background work, else None.
+        shadow: The running shadow's assignment, or None.
+        shadow_percent: The share of live requests the shadow scores, or None.
+        mirror: The server's mirror counters (mirrored, dropped, failed), or None.
+        rollout: Where the version under evaluation stands in its rollout (step, bake, why it
+            is paused), from the server's latest gate report, or None.
+        candidate_gates: The latest gate report when it describes the running canary or
+            shadow, else None.
     """
 
     name: str
@@ -101,6 +114,11 @@ class Overview:
     status: ServerStatus | None
     assignments: int
     behind: Behind | None = None
+    shadow: Assignment | None = None
+    shadow_percent: int | None = None
+    mirror: MirrorStatus | None = None
+    rollout: Rollout | None = None
+    candidate_gates: GateStatus | None = None
 
 
 def overview(repo: str | Path, name: str, env: str, *, server: str | None = None) -> Overview:
@@ -147,9 +165,14 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
         tags = {a.tag: a for a in history}
         canary = tags.get(status.canary.deployment) if status.canary else None
         canary_percent = status.canary.percent if status.canary else None
+    shadow, shadow_percent = state.shadow, state.shadow.shadow_percent if state.shadow else None
+    if status is not None:
+        shadow = {a.tag: a for a in history}.get(status.shadow.deployment) if status.shadow else None
+        shadow_percent = status.shadow.percent if status.shadow else None
     live_since = stint(history, states, live, "live") if live is not None else None
     report = status.gates if status is not None else None
     mine = report is not None and live is not None and report.version in (live, f"{name}@{live}")
+    running = {v for a in (canary, shadow) if a is not None for v in (a.version, f"{name}@{a.version}")}
     return Overview(
         name=name,
         env=env,
@@ -166,7 +189,24 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
         status=status,
         assignments=len(history),
         behind=behind(registry, name, env, status),
+        shadow=shadow,
+        shadow_percent=shadow_percent,
+        mirror=mirror(status),
+        rollout=report.rollout if report is not None else None,
+        candidate_gates=report if report is not None and not mine and report.version in running else None,
     )
+
+
+def mirror(status: ServerStatus | None) -> MirrorStatus | None:
+    """The server's shadow mirror counters (``background`` ``shadow`` in ``/status``), or None."""
+    background = (status.source or {}).get("background") if status is not None else None
+    counters = background.get("shadow") if isinstance(background, dict) else None
+    if not isinstance(counters, dict):
+        return None
+    from rollbackkit.serving.shadow import MirrorStatus  # the serving side's mirror, loaded only with one
+
+    fields = {"mirrored": 0, "dropped": 0, "failed": 0, "queued": 0, "last_error": None}
+    return MirrorStatus(**{**fields, **known(MirrorStatus, counters)})
 
 
 def behind(registry: Repository, name: str, env: str, status: ServerStatus | None) -> Behind | None:

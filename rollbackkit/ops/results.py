@@ -320,6 +320,7 @@ class Situation:
         server: The URL of the server for ``env`` that answered, or None.
         status: That server's ``/status``, or None.
         history: Every assignment, oldest first.
+        shadow: A running shadow's version (it scores a mirror of live requests), or None.
     """
 
     name: str
@@ -329,6 +330,7 @@ class Situation:
     server: str | None
     status: ServerStatus | None
     history: list[Assignment]
+    shadow: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Situation:

@@ -86,6 +86,7 @@ def situation(repo: str | Path, name: str, env: str) -> Situation:
         server=url,
         status=status,
         history=history,
+        shadow=state.shadow.version if state.shadow else None,
     )
 
 

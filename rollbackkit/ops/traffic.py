@@ -14,6 +14,7 @@ only: :func:`rollback_target` gives the version a runbook rolls back to by that 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from rollbackkit.analysis.preflight import refuse_incompatible
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.locking import repo_lock
 from rollbackkit.ops.results import AssignmentResult, Preflight, from_server
+from rollbackkit.ops.rollout_options import promote_body, rollout_request
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Action, Deployments, require_known, resolve
 from rollbackkit.registry.checks import preflight_bundle
@@ -43,12 +45,16 @@ def deploy(
     env: str,
     *,
     canary: int | None = None,
+    shadow: int | None = None,
+    steps: str | Sequence[int] | None = None,
+    bake: str | float | None = None,
     features: pd.DataFrame | None = None,
     force: bool = False,
     reason: str = "",
     server: str | None = None,
 ) -> AssignmentResult:
-    """Deploy ``NAME@VERSION`` to ``env``, to all traffic or (``canary``) to a share of it.
+    """Deploy ``NAME@VERSION`` to ``env``: to all traffic, to a share of it (``canary``), to a
+    mirror of it (``shadow``), or step by step (``steps``).
 
     Args:
         repo: Any path inside the project.
@@ -56,6 +62,14 @@ def deploy(
         env: The environment, e.g. ``prod``.
         canary: Percent of traffic for the new version as a canary (needs a running server);
             None sends it all traffic.
+        shadow: Percent of live requests (1-100) mirrored to the new version off the request
+            path (needs a running server): its answers are logged as shadow rows and never
+            returned; ``promote(from_shadow=True)`` makes it a canary or live.
+        steps: Canary percents, increasing and ending at 100 (``"5,25,50,100"`` or ``[5, 25,
+            50, 100]``; needs a running server): the watchdog moves to the next step when the
+            gates pass for ``bake``, and promotes after the last.
+        bake: How long each step's gates must pass (``"10m"``, or seconds; default: the
+            server's ``--bake-seconds``); only with ``steps``.
         features: Live features to preflight the version against (None: schema checks only).
         force: Deploy even when preflight says incompatible (recorded in the assignment tag).
         reason: Why, recorded with the assignment.
@@ -71,13 +85,16 @@ def deploy(
         InvalidReference: ``ref`` is not ``NAME@VERSION``.
         InvalidName: ``env`` is not a valid environment name.
         VersionNotFound: ``ref`` is not registered.
+        InvalidInput: More than one of canary, shadow and steps; ``bake`` without ``steps``;
+            a shadow share out of 1-100; steps or a bake that do not parse (one line naming it).
         PreflightFailed: The version is incompatible with ``features`` and ``force`` is not set.
-        ServerError: A canary without a running server, or the server refused or did not
-            answer (:class:`~rollbackkit.errors.UnknownAnswer` when it answered in a shape
+        ServerError: A canary, shadow or stepped rollout without a running server, or the
+            server refused or did not answer (:class:`~rollbackkit.errors.UnknownAnswer` when it answered in a shape
             this client does not know).
         NotInitialised: Without a server, the project was not set up with ``rollbackkit init``.
         RemoteError: Without a server, the bundle's data cannot be fetched from the DVC remote.
     """
+    rollout = rollout_request(canary=canary, shadow=shadow, steps=steps, bake=bake)
     registry = Repository(repo)
     target = resolve(registry, Reference.parse(ref))
     validate_name(env, "environment name")
@@ -85,16 +102,16 @@ def deploy(
     if url is not None:
         body = {
             "version": target.version,
-            "canary": canary,
+            **rollout.body(),
             "force": force,
             "reason": reason,
             "features": encode_frame(features) if features is not None else None,
             "actor": actor(registry.root),
         }
         return synced(registry, _through_server(registry, url, "deploy", body))
-    if canary is not None:
+    if rollout.needs_server is not None:
         raise ServerError(
-            f"A canary needs a running server for {env}.",
+            f"{rollout.needs_server} needs a running server for {env}.",
             f"Start one: rollbackkit serve {target.name} --env {env}.",
         )
     return synced(registry, _offline(registry, target.name, env, target.version, "deploy", features, force, reason, ""))
@@ -213,14 +230,28 @@ def _offline(
     )
 
 
-def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: str | None = None) -> AssignmentResult:
-    """Send all traffic to the running canary of ``name`` in ``env`` (needs its server).
+def promote(
+    repo: str | Path,
+    name: str,
+    env: str,
+    *,
+    reason: str = "",
+    from_shadow: bool = False,
+    canary: int | None = None,
+    server: str | None = None,
+) -> AssignmentResult:
+    """Send all traffic to the running canary of ``name`` in ``env``, or (``from_shadow``) turn
+    the running shadow into a canary at ``canary`` percent or into the live version (needs
+    the server).
 
     Args:
         repo: Any path inside the project.
         name: The bundle name.
         env: The environment.
         reason: Why, recorded with the assignment.
+        from_shadow: Promote the running shadow instead of a canary.
+        canary: With ``from_shadow``: start the shadow as a canary at this percent (1-99)
+            instead of sending it all traffic.
         server: The URL of the server (default: the one running for ``env``).
 
     Returns:
@@ -230,20 +261,23 @@ def promote(repo: str | Path, name: str, env: str, *, reason: str = "", server: 
     Raises:
         NotAGitRepo: ``repo`` is not inside a git work tree.
         InvalidName: ``name`` or ``env`` is not a valid name.
-        InvalidInput: No server runs for ``env``, so there is no canary to promote.
-        ServerError: The server refused (no canary runs) or did not answer
+        InvalidInput: No server runs for ``env``, so there is no canary (or shadow) to promote;
+            ``canary`` without ``from_shadow`` or out of 1-99.
+        ServerError: The server refused (no canary or shadow runs) or did not answer
             (:class:`~rollbackkit.errors.UnknownAnswer` when it answered in an unknown shape).
         VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
     """
+    extra = promote_body(from_shadow, canary)
     registry = Repository(repo)
     require_known(registry, name, env)
     url = server_for(registry, name, env, server)
     if url is None:
+        what = "shadow" if from_shadow else "canary"
         raise InvalidInput(
-            f"{no_server(registry.paths, name, env).removesuffix('.')}, so there is no canary to promote.",
+            f"{no_server(registry.paths, name, env).removesuffix('.')}, so there is no {what} to promote.",
             f"Start one with rollbackkit serve {name} --env {env}, or use --server URL.",
         )
-    body = {"reason": reason, "actor": actor(registry.root)}
+    body = {"reason": reason, **extra, "actor": actor(registry.root)}
     return synced(registry, _through_server(registry, url, "promote", body))
 
 

@@ -3,7 +3,8 @@
 Times are local to the minute (UTC in ``--wide``), actions whole, reasons in plain words
 (old gate summaries with dict reprs included, :func:`rollbackkit.analysis.gates.plain_words`),
 and ``*`` marks the assignment that serves now (the registry's one rule,
-:meth:`rollbackkit.registry.assignments.Deployments.state`); ``~`` a running canary.
+:meth:`rollbackkit.registry.assignments.Deployments.state`); ``~`` a running canary, ``=`` a
+running shadow. Each step of a stepped rollout is a row (``canary 25% (step 2 of 4, bake 10m)``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rollbackkit.analysis.durations import format_duration
 from rollbackkit.analysis.gates import plain_words
 from rollbackkit.screens import times
 from rollbackkit.screens.tables import Column, show, table
@@ -21,20 +23,38 @@ if TYPE_CHECKING:
 
 LIVE = "*"
 CANARY = "~"
+SHADOW = "="
 
 
 def marker(a: Assignment, now: Serving | None) -> str:
-    """``*`` on the assignment that serves now, ``~`` on a running canary's, else empty."""
+    """``*`` on the assignment that serves now, ``~`` on a running canary's, ``=`` on a running
+    shadow's, else empty."""
     if now is not None and now.live is not None and a.tag == now.live.tag:
         return LIVE
     if now is not None and now.canary is not None and a.tag == now.canary.tag:
         return CANARY
+    if now is not None and now.shadow is not None and a.tag == now.shadow.tag:
+        return SHADOW
     return ""
 
 
-def action(a: Assignment) -> str:
-    """The action, whole, with a canary's share (``canary 10%``)."""
-    return f"{a.action} {a.canary_percent}%" if a.action == "canary" and a.canary_percent is not None else a.action
+def action(a: Assignment, *, lines: bool = False) -> str:
+    """The action, whole, with its share and its place in a stepped rollout: ``canary 10%``,
+    ``shadow 50%``, ``canary 25% (step 2 of 4, bake 10m)``, ``promote (step 4 of 4)``.
+
+    ``lines``: the step on a line of its own, so a narrow column stays narrow.
+    """
+    head = a.action
+    if a.action == "canary" and a.canary_percent is not None:
+        head = f"{a.action} {a.canary_percent}%"
+    elif a.action == "shadow" and a.shadow_percent is not None:
+        head = f"{a.action} {a.shadow_percent}%"
+    step = a.step or ((len(a.steps), len(a.steps)) if a.action == "promote" and a.steps else None)
+    if step is None:
+        return head
+    bake = f", bake {format_duration(a.bake_s)}" if a.bake_s is not None and a.action == "canary" else ""
+    sep = "\n" if lines else " "
+    return f"{head}{sep}(step {step[0]} of {step[1]}{bake})"
 
 
 _GATE_HEAD = re.compile(r"^(gate failed: (?:rollback|warn):) ")
@@ -107,7 +127,7 @@ def render(console: Any, name: str, env: str, states: Sequence[tuple[Assignment,
             Column("actor", priority=2),
         ]
         rows = [
-            [marker(a, now), times.local(a.time), a.version, action(a), reason(a, lines=True), a.actor]
+            [marker(a, now), times.local(a.time), a.version, action(a, lines=True), reason(a, lines=True), a.actor]
             for a, _ in states
         ]
     fitted = table(columns, rows, 10_000 if wide else console.width)
@@ -115,6 +135,7 @@ def render(console: Any, name: str, env: str, states: Sequence[tuple[Assignment,
         console.width = max(console.width, fitted.natural)
     show(console, fitted)  # never cropped: a table wider than the terminal is printed whole
     legend = [f"{LIVE} serves now"] + ([f"{CANARY} canary"] if now.canary is not None else [])
+    legend += [f"{SHADOW} shadow"] if now.shadow is not None else []
     legend.append(f"times {times.zone()}")
     if not wide:
         legend.append("--wide: UTC, tag, actor, incident")

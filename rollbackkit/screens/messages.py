@@ -16,9 +16,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from rollbackkit.analysis.durations import format_duration
+
 if TYPE_CHECKING:
     from rollbackkit.ops.results import AssignmentResult, Preflight, RollbackPlan
     from rollbackkit.ops.runbooks import RunbookResult
+    from rollbackkit.registry.assignments import Assignment
     from rollbackkit.serving.status import TrafficEvent
 
 LABEL_WIDTH = 10
@@ -39,6 +42,19 @@ def share(version: str, previous: str | None, percent: int | None) -> str:
     if percent is not None and percent < 100 and previous is not None:
         return f"{version} takes {percent}% of traffic, {previous} the rest"
     return f"{version} takes all traffic"
+
+
+def mirror(a: Assignment) -> str:
+    """``v1.1.0 scores a mirror of 50% of requests; its answers are logged, never returned``."""
+    share = f"{a.shadow_percent}% of requests" if a.shadow_percent is not None else "requests"
+    return f"{a.version} scores a mirror of {share}; its answers are logged, never returned"
+
+
+def steps(a: Assignment) -> str:
+    """``5% -> 25% -> 50% -> 100%, each once its gates pass for 10m; now step 1 of 4``."""
+    bake = f"for {format_duration(a.bake_s)}" if a.bake_s is not None else "for the server's bake"
+    at = f"; now step {a.step[0]} of {a.step[1]}" if a.step is not None else ""
+    return " -> ".join(f"{p}%" for p in a.steps) + f", each once its gates pass {bake}{at}"
 
 
 def preflight_text(preflight: Preflight) -> str:
@@ -76,10 +92,11 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
     """``Rolled back churn in prod: v1.1.0 -> v1.0.0 (rollback)``, then traffic, preflight,
     shift time and via, and the tag recorded with its reason and incident."""
     a = result.assignment
+    moved = f"{a.version} beside {result.previous or 'nothing'}" if a.action == "shadow" else None
     headline = Text.assemble(
         (verb, "bold green"),
         f" {a.name} in {a.env}: ",
-        (change(result.previous, a.version), "bold"),
+        (moved or change(result.previous, a.version), "bold"),
         f" ({a.action})",
     )
     console.print(headline, highlight=False)
@@ -87,6 +104,10 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
     if percent is None and result.status is not None and result.status.canary is not None:
         percent = result.status.canary.percent if a.action == "canary" else None
     rows = [("traffic", share(a.version, result.previous, percent if a.action == "canary" else None))]
+    if a.action == "shadow":
+        rows = [("traffic", f"{result.previous or 'nothing'} keeps all traffic"), ("shadow", mirror(a))]
+    if a.steps:
+        rows.append(("steps", steps(a)))
     if result.preflight is not None:
         forced = " (forced: recorded)" if a.forced else ""
         rows.append(("preflight", preflight_text(result.preflight) + forced))

@@ -16,9 +16,11 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from rollbackkit.analysis.gates import GateResult
 from rollbackkit.ops.overview import Behind, Departure, Overview
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.screens import times
+from rollbackkit.serving.rollout import Rollout
 from rollbackkit.serving.status import GateStatus, LogStatus, SlotStatus
 
 LABEL = 8
@@ -92,6 +94,8 @@ def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
         ("live", live),
         ("previous", "\n".join([_previous(view.previous, now, fit), *fit.whole(view)])),
         ("canary", _canary(view, now)),
+        *([("shadow", _shadow(view, now))] if view.shadow is not None or view.shadow_percent is not None else []),
+        *([("rollout", _rollout(view))] if _moving(view.rollout) else []),
         ("gates", _gates(view)),
         ("log", _log(view.log) if view.server else "written by a running server only"),
         ("server", view.server or "none"),
@@ -202,9 +206,44 @@ def _canary(view: Overview, now: datetime) -> str:
     return f"{share} since {when(view.canary.time, now)}"
 
 
+def _shadow(view: Overview, now: datetime) -> str:
+    """``v1.1.0 scores a mirror of 50% of requests since ...`` then the mirror's counters."""
+    share = f"a mirror of {view.shadow_percent}% of requests" if view.shadow_percent is not None else "a mirror"
+    head = f"{view.shadow.version if view.shadow else 'a version'} scores {share}, answers never returned"
+    if view.shadow is not None:
+        head += f"\nsince {when(view.shadow.time, now)}"
+    counted = view.mirror
+    if counted is not None:
+        head += f"\n{counted.mirrored} mirrored, {counted.dropped} dropped, {counted.failed} failed"
+        head += f" (last: {counted.last_error})" if counted.failed and counted.last_error else ""
+    return head
+
+
+def _moving(rollout: Rollout | None) -> bool:
+    """Whether the rollout row says anything the other rows do not (a step, a bake, a pause)."""
+    return rollout is not None and (bool(rollout.steps) or rollout.state != "holding" or rollout.role != "live")
+
+
+def _rollout(view: Overview) -> str:
+    """``canary 25% (step 2 of 4): baking 3.2s of 10m`` (or ``paused: <why>``), then what comes next."""
+    rollout = view.rollout
+    if rollout is None:
+        return "none"
+    following = rollout.next_percent
+    if following is not None and rollout.state != "paused":
+        step = "the promotion" if following == 100 else f"{following}% of traffic"
+        return f"{rollout.words()}\nnext: {step} once the gates pass for the bake"
+    if rollout.role == "shadow" and rollout.state == "holding":
+        command = f"rollbackkit promote {view.name} --env {view.env} --from-shadow [--canary PCT]"
+        return f"{rollout.words()}\nnext: {command}"
+    return rollout.words()
+
+
 def _gates(view: Overview) -> str:
     if view.gates is not None:
         return _report(view.gates)
+    if view.candidate_gates is not None:  # the canary or shadow under evaluation
+        return _report(view.candidate_gates)
     if view.live is None:
         return "nothing to evaluate"
     if view.server is None:
@@ -220,13 +259,38 @@ def _report(report: GateStatus) -> str:
     if report.reason:
         head += f" ({report.reason})"
     failed = report.failed
+    waiting = [g for g in report.gates or [] if g.status in ("inconclusive", "insufficient")]
+    skipped = [g for g in report.gates or [] if g.status == "skipped"]
     if failed:
         head += "\nfailed: " + "; ".join(g.words() for g in failed)
-    elif report.gates:
-        head += "\nall gates pass: " + ", ".join(g.name for g in report.gates)
+    if waiting:
+        head += "\ninconclusive: " + _waiting(waiting)
+    if not failed and not waiting and report.gates:
+        passed = [g.name for g in report.gates if g.status == "pass"]
+        if passed:
+            head += "\nall gates pass: " + ", ".join(passed)
+    if skipped:
+        head += "\nskipped: " + ", ".join(g.name for g in skipped) + _skip_reason(skipped)
+    if report.paused and (report.rollout is None or report.rollout.paused != report.paused):
+        head += f"\npaused: {report.paused}"
     if report.rollback:
         head += f"\nno rollback: {report.rollback.removeprefix('none: ')}"
     return head
+
+
+def _waiting(gates: list[GateResult]) -> str:
+    """Each inconclusive gate in words; ``errors, latency-p99 (no traffic)`` when none was
+    measured and all say the same."""
+    reasons = {str(g.evidence.get("reason", "")) for g in gates if g.observed is None}
+    if len(reasons) == 1 and all(g.observed is None for g in gates) and "" not in reasons:
+        return ", ".join(g.name for g in gates) + f" ({reasons.pop()})"
+    return "; ".join(g.words() for g in gates)
+
+
+def _skip_reason(skipped: list[GateResult]) -> str:
+    """`` (no live version serves beside it)`` when every skipped gate says the same."""
+    reasons = {str(g.evidence.get("reason", "")) for g in skipped}
+    return f" ({reasons.pop()})" if len(reasons) == 1 and "" not in reasons else ""
 
 
 def _log(log: LogStatus | None) -> str:

@@ -21,6 +21,8 @@ STATUS_COLOURS = {
     "pass": "#1a7f37",
     "fail": "#cf222e",
     "insufficient": "#9a6700",
+    "inconclusive": "#9a6700",
+    "skipped": "#57606a",
     "rollback": "#cf222e",
     "warn": "#9a6700",
     "ok": "#1a7f37",
