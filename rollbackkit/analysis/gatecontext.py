@@ -122,12 +122,18 @@ def errors(window: pd.DataFrame) -> np.ndarray:
     values = window["error"] if "error" in window.columns else pd.Series(False, index=window.index)
     if pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=bool)
-    return (values.notna() & (values.astype(str) != "") & (values.astype(str) != "False")).to_numpy()
+    present = values.notna().to_numpy()
+    if not present.any():  # the healthy case: no error at all, no text to read
+        return present
+    return present & (values.astype(str) != "").to_numpy() & (values.astype(str) != "False").to_numpy()
 
 
 def successful(window: pd.DataFrame) -> pd.DataFrame:
-    """The rows of requests that succeeded."""
-    return window[~errors(window)] if "error" in window.columns else window
+    """The rows of requests that succeeded (``window`` itself when none failed: no copy)."""
+    if "error" not in window.columns:
+        return window
+    failed = errors(window)
+    return window[~failed] if failed.any() else window
 
 
 def reference(bundle: BundleDescription, prefix: str, name: str) -> pd.Series:

@@ -83,12 +83,16 @@ def labelled(
     output = bundle.schema.output
     if metric in CLASS_METRICS:
         classes = [str(c) for c in (output.classes or [])]
-        truth = as_labels(frame[label]).to_numpy(dtype=object)
-        prediction = as_labels(frame["prediction"]).to_numpy(dtype=object)
+        truth, truth_texts = _coded(frame[label])
+        prediction, predicted_texts = _coded(frame["prediction"])
         if not classes:
-            classes = sorted({*truth, *prediction})
-        names = classes + sorted({*truth, *prediction} - set(classes) - {None})
-        codes = [pd.Categorical(v, categories=names).codes.astype(np.int64) for v in (truth, prediction)]
+            classes = sorted({*truth_texts, *predicted_texts} - {None})
+        names = classes + sorted({*truth_texts, *predicted_texts} - set(classes) - {None})
+        index = {name: i for i, name in enumerate(names)}
+        codes = [
+            np.array([index.get(text, -1) for text in texts] + [-1], dtype=np.int64)[values]
+            for values, texts in ((truth, truth_texts), (prediction, predicted_texts))
+        ]
         return Labelled(codes[0], codes[1], _proba(frame, classes, metric), len(classes), tuple(names)), {}
     try:
         truth = pd.to_numeric(frame[label], errors="raise").to_numpy(dtype="float64")
@@ -104,6 +108,12 @@ def labelled(
             notes["zero_labels_left_out"] = int(zero.sum())
             truth, prediction = truth[~zero], prediction[~zero]
     return Labelled(truth, prediction, None), notes
+
+
+def _coded(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Codes of ``values`` and each code's class text (missing: code -1), in one pass over the rows."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes, as_labels(pd.Series(uniques, dtype=object)).tolist()
 
 
 def _proba(frame: pd.DataFrame, classes: list[str], metric: str) -> np.ndarray | None:
