@@ -231,3 +231,14 @@ def test_no_labels_yet_is_insufficient_never_a_pass(registry: Registry) -> None:
     unlabelled = window.drop(columns="label")  # an in-memory window: no label column at all
     report = evaluate(registry.describe("iris@v1.0.0"), unlabelled, now=NOW)
     assert "no labels yet" in report.gates[0].evidence["reason"]
+
+
+def test_a_class_metric_on_a_regressor_is_refused_at_register(registry: Registry) -> None:
+    from rollbackkit.errors import InvalidInput
+
+    diabetes = frame_of(datasets.load_diabetes)
+    model = make_pipeline(StandardScaler(), Ridge()).fit(diabetes.drop(columns="target"), diabetes["target"])
+    gates = {"gates": [{"name": "right", "kind": "label_metric", "metric": "accuracy", "min": 0.9}]}
+    with pytest.raises(InvalidInput, match=r"line 4: gate 'right': metric 'accuracy' needs a classifier"):
+        registry.register("diabetes", model, diabetes, target="target", gates=gates, version="v1.1.0")
+    assert [v.version for v in registry.versions("diabetes")] == ["v1.0.0"]

@@ -92,6 +92,8 @@ SliceMetric = Literal[
     "mean_shift",
 ]
 LABEL_METRICS: frozenset[str] = frozenset(get_args(LabelMetric))
+CLASS_METRICS: frozenset[str] = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc", "auc", "log_loss"})
+"""Label metrics only a classifier has."""
 HIGHER_IS_BETTER: frozenset[str] = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc", "auc"})
 """Label metrics where a drop is the harm (compared with ``max_decrease``)."""
 COMPARE_KEYS = ("max_ratio", "max_increase", "max_decrease")
@@ -423,6 +425,16 @@ def _check_columns(spec: GateSpec, schema: Schema, root: Any, where: str) -> Non
             named.append(("column", gate.column, outputs, "an output"))
         elif isinstance(gate, FeatureDriftGate) and isinstance(gate.features, list):
             named += [("features", c, inputs, "an input feature") for c in gate.features]
+        elif isinstance(gate, AgreementGate) and gate.by is not None:
+            by = [gate.by] if isinstance(gate.by, str) else gate.by
+            named += [("by", c, inputs | outputs, "an input feature or output") for c in by]
+        metric = getattr(gate, "metric", None)
+        if metric in CLASS_METRICS and schema.output.kind != "classification":
+            raise InvalidInput(
+                f"{where} line {line_of(root, ('gates', i, 'metric'))}: gate {gate.name!r}: "
+                f"metric {metric!r} needs a classifier; this version is a regressor.",
+                "Use mae, rmse or mape.",
+            )
         for key, column, allowed, what in named:
             if column not in allowed:
                 known = sorted(allowed)

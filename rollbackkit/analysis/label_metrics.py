@@ -23,12 +23,12 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.analysis.gateresult import Insufficient
+from rollbackkit.analysis.gatespec import CLASS_METRICS
 from rollbackkit.analysis.series import as_labels
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.model import BundleDescription
 
-CLASS_METRICS = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc", "auc", "log_loss"})
 NUMBER_METRICS = frozenset({"mae", "rmse", "mape"})
 
 
@@ -82,6 +82,8 @@ def labelled(
     """
     output = bundle.schema.output
     if metric in CLASS_METRICS:
+        if output.kind != "classification":
+            raise Insufficient(f"{metric} needs a classifier; use mae, rmse or mape")
         classes = [str(c) for c in (output.classes or [])]
         truth, truth_texts = _coded(frame[label])
         prediction, predicted_texts = _coded(frame["prediction"])
