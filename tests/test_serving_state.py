@@ -72,12 +72,13 @@ def test_a_first_version_is_evaluated_and_its_bake_completes(served: Path) -> No
         environment.start()
         environment.deploy("v1.0.0", reason="first release to staging")
         assert environment.router.state.standby is None  # nothing to fall back to
-        _send(environment, _traffic(400, seed=71), "first")
+        # 1,000 rows: each of the default per-segment gates' segments (4 regions) needs 200
+        _send(environment, _traffic(1000, seed=71), "first")
         environment.check_gates()
         assert environment.last_report is not None and environment.last_report["decision"] == "pass"
         staged = log.query("SELECT count(*) AS n FROM predictions_staging WHERE env = 'staging'")["n"][0]
         produced = log.production("churn").query("env == 'staging'")
-        assert (staged, len(produced)) == (0, 400)
+        assert (staged, len(produced)) == (0, 1000)
         assert [e["event"] for e in environment.journal.entries()].count("bake-complete") == 1
 
         # A first version that fails its gates cannot roll back: the breach is recorded, traffic stays.

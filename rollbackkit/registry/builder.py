@@ -36,18 +36,14 @@ from rollbackkit.registry.answers import (
     null_acceptance,
     with_scored_nulls,
 )
+from rollbackkit.registry.default_gates import BASE_GATES, MIN_SAMPLES, default_gates
 
 REFERENCE_ROWS = 50_000
 GOLDEN_ROWS = 64
 DEFAULT_SERVING: dict[str, Any] = {"predict": "auto", "batch_size": 1024, "timeout_ms": 1000, "warmup": "golden"}
-DEFAULT_GATES: dict[str, Any] = {
-    "min_samples": 200,
-    "gates": [
-        {"name": "error-rate", "kind": "error_rate", "max": 0.01, "severity": "rollback"},
-        {"name": "latency-p99", "kind": "latency", "quantile": "p99", "max_ms": 250, "severity": "rollback"},
-        {"name": "prediction-drift", "kind": "prediction_drift", "metric": "psi", "max": 0.2, "severity": "rollback"},
-    ],
-}
+DEFAULT_GATES: dict[str, Any] = {"min_samples": MIN_SAMPLES, "gates": BASE_GATES}
+"""The gates every version registered without ``--gates`` gets; it also gets gates per segment
+and on the tail, which depend on its data (:func:`rollbackkit.registry.default_gates.default_gates`)."""
 
 
 def build_bundle(
@@ -81,7 +77,7 @@ def build_bundle(
     """
     # The configs are read and validated before any model is loaded (fail fast, no side effects).
     serving_yaml = _config_text(serving, DEFAULT_SERVING, "--serving")
-    gates_yaml = _config_text(gates, DEFAULT_GATES, "--gates")
+    gates_yaml = _config_text(gates, DEFAULT_GATES, "--gates") if gates is not None else None
     out.mkdir(parents=True)
     components: dict[str, Component] = {}
     scorer, model_comp, trusted_by_operator, packages = _write_model(out, model, validate_trust(trust), unsafe, flavor)
@@ -125,6 +121,8 @@ def build_bundle(
     (out / "schema.json").write_text(schema.to_json())
     components["schema"] = _component(out / "schema.json", "git")
     components["serving"] = _write_config(out / "serving.yaml", serving_yaml)
+    if gates_yaml is None:  # the defaults, fitted to this version's inputs and output
+        gates_yaml = _config_text(default_gates(schema, inputs, ref_inputs), DEFAULT_GATES, "--gates")
     components["gates"] = _write_config(out / "gates.yaml", gates_yaml, schema)
 
     parts = [with_prefix(ref_inputs, "input"), with_prefix(ref_outputs, "output")]
