@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["registry", "schema", "drift", "serving", "sideeffects", "runbooks", "widgets", "flavors"]
+BENCHMARKS = ["registry", "schema", "drift", "serving", "sideeffects", "runbooks", "widgets", "flavors", "gates"]
 
 
 def main() -> None:

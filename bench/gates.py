@@ -1,0 +1,217 @@
+"""Gate benchmarks (results to bench/results/gates.json).
+
+1. **Gates with late labels over a big log.** The demo's churn model serves; its prediction
+   log holds 1,000,000 rows (1,000 requests of 1,000 rows) and labels for half of them,
+   ingested by request id. Timed: ``add_labels`` of the 500,000 labels, then one gate
+   evaluation as the watchdog runs it: the window (the deployment's latest 20,000 rows, their
+   latest labels joined in DuckDB) and ``evaluate`` of an accuracy gate and a per-segment
+   accuracy gate. The peer is what a team writes without rollbackkit: the same rows and
+   labels exported to Parquet, read with pandas, the newest 20,000 predictions merged with
+   the newest label per row, and scikit-learn's accuracy overall and per segment. Both
+   answers are checked equal before any time is reported.
+2. **Shadow's cost on live p99.** One in-process serving environment with the server's log
+   (a writer process), one-row requests; blocks alternate ABBA between "no shadow" and "a
+   100% shadow of the next version" (deploy --shadow 100, then a rollback that cancels it),
+   the mirror drained before each block. Target: live p99 with the shadow within 10% of p99
+   without; the ratio comes with a block-bootstrap 90% interval and the no-shadow A/A floor.
+
+Run: ``python -m bench gates`` (``--quick``: 200,000 rows and fewer blocks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench._common import median_seconds, write_results
+from bench.serving import _project
+from bench.sideeffects import _bootstrap_ratio, _summary
+
+SEGMENT = "contract"
+GATES = {
+    "min_samples": 200,
+    "gates": [
+        {"name": "accuracy", "kind": "label_metric", "metric": "accuracy", "min": 0.5},
+        {"name": "accuracy-by-contract", "kind": "slice", "by": SEGMENT, "metric": "accuracy", "min": 0.5},
+    ],
+}
+
+
+def _fill_log(repo: Path, rows: int, per_request: int = 1000) -> tuple[Any, str, pd.DataFrame]:
+    """Open the project's log and write ``rows`` logged rows of churn@v1.0.0 in prod; return the
+    log, the deployment tag and the (request_id, row, label) frame of half the rows."""
+    from rollbackkit import Registry
+    from rollbackkit.demo.data import BASE_FEATURES, TARGET, churn_frame
+    from rollbackkit.registry.assignments import Deployments
+    from rollbackkit.serving.predlog.opening import open_log
+
+    registry = Registry(repo)
+    bundle = registry.load("churn@v1.0.0")
+    deployment = Deployments(registry).history("churn", "prod")[-1].tag
+    data = churn_frame(per_request * 4, seed=11)
+    outputs = bundle.predict(data[BASE_FEATURES])
+    log = open_log(registry.paths, sinks=False, batch_rows=200_000)
+    log.set_stage(deployment, "churn", "prod", "v1.0.0", "production")
+    log.start()
+    started = datetime.now(UTC) - timedelta(hours=2)
+    labelled = []
+    rng = np.random.default_rng(0)
+    for i in range(rows // per_request):
+        offset = (i % 4) * per_request
+        inputs = data[BASE_FEATURES].iloc[offset : offset + per_request].reset_index(drop=True)
+        answers = outputs.iloc[offset : offset + per_request].reset_index(drop=True)
+        request_id = uuid.uuid4().hex
+        meta = {"request_id": request_id, "time": started + timedelta(milliseconds=7 * i), "env": "prod"}
+        meta |= {"name": "churn", "version": "v1.0.0", "bundle_id": bundle.bundle_id, "slot": "blue"}
+        meta |= {"deployment": deployment, "latency_ms": 5.0, "error": None, "primary": "proba_1", "key": None}
+        log.record(meta, inputs, answers)
+        truth = data[TARGET].iloc[offset : offset + per_request].to_numpy()
+        chosen = rng.random(per_request) < 0.5
+        labelled.append(pd.DataFrame({"request_id": request_id, "row": np.flatnonzero(chosen), "label": truth[chosen]}))
+    log.flush()
+    return log, deployment, pd.concat(labelled, ignore_index=True)
+
+
+def _peer(predictions: Path, labels: Path, window: int) -> tuple[float, dict[str, float]]:
+    """What a team writes: read both Parquet files, merge the newest rows with their labels, score."""
+    from sklearn.metrics import accuracy_score
+
+    frame = pd.read_parquet(predictions).sort_values(["time", "request_id", "row"]).tail(window)
+    answers = pd.read_parquet(labels).drop_duplicates(["request_id", "row"], keep="last")
+    joined = frame.merge(answers, on=["request_id", "row"], how="inner")
+    overall = accuracy_score(joined["label"], joined["prediction"])
+    per_segment = {str(k): accuracy_score(g["label"], g["prediction"]) for k, g in joined.groupby(SEGMENT)}
+    return overall, per_segment
+
+
+def bench_label_join(work: Path, rows: int) -> dict[str, Any]:
+    """Time add_labels, then window + evaluate over a log of ``rows`` rows, against the pandas peer."""
+    from rollbackkit import Registry
+    from rollbackkit.analysis.gates import evaluate
+    from rollbackkit.analysis.gatespec import WINDOW_ROWS
+
+    repo = _project(work / "labels")
+    log, deployment, labels = _fill_log(repo, rows)
+    try:
+        started = time.perf_counter()
+        ingest = log.add_labels("churn", "prod", labels, "request_id")
+        ingest_s = time.perf_counter() - started
+        registry = Registry(repo)
+        bundle = registry.describe("churn@v1.0.0")
+        bundle = dataclasses.replace(bundle, gates=GATES)
+
+        def ours() -> Any:
+            window = log.window("churn", "prod", deployment=deployment, limit=WINDOW_ROWS)
+            return evaluate(bundle, window)
+
+        report = ours()
+        ours_s = median_seconds(ours, runs=5)
+        # the peer's inputs: the same rows and labels as Parquet (prediction and segment per row)
+        window = log.window("churn", "prod", deployment=deployment, limit=rows)
+        predictions = work / "predictions.parquet"
+        window[["request_id", "row", "time", "prediction", SEGMENT]].to_parquet(predictions)
+        labels_file = work / "labels.parquet"
+        labels.to_parquet(labels_file)
+        peer_s = median_seconds(lambda: _peer(predictions, labels_file, WINDOW_ROWS), runs=5)
+        overall, per_segment = _peer(predictions, labels_file, WINDOW_ROWS)
+    finally:
+        log.close()
+    accuracy = next(g for g in report.gates if g.name == "accuracy")
+    by_segment = next(g for g in report.gates if g.name == "accuracy-by-contract")
+    if abs(accuracy.observed - overall) > 1e-12:
+        raise RuntimeError(f"accuracy differs from the peer's: {accuracy.observed} vs {overall}")
+    ours_segments = {str(s["slice"][SEGMENT]): s["value"] for s in by_segment.evidence["slices"]}
+    if any(abs(ours_segments[k] - v) > 1e-12 for k, v in per_segment.items()):
+        raise RuntimeError(f"per-segment accuracy differs from the peer's: {ours_segments} vs {per_segment}")
+    return {
+        "logged_rows": rows,
+        "labels": len(labels),
+        "add_labels_s": ingest_s,
+        "labels_per_s": len(labels) / ingest_s,
+        "ingest": ingest,
+        "window_rows": WINDOW_ROWS,
+        "labelled_in_window": int(accuracy.evidence.get("labelled", accuracy.evidence.get("n", 0))),
+        "ours_window_and_evaluate_s": ours_s,
+        "peer_pandas_parquet_merge_and_sklearn_s": peer_s,
+        "ratio_ours_vs_peer": ours_s / peer_s,
+        "decision": report.decision,
+        "accuracy": overall,
+    }
+
+
+def bench_shadow_cost(work: Path, blocks: int, per_block: int = 150) -> dict[str, Any]:
+    """Live one-row p99 with a 100% shadow vs without, in alternating blocks (ABBA)."""
+    from bench.sideeffects import _requests
+    from rollbackkit.serving.environment import ServingEnvironment
+    from rollbackkit.serving.predlog.process import LogProcess
+
+    repo = _project(work / "shadow")
+    frames = _requests(per_block, 1)
+    log = LogProcess(repo / "bench-shadow.duckdb")
+    environment = ServingEnvironment(repo, "churn", "prod", log=log, scoring_threads=1, freeze_heap=True)
+    environment.start()
+    log.start()
+    order = ("shadow", "none", "none", "shadow")
+    samples: dict[str, list[list[float]]] = {"shadow": [], "none": []}
+    mirrored = 0
+    try:
+        for frame in frames[:50]:  # warm-up
+            environment.predict(frame)
+        for block in range(blocks):
+            mode = order[block % len(order)]
+            if mode == "shadow":
+                environment.deploy("v1.1.0", shadow=100, reason="bench", force=True)
+            environment.mirror.drain()
+            log.query("SELECT 1")  # the writer has committed all it was handed
+            timings = []
+            for i, frame in enumerate(frames):
+                started = time.perf_counter()
+                environment.predict(frame, key=f"{block}-{i}")
+                timings.append((time.perf_counter() - started) * 1000)
+            samples[mode].append(timings)
+            if mode == "shadow":
+                environment.mirror.drain()
+                mirrored = environment.mirror.status().mirrored
+                environment.rollback(reason="bench: end the shadow block")
+    finally:
+        environment.stop(wait=5)
+        log.close()
+    on, off = samples["shadow"], samples["none"]
+    flat_on, flat_off = np.concatenate(on), np.concatenate(off)
+    low, high = _bootstrap_ratio(on, off)
+    halves = [np.concatenate(off[0::2]), np.concatenate(off[1::2])]
+    return {
+        "rows_per_request": 1,
+        "no_shadow": _summary(flat_off),
+        "shadow_100": _summary(flat_on),
+        "p99_ratio": float(np.quantile(flat_on, 0.99) / np.quantile(flat_off, 0.99)),
+        "p99_ratio_90ci": [low, high],
+        "noise_floor_no_shadow_a_vs_a_p99_ratio": float(np.quantile(halves[1], 0.99) / np.quantile(halves[0], 0.99)),
+        "blocks_per_mode": len(on),
+        "mirrored_requests_total": mirrored,
+    }
+
+
+def main() -> Path:
+    """Run both benchmarks and write bench/results/gates.json."""
+    quick = "--quick" in sys.argv
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        label_join = bench_label_join(work, 200_000 if quick else 1_000_000)
+        shadow = bench_shadow_cost(work, 8 if quick else 24)
+    return write_results("gates", {"label_join": label_join, "shadow_cost": shadow, "quick": quick})
+
+
+if __name__ == "__main__":
+    print(main())
