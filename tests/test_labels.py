@@ -71,6 +71,15 @@ def test_labels_by_request_id_and_by_key_join_the_window(log: PredictionLog) -> 
     assert log.query("SELECT count(*) AS n FROM predictions")["n"][0] == 6  # the rows were never edited
 
 
+def test_a_window_since_a_time_keeps_the_rows_logged_at_or_after_it(log: PredictionLog) -> None:
+    _record(log, "early", 2, key="k")
+    log.flush()
+    since = datetime.now(UTC).isoformat()
+    _record(log, "late", 1, key="k")
+    assert log.window("model", "prod", since=since)["request_id"].tolist() == ["late"]
+    assert len(log.window("model", "prod")) == 3
+
+
 def test_the_last_label_wins_and_the_older_is_kept_as_history(log: PredictionLog) -> None:
     _record(log, "r-1", 2, key="k")
     first = log.add_labels("model", "prod", _labels(request_id=["r-1", "r-1", "r-1"], row=[0, 0, 1],

@@ -35,6 +35,13 @@ LATEST_LABELS = (
 )
 """Each labelled row's latest label in one bundle and environment (parameters: name, env)."""
 
+WINDOW_LABELS = (
+    'SELECT l.request_id, l."row", arg_max(l.label, l.seq) AS label FROM labels l WHERE l.name = ? AND l.env = ? '
+    'AND EXISTS (SELECT 1 FROM window_rows w WHERE w.request_id = l.request_id AND w."row" = l."row") GROUP BY ALL'
+)
+"""The latest label of each row of the temporary ``window_rows`` (parameters: name, env): only
+the window's labels are aggregated, however many the table holds."""
+
 
 def _logged(name_env: str = "name = ? AND env = ?") -> str:
     """Every original logged row (any row table) as a subquery: request_id, row, key."""

@@ -6,6 +6,7 @@ their types (:func:`decode_outputs`): a text label stays ``str``.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 
 from rollbackkit.analysis.gatespec import WINDOW_ROWS
 from rollbackkit.errors import InvalidInput
-from rollbackkit.serving.predlog.labels import LATEST_LABELS, decode_labels
+from rollbackkit.serving.predlog.labels import WINDOW_LABELS, decode_labels
 from rollbackkit.serving.predlog.schema import (
     ALL_ROWS,
     EXPORTABLE,
@@ -139,16 +140,17 @@ class LogReader(LogWriter):
         )
         with self._db:
             self._con.execute(
-                "CREATE OR REPLACE TEMP TABLE window_rows AS SELECT w.*, l.label, "
-                'row_number() OVER (ORDER BY w.time, w.request_id, w."row") AS ord FROM ('
-                f'SELECT * FROM ({union}) ORDER BY time DESC, request_id DESC, "row" DESC LIMIT {int(limit)}) w '
-                f'LEFT JOIN ({LATEST_LABELS}) l ON l.request_id = w.request_id AND l."row" = w."row"',
-                params * len(tables) + [name, env],
+                "CREATE OR REPLACE TEMP TABLE window_rows AS SELECT *, "
+                'row_number() OVER (ORDER BY time, request_id, "row") AS ord FROM ('
+                f'SELECT * FROM ({union}) ORDER BY time DESC, request_id DESC, "row" DESC LIMIT {int(limit)})',
+                params * len(tables),
             )
             try:
                 rows = self._con.execute(
-                    'SELECT request_id, "row", time, "key", inputs_table, outputs, latency_ms, error, label '
-                    "FROM window_rows ORDER BY ord"
+                    'SELECT w.request_id, w."row", w.time, w."key", w.inputs_table, w.outputs, w.latency_ms, w.error, '
+                    f'l.label FROM window_rows w LEFT JOIN ({WINDOW_LABELS}) l ON l.request_id = w.request_id '
+                    'AND l."row" = w."row" ORDER BY w.ord',
+                    [name, env],
                 ).fetchdf()
                 features = {table: self._window_inputs(str(table)) for table in rows["inputs_table"].unique().tolist()}
             finally:
@@ -231,10 +233,47 @@ def decode_outputs(texts: Sequence[str]) -> pd.DataFrame:
     NaN). Where some rows lack a value (a failed request logs ``{}``) integers and booleans
     become pandas' nullable ``Int64`` and ``boolean``, never floats or objects.
     """
+    fast = _arrow_outputs(texts)
+    if fast is not None:
+        return fast
     records = [json.loads(text) for text in texts]
     names = list(dict.fromkeys(name for record in records for name in record))
     columns = {name: _typed([record.get(name) for record in records]) for name in names}
     return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
+
+
+def _arrow_outputs(texts: Sequence[str]) -> pd.DataFrame | None:
+    """:func:`decode_outputs` by Arrow's JSON reader (a million rows in well under a second), or
+    None when a column is not one JSON scalar type (mixed, nested, beyond int64): then the
+    rows are read one by one."""
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    if not texts:
+        return None
+    try:
+        table = pa_json.read_json(io.BytesIO("\n".join(texts).encode()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if table.num_rows != len(texts):
+        return None
+    columns: dict[str, Any] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind, missing = column.type, column.null_count > 0
+        if pa.types.is_boolean(kind):
+            values = column.to_numpy(zero_copy_only=False)
+            columns[name] = pd.array(values, dtype="boolean") if missing else values.astype(bool)
+        elif pa.types.is_int64(kind):
+            columns[name] = pd.array(column.to_pandas(), dtype="Int64") if missing else column.to_numpy()
+        elif pa.types.is_float64(kind):
+            columns[name] = column.to_numpy(zero_copy_only=False).astype("float64")
+        elif pa.types.is_string(kind):
+            columns[name] = pd.array(column.to_numpy(zero_copy_only=False), dtype="str")
+        elif pa.types.is_null(kind):
+            columns[name] = np.full(len(texts), np.nan)
+        else:
+            return None
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(texts)))
 
 
 def _typed(values: list[Any]) -> Any:
