@@ -50,18 +50,38 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from rollbackkit.analysis.durations import duration_seconds
 from rollbackkit.analysis.durations import format_duration as format_duration  # re-exported: one home
 from rollbackkit.analysis.durations import parse_duration as parse_duration
+from rollbackkit.analysis.gatebase import (
+    CLASS_METRICS as CLASS_METRICS,
+)
+from rollbackkit.analysis.gatebase import (
+    COMPARE_KEYS as COMPARE_KEYS,
+)
+from rollbackkit.analysis.gatebase import (
+    HIGHER_IS_BETTER as HIGHER_IS_BETTER,
+)
+from rollbackkit.analysis.gatebase import (
+    LABEL_METRICS,
+    MAX_MIN_SAMPLES,
+    BaseGate,
+    Compared,
+    DriftMetric,
+    Duration,
+    LabelMetric,
+    Quantile,
+    SliceMetric,
+    rule,
+)
+from rollbackkit.analysis.gatebase import (
+    WINDOW_ROWS as WINDOW_ROWS,
+)
 from rollbackkit.analysis.specerrors import error_location, gate_named
 from rollbackkit.analysis.specerrors import explain as explain
 from rollbackkit.analysis.specerrors import line_of as line_of
@@ -71,128 +91,7 @@ if TYPE_CHECKING:
     from rollbackkit.bundle.schema import Schema
 
 
-Severity = Literal["rollback", "warn"]
-DriftMetric = Literal["psi", "js", "wasserstein_norm", "ks", "mean_shift"]
-LabelMetric = Literal["accuracy", "balanced_accuracy", "f1", "roc_auc", "auc", "log_loss", "mae", "rmse", "mape"]
-SliceMetric = Literal[
-    "accuracy",
-    "balanced_accuracy",
-    "f1",
-    "roc_auc",
-    "auc",
-    "log_loss",
-    "mae",
-    "rmse",
-    "mape",
-    "error_rate",
-    "psi",
-    "js",
-    "wasserstein_norm",
-    "ks",
-    "mean_shift",
-]
-LABEL_METRICS: frozenset[str] = frozenset(get_args(LabelMetric))
-CLASS_METRICS: frozenset[str] = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc", "auc", "log_loss"})
-"""Label metrics only a classifier has."""
-HIGHER_IS_BETTER: frozenset[str] = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc", "auc"})
-"""Label metrics where a drop is the harm (compared with ``max_decrease``)."""
-COMPARE_KEYS = ("max_ratio", "max_increase", "max_decrease")
-Quantile = Literal["p1", "p5", "p50", "p95", "p99"]
-WINDOW_ROWS = 20_000
-"""The rows a gate window holds: a server's latest rows of the version under evaluation
-(kept in memory or read from the prediction log)."""
-MAX_MIN_SAMPLES = WINDOW_ROWS
-"""The largest ``min_samples``: a gate that needs more rows than a window holds could never
-be decided, so it would warn "insufficient" forever."""
-
-
-def _duration(value: object, info: ValidationInfo) -> object:
-    if value is None:
-        return None
-    try:
-        return duration_seconds(value)
-    except ValueError as exc:
-        raise PydanticCustomError("gate_rule", f"{info.field_name}: {exc}") from exc
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
-"""Seconds, written as a number or ``30s``/``10m``/``2h``/``1d``."""
-
-
-def _rule(message: str, key: str | None = None) -> PydanticCustomError:
-    """A gate rule broken: ``message`` (the line reported is ``key``'s when given)."""
-    return PydanticCustomError("gate_rule", message, {"key": key} if key else {})
-
-
-class _Gate(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    severity: Severity = "rollback"
-    min_samples: int | None = Field(default=None, ge=1, le=MAX_MIN_SAMPLES, strict=True)
-    initial_delay: Duration = 0.0
-    failure_limit: int = Field(default=1, ge=1, le=1000, strict=True)
-
-
-class _Compared(_Gate):
-    """A gate that may compare the version under evaluation with live (see the module doc)."""
-
-    compare: Literal["live"] | None = None
-    max_ratio: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    max_increase: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    max_decrease: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    confidence: float = Field(default=0.95, ge=0.5, le=0.999)
-
-    @property
-    def compared(self) -> bool:
-        """Whether the gate compares with live."""
-        return self.compare is not None
-
-    @property
-    def comparison(self) -> tuple[str, float]:
-        """The comparison's key (``max_ratio`` ...) and threshold."""
-        key = next(k for k in COMPARE_KEYS if getattr(self, k) is not None)
-        return key, float(getattr(self, key))
-
-    def _compared_metric(self) -> str | None:
-        """The metric compared (None: this gate's metric cannot compare)."""
-        return None
-
-    @model_validator(mode="after")
-    def _one_comparison(self) -> _Compared:
-        given = [k for k in COMPARE_KEYS if getattr(self, k) is not None]
-        if self.compare is None:
-            if given:
-                raise _rule(f"{given[0]} without compare: live (add compare: live, or remove {given[0]})", given[0])
-            if "confidence" in self.model_fields_set:
-                raise _rule("confidence without compare: live", "confidence")
-            return self
-        if not given:
-            raise _rule("compare: live needs one of max_ratio, max_increase, max_decrease", "compare")
-        if len(given) > 1:
-            raise _rule(f"compare: live takes one of max_ratio, max_increase, max_decrease, not {given}", given[1])
-        metric = self._compared_metric()
-        if metric is None:
-            raise _rule(
-                "compare: live needs a label metric or error_rate (drift is already measured against training)",
-                "compare",
-            )
-        allowed = _allowed_comparisons(metric)
-        if given[0] not in allowed:
-            better = "higher" if metric in HIGHER_IS_BETTER else "lower"
-            raise _rule(f"{metric} ({better} is better) compares by {' or '.join(allowed)}, not {given[0]}", given[0])
-        return self
-
-
-def _allowed_comparisons(metric: str) -> tuple[str, ...]:
-    if metric in HIGHER_IS_BETTER:
-        return ("max_decrease",)
-    if metric == "error_rate":
-        return ("max_increase",)
-    return ("max_ratio", "max_increase")
-
-
-class LatencyGate(_Compared):
+class LatencyGate(Compared):
     """A latency quantile (p50/p95/p99 of ``latency_ms``) at most ``max_ms`` and/or against live."""
 
     kind: Literal["latency"]
@@ -205,11 +104,11 @@ class LatencyGate(_Compared):
     @model_validator(mode="after")
     def _has_a_bound(self) -> LatencyGate:
         if self.max_ms is None and self.compare is None:
-            raise _rule("a latency gate needs max_ms or compare: live")
+            raise rule("a latency gate needs max_ms or compare: live")
         return self
 
 
-class ErrorRateGate(_Compared):
+class ErrorRateGate(Compared):
     """Share of failed requests at most ``max`` and/or at most live's plus ``max_increase``."""
 
     kind: Literal["error_rate"]
@@ -221,11 +120,11 @@ class ErrorRateGate(_Compared):
     @model_validator(mode="after")
     def _has_a_bound(self) -> ErrorRateGate:
         if self.max is None and self.compare is None:
-            raise _rule("an error_rate gate needs max or compare: live")
+            raise rule("an error_rate gate needs max or compare: live")
         return self
 
 
-class PredictionDriftGate(_Gate):
+class PredictionDriftGate(BaseGate):
     """Drift of an output column against the reference predictions at most ``max``.
 
     The column defaults to the contract's primary column. A classifier's ``prediction`` (its
@@ -239,7 +138,7 @@ class PredictionDriftGate(_Gate):
     column: str | None = None
 
 
-class FeatureDriftGate(_Gate):
+class FeatureDriftGate(BaseGate):
     """The worst drift over the chosen ``features`` (``all`` or a list) at most ``max``."""
 
     kind: Literal["feature_drift"]
@@ -248,7 +147,7 @@ class FeatureDriftGate(_Gate):
     features: Literal["all"] | list[str] = "all"
 
 
-class TailGate(_Gate):
+class TailGate(BaseGate):
     """Bounds on tail shares beyond the reference's p1/p99, or on a current quantile."""
 
     kind: Literal["tail"]
@@ -268,7 +167,7 @@ class TailGate(_Gate):
         return self
 
 
-class SliceGate(_Compared):
+class SliceGate(Compared):
     """A metric per segment (``by``); fails when any segment with enough rows violates a bound.
 
     So one bad segment fails even when the average is fine: label metrics or error_rate, or
@@ -292,13 +191,13 @@ class SliceGate(_Compared):
     @model_validator(mode="after")
     def _has_a_bound(self) -> SliceGate:
         if self.min is None and self.max is None and self.compare is None:
-            raise _rule("a slice gate needs min or max (or compare: live)")
+            raise rule("a slice gate needs min or max (or compare: live)")
         if self.label_delay is not None and self.metric not in LABEL_METRICS:
-            raise _rule(f"label_delay needs a label metric; {self.metric} reads no labels", "label_delay")
+            raise rule(f"label_delay needs a label metric; {self.metric} reads no labels", "label_delay")
         return self
 
 
-class LabelMetricGate(_Compared):
+class LabelMetricGate(Compared):
     """A label metric over the eligible rows that have labels (see the module doc for metrics).
 
     Classes compare as classes (``"yes"``, ``True``, ``1``); ``roc_auc`` and ``log_loss`` read
@@ -319,11 +218,11 @@ class LabelMetricGate(_Compared):
     @model_validator(mode="after")
     def _has_a_bound(self) -> LabelMetricGate:
         if self.min is None and self.max is None and self.compare is None:
-            raise _rule("a label_metric gate needs min or max (or compare: live)")
+            raise rule("a label_metric gate needs min or max (or compare: live)")
         return self
 
 
-class AgreementGate(_Gate):
+class AgreementGate(BaseGate):
     """A shadow against live: the share of paired rows (same ``request_id`` and ``row``) whose
     ``prediction`` equals live's at least ``min`` (regressors: primary output within
     ``tolerance``); ``by`` adds per-slice agreement and score deltas to the evidence."""

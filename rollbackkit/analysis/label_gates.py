@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from rollbackkit.analysis.comparison import Comparison, bootstrap, proportions
+from rollbackkit.analysis.gatebase import LABEL_METRICS
 from rollbackkit.analysis.gatecontext import (
     Context,
     column,
@@ -25,7 +26,7 @@ from rollbackkit.analysis.gatecontext import (
     within,
 )
 from rollbackkit.analysis.gateresult import GateResult, Insufficient
-from rollbackkit.analysis.gatespec import LABEL_METRICS, LabelMetricGate, SliceGate
+from rollbackkit.analysis.gatespec import LabelMetricGate, SliceGate
 from rollbackkit.analysis.label_metrics import Labelled, eligible, labelled, value
 from rollbackkit.analysis.slices import slice_columns, slices
 from rollbackkit.bundle.frames import parts

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rollbackkit.analysis.gatebase import CLASS_METRICS
 from rollbackkit.analysis.gateresult import Insufficient
-from rollbackkit.analysis.gatespec import CLASS_METRICS
 from rollbackkit.analysis.series import as_labels
 
 if TYPE_CHECKING:
