@@ -9,7 +9,12 @@ it beside the gate report, so an engineer sees the step, the bake and why nothin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from rollbackkit.serving.router import RoutingState, Slot
 
 Role = Literal["canary", "shadow", "live"]
 RolloutState = Literal["baking", "holding", "paused", "advancing", "rolled-back"]
@@ -150,3 +155,20 @@ class BakeClock:
         """Forget the deployments no longer under evaluation."""
         for gone in set(self._since) - deployments:
             del self._since[gone]
+
+
+def candidate(state: RoutingState) -> tuple[Role, Slot | None]:
+    """The version under evaluation: the canary, else the shadow, else the live version."""
+    for role, name in (("canary", state.canary), ("shadow", state.shadow), ("live", state.live)):
+        slot = state.slot(name)
+        if slot is not None:
+            return role, slot  # type: ignore[return-value]
+    return "live", None
+
+
+def first_time(window: pd.DataFrame) -> str | None:
+    """The time of a window's first row (ISO), or None for an empty window or one without times."""
+    if window.empty or "time" not in window.columns:
+        return None
+    first = pd.to_datetime(window["time"], utc=True).min()
+    return None if pd.isna(first) else first.isoformat()

@@ -133,7 +133,11 @@ class TrafficEvent:
 
 @dataclass(frozen=True)
 class SlotStatus:
-    """One server slot that holds a version (``percent`` for the canary only)."""
+    """One server slot that holds a version (``percent`` for the canary and the shadow only).
+
+    A shadow's slot also carries its mirror's counters since the server started: requests
+    ``mirrored`` (scored and logged), ``dropped`` (the mirror queue was full) and ``failed``.
+    """
 
     version: str
     bundle_id: str
@@ -142,6 +146,9 @@ class SlotStatus:
     percent: int | None = None
     client_errors: int | None = None
     runtime: list[str] | None = None  # major-version differences from the runtime it was registered with
+    mirrored: int | None = None
+    dropped: int | None = None
+    failed: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SlotStatus:
@@ -159,6 +166,9 @@ class SlotStatus:
                 "percent": self.percent,
                 "client_errors": self.client_errors,
                 "runtime": self.runtime,
+                "mirrored": self.mirrored,
+                "dropped": self.dropped,
+                "failed": self.failed,
             }
         )
 

@@ -1,7 +1,16 @@
-"""The watchdog: evaluate the gates of what serves, promote a bake, roll back on a breach.
+"""The watchdog: evaluate the gates of what is rolling out, then promote, advance, pause or roll back.
 
 It acts on one :class:`~rollbackkit.serving.environment.ServingEnvironment` through the same
-operations a person uses (:meth:`rollback`), as actor ``watchdog``.
+operations a person uses (:meth:`rollback`, :meth:`advance`), as actor ``watchdog``. Each
+evaluation decides one of four things:
+
+- ``rollback`` (after each gate's ``failure_limit`` consecutive failures): roll back (a
+  canary or a shadow is cancelled, live is untouched);
+- ``pass``: the bake clock runs; once a stepped canary's step (or a full deploy) has passed
+  for its bake, the next step starts (or the staged rows are promoted);
+- ``inconclusive`` (no traffic, too few labels, a difference the data does not support) or
+  ``warn``: nothing moves and the bake clock stops; the report's ``paused`` says why. Never a
+  pass, never a promotion.
 """
 
 from __future__ import annotations
@@ -9,16 +18,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pandas as pd
 
-from rollbackkit.analysis.gates import evaluate
+from rollbackkit.analysis.gates import GateReport, evaluate, tolerate
 from rollbackkit.errors import RollbackRefused, Superseded
-from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.assignments import Assignment, Deployments
 from rollbackkit.registry.journal import Journal
 from rollbackkit.serving.predlog.surface import PredictionStore
-from rollbackkit.serving.router import Router, Slot
+from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, candidate, duration, first_time
+from rollbackkit.serving.router import Router, RoutingState, Slot
 from rollbackkit.serving.status import TrafficEvent
 
 
@@ -36,8 +48,11 @@ class Watched(Protocol):
     on_auto_rollback: Callable[[dict[str, Any]], None] | None
     deployed_at: dict[str, float]
 
-    def window(self, slot: Slot) -> pd.DataFrame:
-        """The deployment's recent requests as a gate window."""
+    def window(self, slot: Slot, *, since: str | None = None) -> pd.DataFrame:
+        """The deployment's recent requests as a gate window (``since``: ISO time)."""
+
+    def step_started(self, deployment: str) -> float:
+        """When the deployment's assignment began (monotonic seconds)."""
 
     def notify(self, event: TrafficEvent) -> None:
         """Tell the environment's listener what happened (never raises)."""
@@ -50,71 +65,186 @@ class Watched(Protocol):
     ) -> dict[str, Any]:
         """Roll back as the watchdog (see :meth:`ServingEnvironment.rollback`)."""
 
+    def advance(self, *, unless_changed_since: int, reason: str, actor: str = "watchdog") -> dict[str, Any]:
+        """Move a stepped canary to its next step, or promote it at the last."""
+
 
 class Watchdog:
     """Checks one environment's gates, on demand or every few seconds in a daemon thread.
 
     Args:
-        environment: The served environment it watches and rolls back.
+        environment: The served environment it watches, advances and rolls back.
+        clock: The wall clock label delays are measured against (tests may fix it).
     """
 
-    def __init__(self, environment: Watched) -> None:
+    def __init__(self, environment: Watched, clock: Callable[[], datetime] | None = None) -> None:
         self.environment = environment
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._alerted: set[str] = set()
         self._hooks: list[threading.Thread] = []
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self._streaks: dict[str, dict[str, int]] = {}  # deployment -> gate -> consecutive failures
+        self._bake = BakeClock()
+        self._assignments: dict[str, Assignment] = {}
 
     def check(self) -> dict[str, Any] | None:
-        """Evaluate the gates of the version under evaluation; roll back on a failed gate.
+        """Evaluate the version under evaluation; roll back, advance, promote its bake, or pause.
 
-        The version under evaluation is the canary if one runs, else the live version
-        (also a first version, with nothing to fall back to: its bake must complete). A
-        failed gate rolls back to the target :meth:`Deployments.rollback_target` names:
-        never onto a version a person or a gate rolled back from. With no such target the
-        breach is only recorded (``last_report["rollback"]`` and, once per deployment, a
+        The version under evaluation is the canary, else the shadow, else the live version
+        (also a first version, with nothing to fall back to: its bake must complete). Its
+        window is evaluated even when empty (inconclusive: ``no traffic since ...``); gates that
+        compare with live read the live version's rows since the candidate's first row.
+        A failure counts once a gate failed ``failure_limit`` evaluations in a row
+        (:func:`~rollbackkit.analysis.gates.tolerate`, per deployment).
+
+        A ``rollback`` decision rolls back to the target :meth:`Deployments.rollback_target`
+        names: never onto a version a person or a gate rolled back from. With no such target
+        the breach is only recorded (``last_report["rollback"]`` and, once per deployment, a
         ``gate-breach`` journal entry with ``rolled_back: false``); traffic stays.
+
+        Returns:
+            The traffic change made (a rollback's or an advance's answer), else None.
         """
         env = self.environment
         state = env.router.state
-        slot = state.slot(state.canary) or state.slot(state.live)
+        role, slot = candidate(state)
         if slot is None:
             return None
-        window = env.window(slot)
-        if window.empty:
-            return None
-        report = evaluate(slot.bundle, window)
+        report, rollout = self._evaluate(state, role, slot)
         env.last_report = {"version": slot.bundle.version, "slot": slot.name, **report.to_dict()}
-        self._maybe_promote_baked(slot, state.canary is None, report.decision)
-        if report.decision != "rollback" or env.router.state.generation != state.generation:
+        env.last_report |= {"rollout": rollout.to_dict() if rollout else None, "paused": _paused(rollout)}
+        if env.router.state.generation != state.generation:
+            return None  # an operator moved traffic meanwhile: judge the new state next time
+        if report.decision == "rollback":
+            return self._roll_back(slot, report, rollout, state.generation)
+        if rollout is not None and rollout.state == "advancing":
+            return self._advance(slot, rollout, state.generation)
+        return None
+
+    def _evaluate(self, state: RoutingState, role: Role, slot: Slot) -> tuple[GateReport, Rollout | None]:
+        """The candidate's tolerated gate report and its rollout (the bake clock observed)."""
+        env = self.environment
+        assignment = self._assignment(slot.deployment)
+        began = assignment.time if assignment is not None else None
+        window = env.window(slot)
+        live_slot = state.slot(state.live) if role != "live" else None
+        live = env.window(live_slot, since=first_time(window) or began) if live_slot is not None else None
+        started = env.step_started(slot.deployment)
+        serving_for = max(0.0, time.monotonic() - started)
+        report = evaluate(slot.bundle, window, live=live, now=self.clock(), serving_for=serving_for)
+        report, self._streaks[slot.deployment] = tolerate(report, self._streaks.get(slot.deployment, {}))
+        for gone in set(self._streaks) - {slot.deployment}:
+            del self._streaks[gone]
+        self._bake.keep_only({slot.deployment})
+        rollout = self._rollout(state, role, slot, assignment, report, window, started)
+        return report, rollout
+
+    def _rollout(
+        self,
+        state: RoutingState,
+        role: Role,
+        slot: Slot,
+        assignment: Assignment | None,
+        report: GateReport,
+        window: pd.DataFrame,
+        started: float,
+    ) -> Rollout | None:
+        """Where the candidate stands: step, bake and state (None: a live version with nothing to bake)."""
+        env = self.environment
+        steps: tuple[int, ...] = assignment.steps if assignment is not None else ()
+        percent: int | None = None
+        if role == "live":
+            if env.log is None or env.log.stage_of(slot.deployment) != "staging":
+                return None
+            bake_s: float | None = env.bake_seconds
+            started = env.deployed_at.get(slot.deployment, started)
+        elif role == "canary":
+            percent = state.percent
+            bake_s = _bake_of(assignment, env.bake_seconds) if steps else None
+        else:
+            percent, steps, bake_s = state.shadow_percent, (), None
+        passing = report.decision == "pass"
+        baked = self._bake.observe(slot.deployment, passing, started, time.monotonic())
+        if not passing:
+            status: RolloutState = "paused"
+        elif bake_s is None:
+            status = "holding"
+        else:
+            status = "advancing" if baked >= bake_s else "baking"
+        began = assignment.time if assignment is not None else None
+        why = None
+        if not passing:
+            why = f"no traffic since {began or 'it began'}" if window.empty else report.summary()
+        return Rollout(
+            version=slot.bundle.version,
+            deployment=slot.deployment,
+            role=role,
+            percent=percent,
+            steps=steps,
+            step=steps.index(percent) + 1 if steps and percent in steps else None,
+            bake_s=bake_s,
+            baked_s=baked,
+            state=status,
+            paused=why,
+            since=began,
+        )
+
+    def _assignment(self, deployment: str) -> Assignment | None:
+        """The assignment a deployment tag records (read once per tag)."""
+        if deployment not in self._assignments:
+            env = self.environment
+            found = {a.tag: a for a in env.deployments.history(env.name, env.env)}
+            if deployment not in found:
+                return None
+            self._assignments = {deployment: found[deployment]}  # only the current one is needed again
+        return self._assignments[deployment]
+
+    def _advance(self, slot: Slot, rollout: Rollout, generation: int) -> dict[str, Any] | None:
+        """A stepped canary's next step, or a full deploy's staged rows promoted, once baked."""
+        env = self.environment
+        if rollout.role == "live":
+            self._complete_bake(slot)
             return None
+        if rollout.role != "canary" or rollout.step is None or rollout.bake_s is None:
+            return None
+        target = rollout.next_percent
+        move = "promoting to 100%" if target in (None, 100) else f"advancing to {target}%"
+        reason = (
+            f"step {rollout.step} of {len(rollout.steps)} ({rollout.percent}%) passed its gates for "
+            f"{duration(rollout.baked_s)} (bake {duration(rollout.bake_s)}): {move}"
+        )
+        try:
+            return env.advance(unless_changed_since=generation, reason=reason, actor="watchdog")
+        except Superseded:  # an operator moved traffic after the evaluation: judge the new state next time
+            return None
+
+    def _complete_bake(self, slot: Slot) -> None:
+        """Promote a full deploy's staged rows: its gates passed for the whole bake."""
+        env = self.environment
+        if env.log is None or env.log.stage_of(slot.deployment) != "staging":
+            return
+        rows = env.log.promote(slot.deployment)
+        env.journal.append(
+            "bake-complete",
+            name=env.name,
+            env=env.env,
+            version=slot.bundle.version,
+            deployment=slot.deployment,
+            rows_promoted=rows,
+        )
+
+    def _roll_back(
+        self, slot: Slot, report: GateReport, rollout: Rollout | None, generation: int
+    ) -> dict[str, Any] | None:
+        """Roll back after a failed gate, or record the breach when there is nowhere to go."""
+        env = self.environment
+        last = env.last_report or {}
         try:
             env.deployments.rollback_target(env.name, env.env)
         except RollbackRefused as exc:
-            env.last_report["rollback"] = f"none: {exc.message}"
-            if slot.deployment not in self._alerted:
-                self._alerted.add(slot.deployment)
-                env.journal.append(
-                    "gate-breach",
-                    name=env.name,
-                    env=env.env,
-                    version=slot.bundle.version,
-                    deployment=slot.deployment,
-                    gates=report.summary(),
-                    rolled_back=False,
-                    reason=exc.message,
-                )
-                env.notify(
-                    TrafficEvent(
-                        kind="gate-breach",
-                        name=env.name,
-                        env=env.env,
-                        version=slot.bundle.version,
-                        tag=slot.deployment,
-                        reason=exc.message,
-                        gates=report.summary(),
-                    )
-                )
+            last["rollback"] = f"none: {exc.message}"
+            self._breach_without_target(slot, report, exc.message)
             return None
         breach = time.perf_counter()
         try:
@@ -123,12 +253,14 @@ class Watchdog:
                 actor="watchdog",
                 automatic=True,
                 gates=report.summary(),
-                unless_changed_since=state.generation,
+                unless_changed_since=generation,
             )
         except Superseded:  # an operator moved traffic after the evaluation: judge the new state next time
             return None
+        if rollout is not None:
+            last |= {"rollout": replace(rollout, state="rolled-back", paused=None).to_dict(), "paused": None}
         result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)
-        result["report"] = env.last_report
+        result["report"] = last
         env.journal.append(
             "gate-breach",
             name=env.name,
@@ -146,6 +278,19 @@ class Watchdog:
             self._hooks.append(hook)
         return result
 
+    def _breach_without_target(self, slot: Slot, report: GateReport, why: str) -> None:
+        """Journal and announce, once per deployment, a failed gate that moved no traffic."""
+        env = self.environment
+        if slot.deployment in self._alerted:
+            return
+        self._alerted.add(slot.deployment)
+        name, version, gates = env.name, slot.bundle.version, report.summary()
+        env.journal.append(
+            "gate-breach", name=name, env=env.env, version=version, deployment=slot.deployment, gates=gates,
+            rolled_back=False, reason=why,
+        )  # fmt: skip
+        env.notify(TrafficEvent("gate-breach", name, env.env, version, tag=slot.deployment, reason=why, gates=gates))
+
     def _after_rollback(self, result: dict[str, Any]) -> None:
         """Run the environment's after-rollback hook; a failure is counted, never raised into serving."""
         env = self.environment
@@ -155,23 +300,6 @@ class Watchdog:
         except Exception as exc:  # a hook thread must not die silently: count it in /status
             said = f"{getattr(exc, 'message', '') or exc} {getattr(exc, 'hint', '')}"
             env.background_failed(f"{type(exc).__name__}: {said}")
-
-    def _maybe_promote_baked(self, slot: Slot, full: bool, decision: str) -> None:
-        """Promote a full deploy's staged rows once its gates have passed for the bake time."""
-        env = self.environment
-        if env.log is None or not full or decision != "pass" or env.log.stage_of(slot.deployment) != "staging":
-            return
-        deployed = env.deployed_at.setdefault(slot.deployment, time.monotonic())
-        if time.monotonic() - deployed >= env.bake_seconds:
-            rows = env.log.promote(slot.deployment)
-            env.journal.append(
-                "bake-complete",
-                name=env.name,
-                env=env.env,
-                version=slot.bundle.version,
-                deployment=slot.deployment,
-                rows_promoted=rows,
-            )
 
     def start(self, interval: float) -> None:
         """Check gates every ``interval`` seconds in a daemon thread."""
@@ -193,3 +321,14 @@ class Watchdog:
         deadline = time.monotonic() + wait
         for hook in self._hooks:
             hook.join(max(0.0, deadline - time.monotonic()))
+
+
+def _bake_of(assignment: Assignment | None, default: float) -> float:
+    """A stepped canary's bake per step: its assignment's ``bake_s``, else the server's bake."""
+    bake = assignment.bake_s if assignment is not None else None
+    return float(bake) if bake is not None else default
+
+
+def _paused(rollout: Rollout | None) -> str | None:
+    """Why the rollout waits (None: it does not)."""
+    return rollout.paused if rollout is not None and rollout.state == "paused" else None
