@@ -14,6 +14,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rollbackkit import LabelIngest, Registry, ingest_labels
 from rollbackkit.analysis.labels import coerce_labels
@@ -21,6 +23,7 @@ from rollbackkit.bundle.schema import OutputContract
 from rollbackkit.errors import InvalidInput
 from rollbackkit.ops.traffic import deploy
 from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.predlog.labels import decode_labels, json_texts
 from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.serving.predlog.schema import ROW_COLUMNS, quote
 
@@ -187,6 +190,21 @@ def test_an_old_log_file_is_migrated_on_open_and_accepts_rows_and_labels(tmp_pat
         assert (done["stored"], done["unknown"]) == (2, 0)
     finally:
         log.close()
+
+
+_SCALARS = st.one_of(
+    st.text(max_size=8),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_SCALARS, min_size=1, max_size=30))
+def test_a_stored_label_comes_back_with_its_value_and_its_type(values: list) -> None:
+    back = decode_labels(pd.Series(json_texts(pd.Series(values, dtype=object)), dtype=object))
+    assert [(type(v), v) for v in back] == [(type(v), v) for v in values]  # 1, 1.0 and True stay apart
 
 
 # ----------------------------------------------------------------------------- coercion

@@ -80,7 +80,7 @@ class LogLabels(LogWriter):
         ids = ["request_id", "row"] if on == "request_id" else ["key"]
         kept = incoming.drop_duplicates(ids, keep="last")
         duplicates = len(incoming) - len(kept)
-        kept = kept.assign(label=_json_texts(kept["label"]), ord=np.arange(len(kept), dtype="int64"))
+        kept = kept.assign(label=json_texts(kept["label"]), ord=np.arange(len(kept), dtype="int64"))
         self.flush()
         now, batch_id = datetime.now(UTC), uuid.uuid4().hex
         with self._tx() as con:
@@ -193,12 +193,19 @@ def _position(labels: pd.DataFrame, mask: pd.Series) -> str:
     return str(labels.index[np.flatnonzero(mask.to_numpy())[0]])
 
 
-def _json_texts(values: pd.Series) -> list[str]:
-    """Each label as JSON text (one ``json.dumps`` per distinct value); InvalidInput for a value
-    that is not a finite str, bool, int or float."""
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
-    texts = [_json_text(v) for v in uniques]
-    return [texts[c] for c in codes]
+def json_texts(values: pd.Series) -> list[str]:
+    """Each label as JSON text (one ``json.dumps`` per distinct value of each type: ``1``,
+    ``1.0`` and ``True`` stay three values); InvalidInput for a value that is not a finite str,
+    bool, int or float."""
+    done: dict[tuple[type, Any], str] = {}
+    out = []
+    for value in values.to_numpy(dtype=object):
+        key = (type(value), value)
+        text = done.get(key)
+        if text is None:
+            text = done[key] = _json_text(value)
+        out.append(text)
+    return out
 
 
 def _json_text(value: Any) -> str:
