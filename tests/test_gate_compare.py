@@ -166,6 +166,8 @@ def test_a_material_difference_on_a_small_sample_is_inconclusive_then_fails_with
     gate = next(g for g in small.gates if g.name == "accuracy-vs-live")
     assert gate.status == "inconclusive", gate
     assert gate.evidence["difference"] == pytest.approx(0.07) and gate.evidence["ci"][0] < 0.02
+    assert gate.words().startswith("accuracy-vs-live 0.85 vs live 0.92: decrease 0.07 > 0.02 (ci ")
+    assert gate.words().endswith(": not yet supported) (200 of 200 rows labelled)"), gate.words()
     assert small.decision in ("inconclusive", "rollback")
     large = evaluate(bundle, labelled(4000, 3400, 1), live=labelled(4000, 3680, 2), now=NOW)  # type: ignore[arg-type]
     gate = next(g for g in large.gates if g.name == "accuracy-vs-live")

@@ -166,7 +166,8 @@ def _compared(g: GateResult, unit: str) -> str:
         text += f": {said} {_number(float(estimate))} {'>' if beyond else '<='} {_number(limit)}"
         ci = e.get("ci")
         if ci and ci[0] is not None and ci[1] is not None:
-            text += f" (ci {_number(float(ci[0]))} to {_number(float(ci[1]))})"
+            unsure = ": not yet supported" if beyond and not e.get("supported", False) else ""
+            text += f" (ci {_number(float(ci[0]))} to {_number(float(ci[1]))}{unsure})"
     if e.get("worst_slice"):
         text += " in " + ", ".join(f"{k}={v}" for k, v in e["worst_slice"].items())
     if e.get("violated") == "absolute":

@@ -147,7 +147,7 @@ def slice_gate(gate: SliceGate, need: int, ctx: Context) -> GateResult:
             item["n"] = len(part)
             live_part = live_parts.get(_slice_key(label))
             if comparing and (live_part is None or len(live_part) < gate.min_slice_samples):
-                item["live"] = f"{0 if live_part is None else len(live_part)} live rows, too few to compare"
+                item["not_compared"] = f"{0 if live_part is None else len(live_part)} live rows, too few"
             elif comparing:
                 assert live_part is not None
                 judged_slice = _slice_comparison(gate, part, live_part, ctx)
