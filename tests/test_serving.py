@@ -209,11 +209,13 @@ def test_a_window_of_many_small_requests_stays_whole_and_bounded() -> None:
 
     window, sent = Window(), []
     for i in range(COMPACT_EVERY * COMPACT_EVERY * 2 + 7):  # through every level of stacking, and past the bound
-        inputs = pd.DataFrame({"x": [float(i)] * 10, "row": range(10)})
+        inputs = pd.DataFrame({"x": [float(i)] * 10, "n": range(10)})
         window.add(inputs, pd.DataFrame({"p": inputs["x"] / 2}), latency_ms=float(i), error=None)
         sent.append(inputs.assign(p=inputs["x"] / 2, latency_ms=float(i), error=None))
         if i == 100:
             assert window.frame()["x"].iloc[-1] == 100.0  # a read in between changes nothing
     expected = pd.concat(sent, ignore_index=True).tail(WINDOW_ROWS).reset_index(drop=True)
-    pd.testing.assert_frame_equal(window.frame(), expected, check_dtype=False)
+    frame = window.frame()
+    pd.testing.assert_frame_equal(frame[list(expected.columns)], expected, check_dtype=False)
+    assert (frame["row"] == frame["n"]).all() and frame["time"].is_monotonic_increasing  # the live row's keys
     assert window.rows < WINDOW_ROWS + COMPACT_EVERY * COMPACT_EVERY * 10  # old chunks are dropped

@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from rollbackkit.analysis.gatespec import parse_duration
 from rollbackkit.errors import (
     IncompatibleInput,
     InvalidInput,
@@ -210,7 +211,8 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
             refused["bad_predict_bodies"] += 1
             return _error(exc.status, exc.message, exc.hint)
         request_id = uuid.uuid4().hex
-        key = str(body.key or request.headers.get("x-request-key") or request_id)
+        sent = body.key if body.key is not None else request.headers.get("x-request-key")
+        key = str(sent) if sent not in (None, "") else None  # logged as sent; None: the request id routes it
         try:
             routed = await run_in_threadpool(env.predict, frame, key, request_id, untyped=not typed)
         except IncompatibleInput as exc:
@@ -299,13 +301,18 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
         return env.deploy(
             body.version,
             canary=body.canary,
+            shadow=body.shadow,
+            steps=body.steps,
+            bake_s=parse_duration(body.bake, "bake") if body.bake is not None else None,
             features=_decoded(body.features, "features") if body.features else None,
             force=body.force,
             reason=body.reason,
             actor=body.actor or "admin-api",
         )
     if isinstance(body, PromoteBody):
-        return env.promote(reason=body.reason, actor=body.actor or "admin-api")
+        return env.promote(
+            reason=body.reason, actor=body.actor or "admin-api", from_shadow=body.from_shadow, canary=body.canary
+        )
     if isinstance(body, RollbackBody):
         return env.rollback(
             reason=body.reason,

@@ -38,6 +38,15 @@ class DeployBody(Body):
 
     version: str = Field(description="vX.Y.Z")
     canary: int | None = Field(None, ge=1, le=99, description="Percent of traffic for a canary (1-99).")
+    shadow: int | None = Field(
+        None, ge=1, le=100, description="Percent of requests mirrored to the version as a shadow (1-100)."
+    )
+    steps: list[int] | None = Field(
+        None, description="A stepped rollout: increasing percents ending at 100, such as [5, 25, 50, 100]."
+    )
+    bake: str | float | None = Field(
+        None, description="How long each step's gates must pass: seconds or 30s, 10m, 2h (default: serve --bake)."
+    )
     features: _Frame = _FEATURES
     force: bool = False
     reason: str = ""
@@ -49,6 +58,10 @@ class PromoteBody(Body):
 
     reason: str = ""
     actor: str | None = _ACTOR
+    from_shadow: bool = Field(False, description="Promote the running shadow instead of the canary.")
+    canary: int | None = Field(
+        None, ge=1, le=99, description="With from_shadow: the shadow becomes a canary of this percent (1-99)."
+    )
 
 
 class RollbackBody(Body):

@@ -1,14 +1,12 @@
-"""One served environment: router + assignments + journal + prediction windows + watchdog.
+"""One served environment: router + assignments + journal + prediction windows + shadow mirror + watchdog.
 
-This is the object the HTTP server wraps and the tests drive in-process. Order of effects
-in every traffic operation: **shift first** (milliseconds; traffic never waits), then the
-assignment tag, then the journal entry with timings. A crash after the shift and before the
-tag leaves git saying the previous assignment, and that is what a restarted server serves.
+This is the object the HTTP server wraps and the tests drive in-process. Its traffic
+operations (deploy, promote, advance, rollback) live in :mod:`rollbackkit.serving.operations`;
+here are start-up, requests (and their mirror to a shadow), windows and status.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import uuid
@@ -20,29 +18,36 @@ from typing import Any
 import pandas as pd
 
 from rollbackkit.analysis.gatespec import WINDOW_ROWS
-from rollbackkit.analysis.preflight import refuse_incompatible
-from rollbackkit.errors import IncompatibleInput, RoutingError, Superseded
-from rollbackkit.locking import checkpoint, repo_lock
+from rollbackkit.errors import IncompatibleInput, InvalidInput
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Assignment, Deployments, resolve
-from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.background import AssignmentHook, Background
+from rollbackkit.serving.operations import Operations
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
+from rollbackkit.serving.shadow import Mirror, Mirrored, sampled
 from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.threads import limit_scoring_threads
 from rollbackkit.serving.watchdog import Watchdog
-from rollbackkit.serving.window import Windows
+from rollbackkit.serving.window import Kept, Windows
 
 RECENT_INPUT_ROWS = 2_000
 
 
-def _version(slot: Slot | None) -> str | None:
-    """The version a slot holds (None: no slot)."""
-    return slot.bundle.version if slot is not None else None
+def _moment(since: str | None) -> datetime | None:
+    """``since`` as a time-zone-aware time (UTC when it names no zone), or None."""
+    if since is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(since)
+    except ValueError:
+        raise InvalidInput(
+            f"since: {since!r} is not an ISO 8601 time.", "Use a time such as 2026-01-05T09:30:00+00:00."
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _plain_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -53,7 +58,7 @@ def _plain_index(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-class ServingEnvironment:
+class ServingEnvironment(Operations):
     """Serve bundle ``name`` in environment ``env`` of the repository at ``repo``.
 
     Args:
@@ -108,37 +113,43 @@ class ServingEnvironment:
         self._ops = threading.Lock()
         self.windows = Windows(RECENT_INPUT_ROWS)
         self.deployed_at: dict[str, float] = {}  # deployment tag -> when it started serving (monotonic), for the bake
+        self.started_at: dict[str, float] = {}  # deployment tag -> when its assignment began (monotonic)
         self.watchdog = Watchdog(self)
         self.background = Background()
+        self.mirror = Mirror(self._score_shadow)
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
         """Load what the history says serves here (:meth:`Deployments.state`), and resume it.
 
         The live version takes all traffic under its assignment's tag. A canary that was
-        running when the server stopped is resumed at the same share; otherwise the
-        automatic rollback target (if any) is loaded warm as the standby.
+        running when the server stopped is resumed at the same share (a stepped canary at
+        its current step), a shadow at the same share of mirrored requests; otherwise the
+        automatic rollback target (if any) is loaded warm as the standby. Each assignment's
+        start (:meth:`step_started`) is resumed from its tag's time.
         """
         state = self.deployments.state(self.name, self.env)
         live = state.live
         if live is None:
             return
-        if state.canary is None and state.fallback is not None:
+        canary, shadow = state.canary, state.shadow
+        if canary is None and shadow is None and state.fallback is not None:
             fallback = self.deployments.history(self.name, self.env)
             tag = next(a.tag for a in reversed(fallback) if a.version == state.fallback)
-            self.router.load(load(self.registry, resolve(self.registry, f"{self.name}@{state.fallback}")), tag)
-        slot = self.router.load(load(self.registry, resolve(self.registry, f"{self.name}@{live.version}")), live.tag)
+            self.router.load(self._bundle(state.fallback), tag)
+        slot = self.router.load(self._bundle(live.version), live.tag)
         self.router.shift(slot.name, 100)
-        if self.log is not None and not self.log.knows(live.tag):
-            self.log.set_stage(live.tag, self.name, self.env, live.version, "production")
-        canary = state.canary
+        self._declare(live, "production")
         if canary is not None:
-            if self.log is not None and not self.log.knows(canary.tag):
-                self.log.set_stage(canary.tag, self.name, self.env, canary.version, "staging")
-            loaded = self.router.load(
-                load(self.registry, resolve(self.registry, f"{self.name}@{canary.version}")), canary.tag
-            )
+            self._declare(canary, "staging")
+            loaded = self.router.load(self._bundle(canary.version), canary.tag)
             self.router.shift(loaded.name, canary.canary_percent or 0)
+        if shadow is not None:
+            self._declare(shadow, "shadow")
+            self.router.start_shadow(self._bundle(shadow.version), shadow.shadow_percent or 100, shadow.tag)
+        for assignment in (live, canary, shadow):
+            if assignment is not None:  # monotonic now, less the time since the tag
+                self.started_at[assignment.tag] = time.monotonic() - max(0.0, time.time() - assignment.timestamp)
         self.journal.append(
             "serve",
             name=self.name,
@@ -147,7 +158,24 @@ class ServingEnvironment:
             tag=live.tag,
             canary=canary.version if canary else None,
             canary_percent=state.canary_percent,
+            shadow=shadow.version if shadow else None,
         )
+
+    def _bundle(self, version: str) -> Any:
+        return load(self.registry, resolve(self.registry, f"{self.name}@{version}"))
+
+    def _declare(self, assignment: Assignment, stage: str) -> None:
+        """Declare an assignment's log stage, unless the log knows it (a restart keeps a bake's stage)."""
+        if self.log is not None and not self.log.knows(assignment.tag):
+            self.log.set_stage(assignment.tag, self.name, self.env, assignment.version, stage)
+
+    def step_started(self, deployment: str) -> float:
+        """When the assignment ``deployment`` began (``time.monotonic()``; resumed from its tag after a restart)."""
+        if deployment not in self.started_at:
+            found = next((a for a in self.deployments.history(self.name, self.env) if a.tag == deployment), None)
+            age = max(0.0, time.time() - found.timestamp) if found is not None else 0.0
+            self.started_at[deployment] = time.monotonic() - age
+        return self.started_at[deployment]
 
     # ------------------------------------------------------------------------- requests
     def predict(
@@ -161,10 +189,15 @@ class ServingEnvironment:
         can fail the error-rate gate and roll back a healthy version. Anything else raised
         while scoring is the model's error and is kept against the slot that scored it.
 
+        Once the live answer is computed, a running shadow gets the request when it is in
+        the shadow's sampled share (:func:`~rollbackkit.serving.shadow.sampled`): a
+        reference on the mirror's queue, scored off the request path.
+
         Args:
             frame: The request's features.
-            key: Sticky canary routing key.
-            request_id: Logged with the rows.
+            key: Sticky canary routing key, logged with the rows (without one, the request id
+                routes the request).
+            request_id: Logged with the rows (default: a fresh one).
             untyped: The frame came from JSON rows without dtypes: its columns are read with
                 the scoring version's dtypes where nothing is lost (see
                 :func:`rollbackkit.bundle.conform.conform`), and kept that way.
@@ -172,17 +205,43 @@ class ServingEnvironment:
         state = self.router.state
         limit_scoring_threads(self.scoring_threads, state.generation)
         when = datetime.now(UTC)
-        slot = self.router.route(key)
+        request_id = request_id or uuid.uuid4().hex
+        slot = self.router.route(key if key is not None else request_id)
         try:
             routed = self.router.score(slot, frame, untyped=untyped)
         except IncompatibleInput:  # the client's error: counted apart, never a gate's evidence
             self.windows.refused(slot.name, slot.loaded_at)
             raise
         except Exception as exc:  # the model failed on a compatible request: its slot's error
-            self._keep(slot, frame, None, float("nan"), type(exc).__name__, request_id, when)
+            self._keep(slot, frame, None, float("nan"), type(exc).__name__, (request_id, when, key))
             raise
-        self._keep(routed.slot, routed.inputs, routed.outputs, routed.latency_ms, None, request_id, when)
+        self._keep(routed.slot, routed.inputs, routed.outputs, routed.latency_ms, None, (request_id, when, key))
+        shadow = state.slot(state.shadow)
+        if shadow is not None and sampled(request_id, state.shadow_percent):
+            self.mirror.offer(Mirrored(shadow, frame, untyped, request_id, when, key))
         return routed
+
+    def _score_shadow(self, request: Mirrored) -> bool:
+        """Score a mirrored request with its shadow and keep the rows (the mirror's worker calls this).
+
+        Returns False when that shadow no longer runs. Raises what the shadow raised: a
+        refusal (:class:`IncompatibleInput`) is kept nowhere, a model failure is kept as the
+        shadow's error row; either is counted by the mirror, never the client's.
+        """
+        state = self.router.state
+        slot = request.slot
+        if state.slot(state.shadow) is not slot:
+            return False
+        keys = (request.request_id, request.when, request.key)
+        try:
+            routed = self.router.score(slot, request.frame, untyped=request.untyped)
+        except IncompatibleInput:
+            raise
+        except Exception as exc:
+            self._keep(slot, request.frame, None, float("nan"), type(exc).__name__, keys, recent=False)
+            raise
+        self._keep(slot, routed.inputs, routed.outputs, routed.latency_ms, None, keys, recent=False)
+        return True
 
     def _keep(
         self,
@@ -191,276 +250,53 @@ class ServingEnvironment:
         outputs: pd.DataFrame | None,
         latency_ms: float,
         error: str | None,
-        request_id: str | None,
-        when: datetime,
+        keys: tuple[str, datetime, str | None],
+        *,
+        recent: bool = True,
     ) -> None:
         """Queue the request for the log (or window it in memory); keep scored inputs for preflight.
 
-        Only scored requests feed :meth:`recent_inputs`: a refused request (wrong columns or
-        dtypes) must not make the next deploy's preflight fail on inputs nobody scored.
+        ``keys``: the request id, time and routing key. Only scored
+        requests feed :meth:`recent_inputs` (and a shadow's never, ``recent`` false): a
+        refused request must not make the next deploy's preflight fail on inputs nobody scored.
         """
+        request_id, when, key = keys
         inputs = _plain_index(frame)
         outputs = _plain_index(outputs) if outputs is not None else None
+        kept = Kept(inputs, outputs, latency_ms, error, request_id, when, key)
         # with a log, gate windows come from it
-        self.windows.keep(slot.name, slot.loaded_at, inputs, outputs, latency_ms, error, windowed=self.log is None)
+        self.windows.keep(slot.name, slot.loaded_at, kept, windowed=self.log is None, recent=recent)
         if self.log is None:
             return
         bundle = slot.bundle
-        meta = {"request_id": request_id or uuid.uuid4().hex, "time": when, "env": self.env, "name": self.name}
+        meta = {"request_id": request_id, "time": when, "env": self.env, "name": self.name, "key": key}
         meta |= {"version": bundle.version, "bundle_id": bundle.bundle_id, "slot": slot.name}
         meta |= {"deployment": slot.deployment, "latency_ms": latency_ms, "error": error}
         meta["primary"] = bundle.schema.output.primary
         self.log.record(meta, inputs, outputs)
 
-    def window(self, slot: Slot) -> pd.DataFrame:
-        """The recent requests of one deployment as a gate window.
+    def window(self, slot: Slot, *, since: str | None = None) -> pd.DataFrame:
+        """The recent requests of one deployment as a gate window (rows at or after ISO time ``since``).
 
         From the durable prediction log when the server keeps one (so a restarted server
-        still sees the window), else from the bounded in-memory window of the slot load.
+        still sees the window; a shadow's rows from its own table), else from the bounded
+        in-memory window of the slot load. Columns: inputs, outputs, ``latency_ms``,
+        ``error``, ``time``, ``request_id``, ``row``, ``key`` (and ``label`` from the log).
+
+        Raises:
+            InvalidInput: ``since`` is not an ISO 8601 time.
         """
+        moment = _moment(since)
         if self.log is not None:
-            return self.log.window(self.name, self.env, deployment=slot.deployment, limit=WINDOW_ROWS)
-        return self.windows.frame(slot.name, slot.loaded_at)
+            where: dict[str, Any] = {"deployment": slot.deployment, "limit": WINDOW_ROWS}
+            if moment is not None:
+                where["since"] = moment.isoformat()
+            return self.log.window(self.name, self.env, **where)
+        return self.windows.frame(slot.name, slot.loaded_at, moment)
 
     def recent_inputs(self) -> pd.DataFrame | None:
         """A sample of the inputs this server has scored lately (for preflight), in the dtypes scored."""
         return self.windows.recent()
-
-    # ------------------------------------------------------------------------- operations
-    def deploy(
-        self,
-        version: str,
-        *,
-        canary: int | None = None,
-        features: pd.DataFrame | None = None,
-        force: bool = False,
-        reason: str = "",
-        actor: str = "",
-    ) -> dict[str, Any]:
-        """Preflight, warm into the idle slot, shift (or start a canary), then record."""
-        with self._ops:
-            started = time.perf_counter()
-            info = resolve(self.registry, f"{self.name}@{version}")
-            state = self.router.state
-            standby = state.standby
-            previous = _version(state.slot(state.live))
-            bundle = standby.bundle if standby and standby.bundle.info.tag == info.tag else load(self.registry, info)
-            report = self._preflight(bundle, features, force)
-            loaded = time.perf_counter()
-            with repo_lock(self.registry.paths.lock_file):
-                tag = self._reserve_tag(info.version, "staging")
-                if standby is not None and standby.bundle is bundle:
-                    self.router.shift(standby.name, 100 if canary is None else canary, deployment=tag)
-                else:
-                    self.router.deploy(bundle, canary, deployment=tag)
-                shifted = time.perf_counter()
-                checkpoint("deploy_shifted")
-                assignment = self.deployments.assign_locked(
-                    info,
-                    self.env,
-                    "canary" if canary else "deploy",
-                    reason=reason,
-                    actor=actor,
-                    forced=force and report["verdict"] == "incompatible",
-                    canary_percent=canary,
-                    tag=tag,
-                )
-            self.deployed_at[tag] = time.monotonic()
-            self._record("deploy", assignment, started, loaded, shifted, previous=previous, preflight=report["verdict"])
-            answer = {
-                "assignment": assignment.to_dict(),
-                "status": self.status(),
-                "preflight": report,
-                "shift_ms": round((shifted - loaded) * 1000, 3),
-            }
-            self.background.order.acquire()
-        return self._synced(answer)
-
-    def promote(self, reason: str = "", actor: str = "") -> dict[str, Any]:
-        """Send all traffic to the canary and record it (the slot is relabelled with the new tag)."""
-        with self._ops:
-            started = time.perf_counter()
-            state = self.router.state
-            canary = state.slot(state.canary)
-            if canary is None:
-                raise RoutingError("No canary is running.", "Start one with deploy --canary PCT.")
-            info = canary.bundle.info
-            previous = _version(state.slot(state.live))
-            with repo_lock(self.registry.paths.lock_file):
-                tag = self._reserve_tag(info.version, "production")
-                self.router.shift(canary.name, 100, deployment=tag)
-                shifted = time.perf_counter()
-                assignment = self.deployments.assign_locked(
-                    info, self.env, "promote", reason=reason, actor=actor, tag=tag
-                )
-            promoted = self.log.promote(canary.deployment) if self.log is not None else 0
-            self._record("promote", assignment, started, started, shifted, previous=previous, rows_promoted=promoted)
-            answer = {"assignment": assignment.to_dict(), "status": self.status()}
-            self.background.order.acquire()
-        return self._synced(answer)
-
-    def rollback(
-        self,
-        *,
-        reason: str,
-        incident: str = "",
-        to: str | None = None,
-        force: bool = False,
-        actor: str = "",
-        automatic: bool = False,
-        gates: str = "",
-        features: pd.DataFrame | None = None,
-        unless_changed_since: int | None = None,
-    ) -> dict[str, Any]:
-        """Roll back to the target :meth:`Deployments.rollback_target` names, then record why.
-
-        The target is ``to`` if given, else the live version when a canary runs (the canary
-        is cancelled), else the newest other version that served here and was not rolled
-        back from. It is reached the fastest way: cancelling the canary, shifting to the
-        warm standby when it holds the target, or loading the target. The slot that takes
-        the traffic is relabelled with the rollback's assignment tag. Preflight checks the
-        target against ``features`` (default: the inputs this server has seen lately); an
-        automatic rollback skips it, since traffic must move now.
-
-        ``unless_changed_since`` is the routing generation a gate evaluation saw: if an
-        operation has moved traffic since (an operator's deploy or rollback between the
-        evaluation and this call), nothing happens and :class:`Superseded` is raised, so a
-        verdict on one version never moves traffic away from another.
-
-        Raises:
-            RollbackRefused: No version qualifies, or the rollback would change nothing.
-            Superseded: Traffic moved since generation ``unless_changed_since``.
-        """
-        with self._ops:
-            if unless_changed_since is not None and self.router.state.generation != unless_changed_since:
-                raise Superseded(f"Traffic in {self.env} moved after the gate evaluation.", "Evaluate again.")
-            started = time.perf_counter()
-            info = self.deployments.rollback_target(self.name, self.env, to)
-            state = self.router.state
-            live, canary, standby = state.slot(state.live), state.slot(state.canary), state.standby
-            if canary is not None and live is not None and live.bundle.info.tag == info.tag:
-                target: Slot | None = live  # cancel the canary
-            elif canary is None and standby is not None and standby.bundle.info.tag == info.tag:
-                target = standby  # the warm standby: a shift, nothing loaded
-            else:
-                target = None
-            bundle = target.bundle if target is not None else load(self.registry, info)
-            report = {"verdict": "skipped"} if automatic else self._preflight(bundle, features, force)
-            loaded = time.perf_counter()
-            bad = [s for s in (canary, live) if s is not None and s.bundle.version != info.version]
-            with repo_lock(self.registry.paths.lock_file):
-                log = self.log
-                baking = target is not None and log is not None and log.stage_of(target.deployment) == "staging"
-                tag = self._reserve_tag(info.version, "staging" if baking else "production")
-                if baking and target is not None:  # still baking: the bake goes on under the new tag
-                    self.deployed_at[tag] = self.deployed_at.get(target.deployment, time.monotonic())
-                if target is not None:
-                    self.router.rollback(deployment=tag)  # cancels the canary, or makes the standby live
-                else:
-                    if canary is not None:
-                        self.router.rollback()
-                    self.router.deploy(bundle, deployment=tag)
-                shifted = time.perf_counter()
-                checkpoint("rollback_shifted")
-                assignment = self.deployments.assign_locked(
-                    info,
-                    self.env,
-                    "auto-rollback" if automatic else "rollback",
-                    reason=reason,
-                    incident=incident,
-                    actor=actor,
-                    gates=gates,
-                    forced=force and report["verdict"] == "incompatible",
-                    tag=tag,
-                )
-            quarantined = sum(self._quarantine(s) for s in bad)
-            self._record(
-                "rollback",
-                assignment,
-                started,
-                loaded,
-                shifted,
-                previous=bad[0].bundle.version if bad else None,
-                automatic=automatic,
-                gates=gates,
-                quarantined=quarantined,
-                **({} if target is not None else {"loaded_from_registry": True}),
-            )
-            answer = {
-                "assignment": assignment.to_dict(),
-                "status": self.status(),
-                "preflight": report,
-                "shift_ms": round((shifted - loaded) * 1000, 3),
-            }
-            if automatic:  # its hook is on_auto_rollback, run by the watchdog
-                return answer
-            self.background.order.acquire()
-        return self._synced(answer)
-
-    def _synced(self, answer: dict[str, Any]) -> dict[str, Any]:
-        """Run :attr:`on_assignment` after the operation lock is let go (the caller took ``order`` first).
-
-        The alias moves in the order the changes were made, and a slow or unreachable MLflow
-        never holds the lock a gate breach's rollback needs.
-        """
-        try:
-            return self.background.synced(answer, self.on_assignment)
-        finally:
-            self.background.order.release()
-
-    def _reserve_tag(self, version: str, stage: str) -> str:
-        """The next assignment's tag, its log stage declared (hold the repository lock).
-
-        A damaged journal stops the operation here, before traffic or a tag moves.
-        """
-        self.journal.check_appendable()
-        tag = self.deployments.next_tag(self.name, self.env)
-        if self.log is not None:
-            self.log.set_stage(tag, self.name, self.env, version, stage)
-        return tag
-
-    def _quarantine(self, slot: Slot) -> int:
-        """Quarantine the rows of the version that just lost its traffic."""
-        if self.log is None:
-            return 0
-        return self.log.quarantine(self.name, self.env, slot.bundle.version)
-
-    def _preflight(self, bundle: Any, features: pd.DataFrame | None, force: bool) -> dict[str, Any]:
-        sample = features if features is not None else self.recent_inputs()
-        live = self.router.state.slot(self.router.state.live)
-        consumer = live.bundle.info.tag if live else None
-        report = preflight_bundle(self.registry, bundle, sample, consumer=consumer).to_dict()
-        refuse_incompatible(bundle.info.tag, report, force, "Nothing was shifted.")
-        return report
-
-    def _record(
-        self, event: str, assignment: Assignment, started: float, loaded: float, shifted: float, **extra: Any
-    ) -> None:
-        """Journal a traffic change, then tell :attr:`on_event` (``previous``: the version that lost traffic)."""
-        previous = extra.pop("previous", None)
-        shift_ms = round((shifted - loaded) * 1000, 3)
-        said = {"name": self.name, "env": self.env, "version": assignment.version, "tag": assignment.tag}
-        said |= {"action": assignment.action, "reason": assignment.reason}
-        total_s = round(time.perf_counter() - started, 4)
-        timing = {"load_s": round(loaded - started, 4), "shift_ms": shift_ms, "total_s": total_s}
-        self.journal.append(event, **said, incident=assignment.incident, **timing, **extra)
-        self.notify(
-            TrafficEvent(
-                kind=event,
-                **said,
-                previous=previous,
-                shift_ms=shift_ms,
-                canary_percent=assignment.canary_percent,
-                gates=assignment.gates,
-            )
-        )
-
-    def notify(self, event: TrafficEvent) -> None:
-        """Give ``event`` to :attr:`on_event`; a failing listener never affects serving."""
-        if self.on_event is None:
-            return
-        with contextlib.suppress(Exception):  # a terminal line must never fail an operation
-            self.on_event(event)
 
     # ------------------------------------------------------------------------- watchdog
     def background_failed(self, error: str) -> None:
@@ -476,14 +312,17 @@ class ServingEnvironment:
         self.watchdog.start(interval)
 
     def stop(self, wait: float = 60.0) -> None:
-        """Stop the watchdog and give running after-rollback hooks ``wait`` seconds to finish."""
+        """Stop the watchdog and the shadow's mirror; give running after-rollback hooks ``wait`` seconds to finish."""
+        self.mirror.stop(min(wait, 5.0))
         self.watchdog.stop(wait)
 
     def status(self) -> dict[str, Any]:
-        """``GET /status``: name, env, live, standby, canary, since, gates, and the log's writer.
+        """``GET /status``: name, env, live, standby, canary, shadow, since, gates, and the log's writer.
 
         Each slot says how many requests it refused as the client's error since it was
-        loaded (``client_errors``); those never count as its errors.
+        loaded (``client_errors``); those never count as its errors. A running shadow says
+        its share and the mirror's counters (``mirrored``, ``dropped``, ``failed``,
+        ``queued``, ``last_error``, since the server started); ``mirror`` keeps them once it has stopped.
         """
         log = self.log.status() if self.log is not None else None
         routing = self.router.status()
@@ -495,5 +334,8 @@ class ServingEnvironment:
         ):
             if slot is not None and routing.get(role) is not None and routing[role]["slot"] == slot.name:
                 routing[role]["client_errors"] = self.windows.client_errors(slot.name, slot.loaded_at)
+        mirror = self.mirror.status().to_dict()
+        if routing.get("shadow") is not None:
+            routing["shadow"] |= mirror
         said = {"name": self.name, "env": self.env, **routing, "gates": self.last_report, "log": log}
-        return {**said, "background": self.background.status()}
+        return {**said, "mirror": mirror, "background": self.background.status()}

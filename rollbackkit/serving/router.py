@@ -9,10 +9,13 @@ States:
 - ``live``: the slot that takes all traffic not sent to the canary.
 - ``canary`` + ``percent``: a slot that takes ``percent``% of request keys. The choice is
   sticky per key (crc32 of the key), so one user sees one version for the whole canary.
+- ``shadow`` + ``shadow_percent``: a slot that scores a mirror of ``shadow_percent``% of
+  requests off the request path (:mod:`rollbackkit.serving.shadow`); :meth:`Router.route`
+  never sends a client's request to it.
 - the other loaded slot, if any, is the warm **standby**.
 
-A deploy while a canary is running is refused: finish or roll back the canary first. This
-keeps consecutive operations from leaking traffic into each other.
+A deploy while a canary or a shadow is running is refused: finish or roll back the canary
+(or the shadow) first. This keeps consecutive operations from leaking traffic into each other.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ class RoutingState:
     percent: int
     since: str
     generation: int
+    shadow: str | None = None
+    shadow_percent: int = 0
 
     def slot(self, name: str | None) -> Slot | None:
         """The slot called ``name`` (None when empty or unnamed)."""
@@ -79,9 +84,9 @@ class RoutingState:
 
     @property
     def standby(self) -> Slot | None:
-        """The loaded slot that takes no traffic, if any."""
+        """The loaded slot that takes no traffic and mirrors none, if any."""
         for name, slot in self.slots:
-            if slot is not None and name not in (self.live, self.canary):
+            if slot is not None and name not in (self.live, self.canary, self.shadow):
                 return slot
         return None
 
@@ -144,10 +149,28 @@ class Router:
 
     def deploy(self, bundle: LoadedBundle, canary_percent: int | None = None, deployment: str = "") -> RoutingState:
         """Load into the idle slot, warm, then shift all traffic or start a canary."""
-        if self._state.canary is not None:
-            raise RoutingError("A canary is running.", "Promote it or roll it back before deploying again.")
+        self.refuse_busy()
         slot = self.load(bundle, deployment)
         return self.shift(slot.name, 100 if canary_percent is None else canary_percent)
+
+    def refuse_busy(self) -> None:
+        """Raise :class:`RoutingError` while a canary or a shadow runs (a deploy would leak into it)."""
+        state = self._state
+        if state.canary is not None:
+            raise RoutingError("A canary is running.", "Promote it or roll it back before deploying again.")
+        if state.shadow is not None:
+            raise RoutingError(
+                "A shadow is running.", "Promote it (promote --from-shadow) or roll it back before deploying again."
+            )
+
+    def start_shadow(self, bundle: LoadedBundle, percent: int, deployment: str) -> RoutingState:
+        """Warm ``bundle`` into the idle slot as the shadow of ``percent``% of requests (no traffic moves)."""
+        if not 1 <= percent <= 100:
+            raise RoutingError(f"Shadow percent {percent} is out of range.", "Use 1 to 100.")
+        self.refuse_busy()
+        slot = self.load(bundle, deployment)
+        with self._lock:
+            return self._swap(shadow=slot.name, shadow_percent=percent)
 
     def shift(self, slot: str, percent: int = 100, deployment: str | None = None) -> RoutingState:
         """Send ``percent``% of traffic to ``slot`` (100 makes it live), atomically.
@@ -166,6 +189,8 @@ class Router:
             if state.slot(slot) is None:
                 raise RoutingError(f"Slot {slot} is empty.", "Deploy a version into it first.")
             label = self._relabelled(state, slot, deployment)
+            if state.shadow == slot and percent > 0:  # the shadow takes traffic: it mirrors no longer
+                label |= {"shadow": None, "shadow_percent": 0}
             if percent == 100 or state.live is None:
                 return self._swap(live=slot, canary=None, percent=0, **label)
             if slot == state.live:
@@ -173,7 +198,7 @@ class Router:
             return self._swap(canary=slot if percent > 0 else None, percent=percent, **label)
 
     def rollback(self, deployment: str | None = None) -> RoutingState:
-        """Cancel a canary, or send all traffic back to the warm standby. Loads nothing.
+        """Cancel a canary or a shadow, or send all traffic back to the warm standby. Loads nothing.
 
         This is the mechanism only: which version a rollback may go to is decided by
         :meth:`~rollbackkit.registry.assignments.Deployments.rollback_target`, which
@@ -185,6 +210,9 @@ class Router:
         """
         with self._lock:
             state = self._state
+            if state.shadow is not None:  # the shadow is cancelled; the live slot keeps all traffic
+                cancelled = {"shadow": None, "shadow_percent": 0, "canary": None, "percent": 0}
+                return self._swap(**cancelled, **self._relabelled(state, state.live or "", deployment))
             target = state.live if state.canary is not None else (state.standby.name if state.standby else None)
             if target is None:
                 raise RoutingError(
@@ -209,13 +237,15 @@ class Router:
 
     def _idle_slot_name(self) -> str:
         state = self._state
-        busy = {state.live, state.canary}
+        busy = {state.live, state.canary, state.shadow}
         empty = [n for n, s in state.slots if s is None and n not in busy]
         if empty:
             return empty[0]
         idle = [n for n, _ in state.slots if n not in busy]
         if not idle:
-            raise RoutingError("Both slots are taking traffic.", "Promote or roll back the canary first.")
+            raise RoutingError(
+                "Both slots are taking traffic (or mirroring it).", "Promote or roll back the canary (or shadow) first."
+            )
         return idle[0]
 
     def _warm(self, bundle: LoadedBundle, name: str, deployment: str) -> Slot:
@@ -318,10 +348,12 @@ class Router:
         """Slots, versions, split and since when (the body of ``GET /status`` minus names)."""
         state = self._state
         live, canary, standby = state.slot(state.live), state.slot(state.canary), state.standby
+        shadow = state.slot(state.shadow)
         return {
             "live": live.describe() if live else None,
             "standby": standby.describe() if standby else None,
             "canary": {**canary.describe(), "percent": state.percent} if canary else None,
+            "shadow": {**shadow.describe(), "percent": state.shadow_percent} if shadow else None,
             "since": state.since,
             "generation": state.generation,
         }

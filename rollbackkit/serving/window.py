@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,18 @@ import pandas as pd
 from rollbackkit.analysis.gatespec import WINDOW_ROWS
 
 COMPACT_EVERY = 32
+
+
+class Kept(NamedTuple):
+    """One scored request as a window keeps it (``outputs`` None when the model failed)."""
+
+    inputs: pd.DataFrame
+    outputs: pd.DataFrame | None
+    latency_ms: float
+    error: str | None
+    request_id: str
+    time: datetime
+    key: str | None
 
 
 @dataclass
@@ -36,15 +50,29 @@ class Window:
 
     chunks: deque[pd.DataFrame] = field(default_factory=deque)
     fresh: list[pd.DataFrame] = field(default_factory=list)
-    tail: list[tuple[pd.DataFrame, pd.DataFrame | None, float, str | None]] = field(default_factory=list)
+    tail: list[Kept] = field(default_factory=list)
     rows: int = 0
     tail_rows: int = 0
 
-    def add(self, inputs: pd.DataFrame, outputs: pd.DataFrame | None, latency_ms: float, error: str | None) -> None:
-        """Remember one request (its outputs are None when it failed)."""
-        self.tail.append((inputs, outputs, latency_ms, error))
-        self.rows += len(inputs)
-        self.tail_rows += len(inputs)
+    def add(
+        self,
+        inputs: pd.DataFrame,
+        outputs: pd.DataFrame | None,
+        latency_ms: float,
+        error: str | None,
+        *,
+        request_id: str = "",
+        when: datetime | None = None,
+        key: str | None = None,
+    ) -> None:
+        """Remember one request (its outputs are None when it failed; ``when`` default: now)."""
+        self.keep(Kept(inputs, outputs, latency_ms, error, request_id, when or datetime.now(UTC), key))
+
+    def keep(self, kept: Kept) -> None:
+        """Remember one request as :class:`Kept`."""
+        self.tail.append(kept)
+        self.rows += len(kept.inputs)
+        self.tail_rows += len(kept.inputs)
         if len(self.tail) >= COMPACT_EVERY or self.tail_rows >= WINDOW_ROWS:
             self.fresh.append(self._stacked_tail())
             if len(self.fresh) >= COMPACT_EVERY:
@@ -78,29 +106,37 @@ class Window:
         return [*self.chunks, *self.fresh]
 
     def frame(self) -> pd.DataFrame:
-        """The window: inputs, outputs, ``latency_ms`` and ``error``, oldest first."""
+        """The window: inputs, outputs, ``latency_ms``, ``error``, ``time``, ``request_id``, ``row``, ``key``."""
         return joined(self.parts())
 
     def _stacked_tail(self) -> pd.DataFrame:
         """The waiting requests as one frame (and none waiting)."""
         tail, self.tail = self.tail, []
         self.tail_rows = 0
-        sizes = [len(inputs) for inputs, *_ in tail]
-        inputs = pd.concat([t[0] for t in tail], ignore_index=True)
+        sizes = [len(t.inputs) for t in tail]
+        inputs = pd.concat([t.inputs for t in tail], ignore_index=True)
         outputs = pd.concat(
-            [t[1] if t[1] is not None else pd.DataFrame(index=range(len(t[0]))) for t in tail], ignore_index=True
+            [t.outputs if t.outputs is not None else pd.DataFrame(index=range(len(t.inputs))) for t in tail],
+            ignore_index=True,
         )
         return pd.concat([inputs, outputs], axis=1).assign(
-            latency_ms=np.repeat(np.array([t[2] for t in tail], dtype="float64"), sizes),
-            error=np.repeat(np.array([t[3] for t in tail], dtype=object), sizes),
+            latency_ms=np.repeat(np.array([t.latency_ms for t in tail], dtype="float64"), sizes),
+            error=np.repeat(np.array([t.error for t in tail], dtype=object), sizes),
+            time=pd.DatetimeIndex([t.time for t in tail]).tz_convert("UTC").repeat(sizes),
+            request_id=np.repeat(np.array([t.request_id for t in tail], dtype=object), sizes),
+            row=np.concatenate([np.arange(n, dtype="int64") for n in sizes]),
+            key=np.repeat(np.array([t.key for t in tail], dtype=object), sizes),
         )
 
 
-def joined(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Window parts as one frame of at most :data:`WINDOW_ROWS` rows (the newest)."""
+def joined(parts: list[pd.DataFrame], since: datetime | None = None) -> pd.DataFrame:
+    """Window parts as one frame of at most :data:`WINDOW_ROWS` rows (the newest; at or after ``since``)."""
     if not parts:
         return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True).tail(WINDOW_ROWS).reset_index(drop=True)
+    frame = pd.concat(parts, ignore_index=True)
+    if since is not None:
+        frame = frame[frame["time"] >= pd.Timestamp(since)]
+    return frame.tail(WINDOW_ROWS).reset_index(drop=True)
 
 
 class Windows:
@@ -138,30 +174,28 @@ class Windows:
         self,
         slot: str,
         loaded_at: str,
-        inputs: pd.DataFrame,
-        outputs: pd.DataFrame | None,
-        latency_ms: float,
-        error: str | None,
+        kept: Kept,
         *,
         windowed: bool,
+        recent: bool = True,
     ) -> None:
-        """Keep a scored request's inputs for preflight, and window it when ``windowed``.
+        """Keep a scored request's inputs for preflight (when ``recent``), and window it when ``windowed``.
 
         Only scored requests (``outputs`` given) feed :meth:`recent`: a refused request must
         not make the next deploy's preflight fail on inputs nobody scored.
         """
         with self.lock:
-            if outputs is not None:
-                self._recent.append(inputs)
+            if recent and kept.outputs is not None:
+                self._recent.append(kept.inputs)
             if windowed:
-                self._window_of(slot, loaded_at).add(inputs, outputs, latency_ms, error)
+                self._window_of(slot, loaded_at).keep(kept)
 
-    def frame(self, slot: str, loaded_at: str) -> pd.DataFrame:
-        """The slot load's gate window as one frame (joined outside the lock)."""
+    def frame(self, slot: str, loaded_at: str, since: datetime | None = None) -> pd.DataFrame:
+        """The slot load's gate window as one frame, rows at or after ``since`` (joined outside the lock)."""
         with self.lock:
             window = self._windows.get((slot, loaded_at))
             parts = window.parts() if window is not None else []
-        return joined(parts)  # outside the lock: requests keep landing meanwhile
+        return joined(parts, since)  # outside the lock: requests keep landing meanwhile
 
     def recent(self) -> pd.DataFrame | None:
         """The inputs scored lately, in the dtypes scored; None before the first."""

@@ -1,0 +1,378 @@
+"""The traffic operations of a served environment: deploy, shadow, stepped canary, promote, advance, rollback.
+
+Order of effects in every operation: **shift first** (milliseconds; traffic never waits),
+then the assignment tag, then the journal entry with timings. A crash after the shift and
+before the tag leaves git saying the previous assignment, and that is what a restarted
+server serves. :class:`Operations` is mixed into
+:class:`~rollbackkit.serving.environment.ServingEnvironment`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from typing import Any
+
+import pandas as pd
+
+from rollbackkit.errors import InvalidInput, RoutingError, Superseded
+from rollbackkit.locking import checkpoint, repo_lock
+from rollbackkit.registry.assignments import Action, Assignment, resolve
+from rollbackkit.registry.contents import load
+from rollbackkit.serving.recording import Recording
+from rollbackkit.serving.router import Slot
+
+
+def _version(slot: Slot | None) -> str | None:
+    """The version a slot holds (None: no slot)."""
+    return slot.bundle.version if slot is not None else None
+
+
+def checked_rollout(
+    canary: int | None, shadow: int | None, steps: list[int] | None, bake_s: float | None
+) -> tuple[int, ...]:
+    """Refuse a deploy's traffic options that do not make one rollout; returns the steps (or ``()``).
+
+    Raises:
+        InvalidInput: More than one of canary, shadow and steps; a shadow outside 1..100; steps
+            that are not at least two strictly increasing percents from 1 to 100 ending at 100;
+            a bake without steps, or one that is negative or not finite.
+    """
+    if sum(x is not None for x in (canary, shadow, steps)) > 1:
+        raise InvalidInput("A deploy takes one of canary, shadow or steps, not several.", "Pick one rollout.")
+    if canary is not None and not 1 <= canary <= 99:
+        raise InvalidInput(f"canary: {canary} is not a percent from 1 to 99.", "Use 1 to 99 (100 is a full deploy).")
+    if shadow is not None and not 1 <= shadow <= 100:
+        raise InvalidInput(f"shadow: {shadow} is not a percent from 1 to 100.", "Mirror 1 to 100 percent.")
+    if bake_s is not None and steps is None:
+        raise InvalidInput("bake applies to a stepped rollout only.", "Add steps (for example 5,25,50,100).")
+    if bake_s is not None and not (math.isfinite(bake_s) and bake_s >= 0):
+        raise InvalidInput(f"bake: {bake_s} is not a duration in seconds.", "Use 0 or more seconds (10m, 600).")
+    if steps is None:
+        return ()
+    said = ",".join(map(str, steps))
+    hint = "Use at least two increasing percents ending at 100, such as 5,25,50,100."
+    if len(steps) < 2:
+        raise InvalidInput(f"steps: {said or 'none'}: a stepped rollout needs at least two steps.", hint)
+    if any(not isinstance(s, int) or isinstance(s, bool) or not 1 <= s <= 100 for s in steps):
+        raise InvalidInput(f"steps: {said}: each step is a percent from 1 to 100.", hint)
+    if any(b <= a for a, b in itertools.pairwise(steps)):
+        raise InvalidInput(f"steps: {said}: the steps must be strictly increasing.", hint)
+    if steps[-1] != 100:
+        raise InvalidInput(f"steps: {said}: the last step must be 100 (the promotion).", hint)
+    return tuple(steps)
+
+
+class Operations(Recording):
+    """Deploy, promote, advance and rollback, for :class:`~rollbackkit.serving.environment.ServingEnvironment`."""
+
+    # ------------------------------------------------------------------------- deploy
+    def deploy(
+        self,
+        version: str,
+        *,
+        canary: int | None = None,
+        shadow: int | None = None,
+        steps: list[int] | None = None,
+        bake_s: float | None = None,
+        features: pd.DataFrame | None = None,
+        force: bool = False,
+        reason: str = "",
+        actor: str = "",
+    ) -> dict[str, Any]:
+        """Preflight, warm into the idle slot, then shift, start a canary, start a shadow, or start steps.
+
+        Args:
+            version: The version to deploy.
+            canary: Percent of traffic for a canary (1-99).
+            shadow: Percent of requests mirrored to the version as a shadow (1-100): it
+                scores them off the request path, its answers logged (stage ``shadow``) and
+                never returned.
+            steps: A stepped rollout (``[5, 25, 50, 100]``): a canary at the first step,
+                moved on by :meth:`advance`, promoted at 100.
+            bake_s: How long each step's gates must pass (default: :attr:`bake_seconds`).
+            features: Live features for preflight (default: the inputs scored lately).
+            force: Deploy even when preflight finds the version incompatible.
+            reason: Why (in the assignment).
+            actor: Who.
+
+        Raises:
+            InvalidInput: The rollout options do not make one rollout (:func:`checked_rollout`).
+            RoutingError: A canary or a shadow is running.
+        """
+        plan = checked_rollout(canary, shadow, steps, bake_s)
+        if plan:
+            canary, bake_s = plan[0], self.bake_seconds if bake_s is None else bake_s
+        with self._ops:
+            self.router.refuse_busy()
+            started = time.perf_counter()
+            info = resolve(self.registry, f"{self.name}@{version}")
+            state = self.router.state
+            standby = state.standby
+            previous = _version(state.slot(state.live))
+            bundle = standby.bundle if standby and standby.bundle.info.tag == info.tag else load(self.registry, info)
+            report = self._preflight(bundle, features, force)
+            loaded = time.perf_counter()
+            with repo_lock(self.registry.paths.lock_file):
+                tag = self._reserve_tag(info.version, "shadow" if shadow else "staging")
+                if shadow:
+                    self.router.start_shadow(bundle, shadow, tag)
+                elif standby is not None and standby.bundle is bundle:
+                    self.router.shift(standby.name, 100 if canary is None else canary, deployment=tag)
+                else:
+                    self.router.deploy(bundle, canary, deployment=tag)
+                shifted = time.perf_counter()
+                checkpoint("deploy_shifted")
+                assignment = self.deployments.assign_locked(
+                    info,
+                    self.env,
+                    "shadow" if shadow else "canary" if canary else "deploy",
+                    reason=reason,
+                    actor=actor,
+                    forced=force and report["verdict"] == "incompatible",
+                    canary_percent=canary,
+                    tag=tag,
+                    shadow_percent=shadow,
+                    steps=plan,
+                    bake_s=bake_s if plan else None,
+                )
+            self.deployed_at[tag] = self.started_at[tag] = time.monotonic()
+            lost = None if shadow else previous  # a shadow takes no traffic from anyone
+            self._record("deploy", assignment, started, loaded, shifted, previous=lost, preflight=report["verdict"])
+            answer = {
+                "assignment": assignment.to_dict(),
+                "status": self.status(),
+                "preflight": report,
+                "shift_ms": round((shifted - loaded) * 1000, 3),
+            }
+            self.background.order.acquire()
+        return self._synced(answer)
+
+    # ------------------------------------------------------------------------- promote / advance
+    def promote(
+        self, reason: str = "", actor: str = "", *, from_shadow: bool = False, canary: int | None = None
+    ) -> dict[str, Any]:
+        """Send all traffic to the canary and record it (the slot is relabelled with the new tag).
+
+        With ``from_shadow``, the running shadow takes traffic instead: ``canary``% of it as
+        a canary (action ``canary``), or all of it (action ``promote``; its rows staged until
+        its gates have passed for the bake time, like a deploy's).
+
+        Raises:
+            RoutingError: No canary (or, with ``from_shadow``, no shadow) is running.
+            InvalidInput: ``canary`` without ``from_shadow``, or outside 1..99.
+        """
+        if canary is not None and not from_shadow:
+            raise InvalidInput("promote takes a canary percent only from a shadow.", "Add --from-shadow.")
+        if canary is not None and not 1 <= canary <= 99:
+            raise InvalidInput(f"canary: {canary} is not a percent from 1 to 99.", "Use 1 to 99, or none for live.")
+        with self._ops:
+            answer = self._from_shadow(canary, reason, actor) if from_shadow else self._promote_canary(reason, actor)
+            self.background.order.acquire()
+        return self._synced(answer)
+
+    def _promote_canary(self, reason: str, actor: str) -> dict[str, Any]:
+        """Promote the running canary (hold :attr:`_ops`): its rows, every step's, go to production."""
+        started = time.perf_counter()
+        state = self.router.state
+        canary = state.slot(state.canary)
+        if canary is None:
+            hint = "Promote the shadow with --from-shadow." if state.shadow else "Start one with deploy --canary PCT."
+            raise RoutingError("No canary is running.", hint)
+        info = canary.bundle.info
+        previous = _version(state.slot(state.live))
+        rollout = self._rollout_tags(canary)
+        with repo_lock(self.registry.paths.lock_file):
+            tag = self._reserve_tag(info.version, "production")
+            self.router.shift(canary.name, 100, deployment=tag)
+            shifted = time.perf_counter()
+            assignment = self.deployments.assign_locked(info, self.env, "promote", reason=reason, actor=actor, tag=tag)
+        self.started_at[tag] = time.monotonic()
+        promoted = sum(self.log.promote(t) for t in rollout) if self.log is not None else 0
+        self._record("promote", assignment, started, started, shifted, previous=previous, rows_promoted=promoted)
+        return {"assignment": assignment.to_dict(), "status": self.status()}
+
+    def _from_shadow(self, canary: int | None, reason: str, actor: str) -> dict[str, Any]:
+        """The shadow takes ``canary``% of traffic, or all of it (hold :attr:`_ops`)."""
+        started = time.perf_counter()
+        state = self.router.state
+        shadow = state.slot(state.shadow)
+        if shadow is None:
+            raise RoutingError("No shadow is running.", "Start one with deploy --shadow.")
+        info = shadow.bundle.info
+        previous = _version(state.slot(state.live))
+        with repo_lock(self.registry.paths.lock_file):
+            tag = self._reserve_tag(info.version, "staging")  # a full promotion bakes before production
+            self.router.shift(shadow.name, 100 if canary is None else canary, deployment=tag)
+            shifted = time.perf_counter()
+            action: Action = "promote" if canary is None else "canary"
+            assignment = self.deployments.assign_locked(
+                info, self.env, action, reason=reason, actor=actor, canary_percent=canary, tag=tag
+            )
+        self.deployed_at[tag] = self.started_at[tag] = time.monotonic()
+        self._record("promote", assignment, started, started, shifted, previous=previous, from_shadow=True)
+        return {"assignment": assignment.to_dict(), "status": self.status()}
+
+    def advance(self, *, unless_changed_since: int, reason: str, actor: str = "watchdog") -> dict[str, Any]:
+        """Move the running stepped canary to its next step, or promote it at 100.
+
+        The next step is a ``canary`` assignment at the next percent carrying the steps and
+        the bake (the slot is resized, keeping the sticky rule: a key in the canary stays
+        there); at 100 the canary is promoted (action ``promote``).
+
+        Raises:
+            Superseded: Traffic moved since generation ``unless_changed_since``.
+            RoutingError: No stepped canary is running.
+        """
+        with self._ops:
+            if self.router.state.generation != unless_changed_since:
+                raise Superseded(f"Traffic in {self.env} moved after the gate evaluation.", "Evaluate again.")
+            state = self.router.state
+            slot = state.slot(state.canary)
+            current = self.deployments.state(self.name, self.env).canary
+            if slot is None or current is None or current.tag != slot.deployment or not current.steps:
+                raise RoutingError("No stepped canary is running.", "Start one with deploy --steps 5,25,50,100.")
+            percent = next(s for s in current.steps if s > (current.canary_percent or 0))
+            if percent >= 100:
+                answer = self._promote_canary(reason, actor)
+            else:
+                answer = self._step(slot, current, percent, reason, actor)
+            self.background.order.acquire()
+        return self._synced(answer)
+
+    def _step(self, slot: Slot, current: Assignment, percent: int, reason: str, actor: str) -> dict[str, Any]:
+        """Resize the stepped canary to ``percent`` under a new ``canary`` assignment (hold :attr:`_ops`)."""
+        started = time.perf_counter()
+        info = slot.bundle.info
+        with repo_lock(self.registry.paths.lock_file):
+            tag = self._reserve_tag(info.version, "staging")
+            self.router.shift(slot.name, percent, deployment=tag)
+            shifted = time.perf_counter()
+            assignment = self.deployments.assign_locked(
+                info,
+                self.env,
+                "canary",
+                reason=reason,
+                actor=actor,
+                canary_percent=percent,
+                tag=tag,
+                steps=current.steps,
+                bake_s=current.bake_s,
+            )
+        self.deployed_at[tag] = self.started_at[tag] = time.monotonic()
+        self._record("advance", assignment, started, started, shifted, previous=_version(self._live()))
+        return {"assignment": assignment.to_dict(), "status": self.status()}
+
+    def _rollout_tags(self, canary: Slot) -> list[str]:
+        """The deployment tags of the running canary's rollout: one per step (its rows are staged under each)."""
+        tags = [canary.deployment]
+        history = self.deployments.history(self.name, self.env)
+        for a in reversed(history[:-1] if history and history[-1].tag == canary.deployment else history):
+            if a.action != "canary" or a.version != canary.bundle.version:
+                break
+            tags.append(a.tag)
+        return list(dict.fromkeys(tags))
+
+    # ------------------------------------------------------------------------- rollback
+    def rollback(
+        self,
+        *,
+        reason: str,
+        incident: str = "",
+        to: str | None = None,
+        force: bool = False,
+        actor: str = "",
+        automatic: bool = False,
+        gates: str = "",
+        features: pd.DataFrame | None = None,
+        unless_changed_since: int | None = None,
+    ) -> dict[str, Any]:
+        """Roll back to the target :meth:`Deployments.rollback_target` names, then record why.
+
+        The target is ``to`` if given, else the live version when a canary or a shadow runs
+        (it is cancelled), else the newest other version that served here and was not rolled
+        back from. It is reached the fastest way: cancelling the canary or shadow, shifting to
+        the warm standby when it holds the target, or loading the target. The slot that takes
+        the traffic is relabelled with the rollback's assignment tag. Preflight checks the
+        target against ``features`` (default: the inputs this server has seen lately); an
+        automatic rollback skips it, since traffic must move now.
+
+        ``unless_changed_since`` is the routing generation a gate evaluation saw: if an
+        operation has moved traffic since (an operator's deploy or rollback between the
+        evaluation and this call), nothing happens and :class:`Superseded` is raised, so a
+        verdict on one version never moves traffic away from another.
+
+        Raises:
+            RollbackRefused: No version qualifies, or the rollback would change nothing.
+            Superseded: Traffic moved since generation ``unless_changed_since``.
+        """
+        with self._ops:
+            if unless_changed_since is not None and self.router.state.generation != unless_changed_since:
+                raise Superseded(f"Traffic in {self.env} moved after the gate evaluation.", "Evaluate again.")
+            started = time.perf_counter()
+            info = self.deployments.rollback_target(self.name, self.env, to)
+            state = self.router.state
+            live, canary, standby = state.slot(state.live), state.slot(state.canary), state.standby
+            shadow = state.slot(state.shadow)
+            if (canary or shadow) is not None and live is not None and live.bundle.info.tag == info.tag:
+                target: Slot | None = live  # cancel the canary (or the shadow)
+            elif canary is None and standby is not None and standby.bundle.info.tag == info.tag:
+                target = standby  # the warm standby: a shift, nothing loaded
+            else:
+                target = None
+            bundle = target.bundle if target is not None else load(self.registry, info)
+            report = {"verdict": "skipped"} if automatic else self._preflight(bundle, features, force)
+            loaded = time.perf_counter()
+            bad = [s for s in (canary, live) if s is not None and s.bundle.version != info.version]
+            with repo_lock(self.registry.paths.lock_file):
+                log = self.log
+                baking = target is not None and log is not None and log.stage_of(target.deployment) == "staging"
+                tag = self._reserve_tag(info.version, "staging" if baking else "production")
+                if baking and target is not None:  # still baking: the bake goes on under the new tag
+                    self.deployed_at[tag] = self.deployed_at.get(target.deployment, time.monotonic())
+                if target is not None:
+                    self.router.rollback(deployment=tag)  # cancels the canary or shadow, or makes the standby live
+                else:
+                    if canary is not None or shadow is not None:
+                        self.router.rollback()
+                    self.router.deploy(bundle, deployment=tag)
+                shifted = time.perf_counter()
+                checkpoint("rollback_shifted")
+                assignment = self.deployments.assign_locked(
+                    info,
+                    self.env,
+                    "auto-rollback" if automatic else "rollback",
+                    reason=reason,
+                    incident=incident,
+                    actor=actor,
+                    gates=gates,
+                    forced=force and report["verdict"] == "incompatible",
+                    tag=tag,
+                )
+            self.started_at[tag] = time.monotonic()
+            quarantined = sum(self._quarantine(s) for s in bad)  # a shadow's rows never reached production
+            lost = bad[0] if bad else shadow if shadow is not None and shadow.bundle.version != info.version else None
+            self._record(
+                "rollback",
+                assignment,
+                started,
+                loaded,
+                shifted,
+                previous=_version(lost),
+                automatic=automatic,
+                gates=gates,
+                quarantined=quarantined,
+                **({} if target is not None else {"loaded_from_registry": True}),
+                **({"shadow_cancelled": shadow.bundle.version} if shadow is not None else {}),
+            )
+            answer = {
+                "assignment": assignment.to_dict(),
+                "status": self.status(),
+                "preflight": report,
+                "shift_ms": round((shifted - loaded) * 1000, 3),
+            }
+            if automatic:  # its hook is on_auto_rollback, run by the watchdog
+                return answer
+            self.background.order.acquire()
+        return self._synced(answer)

@@ -1,0 +1,120 @@
+"""What every traffic operation of a served environment does around its shift: tag, preflight, journal, hooks.
+
+:class:`Recording` is the base of :class:`~rollbackkit.serving.operations.Operations`; it
+declares what an operation reads on its :class:`~rollbackkit.serving.environment.ServingEnvironment`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from rollbackkit.analysis.preflight import refuse_incompatible
+from rollbackkit.registry.assignments import Assignment, Deployments
+from rollbackkit.registry.checks import preflight_bundle
+from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.repository import Repository
+from rollbackkit.serving.background import AssignmentHook, Background
+from rollbackkit.serving.predlog.surface import PredictionStore
+from rollbackkit.serving.router import Router, Slot
+from rollbackkit.serving.status import TrafficEvent
+from rollbackkit.serving.window import Windows
+
+
+class Recording:
+    """Tags, preflight, journal entries, events and after-change hooks of traffic operations."""
+
+    name: str
+    env: str
+    registry: Repository
+    router: Router
+    deployments: Deployments
+    journal: Journal
+    log: PredictionStore | None
+    windows: Windows
+    background: Background
+    bake_seconds: float
+    deployed_at: dict[str, float]
+    started_at: dict[str, float]
+    on_event: Callable[[TrafficEvent], None] | None
+    on_assignment: AssignmentHook | None
+    _ops: threading.Lock
+
+    def status(self) -> dict[str, Any]:
+        """``GET /status`` (the environment's)."""
+        raise NotImplementedError
+
+    def _live(self) -> Slot | None:
+        state = self.router.state
+        return state.slot(state.live)
+
+    # ------------------------------------------------------------------------- helpers
+    def _synced(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """Run :attr:`on_assignment` after the operation lock is let go (the caller took ``order`` first).
+
+        The alias moves in the order the changes were made, and a slow or unreachable MLflow
+        never holds the lock a gate breach's rollback needs.
+        """
+        try:
+            return self.background.synced(answer, self.on_assignment)
+        finally:
+            self.background.order.release()
+
+    def _reserve_tag(self, version: str, stage: str) -> str:
+        """The next assignment's tag, its log stage declared (hold the repository lock).
+
+        A damaged journal stops the operation here, before traffic or a tag moves.
+        """
+        self.journal.check_appendable()
+        tag = self.deployments.next_tag(self.name, self.env)
+        if self.log is not None:
+            self.log.set_stage(tag, self.name, self.env, version, stage)
+        return tag
+
+    def _quarantine(self, slot: Slot) -> int:
+        """Quarantine the rows of the version that just lost its traffic."""
+        if self.log is None:
+            return 0
+        return self.log.quarantine(self.name, self.env, slot.bundle.version)
+
+    def _preflight(self, bundle: Any, features: pd.DataFrame | None, force: bool) -> dict[str, Any]:
+        sample = features if features is not None else self.windows.recent()
+        live = self._live()
+        consumer = live.bundle.info.tag if live else None
+        report = preflight_bundle(self.registry, bundle, sample, consumer=consumer).to_dict()
+        refuse_incompatible(bundle.info.tag, report, force, "Nothing was shifted.")
+        return report
+
+    def _record(
+        self, event: str, assignment: Assignment, started: float, loaded: float, shifted: float, **extra: Any
+    ) -> None:
+        """Journal a traffic change, then tell :attr:`on_event` (``previous``: the version that lost traffic)."""
+        previous = extra.pop("previous", None)
+        shift_ms = round((shifted - loaded) * 1000, 3)
+        said = {"name": self.name, "env": self.env, "version": assignment.version, "tag": assignment.tag}
+        said |= {"action": assignment.action, "reason": assignment.reason}
+        total_s = round(time.perf_counter() - started, 4)
+        timing = {"load_s": round(loaded - started, 4), "shift_ms": shift_ms, "total_s": total_s}
+        self.journal.append(event, **said, incident=assignment.incident, **timing, **extra)
+        self.notify(
+            TrafficEvent(
+                kind=event,
+                **said,
+                previous=previous,
+                shift_ms=shift_ms,
+                canary_percent=assignment.canary_percent,
+                gates=assignment.gates,
+            )
+        )
+
+    def notify(self, event: TrafficEvent) -> None:
+        """Give ``event`` to :attr:`on_event`; a failing listener never affects serving."""
+        if self.on_event is None:
+            return
+        with contextlib.suppress(Exception):  # a terminal line must never fail an operation
+            self.on_event(event)
