@@ -225,10 +225,10 @@ def _gate(name: str, kind: str, status: str, observed: float | None, threshold: 
 def _report(decision: str) -> Any:
     from rollbackkit.serving.status import GateStatus
 
-    compared = {"candidate": 41.2, "live": 31.7, "ratio": 1.3, "ci": [1.1, 1.52], "confidence": 0.95, "n": 400}
+    compared = {"compare": "max_ratio", "candidate": 41.2, "live": 31.7, "ratio": 1.3, "ci": [1.1, 1.52],
+                "confidence": 0.95, "n": 400, "material": True, "supported": False}  # fmt: skip
     gates = [
-        _gate("p99-vs-live", "latency", "inconclusive", 1.3, {"max_ratio": 1.2}, **compared, n_live=7600,
-              reason="material, not supported"),
+        _gate("p99-vs-live", "latency", "inconclusive", 41.2, {"max_ratio": 1.2}, **compared, n_live=7600),
         _gate("agreement", "agreement", "skipped", None, {"min": 0.9}, reason="no live version serves beside it"),
         _gate("accuracy-by-segment", "slice", "insufficient", None, {"min": 0.8},
               reason="12 labelled rows, 200 needed"),
@@ -237,12 +237,17 @@ def _report(decision: str) -> Any:
 
 
 def test_gates_check_screen_shows_inconclusive_and_skipped_gates_with_reason_and_evidence() -> None:
-    from rollbackkit.screens.gates import render
+    from rollbackkit.screens.gates import against_live, render
 
     text = _render(lambda console: render(console, _report("inconclusive")))
     assert text.startswith("model@v1.1.0: inconclusive (400 rows)"), text
-    assert "inconclusive p99-vs-live" in text and "material, not supported" in text, text
-    assert "candidate 41.2 vs live 31.7, ratio 1.3, 95% ci [1.1, 1.52], n 400 / 7600" in text, text
+    assert "inconclusive p99-vs-live 41.2 ms vs live 31.7 ms: ratio 1.3 > 1.2 (ci 1.1 to 1.52" in text, text
+    assert "(latency, rollback) over 400 rows (live 7600), 95% ci skipped" in text, text
+    evidence = _report("fail").gates[0].evidence | {"supported": True}
+    assert against_live(evidence) == (
+        "candidate 41.2 vs live 31.7, ratio 1.3, 95% ci [1.1, 1.52], over 400 rows (live 7600): material and supported"
+    )
+    assert against_live({"reason": "no live version serves beside it"}) == ""
     assert "skipped agreement: no live version serves beside it (agreement, rollback)" in text, text
     assert "insufficient accuracy-by-segment: 12 labelled rows, 200 needed" in text, text
 
@@ -341,3 +346,50 @@ def test_the_readme_gates_example_is_a_valid_gates_file() -> None:
     spec = parse_gates_dict(yaml.safe_load(example.group(1)), "README gates.yaml")
     kinds = {g.kind for g in spec.gates}
     assert kinds >= {"label_metric", "slice", "latency", "error_rate", "agreement"}, kinds
+
+
+def test_deploy_and_serve_say_what_a_shadow_and_a_stepped_rollout_started() -> None:
+    from rollbackkit.ops.results import AssignmentResult
+    from rollbackkit.registry.assignments import Assignment
+    from rollbackkit.screens import messages
+    from rollbackkit.serving.status import TrafficEvent
+
+    def started(action: str, **fields: Any) -> AssignmentResult:
+        done = Assignment("model", "prod", "v1.1.0", "model#prod#2", "2026-11-30T15:58:00+00:00", action, **fields)
+        return AssignmentResult(via="http://127.0.0.1:1", assignment=done, shift_ms=0.4, previous="v1.0.0")
+
+    shadow = _render(lambda console: messages.assignment(console, started("shadow", shadow_percent=50), "Deployed"))
+    assert shadow.startswith("Deployed model in prod: v1.1.0 beside v1.0.0 (shadow)"), shadow
+    assert "traffic v1.0.0 keeps all traffic" in shadow, shadow
+    assert "shadow v1.1.0 scores a mirror of 50% of requests; its answers are logged, never returned" in shadow
+    stepped = started("canary", canary_percent=5, steps=(5, 25, 50, 100), bake_s=600.0)
+    steps = _render(lambda console: messages.assignment(console, stepped, "Deployed"))
+    assert "v1.1.0 takes 5% of traffic, v1.0.0 the rest" in steps, steps
+    assert "steps 5% -> 25% -> 50% -> 100%, each once its gates pass for 10m; now step 1 of 4" in steps, steps
+
+    event = TrafficEvent("deploy", "model", "prod", "v1.1.0", previous="v1.0.0", tag="model#prod#2", action="shadow")
+    line = _render(lambda console: messages.event(console, event))
+    assert "model prod: v1.1.0 beside v1.0.0 (shadow) model#prod#2" in line, line
+
+
+def test_history_shows_an_automatic_rollback_at_a_step_with_its_labelled_counts() -> None:
+    from rollbackkit.analysis.gates import GateReport, GateResult
+    from rollbackkit.registry.assignments import Assignment, replay
+    from rollbackkit.screens.history import render
+
+    failed = GateResult("accuracy-by-plan", "slice", "rollback", "fail", 0.41, {"min": 0.7},
+                        {"metric": "accuracy", "labelled": 120, "eligible": 150})  # fmt: skip
+    summary = GateReport("model@v1.1.0", 400, "rollback", [failed]).summary()
+    plan = {"steps": (5, 25, 50, 100), "bake_s": 600.0}
+    at = "2026-11-30T15:58:00+00:00"
+    history = [
+        Assignment("model", "prod", "v1.0.0", "model#prod#1", at, "deploy", reason="first release"),
+        Assignment("model", "prod", "v1.1.0", "model#prod#2", at, "canary", canary_percent=5, **plan),
+        Assignment("model", "prod", "v1.1.0", "model#prod#3", at, "canary", canary_percent=25, **plan),
+        Assignment("model", "prod", "v1.0.0", "model#prod#4", at, "auto-rollback", reason=f"gate failed: {summary}",
+                   actor="watchdog"),
+    ]  # fmt: skip
+    states = list(zip(history, replay("model", "prod", history)[1:], strict=True))
+    text = _render(lambda console: render(console, "model", "prod", states, wide=False))
+    assert "canary 5% (step 1 of 4, bake 10m)" in text and "canary 25% (step 2 of 4, bake 10m)" in text, text
+    assert "auto-rollback" in text and "accuracy-by-plan 0.41 < 0.7 (120 of 150 rows labelled)" in text, text

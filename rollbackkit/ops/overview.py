@@ -198,10 +198,13 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
 
 
 def mirror(status: ServerStatus | None) -> MirrorStatus | None:
-    """The server's shadow mirror counters (``background`` ``shadow`` in ``/status``), or None."""
-    background = (status.source or {}).get("background") if status is not None else None
-    counters = background.get("shadow") if isinstance(background, dict) else None
+    """The server's shadow mirror counters (``mirror`` in ``/status``, also on its ``shadow``
+    slot), or None when the server has no mirror."""
+    source = (status.source or {}) if status is not None else {}
+    counters = source.get("mirror")
     if not isinstance(counters, dict):
+        counters = source.get("shadow")
+    if not isinstance(counters, dict) or "mirrored" not in counters:
         return None
     from rollbackkit.serving.shadow import MirrorStatus  # the serving side's mirror, loaded only with one
 

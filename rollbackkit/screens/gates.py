@@ -28,7 +28,7 @@ DECISION_STYLES = {"rollback": "bold red", "warn": "bold yellow", "inconclusive"
 def outcome(gate: GateResult) -> str:
     """What the gate saw, its status not repeated: ``score-drift psi 0.912 > 0.25``,
     ``error-rate: 80 samples in the window, 200 needed`` (an insufficient gate's reason),
-    then, for a gate compared with the live version, both sides and the interval."""
+    then, for a gate compared with the live version, the rows on each side and the verdict."""
     if gate.observed is None:
         why = gate.evidence.get("reason")
         said = f"{gate.name}: {why}" if why else gate.name
@@ -37,29 +37,41 @@ def outcome(gate: GateResult) -> str:
         why = gate.evidence.get("reason")
         if gate.status in ("inconclusive", "skipped") and why and str(why) not in said:
             said += f" ({why})"
-    compared = against_live(gate.evidence)
+    compared = against_live(gate.evidence, told="vs live" in said)
     return f"{said}\n{compared}" if compared else said
 
 
-def against_live(evidence: dict[str, Any]) -> str:
-    """``candidate 41.2 vs live 30.1, ratio 1.37, 95% ci [1.21, 1.52], n 1000 / 980``; empty
-    when the gate did not compare with the live version."""
+def against_live(evidence: dict[str, Any], *, told: bool = False) -> str:
+    """How a gate compared with live: ``candidate 41.2 vs live 31.7, ratio 1.3, 95% ci [1.1,
+    1.52], over 400 rows (live 7600): material, not supported by the data``; only the rows
+    and the level (``over 400 rows (live 7600), 95% ci``) when the gate's own words ``told``
+    the rest; empty when it did not compare."""
     candidate, live = evidence.get("candidate"), evidence.get("live")
     if not isinstance(candidate, int | float) or not isinstance(live, int | float) or not _is_number(candidate):
         return ""
-    parts = [f"candidate {_num(candidate)} vs live {_num(live)}"]
-    for key in ("ratio", "difference"):
-        if _is_number(evidence.get(key)):
-            parts.append(f"{key} {_num(evidence[key])}")
+    n, n_live, level = evidence.get("n"), evidence.get("n_live"), evidence.get("confidence")
+    sure = f"{level * 100:g}% ci" if isinstance(level, int | float) and _is_number(level) else "ci"
+    parts = [f"over {n} rows (live {n_live})"] if _is_number(n) and _is_number(n_live) else []
     ci = evidence.get("ci")
-    if isinstance(ci, list | tuple) and len(ci) == 2 and all(_is_number(v) for v in ci):
-        level = evidence.get("confidence")
-        name = f"{level * 100:g}% ci" if isinstance(level, int | float) and _is_number(level) else "ci"
-        parts.append(f"{name} [{_num(ci[0])}, {_num(ci[1])}]")
-    n, n_live = evidence.get("n"), evidence.get("n_live")
-    if _is_number(n) and _is_number(n_live):
-        parts.append(f"n {n} / {n_live}")
-    return ", ".join(parts)
+    if not told:
+        lead = [f"candidate {_num(candidate)} vs live {_num(live)}"]
+        lead += [f"{k} {_num(evidence[k])}" for k in ("ratio", "difference") if _is_number(evidence.get(k))]
+        if isinstance(ci, list | tuple) and len(ci) == 2 and all(_is_number(v) for v in ci):
+            lead.append(f"{sure} [{_num(ci[0])}, {_num(ci[1])}]")
+        parts = lead + parts
+        verdict = _verdict(evidence)
+        return ", ".join(parts) + (f": {verdict}" if verdict else "")
+    return ", ".join(parts + ([sure] if parts and sure != "ci" else []))
+
+
+def _verdict(evidence: dict[str, Any]) -> str:
+    """``material, not supported`` (inconclusive), ``material and supported`` (fails), ``not material``."""
+    material, supported = evidence.get("material"), evidence.get("supported")
+    if not isinstance(material, bool):
+        return ""
+    if not material:
+        return "not material"
+    return "material and supported" if supported else "material, not supported by the data"
 
 
 def _tagged(lines: list[str], tag: str) -> list[str]:

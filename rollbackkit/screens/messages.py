@@ -197,7 +197,10 @@ def event(console: Console, happened: TrafficEvent) -> None:
     if happened.gates:
         what += f": {happened.gates}"
     shift = f", {milliseconds(happened.shift_ms)}" if happened.shift_ms is not None else ""
-    line = f"{now} {where}: {change(happened.previous, happened.version)} ({what}) {happened.tag}{shift}"
+    moved = change(happened.previous, happened.version)
+    if happened.action == "shadow":  # nothing moved: the version scores a mirror beside live
+        moved = f"{happened.version} beside {happened.previous or 'nothing'}"
+    line = f"{now} {where}: {moved} ({what}) {happened.tag}{shift}"
     style = "bold red" if happened.action == "auto-rollback" else ""
     console.print(Text(line, style=style), highlight=False, soft_wrap=True)
 

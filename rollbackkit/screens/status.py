@@ -214,7 +214,7 @@ def _shadow(view: Overview, now: datetime) -> str:
         head += f"\nsince {when(view.shadow.time, now)}"
     counted = view.mirror
     if counted is not None:
-        head += f"\n{counted.mirrored} mirrored, {counted.dropped} dropped, {counted.failed} failed"
+        head += f"\n{counted.mirrored} requests mirrored, {counted.dropped} dropped, {counted.failed} failed"
         head += f" (last: {counted.last_error})" if counted.failed and counted.last_error else ""
     return head
 
