@@ -111,7 +111,10 @@ class Watchdog:
         role, slot = candidate(state)
         if slot is None:
             return None
-        report, rollout = self._evaluate(state, role, slot)
+        evaluated = self._evaluate(state, role, slot)
+        if evaluated is None:
+            return None
+        report, rollout = evaluated
         env.last_report = {"version": slot.bundle.version, "slot": slot.name, **report.to_dict()}
         env.last_report |= {"rollout": rollout.to_dict() if rollout else None, "paused": _paused(rollout)}
         if env.router.state.generation != state.generation:
@@ -122,12 +125,18 @@ class Watchdog:
             return self._advance(slot, rollout, state.generation)
         return None
 
-    def _evaluate(self, state: RoutingState, role: Role, slot: Slot) -> tuple[GateReport, Rollout | None]:
-        """The candidate's tolerated gate report and its rollout (the bake clock observed)."""
+    def _evaluate(self, state: RoutingState, role: Role, slot: Slot) -> tuple[GateReport, Rollout | None] | None:
+        """The candidate's tolerated gate report and its rollout (the bake clock observed).
+
+        None for a live version with nothing to bake and no traffic yet: there is no rollout
+        to pause, and the last report (an automatic rollback's, say) stays in ``/status``.
+        """
         env = self.environment
+        window = env.window(slot)
+        if window.empty and role == "live" and not self._baking(slot):
+            return None
         assignment = self._assignment(slot.deployment)
         began = assignment.time if assignment is not None else None
-        window = env.window(slot)
         live_slot = state.slot(state.live) if role != "live" else None
         live = env.window(live_slot, since=first_time(window) or began) if live_slot is not None else None
         started = env.step_started(slot.deployment)
@@ -155,7 +164,7 @@ class Watchdog:
         steps: tuple[int, ...] = assignment.steps if assignment is not None else ()
         percent: int | None = None
         if role == "live":
-            if env.log is None or env.log.stage_of(slot.deployment) != "staging":
+            if not self._baking(slot):
                 return None
             bake_s: float | None = env.bake_seconds
             started = env.deployed_at.get(slot.deployment, started)
@@ -190,6 +199,11 @@ class Watchdog:
             since=began,
         )
 
+    def _baking(self, slot: Slot) -> bool:
+        """Whether a full deploy's rows still wait in staging for its bake."""
+        log = self.environment.log
+        return log is not None and log.stage_of(slot.deployment) == "staging"
+
     def _assignment(self, deployment: str) -> Assignment | None:
         """The assignment a deployment tag records (read once per tag)."""
         if deployment not in self._assignments:
@@ -222,7 +236,7 @@ class Watchdog:
     def _complete_bake(self, slot: Slot) -> None:
         """Promote a full deploy's staged rows: its gates passed for the whole bake."""
         env = self.environment
-        if env.log is None or env.log.stage_of(slot.deployment) != "staging":
+        if env.log is None or not self._baking(slot):
             return
         rows = env.log.promote(slot.deployment)
         env.journal.append(
