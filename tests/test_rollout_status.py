@@ -1,0 +1,61 @@
+"""A rollout's place in ``/status`` reads back whole, and a client reads servers older and newer than it."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rollbackkit.serving.rollout import BakeClock, Rollout
+from rollbackkit.serving.status import GateStatus, ServerStatus
+
+STEPS = st.lists(st.integers(1, 99), min_size=1, max_size=5, unique=True).map(lambda s: (*sorted(s), 100))
+
+
+@st.composite
+def rollouts(draw: st.DrawFn) -> Rollout:
+    steps = draw(st.one_of(st.just(()), STEPS))
+    step = draw(st.integers(1, len(steps))) if steps else None
+    return Rollout(
+        version=draw(st.text(min_size=1, max_size=12)),
+        deployment=draw(st.text(max_size=20)),
+        role=draw(st.sampled_from(["canary", "shadow", "live"])),
+        percent=steps[step - 1] if steps and step else draw(st.one_of(st.none(), st.integers(1, 100))),
+        steps=steps,
+        step=step,
+        bake_s=draw(st.one_of(st.none(), st.floats(0, 1e6))),
+        baked_s=round(draw(st.floats(0, 1e6)), 3),
+        state=draw(st.sampled_from(["baking", "holding", "paused", "advancing", "rolled-back"])),
+        paused=draw(st.one_of(st.none(), st.text(max_size=40))),
+        since=draw(st.one_of(st.none(), st.just("2026-11-30T16:00:00+00:00"))),
+    )
+
+
+@given(rollouts())
+def test_a_rollout_reads_back_from_its_json(rollout: Rollout) -> None:
+    assert Rollout.from_dict(rollout.to_dict()) == rollout
+    said = GateStatus.from_dict({"decision": "inconclusive", "rollout": rollout.to_dict(), "paused": rollout.paused})
+    assert said.rollout == rollout and GateStatus.from_dict(said.to_dict()) == said
+    assert rollout.words().startswith(rollout.role)
+
+
+def test_a_client_reads_an_older_server_and_a_newer_one() -> None:
+    older = {"version": "m@v1.0.0", "n": 40, "decision": "warn", "gates": []}  # before rollouts: no keys for them
+    assert GateStatus.from_dict(older) == GateStatus("warn", version="m@v1.0.0", n=40, gates=[])
+    assert "rollout" not in GateStatus.from_dict(older).to_dict()
+    newer = {"decision": "inconclusive", "rollout": {"version": "v2", "state": "rewinding", "surge": 3}}
+    assert GateStatus.from_dict(newer).rollout == Rollout("v2", "", "canary", state="holding")
+    status = {"name": "m", "env": "prod", "live": None, "standby": None, "canary": None, "since": "", "generation": 1}
+    assert ServerStatus.from_dict({**status, "gates": None, "log": None}).shadow is None  # no shadow key at all
+    slot = {"version": "v2", "bundle_id": "b", "slot": "green", "deployment": "m#prod#3", "percent": 50}
+    shadow = ServerStatus.from_dict({**status, "shadow": {**slot, "mirrored": 7, "dropped": 1, "failed": 0}})
+    assert shadow.shadow is not None and (shadow.shadow.mirrored, shadow.shadow.dropped) == (7, 1)
+
+
+def test_the_bake_counts_only_passing_evaluations_without_a_break() -> None:
+    clock = BakeClock()
+    assert clock.observe("t", True, started=100.0, now=103.0) == 3.0  # passing from the first look: since it began
+    assert clock.observe("t", False, started=100.0, now=105.0) == 0.0  # no traffic: the clock stops
+    assert clock.observe("t", True, started=100.0, now=109.0) == 0.0  # traffic again: the bake starts over
+    assert clock.observe("t", True, started=100.0, now=111.5) == 2.5
+    clock.keep_only({"u"})
+    assert clock.observe("t", True, started=110.0, now=111.0) == 1.0  # forgotten: a fresh deployment
