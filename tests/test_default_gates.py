@@ -199,6 +199,9 @@ def _schema(frame: pd.DataFrame, output: OutputContract) -> Schema:
     )
 
 
+CHANNELS = np.array(["web", "app", None], dtype=object)
+
+
 def test_which_inputs_get_a_segment_gate_and_which_outputs_a_tail_gate() -> None:
     """Categorical inputs with 2 to 12 values, at most five; none where the reference cannot judge a segment."""
     rng = np.random.default_rng(4)
@@ -211,7 +214,7 @@ def test_which_inputs_get_a_segment_gate_and_which_outputs_a_tail_gate() -> None
             "member": rng.random(n) < 0.5,
             "country": pd.array(rng.choice([f"c{i}" for i in range(13)], n), dtype="string"),  # 13 values
             "brand": pd.array(["acme"] * n, dtype="string"),  # 1 value
-            "channel": pd.array(rng.choice(["web", "app", None], n, p=[0.5, 0.45, 0.05]), dtype="string"),
+            "channel": pd.array(rng.choice(CHANNELS, n, p=[0.5, 0.45, 0.05]), dtype="string"),  # 5% missing
             "tier": pd.Categorical(rng.choice(["gold", "rare"], n, p=[0.97, 0.03])),  # 90 rows of "rare"
             **{f"flag_{i}": pd.Categorical(rng.choice(["on", "off"], n)) for i in range(4)},
         }
