@@ -135,6 +135,16 @@ def test_a_full_queue_drops_and_counts_and_the_client_never_waits(served: Path) 
     assert len(window) == 10 * shadow["mirrored"]
     assert all(window["key"] == "k" + window["request_id"].str[1:])  # each row keeps its live request's keys
     assert set(window["row"]) == set(range(10)) and str(window["time"].dt.tz) == "UTC"
+
+    # rows are bounded too: the queue holds the live requests' own frames
+    gate.clear()
+    environment.mirror = Mirror(slow, capacity=1000, rows=25)
+    for i in range(12):
+        environment.predict(live.iloc[i * 10 : i * 10 + 10], key=f"k{i}", request_id=f"again-{i}")
+    gate.set()
+    assert environment.mirror.drain(60)
+    counted = environment.mirror.status()
+    assert counted.dropped >= 9 and counted.mirrored + counted.dropped == 12 and counted.queued == 0
     environment.stop()
 
 

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 QUEUE_REQUESTS = 1_000
 """Mirrored requests waiting at most; beyond, a request is dropped (and counted)."""
 
+QUEUE_ROWS = 200_000
+"""Rows of mirrored requests waiting at most (the frames are the live requests' own: memory is bounded too)."""
+
 
 def sampled(request_id: str, percent: int) -> bool:
     """Whether the request ``request_id`` is mirrored to a shadow of ``percent``% (crc32 of the id)."""
@@ -79,11 +82,15 @@ class Mirror:
         score: Scores one mirrored request with its shadow slot and keeps the rows; returns
             False when the shadow is gone (the request is discarded), raises when it fails.
         capacity: Requests that may wait (:data:`QUEUE_REQUESTS`).
+        rows: Rows that may wait (:data:`QUEUE_ROWS`).
     """
 
-    def __init__(self, score: Callable[[Mirrored], bool], capacity: int = QUEUE_REQUESTS) -> None:
+    def __init__(
+        self, score: Callable[[Mirrored], bool], capacity: int = QUEUE_REQUESTS, rows: int = QUEUE_ROWS
+    ) -> None:
         self._score = score
         self._queue: queue.Queue[Mirrored | None] = queue.Queue(capacity)
+        self._rows, self._queued_rows = rows, 0
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._stopped = False
@@ -96,11 +103,19 @@ class Mirror:
             return
         if self._worker is None:
             self._start()
+        size = len(request.frame)
+        with self._lock:
+            room = self._queued_rows + size <= self._rows
+            self._queued_rows += size if room else 0
         try:
-            self._queue.put_nowait(request)
+            if room:
+                self._queue.put_nowait(request)
+                return
         except queue.Full:
             with self._lock:
-                self.dropped += 1
+                self._queued_rows -= size
+        with self._lock:
+            self.dropped += 1
 
     def _start(self) -> None:
         with self._lock:
@@ -123,11 +138,14 @@ class Mirror:
         try:
             scored = self._score(request)
         except Exception as exc:  # the shadow's failure: counted, never the client's
-            said = getattr(exc, "message", "") or str(exc)
+            said = " ".join(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}".split())[:500]
             with self._lock:
                 self.failed += 1
-                self.last_error = " ".join(f"{type(exc).__name__}: {said}".split())[:500]
+                self.last_error = said
             return
+        finally:
+            with self._lock:
+                self._queued_rows -= len(request.frame)
         if scored:
             with self._lock:
                 self.mirrored += 1
