@@ -96,6 +96,8 @@ def test_status_after_a_canary_and_a_rollback_names_the_live_version_and_why_the
 
 
 def test_status_names_the_failing_gates_of_the_live_version_and_the_canary_share(served: Path) -> None:
+    """The live version's failing gates while nothing else runs; once a canary starts, it is the
+    version under evaluation (issue 19): its share, and its own report (no traffic yet: inconclusive)."""
     with running_server(served, "churn", "staging", watchdog=0.3) as server:
         first = run_cli("deploy", "churn@v1.1.0", "--env", "staging", "--reason", LONG, cwd=served, env=ADMIN)
         assert first.returncode == 0, first.stderr
@@ -106,14 +108,15 @@ def test_status_names_the_failing_gates_of_the_live_version_and_the_canary_share
         for i in range(40):
             assert server.predict(drifted[i * 20 : (i + 1) * 20], key=f"user-{i}").status_code == 200
         _wait(server, lambda s: (s["gates"] or {}).get("decision") == "rollback")  # nothing to roll back to
+        shown = screen("status", "churn", "--env", "staging", cwd=served, env=ZONE)
+        save(shown, ARTIFACTS / "status-80-failing-gates.txt")
         canary = run_cli(
             "deploy", "churn@v1.0.0", "--env", "staging", "--canary", "20", "--reason", "v1 as a canary",
             cwd=served, env=ADMIN,
         )  # fmt: skip
         assert canary.returncode == 0, canary.stderr
-        assert server.status()["gates"]["version"] == "churn@v1.1.0"
-        shown = screen("status", "churn", "--env", "staging", cwd=served, env=ZONE)
-        save(shown, ARTIFACTS / "status-80-failing-gates.txt")
+        _wait(server, lambda s: (s["gates"] or {}).get("version") == "churn@v1.0.0")
+        with_canary = screen("status", "churn", "--env", "staging", cwd=served, env=ZONE)
 
     assert shown.returncode == 0 and shown.fits(24), shown  # the reason takes 3 lines, then where it is whole
     assert shown.whole("whole reason: rollbackkit history churn --env staging"), shown
@@ -121,8 +124,12 @@ def test_status_names_the_failing_gates_of_the_live_version_and_the_canary_share
     assert "v1.1.0 since" in _row(shown, "live"), shown
     assert "churn@v1.1.0: rollback over" in _row(shown, "gates"), shown
     assert shown.whole("failed: score-drift psi "), shown
-    assert "v1.0.0 at 20% of traffic since" in _row(shown, "canary"), shown
     assert _row(shown, "previous").split() == ["previous", "none"], shown
+
+    assert with_canary.returncode == 0 and with_canary.fits(24), with_canary
+    assert "v1.0.0 at 20% of traffic since" in _row(with_canary, "canary"), with_canary
+    assert "churn@v1.0.0: inconclusive" in _row(with_canary, "gates"), with_canary  # the canary's, never live's
+    assert "v1.1.0 since" in _row(with_canary, "live"), with_canary
 
 
 def test_status_without_a_server_works_from_the_history_and_names_the_next_step(served: Path) -> None:
