@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, churn_frame
-from rollbackkit.errors import RoutingError
+from rollbackkit.errors import InvalidInput, RoutingError
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.predlog.log import PredictionLog
@@ -138,6 +139,7 @@ def test_a_full_queue_drops_and_counts_and_the_client_never_waits(served: Path) 
 
     # rows are bounded too: the queue holds the live requests' own frames
     gate.clear()
+    mark = datetime.now(UTC).isoformat()
     environment.mirror = Mirror(slow, capacity=1000, rows=25)
     for i in range(12):
         environment.predict(live.iloc[i * 10 : i * 10 + 10], key=f"k{i}", request_id=f"again-{i}")
@@ -145,6 +147,11 @@ def test_a_full_queue_drops_and_counts_and_the_client_never_waits(served: Path) 
     assert environment.mirror.drain(60)
     counted = environment.mirror.status()
     assert counted.dropped >= 9 and counted.mirrored + counted.dropped == 12 and counted.queued == 0
+    slot = environment.router.state.slot(environment.router.state.shadow)
+    since = environment.window(slot, since=mark)  # the rows at or after a time (a watchdog's "same minutes")
+    assert len(since) == 10 * counted.mirrored and set(since["request_id"].str[:6]) == {"again-"}
+    with pytest.raises(InvalidInput, match="not an ISO 8601 time"):
+        environment.window(slot, since="yesterday")
     environment.stop()
 
 
