@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import time
 from dataclasses import replace
@@ -333,8 +334,6 @@ def test_the_python_api_refuses_a_shadow_and_steps_together_before_asking_anyone
 
 
 def test_the_readme_gates_example_is_a_valid_gates_file() -> None:
-    import re
-
     import yaml
 
     from rollbackkit.analysis.gatespec import parse_gates_dict
@@ -388,8 +387,11 @@ def test_history_shows_an_automatic_rollback_at_a_step_with_its_labelled_counts(
         Assignment("model", "prod", "v1.1.0", "model#prod#3", at, "canary", canary_percent=25, **plan),
         Assignment("model", "prod", "v1.0.0", "model#prod#4", at, "auto-rollback", reason=f"gate failed: {summary}",
                    actor="watchdog"),
+        Assignment("model", "prod", "v1.1.0", "model#prod#5", at, "canary", canary_percent=50, **plan),
+        Assignment("model", "prod", "v1.1.0", "model#prod#6", at, "promote", reason="step 3 of 4 (50%) passed"),
     ]  # fmt: skip
     states = list(zip(history, replay("model", "prod", history)[1:], strict=True))
     text = _render(lambda console: render(console, "model", "prod", states, wide=False))
     assert "canary 5% (step 1 of 4, bake 10m)" in text and "canary 25% (step 2 of 4, bake 10m)" in text, text
     assert "auto-rollback" in text and "accuracy-by-plan 0.41 < 0.7 (120 of 150 rows labelled)" in text, text
+    assert re.search(r"v1\.1\.0 promote .*\(step 4 of 4\)", text), text  # the promotion that ended the steps

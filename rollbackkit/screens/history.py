@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rollbackkit.analysis.durations import format_duration
@@ -57,6 +58,14 @@ def action(a: Assignment, *, lines: bool = False) -> str:
     return f"{head}{sep}(step {step[0]} of {step[1]}{bake})"
 
 
+def _with_plan(a: Assignment, before: Serving | None) -> Assignment:
+    """A promotion with the plan of the stepped canary it ended (so it reads ``promote (step 4 of 4)``)."""
+    canary = before.canary if before is not None else None
+    if a.action != "promote" or a.steps or canary is None or not canary.steps or canary.version != a.version:
+        return a
+    return replace(a, steps=canary.steps, bake_s=canary.bake_s)
+
+
 _GATE_HEAD = re.compile(r"^(gate failed: (?:rollback|warn):) ")
 
 
@@ -88,6 +97,7 @@ def render(console: Any, name: str, env: str, states: Sequence[tuple[Assignment,
         console.print(f"No assignments of {name} in {env} yet.", highlight=False)
         return
     now = states[-1][1]
+    states = [(_with_plan(a, states[i - 1][1] if i else None), after) for i, (a, after) in enumerate(states)]
     if wide:
         utc = times.zone() != "UTC"  # a second, identical time column says nothing
         columns = [
