@@ -281,6 +281,12 @@ def test_status_screen_shows_the_rollout_why_it_is_paused_and_the_candidate_s_ga
     assert "inconclusive: p99-vs-live" in text and "accuracy-by-segment: insufficient" in text, text
     assert "skipped: agreement (no live version serves beside it)" in text, text
 
+    shadow = replace(step, action="shadow", canary_percent=None, shadow_percent=50, steps=(), bake_s=None)
+    offline = replace(view, server=None, canary=None, canary_percent=None, shadow=shadow, shadow_percent=50,
+                      rollout=None, candidate_gates=None, other_gates=None)  # fmt: skip
+    text = _render(lambda console: console.print(render(offline, now)))
+    assert "shadow v1.1.0 scores a mirror of 50% of requests once a server runs since" in text, text
+
 
 def test_history_names_each_step_the_shadow_and_the_promotion_at_the_end() -> None:
     from rollbackkit.registry.assignments import Assignment

@@ -210,6 +210,8 @@ def _shadow(view: Overview, now: datetime) -> str:
     """``v1.1.0 scores a mirror of 50% of requests since ...`` then the mirror's counters."""
     share = f"a mirror of {view.shadow_percent}% of requests" if view.shadow_percent is not None else "a mirror"
     head = f"{view.shadow.version if view.shadow else 'a version'} scores {share}, answers never returned"
+    if view.server is None:  # the history says a shadow runs; a server resumes it when it starts
+        head = f"{view.shadow.version if view.shadow else 'a version'} scores {share} once a server runs"
     if view.shadow is not None:
         head += f"\nsince {when(view.shadow.time, now)}"
     counted = view.mirror
