@@ -195,6 +195,9 @@ def test_one_site_collapses_while_the_aggregate_holds(registry: Registry) -> Non
     assert after["accuracy-by-site"].status == "fail"
     assert after["accuracy-by-site"].evidence["worst_slice"] == {"site": "west"}
     assert after["accuracy-by-site"].observed == 0.0
+    west_rows = int(west.sum())  # the on-call reads which segment broke, and on how many rows
+    assert f"in site=west, {west_rows} rows" in after["accuracy-by-site"].words()
+    assert "site=west" in evaluate(bundle, degraded, now=NOW).summary()
 
 
 def test_rows_too_young_for_their_labels_are_not_eligible(registry: Registry) -> None:

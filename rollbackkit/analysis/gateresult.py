@@ -68,6 +68,7 @@ class GateResult:
         unit = " ms" if self.kind == "latency" else ""
         head = " ".join(p for p in (self.name, measure, f"{_number(self.observed)}{unit}") if p)
         text = f"{head} {_compared(self, unit)}" if "live" in self.evidence else f"{head} {_bound(self, unit)}"
+        text = text.rstrip() + _where(self)
         notes = []
         if "labelled" in self.evidence and "eligible" in self.evidence:
             notes.append(f"{self.evidence['labelled']} of {self.evidence['eligible']} rows labelled")
@@ -168,11 +169,19 @@ def _compared(g: GateResult, unit: str) -> str:
         if ci and ci[0] is not None and ci[1] is not None:
             unsure = ": not yet supported" if beyond and not e.get("supported", False) else ""
             text += f" (ci {_number(float(ci[0]))} to {_number(float(ci[1]))}{unsure})"
-    if e.get("worst_slice"):
-        text += " in " + ", ".join(f"{k}={v}" for k, v in e["worst_slice"].items())
     if e.get("violated") == "absolute":
         text += f"; {_bound(g, unit)}"
     return text
+
+
+def _where(g: GateResult) -> str:
+    """The segment a slice gate reports (`` in segment=west, 400 rows``), else nothing."""
+    worst = g.evidence.get("worst_slice")
+    if not isinstance(worst, dict) or not worst:
+        return ""
+    said = " in " + ", ".join(f"{k}={v}" for k, v in worst.items())
+    rows = next((s.get("n") for s in g.evidence.get("slices", []) if s.get("slice") == worst), None)
+    return said + (f", {rows} rows" if rows is not None else "")
 
 
 def _bound(g: GateResult, unit: str) -> str:
