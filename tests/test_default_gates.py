@@ -22,6 +22,7 @@ import pytest
 from rollbackkit import Registry
 from rollbackkit.analysis.gates import GateReport, evaluate
 from rollbackkit.analysis.gatespec import parse_gates_dict
+from rollbackkit.analysis.slices import same_segment
 from rollbackkit.bundle.schema import EstimatorView, OutputContract, Schema, infer_features
 from rollbackkit.registry.default_gates import default_gates
 
@@ -228,9 +229,10 @@ def test_which_inputs_get_a_segment_gate_and_which_outputs_a_tail_gate() -> None
     )
     gates = default_gates(_schema(frame, classifier), frame)
     sliced = {g["by"]: g["max"] for g in gates["gates"] if g["kind"] == "slice"}
-    # plan, member, flag_0..2: the first five sliceable columns (flag_3 is the sixth); channel has
-    # missing values and tier a segment too thin; their bound: 40 * (1/200 + 1/~1000) -> 0.25
-    assert sliced == {"plan": 0.25, "member": 0.25, "flag_0": 0.25, "flag_1": 0.25, "flag_2": 0.25}
+    # plan, member, channel, flag_0, flag_1: the first five sliceable columns; tier has a segment
+    # too thin; a bound is 40 * (1/200 + 1/~1000) -> 0.25, but channel's missing values are a
+    # segment of ~150 rows: 40 * (1/200 + 1/150) = 0.47 -> 0.5
+    assert sliced == {"plan": 0.25, "member": 0.25, "channel": 0.5, "flag_0": 0.25, "flag_1": 0.25}
     assert "prediction-tail" not in {g["name"] for g in gates["gates"]}  # class labels have no tail
     assert parse_gates_dict(gates, "defaults").min_samples == 200  # a valid gates.yaml
 
@@ -247,3 +249,14 @@ def test_which_inputs_get_a_segment_gate_and_which_outputs_a_tail_gate() -> None
         "share_below_p1_max": 0.05,
         "severity": "rollback",
     }
+
+
+def test_a_segment_of_missing_values_is_compared_with_the_reference_rows_missing_there() -> None:
+    reference = pd.DataFrame(
+        {"channel": pd.array(["web", None, "app", None, "web"], dtype="string"), "score": [1.0, 2.0, 3.0, 4.0, 5.0]}
+    )
+    assert same_segment(reference, {"channel": None})["score"].tolist() == [2.0, 4.0]
+    assert same_segment(reference, {"channel": float("nan")})["score"].tolist() == [2.0, 4.0]
+    assert same_segment(reference, {"channel": "web"})["score"].tolist() == [1.0, 5.0]
+    assert same_segment(reference, {"channel": "tv"}).empty
+    assert len(same_segment(reference, {"absent": 1})) == 5  # a column the reference lacks filters nothing

@@ -28,7 +28,7 @@ from rollbackkit.analysis.gatecontext import (
 from rollbackkit.analysis.gateresult import GateResult, Insufficient
 from rollbackkit.analysis.gatespec import LabelMetricGate, SliceGate
 from rollbackkit.analysis.label_metrics import Labelled, eligible, labelled, value
-from rollbackkit.analysis.slices import slice_columns, slices
+from rollbackkit.analysis.slices import same_segment, slice_columns, slices
 from rollbackkit.bundle.frames import parts
 
 
@@ -102,10 +102,7 @@ def _slice_value(gate: SliceGate, part: pd.DataFrame, ctx: Context, reference: p
     if gate.metric in LABEL_METRICS:
         return value(gate.metric, labelled(part, ctx.bundle, gate.label, gate.metric)[0])
     name = gate.column or ctx.bundle.schema.output.primary
-    ref_part = reference
-    for k, v in label.items():
-        if k in ref_part.columns:
-            ref_part = ref_part[ref_part[k] == v]
+    ref_part = same_segment(reference, label)
     ref_values = (ref_part if len(ref_part) else reference)[name]
     return drift_metric(output_drift(ctx.bundle, ref_values, part[name], name), gate.metric)
 

@@ -45,6 +45,25 @@ def slices(frame: pd.DataFrame, by: str | list[str]) -> Iterator[Slice]:
         yield Slice(key, {k: _plain(v) for k, v in zip(keys, values, strict=True)}, rows)
 
 
+def same_segment(reference: pd.DataFrame, label: dict[str, Any]) -> pd.DataFrame:
+    """The reference rows in the segment ``label`` names (a missing value matches missing values).
+
+    Columns the reference lacks are not filtered on; an empty frame means the reference has
+    no such segment.
+    """
+    keep = pd.Series(True, index=reference.index)
+    for column, value in label.items():
+        if column in reference.columns:
+            column_values = reference[column]
+            same = column_values.isna() if _missing(value) else (column_values == value).fillna(False)
+            keep &= same.astype(bool)  # nullable columns compare to NA where missing: not this segment
+    return reference[keep.to_numpy()]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
 def drift_by(
     reference: pd.DataFrame, current: pd.DataFrame, column: str, by: str | list[str]
 ) -> list[DriftResult | CategoricalDrift]:

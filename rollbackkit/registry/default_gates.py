@@ -19,10 +19,9 @@ PSI / (1/n + 1/m) has mean 9.2, p99 23, p99.99 37 to 40. So a column's bound is
 ``PSI_NOISE * (1/200 + 1/m)`` for its thinnest reference segment ``m`` (:data:`PSI_NOISE` =
 40), rounded up to 0.05 and at least 0.25 (churn: 0.3 to 0.35; 188 rows: 0.45); a column
 whose bound would exceed :data:`LOOSEST_SLICE_MAX` (segments under 134 reference rows) gets
-no gate, being too thin in the reference to judge at 200 rows. Nor does a column with
-missing values in the reference: a segment of missing values is compared with the whole
-reference, which differs from it whenever missingness means something (measured: 2.6 on
-healthy traffic for a 5%-missing string column of the breast-cancer story data).
+no gate, being too thin in the reference to judge at 200 rows. Missing values are a
+segment of their own, compared with the reference's rows missing there
+(:func:`rollbackkit.analysis.slices.same_segment`), and count as a segment for the bound.
 """
 
 from __future__ import annotations
@@ -112,17 +111,17 @@ def sliceable(schema: Schema, train_frame: pd.DataFrame) -> list[str]:
 def slice_bound(values: pd.Series, levels: Any = ()) -> float | None:
     """The PSI bound of a slice gate over ``values`` (the reference's column), or None for no gate.
 
-    None when the reference has missing values there, lacks one of ``levels`` (the
-    training's values), or has a segment so thin that PSI noise at :data:`SLICE_ROWS` rows
+    None when the reference lacks one of ``levels`` (the training's values) or has a
+    segment (missing values being one) so thin that PSI noise at :data:`SLICE_ROWS` rows
     would exceed :data:`LOOSEST_SLICE_MAX` (see the module docstring).
     """
-    if values.isna().any():
-        return None
-    counts = values.astype("object").value_counts()
+    missing = int(values.isna().sum())
+    counts = values.dropna().astype("object").value_counts()
     counts = counts.reindex(counts.index.union(pd.Index(list(levels), dtype="object")), fill_value=0)
     if counts.empty or counts.min() == 0:
         return None
-    noise = PSI_NOISE * (1 / SLICE_ROWS + 1 / int(counts.min()))
+    thinnest = min(int(counts.min()), missing) if missing else int(counts.min())
+    noise = PSI_NOISE * (1 / SLICE_ROWS + 1 / thinnest)
     bound = max(SLICE_MAX, math.ceil(round(noise * 20, 6)) / 20)
     return bound if bound <= LOOSEST_SLICE_MAX else None
 
