@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from rollbackkit.analysis.gatespec import parse_duration
+from rollbackkit.analysis.rollout_plan import checked_rollout
 from rollbackkit.errors import (
     IncompatibleInput,
     InvalidInput,
@@ -298,12 +298,13 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
 
 def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str, Any]:
     if isinstance(body, DeployBody):
+        plan = checked_rollout(body.canary, body.shadow, body.steps, body.bake)  # the faces' rules, the same words
         return env.deploy(
             body.version,
-            canary=body.canary,
-            shadow=body.shadow,
-            steps=body.steps,
-            bake_s=parse_duration(body.bake, "bake") if body.bake is not None else None,
+            canary=plan.canary,
+            shadow=plan.shadow,
+            steps=list(plan.steps) if plan.steps is not None else None,
+            bake_s=plan.bake_s,
             features=_decoded(body.features, "features") if body.features else None,
             force=body.force,
             reason=body.reason,

@@ -11,11 +11,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rollbackkit.analysis.rollout_plan import CANARY_RANGE, SHADOW_RANGE
+
 
 class Body(BaseModel):
     """A request body: a JSON object with exactly these fields, each of exactly its type."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _percent(bounds: tuple[int, int]) -> dict[str, Any]:
+    """A share's range in the JSON schema, checked by :mod:`rollbackkit.analysis.rollout_plan` (one rule)."""
+    return {"minimum": bounds[0], "maximum": bounds[1]}
 
 
 _Frame = dict[str, Any] | list[dict[str, Any]] | None
@@ -37,9 +44,13 @@ class DeployBody(Body):
     """``POST /admin/deploy``."""
 
     version: str = Field(description="vX.Y.Z")
-    canary: int | None = Field(None, ge=1, le=99, description="Percent of traffic for a canary (1-99).")
+    canary: int | None = Field(
+        None, json_schema_extra=_percent(CANARY_RANGE), description="Percent of traffic for a canary (1-99)."
+    )
     shadow: int | None = Field(
-        None, ge=1, le=100, description="Percent of requests mirrored to the version as a shadow (1-100)."
+        None,
+        json_schema_extra=_percent(SHADOW_RANGE),
+        description="Percent of requests mirrored to the version as a shadow (1-100).",
     )
     steps: list[int] | None = Field(
         None, description="A stepped rollout: increasing percents ending at 100, such as [5, 25, 50, 100]."
@@ -60,7 +71,9 @@ class PromoteBody(Body):
     actor: str | None = _ACTOR
     from_shadow: bool = Field(False, description="Promote the running shadow instead of the canary.")
     canary: int | None = Field(
-        None, ge=1, le=99, description="With from_shadow: the shadow becomes a canary of this percent (1-99)."
+        None,
+        json_schema_extra=_percent(CANARY_RANGE),
+        description="With from_shadow: the shadow becomes a canary of this percent (1-99).",
     )
 
 

@@ -9,14 +9,13 @@ server serves. :class:`Operations` is mixed into
 
 from __future__ import annotations
 
-import itertools
-import math
 import time
 from typing import Any
 
 import pandas as pd
 
-from rollbackkit.errors import InvalidInput, RoutingError, Superseded
+from rollbackkit.analysis.rollout_plan import checked_promote, checked_rollout
+from rollbackkit.errors import RoutingError, Superseded
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.registry.assignments import Action, Assignment, resolve
 from rollbackkit.registry.contents import load
@@ -27,41 +26,6 @@ from rollbackkit.serving.router import Slot
 def _version(slot: Slot | None) -> str | None:
     """The version a slot holds (None: no slot)."""
     return slot.bundle.version if slot is not None else None
-
-
-def checked_rollout(
-    canary: int | None, shadow: int | None, steps: list[int] | None, bake_s: float | None
-) -> tuple[int, ...]:
-    """Refuse a deploy's traffic options that do not make one rollout; returns the steps (or ``()``).
-
-    Raises:
-        InvalidInput: More than one of canary, shadow and steps; a shadow outside 1..100; steps
-            that are not at least two strictly increasing percents from 1 to 100 ending at 100;
-            a bake without steps, or one that is negative or not finite.
-    """
-    if sum(x is not None for x in (canary, shadow, steps)) > 1:
-        raise InvalidInput("A deploy takes one of canary, shadow or steps, not several.", "Pick one rollout.")
-    if canary is not None and not 1 <= canary <= 99:
-        raise InvalidInput(f"canary: {canary} is not a percent from 1 to 99.", "Use 1 to 99 (100 is a full deploy).")
-    if shadow is not None and not 1 <= shadow <= 100:
-        raise InvalidInput(f"shadow: {shadow} is not a percent from 1 to 100.", "Mirror 1 to 100 percent.")
-    if bake_s is not None and steps is None:
-        raise InvalidInput("bake applies to a stepped rollout only.", "Add steps (for example 5,25,50,100).")
-    if bake_s is not None and not (math.isfinite(bake_s) and bake_s >= 0):
-        raise InvalidInput(f"bake: {bake_s} is not a duration in seconds.", "Use 0 or more seconds (10m, 600).")
-    if steps is None:
-        return ()
-    said = ",".join(map(str, steps))
-    hint = "Use at least two increasing percents ending at 100, such as 5,25,50,100."
-    if len(steps) < 2:
-        raise InvalidInput(f"steps: {said or 'none'}: a stepped rollout needs at least two steps.", hint)
-    if any(not isinstance(s, int) or isinstance(s, bool) or not 1 <= s <= 100 for s in steps):
-        raise InvalidInput(f"steps: {said}: each step is a percent from 1 to 100.", hint)
-    if any(b <= a for a, b in itertools.pairwise(steps)):
-        raise InvalidInput(f"steps: {said}: the steps must be strictly increasing.", hint)
-    if steps[-1] != 100:
-        raise InvalidInput(f"steps: {said}: the last step must be 100 (the promotion).", hint)
-    return tuple(steps)
 
 
 class Operations(Recording):
@@ -98,10 +62,11 @@ class Operations(Recording):
             actor: Who.
 
         Raises:
-            InvalidInput: The rollout options do not make one rollout (:func:`checked_rollout`).
+            InvalidInput: The rollout options do not make one rollout
+                (:func:`~rollbackkit.analysis.rollout_plan.checked_rollout`).
             RoutingError: A canary or a shadow is running.
         """
-        plan = checked_rollout(canary, shadow, steps, bake_s)
+        plan = checked_rollout(canary, shadow, steps, bake_s).steps or ()
         if plan:
             canary, bake_s = plan[0], self.bake_seconds if bake_s is None else bake_s
         with self._ops:
@@ -163,10 +128,7 @@ class Operations(Recording):
             RoutingError: No canary (or, with ``from_shadow``, no shadow) is running.
             InvalidInput: ``canary`` without ``from_shadow``, or outside 1..99.
         """
-        if canary is not None and not from_shadow:
-            raise InvalidInput("promote takes a canary percent only from a shadow.", "Add --from-shadow.")
-        if canary is not None and not 1 <= canary <= 99:
-            raise InvalidInput(f"canary: {canary} is not a percent from 1 to 99.", "Use 1 to 99, or none for live.")
+        checked_promote(from_shadow, canary)
         with self._ops:
             answer = self._from_shadow(canary, reason, actor) if from_shadow else self._promote_canary(reason, actor)
             self.background.order.acquire()

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import pandas as pd
 
+from rollbackkit.analysis.durations import format_duration
+
 if TYPE_CHECKING:
     from rollbackkit.serving.router import RoutingState, Slot
 
@@ -25,16 +27,6 @@ evaluation was inconclusive or a warning (``paused`` says why), the bake clock i
 ``rolled-back``: a gate failed and the rollout was rolled back."""
 
 _STATES: frozenset[str] = frozenset(get_args(RolloutState))
-
-
-def duration(seconds: float) -> str:
-    """``0.3s``, ``45s``, ``10m``, ``2h5m``: a bake for people."""
-    if seconds < 10:
-        return f"{seconds:.3g}s"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    minutes = round(seconds / 60)
-    return f"{minutes}m" if minutes < 120 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 @dataclass(frozen=True)
@@ -87,7 +79,7 @@ class Rollout:
         if self.state == "paused":
             return f"{head}: paused: {self.paused}" if self.paused else f"{head}: paused"
         if self.state == "baking" and self.bake_s is not None:
-            return f"{head}: baking {duration(self.baked_s)} of {duration(self.bake_s)}"
+            return f"{head}: baking {format_duration(self.baked_s)} of {format_duration(self.bake_s)}"
         if self.state == "advancing":
             target = self.next_percent
             return f"{head}: baked, {'promoting' if target in (None, 100) else f'advancing to {target}%'}"

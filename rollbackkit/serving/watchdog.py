@@ -24,12 +24,13 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from rollbackkit.analysis.durations import format_duration
 from rollbackkit.analysis.gates import GateReport, evaluate, tolerate
 from rollbackkit.errors import RollbackRefused, Superseded
 from rollbackkit.registry.assignments import Assignment, Deployments
 from rollbackkit.registry.journal import Journal
 from rollbackkit.serving.predlog.surface import PredictionStore
-from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, candidate, duration, first_time
+from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, candidate, first_time
 from rollbackkit.serving.router import Router, RoutingState, Slot
 from rollbackkit.serving.status import TrafficEvent
 
@@ -226,7 +227,7 @@ class Watchdog:
         move = "promoting to 100%" if target in (None, 100) else f"advancing to {target}%"
         reason = (
             f"step {rollout.step} of {len(rollout.steps)} ({rollout.percent}%) passed its gates for "
-            f"{duration(rollout.baked_s)} (bake {duration(rollout.bake_s)}): {move}"
+            f"{format_duration(rollout.baked_s)} (bake {format_duration(rollout.bake_s)}): {move}"
         )
         try:
             return env.advance(unless_changed_since=generation, reason=reason, actor="watchdog")
