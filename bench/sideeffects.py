@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ import numpy as np
 import pandas as pd
 
 from bench._common import BIN, ENV, write_results
+from bench.abba import abba, p99_comparison, timed
+from bench.abba import bootstrap_ratio as _bootstrap_ratio  # noqa: F401  (bench.gates imports it here)
+from bench.abba import summary as _summary  # noqa: F401
 from bench.serving import _percentiles, _project
 
 
@@ -52,16 +56,7 @@ def _timed_predictions(repo: Path, frames: list[pd.DataFrame], threads: int | No
     environment.start()
     for frame in frames[:50]:  # warm-up
         environment.predict(frame)
-    samples = []
-    for i, frame in enumerate(frames):
-        started = time.perf_counter()
-        environment.predict(frame, key=str(i))
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
-BLOCK_ORDER = ("on", "off", "off", "on")
-"""Blocks alternate in this order (ABBA), so slow drift in the machine hits both modes alike."""
+    return timed(list(enumerate(frames)), lambda item: environment.predict(item[1], key=str(item[0])))
 
 
 def bench_in_process(
@@ -86,57 +81,20 @@ def bench_in_process(
         for frame in frames[:50]:  # warm-up
             environment.predict(frame)
         samples: dict[str, list[list[float]]] = {"on": [], "off": []}
-        for block in range(blocks):
-            mode = BLOCK_ORDER[block % len(BLOCK_ORDER)]
+        for block, mode in enumerate(abba(blocks, "on", "off")):
             log.query("SELECT 1")  # returns once the writer has committed all it was handed
             environment.log = log if mode == "on" else None
-            timings = []
-            for i, frame in enumerate(frames):
-                started = time.perf_counter()
-                environment.predict(frame, key=f"{block}-{i}")
-                timings.append((time.perf_counter() - started) * 1000)
-            samples[mode].append(timings)
+            keyed = [(f"{block}-{i}", frame) for i, frame in enumerate(frames)]
+            samples[mode].append(timed(keyed, lambda item: environment.predict(item[1], key=item[0])))
     finally:
         log.close()
     return {"rows_per_request": rows, **_compare(samples)}
 
 
 def _compare(samples: dict[str, list[list[float]]]) -> dict[str, Any]:
-    """Percentiles per mode, the p99 ratio with a block-bootstrap 90% interval, and the A/A floor.
-
-    The noise floor splits the "off" blocks into two interleaved halves and compares their
-    p99s: how far two identical runs of half the size differ on this machine.
-    """
-    on, off = samples["on"], samples["off"]
-    flat_on, flat_off = (np.concatenate(blocks) for blocks in (on, off))
-    low, high = _bootstrap_ratio(on, off)
-    halves = [np.concatenate(off[0::2]), np.concatenate(off[1::2])]
-    return {
-        "off": _summary(flat_off),
-        "on": _summary(flat_on),
-        "p99_ratio": float(np.quantile(flat_on, 0.99) / np.quantile(flat_off, 0.99)),
-        "p99_ratio_90ci": [low, high],
-        "noise_floor_off_vs_off_p99_ratio": float(np.quantile(halves[1], 0.99) / np.quantile(halves[0], 0.99)),
-        "blocks_per_mode": len(on),
-    }
-
-
-def _summary(samples: np.ndarray) -> dict[str, float]:
-    p50, p95, p99 = np.quantile(samples, [0.5, 0.95, 0.99])
-    return {"p50": float(p50), "p95": float(p95), "p99": float(p99), "mean": float(samples.mean()), "n": len(samples)}
-
-
-def _bootstrap_ratio(on: list[list[float]], off: list[list[float]], draws: int = 2000) -> tuple[float, float]:
-    """90% interval of p99(on) / p99(off), resampling whole blocks (they are not independent samples)."""
-    rng = np.random.default_rng(0)
-    on_blocks, off_blocks = [np.asarray(b) for b in on], [np.asarray(b) for b in off]
-    ratios = []
-    for _ in range(draws):
-        a = np.concatenate([on_blocks[i] for i in rng.integers(len(on_blocks), size=len(on_blocks))])
-        b = np.concatenate([off_blocks[i] for i in rng.integers(len(off_blocks), size=len(off_blocks))])
-        ratios.append(np.quantile(a, 0.99) / np.quantile(b, 0.99))
-    low, high = np.quantile(ratios, [0.05, 0.95])
-    return float(low), float(high)
+    """Percentiles per mode, the p99 ratio with a block-bootstrap 90% interval, and the A/A floor
+    (:func:`bench.abba.p99_comparison`: the "off" blocks in two interleaved halves)."""
+    return p99_comparison(samples["on"], samples["off"], ("on", "off", "noise_floor_off_vs_off_p99_ratio"))
 
 
 def bench_scoring_threads(repo: Path, n: int = 400) -> dict[str, Any]:
@@ -230,22 +188,20 @@ def bench_http(repo: Path, blocks: int = 24, per_block: int = 150) -> dict[str, 
             for _, url in servers.values():
                 for body in records[:50]:
                     client.post(f"{url}/predict", json={"records": body})
-            for block in range(blocks):
-                mode = BLOCK_ORDER[block % len(BLOCK_ORDER)]
+            for mode in abba(blocks, "on", "off"):
                 url = servers[mode][1]
                 time.sleep(0.4)
-                timings = []
-                for body in records:
-                    started = time.perf_counter()
-                    response = client.post(f"{url}/predict", json={"records": body})
-                    timings.append((time.perf_counter() - started) * 1000)
-                    assert response.status_code == 200
-                samples[mode].append(timings)
+                samples[mode].append(timed(records, partial(_predicted, client, url)))
     finally:
         for process, _ in servers.values():
             process.terminate()
             process.wait(timeout=30)
     return _compare(samples)
+
+
+def _predicted(client: httpx.Client, url: str, body: list[dict[str, Any]]) -> None:
+    response = client.post(f"{url}/predict", json={"records": body})
+    assert response.status_code == 200, response.text
 
 
 def bench_throughput(root: Path, rows: int, requests: int) -> dict[str, Any]:
