@@ -1016,14 +1016,23 @@ def labels_ingest(
     env: EnvOpt,
     name: Annotated[str | None, typer.Argument(help="Bundle name (default: the project's only one).")] = None,
     on: Annotated[str, typer.Option("--on", help="Join on request_id (and row) or key.")] = "request_id",
+    all_rows: Annotated[
+        bool, typer.Option("--all-rows-of-key", help="Let one key label more than 1,000 logged rows.")
+    ] = False,
+    chunk_rows: Annotated[
+        int, typer.Option("--chunk-rows", min=1, help="Labels per request to a server (at most its --max-rows).")
+    ] = 50_000,
     server: ServerOpt = None,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Store labels for logged rows: through the running server, else into the log file; all or nothing."""
+    """Store labels for logged rows: through the running server (in chunks), else into the log file; all or
+    nothing (per chunk through a server; every label is checked before the first is sent)."""
     from rollbackkit.ops.labels import ingest_labels, sole_name
 
-    result = ingest_labels(repo, name or sole_name(repo), env, file, on=on, server=server)
+    result = ingest_labels(
+        repo, name or sole_name(repo), env, file, on=on, server=server, all_rows=all_rows, chunk_rows=chunk_rows
+    )
     if as_json:
         _print_json(result.to_dict())
         return

@@ -7,7 +7,7 @@ keep the version's types in the window, and a label that does not fit stores not
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rollbackkit import LabelIngest, Registry, ingest_labels
-from rollbackkit.analysis.labels import coerce_labels
+from rollbackkit.analysis.gatespec import WINDOW_ROWS
+from rollbackkit.analysis.labels import coerce_labels, coerce_labels_of
 from rollbackkit.bundle.schema import OutputContract
 from rollbackkit.errors import InvalidInput
 from rollbackkit.ops.traffic import deploy
@@ -31,9 +32,9 @@ from .conftest import new_repo
 
 
 def _record(log: PredictionLog, request_id: str, rows: int, *, key: str | None, deployment: str = "t-live",
-            version: str = "v1.0.0", answer: str = "yes") -> None:  # fmt: skip
+            version: str = "v1.0.0", answer: str = "yes", at: datetime | None = None) -> None:  # fmt: skip
     meta = {
-        "request_id": request_id, "time": datetime.now(UTC), "env": "prod", "name": "model", "version": version,
+        "request_id": request_id, "time": at or datetime.now(UTC), "env": "prod", "name": "model", "version": version,
         "bundle_id": "b", "slot": "blue", "deployment": deployment, "latency_ms": 1.5, "error": None,
         "primary": "prediction", "key": key,
     }  # fmt: skip
@@ -83,6 +84,21 @@ def test_a_window_since_a_time_keeps_the_rows_logged_at_or_after_it(log: Predict
     assert len(log.window("model", "prod")) == 3
 
 
+def test_a_window_until_a_time_keeps_the_newest_rows_at_or_before_it_on_busy_traffic(log: PredictionLog) -> None:
+    start = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    for i in range(300):  # 30,000 rows over two hours: a request of 100 rows every 24 s
+        _record(log, f"r-{i:03d}", 100, key=None, at=start + timedelta(seconds=24 * i))
+    until = start + timedelta(minutes=90)  # 226 requests (22,600 rows) at or before it: more than the cap
+    window = log.window("model", "prod", until=until.isoformat())
+
+    assert len(window) == WINDOW_ROWS and window["time"].max() == until  # the newest rows up to the time
+    assert window["time"].min() == start + timedelta(seconds=24 * 26)  # the oldest 26 requests are cut
+    assert window["request_id"].iloc[-1] == "r-225"
+    assert log.window("model", "prod")["request_id"].iloc[-1] == "r-299"  # without it: the newest rows
+    both = log.window("model", "prod", since=(start + timedelta(hours=1)).isoformat(), until=until.isoformat())
+    assert both["request_id"].iloc[[0, -1]].tolist() == ["r-150", "r-225"]
+
+
 def test_the_last_label_wins_and_the_older_is_kept_as_history(log: PredictionLog) -> None:
     _record(log, "r-1", 2, key="k")
     first = log.add_labels("model", "prod", _labels(request_id=["r-1", "r-1", "r-1"], row=[0, 0, 1],
@@ -125,6 +141,23 @@ def test_missing_labels_are_skipped_and_counted_and_bad_input_stores_nothing(log
     with pytest.raises(InvalidInput, match="row -1"):
         log.add_labels("model", "prod", _labels(request_id=["r-1"], row=[-1], label=["no"]), "request_id")
     assert log.query("SELECT count(*) AS n FROM labels")["n"][0] == 1
+
+
+def test_a_key_matching_more_than_a_thousand_rows_is_refused_unless_every_row_is_meant(log: PredictionLog) -> None:
+    _record(log, "r-big", 1001, key="customer-1")  # a customer id: many predictions, not one
+    _record(log, "r-small", 2, key="order-2")
+    labels = _labels(key=["order-2", "customer-1"], label=["no", "yes"])
+    with pytest.raises(InvalidInput, match=r"Key 'customer-1' matches 1,001 logged rows \(more than 1,000\)") as caught:
+        log.add_labels("model", "prod", labels, "key")
+    assert "customer id is not a prediction id" in caught.value.message and "--all-rows-of-key" in caught.value.hint
+    assert log.query("SELECT count(*) AS n FROM labels")["n"][0] == 0  # the order's label was not stored either
+
+    small = log.add_labels("model", "prod", _labels(key=["order-2"], label=["no"]), "key")
+    assert (small["stored"], small["max_rows_per_key"]) == (2, 2)
+    every = log.add_labels("model", "prod", labels, "key", all_rows=True)
+    assert (every["stored"], every["max_rows_per_key"], every["rows_labelled"]) == (1003, 1001, 1003)
+    by_id = log.add_labels("model", "prod", _labels(request_id=["r-big"], label=["no"]), "request_id")
+    assert by_id["max_rows_per_key"] == 0
 
 
 def test_a_label_for_a_quarantined_and_backfilled_row_joins_the_original_row(log: PredictionLog) -> None:
@@ -255,6 +288,65 @@ def test_a_label_that_does_not_fit_is_named_with_what_the_version_expects(
     with pytest.raises(InvalidInput, match=message) as caught:
         coerce_labels(pd.Series(given, dtype=object), output, "labels.csv line", owner="model@v2")
     assert "\n" not in caught.value.message
+
+
+def test_a_label_fits_when_it_fits_the_live_version_or_the_canary_beside_it() -> None:
+    wider = OutputContract(kind="classification", columns=["prediction"], dtypes={"prediction": "object"},
+                           classes=["maybe", "no", "yes"], primary="prediction")  # fmt: skip
+    serving = [("model@v1", _TEXT), ("model@v2", wider)]
+    got = coerce_labels_of(pd.Series(["maybe", "yes", None], dtype=object), serving, "labels item")
+    assert got.tolist() == ["maybe", "yes", None]  # "maybe" is a class of the canary only
+    message = r"labels item 1: label 'never' is not one of the classes of model@v1 \(text: 'no', 'yes'\) nor one of"
+    with pytest.raises(InvalidInput, match=message + r" the classes of model@v2 \(text: 'maybe'") as caught:
+        coerce_labels_of(pd.Series(["yes", "never"], dtype=object), serving, "labels item")
+    assert "a version serving" in caught.value.hint
+
+
+def test_a_canary_only_class_is_a_label_through_the_log_and_through_the_server(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    from sklearn import datasets
+    from sklearn.tree import DecisionTreeClassifier
+
+    from rollbackkit.serving.bodies import LabelsBody
+    from rollbackkit.serving.labels import serve_labels
+
+    loaded = datasets.load_iris(as_frame=True)
+    frame = loaded.frame[loaded.feature_names].assign(target=np.asarray(loaded.target_names)[loaded.target])
+    two = frame[frame["target"] != "virginica"]  # live knows two species, the canary all three
+    repo = new_repo(tmp_path / "project")
+    registry = Registry.init(repo)
+    for version, data in (("v1.0.0", two), ("v1.1.0", frame)):
+        model = DecisionTreeClassifier(random_state=0).fit(data[loaded.feature_names], data["target"])
+        registry.register("iris", model, data, target="target", version=version)
+        if version == "v1.0.0":
+            deploy(repo, "iris@v1.0.0", "prod", reason="first")
+    log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
+    try:
+        environment = ServingEnvironment(repo, "iris", "prod", log=log)
+        environment.start()
+        environment.deploy("v1.1.0", canary=50, reason="three species", force=True)  # a new class
+        until = ""
+        for i in range(4):
+            environment.predict(frame[loaded.feature_names].iloc[i * 10 : (i + 1) * 10], request_id=f"req-{i}")
+            until = datetime.now(UTC).isoformat() if i == 1 else until
+        state = environment.router.state
+        slots = [s for s in (state.slot(state.live), state.slot(state.canary)) if s is not None]
+        early = {r for s in slots for r in environment.window(s, until=until).get("request_id", [])}
+        assert early == {"req-0", "req-1"}  # the server's window passes ``until`` to the log
+        with pytest.raises(InvalidInput, match="until: 'soon' is not an ISO 8601 time"):
+            environment.window(slots[0], until="soon")
+        body = LabelsBody.model_validate({"on": "request_id", "labels": [{"request_id": "req-0", "row": 1,
+                                                                         "label": "virginica"}]})  # fmt: skip
+        assert serve_labels(environment, body)["stored"] == 1
+        wanted = r"'rose' is not one of the classes of iris@v1\.0\.0 .* nor one of the classes of iris@v1\.1\.0"
+        with pytest.raises(InvalidInput, match=wanted):
+            rose = {"on": "request_id", "labels": [{"request_id": "req-0", "label": "rose"}]}
+            serve_labels(environment, LabelsBody.model_validate(rose))
+    finally:
+        log.close()
+    labels = pd.DataFrame({"request_id": ["req-1", "req-2"], "label": ["virginica", "setosa"]})
+    assert ingest_labels(repo, "iris", "prod", labels).stored == 2  # the log file: the same union
 
 
 # ----------------------------------------------------------------------------- real projects

@@ -116,3 +116,31 @@ def test_bad_label_files_are_one_line_and_store_nothing(served: Path, tmp_path: 
         assert code == 1, (args, out, err)
         assert err.count("\n") == 1 and message in err, (args, err)
     assert _labels_count(served) == before
+
+
+def test_a_file_over_the_servers_row_limit_goes_in_chunks_and_a_bad_label_anywhere_sends_none(
+    served: Path, tmp_path: Path
+) -> None:
+    records = live_records(2500, seed=8)
+    with running_server(served, "churn", "prod", watchdog=3600, args=("--max-rows", "1000")) as server:
+        ids = [server.predict(records[i : i + 1000]).json()["request_id"] for i in range(0, 2500, 1000)]
+        rows = [(rid, r) for rid, n in zip(ids, (1000, 1000, 500), strict=True) for r in range(n)]
+        truth = pd.DataFrame({"request_id": [r for r, _ in rows], "row": [n for _, n in rows]})
+        bad = tmp_path / "bad.csv"
+        truth.assign(label=["1"] * 2499 + ["churned"]).to_csv(bad, index=False)  # the last line: line 2,501
+        code, out, err = _cli(served, "labels", "ingest", str(bad), "churn", "--env", "prod")
+        assert code == 1 and err.count("\n") == 1, (out, err)
+        assert "bad.csv line 2501: label 'churned' is not one of the classes of churn@v1.0.0" in err
+
+        good = tmp_path / "good.csv"
+        truth.assign(label=[str(r % 2) for _, r in rows]).to_csv(good, index=False)
+        code, out, err = _cli(served, "labels", "ingest", str(good), "churn", "--env", "prod", "--json")
+        assert code == 0, err
+        done = json.loads(out)  # the server's limit, read from its refusal of 2,500 at once
+        assert (done["received"], done["stored"], done["chunks"], done["rows_labelled"]) == (2500, 2500, 3, 2500)
+        assert done["replaced"] == 0  # the bad file stored nothing: it was checked before the first chunk was sent
+
+        args = ("labels", "ingest", str(good), "churn", "--env", "prod", "--chunk-rows", "600")
+        code, out, err = _cli(served, *args)
+        assert code == 0 and "stored 2,500, replaced 2,500" in out and "in 5 chunks" in out, (out, err)
+    assert _labels_count(served) == 5000  # two ingests of 2,500, none of the bad file

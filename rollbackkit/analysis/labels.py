@@ -14,6 +14,7 @@ the version expects, and nothing is stored.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,16 +41,37 @@ def coerce_labels(values: pd.Series, output: OutputContract, where: str, *, owne
         InvalidInput: The first label that is not one of the classes (classifier) or not a
             finite number (regressor), with its row, its value and what is expected.
     """
-    kind = class_kind(output)
+    return coerce_labels_of(values, [(owner, output)], where)
+
+
+def coerce_labels_of(values: pd.Series, contracts: Sequence[tuple[str, OutputContract]], where: str) -> pd.Series:
+    """``values`` as the label type of the first of several versions each fits (live, then a
+    canary or shadow serving beside it): a class only the canary has is a label too.
+
+    Args:
+        values: The labels as given.
+        contracts: ``(owner, output contract)`` of each version serving, the live one first.
+        where: Names a value's place in messages, followed by its index label.
+
+    Raises:
+        InvalidInput: The first label that fits none of them, with what each expects.
+    """
+    kinds = [(output, class_kind(output)) for _, output in contracts]
     codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
     converted = []
     for code, value in enumerate(uniques):
-        typed = _number(value) if kind is None else _class(value, kind, output.classes or [])
+        typed = _BAD
+        for output, kind in kinds:
+            typed = _number(value) if kind is None else _class(value, kind, output.classes or [])
+            if typed is not _BAD:
+                break
         if typed is _BAD:
             at = values.index[int(np.flatnonzero(codes == code)[0])]
+            wanted = " nor ".join(expected(output, owner) for owner, output in contracts)
+            serving = "the version live" if len(contracts) == 1 else "a version serving"
             raise InvalidInput(
-                f"{where} {at}: label {_shown(value)} is not {expected(output, owner)}.",
-                "Labels must be what the version live in the environment predicts; fix that row.",
+                f"{where} {at}: label {_shown(value)} is not {wanted}.",
+                f"Labels must be what {serving} in the environment predicts; fix that row.",
             )
         converted.append(typed)
     out = np.array([*converted, None], dtype=object)[codes]  # code -1 (missing) picks the trailing None

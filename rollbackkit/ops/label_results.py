@@ -26,6 +26,9 @@ class LabelIngest:
         missing: Lines without a label (empty, null or NaN): skipped.
         rows_labelled: Logged rows of the bundle in the environment with a label now.
         via: The server URL that stored them, or ``log`` (the log file, no server running).
+        max_rows_per_key: By key: the most logged rows one key labelled (0 by request id).
+        chunks: Requests the labels went in (a file over the chunk size goes to a server in
+            several; all or nothing holds per chunk, and every label was checked before the first).
     """
 
     name: str
@@ -40,6 +43,28 @@ class LabelIngest:
     missing: int = 0
     rows_labelled: int = 0
     via: str = "log"
+    max_rows_per_key: int = 0
+    chunks: int = 1
+
+    @classmethod
+    def summed(cls, parts: list[LabelIngest]) -> LabelIngest:
+        """One result for the chunks of one ingest, in the order they were stored."""
+        first, last = parts[0], parts[-1]
+        total = {f: sum(getattr(p, f) for p in parts) for f in ("received", "stored", "replaced", "unknown")}
+        sample = [s for p in parts for s in p.unknown_sample][:10]  # as the log names them: up to 10
+        return cls(
+            name=first.name,
+            env=first.env,
+            on=first.on,
+            **total,
+            unknown_sample=sample,
+            duplicates=sum(p.duplicates for p in parts),
+            missing=sum(p.missing for p in parts),
+            rows_labelled=last.rows_labelled,
+            via=first.via,
+            max_rows_per_key=max(p.max_rows_per_key for p in parts),
+            chunks=len(parts),
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LabelIngest:
@@ -61,4 +86,6 @@ class LabelIngest:
             "missing": self.missing,
             "rows_labelled": self.rows_labelled,
             "via": self.via,
+            "max_rows_per_key": self.max_rows_per_key,
+            "chunks": self.chunks,
         }

@@ -2,19 +2,23 @@
 
 Through the environment's running server when it writes the log (``POST /labels``: it is the
 log's one writer), else straight into the log file. Either way the labels are read as the
-live version's classes (or numbers) and stored all or nothing
-(:func:`rollbackkit.serving.labels.ingest`).
+classes (or numbers) of the live version or of a canary or shadow serving beside it, every
+label is checked before any is sent or stored, and they are stored all or nothing
+(:func:`rollbackkit.serving.labels.ingest`). A server takes a file over :data:`CHUNK_ROWS`
+labels in several requests: all or nothing then holds per chunk.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from rollbackkit.errors import InvalidInput
+from rollbackkit.bundle.schema import OutputContract
+from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.ops.label_results import LabelIngest
 from rollbackkit.ops.predictions import log_server
 from rollbackkit.ops.results import from_server
@@ -22,10 +26,14 @@ from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Deployments, require_known, resolve
 from rollbackkit.registry.contents import describe
 from rollbackkit.registry.repository import Repository
+from rollbackkit.registry.serving_state import Serving
 from rollbackkit.serving.client import admin_call
-from rollbackkit.serving.labels import check_join, ingest
+from rollbackkit.serving.labels import check_join, checked, ingest
 from rollbackkit.serving.predlog.labels import incoming_frame
 from rollbackkit.serving.predlog.opening import open_log
+
+CHUNK_ROWS = 50_000
+"""Labels per ``POST /labels`` request (a server takes 100,000 rows per request by default)."""
 
 
 def ingest_labels(
@@ -36,6 +44,8 @@ def ingest_labels(
     *,
     on: str = "request_id",
     server: str | None = None,
+    all_rows: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> LabelIngest:
     """Store ground truth for rows ``name`` logged in ``env``, joined by request id or key.
 
@@ -46,48 +56,98 @@ def ingest_labels(
         labels: A frame, or a CSV or Parquet file, with the join column and ``label``:
             ``on="request_id"``: ``request_id`` (what ``/predict`` answered) and optionally
             ``row`` (the row in its request, default 0); ``on="key"``: ``key`` (the request's
-            key; labels every row logged under it). A label is one of the live version's
-            classes (``"1"`` reads as the integer class 1, ``"true"`` as True) or, for a
-            regressor, a finite number; an empty label is skipped (counted as ``missing``).
+            key; labels every row logged under it). A label is one of the classes of the
+            live version or of a canary or shadow beside it (``"1"`` reads as the integer
+            class 1, ``"true"`` as True) or, for a regressor, a finite number; an empty label
+            is skipped (counted as ``missing``).
         on: ``request_id`` or ``key``.
         server: The URL of the server for ``env`` (default: the running one; none: the log file).
+        all_rows: Let one key label more than 1,000 logged rows (refused otherwise: a
+            customer id is not a prediction id).
+        chunk_rows: Labels per request to a server (fewer when the server takes fewer: its
+            ``--max-rows``, read from its refusal of the first chunk).
 
     Returns:
         :class:`~rollbackkit.ops.label_results.LabelIngest`: received, stored, replaced (the
-        newest label wins), unknown ids (not stored; a sample named), duplicates, missing.
+        newest label wins), unknown ids (not stored; a sample named), duplicates, missing,
+        and the chunks it went in.
 
     Raises:
         NotAGitRepo: ``repo`` is not inside a git work tree.
         InvalidName: ``name`` or ``env`` is not a valid name.
         VersionNotFound: ``name`` is not registered or was never in ``env``.
         InvalidInput: ``on`` is neither join; the file cannot be read, is empty or lacks a
-            column; a label does not fit the live version (the first is named); nothing
-            serves ``env``; or there is no prediction log. Nothing is stored.
-        ServerError: The server refused or did not answer.
+            column; a label fits no version serving (the first is named); nothing serves
+            ``env``; a key matches more than 1,000 rows without ``all_rows``; or there is no
+            prediction log. Nothing is stored.
+        ServerError: The server refused or did not answer (chunks it stored before are named).
     """
     check_join(on)
+    if chunk_rows < 1:
+        raise InvalidInput(f"chunk_rows must be at least 1, not {chunk_rows}.", "Use the default (50,000).")
     registry = Repository(repo)
     require_known(registry, validate_name(name), validate_name(env, "environment name"))
     frame, where = read_labels(labels) if not isinstance(labels, pd.DataFrame) else (labels, "labels row")
     incoming_frame(frame, on)  # a missing column, no rows or a bad row number: refused before anything is sent
+    contracts = _contracts(registry, Deployments(registry).state(name, env))
+    frame = checked(frame, contracts, where)  # the whole file, before any chunk is sent (the server's contract)
     url = log_server(registry, name, env, server)
     if url is not None:
-        body = {"on": on, "labels": _items(frame, on)}
-        answer = admin_call(registry.paths, url, "labels", body, route="/labels")
-        return from_server(LabelIngest.from_dict, {**answer, "via": url}, url, "labels", done=True)
-    live = Deployments(registry).state(name, env).version
-    if live is None:
-        raise InvalidInput(
-            f"Nothing serves {name} in {env}: there is no version whose classes the labels must match.",
-            f"Deploy one first (rollbackkit deploy {name}@VERSION --env {env}).",
-        )
-    output = describe(registry, resolve(registry, f"{name}@{live}")).schema.output
+        return _through(registry, url, frame, on, where, all_rows, chunk_rows)
     log = open_log(registry.paths, existing=True, sinks=False)
     try:
-        done = ingest(log, output, f"{name}@{live}", name, env, frame, on, where)
+        done = ingest(log, contracts, name, env, frame, on, where, all_rows=all_rows)
     finally:
         log.close()
     return LabelIngest.from_dict({**done, "via": "log"})
+
+
+def _contracts(registry: Repository, state: Serving) -> list[tuple[str, OutputContract]]:
+    """``(NAME@VERSION, output contract)`` of the live version, then a canary or shadow beside it."""
+    if state.version is None:
+        raise InvalidInput(
+            f"Nothing serves {state.name} in {state.env}: there is no version whose classes the labels must match.",
+            f"Deploy one first (rollbackkit deploy {state.name}@VERSION --env {state.env}).",
+        )
+    versions = [state.version, *(a.version for a in (state.canary, state.shadow) if a is not None)]
+    owners = [f"{state.name}@{v}" for v in dict.fromkeys(versions)]
+    return [(owner, describe(registry, resolve(registry, owner)).schema.output) for owner in owners]
+
+
+def _through(
+    registry: Repository, url: str, frame: pd.DataFrame, on: str, where: str, all_rows: bool, chunk_rows: int
+) -> LabelIngest:
+    """Send checked labels to the server in chunks of ``chunk_rows`` and sum its answers; a
+    server that takes fewer rows per request says how many (the refused chunk stored nothing),
+    and the labels go again in chunks of that size."""
+    items = _items(frame, on)
+    starts = range(0, len(items), chunk_rows)
+    parts: list[LabelIngest] = []
+    for number, start in enumerate(starts, 1):
+        body = {"on": on, "labels": items[start : start + chunk_rows], "all_rows": all_rows}
+        try:
+            answer = admin_call(registry.paths, url, "labels", body, route="/labels")
+        except ServerError as exc:
+            limit = _limit(exc.message) if number == 1 else None
+            if limit is not None and limit < chunk_rows:
+                return _through(registry, url, frame, on, where, all_rows, limit)
+            if len(starts) == 1:
+                raise
+            span = f"{where}s {frame.index[start]}-{frame.index[min(start + chunk_rows, len(items)) - 1]}"
+            kept = sum(p.stored for p in parts)
+            raise ServerError(
+                f"Labels chunk {number} of {len(starts)} ({span}) was refused, so it stored nothing; "
+                f"the {number - 1} before it stored {kept:,} labels. {exc.message}",
+                exc.hint or "Fix it and ingest the refused chunk and those after it again.",
+            ) from None
+        parts.append(from_server(LabelIngest.from_dict, {**answer, "via": url}, url, "labels", done=True))
+    return LabelIngest.summed(parts)
+
+
+def _limit(refusal: str) -> int | None:
+    """The rows per request a server's refusal names (``takes at most 1,000 per request``), or None."""
+    found = re.search(r"takes at most ([\d,]+) per request", refusal)
+    return int(found.group(1).replace(",", "")) or None if found else None
 
 
 def sole_name(repo: str | Path) -> str:

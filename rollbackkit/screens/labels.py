@@ -16,7 +16,8 @@ def lines(result: LabelIngest) -> list[Text]:
     head = Text(f"{result.name} in {result.env}: ", style="bold")
     head.append(f"received {result.received:,}, stored {result.stored:,}", style="green" if result.stored else "yellow")
     head.append(f", replaced {result.replaced:,}, unknown {result.unknown:,}")
-    head.append(f" (by {result.on}, via {where})", style="dim")
+    chunks = f" in {result.chunks} chunks" if result.chunks > 1 else ""
+    head.append(f" (by {result.on}, via {where}{chunks})", style="dim")
     out = [head]
     if result.unknown:
         sample = ", ".join(result.unknown_sample)
@@ -32,6 +33,8 @@ def lines(result: LabelIngest) -> list[Text]:
         out.append(Text(f"  {result.missing:,} lines without a label skipped"))
     if result.replaced:
         out.append(Text(f"  {result.replaced:,} rows had a label: the new one wins, the older is kept as history"))
+    if result.on == "key" and result.max_rows_per_key:
+        out.append(Text(f"  one key labelled at most {result.max_rows_per_key:,} logged rows", style="dim"))
     out.append(Text(f"  {result.rows_labelled:,} logged rows are labelled now", style="dim"))
     return out
 

@@ -121,6 +121,7 @@ class LabelsBody(Body):
 
     on: Literal["request_id", "key"] = Field(description="How the labels find their rows.")
     labels: list[LabelItem] = Field(min_length=1)
+    all_rows: bool = Field(False, description="With on: key, let one key label more than 1,000 logged rows.")
 
 
 ADMIN_BODIES: dict[str, type[Body]] = {

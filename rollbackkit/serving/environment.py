@@ -37,7 +37,7 @@ from rollbackkit.serving.window import Kept, Windows
 RECENT_INPUT_ROWS = 2_000
 
 
-def _moment(since: str | None) -> datetime | None:
+def _moment(since: str | None, field: str = "since") -> datetime | None:
     """``since`` as a time-zone-aware time (UTC when it names no zone), or None."""
     if since is None:
         return None
@@ -45,7 +45,7 @@ def _moment(since: str | None) -> datetime | None:
         moment = datetime.fromisoformat(since)
     except ValueError:
         raise InvalidInput(
-            f"since: {since!r} is not an ISO 8601 time.", "Use a time such as 2026-01-05T09:30:00+00:00."
+            f"{field}: {since!r} is not an ISO 8601 time.", "Use a time such as 2026-01-05T09:30:00+00:00."
         ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -275,8 +275,9 @@ class ServingEnvironment(Operations):
         meta["primary"] = bundle.schema.output.primary
         self.log.record(meta, inputs, outputs)
 
-    def window(self, slot: Slot, *, since: str | None = None) -> pd.DataFrame:
-        """The recent requests of one deployment as a gate window (rows at or after ISO time ``since``).
+    def window(self, slot: Slot, *, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+        """The recent requests of one deployment as a gate window (rows at or after ISO time ``since``
+        and, read before the row cap, at or before ``until``: the newest rows up to that time).
 
         From the durable prediction log when the server keeps one (so a restarted server
         still sees the window; a shadow's rows from its own table), else from the bounded
@@ -284,15 +285,18 @@ class ServingEnvironment(Operations):
         ``error``, ``time``, ``request_id``, ``row``, ``key`` (and ``label`` from the log).
 
         Raises:
-            InvalidInput: ``since`` is not an ISO 8601 time.
+            InvalidInput: ``since`` or ``until`` is not an ISO 8601 time.
         """
-        moment = _moment(since)
+        moment, end = _moment(since), _moment(until, "until")
         if self.log is not None:
             where: dict[str, Any] = {"deployment": slot.deployment, "limit": WINDOW_ROWS}
             if moment is not None:
                 where["since"] = moment.isoformat()
+            if end is not None:
+                where["until"] = end.isoformat()
             return self.log.window(self.name, self.env, **where)
-        return self.windows.frame(slot.name, slot.loaded_at, moment)
+        frame = self.windows.frame(slot.name, slot.loaded_at, moment)
+        return frame if end is None or frame.empty else frame[frame["time"] <= pd.Timestamp(end)]
 
     def recent_inputs(self) -> pd.DataFrame | None:
         """A sample of the inputs this server has scored lately (for preflight), in the dtypes scored."""

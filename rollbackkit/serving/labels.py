@@ -1,20 +1,22 @@
-"""Ingesting labels that arrive later: checked against the live version, stored in the log.
+"""Ingesting labels that arrive later: checked against the versions serving, stored in the log.
 
 One path for every face: the server's ``POST /labels`` (:func:`serve_labels`) and, when no
 server writes the log, :func:`rollbackkit.ops.labels.ingest_labels` on the log file both call
 :func:`ingest`. Labels are read as the live version's prediction type
 (:func:`~rollbackkit.analysis.labels.coerce_labels`) before anything is stored, so a bad
-label stores nothing; the log stores them all or nothing
+label stores nothing (a label fits when it fits the live version or the canary or shadow
+serving beside it: :func:`~rollbackkit.analysis.labels.coerce_labels_of`); the log stores them all or nothing
 (:meth:`~rollbackkit.serving.predlog.labels.LogLabels.add_labels`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from rollbackkit.analysis.labels import coerce_labels
+from rollbackkit.analysis.labels import coerce_labels_of
 from rollbackkit.bundle.schema import OutputContract
 from rollbackkit.errors import InvalidInput, RollbackkitError
 from rollbackkit.serving.predlog.labels import JOINS
@@ -35,27 +37,37 @@ def check_join(on: str) -> str:
     return on
 
 
+def checked(labels: pd.DataFrame, contracts: Sequence[tuple[str, OutputContract]], where: str) -> pd.DataFrame:
+    """``labels`` with each label read as the first serving version it fits (InvalidInput naming the
+    first that fits none); pure, so a client checks a whole file before sending any of it."""
+    if "label" in labels.columns and len(labels):
+        return labels.assign(label=coerce_labels_of(labels["label"], contracts, where))
+    return labels
+
+
 def ingest(
     log: LogCalls,
-    output: OutputContract,
-    owner: str,
+    contracts: Sequence[tuple[str, OutputContract]],
     name: str,
     env: str,
     labels: pd.DataFrame,
     on: str,
     where: str,
+    *,
+    all_rows: bool = False,
 ) -> dict[str, Any]:
-    """Check ``labels`` against ``output`` (the live version's, named ``owner``) and store them.
+    """Check ``labels`` against the versions serving (``contracts``) and store them.
 
     Args:
         log: The prediction log (in this process or a server's writer process).
-        output: The output contract the labels must fit.
-        owner: The version, in messages (``NAME@VERSION``).
+        contracts: ``(NAME@VERSION, output contract)`` of the live version and of a canary or
+            shadow serving beside it: a label must fit one of them.
         name: Bundle name.
         env: Environment.
         labels: The join column (``request_id`` with an optional ``row``, or ``key``) and ``label``.
         on: ``request_id`` or ``key``.
         where: Names a label's place in messages, followed by its index label.
+        all_rows: Let one key label more than 1,000 logged rows.
 
     Returns:
         The log's answer (:meth:`~rollbackkit.serving.predlog.labels.LogLabels.add_labels`).
@@ -65,9 +77,7 @@ def ingest(
             label does not fit (the first one is named); nothing is stored.
     """
     check_join(on)
-    if "label" in labels.columns and len(labels):
-        labels = labels.assign(label=coerce_labels(labels["label"], output, where, owner=owner))
-    return log.add_labels(name, env, labels, on)
+    return log.add_labels(name, env, checked(labels, contracts, where), on, all_rows=all_rows)
 
 
 def body_frame(body: LabelsBody) -> pd.DataFrame:
@@ -91,7 +101,7 @@ def body_frame(body: LabelsBody) -> pd.DataFrame:
 
 
 def serve_labels(env: ServingEnvironment, body: LabelsBody) -> dict[str, Any]:
-    """``POST /labels``: the body's labels, checked against the live slot's version, into the log."""
+    """``POST /labels``: the body's labels, checked against the versions serving, into the log."""
     if env.log is None:
         raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
     state = env.router.state
@@ -101,6 +111,7 @@ def serve_labels(env: ServingEnvironment, body: LabelsBody) -> dict[str, Any]:
             f"Nothing serves {env.name} in {env.env}: there is no version whose classes labels must match.",
             "Deploy a version first.",
         )
-    bundle = live.bundle
-    owner = f"{env.name}@{bundle.version}"
-    return ingest(env.log, bundle.schema.output, owner, env.name, env.env, body_frame(body), body.on, "labels item")
+    slots = [live, *(state.slot(s) for s in (state.canary, state.shadow))]
+    contracts = [(f"{env.name}@{s.bundle.version}", s.bundle.schema.output) for s in slots if s is not None]
+    frame = body_frame(body)
+    return ingest(env.log, contracts, env.name, env.env, frame, body.on, "labels item", all_rows=body.all_rows)

@@ -30,6 +30,9 @@ JOINS = ("request_id", "key")
 UNKNOWN_SAMPLE = 10
 """Unknown ids reported by name (the rest are counted)."""
 
+KEY_ROWS = 1000
+"""The most logged rows one key may label unless ``all_rows`` says so (a customer id is not a prediction id)."""
+
 LATEST_LABELS = (
     'SELECT request_id, "row", arg_max(label, seq) AS label FROM labels WHERE name = ? AND env = ? GROUP BY ALL'
 )
@@ -52,7 +55,9 @@ def _logged(name_env: str = "name = ? AND env = ?") -> str:
 class LogLabels(LogWriter):
     """The labels side of the log: :meth:`add_labels`."""
 
-    def add_labels(self, name: str, env: str, labels: pd.DataFrame, on: str) -> dict[str, Any]:
+    def add_labels(
+        self, name: str, env: str, labels: pd.DataFrame, on: str, *, all_rows: bool = False
+    ) -> dict[str, Any]:
         """Store labels for logged rows of ``name`` in ``env``, all or nothing, in one transaction.
 
         Args:
@@ -63,15 +68,21 @@ class LogLabels(LogWriter):
                 logged under that key). Labels are typed values (str, bool, int, float), already
                 checked against the version's outputs; None is no label (skipped, counted).
             on: ``request_id`` or ``key``.
+            all_rows: With ``on="key"``, let one key label more than :data:`KEY_ROWS` rows.
 
         Returns:
             ``{"name", "env", "on", "received", "stored", "replaced", "unknown",
-            "unknown_sample", "duplicates", "missing", "rows_labelled"}``: ``replaced`` rows
+            "unknown_sample", "duplicates", "missing", "rows_labelled", "max_rows_per_key"}``: ``replaced`` rows
             had a label (the new one wins, the older stays as history); ``unknown`` ids match
             no logged row (not stored; up to 10 in ``unknown_sample``, ``request_id:row`` or
             the key); ``duplicates`` lines a later line of the same call overrode (the last
             wins); ``missing`` lines without a label; ``rows_labelled`` logged rows of the
-            bundle in ``env`` that have a label now.
+            bundle in ``env`` that have a label now; ``max_rows_per_key`` the most rows one key
+            labelled (0 by request id).
+
+        Raises:
+            InvalidInput: A key matches more than :data:`KEY_ROWS` logged rows and ``all_rows``
+                is False (nothing is stored).
         """
         incoming = incoming_frame(labels, on)
         received = len(labels)
@@ -102,6 +113,13 @@ class LogLabels(LogWriter):
                 )
                 base = scalar(con, "SELECT coalesce(max(seq), 0) FROM labels", [])
                 stored = scalar(con, f"SELECT count(*) FROM ({targets})", params)
+                widest = _widest_key(con, targets, params) if on == "key" else None
+                if widest is not None and widest[1] > KEY_ROWS and not all_rows:
+                    raise InvalidInput(
+                        f"Key {widest[0]!r} matches {widest[1]:,} logged rows (more than {KEY_ROWS:,}); "
+                        "a key labels every row logged under it, and a customer id is not a prediction id.",
+                        "Label by request_id, or pass --all-rows-of-key (all_rows=True) if every row is meant.",
+                    )
                 con.execute(
                     f'INSERT INTO labels SELECT ?, ?, t.request_id, t."row", t.label, ?, ?, ? + row_number() OVER '
                     f'(ORDER BY t.ord, t.request_id, t."row"), ?, t.label_key FROM ({targets}) t',
@@ -126,6 +144,7 @@ class LogLabels(LogWriter):
             "duplicates": duplicates,
             "missing": missing,
             "rows_labelled": int(labelled),
+            "max_rows_per_key": widest[1] if widest is not None else 0,
         }
 
 
@@ -144,6 +163,15 @@ def _targets(on: str) -> str:
         'SELECT DISTINCT p.request_id, p."row", i.label, i.ord, i."key" AS label_key FROM incoming_labels i '
         f'JOIN {_logged()} p ON p."key" = i."key"'
     )
+
+
+def _widest_key(con: Any, targets: str, params: list[Any]) -> tuple[str, int] | None:
+    """The key that labels the most logged rows and how many (None when none matched)."""
+    rows = con.execute(
+        f"SELECT label_key, count(*) AS n FROM ({targets}) GROUP BY label_key ORDER BY n DESC, label_key LIMIT 1",
+        params,
+    ).fetchall()  # fetched to the end: the transaction goes on on this connection
+    return (str(rows[0][0]), int(rows[0][1])) if rows else None
 
 
 def _id_text(on: str, values: tuple[Any, ...]) -> str:

@@ -111,6 +111,7 @@ class LogReader(LogWriter):
         version: str | None = None,
         limit: int = WINDOW_ROWS,
         since: str | None = None,
+        until: str | None = None,
     ) -> pd.DataFrame:
         """The latest ``limit`` rows of a deployment (or version) as a gate window, oldest first.
 
@@ -119,8 +120,9 @@ class LogReader(LogWriter):
         ingested: ``str``, ``bool``, ``int`` or ``float``; None while it has none). Rows of
         several input schemas are stacked (missing features are null). Outputs keep their type
         (see :func:`decode_outputs`): a string label stays ``str``. A shadow deployment's rows
-        come from ``predictions_shadow``; ``since`` (ISO time) keeps rows at or after it.
-        The join (rows, inputs, labels) runs in DuckDB.
+        come from ``predictions_shadow``; ``since`` (ISO time) keeps rows at or after it,
+        ``until`` rows at or before it (applied before the limit: the newest ``limit`` rows up to
+        ``until``, as a label gate's ``label_delay`` needs). The join (rows, inputs, labels) runs in DuckDB.
         """
         self.flush()
         where = "name = ? AND env = ? AND replaces IS NULL"
@@ -132,6 +134,9 @@ class LogReader(LogWriter):
         if since:
             where += " AND time >= CAST(? AS TIMESTAMPTZ)"
             params.append(since)
+        if until:
+            where += " AND time <= CAST(? AS TIMESTAMPTZ)"
+            params.append(until)
         shadow = deployment is not None and self.stage_of(deployment) == "shadow"
         tables = (SHADOW_TABLE,) if shadow else TABLES
         union = " UNION ALL ".join(

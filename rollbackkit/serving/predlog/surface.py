@@ -65,12 +65,17 @@ class LogCalls(Protocol):
         version: str | None = None,
         limit: int = WINDOW_ROWS,
         since: str | None = None,
+        until: str | None = None,
     ) -> pd.DataFrame:
-        """The latest ``limit`` rows of a deployment (or version) as a gate window, with labels."""
+        """The latest ``limit`` rows of a deployment (or version) as a gate window, with labels
+        (rows at or after ISO time ``since`` and at or before ``until``, bounded before the limit)."""
         ...
 
-    def add_labels(self, name: str, env: str, labels: pd.DataFrame, on: str) -> dict[str, Any]:
-        """Store labels for logged rows (by ``request_id``/``row`` or ``key``), all or nothing."""
+    def add_labels(
+        self, name: str, env: str, labels: pd.DataFrame, on: str, *, all_rows: bool = False
+    ) -> dict[str, Any]:
+        """Store labels for logged rows (by ``request_id``/``row`` or ``key``; a key matching more
+        than 1,000 rows only with ``all_rows``), all or nothing."""
         ...
 
     def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
