@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from rollbackkit.registry.assignments import Deployments
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.serving.shadow import Mirror, Mirrored
-from rollbackkit.serving.wire import json_records
+from rollbackkit.serving.wire import json_records, records_frame
 
 from .conftest import copy_project
 from .servers import running_server
@@ -103,6 +104,68 @@ def test_live_answers_are_byte_for_byte_unchanged_and_shadow_rows_stay_out_of_pr
         assert _count(log, "predictions WHERE version = 'v1.1.0'") == 0
         assert _count(log, "predictions_staging WHERE version = 'v1.1.0'") == 0
         assert set(log.production("model")["version"]) == {"v1.0.0"}
+    finally:
+        log.close()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_a_batch_of_mirrored_requests_is_scored_together_and_a_refused_one_costs_only_itself(
+    case: Case, built: dict[str, tuple[Path, pd.DataFrame]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve JSON requests gather into one batch: one is scored alone to time the shadow, eleven
+    in one call, with the answers the shadow gives each alone. Twelve more in one call, one of
+    them carrying a value a million times the largest seen in training, which v1.1.0's model
+    cannot take (live's copes): the call fails and each request is scored alone, eleven are
+    logged, one failure is counted; live answered all."""
+    template, live = built[case.name]
+    repo = copy_project(template, tmp_path)
+    log = _log(repo)
+    try:
+        environment = ServingEnvironment(repo, "model", "prod", log=log)
+        environment.start()
+        environment.deploy("v1.1.0", shadow=100, reason="shadow v2")
+        state = environment.router.state
+        shadow = state.slot(state.shadow)
+        assert shadow is not None
+        batches: list[int] = []
+
+        def together(requests: Sequence[Mirrored]) -> list[bool]:
+            batches.append(len(requests))
+            return environment._score_shadows(requests)
+
+        mirror = Mirror(environment._score_shadow, score_many=together, linger=120, batch=12, timed_every=3600)
+        environment.mirror = mirror
+        first, trained = live.columns[0], shadow.bundle.predict
+        far = float(live[first].abs().max()) * 1e6
+
+        def fussy(frame: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
+            if (frame[first].abs() >= far).any():
+                raise ValueError("Input contains a value too large")
+            return trained(frame, **kwargs)
+
+        monkeypatch.setattr(shadow.bundle, "predict", fussy)
+        sent = json.loads(json.dumps(json_records(live.iloc[:36]), default=lambda t: t.isoformat()))
+        frames = [records_frame(sent[i : i + 3]) for i in range(0, 36, 3)]
+        refused = [*frames[:4], records_frame([sent[12], {**sent[13], first: far}, sent[14]]), *frames[5:]]
+        for prefix, requests in (("a", frames), ("b", refused)):
+            for i, frame in enumerate(requests):
+                answer = environment.predict(frame, request_id=f"{prefix}{i:02}", untyped=True)
+                assert answer.version == "v1.0.0"
+            assert environment.mirror.drain(120)
+        counted = mirror.status()
+        assert batches == [11, 12]  # the first request alone (timed once an hour), the others in one call
+        assert (counted.mirrored, counted.failed, counted.dropped) == (23, 1, 0)
+        assert counted.last_error is not None and "IncompatibleInput" in counted.last_error
+        logged = environment.window(shadow).sort_values(["request_id", "row"])
+        assert set(logged["request_id"]) == {f"{p}{i:02}" for p in "ab" for i in range(12)} - {"b04"}
+        alone = [environment.router.score(shadow, f, untyped=True).outputs["prediction"].tolist() for f in frames]
+        answers = {r: rows["prediction"].tolist() for r, rows in logged.groupby("request_id")}
+        assert answers == {f"{p}{i:02}": alone[i] for p in "ab" for i in range(12) if f"{p}{i:02}" != "b04"}
+        timed = logged.groupby("request_id")["latency_ms"].first().notna()
+        assert timed[timed.index.str[0] == "a"].tolist() == [True] + [False] * 11  # a batch's rows keep none
+        assert timed[timed.index.str[0] == "b"].all()  # the failed batch's requests, each scored alone
+        assert _count(log, "predictions WHERE version = 'v1.1.0'") == 0
+        environment.stop()
     finally:
         log.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,7 @@ class ServingEnvironment(Operations):
         self.started_at: dict[str, float] = {}  # deployment tag -> when its assignment began (monotonic)
         self.watchdog = Watchdog(self)
         self.background = Background()
-        self.mirror = Mirror(self._score_shadow)
+        self.mirror = Mirror(self._score_shadow, score_many=self._score_shadows)
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -222,26 +222,47 @@ class ServingEnvironment(Operations):
         return routed
 
     def _score_shadow(self, request: Mirrored) -> bool:
-        """Score a mirrored request with its shadow and keep the rows (the mirror's worker calls this).
+        """Score one mirrored request with its shadow and keep its rows (the mirror's worker calls this).
 
         Returns False when that shadow no longer runs. Raises what the shadow raised: a
         refusal (:class:`IncompatibleInput`) is kept nowhere, a model failure is kept as the
         shadow's error row; either is counted by the mirror, never the client's.
         """
+        return self._score_shadows([request])[0]
+
+    def _score_shadows(self, requests: Sequence[Mirrored]) -> list[bool]:
+        """Score mirrored requests in one model call and keep each one's rows (one bool each, as one request).
+
+        Several requests must share a slot, columns and dtypes (typed frames); their rows keep
+        no latency (the call answered them together) and a failure keeps no error row: it is
+        raised, and the mirror scores them one by one.
+        """
         state = self.router.state
-        slot = request.slot
+        slot = requests[0].slot
         if state.slot(state.shadow) is not slot:
-            return False
-        keys = (request.request_id, request.when, request.key)
+            return [False] * len(requests)
+        limit_scoring_threads(self.scoring_threads, state.generation)  # the worker's pools: as live's
+        one = requests[0] if len(requests) == 1 else None
+        keys = [(r.request_id, r.when, r.key) for r in requests]
+        frame = one.frame if one is not None else pd.concat([r.frame for r in requests], ignore_index=True)
         try:
-            routed = self.router.score(slot, request.frame, untyped=request.untyped)
+            routed = self.router.score(slot, frame, untyped=one is not None and one.untyped)
         except IncompatibleInput:
             raise
         except Exception as exc:
-            self._keep(slot, request.frame, None, float("nan"), type(exc).__name__, keys, recent=False)
+            if one is not None:
+                self._keep(slot, one.frame, None, float("nan"), type(exc).__name__, keys[0], recent=False)
             raise
-        self._keep(slot, routed.inputs, routed.outputs, routed.latency_ms, None, keys, recent=False)
-        return True
+        if one is not None:
+            self._keep(slot, routed.inputs, routed.outputs, routed.latency_ms, None, keys[0], recent=False)
+            return [True]
+        if len(routed.outputs) != len(frame):
+            raise ValueError(f"{len(routed.outputs)} answers for {len(frame)} rows")
+        start = 0
+        for request, key in zip(requests, keys, strict=True):
+            outputs, start = routed.outputs.iloc[start : start + len(request.frame)], start + len(request.frame)
+            self._keep(slot, request.frame, outputs, float("nan"), None, key, recent=False)
+        return [True] * len(requests)
 
     def _keep(
         self,

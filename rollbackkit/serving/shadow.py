@@ -1,12 +1,23 @@
-"""The shadow's mirror: a sampled share of live requests, scored off the request path.
+"""The shadow's mirror: a sampled share of live requests, scored off the request path, in batches.
 
 A request is mirrored after its live answer is computed: :meth:`Mirror.offer` only puts a
 reference to the request's frame on a bounded queue (no copy, no scoring on the request
-thread). One daemon worker scores each mirrored request with the shadow slot and keeps its
-rows under the shadow's deployment tag. When the queue is full the request is dropped and
-counted; a shadow that fails (its model raises, or it refuses the request) is counted and
-its last error kept. Nothing the shadow does ever reaches the client: its answers are
+thread). One daemon worker scores the mirrored requests with the shadow slot and keeps
+their rows under the shadow's deployment tag. When the queue is full the request is dropped
+and counted; a shadow that fails (its model raises, or it refuses the request) is counted
+and its last error kept. Nothing the shadow does ever reaches the client: its answers are
 logged, never returned, and its failures are never raised.
+
+Live requests go first: the worker lets mirrored requests gather for :data:`LINGER` seconds
+(or until :data:`BATCH_REQUESTS` wait), then scores everything it took in a few model calls,
+one per input signature (columns and dtypes, untyped frames read with the shadow's dtypes
+first), and splits the answers back per request. So it wakes rarely, holds the GIL briefly
+per request, and uses no more native threads than live scoring. At most once a
+:data:`TIMED_EVERY` (and whenever a request has no company), a request is scored alone: its
+``latency_ms`` is the shadow's latency on one request (what the shadow report compares with
+live); requests scored together keep no latency (NaN). A batch call that raises is retried
+one request at a time, so one refused or failing request costs only itself. Batching
+assumes a version answers each row on its own (as serving several-row requests does).
 
 Which requests are mirrored is a pure function of the request id (:func:`sampled`), so a
 share of requests is mirrored whatever the order they arrive in.
@@ -14,13 +25,15 @@ share of requests is mirrored whatever the order they arrive in.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
+import time
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -28,10 +41,26 @@ if TYPE_CHECKING:
     from rollbackkit.serving.router import Slot
 
 QUEUE_REQUESTS = 1_000
-"""Mirrored requests waiting at most; beyond, a request is dropped (and counted)."""
+"""Mirrored requests waiting (or being scored) at most; beyond, a request is dropped (and counted)."""
 
 QUEUE_ROWS = 200_000
 """Rows of mirrored requests waiting at most (the frames are the live requests' own: memory is bounded too)."""
+
+LINGER = 0.2
+"""Seconds the worker lets mirrored requests gather before scoring them (it wakes at most this often).
+
+Long enough to gather several requests of a loaded server (where batching pays most), short
+beside a gate's window: the shadow's rows reach the log this much later.
+"""
+
+TIMED_EVERY = 1.0
+"""Seconds between two requests the worker scores alone to time the shadow on one request."""
+
+BATCH_REQUESTS = 256
+"""Requests the worker scores at most per batch; this many waiting start a batch at once."""
+
+BATCH_ROWS = 20_000
+"""Rows the worker scores at most per batch (a larger request is scored alone)."""
 
 
 def sampled(request_id: str, percent: int) -> bool:
@@ -56,7 +85,10 @@ class Mirrored:
 
 @dataclass(frozen=True)
 class MirrorStatus:
-    """The mirror's counters since the server started (``mirror`` in ``GET /status``, and in its ``shadow``)."""
+    """The mirror's counters since the server started (``mirror`` in ``GET /status``, and in its ``shadow``).
+
+    ``queued``: requests waiting or being scored.
+    """
 
     mirrored: int
     dropped: int
@@ -75,26 +107,76 @@ class MirrorStatus:
         }
 
 
+def _signature(request: Mirrored) -> Hashable:
+    """Requests with one signature (slot, column names, dtypes) stack into one frame with their values.
+
+    Integers with and without missing values, booleans likewise, and text of either
+    string dtype count as one dtype: stacked, they take the nullable one (``Int64``,
+    ``boolean``, ``string``), as requests read from JSON rows with and without nulls do.
+    """
+    frame = request.frame
+    return (id(request.slot), tuple(frame.columns.tolist()), tuple(map(_family, frame.dtypes.tolist())))
+
+
+def _family(dtype: Any) -> Hashable:
+    if isinstance(dtype, pd.StringDtype):
+        return "string"
+    kind = getattr(dtype, "kind", "")
+    return kind if kind in ("i", "u", "b") and not isinstance(dtype, pd.CategoricalDtype) else dtype
+
+
+def _typed(request: Mirrored) -> Mirrored:
+    """An untyped request read with its shadow's dtypes (as scoring it alone would), so it can join a batch."""
+    if not request.untyped:
+        return request
+    from rollbackkit.bundle.conform import conform
+
+    try:
+        return replace(request, frame=conform(request.frame, request.slot.bundle.schema), untyped=False)
+    except Exception:  # scored alone, where the same error is counted as the request's
+        return request
+
+
 class Mirror:
-    """A bounded queue of mirrored requests and the one worker thread that scores them.
+    """A bounded queue of mirrored requests and the one worker thread that scores them in batches.
 
     Args:
         score: Scores one mirrored request with its shadow slot and keeps the rows; returns
             False when the shadow is gone (the request is discarded), raises when it fails.
         capacity: Requests that may wait (:data:`QUEUE_REQUESTS`).
         rows: Rows that may wait (:data:`QUEUE_ROWS`).
+        score_many: Scores several typed requests of one signature in one model call and
+            keeps each one's rows; one bool per request as ``score``; raises when the call
+            fails (they are then scored one by one). None: every request is scored alone.
+        linger: Seconds to let requests gather before a batch (:data:`LINGER`).
+        batch: Requests per batch at most (:data:`BATCH_REQUESTS`).
+        batch_rows: Rows per batch at most (:data:`BATCH_ROWS`).
+        timed_every: Seconds between requests scored alone to be timed (:data:`TIMED_EVERY`).
     """
 
     def __init__(
-        self, score: Callable[[Mirrored], bool], capacity: int = QUEUE_REQUESTS, rows: int = QUEUE_ROWS
+        self,
+        score: Callable[[Mirrored], bool],
+        capacity: int = QUEUE_REQUESTS,
+        rows: int = QUEUE_ROWS,
+        *,
+        score_many: Callable[[Sequence[Mirrored]], Sequence[bool]] | None = None,
+        linger: float = LINGER,
+        batch: int = BATCH_REQUESTS,
+        batch_rows: int = BATCH_ROWS,
+        timed_every: float = TIMED_EVERY,
     ) -> None:
-        self._score = score
-        self._queue: queue.Queue[Mirrored | None] = queue.Queue(capacity)
-        self._rows, self._queued_rows = rows, 0
+        self._score, self._score_many = score, score_many
+        self._queue: queue.Queue[Mirrored | None] = queue.Queue()
+        self._capacity, self._rows = capacity, rows
+        self._held = self._queued_rows = 0
+        self._linger, self._batch, self._batch_rows = linger, batch, batch_rows
+        self._timed_every, self._timed_at = timed_every, -math.inf
+        self._ready = threading.Event()  # a batch's worth is waiting: no need to linger
         self._lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._stopped = False
-        self.mirrored = self.dropped = self.failed = 0
+        self.mirrored = self.dropped = self.failed = self.batches = 0
         self.last_error: str | None = None
 
     def offer(self, request: Mirrored) -> None:
@@ -105,17 +187,16 @@ class Mirror:
             self._start()
         size = len(request.frame)
         with self._lock:
-            room = self._queued_rows + size <= self._rows
-            self._queued_rows += size if room else 0
-        try:
-            if room:
-                self._queue.put_nowait(request)
+            room = self._held < self._capacity and self._queued_rows + size <= self._rows
+            if not room:
+                self.dropped += 1
                 return
-        except queue.Full:
-            with self._lock:
-                self._queued_rows -= size
-        with self._lock:
-            self.dropped += 1
+            self._held += 1
+            self._queued_rows += size
+            ready = self._held >= self._batch or self._queued_rows >= self._batch_rows
+        self._queue.put_nowait(request)
+        if ready:
+            self._ready.set()
 
     def _start(self) -> None:
         with self._lock:
@@ -125,13 +206,76 @@ class Mirror:
 
     def _run(self) -> None:
         while True:
-            request = self._queue.get()
+            first = self._queue.get()
+            taken, last = ([first] if first is not None else []), first is None
+            if not last:
+                self._ready.clear()
+                with self._lock:
+                    waiting = self._held < self._batch and self._queued_rows < self._batch_rows
+                if waiting and not self._stopped:
+                    self._ready.wait(self._linger)  # live requests go first; more mirrored ones gather
+                last = self._take(taken)
             try:
-                if request is None:
-                    return
-                self._one(request)
+                self._scored(taken)
             finally:
-                self._queue.task_done()
+                for _ in range(len(taken) + last):
+                    self._queue.task_done()
+            if last:
+                return
+
+    def _take(self, taken: list[Mirrored]) -> bool:
+        """Add waiting requests to ``taken`` up to a batch; True when the stop mark was taken."""
+        rows = len(taken[0].frame)
+        while len(taken) < self._batch and rows < self._batch_rows:
+            try:
+                request = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if request is None:
+                return True
+            taken.append(request)
+            rows += len(request.frame)
+        return False
+
+    def _scored(self, taken: list[Mirrored]) -> None:
+        """Score a batch: each signature's requests in one call (now and then the first alone, timed)."""
+        try:
+            if not taken:
+                return
+            with self._lock:
+                self.batches += 1
+            if self._score_many is None:
+                for request in taken:
+                    self._one(request)
+                return
+            groups: dict[Hashable, list[Mirrored]] = {}
+            for request in map(_typed, taken):
+                groups.setdefault(_signature(request) if not request.untyped else id(request), []).append(request)
+            for group in groups.values():
+                if len(group) == 1 or time.monotonic() >= self._timed_at + self._timed_every:
+                    self._timed_at = time.monotonic()
+                    self._one(group.pop(0))
+                self._many(group)
+        finally:
+            with self._lock:
+                self._held -= len(taken)
+                self._queued_rows -= sum(len(r.frame) for r in taken)
+
+    def _many(self, group: list[Mirrored]) -> None:
+        """Score requests of one signature in one call; when it raises, one by one (failures counted each)."""
+        if len(group) < 2:
+            for request in group:
+                self._one(request)
+            return
+        assert self._score_many is not None
+        try:
+            scored = sum(map(bool, self._score_many(group)))
+        except Exception:  # one bad request must not cost the others: each is retried alone
+            for request in group:
+                self._one(request)
+            return
+        with self._lock:
+            self.mirrored += scored
 
     def _one(self, request: Mirrored) -> None:
         """Score one request; count what became of it."""
@@ -143,9 +287,6 @@ class Mirror:
                 self.failed += 1
                 self.last_error = said
             return
-        finally:
-            with self._lock:
-                self._queued_rows -= len(request.frame)
         if scored:
             with self._lock:
                 self.mirrored += 1
@@ -167,13 +308,11 @@ class Mirror:
         worker = self._worker
         if worker is None:
             return
-        try:
-            self._queue.put(None, timeout=wait)
-        except queue.Full:
-            return  # a daemon thread: it dies with the process
-        worker.join(wait)
+        self._queue.put(None)
+        self._ready.set()
+        worker.join(wait)  # a daemon thread: past ``wait`` it dies with the process
 
     def status(self) -> MirrorStatus:
         """The counters now."""
         with self._lock:
-            return MirrorStatus(self.mirrored, self.dropped, self.failed, self._queue.qsize(), self.last_error)
+            return MirrorStatus(self.mirrored, self.dropped, self.failed, self._held, self.last_error)
