@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 from bench._common import median_seconds, write_results
+from bench.abba import abba, p99_comparison, timed
 from bench.serving import _project
-from bench.sideeffects import _bootstrap_ratio, _summary
 
 SEGMENT = "contract"
 GATES = {
@@ -161,24 +161,18 @@ def bench_shadow_cost(work: Path, blocks: int, per_block: int = 150) -> dict[str
     environment = ServingEnvironment(repo, "churn", "prod", log=log, scoring_threads=1, freeze_heap=True)
     environment.start()
     log.start()
-    order = ("shadow", "none", "none", "shadow")
     samples: dict[str, list[list[float]]] = {"shadow": [], "none": []}
     mirrored, worker_cpu = 0, 0.0
     try:
         for frame in frames[:50]:  # warm-up
             environment.predict(frame)
-        for block in range(blocks):
-            mode = order[block % len(order)]
+        for block, mode in enumerate(abba(blocks, "shadow", "none")):
             if mode == "shadow":
                 environment.deploy("v1.1.0", shadow=100, reason="bench", force=True)
             environment.mirror.drain()
             log.query("SELECT 1")  # the writer has committed all it was handed
-            timings = []
-            for i, frame in enumerate(frames):
-                started = time.perf_counter()
-                environment.predict(frame, key=f"{block}-{i}")
-                timings.append((time.perf_counter() - started) * 1000)
-            samples[mode].append(timings)
+            keyed = [(f"{block}-{i}", frame) for i, frame in enumerate(frames)]
+            samples[mode].append(timed(keyed, lambda item: environment.predict(item[1], key=item[0])))
             if mode == "shadow":
                 environment.mirror.drain()
                 mirrored = environment.mirror.status().mirrored
@@ -187,18 +181,10 @@ def bench_shadow_cost(work: Path, blocks: int, per_block: int = 150) -> dict[str
     finally:
         environment.stop(wait=5)
         log.close()
-    on, off = samples["shadow"], samples["none"]
-    flat_on, flat_off = np.concatenate(on), np.concatenate(off)
-    low, high = _bootstrap_ratio(on, off)
-    halves = [np.concatenate(off[0::2]), np.concatenate(off[1::2])]
+    names = ("shadow_100", "no_shadow", "noise_floor_no_shadow_a_vs_a_p99_ratio")
     return {
         "rows_per_request": 1,
-        "no_shadow": _summary(flat_off),
-        "shadow_100": _summary(flat_on),
-        "p99_ratio": float(np.quantile(flat_on, 0.99) / np.quantile(flat_off, 0.99)),
-        "p99_ratio_90ci": [low, high],
-        "noise_floor_no_shadow_a_vs_a_p99_ratio": float(np.quantile(halves[1], 0.99) / np.quantile(halves[0], 0.99)),
-        "blocks_per_mode": len(on),
+        **p99_comparison(samples["shadow"], samples["none"], names),
         "mirrored_requests_total": mirrored,
         "mirror": environment.mirror.status().to_dict() | {"batches": getattr(environment.mirror, "batches", None)},
         "shadow_worker_cpu_ms_per_mirrored_request": worker_cpu * 1000 / mirrored if mirrored else None,
