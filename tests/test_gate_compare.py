@@ -185,11 +185,12 @@ def test_each_site_is_compared_with_the_same_site_of_live(bundle: object) -> Non
     assert by_site == {"east": "pass", "west": "fail"}
 
 
-def test_without_live_the_comparisons_are_skipped_and_do_not_decide(bundle: object) -> None:
+def test_without_live_the_comparisons_are_skipped_and_nothing_decided_is_no_pass(bundle: object) -> None:
     report = evaluate(bundle, traffic(2_000, seed=1), now=NOW)  # type: ignore[arg-type]
     assert set(statuses(report).values()) == {"skipped"}
     assert report.gates[0].evidence["reason"] == "no live version serves beside it"
-    assert report.decision == "pass"
+    assert report.decision == "inconclusive"  # every gate skipped: no gate decided, so no pass
+    assert report.summary() == "inconclusive: no gate decided (6 gates, none passed)"
 
 
 def test_a_shadow_agreement_is_right_on_a_constructed_case(bundle: object) -> None:

@@ -2,7 +2,8 @@
 
 Rows pair by ``request_id`` and ``row`` (a shadow scores a mirror of live's requests). A
 classifier's pair agrees when both predicted the same class; a regressor's when the primary
-outputs differ by at most ``tolerance``. The evidence has the agreement, the pairs, the mean
+outputs differ by at most ``tolerance``. Failed requests on either side are left out (evidence
+``excluded_failed``; error-rate gates judge them). The evidence has the agreement, the pairs, the mean
 absolute difference of the primary output (per slice with ``by``) and latency p50/p99 of
 each side.
 """
@@ -67,6 +68,7 @@ def agreement(gate: AgreementGate, need: int, ctx: Context) -> GateResult:
         "metric": "agreement",
         "agreement": share,
         "n_paired": len(paired),
+        "excluded_failed": _failed(ctx.window, ctx) + _failed(ctx.live, ctx),
         "column": primary,
         "mean_abs_delta": float(np.nanmean(np.abs(delta))) if np.isfinite(delta).any() else None,
         "latency_ms": {"candidate": _latency(ctx.window), "live": _latency(ctx.live)},
@@ -83,6 +85,11 @@ def agreement(gate: AgreementGate, need: int, ctx: Context) -> GateResult:
             for s in slices(frame, by)
         ]
     return result(gate, share, evidence, share >= gate.min)
+
+
+def _failed(frame: pd.DataFrame, ctx: Context) -> int:
+    """Rows of ``frame`` left out of the pairs because their request failed (error-rate gates judge those)."""
+    return len(frame) - len(ctx.ok(frame))
 
 
 def _delta(paired: pd.DataFrame, primary: str) -> np.ndarray:

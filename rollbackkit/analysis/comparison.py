@@ -7,13 +7,16 @@ end of its confidence interval is beyond it too: fail = material and supported; 
 but not supported = ``inconclusive`` (more data will tell); otherwise pass. So a large sample
 never fails a negligible difference, and a small one never fails a noisy one.
 
-Intervals (two-sided at the gate's ``confidence``; the lower end is the one-sided bound):
-proportions (error rate, accuracy) by Newcombe's hybrid score interval on the difference
-(built from each side's Wilson interval); quantiles (latency) by distribution-free
-order-statistic intervals per side (each at ``1 - (1 - confidence) / 2``) combined into a
-bound on the ratio or difference, found with :func:`numpy.partition` in O(n); any other label
-metric by a percentile bootstrap (fixed seed, at most 200 resamples of at most 20,000 rows per
-side).
+Intervals are two-sided at the gate's ``confidence`` ``c``, so the lower end that decides a
+failure is a one-sided bound at ``(1 + c) / 2`` (0.975 for the default 0.95; evidence
+``one_sided``): proportions (error rate, accuracy) by Newcombe's hybrid score interval on the
+difference (built from each side's Wilson interval); quantiles (latency) by exact
+distribution-free order-statistic bounds per side (binomial ranks, each one-sided at
+``1 - (1 - c) / 4``, so the combined bound holds at ``(1 + c) / 2``) combined into a bound on
+the ratio or difference, found with :func:`numpy.partition` in O(n); a bound whose rank falls
+outside a small sample is unbounded (p99 on 50 rows has no finite upper bound), so a small
+sample never fails on noise; any other label metric by a percentile bootstrap (fixed seed, at
+most 200 resamples of at most 20,000 rows per side).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import binom, norm
 
 from rollbackkit.analysis.gateresult import Insufficient
 
@@ -77,12 +80,18 @@ class Comparison:
             measure: self.estimate,
             "ci": [self.ci[0], self.ci[1]],
             "confidence": self.confidence,
+            "one_sided": one_sided(self.confidence),
             "n": self.n,
             "n_live": self.n_live,
             "material": self.material,
             "supported": self.supported,
             "method": self.method,
         }
+
+
+def one_sided(confidence: float) -> float:
+    """The level of the lower end of a two-sided interval at ``confidence``: ``(1 + c) / 2``."""
+    return (1 + confidence) / 2
 
 
 def _z(confidence: float) -> float:
@@ -115,20 +124,37 @@ def proportions(k: int, n: int, k_live: int, n_live: int, key: str, threshold: f
     return Comparison(p, q, key, threshold, estimate, ci, n, n_live, confidence, "newcombe")
 
 
-def _quantile_with_bounds(values: np.ndarray, q: float, confidence: float) -> tuple[float, float, float]:
-    """The ``q`` quantile (linear interpolation, as numpy) and its order-statistic interval, in O(n)."""
+def _ranks(n: int, q: float, level: float) -> tuple[int | None, int | None]:
+    """0-based ranks of exact one-sided order-statistic bounds at ``level`` on the ``q`` quantile
+    (None: the rank falls outside the sample, the bound is unbounded).
+
+    ``P(X(k+1) >= quantile) = P(Binomial(n, q) <= k)``: the upper rank is the smallest ``k``
+    with that at least ``level``; the lower rank is the largest ``j`` with
+    ``P(Binomial(n, q) <= j - 1) <= 1 - level``.
+    """
+    high = int(binom.ppf(level, n, q))
+    high_rank = high if high <= n - 1 and binom.cdf(high, n, q) >= level else None
+    low = int(binom.ppf(1 - level, n, q))
+    if binom.cdf(low, n, q) > 1 - level:
+        low -= 1
+    low_rank = low if low >= 0 else None  # X(low + 1), 1-based
+    return low_rank, high_rank
+
+
+def _quantile_with_bounds(values: np.ndarray, q: float, level: float) -> tuple[float, float, float]:
+    """The ``q`` quantile (linear interpolation, as numpy) and its one-sided lower and upper
+    bounds at ``level`` each (0 and infinity when their rank falls outside the sample), in O(n)."""
     n = values.size
-    z = _z(confidence)
-    spread = z * math.sqrt(n * q * (1 - q))
-    low_rank = max(0, math.floor(n * q - spread) - 1)
-    high_rank = min(n - 1, math.ceil(n * q + spread))
+    low_rank, high_rank = _ranks(n, q, level)
     h = (n - 1) * q
     below = math.floor(h)
     above = min(below + 1, n - 1)
-    ranks = sorted({low_rank, high_rank, below, above})
+    ranks = sorted({r for r in (low_rank, high_rank, below, above) if r is not None})
     part = np.partition(values, ranks)
     point = float(part[below] + (h - below) * (part[above] - part[below]))
-    return point, float(part[low_rank]), float(part[high_rank])
+    low = float(part[low_rank]) if low_rank is not None else (0.0 if float(part.min()) >= 0 else -math.inf)
+    high = float(part[high_rank]) if high_rank is not None else math.inf
+    return point, low, high
 
 
 def quantiles(
@@ -136,12 +162,13 @@ def quantiles(
 ) -> Comparison:
     """Compare a quantile (latency) by ``max_ratio`` (candidate/live) or ``max_increase`` (candidate - live).
 
-    Each side's distribution-free interval holds at ``1 - (1 - confidence) / 2``, so the
-    combined bound holds at ``confidence`` at least (Bonferroni).
+    Each side's bounds are one-sided at ``1 - (1 - confidence) / 4``; each end of the combined
+    interval uses two of them, so it holds at ``(1 + confidence) / 2`` at least (Bonferroni), as
+    the other methods' lower ends do.
     """
     if key not in ("max_ratio", "max_increase"):
         raise ValueError(f"quantiles compare by max_ratio or max_increase, not {key}")
-    side = 1 - (1 - confidence) / 2
+    side = 1 - (1 - confidence) / 4
     point, low, high = _quantile_with_bounds(values, q, side)
     point_live, low_live, high_live = _quantile_with_bounds(live, q, side)
     if key == "max_ratio":
@@ -153,6 +180,8 @@ def quantiles(
 
 
 def _ratio(a: float, b: float) -> float:
+    if math.isinf(b):
+        return 0.0
     if b > 0:
         return a / b
     return 1.0 if a <= 0 else math.inf

@@ -114,6 +114,7 @@ class Compared(BaseGate):
             raise rule("compare: live needs one of max_ratio, max_increase, max_decrease", "compare")
         if len(given) > 1:
             raise rule(f"compare: live takes one of max_ratio, max_increase, max_decrease, not {given}", given[1])
+        _material_threshold(given[0], float(getattr(self, given[0])))
         metric = self._compared_metric()
         if metric is None:
             raise rule(
@@ -125,6 +126,14 @@ class Compared(BaseGate):
             better = "higher" if metric in HIGHER_IS_BETTER else "lower"
             raise rule(f"{metric} ({better} is better) compares by {' or '.join(allowed)}, not {given[0]}", given[0])
         return self
+
+
+def _material_threshold(key: str, limit: float) -> None:
+    """Refuse a threshold an equal candidate would break on noise alone (half of all evaluations)."""
+    if key == "max_ratio" and limit <= 1:
+        raise rule(f"max_ratio {limit:g} would fail a candidate equal to live; use a ratio above 1 such as 1.2", key)
+    if key != "max_ratio" and limit == 0:
+        raise rule(f"{key} 0 would fail a candidate equal to live on noise; use a positive margin such as 0.01", key)
 
 
 def _allowed_comparisons(metric: str) -> tuple[str, ...]:

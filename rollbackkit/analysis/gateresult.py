@@ -5,8 +5,8 @@ serving time: never a pass), ``inconclusive`` (a difference with live that is ma
 not supported by the data, or a failure still within its ``failure_limit``) or ``skipped``
 (a gate that needs live while no live version serves beside the candidate). The decision is
 ``rollback`` (a rollback-severity gate failed) > ``warn`` (a warn-severity gate failed) >
-``inconclusive`` (any gate insufficient or inconclusive: the rollout waits) > ``pass``;
-skipped gates do not count.
+``inconclusive`` (any gate insufficient or inconclusive, or no gate decided at all: the
+rollout waits) > ``pass`` (at least one gate passed); skipped gates do not count.
 """
 
 from __future__ import annotations
@@ -78,12 +78,16 @@ class GateResult:
 
 
 def decide(results: list[GateResult]) -> Decision:
-    """The decision over gate results: rollback > warn > inconclusive > pass (skipped ignored)."""
+    """The decision over gate results: rollback > warn > inconclusive > pass (skipped ignored).
+
+    A pass needs at least one gate that passed: no gates at all, or only skipped ones, is
+    ``inconclusive`` (never a pass on silence).
+    """
     if any(r.status == "fail" and r.severity == "rollback" for r in results):
         return "rollback"
     if any(r.status == "fail" for r in results):
         return "warn"
-    if any(r.status in UNDECIDED for r in results):
+    if any(r.status in UNDECIDED for r in results) or not any(r.status == "pass" for r in results):
         return "inconclusive"
     return "pass"
 
@@ -126,6 +130,8 @@ class GateReport:
         """
         behind = self.undecided if self.decision == "inconclusive" else self.failed
         said = "; ".join(g.words() for g in behind if g.observed is not None or self.decision == "inconclusive")
+        if not said and self.decision == "inconclusive":
+            said = "no traffic" if self.n == 0 else f"no gate decided ({len(self.gates)} gates, none passed)"
         return f"{self.decision}: {said}" if said else self.decision
 
 

@@ -61,7 +61,7 @@ from rollbackkit.analysis.gatespec import (
     parse_gates_dict,
     uses_live,
 )
-from rollbackkit.analysis.label_gates import label_metric, slice_gate
+from rollbackkit.analysis.label_gates import dropped, has_absolute_bound, label_metric, slice_gate, too_thin
 from rollbackkit.analysis.tolerance import tolerate as tolerate
 from rollbackkit.bundle.frames import prefixed, read_frame
 
@@ -102,7 +102,8 @@ def evaluate(
     results = [
         replace(_evaluate_one(gate, spec, ctx, serving_for), failure_limit=gate.failure_limit) for gate in spec.gates
     ]
-    return GateReport(bundle.info.tag, len(frame), decide(results), results)
+    decision = "inconclusive" if frame.empty else decide(results)  # no traffic is never a pass
+    return GateReport(bundle.info.tag, len(frame), decision, results)
 
 
 def _frame(data: _Frame, what: str) -> pd.DataFrame:
@@ -125,42 +126,50 @@ def _evaluate_one(gate: Any, spec: GateSpec, ctx: Context, serving_for: float | 
     except Insufficient as short:
         evidence = {"reason": str(short), **short.evidence}
         return GateResult(gate.name, gate.kind, gate.severity, "insufficient", None, threshold(gate), evidence)
+    except Exception as exc:  # one gate's failure must not blind the others: it is undecided, and says why
+        said = " ".join(str(exc).split())
+        evidence = {"reason": f"error: {type(exc).__name__}: {said}", "error": True}
+        return GateResult(gate.name, gate.kind, gate.severity, "insufficient", None, threshold(gate), evidence)
 
 
 def _only_live(gate: Any) -> bool:
     """Whether a gate has nothing to judge without live (no absolute bound)."""
-    return all(getattr(gate, k, None) is None for k in ("max_ms", "max", "min")) or gate.kind == "agreement"
+    return not has_absolute_bound(gate) or gate.kind == "agreement"
 
 
 def _latency(gate: LatencyGate, need: int, ctx: Context) -> GateResult:
     values = column(ctx.window, "latency_ms").dropna().to_numpy(dtype="float64")
     enough(values.size, need)
     q = {"p50": 0.5, "p95": 0.95, "p99": 0.99}[gate.quantile]
-    comparison = None
+    comparison, thin = None, None
     if gate.compared and ctx.live is not None:
         live = column(ctx.live, "latency_ms").dropna().to_numpy(dtype="float64")
-        enough(live.size, need, "samples in the live window")
+        thin = too_thin(live.size, need)
+    if gate.compared and ctx.live is not None and thin is None:
         key, limit = gate.comparison
         comparison = quantiles(values, live, q, key, limit, gate.confidence)
         observed = comparison.candidate
     else:
         observed = float(np.quantile(values, q))
     ok = gate.max_ms is None or observed <= gate.max_ms
-    return judged(gate, observed, {"quantile": gate.quantile, "n": int(values.size)}, ok, comparison)
+    evidence = {"quantile": gate.quantile, "n": int(values.size)}
+    return dropped(gate, thin, judged(gate, observed, evidence, ok, comparison))
 
 
 def _error_rate(gate: ErrorRateGate, need: int, ctx: Context) -> GateResult:
     enough(len(ctx.window), need)
     failed = errors(ctx.window)
     observed = float(failed.mean())
-    comparison = None
+    comparison, thin = None, None
     if gate.compared and ctx.live is not None:
-        enough(len(ctx.live), need, "samples in the live window")
+        thin = too_thin(len(ctx.live), need)
+    if gate.compared and ctx.live is not None and thin is None:
         key, limit = gate.comparison
         bad_live = int(errors(ctx.live).sum())
         comparison = _proportions(int(failed.sum()), failed.size, bad_live, len(ctx.live), key, limit, gate.confidence)
     ok = gate.max is None or observed <= gate.max
-    return judged(gate, observed, {"errors": int(failed.sum()), "n": len(ctx.window)}, ok, comparison)
+    evidence = {"errors": int(failed.sum()), "n": len(ctx.window)}
+    return dropped(gate, thin, judged(gate, observed, evidence, ok, comparison))
 
 
 def _prediction_drift(gate: PredictionDriftGate, need: int, ctx: Context) -> GateResult:

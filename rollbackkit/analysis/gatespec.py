@@ -35,10 +35,13 @@ metric or ``error_rate``): ``compare: live`` with exactly one of ``max_ratio`` (
 at most r; latency and lower-is-better label metrics), ``max_increase`` (candidate - live at
 most d; lower is better: latency in ms, error rate, log_loss, mae, rmse, mape) or
 ``max_decrease`` (live - candidate at most d; higher is better: accuracy, balanced_accuracy,
-f1, roc_auc), and ``confidence`` (default 0.95). A difference fails only when it is material
-(the estimate is beyond the threshold) and supported (the confidence interval lies beyond
-it); material but not supported is ``inconclusive``. With ``compare`` the absolute bound
-(``max_ms``, ``max``, ``min``) is optional.
+f1, roc_auc), and ``confidence`` (default 0.95). A ratio must be above 1 and a margin above
+0 (an equal candidate would otherwise fail on noise). A difference fails only when it is
+material (the estimate is beyond the threshold) and supported (the lower end of the two-sided
+interval at ``confidence``, one-sided at ``(1 + c) / 2``, lies beyond it); material but not
+supported is ``inconclusive``. With ``compare`` the absolute bound (``max_ms``, ``max``,
+``min``) is optional; it is judged first, so live too thin to compare drops only the
+comparison (evidence ``compare_skipped``) and a broken bound still fails.
 
 Drift gates default to effect sizes (PSI, JS, normalised Wasserstein); p-values are not
 offered as gate metrics because on millions of rows they flag every shift.

@@ -9,6 +9,7 @@ minutes; a ``slice`` gate compares each segment with the same segment of live.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -32,6 +33,29 @@ from rollbackkit.analysis.slices import same_segment, slice_columns, slices
 from rollbackkit.bundle.frames import parts
 
 
+def has_absolute_bound(gate: Any) -> bool:
+    """Whether a gate has a bound of its own (``max_ms``, ``max`` or ``min``) besides any comparison."""
+    return any(getattr(gate, k, None) is not None for k in ("max_ms", "max", "min"))
+
+
+def too_thin(n_live: int, need: int) -> str | None:
+    """Why live's rows are too few to compare with (``50 live rows, 200 needed``), or None."""
+    return f"{n_live} live rows, {need} needed" if n_live < need else None
+
+
+def dropped(gate: Any, thin: str | None, judged_alone: GateResult) -> GateResult:
+    """A gate whose comparison with live was dropped because live is ``thin`` (None: kept).
+
+    The gate's own bound still decides (a broken bound fails at once, whatever live holds); a
+    gate with nothing but the comparison is insufficient. The evidence says ``compare_skipped``.
+    """
+    if thin is None:
+        return judged_alone
+    if not has_absolute_bound(gate):
+        raise Insufficient(thin, {"compare_skipped": thin})
+    return replace(judged_alone, evidence={**judged_alone.evidence, "compare_skipped": thin})
+
+
 def label_rows(frame: pd.DataFrame, gate: Any, ctx: Context, need: int, side: str = "") -> pd.DataFrame:
     """The eligible, labelled, successful rows of ``frame`` for a label gate (Insufficient below ``need``)."""
     rows = ctx.ok(frame)
@@ -50,12 +74,14 @@ def _counts(frame: pd.DataFrame, gate: Any, ctx: Context) -> dict[str, Any]:
     return {"labelled": int(pool[gate.label].notna().sum()), "eligible": len(pool), **notes}
 
 
-def compare_labels(metric: str, data: Labelled, live: Labelled, gate: Any) -> Comparison:
-    """Candidate against live on a label metric: accuracy as proportions, others by bootstrap."""
+def compare_labels(metric: str, data: Labelled, live: Labelled, gate: Any, level: float | None = None) -> Comparison:
+    """Candidate against live on a label metric: accuracy as proportions, others by bootstrap
+    (at ``level``, default the gate's ``confidence``)."""
     key, limit = gate.comparison
+    confidence = gate.confidence if level is None else level
     if metric == "accuracy":
         right, right_live = int((data.truth == data.prediction).sum()), int((live.truth == live.prediction).sum())
-        return proportions(right, len(data), right_live, len(live), key, limit, gate.confidence)
+        return proportions(right, len(data), right_live, len(live), key, limit, confidence)
     return bootstrap(
         data,
         live,
@@ -64,7 +90,7 @@ def compare_labels(metric: str, data: Labelled, live: Labelled, gate: Any) -> Co
         (len(data), len(live)),
         key,
         limit,
-        gate.confidence,
+        confidence,
     )
 
 
@@ -74,12 +100,16 @@ def label_metric(gate: LabelMetricGate, need: int, ctx: Context) -> GateResult:
     data, notes = labelled(rows, ctx.bundle, gate.label, gate.metric)
     observed = value(gate.metric, data)
     evidence = {"metric": gate.metric, "n": len(data), **_counts(ctx.window, gate, ctx), **notes}
-    comparison = None
+    comparison, thin = None, None
     if gate.compared and ctx.live is not None:
-        live_rows = label_rows(ctx.live, gate, ctx, need, side="live")
-        live, _ = labelled(live_rows, ctx.bundle, gate.label, gate.metric)
-        comparison = compare_labels(gate.metric, data, live, gate)
-    return judged(gate, observed, evidence, within(observed, gate.min, gate.max), comparison)
+        try:
+            live_rows = label_rows(ctx.live, gate, ctx, need, side="live")
+        except Insufficient as short:
+            thin = str(short)
+        else:
+            live, _ = labelled(live_rows, ctx.bundle, gate.label, gate.metric)
+            comparison = compare_labels(gate.metric, data, live, gate)
+    return dropped(gate, thin, judged(gate, observed, evidence, within(observed, gate.min, gate.max), comparison))
 
 
 def _slice_key(label: dict[str, Any]) -> str:
@@ -107,33 +137,45 @@ def _slice_value(gate: SliceGate, part: pd.DataFrame, ctx: Context, reference: p
     return drift_metric(output_drift(ctx.bundle, ref_values, part[name], name), gate.metric)
 
 
-def _slice_comparison(gate: SliceGate, part: pd.DataFrame, live_part: pd.DataFrame, ctx: Context) -> Comparison:
+def _slice_comparison(
+    gate: SliceGate, part: pd.DataFrame, live_part: pd.DataFrame, ctx: Context, level: float
+) -> Comparison:
     key, limit = gate.comparison
     if gate.metric == "error_rate":
         bad, bad_live = int(errors(part).sum()), int(errors(live_part).sum())
-        return proportions(bad, len(part), bad_live, len(live_part), key, limit, gate.confidence)
+        return proportions(bad, len(part), bad_live, len(live_part), key, limit, level)
     data = labelled(part, ctx.bundle, gate.label, gate.metric)[0]
     live = labelled(live_part, ctx.bundle, gate.label, gate.metric)[0]
-    return compare_labels(gate.metric, data, live, gate)
+    return compare_labels(gate.metric, data, live, gate, level)
 
 
 _ORDER = {"fail": 2, "inconclusive": 1, "pass": 0}
 
 
 def slice_gate(gate: SliceGate, need: int, ctx: Context) -> GateResult:
-    """A metric per segment: any segment beyond a bound (or worse than live's segment) fails."""
+    """A metric per segment: any segment beyond a bound (or worse than live's segment) fails.
+
+    Segments compared with live are tested at ``1 - (1 - confidence) / k`` each (Bonferroni over
+    the ``k`` segments compared: evidence ``slice_confidence``), so more segments do not mean more
+    false failures. Live too thin (or lacking a segment) drops only the comparison.
+    """
     keys = slice_columns(gate.by)
     frame = _slice_frame(ctx.window, gate, ctx, need)
     comparing = gate.compared and ctx.live is not None
     live_parts: dict[str, pd.DataFrame] = {}
+    thin: str | None = None
     if comparing:
         assert ctx.live is not None
-        live_frame = _slice_frame(ctx.live, gate, ctx, need, side="live")
-        live_parts = {_slice_key(g.label): g.rows for g in slices(live_frame, keys)}
+        try:
+            live_frame = _slice_frame(ctx.live, gate, ctx, need, side="live")
+        except Insufficient as short:
+            thin = str(short)
+        else:
+            live_parts = {_slice_key(g.label): g.rows for g in slices(live_frame, keys)}
     reference = parts(ctx.bundle.reference)
     values: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
-    compared: list[tuple[Comparison, dict[str, Any]]] = []
+    pending: list[tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]] = []
     for group in slices(frame, keys):
         label, part = group.label, group.rows
         if len(part) < gate.min_slice_samples:
@@ -141,23 +183,31 @@ def slice_gate(gate: SliceGate, need: int, ctx: Context) -> GateResult:
             continue
         try:
             item: dict[str, Any] = {"slice": label, "value": _slice_value(gate, part, ctx, reference, label)}
-            item["n"] = len(part)
-            live_part = live_parts.get(_slice_key(label))
-            if comparing and (live_part is None or len(live_part) < gate.min_slice_samples):
-                item["not_compared"] = f"{0 if live_part is None else len(live_part)} live rows, too few"
-            elif comparing:
-                assert live_part is not None
-                judged_slice = _slice_comparison(gate, part, live_part, ctx)
-                item.update(judged_slice.evidence(), verdict=judged_slice.verdict)
-                compared.append((judged_slice, item))
         except Insufficient as short:
             skipped.append({"slice": label, "n": len(part), "reason": str(short)})
             continue
+        item["n"] = len(part)
+        live_part = live_parts.get(_slice_key(label))
+        if comparing and (live_part is None or len(live_part) < gate.min_slice_samples):
+            item["not_compared"] = f"{0 if live_part is None else len(live_part)} live rows, too few"
+        elif comparing:
+            assert live_part is not None
+            pending.append((item, part, live_part))
         values.append(item)
     if not values:
         raise Insufficient(f"no slice has {gate.min_slice_samples} rows")
-    if gate.compared and ctx.live is not None and not compared and gate.min is None and gate.max is None:
-        raise Insufficient(f"no slice has {gate.min_slice_samples} rows on both sides")
+    level = 1 - (1 - gate.confidence) / max(len(pending), 1)
+    compared: list[tuple[Comparison, dict[str, Any]]] = []
+    for item, part, live_part in pending:
+        try:
+            judged_slice = _slice_comparison(gate, part, live_part, ctx, level)
+        except Insufficient as short:
+            item["not_compared"] = str(short)
+            continue
+        item.update(judged_slice.evidence(), verdict=judged_slice.verdict)
+        compared.append((judged_slice, item))
+    if comparing and not compared:
+        thin = thin or f"no slice has {gate.min_slice_samples} rows on both sides"
 
     def badness(item: dict[str, Any]) -> float:
         v = float(item["value"])
@@ -172,6 +222,8 @@ def slice_gate(gate: SliceGate, need: int, ctx: Context) -> GateResult:
             worst = worst_compared
     evidence: dict[str, Any] = {"metric": gate.metric, "worst_slice": worst["slice"], "slices": values}
     evidence["skipped"] = skipped
+    if pending:
+        evidence.update(slice_confidence=level, compared_slices=len(pending))
     if gate.metric in LABEL_METRICS:
         evidence.update(_counts(ctx.window, gate, ctx))
-    return judged(gate, float(worst["value"]), evidence, absolute_ok, comparison)
+    return dropped(gate, thin, judged(gate, float(worst["value"]), evidence, absolute_ok, comparison))

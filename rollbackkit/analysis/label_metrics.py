@@ -61,7 +61,8 @@ class Labelled:
 
 
 def eligible(frame: pd.DataFrame, label_delay: float | None, now: datetime) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The rows old enough to have labels (``time <= now - label_delay``) and notes for the evidence."""
+    """The rows old enough to have labels (``time <= now - label_delay``) and notes for the evidence
+    (``too_recent``; ``no_time``: rows whose time is missing or does not parse, never eligible)."""
     if label_delay is None:
         return frame, {}
     if "time" not in frame.columns:
@@ -69,7 +70,9 @@ def eligible(frame: pd.DataFrame, label_delay: float | None, now: datetime) -> t
     times = pd.to_datetime(frame["time"], utc=True, errors="coerce")
     cutoff = pd.Timestamp(now).tz_localize("UTC") if pd.Timestamp(now).tzinfo is None else pd.Timestamp(now)
     keep = (times <= cutoff - timedelta(seconds=label_delay)).to_numpy(dtype=bool)
-    return frame[keep], {"too_recent": int((~keep).sum())}
+    no_time = times.isna().to_numpy(dtype=bool)  # a time that does not parse is bad data, not young data
+    notes = {"too_recent": int((~keep & ~no_time).sum())}
+    return frame[keep], notes | ({"no_time": int(no_time.sum())} if no_time.any() else {})
 
 
 def labelled(

@@ -15,12 +15,15 @@ def tolerate(report: GateReport, streaks: dict[str, int]) -> tuple[GateReport, d
 
     A failing gate whose streak (this failure included) is below its limit becomes
     ``inconclusive`` with evidence ``failing: "1 of 3"``; at the limit it stays ``fail``.
-    Any other status resets the gate's streak. Returns the report (decision recomputed) and
-    the new streaks (only gates failing now have one).
+    Only a ``pass`` resets the gate's streak: an insufficient, inconclusive or skipped
+    evaluation keeps it (labels trickling in cannot hide a failing gate). Returns the report
+    (decision recomputed) and the new streaks.
     """
     gates: list[GateResult] = []
     after: dict[str, int] = {}
     for gate in report.gates:
+        if gate.status != "pass" and gate.status != "fail" and gate.name in streaks:
+            after[gate.name] = streaks[gate.name]
         if gate.status == "fail":
             streak = after[gate.name] = streaks.get(gate.name, 0) + 1
             if streak < gate.failure_limit:
