@@ -59,3 +59,25 @@ def test_the_bake_counts_only_passing_evaluations_without_a_break() -> None:
     assert clock.observe("t", True, started=100.0, now=111.5) == 2.5
     clock.keep_only({"u"})
     assert clock.observe("t", True, started=110.0, now=111.0) == 1.0  # forgotten: a fresh deployment
+
+
+def test_an_inconclusive_evaluation_pauses_the_bake_and_a_warning_restarts_it() -> None:
+    clock, bake = BakeClock(), 10.0
+    assert clock.observe("t", "pass", started=0.0, now=6.0) == 6.0  # 0.6 of the bake
+    assert clock.observe("t", "pause", started=0.0, now=7.0) == 6.0  # inconclusive: the baked time is kept
+    assert clock.observe("t", "pass", started=0.0, now=9.0) == 6.0  # the pause itself never counts
+    assert clock.observe("t", "pass", started=0.0, now=14.0) == 11.0 >= bake  # 0.6 + 0.5 of the bake: baked
+    assert clock.observe("t", "reset", started=0.0, now=15.0) == 0.0  # a warning: from the start again
+    assert clock.observe("t", "pass", started=0.0, now=16.0) == 0.0
+    restarted = BakeClock()  # resumed after a restart: no start to count from, the first pass is 0
+    assert restarted.observe("u", "pass", started=None, now=500.0) == 0.0
+    assert restarted.observe("u", "pass", started=None, now=503.0) == 3.0
+
+
+def test_a_gate_report_carries_the_watchdog_errors_and_the_promotion() -> None:
+    newer = {"decision": "inconclusive", "paused": "evaluation failed: ValueError: boom", "promoted": "m#prod#7"}
+    said = GateStatus.from_dict({**newer, "watchdog_errors": 3, "last_watchdog_error": "ValueError: boom"})
+    assert (said.watchdog_errors, said.last_watchdog_error, said.promoted) == (3, "ValueError: boom", "m#prod#7")
+    assert GateStatus.from_dict(said.to_dict()) == said
+    older = GateStatus.from_dict({"decision": "pass", "n": 3, "gates": []})  # a server before the count
+    assert older.watchdog_errors is None and "watchdog_errors" not in older.to_dict()

@@ -114,6 +114,10 @@ LABEL_GATES = {
         },
     ],
 }
+LATE_LABELS = {  # a label that takes over an hour to arrive, on a service busier than a window
+    "min_samples": 200,
+    "gates": [{"name": "accuracy", "kind": "label_metric", "metric": "accuracy", "min": 0.7, "label_delay": "90m"}],
+}
 LATENCY_GATES = {
     "min_samples": 200,
     "gates": [{"name": "p99-vs-live", "kind": "latency", "quantile": "p99", "compare": "live", "max_ratio": 1.2}],
@@ -134,6 +138,7 @@ def rollout_template(tmp_path_factory: pytest.TempPathFactory, isolated_home: Pa
     _register(registry, root, "v1.4.0", {"min_samples": 50, "gates": [{**ERRORS, "failure_limit": 3}]}, raises=True)
     agreement = {"min_samples": 100, "gates": [{"name": "agrees-with-live", "kind": "agreement", "min": 0.9}]}
     _register(registry, root, "v1.5.0", agreement, flip=True)
+    _register(registry, root, "v1.6.0", LATE_LABELS)
     _register(registry, root, "v2.0.0", LATENCY_GATES, sleep=0.015)
     _register(registry, root, "v2.1.0", LATENCY_GATES, sleep=0.045)
     _register(registry, root, "v2.2.0", LATENCY_GATES, sleep=0.015)
@@ -324,7 +329,15 @@ def test_a_stepped_rollout_promotes_step_by_step_on_healthy_traffic(project: Pat
         moved = _bake_step(environment, healthy(200, seed=30 + n), percent)
         assert moved is not None
         assert serving(environment)[1:] == (("v1.2.0", STEPS[n + 1]) if STEPS[n + 1] < 100 else (None, 0))
+        if STEPS[n + 1] < 100:  # /status names the new step at once, nothing baked yet
+            step = report(environment)["rollout"]
+            assert (step["percent"], step["step"], step["state"], step["baked_s"]) == (STEPS[n + 1], n + 2, "baking", 0)
+            assert step["deployment"] == moved["assignment"]["tag"]
     assert serving(environment)[0] == "v1.2.0"
+    assert environment.check_gates() is None  # no traffic since the promotion: the report says it was promoted
+    said = ServerStatus.from_dict(environment.status())
+    assert said.gates is not None and said.gates.rollout is None, said.gates
+    assert said.gates.promoted == environment.router.state.slot(environment.router.state.live).deployment
     assert history(project, "steps") == [
         ("canary", "v1.2.0", 5),
         ("canary", "v1.2.0", 25),
@@ -403,7 +416,8 @@ def test_a_candidate_slower_than_live_fails_its_compare_gate_and_an_equal_one_do
     environment.start()
     environment.deploy(version, canary=50, reason="faster trees, supposedly")
     inside, outside = keys(50, 150), keys(50, 150, inside=False)
-    interleaved = [k for pair in zip(inside, outside, strict=True) for k in pair]  # both sides share each moment
+    # both sides share each moment, the candidate's last: live's window ends at the candidate's last row
+    interleaved = [k for pair in zip(outside, inside, strict=True) for k in pair]
     send(environment, healthy(1200, seed=60), interleaved, rows=4)  # 600 rows a side
     result = environment.check_gates()
     compared = gate(environment, "p99-vs-live")
@@ -436,3 +450,113 @@ def test_a_server_says_why_a_stepped_rollout_waits(project: Path) -> None:
         assert after.canary is not None and after.canary.percent == 5
         assert after.gates is not None and after.gates.rollout is not None and after.gates.rollout.state == "paused"
     assert history(project, "http") == [("canary", "v1.2.0", 5)]
+
+
+RESTART_BAKE = 3.0  # tag times have one-second steps (and run ahead in a burst): down well past the bake
+
+
+def test_a_restart_never_counts_the_downtime_as_bake_time(project: Path, log: PredictionLog) -> None:
+    environment = served(project, "steps", log)
+    environment.deploy("v1.2.0", steps=STEPS, bake_s=RESTART_BAKE, reason="stepped release")
+    send(environment, healthy(200, seed=90), keys(5, 10))
+    environment.check_gates()
+    assert report(environment)["rollout"]["state"] == "baking"
+    environment.stop()
+    time.sleep(RESTART_BAKE + 1.5)  # down for longer than the bake
+
+    again = served(project, "steps", log)  # the same rows, no request since the restart
+    assert again.check_gates() is None
+    said = report(again)["rollout"]
+    assert (said["state"], said["step"], said["baked_s"]) == ("baking", 1, 0.0), said
+    assert history(project, "steps") == [("canary", "v1.2.0", 5)]
+    time.sleep(RESTART_BAKE / 2)
+    assert again.check_gates() is None and report(again)["rollout"]["state"] == "baking"
+    time.sleep(RESTART_BAKE / 2 + 0.1)
+    assert again.check_gates() is not None  # a further full bake of passing evaluations
+    assert history(project, "steps") == [("canary", "v1.2.0", 5), ("canary", "v1.2.0", 25)]
+
+
+def test_a_restart_never_completes_a_full_deploys_bake(project: Path, log: PredictionLog) -> None:
+    environment = served(project, "quiet", log, bake_seconds=RESTART_BAKE)
+    tag = environment.deploy("v1.2.0", reason="full deploy")["assignment"]["tag"]
+    send(environment, healthy(200, seed=91), keys(100, 10))
+    environment.check_gates()
+    assert report(environment)["rollout"]["state"] == "baking"
+    environment.stop()
+    time.sleep(RESTART_BAKE + 1.5)
+
+    again = served(project, "quiet", log, bake_seconds=RESTART_BAKE)
+    again.check_gates()
+    assert report(again)["rollout"]["state"] == "baking" and log.stage_of(tag) == "staging"
+    time.sleep(RESTART_BAKE + 0.1)
+    again.check_gates()
+    assert log.stage_of(tag) == "production"
+
+
+def test_a_gate_that_raises_is_counted_pauses_the_rollout_and_is_journalled_once(
+    project: Path, log: PredictionLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rollbackkit.analysis import gates as gate_module
+
+    def broken(*_: Any) -> Any:
+        raise ValueError("the error-rate gate broke")
+
+    environment = served(project, "steps", log)
+    environment.deploy("v1.2.0", steps=STEPS, bake_s=0.2, reason="stepped release")
+    send(environment, healthy(200, seed=92), keys(5, 10))
+    monkeypatch.setitem(gate_module._EVALUATORS, "error_rate", broken)
+    for _ in range(5):
+        environment.watchdog.tick()
+        time.sleep(0.05)
+    said = ServerStatus.from_dict(environment.status()).gates
+    assert said is not None and said.watchdog_errors == 5, said
+    assert said.last_watchdog_error is not None and "the error-rate gate broke" in said.last_watchdog_error
+    assert said.rollout is not None and said.rollout.state == "paused"
+    assert history(project, "steps") == [("canary", "v1.2.0", 5)]  # five bakes long: never advanced
+
+    monkeypatch.undo()  # now the evaluation itself raises: counted the same way, the rollout waits on it
+    monkeypatch.setattr(environment, "window", lambda *_, **__: broken())
+    for _ in range(5):
+        assert environment.watchdog.tick() is None
+    said = ServerStatus.from_dict(environment.status()).gates
+    assert said is not None and said.watchdog_errors == 10 and said.rollout is not None
+    assert said.paused is not None and said.paused.startswith("evaluation failed: ValueError: "), said.paused
+    assert said.rollout.state == "paused" and said.rollout.paused == said.paused
+    errors = [e for e in environment.journal.entries() if e["event"] == "watchdog-error" and e["env"] == "steps"]
+    assert len(errors) == 2, errors  # one per distinct error, not one per tick
+
+
+class _At(datetime):
+    """``datetime`` whose ``now`` is a fixed moment the test moves (the requests' log times)."""
+
+    moment = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        return cls.moment
+
+
+def test_a_label_gate_sees_rows_old_enough_for_their_labels_on_a_busy_service(
+    project: Path, log: PredictionLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30,000 rows over two hours, all labelled; the labels take 90 minutes: the newest 20,000
+    rows (a window) are all younger than that, the label gate reads the older rows too."""
+    from rollbackkit.serving import environment as environment_module
+
+    environment = served(project, "steps", log)
+    tag = environment.deploy("v1.6.0", reason="busy service")["assignment"]["tag"]
+    monkeypatch.setattr(environment_module, "datetime", _At)
+    truth, start = _frame(30_000, seed=93), _At.moment
+    sent = []
+    for n, i in enumerate(range(0, len(truth), 100)):
+        _At.moment = start + timedelta(seconds=n * 24)  # 300 requests of 100 rows over two hours
+        sent += send(environment, truth.drop(columns=["target"]).iloc[i : i + 100], keys(100, 10), rows=100)
+    monkeypatch.undo()
+    ids = pd.DataFrame([(r, row) for r, size in sent for row in range(size)], columns=["request_id", "row"])
+    log.add_labels(NAME, "steps", ids.assign(label=truth["target"].to_numpy()), on="request_id")
+    environment.watchdog.clock = lambda: start + timedelta(hours=2)
+    environment.check_gates()
+    accuracy = gate(environment, "accuracy")
+    assert accuracy["status"] == "pass", accuracy
+    assert accuracy["evidence"]["labelled"] >= 200, accuracy
+    assert report(environment)["n"] == 20_000 and log.stage_of(tag) == "staging"

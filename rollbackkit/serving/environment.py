@@ -112,7 +112,9 @@ class ServingEnvironment(Operations):
         self.last_report: dict[str, Any] | None = None
         self._ops = threading.Lock()
         self.windows = Windows(RECENT_INPUT_ROWS)
-        self.deployed_at: dict[str, float] = {}  # deployment tag -> when it started serving (monotonic), for the bake
+        # deployment tag -> when it started serving in this process (monotonic): the bake counts from it;
+        # an assignment resumed after a restart is absent, its bake starts at its first passing evaluation
+        self.deployed_at: dict[str, float] = {}
         self.started_at: dict[str, float] = {}  # deployment tag -> when its assignment began (monotonic)
         self.watchdog = Watchdog(self)
         self.background = Background()
@@ -170,7 +172,10 @@ class ServingEnvironment(Operations):
             self.log.set_stage(assignment.tag, self.name, self.env, assignment.version, stage)
 
     def step_started(self, deployment: str) -> float:
-        """When the assignment ``deployment`` began (``time.monotonic()``; resumed from its tag after a restart)."""
+        """When the assignment ``deployment`` began (``time.monotonic()``; resumed from its tag after a restart).
+
+        For ``initial_delay`` only: a bake never counts from it after a restart (see :attr:`deployed_at`).
+        """
         if deployment not in self.started_at:
             found = next((a for a in self.deployments.history(self.name, self.env) if a.tag == deployment), None)
             age = max(0.0, time.time() - found.timestamp) if found is not None else 0.0

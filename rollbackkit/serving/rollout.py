@@ -22,7 +22,8 @@ Role = Literal["canary", "shadow", "live"]
 RolloutState = Literal["baking", "holding", "paused", "advancing", "rolled-back"]
 """``baking``: the gates pass and the bake clock runs; ``holding``: the gates pass and nothing
 moves by itself (a plain canary or a shadow waits for ``promote``); ``paused``: the last
-evaluation was inconclusive or a warning (``paused`` says why), the bake clock is reset;
+evaluation was inconclusive or a warning (``paused`` says why): an inconclusive one stops the
+bake clock and keeps the time baked, a warning resets it;
 ``advancing``: the step has baked, the next step (or the promotion) is under way;
 ``rolled-back``: a gate failed and the rollout was rolled back."""
 
@@ -41,7 +42,8 @@ class Rollout:
         steps: A stepped rollout's shares, ending at 100; empty otherwise.
         step: The current step, 1-based (``step`` of ``len(steps)``); None when not stepped.
         bake_s: How long the gates must pass before the next move; None: no automatic move.
-        baked_s: How long the gates have passed without a break (0 while paused).
+        baked_s: How long the gates have passed (kept while paused by an inconclusive evaluation,
+            0 after a warning or a failure; see :class:`BakeClock`).
         state: See :data:`RolloutState`.
         paused: Why nothing moves (``no traffic since ...``, the inconclusive gates), or None.
         since: When the current assignment began (ISO time), when known.
@@ -120,33 +122,57 @@ class Rollout:
         )
 
 
-class BakeClock:
-    """Since when each deployment's gates have passed without a break (monotonic seconds).
+Verdict = Literal["pass", "pause", "reset"]
+"""What one evaluation does to the bake: ``pass`` runs it, ``pause`` (inconclusive: no traffic,
+too few labels, an unsupported difference) stops it and keeps the time baked, ``reset`` (a
+warning or a failure) sets it back to 0."""
 
-    The first evaluation of a deployment that passes counts from when the deployment began
-    (its window holds the rows since then). Any evaluation that is not a pass (inconclusive,
-    warn, rollback) stops the clock; the next pass starts it again from that moment, so a
-    bake is never completed by minutes without traffic or without labels.
+
+@dataclass
+class _Bake:
+    """One deployment's bake: seconds banked before the current run of passes, and that run."""
+
+    banked: float = 0.0
+    run_from: float | None = None  # when the current run of passes began (None: paused)
+    last_pass: float | None = None
+
+
+class BakeClock:
+    """How long each deployment's gates have passed (monotonic seconds), paused and reset by its evaluations.
+
+    A pass runs the clock: the first pass counts from ``started`` when the assignment began in
+    this process (its window holds the rows since then), else from that pass, so a restart
+    never counts the server's downtime. A pause (inconclusive) keeps the time baked up to the
+    last pass and counts nothing until the next pass; a warning or a failure resets it to 0.
+    A bake is never completed by minutes without traffic or without labels.
     """
 
     def __init__(self) -> None:
-        self._since: dict[str, float | None] = {}
+        self._bakes: dict[str, _Bake] = {}
 
-    def observe(self, deployment: str, passing: bool, started: float, now: float) -> float:
-        """Record one evaluation; the seconds the deployment has passed without a break."""
-        if not passing:
-            self._since[deployment] = None
+    def observe(self, deployment: str, verdict: Verdict | bool, started: float | None, now: float) -> float:
+        """Record one evaluation (``True``/``False``: ``pass``/``reset``); the seconds baked so far."""
+        verdict = ("pass" if verdict else "reset") if isinstance(verdict, bool) else verdict
+        bake = self._bakes.get(deployment)
+        if bake is None:
+            bake = self._bakes[deployment] = _Bake(run_from=started)
+        if verdict == "reset":
+            self._bakes[deployment] = _Bake()
             return 0.0
-        since = self._since.get(deployment, started)
-        if since is None:
-            since = now
-        self._since[deployment] = since
-        return max(0.0, now - since)
+        if verdict == "pause":
+            if bake.run_from is not None and bake.last_pass is not None:
+                bake.banked += max(0.0, bake.last_pass - bake.run_from)
+            bake.run_from = bake.last_pass = None
+            return bake.banked
+        if bake.run_from is None:
+            bake.run_from = now
+        bake.last_pass = now
+        return bake.banked + max(0.0, now - bake.run_from)
 
     def keep_only(self, deployments: set[str]) -> None:
         """Forget the deployments no longer under evaluation."""
-        for gone in set(self._since) - deployments:
-            del self._since[gone]
+        for gone in set(self._bakes) - deployments:
+            del self._bakes[gone]
 
 
 def candidate(state: RoutingState) -> tuple[Role, Slot | None]:
@@ -164,3 +190,11 @@ def first_time(window: pd.DataFrame) -> str | None:
         return None
     first = pd.to_datetime(window["time"], utc=True).min()
     return None if pd.isna(first) else first.isoformat()
+
+
+def last_time(window: pd.DataFrame) -> str | None:
+    """The time of a window's last row (ISO), or None for an empty window or one without times."""
+    if window.empty or "time" not in window.columns:
+        return None
+    last = pd.to_datetime(window["time"], utc=True).max()
+    return None if pd.isna(last) else last.isoformat()

@@ -49,6 +49,11 @@ class GateStatus:
         rollback: Why a failed gate moved no traffic (a server's report only).
         rollout: Where the version under evaluation stands (step, bake), a server's report only.
         paused: Why the rollout waits (no traffic, too few labels...), a server's report only.
+        promoted: The assignment tag that ended the rollout (its last step promoted, or a full
+            deploy's bake completed) until the promoted version is next evaluated.
+        watchdog_errors: Evaluations and gates that raised since the server started (None:
+            a server older than the count).
+        last_watchdog_error: The latest of them, in one line.
     """
 
     decision: GateDecision
@@ -60,6 +65,9 @@ class GateStatus:
     rollback: str | None = None
     rollout: Rollout | None = None
     paused: str | None = None
+    promoted: str | None = None
+    watchdog_errors: int | None = None
+    last_watchdog_error: str | None = None
 
     @property
     def failed(self) -> list[GateResult]:
@@ -80,6 +88,9 @@ class GateStatus:
             rollback=data.get("rollback"),
             rollout=Rollout.from_dict(data["rollout"]) if data.get("rollout") is not None else None,
             paused=data.get("paused"),
+            promoted=data.get("promoted"),
+            watchdog_errors=data.get("watchdog_errors"),
+            last_watchdog_error=data.get("last_watchdog_error"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +106,9 @@ class GateStatus:
                 "rollback": self.rollback,
                 "rollout": self.rollout.to_dict() if self.rollout is not None else None,
                 "paused": self.paused,
+                "promoted": self.promoted,
+                "watchdog_errors": self.watchdog_errors,
+                "last_watchdog_error": self.last_watchdog_error,
             }
         )
 

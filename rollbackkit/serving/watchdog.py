@@ -8,9 +8,13 @@ evaluation decides one of four things:
   canary or a shadow is cancelled, live is untouched);
 - ``pass``: the bake clock runs; once a stepped canary's step (or a full deploy) has passed
   for its bake, the next step starts (or the staged rows are promoted);
-- ``inconclusive`` (no traffic, too few labels, a difference the data does not support) or
-  ``warn``: nothing moves and the bake clock stops; the report's ``paused`` says why. Never a
-  pass, never a promotion.
+- ``inconclusive`` (no traffic, too few labels, a difference the data does not support):
+  nothing moves and the bake clock pauses (the time baked is kept); ``warn``: nothing moves
+  and the bake clock restarts. The report's ``paused`` says why. Never a promotion.
+
+An evaluation that raises (or a gate whose evidence says ``error``) is counted in the gate
+report (``watchdog_errors``, ``last_watchdog_error``), pauses the rollout, and is journalled
+once per distinct error.
 """
 
 from __future__ import annotations
@@ -20,54 +24,19 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
 from rollbackkit.analysis.durations import format_duration
-from rollbackkit.analysis.gates import GateReport, evaluate, tolerate
+from rollbackkit.analysis.gates import GateReport, tolerate
 from rollbackkit.errors import RollbackRefused, Superseded
-from rollbackkit.registry.assignments import Assignment, Deployments
-from rollbackkit.registry.journal import Journal
-from rollbackkit.serving.predlog.surface import PredictionStore
-from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, candidate, first_time
-from rollbackkit.serving.router import Router, RoutingState, Slot
+from rollbackkit.registry.assignments import Assignment
+from rollbackkit.serving.gatewindows import judge
+from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, Verdict, candidate
+from rollbackkit.serving.router import RoutingState, Slot
 from rollbackkit.serving.status import TrafficEvent
-
-
-class Watched(Protocol):
-    """What the watchdog reads and calls on the environment it watches."""
-
-    name: str
-    env: str
-    router: Router
-    deployments: Deployments
-    journal: Journal
-    log: PredictionStore | None
-    bake_seconds: float
-    last_report: dict[str, Any] | None
-    on_auto_rollback: Callable[[dict[str, Any]], None] | None
-    deployed_at: dict[str, float]
-
-    def window(self, slot: Slot, *, since: str | None = None) -> pd.DataFrame:
-        """The deployment's recent requests as a gate window (``since``: ISO time)."""
-
-    def step_started(self, deployment: str) -> float:
-        """When the deployment's assignment began (monotonic seconds)."""
-
-    def notify(self, event: TrafficEvent) -> None:
-        """Tell the environment's listener what happened (never raises)."""
-
-    def background_failed(self, error: str) -> None:
-        """Count an after-rollback hook that failed (``background`` in ``/status``)."""
-
-    def rollback(
-        self, *, reason: str, actor: str, automatic: bool, gates: str, unless_changed_since: int | None
-    ) -> dict[str, Any]:
-        """Roll back as the watchdog (see :meth:`ServingEnvironment.rollback`)."""
-
-    def advance(self, *, unless_changed_since: int, reason: str, actor: str = "watchdog") -> dict[str, Any]:
-        """Move a stepped canary to its next step, or promote it at the last."""
+from rollbackkit.serving.watched import EvaluationErrors, Watched
 
 
 class Watchdog:
@@ -88,6 +57,7 @@ class Watchdog:
         self._streaks: dict[str, dict[str, int]] = {}  # deployment -> gate -> consecutive failures
         self._bake = BakeClock()
         self._assignments: dict[str, Assignment] = {}
+        self.errors = EvaluationErrors(environment)
 
     def check(self) -> dict[str, Any] | None:
         """Evaluate the version under evaluation; roll back, advance, promote its bake, or pause.
@@ -116,8 +86,11 @@ class Watchdog:
         if evaluated is None:
             return None
         report, rollout = evaluated
+        for broken in (g for g in report.gates if g.evidence.get("error")):
+            self.errors.failed(f"gate {broken.name}: {broken.evidence.get('reason', 'error')}")
         env.last_report = {"version": slot.bundle.version, "slot": slot.name, **report.to_dict()}
         env.last_report |= {"rollout": rollout.to_dict() if rollout else None, "paused": _paused(rollout)}
+        env.last_report |= self.errors.counted()
         if env.router.state.generation != state.generation:
             return None  # an operator moved traffic meanwhile: judge the new state next time
         if report.decision == "rollback":
@@ -139,15 +112,13 @@ class Watchdog:
         assignment = self._assignment(slot.deployment)
         began = assignment.time if assignment is not None else None
         live_slot = state.slot(state.live) if role != "live" else None
-        live = env.window(live_slot, since=first_time(window) or began) if live_slot is not None else None
-        started = env.step_started(slot.deployment)
-        serving_for = max(0.0, time.monotonic() - started)
-        report = evaluate(slot.bundle, window, live=live, now=self.clock(), serving_for=serving_for)
+        serving_for = max(0.0, time.monotonic() - env.step_started(slot.deployment))
+        report = judge(env.window, slot, window, live_slot, began=began, now=self.clock(), serving_for=serving_for)
         report, self._streaks[slot.deployment] = tolerate(report, self._streaks.get(slot.deployment, {}))
         for gone in set(self._streaks) - {slot.deployment}:
             del self._streaks[gone]
         self._bake.keep_only({slot.deployment})
-        rollout = self._rollout(state, role, slot, assignment, report, window, started)
+        rollout = self._rollout(state, role, slot, assignment, report, window)
         return report, rollout
 
     def _rollout(
@@ -158,9 +129,13 @@ class Watchdog:
         assignment: Assignment | None,
         report: GateReport,
         window: pd.DataFrame,
-        started: float,
     ) -> Rollout | None:
-        """Where the candidate stands: step, bake and state (None: a live version with nothing to bake)."""
+        """Where the candidate stands: step, bake and state (None: a live version with nothing to bake).
+
+        The bake counts from the assignment's start only when it began in this process
+        (``deployed_at``); after a restart it starts at the first passing evaluation, so the
+        server's downtime never counts as bake time.
+        """
         env = self.environment
         steps: tuple[int, ...] = assignment.steps if assignment is not None else ()
         percent: int | None = None
@@ -168,14 +143,14 @@ class Watchdog:
             if not self._baking(slot):
                 return None
             bake_s: float | None = env.bake_seconds
-            started = env.deployed_at.get(slot.deployment, started)
         elif role == "canary":
             percent = state.percent
             bake_s = _bake_of(assignment, env.bake_seconds) if steps else None
         else:
             percent, steps, bake_s = state.shadow_percent, (), None
-        passing = report.decision == "pass"
-        baked = self._bake.observe(slot.deployment, passing, started, time.monotonic())
+        verdict = _verdict(report)
+        passing = verdict == "pass"
+        baked = self._bake.observe(slot.deployment, verdict, env.deployed_at.get(slot.deployment), time.monotonic())
         if not passing:
             status: RolloutState = "paused"
         elif bake_s is None:
@@ -220,6 +195,7 @@ class Watchdog:
         env = self.environment
         if rollout.role == "live":
             self._complete_bake(slot)
+            self._moved_on(rollout, {"action": "promote", "tag": slot.deployment})
             return None
         if rollout.role != "canary" or rollout.step is None or rollout.bake_s is None:
             return None
@@ -230,9 +206,47 @@ class Watchdog:
             f"{format_duration(rollout.baked_s)} (bake {format_duration(rollout.bake_s)}): {move}"
         )
         try:
-            return env.advance(unless_changed_since=generation, reason=reason, actor="watchdog")
+            moved = env.advance(unless_changed_since=generation, reason=reason, actor="watchdog")
         except Superseded:  # an operator moved traffic after the evaluation: judge the new state next time
             return None
+        self._moved_on(rollout, moved.get("assignment") or {})
+        return moved
+
+    def _moved_on(self, rollout: Rollout, assignment: dict[str, Any]) -> None:
+        """The gate report names the new step (baking, nothing baked yet), or the promotion that ended the rollout."""
+        env = self.environment
+        if env.last_report is None:
+            return
+        if assignment.get("action") == "promote":
+            env.last_report = {**env.last_report, "rollout": None, "paused": None, "promoted": assignment.get("tag")}
+            return
+        tag, percent = str(assignment.get("tag", rollout.deployment)), assignment.get("canary_percent")
+        step = replace(
+            rollout, deployment=tag, percent=percent, step=(rollout.step or 0) + 1, baked_s=0.0, state="baking",
+            paused=None, since=assignment.get("time"),
+        )  # fmt: skip
+        env.last_report = {**env.last_report, "rollout": step.to_dict(), "paused": None}
+
+    def tick(self) -> dict[str, Any] | None:
+        """One watchdog tick: :meth:`check`; an evaluation that raises is counted and pauses the rollout."""
+        try:
+            return self.check()
+        except Exception as exc:  # the watchdog must outlive one bad evaluation, and say so in /status
+            self._evaluation_failed(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}")
+            return None
+
+    def _evaluation_failed(self, error: str) -> None:
+        """Count the error, stop the bake, and say in the gate report that the rollout waits on it."""
+        env = self.environment
+        self.errors.failed(error)
+        paused = f"evaluation failed: {self.errors.last}"
+        _, slot = candidate(env.router.state)
+        if slot is not None:
+            self._bake.observe(slot.deployment, "pause", env.deployed_at.get(slot.deployment), time.monotonic())
+        last = dict(env.last_report or {"decision": "insufficient", "reason": paused})
+        if last.get("rollout") is not None:
+            last["rollout"] = replace(Rollout.from_dict(last["rollout"]), state="paused", paused=paused).to_dict()
+        env.last_report = {**last, "paused": paused, **self.errors.counted()}
 
     def _complete_bake(self, slot: Slot) -> None:
         """Promote a full deploy's staged rows: its gates passed for the whole bake."""
@@ -318,14 +332,10 @@ class Watchdog:
 
     def start(self, interval: float) -> None:
         """Check gates every ``interval`` seconds in a daemon thread."""
-        env = self.environment
 
         def loop() -> None:
             while not self._stop.wait(interval):
-                try:
-                    self.check()
-                except Exception as exc:  # the watchdog must outlive one bad evaluation
-                    env.journal.append("watchdog-error", name=env.name, env=env.env, error=repr(exc))
+                self.tick()
 
         self._watchdog = threading.Thread(target=loop, name="rollbackkit-watchdog", daemon=True)
         self._watchdog.start()
@@ -342,6 +352,17 @@ def _bake_of(assignment: Assignment | None, default: float) -> float:
     """A stepped canary's bake per step: its assignment's ``bake_s``, else the server's bake."""
     bake = assignment.bake_s if assignment is not None else None
     return float(bake) if bake is not None else default
+
+
+def _verdict(report: GateReport) -> Verdict:
+    """What an evaluation does to the bake: a pass runs it (never on an empty window or with no
+    gate that passed), an inconclusive one pauses it, a warning or a failure (also one within its
+    ``failure_limit``) resets it."""
+    if any("failing" in g.evidence for g in report.gates) or report.decision in ("warn", "rollback"):
+        return "reset"
+    if report.decision == "pass" and report.n > 0 and any(g.status == "pass" for g in report.gates):
+        return "pass"
+    return "pause"
 
 
 def _paused(rollout: Rollout | None) -> str | None:

@@ -1,0 +1,99 @@
+"""The rows a candidate's gates are judged on: its window, live over the same minutes, and rows old enough for labels.
+
+A window is the newest rows of a deployment (at most ``WINDOW_ROWS``). On a busy service
+those rows may all be younger than a label gate's ``label_delay``, so the label gates would
+wait for ever; they are judged on the window plus the newest rows at least ``label_delay``
+old (the largest delay among the gates). Gates that compare with live read live's rows
+between the candidate window's first and last times, so both sides cover the same minutes.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from rollbackkit.analysis.gateresult import decide
+from rollbackkit.analysis.gates import GateReport, evaluate
+from rollbackkit.analysis.gatespec import parse_gates_dict
+from rollbackkit.serving.rollout import first_time, last_time
+from rollbackkit.serving.router import Slot
+
+Reader = Callable[..., pd.DataFrame]
+"""``read(slot, since=None, until=None)``: a deployment's gate window between ISO times."""
+
+_KEYS = ["request_id", "row"]
+
+
+def judge(
+    read: Reader,
+    slot: Slot,
+    window: pd.DataFrame,
+    live_slot: Slot | None,
+    *,
+    began: str | None,
+    now: datetime,
+    serving_for: float,
+) -> GateReport:
+    """The candidate's gate report over its ``window`` (label gates: also on rows old enough for labels).
+
+    Args:
+        read: Reads a deployment's window (:meth:`ServingEnvironment.window`).
+        slot: The candidate.
+        window: Its newest rows (``read(slot)``).
+        live_slot: The live version serving beside it, or None.
+        began: When its assignment began (ISO), for live's rows when its window has no times.
+        now: The time label delays count back from.
+        serving_for: Seconds the deployment has served (``initial_delay``).
+    """
+    live = _live(read, live_slot, window, began)
+    report = evaluate(slot.bundle, window, live=live, now=now, serving_for=serving_for)
+    delayed, delay = _label_gates(slot.bundle)
+    if not delayed or window.empty:
+        return report
+    until = now - timedelta(seconds=delay)
+    first = first_time(window)
+    if first is not None and pd.Timestamp(first) <= pd.Timestamp(until):
+        return report  # the window reaches back past the delay: it holds the newest eligible rows already
+    older = read(slot, until=until.isoformat())
+    if older.empty:
+        return report
+    old_live = _live(read, live_slot, older, began)
+    both_live = live if old_live is None or live is None else _union(old_live, live)
+    labels = copy.copy(slot.bundle)
+    labels.gates = {**slot.bundle.gates, "gates": delayed}
+    rows = _union(older, window)
+    by_label = {g.name: g for g in evaluate(labels, rows, live=both_live, now=now, serving_for=serving_for).gates}
+    gates = [by_label.get(g.name, g) for g in report.gates]
+    return replace(report, decision=decide(gates), gates=gates)
+
+
+def _live(read: Reader, live_slot: Slot | None, window: pd.DataFrame, began: str | None) -> pd.DataFrame | None:
+    """Live's rows over the candidate window's minutes (None when no live version serves beside it)."""
+    if live_slot is None:
+        return None
+    return read(live_slot, since=first_time(window) or began, until=last_time(window))
+
+
+def _label_gates(bundle: Any) -> tuple[list[dict[str, Any]], float]:
+    """The gates (as written) that wait ``label_delay`` for labels, and the largest delay."""
+    spec = parse_gates_dict(bundle.gates, f"{bundle.info.tag} gates.yaml")
+    written = (bundle.gates or {}).get("gates") or []
+    delays: list[tuple[dict[str, Any], float]] = []
+    for w, g in zip(written, spec.gates, strict=False):
+        delay = getattr(g, "label_delay", None)
+        if delay:
+            delays.append((w, float(delay)))
+    return [w for w, _ in delays], max((d for _, d in delays), default=0.0)
+
+
+def _union(older: pd.DataFrame, newer: pd.DataFrame) -> pd.DataFrame:
+    """Both windows' rows once each (by ``request_id`` and ``row``), oldest first."""
+    both = pd.concat([older, newer], ignore_index=True)
+    if all(k in both.columns for k in _KEYS):
+        both = both.drop_duplicates(_KEYS, keep="last", ignore_index=True)
+    return both
