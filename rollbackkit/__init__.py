@@ -25,9 +25,9 @@ _LAZY = {
     "deploy": "rollbackkit.ops.traffic",
     "rollback": "rollbackkit.ops.traffic",
     "promote": "rollbackkit.ops.traffic",
-    "rollback_target": "rollbackkit.ops.traffic",
+    "rollback_target": "rollbackkit.ops.runbook_targets",
     "rollback_plan": "rollbackkit.ops.plans",
-    "rolled_back_from": "rollbackkit.ops.traffic",
+    "rolled_back_from": "rollbackkit.ops.runbook_targets",
     "situation": "rollbackkit.ops.situation",
     "preflight": "rollbackkit.ops.situation",
     "gate_status": "rollbackkit.ops.situation",
@@ -85,9 +85,10 @@ if TYPE_CHECKING:
         SideEffects,
         Situation,
     )
+    from rollbackkit.ops.runbook_targets import rollback_target, rolled_back_from
     from rollbackkit.ops.runbooks import record
     from rollbackkit.ops.situation import check_gates, gate_status, preflight, situation
-    from rollbackkit.ops.traffic import deploy, promote, rollback, rollback_target, rolled_back_from
+    from rollbackkit.ops.traffic import deploy, promote, rollback
     from rollbackkit.refs import Reference, Version
     from rollbackkit.registry.people import actor
     from rollbackkit.registry.store import Registry
