@@ -5,7 +5,7 @@ The keys themselves are documented once, in :mod:`rollbackkit.analysis.gatespec`
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
@@ -86,6 +86,9 @@ class Compared(BaseGate):
     max_decrease: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     confidence: float = Field(default=0.95, ge=0.5, le=0.999)
 
+    BOUNDS: ClassVar[tuple[tuple[str, ...], str]] = ((), "")
+    """The gate's own bounds, one of which (or ``compare: live``) it needs, and the words when none is given."""
+
     @property
     def compared(self) -> bool:
         """Whether the gate compares with live."""
@@ -125,6 +128,13 @@ class Compared(BaseGate):
         if given[0] not in allowed:
             better = "higher" if metric in HIGHER_IS_BETTER else "lower"
             raise rule(f"{metric} ({better} is better) compares by {' or '.join(allowed)}, not {given[0]}", given[0])
+        return self
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> Compared:
+        fields, words = self.BOUNDS
+        if fields and self.compare is None and all(getattr(self, f) is None for f in fields):
+            raise rule(words)
         return self
 
 

@@ -101,14 +101,10 @@ class LatencyGate(Compared):
     quantile: Literal["p50", "p95", "p99"] = "p99"
     max_ms: float | None = Field(default=None, gt=0)
 
+    BOUNDS = (("max_ms",), "a latency gate needs max_ms or compare: live")
+
     def _compared_metric(self) -> str | None:
         return "latency"
-
-    @model_validator(mode="after")
-    def _has_a_bound(self) -> LatencyGate:
-        if self.max_ms is None and self.compare is None:
-            raise rule("a latency gate needs max_ms or compare: live")
-        return self
 
 
 class ErrorRateGate(Compared):
@@ -117,14 +113,10 @@ class ErrorRateGate(Compared):
     kind: Literal["error_rate"]
     max: float | None = Field(default=None, ge=0, le=1)
 
+    BOUNDS = (("max",), "an error_rate gate needs max or compare: live")
+
     def _compared_metric(self) -> str | None:
         return "error_rate"
-
-    @model_validator(mode="after")
-    def _has_a_bound(self) -> ErrorRateGate:
-        if self.max is None and self.compare is None:
-            raise rule("an error_rate gate needs max or compare: live")
-        return self
 
 
 class PredictionDriftGate(BaseGate):
@@ -188,13 +180,13 @@ class SliceGate(Compared):
     label_delay: Duration | None = None
     min_slice_samples: int = Field(default=30, ge=1, le=MAX_MIN_SAMPLES, strict=True)
 
+    BOUNDS = (("min", "max"), "a slice gate needs min or max (or compare: live)")
+
     def _compared_metric(self) -> str | None:
         return self.metric if self.metric in LABEL_METRICS or self.metric == "error_rate" else None
 
     @model_validator(mode="after")
-    def _has_a_bound(self) -> SliceGate:
-        if self.min is None and self.max is None and self.compare is None:
-            raise rule("a slice gate needs min or max (or compare: live)")
+    def _label_delay_reads_labels(self) -> SliceGate:
         if self.label_delay is not None and self.metric not in LABEL_METRICS:
             raise rule(f"label_delay needs a label metric; {self.metric} reads no labels", "label_delay")
         return self
@@ -215,14 +207,10 @@ class LabelMetricGate(Compared):
     label: str = "label"
     label_delay: Duration | None = None
 
+    BOUNDS = (("min", "max"), "a label_metric gate needs min or max (or compare: live)")
+
     def _compared_metric(self) -> str | None:
         return self.metric
-
-    @model_validator(mode="after")
-    def _has_a_bound(self) -> LabelMetricGate:
-        if self.min is None and self.max is None and self.compare is None:
-            raise rule("a label_metric gate needs min or max (or compare: live)")
-        return self
 
 
 class AgreementGate(BaseGate):
