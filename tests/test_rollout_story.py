@@ -560,3 +560,24 @@ def test_a_label_gate_sees_rows_old_enough_for_their_labels_on_a_busy_service(
     assert accuracy["status"] == "pass", accuracy
     assert accuracy["evidence"]["labelled"] >= 200, accuracy
     assert report(environment)["n"] == 20_000 and log.stage_of(tag) == "staging"
+
+
+def test_live_is_read_over_the_candidates_minutes(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    environment = ServingEnvironment(project, NAME, "perf")
+    environment.start()
+    environment.deploy("v2.2.0", canary=50, reason="as fast as live")
+    both = [k for pair in zip(keys(50, 20, inside=False), keys(50, 20), strict=True) for k in pair]
+    send(environment, healthy(800, seed=94), both, rows=4)  # 400 rows a side, the candidate's last
+    send(environment, healthy(400, seed=95), keys(50, 20, inside=False), rows=4)  # live's, after them
+    read, windows = environment.window, []
+
+    def recorded(slot: Any, **bounds: Any) -> pd.DataFrame:
+        windows.append((slot.bundle.version, read(slot, **bounds)))
+        return windows[-1][1]
+
+    monkeypatch.setattr(environment, "window", recorded)
+    environment.check_gates()
+    candidate, live = (dict(windows)[v] for v in ("v2.2.0", "v2.0.0"))
+    # live's first request came just before the candidate's first, its later 400 rows after its last
+    assert len(candidate) == 400 and len(live) == 396, (len(candidate), len(live))
+    assert candidate["time"].min() <= live["time"].min() and live["time"].max() <= candidate["time"].max()
