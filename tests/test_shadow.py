@@ -218,6 +218,42 @@ def test_a_full_queue_drops_and_counts_and_the_client_never_waits(served: Path) 
     environment.stop()
 
 
+def test_the_shadow_waits_while_a_live_request_is_being_scored(served: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow live request (its model waits on an event) holds the mirror back: a request mirrored
+    meanwhile stays queued well past the linger; once the live request is answered, both are scored."""
+    environment, live = _churn(served)
+    state = environment.router.state
+    serving, shadow = state.slot(state.live), state.slot(state.shadow)
+    assert serving is not None and shadow is not None
+    entered, release = threading.Event(), threading.Event()
+    answer = serving.bundle.predict
+
+    def held(frame: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
+        if len(frame) == 7:  # the slow request; the others are answered at once
+            entered.set()
+            release.wait(60)
+        return answer(frame, **kwargs)
+
+    monkeypatch.setattr(serving.bundle, "predict", held)
+    slow = threading.Thread(target=environment.predict, args=(live.iloc[:7],), kwargs={"request_id": "slow"})
+    slow.start()
+    try:
+        assert entered.wait(60)
+        assert environment.predict(live.iloc[10:20], request_id="quick").version == "v1.0.0"
+        time.sleep(shadow_linger := 5 * environment.mirror._linger)
+        counted = environment.mirror.status()
+        assert (counted.mirrored, counted.queued, counted.failed) == (0, 1, 0), shadow_linger
+        assert environment.window(shadow).empty
+    finally:
+        release.set()
+        slow.join(60)
+    assert environment.mirror.drain(60)
+    counted = environment.mirror.status()
+    assert (counted.mirrored, counted.queued, counted.failed, counted.dropped) == (2, 0, 0, 0)
+    assert sorted(set(environment.window(shadow)["request_id"])) == ["quick", "slow"]
+    environment.stop()
+
+
 def test_a_failing_or_refusing_shadow_is_counted_never_raised(served: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     environment, live = _churn(served)
     state = environment.router.state

@@ -28,7 +28,7 @@ from rollbackkit.serving.background import AssignmentHook, Background
 from rollbackkit.serving.operations import Operations
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
-from rollbackkit.serving.shadow import Mirror, Mirrored, sampled
+from rollbackkit.serving.shadow import InFlight, Mirror, Mirrored, sampled
 from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.threads import limit_scoring_threads
 from rollbackkit.serving.watchdog import Watchdog
@@ -118,7 +118,8 @@ class ServingEnvironment(Operations):
         self.started_at: dict[str, float] = {}  # deployment tag -> when its assignment began (monotonic)
         self.watchdog = Watchdog(self)
         self.background = Background()
-        self.mirror = Mirror(self._score_shadow, score_many=self._score_shadows)
+        self.in_flight = InFlight()  # live requests being scored: the shadow's mirror waits for none
+        self.mirror = Mirror(self._score_shadow, score_many=self._score_shadows, live=self.in_flight.busy)
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -196,7 +197,8 @@ class ServingEnvironment(Operations):
 
         Once the live answer is computed, a running shadow gets the request when it is in
         the shadow's sampled share (:func:`~rollbackkit.serving.shadow.sampled`): a
-        reference on the mirror's queue, scored off the request path.
+        reference on the mirror's queue, scored off the request path, and only while no
+        live request is being scored (:attr:`in_flight`).
 
         Args:
             frame: The request's features.
@@ -212,15 +214,16 @@ class ServingEnvironment(Operations):
         when = datetime.now(UTC)
         request_id = request_id or uuid.uuid4().hex
         slot = self.router.route(key if key is not None else request_id)
-        try:
-            routed = self.router.score(slot, frame, untyped=untyped)
-        except IncompatibleInput:  # the client's error: counted apart, never a gate's evidence
-            self.windows.refused(slot.name, slot.loaded_at)
-            raise
-        except Exception as exc:  # the model failed on a compatible request: its slot's error
-            self._keep(slot, frame, None, float("nan"), type(exc).__name__, (request_id, when, key))
-            raise
-        self._keep(routed.slot, routed.inputs, routed.outputs, routed.latency_ms, None, (request_id, when, key))
+        with self.in_flight:
+            try:
+                routed = self.router.score(slot, frame, untyped=untyped)
+            except IncompatibleInput:  # the client's error: counted apart, never a gate's evidence
+                self.windows.refused(slot.name, slot.loaded_at)
+                raise
+            except Exception as exc:  # the model failed on a compatible request: its slot's error
+                self._keep(slot, frame, None, float("nan"), type(exc).__name__, (request_id, when, key))
+                raise
+            self._keep(routed.slot, routed.inputs, routed.outputs, routed.latency_ms, None, (request_id, when, key))
         shadow = state.slot(state.shadow)
         if shadow is not None and sampled(request_id, state.shadow_percent):
             self.mirror.offer(Mirrored(shadow, frame, untyped, request_id, when, key))

@@ -19,6 +19,12 @@ live); requests scored together keep no latency (NaN). A batch call that raises 
 one request at a time, so one refused or failing request costs only itself. Batching
 assumes a version answers each row on its own (as serving several-row requests does).
 
+The shadow yields to live traffic: the serving environment counts the live requests being
+scored (:class:`InFlight`), and the worker starts a batch, and each model call within one,
+only when none is, polling every :data:`YIELD_POLL` seconds meanwhile. A call already
+started runs to its end (it is not pre-empted); a shadow that cannot start for long lets its
+queue fill, and what comes next is dropped and counted.
+
 Which requests are mirrored is a pure function of the request id (:func:`sampled`), so a
 share of requests is mirrored whatever the order they arrive in.
 """
@@ -62,10 +68,33 @@ BATCH_REQUESTS = 256
 BATCH_ROWS = 20_000
 """Rows the worker scores at most per batch (a larger request is scored alone)."""
 
+YIELD_POLL = 0.001
+"""Seconds the worker sleeps between two looks at live requests in flight before a model call."""
+
 
 def sampled(request_id: str, percent: int) -> bool:
     """Whether the request ``request_id`` is mirrored to a shadow of ``percent``% (crc32 of the id)."""
     return zlib.crc32(request_id.encode()) % 100 < percent
+
+
+class InFlight:
+    """How many live requests are being scored now: ``with in_flight:`` around each; :meth:`busy` asks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.count -= 1
+
+    def busy(self) -> bool:
+        """Whether a live request is being scored now."""
+        return self.count > 0
 
 
 @dataclass(frozen=True)
@@ -152,6 +181,8 @@ class Mirror:
         batch: Requests per batch at most (:data:`BATCH_REQUESTS`).
         batch_rows: Rows per batch at most (:data:`BATCH_ROWS`).
         timed_every: Seconds between requests scored alone to be timed (:data:`TIMED_EVERY`).
+        live: True while a live request is being scored (:meth:`InFlight.busy`): the worker
+            starts no model call then. None: it never waits.
     """
 
     def __init__(
@@ -165,8 +196,10 @@ class Mirror:
         batch: int = BATCH_REQUESTS,
         batch_rows: int = BATCH_ROWS,
         timed_every: float = TIMED_EVERY,
+        live: Callable[[], bool] | None = None,
     ) -> None:
         self._score, self._score_many = score, score_many
+        self._live = live
         self._queue: queue.Queue[Mirrored | None] = queue.Queue()
         self._capacity, self._rows = capacity, rows
         self._held = self._queued_rows = 0
@@ -242,6 +275,7 @@ class Mirror:
         try:
             if not taken:
                 return
+            self._yield()  # reading untyped requests and stacking them is work too
             with self._lock:
                 self.batches += 1
             if self._score_many is None:
@@ -268,6 +302,7 @@ class Mirror:
                 self._one(request)
             return
         assert self._score_many is not None
+        self._yield()
         try:
             scored = sum(map(bool, self._score_many(group)))
         except Exception:  # one bad request must not cost the others: each is retried alone
@@ -279,6 +314,7 @@ class Mirror:
 
     def _one(self, request: Mirrored) -> None:
         """Score one request; count what became of it."""
+        self._yield()
         try:
             scored = self._score(request)
         except Exception as exc:  # the shadow's failure: counted, never the client's
@@ -290,6 +326,12 @@ class Mirror:
         if scored:
             with self._lock:
                 self.mirrored += 1
+
+    def _yield(self) -> None:
+        """Wait until no live request is being scored (not once stopping: what is queued is finished)."""
+        live = self._live
+        while live is not None and live() and not self._stopped:
+            time.sleep(YIELD_POLL)
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every queued request is scored (tests, shutdown); False on timeout."""
