@@ -1,6 +1,8 @@
 """The ``agreement`` gate: a shadow's answers against live's for the same requests.
 
-Rows pair by ``request_id`` and ``row`` (a shadow scores a mirror of live's requests). A
+Rows pair by ``request_id`` and ``row`` (a shadow scores a mirror of live's requests); beside a
+canary or a stepped rollout no request is scored by both, and the gate is ``skipped`` (not a
+shadow), so the same gates.yaml serves a version's shadow and its canary. A
 classifier's pair agrees when both predicted the same class; a regressor's when the primary
 outputs differ by at most ``tolerance``. Failed requests on either side are left out (evidence
 ``excluded_failed``; error-rate gates judge them). The evidence has the agreement, the pairs, the mean
@@ -15,13 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rollbackkit.analysis.gatecontext import NO_LIVE, Context, column, enough, result
+from rollbackkit.analysis.gatecontext import NO_LIVE, Context, column, enough, result, threshold
 from rollbackkit.analysis.gateresult import GateResult, Insufficient
 from rollbackkit.analysis.gatespec import AgreementGate
 from rollbackkit.analysis.series import as_labels
 from rollbackkit.analysis.slices import slice_columns, slices
 
 PAIR = ["request_id", "row"]
+NOT_SHADOW = "not a shadow: no request was scored by both versions"
 
 
 def _pairs(ctx: Context, primary: str, by: list[str]) -> pd.DataFrame:
@@ -57,6 +60,8 @@ def agreement(gate: AgreementGate, need: int, ctx: Context) -> GateResult:
     output = ctx.bundle.schema.output
     primary = output.primary
     paired = _pairs(ctx, primary, by)
+    if paired.empty and not ctx.window["request_id"].isin(ctx.live["request_id"]).any():
+        return GateResult(gate.name, gate.kind, gate.severity, "skipped", None, threshold(gate), {"reason": NOT_SHADOW})
     enough(len(paired), need, "paired rows")
     delta = _delta(paired, primary)
     if output.kind == "classification":

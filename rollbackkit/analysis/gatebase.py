@@ -37,6 +37,10 @@ CLASS_METRICS: frozenset[str] = frozenset({"accuracy", "balanced_accuracy", "f1"
 """Label metrics only a classifier has."""
 HIGHER_IS_BETTER: frozenset[str] = frozenset({"accuracy", "balanced_accuracy", "f1", "roc_auc", "auc"})
 """Label metrics where a drop is the harm (compared with ``max_decrease``)."""
+REGRESSION_METRICS: frozenset[str] = frozenset({"mae", "rmse", "mape"})
+"""Label metrics only a regressor has."""
+BOUNDED_METRICS: frozenset[str] = HIGHER_IS_BETTER
+"""Label metrics that lie in [0, 1]: a ``min`` or ``max`` outside could never be met (or always is)."""
 COMPARE_KEYS = ("max_ratio", "max_increase", "max_decrease")
 Quantile = Literal["p1", "p5", "p50", "p95", "p99"]
 WINDOW_ROWS = 20_000
@@ -152,3 +156,14 @@ def _allowed_comparisons(metric: str) -> tuple[str, ...]:
     if metric == "error_rate":
         return ("max_increase",)
     return ("max_ratio", "max_increase")
+
+
+def within_unit(metric: str, bounds: dict[str, float | None]) -> None:
+    """Refuse a ``min``/``max`` outside [0, 1] on a metric that lies in [0, 1] (``accuracy`` ...)."""
+    if metric not in BOUNDED_METRICS:
+        return
+    for key, value in bounds.items():
+        if value is not None and not 0 <= value <= 1:
+            never = (key == "min") == (value > 1)
+            effect = "could never be met" if never else "always holds (it checks nothing)"
+            raise rule(f"{metric} lies in [0, 1]; {key} {value:g} {effect}: give a value in [0, 1]", key)

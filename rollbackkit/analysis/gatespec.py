@@ -73,6 +73,7 @@ from rollbackkit.analysis.gatebase import (
 from rollbackkit.analysis.gatebase import (
     LABEL_METRICS,
     MAX_MIN_SAMPLES,
+    REGRESSION_METRICS,
     BaseGate,
     Compared,
     DriftMetric,
@@ -81,6 +82,7 @@ from rollbackkit.analysis.gatebase import (
     Quantile,
     SliceMetric,
     rule,
+    within_unit,
 )
 from rollbackkit.analysis.gatebase import (
     WINDOW_ROWS as WINDOW_ROWS,
@@ -189,6 +191,7 @@ class SliceGate(Compared):
     def _label_delay_reads_labels(self) -> SliceGate:
         if self.label_delay is not None and self.metric not in LABEL_METRICS:
             raise rule(f"label_delay needs a label metric; {self.metric} reads no labels", "label_delay")
+        within_unit(self.metric, {"min": self.min, "max": self.max})
         return self
 
 
@@ -211,6 +214,11 @@ class LabelMetricGate(Compared):
 
     def _compared_metric(self) -> str | None:
         return self.metric
+
+    @model_validator(mode="after")
+    def _bounded(self) -> LabelMetricGate:
+        within_unit(self.metric, {"min": self.min, "max": self.max})
+        return self
 
 
 class AgreementGate(BaseGate):
@@ -318,13 +326,7 @@ def _check_columns(spec: GateSpec, schema: Schema, root: Any, where: str) -> Non
         elif isinstance(gate, AgreementGate) and gate.by is not None:
             by = [gate.by] if isinstance(gate.by, str) else gate.by
             named += [("by", c, inputs | outputs, "an input feature or output") for c in by]
-        metric = getattr(gate, "metric", None)
-        if metric in CLASS_METRICS and schema.output.kind != "classification":
-            raise InvalidInput(
-                f"{where} line {line_of(root, ('gates', i, 'metric'))}: gate {gate.name!r}: "
-                f"metric {metric!r} needs a classifier; this version is a regressor.",
-                "Use mae, rmse or mape.",
-            )
+        _check_metric_kind(gate, schema, f"{where} line {line_of(root, ('gates', i, 'metric'))}")
         for key, column, allowed, what in named:
             if column not in allowed:
                 known = sorted(allowed)
@@ -334,6 +336,22 @@ def _check_columns(spec: GateSpec, schema: Schema, root: Any, where: str) -> Non
                     f"{key} {column!r} is not {what} of this version.",
                     f"Name one of: {listed}.",
                 )
+
+
+def _check_metric_kind(gate: Any, schema: Schema, at: str) -> None:
+    """Refuse a classifier's metric on a regressor and a regressor's on a classifier (naming the version's kind)."""
+    metric = getattr(gate, "metric", None)
+    classifier = schema.output.kind == "classification"
+    if metric in CLASS_METRICS and not classifier:
+        raise InvalidInput(
+            f"{at}: gate {gate.name!r}: metric {metric!r} needs a classifier; this version is a regressor.",
+            "Use mae, rmse or mape.",
+        )
+    if metric in REGRESSION_METRICS and classifier:
+        raise InvalidInput(
+            f"{at}: gate {gate.name!r}: metric {metric!r} needs a regressor; this version is a classifier.",
+            "Use accuracy, balanced_accuracy, f1, roc_auc or log_loss.",
+        )
 
 
 def parse_gates_dict(data: dict[str, Any], where: str) -> GateSpec:

@@ -4,6 +4,8 @@ A label arrives as text (a CSV cell), a JSON value or a typed Parquet value; it 
 the type the version's ``prediction`` has, so a window compares like with like: for a
 classifier, one of the version's classes (``"1"`` is the integer class ``1``, ``"true"`` the
 boolean class ``True``, text stays text); for a regressor, a finite number (a float).
+Surrounding whitespace is ignored for every kind (``" 2"`` is ``2``, ``" setosa"`` is
+``"setosa"``) unless a class is itself spelled with it.
 
 A missing label (None, NaN, NA, an empty cell) is no label: it comes back None and the
 caller skips it (the ingest counts it as ``missing``). Anything else that does not fit is
@@ -132,7 +134,10 @@ def _class(value: Any, kind: type, classes: list[str]) -> Any:
     if typed is _BAD:
         return _BAD
     text = str(typed) if kind is not float else _float_text(typed)
-    return typed if text in classes else _BAD
+    if text in classes:
+        return typed
+    stripped = typed.strip() if isinstance(typed, str) else typed  # " setosa" from a hand-written CSV
+    return stripped if stripped != typed and stripped in classes else _BAD
 
 
 def _typed(value: Any, kind: type) -> Any:

@@ -88,6 +88,7 @@ def ingest_labels(
     registry = Repository(repo)
     require_known(registry, validate_name(name), validate_name(env, "environment name"))
     frame, where = read_labels(labels) if not isinstance(labels, pd.DataFrame) else (labels, "labels row")
+    _one_of_each(frame, on, "labels" if isinstance(labels, pd.DataFrame) else f"file {Path(labels).name}")
     incoming_frame(frame, on)  # a missing column, no rows or a bad row number: refused before anything is sent
     contracts = _contracts(registry, Deployments(registry).state(name, env))
     frame = checked(frame, contracts, where)  # the whole file, before any chunk is sent (the server's contract)
@@ -164,7 +165,11 @@ def sole_name(repo: str | Path) -> str:
 
 def read_labels(path: str | Path) -> tuple[pd.DataFrame, str]:
     """A CSV (every cell as text: labels are read as the version's type later) or Parquet file of
-    labels, indexed by line (CSV) or row (Parquet), and how messages name a position in it."""
+    labels, indexed by line (CSV) or row (Parquet), and how messages name a position in it.
+
+    Only an empty CSV cell is missing: ``NA``, ``None``, ``null``, ``N/A`` or ``nan`` are text
+    (a class, or an id, may be spelled so).
+    """
     source = Path(path)
     suffix = source.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
@@ -174,7 +179,7 @@ def read_labels(path: str | Path) -> tuple[pd.DataFrame, str]:
     hint = "Give a CSV (with a header line) or Parquet file with the join column and a 'label' column."
     try:
         if suffix == ".csv":
-            frame = pd.read_csv(source, dtype=str)
+            frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
             return frame.set_axis(pd.RangeIndex(2, len(frame) + 2)), f"{source.name} line"
         return pd.read_parquet(source), f"{source.name} row"
     except FileNotFoundError:
@@ -184,6 +189,18 @@ def read_labels(path: str | Path) -> tuple[pd.DataFrame, str]:
     except Exception as exc:  # a parser's or Arrow's error: the file is not what it says
         reason = " ".join(str(exc).split())[:200]
         raise InvalidInput(f"Cannot read labels from {source}: {type(exc).__name__}: {reason}.", hint) from None
+
+
+def _one_of_each(frame: pd.DataFrame, on: str, what: str) -> None:
+    """InvalidInput when the join column, ``row`` or ``label`` appears twice (a CSV's second one
+    is renamed ``label.1`` by pandas: which would win is a guess)."""
+    names = [str(c) for c in frame.columns]
+    for column in dict.fromkeys([on, "row", "label"]):
+        twins = [c for c in names if c == column or re.fullmatch(re.escape(column) + r"\.\d+", c)]
+        if column in names and len(twins) > 1:
+            raise InvalidInput(
+                f"The {what} has {len(twins)} {column!r} columns.", f"Keep one {column!r} column and ingest again."
+            )
 
 
 def _items(frame: pd.DataFrame, on: str) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ The app (:mod:`rollbackkit.serving.app`) reads every body with one of them, and
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -114,6 +115,15 @@ class LabelItem(Body):
     label: str | bool | int | float | None = Field(
         description="The truth, as the live version predicts it (a class, or a number); null: no label (skipped)."
     )
+
+    @field_validator("label")
+    @classmethod
+    def _json_number(cls, value: str | bool | int | float | None) -> str | bool | int | float | None:
+        """NaN and Infinity are not JSON (Python's parser takes them): a 400, not a missing label."""
+        if isinstance(value, float) and not math.isfinite(value):
+            spelled = "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+            raise ValueError(f"{spelled} is not JSON; send null for no label")
+        return value
 
 
 class LabelsBody(Body):

@@ -42,10 +42,9 @@ def log_operation(
     if operation == "drift":
         return log_drift(registry, log, name, env, [v for v in version.split(",") if v])
     if operation == "gates":
-        from rollbackkit.analysis.gates import evaluate
+        from rollbackkit.serving.gating import judge_logged
 
-        bundle = describe(registry, resolve(registry, f"{name}@{version}"))
-        return evaluate(bundle, log.window(name, env, version=bundle.version)).to_dict()
+        return judge_logged(registry, log, describe(registry, resolve(registry, f"{name}@{version}")), env).to_dict()
     if operation == "window":
         frame = log.window(name, env, version=version, limit=WINDOW_LIMIT)
         return encode_frame(frame.drop(columns=["time"], errors="ignore"))
