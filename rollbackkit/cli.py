@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rollbackkit.bundle.flavors import names as flavor_names
-from rollbackkit.errors import RollbackkitError
+from rollbackkit.errors import InvalidInput, RollbackkitError
 
 if TYPE_CHECKING:
     from rollbackkit.ops.results import AssignmentResult
@@ -518,6 +518,15 @@ def serve(
 
     console = _console()
     root = Repository(repo).root
+
+    def ready(url: str) -> None:
+        from rollbackkit.registry.assignments import Deployments
+
+        console.print(f"[green]Serving[/] {name} ({env}) at {url}")
+        taken_up = messages.resumed(Deployments(Repository(repo)).state(name, env), bake_seconds)
+        if taken_up is not None:  # a restart mid-rollout: the on-call sees what goes on
+            console.print(taken_up, highlight=False, markup=False)
+
     run(
         repo,
         name,
@@ -532,7 +541,7 @@ def serve(
         scoring_threads=scoring_threads,
         log_flush_interval=log_flush_interval,
         max_rows=max_rows,
-        on_ready=lambda url: console.print(f"[green]Serving[/] {name} ({env}) at {url}"),
+        on_ready=ready,
         on_event=lambda happened: messages.event(console, happened),
         on_runbook=lambda done: messages.runbook_done(console, done, root),
     )
@@ -1111,16 +1120,32 @@ def _demo_summary(console: Any, result: Any) -> None:
 
 def optional_values(argv: list[str]) -> list[str]:
     """``argv`` with the value an option given bare stands for: ``--shadow`` alone is ``--shadow
-    100`` (typer has no option whose value is optional). Nothing after ``--`` is touched."""
+    100`` (typer has no option whose value is optional). Nothing after ``--`` is touched.
+
+    Raises:
+        InvalidInput: The option is followed by a value that is not a whole number and not the
+            next argument (``--shadow abc``, ``--shadow=50%``): one line, not a usage error.
+    """
     out: list[str] = []
     for i, arg in enumerate(argv):
         if arg == "--":
             return out + argv[i:]
         out.append(arg)
+        option, _, given = arg.partition("=")
+        if given and option in OPTIONAL_VALUES and not given.lstrip("-").isdigit():
+            _not_a_percent(option, given)
         following = argv[i + 1] if i + 1 < len(argv) else None
         if arg in OPTIONAL_VALUES and (following is None or not following.lstrip("-").isdigit()):
+            if following is not None and not following.startswith("-") and "@" not in following:
+                _not_a_percent(arg, following)  # a value, not the NAME@VERSION after a bare --shadow
             out.append(OPTIONAL_VALUES[arg])
     return out
+
+
+def _not_a_percent(option: str, value: str) -> None:
+    raise InvalidInput(
+        f"{option}: {value!r} is not a whole percent.", f"Give {option} 1-100 (a bare {option} means 100)."
+    )
 
 
 OPTIONAL_VALUES = {"--shadow": "100"}

@@ -153,18 +153,21 @@ NO_SERVER = [
 ]
 
 BAD_VALUES = [
-    (("--steps", "5,x,100"), "steps: 'x' is not a whole percent"),
-    (("--steps", "50,25,100"), "steps: 25 after 50 does not increase"),
+    (("--steps", "5,x,100"), "--steps: 'x' is not a whole percent"),
+    (("--steps", "50,25,100"), "--steps: 25 after 50 does not increase"),
     (("--steps", "100"), "is one step"),
     (("--steps", "5,25,50"), "the last step must be 100"),
-    (("--steps", "0,100"), "steps: 0 is not a percent from 1 to 100"),
-    (("--steps", "5,25,100", "--bake", "10x"), "bake: '10x' is not a duration"),
-    (("--steps", "5,25,100", "--bake", "0s"), "bake: 0s is no time at all"),
-    (("--bake", "10m"), "no steps were given"),
-    (("--shadow", "0"), "shadow: 0 is not a percent from 1 to 100"),
-    (("--shadow", "-5"), "shadow: -5"),
-    (("--shadow", "--canary", "10"), "canary and shadow cannot be combined"),
-    (("--steps", "5,100", "--canary", "10"), "canary and steps cannot be combined"),
+    (("--steps", "0,100"), "--steps: 0 is not a percent from 1 to 100. Give --steps 1-100."),
+    (("--steps", "5,25,100", "--bake", "10x"), "--bake: '10x' is not a duration"),
+    (("--steps", "5,25,100", "--bake", "0s"), "--bake: 0s is no time at all"),
+    (("--bake", "10m"), "--bake applies to a stepped rollout only, and no --steps were given"),
+    (("--shadow", "0"), "--shadow: 0 is not a percent from 1 to 100. Give --shadow 1-100."),
+    (("--shadow", "-5"), "--shadow: -5"),
+    (("--shadow", "abc"), "--shadow: 'abc' is not a whole percent. Give --shadow 1-100"),
+    (("--shadow=abc",), "--shadow: 'abc' is not a whole percent. Give --shadow 1-100"),
+    (("--shadow", "--canary", "10"), "--canary and --shadow cannot be combined"),
+    (("--steps", "5,100", "--canary", "10"), "--canary and --steps cannot be combined"),
+    (("--canary", "100"), "--canary: 100 is not a percent from 1 to 99. Give --canary 1-99."),
 ]
 
 
@@ -188,7 +191,7 @@ def test_bad_rollout_values_are_one_clean_line(served: Path, extra: tuple[str, .
 
 def test_promote_canary_without_from_shadow_is_one_clean_line(served: Path) -> None:
     outcome = rollbackkit("promote", "churn", "--env", "prod", "--canary", "10", cwd=served)
-    assert_one_clean_line(outcome, "from_shadow was not given")
+    assert_one_clean_line(outcome, "promote takes --canary only from a shadow, and --from-shadow was not given")
 
 
 def test_a_bare_shadow_means_every_request_and_a_value_is_kept() -> None:
@@ -331,7 +334,7 @@ def test_the_python_api_refuses_a_shadow_and_steps_together_before_asking_anyone
     from rollbackkit import deploy, promote
     from rollbackkit.errors import InvalidInput, ServerError
 
-    with pytest.raises(InvalidInput, match="shadow and steps cannot be combined"):
+    with pytest.raises(InvalidInput, match="--shadow and --steps cannot be combined"):
         deploy(served, "churn@v1.1.0", "prod", shadow=50, steps=[5, 100])
     with pytest.raises(ServerError, match="A stepped rollout needs a running server"):
         deploy(served, "churn@v1.1.0", "prod", steps=[5, 50, 100], bake=30)
@@ -401,3 +404,50 @@ def test_history_shows_an_automatic_rollback_at_a_step_with_its_labelled_counts(
     assert "canary 5% (step 1 of 4, bake 10m)" in text and "canary 25% (step 2 of 4, bake 10m)" in text, text
     assert "auto-rollback" in text and "accuracy-by-plan 0.41 < 0.7 (120 of 150 rows labelled)" in text, text
     assert re.search(r"v1\.1\.0 promote .*\(step 4 of 4\)", text), text  # the promotion that ended the steps
+
+
+def test_a_rollback_that_cancels_a_shadow_or_a_canary_says_so_and_affected_counts_shadow_rows(wine: Any) -> None:
+    repo, live = wine
+
+    def said(*args: str) -> str:
+        done = run_cli(*args, cwd=repo, env=ADMIN)
+        assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+        return _flat(done.stdout)
+
+    with running_server(repo, "model", "prod") as server:
+        said("deploy", "model@v1.1.0", "--env", "prod", "--shadow", "50", "--reason", "mirror half")
+        _send(server, live, 300)
+        for _ in range(50):  # the shadow scores off the request path: its rows come a moment later
+            shadowed = said("affected", "model", "--env", "prod", "--version", "v1.1.0")
+            if "shadow rows" in shadowed:
+                break
+            time.sleep(0.2)
+        assert re.search(r"^0 rows by model@v1\.1\.0 in prod: .* \(\d+ shadow rows, never in production\)", shadowed)
+        planned = said("rollback", "model", "--env", "prod", "--reason", "cancel shadow", "--dry-run")
+        assert "shift model in prod: would cancel the shadow v1.1.0; v1.0.0 would keep all traffic" in planned
+        assert "v1.0.0 -> v1.0.0" not in planned, planned
+        cancelled = said("rollback", "model", "--env", "prod", "--reason", "cancel shadow")
+        assert cancelled.startswith("Rolled back model in prod: Cancelled the shadow v1.1.0; v1.0.0 keeps all traffic")
+        assert "v1.0.0 -> v1.0.0" not in cancelled and "cancelled the shadow v1.1.0: its mirror stops" in cancelled
+
+        said("deploy", "model@v1.1.0", "--env", "prod", "--canary", "10", "--reason", "a tenth")
+        canary = said("rollback", "model", "--env", "prod", "--reason", "cancel canary")
+        assert canary.startswith(
+            "Rolled back model in prod: Cancelled the canary v1.1.0; v1.0.0 takes all traffic again"
+        )
+        assert "cancelled the canary v1.1.0: it takes no more traffic" in canary, canary
+
+
+def test_serve_says_in_one_line_which_rollout_it_resumed_after_a_restart(wine: Any) -> None:
+    repo, _ = wine
+    with running_server(repo, "model", "prod", watchdog=3600) as server:
+        _cli(repo, "deploy", "model@v1.1.0", "--env", "prod", "--steps", "5,100", "--bake", "1h", "--reason", "steps")
+    assert "resumed" not in server.log.read_text()  # nothing ran when it started
+    with running_server(repo, "model", "prod", watchdog=3600) as again:
+        assert again.status()["canary"]["percent"] == 5
+        _cli(repo, "rollback", "model", "--env", "prod", "--reason", "next: a shadow")
+        _cli(repo, "deploy", "model@v1.1.0", "--env", "prod", "--shadow", "30", "--reason", "mirror")
+    assert "resumed canary v1.1.0 at 5% (step 1 of 2, bake 1h) beside v1.0.0" in again.log.read_text()
+    with running_server(repo, "model", "prod", watchdog=3600) as third:
+        assert third.status()["shadow"]["percent"] == 30
+    assert "resumed shadow v1.1.0 mirroring 30% of requests beside v1.0.0" in third.log.read_text()

@@ -1,8 +1,10 @@
 """One set of rollout rules: the CLI and Python faces and the admin API accept and refuse the same
-canary, shadow, steps and bake, in the same words (rollbackkit.analysis.rollout_plan).
+canary, shadow, steps and bake, in the same words (rollbackkit.analysis.rollout_plan), each face
+naming the option as its user spells it (``--bake`` on the command line, ``bake`` over HTTP).
 
 An on-call engineer who tries ``--bake 0s`` on the command line and then ``"bake": 0`` over
-HTTP gets the same one line both times; an accepted plan reaches the server's busy check.
+HTTP gets the same one line both times but the spelling; an accepted plan reaches the server's
+busy check.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from rollbackkit.errors import InvalidInput
-from rollbackkit.ops.rollout_options import promote_body, rollout_request
+from rollbackkit.ops.rollout_options import FLAGS, promote_body, rollout_request
 from rollbackkit.serving.environment import ServingEnvironment
 
 from .servers import running_server
@@ -52,6 +54,15 @@ def _face(options: dict[str, Any]) -> str | None:
     return None
 
 
+def _as_the_api_spells_it(said: str | None) -> str | None:
+    """A face's line with its flags (``--from-shadow``) spelled as the API's fields (``from_shadow``)."""
+    if said is None:
+        return None
+    for field, flag in sorted(FLAGS.items(), key=lambda item: -len(item[1])):
+        said = said.replace(flag, field)
+    return said
+
+
 def test_the_faces_and_the_admin_api_accept_and_refuse_the_same_rollouts_in_the_same_words(served: Path) -> None:
     told = []
     with running_server(served, "churn", "prod", watchdog=3600) as server:
@@ -62,13 +73,16 @@ def test_the_faces_and_the_admin_api_accept_and_refuse_the_same_rollouts_in_the_
             said = f"{answer.json()['error']} {answer.json()['hint']}" if answer.status_code == 400 else None
             told.append((options, _face(options), said, answer.status_code))
     for options, face, said, status in told:
-        assert face == said, (options, status)
+        assert _as_the_api_spells_it(face) == said, (options, status)  # the same words, but the spelling
+        assert face is None or "--" not in (said or ""), said  # the API never names a CLI flag
         assert status == (400 if face is not None else 409), (options, face)
         assert face is None or "\n" not in face
     refused = [options for options, face, _, _ in told if face is not None]
     assert len(refused) == len(TABLE) - 4  # the first four make one rollout each
     bake_zero = next(face for options, face, _, _ in told if options.get("bake") == 0)
-    assert bake_zero is not None and bake_zero.startswith("bake: 0s is no time at all")
+    assert bake_zero is not None and bake_zero.startswith("--bake: 0s is no time at all")  # as the CLI user typed it
+    shadow_zero = next(face for options, face, _, _ in told if options == {"shadow": 0})
+    assert shadow_zero == "--shadow: 0 is not a percent from 1 to 100. Give --shadow 1-100."
 
 
 @pytest.mark.parametrize(("from_shadow", "canary"), [(False, 10), (True, 0), (True, 100)])
@@ -84,4 +98,6 @@ def test_promote_refuses_a_canary_the_same_way_in_python_and_in_the_server(
             environment.promote(from_shadow=from_shadow, canary=canary)
     finally:
         environment.stop()
-    assert (face.value.message, face.value.hint) == (server.value.message, server.value.hint)
+    said = f"{face.value.message} {face.value.hint}"
+    assert _as_the_api_spells_it(said) == f"{server.value.message} {server.value.hint}"
+    assert "--canary" in said and ("--from-shadow" in said) == (not from_shadow)

@@ -87,7 +87,7 @@ from rollbackkit.analysis.gatebase import (
 from rollbackkit.analysis.gatebase import (
     WINDOW_ROWS as WINDOW_ROWS,
 )
-from rollbackkit.analysis.specerrors import error_location, gate_named
+from rollbackkit.analysis.specerrors import error_location, gate_hint, gate_named
 from rollbackkit.analysis.specerrors import explain as explain
 from rollbackkit.analysis.specerrors import line_of as line_of
 from rollbackkit.errors import InvalidInput
@@ -300,7 +300,7 @@ def parse_gates(text: str | bytes, where: str = "gates.yaml", schema: Schema | N
         loc = error_location(error)
         raise InvalidInput(
             f"{where} line {line_of(root, loc)}: {gate_named(data, loc)}{explain(error)}.",
-            f"Valid gate kinds: {', '.join(GATE_KINDS)}; see rollbackkit.analysis.gatespec for their keys.",
+            gate_hint(error, GATE_KINDS),
         ) from exc
     if schema is not None:
         _check_columns(spec, schema, root, where)

@@ -2,11 +2,12 @@
 
 Shared by ``gates.yaml`` (:mod:`rollbackkit.analysis.gatespec`) and ``serving.yaml``: a
 pydantic error's location is walked down the YAML node tree (:func:`line_of`) and the error
-said as a short sentence (:func:`explain`).
+said as a short sentence (:func:`explain`), with its fix (:func:`gate_hint`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 COMPARE_KEYS = ("compare", "max_ratio", "max_increase", "max_decrease", "confidence")
@@ -53,6 +54,13 @@ def line_of(node: Any, loc: tuple[Any, ...]) -> int:
     return line
 
 
+def gate_hint(error: Any, kinds: Sequence[str]) -> str:
+    """The fix of a gates.yaml error: the valid kinds only when the kind is what is wrong."""
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return f"Valid gate kinds: {', '.join(kinds)}; see rollbackkit.analysis.gatespec for their keys."
+    return "Fix that line; rollbackkit.analysis.gatespec lists each gate kind's keys and bounds."
+
+
 def explain(error: Any) -> str:
     """One pydantic validation error as a short sentence naming the key and the fix."""
     kind, loc = error["type"], [str(p) for p in error["loc"] if not isinstance(p, int)]
@@ -80,6 +88,8 @@ def explain(error: Any) -> str:
         return f"{key} must be {error['msg'].removeprefix('Input should be ')}, got {error['input']!r}"
     if kind == "missing":
         return f"missing required key {key!r}"
+    if kind == "finite_number":
+        return f"{key} must be a finite number, got {error['input']!r}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"{key} must be a whole number, got {error['input']!r}"
     if kind == "value_error":

@@ -8,7 +8,7 @@ import pandas as pd
 
 from rollbackkit.ops.predictions import log_call, log_server
 from rollbackkit.ops.results import AffectedRows, PlannedRows, Preflight, RollbackPlan, from_server
-from rollbackkit.ops.traffic import server_for
+from rollbackkit.ops.traffic import cancelled_by, server_for
 from rollbackkit.registry.assignments import Deployments, require_known
 from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
@@ -87,4 +87,5 @@ def rollback_plan(
         via=url or "workspace",
         preflight=Preflight.from_dict(report),
         rows=planned,
+        cancelled=cancelled_by(state, target.version),
     )

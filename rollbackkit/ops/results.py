@@ -75,6 +75,29 @@ class Preflight:
 
 
 @dataclass(frozen=True)
+class Cancelled:
+    """A running canary or shadow that a rollback stopped.
+
+    Attributes:
+        role: ``canary`` or ``shadow``.
+        version: Its version.
+        kept: True when the live version kept serving (the rollback only cancelled it).
+    """
+
+    role: Literal["canary", "shadow"]
+    version: str
+    kept: bool
+
+    def line(self, live: str) -> str:
+        """``Cancelled the shadow v1.4.0; v1.3.0 keeps all traffic`` (a canary's: ``v1.3.0 takes
+        all traffic again``; ``live``: the version serving after)."""
+        if self.kept:
+            kept = "keeps all traffic" if self.role == "shadow" else "takes all traffic again"
+            return f"Cancelled the {self.role} {self.version}; {live} {kept}"
+        return f"Cancelled the {self.role} {self.version}; {live} takes all traffic"
+
+
+@dataclass(frozen=True)
 class AssignmentResult:
     """What deploy, rollback and promote did: the assignment recorded and how it got there.
 
@@ -93,6 +116,8 @@ class AssignmentResult:
             the JSON.
         alias_sync: The MLflow alias this change moved (or failed to), when the environment
             syncs one (``import mlflow --sync-alias``); ``mlflow_alias`` in the JSON.
+        cancelled: The canary or shadow a rollback stopped (read from the history, like
+            ``previous``), or None.
     """
 
     via: str
@@ -104,6 +129,7 @@ class AssignmentResult:
     source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     previous: str | None = None
     alias_sync: AliasMove | None = None
+    cancelled: Cancelled | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AssignmentResult:
@@ -172,6 +198,8 @@ class RollbackPlan:
         target: The version the rollback would go to.
         previous: The version it would take traffic from (the canary if one runs, else the
             live version); None when nothing serves.
+        cancelled: The canary or shadow it would stop, or None (``cancelled`` in the JSON:
+            ``{"role", "version", "kept"}``).
         leaving: Every version that would lose traffic (a canary and the live version when
             the target is neither).
         via: The server URL that would shift traffic, or ``workspace``.
@@ -187,6 +215,7 @@ class RollbackPlan:
     via: str
     preflight: Preflight
     rows: list[PlannedRows]
+    cancelled: Cancelled | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON ``rollback --dry-run --json`` prints."""
@@ -194,6 +223,7 @@ class RollbackPlan:
             **vars(self),
             "preflight": self.preflight.to_dict(),
             "rows": [r.to_dict() for r in self.rows],
+            "cancelled": dict(vars(self.cancelled)) if self.cancelled is not None else None,
         }
 
 
@@ -221,6 +251,8 @@ class AffectedRows:
         tables: Rows per log table.
         sample: The first rows (request id, row, time, deployment, status, outputs);
             None when left out.
+        shadow_rows: Rows it scored as a shadow (never in production, not in ``rows``); 0
+            from an older server.
     """
 
     name: str
@@ -233,6 +265,7 @@ class AffectedRows:
     last: str | None
     tables: list[TableRows]
     sample: list[dict[str, Any]] | None = None
+    shadow_rows: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AffectedRows:

@@ -17,14 +17,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from rollbackkit.analysis.preflight import refuse_incompatible
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.locking import repo_lock
-from rollbackkit.ops.results import AssignmentResult, Preflight, from_server
+from rollbackkit.ops.results import AssignmentResult, Cancelled, Preflight, from_server
 from rollbackkit.ops.rollout_options import promote_body, rollout_request
 from rollbackkit.ops.runbook_targets import rollback_target as rollback_target  # re-exported
 from rollbackkit.ops.runbook_targets import rolled_back_from as rolled_back_from
@@ -37,6 +37,7 @@ from rollbackkit.registry.mlflow_sync import AliasMove, try_move_alias
 from rollbackkit.registry.people import actor
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.restore import restore
+from rollbackkit.registry.serving_state import Serving
 from rollbackkit.serving.client import admin_call, find_server, no_server
 from rollbackkit.serving.wire import encode_frame
 
@@ -308,8 +309,8 @@ def synced(registry: Repository, result: AssignmentResult) -> AssignmentResult:
 def with_previous(registry: Repository, result: AssignmentResult) -> AssignmentResult:
     """``result`` with ``previous`` set: the version its assignment took traffic from, read
     from the history replayed up to that assignment (the canary a rollback cancelled, else
-    the live version before). Unchanged when the history does not hold its tag (a server of
-    another checkout)."""
+    the live version before), and for a rollback the canary or shadow it cancelled. Unchanged
+    when the history does not hold its tag (a server of another checkout)."""
     done = result.assignment
     states = Deployments(registry).states(done.name, done.env)
     at = next((i for i, (a, _) in enumerate(states) if a.tag == done.tag), None)
@@ -320,7 +321,18 @@ def with_previous(registry: Repository, result: AssignmentResult) -> AssignmentR
         return result
     rollback = done.action in ("rollback", "auto-rollback")
     previous = before.canary.version if rollback and before.canary is not None else before.version
-    return replace(result, previous=previous)
+    if not rollback:
+        return replace(result, previous=previous)
+    return replace(result, previous=previous, cancelled=cancelled_by(before, done.version))
+
+
+def cancelled_by(before: Serving, target: str) -> Cancelled | None:
+    """The canary or shadow running in ``before`` that a rollback to ``target`` stops, or None."""
+    running = before.canary or before.shadow
+    if running is None:
+        return None
+    role: Literal["canary", "shadow"] = "canary" if before.canary is not None else "shadow"
+    return Cancelled(role=role, version=running.version, kept=target == before.version)
 
 
 def server_for(registry: Repository, name: str, env: str, server: str | None) -> str | None:

@@ -40,9 +40,11 @@ def outputs(values: Any) -> str:
 
 def render(console: Any, result: AffectedRows, *, sample_rows: int = SAMPLE_ROWS) -> None:
     """Print the counts, the time range (local), rows per table, and the first sample rows."""
+    n = result.shadow_rows
+    shadowed = f" ({n} shadow row{'' if n == 1 else 's'}, never in production)" if n else ""
     console.print(
         f"{result.rows} rows by {result.name}@{result.version} in {result.env}: {result.quarantined} quarantined, "
-        f"{result.backfilled} backfilled",
+        f"{result.backfilled} backfilled{shadowed}",
         highlight=False,
     )
     if result.first and result.last:

@@ -10,6 +10,11 @@ if TYPE_CHECKING:
     from rollbackkit.ops.label_results import LabelIngest
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``1,200 lines``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def lines(result: LabelIngest) -> list[Text]:
     """The screen's lines: the counts, then the unknown ids (a sample) and what was skipped."""
     where = "the log file" if result.via == "log" else result.via
@@ -28,14 +33,19 @@ def lines(result: LabelIngest) -> list[Text]:
         if not result.stored:
             out.append(Text(f"  no {result.on} matched a logged row of {result.name} in {result.env}", style="yellow"))
     if result.duplicates:
-        out.append(Text(f"  {result.duplicates:,} lines overridden by a later line for the same row (the last wins)"))
+        out.append(
+            Text(f"  {counted(result.duplicates, 'line')} overridden by a later line for the same row (the last wins)")
+        )
     if result.missing:
-        out.append(Text(f"  {result.missing:,} lines without a label skipped"))
+        out.append(Text(f"  {counted(result.missing, 'line')} without a label skipped"))
     if result.replaced:
-        out.append(Text(f"  {result.replaced:,} rows had a label: the new one wins, the older is kept as history"))
+        out.append(
+            Text(f"  {counted(result.replaced, 'row')} had a label: the new one wins, the older is kept as history")
+        )
     if result.on == "key" and result.max_rows_per_key:
-        out.append(Text(f"  one key labelled at most {result.max_rows_per_key:,} logged rows", style="dim"))
-    out.append(Text(f"  {result.rows_labelled:,} logged rows are labelled now", style="dim"))
+        out.append(Text(f"  one key labelled at most {counted(result.max_rows_per_key, 'logged row')}", style="dim"))
+    are = "is" if result.rows_labelled == 1 else "are"
+    out.append(Text(f"  {counted(result.rows_labelled, 'logged row')} {are} labelled now", style="dim"))
     return out
 
 

@@ -19,9 +19,10 @@ from rich.text import Text
 from rollbackkit.analysis.durations import format_duration
 
 if TYPE_CHECKING:
-    from rollbackkit.ops.results import AssignmentResult, Preflight, RollbackPlan
+    from rollbackkit.ops.results import AssignmentResult, Cancelled, Preflight, RollbackPlan
     from rollbackkit.ops.runbooks import RunbookResult
     from rollbackkit.registry.assignments import Assignment
+    from rollbackkit.registry.serving_state import Serving
     from rollbackkit.serving.status import TrafficEvent
 
 LABEL_WIDTH = 10
@@ -55,6 +56,13 @@ def steps(a: Assignment) -> str:
     bake = f"for {format_duration(a.bake_s)}" if a.bake_s is not None else "for the server's bake"
     at = f"; now step {a.step[0]} of {a.step[1]}" if a.step is not None else ""
     return " -> ".join(f"{p}%" for p in a.steps) + f", each once its gates pass {bake}{at}"
+
+
+def cancelled_row(stopped: Cancelled) -> str:
+    """``the shadow v1.4.0: its mirror stops`` / ``the canary v1.1.0: its share goes back``."""
+    if stopped.role == "shadow":
+        return f"the shadow {stopped.version}: its mirror stops (its shadow rows stay, never in production)"
+    return f"the canary {stopped.version}: it takes no more traffic"
 
 
 def preflight_text(preflight: Preflight) -> str:
@@ -93,6 +101,9 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
     shift time and via, and the tag recorded with its reason and incident."""
     a = result.assignment
     moved = f"{a.version} beside {result.previous or 'nothing'}" if a.action == "shadow" else None
+    stopped = result.cancelled
+    if stopped is not None and stopped.kept:  # nothing moved: "v1.3.0 -> v1.3.0" would say nothing
+        moved = stopped.line(a.version)
     headline = Text.assemble(
         (verb, "bold green"),
         f" {a.name} in {a.env}: ",
@@ -106,6 +117,8 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
     rows = [("traffic", share(a.version, result.previous, percent if a.action == "canary" else None))]
     if a.action == "shadow":
         rows = [("traffic", f"{result.previous or 'nothing'} keeps all traffic"), ("shadow", mirror(a))]
+    if stopped is not None:
+        rows.append(("cancelled", cancelled_row(stopped)))
     if a.steps:
         rows.append(("steps", steps(a)))
     if result.preflight is not None:
@@ -131,11 +144,18 @@ def plan(console: Console, planned: RollbackPlan, *, features: bool) -> None:
     would be quarantined and backfilled, and the command that does it."""
     console.print(Text.assemble(("Dry run", "bold yellow"), ": nothing changed. The rollback would do this:"))
     checked = "" if features else " (schema checks only; --features FILE checks live features)"
+    stopped, shift = planned.cancelled, change(planned.previous, planned.target)
+    if stopped is not None and stopped.kept:  # nothing would move but the canary or shadow stopping
+        shift = stopped.line(planned.target).replace("Cancelled", "would cancel", 1)
+        shift = shift.replace("keeps", "would keep").replace("takes", "would take")
+    takes = "keep" if stopped is not None and stopped.kept else "take"
     rows = [
-        ("shift", f"{planned.name} in {planned.env}: {change(planned.previous, planned.target)}"),
-        ("traffic", f"{planned.target} would take all traffic, via {planned.via}"),
+        ("shift", f"{planned.name} in {planned.env}: {shift}"),
+        ("traffic", f"{planned.target} would {takes} all traffic, via {planned.via}"),
         ("preflight", preflight_text(planned.preflight) + checked),
     ]
+    if stopped is not None:
+        rows.insert(2, ("cancels", cancelled_row(stopped)))
     for r in planned.rows:
         if not r.logged:
             rows.append((f"{r.version} rows", "no prediction log: none to quarantine or backfill"))
@@ -203,6 +223,21 @@ def event(console: Console, happened: TrafficEvent) -> None:
     line = f"{now} {where}: {moved} ({what}) {happened.tag}{shift}"
     style = "bold red" if happened.action == "auto-rollback" else ""
     console.print(Text(line, style=style), highlight=False, soft_wrap=True)
+
+
+def resumed(state: Serving, bake_seconds: float) -> str | None:
+    """What ``serve`` takes up again from the history after a restart, or None (nothing running):
+    ``resumed canary v1.3.0 at 5% (step 1 of 2, bake 5s)``, ``resumed shadow v1.4.0 mirroring 50%
+    of requests`` (``bake_seconds``: the server's bake, for a plan without its own)."""
+    if state.canary is not None:
+        a = state.canary
+        at = f"step {a.step[0]} of {a.step[1]}, " if a.step is not None else ""
+        bake = f" ({at}bake {format_duration(a.bake_s if a.bake_s is not None else bake_seconds)})" if a.steps else ""
+        return f"resumed canary {a.version} at {a.canary_percent}%{bake} beside {state.version or 'nothing'}"
+    if state.shadow is not None:
+        share = f"{state.shadow.shadow_percent}% of requests" if state.shadow.shadow_percent is not None else "requests"
+        return f"resumed shadow {state.shadow.version} mirroring {share} beside {state.version or 'nothing'}"
+    return None
 
 
 def runbook_done(console: Console, result: RunbookResult, root: Path) -> None:

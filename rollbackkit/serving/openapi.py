@@ -260,7 +260,7 @@ def _paths() -> dict[str, Any]:
             "affected",
             "Rows VERSION wrote here: counts by table and time range, sample rows.",
             {"version": "v1.1.0", "since": "2026-01-05T09:30:00+00:00"},
-            "Counts, time range, quarantined and backfilled rows, a sample.",
+            "Counts, time range, quarantined and backfilled rows, a sample; shadow_rows: rows it scored as a shadow.",
         ),
         "/admin/backfill": _admin(
             "backfill",

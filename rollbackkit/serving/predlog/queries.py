@@ -43,8 +43,9 @@ class LogReader(LogWriter):
 
         Returns:
             ``{"name", "env", "version", "rows", "quarantined", "backfilled", "first",
-            "last", "tables": [{"table", "rows"}], "sample": [...]}`` (``sample``: the first
-            ``limit`` rows by time, each row's ``outputs`` an object of its typed values).
+            "last", "tables": [{"table", "rows"}], "sample": [...], "shadow_rows"}`` (``sample``:
+            the first ``limit`` rows by time, each row's ``outputs`` an object of its typed
+            values; ``shadow_rows``: rows it scored as a shadow, never in production nor in ``rows``).
         """
         self.flush()
         where, params = version_filter(name, env, version, since)
@@ -69,6 +70,7 @@ class LogReader(LogWriter):
                 f'ORDER BY time, request_id, "row" LIMIT {int(limit)}',
                 params + params,
             ).fetchdf()
+            shadow_rows = int(scalar(self._con, f"SELECT count(*) FROM {SHADOW_TABLE} WHERE {where}", params))
         return {
             "name": name,
             "env": env,
@@ -78,6 +80,7 @@ class LogReader(LogWriter):
             "last": last.isoformat() if last else None,
             "tables": tables,
             "sample": _sample_records(sample),
+            "shadow_rows": shadow_rows,
         }
 
     def inputs(self, keys: pd.DataFrame) -> pd.DataFrame:
