@@ -283,6 +283,12 @@ def test_status_screen_shows_the_rollout_why_it_is_paused_and_the_candidate_s_ga
     assert "model@v1.1.0: inconclusive over 400 rows" in text, text
     assert "inconclusive: p99-vs-live" in text and "accuracy-by-segment: insufficient" in text, text
     assert "skipped: agreement (no live version serves beside it)" in text, text
+    assert "watchdog errors" not in text and "promoted:" not in text, text
+
+    broken = replace(report, watchdog_errors=3, last_watchdog_error="ValueError: bad window", promoted="model#prod#4")
+    text = _render(lambda console: console.print(render(replace(view, candidate_gates=broken), now)))
+    assert "watchdog errors: 3 (last: ValueError: bad window)" in text, text  # never swallowed
+    assert "promoted: model#prod#4" in text, text
 
     shadow = replace(step, action="shadow", canary_percent=None, shadow_percent=50, steps=(), bake_s=None)
     offline = replace(view, server=None, canary=None, canary_percent=None, shadow=shadow, shadow_percent=50,

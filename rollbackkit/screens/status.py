@@ -277,6 +277,10 @@ def _report(report: GateStatus) -> str:
         head += f"\npaused: {report.paused}"
     if report.rollback:
         head += f"\nno rollback: {report.rollback.removeprefix('none: ')}"
+    if report.promoted:
+        head += f"\npromoted: {report.promoted}"
+    if report.watchdog_errors:
+        head += f"\nwatchdog errors: {report.watchdog_errors} (last: {report.last_watchdog_error})"
     return head
 
 
