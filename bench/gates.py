@@ -9,11 +9,29 @@
    labels exported to Parquet, read with pandas, the newest 20,000 predictions merged with
    the newest label per row, and scikit-learn's accuracy overall and per segment. Both
    answers are checked equal before any time is reported.
-2. **Shadow's cost on live p99.** One in-process serving environment with the server's log
-   (a writer process), one-row requests; blocks alternate ABBA between "no shadow" and "a
-   100% shadow of the next version" (deploy --shadow 100, then a rollback that cancels it),
-   the mirror drained before each block. Target: live p99 with the shadow within 10% of p99
-   without; the ratio comes with a block-bootstrap 90% interval and the no-shadow A/A floor.
+2. **Shadow's cost on live p99, open loop** (:func:`bench_shadow_open_loop`, the target).
+   One in-process serving environment with the server's log (a writer process), one-row
+   requests; blocks alternate ABBA between "no shadow" and "a 100% shadow of the next
+   version" (deploy --shadow 100, then a rollback that cancels it), the mirror drained before
+   each block. Requests ARRIVE on a fixed schedule at half this machine's one-row capacity
+   (measured first in the same run) and each is timed from its scheduled arrival, so time
+   queued behind the shadow counts. Target: live p99 with the shadow within 10% of p99
+   without; the ratio comes with a block-bootstrap 90% interval and the no-shadow A/A floor
+   (a ratio inside the floor is not a measured cost).
+3. **The same at saturation, closed loop** (:func:`bench_shadow_cost`, key ``shadow_cost``):
+   requests back to back from one thread, so the server is never idle and any CPU the shadow
+   takes delays live. The mirror yields to live requests being scored, but a batch it has
+   started is not pre-empted and it shares the GIL and both cores; expect a ratio above 1 here.
+   A server run at saturation has no latency target to keep; this bounds the worst case.
+
+Measured 2026-11-30 on 2 cores shared with other jobs (load average 1.1-1.9), after the mirror
+learnt to yield to live requests: open loop, 12 blocks of 400 requests at 95 req/s (50% of a
+measured 191 req/s): p99 42 ms with the shadow vs 91 ms without, ratio 0.46, 90% interval
+[0.35, 1.67], A/A floor 4.5 -- the machine's noise swamps a 10% effect (per-block p99 medians:
+36 ms shadow, 25 ms none; p50 6.3 vs 5.8 ms; mean 9.2 vs 9.1 ms): the target is NOT shown met
+here; run it on a quiet machine with more blocks. Closed loop, 8 blocks of 150: ratio 1.16
+[0.96, 1.54], floor 1.31; at saturation the mirror defers nearly all its work to the idle
+drains between blocks (16 batches for 600 requests); sustained, its queue would fill and drop.
 
 Run: ``python -m bench gates`` (``--quick``: 200,000 rows and fewer blocks).
 """
@@ -26,9 +44,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -36,6 +56,11 @@ import pandas as pd
 from bench._common import median_seconds, write_results
 from bench.abba import abba, p99_comparison, timed
 from bench.serving import _project
+
+T = TypeVar("T")
+
+TARGET_P99_RATIO = 1.10
+"""Live p99 with a 100% shadow over p99 without, at most (issue 19), in the open-loop bench."""
 
 SEGMENT = "contract"
 GATES = {
@@ -149,46 +174,108 @@ def bench_label_join(work: Path, rows: int) -> dict[str, Any]:
     }
 
 
-def bench_shadow_cost(work: Path, blocks: int, per_block: int = 150) -> dict[str, Any]:
-    """Live one-row p99 with a 100% shadow vs without, in alternating blocks (ABBA)."""
+@contextmanager
+def _shadow_environment(work: Path) -> Iterator[tuple[Any, Any]]:
+    """The churn project served in-process with the server's log (a writer process), warmed up."""
     from bench.sideeffects import _requests
     from rollbackkit.serving.environment import ServingEnvironment
     from rollbackkit.serving.predlog.process import LogProcess
 
-    repo = _project(work / "shadow")
-    frames = _requests(per_block, 1)
+    repo = _project(work / f"shadow-{uuid.uuid4().hex[:8]}")
     log = LogProcess(repo / "bench-shadow.duckdb")
     environment = ServingEnvironment(repo, "churn", "prod", log=log, scoring_threads=1, freeze_heap=True)
     environment.start()
     log.start()
-    samples: dict[str, list[list[float]]] = {"shadow": [], "none": []}
-    mirrored, worker_cpu = 0, 0.0
     try:
-        for frame in frames[:50]:  # warm-up
+        for frame in _requests(50, 1):  # warm-up
             environment.predict(frame)
-        for block, mode in enumerate(abba(blocks, "shadow", "none")):
-            if mode == "shadow":
-                environment.deploy("v1.1.0", shadow=100, reason="bench", force=True)
-            environment.mirror.drain()
-            log.query("SELECT 1")  # the writer has committed all it was handed
-            keyed = [(f"{block}-{i}", frame) for i, frame in enumerate(frames)]
-            samples[mode].append(timed(keyed, lambda item: environment.predict(item[1], key=item[0])))
-            if mode == "shadow":
-                environment.mirror.drain()
-                mirrored = environment.mirror.status().mirrored
-                worker_cpu = _thread_cpu_seconds(environment.mirror._worker)
-                environment.rollback(reason="bench: end the shadow block")
+        yield environment, log
     finally:
         environment.stop(wait=5)
         log.close()
+
+
+def _shadow_blocks(environment: Any, log: Any, blocks: int, run: Callable[[str], list[float]]) -> dict[str, Any]:
+    """``run(block)`` in ABBA blocks with a 100% shadow and with none, then :func:`p99_comparison`.
+
+    A shadow block deploys ``v1.1.0 --shadow 100`` and ends with a rollback that cancels it;
+    the mirror is drained and the log's writer has committed before every block.
+    """
+    samples: dict[str, list[list[float]]] = {"shadow": [], "none": []}
+    mirrored, worker_cpu = 0, 0.0
+    for block, mode in enumerate(abba(blocks, "shadow", "none")):
+        if mode == "shadow":
+            environment.deploy("v1.1.0", shadow=100, reason="bench", force=True)
+        environment.mirror.drain()
+        log.query("SELECT 1")  # the writer has committed all it was handed
+        samples[mode].append(run(str(block)))
+        if mode == "shadow":
+            environment.mirror.drain()
+            mirrored = environment.mirror.status().mirrored
+            worker_cpu = _thread_cpu_seconds(environment.mirror._worker)
+            environment.rollback(reason="bench: end the shadow block")
     names = ("shadow_100", "no_shadow", "noise_floor_no_shadow_a_vs_a_p99_ratio")
     return {
         "rows_per_request": 1,
         **p99_comparison(samples["shadow"], samples["none"], names),
+        "p99_per_block_ms": {mode: [float(np.quantile(b, 0.99)) for b in runs] for mode, runs in samples.items()},
         "mirrored_requests_total": mirrored,
-        "mirror": environment.mirror.status().to_dict() | {"batches": getattr(environment.mirror, "batches", None)},
+        "mirror": environment.mirror.status().to_dict() | {"batches": environment.mirror.batches},
         "shadow_worker_cpu_ms_per_mirrored_request": worker_cpu * 1000 / mirrored if mirrored else None,
     }
+
+
+def bench_shadow_cost(work: Path, blocks: int, per_block: int = 150) -> dict[str, Any]:
+    """Closed loop (saturation): live one-row p99 with a 100% shadow vs without, requests back to back."""
+    from bench.sideeffects import _requests
+
+    frames = _requests(per_block, 1)
+    with _shadow_environment(work) as (environment, log):
+
+        def run(block: str) -> list[float]:
+            keyed = [(f"{block}-{i}", frame) for i, frame in enumerate(frames)]
+            return timed(keyed, lambda item: environment.predict(item[1], key=item[0]))
+
+        return {"loop": "closed", **_shadow_blocks(environment, log, blocks, run)}
+
+
+def open_loop(items: Sequence[T], call: Callable[[T], object], rate: float) -> list[float]:
+    """Milliseconds from each item's scheduled arrival (one every ``1 / rate`` s) to ``call(item)``'s end.
+
+    Arrivals keep their schedule whatever the answers take, and each is timed from when it
+    was due, not from when it could start: time spent queued behind a slow answer (or the
+    shadow) counts (no coordinated omission).
+    """
+    timings, interval, start = [], 1.0 / rate, time.perf_counter()
+    for i, item in enumerate(items):
+        due = start + i * interval
+        if (wait := due - time.perf_counter()) > 0:
+            time.sleep(wait)
+        call(item)
+        timings.append((time.perf_counter() - due) * 1000)
+    return timings
+
+
+def bench_shadow_open_loop(work: Path, blocks: int, per_block: int = 400, load: float = 0.5) -> dict[str, Any]:
+    """Open loop: one-row requests arrive at ``load`` x this machine's one-row capacity (measured
+    first: the best of three closed-loop rounds, no shadow); live p99 from each arrival, 100% shadow
+    vs none, ABBA."""
+    from bench.sideeffects import _requests
+
+    frames = _requests(per_block, 1)
+    with _shadow_environment(work) as (environment, log):
+        rounds = [timed(frames, environment.predict) for _ in range(3)]
+        capacity = max(1000 * len(frames) / sum(r) for r in rounds)  # the best round: the least disturbed
+        rate = load * capacity
+
+        def run(block: str) -> list[float]:
+            keyed = [(f"{block}-{i}", frame) for i, frame in enumerate(frames)]
+            return open_loop(keyed, lambda item: environment.predict(item[1], key=item[0]), rate)
+
+        results = _shadow_blocks(environment, log, blocks, run)
+    met = results["p99_ratio_90ci"][1] <= TARGET_P99_RATIO  # shown only when the whole interval is within
+    measured = {"capacity_requests_per_s": capacity, "load": load, "rate_requests_per_s": rate}
+    return {"loop": "open", **measured, "target_p99_ratio": TARGET_P99_RATIO, "target_met": met} | results
 
 
 def _thread_cpu_seconds(thread: Any) -> float:
@@ -208,7 +295,9 @@ def main() -> Path:
         work = Path(tmp)
         label_join = bench_label_join(work, 200_000 if quick else 1_000_000)
         shadow = bench_shadow_cost(work, 8 if quick else 24)
-    return write_results("gates", {"label_join": label_join, "shadow_cost": shadow, "quick": quick})
+        shadow_open = bench_shadow_open_loop(work, 8 if quick else 24)
+    results = {"label_join": label_join, "shadow_cost": shadow, "shadow_cost_open_loop": shadow_open}
+    return write_results("gates", results | {"quick": quick})
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ class ServingEnvironment(Operations):
         self.watchdog = Watchdog(self)
         self.background = Background()
         self.in_flight = InFlight()  # live requests being scored: the shadow's mirror waits for none
-        self.mirror = Mirror(self._score_shadow, score_many=self._score_shadows, live=self.in_flight.busy)
+        self.mirror = Mirror(self._score_shadow, score_many=self._score_shadows, live=self.in_flight)
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -268,6 +268,7 @@ class ServingEnvironment(Operations):
             raise ValueError(f"{len(routed.outputs)} answers for {len(frame)} rows")
         start = 0
         for request, key in zip(requests, keys, strict=True):
+            self.mirror.yield_to_live()  # each request's rows are kept between live requests
             outputs, start = routed.outputs.iloc[start : start + len(request.frame)], start + len(request.frame)
             self._keep(slot, request.frame, outputs, float("nan"), None, key, recent=False)
         return [True] * len(requests)

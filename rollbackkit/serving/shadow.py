@@ -20,10 +20,11 @@ one request at a time, so one refused or failing request costs only itself. Batc
 assumes a version answers each row on its own (as serving several-row requests does).
 
 The shadow yields to live traffic: the serving environment counts the live requests being
-scored (:class:`InFlight`), and the worker starts a batch, and each model call within one,
-only when none is, polling every :data:`YIELD_POLL` seconds meanwhile. A call already
-started runs to its end (it is not pre-empted); a shadow that cannot start for long lets its
-queue fill, and what comes next is dropped and counted.
+scored (:class:`InFlight`), and the worker starts a batch, each model call within one, and
+the keeping of each batched request's rows only when none is (it waits on a condition the
+last live request to end notifies: no polling). A call already started runs to its end (it
+is not pre-empted); a shadow that cannot start for long lets its queue fill, and what comes
+next is dropped and counted.
 
 Which requests are mirrored is a pure function of the request id (:func:`sampled`), so a
 share of requests is mirrored whatever the order they arrive in.
@@ -68,8 +69,8 @@ BATCH_REQUESTS = 256
 BATCH_ROWS = 20_000
 """Rows the worker scores at most per batch (a larger request is scored alone)."""
 
-YIELD_POLL = 0.001
-"""Seconds the worker sleeps between two looks at live requests in flight before a model call."""
+YIELD_POLL = 0.05
+"""Seconds the worker waits for live requests in flight to end before it looks whether it was stopped."""
 
 
 def sampled(request_id: str, percent: int) -> bool:
@@ -78,23 +79,33 @@ def sampled(request_id: str, percent: int) -> bool:
 
 
 class InFlight:
-    """How many live requests are being scored now: ``with in_flight:`` around each; :meth:`busy` asks."""
+    """How many live requests are being scored now: ``with in_flight:`` around each.
+
+    :meth:`wait_idle` blocks (no polling, the GIL released) until none is.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._idle = threading.Condition(threading.Lock())
         self.count = 0
 
     def __enter__(self) -> None:
-        with self._lock:
+        with self._idle:
             self.count += 1
 
     def __exit__(self, *exc: object) -> None:
-        with self._lock:
+        with self._idle:
             self.count -= 1
+            if not self.count:
+                self._idle.notify_all()
 
     def busy(self) -> bool:
         """Whether a live request is being scored now."""
         return self.count > 0
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no live request is being scored; whether none is."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self.count, timeout)
 
 
 @dataclass(frozen=True)
@@ -181,8 +192,8 @@ class Mirror:
         batch: Requests per batch at most (:data:`BATCH_REQUESTS`).
         batch_rows: Rows per batch at most (:data:`BATCH_ROWS`).
         timed_every: Seconds between requests scored alone to be timed (:data:`TIMED_EVERY`).
-        live: True while a live request is being scored (:meth:`InFlight.busy`): the worker
-            starts no model call then. None: it never waits.
+        live: The live requests being scored (an :class:`InFlight`): the worker starts no
+            model call while there is one. None: it never waits.
     """
 
     def __init__(
@@ -196,7 +207,7 @@ class Mirror:
         batch: int = BATCH_REQUESTS,
         batch_rows: int = BATCH_ROWS,
         timed_every: float = TIMED_EVERY,
-        live: Callable[[], bool] | None = None,
+        live: InFlight | None = None,
     ) -> None:
         self._score, self._score_many = score, score_many
         self._live = live
@@ -275,7 +286,7 @@ class Mirror:
         try:
             if not taken:
                 return
-            self._yield()  # reading untyped requests and stacking them is work too
+            self.yield_to_live()  # reading untyped requests and stacking them is work too
             with self._lock:
                 self.batches += 1
             if self._score_many is None:
@@ -302,7 +313,7 @@ class Mirror:
                 self._one(request)
             return
         assert self._score_many is not None
-        self._yield()
+        self.yield_to_live()
         try:
             scored = sum(map(bool, self._score_many(group)))
         except Exception:  # one bad request must not cost the others: each is retried alone
@@ -314,7 +325,7 @@ class Mirror:
 
     def _one(self, request: Mirrored) -> None:
         """Score one request; count what became of it."""
-        self._yield()
+        self.yield_to_live()
         try:
             scored = self._score(request)
         except Exception as exc:  # the shadow's failure: counted, never the client's
@@ -327,11 +338,14 @@ class Mirror:
             with self._lock:
                 self.mirrored += 1
 
-    def _yield(self) -> None:
-        """Wait until no live request is being scored (not once stopping: what is queued is finished)."""
+    def yield_to_live(self) -> None:
+        """Wait until no live request is being scored (not once stopping: what is queued is finished).
+
+        The worker calls it before each model call; ``score_many`` may call it between requests.
+        """
         live = self._live
-        while live is not None and live() and not self._stopped:
-            time.sleep(YIELD_POLL)
+        while live is not None and not self._stopped and not live.wait_idle(YIELD_POLL):
+            pass
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every queued request is scored (tests, shutdown); False on timeout."""
