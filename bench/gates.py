@@ -24,14 +24,18 @@
    started is not pre-empted and it shares the GIL and both cores; expect a ratio above 1 here.
    A server run at saturation has no latency target to keep; this bounds the worst case.
 
-Measured 2026-11-30 on 2 cores shared with other jobs (load average 1.1-1.9), after the mirror
-learnt to yield to live requests: open loop, 12 blocks of 400 requests at 95 req/s (50% of a
-measured 191 req/s): p99 42 ms with the shadow vs 91 ms without, ratio 0.46, 90% interval
-[0.35, 1.67], A/A floor 4.5 -- the machine's noise swamps a 10% effect (per-block p99 medians:
-36 ms shadow, 25 ms none; p50 6.3 vs 5.8 ms; mean 9.2 vs 9.1 ms): the target is NOT shown met
-here; run it on a quiet machine with more blocks. Closed loop, 8 blocks of 150: ratio 1.16
-[0.96, 1.54], floor 1.31; at saturation the mirror defers nearly all its work to the idle
-drains between blocks (16 batches for 600 requests); sustained, its queue would fill and drop.
+``target_met`` is None (not resolved) when the A/A floor is itself outside 1.10 either way.
+
+Measured 2026-11-30 on 2 cores shared with other jobs (load average 1.6-3.5), after the mirror
+learnt to yield to live requests: open loop, 16 blocks of 400 requests at 73 req/s (50% of a
+measured 147 req/s): p99 47 ms with the shadow vs 107 ms without, ratio 0.44, 90% interval
+[0.36, 0.98], but A/A floor 3.2: NOT resolved. The no-shadow p99 is inflated by a few blocks
+(118-142 ms, the second no-shadow block of a pair, in two runs: an artefact of this machine or
+of the log writer, not understood yet); p50 10.0 vs 9.6 ms, p95 30.2 vs 31.6 ms, mean 12.2 vs
+12.7 ms (shadow vs none). A 12-block run: 0.46 [0.35, 1.67], floor 4.5. Closed loop, 8 blocks
+of 150: ratio 1.16 [0.96, 1.54], floor 1.31; at saturation the mirror defers nearly all its
+work to the idle drains between blocks (16 batches for 600 requests); sustained, its queue
+would fill and drop. Rerun on a quiet machine with more blocks before quoting the target met.
 
 Run: ``python -m bench gates`` (``--quick``: 200,000 rows and fewer blocks).
 """
@@ -273,7 +277,10 @@ def bench_shadow_open_loop(work: Path, blocks: int, per_block: int = 400, load: 
             return open_loop(keyed, lambda item: environment.predict(item[1], key=item[0]), rate)
 
         results = _shadow_blocks(environment, log, blocks, run)
-    met = results["p99_ratio_90ci"][1] <= TARGET_P99_RATIO  # shown only when the whole interval is within
+    floor = results["noise_floor_no_shadow_a_vs_a_p99_ratio"]
+    resolved = 1 / TARGET_P99_RATIO <= floor <= TARGET_P99_RATIO  # two runs alike differ less than the target
+    # None: not resolved here; True only when the whole interval is within the target
+    met = results["p99_ratio_90ci"][1] <= TARGET_P99_RATIO if resolved else None
     measured = {"capacity_requests_per_s": capacity, "load": load, "rate_requests_per_s": rate}
     return {"loop": "open", **measured, "target_p99_ratio": TARGET_P99_RATIO, "target_met": met} | results
 
