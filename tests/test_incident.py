@@ -78,7 +78,8 @@ def test_the_3am_incident_takes_six_commands_at_80_columns(served: Path) -> None
         rolled = run(
             "rollback", "churn", "--env", "prod", "--reason", REASON, "--incident", INCIDENT, "--runbook"
         )  # fmt: skip
-        assert "v1.1.0 -> v1.0.0" in rolled.stdout, rolled
+        assert rolled.whole("Cancelled the canary v1.1.0"), rolled  # the canary stops; live keeps it all
+        assert "v1.0.0 takes all traffic again" in " ".join(rolled.stdout.split()), rolled
         assert server.status()["live"]["version"] == "v1.0.0" and server.status()["canary"] is None
         found = RECORD.search(rolled.stdout)
         assert found, rolled

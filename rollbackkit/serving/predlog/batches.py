@@ -89,7 +89,8 @@ def group(items: list[Pending]) -> Group:
         field: pa.array([p.meta.get(field) for p in items], kind).take(owner) for field, kind in META_TYPES.items()
     }
     columns["row"] = pa.array(np.arange(len(inputs)) - np.repeat(np.cumsum(sizes) - sizes, sizes), pa.int32())
-    columns["time"] = pa.array(pd.to_datetime([p.meta["time"] for p in items], utc=True)).take(owner)
+    times = pd.to_datetime([p.meta["time"] for p in items], utc=True)  # UTC values, typed UTC (pandas 4-proof)
+    columns["time"] = pa.array(times.tz_convert(None).to_numpy(), type=pa.timestamp(times.unit, tz="UTC")).take(owner)
     columns["primary_output"] = primary_numbers(outputs, items[0].meta.get("primary"))
     arrow_inputs, arrow_outputs = _arrow(inputs), _arrow(outputs)
     columns.update({f"i{k}": arrow_inputs.column(k) for k in range(arrow_inputs.num_columns)})

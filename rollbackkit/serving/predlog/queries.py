@@ -156,7 +156,7 @@ class LogReader(LogWriter):
             try:
                 rows = self._con.execute(
                     'SELECT w.request_id, w."row", w.time, w."key", w.inputs_table, w.outputs, w.latency_ms, w.error, '
-                    f'l.label FROM window_rows w LEFT JOIN ({WINDOW_LABELS}) l ON l.request_id = w.request_id '
+                    f"l.label FROM window_rows w LEFT JOIN ({WINDOW_LABELS}) l ON l.request_id = w.request_id "
                     'AND l."row" = w."row" ORDER BY w.ord',
                     [name, env],
                 ).fetchdf()
@@ -272,7 +272,9 @@ def _arrow_outputs(texts: Sequence[str]) -> pd.DataFrame | None:
             values = column.to_numpy(zero_copy_only=False)
             columns[name] = pd.array(values, dtype="boolean") if missing else values.astype(bool)
         elif pa.types.is_int64(kind):
-            columns[name] = pd.array(column.to_pandas(), dtype="Int64") if missing else column.to_numpy()
+            # Int64 straight from Arrow: through float64 a 2**53 + 1 would lose its last bit
+            exact = column.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get).array
+            columns[name] = exact if missing else column.to_numpy()
         elif pa.types.is_float64(kind):
             columns[name] = column.to_numpy(zero_copy_only=False).astype("float64")
         elif pa.types.is_string(kind):
