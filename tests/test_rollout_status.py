@@ -74,6 +74,14 @@ def test_an_inconclusive_evaluation_pauses_the_bake_and_a_warning_restarts_it() 
     assert restarted.observe("u", "pass", started=None, now=503.0) == 3.0
 
 
+def test_a_pass_over_rows_already_judged_adds_no_bake_time() -> None:
+    clock = BakeClock()
+    assert clock.observe("t", "pass", started=0.0, now=2.0) == 2.0
+    assert clock.observe("t", "hold", started=0.0, now=50.0) == 2.0  # the same rows again: no time counted
+    assert clock.observe("t", "hold", started=0.0, now=90.0) == 2.0  # however long the silence lasts
+    assert clock.observe("t", "pass", started=0.0, now=91.0) == 91.0  # new rows passed: the gates held throughout
+
+
 def test_a_gate_report_carries_the_watchdog_errors_and_the_promotion() -> None:
     newer = {"decision": "inconclusive", "paused": "evaluation failed: ValueError: boom", "promoted": "m#prod#7"}
     said = GateStatus.from_dict({**newer, "watchdog_errors": 3, "last_watchdog_error": "ValueError: boom"})

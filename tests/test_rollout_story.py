@@ -308,17 +308,22 @@ def test_no_traffic_for_the_whole_bake_pauses_a_stepped_rollout_and_never_promot
     assert report(environment)["decision"] == "pass" and report(environment)["rollout"]["state"] == "baking"
     assert log.stage_of(tag) == "staging"  # six silent tenths of a second did not count
     time.sleep(0.35)
+    environment.check_gates()  # the same rows judged again: no new traffic, no time baked
+    assert log.stage_of(tag) == "staging" and report(environment)["rollout"]["baked_s"] == 0.0
+    send(environment, healthy(40, seed=22), keys(100, 2))
     environment.check_gates()
     assert log.stage_of(tag) == "production"
     assert [e["event"] for e in environment.journal.entries() if e.get("env") == "quiet"].count("bake-complete") == 1
 
 
 def _bake_step(environment: ServingEnvironment, frame: pd.DataFrame, percent: int) -> dict[str, Any] | None:
-    """Send a step's traffic, let its gates pass for the bake, and return what the watchdog did."""
+    """Send a step's traffic, let its gates pass for the bake (traffic on until its end), and return
+    what the watchdog did."""
     send(environment, frame, keys(percent, 10))
     assert environment.check_gates() is None
     assert report(environment)["rollout"]["state"] == "baking", report(environment)
     time.sleep(BAKE)
+    send(environment, frame.head(40), keys(percent, 2))
     return environment.check_gates()
 
 
@@ -470,9 +475,11 @@ def test_a_restart_never_counts_the_downtime_as_bake_time(project: Path, log: Pr
     assert (said["state"], said["step"], said["baked_s"]) == ("baking", 1, 0.0), said
     assert history(project, "steps") == [("canary", "v1.2.0", 5)]
     time.sleep(RESTART_BAKE / 2)
+    send(again, healthy(40, seed=93), keys(5, 2))
     assert again.check_gates() is None and report(again)["rollout"]["state"] == "baking"
     time.sleep(RESTART_BAKE / 2 + 0.1)
-    assert again.check_gates() is not None  # a further full bake of passing evaluations
+    send(again, healthy(40, seed=94), keys(5, 2))
+    assert again.check_gates() is not None  # a further full bake of passing evaluations, with traffic
     assert history(project, "steps") == [("canary", "v1.2.0", 5), ("canary", "v1.2.0", 25)]
 
 
@@ -489,6 +496,9 @@ def test_a_restart_never_completes_a_full_deploys_bake(project: Path, log: Predi
     again.check_gates()
     assert report(again)["rollout"]["state"] == "baking" and log.stage_of(tag) == "staging"
     time.sleep(RESTART_BAKE + 0.1)
+    again.check_gates()  # only the rows from before the restart: they never complete a bake
+    assert log.stage_of(tag) == "staging"
+    send(again, healthy(40, seed=95), keys(100, 2))
     again.check_gates()
     assert log.stage_of(tag) == "production"
 

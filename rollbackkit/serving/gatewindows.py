@@ -56,9 +56,8 @@ def judge(
     if not delayed or window.empty:
         return report
     until = now - timedelta(seconds=delay)
-    first = first_time(window)
-    if first is not None and pd.Timestamp(first) <= pd.Timestamp(until):
-        return report  # the window reaches back past the delay: it holds the newest eligible rows already
+    if _eligible(window, until) >= _needed(slot.bundle):
+        return report  # the window holds enough rows old enough for their labels already
     older = read(slot, until=until.isoformat())
     if older.empty:
         return report
@@ -77,6 +76,22 @@ def _live(read: Reader, live_slot: Slot | None, window: pd.DataFrame, began: str
     if live_slot is None:
         return None
     return read(live_slot, since=first_time(window) or began, until=last_time(window))
+
+
+def _eligible(window: pd.DataFrame, until: datetime) -> int:
+    """The window's labelled rows at least a label delay old (at or before ``until``)."""
+    if "time" not in window.columns:
+        return 0
+    old = pd.to_datetime(window["time"], utc=True) <= pd.Timestamp(until)
+    if "label" in window.columns:
+        old &= window["label"].notna()
+    return int(old.sum())
+
+
+def _needed(bundle: Any) -> int:
+    """The most rows any gate of ``bundle`` needs (its ``min_samples``, else the spec's)."""
+    spec = parse_gates_dict(bundle.gates, f"{bundle.info.tag} gates.yaml")
+    return max([g.min_samples or spec.min_samples for g in spec.gates], default=spec.min_samples)
 
 
 def _label_gates(bundle: Any) -> tuple[list[dict[str, Any]], float]:

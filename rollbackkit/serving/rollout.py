@@ -122,10 +122,11 @@ class Rollout:
         )
 
 
-Verdict = Literal["pass", "pause", "reset"]
-"""What one evaluation does to the bake: ``pass`` runs it, ``pause`` (inconclusive: no traffic,
-too few labels, an unsupported difference) stops it and keeps the time baked, ``reset`` (a
-warning or a failure) sets it back to 0."""
+Verdict = Literal["pass", "hold", "pause", "reset"]
+"""What one evaluation does to the bake: ``pass`` runs it, ``hold`` (a pass over the same rows
+as the last one: no new traffic) counts nothing and keeps the time baked up to the last pass,
+``pause`` (inconclusive: no traffic, too few labels, an unsupported difference) stops it and keeps
+the time baked, ``reset`` (a warning or a failure) sets it back to 0."""
 
 
 @dataclass
@@ -144,7 +145,8 @@ class BakeClock:
     this process (its window holds the rows since then), else from that pass, so a restart
     never counts the server's downtime. A pause (inconclusive) keeps the time baked up to the
     last pass and counts nothing until the next pass; a warning or a failure resets it to 0.
-    A bake is never completed by minutes without traffic or without labels.
+    A bake is never completed by minutes without traffic or without labels: a pass over rows
+    already judged (``hold``) adds no time, so the bake ends only at a pass over new rows.
     """
 
     def __init__(self) -> None:
@@ -159,6 +161,9 @@ class BakeClock:
         if verdict == "reset":
             self._bakes[deployment] = _Bake()
             return 0.0
+        if verdict == "hold":  # the bake reaches only as far as the last pass over new rows
+            ran = bake.last_pass - bake.run_from if bake.run_from is not None and bake.last_pass is not None else 0.0
+            return bake.banked + max(0.0, ran)
         if verdict == "pause":
             if bake.run_from is not None and bake.last_pass is not None:
                 bake.banked += max(0.0, bake.last_pass - bake.run_from)

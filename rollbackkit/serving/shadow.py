@@ -71,6 +71,10 @@ BATCH_ROWS = 20_000
 
 YIELD_POLL = 0.05
 """Seconds the worker waits for live requests in flight to end before it looks whether it was stopped."""
+YIELD_MAX = 1.0
+"""The longest the worker yields before one model call: a server never idle for a second (several
+clients at once) still gets its shadow scored, at live's expense, rather than a full queue dropping
+every mirrored request."""
 
 
 def sampled(request_id: str, percent: int) -> bool:
@@ -339,13 +343,16 @@ class Mirror:
                 self.mirrored += 1
 
     def yield_to_live(self) -> None:
-        """Wait until no live request is being scored (not once stopping: what is queued is finished).
+        """Wait until no live request is being scored, at most :data:`YIELD_MAX` seconds (not once
+        stopping: what is queued is finished).
 
         The worker calls it before each model call; ``score_many`` may call it between requests.
         """
         live = self._live
+        deadline = time.monotonic() + YIELD_MAX
         while live is not None and not self._stopped and not live.wait_idle(YIELD_POLL):
-            pass
+            if time.monotonic() >= deadline:
+                return
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every queued request is scored (tests, shutdown); False on timeout."""

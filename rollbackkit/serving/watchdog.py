@@ -33,7 +33,7 @@ from rollbackkit.analysis.gates import GateReport, tolerate
 from rollbackkit.errors import RollbackRefused, Superseded
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.gatewindows import judge
-from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, Verdict, candidate
+from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, Verdict, candidate, last_time
 from rollbackkit.serving.router import RoutingState, Slot
 from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.watched import EvaluationErrors, Watched
@@ -56,6 +56,7 @@ class Watchdog:
         self._watchdog: threading.Thread | None = None
         self._streaks: dict[str, dict[str, int]] = {}  # deployment -> gate -> consecutive failures
         self._bake = BakeClock()
+        self._newest: dict[str, str | None] = {}  # deployment -> its window's newest row time when last judged
         self._assignments: dict[str, Assignment] = {}
         self.errors = EvaluationErrors(environment)
 
@@ -118,6 +119,8 @@ class Watchdog:
         for gone in set(self._streaks) - {slot.deployment}:
             del self._streaks[gone]
         self._bake.keep_only({slot.deployment})
+        for gone in set(self._newest) - {slot.deployment}:
+            del self._newest[gone]
         rollout = self._rollout(state, role, slot, assignment, report, window)
         return report, rollout
 
@@ -149,7 +152,11 @@ class Watchdog:
         else:
             percent, steps, bake_s = state.shadow_percent, (), None
         verdict = _verdict(report)
-        passing = verdict == "pass"
+        known, newest, seen = slot.deployment in self._newest, last_time(window), self._newest.get(slot.deployment)
+        self._newest[slot.deployment] = newest
+        if verdict == "pass" and known and newest == seen:  # the same rows pass again: no time baked
+            verdict = "hold"
+        passing = verdict in ("pass", "hold")
         baked = self._bake.observe(slot.deployment, verdict, env.deployed_at.get(slot.deployment), time.monotonic())
         if not passing:
             status: RolloutState = "paused"
