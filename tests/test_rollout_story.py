@@ -546,11 +546,13 @@ class _At(datetime):
         return cls.moment
 
 
+@pytest.mark.parametrize("judged_at", [timedelta(hours=2), timedelta(seconds=7812)])
 def test_a_label_gate_sees_rows_old_enough_for_their_labels_on_a_busy_service(
-    project: Path, log: PredictionLog, monkeypatch: pytest.MonkeyPatch
+    project: Path, log: PredictionLog, monkeypatch: pytest.MonkeyPatch, judged_at: timedelta
 ) -> None:
     """30,000 rows over two hours, all labelled; the labels take 90 minutes: the newest 20,000
-    rows (a window) are all younger than that, the label gate reads the older rows too."""
+    rows (a window, from minute 40) are all younger than that, or (judged at 2h10m12s) only its
+    first request of 100 rows is old enough: the label gate reads the older rows too."""
     from rollbackkit.serving import environment as environment_module
 
     environment = served(project, "steps", log)
@@ -564,7 +566,7 @@ def test_a_label_gate_sees_rows_old_enough_for_their_labels_on_a_busy_service(
     monkeypatch.undo()
     ids = pd.DataFrame([(r, row) for r, size in sent for row in range(size)], columns=["request_id", "row"])
     log.add_labels(NAME, "steps", ids.assign(label=truth["target"].to_numpy()), on="request_id")
-    environment.watchdog.clock = lambda: start + timedelta(hours=2)
+    environment.watchdog.clock = lambda: start + judged_at
     environment.check_gates()
     accuracy = gate(environment, "accuracy")
     assert accuracy["status"] == "pass", accuracy
