@@ -125,7 +125,9 @@ def _through(
     starts = range(0, len(items), chunk_rows)
     parts: list[LabelIngest] = []
     for number, start in enumerate(starts, 1):
-        body = {"on": on, "labels": items[start : start + chunk_rows], "all_rows": all_rows}
+        body: dict[str, Any] = {"on": on, "labels": items[start : start + chunk_rows]}
+        if all_rows:  # only when asked: a server older than the flag refuses the key
+            body["all_rows"] = True
         try:
             answer = admin_call(registry.paths, url, "labels", body, route="/labels")
         except ServerError as exc:
