@@ -356,3 +356,30 @@ def test_the_admin_api_starts_a_shadow_and_steps_and_status_shows_them(served: P
         assignment = stepped.json()["assignment"]
         assert (assignment["canary_percent"], assignment["steps"], assignment["bake_s"]) == (5, [5, 25, 50, 100], 600)
         assert server.status()["canary"]["percent"] == 5
+
+
+def test_a_batch_whose_rows_fail_to_be_kept_midway_never_scores_a_kept_request_twice() -> None:
+    """Keeping the third request's rows fails after the batch call: the first two stay kept (not
+    scored again), the third counts as failed, the last two are scored one by one."""
+    from datetime import UTC, datetime
+
+    from rollbackkit.serving.shadow import KeepFailed
+
+    alone: list[str] = []
+
+    def one(request: Mirrored) -> bool:
+        alone.append(request.request_id)
+        return True
+
+    def batch(requests: Sequence[Mirrored]) -> list[bool]:
+        raise KeepFailed(2, OSError("the log's disk is full"))
+
+    mirror = Mirror(one, score_many=batch)
+    frame = pd.DataFrame({"x": [1.0]})
+    group = [Mirrored(None, frame, False, f"r{i}", datetime.now(UTC), None) for i in range(5)]  # type: ignore[arg-type]
+    mirror._many(group)
+    counted = mirror.status()
+    assert alone == ["r3", "r4"]  # r0 and r1 were kept by the batch: never scored (and logged) twice
+    assert (counted.mirrored, counted.failed) == (4, 1)
+    assert counted.last_error is not None and "OSError: the log's disk is full" in counted.last_error
+    mirror.stop()

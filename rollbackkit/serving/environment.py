@@ -28,7 +28,7 @@ from rollbackkit.serving.background import AssignmentHook, Background
 from rollbackkit.serving.operations import Operations
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
-from rollbackkit.serving.shadow import InFlight, Mirror, Mirrored, sampled
+from rollbackkit.serving.shadow import InFlight, KeepFailed, Mirror, Mirrored, sampled
 from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.threads import limit_scoring_threads
 from rollbackkit.serving.watchdog import Watchdog
@@ -267,10 +267,13 @@ class ServingEnvironment(Operations):
         if len(routed.outputs) != len(frame):
             raise ValueError(f"{len(routed.outputs)} answers for {len(frame)} rows")
         start = 0
-        for request, key in zip(requests, keys, strict=True):
+        for kept, (request, key) in enumerate(zip(requests, keys, strict=True)):
             self.mirror.yield_to_live()  # each request's rows are kept between live requests
             outputs, start = routed.outputs.iloc[start : start + len(request.frame)], start + len(request.frame)
-            self._keep(slot, request.frame, outputs, float("nan"), None, key, recent=False)
+            try:
+                self._keep(slot, request.frame, outputs, float("nan"), None, key, recent=False)
+            except Exception as exc:  # the ones kept stay kept: never scored (and logged) twice
+                raise KeepFailed(kept, exc) from exc
         return [True] * len(requests)
 
     def _keep(

@@ -112,6 +112,15 @@ class InFlight:
             return self._idle.wait_for(lambda: not self.count, timeout)
 
 
+class KeepFailed(Exception):
+    """Keeping a batch's rows failed at request ``kept`` (those before it were kept) with ``cause``."""
+
+    def __init__(self, kept: int, cause: Exception) -> None:
+        super().__init__(f"{kept} requests kept, then {type(cause).__name__}: {cause}")
+        self.kept = kept
+        self.cause = cause
+
+
 @dataclass(frozen=True)
 class Mirrored:
     """One live request handed to the shadow: the frame as the client sent it, and the live row's keys.
@@ -311,15 +320,25 @@ class Mirror:
                 self._queued_rows -= sum(len(r.frame) for r in taken)
 
     def _many(self, group: list[Mirrored]) -> None:
-        """Score requests of one signature in one call; when it raises, one by one (failures counted each)."""
-        if len(group) < 2:
+        """Score requests of one signature in one call; when it raises, one by one (failures counted each).
+
+        When keeping one request's rows fails after the call, the requests kept before it stay
+        kept (never scored twice), it counts as failed, and the rest are scored one by one.
+        """
+        if len(group) < 2 or self._score_many is None:
             for request in group:
                 self._one(request)
             return
-        assert self._score_many is not None
         self.yield_to_live()
         try:
             scored = sum(map(bool, self._score_many(group)))
+        except KeepFailed as partial:
+            with self._lock:
+                self.mirrored += partial.kept
+            self._failed(partial.cause)
+            for request in group[partial.kept + 1 :]:
+                self._one(request)
+            return
         except Exception:  # one bad request must not cost the others: each is retried alone
             for request in group:
                 self._one(request)
@@ -333,14 +352,18 @@ class Mirror:
         try:
             scored = self._score(request)
         except Exception as exc:  # the shadow's failure: counted, never the client's
-            said = " ".join(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}".split())[:500]
-            with self._lock:
-                self.failed += 1
-                self.last_error = said
+            self._failed(exc)
             return
         if scored:
             with self._lock:
                 self.mirrored += 1
+
+    def _failed(self, exc: BaseException) -> None:
+        """Count one request the shadow could not score or keep, with the error in one line."""
+        said = " ".join(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}".split())[:500]
+        with self._lock:
+            self.failed += 1
+            self.last_error = said
 
     def yield_to_live(self) -> None:
         """Wait until no live request is being scored, at most :data:`YIELD_MAX` seconds (not once
