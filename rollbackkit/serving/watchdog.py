@@ -260,15 +260,7 @@ class Watchdog:
         env = self.environment
         if env.log is None or not self._baking(slot):
             return
-        rows = env.log.promote(slot.deployment)
-        env.journal.append(
-            "bake-complete",
-            name=env.name,
-            env=env.env,
-            version=slot.bundle.version,
-            deployment=slot.deployment,
-            rows_promoted=rows,
-        )
+        self._journal("bake-complete", slot, rows_promoted=env.log.promote(slot.deployment))
 
     def _roll_back(
         self, slot: Slot, report: GateReport, rollout: Rollout | None, generation: int
@@ -297,12 +289,9 @@ class Watchdog:
             last |= {"rollout": replace(rollout, state="rolled-back", paused=None).to_dict(), "paused": None}
         result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)
         result["report"] = last
-        env.journal.append(
+        self._journal(
             "gate-breach",
-            name=env.name,
-            env=env.env,
-            version=slot.bundle.version,
-            deployment=slot.deployment,
+            slot,
             gates=report.summary(),
             rolled_back=True,
             target=result["assignment"]["version"],
@@ -314,6 +303,12 @@ class Watchdog:
             self._hooks.append(hook)
         return result
 
+    def _journal(self, event: str, slot: Slot, **extra: Any) -> None:
+        """Journal ``event`` about the deployment in ``slot`` (name, env, version, deployment, ``extra``)."""
+        env = self.environment
+        said = {"name": env.name, "env": env.env, "version": slot.bundle.version, "deployment": slot.deployment}
+        env.journal.append(event, **said, **extra)
+
     def _breach_without_target(self, slot: Slot, report: GateReport, why: str) -> None:
         """Journal and announce, once per deployment, a failed gate that moved no traffic."""
         env = self.environment
@@ -321,10 +316,7 @@ class Watchdog:
             return
         self._alerted.add(slot.deployment)
         name, version, gates = env.name, slot.bundle.version, report.summary()
-        env.journal.append(
-            "gate-breach", name=name, env=env.env, version=version, deployment=slot.deployment, gates=gates,
-            rolled_back=False, reason=why,
-        )  # fmt: skip
+        self._journal("gate-breach", slot, gates=gates, rolled_back=False, reason=why)
         env.notify(TrafficEvent("gate-breach", name, env.env, version, tag=slot.deployment, reason=why, gates=gates))
 
     def _after_rollback(self, result: dict[str, Any]) -> None:
