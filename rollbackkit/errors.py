@@ -185,3 +185,19 @@ class LogWriterStopped(RollbackkitError):
 
 class DemoError(RollbackkitError):
     """A demo step did not go as the story says."""
+
+
+class StoreError(RollbackkitError):
+    """The shared PostgreSQL store (``store:`` / ``ROLLBACKKIT_STORE``) failed; never shows its password."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached: refused, timed out, unknown host, or its database is missing."""
+
+
+class StoreAuthFailed(StoreError):
+    """The store refused the credentials (wrong password, unknown role, or no permission)."""
+
+
+class StoreSchemaTooNew(StoreError):
+    """The store was created by a newer rollbackkit whose schema this one cannot read."""
