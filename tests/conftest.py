@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.postgres import postgres, store_url  # noqa: F401  (fixtures: a real PostgreSQL, a fresh database)
+
 SESSION_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "DVC_NO_ANALYTICS": "1",
