@@ -10,6 +10,9 @@ export GTO_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 CHROMIUM := /usr/bin/chromium
+HAPROXY := /usr/sbin/haproxy
+# Debian puts PostgreSQL's server binaries under /usr/lib/postgresql/N/bin (N: its major version).
+PG_CTL := $(or $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))),/usr/lib/postgresql/N/bin/pg_ctl)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv demo test test-binder test-wheel lint typecheck pytest bench clean constraints readme
@@ -38,11 +41,16 @@ typecheck: $(STAMP)
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
+# The replica tests start a real PostgreSQL (as the postgres user when root) and HAProxy,
+# both Debian's packages, on 127.0.0.1 (tests/postgres.py, tests/haproxy.py).
+$(PG_CTL) $(HAPROXY):
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql haproxy
+
 # Two workers (this machine kind has 2 cores); worksteal keeps the long story tests from
 # queueing behind each other. Timing-sensitive checks allow for a busy neighbour.
 # One OpenMP/BLAS thread per process: two workers on two cores, and tests that score in
 # loops would otherwise oversubscribe them (servers cap their own scoring threads anyway).
-pytest: $(STAMP) $(CHROMIUM)
+pytest: $(STAMP) $(CHROMIUM) $(PG_CTL) $(HAPROXY)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist worksteal
 
 test: lint typecheck pytest
