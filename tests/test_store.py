@@ -130,6 +130,7 @@ def test_a_store_setting_that_is_not_text_is_refused(tmp_path: Path, no_store_en
 def test_redacted_hides_the_password_and_nothing_else(url: str, shown: str) -> None:
     assert redacted(url) == shown
     assert Store(url).where == shown
+    assert SECRET not in repr(Store(url)) and quote(SECRET, safe="") not in repr(Store(url))
 
 
 # -- opening it: every way it goes wrong ------------------------------------------------------
@@ -217,6 +218,23 @@ def test_a_connection_the_server_cuts_is_unavailable(postgres: PgCluster, store_
     error = mapped(cut.value, store.where)
     assert isinstance(error, StoreUnavailable), error
     one_line(error, postgres.password)
+
+
+def test_a_read_only_database_says_so(postgres: PgCluster, store_url: str) -> None:
+    database = store_url.rsplit("/", 1)[1]
+    postgres.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')  # like a standby
+    with pytest.raises(StoreError) as raised:
+        open_store(store_url)
+    assert "is read-only" in one_line(raised.value, postgres.password) and "target_session_attrs" in raised.value.hint
+
+
+def test_a_failed_statement_is_not_called_unreachable() -> None:
+    conflict = mapped(psycopg.errors.SerializationFailure("could not serialize access"), "postgresql://rk:***@db/rk")
+    assert type(conflict) is StoreError and "failed: could not serialize access" in one_line(conflict)
+    refused = mapped(ConnectionRefusedError(111, "Connection refused"), "postgresql://rk:***@db/rk")
+    assert isinstance(refused, StoreUnavailable)
+    scrubbed = mapped(psycopg.OperationalError(f"oops {SECRET}"), "W", url=f"postgresql://rk:{SECRET}@db/rk")
+    assert "oops ***" in one_line(scrubbed)
 
 
 # -- the schema -------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def store_url(paths: ProjectPaths) -> str | None:
 
 def redacted(url: str) -> str:
     """``url`` with its password (in the user part or a ``password=`` parameter) shown as ``***``."""
-    shown = re.sub(r"(://[^:@/?#]*):[^@/?#]*@", r"\1:***@", url)
+    shown = re.sub(r"(://[^:@/?#]*):[^/?#]*@", r"\1:***@", url)
     shown = re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)", r"\1***", shown)
     return shown
 
@@ -60,7 +60,7 @@ def redacted(url: str) -> str:
 class Store:
     """One PostgreSQL store; :meth:`connect` opens connections with the schema on the search path."""
 
-    url: str
+    url: str = field(repr=False)
     """The full URL (holds the password: never print it, print :attr:`where`)."""
     where: str = field(default="")
     """The URL with its password redacted, for messages."""
@@ -133,13 +133,14 @@ def store_of(paths: ProjectPaths) -> Store | None:
     return None if url is None else open_store(url)
 
 
-_AUTH = re.compile(
+_CREDENTIALS = re.compile(
     r"password authentication failed|no pg_hba\.conf entry|authentication failed|no password supplied"
-    r'|role "[^"]*" does not exist|permission denied',
+    r'|role "[^"]*" does not exist',
     re.IGNORECASE,
 )
 _MISSING_DATABASE = re.compile(r'database "[^"]*" does not exist', re.IGNORECASE)
 _UNREACHABLE_STATES = ("08", "57P", "53")
+"""Connection exceptions, the server shutting down or starting up, too many clients / out of resources."""
 _NOISE = (
     (r"^connection failed:\s*", ""),
     (r'connection to server (at|on) "[^"]*"( \([^)]*\))?, port \d+ failed:\s*', ""),
@@ -160,19 +161,29 @@ def mapped(exc: BaseException, where: str, *, url: str = "") -> StoreError:
     if state == "3D000" or _MISSING_DATABASE.search(detail):
         return StoreUnavailable(
             f"The store {where} has no such database: {detail}.",
-            "Create it (createdb, or CREATE DATABASE as an admin) or fix the database name in " + _WHERE_TO_SET + ".",
+            f"Create it (createdb, or CREATE DATABASE as an admin) or fix the database name in {_WHERE_TO_SET}.",
         )
-    if state.startswith("28") or state == "42501" or _AUTH.search(detail):
+    if state.startswith("28") or _CREDENTIALS.search(detail):
         return StoreAuthFailed(
             f"The store {where} refused the credentials: {detail}.",
-            "Check the user and password in " + _WHERE_TO_SET + " (or PGPASSWORD / ~/.pgpass), and the role's grants.",
+            f"Check the user and password in {_WHERE_TO_SET} (or PGPASSWORD, ~/.pgpass).",
         )
-    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, OSError)) or state.startswith(
-        _UNREACHABLE_STATES
-    ):
+    if state == "42501" or "permission denied" in detail.lower():
+        return StoreAuthFailed(
+            f"The store {where} refused access: {detail}.",
+            "Grant the role CREATE on the database (or let an admin run rollbackkit once to create the "
+            f"schema {SCHEMA}) and USAGE plus table rights on it.",
+        )
+    if state == "25006":
+        return StoreError(
+            f"The store {where} is read-only: {detail}.",
+            "Point it at the primary (add target_session_attrs=read-write to the URL).",
+        )
+    connection_level = not state and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, OSError))
+    if connection_level or state.startswith(_UNREACHABLE_STATES):
         return StoreUnavailable(
             f"Cannot reach the store {where}: {detail}.",
-            "Check that PostgreSQL runs there and accepts connections, and the host and port in " + _WHERE_TO_SET + ".",
+            f"Check that PostgreSQL runs there and accepts connections, and the host and port in {_WHERE_TO_SET}.",
         )
     return StoreError(
         f"The store {where} failed: {detail}.",
