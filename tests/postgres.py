@@ -88,14 +88,18 @@ class PgCluster:
             return False
         return self._pg_ctl("status", check=False).returncode == 0
 
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections; fails fast with its log."""
-        for attempt in range(3):
+    def start(self, *, new_port_if_taken: bool = False) -> None:
+        """Start the server and wait until it accepts connections; fails fast with its log.
+
+        ``new_port_if_taken``: on a first start, move to another free port when one was taken
+        meanwhile (a restart keeps its port: clients hold the URL).
+        """
+        for attempt in range(3 if new_port_if_taken else 1):
             result = self._pg_ctl("-l", str(self.log), "-w", "-t", "60", "start", check=False)
             if result.returncode == 0:
                 return
             log = self.log.read_text(errors="replace") if self.log.exists() else ""
-            if "could not bind" in log and attempt < 2:  # another process took the port meanwhile
+            if new_port_if_taken and "could not bind" in log and attempt < 2:  # another process took the port meanwhile
                 self.port = free_port()
                 self._configure()
                 continue
@@ -121,8 +125,9 @@ class PgCluster:
             con.execute(sql.encode())
 
     def create_database(self, name: str) -> str:
-        """Create the database ``name`` and return its URL."""
-        self.execute(f'CREATE DATABASE "{name}"')
+        """Create the database ``name`` and return its URL (a file copy of template1: faster here)."""
+        strategy = " STRATEGY FILE_COPY" if int(self.bin.parent.name) >= 15 else ""
+        self.execute(f'CREATE DATABASE "{name}"{strategy}')
         return self.url(name)
 
     def _initdb(self) -> None:
@@ -174,7 +179,7 @@ class PgCluster:
 def start_cluster(root: Path) -> PgCluster:
     """A private running cluster (for tests that restart or stop it); ``stop(remove=True)`` it after."""
     cluster = PgCluster(root)
-    cluster.start()
+    cluster.start(new_port_if_taken=True)
     return cluster
 
 
