@@ -20,6 +20,9 @@ import pyarrow as pa
 NAMES_KEY = b"rollbackkit.columns"
 """The blob's schema metadata key holding the frame's column names (JSON, types kept)."""
 
+CATEGORIES_KEY = b"rollbackkit.categories"
+"""The blob's schema metadata key holding each categorical column's categories dtype."""
+
 
 def inputs_blob(frame: pd.DataFrame) -> bytes:
     """``frame`` as an Arrow IPC stream whose :func:`inputs_frame` is the same frame.
@@ -36,8 +39,14 @@ def inputs_blob(frame: pd.DataFrame) -> bytes:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
         mixed = plain.select_dtypes(include="object").columns
         table = pa.Table.from_pandas(plain.astype(dict.fromkeys(mixed, "str")), preserve_index=False)
+    for k, dtype in enumerate(plain.dtypes):  # NaN stays NaN (not null), with its very bits
+        if isinstance(dtype, np.dtype) and dtype.kind == "f":
+            table = table.set_column(k, table.field(k), pa.array(plain.iloc[:, k].to_numpy(), from_pandas=False))
     metadata = dict(table.schema.metadata or {})
     metadata[NAMES_KEY] = json.dumps(names).encode()
+    metadata[CATEGORIES_KEY] = json.dumps(
+        {k: str(t.categories.dtype) for k, t in enumerate(frame.dtypes) if isinstance(t, pd.CategoricalDtype)}
+    ).encode()
     table = table.replace_schema_metadata(metadata)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -50,6 +59,11 @@ def inputs_frame(blob: bytes) -> pd.DataFrame:
     table = pa.ipc.open_stream(blob).read_all()
     names = json.loads((table.schema.metadata or {}).get(NAMES_KEY, b"null"))
     frame = table.to_pandas()
+    kinds = json.loads((table.schema.metadata or {}).get(CATEGORIES_KEY, b"{}"))
+    for position, kind in kinds.items():  # empty categories come back untyped: type them as stored
+        column = frame.iloc[:, int(position)]
+        if str(column.cat.categories.dtype) != kind:
+            frame.isetitem(int(position), column.cat.set_categories(column.cat.categories.astype(kind)))
     if names is not None:
         frame.columns = pd.Index(names, dtype=object) if not all(isinstance(n, str) for n in names) else names
     return frame.reset_index(drop=True)

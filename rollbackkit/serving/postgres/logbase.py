@@ -71,6 +71,10 @@ class PgLogBase:
                 self._con.close()
                 self._con = None
 
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Commit what is buffered (the writer overrides this; without one nothing is)."""
+        return True
+
     def knows(self, deployment: str) -> bool:
         """Whether a stage was ever declared for ``deployment`` (by any replica)."""
         with self._tx() as con:

@@ -1,0 +1,344 @@
+"""The PostgreSQL log's write side: a bounded buffer, a writer thread, exactly-once batches.
+
+:meth:`PgLogWriter.record` only appends to a bounded in-memory buffer: it never blocks and
+never raises to the request (a request arriving when ``buffer_rows`` rows wait is dropped and
+counted). A writer thread, on its own connection, commits one transaction per batch
+(``flush_interval`` seconds or ``batch_rows`` rows):
+
+1. ``INSERT INTO log_batches ... ON CONFLICT DO NOTHING RETURNING``: no row back means this
+   batch id committed before a connection was lost mid-commit, so it is skipped (exactly once);
+2. the stages of the batch's deployments and the quarantined versions, read ``FOR SHARE``
+   (another replica's promote or quarantine counts at once);
+3. the rows by COPY, one ``log_inputs`` blob per input signature.
+
+When the store is unreachable the batch is kept (same id) and retried with backoff (0.1 s
+doubling to 2 s); requests keep filling the buffer, and everything is written once the store
+is back. A batch the store refuses for its content is split so only the request at fault is
+lost (counted in ``unwritten``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import psycopg
+
+from rollbackkit.errors import StoreError
+from rollbackkit.serving.postgres import rows
+from rollbackkit.serving.postgres.logbase import PgLogBase
+from rollbackkit.serving.postgres.store import Store, mapped
+from rollbackkit.serving.predlog.batches import Pending
+
+LOGGER = logging.getLogger(__name__)
+
+BACKOFF = (0.1, 2.0)
+"""Seconds between retries while the store is unreachable: first, and the most (doubling)."""
+
+
+@dataclass
+class _Batch:
+    """Requests taken from the buffer, committed together under one id (kept across retries)."""
+
+    items: list[Pending]
+    size: int
+    batch_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    parts: list[rows.Part] | None = None
+
+
+class _Outage(Exception):
+    """The store could not be reached, or the connection broke: the batch's outcome is unknown."""
+
+
+class PgLogWriter(PgLogBase):
+    """The log's write side on the store (see the module docstring).
+
+    Args:
+        store: The opened store.
+        flush_interval: Seconds between the writer's commits.
+        batch_rows: Rows that make a batch (and trigger an early commit).
+        buffer_rows: The most rows waiting in memory; requests beyond are dropped and counted.
+        replica: This replica's id (the rows' ``replica`` column).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flush_interval: float = 0.2,
+        batch_rows: int = 20_000,
+        buffer_rows: int = 200_000,
+        replica: str = "",
+    ) -> None:
+        super().__init__(store)
+        self.flush_interval = flush_interval
+        self.batch_rows = batch_rows
+        self.buffer_rows = buffer_rows
+        self.replica = replica
+        self._cond = threading.Condition()
+        self._queue: list[Pending] = []
+        self._buffered = 0  # rows queued or in the batch being committed
+        self._accepted = 0  # requests accepted so far
+        self._done = 0  # requests committed (or lost), in order
+        self._inflight: _Batch | None = None
+        self._dropped = 0
+        self._flush_lock = threading.Lock()
+        self._wcon: psycopg.Connection[Any] | None = None
+        self._lost_connection = False
+        self._reachable = True
+        self._reconnects = 0
+        self._backoff = BACKOFF[0]
+        self._writer: threading.Thread | None = None
+        self._closing = False
+        self._close_by = float("inf")
+        self.write_errors: list[str] = []
+        self.sink_errors: list[str] = []
+        self._write_error_count = 0
+        self._unwritten = 0
+
+    # ------------------------------------------------------------------ request path
+    def record(self, meta: dict[str, Any], inputs: pd.DataFrame, outputs: pd.DataFrame | None) -> None:
+        """Buffer one request's rows; never blocks, never raises (a full buffer drops and counts it).
+
+        Args:
+            meta: As the DuckDB log's (``serving/environment.py`` builds it).
+            inputs: The request's feature rows.
+            outputs: The rows' outputs, or None when the request failed.
+        """
+        try:
+            size = len(inputs)
+            with self._cond:
+                if self._buffered + size > self.buffer_rows:
+                    self._dropped += size
+                    return
+                self._queue.append(Pending(meta, inputs, outputs))
+                self._buffered += size
+                self._accepted += 1
+                if self._buffered - (self._inflight.size if self._inflight else 0) >= self.batch_rows:
+                    self._cond.notify_all()
+        except Exception:  # the request path never fails because of the log
+            LOGGER.exception("The prediction log could not buffer a request.")
+
+    # ------------------------------------------------------------------ writer thread
+    def start(self) -> None:
+        """Start the writer thread (its own connection)."""
+        self._writer = threading.Thread(target=self._run, name="rollbackkit-pg-log-writer", daemon=True)
+        self._writer.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                ready = self._buffered - (self._inflight.size if self._inflight else 0) >= self.batch_rows
+                if not self._closing and not ready:
+                    self._cond.wait(self._backoff if not self._reachable else self.flush_interval)
+                closing = self._closing
+            try:
+                self._drain(None, self._close_by if closing else None)
+            except Exception as exc:  # the writer outlives anything
+                LOGGER.exception("The prediction log writer failed.")
+                self._write_failed(f"{type(exc).__name__}: {exc}", 0)
+            with self._cond:
+                if closing and (self._done >= self._accepted or time.monotonic() >= self._close_by):
+                    return
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Commit everything buffered before this call; False when the store stayed unreachable
+        for ``timeout`` seconds (the rows stay buffered)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            target = self._accepted
+        while True:
+            with self._cond:
+                if self._done >= target:
+                    return True
+                backoff = self._backoff
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._flush_lock.acquire(timeout=left):
+                return False
+            try:
+                finished = self._drain_locked(target)
+            finally:
+                self._flush_lock.release()
+            if not finished:
+                if time.monotonic() + backoff >= deadline:
+                    return False
+                time.sleep(backoff)
+
+    def _drain(self, target: int | None, until: float | None) -> None:
+        """Commit batches (as the thread); while closing, retry an outage until ``until``."""
+        with self._flush_lock:
+            finished = self._drain_locked(target)
+        while not finished and until is not None and time.monotonic() + self._backoff < until:
+            time.sleep(self._backoff)
+            with self._flush_lock:
+                finished = self._drain_locked(target)
+
+    def _drain_locked(self, target: int | None) -> bool:
+        """Commit batches until requests up to ``target`` (None: all) are done; False on an outage."""
+        while True:
+            with self._cond:
+                if self._done >= (self._accepted if target is None else target):
+                    return True
+                batch = self._inflight or self._take()
+            try:
+                self._commit(batch)
+            except _Outage as exc:
+                self._outage(exc)
+                return False
+            except Exception as exc:  # the store refused the batch's content: lose only the culprit
+                self._split(batch, exc)
+            self._finished(batch)
+
+    def _take(self) -> _Batch:
+        """Move up to ``batch_rows`` rows from the queue into the batch in flight (under ``_cond``)."""
+        count = size = 0
+        for item in self._queue:
+            if count and size + len(item.inputs) > self.batch_rows:
+                break
+            count += 1
+            size += len(item.inputs)
+        batch = _Batch(self._queue[:count], size)
+        del self._queue[:count]
+        self._inflight = batch
+        return batch
+
+    def _finished(self, batch: _Batch) -> None:
+        with self._cond:
+            self._inflight = None
+            self._buffered -= batch.size
+            self._done += len(batch.items)
+            self._reachable, self._backoff = True, BACKOFF[0]
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ one transaction
+    def _commit(self, batch: _Batch) -> bool:
+        """Write ``batch`` in one transaction; False when it was committed before (skipped).
+
+        Raises:
+            _Outage: the store is unreachable or the connection broke (outcome unknown).
+        """
+        if batch.parts is None:
+            batch.parts = rows.parts(batch.items, batch.batch_id, self.replica)
+        con = self._writer_connection()
+        try:
+            with con.transaction():
+                written = rows.write(con, batch.batch_id, batch.size, self.replica, batch.parts)
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or con.closed or con.broken:
+                self._drop_writer_connection()
+                raise _Outage(mapped(exc, self.store.where).message) from exc
+            raise
+        return written
+
+    def _writer_connection(self) -> psycopg.Connection[Any]:
+        con = self._wcon
+        if con is not None and not con.closed and not con.broken:
+            return con
+        try:
+            con = self._wcon = self.store.connect(autocommit=True, purpose="log writer", keepalive=True)
+        except StoreError as exc:
+            raise _Outage(exc.message) from exc
+        if self._lost_connection:
+            self._lost_connection = False
+            self._reconnects += 1
+        return con
+
+    def _drop_writer_connection(self) -> None:
+        if self._wcon is not None:
+            with contextlib.suppress(Exception):  # already broken
+                self._wcon.close()
+        self._wcon = None
+        self._lost_connection = True
+
+    # ------------------------------------------------------------------ failures
+    def _outage(self, exc: _Outage) -> None:
+        first = self._reachable
+        with self._cond:
+            self._reachable = False
+            self._lost_connection = True
+            self._backoff = min(self._backoff * 2, BACKOFF[1]) if not first else BACKOFF[0]
+        message = f"store unreachable: {exc}"
+        if first:
+            LOGGER.warning("The prediction log keeps rows in memory: %s", message)
+        self._write_failed(message, 0)
+
+    def _split(self, batch: _Batch, exc: Exception) -> None:
+        """Commit a refused batch's requests one by one (new ids); lose only those refused."""
+        if len(batch.items) == 1:
+            self._lost(batch.items[0], exc)
+            return
+        for item in batch.items:
+            single = _Batch([item], len(item.inputs))
+            while True:
+                try:
+                    self._commit(single)
+                except _Outage:  # keep trying this request: it is not at fault
+                    time.sleep(self._backoff)
+                    continue
+                except Exception as item_exc:
+                    self._lost(item, item_exc)
+                break
+
+    def _lost(self, item: Pending, exc: Exception) -> None:
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        message = f"request {item.meta.get('request_id')}: {type(exc).__name__}: {text}"
+        LOGGER.error(
+            "The prediction log could not write %s (%d rows) to %s.", message, len(item.inputs), self.store.where
+        )
+        self._write_failed(message, 1)
+
+    def _write_failed(self, message: str, requests: int) -> None:
+        with self._cond:
+            self._write_error_count += 1
+            self._unwritten += requests
+            self.write_errors.append(message)
+            del self.write_errors[:-100]
+
+    # ------------------------------------------------------------------ status and close
+    def status(self) -> dict[str, Any]:
+        """The writer's health: the DuckDB log's keys plus ``buffered`` (rows waiting),
+        ``dropped`` (rows dropped: buffer full), ``reachable``, ``reconnects`` and ``store``."""
+        with self._cond:
+            return {
+                "write_errors": self._write_error_count,
+                "last_write_error": self.write_errors[-1] if self.write_errors else None,
+                "unwritten": self._unwritten,
+                "sink_errors": len(self.sink_errors),
+                "buffered": self._buffered,
+                "dropped": self._dropped,
+                "reachable": self._reachable,
+                "reconnects": self._reconnects,
+                "store": self.store.where,
+            }
+
+    def close(self, wait: float = 10.0) -> int | None:
+        """Write what is buffered (for up to ``wait`` seconds), stop the writer, close connections.
+
+        Returns:
+            None when everything was written, else the requests left unwritten (store unreachable).
+        """
+        deadline = time.monotonic() + wait
+        with self._cond:
+            self._closing, self._close_by = True, deadline
+            self._cond.notify_all()
+        if self._writer is not None:
+            self._writer.join(max(0.0, deadline - time.monotonic()))
+        if self._writer is None or not self._writer.is_alive():
+            self.flush(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            left = self._accepted - self._done
+        if self._flush_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            try:
+                self._drop_writer_connection()
+            finally:
+                self._flush_lock.release()
+        self._close_connection()
+        if left:
+            LOGGER.error("The prediction log could not write %d requests to %s.", left, self.store.where)
+        return left or None
