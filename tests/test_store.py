@@ -25,6 +25,7 @@ from rollbackkit.errors import (
     StoreUnavailable,
 )
 from rollbackkit.project import ProjectPaths
+from rollbackkit.serving.postgres import store as store_module
 from rollbackkit.serving.postgres.schema import ROW_TABLES, SCHEMA_VERSION, migrate
 from rollbackkit.serving.postgres.store import STORE_ENV, Store, mapped, open_store, redacted, store_of
 from rollbackkit.serving.postgres.store import store_url as configured_store
@@ -226,6 +227,13 @@ def test_a_read_only_database_says_so(postgres: PgCluster, store_url: str) -> No
     with pytest.raises(StoreError) as raised:
         open_store(store_url)
     assert "is read-only" in one_line(raised.value, postgres.password) and "target_session_attrs" in raised.value.hint
+
+
+def test_a_server_too_old_is_refused(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "MIN_SERVER_VERSION", 990001)  # a release after the one running here
+    with pytest.raises(StoreError) as raised:
+        open_store(store_url)
+    assert "rollbackkit needs 99.1 or newer" in one_line(raised.value) and "runs PostgreSQL 1" in str(raised.value)
 
 
 def test_a_failed_statement_is_not_called_unreachable() -> None:

@@ -23,6 +23,8 @@ STORE_ENV = "ROLLBACKKIT_STORE"
 """The environment variable naming the store; it beats the config's ``store:``."""
 
 _SCHEMES = ("postgresql", "postgres")
+MIN_SERVER_VERSION = 120000
+"""The oldest PostgreSQL the store runs on (12: hashtextextended, JSONB, CREATE ... IF NOT EXISTS)."""
 _WHERE_TO_SET = f"{STORE_ENV} or store: in .rollbackkit/config.yaml"
 
 
@@ -118,6 +120,12 @@ def open_store(url: str, *, timeout: float = 5.0) -> Store:
         )
     store = Store(url)
     with store.connect(autocommit=True, timeout=timeout, purpose="migrate") as con:
+        if con.info.server_version < MIN_SERVER_VERSION:
+            raise StoreError(
+                f"The store {store.where} runs PostgreSQL {_release(con.info.server_version)}; "
+                f"rollbackkit needs {_release(MIN_SERVER_VERSION)} or newer.",
+                "Upgrade the server, or point rollbackkit at a newer one.",
+            )
         try:
             migrate(con, store.where)
         except StoreError:
@@ -125,6 +133,12 @@ def open_store(url: str, *, timeout: float = 5.0) -> Store:
         except Exception as exc:
             raise mapped(exc, store.where, url=url) from None
     return store
+
+
+def _release(number: int) -> str:
+    """PostgreSQL's ``server_version_num`` as its release name (``120000`` -> ``12``, ``150004`` -> ``15.4``)."""
+    major, minor = divmod(number, 10000)
+    return f"{major}.{minor}" if minor else str(major)
 
 
 def store_of(paths: ProjectPaths) -> Store | None:
