@@ -12,6 +12,7 @@ Fixtures: ``postgres`` (one cluster per session and xdist worker, stopped at its
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import shutil
@@ -25,6 +26,8 @@ import psycopg
 import pytest
 
 SUPERUSER = "postgres"
+_pristine: tuple[Path, str] | None = None
+"""A fresh data directory (and its superuser password) that later clusters of this process copy."""
 SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
     "fsync": "off",
@@ -68,12 +71,18 @@ class PgCluster:
         self.data = self.dir / "data"
         self.log = self.dir / "server.log"
         self.port = free_port()
-        self.password = secrets.token_hex(12)
         self.bin = pg_bin()
         if self.as_root:
             os.chmod(self.dir, 0o755)
             shutil.chown(self.dir, SUPERUSER, SUPERUSER)
-        self._initdb()
+        if _pristine is None:
+            self.password = secrets.token_hex(12)
+            self._initdb()
+            self._keep_pristine()
+        else:  # a copy of this process's first fresh cluster: 0.4 s instead of initdb's 1.5 s
+            self.password = _pristine[1]
+            self._run("cp", "-a", str(_pristine[0]), str(self.data))
+        self._configure()
 
     def url(self, database: str = "postgres", *, user: str = SUPERUSER, password: str | None = None) -> str:
         """A ``postgresql://`` URL of ``database`` over TCP (the superuser's password by default)."""
@@ -154,7 +163,17 @@ class PgCluster:
             )
         finally:
             pwfile.unlink()
-        self._configure()
+
+    def _keep_pristine(self) -> None:
+        """Copy the fresh data directory for this process's later clusters (removed at exit)."""
+        global _pristine
+        keep = Path(tempfile.mkdtemp(prefix="rk-pg-pristine-"))
+        if self.as_root:
+            os.chmod(keep, 0o755)
+            shutil.chown(keep, SUPERUSER, SUPERUSER)
+        self._run("cp", "-a", str(self.data), str(keep / "data"))
+        atexit.register(shutil.rmtree, keep, True)
+        _pristine = (keep / "data", self.password)
 
     def _configure(self) -> None:
         """Write this cluster's settings (port, socket in its directory) into postgresql.conf."""
