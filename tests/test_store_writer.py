@@ -180,6 +180,17 @@ def test_a_full_buffer_drops_and_counts_never_waits_or_raises(store: Store) -> N
     assert _count(store, "SELECT count(*) FROM predictions") == 10
 
 
+def test_a_request_the_store_refuses_is_lost_alone_and_counted(store: Store, log: Log) -> None:
+    for k in range(5):
+        key = "bad\x00key" if k == 2 else f"customer-{k}"  # PostgreSQL text cannot hold a NUL
+        log.record(_meta(f"r-{k}", key=key), _inputs(2), pd.DataFrame({"prediction": ["yes", "no"]}))
+    assert log.flush()
+    assert _count(store, "SELECT count(DISTINCT request_id) FROM predictions") == 4
+    status = log.status()
+    assert (status["unwritten"], status["buffered"], status["reachable"]) == (1, 0, True)
+    assert status["last_write_error"].startswith("request r-2: ")
+
+
 @contextmanager
 def _killing_writers(store: Store, every: float) -> Iterator[list[int]]:
     """Terminate the log writer's backend every ``every`` seconds (another connection, as an admin would)."""

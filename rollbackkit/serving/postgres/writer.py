@@ -87,6 +87,7 @@ class PgLogWriter(PgLogBase):
         self._accepted = 0  # requests accepted so far
         self._done = 0  # requests committed (or lost), in order
         self._inflight: _Batch | None = None
+        self._singles: list[_Batch] = []  # a refused batch's requests, retried one by one
         self._dropped = 0
         self._flush_lock = threading.Lock()
         self._wcon: psycopg.Connection[Any] | None = None
@@ -159,8 +160,10 @@ class PgLogWriter(PgLogBase):
                     return True
                 backoff = self._backoff
             left = deadline - time.monotonic()
-            if left <= 0 or not self._flush_lock.acquire(timeout=left):
+            if left <= 0:
                 return False
+            if not self._flush_lock.acquire(timeout=min(left, 0.05)):
+                continue  # the writer thread is committing: look again whether it got this far
             try:
                 finished = self._drain_locked(target)
             finally:
@@ -172,6 +175,8 @@ class PgLogWriter(PgLogBase):
 
     def _drain(self, target: int | None, until: float | None) -> None:
         """Commit batches (as the thread); while closing, retry an outage until ``until``."""
+        with self._cond:
+            target = self._accepted if target is None else target
         with self._flush_lock:
             finished = self._drain_locked(target)
         while not finished and until is not None and time.monotonic() + self._backoff < until:
@@ -180,23 +185,34 @@ class PgLogWriter(PgLogBase):
                 finished = self._drain_locked(target)
 
     def _drain_locked(self, target: int | None) -> bool:
-        """Commit batches until requests up to ``target`` (None: all) are done; False on an outage."""
+        """Commit batches until requests up to ``target`` (None: all) are done; False on an outage.
+
+        A batch the store refuses for its content is retried one request at a time (each under
+        its own id, before anything newer), so only the request at fault is lost.
+        """
         while True:
             with self._cond:
                 if self._done >= (self._accepted if target is None else target):
                     return True
-                batch = self._inflight or self._take()
+                if self._inflight is None:
+                    self._inflight = self._singles.pop(0) if self._singles else self._take()
+                batch = self._inflight
             try:
                 self._commit(batch)
             except _Outage as exc:
                 self._outage(exc)
                 return False
-            except Exception as exc:  # the store refused the batch's content: lose only the culprit
-                self._split(batch, exc)
+            except Exception as exc:
+                if len(batch.items) > 1:
+                    with self._cond:
+                        self._singles[:0] = [_Batch([item], len(item.inputs)) for item in batch.items]
+                        self._inflight = None
+                    continue
+                self._lost(batch.items[0], exc)
             self._finished(batch)
 
     def _take(self) -> _Batch:
-        """Move up to ``batch_rows`` rows from the queue into the batch in flight (under ``_cond``)."""
+        """Up to ``batch_rows`` rows taken from the queue as a new batch (under ``_cond``)."""
         count = size = 0
         for item in self._queue:
             if count and size + len(item.inputs) > self.batch_rows:
@@ -205,7 +221,6 @@ class PgLogWriter(PgLogBase):
             size += len(item.inputs)
         batch = _Batch(self._queue[:count], size)
         del self._queue[:count]
-        self._inflight = batch
         return batch
 
     def _finished(self, batch: _Batch) -> None:
@@ -267,23 +282,6 @@ class PgLogWriter(PgLogBase):
         if first:
             LOGGER.warning("The prediction log keeps rows in memory: %s", message)
         self._write_failed(message, 0)
-
-    def _split(self, batch: _Batch, exc: Exception) -> None:
-        """Commit a refused batch's requests one by one (new ids); lose only those refused."""
-        if len(batch.items) == 1:
-            self._lost(batch.items[0], exc)
-            return
-        for item in batch.items:
-            single = _Batch([item], len(item.inputs))
-            while True:
-                try:
-                    self._commit(single)
-                except _Outage:  # keep trying this request: it is not at fault
-                    time.sleep(self._backoff)
-                    continue
-                except Exception as item_exc:
-                    self._lost(item, item_exc)
-                break
 
     def _lost(self, item: Pending, exc: Exception) -> None:
         text = str(exc).splitlines()[0] if str(exc) else ""
