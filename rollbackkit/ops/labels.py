@@ -29,8 +29,8 @@ from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.serving_state import Serving
 from rollbackkit.serving.client import admin_call
 from rollbackkit.serving.labels import check_join, checked, ingest
+from rollbackkit.serving.logs import open_log
 from rollbackkit.serving.predlog.labels import incoming_frame
-from rollbackkit.serving.predlog.opening import open_log
 
 CHUNK_ROWS = 50_000
 """Labels per ``POST /labels`` request (a server takes 100,000 rows per request by default)."""

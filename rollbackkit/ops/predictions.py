@@ -22,7 +22,8 @@ from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import admin_call
 from rollbackkit.serving.client import status as server_status
 from rollbackkit.serving.log_operations import log_operation
-from rollbackkit.serving.predlog.opening import open_log
+from rollbackkit.serving.logs import open_log
+from rollbackkit.serving.postgres.store import store_url
 from rollbackkit.serving.wire import decode_frame
 
 
@@ -185,8 +186,8 @@ def has_prediction_log(repo: str | Path, name: str, env: str, *, server: str | N
 
 def has_log(registry: Repository, url: str | None) -> bool:
     """Whether there is a prediction log to ask: the server at ``url`` (its one writer, from
-    :func:`log_server`), or the file."""
-    return url is not None or registry.paths.prediction_log.exists()
+    :func:`log_server`), the shared store (every replica's rows), or the file."""
+    return url is not None or store_url(registry.paths) is not None or registry.paths.prediction_log.exists()
 
 
 def log_server(registry: Repository, name: str, env: str, server: str | None) -> str | None:

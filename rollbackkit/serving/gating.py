@@ -22,7 +22,7 @@ from rollbackkit.registry.contents import describe
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.serving_state import Assignment
 from rollbackkit.serving.gatewindows import judge
-from rollbackkit.serving.predlog.opening import open_log
+from rollbackkit.serving.logs import open_log
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Slot
 

@@ -163,18 +163,7 @@ class LogReader(LogWriter):
                 features = {table: self._window_inputs(str(table)) for table in rows["inputs_table"].unique().tolist()}
             finally:
                 self._con.execute("DROP TABLE IF EXISTS window_rows")
-        if rows.empty:
-            return pd.DataFrame()
-        outputs = decode_outputs(rows["outputs"].tolist())
-        meta = rows[["latency_ms", "error", "time", "request_id"]].assign(
-            row=rows["row"].astype("int64"),
-            key=pd.Series(_objects(rows["key"]), index=rows.index, dtype=object),
-            label=pd.Series(decode_labels(rows["label"]), index=rows.index, dtype=object),
-        )
-        parts = []
-        for table, group in rows.groupby("inputs_table", sort=False):
-            parts.append(pd.concat([features[table].set_axis(group.index), outputs.loc[group.index]], axis=1))
-        return pd.concat([pd.concat(parts).sort_index(), meta], axis=1)
+        return window_frame(rows, features)
 
     def _window_inputs(self, table: str) -> pd.DataFrame:
         """The stored inputs of the ``window_rows`` of one inputs table, in window order (hold ``_db``)."""
@@ -225,6 +214,24 @@ class LogReader(LogWriter):
         with self._db:
             self._con.execute(f"COPY (SELECT * FROM {view}) TO '{sql_path(target)}' (FORMAT parquet)")
         return target
+
+
+def window_frame(rows: pd.DataFrame, features: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """A gate window from its rows (``request_id``, ``row``, ``time``, ``key``, ``inputs_table``,
+    ``outputs``, ``latency_ms``, ``error``, ``label``; oldest first) and each inputs table's rows in
+    window order: inputs, typed outputs, then the row's facts. Both log backends build it here."""
+    if rows.empty:
+        return pd.DataFrame()
+    outputs = decode_outputs(rows["outputs"].tolist())
+    meta = rows[["latency_ms", "error", "time", "request_id"]].assign(
+        row=rows["row"].astype("int64"),
+        key=pd.Series(_objects(rows["key"]), index=rows.index, dtype=object),
+        label=pd.Series(decode_labels(rows["label"]), index=rows.index, dtype=object),
+    )
+    parts = []
+    for table, group in rows.groupby("inputs_table", sort=False):
+        parts.append(pd.concat([features[table].set_axis(group.index), outputs.loc[group.index]], axis=1))
+    return pd.concat([pd.concat(parts).sort_index(), meta], axis=1)
 
 
 def _objects(values: pd.Series) -> np.ndarray:
@@ -316,8 +323,9 @@ def _sample_records(sample: pd.DataFrame) -> list[dict[str, Any]]:
     return records
 
 
-_SCORED = f"FROM {ALL_ROWS} WHERE name = ? AND env = ? AND version = ? AND replaces IS NULL AND error IS NULL"
-"""A version's original, successfully scored rows in one environment (staged or not)."""
+_SCORED = f"FROM {ALL_ROWS} AS r WHERE name = ? AND env = ? AND version = ? AND replaces IS NULL AND error IS NULL"
+"""A version's original, successfully scored rows in one environment (staged or not); SQL both
+log backends run (``?`` parameters: the PostgreSQL log's ``query`` takes them too)."""
 
 
 def primary_outputs(log: LogCalls, name: str, env: str, version: str) -> pd.Series:
@@ -334,8 +342,8 @@ def output_counts(log: LogCalls, name: str, env: str, version: str, column: str)
     Returns:
         Columns ``value`` (the value as JSON text; null where a row lacks it) and ``n``.
     """
-    pointer = "/" + column.replace("~", "~0").replace("/", "~1")  # a JSON pointer to the column
-    return log.query(
-        f"SELECT CAST(json_extract(outputs, ?) AS VARCHAR) AS value, count(*) AS n {_SCORED} GROUP BY 1",
-        [pointer, name, env, version],
-    )
+    if getattr(log, "dialect", "duckdb") == "postgresql":  # the store's log: a JSON key, PostgreSQL's way
+        value, key = "CAST(CAST(outputs AS JSON) -> CAST(? AS TEXT) AS VARCHAR)", column
+    else:
+        value, key = "CAST(json_extract(outputs, ?) AS VARCHAR)", "/" + column.replace("~", "~0").replace("/", "~1")
+    return log.query(f"SELECT {value} AS value, count(*) AS n {_SCORED} GROUP BY 1", [key, name, env, version])
