@@ -260,6 +260,8 @@ def test_a_fresh_store_gets_the_whole_schema_and_connections_find_it(store_url: 
         assert con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # handed over idle
         assert con.execute("SHOW search_path").fetchone() == ("rollbackkit",)
         assert con.execute("SHOW application_name").fetchone() == ("rollbackkit reader",)
+        keepalive = con.info.get_parameters()
+        assert (keepalive["keepalives_idle"], keepalive["tcp_user_timeout"]) == ("5", "10000")
         assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
         assert con.execute("SELECT count(*) FROM predictions_production").fetchone() == (0,)
         columns = con.execute(

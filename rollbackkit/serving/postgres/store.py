@@ -80,8 +80,9 @@ class Store:
             autocommit: psycopg's autocommit mode.
             timeout: Seconds to wait for the server (libpq counts whole seconds, at least 2).
             purpose: Shown in ``pg_stat_activity`` as ``rollbackkit <purpose>``.
-            keepalive: TCP keepalives (idle 5 s, interval 2 s, 2 probes): a dead peer is
-                noticed in about 10 s (the leader's and the listener's long-lived connections).
+            keepalive: TCP keepalives (idle 5 s, interval 2 s, 2 probes) and a 10 s TCP user
+                timeout: a dead peer is noticed in about 10 s, idle or mid-write (the leader's
+                and the listener's long-lived connections).
 
         Raises:
             StoreError: the store cannot be reached or refused us (see :func:`mapped`).
@@ -91,7 +92,9 @@ class Store:
             "application_name": f"rollbackkit {purpose}".strip()[:63],
         }
         if keepalive:
-            options.update(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2)
+            options.update(
+                keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2, tcp_user_timeout=10_000
+            )
         try:
             con = psycopg.connect(self.url, autocommit=autocommit, **options)  # type: ignore[arg-type]
         except Exception as exc:
