@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -327,3 +328,32 @@ def test_open_log_opens_the_store_and_refuses_sinks_beside_it(
     duck = open_log(paths, sinks=False)
     assert isinstance(duck, PredictionLog)
     duck.close()
+
+
+def test_replicas_share_one_log_and_a_quarantine_catches_the_others_late_rows(store_database: str) -> None:
+    """Two replicas on one store: each sees the other's rows; one's quarantine marks the other's
+    later rows; two backfills at once correct each row once."""
+    store = open_store(store_database)
+    replicas = [PostgresLog(store, flush_interval=0.05, replica=r) for r in ("r1", "r2")]
+    for replica in replicas:
+        replica.start()
+    try:
+        one, two = replicas
+        name = fresh()
+        serve(one, name, "v1.1.0", CLASSIFIERS["int"], n=2, prefix="one")
+        serve(two, name, "v1.1.0", CLASSIFIERS["int"], n=2, prefix="two")
+        two.flush()
+        assert len(one.window(name, ENV, version="v1.1.0")) == 16
+        assert one.quarantine(name, ENV, "v1.1.0") == 16
+        serve(two, name, "v1.1.0", CLASSIFIERS["int"], n=1, prefix="late")
+        two.flush()
+        assert one.affected(name, ENV, "v1.1.0")["quarantined"] == 20
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda log: log.backfill(name, ENV, "v1.1.0", rescore, batch=4), replicas))
+        assert sum(a["rescored"] for a in answers) == 20 and not any(a["failed"] for a in answers)
+        assert (one.production(name)["status"] == "backfill").sum() == 20
+        writers = one.query("SELECT DISTINCT replica FROM predictions WHERE name = ? AND replaces IS NULL", [name])
+        assert set(writers["replica"]) == {"r1", "r2"}
+    finally:
+        for replica in replicas:
+            replica.close()
