@@ -10,19 +10,17 @@ Every replica's rows are read; a read first flushes this process's own writer.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from rollbackkit.analysis.gatespec import WINDOW_ROWS
 from rollbackkit.errors import InvalidInput
-from rollbackkit.serving.postgres.encode import inputs_frame
-from rollbackkit.serving.postgres.frames import DuckFrames, blob_table, result_table, stored_inputs
+from rollbackkit.serving.postgres.blobs import BlobCache, scored_inputs, window_inputs
+from rollbackkit.serving.postgres.frames import DuckFrames, result_table
 from rollbackkit.serving.postgres.logbase import PgLogBase
 from rollbackkit.serving.predlog.queries import _sample_records, window_frame
 from rollbackkit.serving.predlog.schema import COLUMN_LIST, PRODUCTION_VIEW, SHADOW_TABLE, TABLES
@@ -33,12 +31,13 @@ NEWEST = 'time DESC, request_id COLLATE "C" DESC, "row" DESC'
 OLDEST = 'time, request_id COLLATE "C", "row"'
 """Oldest first (see :data:`NEWEST`)."""
 
+READ_FLUSH_WAIT = 10.0
+"""Seconds a read waits for this process's queued rows to be committed before reading without them."""
+
 WORK_MEM = "64MB"
 """Sort memory of one window read (20,000 rows with their outputs sort on disk at PostgreSQL's 4 MB)."""
 
 _WINDOW_COLUMNS = 'request_id, "row", time, "key", inputs_table, outputs, latency_ms, error, inputs_batch, input_at'
-
-_PRUNED = "The log may have been pruned."
 
 
 def row_filter(
@@ -77,7 +76,7 @@ class PgLogReads(PgLogBase):
         """Commit this process's queued rows first, so a read sees them (nothing to do without a writer)."""
         flush = getattr(self, "flush", None)
         if flush is not None:
-            flush()
+            flush(READ_FLUSH_WAIT)  # a store that stays away fails the read itself, a moment later
 
     def _typed(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         """A read as the frame DuckDB would give for the same columns."""
@@ -132,26 +131,38 @@ class PgLogReads(PgLogBase):
         rows = self._duck.frame(where_from.drop_columns(["inputs_batch", "input_at"]))
         features = {
             signature: self._duck.frame(part, as_table=True)
-            for signature, part in _window_inputs(where_from, blobs).items()
+            for signature, part in window_inputs(where_from, blobs).items()
         }
         return window_frame(rows, features)
 
     def _blobs(self, cur: Any, rows: pa.Table) -> dict[tuple[str, str], bytes]:
-        """The input blobs the rows point at (and no other), by ``(batch, signature)``."""
+        """The input blobs the rows point at (and no other), by ``(batch, signature)``: from the cache
+        (a blob never changes), the rest fetched in one query."""
+        cache = self._blob_cache
         pairs = {
             (b, s)
             for b, s in zip(rows["inputs_batch"].to_pylist(), rows["inputs_table"].to_pylist(), strict=True)
             if b is not None and s is not None
         }
-        if not pairs:
-            return {}
-        batch_ids, signatures = zip(*sorted(pairs), strict=True)
-        cur.execute(
-            "SELECT i.batch_id, i.signature, i.arrow FROM log_inputs i JOIN unnest(%s::text[], %s::text[]) "
-            "AS k(batch_id, signature) ON i.batch_id = k.batch_id AND i.signature = k.signature",
-            [list(batch_ids), list(signatures)],
-        )
-        return {(b, s): bytes(blob) for b, s, blob in cur.fetchall()}
+        found = {pair: blob for pair in pairs if (blob := cache.get(pair)) is not None}
+        wanted = sorted(pairs - found.keys())
+        if wanted:
+            batch_ids, signatures = zip(*wanted, strict=True)
+            cur.execute(
+                "SELECT i.batch_id, i.signature, i.arrow FROM log_inputs i JOIN unnest(%s::text[], %s::text[]) "
+                "AS k(batch_id, signature) ON i.batch_id = k.batch_id AND i.signature = k.signature",
+                [list(batch_ids), list(signatures)],
+            )
+            for batch_id, signature, blob in cur.fetchall():
+                found[(batch_id, signature)] = cache.put((batch_id, signature), bytes(blob))
+        return found
+
+    @property
+    def _blob_cache(self) -> BlobCache:
+        cache: BlobCache | None = getattr(self, "_blobs_kept", None)
+        if cache is None:
+            cache = self._blobs_kept = BlobCache()
+        return cache
 
     def recent_inputs(self, name: str, env: str, limit: int = 2000) -> pd.DataFrame | None:
         """The inputs of the newest ``limit`` scored rows of ``name`` in ``env`` (every replica's,
@@ -175,7 +186,7 @@ class PgLogReads(PgLogBase):
                 return None
             keys = result_table(description, fetched)
             blobs = self._blobs(cur, keys)
-        return _scored_inputs(keys, blobs)
+        return scored_inputs(keys, blobs)
 
     def inputs(self, keys: pd.DataFrame) -> pd.DataFrame:
         """The stored inputs of rows ``keys`` (``inputs_batch``, ``inputs_table``, ``input_at``), in
@@ -188,7 +199,7 @@ class PgLogReads(PgLogBase):
         )
         with self._tx() as con, con.cursor() as cur:
             blobs = self._blobs(cur, table)
-        return _scored_inputs(table, blobs)
+        return scored_inputs(table, blobs)
 
     def affected(
         self, name: str, env: str, version: str, since: str | None = None, limit: int = 1000
@@ -265,72 +276,3 @@ def qmark(sql: str) -> str:
 def _local(moment: datetime | None) -> str | None:
     """A time as the DuckDB log shows it (in this machine's time zone), ISO 8601."""
     return moment.astimezone().isoformat() if moment is not None else None
-
-
-def _pointers(rows: pa.Table) -> tuple[list[Any], list[Any], list[Any]]:
-    return rows["inputs_batch"].to_pylist(), rows["inputs_table"].to_pylist(), rows["input_at"].to_pylist()
-
-
-def _gather(
-    rows: pa.Table, blobs: dict[tuple[str, str], bytes]
-) -> dict[str, tuple[list[pa.Table], list[str], list[int]]]:
-    """Per signature: the rows' inputs taken from their blobs (one part per blob), the column names,
-    and each part row's position among ``rows``. InvalidInput when a row's blob or position is gone."""
-    batch_ids, signatures, positions = _pointers(rows)
-    by_blob: dict[tuple[str, str], list[int]] = {}
-    for k, pair in enumerate(zip(batch_ids, signatures, strict=True)):
-        by_blob.setdefault(pair, []).append(k)
-    out: dict[str, tuple[list[pa.Table], list[str], list[int]]] = {}
-    missing = 0
-    for pair, members in by_blob.items():
-        blob = blobs.get(pair)
-        if blob is None:
-            missing += len(members)
-            continue
-        table, names = blob_table(blob)
-        at = np.array([positions[k] if positions[k] is not None else -1 for k in members], dtype="int64")
-        inside = (at >= 0) & (at < table.num_rows)
-        missing += int((~inside).sum())
-        parts, _, order = out.setdefault(pair[1], ([], names, []))
-        parts.append(table.take(pa.array(at[inside])))
-        order.extend(k for k, ok in zip(members, inside.tolist(), strict=True) if ok)
-    if missing:
-        raise InvalidInput(f"{missing} rows have no stored inputs.", _PRUNED)
-    return out
-
-
-def _window_inputs(rows: pa.Table, blobs: dict[tuple[str, str], bytes]) -> dict[str, pa.Table]:
-    """Per signature, its rows' inputs in window order, named and typed as the DuckDB log stores them."""
-    out = {}
-    for signature, (parts, names, order) in _gather(rows, blobs).items():
-        stacked = stored_inputs(parts, names)
-        out[signature] = stacked.take(pa.array(np.argsort(np.array(order), kind="stable")))
-    return out
-
-
-def _scored_inputs(rows: pa.Table, blobs: dict[tuple[str, str], bytes]) -> pd.DataFrame:
-    """The rows' inputs, in row order and in the dtypes scored (several signatures stacked)."""
-    batch_ids, signatures, positions = _pointers(rows)
-    decoded: dict[tuple[str, str], pd.DataFrame] = {}
-    parts, missing = [], 0
-    for pair, run in itertools.groupby(
-        zip(zip(batch_ids, signatures, strict=True), positions, strict=True), key=_first
-    ):
-        at = [position for _, position in run]
-        blob = blobs.get(pair)
-        if blob is None:
-            missing += len(at)
-            continue
-        frame = decoded.get(pair)
-        if frame is None:
-            frame = decoded[pair] = inputs_frame(blob)
-        inside = [p for p in at if p is not None and 0 <= p < len(frame)]
-        missing += len(at) - len(inside)
-        parts.append(frame.iloc[inside])
-    if missing:
-        raise InvalidInput(f"{missing} rows have no stored inputs.", _PRUNED)
-    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
-
-
-def _first(item: tuple[Any, Any]) -> Any:
-    return item[0]
