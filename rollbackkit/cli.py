@@ -509,9 +509,21 @@ def serve(
     max_rows: Annotated[
         int, typer.Option("--max-rows", min=1, help="Rows one /predict request may carry (more: 413).")
     ] = 100_000,
+    replica: Annotated[
+        str | None,
+        typer.Option(
+            "--replica",
+            metavar="ID",
+            help="This replica's id on a shared store (default: $ROLLBACKKIT_REPLICA, else HOST-PORT).",
+        ),
+    ] = None,
     repo: RepoOpt = Path("."),
 ) -> None:
-    """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog, prediction log."""
+    """Serve NAME in ENV over HTTP: blue-green slots, admin API, gate watchdog, prediction log.
+
+    With a shared store (store: in .rollbackkit/config.yaml or ROLLBACKKIT_STORE) it is one
+    replica of the environment: any number, on any hosts, serve and roll back as one.
+    """
     from rollbackkit.ops.serve import serve as run
     from rollbackkit.registry.repository import Repository
     from rollbackkit.screens import messages
@@ -541,6 +553,7 @@ def serve(
         scoring_threads=scoring_threads,
         log_flush_interval=log_flush_interval,
         max_rows=max_rows,
+        replica=replica,
         on_ready=ready,
         on_event=lambda happened: messages.event(console, happened),
         on_runbook=lambda done: messages.runbook_done(console, done, root),
@@ -756,14 +769,16 @@ def status(
 ) -> None:
     """One screen: what serves ENV since when, what served before and why it left, gates, log health.
 
-    Without a server it reads the history (and says so). --json prints the running server's /status.
+    With a shared store it lists the replicas too. Without a server it reads the history and the
+    store (and says so). --json prints the running server's /status, or with a store and no server
+    answering, the replicas as the store lists them.
     """
     if as_json:
-        from rollbackkit.ops.situation import known, server_status
+        from rollbackkit.ops.replicas import status_json
+        from rollbackkit.ops.situation import known
 
         known(repo, name, env)
-
-        _print_json(server_status(repo, name, env, server=server).to_dict())
+        _print_json(status_json(repo, name, env, server=server))
         return
     from rollbackkit.ops.overview import overview
     from rollbackkit.screens.status import render

@@ -3,7 +3,8 @@
 What serves and since when, what served before and why it left, the canary's share, a
 shadow and its mirror's counters, where a rollout stands (step, bake, why it is paused),
 the latest gate report (of the live version, or of the canary or shadow under evaluation),
-the prediction log's health and the server's address; from the history alone when no
+the prediction log's health and the server's address, the replicas on a shared store
+(from the store itself when no server answers); from the history alone when no
 server runs. Times stay ISO UTC strings here: the
 face turns them into local time and "12 min ago".
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from rollbackkit.errors import ServerError, UnknownAnswer
+from rollbackkit.errors import ServerError, StoreError, UnknownAnswer
+from rollbackkit.ops.replicas import Replicas, replicas
 from rollbackkit.ops.situation import read_status
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Assignment, Deployments, Serving, replay, require_known
@@ -97,6 +99,8 @@ class Overview:
             is paused), from the server's latest gate report, or None.
         candidate_gates: The latest gate report when it describes the running canary or
             shadow, else None.
+        replicas: The environment's replicas on a shared store and the watchdog's leader
+            (from a server, else from the store), or None without a store.
     """
 
     name: str
@@ -119,6 +123,7 @@ class Overview:
     mirror: MirrorStatus | None = None
     rollout: Rollout | None = None
     candidate_gates: GateStatus | None = None
+    replicas: Replicas | None = None
 
 
 def overview(repo: str | Path, name: str, env: str, *, server: str | None = None) -> Overview:
@@ -147,8 +152,11 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
     history = Deployments(registry).history(validate_name(name), validate_name(env, "environment name"))
     states = replay(name, env, history)
     state = states[-1]
-    url = server or find_server(registry.paths, name, env)
-    status, server_error = None, None
+    status, server_error, store_down = None, None, None
+    try:
+        url = server or find_server(registry.paths, name, env)
+    except StoreError as exc:  # no server here and the store that knows the replicas is away
+        url, server_error, store_down = None, exc.message, exc
     if url is not None:
         try:
             status = read_status(url)
@@ -194,6 +202,7 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
         mirror=mirror(status),
         rollout=report.rollout if report is not None else None,
         candidate_gates=report if report is not None and not mine and report.version in running else None,
+        replicas=replicas(repo, name, env, status, store_down=store_down),
     )
 
 

@@ -18,10 +18,11 @@ from rich.text import Text
 
 from rollbackkit.analysis.gates import GateResult
 from rollbackkit.ops.overview import Behind, Departure, Overview
+from rollbackkit.ops.replicas import Replicas
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.screens import times
 from rollbackkit.serving.rollout import Rollout
-from rollbackkit.serving.status import GateStatus, LogStatus, SlotStatus
+from rollbackkit.serving.status import GateStatus, LogStatus, ReplicaStatus, SlotStatus
 
 LABEL = 8
 """The widest label (``previous``, ``runtime``, ``behind``); the values get the width less this and the gap of 2."""
@@ -105,11 +106,70 @@ def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
         rows.insert(1, ("runtime", "\n".join(differs)))
     if view.behind is not None:  # an alias consumers still load the old version through
         rows.insert(1, ("behind", fit.behind(view.behind)))
+    if view.replicas is not None:
+        rows.append(("replicas", _replicas_line(view.replicas)))
     if view.server is None:
         rows.append(("next", f"rollbackkit serve {view.name} --env {view.env}"))
     for label, value in rows:
         grid.add_row(label, Text(value))
-    return Group(Text(_heading(view), style="bold"), grid)
+    listed = view.replicas.replicas if view.replicas is not None else []
+    return Group(Text(_heading(view), style="bold"), grid, *([replicas_table(listed, now)] if listed else []))
+
+
+def replicas_table(listed: list[ReplicaStatus], now: datetime) -> Group:
+    """One row per replica (:func:`replicas_rows`), then each one's error on its own line."""
+    errors = [Text(f"{r.replica}: {r.error}", style="red") for r in listed if r.error]
+    return Group(replicas_rows(listed, now), *errors)
+
+
+def _replicas_line(listed: Replicas) -> str:
+    """``3 alive of 4, watchdog led by web-2 (from the store postgresql://...)``, or why none could be read."""
+    where = f"store {listed.store}"
+    if listed.error is not None:
+        return f"unknown: {listed.error}\n{where}"
+    alive = len(listed.alive)
+    head = f"{alive} alive" + (f" of {len(listed.replicas)}" if alive != len(listed.replicas) else "")
+    lead = f"watchdog led by {listed.leader}" if listed.leader else "no watchdog leader (one takes over within seconds)"
+    source = "read from the store: no server answered" if listed.source == "store" else "as the server lists them"
+    if not listed.replicas:
+        head = "none running"
+    return f"{head}, {lead}\n{where}, {source}"
+
+
+def replicas_rows(listed: list[ReplicaStatus], now: datetime) -> Table:
+    """One row per replica: id, url, what it serves, generation, last switch, heartbeat age, state
+    (``leader``, ``STALE``: no heartbeat lately, ``ERROR``: it cannot follow, said below the table)."""
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    for column in ("replica", "url", "serving", "gen", "switched", "beat", "state"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("replica", "url", "gen"))
+    for r in listed:
+        moment = times.parse(r.last_switch) if r.last_switch else None
+        switched = ago(now - moment) if moment is not None else "never"
+        beat = f"{r.heartbeat_age_s:.1f} s ago" if r.heartbeat_age_s is not None and r.heartbeat_age_s < 60 else None
+        beat = beat or (ago(timedelta(seconds=r.heartbeat_age_s)) if r.heartbeat_age_s is not None else "never")
+        state = [*(["leader"] if r.leader else []), *(["STALE"] if r.stale else []), *(["ERROR"] if r.error else [])]
+        table.add_row(
+            r.replica,
+            r.url or "-",
+            serving_words(r),
+            str(r.generation) if r.generation is not None else "-",
+            switched,
+            beat,
+            Text(", ".join(state) or "ok", style="red" if r.stale or r.error else ""),
+        )
+    return table
+
+
+def serving_words(replica: ReplicaStatus) -> str:
+    """``v1.1.0``, ``v1.1.0, canary v1.2.0 25%``, ``, shadow ...``; ``nothing`` when it serves none."""
+    said = []
+    for role in ("live", "canary", "shadow"):
+        placed = replica.role(role)
+        if placed is not None:
+            version, percent = placed
+            share = f" {percent}%" if percent is not None and role != "live" else ""
+            said.append(version if role == "live" else f"{role} {version}{share}")
+    return ", ".join(said) or "nothing"
 
 
 def _slots(view: Overview) -> list[SlotStatus]:

@@ -8,6 +8,10 @@ an error, never "no server" (the CLI would change git while the server kept serv
 token goes only to an ``http`` URL on a loopback host (127.0.0.0/8, ``localhost``, ``[::1]``)
 unless the record says the server was started with ``--allow-remote``; a ``--server URL`` the user
 gives is used as given.
+
+Replicas of a shared store hold ``NAME-ENV-REPLICA.lock`` and record ``NAME-ENV-REPLICA.json``:
+any live one will do (they serve one environment). With a store configured and no server on this
+host, a replica whose heartbeat is fresh is found in the store (its URL as it advertised it).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import errno
 import fcntl
 import json
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,10 +29,15 @@ from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.server import address_file, admin_token, is_loopback, lock_file
 
 
-def server_runs(paths: ProjectPaths, name: str, env: str) -> bool:
-    """Whether a process holds the server lock of NAME/ENV (tried without blocking, released at once)."""
+def server_runs(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> bool:
+    """Whether a process holds the server lock of NAME/ENV (of replica ``replica``; tried without
+    blocking, released at once)."""
+    return _held(lock_file(paths, name, env, replica))
+
+
+def _held(path: Path) -> bool:
     try:
-        fd = os.open(lock_file(paths, name, env), os.O_RDONLY)  # never created here
+        fd = os.open(path, os.O_RDONLY)  # never created here
     except FileNotFoundError:
         return False
     try:
@@ -78,15 +88,32 @@ def _checked_url(url: str, allow_remote: bool, record: Any) -> str:
 
 
 def find_server(paths: ProjectPaths, name: str, env: str) -> str | None:
-    """URL of the running server for NAME/ENV; None when no process holds its lock.
+    """URL of the running server for NAME/ENV: this project's server, else one of its replicas
+    running on this host, else (with a store configured) a replica the store knows as alive;
+    None when there is none.
 
     Raises:
         ServerError: A server holds the lock but its record is missing, unreadable, malformed,
-            or names a URL the admin token must not go to.
+            or names a URL the admin token must not go to (for replicas: when no other one
+            can be used instead).
+        StoreError: A store is configured and does not answer (no server runs on this host).
+        InvalidInput: The store setting is not a PostgreSQL URL.
     """
-    record = address_file(paths, name, env)
-    if not server_runs(paths, name, env):
-        return None  # a record left behind is stale: nothing serves
+    if server_runs(paths, name, env):
+        return _read(address_file(paths, name, env), name, env)  # a record nobody holds the lock for is stale
+    broken: ServerError | None = None
+    for replica in local_replicas(paths, name, env):
+        try:
+            return _read(address_file(paths, name, env, replica), name, env)
+        except ServerError as exc:  # another replica may do
+            broken = broken or exc
+    if broken is not None:
+        raise broken
+    return _from_store(paths, name, env)
+
+
+def _read(record: Path, name: str, env: str) -> str:
+    """The checked URL a held lock's ``record`` names, or ServerError saying what is wrong with it."""
     hint = f"Stop that server and start it again (rollbackkit serve {name} --env {env}), or pass --server URL."
     try:
         data = _record(record.read_text(encoding="utf-8"), name, env)
@@ -96,6 +123,46 @@ def find_server(paths: ProjectPaths, name: str, env: str) -> str | None:
     except (OSError, UnicodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         reason = " ".join(str(exc).split())
     raise ServerError(f"A server for {name} in {env} runs but its record {record} is unreadable: {reason}.", hint)
+
+
+def local_replicas(paths: ProjectPaths, name: str, env: str) -> list[str]:
+    """The replicas of NAME/ENV running from this project on this host (their locks are held),
+    by id. A lock file names its replica, name and env: ``NAME-ENV-REPLICA`` alone could be
+    another environment's server."""
+    running = []
+    for lock in sorted(address_file(paths, name, env).parent.glob(f"{name}-{env}-*.lock")):
+        try:
+            said = json.loads(lock.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError, ValueError):
+            continue  # not a replica's lock (a plain server's holds its pid), or being written
+        if not isinstance(said, dict) or (said.get("name"), said.get("env")) != (name, env):
+            continue
+        replica = said.get("replica")
+        if isinstance(replica, str) and lock.name == f"{name}-{env}-{replica}.lock" and _held(lock):
+            running.append(replica)
+    return running
+
+
+def _from_store(paths: ProjectPaths, name: str, env: str) -> str | None:
+    """A fresh replica's URL from the store (None: no store configured, or no replica alive)."""
+    from rollbackkit.serving.postgres.replicas import ReplicaTable
+    from rollbackkit.serving.postgres.store import store_of
+
+    store = store_of(paths)
+    if store is None:
+        return None
+    table = ReplicaTable(store)
+    try:
+        records = table.list(name, env)
+    finally:
+        table.close()
+    for record in records:
+        if record.fresh and record.url and not record.error:
+            try:  # a replica serving beyond loopback was started with --allow-remote (serve refuses otherwise)
+                return _checked_url(record.url, True, f"of replica {record.replica} in the store")
+            except ValueError:
+                continue
+    return None
 
 
 def no_server(paths: ProjectPaths, name: str, env: str) -> str:

@@ -8,6 +8,12 @@ refused: the server does not start. One server per bundle and environment per pr
 holds ``.rollbackkit/local/servers/NAME-ENV.lock`` (an ``flock``, released by the OS
 when the process dies, even by ``kill -9``) for its whole life; the CLI tries that lock to tell
 a running server from a stale record (:func:`rollbackkit.serving.client.find_server`).
+
+With a shared store (``store:`` or ``ROLLBACKKIT_STORE``) the store is opened first (a bad
+URL, an unreachable server, refused credentials or a newer schema stop the start with one
+line); the server is then one replica (:class:`~rollbackkit.serving.replicated.ReplicaEnvironment`)
+and its lock and record are its own (``servers/NAME-ENV-REPLICA.lock``/``.json``), so several
+replicas of one project can run on one host.
 """
 
 from __future__ import annotations
@@ -24,12 +30,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from rollbackkit.bundle.manifest import atomic_write
 from rollbackkit.errors import InvalidInput, InvalidToken, ServerAlreadyRunning
 from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.status import TrafficEvent
+
+if TYPE_CHECKING:
+    from rollbackkit.serving.replicated import ReplicaEnvironment
 
 TOKEN_ENV = "ROLLBACKKIT_ADMIN_TOKEN"
 MIN_TOKEN_LENGTH = 16
@@ -40,9 +49,13 @@ SHUTDOWN_FLUSH_SECONDS = 10.0
 _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what an HTTP header carries unchanged
 
 
-def address_file(paths: ProjectPaths, name: str, env: str) -> Path:
-    """Where a running server for NAME/ENV records its URL."""
-    return paths.local / "servers" / f"{name}-{env}.json"
+def address_file(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> Path:
+    """Where a running server for NAME/ENV (replica ``replica`` of a shared store) records its URL."""
+    return paths.local / "servers" / f"{_stem(name, env, replica)}.json"
+
+
+def _stem(name: str, env: str, replica: str | None) -> str:
+    return f"{name}-{env}" if replica is None else f"{name}-{env}-{replica}"
 
 
 def token_file(paths: ProjectPaths) -> Path:
@@ -108,9 +121,13 @@ def warn_if_readable(paths: ProjectPaths) -> None:
         print(f"warning: {path} has mode {mode:04o}; others can read the admin token (chmod 600 it).", file=sys.stderr)
 
 
-def lock_file(paths: ProjectPaths, name: str, env: str) -> Path:
-    """The lock a running server for NAME/ENV holds for its whole life."""
-    return paths.local / "servers" / f"{name}-{env}.lock"
+def lock_file(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> Path:
+    """The lock a running server for NAME/ENV (replica ``replica``) holds for its whole life.
+
+    A replica's lock file holds ``{"pid", "name", "env", "replica"}`` (JSON): NAME-ENV-REPLICA
+    alone could also be another environment's name.
+    """
+    return paths.local / "servers" / f"{_stem(name, env, replica)}.lock"
 
 
 def _lock_within(fd: int, seconds: float) -> bool:
@@ -127,7 +144,7 @@ def _lock_within(fd: int, seconds: float) -> bool:
 
 
 @contextmanager
-def server_lock(paths: ProjectPaths, name: str, env: str) -> Iterator[None]:
+def server_lock(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> Iterator[None]:
     """Hold the server lock of NAME/ENV while serving (an ``flock``: the OS releases it when
     the process dies, even by ``kill -9``; unlike ``lockf`` it also excludes a second open of
     the file in the same process, and closing another descriptor does not drop it).
@@ -135,23 +152,26 @@ def server_lock(paths: ProjectPaths, name: str, env: str) -> Iterator[None]:
     Raises:
         ServerAlreadyRunning: Another process holds it; the message names its URL.
     """
-    path = lock_file(paths, name, env)
+    path = lock_file(paths, name, env, replica)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     if not _lock_within(fd, seconds=2.0):  # a CLI's probe holds it for microseconds: wait that out
         os.close(fd)
         try:
-            record = json.loads(address_file(paths, name, env).read_text())
+            record = json.loads(address_file(paths, name, env, replica).read_text())
             where = f"at {record['url']} (pid {record['pid']})"
         except (OSError, ValueError, KeyError, TypeError):
             where = "(it is still starting)"
+        who = "A server" if replica is None else f"Replica {replica}"
         raise ServerAlreadyRunning(
-            f"A server for {name} in {env} already runs from this project {where}.",
-            "Use that one (the CLI finds it), or stop it before starting another.",
+            f"{who} for {name} in {env} already runs from this project {where}.",
+            "Use that one (the CLI finds it), or stop it before starting another"
+            + ("." if replica is None else " (or give this one another --replica)."),
         ) from None
     try:
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        said = {"pid": os.getpid(), "name": name, "env": env, "replica": replica}
+        os.write(fd, (f"{os.getpid()}\n" if replica is None else json.dumps(said)).encode())
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -181,6 +201,7 @@ class ServeOptions(TypedDict, total=False):
     max_rows: int
     on_ready: Callable[[str], None] | None
     on_event: Callable[[TrafficEvent], None] | None
+    replica: str | None
 
 
 def serve(
@@ -201,11 +222,13 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
     on_event: Callable[[TrafficEvent], None] | None = None,
     on_assignment: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    replica: str | None = None,
 ) -> None:
     """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
 
     With ``log`` (the default) every prediction goes to the project's prediction log
-    (``.rollbackkit/local/predictions.duckdb``), batched off the request path.
+    (``.rollbackkit/local/predictions.duckdb``, or the shared store's tables), batched off the
+    request path.
     ``on_rollback`` is called with the result of each automatic rollback, in a background
     thread once traffic has moved (traffic never waits for it): :func:`rollbackkit.ops.serve.serve`
     starts the rollback runbook there. ``on_ready`` is called with the URL once the server
@@ -221,16 +244,28 @@ def serve(
     :data:`SHUTDOWN_FLUSH_SECONDS` to commit what it holds, then is killed; the requests it may
     not have written are journaled (``log-writer-killed``) and printed.
 
+    With a shared store configured the store is opened before anything else, the server is
+    replica ``replica`` (:func:`~rollbackkit.serving.replicated.replica_id`) of the environment:
+    its log goes to the store, it follows the store's routing (a ``ReplicaSync``), and its
+    watchdog evaluates only while it leads. On shutdown it leaves: sync stopped, lead released.
+
     Raises:
         InvalidToken: The admin token is empty, short or not visible ASCII.
-        ServerAlreadyRunning: A server for NAME/ENV already runs from this project.
+        InvalidInput: A non-loopback host without ``allow_remote``; the store setting is not a
+            PostgreSQL URL; ``replica`` is not an id, or is given without a store.
+        StoreError: The store is unreachable, refused the credentials, or was created by a
+            newer rollbackkit (nothing was loaded).
+        ServerAlreadyRunning: A server for NAME/ENV (this replica, with a store) already runs
+            from this project.
     """
     import uvicorn
 
     from rollbackkit.registry.repository import Repository
     from rollbackkit.serving.app import create_app
     from rollbackkit.serving.environment import ServingEnvironment
-    from rollbackkit.serving.predlog.opening import open_log
+    from rollbackkit.serving.logs import open_log
+    from rollbackkit.serving.postgres.store import open_store, store_url
+    from rollbackkit.serving.replicated import ReplicaEnvironment, advertised, replica_id
 
     if not is_loopback(host) and not allow_remote:
         raise InvalidInput(
@@ -238,24 +273,43 @@ def serve(
             "Pass --allow-remote to serve beyond this machine (put TLS and auth in front).",
         )
     paths = Repository(repo).paths
+    url = store_url(paths)
+    store = open_store(url) if url is not None else None  # a bad store stops us before anything is loaded
+    if store is None and replica is not None:
+        raise InvalidInput(
+            f"--replica {replica} names a replica of a shared store, and none is configured.",
+            "Set store: postgresql://... in .rollbackkit/config.yaml (or ROLLBACKKIT_STORE), or drop --replica.",
+        )
+    me = replica_id(replica, port) if store is not None else None
     token = ensure_admin_token(paths)  # a bad token is refused before anything is loaded
     warn_if_readable(paths)
-    with server_lock(paths, name, env):  # held until serving ends
+    with server_lock(paths, name, env, me):  # held until serving ends
         flush: dict[str, Any] = {} if log_flush_interval is None else {"flush_interval": log_flush_interval}
+        if me is not None:
+            flush["replica"] = me  # the store's writer stamps its rows with it
         prediction_log = open_log(paths, process=True, **flush) if log else None
-        environment = ServingEnvironment(
-            repo,
-            name,
-            env,
-            log=prediction_log,
-            bake_seconds=bake_seconds,
-            scoring_threads=scoring_threads or None,
-            freeze_heap=True,
-            on_auto_rollback=on_rollback,
-            on_event=on_event,
-            on_assignment=on_assignment,
-        )
+        options: dict[str, Any] = {
+            "log": prediction_log,
+            "bake_seconds": bake_seconds,
+            "scoring_threads": scoring_threads or None,
+            "freeze_heap": True,
+            "on_auto_rollback": on_rollback,
+            "on_event": on_event,
+            "on_assignment": on_assignment,
+        }
+        if store is None or me is None:
+            environment = ServingEnvironment(repo, name, env, **options)
+        else:
+            environment = ReplicaEnvironment(repo, name, env, store=store, replica=me, **options)
         environment.start()
+        sync = None
+        if isinstance(environment, ReplicaEnvironment):
+            try:
+                sync = _follow(environment)
+            except BaseException:
+                environment.stop()
+                environment.close()
+                raise
         if prediction_log is not None:
             prediction_log.start()
         config = uvicorn.Config(
@@ -268,7 +322,7 @@ def serve(
             timeout_graceful_shutdown=int(SHUTDOWN_FLUSH_SECONDS),
         )
         server = uvicorn.Server(config)
-        record = address_file(paths, name, env)
+        record = address_file(paths, name, env, me)
 
         original_startup = server.startup
 
@@ -277,7 +331,9 @@ def serve(
             bound = server.servers[0].sockets[0].getsockname()
             url = f"http://{'[' + bound[0] + ']' if ':' in bound[0] else bound[0]}:{bound[1]}"
             fields = {"url": url, "pid": os.getpid(), "name": name, "env": env, "allow_remote": allow_remote}
-            atomic_write(record, json.dumps(fields))
+            atomic_write(record, json.dumps(fields if me is None else {**fields, "replica": me}))
+            if sync is not None:
+                sync.url = advertised(url, host)
             environment.start_watchdog(watchdog_interval)
             if on_ready is not None:
                 on_ready(url)
@@ -287,7 +343,11 @@ def serve(
         try:
             server.run()
         finally:
+            if sync is not None:
+                sync.stop()
             environment.stop()
+            if isinstance(environment, ReplicaEnvironment):
+                environment.close()
             if prediction_log is not None:
                 _close_log(prediction_log, paths, name, env)
             try:
@@ -295,6 +355,15 @@ def serve(
                     record.unlink()
             except (OSError, ValueError):
                 pass
+
+
+def _follow(environment: ReplicaEnvironment) -> Any:
+    """Start following the store's routing state (a ``ReplicaSync``: adopt, listen, heartbeat)."""
+    from rollbackkit.serving.sync import ReplicaSync
+
+    sync = ReplicaSync(environment, environment.store, environment.replica)
+    sync.start()  # sets environment.sync
+    return sync
 
 
 def _close_log(log: Any, paths: ProjectPaths, name: str, env: str) -> None:

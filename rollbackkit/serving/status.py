@@ -9,6 +9,7 @@ the same order. Keys a server sends only sometimes are None here and left out of
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from rollbackkit.analysis.gates import GateResult
@@ -189,7 +190,9 @@ class SlotStatus:
 
 @dataclass(frozen=True)
 class LogStatus:
-    """The prediction log writer's health (the process fields when it runs in its own process)."""
+    """The prediction log writer's health (the process fields when it runs in its own process;
+    ``buffered``, ``reachable``, ``reconnects`` and ``store`` when it writes to a shared store,
+    whose ``dropped`` counts rows refused because the buffer was full)."""
 
     write_errors: int
     last_write_error: str | None
@@ -199,6 +202,10 @@ class LogStatus:
     alive: bool | None = None
     restarts: int | None = None
     dropped: int | None = None
+    buffered: int | None = None
+    reachable: bool | None = None
+    reconnects: int | None = None
+    store: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LogStatus:
@@ -208,13 +215,87 @@ class LogStatus:
     def to_dict(self) -> dict[str, Any]:
         """The writer's JSON."""
         process = {"process": self.process, "alive": self.alive, "restarts": self.restarts, "dropped": self.dropped}
+        store = {"buffered": self.buffered, "reachable": self.reachable, "reconnects": self.reconnects}
         return {
             **without_none(process),
             "write_errors": self.write_errors,
             "last_write_error": self.last_write_error,
             "unwritten": self.unwritten,
             "sink_errors": self.sink_errors,
+            **without_none({**store, "store": self.store}),
         }
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """One replica of an environment on a shared store, as its heartbeat row says.
+
+    Attributes:
+        replica: Its id (``serve --replica``).
+        host: The host it runs on.
+        url: Where it listens.
+        pid: Its process id.
+        serving: What it serves, by role (``live``, ``canary``, ``shadow``, ``standby``:
+            ``{version, tag, percent}`` or None).
+        generation: The routing generation it has adopted.
+        last_switch: When it last switched traffic (ISO UTC).
+        heartbeat: Its last heartbeat (ISO UTC).
+        heartbeat_age_s: Seconds since that heartbeat when the list was read.
+        leader: Whether its watchdog leads (evaluates the gates for every replica).
+        stale: No heartbeat for a while: gone, or cut off from the store (never waited for).
+        error: Why it cannot follow the environment (a version it cannot load), or None.
+    """
+
+    replica: str
+    host: str | None
+    url: str | None
+    pid: int | None
+    serving: dict[str, Any]
+    generation: int | None
+    last_switch: str | None
+    heartbeat: str | None
+    heartbeat_age_s: float | None
+    leader: bool
+    stale: bool
+    error: str | None
+
+    @classmethod
+    def of(cls, record: Any, *, leader: str | None, now: datetime | None = None) -> ReplicaStatus:
+        """From a ``ReplicaRecord`` (the ``replicas`` table), ``leader`` naming the watchdog's leader."""
+        beat: datetime | None = record.heartbeat
+        age = ((now or datetime.now(UTC)) - beat).total_seconds() if beat is not None else None
+        switched: datetime | None = record.last_switch
+        return cls(
+            replica=record.replica,
+            host=record.host,
+            url=record.url,
+            pid=record.pid,
+            serving=dict(record.serving or {}),
+            generation=record.generation,
+            last_switch=switched.isoformat() if switched is not None else None,
+            heartbeat=beat.isoformat() if beat is not None else None,
+            heartbeat_age_s=round(max(0.0, age), 3) if age is not None else None,
+            leader=leader is not None and record.replica == leader,
+            stale=not record.fresh,
+            error=record.error,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReplicaStatus:
+        """From an entry of ``replicas`` in ``GET /status``."""
+        return cls(**known(cls, data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The replica's JSON (every key, None included)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def role(self, role: str) -> tuple[str, int | None] | None:
+        """``(version, percent)`` of what it serves in ``role``, or None."""
+        placed = self.serving.get(role)
+        if not isinstance(placed, dict) or not placed.get("version"):
+            return None
+        percent = placed.get("percent")
+        return str(placed["version"]), percent if isinstance(percent, int) else None
 
 
 @dataclass(frozen=True)
@@ -233,6 +314,10 @@ class ServerStatus:
         log: The log writer's health, None under ``serve --no-log``.
         refused: Requests refused as bad or unauthorised, by kind (over HTTP only).
         shadow: The shadow slot with its ``percent`` (the share of requests it mirrors), or None.
+        replica: This server's replica id (None: no shared store).
+        replicas: Every replica of the environment (None: no shared store, or it did not answer).
+        watchdog_leader: The replica whose watchdog evaluates the gates (None: no store, or nobody yet).
+        store: The shared store, password redacted (None: no store).
         source: The JSON it was read from, given back by :meth:`to_dict` whole, keys this
             client does not know included (``rollbackkit status --json`` shows what the
             server said); None when built here.
@@ -249,6 +334,10 @@ class ServerStatus:
     log: LogStatus | None
     refused: dict[str, int] | None = None
     shadow: SlotStatus | None = None
+    replica: str | None = None
+    replicas: list[ReplicaStatus] | None = None
+    watchdog_leader: str | None = None
+    store: str | None = None
     source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -270,6 +359,12 @@ class ServerStatus:
             log=LogStatus.from_dict(data["log"]) if data.get("log") is not None else None,
             refused=data.get("refused"),
             shadow=slot("shadow"),
+            replica=_replica_id(data.get("replica")),
+            replicas=[ReplicaStatus.from_dict(r) for r in data["replicas"]]
+            if data.get("replicas") is not None
+            else None,
+            watchdog_leader=(data.get("watchdog") or {}).get("leader"),
+            store=data.get("store"),
             source=data,
         )
 
@@ -290,4 +385,21 @@ class ServerStatus:
             "gates": self.gates.to_dict() if self.gates is not None else None,
             "log": self.log.to_dict() if self.log is not None else None,
         }
+        replicas = [r.to_dict() for r in self.replicas] if self.replicas is not None else None
+        store: dict[str, Any] = {"replica": self.replica, "replicas": replicas, "store": self.store}
+        if self.watchdog_leader is not None:
+            store["watchdog"] = {"leader": self.watchdog_leader}
+        out |= without_none(store)
         return {**out, "refused": self.refused} if self.refused is not None else out
+
+
+def _replicas(said: Any) -> list[ReplicaStatus] | None:
+    """``replicas`` in ``/status``: each replica's row (None: no store, or it did not answer)."""
+    return [ReplicaStatus.from_dict(r) for r in said] if isinstance(said, list) else None
+
+
+def _replica_id(said: Any) -> str | None:
+    """The replica id in ``/status``'s ``replica`` (the sync's status object, or the id itself)."""
+    if isinstance(said, dict):
+        said = said.get("replica")
+    return said if isinstance(said, str) else None

@@ -15,6 +15,9 @@ evaluation decides one of four things:
 An evaluation that raises (or a gate whose evidence says ``error``) is counted in the gate
 report (``watchdog_errors``, ``last_watchdog_error``), pauses the rollout, and is journalled
 once per distinct error.
+
+Replicas on a shared store (``leadership`` set) evaluate only while they lead: a follower's
+check reads the leader's last report (its ``/status`` shows it) and moves nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from rollbackkit.serving.gatewindows import judge
 from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, Verdict, candidate, last_time
 from rollbackkit.serving.router import RoutingState, Slot
 from rollbackkit.serving.status import TrafficEvent
-from rollbackkit.serving.watched import EvaluationErrors, Watched
+from rollbackkit.serving.watched import EvaluationErrors, Leader, Watched
 
 
 class Watchdog:
@@ -59,8 +62,36 @@ class Watchdog:
         self._newest: dict[str, str | None] = {}  # deployment -> its window's newest row time when last judged
         self._assignments: dict[str, Assignment] = {}
         self.errors = EvaluationErrors(environment)
+        self.leadership: Leader | None = None
+        """Set on a replica of a shared store: only the leader evaluates (None: this one always does)."""
 
     def check(self) -> dict[str, Any] | None:
+        """:meth:`evaluate` when this watchdog leads (always without ``leadership``); a follower
+        adopts the leader's last report as its own and returns None.
+
+        The leader stores its report after each evaluation, for the followers.
+        """
+        lead = self.leadership
+        if lead is None:
+            return self.evaluate()
+        if not lead.leading():
+            self._follow(lead)
+            return None
+        try:
+            return self.evaluate()
+        finally:
+            lead.record(self.environment.last_report)
+
+    def _follow(self, lead: Leader) -> None:
+        """Show the leader's last report; forget the streaks and bake of a lead this replica lost."""
+        self._streaks.clear()
+        self._newest.clear()
+        self._bake = BakeClock()
+        last = lead.last()
+        if last is not None:
+            self.environment.last_report = last.report
+
+    def evaluate(self) -> dict[str, Any] | None:
         """Evaluate the version under evaluation; roll back, advance, promote its bake, or pause.
 
         The version under evaluation is the canary, else the shadow, else the live version
@@ -240,6 +271,8 @@ class Watchdog:
             return self.check()
         except Exception as exc:  # the watchdog must outlive one bad evaluation, and say so in /status
             self._evaluation_failed(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}")
+            if self.leadership is not None:
+                self.leadership.record(self.environment.last_report)
             return None
 
     def _evaluation_failed(self, error: str) -> None:

@@ -16,6 +16,34 @@ from rollbackkit.serving.status import TrafficEvent
 _DISTINCT_ERRORS = 100  # distinct errors journalled; later ones are only counted
 
 
+class Led(Protocol):
+    """The leader's last gate report as followers read it (``LeaderReport``)."""
+
+    @property
+    def leader(self) -> str | None:
+        """Who leads (None: nobody holds the lead)."""
+
+    @property
+    def report(self) -> dict[str, Any] | None:
+        """Its last gate report."""
+
+
+class Leader(Protocol):
+    """Which replica's watchdog evaluates (``serving.postgres.leader.Leadership``): only the leader."""
+
+    def leading(self) -> bool:
+        """Whether this replica leads (takes the lead when it is free; False when the store is away)."""
+
+    def last(self) -> Led | None:
+        """Who leads and its last report (None: the store is unreachable)."""
+
+    def record(self, report: dict[str, Any] | None) -> None:
+        """Store the leader's last report for the followers."""
+
+    def status(self) -> dict[str, Any]:
+        """``watchdog`` in ``/status``: leader, leading, since, error."""
+
+
 class Watched(Protocol):
     """What the watchdog reads and calls on the environment it watches."""
 

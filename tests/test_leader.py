@@ -1,0 +1,178 @@
+"""One watchdog per environment: the replica holding the PostgreSQL advisory lock leads, and only it judges.
+
+Real PostgreSQL (tests/postgres.py's ``store_url``: a fresh database per test). Killing the
+leader's connection (``pg_terminate_backend``) or its process (``kill -9``) hands the lead to
+another replica within seconds; a follower's watchdog never reads a window and shows the
+leader's last report and who leads in its ``/status``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from rollbackkit.serving.postgres.leader import Leadership
+from rollbackkit.serving.postgres.store import Store, open_store
+
+from .conftest import live_records
+
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+def until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
+    """Poll ``condition`` until it is truthy (its value), failing after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+def terminate(store: Store, leadership: Leadership) -> None:
+    """Kill the leader's backend from another session, as an operator (or a failover) would."""
+    con = leadership._con
+    assert con is not None
+    pid = con.info.backend_pid
+    with store.connect(autocommit=True, purpose="test admin") as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_exactly_one_of_three_replicas_leads_and_a_terminated_connection_hands_the_lead_over(store_url: str) -> None:
+    store = open_store(store_url)
+    replicas = [Leadership(store, "churn", "prod", f"web-{i}") for i in range(3)]
+    other_env = Leadership(store, "churn", "staging", "web-0")
+    try:
+        leading = [r.replica for r in replicas if r.leading()]
+        assert leading == ["web-0"]  # the first to try takes it; the others follow
+        assert [r.replica for r in replicas if r.leading()] == ["web-0"]  # and it keeps it
+        assert other_env.leading(), "another environment has its own lead"
+        assert replicas[2].leader() == "web-0"
+
+        replicas[0].record({"decision": "pass", "version": "v1.0.0", "n": 120})
+        seen = replicas[1].last()
+        assert (
+            seen is not None
+            and seen.leader == "web-0"
+            and seen.report == {"decision": "pass", "version": "v1.0.0", "n": 120}
+        )
+
+        terminate(store, replicas[0])
+        started = time.monotonic()
+        took = until(lambda: [r.replica for r in replicas[1:] if r.leading()], 5, "a follower takes the lead")
+        assert took == ["web-1"] and time.monotonic() - started < 2
+        assert not replicas[0].leading(), "the old leader sees it lost the lead, and does not take it back"
+        assert [r.replica for r in replicas if r.leading()] == ["web-1"]
+        assert replicas[0].status() | {"since": None} == {
+            "leader": "web-1",
+            "leading": False,
+            "since": None,
+            "error": None,
+        }
+
+        replicas[1].release()  # a graceful stop gives the lead up at once
+        assert replicas[2].leader() is None
+        assert [r.replica for r in replicas if r.leading()] in (["web-0"], ["web-2"])
+    finally:
+        for r in [*replicas, other_env]:
+            r.release()
+
+
+def test_a_killed_leader_process_hands_the_lead_over_within_seconds(store_url: str, tmp_path: Path) -> None:
+    script = tmp_path / "lead.py"
+    script.write_text(
+        "import sys, time\n"
+        "from rollbackkit.serving.postgres.leader import Leadership\n"
+        "from rollbackkit.serving.postgres.store import Store\n"
+        "lead = Leadership(Store(sys.argv[1]), 'churn', 'prod', 'doomed')\n"
+        "assert lead.leading()\n"
+        "print('leading', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    process = subprocess.Popen([sys.executable, str(script), store_url], stdout=subprocess.PIPE, text=True)
+    follower = Leadership(open_store(store_url), "churn", "prod", "survivor")
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "leading"
+        assert not follower.leading() and follower.leader() == "doomed"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        started = time.monotonic()
+        until(follower.leading, 5, "the survivor takes the lead of a killed leader")
+        assert time.monotonic() - started < 3 and follower.leader() == "survivor"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        follower.release()
+
+
+def test_the_store_going_away_is_not_leading_and_never_raises(store_url: str) -> None:
+    lead = Leadership(Store(store_url.rsplit("/", 1)[0].rsplit(":", 1)[0] + ":1/nowhere"), "churn", "prod", "lonely")
+    assert lead.leading() is False
+    assert lead.error is not None and "Cannot reach the store" in lead.error
+    assert store_url.split(":")[2].split("@")[0] not in lead.error, "never the password"
+    assert lead.last() is None and lead.leader() is None
+    lead.record({"decision": "pass"})  # nothing to write to: no error either
+    assert lead.status()["leading"] is False
+
+
+def test_only_the_leader_evaluates_and_a_follower_shows_its_report_and_who_leads(served: Path, store_url: str) -> None:
+    from rollbackkit.serving.replicated import ReplicaEnvironment
+
+    store = open_store(store_url)
+    envs = {who: ReplicaEnvironment(served, "churn", "prod", store=store, replica=who) for who in ("a", "b")}
+    judged = dict.fromkeys(envs, 0)
+    for who, env in envs.items():
+        env.start()
+        window = env.window
+
+        def counted(
+            slot: Any, *, since: str | None = None, until: str | None = None, _w: Any = window, _who: str = who
+        ) -> Any:
+            judged[_who] += 1
+            return _w(slot, since=since, until=until)
+
+        env.window = counted  # type: ignore[method-assign]
+    a, b = envs["a"], envs["b"]
+    try:
+        frame = pd.DataFrame(live_records(40, seed=5))
+        for i in range(4):
+            a.predict(frame.iloc[i * 10 : (i + 1) * 10].reset_index(drop=True))
+            b.predict(frame.iloc[i * 10 : (i + 1) * 10].reset_index(drop=True))
+
+        a.check_gates()  # a leads: it judges (whatever the gates say)
+        assert judged == {"a": 1, "b": 0}
+        for _ in range(3):
+            assert b.check_gates() is None
+        assert judged == {"a": 1, "b": 0}, "a follower never reads a window"
+        assert a.last_report is not None and b.last_report == a.last_report
+        said = b.status()
+        assert said["watchdog"]["leader"] == "a" and said["watchdog"]["leading"] is False
+        assert said["gates"] == a.last_report and said["store"] == store.where
+
+        terminate(store, a.leadership)
+        b.check_gates()
+        assert judged["b"] == 1, "the follower took the lead and judged its own window"
+        assert b.status()["watchdog"] | {"since": None} == {
+            "leader": "b",
+            "leading": True,
+            "since": None,
+            "error": None,
+        }
+        a.check_gates()
+        assert judged["a"] == 1, "the old leader follows now"
+        assert a.status()["watchdog"]["leader"] == "b"
+    finally:
+        for env in envs.values():
+            env.stop()
+            env.close()

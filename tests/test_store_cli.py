@@ -1,0 +1,196 @@
+"""The CLI on a shared store: a bad store stops ``serve`` with one line; ``status`` lists the replicas.
+
+Real PostgreSQL (tests/postgres.py), the real ``rollbackkit`` console script as a subprocess,
+real replicas on 127.0.0.1. ``served``: churn@v1.0.0 serving prod.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rollbackkit.project import ProjectPaths
+from rollbackkit.registry.repository import Repository
+from rollbackkit.serving.client import find_server
+from rollbackkit.serving.postgres.leader import Leadership
+from rollbackkit.serving.postgres.replicas import ReplicaTable
+from rollbackkit.serving.postgres.store import open_store
+from rollbackkit.serving.server import address_file
+
+from .conftest import BIN, copy_project, run_cli
+from .postgres import PgCluster, free_port
+
+
+@pytest.fixture(scope="module")
+def project(served_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy for the module: a bad store stops serve before it writes anything."""
+    return copy_project(served_template, tmp_path_factory.mktemp("store-cli"))
+
+
+def _newer(postgres: PgCluster) -> str:
+    url = postgres.create_database("rk_newer_schema")
+    with open_store(url).connect(autocommit=True) as con:
+        con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    return url
+
+
+def _wrong_password(postgres: PgCluster) -> str:
+    postgres.execute("DO $$ BEGIN CREATE ROLE h5_oncall LOGIN PASSWORD 'the-right-one'; "
+                     "EXCEPTION WHEN duplicate_object THEN NULL; END $$")  # fmt: skip
+    return postgres.url("postgres", user="h5_oncall", password="not-the-right-one")
+
+
+BAD_STORES = {
+    "unreachable port": (lambda pg: f"postgresql://postgres:sekrit-pw@127.0.0.1:{free_port()}/rk", "Cannot reach"),
+    "unknown host": (lambda pg: "postgresql://postgres:sekrit-pw@no-such-host.invalid:5432/rk", "Cannot reach"),
+    "wrong password": (_wrong_password, "refused the credentials"),
+    "not a postgres URL": (lambda pg: "mysql://root:sekrit-pw@127.0.0.1/rk", "is not a PostgreSQL URL"),
+    "missing database": (lambda pg: pg.url("rk_never_created"), "no such database"),
+    "newer schema": (_newer, "newer rollbackkit"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_STORES))
+def test_serve_with_a_bad_store_says_so_in_one_line_and_exits_1_before_loading_anything(
+    case: str, project: Path, postgres: PgCluster
+) -> None:
+    make, said = BAD_STORES[case]
+    url = make(postgres)
+    journal = project / ".rollbackkit" / "journal.jsonl"
+    before = journal.read_text() if journal.exists() else ""
+    result = subprocess.run(
+        [str(BIN / "rollbackkit"), "serve", "churn", "--env", "prod", "--port", "0", "--no-runbook"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ROLLBACKKIT_STORE": url},
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    password = url.split("@")[0].rsplit(":", 1)[-1]
+    assert password not in result.stderr, "the store's password is never printed"
+    assert (journal.read_text() if journal.exists() else "") == before, "nothing was loaded or journalled"
+    servers = project / ".rollbackkit" / "local" / "servers"
+    assert not list(servers.glob("*.json")) if servers.exists() else True
+
+
+@contextmanager
+def replica(repo: Path, store: str, name: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``rollbackkit serve churn --env prod --replica NAME`` on a free port until the block ends."""
+    record = address_file(_paths(repo), "churn", "prod", name)
+    log = repo.parent / f"replica-{name}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(BIN / "rollbackkit"), "serve", "churn", "--env", "prod", "--port", "0", "--replica", name,
+             "--watchdog-interval", "0.3", "--no-runbook"],
+            cwd=repo, stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "ROLLBACKKIT_STORE": store, "ROLLBACKKIT_ADMIN_TOKEN": "test-admin-token-1234"},
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                url = json.loads(record.read_text())["url"]
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except (OSError, ValueError, KeyError, httpx.HTTPError):
+                pass
+            time.sleep(0.1)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def _paths(repo: Path) -> ProjectPaths:
+    return Repository(repo).paths
+
+
+def test_two_replicas_of_one_project_on_one_host_start_and_status_lists_them(served: Path, store_url: str) -> None:
+    with replica(served, store_url, "r1") as (one, _), replica(served, store_url, "r2") as (two, _):
+        assert find_server(_paths(served), "churn", "prod") in (one, two)
+        shown = run_cli(
+            "status", "churn", "--env", "prod", cwd=served, env={"ROLLBACKKIT_STORE": store_url, "COLUMNS": "160"}
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "r1" in shown.stdout and "r2" in shown.stdout and one in shown.stdout and two in shown.stdout
+        assert "2 alive" in shown.stdout and "watchdog led by r" in shown.stdout
+        as_json = run_cli(
+            "status", "churn", "--env", "prod", "--json", cwd=served, env={"ROLLBACKKIT_STORE": store_url}
+        )
+        said = json.loads(as_json.stdout)
+        listed = {r["replica"]: r for r in said["replicas"]}
+        assert set(listed) == {"r1", "r2"} and sum(r["leader"] for r in listed.values()) == 1
+        assert all(r["serving"]["live"]["version"] == "v1.0.0" and not r["stale"] for r in listed.values())
+        assert said["watchdog"]["leader"] in listed and "***" in said["store"]
+        told = [httpx.get(f"{url}/status", timeout=30).json()["watchdog"] for url in (one, two)]
+        assert told[0]["leader"] == told[1]["leader"] == said["watchdog"]["leader"]
+        assert sorted(t["leading"] for t in told) == [False, True], "one leads, the other follows and says who leads"
+
+
+def test_status_reads_the_replicas_from_the_store_when_no_server_answers(served: Path, store_url: str) -> None:
+    store = open_store(store_url)
+    table = ReplicaTable(store)
+    closed = f"http://127.0.0.1:{free_port()}"  # replicas elsewhere: nothing answers here
+    serving = {"live": {"version": "v1.0.0", "tag": "t", "percent": None},
+               "canary": {"version": "v1.1.0", "tag": "c", "percent": 25}}  # fmt: skip
+
+    def beat() -> None:  # two fresh replicas (one that cannot load the canary) and one gone quiet
+        table.beat("web-1", name="churn", env="prod", host="host-a", pid=11, url=closed, generation=7, serving=serving)
+        table.beat("web-2", name="churn", env="prod", host="host-b", pid=12, url=closed, generation=6,
+                   serving=serving, error="cannot load v1.1.0: disk full")  # fmt: skip
+        table.beat("web-3", name="churn", env="prod", host="host-c", pid=13, url=closed, generation=5, serving=serving)
+        with store.connect(autocommit=True) as con:
+            con.execute("UPDATE replicas SET heartbeat = now() - interval '90 seconds' WHERE replica = 'web-3'")
+
+    lead = Leadership(store, "churn", "prod", "web-1")
+    try:
+        assert lead.leading()
+        beat()
+        shown = run_cli(
+            "status", "churn", "--env", "prod", cwd=served, env={"ROLLBACKKIT_STORE": store_url, "COLUMNS": "160"}
+        )
+        assert shown.returncode == 0, shown.stderr
+        out = shown.stdout
+        assert "2 alive of 3, watchdog led by web-1" in out and "read from the store" in out, out
+        assert "v1.0.0, canary v1.1.0 25%" in out and "cannot load v1.1.0: disk full" in out and "STALE" in out
+        row = next(line for line in out.splitlines() if line.strip().startswith("web-1"))
+        assert "leader" in row and " 7 " in row
+        beat()
+        as_json = run_cli(
+            "status", "churn", "--env", "prod", "--json", cwd=served, env={"ROLLBACKKIT_STORE": store_url}
+        )
+        assert as_json.returncode == 0, as_json.stderr
+        said = json.loads(as_json.stdout)
+        assert said["source"] == "store" and said["watchdog"]["leader"] == "web-1"
+        stale = {r["replica"]: r["stale"] for r in said["replicas"]}
+        assert stale == {"web-1": False, "web-2": False, "web-3": True}
+    finally:
+        lead.release()
+        table.close()
+
+
+def test_status_with_the_store_down_and_no_server_says_so_and_shows_the_history(served: Path) -> None:
+    down = f"postgresql://postgres:sekrit-pw@127.0.0.1:{free_port()}/rk"
+    shown = run_cli("status", "churn", "--env", "prod", cwd=served, env={"ROLLBACKKIT_STORE": down, "COLUMNS": "160"})
+    assert shown.returncode == 0, shown.stderr
+    assert "v1.0.0" in shown.stdout and "Cannot reach the store" in shown.stdout and "sekrit-pw" not in shown.stdout
