@@ -261,7 +261,7 @@ def test_a_store_that_goes_away_keeps_rows_buffered_and_flushes_them_once_it_is_
         log = Log(store, flush_interval=0.05, buffer_rows=50, replica="r1")
         log.start()
         log.record(_meta("before"), _inputs(1), pd.DataFrame({"prediction": ["yes"]}))
-        assert log.flush()
+        assert log.flush() and log.stage_of("churn-live") == "production"
         cluster.stop()
         for k in range(30):
             log.record(_meta(f"during-{k}"), _inputs(2), pd.DataFrame({"prediction": ["yes", "no"]}))
@@ -270,6 +270,7 @@ def test_a_store_that_goes_away_keeps_rows_buffered_and_flushes_them_once_it_is_
         assert (status["reachable"], status["buffered"], status["dropped"]) == (False, 50, 10)
         assert status["last_write_error"].startswith("store unreachable") and cluster.password not in str(status)
         cluster.start()
+        assert log.stage_of("churn-live") == "production"  # a read's idle connection the restart ended: a new one
         assert log.flush(timeout=20)
         assert log.status()["reachable"] and log.status()["reconnects"] >= 1
         assert _count(store, "SELECT count(*) FROM predictions") == 51

@@ -7,6 +7,7 @@ moment ago). The writer thread has its own connection (:mod:`.writer`).
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,18 @@ import psycopg
 from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.postgres.store import Store, mapped
 from rollbackkit.serving.predlog.schema import STAGES
+
+
+def alive(con: psycopg.Connection[Any]) -> bool:
+    """Whether an idle connection still works, without a round trip: an idle session has
+    nothing to read unless the server ended it (a restart, ``pg_terminate_backend``)."""
+    if con.closed or con.broken:
+        return False
+    try:
+        readable, _, _ = select.select([con.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable
 
 
 class PgLogBase:
@@ -35,7 +48,7 @@ class PgLogBase:
     def _connection(self) -> psycopg.Connection[Any]:
         """The open connection (a new one when there is none or it broke)."""
         con = self._con
-        if con is None or con.closed or con.broken:
+        if con is None or not alive(con):
             if con is not None:
                 con.close()
             self._con = None

@@ -50,7 +50,7 @@ def parts(pending: list[Pending], batch_id: str, replica: str) -> list[Part]:
     """The batch's requests as parts, one per input signature (columns and dtypes)."""
     buckets: dict[tuple[Any, ...], list[Pending]] = {}
     for item in pending:
-        signature = (tuple(item.inputs.columns.tolist()), dtypes(item.inputs))
+        signature = (tuple(item.inputs.columns), dtypes(item.inputs))
         buckets.setdefault(signature, []).append(item)
     return [_part(items, batch_id, replica) for items in buckets.values()]
 
@@ -103,7 +103,7 @@ def _outputs(items: list[Pending], sizes: np.ndarray, starts: np.ndarray, total:
     buckets: dict[tuple[Any, ...], list[int]] = {}
     for k, item in enumerate(items):
         out = item.outputs
-        cols = (tuple(out.columns.tolist()), dtypes(out)) if out is not None else ()
+        cols = (tuple(out.columns), dtypes(out)) if out is not None else ()
         buckets.setdefault((cols, item.meta.get("primary")), []).append(k)
     texts: list[Any] = [None] * total
     primary = np.full(total, np.nan)

@@ -32,7 +32,7 @@ import psycopg
 
 from rollbackkit.errors import StoreError
 from rollbackkit.serving.postgres import rows
-from rollbackkit.serving.postgres.logbase import PgLogBase
+from rollbackkit.serving.postgres.logbase import PgLogBase, alive
 from rollbackkit.serving.postgres.store import Store, mapped
 from rollbackkit.serving.predlog.batches import Pending
 
@@ -253,8 +253,10 @@ class PgLogWriter(PgLogBase):
 
     def _writer_connection(self) -> psycopg.Connection[Any]:
         con = self._wcon
-        if con is not None and not con.closed and not con.broken:
+        if con is not None and alive(con):
             return con
+        if con is not None:  # the server ended it while idle (a restart): a new one, counted
+            self._drop_writer_connection()
         try:
             con = self._wcon = self.store.connect(autocommit=True, purpose="log writer", keepalive=True)
         except StoreError as exc:
