@@ -237,6 +237,10 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         if live is None:  # up, but a load balancer must not send it traffic
             reason = f"nothing is served: no version of {env.name} is live in {env.env}; deploy one"
             return JSONResponse({"ok": False, "version": None, "reason": reason}, status_code=503)
+        sync = env.sync
+        if sync is not None and sync.error is not None:  # serves, but not what the environment serves: drain it
+            reason = f"replica {sync.replica} does not serve what {env.env} serves: {sync.error}"
+            return JSONResponse({"ok": False, "version": live["version"], "reason": reason}, status_code=503)
         return JSONResponse({"ok": True, "version": live["version"]})
 
     async def openapi(request: Request) -> JSONResponse:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -33,6 +33,9 @@ from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.threads import limit_scoring_threads
 from rollbackkit.serving.watchdog import Watchdog
 from rollbackkit.serving.window import Kept, Windows
+
+if TYPE_CHECKING:
+    from rollbackkit.serving.sync import ReplicaSync
 
 RECENT_INPUT_ROWS = 2_000
 
@@ -120,6 +123,8 @@ class ServingEnvironment(Operations):
         self.background = Background()
         self.in_flight = InFlight()  # live requests being scored: the shadow's mirror waits for none
         self.mirror = Mirror(self._score_shadow, score_many=self._score_shadows, live=self.in_flight)
+        # with a shared store: the replica's link to the environment's other replicas (None: this process alone)
+        self.sync: ReplicaSync | None = None
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -171,6 +176,16 @@ class ServingEnvironment(Operations):
         """Declare an assignment's log stage, unless the log knows it (a restart keeps a bake's stage)."""
         if self.log is not None and not self.log.knows(assignment.tag):
             self.log.set_stage(assignment.tag, self.name, self.env, assignment.version, stage)
+
+    def adopted(self, relabelled: Sequence[tuple[str, str]]) -> None:
+        """After switching to another replica's operation: a kept slot's new tag bakes on from its old one's start.
+
+        ``relabelled``: ``(new tag, old tag)`` of each slot kept. A version loaded for the
+        switch has no bake start here: its bake starts at its first passing evaluation.
+        """
+        for tag, old in relabelled:
+            if tag != old and old in self.deployed_at and self.log is not None and self.log.stage_of(tag) == "staging":
+                self.deployed_at.setdefault(tag, self.deployed_at[old])
 
     def step_started(self, deployment: str) -> float:
         """When the assignment ``deployment`` began (``time.monotonic()``; resumed from its tag after a restart).
@@ -332,7 +347,13 @@ class ServingEnvironment(Operations):
         return frame if end is None or frame.empty else frame[frame["time"] <= pd.Timestamp(end)]
 
     def recent_inputs(self) -> pd.DataFrame | None:
-        """A sample of the inputs this server has scored lately (for preflight), in the dtypes scored."""
+        """A sample of the inputs this server has scored lately (for preflight), in the dtypes scored.
+
+        With a shared store, the environment's (every replica's) from the log.
+        """
+        shared = getattr(self.log, "recent_inputs", None) if self.sync is not None else None
+        if shared is not None:
+            return shared(self.name, self.env)  # type: ignore[no-any-return]
         return self.windows.recent()
 
     # ------------------------------------------------------------------------- watchdog
@@ -375,4 +396,6 @@ class ServingEnvironment(Operations):
         if routing.get("shadow") is not None:
             routing["shadow"] |= mirror
         said = {"name": self.name, "env": self.env, **routing, "gates": self.last_report, "log": log}
+        if self.sync is not None:
+            said["replica"] = self.sync.status()
         return {**said, "mirror": mirror, "background": self.background.status()}

@@ -66,7 +66,7 @@ class Operations(RollbackOperation):
         plan = checked_rollout(canary, shadow, steps, bake_s).steps or ()
         if plan:
             canary, bake_s = plan[0], self.bake_seconds if bake_s is None else bake_s
-        with self._ops:
+        with self._operation("deploy") as shift:
             self.router.refuse_busy()
             started = time.perf_counter()
             info = resolve(self.registry, f"{self.name}@{version}")
@@ -109,7 +109,7 @@ class Operations(RollbackOperation):
                 "shift_ms": round((shifted - loaded) * 1000, 3),
             }
             self.background.order.acquire()
-        return self._synced(answer)
+        return self._synced(self._converged(answer, shift))
 
     # ------------------------------------------------------------------------- promote / advance
     def promote(
@@ -126,10 +126,10 @@ class Operations(RollbackOperation):
             InvalidInput: ``canary`` without ``from_shadow``, or outside 1..99.
         """
         checked_promote(from_shadow, canary)
-        with self._ops:
+        with self._operation("promote") as shift:
             answer = self._from_shadow(canary, reason, actor) if from_shadow else self._promote_canary(reason, actor)
             self.background.order.acquire()
-        return self._synced(answer)
+        return self._synced(self._converged(answer, shift))
 
     def _promote_canary(self, reason: str, actor: str) -> dict[str, Any]:
         """Promote the running canary (hold :attr:`_ops`): its rows, every step's, go to production."""
@@ -184,7 +184,7 @@ class Operations(RollbackOperation):
             Superseded: Traffic moved since generation ``unless_changed_since``.
             RoutingError: No stepped canary is running.
         """
-        with self._ops:
+        with self._operation("advance") as shift:
             if self.router.state.generation != unless_changed_since:
                 raise Superseded(f"Traffic in {self.env} moved after the gate evaluation.", "Evaluate again.")
             state = self.router.state
@@ -198,7 +198,7 @@ class Operations(RollbackOperation):
             else:
                 answer = self._step(slot, current, percent, reason, actor)
             self.background.order.acquire()
-        return self._synced(answer)
+        return self._synced(self._converged(answer, shift))
 
     def _step(self, slot: Slot, current: Assignment, percent: int, reason: str, actor: str) -> dict[str, Any]:
         """Resize the stepped canary to ``percent`` under a new ``canary`` assignment (hold :attr:`_ops`)."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from rollbackkit.analysis.preflight import refuse_incompatible
+from rollbackkit.errors import StoreError
 from rollbackkit.registry.assignments import Assignment, Deployments
 from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.journal import Journal
@@ -24,6 +26,17 @@ from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Router, Slot
 from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.window import Windows
+
+if TYPE_CHECKING:
+    from rollbackkit.serving.sync import ReplicaSync
+
+
+@dataclass
+class Shift:
+    """What an operation published to the other replicas: its ``generation``, or why not (``error``)."""
+
+    generation: int | None = None
+    error: str | None = None
 
 
 class Recording:
@@ -44,10 +57,52 @@ class Recording:
     on_event: Callable[[TrafficEvent], None] | None
     on_assignment: AssignmentHook | None
     _ops: threading.Lock
+    sync: ReplicaSync | None
 
     def status(self) -> dict[str, Any]:
         """``GET /status`` (the environment's)."""
         raise NotImplementedError
+
+    def recent_inputs(self) -> pd.DataFrame | None:
+        """The inputs scored lately (the environment's; preflight's default sample)."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _operation(self, action: str) -> Iterator[Shift]:
+        """Hold the operation lock; with a :attr:`sync`, the environment's too, caught up first.
+
+        Without a sync this is ``with self._ops``. With one: the store's operation lock
+        (:meth:`ReplicaSync.exclusive`), then the newest published state served here
+        (:meth:`ReplicaSync.catch_up`), then the operation; a change of traffic is published
+        as ``action`` before the locks are let go (see :meth:`_converged`).
+        """
+        sync = self.sync
+        if sync is None:
+            with self._ops:
+                yield Shift()
+            return
+        with sync.exclusive(), self._ops:
+            sync.catch_up()
+            before = self.router.state.generation
+            shift = Shift()
+            try:
+                yield shift
+            finally:
+                if self.router.state.generation != before:  # published even when the operation failed after
+                    try:
+                        shift.generation = sync.publish(action)
+                    except StoreError as exc:
+                        shift.error = f"not published to the other replicas: {exc.message}"
+
+    def _converged(self, answer: dict[str, Any], shift: Shift) -> dict[str, Any]:
+        """``answer`` with ``replicas``: whether every replica serves the change (waits for them)."""
+        sync = self.sync
+        if sync is None or (shift.generation is None and shift.error is None):
+            return answer
+        if shift.generation is None:
+            said = {"generation": sync.generation, "converged": False, "waited_ms": 0.0, "replicas": []}
+            return answer | {"replicas": said | {"lagging": {sync.replica: shift.error}}}
+        return answer | {"replicas": sync.wait_converged(shift.generation).to_dict()}
 
     def _live(self) -> Slot | None:
         state = self.router.state
@@ -83,7 +138,7 @@ class Recording:
         return self.log.quarantine(self.name, self.env, slot.bundle.version)
 
     def _preflight(self, bundle: Any, features: pd.DataFrame | None, force: bool) -> dict[str, Any]:
-        sample = features if features is not None else self.windows.recent()
+        sample = features if features is not None else self.recent_inputs()
         live = self._live()
         consumer = live.bundle.info.tag if live else None
         report = preflight_bundle(self.registry, bundle, sample, consumer=consumer).to_dict()

@@ -59,7 +59,7 @@ class RollbackOperation(Recording):
             RollbackRefused: No version qualifies, or the rollback would change nothing.
             Superseded: Traffic moved since generation ``unless_changed_since``.
         """
-        with self._ops:
+        with self._operation("auto-rollback" if automatic else "rollback") as shift:
             if unless_changed_since is not None and self.router.state.generation != unless_changed_since:
                 raise Superseded(f"Traffic in {self.env} moved after the gate evaluation.", "Evaluate again.")
             started = time.perf_counter()
@@ -124,7 +124,8 @@ class RollbackOperation(Recording):
                 "preflight": report,
                 "shift_ms": round((shifted - loaded) * 1000, 3),
             }
-            if automatic:  # its hook is on_auto_rollback, run by the watchdog
-                return answer
-            self.background.order.acquire()
-        return self._synced(answer)
+            if not automatic:  # an automatic one's hook is on_auto_rollback, run by the watchdog
+                self.background.order.acquire()
+        if automatic:
+            return self._converged(answer, shift)
+        return self._synced(self._converged(answer, shift))

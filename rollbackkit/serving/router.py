@@ -147,6 +147,42 @@ class Router:
             self._swap(slots=tuple((n, slot if n == slot.name else s) for n, s in self._state.slots))
         return slot
 
+    def warm(self, bundle: LoadedBundle, slot: str, deployment: str) -> Slot:
+        """Warm ``bundle`` as a slot called ``slot`` without installing it (see :meth:`adopt`)."""
+        warmed = self._warm(bundle, slot, deployment)
+        if self.freeze_heap:
+            settle_heap()
+        return warmed
+
+    def adopt(
+        self,
+        slots: dict[str, Slot | None],
+        *,
+        live: str | None,
+        canary: str | None = None,
+        percent: int = 0,
+        shadow: str | None = None,
+        shadow_percent: int = 0,
+    ) -> RoutingState:
+        """Install a whole routing state at once: warm ``slots`` (by name) and the split (one atomic swap).
+
+        A replica following another's operation (:mod:`rollbackkit.serving.sync`) warms what it
+        lacks with :meth:`warm` first, then switches here in one step.
+        """
+        if set(slots) != set(SLOTS) or any(s is not None and s.name != n for n, s in slots.items()):
+            raise RoutingError("A routing state names the slots blue and green.", "This is a bug; report it.")
+        if live is None or slots[live] is None:
+            raise RoutingError("A routing state needs a live slot.", "Deploy a version first.")
+        with self._lock:
+            return self._swap(
+                slots=tuple((n, slots[n]) for n in SLOTS),
+                live=live,
+                canary=canary,
+                percent=percent if canary is not None else 0,
+                shadow=shadow,
+                shadow_percent=shadow_percent if shadow is not None else 0,
+            )
+
     def deploy(self, bundle: LoadedBundle, canary_percent: int | None = None, deployment: str = "") -> RoutingState:
         """Load into the idle slot, warm, then shift all traffic or start a canary."""
         self.refuse_busy()

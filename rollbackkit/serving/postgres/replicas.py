@@ -1,0 +1,120 @@
+"""The replicas of every environment: one row each, kept fresh by its heartbeat.
+
+A replica writes what it serves, the routing generation it has adopted, when it last
+switched and why it cannot follow (``error``) into ``replicas``; operations wait on these
+rows for convergence and ``status`` lists them. A row without a heartbeat for
+:data:`STALE_AFTER` seconds is shown as gone, and never waited for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from rollbackkit.errors import StoreError
+from rollbackkit.serving.postgres.store import Store, mapped
+
+STALE_AFTER = 5.0
+"""Seconds without a heartbeat after which a replica is shown as gone (not waited for)."""
+
+_FIELDS = ("name", "env", "host", "pid", "url", "started", "generation", "serving", "last_switch", "error")
+
+
+@dataclass(frozen=True)
+class ReplicaRecord:
+    """One replica's row: who it is, what it serves, and whether its heartbeat is ``fresh``."""
+
+    replica: str
+    name: str
+    env: str
+    host: str | None
+    pid: int | None
+    url: str | None
+    started: datetime | None
+    heartbeat: datetime | None
+    generation: int | None
+    serving: dict[str, Any]
+    last_switch: datetime | None
+    error: str | None
+    fresh: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (times as ISO 8601)."""
+        out: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+def _record(row: tuple[Any, ...]) -> ReplicaRecord:
+    replica, name, env, host, pid, url, started, heartbeat, generation, serving, last_switch, error, fresh = row
+    serving = serving if isinstance(serving, dict) else {}
+    return ReplicaRecord(
+        replica, name, env, host, pid, url, started, heartbeat, generation, serving, last_switch, error, bool(fresh)
+    )
+
+
+class ReplicaTable:
+    """Beat, list and forget rows of the ``replicas`` table (one connection, reopened when broken)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._db: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _run(self, work: Callable[[psycopg.Connection], Any]) -> Any:
+        with self._lock:
+            try:
+                if self._db is None or self._db.closed:
+                    self._db = self.store.connect(autocommit=True, purpose="replicas")
+                return work(self._db)
+            except StoreError:
+                raise
+            except Exception as exc:
+                if self._db is not None and (self._db.closed or self._db.broken):
+                    self._db = None
+                raise mapped(exc, self.store.where) from None
+
+    def beat(self, replica: str, **fields: Any) -> None:
+        """Upsert ``replica``'s row with ``fields`` (any of name, env, host, pid, url, started,
+        generation, serving, last_switch, error) and a heartbeat of now."""
+        unknown = set(fields) - set(_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown replica fields: {sorted(unknown)}")
+        values = {k: Jsonb(v) if k == "serving" else v for k, v in fields.items()}
+        columns = ["replica", *values, "heartbeat"]
+        marks = ["%s"] * (len(values) + 1) + ["clock_timestamp()"]
+        updates = [f"{c} = EXCLUDED.{c}" for c in [*values, "heartbeat"]]
+        sql = (
+            f"INSERT INTO replicas ({', '.join(columns)}) VALUES ({', '.join(marks)}) "
+            f"ON CONFLICT (replica) DO UPDATE SET {', '.join(updates)}"
+        )
+        self._run(lambda con: con.execute(sql, (replica, *values.values())))
+
+    def list(self, name: str, env: str) -> list[ReplicaRecord]:
+        """The replicas of ``name`` in ``env``, by replica id (``fresh``: a heartbeat within :data:`STALE_AFTER`)."""
+        sql = (
+            "SELECT replica, name, env, host, pid, url, started, heartbeat, generation, serving, last_switch, error, "
+            "heartbeat > clock_timestamp() - make_interval(secs => %s) "
+            "FROM replicas WHERE name = %s AND env = %s ORDER BY replica"
+        )
+        rows = self._run(lambda con: con.execute(sql, (STALE_AFTER, name, env)).fetchall())
+        return [_record(row) for row in rows]
+
+    def forget(self, replica: str) -> None:
+        """Delete ``replica``'s row (a replica stopping)."""
+        self._run(lambda con: con.execute("DELETE FROM replicas WHERE replica = %s", (replica,)))
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._db is not None:
+            with contextlib.suppress(Exception):
+                self._db.close()
+        self._db = None

@@ -1,0 +1,302 @@
+"""Replicas converge: one environment's routing state shared through the store.
+
+A :class:`ReplicaSync` makes one serving process (a replica) follow the environment's
+published routing state (:class:`~rollbackkit.serving.postgres.routing.RoutingTable`): on
+each NOTIFY, and every ``poll`` seconds, it loads what it lacks warm, then switches
+(:func:`~rollbackkit.serving.reconcile.reconcile`). A version it cannot load leaves it
+serving what it serves, with the reason in :attr:`ReplicaSync.error` (its heartbeat,
+``/status`` and a 503 ``/healthz``). Its operations publish the state they made and wait
+until every live replica serves it (:class:`Convergence`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rollbackkit.errors import RoutingError, StoreError
+from rollbackkit.serving.desired import desired_of
+from rollbackkit.serving.postgres.replicas import ReplicaRecord, ReplicaTable
+from rollbackkit.serving.postgres.routing import Published, RoutingTable
+from rollbackkit.serving.postgres.store import Store
+from rollbackkit.serving.reconcile import CannotLoad, fill_standby, reconcile
+from rollbackkit.serving.router import Router
+
+if TYPE_CHECKING:
+    from rollbackkit.bundle.model import LoadedBundle
+    from rollbackkit.registry.assignments import Deployments
+
+
+class Followed(Protocol):
+    """What a :class:`ReplicaSync` reads and drives on its served environment."""
+
+    name: str
+    env: str
+    router: Router
+    deployments: Deployments
+    sync: ReplicaSync | None
+    _ops: threading.Lock
+
+    def _bundle(self, version: str) -> LoadedBundle: ...
+
+    def adopted(self, relabelled: Sequence[tuple[str, str]]) -> None: ...
+
+
+RETRY_S = 5.0
+"""A version this replica failed to load is tried again after this many seconds (or on a new publication)."""
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """Whether every live replica serves ``generation`` (``lagging``: the ones that do not, and why)."""
+
+    generation: int
+    converged: bool
+    waited_ms: float
+    replicas: list[ReplicaRecord]
+    lagging: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (an operation's ``replicas``)."""
+        return {
+            "generation": self.generation,
+            "converged": self.converged,
+            "waited_ms": self.waited_ms,
+            "replicas": [r.to_dict() for r in self.replicas],
+            "lagging": dict(self.lagging),
+        }
+
+
+class ReplicaSync:
+    """Keep ``environment`` serving what the store says its environment serves; publish what it changes.
+
+    Args:
+        environment: The served environment (started: it serves git's state).
+        store: The shared store.
+        replica: This replica's id (unique across the environment's replicas).
+        heartbeat: Seconds between heartbeats.
+        poll: Seconds between reads of the published state (NOTIFY is the fast path).
+        converge_timeout: How long an operation waits for the other replicas.
+    """
+
+    def __init__(
+        self,
+        environment: Followed,
+        store: Store,
+        replica: str,
+        *,
+        heartbeat: float = 1.0,
+        poll: float = 1.0,
+        converge_timeout: float = 10.0,
+    ) -> None:
+        self.environment = environment
+        self.store = store
+        self.replica = replica
+        self.heartbeat = heartbeat
+        self.poll = poll
+        self.converge_timeout = converge_timeout
+        self.routing = RoutingTable(store)
+        self.replicas = ReplicaTable(store)
+        self.url = ""
+        self.generation = 0  # the published generation this replica serves
+        self.in_sync = False
+        self.error: str | None = None
+        self.store_error: str | None = None  # the last failure to reach the store (cleared on success)
+        self.last_switch: datetime | None = None
+        self._wanted = 0  # the newest generation tried
+        self._failed_at = 0.0
+        self._unpublished: str | None = None  # an operation's action whose publication failed
+        self._started = datetime.now(UTC)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------------- life
+    def start(self) -> None:
+        """Adopt the published state (load warm, then switch), or publish git's when none is; start threads."""
+        env = self.environment
+        if env.sync is None:
+            env.sync = self
+        with self.exclusive(), env._ops:
+            published = self.routing.read(env.name, env.env)
+            if published is None or self._git_is_newer(published):
+                self._publish_locked("serve")
+            else:
+                self._adopt(published)
+        self._beat()
+        for target, what in ((self._listen, "listener"), (self._beat_loop, "heartbeat")):
+            thread = threading.Thread(target=target, name=f"rollbackkit-sync-{what}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop the threads and forget this replica's row."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        with contextlib.suppress(StoreError):
+            self.replicas.forget(self.replica)
+        self.routing.close()
+        self.replicas.close()
+
+    def _git_is_newer(self, published: Published) -> bool:
+        """Git holds an assignment newer than every tag published (made while no replica ran)."""
+        env = self.environment
+        history = env.deployments.history(env.name, env.env)
+        tags = {p.tag for _, p in published.desired.placements()}
+        numbers = [a.number for a in history if a.tag in tags]
+        return bool(history) and bool(numbers) and max(a.number for a in history) > max(numbers)
+
+    # ------------------------------------------------------------------------- operations
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """The environment-wide operation lock (:meth:`RoutingTable.exclusive`)."""
+        env = self.environment
+        with self.routing.exclusive(env.name, env.env, timeout=max(30.0, self.converge_timeout)):
+            yield
+
+    def catch_up(self) -> None:
+        """Serve the newest published state before an operation (hold :meth:`exclusive` and ``_ops``).
+
+        Raises:
+            RoutingError: This replica cannot serve it (another replica can take the operation).
+        """
+        self._failed_at = 0.0  # an operation always tries again
+        published = self.routing.read(self.environment.name, self.environment.env)
+        if self._unpublished is not None:  # nobody published since: ours is the newest state
+            if published is None or published.generation == self.generation:
+                self._publish_locked(self._unpublished)
+                return
+            self._unpublished = None  # another replica's operation came after: it wins
+        if published is None or (published.generation <= self.generation and self.in_sync):
+            return
+        if not self._adopt(published):
+            raise RoutingError(
+                f"Replica {self.replica} cannot serve generation {published.generation}: {self.error}.",
+                "Send the operation to another replica, or fix this one (rollbackkit status lists them).",
+            )
+
+    def publish(self, action: str) -> int:
+        """Publish the environment's router state after a local operation (hold :meth:`exclusive`).
+
+        Raises:
+            StoreError: Not published (retried by the listener while the lock is free of others).
+        """
+        self._unpublished = action
+        return self._publish_locked(action)
+
+    def _publish_locked(self, action: str) -> int:
+        env = self.environment
+        desired = desired_of(env.router.state)
+        published = self.routing.publish(env.name, env.env, desired, action=action, by=self.replica)
+        self._unpublished = None
+        self.generation = self._wanted = published.generation
+        self.in_sync, self.error = True, None
+        self.last_switch = datetime.now(UTC)
+        self._beat()
+        return published.generation
+
+    def wait_converged(self, generation: int, timeout: float | None = None) -> Convergence:
+        """Wait until every fresh replica serves ``generation`` (or every one behind has failed to)."""
+        env = self.environment
+        started = time.monotonic()
+        deadline = started + (self.converge_timeout if timeout is None else timeout)
+        pause, records, lagging = 0.002, [], {}
+        while True:
+            try:
+                records = [r for r in self.replicas.list(env.name, env.env) if r.fresh]
+            except StoreError as exc:
+                lagging = {self.replica: f"the store is unreachable: {exc.message}"}
+            else:
+                behind = [r for r in records if (r.generation or 0) < generation]
+                lagging = {r.replica: r.error or f"serves generation {r.generation}" for r in behind}
+                failed = [r for r in behind if r.error and int(r.serving.get("wanted") or 0) >= generation]
+                if not behind or len(failed) == len(behind):
+                    break
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(pause)
+            pause = min(0.05, pause * 1.5)
+        waited = round((time.monotonic() - started) * 1000, 3)
+        return Convergence(generation, not lagging, waited, records, lagging)
+
+    # ------------------------------------------------------------------------- following
+    def _follow(self) -> None:
+        """The listener's callback: adopt a newer publication (or retry a failed one)."""
+        env = self.environment
+        if self._unpublished is not None:
+            with contextlib.suppress(StoreError, RoutingError), self.exclusive(), env._ops:
+                self.catch_up()
+            return
+        published = self.routing.read(env.name, env.env)
+        self.store_error = None
+        if published is None or published.generation <= self.generation:
+            return
+        if published.generation == self._wanted and time.monotonic() - self._failed_at < RETRY_S:
+            return
+        with env._ops:  # read again under the lock: a local operation may have published a newer one
+            published = self.routing.read(env.name, env.env)
+            if published is not None and published.generation > self.generation:
+                self._adopt(published)
+
+    def _adopt(self, published: Published) -> bool:
+        """Serve ``published`` (hold ``_ops``): warm, then switch; False (and :attr:`error`) when impossible."""
+        env = self.environment
+        self._wanted = max(self._wanted, published.generation)
+        try:
+            done = reconcile(env.router, published.desired, env._bundle)
+        except CannotLoad as exc:
+            self.in_sync, self.error, self._failed_at = False, str(exc), time.monotonic()
+            self._beat()
+            return False
+        if done.switched:
+            self.last_switch = datetime.now(UTC)
+            env.adopted(done.relabelled)
+        self.generation, self.in_sync, self.error = published.generation, True, None
+        self._beat()
+        if done.standby is not None and fill_standby(env.router, done.standby, env._bundle):
+            self._beat()
+        return True
+
+    def _listen(self) -> None:
+        env = self.environment
+        self.routing.listen(self._follow, self._stop, self.poll, name=env.name, env=env.env, on_error=self._lost)
+
+    def _lost(self, error: str) -> None:
+        self.store_error = error
+
+    # ------------------------------------------------------------------------- heartbeat
+    def _beat(self) -> None:
+        """Write this replica's row now (a failure is kept in :attr:`store_error`, never raised)."""
+        env = self.environment
+        serving = desired_of(env.router.state).to_json() | {"wanted": self._wanted}
+        try:
+            self.replicas.beat(
+                self.replica, name=env.name, env=env.env, host=socket.gethostname(), pid=os.getpid(),
+                url=self.url or None, started=self._started, generation=self.generation, serving=serving,
+                last_switch=self.last_switch, error=self.error,
+            )  # fmt: skip
+        except StoreError as exc:
+            self.store_error = exc.message
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            self._beat()
+
+    def status(self) -> dict[str, Any]:
+        """``{replica, generation, in_sync, error, last_switch, store_error}`` (``/status``'s ``replica``)."""
+        return {
+            "replica": self.replica,
+            "generation": self.generation,
+            "in_sync": self.in_sync,
+            "error": self.error,
+            "last_switch": self.last_switch.isoformat() if self.last_switch else None,
+            "store_error": self.store_error,
+            "url": self.url or None,
+        }

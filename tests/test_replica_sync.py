@@ -1,0 +1,328 @@
+"""Replicas converge (issue 20): several served environments on one shared store act as one.
+
+A wine classifier with string labels, three versions registered. Three
+:class:`ServingEnvironment` objects on the same project and the same PostgreSQL store
+(each with its :class:`ReplicaSync`, as three ``serve`` processes would be) take operations
+on any of them: every other one serves the change within the operation's answer, loads warm
+before it switches, and two operations sent at once to two replicas end in one state and
+one stage tag each. A replica that cannot load a version keeps serving and says why; a store
+that goes away stops nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pandas as pd
+import pytest
+
+from rollbackkit import Registry
+from rollbackkit.errors import StoreError
+from rollbackkit.serving.app import create_app
+from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.postgres.store import open_store
+from rollbackkit.serving.sync import ReplicaSync
+
+from .conftest import copy_project
+from .story import Case, build_project, widened
+from .test_matrix import pipeline
+
+CASE = Case("replicas-string-labels", "wine", "names")
+OLD, NEW, NEWEST = "v1.0.0", "v1.1.0", "v1.2.0"
+
+
+@pytest.fixture(scope="module")
+def wine_template(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> tuple[Path, pd.DataFrame]:
+    """``model@v1.0.0`` serving prod, ``v1.1.0`` and ``v1.2.0`` registered; built once for the module."""
+    root = tmp_path_factory.mktemp("replicas-template")
+    fit = lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y)  # noqa: E731
+    repo, live = build_project(root, fit, CASE)
+    train, held_out = widened(CASE, 1500, seed=1), widened(CASE, 800, seed=2)
+    X = train.drop(columns=["target"]).assign(
+        plan=lambda f: f["plan"].astype("string").fillna("missing").astype(object)
+    )
+    Registry(repo).register(
+        "model", fit(X, train["target"], 25), train, target="target", version=NEWEST, validation_data=held_out,
+        preprocess=root / "features.py",
+    )  # fmt: skip
+    return repo, live
+
+
+@pytest.fixture
+def wine(wine_template: tuple[Path, pd.DataFrame], tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    template, live = wine_template
+    shutil.copy(template.parent / "features.py", tmp_path / "features.py")
+    return copy_project(template, tmp_path), live
+
+
+class Replicas:
+    """Served environments of one project on one store, each with its sync; stopped at the end."""
+
+    def __init__(self, url: str) -> None:
+        self.store = open_store(url)
+        self.envs: list[ServingEnvironment] = []
+
+    def start(self, repo: Path, replica: str) -> ServingEnvironment:
+        env = ServingEnvironment(repo, "model", "prod", scoring_threads=None)
+        env.start()
+        sync = ReplicaSync(env, self.store, replica, heartbeat=0.2, poll=0.3, converge_timeout=10.0)
+        env.sync = sync
+        sync.start()
+        self.envs.append(env)
+        return env
+
+    def stop(self) -> None:
+        for env in self.envs:
+            if env.sync is not None:
+                env.sync.stop()
+
+
+@pytest.fixture
+def replicas(store_url: str) -> Iterator[Replicas]:
+    started = Replicas(store_url)
+    yield started
+    started.stop()
+
+
+def _serves(env: ServingEnvironment) -> tuple[str | None, str | None, int]:
+    """(live version, canary version, canary percent) of one replica's router."""
+    state = env.router.state
+    live, canary = state.slot(state.live), state.slot(state.canary)
+    return (live.bundle.version if live else None, canary.bundle.version if canary else None, state.percent)
+
+
+def _healthz(env: ServingEnvironment) -> httpx.Response:
+    """``GET /healthz`` of the replica's app (what a load balancer asks)."""
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(env, "token"))
+        async with httpx.AsyncClient(transport=transport, base_url="http://replica") as client:
+            return await client.get("/healthz")
+
+    return asyncio.run(get())
+
+
+def _tags(repo: Path) -> list[str]:
+    done = subprocess.run(["git", "tag", "--list", "model#prod#*"], cwd=repo, capture_output=True, text=True)
+    return done.stdout.split()
+
+
+def test_an_operation_sent_to_one_replica_is_served_by_every_replica_within_its_answer(
+    wine: tuple[Path, pd.DataFrame], replicas: Replicas
+) -> None:
+    repo, live = wine
+    a, b, c = (replicas.start(repo, r) for r in ("a", "b", "c"))
+    assert {_serves(e) for e in (a, b, c)} == {(OLD, None, 0)}
+    answered: list[str] = []
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def traffic() -> None:  # requests to c while it follows: each one answered by a warm slot
+        frame = live.iloc[:5].reset_index(drop=True)
+        while not stop.is_set():
+            try:
+                routed = c.predict(frame)
+            except BaseException as exc:  # pragma: no cover - the assertion below names it
+                failures.append(exc)
+                return
+            assert routed.slot.warmup_ms > 0
+            answered.append(routed.version)
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        # a deploy on a: b and c load v1.1.0 warm, then switch, before a answers
+        deployed = a.deploy(NEW, reason="new model", actor="ada")
+        assert deployed["replicas"]["converged"] is True, deployed["replicas"]
+        assert {_serves(e) for e in (a, b, c)} == {(NEW, None, 0)}
+        tag = deployed["assignment"]["tag"]
+        assert {e.router.state.slot(e.router.state.live).deployment for e in (a, b, c)} == {tag}  # type: ignore[union-attr]
+        standby = c.router.state.standby
+        assert standby is not None and standby.bundle.version == OLD
+        # a rollback on b: to the warm standby everywhere, nothing loaded
+        rolled = b.rollback(reason="bad answers", actor="ada")
+        assert rolled["replicas"]["converged"] is True
+        assert {_serves(e) for e in (a, b, c)} == {(OLD, None, 0)}
+        assert c.router.state.slot(c.router.state.live) is not None
+        assert c.router.state.slot(c.router.state.live).bundle is standby.bundle  # type: ignore[union-attr]
+        # a stepped canary from c, advanced on a, promoted on b
+        stepped = c.deploy(NEW, steps=[20, 50, 100], bake_s=1.0, reason="stepped")
+        assert stepped["replicas"]["converged"] is True
+        assert {_serves(e) for e in (a, b, c)} == {(OLD, NEW, 20)}
+        advanced = a.advance(unless_changed_since=a.router.state.generation, reason="baked", actor="ada")
+        assert advanced["replicas"]["converged"] is True
+        assert {_serves(e) for e in (a, b, c)} == {(OLD, NEW, 50)}
+        promoted = b.promote(reason="good", actor="ada")
+        assert promoted["replicas"]["converged"] is True
+        assert {_serves(e) for e in (a, b, c)} == {(NEW, None, 0)}
+        # 50 shifts, alternately rolled back and deployed, each sent to the next replica
+        ms: list[float] = []
+        for i in range(50):
+            env = (a, b, c)[i % 3]
+            answer = env.rollback(reason=f"shift {i}") if i % 2 == 0 else env.deploy(NEW, reason=f"shift {i}")
+            said = answer["replicas"]
+            assert said["converged"] is True, said
+            published = env.sync.routing.read("model", "prod")  # type: ignore[union-attr]
+            assert published is not None and published.generation == said["generation"]
+            switched = [pd.Timestamp(r["last_switch"]) for r in said["replicas"]]
+            ms.append((max(switched) - pd.Timestamp(published.changed_at)).total_seconds() * 1000)
+            assert len({_serves(e) for e in (a, b, c)}) == 1
+    finally:
+        stop.set()
+        sender.join()
+    assert not failures, failures
+    assert set(answered) == {OLD, NEW} and len(answered) > 50
+    p50, p99 = statistics.median(ms), statistics.quantiles(ms, n=100)[98]
+    print(f"convergence over 50 shifts: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    assert p99 < 1000, ms
+    statuses = [e.status()["replica"] for e in (a, b, c)]
+    assert {s["generation"] for s in statuses} == {said["generation"]} and all(s["in_sync"] for s in statuses)
+
+
+def test_two_operations_sent_to_two_replicas_at_once_end_in_the_second_ones_state(
+    wine: tuple[Path, pd.DataFrame], replicas: Replicas
+) -> None:
+    repo, _ = wine
+    a, b = replicas.start(repo, "a"), replicas.start(repo, "b")
+    before = _tags(repo)
+    answers: dict[str, dict[str, Any]] = {}
+    go = threading.Barrier(2)
+
+    def send(env: ServingEnvironment, version: str) -> None:
+        go.wait()
+        answers[version] = env.deploy(version, reason=f"race {version}")
+
+    threads = [threading.Thread(target=send, args=(e, v)) for e, v in ((a, NEW), (b, NEWEST))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(answers) == {NEW, NEWEST}
+    second = max(answers.values(), key=lambda said: said["replicas"]["generation"])
+    version = second["assignment"]["version"]
+    assert {_serves(e) for e in (a, b)} == {(version, None, 0)}
+    assert all(said["replicas"]["converged"] for said in answers.values())
+    added = [t for t in _tags(repo) if t not in before]
+    assert len(added) == 2  # one stage tag per assignment, not one per replica
+    assert second["assignment"]["tag"] == max(added, key=lambda t: int(t.rsplit("#", 1)[1]))
+
+
+def test_a_replica_that_cannot_load_a_version_keeps_serving_and_says_why(
+    wine: tuple[Path, pd.DataFrame], replicas: Replicas, tmp_path: Path
+) -> None:
+    repo, live = wine
+    other = copy_project(repo, tmp_path / "second-checkout")  # another host's checkout: v1.2.0 unknown there
+    shutil.copy(repo.parent / "features.py", tmp_path / "second-checkout" / "features.py")
+    subprocess.run(["git", "tag", "-d", f"model@{NEWEST}"], cwd=other, check=True, capture_output=True)
+    a, b = replicas.start(repo, "a"), replicas.start(other, "b")
+    assert _healthz(b).status_code == 200
+
+    deployed = a.deploy(NEWEST, reason="only a knows it")
+
+    said = deployed["replicas"]
+    assert said["converged"] is False and list(said["lagging"]) == ["b"]
+    assert said["lagging"]["b"].startswith(f"cannot load {NEWEST}: ")
+    assert said["waited_ms"] < 5000  # the failure ends the wait, not the timeout
+    assert _serves(b) == (OLD, None, 0) and b.predict(live.iloc[:3].reset_index(drop=True)).version == OLD
+    assert b.sync is not None and b.sync.status()["error"] == said["lagging"]["b"]
+    answer = _healthz(b)
+    assert answer.status_code == 503 and NEWEST in answer.json()["reason"] and "replica b" in answer.json()["reason"]
+    # an operation sent to b is refused (it cannot serve what the environment serves); a fixes it
+    with pytest.raises(Exception, match="cannot serve generation"):
+        b.rollback(reason="from b")
+    back = a.rollback(reason="not everywhere")
+    assert back["replicas"]["converged"] is True
+    assert b.sync.error is None and _healthz(b).status_code == 200
+
+
+class Cable:
+    """A TCP forwarder to the store that can be cut (every connection dropped, new ones refused) and mended."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.upstream = (host, port)
+        self.port = 0
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self.mend()
+
+    def mend(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port))
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        for sock in [self._listener, *self._sockets]:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+        self._sockets, self._listener = [], None
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self._sockets += [client, server]
+            for one, other in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(one, other), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_is_back(
+    wine: tuple[Path, pd.DataFrame], store_url: str
+) -> None:
+    repo, live = wine
+    parts = urlsplit(store_url)
+    cable = Cable(parts.hostname or "127.0.0.1", parts.port or 5432)
+    direct, cut_off = Replicas(store_url), Replicas(store_url.replace(f":{parts.port}/", f":{cable.port}/"))
+    try:
+        a = direct.start(repo, "a")
+        b = cut_off.start(repo, "b")
+        assert b.sync is not None and a.sync is not None
+        a.sync.converge_timeout = 1.5
+        cable.cut()
+        frame = live.iloc[:4].reset_index(drop=True)
+        deployed = a.deploy(NEW, reason="while b is cut off")
+        said = deployed["replicas"]
+        assert said["converged"] is False and list(said["lagging"]) == ["b"], said  # never "done" while b lags
+        assert b.predict(frame).version == OLD  # b serves on, on what it served
+        with pytest.raises(StoreError, match="Cannot reach the store"):
+            b.rollback(reason="needs the store")
+        assert b.sync.status()["store_error"]
+        assert _serves(b) == (OLD, None, 0)
+        cable.mend()  # the NOTIFY went while b was away: its listener reconnects and reads what it missed
+        deadline = time.monotonic() + 15
+        while _serves(b) != (NEW, None, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _serves(b) == (NEW, None, 0) and b.predict(frame).version == NEW
+        assert b.sync.generation == a.sync.generation and b.sync.in_sync
+        assert b.sync.replicas.list("model", "prod")[1].generation == a.sync.generation
+    finally:
+        if cable._listener is None:  # b forgets its row through it
+            cable.mend()
+        direct.stop()
+        cut_off.stop()
+        cable.cut()
