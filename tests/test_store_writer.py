@@ -282,6 +282,25 @@ def test_a_store_that_goes_away_keeps_rows_buffered_and_flushes_them_once_it_is_
         cluster.stop(remove=True)
 
 
+def test_a_promote_on_another_replica_while_this_one_writes_leaves_no_row_behind(store: Store, log: Log) -> None:
+    from rollbackkit.serving.postgres.log import PostgresLog
+
+    other = PostgresLog(store, replica="r2")  # the replica the operator's promote reached
+    other.set_stage("churn-canary", "churn", "prod", "v1.1.0", "staging")
+    for k in range(600):
+        log.record(_meta(f"c-{k:04d}", deployment="churn-canary", version="v1.1.0"), _inputs(1),
+                   pd.DataFrame({"prediction": ["yes"]}))  # fmt: skip
+        if k == 300:
+            other.promote("churn-canary")
+        elif k % 50 == 0:
+            time.sleep(0.02)  # batches commit before, during and after the promote
+    assert log.flush()
+    assert _count(store, "SELECT count(*) FROM predictions_staging") == 0
+    assert _count(store, "SELECT count(DISTINCT request_id) FROM predictions WHERE deployment = 'churn-canary'") == 600
+    assert _count(store, "SELECT count(*) FROM log_batches") > 2
+    other.close(wait=5)
+
+
 def _labels(**columns: list) -> pd.DataFrame:
     return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()})
 
