@@ -171,13 +171,17 @@ def test_any_input_frame_round_trips_through_a_blob(frame: pd.DataFrame) -> None
 def test_a_full_buffer_drops_and_counts_never_waits_or_raises(store: Store) -> None:
     log = Log(store, buffer_rows=10, replica="r1")  # not started: nothing drains the buffer
     started = time.perf_counter()
-    for k in range(6):
+    log.record(_meta("big"), _inputs(12), pd.DataFrame({"prediction": ["yes"] * 12}))  # alone: never dropped
+    log.record(_meta("r-0"), _inputs(2), pd.DataFrame({"prediction": ["yes", "no"]}))
+    assert (log.status()["buffered"], log.status()["dropped"]) == (12, 2)
+    assert log.flush()
+    for k in range(1, 7):
         log.record(_meta(f"r-{k}"), _inputs(2), pd.DataFrame({"prediction": ["yes", "no"]}))
     log.record(_meta("broken"), None, None)  # type: ignore[arg-type]  # a caller's bug never reaches the request
-    assert time.perf_counter() - started < 0.5
-    assert (log.status()["buffered"], log.status()["dropped"]) == (10, 2)
+    assert time.perf_counter() - started < 2
+    assert (log.status()["buffered"], log.status()["dropped"]) == (10, 4)
     assert log.close(wait=5) is None  # the 5 buffered requests are written on close
-    assert _count(store, "SELECT count(*) FROM predictions") == 10
+    assert _count(store, "SELECT count(*) FROM predictions") == 22
 
 
 def test_a_request_the_store_refuses_is_lost_alone_and_counted(store: Store, log: Log) -> None:

@@ -63,7 +63,8 @@ class PgLogWriter(PgLogBase):
         store: The opened store.
         flush_interval: Seconds between the writer's commits.
         batch_rows: Rows that make a batch (and trigger an early commit).
-        buffer_rows: The most rows waiting in memory; requests beyond are dropped and counted.
+        buffer_rows: The most rows waiting in memory; requests beyond are dropped and counted
+            (one request larger than it is kept when nothing else waits).
         replica: This replica's id (the rows' ``replica`` column).
     """
 
@@ -115,7 +116,7 @@ class PgLogWriter(PgLogBase):
         try:
             size = len(inputs)
             with self._cond:
-                if self._buffered + size > self.buffer_rows:
+                if self._buffered and self._buffered + size > self.buffer_rows:  # alone, a big request fits
                     self._dropped += size
                     return
                 self._queue.append(Pending(meta, inputs, outputs))
