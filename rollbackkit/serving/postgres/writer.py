@@ -90,6 +90,7 @@ class PgLogWriter(PgLogBase):
         self._inflight: _Batch | None = None
         self._singles: list[_Batch] = []  # a refused batch's requests, retried one by one
         self._dropped = 0
+        self._drop_warned = False
         self._flush_lock = threading.Lock()
         self._wcon: psycopg.Connection[Any] | None = None
         self._lost_connection = False
@@ -118,6 +119,10 @@ class PgLogWriter(PgLogBase):
             with self._cond:
                 if self._buffered and self._buffered + size > self.buffer_rows:  # alone, a big request fits
                     self._dropped += size
+                    warn, self._drop_warned = not self._drop_warned, True
+                    if warn:  # once until the store takes rows again
+                        LOGGER.warning("The prediction log's buffer is full (%d rows): requests are dropped, "
+                                       "counted in /status.", self._buffered)  # fmt: skip
                     return
                 self._queue.append(Pending(meta, inputs, outputs))
                 self._buffered += size
@@ -229,7 +234,7 @@ class PgLogWriter(PgLogBase):
             self._inflight = None
             self._buffered -= batch.size
             self._done += len(batch.items)
-            self._reachable, self._backoff = True, BACKOFF[0]
+            self._reachable, self._backoff, self._drop_warned = True, BACKOFF[0], False
             self._cond.notify_all()
 
     # ------------------------------------------------------------------ one transaction
