@@ -6,13 +6,15 @@ real replicas on 127.0.0.1. ``served``: churn@v1.0.0 serving prod.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import httpx
@@ -59,61 +61,83 @@ BAD_STORES = {
 }
 
 
+def _serve(project: Path, url: str, *, real: bool, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``rollbackkit serve churn --env prod`` on store ``url``: the console script in a subprocess
+    (``real``), else its entry point in this process (the same code, without an interpreter's start)."""
+    argv = ["serve", "churn", "--env", "prod", "--port", "0", "--no-runbook"]
+    if real:
+        done = subprocess.run([str(BIN / "rollbackkit"), *argv], cwd=project, capture_output=True, text=True,
+                              env={**os.environ, "ROLLBACKKIT_STORE": url}, timeout=60)  # fmt: skip
+        return done.returncode, done.stdout, done.stderr
+    from rollbackkit.cli import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ROLLBACKKIT_STORE", url)
+        patch.chdir(project)
+        patch.setattr(sys, "argv", ["rollbackkit", *argv])
+        with pytest.raises(SystemExit) as exited:
+            main()
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def status_here(project: Path, store: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``rollbackkit status churn --env prod ARGS`` through the CLI's entry point, in this process, 160 columns."""
+    from rollbackkit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ROLLBACKKIT_STORE", store)
+        patch.setenv("COLUMNS", "160")
+        patch.chdir(project)
+        patch.setattr(sys, "argv", ["rollbackkit", "status", "churn", "--env", "prod", *args])
+        with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exited:
+            main()
+    return subprocess.CompletedProcess([], int(exited.value.code or 0), out.getvalue(), err.getvalue())
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", list(BAD_STORES))
 def test_serve_with_a_bad_store_says_so_in_one_line_and_exits_1_before_loading_anything(
-    case: str, project: Path, postgres: PgCluster
+    case: str, project: Path, postgres: PgCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     make, said = BAD_STORES[case]
     url = make(postgres)
     journal = project / ".rollbackkit" / "journal.jsonl"
     before = journal.read_text() if journal.exists() else ""
-    result = subprocess.run(
-        [str(BIN / "rollbackkit"), "serve", "churn", "--env", "prod", "--port", "0", "--no-runbook"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ROLLBACKKIT_STORE": url},
-        timeout=60,
-    )
-    assert result.returncode == 1, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and said in lines[0], result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
+    code, out, err = _serve(project, url, real=case == "unreachable port", capsys=capsys)
+    assert code == 1, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0], err
+    assert "Traceback" not in err and out == ""
     password = url.split("@")[0].rsplit(":", 1)[-1]
-    assert password not in result.stderr, "the store's password is never printed"
+    assert password not in err, "the store's password is never printed"
     assert (journal.read_text() if journal.exists() else "") == before, "nothing was loaded or journalled"
     servers = project / ".rollbackkit" / "local" / "servers"
     assert not list(servers.glob("*.json")) if servers.exists() else True
 
 
 @contextmanager
-def replica(repo: Path, store: str, name: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``rollbackkit serve churn --env prod --replica NAME`` on a free port until the block ends."""
-    record = address_file(_paths(repo), "churn", "prod", name)
-    log = repo.parent / f"replica-{name}.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [str(BIN / "rollbackkit"), "serve", "churn", "--env", "prod", "--port", "0", "--replica", name,
-             "--watchdog-interval", "0.3", "--no-runbook"],
-            cwd=repo, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "ROLLBACKKIT_STORE": store, "ROLLBACKKIT_ADMIN_TOKEN": "test-admin-token-1234"},
-        )  # fmt: skip
+def replicas(repo: Path, store: str, *names: str) -> Iterator[list[str]]:
+    """``rollbackkit serve churn --env prod --replica NAME`` for each name, started together on free
+    ports, until the block ends (their URLs, once each ``/healthz`` answers 200)."""
+    env = {**os.environ, "ROLLBACKKIT_STORE": store, "ROLLBACKKIT_ADMIN_TOKEN": "test-admin-token-1234"}
+    started = []
+    for name in names:
+        log = repo.parent / f"replica-{name}.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [str(BIN / "rollbackkit"), "serve", "churn", "--env", "prod", "--port", "0", "--replica", name,
+                 "--watchdog-interval", "0.3", "--no-runbook"],
+                cwd=repo, stdout=out, stderr=subprocess.STDOUT, env=env,
+            )  # fmt: skip
+        started.append((address_file(_paths(repo), "churn", "prod", name), process, log))
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            try:
-                url = json.loads(record.read_text())["url"]
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except (OSError, ValueError, KeyError, httpx.HTTPError):
-                pass
-            time.sleep(0.1)
-        yield url, process
+        yield [_healthy(record, process, log) for record, process, log in started]
     finally:
-        if process.poll() is None:
+        for _, process, _ in started:
             process.send_signal(signal.SIGTERM)
+        for _, process, _ in started:
             try:
                 process.wait(20)
             except subprocess.TimeoutExpired:
@@ -121,12 +145,26 @@ def replica(repo: Path, store: str, name: str) -> Iterator[tuple[str, subprocess
                 process.wait(10)
 
 
+def _healthy(record: Path, process: subprocess.Popen[bytes], log: Path) -> str:
+    deadline = time.monotonic() + 90
+    while True:
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        try:
+            url = str(json.loads(record.read_text())["url"])
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return url
+        except (OSError, ValueError, KeyError, httpx.HTTPError):
+            pass
+        time.sleep(0.1)
+
+
 def _paths(repo: Path) -> ProjectPaths:
     return Repository(repo).paths
 
 
 def test_two_replicas_of_one_project_on_one_host_start_and_status_lists_them(served: Path, store_url: str) -> None:
-    with replica(served, store_url, "r1") as (one, _), replica(served, store_url, "r2") as (two, _):
+    with replicas(served, store_url, "r1", "r2") as (one, two):
         assert find_server(_paths(served), "churn", "prod") in (one, two)
         shown = run_cli(
             "status", "churn", "--env", "prod", cwd=served, env={"ROLLBACKKIT_STORE": store_url, "COLUMNS": "160"}
@@ -134,10 +172,7 @@ def test_two_replicas_of_one_project_on_one_host_start_and_status_lists_them(ser
         assert shown.returncode == 0, shown.stderr
         assert "r1" in shown.stdout and "r2" in shown.stdout and one in shown.stdout and two in shown.stdout
         assert "2 alive" in shown.stdout and "watchdog led by r" in shown.stdout
-        as_json = run_cli(
-            "status", "churn", "--env", "prod", "--json", cwd=served, env={"ROLLBACKKIT_STORE": store_url}
-        )
-        said = json.loads(as_json.stdout)
+        said = json.loads(status_here(served, store_url, "--json").stdout)
         listed = {r["replica"]: r for r in said["replicas"]}
         assert set(listed) == {"r1", "r2"} and sum(r["leader"] for r in listed.values()) == 1
         assert all(r["serving"]["live"]["version"] == "v1.0.0" and not r["stale"] for r in listed.values())
@@ -166,9 +201,7 @@ def test_status_reads_the_replicas_from_the_store_when_no_server_answers(served:
     try:
         assert lead.leading()
         beat()
-        shown = run_cli(
-            "status", "churn", "--env", "prod", cwd=served, env={"ROLLBACKKIT_STORE": store_url, "COLUMNS": "160"}
-        )
+        shown = status_here(served, store_url)
         assert shown.returncode == 0, shown.stderr
         out = shown.stdout
         assert "2 alive of 3, watchdog led by web-1" in out and "read from the store" in out, out
@@ -176,9 +209,7 @@ def test_status_reads_the_replicas_from_the_store_when_no_server_answers(served:
         row = next(line for line in out.splitlines() if line.strip().startswith("web-1"))
         assert "leader" in row and " 7 " in row
         beat()
-        as_json = run_cli(
-            "status", "churn", "--env", "prod", "--json", cwd=served, env={"ROLLBACKKIT_STORE": store_url}
-        )
+        as_json = status_here(served, store_url, "--json")
         assert as_json.returncode == 0, as_json.stderr
         said = json.loads(as_json.stdout)
         assert said["source"] == "store" and said["watchdog"]["leader"] == "web-1"
@@ -191,6 +222,47 @@ def test_status_reads_the_replicas_from_the_store_when_no_server_answers(served:
 
 def test_status_with_the_store_down_and_no_server_says_so_and_shows_the_history(served: Path) -> None:
     down = f"postgresql://postgres:sekrit-pw@127.0.0.1:{free_port()}/rk"
-    shown = run_cli("status", "churn", "--env", "prod", cwd=served, env={"ROLLBACKKIT_STORE": down, "COLUMNS": "160"})
+    shown = status_here(served, down)
     assert shown.returncode == 0, shown.stderr
     assert "v1.0.0" in shown.stdout and "Cannot reach the store" in shown.stdout and "sekrit-pw" not in shown.stdout
+
+
+def test_find_server_takes_a_live_replica_of_this_environment_and_never_another_environments(
+    served: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rollbackkit.serving.server import server_lock
+
+    monkeypatch.delenv("ROLLBACKKIT_STORE", raising=False)
+    paths = _paths(served)
+    with server_lock(paths, "churn", "prod-eu"), server_lock(paths, "churn", "prod-eu", "x"):
+        for replica in (None, "x"):  # churn-prod-eu.lock and churn-prod-eu-x.lock look like replicas of prod
+            record = {"url": "http://127.0.0.1:9", "pid": os.getpid(), "name": "churn", "env": "prod-eu"}
+            address_file(paths, "churn", "prod-eu", replica).write_text(json.dumps(record))
+        assert find_server(paths, "churn", "prod") is None
+        with server_lock(paths, "churn", "prod", "r9"):
+            record = {
+                "url": "http://127.0.0.1:4321",
+                "pid": os.getpid(),
+                "name": "churn",
+                "env": "prod",
+                "replica": "r9",
+            }
+            address_file(paths, "churn", "prod", "r9").write_text(json.dumps(record))
+            assert find_server(paths, "churn", "prod") == "http://127.0.0.1:4321"
+        assert find_server(paths, "churn", "prod") is None, "a replica that stopped holds no lock: its record is stale"
+
+
+def test_a_replica_id_needs_a_store_and_a_plain_name(served: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollbackkit.errors import InvalidInput
+    from rollbackkit.serving.replicated import replica_id
+    from rollbackkit.serving.server import serve
+
+    monkeypatch.delenv("ROLLBACKKIT_STORE", raising=False)
+    with pytest.raises(InvalidInput, match="none is configured"):
+        serve(served, "churn", "prod", replica="r1")
+    with pytest.raises(InvalidInput, match="is not a replica id"):
+        replica_id("web 1; rm -rf", 8000)
+    monkeypatch.setenv("ROLLBACKKIT_REPLICA", "from-env")
+    assert replica_id(None, 0) == "from-env" and replica_id("given", 0) == "given"
+    monkeypatch.delenv("ROLLBACKKIT_REPLICA")
+    assert replica_id(None, 8000).endswith("-8000") and replica_id(None, 0).endswith(f"-{os.getpid()}")
