@@ -555,6 +555,12 @@ def serve(
         max_rows=max_rows,
         replica=replica,
         on_ready=ready,
+        on_replica=lambda me, store: console.print(
+            f"replica {me} on the store {store}: it serves what the store says; its watchdog judges while it leads",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        ),
         on_event=lambda happened: messages.event(console, happened),
         on_runbook=lambda done: messages.runbook_done(console, done, root),
     )

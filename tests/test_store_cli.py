@@ -177,6 +177,8 @@ def test_two_replicas_of_one_project_on_one_host_start_and_status_lists_them(ser
         assert set(listed) == {"r1", "r2"} and sum(r["leader"] for r in listed.values()) == 1
         assert all(r["serving"]["live"]["version"] == "v1.0.0" and not r["stale"] for r in listed.values())
         assert said["watchdog"]["leader"] in listed and "***" in said["store"]
+        said_at_start = (served.parent / "replica-r1.log").read_text()
+        assert "replica r1 on the store postgresql://postgres:***@127.0.0.1" in said_at_start, said_at_start
         told = [httpx.get(f"{url}/status", timeout=30).json()["watchdog"] for url in (one, two)]
         assert told[0]["leader"] == told[1]["leader"] == said["watchdog"]["leader"]
         assert sorted(t["leading"] for t in told) == [False, True], "one leads, the other follows and says who leads"

@@ -202,6 +202,7 @@ class ServeOptions(TypedDict, total=False):
     on_ready: Callable[[str], None] | None
     on_event: Callable[[TrafficEvent], None] | None
     replica: str | None
+    on_replica: Callable[[str, str], None] | None
 
 
 def serve(
@@ -223,6 +224,7 @@ def serve(
     on_event: Callable[[TrafficEvent], None] | None = None,
     on_assignment: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     replica: str | None = None,
+    on_replica: Callable[[str, str], None] | None = None,
 ) -> None:
     """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
 
@@ -248,6 +250,7 @@ def serve(
     replica ``replica`` (:func:`~rollbackkit.serving.replicated.replica_id`) of the environment:
     its log goes to the store, it follows the store's routing (a ``ReplicaSync``), and its
     watchdog evaluates only while it leads. On shutdown it leaves: sync stopped, lead released.
+    ``on_replica`` is called with its id and the store (password redacted) once it listens.
 
     Raises:
         InvalidToken: The admin token is empty, short or not visible ASCII.
@@ -337,6 +340,8 @@ def serve(
             environment.start_watchdog(watchdog_interval)
             if on_ready is not None:
                 on_ready(url)
+            if on_replica is not None and store is not None and me is not None:
+                on_replica(me, store.where)
 
         server.startup = startup  # type: ignore[method-assign]
         signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
