@@ -27,10 +27,14 @@ from urllib.parse import urlsplit
 import httpx
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rollbackkit import Registry
-from rollbackkit.errors import StoreError
+from rollbackkit.errors import StoreError, Superseded
+from rollbackkit.ops.traffic import deploy as deploy_offline
 from rollbackkit.serving.app import create_app
+from rollbackkit.serving.desired import Desired, Placement
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.postgres.store import open_store
 from rollbackkit.serving.sync import ReplicaSync
@@ -245,6 +249,49 @@ def test_a_replica_that_cannot_load_a_version_keeps_serving_and_says_why(
     back = a.rollback(reason="not everywhere")
     assert back["replicas"]["converged"] is True
     assert b.sync.error is None and _healthz(b).status_code == 200
+
+
+def test_a_replica_started_after_git_moved_while_none_ran_serves_git_and_the_next_one_follows_it(
+    wine: tuple[Path, pd.DataFrame], replicas: Replicas
+) -> None:
+    repo, _ = wine
+    replicas.start(repo, "a")  # the first replica publishes what git serves: generation 1
+    replicas.stop()
+    deploy_offline(repo, f"model@{NEWEST}", "prod", reason="while no replica ran")
+    b = replicas.start(repo, "b")
+    assert _serves(b) == (NEWEST, None, 0)  # git's newer assignment, not the store's older state
+    assert b.sync is not None
+    published = b.sync.routing.read("model", "prod")
+    assert published is not None and (published.generation, published.action) == (2, "serve")
+    assert published.desired.live is not None and published.desired.live.version == NEWEST
+    c = replicas.start(repo, "c")
+    assert _serves(c) == (NEWEST, None, 0) and c.sync is not None and c.sync.generation == 2
+
+
+def test_an_automatic_rollback_reaches_every_replica_and_a_verdict_older_than_another_replicas_change_moves_nothing(
+    wine: tuple[Path, pd.DataFrame], replicas: Replicas
+) -> None:
+    repo, _ = wine
+    a, b = replicas.start(repo, "a"), replicas.start(repo, "b")
+    b.deploy(NEW, canary=30, reason="canary")
+    seen = a.router.state.generation  # the leader's gate evaluation saw the canary
+    rolled = a.rollback(reason="gate failed", automatic=True, gates="errors", unless_changed_since=seen)
+    assert rolled["assignment"]["action"] == "auto-rollback" and rolled["replicas"]["converged"] is True
+    assert {_serves(e) for e in (a, b)} == {(OLD, None, 0)}
+    seen = a.router.state.generation
+    b.deploy(NEW, canary=30, reason="again")  # another replica's operation after the verdict
+    with pytest.raises(Superseded):
+        a.rollback(reason="stale verdict", automatic=True, unless_changed_since=seen)
+    assert {_serves(e) for e in (a, b)} == {(OLD, NEW, 30)}
+
+
+_versions = st.from_regex(r"v[0-9]\.[0-9]\.[0-9]", fullmatch=True)
+_placements = st.none() | st.builds(Placement, _versions, st.text(min_size=1), st.none() | st.integers(1, 100))
+
+
+@given(st.builds(Desired, _placements, _placements, _placements, _placements))
+def test_a_desired_state_reads_back_equal_from_its_json(desired: Desired) -> None:
+    assert Desired.from_json(desired.to_json()) == desired
 
 
 class Cable:
