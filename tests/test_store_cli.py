@@ -268,3 +268,15 @@ def test_a_replica_id_needs_a_store_and_a_plain_name(served: Path, monkeypatch: 
     assert replica_id(None, 0) == "from-env" and replica_id("given", 0) == "given"
     monkeypatch.delenv("ROLLBACKKIT_REPLICA")
     assert replica_id(None, 8000).endswith("-8000") and replica_id(None, 0).endswith(f"-{os.getpid()}")
+
+
+def test_the_status_screen_says_when_the_store_writer_cannot_reach_the_store() -> None:
+    from rollbackkit.screens.status import _log
+    from rollbackkit.serving.status import LogStatus
+
+    said = {"write_errors": 0, "last_write_error": None, "unwritten": 0, "sink_errors": 0, "dropped": 3}
+    away = LogStatus.from_dict(
+        {**said, "buffered": 120, "reachable": False, "reconnects": 2, "store": "postgresql://db"}
+    )
+    assert _log(away).startswith("store UNREACHABLE, 120 buffered, 2 reconnects, 3 dropped")
+    assert LogStatus.from_dict(away.to_dict()) == away

@@ -370,5 +370,8 @@ def _log(log: LogStatus | None) -> str:
         f"{log.unwritten} unwritten",
         f"{log.sink_errors} sink errors" if log.sink_errors else "",
     ]
+    if log.store is not None:  # a shared store's writer: rows wait in memory while it is away
+        writer = "store reachable, " if log.reachable is not False else "store UNREACHABLE, "
+        parts[:1] = [f"{log.buffered or 0} buffered", f"{log.reconnects or 0} reconnects"]
     text = writer + ", ".join(p for p in parts if p)
     return text + (f"\nlast write error: {log.last_write_error}" if log.last_write_error else "")
