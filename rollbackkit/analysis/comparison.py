@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import numpy as np
-from scipy.stats import binom, norm
 
 from rollbackkit.analysis.gateresult import Insufficient
 
@@ -95,6 +94,8 @@ def one_sided(confidence: float) -> float:
 
 
 def _z(confidence: float) -> float:
+    from scipy.stats import norm  # imported when first needed: scipy.stats costs every CLI command ~0.4 s
+
     return float(norm.ppf(0.5 + confidence / 2))
 
 
@@ -132,6 +133,8 @@ def _ranks(n: int, q: float, level: float) -> tuple[int | None, int | None]:
     with that at least ``level``; the lower rank is the largest ``j`` with
     ``P(Binomial(n, q) <= j - 1) <= 1 - level``.
     """
+    from scipy.stats import binom
+
     high = int(binom.ppf(level, n, q))
     high_rank = high if high <= n - 1 and binom.cdf(high, n, q) >= level else None
     low = int(binom.ppf(1 - level, n, q))
