@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 
 from rollbackkit.errors import ServerError
 from rollbackkit.project import ProjectPaths
-from rollbackkit.serving.server import address_file, admin_token, is_loopback, lock_file
+from rollbackkit.serving.server import address_file, is_loopback, lock_file
+from rollbackkit.serving.tokens import admin_token
 
 
 def server_runs(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> bool:

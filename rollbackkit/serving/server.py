@@ -1,13 +1,11 @@
 """Run a served environment over HTTP with uvicorn; record its address for the CLI.
 
 Binds to 127.0.0.1 unless told otherwise; a non-loopback address needs ``allow_remote``.
-The admin token comes from ``ROLLBACKKIT_ADMIN_TOKEN`` or the token file
-``.rollbackkit/local/admin-token`` (created with 0600 permissions on first use). A token
-shorter than :data:`MIN_TOKEN_LENGTH` characters, or with anything but visible ASCII, is
-refused: the server does not start. One server per bundle and environment per project: it
-holds ``.rollbackkit/local/servers/NAME-ENV.lock`` (an ``flock``, released by the OS
-when the process dies, even by ``kill -9``) for its whole life; the CLI tries that lock to tell
-a running server from a stale record (:func:`rollbackkit.serving.client.find_server`).
+The admin token (:mod:`rollbackkit.serving.tokens`) is checked before anything loads. One
+server per bundle and environment per project: it holds ``.rollbackkit/local/servers/NAME-ENV.lock``
+(an ``flock``, released by the OS when the process dies, even by ``kill -9``) for its whole
+life; the CLI tries that lock to tell a running server from a stale record
+(:func:`rollbackkit.serving.client.find_server`).
 
 With a shared store (``store:`` or ``ROLLBACKKIT_STORE``) the store is opened first (a bad
 URL, an unreachable server, refused credentials or a newer schema stop the start with one
@@ -22,8 +20,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import re
-import secrets
 import signal
 import sys
 import time
@@ -33,20 +29,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from rollbackkit.bundle.manifest import atomic_write
-from rollbackkit.errors import InvalidInput, InvalidToken, ServerAlreadyRunning
+from rollbackkit.errors import InvalidInput, ServerAlreadyRunning
 from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.status import TrafficEvent
+from rollbackkit.serving.tokens import ensure_admin_token, warn_if_readable
 
 if TYPE_CHECKING:
     from rollbackkit.serving.replicated import ReplicaEnvironment
 
-TOKEN_ENV = "ROLLBACKKIT_ADMIN_TOKEN"
-MIN_TOKEN_LENGTH = 16
 MAX_ROWS = 100_000
 """Rows one ``/predict`` request may carry by default (``serve --max-rows``)."""
 SHUTDOWN_FLUSH_SECONDS = 10.0
 """Seconds the prediction log's writer gets at shutdown before it is killed."""
-_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what an HTTP header carries unchanged
 
 
 def address_file(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> Path:
@@ -56,69 +50,6 @@ def address_file(paths: ProjectPaths, name: str, env: str, replica: str | None =
 
 def _stem(name: str, env: str, replica: str | None) -> str:
     return f"{name}-{env}" if replica is None else f"{name}-{env}-{replica}"
-
-
-def token_file(paths: ProjectPaths) -> Path:
-    """The project's admin-token file."""
-    return paths.local / "admin-token"
-
-
-def admin_token(paths: ProjectPaths) -> str | None:
-    """The admin token: the environment variable if set, else the token file; None if neither.
-
-    The file's surrounding ASCII whitespace (its trailing newline) is not part of the token.
-
-    Raises:
-        InvalidToken: The token is shorter than :data:`MIN_TOKEN_LENGTH` or holds anything but
-            visible ASCII; the message names where it came from.
-    """
-    if TOKEN_ENV in os.environ:
-        return _checked(os.environ[TOKEN_ENV], f"${TOKEN_ENV}", f"Set {TOKEN_ENV} to a longer secret")
-    path = token_file(paths)
-    if path.exists():
-        text = path.read_bytes().decode("latin-1").strip(" \t\r\n")  # anything non-ASCII is refused below
-        return _checked(text, str(path), f"Delete {path} to have a new one made, or write one into it")
-    return None
-
-
-def ensure_admin_token(paths: ProjectPaths) -> str:
-    """The admin token as :func:`admin_token` finds it, else a new one in the token file (0600).
-
-    Raises:
-        InvalidToken: As :func:`admin_token`.
-    """
-    token = admin_token(paths)
-    if token is not None:
-        return token
-    path = token_file(paths)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    token = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    return token
-
-
-def _checked(token: str, source: str, fix: str) -> str:
-    if len(token) < MIN_TOKEN_LENGTH or not _TOKEN_CHARS.fullmatch(token):
-        what = "empty" if not token else f"{len(token)} characters long"
-        if token and _TOKEN_CHARS.fullmatch(token) is None:
-            what = "not plain visible ASCII (no spaces, no other characters)"
-        raise InvalidToken(
-            f"The admin token from {source} is {what}; it needs {MIN_TOKEN_LENGTH}+ visible ASCII characters.",
-            f"{fix} (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))').",
-        )
-    return token
-
-
-def warn_if_readable(paths: ProjectPaths) -> None:
-    """One line on stderr when the token file (if the token comes from it) is open to others."""
-    path = token_file(paths)
-    if TOKEN_ENV in os.environ or not path.exists():
-        return
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        print(f"warning: {path} has mode {mode:04o}; others can read the admin token (chmod 600 it).", file=sys.stderr)
 
 
 def lock_file(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> Path:
@@ -284,6 +215,12 @@ def serve(
             "Set store: postgresql://... in .rollbackkit/config.yaml (or ROLLBACKKIT_STORE), or drop --replica.",
         )
     me = replica_id(replica, port) if store is not None else None
+    if store is not None and not log:
+        print(
+            "warning: --no-log on a shared store: this replica's requests are not in the store, and while its "
+            "watchdog leads it judges only its own traffic.",
+            file=sys.stderr,
+        )
     token = ensure_admin_token(paths)  # a bad token is refused before anything is loaded
     warn_if_readable(paths)
     with server_lock(paths, name, env, me):  # held until serving ends
