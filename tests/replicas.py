@@ -132,11 +132,8 @@ def start_replicas(
     """Run replicas ``r0`` .. ``r{n-1}`` of NAME/ENV on ``store`` until the block ends (SIGTERM, then kill)."""
     started: list[Replica] = []
     try:
-        started.append(wait_healthy(launch(repo, name, env, "r0", store, watchdog=watchdog, args=args)))
-        # the first publishes the environment's state; the others start together
-        rest = [launch(repo, name, env, f"r{i}", store, watchdog=watchdog, args=args) for i in range(1, n)]
-        started.extend(rest)
-        for replica in rest:
+        started.extend(launch(repo, name, env, f"r{i}", store, watchdog=watchdog, args=args) for i in range(n))
+        for replica in started:  # all at once, as an orchestrator starts them
             wait_healthy(replica)
         yield started
     except BaseException:
