@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from rollbackkit.errors import ServerError, StoreError, UnknownAnswer
 from rollbackkit.registry.repository import Repository
-from rollbackkit.serving.status import ReplicaStatus, ServerStatus
+from rollbackkit.serving.replica_status import ReplicaStatus
+from rollbackkit.serving.status import ServerStatus
 
 
 @dataclass(frozen=True)

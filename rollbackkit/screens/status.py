@@ -21,8 +21,9 @@ from rollbackkit.ops.overview import Behind, Departure, Overview
 from rollbackkit.ops.replicas import Replicas
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.screens import times
+from rollbackkit.serving.replica_status import ReplicaStatus
 from rollbackkit.serving.rollout import Rollout
-from rollbackkit.serving.status import GateStatus, LogStatus, ReplicaStatus, SlotStatus
+from rollbackkit.serving.status import GateStatus, LogStatus, SlotStatus
 
 LABEL = 8
 """The widest label (``previous``, ``runtime``, ``behind``); the values get the width less this and the gap of 2."""

@@ -20,7 +20,7 @@ from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.postgres.leader import Leadership
 from rollbackkit.serving.postgres.replicas import ReplicaTable
 from rollbackkit.serving.postgres.store import Store
-from rollbackkit.serving.status import ReplicaStatus
+from rollbackkit.serving.replica_status import ReplicaStatus
 
 REPLICA_ENV = "ROLLBACKKIT_REPLICA"
 """The environment variable naming this replica when ``--replica`` is not given."""
