@@ -144,15 +144,24 @@ def models(data: Data) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def two_versions(project: Path, data: Data, models: dict[str, object]) -> Path:
-    """``cancer@v1.0.0`` and ``cancer@v1.1.0`` registered through the public API."""
+@pytest.fixture(scope="session")
+def two_versions_template(
+    tmp_path_factory: pytest.TempPathFactory, data: Data, models: dict[str, object], isolated_home: Path
+) -> Path:
+    """``cancer@v1.0.0`` and ``cancer@v1.1.0`` registered through the public API, once per session."""
     from rollbackkit import Registry
 
-    registry = Registry(project)
+    project = new_repo(tmp_path_factory.mktemp("two-versions-template") / "project")
+    registry = Registry.init(project)
     registry.register("cancer", models["v1"], data.frame, target="target", version="v1.0.0", message="first model")
     registry.register("cancer", models["v2"], data.frame, target="target", version="v1.1.0", message="boosted trees")
     return project
+
+
+@pytest.fixture
+def two_versions(two_versions_template: Path, tmp_path: Path) -> Path:
+    """A private copy of :func:`two_versions_template` (its own git repo, DVC cache and remote)."""
+    return copy_project(two_versions_template, tmp_path)
 
 
 V2_GATES = {
