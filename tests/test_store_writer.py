@@ -195,6 +195,37 @@ def test_a_request_the_store_refuses_is_lost_alone_and_counted(store: Store, log
     assert status["last_write_error"].startswith("request r-2: ")
 
 
+def test_a_request_the_store_refuses_with_an_operational_error_is_lost_alone_not_retried_forever(
+    store: Store, log: Log
+) -> None:
+    with store.connect(autocommit=True) as admin:  # the store refuses one row for its content (54000)
+        admin.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.request_id = 'poison' THEN RAISE EXCEPTION 'too big' USING ERRCODE = '54000'; END IF; "
+            "RETURN NEW; END $$"
+        )
+        admin.execute("CREATE TRIGGER refuse BEFORE INSERT ON predictions FOR EACH ROW EXECUTE FUNCTION refuse()")
+    for request_id in ("before", "poison", *(f"after-{k}" for k in range(20))):
+        log.record(_meta(request_id), _inputs(1), pd.DataFrame({"prediction": ["yes"]}))
+    assert log.flush(timeout=5)
+    status = log.status()
+    assert (status["unwritten"], status["buffered"], status["reachable"]) == (1, 0, True)
+    assert status["last_write_error"].startswith("request poison: ")
+    assert _count(store, "SELECT count(*) FROM predictions") == 21
+
+
+def test_a_client_key_of_any_length_is_logged_and_found_by_its_labels(store: Store, log: Log) -> None:
+    key = "".join(np.random.default_rng(7).choice(list("abcdefghij0123456789"), 3000))  # beyond a btree entry
+    log.record(_meta("long", key=key), _inputs(1), pd.DataFrame({"prediction": ["yes"]}))
+    log.record(_meta("next"), _inputs(1), pd.DataFrame({"prediction": ["yes"]}))
+    assert log.flush(timeout=5)
+    assert log.status()["unwritten"] == 0
+    assert _count(store, 'SELECT count(*) FROM predictions WHERE "key" = %s', (key,)) == 1
+    assert _count(store, "SELECT count(*) FROM predictions") == 2
+    result = log.add_labels("churn", "prod", pd.DataFrame({"key": [key], "label": ["yes"]}), on="key")
+    assert result["rows_labelled"] == 1
+
+
 @contextmanager
 def _killing_writers(store: Store, every: float) -> Iterator[list[int]]:
     """Terminate the log writer's backend every ``every`` seconds (another connection, as an admin would)."""

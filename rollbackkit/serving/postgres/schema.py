@@ -42,7 +42,11 @@ PG_ROW_COLUMNS: dict[str, str] = {
 
 _ADVISORY_KEY = "rollbackkit schema"
 
-_ROW_INDEXES = (("name", "env", "deployment", "time"), ("name", "env", "version"), ("request_id", "row"), ("key",))
+_ROW_INDEXES = (("name", "env", "deployment", "time"), ("name", "env", "version"), ("request_id", "row"))
+
+_KEY_INDEX = 'CREATE INDEX IF NOT EXISTS {table}_key_hash ON {table} USING hash ("key")'
+"""Keys are only ever joined on equality; a hash index holds a key of any length (a btree
+entry must fit a third of a page: one long client key would make every batch with it fail)."""
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -77,6 +81,7 @@ def row_table_sql(table: str) -> list[str]:
     for index in _ROW_INDEXES:
         listed = ", ".join(quote(column) for column in index)
         statements.append(f"CREATE INDEX IF NOT EXISTS {table}_{'_'.join(index)} ON {table} ({listed})")
+    statements.append(_KEY_INDEX.format(table=table))
     return statements
 
 

@@ -52,6 +52,21 @@ class _Batch:
     parts: list[rows.Part] | None = None
 
 
+RETRY_STATES = ("08", "57P", "53", "40001", "40P01", "55P03")
+"""SQLSTATEs (prefixes) after which a batch is retried whole, same id: connection exceptions, the
+server shutting down or starting, out of resources, a serialization failure or deadlock, a lock
+wait that timed out. Any other state is about the batch's content: it is split."""
+
+
+def outage(exc: psycopg.Error) -> bool:
+    """Whether ``exc`` says the store is (momentarily) unable, not that it refuses the batch: a
+    connection-level error without SQLSTATE (broken, never made) or one of :data:`RETRY_STATES`."""
+    state = exc.sqlstate or ""
+    if not state:
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return state.startswith(RETRY_STATES)
+
+
 class _Outage(Exception):
     """The store could not be reached, or the connection broke: the batch's outcome is unknown."""
 
@@ -251,8 +266,9 @@ class PgLogWriter(PgLogBase):
             with con.transaction():
                 written = rows.write(con, batch.batch_id, batch.size, self.replica, batch.parts)
         except psycopg.Error as exc:
-            if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError) or con.closed or con.broken:
-                self._drop_writer_connection()
+            if con.closed or con.broken or outage(exc):
+                if con.closed or con.broken or not exc.sqlstate:
+                    self._drop_writer_connection()
                 raise _Outage(mapped(exc, self.store.where).message) from exc
             raise
         return written
