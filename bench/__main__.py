@@ -5,12 +5,23 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["registry", "schema", "drift", "serving", "sideeffects", "runbooks", "widgets", "flavors", "gates"]
+BENCHMARKS = [
+    "registry",
+    "schema",
+    "drift",
+    "serving",
+    "sideeffects",
+    "runbooks",
+    "widgets",
+    "flavors",
+    "gates",
+    "replicas",
+]
 
 
 def main() -> None:
     """Run the selected benchmarks in order."""
-    names = sys.argv[1:] or BENCHMARKS
+    names = [arg for arg in sys.argv[1:] if not arg.startswith("--")] or BENCHMARKS  # --quick: for the benchmarks
     for name in names:
         module = importlib.import_module(f"bench.{name}")
         path = module.main()

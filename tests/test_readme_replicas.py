@@ -1,0 +1,59 @@
+"""README's "Replicas and a shared store" says what the code does: its Kubernetes example is a
+Deployment whose probes, secrets and ``serve`` options exist, and the numbers it quotes are the
+code's defaults (a changed default fails here until the README says so)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from rollbackkit.cli import app
+
+SECTION = (Path(__file__).parent.parent / "README.md").read_text().split("## Replicas and a shared store", 1)[1]
+SECTION = SECTION.split("\n## ", 1)[0]
+
+
+def _yaml_blocks() -> list[Any]:
+    blocks = [part.split("```", 1)[0] for part in SECTION.split("```yaml\n")[1:]]
+    return [doc for block in blocks for doc in yaml.safe_load_all(block) if doc is not None]
+
+
+def test_the_kubernetes_example_serves_through_real_options_with_secrets_and_healthz() -> None:
+    config, deployment, service = _yaml_blocks()
+    assert str(config["store"]).startswith("postgresql://")
+    assert deployment["kind"] == "Deployment" and service["kind"] == "Service"
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    env = {e["name"]: e["valueFrom"] for e in container["env"]}
+    assert "secretKeyRef" in env["ROLLBACKKIT_STORE"] and "secretKeyRef" in env["ROLLBACKKIT_ADMIN_TOKEN"]
+    assert env["ROLLBACKKIT_REPLICA"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    command = container["command"]
+    assert command[:2] == ["rollbackkit", "serve"]
+    serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    options = {opt for param in serve.params for opt in param.opts}
+    assert [arg for arg in command if arg.startswith("--") and arg not in options] == []
+    assert str(container["ports"][0]["containerPort"]) == command[command.index("--port") + 1]
+
+
+def test_the_numbers_it_quotes_are_the_codes_defaults() -> None:
+    from rollbackkit.serving.postgres.replicas import STALE_AFTER
+    from rollbackkit.serving.postgres.store import MIN_SERVER_VERSION, STORE_ENV
+    from rollbackkit.serving.postgres.writer import BACKOFF, PgLogWriter
+    from rollbackkit.serving.replicated import REPLICA_ENV
+    from rollbackkit.serving.sync import ReplicaSync
+
+    text = " ".join(SECTION.split())
+    writer = inspect.signature(PgLogWriter.__init__).parameters
+    sync = inspect.signature(ReplicaSync.__init__).parameters
+    assert STORE_ENV in text and REPLICA_ENV in text
+    assert f"PostgreSQL database ({MIN_SERVER_VERSION // 10000} or newer)" in text
+    assert f"A replica silent for {STALE_AFTER:g} s is shown stale" in text
+    assert f"up to {writer['buffer_rows'].default:,} rows per replica" in text
+    assert f"commits every {writer['flush_interval'].default:g} s with a store" in text
+    assert f"({BACKOFF[0]:g} s doubling to {BACKOFF[1]:g} s)" in text
+    assert f"waits up to {sync['converge_timeout'].default:g} s" in text
+    assert f"reads the state every {'second' if sync['poll'].default == 1 else sync['poll'].default}" in text
