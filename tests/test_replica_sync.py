@@ -33,9 +33,11 @@ from hypothesis import strategies as st
 from rollbackkit import Registry
 from rollbackkit.errors import StoreError, Superseded
 from rollbackkit.ops.traffic import deploy as deploy_offline
+from rollbackkit.serving import sync as sync_module
 from rollbackkit.serving.app import create_app
 from rollbackkit.serving.desired import Desired, Placement
 from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.postgres import replicas as replicas_table
 from rollbackkit.serving.postgres.store import open_store
 from rollbackkit.serving.sync import ReplicaSync
 
@@ -339,8 +341,11 @@ class Cable:
 
 
 def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_is_back(
-    wine: tuple[Path, pd.DataFrame], store_url: str
+    wine: tuple[Path, pd.DataFrame], store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(replicas_table, "STALE_AFTER", 0.6)  # seconds, not 5 and 30: the same story, faster
+    monkeypatch.setattr(replicas_table, "GONE_AFTER", 2.5)
+    monkeypatch.setattr(sync_module, "GONE_AFTER", 2.5)
     repo, live = wine
     parts = urlsplit(store_url)
     cable = Cable(parts.hostname or "127.0.0.1", parts.port or 5432)
@@ -352,10 +357,21 @@ def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_i
         a.sync.converge_timeout = 1.5
         cable.cut()
         frame = live.iloc[:4].reset_index(drop=True)
-        deployed = a.deploy(NEW, reason="while b is cut off")
+        deadline = time.monotonic() + 5
+        while any(r.fresh for r in a.sync.replicas.list("model", "prod") if r.replica == "b"):
+            assert time.monotonic() < deadline, "b's heartbeat never went stale"
+            time.sleep(0.05)
+        assert _healthz(b).status_code == 200  # a store blip drains nothing
+        deployed = a.deploy(NEW, reason="while b is cut off")  # b's row is stale: b may serve on
         said = deployed["replicas"]
         assert said["converged"] is False and list(said["lagging"]) == ["b"], said  # never "done" while b lags
+        assert "no heartbeat for" in said["lagging"]["b"] and f"may still serve {OLD}" in said["lagging"]["b"]
         assert b.predict(frame).version == OLD  # b serves on, on what it served
+        while _healthz(b).status_code == 200:  # until it is gone: then it drains itself, and nobody waits for it
+            assert time.monotonic() < deadline + 5, "b cut off for GONE_AFTER still takes traffic"
+            time.sleep(0.1)
+        assert "cannot see the store for" in _healthz(b).json()["reason"]
+        assert a.sync.wait_converged(a.sync.generation, timeout=0.5).converged
         with pytest.raises(StoreError, match="Cannot reach the store"):
             b.rollback(reason="needs the store")
         assert b.sync.status()["store_error"]
@@ -367,6 +383,7 @@ def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_i
         assert _serves(b) == (NEW, None, 0) and b.predict(frame).version == NEW
         assert b.sync.generation == a.sync.generation and b.sync.in_sync
         assert b.sync.replicas.list("model", "prod")[1].generation == a.sync.generation
+        assert _healthz(b).status_code == 200
     finally:
         if cable._listener is None:  # b forgets its row through it
             cable.mend()

@@ -241,6 +241,10 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         if sync is not None and sync.error is not None:  # serves, but not what the environment serves: drain it
             reason = f"replica {sync.replica} does not serve what {env.env} serves: {sync.error}"
             return JSONResponse({"ok": False, "version": live["version"], "reason": reason}, status_code=503)
+        fenced = sync.fenced() if sync is not None else None
+        if fenced is not None:  # cut off from the store while the others serve: maybe a stale version
+            reason = f"replica {sync.replica if sync else ''} {fenced}"
+            return JSONResponse({"ok": False, "version": live["version"], "reason": reason}, status_code=503)
         return JSONResponse({"ok": True, "version": live["version"]})
 
     async def openapi(request: Request) -> JSONResponse:

@@ -17,13 +17,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rollbackkit.errors import RoutingError, StoreError
+from rollbackkit.serving.convergence import Convergence, wait_converged
 from rollbackkit.serving.desired import desired_of
-from rollbackkit.serving.postgres.replicas import ReplicaRecord, ReplicaTable
+from rollbackkit.serving.postgres.replicas import GONE_AFTER, ReplicaTable
 from rollbackkit.serving.postgres.routing import Published, RoutingTable
 from rollbackkit.serving.postgres.store import Store
 from rollbackkit.serving.reconcile import CannotLoad, fill_standby, reconcile
@@ -51,27 +51,6 @@ class Followed(Protocol):
 
 RETRY_S = 5.0
 """A version this replica failed to load is tried again after this many seconds (or on a new publication)."""
-
-
-@dataclass(frozen=True)
-class Convergence:
-    """Whether every live replica serves ``generation`` (``lagging``: the ones that do not, and why)."""
-
-    generation: int
-    converged: bool
-    waited_ms: float
-    replicas: list[ReplicaRecord]
-    lagging: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (an operation's ``replicas``)."""
-        return {
-            "generation": self.generation,
-            "converged": self.converged,
-            "waited_ms": self.waited_ms,
-            "replicas": [r.to_dict() for r in self.replicas],
-            "lagging": dict(self.lagging),
-        }
 
 
 class ReplicaSync:
@@ -114,6 +93,8 @@ class ReplicaSync:
         self._failed_at = 0.0
         self._unpublished: str | None = None  # an operation's action whose publication failed
         self._started = datetime.now(UTC)
+        self._reached = time.monotonic()  # when this replica last reached the store
+        self._peers = 0  # other replicas with a fresh heartbeat, when it last listed them
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -130,6 +111,7 @@ class ReplicaSync:
             else:
                 self._adopt(published)
         self._beat()
+        self._see_peers()
         for target, what in ((self._listen, "listener"), (self._beat_loop, "heartbeat")):
             thread = threading.Thread(target=target, name=f"rollbackkit-sync-{what}", daemon=True)
             thread.start()
@@ -203,28 +185,10 @@ class ReplicaSync:
         return published.generation
 
     def wait_converged(self, generation: int, timeout: float | None = None) -> Convergence:
-        """Wait until every fresh replica serves ``generation`` (or every one behind has failed to)."""
+        """Wait until every replica not gone serves ``generation`` (:mod:`~rollbackkit.serving.convergence`)."""
         env = self.environment
-        started = time.monotonic()
-        deadline = started + (self.converge_timeout if timeout is None else timeout)
-        pause, records, lagging = 0.002, [], {}
-        while True:
-            try:
-                records = [r for r in self.replicas.list(env.name, env.env) if r.fresh]
-            except StoreError as exc:
-                lagging = {self.replica: f"the store is unreachable: {exc.message}"}
-            else:
-                behind = [r for r in records if (r.generation or 0) < generation]
-                lagging = {r.replica: r.error or f"serves generation {r.generation}" for r in behind}
-                failed = [r for r in behind if r.error and int(r.serving.get("wanted") or 0) >= generation]
-                if not behind or len(failed) == len(behind):
-                    break
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(pause)
-            pause = min(0.05, pause * 1.5)
-        waited = round((time.monotonic() - started) * 1000, 3)
-        return Convergence(generation, not lagging, waited, records, lagging)
+        wait = self.converge_timeout if timeout is None else timeout
+        return wait_converged(lambda: self.replicas.list(env.name, env.env), generation, wait, me=self.replica)
 
     # ------------------------------------------------------------------------- following
     def _follow(self) -> None:
@@ -235,7 +199,8 @@ class ReplicaSync:
                 self.catch_up()
             return
         published = self.routing.read(env.name, env.env)
-        self.store_error = None
+        self._reached, self.store_error = time.monotonic(), None
+        self._see_peers()
         if published is None or published.generation <= self.generation:
             return
         if published.generation == self._wanted and time.monotonic() - self._failed_at < RETRY_S:
@@ -264,6 +229,27 @@ class ReplicaSync:
             self._beat()
         return True
 
+    def _see_peers(self) -> None:
+        """Count the other fresh replicas (kept as it was when the store does not answer)."""
+        env = self.environment
+        with contextlib.suppress(StoreError):
+            records = self.replicas.list(env.name, env.env)
+            self._peers = sum(1 for r in records if r.fresh and r.replica != self.replica)
+
+    def fenced(self) -> str | None:
+        """Why this replica must leave the balancer though it serves: cut off from the store for
+        :data:`~rollbackkit.serving.postgres.replicas.GONE_AFTER` seconds while other replicas
+        were serving (it may serve a version they moved away from; operations stop waiting for it
+        then). None otherwise: a store restart (seconds) drains nothing, nor does an outage of a
+        lone replica's store.
+        """
+        if self.store_error is None or self._peers == 0:
+            return None
+        cut_off = time.monotonic() - self._reached
+        if cut_off < GONE_AFTER:
+            return None
+        return f"cannot see the store for {cut_off:.0f} s: may serve a stale version ({self.store_error})"
+
     def _listen(self) -> None:
         env = self.environment
         self.routing.listen(self._follow, self._stop, self.poll, name=env.name, env=env.env, on_error=self._lost)
@@ -284,6 +270,8 @@ class ReplicaSync:
             )  # fmt: skip
         except StoreError as exc:
             self.store_error = exc.message
+        else:
+            self._reached = time.monotonic()
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(self.heartbeat):

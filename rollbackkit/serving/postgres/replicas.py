@@ -22,7 +22,9 @@ from rollbackkit.errors import StoreError
 from rollbackkit.serving.postgres.store import Store, mapped
 
 STALE_AFTER = 5.0
-"""Seconds without a heartbeat after which a replica is shown as gone (not waited for)."""
+"""Seconds without a heartbeat after which a replica is shown stale (may be cut off from the store)."""
+GONE_AFTER = 30.0
+"""Seconds without a heartbeat after which a replica is gone: no longer waited for (it fenced itself)."""
 
 _FIELDS = ("name", "env", "host", "pid", "url", "started", "generation", "serving", "last_switch", "error")
 
@@ -44,6 +46,12 @@ class ReplicaRecord:
     last_switch: datetime | None
     error: str | None
     fresh: bool
+    silent_s: float | None = None  # seconds since its heartbeat, by the store's clock
+
+    @property
+    def gone(self) -> bool:
+        """No heartbeat for :data:`GONE_AFTER` seconds: not waited for any more."""
+        return self.silent_s is None or self.silent_s > GONE_AFTER
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (times as ISO 8601)."""
@@ -54,11 +62,13 @@ class ReplicaRecord:
 
 
 def _record(row: tuple[Any, ...]) -> ReplicaRecord:
-    replica, name, env, host, pid, url, started, heartbeat, generation, serving, last_switch, error, fresh = row
+    replica, name, env, host, pid, url, started, heartbeat, generation, serving, last_switch, error, fresh, silent = row
     serving = serving if isinstance(serving, dict) else {}
+    silent_s = round(float(silent), 3) if silent is not None else None
     return ReplicaRecord(
-        replica, name, env, host, pid, url, started, heartbeat, generation, serving, last_switch, error, bool(fresh)
-    )
+        replica, name, env, host, pid, url, started, heartbeat, generation, serving, last_switch, error, bool(fresh),
+        silent_s,
+    )  # fmt: skip
 
 
 class ReplicaTable:
@@ -102,7 +112,8 @@ class ReplicaTable:
         """The replicas of ``name`` in ``env``, by replica id (``fresh``: a heartbeat within :data:`STALE_AFTER`)."""
         sql = (
             "SELECT replica, name, env, host, pid, url, started, heartbeat, generation, serving, last_switch, error, "
-            "heartbeat > clock_timestamp() - make_interval(secs => %s) "
+            "heartbeat > clock_timestamp() - make_interval(secs => %s), "
+            "extract(epoch FROM clock_timestamp() - heartbeat) "
             "FROM replicas WHERE name = %s AND env = %s ORDER BY replica"
         )
         rows = self._run(lambda con: con.execute(sql, (STALE_AFTER, name, env)).fetchall())
