@@ -60,7 +60,7 @@ class PgLogLabels(PgLogBase):
         self.flush()
         batch_id = uuid.uuid4().hex
         params = [name, env] * len(ROW_TABLES)
-        with self._tx() as con:
+        with self._tx(long=True) as con:
             _load(con, kept, ids)
             join = " AND ".join(f'p."{c}" = i."{c}"' for c in ids)
             unknown_ids = con.execute(

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from rollbackkit.errors import InvalidInput
+from rollbackkit.errors import InvalidInput, StoreError
 from rollbackkit.serving.postgres.encode import outputs_texts
 from rollbackkit.serving.postgres.reads import PgLogReads, row_filter
 from rollbackkit.serving.postgres.schema import PG_ROW_COLUMNS, ROW_TABLES
@@ -50,7 +50,7 @@ class PgLogLifecycle(PgLogReads):
         if self.stage_of(deployment) == "shadow":
             return 0
         self._settle()
-        with self._tx() as con:
+        with self._tx(long=True) as con:
             con.execute("SELECT 1 FROM log_deployments WHERE deployment = %s FOR UPDATE", [deployment])
             moved = con.execute(
                 "WITH m AS (DELETE FROM predictions_staging WHERE deployment = %s RETURNING *) "
@@ -71,7 +71,20 @@ class PgLogLifecycle(PgLogReads):
         """
         self._settle()
         where, params = row_filter(name, env, version=version)
-        with self._tx() as con:
+        try:
+            return self._quarantine(name, env, version, where, params)
+        except StoreError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "55P03":
+                raise
+            raise StoreError(
+                f"The rows {name} {version} wrote in {env} were not quarantined: another transaction held "
+                "the store's quarantine lock over 5 s (a replica's log batch stuck mid-commit?).",
+                "Traffic has moved already; roll back again once pg_stat_activity shows no transaction "
+                "of a 'rollbackkit log writer' older than a few seconds.",
+            ) from exc
+
+    def _quarantine(self, name: str, env: str, version: str, where: str, params: list[Any]) -> int:
+        with self._tx(long=True) as con:
             con.execute("LOCK TABLE log_quarantine IN EXCLUSIVE MODE")
             con.execute(
                 "INSERT INTO log_quarantine (name, env, version, since) VALUES (%s, %s, %s, now()) "
@@ -138,7 +151,7 @@ class PgLogLifecycle(PgLogReads):
         numbers = primary_numbers(outputs, primary).to_pylist()
         replica = getattr(self, "replica", None) or None
         originals = todo.reset_index(drop=True)
-        with self._tx() as con, con.cursor() as cur:
+        with self._tx(long=True) as con, con.cursor() as cur:
             marked: set[tuple[str, int]] = set()
             for src, group in originals.groupby("src", sort=False):
                 cur.execute(
@@ -185,7 +198,7 @@ class PgLogLifecycle(PgLogReads):
             raise InvalidInput(f"Cannot keep {days} days of predictions.", "Give a number of days >= 0.")
         cutoff = datetime.now(UTC) - timedelta(days=days)
         old = "time < %s AND status <> 'quarantined'"
-        with self._tx() as con:
+        with self._tx(long=True) as con:
             count = sum(con.execute(f"DELETE FROM {t} WHERE {old}", [cutoff]).rowcount for t in ROW_TABLES)
             kept = " UNION ALL ".join(f'SELECT request_id, "row" FROM {t}' for t in ROW_TABLES)
             con.execute(  # labels live as long as their rows

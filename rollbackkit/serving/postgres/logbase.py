@@ -17,8 +17,11 @@ import pandas as pd
 import psycopg
 
 from rollbackkit.errors import InvalidInput
-from rollbackkit.serving.postgres.store import Store, mapped
+from rollbackkit.serving.postgres.store import LOG_READS, Store, mapped
 from rollbackkit.serving.predlog.schema import STAGES
+
+LONG_STATEMENT = "10min"
+"""How long one statement of a lifecycle step or a label ingest may run."""
 
 
 def alive(con: psycopg.Connection[Any]) -> bool:
@@ -52,20 +55,24 @@ class PgLogBase:
             if con is not None:
                 con.close()
             self._con = None
-            con = self._con = self.store.connect(autocommit=True, purpose="log")
+            con = self._con = self.store.connect(autocommit=True, purpose="log", settings=LOG_READS)
         return con
 
     @contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+    def _tx(self, *, long: bool = False) -> Iterator[psycopg.Connection[Any]]:
         """The connection inside one transaction (rolled back if the block raises).
 
         Reconnects first when the connection broke; a psycopg error leaves as a
-        :class:`~rollbackkit.errors.StoreError` (one line, no password).
+        :class:`~rollbackkit.errors.StoreError` (one line, no password). A statement may run
+        30 s (:data:`~rollbackkit.serving.postgres.store.LOG_READS`), ``long`` ones
+        :data:`LONG_STATEMENT` (a lifecycle step moving a version's rows, a label ingest).
         """
         with self._db:
             try:
                 con = self._connection()
                 with con.transaction():
+                    if long:
+                        con.execute(f"SET LOCAL statement_timeout = '{LONG_STATEMENT}'")
                     yield con
             except psycopg.Error as exc:
                 raise mapped(exc, self.store.where) from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -17,7 +18,8 @@ import psycopg
 
 from rollbackkit.errors import InvalidInput, StoreAuthFailed, StoreError, StoreUnavailable
 from rollbackkit.project import ProjectPaths
-from rollbackkit.serving.postgres.schema import SCHEMA, migrate
+from rollbackkit.serving.postgres import schema
+from rollbackkit.serving.postgres.schema import SCHEMA
 
 STORE_ENV = "ROLLBACKKIT_STORE"
 """The environment variable naming the store; it beats the config's ``store:``."""
@@ -72,7 +74,13 @@ class Store:
             object.__setattr__(self, "where", redacted(self.url))
 
     def connect(
-        self, *, autocommit: bool = False, timeout: float = 5.0, purpose: str = "", keepalive: bool = False
+        self,
+        *,
+        autocommit: bool = False,
+        timeout: float = 5.0,
+        purpose: str = "",
+        keepalive: bool = False,
+        settings: Mapping[str, str] | None = None,
     ) -> psycopg.Connection:
         """A new connection, idle, ``search_path`` set to the store's schema.
 
@@ -83,6 +91,10 @@ class Store:
             keepalive: TCP keepalives (idle 5 s, interval 2 s, 2 probes) and a 10 s TCP user
                 timeout: a dead peer is noticed in about 10 s, idle or mid-write (the leader's
                 and the listener's long-lived connections).
+            settings: Session settings sent in the startup packet (``lock_timeout``, ...: see
+                :data:`LOG_SESSION`). Every connection asks the server for keepalives too
+                (:data:`SERVER_KEEPALIVE`): the backend of a vanished client dies in about 15 s,
+                releasing its locks, instead of after the kernel's two hours.
 
         Raises:
             StoreError: the store cannot be reached or refused us (see :func:`mapped`).
@@ -91,6 +103,8 @@ class Store:
             "connect_timeout": max(2, math.ceil(timeout)),
             "application_name": f"rollbackkit {purpose}".strip()[:63],
         }
+        session = {**SERVER_KEEPALIVE, **(settings or {})}
+        options["options"] = " ".join(f"-c {name}={value}" for name, value in session.items())
         if keepalive:
             options.update(
                 keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2, tcp_user_timeout=10_000
@@ -109,8 +123,28 @@ class Store:
         return con
 
 
-def open_store(url: str, *, timeout: float = 5.0) -> Store:
+SERVER_KEEPALIVE = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
+"""The server's side of every connection: probes a silent client after 5 s, gives up after 3."""
+
+LOG_SESSION = {"lock_timeout": "5s", "idle_in_transaction_session_timeout": "30s"}
+"""The log's connections: no wait on a lock longer than 5 s (a stuck replica's batch cannot
+freeze the others, nor a rollback), no transaction left open by a frozen client over 30 s."""
+
+LOG_READS = {**LOG_SESSION, "statement_timeout": "30s"}
+"""The log's reads and lifecycle connection: :data:`LOG_SESSION` and no statement over 30 s
+(a lifecycle step that moves many rows raises it for its own transaction)."""
+
+
+def open_store(url: str, *, timeout: float = 5.0, migrate: bool = True) -> Store:
     """Connect once, create or check the schema, and return the :class:`Store`.
+
+    ``migrate=False`` (``status``, finding a server: a reader) only checks the schema's version
+    and never creates or upgrades anything.
 
     Raises:
         InvalidInput: ``url`` is not a PostgreSQL URL.
@@ -130,7 +164,7 @@ def open_store(url: str, *, timeout: float = 5.0) -> Store:
                 "Upgrade the server, or point rollbackkit at a newer one.",
             )
         try:
-            migrate(con, store.where)
+            schema.migrate(con, store.where) if migrate else schema.check(con, store.where)
         except StoreError:
             raise
         except Exception as exc:
@@ -144,10 +178,11 @@ def _release(number: int) -> str:
     return f"{major}.{minor}" if minor else str(major)
 
 
-def store_of(paths: ProjectPaths) -> Store | None:
-    """The project's store, opened (schema checked), or None when no store is configured."""
+def store_of(paths: ProjectPaths, *, migrate: bool = True) -> Store | None:
+    """The project's store, opened (schema checked; created or upgraded when ``migrate``), or
+    None when no store is configured."""
     url = store_url(paths)
-    return None if url is None else open_store(url)
+    return None if url is None else open_store(url, migrate=migrate)
 
 
 _CREDENTIALS = re.compile(
@@ -195,6 +230,16 @@ def mapped(exc: BaseException, where: str, *, url: str = "") -> StoreError:
         return StoreError(
             f"The store {where} is read-only: {detail}.",
             "Point it at the primary (add target_session_attrs=read-write to the URL).",
+        )
+    if state == "55P03":
+        return StoreError(
+            f"The store {where} is busy: {detail} (another transaction held the lock over the time allowed).",
+            "Retry in a few seconds; a transaction stuck longer shows in pg_stat_activity (state, xact_start).",
+        )
+    if state in ("40001", "40P01", "57014"):
+        return StoreError(
+            f"The store {where} failed: {detail}.",
+            "Retry: it competed with other replicas' work (or ran over its time allowed).",
         )
     connection_level = not state and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, OSError))
     if connection_level or state.startswith(_UNREACHABLE_STATES):

@@ -33,7 +33,7 @@ import psycopg
 from rollbackkit.errors import StoreError
 from rollbackkit.serving.postgres import rows
 from rollbackkit.serving.postgres.logbase import PgLogBase, alive
-from rollbackkit.serving.postgres.store import Store, mapped
+from rollbackkit.serving.postgres.store import LOG_SESSION, Store, mapped
 from rollbackkit.serving.predlog.batches import Pending
 
 LOGGER = logging.getLogger(__name__)
@@ -171,10 +171,20 @@ class PgLogWriter(PgLogBase):
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Commit everything buffered before this call; False when the store stayed unreachable
-        for ``timeout`` seconds (the rows stay buffered)."""
+        for ``timeout`` seconds (the rows stay buffered). With the writer thread running, this
+        only wakes it and waits: it returns within ``timeout`` whatever the store does."""
         deadline = time.monotonic() + timeout
         with self._cond:
             target = self._accepted
+            if self._writer is not None and self._writer.is_alive():  # it commits; this call only waits
+                self._cond.notify_all()
+                while self._done < target and self._writer.is_alive():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(min(left, 0.1))
+                if self._done >= target:
+                    return True
         while True:
             with self._cond:
                 if self._done >= target:
@@ -280,7 +290,9 @@ class PgLogWriter(PgLogBase):
         if con is not None:  # the server ended it while idle (a restart): a new one, counted
             self._drop_writer_connection()
         try:
-            con = self._wcon = self.store.connect(autocommit=True, purpose="log writer", keepalive=True)
+            con = self._wcon = self.store.connect(
+                autocommit=True, purpose="log writer", keepalive=True, settings=LOG_SESSION
+            )
         except StoreError as exc:
             raise _Outage(exc.message) from exc
         if self._lost_connection:
