@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit import Registry
+from rollbackkit.ops.traffic import deploy
 
 from .conftest import new_repo, run_cli
 from .servers import TOKEN, running_server
@@ -133,8 +134,7 @@ def build_project(
             "model", fit(X, y, n), train, target="target", version=version, validation_data=held_out,
             preprocess=features, gates=gates,
         )  # fmt: skip
-    deployed = run_cli("deploy", "model@v1.0.0", "--env", "prod", "--reason", "first release", cwd=repo)
-    assert deployed.returncode == 0, deployed.stderr
+    deploy(repo, "model@v1.0.0", "prod", reason="first release")  # in-process: the story's own steps use the CLI
     return repo, widened(case, 4000, seed=3).drop(columns=["target"])
 
 
