@@ -124,3 +124,35 @@ def test_a_rollbacks_quarantine_blocked_by_a_stuck_batch_fails_in_one_line(
     assert isinstance(error, StoreError) and "\n" not in error.message
     assert error.message.startswith("The rows churn v1.1.0 wrote in prod were not quarantined")
     assert "Traffic has moved already" in error.hint
+
+
+def test_a_quarantine_waits_for_a_batch_in_flight_and_catches_its_rows(
+    store: Store, replicas: tuple[PostgresLog, PostgresLog]
+) -> None:
+    _, r2 = replicas
+    frozen = _open_batch(store, _request("late-1", version="v1.1.0"), _request("late-2", version="v1.1.0"))
+    thread, result = _in_thread(lambda: r2.quarantine("churn", "prod", "v1.1.0"))
+    time.sleep(0.2)
+    assert thread.is_alive()  # waits for the batch that read the quarantines before it
+    frozen.commit()
+    frozen.close()
+    thread.join(5)
+    assert result == {"value": 4}
+    assert _count(store, "SELECT count(*) FROM predictions WHERE status = 'quarantined'") == 4
+
+
+def test_a_promote_waits_for_a_batch_in_flight_and_moves_its_staged_rows(
+    store: Store, replicas: tuple[PostgresLog, PostgresLog]
+) -> None:
+    _, r2 = replicas
+    r2.set_stage("churn-canary", "churn", "prod", "v1.1.0", "staging")
+    frozen = _open_batch(store, _request("staged", deployment="churn-canary", version="v1.1.0"))
+    thread, result = _in_thread(lambda: r2.promote("churn-canary"))
+    time.sleep(0.2)
+    assert thread.is_alive()  # waits for the batch that read the stage before it
+    frozen.commit()
+    frozen.close()
+    thread.join(5)
+    assert result == {"value": 2}
+    assert _count(store, "SELECT count(*) FROM predictions_staging") == 0
+    assert _count(store, "SELECT count(*) FROM predictions WHERE request_id = 'staged'") == 2
