@@ -31,13 +31,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rollbackkit import Registry
-from rollbackkit.errors import StoreError, Superseded
+from rollbackkit.errors import InvalidInput, StoreError, Superseded
 from rollbackkit.ops.traffic import deploy as deploy_offline
 from rollbackkit.serving import sync as sync_module
 from rollbackkit.serving.app import create_app
 from rollbackkit.serving.desired import Desired, Placement
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.postgres import replicas as replicas_table
+from rollbackkit.serving.postgres.replicas import ReplicaTable
 from rollbackkit.serving.postgres.store import open_store
 from rollbackkit.serving.sync import ReplicaSync
 
@@ -390,3 +391,25 @@ def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_i
         direct.stop()
         cut_off.stop()
         cable.cut()
+
+
+def test_one_replica_id_serves_two_models_and_a_second_process_cannot_take_a_live_replicas_id(
+    wine: tuple[Path, pd.DataFrame], replicas: Replicas, store_url: str
+) -> None:
+    repo, _ = wine
+    table = ReplicaTable(replicas.store)
+    try:  # web-1 serves churn and fraud (the natural compose/k8s naming): two rows, each forgotten alone
+        for name in ("churn", "fraud"):
+            table.beat("web-1", name=name, env="prod", host="h", pid=1, generation=3, serving={})
+        assert [r.name for r in table.list("churn", "prod")] == ["churn"]
+        table.forget("web-1", "fraud", "prod")
+        assert [(r.replica, r.generation) for r in table.list("churn", "prod")] == [("web-1", 3)]
+        assert table.list("fraud", "prod") == []
+    finally:
+        table.close()
+    replicas.start(repo, "a")
+    twin = Replicas(store_url)
+    with pytest.raises(InvalidInput, match=r"Replica a of model in prod already runs on .*\(pid \d+\)"):
+        twin.start(repo, "a")
+    assert replicas.envs[0].sync is not None
+    assert [r.replica for r in replicas.envs[0].sync.replicas.list("model", "prod")] == ["a"]  # a's row, untouched

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rollbackkit.errors import RoutingError, StoreError
+from rollbackkit.errors import InvalidInput, RoutingError, StoreError
 from rollbackkit.serving.convergence import Convergence, wait_converged
 from rollbackkit.serving.desired import desired_of
 from rollbackkit.serving.postgres.replicas import GONE_AFTER, ReplicaTable
@@ -102,6 +102,7 @@ class ReplicaSync:
     def start(self) -> None:
         """Adopt the published state (load warm, then switch), or publish git's when none is; start threads."""
         env = self.environment
+        self._refuse_twin()
         if env.sync is None:
             env.sync = self
         with self.exclusive(), env._ops:
@@ -117,13 +118,26 @@ class ReplicaSync:
             thread.start()
             self._threads.append(thread)
 
+    def _refuse_twin(self) -> None:
+        """Refuse to start when another live process already is this replica of this environment."""
+        env = self.environment
+        for r in self.replicas.list(env.name, env.env):
+            me = (socket.gethostname(), os.getpid(), self._started)
+            if r.replica == self.replica and r.fresh and (r.host, r.pid, r.started) != me:
+                raise InvalidInput(
+                    f"Replica {self.replica} of {env.name} in {env.env} already runs on {r.host} (pid {r.pid}): "
+                    "two processes would share one row, and convergence would count one of them.",
+                    "Give each replica its own id (serve --replica or $ROLLBACKKIT_REPLICA, e.g. the pod's name), "
+                    "or wait a few seconds if it has just stopped.",
+                )
+
     def stop(self) -> None:
         """Stop the threads and forget this replica's row."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5.0)
         with contextlib.suppress(StoreError):
-            self.replicas.forget(self.replica)
+            self.replicas.forget(self.replica, self.environment.name, self.environment.env)
         self.routing.close()
         self.replicas.close()
 

@@ -92,21 +92,24 @@ class ReplicaTable:
                     self._db = None
                 raise mapped(exc, self.store.where) from None
 
-    def beat(self, replica: str, **fields: Any) -> None:
-        """Upsert ``replica``'s row with ``fields`` (any of name, env, host, pid, url, started,
-        generation, serving, last_switch, error) and a heartbeat of now."""
+    def beat(self, replica: str, *, name: str, env: str, **fields: Any) -> None:
+        """Upsert the row of ``replica`` of ``name`` in ``env`` with ``fields`` (any of host, pid,
+        url, started, generation, serving, last_switch, error) and a heartbeat of now.
+
+        One replica id may serve several models or environments: a row is keyed by all three.
+        """
         unknown = set(fields) - set(_FIELDS)
         if unknown:
             raise ValueError(f"unknown replica fields: {sorted(unknown)}")
-        values = {k: Jsonb(v) if k == "serving" else v for k, v in fields.items()}
-        columns = ["replica", *values, "heartbeat"]
-        marks = ["%s"] * (len(values) + 1) + ["clock_timestamp()"]
+        values = {k: Jsonb(v) if k == "serving" else v for k, v in fields.items() if k not in ("name", "env")}
+        columns = ["replica", "name", "env", *values, "heartbeat"]
+        marks = ["%s"] * (len(values) + 3) + ["clock_timestamp()"]
         updates = [f"{c} = EXCLUDED.{c}" for c in [*values, "heartbeat"]]
         sql = (
             f"INSERT INTO replicas ({', '.join(columns)}) VALUES ({', '.join(marks)}) "
-            f"ON CONFLICT (replica) DO UPDATE SET {', '.join(updates)}"
+            f"ON CONFLICT (name, env, replica) DO UPDATE SET {', '.join(updates)}"
         )
-        self._run(lambda con: con.execute(sql, (replica, *values.values())))
+        self._run(lambda con: con.execute(sql, (replica, name, env, *values.values())))
 
     def list(self, name: str, env: str) -> list[ReplicaRecord]:
         """The replicas of ``name`` in ``env``, by replica id (``fresh``: a heartbeat within :data:`STALE_AFTER`)."""
@@ -119,9 +122,10 @@ class ReplicaTable:
         rows = self._run(lambda con: con.execute(sql, (STALE_AFTER, name, env)).fetchall())
         return [_record(row) for row in rows]
 
-    def forget(self, replica: str) -> None:
-        """Delete ``replica``'s row (a replica stopping)."""
-        self._run(lambda con: con.execute("DELETE FROM replicas WHERE replica = %s", (replica,)))
+    def forget(self, replica: str, name: str, env: str) -> None:
+        """Delete the row of ``replica`` of ``name`` in ``env`` (a replica stopping)."""
+        sql = "DELETE FROM replicas WHERE name = %s AND env = %s AND replica = %s"
+        self._run(lambda con: con.execute(sql, (name, env, replica)))
 
     def close(self) -> None:
         """Close the connection."""

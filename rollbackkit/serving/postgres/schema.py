@@ -66,9 +66,9 @@ _TABLES = (
     '"key" TEXT)',
     "CREATE TABLE IF NOT EXISTS routing (name TEXT, env TEXT, generation BIGINT NOT NULL, state JSONB NOT NULL, "
     "action TEXT NOT NULL, changed_by TEXT NOT NULL, changed_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (name, env))",
-    "CREATE TABLE IF NOT EXISTS replicas (replica TEXT PRIMARY KEY, name TEXT NOT NULL, env TEXT NOT NULL, "
+    "CREATE TABLE IF NOT EXISTS replicas (replica TEXT NOT NULL, name TEXT NOT NULL, env TEXT NOT NULL, "
     "host TEXT, pid INTEGER, url TEXT, started TIMESTAMPTZ, heartbeat TIMESTAMPTZ, generation BIGINT, "
-    "serving JSONB, last_switch TIMESTAMPTZ, error TEXT)",
+    "serving JSONB, last_switch TIMESTAMPTZ, error TEXT, PRIMARY KEY (name, env, replica))",
     "CREATE TABLE IF NOT EXISTS watchdog (name TEXT, env TEXT, leader TEXT, since TIMESTAMPTZ, report JSONB, "
     "evaluated TIMESTAMPTZ, PRIMARY KEY (name, env))",
 )
