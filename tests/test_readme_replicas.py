@@ -40,7 +40,7 @@ def test_the_kubernetes_example_serves_through_real_options_with_secrets_and_hea
 
 
 def test_the_numbers_it_quotes_are_the_codes_defaults() -> None:
-    from rollbackkit.serving.postgres.replicas import STALE_AFTER
+    from rollbackkit.serving.postgres.replicas import GONE_AFTER, STALE_AFTER
     from rollbackkit.serving.postgres.store import MIN_SERVER_VERSION, STORE_ENV
     from rollbackkit.serving.postgres.writer import BACKOFF, PgLogWriter
     from rollbackkit.serving.replicated import REPLICA_ENV
@@ -51,7 +51,9 @@ def test_the_numbers_it_quotes_are_the_codes_defaults() -> None:
     sync = inspect.signature(ReplicaSync.__init__).parameters
     assert STORE_ENV in text and REPLICA_ENV in text
     assert f"PostgreSQL database ({MIN_SERVER_VERSION // 10000} or newer)" in text
-    assert f"A replica silent for {STALE_AFTER:g} s is shown stale" in text
+    assert f"A replica without a heartbeat for {STALE_AFTER:g} s" in text
+    assert f"after {GONE_AFTER:g} s of silence it is gone" in text
+    assert f"and after {GONE_AFTER:g} s answers `/healthz` with 503" in text
     assert f"up to {writer['buffer_rows'].default:,} rows per replica" in text
     assert f"commits every {writer['flush_interval'].default:g} s with a store" in text
     assert f"({BACKOFF[0]:g} s doubling to {BACKOFF[1]:g} s)" in text
