@@ -88,6 +88,27 @@ def test_exactly_one_of_three_replicas_leads_and_a_terminated_connection_hands_t
             r.release()
 
 
+def test_a_leader_that_cannot_serve_the_published_state_gives_the_lead_to_one_that_does(store_url: str) -> None:
+    store = open_store(store_url)
+    cannot: dict[str, str | None] = {"web-0": None, "web-1": None}
+    replicas = [Leadership(store, "churn", "prod", who) for who in cannot]
+    for r in replicas:
+        r.unfit = lambda _who=r.replica: cannot[_who]  # type: ignore[misc]
+    try:
+        assert [r.replica for r in replicas if r.leading()] == ["web-0"]
+        cannot["web-0"] = "cannot load v1.2.0: No module named 'lightgbm'"  # the canary another replica deployed
+        assert not replicas[0].leading(), "a leader serving a state nobody else serves judges nothing"
+        assert replicas[0].error == "not leading: cannot load v1.2.0: No module named 'lightgbm'"
+        assert replicas[1].leading() and replicas[1].leader() == "web-1", "an in-sync replica takes the lead at once"
+        cannot["web-1"] = "serves generation 4, not yet 5"
+        assert not replicas[1].leading() and not replicas[0].leading()  # nobody fit: nobody judges
+        cannot["web-0"] = None  # web-0 loads it after all
+        assert replicas[0].leading() and replicas[1].leader() == "web-0"
+    finally:
+        for r in replicas:
+            r.release()
+
+
 def test_a_killed_leader_process_hands_the_lead_over_within_seconds(store_url: str, tmp_path: Path) -> None:
     script = tmp_path / "lead.py"
     script.write_text(

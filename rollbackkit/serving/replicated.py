@@ -71,6 +71,7 @@ class ReplicaEnvironment(ServingEnvironment):
         self.store = store
         self.replica = replica
         self.leadership = Leadership(store, self.name, self.env, replica)
+        self.leadership.unfit = lambda: self.sync.unfit_to_lead() if self.sync is not None else None
         self.watchdog.leadership = self.leadership
         self.replica_table = ReplicaTable(store)
 

@@ -243,6 +243,15 @@ class ReplicaSync:
             self._beat()
         return True
 
+    def unfit_to_lead(self) -> str | None:
+        """Why this replica must not lead the watchdog: it does not serve the published state
+        (it would judge a state nobody else serves, and could not roll back). None when in sync."""
+        if self.error is not None:
+            return f"replica {self.replica} cannot serve generation {self._wanted}: {self.error}"
+        if self._wanted > self.generation:
+            return f"replica {self.replica} serves generation {self.generation}, not yet {self._wanted}"
+        return None
+
     def _see_peers(self) -> None:
         """Count the other fresh replicas (kept as it was when the store does not answer)."""
         env = self.environment

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -73,6 +74,8 @@ class Leadership:
     def __init__(self, store: Store, name: str, env: str, replica: str) -> None:
         self.store, self.name, self.env, self.replica = store, name, env, replica
         self.error: str | None = None
+        self.unfit: Callable[[], str | None] | None = None
+        """Why this replica must not lead now (it does not serve the published state), or None."""
         self._con: psycopg.Connection | None = None
         self._held = False
         self._lock = threading.Lock()
@@ -82,8 +85,15 @@ class Leadership:
 
         A lock already held is confirmed with one round trip on its connection (a connection
         that broke lost the lock: a fresh one tries again at once). False when the store is
-        unreachable; never raises (``error`` says why).
+        unreachable; never raises (``error`` says why). While :attr:`unfit` says why this replica
+        cannot follow the published state, it gives the lead up (another replica takes it) and
+        does not take it.
         """
+        why = self.unfit() if self.unfit is not None else None
+        if why is not None:
+            self.release()
+            self.error = f"not leading: {why}"
+            return False
         with self._lock:
             for attempt in range(2):
                 try:
