@@ -108,7 +108,7 @@ def test_rows_land_where_the_store_says_even_when_another_replica_changed_it(sto
     assert _count(store, "SELECT count(DISTINCT replica) FROM predictions WHERE replica = 'r1'") == 1
     assert log.status() | {"store": None} == {
         "write_errors": 0, "last_write_error": None, "unwritten": 0, "sink_errors": 0, "buffered": 0,
-        "dropped": 0, "reachable": True, "reconnects": 0, "store": None,
+        "buffered_bytes": 0, "dropped": 0, "reachable": True, "reconnects": 0, "store": None,
     }  # fmt: skip
     other._close_connection()
 
@@ -182,6 +182,19 @@ def test_a_full_buffer_drops_and_counts_never_waits_or_raises(store: Store) -> N
     assert (log.status()["buffered"], log.status()["dropped"]) == (10, 4)
     assert log.close(wait=5) is None  # the 5 buffered requests are written on close
     assert _count(store, "SELECT count(*) FROM predictions") == 22
+
+
+def test_the_buffer_is_bounded_in_bytes_too(store: Store) -> None:
+    log = Log(store, buffer_bytes=200_000, replica="r1")  # not started: nothing drains the buffer
+    wide = pd.DataFrame({"text": pd.array(["x" * 4000] * 10, dtype="string"), "n": np.arange(10.0)})
+    for k in range(10):  # ~46 kB a request: four fit, six are dropped, however few rows they are
+        log.record(_meta(f"w-{k}"), wide, pd.DataFrame({"prediction": ["yes"] * 10}))
+    status = log.status()
+    assert (status["buffered"], status["dropped"]) == (40, 60)
+    assert 150_000 < status["buffered_bytes"] <= 200_000
+    assert log.close(wait=5) is None
+    assert log.status()["buffered_bytes"] == 0
+    assert _count(store, "SELECT count(DISTINCT request_id) FROM predictions") == 4
 
 
 def test_a_request_the_store_refuses_is_lost_alone_and_counted(store: Store, log: Log) -> None:
