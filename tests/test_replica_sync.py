@@ -244,14 +244,29 @@ def test_a_replica_that_cannot_load_a_version_keeps_serving_and_says_why(
     assert said["waited_ms"] < 5000  # the failure ends the wait, not the timeout
     assert _serves(b) == (OLD, None, 0) and b.predict(live.iloc[:3].reset_index(drop=True)).version == OLD
     assert b.sync is not None and b.sync.status()["error"] == said["lagging"]["b"]
-    answer = _healthz(b)
-    assert answer.status_code == 503 and NEWEST in answer.json()["reason"] and "replica b" in answer.json()["reason"]
+    answer = _until_healthz(b, 503)  # a serves what the environment serves: b leaves the balancer
+    assert NEWEST in answer.json()["reason"] and "replica b" in answer.json()["reason"]
     # an operation sent to b is refused (it cannot serve what the environment serves); a fixes it
     with pytest.raises(Exception, match="cannot serve generation"):
         b.rollback(reason="from b")
     back = a.rollback(reason="not everywhere")
     assert back["replicas"]["converged"] is True
     assert b.sync.error is None and _healthz(b).status_code == 200
+    a.deploy(NEWEST, reason="again")
+    _until_healthz(b, 503)
+    replicas.envs.remove(a)
+    a.sync.stop()  # the only replica that could serve it leaves: draining b would leave nobody serving
+    answer = _until_healthz(b, 200)
+    assert answer.json()["error"].startswith(f"cannot load {NEWEST}: ") and b.predict(live.iloc[:3]).version == OLD
+
+
+def _until_healthz(env: ServingEnvironment, status: int, seconds: float = 5.0) -> httpx.Response:
+    """``/healthz`` once it answers ``status`` (its replica sees the others on each poll)."""
+    deadline = time.monotonic() + seconds
+    while (answer := _healthz(env)).status_code != status:
+        assert time.monotonic() < deadline, f"/healthz still {answer.status_code}: {answer.text}"
+        time.sleep(0.05)
+    return answer
 
 
 def test_a_replica_started_after_git_moved_while_none_ran_serves_git_and_the_next_one_follows_it(

@@ -238,13 +238,14 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
             reason = f"nothing is served: no version of {env.name} is live in {env.env}; deploy one"
             return JSONResponse({"ok": False, "version": None, "reason": reason}, status_code=503)
         sync = env.sync
-        if sync is not None and sync.error is not None:  # serves, but not what the environment serves: drain it
-            reason = f"replica {sync.replica} does not serve what {env.env} serves: {sync.error}"
+        if sync is None:
+            return JSONResponse({"ok": True, "version": live["version"]})
+        drained = sync.drained()  # not what the others serve, or cut off from the store: drain it
+        if drained is not None:
+            reason = f"replica {sync.replica} {drained}"
             return JSONResponse({"ok": False, "version": live["version"], "reason": reason}, status_code=503)
-        fenced = sync.fenced() if sync is not None else None
-        if fenced is not None:  # cut off from the store while the others serve: maybe a stale version
-            reason = f"replica {sync.replica if sync else ''} {fenced}"
-            return JSONResponse({"ok": False, "version": live["version"], "reason": reason}, status_code=503)
+        if sync.error is not None:  # no other replica serves it either: serve on, say why
+            return JSONResponse({"ok": True, "version": live["version"], "error": sync.error})
         return JSONResponse({"ok": True, "version": live["version"]})
 
     async def openapi(request: Request) -> JSONResponse:

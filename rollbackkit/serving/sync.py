@@ -95,6 +95,7 @@ class ReplicaSync:
         self._started = datetime.now(UTC)
         self._reached = time.monotonic()  # when this replica last reached the store
         self._peers = 0  # other replicas with a fresh heartbeat, when it last listed them
+        self._peers_serve = False  # one of them serves the generation this replica wants (last listed)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -233,6 +234,7 @@ class ReplicaSync:
         except CannotLoad as exc:
             self.in_sync, self.error, self._failed_at = False, str(exc), time.monotonic()
             self._beat()
+            self._see_peers()
             return False
         if done.switched:
             self.last_switch = datetime.now(UTC)
@@ -253,11 +255,26 @@ class ReplicaSync:
         return None
 
     def _see_peers(self) -> None:
-        """Count the other fresh replicas (kept as it was when the store does not answer)."""
+        """Count the other fresh replicas, and whether one serves what this one wants (kept as it
+        was when the store does not answer)."""
         env = self.environment
         with contextlib.suppress(StoreError):
-            records = self.replicas.list(env.name, env.env)
-            self._peers = sum(1 for r in records if r.fresh and r.replica != self.replica)
+            peers = [r for r in self.replicas.list(env.name, env.env) if r.fresh and r.replica != self.replica]
+            self._peers = len(peers)
+            self._peers_serve = any((r.generation or 0) >= self._wanted and not r.error for r in peers)
+
+    def drained(self) -> str | None:
+        """Why ``/healthz`` must take this serving replica out of the balancer, or None.
+
+        A replica that cannot load the published state is drained only while another fresh
+        replica serves it: when none does (the whole fleet cannot load a version), every one
+        keeps serving what it serves, healthy, with the error in ``/status`` and its heartbeat.
+        See :meth:`fenced` for a replica cut off from the store. Answered from memory: the
+        store is never asked.
+        """
+        if self.error is not None and self._peers_serve:
+            return f"does not serve what {self.environment.env} serves: {self.error}"
+        return self.fenced()
 
     def fenced(self) -> str | None:
         """Why this replica must leave the balancer though it serves: cut off from the store for
