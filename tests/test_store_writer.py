@@ -388,3 +388,14 @@ def test_labels_answer_exactly_as_the_duckdb_log_does(store: Store, log: Log, tm
     theirs = duck.query('SELECT request_id, "row", label, joined_on, "key" FROM labels ORDER BY seq').astype(object)
     assert len(mine) == 1008 and mine == list(theirs.where(theirs.notna(), None).itertuples(index=False, name=None))
     duck.close()
+
+
+def test_a_rows_latest_label_is_found_by_an_index_not_a_scan_of_every_models_labels(store: Store) -> None:
+    with store.connect(autocommit=True) as con:
+        con.execute("SET enable_seqscan = off")  # an empty table: ask what the planner could use
+        plan = con.execute(
+            'EXPLAIN SELECT label FROM labels WHERE name = %s AND env = %s AND request_id = %s AND "row" = 0 '
+            "ORDER BY seq DESC LIMIT 1",
+            ("churn", "prod", "r-1"),
+        ).fetchall()
+    assert "labels_name_env_request_id_row" in " ".join(str(line[0]) for line in plan)

@@ -48,6 +48,11 @@ _KEY_INDEX = 'CREATE INDEX IF NOT EXISTS {table}_key_hash ON {table} USING hash 
 """Keys are only ever joined on equality; a hash index holds a key of any length (a btree
 entry must fit a third of a page: one long client key would make every batch with it fail)."""
 
+_INDEXES = (
+    'CREATE INDEX IF NOT EXISTS labels_name_env_request_id_row ON labels (name, env, request_id, "row", seq DESC)',
+)
+"""Indexes beside the tables': a row's latest label (every gate window, every label ingest)."""
+
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS log_inputs (batch_id TEXT NOT NULL, signature TEXT NOT NULL, "
@@ -136,6 +141,8 @@ def _upgrade(con: Any, found: int | None) -> None:
     for table in ROW_TABLES:
         for statement in row_table_sql(table):
             con.execute(statement)
+    for statement in _INDEXES:
+        con.execute(statement)
     listed = ", ".join(quote(name) for name in ROW_COLUMNS)
     con.execute(
         f"CREATE OR REPLACE VIEW {PRODUCTION_VIEW} AS SELECT {listed} FROM predictions "
