@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit import Registry
+from rollbackkit.ops.runbook_record import executed
 from rollbackkit.ops.traffic import deploy
 
 from .conftest import new_repo, run_cli
@@ -167,13 +168,13 @@ def cli(repo: Path, *args: str) -> Any:
     return json.loads(result.stdout)
 
 
-def wait(condition: Any, seconds: float, what: str) -> Any:
+def wait(condition: Any, seconds: float, what: str, every: float = 0.5) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.5)
+        time.sleep(every)
     raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
@@ -212,12 +213,12 @@ def whole_story(
         assert rollback["actor"] == "watchdog"
         assert server.status()["live"]["version"] == "v1.0.0"
 
-        runbooks = wait(
-            lambda: [r for r in cli(repo, "runbook", "list")["runbooks"] if r["template"] == "rollback"],
-            120,
-            "the rollback runbook the watchdog started",
-        )
-        assert runbooks[-1]["status"] == "ok", runbooks[-1]
+        def runbook_ran() -> bool:  # what `runbook list` reads, without a process per poll
+            return any(r["template"] == "rollback" for r in executed(repo))
+
+        wait(runbook_ran, 120, "the rollback runbook the watchdog started", every=0.2)
+        runbooks = [r for r in cli(repo, "runbook", "list")["runbooks"] if r["template"] == "rollback"]
+        assert runbooks and runbooks[-1]["status"] == "ok", runbooks
         record = cli(repo, "runbook", "show", runbooks[-1]["notebook"])
         canary_rows = sum(len(a["predictions"]) for a in answers if a["version"] == "v1.1.0")
         assert record["results"]["side_effects"]["backfill"]["rescored"] == canary_rows > 0, record["results"]
