@@ -1,7 +1,8 @@
 """The ``rollbackkit`` command: a thin typer layer over the Python API; no logic lives here.
 
 Exit codes: 0 success, 1 a domain error (one line on stderr), 2 usage error, 3 'gates check'
-decided rollback.
+decided rollback, 4 a deploy/rollback/promote done on the replica that took it but not (yet)
+served by every replica on the shared store.
 Set ``ROLLBACKKIT_DEBUG=1`` to see tracebacks.
 """
 
@@ -28,7 +29,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Version model bundles on git + DVC and roll them back in seconds, fully audited.",
     epilog="Exit codes: 0 done; 1 failed (one line on stderr: what happened and what to do); "
-    "2 usage error (bad option or argument); 3 'gates check' decided rollback. "
+    "2 usage error (bad option or argument); 3 'gates check' decided rollback; "
+    "4 deploy/rollback/promote done, but not every replica on the shared store serves it. "
     "-C DIR before the command runs it as if started in DIR (as git -C). NO_COLOR=1 turns colour off.",
 )
 
@@ -572,7 +574,19 @@ def _features(path: Path | None) -> Any:
     return read_features(path) if path is not None else None
 
 
-def _assignment_out(result: AssignmentResult, as_json: bool, verb: str) -> None:
+NOT_EVERYWHERE = 4
+"""Exit code of a deploy, rollback or promote done on the replica that took it while another
+replica on the shared store does not serve it (yet): the lines above say which and why."""
+
+
+def _assignment_out(result: AssignmentResult, as_json: bool, verb: str, *, exit: bool = True) -> None:
+    """Print what ``result`` did (or its JSON); exit :data:`NOT_EVERYWHERE` when replicas lag."""
+    _assignment_print(result, as_json, verb)
+    if exit and not result.converged:
+        raise typer.Exit(NOT_EVERYWHERE)
+
+
+def _assignment_print(result: AssignmentResult, as_json: bool, verb: str) -> None:
     moved = result.alias_sync
     if moved is not None and not moved.ok:  # the change stands; one warning line with the retry command
         sys.stderr.write(" ".join(moved.line().split()) + "\n")
@@ -616,6 +630,7 @@ def deploy(
     """Deploy a version to ENV: preflight, then a traffic shift (server) or a restore (workspace).
 
     --canary, --shadow and --steps need a running server; a shadow goes on with promote --from-shadow.
+    With a shared store: exit 4 when another replica does not serve it (each one named, with why).
     """
     from rollbackkit.ops.traffic import deploy as run
 
@@ -650,7 +665,10 @@ def promote(
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Send all traffic to the running canary (--from-shadow: the shadow becomes live or a canary)."""
+    """Send all traffic to the running canary (--from-shadow: the shadow becomes live or a canary).
+
+    With a shared store: exit 4 when another replica does not serve it (each one named, with why).
+    """
     from rollbackkit.ops.traffic import promote as run
 
     done = run(repo, name, env, reason=reason, from_shadow=from_shadow, canary=canary, server=server)
@@ -683,7 +701,10 @@ def rollback(
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Roll back to --to, else the newest other version that served and was not rolled back from: shift or restore."""
+    """Roll back to --to, else the newest other version that served and was not rolled back from: shift or restore.
+
+    With a shared store: exit 4 when another replica does not serve it (each one named, with why).
+    """
     from rollbackkit.ops.traffic import rollback as run
     from rollbackkit.screens import messages
 
@@ -719,7 +740,7 @@ def rollback(
 
     def rolled_back(result: AssignmentResult) -> None:
         if not as_json:
-            _assignment_out(result, False, "Rolled back")
+            _assignment_out(result, False, "Rolled back", exit=False)
             console.print("Running the rollback runbook (gate check, backfill)...", highlight=False)
 
     done = rollback_with_runbook(
@@ -740,6 +761,8 @@ def rollback(
         messages.runbook(console, done.runbook, Repository(repo).root)
     if not done.ok:
         raise typer.Exit(1)
+    if not done.rollback.converged:
+        raise typer.Exit(NOT_EVERYWHERE)
 
 
 @app.command()

@@ -201,3 +201,8 @@ class StoreAuthFailed(StoreError):
 
 class StoreSchemaTooNew(StoreError):
     """The store was created by a newer rollbackkit whose schema this one cannot read."""
+
+
+class StoreNotCreated(StoreError):
+    """A reader (``status``, finding a server) found no schema, or an older one: no replica of this
+    rollbackkit has started on the store yet (readers never create nor upgrade it)."""

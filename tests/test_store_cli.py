@@ -227,6 +227,9 @@ def test_status_with_the_store_down_and_no_server_says_so_and_shows_the_history(
     shown = status_here(served, down)
     assert shown.returncode == 0, shown.stderr
     assert "v1.0.0" in shown.stdout and "Cannot reach the store" in shown.stdout and "sekrit-pw" not in shown.stdout
+    said = [line for line in shown.stdout.splitlines() if "Cannot reach the store" in line]
+    assert len(said) == 1 and said[0].startswith("replicas  unknown, the store did not answer: "), shown.stdout
+    assert "the store is down" in shown.stdout.splitlines()[0], "the heading does not repeat the error"
 
 
 def test_find_server_takes_a_live_replica_of_this_environment_and_never_another_environments(

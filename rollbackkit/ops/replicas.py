@@ -7,15 +7,46 @@ leader. ``rollbackkit status NAME --env ENV`` shows them either way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from rollbackkit.errors import ServerError, StoreError, UnknownAnswer
+from rollbackkit.errors import ServerError, StoreError, StoreNotCreated, UnknownAnswer
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.replica_status import ReplicaStatus
 from rollbackkit.serving.status import ServerStatus
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The routing state every replica must serve, as the store holds it.
+
+    Attributes:
+        generation: Its number (each operation publishes the next one).
+        action: The operation that published it (``deploy``, ``rollback``, ...).
+        by: The replica that published it.
+        at: When (ISO UTC), or None.
+    """
+
+    generation: int
+    action: str
+    by: str
+    at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON: ``generation``, ``action``, ``by``, ``at``."""
+        return {"generation": self.generation, "action": self.action, "by": self.by, "at": self.at}
+
+
+_PUBLISHED = "SELECT generation, action, changed_by, changed_at FROM routing WHERE name = %s AND env = %s"
+
+
+def _publication(con: Any, name: str, env: str) -> Publication | None:
+    row = con.execute(_PUBLISHED, (name, env)).fetchone()
+    if row is None:
+        return None
+    return Publication(int(row[0]), str(row[1]), str(row[2]), row[3].isoformat() if row[3] is not None else None)
 
 
 @dataclass(frozen=True)
@@ -30,6 +61,8 @@ class Replicas:
         replicas: Each replica's row, by id (stale ones included, marked).
         leader: The replica whose watchdog evaluates the gates (None: nobody holds the lead).
         error: Why the list could not be read (the store did not answer), else None.
+        published: The routing generation the store says every replica must serve (None:
+            nothing published yet, or not readable).
     """
 
     name: str
@@ -39,6 +72,7 @@ class Replicas:
     replicas: list[ReplicaStatus]
     leader: str | None
     error: str | None = None
+    published: Publication | None = None
 
     @property
     def alive(self) -> list[ReplicaStatus]:
@@ -55,7 +89,13 @@ class Replicas:
             "watchdog": {"leader": self.leader},
             "replicas": [r.to_dict() for r in self.replicas],
             "error": self.error,
+            "routing": self.published.to_dict() if self.published is not None else None,
         }
+
+    def behind(self, replica: ReplicaStatus) -> bool:
+        """A fresh replica serving an older generation than the published one."""
+        published = self.published
+        return published is not None and not replica.stale and (replica.generation or 0) < published.generation
 
 
 def of_status(status: ServerStatus) -> Replicas | None:
@@ -84,9 +124,14 @@ def from_store(repo: str | Path, name: str, env: str) -> Replicas | None:
     """
     from rollbackkit.serving.postgres.leader import current
     from rollbackkit.serving.postgres.replicas import ReplicaTable
-    from rollbackkit.serving.postgres.store import mapped, store_of
+    from rollbackkit.serving.postgres.store import mapped, redacted, store_of, store_url
 
-    store = store_of(Repository(repo).paths)
+    try:
+        store = store_of(Repository(repo).paths, migrate=False)  # a reader never creates the schema
+    except StoreNotCreated as exc:  # no replica of this rollbackkit ever started on it
+        url = store_url(Repository(repo).paths) or ""
+        return Replicas(name=name, env=env, store=redacted(url), source="store", replicas=[], leader=None,
+                        error=exc.message)  # fmt: skip
     if store is None:
         return None
     table = ReplicaTable(store)
@@ -94,6 +139,7 @@ def from_store(repo: str | Path, name: str, env: str) -> Replicas | None:
         records = table.list(name, env)
         with store.connect(autocommit=True, purpose="status") as con:
             leader = current(con, name, env).leader
+            published = _publication(con, name, env)
     except StoreError:
         raise
     except Exception as exc:
@@ -102,7 +148,24 @@ def from_store(repo: str | Path, name: str, env: str) -> Replicas | None:
         table.close()
     now = datetime.now(UTC)
     rows = [ReplicaStatus.of(r, leader=leader, now=now) for r in records]
-    return Replicas(name=name, env=env, store=store.where, source="store", replicas=rows, leader=leader)
+    return Replicas(
+        name=name, env=env, store=store.where, source="store", replicas=rows, leader=leader, published=published
+    )
+
+
+def published(repo: str | Path, name: str, env: str) -> Publication | None:
+    """The routing generation the store holds for NAME/ENV; None when there is none, no store,
+    or the store does not answer (a server's list is shown without it)."""
+    from rollbackkit.serving.postgres.store import store_of
+
+    try:
+        store = store_of(Repository(repo).paths, migrate=False)
+        if store is None:
+            return None
+        with store.connect(autocommit=True, purpose="status") as con:
+            return _publication(con, name, env)
+    except Exception:  # best effort: the server's own list stands without it
+        return None
 
 
 def replicas(
@@ -118,7 +181,7 @@ def replicas(
     """
     listed = of_status(status) if status is not None else None
     if listed is not None and listed.error is None:
-        return listed
+        return replace(listed, published=published(repo, name, env))
     try:
         if store_down is not None:
             raise store_down

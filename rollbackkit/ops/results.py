@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from rollbackkit.bundle.compat import Adaptation, Finding
 from rollbackkit.bundle.runtime import RuntimeFinding
 from rollbackkit.errors import UnknownAnswer
+from rollbackkit.ops.convergence import Convergence
 from rollbackkit.ops.log_results import AffectedRows, BackfillResult, PredictionShares, TableRows
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.status import ServerStatus, known, without_none
@@ -31,6 +32,7 @@ __all__ = [  # the log's results live in ops/log_results.py and are read from he
     "AssignmentResult",
     "BackfillResult",
     "Cancelled",
+    "Convergence",
     "PredictionShares",
     "Preflight",
     "RollbackPlan",
@@ -135,6 +137,8 @@ class AssignmentResult:
             syncs one (``import mlflow --sync-alias``); ``mlflow_alias`` in the JSON.
         cancelled: The canary or shadow a rollback stopped (read from the history, like
             ``previous``), or None.
+        replicas: Whether the change reached every replica on a shared store (``replicas``
+            in the JSON); None without a store.
     """
 
     via: str
@@ -147,6 +151,12 @@ class AssignmentResult:
     previous: str | None = None
     alias_sync: AliasMove | None = None
     cancelled: Cancelled | None = None
+    replicas: Convergence | None = None
+
+    @property
+    def converged(self) -> bool:
+        """True unless a shared store's replicas do not all serve the change yet."""
+        return self.replicas is None or self.replicas.converged
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AssignmentResult:
@@ -159,6 +169,7 @@ class AssignmentResult:
             shift_ms=data.get("shift_ms"),
             restored=data.get("restored"),
             source=data,
+            replicas=Convergence.of(data.get("replicas")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +186,7 @@ class AssignmentResult:
                 "preflight": self.preflight.to_dict() if self.preflight is not None else None,
                 "shift_ms": self.shift_ms,
                 "restored": self.restored,
+                "replicas": self.replicas.to_dict() if self.replicas is not None else None,
             }
         )
 
@@ -363,6 +375,7 @@ __all__ = [
     "AffectedRows",
     "AssignmentResult",
     "BackfillResult",
+    "Convergence",
     "PlannedRows",
     "PredictionShares",
     "Preflight",

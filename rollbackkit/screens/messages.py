@@ -19,6 +19,7 @@ from rich.text import Text
 from rollbackkit.analysis.durations import format_duration
 
 if TYPE_CHECKING:
+    from rollbackkit.ops.convergence import Convergence
     from rollbackkit.ops.results import AssignmentResult, Cancelled, Preflight, RollbackPlan
     from rollbackkit.ops.runbooks import RunbookResult
     from rollbackkit.registry.assignments import Assignment
@@ -104,9 +105,14 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
     stopped = result.cancelled
     if stopped is not None and stopped.kept:  # nothing moved: "v1.3.0 -> v1.3.0" would say nothing
         moved = stopped.line(a.version)
+    reach = result.replicas
+    partly = reach is not None and not reach.converged
+    where = f" {a.name} in {a.env}"
+    if partly and reach is not None:  # "Rolled back churn in prod on 2 of 3 replicas": never a plain green verb
+        where += f" on {reach.reached} of {reach.total} replicas" if reach.reached else " on this replica only"
     headline = Text.assemble(
-        (verb, "bold green"),
-        f" {a.name} in {a.env}: ",
+        (verb, "bold yellow" if partly else "bold green"),
+        f"{where}: ",
         (moved or change(result.previous, a.version), "bold"),
         f" ({a.action})",
     )
@@ -137,6 +143,26 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
     if a.incident:
         rows.append(("incident", a.incident))
     _fields(console, rows)
+    if reach is not None:
+        replicas(console, reach, a.name, a.env, a.version)
+
+
+def replicas(console: Console, reach: Convergence, name: str, env: str, version: str) -> None:
+    """``3 of 3 replicas serve v1.0.0 (generation 42, 14 ms)`` (dim), or one line per replica
+    that does not serve it: what it still serves and why (red: it cannot, yellow: not yet)."""
+    waited = milliseconds(reach.waited_ms) if reach.waited_ms < 1000 else f"{reach.waited_ms / 1000:.1f} s"
+    said = f"{reach.reached} of {reach.total} replicas serve {version} (generation {reach.generation}, {waited})"
+    if reach.converged:
+        console.print(Text(said, style="dim"), highlight=False)
+        return
+    console.print(Text(said, style="yellow"), highlight=False)
+    look = f"rollbackkit status {name} --env {env}"
+    for replica, why in reach.lagging.items():
+        serves = reach.serves(replica)
+        failed = any(r.replica == replica and r.error for r in reach.replicas)
+        where = f"{replica} still serves {serves}" if serves and serves != version else f"{replica} has not switched"
+        then = f"fix it, then: {look}" if failed else f"it may still catch up: {look}"
+        console.print(Text(f"{where}: {why} ({then})", style="red" if failed else "yellow"), highlight=False)
 
 
 def plan(console: Console, planned: RollbackPlan, *, features: bool) -> None:

@@ -114,32 +114,39 @@ def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
     for label, value in rows:
         grid.add_row(label, Text(value))
     listed = view.replicas.replicas if view.replicas is not None else []
-    return Group(Text(_heading(view), style="bold"), grid, *([replicas_table(listed, now)] if listed else []))
+    table = [replicas_table(listed, now, view.replicas)] if listed and view.replicas is not None else []
+    return Group(Text(_heading(view), style="bold"), grid, *table)
 
 
-def replicas_table(listed: list[ReplicaStatus], now: datetime) -> Group:
+def replicas_table(listed: list[ReplicaStatus], now: datetime, of: Replicas | None = None) -> Group:
     """One row per replica (:func:`replicas_rows`), then each one's error on its own line."""
     errors = [Text(f"{r.replica}: {r.error}", style="red") for r in listed if r.error]
-    return Group(replicas_rows(listed, now), *errors)
+    return Group(replicas_rows(listed, now, of), *errors)
 
 
 def _replicas_line(listed: Replicas) -> str:
     """``3 alive of 4, watchdog led by web-2 (from the store postgresql://...)``, or why none could be read."""
     where = f"store {listed.store}"
-    if listed.error is not None:
-        return f"unknown: {listed.error}\n{where}"
+    if listed.error is not None:  # one line: the error names the store (password redacted)
+        return f"unknown, the store did not answer: {listed.error}"
     alive = len(listed.alive)
     head = f"{alive} alive" + (f" of {len(listed.replicas)}" if alive != len(listed.replicas) else "")
     lead = f"watchdog led by {listed.leader}" if listed.leader else "no watchdog leader (one takes over within seconds)"
     source = "read from the store: no server answered" if listed.source == "store" else "as the server lists them"
     if not listed.replicas:
         head = "none running"
+    said = listed.published
+    if said is not None:
+        at = times.parse(said.at) if said.at else None
+        moment = f", {at.astimezone().strftime('%H:%M:%S')}" if at is not None else ""
+        where = f"generation {said.generation} published ({said.action} by {said.by}{moment}); {where}"
     return f"{head}, {lead}\n{where}, {source}"
 
 
-def replicas_rows(listed: list[ReplicaStatus], now: datetime) -> Table:
+def replicas_rows(listed: list[ReplicaStatus], now: datetime, of: Replicas | None = None) -> Table:
     """One row per replica: id, url, what it serves, generation, last switch, heartbeat age, state
-    (``leader``, ``STALE``: no heartbeat lately, ``ERROR``: it cannot follow, said below the table)."""
+    (``leader``, ``STALE``: no heartbeat lately, ``ERROR``: it cannot follow, said below the table,
+    ``behind (gen N of M)``: alive but serving an older generation than ``of`` says is published)."""
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     for column in ("replica", "url", "serving", "gen", "switched", "beat", "state"):
         table.add_column(column, overflow="fold", no_wrap=column in ("replica", "url", "gen"))
@@ -149,6 +156,10 @@ def replicas_rows(listed: list[ReplicaStatus], now: datetime) -> Table:
         beat = f"{r.heartbeat_age_s:.1f} s ago" if r.heartbeat_age_s is not None and r.heartbeat_age_s < 60 else None
         beat = beat or (ago(timedelta(seconds=r.heartbeat_age_s)) if r.heartbeat_age_s is not None else "never")
         state = [*(["leader"] if r.leader else []), *(["STALE"] if r.stale else []), *(["ERROR"] if r.error else [])]
+        published = of.published if of is not None else None
+        late = of is not None and published is not None and of.behind(r)
+        if late and published is not None:
+            state.append(f"behind (gen {r.generation if r.generation is not None else '-'} of {published.generation})")
         table.add_row(
             r.replica,
             r.url or "-",
@@ -156,7 +167,7 @@ def replicas_rows(listed: list[ReplicaStatus], now: datetime) -> Table:
             str(r.generation) if r.generation is not None else "-",
             switched,
             beat,
-            Text(", ".join(state) or "ok", style="red" if r.stale or r.error else ""),
+            Text(", ".join(state) or "ok", style="red" if r.stale or r.error else "yellow" if late else ""),
         )
     return table
 
@@ -182,6 +193,9 @@ def _slots(view: Overview) -> list[SlotStatus]:
 def _heading(view: Overview) -> str:
     if view.server is not None:
         return f"{view.name} in {view.env}, from its server"
+    down = view.replicas.error if view.replicas is not None else None
+    if view.server_error is not None and down is not None and down == view.server_error:
+        return f"no server found for {view.env} (the store is down: see replicas); from the history:"
     if view.server_error is not None:
         return f"the server for {view.env} did not answer ({view.server_error}); from the history:"
     return f"no server running for {view.env}; from the history ({view.assignments} assignments):"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rollbackkit.errors import ServerError
+from rollbackkit.errors import ServerError, StoreNotCreated
 from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.server import address_file, is_loopback, lock_file
 from rollbackkit.serving.tokens import admin_token
@@ -149,7 +149,10 @@ def _from_store(paths: ProjectPaths, name: str, env: str) -> str | None:
     from rollbackkit.serving.postgres.replicas import ReplicaTable
     from rollbackkit.serving.postgres.store import store_of
 
-    store = store_of(paths)
+    try:
+        store = store_of(paths, migrate=False)  # a reader: never creates nor upgrades the schema
+    except StoreNotCreated:
+        return None  # no replica ever started on it
     if store is None:
         return None
     table = ReplicaTable(store)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rollbackkit.errors import StoreError, StoreSchemaTooNew
+from rollbackkit.errors import StoreError, StoreNotCreated, StoreSchemaTooNew
 from rollbackkit.serving.predlog.schema import ROW_COLUMNS, quote
 
 SCHEMA = "rollbackkit"
@@ -114,6 +114,29 @@ def migrate(con: Any, where: str = "") -> int:
             )
         _upgrade(con, found)
     return SCHEMA_VERSION
+
+
+def check(con: Any, where: str = "") -> int:
+    """The store's schema version, read only (nothing created, nothing upgraded).
+
+    Raises:
+        StoreSchemaTooNew: ``meta`` records a newer schema than this rollbackkit reads.
+        StoreNotCreated: The store holds no schema yet, or an older one: a replica creates it.
+    """
+    found = _version(con)
+    if found == SCHEMA_VERSION:
+        return found
+    store = f"The store {where + ' ' if where else ''}"
+    if found is not None and found > SCHEMA_VERSION:
+        raise StoreSchemaTooNew(
+            f"{store}was created by a newer rollbackkit (schema {found}, this one reads {SCHEMA_VERSION}).",
+            "Upgrade rollbackkit on this host (pip install -U rollbackkit), or point it at another store.",
+        )
+    held = "holds no rollbackkit schema yet" if found is None else f"holds schema {found}, older than {SCHEMA_VERSION}"
+    raise StoreNotCreated(
+        f"{store}{held}: no replica of this rollbackkit has started on it.",
+        "Start one (rollbackkit serve NAME --env ENV creates or upgrades it); status never changes the store.",
+    )
 
 
 def _version(con: Any) -> int | None:

@@ -1,0 +1,104 @@
+"""Whether an operation reached every replica of an environment on a shared store.
+
+A deploy, rollback or promote sent to one replica answers ``replicas`` (the server's
+``Convergence.to_dict()``): the routing generation it published, whether every live replica
+serves it, how long that took, and why the ones behind are. :class:`Convergence` reads it,
+backend-free, for :class:`~rollbackkit.ops.results.AssignmentResult` and the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ReplicaServing:
+    """One live replica after the operation: what it serves (``serving``, by role) at which generation."""
+
+    replica: str
+    generation: int | None
+    serving: dict[str, Any]
+    error: str | None = None
+
+    @property
+    def live(self) -> str | None:
+        """The version it serves live (None: nothing, or not said)."""
+        placed = self.serving.get("live")
+        return str(placed["version"]) if isinstance(placed, dict) and placed.get("version") else None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReplicaServing:
+        """From one entry of ``replicas.replicas`` in an operation's answer."""
+        serving = data.get("serving")
+        generation = data.get("generation")
+        error = data.get("error")
+        return cls(
+            replica=str(data.get("replica", "?")),
+            generation=generation if isinstance(generation, int) else None,
+            serving=serving if isinstance(serving, dict) else {},
+            error=error if isinstance(error, str) else None,
+        )
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """An operation's reach over the replicas.
+
+    Attributes:
+        generation: The routing generation the operation published.
+        converged: Every live replica serves it.
+        waited_ms: How long the operation waited for them.
+        replicas: The live replicas when the wait ended.
+        lagging: The replicas that do not serve it, with why (``cannot load v1.0.0: ...``).
+    """
+
+    generation: int
+    converged: bool
+    waited_ms: float
+    replicas: list[ReplicaServing] = field(default_factory=list)
+    lagging: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, data: Any) -> Convergence | None:
+        """From an answer's ``replicas`` (None: absent, i.e. no shared store)."""
+        if not isinstance(data, dict) or not isinstance(data.get("generation"), int):
+            return None
+        listed = data.get("replicas")
+        lagging = data.get("lagging")
+        return cls(
+            generation=data["generation"],
+            converged=bool(data.get("converged")),
+            waited_ms=float(data.get("waited_ms") or 0.0),
+            replicas=[ReplicaServing.from_dict(r) for r in listed if isinstance(r, dict)]
+            if isinstance(listed, list)
+            else [],
+            lagging={str(k): str(v) for k, v in lagging.items()} if isinstance(lagging, dict) else {},
+        )
+
+    @property
+    def reached(self) -> int:
+        """How many live replicas serve the generation."""
+        return sum(1 for r in self.replicas if r.replica not in self.lagging)
+
+    @property
+    def total(self) -> int:
+        """How many replicas were waited for (the live ones, and any lagging one not listed)."""
+        return len({r.replica for r in self.replicas} | set(self.lagging))
+
+    def serves(self, replica: str) -> str | None:
+        """The live version ``replica`` serves as last heard (None: not listed)."""
+        return next((r.live for r in self.replicas if r.replica == replica), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The answer's ``replicas`` shape."""
+        return {
+            "generation": self.generation,
+            "converged": self.converged,
+            "waited_ms": self.waited_ms,
+            "replicas": [
+                {"replica": r.replica, "generation": r.generation, "serving": r.serving, "error": r.error}
+                for r in self.replicas
+            ],
+            "lagging": dict(self.lagging),
+        }

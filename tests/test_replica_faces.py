@@ -1,0 +1,111 @@
+"""What the on-call engineer reads when an operation does not reach every replica.
+
+Two real replicas of ``churn/prod`` on one store (tests/postgres.py), in this process: ``a`` on
+the project, ``b`` on another host's checkout that lacks ``churn@v1.1.0``. A deploy sent to
+``a`` cannot reach ``b``: the CLI says so (never a plain green "Deployed"), exits 4, and
+``rollbackkit status`` marks ``b`` behind the published generation.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer
+
+from rollbackkit.cli import NOT_EVERYWHERE, _assignment_out
+from rollbackkit.errors import StoreNotCreated
+from rollbackkit.ops.results import AssignmentResult
+from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.postgres.store import open_store
+from rollbackkit.serving.sync import ReplicaSync
+
+from .conftest import copy_project
+from .test_store_cli import status_here
+
+
+@pytest.fixture
+def two(served: Path, store_url: str, tmp_path: Path) -> Iterator[tuple[ServingEnvironment, ServingEnvironment]]:
+    """Replica ``a`` (knows v1.1.0) and ``b`` (its checkout lacks v1.1.0), both serving v1.0.0."""
+    other = copy_project(served, tmp_path / "second-checkout")
+    subprocess.run(["git", "tag", "-d", "churn@v1.1.0"], cwd=other, check=True, capture_output=True)
+    store, started = open_store(store_url), []
+    for repo, replica in ((served, "a"), (other, "b")):
+        env = ServingEnvironment(repo, "churn", "prod", scoring_threads=None)
+        env.start()
+        env.sync = ReplicaSync(env, store, replica, heartbeat=0.2, poll=0.3, converge_timeout=5.0)
+        env.sync.start()
+        started.append(env)
+    yield started[0], started[1]
+    for env in started:
+        if env.sync is not None:
+            env.sync.stop()
+
+
+def _said(
+    result: AssignmentResult, verb: str, capsys: pytest.CaptureFixture[str], *, as_json: bool = False
+) -> tuple[int, str]:
+    """What ``deploy``/``rollback`` print for ``result`` and their exit code."""
+    code = 0
+    try:
+        _assignment_out(result, as_json, verb)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    return code, capsys.readouterr().out
+
+
+def test_a_deploy_one_replica_cannot_load_says_so_exits_4_and_status_shows_it_behind(
+    two: tuple[ServingEnvironment, ServingEnvironment], served: Path, store_url: str,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("COLUMNS", "200")
+    a, _ = two
+    answer = a.deploy("v1.1.0", reason="only a has it")
+    result = AssignmentResult.from_dict({"via": "http://replica-a", **answer})
+    reach = result.replicas
+    assert reach is not None and not reach.converged and not result.converged
+    assert list(reach.lagging) == ["b"] and reach.serves("b") == "v1.0.0" and (reach.reached, reach.total) == (1, 2)
+
+    code, out = _said(result, "Deployed", capsys)
+    assert code == NOT_EVERYWHERE == 4, out
+    lines = out.splitlines()
+    assert lines[0].startswith("Deployed churn in prod on 1 of 2 replicas: "), out
+    assert "1 of 2 replicas serve v1.1.0 (generation 2" in out
+    lagging = next(line for line in lines if line.startswith("b "))
+    assert lagging.startswith("b still serves v1.0.0: cannot load v1.1.0: "), out
+    assert lagging.endswith("(fix it, then: rollbackkit status churn --env prod)"), out
+
+    code, out = _said(result, "Deployed", capsys, as_json=True)
+    assert code == 4 and json.loads(out)["replicas"]["lagging"]["b"].startswith("cannot load v1.1.0")
+
+    shown = status_here(served, store_url)
+    assert shown.returncode == 0, shown.stderr
+    assert "generation 2 published (deploy by a" in shown.stdout, shown.stdout
+    row_b = next(line for line in shown.stdout.splitlines() if line.strip().startswith("b "))
+    row_a = next(line for line in shown.stdout.splitlines() if line.strip().startswith("a "))
+    assert "behind (gen 1 of 2)" in row_b and "behind" not in row_a, shown.stdout
+    assert json.loads(status_here(served, store_url, "--json").stdout)["routing"]["generation"] == 2
+
+    back = AssignmentResult.from_dict({"via": "http://replica-a", **a.rollback(reason="not everywhere")})
+    code, out = _said(back, "Rolled back", capsys)
+    assert code == 0 and back.converged, out
+    assert out.splitlines()[0].startswith("Rolled back churn in prod"), out
+    assert "2 of 2 replicas serve v1.0.0 (generation 3, " in out
+
+
+def test_status_and_find_server_never_create_the_schema_of_a_store(
+    served: Path, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(StoreNotCreated, match="holds no rollbackkit schema yet"):
+        open_store(store_url, migrate=False)
+    shown = status_here(served, store_url)
+    assert shown.returncode == 0, shown.stderr
+    said = [line for line in shown.stdout.splitlines() if "no rollbackkit schema" in line]
+    assert len(said) == 1 and said[0].lstrip().startswith("replicas"), shown.stdout
+    import psycopg
+
+    with psycopg.connect(store_url, autocommit=True) as con:
+        assert con.execute("SELECT to_regclass('rollbackkit.meta')").fetchone() == (None,), "nothing created"
