@@ -109,3 +109,20 @@ def test_status_and_find_server_never_create_the_schema_of_a_store(
 
     with psycopg.connect(store_url, autocommit=True) as con:
         assert con.execute("SELECT to_regclass('rollbackkit.meta')").fetchone() == (None,), "nothing created"
+
+
+def test_an_operation_not_published_to_the_other_replicas_says_so_and_exits_4(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assignment = {"name": "churn", "env": "prod", "version": "v1.0.0", "action": "rollback", "tag": "churn#prod#9", "time": "2026-11-30T20:00:00+00:00",
+                  "reason": "bad canary"}  # fmt: skip
+    lost = "not published to the other replicas: Cannot reach the store postgresql://u:***@db/rk."
+    answer = {"via": "http://web-1", "assignment": assignment, "shift_ms": 2.0,
+              "replicas": {"generation": 41, "converged": False, "waited_ms": 0.0, "replicas": [],
+                           "lagging": {"web-1": lost}}}  # fmt: skip
+    result = AssignmentResult.from_dict(answer)
+    code, out = _said(result, "Rolled back", capsys)
+    assert code == 4 and out.startswith("Rolled back churn in prod on this replica only: "), out
+    assert f"{lost}; the other replicas may still serve what they served" in " ".join(out.split()), out
+    assert "0 of" not in out and result.to_dict() == answer

@@ -155,8 +155,13 @@ def replicas(console: Console, reach: Convergence, name: str, env: str, version:
     if reach.converged:
         console.print(Text(said, style="dim"), highlight=False)
         return
-    console.print(Text(said, style="yellow"), highlight=False)
     look = f"rollbackkit status {name} --env {env}"
+    if not reach.replicas:  # nothing heard from the others: not published, or the store went away
+        for why in reach.lagging.values():
+            said = f"{why}; the other replicas may still serve what they served (check: {look})"
+            console.print(Text(said, style="red"), highlight=False)
+        return
+    console.print(Text(said, style="yellow"), highlight=False)
     for replica, why in reach.lagging.items():
         serves = reach.serves(replica)
         failed = any(r.replica == replica and r.error for r in reach.replicas)
