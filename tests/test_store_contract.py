@@ -272,6 +272,19 @@ def test_same_frames(both: tuple[Any, Any]) -> None:
     assert counts[0].to_dict("records") == [{"value": '"no"', "n": 10}, {"value": '"yes"', "n": 10}]
 
 
+def test_a_version_that_logged_infinite_scores_counts_its_outputs_alike(both: tuple[Any, Any]) -> None:
+    name = fresh()
+    scores = pd.DataFrame({"churn": ["yes", "no", "yes", "yes"], "p_yes": [np.inf, -np.inf, 0.5, np.nan]})
+    for log in both:
+        serve(log, name, "v1.0.0", scores, n=2)
+    for column in ("churn", "p_yes"):
+        counts = [
+            output_counts(log, name, ENV, "v1.0.0", column).sort_values("value", ignore_index=True) for log in both
+        ]
+        pd.testing.assert_frame_equal(counts[0], counts[1])
+    assert counts[0]["n"].sum() == 8
+
+
 NULLABLE = {
     "float": st.lists(st.one_of(st.none(), st.floats(allow_nan=False, width=64)), min_size=1, max_size=4),
     "Int64": st.lists(st.one_of(st.none(), st.integers(-(2**62), 2**62)), min_size=1, max_size=4),

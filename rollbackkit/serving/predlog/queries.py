@@ -336,6 +336,20 @@ def primary_outputs(log: LogCalls, name: str, env: str, version: str) -> pd.Seri
     return log.query(f"SELECT primary_output {_SCORED}", [name, env, version])["primary_output"]
 
 
+_PG_JSON = (
+    "CASE WHEN strpos(outputs, 'Infinity') > 0 "
+    "THEN regexp_replace(outputs, ':(-?Infinity)(?=[,}])', ':\"\\\\u0001\\1\"', 'g') ELSE outputs END"
+)
+"""``outputs`` as PostgreSQL's JSON reads it: an infinite number (``Infinity``, a token DuckDB's
+JSON and Python's read, PostgreSQL's not) becomes a marked string; :data:`_PG_VALUE` unmarks it."""
+
+_PG_VALUE = (
+    f"regexp_replace(CAST(CAST({_PG_JSON} AS JSON) -> CAST(? AS TEXT) AS VARCHAR), "
+    "'^\"\\\\u0001(-?Infinity)\"$', '\\1')"
+)
+"""One output's JSON text on PostgreSQL, as DuckDB's ``json_extract`` gives it (``Infinity`` bare)."""
+
+
 def output_counts(log: LogCalls, name: str, env: str, version: str, column: str) -> pd.DataFrame:
     """How often a version logged each value of output ``column`` in ``env``.
 
@@ -343,7 +357,7 @@ def output_counts(log: LogCalls, name: str, env: str, version: str, column: str)
         Columns ``value`` (the value as JSON text; null where a row lacks it) and ``n``.
     """
     if getattr(log, "dialect", "duckdb") == "postgresql":  # the store's log: a JSON key, PostgreSQL's way
-        value, key = "CAST(CAST(outputs AS JSON) -> CAST(? AS TEXT) AS VARCHAR)", column
+        value, key = _PG_VALUE, column
     else:
         value, key = "CAST(json_extract(outputs, ?) AS VARCHAR)", "/" + column.replace("~", "~0").replace("/", "~1")
     return log.query(f"SELECT {value} AS value, count(*) AS n {_SCORED} GROUP BY 1", [key, name, env, version])
