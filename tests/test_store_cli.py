@@ -257,6 +257,42 @@ def test_find_server_takes_a_live_replica_of_this_environment_and_never_another_
         assert find_server(paths, "churn", "prod") is None, "a replica that stopped holds no lock: its record is stale"
 
 
+@contextmanager
+def _answering(code: int) -> Iterator[str]:
+    """A stand-in replica on 127.0.0.1 whose ``/healthz`` answers ``code`` (503: drained)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(code)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_find_server_passes_over_a_local_replica_that_is_drained(served: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollbackkit.serving.server import server_lock
+
+    monkeypatch.delenv("ROLLBACKKIT_STORE", raising=False)
+    paths = _paths(served)
+    locks = server_lock(paths, "churn", "prod", "r1"), server_lock(paths, "churn", "prod", "r2")
+    with _answering(503) as drained, _answering(200) as healthy, locks[0], locks[1]:
+        for replica, url in (("r1", drained), ("r2", healthy)):  # r1 is listed first
+            record = {"url": url, "pid": os.getpid(), "name": "churn", "env": "prod", "replica": replica}
+            address_file(paths, "churn", "prod", replica).write_text(json.dumps(record))
+        assert find_server(paths, "churn", "prod") == healthy, "a drained replica cannot take an operation"
+
+
 def test_a_replica_id_needs_a_store_and_a_plain_name(served: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rollbackkit.errors import InvalidInput
     from rollbackkit.serving.replicated import replica_id

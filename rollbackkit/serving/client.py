@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rollbackkit.errors import ServerError, StoreNotCreated
+from rollbackkit.errors import ServerError, StoreError, StoreNotCreated
 from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.server import address_file, is_loopback, lock_file
 from rollbackkit.serving.tokens import admin_token
@@ -103,14 +103,33 @@ def find_server(paths: ProjectPaths, name: str, env: str) -> str | None:
     if server_runs(paths, name, env):
         return _read(address_file(paths, name, env), name, env)  # a record nobody holds the lock for is stale
     broken: ServerError | None = None
+    local = []
     for replica in local_replicas(paths, name, env):
         try:
-            return _read(address_file(paths, name, env, replica), name, env)
+            local.append(_read(address_file(paths, name, env, replica), name, env))
         except ServerError as exc:  # another replica may do
             broken = broken or exc
-    if broken is not None:
+    healthy = next((url for url in local if _healthy(url)), None)
+    if healthy is not None:
+        return healthy
+    if not local and broken is not None:
         raise broken
-    return _from_store(paths, name, env)
+    if not local:
+        return _from_store(paths, name, env)
+    try:  # the local ones are drained (they cannot serve what the environment serves): one elsewhere
+        return _from_store(paths, name, env) or local[0]
+    except StoreError:
+        return local[0]
+
+
+def _healthy(url: str) -> bool:
+    """Whether the replica at ``url`` answers ``/healthz`` 200 (a drained one answers 503 and why)."""
+    import httpx
+
+    try:
+        return httpx.get(f"{url.rstrip('/')}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _read(record: Path, name: str, env: str) -> str:
