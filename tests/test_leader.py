@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from rollbackkit.errors import StoreError
 from rollbackkit.serving.postgres.leader import Leadership
+from rollbackkit.serving.postgres.replicas import ReplicaTable
+from rollbackkit.serving.postgres.routing import RoutingTable
 from rollbackkit.serving.postgres.store import Store, open_store
 
 from .conftest import live_records
@@ -107,6 +111,44 @@ def test_a_leader_that_cannot_serve_the_published_state_gives_the_lead_to_one_th
     finally:
         for r in replicas:
             r.release()
+
+
+def test_a_store_that_hangs_fails_routing_heartbeat_and_leader_reads_in_seconds_and_the_leader_keeps_the_lead(
+    store_url: str,
+) -> None:
+    store = open_store(store_url)
+    lead, routing, table = Leadership(store, "churn", "prod", "web-0"), RoutingTable(store), ReplicaTable(store)
+    assert lead.leading()
+    reads = {
+        "who leads": lambda: lead.last(),
+        "routing": lambda: routing.read("churn", "prod"),
+        "replicas": lambda: table.list("churn", "prod"),
+    }
+    try:
+        with store.connect(purpose="test admin") as admin:  # a migration, a VACUUM FULL, a stuck failover
+            admin.execute("LOCK TABLE watchdog, routing, replicas IN ACCESS EXCLUSIVE MODE")
+            for what, read in reads.items():
+                said: list[object] = []
+                reader = threading.Thread(target=lambda r=read, s=said: s.append(_outcome(r)), daemon=True)
+                started = time.monotonic()
+                reader.start()
+                reader.join(10)
+                assert not reader.is_alive(), f"a {what} read still hangs on a store that does not answer"
+                assert time.monotonic() - started < 6
+                assert said[0] is None or isinstance(said[0], StoreError), (what, said)
+            admin.rollback()
+        assert lead.leading() and lead.leader() == "web-0", "a failed read of who leads never drops the lead"
+    finally:
+        lead.release()
+        routing.close()
+        table.close()
+
+
+def _outcome(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except StoreError as exc:
+        return exc
 
 
 def test_a_killed_leader_process_hands_the_lead_over_within_seconds(store_url: str, tmp_path: Path) -> None:

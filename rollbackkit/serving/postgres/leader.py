@@ -1,7 +1,9 @@
 """One watchdog per environment: the replica that holds a PostgreSQL advisory lock leads.
 
 The lock is session-level, taken with ``pg_try_advisory_lock`` on the leader's own
-long-lived connection (TCP keepalives on both ends): when the leader's process dies, or its
+long-lived connection (TCP keepalives on both ends; a direct or session-pooled connection: a
+transaction-mode pooler would let two replicas share the backend that holds it, and both
+lead): when the leader's process dies, or its
 connection is closed or terminated, PostgreSQL releases the lock and the next replica to try
 takes it, within one watchdog interval. The ``watchdog`` table says who leads since when and
 holds the leader's last gate report, which followers show in their ``/status``.
@@ -19,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from rollbackkit.serving.postgres.routing import SHORT_STATEMENTS
 from rollbackkit.serving.postgres.store import Store
 
 LEADER_TIMEOUT = 2.0
@@ -30,7 +33,6 @@ _HELD = (
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     f" AND ((classid::bigint << 32) | objid::bigint) = {_KEY})"
 )
-_SERVER_KEEPALIVES = "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 2"
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,11 @@ class Leadership:
         self.error: str | None = None
         self.unfit: Callable[[], str | None] | None = None
         """Why this replica must not lead now (it does not serve the published state), or None."""
-        self._con: psycopg.Connection | None = None
+        self._con: psycopg.Connection | None = None  # holds the lock
+        self._reader: psycopg.Connection | None = None  # reads who leads: its failures never drop the lead
         self._held = False
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
 
     def leading(self) -> bool:
         """True while this replica holds the lock; takes it when it is free.
@@ -130,16 +134,14 @@ class Leadership:
     def _connection(self) -> psycopg.Connection:
         if self._con is None or self._con.closed:
             self._held = False
-            con = self.store.connect(
-                autocommit=True, timeout=LEADER_TIMEOUT, purpose=f"watchdog {self.replica}", keepalive=True
-            )
-            try:
-                con.execute(_SERVER_KEEPALIVES)  # the server, too, notices a leader that vanished
-            except Exception:
-                con.close()
-                raise
-            self._con = con
+            self._con = self._connect("watchdog")
         return self._con
+
+    def _connect(self, purpose: str) -> psycopg.Connection:
+        return self.store.connect(
+            autocommit=True, timeout=LEADER_TIMEOUT, purpose=f"{purpose} {self.replica}", keepalive=True,
+            settings=SHORT_STATEMENTS,
+        )  # fmt: skip
 
     def _drop(self) -> None:
         self._held = False
@@ -154,12 +156,21 @@ class Leadership:
         return report.leader if report is not None else None
 
     def last(self) -> LeaderReport | None:
-        """Who leads and its last report; None when the store is unreachable (never raises)."""
-        with self._lock:
+        """Who leads and its last report; None when the store is unreachable (never raises).
+
+        Read on a connection of its own: a failed read (``/status`` polled while the store is
+        slow) never costs this replica the lead.
+        """
+        with self._read_lock:
             try:
-                return current(self._connection(), self.name, self.env)
+                if self._reader is None or self._reader.closed or self._reader.broken:
+                    self._reader = self._connect("watchdog reads")
+                return current(self._reader, self.name, self.env)
             except Exception as exc:
-                self._drop()
+                if self._reader is not None:
+                    with contextlib.suppress(Exception):
+                        self._reader.close()
+                self._reader = None
                 self.error = " ".join(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}".split())
                 return None
 
@@ -200,3 +211,8 @@ class Leadership:
                 except Exception:  # closing the connection below releases it anyway
                     pass
             self._drop()
+        with self._read_lock:
+            if self._reader is not None:
+                with contextlib.suppress(Exception):
+                    self._reader.close()
+            self._reader = None

@@ -19,6 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from rollbackkit.errors import StoreError
+from rollbackkit.serving.postgres.routing import SHORT_STATEMENTS
 from rollbackkit.serving.postgres.store import Store, mapped
 
 STALE_AFTER = 5.0
@@ -83,7 +84,9 @@ class ReplicaTable:
         with self._lock:
             try:
                 if self._db is None or self._db.closed:
-                    self._db = self.store.connect(autocommit=True, purpose="replicas")
+                    self._db = self.store.connect(
+                        autocommit=True, purpose="replicas", keepalive=True, settings=SHORT_STATEMENTS
+                    )
                 return work(self._db)
             except StoreError:
                 raise

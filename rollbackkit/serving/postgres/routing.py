@@ -5,6 +5,12 @@ state every replica must serve and its ``generation`` (one more per publication)
 publication NOTIFYs :data:`CHANNEL` in the same transaction, so a listener hears of it once
 it is committed; listeners also poll, so a notification missed while the store was away is
 picked up.
+
+Every connection here is a session of its own, held across statements (the operation lock,
+LISTEN): the store must be reached directly or through a *session*-mode pooler — a PgBouncer in
+transaction mode would hand the lock and its unlock, or LISTEN and its notifications, to
+different server connections. All of them ask for server-side keepalives (a vanished replica's
+lock is released in about 15 s) and bound every short statement (:data:`SHORT_STATEMENTS`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ CHANNEL = "rollbackkit_routing"
 """The NOTIFY channel of publications; the payload is ``{"name", "env", "generation"}``."""
 
 _LOCK_KEY = "hashtextextended('rollbackkit routing ' || %s || ' ' || %s, 0)"
+
+SHORT_STATEMENTS = {"lock_timeout": "2s", "statement_timeout": "5s", "idle_in_transaction_session_timeout": "30s"}
+"""Session settings of the routing, replica and leader connections: their statements are short,
+so a store that hangs (a table lock, a failover) fails them in seconds instead of freezing the
+listener, the heartbeat or ``/status``."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,7 @@ class RoutingTable:
         with self._db_lock:
             try:
                 if self._db is None or self._db.closed:
-                    self._db = self.store.connect(purpose="routing")
+                    self._db = self.store.connect(purpose="routing", keepalive=True, settings=SHORT_STATEMENTS)
                 with self._db.transaction():
                     return work(self._db)
             except StoreError:
@@ -170,7 +181,10 @@ class RoutingTable:
         backoff = 0.1
         while not stop.is_set():
             try:
-                with self.store.connect(autocommit=True, purpose="routing listener", keepalive=True) as con:
+                listener = self.store.connect(
+                    autocommit=True, purpose="routing listener", keepalive=True, settings=SHORT_STATEMENTS
+                )
+                with listener as con:
                     con.execute(f"LISTEN {CHANNEL}")
                     backoff = 0.1
                     _call(on_change, on_error)
