@@ -399,3 +399,36 @@ def test_a_rows_latest_label_is_found_by_an_index_not_a_scan_of_every_models_lab
             ("churn", "prod", "r-1"),
         ).fetchall()
     assert "labels_name_env_request_id_row" in " ".join(str(line[0]) for line in plan)
+
+
+def test_a_backfill_reads_each_quarantined_row_once_and_skips_a_batch_it_cannot_rescore(store: Store) -> None:
+    from rollbackkit.serving.postgres.log import PostgresLog
+
+    log = PostgresLog(store, flush_interval=0.05, replica="r1")
+    for k in range(30):  # 120 rows of a bad version, two input signatures
+        inputs = _inputs(4) if k % 3 else _inputs(4)[["tenure", "plan"]]
+        log.record(_meta(f"q-{k:02d}", version="v2"), inputs, pd.DataFrame({"prediction": ["yes"] * 4}))
+    assert log.flush() and log.quarantine("churn", "prod", "v2") == 120
+    read, page = [0], log._frame
+
+    def counted(sql: str, params: Any = ()) -> pd.DataFrame:
+        frame = page(sql, params)
+        read[0] += len(frame)
+        return frame
+
+    log._frame = counted  # type: ignore[method-assign]
+
+    def rescore(inputs: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
+        if rescore.calls == 1:  # type: ignore[attr-defined]
+            rescore.calls += 1  # type: ignore[attr-defined]
+            raise ValueError("this batch cannot be scored")
+        rescore.calls += 1  # type: ignore[attr-defined]
+        return pd.DataFrame({"prediction": ["no"] * len(inputs)}), "v1", "b-v1"
+
+    rescore.calls = 0  # type: ignore[attr-defined]
+    result = log.backfill("churn", "prod", "v2", rescore, batch=16)
+    assert (result["rescored"], result["failed"]) == (104, 16)
+    assert read[0] <= 120 + 2 * 16  # each row once, plus the rows of the other signature a page held back
+    assert _count(store, "SELECT count(*) FROM predictions WHERE status = 'quarantined'") == 16
+    assert _count(store, "SELECT count(*) FROM predictions WHERE status = 'backfill'") == 104
+    log.close(wait=5)

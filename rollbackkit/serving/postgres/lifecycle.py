@@ -38,6 +38,9 @@ _COLUMNS = ", ".join(quote(name) for name in PG_ROW_COLUMNS)
 _TODO_ORDER = 'inputs_table COLLATE "C", request_id COLLATE "C", "row"'
 """The DuckDB log's order of rows to backfill (text compared byte by byte)."""
 
+_TODO_KEY = 'inputs_table COLLATE "C", request_id COLLATE "C", "row"'
+"""The same order as a row value: a backfill pages by it."""
+
 _AUDIT = 'request_id, "row", env, name, old_version, new_version, old_outputs, new_outputs, time'
 
 
@@ -116,25 +119,28 @@ class PgLogLifecycle(PgLogReads):
                 for t in TABLES
             )  # fmt: skip
         rescored = failed = 0
-        failed_keys: set[tuple[str, int]] = set()
         errors: list[str] = []
-        todo_sql = " UNION ALL ".join(
-            f"SELECT {_COLUMNS}, '{t}' AS src FROM {t} WHERE {where} AND status = 'quarantined'" for t in TABLES
-        )
+        after: list[Any] = []  # the last row done: the next page starts past it (keyset, never re-read)
         while True:
-            todo = self._frame(f"SELECT * FROM ({todo_sql}) q ORDER BY {_TODO_ORDER}", params * len(TABLES))
-            if not todo.empty:
-                todo = todo[
-                    [(r, int(n)) not in failed_keys for r, n in zip(todo["request_id"], todo["row"], strict=True)]
-                ]
+            past = f" AND ({_TODO_KEY}) > (%s, %s, %s)" if after else ""
+            todo_sql = " UNION ALL ".join(
+                f"(SELECT {_COLUMNS}, '{t}' AS src, ctid::text AS tid FROM {t} WHERE {where} "
+                f"AND status = 'quarantined'{past} ORDER BY {_TODO_ORDER} LIMIT {int(batch)})"
+                for t in TABLES
+            )
+            todo = self._frame(
+                f"SELECT * FROM ({todo_sql}) q ORDER BY {_TODO_ORDER} LIMIT {int(batch)}",
+                [*params, *after] * len(TABLES),
+            )
             if todo.empty:
                 break
-            part = todo[todo["inputs_table"] == todo["inputs_table"].iloc[0]].head(batch)
+            part = todo[todo["inputs_table"] == todo["inputs_table"].iloc[0]]
+            last = part.iloc[-1]
+            after = [last["inputs_table"], last["request_id"], int(last["row"])]
             try:
                 rescored += self._backfill_batch(part, rescore, primary)
             except Exception as exc:  # a batch that cannot be re-scored stays quarantined, counted, and says why
                 failed += len(part)
-                failed_keys.update(zip(part["request_id"], part["row"].astype(int), strict=True))
                 reason = f"{len(part)} rows: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 LOGGER.warning("backfill of %s@%s in %s: %s", name, version, env, reason)
                 errors.append(reason)
@@ -154,11 +160,11 @@ class PgLogLifecycle(PgLogReads):
         with self._tx(long=True) as con, con.cursor() as cur:
             marked: set[tuple[str, int]] = set()
             for src, group in originals.groupby("src", sort=False):
-                cur.execute(
+                cur.execute(  # found by their tuple ids (a just-quarantined table has no statistics yet)
                     f"UPDATE {src} t SET status = 'backfilled' FROM unnest(%s::text[], %s::int[]) AS d(request_id, r) "
-                    'WHERE t.request_id = d.request_id AND t."row" = d.r AND t.replaces IS NULL '
-                    "AND t.status = 'quarantined' RETURNING t.request_id, t.\"row\"",
-                    [group["request_id"].tolist(), group["row"].astype(int).tolist()],
+                    "WHERE t.ctid = ANY(%s::tid[]) AND t.request_id = d.request_id AND t.\"row\" = d.r "
+                    "AND t.replaces IS NULL AND t.status = 'quarantined' RETURNING t.request_id, t.\"row\"",
+                    [group["request_id"].tolist(), group["row"].astype(int).tolist(), group["tid"].tolist()],
                 )
                 marked.update((str(r), int(n)) for r, n in cur.fetchall())
             keep = [(r, int(n)) in marked for r, n in zip(originals["request_id"], originals["row"], strict=True)]
