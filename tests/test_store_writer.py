@@ -432,3 +432,22 @@ def test_a_backfill_reads_each_quarantined_row_once_and_skips_a_batch_it_cannot_
     assert _count(store, "SELECT count(*) FROM predictions WHERE status = 'quarantined'") == 16
     assert _count(store, "SELECT count(*) FROM predictions WHERE status = 'backfill'") == 104
     log.close(wait=5)
+
+
+def test_a_prune_drops_the_ledger_of_batches_as_old_as_the_rows(store: Store, log: Log) -> None:
+    from rollbackkit.serving.postgres.log import PostgresLog
+
+    for request_id in ("old", "new"):
+        log.record(_meta(request_id), _inputs(2), pd.DataFrame({"prediction": ["yes", "no"]}))
+        assert log.flush()
+    with store.connect(autocommit=True) as admin:  # the first batch was written ten days ago
+        admin.execute("UPDATE predictions SET time = time - interval '10 days' WHERE request_id = 'old'")
+        admin.execute(
+            "UPDATE log_batches SET written = written - interval '10 days' WHERE batch_id = "
+            "(SELECT batch_id FROM predictions WHERE request_id = 'old' LIMIT 1)"
+        )
+    admin_log = PostgresLog(store, replica="r2")
+    assert admin_log.prune(days=1) == 2
+    assert _count(store, "SELECT count(*) FROM log_batches") == 1
+    assert _count(store, "SELECT count(*) FROM log_inputs") == 1
+    admin_log.close(wait=5)

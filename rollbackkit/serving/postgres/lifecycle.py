@@ -162,7 +162,7 @@ class PgLogLifecycle(PgLogReads):
             for src, group in originals.groupby("src", sort=False):
                 cur.execute(  # found by their tuple ids (a just-quarantined table has no statistics yet)
                     f"UPDATE {src} t SET status = 'backfilled' FROM unnest(%s::text[], %s::int[]) AS d(request_id, r) "
-                    "WHERE t.ctid = ANY(%s::tid[]) AND t.request_id = d.request_id AND t.\"row\" = d.r "
+                    'WHERE t.ctid = ANY(%s::tid[]) AND t.request_id = d.request_id AND t."row" = d.r '
                     "AND t.replaces IS NULL AND t.status = 'quarantined' RETURNING t.request_id, t.\"row\"",
                     [group["request_id"].tolist(), group["row"].astype(int).tolist(), group["tid"].tolist()],
                 )
@@ -199,13 +199,15 @@ class PgLogLifecycle(PgLogReads):
 
     def prune(self, days: float) -> int:
         """Drop rows older than ``days`` (every replica's), their labels and input blobs no row
-        needs any more; never a quarantined row awaiting its backfill."""
+        needs any more, and the exactly-once ledger's batches older than that (and than an hour:
+        no retry of them can still come); never a quarantined row awaiting its backfill."""
         if days < 0:
             raise InvalidInput(f"Cannot keep {days} days of predictions.", "Give a number of days >= 0.")
         cutoff = datetime.now(UTC) - timedelta(days=days)
         old = "time < %s AND status <> 'quarantined'"
         with self._tx(long=True) as con:
             count = sum(con.execute(f"DELETE FROM {t} WHERE {old}", [cutoff]).rowcount for t in ROW_TABLES)
+            con.execute("DELETE FROM log_batches WHERE written < least(%s, now() - interval '1 hour')", [cutoff])
             kept = " UNION ALL ".join(f'SELECT request_id, "row" FROM {t}' for t in ROW_TABLES)
             con.execute(  # labels live as long as their rows
                 f"DELETE FROM labels l WHERE NOT EXISTS (SELECT 1 FROM ({kept}) k "
