@@ -98,6 +98,7 @@ def test_the_environment_variable_beats_the_config(tmp_path: Path, no_store_env:
         f"host=db.internal password={SECRET} dbname=rk",
         "db.internal:5432/rk",
         "postgresql:/missing-slashes",
+        f"postgresql://postgres:{SECRET}@[::1:5432/rk",  # a malformed IPv6 host
     ],
 )
 def test_a_url_that_is_not_postgresql_is_refused(url: str, tmp_path: Path, no_store_env: pytest.MonkeyPatch) -> None:

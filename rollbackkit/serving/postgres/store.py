@@ -25,6 +25,16 @@ STORE_ENV = "ROLLBACKKIT_STORE"
 """The environment variable naming the store; it beats the config's ``store:``."""
 
 _SCHEMES = ("postgresql", "postgres")
+
+
+def _postgres_url(text: str) -> bool:
+    """Whether ``text`` is a ``postgresql://``/``postgres://`` URL that parses (a malformed IPv6 host does not)."""
+    try:
+        return "://" in text and urlsplit(text).scheme.lower() in _SCHEMES
+    except ValueError:
+        return False
+
+
 MIN_SERVER_VERSION = 120000
 """The oldest PostgreSQL the store runs on (12: hashtextextended, JSONB, CREATE ... IF NOT EXISTS)."""
 _WHERE_TO_SET = f"{STORE_ENV} or store: in .rollbackkit/config.yaml"
@@ -44,7 +54,7 @@ def store_url(paths: ProjectPaths) -> str | None:
         origin = f"store: in {paths.config_file}"
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or urlsplit(value).scheme.lower() not in _SCHEMES or "://" not in value:
+    if not isinstance(value, str) or not _postgres_url(value):
         shown = redacted(value) if isinstance(value, str) else type(value).__name__
         raise InvalidInput(
             f"{origin} is not a PostgreSQL URL: {shown!r}.",
@@ -150,7 +160,7 @@ def open_store(url: str, *, timeout: float = 5.0, migrate: bool = True) -> Store
         InvalidInput: ``url`` is not a PostgreSQL URL.
         StoreError: unreachable, refused credentials, or a schema written by a newer rollbackkit.
     """
-    if urlsplit(url).scheme.lower() not in _SCHEMES or "://" not in url:
+    if not _postgres_url(url):
         raise InvalidInput(
             f"Not a PostgreSQL URL: {redacted(url)!r}.",
             "Write postgresql://USER:PASSWORD@HOST:PORT/DATABASE.",
