@@ -115,8 +115,8 @@ def test_an_operation_not_published_to_the_other_replicas_says_so_and_exits_4(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
-    assignment = {"name": "churn", "env": "prod", "version": "v1.0.0", "action": "rollback", "tag": "churn#prod#9", "time": "2026-11-30T20:00:00+00:00",
-                  "reason": "bad canary"}  # fmt: skip
+    assignment = {"name": "churn", "env": "prod", "version": "v1.0.0", "action": "rollback", "tag": "churn#prod#9",
+                  "time": "2026-11-30T20:00:00+00:00", "reason": "bad canary"}  # fmt: skip
     lost = "not published to the other replicas: Cannot reach the store postgresql://u:***@db/rk."
     answer = {"via": "http://web-1", "assignment": assignment, "shift_ms": 2.0,
               "replicas": {"generation": 41, "converged": False, "waited_ms": 0.0, "replicas": [],
