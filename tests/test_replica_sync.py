@@ -428,3 +428,40 @@ def test_one_replica_id_serves_two_models_and_a_second_process_cannot_take_a_liv
         twin.start(repo, "a")
     assert replicas.envs[0].sync is not None
     assert [r.replica for r in replicas.envs[0].sync.replicas.list("model", "prod")] == ["a"]  # a's row, untouched
+
+
+def test_an_operation_that_fails_after_its_shift_publishes_nothing_and_a_failed_follow_is_counted(
+    wine: tuple[Path, pd.DataFrame], replicas: Replicas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, _ = wine
+    a, b = replicas.start(repo, "a"), replicas.start(repo, "b")
+    assert a.sync is not None and b.sync is not None
+    generation, tags = a.sync.generation, _tags(repo)
+
+    def disk_full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(a.deployments, "assign_locked", disk_full)  # the tag cannot be written: after the shift
+    with pytest.raises(OSError, match="No space left"):
+        a.deploy(NEW, reason="the disk is full")
+    assert _serves(a) == (OLD, None, 0), "a shift nobody recorded is undone here"
+    published = a.sync.routing.read("model", "prod")
+    assert published is not None and published.generation == generation, "and never published"
+    time.sleep(0.5)  # b's poll (0.3 s) has seen the store since
+    assert _serves(b) == (OLD, None, 0) and _tags(repo) == tags
+    assert a.sync.in_sync and a.sync.error is None and a.sync.generation == generation
+
+    def broken(relabelled: Any) -> None:  # after the switch, b fails to tell its log (e.g. the store's stage read)
+        raise RuntimeError("stage of the new deployment unreadable")
+
+    monkeypatch.undo()
+    monkeypatch.setattr(b, "adopted", broken)
+    a.deploy(NEW, reason="b's follow fails after its switch")
+    deadline = time.monotonic() + 5
+    while b.status()["background"]["failures"] == 0:
+        assert time.monotonic() < deadline, "a failed follow is never counted"
+        time.sleep(0.05)
+    said = b.status()["background"]
+    assert (
+        "replica sync: following the published state: RuntimeError: stage of the new deployment" in said["last_failure"]
+    )

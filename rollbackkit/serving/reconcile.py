@@ -107,14 +107,22 @@ def reconcile(router: Router, desired: Desired, load: Callable[[str], LoadedBund
     return Reconciled(True, tuple(loaded), tuple(relabelled), lacking)
 
 
-def fill_standby(router: Router, standby: Placement, load: Callable[[str], LoadedBundle]) -> bool:
+def fill_standby(
+    router: Router,
+    standby: Placement,
+    load: Callable[[str], LoadedBundle],
+    on_error: Callable[[str], None] | None = None,
+) -> bool:
     """Warm ``standby`` into the idle slot (no traffic moves); False when it is there, no slot is idle,
-    or it cannot be loaded (a standby only makes a later rollback faster: never an error)."""
+    or it cannot be loaded (a standby only makes a later rollback faster: never raised, given to
+    ``on_error`` as one line)."""
     held = router.state.standby
     if held is not None and held.bundle.version == standby.version:
         return False
     try:
         router.load(load(standby.version), standby.tag)
-    except Exception:
+    except Exception as exc:
+        if on_error is not None:
+            on_error(" ".join(f"{standby.version}: {type(exc).__name__}: {getattr(exc, 'message', '') or exc}".split()))
         return False
     return True

@@ -74,7 +74,9 @@ class Recording:
         Without a sync this is ``with self._ops``. With one: the store's operation lock
         (:meth:`ReplicaSync.exclusive`), then the newest published state served here
         (:meth:`ReplicaSync.catch_up`), then the operation; a change of traffic is published
-        as ``action`` before the locks are let go (see :meth:`_converged`).
+        as ``action`` before the locks are let go (see :meth:`_converged`). An operation that
+        fails after its shift (no tag, no journal entry) publishes nothing: this replica serves
+        the published state again (:meth:`ReplicaSync.undo`).
         """
         sync = self.sync
         if sync is None:
@@ -87,12 +89,15 @@ class Recording:
             shift = Shift()
             try:
                 yield shift
-            finally:
-                if self.router.state.generation != before:  # published even when the operation failed after
-                    try:
-                        shift.generation = sync.publish(action)
-                    except StoreError as exc:
-                        shift.error = f"not published to the other replicas: {exc.message}"
+            except BaseException:
+                if self.router.state.generation != before:  # shifted, not recorded: never published
+                    sync.undo(action)
+                raise
+            if self.router.state.generation != before:
+                try:
+                    shift.generation = sync.publish(action)
+                except StoreError as exc:
+                    shift.error = f"not published to the other replicas: {exc.message}"
 
     def _converged(self, answer: dict[str, Any], shift: Shift) -> dict[str, Any]:
         """``answer`` with ``replicas``: whether every replica serves the change (waits for them)."""

@@ -32,6 +32,7 @@ from rollbackkit.serving.router import Router
 if TYPE_CHECKING:
     from rollbackkit.bundle.model import LoadedBundle
     from rollbackkit.registry.assignments import Deployments
+    from rollbackkit.serving.background import Background
 
 
 class Followed(Protocol):
@@ -42,6 +43,7 @@ class Followed(Protocol):
     router: Router
     deployments: Deployments
     sync: ReplicaSync | None
+    background: Background
     _ops: threading.Lock
 
     def _bundle(self, version: str) -> LoadedBundle: ...
@@ -199,6 +201,23 @@ class ReplicaSync:
         self._beat()
         return published.generation
 
+    def undo(self, action: str) -> None:
+        """Serve the published state again after a local ``action`` failed after its shift (hold
+        :meth:`exclusive` and ``_ops``); nothing is published. When it cannot be served now, this
+        replica is out of sync (``error``) and its listener adopts it as soon as it can."""
+        env = self.environment
+        self._unpublished = None
+        self.generation = 0  # what it serves is no published generation
+        try:
+            published = self.routing.read(env.name, env.env)
+            if published is not None and self._adopt(published):
+                return
+        except Exception as exc:
+            env.background.failed(f"replica sync: undoing a failed {action}: {_one_line(exc)}")
+        self.in_sync = False
+        self.error = self.error or f"a failed {action} left an unpublished state here; it serves the published one next"
+        self._beat()
+
     def wait_converged(self, generation: int, timeout: float | None = None) -> Convergence:
         """Wait until every replica not gone serves ``generation`` (:mod:`~rollbackkit.serving.convergence`)."""
         env = self.environment
@@ -241,7 +260,9 @@ class ReplicaSync:
             env.adopted(done.relabelled)
         self.generation, self.in_sync, self.error = published.generation, True, None
         self._beat()
-        if done.standby is not None and fill_standby(env.router, done.standby, env._bundle):
+        if done.standby is not None and fill_standby(
+            env.router, done.standby, env._bundle, on_error=self._standby_failed
+        ):
             self._beat()
         return True
 
@@ -253,6 +274,16 @@ class ReplicaSync:
         if self._wanted > self.generation:
             return f"replica {self.replica} serves generation {self.generation}, not yet {self._wanted}"
         return None
+
+    def _follow_counted(self) -> None:
+        """:meth:`_follow`, its failures kept: the store's in :attr:`store_error`, any other counted
+        in the environment's ``background`` (``/status``), never lost with the listener."""
+        try:
+            self._follow()
+        except StoreError as exc:
+            self.store_error = exc.message
+        except Exception as exc:
+            self.environment.background.failed(f"replica sync: following the published state: {_one_line(exc)}")
 
     def _see_peers(self) -> None:
         """Count the other fresh replicas, and whether one serves what this one wants (kept as it
@@ -290,9 +321,14 @@ class ReplicaSync:
             return None
         return f"cannot see the store for {cut_off:.0f} s: may serve a stale version ({self.store_error})"
 
+    def _standby_failed(self, error: str) -> None:
+        self.environment.background.failed(f"replica sync: warm standby not loaded (a rollback loads cold): {error}")
+
     def _listen(self) -> None:
         env = self.environment
-        self.routing.listen(self._follow, self._stop, self.poll, name=env.name, env=env.env, on_error=self._lost)
+        self.routing.listen(
+            self._follow_counted, self._stop, self.poll, name=env.name, env=env.env, on_error=self._lost
+        )
 
     def _lost(self, error: str) -> None:
         self.store_error = error
@@ -315,7 +351,10 @@ class ReplicaSync:
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(self.heartbeat):
-            self._beat()
+            try:
+                self._beat()
+            except Exception as exc:  # the heartbeat never dies: a replica without one looks gone
+                self.environment.background.failed(f"replica sync: heartbeat: {_one_line(exc)}")
 
     def status(self) -> dict[str, Any]:
         """``{replica, generation, in_sync, error, last_switch, store_error}`` (``/status``'s ``replica``)."""
@@ -328,3 +367,8 @@ class ReplicaSync:
             "store_error": self.store_error,
             "url": self.url or None,
         }
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (a RollbackkitError's message, else ``str``)."""
+    return " ".join(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}".split())
