@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import pandas as hpd
 
-from rollbackkit.errors import InvalidInput
+from rollbackkit.errors import InvalidInput, StoreError
 from rollbackkit.serving.postgres.encode import inputs_blob, inputs_frame
 from rollbackkit.serving.postgres.labels import PgLogLabels
 from rollbackkit.serving.postgres.logbase import PgLogBase
@@ -451,3 +451,33 @@ def test_a_prune_drops_the_ledger_of_batches_as_old_as_the_rows(store: Store, lo
     assert _count(store, "SELECT count(*) FROM log_batches") == 1
     assert _count(store, "SELECT count(*) FROM log_inputs") == 1
     admin_log.close(wait=5)
+
+
+def test_a_request_after_close_is_counted_and_times_come_back_as_duckdb_gives_them(
+    store: Store, tmp_path: Path
+) -> None:
+    log = Log(store, flush_interval=0.05, replica="r1")
+    log.start()
+    meta = {**_meta("ns"), "time": pd.Timestamp("2026-01-01 00:00:00.9999996", tz="UTC")}
+    log.record(meta, _inputs(1), pd.DataFrame({"prediction": ["yes"]}))
+    assert log.close(wait=5) is None
+    log.record(_meta("late"), _inputs(3), pd.DataFrame({"prediction": ["yes"] * 3}))
+    assert log.status()["dropped"] == 3
+    with store.connect(autocommit=True) as con:
+        stored = con.execute("SELECT time FROM predictions WHERE request_id = 'ns'").fetchone()[0]  # type: ignore[index]
+    duck = PredictionLog(tmp_path / "log.duckdb")
+    duck.record(meta, _inputs(1), pd.DataFrame({"prediction": ["yes"]}))
+    assert stored == duck.window("churn", "prod")["time"].iloc[0]  # a nanosecond time rounded alike
+    duck.close()
+
+
+def test_a_query_cannot_change_the_log(store: Store, log: Log) -> None:
+    from rollbackkit.serving.postgres.log import PostgresLog
+
+    reader = PostgresLog(store, replica="r2")
+    log.record(_meta("kept"), _inputs(1), pd.DataFrame({"prediction": ["yes"]}))
+    assert log.flush()
+    with pytest.raises(StoreError, match="read-only"):
+        reader.query("UPDATE predictions SET status = 'gone' RETURNING request_id")
+    assert _count(store, "SELECT count(*) FROM predictions WHERE status = 'ok'") == 1
+    reader.close(wait=5)

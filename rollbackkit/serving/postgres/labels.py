@@ -60,7 +60,8 @@ class PgLogLabels(PgLogBase):
         self.flush()
         batch_id = uuid.uuid4().hex
         params = [name, env] * len(ROW_TABLES)
-        with self._tx(long=True) as con:
+        with self._tx(long=True) as con:  # one ingest at a time per model: the last committed is the latest
+            con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"labels {name} {env}",))
             _load(con, kept, ids)
             join = " AND ".join(f'p."{c}" = i."{c}"' for c in ids)
             unknown_ids = con.execute(

@@ -78,9 +78,12 @@ class PgLogReads(PgLogBase):
         if flush is not None:
             flush(READ_FLUSH_WAIT)  # a store that stays away fails the read itself, a moment later
 
-    def _typed(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        """A read as the frame DuckDB would give for the same columns."""
+    def _typed(self, sql: str, params: Sequence[Any] = (), *, read_only: bool = False) -> pd.DataFrame:
+        """A read as the frame DuckDB would give for the same columns (``read_only``: in a
+        read-only transaction, so the SQL cannot change anything)."""
         with self._tx() as con, con.cursor() as cur:
+            if read_only:
+                cur.execute("SET TRANSACTION READ ONLY")
             cur.execute(sql, params)  # type: ignore[arg-type]  # SQL built by the log or its callers
             description, rows = cur.description or (), cur.fetchall()
         return self._duck.frame(result_table(description, rows))
@@ -255,7 +258,7 @@ class PgLogReads(PgLogBase):
         its (portable) SQL once for both backends.
         """
         self._settle()
-        return self._typed(qmark(sql), params or [])
+        return self._typed(qmark(sql), params or [], read_only=True)
 
 
 def qmark(sql: str) -> str:

@@ -113,7 +113,7 @@ class Store:
             "connect_timeout": max(2, math.ceil(timeout)),
             "application_name": f"rollbackkit {purpose}".strip()[:63],
         }
-        session = {**SERVER_KEEPALIVE, **(settings or {})}
+        session = {"search_path": SCHEMA, **SERVER_KEEPALIVE, **(settings or {})}  # sent at connect
         options["options"] = " ".join(f"-c {name}={value}" for name, value in session.items())
         if keepalive:
             options.update(

@@ -142,6 +142,7 @@ class PgLogWriter(PgLogBase):
         self._backoff = BACKOFF[0]
         self._writer: threading.Thread | None = None
         self._closing = False
+        self._closed = False  # close() returned: a request recorded now is dropped, counted
         self._close_by = float("inf")
         self.write_errors: list[str] = []
         self.sink_errors: list[str] = []
@@ -161,6 +162,9 @@ class PgLogWriter(PgLogBase):
             size = len(inputs)
             nbytes = held_bytes(inputs, outputs)
             with self._cond:
+                if self._closed:
+                    self._dropped += size
+                    return
                 full = self._buffered + size > self.buffer_rows or self._buffered_bytes + nbytes > self.buffer_bytes
                 if self._buffered and full:  # alone, a big request fits
                     self._dropped += size
@@ -407,6 +411,7 @@ class PgLogWriter(PgLogBase):
             self.flush(max(0.0, deadline - time.monotonic()))
         with self._cond:
             left = self._accepted - self._done
+            self._closed = True
         if self._flush_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             try:
                 self._drop_writer_connection()
