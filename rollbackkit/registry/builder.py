@@ -109,7 +109,7 @@ def build_bundle(
         read_frame(validation_data, "validation data")
         if validation_data is not None
         else (train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=0).sort_index())
-    )
+    ).reset_index(drop=True)  # inputs, answers and labels line up by position, whatever the index
     ref_inputs = _inputs(valid, target, columns, "validation data")
     ref_features = _apply(prep, ref_inputs, "validation data", code)
     ref_outputs = _score(scorer, ref_features)
