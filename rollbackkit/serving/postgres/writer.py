@@ -23,8 +23,6 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -32,60 +30,14 @@ import psycopg
 
 from rollbackkit.errors import StoreError
 from rollbackkit.serving.postgres import rows
+from rollbackkit.serving.postgres.batching import BACKOFF, Batch, held_bytes, outage
 from rollbackkit.serving.postgres.logbase import PgLogBase, alive
 from rollbackkit.serving.postgres.store import LOG_SESSION, Store, mapped
 from rollbackkit.serving.predlog.batches import Pending
 
 LOGGER = logging.getLogger(__name__)
 
-REQUEST_OVERHEAD = 6_000
-"""Bytes a buffered request holds besides its frames' values (two DataFrames and their
-managers, the meta dict: ~6 kB measured for a one-row request)."""
-
-BACKOFF = (0.1, 2.0)
-"""Seconds between retries while the store is unreachable: first, and the most (doubling)."""
-
-
-@dataclass
-class _Batch:
-    """Requests taken from the buffer, committed together under one id (kept across retries)."""
-
-    items: list[Pending]
-    size: int
-    nbytes: int = 0
-    batch_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    parts: list[rows.Part] | None = None
-
-
-RETRY_STATES = ("08", "57P", "53", "40001", "40P01", "55P03")
-"""SQLSTATEs (prefixes) after which a batch is retried whole, same id: connection exceptions, the
-server shutting down or starting, out of resources, a serialization failure or deadlock, a lock
-wait that timed out. Any other state is about the batch's content: it is split."""
-
-
-def outage(exc: psycopg.Error) -> bool:
-    """Whether ``exc`` says the store is (momentarily) unable, not that it refuses the batch: a
-    connection-level error without SQLSTATE (broken, never made) or one of :data:`RETRY_STATES`."""
-    state = exc.sqlstate or ""
-    if not state:
-        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
-    return state.startswith(RETRY_STATES)
-
-
-def held_bytes(inputs: pd.DataFrame, outputs: pd.DataFrame | None) -> int:
-    """About the memory one buffered request holds, fast (a few us: the request path pays it):
-    its frames' values (an object cell counted 56 bytes) plus :data:`REQUEST_OVERHEAD`."""
-    total = REQUEST_OVERHEAD
-    for frame in (inputs, outputs):
-        if frame is None:
-            continue
-        try:
-            for block in frame._mgr.blocks:
-                values = block.values
-                total += int(values.nbytes) + (48 * values.size if values.dtype == object else 0)
-        except AttributeError:  # a pandas without blocks
-            total += int(frame.memory_usage(index=False, deep=True).sum())
-    return total
+__all__ = ["BACKOFF", "PgLogWriter"]  # BACKOFF: where callers found it first
 
 
 class _Outage(Exception):
@@ -101,9 +53,8 @@ class PgLogWriter(PgLogBase):
         batch_rows: Rows that make a batch (and trigger an early commit).
         buffer_rows: The most rows waiting in memory; requests beyond are dropped and counted
             (one request larger than it is kept when nothing else waits).
-        buffer_bytes: The most bytes waiting in memory (frames' values plus
-            :data:`REQUEST_OVERHEAD` a request), the same way: 256 MB keeps ~40,000 one-row
-            requests of 20 features through an outage.
+        buffer_bytes: The most bytes waiting in memory, the same way (:func:`held_bytes`
+            a request): 256 MB keeps ~40,000 one-row requests of 20 features through an outage.
         replica: This replica's id (the rows' ``replica`` column).
     """
 
@@ -130,8 +81,8 @@ class PgLogWriter(PgLogBase):
         self._buffered = 0  # rows queued or in the batch being committed
         self._accepted = 0  # requests accepted so far
         self._done = 0  # requests committed (or lost), in order
-        self._inflight: _Batch | None = None
-        self._singles: list[_Batch] = []  # a refused batch's requests, retried one by one
+        self._inflight: Batch | None = None
+        self._singles: list[Batch] = []  # a refused batch's requests, retried one by one
         self._dropped = 0
         self._drop_warned = False
         self._flush_lock = threading.Lock()
@@ -273,7 +224,7 @@ class PgLogWriter(PgLogBase):
                 if len(batch.items) > 1:
                     with self._cond:
                         self._singles[:0] = [
-                            _Batch([item], len(item.inputs), held_bytes(item.inputs, item.outputs))
+                            Batch([item], len(item.inputs), held_bytes(item.inputs, item.outputs))
                             for item in batch.items
                         ]
                         self._inflight = None
@@ -281,7 +232,7 @@ class PgLogWriter(PgLogBase):
                 self._lost(batch.items[0], exc)
             self._finished(batch)
 
-    def _take(self) -> _Batch:
+    def _take(self) -> Batch:
         """Up to ``batch_rows`` rows taken from the queue as a new batch (under ``_cond``)."""
         count = size = nbytes = 0
         for item, held in zip(self._queue, self._queue_bytes, strict=True):
@@ -290,12 +241,12 @@ class PgLogWriter(PgLogBase):
             count += 1
             size += len(item.inputs)
             nbytes += held
-        batch = _Batch(self._queue[:count], size, nbytes)
+        batch = Batch(self._queue[:count], size, nbytes)
         del self._queue[:count]
         del self._queue_bytes[:count]
         return batch
 
-    def _finished(self, batch: _Batch) -> None:
+    def _finished(self, batch: Batch) -> None:
         with self._cond:
             self._inflight = None
             self._buffered -= batch.size
@@ -305,7 +256,7 @@ class PgLogWriter(PgLogBase):
             self._cond.notify_all()
 
     # ------------------------------------------------------------------ one transaction
-    def _commit(self, batch: _Batch) -> bool:
+    def _commit(self, batch: Batch) -> bool:
         """Write ``batch`` in one transaction; False when it was committed before (skipped).
 
         Raises:
