@@ -78,10 +78,13 @@ class PgLogReads(PgLogBase):
         if flush is not None:
             flush(READ_FLUSH_WAIT)  # a store that stays away fails the read itself, a moment later
 
-    def _typed(self, sql: str, params: Sequence[Any] = (), *, read_only: bool = False) -> pd.DataFrame:
+    def _typed(
+        self, sql: str, params: Sequence[Any] = (), *, read_only: bool = False, long: bool = False
+    ) -> pd.DataFrame:
         """A read as the frame DuckDB would give for the same columns (``read_only``: in a
-        read-only transaction, so the SQL cannot change anything)."""
-        with self._tx() as con, con.cursor() as cur:
+        read-only transaction, so the SQL cannot change anything; ``long``: an operator's bulk
+        read, allowed a long statement, see :meth:`_tx`)."""
+        with self._tx(long=long) as con, con.cursor() as cur:
             if read_only:
                 cur.execute("SET TRANSACTION READ ONLY")
             cur.execute(sql, params)  # type: ignore[arg-type]  # SQL built by the log or its callers
@@ -213,7 +216,7 @@ class PgLogReads(PgLogBase):
         where, params = row_filter(name, env, version=version, since=since)
         totals = {"rows": 0, "quarantined": 0, "backfilled": 0}
         tables, first, last = [], None, None
-        with self._tx() as con:
+        with self._tx(long=True) as con:
             for table in TABLES:
                 rows, quarantined, backfilled, lo, hi = con.execute(
                     "SELECT count(*), count(*) FILTER (WHERE status = 'quarantined'), "
@@ -249,7 +252,7 @@ class PgLogReads(PgLogBase):
         """What downstream consumers see: the production view (every replica's rows)."""
         self._settle()
         sql = f"SELECT {COLUMN_LIST} FROM {PRODUCTION_VIEW}"
-        return self._typed(sql if name is None else f"{sql} WHERE name = %s", [] if name is None else [name])
+        return self._typed(sql if name is None else f"{sql} WHERE name = %s", [] if name is None else [name], long=True)
 
     def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         """Run a read query against the log (after flushing), typed as the DuckDB log types it.
@@ -258,7 +261,7 @@ class PgLogReads(PgLogBase):
         its (portable) SQL once for both backends.
         """
         self._settle()
-        return self._typed(qmark(sql), params or [], read_only=True)
+        return self._typed(qmark(sql), params or [], read_only=True, long=True)
 
 
 def qmark(sql: str) -> str:
