@@ -8,6 +8,7 @@ leader's last report and who leads in its ``/status``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -235,7 +237,26 @@ def test_only_the_leader_evaluates_and_a_follower_shows_its_report_and_who_leads
         a.check_gates()
         assert judged["a"] == 1, "the old leader follows now"
         assert a.status()["watchdog"]["leader"] == "b"
+
+        b.leave()  # SIGTERM: the balancer drains b while it finishes, and a leads at once
+        answer = _healthz(b)
+        assert answer.status_code == 503 and answer.json()["reason"] == "replica b is stopping"
+        until(a.leadership.leading, 5, "a takes the lead of a replica that is stopping")
+        a.check_gates()
+        assert b.check_gates() is None and judged == {"a": 2, "b": 1}, "a stopping replica never leads again"
     finally:
         for env in envs.values():
             env.stop()
             env.close()
+
+
+def _healthz(env: Any) -> httpx.Response:
+    """``GET /healthz`` of the replica's app (what a load balancer asks)."""
+    from rollbackkit.serving.app import create_app
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(env, "token"))
+        async with httpx.AsyncClient(transport=transport, base_url="http://replica") as client:
+            return await client.get("/healthz")
+
+    return asyncio.run(get())

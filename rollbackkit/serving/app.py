@@ -237,6 +237,9 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         if live is None:  # up, but a load balancer must not send it traffic
             reason = f"nothing is served: no version of {env.name} is live in {env.env}; deploy one"
             return JSONResponse({"ok": False, "version": None, "reason": reason}, status_code=503)
+        if getattr(env, "leaving", False):  # a replica stopping: drained while it finishes its requests
+            reason = f"replica {getattr(env, 'replica', '')} is stopping"
+            return JSONResponse({"ok": False, "version": live["version"], "reason": reason}, status_code=503)
         sync = env.sync
         if sync is None:
             return JSONResponse({"ok": True, "version": live["version"]})

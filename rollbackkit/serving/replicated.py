@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,10 +71,23 @@ class ReplicaEnvironment(ServingEnvironment):
         super().__init__(*args, **kwargs)
         self.store = store
         self.replica = replica
+        self.leaving = False
         self.leadership = Leadership(store, self.name, self.env, replica)
-        self.leadership.unfit = lambda: self.sync.unfit_to_lead() if self.sync is not None else None
+        self.leadership.unfit = self._unfit
         self.watchdog.leadership = self.leadership
         self.replica_table = ReplicaTable(store)
+
+    def _unfit(self) -> str | None:
+        if self.leaving:
+            return f"replica {self.replica} is stopping"
+        return self.sync.unfit_to_lead() if self.sync is not None else None
+
+    def leave(self) -> None:
+        """Start leaving (SIGTERM): ``/healthz`` answers 503 so the balancer drains this replica
+        while it finishes its requests, and the watchdog's lead goes at once to another replica
+        (released in a thread: a signal handler never waits on the store)."""
+        self.leaving = True
+        threading.Thread(target=self.leadership.release, name="rollbackkit-leave", daemon=True).start()
 
     def status(self) -> dict[str, Any]:
         """:meth:`ServingEnvironment.status` with ``store``, ``watchdog`` (leader, leading) and

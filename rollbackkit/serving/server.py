@@ -281,13 +281,13 @@ def serve(
                 on_replica(me, store.where)
 
         server.startup = startup  # type: ignore[method-assign]
-        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+        signal.signal(signal.SIGTERM, lambda *_: _terminated(server, environment))
         try:
             server.run()
-        finally:
+        finally:  # the watchdog joined first (it may be publishing a rollback), then the sync, then the lead
+            environment.stop()
             if sync is not None:
                 sync.stop()
-            environment.stop()
             if isinstance(environment, ReplicaEnvironment):
                 environment.close()
             if prediction_log is not None:
@@ -297,6 +297,14 @@ def serve(
                     record.unlink()
             except (OSError, ValueError):
                 pass
+
+
+def _terminated(server: Any, environment: Any) -> None:
+    """SIGTERM: a replica leaves the balancer and the watchdog's lead at once; uvicorn drains."""
+    leave = getattr(environment, "leave", None)
+    if leave is not None:
+        leave()
+    server.should_exit = True
 
 
 def _follow(environment: ReplicaEnvironment) -> Any:

@@ -335,7 +335,10 @@ class ReplicaSync:
 
     # ------------------------------------------------------------------------- heartbeat
     def _beat(self) -> None:
-        """Write this replica's row now (a failure is kept in :attr:`store_error`, never raised)."""
+        """Write this replica's row now (a failure is kept in :attr:`store_error`, never raised);
+        nothing once stopping (a stopped replica's row stays forgotten)."""
+        if self._stop.is_set():
+            return
         env = self.environment
         serving = desired_of(env.router.state).to_json() | {"wanted": self._wanted}
         try:

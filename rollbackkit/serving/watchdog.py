@@ -373,9 +373,13 @@ class Watchdog:
         self._watchdog.start()
 
     def stop(self, wait: float = 60.0) -> None:
-        """Stop the watchdog and give running after-rollback hooks ``wait`` seconds to finish."""
+        """Stop the watchdog (joined: an evaluation or a rollback in progress finishes) and give
+        running after-rollback hooks ``wait`` seconds to finish."""
         self._stop.set()
         deadline = time.monotonic() + wait
+        thread = self._watchdog
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(min(30.0, wait))
         for hook in self._hooks:
             hook.join(max(0.0, deadline - time.monotonic()))
 
