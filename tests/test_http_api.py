@@ -263,3 +263,26 @@ def test_a_timestamp_with_a_historical_offset_crosses_the_wire() -> None:
     frame = pd.DataFrame({"signup": pd.Series(when).astype("datetime64[ms, Europe/Paris]")})
     assert str(frame["signup"][0]).endswith("+00:09:21")
     pd.testing.assert_frame_equal(decode_frame(json.loads(json.dumps(encode_frame(frame)))), frame, check_exact=True)
+
+
+def test_cancelling_a_canary_never_preflights_the_version_that_serves_live(members: Path) -> None:
+    """At 3 AM a canary goes bad on drifted inputs: the rollback that cancels it needs no ``force``."""
+    from rollbackkit.registry.checks import preflight_bundle
+    from rollbackkit.serving.environment import ServingEnvironment
+
+    drifted = members_frame(60, seed=7).drop(columns="label").assign(income=lambda f: f["income"] * 50)
+    environment = ServingEnvironment(members, "members", "prod")
+    environment.start()
+    try:
+        environment.deploy("v1.1.0", canary=50, reason="try more trees", force=True)
+        live = environment.router.state.slot(environment.router.state.live)
+        assert (
+            live is not None and preflight_bundle(environment.registry, live.bundle, drifted).verdict == "incompatible"
+        )
+        answer = environment.rollback(reason="canary drifts", features=drifted)
+        assert answer["preflight"] == {"verdict": "skipped"}
+        assert answer["assignment"]["version"] == "v1.0.0" and not answer["assignment"]["forced"]
+        state = environment.router.state
+        assert state.canary is None and state.slot(state.live).bundle.version == "v1.0.0"  # type: ignore[union-attr]
+    finally:
+        environment.stop()

@@ -66,10 +66,14 @@ def cancelled_row(stopped: Cancelled) -> str:
     return f"the canary {stopped.version}: it takes no more traffic"
 
 
-def preflight_text(preflight: Preflight) -> str:
-    """``compatible, 0 findings`` (``skipped`` for an automatic rollback)."""
+def preflight_text(preflight: Preflight, kept: str | None = None) -> str:
+    """``compatible, 0 findings`` (``skipped`` for an automatic rollback, or one that keeps ``kept`` live)."""
     if preflight.verdict == "skipped":
-        return "skipped (an automatic rollback moves traffic at once)"
+        return (
+            f"skipped ({kept} already serves live traffic)"
+            if kept
+            else "skipped (an automatic rollback moves traffic at once)"
+        )
     n = len(preflight.findings)
     return f"{preflight.verdict}, {n} finding{'' if n == 1 else 's'}"
 
@@ -129,7 +133,8 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
         rows.append(("steps", steps(a)))
     if result.preflight is not None:
         forced = " (forced: recorded)" if a.forced else ""
-        rows.append(("preflight", preflight_text(result.preflight) + forced))
+        kept = a.version if stopped is not None and stopped.kept else None
+        rows.append(("preflight", preflight_text(result.preflight, kept) + forced))
     if result.shift_ms is not None:
         rows.append(("shift", f"{milliseconds(result.shift_ms)} via {result.via}"))
     elif result.restored is not None:

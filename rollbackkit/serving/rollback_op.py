@@ -48,7 +48,8 @@ class RollbackOperation(Recording):
         the warm standby when it holds the target, or loading the target. The slot that takes
         the traffic is relabelled with the rollback's assignment tag. Preflight checks the
         target against ``features`` (default: the inputs this server has seen lately); an
-        automatic rollback skips it, since traffic must move now.
+        automatic rollback skips it, since traffic must move now, and so does cancelling a canary
+        or shadow (the live version it keeps already serves live traffic).
 
         ``unless_changed_since`` is the routing generation a gate evaluation saw: if an
         operation has moved traffic since (an operator's deploy or rollback between the
@@ -74,7 +75,8 @@ class RollbackOperation(Recording):
             else:
                 target = None
             bundle = target.bundle if target is not None else load(self.registry, info)
-            report = {"verdict": "skipped"} if automatic else self._preflight(bundle, features, force)
+            cancels = target is not None and target is live  # the live version already serves live traffic
+            report = {"verdict": "skipped"} if automatic or cancels else self._preflight(bundle, features, force)
             loaded = time.perf_counter()
             bad = [s for s in (canary, live) if s is not None and s.bundle.version != info.version]
             with repo_lock(self.registry.paths.lock_file):
