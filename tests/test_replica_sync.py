@@ -465,3 +465,35 @@ def test_an_operation_that_fails_after_its_shift_publishes_nothing_and_a_failed_
     assert (
         "replica sync: following the published state: RuntimeError: stage of the new deployment" in said["last_failure"]
     )
+
+
+def test_a_replica_that_starts_slowly_holds_no_other_replicas_operation(
+    wine: tuple[Path, pd.DataFrame], replicas: Replicas, tmp_path: Path
+) -> None:
+    repo, _ = wine
+    other = copy_project(repo, tmp_path / "second-checkout")  # a host whose checkout still says OLD
+    shutil.copy(repo.parent / "features.py", tmp_path / "second-checkout" / "features.py")
+    a = replicas.start(repo, "a")
+    a.deploy(NEW, reason="before b starts")
+    b = ServingEnvironment(other, "model", "prod", scoring_threads=None)
+    b.start()
+    load = b._bundle
+
+    def slow(version: str) -> Any:  # a big model: seconds to load and warm
+        time.sleep(2.0)
+        return load(version)
+
+    b._bundle = slow  # type: ignore[method-assign]
+    b.sync = ReplicaSync(b, replicas.store, "b", heartbeat=0.2, poll=0.3)
+    replicas.envs.append(b)
+    starting = threading.Thread(target=b.sync.start, daemon=True)
+    starting.start()
+    time.sleep(0.3)  # b loads NEW
+    took = time.monotonic()
+    a.rollback(reason="while b starts")
+    assert time.monotonic() - took < 1.5, "an operation waited for another replica's start"
+    starting.join(10)
+    deadline = time.monotonic() + 10
+    while _serves(b) != (OLD, None, 0):  # b follows the rollback it missed while it loaded
+        assert time.monotonic() < deadline, _serves(b)
+        time.sleep(0.05)

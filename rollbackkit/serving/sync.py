@@ -108,12 +108,17 @@ class ReplicaSync:
         self._refuse_twin()
         if env.sync is None:
             env.sync = self
-        with self.exclusive(), env._ops:
-            published = self.routing.read(env.name, env.env)
-            if published is None or self._git_is_newer(published):
-                self._publish_locked("serve")
-            else:
+        published = self.routing.read(env.name, env.env)
+        if published is not None and not self._git_is_newer(published):
+            with env._ops:  # loaded without the environment's lock: no operation waits for this start
                 self._adopt(published)
+        else:
+            with self.exclusive(), env._ops:  # publish git's state, unless another replica just did
+                published = self.routing.read(env.name, env.env)
+                if published is None or self._git_is_newer(published):
+                    self._publish_locked("serve")
+                else:
+                    self._adopt(published)
         self._beat()
         self._see_peers()
         for target, what in ((self._listen, "listener"), (self._beat_loop, "heartbeat")):
