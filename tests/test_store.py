@@ -293,3 +293,37 @@ def test_migrating_twice_or_concurrently_makes_one_schema(store_url: str) -> Non
         rows = con.execute("SELECT key, value FROM rollbackkit.meta WHERE key = 'schema_version'").fetchall()
     assert rows == [("schema_version", str(SCHEMA_VERSION))]
     assert tables(store_url) == first
+
+
+def test_a_store_from_before_replica_rows_were_keyed_by_model_is_rekeyed_once(store_url: str) -> None:
+    """A store made when ``replicas`` was keyed by replica alone: upgraded, its rows kept, twice is once."""
+    open_store(store_url)
+    with psycopg.connect(store_url, autocommit=True) as con:
+        con.execute("SET search_path TO rollbackkit")
+        con.execute("DROP TABLE replicas")
+        con.execute(
+            "CREATE TABLE replicas (replica TEXT PRIMARY KEY, name TEXT NOT NULL, env TEXT NOT NULL, host TEXT, "
+            "pid INTEGER, url TEXT, started TIMESTAMPTZ, heartbeat TIMESTAMPTZ, generation BIGINT, serving JSONB, "
+            "last_switch TIMESTAMPTZ, error TEXT)"
+        )
+        con.execute("INSERT INTO replicas (replica, name, env, host) VALUES ('r1', 'wine', 'prod', 'vm1')")
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    for _ in range(2):
+        open_store(store_url)
+    with psycopg.connect(store_url) as con:
+        key = con.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'rollbackkit.replicas'::regclass AND contype = 'p'"
+        ).fetchall()
+        assert key == [("PRIMARY KEY (name, env, replica)",)]
+        upsert = (
+            "INSERT INTO rollbackkit.replicas (replica, name, env, host) VALUES ('r1', %s, 'prod', 'vm2') "
+            "ON CONFLICT (name, env, replica) DO UPDATE SET host = EXCLUDED.host"
+        )
+        con.execute(upsert, ("wine",))
+        con.execute(upsert, ("diabetes",))  # one replica id serving a second model: its own row
+        rows = con.execute("SELECT name, host FROM rollbackkit.replicas ORDER BY name").fetchall()
+        assert rows == [("diabetes", "vm2"), ("wine", "vm2")]
+        assert con.execute("SELECT value FROM rollbackkit.meta WHERE key = 'schema_version'").fetchone() == (
+            str(SCHEMA_VERSION),
+        )

@@ -16,8 +16,9 @@ from rollbackkit.serving.predlog.schema import ROW_COLUMNS, quote
 SCHEMA = "rollbackkit"
 """The PostgreSQL schema holding every rollbackkit table."""
 
-SCHEMA_VERSION = 1
-"""The layout this rollbackkit writes; bump it with a migration step in :func:`_upgrade`."""
+SCHEMA_VERSION = 2
+"""The layout this rollbackkit writes; bump it with a migration step in :func:`_upgrade`
+(2: ``replicas`` keyed by ``(name, env, replica)``, not by the replica alone)."""
 
 ROW_TABLES = ("predictions", "predictions_staging", "predictions_shadow")
 """The tables of logged rows (same columns as the DuckDB log's, plus :data:`STORE_COLUMNS`)."""
@@ -166,6 +167,7 @@ def _upgrade(con: Any, found: int | None) -> None:
             con.execute(statement)
     for statement in _INDEXES:
         con.execute(statement)
+    _rekey_replicas(con)
     listed = ", ".join(quote(name) for name in ROW_COLUMNS)
     con.execute(
         f"CREATE OR REPLACE VIEW {PRODUCTION_VIEW} AS SELECT {listed} FROM predictions "
@@ -179,3 +181,19 @@ def _upgrade(con: Any, found: int | None) -> None:
         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         (str(SCHEMA_VERSION),),
     )
+
+
+_REPLICAS_KEY = "PRIMARY KEY (name, env, replica)"
+
+
+def _rekey_replicas(con: Any) -> None:
+    """Key a schema-1 ``replicas`` table (by the replica alone) by ``(name, env, replica)``; rows kept."""
+    found = con.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'replicas'::regclass AND contype = 'p'"
+    ).fetchone()
+    if found is not None and found[1] == _REPLICAS_KEY:
+        return
+    if found is not None:
+        con.execute(f'ALTER TABLE replicas DROP CONSTRAINT "{found[0]}"')
+    con.execute(f"ALTER TABLE replicas ADD {_REPLICAS_KEY}")
