@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from rollbackkit import Registry
 from rollbackkit.errors import InvalidInput, StoreError, Superseded
 from rollbackkit.ops.traffic import deploy as deploy_offline
-from rollbackkit.serving import sync as sync_module
+from rollbackkit.serving import replica_health
 from rollbackkit.serving.app import create_app
 from rollbackkit.serving.desired import Desired, Placement
 from rollbackkit.serving.environment import ServingEnvironment
@@ -361,7 +361,7 @@ def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_i
 ) -> None:
     monkeypatch.setattr(replicas_table, "STALE_AFTER", 0.6)  # seconds, not 5 and 30: the same story, faster
     monkeypatch.setattr(replicas_table, "GONE_AFTER", 2.5)
-    monkeypatch.setattr(sync_module, "GONE_AFTER", 2.5)
+    monkeypatch.setattr(replica_health, "GONE_AFTER", 2.5)
     repo, live = wine
     parts = urlsplit(store_url)
     cable = Cable(parts.hostname or "127.0.0.1", parts.port or 5432)

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rollbackkit.errors import InvalidInput, RoutingError, StoreError
 from rollbackkit.serving.convergence import Convergence, wait_converged
 from rollbackkit.serving.desired import desired_of
-from rollbackkit.serving.postgres.replicas import GONE_AFTER, ReplicaTable
+from rollbackkit.serving.postgres.replicas import ReplicaTable
 from rollbackkit.serving.postgres.routing import Published, RoutingTable
 from rollbackkit.serving.postgres.store import Store
 from rollbackkit.serving.reconcile import CannotLoad, fill_standby, reconcile
+from rollbackkit.serving.replica_health import ReplicaHealth
 from rollbackkit.serving.router import Router
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ RETRY_S = 5.0
 """A version this replica failed to load is tried again after this many seconds (or on a new publication)."""
 
 
-class ReplicaSync:
+class ReplicaSync(ReplicaHealth):
     """Keep ``environment`` serving what the store says its environment serves; publish what it changes.
 
     Args:
@@ -66,6 +67,8 @@ class ReplicaSync:
         poll: Seconds between reads of the published state (NOTIFY is the fast path).
         converge_timeout: How long an operation waits for the other replicas.
     """
+
+    environment: Followed
 
     def __init__(
         self,
@@ -271,15 +274,6 @@ class ReplicaSync:
             self._beat()
         return True
 
-    def unfit_to_lead(self) -> str | None:
-        """Why this replica must not lead the watchdog: it does not serve the published state
-        (it would judge a state nobody else serves, and could not roll back). None when in sync."""
-        if self.error is not None:
-            return f"replica {self.replica} cannot serve generation {self._wanted}: {self.error}"
-        if self._wanted > self.generation:
-            return f"replica {self.replica} serves generation {self.generation}, not yet {self._wanted}"
-        return None
-
     def _follow_counted(self) -> None:
         """:meth:`_follow`, its failures kept: the store's in :attr:`store_error`, any other counted
         in the environment's ``background`` (``/status``), never lost with the listener."""
@@ -289,42 +283,6 @@ class ReplicaSync:
             self.store_error = exc.message
         except Exception as exc:
             self.environment.background.failed(f"replica sync: following the published state: {_one_line(exc)}")
-
-    def _see_peers(self) -> None:
-        """Count the other fresh replicas, and whether one serves what this one wants (kept as it
-        was when the store does not answer)."""
-        env = self.environment
-        with contextlib.suppress(StoreError):
-            peers = [r for r in self.replicas.list(env.name, env.env) if r.fresh and r.replica != self.replica]
-            self._peers = len(peers)
-            self._peers_serve = any((r.generation or 0) >= self._wanted and not r.error for r in peers)
-
-    def drained(self) -> str | None:
-        """Why ``/healthz`` must take this serving replica out of the balancer, or None.
-
-        A replica that cannot load the published state is drained only while another fresh
-        replica serves it: when none does (the whole fleet cannot load a version), every one
-        keeps serving what it serves, healthy, with the error in ``/status`` and its heartbeat.
-        See :meth:`fenced` for a replica cut off from the store. Answered from memory: the
-        store is never asked.
-        """
-        if self.error is not None and self._peers_serve:
-            return f"does not serve what {self.environment.env} serves: {self.error}"
-        return self.fenced()
-
-    def fenced(self) -> str | None:
-        """Why this replica must leave the balancer though it serves: cut off from the store for
-        :data:`~rollbackkit.serving.postgres.replicas.GONE_AFTER` seconds while other replicas
-        were serving (it may serve a version they moved away from; operations stop waiting for it
-        then). None otherwise: a store restart (seconds) drains nothing, nor does an outage of a
-        lone replica's store.
-        """
-        if self.store_error is None or self._peers == 0:
-            return None
-        cut_off = time.monotonic() - self._reached
-        if cut_off < GONE_AFTER:
-            return None
-        return f"cannot see the store for {cut_off:.0f} s: may serve a stale version ({self.store_error})"
 
     def _standby_failed(self, error: str) -> None:
         self.environment.background.failed(f"replica sync: warm standby not loaded (a rollback loads cold): {error}")
