@@ -224,6 +224,15 @@ def test_two_operations_sent_to_two_replicas_at_once_end_in_the_second_ones_stat
     added = [t for t in _tags(repo) if t not in before]
     assert len(added) == 2  # one stage tag per assignment, not one per replica
     assert second["assignment"]["tag"] == max(added, key=lambda t: int(t.rsplit("#", 1)[1]))
+    first = min(answers.values(), key=lambda said: said["replicas"]["generation"])
+    by = "a" if version == NEW else "b"
+    newer = {"generation": second["replicas"]["generation"], "action": "deploy", "by": by}
+    assert first["replicas"]["superseded_by"] in (None, newer)  # None: it converged before the second published
+    assert (
+        a.sync is not None
+        and a.sync.wait_converged(first["replicas"]["generation"]).to_dict()["superseded_by"] == newer
+    )
+    assert second["replicas"]["superseded_by"] is None
 
 
 def test_a_replica_that_cannot_load_a_version_keeps_serving_and_says_why(

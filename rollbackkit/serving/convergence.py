@@ -5,11 +5,14 @@ says it cannot; a stale one (no heartbeat for :data:`~rollbackkit.serving.postgr
 seconds: cut off from the store, maybe still behind the balancer) is named as lagging — it may
 still serve what it served — until it has been silent for
 :data:`~rollbackkit.serving.postgres.replicas.GONE_AFTER` seconds (by then it has drained itself).
-A replica that stopped cleanly has deleted its row and is not waited for.
+A replica that stopped cleanly has deleted its row and is not waited for. When another
+replica published after the generation waited for, ``superseded_by`` names that change: the
+fleet serves it, not this operation's state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,16 +31,32 @@ class Convergence:
     waited_ms: float
     replicas: list[ReplicaRecord]
     lagging: dict[str, str] = field(default_factory=dict)
+    superseded_by: Superseding | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (an operation's ``replicas``)."""
+        superseded = self.superseded_by
         return {
             "generation": self.generation,
             "converged": self.converged,
             "waited_ms": self.waited_ms,
             "replicas": [r.to_dict() for r in self.replicas],
             "lagging": dict(self.lagging),
+            "superseded_by": None if superseded is None else superseded.to_dict(),
         }
+
+
+@dataclass(frozen=True)
+class Superseding:
+    """A publication newer than the one waited for: the fleet serves another replica's change."""
+
+    generation: int
+    action: str
+    by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{generation, action, by}``."""
+        return {"generation": self.generation, "action": self.action, "by": self.by}
 
 
 def lag_reason(record: ReplicaRecord) -> str:
@@ -51,12 +70,18 @@ def lag_reason(record: ReplicaRecord) -> str:
 
 
 def wait_converged(
-    listed: Callable[[], list[ReplicaRecord]], generation: int, timeout: float, *, me: str
+    listed: Callable[[], list[ReplicaRecord]],
+    generation: int,
+    timeout: float,
+    *,
+    me: str,
+    newest: Callable[[], Superseding | None] | None = None,
 ) -> Convergence:
     """Wait up to ``timeout`` s until every replica of ``listed()`` not gone serves ``generation``.
 
     The wait ends early once every replica behind has failed to load it or is stale.
-    ``me`` names the asking replica (lagging when the store does not answer it).
+    ``me`` names the asking replica (lagging when the store does not answer it). ``newest()``
+    names a publication after ``generation`` (read once the wait ends: ``superseded_by``).
     """
     started = time.monotonic()
     deadline = started + timeout
@@ -77,4 +102,8 @@ def wait_converged(
         time.sleep(pause)
         pause = min(0.05, pause * 1.5)
     waited = round((time.monotonic() - started) * 1000, 3)
-    return Convergence(generation, not lagging, waited, records, lagging)
+    superseded = None
+    if newest is not None:
+        with contextlib.suppress(StoreError):
+            superseded = newest()
+    return Convergence(generation, not lagging, waited, records, lagging, superseded)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rollbackkit.errors import InvalidInput, RoutingError, StoreError
-from rollbackkit.serving.convergence import Convergence, wait_converged
+from rollbackkit.serving.convergence import Convergence, Superseding, wait_converged
 from rollbackkit.serving.desired import desired_of
 from rollbackkit.serving.postgres.replicas import ReplicaTable
 from rollbackkit.serving.postgres.routing import Published, RoutingTable
@@ -230,7 +230,17 @@ class ReplicaSync(ReplicaHealth):
         """Wait until every replica not gone serves ``generation`` (:mod:`~rollbackkit.serving.convergence`)."""
         env = self.environment
         wait = self.converge_timeout if timeout is None else timeout
-        return wait_converged(lambda: self.replicas.list(env.name, env.env), generation, wait, me=self.replica)
+        return wait_converged(
+            lambda: self.replicas.list(env.name, env.env), generation, wait, me=self.replica,
+            newest=lambda: self._newer_than(generation),
+        )  # fmt: skip
+
+    def _newer_than(self, generation: int) -> Superseding | None:
+        env = self.environment
+        published = self.routing.read(env.name, env.env)
+        if published is None or published.generation <= generation:
+            return None
+        return Superseding(published.generation, published.action, published.changed_by)
 
     # ------------------------------------------------------------------------- following
     def _follow(self) -> None:
