@@ -429,9 +429,12 @@ def test_one_replica_id_serves_two_models_and_a_second_process_cannot_take_a_liv
         table.forget("web-1", "fraud", "prod")
         assert [(r.replica, r.generation) for r in table.list("churn", "prod")] == [("web-1", 3)]
         assert table.list("fraud", "prod") == []
+        table.beat("killed-9", name="model", env="prod", host="gone", pid=9, generation=1, serving={})
+        with replicas.store.connect(autocommit=True) as admin:  # killed -9 two hours ago: never forgotten
+            admin.execute("UPDATE replicas SET heartbeat = heartbeat - interval '2 hours' WHERE replica = 'killed-9'")
     finally:
         table.close()
-    replicas.start(repo, "a")
+    replicas.start(repo, "a")  # its start deletes the ghost
     twin = Replicas(store_url)
     with pytest.raises(InvalidInput, match=r"Replica a of model in prod already runs on .*\(pid \d+\)"):
         twin.start(repo, "a")

@@ -109,6 +109,7 @@ class ReplicaSync(ReplicaHealth):
         """Adopt the published state (load warm, then switch), or publish git's when none is; start threads."""
         env = self.environment
         self._refuse_twin()
+        self.replicas.sweep(env.name, env.env)  # replicas killed long ago: their rows go
         if env.sync is None:
             env.sync = self
         published = self.routing.read(env.name, env.env)
@@ -326,9 +327,14 @@ class ReplicaSync(ReplicaHealth):
             self._reached = time.monotonic()
 
     def _beat_loop(self) -> None:
+        beats, env = 0, self.environment
         while not self._stop.wait(self.heartbeat):
+            beats += 1
             try:
                 self._beat()
+                if beats % max(1, round(300 / self.heartbeat)) == 0:  # every 5 minutes
+                    with contextlib.suppress(StoreError):
+                        self.replicas.sweep(env.name, env.env)
             except Exception as exc:  # the heartbeat never dies: a replica without one looks gone
                 self.environment.background.failed(f"replica sync: heartbeat: {_one_line(exc)}")
 

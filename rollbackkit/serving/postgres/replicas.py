@@ -26,6 +26,8 @@ STALE_AFTER = 5.0
 """Seconds without a heartbeat after which a replica is shown stale (may be cut off from the store)."""
 GONE_AFTER = 30.0
 """Seconds without a heartbeat after which a replica is gone: no longer waited for (it fenced itself)."""
+FORGET_AFTER = 3600.0
+"""Seconds without a heartbeat after which a replica's row is deleted (a killed replica's ghost)."""
 
 _FIELDS = ("name", "env", "host", "pid", "url", "started", "generation", "serving", "last_switch", "error")
 
@@ -129,6 +131,14 @@ class ReplicaTable:
         """Delete the row of ``replica`` of ``name`` in ``env`` (a replica stopping)."""
         sql = "DELETE FROM replicas WHERE name = %s AND env = %s AND replica = %s"
         self._run(lambda con: con.execute(sql, (name, env, replica)))
+
+    def sweep(self, name: str, env: str) -> int:
+        """Delete the rows of ``name`` in ``env`` silent for :data:`FORGET_AFTER` seconds (how many)."""
+        sql = (
+            "DELETE FROM replicas WHERE name = %s AND env = %s "
+            "AND heartbeat < clock_timestamp() - make_interval(secs => %s)"
+        )
+        return int(self._run(lambda con: con.execute(sql, (name, env, FORGET_AFTER)).rowcount))
 
     def close(self) -> None:
         """Close the connection."""
