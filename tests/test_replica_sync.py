@@ -400,6 +400,7 @@ def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_i
         with pytest.raises(StoreError, match="Cannot reach the store"):
             b.rollback(reason="needs the store")
         assert b.sync.status()["store_error"]
+        assert b.sync.status()["following"] is False and b.sync.status()["followed_s"] > 2.5
         assert _serves(b) == (OLD, None, 0)
         cable.mend()  # the NOTIFY went while b was away: its listener reconnects and reads what it missed
         deadline = time.monotonic() + 15
@@ -408,7 +409,7 @@ def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_i
         assert _serves(b) == (NEW, None, 0) and b.predict(frame).version == NEW
         assert b.sync.generation == a.sync.generation and b.sync.in_sync
         assert b.sync.replicas.list("model", "prod")[1].generation == a.sync.generation
-        assert _healthz(b).status_code == 200
+        assert _healthz(b).status_code == 200 and b.sync.status()["following"] is True
     finally:
         if cable._listener is None:  # b forgets its row through it
             cable.mend()

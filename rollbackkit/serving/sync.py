@@ -99,6 +99,7 @@ class ReplicaSync(ReplicaHealth):
         self._unpublished: str | None = None  # an operation's action whose publication failed
         self._started = datetime.now(UTC)
         self._reached = time.monotonic()  # when this replica last reached the store
+        self._followed = time.monotonic()  # when its listener last read the published state
         self._peers = 0  # other replicas with a fresh heartbeat, when it last listed them
         self._peers_serve = False  # one of them serves the generation this replica wants (last listed)
         self._stop = threading.Event()
@@ -252,7 +253,8 @@ class ReplicaSync(ReplicaHealth):
                 self.catch_up()
             return
         published = self.routing.read(env.name, env.env)
-        self._reached, self.store_error = time.monotonic(), None
+        self._reached = self._followed = time.monotonic()
+        self.store_error = None
         self._see_peers()
         if published is None or published.generation <= self.generation:
             return
@@ -339,7 +341,11 @@ class ReplicaSync(ReplicaHealth):
                 self.environment.background.failed(f"replica sync: heartbeat: {_one_line(exc)}")
 
     def status(self) -> dict[str, Any]:
-        """``{replica, generation, in_sync, error, last_switch, store_error}`` (``/status``'s ``replica``)."""
+        """``/status``'s ``replica``: ``{replica, generation, in_sync, error, last_switch, store_error,
+        url, store_seen_s, followed_s, following}`` — ``following`` false when the listener has not
+        read the published state for 3 polls (a hung connection: this replica no longer follows)."""
+        now = time.monotonic()
+        followed = round(now - self._followed, 3)
         return {
             "replica": self.replica,
             "generation": self.generation,
@@ -348,6 +354,9 @@ class ReplicaSync(ReplicaHealth):
             "last_switch": self.last_switch.isoformat() if self.last_switch else None,
             "store_error": self.store_error,
             "url": self.url or None,
+            "store_seen_s": round(now - self._reached, 3),
+            "followed_s": followed,
+            "following": followed <= 3 * self.poll + 1.0,
         }
 
 
