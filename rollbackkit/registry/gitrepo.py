@@ -73,15 +73,23 @@ class Git:
         input: bytes | None = None,
         env: dict[str, str] | None = None,
         check: bool = True,
+        timeout: float | None = None,
     ) -> bytes:
-        """Run ``git ARGS`` and return stdout; raise GitError with git's message on failure."""
-        proc = subprocess.run(
-            ["git", "-C", str(self.root), *args],
-            input=input,
-            capture_output=True,
-            env=_env(env),
-            check=False,
-        )
+        """Run ``git ARGS`` and return stdout; raise GitError with git's message on failure
+        (or when it runs longer than ``timeout`` seconds: a remote that does not answer)."""
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(self.root), *args],
+                input=input,
+                capture_output=True,
+                env=_env(env),
+                check=False,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise GitError(
+                f"git {args[0]} did not finish in {timeout:g} s.", "Check that the git remote answers."
+            ) from None
         if check and proc.returncode != 0:
             stderr = proc.stderr.decode(errors="replace")
             if "tell me who you are" in stderr or "unable to auto-detect email" in stderr:

@@ -21,6 +21,7 @@ from rollbackkit.registry.assignments import Assignment, Deployments
 from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
+from rollbackkit.registry.shared_tags import SharedRecord, sharing
 from rollbackkit.serving.background import AssignmentHook, Background
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Router, Slot
@@ -37,6 +38,7 @@ class Shift:
 
     generation: int | None = None
     error: str | None = None
+    record: SharedRecord | None = None  # the tags shared through git's origin (None: no remote)
 
 
 class Recording:
@@ -83,10 +85,11 @@ class Recording:
             with self._ops:
                 yield Shift()
             return
-        with sync.exclusive(), self._ops:
+        tags = sharing(self.registry.git, self.name, self.journal, self.background.failed)
+        with sync.exclusive(), self._ops, tags as record:  # another host's tags fetched, this one's pushed
             sync.catch_up()
             before = self.router.state.generation
-            shift = Shift()
+            shift = Shift(record=record)
             try:
                 yield shift
             except BaseException:
@@ -102,6 +105,8 @@ class Recording:
     def _converged(self, answer: dict[str, Any], shift: Shift) -> dict[str, Any]:
         """``answer`` with ``replicas``: whether every replica serves the change (waits for them)."""
         sync = self.sync
+        if shift.record is not None and (shift.record.pushed or shift.record.error):
+            answer = answer | {"git_remote": shift.record.to_dict()}
         if sync is None or (shift.generation is None and shift.error is None):
             return answer
         if shift.generation is None:
