@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import statistics
@@ -418,7 +419,7 @@ def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_i
         cable.cut()
 
 
-def test_one_replica_id_serves_two_models_and_a_second_process_cannot_take_a_live_replicas_id(
+def test_one_replica_id_serves_two_models_a_second_live_process_cannot_take_it_and_a_restart_can(
     wine: tuple[Path, pd.DataFrame], replicas: Replicas, store_url: str
 ) -> None:
     repo, _ = wine
@@ -435,12 +436,22 @@ def test_one_replica_id_serves_two_models_and_a_second_process_cannot_take_a_liv
             admin.execute("UPDATE replicas SET heartbeat = heartbeat - interval '2 hours' WHERE replica = 'killed-9'")
     finally:
         table.close()
-    replicas.start(repo, "a")  # its start deletes the ghost
-    twin = Replicas(store_url)
-    with pytest.raises(InvalidInput, match=r"Replica a of model in prod already runs on .*\(pid \d+\)"):
-        twin.start(repo, "a")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    twins = ReplicaTable(replicas.store)
+    try:
+        twins.beat("web-2", name="model", env="prod", host="host-b", pid=12, generation=1, serving={})
+        twins.beat("web-3", name="model", env="prod", host=socket.gethostname(), pid=os.getppid(), serving={})
+        twins.beat("r9", name="model", env="prod", host=socket.gethostname(), pid=dead.pid, serving={})
+    finally:
+        twins.close()
+    replicas.start(repo, "r9")  # r9 killed -9 here a second ago restarts: its past, not a twin; the ghost goes
+    for twin, where in (("web-2", "host-b"), ("web-3", socket.gethostname())):  # one id given to two processes
+        with pytest.raises(InvalidInput, match=rf"Replica {twin} of model in prod already runs on {where} \(pid \d+\)"):
+            Replicas(store_url).start(repo, twin)
     assert replicas.envs[0].sync is not None
-    assert [r.replica for r in replicas.envs[0].sync.replicas.list("model", "prod")] == ["a"]  # a's row, untouched
+    listed = replicas.envs[0].sync.replicas.list("model", "prod")
+    assert [(r.replica, r.pid) for r in listed] == [("r9", os.getpid()), ("web-2", 12), ("web-3", os.getppid())]
 
 
 def test_an_operation_that_fails_after_its_shift_publishes_nothing_and_a_failed_follow_is_counted(
