@@ -3,7 +3,9 @@
 A deploy, rollback or promote sent to one replica answers ``replicas`` (the server's
 ``Convergence.to_dict()``): the routing generation it published, whether every live replica
 serves it, how long that took, and why the ones behind are. :class:`Convergence` reads it,
-backend-free, for :class:`~rollbackkit.ops.results.AssignmentResult` and the CLI.
+backend-free, for :class:`~rollbackkit.ops.results.AssignmentResult` and the CLI. On several
+hosts the change's git tag must reach the other clones too: :class:`GitRemote` reads the
+answer's ``git_remote`` (what was pushed to the shared remote, or why not).
 """
 
 from __future__ import annotations
@@ -102,3 +104,34 @@ class Convergence:
             ],
             "lagging": dict(self.lagging),
         }
+
+
+@dataclass(frozen=True)
+class GitRemote:
+    """The assignment tags an operation pushed to the project's shared git remote, or why not.
+
+    Attributes:
+        remote: The remote (``origin``).
+        pushed: The tags pushed.
+        error: Why the tags were not fetched or pushed (names them and the command to run), or None.
+    """
+
+    remote: str
+    pushed: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @classmethod
+    def of(cls, data: Any) -> GitRemote | None:
+        """From an answer's ``git_remote`` (None: absent, i.e. no shared remote)."""
+        if not isinstance(data, dict) or not isinstance(data.get("remote"), str):
+            return None
+        pushed, error = data.get("pushed"), data.get("error")
+        return cls(
+            remote=data["remote"],
+            pushed=[str(t) for t in pushed] if isinstance(pushed, list) else [],
+            error=error if isinstance(error, str) and error else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The answer's ``git_remote`` shape."""
+        return {"remote": self.remote, "pushed": list(self.pushed), "error": self.error}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from rollbackkit.bundle.compat import Adaptation, Finding
 from rollbackkit.bundle.runtime import RuntimeFinding
 from rollbackkit.errors import UnknownAnswer
-from rollbackkit.ops.convergence import Convergence
+from rollbackkit.ops.convergence import Convergence, GitRemote
 from rollbackkit.ops.log_results import AffectedRows, BackfillResult, PredictionShares, TableRows
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.status import ServerStatus, known, without_none
@@ -33,6 +33,7 @@ __all__ = [  # the log's results live in ops/log_results.py and are read from he
     "BackfillResult",
     "Cancelled",
     "Convergence",
+    "GitRemote",
     "PredictionShares",
     "Preflight",
     "RollbackPlan",
@@ -139,6 +140,8 @@ class AssignmentResult:
             ``previous``), or None.
         replicas: Whether the change reached every replica on a shared store (``replicas``
             in the JSON); None without a store.
+        git_remote: The tags pushed to the project's shared git remote, or why not
+            (``git_remote`` in the JSON); None without that remote.
     """
 
     via: str
@@ -152,6 +155,7 @@ class AssignmentResult:
     alias_sync: AliasMove | None = None
     cancelled: Cancelled | None = None
     replicas: Convergence | None = None
+    git_remote: GitRemote | None = None
 
     @property
     def converged(self) -> bool:
@@ -170,6 +174,7 @@ class AssignmentResult:
             restored=data.get("restored"),
             source=data,
             replicas=Convergence.of(data.get("replicas")),
+            git_remote=GitRemote.of(data.get("git_remote")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +192,7 @@ class AssignmentResult:
                 "shift_ms": self.shift_ms,
                 "restored": self.restored,
                 "replicas": self.replicas.to_dict() if self.replicas is not None else None,
+                "git_remote": self.git_remote.to_dict() if self.git_remote is not None else None,
             }
         )
 

@@ -19,7 +19,7 @@ from rich.text import Text
 from rollbackkit.analysis.durations import format_duration
 
 if TYPE_CHECKING:
-    from rollbackkit.ops.convergence import Convergence
+    from rollbackkit.ops.convergence import Convergence, GitRemote
     from rollbackkit.ops.results import AssignmentResult, Cancelled, Preflight, RollbackPlan
     from rollbackkit.ops.runbooks import RunbookResult
     from rollbackkit.registry.assignments import Assignment
@@ -150,6 +150,17 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
     _fields(console, rows)
     if reach is not None:
         replicas(console, reach, a.name, a.env, a.version)
+    if result.git_remote is not None and result.git_remote.error:
+        console.print(Text(unshared(result.git_remote, a.tag), style="yellow"), highlight=False)
+
+
+def unshared(remote: GitRemote, tag: str) -> str:
+    """``churn#prod#7 not pushed to origin: ... run: git push origin --tags``: the change stands,
+    but the hosts with their own clone do not see its tag until it is pushed."""
+    said = remote.error or ""
+    said = said if tag in said else f"{tag}: {said}"
+    origin = remote.remote
+    return said if "run:" in said else f"{said} (run: git fetch {origin} --tags; git push {origin} --tags)"
 
 
 def replicas(console: Console, reach: Convergence, name: str, env: str, version: str) -> None:
