@@ -52,3 +52,18 @@ def test_a_rollback_whose_tag_was_not_pushed_says_so_in_yellow_with_the_command(
     _assignment_out(unfetched, False, "Rolled back")
     said = " ".join(capsys.readouterr().out.split())
     assert f"{TAG}: {fetch}" in said and "run: git fetch origin --tags" in said, said
+
+
+def test_the_status_log_row_says_how_much_memory_the_rows_waiting_for_the_store_hold() -> None:
+    from rollbackkit.screens.status import _log
+    from rollbackkit.serving.status import LogStatus
+
+    said = {"write_errors": 0, "last_write_error": None, "unwritten": 0, "sink_errors": 0, "dropped": 0}
+    store = {"reachable": False, "reconnects": 4, "store": "postgresql://db"}
+    waiting = LogStatus.from_dict({**said, **store, "buffered": 41_000, "buffered_bytes": 57 * 2**20})
+    assert waiting.buffered_bytes == 57 * 2**20 and LogStatus.from_dict(waiting.to_dict()) == waiting
+    assert _log(waiting).startswith("store UNREACHABLE, 41000 buffered (57.0 MB), 4 reconnects, 0 dropped")
+    few = LogStatus.from_dict({**said, **store, "reachable": True, "buffered": 3, "buffered_bytes": 900})
+    assert _log(few).startswith("store reachable, 3 buffered (< 0.1 MB), 4 reconnects"), _log(few)
+    empty = LogStatus.from_dict({**said, **store, "reachable": True, "buffered": 0, "buffered_bytes": 0})
+    assert _log(empty).startswith("store reachable, 0 buffered, 4 reconnects"), _log(empty)

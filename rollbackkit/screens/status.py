@@ -387,6 +387,13 @@ def _log(log: LogStatus | None) -> str:
     ]
     if log.store is not None:  # a shared store's writer: rows wait in memory while it is away
         writer = "store reachable, " if log.reachable is not False else "store UNREACHABLE, "
-        parts[:1] = [f"{log.buffered or 0} buffered", f"{log.reconnects or 0} reconnects"]
+        held = f" ({_megabytes(log.buffered_bytes)})" if log.buffered_bytes else ""
+        parts[:1] = [f"{log.buffered or 0} buffered{held}", f"{log.reconnects or 0} reconnects"]
     text = writer + ", ".join(p for p in parts if p)
     return text + (f"\nlast write error: {log.last_write_error}" if log.last_write_error else "")
+
+
+def _megabytes(size: int) -> str:
+    """``3.2 MB`` (``< 0.1 MB`` for a few rows: never a misleading ``0.0``)."""
+    mb = size / 2**20
+    return f"{mb:.1f} MB" if mb >= 0.1 else "< 0.1 MB"

@@ -192,8 +192,9 @@ class SlotStatus:
 @dataclass(frozen=True)
 class LogStatus:
     """The prediction log writer's health (the process fields when it runs in its own process;
-    ``buffered``, ``reachable``, ``reconnects`` and ``store`` when it writes to a shared store,
-    whose ``dropped`` counts rows refused because the buffer was full)."""
+    ``buffered`` rows and their ``buffered_bytes`` in memory, ``reachable``, ``reconnects`` and
+    ``store`` when it writes to a shared store, whose ``dropped`` counts rows refused because the
+    buffer was full)."""
 
     write_errors: int
     last_write_error: str | None
@@ -204,6 +205,7 @@ class LogStatus:
     restarts: int | None = None
     dropped: int | None = None
     buffered: int | None = None
+    buffered_bytes: int | None = None
     reachable: bool | None = None
     reconnects: int | None = None
     store: str | None = None
@@ -216,7 +218,12 @@ class LogStatus:
     def to_dict(self) -> dict[str, Any]:
         """The writer's JSON."""
         process = {"process": self.process, "alive": self.alive, "restarts": self.restarts, "dropped": self.dropped}
-        store = {"buffered": self.buffered, "reachable": self.reachable, "reconnects": self.reconnects}
+        store = {
+            "buffered": self.buffered,
+            "buffered_bytes": self.buffered_bytes,
+            "reachable": self.reachable,
+            "reconnects": self.reconnects,
+        }
         return {
             **without_none(process),
             "write_errors": self.write_errors,
