@@ -1,4 +1,4 @@
-"""Whether one replica may lead the watchdog and whether the balancer may send it traffic.
+"""Whether one replica may start, lead the watchdog, and take traffic from the balancer.
 
 :class:`ReplicaHealth` is the part of :class:`~rollbackkit.serving.sync.ReplicaSync` that
 answers from memory (never asking the store): what the replica last saw of the other
@@ -8,10 +8,12 @@ replicas (on each poll of the listener) and how long it has been cut off from th
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import time
 from typing import Protocol
 
-from rollbackkit.errors import StoreError
+from rollbackkit.errors import InvalidInput, StoreError
 from rollbackkit.serving.postgres.replicas import GONE_AFTER, ReplicaTable
 
 
@@ -35,6 +37,27 @@ class ReplicaHealth:
     _reached: float  # when this replica last reached the store (monotonic)
     _peers: int  # other replicas with a fresh heartbeat, when it last listed them
     _peers_serve: bool  # one of them serves the generation this replica wants (last listed)
+
+    def _refuse_twin(self) -> None:
+        """Refuse to start when another live process already is this replica of this environment.
+
+        A fresh row of this id from another host, or from another live process of this host,
+        is a twin. This host's row with this process id (a container restarted: pid 1 again) or
+        with a process id that is no longer alive (killed -9, restarted) is this replica's past.
+        """
+        env = self.environment
+        host = socket.gethostname()
+        for r in self.replicas.list(env.name, env.env):
+            if r.replica != self.replica or not r.fresh:
+                continue
+            if r.host == host and (r.pid in (None, os.getpid()) or not _alive(r.pid)):
+                continue
+            raise InvalidInput(
+                f"Replica {self.replica} of {env.name} in {env.env} already runs on {r.host} (pid {r.pid}): "
+                "two processes would share one row, and convergence would count one of them.",
+                "Give each replica its own id (serve --replica or $ROLLBACKKIT_REPLICA, e.g. the pod's name), "
+                "or wait a few seconds if it has just stopped.",
+            )
 
     def unfit_to_lead(self) -> str | None:
         """Why this replica must not lead the watchdog: it does not serve the published state
@@ -80,3 +103,16 @@ class ReplicaHealth:
         if cut_off < GONE_AFTER:
             return None
         return f"cannot see the store for {cut_off:.0f} s: may serve a stale version ({self.store_error})"
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether process ``pid`` runs on this host."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True

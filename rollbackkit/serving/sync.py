@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rollbackkit.errors import InvalidInput, RoutingError, StoreError
+from rollbackkit.errors import RoutingError, StoreError
 from rollbackkit.serving.convergence import Convergence, Superseding, wait_converged
 from rollbackkit.serving.desired import desired_of
 from rollbackkit.serving.postgres.replicas import ReplicaTable
@@ -130,27 +130,6 @@ class ReplicaSync(ReplicaHealth):
             thread = threading.Thread(target=target, name=f"rollbackkit-sync-{what}", daemon=True)
             thread.start()
             self._threads.append(thread)
-
-    def _refuse_twin(self) -> None:
-        """Refuse to start when another live process already is this replica of this environment.
-
-        A fresh row of this id from another host, or from another live process of this host,
-        is a twin. This host's row with this process id (a container restarted: pid 1 again) or
-        with a process id that is no longer alive (killed -9, restarted) is this replica's past.
-        """
-        env = self.environment
-        host = socket.gethostname()
-        for r in self.replicas.list(env.name, env.env):
-            if r.replica != self.replica or not r.fresh:
-                continue
-            if r.host == host and (r.pid in (None, os.getpid()) or not _alive(r.pid)):
-                continue
-            raise InvalidInput(
-                f"Replica {self.replica} of {env.name} in {env.env} already runs on {r.host} (pid {r.pid}): "
-                "two processes would share one row, and convergence would count one of them.",
-                "Give each replica its own id (serve --replica or $ROLLBACKKIT_REPLICA, e.g. the pod's name), "
-                "or wait a few seconds if it has just stopped.",
-            )
 
     def stop(self) -> None:
         """Stop the threads and forget this replica's row."""
@@ -371,16 +350,3 @@ class ReplicaSync(ReplicaHealth):
 def _one_line(exc: BaseException) -> str:
     """``Type: message`` on one line (a RollbackkitError's message, else ``str``)."""
     return " ".join(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}".split())
-
-
-def _alive(pid: int | None) -> bool:
-    """Whether process ``pid`` runs on this host."""
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process: alive
-        return True
-    return True
