@@ -4,12 +4,22 @@ writer keeps in memory, and a dry-run rollback that would only cancel a canary."
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
+import pandas as pd
 import pytest
+from rich.console import Console
 
 from rollbackkit.cli import _assignment_out
+from rollbackkit.ops.plans import rollback_plan
 from rollbackkit.ops.results import AssignmentResult
+from rollbackkit.ops.traffic import rollback
+from rollbackkit.refs import Reference
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.repository import Repository
+from rollbackkit.screens.messages import plan
 
 TAG = "churn#prod#7"
 PUSH_FAILED = (
@@ -67,3 +77,24 @@ def test_the_status_log_row_says_how_much_memory_the_rows_waiting_for_the_store_
     assert _log(few).startswith("store reachable, 3 buffered (< 0.1 MB), 4 reconnects"), _log(few)
     empty = LogStatus.from_dict({**said, **store, "reachable": True, "buffered": 0, "buffered_bytes": 0})
     assert _log(empty).startswith("store reachable, 0 buffered, 4 reconnects"), _log(empty)
+
+
+def test_a_dry_run_and_a_workspace_rollback_that_only_cancel_a_canary_never_preflight_the_live_version(
+    served: Path,
+) -> None:
+    """A 3 AM canary abort on drifted inputs: the live v1.0.0 already serves them, so neither the
+    plan nor the rollback checks it (an incompatible verdict would need --force for nothing)."""
+    registry = Repository(served)
+    Deployments(registry).assign(registry.find(Reference("churn", "v1.1.0")), "prod", "canary", canary_percent=10)
+    drifted = pd.DataFrame({"tenure": pd.array([3, None, 40], dtype="Int64"), "plan": ["a", "b", "c"]})
+    planned = rollback_plan(served, "churn", "prod", features=drifted)
+    assert planned.cancelled is not None and planned.cancelled.kept and planned.target == "v1.0.0"
+    assert planned.preflight.verdict == "skipped", planned.preflight  # was "incompatible": 45 columns missing
+    console = Console(file=io.StringIO(), width=80, no_color=True)
+    plan(console, planned, features=True)
+    said = " ".join(console.file.getvalue().split())  # type: ignore[attr-defined]
+    assert "preflight skipped (v1.0.0 already serves live traffic)" in said, said
+
+    done = rollback(served, "churn", "prod", reason="abort the canary", features=drifted)  # was PreflightFailed
+    assert done.preflight is not None and done.preflight.verdict == "skipped" and done.assignment.version == "v1.0.0"
+    assert Deployments(registry).state("churn", "prod").canary is None

@@ -25,8 +25,9 @@ def rollback_plan(
     server: str | None = None,
 ) -> RollbackPlan:
     """What :func:`rollback` would do, changing nothing: what would shift (from -> to, by the
-    one rule), the target's preflight, and the rows each version losing traffic would have
-    quarantined and then backfilled (counts from the prediction log).
+    one rule), the target's preflight (skipped, like the rollback's, when it would only cancel a
+    canary or shadow: the live version it keeps already serves live traffic), and the rows each
+    version losing traffic would have quarantined and then backfilled (counts from the prediction log).
 
     Args:
         repo: Any path inside the project.
@@ -56,7 +57,11 @@ def rollback_plan(
     state = deployments.state(name, env)
     leaving = list(dict.fromkeys(a.version for a in (state.canary, state.live) if a and a.version != target.version))
     consumer = f"{name}@{state.version}" if state.version else None
-    report = preflight_bundle(registry, load(registry, target), features, consumer=consumer).to_dict()
+    cancelled = cancelled_by(state, target.version)
+    if cancelled is not None and cancelled.kept:  # like the rollback: the live version already serves live traffic
+        report: dict[str, object] = {"verdict": "skipped"}
+    else:
+        report = preflight_bundle(registry, load(registry, target), features, consumer=consumer).to_dict()
     log_url = log_server(registry, name, env, url)
     logged = log_url is not None or registry.paths.prediction_log.exists()
     quarantines = url is not None and log_url is not None  # the server that shifts writes the log
@@ -87,5 +92,5 @@ def rollback_plan(
         via=url or "workspace",
         preflight=Preflight.from_dict(report),
         rows=planned,
-        cancelled=cancelled_by(state, target.version),
+        cancelled=cancelled,
     )

@@ -177,8 +177,11 @@ def rollback(
             "actor": actor(registry.root),
         }
         return synced(registry, _through_server(registry, url, "rollback", body))
-    target = Deployments(registry).rollback_target(name, env, to)
-    done = _offline(registry, name, env, target.version, "rollback", features, force, reason, incident)
+    deployments = Deployments(registry)
+    target = deployments.rollback_target(name, env, to)
+    stopped = cancelled_by(deployments.state(name, env), target.version)
+    keeps = stopped is not None and stopped.kept  # the live version it keeps already serves live traffic
+    done = _offline(registry, name, env, target.version, "rollback", features, force, reason, incident, keeps)
     return synced(registry, done)
 
 
@@ -192,10 +195,15 @@ def _offline(
     force: bool,
     reason: str,
     incident: str,
+    skip_preflight: bool = False,
 ) -> AssignmentResult:
     started = time.perf_counter()
     info = resolve(registry, f"{name}@{version}")
-    report = preflight_bundle(registry, load(registry, info), features).to_dict()
+    report: dict[str, Any] = (
+        {"verdict": "skipped"}
+        if skip_preflight
+        else preflight_bundle(registry, load(registry, info), features).to_dict()
+    )
     refuse_incompatible(info.tag, report, force, "Nothing was changed.")
     restored = restore(registry, info)
     forced = force and report["verdict"] == "incompatible"

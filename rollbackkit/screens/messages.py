@@ -195,11 +195,13 @@ def plan(console: Console, planned: RollbackPlan, *, features: bool) -> None:
     if stopped is not None and stopped.kept:  # nothing would move but the canary or shadow stopping
         shift = stopped.line(planned.target).replace("Cancelled", "would cancel", 1)
         shift = shift.replace("keeps", "would keep").replace("takes", "would take")
-    takes = "keep" if stopped is not None and stopped.kept else "take"
+    kept = stopped is not None and stopped.kept
+    takes = "keep" if kept else "take"
+    checked = "" if planned.preflight.verdict == "skipped" else checked
     rows = [
         ("shift", f"{planned.name} in {planned.env}: {shift}"),
         ("traffic", f"{planned.target} would {takes} all traffic, via {planned.via}"),
-        ("preflight", preflight_text(planned.preflight) + checked),
+        ("preflight", preflight_text(planned.preflight, planned.target if kept else None) + checked),
     ]
     if stopped is not None:
         rows.insert(2, ("cancels", cancelled_row(stopped)))
