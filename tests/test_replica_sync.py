@@ -521,3 +521,30 @@ def test_a_replica_that_starts_slowly_holds_no_other_replicas_operation(
     while _serves(b) != (OLD, None, 0):  # b follows the rollback it missed while it loaded
         assert time.monotonic() < deadline, _serves(b)
         time.sleep(0.05)
+
+
+def test_a_log_that_fails_after_a_rollbacks_shift_never_undoes_it_and_is_counted(
+    wine: tuple[Path, pd.DataFrame], replicas: Replicas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store goes away between a rollback's tag and its quarantine: the rollback stands everywhere."""
+    from rollbackkit.serving.postgres.log import PostgresLog
+
+    repo, _ = wine
+    a, b = replicas.start(repo, "a"), replicas.start(repo, "b")
+    a.log = PostgresLog(replicas.store)
+    try:
+        a.deploy(NEW, reason="v1.1.0 for everyone")
+        assert _serves(b) == (NEW, None, 0)
+
+        def lock_timeout(*args: Any, **kwargs: Any) -> int:
+            raise StoreError("The store did not answer within 5 s (lock timeout).", "Try again.")
+
+        monkeypatch.setattr(a.log, "quarantine", lock_timeout)
+        answer = a.rollback(reason="v1.1.0 is wrong")
+        assert answer["assignment"]["version"] == OLD and answer["replicas"]["converged"]
+        assert _serves(a) == (OLD, None, 0) and _serves(b) == (OLD, None, 0), "a failed quarantine undid the rollback"
+        said = a.status()["background"]
+        assert said["failures"] == 1 and "quarantine of v1.1.0 failed after traffic moved" in said["last_failure"]
+        assert _tags(repo)[-1].endswith(str(answer["assignment"]["number"]))
+    finally:
+        a.log.close(1.0)

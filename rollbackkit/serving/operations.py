@@ -148,7 +148,12 @@ class Operations(RollbackOperation):
             shifted = time.perf_counter()
             assignment = self.deployments.assign_locked(info, self.env, "promote", reason=reason, actor=actor, tag=tag)
         self.started_at[tag] = time.monotonic()
-        promoted = sum(self.log.promote(t) for t in rollout) if self.log is not None else 0
+        log = self.log  # the rows of every step go to production; a log failure never undoes the promote
+        promoted = (
+            self._after_shift(f"promotion of {info.version}'s rows", lambda: sum(map(log.promote, rollout)))
+            if log is not None
+            else 0
+        )
         self._record("promote", assignment, started, started, shifted, previous=previous, rows_promoted=promoted)
         return {"assignment": assignment.to_dict(), "status": self.status()}
 

@@ -141,11 +141,26 @@ class Recording:
             self.log.set_stage(tag, self.name, self.env, version, stage)
         return tag
 
-    def _quarantine(self, slot: Slot) -> int:
-        """Quarantine the rows of the version that just lost its traffic."""
-        if self.log is None:
+    def _quarantine(self, slot: Slot) -> int | None:
+        """Quarantine the rows of the version that just lost its traffic (None: the log failed).
+
+        Traffic has moved and the assignment is tagged by now: a log that fails here (a store
+        outage, a lock timeout) must never undo the rollback. The failure is counted in
+        ``background`` (``/status``) and the rows stay as they were.
+        """
+        log = self.log
+        if log is None:
             return 0
-        return self.log.quarantine(self.name, self.env, slot.bundle.version)
+        version = slot.bundle.version
+        return self._after_shift(f"quarantine of {version}", lambda: log.quarantine(self.name, self.env, version))
+
+    def _after_shift(self, what: str, step: Callable[[], int]) -> int | None:
+        """Run a log step that follows a recorded shift; a failure is counted (``background``), never raised."""
+        try:
+            return step()
+        except Exception as exc:  # the shift and its tag stand: say it, never undo them
+            self.background.failed(f"{what} failed after traffic moved: {type(exc).__name__}: {exc}")
+            return None
 
     def _preflight(self, bundle: Any, features: pd.DataFrame | None, force: bool) -> dict[str, Any]:
         sample = features if features is not None else self.recent_inputs()

@@ -105,7 +105,8 @@ class RollbackOperation(Recording):
                     tag=tag,
                 )
             self.started_at[tag] = time.monotonic()
-            quarantined = sum(self._quarantine(s) for s in bad)  # a shadow's rows never reached production
+            counts = [self._quarantine(s) for s in bad]  # a shadow's rows never reached production
+            quarantined = None if None in counts else sum(c for c in counts if c is not None)
             lost = bad[0] if bad else shadow if shadow is not None and shadow.bundle.version != info.version else None
             self._record(
                 "rollback",
