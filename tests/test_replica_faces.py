@@ -120,9 +120,41 @@ def test_an_operation_not_published_to_the_other_replicas_says_so_and_exits_4(
     lost = "not published to the other replicas: Cannot reach the store postgresql://u:***@db/rk."
     answer = {"via": "http://web-1", "assignment": assignment, "shift_ms": 2.0,
               "replicas": {"generation": 41, "converged": False, "waited_ms": 0.0, "replicas": [],
-                           "lagging": {"web-1": lost}}}  # fmt: skip
+                           "lagging": {"web-1": lost}, "superseded_by": None}}  # fmt: skip
     result = AssignmentResult.from_dict(answer)
     code, out = _said(result, "Rolled back", capsys)
     assert code == 4 and out.startswith("Rolled back churn in prod on this replica only: "), out
     assert f"{lost}; the other replicas may still serve what they served" in " ".join(out.split()), out
     assert "0 of" not in out and result.to_dict() == answer
+
+
+def test_a_rollback_superseded_by_another_replicas_deploy_says_what_the_fleet_serves_and_exits_4(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assignment = {"name": "churn", "env": "prod", "version": "v1.0.0", "action": "rollback", "tag": "churn#prod#9",
+                  "time": "2026-11-30T20:00:00+00:00", "reason": "bad canary"}  # fmt: skip
+    newer = {"live": {"version": "v1.2.0", "tag": "churn#prod#10", "percent": None}, "canary": None}
+    fleet = [{"replica": r, "generation": 43, "serving": newer, "error": None} for r in ("r1", "r2", "r3")]
+    later = {"generation": 43, "action": "deploy", "by": "r2"}
+    answer = {"via": "http://r1", "assignment": assignment, "shift_ms": 2.0,
+              "replicas": {"generation": 42, "converged": True, "waited_ms": 14.0, "replicas": fleet,
+                           "lagging": {}, "superseded_by": later}}  # fmt: skip
+    result = AssignmentResult.from_dict(answer)
+    assert result.to_dict() == answer and not result.converged
+    code, out = _said(result, "Rolled back", capsys)
+    assert code == NOT_EVERYWHERE, out
+    assert out.startswith("Rolled back churn in prod, then superseded: "), out
+    said = " ".join(out.split())
+    assert (
+        "3 of 3 replicas reached generation 42 (14.0 ms), then superseded by deploy (generation 43) by r2: "
+        "the replicas serve v1.2.0 live (check: rollbackkit status churn --env prod)" in said
+    ), out
+    assert "serve v1.0.0" not in said, out
+
+    kept = {"live": {"version": "v1.0.0", "tag": "churn#prod#9", "percent": None},
+            "shadow": {"version": "v1.2.0", "tag": "churn#prod#10", "percent": 10}}  # fmt: skip
+    answer["replicas"]["replicas"] = [{**r, "serving": kept} for r in fleet]
+    code, out = _said(AssignmentResult.from_dict(answer), "Rolled back", capsys)
+    assert code == 0 and out.startswith("Rolled back churn in prod: "), out
+    assert "the replicas serve v1.0.0 live, v1.2.0 shadow 10%" in " ".join(out.split()), out

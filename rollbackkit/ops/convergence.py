@@ -5,13 +5,17 @@ A deploy, rollback or promote sent to one replica answers ``replicas`` (the serv
 serves it, how long that took, and why the ones behind are. :class:`Convergence` reads it,
 backend-free, for :class:`~rollbackkit.ops.results.AssignmentResult` and the CLI. On several
 hosts the change's git tag must reach the other clones too: :class:`GitRemote` reads the
-answer's ``git_remote`` (what was pushed to the shared remote, or why not).
+answer's ``git_remote`` (what was pushed to the shared remote, or why not). When another
+replica published after the operation (``superseded_by``), the fleet serves that change:
+:meth:`Convergence.holds` says whether the operation's version still serves in its role.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from rollbackkit.serving.desired import Desired
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,16 @@ class ReplicaServing:
         placed = self.serving.get("live")
         return str(placed["version"]) if isinstance(placed, dict) and placed.get("version") else None
 
+    def serves(self, role: str) -> str | None:
+        """The version it serves as ``role`` (``live``, ``canary``, ``shadow``; None: nothing)."""
+        placed = self.serving.get(role)
+        return str(placed["version"]) if isinstance(placed, dict) and placed.get("version") else None
+
+    def describe(self) -> str:
+        """One line: ``v1.1.0 live, v1.2.0 canary 25%``."""
+        state = {role: p for role, p in self.serving.items() if isinstance(p, dict) and p.get("version")}
+        return Desired.from_json(state).describe()
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReplicaServing:
         """From one entry of ``replicas.replicas`` in an operation's answer."""
@@ -44,6 +58,30 @@ class ReplicaServing:
 
 
 @dataclass(frozen=True)
+class Superseded:
+    """A publication after the operation's: another change (``action`` by replica ``by``) the fleet serves."""
+
+    generation: int
+    action: str
+    by: str
+
+    @classmethod
+    def of(cls, data: Any) -> Superseded | None:
+        """From ``replicas.superseded_by`` (None: absent, nothing published since)."""
+        if not isinstance(data, dict) or not isinstance(data.get("generation"), int):
+            return None
+        return cls(data["generation"], str(data.get("action") or "?"), str(data.get("by") or "?"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{generation, action, by}``."""
+        return {"generation": self.generation, "action": self.action, "by": self.by}
+
+
+ROLE_OF = {"canary": "canary", "shadow": "shadow"}
+"""The role an assignment's action puts its version in (any other action: ``live``)."""
+
+
+@dataclass(frozen=True)
 class Convergence:
     """An operation's reach over the replicas.
 
@@ -53,6 +91,7 @@ class Convergence:
         waited_ms: How long the operation waited for them.
         replicas: The live replicas when the wait ended.
         lagging: The replicas that do not serve it, with why (``cannot load v1.0.0: ...``).
+        superseded_by: A later publication (another replica's change) the replicas serve instead.
     """
 
     generation: int
@@ -60,6 +99,7 @@ class Convergence:
     waited_ms: float
     replicas: list[ReplicaServing] = field(default_factory=list)
     lagging: dict[str, str] = field(default_factory=dict)
+    superseded_by: Superseded | None = None
 
     @classmethod
     def of(cls, data: Any) -> Convergence | None:
@@ -76,6 +116,7 @@ class Convergence:
             if isinstance(listed, list)
             else [],
             lagging={str(k): str(v) for k, v in lagging.items()} if isinstance(lagging, dict) else {},
+            superseded_by=Superseded.of(data.get("superseded_by")),
         )
 
     @property
@@ -92,6 +133,19 @@ class Convergence:
         """The live version ``replica`` serves as last heard (None: not listed)."""
         return next((r.live for r in self.replicas if r.replica == replica), None)
 
+    def holds(self, action: str, version: str) -> bool:
+        """Whether the replicas serve ``version`` where ``action`` put it (always, when not superseded)."""
+        if self.superseded_by is None:
+            return True
+        role = ROLE_OF.get(action, "live")
+        return bool(self.replicas) and all(r.serves(role) == version for r in self.replicas)
+
+    def serving_now(self) -> str:
+        """What the replicas at the newest generation serve (``v1.2.0 live``), for a superseded operation."""
+        newest = max((r.generation or 0 for r in self.replicas), default=0)
+        states = {r.describe() for r in self.replicas if (r.generation or 0) == newest}
+        return states.pop() if len(states) == 1 else "another state"
+
     def to_dict(self) -> dict[str, Any]:
         """The answer's ``replicas`` shape."""
         return {
@@ -103,6 +157,7 @@ class Convergence:
                 for r in self.replicas
             ],
             "lagging": dict(self.lagging),
+            "superseded_by": None if self.superseded_by is None else self.superseded_by.to_dict(),
         }
 
 

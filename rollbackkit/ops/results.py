@@ -159,8 +159,10 @@ class AssignmentResult:
 
     @property
     def converged(self) -> bool:
-        """True unless a shared store's replicas do not all serve the change yet."""
-        return self.replicas is None or self.replicas.converged
+        """True unless a shared store's replicas do not all serve the change (yet, or any more:
+        another replica's later change superseded it)."""
+        reach, a = self.replicas, self.assignment
+        return reach is None or (reach.converged and reach.holds(a.action, a.version))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AssignmentResult:

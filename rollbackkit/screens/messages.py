@@ -110,10 +110,12 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
     if stopped is not None and stopped.kept:  # nothing moved: "v1.3.0 -> v1.3.0" would say nothing
         moved = stopped.line(a.version)
     reach = result.replicas
-    partly = reach is not None and not reach.converged
+    partly = not result.converged
     where = f" {a.name} in {a.env}"
-    if partly and reach is not None:  # "Rolled back churn in prod on 2 of 3 replicas": never a plain green verb
+    if reach is not None and not reach.converged:  # "Rolled back churn in prod on 2 of 3 replicas": never green
         where += f" on {reach.reached} of {reach.total} replicas" if reach.reached else " on this replica only"
+    elif partly:  # every replica switched, then another replica's change replaced it
+        where += ", then superseded"
     headline = Text.assemble(
         (verb, "bold yellow" if partly else "bold green"),
         f"{where}: ",
@@ -149,7 +151,7 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
         rows.append(("incident", a.incident))
     _fields(console, rows)
     if reach is not None:
-        replicas(console, reach, a.name, a.env, a.version)
+        replicas(console, reach, a.name, a.env, a.version, a.action)
     if result.git_remote is not None and result.git_remote.error:
         console.print(Text(unshared(result.git_remote, a.tag), style="yellow"), highlight=False)
 
@@ -163,15 +165,24 @@ def unshared(remote: GitRemote, tag: str) -> str:
     return said if "run:" in said else f"{said} (run: git fetch {origin} --tags; git push {origin} --tags)"
 
 
-def replicas(console: Console, reach: Convergence, name: str, env: str, version: str) -> None:
+def replicas(console: Console, reach: Convergence, name: str, env: str, version: str, action: str = "") -> None:
     """``3 of 3 replicas serve v1.0.0 (generation 42, 14 ms)`` (dim), or one line per replica
-    that does not serve it: what it still serves and why (red: it cannot, yellow: not yet)."""
+    that does not serve it: what it still serves and why (red: it cannot, yellow: not yet).
+    When another replica published since: ``..., then superseded by deploy (generation 43) by r2:
+    the replicas serve v1.2.0 live`` (yellow when that is not this operation's version)."""
     waited = milliseconds(reach.waited_ms) if reach.waited_ms < 1000 else f"{reach.waited_ms / 1000:.1f} s"
     said = f"{reach.reached} of {reach.total} replicas serve {version} (generation {reach.generation}, {waited})"
-    if reach.converged:
-        console.print(Text(said, style="dim"), highlight=False)
-        return
     look = f"rollbackkit status {name} --env {env}"
+    later, held = reach.superseded_by, reach.holds(action, version)
+    if later is not None:
+        said = (
+            f"{reach.reached} of {reach.total} replicas reached generation {reach.generation} ({waited}), "
+            f"then superseded by {later.action} (generation {later.generation}) by {later.by}: "
+            f"the replicas serve {reach.serving_now()}" + ("" if held else f" (check: {look})")
+        )
+    if reach.converged:
+        console.print(Text(said, style="dim" if held else "yellow"), highlight=False)
+        return
     if not reach.replicas:  # nothing heard from the others: not published, or the store went away
         for why in reach.lagging.values():
             said = f"{why}; the other replicas may still serve what they served (check: {look})"
