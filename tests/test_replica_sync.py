@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 import pandas as pd
 import pytest
+import uvicorn
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -76,22 +77,47 @@ def wine(wine_template: tuple[Path, pd.DataFrame], tmp_path: Path) -> tuple[Path
 
 
 class Replicas:
-    """Served environments of one project on one store, each with its sync; stopped at the end."""
+    """Served environments of one project on one store, each with its sync; stopped at the end.
 
-    def __init__(self, url: str) -> None:
+    ``http=True``: each one also answers HTTP on 127.0.0.1 (its URL in its heartbeat), as a
+    ``serve`` process would, so its peers can ask it whether it reaches the store.
+    """
+
+    def __init__(self, url: str, *, gone_after: float | None = None) -> None:
         self.store = open_store(url)
+        self.gone_after = gone_after
         self.envs: list[ServingEnvironment] = []
+        self.servers: list[uvicorn.Server] = []
 
-    def start(self, repo: Path, replica: str) -> ServingEnvironment:
+    def start(self, repo: Path, replica: str, *, http: bool = False) -> ServingEnvironment:
         env = ServingEnvironment(repo, "model", "prod", scoring_threads=None)
         env.start()
-        sync = ReplicaSync(env, self.store, replica, heartbeat=0.2, poll=0.3, converge_timeout=10.0)
+        sync = ReplicaSync(
+            env, self.store, replica, heartbeat=0.2, poll=0.3, converge_timeout=10.0, gone_after=self.gone_after
+        )
         env.sync = sync
+        if http:
+            sync.url = self._serve_http(env)
         sync.start()
         self.envs.append(env)
         return env
 
+    def _serve_http(self, env: ServingEnvironment) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(create_app(env, "token"), port=port, log_level="error"))
+        threading.Thread(target=server.run, daemon=True).start()
+        self.servers.append(server)
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "the replica's HTTP server never started"
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{port}"
+
     def stop(self) -> None:
+        for server in self.servers:
+            server.should_exit = True
         for env in self.envs:
             if env.sync is not None:
                 env.sync.stop()
@@ -371,13 +397,14 @@ def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_i
 ) -> None:
     monkeypatch.setattr(replicas_table, "STALE_AFTER", 0.6)  # seconds, not 5 and 30: the same story, faster
     monkeypatch.setattr(replicas_table, "GONE_AFTER", 2.5)
-    monkeypatch.setattr(replica_health, "GONE_AFTER", 2.5)
+    monkeypatch.setattr(replica_health, "ASK_EVERY", 0.5)
     repo, live = wine
     parts = urlsplit(store_url)
     cable = Cable(parts.hostname or "127.0.0.1", parts.port or 5432)
-    direct, cut_off = Replicas(store_url), Replicas(store_url.replace(f":{parts.port}/", f":{cable.port}/"))
+    through = store_url.replace(f":{parts.port}/", f":{cable.port}/")
+    direct, cut_off = Replicas(store_url, gone_after=2.5), Replicas(through, gone_after=2.5)
     try:
-        a = direct.start(repo, "a")
+        a = direct.start(repo, "a", http=True)  # b asks a whether it reaches the store: it does
         b = cut_off.start(repo, "b")
         assert b.sync is not None and a.sync is not None
         a.sync.converge_timeout = 1.5
@@ -396,7 +423,7 @@ def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_i
         while _healthz(b).status_code == 200:  # until it is gone: then it drains itself, and nobody waits for it
             assert time.monotonic() < deadline + 5, "b cut off for GONE_AFTER still takes traffic"
             time.sleep(0.1)
-        assert "cannot see the store for" in _healthz(b).json()["reason"]
+        assert "cannot see the store for" in _healthz(b).json()["reason"] and a.sync.url in _healthz(b).json()["reason"]
         assert a.sync.wait_converged(a.sync.generation, timeout=0.5).converged
         with pytest.raises(StoreError, match="Cannot reach the store"):
             b.rollback(reason="needs the store")
@@ -416,6 +443,38 @@ def test_a_replica_cut_off_from_the_store_keeps_serving_and_catches_up_when_it_i
             cable.mend()
         direct.stop()
         cut_off.stop()
+        cable.cut()
+
+
+def test_a_store_outage_longer_than_the_bound_drains_no_replica(
+    wine: tuple[Path, pd.DataFrame], store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The managed PostgreSQL fails over for a minute: every replica keeps taking traffic."""
+    monkeypatch.setattr(replica_health, "ASK_EVERY", 0.3)
+    repo, live = wine
+    parts = urlsplit(store_url)
+    cable = Cable(parts.hostname or "127.0.0.1", parts.port or 5432)
+    fleet = Replicas(store_url.replace(f":{parts.port}/", f":{cable.port}/"), gone_after=1.0)
+    try:
+        envs = [fleet.start(repo, name, http=True) for name in ("a", "b", "c")]
+        for env in envs:
+            assert env.sync is not None
+            env.sync._see_peers()  # each one has listed the other two (the listener does so on every poll)
+        cable.cut()
+        deadline = time.monotonic() + 10
+        while not all(env.sync and env.sync.outage and env.sync.status()["store_seen_s"] > 1.2 for env in envs):
+            # cut off longer than the bound, and each asked its peers: none reaches the store
+            assert time.monotonic() < deadline, [env.sync and env.sync.status() for env in envs]
+            time.sleep(0.05)
+        for env in envs:
+            assert env.sync is not None
+            answer = _healthz(env)
+            assert answer.status_code == 200, answer.json()
+            assert "no peer reaches it either" in env.sync.status()["outage"]
+        assert envs[0].predict(live.iloc[:3].reset_index(drop=True)).version == OLD
+    finally:
+        cable.mend()
+        fleet.stop()
         cable.cut()
 
 

@@ -243,13 +243,15 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         sync = env.sync
         if sync is None:
             return JSONResponse({"ok": True, "version": live["version"]})
+        seen = {"store_seen_s": sync.status()["store_seen_s"]}  # a peer cut off asks: do you reach the store?
         drained = sync.drained()  # not what the others serve, or cut off from the store: drain it
         if drained is not None:
             reason = f"replica {sync.replica} {drained}"
-            return JSONResponse({"ok": False, "version": live["version"], "reason": reason}, status_code=503)
+            body = {"ok": False, "version": live["version"], "reason": reason, **seen}
+            return JSONResponse(body, status_code=503)
         if sync.error is not None:  # no other replica serves it either: serve on, say why
-            return JSONResponse({"ok": True, "version": live["version"], "error": sync.error})
-        return JSONResponse({"ok": True, "version": live["version"]})
+            return JSONResponse({"ok": True, "version": live["version"], "error": sync.error, **seen})
+        return JSONResponse({"ok": True, "version": live["version"], **seen})
 
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(openapi_document(env.name, env.env))

@@ -3,6 +3,11 @@
 :class:`ReplicaHealth` is the part of :class:`~rollbackkit.serving.sync.ReplicaSync` that
 answers from memory (never asking the store): what the replica last saw of the other
 replicas (on each poll of the listener) and how long it has been cut off from the store.
+
+A replica cut off from the store cannot tell "I am cut off" from "the store is down" by
+itself: its heartbeat thread asks the peers it last listed (their ``/healthz``, a short
+timeout, at most every :data:`ASK_EVERY` seconds, never on a request) whether THEY reach the
+store. Only when one does is it fenced; a whole-store outage drains nobody.
 """
 
 from __future__ import annotations
@@ -13,8 +18,16 @@ import socket
 import time
 from typing import Protocol
 
+import httpx
+
 from rollbackkit.errors import InvalidInput, StoreError
+from rollbackkit.serving.postgres import replicas as replicas_table
 from rollbackkit.serving.postgres.replicas import GONE_AFTER, ReplicaTable
+
+ASK_EVERY = 3.0
+"""Seconds between two rounds of asking peers whether they reach the store (while cut off)."""
+ASK_TIMEOUT = 0.5
+"""Seconds one peer gets to answer ``/healthz``."""
 
 
 class Named(Protocol):
@@ -37,6 +50,11 @@ class ReplicaHealth:
     _reached: float  # when this replica last reached the store (monotonic)
     _peers: int  # other replicas with a fresh heartbeat, when it last listed them
     _peers_serve: bool  # one of them serves the generation this replica wants (last listed)
+    gone_after: float = GONE_AFTER  # seconds cut off from the store before it may be fenced
+    _peer_urls: tuple[str, ...] = ()  # the fresh peers' URLs, when it last listed them
+    _asked: float = 0.0  # when it last asked them (monotonic)
+    _reaching: str | None = None  # a peer that answered it reaches the store (last round)
+    outage: str | None = None  # why it serves on though cut off (``/status``), or None
 
     def _refuse_twin(self) -> None:
         """Refuse to start when another live process already is this replica of this environment.
@@ -75,6 +93,7 @@ class ReplicaHealth:
         with contextlib.suppress(StoreError):
             peers = [r for r in self.replicas.list(env.name, env.env) if r.fresh and r.replica != self.replica]
             self._peers = len(peers)
+            self._peer_urls = tuple(r.url for r in peers if r.url)
             self._peers_serve = any((r.generation or 0) >= self._wanted and not r.error for r in peers)
 
     def drained(self) -> str | None:
@@ -92,17 +111,49 @@ class ReplicaHealth:
 
     def fenced(self) -> str | None:
         """Why this replica must leave the balancer though it serves: cut off from the store for
-        :data:`~rollbackkit.serving.postgres.replicas.GONE_AFTER` seconds while other replicas
-        were serving (it may serve a version they moved away from; operations stop waiting for it
-        then). None otherwise: a store restart (seconds) drains nothing, nor does an outage of a
-        lone replica's store.
+        :attr:`gone_after` seconds while a peer answered that it reaches the store (this one may
+        serve a version they moved away from; operations stop waiting for it then). None
+        otherwise: a store restart or a whole-store outage (no peer reaches it either, or none
+        answers) drains nothing, nor does an outage of a lone replica's store.
         """
-        if self.store_error is None or self._peers == 0:
+        if self.store_error is None or self._peers == 0 or self._reaching is None:
             return None
         cut_off = time.monotonic() - self._reached
-        if cut_off < GONE_AFTER:
+        if cut_off < self.gone_after:
             return None
-        return f"cannot see the store for {cut_off:.0f} s: may serve a stale version ({self.store_error})"
+        return (
+            f"cannot see the store for {cut_off:.0f} s while the replica at {self._reaching} does: "
+            f"may serve a stale version ({self.store_error})"
+        )
+
+    def ask_peers(self) -> None:
+        """While cut off from the store, ask the peers last listed whether they reach it (the
+        heartbeat thread's job: :meth:`fenced` reads the verdict from memory)."""
+        cut_off = time.monotonic() - self._reached
+        if self.store_error is None or cut_off < self.gone_after / 2:
+            self._reaching = self.outage = None
+            return
+        if time.monotonic() - self._asked < ASK_EVERY:
+            return
+        self._asked = time.monotonic()
+        self._reaching = next((url for url in self._peer_urls if _reaches_store(url)), None)
+        if self._reaching is None:
+            asked = ", ".join(self._peer_urls) or "none with a URL"
+            self.outage = (
+                f"cannot see the store for {cut_off:.0f} s, and no peer reaches it either (asked: {asked}): "
+                "a store outage, serving on"
+            )
+        else:
+            self.outage = None
+
+
+def _reaches_store(url: str) -> bool:
+    """Whether the replica at ``url`` answers that it reached the store within STALE_AFTER seconds."""
+    try:
+        seen = httpx.get(f"{url.rstrip('/')}/healthz", timeout=ASK_TIMEOUT).json().get("store_seen_s")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+    return isinstance(seen, int | float) and seen < replicas_table.STALE_AFTER
 
 
 def _alive(pid: int | None) -> bool:

@@ -66,6 +66,7 @@ class ReplicaSync(ReplicaHealth):
         heartbeat: Seconds between heartbeats.
         poll: Seconds between reads of the published state (NOTIFY is the fast path).
         converge_timeout: How long an operation waits for the other replicas.
+        gone_after: Seconds cut off from the store (while a peer reaches it) before ``/healthz`` drains it.
     """
 
     environment: Followed
@@ -79,6 +80,7 @@ class ReplicaSync(ReplicaHealth):
         heartbeat: float = 1.0,
         poll: float = 1.0,
         converge_timeout: float = 10.0,
+        gone_after: float | None = None,
     ) -> None:
         self.environment = environment
         self.store = store
@@ -86,6 +88,8 @@ class ReplicaSync(ReplicaHealth):
         self.heartbeat = heartbeat
         self.poll = poll
         self.converge_timeout = converge_timeout
+        if gone_after is not None:
+            self.gone_after = gone_after
         self.routing = RoutingTable(store)
         self.replicas = ReplicaTable(store)
         self.url = ""
@@ -321,6 +325,7 @@ class ReplicaSync(ReplicaHealth):
             beats += 1
             try:
                 self._beat()
+                self.ask_peers()
                 if beats % max(1, round(300 / self.heartbeat)) == 0:  # every 5 minutes
                     with contextlib.suppress(StoreError):
                         self.replicas.sweep(env.name, env.env)
@@ -329,8 +334,9 @@ class ReplicaSync(ReplicaHealth):
 
     def status(self) -> dict[str, Any]:
         """``/status``'s ``replica``: ``{replica, generation, in_sync, error, last_switch, store_error,
-        url, store_seen_s, followed_s, following}`` — ``following`` false when the listener has not
-        read the published state for 3 polls (a hung connection: this replica no longer follows)."""
+        url, store_seen_s, followed_s, following, outage}`` — ``following`` false when the listener has
+        not read the published state for 3 polls (a hung connection: this replica no longer follows);
+        ``outage``: why it serves on though cut off from the store (no peer reaches it either)."""
         now = time.monotonic()
         followed = round(now - self._followed, 3)
         return {
@@ -344,6 +350,7 @@ class ReplicaSync(ReplicaHealth):
             "store_seen_s": round(now - self._reached, 3),
             "followed_s": followed,
             "following": followed <= 3 * self.poll + 1.0,
+            "outage": self.outage,
         }
 
 
