@@ -40,9 +40,11 @@ def test_the_kubernetes_example_serves_through_real_options_with_secrets_and_hea
 
 
 def test_the_numbers_it_quotes_are_the_codes_defaults() -> None:
+    from rollbackkit.serving.postgres.batching import REQUEST_OVERHEAD
     from rollbackkit.serving.postgres.replicas import GONE_AFTER, STALE_AFTER
     from rollbackkit.serving.postgres.store import MIN_SERVER_VERSION, STORE_ENV
     from rollbackkit.serving.postgres.writer import BACKOFF, PgLogWriter
+    from rollbackkit.serving.replica_health import ASK_EVERY
     from rollbackkit.serving.replicated import REPLICA_ENV
     from rollbackkit.serving.sync import ReplicaSync
 
@@ -53,9 +55,26 @@ def test_the_numbers_it_quotes_are_the_codes_defaults() -> None:
     assert f"PostgreSQL database ({MIN_SERVER_VERSION // 10000} or newer)" in text
     assert f"A replica without a heartbeat for {STALE_AFTER:g} s" in text
     assert f"after {GONE_AFTER:g} s of silence it is gone" in text
-    assert f"and after {GONE_AFTER:g} s answers `/healthz` with 503" in text
-    assert f"up to {writer['buffer_rows'].default:,} rows per replica" in text
+    assert f"the cut-off replica, after {GONE_AFTER:g} s, answers `/healthz` with 503" in text
+    assert f"their `/healthz`, every {ASK_EVERY:g} s, never on a request" in text
+    rows, held = writer["buffer_rows"].default, writer["buffer_bytes"].default
+    assert f"up to {rows:,} rows or {held // 2**20} MB per replica, whichever fills first" in text
+    assert f"a request weighs its frames plus ~{REQUEST_OVERHEAD // 1000} kB" in text
+    assert f"about {round(held / REQUEST_OVERHEAD, -4):,.0f} one-row requests fill the {held // 2**20} MB" in text
     assert f"commits every {writer['flush_interval'].default:g} s with a store" in text
     assert f"({BACKOFF[0]:g} s doubling to {BACKOFF[1]:g} s)" in text
     assert f"waits up to {sync['converge_timeout'].default:g} s" in text
     assert f"reads the state every {'second' if sync['poll'].default == 1 else sync['poll'].default}" in text
+
+
+def test_the_convergence_figures_it_quotes_are_the_benchmarks() -> None:
+    import json
+
+    bench = json.loads((Path(__file__).parent.parent / "bench/results/replicas.json").read_text())["convergence"]
+    shift = bench["ack_to_last_replica_switch_ms"]
+    text = " ".join(SECTION.split())
+    quoted = f"in {shift['p50']:.1f} ms (p50), {shift['p99']:.1f} ms (p99) over {shift['n']} shifts"
+    assert quoted in text
+    changelog = " ".join((Path(__file__).parent.parent / "CHANGELOG.md").read_text().split())
+    assert f"{shift['p50']:.1f} ms p50, {shift['p99']:.1f} ms p99 over {shift['n']}" in changelog
+    assert "Convergence on loopback: p50" not in changelog, "one home for the figures: bench/results/replicas.json"

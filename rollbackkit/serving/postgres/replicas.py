@@ -3,7 +3,10 @@
 A replica writes what it serves, the routing generation it has adopted, when it last
 switched and why it cannot follow (``error``) into ``replicas``; operations wait on these
 rows for convergence and ``status`` lists them. A row without a heartbeat for
-:data:`STALE_AFTER` seconds is shown as gone, and never waited for.
+:data:`STALE_AFTER` seconds is stale: the replica may be cut off from the store and still serve
+an older state, so an operation names it as lagging (never converged) without waiting for it.
+After :data:`GONE_AFTER` seconds it is gone (it has drained itself) and no longer counted; after
+:data:`FORGET_AFTER` seconds its row is deleted.
 """
 
 from __future__ import annotations
