@@ -28,7 +28,7 @@ def test_the_kubernetes_example_serves_through_real_options_with_secrets_and_hea
     assert deployment["kind"] == "Deployment" and service["kind"] == "Service"
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
-    env = {e["name"]: e["valueFrom"] for e in container["env"]}
+    env = {e["name"]: e.get("valueFrom", e.get("value")) for e in container["env"]}
     assert "secretKeyRef" in env["ROLLBACKKIT_STORE"] and "secretKeyRef" in env["ROLLBACKKIT_ADMIN_TOKEN"]
     assert env["ROLLBACKKIT_REPLICA"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     command = container["command"]
@@ -37,6 +37,24 @@ def test_the_kubernetes_example_serves_through_real_options_with_secrets_and_hea
     options = {opt for param in serve.params for opt in param.opts}
     assert [arg for arg in command if arg.startswith("--") and arg not in options] == []
     assert str(container["ports"][0]["containerPort"]) == command[command.index("--port") + 1]
+
+
+def test_the_kubernetes_pods_push_their_tags_to_origin_with_a_mounted_deploy_key() -> None:
+    from rollbackkit.registry.shared_tags import GIT_TIMEOUT_S
+
+    deployment = _yaml_blocks()[1]
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    ssh = next(e["value"] for e in container["env"] if e["name"] == "GIT_SSH_COMMAND").split()
+    assert ssh[0] == "ssh" and "BatchMode=yes" in ssh, "a key that needs a passphrase must fail, not prompt"
+    key = Path(ssh[ssh.index("-i") + 1])
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    secrets = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+    (volume,) = [name for name, path in mounts.items() if key.parent == Path(path)]
+    assert secrets[volume]["defaultMode"] == 0o400, "ssh refuses a private key others can read"
+    text = " ".join(SECTION.split())
+    assert f"spends up to {GIT_TIMEOUT_S:g} s trying under the environment-wide lock" in text
+    assert "`record-not-shared`" in text and "GIT_TERMINAL_PROMPT=0" in text
 
 
 def test_the_numbers_it_quotes_are_the_codes_defaults() -> None:
