@@ -607,3 +607,28 @@ def test_a_log_that_fails_after_a_rollbacks_shift_never_undoes_it_and_is_counted
         assert _tags(repo)[-1].endswith(str(answer["assignment"]["number"]))
     finally:
         a.log.close(1.0)
+
+
+def test_an_operation_whose_convergence_wait_fails_holds_no_lock_the_next_operation_needs(
+    wine: tuple[Path, pd.DataFrame], replicas: Replicas, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug while waiting for the other replicas fails that one answer, never every later operation."""
+    repo, _ = wine
+    a = replicas.start(repo, "a")
+    assert a.sync is not None
+    waits = a.sync.wait_converged
+
+    def newer_rollbackkit_row(generation: int, timeout: float | None = None) -> Any:
+        monkeypatch.setattr(a.sync, "wait_converged", waits)  # once
+        raise ValueError("unknown placement field 'weight' (a row written by a newer rollbackkit)")
+
+    monkeypatch.setattr(a.sync, "wait_converged", newer_rollbackkit_row)
+    with pytest.raises(ValueError, match="newer rollbackkit"):
+        a.deploy(NEW, reason="the wait for the replicas fails")
+    answers: list[dict[str, Any]] = []
+    rollback = threading.Thread(target=lambda: answers.append(a.rollback(reason="the next operation")), daemon=True)
+    rollback.start()
+    rollback.join(timeout=20)
+    assert answers, "the next operation waits forever for the order lock the failed one kept"
+    assert answers[0]["assignment"]["version"] == OLD and answers[0]["replicas"]["converged"]
+    assert _serves(a) == (OLD, None, 0)

@@ -108,8 +108,8 @@ class Operations(RollbackOperation):
                 "preflight": report,
                 "shift_ms": round((shifted - loaded) * 1000, 3),
             }
-            self.background.order.acquire()
-        return self._synced(self._converged(answer, shift))
+            self._order(shift)
+        return self._finish(answer, shift)
 
     # ------------------------------------------------------------------------- promote / advance
     def promote(
@@ -128,8 +128,8 @@ class Operations(RollbackOperation):
         checked_promote(from_shadow, canary)
         with self._operation("promote") as shift:
             answer = self._from_shadow(canary, reason, actor) if from_shadow else self._promote_canary(reason, actor)
-            self.background.order.acquire()
-        return self._synced(self._converged(answer, shift))
+            self._order(shift)
+        return self._finish(answer, shift)
 
     def _promote_canary(self, reason: str, actor: str) -> dict[str, Any]:
         """Promote the running canary (hold :attr:`_ops`): its rows, every step's, go to production."""
@@ -202,8 +202,8 @@ class Operations(RollbackOperation):
                 answer = self._promote_canary(reason, actor)
             else:
                 answer = self._step(slot, current, percent, reason, actor)
-            self.background.order.acquire()
-        return self._synced(self._converged(answer, shift))
+            self._order(shift)
+        return self._finish(answer, shift)
 
     def _step(self, slot: Slot, current: Assignment, percent: int, reason: str, actor: str) -> dict[str, Any]:
         """Resize the stepped canary to ``percent`` under a new ``canary`` assignment (hold :attr:`_ops`)."""

@@ -39,6 +39,7 @@ class Shift:
     generation: int | None = None
     error: str | None = None
     record: SharedRecord | None = None  # the tags shared through git's origin (None: no remote)
+    ordered: bool = False  # the operation holds ``background.order`` (released by _finish, or on a failure)
 
 
 class Recording:
@@ -80,18 +81,29 @@ class Recording:
         fails after its shift (no tag, no journal entry) publishes nothing: this replica serves
         the published state again (:meth:`ReplicaSync.undo`).
         """
+        shift = Shift()
+        try:
+            with self._locked(action, shift):
+                yield shift
+        except BaseException:  # the operation never reaches _finish: the order it took goes too
+            self._unorder(shift)
+            raise
+
+    @contextlib.contextmanager
+    def _locked(self, action: str, shift: Shift) -> Iterator[None]:
+        """The locks and the publication of :meth:`_operation` (``shift`` filled in)."""
         sync = self.sync
         if sync is None:
             with self._ops:
-                yield Shift()
+                yield
             return
         tags = sharing(self.registry.git, self.name, self.journal, self.background.failed)
         with sync.exclusive(), self._ops, tags as record:  # another host's tags fetched, this one's pushed
             sync.catch_up()
             before = self.router.state.generation
-            shift = Shift(record=record)
+            shift.record = record
             try:
-                yield shift
+                yield
             except BaseException:
                 if self.router.state.generation != before:  # shifted, not recorded: never published
                     sync.undo(action)
@@ -101,6 +113,29 @@ class Recording:
                     shift.generation = sync.publish(action)
                 except StoreError as exc:
                     shift.error = f"not published to the other replicas: {exc.message}"
+
+    def _order(self, shift: Shift) -> None:
+        """Take ``background.order`` before the operation's locks go (hooks run in change order)."""
+        self.background.order.acquire()
+        shift.ordered = True
+
+    def _unorder(self, shift: Shift) -> None:
+        if shift.ordered:
+            shift.ordered = False
+            self.background.order.release()
+
+    def _finish(self, answer: dict[str, Any], shift: Shift) -> dict[str, Any]:
+        """The operation's answer after its locks went: convergence, then its hooks (:meth:`_synced`)
+        when it took ``order``; ``order`` is let go whatever is raised."""
+        try:
+            answer = self._converged(answer, shift)
+        except BaseException:
+            self._unorder(shift)
+            raise
+        if not shift.ordered:
+            return answer
+        shift.ordered = False
+        return self._synced(answer)
 
     def _converged(self, answer: dict[str, Any], shift: Shift) -> dict[str, Any]:
         """``answer`` with ``replicas``: whether every replica serves the change (waits for them)."""

@@ -128,7 +128,5 @@ class RollbackOperation(Recording):
                 "shift_ms": round((shifted - loaded) * 1000, 3),
             }
             if not automatic:  # an automatic one's hook is on_auto_rollback, run by the watchdog
-                self.background.order.acquire()
-        if automatic:
-            return self._converged(answer, shift)
-        return self._synced(self._converged(answer, shift))
+                self._order(shift)
+        return self._finish(answer, shift)
