@@ -154,7 +154,38 @@ def test_a_rollback_superseded_by_another_replicas_deploy_says_what_the_fleet_se
 
     kept = {"live": {"version": "v1.0.0", "tag": "churn#prod#9", "percent": None},
             "shadow": {"version": "v1.2.0", "tag": "churn#prod#10", "percent": 10}}  # fmt: skip
-    answer["replicas"]["replicas"] = [{**r, "serving": kept} for r in fleet]
+    reach = answer["replicas"]
+    assert isinstance(reach, dict)
+    reach["replicas"] = [{**r, "serving": kept} for r in fleet]
     code, out = _said(AssignmentResult.from_dict(answer), "Rolled back", capsys)
     assert code == 0 and out.startswith("Rolled back churn in prod: "), out
     assert "the replicas serve v1.0.0 live, v1.2.0 shadow 10%" in " ".join(out.split()), out
+
+
+def test_status_reads_of_a_hung_store_give_up_in_seconds_and_a_bug_is_not_hidden_as_no_generation(
+    served: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import psycopg
+
+    from rollbackkit.ops import replicas as ops_replicas
+
+    open_store(store_url)  # a replica created the schema
+    monkeypatch.setenv("ROLLBACKKIT_STORE", store_url)
+    with psycopg.connect(store_url) as dba:  # a migration holds the routing table: reads of it wait
+        dba.execute("LOCK TABLE rollbackkit.routing IN ACCESS EXCLUSIVE MODE")
+        answers: list[object] = []
+        reader = threading.Thread(target=lambda: answers.append(ops_replicas.published(served, "churn", "prod")))
+        reader.start()
+        reader.join(timeout=10)
+        hung = reader.is_alive()
+    reader.join()
+    assert not hung and answers == [None], "rollbackkit status hung on a locked store"
+
+    def broken(*_: object) -> None:
+        raise KeyError("generation")
+
+    monkeypatch.setattr(ops_replicas, "_publication", broken)
+    with pytest.raises(KeyError):  # a bug, not 'the store does not answer'
+        ops_replicas.published(served, "churn", "prod")

@@ -124,6 +124,7 @@ def from_store(repo: str | Path, name: str, env: str) -> Replicas | None:
     """
     from rollbackkit.serving.postgres.leader import current
     from rollbackkit.serving.postgres.replicas import ReplicaTable
+    from rollbackkit.serving.postgres.routing import SHORT_STATEMENTS
     from rollbackkit.serving.postgres.store import mapped, redacted, store_of, store_url
 
     try:
@@ -137,7 +138,7 @@ def from_store(repo: str | Path, name: str, env: str) -> Replicas | None:
     table = ReplicaTable(store)
     try:
         records = table.list(name, env)
-        with store.connect(autocommit=True, purpose="status") as con:
+        with store.connect(autocommit=True, purpose="status", settings=SHORT_STATEMENTS) as con:  # a hung store: 5 s
             leader = current(con, name, env).leader
             published = _publication(con, name, env)
     except StoreError:
@@ -155,16 +156,27 @@ def from_store(repo: str | Path, name: str, env: str) -> Replicas | None:
 
 def published(repo: str | Path, name: str, env: str) -> Publication | None:
     """The routing generation the store holds for NAME/ENV; None when there is none, no store,
-    or the store does not answer (a server's list is shown without it)."""
-    from rollbackkit.serving.postgres.store import store_of
+    or the store does not answer within seconds (a server's list is shown without it).
+
+    Raises:
+        NotAGitRepo: ``repo`` is not inside a git work tree.
+        InvalidInput: The store setting is not a PostgreSQL URL.
+    """
+    import psycopg
+
+    from rollbackkit.serving.postgres.routing import SHORT_STATEMENTS
+    from rollbackkit.serving.postgres.store import mapped, store_of
 
     try:
         store = store_of(Repository(repo).paths, migrate=False)
         if store is None:
             return None
-        with store.connect(autocommit=True, purpose="status") as con:
-            return _publication(con, name, env)
-    except Exception:  # best effort: the server's own list stands without it
+        with store.connect(autocommit=True, purpose="status", settings=SHORT_STATEMENTS) as con:
+            try:
+                return _publication(con, name, env)
+            except psycopg.Error as exc:  # a statement timeout, a dropped connection
+                raise mapped(exc, store.where, url=store.url) from None
+    except StoreError:  # unreachable, or no schema yet: the server's own list stands without it
         return None
 
 

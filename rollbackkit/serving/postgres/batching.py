@@ -31,10 +31,12 @@ class Batch:
     parts: list[rows.Part] | None = None
 
 
-RETRY_STATES = ("08", "57P", "53", "40001", "40P01", "55P03")
+RETRY_STATES = ("08", "57P", "53000", "53100", "53300", "40001", "40P01", "55P03")
 """SQLSTATEs (prefixes) after which a batch is retried whole, same id: connection exceptions, the
-server shutting down or starting, out of resources, a serialization failure or deadlock, a lock
-wait that timed out. Any other state is about the batch's content: it is split."""
+server shutting down or starting, the server out of resources (53000, disk full 53100, too many
+connections 53300), a serialization failure or deadlock, a lock wait that timed out. Any other
+state is about the batch's content and is split, including out of memory (53200) and a
+configuration limit (53400): a batch too big for the server would be retried forever."""
 
 
 def outage(exc: psycopg.Error) -> bool:
