@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollbackkit.serving.desired import Desired
+from rollbackkit.serving.desired import ROLES, Desired
 
 
 @dataclass(frozen=True)
@@ -28,20 +28,24 @@ class ReplicaServing:
     error: str | None = None
 
     @property
+    def state(self) -> Desired:
+        """What it serves, typed (the placements ``serving`` names; its other keys ignored)."""
+        placed = {role: p for role, p in self.serving.items() if isinstance(p, dict) and p.get("version")}
+        return Desired.from_json(placed)
+
+    @property
     def live(self) -> str | None:
         """The version it serves live (None: nothing, or not said)."""
-        placed = self.serving.get("live")
-        return str(placed["version"]) if isinstance(placed, dict) and placed.get("version") else None
+        return self.serves("live")
 
     def serves(self, role: str) -> str | None:
         """The version it serves as ``role`` (``live``, ``canary``, ``shadow``; None: nothing)."""
-        placed = self.serving.get(role)
-        return str(placed["version"]) if isinstance(placed, dict) and placed.get("version") else None
+        placed = getattr(self.state, role) if role in ROLES else None
+        return placed.version if placed is not None else None
 
     def describe(self) -> str:
         """One line: ``v1.1.0 live, v1.2.0 canary 25%``."""
-        state = {role: p for role, p in self.serving.items() if isinstance(p, dict) and p.get("version")}
-        return Desired.from_json(state).describe()
+        return self.state.describe()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReplicaServing:
