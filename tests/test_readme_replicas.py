@@ -53,7 +53,7 @@ def test_the_kubernetes_pods_push_their_tags_to_origin_with_a_mounted_deploy_key
     (volume,) = [name for name, path in mounts.items() if key.parent == Path(path)]
     assert secrets[volume]["defaultMode"] == 0o400, "ssh refuses a private key others can read"
     text = " ".join(SECTION.split())
-    assert f"spends up to {GIT_TIMEOUT_S:g} s trying under the environment-wide lock" in text
+    assert f"spends up to {GIT_TIMEOUT_S:g} s per fetch and per push trying under the environment-wide lock" in text
     assert "`record-not-shared`" in text and "GIT_TERMINAL_PROMPT=0" in text
 
 
