@@ -41,6 +41,7 @@ from rollbackkit.serving.desired import Desired, Placement
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.postgres import replicas as replicas_table
 from rollbackkit.serving.postgres.replicas import ReplicaTable
+from rollbackkit.serving.postgres.schema import ROW_TABLES
 from rollbackkit.serving.postgres.store import open_store
 from rollbackkit.serving.sync import ReplicaSync
 
@@ -582,21 +583,29 @@ def test_a_replica_that_starts_slowly_holds_no_other_replicas_operation(
         time.sleep(0.05)
 
 
-def test_a_log_that_fails_after_a_rollbacks_shift_never_undoes_it_and_is_counted(
+def test_a_log_that_fails_after_a_rollbacks_shift_never_undoes_it_and_the_replica_retries_it(
     wine: tuple[Path, pd.DataFrame], replicas: Replicas, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The store goes away between a rollback's tag and its quarantine: the rollback stands everywhere."""
+    """The store refuses a rollback's quarantine once (a lock timeout): the rollback stands everywhere,
+    and the replica quarantines the bad version's rows a moment later by itself."""
     from rollbackkit.serving.postgres.log import PostgresLog
 
-    repo, _ = wine
+    repo, live = wine
     a, b = replicas.start(repo, "a"), replicas.start(repo, "b")
     a.log = PostgresLog(replicas.store)
+    a.log.start()
     try:
         a.deploy(NEW, reason="v1.1.0 for everyone")
         assert _serves(b) == (NEW, None, 0)
+        assert a.predict(live.iloc[:5].reset_index(drop=True)).version == NEW
+        assert a.log.flush(10.0)
+        quarantine, held = a.log.quarantine, threading.Event()  # a writer's batch holds the rows' lock a while
+        held.set()
 
         def lock_timeout(*args: Any, **kwargs: Any) -> int:
-            raise StoreError("The store did not answer within 5 s (lock timeout).", "Try again.")
+            if held.is_set():
+                raise StoreError("The store did not answer within 5 s (lock timeout).", "Roll back again once it does.")
+            return quarantine(*args, **kwargs)
 
         monkeypatch.setattr(a.log, "quarantine", lock_timeout)
         answer = a.rollback(reason="v1.1.0 is wrong")
@@ -604,7 +613,19 @@ def test_a_log_that_fails_after_a_rollbacks_shift_never_undoes_it_and_is_counted
         assert _serves(a) == (OLD, None, 0) and _serves(b) == (OLD, None, 0), "a failed quarantine undid the rollback"
         said = a.status()["background"]
         assert said["failures"] == 1 and "quarantine of v1.1.0 failed after traffic moved" in said["last_failure"]
+        assert "roll back again" not in said["last_failure"].lower() and "retries" in said["last_failure"]
+        assert said["pending"] == ["quarantine of v1.1.0"]
         assert _tags(repo)[-1].endswith(str(answer["assignment"]["number"]))
+        held.clear()  # the lock goes
+        deadline = time.monotonic() + 10
+        while a.status()["background"]["pending"]:  # the heartbeat thread retries it
+            assert time.monotonic() < deadline, a.status()["background"]
+            time.sleep(0.05)
+        with replicas.store.connect() as con:
+            every = " UNION ALL ".join(f"SELECT status FROM {t} WHERE version = %s" for t in ROW_TABLES)
+            rows = con.execute(f"SELECT status, count(*) FROM ({every}) r GROUP BY 1", (NEW,) * len(ROW_TABLES))
+            assert dict(rows.fetchall()) == {"quarantined": 5}  # the deploy's rows, staged while it baked
+        assert a.status()["background"]["failures"] == 1
     finally:
         a.log.close(1.0)
 

@@ -3,16 +3,33 @@
 An MLflow alias moved after a deploy, promote or rollback, or the after-rollback hook (the
 runbook) of an automatic rollback, happens after the change is recorded: the change
 stands whatever becomes of it. A failure is counted and shown as ``background`` in
-``GET /status``, so it is never silent.
+``GET /status``, so it is never silent. A log step that failed after a shift (a quarantine,
+a row promotion: both idempotent) is also kept as ``pending`` and retried by the replica's
+heartbeat and watchdog threads (:meth:`Background.retry`) until it succeeds.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 AssignmentHook = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+RETRY_EVERY = 1.0
+"""Seconds between two rounds of retrying pending steps."""
+
+
+@dataclass
+class Pending:
+    """A step that failed after a recorded shift, retried until it succeeds (or is no longer wanted)."""
+
+    what: str
+    step: Callable[[], object]
+    wanted: Callable[[], bool]
+    last_error: str = ""
 
 
 class Background:
@@ -22,6 +39,8 @@ class Background:
         self.failures = 0
         self.last_failure: str | None = None
         self.order = threading.Lock()  # taken before the operation lock is let go: hooks run in change order
+        self.pending: dict[str, Pending] = {}
+        self._retried = 0.0
 
     def failed(self, error: str) -> None:
         """Count one failure (its text kept on one line, at most 500 characters)."""
@@ -29,8 +48,31 @@ class Background:
         self.last_failure = " ".join(error.split())[:500]
 
     def status(self) -> dict[str, Any]:
-        """``{"failures": N, "last_failure": text or None}`` for ``GET /status``."""
-        return {"failures": self.failures, "last_failure": self.last_failure}
+        """``{"failures": N, "last_failure": text or None, "pending": [what, ...]}`` for ``GET /status``."""
+        return {"failures": self.failures, "last_failure": self.last_failure, "pending": list(self.pending)}
+
+    def retry_later(self, what: str, step: Callable[[], object], wanted: Callable[[], bool]) -> None:
+        """Keep ``step`` (idempotent) to run again by :meth:`retry` while ``wanted()`` says so."""
+        self.pending[what] = Pending(what, step, wanted)
+
+    def retry(self, lock: threading.Lock) -> None:
+        """Run each pending step once more, holding ``lock`` (the operation lock; skipped while an
+        operation holds it), at most every :data:`RETRY_EVERY` seconds; a success, or a step no
+        longer wanted, leaves ``pending``. Never raises (the last error stays with the step)."""
+        if not self.pending or time.monotonic() - self._retried < RETRY_EVERY or not lock.acquire(blocking=False):
+            return
+        try:
+            self._retried = time.monotonic()
+            for what, pending in list(self.pending.items()):
+                try:
+                    if pending.wanted():
+                        pending.step()
+                except Exception as exc:  # still failing: kept, tried again next round
+                    pending.last_error = f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
+                    continue
+                del self.pending[what]
+        finally:
+            lock.release()
 
     def synced(self, answer: dict[str, Any], hook: AssignmentHook | None) -> dict[str, Any]:
         """``answer`` with ``hook``'s result as ``mlflow_alias`` (the caller holds :attr:`order`).

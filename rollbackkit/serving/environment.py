@@ -361,6 +361,10 @@ class ServingEnvironment(Operations):
         """Count an after-rollback hook that failed (shown in :meth:`status`); traffic is never touched."""
         self.background.failed(error)
 
+    def retry_pending(self) -> None:
+        """Retry the log steps that failed after a shift (``background.pending``; the watchdog's thread)."""
+        self.background.retry(self._ops)
+
     def check_gates(self) -> dict[str, Any] | None:
         """Evaluate the gates once and roll back on a failure (:meth:`Watchdog.check`)."""
         return self.watchdog.check()

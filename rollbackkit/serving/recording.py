@@ -181,20 +181,34 @@ class Recording:
 
         Traffic has moved and the assignment is tagged by now: a log that fails here (a store
         outage, a lock timeout) must never undo the rollback. The failure is counted in
-        ``background`` (``/status``) and the rows stay as they were.
+        ``background`` (``/status``) and the quarantine retried until it succeeds, unless the
+        version serves again by then.
         """
         log = self.log
         if log is None:
             return 0
         version = slot.bundle.version
-        return self._after_shift(f"quarantine of {version}", lambda: log.quarantine(self.name, self.env, version))
 
-    def _after_shift(self, what: str, step: Callable[[], int]) -> int | None:
-        """Run a log step that follows a recorded shift; a failure is counted (``background``), never raised."""
+        def gone() -> bool:
+            state = self.router.state
+            serving = (state.slot(state.live), state.slot(state.canary))
+            return all(s is None or s.bundle.version != version for s in serving)
+
+        step = lambda: log.quarantine(self.name, self.env, version)  # noqa: E731
+        return self._after_shift(f"quarantine of {version}", step, gone)
+
+    def _after_shift(self, what: str, step: Callable[[], int], wanted: Callable[[], bool] = lambda: True) -> int | None:
+        """Run a log step that follows a recorded shift; a failure is counted (``background``) and
+        the step retried by the replica (``background.pending``) while ``wanted()``; never raised."""
         try:
             return step()
         except Exception as exc:  # the shift and its tag stand: say it, never undo them
-            self.background.failed(f"{what} failed after traffic moved: {type(exc).__name__}: {exc}")
+            why = f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
+            self.background.failed(
+                f"{what} failed after traffic moved ({why}); the change stands and this replica retries the "
+                "step until it succeeds (background.pending)"
+            )
+            self.background.retry_later(what, step, wanted)
             return None
 
     def _preflight(self, bundle: Any, features: pd.DataFrame | None, force: bool) -> dict[str, Any]:

@@ -326,6 +326,7 @@ class ReplicaSync(ReplicaHealth):
             try:
                 self._beat()
                 self.ask_peers()
+                env.background.retry(env._ops)  # a quarantine or row promotion that failed after a shift
                 if beats % max(1, round(300 / self.heartbeat)) == 0:  # every 5 minutes
                     with contextlib.suppress(StoreError):
                         self.replicas.sweep(env.name, env.env)

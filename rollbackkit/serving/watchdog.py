@@ -368,6 +368,9 @@ class Watchdog:
         def loop() -> None:
             while not self._stop.wait(interval):
                 self.tick()
+                retry = getattr(self.environment, "retry_pending", None)  # a served environment's
+                if retry is not None:
+                    retry()  # a quarantine or row promotion that failed after a shift (background.pending)
 
         self._watchdog = threading.Thread(target=loop, name="rollbackkit-watchdog", daemon=True)
         self._watchdog.start()
