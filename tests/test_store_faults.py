@@ -21,7 +21,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from rollbackkit.errors import StoreError
+from rollbackkit.errors import StoreError, StoreUnavailable
 from rollbackkit.serving.postgres import rows
 from rollbackkit.serving.postgres import store as store_module
 from rollbackkit.serving.postgres.log import PostgresLog
@@ -156,3 +156,37 @@ def test_a_promote_waits_for_a_batch_in_flight_and_moves_its_staged_rows(
     assert result == {"value": 2}
     assert _count(store, "SELECT count(*) FROM predictions_staging") == 0
     assert _count(store, "SELECT count(*) FROM predictions WHERE request_id = 'staged'") == 2
+
+
+@pytest.mark.parametrize("store_answers", [True, False], ids=["connects", "unreachable"])
+def test_a_writer_still_connecting_when_close_gives_up_ends_quietly_and_closes_its_own_connection(
+    store: Store, store_answers: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The shutdown that aborted a replica (SIGABRT): its writer thread, still in a connect when close()
+    # gave up, logged and held libpq after serve() returned, while Python finalized.
+    opened: list[psycopg.Connection[Any]] = []
+    real_connect = Store.connect
+
+    def slow_connect(self: Store, **options: Any) -> psycopg.Connection[Any]:
+        if options.get("purpose") != "log writer":
+            return real_connect(self, **options)
+        time.sleep(0.8)  # a store coming back from a restart
+        if not store_answers:
+            raise StoreUnavailable("Cannot reach the store: connection refused.", "Start it.")
+        opened.append(real_connect(self, **options))
+        return opened[-1]
+
+    monkeypatch.setattr(Store, "connect", slow_connect)
+    log = PostgresLog(store, flush_interval=0.05, replica="r1")
+    log.start()
+    last = _request("last")
+    log.record(last.meta, last.inputs, last.outputs)
+    time.sleep(0.2)  # the writer is inside its connect
+    assert log.close(wait=0.2) == 1
+    caplog.clear()
+    writer = log._writer
+    assert writer is not None
+    writer.join(5)
+    assert not writer.is_alive()
+    assert [r.getMessage() for r in caplog.records] == []  # nothing logged once closed
+    assert all(con.closed for con in opened)

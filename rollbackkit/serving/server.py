@@ -19,9 +19,11 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
+import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +43,10 @@ MAX_ROWS = 100_000
 """Rows one ``/predict`` request may carry by default (``serve --max-rows``)."""
 SHUTDOWN_FLUSH_SECONDS = 10.0
 """Seconds the prediction log's writer gets at shutdown before it is killed."""
+SHUTDOWN_JOIN_SECONDS = 6.0
+"""Seconds, after everything was stopped, that this server's own threads (``rollbackkit-*``: a
+lead being released, a writer or listener back from a connect) get to end before :func:`serve`
+returns: none may run while Python finalizes (a daemon thread logging then aborts the process)."""
 
 
 def address_file(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> Path:
@@ -223,6 +229,7 @@ def serve(
         )
     token = ensure_admin_token(paths)  # a bad token is refused before anything is loaded
     warn_if_readable(paths)
+    before = set(threading.enumerate())  # threads not this server's (an in-process caller's) are not waited for
     with server_lock(paths, name, env, me):  # held until serving ends
         flush: dict[str, Any] = {} if log_flush_interval is None else {"flush_interval": log_flush_interval}
         if me is not None:
@@ -292,6 +299,7 @@ def serve(
                 environment.close()
             if prediction_log is not None:
                 _close_log(prediction_log, paths, name, env)
+            _join_threads(SHUTDOWN_JOIN_SECONDS, before)
             try:
                 if json.loads(record.read_text()).get("pid") == os.getpid():
                     record.unlink()
@@ -314,6 +322,24 @@ def _follow(environment: ReplicaEnvironment) -> Any:
     sync = ReplicaSync(environment, environment.store, environment.replica)
     sync.start()  # sets environment.sync
     return sync
+
+
+def _join_threads(seconds: float, before: set[threading.Thread]) -> None:
+    """Wait up to ``seconds`` for the ``rollbackkit-*`` threads started since ``before`` to end; any
+    still running is named on stderr and rollbackkit's loggers are silenced, so none writes while
+    Python finalizes."""
+    me = threading.current_thread()
+    deadline = time.monotonic() + seconds
+    ours = [t for t in threading.enumerate() if t.name.startswith("rollbackkit-") and t is not me and t not in before]
+    for thread in ours:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = sorted({t.name for t in ours if t.is_alive()})
+    if not stuck:
+        return
+    print(f"warning: {', '.join(stuck)} still running after {seconds:.0f} s; exiting without them.", file=sys.stderr)
+    for logger_name in list(logging.root.manager.loggerDict):
+        if logger_name == "rollbackkit" or logger_name.startswith("rollbackkit."):
+            logging.getLogger(logger_name).disabled = True
 
 
 def _close_log(log: Any, paths: ProjectPaths, name: str, env: str) -> None:

@@ -203,13 +203,21 @@ class RoutingTable:
                 stop.wait(backoff)
                 backoff = min(2.0, backoff * 2)
 
-    def close(self) -> None:
-        """Close this table's connections."""
-        for con in (self._db, self._locker):
-            if con is not None:
-                with contextlib.suppress(Exception):
-                    con.close()
-        self._db = self._locker = None
+    def close(self, wait: float = 2.0) -> None:
+        """Close this table's connections, each once no statement runs on it (waiting up to
+        ``wait`` seconds for a read or a held lock to finish): a connection is never closed
+        under a thread inside libpq. One still in use is left to be dropped by its user."""
+        for guard, attr in ((self._db_lock, "_db"), (self._held, "_locker")):
+            if not guard.acquire(timeout=wait):
+                continue
+            try:
+                con = getattr(self, attr)
+                setattr(self, attr, None)
+                if con is not None:
+                    with contextlib.suppress(Exception):
+                        con.close()
+            finally:
+                guard.release()
 
 
 def _matches(payload: str, name: str | None, env: str | None) -> bool:

@@ -141,8 +141,17 @@ class PgLogWriter(PgLogBase):
         self._writer.start()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:  # the thread owns its connection: closed here, never under a statement of its own
+            with self._flush_lock:
+                self._drop_writer_connection()
+
+    def _loop(self) -> None:
         while True:
             with self._cond:
+                if self._closed:  # close() gave up waiting: stop now, and silently (the process may be exiting)
+                    return
                 ready = self._buffered - (self._inflight.size if self._inflight else 0) >= self.batch_rows
                 if not self._closing and not ready:
                     self._cond.wait(self._backoff if not self._reachable else self.flush_interval)
@@ -150,7 +159,8 @@ class PgLogWriter(PgLogBase):
             try:
                 self._drain(None, self._close_by if closing else None)
             except Exception as exc:  # the writer outlives anything
-                LOGGER.exception("The prediction log writer failed.")
+                if not self._closed:
+                    LOGGER.exception("The prediction log writer failed.")
                 self._write_failed(f"{type(exc).__name__}: {exc}", 0)
             with self._cond:
                 if closing and (self._done >= self._accepted or time.monotonic() >= self._close_by):
@@ -308,16 +318,17 @@ class PgLogWriter(PgLogBase):
             self._lost_connection = True
             self._backoff = min(self._backoff * 2, BACKOFF[1]) if not first else BACKOFF[0]
         message = f"store unreachable: {exc}"
-        if first:
+        if first and not self._closed:  # after close() nothing of ours logs: the interpreter may be finalizing
             LOGGER.warning("The prediction log keeps rows in memory: %s", message)
         self._write_failed(message, 0)
 
     def _lost(self, item: Pending, exc: Exception) -> None:
         text = str(exc).splitlines()[0] if str(exc) else ""
         message = f"request {item.meta.get('request_id')}: {type(exc).__name__}: {text}"
-        LOGGER.error(
-            "The prediction log could not write %s (%d rows) to %s.", message, len(item.inputs), self.store.where
-        )
+        if not self._closed:
+            LOGGER.error(
+                "The prediction log could not write %s (%d rows) to %s.", message, len(item.inputs), self.store.where
+            )
         self._write_failed(message, 1)
 
     def _write_failed(self, message: str, requests: int) -> None:
@@ -349,6 +360,11 @@ class PgLogWriter(PgLogBase):
     def close(self, wait: float = 10.0) -> int | None:
         """Write what is buffered (for up to ``wait`` seconds), stop the writer, close connections.
 
+        A writer thread still inside a statement or a connect at the deadline is not waited for:
+        it stops on its own when that returns, logs nothing more and closes its own connection
+        (its owner: never closed under it from here). The server joins it
+        (:func:`~rollbackkit.serving.server.serve`), so it never runs while Python finalizes.
+
         Returns:
             None when everything was written, else the requests left unwritten (store unreachable).
         """
@@ -363,7 +379,8 @@ class PgLogWriter(PgLogBase):
         with self._cond:
             left = self._accepted - self._done
             self._closed = True
-        if self._flush_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        gone = self._writer is None or not self._writer.is_alive()  # else it closes its own on its way out
+        if gone and self._flush_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             try:
                 self._drop_writer_connection()
             finally:
