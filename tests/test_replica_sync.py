@@ -272,11 +272,17 @@ def test_a_replica_that_cannot_load_a_version_keeps_serving_and_says_why(
     subprocess.run(["git", "tag", "-d", f"model@{NEWEST}"], cwd=other, check=True, capture_output=True)
     a, b = replicas.start(repo, "a"), replicas.start(other, "b")
     assert _healthz(b).status_code == 200
+    told: list[Any] = []
+    a.on_event = told.append  # serve's terminal lines
 
     deployed = a.deploy(NEWEST, reason="only a knows it")
 
     said = deployed["replicas"]
     assert said["converged"] is False and list(said["lagging"]) == ["b"]
+    lines = [e for e in told if e.kind == "not-everywhere"]  # the terminal and the journal never say "done" alone
+    assert len(lines) == 1 and lines[0].version == NEWEST and lines[0].reason.startswith(f"b: cannot load {NEWEST}")
+    record = [e for e in a.journal.entries() if e["event"] == "not-everywhere"]
+    assert len(record) == 1 and list(record[0]["lagging"]) == ["b"] and record[0]["version"] == NEWEST
     assert said["lagging"]["b"].startswith(f"cannot load {NEWEST}: ")
     assert said["waited_ms"] < 5000  # the failure ends the wait, not the timeout
     assert _serves(b) == (OLD, None, 0) and b.predict(live.iloc[:3].reset_index(drop=True)).version == OLD

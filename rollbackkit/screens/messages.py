@@ -271,6 +271,10 @@ def event(console: Console, happened: TrafficEvent) -> None:
         )
         console.print(Text(line, style="bold red"), highlight=False, soft_wrap=True)
         return
+    if happened.kind == "not-everywhere":  # a shift some replicas have not made (yet)
+        line = f"{now} {where}: {happened.version} ({happened.action}) NOT on every replica yet: {happened.reason}"
+        console.print(Text(line, style="bold yellow"), highlight=False, soft_wrap=True)
+        return
     what = happened.action
     if happened.action == "canary" and happened.canary_percent is not None:
         what = f"canary {happened.canary_percent}%"

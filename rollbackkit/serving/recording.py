@@ -145,9 +145,29 @@ class Recording:
         if sync is None or (shift.generation is None and shift.error is None):
             return answer
         if shift.generation is None:
-            said = {"generation": sync.generation, "converged": False, "waited_ms": 0.0, "replicas": []}
-            return answer | {"replicas": said | {"lagging": {sync.replica: shift.error}}}
-        return answer | {"replicas": sync.wait_converged(shift.generation).to_dict()}
+            said: dict[str, Any] = {"generation": sync.generation, "converged": False, "waited_ms": 0.0}
+            said |= {"replicas": [], "lagging": {sync.replica: shift.error}}
+        else:
+            said = sync.wait_converged(shift.generation).to_dict()
+        if not said["converged"]:
+            self._not_everywhere(answer, said["lagging"])
+        return answer | {"replicas": said}
+
+    def _not_everywhere(self, answer: dict[str, Any], lagging: dict[str, str]) -> None:
+        """Journal and tell :attr:`on_event` that a change is not served by every replica (any actor,
+        the watchdog's included: ``serve``'s terminal never shows a rollback as done alone)."""
+        assignment = answer["assignment"]
+        said = "; ".join(f"{replica}: {why}" for replica, why in lagging.items()) or "not confirmed by every replica"
+        self.journal.append(
+            "not-everywhere", name=self.name, env=self.env, version=assignment["version"], tag=assignment["tag"],
+            action=assignment["action"], lagging=lagging,
+        )  # fmt: skip
+        self.notify(
+            TrafficEvent(
+                kind="not-everywhere", name=self.name, env=self.env, version=assignment["version"],
+                tag=assignment["tag"], action=assignment["action"], reason=said,
+            )
+        )  # fmt: skip
 
     def _live(self) -> Slot | None:
         state = self.router.state

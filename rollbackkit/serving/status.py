@@ -120,8 +120,9 @@ class TrafficEvent:
     """What a running server just did to its traffic, as it happens (``serve``'s terminal lines).
 
     Attributes:
-        kind: ``deploy``, ``promote``, ``rollback`` (a shift), or ``gate-breach`` (a failed
-            gate that moved no traffic; ``reason`` says why).
+        kind: ``deploy``, ``promote``, ``rollback`` (a shift), ``gate-breach`` (a failed
+            gate that moved no traffic; ``reason`` says why), or ``not-everywhere`` (a shift
+            some replicas of a shared store have not made: ``reason`` names them and why).
         name: Bundle name.
         env: Environment.
         version: The version that took the traffic (for a breach: the one that failed).
