@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from rollbackkit.errors import ServerError, StoreError, UnknownAnswer
+from rollbackkit.ops.other_hosts import placed, published_state, refresh, told
 from rollbackkit.ops.replicas import Replicas, replicas
 from rollbackkit.ops.situation import read_status
 from rollbackkit.refs import validate_name
@@ -101,6 +102,8 @@ class Overview:
             shadow, else None.
         replicas: The environment's replicas on a shared store and the watchdog's leader
             (from a server, else from the store), or None without a store.
+        unfetched: Why the model's tags could not be fetched from ``origin`` (the history shown
+            is this clone's, maybe behind other hosts'), or None.
     """
 
     name: str
@@ -124,6 +127,7 @@ class Overview:
     rollout: Rollout | None = None
     candidate_gates: GateStatus | None = None
     replicas: Replicas | None = None
+    unfetched: str | None = None
 
 
 def overview(repo: str | Path, name: str, env: str, *, server: str | None = None) -> Overview:
@@ -148,6 +152,7 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
         VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
     """
     registry = Repository(repo)
+    unfetched = refresh(registry, validate_name(name))
     require_known(registry, name, env)
     history = Deployments(registry).history(validate_name(name), validate_name(env, "environment name"))
     states = replay(name, env, history)
@@ -171,12 +176,20 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
     if status is not None:  # what the server serves wins over what the history says it should
         live = status.live.version if status.live else None
         tags = {a.tag: a for a in history}
-        canary = tags.get(status.canary.deployment) if status.canary else None
+        canary = told(status, tags.get(status.canary.deployment)) if status.canary else None
         canary_percent = status.canary.percent if status.canary else None
     shadow, shadow_percent = state.shadow, state.shadow.shadow_percent if state.shadow else None
     if status is not None:
         shadow = {a.tag: a for a in history}.get(status.shadow.deployment) if status.shadow else None
         shadow_percent = status.shadow.percent if status.shadow else None
+    routed = published_state(registry, name, env) if status is None and server_error is None else None
+    if routed is not None:  # no server answers: what the store says every replica must serve wins over git
+        live = routed.desired.live.version if routed.desired.live is not None else None
+        tags, at = {a.tag: a for a in history}, routed.changed_at.isoformat()
+        canary = placed(tags, name, env, routed.desired.canary, "canary", at)
+        canary_percent = routed.desired.canary.percent if routed.desired.canary is not None else None
+        shadow = placed(tags, name, env, routed.desired.shadow, "shadow", at)
+        shadow_percent = routed.desired.shadow.percent if routed.desired.shadow is not None else None
     live_since = stint(history, states, live, "live") if live is not None else None
     report = status.gates if status is not None else None
     mine = report is not None and live is not None and report.version in (live, f"{name}@{live}")
@@ -203,6 +216,7 @@ def overview(repo: str | Path, name: str, env: str, *, server: str | None = None
         rollout=report.rollout if report is not None else None,
         candidate_gates=report if report is not None and not mine and report.version in running else None,
         replicas=replicas(repo, name, env, status, store_down=store_down),
+        unfetched=unfetched,
     )
 
 

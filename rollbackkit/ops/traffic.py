@@ -24,6 +24,7 @@ import pandas as pd
 from rollbackkit.analysis.preflight import refuse_incompatible
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.locking import repo_lock
+from rollbackkit.ops.other_hosts import from_answer, refresh, tagged
 from rollbackkit.ops.results import AssignmentResult, Cancelled, Preflight, from_server
 from rollbackkit.ops.rollout_options import promote_body, rollout_request
 from rollbackkit.ops.runbook_targets import rollback_target as rollback_target  # re-exported
@@ -296,7 +297,12 @@ def _through_server(registry: Repository, url: str, operation: str, body: dict[s
     """Ask the server at ``url`` to ``operation`` (deploy, rollback, promote); its answer typed,
     with the version the assignment took traffic from."""
     answer = {"via": url, **admin_call(registry.paths, url, operation, body)}
-    return with_previous(registry, from_server(AssignmentResult.from_dict, answer, url, operation, done=True))
+    result = from_server(AssignmentResult.from_dict, answer, url, operation, done=True)
+    told = with_previous(registry, result)
+    if told is result and not tagged(registry, result.assignment.tag):  # a server on another host made it
+        refresh(registry, result.assignment.name)  # its tag is on origin (when the repo has one): fetch it
+        told = with_previous(registry, result)
+    return told if told is not result else from_answer(result)
 
 
 def synced(registry: Repository, result: AssignmentResult) -> AssignmentResult:

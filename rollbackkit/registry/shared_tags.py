@@ -56,6 +56,17 @@ def stage_tags(git: Git, name: str) -> set[str]:
     return {tag for tag in out.split() if (stage := parse_stage_tag(tag)) is not None and stage.name == name}
 
 
+def fetch_tags(git: Git, name: str, remote: str = REMOTE, timeout: float = GIT_TIMEOUT_S) -> str | None:
+    """Fetch ``name``'s version and assignment tags from ``remote`` (every host's operations);
+    None when done, else why not (one line, credentials scrubbed). Never raises."""
+    specs = [f"refs/tags/{name}@*:refs/tags/{name}@*", f"refs/tags/{name}#*:refs/tags/{name}#*"]
+    try:
+        git.run("fetch", "--quiet", "--no-tags", remote, *specs, env=_BATCH_SSH, timeout=timeout)
+    except GitError as exc:
+        return f"{name}'s tags not fetched from {remote}: {_scrubbed(exc.message)}"
+    return None
+
+
 @contextmanager
 def sharing(
     git: Git, name: str, journal: Journal, on_error: Callable[[str], None], remote: str = REMOTE
@@ -70,11 +81,9 @@ def sharing(
         yield None
         return
     record = SharedRecord(remote)
-    specs = [f"refs/tags/{name}@*:refs/tags/{name}@*", f"refs/tags/{name}#*:refs/tags/{name}#*"]
-    try:
-        git.run("fetch", "--quiet", "--no-tags", remote, *specs, env=_BATCH_SSH, timeout=GIT_TIMEOUT_S)
-    except GitError as exc:
-        _failed(record, journal, on_error, [], f"{name}'s tags not fetched from {remote}: {_scrubbed(exc.message)}")
+    unfetched = fetch_tags(git, name, remote)
+    if unfetched is not None:
+        _failed(record, journal, on_error, [], unfetched)
     before = stage_tags(git, name)
     yield record
     made = sorted(stage_tags(git, name) - before, key=lambda tag: parse_stage_tag(tag).number)  # type: ignore[union-attr]
