@@ -142,6 +142,8 @@ class ReplicaSync(ReplicaHealth):
             thread.join(timeout=5.0)
         with contextlib.suppress(StoreError):
             self.replicas.forget(self.replica, self.environment.name, self.environment.env)
+        if any(thread.is_alive() for thread in self._threads):
+            return  # a thread still inside libpq keeps its connection: never closed under it
         self.routing.close()
         self.replicas.close()
 

@@ -143,9 +143,15 @@ class ReplicaTable:
         )
         return int(self._run(lambda con: con.execute(sql, (name, env, FORGET_AFTER)).rowcount))
 
-    def close(self) -> None:
-        """Close the connection."""
-        if self._db is not None:
-            with contextlib.suppress(Exception):
-                self._db.close()
-        self._db = None
+    def close(self, wait: float = 2.0) -> None:
+        """Close the connection once no statement runs on it (waiting up to ``wait`` seconds): a
+        connection is never closed under a thread inside libpq; one still in use is left to its user."""
+        if not self._lock.acquire(timeout=wait):
+            return
+        try:
+            if self._db is not None:
+                with contextlib.suppress(Exception):
+                    self._db.close()
+            self._db = None
+        finally:
+            self._lock.release()
