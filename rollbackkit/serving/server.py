@@ -279,8 +279,9 @@ def serve(
             url = f"http://{'[' + bound[0] + ']' if ':' in bound[0] else bound[0]}:{bound[1]}"
             fields = {"url": url, "pid": os.getpid(), "name": name, "env": env, "allow_remote": allow_remote}
             atomic_write(record, json.dumps(fields if me is None else {**fields, "replica": me}))
-            if sync is not None:
-                sync.url = advertised(url, host)
+            if sync is not None:  # its row names the URL now, off the event loop (the store may be slow)
+                said = advertised(url, host)
+                threading.Thread(target=sync.announce, args=(said,), name="rollbackkit-announce", daemon=True).start()
             environment.start_watchdog(watchdog_interval)
             if on_ready is not None:
                 on_ready(url)

@@ -303,6 +303,12 @@ class ReplicaSync(ReplicaHealth):
         self.store_error = error
 
     # ------------------------------------------------------------------------- heartbeat
+    def announce(self, url: str) -> None:
+        """Set the URL this replica answers on and write its row at once (not a heartbeat later),
+        so a CLI that finds it through the store right after start-up gets its URL."""
+        self.url = url
+        self._beat()
+
     def _beat(self) -> None:
         """Write this replica's row now (a failure is kept in :attr:`store_error`, never raised);
         nothing once stopping (a stopped replica's row stays forgotten)."""
