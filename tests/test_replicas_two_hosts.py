@@ -20,6 +20,7 @@ from rollbackkit.ops import traffic
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.repository import Repository
 from rollbackkit.screens import messages
+from rollbackkit.screens import status as status_screen
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.status import ServerStatus
 
@@ -88,6 +89,9 @@ def test_without_origin_the_text_comes_from_the_answer(hosts, serve, monkeypatch
     assert view.canary is not None and (view.canary.version, view.canary_percent) == ("v1.1.0", 30)
     assert view.unfetched is not None and "not fetched from origin" in view.unfetched
     assert "\n" not in view.unfetched
+    console = Console(width=100, record=True)
+    console.print(status_screen.render(view))
+    assert view.unfetched in " ".join(console.export_text().split()), "the screen never says history may be behind"
     assert view.live == "v1.0.0" and view.canary.tag not in git(b, "tag", "-l", "iris#*").split()
 
     monkeypatch.setenv("ROLLBACKKIT_STORE", store_url)  # no server answers: the store's routing row tells

@@ -109,6 +109,8 @@ def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
         rows.insert(1, ("behind", fit.behind(view.behind)))
     if view.replicas is not None:
         rows.append(("replicas", _replicas_line(view.replicas)))
+    if view.unfetched is not None:  # another host's tags may be missing from "previous" and history
+        rows.append(("git", view.unfetched))
     if view.server is None:
         rows.append(("next", f"rollbackkit serve {view.name} --env {view.env}"))
     for label, value in rows:

@@ -5,7 +5,8 @@ published routing state (:class:`~rollbackkit.serving.postgres.routing.RoutingTa
 each NOTIFY, and every ``poll`` seconds, it loads what it lacks warm, then switches
 (:func:`~rollbackkit.serving.reconcile.reconcile`). A version it cannot load leaves it
 serving what it serves, with the reason in :attr:`ReplicaSync.error` (its heartbeat,
-``/status`` and a 503 ``/healthz``). Its operations publish the state they made and wait
+``/status``, and a 503 ``/healthz`` while another replica serves the published state:
+:mod:`~rollbackkit.serving.replica_health`). Its operations publish the state they made and wait
 until every live replica serves it (:class:`Convergence`).
 """
 
