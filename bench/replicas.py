@@ -24,13 +24,7 @@ with ``ROLLBACKKIT_STORE`` set (``tests/replicas.py``) and HAProxy in front
    direct blocks follow each pair) with keep-alive clients; p50/p99 per set-up, the p99 ratio
    with a block-bootstrap 90% interval and the A/A floor.
 
-Measured 2026-11-30 on 2 cores shared with other jobs (load average ~5): convergence p50
-1.9 ms, p99 6.3 ms over 100 shifts (goal met), the whole admin call p50 86 ms, p99 161 ms;
-log throughput 44,000 rows/s into PostgreSQL vs 75,000 into DuckDB for 1,000-row requests,
-1,900 vs 1,000 requests/s for one-row ones; one-row /predict through HAProxy p50/p99 7.2/19.7 ms
-to one replica, 9.9/46.3 ms round-robin over three (p99 2.35x, 90% interval 1.87-2.75, A/A
-floor 0.92: three servers, their log writers, PostgreSQL, HAProxy and the client share two
-cores), r0 directly 7.2/28.8 ms.
+The figures live in ``bench/results/replicas.json`` (README's Performance quotes them).
 
 Run: ``python -m bench replicas`` (``--quick``: fewer shifts, rows and blocks).
 """
