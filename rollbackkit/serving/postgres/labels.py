@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.postgres.logbase import PgLogBase
 from rollbackkit.serving.postgres.schema import ROW_TABLES
-from rollbackkit.serving.predlog.labels import KEY_ROWS, UNKNOWN_SAMPLE, incoming_frame, json_texts
+from rollbackkit.serving.predlog.labels import incoming_frame, ingest_answer, json_texts, refuse_wide_key
 
 LATEST_LABELS = (
     'SELECT DISTINCT ON (request_id, "row") request_id, "row", label FROM labels WHERE name = %s AND env = %s '
@@ -78,12 +77,7 @@ class PgLogLabels(PgLogBase):
             )
             stored = _scalar(con, f"SELECT count(*) FROM ({targets}) t", params)
             widest = _widest_key(con, targets, params) if on == "key" else None
-            if widest is not None and widest[1] > KEY_ROWS and not all_rows:
-                raise InvalidInput(
-                    f"Key {widest[0]!r} matches {widest[1]:,} logged rows (more than {KEY_ROWS:,}); "
-                    "a key labels every row logged under it, and a customer id is not a prediction id.",
-                    "Label by request_id, or pass --all-rows-of-key (all_rows=True) if every row is meant.",
-                )
+            refuse_wide_key(widest, all_rows)
             con.execute(
                 'INSERT INTO labels (name, env, request_id, "row", label, received, batch_id, joined_on, "key") '
                 'SELECT %s, %s, t.request_id, t."row", t.label, now(), %s, %s, t.label_key '
@@ -96,20 +90,10 @@ class PgLogLabels(PgLogBase):
                 'WHERE p.request_id = l.request_id AND p."row" = l."row")',
                 [name, env, *params],
             )
-        return {
-            "name": name,
-            "env": env,
-            "on": on,
-            "received": received,
-            "stored": int(stored),
-            "replaced": int(replaced),
-            "unknown": len(unknown_ids),
-            "unknown_sample": [_id_text(on, r) for r in unknown_ids[:UNKNOWN_SAMPLE]],
-            "duplicates": duplicates,
-            "missing": missing,
-            "rows_labelled": int(labelled),
-            "max_rows_per_key": widest[1] if widest is not None else 0,
-        }
+        return ingest_answer(
+            name, env, on, received=received, stored=stored, replaced=replaced, unknown_ids=unknown_ids,
+            duplicates=duplicates, missing=missing, labelled=labelled, widest=widest,
+        )  # fmt: skip
 
 
 def _load(con: psycopg.Connection[Any], kept: pd.DataFrame, ids: list[str]) -> None:
@@ -147,7 +131,3 @@ def _widest_key(con: psycopg.Connection[Any], targets: str, params: list[Any]) -
 def _scalar(con: psycopg.Connection[Any], sql: str, params: list[Any]) -> Any:
     row = con.execute(sql, params).fetchone()  # type: ignore[arg-type]  # SQL built here
     return row[0] if row else 0
-
-
-def _id_text(on: str, values: tuple[Any, ...]) -> str:
-    return f"{values[0]}:{values[1]}" if on == "request_id" else str(values[0])

@@ -114,12 +114,7 @@ class LogLabels(LogWriter):
                 base = scalar(con, "SELECT coalesce(max(seq), 0) FROM labels", [])
                 stored = scalar(con, f"SELECT count(*) FROM ({targets})", params)
                 widest = _widest_key(con, targets, params) if on == "key" else None
-                if widest is not None and widest[1] > KEY_ROWS and not all_rows:
-                    raise InvalidInput(
-                        f"Key {widest[0]!r} matches {widest[1]:,} logged rows (more than {KEY_ROWS:,}); "
-                        "a key labels every row logged under it, and a customer id is not a prediction id.",
-                        "Label by request_id, or pass --all-rows-of-key (all_rows=True) if every row is meant.",
-                    )
+                refuse_wide_key(widest, all_rows)
                 con.execute(
                     f'INSERT INTO labels SELECT ?, ?, t.request_id, t."row", t.label, ?, ?, ? + row_number() OVER '
                     f'(ORDER BY t.ord, t.request_id, t."row"), ?, t.label_key FROM ({targets}) t',
@@ -132,20 +127,10 @@ class LogLabels(LogWriter):
                 )  # fmt: skip
             finally:
                 con.unregister("incoming_labels")
-        return {
-            "name": name,
-            "env": env,
-            "on": on,
-            "received": received,
-            "stored": int(stored),
-            "replaced": int(replaced),
-            "unknown": len(unknown_ids),
-            "unknown_sample": [_id_text(on, r) for r in unknown_ids[:UNKNOWN_SAMPLE]],
-            "duplicates": duplicates,
-            "missing": missing,
-            "rows_labelled": int(labelled),
-            "max_rows_per_key": widest[1] if widest is not None else 0,
-        }
+        return ingest_answer(
+            name, env, on, received=received, stored=stored, replaced=replaced, unknown_ids=unknown_ids,
+            duplicates=duplicates, missing=missing, labelled=labelled, widest=widest,
+        )  # fmt: skip
 
 
 def _quoted(columns: list[str]) -> list[str]:
@@ -172,6 +157,51 @@ def _widest_key(con: Any, targets: str, params: list[Any]) -> tuple[str, int] | 
         params,
     ).fetchall()  # fetched to the end: the transaction goes on on this connection
     return (str(rows[0][0]), int(rows[0][1])) if rows else None
+
+
+def refuse_wide_key(widest: tuple[str, int] | None, all_rows: bool) -> None:
+    """Refuse a key that matches more than :data:`KEY_ROWS` logged rows, unless ``all_rows``.
+
+    Raises:
+        InvalidInput: Naming the key and its rows.
+    """
+    if widest is not None and widest[1] > KEY_ROWS and not all_rows:
+        raise InvalidInput(
+            f"Key {widest[0]!r} matches {widest[1]:,} logged rows (more than {KEY_ROWS:,}); "
+            "a key labels every row logged under it, and a customer id is not a prediction id.",
+            "Label by request_id, or pass --all-rows-of-key (all_rows=True) if every row is meant.",
+        )
+
+
+def ingest_answer(
+    name: str,
+    env: str,
+    on: str,
+    *,
+    received: int,
+    stored: int,
+    replaced: int,
+    unknown_ids: list[tuple[Any, ...]],
+    duplicates: int,
+    missing: int,
+    labelled: int,
+    widest: tuple[str, int] | None,
+) -> dict[str, Any]:
+    """``add_labels``' answer, the same from either log (``unknown_sample``: the first unknown ids as text)."""
+    return {
+        "name": name,
+        "env": env,
+        "on": on,
+        "received": received,
+        "stored": int(stored),
+        "replaced": int(replaced),
+        "unknown": len(unknown_ids),
+        "unknown_sample": [_id_text(on, r) for r in unknown_ids[:UNKNOWN_SAMPLE]],
+        "duplicates": duplicates,
+        "missing": missing,
+        "rows_labelled": int(labelled),
+        "max_rows_per_key": widest[1] if widest is not None else 0,
+    }
 
 
 def _id_text(on: str, values: tuple[Any, ...]) -> str:
