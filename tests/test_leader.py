@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +31,13 @@ from rollbackkit.serving.postgres.routing import RoutingTable
 from rollbackkit.serving.postgres.store import Store, open_store
 
 from .conftest import live_records
+from .story import wait
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
-def until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
-    """Poll ``condition`` until it is truthy (its value), failing after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds} s: {what}")
+until = partial(wait, every=0.05)
+"""Poll a condition until it is truthy (its value); fail after the seconds given (:func:`.story.wait`)."""
 
 
 def terminate(store: Store, leadership: Leadership) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from .conftest import copy_project, run_cli
 from .haproxy import balancer
 from .postgres import start_cluster
 from .replicas import Replica, launch, running_load, start_replicas, wait_healthy
-from .story import Case, degraded, records
+from .story import Case, degraded, records, wait
 from .test_matrix import build
 
 pytestmark = pytest.mark.replicas
@@ -59,15 +59,8 @@ def bodies(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{"records": records(frame.iloc[i : i + ROWS])} for i in range(0, len(frame) - ROWS + 1, ROWS)]
 
 
-def until(condition: Callable[[], Any], seconds: float, what: str) -> Any:
-    """Poll ``condition`` every 0.1 s until it is truthy; fail after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+until = partial(wait, every=0.1)
+"""Poll a condition until it is truthy (its value); fail after the seconds given (:func:`.story.wait`)."""
 
 
 def serving(replica: Replica) -> tuple[str | None, str | None]:

@@ -19,7 +19,15 @@ import psycopg
 
 from rollbackkit.serving.postgres.logbase import PgLogBase
 from rollbackkit.serving.postgres.schema import ROW_TABLES
-from rollbackkit.serving.predlog.labels import incoming_frame, ingest_answer, json_texts, refuse_wide_key
+from rollbackkit.serving.predlog.labels import (
+    incoming_frame,
+    ingest_answer,
+    json_texts,
+    label_targets,
+    logged_rows,
+    refuse_wide_key,
+    widest_key,
+)
 
 LATEST_LABELS = (
     'SELECT DISTINCT ON (request_id, "row") request_id, "row", label FROM labels WHERE name = %s AND env = %s '
@@ -28,10 +36,8 @@ LATEST_LABELS = (
 """Each labelled row's latest label in one bundle and environment (parameters: name, env)."""
 
 
-def logged(name_env: str = "name = %s AND env = %s") -> str:
-    """Every original logged row (any row table) as a subquery: request_id, row, key."""
-    parts = [f'SELECT request_id, "row", "key" FROM {t} WHERE {name_env} AND replaces IS NULL' for t in ROW_TABLES]
-    return "(" + " UNION ALL ".join(parts) + ")"
+_LOGGED = logged_rows("%s")
+"""Every original logged row of one bundle and environment, in PostgreSQL's parameters."""
 
 
 class PgLogLabels(PgLogBase):
@@ -65,10 +71,10 @@ class PgLogLabels(PgLogBase):
             join = " AND ".join(f'p."{c}" = i."{c}"' for c in ids)
             unknown_ids = con.execute(
                 f"SELECT {', '.join(f'i.{chr(34)}{c}{chr(34)}' for c in ids)} FROM incoming_labels i WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {logged()} p WHERE {join}) ORDER BY i.ord",
+                f"(SELECT 1 FROM {_LOGGED} p WHERE {join}) ORDER BY i.ord",
                 params,
             ).fetchall()
-            targets = _targets(on)
+            targets = label_targets(on, "%s")
             replaced = _scalar(
                 con,
                 f"SELECT count(*) FROM ({targets}) t WHERE EXISTS (SELECT 1 FROM labels l WHERE l.name = %s "
@@ -76,7 +82,7 @@ class PgLogLabels(PgLogBase):
                 [*params, name, env],
             )
             stored = _scalar(con, f"SELECT count(*) FROM ({targets}) t", params)
-            widest = _widest_key(con, targets, params) if on == "key" else None
+            widest = widest_key(con, targets, params) if on == "key" else None
             refuse_wide_key(widest, all_rows)
             con.execute(
                 'INSERT INTO labels (name, env, request_id, "row", label, received, batch_id, joined_on, "key") '
@@ -86,7 +92,7 @@ class PgLogLabels(PgLogBase):
             )
             labelled = _scalar(
                 con,
-                f"SELECT count(*) FROM ({LATEST_LABELS}) l WHERE EXISTS (SELECT 1 FROM {logged()} p "
+                f"SELECT count(*) FROM ({LATEST_LABELS}) l WHERE EXISTS (SELECT 1 FROM {_LOGGED} p "
                 'WHERE p.request_id = l.request_id AND p."row" = l."row")',
                 [name, env, *params],
             )
@@ -104,28 +110,6 @@ def _load(con: psycopg.Connection[Any], kept: pd.DataFrame, ids: list[str]) -> N
     with con.cursor() as cur, cur.copy(f"COPY incoming_labels ({columns}) FROM STDIN") as copy:
         for record in kept[[*ids, "label", "ord"]].itertuples(index=False, name=None):
             copy.write_row([v.item() if isinstance(v, np.generic) else v for v in record])
-
-
-def _targets(on: str) -> str:
-    """The logged rows each incoming label lands on (parameters: name, env per row table)."""
-    if on == "request_id":
-        return (
-            'SELECT DISTINCT i.request_id, i."row", i.label, i.ord, NULL::TEXT AS label_key FROM incoming_labels i '
-            f'JOIN {logged()} p ON p.request_id = i.request_id AND p."row" = i."row"'
-        )
-    return (  # one key labels every row logged under it (a shadow row shares its live row's id)
-        'SELECT DISTINCT p.request_id, p."row", i.label, i.ord, i."key" AS label_key FROM incoming_labels i '
-        f'JOIN {logged()} p ON p."key" = i."key"'
-    )
-
-
-def _widest_key(con: psycopg.Connection[Any], targets: str, params: list[Any]) -> tuple[str, int] | None:
-    """The key that labels the most logged rows and how many (None when none matched)."""
-    row = con.execute(
-        f"SELECT label_key, count(*) AS n FROM ({targets}) t GROUP BY label_key ORDER BY n DESC, label_key LIMIT 1",
-        params,
-    ).fetchone()
-    return (str(row[0]), int(row[1])) if row else None
 
 
 def _scalar(con: psycopg.Connection[Any], sql: str, params: list[Any]) -> Any:

@@ -46,8 +46,10 @@ WINDOW_LABELS = (
 the window's labels are aggregated, however many the table holds."""
 
 
-def _logged(name_env: str = "name = ? AND env = ?") -> str:
-    """Every original logged row (any row table) as a subquery: request_id, row, key."""
+def logged_rows(placeholder: str = "?") -> str:
+    """Every original logged row (any row table) as a subquery: request_id, row, key (parameters:
+    name, env per row table; ``placeholder``: ``?`` for DuckDB, ``%s`` for PostgreSQL)."""
+    name_env = f"name = {placeholder} AND env = {placeholder}"
     parts = [f'SELECT request_id, "row", "key" FROM {t} WHERE {name_env} AND replaces IS NULL' for t in ROW_TABLES]
     return "(" + " UNION ALL ".join(parts) + ")"
 
@@ -97,11 +99,11 @@ class LogLabels(LogWriter):
         with self._tx() as con:
             con.register("incoming_labels", kept[[*ids, "label", "ord"]])
             try:
-                targets = _targets(on)
+                targets = label_targets(on)
                 params = [name, env] * len(ROW_TABLES)
                 unknown_ids = con.execute(
                     f"SELECT {', '.join(f'i.{c}' for c in _quoted(ids))} FROM incoming_labels i WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM {_logged()} p WHERE {' AND '.join(f'p.{c} = i.{c}' for c in _quoted(ids))}) "
+                    f"(SELECT 1 FROM {logged_rows()} p WHERE {' AND '.join(f'p.{c} = i.{c}' for c in _quoted(ids))}) "
                     "ORDER BY i.ord",
                     params,
                 ).fetchall()
@@ -113,7 +115,7 @@ class LogLabels(LogWriter):
                 )
                 base = scalar(con, "SELECT coalesce(max(seq), 0) FROM labels", [])
                 stored = scalar(con, f"SELECT count(*) FROM ({targets})", params)
-                widest = _widest_key(con, targets, params) if on == "key" else None
+                widest = widest_key(con, targets, params) if on == "key" else None
                 refuse_wide_key(widest, all_rows)
                 con.execute(
                     f'INSERT INTO labels SELECT ?, ?, t.request_id, t."row", t.label, ?, ?, ? + row_number() OVER '
@@ -121,7 +123,7 @@ class LogLabels(LogWriter):
                     [name, env, now, batch_id, base, on, *params],
                 )
                 labelled = scalar(
-                    con, f"SELECT count(*) FROM ({LATEST_LABELS}) l WHERE EXISTS (SELECT 1 FROM {_logged()} p "
+                    con, f"SELECT count(*) FROM ({LATEST_LABELS}) l WHERE EXISTS (SELECT 1 FROM {logged_rows()} p "
                     'WHERE p.request_id = l.request_id AND p."row" = l."row")',
                     [name, env, *params],
                 )  # fmt: skip
@@ -137,23 +139,24 @@ def _quoted(columns: list[str]) -> list[str]:
     return [f'"{c}"' for c in columns]
 
 
-def _targets(on: str) -> str:
-    """The logged rows each incoming label lands on (parameters: name, env per row table)."""
+def label_targets(on: str, placeholder: str = "?") -> str:
+    """The logged rows each incoming label (table ``incoming_labels``) lands on, in either log's SQL
+    (parameters: name, env per row table; ``placeholder`` as :func:`logged_rows`)."""
     if on == "request_id":
         return (
             'SELECT DISTINCT i.request_id, i."row", i.label, i.ord, NULL::VARCHAR AS label_key FROM incoming_labels i '
-            f'JOIN {_logged()} p ON p.request_id = i.request_id AND p."row" = i."row"'
+            f'JOIN {logged_rows(placeholder)} p ON p.request_id = i.request_id AND p."row" = i."row"'
         )
     return (  # one key labels every row logged under it (a shadow row shares its live row's id)
         'SELECT DISTINCT p.request_id, p."row", i.label, i.ord, i."key" AS label_key FROM incoming_labels i '
-        f'JOIN {_logged()} p ON p."key" = i."key"'
+        f'JOIN {logged_rows(placeholder)} p ON p."key" = i."key"'
     )
 
 
-def _widest_key(con: Any, targets: str, params: list[Any]) -> tuple[str, int] | None:
-    """The key that labels the most logged rows and how many (None when none matched)."""
+def widest_key(con: Any, targets: str, params: list[Any]) -> tuple[str, int] | None:
+    """The key that labels the most logged rows and how many (None when none matched), on either log."""
     rows = con.execute(
-        f"SELECT label_key, count(*) AS n FROM ({targets}) GROUP BY label_key ORDER BY n DESC, label_key LIMIT 1",
+        f"SELECT label_key, count(*) AS n FROM ({targets}) t GROUP BY label_key ORDER BY n DESC, label_key LIMIT 1",
         params,
     ).fetchall()  # fetched to the end: the transaction goes on on this connection
     return (str(rows[0][0]), int(rows[0][1])) if rows else None
