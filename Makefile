@@ -11,6 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 CHROMIUM := /usr/bin/chromium
 HAPROXY := /usr/sbin/haproxy
+PROMETHEUS := /usr/bin/prometheus
 # Debian puts PostgreSQL's server binaries under /usr/lib/postgresql/N/bin (N: its major version).
 PG_CTL := $(or $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))),/usr/lib/postgresql/N/bin/pg_ctl)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -46,11 +47,15 @@ $(CHROMIUM):
 $(PG_CTL) $(HAPROXY):
 	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql haproxy
 
+# The metrics test scrapes a server with Debian's Prometheus (its web assets are not needed).
+$(PROMETHEUS):
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus
+
 # Two workers (this machine kind has 2 cores); worksteal keeps the long story tests from
 # queueing behind each other. Timing-sensitive checks allow for a busy neighbour.
 # One OpenMP/BLAS thread per process: two workers on two cores, and tests that score in
 # loops would otherwise oversubscribe them (servers cap their own scoring threads anyway).
-pytest: $(STAMP) $(CHROMIUM) $(PG_CTL) $(HAPROXY)
+pytest: $(STAMP) $(CHROMIUM) $(PG_CTL) $(HAPROXY) $(PROMETHEUS)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist worksteal
 
 test: lint typecheck pytest
