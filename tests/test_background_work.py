@@ -58,3 +58,20 @@ def test_a_failed_alias_move_is_counted_and_the_change_stands(served: Path) -> N
     background = environment.status()["background"]
     assert background["failures"] == 1 and "refused the connection" in background["last_failure"]
     assert environment._ops.acquire(timeout=0.1) and environment.background.order.acquire(timeout=0.1)
+
+
+def test_a_listener_that_raises_is_counted_and_the_next_listener_still_hears_the_event(tmp_path):
+    """A broken terminal line or metric never fails an operation, and never goes unseen."""
+    from rollbackkit.serving.background import Background
+    from rollbackkit.serving.recording import Recording
+    from rollbackkit.serving.status import TrafficEvent
+
+    heard: list[str] = []
+    recording = Recording()
+    recording.background = Background()
+    recording.on_event = lambda event: (_ for _ in ()).throw(RuntimeError("terminal gone"))
+    recording.listeners = [lambda event: heard.append(event.kind)]
+    recording.notify(TrafficEvent("rollback", "churn", "prod", "v1.0.0"))
+    assert heard == ["rollback"]
+    status = recording.background.status()
+    assert status["failures"] == 1 and "terminal gone" in status["last_failure"]

@@ -111,6 +111,8 @@ class ServingEnvironment(Operations):
         self.journal = Journal(self.registry.paths.journal)
         self.on_auto_rollback = on_auto_rollback
         self.on_event = on_event
+        # each also gets every TrafficEvent (metrics, notifications); see Recording.notify
+        self.listeners: list[Callable[[TrafficEvent], None]] = []
         self.on_assignment = on_assignment
         self.last_report: dict[str, Any] | None = None
         self._ops = threading.Lock()

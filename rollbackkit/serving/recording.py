@@ -58,6 +58,7 @@ class Recording:
     deployed_at: dict[str, float]
     started_at: dict[str, float]
     on_event: Callable[[TrafficEvent], None] | None
+    listeners: list[Callable[[TrafficEvent], None]]
     on_assignment: AssignmentHook | None
     _ops: threading.Lock
     sync: ReplicaSync | None
@@ -262,8 +263,13 @@ class Recording:
         )
 
     def notify(self, event: TrafficEvent) -> None:
-        """Give ``event`` to :attr:`on_event`; a failing listener never affects serving."""
-        if self.on_event is None:
-            return
-        with contextlib.suppress(Exception):  # a terminal line must never fail an operation
-            self.on_event(event)
+        """Give ``event`` to :attr:`on_event` (the terminal) and each of :attr:`listeners` (metrics,
+        notifications). A listener that raises never affects serving: its failure is counted in
+        ``background`` (``/status``) and the next listener still gets the event."""
+        for listener in [self.on_event, *self.listeners]:
+            if listener is None:
+                continue
+            try:
+                listener(event)
+            except Exception as exc:  # a terminal line or a metric must never fail an operation
+                self.background.failed(f"a listener of {event.kind} events failed: {type(exc).__name__}: {exc}")
