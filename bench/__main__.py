@@ -16,6 +16,7 @@ BENCHMARKS = [
     "flavors",
     "gates",
     "replicas",
+    "metrics",
 ]
 
 
