@@ -953,21 +953,62 @@ app.add_typer(audit_app, name="audit")
 @audit_app.command("verify")
 def audit_verify(
     audit_dir: Annotated[Path | None, typer.Option(help="The audit folder, if not audit/runbooks.")] = None,
+    key: Annotated[
+        str | None, typer.Option(metavar="FINGERPRINT", help="The published trail's expected signing key.")
+    ] = None,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Check every executed runbook against the sha256 in the journal (exit 1 on a problem)."""
-    from rollbackkit.ops.runbook_record import verify_audit
+    """Check every executed runbook against the journal, and the published trail in audit/ (exit 1 on a problem).
 
-    report = verify_audit(repo, audit_dir)
+    From a fresh clone (no journal here) only the published trail is checked.
+    """
+    from rollbackkit.ops.audit_check import verify_audit_trail
+
+    verdict = verify_audit_trail(repo, audit_dir, key)
+    report, published = verdict.local, verdict.published
     if as_json:
-        _print_json(report.to_dict())
+        _print_json(verdict.to_dict())
     else:
-        sys.stdout.write(f"checked {report.checked} runbooks: {'ok' if report.ok else 'PROBLEMS'}\n")
+        if verdict.local_skipped:
+            sys.stdout.write("no journal here (a clone): the published trail is what is checked\n")
+        else:
+            sys.stdout.write(f"checked {report.checked} runbooks: {'ok' if report.ok else 'PROBLEMS'}\n")
         for problem in report.problems:
             sys.stdout.write(f"  {problem['notebook']}: {problem['problem']}\n")
-    if not report.ok:
+        if published is not None:
+            state = "ok" if published.ok else "PROBLEMS"
+            signer = f", key {published.key[:16]}" if published.key else ""
+            sys.stdout.write(
+                f"published trail: {published.manifests} manifests, {published.files} files{signer}: {state}\n"
+            )
+            for item in published.problems:
+                sys.stdout.write(f"  {item.path}: {item.problem}\n")
+    if not verdict.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("publish")
+def audit_publish(
+    push: Annotated[bool, typer.Option("--push", help="Push the commit to origin.")] = False,
+    message: Annotated[str | None, typer.Option("--message", "-m", help="The commit message.")] = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Commit the executed runbooks and a signed journal export to audit/ (only those paths)."""
+    from rollbackkit.ops.audit_trail import publish
+
+    result = publish(repo, message=message, push=push)
+    if as_json:
+        _print_json(result.to_dict())
+    elif not result.published:
+        sys.stdout.write(f"nothing new to publish (journal entry {result.journal_seq} is published already)\n")
+    else:
+        where = " and pushed to origin" if result.pushed else ""
+        sys.stdout.write(
+            f"published {result.manifest} ({result.files} files, journal entry {result.journal_seq}) "
+            f"in commit {(result.commit or '')[:12]}{where}; key {result.key[:16]}\n"
+        )
 
 
 import_app = typer.Typer(help="Bring models across from another registry.", no_args_is_help=True)

@@ -206,3 +206,7 @@ class StoreSchemaTooNew(StoreError):
 class StoreNotCreated(StoreError):
     """A reader (``status``, finding a server) found no schema, or an older one: no replica of this
     rollbackkit has started on the store yet (readers never create nor upgrade it)."""
+
+
+class AuditTrailError(RollbackkitError):
+    """``audit publish`` could not publish the trail (nothing was committed), or a signing key is unusable."""

@@ -1,0 +1,110 @@
+"""The Ed25519 key that signs a published audit trail (``rollbackkit audit publish``).
+
+The private key is ``ROLLBACKKIT_AUDIT_KEY`` (PEM text, or the path of a PEM file) or, when
+that is unset, ``.rollbackkit/local/audit-signing.key`` (generated on first use, mode 0600,
+git-ignored with the rest of ``local/``). It never leaves this module: callers get a
+:class:`Signer` that signs bytes and tells its public key. A fingerprint is the sha256 of the
+raw 32-byte public key, in hex.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from rollbackkit.errors import AuditTrailError
+
+KEY_ENV = "ROLLBACKKIT_AUDIT_KEY"
+KEY_FILE = "audit-signing.key"
+
+
+def fingerprint(public_key: bytes) -> str:
+    """The sha256 (hex) of a raw Ed25519 public key."""
+    return hashlib.sha256(public_key).hexdigest()
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Signs with one private key; ``public_key`` is the raw 32 bytes, ``source`` where the key came from."""
+
+    _key: Ed25519PrivateKey
+    source: str
+
+    @property
+    def public_key(self) -> bytes:
+        """The raw public key."""
+        return self._key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    @property
+    def fingerprint(self) -> str:
+        """The public key's fingerprint."""
+        return fingerprint(self.public_key)
+
+    def sign(self, data: bytes) -> str:
+        """The base64 Ed25519 signature of ``data``."""
+        return base64.b64encode(self._key.sign(data)).decode()
+
+    def __repr__(self) -> str:  # never the key
+        return f"Signer(fingerprint={self.fingerprint[:16]}, source={self.source})"
+
+
+def _load(pem: bytes, where: str) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise AuditTrailError(
+            f"The audit signing key in {where} is not an unencrypted PEM private key.",
+            f"Give {KEY_ENV} an Ed25519 key in PEM (openssl genpkey -algorithm ed25519), or unset it.",
+        ) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise AuditTrailError(f"The audit signing key in {where} is not an Ed25519 key.", "Use an Ed25519 key.")
+    return key
+
+
+def signer(local_dir: Path) -> Signer:
+    """The project's signer: ``ROLLBACKKIT_AUDIT_KEY``, else the local key file (created when missing).
+
+    Raises:
+        AuditTrailError: The key given is unreadable, not PEM, or not Ed25519.
+    """
+    given = os.environ.get(KEY_ENV, "").strip()
+    if given:
+        if given.startswith("-----BEGIN"):
+            return Signer(_load(given.encode(), KEY_ENV), KEY_ENV)
+        path = Path(given).expanduser()
+        try:
+            return Signer(_load(path.read_bytes(), f"{KEY_ENV} ({path})"), f"{KEY_ENV} ({path})")
+        except OSError as exc:
+            raise AuditTrailError(
+                f"{KEY_ENV} names {path}, which cannot be read ({exc.strerror}).", "Point it at a PEM file."
+            ) from exc
+    path = local_dir / KEY_FILE
+    if path.exists():
+        return Signer(_load(path.read_bytes(), str(path)), str(path))
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    local_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(partial, path)
+    return Signer(key, str(path))
+
+
+def verifies(public_key: bytes, signature: str, data: bytes) -> bool:
+    """True when ``signature`` (base64) is the key's Ed25519 signature of ``data``."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(base64.b64decode(signature, validate=True), data)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True

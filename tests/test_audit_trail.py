@@ -1,0 +1,257 @@
+"""The published audit trail: a real incident's runbook and journal, committed and signed, checked from a clone.
+
+One project per module: the served churn project with v1.1.0 deployed over v1.0.0, then the real
+rollback runbook (papermill, a kernel) rolling it back, as the on-call engineer runs it. It is
+published with ``--push`` to a bare origin while the engineer has their own staged and unstaged
+work; a fresh clone of the origin (no ``.rollbackkit/local``, no journal) verifies it; every kind
+of tampering with the clone fails the check with one line per problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from rollbackkit.demo.data import ALL_FEATURES, churn_frame
+from rollbackkit.ops.runbooks import run
+from rollbackkit.ops.traffic import deploy
+from rollbackkit.registry.journal import Journal
+
+from .conftest import copy_project, git, run_cli
+
+
+@dataclass(frozen=True)
+class Published:
+    """The project after ``audit publish --push``, its bare origin, a fresh clone, and what publish said."""
+
+    project: Path
+    origin: Path
+    clone: Path
+    answer: dict[str, Any]
+    unstaged: list[str]
+
+
+def cli(repo: Path, *args: str, code: int = 0, env: dict[str, str] | None = None) -> dict[str, Any]:
+    result = run_cli(*args, "--json", cwd=repo, env=env)
+    assert result.returncode == code, f"{args}: {result.stdout[-2000:]}{result.stderr[-2000:]}"
+    return json.loads(result.stdout) if code == 0 or result.stdout.strip() else {"stderr": result.stderr}
+
+
+@pytest.fixture(scope="module")
+def incident_template(served_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v1.1.0 deployed over v1.0.0, then rolled back by the real rollback runbook (INC-21)."""
+    repo = copy_project(served_template, tmp_path_factory.mktemp("incident-template"))
+    deploy(repo, "churn@v1.1.0", "prod", reason="boosted model")
+    features = repo.parent / "live.parquet"
+    churn_frame(300, seed=71)[ALL_FEATURES].to_parquet(features)
+    values = {"name": "churn", "env": "prod", "reason": "tail degraded", "incident": "INC-21"}
+    result = run("rollback", {**values, "features": str(features)}, repo=repo)
+    assert (result.status, result.verdict) == ("ok", "rolled-back"), result.error
+    return repo
+
+
+@pytest.fixture(scope="module")
+def published(incident_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Published:
+    """Published with --push while the engineer has a staged and an unstaged change of their own."""
+    repo = copy_project(incident_template, tmp_path_factory.mktemp("published"))
+    origin = repo.parent / "origin.git"
+    git(repo.parent, "clone", "-q", "--bare", str(repo), str(origin))
+    git(repo, "remote", "add", "origin", str(origin))
+    (repo / "README.md").write_text("# churn project\n\nstaged, not ready\n")
+    git(repo, "add", "README.md")
+    (repo / "notes.txt").write_text("mine\n")
+    git(repo, "add", "notes.txt")
+    (repo / "notes.txt").write_text("mine, edited since\n")
+    unstaged = git(repo, "diff", "--name-only").split()
+    assert "notes.txt" in unstaged
+    answer = cli(repo, "audit", "publish", "--push")
+    clone = repo.parent / "clone"
+    git(repo.parent, "clone", "-q", str(origin), str(clone))
+    return Published(repo, origin, clone, answer, unstaged)
+
+
+def test_publish_commits_only_the_trail_and_leaves_the_engineers_work_alone(published: Published) -> None:
+    repo, answer = published.project, published.answer
+    assert answer["published"] and answer["pushed"] and answer["manifest"] == "audit/manifests/000001.json"
+    committed = git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert all(path.startswith("audit/") for path in committed), committed
+    assert "audit/journal/journal.jsonl" in committed and "audit/signing-key.pub" in committed
+    assert any(path.startswith("audit/runbooks/") and path.endswith("-rollback-INC-21.ipynb") for path in committed)
+    assert git(repo, "diff", "--cached", "--name-only").split() == ["README.md", "notes.txt"]  # still staged
+    assert git(repo, "diff", "--name-only").split() == published.unstaged  # unstaged edits are still there
+    assert (repo / "notes.txt").read_text() == "mine, edited since\n"
+    assert git(published.origin, "rev-parse", "main").strip() == answer["commit"]  # pushed
+
+    key = repo / ".rollbackkit" / "local" / "audit-signing.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    everything = git(repo, "log", "--all", "-p", "--format=") + git(published.origin, "log", "--all", "-p")
+    assert "PRIVATE KEY" not in everything and key.read_text().splitlines()[1] not in everything
+    entry = Journal(repo / ".rollbackkit" / "local" / "journal.jsonl").entries()[-1]
+    assert (entry["event"], entry["commit"], entry["key"]) == ("audit-published", answer["commit"], answer["key"])
+    assert not any("PRIVATE" in json.dumps(e) for e in Journal(key.parent / "journal.jsonl").entries())
+
+
+def test_publishing_twice_with_nothing_new_makes_no_commit(published: Published) -> None:
+    repo = copy_project(published.project, published.project.parent / "twice")
+    head = git(repo, "rev-parse", "HEAD")
+    again = run_cli("audit", "publish", cwd=repo)
+    assert again.returncode == 0 and "nothing new to publish" in again.stdout, again.stdout + again.stderr
+    assert git(repo, "rev-parse", "HEAD") == head
+
+    deploy(repo, "churn@v1.1.0", "staging", reason="try it on staging")  # something new happened
+    second = cli(repo, "audit", "publish", "--message", "audit: after the staging deploy")
+    assert second["manifest"] == "audit/manifests/000002.json"
+    assert git(repo, "log", "-1", "--format=%s").strip() == "audit: after the staging deploy"
+    first, latest = (
+        (repo / "audit/manifests/000001.json").read_bytes(),
+        json.loads((repo / "audit/manifests/000002.json").read_text()),
+    )
+    assert latest["previous"] == hashlib.sha256(first).hexdigest()  # the manifests chain
+    assert cli(repo, "audit", "verify")["published"]["manifests"] == 2
+
+
+def test_a_fresh_clone_verifies_the_trail_without_any_local_state(published: Published) -> None:
+    clone = published.clone
+    assert not (clone / ".rollbackkit" / "local").exists()
+    fingerprint = published.answer["key"]
+    verdict = cli(clone, "audit", "verify", "--key", fingerprint)
+    assert verdict["ok"] and verdict["published"]["problems"] == [], verdict
+    assert verdict["published"]["key"] == fingerprint and verdict["published"]["files"] >= 3
+    text = run_cli("audit", "verify", cwd=clone)
+    assert text.returncode == 0 and f"key {fingerprint[:16]}: ok" in text.stdout, text.stdout
+    assert text.stdout.startswith("no journal here (a clone)"), text.stdout
+
+    wrong = cli(clone, "audit", "verify", "--key", "ab" * 32, code=1)
+    assert [p["problem"] for p in wrong["published"]["problems"]] == [
+        f"signed by key {fingerprint[:16]}, not the expected {'ab' * 8}"
+    ]
+
+
+def _notebook(clone: Path) -> Path:
+    return next((clone / "audit" / "runbooks").glob("*-rollback-INC-21.ipynb"))
+
+
+def _edit_notebook(clone: Path) -> None:
+    path = _notebook(clone)
+    os.chmod(path, 0o644)
+    notebook = json.loads(path.read_text())
+    notebook["metadata"]["rollbackkit"]["verdict"] = "refused"
+    path.write_text(json.dumps(notebook))
+
+
+def _lines(clone: Path) -> tuple[Path, list[str]]:
+    path = clone / "audit" / "journal" / "journal.jsonl"
+    return path, path.read_text().splitlines(keepends=True)
+
+
+def _edit_journal(clone: Path) -> None:
+    path, lines = _lines(clone)
+    lines[2] = lines[2].replace('"churn@v1.0.0"', '"churn@v9.9.9"', 1).replace('"event": "', '"event": "x', 1)
+    path.write_text("".join(lines))
+
+
+def _truncate_journal(clone: Path) -> None:
+    path, lines = _lines(clone)
+    path.write_text("".join(lines[:-2]))
+
+
+def _reorder_journal(clone: Path) -> None:
+    path, lines = _lines(clone)
+    lines[3], lines[4] = lines[4], lines[3]
+    path.write_text("".join(lines))
+
+
+def _edit_manifest(clone: Path) -> None:
+    path = clone / "audit" / "manifests" / "000001.json"
+    manifest = json.loads(path.read_text())
+    notebook = next(p for p in manifest["files"] if p.endswith(".ipynb"))
+    manifest["files"][notebook] = "0" * 64
+    path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def _remove_notebook(clone: Path) -> None:
+    _notebook(clone).unlink()
+
+
+def _add_notebook(clone: Path) -> None:
+    shutil.copy(_notebook(clone), clone / "audit" / "runbooks" / "20260101T000000Z-rollback-forged.ipynb")
+
+
+TAMPERING = {
+    "an edited notebook": (_edit_notebook, ["edited: sha256 differs from the manifest", "edited: sha256 differs"]),
+    "an edited journal export": (_edit_journal, ["edited: sha256 differs from the manifest", "(edited)"]),
+    "a truncated journal export": (_truncate_journal, ["edited: sha256 differs from the manifest", "(truncated)"]),
+    "a reordered journal export": (_reorder_journal, ["edited: sha256 differs from the manifest", "reordered"]),
+    "an edited manifest": (_edit_manifest, ["signature does not verify", "edited: sha256 differs from the manifest"]),
+    "a missing notebook": (_remove_notebook, ["missing"]),
+    "a notebook nobody published": (_add_notebook, ["not in the published manifest"]),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERING))
+def test_tampering_with_the_clone_fails_verify_one_line_per_problem(
+    published: Published, tmp_path: Path, case: str
+) -> None:
+    clone = tmp_path / "clone"
+    shutil.copytree(published.clone, clone, symlinks=True)
+    tamper, expected = TAMPERING[case]
+    tamper(clone)
+    verdict = cli(clone, "audit", "verify", "--key", published.answer["key"], code=1)
+    problems = verdict["published"]["problems"]
+    for words in expected:
+        assert any(words in p["problem"] for p in problems), (case, problems)
+    text = run_cli("audit", "verify", cwd=clone)
+    assert text.returncode == 1 and "PROBLEMS" in text.stdout
+    listed = text.stdout.splitlines()[2:]
+    assert len(listed) == len(problems) and all(line.startswith("  audit/") for line in listed), text.stdout
+
+
+def test_a_publish_that_fails_midway_leaves_nothing_behind(incident_template: Path, tmp_path: Path) -> None:
+    repo = copy_project(incident_template, tmp_path)
+    (repo / "notes.txt").write_text("mine\n")
+    git(repo, "add", "notes.txt")
+    head, status = git(repo, "rev-parse", "HEAD"), git(repo, "status", "--porcelain")
+    journal = Journal(repo / ".rollbackkit" / "local" / "journal.jsonl")
+    before = len(journal.entries())
+    lock = repo / ".git" / "refs" / "heads" / "main.lock"  # another git holds the branch: update-ref fails
+    lock.write_text("")
+    failed = run_cli("audit", "publish", cwd=repo)
+    assert failed.returncode == 1 and "nothing was published" in failed.stderr, failed.stderr
+    assert len([line for line in failed.stderr.splitlines() if line.strip()]) <= 2, failed.stderr
+    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == status
+    assert not (repo / "audit" / "manifests").exists() and not (repo / "audit" / "journal").exists()
+    assert len(journal.entries()) == before
+    lock.unlink()
+    assert cli(repo, "audit", "publish")["published"]  # and it works once git is free
+
+
+def test_an_edited_notebook_is_refused_before_anything_is_published(incident_template: Path, tmp_path: Path) -> None:
+    repo = copy_project(incident_template, tmp_path)
+    _edit_notebook(repo)
+    head = git(repo, "rev-parse", "HEAD")
+    refused = run_cli("audit", "publish", cwd=repo)
+    assert refused.returncode == 1 and "was edited after it ran" in refused.stderr, refused.stderr
+    assert git(repo, "rev-parse", "HEAD") == head and not (repo / "audit" / "manifests").exists()
+
+
+def test_another_key_cannot_extend_a_trail(published: Published, tmp_path: Path) -> None:
+    repo = copy_project(published.project, tmp_path)
+    deploy(repo, "churn@v1.1.0", "staging", reason="try it on staging")
+    other = tmp_path / "other.pem"
+    other.write_bytes(Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    refused = run_cli("audit", "publish", cwd=repo, env={"ROLLBACKKIT_AUDIT_KEY": str(other)})
+    assert refused.returncode == 1 and f"signed by key {published.answer['key'][:16]}" in refused.stderr
+    assert "BEGIN" not in refused.stderr + refused.stdout
+    assert not (repo / "audit" / "manifests" / "000002.json").exists()
+    mine = (repo / ".rollbackkit" / "local" / "audit-signing.key").read_text()
+    assert cli(repo, "audit", "publish", env={"ROLLBACKKIT_AUDIT_KEY": mine})["key"] == published.answer["key"]
