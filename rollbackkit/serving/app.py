@@ -53,6 +53,7 @@ from rollbackkit.errors import (
     PreflightFailed,
     RollbackkitError,
     RoutingError,
+    VersionNotServed,
 )
 from rollbackkit.serving.bodies import (
     ADMIN_BODIES,
@@ -68,6 +69,7 @@ from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.labels import serve_labels
 from rollbackkit.serving.log_operations import log_operation
 from rollbackkit.serving.openapi import openapi_document
+from rollbackkit.serving.verdict import FlaggerPayload, Verdict, Verdicts, flagger_status
 from rollbackkit.serving.wire import decode_frame, json_records, records_frame
 
 _BEARER = b"Bearer "
@@ -299,8 +301,38 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
             return _error(409, exc.message, exc.hint)
         return JSONResponse(result)
 
+    verdicts = Verdicts(env)
+
+    async def verdict(version: str | None) -> Verdict | JSONResponse:
+        """The version's verdict, or the one-line answer why there is none (404 not served, 503 not judged)."""
+        try:
+            return await run_in_threadpool(verdicts.verdict, version)
+        except VersionNotServed as exc:
+            return _error(404, exc.message, exc.hint)
+        except Exception as exc:  # the log unreachable, a gate that raises: no verdict, never a pass
+            message = f"The gates could not be evaluated: {type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
+            return _error(503, message, "GET /status shows the log and the watchdog; ask again.")
+
+    async def analysis(request: Request) -> JSONResponse:
+        """Argo Rollouts' web metric: the verdict, 200 whatever it says (a non-2xx is an Argo error)."""
+        found = await verdict(request.query_params.get("version"))
+        return found if isinstance(found, JSONResponse) else JSONResponse(found.to_dict())
+
+    async def flagger(request: Request) -> JSONResponse:
+        """Flagger's webhook: 200 when the version passed, 412 (a failed check) when it failed or waits."""
+        try:
+            payload = await _read(request, FlaggerPayload)
+        except _BadRequest as exc:
+            return _error(exc.status, exc.message, exc.hint)
+        found = await verdict(payload.metadata.get("version"))
+        if isinstance(found, JSONResponse):
+            return found
+        return JSONResponse(found.to_dict(), status_code=flagger_status(found))
+
     routes = [
         Route("/predict", predict, methods=["POST"]),
+        Route("/analysis", analysis, methods=["GET"]),
+        Route("/analysis/flagger", flagger, methods=["POST"]),
         Route("/labels", labels, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),

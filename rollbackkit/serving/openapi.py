@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollbackkit.serving.bodies import ADMIN_BODIES, LabelsBody
+from rollbackkit.serving.verdict import FlaggerPayload
 from rollbackkit.serving.wire import FORMAT
 
 _JSON = "application/json"
@@ -127,6 +128,44 @@ _SCHEMAS: dict[str, Any] = {
         },
         "required": ["predictions", "version", "bundle_id", "slot", "request_id"],
     },
+    "Verdict": {
+        "type": "object",
+        "description": (
+            "A version's gate verdict, judged without acting (no rollback, promotion or streak counted). "
+            "decision: pass|warn (passed), rollback (failed), inconclusive|insufficient (inconclusive: wait). "
+            "source: watchdog (its report, at most 15 s old, failure_limit applied) or evaluated (judged now)."
+        ),
+        "properties": {
+            "model": _TEXT,
+            "env": _TEXT,
+            "version": _TEXT,
+            "role": {"enum": ["live", "canary", "shadow"]},
+            "deployment": _TEXT,
+            "decision": {"enum": ["pass", "warn", "inconclusive", "insufficient", "rollback"]},
+            "reason": _TEXT,
+            "n": {"type": "integer", "description": "Rows in the window judged."},
+            "evaluated_at": _TEXT,
+            "source": {"enum": ["watchdog", "evaluated"]},
+            "passed": {"type": "boolean"},
+            "failed": {"type": "boolean"},
+            "inconclusive": {"type": "boolean"},
+            "gates": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": _TEXT,
+                        "kind": _TEXT,
+                        "status": _TEXT,
+                        "value": {"type": ["number", "null"]},
+                        "threshold": _OBJECT,
+                        "message": _TEXT,
+                    },
+                },
+            },
+        },
+        "required": ["model", "env", "version", "decision", "passed", "failed", "inconclusive", "n", "gates"],
+    },
     "Health": {
         "type": "object",
         "properties": {"ok": {"type": "boolean"}, "version": {"type": ["string", "null"]}, "reason": _TEXT},
@@ -186,6 +225,43 @@ def _paths() -> dict[str, Any]:
                     "422": _answer("The version cannot score these features; ``columns`` names them."),
                     "500": _answer("The model failed while scoring."),
                     "503": _answer("No version is serving yet."),
+                },
+            }
+        },
+        "/analysis": {
+            "get": {
+                "summary": "A version's gate verdict for Argo Rollouts' web metric (jsonPath {$.decision}); no token.",
+                "tags": ["analysis"],
+                "parameters": [
+                    {
+                        "name": "version",
+                        "in": "query",
+                        "required": False,
+                        "schema": _TEXT,
+                        "description": "V or model@V (default: the canary, else the shadow, else the live version).",
+                    }
+                ],
+                "responses": {
+                    "200": _answer("The verdict, whatever it is (a failing version is a 200 too).", _ref("Verdict")),
+                    "404": _answer("The version takes no traffic here: the error names what does."),
+                    "503": _answer("The gates could not be evaluated (no verdict, never a pass)."),
+                },
+            }
+        },
+        "/analysis/flagger": {
+            "post": {
+                "summary": "A Flagger webhook (rollout or confirm-promotion): 200 when the version passed; no token.",
+                "tags": ["analysis"],
+                "requestBody": _body(
+                    FlaggerPayload.model_json_schema(),
+                    {"name": "model", "namespace": "prod", "phase": "Progressing", "metadata": {"version": "v1.1.0"}},
+                ),
+                "responses": {
+                    "200": _answer("The version passed (pass or warn).", _ref("Verdict")),
+                    "400": _answer("Not Flagger's payload (name, namespace, phase, metadata of strings)."),
+                    "404": _answer("metadata.version takes no traffic here: the error names what does."),
+                    "412": _answer("Failed or inconclusive: a failed check for Flagger.", _ref("Verdict")),
+                    "503": _answer("The gates could not be evaluated (a failed check)."),
                 },
             }
         },

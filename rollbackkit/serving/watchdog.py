@@ -120,7 +120,8 @@ class Watchdog:
         report, rollout = evaluated
         for broken in (g for g in report.gates if g.evidence.get("error")):
             self.errors.failed(f"gate {broken.name}: {broken.evidence.get('reason', 'error')}")
-        env.last_report = {"version": slot.bundle.version, "slot": slot.name, **report.to_dict()}
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")  # how old it is (GET /analysis reuses it fresh)
+        env.last_report = {"version": slot.bundle.version, "slot": slot.name, "evaluated_at": at, **report.to_dict()}
         env.last_report |= {"rollout": rollout.to_dict() if rollout else None, "paused": _paused(rollout)}
         env.last_report |= self.errors.counted()
         if env.router.state.generation != state.generation:

@@ -1,0 +1,225 @@
+"""Argo Rollouts and Flagger ask a real server for a version's gate verdict, with the README's own YAML.
+
+A wine model with string classes: ``model@v1.0.0`` live in prod, ``model@v1.1.0`` a 50% canary
+(gated on errors and a segment-drift slice). The README's AnalysisTemplate (its jsonPath through
+jsonpath-ng, its successCondition and failureCondition) and its Flagger Canary (each webhook's
+payload, Flagger's 2xx rule) are run against the endpoint while the canary has no traffic
+(inconclusive), healthy traffic (passes) and a degraded segment (fails). The watchdog's interval
+is an hour: nothing but the endpoint judges, and the endpoint never acts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import jsonpath_ng
+import pandas as pd
+import pytest
+import yaml
+
+from rollbackkit.serving.verdict import Verdicts
+
+from .servers import Server, running_server
+from .story import Case, build_project, cli, degraded, send, wait
+from .test_matrix import pipeline
+
+CASE = Case("wine-string-classes", "wine", "names")
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@dataclass
+class Served:
+    server: Server
+    repo: Path
+    live: pd.DataFrame
+    numeric: list[str]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Iterator[Served]:
+    """v1.0.0 live and v1.1.0 a 50% canary (no traffic yet) on a real server; built once for the module."""
+    root = tmp_path_factory.mktemp("analysis")
+    repo, live = build_project(root, lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y), CASE)
+    features = root / "live.parquet"
+    live.iloc[:500].to_parquet(features)
+    with running_server(repo, "model", "prod", watchdog=3600) as server:
+        cli(repo, "deploy", "model@v1.1.0", "--env", "prod", "--canary", "50", "--features", str(features))
+        yield Served(server, repo, live, list(live.columns[:6]))
+
+
+# --------------------------------------------------------------------------- the README's YAML, read as controllers do
+def readme_yaml(kind: str) -> dict[str, Any]:
+    """The ``kind`` document among the YAML blocks of README's "Argo Rollouts and Flagger" section."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("### Argo Rollouts and Flagger\n", 1)[1]
+    section = re.split(r"\n##+ ", section, maxsplit=1)[0]
+    documents = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    return next(d for d in documents if d.get("kind") == kind)
+
+
+def condition(expression: str, result: Any) -> bool:
+    """Argo's expr for the README's exact forms: ``result == "x"`` joined by ``||`` (anything else fails the test)."""
+    terms = [t.strip() for t in expression.split("||")]
+    matched = [re.fullmatch(r'result == "([^"]*)"', t) for t in terms]
+    assert all(matched), f"the test's evaluator does not know {expression!r}"
+    return any(result == m.group(1) for m in matched if m)
+
+
+def argo_phase(url: str, version: str) -> tuple[str, dict[str, Any]]:
+    """What Argo Rollouts' web provider makes of the endpoint's answer: Successful, Failed or Inconclusive."""
+    metric = readme_yaml("AnalysisTemplate")["spec"]["metrics"][0]
+    web = metric["provider"]["web"]
+    asked = urlsplit(web["url"].replace("{{args.version}}", version))
+    response = httpx.get(f"{url}{asked.path}?{asked.query}", timeout=60)
+    assert response.status_code == 200, response.text  # any other status is an Argo Error, never a verdict
+    body = response.json()
+    path = web["jsonPath"]
+    assert path.startswith("{") and path.endswith("}"), path  # Kubernetes' JSONPath template braces
+    found = [match.value for match in jsonpath_ng.parse(path[1:-1]).find(body)]
+    assert len(found) == 1, (path, body)
+    if condition(metric["failureCondition"], found[0]):
+        return "Failed", body
+    return ("Successful" if condition(metric["successCondition"], found[0]) else "Inconclusive"), body
+
+
+def flagger_calls(url: str) -> list[httpx.Response]:
+    """Each webhook of the README's Canary, called with the payload Flagger sends."""
+    canary = readme_yaml("Canary")
+    hooks = canary["spec"]["analysis"]["webhooks"]
+    assert {h["type"] for h in hooks} == {"rollout", "confirm-promotion"}
+    calls = []
+    for hook in hooks:
+        payload = {
+            "name": canary["metadata"]["name"],
+            "namespace": canary["metadata"]["namespace"],
+            "phase": "Progressing",
+            "checksum": "85d557f47b",
+            "metadata": hook.get("metadata", {}),
+        }
+        calls.append(httpx.post(f"{url}{urlsplit(hook['url']).path}", json=payload, timeout=60))
+    return calls
+
+
+def advanced(calls: list[httpx.Response]) -> bool:
+    """Flagger's rule: 200-202 advances, anything else is a failed check."""
+    return all(200 <= c.status_code <= 202 for c in calls)
+
+
+# --------------------------------------------------------------------------- the day
+def test_argo_and_flagger_read_the_canarys_verdict_from_the_readme_yaml(served: Served) -> None:
+    url, repo = served.server.url, served.repo
+    journal = repo / ".rollbackkit" / "local" / "journal.jsonl"
+    entries = journal.read_text().count("\n")
+
+    # No traffic yet: neither condition holds, Argo pauses; Flagger counts a failed check.
+    phase, body = argo_phase(url, "v1.1.0")
+    assert phase == "Inconclusive" and body["inconclusive"] and body["n"] == 0, body
+    assert body["role"] == "canary" and body["source"] == "evaluated", body
+    calls = flagger_calls(url)
+    assert [c.status_code for c in calls] == [412, 412] and not advanced(calls)
+    assert calls[0].json()["decision"] == "inconclusive"
+
+    # Healthy traffic: the canary passes its gates, each with its value and bound.
+    send(url, served.live.iloc[:1600], "healthy")
+    phase, body = wait(lambda: _decided(url, "v1.1.0"), 30, "a decided verdict")
+    assert phase == "Successful" and body["passed"] and not body["failed"], body
+    assert {g["name"] for g in body["gates"]} == {"errors", "segment-drift"}
+    assert all(g["status"] == "pass" and g["message"] for g in body["gates"]), body["gates"]
+    assert advanced(flagger_calls(url))
+
+    # One segment degrades: the failure condition holds, Flagger gets a 412 saying why.
+    send(url, degraded(served.live.iloc[1600:3600], served.numeric), "degraded")
+    phase, body = wait(lambda: _failed(url), 30, "the failing verdict")
+    assert body["decision"] == "rollback" and "segment-drift" in body["reason"], body
+    failing = next(g for g in body["gates"] if g["name"] == "segment-drift")
+    assert failing["status"] == "fail" and failing["value"] > failing["threshold"]["max"], failing
+    calls = flagger_calls(url)
+    assert {c.status_code for c in calls} == {412} and calls[0].json()["failed"] is True
+
+    # Asked again and again, the endpoint never acts: the failing canary still serves, the journal is unchanged.
+    for _ in range(10):
+        assert httpx.get(f"{url}/analysis", params={"version": "model@v1.1.0"}, timeout=60).json()["failed"]
+        flagger_calls(url)
+    status = served.server.status()
+    assert status["canary"]["version"] == "v1.1.0" and status["live"]["version"] == "v1.0.0"
+    assert journal.read_text().count("\n") == entries
+    history = cli(repo, "history", "model", "--env", "prod")["assignments"]
+    assert history[-1]["action"] == "canary" and history[-1]["version"] == "v1.1.0", history[-1]
+
+
+def _decided(url: str, version: str) -> tuple[str, dict[str, Any]] | None:
+    phase, body = argo_phase(url, version)
+    return (phase, body) if not body["inconclusive"] else None
+
+
+def _failed(url: str) -> tuple[str, dict[str, Any]] | None:
+    phase, body = argo_phase(url, "v1.1.0")
+    return (phase, body) if phase == "Failed" else None
+
+
+# --------------------------------------------------------------------------- refusals
+def test_a_version_not_served_is_a_404_naming_what_is(served: Served) -> None:
+    response = httpx.get(f"{served.server.url}/analysis", params={"version": "v9.9.9"}, timeout=30)
+    assert response.status_code == 404
+    said = response.json()
+    assert set(said) == {"error", "hint"} and "\n" not in said["error"]
+    assert "model@v9.9.9" in said["error"] and "v1.0.0 (live)" in said["error"] and "v1.1.0 (canary)" in said["error"]
+    flagger = {"name": "churn", "namespace": "models", "phase": "Progressing", "metadata": {"version": "v9.9.9"}}
+    assert httpx.post(f"{served.server.url}/analysis/flagger", json=flagger, timeout=30).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"namespace": "models", "phase": "Progressing"}',
+        b'{"name": "churn", "namespace": "models", "phase": "Progressing", "metadata": {"version": 3}}',
+    ],
+    ids=["not-json", "not-an-object", "no-name", "metadata-not-strings"],
+)
+def test_a_payload_that_is_not_flaggers_is_a_400_in_one_line(served: Served, body: bytes) -> None:
+    response = httpx.post(f"{served.server.url}/analysis/flagger", content=body, timeout=30)
+    assert response.status_code == 400, response.text
+    said = response.json()
+    assert set(said) == {"error", "hint"} and "\n" not in said["error"] + said["hint"], said
+
+
+def test_no_token_is_needed_and_a_newer_flaggers_fields_are_ignored(served: Served) -> None:
+    payload = {"name": "churn", "namespace": "models", "phase": "Progressing", "metadata": {}, "newField": 1}
+    response = httpx.post(f"{served.server.url}/analysis/flagger", json=payload, timeout=30)
+    assert response.status_code in (200, 412) and response.json()["version"] == "v1.1.0"  # the canary by default
+    paths = httpx.get(f"{served.server.url}/openapi.json", timeout=30).json()["paths"]
+    assert "get" in paths["/analysis"] and "post" in paths["/analysis/flagger"]
+
+
+# --------------------------------------------------------------------------- the watchdog's report and the cache
+def test_a_fresh_watchdog_report_is_the_answer_and_a_verdict_is_kept_two_seconds() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    slot = SimpleNamespace(name="green", deployment="model#prod#7", bundle=SimpleNamespace(version="v1.1.0"))
+    state = SimpleNamespace(canary="green", shadow=None, live="blue", slot=lambda n: slot if n == "green" else None)
+    gate = {"name": "errors", "kind": "error_rate", "severity": "critical", "status": "fail", "observed": 0.2}
+    gate |= {"threshold": {"max": 0.05}, "evidence": {}, "failure_limit": 1}
+    now = datetime.now(UTC)
+    report = {"version": "v1.1.0", "slot": "green", "evaluated_at": now.isoformat(), "n": 300}
+    report |= {"decision": "rollback", "gates": [gate]}
+    env = SimpleNamespace(name="model", env="prod", router=SimpleNamespace(state=state), last_report=report)
+    ticks = iter([0.0, 0.5, 5.0])
+    verdicts = Verdicts(env, clock=lambda: next(ticks))  # type: ignore[arg-type]
+    evaluated = []
+    verdicts._evaluated = lambda *a: evaluated.append(a) or "judged here"  # type: ignore[method-assign]
+
+    first = verdicts.verdict("v1.1.0")
+    assert first.source == "watchdog" and first.failed and first.evaluated_at == now.isoformat()
+    assert first.gates[0].value == 0.2 and "0.05" in first.gates[0].message
+    assert verdicts.verdict(None) is first  # within two seconds: the same answer, nothing judged
+    env.last_report = {**report, "evaluated_at": (now - timedelta(seconds=60)).isoformat()}
+    assert verdicts.verdict("v1.1.0") == "judged here" and evaluated  # a stale report is judged again
