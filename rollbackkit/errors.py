@@ -208,5 +208,9 @@ class StoreNotCreated(StoreError):
     rollbackkit has started on the store yet (readers never create nor upgrade it)."""
 
 
+class AuditTrailError(RollbackkitError):
+    """``audit publish`` could not publish the trail (nothing was committed), or a signing key is unusable."""
+
+
 class VersionNotServed(RollbackkitError):
     """A gate verdict was asked for a version that takes no traffic on this server (``GET /analysis``: 404)."""
