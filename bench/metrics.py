@@ -96,11 +96,18 @@ while not done.is_set():
     if now < next_at:
         done.wait(min(next_at - now, 0.05))
         continue
-    started = time.perf_counter()
-    connection.request("GET", "/metrics", headers={"Accept": accept})
-    response = connection.getresponse()
-    body = response.read()
-    scrapes.append([(time.perf_counter() - started) * 1000, response.status, len(body)])
+    for attempt in (1, 2):  # the server closes a keep-alive connection idle for 5 s: reconnect, as Go's client does
+        started = time.perf_counter()
+        try:
+            connection.request("GET", "/metrics", headers={"Accept": accept})
+            response = connection.getresponse()
+            body = response.read()
+            scrapes.append([(time.perf_counter() - started) * 1000, response.status, len(body)])
+            break
+        except (http.client.HTTPException, OSError):
+            connection.close()
+            if attempt == 2:
+                scrapes.append([(time.perf_counter() - started) * 1000, 0, 0])
     next_at += interval
 print(json.dumps(scrapes))
 """
