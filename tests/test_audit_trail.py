@@ -108,6 +108,11 @@ def test_publishing_twice_with_nothing_new_makes_no_commit(published: Published)
     assert again.returncode == 0 and "nothing new to publish" in again.stdout, again.stdout + again.stderr
     assert git(repo, "rev-parse", "HEAD") == head
 
+    (repo / "audit/manifests/000001.json").unlink()  # killed between the commit and the work tree
+    git(repo, "rm", "-q", "--cached", "audit/signing-key.pub")
+    assert "nothing new" in run_cli("audit", "publish", cwd=repo).stdout and git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "status", "--porcelain", "--", "audit") == ""
+
     deploy(repo, "churn@v1.1.0", "staging", reason="try it on staging")  # something new happened
     second = cli(repo, "audit", "publish", "--message", "audit: after the staging deploy")
     assert second["manifest"] == "audit/manifests/000002.json"
@@ -131,6 +136,8 @@ def test_a_fresh_clone_verifies_the_trail_without_any_local_state(published: Pub
     assert text.returncode == 0 and f"key {fingerprint[:16]}: ok" in text.stdout, text.stdout
     assert text.stdout.startswith("no journal here (a clone)"), text.stdout
 
+    short = run_cli("audit", "verify", "--key", "9b0c", cwd=clone)
+    assert short.returncode == 1 and "is not a key fingerprint" in short.stderr, short.stderr
     wrong = cli(clone, "audit", "verify", "--key", "ab" * 32, code=1)
     assert [p["problem"] for p in wrong["published"]["problems"]] == [
         f"signed by key {fingerprint[:16]}, not the expected {'ab' * 8}"
@@ -187,12 +194,17 @@ def _add_notebook(clone: Path) -> None:
     shutil.copy(_notebook(clone), clone / "audit" / "runbooks" / "20260101T000000Z-rollback-forged.ipynb")
 
 
+def _garble_manifest(clone: Path) -> None:
+    (clone / "audit" / "manifests" / "000001.json").write_text("{not json")
+
+
 TAMPERING = {
     "an edited notebook": (_edit_notebook, ["edited: sha256 differs from the manifest", "edited: sha256 differs"]),
     "an edited journal export": (_edit_journal, ["edited: sha256 differs from the manifest", "(edited)"]),
     "a truncated journal export": (_truncate_journal, ["edited: sha256 differs from the manifest", "(truncated)"]),
     "a reordered journal export": (_reorder_journal, ["edited: sha256 differs from the manifest", "reordered"]),
     "an edited manifest": (_edit_manifest, ["signature does not verify", "edited: sha256 differs from the manifest"]),
+    "a manifest that is not JSON": (_garble_manifest, ["not a readable signed manifest"]),
     "a missing notebook": (_remove_notebook, ["missing"]),
     "a notebook nobody published": (_add_notebook, ["not in the published manifest"]),
 }
@@ -206,14 +218,13 @@ def test_tampering_with_the_clone_fails_verify_one_line_per_problem(
     shutil.copytree(published.clone, clone, symlinks=True)
     tamper, expected = TAMPERING[case]
     tamper(clone)
-    verdict = cli(clone, "audit", "verify", "--key", published.answer["key"], code=1)
-    problems = verdict["published"]["problems"]
-    for words in expected:
-        assert any(words in p["problem"] for p in problems), (case, problems)
-    text = run_cli("audit", "verify", cwd=clone)
-    assert text.returncode == 1 and "PROBLEMS" in text.stdout
-    listed = text.stdout.splitlines()[2:]
-    assert len(listed) == len(problems) and all(line.startswith("  audit/") for line in listed), text.stdout
+    shown = run_cli("audit", "verify", "--key", published.answer["key"], cwd=clone)
+    assert shown.returncode == 1 and shown.stderr == "", shown.stderr
+    head, trail, *problems = shown.stdout.splitlines()
+    assert head.startswith("no journal here") and trail.endswith(": PROBLEMS"), shown.stdout
+    assert problems and all(line.startswith("  audit/") and ": " in line for line in problems), shown.stdout
+    for words in expected:  # one line per problem, each naming its file
+        assert any(words in line for line in problems), (case, shown.stdout)
 
 
 def test_a_publish_that_fails_midway_leaves_nothing_behind(incident_template: Path, tmp_path: Path) -> None:

@@ -13,10 +13,12 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rollbackkit.errors import InvalidInput
 from rollbackkit.ops.audit_trail import JOURNAL_EXPORT, MANIFESTS, RUNBOOKS, canonical, published_path
 from rollbackkit.ops.runbook_record import AuditReport, verify_audit
 from rollbackkit.project import ProjectPaths
@@ -111,8 +113,8 @@ def _manifests(root: Path, report: TrailReport, key: str | None) -> dict[str, An
     return last
 
 
-def _journal(root: Path, manifest: dict[str, Any], report: TrailReport) -> list[dict[str, Any]]:
-    """Check the journal export's chain and head; its entries."""
+def _journal(root: Path, head: dict[str, Any], report: TrailReport) -> list[dict[str, Any]]:
+    """Check the journal export's chain and its last entry against the manifest's ``head``; its entries."""
     path = root / JOURNAL_EXPORT
     lines = path.read_bytes().splitlines() if path.is_file() else []
     entries, prev, seq = [], GENESIS, 0
@@ -131,7 +133,6 @@ def _journal(root: Path, manifest: dict[str, Any], report: TrailReport) -> list[
             report.add(JOURNAL_EXPORT, f"line {number}: does not follow the line before it (deleted or reordered)")
         prev, seq = str(entry.get("hash")), seq + 1
         entries.append(entry)
-    head = manifest.get("journal", {})
     if (seq, prev) != (head.get("seq"), head.get("hash")):
         report.add(JOURNAL_EXPORT, f"ends at entry {seq}, the manifest's head is entry {head.get('seq')} (truncated)")
     return entries
@@ -144,20 +145,29 @@ def verify_published(repo: str | Path = ".", key: str | None = None) -> TrailRep
         repo: Any path inside the repository (a fresh clone will do).
         key: The expected signer's fingerprint (or a prefix of 16+ hex digits); None trusts the committed key.
     """
+    if key is not None and not re.fullmatch(r"[0-9a-fA-F]{16,64}", key):
+        raise InvalidInput(
+            f"--key {key!r} is not a key fingerprint.", "Give 16 to 64 hex digits, as 'audit publish' printed them."
+        )
     root = find_root(repo)
     report = TrailReport()
     manifest = _manifests(root, report, key)
     if manifest is None:
         return report
-    listed: dict[str, str] = dict(manifest.get("files", {}))
+    files, head = manifest.get("files"), manifest.get("journal")
+    if not isinstance(files, dict) or not isinstance(head, dict):
+        report.add(MANIFESTS, "the last manifest has no file list or journal head")
+        return report
+    listed = {str(rel): str(digest) for rel, digest in files.items()}
     report.files = len(listed)
     for rel, digest in sorted(listed.items()):
-        found = _sha(root / rel)
-        if found is None:
+        if not rel.startswith("audit/") or ".." in rel.split("/"):
+            report.add(rel, "listed outside audit/ (a forged manifest)")
+        elif (found := _sha(root / rel)) is None:
             report.add(rel, "missing")
         elif found != digest:
             report.add(rel, "edited: sha256 differs from the manifest")
-    entries = _journal(root, manifest, report)
+    entries = _journal(root, head, report)
     for entry in entries:
         if entry.get("event") == "runbook" and isinstance(entry.get("notebook"), str):
             rel = published_path(entry["notebook"])
@@ -174,7 +184,9 @@ def _unlisted(root: Path, listed: dict[str, str], report: TrailReport) -> None:
     """Notebooks in ``audit/runbooks`` no manifest lists (one run since the last publish is not a problem)."""
     local = Journal(ProjectPaths(root).journal)
     recorded = {
-        published_path(e["notebook"]) for e in local.entries() if e.get("event") == "runbook" and "notebook" in e
+        published_path(e["notebook"])
+        for e in local.entries()
+        if e.get("event") == "runbook" and isinstance(e.get("notebook"), str)
     }
     for path in sorted((root / RUNBOOKS).glob("*.ipynb")):
         rel = f"{RUNBOOKS}/{path.name}"

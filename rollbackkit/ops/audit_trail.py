@@ -144,6 +144,22 @@ def _commit(git: Git, files: dict[str, bytes], message: str) -> str:
     return commit
 
 
+def _committed(git: Git, count: int) -> dict[str, bytes]:
+    """The trail's files as HEAD holds them (the last manifest and what it lists)."""
+    head, name = git.head() or "", manifest_name(count)
+    listed = list(json.loads(git.blob(head, name)).get("files", {}))
+    return {p: d for p, d in git.blobs(head, [*listed, name]).items() if d is not None}
+
+
+def _follow(git: Git, root: Path, files: dict[str, bytes]) -> None:
+    """Make the work tree and the index hold ``files`` as committed (other paths untouched)."""
+    for path, data in files.items():
+        target = root / path
+        if not (target.is_file() and target.read_bytes() == data):
+            atomic_write(target, data)
+    git.run("reset", "-q", "--", *files)
+
+
 def publish(repo: str | Path = ".", *, message: str | None = None, push: bool = False) -> PublishResult:
     """Commit the executed notebooks and a signed journal export to ``audit/``; journal ``audit-published``.
 
@@ -183,6 +199,7 @@ def publish(repo: str | Path = ".", *, message: str | None = None, push: bool = 
             )
         if _nothing_new(previous, files, entries):
             seq = int(previous["journal"]["seq"]) if previous else 0
+            _follow(git, paths.root, _committed(git, count))  # after a crash between commit and work tree
             return PublishResult(False, None, None, 0, seq, key.fingerprint, False)
         files[JOURNAL_EXPORT] = raw
         files[PUBLIC_KEY] = base64.b64encode(key.public_key) + b"\n"
@@ -206,11 +223,7 @@ def publish(repo: str | Path = ".", *, message: str | None = None, push: bool = 
             commit = _commit(git, files, text)
         except GitError as exc:
             raise AuditTrailError(f"{exc.message[:-1]}: nothing was published.", exc.hint) from exc
-        for path, data in files.items():  # the work tree and the index follow the commit
-            target = paths.root / path
-            if not (target.is_file() and target.read_bytes() == data):
-                atomic_write(target, data)
-        git.run("reset", "-q", "--", *files)
+        _follow(git, paths.root, files)
         journal.append(
             "audit-published", commit=commit, manifest=name, files=len(files), journal_seq=head["seq"],
             key=key.fingerprint,
