@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from rollbackkit.demo.data import ALL_FEATURES, churn_frame
+from rollbackkit.ops.audit_check import verify_published
+from rollbackkit.ops.audit_trail import publish
 from rollbackkit.ops.runbooks import run
 from rollbackkit.ops.traffic import deploy
 from rollbackkit.registry.journal import Journal
@@ -266,3 +269,24 @@ def test_another_key_cannot_extend_a_trail(published: Published, tmp_path: Path)
     assert not (repo / "audit" / "manifests" / "000002.json").exists()
     mine = (repo / ".rollbackkit" / "local" / "audit-signing.key").read_text()
     assert cli(repo, "audit", "publish", env={"ROLLBACKKIT_AUDIT_KEY": mine})["key"] == published.answer["key"]
+
+
+def test_publishing_while_a_server_journals_exports_a_whole_chain(incident_template: Path, tmp_path: Path) -> None:
+    repo = copy_project(incident_template, tmp_path)
+    journal = Journal(repo / ".rollbackkit" / "local" / "journal.jsonl")
+    stop = threading.Event()
+
+    def server() -> None:  # a serving process journals shifts and deliveries all the time
+        while not stop.is_set():
+            journal.append("notification", target="oncall", outcome="delivered")
+
+    writer = threading.Thread(target=server)
+    writer.start()
+    try:
+        results = [publish(repo) for _ in range(3)]
+    finally:
+        stop.set()
+        writer.join()
+    assert [r.manifest for r in results] == [f"audit/manifests/00000{i}.json" for i in (1, 2, 3)]
+    report = verify_published(repo, results[0].key)
+    assert report.ok and report.manifests == 3, report.problems

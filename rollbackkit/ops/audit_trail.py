@@ -185,7 +185,8 @@ def publish(repo: str | Path = ".", *, message: str | None = None, push: bool = 
                 "Run 'rollbackkit journal verify' and 'rollbackkit recover' first.",
             )
         raw = journal.path.read_bytes() if journal.path.exists() else b""
-        entries = journal.entries()
+        raw = raw[: raw.rfind(b"\n") + 1]  # complete lines only: a server may be appending right now
+        entries = [json.loads(line) for line in raw.splitlines()]  # the export and its head: one read
         if not entries:
             raise AuditTrailError("The journal is empty: there is nothing to publish.", "Register or deploy first.")
         key = signer(paths.local)
