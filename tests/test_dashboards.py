@@ -1,0 +1,192 @@
+"""The shipped Grafana dashboard and Prometheus alert rules work against the real tools.
+
+``promtool`` accepts ``contrib/prometheus/alerts.yml``; the dashboard is importable (a
+datasource input, ``model``/``env`` variables read with ``label_values``); every PromQL
+expression of both, with the dashboard's variables substituted, is accepted by a real
+Prometheus's query API; and every metric they name is one a real server's ``/metrics``
+exposes after a canary and an automatic rollback (the notification and replica metrics,
+which appear only with notify targets or a shared store, must at least be the server's own
+names).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+if TYPE_CHECKING:  # imported as plugins below, so that pytest rewrites their asserts
+    from .canary_story import WatchedRollback
+    from .prometheus import Prometheus
+
+pytest_plugins = ["tests.prometheus", "tests.canary_story"]  # one Prometheus and one story per session
+
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD = ROOT / "contrib" / "grafana" / "rollbackkit.json"
+ALERTS = ROOT / "contrib" / "prometheus" / "alerts.yml"
+METRICS_SOURCE = ROOT / "rollbackkit" / "serving"
+SOMETIMES = re.compile(r"^rollbackkit_(notification|notifications|replica|replicas|watchdog_leader|sync_failures)(_|$)")
+"""Series a server shows only with notify targets or a shared store (the story has neither)."""
+VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$__range": "1h",
+    "$model": "model",
+    "$env": "prod",
+}
+
+
+def dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return loaded
+
+
+def _panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    flat = []
+    for panel in panels:
+        flat.append(panel)
+        flat.extend(_panels(panel.get("panels", [])))
+    return flat
+
+
+def dashboard_exprs() -> list[str]:
+    """Every PromQL expression of the dashboard (panels, annotations, variables), variables substituted."""
+    board = dashboard()
+    exprs = [t["expr"] for p in _panels(board["panels"]) for t in p.get("targets", [])]
+    exprs += [a["expr"] for a in board["annotations"]["list"] if "expr" in a]
+    for variable in board["templating"]["list"]:
+        found = re.fullmatch(r"label_values\((.+),\s*\w+\)", variable.get("definition", ""))
+        if found:
+            exprs.append(found.group(1))  # the series selector whose label values fill the variable
+    substituted = []
+    for expr in exprs:
+        for name, value in sorted(VARIABLES.items(), key=lambda item: -len(item[0])):
+            expr = expr.replace("${" + name[1:] + "}", value).replace(name, value)
+        assert "$" not in expr, f"an unsubstituted variable in {expr}"
+        substituted.append(expr)
+    return substituted
+
+
+def rule_exprs() -> list[str]:
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return [rule["expr"] for group in groups for rule in group["rules"]]
+
+
+def metric_names(expr: str) -> set[str]:
+    return set(re.findall(r"\brollbackkit_[a-z0-9_]+", expr))
+
+
+def exposed(exposition: str) -> set[str]:
+    """Sample names of a ``/metrics`` text (``_bucket``, ``_count``, ``_sum``, ``_total`` as exposed)."""
+    return {sample.name for family in text_string_to_metric_families(exposition) for sample in family.samples}
+
+
+def test_promtool_accepts_the_alert_rules() -> None:
+    checked = subprocess.run(["promtool", "check", "rules", str(ALERTS)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 15 rules found" in checked.stdout, checked.stdout
+    alerts = {r["alert"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]}
+    for wanted in (
+        "RollbackkitAutomaticRollback",
+        "RollbackkitGateFailing",
+        "RollbackkitLogWriteErrors",
+        "RollbackkitLogBacklogGrowing",
+        "RollbackkitNotificationFailures",
+        "RollbackkitReplicaLagging",
+        "RollbackkitNoTraffic",
+    ):
+        assert wanted in alerts
+
+
+def test_the_dashboard_is_importable_with_a_datasource_and_model_env_variables() -> None:
+    board = dashboard()
+    assert [(i["name"], i["type"], i["pluginId"]) for i in board["__inputs"]] == [
+        ("DS_PROMETHEUS", "datasource", "prometheus")
+    ]
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["current"]["value"] == "${DS_PROMETHEUS}"
+    assert variables["model"]["definition"].startswith("label_values(")
+    assert variables["env"]["definition"].startswith("label_values(") and "$model" in variables["env"]["definition"]
+    panels = [p for p in _panels(board["panels"]) if p["type"] != "row"]
+    ids = [p["id"] for p in _panels(board["panels"])]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    for panel in panels:
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        for target in panel["targets"]:
+            assert 'model=~"$model"' in target["expr"] and 'env=~"$env"' in target["expr"], target["expr"]
+    titles = " | ".join(p["title"] for p in panels).lower()
+    for topic in ("requests", "error rate", "p50 / p99", "traffic share", "gate values", "rollbacks", "backlog",
+                  "notifications", "replicas"):  # fmt: skip
+        assert topic in titles, topic
+    assert {a["name"] for a in board["annotations"]["list"]} >= {"Rollbacks", "Traffic changes"}
+
+
+def exprs_of(source: str) -> list[str]:
+    return dashboard_exprs() if source == "dashboard" else rule_exprs()
+
+
+@pytest.mark.parametrize("source", ["dashboard", "alerts"])
+def test_every_expression_is_accepted_by_a_real_prometheus(source: str, prometheus: Prometheus) -> None:
+    exprs = exprs_of(source)
+    assert len(exprs) >= (30 if source == "dashboard" else 15)
+    for expr in exprs:
+        prometheus.query(expr)  # PromQLError names the expression Prometheus refused
+    with pytest.raises(AssertionError, match="bad_data"):  # PromQLError
+        prometheus.query(exprs[0] + ")")  # and it does refuse a broken one
+
+
+@pytest.mark.parametrize("source", ["dashboard", "alerts"])
+def test_every_metric_named_is_one_a_real_server_exposes(
+    source: str,
+    watched_rollback: WatchedRollback,
+) -> None:
+    served = exposed(watched_rollback.exposition) | watched_rollback.scraped_names()
+    source_text = " ".join(path.read_text() for path in METRICS_SOURCE.rglob("metric*.py"))
+    named = set().union(*(metric_names(expr) for expr in exprs_of(source)))
+    missing = {n for n in named if n not in served and not (SOMETIMES.match(n) and _in_source(n, source_text))}
+    assert not missing, f"{source} names metrics the server does not expose: {sorted(missing)}"
+    assert named & served >= {"rollbackkit_rollbacks_total", "rollbackkit_log_backlog_rows"}
+
+
+def _in_source(name: str, source_text: str) -> bool:
+    """Whether the metrics module declares ``name`` (counters without ``_total``, as prometheus_client takes them)."""
+    return name in source_text or name.removesuffix("_total") in source_text
+
+
+def rule(name: str) -> str:
+    """The expression of alert ``name``."""
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return next(r["expr"] for g in groups for r in g["rules"] if r.get("alert") == name)
+
+
+def test_after_the_story_the_rollback_alert_fires_and_the_quiet_ones_do_not(watched_rollback: WatchedRollback) -> None:
+    prom = watched_rollback.prometheus
+    fired = prom.query(rule("RollbackkitAutomaticRollback"))
+    assert [(s["metric"]["model"], s["metric"]["env"]) for s in fired] == [("model", "prod")], fired
+    assert "segment-drift" in fired[0]["metric"]["reason"].split("+"), fired  # the failed gates, in the alert
+    quiet = ["RollbackkitNoTraffic", "RollbackkitHighErrorRate", "RollbackkitLogWriteErrors"]
+    quiet += ["RollbackkitLogStoreUnreachable", "RollbackkitReplicaLagging", "RollbackkitNotificationFailures"]
+    for name in quiet:
+        assert prom.query(rule(name)) == [], name
+
+
+def test_the_readmes_promql_answers_the_on_calls_questions(watched_rollback: WatchedRollback) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Prometheus, Grafana and alerts", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```promql\n", 1)[1].split("```", 1)[0]
+    rollbacks, share, p99 = [line for line in block.splitlines() if line and not line.startswith("#")]
+    prom = watched_rollback.prometheus
+    fired = prom.query(rollbacks)
+    assert [(s["metric"]["model"], s["metric"]["env"], s["value"][1]) for s in fired] == [("model", "prod", "1")]
+    now = prom.query(share.replace('model="churn"', 'model="model"'))
+    assert {(s["metric"]["version"], s["metric"]["role"]): s["value"][1] for s in now}[("v1.0.0", "live")] == "1"
+    assert prom.query(p99), p99
+    scrape = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    assert scrape["scrape_configs"][0]["job_name"] == "rollbackkit"
