@@ -11,8 +11,11 @@ is an hour: nothing but the endpoint judges, and the endpoint never acts.
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,8 +27,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from rollbackkit.serving.verdict import Verdicts
+from rollbackkit.serving.verdict import FRESH_S, Verdict, Verdicts
 
+from .conftest import copy_project
 from .servers import Server, running_server
 from .story import Case, build_project, cli, degraded, send, wait
 from .test_matrix import pipeline
@@ -43,15 +47,30 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Iterator[Served]:
-    """v1.0.0 live and v1.1.0 a 50% canary (no traffic yet) on a real server; built once for the module."""
+def built(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> tuple[Path, pd.DataFrame]:
+    """``model@v1.0.0`` live in prod, ``model@v1.1.0`` registered; built once for the module, copied per server."""
     root = tmp_path_factory.mktemp("analysis")
-    repo, live = build_project(root, lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y), CASE)
+    return build_project(root, lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y), CASE)
+
+
+@contextmanager
+def canary_served(built: tuple[Path, pd.DataFrame], root: Path, watchdog: float) -> Iterator[Served]:
+    """A copy of the project served, ``model@v1.1.0`` a 50% canary with no traffic yet."""
+    template, live = built
+    shutil.copy(template.parent / "features.py", root / "features.py")
+    repo = copy_project(template, root)
     features = root / "live.parquet"
     live.iloc[:500].to_parquet(features)
-    with running_server(repo, "model", "prod", watchdog=3600) as server:
+    with running_server(repo, "model", "prod", watchdog=watchdog) as server:
         cli(repo, "deploy", "model@v1.1.0", "--env", "prod", "--canary", "50", "--features", str(features))
         yield Served(server, repo, live, list(live.columns[:6]))
+
+
+@pytest.fixture(scope="module")
+def served(built: tuple[Path, pd.DataFrame], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The canary on a server whose watchdog waits an hour: only the endpoint judges."""
+    with canary_served(built, tmp_path_factory.mktemp("served"), watchdog=3600) as served:
+        yield served
 
 
 # --------------------------------------------------------------------------- the README's YAML, read as controllers do
@@ -164,6 +183,25 @@ def _failed(url: str) -> tuple[str, dict[str, Any]] | None:
     return (phase, body) if phase == "Failed" else None
 
 
+def test_a_fresh_watchdog_report_is_the_verdict_on_a_server_that_watches(
+    built: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    with canary_served(built, tmp_path, watchdog=0.3) as watched:
+        send(watched.server.url, watched.live.iloc[:1200], "healthy")
+
+        def from_the_watchdog() -> dict[str, Any] | None:
+            body = httpx.get(f"{watched.server.url}/analysis", timeout=60).json()  # the canary by default
+            return body if body["source"] == "watchdog" and body["n"] > 0 else None
+
+        body = wait(from_the_watchdog, 30, "the watchdog's report as the verdict")
+        assert body["version"] == "v1.1.0" and body["passed"], body
+        made = datetime.fromisoformat(body["evaluated_at"])
+        assert timedelta(0) <= datetime.now(UTC) - made <= timedelta(seconds=FRESH_S), body["evaluated_at"]
+        status = watched.server.status()
+        assert status["gates"]["version"] == "model@v1.1.0" and "evaluated_at" in status["gates"], status["gates"]
+        assert status["canary"]["version"] == "v1.1.0"  # a passing canary holds: nothing promoted
+
+
 # --------------------------------------------------------------------------- refusals
 def test_a_version_not_served_is_a_404_naming_what_is(served: Served) -> None:
     response = httpx.get(f"{served.server.url}/analysis", params={"version": "v9.9.9"}, timeout=30)
@@ -202,24 +240,30 @@ def test_no_token_is_needed_and_a_newer_flaggers_fields_are_ignored(served: Serv
 
 # --------------------------------------------------------------------------- the watchdog's report and the cache
 def test_a_fresh_watchdog_report_is_the_answer_and_a_verdict_is_kept_two_seconds() -> None:
-    from datetime import UTC, datetime, timedelta
-
     slot = SimpleNamespace(name="green", deployment="model#prod#7", bundle=SimpleNamespace(version="v1.1.0"))
     state = SimpleNamespace(canary="green", shadow=None, live="blue", slot=lambda n: slot if n == "green" else None)
     gate = {"name": "errors", "kind": "error_rate", "severity": "critical", "status": "fail", "observed": 0.2}
     gate |= {"threshold": {"max": 0.05}, "evidence": {}, "failure_limit": 1}
     now = datetime.now(UTC)
-    report = {"version": "v1.1.0", "slot": "green", "evaluated_at": now.isoformat(), "n": 300}
+    report = {"version": "model@v1.1.0", "slot": "green", "evaluated_at": now.isoformat(), "n": 300}
     report |= {"decision": "rollback", "gates": [gate]}
     env = SimpleNamespace(name="model", env="prod", router=SimpleNamespace(state=state), last_report=report)
     ticks = iter([0.0, 0.5, 5.0])
-    verdicts = Verdicts(env, clock=lambda: next(ticks))  # type: ignore[arg-type]
-    evaluated = []
-    verdicts._evaluated = lambda *a: evaluated.append(a) or "judged here"  # type: ignore[method-assign]
 
+    judged: list[Verdict] = []
+
+    class JudgedHere(Verdicts):
+        """Counts the evaluations the watchdog's report spared."""
+
+        def _evaluated(self, state: Any, role: str, slot: Any) -> Verdict:
+            judged.append(replace(judged[0], source="evaluated"))
+            return judged[-1]
+
+    verdicts = JudgedHere(env, clock=lambda: next(ticks))  # type: ignore[arg-type]
     first = verdicts.verdict("v1.1.0")
     assert first.source == "watchdog" and first.failed and first.evaluated_at == now.isoformat()
     assert first.gates[0].value == 0.2 and "0.05" in first.gates[0].message
     assert verdicts.verdict(None) is first  # within two seconds: the same answer, nothing judged
+    judged.append(first)
     env.last_report = {**report, "evaluated_at": (now - timedelta(seconds=60)).isoformat()}
-    assert verdicts.verdict("v1.1.0") == "judged here" and evaluated  # a stale report is judged again
+    assert verdicts.verdict("v1.1.0").source == "evaluated" and len(judged) == 2  # a stale report: judged

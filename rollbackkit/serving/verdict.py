@@ -180,7 +180,8 @@ class Verdicts:
     def _reused(self, slot: Slot, role: str) -> Verdict | None:
         """The watchdog's report about this deployment when it is at most ``fresh_s`` old."""
         last = self.env.last_report
-        if not last or last.get("version") != slot.bundle.version or last.get("slot") != slot.name:
+        tags = (slot.bundle.version, f"{self.env.name}@{slot.bundle.version}")  # the report names the bundle's tag
+        if not last or last.get("version") not in tags or last.get("slot") != slot.name:
             return None
         at = last.get("evaluated_at")
         try:
