@@ -493,6 +493,9 @@ def serve(
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a non-loopback address.")] = False,
     watchdog_interval: Annotated[float, typer.Option(help="Seconds between gate checks.")] = 5.0,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the prediction log.")] = False,
+    no_metrics: Annotated[
+        bool, typer.Option("--no-metrics", help="Do not keep Prometheus metrics (GET /metrics answers 404).")
+    ] = False,
     no_runbook: Annotated[
         bool, typer.Option("--no-runbook", help="Do not start the rollback runbook after an automatic rollback.")
     ] = False,
@@ -550,6 +553,7 @@ def serve(
         allow_remote=allow_remote,
         watchdog_interval=watchdog_interval,
         log=not no_log,
+        metrics=not no_metrics,
         bake_seconds=bake_seconds,
         runbook=not no_runbook,
         scoring_threads=scoring_threads,

@@ -10,6 +10,8 @@
   "labels": [{"request_id": ..., "row": 0, "label": ...}]}``, read as the live version's
   classes (or numbers) and stored all or nothing (:mod:`rollbackkit.serving.labels`);
   answers what was stored, replaced and unknown. At most ``max_rows`` labels per request.
+- ``GET /metrics`` (no token): Prometheus' text format (:mod:`rollbackkit.serving.metrics`); a
+  404 under ``serve --no-metrics``.
 - ``GET /healthz`` (503 while nothing is served), ``GET /status``, ``GET /openapi.json``
   (every route, described in :mod:`rollbackkit.serving.openapi`).
 - ``POST /admin/deploy|promote|rollback`` (an optional ``"actor"`` names the person;
@@ -40,7 +42,7 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from rollbackkit.analysis.rollout_plan import checked_rollout
@@ -262,6 +264,17 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         state = await run_in_threadpool(env.status)  # asks the log's writer process
         return JSONResponse({**state, "refused": dict(refused)})
 
+    if env.metrics is not None:
+        env.metrics.refused = refused  # read at each scrape
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus' text format (no token); a bounded wait on the log writer and the store, off the loop."""
+        if env.metrics is None:
+            hint = "Restart it without --no-metrics."
+            return _error(404, "This server runs without metrics (serve --no-metrics).", hint)
+        body, content_type = await run_in_threadpool(env.metrics.exposition, request.headers.get("accept", ""))
+        return Response(body, headers={"Content-Type": content_type})
+
     def admin(operation: str) -> Any:
         async def handler(request: Request) -> JSONResponse:
             denied = authorised(request)
@@ -336,6 +349,7 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         Route("/labels", labels, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *[Route(f"/admin/{op}", admin(op), methods=["POST"]) for op in ADMIN_BODIES],
     ]

@@ -25,6 +25,7 @@ from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.background import AssignmentHook, Background
+from rollbackkit.serving.metrics import ServingMetrics
 from rollbackkit.serving.operations import Operations
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
@@ -85,6 +86,8 @@ class ServingEnvironment(Operations):
         freeze_heap: Freeze the garbage collector's heap after every model load, so full
             collections stop pausing requests (see :mod:`rollbackkit.serving.heap`). For
             processes that only serve; a server sets it.
+        metrics: Keep Prometheus metrics (:attr:`metrics`, ``GET /metrics``): each request is
+            counted on the hot path, traffic changes through :attr:`listeners`.
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class ServingEnvironment(Operations):
         freeze_heap: bool = False,
         on_event: Callable[[TrafficEvent], None] | None = None,
         on_assignment: AssignmentHook | None = None,
+        metrics: bool = True,
     ) -> None:
         self.registry = Repository(repo)
         self.scoring_threads = scoring_threads
@@ -114,7 +118,7 @@ class ServingEnvironment(Operations):
         # each also gets every TrafficEvent (metrics, notifications); see Recording.notify
         self.listeners: list[Callable[[TrafficEvent], None]] = []
         self.on_assignment = on_assignment
-        self.last_report: dict[str, Any] | None = None
+        self.last_report = None
         self._ops = threading.Lock()
         self.windows = Windows(RECENT_INPUT_ROWS)
         # deployment tag -> when it started serving in this process (monotonic): the bake counts from it;
@@ -127,6 +131,19 @@ class ServingEnvironment(Operations):
         self.mirror = Mirror(self._score_shadow, score_many=self._score_shadows, live=self.in_flight)
         # with a shared store: the replica's link to the environment's other replicas (None: this process alone)
         self.sync: ReplicaSync | None = None
+        self.metrics: ServingMetrics | None = ServingMetrics(self) if metrics else None
+        if self.metrics is not None:
+            self.listeners.append(self.metrics.on_event)
+
+    @property
+    def last_report(self) -> dict[str, Any] | None:
+        """The watchdog's latest gate report (``gates`` in :meth:`status`), None before the first."""
+        return self._last_report
+
+    @last_report.setter
+    def last_report(self, report: dict[str, Any] | None) -> None:
+        self._last_report = report
+        self.report_at = time.monotonic()  # when the watchdog last wrote it (/metrics: the report's age)
 
     # ------------------------------------------------------------------------- start-up
     def start(self) -> None:
@@ -230,17 +247,25 @@ class ServingEnvironment(Operations):
         limit_scoring_threads(self.scoring_threads, state.generation)
         when = datetime.now(UTC)
         request_id = request_id or uuid.uuid4().hex
+        started = time.perf_counter()
         slot = self.router.route(key if key is not None else request_id)
+        metrics = self.metrics
         with self.in_flight:
             try:
                 routed = self.router.score(slot, frame, untyped=untyped)
             except IncompatibleInput:  # the client's error: counted apart, never a gate's evidence
                 self.windows.refused(slot.name, slot.loaded_at)
+                if metrics is not None:
+                    metrics.observe(slot, "client_error", time.perf_counter() - started, len(frame))
                 raise
             except Exception as exc:  # the model failed on a compatible request: its slot's error
                 self._keep(slot, frame, None, float("nan"), type(exc).__name__, (request_id, when, key))
+                if metrics is not None:
+                    metrics.observe(slot, "error", time.perf_counter() - started, len(frame))
                 raise
             self._keep(routed.slot, routed.inputs, routed.outputs, routed.latency_ms, None, (request_id, when, key))
+        if metrics is not None:
+            metrics.observe(routed.slot, "ok", time.perf_counter() - started, len(routed.outputs))
         shadow = state.slot(state.shadow)
         if shadow is not None and sampled(request_id, state.shadow_percent):
             self.mirror.offer(Mirrored(shadow, frame, untyped, request_id, when, key))

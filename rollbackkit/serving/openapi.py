@@ -307,6 +307,19 @@ def _paths() -> dict[str, Any]:
                 "responses": {"200": _answer("The routing state.", _ref("Status"))},
             }
         },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (text; OpenMetrics when Accept asks); no token, never a feature value.",
+                "tags": ["serving"],
+                "responses": {
+                    "200": {
+                        "description": "Every rollbackkit_* metric of this environment (see the README's Metrics).",
+                        "content": {"text/plain": {"schema": _TEXT}},
+                    },
+                    "404": _answer("The server runs with --no-metrics."),
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This document.",

@@ -140,6 +140,7 @@ class ServeOptions(TypedDict, total=False):
     on_event: Callable[[TrafficEvent], None] | None
     replica: str | None
     on_replica: Callable[[str, str], None] | None
+    metrics: bool
 
 
 def serve(
@@ -162,6 +163,7 @@ def serve(
     on_assignment: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     replica: str | None = None,
     on_replica: Callable[[str, str], None] | None = None,
+    metrics: bool = True,
 ) -> None:
     """Load what git says serves NAME in ENV, then serve it until SIGINT/SIGTERM.
 
@@ -188,6 +190,9 @@ def serve(
     its log goes to the store, it follows the store's routing (a ``ReplicaSync``), and its
     watchdog evaluates only while it leads. On shutdown it leaves: sync stopped, lead released.
     ``on_replica`` is called with its id and the store (password redacted) once it listens.
+
+    With ``metrics`` (the default) ``GET /metrics`` answers Prometheus' text format
+    (:mod:`rollbackkit.serving.metrics`); without, a 404.
 
     Raises:
         InvalidToken: The admin token is empty, short or not visible ASCII.
@@ -243,6 +248,7 @@ def serve(
             "on_auto_rollback": on_rollback,
             "on_event": on_event,
             "on_assignment": on_assignment,
+            "metrics": metrics,
         }
         if store is None or me is None:
             environment = ServingEnvironment(repo, name, env, **options)

@@ -95,6 +95,7 @@ class ReplicaSync(ReplicaHealth):
         self.replicas = ReplicaTable(store)
         self.url = ""
         self.generation = 0  # the published generation this replica serves
+        self.failures = 0  # store errors and versions it could not load, since start (/metrics)
         self.in_sync = False
         self.error: str | None = None
         self.store_error: str | None = None  # the last failure to reach the store (cleared on success)
@@ -267,6 +268,7 @@ class ReplicaSync(ReplicaHealth):
             done = reconcile(env.router, published.desired, env._bundle)
         except CannotLoad as exc:
             self.in_sync, self.error, self._failed_at = False, str(exc), time.monotonic()
+            self.failures += 1
             self._beat()
             self._see_peers()
             return False
@@ -287,7 +289,7 @@ class ReplicaSync(ReplicaHealth):
         try:
             self._follow()
         except StoreError as exc:
-            self.store_error = exc.message
+            self._store_failed(exc.message)
         except Exception as exc:
             self.environment.background.failed(f"replica sync: following the published state: {_one_line(exc)}")
 
@@ -301,7 +303,12 @@ class ReplicaSync(ReplicaHealth):
         )
 
     def _lost(self, error: str) -> None:
+        self._store_failed(error)
+
+    def _store_failed(self, error: str) -> None:
+        """Keep the store's error (``store_error``) and count it (``failures``)."""
         self.store_error = error
+        self.failures += 1
 
     # ------------------------------------------------------------------------- heartbeat
     def announce(self, url: str) -> None:
@@ -324,7 +331,7 @@ class ReplicaSync(ReplicaHealth):
                 last_switch=self.last_switch, error=self.error,
             )  # fmt: skip
         except StoreError as exc:
-            self.store_error = exc.message
+            self._store_failed(exc.message)
         else:
             self._reached = time.monotonic()
 

@@ -157,6 +157,10 @@ class LogProcess(_Surface):
                 return
             self._pending.append(blob)
 
+    def backlog(self) -> int:
+        """Requests queued here, not yet handed to the writer process (``/metrics``' log backlog)."""
+        return len(self._pending)
+
     def start(self) -> None:
         """Start handing queued requests to the child (and its writer, and sink catch-up)."""
         self._call("start")

@@ -1,0 +1,172 @@
+"""``GET /metrics``: one served environment's signals in Prometheus' text format.
+
+:class:`ServingMetrics` keeps its own ``CollectorRegistry`` (never the global one: two
+environments in one process never clash). What only a request knows is counted as it
+happens, on the hot path (:meth:`ServingMetrics.observe`: a dict hit and a few atomic
+increments); traffic changes and rollbacks come from the environment's listeners
+(:meth:`ServingMetrics.on_event`); everything else the environment already keeps (routing,
+gate report, log writer, shadow mirror, replicas, notifications) is read at scrape time by
+:class:`~rollbackkit.serving.metrics_state.StateCollector`, within a bounded wait.
+
+Every metric has the labels ``model`` and ``env``. No label ever holds a feature value, a
+predicted label, a request key or a secret: versions, slots, roles, gate names, outcomes,
+actions and reasons only (bounded sets). The names are the contract H5's dashboard and
+alert rules read; the README's "Metrics" table lists them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, disable_created_metrics
+from prometheus_client.exposition import choose_encoder
+
+from rollbackkit.serving.metrics_state import StateCollector, bare
+from rollbackkit.serving.status import TrafficEvent
+
+if TYPE_CHECKING:
+    from rollbackkit.serving.router import Slot
+
+Outcome = Literal["ok", "client_error", "error"]
+_OUTCOMES: tuple[Outcome, ...] = ("ok", "client_error", "error")
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Seconds: ``rollbackkit_request_duration_seconds``' buckets (routing to answer, inside the server)."""
+
+ACTIONS = ("deploy", "canary", "shadow", "step", "promote", "rollback", "auto-rollback")
+"""``rollbackkit_traffic_changes_total``'s ``action`` values (each starts at 0)."""
+
+disable_created_metrics()  # no ``*_created`` series: half the lines of a scrape, nothing a dashboard reads
+
+_SHIFTS = frozenset({"deploy", "advance", "promote", "rollback"})  # TrafficEvent kinds that moved traffic
+
+
+class _Children(NamedTuple):
+    """One slot load's hot-path series, resolved once (no label lookup per request)."""
+
+    ok: Any
+    client_error: Any
+    error: Any
+    duration: Any
+    rows: Any
+
+
+class ServingMetrics:
+    """The metrics of one :class:`~rollbackkit.serving.environment.ServingEnvironment`.
+
+    Attributes:
+        registry: Its own registry (``exposition`` renders it).
+        refused: Requests refused before any slot saw them, by the app's counter names
+            (``bad_predict_bodies``, ``bad_admin_bodies``, ``unauthorised``); the HTTP app sets it.
+    """
+
+    def __init__(self, environment: Any) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._base = (environment.name, environment.env)
+        base = ["model", "env"]
+        self.requests = Counter(
+            "rollbackkit_requests_total",
+            "Prediction requests by version, slot and outcome (client_error: refused as the client's; "
+            "error: the model failed).",
+            [*base, "version", "slot", "outcome"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "rollbackkit_request_duration_seconds",
+            "Routing to answer inside the server, for requests a version scored or failed on.",
+            [*base, "version"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.rows = Counter(
+            "rollbackkit_rows_scored_total", "Rows scored by version.", [*base, "version"], registry=self.registry
+        )
+        self.changes = Counter(
+            "rollbackkit_traffic_changes_total",
+            "Traffic changes this process made, by action.",
+            [*base, "action"],
+            registry=self.registry,
+        )
+        self.rollbacks = Counter(
+            "rollbackkit_rollbacks_total",
+            "Rollbacks this process made: kind manual|automatic; reason: the failed gates joined by '+', or manual.",
+            [*base, "kind", "reason"],
+            registry=self.registry,
+        )
+        build = Gauge("rollbackkit_build_info", "The rollbackkit that serves.", [*base, "rollbackkit_version"],
+                      registry=self.registry)  # fmt: skip
+        build.labels(*self._base, _version()).set(1)
+        for action in ACTIONS:
+            self.changes.labels(*self._base, action)
+        self.rollbacks.labels(*self._base, "manual", "manual")
+        self.refused: Mapping[str, int] | None = None
+        self.environment = environment
+        self._children: dict[tuple[str, str], _Children] = {}
+        self.collector = StateCollector(environment, self)
+        self.registry.register(self.collector)
+        ProcessCollector(registry=self.registry)
+
+    # ------------------------------------------------------------------------- the hot path
+    def observe(self, slot: Slot, outcome: Outcome, seconds: float, rows: int) -> None:
+        """Count one request ``slot`` answered (``ok``), refused (``client_error``) or failed on (``error``)."""
+        children = self._children.get((slot.name, slot.bundle.version))
+        if children is None:
+            children = self._resolve(slot)
+        if outcome == "ok":
+            children.ok.inc()
+            children.duration.observe(seconds)
+            children.rows.inc(rows)
+        elif outcome == "error":
+            children.error.inc()
+            children.duration.observe(seconds)
+        else:
+            children.client_error.inc()
+
+    def _resolve(self, slot: Slot) -> _Children:
+        version = slot.bundle.version
+        ok, refused, error = (self.requests.labels(*self._base, version, slot.name, o) for o in _OUTCOMES)
+        duration = self.duration.labels(*self._base, version)
+        children = _Children(ok, refused, error, duration, self.rows.labels(*self._base, version))
+        self._children[(slot.name, version)] = children
+        return children
+
+    # ------------------------------------------------------------------------- the listener
+    def on_event(self, event: TrafficEvent) -> None:
+        """A listener of the environment's traffic events: counts traffic changes and rollbacks."""
+        if event.kind not in _SHIFTS:
+            return
+        action = "step" if event.kind == "advance" else event.action
+        if action:
+            self.changes.labels(*self._base, action).inc()
+        if event.kind == "rollback":
+            automatic = event.action == "auto-rollback"
+            reason = self._failed_gates(event) if automatic else "manual"
+            self.rollbacks.labels(*self._base, "automatic" if automatic else "manual", reason).inc()
+
+    def _failed_gates(self, event: TrafficEvent) -> str:
+        """The failed gates' names, sorted and joined by ``+`` (the gate report of the version rolled
+        back from, else the event's summary ``rollback: name ...; name ...``); ``unknown`` when neither says."""
+        report = getattr(self.environment, "last_report", None) or {}
+        names: set[str] = set()
+        if bare(report.get("version")) == event.previous:
+            names = {g["name"] for g in report.get("gates") or [] if g.get("status") == "fail"}
+        if not names and event.gates.startswith("rollback:"):
+            said = event.gates.removeprefix("rollback:").split(";")
+            names = {part.split()[0].rstrip(":") for part in said if part.split()}
+        return "+".join(sorted(names)) or "unknown"
+
+    # ------------------------------------------------------------------------- the scrape
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The body and content type of ``GET /metrics`` (OpenMetrics when ``accept`` asks for it)."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
+
+
+def _version() -> str:
+    """The installed rollbackkit's version (``unknown`` when it is not installed)."""
+    try:
+        return importlib.metadata.version("rollbackkit")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
