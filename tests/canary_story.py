@@ -69,6 +69,10 @@ def _send(server: Server, frame: pd.DataFrame, prefix: str, counts: dict[str, in
         counts[version] = counts.get(version, 0) + 1
 
 
+def _canary_takes_traffic(samples: list[dict[str, Any]]) -> bool:
+    return any(s["metric"]["version"] == "v1.1.0" and float(s["value"][1]) > 0 for s in samples)
+
+
 def _cli(repo: Path, *args: str) -> Any:
     done = run_cli(*args, "--json", cwd=repo, env={"ROLLBACKKIT_ADMIN_TOKEN": TOKEN})
     assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
@@ -93,7 +97,7 @@ def watched_rollback(
 
         sample = str(root / "live.parquet")
         _cli(repo, "deploy", "model@v1.1.0", "--env", "prod", "--canary", "50", "--features", sample)
-        during = prometheus.wait_for(story.SHARE, lambda s: len(s) >= 2, what="the canary's share in Prometheus")
+        during = prometheus.wait_for(story.SHARE, _canary_takes_traffic, what="the canary's share in Prometheus")
         story.during_canary = {s["metric"]["version"]: float(s["value"][1]) for s in during}
 
         drifting = degraded(live.iloc[500:], list(live.columns[:6]))
