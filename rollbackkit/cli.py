@@ -950,6 +950,30 @@ def runbook_templates(as_json: JsonOpt = False) -> None:
         sys.stdout.write(f"{name}: " + ", ".join(f"{p['name']}={p['default']!r}" for p in params) + "\n")
 
 
+notify_app = typer.Typer(help="Signed webhooks (notify: in .rollbackkit/config.yaml).", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
+
+
+@notify_app.command("test")
+def notify_test(
+    target: Annotated[str | None, typer.Option(help="Only this target (default: every one).")] = None,
+    repo: RepoOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Send a signed test notification to each target now; one line each (exit 1 when any failed)."""
+    from rollbackkit.ops.notices import send_test
+
+    answers = send_test(repo, target)
+    if as_json:
+        _print_json({name: vars(answer) for name, answer in answers.items()})
+    for name, answer in answers.items():
+        if not as_json:
+            said = f"HTTP {answer.status}" if answer.status is not None else answer.error
+            sys.stdout.write(f"{name}: {'delivered' if answer.ok else 'failed'} ({said})\n")
+    if not all(answer.ok for answer in answers.values()):
+        raise typer.Exit(1)
+
+
 audit_app = typer.Typer(help="The audit record of executed runbooks.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
@@ -1179,6 +1203,10 @@ def recover(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Option("--dir", help="Where to create the demo project.")] = Path("demo-project"),
+    notify: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="Send each event to this webhook, signed with $ROLLBACKKIT_NOTIFY_SECRET."),
+    ] = None,
 ) -> None:
     """The whole story: pipeline, canary, silent degradation, auto-rollback, runbook, backfill."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -1196,7 +1224,7 @@ def demo(
         def report(name: str, outcome: str, seconds: float) -> None:
             bar.update(tasks[name], completed=1, description=f"[green]✓[/] {name}: {outcome}")
 
-        result = run_demo(directory, report=report, start=start)
+        result = run_demo(directory, report=report, start=start, notify=notify)
     _demo_summary(console, result)
 
 
@@ -1243,6 +1271,15 @@ OPTIONAL_VALUES = {"--shadow": "100"}
 
 def main() -> None:
     """Console-script entry point: domain errors become one red line and exit code 1."""
+    try:
+        _main()
+    finally:  # notifications not yet delivered go to a detached drain: a CLI never waits on a webhook
+        notifying = sys.modules.get("rollbackkit.notify.process")
+        if notifying is not None:
+            notifying.hand_off()
+
+
+def _main() -> None:
     try:
         code = app(args=optional_values(sys.argv[1:]), standalone_mode=False)  # returns the code of a typer.Exit
     except RollbackkitError as exc:

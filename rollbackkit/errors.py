@@ -208,6 +208,14 @@ class StoreNotCreated(StoreError):
     rollbackkit has started on the store yet (readers never create nor upgrade it)."""
 
 
+class NotifyConfigError(RollbackkitError):
+    """The ``notify:`` targets of ``.rollbackkit/config.yaml`` are malformed (the message names target and key)."""
+
+
+class SignatureInvalid(RollbackkitError):
+    """A webhook signature is malformed, wrong, or older than the tolerance (a replay)."""
+
+
 class AuditTrailError(RollbackkitError):
     """``audit publish`` could not publish the trail (nothing was committed), or a signing key is unusable."""
 

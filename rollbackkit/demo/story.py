@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rollbackkit.errors import DemoError, InvalidPath
+from rollbackkit.notify.config import parse_targets
 from rollbackkit.project import TEMPLATES
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from rollbackkit.serving.status import GateStatus, ServerStatus
 
 DEMO_MARKER = ".rollbackkit-demo"
+NOTIFY_SECRET_ENV = "ROLLBACKKIT_NOTIFY_SECRET"  # the demo's webhook secret (``rollbackkit demo --notify URL``)
 NAME, ENV = "churn", "prod"
 Report = Callable[[str, str, float], None]
 Start = Callable[[str], None]
@@ -80,8 +82,20 @@ class DemoResult:
     history: list[Assignment] = field(default_factory=list)
 
 
-def run_demo(directory: str | Path, report: Report | None = None, start: Start | None = None) -> DemoResult:
-    """Build the demo project in ``directory`` (replacing an earlier demo there) and run it."""
+def run_demo(
+    directory: str | Path, report: Report | None = None, start: Start | None = None, notify: str | None = None
+) -> DemoResult:
+    """Build the demo project in ``directory`` (replacing an earlier demo there) and run it.
+
+    ``notify``: a webhook URL that gets every event of the story, signed with the secret in
+    :data:`NOTIFY_SECRET_ENV` (``notify:`` is written into the demo project's config).
+
+    Raises:
+        NotifyConfigError: ``notify`` is not an http(s) URL, or the secret's variable is not set
+            (before anything is created).
+    """
+    if notify is not None:
+        parse_targets([_notify_target(notify)])  # a bad URL or no secret: said before anything is built
     root = _fresh_directory(Path(directory))
     result = DemoResult(root)
     token = secrets.token_hex(16)
@@ -98,7 +112,7 @@ def run_demo(directory: str | Path, report: Report | None = None, start: Start |
         if report is not None:
             report(name, outcome, seconds)
 
-    step("create project", lambda: _create(root))
+    step("create project", lambda: _create(root, notify))
     step("dvc repro", lambda: _repro(root, env, result))
     step("serve v1.0.0", lambda: _first_deploy(root))
     server = _Server(root, env)
@@ -117,7 +131,14 @@ def run_demo(directory: str | Path, report: Report | None = None, start: Start |
 
 
 # --------------------------------------------------------------------------- steps
-def _create(root: Path) -> str:
+def _notify_target(url: str) -> dict[str, Any]:
+    """The demo's one ``notify:`` target: every event, quick retries."""
+    return {"name": "demo", "url": url, "secret_env": NOTIFY_SECRET_ENV, "events": "*", "backoff": 0.5, "max_delay": 5}
+
+
+def _create(root: Path, notify: str | None = None) -> str:
+    import yaml
+
     from rollbackkit.registry.store import Registry
 
     _git(root, "init", "-q", "-b", "main")
@@ -134,6 +155,11 @@ def _create(root: Path) -> str:
     _git(root, "add", "README.md", DEMO_MARKER, "dvc.yaml", "params.yaml", "pipeline")
     _git(root, "commit", "-q", "-m", "demo project: pipeline prepare -> train -> register")
     registry = Registry.init(root)
+    if notify is not None:
+        with open(registry.paths.config_file, "a") as fh:
+            fh.write(yaml.safe_dump({"notify": [_notify_target(notify)]}, sort_keys=False))
+        _git(root, "commit", "-q", "-m", "demo: notify a webhook", "--", ".rollbackkit/config.yaml")
+        return f"git + DVC, remote {registry.dvc.remote_url()}, notifying {notify}"
     return f"git + DVC, remote {registry.dvc.remote_url()}"
 
 

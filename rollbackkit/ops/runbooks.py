@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from rollbackkit.errors import InvalidPath, RunbookError
+from rollbackkit.ops import notices
 from rollbackkit.ops.runbook_record import RESULTS_MIME, display_path, failed_cell, gathered_results
 from rollbackkit.ops.runbook_templates import check_injection, coerce_parameters, declared_parameters, template_path
 from rollbackkit.project import refuse_metadata_dir
@@ -153,6 +154,7 @@ def run(
     check_injection(values, kernel)
     registry = Repository(repo)
     paths = registry.paths
+    notices.check(paths)  # a bad notify: config is said before the runbook runs
     if audit_dir:
         refuse_metadata_dir(Path(audit_dir), paths.root, "--audit-dir")
     folder = Path(audit_dir) if audit_dir else paths.audit / "runbooks"
@@ -172,7 +174,9 @@ def run(
         if not partial.exists():
             raise RunbookError(f"The runbook could not start: {exc}.", "Check the kernel and the template.") from exc
         error = _one_line(exc)
-    return _finalise(partial, target, path.stem, values, error, time.perf_counter() - started, paths)
+    result = _finalise(partial, target, path.stem, values, error, time.perf_counter() - started, paths)
+    notices.send(paths, notices.runbook_notice(result, path.stem, values, paths.root))
+    return result
 
 
 def _execute(

@@ -24,6 +24,7 @@ import pandas as pd
 from rollbackkit.analysis.preflight import refuse_incompatible
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.locking import repo_lock
+from rollbackkit.ops import notices
 from rollbackkit.ops.other_hosts import from_answer, refresh, tagged
 from rollbackkit.ops.results import AssignmentResult, Cancelled, Preflight, from_server
 from rollbackkit.ops.rollout_options import promote_body, rollout_request
@@ -118,7 +119,9 @@ def deploy(
             f"{rollout.needs_server} needs a running server for {env}.",
             f"Start one: rollbackkit serve {target.name} --env {env}.",
         )
-    return synced(registry, _offline(registry, target.name, env, target.version, "deploy", features, force, reason, ""))
+    notices.check(registry.paths)  # a bad notify: config stops the change before it is made
+    done = _offline(registry, target.name, env, target.version, "deploy", features, force, reason, "")
+    return synced(registry, _notified(registry, done))
 
 
 def rollback(
@@ -180,10 +183,17 @@ def rollback(
         return synced(registry, _through_server(registry, url, "rollback", body))
     deployments = Deployments(registry)
     target = deployments.rollback_target(name, env, to)
+    notices.check(registry.paths)  # a bad notify: config stops the rollback before it is made
     stopped = cancelled_by(deployments.state(name, env), target.version)
     keeps = stopped is not None and stopped.kept  # the live version it keeps already serves live traffic
     done = _offline(registry, name, env, target.version, "rollback", features, force, reason, incident, keeps)
-    return synced(registry, done)
+    return synced(registry, _notified(registry, done))
+
+
+def _notified(registry: Repository, done: AssignmentResult) -> AssignmentResult:
+    """Queue the notice of a change made in the workspace (a server sends its own); ``done`` unchanged."""
+    notices.send(registry.paths, notices.assignment_notice(done.assignment, done.previous))
+    return done
 
 
 def _offline(

@@ -271,6 +271,12 @@ def event(console: Console, happened: TrafficEvent) -> None:
         )
         console.print(Text(line, style="bold red"), highlight=False, soft_wrap=True)
         return
+    if happened.kind in ("gate-failed", "paused"):  # told once each (notify: sends them too)
+        said = f"gates failed: {happened.gates}" if happened.kind == "gate-failed" else f"paused: {happened.reason}"
+        line = f"{now} {where}: {happened.version} {said}"
+        style = "bold red" if happened.kind == "gate-failed" else "yellow"
+        console.print(Text(line, style=style), highlight=False, soft_wrap=True)
+        return
     if happened.kind == "not-everywhere":  # a shift some replicas have not made (yet)
         line = f"{now} {where}: {happened.version} ({happened.action}) NOT on every replica yet: {happened.reason}"
         console.print(Text(line, style="bold yellow"), highlight=False, soft_wrap=True)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from rollbackkit.analysis.gatespec import WINDOW_ROWS
 from rollbackkit.errors import IncompatibleInput, InvalidInput
+from rollbackkit.notify.delivery import Notifier
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Assignment, Deployments, resolve
 from rollbackkit.registry.contents import load
@@ -26,6 +27,7 @@ from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.background import AssignmentHook, Background
 from rollbackkit.serving.metrics import ServingMetrics
+from rollbackkit.serving.notifying import listener
 from rollbackkit.serving.operations import Operations
 from rollbackkit.serving.predlog.surface import PredictionStore
 from rollbackkit.serving.router import Routed, Router, Slot
@@ -86,6 +88,8 @@ class ServingEnvironment(Operations):
         freeze_heap: Freeze the garbage collector's heap after every model load, so full
             collections stop pausing requests (see :mod:`rollbackkit.serving.heap`). For
             processes that only serve; a server sets it.
+        notifier: Sends each traffic change, gate failure and pause to the ``notify:`` targets
+            (:mod:`rollbackkit.serving.notifying`); its counters join :meth:`status` as ``notifications``.
         metrics: Keep Prometheus metrics (:attr:`metrics`, ``GET /metrics``): each request is
             counted on the hot path, traffic changes through :attr:`listeners`.
     """
@@ -103,6 +107,7 @@ class ServingEnvironment(Operations):
         on_event: Callable[[TrafficEvent], None] | None = None,
         on_assignment: AssignmentHook | None = None,
         metrics: bool = True,
+        notifier: Notifier | None = None,
     ) -> None:
         self.registry = Repository(repo)
         self.scoring_threads = scoring_threads
@@ -131,6 +136,10 @@ class ServingEnvironment(Operations):
         self.mirror = Mirror(self._score_shadow, score_many=self._score_shadows, live=self.in_flight)
         # with a shared store: the replica's link to the environment's other replicas (None: this process alone)
         self.sync: ReplicaSync | None = None
+        # signed webhooks (notify: in the config): its listener only queues, a thread sends
+        self.notifier = notifier
+        if notifier is not None:
+            self.listeners.append(listener(notifier))
         self.metrics: ServingMetrics | None = ServingMetrics(self) if metrics else None
         if self.metrics is not None:
             self.listeners.append(self.metrics.on_event)
@@ -429,4 +438,6 @@ class ServingEnvironment(Operations):
         said = {"name": self.name, "env": self.env, **routing, "gates": self.last_report, "log": log}
         if self.sync is not None:
             said["replica"] = self.sync.status()
+        if self.notifier is not None:  # deliveries by this process, and what waits in the outbox
+            said["notifications"] = self.notifier.status().to_dict()
         return {**said, "mirror": mirror, "background": self.background.status()}

@@ -44,6 +44,7 @@ MAX_ROWS = 100_000
 SHUTDOWN_FLUSH_SECONDS = 10.0
 """Seconds the prediction log's writer gets at shutdown before it is killed."""
 SHUTDOWN_JOIN_SECONDS = 6.0
+NOTIFY_CLOSE_SECONDS = 1.0  # shutdown waits this long for a delivery under way; never for a dead endpoint
 """Seconds, after everything was stopped, that this server's own threads (``rollbackkit-*``: a
 lead being released, a writer or listener back from a connect) get to end before :func:`serve`
 returns: none may run while Python finalizes (a daemon thread logging then aborts the process)."""
@@ -198,6 +199,8 @@ def serve(
         InvalidToken: The admin token is empty, short or not visible ASCII.
         InvalidInput: A non-loopback host without ``allow_remote``; the store setting is not a
             PostgreSQL URL; ``replica`` is not an id, or is given without a store.
+        NotifyConfigError: ``notify:`` in the config is malformed or a target's secret is missing
+            (nothing was loaded).
         StoreError: The store is unreachable, refused the credentials, or was created by a
             newer rollbackkit (nothing was loaded).
         ServerAlreadyRunning: A server for NAME/ENV (this replica, with a store) already runs
@@ -205,6 +208,7 @@ def serve(
     """
     import uvicorn
 
+    from rollbackkit.notify.process import notifier_for
     from rollbackkit.registry.repository import Repository
     from rollbackkit.serving.app import create_app
     from rollbackkit.serving.environment import ServingEnvironment
@@ -218,6 +222,7 @@ def serve(
             "Pass --allow-remote to serve beyond this machine (put TLS and auth in front).",
         )
     paths = Repository(repo).paths
+    notifier = notifier_for(paths)  # a bad notify: config stops us before anything is loaded
     url = store_url(paths)
     store = open_store(url) if url is not None else None  # a bad store stops us before anything is loaded
     if store is None and replica is not None:
@@ -248,6 +253,7 @@ def serve(
             "on_auto_rollback": on_rollback,
             "on_event": on_event,
             "on_assignment": on_assignment,
+            "notifier": notifier,
             "metrics": metrics,
         }
         if store is None or me is None:
@@ -255,6 +261,8 @@ def serve(
         else:
             environment = ReplicaEnvironment(repo, name, env, store=store, replica=me, **options)
         environment.start()
+        if notifier is not None:  # delivers what an earlier process left in the outbox, too
+            notifier.start()
         sync = None
         if isinstance(environment, ReplicaEnvironment):
             try:
@@ -306,6 +314,8 @@ def serve(
                 environment.close()
             if prediction_log is not None:
                 _close_log(prediction_log, paths, name, env)
+            if notifier is not None:  # what is undelivered stays in the outbox (the next process sends it)
+                notifier.close(wait=NOTIFY_CLOSE_SECONDS)
             _join_threads(SHUTDOWN_JOIN_SECONDS, before)
             try:
                 if json.loads(record.read_text()).get("pid") == os.getpid():

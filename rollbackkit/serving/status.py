@@ -121,8 +121,10 @@ class TrafficEvent:
 
     Attributes:
         kind: ``deploy``, ``promote``, ``rollback`` (a shift), ``gate-breach`` (a failed
-            gate that moved no traffic; ``reason`` says why), or ``not-everywhere`` (a shift
-            some replicas of a shared store have not made: ``reason`` names them and why).
+            gate that moved no traffic; ``reason`` says why), ``not-everywhere`` (a shift
+            some replicas of a shared store have not made: ``reason`` names them and why),
+            ``gate-failed`` (the watchdog's decision became rollback; once, again only after a
+            pass) or ``paused`` (a rollout paused; once per pause, ``reason`` says why).
         name: Bundle name.
         env: Environment.
         version: The version that took the traffic (for a breach: the one that failed).

@@ -54,6 +54,8 @@ class Watchdog:
         self.environment = environment
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._alerted: set[str] = set()
+        self._failing: set[str] = set()  # deployments whose gate-failed was told (until they pass again)
+        self._pauses: set[str] = set()  # deployments whose current pause was told
         self._hooks: list[threading.Thread] = []
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
@@ -126,6 +128,7 @@ class Watchdog:
         env.last_report |= self.errors.counted()
         if env.router.state.generation != state.generation:
             return None  # an operator moved traffic meanwhile: judge the new state next time
+        self._tell(slot, report.decision, report.summary(), _paused(rollout))
         if report.decision == "rollback":
             return self._roll_back(slot, report, rollout, state.generation)
         if rollout is not None and rollout.state == "advancing":
@@ -276,6 +279,21 @@ class Watchdog:
                 self.leadership.record(self.environment.last_report)
             return None
 
+    def _tell(self, slot: Slot, decision: str, gates: str, paused: str | None) -> None:
+        """Tell the listeners once when a deployment's decision becomes rollback (``gate-failed``; again
+        only after a pass) and once per pause of its rollout (``paused``; a failure's pause is gate-failed)."""
+        env, tag, version = self.environment, slot.deployment, slot.bundle.version
+        if decision == "rollback" and tag not in self._failing:
+            self._failing.add(tag)
+            env.notify(TrafficEvent("gate-failed", env.name, env.env, version, tag=tag, reason=gates, gates=gates))
+        elif decision in ("pass", "warn"):
+            self._failing.discard(tag)
+        if paused is None or decision == "rollback":
+            self._pauses.discard(tag)
+        elif tag not in self._pauses:
+            self._pauses.add(tag)
+            env.notify(TrafficEvent("paused", env.name, env.env, version, tag=tag, reason=paused))
+
     def _evaluation_failed(self, error: str) -> None:
         """Count the error, stop the bake, and say in the gate report that the rollout waits on it."""
         env = self.environment
@@ -288,6 +306,8 @@ class Watchdog:
         if last.get("rollout") is not None:
             last["rollout"] = replace(Rollout.from_dict(last["rollout"]), state="paused", paused=paused).to_dict()
         env.last_report = {**last, "paused": paused, **self.errors.counted()}
+        if slot is not None:
+            self._tell(slot, "error", "", paused)  # the pause only: gate-failed stays as it was
 
     def _complete_bake(self, slot: Slot) -> None:
         """Promote a full deploy's staged rows: its gates passed for the whole bake."""

@@ -1,0 +1,26 @@
+"""``python -m rollbackkit.notify.drain ROOT``: deliver a project's outbox, then exit (detached from the CLI)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rollbackkit.notify.process import DRAIN_SECONDS, hold_drain_lock, notifier_for
+from rollbackkit.project import ProjectPaths
+
+
+def main(root: str) -> int:
+    """Deliver (with retries) until the outbox is empty or :data:`DRAIN_SECONDS` pass."""
+    paths = ProjectPaths(Path(root))
+    if hold_drain_lock(paths) is None:
+        return 0  # another drain delivers it
+    notifier = notifier_for(paths)
+    if notifier is None:
+        return 0
+    left = notifier.drain(DRAIN_SECONDS)
+    notifier.close()
+    return 0 if left == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

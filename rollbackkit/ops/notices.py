@@ -1,0 +1,88 @@
+"""The notices operations send themselves (``notify:``): a finished runbook, a change made without a server.
+
+A server sends its own traffic changes (:mod:`rollbackkit.serving.notifying`); these are the
+rest. :func:`check` runs before the operation (a bad config stops it, nothing done); :func:`send`
+after it: it only queues (a delivery thread, or a detached drain at a CLI's exit, sends).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rollbackkit.errors import NotifyConfigError
+from rollbackkit.notify.delivery import Attempt
+from rollbackkit.notify.message import Notice
+from rollbackkit.notify.process import notifier_for, notify
+from rollbackkit.project import ProjectPaths
+
+if TYPE_CHECKING:
+    from rollbackkit.registry.assignments import Assignment
+
+
+def check(paths: ProjectPaths) -> None:
+    """Validate ``notify:`` before an operation that sends (raises :class:`NotifyConfigError`)."""
+    notifier_for(paths)
+
+
+def send(paths: ProjectPaths, notice: Notice) -> None:
+    """Queue ``notice``; the operation is done, so a config broken since :func:`check` is only warned of."""
+    try:
+        notify(paths, notice)
+    except NotifyConfigError as exc:
+        print(f"warning: not notified ({notice.event}): {exc.message} {exc.hint}", file=sys.stderr)
+
+
+def runbook_notice(result: Any, template: str, values: dict[str, Any], root: Path) -> Notice:
+    """A finished runbook (``result``: its :class:`~rollbackkit.ops.runbooks.RunbookResult`): verdict, notebook."""
+    try:
+        notebook = str(Path(result.notebook).resolve().relative_to(root.resolve()))
+    except ValueError:
+        notebook = str(result.notebook)
+    name, env = str(values.get("name", "")), str(values.get("env", ""))
+    where = f" for {name} in {env}" if name and env else ""
+    summary = f"runbook {template}{where} {result.status}: {result.verdict} ({notebook})"
+    details: dict[str, Any] = {"template": template, "status": result.status, "verdict": result.verdict}
+    details["notebook"] = notebook
+    details |= {"sha256": result.sha256, "incident": values.get("incident") or None, "error": result.error or None}
+    return Notice("runbook", summary, name, env, str(values.get("version", "")), details)
+
+
+def assignment_notice(assignment: Assignment, previous: str | None) -> Notice:
+    """A deploy or rollback made in the workspace, without a server (its action is the event)."""
+    where = f"{assignment.name} in {assignment.env}"
+    summary = {
+        "deploy": f"{where}: {assignment.version} deployed (workspace, no server)",
+        "rollback": f"{where}: rolled back to {assignment.version} (workspace, no server)",
+    }.get(assignment.action, f"{where}: {assignment.action} {assignment.version}")
+    if previous:
+        summary += f" (was {previous})"
+    details = {"tag": assignment.tag, "action": assignment.action, "previous": previous, "reason": assignment.reason}
+    details |= {"via": "workspace", "incident": assignment.incident or None}
+    return Notice(assignment.action, summary, assignment.name, assignment.env, assignment.version, details)
+
+
+def send_test(repo: str | Path, target: str | None = None) -> dict[str, Attempt]:
+    """``rollbackkit notify test``: a signed ``test`` notice to each target (or ``target``) now, once.
+
+    Waits at most the slowest target's ``timeout``; no retry, nothing left in the outbox.
+
+    Raises:
+        NotifyConfigError: The config is malformed, no target is configured, or ``target`` is not one.
+    """
+    from rollbackkit.registry.repository import Repository
+
+    paths = Repository(repo).paths
+    notifier = notifier_for(paths)
+    if notifier is None:
+        raise NotifyConfigError(
+            "notify: no target is configured.", 'Add notify: to .rollbackkit/config.yaml (README "Notifications").'
+        )
+    names = list(notifier.targets)
+    if target is not None:
+        if target not in notifier.targets:
+            raise NotifyConfigError(f"notify: no target named {target}.", f"Configured: {', '.join(names)}.")
+        names = [target]
+    notice = Notice("test", "rollbackkit notify test: this target receives rollbackkit's notifications", details={})
+    return notifier.send_now(notice, names)

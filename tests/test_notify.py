@@ -1,0 +1,248 @@
+"""Signed webhook notifications, without a server: the signature, the config, the bodies, the delivery.
+
+A receiver on 127.0.0.1 (tests/webhooks.py) verifies every signature with the function the
+README shows; it can refuse its first attempts or never answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rollbackkit.errors import NotifyConfigError, SignatureInvalid
+from rollbackkit.notify.config import load_targets
+from rollbackkit.notify.delivery import Notifier
+from rollbackkit.notify.events import EVENTS
+from rollbackkit.notify.message import Notice, slack_body
+from rollbackkit.notify.outbox import Outbox
+from rollbackkit.notify.signing import sign, verify
+from rollbackkit.project import ProjectPaths
+from rollbackkit.registry.journal import Journal
+
+from .story import wait
+from .webhooks import SECRET, receiving, refused_url
+
+NOW = 1_790_000_000
+
+
+# ----------------------------------------------------------------------------- the signature
+@settings(max_examples=60, deadline=None)
+@given(secret=st.binary(min_size=1, max_size=64), body=st.binary(max_size=2048), skew=st.integers(-300, 300))
+def test_a_signature_verifies_its_body_within_the_tolerance(secret: bytes, body: bytes, skew: int) -> None:
+    verify(secret, body, sign(secret, body, NOW), now=NOW + skew)
+
+
+@settings(max_examples=60, deadline=None)
+@given(secret=st.binary(min_size=1, max_size=64), body=st.binary(min_size=1, max_size=512), flip=st.integers(0, 511))
+def test_a_tampered_body_or_another_secret_fails(secret: bytes, body: bytes, flip: int) -> None:
+    header = sign(secret, body, NOW)
+    tampered = bytearray(body)
+    tampered[flip % len(body)] ^= 0x01
+    with pytest.raises(SignatureInvalid, match="does not match"):
+        verify(secret, bytes(tampered), header, now=NOW)
+    with pytest.raises(SignatureInvalid, match="does not match"):
+        verify(secret + b"x", body, header, now=NOW)
+
+
+def test_a_replayed_signature_is_refused_and_a_malformed_header_says_so() -> None:
+    body = b'{"event": "auto-rollback"}'
+    old = sign(b"k", body, NOW - 301)
+    with pytest.raises(SignatureInvalid, match="beyond the 300 s tolerance"):
+        verify(b"k", body, old, now=NOW)
+    moved = old.replace(f"t={NOW - 301}", f"t={NOW}")  # a fresh timestamp on the old HMAC
+    with pytest.raises(SignatureInvalid, match="does not match"):
+        verify(b"k", body, moved, now=NOW)
+    for header in ("", "v1=abc", f"t={NOW}", f"t=soon,v1={'0' * 64}", f"t={NOW},t={NOW},v1=00", "garbage"):
+        with pytest.raises(SignatureInvalid):
+            verify(b"k", body, header, now=NOW)
+
+
+# ----------------------------------------------------------------------------- the config
+def _paths(tmp_path: Path, config: str) -> ProjectPaths:
+    (tmp_path / ".rollbackkit").mkdir(exist_ok=True)
+    (tmp_path / ".rollbackkit" / "config.yaml").write_text(config)
+    return ProjectPaths(tmp_path)
+
+
+GOOD = "  - name: oncall\n    url: https://hooks.example.com/x\n    secret_env: ONCALL_SECRET\n"
+
+
+@pytest.mark.parametrize(
+    ("config", "said"),
+    [
+        ("notify:\n  - name: oncall\n    url: https://hooks.example.com/x\n", "notify target oncall: no secret"),
+        ("notify:\n" + GOOD.replace("ONCALL_SECRET", "NOT_SET_ANYWHERE"), "secret_env NOT_SET_ANYWHERE is not set"),
+        ("notify:\n" + GOOD + "    events: [rollback, rollbak]\n", "notify target oncall: events: unknown rollbak"),
+        ("notify:\n" + GOOD.replace("https://hooks.example.com/x", "ftp://x"), "url 'ftp://x' is not an http(s)"),
+        ("notify:\n" + GOOD.replace("https://hooks.example.com/x", "hooks.example.com"), "is not an http(s) URL"),
+        ("notify:\n" + GOOD + "    format: teams\n", "format 'teams' is not one of json, slack"),
+        ("notify:\n" + GOOD + "    timeout: -1\n", "timeout must be a positive number"),
+        ("notify:\n" + GOOD + "    secret: literal\n", "give secret_env or secret, not both"),
+        ("notify:\n" + GOOD + "    colour: red\n", "unknown key colour"),
+        ("notify:\n" + GOOD + GOOD, "notify target oncall: the name is used twice"),
+        ("notify:\n  - name: Bad Name\n", "name 'Bad Name' must be"),
+        ("notify: https://hooks.example.com/x\n", "notify: must be a list of targets"),
+        ("notify:\n  - name: oncall\n   url: [unclosed\n", "notify: "),
+    ],
+)
+def test_a_bad_notify_config_is_one_line_naming_the_target_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: str, said: str
+) -> None:
+    monkeypatch.setenv("ONCALL_SECRET", SECRET)
+    with pytest.raises(NotifyConfigError) as caught:
+        load_targets(_paths(tmp_path, config))
+    text = f"{caught.value.message} {caught.value.hint}"
+    assert said in text and "\n" not in text and SECRET not in text, text
+
+
+def test_a_good_config_reads_its_secret_from_the_environment_and_hides_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONCALL_SECRET", SECRET)
+    config = "notify:\n" + GOOD + "    events: [auto-rollback, gate-failed]\n    format: slack\n"
+    (target,) = load_targets(_paths(tmp_path, config))
+    assert target.secret == SECRET.encode() and SECRET not in repr(target)
+    assert target.wants("auto-rollback") and target.wants("test") and not target.wants("deploy")
+    (every,) = load_targets(_paths(tmp_path, "notify:\n" + GOOD))
+    assert every.events == frozenset(EVENTS)
+    assert load_targets(_paths(tmp_path, "bundles_dir: bundles\n")) == []
+
+
+# ----------------------------------------------------------------------------- the bodies
+def test_a_slack_target_gets_a_one_line_text_and_blocks() -> None:
+    notice = Notice(
+        "auto-rollback", "churn in prod: AUTOMATIC ROLLBACK to v1.0.0 (gates failed: drift)", "churn", "prod",
+        "v1.0.0", {"previous": "v1.1.0", "gates": "drift: psi 0.41 > 0.2", "shift_ms": 0.8, "reason": ""},
+    )  # fmt: skip
+    body = json.loads(slack_body(notice))
+    assert body["text"] == "[rollbackkit] churn in prod: AUTOMATIC ROLLBACK to v1.0.0 (gates failed: drift)"
+    assert "\n" not in body["text"]
+    kinds = [block["type"] for block in body["blocks"]]
+    assert kinds == ["section", "section", "context"]
+    assert "*previous*: v1.1.0" in body["blocks"][1]["text"]["text"]
+    assert "reason" not in body["blocks"][1]["text"]["text"]  # empty fields left out
+    assert notice.id in body["blocks"][2]["elements"][0]["text"]
+
+
+# ----------------------------------------------------------------------------- delivery
+def _notifier(tmp_path: Path, url: str, **policy: float) -> Notifier:
+    monkey = {"name": "oncall", "url": url, "secret": SECRET, "attempts": 4, "backoff": 0.05, "max_delay": 0.2}
+    from rollbackkit.notify.config import parse_targets
+
+    targets = parse_targets([{**monkey, **policy}])
+    (tmp_path / "local").mkdir(parents=True, exist_ok=True)
+    return Notifier(Outbox(tmp_path / "local" / "outbox"), targets, Journal(tmp_path / "local" / "journal.jsonl"))
+
+
+def _notifications(tmp_path: Path) -> list[dict]:
+    journal = tmp_path / "local" / "journal.jsonl"
+    lines = journal.read_text().splitlines() if journal.exists() else []
+    return [e for e in map(json.loads, lines) if e["event"] == "notification"]
+
+
+def test_a_receiver_down_for_the_first_attempts_gets_each_notice_once_with_one_idempotency_key(
+    tmp_path: Path,
+) -> None:
+    with receiving(refuse=3) as receiver:
+        notifier = _notifier(tmp_path, receiver.url)
+        first, second = Notice("canary", "v1.1.0 at 30%"), Notice("auto-rollback", "back to v1.0.0")
+        notifier.send(first)
+        notifier.send(second)
+        wait(lambda: len(receiver.delivered) == 2 and not notifier.pending(), 20, "both notices", every=0.05)
+        notifier.close(wait=2)
+    assert set(receiver.delivered) == {first.id, second.id} and not receiver.duplicates
+    assert not receiver.bad_signatures
+    assert len(receiver.attempts) == 5 and set(receiver.attempts) == {first.id, second.id}  # retries: same key
+    headers = receiver.headers[second.id]
+    assert headers["Idempotency-Key"] == second.id and headers["X-Rollbackkit-Event"] == "auto-rollback"
+    assert headers["User-Agent"].startswith("rollbackkit")
+    status = notifier.status().to_dict()
+    assert status["delivered"] == 2 and status["targets"]["oncall"]["retries"] == 3
+    entries = _notifications(tmp_path)
+    assert sorted((e["notice_event"], e["outcome"]) for e in entries) == [
+        ("auto-rollback", "delivered"), ("canary", "delivered")
+    ]  # fmt: skip
+    assert all(SECRET not in json.dumps(e) and "summary" not in e for e in entries)
+
+
+def test_a_dead_endpoint_never_blocks_the_sender_and_its_failure_is_counted_and_journaled(tmp_path: Path) -> None:
+    with receiving(silent=True) as silent:
+        notifier = _notifier(tmp_path, silent.url, timeout=0.2, attempts=2)
+        notifier.send(Notice("rollback", "rollback 0"))
+        time.sleep(0.05)  # the worker is now blocked on the endpoint that never answers
+        started = time.perf_counter()
+        for i in range(1, 5):
+            notifier.send(Notice("rollback", f"rollback {i}"))
+        took = time.perf_counter() - started
+        assert took < 0.005, took  # send only queues: microseconds each, whatever the endpoint does
+        wait(lambda: notifier.status().to_dict()["failed"] == 5, 30, "every notice to fail", every=0.1)
+    status = notifier.status().to_dict()["targets"]["oncall"]
+    assert status["delivered"] == 0 and status["retries"] == 5 and status["queued"] == 0
+    assert "ReadTimeout" in status["last_error"] and silent.url not in status["last_error"]
+    entries = _notifications(tmp_path)
+    assert len(entries) == 5 and {e["outcome"] for e in entries} == {"failed"} and entries[0]["attempts"] == 2
+
+
+def test_a_refused_url_and_a_4xx_fail_without_waiting(tmp_path: Path) -> None:
+    notifier = _notifier(tmp_path, refused_url(), attempts=3)
+    notifier.send(Notice("deploy", "v1.0.0 live"))
+    wait(lambda: notifier.status().to_dict()["failed"] == 1, 10, "the refused notice to fail", every=0.05)
+    assert "ConnectError" in notifier.status().targets["oncall"].last_error
+    with receiving(secret="another secret") as picky:  # 401 on every signature: not retried
+        wrong = _notifier(tmp_path / "other", picky.url)
+        wrong.send(Notice("deploy", "v1.0.0 live"))
+        wait(lambda: wrong.status().to_dict()["failed"] == 1, 10, "the 401 to fail", every=0.05)
+        assert len(picky.attempts) == 1 and picky.bad_signatures
+    assert _notifications(tmp_path / "other")[0]["status"] == 401
+
+
+def test_the_outbox_outlives_its_process_and_two_deliverers_never_send_one_notice_twice(tmp_path: Path) -> None:
+    notice = Notice("auto-rollback", "back to v1.0.0")
+    with receiving() as receiver:
+        gone = _notifier(tmp_path, receiver.url)
+        gone._incoming.append(notice)  # queued, then the process stops before a worker ran
+        assert gone.close() == 1
+        assert receiver.attempts == []
+        deliverers = [_notifier(tmp_path, receiver.url) for _ in range(3)]  # a server, a drain...
+        for deliverer in deliverers:
+            deliverer.start()
+        wait(lambda: receiver.delivered and not deliverers[0].pending(), 20, "the notice left behind", every=0.05)
+        time.sleep(0.3)
+        for deliverer in deliverers:
+            deliverer.close(wait=1)
+    assert list(receiver.delivered) == [notice.id] and receiver.attempts == [notice.id]
+    assert len(_notifications(tmp_path)) == 1
+
+
+# ----------------------------------------------------------------------------- the README
+def _readme_section() -> str:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    return readme.split("### Notifications\n", 1)[1].split("\n### ", 1)[0]
+
+
+def test_the_readme_receiver_accepts_a_real_signature_and_refuses_a_tamper_or_replay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    section = _readme_section()
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("ONCALL_WEBHOOK_SECRET", SECRET)
+    namespace: dict = {}
+    exec(code, namespace)
+    verified = namespace["verified"]
+    body = b'{"event": "auto-rollback"}'
+    now = int(time.time())
+    assert verified(body, sign(SECRET.encode(), body, now))
+    assert not verified(body + b" ", sign(SECRET.encode(), body, now))
+    assert not verified(body, sign(SECRET.encode(), body, now - 600))
+    table = {
+        cell.strip("` ")
+        for line in section.splitlines()
+        if line.startswith("| `")
+        for cell in line.split("|")[1].split(",")
+    }
+    assert table == set(EVENTS)

@@ -1,0 +1,51 @@
+"""Acceptance: the REAL demo story (`rollbackkit demo`, what `make demo` runs) notifies a webhook.
+
+The receiver on 127.0.0.1 verifies every signature and is down for the first attempts; it still
+gets each event of the story exactly once (retries keep one idempotency key), from the demo's
+own process (the first deploy, made without a server) and from its server (the canary, the
+watchdog's gate failure and automatic rollback, the rollback runbook it ran).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rollbackkit.notify.events import EVENTS
+
+from .conftest import run_cli
+from .story import wait
+from .webhooks import SECRET, receiving
+
+STORY = {"deploy", "canary", "gate-failed", "auto-rollback", "runbook"}
+
+
+def test_the_demo_story_reaches_a_receiver_that_was_down_once_per_event(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    with receiving(refuse=3) as receiver:
+        result = run_cli(
+            "demo", "--dir", str(target), "--notify", receiver.url, cwd=tmp_path,
+            env={"ROLLBACKKIT_NOTIFY_SECRET": SECRET},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        wait(lambda: set(receiver.events()) >= STORY, 60, "every event of the story", every=0.2)
+        wait(lambda: not list((target / ".rollbackkit/local/outbox").glob("*.json")), 30, "an empty outbox")
+    events = receiver.events()
+    assert {event: events[event] for event in STORY} == dict.fromkeys(STORY, 1), events
+    assert set(events) <= set(EVENTS) and set(events) - STORY <= {"paused"}, events  # a pause before traffic
+    assert receiver.attempts[:3] and not receiver.duplicates and not receiver.bad_signatures
+    assert len(receiver.attempts) >= len(receiver.delivered) + 3  # the refused attempts were retried
+
+    by_event = {body["event"]: body for body in receiver.delivered.values()}
+    rollback = by_event["auto-rollback"]
+    assert rollback["version"] == "v1.0.0" and rollback["details"]["previous"] == "v1.1.0", rollback
+    assert "AUTOMATIC ROLLBACK" in rollback["summary"] and rollback["details"]["gates"]
+    assert by_event["gate-failed"]["version"] == "v1.1.0"
+    assert by_event["runbook"]["details"]["verdict"] == "already-rolled-back"
+    assert by_event["deploy"]["details"]["via"] == "workspace"
+
+    journal = [json.loads(line) for line in (target / ".rollbackkit/local/journal.jsonl").read_text().splitlines()]
+    delivered = {e["id"] for e in journal if e["event"] == "notification" and e["outcome"] == "delivered"}
+    assert delivered == set(receiver.delivered)  # one journal entry per delivery, none for a failure
+    assert SECRET not in (target / ".rollbackkit/local/journal.jsonl").read_text()
+    assert SECRET not in (target / ".rollbackkit/config.yaml").read_text()

@@ -1,0 +1,127 @@
+"""Notifications from a served environment and the CLI: a dead webhook never delays a traffic shift,
+never blocks serving, never keeps a CLI waiting; a bad config stops ``serve`` in one line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import yaml
+
+from rollbackkit.notify.process import notifier_for
+from rollbackkit.project import ProjectPaths
+from rollbackkit.serving.environment import ServingEnvironment
+
+from .conftest import git, live_records, run_cli
+from .servers import running_server
+from .story import wait
+from .webhooks import SECRET, Receiver, receiving, refused_url
+
+QUICK = {"secret_env": "ONCALL_SECRET", "backoff": 0.1, "max_delay": 0.5}
+
+
+def _configure(repo: Path, *targets: dict) -> None:
+    """Commit ``notify:`` with ``targets`` into the project's config."""
+    config = repo / ".rollbackkit" / "config.yaml"
+    data = yaml.safe_load(config.read_text()) or {}
+    config.write_text(yaml.safe_dump({**data, "notify": list(targets)}, sort_keys=False))
+    git(repo, "commit", "-q", "-m", "notify", "--", ".rollbackkit/config.yaml")
+
+
+def _events(receiver: Receiver) -> list[str]:
+    return sorted(receiver.events().elements())
+
+
+def test_a_dead_webhook_never_delays_a_rollback_and_each_event_reaches_the_live_one_once(
+    served: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("ONCALL_SECRET", SECRET)
+    with receiving(silent=True) as dead, receiving(refuse=2) as oncall:
+        _configure(
+            served,
+            {"name": "dead", "url": dead.url, "timeout": 2, "attempts": 1, **QUICK},
+            {"name": "oncall", "url": oncall.url, **QUICK},
+        )
+        notifier = notifier_for(ProjectPaths(served))
+        assert notifier is not None
+        environment = ServingEnvironment(served, "churn", "prod", notifier=notifier)
+        environment.start()
+        environment.deploy("v1.1.0", canary=30, reason="try it")
+        environment.watchdog.evaluate()  # no traffic yet: the rollout pauses (told once)
+        environment.watchdog.evaluate()
+        time.sleep(0.1)  # the dead target's worker now hangs on its endpoint
+        started = time.perf_counter()
+        answer = environment.rollback(reason="bad scores")
+        took = time.perf_counter() - started
+        assert answer["assignment"]["version"] == "v1.0.0"
+        assert took < 1.0, took  # the dead endpoint's 2 s timeout is nowhere in it
+        assert environment.predict(pd.DataFrame(live_records(3, seed=5))).slot.bundle.version == "v1.0.0"
+        wait(lambda: len(oncall.delivered) == 3, 20, "the live receiver's three events", every=0.05)
+        wait(lambda: environment.status()["notifications"]["failed"] == 3, 20, "the dead target's failures", every=0.1)
+        notifier.close(wait=1)
+    assert _events(oncall) == ["canary", "paused", "rollback"] and not oncall.duplicates
+    paused = next(b for b in oncall.delivered.values() if b["event"] == "paused")
+    assert "no traffic" in paused["details"]["reason"] and paused["version"] == "v1.1.0"
+    said = environment.status()["notifications"]
+    assert said["targets"]["oncall"]["delivered"] == 3 and said["targets"]["oncall"]["retries"] == 2
+    assert said["targets"]["dead"]["failed"] == 3 and "ReadTimeout" in said["targets"]["dead"]["last_error"]
+    assert SECRET not in str(said) and dead.url not in str(said)
+
+
+def test_an_unreachable_url_is_a_failed_delivery_in_status_and_the_server_serves_on(served: Path) -> None:
+    _configure(served, {"name": "pager", "url": refused_url(), "attempts": 2, **QUICK})
+    with running_server(served, "churn", "prod", extra_env={"ONCALL_SECRET": SECRET}) as server:
+        from .servers import TOKEN
+
+        answer = httpx.post(
+            f"{server.url}/admin/deploy", json={"version": "v1.1.0", "reason": "go"},
+            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120,
+        )  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        failed = wait(lambda: server.status()["notifications"]["failed"] == 1, 20, "the failed delivery")
+        assert failed
+        said = server.status()["notifications"]["targets"]["pager"]
+        assert said["delivered"] == 0 and said["retries"] == 1 and "ConnectError" in said["last_error"]
+        assert server.predict(live_records(5, seed=3)).status_code == 200
+        assert SECRET not in httpx.get(f"{server.url}/status", timeout=30).text
+
+
+def test_a_bad_notify_config_stops_serve_in_one_line_before_anything_is_loaded(served: Path) -> None:
+    for target, said in (
+        ({"name": "pager", "url": "https://hooks.example.com/x"}, "notify target pager: no secret"),
+        ({"name": "pager", "url": "https://hooks.example.com/x", "secret_env": "UNSET_X"}, "secret_env UNSET_X"),
+        ({"name": "pager", "url": "not a url", "secret_env": "ONCALL_SECRET"}, "url 'not a url'"),
+    ):
+        _configure(served, target)
+        result = run_cli("serve", "churn", "--env", "prod", "--port", "0", cwd=served, env={"ONCALL_SECRET": "x"})
+        assert result.returncode == 1 and said in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (served / ".rollbackkit" / "local" / "servers" / "churn-prod.json").exists()
+
+
+def test_a_cli_change_without_a_server_never_waits_on_a_webhook_and_a_drain_delivers_it(served: Path) -> None:
+    with receiving(silent=True) as dead, receiving(refuse=2) as oncall:
+        _configure(
+            served,
+            {"name": "dead", "url": dead.url, "timeout": 30, "attempts": 1, **QUICK},
+            {"name": "oncall", "url": oncall.url, "events": ["deploy", "test"], **QUICK},
+        )
+        env = {"ONCALL_SECRET": SECRET}
+        started = time.monotonic()
+        result = run_cli("deploy", "churn@v1.1.0", "--env", "prod", cwd=served, env=env)
+        took = time.monotonic() - started
+        assert result.returncode == 0, result.stderr
+        assert took < 25, took  # the dead target's 30 s timeout is not waited for
+        wait(lambda: oncall.events()["deploy"] == 1, 30, "the drain to deliver the deploy", every=0.1)
+        body = next(iter(oncall.delivered.values()))
+        assert body["version"] == "v1.1.0" and body["details"]["via"] == "workspace"
+
+        down = {"name": "down", "url": refused_url(), **QUICK}
+        _configure(served, {"name": "oncall", "url": oncall.url, **QUICK}, down)
+        tested = run_cli("notify", "test", cwd=served, env=env)
+        assert tested.returncode == 1, tested.stderr  # one target failed
+    lines = tested.stdout.strip().splitlines()
+    assert lines[0] == "oncall: delivered (HTTP 200)" and lines[1].startswith("down: failed (ConnectError"), lines
+    assert oncall.events()["test"] == 1 and not oncall.duplicates
