@@ -64,17 +64,18 @@ class Prometheus:
         address = urlsplit(url).netloc
         if address not in self.targets:
             self.targets.append(address)
-        groups = [{"targets": self.targets, "labels": {}}]
-        staging = self.targets_file.with_suffix(".tmp")
-        staging.write_text(json.dumps(groups))
-        staging.replace(self.targets_file)  # atomic: Prometheus never reads half a file
+        self._write_targets()
 
     def remove_target(self, url: str) -> None:
         """Stop scraping the server at ``url``."""
         address = urlsplit(url).netloc
         self.targets = [t for t in self.targets if t != address]
-        self.targets_file.with_suffix(".tmp").write_text(json.dumps([{"targets": self.targets, "labels": {}}]))
-        self.targets_file.with_suffix(".tmp").replace(self.targets_file)
+        self._write_targets()
+
+    def _write_targets(self) -> None:
+        staging = self.targets_file.with_suffix(".tmp")
+        staging.write_text(json.dumps([{"targets": self.targets, "labels": {}}]))
+        staging.replace(self.targets_file)  # atomic: Prometheus never reads half a file
 
     def api(self, path: str, **params: str) -> Any:
         """``GET /api/v1/PATH``'s ``data``; :class:`PromQLError` when Prometheus answers an error."""
