@@ -246,3 +246,25 @@ def test_the_readme_receiver_accepts_a_real_signature_and_refuses_a_tamper_or_re
         for cell in line.split("|")[1].split(",")
     }
     assert table == set(EVENTS)
+
+
+# ----------------------------------------------------------------------------- traffic events
+def test_every_traffic_event_maps_to_its_notify_event_and_a_breach_is_left_to_gate_failed() -> None:
+    from rollbackkit.serving.notifying import notice_of
+    from rollbackkit.serving.status import TrafficEvent
+
+    said = {
+        ("deploy", "deploy"): "deploy", ("deploy", "canary"): "canary", ("deploy", "shadow"): "shadow",
+        ("advance", "canary"): "step", ("promote", "promote"): "promote", ("rollback", "rollback"): "rollback",
+        ("rollback", "auto-rollback"): "auto-rollback", ("gate-failed", ""): "gate-failed", ("paused", ""): "paused",
+        ("not-everywhere", "rollback"): "not-everywhere", ("gate-breach", ""): None,
+    }  # fmt: skip
+    for (kind, action), event in said.items():
+        happened = TrafficEvent(
+            kind, "churn", "prod", "v1.1.0", "v1.0.0", "churn#prod#3", action, "why", 0.4, 30, "drift"
+        )
+        notice = notice_of(happened)
+        assert (notice.event if notice else None) == event, (kind, action)
+        if notice is not None:
+            assert notice.event in EVENTS and "\n" not in notice.summary and "churn in prod" in notice.summary
+            assert notice.details["tag"] == "churn#prod#3" and notice.version == "v1.1.0"

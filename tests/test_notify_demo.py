@@ -49,3 +49,13 @@ def test_the_demo_story_reaches_a_receiver_that_was_down_once_per_event(tmp_path
     assert delivered == set(receiver.delivered)  # one journal entry per delivery, none for a failure
     assert SECRET not in (target / ".rollbackkit/local/journal.jsonl").read_text()
     assert SECRET not in (target / ".rollbackkit/config.yaml").read_text()
+
+
+def test_the_demo_refuses_a_bad_webhook_or_a_missing_secret_before_building_anything(tmp_path: Path) -> None:
+    for url, env, said in (
+        ("hooks.example.com", {"ROLLBACKKIT_NOTIFY_SECRET": SECRET}, "url 'hooks.example.com' is not an http(s) URL"),
+        ("https://hooks.example.com/x", {"ROLLBACKKIT_NOTIFY_SECRET": ""}, "ROLLBACKKIT_NOTIFY_SECRET is not set"),
+    ):
+        result = run_cli("demo", "--dir", str(tmp_path / "demo"), "--notify", url, cwd=tmp_path, env=env)
+        assert result.returncode == 1 and said in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert not (tmp_path / "demo").exists()

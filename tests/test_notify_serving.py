@@ -85,6 +85,9 @@ def test_an_unreachable_url_is_a_failed_delivery_in_status_and_the_server_serves
         said = server.status()["notifications"]["targets"]["pager"]
         assert said["delivered"] == 0 and said["retries"] == 1 and "ConnectError" in said["last_error"]
         assert server.predict(live_records(5, seed=3)).status_code == 200
+        metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+        failed = 'rollbackkit_notifications_total{env="prod",model="churn",outcome="failed",target="pager"} 1.0'
+        assert failed in metrics, metrics
         assert SECRET not in httpx.get(f"{server.url}/status", timeout=30).text
 
 

@@ -219,7 +219,7 @@ class Notifier:
             thread.join()
         for name in names:
             self._journal(self.targets[name], notice, 1, answers[name])
-        return answers
+        return {name: answers[name] for name in names}  # in the config's order
 
     # ------------------------------------------------------------------ the threads
     def _spool_loop(self) -> None:
