@@ -87,10 +87,13 @@ def test_labels_reach_a_running_server_by_request_id_and_by_key_and_the_log_with
     assert all(type(v) is int for v in window["label"] if v is not None)
 
 
-def test_bad_label_files_are_one_line_and_store_nothing(served: Path, tmp_path: Path) -> None:
-    records = live_records(10, seed=6)
-    with running_server(served, "churn", "prod", watchdog=3600) as server:
-        request_id = server.predict(records, key="k").json()["request_id"]
+def test_bad_label_files_are_one_line_and_store_nothing(logged: Path, tmp_path: Path) -> None:
+    served = logged  # a log a real environment wrote (no server needed to refuse a file)
+    log = PredictionLog(served / ".rollbackkit" / "local" / "predictions.duckdb")
+    try:
+        request_id = log.query("SELECT request_id FROM predictions WHERE key = 'before-0' LIMIT 1")["request_id"][0]
+    finally:
+        log.close()
     before = _labels_count(served)
     no_label = tmp_path / "no_label.csv"
     pd.DataFrame({"request_id": [request_id], "truth": [1]}).to_csv(no_label, index=False)
