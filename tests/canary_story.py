@@ -3,10 +3,11 @@
 :func:`watched_rollback` is a session fixture shared by the Prometheus acceptance story and the
 dashboard checks, so the project is built and served once: a wine classifier with string
 labels (``class_0``...), ``model@v1.0.0`` live on prod and ``model@v1.1.0`` registered with the
-story's segment-drift gate. A real ``rollbackkit serve`` (watchdog every 0.3 s) is Prometheus's
-target from the moment it listens. Healthy traffic, then ``deploy --canary 50`` from the CLI,
-then one segment's inputs drift until the watchdog rolls the canary back. What Prometheus and
-``/metrics`` answered at each step is kept in :class:`WatchedRollback` for the tests to read.
+story's segment-drift gate, and a ``notify:`` target whose webhook is down. A real ``rollbackkit
+serve`` (watchdog every 0.3 s) is Prometheus's target from the moment it listens. Healthy
+traffic, then ``deploy --canary 50`` from the CLI, then one segment's inputs drift until the
+watchdog rolls the canary back. What Prometheus and ``/metrics`` answered at each step is kept
+in :class:`WatchedRollback` for the tests to read.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from urllib.parse import urlsplit
 import httpx
 import pandas as pd
 import pytest
+import yaml
 
-from .conftest import run_cli
+from .conftest import git, run_cli
+from .postgres import free_port
 from .prometheus import Prometheus
 from .servers import TOKEN, Server, running_server
 from .story import Case, build_project, degraded, records, wait
@@ -30,6 +33,8 @@ from .test_matrix import pipeline
 
 CASE = Case("prometheus-string-labels", "wine", "names")
 ROWS = 50
+SECRET = {"ONCALL_WEBHOOK_SECRET": "h5-webhook-secret"}
+ENV = {"ROLLBACKKIT_ADMIN_TOKEN": TOKEN, **SECRET}
 
 
 @dataclass
@@ -38,6 +43,7 @@ class WatchedRollback:
 
     SHARE: ClassVar[str] = 'sum by (version) (rollbackkit_traffic_share{model="model", env="prod"})'
     AUTOMATIC: ClassVar[str] = 'sum(rollbackkit_rollbacks_total{model="model", env="prod", kind="automatic"})'
+    FAILED_NOTICES: ClassVar[str] = 'rollbackkit_notifications_total{target="oncall", outcome="failed"} > 0'
 
     repo: Path
     server: Server
@@ -69,12 +75,22 @@ def _send(server: Server, frame: pd.DataFrame, prefix: str, counts: dict[str, in
         counts[version] = counts.get(version, 0) + 1
 
 
+def _notify_a_dead_webhook(repo: Path) -> None:
+    """An ``oncall`` target nobody listens on, one attempt per notice: each delivery fails, fast."""
+    config = repo / ".rollbackkit" / "config.yaml"
+    settings = yaml.safe_load(config.read_text()) or {}
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    settings["notify"] = [{"name": "oncall", "url": url, "secret_env": next(iter(SECRET)), "attempts": 1, "timeout": 1}]
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    git(repo, "commit", "-qam", "notify the on-call")
+
+
 def _canary_takes_traffic(samples: list[dict[str, Any]]) -> bool:
     return any(s["metric"]["version"] == "v1.1.0" and float(s["value"][1]) > 0 for s in samples)
 
 
 def _cli(repo: Path, *args: str) -> Any:
-    done = run_cli(*args, "--json", cwd=repo, env={"ROLLBACKKIT_ADMIN_TOKEN": TOKEN})
+    done = run_cli(*args, "--json", cwd=repo, env=ENV)
     assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
     return json.loads(done.stdout)
 
@@ -86,9 +102,10 @@ def watched_rollback(
     """Canary, degradation and automatic rollback of a served wine classifier, scraped every second."""
     root = tmp_path_factory.mktemp("prometheus-story")
     repo, live = build_project(root, lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y), CASE)
+    _notify_a_dead_webhook(repo)
     healthy = live.iloc[:500]
     healthy.to_parquet(root / "live.parquet")  # the typed sample the canary's preflight checks
-    with running_server(repo, "model", "prod", watchdog=0.3) as server:
+    with running_server(repo, "model", "prod", watchdog=0.3, extra_env=SECRET) as server:
         story = WatchedRollback(repo, server, prometheus)
         prometheus.add_target(server.url)
         prometheus.wait_for_target(server.url)
@@ -115,6 +132,7 @@ def watched_rollback(
         wait(rolled_back, 120, "the watchdog's automatic rollback", every=0.1)
         story.history = _cli(repo, "history", "model", "--env", "prod")["assignments"]
         prometheus.wait_for(story.AUTOMATIC, lambda s: bool(s), what="the automatic rollback in Prometheus")
+        prometheus.wait_for(story.FAILED_NOTICES, lambda s: bool(s), what="the dead webhook's failures in Prometheus")
         _send(server, healthy.iloc[:200], "after", story.requests_by_version)
         story.exposition = story.metrics()
         yield story

@@ -4,9 +4,8 @@
 datasource input, ``model``/``env`` variables read with ``label_values``); every PromQL
 expression of both, with the dashboard's variables substituted, is accepted by a real
 Prometheus's query API; and every metric they name is one a real server's ``/metrics``
-exposes after a canary and an automatic rollback (the notification and replica metrics,
-which appear only with notify targets or a shared store, must at least be the server's own
-names).
+exposes after a canary and an automatic rollback with a dead webhook (the replica metrics,
+which appear only with a shared store, must at least be the server's own names).
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "contrib" / "grafana" / "rollbackkit.json"
 ALERTS = ROOT / "contrib" / "prometheus" / "alerts.yml"
 METRICS_SOURCE = ROOT / "rollbackkit" / "serving"
-SOMETIMES = re.compile(r"^rollbackkit_(notification|notifications|replica|replicas|watchdog_leader|sync_failures)(_|$)")
-"""Series a server shows only with notify targets or a shared store (the story has neither)."""
+SOMETIMES = re.compile(r"^rollbackkit_(replica|replicas|watchdog_leader|sync_failures)(_|$)")
+"""Series a server shows only with a shared store (the story's server has none)."""
 VARIABLES = {
     "$__rate_interval": "1m",
     "$__interval": "15s",
@@ -166,13 +165,17 @@ def rule(name: str) -> str:
     return next(r["expr"] for g in groups for r in g["rules"] if r.get("alert") == name)
 
 
-def test_after_the_story_the_rollback_alert_fires_and_the_quiet_ones_do_not(watched_rollback: WatchedRollback) -> None:
+def test_after_the_story_the_rollback_and_webhook_alerts_fire_and_the_quiet_ones_do_not(
+    watched_rollback: WatchedRollback,
+) -> None:
     prom = watched_rollback.prometheus
     fired = prom.query(rule("RollbackkitAutomaticRollback"))
     assert [(s["metric"]["model"], s["metric"]["env"]) for s in fired] == [("model", "prod")], fired
     assert "segment-drift" in fired[0]["metric"]["reason"].split("+"), fired  # the failed gates, in the alert
+    undelivered = prom.query(rule("RollbackkitNotificationFailures"))
+    assert [s["metric"]["target"] for s in undelivered] == ["oncall"], undelivered  # the webhook is down
     quiet = ["RollbackkitNoTraffic", "RollbackkitHighErrorRate", "RollbackkitLogWriteErrors"]
-    quiet += ["RollbackkitLogStoreUnreachable", "RollbackkitReplicaLagging", "RollbackkitNotificationFailures"]
+    quiet += ["RollbackkitLogStoreUnreachable", "RollbackkitReplicaLagging", "RollbackkitSyncFailures"]
     for name in quiet:
         assert prom.query(rule(name)) == [], name
 

@@ -4,8 +4,8 @@ Debian's Prometheus scrapes a real ``rollbackkit serve`` on 127.0.0.1 every seco
 shared :func:`tests.canary_story.watched_rollback` story: a wine classifier with string
 labels, v1 live, v2 as a 50% canary whose inputs drift in one segment, the watchdog every
 0.3 s). PromQL through Prometheus's HTTP API answers what the on-call asks: what share of
-traffic each version got, before, during and after, and how many automatic rollbacks there
-were and why.
+traffic each version got, before, during and after, how many automatic rollbacks there were
+and why, and that the on-call's webhook, down all along, failed to hear of it.
 """
 
 from __future__ import annotations
@@ -50,3 +50,7 @@ def test_promql_shows_the_canarys_share_then_one_automatic_rollback_and_all_traf
     buckets = 'rollbackkit_request_duration_seconds_bucket{model="model", env="prod", version="v1.0.0"}'
     p99 = prom.value(f"histogram_quantile(0.99, sum by (le) ({buckets}))")
     assert p99 is not None and 0 < p99 < 10, p99
+
+    failed = prom.by('sum by (target) (rollbackkit_notifications_total{outcome="failed"})', "target")
+    assert failed["oncall"] >= 1, failed  # the webhook is down: counted, and serving went on
+    assert "h5-webhook-secret" not in story.exposition  # the target's secret never reaches /metrics
