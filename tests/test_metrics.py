@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -330,6 +332,67 @@ def test_two_environments_in_one_process_keep_their_own_metrics(projects: dict[s
     send(a, live.iloc[:100], "a")
     assert Scrape(a.get("/metrics").text).value("rollbackkit_requests_total", outcome="ok") == 2
     assert Scrape(b.get("/metrics").text).value("rollbackkit_requests_total", outcome="ok") is None
+
+
+def test_a_shadow_shows_the_share_it_mirrors_and_what_it_scored(projects: dict[str, tuple[Path, pd.DataFrame]]) -> None:
+    repo, live = projects["integer-labels"]
+    env, client = in_process(repo)
+    env.deploy("v1.1.0", shadow=50, reason="watch it first", force=True)
+    send(client, live.iloc[:500], "s")
+    assert env.mirror.drain(30)
+    seen = Scrape(client.get("/metrics").text)
+    assert seen.value("rollbackkit_traffic_share", version="v1.1.0", role="shadow") == 0.5
+    assert seen.value("rollbackkit_traffic_share", version="v1.0.0", role="live") == 1.0
+    assert seen.value("rollbackkit_traffic_changes_total", action="shadow") == 1
+    assert seen.number("rollbackkit_shadow_mirrored_total") > 0
+    assert seen.value("rollbackkit_requests_total", version="v1.1.0") is None  # mirrored requests are no traffic
+    env.stop()
+
+
+@dataclass
+class _Row:
+    """A ``replicas`` table row, as the store lists it."""
+
+    replica: str
+    generation: int
+    fresh: bool = True
+    error: str | None = None
+
+
+class _Store:
+    """The store's replica table and the watchdog's lead, as a replica of a shared store reads them."""
+
+    def list(self, name: str, env: str) -> list[_Row]:
+        rows = [_Row("a", 7), _Row("b", 6), _Row("c", 7, fresh=False), _Row("d", 5, error="cannot load v9")]
+        return [*rows, _Row("me", 6)]
+
+    def status(self) -> dict[str, Any]:
+        return {"leader": "a", "leading": False}
+
+
+def test_replicas_and_notifications_are_read_from_what_the_server_keeps(
+    projects: dict[str, tuple[Path, pd.DataFrame]],
+) -> None:
+    env, client = in_process(projects["regressor"][0])
+    env.sync = SimpleNamespace(generation=6, failures=2)  # type: ignore[assignment]
+    targets = {"oncall": SimpleNamespace(delivered=3, failed=1, retries=4, queued=2, last_error="HTTP 503")}
+    notifier = SimpleNamespace(status=lambda: SimpleNamespace(targets=targets))  # H2's NotifyStatus, as read
+    for attribute, value in (("replica_table", _Store()), ("leadership", _Store()), ("notifier", notifier)):
+        setattr(env, attribute, value)
+    seen = Scrape(client.get("/metrics").text)
+    states = {
+        state: seen.value("rollbackkit_replicas", state=state) for state in ("serving", "lagging", "stale", "error")
+    }
+    assert states == {"serving": 1, "lagging": 2, "stale": 1, "error": 1}
+    assert seen.value("rollbackkit_replica_generation", replica="d") == 5
+    assert seen.value("rollbackkit_replica_behind") == 1
+    assert seen.value("rollbackkit_watchdog_leader") == 0
+    assert seen.value("rollbackkit_sync_failures_total") == 2
+    assert seen.value("rollbackkit_notifications_total", target="oncall", outcome="delivered") == 3
+    assert seen.value("rollbackkit_notifications_total", target="oncall", outcome="failed") == 1
+    assert seen.value("rollbackkit_notification_retries_total", target="oncall") == 4
+    assert seen.value("rollbackkit_notifications_queued", target="oncall") == 2
+    assert "HTTP 503" not in seen.text and "cannot load" not in seen.text
 
 
 class _StuckLog:
