@@ -267,8 +267,9 @@ def test_another_key_cannot_extend_a_trail(published: Published, tmp_path: Path)
     assert refused.returncode == 1 and f"signed by key {published.answer['key'][:16]}" in refused.stderr
     assert "BEGIN" not in refused.stderr + refused.stdout
     assert not (repo / "audit" / "manifests" / "000002.json").exists()
-    mine = (repo / ".rollbackkit" / "local" / "audit-signing.key").read_text()
-    assert cli(repo, "audit", "publish", env={"ROLLBACKKIT_AUDIT_KEY": mine})["key"] == published.answer["key"]
+    mine = (repo / ".rollbackkit" / "local" / "audit-signing.key").read_text().strip().replace("\n", "\\n")
+    given = {"ROLLBACKKIT_AUDIT_KEY": mine}  # the trail's key as a CI secret holds it: one line, "\n" escaped
+    assert cli(repo, "audit", "publish", env=given)["key"] == published.answer["key"]
 
 
 def test_publishing_while_a_server_journals_exports_a_whole_chain(incident_template: Path, tmp_path: Path) -> None:

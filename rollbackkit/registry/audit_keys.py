@@ -76,8 +76,9 @@ def signer(local_dir: Path) -> Signer:
     """
     given = os.environ.get(KEY_ENV, "").strip()
     if given:
-        if given.startswith("-----BEGIN"):
-            return Signer(_load(given.encode(), KEY_ENV), KEY_ENV)
+        if given.startswith("-----BEGIN"):  # a CI secret often carries its newlines as "\\n"
+            pem = given if "\n" in given else given.replace("\\n", "\n")
+            return Signer(_load(pem.encode(), KEY_ENV), KEY_ENV)
         path = Path(given).expanduser()
         try:
             return Signer(_load(path.read_bytes(), f"{KEY_ENV} ({path})"), f"{KEY_ENV} ({path})")
