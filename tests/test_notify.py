@@ -268,3 +268,17 @@ def test_every_traffic_event_maps_to_its_notify_event_and_a_breach_is_left_to_ga
         if notice is not None:
             assert notice.event in EVENTS and "\n" not in notice.summary and "churn in prod" in notice.summary
             assert notice.details["tag"] == "churn#prod#3" and notice.version == "v1.1.0"
+
+
+def test_a_notice_sent_after_close_goes_to_the_outbox_for_the_next_deliverer(tmp_path: Path) -> None:
+    """An edited config closes a server's notifier (notifier_for makes another): nothing it is still handed is lost."""
+    with receiving() as receiver:
+        closed = _notifier(tmp_path, receiver.url)
+        closed.close()
+        late = Notice("auto-rollback", "back to v1.0.0")
+        closed.send(late)
+        assert closed.pending() == 1 and receiver.attempts == []
+        successor = _notifier(tmp_path, receiver.url)
+        assert successor.drain(10) == 0
+        successor.close(wait=1)
+    assert list(receiver.delivered) == [late.id]

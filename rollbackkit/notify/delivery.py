@@ -122,6 +122,12 @@ class Notifier:
         if not any(t.wants(notice.event) for t in self.targets.values()):
             return
         self._incoming.append(notice)
+        if self.closed:  # closed (an edited config made another): to the outbox now, whoever delivers it
+            try:
+                self.flush()
+            except OSError as exc:
+                self._fail_all(f"outbox: {exc}")
+            return
         self._wake.set()
         self.start()
 
