@@ -23,6 +23,8 @@ import pandas as pd
 from rollbackkit import Registry
 from rollbackkit.ops.runbook_record import executed
 from rollbackkit.ops.traffic import deploy
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.repository import Repository
 
 from .conftest import new_repo, run_cli
 from .servers import TOKEN, running_server
@@ -204,11 +206,12 @@ def whole_story(
         answers = send(server.url, during, "during")
         assert {a["version"] for a in answers} == {"v1.0.0", "v1.1.0"}
 
-        def rolled_back() -> dict[str, Any] | None:
-            last = cli(repo, "history", "model", "--env", "prod")["assignments"][-1]
-            return last if last["action"] == "auto-rollback" else None
+        def rolled_back() -> bool:  # what `history` reads, without a process per poll
+            return Deployments(Repository(repo)).history("model", "prod")[-1].action == "auto-rollback"
 
-        rollback = wait(rolled_back, 90, "the watchdog's automatic rollback")
+        wait(rolled_back, 90, "the watchdog's automatic rollback", every=0.2)
+        rollback = cli(repo, "history", "model", "--env", "prod")["assignments"][-1]
+        assert rollback["action"] == "auto-rollback", rollback
         assert rollback["version"] == "v1.0.0" and "segment-drift" in rollback["reason"], rollback
         assert rollback["actor"] == "watchdog"
         assert server.status()["live"]["version"] == "v1.0.0"
