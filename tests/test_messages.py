@@ -14,7 +14,7 @@ from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.repository import Repository
 
 from .conftest import live_records, run_cli
-from .servers import TOKEN, running_server
+from .servers import TOKEN, Server, running_server
 from .terminal import Screen, screen
 from .test_gates import churn, gated, window_for  # noqa: F401 (churn and gated are fixtures)
 
@@ -29,12 +29,13 @@ def _cli(*args: str, cwd: Path) -> Screen:
     return shown
 
 
-def _logged_rows(repo: Path, version: str, rows: int) -> None:
-    """Wait until the server's log writer has committed ``rows`` rows of ``version``."""
+def _logged_rows(server: Server, version: str, rows: int) -> None:
+    """Wait until the server's log writer has committed ``rows`` rows of ``version`` (what
+    ``rollbackkit affected`` asks the server, without a process per poll)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        found = run_cli("affected", "churn", "--env", "prod", "--version", version, "--json", cwd=repo, env=ADMIN)
-        if found.returncode == 0 and json.loads(found.stdout)["rows"] >= rows:
+        found = server.admin("affected", {"version": version})
+        if found.status_code == 200 and found.json()["rows"] >= rows:
             return
         time.sleep(0.2)
     raise AssertionError(f"{rows} rows of {version} never reached the log")
@@ -57,7 +58,7 @@ def test_a_canary_a_promotion_a_dry_run_and_a_rollback_with_its_runbook_say_what
         assert promoted.whole("v1.1.0 takes all traffic"), promoted
 
         assert server.predict(live_records(40, seed=6)).status_code == 200
-        _logged_rows(served, "v1.1.0", 40)
+        _logged_rows(server, "v1.1.0", 40)
         planned = _cli("rollback", "churn", "--env", "prod", "--reason", REASON, "--dry-run", cwd=served)
         assert planned.whole("Dry run") and planned.whole("v1.1.0 -> v1.0.0"), planned
         rows = json.loads(
