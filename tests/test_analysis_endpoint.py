@@ -10,11 +10,15 @@ is an hour: nothing but the endpoint judges, and the endpoint never acts.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import shutil
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,7 +31,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from rollbackkit.serving.verdict import FRESH_S, Verdict, Verdicts
+from rollbackkit.analysis.gates import GateReport, GateResult
+from rollbackkit.serving.verdict import FRESH_S, StillEvaluating, Verdict, Verdicts, flagger_status
 
 from .conftest import copy_project
 from .servers import Server, running_server
@@ -239,31 +244,147 @@ def test_no_token_is_needed_and_a_newer_flaggers_fields_are_ignored(served: Serv
 
 
 # --------------------------------------------------------------------------- the watchdog's report and the cache
-def test_a_fresh_watchdog_report_is_the_answer_and_a_verdict_is_kept_two_seconds() -> None:
-    slot = SimpleNamespace(name="green", deployment="model#prod#7", bundle=SimpleNamespace(version="v1.1.0"))
+def stub(deployment: str = "model#prod#7", report: dict[str, Any] | None = None) -> SimpleNamespace:
+    """An environment whose canary (green, ``model@v1.1.0``) is ``deployment``; ``report``: its watchdog's last."""
+    slot = SimpleNamespace(name="green", deployment=deployment, bundle=SimpleNamespace(version="v1.1.0"))
     state = SimpleNamespace(canary="green", shadow=None, live="blue", slot=lambda n: slot if n == "green" else None)
+    return SimpleNamespace(name="model", env="prod", router=SimpleNamespace(state=state), last_report=report)
+
+
+def watchdog_report(deployment: str = "model#prod#7", **changed: Any) -> dict[str, Any]:
+    """The watchdog's fresh report about ``deployment``: ``errors`` failing, 300 rows."""
     gate = {"name": "errors", "kind": "error_rate", "severity": "critical", "status": "fail", "observed": 0.2}
     gate |= {"threshold": {"max": 0.05}, "evidence": {}, "failure_limit": 1}
-    now = datetime.now(UTC)
-    report = {"version": "model@v1.1.0", "slot": "green", "evaluated_at": now.isoformat(), "n": 300}
-    report |= {"decision": "rollback", "gates": [gate]}
-    env = SimpleNamespace(name="model", env="prod", router=SimpleNamespace(state=state), last_report=report)
-    ticks = iter([0.0, 0.5, 5.0])
+    report = {"version": "model@v1.1.0", "slot": "green", "deployment": deployment, "n": 300, "decision": "rollback"}
+    return report | {"evaluated_at": datetime.now(UTC).isoformat(), "gates": [gate]} | changed
 
-    judged: list[Verdict] = []
 
-    class JudgedHere(Verdicts):
-        """Counts the evaluations the watchdog's report spared."""
+class Judged(Verdicts):
+    """Counts the evaluations made here (each a slow pass, or ``error`` raised), the watchdog's report aside."""
 
-        def _evaluated(self, state: Any, role: str, slot: Any) -> Verdict:
-            judged.append(replace(judged[0], source="evaluated"))
-            return judged[-1]
+    def __init__(self, env: Any, seconds: float = 0.0, error: Exception | None = None, **options: Any) -> None:
+        super().__init__(env, **options)
+        self.seconds, self.error, self.judged = seconds, error, 0
 
-    verdicts = JudgedHere(env, clock=lambda: next(ticks))  # type: ignore[arg-type]
+    def _evaluated(self, state: Any, role: str, slot: Any) -> Verdict:
+        self.judged += 1
+        time.sleep(self.seconds)
+        if self.error is not None:
+            raise self.error
+        return Verdict("model", "prod", "v1.1.0", role, slot.deployment, "pass", "pass", 0, "now", "evaluated", ())
+
+
+def test_a_fresh_watchdog_report_is_the_answer_and_a_verdict_is_kept_two_seconds() -> None:
+    env = stub(report=watchdog_report())
+    now = [0.0]
+    verdicts = Judged(env, clock=lambda: now[0])
     first = verdicts.verdict("v1.1.0")
-    assert first.source == "watchdog" and first.failed and first.evaluated_at == now.isoformat()
+    assert first.source == "watchdog" and first.failed and first.evaluated_at == env.last_report["evaluated_at"]
     assert first.gates[0].value == 0.2 and "0.05" in first.gates[0].message
+    now[0] = 0.5
     assert verdicts.verdict(None) is first  # within two seconds: the same answer, nothing judged
-    judged.append(first)
-    env.last_report = {**report, "evaluated_at": (now - timedelta(seconds=60)).isoformat()}
-    assert verdicts.verdict("v1.1.0").source == "evaluated" and len(judged) == 2  # a stale report: judged
+    env.last_report = watchdog_report(evaluated_at=(datetime.now(UTC) - timedelta(seconds=60)).isoformat())
+    now[0] = 5.0
+    assert verdicts.verdict("v1.1.0").source == "evaluated" and verdicts.judged == 1  # a stale report: judged
+
+
+def test_a_redeploy_of_the_same_version_never_answers_the_old_deployments_report() -> None:
+    # model@v1.1.0 was rolled back from model#prod#7 and deployed again into the same slot as model#prod#9
+    verdicts = Judged(stub("model#prod#9", watchdog_report("model#prod#7")))
+    found = verdicts.verdict("v1.1.0")
+    assert found.source == "evaluated" and found.deployment == "model#prod#9" and found.n == 0, found
+    assert Judged(stub("model#prod#9", watchdog_report("model#prod#9"))).verdict().source == "watchdog"
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        watchdog_report(decision="pass", paused="evaluation failed: ConnectionError: the log is unreachable"),
+        watchdog_report(gates=[{"name": "errors", "status": "pass"}]),  # an older leader's report: fields missing
+        watchdog_report(decision="insufficient"),  # a watchdog that never evaluated once
+    ],
+    ids=["its-last-evaluation-raised", "gates-it-cannot-rebuild", "no-decision"],
+)
+def test_a_report_the_watchdog_cannot_stand_behind_is_evaluated_again(report: dict[str, Any]) -> None:
+    verdicts = Judged(stub(report=report))
+    assert verdicts.verdict().source == "evaluated" and verdicts.judged == 1
+
+
+def test_a_burst_of_polls_costs_one_evaluation_per_deployment_and_its_failure_is_kept() -> None:
+    failing = Judged(stub(report=None), seconds=0.2, error=ConnectionError("the log is unreachable"))
+    errors: list[BaseException] = []
+
+    def poll(verdicts: Verdicts) -> None:
+        try:
+            verdicts.verdict()
+        except ConnectionError as exc:
+            errors.append(exc)
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(50) as pool:
+        list(pool.map(poll, [failing] * 50))
+    assert failing.judged == 1 and len(errors) == 50, failing.judged  # the failure answered to all, kept 2 s
+    assert time.monotonic() - began < 2.0
+
+    # Two deployments (a canary and live, polled by two templates) evaluate side by side, not in turn.
+    both = Judged(stub(report=None), seconds=0.5)
+    live = Judged(stub("model#prod#3", None), seconds=0.5)
+    live._flights, live._lock = both._flights, both._lock  # one table of flights, as one server keeps
+    began = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda v: v.verdict(), [both, live]))
+    assert time.monotonic() - began < 0.9 and both.judged == live.judged == 1
+
+    # A caller never waits longer than wait_s for another caller's evaluation.
+    slow = Judged(stub(report=None), seconds=1.0, wait_s=0.1)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(slow.verdict)
+        time.sleep(0.2)
+        with pytest.raises(StillEvaluating, match="still being evaluated"):
+            slow.verdict()
+        assert first.result().decision == "pass"
+
+
+def test_a_non_finite_value_or_bound_is_rendered_as_null() -> None:
+    gate = GateResult("shift", "prediction_drift", "rollback", "pass", -math.inf, {"max": math.inf, "min": 0.5})
+    report = GateReport("v1.1.0", 500, "pass", [gate])
+    env = stub()
+    verdict = Verdicts(env)._verdict(env.router.state.slot("green"), "canary", report, "now", "evaluated")  # type: ignore[arg-type]
+    said = json.loads(json.dumps(verdict.to_dict(), allow_nan=False))  # what Starlette's JSONResponse requires
+    assert said["gates"][0]["value"] is None and said["gates"][0]["threshold"] == {"max": None, "min": 0.5}
+
+
+def test_warn_holds_the_version_as_the_watchdog_does() -> None:
+    verdict = Judged(stub(report=watchdog_report(decision="warn"))).verdict()
+    assert verdict.decision == "warn" and verdict.inconclusive and not verdict.passed and not verdict.failed
+    assert flagger_status(verdict) == 412
+
+
+# --------------------------------------------------------------------------- the README's AnalysisTemplate, as a run
+def argo_run(decisions: list[str]) -> str:
+    """Argo's AnalysisRun phase after these measurements, with the README's limits (analysis.go's rules):
+    Failed when failures exceed failureLimit, Inconclusive when inconclusive ones exceed inconclusiveLimit,
+    Successful once ``count`` measurements are taken, else Running."""
+    metric = readme_yaml("AnalysisTemplate")["spec"]["metrics"][0]
+    failed = inconclusive = 0
+    for taken, decision in enumerate(decisions, 1):
+        if condition(metric["failureCondition"], decision):
+            failed += 1
+        elif not condition(metric["successCondition"], decision):
+            inconclusive += 1
+        if failed > int(metric.get("failureLimit", 0)):
+            return "Failed"
+        if inconclusive > int(metric.get("inconclusiveLimit", 0)):
+            return "Inconclusive"  # the Rollout pauses (a person resumes: a new run; or aborts)
+        if taken >= int(metric["count"]):
+            return "Successful"
+    return "Running"
+
+
+def test_the_readmes_template_pauses_on_the_first_undecided_verdict_as_the_watchdog_does() -> None:
+    count = int(readme_yaml("AnalysisTemplate")["spec"]["metrics"][0]["count"])
+    assert argo_run(["pass"] * count) == "Successful"
+    assert argo_run(["pass", "rollback"]) == "Failed"
+    assert argo_run(["pass", "inconclusive"]) == "Inconclusive"  # never counted towards a success
+    assert argo_run(["pass", "warn"]) == "Inconclusive"  # the watchdog never promotes on warn either
+    assert argo_run(["inconclusive"] + ["pass"] * count) == "Inconclusive"

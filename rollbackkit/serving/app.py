@@ -35,8 +35,11 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 import pandas as pd
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -71,7 +74,7 @@ from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.labels import serve_labels
 from rollbackkit.serving.log_operations import log_operation
 from rollbackkit.serving.openapi import openapi_document
-from rollbackkit.serving.verdict import FlaggerPayload, Verdict, Verdicts, flagger_status
+from rollbackkit.serving.verdict import THREADS, FlaggerPayload, StillEvaluating, Verdict, Verdicts, flagger_status
 from rollbackkit.serving.wire import decode_frame, json_records, records_frame
 
 _BEARER = b"Bearer "
@@ -315,21 +318,25 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         return JSONResponse(result)
 
     verdicts = Verdicts(env)
+    judging = anyio.CapacityLimiter(THREADS)  # /analysis's own worker threads, beside the pool /predict uses
 
-    async def verdict(version: str | None) -> Verdict | JSONResponse:
-        """The version's verdict, or the one-line answer why there is none (404 not served, 503 not judged)."""
+    async def verdict(version: str | None, status: Callable[[Verdict], int]) -> JSONResponse:
+        """The version's verdict rendered, or the one-line answer why there is none (404 not served, 503 not
+        judged); at most ``THREADS`` worker threads at a time, so /predict never waits behind a burst of polls."""
         try:
-            return await run_in_threadpool(verdicts.verdict, version)
+            found = await anyio.to_thread.run_sync(verdicts.verdict, version, limiter=judging)
+            return JSONResponse(found.to_dict(), status_code=status(found))
         except VersionNotServed as exc:
             return _error(404, exc.message, exc.hint)
-        except Exception as exc:  # the log unreachable, a gate that raises: no verdict, never a pass
+        except StillEvaluating as exc:
+            return _error(503, exc.message, exc.hint)
+        except Exception as exc:  # the log unreachable, a gate that raises, a value JSON cannot hold: never a pass
             message = f"The gates could not be evaluated: {type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
             return _error(503, message, "GET /status shows the log and the watchdog; ask again.")
 
     async def analysis(request: Request) -> JSONResponse:
         """Argo Rollouts' web metric: the verdict, 200 whatever it says (a non-2xx is an Argo error)."""
-        found = await verdict(request.query_params.get("version"))
-        return found if isinstance(found, JSONResponse) else JSONResponse(found.to_dict())
+        return await verdict(request.query_params.get("version"), lambda _: 200)
 
     async def flagger(request: Request) -> JSONResponse:
         """Flagger's webhook: 200 when the version passed, 412 (a failed check) when it failed or waits."""
@@ -337,10 +344,7 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
             payload = await _read(request, FlaggerPayload)
         except _BadRequest as exc:
             return _error(exc.status, exc.message, exc.hint)
-        found = await verdict(payload.metadata.get("version"))
-        if isinstance(found, JSONResponse):
-            return found
-        return JSONResponse(found.to_dict(), status_code=flagger_status(found))
+        return await verdict(payload.metadata.get("version"), flagger_status)
 
     routes = [
         Route("/predict", predict, methods=["POST"]),

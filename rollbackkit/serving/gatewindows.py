@@ -10,10 +10,11 @@ between the candidate window's first and last times, so both sides cover the sam
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -21,12 +22,44 @@ from rollbackkit.analysis.gateresult import decide
 from rollbackkit.analysis.gates import GateReport, evaluate
 from rollbackkit.analysis.gatespec import parse_gates_dict
 from rollbackkit.serving.rollout import first_time, last_time
-from rollbackkit.serving.router import Slot
+from rollbackkit.serving.router import RoutingState, Slot
 
 Reader = Callable[..., pd.DataFrame]
 """``read(slot, since=None, until=None)``: a deployment's gate window between ISO times."""
 
 _KEYS = ["request_id", "row"]
+
+
+class Judged(Protocol):
+    """What judging a candidate reads of its environment (the watchdog's and ``GET /analysis``'s)."""
+
+    def window(self, slot: Slot, *, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+        """The deployment's recent requests as a gate window (``since``, ``until``: ISO times)."""
+
+    def step_started(self, deployment: str) -> float:
+        """When the deployment's assignment began (monotonic seconds)."""
+
+
+def judge_candidate(
+    env: Judged, state: RoutingState, role: str, slot: Slot, window: pd.DataFrame, *, began: str | None, now: datetime
+) -> GateReport:
+    """The candidate's gate report as the watchdog judges it, before any ``failure_limit`` is applied.
+
+    The one home of :func:`judge`'s inputs: live beside it unless it is live itself, and the
+    time it has served counted from its step's start (``initial_delay``).
+
+    Args:
+        env: The served environment.
+        state: The routing state the candidate was read from.
+        role: ``live``, ``canary`` or ``shadow``.
+        slot: The candidate.
+        window: Its newest rows (``env.window(slot)``).
+        began: When its assignment began (ISO), or None.
+        now: The time label delays count back from.
+    """
+    live_slot = state.slot(state.live) if role != "live" else None
+    serving_for = max(0.0, time.monotonic() - env.step_started(slot.deployment))
+    return judge(env.window, slot, window, live_slot, began=began, now=now, serving_for=serving_for)
 
 
 def judge(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollbackkit.serving.bodies import ADMIN_BODIES, LabelsBody
-from rollbackkit.serving.verdict import FlaggerPayload
+from rollbackkit.serving.verdict import DECISIONS, FRESH_S, FlaggerPayload
 from rollbackkit.serving.wire import FORMAT
 
 _JSON = "application/json"
@@ -132,8 +132,9 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": (
             "A version's gate verdict, judged without acting (no rollback, promotion or streak counted). "
-            "decision: pass|warn (passed), rollback (failed), inconclusive|insufficient (inconclusive: wait). "
-            "source: watchdog (its report, at most 15 s old, failure_limit applied) or evaluated (judged now)."
+            "decision: pass (passed), rollback (failed), warn|inconclusive (inconclusive: wait; the watchdog never "
+            f"promotes on warn). source: watchdog (its report about this deployment, at most {FRESH_S:g} s old, "
+            "failure_limit applied) or evaluated (judged now)."
         ),
         "properties": {
             "model": _TEXT,
@@ -141,7 +142,7 @@ _SCHEMAS: dict[str, Any] = {
             "version": _TEXT,
             "role": {"enum": ["live", "canary", "shadow"]},
             "deployment": _TEXT,
-            "decision": {"enum": ["pass", "warn", "inconclusive", "insufficient", "rollback"]},
+            "decision": {"enum": list(DECISIONS)},
             "reason": _TEXT,
             "n": {"type": "integer", "description": "Rows in the window judged."},
             "evaluated_at": _TEXT,
@@ -244,7 +245,7 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _answer("The verdict, whatever it is (a failing version is a 200 too).", _ref("Verdict")),
                     "404": _answer("The version takes no traffic here: the error names what does."),
-                    "503": _answer("The gates could not be evaluated (no verdict, never a pass)."),
+                    "503": _answer("The gates could not be evaluated, or are still being evaluated (never a pass)."),
                 },
             }
         },
@@ -257,10 +258,10 @@ def _paths() -> dict[str, Any]:
                     {"name": "model", "namespace": "prod", "phase": "Progressing", "metadata": {"version": "v1.1.0"}},
                 ),
                 "responses": {
-                    "200": _answer("The version passed (pass or warn).", _ref("Verdict")),
+                    "200": _answer("The version passed (decision pass).", _ref("Verdict")),
                     "400": _answer("Not Flagger's payload (name, namespace, phase, metadata of strings)."),
                     "404": _answer("metadata.version takes no traffic here: the error names what does."),
-                    "412": _answer("Failed or inconclusive: a failed check for Flagger.", _ref("Verdict")),
+                    "412": _answer("Failed, warned or inconclusive: a failed check for Flagger.", _ref("Verdict")),
                     "503": _answer("The gates could not be evaluated (a failed check)."),
                 },
             }

@@ -4,11 +4,16 @@
 are judged exactly as the watchdog judges them (:func:`~rollbackkit.serving.gatewindows.judge`
 over the version's window, live over the same minutes, label gates on rows old enough for
 labels), but nothing moves: no rollback, no promotion, no bake, no failure streak counted.
-When the watchdog's own report about that deployment is at most :data:`FRESH_S` old it is
-the answer (``source: "watchdog"``: the decision it acts on, ``failure_limit`` applied);
+When the watchdog's own report about that deployment (the same tag, not merely the same
+version) is at most :data:`FRESH_S` old and its last evaluation did not raise, it is the
+answer (``source: "watchdog"``: the decision it acts on, ``failure_limit`` applied);
 otherwise the gates are evaluated here (``source: "evaluated"``: this window, no tolerance).
-Each version's answer is kept :data:`CACHE_S` seconds, so a controller polling often (or
-many at once) costs one evaluation.
+One evaluation per deployment runs at a time: concurrent callers wait for it (at most
+:data:`WAIT_S`), and its answer, or its failure, is kept :data:`CACHE_S` seconds, so a
+controller polling often (or many at once) costs one evaluation.
+
+Only ``pass`` passes: the watchdog never promotes on ``warn`` (it holds the rollout and
+restarts the bake), so ``warn`` is undecided here too, like ``inconclusive``.
 
 Argo Rollouts reads one value with a jsonPath (``{$.decision}``) and compares it with
 ``successCondition``/``failureCondition``; neither true is *Inconclusive* (the rollout
@@ -19,21 +24,25 @@ here. Flagger counts any status above 202 as a failed check: :func:`flagger_stat
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import ConfigDict, Field
 
+from rollbackkit.analysis.gateresult import Decision
 from rollbackkit.analysis.gates import GateReport, GateResult
+from rollbackkit.analysis.series import json_safe
 from rollbackkit.errors import VersionNotServed
 from rollbackkit.serving.bodies import Body
-from rollbackkit.serving.gatewindows import judge
+from rollbackkit.serving.gatewindows import judge_candidate
 from rollbackkit.serving.rollout import candidate
 from rollbackkit.serving.router import RoutingState, Slot
+from rollbackkit.serving.watched import EVALUATION_FAILED
 
 if TYPE_CHECKING:
     from rollbackkit.serving.environment import ServingEnvironment
@@ -41,10 +50,23 @@ if TYPE_CHECKING:
 FRESH_S = 15.0
 """The oldest watchdog report (seconds) taken as the verdict instead of evaluating again."""
 CACHE_S = 2.0
-"""How long (seconds) one version's verdict is answered again without evaluating."""
-PASSED = ("pass", "warn")
+"""How long (seconds) one deployment's verdict, or its failure, is answered again without evaluating."""
+WAIT_S = 10.0
+"""The longest (seconds) a caller waits for another caller's evaluation of the same deployment."""
+THREADS = 4
+"""The most worker threads ``/analysis`` calls hold at once (the rest wait without one): ``/predict`` keeps its own."""
+DECISIONS: tuple[str, ...] = get_args(Decision)
+"""What ``decision`` can be: ``pass`` (passed), ``rollback`` (failed), ``warn`` and ``inconclusive`` (wait)."""
+PASSED = ("pass",)
 FAILED = ("rollback",)
-INCONCLUSIVE = ("inconclusive", "insufficient")
+
+
+class StillEvaluating(Exception):
+    """Another caller's evaluation of the same deployment did not finish within :data:`WAIT_S` (a 503)."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
 
 
 class FlaggerPayload(Body):
@@ -76,7 +98,7 @@ class GateVerdict:
 
 @dataclass(frozen=True)
 class Verdict:
-    """A version's gate decision (``pass``, ``warn``, ``inconclusive``, ``insufficient`` or ``rollback``)."""
+    """A version's gate decision (``pass``, ``warn``, ``inconclusive`` or ``rollback``)."""
 
     model: str
     env: str
@@ -92,7 +114,7 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        """The version may go on: its gates passed (or only warned)."""
+        """The version may go on: its gates passed (a warning holds it, as the watchdog holds it)."""
         return self.decision in PASSED
 
     @property
@@ -102,8 +124,8 @@ class Verdict:
 
     @property
     def inconclusive(self) -> bool:
-        """The data does not decide yet (no traffic, too few rows or labels): wait."""
-        return self.decision in INCONCLUSIVE
+        """Wait: the data does not decide yet (no traffic, too few rows or labels), or a warn-severity gate failed."""
+        return not self.passed and not self.failed
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON answer: the fields, ``passed``/``failed``/``inconclusive`` and each gate."""
@@ -117,13 +139,24 @@ def flagger_status(verdict: Verdict) -> int:
     return 200 if verdict.passed else 412
 
 
+@dataclass
+class _Flight:
+    """One deployment's evaluation: running until ``done``, then its verdict or its error, kept from ``at``."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    at: float = math.inf  # when it finished (never expired while it runs)
+    verdict: Verdict | None = None
+    error: Exception | None = None
+
+
 class Verdicts:
-    """The verdicts of one served environment, each cached :data:`CACHE_S` seconds per deployment.
+    """The verdicts of one served environment: one evaluation per deployment at a time, each kept :data:`CACHE_S` s.
 
     Args:
         env: The served environment (read only: its routing state, windows and last report).
-        ttl: Seconds a verdict is answered again.
+        ttl: Seconds a verdict (or an evaluation's failure) is answered again.
         fresh_s: The oldest watchdog report reused.
+        wait_s: The longest a caller waits for another caller's evaluation of the same deployment.
         clock: A monotonic clock (tests may drive it).
     """
 
@@ -133,29 +166,55 @@ class Verdicts:
         *,
         ttl: float = CACHE_S,
         fresh_s: float = FRESH_S,
+        wait_s: float = WAIT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.env, self.ttl, self.fresh_s, self.clock = env, ttl, fresh_s, clock
-        self._lock = threading.Lock()  # one evaluation at a time: a burst of polls waits for it, then hits the cache
-        self._cache: dict[str, tuple[float, Verdict]] = {}
+        self.env, self.ttl, self.fresh_s, self.wait_s, self.clock = env, ttl, fresh_s, wait_s, clock
+        self._lock = threading.Lock()  # guards the flights only, never held during an evaluation
+        self._flights: dict[str, _Flight] = {}  # deployment -> its running or recent evaluation
+        self._began: dict[str, str | None] = {}  # deployment -> when its assignment began (read once per tag)
 
     def verdict(self, version: str | None = None) -> Verdict:
         """The gate verdict of ``version`` (``model@V`` or ``V``; None: the canary, else the shadow, else live).
 
         Raises:
             VersionNotServed: ``version`` takes no traffic here (the message names what does).
+            StillEvaluating: another caller's evaluation of it outlasted :data:`WAIT_S`.
+            Exception: the evaluation's own failure (the log unreachable...), kept like a verdict.
         """
         state = self.env.router.state
         role, slot = self._served(state, version)
+        flight, mine = self._flight(slot.deployment)
+        if mine:
+            try:
+                flight.verdict = self._reused(slot, role) or self._evaluated(state, role, slot)
+            except Exception as exc:  # every caller in the next ttl seconds gets it too: one evaluation per burst
+                flight.error = exc
+            finally:
+                if flight.verdict is None and flight.error is None:
+                    flight.error = RuntimeError("the evaluation was interrupted")
+                flight.at = self.clock()
+                flight.done.set()
+        elif not flight.done.wait(self.wait_s):
+            raise StillEvaluating(
+                f"The gates of {slot.deployment} are still being evaluated (over {self.wait_s:g} s).",
+                "Ask again shortly; GET /status shows the log and the watchdog.",
+            )
+        if flight.error is not None:
+            raise flight.error
+        assert flight.verdict is not None
+        return flight.verdict
+
+    def _flight(self, deployment: str) -> tuple[_Flight, bool]:
+        """The deployment's running or recent evaluation, or a new one this caller runs (True)."""
         with self._lock:
             now = self.clock()
-            cached = self._cache.get(slot.deployment)
-            if cached is not None and now - cached[0] < self.ttl:
-                return cached[1]
-            found = self._reused(slot, role) or self._evaluated(state, role, slot)
-            self._cache = {k: v for k, v in self._cache.items() if now - v[0] < self.ttl}
-            self._cache[slot.deployment] = (now, found)
-            return found
+            self._flights = {k: f for k, f in self._flights.items() if now - f.at < self.ttl}
+            found = self._flights.get(deployment)
+            if found is not None:
+                return found, False
+            self._flights[deployment] = made = _Flight()
+            return made, True
 
     def _served(self, state: RoutingState, version: str | None) -> tuple[str, Slot]:
         """The role and slot of ``version`` (or of the version under evaluation)."""
@@ -178,37 +237,42 @@ class Verdicts:
         )
 
     def _reused(self, slot: Slot, role: str) -> Verdict | None:
-        """The watchdog's report about this deployment when it is at most ``fresh_s`` old."""
+        """The watchdog's report about this deployment (its tag) when it is at most ``fresh_s`` old and its
+        last evaluation did not raise (a report it cannot rebuild: None, evaluated here instead)."""
         last = self.env.last_report
-        tags = (slot.bundle.version, f"{self.env.name}@{slot.bundle.version}")  # the report names the bundle's tag
-        if not last or last.get("version") not in tags or last.get("slot") != slot.name:
-            return None
+        if not last or last.get("deployment") != slot.deployment or last.get("slot") != slot.name:
+            return None  # another deployment's, even of the same version (a redeploy, the next canary step)
+        if str(last.get("paused") or "").startswith(EVALUATION_FAILED) or last.get("decision") not in DECISIONS:
+            return None  # its decision is from before the evaluation that raised: stale
         at = last.get("evaluated_at")
         try:
             age = (datetime.now(UTC) - datetime.fromisoformat(str(at))).total_seconds()
-        except ValueError:
+            if not 0 <= age <= self.fresh_s:
+                return None
+            names = {f.name for f in fields(GateResult)}
+            gates = [GateResult(**{k: v for k, v in g.items() if k in names}) for g in last.get("gates") or []]
+            report = GateReport(slot.bundle.version, int(last.get("n") or 0), last["decision"], gates)
+            return self._verdict(slot, role, report, str(at), "watchdog")
+        except (TypeError, ValueError, KeyError, AttributeError):  # an older leader's report, say
             return None
-        if not 0 <= age <= self.fresh_s or last.get("decision") is None:
-            return None
-        names = {f.name for f in fields(GateResult)}
-        gates = [GateResult(**{k: v for k, v in g.items() if k in names}) for g in last.get("gates") or []]
-        report = GateReport(slot.bundle.version, int(last.get("n") or 0), last["decision"], gates)
-        return self._verdict(slot, role, report, str(at), "watchdog")
 
     def _evaluated(self, state: RoutingState, role: str, slot: Slot) -> Verdict:
         """The gates judged here, as the watchdog judges them, without its tolerance or any action."""
         env = self.env
-        began = next((a.time for a in env.deployments.history(env.name, env.env) if a.tag == slot.deployment), None)
-        live_slot = state.slot(state.live) if role != "live" else None
-        serving_for = max(0.0, time.monotonic() - env.step_started(slot.deployment))
+        began = self._began.get(slot.deployment, "")
+        if began == "":  # not read yet (None: no assignment records it)
+            began = next((a.time for a in env.deployments.history(env.name, env.env) if a.tag == slot.deployment), None)
+            kept = self._began if len(self._began) < 8 else {}
+            self._began = {**kept, slot.deployment: began}  # replaced whole: concurrent readers see a complete dict
         now = datetime.now(UTC)
-        report = judge(env.window, slot, env.window(slot), live_slot, began=began, now=now, serving_for=serving_for)
+        report = judge_candidate(env, state, role, slot, env.window(slot), began=began, now=now)
         return self._verdict(slot, role, report, now.isoformat(timespec="seconds"), "evaluated")
 
     def _verdict(self, slot: Slot, role: str, report: GateReport, at: str, source: str) -> Verdict:
         env = self.env
         gates = tuple(
-            GateVerdict(g.name, g.kind, g.status, g.observed, dict(g.threshold), g.words()) for g in report.gates
+            GateVerdict(g.name, g.kind, g.status, json_safe(g.observed), json_safe(dict(g.threshold)), g.words())
+            for g in report.gates
         )
         return Verdict(
             model=env.name,

@@ -35,11 +35,11 @@ from rollbackkit.analysis.durations import format_duration
 from rollbackkit.analysis.gates import GateReport, tolerate
 from rollbackkit.errors import RollbackRefused, Superseded
 from rollbackkit.registry.assignments import Assignment
-from rollbackkit.serving.gatewindows import judge
+from rollbackkit.serving.gatewindows import judge_candidate
 from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, Verdict, candidate, last_time
 from rollbackkit.serving.router import RoutingState, Slot
 from rollbackkit.serving.status import TrafficEvent
-from rollbackkit.serving.watched import EvaluationErrors, Leader, Watched
+from rollbackkit.serving.watched import EVALUATION_FAILED, EvaluationErrors, Leader, Watched
 
 
 class Watchdog:
@@ -123,7 +123,8 @@ class Watchdog:
         for broken in (g for g in report.gates if g.evidence.get("error")):
             self.errors.failed(f"gate {broken.name}: {broken.evidence.get('reason', 'error')}")
         at = datetime.now(UTC).isoformat(timespec="milliseconds")  # how old it is (GET /analysis reuses it fresh)
-        env.last_report = {"version": slot.bundle.version, "slot": slot.name, "evaluated_at": at, **report.to_dict()}
+        said = {"version": slot.bundle.version, "slot": slot.name, "deployment": slot.deployment, "evaluated_at": at}
+        env.last_report = {**said, **report.to_dict()}
         env.last_report |= {"rollout": rollout.to_dict() if rollout else None, "paused": _paused(rollout)}
         env.last_report |= self.errors.counted()
         if env.router.state.generation != state.generation:
@@ -147,9 +148,7 @@ class Watchdog:
             return None
         assignment = self._assignment(slot.deployment)
         began = assignment.time if assignment is not None else None
-        live_slot = state.slot(state.live) if role != "live" else None
-        serving_for = max(0.0, time.monotonic() - env.step_started(slot.deployment))
-        report = judge(env.window, slot, window, live_slot, began=began, now=self.clock(), serving_for=serving_for)
+        report = judge_candidate(env, state, role, slot, window, began=began, now=self.clock())
         report, self._streaks[slot.deployment] = tolerate(report, self._streaks.get(slot.deployment, {}))
         for gone in set(self._streaks) - {slot.deployment}:
             del self._streaks[gone]
@@ -298,7 +297,7 @@ class Watchdog:
         """Count the error, stop the bake, and say in the gate report that the rollout waits on it."""
         env = self.environment
         self.errors.failed(error)
-        paused = f"evaluation failed: {self.errors.last}"
+        paused = f"{EVALUATION_FAILED}: {self.errors.last}"
         _, slot = candidate(env.router.state)
         if slot is not None:
             self._bake.observe(slot.deployment, "pause", env.deployed_at.get(slot.deployment), time.monotonic())

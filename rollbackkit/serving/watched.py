@@ -14,6 +14,8 @@ from rollbackkit.serving.router import Router, Slot
 from rollbackkit.serving.status import TrafficEvent
 
 _DISTINCT_ERRORS = 100  # distinct errors journalled; later ones are only counted
+EVALUATION_FAILED = "evaluation failed"
+"""How the gate report's ``paused`` begins when the watchdog's last evaluation raised (its decision is older)."""
 
 
 class Led(Protocol):
