@@ -1012,6 +1012,8 @@ def audit_verify(
             )
             for item in published.problems:
                 sys.stdout.write(f"  {item.path}: {item.problem}\n")
+            if published.pinned is None:
+                sys.stdout.write("signer not pinned (pass --key FINGERPRINT): the trail is only self-consistent\n")
     if not verdict.ok:
         raise typer.Exit(1)
 
@@ -1020,13 +1022,16 @@ def audit_verify(
 def audit_publish(
     push: Annotated[bool, typer.Option("--push", help="Push the commit to origin.")] = False,
     message: Annotated[str | None, typer.Option("--message", "-m", help="The commit message.")] = None,
+    detached: Annotated[
+        bool, typer.Option("--detached", help="Commit on a detached HEAD (you push the commit yourself).")
+    ] = False,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
     """Commit the executed runbooks and a signed journal export to audit/ (only those paths)."""
     from rollbackkit.ops.audit_trail import publish
 
-    result = publish(repo, message=message, push=push)
+    result = publish(repo, message=message, push=push, detached=detached)
     if as_json:
         _print_json(result.to_dict())
     elif not result.published:
@@ -1035,7 +1040,7 @@ def audit_publish(
         where = " and pushed to origin" if result.pushed else ""
         sys.stdout.write(
             f"published {result.manifest} ({result.files} files, journal entry {result.journal_seq}) "
-            f"in commit {(result.commit or '')[:12]}{where}; key {result.key[:16]}\n"
+            f"in commit {(result.commit or '')[:12]}{where}; key {result.key}\n"
         )
 
 

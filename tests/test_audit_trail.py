@@ -24,10 +24,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from rollbackkit.demo.data import ALL_FEATURES, churn_frame
+from rollbackkit.ops import audit_trail
 from rollbackkit.ops.audit_check import verify_published
 from rollbackkit.ops.audit_trail import publish
 from rollbackkit.ops.runbooks import run
 from rollbackkit.ops.traffic import deploy
+from rollbackkit.registry.audit_keys import signer
 from rollbackkit.registry.journal import Journal
 
 from .conftest import copy_project, git, run_cli
@@ -134,7 +136,8 @@ def test_a_fresh_clone_verifies_the_trail_without_any_local_state(published: Pub
     fingerprint = published.answer["key"]
     verdict = cli(clone, "audit", "verify", "--key", fingerprint)
     assert verdict["ok"] and verdict["published"]["problems"] == [], verdict
-    assert verdict["published"]["key"] == fingerprint and verdict["published"]["files"] >= 3
+    assert verdict["published"]["key"] == fingerprint and verdict["published"]["files"] == published.answer["files"]
+    assert verdict["published"]["pinned"] == "--key"
     text = run_cli("audit", "verify", cwd=clone)
     assert text.returncode == 0 and f"key {fingerprint[:16]}: ok" in text.stdout, text.stdout
     assert text.stdout.startswith("no journal here (a clone)"), text.stdout
@@ -201,6 +204,16 @@ def _garble_manifest(clone: Path) -> None:
     (clone / "audit" / "manifests" / "000001.json").write_text("{not json")
 
 
+def _link_journal(clone: Path) -> None:  # a committed link to a file outside (or /dev/zero): never followed
+    path, _ = _lines(clone)
+    path.unlink()
+    path.symlink_to("/etc/hostname")
+
+
+def _directory_manifest(clone: Path) -> None:
+    (clone / "audit" / "manifests" / "000002.json").mkdir()
+
+
 TAMPERING = {
     "an edited notebook": (_edit_notebook, ["edited: sha256 differs from the manifest", "edited: sha256 differs"]),
     "an edited journal export": (_edit_journal, ["edited: sha256 differs from the manifest", "(edited)"]),
@@ -210,6 +223,8 @@ TAMPERING = {
     "a manifest that is not JSON": (_garble_manifest, ["not a readable signed manifest"]),
     "a missing notebook": (_remove_notebook, ["missing"]),
     "a notebook nobody published": (_add_notebook, ["not in the published manifest"]),
+    "a journal export that is a symbolic link": (_link_journal, ["is a symbolic link (not followed)"]),
+    "a manifest that is a directory": (_directory_manifest, ["is not a regular file"]),
 }
 
 
@@ -291,3 +306,89 @@ def test_publishing_while_a_server_journals_exports_a_whole_chain(incident_templ
     assert [r.manifest for r in results] == [f"audit/manifests/00000{i}.json" for i in (1, 2, 3)]
     report = verify_published(repo, results[0].key)
     assert report.ok and report.manifests == 3, report.problems
+
+
+def test_a_key_value_is_never_echoed(published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = copy_project(published.project, tmp_path)
+    pem = (repo / ".rollbackkit" / "local" / "audit-signing.key").read_text()
+    body = pem.splitlines()[1]
+    for secret in (body, body.replace("A", "B"), "not-a-file " + body):  # a bare base64 line, garbage, no path
+        refused = run_cli("audit", "publish", cwd=repo, env={"ROLLBACKKIT_AUDIT_KEY": secret})
+        assert refused.returncode == 1 and "neither PEM text nor the path" in refused.stderr, refused.stderr
+        assert body[8:40] not in refused.stderr + refused.stdout and len(refused.stderr.strip().splitlines()) <= 2
+    for given in (f'"{pem}"', f"Bag Attributes\n    localKeyID: 01\n{pem}", pem.replace("\n", " ")):
+        monkeypatch.setenv("ROLLBACKKIT_AUDIT_KEY", given)  # quoted, an openssl pkcs12 export, newlines lost
+        assert signer(tmp_path).fingerprint == published.answer["key"]
+
+
+def test_a_detached_head_is_refused_unless_asked(incident_template: Path, tmp_path: Path) -> None:
+    repo = copy_project(incident_template, tmp_path)
+    git(repo, "checkout", "-q", "--detach")
+    head = git(repo, "rev-parse", "HEAD")
+    refused = run_cli("audit", "publish", "--push", cwd=repo)
+    assert refused.returncode == 1 and "HEAD is detached" in refused.stderr and "Check out a branch" in refused.stderr
+    assert git(repo, "rev-parse", "HEAD") == head and not (repo / "audit" / "manifests").exists()
+    assert cli(repo, "audit", "publish", "--detached")["published"]  # a CI job that pushes the commit itself
+
+
+def test_a_busy_index_publishes_nothing_and_a_publish_never_stages_the_trails_deletion(
+    incident_template: Path, tmp_path: Path
+) -> None:
+    repo = copy_project(incident_template, tmp_path)
+    (repo / "notes.txt").write_text("mine\n")
+    git(repo, "add", "notes.txt")
+    head, journal = git(repo, "rev-parse", "HEAD"), Journal(repo / ".rollbackkit" / "local" / "journal.jsonl")
+    before, status = len(journal.entries()), git(repo, "status", "--porcelain")
+    (repo / ".git" / "index.lock").write_text("")  # another git command is running
+    busy = run_cli("audit", "publish", cwd=repo)
+    assert busy.returncode == 1 and "Git is busy" in busy.stderr and "nothing was published" in busy.stderr
+    assert git(repo, "rev-parse", "HEAD") == head and len(journal.entries()) == before
+    (repo / ".git" / "index.lock").unlink()
+    assert cli(repo, "audit", "publish")["published"]
+    assert git(repo, "status", "--porcelain") == status.replace("?? audit/\n", "")  # trail clean, mine staged
+
+
+def _journal_of_its_own(repo: Path, text: str) -> None:
+    journal = Journal(repo / ".rollbackkit" / "local" / "journal.jsonl")
+    journal.path.unlink()
+    journal.head_path.unlink()
+    journal.append("note", text=text)
+
+
+def test_a_journal_that_does_not_extend_the_published_one_is_refused(published: Published, tmp_path: Path) -> None:
+    repo = copy_project(published.project, tmp_path)
+    _journal_of_its_own(repo, "staging deploy on the CI box")  # a second machine
+    refused = run_cli("audit", "publish", cwd=repo)
+    assert refused.returncode == 1 and "does not extend the published one" in refused.stderr, refused.stderr
+    assert not (repo / "audit" / "manifests" / "000002.json").exists()
+
+
+def test_rewriting_the_published_history_fails_verify(
+    published: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = copy_project(published.project, tmp_path)
+    _journal_of_its_own(repo, "nothing happened")
+    monkeypatch.setattr(audit_trail, "_extends", lambda previous, entries: None)  # a forger's rollbackkit
+    publish(repo)  # with the trail's own key: manifest 2 replaces the incident with one line
+    shown = verify_published(repo, published.answer["key"])
+    problems = [f"{p.path}: {p.problem}" for p in shown.problems]
+    assert any("000001.json: its journal head" in line and "history was rewritten" in line for line in problems)
+    assert any("000002.json: drops audit/runbooks/" in line for line in problems), problems
+
+    clone = copy_project(published.project, tmp_path / "fresh")  # start over: a new trail, a new key
+    git(clone, "rm", "-q", "-r", "audit/manifests", "audit/journal", "audit/signing-key.pub")
+    git(clone, "commit", "-q", "-m", "tidy up")
+    (clone / ".rollbackkit" / "local" / "audit-signing.key").unlink()
+    publish(clone)
+    shown = verify_published(clone)
+    problems = [f"{p.path}: {p.problem}" for p in shown.problems]
+    assert shown.pinned == "the first published key" and any("deleted in commit" in line for line in problems)
+    assert any(f"not the expected {published.answer['key'][:16]}" in line for line in problems), problems
+
+
+def test_a_clone_with_its_own_journal_verifies_the_published_trail(published: Published, tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    shutil.copytree(published.clone, clone, symlinks=True)
+    Journal(clone / ".rollbackkit" / "local" / "journal.jsonl").append("note", text="a teammate's staging deploy")
+    verdict = cli(clone, "audit", "verify")
+    assert verdict["ok"] and verdict["problems"] == [] and verdict["published"]["pinned"], verdict

@@ -9,9 +9,11 @@ The trail lives in ``audit/`` of the repository:
 - ``audit/manifests/NNNNNN.json``: one signed manifest per publication: every file's sha256, the
   journal's head, the public key and the sha256 of the previous manifest (a chain).
 
-The commit is built in a private index and moves the branch with a compare-and-swap, so the
-user's staged and unstaged work is neither committed nor touched, and a failure before the
-branch moves leaves nothing behind. :mod:`rollbackkit.ops.audit_check` verifies a trail.
+The commit is built in a private index and moves the branch with a compare-and-swap under git's
+index lock (:mod:`rollbackkit.ops.audit_commit`), so the user's staged and unstaged work is
+neither committed nor touched, and a failure before the branch moves leaves nothing behind. A
+journal that does not extend the published one, and a detached HEAD, are refused.
+:mod:`rollbackkit.ops.audit_check` verifies a trail.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from rollbackkit.bundle.manifest import atomic_write
 from rollbackkit.errors import AuditTrailError, GitError
 from rollbackkit.locking import repo_lock
+from rollbackkit.ops.audit_commit import IndexLock, blobs, commit_files
 from rollbackkit.registry.audit_keys import signer
 from rollbackkit.registry.gitrepo import Git
 from rollbackkit.registry.journal import GENESIS, Journal
@@ -129,21 +131,6 @@ def _nothing_new(previous: dict[str, Any] | None, files: dict[str, bytes], entri
     return all(e.get("event") == "audit-published" for e in entries if int(e.get("seq", 0)) > seq)
 
 
-def _commit(git: Git, files: dict[str, bytes], message: str) -> str:
-    """Commit exactly ``files`` on top of HEAD from a private index; the branch moves only if HEAD did not."""
-    parent = git.head()
-    with tempfile.TemporaryDirectory(prefix="rollbackkit-audit-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        git.run("read-tree", *([parent] if parent else ["--empty"]), env=env)
-        for path, data in files.items():
-            blob = git.run("hash-object", "-w", "--stdin", input=data).decode().strip()
-            git.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-        tree = git.run("write-tree", env=env).decode().strip()
-        commit = git.run("commit-tree", tree, *(["-p", parent] if parent else []), "-m", message).decode().strip()
-    git.run("update-ref", "-m", "rollbackkit audit publish", "HEAD", commit, *([parent] if parent else []))
-    return commit
-
-
 def _committed(git: Git, count: int) -> dict[str, bytes]:
     """The trail's files as HEAD holds them (the last manifest and what it lists)."""
     head, name = git.head() or "", manifest_name(count)
@@ -151,30 +138,85 @@ def _committed(git: Git, count: int) -> dict[str, bytes]:
     return {p: d for p, d in git.blobs(head, [*listed, name]).items() if d is not None}
 
 
-def _follow(git: Git, root: Path, files: dict[str, bytes]) -> None:
-    """Make the work tree and the index hold ``files`` as committed (other paths untouched)."""
+def _no_links(root: Path, files: dict[str, bytes]) -> None:
+    """Refuse a trail path that is, or goes through, a symbolic link (it could point outside the repository)."""
+    for path in files:
+        for part in [*reversed(PurePosixPath(path).parents[:-1]), PurePosixPath(path)]:
+            if (root / part).is_symlink():
+                raise AuditTrailError(
+                    f"{part} is a symbolic link: the trail is not written through it; nothing was published.",
+                    f"Remove the link ({root / part}) and publish again.",
+                )
+
+
+def _write_tree(root: Path, files: dict[str, bytes]) -> None:
+    """Make the work tree hold ``files`` (never through a symbolic link)."""
+    _no_links(root, files)
     for path, data in files.items():
         target = root / path
         if not (target.is_file() and target.read_bytes() == data):
             atomic_write(target, data)
-    git.run("reset", "-q", "--", *files)
 
 
-def publish(repo: str | Path = ".", *, message: str | None = None, push: bool = False) -> PublishResult:
+def _follow(git: Git, root: Path, files: dict[str, bytes]) -> None:
+    """Make the work tree and the index hold ``files`` as committed (other paths untouched)."""
+    _write_tree(root, files)
+    with IndexLock(git) as lock:
+        lock.install(lock.stage(blobs(git, files)))
+
+
+def _extends(previous: dict[str, Any] | None, entries: list[dict[str, Any]]) -> None:
+    """Refuse a journal that does not extend the published one (the same entry, by hash, at its head)."""
+    head = (previous or {}).get("journal")
+    if not isinstance(head, dict):
+        return
+    seq = head.get("seq")
+    mine = entries[seq - 1] if isinstance(seq, int) and 0 < seq <= len(entries) else None
+    if mine is None or mine.get("hash") != head.get("hash"):
+        raise AuditTrailError(
+            f"This journal does not extend the published one (its entry {seq} is "
+            f"{'missing' if mine is None else 'another'}); publishing would erase the published history.",
+            "Publish from the machine whose journal the trail holds (a clone's journal is its own).",
+        )
+
+
+def _branch(git: Git, detached: bool) -> str | None:
+    """The branch HEAD is on; a detached HEAD is refused unless ``detached``."""
+    branch = git.run("symbolic-ref", "-q", "--short", "HEAD", check=False).decode().strip() or None
+    if branch is None and not detached:
+        raise AuditTrailError(
+            "HEAD is detached: a trail committed here would be on no branch, and the next checkout would "
+            "delete its notebooks.",
+            "Check out a branch first (git switch -c audit), or pass --detached if your CI pushes the commit.",
+        )
+    return branch
+
+
+def publish(
+    repo: str | Path = ".", *, message: str | None = None, push: bool = False, detached: bool = False
+) -> PublishResult:
     """Commit the executed notebooks and a signed journal export to ``audit/``; journal ``audit-published``.
 
     Args:
         repo: Any path inside the project.
         message: The commit message (default: one naming the journal entry and the notebooks).
-        push: Push the commit to ``origin`` afterwards.
+        push: Push the commit to ``origin`` (to the branch HEAD is on) afterwards.
+        detached: Commit on a detached HEAD (refused otherwise: the commit would be on no branch).
 
     Raises:
-        AuditTrailError: The journal is damaged or empty, a recorded notebook is missing or edited,
-            the key is unusable, or git refused the commit (then nothing was published).
+        AuditTrailError: The journal is damaged, empty or does not extend the published one, a
+            recorded notebook is missing or edited, the key is unusable, HEAD is detached, or git
+            refused the commit (then nothing was published); or the commit landed and what follows
+            it failed (the message names the commit and what to do).
     """
     repository = Repository(repo)
     paths, git = repository.paths, repository.git
     repository.require_initialised()
+    branch = _branch(git, detached)
+    if push and branch is None:
+        raise AuditTrailError(
+            "--push needs a branch: HEAD is detached.", "Push the commit yourself, or check out a branch."
+        )
     with repo_lock(paths.lock_file):
         journal = Journal(paths.journal)
         journal.check_appendable()
@@ -189,9 +231,10 @@ def publish(repo: str | Path = ".", *, message: str | None = None, push: bool = 
         entries = [json.loads(line) for line in raw.splitlines()]  # the export and its head: one read
         if not entries:
             raise AuditTrailError("The journal is empty: there is nothing to publish.", "Register or deploy first.")
-        key = signer(paths.local)
-        files = _notebooks(paths.root, entries)
         count, previous_hash, previous = _previous(git)
+        _extends(previous, entries)
+        files = _notebooks(paths.root, entries)
+        key = signer(paths.local)
         if previous is not None and previous.get("key") not in (None, key.fingerprint):
             raise AuditTrailError(
                 f"The published trail is signed by key {str(previous['key'])[:16]}, and this machine's key is "
@@ -216,27 +259,58 @@ def publish(repo: str | Path = ".", *, message: str | None = None, push: bool = 
             "key": key.fingerprint,
         }
         manifest["signature"] = key.sign(canonical(manifest))
-        name = manifest_name(count + 1)
+        name, listed = manifest_name(count + 1), len(files)
         files[name] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
         notebooks = sum(p.startswith(RUNBOOKS) for p in files)
         text = message or f"audit: publish the trail to journal entry {head['seq']} ({notebooks} runbook notebooks)"
-        try:
-            commit = _commit(git, files, text)
-        except GitError as exc:
-            raise AuditTrailError(f"{exc.message[:-1]}: nothing was published.", exc.hint) from exc
-        _follow(git, paths.root, files)
+        _no_links(paths.root, files)
+        commit, failed = _land(git, files, text)
         journal.append(
-            "audit-published", commit=commit, manifest=name, files=len(files), journal_seq=head["seq"],
-            key=key.fingerprint,
+            "audit-published", commit=commit, manifest=name, files=listed, journal_seq=head["seq"],
+            key=key.fingerprint, **({"index_updated": False} if failed else {}),
         )  # fmt: skip
+        if failed:
+            raise AuditTrailError(
+                f"The trail was published in commit {commit[:12]}, but the index was not updated ({failed.strerror}).",
+                "Run 'rollbackkit audit publish' again before you commit anything (it updates the index).",
+            ) from failed
+        _updated(git, paths.root, files, commit)
     pushed = False
     if push:
         try:
-            git.run("push", "-q", "origin", "HEAD", timeout=PUSH_TIMEOUT_S)
+            git.run("push", "-q", "origin", f"HEAD:refs/heads/{branch}", timeout=PUSH_TIMEOUT_S)
         except GitError as exc:
             raise AuditTrailError(
                 f"The trail was committed ({commit[:12]}) but not pushed: {exc.message}",
-                "Push it with 'git push origin HEAD' (or rerun with --push) once origin answers.",
+                f"Push it with 'git push origin {branch}' (or rerun with --push).",
             ) from exc
         pushed = True
-    return PublishResult(True, commit, name, len(files), head["seq"], key.fingerprint, pushed)
+    return PublishResult(True, commit, name, listed, head["seq"], key.fingerprint, pushed)
+
+
+def _land(git: Git, files: dict[str, bytes], message: str) -> tuple[str, OSError | None]:
+    """Commit ``files``, move the branch and put the user's updated index in place.
+
+    Returns the commit and, when the index could not be replaced after the branch moved, why.
+    """
+    with IndexLock(git) as lock:
+        try:
+            commit, staged = commit_files(git, files, message, lock)
+        except GitError as exc:
+            raise AuditTrailError(f"{exc.message.rstrip('.')}: nothing was published.", exc.hint) from exc
+        try:
+            lock.install(staged)
+        except OSError as exc:
+            return commit, exc
+    return commit, None
+
+
+def _updated(git: Git, root: Path, files: dict[str, bytes], commit: str) -> None:
+    """Write the committed trail into the work tree; a failure names the commit (already published)."""
+    try:
+        _write_tree(root, files)
+    except OSError as exc:
+        raise AuditTrailError(
+            f"The trail was published in commit {commit[:12]}, but its files were not written here ({exc.strerror}).",
+            "Fix that, then run 'rollbackkit audit publish' again: it brings the work tree up to date.",
+        ) from exc

@@ -68,6 +68,32 @@ def _load(pem: bytes, where: str) -> Ed25519PrivateKey:
     return key
 
 
+def _given(value: str) -> Signer:
+    """The key ``ROLLBACKKIT_AUDIT_KEY`` holds: a PEM block anywhere in it, else the path of a PEM file.
+
+    The value is never echoed: it may be the private key itself, quoted or garbled.
+    """
+    text = value if "\n" in value else value.replace("\\n", "\n")  # a CI secret often escapes its newlines
+    start, end = text.find("-----BEGIN"), text.rfind("-----END")
+    if start >= 0 and end > start:  # quotes, "Bag Attributes" preambles and trailers are ignored
+        opened, closed = text.find("-----", start + 10) + 5, text.find("-----", end + 8) + 5
+        body = "".join(text[opened:end].split())  # lines joined by spaces or escapes: PEM wants 64 columns
+        lines = [text[start:opened], *(body[i : i + 64] for i in range(0, len(body), 64)), text[end:closed]]
+        return Signer(_load(("\n".join(lines) + "\n").encode(), KEY_ENV), KEY_ENV)
+    looks_secret = "\n" in value or "PRIVATE KEY" in value or "-----" in value or len(value) >= 4096
+    path = Path(value).expanduser()
+    if not looks_secret:
+        try:
+            if path.is_file():
+                return Signer(_load(path.read_bytes(), f"{KEY_ENV} ({path})"), f"{KEY_ENV} ({path})")
+        except OSError:
+            pass
+    raise AuditTrailError(
+        f"{KEY_ENV} is neither PEM text nor the path of a readable file (its value is not shown).",
+        "Give it the Ed25519 private key in PEM (openssl genpkey -algorithm ed25519) or a PEM file's path.",
+    )
+
+
 def signer(local_dir: Path) -> Signer:
     """The project's signer: ``ROLLBACKKIT_AUDIT_KEY``, else the local key file (created when missing).
 
@@ -76,16 +102,7 @@ def signer(local_dir: Path) -> Signer:
     """
     given = os.environ.get(KEY_ENV, "").strip()
     if given:
-        if given.startswith("-----BEGIN"):  # a CI secret often carries its newlines as "\\n"
-            pem = given if "\n" in given else given.replace("\\n", "\n")
-            return Signer(_load(pem.encode(), KEY_ENV), KEY_ENV)
-        path = Path(given).expanduser()
-        try:
-            return Signer(_load(path.read_bytes(), f"{KEY_ENV} ({path})"), f"{KEY_ENV} ({path})")
-        except OSError as exc:
-            raise AuditTrailError(
-                f"{KEY_ENV} names {path}, which cannot be read ({exc.strerror}).", "Point it at a PEM file."
-            ) from exc
+        return _given(given)
     path = local_dir / KEY_FILE
     if path.exists():
         return Signer(_load(path.read_bytes(), str(path)), str(path))
