@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from rollbackkit.demo.data import ALL_FEATURES, churn_frame
-from rollbackkit.ops import audit_trail
+from rollbackkit.ops import audit_commit, audit_trail
 from rollbackkit.ops.audit_check import verify_published
 from rollbackkit.ops.audit_trail import publish
 from rollbackkit.ops.runbooks import run
@@ -392,3 +392,38 @@ def test_a_clone_with_its_own_journal_verifies_the_published_trail(published: Pu
     Journal(clone / ".rollbackkit" / "local" / "journal.jsonl").append("note", text="a teammate's staging deploy")
     verdict = cli(clone, "audit", "verify")
     assert verdict["ok"] and verdict["problems"] == [] and verdict["published"]["pinned"], verdict
+
+
+def test_a_machine_without_the_trails_key_makes_none_up(published: Published, tmp_path: Path) -> None:
+    repo = copy_project(published.project, tmp_path)
+    key = repo / ".rollbackkit" / "local" / "audit-signing.key"
+    key.unlink()
+    deploy(repo, "churn@v1.1.0", "staging", reason="try it on staging")
+    refused = run_cli("audit", "publish", cwd=repo)
+    assert refused.returncode == 1 and "no audit signing key" in refused.stderr and not key.exists()
+
+
+def test_two_notebooks_that_would_share_one_published_path_are_refused(incident_template: Path, tmp_path: Path) -> None:
+    repo = copy_project(incident_template, tmp_path)
+    elsewhere = tmp_path / "elsewhere" / _notebook(repo).name  # saved with --audit-dir on another day
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(_notebook(repo).read_bytes() + b" ")
+    digest = hashlib.sha256(elsewhere.read_bytes()).hexdigest()
+    Journal(repo / ".rollbackkit" / "local" / "journal.jsonl").append("runbook", notebook=str(elsewhere), sha256=digest)
+    refused = run_cli("audit", "publish", cwd=repo)
+    assert refused.returncode == 1 and "would be published as audit/runbooks/" in refused.stderr, refused.stderr
+
+
+def test_an_index_that_cannot_be_replaced_after_the_commit_is_put_right_by_git(
+    incident_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = copy_project(incident_template, tmp_path)
+
+    def full_disk(self: audit_commit.IndexLock, staged: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audit_commit.IndexLock, "install", full_disk)
+    result = publish(repo)
+    assert result.published and git(repo, "status", "--porcelain", "--", "audit") == ""  # no staged deletion
+    entry = Journal(repo / ".rollbackkit" / "local" / "journal.jsonl").entries()[-1]
+    assert (entry["event"], entry["commit"]) == ("audit-published", result.commit)

@@ -102,7 +102,13 @@ def _notebooks(root: Path, entries: list[dict[str, Any]]) -> dict[str, bytes]:
                 f"{entry['notebook']} was edited after it ran (its sha256 differs from the journal's).",
                 "An edited record is not published; run 'rollbackkit audit verify'.",
             )
-        found[published_path(entry["notebook"])] = data
+        target = published_path(entry["notebook"])
+        if found.get(target, data) != data:
+            raise AuditTrailError(
+                f"Two recorded notebooks would be published as {target} ({entry['notebook']} is one).",
+                "Nothing was published: the journal names both, and they cannot share one path in audit/runbooks.",
+            )
+        found[target] = data
     return found
 
 
@@ -234,7 +240,7 @@ def publish(
         count, previous_hash, previous = _previous(git)
         _extends(previous, entries)
         files = _notebooks(paths.root, entries)
-        key = signer(paths.local)
+        key = signer(paths.local, create=previous is None)  # a trail's key is never made up on the spot
         if previous is not None and previous.get("key") not in (None, key.fingerprint):
             raise AuditTrailError(
                 f"The published trail is signed by key {str(previous['key'])[:16]}, and this machine's key is "
@@ -271,9 +277,10 @@ def publish(
         )  # fmt: skip
         if failed:
             raise AuditTrailError(
-                f"The trail was published in commit {commit[:12]}, but the index was not updated ({failed.strerror}).",
+                f"The trail was published in commit {commit[:12]}, but your index was not updated ({failed}): "
+                "it stages the trail's deletion.",
                 "Run 'rollbackkit audit publish' again before you commit anything (it updates the index).",
-            ) from failed
+            )
         _updated(git, paths.root, files, commit)
     pushed = False
     if push:
@@ -288,10 +295,10 @@ def publish(
     return PublishResult(True, commit, name, listed, head["seq"], key.fingerprint, pushed)
 
 
-def _land(git: Git, files: dict[str, bytes], message: str) -> tuple[str, OSError | None]:
+def _land(git: Git, files: dict[str, bytes], message: str) -> tuple[str, str | None]:
     """Commit ``files``, move the branch and put the user's updated index in place.
 
-    Returns the commit and, when the index could not be replaced after the branch moved, why.
+    Returns the commit and, when the index still lacks the trail after the branch moved, why.
     """
     with IndexLock(git) as lock:
         try:
@@ -300,8 +307,13 @@ def _land(git: Git, files: dict[str, bytes], message: str) -> tuple[str, OSError
             raise AuditTrailError(f"{exc.message.rstrip('.')}: nothing was published.", exc.hint) from exc
         try:
             lock.install(staged)
+            return commit, None
         except OSError as exc:
-            return commit, exc
+            failed = exc.strerror or str(exc)
+    try:  # the lock is released: git updates the index itself
+        git.run("reset", "-q", "--", *files)
+    except GitError as exc:
+        return commit, f"{failed}; git reset: {exc.message.rstrip('.')}"
     return commit, None
 
 

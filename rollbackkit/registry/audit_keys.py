@@ -94,11 +94,12 @@ def _given(value: str) -> Signer:
     )
 
 
-def signer(local_dir: Path) -> Signer:
+def signer(local_dir: Path, *, create: bool = True) -> Signer:
     """The project's signer: ``ROLLBACKKIT_AUDIT_KEY``, else the local key file (created when missing).
 
     Raises:
-        AuditTrailError: The key given is unreadable, not PEM, or not Ed25519.
+        AuditTrailError: The key given is unreadable, not PEM, or not Ed25519; or there is none
+            and ``create`` is False.
     """
     given = os.environ.get(KEY_ENV, "").strip()
     if given:
@@ -106,6 +107,11 @@ def signer(local_dir: Path) -> Signer:
     path = local_dir / KEY_FILE
     if path.exists():
         return Signer(_load(path.read_bytes(), str(path)), str(path))
+    if not create:
+        raise AuditTrailError(
+            f"This machine has no audit signing key ({KEY_ENV} is unset and {path} does not exist).",
+            f"Set {KEY_ENV} to the trail's private key (PEM text or file).",
+        )
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     local_dir.mkdir(parents=True, exist_ok=True)
