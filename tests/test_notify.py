@@ -7,6 +7,9 @@ README shows; it can refuse its first attempts or never answer.
 from __future__ import annotations
 
 import json
+import os
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +22,8 @@ from rollbackkit.notify.config import load_targets
 from rollbackkit.notify.delivery import Notifier
 from rollbackkit.notify.events import EVENTS
 from rollbackkit.notify.message import Notice, slack_body
-from rollbackkit.notify.outbox import Outbox
+from rollbackkit.notify.outbox import Claim, Outbox
+from rollbackkit.notify.posting import post
 from rollbackkit.notify.signing import sign, verify
 from rollbackkit.project import ProjectPaths
 from rollbackkit.registry.journal import Journal
@@ -57,7 +61,8 @@ def test_a_replayed_signature_is_refused_and_a_malformed_header_says_so() -> Non
     moved = old.replace(f"t={NOW - 301}", f"t={NOW}")  # a fresh timestamp on the old HMAC
     with pytest.raises(SignatureInvalid, match="does not match"):
         verify(b"k", body, moved, now=NOW)
-    for header in ("", "v1=abc", f"t={NOW}", f"t=soon,v1={'0' * 64}", f"t={NOW},t={NOW},v1=00", "garbage"):
+    for header in ("", "v1=abc", f"t={NOW}", f"t=soon,v1={'0' * 64}", f"t={NOW},t={NOW},v1=00", "garbage",
+                   f"t={NOW},v1=é", "t=²,v1=00"):  # fmt: skip
         with pytest.raises(SignatureInvalid):
             verify(b"k", body, header, now=NOW)
 
@@ -88,6 +93,9 @@ GOOD = "  - name: oncall\n    url: https://hooks.example.com/x\n    secret_env: 
         ("notify:\n  - name: Bad Name\n", "name 'Bad Name' must be"),
         ("notify: https://hooks.example.com/x\n", "notify: must be a list of targets"),
         ("notify:\n  - name: oncall\n   url: [unclosed\n", "notify: "),
+        ("notify:\n" + GOOD.replace("https://hooks.example.com/x", "http://127.0.0.1:abc/h"), "is not an http(s) URL"),
+        ("notify:\n" + GOOD.replace("https://hooks.example.com/x", "'http://[::1/hook'"), "is not an http(s) URL"),
+        ("notify:\n" + GOOD.replace("url:", "url_env: UNSET_URL\n    #"), "url_env UNSET_URL is not set"),
     ],
 )
 def test_a_bad_notify_config_is_one_line_naming_the_target_and_key(
@@ -111,6 +119,12 @@ def test_a_good_config_reads_its_secret_from_the_environment_and_hides_it(
     (every,) = load_targets(_paths(tmp_path, "notify:\n" + GOOD))
     assert every.events == frozenset(EVENTS)
     assert load_targets(_paths(tmp_path, "bundles_dir: bundles\n")) == []
+    slack_url = "https://hooks.slack.com/services/T0/B0/credential"
+    monkeypatch.setenv("SLACK_URL", slack_url)
+    (slack,) = load_targets(_paths(tmp_path, "notify:\n  - name: team\n    url_env: SLACK_URL\n    format: slack\n"))
+    assert slack.url == slack_url and slack_url not in repr(slack) and slack.secret == b""  # Slack checks no secret
+    waits = [min(every.max_delay, every.backoff * 2**n) / 2 for n in range(every.attempts - 1)]  # jittered down
+    assert sum(waits) >= 300, sum(waits)  # the defaults outlast a receiver's restart (5 min at least)
 
 
 # ----------------------------------------------------------------------------- the bodies
@@ -127,6 +141,11 @@ def test_a_slack_target_gets_a_one_line_text_and_blocks() -> None:
     assert "*previous*: v1.1.0" in body["blocks"][1]["text"]["text"]
     assert "reason" not in body["blocks"][1]["text"]["text"]  # empty fields left out
     assert notice.id in body["blocks"][2]["elements"][0]["text"]
+    loud = Notice("rollback", "<!channel> " + "x" * 5000, details={"reason": "<@U123> & <https://evil|click>" * 200})
+    sections = [b["text"]["text"] for b in json.loads(slack_body(loud))["blocks"] if b["type"] == "section"]
+    assert all(len(text) <= 3000 for text in sections) and sections[0].endswith("…")
+    assert not any("<" in text or ">" in text for text in sections), sections  # no ping, no link: escaped
+    assert "&lt;!channel&gt;" in sections[0]
 
 
 # ----------------------------------------------------------------------------- delivery
@@ -205,7 +224,7 @@ def test_the_outbox_outlives_its_process_and_two_deliverers_never_send_one_notic
     notice = Notice("auto-rollback", "back to v1.0.0")
     with receiving() as receiver:
         gone = _notifier(tmp_path, receiver.url)
-        gone._incoming.append(notice)  # queued, then the process stops before a worker ran
+        gone._incoming.append((notice, ["oncall"]))  # queued, then the process stops before a worker ran
         assert gone.close() == 1
         assert receiver.attempts == []
         deliverers = [_notifier(tmp_path, receiver.url) for _ in range(3)]  # a server, a drain...
@@ -239,6 +258,11 @@ def test_the_readme_receiver_accepts_a_real_signature_and_refuses_a_tamper_or_re
     assert verified(body, sign(SECRET.encode(), body, now))
     assert not verified(body + b" ", sign(SECRET.encode(), body, now))
     assert not verified(body, sign(SECRET.encode(), body, now - 600))
+    assert not verified(body, f"t={now},v1=é") and not verified(body, "t=²,v1=00")  # refused, never a 500
+    notice = json.dumps({"id": "n1", "event": "auto-rollback", "summary": "back to v1.0.0"}).encode()
+    header = sign(SECRET.encode(), notice, now)
+    assert namespace["handle"](notice, header) == 200 and namespace["handle"](notice, header) == 200
+    assert namespace["seen"] == {"n1"} and namespace["handle"](notice + b" ", header) == 401
     table = {
         cell.strip("` ")
         for line in section.splitlines()
@@ -282,3 +306,163 @@ def test_a_notice_sent_after_close_goes_to_the_outbox_for_the_next_deliverer(tmp
         assert successor.drain(10) == 0
         successor.close(wait=1)
     assert list(receiver.delivered) == [late.id]
+
+
+def test_a_replay_with_a_new_delivery_header_is_a_duplicate_of_the_signed_id(tmp_path: Path) -> None:
+    with receiving() as receiver:
+        notice = Notice("auto-rollback", "back to v1.0.0")
+        notifier = _notifier(tmp_path, receiver.url)
+        notifier.send(notice)
+        wait(lambda: notice.id in receiver.delivered, 10, "the notice", every=0.05)
+        notifier.close(wait=1)
+        headers = dict(receiver.headers[notice.id])
+        body = json.dumps(receiver.delivered[notice.id], sort_keys=True).encode()
+        replayed = {**headers, "X-Rollbackkit-Delivery": "forged", "Idempotency-Key": "forged"}
+        import httpx
+
+        httpx.post(receiver.url, content=body, headers=replayed, timeout=5)
+    assert receiver.duplicates == [notice.id] and list(receiver.delivered) == [notice.id]
+
+
+# ----------------------------------------------------------------------------- a hostile or broken world
+def _raw_server(answer: bytes, trickle: float = 0.0, total: int = 0) -> tuple[str, dict, threading.Event]:
+    """A server that answers every request with ``answer`` then ``total`` bytes of body, one per ``trickle`` s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    sent = {"bytes": 0}
+    stop = threading.Event()
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(answer)
+            chunk = b"x" if trickle else b"x" * 65536
+            try:
+                while sent["bytes"] < total and not stop.is_set():
+                    connection.sendall(chunk)
+                    sent["bytes"] += len(chunk)
+                    time.sleep(trickle)
+            except OSError:
+                pass
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/hook", sent, stop
+
+
+def test_a_receiver_that_trickles_or_floods_its_answer_is_cut_by_the_deadline_and_a_few_kb(tmp_path: Path) -> None:
+    import httpx
+
+    from rollbackkit.notify.config import parse_targets
+
+    huge = b"HTTP/1.1 200 OK\r\nContent-Length: 800000000\r\n\r\n"
+    for trickle, total, ok in ((0.3, 1000, False), (0.0, 800_000_000, True)):
+        url, sent, stop = _raw_server(huge, trickle, total)
+        (target,) = parse_targets([{"name": "slow", "url": url, "secret": SECRET, "timeout": 1}])
+        started = time.monotonic()
+        with httpx.Client() as client:
+            attempt = post(target, Notice("auto-rollback", "back"), client)
+        took = time.monotonic() - started
+        stop.set()
+        assert took < 2.5, (trickle, took)  # one deadline for the attempt, not one per read
+        assert attempt.ok is ok and (ok or (attempt.retry and "within 1 s" in attempt.error)), attempt
+        assert sent["bytes"] < 50_000_000, sent  # the flood was never read (at most a few KB were)
+
+
+def test_a_failing_outbox_keeps_the_notice_in_memory_and_a_failing_save_never_kills_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_put, real_save = Outbox.put, Claim.save
+    broken = {"put": 2, "save": 1}
+
+    def put(self: Outbox, entry):  # a full disk, twice
+        if broken["put"]:
+            broken["put"] -= 1
+            raise OSError(28, "No space left on device")
+        return real_put(self, entry)
+
+    def save(self: Claim) -> None:
+        if broken["save"]:
+            broken["save"] -= 1
+            raise OSError(28, "No space left on device")
+        real_save(self)
+
+    monkeypatch.setattr(Outbox, "put", put)
+    monkeypatch.setattr(Claim, "save", save)
+    with receiving(refuse=1) as receiver:
+        notifier = _notifier(tmp_path, receiver.url)
+        notice = Notice("auto-rollback", "back to v1.0.0")
+        notifier.send(notice)
+        wait(lambda: notifier.status().unsaved == 1, 5, "the unsaved notice counted", every=0.02)
+        wait(lambda: notice.id in receiver.delivered, 20, "the notice, once the disk has room", every=0.05)
+        notifier.close(wait=1)
+    status = notifier.status()
+    assert status.unsaved == 0 and status.errors >= 3 and status.targets["oncall"].delivered == 1
+    assert [e["outcome"] for e in _notifications(tmp_path)] == ["delivered"]
+
+
+def test_a_target_gets_its_notices_in_the_order_they_happened(tmp_path: Path) -> None:
+    with receiving(refuse=1) as receiver:
+        notifier = _notifier(tmp_path, receiver.url)
+        story = [Notice(event, event) for event in ("canary", "gate-failed", "auto-rollback", "runbook")]
+        for notice in story:
+            notifier.send(notice)
+        wait(lambda: len(receiver.delivered) == 4, 20, "every notice", every=0.05)
+        notifier.close(wait=1)
+    bodies = list(receiver.delivered.values())
+    assert [b["event"] for b in bodies] == ["canary", "gate-failed", "auto-rollback", "runbook"]
+    assert len(bodies[0]["time"]) >= len("2026-01-01T00:00:00.000000") and "." in bodies[0]["time"]
+    assert [b["sequence"] for b in bodies] == sorted(b["sequence"] for b in bodies)
+
+
+def test_an_unreadable_outbox_entry_is_counted_and_kept_for_a_person(tmp_path: Path) -> None:
+    notifier = _notifier(tmp_path, refused_url())
+    outbox = tmp_path / "local" / "outbox"
+    outbox.mkdir(parents=True)
+    (outbox / "0-0.deadbeef.oncall.json").write_text("{half a notice")
+    assert notifier.drain(5) == 0
+    notifier.close()
+    assert notifier.status().targets["oncall"].unreadable == 1 and (outbox / "0-0.deadbeef.oncall.bad").exists()
+
+
+def test_paused_waits_its_grace_and_a_later_event_of_its_environment_cancels_it(tmp_path: Path) -> None:
+    with receiving() as receiver:
+        notifier = _notifier(tmp_path, receiver.url, pause_grace=0.5)
+        notifier.send(Notice("paused", "prod paused", "churn", "prod", "v1.1.0", {"reason": "no traffic"}))
+        notifier.send(Notice("paused", "staging paused", "churn", "staging", "v1.1.0", {"reason": "no traffic"}))
+        notifier.send(Notice("auto-rollback", "prod rolled back", "churn", "prod", "v1.0.0"))
+        baked = Notice("paused", "baked, then paused", "churn", "test", "v1.1.0", {"progressed": True})
+        notifier.send(baked)
+        wait(lambda: len(receiver.delivered) == 2, 10, "the rollback and the baked rollout's pause", every=0.02)
+        assert {b["summary"] for b in receiver.delivered.values()} == {"prod rolled back", "baked, then paused"}
+        wait(lambda: len(receiver.delivered) == 3, 10, "staging's pause after its grace", every=0.05)
+        time.sleep(0.6)
+        notifier.close(wait=1)
+    summaries = [b["summary"] for b in receiver.delivered.values()]
+    assert summaries[-1] == "staging paused" and "prod paused" not in summaries, summaries
+
+
+def test_a_drain_started_while_another_ends_waits_for_it_and_delivers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rollbackkit.notify import drain
+    from rollbackkit.notify.process import hold_drain_lock
+
+    with receiving() as receiver:
+        config = f"notify:\n  - name: oncall\n    url: {receiver.url}\n    secret_env: ONCALL_SECRET\n"
+        paths = _paths(tmp_path, config)
+        monkeypatch.setenv("ONCALL_SECRET", SECRET)
+        ending = hold_drain_lock(paths)  # a drain that found nothing and is exiting
+        assert ending is not None
+        notice = Notice("rollback", "back to v1.0.0")
+        late = _notifier(tmp_path, receiver.url)
+        late.outbox = Outbox(paths.local / "outbox")
+        late.close()
+        late.send(notice)  # a CLI's entry, written just then
+        done: list[int] = []
+        second = threading.Thread(target=lambda: done.append(drain.main(str(tmp_path))), daemon=True)
+        second.start()
+        time.sleep(0.3)
+        os.close(ending)  # the first drain exits
+        second.join(30)
+    assert done == [0] and list(receiver.delivered) == [notice.id]

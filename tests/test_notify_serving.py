@@ -3,6 +3,7 @@ never blocks serving, never keeps a CLI waiting; a bad config stops ``serve`` in
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def test_a_dead_webhook_never_delays_a_rollback_and_each_event_reaches_the_live_
         _configure(
             served,
             {"name": "dead", "url": dead.url, "timeout": 2, "attempts": 1, **QUICK},
-            {"name": "oncall", "url": oncall.url, **QUICK},
+            {"name": "oncall", "url": oncall.url, "pause_grace": 0.2, **QUICK},
         )
         notifier = notifier_for(ProjectPaths(served))
         assert notifier is not None
@@ -51,6 +52,7 @@ def test_a_dead_webhook_never_delays_a_rollback_and_each_event_reaches_the_live_
         environment.deploy("v1.1.0", canary=30, reason="try it")
         environment.watchdog.evaluate()  # no traffic yet: the rollout pauses (told once)
         environment.watchdog.evaluate()
+        wait(lambda: oncall.events()["paused"] == 1, 20, "the pause, after its grace", every=0.05)
         time.sleep(0.1)  # the dead target's worker now hangs on its endpoint
         started = time.perf_counter()
         answer = environment.rollback(reason="bad scores")
@@ -59,15 +61,42 @@ def test_a_dead_webhook_never_delays_a_rollback_and_each_event_reaches_the_live_
         assert took < 1.0, took  # the dead endpoint's 2 s timeout is nowhere in it
         assert environment.predict(pd.DataFrame(live_records(3, seed=5))).slot.bundle.version == "v1.0.0"
         wait(lambda: len(oncall.delivered) == 3, 20, "the live receiver's three events", every=0.05)
-        wait(lambda: environment.status()["notifications"]["failed"] == 3, 20, "the dead target's failures", every=0.1)
+        wait(lambda: environment.status()["notifications"]["failed"] == 2, 20, "the dead target's failures", every=0.1)
         notifier.close(wait=1)
     assert _events(oncall) == ["canary", "paused", "rollback"] and not oncall.duplicates
     paused = next(b for b in oncall.delivered.values() if b["event"] == "paused")
     assert "no traffic" in paused["details"]["reason"] and paused["version"] == "v1.1.0"
     said = environment.status()["notifications"]
     assert said["targets"]["oncall"]["delivered"] == 3 and said["targets"]["oncall"]["retries"] == 2
-    assert said["targets"]["dead"]["failed"] == 3 and "ReadTimeout" in said["targets"]["dead"]["last_error"]
+    assert said["targets"]["dead"]["failed"] == 2 and "ReadTimeout" in said["targets"]["dead"]["last_error"]
+    # (the dead target's own pause_grace, 10 minutes, never passed: its paused was never sent)
     assert SECRET not in str(said) and dead.url not in str(said)
+
+
+def test_the_watchdog_tells_a_pause_after_three_errors_in_a_row_and_a_gate_failure_only_when_traffic_stays(
+    served: Path, monkeypatch
+) -> None:
+    from rollbackkit.serving.rollout import candidate
+
+    environment = ServingEnvironment(served, "churn", "prod")
+    told: list = []
+    environment.listeners.append(told.append)
+    environment.start()
+    environment.deploy("v1.1.0", canary=30, reason="try it")
+    watchdog, (_, slot) = environment.watchdog, candidate(environment.router.state)
+    told.clear()
+    monkeypatch.setattr(watchdog, "check", lambda: 1 / 0)
+    for _ in range(2):
+        watchdog.tick()
+    assert told == []  # one or two failed evaluations are no news (counted in /status)
+    watchdog.tick()
+    assert [(e.kind, e.reason.split(":")[0]) for e in told] == [("paused", "evaluation failed")]
+    watchdog._tell(slot, "pass", "", None)  # the evaluation works again: the pause ends
+    watchdog._tell(slot, "rollback", "drift", None, rolled_back=True)  # the auto-rollback carries the gates
+    watchdog._tell(slot, "pass", "", None)
+    watchdog._tell(slot, "rollback", "drift", None)  # nothing to roll back to: traffic stays
+    assert [e.kind for e in told] == ["paused", "resumed", "gate-failed"]
+    environment.stop(wait=5)
 
 
 def test_an_unreachable_url_is_a_failed_delivery_in_status_and_the_server_serves_on(served: Path) -> None:
@@ -102,6 +131,18 @@ def test_a_bad_notify_config_stops_serve_in_one_line_before_anything_is_loaded(s
         assert result.returncode == 1 and said in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (served / ".rollbackkit" / "local" / "servers" / "churn-prod.json").exists()
+
+    # Without a server, the same broken config never stops a deploy nor a rollback: one warning each.
+    for command in (("deploy", "churn@v1.1.0"), ("rollback", "churn", "--reason", "bad scores")):
+        done = run_cli(*command, "--env", "prod", cwd=served, env={"ONCALL_SECRET": "x"})
+        assert done.returncode == 0, done.stderr
+        warned = [line for line in done.stderr.splitlines() if line.startswith("warning: not notified")]
+        assert len(warned) == 1 and "url 'not a url'" in warned[0], done.stderr
+    journal = (served / ".rollbackkit" / "local" / "journal.jsonl").read_text().splitlines()
+    gaps = [e for e in map(json.loads, journal) if e["event"] == "notification"]
+    assert [(e["notice_event"], e["outcome"], e["error"][:7]) for e in gaps] == [
+        ("deploy", "failed", "config:"), ("rollback", "failed", "config:")
+    ]  # fmt: skip
 
 
 def test_a_cli_change_without_a_server_never_waits_on_a_webhook_and_a_drain_delivers_it(served: Path) -> None:

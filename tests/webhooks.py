@@ -1,6 +1,6 @@
 """A webhook receiver on 127.0.0.1 for the notification tests: it verifies each signature with
-:func:`rollbackkit.notify.signing.verify`, dedupes by ``X-Rollbackkit-Delivery`` and can refuse its first
-attempts (503) or never answer at all (a dead endpoint)."""
+:func:`rollbackkit.notify.signing.verify`, dedupes by the SIGNED body's ``id`` (the delivery header is only a
+hint: a replay may change it) and can refuse its first attempts (503) or never answer at all (a dead endpoint)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ SECRET = "s3cret-webhook-sentinel-7f1d"
 
 @dataclass
 class Receiver:
-    """What the receiver saw: every attempt, the verified deliveries (first of each id), duplicates."""
+    """What the receiver saw: every attempt, the verified deliveries (first of each signed body's id), duplicates."""
 
     url: str = ""
     secret: str = SECRET
@@ -54,12 +54,13 @@ class Receiver:
             with self.lock:
                 self.bad_signatures.append(exc.message)
             return 401, b"bad signature"
+        said = json.loads(body)
         with self.lock:
-            if delivery in self.delivered:
-                self.duplicates.append(delivery)
+            if said["id"] in self.delivered:  # the signed id: a replay with another delivery header is caught
+                self.duplicates.append(said["id"])
             else:
-                self.delivered[delivery] = json.loads(body)
-                self.headers[delivery] = dict(handler.headers.items())
+                self.delivered[said["id"]] = said
+                self.headers[said["id"]] = dict(handler.headers.items())
         return 200, b"ok"
 
 

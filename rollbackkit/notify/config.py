@@ -1,10 +1,13 @@
 """``notify:`` in ``.rollbackkit/config.yaml``: the webhook targets, validated before anything sends.
 
-Each target: ``name``, ``url`` (http/https), ``secret_env`` (the variable holding the secret)
-or ``secret`` (literal, discouraged: the config is committed), ``events`` (default all, ``"*"``
-all), ``format`` (``json`` or ``slack``), ``timeout`` (seconds per attempt), ``attempts``,
-``backoff`` and ``max_delay`` (retries: ``backoff * 2**n`` seconds, jittered, at most
-``max_delay``).
+Each target: ``name``, ``url`` (http/https) or ``url_env`` (the variable holding it: a Slack
+URL is itself a credential), ``secret_env`` (the variable holding the secret) or ``secret``
+(literal, discouraged: the config is committed; optional for ``format: slack``, which Slack
+never checks), ``events`` (default all, ``"*"`` all), ``format`` (``json`` or ``slack``),
+``timeout`` (seconds per attempt, the whole attempt), ``attempts``, ``backoff`` and
+``max_delay`` (retries: ``backoff * 2**n`` seconds, jittered, at most ``max_delay``; the
+defaults keep retrying for about 10 minutes, a receiver's restart), ``pause_grace`` (seconds a
+rollout stays paused before ``paused`` is sent; default 600).
 """
 
 from __future__ import annotations
@@ -13,31 +16,45 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from rollbackkit.errors import InvalidInput, NotifyConfigError
 from rollbackkit.notify.events import EVENTS
 from rollbackkit.project import ProjectPaths
 
 FORMATS = ("json", "slack")
-KEYS = {"name", "url", "secret_env", "secret", "events", "format", "timeout", "attempts", "backoff", "max_delay"}
+KEYS = {"name", "url", "url_env", "secret_env", "secret", "events", "format", "timeout", "attempts", "backoff"}
+KEYS |= {"max_delay", "pause_grace"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 HINT = 'Fix notify: in .rollbackkit/config.yaml (README "Notifications").'
 
 
+class _ConfigFailures:
+    """How many notices this process could not send because ``notify:`` was broken when they happened."""
+
+    count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+
+
+note_config_failure = _ConfigFailures()
+"""Call it for each notice a broken ``notify:`` stopped (``/status``'s ``config_errors``)."""
+
+
 @dataclass(frozen=True)
 class Target:
-    """One webhook target (its secret never shows in ``repr``)."""
+    """One webhook target (its URL and secret never show in ``repr``)."""
 
     name: str
-    url: str
+    url: str = field(repr=False)  # a Slack URL is itself a credential
     secret: bytes = field(repr=False)
     events: frozenset[str]
     format: str = "json"
     timeout: float = 5.0
-    attempts: int = 8
+    attempts: int = 12
     backoff: float = 1.0
     max_delay: float = 300.0
+    pause_grace: float = 600.0
 
     def wants(self, event: str) -> bool:
         """Whether this target asked for ``event`` (``test`` goes to every target)."""
@@ -57,7 +74,7 @@ def _number(raw: dict[str, Any], key: str, default: float, where: str, *, whole:
     return float(value)
 
 
-def _secret(raw: dict[str, Any], where: str) -> bytes:
+def _secret(raw: dict[str, Any], where: str, fmt: str) -> bytes:
     if "secret" in raw and "secret_env" in raw:
         raise _bad(where, "give secret_env or secret, not both.")
     if "secret_env" in raw:
@@ -72,7 +89,36 @@ def _secret(raw: dict[str, Any], where: str) -> bytes:
         if not isinstance(raw["secret"], str) or not raw["secret"]:
             raise _bad(where, "secret must be a non-empty string.")
         return str(raw["secret"]).encode()
+    if fmt == "slack":
+        return b""  # Slack checks no signature: its URL is the credential (url_env)
     raise _bad(where, "no secret.", "Add secret_env: VARIABLE (the variable holding the webhook's secret).")
+
+
+def _url(raw: dict[str, Any], where: str) -> str:
+    """The target's URL (from ``url`` or the variable ``url_env`` names), checked as httpx will parse it."""
+    import httpx
+
+    if "url" in raw and "url_env" in raw:
+        raise _bad(where, "give url or url_env, not both.")
+    if "url_env" in raw:
+        variable = raw["url_env"]
+        if not isinstance(variable, str) or not variable:
+            raise _bad(where, "url_env must name an environment variable.")
+        url: Any = os.environ.get(variable, "")
+        if not url:
+            raise _bad(where, f"url_env {variable} is not set.", f"Export {variable} (the webhook's URL).")
+        shown = f"from {variable}"  # the URL itself may be the credential: never said
+    else:
+        url = raw.get("url")
+        shown = repr(url)
+    try:
+        parsed = httpx.URL(url) if isinstance(url, str) else None
+        port = parsed.port if parsed is not None else None
+    except (httpx.InvalidURL, ValueError, TypeError, UnicodeError):
+        parsed = port = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or not (port is None or port > 0):
+        raise _bad(where, f"url {shown} is not an http(s) URL.", "Give https://host[:port]/path.")
+    return str(url)
 
 
 def _events(raw: dict[str, Any], where: str) -> frozenset[str]:
@@ -98,17 +144,15 @@ def parse_target(raw: Any, index: int) -> Target:
     unknown = sorted(set(raw) - KEYS)
     if unknown:
         raise _bad(where, f"unknown key {', '.join(unknown)}.", f"Known keys: {', '.join(sorted(KEYS))}.")
-    url = raw.get("url")
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _bad(where, f"url {url!r} is not an http(s) URL.")
+    url = _url(raw, where)
     fmt = raw.get("format", "json")
     if fmt not in FORMATS:
         raise _bad(where, f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
     return Target(
-        name, str(url), _secret(raw, where), _events(raw, where), str(fmt),
-        timeout=_number(raw, "timeout", 5.0, where), attempts=int(_number(raw, "attempts", 8, where, whole=True)),
+        name, url, _secret(raw, where, str(fmt)), _events(raw, where), str(fmt),
+        timeout=_number(raw, "timeout", 5.0, where), attempts=int(_number(raw, "attempts", 12, where, whole=True)),
         backoff=_number(raw, "backoff", 1.0, where), max_delay=_number(raw, "max_delay", 300.0, where),
+        pause_grace=_number(raw, "pause_grace", 600.0, where),
     )  # fmt: skip
 
 

@@ -10,30 +10,21 @@ dead endpoint delays only its own target.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from rollbackkit.notify.config import Target
-from rollbackkit.notify.message import Notice, body
+from rollbackkit.notify.config import Target, note_config_failure
+from rollbackkit.notify.message import Notice
 from rollbackkit.notify.outbox import Claim, Entry, Outbox
-from rollbackkit.notify.signing import HEADER, sign
+from rollbackkit.notify.posting import Attempt, backoff, post
 from rollbackkit.registry.journal import Journal
 
-RETRY_STATUSES = frozenset({408, 425, 429})
+__all__ = ["Attempt", "Notifier", "NotifyStatus", "TargetStatus", "backoff", "post"]
 SCAN_SECONDS = 1.0  # how often a worker looks for entries another process left
 SPOOL_JOIN_SECONDS = 5.0  # close() waits this long at most for a notice being written to the outbox
-
-
-def _user_agent() -> str:
-    try:
-        return f"rollbackkit/{version('rollbackkit')}"
-    except PackageNotFoundError:
-        return "rollbackkit"
 
 
 @dataclass
@@ -44,6 +35,7 @@ class TargetStatus:
     failed: int = 0
     retries: int = 0
     queued: int = 0
+    unreadable: int = 0  # outbox entries that could not be read (kept as .bad files for a person)
     last_error: str | None = None
 
 
@@ -52,53 +44,16 @@ class NotifyStatus:
     """Every target's :class:`TargetStatus` (``/status``'s ``notifications``)."""
 
     targets: dict[str, TargetStatus] = field(default_factory=dict)
-    errors: int = 0  # deliveries whose journal entry failed
+    errors: int = 0  # journal entries, outbox writes and delivery loops that failed (each also in last_error)
+    unsaved: int = 0  # notices kept in memory because the outbox could not be written (retried)
+    config_errors: int = 0  # notices not sent because notify: was broken when they happened (journaled)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: totals, then per target (no URL: a Slack URL is itself a secret)."""
-        totals = {k: sum(getattr(t, k) for t in self.targets.values()) for k in ("delivered", "failed", "queued")}
-        return {**totals, "errors": self.errors, "targets": {n: asdict(t) for n, t in self.targets.items()}}
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """How one POST went: ``ok``, whether to ``retry``, the HTTP ``status`` or the ``error``."""
-
-    ok: bool
-    retry: bool
-    status: int | None = None
-    error: str = ""
-
-
-def post(target: Target, notice: Notice, client: Any) -> Attempt:
-    """POST ``notice`` to ``target``, signed now (the URL never appears in the error said)."""
-    import httpx
-
-    payload = body(target.format, notice)
-    headers = {
-        "Content-Type": "application/json",
-        HEADER: sign(target.secret, payload, int(time.time())),
-        "X-Rollbackkit-Event": notice.event,
-        "X-Rollbackkit-Delivery": notice.id,
-        "Idempotency-Key": notice.id,
-        "User-Agent": _user_agent(),
-    }
-    try:
-        response = client.post(target.url, content=payload, headers=headers, timeout=target.timeout)
-    except httpx.HTTPError as exc:
-        said = str(exc).replace(target.url, "<url>") or "no answer"
-        return Attempt(False, True, error=f"{type(exc).__name__}: {said}"[:300])
-    code = response.status_code
-    if 200 <= code < 300:
-        return Attempt(True, False, code)
-    return Attempt(False, code >= 500 or code in RETRY_STATUSES, code, f"HTTP {code}")
-
-
-def backoff(target: Target, attempts: int) -> float:
-    """Seconds before the next attempt after ``attempts`` failed ones: ``backoff * 2**(n-1)``, at most
-    ``max_delay``, jittered down to half (so many notifiers never retry in step)."""
-    delay = min(target.max_delay, target.backoff * 2 ** max(0, attempts - 1))
-    return delay * random.uniform(0.5, 1.0)
+        keys = ("delivered", "failed", "queued", "unreadable")
+        totals = {k: sum(getattr(t, k) for t in self.targets.values()) for k in keys}
+        said = {"errors": self.errors, "unsaved": self.unsaved, "config_errors": self.config_errors}
+        return {**totals, **said, "targets": {n: asdict(t) for n, t in self.targets.items()}}
 
 
 class Notifier:
@@ -109,7 +64,8 @@ class Notifier:
         self.targets = {t.name: t for t in targets}
         self.journal = journal
         self._status = NotifyStatus({t.name: TargetStatus() for t in targets})
-        self._incoming: deque[Notice] = deque()
+        self._incoming: deque[tuple[Notice, list[str]]] = deque()  # a notice, the targets it has yet to reach
+        self._held: dict[tuple[str, str, str], tuple[Notice, float]] = {}  # (target, name, env) -> paused, due
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -118,14 +74,29 @@ class Notifier:
 
     # ------------------------------------------------------------------ the caller's side
     def send(self, notice: Notice) -> None:
-        """Queue ``notice`` for every target that wants its event (never blocks, never raises)."""
-        if not any(t.wants(notice.event) for t in self.targets.values()):
+        """Queue ``notice`` for every target that wants its event (never blocks, never raises).
+
+        A ``paused`` notice waits each target's ``pause_grace`` first (at once when the rollout had
+        progressed): any later notice of the same environment (or its ``resumed``) cancels it.
+        """
+        with self._lock:
+            for key in [k for k in self._held if k[1:] == (notice.name, notice.env)]:
+                del self._held[key]
+            names = [t.name for t in self.targets.values() if t.wants(notice.event)]
+            if notice.event == "paused" and not notice.details.get("progressed"):
+                due = time.monotonic()
+                for name in names:
+                    self._held[(name, notice.name, notice.env)] = (notice, due + self.targets[name].pause_grace)
+                names = []
+        if not names:
             return
-        self._incoming.append(notice)
+        self._incoming.append((notice, names))
         if self.closed:  # closed (an edited config made another): to the outbox now, whoever delivers it
             try:
                 self.flush()
-            except OSError as exc:
+            except OSError as exc:  # kept in memory (unsaved): the next flush, or close, retries it
+                self._status.errors += 1
+                self._status.unsaved = len(self._incoming)
                 self._fail_all(f"outbox: {exc}")
             return
         self._wake.set()
@@ -146,19 +117,32 @@ class Notifier:
             thread.start()
 
     def flush(self) -> int:
-        """Write the queued notices to the outbox now (local disk only); returns how many."""
+        """Write the queued notices to the outbox now (local disk only); returns how many.
+
+        A notice leaves memory only once every target's entry is written: when a write fails
+        (a full disk) it stays queued, counted in ``unsaved``, and the next flush retries it.
+        """
+        self._release_held()
         written = 0
         while self._incoming:
-            try:
-                notice = self._incoming.popleft()
-            except IndexError:
-                break
-            for target in self.targets.values():
-                if target.wants(notice.event):
-                    self.outbox.put(Entry(notice, target.name, next_at=time.time()))
-                    self._ready[target.name].set()
+            notice, names = self._incoming[0]
+            while names:
+                self.outbox.put(Entry(notice, names[0], next_at=time.time()))
+                self._ready[names.pop(0)].set()
+            self._incoming.popleft()
             written += 1
+        self._status.unsaved = 0
         return written
+
+    def _release_held(self) -> None:
+        """Queue each held ``paused`` notice whose grace has passed."""
+        now = time.monotonic()
+        with self._lock:
+            due = [(k, n) for k, (n, at) in self._held.items() if at <= now]
+            for key, _ in due:
+                del self._held[key]
+        for (name, _, _), notice in due:
+            self._incoming.append((notice, [name]))
 
     @property
     def closed(self) -> bool:
@@ -167,12 +151,11 @@ class Notifier:
 
     def status(self) -> NotifyStatus:
         """Counters since this process started; ``queued``: entries waiting in the outbox (any process's)."""
-        counts = self.outbox.counts()
+        counts, bad = self.outbox.counts(), self.outbox.counts(".bad")
         for name, said in self._status.targets.items():
-            said.queued = counts.get(name, 0)
-        return NotifyStatus(
-            {n: TargetStatus(**asdict(t)) for n, t in self._status.targets.items()}, self._status.errors
-        )
+            said.queued, said.unreadable = counts.get(name, 0), bad.get(name, 0)
+        targets = {n: TargetStatus(**asdict(t)) for n, t in self._status.targets.items()}
+        return NotifyStatus(targets, self._status.errors, self._status.unsaved, note_config_failure.count)
 
     def pending(self) -> int:
         """Notices queued in memory plus entries in the outbox for a configured target."""
@@ -189,8 +172,8 @@ class Notifier:
             self._threads[0].join(SPOOL_JOIN_SECONDS)
         try:
             self.flush()
-        except OSError as exc:  # the notices in memory are lost: said in status
-            self._fail_all(f"outbox: {exc}")
+        except OSError as exc:  # the outbox cannot be written: what is in memory is lost, counted and journaled
+            self._lose_unsaved(f"outbox: {exc}")
         deadline = time.monotonic() + wait
         for thread in self._threads[1:]:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -215,8 +198,8 @@ class Notifier:
         answers: dict[str, Attempt] = {}
 
         def one(target: Target) -> None:
-            with httpx.Client() as client:
-                answers[target.name] = post(target, notice, client)
+            with httpx.Client(follow_redirects=False) as client:
+                answers[target.name] = post(target, notice, client)  # never raises
 
         threads = [threading.Thread(target=one, args=(self.targets[n],), name=f"notify-test-{n}") for n in names]
         for thread in threads:
@@ -234,40 +217,59 @@ class Notifier:
             self._wake.clear()
             try:
                 self.flush()
-            except OSError as exc:  # a full disk: counted, retried next time
+            except OSError as exc:  # a full disk: the notices stay in memory, counted, retried next scan
+                self._status.errors += 1
+                self._status.unsaved = len(self._incoming)
                 self._fail_all(f"outbox: {exc}")
 
     def _fail_all(self, error: str) -> None:
         for said in self._status.targets.values():
             said.last_error = error
 
+    def _lose_unsaved(self, error: str) -> None:
+        """At close, with an outbox that cannot be written: each notice still in memory is a final failure."""
+        self._fail_all(error)
+        while self._incoming:
+            notice, names = self._incoming.popleft()
+            for name in names:
+                self._journal(self.targets[name], notice, 0, Attempt(False, False, error=error[:300]))
+        self._status.unsaved = 0
+
     def _worker(self, target: Target) -> None:
         import httpx
 
         ready = self._ready[target.name]
-        with httpx.Client() as client:
+        with httpx.Client(follow_redirects=False) as client:
             while not self._stop.is_set():
-                soonest = self._deliver_due(target, client)
+                try:
+                    soonest = self._deliver_due(target, client)
+                except Exception as exc:  # an outbox that cannot be read or saved: counted, tried again
+                    self._status.errors += 1
+                    self._status.targets[target.name].last_error = f"{type(exc).__name__}: {exc}"[:300]
+                    soonest = time.time() + SCAN_SECONDS
                 ready.wait(max(0.01, min(SCAN_SECONDS, soonest - time.time())))
                 ready.clear()
 
     def _deliver_due(self, target: Target, client: Any) -> float:
-        """One attempt at each due entry of ``target``; returns when the next one is due."""
-        soonest = time.time() + SCAN_SECONDS
+        """Deliver ``target``'s entries in the order they happened; returns when to look again.
+
+        The oldest entry goes first: while it waits out a backoff (or another process holds it)
+        the later ones wait too, so a receiver never gets a rollback before the canary it undoes.
+        """
         for path in self.outbox.entries(target.name):
             if self._stop.is_set():
                 break
             with self.outbox.claim(path) as claim:
                 if claim is None:
-                    continue
+                    if path.exists():  # another process is delivering it: after it
+                        break
+                    continue  # delivered meanwhile, or unreadable (kept as .bad, counted)
                 if claim.entry.next_at > time.time():
-                    soonest = min(soonest, claim.entry.next_at)
-                    continue
+                    return min(claim.entry.next_at, time.time() + SCAN_SECONDS)
                 self._attempt(target, claim, client)
-                if not claim.path.exists():
-                    continue
-                soonest = min(soonest, claim.entry.next_at)
-        return soonest
+                if claim.path.exists():
+                    return claim.entry.next_at
+        return time.time() + SCAN_SECONDS
 
     def _attempt(self, target: Target, claim: Claim, client: Any) -> None:
         entry, said = claim.entry, self._status.targets[target.name]

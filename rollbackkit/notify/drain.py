@@ -12,10 +12,10 @@ from rollbackkit.project import ProjectPaths
 def main(root: str) -> int:
     """Deliver (with retries) until the outbox is empty or :data:`DRAIN_SECONDS` pass."""
     paths = ProjectPaths(Path(root))
-    if hold_drain_lock(paths) is None:
-        return 0  # another drain delivers it
+    if hold_drain_lock(paths, wait=True) is None:  # detached: waiting for a drain that is ending costs nothing
+        return 0
     notifier = notifier_for(paths)
-    if notifier is None:
+    if notifier is None or notifier.pending() == 0:  # a drain that ended meanwhile delivered it all
         return 0
     left = notifier.drain(DRAIN_SECONDS)
     notifier.close()

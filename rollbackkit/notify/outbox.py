@@ -50,8 +50,8 @@ class Outbox:
         self.directory = directory
 
     def path(self, notice: Notice, target: str) -> Path:
-        """The file of ``notice`` for ``target``."""
-        return self.directory / f"{notice.id}.{target}.json"
+        """The file of ``notice`` for ``target`` (named from :attr:`Notice.order`: names sort as they happened)."""
+        return self.directory / f"{notice.order}.{notice.id}.{target}.json"
 
     def put(self, entry: Entry) -> Path:
         """Write ``entry`` (atomically: a reader never sees half a file)."""
@@ -66,22 +66,22 @@ class Outbox:
         return path
 
     def entries(self, target: str = "*") -> list[Path]:
-        """The waiting entries' files (of ``target``; all by default), oldest first."""
+        """The waiting entries' files (of ``target``; all by default), in the order their notices happened."""
         try:
             found = [p for p in self.directory.glob(f"*.{target}.json") if not p.name.startswith(".")]
         except OSError:
             return []
-        return sorted(found, key=_mtime)
+        return sorted(found, key=lambda p: p.name)
 
-    def counts(self) -> dict[str, int]:
-        """Waiting entries per target (one directory listing)."""
+    def counts(self, suffix: str = ".json") -> dict[str, int]:
+        """Entries per target (one directory listing): waiting ones, or with ``suffix=".bad"`` the unreadable ones."""
         counts: dict[str, int] = {}
         try:
             names = [e.name for e in os.scandir(self.directory)]
         except OSError:
             return counts
         for name in names:
-            if name.endswith(".json") and not name.startswith("."):
+            if name.endswith(suffix) and not name.startswith("."):
                 target = name.split(".")[-2]
                 counts[target] = counts.get(target, 0) + 1
         return counts
@@ -135,10 +135,3 @@ class Claim:
         """Remove the entry (its final outcome is journaled)."""
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0

@@ -84,13 +84,14 @@ def start_drain(root: Path) -> None:
     )
 
 
-def hold_drain_lock(paths: ProjectPaths) -> int | None:
-    """The drain's lock (an fd kept open until exit), or None when another drain holds it."""
+def hold_drain_lock(paths: ProjectPaths, *, wait: bool = False) -> int | None:
+    """The drain's lock (an fd kept open until exit), or None when another drain holds it (``wait``:
+    wait for it instead, so an entry written while that drain was ending is not left behind)."""
     directory = outbox_dir(paths)
     directory.mkdir(parents=True, exist_ok=True)
     fd = os.open(directory / ".drain.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         os.close(fd)
         return None

@@ -35,11 +35,12 @@ def verify(secret: bytes, body: bytes, header: str, *, tolerance: int = TOLERANC
             raise SignatureInvalid("The signature header is malformed.", "Expect t=<unix seconds>,v1=<hex>.")
         fields.setdefault(key, []).append(value)
     stamps = fields.get("t", [])
-    if len(stamps) != 1 or not stamps[0].isdigit() or not fields.get("v1"):
+    if len(stamps) != 1 or not (stamps[0].isascii() and stamps[0].isdigit()) or not fields.get("v1"):
         raise SignatureInvalid("The signature header has no single t= and no v1=.", "Expect t=<unix>,v1=<hex>.")
     timestamp = int(stamps[0])
     expected = sign(secret, body, timestamp).partition(",v1=")[2]
-    if not any(hmac.compare_digest(expected, given) for given in fields["v1"]):
+    given = [v.encode() for v in fields["v1"] if v.isascii()]  # a non-ASCII value is a mismatch, not a TypeError
+    if not any(hmac.compare_digest(expected.encode(), one) for one in given):
         raise SignatureInvalid("The signature does not match the body.", "Check the secret and the raw body.")
     age = (time.time() if now is None else now) - timestamp
     if abs(age) > tolerance:

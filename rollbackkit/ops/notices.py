@@ -1,37 +1,45 @@
 """The notices operations send themselves (``notify:``): a finished runbook, a change made without a server.
 
 A server sends its own traffic changes (:mod:`rollbackkit.serving.notifying`); these are the
-rest. :func:`check` runs before the operation (a bad config stops it, nothing done); :func:`send`
-after it: it only queues (a delivery thread, or a detached drain at a CLI's exit, sends).
+rest. :func:`send` runs after the operation and only queues (a delivery thread, or a detached
+drain at a CLI's exit, sends). A broken ``notify:`` never stops a rollback, a deploy or a
+runbook: the operation is made, the notice is one warning line, a ``notification`` journal
+entry (outcome ``failed``, error ``config: ...``) and counted (``config_errors``). Only
+``serve`` refuses to start with it (a server must not run deaf).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rollbackkit.errors import NotifyConfigError
+from rollbackkit.notify.config import note_config_failure
 from rollbackkit.notify.delivery import Attempt
 from rollbackkit.notify.message import Notice
 from rollbackkit.notify.process import notifier_for, notify
 from rollbackkit.project import ProjectPaths
+from rollbackkit.registry.journal import Journal
 
 if TYPE_CHECKING:
     from rollbackkit.registry.assignments import Assignment
 
 
-def check(paths: ProjectPaths) -> None:
-    """Validate ``notify:`` before an operation that sends (raises :class:`NotifyConfigError`)."""
-    notifier_for(paths)
-
-
 def send(paths: ProjectPaths, notice: Notice) -> None:
-    """Queue ``notice``; the operation is done, so a config broken since :func:`check` is only warned of."""
+    """Queue ``notice`` (never raises: the operation is done). A broken ``notify:`` is one warning
+    line, journaled (``notification``, outcome ``failed``, ``config: ...``) and counted."""
     try:
         notify(paths, notice)
     except NotifyConfigError as exc:
+        note_config_failure()
         print(f"warning: not notified ({notice.event}): {exc.message} {exc.hint}", file=sys.stderr)
+        with contextlib.suppress(Exception):  # the warning said it; a failing journal must not undo the change
+            Journal(paths.journal).append(
+                "notification", id=notice.id, target=None, notice_event=notice.event, outcome="failed",
+                attempts=0, status=None, error=f"config: {exc.message}"[:300],
+            )  # fmt: skip
 
 
 def runbook_notice(result: Any, template: str, values: dict[str, Any], root: Path) -> Notice:

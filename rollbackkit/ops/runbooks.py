@@ -154,7 +154,6 @@ def run(
     check_injection(values, kernel)
     registry = Repository(repo)
     paths = registry.paths
-    notices.check(paths)  # a bad notify: config is said before the runbook runs
     if audit_dir:
         refuse_metadata_dir(Path(audit_dir), paths.root, "--audit-dir")
     folder = Path(audit_dir) if audit_dir else paths.audit / "runbooks"

@@ -271,6 +271,8 @@ def event(console: Console, happened: TrafficEvent) -> None:
         )
         console.print(Text(line, style="bold red"), highlight=False, soft_wrap=True)
         return
+    if happened.kind == "resumed":  # a told pause ended: the next gate line says how it goes
+        return
     if happened.kind in ("gate-failed", "paused"):  # told once each (notify: sends them too)
         said = f"gates failed: {happened.gates}" if happened.kind == "gate-failed" else f"paused: {happened.reason}"
         line = f"{now} {where}: {happened.version} {said}"

@@ -2,7 +2,8 @@
 
 kind ``deploy`` -> its action (deploy, canary, shadow); ``advance`` -> step; ``promote``;
 ``rollback`` -> its action (rollback, auto-rollback); ``gate-failed``; ``paused``;
-``not-everywhere``. A ``gate-breach`` is not sent (``gate-failed`` says it once).
+``not-everywhere``. A ``gate-breach`` is not sent (``gate-failed`` says it once); ``resumed`` is
+no event of its own: it only cancels a ``paused`` still waiting its grace.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rollbackkit.serving.status import TrafficEvent
 
 _BY_ACTION = ("deploy", "rollback")  # kinds whose notify event is their action (canary, auto-rollback...)
 _BY_KIND = {"advance": "step", "promote": "promote", "gate-failed": "gate-failed", "paused": "paused"}
-_BY_KIND["not-everywhere"] = "not-everywhere"
+_BY_KIND |= {"not-everywhere": "not-everywhere", "resumed": "resumed"}
 
 
 def event_name(event: TrafficEvent) -> str | None:
@@ -38,6 +39,7 @@ def _summary(name: str, event: TrafficEvent) -> str:
         "gate-failed": f"{where}: {event.version} failed its gates ({event.gates or event.reason})",
         "paused": f"{where}: {event.version}'s rollout paused ({event.reason})",
         "not-everywhere": f"{where}: {event.action} to {event.version} is not served by every replica",
+        "resumed": f"{where}: {event.version}'s rollout resumed",
     }[name]
     if event.previous and name in ("deploy", "canary", "promote", "rollback", "auto-rollback"):
         said += f" (was {event.previous})"
@@ -53,6 +55,8 @@ def notice_of(event: TrafficEvent) -> Notice | None:
         "tag": event.tag, "action": event.action, "previous": event.previous, "reason": event.reason,
         "gates": event.gates, "shift_ms": event.shift_ms, "canary_percent": event.canary_percent,
     }  # fmt: skip
+    if name == "paused":
+        details["progressed"] = event.progress == "progressed"  # sent at once; else after each target's pause_grace
     return Notice(name, _summary(name, event), event.name, event.env, event.version, details)
 
 

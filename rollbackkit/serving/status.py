@@ -124,7 +124,8 @@ class TrafficEvent:
             gate that moved no traffic; ``reason`` says why), ``not-everywhere`` (a shift
             some replicas of a shared store have not made: ``reason`` names them and why),
             ``gate-failed`` (the watchdog's decision became rollback; once, again only after a
-            pass) or ``paused`` (a rollout paused; once per pause, ``reason`` says why).
+            pass, and only when traffic stays: an automatic rollback carries its gates), ``paused``
+            (a rollout paused; once per pause, ``reason`` says why) or ``resumed`` (a told pause ended).
         name: Bundle name.
         env: Environment.
         version: The version that took the traffic (for a breach: the one that failed).
@@ -148,6 +149,7 @@ class TrafficEvent:
     shift_ms: float | None = None
     canary_percent: int | None = None
     gates: str = ""
+    progress: str = ""  # (paused) "progressed": the rollout had baked or stepped before it paused (notified at once)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ from rollbackkit.serving.router import RoutingState, Slot
 from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.watched import EVALUATION_FAILED, EvaluationErrors, Leader, Watched
 
+ERRORS_BEFORE_PAUSE = 3  # evaluations that raise in a row before the pause is told (paused)
+
 
 class Watchdog:
     """Checks one environment's gates, on demand or every few seconds in a daemon thread.
@@ -56,6 +58,7 @@ class Watchdog:
         self._alerted: set[str] = set()
         self._failing: set[str] = set()  # deployments whose gate-failed was told (until they pass again)
         self._pauses: set[str] = set()  # deployments whose current pause was told
+        self._error_streak = 0  # evaluations that raised in a row (a pause is told after ERRORS_BEFORE_PAUSE)
         self._hooks: list[threading.Thread] = []
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
@@ -129,9 +132,11 @@ class Watchdog:
         env.last_report |= self.errors.counted()
         if env.router.state.generation != state.generation:
             return None  # an operator moved traffic meanwhile: judge the new state next time
-        self._tell(slot, report.decision, report.summary(), _paused(rollout))
-        if report.decision == "rollback":
-            return self._roll_back(slot, report, rollout, state.generation)
+        if report.decision == "rollback":  # gate-failed only when traffic stays (an auto-rollback says the gates)
+            result = self._roll_back(slot, report, rollout, state.generation)
+            self._tell(slot, report.decision, report.summary(), None, rolled_back=result is not None)
+            return result
+        self._tell(slot, report.decision, report.summary(), _paused(rollout), progressed=_progressed(rollout))
         if rollout is not None and rollout.state == "advancing":
             return self._advance(slot, rollout, state.generation)
         return None
@@ -278,20 +283,30 @@ class Watchdog:
                 self.leadership.record(self.environment.last_report)
             return None
 
-    def _tell(self, slot: Slot, decision: str, gates: str, paused: str | None) -> None:
-        """Tell the listeners once when a deployment's decision becomes rollback (``gate-failed``; again
-        only after a pass) and once per pause of its rollout (``paused``; a failure's pause is gate-failed)."""
+    def _tell(
+        self, slot: Slot, decision: str, gates: str, paused: str | None, *, rolled_back: bool = False,
+        progressed: bool = False,
+    ) -> None:  # fmt: skip
+        """Tell the listeners once when a deployment's decision becomes rollback and traffic stays
+        (``gate-failed``; again only after a pass), once per pause of its rollout (``paused``;
+        ``progressed``: it had baked or stepped), and when a told pause ends (``resumed``)."""
         env, tag, version = self.environment, slot.deployment, slot.bundle.version
+        if decision != "error":
+            self._error_streak = 0
         if decision == "rollback" and tag not in self._failing:
             self._failing.add(tag)
-            env.notify(TrafficEvent("gate-failed", env.name, env.env, version, tag=tag, reason=gates, gates=gates))
+            if not rolled_back:
+                env.notify(TrafficEvent("gate-failed", env.name, env.env, version, tag=tag, reason=gates, gates=gates))
         elif decision in ("pass", "warn"):
             self._failing.discard(tag)
         if paused is None or decision == "rollback":
+            if tag in self._pauses and decision != "rollback":
+                env.notify(TrafficEvent("resumed", env.name, env.env, version, tag=tag))
             self._pauses.discard(tag)
         elif tag not in self._pauses:
             self._pauses.add(tag)
-            env.notify(TrafficEvent("paused", env.name, env.env, version, tag=tag, reason=paused))
+            progress = "progressed" if progressed else ""
+            env.notify(TrafficEvent("paused", env.name, env.env, version, tag=tag, reason=paused, progress=progress))
 
     def _evaluation_failed(self, error: str) -> None:
         """Count the error, stop the bake, and say in the gate report that the rollout waits on it."""
@@ -306,7 +321,9 @@ class Watchdog:
             last["rollout"] = replace(Rollout.from_dict(last["rollout"]), state="paused", paused=paused).to_dict()
         env.last_report = {**last, "paused": paused, **self.errors.counted()}
         if slot is not None:
-            self._tell(slot, "error", "", paused)  # the pause only: gate-failed stays as it was
+            self._error_streak += 1
+            if self._error_streak >= ERRORS_BEFORE_PAUSE:  # one failed evaluation is no news; several are
+                self._tell(slot, "error", "", paused)  # the pause only: gate-failed stays as it was
 
     def _complete_bake(self, slot: Slot) -> None:
         """Promote a full deploy's staged rows: its gates passed for the whole bake."""
@@ -427,3 +444,8 @@ def _verdict(report: GateReport) -> Verdict:
 def _paused(rollout: Rollout | None) -> str | None:
     """Why the rollout waits (None: it does not)."""
     return rollout.paused if rollout is not None and rollout.state == "paused" else None
+
+
+def _progressed(rollout: Rollout | None) -> bool:
+    """Whether a rollout had baked or moved past its first step (its pause is news at once)."""
+    return rollout is not None and (rollout.baked_s > 0 or (rollout.step or 1) > 1)

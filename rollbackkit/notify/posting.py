@@ -1,0 +1,95 @@
+"""One signed POST of a notice to a target: bounded in time (the whole attempt) and in what it reads.
+
+A receiver can neither hang a target's worker (``timeout`` is a deadline for the whole attempt,
+not per read) nor fill the process's memory (at most :data:`READ_LIMIT` bytes of its answer are
+read); whatever goes wrong becomes an :class:`Attempt`, never an exception.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from rollbackkit.notify.config import Target
+from rollbackkit.notify.message import Notice, body
+from rollbackkit.notify.signing import HEADER, sign
+
+RETRY_STATUSES = frozenset({408, 425, 429})
+READ_LIMIT = 4096  # bytes of a receiver's answer read at most (the rest is never read)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """How one POST went: ``ok``, whether to ``retry``, the HTTP ``status`` or the ``error``."""
+
+    ok: bool
+    retry: bool
+    status: int | None = None
+    error: str = ""
+
+
+def _user_agent() -> str:
+    try:
+        return f"rollbackkit/{version('rollbackkit')}"
+    except PackageNotFoundError:
+        return "rollbackkit"
+
+
+def headers(target: Target, notice: Notice, payload: bytes) -> dict[str, str]:
+    """The POST's headers, signed now (the event and delivery headers are hints: the signed body says both)."""
+    return {
+        "Content-Type": "application/json",
+        HEADER: sign(target.secret, payload, int(time.time())),
+        "X-Rollbackkit-Event": notice.event,
+        "X-Rollbackkit-Delivery": notice.id,
+        "Idempotency-Key": notice.id,
+        "User-Agent": _user_agent(),
+    }
+
+
+class _Late(Exception):
+    """The attempt's deadline passed while the answer was read."""
+
+
+def post(target: Target, notice: Notice, client: Any) -> Attempt:
+    """POST ``notice`` to ``target`` within ``target.timeout`` seconds in all; never raises (an error
+    that is not the network's is final, not retried). The URL never appears in the error said."""
+    import httpx
+
+    payload = body(target.format, notice)
+    deadline = time.monotonic() + target.timeout
+    try:
+        with client.stream(
+            "POST", target.url, content=payload, headers=headers(target, notice, payload),
+            timeout=httpx.Timeout(target.timeout),
+        ) as response:  # fmt: skip
+            read = 0
+            for chunk in response.iter_raw():
+                read += len(chunk)
+                if time.monotonic() > deadline:
+                    raise _Late(f"no whole answer within {target.timeout:g} s")
+                if read >= READ_LIMIT:
+                    break  # the status is what counts; the rest of a long answer is never read
+            code = response.status_code
+    except (httpx.HTTPError, _Late) as exc:
+        return Attempt(False, True, error=_said(exc, target))
+    except Exception as exc:  # a bad URL, a codec error...: final (retrying cannot help), never raised
+        return Attempt(False, False, error=_said(exc, target))
+    if 200 <= code < 300:
+        return Attempt(True, False, code)
+    return Attempt(False, code >= 500 or code in RETRY_STATUSES, code, f"HTTP {code}")
+
+
+def _said(exc: BaseException, target: Target) -> str:
+    said = str(exc).replace(target.url, "<url>") or "no answer"
+    return f"{type(exc).__name__}: {said}"[:300]
+
+
+def backoff(target: Target, attempts: int) -> float:
+    """Seconds before the next attempt after ``attempts`` failed ones: ``backoff * 2**(n-1)``, at most
+    ``max_delay``, jittered down to half (so many notifiers never retry in step)."""
+    delay = min(target.max_delay, target.backoff * 2 ** max(0, attempts - 1))
+    return delay * random.uniform(0.5, 1.0)
