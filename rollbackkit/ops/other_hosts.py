@@ -38,13 +38,14 @@ def refresh(registry: Repository, name: str) -> str | None:
 def published_state(registry: Repository, name: str, env: str) -> Published | None:
     """What the shared store says every replica of NAME/ENV must serve; None without a store, a
     publication, or when the store does not answer within seconds (the history is shown)."""
-    from rollbackkit.serving.postgres.routing import RoutingTable
     from rollbackkit.serving.postgres.store import store_of
 
     try:
         store = store_of(registry.paths, migrate=False)
         if store is None:
             return None
+        from rollbackkit.serving.postgres.routing import RoutingTable  # psycopg: loaded only with a store
+
         table = RoutingTable(store)
         try:
             return table.read(name, env)

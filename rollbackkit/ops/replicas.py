@@ -122,10 +122,7 @@ def from_store(repo: str | Path, name: str, env: str) -> Replicas | None:
         InvalidInput: The store setting is not a PostgreSQL URL.
         StoreError: The store is unreachable, refused the credentials, or is of a newer schema.
     """
-    from rollbackkit.serving.postgres.leader import current
-    from rollbackkit.serving.postgres.replicas import ReplicaTable
-    from rollbackkit.serving.postgres.routing import SHORT_STATEMENTS
-    from rollbackkit.serving.postgres.store import mapped, redacted, store_of, store_url
+    from rollbackkit.serving.postgres.store import redacted, store_of, store_url
 
     try:
         store = store_of(Repository(repo).paths, migrate=False)  # a reader never creates the schema
@@ -135,6 +132,11 @@ def from_store(repo: str | Path, name: str, env: str) -> Replicas | None:
                         error=exc.message)  # fmt: skip
     if store is None:
         return None
+    from rollbackkit.serving.postgres.leader import current  # psycopg: loaded only with a store
+    from rollbackkit.serving.postgres.replicas import ReplicaTable
+    from rollbackkit.serving.postgres.routing import SHORT_STATEMENTS
+    from rollbackkit.serving.postgres.store import mapped
+
     table = ReplicaTable(store)
     try:
         records = table.list(name, env)

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from rollbackkit.bundle.compat import Adaptation, Finding
-from rollbackkit.bundle.runtime import RuntimeFinding
 from rollbackkit.errors import UnknownAnswer
 from rollbackkit.ops.convergence import Convergence, GitRemote
 from rollbackkit.ops.log_results import AffectedRows, BackfillResult, PredictionShares, TableRows
@@ -24,6 +22,8 @@ from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.status import ServerStatus, known, without_none
 
 if TYPE_CHECKING:
+    from rollbackkit.bundle.compat import Adaptation, Finding  # pydantic models: loaded by a preflight only
+    from rollbackkit.bundle.runtime import RuntimeFinding
     from rollbackkit.ops.runbooks import RunbookResult
     from rollbackkit.registry.mlflow_sync import AliasMove
 
@@ -68,6 +68,9 @@ class Preflight:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preflight:
         """From a ``PreflightReport.to_dict()`` (or ``{"verdict": "skipped"}``)."""
+        from rollbackkit.bundle.compat import Adaptation, Finding
+        from rollbackkit.bundle.runtime import RuntimeFinding
+
         adaptation, runtime = data.get("adaptation"), data.get("runtime")
         return cls(
             verdict=data["verdict"],

@@ -6,21 +6,23 @@ What serves now (and through which server), preflight against it, and its gate r
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from rollbackkit.analysis.preflight import PreflightReport
 from rollbackkit.errors import ServerError, UnknownAnswer
 from rollbackkit.ops.predictions import log_server
 from rollbackkit.ops.results import Situation, from_server
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Deployments, require_known, resolve
-from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving import client
 from rollbackkit.serving.client import admin_call, find_server
 from rollbackkit.serving.status import GateStatus, ServerStatus
+
+if TYPE_CHECKING:
+    from rollbackkit.analysis.preflight import PreflightReport
 
 
 def known(repo: str | Path, name: str, env: str | None = None) -> None:
@@ -141,6 +143,8 @@ def preflight(
         target = resolve(registry, Reference.parse(ref))
         serving = Deployments(registry).serving(target.name, validate_name(env, "environment name"))
         consumer = f"{target.name}@{serving.version}" if serving else None
+    from rollbackkit.registry.checks import preflight_bundle  # pydantic: loaded by a preflight only
+
     return preflight_bundle(registry, load(registry, resolve(registry, ref)), features, consumer=consumer)
 
 

@@ -21,7 +21,6 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from rollbackkit.analysis.preflight import refuse_incompatible
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.locking import repo_lock
 from rollbackkit.ops import notices
@@ -35,7 +34,6 @@ from rollbackkit.registry.assignments import Action, Deployments, require_known,
 from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
-from rollbackkit.registry.mlflow_sync import AliasMove, try_move_alias
 from rollbackkit.registry.people import actor
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.restore import restore
@@ -119,6 +117,7 @@ def deploy(
             f"{rollout.needs_server} needs a running server for {env}.",
             f"Start one: rollbackkit serve {target.name} --env {env}.",
         )
+    notices.check(registry.paths)  # a bad notify: config stops the change before it is made
     done = _offline(registry, target.name, env, target.version, "deploy", features, force, reason, "")
     return synced(registry, _notified(registry, done))
 
@@ -182,6 +181,7 @@ def rollback(
         return synced(registry, _through_server(registry, url, "rollback", body))
     deployments = Deployments(registry)
     target = deployments.rollback_target(name, env, to)
+    notices.check(registry.paths)  # a bad notify: config stops the rollback before it is made
     stopped = cancelled_by(deployments.state(name, env), target.version)
     keeps = stopped is not None and stopped.kept  # the live version it keeps already serves live traffic
     done = _offline(registry, name, env, target.version, "rollback", features, force, reason, incident, keeps)
@@ -189,8 +189,7 @@ def rollback(
 
 
 def _notified(registry: Repository, done: AssignmentResult) -> AssignmentResult:
-    """Queue the notice of a change made in the workspace (a server sends its own); ``done`` unchanged
-    (a broken ``notify:`` is a warning line after the change, never a refusal of it)."""
+    """Queue the notice of a change made in the workspace (a server sends its own); ``done`` unchanged."""
     notices.send(registry.paths, notices.assignment_notice(done.assignment, done.previous))
     return done
 
@@ -207,6 +206,8 @@ def _offline(
     incident: str,
     skip_preflight: bool = False,
 ) -> AssignmentResult:
+    from rollbackkit.analysis.preflight import refuse_incompatible  # pydantic: loaded by a change only
+
     started = time.perf_counter()
     info = resolve(registry, f"{name}@{version}")
     report: dict[str, Any] = (
@@ -320,6 +321,8 @@ def synced(registry: Repository, result: AssignmentResult) -> AssignmentResult:
     failed move never undoes the traffic change: it is journaled and returned in ``alias_sync``
     (never raised: the change is committed). A server that answered ``mlflow_alias`` has
     moved it already: its answer is taken, and nothing is moved twice."""
+    from rollbackkit.registry.mlflow_sync import AliasMove, try_move_alias  # MLflow's client: on a change only
+
     done = result.assignment
     if result.source is not None and "mlflow_alias" in result.source:  # the server synced it
         answer = result.source["mlflow_alias"]

@@ -165,7 +165,6 @@ def local_replicas(paths: ProjectPaths, name: str, env: str) -> list[str]:
 
 def _from_store(paths: ProjectPaths, name: str, env: str) -> str | None:
     """A fresh replica's URL from the store (None: no store configured, or no replica alive)."""
-    from rollbackkit.serving.postgres.replicas import ReplicaTable
     from rollbackkit.serving.postgres.store import store_of
 
     try:
@@ -174,6 +173,8 @@ def _from_store(paths: ProjectPaths, name: str, env: str) -> str | None:
         return None  # no replica ever started on it
     if store is None:
         return None
+    from rollbackkit.serving.postgres.replicas import ReplicaTable  # psycopg: loaded only with a store
+
     table = ReplicaTable(store)
     try:
         records = table.list(name, env)

@@ -9,15 +9,17 @@ it: there is no file to own, so no writer process and no "held by the server" re
 
 from __future__ import annotations
 
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from rollbackkit.errors import InvalidInput
 from rollbackkit.project import ProjectPaths
-from rollbackkit.serving.postgres.log import PostgresLog
 from rollbackkit.serving.postgres.store import open_store, store_url
 from rollbackkit.serving.predlog import opening
 from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.serving.predlog.process import LogProcess
+
+if TYPE_CHECKING:
+    from rollbackkit.serving.postgres.log import PostgresLog  # psycopg: loaded only with a store
 
 STORE_OPTIONS = ("flush_interval", "batch_rows", "buffer_rows", "replica")
 """The options a store's log takes (the DuckDB-only ones, such as ``threads``, are ignored)."""
@@ -62,4 +64,6 @@ def open_log(
             f"{paths.config_file} sets both store: and sinks:; a shared store's log mirrors to no sink.",
             "Read downstream tables from the store's predictions_production view, or remove sinks:.",
         )
+    from rollbackkit.serving.postgres.log import PostgresLog
+
     return PostgresLog(open_store(url), **{k: v for k, v in options.items() if k in STORE_OPTIONS})

@@ -12,14 +12,16 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import psycopg
 
 from rollbackkit.errors import InvalidInput, StoreAuthFailed, StoreError, StoreUnavailable
 from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.postgres import schema
 from rollbackkit.serving.postgres.schema import SCHEMA
+
+if TYPE_CHECKING:
+    import psycopg  # imported where a connection is made: a CLI command without a store never loads it
 
 STORE_ENV = "ROLLBACKKIT_STORE"
 """The environment variable naming the store; it beats the config's ``store:``."""
@@ -119,6 +121,8 @@ class Store:
             options.update(
                 keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2, tcp_user_timeout=10_000
             )
+        import psycopg
+
         try:
             con = psycopg.connect(self.url, autocommit=autocommit, **options)  # type: ignore[arg-type]
         except Exception as exc:
@@ -251,6 +255,8 @@ def mapped(exc: BaseException, where: str, *, url: str = "") -> StoreError:
             f"The store {where} failed: {detail}.",
             "Retry: it competed with other replicas' work (or ran over its time allowed).",
         )
+    import psycopg
+
     connection_level = not state and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, OSError))
     if connection_level or state.startswith(_UNREACHABLE_STATES):
         return StoreUnavailable(
@@ -279,6 +285,8 @@ def _password(url: str) -> str | None:
     """The password ``url`` holds, if any."""
     if not url:
         return None
+    import psycopg
+
     try:
         return psycopg.conninfo.conninfo_to_dict(url).get("password") or None  # type: ignore[return-value]
     except Exception:
