@@ -117,7 +117,6 @@ def deploy(
             f"{rollout.needs_server} needs a running server for {env}.",
             f"Start one: rollbackkit serve {target.name} --env {env}.",
         )
-    notices.check(registry.paths)  # a bad notify: config stops the change before it is made
     done = _offline(registry, target.name, env, target.version, "deploy", features, force, reason, "")
     return synced(registry, _notified(registry, done))
 
@@ -181,7 +180,6 @@ def rollback(
         return synced(registry, _through_server(registry, url, "rollback", body))
     deployments = Deployments(registry)
     target = deployments.rollback_target(name, env, to)
-    notices.check(registry.paths)  # a bad notify: config stops the rollback before it is made
     stopped = cancelled_by(deployments.state(name, env), target.version)
     keeps = stopped is not None and stopped.kept  # the live version it keeps already serves live traffic
     done = _offline(registry, name, env, target.version, "rollback", features, force, reason, incident, keeps)
@@ -189,7 +187,8 @@ def rollback(
 
 
 def _notified(registry: Repository, done: AssignmentResult) -> AssignmentResult:
-    """Queue the notice of a change made in the workspace (a server sends its own); ``done`` unchanged."""
+    """Queue the notice of a change made in the workspace (a server sends its own); ``done`` unchanged
+    (a broken ``notify:`` is a warning line after the change, never a refusal of it)."""
     notices.send(registry.paths, notices.assignment_notice(done.assignment, done.previous))
     return done
 
