@@ -222,3 +222,7 @@ class AuditTrailError(RollbackkitError):
 
 class VersionNotServed(RollbackkitError):
     """A gate verdict was asked for a version that takes no traffic on this server (``GET /analysis``: 404)."""
+
+
+class MetricsBusy(RollbackkitError):
+    """``GET /metrics`` is being rendered for another scrape and none was rendered before (503)."""

@@ -41,7 +41,7 @@ ENV = {"ROLLBACKKIT_ADMIN_TOKEN": TOKEN, **SECRET}
 class WatchedRollback:
     """The served project, its Prometheus, and what they answered along the way."""
 
-    SHARE: ClassVar[str] = 'sum by (version) (rollbackkit_traffic_share{model="model", env="prod"})'
+    SHARE: ClassVar[str] = 'max by (version) (rollbackkit_traffic_share{model="model", env="prod"})'  # per replica
     AUTOMATIC: ClassVar[str] = 'sum(rollbackkit_rollbacks_total{model="model", env="prod", kind="automatic"})'
     FAILED_NOTICES: ClassVar[str] = 'rollbackkit_notifications_total{target="oncall", outcome="failed"} > 0'
 

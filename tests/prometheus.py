@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from .postgres import free_port
+from .servers import stop
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 SCRAPE_INTERVAL = "1s"
@@ -131,17 +132,7 @@ class Prometheus:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
-        _stop(self.process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(self.process)
 
 
 try:
@@ -173,7 +164,7 @@ def start(root: Path, timeout: float = 60) -> Prometheus:
     ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
-    atexit.register(_stop, process)
+    atexit.register(stop, process)
     server = Prometheus(f"http://127.0.0.1:{port}", targets, process, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,12 +7,15 @@ every metric of the contract, and never a sentinel. In-process servers (Starlett
 client: a socket adds nothing there) do the same for boolean and integer class labels and a
 regressor, count client errors apart from model errors and a manual rollback apart from an
 automatic one, and show the failing gate's value, bound and status. A log writer that does not
-answer never holds a scrape for long.
+answer never holds a scrape for long, and a stopped one shows its backlog, drops and
+unreachability at once; a store that stops answering turns the replicas' picture to unknown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -25,9 +28,11 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from rollbackkit.serving import metrics_state
 from rollbackkit.serving.app import create_app
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.metrics_state import READ_BUDGET
+from rollbackkit.serving.predlog import process
 
 from .servers import TOKEN, running_server
 from .story import ROWS_PER_REQUEST, Case, build_project, degraded, records, wait
@@ -189,9 +194,10 @@ def test_a_real_server_shows_traffic_a_canary_and_its_automatic_rollback(served:
 
     after = wait(rolled_back, 60, "the automatic rollback on /metrics", every=0.2)
     bodies.append(after.text)
-    assert [r["reason"] for r in after.labels("rollbackkit_rollbacks_total") if r["kind"] == "automatic"] == [
-        "segment-drift"
+    automatic = [
+        s for s in after.samples if s.name == "rollbackkit_rollbacks_total" and s.labels["kind"] == "automatic"
     ]
+    assert [s.labels["reason"] for s in automatic if s.value] == ["segment-drift"]  # the other gates' stay at 0
     assert after.value("rollbackkit_traffic_changes_total", action="auto-rollback") == 1
     assert after.value("rollbackkit_traffic_share", version="v1.0.0", role="live") == 1.0
     assert after.value("rollbackkit_traffic_share", version="v1.1.0", role="canary") is None
@@ -290,6 +296,8 @@ def test_each_kind_of_model_counts_errors_rollbacks_and_gates(
     shares = Scrape(client.get("/metrics").text)
     assert shares.value("rollbackkit_traffic_share", version="v1.1.0", role="canary") == pytest.approx(0.4)
     assert shares.value("rollbackkit_traffic_share", version="v1.0.0", role="live") == pytest.approx(0.6)
+    for gate in ("errors", "segment-drift"):  # at 0 before any: increase() sees the first automatic rollback
+        assert shares.value("rollbackkit_rollbacks_total", kind="automatic", reason=gate) == 0
     env.rollback(reason="changed my mind")
     manual = Scrape(client.get("/metrics").text)
     assert manual.value("rollbackkit_rollbacks_total", kind="manual", reason="manual") == 1
@@ -346,6 +354,9 @@ def test_a_shadow_shows_the_share_it_mirrors_and_what_it_scored(projects: dict[s
     assert seen.value("rollbackkit_traffic_changes_total", action="shadow") == 1
     assert seen.number("rollbackkit_shadow_mirrored_total") > 0
     assert seen.value("rollbackkit_requests_total", version="v1.1.0") is None  # mirrored requests are no traffic
+    gone = {"version": "model@v0.9.0", "decision": "rollback", "gates": [{"name": "errors", "status": "fail"}]}
+    env.last_report = gone  # a report of a version in no slot any more: its gates are not shown as current
+    assert Scrape(client.get("/metrics").text).value("rollbackkit_gate_status") is None
     env.stop()
 
 
@@ -371,7 +382,7 @@ class _Store:
 
 
 def test_replicas_and_notifications_are_read_from_what_the_server_keeps(
-    projects: dict[str, tuple[Path, pd.DataFrame]],
+    projects: dict[str, tuple[Path, pd.DataFrame]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env, client = in_process(projects["regressor"][0])
     env.sync = SimpleNamespace(generation=6, failures=2)  # type: ignore[assignment]
@@ -393,6 +404,17 @@ def test_replicas_and_notifications_are_read_from_what_the_server_keeps(
     assert seen.value("rollbackkit_notification_retries_total", target="oncall") == 4
     assert seen.value("rollbackkit_notifications_queued", target="oncall") == 2
     assert "HTTP 503" not in seen.text and "cannot load" not in seen.text
+
+    def outage(name: str, env: str) -> list[_Row]:
+        raise OSError("the store is down")
+
+    monkeypatch.setattr(metrics_state, "STALE_AFTER", 0.5)
+    monkeypatch.setattr(env.replica_table, "list", outage)
+    seen = wait(lambda: (s := Scrape(client.get("/metrics").text)).value("rollbackkit_replicas", state="unknown")
+                and s, 10, "the replicas shown as unknown", every=0.2)  # fmt: skip
+    assert seen.value("rollbackkit_replicas", state="unknown") == 5 and seen.value("rollbackkit_replicas") == 5
+    assert seen.value("rollbackkit_replica_generation") is None and seen.value("rollbackkit_watchdog_leader") is None
+    assert seen.number("rollbackkit_metrics_read_age_seconds", source="replicas") > 0.5
 
 
 class _StuckLog:
@@ -416,6 +438,51 @@ def test_a_stuck_log_writer_never_holds_a_scrape(projects: dict[str, tuple[Path,
     assert len(reads) <= 1
 
 
+def test_a_stopped_log_writer_shows_its_backlog_and_drops_at_once_then_unreachable(
+    projects: dict[str, tuple[Path, pd.DataFrame]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    repo, live = projects["integer-labels"]
+    env, client = in_process(repo)
+    monkeypatch.setattr(process, "MAX_PENDING", 50)
+    monkeypatch.setattr(metrics_state, "STALE_AFTER", 1.0)
+    log = process.LogProcess(tmp_path / "log.duckdb")
+    os.kill(log._process.pid, signal.SIGSTOP)  # the writer hangs (a stuck DuckDB, a full pipe)
+    try:
+        env.log = log  # type: ignore[assignment]
+        for _ in range(80):
+            log.record({"key": "k"}, live.iloc[:1], None)
+        seen = Scrape(client.get("/metrics").text)  # its status read hangs: the server's own counts show
+        assert seen.value("rollbackkit_log_backlog_rows") == 50
+        assert seen.value("rollbackkit_log_dropped_rows_total") == 30
+        gone = wait(lambda: (s := Scrape(client.get("/metrics").text)).value("rollbackkit_log_store_reachable") == 0
+                    and s, 10, "the stuck writer shown as unreachable", every=0.2)  # fmt: skip
+        assert gone.number("rollbackkit_metrics_unread_total", source="log") >= 1
+        assert gone.value("rollbackkit_log_backlog_rows") == 50  # still there, still counted
+    finally:
+        os.kill(log._process.pid, signal.SIGCONT)
+        log.close(wait=5)
+
+
+def test_one_scrape_renders_at_a_time_the_others_get_its_last_body(
+    projects: dict[str, tuple[Path, pd.DataFrame]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, client = in_process(projects["boolean-labels"][0])
+    assert env.metrics is not None
+    first = client.get("/metrics")
+    monkeypatch.setattr(metrics_state, "READ_BUDGET", 3.0)
+    env.log = _StuckLog()  # type: ignore[assignment]
+    slow = threading.Thread(target=env.metrics.exposition)
+    slow.start()
+    wait(lambda: env.metrics is not None and env.metrics._rendering.locked(), 10, "the slow scrape", every=0.01)
+    started = time.monotonic()
+    cached = client.get("/metrics")  # served at once, on no thread of its own for long
+    assert cached.status_code == 200 and time.monotonic() - started < 2.0
+    assert cached.text == first.text
+    busy = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert busy.status_code == 503 and set(busy.json()) == {"error", "hint"}  # nothing rendered in that format yet
+    slow.join()
+
+
 def test_without_metrics_the_route_is_a_one_line_404(projects: dict[str, tuple[Path, pd.DataFrame]]) -> None:
     repo = projects["boolean-labels"][0]
     env, client = in_process(repo, metrics=False)
@@ -427,3 +494,17 @@ def test_without_metrics_the_route_is_a_one_line_404(projects: dict[str, tuple[P
         refused = httpx.get(f"{server.url}/metrics", timeout=10)
         assert refused.status_code == 404 and "--no-metrics" in refused.json()["error"]
         assert server.predict(records(projects["boolean-labels"][1].iloc[:5])).status_code == 200
+
+
+def test_the_bench_calls_the_p99_goal_met_only_when_its_whole_interval_is_within_it() -> None:
+    from bench.metrics import target_verdict
+
+    def verdict(low: float, high: float, floor: float = 1.0) -> bool | None:
+        said = {"p99_ratio": (low + high) / 2, "p99_ratio_90ci": [low, high], "noise_floor_off_vs_off_p99_ratio": floor}
+        return target_verdict(said)[0]
+
+    assert verdict(0.77, 1.18) is None  # the committed first run: a point ratio of 0.94 resolves nothing
+    assert target_verdict({"p99_ratio": 0.94, "p99_ratio_90ci": [0.77, 1.18], "noise_floor_off_vs_off_p99_ratio": 1.0})[
+        1
+    ].startswith("not resolved")
+    assert verdict(0.97, 1.04) is True and verdict(1.06, 1.3) is False and verdict(0.97, 1.04, floor=1.2) is None

@@ -55,6 +55,7 @@ from rollbackkit.errors import (
     InvalidName,
     InvalidReference,
     InvalidVersion,
+    MetricsBusy,
     PreflightFailed,
     RollbackkitError,
     RoutingError,
@@ -275,7 +276,10 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         if env.metrics is None:
             hint = "Restart it without --no-metrics."
             return _error(404, "This server runs without metrics (serve --no-metrics).", hint)
-        body, content_type = await run_in_threadpool(env.metrics.exposition, request.headers.get("accept", ""))
+        try:  # one scrape renders at a time; the others get its last body, or a 503 before the first
+            body, content_type = await run_in_threadpool(env.metrics.exposition, request.headers.get("accept", ""))
+        except MetricsBusy as busy:
+            return _error(503, busy.message, busy.hint)
         return Response(body, headers={"Content-Type": content_type})
 
     def admin(operation: str) -> Any:

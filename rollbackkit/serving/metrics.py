@@ -17,12 +17,14 @@ alert rules read; the README's "Metrics" table lists them.
 from __future__ import annotations
 
 import importlib.metadata
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, disable_created_metrics
 from prometheus_client.exposition import choose_encoder
 
+from rollbackkit.errors import MetricsBusy
 from rollbackkit.serving.metrics_state import StateCollector, bare
 from rollbackkit.serving.status import TrafficEvent
 
@@ -104,6 +106,9 @@ class ServingMetrics:
         self.refused: Mapping[str, int] | None = None
         self.environment = environment
         self._children: dict[tuple[str, str], _Children] = {}
+        self._expected: set[str] = set()  # gates whose automatic-rollback series exists (at 0 until one)
+        self._rendering = threading.Lock()  # one scrape renders at a time; the others get its last body
+        self._rendered: dict[str, bytes] = {}  # content type -> the last body rendered
         self.collector = StateCollector(environment, self)
         self.registry.register(self.collector)
         ProcessCollector(registry=self.registry)
@@ -137,6 +142,7 @@ class ServingMetrics:
         """A listener of the environment's traffic events: counts traffic changes and rollbacks."""
         if event.kind not in _SHIFTS:
             return
+        self.expect_rollbacks()
         action = "step" if event.kind == "advance" else event.action
         if action:
             self.changes.labels(*self._base, action).inc()
@@ -145,13 +151,29 @@ class ServingMetrics:
             reason = self._failed_gates(event) if automatic else "manual"
             self.rollbacks.labels(*self._base, "automatic" if automatic else "manual", reason).inc()
 
+    def expect_rollbacks(self) -> None:
+        """Create ``rollbackkit_rollbacks_total{kind="automatic", reason=G}`` at 0 for each rollback
+        gate ``G`` of what is in a slot (at each traffic change and scrape), so that ``increase()``
+        sees a first automatic rollback: a series born at 1 has no increase."""
+        state = getattr(getattr(self.environment, "router", None), "state", None)
+        if state is None:
+            return
+        slots = (state.slot(state.live), state.slot(state.canary), state.slot(state.shadow), state.standby)
+        for slot in (s for s in slots if s is not None):
+            for gate in (getattr(slot.bundle, "gates", None) or {}).get("gates") or []:
+                name = gate.get("name")
+                if name and gate.get("severity", "rollback") == "rollback" and name not in self._expected:
+                    self._expected.add(name)
+                    self.rollbacks.labels(*self._base, "automatic", name)
+
     def _failed_gates(self, event: TrafficEvent) -> str:
         """The failed gates' names, sorted and joined by ``+`` (the gate report of the version rolled
         back from, else the event's summary ``rollback: name ...; name ...``); ``unknown`` when neither says."""
         report = getattr(self.environment, "last_report", None) or {}
         names: set[str] = set()
         if bare(report.get("version")) == event.previous:
-            names = {g["name"] for g in report.get("gates") or [] if g.get("status") == "fail"}
+            failed = (g for g in report.get("gates") or [] if g.get("status") == "fail")
+            names = {g["name"] for g in failed if g.get("severity", "rollback") == "rollback"}  # not a warn
         if not names and event.gates.startswith("rollback:"):
             said = event.gates.removeprefix("rollback:").split(";")
             names = {part.split()[0].rstrip(":") for part in said if part.split()}
@@ -159,9 +181,27 @@ class ServingMetrics:
 
     # ------------------------------------------------------------------------- the scrape
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
-        """The body and content type of ``GET /metrics`` (OpenMetrics when ``accept`` asks for it)."""
+        """The body and content type of ``GET /metrics`` (OpenMetrics when ``accept`` asks for it).
+
+        One scrape renders at a time (it may wait for the log writer or the store, up to
+        :data:`~rollbackkit.serving.metrics_state.READ_BUDGET`); a scrape arriving meanwhile
+        gets the last body rendered at once, or :class:`~rollbackkit.errors.MetricsBusy` before
+        the first: scrapes never pile up on the threads that serve ``/predict``.
+        """
         encoder, content_type = choose_encoder(accept)
-        return encoder(self.registry), content_type
+        if not self._rendering.acquire(blocking=False):
+            last = self._rendered.get(content_type)
+            if last is None:
+                raise MetricsBusy(
+                    "Another scrape of /metrics is being rendered.", "Scrape again; one scrape at a time is served."
+                )
+            return last, content_type
+        try:
+            self.expect_rollbacks()
+            body = self._rendered[content_type] = encoder(self.registry)
+        finally:
+            self._rendering.release()
+        return body, content_type
 
 
 def _version() -> str:

@@ -5,8 +5,12 @@ Routing, the gate report, the shadow mirror and ``background`` are read from mem
 may block (the log writer process, which a long backfill holds; the shared store) is read
 by :class:`BoundedReads` in a daemon thread and waited for at most :data:`READ_BUDGET`
 seconds in all: a read that does not answer in time is counted
-(``rollbackkit_metrics_unread_total{source}``) and its last answer is shown, so a scrape
-never hangs on the writer or the store, and never more than one read per source is in flight.
+(``rollbackkit_metrics_unread_total{source}``), so a scrape never hangs on the writer or the
+store, and never more than one read per source is in flight. A source's last answer is shown
+for at most :data:`STALE_AFTER` seconds (``rollbackkit_metrics_read_age_seconds{source}``);
+older, it is no longer believed: the log says unreachable, the replicas' state ``unknown``.
+What the server process counts itself (a log writer's ``dropped``, ``restarts``, backlog and
+whether the child still runs) is read directly, so a stuck writer shows at once.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from prometheus_client.registry import Collector
 READ_BUDGET = 0.5
 """Seconds a scrape waits, in all, for the reads that may block (log writer, store)."""
 
+STALE_AFTER = 5.0
+"""Seconds after which a source's last answer is no longer shown as the present (see above)."""
+
 GATE_STATUSES = ("pass", "warn", "fail", "inconclusive", "error")
-DECISIONS = ("rollback", "warn", "inconclusive", "pass", "insufficient")
+DECISIONS = ("rollback", "warn", "inconclusive", "pass")
 REFUSALS = {
     "bad_predict_bodies": "bad_predict_body",
     "bad_admin_bodies": "bad_admin_body",
@@ -42,6 +49,7 @@ class BoundedReads:
         self._lock = threading.Lock()
         self._running: dict[str, threading.Thread] = {}
         self._answers: dict[str, Any] = {}
+        self._since: dict[str, float] = {}  # source -> when its last answer was read (else first asked; monotonic)
         self.unread: dict[str, int] = {}
 
     def start(self, source: str, read: Callable[[], Any]) -> None:
@@ -53,6 +61,7 @@ class BoundedReads:
             thread = threading.Thread(target=self._read, args=(source, read), name="rollbackkit-metrics-read")
             thread.daemon = True
             self._running[source] = thread
+            self._since.setdefault(source, time.monotonic())
         thread.start()
 
     def _read(self, source: str, read: Callable[[], Any]) -> None:
@@ -64,6 +73,7 @@ class BoundedReads:
             return
         with self._lock:
             self._answers[source] = answer
+            self._since[source] = time.monotonic()
 
     def result(self, source: str, deadline: float) -> Any:
         """``source``'s answer once read by ``deadline`` (monotonic), else its last answer (None: never read)."""
@@ -76,6 +86,11 @@ class BoundedReads:
                     self.unread[source] = self.unread.get(source, 0) + 1
         with self._lock:
             return self._answers.get(source)
+
+    def age(self, source: str) -> float:
+        """Seconds since ``source`` last answered (since it was first asked, when it never did)."""
+        with self._lock:
+            return time.monotonic() - self._since.get(source, time.monotonic())
 
 
 class _Families:
@@ -125,12 +140,16 @@ class StateCollector(Collector):
         self._notifications(out)
         deadline = time.monotonic() + READ_BUDGET
         if log is not None:
-            self._log(out, self.reads.result("log", deadline))
+            said = self.reads.result("log", deadline)
+            self._log(out, said, _counts(log), self.reads.age("log") > STALE_AFTER)
         if shared:
-            self._replicas(out, self.reads.result("replicas", deadline))
+            said = self.reads.result("replicas", deadline)
+            self._replicas(out, said, self.reads.age("replicas") > STALE_AFTER)
         for source in [*(["log"] if log is not None else []), *(["replicas"] if shared else [])]:
-            doc = "Scrapes that could not read a source in time (its last answer was shown), by source."
+            doc = "Scrapes that could not read a source in time, by source."
             out.add("counter", "rollbackkit_metrics_unread", doc, self.reads.unread.get(source, 0), source=source)
+            doc = f"Seconds since a source last answered; past {STALE_AFTER:g} its last answer is not shown."
+            out.add("gauge", "rollbackkit_metrics_read_age_seconds", doc, self.reads.age(source), source=source)
         yield from out.made.values()
 
     def _routing(self, out: _Families) -> None:
@@ -166,11 +185,13 @@ class StateCollector(Collector):
         report = env.last_report
         if not report:
             return
+        version = bare(report.get("version"))
+        if version not in _served(env.router.state):
+            return  # a version rolled back or replaced: its gates are history (the journal keeps them)
         doc = "Seconds since the gates were last evaluated (the watchdog's latest report)."
         out.add(
             "gauge", "rollbackkit_gate_report_age_seconds", doc, report_age(report, getattr(env, "report_at", None))
         )
-        version = bare(report.get("version"))
         for decision in DECISIONS:
             doc = "The latest gate report's decision (1) and the others (0)."
             value = float(report.get("decision") == decision)
@@ -204,9 +225,8 @@ class StateCollector(Collector):
         ):
             out.add("counter", f"rollbackkit_shadow_{name}", doc, value)
 
-    def _log(self, out: _Families, said: dict[str, Any] | None) -> None:
-        if said is None:
-            return
+    def _log(self, out: _Families, said: dict[str, Any] | None, counts: dict[str, Any], stale: bool) -> None:
+        said = {**(said or {}), **counts}  # what this process counts itself is always current
         backlog = said.get("buffered", said.get("backlog"))
         out.add("gauge", "rollbackkit_log_backlog_rows", "Rows (or requests) waiting to be written.", backlog)
         for key, name, doc in (
@@ -216,16 +236,20 @@ class StateCollector(Collector):
             ("sink_errors", "sink_errors", "Log sink deliveries that failed."),
         ):
             out.add("counter", f"rollbackkit_log_{name}", doc, said.get(key, 0))
-        reachable = said.get("reachable", said.get("alive", True))
-        doc = "1 when the log's writer (process or shared store) answers."
+        reachable = said.get("reachable", said.get("alive", True)) and not stale
+        doc = f"1 when the log's writer (process or shared store) runs and answered within {STALE_AFTER:g} s."
         out.add("gauge", "rollbackkit_log_store_reachable", doc, float(bool(reachable)))
 
-    def _replicas(self, out: _Families, said: tuple[list[Any], dict[str, Any]] | None) -> None:
+    def _replicas(self, out: _Families, said: tuple[list[Any], dict[str, Any]] | None, stale: bool) -> None:
         env = self.environment
         sync = env.sync
         doc = "Failures to follow the shared store (store errors, versions it could not load)."
         out.add("counter", "rollbackkit_sync_failures", doc, getattr(sync, "failures", 0))
-        if said is None:
+        if said is None or stale:  # the store does not answer: what it last said is no longer the picture
+            known = len(said[0]) if said is not None else 0
+            for state in ("serving", "lagging", "stale", "error", "unknown"):
+                value = float(known if state == "unknown" else 0)
+                out.add("gauge", "rollbackkit_replicas", "The environment's replicas by state.", value, state=state)
             return
         records, leadership = said
         newest = max((r.generation or 0 for r in records if r.fresh), default=sync.generation)
@@ -302,12 +326,20 @@ def _number(value: Any) -> float | None:
 
 
 def _log_status(log: Any) -> dict[str, Any]:
-    """The log's ``status()`` (a writer process asked for at most the read budget) plus its ``backlog``."""
+    """The log's ``status()`` (a writer process asked for at most the read budget)."""
     try:
-        said = dict(log.status(wait=READ_BUDGET))
+        return dict(log.status(wait=READ_BUDGET))
     except TypeError:  # a log in this process: its status takes no wait
-        said = dict(log.status())
-    backlog = getattr(log, "backlog", None)
-    if callable(backlog):
-        said["backlog"] = backlog()
-    return said
+        return dict(log.status())
+
+
+def _counts(log: Any) -> dict[str, Any]:
+    """What the server process counts itself about its log writer (``LogProcess.counts``), read without asking it."""
+    counts = getattr(log, "counts", None)
+    return dict(counts()) if callable(counts) else {}
+
+
+def _served(state: Any) -> set[str]:
+    """The versions in a slot now (live, canary, shadow, standby)."""
+    slots = (state.slot(state.live), state.slot(state.canary), state.slot(state.shadow), state.standby)
+    return {slot.bundle.version for slot in slots if slot is not None}

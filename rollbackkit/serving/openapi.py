@@ -318,6 +318,7 @@ def _paths() -> dict[str, Any]:
                         "content": {"text/plain": {"schema": _TEXT}},
                     },
                     "404": _answer("The server runs with --no-metrics."),
+                    "503": _answer("Another scrape is being rendered and none was before (scrapes never queue)."),
                 },
             }
         },

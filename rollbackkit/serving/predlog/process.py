@@ -158,8 +158,20 @@ class LogProcess(_Surface):
             self._pending.append(blob)
 
     def backlog(self) -> int:
-        """Requests queued here, not yet handed to the writer process (``/metrics``' log backlog)."""
-        return len(self._pending)
+        """Requests not yet acknowledged by the writer process (``/metrics``' log backlog): those
+        queued here plus those handed over since it last answered. Read without a lock, so it
+        moves while the child is stopped or the pipe to it is full."""
+        return len(self._pending) + self._unanswered
+
+    def counts(self) -> dict[str, Any]:
+        """What this process knows without asking the child (never blocks): ``alive`` (the child
+        has not exited), ``restarts``, ``dropped`` and ``backlog`` (:meth:`backlog`)."""
+        return {
+            "alive": self._process.poll() is None,
+            "restarts": self.restarts,
+            "dropped": self.dropped,
+            "backlog": self.backlog(),
+        }
 
     def start(self) -> None:
         """Start handing queued requests to the child (and its writer, and sink catch-up)."""
