@@ -508,3 +508,25 @@ def test_the_bench_calls_the_p99_goal_met_only_when_its_whole_interval_is_within
         1
     ].startswith("not resolved")
     assert verdict(0.97, 1.04) is True and verdict(1.06, 1.3) is False and verdict(0.97, 1.04, floor=1.2) is None
+
+
+def test_reads_started_and_awaited_from_many_scrapes_at_once_never_fail() -> None:
+    """Two Prometheus servers (an HA pair) scrape at once: no scrape may join a read not yet started."""
+    reads = metrics_state.BoundedReads()
+    errors: list[BaseException] = []
+
+    def scrape() -> None:
+        try:
+            for _ in range(300):
+                reads.start("log", lambda: {"ok": True})
+                reads.result("log", time.monotonic() + 0.5)
+        except BaseException as exc:  # any failure is the finding
+            errors.append(exc)
+
+    scrapers = [threading.Thread(target=scrape) for _ in range(8)]
+    for thread in scrapers:
+        thread.start()
+    for thread in scrapers:
+        thread.join()
+    assert errors == []
+    assert reads.result("log", time.monotonic() + 0.5) == {"ok": True}

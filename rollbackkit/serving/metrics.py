@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.exposition import choose_encoder
 
 from rollbackkit.errors import MetricsBusy
-from rollbackkit.serving.metrics_state import StateCollector, bare
+from rollbackkit.serving.metrics_state import READ_BUDGET, StateCollector, bare
 from rollbackkit.serving.status import TrafficEvent
 
 if TYPE_CHECKING:
@@ -185,17 +185,19 @@ class ServingMetrics:
 
         One scrape renders at a time (it may wait for the log writer or the store, up to
         :data:`~rollbackkit.serving.metrics_state.READ_BUDGET`); a scrape arriving meanwhile
-        gets the last body rendered at once, or :class:`~rollbackkit.errors.MetricsBusy` before
-        the first: scrapes never pile up on the threads that serve ``/predict``.
+        gets the last body rendered at once; before the first it waits for that one, and gets
+        :class:`~rollbackkit.errors.MetricsBusy` only after ``READ_BUDGET`` + 1 s: scrapes never
+        pile up on the threads that serve ``/predict``.
         """
         encoder, content_type = choose_encoder(accept)
         if not self._rendering.acquire(blocking=False):
             last = self._rendered.get(content_type)
-            if last is None:
+            if last is not None:
+                return last, content_type
+            if not self._rendering.acquire(timeout=READ_BUDGET + 1.0):  # the first body: wait for it, bounded
                 raise MetricsBusy(
                     "Another scrape of /metrics is being rendered.", "Scrape again; one scrape at a time is served."
                 )
-            return last, content_type
         try:
             self.expect_rollbacks()
             body = self._rendered[content_type] = encoder(self.registry)

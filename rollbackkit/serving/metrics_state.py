@@ -62,7 +62,7 @@ class BoundedReads:
             thread.daemon = True
             self._running[source] = thread
             self._since.setdefault(source, time.monotonic())
-        thread.start()
+            thread.start()  # under the lock: a concurrent result() never joins a thread not yet started
 
     def _read(self, source: str, read: Callable[[], Any]) -> None:
         try:
