@@ -388,3 +388,15 @@ def test_the_readmes_template_pauses_on_the_first_undecided_verdict_as_the_watch
     assert argo_run(["pass", "inconclusive"]) == "Inconclusive"  # never counted towards a success
     assert argo_run(["pass", "warn"]) == "Inconclusive"  # the watchdog never promotes on warn either
     assert argo_run(["inconclusive"] + ["pass"] * count) == "Inconclusive"
+
+
+def test_no_slice_value_reaches_a_controllers_logs() -> None:
+    # A slice gate `by: alcohol` whose worst slice names a value any client can send through /predict.
+    worst = {"alcohol": 13.7771234}
+    evidence = {"metric": "accuracy", "worst_slice": worst, "slices": [{"slice": worst, "n": 40, "value": 0.475}]}
+    gate = {"name": "by-alcohol", "kind": "slice", "severity": "warn", "status": "fail", "observed": 0.475}
+    gate |= {"threshold": {"min": 0.9}, "evidence": evidence, "failure_limit": 1}
+    verdict = Judged(stub(report=watchdog_report(decision="warn", gates=[gate]))).verdict()
+    assert verdict.source == "watchdog" and "13.77" not in json.dumps(verdict.to_dict()), verdict
+    assert verdict.gates[0].message == "by-alcohol 0.475 (fail; min 0.9)"
+    assert verdict.reason == "warn: by-alcohol 0.475 (fail; min 0.9)"

@@ -3,7 +3,8 @@
 A burst of controllers polling while the gates are slow to evaluate costs one evaluation and
 never holds up ``/predict``; a version rolled back and deployed again is judged on its new
 deployment, never on the watchdog's report about the old one; an answer JSON cannot hold is a
-one-line 503. The app runs over httpx's ASGI transport (no socket: the thread pools and the
+one-line 503; a version rolled back is a ``rollback``, not a 404; a bad version, an unknown
+route or method is one short line. The app runs over httpx's ASGI transport (no socket: the thread pools and the
 event loop are the server's own).
 """
 
@@ -107,6 +108,15 @@ def test_a_version_deployed_again_is_judged_on_its_new_deployment(
     assert first["source"] == "watchdog" and first["n"] > 0 and first["version"] == "v1.1.0", first
 
     env.rollback(reason="try it again")
+    # No longer served, but rolled back: Argo's failureCondition and a failed Flagger check, never a 404 (an Error).
+    flagger = {"name": "diabetes", "namespace": "models", "phase": "Progressing", "metadata": {"version": "v1.1.0"}}
+    gone, check = day(env, ("GET", "/analysis?version=model@v1.1.0", None), ("POST", "/analysis/flagger", flagger))
+    rollback = env.deployments.history("model", "prod")[-1]
+    assert gone.status_code == 200 and check.status_code == 412, (gone.text, check.text)
+    said = gone.json()
+    assert said["decision"] == "rollback" and said["failed"] and said["source"] == "history", said
+    assert said["role"] == "rolled-back" and said["deployment"] == old and said["evaluated_at"] == rollback.time
+    assert rollback.tag in said["reason"] and rollback.time in said["reason"], said["reason"]
     env.deploy("v1.1.0", canary=50, features=live.iloc[:300], reason="second try")
     again = day(env, ("GET", "/analysis", None))[0].json()
     assert env.router.state.canary == slot and again["deployment"] != old  # same version, same slot, a new tag
@@ -117,3 +127,29 @@ def test_a_version_deployed_again_is_judged_on_its_new_deployment(
     monkeypatch.setattr(Verdict, "to_dict", lambda self: {"decision": "pass", "value": math.nan})
     broken = day(env, ("GET", "/analysis?version=v1.0.0", None))[0]
     assert broken.status_code == 503 and set(broken.json()) == {"error", "hint"}, broken.text
+
+
+def test_a_bad_version_an_unknown_route_or_method_is_one_short_line(
+    served: tuple[ServingEnvironment, pd.DataFrame],
+) -> None:
+    env, _ = served
+    huge = {"name": "diabetes", "namespace": "models", "phase": "Progressing", "metadata": {"version": "v" * 5_000_000}}
+    answers = day(
+        env,
+        ("GET", "/analysis?version=" + "x" * 60_000, None),
+        ("POST", "/analysis/flagger", huge),
+        ("GET", "/analysis?version=v1.0.0&version=v1.1.0", None),
+        ("GET", "/analysis?version=diab@v1.0.0", None),
+        ("POST", "/metrics", None),
+        ("GET", "/predict", None),
+        ("GET", "/nowhere", None),
+    )
+    assert [a.status_code for a in answers] == [400, 400, 400, 404, 405, 405, 404], [a.text[:200] for a in answers]
+    for answer in answers:
+        said = answer.json()
+        assert set(said) == {"error", "hint"} and len(answer.content) < 400, answer.text[:500]
+        assert "\n" not in said["error"] + said["hint"], said
+    assert "(5000000 characters)" in answers[1].json()["error"]
+    assert "serves model" in answers[3].json()["error"]
+    assert set(answers[4].headers["allow"].split(", ")) == {"GET", "HEAD"}, answers[4].headers
+    assert "POST '/metrics'" in answers[4].json()["error"]

@@ -44,6 +44,7 @@ import pandas as pd
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -61,6 +62,7 @@ from rollbackkit.errors import (
     RoutingError,
     VersionNotServed,
 )
+from rollbackkit.refs import shown
 from rollbackkit.serving.bodies import (
     ADMIN_BODIES,
     Body,
@@ -332,6 +334,8 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
             return JSONResponse(found.to_dict(), status_code=status(found))
         except VersionNotServed as exc:
             return _error(404, exc.message, exc.hint)
+        except (InvalidName, InvalidReference, InvalidVersion) as exc:  # quoted cut short: never echoed whole
+            return _error(400, exc.message, exc.hint)
         except StillEvaluating as exc:
             return _error(503, exc.message, exc.hint)
         except Exception as exc:  # the log unreachable, a gate that raises, a value JSON cannot hold: never a pass
@@ -340,7 +344,10 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
 
     async def analysis(request: Request) -> JSONResponse:
         """Argo Rollouts' web metric: the verdict, 200 whatever it says (a non-2xx is an Argo error)."""
-        return await verdict(request.query_params.get("version"), lambda _: 200)
+        asked = request.query_params.getlist("version")
+        if len(asked) > 1:
+            return _error(400, f"version is given {len(asked)} times.", "Ask for one version (version=V).")
+        return await verdict(asked[0] if asked else None, lambda _: 200)
 
     async def flagger(request: Request) -> JSONResponse:
         """Flagger's webhook: 200 when the version passed, 412 (a failed check) when it failed or waits."""
@@ -361,7 +368,24 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         Route("/openapi.json", openapi, methods=["GET"]),
         *[Route(f"/admin/{op}", admin(op), methods=["POST"]) for op in ADMIN_BODIES],
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route: 404, a method the route does not take: 405) as one
+    ``{"error", "hint"}`` line like every other answer; the path is quoted cut short."""
+    assert isinstance(exc, HTTPException)
+    asked = f"{request.method} {shown(request.url.path)}"
+    allow = (exc.headers or {}).get("Allow", "")
+    if exc.status_code == 404:
+        message = f"No route answers {asked}."
+    elif exc.status_code == 405:
+        message = f"{asked} is not allowed here; it answers {allow or 'other methods'}."
+    else:
+        message = f"{asked}: {exc.detail}."
+    response = _error(exc.status_code, message, "GET /openapi.json lists every route and its methods.")
+    response.headers.update(exc.headers or {})
+    return response
 
 
 def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str, Any]:

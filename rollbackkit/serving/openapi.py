@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollbackkit.serving.bodies import ADMIN_BODIES, LabelsBody
-from rollbackkit.serving.verdict import DECISIONS, FRESH_S, FlaggerPayload
+from rollbackkit.serving.verdict import DECISIONS, FRESH_S, ROLLED_BACK, FlaggerPayload
 from rollbackkit.serving.wire import FORMAT
 
 _JSON = "application/json"
@@ -134,19 +134,21 @@ _SCHEMAS: dict[str, Any] = {
             "A version's gate verdict, judged without acting (no rollback, promotion or streak counted). "
             "decision: pass (passed), rollback (failed), warn|inconclusive (inconclusive: wait; the watchdog never "
             f"promotes on warn). source: watchdog (its report about this deployment, at most {FRESH_S:g} s old, "
-            "failure_limit applied) or evaluated (judged now)."
+            "failure_limit applied), evaluated (judged now) or history (role rolled-back: a rollback took this "
+            "version's traffic away; decision rollback, the reason names the rollback's tag and time). A gate's "
+            "message and the reason hold gate names, statuses, values and bounds only, never a slice's value."
         ),
         "properties": {
             "model": _TEXT,
             "env": _TEXT,
             "version": _TEXT,
-            "role": {"enum": ["live", "canary", "shadow"]},
+            "role": {"enum": ["live", "canary", "shadow", ROLLED_BACK]},
             "deployment": _TEXT,
             "decision": {"enum": list(DECISIONS)},
             "reason": _TEXT,
             "n": {"type": "integer", "description": "Rows in the window judged."},
             "evaluated_at": _TEXT,
-            "source": {"enum": ["watchdog", "evaluated"]},
+            "source": {"enum": ["watchdog", "evaluated", "history"]},
             "passed": {"type": "boolean"},
             "failed": {"type": "boolean"},
             "inconclusive": {"type": "boolean"},
@@ -243,8 +245,11 @@ def _paths() -> dict[str, Any]:
                     }
                 ],
                 "responses": {
-                    "200": _answer("The verdict, whatever it is (a failing version is a 200 too).", _ref("Verdict")),
-                    "404": _answer("The version takes no traffic here: the error names what does."),
+                    "200": _answer(
+                        "The verdict, whatever it is (a failing or rolled-back version is a 200 too).", _ref("Verdict")
+                    ),
+                    "400": _answer("version is not V or model@V (quoted cut short), or is given twice."),
+                    "404": _answer("Never served here (or another model's): the error names what is."),
                     "503": _answer("The gates could not be evaluated, or are still being evaluated (never a pass)."),
                 },
             }
@@ -259,8 +264,10 @@ def _paths() -> dict[str, Any]:
                 ),
                 "responses": {
                     "200": _answer("The version passed (decision pass).", _ref("Verdict")),
-                    "400": _answer("Not Flagger's payload (name, namespace, phase, metadata of strings)."),
-                    "404": _answer("metadata.version takes no traffic here: the error names what does."),
+                    "400": _answer(
+                        "Not Flagger's payload (name, namespace, phase, metadata of strings), or a bad version."
+                    ),
+                    "404": _answer("metadata.version was never served here: the error names what is."),
                     "412": _answer("Failed, warned or inconclusive: a failed check for Flagger.", _ref("Verdict")),
                     "503": _answer("The gates could not be evaluated (a failed check)."),
                 },

@@ -15,6 +15,17 @@ controller polling often (or many at once) costs one evaluation.
 Only ``pass`` passes: the watchdog never promotes on ``warn`` (it holds the rollout and
 restarts the bake), so ``warn`` is undecided here too, like ``inconclusive``.
 
+A version a rollback took traffic from (the watchdog's or a person's, and not deployed here
+since) is no longer served, but its verdict stands: ``rollback`` (``source: "history"``,
+``role: "rolled-back"``), the reason naming the rollback's tag and time; a version never
+served here is a :class:`~rollbackkit.errors.VersionNotServed`. The version asked for is
+validated first (an invalid one is an :class:`~rollbackkit.errors.InvalidVersion`, quoted
+cut short).
+
+Controllers copy answers into events and logs anyone may read: a gate's ``message`` and the
+``reason`` are built from gate names, statuses, values and bounds only, never from the
+evidence (a slice gate's worst slice names a feature's value, which any client can send).
+
 Argo Rollouts reads one value with a jsonPath (``{$.decision}``) and compares it with
 ``successCondition``/``failureCondition``; neither true is *Inconclusive* (the rollout
 pauses). Any answer other than 2xx is an Argo *Error*, so a failing version still gets 200
@@ -28,18 +39,20 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import ConfigDict, Field
 
-from rollbackkit.analysis.gateresult import Decision
+from rollbackkit.analysis.gateresult import UNDECIDED, Decision
 from rollbackkit.analysis.gates import GateReport, GateResult
 from rollbackkit.analysis.series import json_safe
-from rollbackkit.errors import VersionNotServed
+from rollbackkit.errors import InvalidVersion, VersionNotServed
+from rollbackkit.refs import Reference, Version, shown
 from rollbackkit.serving.bodies import Body
 from rollbackkit.serving.gatewindows import judge_candidate
+from rollbackkit.serving.rolled_back import RolledBack
 from rollbackkit.serving.rollout import candidate
 from rollbackkit.serving.router import RoutingState, Slot
 from rollbackkit.serving.watched import EVALUATION_FAILED
@@ -59,6 +72,8 @@ DECISIONS: tuple[str, ...] = get_args(Decision)
 """What ``decision`` can be: ``pass`` (passed), ``rollback`` (failed), ``warn`` and ``inconclusive`` (wait)."""
 PASSED = ("pass",)
 FAILED = ("rollback",)
+ROLLED_BACK = "rolled-back"
+"""The ``role`` of a version a rollback took traffic from (its verdict: ``rollback``, ``source: "history"``)."""
 
 
 class StillEvaluating(Exception):
@@ -173,17 +188,24 @@ class Verdicts:
         self._lock = threading.Lock()  # guards the flights only, never held during an evaluation
         self._flights: dict[str, _Flight] = {}  # deployment -> its running or recent evaluation
         self._began: dict[str, str | None] = {}  # deployment -> when its assignment began (read once per tag)
+        self._gone: RolledBack | None = None  # the versions rolled back from, read when first asked for
 
     def verdict(self, version: str | None = None) -> Verdict:
         """The gate verdict of ``version`` (``model@V`` or ``V``; None: the canary, else the shadow, else live).
 
         Raises:
-            VersionNotServed: ``version`` takes no traffic here (the message names what does).
+            InvalidVersion: ``version`` is not ``V`` or ``model@V`` (quoted cut short).
+            VersionNotServed: ``version`` takes no traffic here and no rollback took it away (the message
+                names what serves).
             StillEvaluating: another caller's evaluation of it outlasted :data:`WAIT_S`.
             Exception: the evaluation's own failure (the log unreachable...), kept like a verdict.
         """
         state = self.env.router.state
-        role, slot = self._served(state, version)
+        wanted = self._wanted(version)
+        found = self._served(state, wanted)
+        if found is None:
+            return self._rolled_back(state, wanted)
+        role, slot = found
         flight, mine = self._flight(slot.deployment)
         if mine:
             try:
@@ -216,24 +238,73 @@ class Verdicts:
             self._flights[deployment] = made = _Flight()
             return made, True
 
-    def _served(self, state: RoutingState, version: str | None) -> tuple[str, Slot]:
-        """The role and slot of ``version`` (or of the version under evaluation)."""
-        env = self.env
-        served = {role: state.slot(name) for role, name in (("canary", state.canary), ("shadow", state.shadow))}
-        served["live"] = state.slot(state.live)
+    def _wanted(self, version: str | None) -> str | None:
+        """The bare version asked for (None: the one under evaluation), validated; another model's is not served."""
         if not version:
+            return None
+        if "@" not in version:
+            Version.parse(version)  # InvalidVersion: the value quoted cut short, whatever its length
+            return version
+        ref = Reference.parse(version)  # InvalidName / InvalidVersion, quoted cut short
+        if ref.version is None:
+            raise InvalidVersion(f"Invalid version {shown(version)}.", "Ask for V or model@V, e.g. v1.0.0.")
+        if ref.name != self.env.name:
+            raise VersionNotServed(
+                f"{ref} is not served here: this server serves {self.env.name} in {self.env.env}.",
+                f"Ask the server that serves {ref.name}.",
+            )
+        return ref.version
+
+    def _roles(self, state: RoutingState) -> dict[str, Slot | None]:
+        return {
+            "canary": state.slot(state.canary),
+            "shadow": state.slot(state.shadow),
+            "live": state.slot(state.live),
+        }
+
+    def _served(self, state: RoutingState, wanted: str | None) -> tuple[str, Slot] | None:
+        """The role and slot of ``wanted`` (None: the version under evaluation, else live), or None."""
+        if not wanted:
             under, slot = candidate(state)
             if slot is not None:
                 return under, slot
-        wanted = (version or "").removeprefix(f"{env.name}@")
-        for role, found in served.items():
-            if found is not None and found.bundle.version == wanted:
+        for role, found in self._roles(state).items():
+            if found is not None and (found.bundle.version == wanted if wanted else role == "live"):
                 return role, found
-        now = ", ".join(f"{s.bundle.version} ({r})" for r, s in served.items() if s is not None) or "nothing"
-        asked = f"{env.name}@{wanted}" if wanted else f"a version of {env.name}"
-        raise VersionNotServed(
-            f"{asked} is not served in {env.env} here; serving: {now}.",
-            "Ask for a version that takes traffic (version=...), or deploy it first.",
+        return None
+
+    def _rolled_back(self, state: RoutingState, wanted: str | None) -> Verdict:
+        """``rollback`` for a version whose latest assignment here took its traffic away; else VersionNotServed."""
+        env = self.env
+        served = self._roles(state)
+        key = tuple(s.deployment if s is not None else None for s in served.values())
+        if self._gone is None:
+            self._gone = RolledBack(env.deployments, env.name, env.env)
+        gone = self._gone.find(wanted, key) if wanted else None
+        if gone is None:
+            now = ", ".join(f"{s.bundle.version} ({r})" for r, s in served.items() if s is not None) or "nothing"
+            asked = f"{env.name}@{wanted}" if wanted else f"a version of {env.name}"
+            raise VersionNotServed(
+                f"{asked} is not served in {env.env} here; serving: {now}.",
+                "Ask for a version that takes traffic (version=...), or deploy it first.",
+            )
+        rollback = gone.rollback
+        reason = (
+            f"rollback: {env.name}@{wanted} was rolled back in {env.env} by {rollback.tag} "
+            f"({rollback.action} at {rollback.time}) and serves no traffic here"
+        )
+        return Verdict(
+            model=env.name,
+            env=env.env,
+            version=str(wanted),
+            role=ROLLED_BACK,
+            deployment=gone.deployment,
+            decision="rollback",
+            reason=reason,
+            n=0,
+            evaluated_at=rollback.time,
+            source="history",
+            gates=(),
         )
 
     def _reused(self, slot: Slot, role: str) -> Verdict | None:
@@ -271,9 +342,10 @@ class Verdicts:
     def _verdict(self, slot: Slot, role: str, report: GateReport, at: str, source: str) -> Verdict:
         env = self.env
         gates = tuple(
-            GateVerdict(g.name, g.kind, g.status, json_safe(g.observed), json_safe(dict(g.threshold)), g.words())
+            GateVerdict(g.name, g.kind, g.status, json_safe(g.observed), json_safe(dict(g.threshold)), "")
             for g in report.gates
         )
+        gates = tuple(replace(g, message=_said(g)) for g in gates)
         return Verdict(
             model=env.name,
             env=env.env,
@@ -281,9 +353,28 @@ class Verdicts:
             role=role,
             deployment=slot.deployment,
             decision=report.decision,
-            reason=report.summary(),
+            reason=_reason(report.decision, report.n, gates),
             n=report.n,
             evaluated_at=at,
             source=source,
             gates=gates,
         )
+
+
+def _said(gate: GateVerdict) -> str:
+    """A gate in words from its name, status, value and bounds only (``errors 0.12 (fail; max 0.05)``):
+    never from its evidence, whose worst slice names a feature's value."""
+    if gate.value is None:
+        return f"{gate.name}: {gate.status}"
+    bounds = "".join(f"; {k} {v:.3g}" for k, v in gate.threshold.items() if isinstance(v, int | float))
+    return f"{gate.name} {gate.value:.3g} ({gate.status}{bounds})"
+
+
+def _reason(decision: str, n: int, gates: tuple[GateVerdict, ...]) -> str:
+    """The decision and the gates behind it (failing ones, or those it waits for), in :func:`_said`'s words."""
+    undecided = decision == "inconclusive"
+    behind = [g for g in gates if (g.status in UNDECIDED if undecided else g.status == "fail")]
+    said = "; ".join(_said(g) for g in behind)
+    if not said and undecided:
+        said = "no traffic" if n == 0 else f"no gate decided ({len(gates)} gates, none passed)"
+    return f"{decision}: {said}" if said else decision
