@@ -68,7 +68,7 @@ def test_a_dead_webhook_never_delays_a_rollback_and_each_event_reaches_the_live_
     assert "no traffic" in paused["details"]["reason"] and paused["version"] == "v1.1.0"
     said = environment.status()["notifications"]
     assert said["targets"]["oncall"]["delivered"] == 3 and said["targets"]["oncall"]["retries"] == 2
-    assert said["targets"]["dead"]["failed"] == 2 and "ReadTimeout" in said["targets"]["dead"]["last_error"]
+    assert said["targets"]["dead"]["failed"] == 2 and "Timeout" in said["targets"]["dead"]["last_error"]
     # (the dead target's own pause_grace, 10 minutes, never passed: its paused was never sent)
     assert SECRET not in str(said) and dead.url not in str(said)
 

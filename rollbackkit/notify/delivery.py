@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from rollbackkit.notify.config import Target, note_config_failure
 from rollbackkit.notify.message import Notice
 from rollbackkit.notify.outbox import Claim, Entry, Outbox
 from rollbackkit.notify.posting import Attempt, backoff, post
+from rollbackkit.notify.posting import client as http_client
 from rollbackkit.registry.journal import Journal
 
 __all__ = ["Attempt", "Notifier", "NotifyStatus", "TargetStatus", "backoff", "post"]
@@ -193,12 +195,10 @@ class Notifier:
     def send_now(self, notice: Notice, names: list[str]) -> dict[str, Attempt]:
         """One attempt at each of ``names`` at once, no outbox nor retry (``notify test``); each outcome
         journaled and counted. Takes at most the slowest target's ``timeout``."""
-        import httpx
-
         answers: dict[str, Attempt] = {}
 
         def one(target: Target) -> None:
-            with httpx.Client(follow_redirects=False) as client:
+            with http_client() as client:
                 answers[target.name] = post(target, notice, client)  # never raises
 
         threads = [threading.Thread(target=one, args=(self.targets[n],), name=f"notify-test-{n}") for n in names]
@@ -236,10 +236,8 @@ class Notifier:
         self._status.unsaved = 0
 
     def _worker(self, target: Target) -> None:
-        import httpx
-
         ready = self._ready[target.name]
-        with httpx.Client(follow_redirects=False) as client:
+        with http_client() as client:
             while not self._stop.is_set():
                 try:
                     soonest = self._deliver_due(target, client)
@@ -285,12 +283,13 @@ class Notifier:
         claim.save()
 
     def _final(self, target: Target, claim: Claim, attempt: Attempt) -> None:
-        """Journal the outcome, count it, and remove the entry."""
-        self._journal(target, claim.entry.notice, claim.entry.attempts, attempt)
-        claim.done()
+        """Journal the outcome, remove the entry, then count it (``queued`` never counts a finished one)."""
+        self._journal(target, claim.entry.notice, claim.entry.attempts, attempt, then=claim.done)
 
-    def _journal(self, target: Target, notice: Notice, attempts: int, attempt: Attempt) -> None:
-        """Journal and count one final outcome (a journal that fails is counted, never raised)."""
+    def _journal(
+        self, target: Target, notice: Notice, attempts: int, attempt: Attempt, then: Callable[[], None] | None = None
+    ) -> None:
+        """Journal one final outcome, run ``then``, and count it (a journal that fails is counted, never raised)."""
         said = self._status.targets[target.name]
         outcome = "delivered" if attempt.ok else "failed"
         try:
@@ -301,6 +300,8 @@ class Notifier:
         except Exception as exc:  # a damaged journal must not make it resend forever: counted instead
             self._status.errors += 1
             said.last_error = f"journal: {type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
+        if then is not None:
+            then()
         if attempt.ok:
             said.delivered += 1
         else:

@@ -7,7 +7,10 @@ read); whatever goes wrong becomes an :class:`Attempt`, never an exception.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -54,33 +57,75 @@ class _Late(Exception):
     """The attempt's deadline passed while the answer was read."""
 
 
+class _Deadline:
+    """Shuts the attempt's sockets down when ``seconds`` pass, whatever read is blocked (headers trickled
+    one byte at a time included: httpx's timeouts are per read); ``passed`` says it fired."""
+
+    def __init__(self, seconds: float) -> None:
+        self.sockets: list[socket.socket] = []
+        self.passed = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        """httpx's ``trace`` extension: keep each socket the attempt connects."""
+        if name == "connection.connect_tcp.complete" and info.get("return_value") is not None:
+            sock = info["return_value"].get_extra_info("socket")
+            if sock is not None:
+                self.sockets.append(sock)
+
+    def _fire(self) -> None:
+        self.passed = True
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+
+
 def post(target: Target, notice: Notice, client: Any) -> Attempt:
     """POST ``notice`` to ``target`` within ``target.timeout`` seconds in all; never raises (an error
-    that is not the network's is final, not retried). The URL never appears in the error said."""
+    that is not the network's is final, not retried). The URL never appears in the error said.
+
+    ``client`` should keep no connection alive (:func:`client`): the deadline needs each attempt's socket.
+    """
     import httpx
 
     payload = body(target.format, notice)
-    deadline = time.monotonic() + target.timeout
-    try:
-        with client.stream(
-            "POST", target.url, content=payload, headers=headers(target, notice, payload),
-            timeout=httpx.Timeout(target.timeout),
-        ) as response:  # fmt: skip
-            read = 0
-            for chunk in response.iter_raw():
-                read += len(chunk)
-                if time.monotonic() > deadline:
-                    raise _Late(f"no whole answer within {target.timeout:g} s")
-                if read >= READ_LIMIT:
-                    break  # the status is what counts; the rest of a long answer is never read
-            code = response.status_code
-    except (httpx.HTTPError, _Late) as exc:
-        return Attempt(False, True, error=_said(exc, target))
-    except Exception as exc:  # a bad URL, a codec error...: final (retrying cannot help), never raised
-        return Attempt(False, False, error=_said(exc, target))
+    late = f"no whole answer within {target.timeout:g} s"
+    with _Deadline(target.timeout) as deadline:
+        try:
+            with client.stream(
+                "POST", target.url, content=payload, headers=headers(target, notice, payload),
+                timeout=httpx.Timeout(target.timeout), extensions={"trace": deadline.trace},
+            ) as response:  # fmt: skip
+                read = 0
+                for chunk in response.iter_raw():
+                    read += len(chunk)
+                    if deadline.passed:
+                        raise _Late(late)
+                    if read >= READ_LIMIT:
+                        break  # the status is what counts; the rest of a long answer is never read
+                code = response.status_code
+        except (httpx.HTTPError, _Late) as exc:
+            return Attempt(False, True, error=f"Timeout: {late}" if deadline.passed else _said(exc, target))
+        except Exception as exc:  # a bad URL, a codec error...: final (retrying cannot help), never raised
+            return Attempt(False, False, error=_said(exc, target))
     if 200 <= code < 300:
         return Attempt(True, False, code)
     return Attempt(False, code >= 500 or code in RETRY_STATUSES, code, f"HTTP {code}")
+
+
+def client() -> Any:
+    """An ``httpx.Client`` for :func:`post`: no redirect followed, no connection kept between attempts."""
+    import httpx
+
+    return httpx.Client(follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def _said(exc: BaseException, target: Target) -> str:
