@@ -1,4 +1,7 @@
-"""`make demo` runs `rollbackkit demo`: the whole story from nothing, on embedded defaults."""
+"""`make demo` runs `rollbackkit demo`: the whole story from nothing, on embedded defaults.
+
+The story is the session's one demo run (tests/demo_run.py, with --notify: tests/test_notify_demo.py
+reads the same run)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from rollbackkit import Registry
@@ -14,12 +18,12 @@ from rollbackkit.ops.runbook_record import verify_audit
 from rollbackkit.registry.assignments import Deployments
 
 from .conftest import BIN, git, run_cli, run_tool
+from .demo_run import notified_demo
 
 
-def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
-    target = tmp_path / "demo"
-    result = run_cli("demo", "--dir", str(target), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+def test_the_demo_tells_the_whole_story(tmp_path_factory: pytest.TempPathFactory) -> None:
+    demo = notified_demo(tmp_path_factory)
+    target, result = demo.target, demo.result
     out = " ".join(result.stdout.split())
     for fragment in ("dvc repro", "auto-rollback", "Runbook: already-rolled-back", "backfilled with v1.0.0", "Done"):
         assert fragment in out, (fragment, result.stdout)

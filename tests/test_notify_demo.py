@@ -1,5 +1,7 @@
 """Acceptance: the REAL demo story (`rollbackkit demo`, what `make demo` runs) notifies a webhook.
 
+It is the session's one demo run (tests/demo_run.py: tests/test_demo.py reads the same run).
+
 The receiver on 127.0.0.1 verifies every signature and is down for the first attempts; it still
 gets each event of the story exactly once (retries keep one idempotency key), from the demo's
 own process (the first deploy, made without a server) and from its server (the canary, the
@@ -11,25 +13,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from rollbackkit.notify.events import EVENTS
 
 from .conftest import run_cli
-from .story import wait
-from .webhooks import SECRET, receiving
-
-STORY = {"deploy", "canary", "gate-failed", "auto-rollback", "runbook"}
+from .demo_run import STORY, notified_demo
+from .webhooks import SECRET
 
 
-def test_the_demo_story_reaches_a_receiver_that_was_down_once_per_event(tmp_path: Path) -> None:
-    target = tmp_path / "demo"
-    with receiving(refuse=3) as receiver:
-        result = run_cli(
-            "demo", "--dir", str(target), "--notify", receiver.url, cwd=tmp_path,
-            env={"ROLLBACKKIT_NOTIFY_SECRET": SECRET},
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        wait(lambda: set(receiver.events()) >= STORY, 60, "every event of the story", every=0.2)
-        wait(lambda: not list((target / ".rollbackkit/local/outbox").glob("*.json")), 30, "an empty outbox")
+def test_the_demo_story_reaches_a_receiver_that_was_down_once_per_event(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    demo = notified_demo(tmp_path_factory)  # it waited for every event of the story and an empty outbox
+    assert demo.not_notified == []
+    receiver = demo.receiver
     events = receiver.events()
     assert {event: events[event] for event in STORY} == dict.fromkeys(STORY, 1), events
     assert set(events) <= set(EVENTS) and set(events) - STORY <= {"paused"}, events  # a pause before traffic
@@ -44,11 +42,11 @@ def test_the_demo_story_reaches_a_receiver_that_was_down_once_per_event(tmp_path
     assert by_event["runbook"]["details"]["verdict"] == "already-rolled-back"
     assert by_event["deploy"]["details"]["via"] == "workspace"
 
-    journal = [json.loads(line) for line in (target / ".rollbackkit/local/journal.jsonl").read_text().splitlines()]
+    journal = [json.loads(line) for line in demo.journal.splitlines()]
     delivered = {e["id"] for e in journal if e["event"] == "notification" and e["outcome"] == "delivered"}
     assert delivered == set(receiver.delivered)  # one journal entry per delivery, none for a failure
-    assert SECRET not in (target / ".rollbackkit/local/journal.jsonl").read_text()
-    assert SECRET not in (target / ".rollbackkit/config.yaml").read_text()
+    assert SECRET not in demo.journal and SECRET not in demo.config
+    assert SECRET not in (demo.target / ".rollbackkit/local/journal.jsonl").read_text()  # nor since
 
 
 def test_the_demo_refuses_a_bad_webhook_or_a_missing_secret_before_building_anything(tmp_path: Path) -> None:
