@@ -398,5 +398,58 @@ def test_no_slice_value_reaches_a_controllers_logs() -> None:
     gate |= {"threshold": {"min": 0.9}, "evidence": evidence, "failure_limit": 1}
     verdict = Judged(stub(report=watchdog_report(decision="warn", gates=[gate]))).verdict()
     assert verdict.source == "watchdog" and "13.77" not in json.dumps(verdict.to_dict()), verdict
-    assert verdict.gates[0].message == "by-alcohol 0.475 (fail; min 0.9)"
-    assert verdict.reason == "warn: by-alcohol 0.475 (fail; min 0.9)"
+    assert verdict.gates[0].message == "by-alcohol accuracy 0.475 < 0.9"
+    assert verdict.reason == "warn: by-alcohol accuracy 0.475 < 0.9"
+
+
+# --------------------------------------------------------------------------- what leaves the server
+def test_an_automatic_rollback_tells_the_on_call_its_gates_but_never_the_slices_value(
+    built: tuple[Path, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The segment-drift gate's worst slice is region=west: a value any client sends through /predict.
+    from rollbackkit.notify.message import Notice, slack_body
+    from rollbackkit.notify.process import notifier_for
+    from rollbackkit.project import ProjectPaths
+    from rollbackkit.serving.environment import ServingEnvironment
+
+    from .conftest import git
+    from .story import BAD_SEGMENT, ROWS_PER_REQUEST, SEGMENT
+    from .webhooks import SECRET, receiving
+
+    template, live = built
+    shutil.copy(template.parent / "features.py", tmp_path / "features.py")
+    repo = copy_project(template, tmp_path)
+    monkeypatch.setenv("ONCALL_SECRET", SECRET)
+    with receiving() as oncall:
+        config = repo / ".rollbackkit" / "config.yaml"
+        target = {"name": "oncall", "url": oncall.url, "secret_env": "ONCALL_SECRET", "backoff": 0.1}
+        config.write_text(yaml.safe_dump({**(yaml.safe_load(config.read_text()) or {}), "notify": [target]}))
+        git(repo, "commit", "-q", "-m", "notify", "--", ".rollbackkit/config.yaml")
+        notifier = notifier_for(ProjectPaths(repo))
+        env = ServingEnvironment(repo, "model", "prod", notifier=notifier)
+        env.start()
+        try:
+            env.deploy("v1.1.0", canary=50, features=live.iloc[:300], reason="try it")
+            bad = degraded(live.iloc[:2000], list(live.columns[:6]))
+            for i in range(0, len(bad), ROWS_PER_REQUEST):
+                env.predict(bad.iloc[i : i + ROWS_PER_REQUEST], key=f"degraded-{i}")
+            wait(lambda: env.check_gates() is not None, 30, "the watchdog's rollback", every=0.1)
+            wait(lambda: oncall.events()["auto-rollback"] == 1, 20, "the auto-rollback's notice", every=0.05)
+        finally:
+            env.stop(wait=5)
+            if notifier is not None:
+                notifier.close(wait=1)
+
+    body = next(b for b in oncall.delivered.values() if b["event"] == "auto-rollback")
+    gates = body["details"]["gates"]
+    assert gates.startswith("rollback: segment-drift psi ") and " > 0.5" in gates, body  # names, values, bounds
+    assert body["details"]["reason"] is None and "segment-drift" in body["summary"], body
+    for said in (json.dumps(body), slack_body(Notice.from_dict(body)).decode()):
+        assert BAD_SEGMENT not in said and f"{SEGMENT}=" not in said, said
+    # The operator's own records keep the slice: the journal and the rollback tag's reason.
+    breach = next(e for e in env.journal.entries() if e["event"] == "gate-breach")
+    assert f"{SEGMENT}={BAD_SEGMENT}" in breach["gates"], breach
+    rollback = env.deployments.history("model", "prod")[-1]
+    assert rollback.action == "auto-rollback" and f"{SEGMENT}={BAD_SEGMENT}" in rollback.reason, rollback
+    drift = next(g for g in env.status()["gates"]["gates"] if g["name"] == "segment-drift")
+    assert drift["evidence"]["worst_slice"] == {SEGMENT: BAD_SEGMENT}, drift  # /status (the admin's view)

@@ -53,22 +53,27 @@ class GateResult:
         """JSON-ready dict."""
         return json_safe(asdict(self))  # type: ignore[no-any-return]
 
-    def words(self) -> str:
+    def words(self, *, public: bool = False) -> str:
         """The outcome in plain words: gate, metric, observed value and the bound it met or broke.
 
         ``score-drift psi 0.912 > 0.25`` (failed: the bound it broke), ``p99-latency p99 41.2 ms
         <= 250 ms`` (passed), ``errors: insufficient (80 samples in the window, 200 needed)``,
         ``p99-vs-live p99 61.2 ms vs live 40.1 ms: ratio 1.53 > 1.2 (ci 1.48-1.58)``; label
-        gates add ``(120 of 150 rows labelled)``, a tolerated failure ``(failing 1 of 3)``.
+        gates add ``(120 of 150 rows labelled)``, a tolerated failure ``(failing 1 of 3)``, a
+        slice gate its worst slice (`` in segment=west, 400 rows``).
+
+        ``public``: the words for readers outside (webhooks, controllers' logs): name, measure,
+        value and bounds only, never the worst slice (it names a feature's value, which any client
+        can send) nor an insufficient gate's reason (it can quote labels).
         """
         if self.observed is None:
-            why = self.evidence.get("reason")
+            why = None if public else self.evidence.get("reason")
             return f"{self.name}: {self.status}" + (f" ({why})" if why else "")
         measure = _measure(self)
         unit = " ms" if self.kind == "latency" else ""
         head = " ".join(p for p in (self.name, measure, f"{_number(self.observed)}{unit}") if p)
         text = f"{head} {_compared(self, unit)}" if "live" in self.evidence else f"{head} {_bound(self, unit)}"
-        text = text.rstrip() + _where(self)
+        text = text.rstrip() + ("" if public else _where(self))
         notes = []
         if "labelled" in self.evidence and "eligible" in self.evidence:
             notes.append(f"{self.evidence['labelled']} of {self.evidence['eligible']} rows labelled")
@@ -120,16 +125,19 @@ class GateReport:
             "gates": [g.to_dict() for g in self.gates],
         }
 
-    def summary(self) -> str:
+    def summary(self, *, public: bool = False) -> str:
         """One line in plain words: the decision and each gate behind it.
 
         ``rollback: score-drift psi 0.912 > 0.25; errors error rate 0.12 > 0.05`` (failing gates,
         see :meth:`GateResult.words`); ``inconclusive: accuracy-by-segment: insufficient (12
         labelled rows, 200 needed)`` (the gates it waits for). The watchdog stores it as the
-        reason of an automatic rollback.
+        reason of an automatic rollback (the journal, the tag, ``/status``: the operator's own
+        records). ``public``: each gate's public words (no slice, no reason text), the form that
+        leaves the server (notifications, ``GET /analysis``).
         """
         behind = self.undecided if self.decision == "inconclusive" else self.failed
-        said = "; ".join(g.words() for g in behind if g.observed is not None or self.decision == "inconclusive")
+        shown = [g for g in behind if g.observed is not None or self.decision == "inconclusive"]
+        said = "; ".join(g.words(public=public) for g in shown)
         if not said and self.decision == "inconclusive":
             said = "no traffic" if self.n == 0 else f"no gate decided ({len(self.gates)} gates, none passed)"
         return f"{self.decision}: {said}" if said else self.decision

@@ -4,6 +4,11 @@ kind ``deploy`` -> its action (deploy, canary, shadow); ``advance`` -> step; ``p
 ``rollback`` -> its action (rollback, auto-rollback); ``gate-failed``; ``paused``;
 ``not-everywhere``. A ``gate-breach`` is not sent (``gate-failed`` says it once); ``resumed`` is
 no event of its own: it only cancels a ``paused`` still waiting its grace.
+
+A notice goes to systems outside: an automatic event (``auto-rollback``, ``gate-failed``) says
+its gates in their public words (the watchdog's ``gates``: names, values, bounds) and never
+forwards its ``reason``, whose full words name a slice gate's feature value (they stay in the
+journal, the tag and ``/status``). A person's reason is what they typed, and is sent.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from rollbackkit.serving.status import TrafficEvent
 _BY_ACTION = ("deploy", "rollback")  # kinds whose notify event is their action (canary, auto-rollback...)
 _BY_KIND = {"advance": "step", "promote": "promote", "gate-failed": "gate-failed", "paused": "paused"}
 _BY_KIND |= {"not-everywhere": "not-everywhere", "resumed": "resumed"}
+_AUTOMATIC = ("auto-rollback", "gate-failed")  # events whose reason holds the full gate words: never sent
 
 
 def event_name(event: TrafficEvent) -> str | None:
@@ -36,7 +42,7 @@ def _summary(name: str, event: TrafficEvent) -> str:
         "promote": f"{where}: {event.version} promoted to live",
         "rollback": f"{where}: rolled back to {event.version}",
         "auto-rollback": f"{where}: AUTOMATIC ROLLBACK to {event.version} (gates failed: {event.gates or '?'})",
-        "gate-failed": f"{where}: {event.version} failed its gates ({event.gates or event.reason})",
+        "gate-failed": f"{where}: {event.version} failed its gates ({event.gates or '?'})",
         "paused": f"{where}: {event.version}'s rollout paused ({event.reason})",
         "not-everywhere": f"{where}: {event.action} to {event.version} is not served by every replica",
         "resumed": f"{where}: {event.version}'s rollout resumed",
@@ -51,8 +57,9 @@ def notice_of(event: TrafficEvent) -> Notice | None:
     name = event_name(event)
     if name is None:
         return None
+    reason = None if name in _AUTOMATIC else event.reason
     details = {
-        "tag": event.tag, "action": event.action, "previous": event.previous, "reason": event.reason,
+        "tag": event.tag, "action": event.action, "previous": event.previous, "reason": reason,
         "gates": event.gates, "shift_ms": event.shift_ms, "canary_percent": event.canary_percent,
     }  # fmt: skip
     if name == "paused":

@@ -23,8 +23,9 @@ validated first (an invalid one is an :class:`~rollbackkit.errors.InvalidVersion
 cut short).
 
 Controllers copy answers into events and logs anyone may read: a gate's ``message`` and the
-``reason`` are built from gate names, statuses, values and bounds only, never from the
-evidence (a slice gate's worst slice names a feature's value, which any client can send).
+``reason`` are the public words (:meth:`~rollbackkit.analysis.gates.GateResult.words` with
+``public=True``: names, measures, values and bounds), never a slice gate's worst slice (it names
+a feature's value, which any client can send) nor an insufficient gate's reason text.
 
 Argo Rollouts reads one value with a jsonPath (``{$.decision}``) and compares it with
 ``successCondition``/``failureCondition``; neither true is *Inconclusive* (the rollout
@@ -39,13 +40,13 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import ConfigDict, Field
 
-from rollbackkit.analysis.gateresult import UNDECIDED, Decision
+from rollbackkit.analysis.gateresult import Decision
 from rollbackkit.analysis.gates import GateReport, GateResult
 from rollbackkit.analysis.series import json_safe
 from rollbackkit.errors import InvalidVersion, VersionNotServed
@@ -342,10 +343,11 @@ class Verdicts:
     def _verdict(self, slot: Slot, role: str, report: GateReport, at: str, source: str) -> Verdict:
         env = self.env
         gates = tuple(
-            GateVerdict(g.name, g.kind, g.status, json_safe(g.observed), json_safe(dict(g.threshold)), "")
+            GateVerdict(
+                g.name, g.kind, g.status, json_safe(g.observed), json_safe(dict(g.threshold)), g.words(public=True)
+            )
             for g in report.gates
         )
-        gates = tuple(replace(g, message=_said(g)) for g in gates)
         return Verdict(
             model=env.name,
             env=env.env,
@@ -353,28 +355,9 @@ class Verdicts:
             role=role,
             deployment=slot.deployment,
             decision=report.decision,
-            reason=_reason(report.decision, report.n, gates),
+            reason=report.summary(public=True),
             n=report.n,
             evaluated_at=at,
             source=source,
             gates=gates,
         )
-
-
-def _said(gate: GateVerdict) -> str:
-    """A gate in words from its name, status, value and bounds only (``errors 0.12 (fail; max 0.05)``):
-    never from its evidence, whose worst slice names a feature's value."""
-    if gate.value is None:
-        return f"{gate.name}: {gate.status}"
-    bounds = "".join(f"; {k} {v:.3g}" for k, v in gate.threshold.items() if isinstance(v, int | float))
-    return f"{gate.name} {gate.value:.3g} ({gate.status}{bounds})"
-
-
-def _reason(decision: str, n: int, gates: tuple[GateVerdict, ...]) -> str:
-    """The decision and the gates behind it (failing ones, or those it waits for), in :func:`_said`'s words."""
-    undecided = decision == "inconclusive"
-    behind = [g for g in gates if (g.status in UNDECIDED if undecided else g.status == "fail")]
-    said = "; ".join(_said(g) for g in behind)
-    if not said and undecided:
-        said = "no traffic" if n == 0 else f"no gate decided ({len(gates)} gates, none passed)"
-    return f"{decision}: {said}" if said else decision

@@ -132,11 +132,14 @@ class Watchdog:
         env.last_report |= self.errors.counted()
         if env.router.state.generation != state.generation:
             return None  # an operator moved traffic meanwhile: judge the new state next time
+        public = report.summary(public=True)  # what leaves the server (notifications): no slice's value
         if report.decision == "rollback":  # gate-failed only when traffic stays (an auto-rollback says the gates)
             result = self._roll_back(slot, report, rollout, state.generation)
-            self._tell(slot, report.decision, report.summary(), None, rolled_back=result is not None)
+            self._tell(slot, report.decision, public, None, rolled_back=result is not None)
             return result
-        self._tell(slot, report.decision, report.summary(), _paused(rollout), progressed=_progressed(rollout))
+        paused = _paused(rollout)
+        paused = public if paused == report.summary() else paused  # the full words stay in /status
+        self._tell(slot, report.decision, public, paused, progressed=_progressed(rollout))
         if rollout is not None and rollout.state == "advancing":
             return self._advance(slot, rollout, state.generation)
         return None
@@ -289,7 +292,8 @@ class Watchdog:
     ) -> None:  # fmt: skip
         """Tell the listeners once when a deployment's decision becomes rollback and traffic stays
         (``gate-failed``; again only after a pass), once per pause of its rollout (``paused``;
-        ``progressed``: it had baked or stepped), and when a told pause ends (``resumed``)."""
+        ``progressed``: it had baked or stepped), and when a told pause ends (``resumed``).
+        ``gates`` and ``paused`` leave the server (notifications): public words, no slice's value."""
         env, tag, version = self.environment, slot.deployment, slot.bundle.version
         if decision != "error":
             self._error_streak = 0
@@ -347,10 +351,10 @@ class Watchdog:
         breach = time.perf_counter()
         try:
             result = env.rollback(
-                reason=f"gate failed: {report.summary()}",
+                reason=f"gate failed: {report.summary()}",  # the tag and the journal: the operator's own records
                 actor="watchdog",
                 automatic=True,
-                gates=report.summary(),
+                gates=report.summary(public=True),  # the event notifications forward: no slice's value
                 unless_changed_since=generation,
             )
         except Superseded:  # an operator moved traffic after the evaluation: judge the new state next time
@@ -385,8 +389,8 @@ class Watchdog:
         if slot.deployment in self._alerted:
             return
         self._alerted.add(slot.deployment)
-        name, version, gates = env.name, slot.bundle.version, report.summary()
-        self._journal("gate-breach", slot, gates=gates, rolled_back=False, reason=why)
+        name, version, gates = env.name, slot.bundle.version, report.summary(public=True)
+        self._journal("gate-breach", slot, gates=report.summary(), rolled_back=False, reason=why)
         env.notify(TrafficEvent("gate-breach", name, env.env, version, tag=slot.deployment, reason=why, gates=gates))
 
     def _after_rollback(self, result: dict[str, Any]) -> None:
