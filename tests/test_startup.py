@@ -4,7 +4,7 @@ The on-call's commands (history, status, affected, backfill, labels, gates check
 gate modules; scipy.stats (~0.4 s) is only needed when a compared gate computes a quantile,
 so none of them may pull it in at import. Nor may they load what only some commands need: the
 PostgreSQL driver (a shared store), MLflow's alias sync and the preflight (a traffic change), the
-metrics exporter (a server), the signing library (the audit trail).
+metrics exporter (a server), the signing library (the audit trail), the notifier (a command that sends).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ NOT_AT_START = [
     "rollbackkit.bundle.compat",
     "prometheus_client",
     "cryptography",
+    "rollbackkit.notify",
 ]
 
 

@@ -16,20 +16,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rollbackkit.errors import NotifyConfigError
-from rollbackkit.notify.config import note_config_failure
-from rollbackkit.notify.delivery import Attempt
-from rollbackkit.notify.message import Notice
-from rollbackkit.notify.process import notifier_for, notify
 from rollbackkit.project import ProjectPaths
 from rollbackkit.registry.journal import Journal
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # rollbackkit.notify is imported when a notice is made, not by every command that could send one
+    from rollbackkit.notify.delivery import Attempt
+    from rollbackkit.notify.message import Notice
     from rollbackkit.registry.assignments import Assignment
 
 
 def send(paths: ProjectPaths, notice: Notice) -> None:
     """Queue ``notice`` (never raises: the operation is done). A broken ``notify:`` is one warning
     line, journaled (``notification``, outcome ``failed``, ``config: ...``) and counted."""
+    from rollbackkit.notify.config import note_config_failure
+    from rollbackkit.notify.process import notify
+
     try:
         notify(paths, notice)
     except NotifyConfigError as exc:
@@ -44,6 +45,8 @@ def send(paths: ProjectPaths, notice: Notice) -> None:
 
 def runbook_notice(result: Any, template: str, values: dict[str, Any], root: Path) -> Notice:
     """A finished runbook (``result``: its :class:`~rollbackkit.ops.runbooks.RunbookResult`): verdict, notebook."""
+    from rollbackkit.notify.message import Notice
+
     try:
         notebook = str(Path(result.notebook).resolve().relative_to(root.resolve()))
     except ValueError:
@@ -59,6 +62,8 @@ def runbook_notice(result: Any, template: str, values: dict[str, Any], root: Pat
 
 def assignment_notice(assignment: Assignment, previous: str | None) -> Notice:
     """A deploy or rollback made in the workspace, without a server (its action is the event)."""
+    from rollbackkit.notify.message import Notice
+
     where = f"{assignment.name} in {assignment.env}"
     summary = {
         "deploy": f"{where}: {assignment.version} deployed (workspace, no server)",
@@ -79,6 +84,8 @@ def send_test(repo: str | Path, target: str | None = None) -> dict[str, Attempt]
     Raises:
         NotifyConfigError: The config is malformed, no target is configured, or ``target`` is not one.
     """
+    from rollbackkit.notify.message import Notice
+    from rollbackkit.notify.process import notifier_for
     from rollbackkit.registry.repository import Repository
 
     paths = Repository(repo).paths
