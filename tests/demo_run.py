@@ -20,7 +20,7 @@ from .conftest import run_cli
 from .story import wait
 from .webhooks import SECRET, Receiver, receiving
 
-STORY = {"deploy", "canary", "gate-failed", "auto-rollback", "runbook"}
+STORY = {"deploy", "canary", "auto-rollback", "runbook"}  # no gate-failed (traffic moved), no paused (grace)
 """The events the demo's story sends: each must arrive exactly once."""
 
 

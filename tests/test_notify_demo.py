@@ -29,8 +29,8 @@ def test_the_demo_story_reaches_a_receiver_that_was_down_once_per_event(
     assert demo.not_notified == []
     receiver = demo.receiver
     events = receiver.events()
-    assert {event: events[event] for event in STORY} == dict.fromkeys(STORY, 1), events
-    assert set(events) <= set(EVENTS) and set(events) - STORY <= {"paused"}, events  # a pause before traffic
+    assert dict(events) == dict.fromkeys(STORY, 1), events  # each event of the story once, nothing else
+    assert set(EVENTS) >= STORY
     assert receiver.attempts[:3] and not receiver.duplicates and not receiver.bad_signatures
     assert len(receiver.attempts) >= len(receiver.delivered) + 3  # the refused attempts were retried
 
@@ -38,7 +38,7 @@ def test_the_demo_story_reaches_a_receiver_that_was_down_once_per_event(
     rollback = by_event["auto-rollback"]
     assert rollback["version"] == "v1.0.0" and rollback["details"]["previous"] == "v1.1.0", rollback
     assert "AUTOMATIC ROLLBACK" in rollback["summary"] and rollback["details"]["gates"]
-    assert by_event["gate-failed"]["version"] == "v1.1.0"
+    assert rollback["details"]["reason"] is None  # its gates are said in public words; no slice value
     assert by_event["runbook"]["details"]["verdict"] == "already-rolled-back"
     assert by_event["deploy"]["details"]["via"] == "workspace"
 
