@@ -1281,7 +1281,13 @@ def main() -> None:
     finally:  # notifications not yet delivered go to a detached drain: a CLI never waits on a webhook
         notifying = sys.modules.get("rollbackkit.notify.process")
         if notifying is not None:
-            notifying.hand_off()
+            try:
+                notifying.hand_off()
+            except OSError as exc:  # the command is done: one line, never a traceback over it
+                print(
+                    f"warning: notifications not handed to a drain ({exc}); a server or the next command sends them.",
+                    file=sys.stderr,
+                )
 
 
 def _main() -> None:

@@ -466,3 +466,41 @@ def test_a_drain_started_while_another_ends_waits_for_it_and_delivers(
         os.close(ending)  # the first drain exits
         second.join(30)
     assert done == [0] and list(receiver.delivered) == [notice.id]
+
+
+def test_every_notify_thread_is_rollbackkits_and_serves_shutdown_waits_for_it(tmp_path: Path) -> None:
+    """A delivery under way at SIGTERM (and its deadline timer) is joined by serve's shutdown, not left running."""
+    from rollbackkit.serving.server import _join_threads
+
+    with receiving(silent=True) as silent:
+        before = set(threading.enumerate())  # the receiver's threads are not the notifier's
+        notifier = _notifier(tmp_path, silent.url, timeout=0.5, attempts=1)
+        notifier.send(Notice("auto-rollback", "back to v1.0.0"))
+        wait(lambda: silent.attempts, 10, "the attempt to hang on the endpoint", every=0.02)
+        notifier.close(wait=0.0)  # serve's close: the worker is still in its attempt
+        started = [
+            t for t in threading.enumerate() if t not in before and t.is_alive() and "process_request" not in t.name
+        ]
+        assert started and all(t.name.startswith("rollbackkit-notify-") for t in started), started
+        _join_threads(3.0, before)
+    assert not [t for t in started if t.is_alive()], started
+
+
+def test_a_command_that_succeeded_stays_a_success_when_handing_off_to_a_drain_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from rollbackkit import cli
+    from rollbackkit.notify import process
+
+    def broken() -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(process, "hand_off", broken)
+    monkeypatch.setattr(sys, "argv", ["rollbackkit", "--help"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code in (0, None)
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(warned) == 1 and warned[0].startswith("warning: notifications not handed to a drain"), warned

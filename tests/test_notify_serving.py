@@ -90,13 +90,48 @@ def test_the_watchdog_tells_a_pause_after_three_errors_in_a_row_and_a_gate_failu
         watchdog.tick()
     assert told == []  # one or two failed evaluations are no news (counted in /status)
     watchdog.tick()
-    assert [(e.kind, e.reason.split(":")[0]) for e in told] == [("paused", "evaluation failed")]
+    said = [(e.kind, e.reason) for e in told]  # the words leave the server: the exception's type, never its text
+    assert said == [("paused", "evaluation failed 3 times in a row (ZeroDivisionError)")], said
     watchdog._tell(slot, "pass", "", None)  # the evaluation works again: the pause ends
     watchdog._tell(slot, "rollback", "drift", None, rolled_back=True)  # the auto-rollback carries the gates
     watchdog._tell(slot, "pass", "", None)
     watchdog._tell(slot, "rollback", "drift", None)  # nothing to roll back to: traffic stays
     assert [e.kind for e in told] == ["paused", "resumed", "gate-failed"]
     environment.stop(wait=5)
+
+
+def test_an_edited_notify_config_never_closes_a_running_servers_notifier(served: Path, monkeypatch) -> None:
+    """serve holds its notifier: the rollback runbook it starts, and every later event, go through it."""
+    from rollbackkit.notify.message import Notice
+    from rollbackkit.notify.process import hold, release
+    from rollbackkit.ops import notices
+
+    monkeypatch.setenv("ONCALL_SECRET", SECRET)
+    paths = ProjectPaths(served)
+    with receiving() as oncall:
+        _configure(served, {"name": "oncall", "url": oncall.url, **QUICK})
+        notifier = hold(paths, notifier_for(paths))  # as serve does
+        assert notifier is not None
+        environment = ServingEnvironment(served, "churn", "prod", notifier=notifier)
+        environment.start()
+        notifier.start()
+        try:
+            environment.deploy("v1.1.0", canary=30, reason="try it")
+            _configure(served, {"name": "oncall", "url": oncall.url, "events": ["rollback", "runbook"], **QUICK})
+            environment.rollback(reason="bad scores")
+            notices.send(paths, Notice("runbook", "runbook rollback for churn in prod ok"))  # its runbook ends
+            assert notifier_for(paths) is notifier and not notifier.closed
+            environment.deploy("v1.1.0", canary=10, reason="again")  # the next event
+            wait(lambda: len(oncall.delivered) == 4, 20, "all four notices", every=0.05)
+            said = environment.status()["notifications"]
+            assert said["delivered"] == 4 and said["queued"] == 0, said
+        finally:
+            environment.stop(wait=5)
+            release(paths, 1.0)
+    assert _events(oncall) == ["canary", "canary", "rollback", "runbook"] and not oncall.duplicates
+    own = notifier_for(paths)  # a CLI in this process then builds its own
+    assert notifier.closed and own is not None and own is not notifier
+    own.close()
 
 
 def test_an_unreachable_url_is_a_failed_delivery_in_status_and_the_server_serves_on(served: Path) -> None:
@@ -117,6 +152,13 @@ def test_an_unreachable_url_is_a_failed_delivery_in_status_and_the_server_serves
         metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
         failed = 'rollbackkit_notifications_total{env="prod",model="churn",outcome="failed",target="pager"} 1.0'
         assert failed in metrics, metrics
+        for line in (  # what /status counts beside deliveries can raise an alert too
+            'rollbackkit_notification_errors_total{env="prod",model="churn"} 0.0',
+            'rollbackkit_notification_config_errors_total{env="prod",model="churn"} 0.0',
+            'rollbackkit_notifications_unsaved{env="prod",model="churn"} 0.0',
+            'rollbackkit_notifications_unreadable{env="prod",model="churn",target="pager"} 0.0',
+        ):
+            assert line in metrics, line
         assert SECRET not in httpx.get(f"{server.url}/status", timeout=30).text
 
 

@@ -5,15 +5,17 @@ URL is itself a credential), ``secret_env`` (the variable holding the secret) or
 (literal, discouraged: the config is committed; optional for ``format: slack``, which Slack
 never checks), ``events`` (default all, ``"*"`` all), ``format`` (``json`` or ``slack``),
 ``timeout`` (seconds per attempt, the whole attempt), ``attempts``, ``backoff`` and
-``max_delay`` (retries: ``backoff * 2**n`` seconds, jittered, at most ``max_delay``; the
-defaults keep retrying for about 10 minutes, a receiver's restart), ``pause_grace`` (seconds a
-rollout stays paused before ``paused`` is sent; default 600).
+``max_delay`` (retries: ``backoff * 2**n`` seconds, jittered down to half, at most
+``max_delay``; the defaults keep retrying for 9-18 minutes, a receiver's restart),
+``pause_grace`` (seconds a rollout stays paused before ``paused`` is sent). The defaults
+are :class:`Target`'s.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +34,11 @@ class _ConfigFailures:
     """How many notices this process could not send because ``notify:`` was broken when they happened."""
 
     count = 0
+    _lock = threading.Lock()  # several threads count
 
     def __call__(self) -> None:
-        self.count += 1
+        with self._lock:
+            self.count += 1
 
 
 note_config_failure = _ConfigFailures()
@@ -50,11 +54,11 @@ class Target:
     secret: bytes = field(repr=False)
     events: frozenset[str]
     format: str = "json"
-    timeout: float = 5.0
+    timeout: float = 5.0  # seconds per attempt, the whole attempt
     attempts: int = 12
     backoff: float = 1.0
     max_delay: float = 300.0
-    pause_grace: float = 600.0
+    pause_grace: float = 600.0  # seconds a rollout stays paused before paused is sent
 
     def wants(self, event: str) -> bool:
         """Whether this target asked for ``event`` (``test`` goes to every target)."""
@@ -65,8 +69,8 @@ def _bad(where: str, message: str, hint: str = HINT) -> NotifyConfigError:
     return NotifyConfigError(f"notify{' ' + where if where else ''}: {message}", hint)
 
 
-def _number(raw: dict[str, Any], key: str, default: float, where: str, *, whole: bool = False) -> float:
-    value = raw.get(key, default)
+def _number(raw: dict[str, Any], key: str, where: str, *, whole: bool = False) -> float:
+    value = raw.get(key, Target.__dataclass_fields__[key].default)  # the default's one home: Target
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or value != value:
         raise _bad(where, f"{key} must be a positive number, not {value!r}.")
     if whole and value != int(value):
@@ -78,13 +82,7 @@ def _secret(raw: dict[str, Any], where: str, fmt: str) -> bytes:
     if "secret" in raw and "secret_env" in raw:
         raise _bad(where, "give secret_env or secret, not both.")
     if "secret_env" in raw:
-        variable = raw["secret_env"]
-        if not isinstance(variable, str) or not variable:
-            raise _bad(where, "secret_env must name an environment variable.")
-        value = os.environ.get(variable, "")
-        if not value:
-            raise _bad(where, f"secret_env {variable} is not set.", f"Export {variable} (the webhook's secret).")
-        return value.encode()
+        return _from_env(raw, "secret_env", where, "the webhook's secret").encode()
     if "secret" in raw:
         if not isinstance(raw["secret"], str) or not raw["secret"]:
             raise _bad(where, "secret must be a non-empty string.")
@@ -94,6 +92,17 @@ def _secret(raw: dict[str, Any], where: str, fmt: str) -> bytes:
     raise _bad(where, "no secret.", "Add secret_env: VARIABLE (the variable holding the webhook's secret).")
 
 
+def _from_env(raw: dict[str, Any], key: str, where: str, what: str) -> str:
+    """The value of the environment variable ``raw[key]`` names (``what``: what it holds, for the hint)."""
+    variable = raw[key]
+    if not isinstance(variable, str) or not variable:
+        raise _bad(where, f"{key} must name an environment variable.")
+    value = os.environ.get(variable, "")
+    if not value:
+        raise _bad(where, f"{key} {variable} is not set.", f"Export {variable} ({what}).")
+    return value
+
+
 def _url(raw: dict[str, Any], where: str) -> str:
     """The target's URL (from ``url`` or the variable ``url_env`` names), checked as httpx will parse it."""
     import httpx
@@ -101,13 +110,8 @@ def _url(raw: dict[str, Any], where: str) -> str:
     if "url" in raw and "url_env" in raw:
         raise _bad(where, "give url or url_env, not both.")
     if "url_env" in raw:
-        variable = raw["url_env"]
-        if not isinstance(variable, str) or not variable:
-            raise _bad(where, "url_env must name an environment variable.")
-        url: Any = os.environ.get(variable, "")
-        if not url:
-            raise _bad(where, f"url_env {variable} is not set.", f"Export {variable} (the webhook's URL).")
-        shown = f"from {variable}"  # the URL itself may be the credential: never said
+        url: Any = _from_env(raw, "url_env", where, "the webhook's URL")
+        shown = f"from {raw['url_env']}"  # the URL itself may be the credential: never said
     else:
         url = raw.get("url")
         shown = repr(url)
@@ -150,9 +154,9 @@ def parse_target(raw: Any, index: int) -> Target:
         raise _bad(where, f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
     return Target(
         name, url, _secret(raw, where, str(fmt)), _events(raw, where), str(fmt),
-        timeout=_number(raw, "timeout", 5.0, where), attempts=int(_number(raw, "attempts", 12, where, whole=True)),
-        backoff=_number(raw, "backoff", 1.0, where), max_delay=_number(raw, "max_delay", 300.0, where),
-        pause_grace=_number(raw, "pause_grace", 600.0, where),
+        timeout=_number(raw, "timeout", where), attempts=int(_number(raw, "attempts", where, whole=True)),
+        backoff=_number(raw, "backoff", where), max_delay=_number(raw, "max_delay", where),
+        pause_grace=_number(raw, "pause_grace", where),
     )  # fmt: skip
 
 

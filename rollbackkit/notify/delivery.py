@@ -2,10 +2,10 @@
 
 :meth:`Notifier.send` only appends to a queue (microseconds: a traffic shift never waits); the
 spool thread writes each notice to the durable outbox, then each target's worker delivers its
-entries: retried with exponential backoff and jitter on a refusal, a timeout or a 5xx, 408 or
-429, until ``attempts``; every final outcome is journaled (``notification``: id, target, event,
-outcome, attempts, HTTP status or error; never a secret nor a body). A worker blocked on a
-dead endpoint delays only its own target.
+entries: retried with exponential backoff and jitter on a refusal, a timeout or a 5xx, 408, 425
+or 429, until ``attempts``; every final outcome is journaled (:func:`journal_outcome`). A worker
+blocked on a dead endpoint delays only its own target. Its threads are ``rollbackkit-notify-*``
+(serve's shutdown waits for them).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from rollbackkit.notify.posting import Attempt, backoff, post
 from rollbackkit.notify.posting import client as http_client
 from rollbackkit.registry.journal import Journal
 
-__all__ = ["Attempt", "Notifier", "NotifyStatus", "TargetStatus", "backoff", "post"]
+__all__ = ["Attempt", "Notifier", "NotifyStatus", "TargetStatus", "backoff", "journal_outcome", "post"]
 SCAN_SECONDS = 1.0  # how often a worker looks for entries another process left
 SPOOL_JOIN_SECONDS = 5.0  # close() waits this long at most for a notice being written to the outbox
 
@@ -58,6 +58,16 @@ class NotifyStatus:
         return {**totals, **said, "targets": {n: asdict(t) for n, t in self.targets.items()}}
 
 
+def journal_outcome(journal: Journal, notice: Notice, target: str | None, attempts: int, attempt: Attempt) -> None:
+    """Journal one notice's final outcome at ``target`` (``notification``: id, target, event, outcome,
+    attempts, HTTP status or error; never a secret, a URL nor a body)."""
+    journal.append(
+        "notification", id=notice.id, target=target, notice_event=notice.event,
+        outcome="delivered" if attempt.ok else "failed", attempts=attempts, status=attempt.status,
+        error=attempt.error or None,
+    )  # fmt: skip
+
+
 class Notifier:
     """Delivers notices to a project's targets (one per project per process: :func:`notifier_for`)."""
 
@@ -69,6 +79,8 @@ class Notifier:
         self._incoming: deque[tuple[Notice, list[str]]] = deque()  # a notice, the targets it has yet to reach
         self._held: dict[tuple[str, str, str], tuple[Notice, float]] = {}  # (target, name, env) -> paused, due
         self._lock = threading.Lock()
+        self._counting = threading.Lock()  # the counters: several threads count
+        self._flushing = threading.Lock()  # one flush at a time (the spool thread, close, a send once closed)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._ready = {name: threading.Event() for name in self.targets}
@@ -76,10 +88,12 @@ class Notifier:
 
     # ------------------------------------------------------------------ the caller's side
     def send(self, notice: Notice) -> None:
-        """Queue ``notice`` for every target that wants its event (never blocks, never raises).
+        """Queue ``notice`` for every target that wants its event (microseconds; never raises).
 
-        A ``paused`` notice waits each target's ``pause_grace`` first (at once when the rollout had
-        progressed): any later notice of the same environment (or its ``resumed``) cancels it.
+        Once closed, it writes the notice to the outbox itself (local disk, for whoever delivers
+        it next; a write that fails keeps it in memory, counted). A ``paused`` notice waits each
+        target's ``pause_grace`` first (at once when the rollout had progressed): any later
+        notice of the same environment (or its ``resumed``) cancels it.
         """
         with self._lock:
             for key in [k for k in self._held if k[1:] == (notice.name, notice.env)]:
@@ -93,13 +107,11 @@ class Notifier:
         if not names:
             return
         self._incoming.append((notice, names))
-        if self.closed:  # closed (an edited config made another): to the outbox now, whoever delivers it
+        if self.closed:  # closed (its server or CLI ended): to the outbox now, whoever delivers it
             try:
                 self.flush()
             except OSError as exc:  # kept in memory (unsaved): the next flush, or close, retries it
-                self._status.errors += 1
-                self._status.unsaved = len(self._incoming)
-                self._fail_all(f"outbox: {exc}")
+                self._unsaved(exc)
             return
         self._wake.set()
         self.start()
@@ -109,9 +121,9 @@ class Notifier:
         with self._lock:
             if self._threads or self._stop.is_set():
                 return
-            spool = threading.Thread(target=self._spool_loop, name="notify-spool", daemon=True)
+            spool = threading.Thread(target=self._spool_loop, name="rollbackkit-notify-spool", daemon=True)
             workers = [
-                threading.Thread(target=self._worker, args=(t,), name=f"notify-{t.name}", daemon=True)
+                threading.Thread(target=self._worker, args=(t,), name=f"rollbackkit-notify-{t.name}", daemon=True)
                 for t in self.targets.values()
             ]
             self._threads = [spool, *workers]
@@ -124,16 +136,18 @@ class Notifier:
         A notice leaves memory only once every target's entry is written: when a write fails
         (a full disk) it stays queued, counted in ``unsaved``, and the next flush retries it.
         """
-        self._release_held()
-        written = 0
-        while self._incoming:
-            notice, names = self._incoming[0]
-            while names:
-                self.outbox.put(Entry(notice, names[0], next_at=time.time()))
-                self._ready[names.pop(0)].set()
-            self._incoming.popleft()
-            written += 1
-        self._status.unsaved = 0
+        with self._flushing:
+            self._release_held()
+            written = 0
+            while self._incoming:
+                notice, names = self._incoming[0]
+                while names:
+                    self.outbox.put(Entry(notice, names[0], next_at=time.time()))
+                    self._ready[names.pop(0)].set()
+                self._incoming.popleft()
+                written += 1
+        with self._counting:
+            self._status.unsaved = 0
         return written
 
     def _release_held(self) -> None:
@@ -154,10 +168,11 @@ class Notifier:
     def status(self) -> NotifyStatus:
         """Counters since this process started; ``queued``: entries waiting in the outbox (any process's)."""
         counts, bad = self.outbox.counts(), self.outbox.counts(".bad")
-        for name, said in self._status.targets.items():
-            said.queued, said.unreadable = counts.get(name, 0), bad.get(name, 0)
-        targets = {n: TargetStatus(**asdict(t)) for n, t in self._status.targets.items()}
-        return NotifyStatus(targets, self._status.errors, self._status.unsaved, note_config_failure.count)
+        with self._counting:
+            for name, said in self._status.targets.items():
+                said.queued, said.unreadable = counts.get(name, 0), bad.get(name, 0)
+            targets = {n: TargetStatus(**asdict(t)) for n, t in self._status.targets.items()}
+            return NotifyStatus(targets, self._status.errors, self._status.unsaved, note_config_failure.count)
 
     def pending(self) -> int:
         """Notices queued in memory plus entries in the outbox for a configured target."""
@@ -201,7 +216,10 @@ class Notifier:
             with http_client() as client:
                 answers[target.name] = post(target, notice, client)  # never raises
 
-        threads = [threading.Thread(target=one, args=(self.targets[n],), name=f"notify-test-{n}") for n in names]
+        threads = [
+            threading.Thread(target=one, args=(self.targets[n],), name=f"rollbackkit-notify-test-{n}", daemon=True)
+            for n in names
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -218,13 +236,19 @@ class Notifier:
             try:
                 self.flush()
             except OSError as exc:  # a full disk: the notices stay in memory, counted, retried next scan
-                self._status.errors += 1
-                self._status.unsaved = len(self._incoming)
-                self._fail_all(f"outbox: {exc}")
+                self._unsaved(exc)
+
+    def _unsaved(self, exc: OSError) -> None:
+        """The outbox could not be written: the notices stay in memory, counted (``unsaved``, ``errors``)."""
+        with self._counting:
+            self._status.errors += 1
+            self._status.unsaved = len(self._incoming)
+        self._fail_all(f"outbox: {exc}")
 
     def _fail_all(self, error: str) -> None:
-        for said in self._status.targets.values():
-            said.last_error = error
+        with self._counting:
+            for said in self._status.targets.values():
+                said.last_error = error
 
     def _lose_unsaved(self, error: str) -> None:
         """At close, with an outbox that cannot be written: each notice still in memory is a final failure."""
@@ -233,7 +257,8 @@ class Notifier:
             notice, names = self._incoming.popleft()
             for name in names:
                 self._journal(self.targets[name], notice, 0, Attempt(False, False, error=error[:300]))
-        self._status.unsaved = 0
+        with self._counting:
+            self._status.unsaved = 0
 
     def _worker(self, target: Target) -> None:
         ready = self._ready[target.name]
@@ -242,8 +267,9 @@ class Notifier:
                 try:
                     soonest = self._deliver_due(target, client)
                 except Exception as exc:  # an outbox that cannot be read or saved: counted, tried again
-                    self._status.errors += 1
-                    self._status.targets[target.name].last_error = f"{type(exc).__name__}: {exc}"[:300]
+                    with self._counting:
+                        self._status.errors += 1
+                        self._status.targets[target.name].last_error = f"{type(exc).__name__}: {exc}"[:300]
                     soonest = time.time() + SCAN_SECONDS
                 ready.wait(max(0.01, min(SCAN_SECONDS, soonest - time.time())))
                 ready.clear()
@@ -276,8 +302,9 @@ class Notifier:
         if attempt.ok or not attempt.retry or entry.attempts >= target.attempts:
             self._final(target, claim, attempt)
             return
-        said.retries += 1
-        said.last_error = attempt.error
+        with self._counting:
+            said.retries += 1
+            said.last_error = attempt.error
         entry.last_error = attempt.error
         entry.next_at = time.time() + backoff(target, entry.attempts)
         claim.save()
@@ -291,19 +318,17 @@ class Notifier:
     ) -> None:
         """Journal one final outcome, run ``then``, and count it (a journal that fails is counted, never raised)."""
         said = self._status.targets[target.name]
-        outcome = "delivered" if attempt.ok else "failed"
         try:
-            self.journal.append(
-                "notification", id=notice.id, target=target.name, notice_event=notice.event, outcome=outcome,
-                attempts=attempts, status=attempt.status, error=attempt.error or None,
-            )  # fmt: skip
+            journal_outcome(self.journal, notice, target.name, attempts, attempt)
         except Exception as exc:  # a damaged journal must not make it resend forever: counted instead
-            self._status.errors += 1
-            said.last_error = f"journal: {type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
+            with self._counting:
+                self._status.errors += 1
+                said.last_error = f"journal: {type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
         if then is not None:
             then()
-        if attempt.ok:
-            said.delivered += 1
-        else:
-            said.failed += 1
-            said.last_error = attempt.error
+        with self._counting:
+            if attempt.ok:
+                said.delivered += 1
+            else:
+                said.failed += 1
+                said.last_error = attempt.error

@@ -20,7 +20,7 @@ from rollbackkit.notify.config import Target
 from rollbackkit.notify.message import Notice, body
 from rollbackkit.notify.signing import HEADER, sign
 
-RETRY_STATUSES = frozenset({408, 425, 429})
+RETRY_STATUSES = frozenset({408, 425, 429})  # and every 5xx: a timeout, too early, too many requests
 READ_LIMIT = 4096  # bytes of a receiver's answer read at most (the rest is never read)
 
 
@@ -65,6 +65,7 @@ class _Deadline:
         self.sockets: list[socket.socket] = []
         self.passed = False
         self._timer = threading.Timer(seconds, self._fire)
+        self._timer.name = "rollbackkit-notify-deadline"  # serve's shutdown waits for rollbackkit-* threads
         self._timer.daemon = True
 
     def trace(self, name: str, info: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ def send(paths: ProjectPaths, notice: Notice) -> None:
     """Queue ``notice`` (never raises: the operation is done). A broken ``notify:`` is one warning
     line, journaled (``notification``, outcome ``failed``, ``config: ...``) and counted."""
     from rollbackkit.notify.config import note_config_failure
+    from rollbackkit.notify.delivery import Attempt, journal_outcome
     from rollbackkit.notify.process import notify
 
     try:
@@ -37,10 +38,9 @@ def send(paths: ProjectPaths, notice: Notice) -> None:
         note_config_failure()
         print(f"warning: not notified ({notice.event}): {exc.message} {exc.hint}", file=sys.stderr)
         with contextlib.suppress(Exception):  # the warning said it; a failing journal must not undo the change
-            Journal(paths.journal).append(
-                "notification", id=notice.id, target=None, notice_event=notice.event, outcome="failed",
-                attempts=0, status=None, error=f"config: {exc.message}"[:300],
-            )  # fmt: skip
+            journal_outcome(
+                Journal(paths.journal), notice, None, 0, Attempt(False, False, error=f"config: {exc.message}"[:300])
+            )
 
 
 def runbook_notice(result: Any, template: str, values: dict[str, Any], root: Path) -> Notice:

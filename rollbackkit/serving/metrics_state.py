@@ -279,8 +279,17 @@ class StateCollector(Collector):
         notifier = getattr(self.environment, "notifier", None)
         if notifier is None:
             return
-        targets = getattr(notifier.status(), "targets", {}) or {}
+        said_all = notifier.status()
+        doc = "Notification journal entries, outbox writes and delivery loops that failed."
+        out.add("counter", "rollbackkit_notification_errors", doc, getattr(said_all, "errors", 0))
+        doc = "Notices kept in memory because the outbox could not be written (retried)."
+        out.add("gauge", "rollbackkit_notifications_unsaved", doc, getattr(said_all, "unsaved", 0))
+        doc = "Notices not sent because notify: was broken when they happened (journaled)."
+        out.add("counter", "rollbackkit_notification_config_errors", doc, getattr(said_all, "config_errors", 0))
+        targets = getattr(said_all, "targets", {}) or {}
         for target, said in targets.items():
+            doc = "Outbox entries that could not be read (kept as .bad files for a person), by target."
+            out.add("gauge", "rollbackkit_notifications_unreadable", doc, getattr(said, "unreadable", 0), target=target)
             for outcome in ("delivered", "failed"):
                 doc = "Notifications by target and final outcome."
                 value = getattr(said, outcome, 0)

@@ -44,10 +44,12 @@ MAX_ROWS = 100_000
 SHUTDOWN_FLUSH_SECONDS = 10.0
 """Seconds the prediction log's writer gets at shutdown before it is killed."""
 SHUTDOWN_JOIN_SECONDS = 6.0
-NOTIFY_CLOSE_SECONDS = 1.0  # shutdown waits this long for a delivery under way; never for a dead endpoint
 """Seconds, after everything was stopped, that this server's own threads (``rollbackkit-*``: a
 lead being released, a writer or listener back from a connect) get to end before :func:`serve`
 returns: none may run while Python finalizes (a daemon thread logging then aborts the process)."""
+NOTIFY_CLOSE_SECONDS = 1.0
+"""Seconds shutdown waits for a delivery under way (never for a dead endpoint: a notification's
+threads then end within its ``timeout``, inside :data:`SHUTDOWN_JOIN_SECONDS`)."""
 
 
 def address_file(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> Path:
@@ -208,7 +210,7 @@ def serve(
     """
     import uvicorn
 
-    from rollbackkit.notify.process import notifier_for
+    from rollbackkit.notify.process import hold, notifier_for, release
     from rollbackkit.registry.repository import Repository
     from rollbackkit.serving.app import create_app
     from rollbackkit.serving.environment import ServingEnvironment
@@ -261,6 +263,7 @@ def serve(
         else:
             environment = ReplicaEnvironment(repo, name, env, store=store, replica=me, **options)
         environment.start()
+        notifier = hold(paths, notifier)  # this server's until it ends: everything in this process sends through it
         if notifier is not None:  # delivers what an earlier process left in the outbox, too
             notifier.start()
         sync = None
@@ -270,6 +273,7 @@ def serve(
             except BaseException:
                 environment.stop()
                 environment.close()
+                release(paths)
                 raise
         if prediction_log is not None:
             prediction_log.start()
@@ -314,8 +318,7 @@ def serve(
                 environment.close()
             if prediction_log is not None:
                 _close_log(prediction_log, paths, name, env)
-            if notifier is not None:  # what is undelivered stays in the outbox (the next process sends it)
-                notifier.close(wait=NOTIFY_CLOSE_SECONDS)
+            release(paths, NOTIFY_CLOSE_SECONDS)  # what is undelivered stays in the outbox (the next process sends it)
             _join_threads(SHUTDOWN_JOIN_SECONDS, before)
             try:
                 if json.loads(record.read_text()).get("pid") == os.getpid():

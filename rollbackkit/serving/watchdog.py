@@ -327,7 +327,8 @@ class Watchdog:
         if slot is not None:
             self._error_streak += 1
             if self._error_streak >= ERRORS_BEFORE_PAUSE:  # one failed evaluation is no news; several are
-                self._tell(slot, "error", "", paused)  # the pause only: gate-failed stays as it was
+                said = f"{EVALUATION_FAILED} {self._error_streak} times in a row ({error.partition(':')[0]})"
+                self._tell(slot, "error", "", said)  # the pause only; its words leave the server: no exception text
 
     def _complete_bake(self, slot: Slot) -> None:
         """Promote a full deploy's staged rows: its gates passed for the whole bake."""
