@@ -248,6 +248,7 @@ def stub(deployment: str = "model#prod#7", report: dict[str, Any] | None = None)
     """An environment whose canary (green, ``model@v1.1.0``) is ``deployment``; ``report``: its watchdog's last."""
     slot = SimpleNamespace(name="green", deployment=deployment, bundle=SimpleNamespace(version="v1.1.0"))
     state = SimpleNamespace(canary="green", shadow=None, live="blue", slot=lambda n: slot if n == "green" else None)
+    state.roles = lambda: {"live": None, "canary": slot, "shadow": None, "standby": None}
     return SimpleNamespace(name="model", env="prod", router=SimpleNamespace(state=state), last_report=report)
 
 

@@ -427,3 +427,27 @@ def test_an_index_that_cannot_be_replaced_after_the_commit_is_put_right_by_git(
     assert result.published and git(repo, "status", "--porcelain", "--", "audit") == ""  # no staged deletion
     entry = Journal(repo / ".rollbackkit" / "local" / "journal.jsonl").entries()[-1]
     assert (entry["event"], entry["commit"]) == ("audit-published", result.commit)
+
+
+def test_a_deleted_journal_line_is_the_same_problem_locally_and_in_the_published_export(tmp_path: Path) -> None:
+    """One chain check (registry.journal.check_chain) for the journal and its published export: a line
+    deleted from either is one broken link, never a cascade of problems for every line after it."""
+    from rollbackkit.ops import audit_check
+    from rollbackkit.ops.audit_trail import JOURNAL_EXPORT
+
+    journal = Journal(tmp_path / "local" / "journal.jsonl")
+    for step in range(6):
+        journal.append("note", text=f"step {step}")
+    lines = journal.path.read_bytes().splitlines(keepends=True)
+    exported = tmp_path / "clone" / JOURNAL_EXPORT
+    exported.parent.mkdir(parents=True)
+    exported.write_bytes(b"".join(lines[:2] + lines[3:]))  # the third entry deleted from the export
+    journal.path.write_bytes(exported.read_bytes())
+    head = {"seq": 6, "hash": journal.entries()[-1]["hash"]}
+    report = audit_check.TrailReport()
+    entries = audit_check._journal(tmp_path / "clone", head, report)
+    local = [f"line {p.line}: {p.problem}" for p in journal.verify()]
+    published = [p.problem for p in report.problems]
+    assert len(entries) == 5 and published == local, (published, local)
+    assert len(published) == 2 and all(p.startswith("line 3:") for p in published), published
+    assert "reordered" in published[0] and "sequence 4 where 3 was expected" in published[1]

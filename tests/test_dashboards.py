@@ -104,6 +104,17 @@ def test_promtool_accepts_the_alert_rules() -> None:
         assert wanted in alerts
 
 
+def test_the_readmes_alert_table_and_the_changelog_name_every_rule() -> None:
+    """An on-call reading the README's table sees every rule Prometheus may fire, and no rule that is not there."""
+    rules = [r["alert"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+    section = (ROOT / "README.md").read_text().split("### Prometheus, Grafana and alerts", 1)[1].split("\n### ", 1)[0]
+    table = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `Rollbackkit")]
+    listed = re.findall(r"`(Rollbackkit\w+)`", "".join(table))
+    assert sorted(listed) == sorted(rules), set(rules) ^ set(listed)
+    unreleased = (ROOT / "CHANGELOG.md").read_text().split("## [", 2)[1]
+    assert f"{len(rules)} rules" in " ".join(unreleased.split()), len(rules)
+
+
 def test_the_dashboard_is_importable_with_a_datasource_and_model_env_variables() -> None:
     board = dashboard()
     assert [(i["name"], i["type"], i["pluginId"]) for i in board["__inputs"]] == [

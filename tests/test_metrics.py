@@ -530,3 +530,75 @@ def test_reads_started_and_awaited_from_many_scrapes_at_once_never_fail() -> Non
         thread.join()
     assert errors == []
     assert reads.result("log", time.monotonic() + 0.5) == {"ok": True}
+
+
+def test_what_metrics_and_analysis_could_not_answer_shows_in_status_and_in_metrics(
+    projects: dict[str, tuple[Path, pd.DataFrame]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every count an on-call can alert on is in both places: a refused scrape, an /analysis that could not be
+    judged (its 503 names the exception's type only: the text can quote a value), a read not answered in time
+    and the replica's sync failures."""
+    from rollbackkit.errors import MetricsBusy
+    from rollbackkit.serving.verdict import Verdicts
+
+    env, client = in_process(projects["integer-labels"][0])
+    assert env.metrics is not None
+    env.log = _StuckLog()  # type: ignore[assignment]
+    env.sync = SimpleNamespace(failures=3, status=lambda: {"replica": "a", "error": None})  # type: ignore[assignment]
+
+    def raising(self: Verdicts, version: str | None = None) -> None:
+        raise ValueError("could not convert string to float: 'plan-sentinel-5d1e'")
+
+    monkeypatch.setattr(Verdicts, "verdict", raising)
+    failed = client.get("/analysis")
+    assert failed.status_code == 503 and set(failed.json()) == {"error", "hint"}
+    assert "ValueError" in failed.json()["error"]
+    assert_no_sentinel(failed.text)
+    assert FEATURE_SENTINEL in capsys.readouterr().err  # the full text: the server's own log
+
+    def busy(accept: str = "") -> tuple[bytes, str]:
+        raise MetricsBusy("Another scrape of /metrics is being rendered.", "Scrape again.")
+
+    render = env.metrics.exposition
+    monkeypatch.setattr(env.metrics, "exposition", busy)
+    assert client.get("/metrics").status_code == 503
+    monkeypatch.setattr(env.metrics, "exposition", render)
+    seen = Scrape(client.get("/metrics").text)
+    assert seen.value("rollbackkit_analysis_unanswered_total", reason="error") == 1
+    assert seen.value("rollbackkit_analysis_unanswered_total", reason="waiting") == 0
+    assert seen.value("rollbackkit_metrics_refused_total") == 1
+    unread = seen.number("rollbackkit_metrics_unread_total", source="log")
+
+    said = client.get("/status").json()
+    assert said["analysis"]["errors"] == 1 and said["analysis"]["waiting"] == 0
+    assert "ValueError" in said["analysis"]["last_error"]
+    assert said["metrics"]["enabled"] and said["metrics"]["scrapes_refused"] == 1
+    assert said["metrics"]["unread"]["log"] >= unread >= 1 and said["metrics"]["read_age_s"]["log"] >= 0
+    assert said["replica"]["failures"] == 3
+
+
+def test_a_scrape_behind_another_never_gets_a_body_older_than_reuse_s(
+    projects: dict[str, tuple[Path, pd.DataFrame]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two Prometheus servers scraping in step: the second waits for the body being rendered instead of
+    getting the one rendered a scrape interval ago."""
+    from rollbackkit.serving import metrics as metrics_module
+
+    repo, live = projects["boolean-labels"]
+    env, client = in_process(repo)
+    assert env.metrics is not None
+    old = Scrape(client.get("/metrics").text)
+    send(client, live.iloc[:ROWS_PER_REQUEST], "later")
+    monkeypatch.setattr(metrics_module, "REUSE_S", 0.2, raising=False)
+    time.sleep(0.3)  # the first body is older than REUSE_S now (a scrape interval ago)
+    monkeypatch.setattr(metrics_state, "READ_BUDGET", 0.8)
+    monkeypatch.setattr(metrics_module, "READ_BUDGET", 0.8)
+    env.log = _StuckLog()  # type: ignore[assignment]
+    slow = threading.Thread(target=env.metrics.exposition)
+    slow.start()
+    wait(lambda: env.metrics is not None and env.metrics._rendering.locked(), 10, "the slow scrape", every=0.01)
+    behind = client.get("/metrics")
+    slow.join()
+    assert behind.status_code == 200, behind.text
+    now = Scrape(behind.text)
+    assert now.number("rollbackkit_requests_total") == (old.value("rollbackkit_requests_total") or 0) + 1

@@ -30,7 +30,7 @@ from rollbackkit.ops.runbook_record import AuditReport, verify_audit
 from rollbackkit.project import ProjectPaths
 from rollbackkit.registry.audit_keys import fingerprint, verifies
 from rollbackkit.registry.gitrepo import find_root
-from rollbackkit.registry.journal import GENESIS, Journal, _digest
+from rollbackkit.registry.journal import GENESIS, Journal, check_chain
 
 
 @dataclass(frozen=True)
@@ -189,22 +189,10 @@ def _append_only(chain: list[tuple[str, dict[str, Any]]], entries: list[dict[str
 def _journal(root: Path, head: dict[str, Any], report: TrailReport) -> list[dict[str, Any]]:
     """Check the journal export's chain and its last entry against the manifest's ``head``; its entries."""
     lines = (_read(root, JOURNAL_EXPORT, TrailReport()) or b"").splitlines()  # listed: its problems come from there
-    entries, prev, seq = [], GENESIS, 0
-    for number, line in enumerate(lines, start=1):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            report.add(JOURNAL_EXPORT, f"line {number} is not valid JSON")
-            continue
-        if not isinstance(entry, dict):
-            report.add(JOURNAL_EXPORT, f"line {number} is not a journal entry")
-            continue
-        if entry.get("hash") != _digest(entry):
-            report.add(JOURNAL_EXPORT, f"line {number}: content does not match its hash (edited)")
-        if entry.get("prev") != prev or entry.get("seq") != seq + 1:
-            report.add(JOURNAL_EXPORT, f"line {number}: does not follow the line before it (deleted or reordered)")
-        prev, seq = str(entry.get("hash")), seq + 1
-        entries.append(entry)
+    chain = check_chain(lines)  # the journal's own chain rules (Journal.verify uses them too)
+    for problem in chain.problems:
+        report.add(JOURNAL_EXPORT, f"line {problem.line}: {problem.problem}")
+    seq, prev = chain.head
     if (seq, prev) != (head.get("seq"), head.get("hash")):
         late = isinstance(head.get("seq"), int) and seq > head["seq"]
         report.add(
@@ -212,7 +200,7 @@ def _journal(root: Path, head: dict[str, Any], report: TrailReport) -> list[dict
             f"ends at entry {seq}, the manifest's head is entry {head.get('seq')} "
             f"({'written to after publishing' if late else 'truncated'})",
         )
-    return entries
+    return chain.entries
 
 
 def verify_published(repo: str | Path = ".", key: str | None = None) -> TrailReport:

@@ -29,7 +29,7 @@ from rollbackkit.bundle.manifest import atomic_write
 from rollbackkit.errors import AuditTrailError, GitError
 from rollbackkit.locking import repo_lock
 from rollbackkit.ops.audit_commit import IndexLock, blobs, commit_files
-from rollbackkit.registry.audit_keys import signer
+from rollbackkit.registry.audit_keys import Signer, signer
 from rollbackkit.registry.gitrepo import Git
 from rollbackkit.registry.journal import GENESIS, Journal
 from rollbackkit.registry.repository import Repository
@@ -225,28 +225,11 @@ def publish(
         )
     with repo_lock(paths.lock_file):
         journal = Journal(paths.journal)
-        journal.check_appendable()
-        damage = journal.verify()
-        if damage:
-            raise AuditTrailError(
-                f"The journal is damaged (line {damage[0].line}: {damage[0].problem}); it is not published.",
-                "Run 'rollbackkit journal verify' and 'rollbackkit recover' first.",
-            )
-        raw = journal.path.read_bytes() if journal.path.exists() else b""
-        raw = raw[: raw.rfind(b"\n") + 1]  # complete lines only: a server may be appending right now
-        entries = [json.loads(line) for line in raw.splitlines()]  # the export and its head: one read
-        if not entries:
-            raise AuditTrailError("The journal is empty: there is nothing to publish.", "Register or deploy first.")
+        raw, entries = _journal_export(journal)
         count, previous_hash, previous = _previous(git)
         _extends(previous, entries)
         files = _notebooks(paths.root, entries)
-        key = signer(paths.local, create=previous is None)  # a trail's key is never made up on the spot
-        if previous is not None and previous.get("key") not in (None, key.fingerprint):
-            raise AuditTrailError(
-                f"The published trail is signed by key {str(previous['key'])[:16]}, and this machine's key is "
-                f"{key.fingerprint[:16]} (from {key.source}).",
-                "Set ROLLBACKKIT_AUDIT_KEY to the trail's private key (PEM text or file); nothing was published.",
-            )
+        key = _trail_key(paths.local, previous)
         if _nothing_new(previous, files, entries):
             seq = int(previous["journal"]["seq"]) if previous else 0
             _follow(git, paths.root, _committed(git, count))  # after a crash between commit and work tree
@@ -254,19 +237,8 @@ def publish(
         files[JOURNAL_EXPORT] = raw
         files[PUBLIC_KEY] = base64.b64encode(key.public_key) + b"\n"
         head = entries[-1]
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "seq": count + 1,
-            "published": head.get("time"),
-            "journal": {"file": JOURNAL_EXPORT, "seq": head["seq"], "hash": head["hash"]},
-            "files": {p: _sha(d) for p, d in sorted(files.items())},
-            "previous": previous_hash,
-            "public_key": base64.b64encode(key.public_key).decode(),
-            "key": key.fingerprint,
-        }
-        manifest["signature"] = key.sign(canonical(manifest))
         name, listed = manifest_name(count + 1), len(files)
-        files[name] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+        files[name] = _signed_manifest(files, key, count + 1, head, previous_hash)
         notebooks = sum(p.startswith(RUNBOOKS) for p in files)
         text = message or f"audit: publish the trail to journal entry {head['seq']} ({notebooks} runbook notebooks)"
         _no_links(paths.root, files)
@@ -282,17 +254,67 @@ def publish(
                 "Run 'rollbackkit audit publish' again before you commit anything (it updates the index).",
             )
         _updated(git, paths.root, files, commit)
-    pushed = False
     if push:
-        try:
-            git.run("push", "-q", "origin", f"HEAD:refs/heads/{branch}", timeout=PUSH_TIMEOUT_S)
-        except GitError as exc:
-            raise AuditTrailError(
-                f"The trail was committed ({commit[:12]}) but not pushed: {exc.message}",
-                f"Push it with 'git push origin {branch}' (or rerun with --push).",
-            ) from exc
-        pushed = True
-    return PublishResult(True, commit, name, listed, head["seq"], key.fingerprint, pushed)
+        _push(git, str(branch), commit)
+    return PublishResult(True, commit, name, listed, head["seq"], key.fingerprint, push)
+
+
+def _journal_export(journal: Journal) -> tuple[bytes, list[dict[str, Any]]]:
+    """The journal's complete lines and their entries (one read), refused when damaged or empty."""
+    journal.check_appendable()
+    damage = journal.verify()
+    if damage:
+        raise AuditTrailError(
+            f"The journal is damaged (line {damage[0].line}: {damage[0].problem}); it is not published.",
+            "Run 'rollbackkit journal verify' and 'rollbackkit recover' first.",
+        )
+    raw = journal.path.read_bytes() if journal.path.exists() else b""
+    raw = raw[: raw.rfind(b"\n") + 1]  # complete lines only: a server may be appending right now
+    entries = [json.loads(line) for line in raw.splitlines()]
+    if not entries:
+        raise AuditTrailError("The journal is empty: there is nothing to publish.", "Register or deploy first.")
+    return raw, entries
+
+
+def _trail_key(local: Path, previous: dict[str, Any] | None) -> Signer:
+    """This machine's signing key, which must be the published trail's (made only for a first manifest)."""
+    key = signer(local, create=previous is None)  # a trail's key is never made up on the spot
+    if previous is not None and previous.get("key") not in (None, key.fingerprint):
+        raise AuditTrailError(
+            f"The published trail is signed by key {str(previous['key'])[:16]}, and this machine's key is "
+            f"{key.fingerprint[:16]} (from {key.source}).",
+            "Set ROLLBACKKIT_AUDIT_KEY to the trail's private key (PEM text or file); nothing was published.",
+        )
+    return key
+
+
+def _signed_manifest(
+    files: dict[str, bytes], key: Signer, seq: int, head: dict[str, Any], previous_hash: str | None
+) -> bytes:
+    """Manifest ``seq``: every file's sha256, the journal's head and the previous manifest's hash, signed."""
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "seq": seq,
+        "published": head.get("time"),
+        "journal": {"file": JOURNAL_EXPORT, "seq": head["seq"], "hash": head["hash"]},
+        "files": {p: _sha(d) for p, d in sorted(files.items())},
+        "previous": previous_hash,
+        "public_key": base64.b64encode(key.public_key).decode(),
+        "key": key.fingerprint,
+    }
+    manifest["signature"] = key.sign(canonical(manifest))
+    return (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
+
+
+def _push(git: Git, branch: str, commit: str) -> None:
+    """Push the trail's commit to ``origin``'s ``branch``; a failure names the commit (already published)."""
+    try:
+        git.run("push", "-q", "origin", f"HEAD:refs/heads/{branch}", timeout=PUSH_TIMEOUT_S)
+    except GitError as exc:
+        raise AuditTrailError(
+            f"The trail was committed ({commit[:12]}) but not pushed: {exc.message}",
+            f"Push it with 'git push origin {branch}' (or rerun with --push).",
+        ) from exc
 
 
 def _land(git: Git, files: dict[str, bytes], message: str) -> tuple[str, str | None]:

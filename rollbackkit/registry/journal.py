@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,6 +69,54 @@ def _link(entry: dict[str, Any] | None) -> tuple[int, str] | None:
     if type(seq) is not int or seq < 1 or not isinstance(digest, str) or len(digest) != 64:
         return None
     return seq, digest
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """What :func:`check_chain` found in a journal's lines.
+
+    Attributes:
+        problems: One per broken link (empty: the chain holds).
+        head: ``(seq, hash)`` of the last entry followed (``(0, GENESIS)``: none).
+        entries: The entries read, in order (lines that are not one are left out).
+        hashes: Each sequence number's hash, as followed.
+    """
+
+    problems: list[JournalProblem]
+    head: tuple[int, str]
+    entries: list[dict[str, Any]]
+    hashes: dict[int, str]
+
+
+def check_chain(lines: Iterable[bytes]) -> ChainCheck:
+    """Check the hash chain of a journal's lines (the journal file, or a published export of it).
+
+    Each line must be a JSON entry whose ``hash`` covers its content, whose ``prev`` is the line
+    before's hash and whose ``seq`` follows; a broken link is one problem, and the check goes on
+    from that entry's own link (one damaged line is one or two problems, not a cascade).
+    """
+    problems: list[JournalProblem] = []
+    prev, seq = GENESIS, 0
+    hashes: dict[int, str] = {}
+    entries: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        entry = _parse(line)
+        if entry is None:
+            problems.append(JournalProblem(number, "not valid JSON"))
+            continue
+        entries.append(entry)
+        if entry.get("hash") != _digest(entry):
+            problems.append(JournalProblem(number, "content does not match its hash (edited)"))
+        if entry.get("prev") != prev:
+            problems.append(
+                JournalProblem(number, "does not follow the previous line (a line was deleted or reordered)")
+            )
+        if entry.get("seq") != seq + 1:
+            problems.append(JournalProblem(number, f"sequence {entry.get('seq')} where {seq + 1} was expected"))
+        link = _link(entry)
+        prev, seq = (link[1], link[0]) if link else (str(entry.get("hash", "")), seq + 1)
+        hashes[seq] = prev
+    return ChainCheck(problems, (seq, prev), entries, hashes)
 
 
 def _stamp() -> str:
@@ -387,28 +435,11 @@ class Journal:
 
     def verify(self) -> list[JournalProblem]:
         """Check every link of the chain and the head; empty list means intact."""
-        problems: list[JournalProblem] = []
-        prev, seq = GENESIS, 0
-        hashes: dict[int, str] = {}
         lines = self._lines()
         if self._torn_tail()[1]:
             lines = lines[:-1]  # a write torn by a crash: never committed (the head check sees a cut entry)
-        for number, line in enumerate(lines, start=1):
-            entry = _parse(line)
-            if entry is None:
-                problems.append(JournalProblem(number, "not valid JSON"))
-                continue
-            if entry.get("hash") != _digest(entry):
-                problems.append(JournalProblem(number, "content does not match its hash (edited)"))
-            if entry.get("prev") != prev:
-                problems.append(
-                    JournalProblem(number, "does not follow the previous line (a line was deleted or reordered)")
-                )
-            if entry.get("seq") != seq + 1:
-                problems.append(JournalProblem(number, f"sequence {entry.get('seq')} where {seq + 1} was expected"))
-            link = _link(entry)
-            prev, seq = (link[1], link[0]) if link else (str(entry.get("hash", "")), seq + 1)
-            hashes[seq] = prev
+        chain = check_chain(lines)
+        problems, (seq, _), hashes = list(chain.problems), chain.head, chain.hashes
         try:
             head_seq, head_hash = self._head()
         except JournalDamaged:

@@ -35,13 +35,9 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio
-import anyio.to_thread
 import pandas as pd
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -56,13 +52,13 @@ from rollbackkit.errors import (
     InvalidName,
     InvalidReference,
     InvalidVersion,
-    MetricsBusy,
     PreflightFailed,
     RollbackkitError,
     RoutingError,
-    VersionNotServed,
 )
 from rollbackkit.refs import shown
+from rollbackkit.serving.answers import MAX_BODY_BYTES as MAX_BODY_BYTES
+from rollbackkit.serving.answers import BadRequest, error, read
 from rollbackkit.serving.bodies import (
     ADMIN_BODIES,
     Body,
@@ -77,70 +73,10 @@ from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.labels import serve_labels
 from rollbackkit.serving.log_operations import log_operation
 from rollbackkit.serving.openapi import openapi_document
-from rollbackkit.serving.verdict import THREADS, FlaggerPayload, StillEvaluating, Verdict, Verdicts, flagger_status
+from rollbackkit.serving.signal_routes import SignalCounts, signal_routes, signal_status
 from rollbackkit.serving.wire import decode_frame, json_records, records_frame
 
 _BEARER = b"Bearer "
-MAX_BODY_BYTES = 200 * 1024 * 1024
-"""The largest request body read (a bigger ``Content-Length``, or more bytes sent: 413)."""
-
-
-_B = TypeVar("_B", bound=Body)
-
-
-class _BadRequest(Exception):
-    def __init__(self, message: str, hint: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message, self.hint, self.status = message, hint, status
-
-
-async def _body(request: Request) -> bytes:
-    """The body's bytes, at most :data:`MAX_BODY_BYTES` (413 before reading when its
-    ``Content-Length`` says more, or as soon as more arrives)."""
-    too_big = _BadRequest(
-        f"The body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB.",
-        "Send fewer rows per request (split the batch).",
-        413,
-    )
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _error(status: int, message: str, hint: str = "", **extra: Any) -> JSONResponse:
-    """One ``{"error", "hint"}`` line, whatever a message quoted from the request held."""
-    body = {"error": " ".join(message.split()), "hint": " ".join(hint.split()), **extra}
-    return JSONResponse(body, status_code=status)
-
-
-async def _read(request: Request, model: type[_B]) -> _B:
-    """The body as ``model``, or a one-line :class:`_BadRequest` naming the first problem."""
-    hint = f"See POST {request.url.path} in GET /openapi.json."
-    try:
-        return model.model_validate_json(await _body(request))
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        if first["type"] == "json_invalid":  # also too deep, a lone surrogate, a number out of range
-            message = f"The body is not valid JSON: {first['msg'].removeprefix('Invalid JSON: ')}"
-            if "hex escape" in message:
-                message += " (a \\u escape must be a whole character; a lone surrogate is not one)"
-            message += "."
-        elif first["type"] == "model_type":
-            message = "The body must be a JSON object."
-        elif first["type"] == "extra_forbidden":
-            message = f"Unknown field {where!r}."
-        else:
-            message = f"{where}: {first['msg'].removeprefix('Value error, ')}."
-        more = exc.error_count() - 1
-        raise _BadRequest(message + (f" ({more} more problem{'s' * (more > 1)})" if more else ""), hint) from None
 
 
 def _decoded(frame: Any, what: str) -> pd.DataFrame:
@@ -148,10 +84,10 @@ def _decoded(frame: Any, what: str) -> pd.DataFrame:
     try:
         return decode_frame(frame)
     except InvalidInput as exc:
-        raise _BadRequest(f"{what}: {exc.message}", exc.hint) from None
+        raise BadRequest(f"{what}: {exc.message}", exc.hint) from None
     except Exception as exc:  # a hostile frame: every failure to read it is a bad request
         hint = "Build it with rollbackkit.serving.wire.encode_frame."
-        raise _BadRequest(f"{what} cannot be read: {type(exc).__name__}: {exc}.", hint) from None
+        raise BadRequest(f"{what} cannot be read: {type(exc).__name__}: {exc}.", hint) from None
 
 
 def _frame(body: PredictBody) -> tuple[pd.DataFrame, bool]:
@@ -165,17 +101,17 @@ def _frame(body: PredictBody) -> tuple[pd.DataFrame, bool]:
         try:
             return records_frame(body.records), False
         except InvalidInput as exc:
-            raise _BadRequest(exc.message, exc.hint) from None
+            raise BadRequest(exc.message, exc.hint) from None
     elif body.columns is not None and body.data:
         short = next((i for i, row in enumerate(body.data) if len(row) != len(body.columns)), None)
         if short is not None:  # pandas would pad a short row with missing values
             message = f"Row {short} has {len(body.data[short])} values for {len(body.columns)} columns."
-            raise _BadRequest(message, hint)
+            raise BadRequest(message, hint)
         try:
             return pd.DataFrame(body.data, columns=body.columns), False
         except ValueError as exc:
-            raise _BadRequest(f"The rows do not match the columns: {exc}.", hint) from None
-    raise _BadRequest("The body has no rows.", hint)
+            raise BadRequest(f"The rows do not match the columns: {exc}.", hint) from None
+    raise BadRequest("The body has no rows.", hint)
 
 
 def _too_many(rows: int, max_rows: int) -> tuple[str, str, int]:
@@ -202,35 +138,35 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         hint = "Send 'Authorization: Bearer TOKEN' with the project's admin token."
         if not header.startswith(_BEARER):
             refused["unauthorised"] += 1
-            return _error(401, "Admin calls need 'Authorization: Bearer <token>'.", hint)
+            return error(401, "Admin calls need 'Authorization: Bearer <token>'.", hint)
         if not hmac.compare_digest(header[len(_BEARER) :], expected):
             refused["unauthorised"] += 1
-            return _error(403, "The admin token is wrong.", hint)
+            return error(403, "The admin token is wrong.", hint)
         return None
 
     async def predict(request: Request) -> JSONResponse:
         try:
-            body = await _read(request, PredictBody)
+            body = await read(request, PredictBody)
             rows = len(body.records or body.data or [])
             if body.frame is None and rows > max_rows:
-                raise _BadRequest(*_too_many(rows, max_rows))
+                raise BadRequest(*_too_many(rows, max_rows))
             frame, typed = _frame(body)
             if len(frame) > max_rows:
-                raise _BadRequest(*_too_many(len(frame), max_rows))
-        except _BadRequest as exc:
+                raise BadRequest(*_too_many(len(frame), max_rows))
+        except BadRequest as exc:
             refused["bad_predict_bodies"] += 1
-            return _error(exc.status, exc.message, exc.hint)
+            return error(exc.status, exc.message, exc.hint)
         request_id = uuid.uuid4().hex
         sent = body.key if body.key is not None else request.headers.get("x-request-key")
         key = str(sent) if sent not in (None, "") else None  # logged as sent; None: the request id routes it
         try:
             routed = await run_in_threadpool(env.predict, frame, key, request_id, untyped=not typed)
         except IncompatibleInput as exc:
-            return _error(422, exc.message, exc.hint, columns=getattr(exc, "columns", []), request_id=request_id)
+            return error(422, exc.message, exc.hint, columns=getattr(exc, "columns", []), request_id=request_id)
         except RoutingError as exc:
-            return _error(503, exc.message, exc.hint, request_id=request_id)
+            return error(503, exc.message, exc.hint, request_id=request_id)
         except Exception as exc:  # a model failure is the server's fault, reported as JSON
-            return _error(500, f"Scoring failed: {type(exc).__name__}: {exc}", request_id=request_id)
+            return error(500, f"Scoring failed: {type(exc).__name__}: {exc}", request_id=request_id)
         slot = routed.slot
         return JSONResponse(
             {
@@ -266,23 +202,15 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
     async def openapi(request: Request) -> JSONResponse:
         return JSONResponse(openapi_document(env.name, env.env))
 
+    counts = SignalCounts()  # what /metrics and /analysis could not answer: shown in /status and /metrics
+    if env.metrics is not None:
+        env.metrics.refused, env.metrics.signals = refused, counts  # read at each scrape
+
     async def status(request: Request) -> JSONResponse:
         state = await run_in_threadpool(env.status)  # asks the log's writer process
-        return JSONResponse({**state, "refused": dict(refused)})
-
-    if env.metrics is not None:
-        env.metrics.refused = refused  # read at each scrape
-
-    async def metrics(request: Request) -> Response:
-        """Prometheus' text format (no token); a bounded wait on the log writer and the store, off the loop."""
-        if env.metrics is None:
-            hint = "Restart it without --no-metrics."
-            return _error(404, "This server runs without metrics (serve --no-metrics).", hint)
-        try:  # one scrape renders at a time; the others get its last body, or a 503 before the first
-            body, content_type = await run_in_threadpool(env.metrics.exposition, request.headers.get("accept", ""))
-        except MetricsBusy as busy:
-            return _error(503, busy.message, busy.hint)
-        return Response(body, headers={"Content-Type": content_type})
+        if env.sync is not None and isinstance(state.get("replica"), dict):  # /metrics' sync_failures_total too
+            state["replica"] = {**state["replica"], "failures": env.sync.failures}
+        return JSONResponse({**state, "refused": dict(refused), **signal_status(env, counts)})
 
     def admin(operation: str) -> Any:
         async def handler(request: Request) -> JSONResponse:
@@ -290,17 +218,17 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
             if denied is not None:
                 return denied
             try:
-                body = await _read(request, ADMIN_BODIES[operation])
+                body = await read(request, ADMIN_BODIES[operation])
                 result = await run_in_threadpool(_admin_call, env, operation, body)
-            except _BadRequest as exc:
+            except BadRequest as exc:
                 refused["bad_admin_bodies"] += 1
-                return _error(exc.status, exc.message, exc.hint)
+                return error(exc.status, exc.message, exc.hint)
             except (InvalidInput, InvalidName, InvalidReference, InvalidVersion) as exc:
-                return _error(400, exc.message, exc.hint)
+                return error(400, exc.message, exc.hint)
             except PreflightFailed as exc:
-                return _error(409, exc.message, exc.hint, preflight=exc.report)
+                return error(409, exc.message, exc.hint, preflight=exc.report)
             except RollbackkitError as exc:
-                return _error(409, exc.message, exc.hint)
+                return error(409, exc.message, exc.hint)
             return JSONResponse(result)
 
         return handler
@@ -310,61 +238,25 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
         if denied is not None:
             return denied
         try:
-            body = await _read(request, LabelsBody)
+            body = await read(request, LabelsBody)
             if len(body.labels) > max_rows:
-                raise _BadRequest(*_too_many(len(body.labels), max_rows))
+                raise BadRequest(*_too_many(len(body.labels), max_rows))
             result = await run_in_threadpool(serve_labels, env, body)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             refused["bad_admin_bodies"] += 1
-            return _error(exc.status, exc.message, exc.hint)
+            return error(exc.status, exc.message, exc.hint)
         except InvalidInput as exc:
-            return _error(400, exc.message, exc.hint)
+            return error(400, exc.message, exc.hint)
         except RollbackkitError as exc:
-            return _error(409, exc.message, exc.hint)
+            return error(409, exc.message, exc.hint)
         return JSONResponse(result)
-
-    verdicts = Verdicts(env)
-    judging = anyio.CapacityLimiter(THREADS)  # /analysis's own worker threads, beside the pool /predict uses
-
-    async def verdict(version: str | None, status: Callable[[Verdict], int]) -> JSONResponse:
-        """The version's verdict rendered, or the one-line answer why there is none (404 not served, 503 not
-        judged); at most ``THREADS`` worker threads at a time, so /predict never waits behind a burst of polls."""
-        try:
-            found = await anyio.to_thread.run_sync(verdicts.verdict, version, limiter=judging)
-            return JSONResponse(found.to_dict(), status_code=status(found))
-        except VersionNotServed as exc:
-            return _error(404, exc.message, exc.hint)
-        except (InvalidName, InvalidReference, InvalidVersion) as exc:  # quoted cut short: never echoed whole
-            return _error(400, exc.message, exc.hint)
-        except StillEvaluating as exc:
-            return _error(503, exc.message, exc.hint)
-        except Exception as exc:  # the log unreachable, a gate that raises, a value JSON cannot hold: never a pass
-            message = f"The gates could not be evaluated: {type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
-            return _error(503, message, "GET /status shows the log and the watchdog; ask again.")
-
-    async def analysis(request: Request) -> JSONResponse:
-        """Argo Rollouts' web metric: the verdict, 200 whatever it says (a non-2xx is an Argo error)."""
-        asked = request.query_params.getlist("version")
-        if len(asked) > 1:
-            return _error(400, f"version is given {len(asked)} times.", "Ask for one version (version=V).")
-        return await verdict(asked[0] if asked else None, lambda _: 200)
-
-    async def flagger(request: Request) -> JSONResponse:
-        """Flagger's webhook: 200 when the version passed, 412 (a failed check) when it failed or waits."""
-        try:
-            payload = await _read(request, FlaggerPayload)
-        except _BadRequest as exc:
-            return _error(exc.status, exc.message, exc.hint)
-        return await verdict(payload.metadata.get("version"), flagger_status)
 
     routes = [
         Route("/predict", predict, methods=["POST"]),
-        Route("/analysis", analysis, methods=["GET"]),
-        Route("/analysis/flagger", flagger, methods=["POST"]),
         Route("/labels", labels, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/status", status, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        *signal_routes(env, counts),
         Route("/openapi.json", openapi, methods=["GET"]),
         *[Route(f"/admin/{op}", admin(op), methods=["POST"]) for op in ADMIN_BODIES],
     ]
@@ -383,7 +275,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"{asked} is not allowed here; it answers {allow or 'other methods'}."
     else:
         message = f"{asked}: {exc.detail}."
-    response = _error(exc.status_code, message, "GET /openapi.json lists every route and its methods.")
+    response = error(exc.status_code, message, "GET /openapi.json lists every route and its methods.")
     response.headers.update(exc.headers or {})
     return response
 

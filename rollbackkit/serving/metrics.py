@@ -10,7 +10,7 @@ gate report, log writer, shadow mirror, replicas, notifications) is read at scra
 
 Every metric has the labels ``model`` and ``env``. No label ever holds a feature value, a
 predicted label, a request key or a secret: versions, slots, roles, gate names, outcomes,
-actions and reasons only (bounded sets). The names are the contract H5's dashboard and
+actions and reasons only (bounded sets). The names are what ``contrib/``'s dashboard and
 alert rules read; the README's "Metrics" table lists them.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -26,7 +27,7 @@ from prometheus_client.exposition import choose_encoder
 
 from rollbackkit.errors import MetricsBusy
 from rollbackkit.serving.metrics_state import READ_BUDGET, StateCollector, bare
-from rollbackkit.serving.status import TrafficEvent
+from rollbackkit.serving.status import CHANGES, TrafficEvent
 
 if TYPE_CHECKING:
     from rollbackkit.serving.router import Slot
@@ -37,12 +38,14 @@ _OUTCOMES: tuple[Outcome, ...] = ("ok", "client_error", "error")
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Seconds: ``rollbackkit_request_duration_seconds``' buckets (routing to answer, inside the server)."""
 
-ACTIONS = ("deploy", "canary", "shadow", "step", "promote", "rollback", "auto-rollback")
-"""``rollbackkit_traffic_changes_total``'s ``action`` values (each starts at 0)."""
+ACTIONS = CHANGES
+"""``rollbackkit_traffic_changes_total``'s ``action`` values, each from 0 (the public words of status.CHANGES)."""
+
+REUSE_S = 5.0
+"""Seconds a body rendered for one scrape is handed to a scrape that arrives while the next renders;
+older, that scrape waits for the body being rendered (at most ``READ_BUDGET`` + 1 s)."""
 
 disable_created_metrics()  # no ``*_created`` series: half the lines of a scrape, nothing a dashboard reads
-
-_SHIFTS = frozenset({"deploy", "advance", "promote", "rollback"})  # TrafficEvent kinds that moved traffic
 
 
 class _Children(NamedTuple):
@@ -104,11 +107,12 @@ class ServingMetrics:
             self.changes.labels(*self._base, action)
         self.rollbacks.labels(*self._base, "manual", "manual")
         self.refused: Mapping[str, int] | None = None
+        self.signals: Any = None  # the app's SignalCounts (scrapes refused, /analysis unanswered); read at scrape
         self.environment = environment
         self._children: dict[tuple[str, str], _Children] = {}
         self._expected: set[str] = set()  # gates whose automatic-rollback series exists (at 0 until one)
-        self._rendering = threading.Lock()  # one scrape renders at a time; the others get its last body
-        self._rendered: dict[str, bytes] = {}  # content type -> the last body rendered
+        self._rendering = threading.Lock()  # one scrape renders at a time; the others get a recent body
+        self._rendered: dict[str, tuple[float, bytes]] = {}  # content type -> when (monotonic) and the last body
         self.collector = StateCollector(environment, self)
         self.registry.register(self.collector)
         ProcessCollector(registry=self.registry)
@@ -140,12 +144,11 @@ class ServingMetrics:
     # ------------------------------------------------------------------------- the listener
     def on_event(self, event: TrafficEvent) -> None:
         """A listener of the environment's traffic events: counts traffic changes and rollbacks."""
-        if event.kind not in _SHIFTS:
+        action = event.change
+        if action is None:
             return
         self.expect_rollbacks()
-        action = "step" if event.kind == "advance" else event.action
-        if action:
-            self.changes.labels(*self._base, action).inc()
+        self.changes.labels(*self._base, action).inc()
         if event.kind == "rollback":
             automatic = event.action == "auto-rollback"
             reason = self._failed_gates(event) if automatic else "manual"
@@ -158,8 +161,7 @@ class ServingMetrics:
         state = getattr(getattr(self.environment, "router", None), "state", None)
         if state is None:
             return
-        slots = (state.slot(state.live), state.slot(state.canary), state.slot(state.shadow), state.standby)
-        for slot in (s for s in slots if s is not None):
+        for slot in (s for s in state.roles().values() if s is not None):
             for gate in (getattr(slot.bundle, "gates", None) or {}).get("gates") or []:
                 name = gate.get("name")
                 if name and gate.get("severity", "rollback") == "rollback" and name not in self._expected:
@@ -184,23 +186,31 @@ class ServingMetrics:
         """The body and content type of ``GET /metrics`` (OpenMetrics when ``accept`` asks for it).
 
         One scrape renders at a time (it may wait for the log writer or the store, up to
-        :data:`~rollbackkit.serving.metrics_state.READ_BUDGET`); a scrape arriving meanwhile
-        gets the last body rendered at once; before the first it waits for that one, and gets
-        :class:`~rollbackkit.errors.MetricsBusy` only after ``READ_BUDGET`` + 1 s: scrapes never
-        pile up on the threads that serve ``/predict``.
+        :data:`~rollbackkit.serving.metrics_state.READ_BUDGET`). A scrape arriving meanwhile gets
+        the last body at once when it is at most :data:`REUSE_S` old; else it waits for the body
+        being rendered (or renders one), and gets :class:`~rollbackkit.errors.MetricsBusy` only
+        after ``READ_BUDGET`` + 1 s: scrapes never pile up on the threads that serve ``/predict``,
+        and no scrape is handed a picture older than ``REUSE_S``.
         """
         encoder, content_type = choose_encoder(accept)
+        arrived = time.monotonic()
         if not self._rendering.acquire(blocking=False):
-            last = self._rendered.get(content_type)
-            if last is not None:
+            at, last = self._rendered.get(content_type, (-REUSE_S - 1.0, b""))
+            if arrived - at <= REUSE_S:  # recent enough
                 return last, content_type
-            if not self._rendering.acquire(timeout=READ_BUDGET + 1.0):  # the first body: wait for it, bounded
+            if not self._rendering.acquire(timeout=READ_BUDGET + 1.0):  # wait for the body being rendered, bounded
                 raise MetricsBusy(
                     "Another scrape of /metrics is being rendered.", "Scrape again; one scrape at a time is served."
                 )
+            at, last = self._rendered.get(content_type, (-REUSE_S - 1.0, b""))
+            if arrived - at <= REUSE_S:  # the body rendered while this scrape waited
+                self._rendering.release()
+                return last, content_type
         try:
             self.expect_rollbacks()
-            body = self._rendered[content_type] = encoder(self.registry)
+            began = time.monotonic()  # a body is as old as the moment its rendering began
+            body = encoder(self.registry)
+            self._rendered[content_type] = (began, body)
         finally:
             self._rendering.release()
         return body, content_type

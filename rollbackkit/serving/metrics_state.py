@@ -92,6 +92,14 @@ class BoundedReads:
         with self._lock:
             return time.monotonic() - self._since.get(source, time.monotonic())
 
+    def status(self) -> dict[str, dict[str, float]]:
+        """Each source asked so far: its reads not answered in time (``unread``) and ``read_age_s`` (``/status``)."""
+        with self._lock:
+            sources = sorted(self._since)
+            unread = dict(self.unread)
+        ages = {source: round(self.age(source), 3) for source in sources}
+        return {source: {"unread": unread.get(source, 0), "read_age_s": ages[source]} for source in sources}
+
 
 class _Families:
     """Metric families under construction, each with the ``model`` and ``env`` labels first."""
@@ -155,15 +163,11 @@ class StateCollector(Collector):
     def _routing(self, out: _Families) -> None:
         state = self.environment.router.state
         canary_share = state.percent / 100 if state.canary else 0.0
-        roles = (
-            ("live", state.slot(state.live), 1.0 - canary_share),
-            ("canary", state.slot(state.canary), canary_share),
-            ("standby", state.standby, 0.0),
-            ("shadow", state.slot(state.shadow), state.shadow_percent / 100),
-        )
-        for role, slot, share in roles:
+        shares = {"live": 1.0 - canary_share, "canary": canary_share, "shadow": state.shadow_percent / 100}
+        for role, slot in state.roles().items():
             if slot is None:
                 continue
+            share = shares.get(role, 0.0)  # a standby takes none
             version = slot.bundle.version
             doc = "Share of requests (0..1) by role; a shadow's: the share of requests it mirrors."
             out.add("gauge", "rollbackkit_traffic_share", doc, share, version=version, slot=slot.name, role=role)
@@ -176,6 +180,13 @@ class StateCollector(Collector):
             for key, reason in REFUSALS.items():
                 doc = "Requests refused before any version saw them, by reason."
                 out.add("counter", "rollbackkit_refused_requests", doc, refused.get(key, 0), reason=reason)
+        signals = getattr(self.metrics, "signals", None)
+        if signals is not None:
+            doc = "Scrapes of /metrics answered 503: another scrape was rendering and no recent body could be reused."
+            out.add("counter", "rollbackkit_metrics_refused", doc, signals.scrapes_refused)
+            for reason, value in (("error", signals.analysis_errors), ("waiting", signals.analysis_waiting)):
+                doc = "GET /analysis answers without a verdict (503): the evaluation raised, or waited too long."
+                out.add("counter", "rollbackkit_analysis_unanswered", doc, value, reason=reason)
 
     def _gates(self, out: _Families) -> None:
         env = self.environment
@@ -350,5 +361,4 @@ def _counts(log: Any) -> dict[str, Any]:
 
 def _served(state: Any) -> set[str]:
     """The versions in a slot now (live, canary, shadow, standby)."""
-    slots = (state.slot(state.live), state.slot(state.canary), state.slot(state.shadow), state.standby)
-    return {slot.bundle.version for slot in slots if slot is not None}
+    return {slot.bundle.version for slot in state.roles().values() if slot is not None}

@@ -11,23 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from rollbackkit.serving.bodies import ADMIN_BODIES, LabelsBody
-from rollbackkit.serving.verdict import DECISIONS, FRESH_S, ROLLED_BACK, FlaggerPayload
+from rollbackkit.serving.openapi_signals import OBJECT as _OBJECT
+from rollbackkit.serving.openapi_signals import SIGNAL_SCHEMAS, signal_paths
+from rollbackkit.serving.openapi_signals import TEXT as _TEXT
+from rollbackkit.serving.openapi_signals import answer as _answer
+from rollbackkit.serving.openapi_signals import body as _body
+from rollbackkit.serving.openapi_signals import ref as _ref
 from rollbackkit.serving.wire import FORMAT
-
-_JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"description": description, "content": {_JSON: {"schema": schema or _ref("Error")}}}
-
-
-def _body(schema: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {_JSON: {"schema": schema, "example": example}}}
-
 
 _REFUSALS = {
     "400": _answer("The body is not a JSON object of this shape (or names a malformed version); nothing changed."),
@@ -36,8 +26,6 @@ _REFUSALS = {
     "413": _answer("The body is over 200 MB (``Content-Length``, checked before it is read); nothing changed."),
     "409": _answer("Refused (failed preflight, no canary, no log...): ``error`` and ``hint``; nothing changed."),
 }
-_TEXT = {"type": "string"}
-_OBJECT = {"type": "object", "additionalProperties": True}
 
 
 def _admin(operation: str, summary: str, example: dict[str, Any], answer: str) -> dict[str, Any]:
@@ -128,47 +116,7 @@ _SCHEMAS: dict[str, Any] = {
         },
         "required": ["predictions", "version", "bundle_id", "slot", "request_id"],
     },
-    "Verdict": {
-        "type": "object",
-        "description": (
-            "A version's gate verdict, judged without acting (no rollback, promotion or streak counted). "
-            "decision: pass (passed), rollback (failed), warn|inconclusive (inconclusive: wait; the watchdog never "
-            f"promotes on warn). source: watchdog (its report about this deployment, at most {FRESH_S:g} s old, "
-            "failure_limit applied), evaluated (judged now) or history (role rolled-back: a rollback took this "
-            "version's traffic away; decision rollback, the reason names the rollback's tag and time). A gate's "
-            "message and the reason hold gate names, statuses, values and bounds only, never a slice's value."
-        ),
-        "properties": {
-            "model": _TEXT,
-            "env": _TEXT,
-            "version": _TEXT,
-            "role": {"enum": ["live", "canary", "shadow", ROLLED_BACK]},
-            "deployment": _TEXT,
-            "decision": {"enum": list(DECISIONS)},
-            "reason": _TEXT,
-            "n": {"type": "integer", "description": "Rows in the window judged."},
-            "evaluated_at": _TEXT,
-            "source": {"enum": ["watchdog", "evaluated", "history"]},
-            "passed": {"type": "boolean"},
-            "failed": {"type": "boolean"},
-            "inconclusive": {"type": "boolean"},
-            "gates": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "name": _TEXT,
-                        "kind": _TEXT,
-                        "status": _TEXT,
-                        "value": {"type": ["number", "null"]},
-                        "threshold": _OBJECT,
-                        "message": _TEXT,
-                    },
-                },
-            },
-        },
-        "required": ["model", "env", "version", "decision", "passed", "failed", "inconclusive", "n", "gates"],
-    },
+    **SIGNAL_SCHEMAS,
     "Health": {
         "type": "object",
         "properties": {"ok": {"type": "boolean"}, "version": {"type": ["string", "null"]}, "reason": _TEXT},
@@ -193,6 +141,16 @@ _SCHEMAS: dict[str, Any] = {
             "refused": {
                 "type": "object",
                 "description": "bad_predict_bodies, bad_admin_bodies (400s) and unauthorised (401/403) since start.",
+            },
+            "metrics": {
+                "type": "object",
+                "description": "enabled, scrapes_refused (503s), and by source (log, replicas): unread (reads not "
+                "answered within a scrape's budget) and read_age_s; also in GET /metrics.",
+            },
+            "analysis": {
+                "type": "object",
+                "description": "GET /analysis and Flagger checks answered 503: errors (the evaluation raised), "
+                "waiting (another caller's evaluation took too long), last_error (the last failure's text).",
             },
             "background": {
                 "type": "object",
@@ -231,48 +189,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
-        "/analysis": {
-            "get": {
-                "summary": "A version's gate verdict for Argo Rollouts' web metric (jsonPath {$.decision}); no token.",
-                "tags": ["analysis"],
-                "parameters": [
-                    {
-                        "name": "version",
-                        "in": "query",
-                        "required": False,
-                        "schema": _TEXT,
-                        "description": "V or model@V (default: the canary, else the shadow, else the live version).",
-                    }
-                ],
-                "responses": {
-                    "200": _answer(
-                        "The verdict, whatever it is (a failing or rolled-back version is a 200 too).", _ref("Verdict")
-                    ),
-                    "400": _answer("version is not V or model@V (quoted cut short), or is given twice."),
-                    "404": _answer("Never served here (or another model's): the error names what is."),
-                    "503": _answer("The gates could not be evaluated, or are still being evaluated (never a pass)."),
-                },
-            }
-        },
-        "/analysis/flagger": {
-            "post": {
-                "summary": "A Flagger webhook (rollout or confirm-promotion): 200 when the version passed; no token.",
-                "tags": ["analysis"],
-                "requestBody": _body(
-                    FlaggerPayload.model_json_schema(),
-                    {"name": "model", "namespace": "prod", "phase": "Progressing", "metadata": {"version": "v1.1.0"}},
-                ),
-                "responses": {
-                    "200": _answer("The version passed (decision pass).", _ref("Verdict")),
-                    "400": _answer(
-                        "Not Flagger's payload (name, namespace, phase, metadata of strings), or a bad version."
-                    ),
-                    "404": _answer("metadata.version was never served here: the error names what is."),
-                    "412": _answer("Failed, warned or inconclusive: a failed check for Flagger.", _ref("Verdict")),
-                    "503": _answer("The gates could not be evaluated (a failed check)."),
-                },
-            }
-        },
+        **signal_paths(),
         "/labels": {
             "post": {
                 "summary": "Ground truth for logged rows (by request_id and row, or by key), stored all or nothing.",
@@ -313,20 +230,6 @@ def _paths() -> dict[str, Any]:
                 "summary": "What serves now: slots, traffic split, gates, the log writer.",
                 "tags": ["serving"],
                 "responses": {"200": _answer("The routing state.", _ref("Status"))},
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics (text; OpenMetrics when Accept asks); no token, never a feature value.",
-                "tags": ["serving"],
-                "responses": {
-                    "200": {
-                        "description": "Every rollbackkit_* metric of this environment (see the README's Metrics).",
-                        "content": {"text/plain": {"schema": _TEXT}},
-                    },
-                    "404": _answer("The server runs with --no-metrics."),
-                    "503": _answer("Another scrape is being rendered and none was before (scrapes never queue)."),
-                },
             }
         },
         "/openapi.json": {

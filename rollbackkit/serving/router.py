@@ -90,6 +90,15 @@ class RoutingState:
                 return slot
         return None
 
+    def roles(self) -> dict[str, Slot | None]:
+        """Each role's slot (None: empty): ``live``, ``canary``, ``shadow`` and ``standby``, in that order."""
+        return {
+            "live": self.slot(self.live),
+            "canary": self.slot(self.canary),
+            "shadow": self.slot(self.shadow),
+            "standby": self.standby,
+        }
+
 
 @dataclass(frozen=True)
 class Routed:

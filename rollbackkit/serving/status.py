@@ -115,6 +115,11 @@ class GateStatus:
         )
 
 
+CHANGES = ("deploy", "canary", "shadow", "step", "promote", "rollback", "auto-rollback")
+"""The public words for a traffic change (:attr:`TrafficEvent.change`): metrics' ``action`` and notify events."""
+_CHANGE_OF_KIND = {"advance": "step", "promote": "promote"}
+
+
 @dataclass(frozen=True)
 class TrafficEvent:
     """What a running server just did to its traffic, as it happens (``serve``'s terminal lines).
@@ -150,6 +155,13 @@ class TrafficEvent:
     canary_percent: int | None = None
     gates: str = ""
     progress: str = ""  # (paused) "progressed": the rollout had baked or stepped before it paused (notified at once)
+
+    @property
+    def change(self) -> str | None:
+        """The public word for the traffic this event moved (one of :data:`CHANGES`); None: it moved none."""
+        if self.kind in ("deploy", "rollback"):
+            return self.action or self.kind
+        return _CHANGE_OF_KIND.get(self.kind)
 
 
 @dataclass(frozen=True)

@@ -40,26 +40,38 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING
 
-from pydantic import ConfigDict, Field
-
-from rollbackkit.analysis.gateresult import Decision
 from rollbackkit.analysis.gates import GateReport, GateResult
 from rollbackkit.analysis.series import json_safe
 from rollbackkit.errors import InvalidVersion, VersionNotServed
 from rollbackkit.refs import Reference, Version, shown
-from rollbackkit.serving.bodies import Body
 from rollbackkit.serving.gatewindows import judge_candidate
 from rollbackkit.serving.rolled_back import RolledBack
 from rollbackkit.serving.rollout import candidate
 from rollbackkit.serving.router import RoutingState, Slot
+from rollbackkit.serving.verdict_types import (
+    DECISIONS,
+    FAILED,
+    PASSED,
+    ROLLED_BACK,
+    FlaggerPayload,
+    GateVerdict,
+    StillEvaluating,
+    Verdict,
+    flagger_status,
+)
 from rollbackkit.serving.watched import EVALUATION_FAILED
 
 if TYPE_CHECKING:
     from rollbackkit.serving.environment import ServingEnvironment
+
+__all__ = [
+    "CACHE_S", "DECISIONS", "FAILED", "FRESH_S", "PASSED", "ROLLED_BACK", "THREADS", "WAIT_S",
+    "FlaggerPayload", "GateVerdict", "StillEvaluating", "Verdict", "Verdicts", "flagger_status",
+]  # fmt: skip
 
 FRESH_S = 15.0
 """The oldest watchdog report (seconds) taken as the verdict instead of evaluating again."""
@@ -69,90 +81,6 @@ WAIT_S = 10.0
 """The longest (seconds) a caller waits for another caller's evaluation of the same deployment."""
 THREADS = 4
 """The most worker threads ``/analysis`` calls hold at once (the rest wait without one): ``/predict`` keeps its own."""
-DECISIONS: tuple[str, ...] = get_args(Decision)
-"""What ``decision`` can be: ``pass`` (passed), ``rollback`` (failed), ``warn`` and ``inconclusive`` (wait)."""
-PASSED = ("pass",)
-FAILED = ("rollback",)
-ROLLED_BACK = "rolled-back"
-"""The ``role`` of a version a rollback took traffic from (its verdict: ``rollback``, ``source: "history"``)."""
-
-
-class StillEvaluating(Exception):
-    """Another caller's evaluation of the same deployment did not finish within :data:`WAIT_S` (a 503)."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.message, self.hint = message, hint
-
-
-class FlaggerPayload(Body):
-    """What Flagger POSTs to a webhook; ``metadata.version`` picks the version (default: the canary, else live).
-
-    Fields Flagger may add later are ignored (a newer Flagger must not fail every check).
-    """
-
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
-
-    name: str
-    namespace: str
-    phase: str
-    checksum: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class GateVerdict:
-    """One gate: its status, the value observed, the bounds it is held to, and a plain-words line."""
-
-    name: str
-    kind: str
-    status: str
-    value: float | None
-    threshold: dict[str, float]
-    message: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A version's gate decision (``pass``, ``warn``, ``inconclusive`` or ``rollback``)."""
-
-    model: str
-    env: str
-    version: str
-    role: str
-    deployment: str
-    decision: str
-    reason: str
-    n: int
-    evaluated_at: str
-    source: str
-    gates: tuple[GateVerdict, ...]
-
-    @property
-    def passed(self) -> bool:
-        """The version may go on: its gates passed (a warning holds it, as the watchdog holds it)."""
-        return self.decision in PASSED
-
-    @property
-    def failed(self) -> bool:
-        """A gate failed: the version should be rolled back."""
-        return self.decision in FAILED
-
-    @property
-    def inconclusive(self) -> bool:
-        """Wait: the data does not decide yet (no traffic, too few rows or labels), or a warn-severity gate failed."""
-        return not self.passed and not self.failed
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON answer: the fields, ``passed``/``failed``/``inconclusive`` and each gate."""
-        said = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "gates"}
-        flags = {"passed": self.passed, "failed": self.failed, "inconclusive": self.inconclusive}
-        return {**said, **flags, "gates": [asdict(g) for g in self.gates]}
-
-
-def flagger_status(verdict: Verdict) -> int:
-    """200 when the version passed, else 412 (Flagger counts any status over 202 as a failed check)."""
-    return 200 if verdict.passed else 412
 
 
 @dataclass
@@ -257,11 +185,9 @@ class Verdicts:
         return ref.version
 
     def _roles(self, state: RoutingState) -> dict[str, Slot | None]:
-        return {
-            "canary": state.slot(state.canary),
-            "shadow": state.slot(state.shadow),
-            "live": state.slot(state.live),
-        }
+        """The roles a verdict is asked about, the one under evaluation first (a standby takes no traffic)."""
+        roles = state.roles()
+        return {role: roles[role] for role in ("canary", "shadow", "live")}
 
     def _served(self, state: RoutingState, wanted: str | None) -> tuple[str, Slot] | None:
         """The role and slot of ``wanted`` (None: the version under evaluation, else live), or None."""
