@@ -451,3 +451,16 @@ def test_a_deleted_journal_line_is_the_same_problem_locally_and_in_the_published
     assert len(entries) == 5 and published == local, (published, local)
     assert len(published) == 2 and all(p.startswith("line 3:") for p in published), published
     assert "reordered" in published[0] and "sequence 4 where 3 was expected" in published[1]
+
+
+def test_a_clone_that_deletes_the_whole_trail_fails_plain_verify(published: Published, tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(published.origin), str(clone))
+    git(clone, "rm", "-q", "-r", "audit")
+    git(clone, "commit", "-q", "-m", "cleanup")
+    shown = run_cli("audit", "verify", cwd=clone)  # no --key: git's history alone says a trail existed
+    assert shown.returncode == 1 and shown.stderr == "", shown.stdout + shown.stderr
+    assert "audit/manifests: the published trail is gone (published in commit" in shown.stdout, shown.stdout
+    assert "deleted in commit" in shown.stdout, shown.stdout
+    verdict = cli(clone, "audit", "verify", code=1)
+    assert verdict["ok"] is False and not verdict["published"]["ok"], verdict

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rollbackkit.errors import InvalidInput
-from rollbackkit.ops.audit_history import trail_history
+from rollbackkit.ops.audit_history import TrailHistory, trail_history
 from rollbackkit.ops.audit_trail import JOURNAL_EXPORT, MANIFESTS, RUNBOOKS, canonical, published_path
 from rollbackkit.ops.runbook_record import AuditReport, verify_audit
 from rollbackkit.project import ProjectPaths
@@ -127,13 +127,21 @@ def _names(root: Path, report: TrailReport) -> list[str]:
         return []
 
 
-def _manifests(root: Path, report: TrailReport, pin: str | None, why: str) -> list[tuple[str, dict[str, Any]]]:
+def _manifests(
+    root: Path, report: TrailReport, pin: str | None, why: str, published: str | None = None
+) -> list[tuple[str, dict[str, Any]]]:
     """Check the chain of manifests (signature, number, link, signer); each one's content, in order.
 
-    An unreadable manifest's content is ``{}`` (and ``report`` says why).
+    An unreadable manifest's content is ``{}`` (and ``report`` says why); ``published`` is the commit
+    that first published a trail, whose absence is then a removal, not a trail yet to publish.
     """
     names = _names(root, report)
     report.manifests = len(names)
+    if not names and published:
+        report.add(
+            MANIFESTS, f"the published trail is gone (published in commit {published[:12]}; restore it from git)"
+        )
+        return []
     if not names:
         report.add(MANIFESTS, "no published manifest: run 'rollbackkit audit publish'")
         return []
@@ -203,19 +211,22 @@ def _journal(root: Path, head: dict[str, Any], report: TrailReport) -> list[dict
     return chain.entries
 
 
-def verify_published(repo: str | Path = ".", key: str | None = None) -> TrailReport:
+def verify_published(
+    repo: str | Path = ".", key: str | None = None, history: TrailHistory | None = None
+) -> TrailReport:
     """Check the published audit trail in the work tree (see the module docstring).
 
     Args:
         repo: Any path inside the repository (a fresh clone will do).
         key: The expected signer's fingerprint (or a prefix of 16+ hex digits); None trusts the committed key.
+        history: What git's history says (read here when not given).
     """
     if key is not None and not re.fullmatch(r"[0-9a-fA-F]{16,64}", key):
         raise InvalidInput(
             f"--key {key!r} is not a key fingerprint.", "Give 16 to 64 hex digits, as 'audit publish' printed them."
         )
     root = find_root(repo)
-    report, history = TrailReport(), trail_history(root)
+    report, history = TrailReport(), history or trail_history(root)
     for change in history.changes:
         report.add(change.path, f"{change.change} in commit {change.commit[:12]}: a published manifest never changes")
     pin, why = key, ""
@@ -224,7 +235,7 @@ def verify_published(repo: str | Path = ".", key: str | None = None) -> TrailRep
     elif history.first_key:
         pin, report.pinned = history.first_key, "the first published key"
         why = f" (the first published key, commit {str(history.first_commit)[:12]}; pass --key to accept another)"
-    chain = _manifests(root, report, pin, why)
+    chain = _manifests(root, report, pin, why, history.published)
     manifest = chain[-1][1] if chain else {}
     if not manifest:
         return report
@@ -292,10 +303,13 @@ def verify_audit_trail(
 ) -> AuditVerdict:
     """The local check (notebooks against this machine's journal) and the published trail's.
 
-    The published trail is checked when ``audit/manifests`` has one or ``key`` is given; the local
-    check is skipped in a clone without a journal that holds a published trail.
+    The published trail is checked when ``audit/manifests`` has one, ``key`` is given or git's history
+    shows one was ever published (its removal is a problem); the local check is skipped in a clone
+    without a journal that holds or held a published trail.
     """
-    published = verify_published(repo, key) if key or has_trail(repo) else None
+    history = trail_history(find_root(repo))
+    checked = key or has_trail(repo) or history.published
+    published = verify_published(repo, key, history) if checked else None
     local = published is None or ProjectPaths(find_root(repo)).journal.exists()
     report = verify_audit(repo, audit_dir) if local else AuditReport(0, [])
     if published is not None:  # a published notebook is the trail's to check, against its own export

@@ -32,11 +32,15 @@ class ManifestChange:
 
 @dataclass(frozen=True)
 class TrailHistory:
-    """The first published signer (``first_key`` added in ``first_commit``) and every manifest change."""
+    """The first published signer (``first_key`` added in ``first_commit``) and every manifest change.
+
+    ``published`` is the first commit that added a manifest or the signing key (None: never published).
+    """
 
     first_key: str | None = None
     first_commit: str | None = None
     changes: list[ManifestChange] = field(default_factory=list)
+    published: str | None = None
 
 
 def trail_history(root: Path) -> TrailHistory:
@@ -48,6 +52,7 @@ def trail_history(root: Path) -> TrailHistory:
         added = git.run("log", "--format=%H", "--reverse", "--diff-filter=A", "--", PUBLIC_KEY).decode().split()
         first = added[0] if added else None
         key = fingerprint(base64.b64decode(git.blob(first, PUBLIC_KEY).strip(), validate=True)) if first else None
+        ever = git.run("log", "--format=%H", "--diff-filter=A", "--", MANIFESTS, PUBLIC_KEY).decode().split()
         log = git.run("log", "--format=>%H", "--name-status", "--diff-filter=DMRT", "--", MANIFESTS).decode()
     except (GitError, ValueError, binascii.Error):
         return TrailHistory()
@@ -58,4 +63,4 @@ def trail_history(root: Path) -> TrailHistory:
         elif "\t" in line:
             status, path = line.split("\t")[0], line.split("\t")[1]
             changes.append(ManifestChange(path, CHANGES.get(status[:1], "changed"), commit))
-    return TrailHistory(key, first, changes)
+    return TrailHistory(key, first, changes, ever[-1] if ever else None)
