@@ -249,7 +249,9 @@ def stub(deployment: str = "model#prod#7", report: dict[str, Any] | None = None)
     slot = SimpleNamespace(name="green", deployment=deployment, bundle=SimpleNamespace(version="v1.1.0"))
     state = SimpleNamespace(canary="green", shadow=None, live="blue", slot=lambda n: slot if n == "green" else None)
     state.roles = lambda: {"live": None, "canary": slot, "shadow": None, "standby": None}
-    return SimpleNamespace(name="model", env="prod", router=SimpleNamespace(state=state), last_report=report)
+    return SimpleNamespace(
+        name="model", env="prod", router=SimpleNamespace(state=state), last_report=report, log=object()
+    )
 
 
 def watchdog_report(deployment: str = "model#prod#7", **changed: Any) -> dict[str, Any]:
@@ -353,6 +355,27 @@ def test_a_non_finite_value_or_bound_is_rendered_as_null() -> None:
     verdict = Verdicts(env)._verdict(env.router.state.slot("green"), "canary", report, "now", "evaluated")  # type: ignore[arg-type]
     said = json.loads(json.dumps(verdict.to_dict(), allow_nan=False))  # what Starlette's JSONResponse requires
     assert said["gates"][0]["value"] is None and said["gates"][0]["threshold"] == {"max": None, "min": 0.5}
+
+
+def test_a_server_without_a_prediction_log_says_why_its_label_gates_stay_inconclusive() -> None:
+    # serve --no-log, a regressor's canary with an `mae` label gate: labels are refused (409), so it waits for ever
+    gates = {"min_samples": 50, "gates": [{"name": "errors", "kind": "error_rate", "max": 0.05}]}
+    gates["gates"].append({"name": "mae", "kind": "label_metric", "metric": "mae", "max": 80})
+    env = stub()
+    slot = env.router.state.slot("green")
+    slot.bundle = SimpleNamespace(version="v1.1.0", gates=gates, info=SimpleNamespace(tag="model@v1.1.0"))
+    errors = GateResult("errors", "error_rate", "rollback", "pass", 0.0, {"max": 0.05})
+    mae = GateResult("mae", "label_metric", "rollback", "insufficient", None, {"max": 80}, {"reason": "0 labelled"})
+    report = GateReport("v1.1.0", 120, "inconclusive", [errors, mae])
+    logged = Verdicts(env)._verdict(slot, "canary", report, "now", "evaluated")  # type: ignore[arg-type]
+    assert logged.reason == "inconclusive: mae: insufficient", logged.reason  # with a log, labels may still come
+    env.log = None
+    verdict = Verdicts(env)._verdict(slot, "canary", report, "now", "evaluated")  # type: ignore[arg-type]
+    assert verdict.decision == "inconclusive" and verdict.reason.startswith("inconclusive: mae: insufficient (")
+    assert "no prediction log (serve --no-log)" in verdict.reason and "this server's memory" in verdict.reason
+    assert "mae can never be decided" in verdict.reason and "errors" not in verdict.reason.split("(")[1], verdict
+    passed = GateReport("v1.1.0", 120, "pass", [errors])
+    assert Verdicts(env)._verdict(slot, "canary", passed, "now", "evaluated").reason == "pass"  # type: ignore[arg-type]
 
 
 def test_warn_holds_the_version_as_the_watchdog_does() -> None:

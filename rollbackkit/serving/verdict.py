@@ -45,6 +45,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rollbackkit.analysis.gates import GateReport, GateResult
+from rollbackkit.analysis.gatespec import parse_gates_dict, reads_labels
 from rollbackkit.analysis.series import json_safe
 from rollbackkit.errors import InvalidVersion, VersionNotServed
 from rollbackkit.refs import Reference, Version, shown
@@ -281,9 +282,21 @@ class Verdicts:
             role=role,
             deployment=slot.deployment,
             decision=report.decision,
-            reason=report.summary(public=True),
+            reason=report.summary(public=True) + self._unlogged(slot, report),
             n=report.n,
             evaluated_at=at,
             source=source,
             gates=gates,
         )
+
+    def _unlogged(self, slot: Slot, report: GateReport) -> str:
+        """Why an inconclusive verdict may stay so on a server without a prediction log (else "")."""
+        if self.env.log is not None or report.decision != "inconclusive":
+            return ""
+        spec = parse_gates_dict(slot.bundle.gates, f"{slot.bundle.info.tag} gates.yaml")
+        labelled = {g.name for g in spec.gates if reads_labels(g)}
+        never = [g.name for g in report.undecided if g.name in labelled]
+        window = "no prediction log (serve --no-log): the window is this server's memory since the version loaded"
+        if never:
+            window += f"; labels cannot be recorded, so {', '.join(never)} can never be decided"
+        return f" ({window})"
