@@ -28,11 +28,15 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from rollbackkit.analysis.gates import GateReport, GateResult
 from rollbackkit.serving import metrics_state
 from rollbackkit.serving.app import create_app
 from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.metrics import ServingMetrics
 from rollbackkit.serving.metrics_state import READ_BUDGET
 from rollbackkit.serving.predlog import process
+from rollbackkit.serving.status import TrafficEvent
+from rollbackkit.serving.watchdog import failed_names
 
 from .servers import TOKEN, running_server
 from .story import ROWS_PER_REQUEST, Case, build_project, degraded, records, wait
@@ -304,8 +308,12 @@ def test_each_kind_of_model_counts_errors_rollbacks_and_gates(
     assert manual.value("rollbackkit_traffic_share", role="canary") is None
 
     env.deploy("v1.1.0", canary=40, reason="again", force=True)
+    told: list[TrafficEvent] = []
+    env.listeners.append(told.append)
     send(client, with_sentinels(degraded(live.iloc[300:2300], numeric)), f"{KEY_SENTINEL}-d")
     wait(lambda: env.check_gates() is not None, 30, "the watchdog's rollback", every=0.1)
+    rolled = [e for e in told if e.action == "auto-rollback"]
+    assert [e.failed_gates for e in rolled] == [("segment-drift",)], told  # the names as data, not parsed back
     body = client.get("/metrics").text
     assert_no_sentinel(body)
     after = Scrape(body)
@@ -602,3 +610,25 @@ def test_a_scrape_behind_another_never_gets_a_body_older_than_reuse_s(
     assert behind.status_code == 200, behind.text
     now = Scrape(behind.text)
     assert now.number("rollbackkit_requests_total") == (old.value("rollbackkit_requests_total") or 0) + 1
+
+
+def test_an_automatic_rollbacks_reason_label_is_the_failed_gates_names_carried_as_data() -> None:
+    # gate names with spaces and colons in their words: nothing is parsed back from the summary
+    env = SimpleNamespace(name="house", env="prod", last_report=None)
+    metrics = ServingMetrics(env)
+    shift = GateResult("shift", "prediction_drift", "rollback", "fail", 0.9, {"max": 0.25})
+    mae = GateResult("mae", "label_metric", "rollback", "fail", 310.0, {"max": 80.0})
+    noted = GateResult("by-sex", "slice", "warn", "fail", 45.5, {"max": 5.0})  # a warn moves no traffic
+    report = GateReport("v2.0.0", 55, "rollback", [shift, mae, noted])
+    assert failed_names(report) == ("mae", "shift")
+    said = {"tag": "house#prod#4", "action": "auto-rollback", "previous": "v2.0.0", "gates": "rollback: odd words"}
+    metrics.on_event(TrafficEvent("rollback", "house", "prod", "v1.0.0", **said, failed_gates=failed_names(report)))
+    metrics.on_event(TrafficEvent("rollback", "house", "prod", "v1.0.0", **said))  # names unknown: never guessed
+    metrics.on_event(TrafficEvent("rollback", "house", "prod", "v1.0.0", action="rollback"))
+    counted = {
+        (s.labels["kind"], s.labels["reason"]): s.value
+        for family in metrics.rollbacks.collect()
+        for s in family.samples
+        if s.name == "rollbackkit_rollbacks_total"
+    }
+    assert counted == {("automatic", "mae+shift"): 1, ("automatic", "unknown"): 1, ("manual", "manual"): 1}

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.exposition import choose_encoder
 
 from rollbackkit.errors import MetricsBusy
-from rollbackkit.serving.metrics_state import READ_BUDGET, StateCollector, bare
+from rollbackkit.serving.metrics_state import READ_BUDGET, StateCollector
 from rollbackkit.serving.status import CHANGES, TrafficEvent
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class ServingMetrics:
         self.changes.labels(*self._base, action).inc()
         if event.kind == "rollback":
             automatic = event.action == "auto-rollback"
-            reason = self._failed_gates(event) if automatic else "manual"
+            reason = "+".join(event.failed_gates) or "unknown" if automatic else "manual"
             self.rollbacks.labels(*self._base, "automatic" if automatic else "manual", reason).inc()
 
     def expect_rollbacks(self) -> None:
@@ -167,19 +167,6 @@ class ServingMetrics:
                 if name and gate.get("severity", "rollback") == "rollback" and name not in self._expected:
                     self._expected.add(name)
                     self.rollbacks.labels(*self._base, "automatic", name)
-
-    def _failed_gates(self, event: TrafficEvent) -> str:
-        """The failed gates' names, sorted and joined by ``+`` (the gate report of the version rolled
-        back from, else the event's summary ``rollback: name ...; name ...``); ``unknown`` when neither says."""
-        report = getattr(self.environment, "last_report", None) or {}
-        names: set[str] = set()
-        if bare(report.get("version")) == event.previous:
-            failed = (g for g in report.get("gates") or [] if g.get("status") == "fail")
-            names = {g["name"] for g in failed if g.get("severity", "rollback") == "rollback"}  # not a warn
-        if not names and event.gates.startswith("rollback:"):
-            said = event.gates.removeprefix("rollback:").split(";")
-            names = {part.split()[0].rstrip(":") for part in said if part.split()}
-        return "+".join(sorted(names)) or "unknown"
 
     # ------------------------------------------------------------------------- the scrape
     def exposition(self, accept: str = "") -> tuple[bytes, str]:

@@ -244,7 +244,7 @@ class Recording:
         self, event: str, assignment: Assignment, started: float, loaded: float, shifted: float, **extra: Any
     ) -> None:
         """Journal a traffic change, then tell :attr:`on_event` (``previous``: the version that lost traffic)."""
-        previous = extra.pop("previous", None)
+        previous, failed = extra.pop("previous", None), tuple(extra.pop("failed_gates", ()))
         shift_ms = round((shifted - loaded) * 1000, 3)
         said = {"name": self.name, "env": self.env, "version": assignment.version, "tag": assignment.tag}
         said |= {"action": assignment.action, "reason": assignment.reason}
@@ -259,6 +259,7 @@ class Recording:
                 shift_ms=shift_ms,
                 canary_percent=assignment.canary_percent,
                 gates=assignment.gates,
+                failed_gates=failed,
             )
         )
 

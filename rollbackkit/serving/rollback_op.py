@@ -37,6 +37,7 @@ class RollbackOperation(Recording):
         actor: str = "",
         automatic: bool = False,
         gates: str = "",
+        failed_gates: tuple[str, ...] = (),
         features: pd.DataFrame | None = None,
         unless_changed_since: int | None = None,
     ) -> dict[str, Any]:
@@ -55,6 +56,9 @@ class RollbackOperation(Recording):
         operation has moved traffic since (an operator's deploy or rollback between the
         evaluation and this call), nothing happens and :class:`Superseded` is raised, so a
         verdict on one version never moves traffic away from another.
+
+        An automatic rollback's ``gates`` (their public words) and ``failed_gates`` (their names, as
+        data: metrics' ``reason``) travel on its traffic event.
 
         Raises:
             RollbackRefused: No version qualifies, or the rollback would change nothing.
@@ -117,6 +121,7 @@ class RollbackOperation(Recording):
                 previous=slot_version(lost),
                 automatic=automatic,
                 gates=gates,
+                failed_gates=failed_gates,
                 quarantined=quarantined,
                 **({} if target is not None else {"loaded_from_registry": True}),
                 **({"shadow_cancelled": shadow.bundle.version} if shadow is not None else {}),

@@ -154,6 +154,7 @@ class TrafficEvent:
     shift_ms: float | None = None
     canary_percent: int | None = None
     gates: str = ""
+    failed_gates: tuple[str, ...] = ()  # the failed rollback gates' names, sorted (auto-rollback, gate-failed, breach)
     progress: str = ""  # (paused) "progressed": the rollout had baked or stepped before it paused (notified at once)
 
     @property

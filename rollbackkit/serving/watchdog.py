@@ -122,7 +122,7 @@ class Watchdog:
         evaluated = self._evaluate(state, role, slot)
         if evaluated is None:
             return None
-        report, rollout = evaluated
+        report, rollout, told = evaluated
         for broken in (g for g in report.gates if g.evidence.get("error")):
             self.errors.failed(f"gate {broken.name}: {broken.evidence.get('reason', 'error')}")
         at = datetime.now(UTC).isoformat(timespec="milliseconds")  # how old it is (GET /analysis reuses it fresh)
@@ -135,16 +135,17 @@ class Watchdog:
         public = report.summary(public=True)  # what leaves the server (notifications): no slice's value
         if report.decision == "rollback":  # gate-failed only when traffic stays (an auto-rollback says the gates)
             result = self._roll_back(slot, report, rollout, state.generation)
-            self._tell(slot, report.decision, public, None, rolled_back=result is not None)
+            self._tell(slot, report.decision, public, None, rolled_back=result is not None, failed=failed_names(report))
             return result
-        paused = _paused(rollout)
-        paused = public if paused == report.summary() else paused  # the full words stay in /status
+        paused = told if _paused(rollout) else None  # public words: the full ones stay in /status
         self._tell(slot, report.decision, public, paused, progressed=_progressed(rollout))
         if rollout is not None and rollout.state == "advancing":
             return self._advance(slot, rollout, state.generation)
         return None
 
-    def _evaluate(self, state: RoutingState, role: Role, slot: Slot) -> tuple[GateReport, Rollout | None] | None:
+    def _evaluate(
+        self, state: RoutingState, role: Role, slot: Slot
+    ) -> tuple[GateReport, Rollout | None, str | None] | None:
         """The candidate's tolerated gate report and its rollout (the bake clock observed).
 
         None for a live version with nothing to bake and no traffic yet: there is no rollout
@@ -164,7 +165,7 @@ class Watchdog:
         for gone in set(self._newest) - {slot.deployment}:
             del self._newest[gone]
         rollout = self._rollout(state, role, slot, assignment, report, window)
-        return report, rollout
+        return report, rollout, _why_paused(report, window, began, public=True)  # the words that leave the server
 
     def _rollout(
         self,
@@ -209,7 +210,7 @@ class Watchdog:
         began = assignment.time if assignment is not None else None
         why = None
         if not passing:
-            why = f"no traffic since {began or 'it began'}" if window.empty else report.summary()
+            why = _why_paused(report, window, began)
         return Rollout(
             version=slot.bundle.version,
             deployment=slot.deployment,
@@ -288,7 +289,7 @@ class Watchdog:
 
     def _tell(
         self, slot: Slot, decision: str, gates: str, paused: str | None, *, rolled_back: bool = False,
-        progressed: bool = False,
+        progressed: bool = False, failed: tuple[str, ...] = (),
     ) -> None:  # fmt: skip
         """Tell the listeners once when a deployment's decision becomes rollback and traffic stays
         (``gate-failed``; again only after a pass), once per pause of its rollout (``paused``;
@@ -300,7 +301,8 @@ class Watchdog:
         if decision == "rollback" and tag not in self._failing:
             self._failing.add(tag)
             if not rolled_back:
-                env.notify(TrafficEvent("gate-failed", env.name, env.env, version, tag=tag, reason=gates, gates=gates))
+                failed_at = TrafficEvent("gate-failed", env.name, env.env, version, tag=tag, reason=gates, gates=gates)
+                env.notify(replace(failed_at, failed_gates=failed))
         elif decision in ("pass", "warn"):
             self._failing.discard(tag)
         if paused is None or decision == "rollback":
@@ -356,6 +358,7 @@ class Watchdog:
                 actor="watchdog",
                 automatic=True,
                 gates=report.summary(public=True),  # the event notifications forward: no slice's value
+                failed_gates=failed_names(report),  # metrics' reason label: names as data, never parsed back
                 unless_changed_since=generation,
             )
         except Superseded:  # an operator moved traffic after the evaluation: judge the new state next time
@@ -392,7 +395,8 @@ class Watchdog:
         self._alerted.add(slot.deployment)
         name, version, gates = env.name, slot.bundle.version, report.summary(public=True)
         self._journal("gate-breach", slot, gates=report.summary(), rolled_back=False, reason=why)
-        env.notify(TrafficEvent("gate-breach", name, env.env, version, tag=slot.deployment, reason=why, gates=gates))
+        breach = TrafficEvent("gate-breach", name, env.env, version, tag=slot.deployment, reason=why, gates=gates)
+        env.notify(replace(breach, failed_gates=failed_names(report)))
 
     def _after_rollback(self, result: dict[str, Any]) -> None:
         """Run the environment's after-rollback hook; a failure is counted, never raised into serving."""
@@ -454,3 +458,13 @@ def _paused(rollout: Rollout | None) -> str | None:
 def _progressed(rollout: Rollout | None) -> bool:
     """Whether a rollout had baked or moved past its first step (its pause is news at once)."""
     return rollout is not None and (rollout.baked_s > 0 or (rollout.step or 1) > 1)
+
+
+def failed_names(report: GateReport) -> tuple[str, ...]:
+    """The names of ``report``'s failed rollback gates (a warn gate's failure moves no traffic), sorted."""
+    return tuple(sorted({g.name for g in report.failed if g.severity == "rollback"}))
+
+
+def _why_paused(report: GateReport, window: pd.DataFrame, began: str | None, *, public: bool = False) -> str:
+    """Why a rollout that did not pass waits (``public``: the words that leave the server, no slice's value)."""
+    return f"no traffic since {began or 'it began'}" if window.empty else report.summary(public=public)

@@ -73,7 +73,14 @@ class Watched(Protocol):
         """Count an after-rollback hook that failed (``background`` in ``/status``)."""
 
     def rollback(
-        self, *, reason: str, actor: str, automatic: bool, gates: str, unless_changed_since: int | None
+        self,
+        *,
+        reason: str,
+        actor: str,
+        automatic: bool,
+        gates: str,
+        failed_gates: tuple[str, ...],
+        unless_changed_since: int | None,
     ) -> dict[str, Any]:
         """Roll back as the watchdog (see :meth:`ServingEnvironment.rollback`)."""
 
