@@ -431,15 +431,53 @@ def test_paused_waits_its_grace_and_a_later_event_of_its_environment_cancels_it(
         notifier.send(Notice("paused", "prod paused", "churn", "prod", "v1.1.0", {"reason": "no traffic"}))
         notifier.send(Notice("paused", "staging paused", "churn", "staging", "v1.1.0", {"reason": "no traffic"}))
         notifier.send(Notice("auto-rollback", "prod rolled back", "churn", "prod", "v1.0.0"))
-        baked = Notice("paused", "baked, then paused", "churn", "test", "v1.1.0", {"progressed": True})
-        notifier.send(baked)
-        wait(lambda: len(receiver.delivered) == 2, 10, "the rollback and the baked rollout's pause", every=0.02)
-        assert {b["summary"] for b in receiver.delivered.values()} == {"prod rolled back", "baked, then paused"}
-        wait(lambda: len(receiver.delivered) == 3, 10, "staging's pause after its grace", every=0.05)
+        stepped = Notice("paused", "a step's first seconds", "churn", "test", "v1.1.0", {"progressed": True})
+        notifier.send(stepped)  # a healthy stepped canary's step: no rows yet is no page (PROBE21b N4)
+        notifier.send(Notice("resumed", "test resumed", "churn", "test", "v1.1.0"))  # rows came within the grace
+        wait(lambda: len(receiver.delivered) == 1, 10, "the rollback", every=0.02)
+        assert [b["summary"] for b in receiver.delivered.values()] == ["prod rolled back"]
+        wait(lambda: len(receiver.delivered) == 2, 10, "staging's pause after its grace", every=0.05)
         time.sleep(0.6)
+        notifier.send(Notice("resumed", "staging resumed", "churn", "staging", "v1.1.0"))
+        wait(lambda: len(receiver.delivered) == 3, 10, "staging's resume: its pause was sent", every=0.05)
+        notifier.send(Notice("resumed", "staging resumed again", "churn", "staging", "v1.1.0"))
+        time.sleep(0.3)
         notifier.close(wait=1)
     summaries = [b["summary"] for b in receiver.delivered.values()]
-    assert summaries[-1] == "staging paused" and "prod paused" not in summaries, summaries
+    assert summaries == ["prod rolled back", "staging paused", "staging resumed"], summaries
+
+
+def test_resumed_goes_to_a_target_that_asked_for_paused_and_is_a_known_event() -> None:
+    from rollbackkit.notify.config import parse_targets
+
+    (oncall,) = parse_targets([{"name": "oncall", "url": "http://127.0.0.1:9/x", "secret": "s", "events": ["paused"]}])
+    (rollbacks,) = parse_targets([{"name": "r", "url": "http://127.0.0.1:9/x", "secret": "s", "events": ["rollback"]}])
+    assert "resumed" in EVENTS and oncall.wants("resumed") and not rollbacks.wants("resumed")
+    (everything,) = parse_targets([{"name": "all", "url": "http://127.0.0.1:9/x", "secret": "s"}])
+    assert everything.wants("resumed")
+
+
+def test_notify_test_of_one_target_validates_and_sends_to_that_target_alone(tmp_path: Path, monkeypatch) -> None:
+    import subprocess
+
+    from rollbackkit.ops.notices import send_test
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)  # the other target's: not oncall's problem (PROBE21b N6)
+    with receiving() as receiver:
+        oncall = f"  - name: oncall\n    url: {receiver.url}\n    secret: {SECRET}\n"
+        slack = "  - name: team-channel\n    url_env: SLACK_WEBHOOK_URL\n    format: slack\n"
+        _paths(tmp_path, f"notify:\n{oncall}{slack}")
+        answers = send_test(tmp_path, "oncall")
+        assert list(answers) == ["oncall"] and answers["oncall"].ok, answers
+        assert [b["event"] for b in receiver.delivered.values()] == ["test"]
+        with pytest.raises(NotifyConfigError, match="team-channel: url_env SLACK_WEBHOOK_URL is not set"):
+            send_test(tmp_path, "team-channel")  # the one named is still validated
+        with pytest.raises(NotifyConfigError, match="no target named pager") as raised:
+            send_test(tmp_path, "pager")
+        assert "oncall, team-channel" in (raised.value.hint or "")
+        with pytest.raises(NotifyConfigError, match="SLACK_WEBHOOK_URL"):
+            send_test(tmp_path)  # every target: every one must be right
 
 
 def test_a_drain_started_while_another_ends_waits_for_it_and_delivers(

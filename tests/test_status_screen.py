@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .conftest import live_records, run_cli
 from .servers import TOKEN, Server, running_server
-from .terminal import Screen, save, screen
+from .terminal import Screen, save, screen, strip_ansi
 
 ADMIN = {"ROLLBACKKIT_ADMIN_TOKEN": TOKEN}
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -151,3 +151,63 @@ def test_status_without_a_server_works_from_the_history_and_names_the_next_step(
     assert shown.whole("rollbackkit serve churn --env prod"), shown
     json_without_server = run_cli("status", "churn", "--env", "prod", "--json", cwd=served)
     assert json_without_server.returncode == 1 and "rollbackkit serve churn --env prod" in json_without_server.stderr
+
+
+def _rendered(notifications: dict | None) -> tuple[str, str]:
+    """The status screen of a server whose ``/status`` says ``notifications``: its text, and its
+    ``notify`` row with the terminal's colour codes."""
+    from rich.console import Console
+
+    from rollbackkit.ops.overview import Overview
+    from rollbackkit.screens.status import render
+    from rollbackkit.serving.status import ServerStatus
+
+    said = {"name": "bc", "env": "prod", "live": None, "standby": None, "canary": None, "since": "2026-11-30T22:00:00Z"}
+    said |= {"generation": 3, "gates": None, "log": None}
+    if notifications is not None:
+        said["notifications"] = notifications
+    status = ServerStatus.from_dict(said)
+    view = Overview(
+        "bc", "prod", None, None, None, None, None, None, None, None, "http://127.0.0.1:8000", None, status, 2
+    )
+    console = Console(width=100, record=True, color_system="standard", force_terminal=True)
+    console.print(render(view))
+    coloured = console.export_text(styles=True)
+    row = next((line for line in coloured.splitlines() if "delivered" in line), "")
+    return strip_ansi(coloured), row
+
+
+RED, YELLOW, REFUSED = "\x1b[31m", "\x1b[33m", "ConnectError: Connection refused"
+
+
+def test_status_shows_notification_health_in_colour_and_nothing_without_notify() -> None:
+    def target(delivered: int, failed: int, queued: int, error: str | None) -> dict:
+        return {
+            "delivered": delivered,
+            "failed": failed,
+            "retries": 3,
+            "queued": queued,
+            "unreadable": 0,
+            "last_error": error,
+        }
+
+    failing = {
+        "delivered": 12, "failed": 1, "queued": 4, "errors": 0, "unsaved": 0, "config_errors": 0,
+        "targets": {"team-channel": target(7, 0, 0, None), "oncall": target(5, 1, 4, REFUSED)},
+    }  # fmt: skip
+    text, row = _rendered(failing)
+    line = next(line for line in text.splitlines() if line.startswith("notify"))
+    assert (
+        line.split(None, 1)[1].rstrip() == "12 delivered, 1 failed, 4 queued (oncall: ConnectError: Connection refused)"
+    )
+    assert RED in row, row
+
+    _, row = _rendered({**failing, "targets": {"oncall": target(5, 0, 2, REFUSED)}})
+    assert YELLOW in row and RED not in row, row  # nothing failed, two wait
+
+    text, row = _rendered({**failing, "targets": {"oncall": target(5, 0, 0, "ReadTimeout")}})  # retried, then delivered
+    assert "5 delivered, 0 failed, 0 queued" in text and "ReadTimeout" not in text
+    assert RED not in row and YELLOW not in row, row
+
+    text, _ = _rendered(None)  # no notify: configured: no line at all
+    assert "notify" not in text and "delivered" not in text

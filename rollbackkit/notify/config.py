@@ -28,6 +28,7 @@ KEYS = {"name", "url", "url_env", "secret_env", "secret", "events", "format", "t
 KEYS |= {"max_delay", "pause_grace"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 HINT = 'Fix notify: in .rollbackkit/config.yaml (README "Notifications").'
+NO_TARGET_HINT = 'Add notify: to .rollbackkit/config.yaml (README "Notifications").'
 
 
 class _ConfigFailures:
@@ -61,8 +62,9 @@ class Target:
     pause_grace: float = 600.0  # seconds a rollout stays paused before paused is sent
 
     def wants(self, event: str) -> bool:
-        """Whether this target asked for ``event`` (``test`` goes to every target)."""
-        return event == "test" or event in self.events
+        """Whether this target asked for ``event`` (``test`` goes to every target; one that asked
+        for ``paused`` gets the ``resumed`` that ends it)."""
+        return event == "test" or event in self.events or (event == "resumed" and "paused" in self.events)
 
 
 def _bad(where: str, message: str, hint: str = HINT) -> NotifyConfigError:
@@ -185,3 +187,26 @@ def load_targets(paths: ProjectPaths) -> list[Target]:
     except InvalidInput as exc:
         raise NotifyConfigError(f"notify: {exc.message}", exc.hint or HINT) from None
     return parse_targets(config.get("notify"))
+
+
+def load_target(paths: ProjectPaths, name: str) -> Target:
+    """The project's target ``name`` alone, validated (another target's unset variable is not its error).
+
+    Raises:
+        NotifyConfigError: The config or ``notify:`` is malformed, no target is named ``name``,
+            or that target's own settings are wrong.
+    """
+    try:
+        raw = paths.read_config().get("notify")
+    except InvalidInput as exc:
+        raise NotifyConfigError(f"notify: {exc.message}", exc.hint or HINT) from None
+    if raw is not None and not isinstance(raw, list):
+        parse_targets(raw)  # raises, saying what notify: must be
+    items = list(raw or [])
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and item.get("name") == name:
+            return parse_target(item, index)
+    named = [str(i.get("name")) for i in items if isinstance(i, dict)]
+    if not named:
+        raise NotifyConfigError("notify: no target is configured.", NO_TARGET_HINT)
+    raise NotifyConfigError(f"notify: no target named {name}.", f"Configured: {', '.join(named)}.")

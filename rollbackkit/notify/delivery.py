@@ -78,6 +78,7 @@ class Notifier:
         self._status = NotifyStatus({t.name: TargetStatus() for t in targets})
         self._incoming: deque[tuple[Notice, list[str]]] = deque()  # a notice, the targets it has yet to reach
         self._held: dict[tuple[str, str, str], tuple[Notice, float]] = {}  # (target, name, env) -> paused, due
+        self._told: set[tuple[str, str, str]] = set()  # (target, name, env) whose paused was sent, not yet resolved
         self._lock = threading.Lock()
         self._counting = threading.Lock()  # the counters: several threads count
         self._flushing = threading.Lock()  # one flush at a time (the spool thread, close, a send once closed)
@@ -87,27 +88,33 @@ class Notifier:
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ the caller's side
-    def send(self, notice: Notice) -> None:
+    def send(self, notice: Notice, *, deliver: bool = True) -> None:
         """Queue ``notice`` for every target that wants its event (microseconds; never raises).
 
-        Once closed, it writes the notice to the outbox itself (local disk, for whoever delivers
-        it next; a write that fails keeps it in memory, counted). A ``paused`` notice waits each
-        target's ``pause_grace`` first (at once when the rollout had progressed): any later
-        notice of the same environment (or its ``resumed``) cancels it.
+        Once closed, or with ``deliver=False`` (a server of the project runs elsewhere and delivers
+        it, counted in its ``/status``), it writes the notice to the outbox itself (local disk; a
+        write that fails keeps it in memory, counted). A ``paused`` notice waits each target's
+        ``pause_grace`` first, every time: any later notice of the same environment (or its
+        ``resumed``) cancels it. ``resumed`` goes only to the targets its ``paused`` was sent to.
         """
         with self._lock:
-            for key in [k for k in self._held if k[1:] == (notice.name, notice.env)]:
+            where = (notice.name, notice.env)
+            for key in [k for k in self._held if k[1:] == where]:
                 del self._held[key]
+            told = {k[0] for k in self._told if k[1:] == where}
+            self._told -= {(name, *where) for name in told}
             names = [t.name for t in self.targets.values() if t.wants(notice.event)]
-            if notice.event == "paused" and not notice.details.get("progressed"):
+            if notice.event == "resumed":  # only a pause someone was paged for is resolved
+                names = [name for name in names if name in told]
+            if notice.event == "paused":
                 due = time.monotonic()
                 for name in names:
-                    self._held[(name, notice.name, notice.env)] = (notice, due + self.targets[name].pause_grace)
+                    self._held[(name, *where)] = (notice, due + self.targets[name].pause_grace)
                 names = []
         if not names:
             return
         self._incoming.append((notice, names))
-        if self.closed:  # closed (its server or CLI ended): to the outbox now, whoever delivers it
+        if self.closed or not deliver:  # to the outbox now, for whoever delivers it
             try:
                 self.flush()
             except OSError as exc:  # kept in memory (unsaved): the next flush, or close, retries it
@@ -157,6 +164,7 @@ class Notifier:
             due = [(k, n) for k, (n, at) in self._held.items() if at <= now]
             for key, _ in due:
                 del self._held[key]
+                self._told.add(key)
         for (name, _, _), notice in due:
             self._incoming.append((notice, [name]))
 
@@ -196,14 +204,20 @@ class Notifier:
             thread.join(max(0.0, deadline - time.monotonic()))
         return self.pending()
 
-    def drain(self, seconds: float) -> int:
-        """Deliver until nothing waits or ``seconds`` pass (``notify test``, a detached drain); returns what is left."""
+    def drain(self, seconds: float, until: Callable[[], bool] | None = None) -> int:
+        """Deliver until nothing waits, ``seconds`` pass or ``until()`` (asked each :data:`SCAN_SECONDS`)
+        says to stop (a detached drain: a server started); returns what is left."""
         self.start()
         deadline = time.monotonic() + seconds
+        asked = time.monotonic()
         while time.monotonic() < deadline:
             self._wake.set()
             if self.pending() == 0:
                 return 0
+            if until is not None and time.monotonic() - asked >= SCAN_SECONDS:
+                asked = time.monotonic()
+                if until():
+                    break
             time.sleep(0.05)
         return self.pending()
 

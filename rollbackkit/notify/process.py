@@ -5,13 +5,17 @@ runbook it starts and every other notice it sends go through that one, and an ed
 only warns (restart ``serve`` to apply it). A CLI process builds its own, and a later edit of
 the config gets it a new one.
 
-A CLI process never waits on a webhook: what it could not deliver before it exits stays in the
-outbox, and :func:`hand_off` starts a detached ``python -m rollbackkit.notify.drain`` for it (one
-at a time per project); a server running for the project delivers the outbox too.
+A CLI process never waits on a webhook. While a server of the project runs (:func:`server_running`)
+it only writes its notices to the outbox: the server's notifier picks them up within a second and
+delivers, retries and counts them in its ``/status`` and ``/metrics``. With no server, what the
+CLI could not deliver before it exits stays in the outbox and :func:`hand_off` starts a detached
+``python -m rollbackkit.notify.drain`` for it (one at a time per project), which stops as soon as
+a server starts (the server takes over, counted).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import subprocess
@@ -121,18 +125,51 @@ def _warn_if_edited(paths: ProjectPaths, root: Path, held: Notifier) -> None:
 
 
 def notify(paths: ProjectPaths, notice: Notice) -> None:
-    """Send ``notice`` through the project's notifier, if it has targets (raises NotifyConfigError)."""
+    """Send ``notice`` through the project's notifier, if it has targets (raises NotifyConfigError).
+
+    Outside a server, while a server of the project runs, it is only written to the outbox: that
+    server delivers it and counts it (a delivery it never saw would be missing from its metrics)."""
     notifier = notifier_for(paths)
     if notifier is not None:
-        notifier.send(notice)
+        with _lock:
+            serving_here = bool(_held.get(paths.root.resolve()))
+        notifier.send(notice, deliver=serving_here or not server_running(paths))
+
+
+def server_running(paths: ProjectPaths) -> bool:
+    """Whether a server (or replica) of the project runs on this host: an address record in
+    ``.rollbackkit/local/servers/`` whose ``.lock`` a process holds (``flock``; the convention of
+    :func:`rollbackkit.serving.server.lock_file`: a record nobody holds the lock for is stale)."""
+    directory = paths.local / "servers"
+    try:
+        records = list(directory.glob("*.json"))
+    except OSError:
+        return False
+    return any(_locked(record.with_suffix(".lock")) for record in records)
+
+
+def _locked(path: Path) -> bool:
+    """Whether another open file holds the ``flock`` of ``path`` (tried without blocking, released at once)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)  # never created here
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
+    finally:
+        os.close(fd)
+    return False
 
 
 def hand_off() -> None:
-    """At a CLI process's exit: spool what is queued and leave undelivered entries to a detached drain."""
+    """At a CLI process's exit: spool what is queued; what is left goes to the project's running
+    server (it scans the outbox), else to a detached drain."""
     with _lock:  # a server's notifier is its own to close
         notifiers = [(root, n) for root, n in _notifiers.items() if not _held.get(root)]
     for root, notifier in notifiers:
-        if notifier.close(wait=0.0) > 0:
+        if notifier.close(wait=0.0) > 0 and not server_running(ProjectPaths(root)):
             start_drain(root)
 
 

@@ -77,27 +77,26 @@ def assignment_notice(assignment: Assignment, previous: str | None) -> Notice:
 
 
 def send_test(repo: str | Path, target: str | None = None) -> dict[str, Attempt]:
-    """``rollbackkit notify test``: a signed ``test`` notice to each target (or ``target``) now, once.
+    """``rollbackkit notify test``: a signed ``test`` notice to each target (or ``target`` alone) now, once.
 
     Waits at most the slowest target's ``timeout``; no retry, nothing left in the outbox.
 
     Raises:
         NotifyConfigError: The config is malformed, no target is configured, or ``target`` is not one.
     """
+    from rollbackkit.notify.config import NO_TARGET_HINT, load_target
+    from rollbackkit.notify.delivery import Notifier
     from rollbackkit.notify.message import Notice
-    from rollbackkit.notify.process import notifier_for
+    from rollbackkit.notify.outbox import Outbox
+    from rollbackkit.notify.process import notifier_for, outbox_dir
     from rollbackkit.registry.repository import Repository
 
     paths = Repository(repo).paths
+    notice = Notice("test", "rollbackkit notify test: this target receives rollbackkit's notifications", details={})
+    if target is not None:  # that target alone: another target's unset variable is not its error
+        one = load_target(paths, target)
+        return Notifier(Outbox(outbox_dir(paths)), [one], Journal(paths.journal)).send_now(notice, [target])
     notifier = notifier_for(paths)
     if notifier is None:
-        raise NotifyConfigError(
-            "notify: no target is configured.", 'Add notify: to .rollbackkit/config.yaml (README "Notifications").'
-        )
-    names = list(notifier.targets)
-    if target is not None:
-        if target not in notifier.targets:
-            raise NotifyConfigError(f"notify: no target named {target}.", f"Configured: {', '.join(names)}.")
-        names = [target]
-    notice = Notice("test", "rollbackkit notify test: this target receives rollbackkit's notifications", details={})
-    return notifier.send_now(notice, names)
+        raise NotifyConfigError("notify: no target is configured.", NO_TARGET_HINT)
+    return notifier.send_now(notice, list(notifier.targets))

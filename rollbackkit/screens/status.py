@@ -27,6 +27,8 @@ from rollbackkit.serving.status import GateStatus, LogStatus, SlotStatus
 
 LABEL = 8
 """The widest label (``previous``, ``runtime``, ``behind``); the values get the width less this and the gap of 2."""
+_NOTIFY_STYLE = {"ok": "", "waiting": "yellow", "failing": "red"}
+"""The ``notify`` row's colour by :attr:`~rollbackkit.serving.notify_health.NotifyHealth.level`."""
 REASON_LINES = 2
 """A reason gets at most this many lines after the line it starts on; the history has it whole."""
 
@@ -102,6 +104,9 @@ def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
         ("log", _log(view.log) if view.server else "written by a running server only"),
         ("server", view.server or "none"),
     ]
+    notified = view.status.notifications if view.status is not None else None
+    if notified is not None:  # a server with notify: targets says how its deliveries fare
+        rows.append(("notify", notified.words()))
     differs = [f"{slot.version}: {line}" for slot in _slots(view) for line in slot.runtime or []]
     if differs:  # a major-version difference (or a missing library) the server found at load
         rows.insert(1, ("runtime", "\n".join(differs)))
@@ -114,7 +119,8 @@ def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
     if view.server is None:
         rows.append(("next", f"rollbackkit serve {view.name} --env {view.env}"))
     for label, value in rows:
-        grid.add_row(label, Text(value))
+        style = _NOTIFY_STYLE[notified.level] if label == "notify" and notified is not None else ""
+        grid.add_row(label, Text(value, style=style))
     listed = view.replicas.replicas if view.replicas is not None else []
     table = [replicas_table(listed, now, view.replicas)] if listed and view.replicas is not None else []
     return Group(Text(_heading(view), style="bold"), grid, *table)

@@ -2,8 +2,9 @@
 
 kind ``deploy`` -> its action (deploy, canary, shadow); ``advance`` -> step; ``promote``;
 ``rollback`` -> its action (rollback, auto-rollback); ``gate-failed``; ``paused``;
-``not-everywhere``. A ``gate-breach`` is not sent (``gate-failed`` says it once); ``resumed`` is
-no event of its own: it only cancels a ``paused`` still waiting its grace.
+``not-everywhere``; ``resumed``. A ``gate-breach`` is not sent (``gate-failed`` says it once).
+A ``paused`` waits each target's ``pause_grace`` and its ``resumed`` cancels it; a ``resumed``
+goes only to the targets its ``paused`` reached (:meth:`~rollbackkit.notify.delivery.Notifier.send`).
 
 A notice goes to systems outside: an automatic event (``auto-rollback``, ``gate-failed``) says
 its gates in their public words (the watchdog's ``gates``: names, values, bounds) and never
@@ -62,8 +63,6 @@ def notice_of(event: TrafficEvent) -> Notice | None:
         "tag": event.tag, "action": event.action, "previous": event.previous, "reason": reason,
         "gates": event.gates, "shift_ms": event.shift_ms, "canary_percent": event.canary_percent,
     }  # fmt: skip
-    if name == "paused":
-        details["progressed"] = event.progress == "progressed"  # sent at once; else after each target's pause_grace
     return Notice(name, _summary(name, event), event.name, event.env, event.version, details)
 
 

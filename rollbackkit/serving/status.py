@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from rollbackkit.analysis.gates import GateResult
+from rollbackkit.serving.notify_health import NotifyHealth
 from rollbackkit.serving.replica_status import ReplicaStatus
 from rollbackkit.serving.rollout import Rollout
 
@@ -272,6 +273,7 @@ class ServerStatus:
         replicas: Every replica of the environment (None: no shared store, or it did not answer).
         watchdog_leader: The replica whose watchdog evaluates the gates (None: no store, or nobody yet).
         store: The shared store, password redacted (None: no store).
+        notifications: The notifier's health (None: no ``notify:`` configured).
         source: The JSON it was read from, given back by :meth:`to_dict` whole, keys this
             client does not know included (``rollbackkit status --json`` shows what the
             server said); None when built here.
@@ -292,6 +294,7 @@ class ServerStatus:
     replicas: list[ReplicaStatus] | None = None
     watchdog_leader: str | None = None
     store: str | None = None
+    notifications: NotifyHealth | None = None
     source: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -319,6 +322,9 @@ class ServerStatus:
             else None,
             watchdog_leader=(data.get("watchdog") or {}).get("leader"),
             store=data.get("store"),
+            notifications=NotifyHealth.from_dict(data["notifications"])
+            if isinstance(data.get("notifications"), dict)
+            else None,
             source=data,
         )
 
