@@ -156,7 +156,6 @@ class TrafficEvent:
     canary_percent: int | None = None
     gates: str = ""
     failed_gates: tuple[str, ...] = ()  # the failed rollback gates' names, sorted (auto-rollback, gate-failed, breach)
-    progress: str = ""  # (paused) "progressed": the rollout had baked or stepped before it paused (notified at once)
 
     @property
     def change(self) -> str | None:

@@ -138,7 +138,7 @@ class Watchdog:
             self._tell(slot, report.decision, public, None, rolled_back=result is not None, failed=failed_names(report))
             return result
         paused = told if _paused(rollout) else None  # public words: the full ones stay in /status
-        self._tell(slot, report.decision, public, paused, progressed=_progressed(rollout))
+        self._tell(slot, report.decision, public, paused)
         if rollout is not None and rollout.state == "advancing":
             return self._advance(slot, rollout, state.generation)
         return None
@@ -289,11 +289,11 @@ class Watchdog:
 
     def _tell(
         self, slot: Slot, decision: str, gates: str, paused: str | None, *, rolled_back: bool = False,
-        progressed: bool = False, failed: tuple[str, ...] = (),
+        failed: tuple[str, ...] = (),
     ) -> None:  # fmt: skip
         """Tell the listeners once when a deployment's decision becomes rollback and traffic stays
         (``gate-failed``; again only after a pass), once per pause of its rollout (``paused``;
-        ``progressed``: it had baked or stepped), and when a told pause ends (``resumed``).
+        each target sends it after its ``pause_grace``), and when a told pause ends (``resumed``).
         ``gates`` and ``paused`` leave the server (notifications): public words, no slice's value."""
         env, tag, version = self.environment, slot.deployment, slot.bundle.version
         if decision != "error":
@@ -311,8 +311,7 @@ class Watchdog:
             self._pauses.discard(tag)
         elif tag not in self._pauses:
             self._pauses.add(tag)
-            progress = "progressed" if progressed else ""
-            env.notify(TrafficEvent("paused", env.name, env.env, version, tag=tag, reason=paused, progress=progress))
+            env.notify(TrafficEvent("paused", env.name, env.env, version, tag=tag, reason=paused))
 
     def _evaluation_failed(self, error: str) -> None:
         """Count the error, stop the bake, and say in the gate report that the rollout waits on it."""
@@ -453,11 +452,6 @@ def _verdict(report: GateReport) -> Verdict:
 def _paused(rollout: Rollout | None) -> str | None:
     """Why the rollout waits (None: it does not)."""
     return rollout.paused if rollout is not None and rollout.state == "paused" else None
-
-
-def _progressed(rollout: Rollout | None) -> bool:
-    """Whether a rollout had baked or moved past its first step (its pause is news at once)."""
-    return rollout is not None and (rollout.baked_s > 0 or (rollout.step or 1) > 1)
 
 
 def failed_names(report: GateReport) -> tuple[str, ...]:
