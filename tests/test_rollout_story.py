@@ -426,6 +426,12 @@ def test_a_candidate_slower_than_live_fails_its_compare_gate_and_an_equal_one_do
     send(environment, healthy(1200, seed=60), interleaved, rows=4)  # 600 rows a side
     result = environment.check_gates()
     compared = gate(environment, "p99-vs-live")
+    for seed in (61, 62):  # spikes on a busy machine can leave the difference unsupported: the watchdog waits
+        if result is not None or compared["status"] != "inconclusive":  # for more rows, and so does this test
+            break
+        send(environment, healthy(1200, seed=seed), interleaved, rows=4)
+        result = environment.check_gates()
+        compared = gate(environment, "p99-vs-live")
     assert compared["evidence"]["n"] >= 200 and compared["evidence"]["n_live"] >= 200, compared
     if rolled_back:
         assert result is not None and compared["status"] == "fail", json.dumps(compared)
