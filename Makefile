@@ -16,7 +16,7 @@ PROMETHEUS := /usr/bin/prometheus
 PG_CTL := $(or $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))),/usr/lib/postgresql/N/bin/pg_ctl)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv demo test test-binder test-wheel lint typecheck pytest bench clean constraints readme
+.PHONY: venv demo test test-long test-binder test-wheel lint typecheck pytest bench clean constraints readme
 
 venv: $(STAMP)
 
@@ -59,6 +59,11 @@ pytest: $(STAMP) $(CHROMIUM) $(PG_CTL) $(HAPROXY) $(PROMETHEUS)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist worksteal
 
 test: lint typecheck pytest
+
+# The few long runs whose coverage make test keeps in a shorter sibling (marked `long`): the
+# 50-shift replica story and the duplicate label kinds of the whole-story matrix (~2.5 min).
+test-long: $(STAMP) $(CHROMIUM) $(PG_CTL) $(HAPROXY) $(PROMETHEUS)
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist worksteal -m long
 
 # The binder/ check builds a fresh environment from PyPI (several minutes): kept out of
 # `make test` to hold it under 15 minutes.

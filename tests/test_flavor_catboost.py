@@ -47,7 +47,11 @@ def _catboost(kind: str, rounds: int, **params: Any) -> Any:
 # The schema records labels as text; answers keep the labels' type (through the real server).
 @pytest.mark.parametrize(
     ("case", "answer_type", "classes"),
-    [(CASE, str, ["benign", "malignant"]), (Case("catboost-integer-labels", "wine", "int"), int, ["0", "1", "2"])],
+    [
+        (CASE, str, ["benign", "malignant"]),
+        # make test-long: integer labels keep a whole story in make test through XGBoost
+        pytest.param(Case("catboost-integer-labels", "wine", "int"), int, ["0", "1", "2"], marks=pytest.mark.long),
+    ],
     ids=["str", "int"],
 )
 def test_the_whole_story_holds_for_catboost_with_native_categorical_columns(

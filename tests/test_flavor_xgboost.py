@@ -50,7 +50,9 @@ def _classifier(rounds: int) -> Any:
     ("case", "answer_type", "trees"),
     [
         (Case("xgboost-integer-labels", "wine", "int"), int, "trees: 120 -> 240"),  # 3 classes: a tree each
-        (Case("xgboost-boolean-labels", "breast_cancer", "bool"), bool, "trees: 40 -> 80"),  # XGBoost keeps 0/1
+        pytest.param(  # XGBoost keeps 0/1; make test-long (the matrix keeps a boolean story in make test)
+            Case("xgboost-boolean-labels", "breast_cancer", "bool"), bool, "trees: 40 -> 80", marks=pytest.mark.long
+        ),
     ],
     ids=["int", "bool"],
 )

@@ -27,6 +27,9 @@ CASES = [
     Case("integer-labels", "wine", "int"),
     Case("regressor", "diabetes", "float", regressor=True),
 ]
+LONG = {"binary-string-labels", "integer-labels"}
+"""Run by ``make test-long``: ``make test`` keeps string (wine), boolean and regressor stories here,
+integer labels in the XGBoost story and binary string labels in CatBoost's."""
 
 
 def pipeline(case: Case, numeric: list[str], rounds: int) -> Any:
@@ -52,7 +55,9 @@ def build(case: Case, root: Path) -> tuple[Path, pd.DataFrame]:
     return build_project(root, lambda X, y, rounds: pipeline(case, list(X.columns[:6]), rounds).fit(X, y), case)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c.name, marks=[pytest.mark.long] if c.name in LONG else []) for c in CASES]
+)
 def test_the_whole_story_holds_for_each_kind_of_model(case: Case, tmp_path: Path) -> None:
     repo, live = build(case, tmp_path)
     whole_story(repo, live, list(live.columns[:6]), case.answer_type(), ["max_iter"])

@@ -118,6 +118,7 @@ def stale_answers(lines: list[dict[str, Any]], shifts: list[Shift], first: str) 
     return decided, wrong
 
 
+@pytest.mark.long  # a minute: make test-long (make test keeps 100 shifts under load on one server and convergence)
 def test_fifty_shifts_each_sent_to_a_different_replica_fail_no_request_and_reach_every_replica(
     wine: tuple[Path, pd.DataFrame], store_url: str, tmp_path: Path
 ) -> None:
