@@ -23,7 +23,8 @@ LONG = " ".join(
     ["staging opens on the boosted v2 while the partner feed is migrated: scores may move, watch the gates"] * 7
 )[:620]
 """A 620-character reason: alone it took 17 lines of the screen."""
-CLOCK = re.compile(r"\d\d:\d\d:\d\d EST \(\d\d:\d\d:\d\d UTC\), (\d+ (s|min) ago|just now)")
+CLOCK = re.compile(r"\d\d:\d\d:\d\d EST \((\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d UTC\), (\d+ (s|min) ago|just now)")
+# (the UTC date is shown when it is not the local one: between midnight UTC and midnight EST)
 
 
 def _flat(shown: Screen) -> str:
