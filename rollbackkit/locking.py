@@ -7,6 +7,8 @@ given version.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import signal
 from collections.abc import Iterator
@@ -37,6 +39,24 @@ def repo_lock(lock_file: Path, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[N
         yield
     finally:
         lock.release()
+
+
+def held(path: Path) -> bool:
+    """Whether another open file holds the ``flock`` of ``path`` (tried without blocking, released at
+    once; a missing file is not held). A server holds its lock file while it serves."""
+    try:
+        fd = os.open(path, os.O_RDONLY)  # never created here
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return True
+        raise
+    finally:
+        os.close(fd)  # releases the lock if it was taken
+    return False
 
 
 def checkpoint(step: str) -> None:

@@ -15,7 +15,6 @@ a server starts (the server takes over, counted).
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import subprocess
@@ -24,6 +23,7 @@ import threading
 from pathlib import Path
 
 from rollbackkit.errors import NotifyConfigError
+from rollbackkit.locking import held
 from rollbackkit.notify.config import Target, load_targets
 from rollbackkit.notify.delivery import Notifier
 from rollbackkit.notify.message import Notice
@@ -145,21 +145,15 @@ def server_running(paths: ProjectPaths) -> bool:
         records = list(directory.glob("*.json"))
     except OSError:
         return False
-    return any(_locked(record.with_suffix(".lock")) for record in records)
+    return any(_lock_held(record.with_suffix(".lock")) for record in records)
 
 
-def _locked(path: Path) -> bool:
-    """Whether another open file holds the ``flock`` of ``path`` (tried without blocking, released at once)."""
+def _lock_held(path: Path) -> bool:
+    """:func:`rollbackkit.locking.held`, any error reading the lock being "no server"."""
     try:
-        fd = os.open(path, os.O_RDONLY)  # never created here
+        return held(path)
     except OSError:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        return exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK)
-    finally:
-        os.close(fd)
     return False
 
 

@@ -16,15 +16,13 @@ host, a replica whose heartbeat is fresh is found in the store (its URL as it ad
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from rollbackkit.errors import ServerError, StoreError, StoreNotCreated
+from rollbackkit.locking import held
 from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.server import address_file, is_loopback, lock_file
 from rollbackkit.serving.tokens import admin_token
@@ -33,23 +31,7 @@ from rollbackkit.serving.tokens import admin_token
 def server_runs(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> bool:
     """Whether a process holds the server lock of NAME/ENV (of replica ``replica``; tried without
     blocking, released at once)."""
-    return _held(lock_file(paths, name, env, replica))
-
-
-def _held(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY)  # never created here
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            return True
-        raise
-    finally:
-        os.close(fd)  # releases the lock if it was taken
-    return False
+    return held(lock_file(paths, name, env, replica))
 
 
 def _record(text: str, name: str, env: str) -> dict[str, Any]:
@@ -158,7 +140,7 @@ def local_replicas(paths: ProjectPaths, name: str, env: str) -> list[str]:
         if not isinstance(said, dict) or (said.get("name"), said.get("env")) != (name, env):
             continue
         replica = said.get("replica")
-        if isinstance(replica, str) and lock.name == f"{name}-{env}-{replica}.lock" and _held(lock):
+        if isinstance(replica, str) and lock.name == f"{name}-{env}-{replica}.lock" and held(lock):
             running.append(replica)
     return running
 
