@@ -71,19 +71,22 @@ def test_exactly_one_of_three_replicas_leads_and_a_terminated_connection_hands_t
         terminate(store, replicas[0])
         started = time.monotonic()
         took = until(lambda: [r.replica for r in replicas[1:] if r.leading()], 5, "a follower takes the lead")
-        assert took == ["web-1"] and time.monotonic() - started < 2
+        # the backend goes away asynchronously: whichever follower asks first after it is gone takes the lead
+        assert took in (["web-1"], ["web-2"]) and time.monotonic() - started < 2
+        new = next(r for r in replicas if r.replica == took[0])
         assert not replicas[0].leading(), "the old leader sees it lost the lead, and does not take it back"
-        assert [r.replica for r in replicas if r.leading()] == ["web-1"]
+        assert [r.replica for r in replicas if r.leading()] == took
         assert replicas[0].status() | {"since": None} == {
-            "leader": "web-1",
+            "leader": took[0],
             "leading": False,
             "since": None,
             "error": None,
         }
 
-        replicas[1].release()  # a graceful stop gives the lead up at once
-        assert replicas[2].leader() is None
-        assert [r.replica for r in replicas if r.leading()] in (["web-0"], ["web-2"])
+        new.release()  # a graceful stop gives the lead up at once
+        assert replicas[0].leader() is None
+        after = [r.replica for r in replicas if r.leading()]
+        assert len(after) == 1 and after != took, after
     finally:
         for r in [*replicas, other_env]:
             r.release()
