@@ -80,3 +80,23 @@ class Safe(str):
     """HTML that :func:`table` inserts without escaping (built from escaped parts)."""
 
     __slots__ = ()
+
+
+MAX_POINTS = 10_000
+"""The most points (markers, line vertices, bars, heatmap cells) one panel's figure sends to the browser."""
+
+
+def points_in(figure: Any) -> int:
+    """How many points ``figure`` (a plotly figure or figure widget) sends: every trace's x/y
+    values, or its z cells for a heatmap; what :data:`MAX_POINTS` bounds."""
+    total = 0
+    for trace in figure.data:
+        z = getattr(trace, "z", None)
+        if z is not None:
+            total += sum(len(row) for row in z)
+            continue
+        values = getattr(trace, "x", None)
+        if values is None:
+            values = getattr(trace, "y", None)
+        total += len(values) if values is not None else 0
+    return total
