@@ -11,6 +11,7 @@ as a readable line inside the panel, never as a traceback.
 - :class:`TimelinePanel`: assignments over time, rollbacks with their reasons and runbooks.
 - :class:`RunbookPanel`: run a runbook with validated parameters and a progress bar.
 - :class:`RollbackConsole`: all of them in one tabbed app for the on-call engineer.
+- :class:`LiveControl`: a panel's Live toggle (fetch in a worker, show on the kernel's loop).
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ _LAZY = {
     "TimelinePanel": "rollbackkit.widgets.timeline",
     "RunbookPanel": "rollbackkit.widgets.runbook",
     "RollbackConsole": "rollbackkit.widgets.console",
+    "LiveControl": "rollbackkit.widgets.live",
 }
 
 if TYPE_CHECKING:
     from rollbackkit.widgets.console import RollbackConsole
     from rollbackkit.widgets.drift import DriftPanel
     from rollbackkit.widgets.gates import GatesPanel
+    from rollbackkit.widgets.live import LiveControl
     from rollbackkit.widgets.runbook import RunbookPanel
     from rollbackkit.widgets.schema_diff import SchemaDiffPanel
     from rollbackkit.widgets.timeline import TimelinePanel
@@ -49,6 +52,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DriftPanel",
     "GatesPanel",
+    "LiveControl",
     "RollbackConsole",
     "RunbookPanel",
     "SchemaDiffPanel",

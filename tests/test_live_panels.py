@@ -1,0 +1,181 @@
+"""Live panels: fetch off the kernel's thread, show on its event loop, pause, errors, close."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import ipywidgets as widgets
+
+from rollbackkit.widgets.live import LiveControl
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the loop run until ``condition()`` holds (fails after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def on_a_loop(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``scenario`` on a fresh asyncio loop, as ipykernel runs a cell on its loop."""
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+class Slow:
+    """A fetch that takes a while, records its thread, and counts fetches running at once."""
+
+    def __init__(self, seconds: float, fail_first: int = 0) -> None:
+        self.seconds, self.fail_first = seconds, fail_first
+        self.calls, self.running, self.most_at_once = 0, 0, 0
+        self.threads: set[int] = set()
+        self.lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self.lock:
+            self.calls += 1
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            call = self.calls
+        self.threads.add(threading.get_ident())
+        try:
+            time.sleep(self.seconds)
+            if call <= self.fail_first:
+                raise ValueError("the log is not reachable")
+            return call
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_fetch_runs_off_the_loop_and_show_on_it() -> None:
+    async def scenario() -> None:
+        loop_thread = threading.get_ident()
+        fetch, shown = Slow(0.4), []
+        t0 = time.monotonic()
+        live = LiveControl(fetch, lambda v: shown.append((v, threading.get_ident())), interval=0.5, start=True)
+        assert time.monotonic() - t0 < 0.2  # the cell returns at once
+        lags = []
+        while fetch.calls < 1 or fetch.running:  # the loop keeps ticking while the fetch sleeps
+            t = time.monotonic()
+            await asyncio.sleep(0.01)
+            lags.append(time.monotonic() - t)
+        assert max(lags) < 0.2 and len(lags) > 10
+        await until(lambda: bool(shown))
+        assert shown[0] == (1, loop_thread) and loop_thread not in fetch.threads
+        assert "updated" in live.status.value
+        live.close()
+
+    on_a_loop(scenario)
+
+
+def test_never_two_fetches_at_once_and_pause_stops_it() -> None:
+    async def scenario() -> None:
+        fetch, shown = Slow(0.1), []
+        live = LiveControl(fetch, shown.append, interval=0.5, start=True)
+        live.every.value = 0.5
+        for _ in range(5):  # impatient clicks: refresh, pause, play
+            live.refresh()
+            live.pause()
+            live.play()
+            await asyncio.sleep(0.02)
+        await until(lambda: fetch.calls >= 3)
+        assert fetch.most_at_once == 1
+        live.pause()
+        assert live.toggle.icon == "play"
+        await until(lambda: not fetch.running)
+        await asyncio.sleep(0.05)
+        calls = fetch.calls
+        await asyncio.sleep(1.2)  # more than two intervals
+        assert fetch.calls == calls and not live.playing
+        live.refresh()  # one refresh on demand while paused
+        await until(lambda: fetch.calls == calls + 1 and len(shown) == calls + 1)
+        live.close()
+
+    on_a_loop(scenario)
+
+
+def test_a_failing_fetch_shows_one_line_and_keeps_going() -> None:
+    async def scenario() -> None:
+        fetch, shown = Slow(0.0, fail_first=1), []
+        live = LiveControl(fetch, shown.append, interval=0.5, start=True)
+        await until(lambda: "rollbackkit-error" in live.status.value)
+        line = live.status.value
+        assert "ValueError: the log is not reachable" in line and "Traceback" not in line
+        assert line.count("<div") == 1 and live.errors == 1
+        await until(lambda: shown == [2])  # the next refresh still came
+        assert "updated" in live.status.value and "rollbackkit-error" not in live.status.value
+        live.close()
+
+    on_a_loop(scenario)
+
+
+def test_closing_the_control_or_its_panel_stops_it() -> None:
+    class Panel(widgets.VBox):
+        def __init__(self) -> None:
+            self.fetched = Slow(0.0)
+            self.live = LiveControl(self._fetch, lambda v: None, interval=0.5, start=True)
+            super().__init__([self.live])
+
+        def _fetch(self) -> int:
+            return self.fetched()
+
+    async def scenario() -> None:
+        fetch = Slow(0.0)
+        live = LiveControl(fetch, lambda v: None, interval=0.5, start=True)
+        panel = Panel()
+        await until(lambda: fetch.calls >= 1 and panel.fetched.calls >= 1)
+        live.close()
+        panel.close()  # the panel's own close; the control notices its owner is gone
+        assert live._thread is not None and panel.live._thread is not None
+        await until(lambda: not live._thread.is_alive() and not panel.live._thread.is_alive())  # type: ignore[union-attr]
+        calls = (fetch.calls, panel.fetched.calls)
+        await asyncio.sleep(0.7)
+        assert (fetch.calls, panel.fetched.calls) == calls
+
+    on_a_loop(scenario)
+
+
+def test_in_a_real_jupyter_kernel_the_next_cell_runs_at_once() -> None:
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="rollbackkit")
+    outputs: list[str] = []
+
+    def run(code: str) -> float:
+        t = time.monotonic()
+        reply = kc.execute_interactive(
+            code,
+            timeout=30,
+            output_hook=lambda m: outputs.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None,
+        )
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return time.monotonic() - t
+
+    try:
+        run(
+            "import threading, time\n"
+            "from rollbackkit.widgets.live import LiveControl\n"
+            "kernel_thread, shown = threading.get_ident(), []\n"
+            "def fetch():\n"
+            "    time.sleep(1.5)\n"
+            "    return threading.get_ident()\n"
+            "def show(fetched_in):\n"
+            "    shown.append((fetched_in != kernel_thread, threading.get_ident() == kernel_thread))\n"
+            "live = LiveControl(fetch, show, interval=30, start=True)\n"
+        )
+        assert run("print('next cell', shown)") < 0.5  # while the fetch sleeps
+        assert outputs[-1].strip() == "next cell []"
+        deadline = time.monotonic() + 10
+        while "[(True, True)]" not in outputs[-1]:
+            assert time.monotonic() < deadline, outputs
+            time.sleep(0.2)
+            run("print(shown, 'updated' in live.status.value)")
+        assert outputs[-1].strip() == "[(True, True)] True"  # fetched off the kernel's thread, shown on it
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
