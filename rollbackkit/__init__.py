@@ -28,6 +28,7 @@ _LAZY = {
     "rollback_target": "rollbackkit.ops.runbook_targets",
     "rollback_plan": "rollbackkit.ops.plans",
     "rolled_back_from": "rollbackkit.ops.runbook_targets",
+    "timeline": "rollbackkit.ops.timeline",
     "situation": "rollbackkit.ops.situation",
     "preflight": "rollbackkit.ops.situation",
     "gate_status": "rollbackkit.ops.situation",
@@ -53,6 +54,7 @@ _LAZY = {
     "SideEffects": "rollbackkit.ops.results",
     "ImportResult": "rollbackkit.ops.mlflow_import",
     "Situation": "rollbackkit.ops.results",
+    "Timeline": "rollbackkit.ops.timeline_types",
     "RollbackPlan": "rollbackkit.ops.results",
     "ServerStatus": "rollbackkit.serving.status",
     "GateStatus": "rollbackkit.serving.status",
@@ -88,6 +90,8 @@ if TYPE_CHECKING:
     from rollbackkit.ops.runbook_targets import rollback_target, rolled_back_from
     from rollbackkit.ops.runbooks import record
     from rollbackkit.ops.situation import check_gates, gate_status, preflight, situation
+    from rollbackkit.ops.timeline import timeline
+    from rollbackkit.ops.timeline_types import Timeline
     from rollbackkit.ops.traffic import deploy, promote, rollback
     from rollbackkit.refs import Reference, Version
     from rollbackkit.registry.people import actor
@@ -123,6 +127,7 @@ __all__ = [
     "ServerStatus",
     "SideEffects",
     "Situation",
+    "Timeline",
     "VerifyReport",
     "Version",
     "VersionInfo",
@@ -149,4 +154,5 @@ __all__ = [
     "rolled_back_from",
     "side_effects",
     "situation",
+    "timeline",
 ]

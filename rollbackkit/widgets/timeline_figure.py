@@ -1,0 +1,265 @@
+"""The timeline as a plotly figure: share of traffic per version over time, and every change's marker.
+
+Built from a :class:`~rollbackkit.ops.timeline_types.Timeline` in numpy before plotting:
+the step function of each version's share is sampled at its change points, or, when that
+would send more than the figure's budget, averaged over time bins (the exact share of
+traffic each version took in each bin). Reasons live in hover text; the figure carries only
+short annotations (the version serving now, the last gate breaches), so nothing overlaps
+into unreadable text.
+"""
+
+from __future__ import annotations
+
+import html
+import textwrap
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rollbackkit.widgets._common import MAX_POINTS
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from rollbackkit.ops.timeline_types import Timeline, TimelineEvent
+
+EVENT_BUDGET = 3_000
+"""The most event markers drawn (rollbacks, breaches and runbooks first; the rest thinned evenly)."""
+SHADOW_BUDGET = 1_000
+"""The most points of shadow lines."""
+MAX_VERSIONS = 12
+"""Versions drawn one by one; the rest share one "other versions" band."""
+ANNOTATED_BREACHES = 3
+"""Gate breaches annotated on the figure (the latest); every breach has its marker and hover."""
+
+ROWS = {"assignment": 106.0, "gate-breach": 113.0, "runbook": 120.0}
+STYLE = {  # kind: (row, symbol, colour)
+    "deploy": ("assignment", "circle", "#0969da"),
+    "canary": ("assignment", "diamond", "#9a6700"),
+    "step": ("assignment", "diamond-open", "#9a6700"),
+    "promote": ("assignment", "star", "#1a7f37"),
+    "shadow": ("assignment", "square-open", "#8250df"),
+    "rollback": ("assignment", "x", "#cf222e"),
+    "auto-rollback": ("assignment", "x-open", "#cf222e"),
+    "gate-breach": ("gate-breach", "triangle-down", "#cf222e"),
+    "runbook": ("runbook", "square", "#57606a"),
+}
+PALETTE = ("#0969da", "#bf8700", "#1a7f37", "#8250df", "#cf222e", "#1b7c83", "#bc4c00", "#6e7781")
+
+
+def timeline_figure(t: Timeline) -> go.Figure:
+    """Share of traffic per version over ``t`` (stacked steps, 0-100%), shadows dotted, event
+    markers above (reason in hover), the last gate breaches annotated, and a "now" line
+    naming the version serving; at most :data:`~rollbackkit.widgets._common.MAX_POINTS` points."""
+    import plotly.graph_objects as go
+
+    title = f"{t.name} in {t.env}: share of traffic per version"
+    figure = go.Figure(layout=_layout(title))
+    if t.empty:
+        figure.add_annotation(
+            text=html.escape(t.empty_words()), showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5
+        )
+        return figure
+    events, drawn_note = _thinned(list(t.events))
+    shadows = _shadow_traces(t)
+    budget = MAX_POINTS - len(events) - sum(len(s.x) for s in shadows)
+    figure.add_traces([*_share_traces(t, budget), *shadows, *_event_traces(events)])
+    _mark_now(figure, t)
+    _annotate_breaches(figure, [e for e in events if e.kind == "gate-breach"])
+    if drawn_note:
+        figure.update_layout(title=f"{title}<br><sup>{drawn_note}</sup>")
+    return figure
+
+
+def _layout(title: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "height": 380,
+        "margin": {"t": 60, "b": 40, "l": 50, "r": 20},
+        "yaxis": {"title": "% of traffic", "range": [0, 126], "tickvals": [0, 25, 50, 75, 100]},
+        "xaxis": {"type": "date"},
+        "hovermode": "closest",
+        "legend": {"orientation": "h", "y": -0.18},
+    }
+
+
+def _seconds(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _dates(seconds: np.ndarray) -> np.ndarray:
+    return (seconds * 1000).astype("int64").astype("datetime64[ms]")
+
+
+def _share_matrix(t: Timeline) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Versions, change times ``T`` (seconds) and shares ``[version, interval]`` (``T - 1`` intervals)."""
+    traffic = {v: [s for s in spans if s.role != "shadow"] for v, spans in t.spans.items()}
+    versions = [v for v, spans in traffic.items() if spans]
+    edges = np.unique([_seconds(x) for spans in traffic.values() for s in spans for x in (s.start, s.end)])
+    shares = np.zeros((len(versions), max(len(edges) - 1, 0)))
+    for row, version in enumerate(versions):
+        for s in traffic[version]:
+            lo, hi = np.searchsorted(edges, [_seconds(s.start), _seconds(s.end)])
+            shares[row, lo:hi] += s.share
+    return versions, edges, shares
+
+
+def _fold_versions(
+    t: Timeline, versions: list[str], shares: np.ndarray, edges: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """At most :data:`MAX_VERSIONS` rows: the most-served versions (and what serves now), then the rest summed."""
+    if len(versions) <= MAX_VERSIONS:
+        return versions, shares
+    served = shares @ np.diff(edges)
+    now = t.serving_now
+    keep_first = {v for v in (now.version, now.canary) if v} if now else set()
+    order = sorted(range(len(versions)), key=lambda i: (versions[i] not in keep_first, -served[i]))
+    kept = sorted(order[: MAX_VERSIONS - 1])
+    rest = [i for i in range(len(versions)) if i not in set(kept)]
+    folded = np.vstack([shares[kept], shares[rest].sum(axis=0, keepdims=True)])
+    return [versions[i] for i in kept] + [f"{len(rest)} other versions"], folded
+
+
+def _binned(edges: np.ndarray, shares: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's time-weighted mean share over ``bins`` equal bins (the traffic it took there)."""
+    grid = np.linspace(edges[0], edges[-1], bins + 1)
+    integral = np.concatenate([np.zeros((len(shares), 1)), np.cumsum(shares * np.diff(edges), axis=1)], axis=1)
+    at_grid = np.vstack([np.interp(grid, edges, row) for row in integral])
+    return grid, np.diff(at_grid, axis=1) / np.diff(grid)
+
+
+def _share_traces(t: Timeline, budget: int) -> list[Any]:
+    import plotly.graph_objects as go
+
+    versions, edges, shares = _share_matrix(t)
+    if not versions or len(edges) < 2:
+        return []
+    versions, shares = _fold_versions(t, versions, shares, edges)
+    binned = len(versions) * len(edges) > budget
+    if binned:
+        edges, shares = _binned(edges, shares, max(budget // len(versions) - 1, 2))
+    x = _dates(edges)
+    now = t.serving_now.version if t.serving_now else None
+    traces = []
+    for row, version in enumerate(versions):
+        y = np.append(shares[row], shares[row, -1])  # the last interval drawn to its end
+        serving = version == now
+        how = "mean share in this bin" if binned else "share"
+        traces.append(
+            go.Scatter(
+                x=x,
+                y=np.round(y, 2),
+                name=f"{version} \u25c0 serving now" if serving else version,
+                legendgroup=version,
+                mode="lines",
+                line={"shape": "hv", "width": 3 if serving else 1, "color": PALETTE[row % len(PALETTE)]},
+                stackgroup="traffic",
+                hovertemplate=f"{html.escape(version)}: %{{y:.1f}}% ({how})<br>%{{x}}<extra></extra>",
+            )
+        )
+    return traces
+
+
+def _shadow_traces(t: Timeline) -> list[Any]:
+    import plotly.graph_objects as go
+
+    traces = []
+    for row, (version, spans) in enumerate(t.spans.items()):
+        shadow = [s for s in spans if s.role == "shadow"][-SHADOW_BUDGET // 3 :]
+        if not shadow:
+            continue
+        x: list[Any] = []
+        y: list[Any] = []
+        for s in shadow:
+            x += [s.start, s.end, None]
+            y += [s.share, s.share, None]
+        traces.append(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="lines",
+                name=f"{version} shadow (mirror, answers nobody)",
+                legendgroup=version,
+                line={"dash": "dot", "color": PALETTE[row % len(PALETTE)]},
+                hovertemplate=f"shadow {html.escape(version)} scores %{{y:.0f}}% of requests<extra></extra>",
+            )
+        )
+    return traces
+
+
+def _thinned(events: list[TimelineEvent]) -> tuple[list[TimelineEvent], str]:
+    """At most :data:`EVENT_BUDGET` events: every rollback, breach and runbook, the rest evenly."""
+    if len(events) <= EVENT_BUDGET:
+        return events, ""
+    rare = [e for e in events if e.kind in ("rollback", "auto-rollback", "gate-breach", "runbook")][-EVENT_BUDGET:]
+    common = [e for e in events if e.kind not in ("rollback", "auto-rollback", "gate-breach", "runbook")]
+    room = EVENT_BUDGET - len(rare)
+    picked = [common[int(i)] for i in np.linspace(0, len(common) - 1, room)] if room > 0 and common else []
+    kept = sorted([*rare, *picked], key=lambda e: e.time)
+    return kept, f"{len(kept):,} of {len(events):,} events drawn (every rollback, breach and runbook among them)"
+
+
+def _hover(e: TimelineEvent) -> str:
+    lines = [f"<b>{html.escape(e.kind)}</b> {html.escape(e.version)}  {e.time:%Y-%m-%d %H:%M:%S} UTC"]
+    if e.detail:
+        lines.append(html.escape(e.detail))
+    if e.reason:
+        lines += [html.escape(part) for part in textwrap.wrap(f"why: {e.reason}", 80)[:6]]
+    if e.failed_gates:
+        lines.append("failed gates: " + html.escape(", ".join(e.failed_gates)))
+    said = ", ".join(p for p in (f"by {e.actor}" if e.actor else "", e.incident, e.tag) if p)
+    if said:
+        lines.append(html.escape(said))
+    if e.runbook is not None:
+        lines.append(f"{html.escape(e.runbook.template)} runbook: {html.escape(e.runbook.status)} (click to open)")
+    return "<br>".join(lines)
+
+
+def _event_traces(events: list[TimelineEvent]) -> list[Any]:
+    import plotly.graph_objects as go
+
+    traces = []
+    for kind, (row, symbol, colour) in STYLE.items():
+        chosen = [e for e in events if e.kind == kind]
+        if not chosen:
+            continue
+        traces.append(
+            go.Scatter(
+                x=_dates(np.array([e.time.timestamp() for e in chosen])),
+                y=np.full(len(chosen), ROWS[row]),
+                mode="markers",
+                name=kind,
+                marker={"symbol": symbol, "size": 11, "color": colour, "line": {"width": 1, "color": colour}},
+                hovertext=np.array([_hover(e) for e in chosen], dtype=object),
+                hoverinfo="text",
+                meta=kind,
+                customdata=np.array([str(e.runbook.path) if e.runbook else e.tag for e in chosen], dtype=object),
+            )
+        )
+    return traces
+
+
+def _mark_now(figure: go.Figure, t: Timeline) -> None:
+    """A dashed "now" line at the end, labelled with what serves (short: the version and its share)."""
+    now = t.serving_now
+    line = {"dash": "dash", "color": "#1f2328", "width": 1}
+    figure.add_shape(type="line", x0=t.end, x1=t.end, y0=0, y1=1, yref="paper", line=line)
+    label = f"now: {now.version} {now.share:g}%" if now else "now: nothing serves"
+    if now and now.canary:
+        label += f" + {now.canary} {now.canary_percent:g}%"
+    figure.add_annotation(
+        x=t.end, y=100, yref="y", text=html.escape(label), showarrow=False, xanchor="right", yanchor="bottom",
+        font={"size": 11}, bgcolor="rgba(255,255,255,0.7)", hovertext=html.escape(now.words()) if now else None,
+    )  # fmt: skip
+
+
+def _annotate_breaches(figure: go.Figure, breaches: list[TimelineEvent]) -> None:
+    """The last :data:`ANNOTATED_BREACHES` breaches get a short label (failed gate names), staggered."""
+    for i, e in enumerate(breaches[-ANNOTATED_BREACHES:]):
+        names = ", ".join(e.failed_gates) or "gates failed"
+        short = names if len(names) <= 24 else names[:23] + "\u2026"
+        figure.add_annotation(
+            x=e.time, y=ROWS["gate-breach"], text=f"\u26a0 {html.escape(short)}", showarrow=True, arrowhead=2,
+            ax=0, ay=-18 - 16 * (i % 3), font={"size": 10, "color": "#cf222e"},
+        )  # fmt: skip

@@ -1,0 +1,155 @@
+"""The timeline: which version served when, at what share, and why; opened from JupyterLab and Voila.
+
+One diabetes-regressor project (not the demo's churn) lives a day an on-call engineer would
+recognise, through the real serving environment in-process: a shadow, its manual rollback,
+a stepped canary (10%, 50%, promoted at 100%), an automatic rollback on a failed gate and a
+rollback runbook run for the incident. Then the same project with 1,000 more assignments.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench._timeline_history import many_assignments
+from rollbackkit.errors import InvalidInput, VersionNotFound
+from rollbackkit.ops.timeline import failed_gate_names, timeline
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.repository import Repository
+from rollbackkit.widgets import TimelinePanel
+from rollbackkit.widgets._common import MAX_POINTS, points_in
+from rollbackkit.widgets.timeline import timeline_figure
+
+from .conftest import copy_project
+from .story import Case, build_project
+from .test_matrix import pipeline
+from .timeline_hosts import fake_timeline
+
+CASE = Case("regressor", "diabetes", "float", regressor=True)
+BREACH = "rollback: errors error rate 0.12 > 0.05; segment-drift psi 0.91 > 0.5"
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Path:
+    """The regressor project after its day (built once for the module)."""
+    from rollbackkit.ops.runbooks import run
+    from rollbackkit.serving.environment import ServingEnvironment
+
+    root = tmp_path_factory.mktemp("timeline")
+    repo, _ = build_project(root, lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y), CASE)
+    env = ServingEnvironment(repo, "model", "prod")
+    env.start()
+    env.deploy("v1.1.0", shadow=25, reason="score a mirror first")
+    env.rollback(reason="shadow answers look off", incident="INC-3")
+    env.deploy("v1.1.0", steps=[10, 50, 100], reason="stepped rollout")
+    env.advance(unless_changed_since=env.router.state.generation, reason="step 1 baked")
+    env.advance(unless_changed_since=env.router.state.generation, reason="step 2 baked")
+    done = env.rollback(
+        reason=f"gate failed: {BREACH}", actor="watchdog", automatic=True, gates=BREACH, failed_gates=("errors",)
+    )
+    assert done["assignment"]["action"] == "auto-rollback"
+    tag = next(a.tag for a in reversed(Deployments(Repository(repo)).history("model")) if a.action == "promote")
+    # what the watchdog journals after its rollback: the failing deployment's breach (serving/watchdog.py)
+    env.journal.append(
+        "gate-breach", name="model", env="prod", version="v1.1.0", deployment=tag, gates=BREACH,
+        rolled_back=True, target="v1.0.0", breach_to_shift_ms=3.2,
+    )  # fmt: skip
+    params = {"name": "model", "env": "prod", "reason": "review the breach", "incident": "INC-9", "dry_run": True}
+    run("rollback", params, repo=repo)
+    return repo
+
+
+def test_a_day_of_shadow_steps_and_rollbacks_reads_as_shares_over_time(day: Path) -> None:
+    t = timeline(day, "model", "prod")
+    kinds = [e.kind for e in t.events]
+    assert kinds[:7] == ["deploy", "shadow", "rollback", "canary", "step", "promote", "auto-rollback"]
+    assert set(kinds[7:]) == {"gate-breach", "runbook"}
+    shares = [(s.role, s.share) for s in t.spans["v1.1.0"]]
+    assert shares == [("shadow", 25.0), ("canary", 10.0), ("canary", 50.0), ("live", 100.0)]
+    assert [s.share for s in t.spans["v1.0.0"] if s.role == "live"][-4:] == [100.0, 90.0, 50.0, 100.0]
+    step = next(s for s in t.spans["v1.1.0"] if s.share == 50.0)
+    assert t.share_at(step.start) == {"v1.0.0": 50.0, "v1.1.0": 50.0}  # a shadow takes no share
+    auto = next(e for e in t.events if e.kind == "auto-rollback")
+    assert (auto.actor, auto.failed_gates, auto.detail) == (
+        "watchdog",
+        ("errors", "segment-drift"),
+        "rolled back from v1.1.0",
+    )
+    breach = next(e for e in t.events if e.kind == "gate-breach")
+    assert (breach.version, breach.detail) == ("v1.1.0", "rolled back to v1.0.0")
+    book = next(e for e in t.events if e.kind == "runbook")
+    assert book.runbook is not None and (book.incident, book.version) == ("INC-9", "v1.0.0")
+    assert t.serving_now is not None and t.serving_now.words() == "v1.0.0 (100%)"
+    assert timeline(day, "model", "prod", since=t.end + timedelta(hours=1)).events == ()
+    assert [e.kind for e in timeline(day, "model", "prod", until=step.start).events][-1] == "step"
+
+
+def test_the_figure_stacks_shares_marks_now_and_keeps_reasons_in_hover(day: Path) -> None:
+    t = timeline(day, "model", "prod")
+    figure = timeline_figure(t)
+    bands = [d for d in figure.data if d.stackgroup == "traffic"]
+    assert [d.name for d in bands] == ["v1.0.0 \u25c0 serving now", "v1.1.0"]
+    assert np.allclose(np.sum([d.y for d in bands], axis=0), 100.0)  # every moment's traffic adds up
+    shadow = [d for d in figure.data if "shadow (mirror" in (d.name or "")]
+    assert len(shadow) == 1 and shadow[0].stackgroup is None
+    hover = " ".join(" ".join(d.hovertext) for d in figure.data if d.hovertext is not None)
+    assert "score a mirror first" in hover and "INC-3" in hover and "failed gates: errors, segment-drift" in hover
+    texts = [a.text for a in figure.layout.annotations]
+    assert texts[0] == "now: v1.0.0 100%" and all(len(re.sub("<[^>]+>", "", x)) <= 26 for x in texts)
+    assert "errors, segment-drift" in texts[1]  # the breach, short; the whole reason is in its hover
+    assert points_in(figure) <= MAX_POINTS
+
+
+def test_the_panel_marks_what_serves_and_opens_the_runbook_inside_itself(day: Path) -> None:
+    panel = TimelinePanel("model", "prod", day)
+    assert "rollbackkit-serving-now" in panel.header.value and "v1.0.0 (100%)" in panel.header.value
+    assert "INC-9" in panel.runbook_list.value and panel.message.value == ""
+    assert len(panel.assignments) == 7 and panel.serving[-1][1] == "v1.0.0"
+    panel.open_runbook(0)
+    assert "rollbackkit-runbook-view" in panel.viewer.value and "srcdoc=" in panel.viewer.value
+    assert "review the breach" in panel.viewer.value  # the executed notebook's own content, rendered
+    panel.open_runbook("audit/runbooks/not-there.ipynb")
+    assert panel.viewer.value.count("rollbackkit-error") == 1 and "Traceback" not in panel.viewer.value
+
+
+def test_no_history_and_unknown_names_are_one_line(day: Path) -> None:
+    empty = timeline(day, "model", "staging")
+    assert empty.empty and empty.known_envs == ("prod",)
+    assert TimelinePanel("model", "staging", day).message.value.count("no history in staging") == 1
+    for name, env, what in (("nomodel", "prod", "No bundle named"), ("model", "Bad Env", "Invalid environment")):
+        line = TimelinePanel(name, env, day).message.value
+        assert line.count("rollbackkit-error") == 1 and what in line and "Traceback" not in line
+    with pytest.raises(VersionNotFound):
+        timeline(day, "nomodel", "prod")
+    with pytest.raises(InvalidInput):
+        timeline(day, "model", "prod", since="yesterday")
+    assert failed_gate_names("gate failed: rollback: errors error rate 0.12 > 0.05") == ("errors",)
+
+
+def test_a_thousand_assignments_stay_fast_and_under_the_point_budget(day: Path, tmp_path: Path) -> None:
+    import time
+
+    repo = copy_project(day, tmp_path)
+    shutil.copy(day.parent / "features.py", tmp_path / "features.py")
+    many_assignments(repo, "model", "prod", 1000)
+    timeline_figure(timeline(repo, "model", "prod"))  # warm: plotly's first import is not the panel's cost
+    started = time.perf_counter()
+    t = timeline(repo, "model", "prod")
+    figure = timeline_figure(t)
+    seconds = time.perf_counter() - started
+    assert len(t.events) >= 1000 and points_in(figure) <= MAX_POINTS
+    assert seconds < 1.5, seconds  # 300 ms on a quiet machine (bench widgets); generous for shared CI cores
+
+
+def test_many_versions_fold_into_bands_binned_by_time_under_the_budget() -> None:
+    t = fake_timeline(versions=40, changes=6000)
+    figure = timeline_figure(t)
+    bands = [d for d in figure.data if d.stackgroup == "traffic"]
+    assert len(bands) == 12 and bands[-1].name == "29 other versions"
+    assert np.allclose(np.sum([d.y for d in bands], axis=0), 100.0, atol=0.05)  # binned means still add up
+    assert points_in(figure) <= MAX_POINTS and "events drawn" in figure.layout.title.text
