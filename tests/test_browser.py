@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES
+from rollbackkit.widgets.console import TABS
 
 from .servers import stop
 
@@ -114,8 +115,9 @@ def test_the_console_in_a_real_browser(voila: str, page: Any) -> None:
     header = page.locator(".rollbackkit-console h3")
     header.wait_for(timeout=120_000)
     assert "churn in prod: serving v1.0.0" in header.inner_text()
-    for title in ("Versions", "Schema diff", "Drift", "Gates", "Timeline", "Runbooks"):
-        assert page.get_by_role("tab", name=title).is_visible()
+    assert "serving prod" in header.inner_text()  # the badge of what serves now
+    for title in TABS:  # exact: "Drift" is also in "Drift over time"
+        assert page.get_by_role("tab", name=title, exact=True).is_visible()
     page.screenshot(path=str(ARTIFACTS / "console-1-versions.png"), full_page=True)
 
     # Pick two versions and compare: the schema diff shows the five added features.
@@ -129,14 +131,24 @@ def test_the_console_in_a_real_browser(voila: str, page: Any) -> None:
     page.screenshot(path=str(ARTIFACTS / "console-2-schema-diff.png"), full_page=True)
 
     # The drift tab shows a plotly figure of v1.1.0's logged predictions vs its reference.
-    page.get_by_role("tab", name="Drift").click()
+    page.get_by_role("tab", name="Drift", exact=True).click()
     plot = page.locator(".rollbackkit-drift .js-plotly-plot")
     plot.wait_for(state="visible", timeout=30_000)
     assert "proba_1" in (page.locator(".rollbackkit-drift .gtitle").text_content() or "")
     page.screenshot(path=str(ARTIFACTS / "console-3-drift.png"), full_page=True)
 
+    # The gates: observed vs threshold in words, each gate's evidence as a table (not JSON).
+    page.get_by_role("tab", name="Gates", exact=True).click()
+    page.locator(".rollbackkit-gates .rollbackkit-gate-table").wait_for(state="visible", timeout=30_000)
+    assert '{"' not in page.locator(".rollbackkit-gates").inner_text()
+
+    # The timeline tab builds its panel when first opened: a plotly figure.
+    page.get_by_role("tab", name="Timeline", exact=True).click()
+    page.locator(".rollbackkit-timeline .js-plotly-plot").wait_for(state="visible", timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "console-3b-timeline.png"), full_page=True)
+
     # The rollback runbook, as a dry run: the verdict and a link to the saved notebook.
-    page.get_by_role("tab", name="Runbooks").click()
+    page.get_by_role("tab", name="Runbooks", exact=True).click()
     page.locator(".rollbackkit-param-reason input").fill("browser dry run")
     page.locator(".rollbackkit-param-to_version input").fill("v1.1.0")
     page.locator(".rollbackkit-param-dry_run input").check()

@@ -6,11 +6,25 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
+import pandas as pd
+import pytest
 
+import rollbackkit
+from rollbackkit import Registry
+from rollbackkit.registry.assignments import Deployments
+from rollbackkit.widgets.console import LAZY, RollbackConsole
+from rollbackkit.widgets.gate_evidence import WORST_SLICE_ROW
+from rollbackkit.widgets.gates import GatesPanel
 from rollbackkit.widgets.live import LiveControl
+from rollbackkit.widgets.serving_now import now_serving
+from rollbackkit.widgets.versions import SERVING_ROW, VersionExplorer
+
+from .story import Case, build_project
+from .test_matrix import pipeline
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -179,3 +193,78 @@ def test_in_a_real_jupyter_kernel_the_next_cell_runs_at_once() -> None:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+# ----------------------------------------------------------------------------- an iris project (string classes)
+CASE = Case("live-panels-iris", "iris", "names")
+
+
+def fit(X: pd.DataFrame, y: pd.Series, rounds: int) -> object:
+    return pipeline(CASE, list(X.columns[:4]), rounds).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> tuple[Path, Any]:
+    """v1.0.0 serving 80% of prod, v1.1.0 a 20% canary; v1.1.0's gates over a window whose west drifted."""
+    repo, live = build_project(tmp_path_factory.mktemp("live-panels"), fit, CASE, rounds=(5, 8))
+    registry = Registry(repo)  # the tag a server writes when it starts a canary (no server needed here)
+    Deployments(registry).assign(
+        registry.resolve("model@v1.1.0"), "prod", "canary", canary_percent=20, reason="retrained"
+    )
+    inputs = live.iloc[:1200].reset_index(drop=True)
+    outputs = registry.load("model@v1.1.0").predict(inputs).reset_index(drop=True)
+    west = (inputs["region"] == "west").to_numpy()
+    outputs.loc[west, :] = outputs.iloc[[int(outputs.iloc[:, -1].to_numpy().argmax())] * int(west.sum())].to_numpy()
+    window = pd.concat([inputs, outputs], axis=1)
+    window = window.assign(latency_ms=5.0, error=False)
+    path = repo.parent / "window.parquet"
+    window.to_parquet(path)
+    return repo, rollbackkit.check_gates(repo, "model@v1.1.0", window=path)
+
+
+def test_versions_mark_what_serves_now_and_compare_opens_the_diff_below(iris: tuple[Path, Any]) -> None:
+    repo, _ = iris
+    explorer = VersionExplorer(repo)
+    now = {r["ref"]: [n.label() for n in r["now"]] for r in explorer.rows}
+    assert now == {"model@v1.0.0": ["serving 80% prod"], "model@v1.1.0": ["canary 20% prod"]}
+    assert explorer.table.value.count("rollbackkit-serving-now") == 2 and explorer.table.value.count(SERVING_ROW) == 1
+
+    explorer.compare.click()  # on its own (no console): the diff opens below the pickers
+    assert explorer.diff is not None and list(explorer.diff_box.children) == [explorer.diff]
+    assert explorer.diff.result is not None and "rollbackkit-error" not in explorer.diff.title.value
+    explorer.a.value, explorer.b.value = "model@v1.1.0", "model@v1.0.0"
+    explorer.compare.click()  # the same panel, re-used
+    assert list(explorer.diff_box.children) == [explorer.diff] and "v1.1.0" in explorer.diff.title.value
+
+
+def test_gate_evidence_is_a_readable_table_with_the_serving_badge(iris: tuple[Path, Any]) -> None:
+    repo, status = iris
+    panel = GatesPanel(status, serving=now_serving(Registry(repo), ["model"]))
+    assert "canary 20% prod" in panel.header.value and "rollbackkit-rollback" in panel.header.value
+    body = panel.body.value
+    assert "&lt;= 0.5" in body and "&lt;= 0.05" in body and ">1200<" in body  # bounds in words, rows judged
+    assert '{"' not in body and "[{" not in body  # no raw JSON
+    drift = next(g for g in status.gates if g.name == "segment-drift")
+    for item in drift.evidence["slices"]:  # every slice, nothing cut off
+        assert f"region={item['slice']['region']}" in body and f">{item['n']}<" in body
+    assert body.count(WORST_SLICE_ROW) == 1 and "rollbackkit-failing-slice'>region=west<" in body
+    assert body.count("<details class='rollbackkit-gate-evidence' open") == 1  # the failing gate opens
+
+
+def test_the_console_marks_what_serves_builds_tabs_when_opened_and_goes_live(iris: tuple[Path, Any]) -> None:
+    repo, _ = iris
+
+    async def scenario() -> None:
+        console = RollbackConsole(repo, "model", "prod")
+        header = console.header.value
+        assert "serving 80% prod" in header and "canary 20% prod" in header and "rollbackkit-error" not in header
+        assert not set(LAZY) & set(console.panels)  # nothing lazy built yet
+        panel = console.select("Timeline")
+        assert console.panels["Timeline"] is panel and type(panel).__name__ == "TimelinePanel"
+        console.live.play()
+        await until(lambda: "updated" in console.live.status.value, 30)
+        assert "rollbackkit-error" not in console.header.value
+        console.close()
+        await until(lambda: not console.live._thread.is_alive())  # type: ignore[union-attr]
+
+    on_a_loop(scenario)

@@ -29,12 +29,18 @@ ADDED = sorted(set(ALL_FEATURES) - set(BASE_FEATURES))
 
 def test_the_console_shows_versions_diff_drift_gates_timeline_and_runbooks(logged: Path) -> None:
     console = RollbackConsole(logged, "churn", "prod")
-    assert console.tab_titles == ["Versions", "Schema diff", "Drift", "Gates", "Timeline", "Runbooks"]
+    assert console.tab_titles == [
+        "Versions", "Schema diff", "Drift", "Drift over time", "Gates", "Gates over time", "Timeline",
+        "Rollback preview", "Runbooks",
+    ]  # fmt: skip
     assert "v1.0.0" in console.header.value and "rollbackkit-error" not in console.header.value
+    assert "serving prod" in console.header.value  # the badge of what serves now
+    assert "Timeline" not in console.panels  # built when first opened
 
     rows = console.explorer.rows
     assert [r["ref"] for r in rows] == ["churn@v1.0.0", "churn@v1.1.0"]
     assert [r["assignments"] for r in rows] == [["prod:deploy", "prod:rollback"], ["prod:canary"]]
+    assert [[n.label() for n in r["now"]] for r in rows] == [["serving prod"], []]  # the canary was rolled back
     assert console.explorer.selection == ("churn@v1.0.0", "churn@v1.1.0")
 
     console.compare("churn@v1.0.0", "churn@v1.1.0")
@@ -55,7 +61,9 @@ def test_the_console_shows_versions_diff_drift_gates_timeline_and_runbooks(logge
     assert set(drift.slice.options) >= {"(all rows)", "month-to-month"}
 
     assert console.gates.report is not None
-    assert [t.name for t in console.timeline.figure.data][:1] == ["serving"]
+    if console.gates.report.version in ("v1.0.0", "churn@v1.0.0"):
+        assert "serving prod" in console.gates.header.value
+    assert "v1.0.0 \u25c0 serving now" in {t.name for t in console.timeline.figure.data}  # A's marker of now
     assert {"canary", "deploy", "rollback"} <= {t.name for t in console.timeline.figure.data}
     assert console.runbook.parameters["name"] == "churn" and console.runbook.parameters["env"] == "prod"
 
@@ -111,6 +119,7 @@ def test_gates_panel_highlights_the_failing_slice() -> None:
     body = panel.body.value
     assert body.count("background:#ffebe9") == 1 and "contract=month-to-month" in body
     assert "rollbackkit-failing-slice" in body
+    assert "&gt;= 0.7" in body and ">900<" in body and '{"' not in body  # bounds and rows in words, no JSON
 
 
 def test_errors_show_inside_the_panel_never_as_a_traceback(logged: Path) -> None:

@@ -2,24 +2,72 @@
 
 from __future__ import annotations
 
+import html
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 import ipywidgets as widgets
 
-from rollbackkit.widgets._common import RegistryLike, guarded, registry_of
+from rollbackkit.widgets._common import RegistryLike, error_html, guarded, registry_of
 from rollbackkit.widgets.drift import DriftPanel
 from rollbackkit.widgets.gates import GatesPanel
+from rollbackkit.widgets.live import LiveControl
 from rollbackkit.widgets.runbook import RunbookPanel
 from rollbackkit.widgets.schema_diff import SchemaDiffPanel
-from rollbackkit.widgets.timeline import TimelinePanel
+from rollbackkit.widgets.serving_now import NowServing, now_badge, now_serving
 from rollbackkit.widgets.versions import VersionExplorer
 
-TABS = ("Versions", "Schema diff", "Drift", "Gates", "Timeline", "Runbooks")
+if TYPE_CHECKING:
+    from rollbackkit.ops.results import Situation
+    from rollbackkit.serving.status import GateStatus
+    from rollbackkit.widgets.timeline import TimelinePanel
+
+TABS = (
+    "Versions",
+    "Schema diff",
+    "Drift",
+    "Drift over time",
+    "Gates",
+    "Gates over time",
+    "Timeline",
+    "Rollback preview",
+    "Runbooks",
+)
+"""Every tab, in order; a lazy tab whose panel's module is not installed is left out."""
+
+LAZY: dict[str, tuple[str, str]] = {
+    "Drift over time": ("rollbackkit.widgets.drift_time", "DriftOverTimePanel"),
+    "Gates over time": ("rollbackkit.widgets.gates_time", "GatesOverTimePanel"),
+    "Timeline": ("rollbackkit.widgets.timeline", "TimelinePanel"),
+    "Rollback preview": ("rollbackkit.widgets.preview", "RollbackPreviewPanel"),
+}
+"""Tabs built when first opened (title -> module, panel class), so the console opens fast."""
+
+LIVE_INTERVAL = 10.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one refresh of the console read (off the kernel's thread when live)."""
+
+    situation: Situation
+    gates: GateStatus
+    now: list[NowServing]
+    panel: Any = None
+    panel_data: Any = None
 
 
 class RollbackConsole(widgets.VBox):
-    """Versions, schema diff, drift, gates, timeline and runbooks for ``name`` in ``env``.
+    """Versions, schema diff, drift (now and over time), gates (now and over time), the
+    timeline, the rollback preview and runbooks for ``name`` in ``env``.
 
     Comparing two versions in the Versions tab fills the Schema diff tab and the Drift tab
     (the "to" version's logged predictions and features against its reference profile).
+    The header names what serves now; its Live toggle refreshes the header, the gates and
+    the open tab every few seconds without blocking the kernel.
 
     Args:
         repo: A registry or a project path.
@@ -36,46 +84,115 @@ class RollbackConsole(widgets.VBox):
         self.drift_box = widgets.VBox()
         self.drift: DriftPanel | None = None
         self.gates = GatesPanel()
-        self.timeline = TimelinePanel(name, env, self.registry)
         self.runbook = RunbookPanel(self.registry, name, env)
-        self.tabs = widgets.Tab(
-            children=[self.explorer, self.schema_diff, self.drift_box, self.gates, self.timeline, self.runbook]
-        )
-        for i, title in enumerate(TABS):
+        self.panels: dict[str, widgets.Widget] = {
+            "Versions": self.explorer,
+            "Schema diff": self.schema_diff,
+            "Drift": self.drift_box,
+            "Gates": self.gates,
+            "Runbooks": self.runbook,
+        }
+        titles = [t for t in TABS if t not in LAZY or importlib.util.find_spec(LAZY[t][0]) is not None]
+        self._slots = {t: widgets.VBox([widgets.HTML("<i>opens when selected</i>")]) for t in titles if t in LAZY}
+        self.tabs = widgets.Tab(children=[self.panels.get(t) or self._slots[t] for t in titles])
+        for i, title in enumerate(titles):
             self.tabs.set_title(i, title)
+        self.tabs.observe(lambda _: self._build_selected(), names="selected_index")
         self.explorer.on_compare(self.compare)
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.refresh_button.on_click(lambda _: self.refresh())
-        super().__init__([widgets.HBox([self.header, self.refresh_button]), self.tabs])
+        self.live = LiveControl(self._fetch, self._show, interval=LIVE_INTERVAL)
+        super().__init__([widgets.HBox([self.header, self.refresh_button, self.live]), self.tabs])
         self.add_class("rollbackkit-console")
         self.refresh()
 
+    @property
+    def tab_titles(self) -> list[str]:
+        """Titles of the tabs, in order."""
+        return [self.tabs.get_title(i) for i in range(len(self.tabs.children))]
+
+    def select(self, title: str) -> widgets.Widget:
+        """Open the tab ``title`` (building its panel the first time) and return its panel."""
+        self.tabs.selected_index = self.tab_titles.index(title)
+        return self.panel(title)
+
+    def panel(self, title: str) -> widgets.Widget:
+        """The panel of tab ``title``, built now if it was not yet (a failure shows in the tab)."""
+        if title not in self.panels:
+            slot = self._slots[title]
+            module, cls = LAZY[title]
+            try:
+                built = self._make(getattr(importlib.import_module(module), cls))
+            except Exception as exc:  # a panel that cannot build says why in its tab
+                built = widgets.HTML(error_html(exc))
+            self.panels[title] = built
+            slot.children = [built]
+        return self.panels[title]
+
+    @property
+    def timeline(self) -> TimelinePanel:
+        """The Timeline tab's panel (built on first use)."""
+        return self.panel("Timeline")  # type: ignore[return-value]
+
+    def _make(self, cls: Callable[..., widgets.Widget]) -> widgets.Widget:
+        if cls.__name__ == "TimelinePanel":
+            return cls(self.name, self.env, self.registry)
+        return cls(self.registry.root, self.name, self.env)
+
+    def _build_selected(self) -> None:
+        index = self.tabs.selected_index
+        if index is not None:
+            self.panel(self.tab_titles[index])
+
     def refresh(self) -> None:
         """Re-read everything from the API (git tags, the journal, the server or log)."""
-        guarded(self.header, self._refresh)
 
-    def _refresh(self) -> None:
+        def everything() -> None:
+            self._show(self._fetch())
+            self.explorer.refresh()
+            picked = self.explorer.selection
+            if picked is not None and self.schema_diff.result is None:
+                self.compare(*picked, switch=False)
+            for title, panel in self.panels.items():
+                if title in LAZY and hasattr(panel, "refresh"):
+                    panel.refresh()
+
+        guarded(self.header, everything)
+
+    def _fetch(self) -> Snapshot:
+        """Read what serves, the gates and the open tab's data (no widget is touched)."""
         from rollbackkit.ops.situation import gate_status, situation
 
         now = situation(self.registry.root, self.name, self.env)
-        where = f"server {now.server}" if now.server else "no server running"
+        gates = gate_status(self.registry.root, self.name, self.env)
+        serving = now_serving(self.registry, [self.name], self.env)
+        index = self.tabs.selected_index
+        panel = self.panels.get(self.tab_titles[index]) if index is not None else None
+        fetch = getattr(panel, "_fetch", None)
+        return Snapshot(now, gates, serving, panel, fetch() if callable(fetch) else None)
+
+    def _show(self, snap: Snapshot) -> None:
+        """Put a :class:`Snapshot` on screen (on the kernel's event loop when live)."""
+        now = snap.situation
+        where = f"server {html.escape(now.server)}" if now.server else "no server running"
+        marks = " ".join(now_badge(n) for n in snap.now if n.role != "live")
+        live = next((n for n in snap.now if n.role == "live"), None)
         self.header.value = (
-            f"<h3 style='margin:4px 0'>{self.name} in {self.env}: serving "
-            f"<span class='rollbackkit-serving'>{now.serving or 'nothing'}</span></h3><small>{where}</small>"
+            f"<h3 style='margin:4px 0'>{html.escape(self.name)} in {html.escape(self.env)}: serving "
+            f"<span class='rollbackkit-serving'>{html.escape(now.serving or 'nothing')}</span> "
+            f"{now_badge(live) if live else ''}</h3><small>{where}</small> {marks}"
         )
-        self.explorer.refresh()
-        self.timeline.refresh()
-        self.gates.update(gate_status(self.registry.root, self.name, self.env))
-        picked = self.explorer.selection
-        if picked is not None and self.schema_diff.result is None:
-            self.compare(*picked, switch=False)
+        self.gates.update(snap.gates, serving=snap.now)
+        show = getattr(snap.panel, "_show", None)
+        if snap.panel_data is not None and callable(show):
+            show(snap.panel_data)
 
     def compare(self, a: str, b: str, switch: bool = True) -> None:
         """Show ``a`` -> ``b`` in the Schema diff tab and ``b``'s drift in the Drift tab."""
         self.schema_diff.update(a, b)
         self.show_drift(b)
         if switch:
-            self.tabs.selected_index = TABS.index("Schema diff")
+            self.tabs.selected_index = self.tab_titles.index("Schema diff")
 
     def show_drift(self, ref: str) -> None:
         """Drift of a version's logged predictions and features against its reference."""
@@ -99,8 +216,3 @@ class RollbackConsole(widgets.VBox):
 
         if not guarded(message, build):
             self.drift_box.children = [message]
-
-    @property
-    def tab_titles(self) -> list[str]:
-        """Titles of the tabs, in order."""
-        return [self.tabs.get_title(i) for i in range(len(self.tabs.children))]

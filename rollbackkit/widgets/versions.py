@@ -1,4 +1,4 @@
-"""VersionExplorer: every bundle and version, where each serves, and a pick of two to compare."""
+"""VersionExplorer: every bundle and version, what serves now, and a pick of two to compare."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ import ipywidgets as widgets
 
 if TYPE_CHECKING:
     from rollbackkit.registry.store import Registry
+    from rollbackkit.widgets.schema_diff import SchemaDiffPanel
 
-from rollbackkit.widgets._common import RegistryLike, guarded, registry_of, table
+from rollbackkit.widgets._common import RegistryLike, Safe, guarded, registry_of, table
+from rollbackkit.widgets.serving_now import NowServing, now_badge, now_serving
+
+SERVING_ROW = "background:#dafbe1"
 
 
 class VersionExplorer(widgets.VBox):
-    """A table of versions (id, created, message, assignments) and two version pickers.
+    """A table of versions (id, created, message, assignments, what serves now) and two pickers.
+
+    The version serving now carries a badge per environment (``serving prod``, ``canary 10%
+    prod``) and its row is tinted. Compare opens the schema diff below the pickers; a host
+    that registers :meth:`on_compare` (the console) takes the comparison over instead.
 
     Args:
         registry: A registry or a project path.
@@ -25,7 +33,10 @@ class VersionExplorer(widgets.VBox):
         self._source = registry
         self.name = name
         self.rows: list[dict[str, Any]] = []
+        self.now: list[NowServing] = []
         self.table = widgets.HTML()
+        self.diff: SchemaDiffPanel | None = None
+        self.diff_box = widgets.VBox()
         self.a = widgets.Dropdown(description="from")
         self.b = widgets.Dropdown(description="to")
         self.compare = widgets.Button(description="Compare", button_style="primary", icon="code-fork")
@@ -33,7 +44,7 @@ class VersionExplorer(widgets.VBox):
         self.b.add_class("rollbackkit-to")
         self._callbacks: list[Callable[[str, str], None]] = []
         self.compare.on_click(lambda _: self._on_compare())
-        super().__init__([self.table, widgets.HBox([self.a, self.b, self.compare])])
+        super().__init__([self.table, widgets.HBox([self.a, self.b, self.compare]), self.diff_box])
         self.add_class("rollbackkit-versions")
         self.refresh()
 
@@ -51,10 +62,12 @@ class VersionExplorer(widgets.VBox):
 
         versions = self.registry.versions(self.name)
         deployments = Deployments(self.registry)
+        names = sorted({v.name for v in versions})
         serving: dict[tuple[str, str], list[str]] = {}
-        for bundle in {v.name for v in versions}:
+        for bundle in names:
             for a in deployments.history(bundle):
                 serving.setdefault((bundle, a.version), []).append(f"{a.env}:{a.action}")
+        self.now = now_serving(self.registry, names)
         self.rows = [
             {
                 "ref": f"{v.name}@{v.version}",
@@ -62,16 +75,25 @@ class VersionExplorer(widgets.VBox):
                 "created": v.created,
                 "message": v.message,
                 "assignments": serving.get((v.name, v.version), []),
+                "now": [n for n in self.now if n.ref == f"{v.name}@{v.version}"],
             }
             for v in versions
         ]
         self.table.value = "<h4 style='margin:4px 0'>Versions</h4>" + table(
-            ["version", "bundle id", "created", "message", "assignments"],
+            ["version", "now", "bundle id", "created", "message", "assignments"],
             [
-                (r["ref"], r["bundle_id"][:19], r["created"], r["message"], ", ".join(r["assignments"]))
+                (
+                    r["ref"],
+                    Safe(" ".join(now_badge(n) for n in r["now"])),
+                    r["bundle_id"][:19],
+                    r["created"],
+                    r["message"],
+                    ", ".join(r["assignments"]),
+                )
                 for r in self.rows
             ],
             "rollbackkit-version-table",
+            [SERVING_ROW if any(n.role == "live" for n in r["now"]) else "" for r in self.rows],
         )
         refs = [r["ref"] for r in self.rows]
         self.a.options, self.b.options = refs, refs
@@ -86,12 +108,24 @@ class VersionExplorer(widgets.VBox):
         return None
 
     def on_compare(self, callback: Callable[[str, str], None]) -> None:
-        """Call ``callback(from_ref, to_ref)`` when Compare is clicked."""
+        """Call ``callback(from_ref, to_ref)`` when Compare is clicked (instead of the diff below)."""
         self._callbacks.append(callback)
 
     def _on_compare(self) -> None:
         picked = self.selection
         if picked is None:
             return
+        if not self._callbacks:
+            self.show_diff(*picked)
         for callback in self._callbacks:
             guarded(self.table, lambda cb=callback: cb(*picked))  # type: ignore[misc]
+
+    def show_diff(self, a: str, b: str) -> None:
+        """Open the schema diff ``a`` -> ``b`` below the pickers (what Compare does on its own)."""
+        from rollbackkit.widgets.schema_diff import SchemaDiffPanel
+
+        if self.diff is None:
+            self.diff = SchemaDiffPanel(a, b, self._source)
+            self.diff_box.children = [self.diff]
+        else:
+            self.diff.update(a, b)
