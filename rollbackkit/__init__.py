@@ -39,6 +39,7 @@ _LAZY = {
     "has_prediction_log": "rollbackkit.ops.predictions",
     "prediction_drift": "rollbackkit.ops.predictions",
     "logged_window": "rollbackkit.ops.predictions",
+    "preview_rollback": "rollbackkit.ops.preview",
     "ingest_labels": "rollbackkit.ops.labels",
     "record": "rollbackkit.ops.runbooks",
     "read_features": "rollbackkit.bundle.frames",
@@ -58,6 +59,7 @@ _LAZY = {
     "RollbackPlan": "rollbackkit.ops.results",
     "ServerStatus": "rollbackkit.serving.status",
     "GateStatus": "rollbackkit.serving.status",
+    "RollbackPreview": "rollbackkit.ops.preview",
 }
 
 if TYPE_CHECKING:
@@ -78,6 +80,7 @@ if TYPE_CHECKING:
         prediction_drift,
         side_effects,
     )
+    from rollbackkit.ops.preview import RollbackPreview, preview_rollback
     from rollbackkit.ops.results import (
         AffectedRows,
         AssignmentResult,
@@ -122,6 +125,7 @@ __all__ = [
     "Reference",
     "Registry",
     "RollbackPlan",
+    "RollbackPreview",
     "RollbackkitError",
     "Schema",
     "ServerStatus",
@@ -145,6 +149,7 @@ __all__ = [
     "mlflow_sync",
     "prediction_drift",
     "preflight",
+    "preview_rollback",
     "promote",
     "read_features",
     "record",

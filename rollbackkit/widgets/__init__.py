@@ -9,6 +9,7 @@ as a readable line inside the panel, never as a traceback.
 - :class:`DriftPanel`: reference vs current distributions (histogram or ECDF), per slice.
 - :class:`GatesPanel`: each gate's status, observed vs threshold, evidence.
 - :class:`TimelinePanel`: assignments over time, rollbacks with their reasons and runbooks.
+- :class:`RollbackPreviewPanel`: what a rollback would change: decisions that flip, per slice.
 - :class:`RunbookPanel`: run a runbook with validated parameters and a progress bar.
 - :class:`RollbackConsole`: all of them in one tabbed app for the on-call engineer.
 - :class:`LiveControl`: a panel's Live toggle (fetch in a worker, show on the kernel's loop).
@@ -24,6 +25,7 @@ _LAZY = {
     "DriftPanel": "rollbackkit.widgets.drift",
     "GatesPanel": "rollbackkit.widgets.gates",
     "TimelinePanel": "rollbackkit.widgets.timeline",
+    "RollbackPreviewPanel": "rollbackkit.widgets.preview",
     "RunbookPanel": "rollbackkit.widgets.runbook",
     "RollbackConsole": "rollbackkit.widgets.console",
     "LiveControl": "rollbackkit.widgets.live",
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from rollbackkit.widgets.drift import DriftPanel
     from rollbackkit.widgets.gates import GatesPanel
     from rollbackkit.widgets.live import LiveControl
+    from rollbackkit.widgets.preview import RollbackPreviewPanel
     from rollbackkit.widgets.runbook import RunbookPanel
     from rollbackkit.widgets.schema_diff import SchemaDiffPanel
     from rollbackkit.widgets.timeline import TimelinePanel
@@ -54,6 +57,7 @@ __all__ = [
     "GatesPanel",
     "LiveControl",
     "RollbackConsole",
+    "RollbackPreviewPanel",
     "RunbookPanel",
     "SchemaDiffPanel",
     "TimelinePanel",

@@ -1,0 +1,181 @@
+"""RollbackPreviewPanel: what a rollback would change, before it happens.
+
+A thin face over :func:`rollbackkit.ops.preview.preview_rollback`: the share of decisions that
+flip (headline), per slice bars of flip share and score delta (:func:`preview_figure`, one bar
+per slice: a few dozen points whatever the sample), the preflight verdict and adaptation, the
+most frequent flips and the rows a backfill would rewrite. Bad input is one line in the panel.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from rollbackkit.widgets._common import Safe, badge, guarded, table
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from rollbackkit.ops.preview import RollbackPreview
+
+VERDICT_STATUS = {"compatible": "pass", "adaptable": "warn", "incompatible": "fail"}
+
+
+def _percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.1%}"
+
+
+def preview_figure(p: RollbackPreview) -> go.Figure:
+    """Per slice: the share of decisions that flip, and the mean score delta with its p5-p95 range.
+
+    One bar per slice (at most :data:`rollbackkit.analysis.preview.MAX_SLICES` + 2): the
+    figure's size does not grow with the sample. Reasons and counts are in the hover text.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    names = [s.slice for s in p.slices]
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("decisions that flip", f"{p.primary}: {p.to_version} - {p.from_version}"),
+        horizontal_spacing=0.12,
+    )
+    if not p.slices:
+        figure.add_annotation(text=html.escape(p.refused or "nothing scored"), showarrow=False, x=0.5, y=0.5)
+        return figure
+    hover = [f"{s.slice}: {s.flips if s.flips is not None else '-'} of {s.n} rows" for s in p.slices]
+    if p.flip_share is not None:
+        shares = [100 * (s.flip_share or 0.0) for s in p.slices]
+        figure.add_trace(
+            go.Bar(x=names, y=shares, name="flip share (%)", hovertext=hover, marker_color="#cf222e"), row=1, col=1
+        )
+        figure.update_yaxes(title_text="% of rows", rangemode="tozero", row=1, col=1)
+    if p.slices[0].mean is not None:
+        means = [s.mean for s in p.slices]
+        above = [None if s.mean is None or s.p95 is None else s.p95 - s.mean for s in p.slices]
+        below = [None if s.mean is None or s.p5 is None else s.mean - s.p5 for s in p.slices]
+        figure.add_trace(
+            go.Bar(
+                x=names,
+                y=means,
+                name="mean delta (p5-p95)",
+                error_y={"type": "data", "array": above, "arrayminus": below, "symmetric": False},
+                hovertext=[f"{s.slice}: mean {s.mean:+.4g}, p5 {s.p5:+.4g}, p95 {s.p95:+.4g}" for s in p.slices]
+                if all(s.mean is not None for s in p.slices)
+                else hover,
+                marker_color="#0969da",
+            ),
+            row=1,
+            col=2,
+        )
+    figure.update_layout(height=320, margin={"t": 40, "b": 40, "l": 40, "r": 10}, showlegend=False, bargap=0.3)
+    figure.update_xaxes(tickangle=-30, automargin=True)
+    return figure
+
+
+def summary_html(p: RollbackPreview) -> str:
+    """The headline, verdict, adaptation, top flips and backfill rows as small HTML."""
+    tense = "rolled back" if p.done else "would roll back"
+    lines = [
+        f"<b>{html.escape(p.name)}</b> in <b>{html.escape(p.env)}</b> {tense} from "
+        f"<b>{html.escape(p.from_version)}</b> to <b>{html.escape(p.to_version)}</b>: "
+        f"<span class='rollbackkit-flip-share' style='font-size:1.3em'><b>{_percent(p.flip_share)}</b></span> "
+        f"of decisions flip on the latest {p.n} logged rows"
+        + (f" (decision: {html.escape(p.primary)} &gt; {p.threshold:g})" if p.threshold is not None else "")
+        + "."
+    ]
+    if p.flip_share is None and p.refused is None:
+        lines.append("A regressor without a decision threshold: score deltas only (pass threshold=...).")
+    adaptation = p.adaptation
+    done = []
+    if adaptation.drop:
+        done.append(f"drops {len(adaptation.drop)} columns it was not trained on ({', '.join(adaptation.drop[:8])})")
+    if adaptation.reorder:
+        done.append("reorders the columns")
+    if adaptation.casts:
+        done.append("casts " + ", ".join(f"{k} to {v}" for k, v in list(adaptation.casts.items())[:8]))
+    lines.append(
+        f"Preflight of {html.escape(p.to_version)} on this sample: {badge(VERDICT_STATUS.get(p.verdict, p.verdict))} "
+        f"{html.escape(p.verdict)}" + (f"; the adaptation {html.escape('; '.join(done))}." if done else ".")
+    )
+    if p.refused:
+        lines.append(f"<span class='rollbackkit-error' style='color:#cf222e'>{html.escape(p.refused)}</span>")
+    if p.rewrite is not None and p.affected is not None:
+        lines.append(
+            f"A backfill would rewrite <b>{p.rewrite}</b> of the {p.affected.rows} rows "
+            f"{html.escape(p.from_version)} wrote in {html.escape(p.env)}."
+        )
+    lines.append(f"<small>Scored with the {html.escape(p.where)}; nothing was written.</small>")
+    parts = [f"<div>{line}</div>" for line in lines]
+    if p.changes:
+        rows = [(c.before, c.after, c.rows) for c in p.changes]
+        parts.append(table([f"{p.from_version} said", f"{p.to_version} says", "rows"], rows, "rollbackkit-flips"))
+    return "".join(parts)
+
+
+class RollbackPreviewPanel(widgets.VBox):
+    """The rollback preview of ``name`` in ``env``: headline, per-slice figure, verdict, backfill.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        to_version: The rollback target (default: the rollback rule's).
+        sample: The latest logged rows to score.
+        by: The slice column (default: the serving version's slice gate's).
+        threshold: A decision threshold on the primary output (regressors).
+        server: The server's URL (default: the running one; none: the log file).
+
+    Attributes:
+        preview: The :class:`~rollbackkit.ops.preview.RollbackPreview` (None after an error).
+        figure: :func:`preview_figure` of it as a ``FigureWidget`` (None after an error).
+        summary: The headline, verdict and backfill HTML (or the error line).
+    """
+
+    def __init__(
+        self,
+        repo: str | Path,
+        name: str,
+        env: str,
+        *,
+        to_version: str | None = None,
+        sample: int = 2000,
+        by: str | None = None,
+        threshold: float | None = None,
+        server: str | None = None,
+    ) -> None:
+        self._args: dict[str, Any] = {
+            "to_version": to_version,
+            "sample": sample,
+            "by": by,
+            "threshold": threshold,
+            "server": server,
+        }
+        self._where = (Path(repo), name, env)
+        self.preview: RollbackPreview | None = None
+        self.figure: Any = None
+        self.summary = widgets.HTML()
+        super().__init__([self.summary])
+        self.add_class("rollbackkit-preview")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Preview again (the latest logged rows)."""
+        self.preview, self.figure = None, None
+        self.children = [self.summary]
+        guarded(self.summary, self._build)
+
+    def _build(self) -> None:
+        from rollbackkit.ops.preview import preview_rollback
+
+        repo, name, env = self._where
+        self.preview = preview_rollback(repo, name, env, **self._args)
+        self.summary.value = Safe(summary_html(self.preview))
+        import plotly.graph_objects as go
+
+        self.figure = go.FigureWidget(preview_figure(self.preview))
+        self.children = [self.summary, self.figure]

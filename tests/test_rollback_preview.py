@@ -1,0 +1,236 @@
+"""Before a rollback, the on-call engineer previews it: which decisions flip, where, and what the backfill rewrites.
+
+The constructed case: ``v1.1.0`` is a one-split tree on one input, ``v1.0.0`` a constant, so the
+rows whose decision flips are known from the inputs alone (the tree's split and leaves). The
+preview's flip share must equal that direct computation, for string, boolean and integer class
+labels and a regressor with a decision threshold, on inputs with NaN and nullable dtypes. The
+demo's churn covers a target with fewer features (52 logged columns, 47 trained: the
+preflight's adaptation applied and shown).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rollbackkit.analysis.preview import deltas_by_slice, flip_share, flipped
+from rollbackkit.errors import InvalidInput, RollbackRefused, ServerError
+from rollbackkit.ops.preview import preview_rollback
+from rollbackkit.ops.traffic import deploy
+from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.predlog.log import PredictionLog
+
+from .conftest import copy_project
+from .story import SEGMENT, Case, build_project
+
+CASES = [
+    Case("wine-string-classes", "wine", "names"),
+    Case("tumours-boolean", "breast_cancer", "bool"),
+    Case("wine-integer-classes", "wine", "int"),
+    Case("diabetes-regressor", "diabetes", "float", regressor=True),
+]
+SENT = 600
+
+
+def _models(case: Case) -> Any:
+    """``fit(X, y, rounds)``: v1.0.0 (15 rounds) a constant, v1.1.0 a one-split tree on the second input."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    def fit(X: pd.DataFrame, y: pd.Series, rounds: int) -> Any:
+        if rounds == 15:
+            dummy = DummyRegressor(strategy="median") if case.regressor else DummyClassifier(strategy="most_frequent")
+            return dummy.fit(X, y)
+        tree = DecisionTreeRegressor if case.regressor else DecisionTreeClassifier
+        pick = ColumnTransformer([("one", "passthrough", [X.columns[1]])])
+        return make_pipeline(pick, tree(max_depth=1, random_state=0)).fit(X, y)
+
+    return fit
+
+
+def _log(repo: Path, name: str, steps: list[tuple[str, pd.DataFrame]]) -> None:
+    """Serve in this process with the prediction log: each step deploys a version (or nothing), then sends rows."""
+    log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
+    try:
+        environment = ServingEnvironment(repo, name, "prod", log=log)
+        environment.start()
+        for version, frame in steps:
+            if version:
+                environment.deploy(version, features=frame, reason="new model")
+            for i in range(0, len(frame), 100):
+                environment.predict(frame.iloc[i : i + 100], key=f"{version}-{i}")
+    finally:
+        log.close()
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[c.name for c in CASES])
+def constructed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Any:
+    """v1.1.0 (the tree) serving prod after 600 logged rows; v1.0.0 (the constant) before it."""
+    case: Case = request.param
+    root = tmp_path_factory.mktemp(case.name)
+    repo, live = build_project(root, _models(case), case)
+    _log(repo, "model", [("", live.iloc[:200]), ("v1.1.0", live.iloc[1000 : 1000 + SENT])])
+    return case, repo, live.iloc[1000 : 1000 + SENT].reset_index(drop=True)
+
+
+def _direct(case: Case, repo: Path, sent: pd.DataFrame) -> tuple[np.ndarray, Any]:
+    """The rows whose decision flips, from the tree's split alone; and the decision threshold (regressor)."""
+    from rollbackkit import Registry
+
+    registry = Registry(repo)
+    constant = registry.load("model@v1.0.0").model
+    pipeline = registry.load("model@v1.1.0").model
+    tree = pipeline[-1].tree_
+    column = pipeline[0].transformers_[0][2][0]
+    left = sent[column].to_numpy(dtype="float64") <= tree.threshold[0]
+    if case.regressor:
+        leaves = tree.value[1].ravel()[0], tree.value[2].ravel()[0]
+        threshold = float(np.mean(leaves))  # between the two leaves: one side decides "above"
+        above = np.where(left, leaves[0], leaves[1]) > threshold
+        return above != (float(constant.constant_.ravel()[0]) > threshold), threshold
+    classes = pipeline[-1].classes_
+    leaf = np.where(left, classes[tree.value[1][0].argmax()], classes[tree.value[2][0].argmax()])
+    return leaf != constant.classes_[constant.class_prior_.argmax()], None
+
+
+def test_flip_share_equals_the_direct_computation(constructed: Any) -> None:
+    case, repo, sent = constructed
+    expected, threshold = _direct(case, repo, sent)
+    before = _snapshot(repo)
+    preview = preview_rollback(repo, "model", "prod", threshold=threshold)
+    assert (preview.from_version, preview.to_version, preview.n) == ("v1.1.0", "v1.0.0", SENT)
+    assert 0 < expected.sum() < SENT, "the case must flip some rows and keep others"
+    assert preview.flip_share == pytest.approx(expected.mean(), abs=1e-12)
+    assert preview.by == SEGMENT  # v1.1.0's slice gate names the column
+    regions = sent[SEGMENT].astype(str)
+    for item in preview.slices[1:]:
+        assert item.flips == int(expected[(regions == item.slice).to_numpy()].sum()), item
+    assert preview.verdict in ("compatible", "adaptable")
+    assert preview.affected is not None and preview.rewrite == SENT
+    assert _snapshot(repo) == before, "a preview writes nothing"
+    if case.regressor:  # without a threshold a regressor has no decisions: score deltas only
+        plain = preview_rollback(repo, "model", "prod", by="plan")
+        assert plain.flip_share is None and plain.changes == []
+        overall = plain.slices[0]
+        assert overall.mean is not None and overall.p5 is not None and overall.p5 <= overall.mean <= overall.p95
+        assert "(missing)" in {s.slice for s in plain.slices}  # the nullable string's missing plans
+
+
+def _snapshot(repo: Path) -> tuple[Any, ...]:
+    """What a preview must leave alone: the tags, the journal and the log's rows."""
+    import subprocess
+
+    tags = subprocess.run(["git", "tag"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    from rollbackkit.registry.repository import Repository
+
+    journal = Repository(repo).paths.journal
+    log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
+    try:
+        rows = log.query("SELECT count(*) AS n FROM predictions")["n"].iloc[0]
+    finally:
+        log.close()
+    return tags, journal.read_bytes() if journal.exists() else b"", int(rows)
+
+
+@pytest.fixture(scope="module")
+def churn_rolled_forward(served_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's churn: v1.0.0 (47 features) served the 47 columns it knows, then v1.1.0 (52) took all
+    traffic and the feature pipeline sent 52 columns."""
+    from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, churn_frame
+
+    repo = copy_project(served_template, tmp_path_factory.mktemp("preview-churn"))
+    live = churn_frame(1000, seed=71)
+    _log(repo, "churn", [("", live.iloc[:300][BASE_FEATURES]), ("v1.1.0", live.iloc[300:][ALL_FEATURES])])
+    return repo
+
+
+def test_a_target_with_fewer_features_is_scored_through_the_shown_adaptation(churn_rolled_forward: Path) -> None:
+    preview = preview_rollback(churn_rolled_forward, "churn", "prod", sample=500)
+    assert (preview.from_version, preview.to_version, preview.n) == ("v1.1.0", "v1.0.0", 500)
+    assert preview.verdict == "adaptable" and len(preview.adaptation.drop) == 5
+    assert preview.refused is None and preview.flip_share is not None and 0 <= preview.flip_share <= 1
+
+
+def test_the_rollback_runbook_records_the_preview(churn_rolled_forward: Path) -> None:
+    import nbformat
+
+    from rollbackkit.ops.runbooks import run
+
+    expected = preview_rollback(churn_rolled_forward, "churn", "prod", sample=1000)
+    params = {"name": "churn", "env": "prod", "reason": "preview first", "dry_run": "true"}
+    result = run("rollback", params, repo=churn_rolled_forward)
+    assert (result.status, result.verdict) == ("ok", "dry-run"), result.error
+    recorded = result.results["preview"]
+    assert (recorded["from_version"], recorded["to_version"], recorded["n"]) == ("v1.1.0", "v1.0.0", expected.n)
+    assert recorded["flip_share"] == pytest.approx(expected.flip_share) and recorded["verdict"] == "adaptable"
+    cells = nbformat.read(str(result.notebook), as_version=4).cells
+    printed = "".join(o.get("text", "") for c in cells if "preview_rollback" in c.source for o in c.outputs)
+    assert f"{expected.flip_share:.1%} of decisions flip from v1.1.0 to v1.0.0" in printed, printed
+
+
+def test_bad_input_is_one_readable_line(churn_rolled_forward: Path, served: Path) -> None:
+    with pytest.raises(RollbackRefused, match="no earlier version"):
+        preview_rollback(served, "churn", "prod")  # only v1.0.0 ever served
+    with pytest.raises(InvalidInput, match="not a logged input"):
+        preview_rollback(churn_rolled_forward, "churn", "prod", by="no_such_column")
+    with pytest.raises(ServerError, match=r"Cannot reach|admin token"):
+        preview_rollback(churn_rolled_forward, "churn", "prod", server="http://127.0.0.1:9")
+    deploy(served, "churn@v1.1.0", "prod", reason="no traffic yet")
+    with pytest.raises(InvalidInput, match=r"no prediction log|no logged rows"):
+        preview_rollback(served, "churn", "prod")
+
+
+def test_flip_share_on_constructed_arrays() -> None:
+    assert flip_share(["a", "b", None, None], ["a", "c", None, "d"]) == pytest.approx(0.5)
+    assert flip_share(pd.array([True, False, pd.NA], dtype="boolean"), np.array([True, True, None], dtype=object)) == (
+        pytest.approx(1 / 3)  # two missing decisions are the same decision
+    )
+    assert flip_share(pd.Series([1, 2, 3], dtype="Int64"), pd.Series([1.0, 2.0, np.nan])) == pytest.approx(1 / 3)
+    assert flip_share([], []) is None
+    flips = flipped(["x", "y", "x", "y"], ["x", "x", "x", "y"])
+    slices = deltas_by_slice(
+        pd.Series([0.1, 0.2, 0.3, np.nan]), pd.Series([0.2, 0.2, 0.1, 0.5]), flips, pd.Series(["n", "s", "n", None])
+    )
+    assert [(s.slice, s.n, s.flips) for s in slices[:2]] == [("all", 4, 1), ("n", 2, 0)]
+    assert {(s.slice, s.n, s.flips) for s in slices[2:]} == {("(missing)", 1, 0), ("s", 1, 1)}
+    assert slices[0].mean == pytest.approx((0.1 + 0.0 - 0.2) / 3)
+
+
+def test_the_panel_shows_the_preview_and_its_adaptation(churn_rolled_forward: Path) -> None:
+    from rollbackkit.widgets._common import MAX_POINTS, points_in
+    from rollbackkit.widgets.preview import RollbackPreviewPanel
+
+    panel = RollbackPreviewPanel(churn_rolled_forward, "churn", "prod", sample=500)
+    assert panel.preview is not None and "rollbackkit-preview" in panel._dom_classes
+    text = panel.summary.value
+    assert f"{panel.preview.flip_share:.1%}" in text and "v1.1.0" in text and "v1.0.0" in text
+    assert "adaptable" in text and "drops 5 columns" in text and "A backfill would rewrite" in text
+    assert "rollbackkit-error" not in text
+    assert 0 < points_in(panel.figure) <= MAX_POINTS
+
+    many = RollbackPreviewPanel(churn_rolled_forward, "churn", "prod", sample=5000, by="monthly_charges")
+    assert many.preview is not None and len(many.preview.slices) <= 32  # "all", 30 values, "(other)"
+    assert points_in(many.figure) <= MAX_POINTS
+
+    bad = RollbackPreviewPanel(churn_rolled_forward, "churn", "prod", by="no_such_column")
+    assert bad.preview is None and bad.figure is None
+    assert "rollbackkit-error" in bad.summary.value and "Traceback" not in bad.summary.value
+
+
+def test_an_incompatible_target_shows_its_verdict(churn_rolled_forward: Path, tmp_path: Path) -> None:
+    from rollbackkit.ops.traffic import rollback
+    from rollbackkit.widgets.preview import RollbackPreviewPanel
+
+    repo = copy_project(churn_rolled_forward, tmp_path)
+    rollback(repo, "churn", "prod", reason="back to 47 features")
+    panel = RollbackPreviewPanel(repo, "churn", "prod", to_version="v1.1.0")  # v1.0.0's rows lack 5 columns
+    preview = panel.preview
+    assert preview is not None and (preview.from_version, preview.to_version) == ("v1.0.0", "v1.1.0")
+    assert preview.verdict == "incompatible" and preview.refused and preview.flip_share is None
+    assert "incompatible" in panel.summary.value and "cannot score" in panel.summary.value
