@@ -913,7 +913,7 @@ def runbook_list(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 
     runs = executed(repo)
     if as_json:
-        _print_json({"runbooks": runs})
+        _print_json({"runbooks": [r.to_dict() for r in runs]})
         return
     from rollbackkit.screens import runbook as screen
 

@@ -47,7 +47,7 @@ def test_the_console_shows_versions_diff_drift_gates_timeline_and_runbooks(logge
     assert console.tabs.selected_index == 1
     assert sorted(console.schema_diff.result.features.added) == ADDED
     table = console.schema_diff.features.value
-    assert all(f">{name}<" in table for name in ADDED) and table.count("background:#dafbe1") == len(ADDED)
+    assert all(f">{name}<" in table for name in ADDED) and table.count("class='rollbackkit-added'") == len(ADDED)
 
     drift = console.drift
     assert drift is not None and drift.column.value == "proba_1"

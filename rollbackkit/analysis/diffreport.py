@@ -9,6 +9,10 @@ import html
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rollbackkit.analysis.diffsections import class_name as _class_name
+from rollbackkit.analysis.diffsections import gate_summary as _gate_summary
+from rollbackkit.cards import Card, HasCard
+
 
 @dataclass(frozen=True)
 class Change:
@@ -164,7 +168,7 @@ class ProfileShift:
 
 
 @dataclass(frozen=True)
-class BundleDiff:
+class BundleDiff(HasCard):
     """Everything that differs between version ``a`` (from) and ``b`` (to)."""
 
     a: str
@@ -257,34 +261,11 @@ class BundleDiff:
             rows.append(f'<div style="color:{colour};white-space:pre;font-family:monospace">{html.escape(line)}</div>')
         return '<div class="rollbackkit-diff">' + "".join(rows) + "</div>"
 
-    def _repr_html_(self) -> str:
-        return self.to_html()
+    def card(self) -> Card:
+        """Its card: model, features, output contract, gates (one block each), serving, code; counts."""
+        from rollbackkit.analysis.card_views import diff_card
 
-
-def _gate_summary(gate: dict[str, Any]) -> str:
-    """``label_metric accuracy >= 0.9, warn``: kind, metric, bounds, severity."""
-    parts = [str(gate.get("kind", "?"))]
-    for key in ("metric", "quantile"):
-        if gate.get(key) is not None:
-            parts.append(str(gate[key]))
-    bounds = {
-        "min": ">=",
-        "max": "<=",
-        "max_ms": "<=",
-        "share_above_p99_max": "share above p99 <=",
-        "share_below_p1_max": "share below p1 <=",
-    }
-    for key, op in bounds.items():
-        if gate.get(key) is not None:
-            parts.append(f"{op} {gate[key]}{' ms' if key == 'max_ms' else ''}")
-    if gate.get("by") is not None:
-        parts.append(f"by {gate['by']}")
-    return " ".join(parts) + f", {gate.get('severity', 'rollback')}"
-
-
-def _class_name(qualified: Any) -> str:
-    text = str(qualified)
-    return text if text.endswith(".py") else text.rsplit(".", 1)[-1]  # a Python model's type is model.py
+        return diff_card(self)
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rollbackkit.analysis.series import json_safe
+from rollbackkit.cards import Card, HasCard
 
 Status = Literal["pass", "fail", "insufficient", "inconclusive", "skipped"]
 Decision = Literal["rollback", "warn", "inconclusive", "pass"]
@@ -98,7 +99,7 @@ def decide(results: list[GateResult]) -> Decision:
 
 
 @dataclass(frozen=True)
-class GateReport:
+class GateReport(HasCard):
     """Every gate's result and the overall decision ``rollback``, ``warn``, ``inconclusive`` or ``pass``."""
 
     version: str
@@ -141,6 +142,12 @@ class GateReport:
         if not said and self.decision == "inconclusive":
             said = "no traffic" if self.n == 0 else f"no gate decided ({len(self.gates)} gates, none passed)"
         return f"{self.decision}: {said}" if said else self.decision
+
+    def card(self) -> Card:
+        """Its card: the decision, each gate's outcome in words, slice gates' values per slice."""
+        from rollbackkit.analysis.card_views import gate_report_card
+
+        return gate_report_card(self)
 
 
 def _number(value: float) -> str:

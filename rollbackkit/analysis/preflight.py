@@ -22,11 +22,12 @@ from rollbackkit.analysis.parity import ParityReport
 from rollbackkit.bundle.compat import Adaptation, CompatReport, Finding, Verdict
 from rollbackkit.bundle.runtime import RuntimeReport
 from rollbackkit.bundle.schema import OutputContract
+from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import PreflightFailed
 
 
 @dataclass(frozen=True)
-class PreflightReport:
+class PreflightReport(HasCard):
     """One verdict with every finding, the adaptation, and the parts it came from."""
 
     target: str
@@ -50,6 +51,12 @@ class PreflightReport:
             "parity": self.parity.to_dict() if self.parity else None,
             "runtime": self.runtime.to_dict(),
         }
+
+    def card(self) -> Card:
+        """Its card: the verdict, findings by severity, the adaptation, feature parity."""
+        from rollbackkit.analysis.card_views import preflight_card
+
+        return preflight_card(self)
 
 
 def contract_findings(target: OutputContract, consumer: OutputContract) -> list[Finding]:

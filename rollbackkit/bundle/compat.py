@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.bundle.schema import Feature, Schema, logical_type
+from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import InvalidInput
 
 Verdict = Literal["compatible", "adaptable", "incompatible"]
@@ -93,7 +94,7 @@ class Adaptation:
 
 
 @dataclass(frozen=True)
-class CompatReport:
+class CompatReport(HasCard):
     """The verdict of a compatibility check, its findings, and the adaptation."""
 
     verdict: Verdict
@@ -111,6 +112,12 @@ class CompatReport:
     def columns(self, severity: Severity = "incompatible") -> list[str]:
         """Columns named by findings of one severity."""
         return sorted({f.column for f in self.findings if f.severity == severity})
+
+    def card(self) -> Card:
+        """Its card: verdict, findings by severity, the adaptation, each finding."""
+        from rollbackkit.bundle.card_views import compat_card
+
+        return compat_card(self)
 
 
 def check(

@@ -19,6 +19,7 @@ from rollbackkit.bundle.frames import part
 from rollbackkit.bundle.manifest import Manifest
 from rollbackkit.bundle.runtime import RuntimeReport, compare
 from rollbackkit.bundle.schema import Schema
+from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import IncompatibleInput, IncompatibleRuntime, InvalidInput
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ Reader = Callable[[str], bytes]
 
 
 @dataclass(eq=False)
-class BundleDescription:
+class BundleDescription(HasCard):
     """Everything about a version except its model: cheap to read, every byte verified.
 
     Attributes:
@@ -90,6 +91,12 @@ class BundleDescription:
     def reference_part(self, prefix: str) -> pd.DataFrame:
         """One part of the reference profile: ``input``, ``output`` or ``label``."""
         return part(self.reference, prefix)
+
+    def card(self) -> Card:
+        """Its card: model, output contract, features (counts, folded names), gates, preprocessing."""
+        from rollbackkit.bundle.card_views import bundle_card
+
+        return bundle_card(self, loaded=isinstance(self, LoadedBundle))
 
 
 @dataclass(eq=False)

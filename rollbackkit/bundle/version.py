@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from rollbackkit.cards import Card, HasCard
+
 
 @dataclass(frozen=True)
-class VersionInfo:
+class VersionInfo(HasCard):
     """One registered version, as its tag records it.
 
     The registry reads it from the version's tag (:func:`rollbackkit.registry.tags.version_from_tag`);
@@ -28,3 +30,9 @@ class VersionInfo:
         data = asdict(self)
         del data["recorded_commit"]
         return data
+
+    def card(self) -> Card:
+        """Its card: tag, id, creation, author, message, commit (``_repr_html_``/``_repr_pretty_``)."""
+        from rollbackkit.bundle.card_views import version_card
+
+        return version_card(self)

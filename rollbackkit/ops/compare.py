@@ -6,11 +6,15 @@ finds the versions in the registry.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rollbackkit.analysis.diff import diff_bundles
+from rollbackkit.analysis.diff_distributions import FeatureDistributions, side_by_side
 from rollbackkit.analysis.diffreport import BundleDiff
+from rollbackkit.analysis.diffsections import DiffSection, diff_sections, distribution_features
 from rollbackkit.bundle.model import BundleDescription
+from rollbackkit.errors import RollbackkitError
 from rollbackkit.registry.assignments import resolve
 from rollbackkit.registry.contents import describe as describe_version
 from rollbackkit.registry.repository import Repository
@@ -39,3 +43,50 @@ def diff(a: Version, b: Version, repo: Repository | str | Path = ".") -> BundleD
     if not isinstance(repo, Repository) and not (isinstance(a, BundleDescription) and isinstance(b, BundleDescription)):
         repo = Repository(repo)
     return diff_bundles(describe(a, repo), describe(b, repo))
+
+
+MAX_DISTRIBUTIONS = 12
+"""The most features whose reference distributions a readable diff bins (the most changed first)."""
+
+
+@dataclass(frozen=True)
+class ReadableDiff:
+    """A diff grouped for reading, with reference distributions side by side for changed features.
+
+    Attributes:
+        diff: The diff itself.
+        sections: Its groups (:func:`rollbackkit.analysis.diffsections.diff_sections`).
+        distributions: Per changed feature (schema or training median), both versions' reference
+            profile binned on shared bins; at most :data:`MAX_DISTRIBUTIONS`.
+        note: Why some distributions are missing (a version without a reference profile), or "".
+    """
+
+    diff: BundleDiff
+    sections: list[DiffSection]
+    distributions: list[FeatureDistributions] = field(default_factory=list)
+    note: str = ""
+
+
+def readable_diff(a: Version, b: Version, repo: Repository | str | Path = ".") -> ReadableDiff:
+    """Diff two versions (as :func:`diff`) grouped by section, with changed features' reference distributions."""
+    if not isinstance(repo, Repository) and not (isinstance(a, BundleDescription) and isinstance(b, BundleDescription)):
+        repo = Repository(repo)
+    da, db = describe(a, repo), describe(b, repo)
+    result = diff_bundles(da, db)
+    names = distribution_features(result)
+    shown, note = [], ""
+    if names:
+        try:
+            ref_a, ref_b = da.reference_part("input"), db.reference_part("input")
+        except RollbackkitError as exc:
+            note = f"No reference distributions: {exc.message}"
+        else:
+            for name in names:
+                if name in ref_a.columns and name in ref_b.columns:
+                    binned = side_by_side(name, ref_a[name], ref_b[name])
+                    if binned is not None:
+                        shown.append(binned)
+            if len(shown) > MAX_DISTRIBUTIONS:
+                note = f"Showing {MAX_DISTRIBUTIONS} of {len(shown)} changed features."
+                shown = shown[:MAX_DISTRIBUTIONS]
+    return ReadableDiff(result, diff_sections(result), shown, note)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import InvalidPath, RunbookError
 
 RESULTS_MIME = "application/vnd.rollbackkit.results+json"
@@ -82,15 +84,80 @@ def show(path: str | Path) -> dict[str, Any]:
     return {"notebook": str(file), **meta}
 
 
-def executed(repo: str | Path = ".") -> list[dict[str, Any]]:
+RECORD_KEYS = ("notebook", "template", "status", "verdict", "incident", "time", "sha256", "seconds")
+
+
+@dataclass(frozen=True)
+class RunbookRecord(HasCard, Mapping[str, Any]):
+    """One executed runbook as the journal records it.
+
+    Attributes:
+        notebook: The executed notebook's path (relative to the project when inside it).
+        template: The runbook template (``rollback``, ``investigate``, ...).
+        status: ``succeeded`` or ``failed``.
+        verdict: What the runbook concluded.
+        incident: The incident it ran for ("" or None: none).
+        time: When it ran (ISO 8601, UTC).
+        sha256: The saved notebook's hash (:func:`verify_audit` checks it).
+        seconds: How long the run took (None: not recorded).
+
+    It is also a read-only mapping (``record["time"]``, ``record.get("incident")``), the shape
+    :func:`executed` returned before.
+    """
+
+    notebook: str | None = None
+    template: str | None = None
+    status: str | None = None
+    verdict: str | None = None
+    incident: str | None = None
+    time: str | None = None
+    sha256: str | None = None
+    seconds: float | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in RECORD_KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(RECORD_KEYS)
+
+    def __len__(self) -> int:
+        return len(RECORD_KEYS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the shape of ``rollbackkit runbook list --json``)."""
+        return asdict(self)
+
+    def card(self) -> Card:
+        """Its card: template, status, verdict, incident, when, how long, the notebook."""
+        return runbook_card(
+            f"Runbook {self.template or '?'}",
+            self.status,
+            [
+                ("verdict", self.verdict),
+                ("incident", self.incident),
+                ("when", self.time),
+                ("took", f"{self.seconds:g} s" if isinstance(self.seconds, int | float) else None),
+                ("notebook", self.notebook),
+                ("sha256", (self.sha256 or "")[:12]),
+            ],
+        )
+
+
+def runbook_card(title: str, status: str | None, fields: list[tuple[str, Any]]) -> Card:
+    """A runbook's card (a journal record or a run's result)."""
+    return Card(title, status=status or None, fields=fields, css="rollbackkit-runbook-card")
+
+
+def executed(repo: str | Path = ".") -> list[RunbookRecord]:
     """Runbooks executed in this project, oldest first, from the journal."""
     from rollbackkit.registry.journal import Journal
     from rollbackkit.registry.repository import Repository
 
     paths = Repository(repo).paths
     entries = [e for e in Journal(paths.journal).entries() if e.get("event") == "runbook"]
-    keys = ("notebook", "template", "status", "verdict", "incident", "time", "sha256", "seconds")
-    return [{k: e.get(k) for k in keys} for e in entries]
+    return [RunbookRecord(**{k: e.get(k) for k in RECORD_KEYS}) for e in entries]
 
 
 @dataclass(frozen=True)

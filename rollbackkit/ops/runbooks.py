@@ -39,9 +39,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rollbackkit.cards import Card, HasCard, redacted
 from rollbackkit.errors import InvalidPath, RunbookError
 from rollbackkit.ops import notices
-from rollbackkit.ops.runbook_record import RESULTS_MIME, display_path, failed_cell, gathered_results
+from rollbackkit.ops.runbook_record import RESULTS_MIME, display_path, failed_cell, gathered_results, runbook_card
 from rollbackkit.ops.runbook_templates import check_injection, coerce_parameters, declared_parameters, template_path
 from rollbackkit.project import refuse_metadata_dir
 from rollbackkit.registry import people
@@ -55,7 +56,7 @@ just before it, else its first line of code)."""
 
 
 @dataclass(frozen=True)
-class RunbookResult:
+class RunbookResult(HasCard):
     """The outcome of one executed runbook.
 
     ``seconds`` is the whole run's time (kernel start to saved record), as its record and the
@@ -75,6 +76,22 @@ class RunbookResult:
         data = {**asdict(self), "notebook": str(self.notebook)}
         del data["seconds"]
         return data
+
+    def card(self) -> Card:
+        """Its card: status, verdict, error, how long, the notebook, and the values its cells recorded."""
+        shown = [(str(k), redacted(str(k), v)) for k, v in self.results.items() if k != "verdict"][:12]
+        return runbook_card(
+            f"Runbook {Path(self.notebook).stem}",
+            self.status,
+            [
+                ("verdict", self.verdict),
+                ("error", self.error),
+                ("took", f"{self.seconds:g} s" if self.seconds is not None else None),
+                ("notebook", str(self.notebook)),
+                ("sha256", self.sha256[:12]),
+                *((f"result {k}", _short(v)) for k, v in shown),
+            ],
+        )
 
 
 # --------------------------------------------------------------------------- inside a runbook
@@ -274,3 +291,8 @@ def _one_line(exc: BaseException) -> str:
     cell = getattr(exc, "exec_count", None)
     where = f" in cell {cell}" if cell else ""
     return f"{name}{where}: {str(value).splitlines()[0] if value else ''}".strip()
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

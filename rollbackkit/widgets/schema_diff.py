@@ -1,73 +1,159 @@
-"""SchemaDiffPanel: what changed between two versions, colour-coded."""
+"""SchemaDiffPanel: what changed between two versions, grouped by section, with reference distributions."""
 
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from rollbackkit.widgets._common import RegistryLike, guarded, table
+from rollbackkit.widgets._common import RegistryLike, guarded
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from rollbackkit.analysis.diff_distributions import FeatureDistributions
+    from rollbackkit.analysis.diffsections import DiffSection
+    from rollbackkit.ops.compare import ReadableDiff
+
+COLUMNS = 2
+"""Small histograms per row of the distributions figure."""
 
 
 class SchemaDiffPanel(widgets.VBox):
-    """Features added (green), removed (red) and changed (amber); the model's class, steps
-    and parameters; output contract and serving config key by key; gates one by one; the
-    preprocessing code as a unified diff.
+    """A version diff grouped by section (model, features, output contract, gates one by one,
+    serving config, preprocessing code, and training data/runtime when they differ), each
+    collapsible with its count; changed features' reference distributions side by side.
 
     Args:
         a: The "from" version: a loaded bundle/description or ``NAME@VERSION``.
         b: The "to" version.
         registry: A registry or project path (needed for ``NAME@VERSION`` references).
+
+    Attributes:
+        result: The :class:`~rollbackkit.analysis.diffreport.BundleDiff` (None before a diff).
+        readable: The grouped diff with its distributions (:func:`rollbackkit.ops.compare.readable_diff`).
+        features: The features section (HTML); ``details`` the other sections; ``figure`` the histograms.
     """
 
     def __init__(self, a: Any = None, b: Any = None, registry: RegistryLike | None = None) -> None:
+        import plotly.graph_objects as go
+
         self.registry = registry
         self.result: Any = None
+        self.readable: ReadableDiff | None = None
         self.title = widgets.HTML()
+        self.model = widgets.HTML()
         self.features = widgets.HTML()
+        self.figure = go.FigureWidget()
+        self.figure_box = widgets.VBox([self.figure], layout=widgets.Layout(display="none"))
         self.details = widgets.HTML()
-        super().__init__([self.title, self.features, self.details])
+        super().__init__([self.title, self.model, self.features, self.figure_box, self.details])
         self.add_class("rollbackkit-schema-diff")
         if a is not None and b is not None:
             self.update(a, b)
 
     def update(self, a: Any, b: Any) -> None:
         """Diff ``a`` -> ``b`` and re-render."""
-        from rollbackkit.ops.compare import diff
+        from rollbackkit.ops.compare import readable_diff
 
-        self.features.value = self.details.value = ""
+        self.model.value = self.features.value = self.details.value = ""
+        self.figure_box.layout.display = "none"
 
         def render() -> None:
-            self.result = diff(a, b, self.registry if self.registry is not None else ".")
-            self._render(self.result)
+            self.readable = readable_diff(a, b, self.registry if self.registry is not None else ".")
+            self.result = self.readable.diff
+            self._render(self.readable)
 
         guarded(self.title, render)
 
-    def _render(self, result: Any) -> None:
+    def _render(self, readable: ReadableDiff) -> None:
+        result, sections = readable.diff, readable.sections
         f = result.features
+        total = sum(s.count for s in sections)
         summary = (
             f"<b>{html.escape(result.a)} &rarr; {html.escape(result.b)}</b>: "
-            f"<span class='added'>{len(f.added)} added</span>, <span class='removed'>{len(f.removed)} removed</span>,"
-            f" <span class='changed'>{len(f.changed)} changed</span>"
-            + (", order changed" if f.reordered else "")
-            + (", <span class='changed'>model changed</span>" if not result.model.empty else "")
+            f"{len(f.added)} feature(s) added, {len(f.removed)} removed, {len({c.name for c in f.changed})} changed"
+            + ("" if result.model.empty else "; model changed")
         )
         self.title.value = "<h4 style='margin:4px 0'>Schema diff</h4>" + (
-            summary if not result.empty else f"{summary} &mdash; no differences"
+            f"{summary} ({total} changes)" if not result.empty else f"{summary} &mdash; no differences"
         )
-        rows = [("added", n, "", "", "") for n in f.added] + [("removed", n, "", "", "") for n in f.removed]
-        rows += [("changed", c.name, c.field, _short(c.before), _short(c.after)) for c in f.changed]
-        colours = {"added": "#dafbe1", "removed": "#ffebe9", "changed": "#fff8c5"}
-        self.features.value = table(
-            ["", "feature", "field", "from", "to"],
-            rows,
-            "rollbackkit-feature-diff",
-            [f"background:{colours[r[0]]}" for r in rows],
-        )
-        self.details.value = result.to_html()
+        by_key = {s.key: s for s in sections}
+        self.model.value = _block(by_key["model"])
+        self.features.value = _block(by_key["features"], css="rollbackkit-feature-diff")
+        self.details.value = "".join(_block(s) for s in sections if s.key not in ("model", "features"))
+        if readable.distributions:
+            shown = distributions_figure(readable.distributions, result.a, result.b)
+            with self.figure.batch_update():
+                self.figure.data = ()
+                self.figure.add_traces(list(shown.data))
+                self.figure.layout = shown.layout
+            self.figure_box.layout.display = "flex"
+        if readable.note:
+            self.features.value += f"<div style='opacity:0.75'>{html.escape(readable.note)}</div>"
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _block(s: DiffSection, css: str = "") -> str:
+    """A section as a collapsible block, open when it has changes, with its count in the heading."""
+    from rollbackkit.analysis.card_views import section_html
+
+    n = s.count
+    return (
+        f"<details class='rollbackkit-diff-section rollbackkit-diff-{html.escape(s.key)}'{' open' if n else ''} "
+        "style='margin:4px 0;border-left:3px solid rgba(127,127,127,0.4);padding-left:8px'>"
+        f"<summary style='cursor:pointer;font-weight:600'>{html.escape(s.title)} ({n})</summary>"
+        f"{section_html(s, css)}</details>"
+    )
+
+
+def distributions_figure(dists: list[FeatureDistributions], a: str, b: str) -> go.Figure:
+    """Small histograms, one per feature, of both versions' reference profile (shares per bin)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = max(1, -(-len(dists) // COLUMNS))
+    fig = make_subplots(
+        rows=rows,
+        cols=COLUMNS,
+        subplot_titles=[_title(d) for d in dists],
+        vertical_spacing=min(0.12, 0.5 / rows),
+        horizontal_spacing=0.08,
+    )
+    for i, d in enumerate(dists):
+        row, col = i // COLUMNS + 1, i % COLUMNS + 1
+        for version, shares, colour in ((a, d.a, "#6e7781"), (b, d.b, "#0969da")):
+            fig.add_trace(
+                go.Bar(
+                    x=d.labels,
+                    y=shares,
+                    name=version,
+                    legendgroup=version,
+                    showlegend=i == 0,
+                    marker={"color": colour},
+                    opacity=0.75,
+                    hovertemplate=f"{html.escape(version)}<br>%{{x}}: %{{y:.1%}}<extra>{html.escape(d.name)}</extra>",
+                ),
+                row=row,
+                col=col,
+            )
+    fig.update_layout(
+        barmode="group",
+        height=min(200 + 190 * rows, 1400),
+        margin={"t": 50, "b": 30, "l": 40, "r": 10},
+        title={"text": "Reference distributions (share of rows)", "font": {"size": 14}},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+        bargap=0.1,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(127,127,127,0.06)",
+    )
+    fig.update_xaxes(showticklabels=True, tickfont={"size": 9}, nticks=6)
+    fig.update_yaxes(tickformat=".0%", tickfont={"size": 9})
+    return fig
+
+
+def _title(d: FeatureDistributions) -> str:
+    """``plan`` plus missing shares when either side has missing values (short: no overlap)."""
+    name = d.name if len(d.name) <= 32 else d.name[:31] + "…"
+    missing = f" (missing {d.missing[0]:.0%} → {d.missing[1]:.0%})" if any(d.missing) else ""
+    return html.escape(name) + missing
