@@ -143,6 +143,8 @@ def _line_text(line: DiffLine) -> str:
 def _short(value: Any, limit: int = 80) -> str:
     if value is None:
         return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"  # a trained range reads 10.892, not 10.89200761722041
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
