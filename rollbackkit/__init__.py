@@ -39,6 +39,7 @@ _LAZY = {
     "has_prediction_log": "rollbackkit.ops.predictions",
     "prediction_drift": "rollbackkit.ops.predictions",
     "logged_window": "rollbackkit.ops.predictions",
+    "gate_history": "rollbackkit.ops.gate_history",
     "preview_rollback": "rollbackkit.ops.preview",
     "ingest_labels": "rollbackkit.ops.labels",
     "record": "rollbackkit.ops.runbooks",
@@ -59,6 +60,7 @@ _LAZY = {
     "RollbackPlan": "rollbackkit.ops.results",
     "ServerStatus": "rollbackkit.serving.status",
     "GateStatus": "rollbackkit.serving.status",
+    "GateHistory": "rollbackkit.ops.gate_history",
     "RollbackPreview": "rollbackkit.ops.preview",
 }
 
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     from rollbackkit.bundle.model import LoadedBundle
     from rollbackkit.bundle.schema import Schema
     from rollbackkit.bundle.version import VersionInfo
+    from rollbackkit.ops.gate_history import GateHistory, gate_history
     from rollbackkit.ops.label_results import LabelIngest
     from rollbackkit.ops.labels import ingest_labels
     from rollbackkit.ops.mlflow_import import ImportResult, import_mlflow, mlflow_sync
@@ -116,6 +119,7 @@ __all__ = [
     "AffectedRows",
     "AssignmentResult",
     "BackfillResult",
+    "GateHistory",
     "GateStatus",
     "ImportResult",
     "LabelIngest",
@@ -141,6 +145,7 @@ __all__ = [
     "backfill",
     "check_gates",
     "deploy",
+    "gate_history",
     "gate_status",
     "has_prediction_log",
     "import_mlflow",

@@ -63,6 +63,7 @@ from rollbackkit.serving.bodies import (
     ADMIN_BODIES,
     Body,
     DeployBody,
+    GateHistoryBody,
     LabelsBody,
     LogBody,
     PredictBody,
@@ -70,6 +71,7 @@ from rollbackkit.serving.bodies import (
     RollbackBody,
 )
 from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.gate_history import history_answer
 from rollbackkit.serving.labels import serve_labels
 from rollbackkit.serving.log_operations import log_operation
 from rollbackkit.serving.openapi import openapi_document
@@ -307,6 +309,10 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
             actor=body.actor or "admin-api",
             features=_decoded(body.features, "features") if body.features else None,
         )
+    if isinstance(body, GateHistoryBody):  # the watchdog's evaluations over time
+        if env.log is None:
+            raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
+        return history_answer(env.log, env.name, env.env, since=body.since, until=body.until, version=body.version)
     if not isinstance(body, LogBody):  # ADMIN_BODIES maps every other operation to a LogBody
         raise InvalidInput(f"Unknown admin operation {operation!r}.", "See GET /openapi.json.")
     if env.log is None:

@@ -134,10 +134,24 @@ class LabelsBody(Body):
     all_rows: bool = Field(False, description="With on: key, let one key label more than 1,000 logged rows.")
 
 
+class GateHistoryBody(Body):
+    """``POST /admin/gate_history``: the watchdog's recorded evaluations, optionally of one version, in a range."""
+
+    since: str | None = Field(None, description="Only evaluations at or after this ISO 8601 time.")
+    until: str | None = Field(None, description="Only evaluations at or before this ISO 8601 time.")
+    version: str | None = Field(None, description="Only evaluations of this version (vX.Y.Z).")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _iso_times(cls, value: str | None) -> str | None:
+        return LogBody._iso_time(value)  # type: ignore[no-any-return]  # one rule for ISO times
+
+
 ADMIN_BODIES: dict[str, type[Body]] = {
     "deploy": DeployBody,
     "promote": PromoteBody,
     "rollback": RollbackBody,
     **dict.fromkeys(("affected", "backfill", "drift", "window", "gates"), LogBody),
+    "gate_history": GateHistoryBody,
 }
 """Every admin operation and the body it takes (the app's admin routes and the OpenAPI document)."""

@@ -287,6 +287,12 @@ def _paths() -> dict[str, Any]:
             {"version": "v1.1.0"},
             "The gate report: decision and one result per gate.",
         ),
+        "/admin/gate_history": _admin(
+            "gate_history",
+            "The watchdog's recorded evaluations (gates over time), oldest first; runs of like ones thinned.",
+            {"since": "2026-01-05T09:30:00+00:00", "version": "v1.1.0"},
+            "evaluations: time, deployment, version, role, decision, n and each gate's value, bounds and status.",
+        ),
     }
 
 

@@ -35,6 +35,7 @@ from rollbackkit.analysis.durations import format_duration
 from rollbackkit.analysis.gates import GateReport, tolerate
 from rollbackkit.errors import RollbackRefused, Superseded
 from rollbackkit.registry.assignments import Assignment
+from rollbackkit.serving.gate_history import GateRecorder
 from rollbackkit.serving.gatewindows import judge_candidate
 from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, Verdict, candidate, last_time
 from rollbackkit.serving.router import RoutingState, Slot
@@ -67,6 +68,8 @@ class Watchdog:
         self._newest: dict[str, str | None] = {}  # deployment -> its window's newest row time when last judged
         self._assignments: dict[str, Assignment] = {}
         self.errors = EvaluationErrors(environment)
+        self.history = GateRecorder(environment)
+        """Records every evaluation in the log (gates over time); a failed write is counted, never raised."""
         self.leadership: Leader | None = None
         """Set on a replica of a shared store: only the leader evaluates (None: this one always does)."""
 
@@ -130,6 +133,7 @@ class Watchdog:
         env.last_report = {**said, **report.to_dict()}
         env.last_report |= {"rollout": rollout.to_dict() if rollout else None, "paused": _paused(rollout)}
         env.last_report |= self.errors.counted()
+        self.history.evaluated(report, deployment=slot.deployment, version=slot.bundle.version, role=role)
         if env.router.state.generation != state.generation:
             return None  # an operator moved traffic meanwhile: judge the new state next time
         public = report.summary(public=True)  # what leaves the server (notifications): no slice's value
@@ -318,9 +322,10 @@ class Watchdog:
         env = self.environment
         self.errors.failed(error)
         paused = f"{EVALUATION_FAILED}: {self.errors.last}"
-        _, slot = candidate(env.router.state)
+        role, slot = candidate(env.router.state)
         if slot is not None:
             self._bake.observe(slot.deployment, "pause", env.deployed_at.get(slot.deployment), time.monotonic())
+            self.history.failed(deployment=slot.deployment, version=slot.bundle.version, role=role, error=error)
         last = dict(env.last_report or {"decision": "insufficient", "reason": paused})
         if last.get("rollout") is not None:
             last["rollout"] = replace(Rollout.from_dict(last["rollout"]), state="paused", paused=paused).to_dict()

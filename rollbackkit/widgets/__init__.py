@@ -5,10 +5,11 @@ Notebook, Voila). Panels own no state: they call the API and re-render, and an e
 as a readable line inside the panel, never as a traceback.
 
 - :class:`VersionExplorer`: bundles and versions, and a pick of two to compare.
-- :class:`SchemaDiffPanel`: what changed between two versions, by section, with reference distributions.
+- :class:`SchemaDiffPanel`: what changed between two versions, colour-coded.
 - :class:`DriftPanel`: reference vs current distributions (histogram or ECDF), per slice.
 - :class:`GatesPanel`: each gate's status, observed vs threshold, evidence.
 - :class:`TimelinePanel`: assignments over time, rollbacks with their reasons and runbooks.
+- :class:`GatesOverTimePanel`: each gate's value vs its bound at every watchdog evaluation.
 - :class:`RollbackPreviewPanel`: what a rollback would change: decisions that flip, per slice.
 - :class:`RunbookPanel`: run a runbook with validated parameters and a progress bar.
 - :class:`RollbackConsole`: all of them in one tabbed app for the on-call engineer.
@@ -25,6 +26,7 @@ _LAZY = {
     "DriftPanel": "rollbackkit.widgets.drift",
     "GatesPanel": "rollbackkit.widgets.gates",
     "TimelinePanel": "rollbackkit.widgets.timeline",
+    "GatesOverTimePanel": "rollbackkit.widgets.gates_time",
     "RollbackPreviewPanel": "rollbackkit.widgets.preview",
     "RunbookPanel": "rollbackkit.widgets.runbook",
     "RollbackConsole": "rollbackkit.widgets.console",
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from rollbackkit.widgets.console import RollbackConsole
     from rollbackkit.widgets.drift import DriftPanel
     from rollbackkit.widgets.gates import GatesPanel
+    from rollbackkit.widgets.gates_time import GatesOverTimePanel
     from rollbackkit.widgets.live import LiveControl
     from rollbackkit.widgets.preview import RollbackPreviewPanel
     from rollbackkit.widgets.runbook import RunbookPanel
@@ -54,6 +57,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DriftPanel",
+    "GatesOverTimePanel",
     "GatesPanel",
     "LiveControl",
     "RollbackConsole",

@@ -199,8 +199,9 @@ class PgLogLifecycle(PgLogReads):
 
     def prune(self, days: float) -> int:
         """Drop rows older than ``days`` (every replica's), their labels and input blobs no row
-        needs any more, and the exactly-once ledger's batches older than that (and than an hour:
-        no retry of them can still come); never a quarantined row awaiting its backfill."""
+        needs any more, the exactly-once ledger's batches older than that (and than an hour:
+        no retry of them can still come) and the gate history as old; never a quarantined row
+        awaiting its backfill."""
         if days < 0:
             raise InvalidInput(f"Cannot keep {days} days of predictions.", "Give a number of days >= 0.")
         cutoff = datetime.now(UTC) - timedelta(days=days)
@@ -208,6 +209,7 @@ class PgLogLifecycle(PgLogReads):
         with self._tx(long=True) as con:
             count = sum(con.execute(f"DELETE FROM {t} WHERE {old}", [cutoff]).rowcount for t in ROW_TABLES)
             con.execute("DELETE FROM log_batches WHERE written < least(%s, now() - interval '1 hour')", [cutoff])
+            con.execute("DELETE FROM gate_evaluations WHERE time < %s", [cutoff])  # the same retention
             kept = " UNION ALL ".join(f'SELECT request_id, "row" FROM {t}' for t in ROW_TABLES)
             con.execute(  # labels live as long as their rows
                 f"DELETE FROM labels l WHERE NOT EXISTS (SELECT 1 FROM ({kept}) k "

@@ -12,13 +12,14 @@ errors; ``tests/test_store_contract.py`` runs one set of tests against both). Co
 
 from __future__ import annotations
 
+from rollbackkit.serving.postgres.gatelog import PgLogGates
 from rollbackkit.serving.postgres.labels import PgLogLabels
 from rollbackkit.serving.postgres.lifecycle import PgLogLifecycle
 from rollbackkit.serving.postgres.writer import PgLogWriter
 from rollbackkit.serving.predlog.surface import PredictionStore
 
 
-class PostgresLog(PgLogLifecycle, PgLogLabels, PgLogWriter, PredictionStore):
+class PostgresLog(PgLogLifecycle, PgLogLabels, PgLogGates, PgLogWriter, PredictionStore):
     """The durable prediction log of an environment's replicas, in the shared store.
 
     Open a project's with :func:`~rollbackkit.serving.logs.open_log` (when ``store:`` is set).

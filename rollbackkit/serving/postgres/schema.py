@@ -11,14 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from rollbackkit.errors import StoreError, StoreNotCreated, StoreSchemaTooNew
+from rollbackkit.serving.gate_history import GATE_COLUMNS
 from rollbackkit.serving.predlog.schema import ROW_COLUMNS, quote
 
 SCHEMA = "rollbackkit"
 """The PostgreSQL schema holding every rollbackkit table."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The layout this rollbackkit writes; bump it with a migration step in :func:`_upgrade`
-(2: ``replicas`` keyed by ``(name, env, replica)``, not by the replica alone)."""
+(2: ``replicas`` keyed by ``(name, env, replica)``, not by the replica alone; 3: the watchdog's
+``gate_evaluations``, created where missing: a schema-2 store keeps every row)."""
 
 ROW_TABLES = ("predictions", "predictions_staging", "predictions_shadow")
 """The tables of logged rows (same columns as the DuckDB log's, plus :data:`STORE_COLUMNS`)."""
@@ -51,6 +53,7 @@ entry must fit a third of a page: one long client key would make every batch wit
 
 _INDEXES = (
     'CREATE INDEX IF NOT EXISTS labels_name_env_request_id_row ON labels (name, env, request_id, "row", seq DESC)',
+    "CREATE INDEX IF NOT EXISTS gate_evaluations_name_env_time ON gate_evaluations (name, env, time)",
 )
 """Indexes beside the tables': a row's latest label (every gate window, every label ingest)."""
 
@@ -77,6 +80,7 @@ _TABLES = (
     "serving JSONB, last_switch TIMESTAMPTZ, error TEXT, PRIMARY KEY (name, env, replica))",
     "CREATE TABLE IF NOT EXISTS watchdog (name TEXT, env TEXT, leader TEXT, since TIMESTAMPTZ, report JSONB, "
     "evaluated TIMESTAMPTZ, PRIMARY KEY (name, env))",
+    "CREATE TABLE IF NOT EXISTS gate_evaluations (" + GATE_COLUMNS.replace("VARCHAR", "TEXT") + ")",
 )
 
 

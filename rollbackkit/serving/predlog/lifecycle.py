@@ -229,7 +229,8 @@ class LogLifecycle(LogReader):
                 self._con.unregister("json_frame")
 
     def prune(self, days: float) -> int:
-        """Drop rows older than ``days`` and their inputs (never a quarantined row awaiting backfill)."""
+        """Drop rows older than ``days``, their inputs and the gate history as old (never a quarantined
+        row awaiting backfill)."""
         if days < 0:
             raise InvalidInput(f"Cannot keep {days} days of predictions.", "Give a number of days >= 0.")
         cutoff = datetime.now(UTC).timestamp() - days * 86400
@@ -243,6 +244,7 @@ class LogLifecycle(LogReader):
                 f"DELETE FROM labels l WHERE NOT EXISTS (SELECT 1 FROM ({kept}) k "
                 'WHERE k.request_id = l.request_id AND k."row" = l."row")'
             )
+            con.execute("DELETE FROM gate_evaluations WHERE epoch(time) < ?", [cutoff])  # the same retention
             for table in self._input_tables:
                 con.execute(
                     f"DELETE FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM predictions p WHERE "

@@ -56,12 +56,13 @@ transactions), :mod:`~rollbackkit.serving.predlog.writer` with
 
 from __future__ import annotations
 
+from rollbackkit.serving.predlog.gatelog import LogGates
 from rollbackkit.serving.predlog.labels import LogLabels
 from rollbackkit.serving.predlog.lifecycle import LogLifecycle
 from rollbackkit.serving.predlog.surface import PredictionStore
 
 
-class PredictionLog(LogLifecycle, LogLabels, PredictionStore):
+class PredictionLog(LogLifecycle, LogLabels, LogGates, PredictionStore):
     """The durable prediction log of one project, in this process.
 
     Open a project's log with :func:`~rollbackkit.serving.predlog.opening.open_log`; it

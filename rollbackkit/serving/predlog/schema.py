@@ -14,6 +14,8 @@ One DuckDB file holds:
   ``log_deployments`` (each deployment's stage), ``log_quarantine`` (quarantined
   versions) and ``backfill_audit`` (old -> new outputs per corrected row).
 - ``labels``: ground truth that arrived later (:mod:`rollbackkit.serving.predlog.labels`).
+- ``gate_evaluations``: the watchdog's evaluations over time, thinned
+  (:mod:`rollbackkit.serving.gate_history`, :mod:`rollbackkit.serving.predlog.gatelog`).
 
 A file written by an earlier release is migrated when opened (:func:`create`): missing row
 columns are added (null in old rows) and missing tables created.
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from rollbackkit.serving.gate_history import GATE_COLUMNS
 
 
 def quote(identifier: str) -> str:
@@ -158,6 +162,7 @@ def create(con: Any) -> SchemaState:
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({COLUMNS})")
         _add_missing_columns(con, table)
     con.execute(f"CREATE TABLE IF NOT EXISTS labels ({LABEL_COLUMNS})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS gate_evaluations ({GATE_COLUMNS})")
     con.execute(
         "CREATE TABLE IF NOT EXISTS log_batches (batch_id VARCHAR PRIMARY KEY, rows INTEGER, written TIMESTAMPTZ)"
     )

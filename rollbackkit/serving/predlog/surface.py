@@ -11,11 +11,15 @@ in ``PredictionLog``; nothing else lists it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
 from rollbackkit.analysis.gatespec import WINDOW_ROWS
+
+if TYPE_CHECKING:
+    from rollbackkit.serving.gate_history import GateEvaluation
 
 Rescore = Callable[[pd.DataFrame], tuple[pd.DataFrame, str, str]]
 """Scores a frame of stored inputs; returns ``(outputs, version, bundle_id)``."""
@@ -84,6 +88,21 @@ class LogCalls(Protocol):
 
     def production(self, name: str | None = None) -> pd.DataFrame:
         """What downstream consumers see: the production view."""
+        ...
+
+    def record_gates(self, name: str, env: str, evaluation: GateEvaluation) -> None:
+        """Store one watchdog evaluation (thinned: :mod:`rollbackkit.serving.gate_history`)."""
+        ...
+
+    def gate_history(
+        self,
+        name: str,
+        env: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        version: str | None = None,
+    ) -> list[GateEvaluation]:
+        """The watchdog's recorded evaluations of NAME/ENV, oldest first."""
         ...
 
     def status(self) -> dict[str, Any]:

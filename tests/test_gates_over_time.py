@@ -1,0 +1,270 @@
+"""Gates over time: what the watchdog saw at each evaluation, kept in the prediction log.
+
+The on-call's questions: which evaluations failed before the canary was rolled back, and by
+how much? Were the labels of a label gate still coming in? The stories: the Prometheus story's
+wine canary (string classes) that the watchdog rolls back on a real server; an iris canary
+(string classes) with a late-label gate driven through the watchdog in process, whose history
+then survives a real server's start and stop; the shared PostgreSQL store (migrated from
+schema 2); a week of evaluations thinned; and every way there is nothing to show.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psycopg
+import pytest
+
+import rollbackkit
+from rollbackkit import Registry
+from rollbackkit.errors import RollbackkitError
+from rollbackkit.ops.gate_history import GateHistory
+from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.gate_history import GateEvaluation, GateSeen, Newest, placement, row_of
+from rollbackkit.serving.postgres.log import PostgresLog
+from rollbackkit.serving.postgres.schema import SCHEMA_VERSION
+from rollbackkit.serving.postgres.store import open_store
+from rollbackkit.serving.predlog.log import PredictionLog
+from rollbackkit.widgets._common import MAX_POINTS, points_in
+from rollbackkit.widgets.gates_time import GatesOverTimePanel, gates_figure
+
+from .canary_story import WatchedRollback, watched_rollback  # noqa: F401 - the session's story
+from .postgres import postgres, store_url  # noqa: F401 - a real PostgreSQL, a fresh database
+from .prometheus import prometheus  # noqa: F401 - watched_rollback's
+from .servers import TOKEN, running_server
+from .story import Case, build_project, widened
+from .test_matrix import pipeline
+
+LABEL_GATES = {
+    "min_samples": 60,
+    "gates": [
+        {"name": "errors", "kind": "error_rate", "max": 0.05},
+        {"name": "accuracy", "kind": "label_metric", "metric": "accuracy", "min": 0.5, "label_delay": "30s"},
+    ],
+}
+
+
+CASE = Case("gates-over-time-iris", "iris", "names")
+
+
+def fit(X: pd.DataFrame, y: pd.Series, rounds: int) -> object:
+    return pipeline(CASE, list(X.columns[:4]), rounds).fit(X, y)
+
+
+# ----------------------------------------------------------------------------- the watchdog rolls back
+def test_a_canary_the_watchdog_rolled_back_shows_its_failing_evaluations_and_the_rollback(
+    watched_rollback: WatchedRollback,  # noqa: F811
+) -> None:
+    story = watched_rollback
+    history = rollbackkit.gate_history(story.repo, "model", "prod")
+    assert history.where == story.server.url  # the server writes the log: it is asked
+
+    canary = [e for e in history.evaluations if e.version == "v1.1.0"]
+    assert canary and {e.role for e in canary} == {"canary"}
+    failing = [e for e in canary if e.decision == "rollback"]
+    assert failing, [e.decision for e in canary]
+    drift = next(g for g in failing[-1].gates if g.name == "segment-drift")
+    assert drift.status == "fail" and drift.value is not None and drift.value > drift.threshold["max"] == 0.5
+    assert drift.slice == {"region": "west"}  # the operator's own record says where
+    assert drift.n and drift.n >= 100
+
+    [mark] = history.rollbacks
+    assert (mark.automatic, mark.from_version, mark.version) == (True, "v1.1.0", "v1.0.0")
+    assert failing[0].first is not None and failing[0].first <= mark.time + timedelta(seconds=1)  # tags: whole s
+    series = history.series["segment-drift"]
+    assert series.failures >= 1 and series.bounds[-1] == 0.5
+
+    figure = gates_figure(history)
+    names = {t.name for t in figure.data}
+    assert {"value", "bound", "failed", "rollback"} <= names
+    failed = next(t for t in figure.data if t.name == "failed")
+    assert any("segment-drift: fail" in h and "region=west" in h for h in failed.hovertext)
+    rolled = next(t for t in figure.data if t.name == "rollback")
+    assert "automatic rollback v1.1.0 -> v1.0.0" in rolled.hovertext[0]
+    assert len(figure.layout.shapes) == len(history.gates) and points_in(figure) <= MAX_POINTS  # a line per plot
+
+    panel = GatesOverTimePanel(story.repo, "model", "prod")
+    assert panel.error == "" and "rollbackkit-gates-time" in panel._dom_classes
+    assert "1 rollbacks" in panel.header.value and panel.figure in panel.children
+
+
+# ----------------------------------------------------------------------------- late labels, a restart
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> tuple[Path, pd.DataFrame]:
+    """An iris project (string classes, NaN and nullable inputs): v1.0.0 in prod, v1.2.0 with a late-label gate."""
+    root = tmp_path_factory.mktemp("gates-time")
+    repo, _ = build_project(root, fit, CASE, rounds=(5, 5))
+    train = widened(CASE, 600, seed=5)
+    X = train.drop(columns=["target"]).assign(plan=train["plan"].astype("string").fillna("missing").astype(object))
+    Registry(repo).register(
+        "model", fit(X, train["target"], 20), train, target="target", version="v1.2.0",
+        preprocess=root / "features.py", gates=LABEL_GATES,
+    )  # fmt: skip
+    truth = widened(CASE, 400, seed=9)
+    return repo, truth
+
+
+def test_late_labels_show_their_counts_rising_and_the_history_survives_a_restart(
+    iris: tuple[Path, pd.DataFrame],
+) -> None:
+    repo, truth = iris
+    log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
+    environment = ServingEnvironment(repo, "model", "prod", log=log, bake_seconds=600.0)
+    try:
+        environment.start()
+        environment.deploy("v1.2.0", canary=50, reason="retrained")
+        inputs = truth.drop(columns=["target"])
+        sent = []
+        for i in range(0, len(inputs), 20):
+            request_id = uuid.uuid4().hex
+            answer = environment.predict(inputs.iloc[i : i + 20], key=f"k-{i}", request_id=request_id)
+            if answer.version == "v1.2.0":
+                sent += [(request_id, row, truth["target"].iloc[i + row]) for row in range(len(answer.outputs))]
+        labels = pd.DataFrame(sent, columns=["request_id", "row", "label"])
+        assert len(labels) >= 120, len(labels)
+        assert environment.check_gates() is None  # no label yet: the accuracy gate waits
+        later = datetime.now(UTC) + timedelta(seconds=45)
+        environment.watchdog.clock = lambda: later
+        for share in (0.2, 0.6, 1.0):  # the labels come in over time
+            log.add_labels("model", "prod", labels.iloc[: int(len(labels) * share)], on="request_id")
+            environment.check_gates()
+    finally:
+        environment.stop()
+        log.close()
+
+    offline = rollbackkit.gate_history(repo, "model", "prod", version="v1.2.0")
+    assert offline.where == "log file"
+    accuracy = offline.series["accuracy"]
+    assert accuracy.labelled[0] == 0 and accuracy.statuses[0] == "insufficient"
+    assert list(accuracy.labelled) == sorted(accuracy.labelled) and accuracy.labelled[-1] == len(labels)
+    assert len(set(accuracy.labelled)) >= 3, accuracy.labelled  # rising, as they came
+    assert accuracy.awaiting[0] == len(labels) and accuracy.awaiting[-1] == 0
+    assert accuracy.statuses[-1] == "pass" and accuracy.values[-1] is not None
+    assert offline.series["errors"].labelled == (None,) * len(offline.evaluations)
+
+    figure = gates_figure(offline)
+    labelled = next(t for t in figure.data if t.name == "labelled rows")
+    assert list(labelled.y) == list(accuracy.labelled)
+    value = next(t for t in figure.data if t.name == "value" and t.xaxis == labelled.xaxis)
+    assert labelled.yaxis != value.yaxis  # a second axis: counts beside the accuracy
+
+    with running_server(repo, "model", "prod", watchdog=60.0) as server:  # a restart: the log file is its
+        served = rollbackkit.gate_history(repo, "model", "prod", version="v1.2.0")
+        assert served.where == server.url
+        assert served.evaluations == offline.evaluations
+        since = offline.evaluations[1].time.isoformat()
+        assert (
+            rollbackkit.gate_history(repo, "model", "prod", since=since).evaluations[0].time
+            >= offline.evaluations[1].time
+        )
+
+
+# ----------------------------------------------------------------------------- the shared store
+def _evaluation(at: datetime, decision: str, value: float, labelled: int) -> GateEvaluation:
+    status = "fail" if decision == "rollback" else "pass"
+    seen = GateSeen(
+        "accuracy", "label_metric", "rollback", status, value, {"min": 0.8}, 200, labelled, 200, 200 - labelled
+    )
+    return GateEvaluation(at, "model#prod#3", "v1.1.0", "canary", decision, 200, (seen,))
+
+
+def test_the_store_keeps_the_leaders_history_after_a_migration_from_schema_2_and_prunes_it(store_url: str) -> None:  # noqa: F811
+    store = open_store(store_url)
+    with psycopg.connect(store_url, autocommit=True) as con:  # a store written before gates were recorded
+        con.execute("DROP TABLE rollbackkit.gate_evaluations")
+        con.execute("UPDATE rollbackkit.meta SET value = '2' WHERE key = 'schema_version'")
+    store = open_store(store_url)
+    log = PostgresLog(store, flush_interval=0.05, replica="r1")
+    try:
+        start = datetime.now(UTC) - timedelta(days=3)
+        for i in range(40):
+            decision = "rollback" if i == 39 else "pass"
+            log.record_gates(
+                "model", "prod", _evaluation(start + timedelta(seconds=5 * i), decision, 0.9 - i / 1000, i)
+            )
+        kept = log.gate_history("model", "prod")
+        assert [e.decision for e in kept][-1] == "rollback" and kept[-1].gates[0].status == "fail"
+        assert sum(e.evaluations for e in kept) == 40 and len(kept) < 10  # thinned, nothing uncounted
+        assert kept[0].evaluations == 1 and kept[0].time == start  # a run's first evaluation keeps its row
+        assert log.prune(days=1) == 0 and log.gate_history("model", "prod") == []  # the log's retention
+    finally:
+        log.close()
+    with psycopg.connect(store_url) as con:
+        assert con.execute("SELECT value FROM rollbackkit.meta WHERE key = 'schema_version'").fetchone() == (
+            str(SCHEMA_VERSION),
+        )
+
+
+def kept_rows(evaluations: list[GateEvaluation]) -> list[dict[str, Any]]:
+    """What a log keeps of ``evaluations`` (the backends' rule, :func:`placement`, over a list)."""
+    rows: list[dict[str, Any]] = []
+    for e in evaluations:
+        last = rows[-1] if rows else None
+        newest = None if last is None else Newest(*(last[k] for k in ("signature", "first", "run_start")),
+                                                  last["evaluations"], last["run_evaluations"])  # fmt: skip
+        where, run_start, run = placement(newest, e)
+        if where == "merge" and last is not None:
+            last.update(time=e.time, evaluations=last["evaluations"] + 1, run_evaluations=run)
+        else:
+            rows.append(row_of("model", "prod", e, run_start, run))
+    return rows
+
+
+def test_a_week_of_evaluations_stays_small_keeps_every_change_and_plots_under_the_cap() -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    decisions = ["rollback" if i % 8640 in range(200, 560) else "pass" for i in range(60_480)]  # every 10 s
+    week = [_evaluation(start + timedelta(seconds=10 * i), d, 0.85, 200) for i, d in enumerate(decisions)]
+    rows = kept_rows(week)
+    assert len(rows) < len(week) / 30 and sum(r["evaluations"] for r in rows) == len(week)
+    changes = sum(a != b for a, b in itertools.pairwise(decisions))
+    assert sum(a["decision"] != b["decision"] for a, b in itertools.pairwise(rows)) == changes == 14
+
+    once = GateHistory("model", "prod", tuple(GateEvaluation.from_dict(r) for r in rows))
+    failures = sum(e.decision == "rollback" for e in once.evaluations)
+    thin = once.thinned(failures + 100)  # room for every failure: each is kept, and each change
+    assert sum(e.decision == "rollback" for e in thin.evaluations) == failures
+    assert sum(a.decision != b.decision for a, b in itertools.pairwise(thin.evaluations)) == changes
+
+    months = GateHistory("model", "prod", tuple(replace(e, time=e.time + timedelta(days=7 * k))
+                                                for k in range(20) for e in once.evaluations))  # fmt: skip
+    figure = gates_figure(months)
+    assert points_in(figure) <= MAX_POINTS
+    shown = [e.decision for e in months.thinned(len(figure.data[0].x)).evaluations]
+    assert sum(a != b for a, b in itertools.pairwise(shown)) == 20 * changes  # every change still drawn
+
+
+# ----------------------------------------------------------------------------- nothing to show
+def test_nothing_to_show_is_one_line_in_the_panel(iris: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    repo, _ = iris
+    empty = rollbackkit.gate_history(repo, "model", "prod", version="v9.9.9")
+    assert empty.empty and gates_figure(empty).data == ()
+    panel = GatesOverTimePanel(repo, "model", "prod", version="v9.9.9")
+    assert "No gate evaluations recorded for model in prod" in panel.header.value and panel.figure not in panel.children
+
+    with pytest.raises(RollbackkitError) as unknown:
+        rollbackkit.gate_history(repo, "model", "nowhere")
+    panel = GatesOverTimePanel(repo, "model", "nowhere")
+    assert panel.error.count("rollbackkit-error") == 1 and html.escape(unknown.value.message) in panel.error
+    assert "Traceback" not in panel.error and panel.figure not in panel.children
+
+    (repo / ".rollbackkit" / "local" / "predictions.duckdb").rename(tmp_path / "kept.duckdb")
+    try:
+        panel = GatesOverTimePanel(repo, "model", "prod")
+        assert "There is no prediction log for model in prod" in panel.error
+    finally:
+        (tmp_path / "kept.duckdb").rename(repo / ".rollbackkit" / "local" / "predictions.duckdb")
+
+
+@pytest.fixture(autouse=True)
+def _no_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("ROLLBACKKIT_STORE", raising=False)
+    monkeypatch.setenv("ROLLBACKKIT_ADMIN_TOKEN", TOKEN)  # the servers' token, for the admin calls
+    yield
