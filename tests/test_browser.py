@@ -141,6 +141,7 @@ def test_the_console_in_a_real_browser(voila: str, page: Any) -> None:
     page.get_by_role("tab", name="Gates", exact=True).click()
     page.locator(".rollbackkit-gates .rollbackkit-gate-table").wait_for(state="visible", timeout=30_000)
     assert '{"' not in page.locator(".rollbackkit-gates").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "console-3a-gates.png"), full_page=True)
 
     # The timeline tab builds its panel when first opened: a plotly figure.
     page.get_by_role("tab", name="Timeline", exact=True).click()

@@ -259,10 +259,16 @@ def test_the_console_marks_what_serves_builds_tabs_when_opened_and_goes_live(iri
         header = console.header.value
         assert "serving 80% prod" in header and "canary 20% prod" in header and "rollbackkit-error" not in header
         assert not set(LAZY) & set(console.panels)  # nothing lazy built yet
-        panel = console.select("Timeline")
-        assert console.panels["Timeline"] is panel and type(panel).__name__ == "TimelinePanel"
+        for title, (_, cls) in LAZY.items():  # each tab builds its own panel when opened
+            panel = console.select(title)
+            assert console.panels[title] is panel and type(panel).__name__ == cls
+            assert "Traceback" not in str(getattr(panel, "value", ""))
+        shown: list[Any] = []
+        timeline = console.select("Timeline")
+        timeline._show = shown.append  # type: ignore[attr-defined]  # the open tab refreshes with the console
         console.live.play()
-        await until(lambda: "updated" in console.live.status.value, 30)
+        await until(lambda: "updated" in console.live.status.value and bool(shown), 30)
+        assert type(shown[0]).__name__ == "Timeline"
         assert "rollbackkit-error" not in console.header.value
         console.close()
         await until(lambda: not console.live._thread.is_alive())  # type: ignore[union-attr]

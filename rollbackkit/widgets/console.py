@@ -148,13 +148,14 @@ class RollbackConsole(widgets.VBox):
         """Re-read everything from the API (git tags, the journal, the server or log)."""
 
         def everything() -> None:
-            self._show(self._fetch())
+            snap = self._fetch()
+            self._show(snap)  # the open tab's panel included
             self.explorer.refresh()
             picked = self.explorer.selection
             if picked is not None and self.schema_diff.result is None:
                 self.compare(*picked, switch=False)
             for title, panel in self.panels.items():
-                if title in LAZY and hasattr(panel, "refresh"):
+                if title in LAZY and panel is not snap.panel and hasattr(panel, "refresh"):
                     panel.refresh()
 
         guarded(self.header, everything)
