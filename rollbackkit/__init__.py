@@ -40,6 +40,7 @@ _LAZY = {
     "prediction_drift": "rollbackkit.ops.predictions",
     "logged_window": "rollbackkit.ops.predictions",
     "gate_history": "rollbackkit.ops.gate_history",
+    "drift_over_time": "rollbackkit.ops.drift_series",
     "preview_rollback": "rollbackkit.ops.preview",
     "ingest_labels": "rollbackkit.ops.labels",
     "record": "rollbackkit.ops.runbooks",
@@ -61,15 +62,18 @@ _LAZY = {
     "ServerStatus": "rollbackkit.serving.status",
     "GateStatus": "rollbackkit.serving.status",
     "GateHistory": "rollbackkit.ops.gate_history",
+    "DriftSeries": "rollbackkit.analysis.drift_series",
     "RollbackPreview": "rollbackkit.ops.preview",
 }
 
 if TYPE_CHECKING:
+    from rollbackkit.analysis.drift_series import DriftSeries
     from rollbackkit.bundle.frames import read_features
     from rollbackkit.bundle.manifest import Manifest
     from rollbackkit.bundle.model import LoadedBundle
     from rollbackkit.bundle.schema import Schema
     from rollbackkit.bundle.version import VersionInfo
+    from rollbackkit.ops.drift_series import drift_over_time
     from rollbackkit.ops.gate_history import GateHistory, gate_history
     from rollbackkit.ops.label_results import LabelIngest
     from rollbackkit.ops.labels import ingest_labels
@@ -118,6 +122,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AffectedRows",
     "AssignmentResult",
+    "DriftSeries",
     "BackfillResult",
     "GateHistory",
     "GateStatus",
@@ -145,6 +150,7 @@ __all__ = [
     "backfill",
     "check_gates",
     "deploy",
+    "drift_over_time",
     "gate_history",
     "gate_status",
     "has_prediction_log",

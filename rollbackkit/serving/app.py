@@ -61,6 +61,7 @@ from rollbackkit.serving.answers import MAX_BODY_BYTES as MAX_BODY_BYTES
 from rollbackkit.serving.answers import BadRequest, error, read
 from rollbackkit.serving.bodies import (
     ADMIN_BODIES,
+    BinnedBody,
     Body,
     DeployBody,
     GateHistoryBody,
@@ -73,7 +74,7 @@ from rollbackkit.serving.bodies import (
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.gate_history import history_answer
 from rollbackkit.serving.labels import serve_labels
-from rollbackkit.serving.log_operations import log_operation
+from rollbackkit.serving.log_operations import log_binned, log_operation
 from rollbackkit.serving.openapi import openapi_document
 from rollbackkit.serving.signal_routes import SignalCounts, signal_routes, signal_status
 from rollbackkit.serving.wire import decode_frame, json_records, records_frame
@@ -313,6 +314,8 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
         if env.log is None:
             raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
         return history_answer(env.log, env.name, env.env, since=body.since, until=body.until, version=body.version)
+    if isinstance(body, BinnedBody):
+        return log_binned(env.log, env.name, env.env, body.model_dump())
     if not isinstance(body, LogBody):  # ADMIN_BODIES maps every other operation to a LogBody
         raise InvalidInput(f"Unknown admin operation {operation!r}.", "See GET /openapi.json.")
     if env.log is None:

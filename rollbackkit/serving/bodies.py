@@ -147,11 +147,27 @@ class GateHistoryBody(Body):
         return LogBody._iso_time(value)  # type: ignore[no-any-return]  # one rule for ISO times
 
 
+class BinnedBody(Body):
+    """``POST /admin/binned``: counts per slice, time window and bin of one logged column (drift over time)."""
+
+    column: str = Field(description="primary_output, an input feature, or (with output) an output column.")
+    edges: list[float] | list[str] = Field(
+        min_length=1, description="k+1 equal-width numeric edges (p1..p99), or the categories as text."
+    )
+    start: str | None = Field(None, description="ISO 8601 start of the first window (default: the first row).")
+    end: str | None = Field(None, description="ISO 8601 end of the last window (default: the last row).")
+    windows: int = Field(24, ge=1, le=1000)
+    by: str | None = Field(None, description="A feature (or version, deployment) to slice by.")
+    versions: list[str] | None = Field(None, description="Only these versions' rows.")
+    output: bool = Field(False, description="Read column from each row's outputs (a class label).")
+
+
 ADMIN_BODIES: dict[str, type[Body]] = {
     "deploy": DeployBody,
     "promote": PromoteBody,
     "rollback": RollbackBody,
     **dict.fromkeys(("affected", "backfill", "drift", "window", "gates"), LogBody),
     "gate_history": GateHistoryBody,
+    "binned": BinnedBody,
 }
 """Every admin operation and the body it takes (the app's admin routes and the OpenAPI document)."""

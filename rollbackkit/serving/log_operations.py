@@ -73,6 +73,16 @@ def log_operation(
     return result
 
 
+def log_binned(log: PredictionStore | None, name: str, env: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """``binned``: counts per slice, window and bin of one column, counted in the log
+    (:mod:`~rollbackkit.serving.predlog.binning`); ``fields`` are the admin body's."""
+    if log is None:
+        from rollbackkit.errors import RollbackkitError
+
+        raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
+    return log.binned(name, env, **fields)
+
+
 def log_drift(
     registry: Repository, log: PredictionStore, name: str, env: str, versions: list[str], bins: int = 20
 ) -> dict[str, Any]:

@@ -281,6 +281,12 @@ def _paths() -> dict[str, Any]:
             {"version": "v1.1.0"},
             "A Frame (see components).",
         ),
+        "/admin/binned": _admin(
+            "binned",
+            "Counts per slice, time window and bin of one logged column (drift over time).",
+            {"column": "primary_output", "edges": [0.0, 0.5, 1.0], "windows": 24, "by": "version"},
+            "kind, start, end, windows, slices, counts [slice][window][bin], n and missing [slice][window].",
+        ),
         "/admin/gates": _admin(
             "gates",
             "Evaluate VERSION's gates on its logged rows.",

@@ -7,6 +7,7 @@ as a readable line inside the panel, never as a traceback.
 - :class:`VersionExplorer`: bundles and versions, and a pick of two to compare.
 - :class:`SchemaDiffPanel`: what changed between two versions, colour-coded.
 - :class:`DriftPanel`: reference vs current distributions (histogram or ECDF), per slice.
+- :class:`DriftOverTimePanel`: a logged column's drift per time window and slice (line, heatmap, any cell's histogram).
 - :class:`GatesPanel`: each gate's status, observed vs threshold, evidence.
 - :class:`TimelinePanel`: assignments over time, rollbacks with their reasons and runbooks.
 - :class:`GatesOverTimePanel`: each gate's value vs its bound at every watchdog evaluation.
@@ -24,6 +25,7 @@ _LAZY = {
     "VersionExplorer": "rollbackkit.widgets.versions",
     "SchemaDiffPanel": "rollbackkit.widgets.schema_diff",
     "DriftPanel": "rollbackkit.widgets.drift",
+    "DriftOverTimePanel": "rollbackkit.widgets.drift_time",
     "GatesPanel": "rollbackkit.widgets.gates",
     "TimelinePanel": "rollbackkit.widgets.timeline",
     "GatesOverTimePanel": "rollbackkit.widgets.gates_time",
@@ -36,6 +38,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from rollbackkit.widgets.console import RollbackConsole
     from rollbackkit.widgets.drift import DriftPanel
+    from rollbackkit.widgets.drift_time import DriftOverTimePanel
     from rollbackkit.widgets.gates import GatesPanel
     from rollbackkit.widgets.gates_time import GatesOverTimePanel
     from rollbackkit.widgets.live import LiveControl
@@ -56,6 +59,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DriftOverTimePanel",
     "DriftPanel",
     "GatesOverTimePanel",
     "GatesPanel",

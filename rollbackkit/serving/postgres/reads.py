@@ -248,6 +248,27 @@ class PgLogReads(PgLogBase):
             "shadow_rows": int(shadow[0]) if shadow else 0,
         }
 
+    def binned(
+        self,
+        name: str,
+        env: str,
+        column: str,
+        edges: list[Any],
+        start: str | None = None,
+        end: str | None = None,
+        windows: int = 24,
+        by: str | None = None,
+        versions: list[str] | None = None,
+        output: bool = False,
+    ) -> dict[str, Any]:
+        """Counts per slice, time window and bin of one column, every replica's rows (the DuckDB
+        log's answer: :meth:`~rollbackkit.serving.predlog.queries.LogReader.binned`)."""
+        from rollbackkit.serving.postgres.binned import pg_binned
+        from rollbackkit.serving.predlog.binning import BinRequest
+
+        self._settle()
+        return pg_binned(self, BinRequest.of(name, env, column, edges, start, end, windows, by, versions, output))
+
     def production(self, name: str | None = None) -> pd.DataFrame:
         """What downstream consumers see: the production view (every replica's rows)."""
         self._settle()

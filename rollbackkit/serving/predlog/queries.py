@@ -17,6 +17,7 @@ import pandas as pd
 
 from rollbackkit.analysis.gatespec import WINDOW_ROWS
 from rollbackkit.errors import InvalidInput
+from rollbackkit.serving.predlog.binning import PG_JSON as _PG_JSON
 from rollbackkit.serving.predlog.labels import WINDOW_LABELS, decode_labels
 from rollbackkit.serving.predlog.schema import (
     ALL_ROWS,
@@ -179,6 +180,50 @@ class LogReader(LogWriter):
             raise InvalidInput(f"{wanted - len(frame)} rows have no stored inputs.", "The log may have been pruned.")
         return frame
 
+    def binned(
+        self,
+        name: str,
+        env: str,
+        column: str,
+        edges: list[Any],
+        start: str | None = None,
+        end: str | None = None,
+        windows: int = 24,
+        by: str | None = None,
+        versions: list[str] | None = None,
+        output: bool = False,
+    ) -> dict[str, Any]:
+        """Counts per slice, time window and bin of one column, counted in DuckDB (see
+        :mod:`~rollbackkit.serving.predlog.binning` for the rows, the rule and the answer)."""
+        from rollbackkit.serving.predlog import binning as b
+
+        req = b.BinRequest.of(name, env, column, edges, start, end, windows, by, versions, output)
+        self.flush()
+        with self._db:
+            tables = self._input_columns()
+            b.check_columns(req, tables)
+            rows, params = b.rows_sql(req, "?", "duckdb")
+            span = b.time_range(
+                req,
+                lambda: self._con.execute(f"WITH r AS {rows} SELECT min(t_us), max(t_us) FROM r", params).fetchone(),
+            )
+            if span is None:
+                return b.answer(req, pd.DataFrame(), None, None)
+            lo, hi = span
+            counts = b.counts_sql(req, b.source_sql(req, tables, "duckdb"), lo, hi, "duckdb")
+            groups = self._con.execute(f"WITH r AS {rows} {counts}", params).fetchdf()
+        return b.answer(req, groups, lo, hi)
+
+    def _input_columns(self) -> dict[str, set[str]]:
+        """Each inputs table's feature columns (hold ``_db``)."""
+        found: dict[str, set[str]] = {}
+        for table, column in self._con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE table_name LIKE 'inputs_%'"
+        ).fetchall():
+            if column not in ("request_id", "row"):
+                found.setdefault(table, set()).add(column)
+        return found
+
     def production(self, name: str | None = None) -> pd.DataFrame:
         """What downstream consumers see: the production view."""
         self.flush()
@@ -335,13 +380,6 @@ def primary_outputs(log: LogCalls, name: str, env: str, version: str) -> pd.Seri
     """
     return log.query(f"SELECT primary_output {_SCORED}", [name, env, version])["primary_output"]
 
-
-_PG_JSON = (
-    "CASE WHEN strpos(outputs, 'Infinity') > 0 "
-    "THEN regexp_replace(outputs, ':(-?Infinity)(?=[,}])', ':\"\\\\u0001\\1\"', 'g') ELSE outputs END"
-)
-"""``outputs`` as PostgreSQL's JSON reads it: an infinite number (``Infinity``, a token DuckDB's
-JSON and Python's read, PostgreSQL's not) becomes a marked string; :data:`_PG_VALUE` unmarks it."""
 
 _PG_VALUE = (
     f"regexp_replace(CAST(CAST({_PG_JSON} AS JSON) -> CAST(? AS TEXT) AS VARCHAR), "

@@ -75,6 +75,23 @@ class LogCalls(Protocol):
         (rows at or after ISO time ``since`` and at or before ``until``, bounded before the limit)."""
         ...
 
+    def binned(
+        self,
+        name: str,
+        env: str,
+        column: str,
+        edges: list[Any],
+        start: str | None = None,
+        end: str | None = None,
+        windows: int = 24,
+        by: str | None = None,
+        versions: list[str] | None = None,
+        output: bool = False,
+    ) -> dict[str, Any]:
+        """Counts per slice, time window and bin of one column, counted where the log lives
+        (:mod:`~rollbackkit.serving.predlog.binning`)."""
+        ...
+
     def add_labels(
         self, name: str, env: str, labels: pd.DataFrame, on: str, *, all_rows: bool = False
     ) -> dict[str, Any]:

@@ -1,0 +1,210 @@
+"""Drift over time: one column's drift against the serving version's reference, per time window.
+
+The log counts its rows per slice, window and bin where it lives (the server that writes it,
+the DuckDB file, or the PostgreSQL store: :mod:`rollbackkit.serving.predlog.binning`); the
+reference profile is binned here with the same rule, and the metric of every cell is computed
+from counts (:mod:`rollbackkit.analysis.drift_series`). Ten million logged rows never leave the log.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rollbackkit.analysis.drift_series import (
+    INNER_BINS,
+    Binning,
+    DriftSeries,
+    bin_counts,
+    categorical_binning,
+    check_metric,
+    drift_series,
+    numeric_binning,
+)
+from rollbackkit.bundle.model import BundleDescription
+from rollbackkit.errors import InvalidInput, VersionNotFound
+from rollbackkit.ops.predictions import has_log, log_server
+from rollbackkit.refs import validate_name
+from rollbackkit.registry.assignments import Deployments, require_known, resolve
+from rollbackkit.registry.contents import describe
+from rollbackkit.registry.repository import Repository
+from rollbackkit.serving.client import admin_call
+from rollbackkit.serving.log_operations import log_binned
+from rollbackkit.serving.logs import open_log
+from rollbackkit.serving.predlog.binning import PRIMARY
+
+
+def drift_over_time(
+    repo: str | Path,
+    name: str,
+    env: str,
+    column: str | None = None,
+    *,
+    metric: str = "psi",
+    windows: int = 24,
+    by: str | None = None,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+    versions: list[str] | None = None,
+    server: str | None = None,
+    bins: int = INNER_BINS,
+) -> DriftSeries:
+    """Drift of one logged column against the serving version's reference, per time window.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        column: An input feature, or the primary output (None: the primary output).
+        metric: ``psi``, ``js``, ``wasserstein`` (on bin centres) or ``tail`` (share beyond the
+            reference's p1/p99; ``wasserstein`` and ``tail`` need a numeric column).
+        windows: Equal time windows between ``since`` and ``until`` (default: first and last row).
+        by: A feature (or ``version``) to slice by: a metric per slice and window.
+        since: ISO time (or datetime) of the first window's start.
+        until: ISO time (or datetime) of the last window's end.
+        versions: Only rows these versions scored (default: every version's).
+        server: The URL of the server for ``env`` (default: the running one; none: the log).
+        bins: Equal-width bins between the reference's p1 and p99 (numeric columns).
+
+    Returns:
+        A :class:`~rollbackkit.analysis.drift_series.DriftSeries`.
+
+    Raises:
+        InvalidInput: Unknown column or metric (the hint names the known ones), no reference
+            profile for the column, no prediction log, or nothing logged in the range.
+        VersionNotFound: ``name`` is unknown in ``env``, or nothing serves it there.
+        ServerError: The server refused or did not answer.
+    """
+    registry = Repository(repo)
+    name, env = validate_name(name), validate_name(env, "environment name")
+    require_known(registry, name, env)
+    serving = Deployments(registry).serving(name, env)
+    if serving is None:
+        raise VersionNotFound(
+            f"Nothing serves {name} in {env}: there is no reference to compare with.", "Deploy a version first."
+        )
+    bundle = describe(registry, resolve(registry, f"{name}@{serving.version}"))
+    shown, log_column, output, reference = _target(bundle, column)
+    if by is not None and by == shown:
+        raise InvalidInput(f"column={shown!r} is also the slice column (by).", "Slice by another column.")
+    binning = categorical_binning(reference) if _categorical(reference) else numeric_binning(reference, bins)
+    check_metric(metric, binning)
+    url = log_server(registry, name, env, server)
+    if not has_log(registry, url):
+        raise InvalidInput(f"There is no prediction log for {name} in {env}.", "Serve it with a log and send traffic.")
+    fields = {
+        "column": log_column,
+        "edges": list(binning.edges or binning.categories),
+        "start": _iso(since),
+        "end": _iso(until),
+        "windows": windows,
+        "by": by,
+        "versions": versions,
+        "output": output,
+    }
+    found = _binned(registry, url, name, env, fields)
+    if not found["slices"]:
+        span = f" between {fields['start'] or 'the start'} and {fields['end'] or 'now'}" if since or until else ""
+        raise InvalidInput(f"Nothing was logged for {name} in {env}{span}.", "Send traffic, or widen since/until.")
+    return _series(found, shown, metric, binning, reference, bundle, by)
+
+
+def _target(bundle: BundleDescription, column: str | None) -> tuple[str, str, bool, pd.Series]:
+    """The column shown, the log's column for it, whether it is read from the outputs, its reference."""
+    from rollbackkit.analysis.gates import is_class_label
+
+    schema = bundle.schema
+    primary = schema.output.primary
+    features = schema.feature_names
+    if column is None or column in (primary, PRIMARY):
+        reference = _reference(bundle, "output", primary)
+        label = is_class_label(bundle, primary) or _categorical(reference)
+        return primary, (primary if label else PRIMARY), label, reference
+    if column not in features:
+        raise InvalidInput(
+            f"{bundle.info.tag} has no input feature or primary output {column!r}.",
+            f"Known columns: {', '.join([primary, *features][:25])}.",
+        )
+    return column, column, False, _reference(bundle, "input", column)
+
+
+def _reference(bundle: BundleDescription, part: str, column: str) -> pd.Series:
+    try:
+        frame = bundle.reference_part(part)
+    except Exception:  # a bundle registered without reference data
+        frame = pd.DataFrame()
+    if column not in frame.columns or frame[column].dropna().empty:
+        raise InvalidInput(
+            f"{bundle.info.tag} has no reference profile for {column!r}: nothing to compare drift with.",
+            "Register the version with reference data (rollbackkit register --reference ...).",
+        )
+    return frame[column]
+
+
+def _categorical(values: pd.Series) -> bool:
+    """Text, booleans and categories are compared by category shares; numbers by bins."""
+    return pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values)
+
+
+def _iso(moment: str | datetime | None) -> str | None:
+    if moment is None or isinstance(moment, str):
+        return moment
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def _binned(registry: Repository, url: str | None, name: str, env: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The log's counts: through the server that writes it, else the file or the store."""
+    if url is not None:
+        return admin_call(registry.paths, url, "binned", fields)
+    log = open_log(registry.paths, existing=True, sinks=False)
+    try:
+        return log_binned(log, name, env, fields)
+    finally:
+        log.close()
+
+
+def _series(
+    found: dict[str, Any],
+    column: str,
+    metric: str,
+    binning: Binning,
+    reference: pd.Series,
+    bundle: BundleDescription,
+    by: str | None,
+) -> DriftSeries:
+    start, end = (datetime.fromisoformat(found[k]) for k in ("start", "end"))
+    step = (end - start) / found["windows"]
+    windows = [(start + step * w, start + step * (w + 1)) for w in range(found["windows"])]
+    ref_counts, _ = bin_counts(reference, binning)
+    return drift_series(
+        column,
+        metric,
+        binning,
+        ref_counts,
+        np.asarray(found["counts"], dtype="int64"),
+        np.asarray(found["missing"], dtype="int64"),
+        windows,
+        list(found["slices"]),
+        version=bundle.version,
+        by=by,
+        threshold=_threshold(bundle, column, metric),
+    )
+
+
+def _threshold(bundle: BundleDescription, column: str, metric: str) -> float | None:
+    """The ``max`` of a drift gate on ``column`` with this metric (None when no gate declares one)."""
+    primary = bundle.schema.output.primary
+    for gate in (bundle.gates or {}).get("gates") or []:
+        if not isinstance(gate, dict) or gate.get("metric", "psi") != metric or "max" not in gate:
+            continue
+        kind = gate.get("kind")
+        if kind == "prediction_drift" and (gate.get("column") or primary) == column:
+            return float(gate["max"])
+        features = gate.get("features", "all")
+        if kind == "feature_drift" and column != primary and (features == "all" or column in features):
+            return float(gate["max"])
+    return None

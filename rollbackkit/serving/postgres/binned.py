@@ -1,0 +1,111 @@
+"""The store's ``binned`` counts: SQL in PostgreSQL for the primary output and labels; beside the
+input blobs (numpy, in the process holding the store connection) for input features.
+
+The answer, rows and rule are :mod:`rollbackkit.serving.predlog.binning`'s, so both logs count alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from rollbackkit.analysis.drift_series import bin_index, category_text
+from rollbackkit.serving.postgres.blobs import scored_inputs
+from rollbackkit.serving.postgres.frames import blob_table, result_table
+from rollbackkit.serving.predlog import binning as b
+
+_DIALECT = "postgresql"
+
+
+def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
+    """Counts per slice, window and bin of ``req`` over every replica's rows in the store (``log``:
+    the store's :class:`~rollbackkit.serving.postgres.reads.PgLogReads`, its ``_tx`` and ``_blobs``)."""
+    rows, params = b.rows_sql(req, "%s", _DIALECT)
+    rows = rows.replace("inputs_table, primary_output", "inputs_table, inputs_batch, input_at, primary_output")
+    with log._tx(long=True) as con, con.cursor() as cur:
+        cur.execute(f"WITH r AS {rows} SELECT inputs_table, max(inputs_batch) FROM r GROUP BY 1", params)
+        latest = [(t, batch) for t, batch in cur.fetchall() if t is not None and batch is not None]
+        tables = _columns(log, cur, latest)
+        b.check_columns(req, tables)
+        span = b.time_range(req, lambda: _first_last(cur, rows, params))
+        if span is None:
+            return b.answer(req, pd.DataFrame(), None, None)
+        lo, hi = span
+        if not (b.is_feature(req, req.column, tables) or b.is_feature(req, req.by, tables)):
+            source = b.source_sql(req, tables, _DIALECT)
+            cur.execute(f"WITH r AS {rows} {b.counts_sql(req, source, lo, hi, _DIALECT)}", params)
+            groups = pd.DataFrame(cur.fetchall(), columns=["s", "w", "b", "n"])
+            return b.answer(req, groups, lo, hi)
+        output = f", {b.output_sql(req.column, _DIALECT)} AS o" if req.output else ""
+        cur.execute(
+            f"WITH r AS {rows} SELECT t_us, version, deployment, inputs_batch, inputs_table, input_at, "
+            f"primary_output{output} FROM r ORDER BY inputs_batch, inputs_table, input_at",
+            params,
+        )
+        description, fetched = cur.description or (), cur.fetchall()
+        if not fetched:
+            return b.answer(req, pd.DataFrame(), lo, hi)
+        keys = result_table(description, fetched)
+        blobs = log._blobs(cur, keys)
+    return b.answer(req, _feature_groups(req, keys, blobs, tables, lo, hi), lo, hi)
+
+
+def _first_last(cur: Any, rows: str, params: list[Any]) -> Any:
+    cur.execute(f"WITH r AS {rows} SELECT min(t_us), max(t_us) FROM r", params)
+    return cur.fetchone()
+
+
+def _columns(log: Any, cur: Any, latest: list[tuple[str, str]]) -> dict[str, set[str]]:
+    """Each signature's feature names, read from the newest blob of it among the rows."""
+    if not latest:
+        return {}
+    pointers = pa.table({"inputs_batch": [x[1] for x in latest], "inputs_table": [x[0] for x in latest]})
+    blobs = log._blobs(cur, pointers)
+    return {table: set(blob_table(blobs[(batch, table)])[1]) for table, batch in latest if (batch, table) in blobs}
+
+
+def _feature_groups(
+    req: b.BinRequest,
+    keys: pa.Table,
+    blobs: dict[tuple[str, str], bytes],
+    tables: dict[str, set[str]],
+    lo: int,
+    hi: int,
+) -> pd.DataFrame:
+    """Grouped counts (``s``, ``w``, ``b``, ``n``) from the rows' decoded inputs."""
+    frame = scored_inputs(keys, blobs)
+    n = len(frame)
+    if req.output:  # sliced by a feature: the output comes along with the rows
+        values = pd.Series(keys["o"].to_pylist(), dtype=object)
+    elif req.column == b.PRIMARY:
+        values = pd.Series(keys["primary_output"].to_numpy(zero_copy_only=False), dtype="float64")
+    elif req.column in frame.columns:
+        values = frame[req.column]
+    else:
+        values = pd.Series([None] * n, dtype=object)
+    if req.binning.kind == "numeric":
+        bins = bin_index(pd.Series(values).to_numpy(dtype="float64", na_value=np.nan), req.binning)
+    else:
+        bins = bin_index(pd.Series(values).astype(object).to_numpy(), req.binning)
+    if req.by is None:
+        slices: Any = [None] * n
+    elif b.is_feature(req, req.by, tables):
+        slices = [None if _missing(v) else category_text(v) for v in frame[req.by].astype(object)]
+    else:
+        slices = keys[req.by].to_pylist()
+    t_us = keys["t_us"].to_numpy().astype("int64")
+    groups = pd.DataFrame(
+        {
+            "s": pd.Series(slices, dtype=object),
+            "w": b.window_index(t_us, lo, hi, req.windows),
+            "b": np.where(bins < 0, np.nan, bins),
+        }
+    )
+    return groups.groupby(["s", "w", "b"], dropna=False, sort=False).size().rename("n").reset_index()
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))

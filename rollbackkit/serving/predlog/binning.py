@@ -1,0 +1,296 @@
+"""Counts binned where the log lives: the SQL both logs run, and the answer they give.
+
+``binned`` (:meth:`~rollbackkit.serving.predlog.queries.LogReader.binned`, and the store's
+:meth:`~rollbackkit.serving.postgres.reads.PgLogReads.binned`) counts the rows of ``name`` in
+``env`` per slice, time window and bin, so ten million rows become a few thousand numbers
+before they leave the log's process. The bin rule is :mod:`rollbackkit.analysis.drift_series`'s
+(:func:`~rollbackkit.analysis.drift_series.bin_index`), written here once more as SQL; a test
+holds the two equal. Rows: production and staged, originals only (no backfilled copy), scored
+without error (a shadow's rows are never counted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rollbackkit.analysis.drift_series import Binning
+from rollbackkit.errors import InvalidInput
+from rollbackkit.serving.predlog.schema import quote
+
+MAX_SLICES = 12
+"""Slices kept by row count; the others are counted together as :data:`OTHER_SLICES`."""
+
+ALL = "(all rows)"
+"""The one slice without ``by``."""
+
+MISSING_SLICE = "(missing)"
+OTHER_SLICES = "(other slices)"
+
+PRIMARY = "primary_output"
+"""The log's numeric copy of the primary output, as a ``column``."""
+
+LOG_SLICES = ("version", "deployment")
+"""Row columns of the log a ``by`` may name (when no input feature has that name)."""
+
+PG_JSON = (
+    "CASE WHEN strpos(outputs, 'Infinity') > 0 "
+    "THEN regexp_replace(outputs, ':(-?Infinity)(?=[,}])', ':\"\\\\u0001\\1\"', 'g') ELSE outputs END"
+)
+"""``outputs`` as PostgreSQL's JSON reads it: an infinite number (``Infinity``, a token DuckDB's
+JSON and Python's read, PostgreSQL's not) becomes a marked string (``queries._PG_VALUE`` unmarks it)."""
+
+_TYPES = {"duckdb": ("DOUBLE", "VARCHAR"), "postgresql": ("DOUBLE PRECISION", "TEXT")}
+
+
+@dataclass(frozen=True)
+class BinRequest:
+    """What to count: a column (``primary_output``, an input feature, or with ``output`` an output
+    read from each row's outputs), its :class:`~rollbackkit.analysis.drift_series.Binning`, the time
+    range cut into ``windows`` equal windows, an optional slice column and versions."""
+
+    name: str
+    env: str
+    column: str
+    binning: Binning
+    start: datetime | None
+    end: datetime | None
+    windows: int
+    by: str | None
+    versions: tuple[str, ...]
+    output: bool
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        env: str,
+        column: str,
+        edges: list[Any],
+        start: str | datetime | None,
+        end: str | datetime | None,
+        windows: int,
+        by: str | None,
+        versions: list[str] | None,
+        output: bool,
+    ) -> BinRequest:
+        """Check the arguments (as a log call or an admin body gives them)."""
+        if not 1 <= int(windows) <= 1000:
+            raise InvalidInput(f"windows={windows} is out of range.", "Use 1 to 1000 windows.")
+        if not edges:
+            raise InvalidInput("No bins were given.", "Pass numeric edges or categories.")
+        if all(isinstance(e, int | float) and not isinstance(e, bool) for e in edges):
+            if len(edges) < 2 or not all(np.isfinite(edges)) or not edges[-1] > edges[0]:
+                raise InvalidInput("Numeric edges must be finite and increasing.", "Use the reference's p1..p99.")
+            binning = Binning("numeric", edges=tuple(float(e) for e in edges))
+        else:
+            binning = Binning("categorical", categories=tuple(str(e) for e in edges))
+        return cls(
+            name, env, column, binning, _moment(start), _moment(end), int(windows), by, tuple(versions or ()), output
+        )
+
+
+def _moment(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an ISO 8601 time.", "Use e.g. 2026-01-05T09:30:00+00:00.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def rows_sql(req: BinRequest, mark: str, dialect: str) -> tuple[str, list[Any]]:
+    """The rows to count (production and staged), as a subquery with ``t_us`` (microseconds)."""
+    where = f"name = {mark} AND env = {mark} AND replaces IS NULL AND error IS NULL"
+    params: list[Any] = [req.name, req.env]
+    if req.versions:
+        where += f" AND version IN ({', '.join([mark] * len(req.versions))})"
+        params.extend(req.versions)
+    if req.start is not None:
+        where += f" AND time >= {mark}"
+        params.append(req.start)
+    if req.end is not None:
+        where += f" AND time <= {mark}"
+        params.append(req.end)
+    micros = "epoch_us(time)" if dialect == "duckdb" else "CAST(EXTRACT(EPOCH FROM time) * 1000000 AS BIGINT)"
+    columns = f'request_id, "row", {micros} AS t_us, version, deployment, inputs_table, primary_output, outputs'
+    sql = " UNION ALL ".join(f"SELECT {columns} FROM {t} WHERE {where}" for t in ("predictions", "predictions_staging"))
+    return f"({sql})", params * 2
+
+
+def bin_sql(binning: Binning, dialect: str) -> str:
+    """SQL giving the bin of ``v`` (cast by :func:`source_sql`; NULL when missing), by the rule of
+    :func:`~rollbackkit.analysis.drift_series.bin_index`."""
+    double = _TYPES[dialect][0]
+    if binning.kind == "categorical":
+        listed = ", ".join("'" + c.replace("'", "''") + "'" for c in binning.categories)
+        listed = listed if dialect == "duckdb" else listed.replace("%", "%%")  # psycopg's placeholders
+        found = (
+            f"list_position([{listed}], v)" if dialect == "duckdb" else f"array_position(ARRAY[{listed}]::TEXT[], v)"
+        )
+        return f"CASE WHEN v IS NULL THEN NULL ELSE coalesce({found} - 1, {len(binning.categories)}) END"
+    lo, hi, k = binning.edges[0], binning.edges[-1], len(binning.edges) - 1
+    nan = "isnan(v)" if dialect == "duckdb" else "v = CAST('NaN' AS DOUBLE PRECISION)"
+    lo_sql, hi_sql = f"CAST('{lo!r}' AS {double})", f"CAST('{hi!r}' AS {double})"
+    return (
+        f"CASE WHEN v IS NULL OR {nan} THEN NULL WHEN v < {lo_sql} THEN 0 WHEN v > {hi_sql} THEN {k + 1} "
+        f"ELSE 1 + least(CAST(floor((v - {lo_sql}) * {k} / ({hi_sql} - {lo_sql})) AS BIGINT), {k - 1}) END"
+    )
+
+
+def is_feature(req: BinRequest, name: str | None, tables: dict[str, set[str]]) -> bool:
+    """Whether ``name`` (the column or ``by``) is read from the inputs tables."""
+    if name is None:
+        return False
+    if name == req.column and (req.output or name == PRIMARY):
+        return False
+    return name not in LOG_SLICES or any(name in cols for cols in tables.values())
+
+
+def check_columns(req: BinRequest, tables: dict[str, set[str]]) -> None:
+    """An input column (or ``by``) no inputs table holds is an error naming the known ones."""
+    known = sorted(set().union(*tables.values())) if tables else []
+    for name, what in ((req.column, "input column"), (req.by, "slice column (by)")):
+        if is_feature(req, name, tables) and not any(name in cols for cols in tables.values()):
+            raise unknown_column(str(name), known + (list(LOG_SLICES) if what.startswith("slice") else []), what)
+
+
+def source_sql(req: BinRequest, tables: dict[str, set[str]], dialect: str) -> str:
+    """``SELECT t_us, s, v`` over the CTE ``r`` of :func:`rows_sql`: the slice text and the value
+    (cast to a double, or text for categories), joined to the inputs tables when either is a feature."""
+    double, text = _TYPES[dialect]
+    kind = double if req.binning.kind == "numeric" else text
+    cast = "TRY_CAST" if dialect == "duckdb" and kind == double else "CAST"
+
+    def value(table_columns: set[str] | None) -> str:
+        if req.column == PRIMARY and not req.output:
+            return f"CAST(r.primary_output AS {kind})"
+        if req.output:
+            return f"CAST({output_sql(req.column, dialect)} AS {kind})"
+        return f"{cast}(t.{quote(req.column)} AS {kind})" if table_columns and req.column in table_columns else "NULL"
+
+    def slice_(table_columns: set[str] | None) -> str:
+        if req.by is None:
+            return "NULL"
+        if is_feature(req, req.by, tables):
+            return f"CAST(t.{quote(req.by)} AS {text})" if table_columns and req.by in table_columns else "NULL"
+        return f"CAST(r.{req.by} AS {text})"
+
+    if not (is_feature(req, req.column, tables) or is_feature(req, req.by, tables)):
+        return f"SELECT r.t_us, {slice_(None)} AS s, {value(None)} AS v FROM r"
+    wanted = {req.column, req.by} - {None}
+    holding = sorted(t for t, cols in tables.items() if cols & wanted)
+    branches = [
+        f"SELECT r.t_us, {slice_(tables[t])} AS s, {value(tables[t])} AS v FROM r JOIN {t} t "
+        f'ON t.request_id = r.request_id AND t."row" = r."row" WHERE r.inputs_table = \'{t}\''
+        for t in holding
+    ]
+    listed = ", ".join(f"'{t}'" for t in holding)
+    branches.append(f"SELECT r.t_us, NULL AS s, NULL AS v FROM r WHERE r.inputs_table NOT IN ({listed})")
+    return " UNION ALL ".join(branches)
+
+
+def counts_sql(req: BinRequest, source: str, start_us: int, end_us: int, dialect: str) -> str:
+    """The grouped counts (``s``, ``w``, ``b``, ``n``) of ``source``."""
+    window = window_sql(start_us, end_us, req.windows, dialect)
+    bins = bin_sql(req.binning, dialect)
+    return f"SELECT s, {window} AS w, {bins} AS b, count(*) AS n FROM ({source}) x GROUP BY 1, 2, 3"
+
+
+def output_sql(column: str, dialect: str) -> str:
+    """One output of a row as text (a label: ``yes``, ``true``, ``2``)."""
+    if dialect == "duckdb":
+        pointer = "/" + column.replace("~", "~0").replace("/", "~1")
+        return "json_extract_string(r.outputs, '" + pointer.replace("'", "''") + "')"
+    key = column.replace("'", "''").replace("%", "%%")
+    return f"(CAST({PG_JSON.replace('outputs', 'r.outputs')} AS JSON) ->> '{key}')"
+
+
+def time_range(req: BinRequest, first_last: Callable[[], Sequence[Any] | None]) -> tuple[int, int] | None:
+    """The counted range in microseconds: ``start``/``end``, else the first/last row's time
+    (``first_last()``: ``(min(t_us), max(t_us))``); None when no row is in it."""
+    lo, hi = micros(req.start) if req.start else None, micros(req.end) if req.end else None
+    if lo is None or hi is None:
+        first, last = first_last() or (None, None)
+        if first is None or last is None:
+            return None
+        lo, hi = int(first) if lo is None else lo, int(last) if hi is None else hi
+    return lo, hi
+
+
+def window_sql(start_us: int, end_us: int, windows: int, dialect: str) -> str:
+    """SQL giving a row's window from ``t_us`` (equal windows over ``[start, end]``, ``end`` in the last)."""
+    span = max(end_us - start_us, 1)
+    divide = "//" if dialect == "duckdb" else "/"
+    return f"least((t_us - {int(start_us)}) * {int(windows)} {divide} {span}, {int(windows) - 1})"
+
+
+def window_index(t_us: np.ndarray, start_us: int, end_us: int, windows: int) -> np.ndarray:
+    """:func:`window_sql` in numpy."""
+    span = max(end_us - start_us, 1)
+    return np.minimum((t_us.astype("int64") - start_us) * windows // span, windows - 1)
+
+
+def micros(moment: datetime) -> int:
+    """A time as microseconds since the epoch (as the logs' SQL computes ``t_us``)."""
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: int | None) -> dict[str, Any]:
+    """The JSON-ready answer from grouped counts (columns ``s`` slice text or None, ``w`` window,
+    ``b`` bin or null for a missing value, ``n``): ``{"kind", "column", "start", "end", "windows",
+    "slices", "counts" [slice][window][bin], "n" [slice][window], "missing" [slice][window],
+    "edges" or "categories"}``; no slice at all when nothing was logged in the range."""
+    binning, windows = req.binning, req.windows
+    bins = binning.n_bins
+    out: dict[str, Any] = {
+        "kind": binning.kind,
+        "column": req.column,
+        "by": req.by,
+        "windows": windows,
+        "start": _iso(start_us),
+        "end": _iso(end_us),
+        "edges" if binning.kind == "numeric" else "categories": list(binning.edges or binning.categories),
+    }
+    if groups.empty:
+        return {**out, "slices": [], "counts": [], "n": [], "missing": []}
+    slices = groups["s"].astype(object).where(groups["s"].notna(), MISSING_SLICE if req.by else ALL).astype(str)
+    totals = groups.assign(s=slices).groupby("s")["n"].sum().sort_values(ascending=False, kind="stable")
+    kept = sorted(totals.index[:MAX_SLICES]) if req.by else [ALL]
+    names = kept + ([OTHER_SLICES] if len(totals) > len(kept) else [])
+    position = {s: k for k, s in enumerate(kept)}
+    slot = np.array([position.get(s, len(kept)) for s in slices], dtype="int64")
+    w = groups["w"].to_numpy(dtype="int64")
+    b = groups["b"].to_numpy(dtype="float64", na_value=np.nan)
+    n = groups["n"].to_numpy(dtype="int64")
+    missing_rows = np.isnan(b)
+    counts = np.zeros((len(names), windows, bins), dtype="int64")
+    np.add.at(counts, (slot[~missing_rows], w[~missing_rows], b[~missing_rows].astype("int64")), n[~missing_rows])
+    missing = np.zeros((len(names), windows), dtype="int64")
+    np.add.at(missing, (slot[missing_rows], w[missing_rows]), n[missing_rows])
+    return {
+        **out,
+        "slices": names,
+        "counts": counts.tolist(),
+        "n": counts.sum(axis=2).tolist(),
+        "missing": missing.tolist(),
+    }
+
+
+def _iso(us: int | None) -> str | None:
+    if us is None:
+        return None
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))).isoformat()
+
+
+def unknown_column(column: str, known: list[str], what: str = "column") -> InvalidInput:
+    """The one-line error for a column the log does not hold (never a substituted one)."""
+    listed = ", ".join(sorted(known)[:20]) or "none"
+    return InvalidInput(f"The prediction log holds no {what} {column!r}.", f"Known columns: {listed}.")

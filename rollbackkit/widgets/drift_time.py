@@ -1,0 +1,227 @@
+"""DriftOverTimePanel: one column's drift per time window, per slice, and any window's histogram.
+
+A thin face over :func:`rollbackkit.ops.drift_series.drift_over_time`: the log counts its rows per
+slice, window and bin where it lives, so the figures draw a few hundred numbers whatever the
+number of logged rows. The line shows the metric per window (one line per slice, the drift
+gate's threshold dashed), the heatmap slice x time; clicking a cell (or a point of the line)
+shows that window and slice's distribution against the reference below, as shares per bin or
+as an ECDF.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+
+from rollbackkit.analysis.drift_series import DriftSeries
+from rollbackkit.widgets._common import error_html, guarded
+
+MAX_WINDOWS = 300
+"""Windows the panel asks for at most (slices x windows x 2 figures stays under MAX_POINTS)."""
+
+
+class DriftOverTimePanel(widgets.VBox):
+    """Drift of one logged column over time against the serving version's reference.
+
+    Args:
+        repo: Any path inside the project.
+        name: The bundle name.
+        env: The environment.
+        column: An input feature or the primary output (None: the primary output).
+        metric: ``psi``, ``js``, ``wasserstein`` or ``tail``.
+        windows: Equal time windows (at most :data:`MAX_WINDOWS`).
+        by: A feature (or ``version``) to slice by.
+        live: Refresh every ``live`` seconds (a Live toggle; None: no refresh).
+
+    Attributes:
+        series: The :class:`~rollbackkit.analysis.drift_series.DriftSeries` shown (None after an error).
+        line, heatmap: The two figures; ``detail`` the selected cell's histogram/ECDF below.
+    """
+
+    def __init__(
+        self,
+        repo: Any,
+        name: str,
+        env: str,
+        column: str | None = None,
+        *,
+        metric: str = "psi",
+        windows: int = 24,
+        by: str | None = None,
+        live: float | None = None,
+    ) -> None:
+        import plotly.graph_objects as go
+
+        self.repo, self.name, self.env, self.column, self.metric, self.by = repo, name, env, column, metric, by
+        self.windows = max(1, min(int(windows), MAX_WINDOWS))
+        self.series: DriftSeries | None = None
+        self.selected: tuple[int, int] | None = None
+        self.message = widgets.HTML()
+        self.line = go.FigureWidget(layout=go.Layout(height=280, margin={"t": 40, "b": 30}, hovermode="closest"))
+        self.heatmap = go.FigureWidget(layout=go.Layout(height=240, margin={"t": 40, "b": 30}))
+        self.view = widgets.ToggleButtons(options=["histogram", "ECDF"], value="histogram")
+        self.view.observe(lambda _: self._draw_detail(), names="value")
+        self.detail_figure = go.FigureWidget(layout=go.Layout(height=280, margin={"t": 40, "b": 30}, barmode="overlay"))
+        self.detail_title = widgets.HTML("<i>Click a cell of the heatmap (or a point of the line) to see it.</i>")
+        self.detail = widgets.VBox([self.detail_title, self.view, self.detail_figure])
+        parts: list[widgets.Widget] = [self.message, self.line, self.heatmap, self.detail]
+        self.live = None
+        if live:
+            from rollbackkit.widgets.live import LiveControl
+
+            self.live = LiveControl(self._fetch, self._show, interval=live, start=True)
+            parts.insert(0, self.live)
+        super().__init__(parts)
+        self.add_class("rollbackkit-drift-time")
+        self.refresh()
+
+    # ------------------------------------------------------------------------- data
+    def _fetch(self) -> DriftSeries:
+        from rollbackkit.ops.drift_series import drift_over_time
+
+        return drift_over_time(
+            self.repo, self.name, self.env, self.column, metric=self.metric, windows=self.windows, by=self.by
+        )
+
+    def refresh(self) -> None:
+        """Read the log again and redraw (an error is one line in the panel)."""
+        self.message.value = ""
+        result: list[DriftSeries] = []
+        if guarded(self.message, lambda: result.append(self._fetch())):
+            self._show(result[0])
+        else:
+            self.series = None
+            self._clear()
+
+    def _clear(self) -> None:
+        for figure in (self.line, self.heatmap, self.detail_figure):
+            figure.data = []
+
+    # ------------------------------------------------------------------------- figures
+    def _show(self, series: DriftSeries) -> None:
+        self.series = series
+        self.message.value = ""
+        title = f"{series.column}: {series.metric} per window vs {series.version}'s reference"
+        with self.line.batch_update():
+            self.line.data = []
+            for trace in line_traces(series):
+                self.line.add_trace(trace)
+            self.line.layout.shapes, self.line.layout.annotations = _threshold(series.threshold)
+            self.line.layout.title = title
+            self.line.layout.yaxis.title = series.metric
+        with self.heatmap.batch_update():
+            self.heatmap.data = []
+            self.heatmap.add_trace(heatmap_trace(series))
+            self.heatmap.layout.title = f"{series.metric} by {series.by or 'slice'} and time (click a cell)"
+        self.heatmap.data[0].on_click(self._clicked)
+        for trace in self.line.data:
+            trace.on_click(self._clicked)
+        if self.selected is None or self.selected[0] >= len(series.slices):
+            self.selected = (0, _last_filled(series.n[0]))
+        self._draw_detail()
+
+    def _clicked(self, trace: Any, points: Any, _state: Any = None) -> None:
+        """A click on the heatmap (row, column) or on a slice's line (its window)."""
+        if self.series is None or not points.point_inds:
+            return
+        index = points.point_inds[0]
+        if isinstance(index, list | tuple):
+            self.select(self.series.slices[int(index[0])], int(index[1]))
+        else:
+            self.select(str(trace.name), int(index))
+
+    def select(self, slice_: str, window: int) -> None:
+        """Show one cell's distribution against the reference (what a click calls)."""
+        if self.series is None:
+            return
+        if slice_ not in self.series.slices or not 0 <= window < len(self.series.windows):
+            self.detail_title.value = error_html(ValueError(f"No cell {slice_!r} at window {window}."))
+            return
+        self.selected = (self.series.slices.index(slice_), window)
+        self._draw_detail()
+
+    def _draw_detail(self) -> None:
+        import plotly.graph_objects as go
+
+        series = self.series
+        if series is None or self.selected is None:
+            return
+        i, w = self.selected
+        ref, cur = series.shares(i, w)
+        ecdf = self.view.value == "ECDF" and series.kind == "numeric"
+        labels = series.binning.labels
+        x: Any = series.binning.centres if ecdf else labels
+        ys = (np.cumsum(ref), np.cumsum(cur)) if ecdf else (ref, cur)
+        start, end = series.windows[w]
+        with self.detail_figure.batch_update():
+            self.detail_figure.data = []
+            for name, y in zip(("reference", "window"), ys, strict=True):
+                trace = (
+                    go.Scatter(x=x, y=y, name=name, mode="lines", line_shape="hv")
+                    if ecdf
+                    else go.Bar(x=x, y=y, name=name, opacity=0.55)
+                )
+                self.detail_figure.add_trace(trace)
+            self.detail_figure.layout.yaxis.title = "ECDF" if ecdf else "share of rows"
+        value = series.values[i, w]
+        self.detail_title.value = (
+            f"<b>{html.escape(series.slices[i])}</b>, {start:%Y-%m-%d %H:%M} to {end:%H:%M}: "
+            f"{html.escape(series.metric)} {value:.4g}, n {int(series.n[i, w])}, missing {int(series.missing[i, w])}"
+        )
+
+
+def line_traces(series: DriftSeries) -> list[Any]:
+    """The metric per window, one line per slice (n and missing in the hover)."""
+    import plotly.graph_objects as go
+
+    starts = [start for start, _ in series.windows]
+    return [
+        go.Scatter(
+            x=starts, y=series.values[i], name=name, mode="lines+markers",
+            customdata=np.stack([series.n[i], series.missing[i]], axis=1),
+            hovertemplate="%{x}<br>" + series.metric + " %{y:.4g}<br>n %{customdata[0]}, missing %{customdata[1]}",
+        )
+        for i, name in enumerate(series.slices)
+    ]  # fmt: skip
+
+
+def heatmap_trace(series: DriftSeries) -> Any:
+    """Slice x time cells of the metric (n and missing in the hover)."""
+    import plotly.graph_objects as go
+
+    return go.Heatmap(
+        z=series.values, x=[start for start, _ in series.windows], y=series.slices, colorscale="Reds",
+        colorbar={"title": series.metric}, customdata=np.stack([series.n, series.missing], axis=2),
+        hovertemplate="%{y} at %{x}<br>" + series.metric
+        + " %{z:.4g}<br>n %{customdata[0]}, missing %{customdata[1]}<extra></extra>",
+    )  # fmt: skip
+
+
+def drift_time_figure(series: DriftSeries) -> Any:
+    """The line and the heatmap in one static figure (a report, the benchmark's point count)."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for trace in line_traces(series):
+        figure.add_trace(trace, row=1, col=1)
+    figure.add_trace(heatmap_trace(series), row=2, col=1)
+    figure.update_layout(title=f"{series.column}: {series.metric} per window", height=520)
+    return figure
+
+
+def _threshold(value: float | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The drift gate's threshold as a dashed line across the plot, labelled ``gate`` (no points)."""
+    if value is None:
+        return [], []
+    line = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": value, "y1": value}
+    label = {"xref": "paper", "x": 1, "y": value, "text": "gate", "showarrow": False, "yanchor": "bottom"}
+    return [{**line, "line": {"dash": "dash", "color": "#cf222e"}}], [label]
+
+
+def _last_filled(n: np.ndarray) -> int:
+    """The newest window with rows (the last one when none has)."""
+    filled = np.flatnonzero(n > 0)
+    return int(filled[-1]) if filled.size else len(n) - 1

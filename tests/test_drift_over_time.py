@@ -1,0 +1,262 @@
+"""Drift over time: counts binned where the log lives (DuckDB file, PostgreSQL store), the metric of
+each window against a direct numpy/scipy computation on that window's raw rows, the public
+``drift_over_time`` on real projects (the demo's churn, a wine classifier with string classes,
+NaN and nullable inputs), and the panel (line, heatmap, a clicked cell's histogram)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rollbackkit.analysis.drift_series import (
+    bin_counts,
+    categorical_binning,
+    drift_series,
+    metric_value,
+    numeric_binning,
+)
+from rollbackkit.errors import InvalidInput
+from rollbackkit.serving.postgres.log import PostgresLog
+from rollbackkit.serving.postgres.store import open_store
+from rollbackkit.serving.predlog.log import PredictionLog
+from tests.postgres import PgCluster
+
+ENV = "prod"
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+REQUESTS = 24
+"""Requests logged per bundle, one minute apart, 20 rows each, drifting upward over time."""
+
+
+def _inputs(k: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Request ``k``'s rows: a float drifting with k (NaN sprinkled), nullable Int64, boolean and a category."""
+    income = rng.normal(k / 6, 1.0, 20)
+    income[k % 4] = np.nan
+    return pd.DataFrame(
+        {
+            "income": income,
+            "visits": pd.array([None if i % 7 == 0 else i + k for i in range(20)], dtype="Int64"),
+            "member": pd.array([None if i % 9 == 0 else (i + k) % 3 == 0 for i in range(20)], dtype="boolean"),
+            "plan": pd.Categorical(rng.choice(["gold", "basic", "trial"], 20, p=[0.2, 0.5 - k / 80, 0.3 + k / 80])),
+        }
+    )
+
+
+def _outputs(k: int, rng: np.random.Generator) -> pd.DataFrame:
+    return pd.DataFrame({"churn": rng.choice(["yes", "no"], 20, p=[0.2 + k / 60, 0.8 - k / 60]), "p": rng.random(20)})
+
+
+@pytest.fixture(scope="module")
+def store_database(postgres: PgCluster) -> str:
+    return postgres.create_database(f"rk_drift_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def drifting(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, str, list]]:
+    """A log (each backend) holding 24 drifting requests of two versions; the raw rows kept beside it."""
+    if request.param == "duckdb":
+        log: Any = PredictionLog(tmp_path_factory.mktemp("drift") / "predictions.duckdb")
+    else:
+        log = PostgresLog(open_store(request.getfixturevalue("store_database")), flush_interval=0.05)
+    log.start()
+    name, rng, raw = f"churn-{uuid.uuid4().hex[:6]}", np.random.default_rng(7), []
+    for k in range(REQUESTS):
+        inputs, outputs = _inputs(k, rng), _outputs(k, rng)
+        version = "v1.0.0" if k < 16 else "v1.1.0"
+        when = START + timedelta(minutes=k, microseconds=k)
+        meta = {
+            "request_id": f"r{k:03d}", "time": when, "env": ENV, "name": name, "version": version,
+            "bundle_id": f"b-{version}", "slot": "live", "deployment": f"{name}@{version}", "latency_ms": 1.0,
+            "error": None, "primary": "p", "key": None,
+        }  # fmt: skip
+        log.record(meta, inputs, outputs)
+        raw.append((when, version, inputs, outputs))
+    failed = {**meta, "request_id": "failed", "error": "boom"}  # a failed request is never counted
+    log.record(failed, _inputs(0, rng), None)
+    yield log, name, raw
+    log.close()
+
+
+def _direct(raw: list, windows: int, pick: Any) -> list[pd.Series]:
+    """Per window, the raw values ``pick(inputs, outputs)`` of the requests in it (the log's window rule)."""
+    first, last = raw[0][0], raw[-1][0]
+    span = (last - first) // timedelta(microseconds=1)
+    out: list[list[pd.Series]] = [[] for _ in range(windows)]
+    for when, _, inputs, outputs in raw:
+        w = min((when - first) // timedelta(microseconds=1) * windows // span, windows - 1)
+        out[w].append(pick(inputs, outputs))
+    return [pd.concat(parts, ignore_index=True) for parts in out]
+
+
+def test_counts_per_window_equal_numpy_on_the_raw_rows_in_both_logs(drifting: tuple[Any, str, list]) -> None:
+    log, name, raw = drifting
+    binning = numeric_binning(np.random.default_rng(1).normal(0, 1, 5000), bins=12)
+    answer = log.binned(name, ENV, "income", list(binning.edges), windows=6)
+    assert answer["slices"] == ["(all rows)"] and len(answer["counts"][0]) == 6
+    for w, values in enumerate(_direct(raw, 6, lambda i, o: i["income"])):
+        counts, missing = bin_counts(values, binning)
+        assert answer["counts"][0][w] == counts.tolist() and answer["missing"][0][w] == missing == 1 * 4
+    reference, _ = bin_counts(np.random.default_rng(1).normal(0, 1, 5000), binning)
+    cells = np.array(answer["counts"][0])
+    for w, values in enumerate(_direct(raw, 6, lambda i, o: i["income"])):
+        counts, _ = bin_counts(values, binning)
+        p, q = reference / reference.sum(), counts / counts.sum()
+        from scipy.spatial.distance import jensenshannon
+        from scipy.stats import wasserstein_distance
+
+        assert metric_value("psi", binning, reference, cells[w]) == pytest.approx(
+            float(
+                np.sum((np.maximum(q, 1e-4) - np.maximum(p, 1e-4)) * np.log(np.maximum(q, 1e-4) / np.maximum(p, 1e-4)))
+            )
+        )
+        assert metric_value("js", binning, reference, cells[w]) == pytest.approx(jensenshannon(p, q, base=2))
+        assert metric_value("wasserstein", binning, reference, cells[w]) == pytest.approx(
+            wasserstein_distance(binning.centres, binning.centres, reference, counts)
+        )
+        lo, hi = binning.edges[0], binning.edges[-1]
+        finite = values.dropna().to_numpy()
+        assert metric_value("tail", binning, reference, cells[w]) == pytest.approx(
+            float(np.mean((finite < lo) | (finite > hi)))
+        )
+
+
+def test_nullable_integer_boolean_and_category_columns_by_version_in_both_logs(drifting: tuple[Any, str, list]) -> None:
+    log, name, raw = drifting
+    visits = numeric_binning(pd.array([1, 5, 9, 30], dtype="Int64"), bins=5)
+    answer = log.binned(name, ENV, "visits", list(visits.edges), windows=3)
+    for w, values in enumerate(_direct(raw, 3, lambda i, o: i["visits"])):
+        counts, missing = bin_counts(values, visits)
+        assert answer["counts"][0][w] == counts.tolist() and answer["missing"][0][w] == missing > 0
+    plans = categorical_binning(pd.Categorical(["basic", "gold", "gold"]))
+    answer = log.binned(name, ENV, "plan", list(plans.categories), windows=3, by="member")
+    assert answer["slices"] == ["(missing)", "false", "true"]
+    for w, frame in enumerate(_direct(raw, 3, lambda i, o: i[["plan", "member"]])):
+        for s, member in enumerate([None, False, True]):
+            part = frame[frame["member"].isna()] if member is None else frame[frame["member"] == member]
+            counts, _ = bin_counts(part["plan"], plans)
+            assert answer["counts"][s][w] == counts.tolist()  # trial lands in (other)
+    labels = categorical_binning(["no", "yes", "no"])
+    answer = log.binned(name, ENV, "churn", list(labels.categories), windows=2, by="version", output=True)
+    assert answer["slices"] == ["v1.0.0", "v1.1.0"]
+    assert sum(map(sum, answer["n"])) == REQUESTS * 20  # the failed request is not counted
+    primary = log.binned(name, ENV, "primary_output", [0.0, 0.5, 1.0], windows=2, versions=["v1.1.0"])
+    assert sum(primary["n"][0]) == 8 * 20
+
+
+def test_unknown_column_and_empty_range_in_both_logs(drifting: tuple[Any, str, list]) -> None:
+    log, name, _ = drifting
+    with pytest.raises(InvalidInput, match=r"no input column 'incme'.*income, member, plan, visits"):
+        log.binned(name, ENV, "incme", [0.0, 1.0])
+    with pytest.raises(InvalidInput, match=r"slice column \(by\) 'region'"):
+        log.binned(name, ENV, "income", [0.0, 1.0], by="region")
+    nothing = log.binned("nobody", ENV, "primary_output", [0.0, 1.0])
+    assert nothing["slices"] == [] and nothing["counts"] == []
+
+
+def test_series_metric_per_window_and_categorical_refusal() -> None:
+    binning = categorical_binning(["a", "b", "b", True])
+    assert binning.categories == ("b", "a", "true")
+    with pytest.raises(InvalidInput, match="needs a numeric column"):
+        drift_series("plan", "wasserstein", binning, np.array([1, 2, 1, 0]), np.zeros((1, 1, 4)), np.zeros((1, 1)),
+                     [(START, START)], ["(all rows)"])  # fmt: skip
+    series = drift_series(
+        "plan", "psi", binning, np.array([1, 2, 1, 0]), np.array([[[0, 0, 0, 0], [1, 2, 1, 0]]]), np.array([[3, 0]]),
+        [(START, START), (START, START)], ["(all rows)"],
+    )  # fmt: skip
+    assert np.isnan(series.values[0, 0]) and series.values[0, 1] == pytest.approx(0.0)
+    assert series.frame()["missing"].tolist() == [3, 0]
+
+
+# ----------------------------------------------------------------------------- on real projects
+@pytest.fixture(scope="module")
+def wine(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> tuple[Path, pd.DataFrame]:
+    """``model@v1.0.0`` (wine, string classes) live in prod with 1,200 logged rows whose first feature
+    drifts upward in the second half."""
+    from rollbackkit.serving.environment import ServingEnvironment
+    from tests.story import Case, build_project
+    from tests.test_matrix import pipeline
+
+    case = Case("wine-string-classes", "wine", "names")
+    root = tmp_path_factory.mktemp("drift-wine")
+    repo, live = build_project(root, lambda X, y, n: pipeline(case, list(X.columns[:6]), n).fit(X, y), case)
+    live = live.iloc[:1200].copy()
+    first = live.columns[0]
+    live.loc[600:, first] = live.loc[600:, first] * 1.5
+    log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
+    try:
+        environment = ServingEnvironment(repo, "model", "prod", log=log)
+        environment.start()
+        for i in range(0, 1200, 100):
+            environment.predict(live.iloc[i : i + 100], key=f"k{i}")
+    finally:
+        log.close()
+    return repo, live
+
+
+def test_drift_over_time_on_a_wine_classifier_rises_where_the_feature_drifts(wine: tuple[Path, pd.DataFrame]) -> None:
+    import rollbackkit
+
+    repo, live = wine
+    first = str(live.columns[0])
+    series = rollbackkit.drift_over_time(repo, "model", "prod", first, windows=2)
+    assert series.slices == ["(all rows)"] and series.version == "v1.0.0"
+    assert int(series.n.sum()) + int(series.missing.sum()) == 1200
+    assert int(series.missing.sum()) == int(live[first].isna().sum())  # NaN counted as missing, not binned
+    assert series.values[0, 1] > series.values[0, 0] + 0.2
+    labels = rollbackkit.drift_over_time(repo, "model", "prod", windows=3, by="plan")  # string classes
+    assert labels.kind == "categorical" and "(missing)" in labels.slices and np.isfinite(labels.values).any()
+    visits = rollbackkit.drift_over_time(repo, "model", "prod", "visits", metric="tail", windows=3)  # Int64
+    assert visits.kind == "numeric" and (visits.missing > 0).all()
+    promo = rollbackkit.drift_over_time(repo, "model", "prod", "promo", metric="js", windows=3)  # boolean
+    assert promo.binning.categories and set(promo.binning.categories) <= {"true", "false"}
+    with pytest.raises(InvalidInput, match="needs a numeric column"):
+        rollbackkit.drift_over_time(repo, "model", "prod", "plan", metric="wasserstein")
+    with pytest.raises(InvalidInput, match=f"no input feature or primary output 'incme'.*{first}"):
+        rollbackkit.drift_over_time(repo, "model", "prod", "incme")
+    with pytest.raises(InvalidInput, match="Nothing was logged"):
+        rollbackkit.drift_over_time(repo, "model", "prod", since="2030-01-01T00:00:00+00:00")
+
+
+def test_a_running_server_counts_its_log_for_the_notebook(
+    wine: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rollbackkit
+    from tests.servers import TOKEN, running_server
+
+    repo, live = wine
+    first = str(live.columns[0])
+    direct = rollbackkit.drift_over_time(repo, "model", "prod", first, windows=4, by="region")
+    monkeypatch.setenv("ROLLBACKKIT_ADMIN_TOKEN", TOKEN)
+    with running_server(repo, "model", "prod") as server:  # it holds the log file: the counts come from it
+        served = rollbackkit.drift_over_time(repo, "model", "prod", first, windows=4, by="region", server=server.url)
+    assert served.slices == direct.slices and (served.counts == direct.counts).all()
+    np.testing.assert_allclose(served.values, direct.values)
+
+
+def test_panel_draws_line_heatmap_and_the_clicked_cell_under_the_point_cap(logged: Path) -> None:
+    from rollbackkit.widgets import DriftOverTimePanel
+    from rollbackkit.widgets._common import MAX_POINTS, points_in
+
+    panel = DriftOverTimePanel(logged, "churn", "prod", windows=300, by="version")
+    assert panel.series is not None and "rollbackkit-error" not in panel.message.value
+    assert set(panel.series.slices) == {"v1.0.0", "v1.1.0"}
+    assert [t.name for t in panel.line.data] == panel.series.slices
+    assert points_in(panel.line) + points_in(panel.heatmap) + points_in(panel.detail_figure) <= MAX_POINTS
+    window = int(np.flatnonzero(panel.series.n[1] > 0)[0])
+    panel.select("v1.1.0", window)
+    _, cur = panel.series.shares(1, window)
+    assert list(panel.detail_figure.data[1].y) == pytest.approx(list(cur))
+    assert "v1.1.0" in panel.detail_title.value
+    panel.view.value = "ECDF"
+    assert panel.detail_figure.data[0].y[-1] == pytest.approx(1.0)
+    broken = DriftOverTimePanel(logged, "churn", "prod", "no_such_column")
+    assert broken.series is None and "Known columns" in broken.message.value and "Traceback" not in broken.message.value
+    assert not broken.line.data
