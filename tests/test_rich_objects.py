@@ -175,6 +175,8 @@ def test_a_real_kernel_displays_both_mimetypes(repo: Path) -> None:
         for code in (
             f"from rollbackkit import Registry\nregistry = Registry({str(repo)!r})\nregistry.load('wine@v1.0.0')",
             "from rollbackkit.ops.compare import diff\ndiff('wine@v1.0.0', 'wine@v1.1.0', registry.root)",
+            "import pandas as pd\nfrom rollbackkit.analysis.gates import evaluate\n"
+            "evaluate(registry.load('wine@v1.1.0'), pd.DataFrame())",
         ):
             reply = kc.execute_interactive(
                 code,
@@ -187,10 +189,14 @@ def test_a_real_kernel_displays_both_mimetypes(repo: Path) -> None:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    bundle, changes = results
+    bundle, changes, report = results
     assert bundle["text/plain"].startswith("wine@v1.0.0 [loaded]") and "Features (11)" in bundle["text/plain"]
     assert "rollbackkit-bundle-card" in bundle["text/html"] and "class_0, class_1, class_2" in bundle["text/html"]
     assert (
         changes["text/plain"].startswith("wine@v1.0.0 → wine@v1.1.0")
         and "rollbackkit-diff-card" in changes["text/html"]
     )
+    assert (
+        report["text/plain"].startswith("Gates for wine@v1.1.0 [inconclusive]") and "no traffic" in report["text/plain"]
+    )
+    assert "rollbackkit-gate-card" in report["text/html"] and "rollbackkit-inconclusive" in report["text/html"]
