@@ -8,11 +8,18 @@ rollback runbook run for the incident. Then the same project with 1,000 more ass
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import secrets
 import shutil
+import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
+import nbformat
 import numpy as np
 import pytest
 
@@ -23,12 +30,13 @@ from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.repository import Repository
 from rollbackkit.widgets import TimelinePanel
 from rollbackkit.widgets._common import MAX_POINTS, points_in
+from rollbackkit.widgets.notebook_links import JupyterHost, jupyter_host, notebook_href
 from rollbackkit.widgets.timeline import timeline_figure
 
 from .conftest import copy_project
 from .story import Case, build_project
 from .test_matrix import pipeline
-from .timeline_hosts import fake_timeline
+from .timeline_hosts import fake_timeline, free_port, in_lab_kernel, served
 
 CASE = Case("regressor", "diabetes", "float", regressor=True)
 BREACH = "rollback: errors error rate 0.12 > 0.05; segment-drift psi 0.91 > 0.5"
@@ -153,3 +161,66 @@ def test_many_versions_fold_into_bands_binned_by_time_under_the_budget() -> None
     assert len(bands) == 12 and bands[-1].name == "29 other versions"
     assert np.allclose(np.sum([d.y for d in bands], axis=0), 100.0, atol=0.05)  # binned means still add up
     assert points_in(figure) <= MAX_POINTS and "events drawn" in figure.layout.title.text
+
+
+LOOK = """\
+import json
+from rollbackkit.widgets import TimelinePanel
+from rollbackkit.widgets.notebook_links import jupyter_host
+panel = TimelinePanel("model", "prod", {repo!r})
+panel.open_runbook(0)
+host = jupyter_host()
+print("SAID", json.dumps({{"kind": host.kind, "root": str(host.root), "table": panel.runbook_list.value,
+    "viewer": "rollbackkit-runbook-view" in panel.viewer.value and "review the breach" in panel.viewer.value}}))
+"""
+
+
+def _said(text: str) -> dict[str, Any]:
+    found = re.search(r"SAID (\{.*\})", html.unescape(text))  # a kernel's stdout, or Voila's page of it
+    assert found is not None, text[-3000:]
+    return json.loads(found.group(1))  # type: ignore[no-any-return]
+
+
+def test_the_runbook_link_is_built_for_the_host_the_kernel_runs_under(tmp_path: Path, monkeypatch: Any) -> None:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    server = {"pid": 4242, "root_dir": str(tmp_path), "base_url": "/user/ada/", "port": 8888}
+    (runtime / "jpserver-4242.json").write_text(json.dumps(server))
+    host = jupyter_host(environ={}, parent=4242)  # the server that started this kernel
+    assert host == JupyterHost("lab", tmp_path, "/user/ada/")
+    notebook = tmp_path / "project" / "audit" / "runbooks" / "20261130T2200Z rollback.ipynb"
+    assert notebook_href(notebook, host) == "/user/ada/lab/tree/project/audit/runbooks/20261130T2200Z%20rollback.ipynb"
+    assert notebook_href(Path("/elsewhere/x.ipynb"), host) is None  # outside the server's root: the panel view only
+    voila = jupyter_host(environ={"SERVER_SOFTWARE": "voila/0.5.13"}, parent=4242)
+    assert voila.kind == "voila" and notebook_href(notebook, voila) is None  # /voila/render would run it again
+    assert jupyter_host(environ={}, parent=1).kind == "none"  # papermill, a script
+
+
+@pytest.mark.long
+def test_runbooks_open_under_jupyterlab_and_voila(day: Path, tmp_path: Path) -> None:
+    """JupyterLab: the link opens the executed notebook in a tab; Voila: the panel renders it (no link
+    would: /voila/render would run the runbook again). Real servers, real kernels."""
+    root = day.parent
+    page = root / "look.ipynb"
+    cell = nbformat.v4.new_code_cell(LOOK.format(repo=str(day)))
+    kernelspec = {"name": "rollbackkit", "display_name": "rollbackkit", "language": "python"}
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell], metadata={"kernelspec": kernelspec}), str(page))
+    token, port = secrets.token_hex(8), free_port()
+    lab = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           "--ServerApp.allow_root=True", f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={root}"]  # fmt: skip
+    with served(lab, tmp_path, port, f"/api/status?token={token}") as url:
+        said = _said(in_lab_kernel(url, token, tmp_path / "runtime", "look.ipynb", LOOK.format(repo=str(day))))
+        assert said["kind"] == "lab" and Path(said["root"]) == root and said["viewer"]
+        href = re.search(r"href='([^']+)'", said["table"]).group(1)  # type: ignore[union-attr]
+        assert href.startswith("/lab/tree/project/audit/runbooks/") and href.endswith(".ipynb")
+        opened = httpx.get(f"{url}{href}", headers={"Authorization": f"token {token}"}, timeout=30)
+        assert opened.status_code == 200 and "JupyterLab" in opened.text
+        name = href.removeprefix("/lab/tree/")
+        assert httpx.get(f"{url}/api/contents/{name}", headers={"Authorization": f"token {token}"}).status_code == 200
+    port = free_port()
+    voila = [sys.executable, "-m", "voila", str(page), "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}"]
+    with served(voila, tmp_path, port, "/voila/static/ready") as url:
+        said = _said(httpx.get(url, timeout=120).text)
+        assert said["kind"] == "voila" and said["viewer"] and "href=" not in said["table"]
