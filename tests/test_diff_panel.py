@@ -98,6 +98,10 @@ def test_a_wide_diff_bins_a_few_features_and_stays_under_the_points_cap(repo: Pa
     assert readable.note == f"Showing {MAX_DISTRIBUTIONS} of 500 changed features."
     figure = distributions_figure(readable.distributions, "wide@v1", "wide@v2")
     assert 0 < points_in(figure) <= MAX_POINTS
+    changes = len(readable.sections[1].lines)
+    card = readable.diff.card()
+    assert changes >= 1000 and f"Features ({changes})" in card.text() and f"... and {changes - 40} more" in card.text()
+    assert len(card.text().splitlines()) < 120 and f"<summary>{changes - 40} more</summary>" in card.html()
 
     # a million reference rows become 20 numbers a side; categories: the top 15 and "(other)"
     big = side_by_side("x", pd.Series(rng.normal(size=1_000_000)), pd.Series(rng.normal(1, 1, 1_000_000)))

@@ -18,6 +18,8 @@ TINTS = {"added": TONES["good"], "removed": TONES["bad"], "changed": TONES["doub
 SIGNS = {"added": "+", "removed": "-", "changed": "~"}
 CODE_LINES = 400
 """Lines of a unified diff shown (the rest is counted)."""
+LINES_SHOWN = 40
+"""Changes a section lists before the rest folds away (a 500-feature diff stays readable)."""
 
 
 def tint(change: str) -> str:
@@ -79,13 +81,20 @@ def section_html(s: DiffSection, css: str = "") -> str:
     """A group's body: a table of its lines (tinted), a block per part, the code diff."""
     out = ""
     if s.lines:
-        rows = "".join(_line_html(line) for line in s.lines)
+        rows = "".join(_line_html(line) for line in s.lines[:LINES_SHOWN])
         out += (
             f"<table class='rollbackkit-diff-{esc(s.key)} {esc(css)}' style='border-collapse:collapse'>"
             "<tr><th></th><th style='text-align:left;opacity:0.7;padding:1px 8px'>item</th>"
             "<th style='text-align:left;opacity:0.7;padding:1px 8px'>from</th>"
             f"<th style='text-align:left;opacity:0.7;padding:1px 8px'>to</th></tr>{rows}</table>"
         )
+        rest = s.lines[LINES_SHOWN:]
+        if rest:
+            more = "".join(_line_html(line) for line in rest)
+            out += (
+                f"<details class='rollbackkit-more'><summary>{len(rest)} more</summary>"
+                f"<table style='border-collapse:collapse'>{more}</table></details>"
+            )
     for part in s.parts:
         out += (
             f"<details open style='margin:2px 0'><summary>{esc(part.title)} ({part.count})</summary>"
@@ -98,7 +107,9 @@ def section_html(s: DiffSection, css: str = "") -> str:
 
 def section_text(s: DiffSection) -> str:
     """A group's body as plain lines."""
-    lines = [_line_text(line) for line in s.lines]
+    lines = [_line_text(line) for line in s.lines[:LINES_SHOWN]]
+    if len(s.lines) > LINES_SHOWN:
+        lines.append(f"... and {len(s.lines) - LINES_SHOWN} more")
     for part in s.parts:
         lines.append(f"{part.title}:")
         lines += ["  " + _line_text(line) for line in part.lines]
