@@ -24,6 +24,7 @@ from rollbackkit.ops.runbook_targets import rollback_target, rolled_back_from
 from rollbackkit.registry.assignments import Deployments, require_known, resolve
 from rollbackkit.registry.contents import describe, load
 from rollbackkit.registry.repository import Repository
+from rollbackkit.serving.client import status as server_status
 from rollbackkit.serving.wire import decode_frame
 
 if TYPE_CHECKING:
@@ -166,6 +167,8 @@ def preview_rollback(
             f"Nothing served {name} in {env} before {target}, so a rollback to it has nothing to change.",
             "Deploy a version first, or name another target (to_version=...).",
         )
+    if server is not None:
+        server_status(server)  # a named server that does not answer says so (not "no admin token")
     url = log_server(registry, name, env, server)
     if not has_log(registry, url):
         raise InvalidInput(f"There is no prediction log for {name} in {env}.", "Serve with the log on, then preview.")
