@@ -60,9 +60,14 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+def blank(value: Any) -> bool:
+    """None, or an empty string, list or dict (a field a card leaves out)."""
+    return value is None or (isinstance(value, str | list | dict | tuple) and len(value) == 0)
+
+
 def redacted(key: str, value: Any) -> Any:
     """``value``, unless ``key`` names a credential (then :data:`HIDDEN`); URLs lose their user:password@."""
-    if _SECRET.search(str(key)) and value not in (None, "", [], {}):
+    if _SECRET.search(str(key)) and not blank(value):
         return HIDDEN
     if isinstance(value, str):
         return _USERINFO.sub(r"\g<scheme>•••@", value)
@@ -132,7 +137,7 @@ class Card:
             f"<tr><td style='opacity:0.7;padding:1px 12px 1px 0;vertical-align:top'>{esc(k)}</td>"
             f"<td style='padding:1px 0'>{esc(redacted(k, v))}</td></tr>"
             for k, v in self.fields
-            if v not in (None, "")
+            if not blank(v)
         )
         parts = [f"<div style='font-size:1.05em;margin-bottom:4px'>{head}</div>"]
         if fields:
@@ -149,7 +154,7 @@ class Card:
     def text(self) -> str:
         """A plain card for terminals: the title line, aligned fields, then each section."""
         lines = [self.title + (f" [{self.status}]" if self.status else "")]
-        shown = [(k, redacted(k, v)) for k, v in self.fields if v not in (None, "")]
+        shown = [(k, redacted(k, v)) for k, v in self.fields if not blank(v)]
         width = max((len(k) for k, _ in shown), default=0)
         lines += [f"  {k.ljust(width)}  {v}" for k, v in shown]
         lines += [f"  {n}" for n in self.notes]

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rollbackkit import Registry
 from rollbackkit.analysis.gateresult import GateReport, GateResult
@@ -18,7 +20,7 @@ from rollbackkit.analysis.gates import evaluate
 from rollbackkit.analysis.preflight import combine
 from rollbackkit.bundle.compat import check
 from rollbackkit.bundle.schema import EstimatorView, OutputContract, Schema, infer_features
-from rollbackkit.cards import HIDDEN, Card
+from rollbackkit.cards import HIDDEN, Badge, Card, Section
 from rollbackkit.ops.runbook_record import RunbookRecord, executed
 from rollbackkit.ops.runbooks import RunbookResult
 from rollbackkit.registry.journal import Journal
@@ -104,6 +106,16 @@ def test_cards_escape_every_value_they_show() -> None:
     assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3 and SCRIPT in text
     html = Card(SCRIPT, status=SCRIPT, fields=[(SCRIPT, SCRIPT)], sections=[]).html()
     safe(html)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(min_size=1))
+def test_no_value_adds_markup_to_a_card(value: str) -> None:
+    def tags(v: str) -> int:
+        card = Card(v, status="pass", fields=[("k", v)], sections=[Section(v, rows=[(v, Badge("fail"))], count=1)])
+        return card.html().count("<")
+
+    assert tags(value) == tags("x")
 
 
 def schema_of(frame: pd.DataFrame) -> Schema:
