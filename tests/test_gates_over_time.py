@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -136,6 +137,17 @@ def test_late_labels_show_their_counts_rising_and_the_history_survives_a_restart
         for share in (0.2, 0.6, 1.0):  # the labels come in over time
             log.add_labels("model", "prod", labels.iloc[: int(len(labels) * share)], on="request_id")
             environment.check_gates()
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise OSError("No space left on device")
+
+        log.record_gates = refuse  # type: ignore[method-assign]  # a write that fails: counted, never raised
+        environment.check_gates()
+        said = environment.status()["background"]
+        assert said["failures"] == 1 and "gate history not recorded: OSError: No space" in said["last_failure"]
+        assert environment.metrics is not None
+        metrics = environment.metrics.exposition()[0].decode()
+        assert re.search(r"^rollbackkit_background_failures_total\{[^}]*\} 1\.0$", metrics, re.M), metrics[-2000:]
     finally:
         environment.stop()
         log.close()
