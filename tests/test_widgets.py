@@ -104,6 +104,15 @@ def test_gates_panel_highlights_the_failing_slice() -> None:
                 "evidence": {"errors": 0, "n": 900},
             },
             {
+                "name": "p99",
+                "kind": "latency",
+                "severity": "rollback",
+                "status": "insufficient",
+                "observed": None,
+                "threshold": {"max_ms": 250},
+                "evidence": {"reason": "80 samples in the window, 200 needed"},
+            },
+            {
                 "name": "per-contract",
                 "kind": "slice",
                 "severity": "rollback",
@@ -120,6 +129,8 @@ def test_gates_panel_highlights_the_failing_slice() -> None:
     assert body.count("background:#ffebe9") == 1 and "contract=month-to-month" in body
     assert "rollbackkit-failing-slice" in body
     assert "&gt;= 0.7" in body and ">900<" in body and '{"' not in body  # bounds and rows in words, no JSON
+    assert "&lt;= 250 ms" in body and "80 samples in the window, 200 needed" in body
+    assert body.count("<details class='rollbackkit-gate-evidence' open") == 1  # only the failing gate unfolded
 
 
 def test_errors_show_inside_the_panel_never_as_a_traceback(logged: Path) -> None:

@@ -35,15 +35,16 @@ def readable(value: Any) -> str:
 
 
 def bound(threshold: dict[str, Any]) -> str:
-    """``<= 0.05``, ``>= 0.7``, ``0.7 .. 0.9``, or the threshold's entries."""
-    low, high = threshold.get("min"), threshold.get("max")
-    rest = {k: v for k, v in threshold.items() if k not in ("min", "max")}
+    """``<= 0.05``, ``>= 0.7``, ``0.7 .. 0.9``, ``<= 250 ms``, or the threshold's entries."""
+    unit = " ms" if "max_ms" in threshold or "min_ms" in threshold else ""
+    low, high = threshold.get("min", threshold.get("min_ms")), threshold.get("max", threshold.get("max_ms"))
+    rest = {k: v for k, v in threshold.items() if k not in ("min", "max", "min_ms", "max_ms")}
     if low is not None and high is not None:
-        said = f"{number(low)} .. {number(high)}"
+        said = f"{number(low)} .. {number(high)}{unit}"
     elif high is not None:
-        said = f"<= {number(high)}"
+        said = f"<= {number(high)}{unit}"
     elif low is not None:
-        said = f">= {number(low)}"
+        said = f">= {number(low)}{unit}"
     else:
         said = ""
     return ", ".join(p for p in (said, readable(rest) if rest else "") if p) or "-"
@@ -76,7 +77,7 @@ def evidence_html(gate: GateResult) -> str:
     more = table(["evidence", "value"], others, "rollbackkit-gate-more") if others else ""
     words = html.escape(gate.words()) if hasattr(gate, "words") else ""
     return (
-        f"<details class='rollbackkit-gate-evidence' {'open' if gate.status != 'pass' else ''} "
+        f"<details class='rollbackkit-gate-evidence' {'open' if failing else ''} "
         f"style='margin:4px 0'><summary><b>{html.escape(gate.name)}</b> {badge(gate.status)} "
         f"<span style='word-break:break-word'>{words}</span></summary>"
         f"<div style='margin-left:16px'>{head}{why}{more}{_slices(evidence, failing)}</div></details>"
