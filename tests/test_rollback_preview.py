@@ -23,6 +23,8 @@ from rollbackkit.ops.preview import preview_rollback
 from rollbackkit.ops.traffic import deploy
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.predlog.log import PredictionLog
+from rollbackkit.widgets._common import MAX_POINTS, points_in
+from rollbackkit.widgets.preview import preview_figure, summary_html
 
 from .conftest import copy_project
 from .story import SEGMENT, Case, build_project
@@ -114,6 +116,9 @@ def test_flip_share_equals_the_direct_computation(constructed: Any) -> None:
     assert preview.verdict in ("compatible", "adaptable")
     assert preview.affected is not None and preview.rewrite == SENT
     assert _snapshot(repo) == before, "a preview writes nothing"
+    headline, figure = summary_html(preview), preview_figure(preview)
+    assert f"{preview.flip_share:.1%}</b></span> of decisions flip" in headline and "rollbackkit-error" not in headline
+    assert {t.name for t in figure.data} >= {"flip share (%)"} and points_in(figure) <= MAX_POINTS
     if case.regressor:  # without a threshold a regressor has no decisions: score deltas only
         plain = preview_rollback(repo, "model", "prod", by="plan")
         assert plain.flip_share is None and plain.changes == []
@@ -203,7 +208,6 @@ def test_flip_share_on_constructed_arrays() -> None:
 
 
 def test_the_panel_shows_the_preview_and_its_adaptation(churn_rolled_forward: Path) -> None:
-    from rollbackkit.widgets._common import MAX_POINTS, points_in
     from rollbackkit.widgets.preview import RollbackPreviewPanel
 
     panel = RollbackPreviewPanel(churn_rolled_forward, "churn", "prod", sample=500)

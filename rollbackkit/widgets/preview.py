@@ -28,6 +28,12 @@ def _percent(share: float | None) -> str:
     return "n/a" if share is None else f"{share:.1%}"
 
 
+def _delta_title(p: RollbackPreview) -> str:
+    if p.slices and p.slices[0].mean is None:
+        return f"{p.primary}: class labels, no score delta"
+    return f"{p.primary}: {p.to_version} - {p.from_version}"
+
+
 def preview_figure(p: RollbackPreview) -> go.Figure:
     """Per slice: the share of decisions that flip, and the mean score delta with its p5-p95 range.
 
@@ -41,7 +47,7 @@ def preview_figure(p: RollbackPreview) -> go.Figure:
     figure = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=("decisions that flip", f"{p.primary}: {p.to_version} - {p.from_version}"),
+        subplot_titles=("decisions that flip", _delta_title(p)),
         horizontal_spacing=0.12,
     )
     if not p.slices:
