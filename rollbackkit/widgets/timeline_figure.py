@@ -45,7 +45,11 @@ STYLE = {  # kind: (row, symbol, colour)
     "gate-breach": ("gate-breach", "triangle-down", "#cf222e"),
     "runbook": ("runbook", "square", "#57606a"),
 }
-PALETTE = ("#0969da", "#bf8700", "#1a7f37", "#8250df", "#cf222e", "#1b7c83", "#bc4c00", "#6e7781")
+PALETTE = (
+    "#0969da", "#bf8700", "#1a7f37", "#8250df", "#cf222e", "#1b7c83",
+    "#bc4c00", "#6e7781", "#4d2d00", "#e85aad", "#54aeff", "#4ac26b",
+)  # fmt: skip
+OTHERS = "#afb8c1"
 
 
 def timeline_figure(t: Timeline) -> go.Figure:
@@ -145,6 +149,8 @@ def _share_traces(t: Timeline, budget: int) -> list[Any]:
     for row, version in enumerate(versions):
         y = np.append(shares[row], shares[row, -1])  # the last interval drawn to its end
         serving = version == now
+        folded = row == MAX_VERSIONS - 1 and len(versions) == MAX_VERSIONS and version.endswith(" other versions")
+        colour = OTHERS if folded else PALETTE[row % len(PALETTE)]
         how = "mean share in this bin" if binned else "share"
         traces.append(
             go.Scatter(
@@ -153,7 +159,7 @@ def _share_traces(t: Timeline, budget: int) -> list[Any]:
                 name=f"{version} \u25c0 serving now" if serving else version,
                 legendgroup=version,
                 mode="lines",
-                line={"shape": "hv", "width": 3 if serving else 1, "color": PALETTE[row % len(PALETTE)]},
+                line={"shape": "hv", "width": 1, "color": colour},
                 stackgroup="traffic",
                 hovertemplate=f"{html.escape(version)}: %{{y:.1f}}% ({how})<br>%{{x}}<extra></extra>",
             )
@@ -249,17 +255,19 @@ def _mark_now(figure: go.Figure, t: Timeline) -> None:
     if now and now.canary:
         label += f" + {now.canary} {now.canary_percent:g}%"
     figure.add_annotation(
-        x=t.end, y=100, yref="y", text=html.escape(label), showarrow=False, xanchor="right", yanchor="bottom",
+        x=t.end, y=1, yref="paper", text=html.escape(label), showarrow=False, xanchor="right", yanchor="bottom",
         font={"size": 11}, bgcolor="rgba(255,255,255,0.7)", hovertext=html.escape(now.words()) if now else None,
     )  # fmt: skip
 
 
 def _annotate_breaches(figure: go.Figure, breaches: list[TimelineEvent]) -> None:
-    """The last :data:`ANNOTATED_BREACHES` breaches get a short label (failed gate names), staggered."""
+    """The last :data:`ANNOTATED_BREACHES` breaches get a short label (failed gate names), staggered
+    downwards (below the marker rows, clear of the "now" label above the plot)."""
     for i, e in enumerate(breaches[-ANNOTATED_BREACHES:]):
         names = ", ".join(e.failed_gates) or "gates failed"
         short = names if len(names) <= 24 else names[:23] + "\u2026"
         figure.add_annotation(
             x=e.time, y=ROWS["gate-breach"], text=f"\u26a0 {html.escape(short)}", showarrow=True, arrowhead=2,
-            ax=0, ay=-18 - 16 * (i % 3), font={"size": 10, "color": "#cf222e"},
+            ax=-30, ay=24 + 18 * (i % 3), font={"size": 10, "color": "#cf222e"}, bgcolor="rgba(255,255,255,0.85)",
+            xanchor="right",
         )  # fmt: skip
