@@ -260,3 +260,6 @@ def test_panel_draws_line_heatmap_and_the_clicked_cell_under_the_point_cap(logge
     broken = DriftOverTimePanel(logged, "churn", "prod", "no_such_column")
     assert broken.series is None and "Known columns" in broken.message.value and "Traceback" not in broken.message.value
     assert not broken.line.data
+    nowhere = DriftOverTimePanel(logged, "churn", "nowhere")
+    assert nowhere.series is None and nowhere.message.value.count("rollbackkit-error") == 1
+    assert "Traceback" not in nowhere.message.value
