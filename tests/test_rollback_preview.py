@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rollbackkit.analysis.preview import deltas_by_slice, flip_share, flipped
+from rollbackkit.analysis.preview import decisions, deltas_by_slice, flip_share, flipped, transitions
 from rollbackkit.errors import InvalidInput, RollbackRefused, ServerError
 from rollbackkit.ops.preview import preview_rollback
 from rollbackkit.ops.traffic import deploy
@@ -198,6 +198,12 @@ def test_flip_share_on_constructed_arrays() -> None:
     )
     assert flip_share(pd.Series([1, 2, 3], dtype="Int64"), pd.Series([1.0, 2.0, np.nan])) == pytest.approx(1 / 3)
     assert flip_share([], []) is None
+    served, target = decisions(pd.Series([1.0, 5.0, np.nan, 3.0]), 2.5), decisions(pd.Series([3.0, 5, None, None]), 2.5)
+    assert flip_share(served, target) == 0.5  # a score crossing the threshold, and one that went missing
+    assert {(c.before, c.after, c.rows) for c in transitions(served, target)} == {
+        ("<= 2.5", "> 2.5", 1),
+        ("> 2.5", "(missing)", 1),
+    }
     flips = flipped(["x", "y", "x", "y"], ["x", "x", "x", "y"])
     slices = deltas_by_slice(
         pd.Series([0.1, 0.2, 0.3, np.nan]), pd.Series([0.2, 0.2, 0.1, 0.5]), flips, pd.Series(["n", "s", "n", None])

@@ -101,9 +101,11 @@ def flip_share(
 
 
 def decisions(primary: pd.Series, threshold: float) -> pd.Series:
-    """A regressor's decisions: ``primary > threshold`` (missing where the prediction is)."""
+    """Decisions at a threshold on a score: ``"> t"`` or ``"<= t"`` (missing where the score is)."""
     values = pd.to_numeric(primary, errors="coerce").astype("float64")
-    return pd.Series(np.where(values.isna(), None, values > threshold), index=primary.index, dtype=object)
+    above = np.where(values > threshold, f"> {threshold:g}", f"<= {threshold:g}").astype(object)
+    above[values.isna().to_numpy()] = None
+    return pd.Series(above, index=primary.index, dtype=object)
 
 
 def transitions(
