@@ -263,3 +263,24 @@ def test_panel_draws_line_heatmap_and_the_clicked_cell_under_the_point_cap(logge
     nowhere = DriftOverTimePanel(logged, "churn", "nowhere")
     assert nowhere.series is None and nowhere.message.value.count("rollbackkit-error") == 1
     assert "Traceback" not in nowhere.message.value
+
+
+def test_a_long_series_is_merged_to_draw_and_its_metrics_recomputed_from_counts() -> None:
+    from rollbackkit.widgets._common import MAX_POINTS, points_in
+    from rollbackkit.widgets.drift_time import drawable, drift_time_figure
+
+    rng = np.random.default_rng(5)
+    binning = numeric_binning(rng.normal(0, 1, 2000), bins=8)
+    reference, _ = bin_counts(rng.normal(0, 1, 2000), binning)
+    counts = rng.integers(0, 50, (13, 1000, binning.n_bins))
+    windows = [(START + timedelta(minutes=k), START + timedelta(minutes=k + 1)) for k in range(1000)]
+    series = drift_series(
+        "x", "psi", binning, reference, counts, np.zeros((13, 1000)), windows, [f"s{i}" for i in range(13)]
+    )
+    assert points_in(drift_time_figure(series)) <= MAX_POINTS
+    shown = drawable(series)
+    step = -(-1000 // len(shown.windows))
+    assert shown.windows[0] == (windows[0][0], windows[step - 1][1]) and shown.windows[-1][1] == windows[-1][1]
+    merged = counts[4, :step].sum(axis=0)
+    assert shown.values[4, 0] == pytest.approx(metric_value("psi", binning, reference, merged))
+    assert "merged" in shown.notes[-1]

@@ -212,6 +212,24 @@ class DriftSeries:
         ]
         return pd.DataFrame(rows, columns=["slice", "start", "end", self.metric, "n", "missing"])
 
+    def coarser(self, most_cells: int) -> DriftSeries:
+        """The same series in at most ``most_cells`` slice x window cells: adjacent windows merged
+        (their counts summed, every metric computed again from the sums; never an average of metrics)."""
+        windows = len(self.windows)
+        per_slice = max(1, most_cells // max(len(self.slices), 1))
+        if windows <= per_slice:
+            return self
+        step = -(-windows // per_slice)
+        groups = [range(k, min(k + step, windows)) for k in range(0, windows, step)]
+        counts = np.stack([self.counts[:, list(g)].sum(axis=1) for g in groups], axis=1)
+        missing = np.stack([self.missing[:, list(g)].sum(axis=1) for g in groups], axis=1)
+        spans = [(self.windows[g[0]][0], self.windows[g[-1]][1]) for g in groups]
+        return drift_series(
+            self.column, self.metric, self.binning, self.reference, counts, missing, spans, self.slices,
+            version=self.version, by=self.by, threshold=self.threshold,
+            notes=[*self.notes, f"{windows} windows merged into {len(groups)} to draw"],
+        )  # fmt: skip
+
     def shares(self, slice_: int, window: int) -> tuple[np.ndarray, np.ndarray]:
         """The reference's and one cell's bin shares (zeros when the cell is empty)."""
         cell = self.counts[slice_, window].astype("float64")

@@ -17,10 +17,13 @@ import ipywidgets as widgets
 import numpy as np
 
 from rollbackkit.analysis.drift_series import DriftSeries
-from rollbackkit.widgets._common import error_html, guarded
+from rollbackkit.widgets._common import MAX_POINTS, error_html, guarded
 
-MAX_WINDOWS = 300
-"""Windows the panel asks for at most (slices x windows x 2 figures stays under MAX_POINTS)."""
+MAX_WINDOWS = 1000
+"""Windows the panel asks for at most (more cells than the figures may send are merged: :func:`drawable`)."""
+
+DETAIL_POINTS = 200
+"""Points kept for the selected cell's histogram/ECDF (two traces of at most 32 bins)."""
 
 
 class DriftOverTimePanel(widgets.VBox):
@@ -102,6 +105,7 @@ class DriftOverTimePanel(widgets.VBox):
 
     # ------------------------------------------------------------------------- figures
     def _show(self, series: DriftSeries) -> None:
+        series = drawable(series)
         self.series = series
         self.message.value = ""
         title = f"{series.column}: {series.metric} per window vs {series.version}'s reference"
@@ -173,6 +177,12 @@ class DriftOverTimePanel(widgets.VBox):
         )
 
 
+def drawable(series: DriftSeries) -> DriftSeries:
+    """``series`` with few enough cells for the line and the heatmap together to stay under
+    :data:`~rollbackkit.widgets._common.MAX_POINTS` (adjacent windows merged, metrics recomputed)."""
+    return series.coarser((MAX_POINTS - DETAIL_POINTS) // 2)
+
+
 def line_traces(series: DriftSeries) -> list[Any]:
     """The metric per window, one line per slice (n and missing in the hover)."""
     import plotly.graph_objects as go
@@ -204,6 +214,7 @@ def drift_time_figure(series: DriftSeries) -> Any:
     """The line and the heatmap in one static figure (a report, the benchmark's point count)."""
     from plotly.subplots import make_subplots
 
+    series = drawable(series)
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for trace in line_traces(series):
         figure.add_trace(trace, row=1, col=1)
