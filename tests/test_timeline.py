@@ -172,6 +172,7 @@ panel.open_runbook(0)
 host = jupyter_host()
 print("SAID", json.dumps({{"kind": host.kind, "root": str(host.root), "table": panel.runbook_list.value,
     "viewer": "rollbackkit-runbook-view" in panel.viewer.value and "review the breach" in panel.viewer.value}}))
+display(panel)
 """
 
 
@@ -224,3 +225,19 @@ def test_runbooks_open_under_jupyterlab_and_voila(day: Path, tmp_path: Path) -> 
     with served(voila, tmp_path, port, "/voila/static/ready") as url:
         said = _said(httpx.get(url, timeout=120).text)
         assert said["kind"] == "voila" and said["viewer"] and "href=" not in said["table"]
+        assert "review the breach" in _in_browser(url)  # the widget shows the rendered runbook in its iframe
+
+
+def _in_browser(url: str) -> str:
+    """The text of the panel's runbook view as Chromium shows it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(url, timeout=120_000)
+            page.wait_for_selector("iframe.rollbackkit-runbook-view", timeout=60_000)
+            return page.frame_locator("iframe.rollbackkit-runbook-view").locator("body").inner_text(timeout=30_000)
+        finally:
+            browser.close()
