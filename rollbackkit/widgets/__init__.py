@@ -9,7 +9,7 @@ as a readable line inside the panel, never as a traceback.
 - :class:`DriftPanel`: reference vs current distributions (histogram or ECDF), per slice.
 - :class:`DriftOverTimePanel`: a logged column's drift per time window and slice (line, heatmap, any cell's histogram).
 - :class:`GatesPanel`: each gate's status, observed vs threshold, evidence.
-- :class:`TimelinePanel`: assignments over time, rollbacks with their reasons and runbooks.
+- :class:`TimelinePanel`: share of traffic per version over time, each change's reason, what serves now, runbooks.
 - :class:`GatesOverTimePanel`: each gate's value vs its bound at every watchdog evaluation.
 - :class:`RollbackPreviewPanel`: what a rollback would change: decisions that flip, per slice.
 - :class:`RunbookPanel`: run a runbook with validated parameters and a progress bar.
