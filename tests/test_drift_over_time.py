@@ -284,3 +284,15 @@ def test_a_long_series_is_merged_to_draw_and_its_metrics_recomputed_from_counts(
     merged = counts[4, :step].sum(axis=0)
     assert shown.values[4, 0] == pytest.approx(metric_value("psi", binning, reference, merged))
     assert "merged" in shown.notes[-1]
+
+
+def test_a_version_registered_without_a_reference_is_one_line(
+    wine: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rollbackkit
+    from rollbackkit.bundle.model import BundleDescription
+
+    monkeypatch.setattr(BundleDescription, "reference_part", lambda self, part: pd.DataFrame())
+    with pytest.raises(InvalidInput, match=r"model@v1.0.0 has no reference profile for .*register") as caught:
+        rollbackkit.drift_over_time(wine[0], "model", "prod")
+    assert "\n" not in str(caught.value)
