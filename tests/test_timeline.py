@@ -123,6 +123,10 @@ def test_the_panel_marks_what_serves_and_opens_the_runbook_inside_itself(day: Pa
     assert "review the breach" in panel.viewer.value  # the executed notebook's own content, rendered
     panel.open_runbook("audit/runbooks/not-there.ipynb")
     assert panel.viewer.value.count("rollbackkit-error") == 1 and "Traceback" not in panel.viewer.value
+    watching = TimelinePanel("model", "prod", day, live=3600)  # refreshes itself (pausable) off the kernel's thread
+    assert watching.live is not None and watching.live.playing and watching.live in watching.children
+    watching.close()
+    assert not watching.live.playing
 
 
 def test_no_history_and_unknown_names_are_one_line(day: Path) -> None:

@@ -21,6 +21,7 @@ from rollbackkit.widgets.timeline_figure import timeline_figure
 if TYPE_CHECKING:
     from rollbackkit.ops.timeline_types import Timeline, TimelineEvent, TimelineRunbook
     from rollbackkit.registry.store import Registry
+    from rollbackkit.widgets.live import LiveControl
 
 __all__ = ["TimelinePanel", "timeline_figure"]
 
@@ -53,7 +54,7 @@ class TimelinePanel(widgets.VBox):
         self.open_button.on_click(lambda _: self.open_runbook(self.runbook_picker.value))
         self.close_button.on_click(lambda _: setattr(self.viewer, "value", ""))
         picker = widgets.HBox([self.runbook_picker, self.open_button, self.close_button])
-        self.live = None
+        self.live: LiveControl[Timeline] | None = None
         children: list[widgets.Widget] = [
             self.header,
             self.message,
