@@ -96,9 +96,11 @@ def _cell(page: Any, css: str) -> Any:
 
 
 def _versions(cell: Any) -> None:
-    """Both versions listed, v1.0.0 (the rollback target) and v1.1.0 (rolled back)."""
+    """Both versions listed, v1.0.0 (the rollback target) marked as serving prod, and v1.1.0 (rolled back)."""
     text = cell.locator(".rollbackkit-versions").inner_text()
     assert "churn@v1.0.0" in text and "churn@v1.1.0" in text, text
+    now = cell.locator(".rollbackkit-versions tr:has(.rollbackkit-serving-now)")
+    assert now.count() == 1 and "churn@v1.0.0" in now.inner_text() and "serving prod" in now.inner_text()
 
 
 def _traces(cell: Any, css: str) -> list[dict[str, Any]]:
