@@ -10,13 +10,15 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from filelock import FileLock
 
+from tests.cli import run_cli, run_process_cli  # noqa: F401  (the rollbackkit command, in process / as a process)
 from tests.postgres import postgres, store_url  # noqa: F401  (fixtures: a real PostgreSQL, a fresh database)
 
 SESSION_ENV = {
@@ -64,21 +66,6 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
 
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``rollbackkit`` console script (``input`` goes to its stdin)."""
-    return subprocess.run(
-        [str(BIN / "rollbackkit"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-        input=input,
-    )
-
-
 def run_tool(tool: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run a real peer tool (``gto``, ``dvc``) from the venv."""
     return subprocess.run([str(BIN / tool), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
@@ -92,6 +79,26 @@ def new_repo(repo: Path, title: str = "churn project") -> Path:
     git(repo, "add", "README.md")
     git(repo, "commit", "-q", "-m", "initial commit")
     return repo
+
+
+def shared_template(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
+    """A session template built ONCE per run, even with xdist workers (pytest-xdist's documented
+    pattern): the first worker to ask builds it under the run's shared temp dir while the others
+    wait on a file lock, then all use it. ``build(root)`` makes it inside the empty ``root`` and
+    returns its path; tests never write to a template, only to their copies (:func:`copy_project`)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return build(tmp_path_factory.mktemp(name))
+    root = tmp_path_factory.getbasetemp().parent / "shared-templates" / name
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{root}.lock"):
+        built = root / ".built"
+        if built.exists():
+            return root / built.read_text()
+        shutil.rmtree(root, ignore_errors=True)  # a build that failed in another worker
+        root.mkdir()
+        result = build(root)
+        built.write_text(str(result.relative_to(root)))
+        return result
 
 
 @pytest.fixture
@@ -146,16 +153,22 @@ def models(data: Data) -> dict[str, object]:
 
 @pytest.fixture(scope="session")
 def two_versions_template(
-    tmp_path_factory: pytest.TempPathFactory, data: Data, models: dict[str, object], isolated_home: Path
+    tmp_path_factory: pytest.TempPathFactory, data: Data, request: pytest.FixtureRequest, isolated_home: Path
 ) -> Path:
-    """``cancer@v1.0.0`` and ``cancer@v1.1.0`` registered through the public API, once per session."""
+    """``cancer@v1.0.0`` and ``cancer@v1.1.0`` registered through the public API, once per run."""
     from rollbackkit import Registry
 
-    project = new_repo(tmp_path_factory.mktemp("two-versions-template") / "project")
-    registry = Registry.init(project)
-    registry.register("cancer", models["v1"], data.frame, target="target", version="v1.0.0", message="first model")
-    registry.register("cancer", models["v2"], data.frame, target="target", version="v1.1.0", message="boosted trees")
-    return project
+    def build(root: Path) -> Path:
+        models = request.getfixturevalue("models")  # trained only by the worker that builds
+        project = new_repo(root / "project")
+        registry = Registry.init(project)
+        registry.register("cancer", models["v1"], data.frame, target="target", version="v1.0.0", message="first model")
+        registry.register(
+            "cancer", models["v2"], data.frame, target="target", version="v1.1.0", message="boosted trees"
+        )
+        return project
+
+    return shared_template(tmp_path_factory, "two-versions-template", build)
 
 
 @pytest.fixture
@@ -183,36 +196,39 @@ def serving_churn() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def served_template(tmp_path_factory: pytest.TempPathFactory, serving_churn: pd.DataFrame, isolated_home: Path) -> Path:
-    """Built once per session through the public API; each test gets its own copy (``served``)."""
+    """Built once per run through the public API; each test gets its own copy (``served``)."""
     from rollbackkit import Registry
     from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, TARGET, churn_frame, churn_pipeline
     from rollbackkit.ops.traffic import deploy as deploy_offline
 
-    repo = new_repo(tmp_path_factory.mktemp("served-template") / "project")
-    registry = Registry.init(repo)
-    churn = serving_churn
-    v1 = churn_pipeline(BASE_FEATURES).fit(churn[BASE_FEATURES], churn[TARGET])
-    v2 = churn_pipeline(ALL_FEATURES).fit(churn[ALL_FEATURES], churn[TARGET])
-    held_out = churn_frame(2000, seed=22)  # a faithful reference: out-of-sample predictions
-    registry.register(
-        "churn",
-        v1,
-        churn[[*BASE_FEATURES, TARGET]],
-        target=TARGET,
-        version="v1.0.0",
-        validation_data=held_out[[*BASE_FEATURES, TARGET]],
-    )
-    registry.register(
-        "churn",
-        v2,
-        churn[[*ALL_FEATURES, TARGET]],
-        target=TARGET,
-        version="v1.1.0",
-        gates=V2_GATES,
-        validation_data=held_out[[*ALL_FEATURES, TARGET]],
-    )
-    deploy_offline(repo, "churn@v1.0.0", "prod", reason="first release")
-    return repo
+    def build(root: Path) -> Path:
+        repo = new_repo(root / "project")
+        registry = Registry.init(repo)
+        churn = serving_churn
+        v1 = churn_pipeline(BASE_FEATURES).fit(churn[BASE_FEATURES], churn[TARGET])
+        v2 = churn_pipeline(ALL_FEATURES).fit(churn[ALL_FEATURES], churn[TARGET])
+        held_out = churn_frame(2000, seed=22)  # a faithful reference: out-of-sample predictions
+        registry.register(
+            "churn",
+            v1,
+            churn[[*BASE_FEATURES, TARGET]],
+            target=TARGET,
+            version="v1.0.0",
+            validation_data=held_out[[*BASE_FEATURES, TARGET]],
+        )
+        registry.register(
+            "churn",
+            v2,
+            churn[[*ALL_FEATURES, TARGET]],
+            target=TARGET,
+            version="v1.1.0",
+            gates=V2_GATES,
+            validation_data=held_out[[*ALL_FEATURES, TARGET]],
+        )
+        deploy_offline(repo, "churn@v1.0.0", "prod", reason="first release")
+        return repo
+
+    return shared_template(tmp_path_factory, "served-template", build)
 
 
 def copy_project(template: Path, tmp_path: Path) -> Path:
@@ -246,21 +262,24 @@ def logged_template(served_template: Path, tmp_path_factory: pytest.TempPathFact
     from rollbackkit.serving.environment import ServingEnvironment
     from rollbackkit.serving.predlog.log import PredictionLog
 
-    repo = copy_project(served_template, tmp_path_factory.mktemp("logged-template"))
-    log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
-    try:
-        environment = ServingEnvironment(repo, "churn", "prod", log=log)
-        environment.start()
-        live = churn_frame(2400, seed=61)[ALL_FEATURES]
-        for i in range(0, 1200, 100):
-            environment.predict(live.iloc[i : i + 100], key=f"before-{i}")
-        environment.deploy("v1.1.0", canary=50, reason="try v2")
-        for i in range(1200, 2400, 100):
-            environment.predict(live.iloc[i : i + 100], key=f"during-{i}")
-        environment.rollback(reason="tail segment degraded", incident="INC-7")
-    finally:
-        log.close()
-    return repo
+    def build(root: Path) -> Path:
+        repo = copy_project(served_template, root)
+        log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
+        try:
+            environment = ServingEnvironment(repo, "churn", "prod", log=log)
+            environment.start()
+            live = churn_frame(2400, seed=61)[ALL_FEATURES]
+            for i in range(0, 1200, 100):
+                environment.predict(live.iloc[i : i + 100], key=f"before-{i}")
+            environment.deploy("v1.1.0", canary=50, reason="try v2")
+            for i in range(1200, 2400, 100):
+                environment.predict(live.iloc[i : i + 100], key=f"during-{i}")
+            environment.rollback(reason="tail segment degraded", incident="INC-7")
+        finally:
+            log.close()
+        return repo
+
+    return shared_template(tmp_path_factory, "logged-template", build)
 
 
 @pytest.fixture

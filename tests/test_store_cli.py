@@ -163,9 +163,21 @@ def _paths(repo: Path) -> ProjectPaths:
     return Repository(repo).paths
 
 
+def _wait_for_a_leader(project: Path, store: str, seconds: float = 60.0) -> None:
+    """Until ``status --json`` lists two replicas, one of them leading the watchdog."""
+    deadline = time.monotonic() + seconds
+    while True:
+        said = json.loads(status_here(project, store, "--json").stdout)
+        if len(said["replicas"]) == 2 and sum(r["leader"] for r in said["replicas"]) == 1:
+            return
+        assert time.monotonic() < deadline, f"no watchdog leader among two replicas after {seconds} s: {said}"
+        time.sleep(0.2)
+
+
 def test_two_replicas_of_one_project_on_one_host_start_and_status_lists_them(served: Path, store_url: str) -> None:
     with replicas(served, store_url, "r1", "r2") as (one, two):
         assert find_server(_paths(served), "churn", "prod") in (one, two)
+        _wait_for_a_leader(served, store_url)  # elected on a first watchdog tick (a CLI process's start hid it)
         shown = run_cli(
             "status", "churn", "--env", "prod", cwd=served, env={"ROLLBACKKIT_STORE": store_url, "COLUMNS": "160"}
         )
