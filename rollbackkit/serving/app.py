@@ -17,9 +17,10 @@
 - ``POST /admin/deploy|promote|rollback`` (an optional ``"actor"`` names the person;
   default ``admin-api``): every change of what serves is an assignment in the history.
   ``affected|backfill|drift|window|gates`` work over the prediction log (the server is its
-  one writer). Admin calls need ``Authorization: Bearer TOKEN``, the exact bytes (401
-  without, 403 with a wrong one; nothing changes either way). Frames in admin bodies
-  (``features``) and answers (``window``) are wire frames.
+  one writer). ``score`` scores rows with the warm slot holding a version, routing and logging
+  nothing (:mod:`rollbackkit.serving.scoring`). Admin calls need ``Authorization: Bearer TOKEN``,
+  the exact bytes (401 without, 403 with a wrong one; nothing changes either way). Frames in
+  admin bodies (``features``, ``frame``) and answers (``window``, ``outputs``) are wire frames.
 
 A ``/predict`` request over ``max_rows`` rows (``serve --max-rows``, 100,000 by default) and
 any body over :data:`MAX_BODY_BYTES` get a 413 with one ``{"error", "hint"}`` line before
@@ -70,12 +71,14 @@ from rollbackkit.serving.bodies import (
     PredictBody,
     PromoteBody,
     RollbackBody,
+    ScoreBody,
 )
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.gate_history import history_answer
 from rollbackkit.serving.labels import serve_labels
 from rollbackkit.serving.log_operations import log_binned, log_operation
 from rollbackkit.serving.openapi import openapi_document
+from rollbackkit.serving.scoring import Unscored, score_answer
 from rollbackkit.serving.signal_routes import SignalCounts, signal_routes, signal_status
 from rollbackkit.serving.wire import decode_frame, json_records, records_frame
 
@@ -226,6 +229,8 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
             except BadRequest as exc:
                 refused["bad_admin_bodies"] += 1
                 return error(exc.status, exc.message, exc.hint)
+            except Unscored as exc:  # score: no slot holds the version (404), refused (422), failed (500)
+                return error(exc.status, exc.message, exc.hint, **exc.extra)
             except (InvalidInput, InvalidName, InvalidReference, InvalidVersion) as exc:
                 return error(400, exc.message, exc.hint)
             except PreflightFailed as exc:
@@ -316,6 +321,8 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
         return history_answer(env.log, env.name, env.env, since=body.since, until=body.until, version=body.version)
     if isinstance(body, BinnedBody):
         return log_binned(env.log, env.name, env.env, body.model_dump())
+    if isinstance(body, ScoreBody):  # a warm slot scores rows for a preview: nothing routed, logged or shifted
+        return score_answer(env, body, _decoded)
     if not isinstance(body, LogBody):  # ADMIN_BODIES maps every other operation to a LogBody
         raise InvalidInput(f"Unknown admin operation {operation!r}.", "See GET /openapi.json.")
     if env.log is None:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rollbackkit.analysis.rollout_plan import CANARY_RANGE, SHADOW_RANGE
+from rollbackkit.errors import RollbackkitError
+from rollbackkit.refs import Version, shown, validate_name
 
 
 class Body(BaseModel):
@@ -162,6 +164,34 @@ class BinnedBody(Body):
     output: bool = Field(False, description="Read column from each row's outputs (a class label).")
 
 
+MAX_SCORE_ROWS = 10_000
+"""Rows ``POST /admin/score`` takes at most (a preview's sample; 413 beyond)."""
+
+
+class ScoreBody(Body):
+    """``POST /admin/score``: rows scored by the warm slot that holds VERSION (nothing routed, logged or shifted)."""
+
+    name: str = Field(description="The bundle name this server serves.")
+    env: str = Field(description="The environment this server serves.")
+    version: str = Field(description="vX.Y.Z: held by the live, canary or shadow slot, or the warm standby.")
+    frame: dict[str, Any] = Field(description=f"The rows, a wire frame of at most {MAX_SCORE_ROWS:,} rows.")
+
+    @field_validator("name", "env")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        try:
+            return validate_name(value)
+        except RollbackkitError as exc:  # one rule for names; pydantic reports a ValueError
+            raise ValueError(f"{exc.message[:-1]}: use lower-case letters, digits and inner dashes") from None
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not Version.is_valid(value):
+            raise ValueError(f"{shown(value)} is not a version such as v1.0.0")
+        return value
+
+
 ADMIN_BODIES: dict[str, type[Body]] = {
     "deploy": DeployBody,
     "promote": PromoteBody,
@@ -169,5 +199,6 @@ ADMIN_BODIES: dict[str, type[Body]] = {
     **dict.fromkeys(("affected", "backfill", "drift", "window", "gates"), LogBody),
     "gate_history": GateHistoryBody,
     "binned": BinnedBody,
+    "score": ScoreBody,
 }
 """Every admin operation and the body it takes (the app's admin routes and the OpenAPI document)."""

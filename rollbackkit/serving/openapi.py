@@ -299,7 +299,26 @@ def _paths() -> dict[str, Any]:
             {"since": "2026-01-05T09:30:00+00:00", "version": "v1.1.0"},
             "evaluations: time, deployment, version, role, decision, n and each gate's value, bounds and status.",
         ),
+        "/admin/score": _score(),
     }
+
+
+def _score() -> dict[str, Any]:
+    """``POST /admin/score``: an admin route whose rows are a Frame, with its own refusals."""
+    route = _admin(
+        "score",
+        "Score rows with the warm slot holding VERSION (live, canary, shadow or standby); nothing routed or logged.",
+        {"name": "churn", "env": "prod", "version": "v1.0.0", "frame": {"format": FORMAT, "rows": 1, "columns": []}},
+        "version, bundle_id, slot, role, deployment, rows, batches, score_ms, adaptation and outputs (a Frame).",
+    )
+    route["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["frame"] = _ref("Frame")
+    route["post"]["responses"] |= {
+        "404": _answer("No slot holds VERSION (``slots``: what each role holds): load the bundle to score it."),
+        "413": _answer("Over 10,000 rows, or a body over 200 MB; nothing scored."),
+        "422": _answer("The version cannot score these features (``columns``)."),
+        "500": _answer("The version's model failed on the rows."),
+    }
+    return route
 
 
 def openapi_document(name: str, env: str) -> dict[str, Any]:

@@ -367,6 +367,10 @@ class Router:
             raise refused from None
         return Routed(outputs, slot, (time.perf_counter() - started) * 1000, frame)
 
+    def adaptation(self, slot: Slot, frame: pd.DataFrame) -> Adaptation:
+        """The adaptation :meth:`score` applies to ``frame`` on ``slot``; raises IncompatibleInput as it does."""
+        return self._adaptation(slot.bundle, frame)
+
     def _adaptation(self, bundle: LoadedBundle, frame: pd.DataFrame) -> Adaptation:
         """The adaptation for these columns and dtypes; raise a fresh IncompatibleInput when none.
 
