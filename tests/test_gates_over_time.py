@@ -13,11 +13,13 @@ from __future__ import annotations
 import html
 import itertools
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -29,13 +31,13 @@ from rollbackkit import Registry
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.ops.gate_history import GateHistory
 from rollbackkit.serving.environment import ServingEnvironment
-from rollbackkit.serving.gate_history import GateEvaluation, GateSeen, Newest, placement, row_of
+from rollbackkit.serving.gate_history import GateEvaluation, GateRecorder, GateSeen
+from rollbackkit.serving.gate_rows import fold
 from rollbackkit.serving.postgres.log import PostgresLog
-from rollbackkit.serving.postgres.schema import SCHEMA_VERSION
 from rollbackkit.serving.postgres.store import open_store
 from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.widgets._common import MAX_POINTS, points_in
-from rollbackkit.widgets.gates_time import GatesOverTimePanel, gates_figure
+from rollbackkit.widgets.gates_time import GatesOverTimePanel, gates_figure, summary_html
 
 from .canary_story import WatchedRollback, watched_rollback  # noqa: F401 - the session's story
 from .postgres import postgres, store_url  # noqa: F401 - a real PostgreSQL, a fresh database
@@ -91,6 +93,7 @@ def test_a_canary_the_watchdog_rolled_back_shows_its_failing_evaluations_and_the
     rolled = next(t for t in figure.data if t.name == "rollback")
     assert "automatic rollback v1.1.0 -> v1.0.0" in rolled.hovertext[0]
     assert len(figure.layout.shapes) == len(history.gates) and points_in(figure) <= MAX_POINTS  # a line per plot
+    assert figure.layout.uirevision == "model/prod"  # a live refresh keeps the user's zoom
 
     panel = GatesOverTimePanel(story.repo, "model", "prod")
     assert panel.error == "" and "rollbackkit-gates-time" in panel._dom_classes
@@ -138,16 +141,36 @@ def test_late_labels_show_their_counts_rising_and_the_history_survives_a_restart
             log.add_labels("model", "prod", labels.iloc[: int(len(labels) * share)], on="request_id")
             environment.check_gates()
 
+        assert environment.watchdog.history.flush(10.0)
+
         def refuse(*args: object, **kwargs: object) -> None:
             raise OSError("No space left on device")
 
         log.record_gates = refuse  # type: ignore[method-assign]  # a write that fails: counted, never raised
         environment.check_gates()
+        assert environment.watchdog.history.flush(10.0)
         said = environment.status()["background"]
         assert said["failures"] == 1 and "gate history not recorded: OSError: No space" in said["last_failure"]
         assert environment.metrics is not None
         metrics = environment.metrics.exposition()[0].decode()
         assert re.search(r"^rollbackkit_background_failures_total\{[^}]*\} 1\.0$", metrics, re.M), metrics[-2000:]
+
+        def slow(name: str, env: str, evaluation: GateEvaluation) -> None:  # a log busy with a backfill
+            time.sleep(3.0)
+            PredictionLog.record_gates(log, name, env, evaluation)
+
+        log.record_gates = slow  # type: ignore[method-assign]
+        classes = sorted(set(truth["target"]))
+        wrong = labels.assign(label=[classes[(classes.index(c) + 1) % len(classes)] for c in labels["label"]])
+        log.add_labels("model", "prod", wrong, on="request_id")  # the truth says the canary is wrong
+        started = time.monotonic()
+        moved = environment.check_gates()
+        assert moved is not None and moved["assignment"]["version"] == "v1.0.0"
+        assert time.monotonic() - started < 1.5  # rolled back without waiting on the 3 s history write
+        entries = environment.journal.entries()
+        breach = next(e for e in reversed(entries) if e["event"] == "gate-breach")
+        rollback = next(e for e in reversed(entries) if e["event"] == "rollback")
+        assert breach["failed_gates"] == rollback["failed_gates"] == ["accuracy"]  # names as data, never parsed
     finally:
         environment.stop()
         log.close()
@@ -159,7 +182,8 @@ def test_late_labels_show_their_counts_rising_and_the_history_survives_a_restart
     assert list(accuracy.labelled) == sorted(accuracy.labelled) and accuracy.labelled[-1] == len(labels)
     assert len(set(accuracy.labelled)) >= 3, accuracy.labelled  # rising, as they came
     assert accuracy.awaiting[0] == len(labels) and accuracy.awaiting[-1] == 0
-    assert accuracy.statuses[-1] == "pass" and accuracy.values[-1] is not None
+    assert accuracy.statuses[-2:] == ("pass", "fail") and accuracy.values[-1] == 0.0  # the stop waited for it
+    assert offline.evaluations[-1].decision == "rollback"
     assert offline.series["errors"].labelled == (None,) * len(offline.evaluations)
 
     figure = gates_figure(offline)
@@ -171,7 +195,10 @@ def test_late_labels_show_their_counts_rising_and_the_history_survives_a_restart
     with running_server(repo, "model", "prod", watchdog=60.0) as server:  # a restart: the log file is its
         served = rollbackkit.gate_history(repo, "model", "prod", version="v1.2.0")
         assert served.where == server.url
-        assert served.evaluations == offline.evaluations
+        assert served.evaluations == offline.evaluations and not served.truncated
+        few = rollbackkit.gate_history(repo, "model", "prod", version="v1.2.0", most=3)  # thinned at the server
+        assert few.truncated and len(few.evaluations) == 3 and few.evaluations[-1] == offline.evaluations[-1]
+        assert "Thinned" in summary_html(few) and "Thinned" not in summary_html(served)
         since = offline.evaluations[1].time.isoformat()
         assert (
             rollbackkit.gate_history(repo, "model", "prod", since=since).evaluations[0].time
@@ -188,13 +215,18 @@ def _evaluation(at: datetime, decision: str, value: float, labelled: int) -> Gat
     return GateEvaluation(at, "model#prod#3", "v1.1.0", "canary", decision, 200, (seen,))
 
 
-def test_the_store_keeps_the_leaders_history_after_a_migration_from_schema_2_and_prunes_it(store_url: str) -> None:  # noqa: F811
-    store = open_store(store_url)
-    with psycopg.connect(store_url, autocommit=True) as con:  # a store written before gates were recorded
+def test_an_old_store_without_the_table_is_an_empty_history_then_a_new_replica_adds_it_at_schema_2(
+    store_url: str,  # noqa: F811
+) -> None:
+    open_store(store_url)
+    with psycopg.connect(store_url, autocommit=True) as con:  # a store only older replicas have opened
         con.execute("DROP TABLE rollbackkit.gate_evaluations")
-        con.execute("UPDATE rollbackkit.meta SET value = '2' WHERE key = 'schema_version'")
-    store = open_store(store_url)
-    log = PostgresLog(store, flush_interval=0.05, replica="r1")
+    reader = PostgresLog(open_store(store_url, migrate=False), flush_interval=0.05, replica="cli")
+    try:
+        assert reader.gate_history("model", "prod") == []  # a new client reads an old store: nothing recorded yet
+    finally:
+        reader.close()
+    log = PostgresLog(open_store(store_url), flush_interval=0.05, replica="r1")  # a new replica starts
     try:
         start = datetime.now(UTC) - timedelta(days=3)
         for i in range(40):
@@ -209,25 +241,59 @@ def test_the_store_keeps_the_leaders_history_after_a_migration_from_schema_2_and
         assert log.prune(days=1) == 0 and log.gate_history("model", "prod") == []  # the log's retention
     finally:
         log.close()
-    with psycopg.connect(store_url) as con:
-        assert con.execute("SELECT value FROM rollbackkit.meta WHERE key = 'schema_version'").fetchone() == (
-            str(SCHEMA_VERSION),
-        )
+    with psycopg.connect(store_url) as con:  # older replicas and CLIs still open it
+        assert con.execute("SELECT value FROM rollbackkit.meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    open_store(store_url, migrate=False)
 
 
 def kept_rows(evaluations: list[GateEvaluation]) -> list[dict[str, Any]]:
-    """What a log keeps of ``evaluations`` (the backends' rule, :func:`placement`, over a list)."""
+    """What a log keeps of ``evaluations``: the backends' own rule (:func:`fold`) over a list."""
     rows: list[dict[str, Any]] = []
     for e in evaluations:
-        last = rows[-1] if rows else None
-        newest = None if last is None else Newest(*(last[k] for k in ("signature", "first", "run_start")),
-                                                  last["evaluations"], last["run_evaluations"])  # fmt: skip
-        where, run_start, run = placement(newest, e)
-        if where == "merge" and last is not None:
-            last.update(time=e.time, evaluations=last["evaluations"] + 1, run_evaluations=run)
+        where, row = fold(rows[-1] if rows else None, "model", "prod", e)
+        if where == "merge":
+            rows[-1] = row
         else:
-            rows.append(row_of("model", "prod", e, run_start, run))
+            rows.append(row)
     return rows
+
+
+def test_the_log_file_merges_like_runs_keeping_each_gates_low_and_high_and_never_across_downtime(
+    tmp_path: Path,
+) -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    values = [0.9 - 0.08 * (i == 17) + 0.05 * (i == 23) for i in range(40)]  # a dip and a peak inside the run
+    times = [start + timedelta(seconds=5 * i) for i in range(30)] + [
+        start + timedelta(days=1, seconds=5 * i)
+        for i in range(10)  # the server was down for a day
+    ]
+    week = [_evaluation(t, "pass", v, 200) for t, v in zip(times, values, strict=True)]
+    log = PredictionLog(tmp_path / "predictions.duckdb")
+    try:
+        for e in week:
+            log.record_gates("model", "prod", e)
+        stored = log.gate_history("model", "prod")
+    finally:
+        log.close()
+    expected = [GateEvaluation.from_dict(r) for r in kept_rows(week)]
+    assert stored == expected and sum(e.evaluations for e in stored) == 40  # DuckDB's UPDATE is the rule
+    lows = [g.low for e in stored for g in e.gates if g.low is not None]
+    highs = [g.high for e in stored for g in e.gates if g.high is not None]
+    assert min(lows) == pytest.approx(0.82) and max(highs) == pytest.approx(0.95)  # never lost in a merge
+    assert all(g.low <= g.value <= g.high for e in stored if e.evaluations > 1 for g in e.gates)  # type: ignore[operator]
+    after = [e for e in stored if e.time >= times[30]]
+    assert after[0].first == after[0].time == times[30] and after[0].evaluations == 1  # a new row after the gap
+    assert all((e.first or e.time) >= times[30] or e.time <= times[29] for e in stored)  # none spans the downtime
+    figure = gates_figure(GateHistory("model", "prod", tuple(stored)))
+    value = next(t for t in figure.data if t.name == "value")
+    assert value.error_y.array is not None and any("from 0.82 to" in h for h in value.hovertext)
+
+
+def test_a_record_that_cannot_be_built_is_counted_never_raised() -> None:
+    failures: list[str] = []
+    environment = SimpleNamespace(log=object(), name="model", env="prod", background_failed=failures.append)
+    GateRecorder(environment).evaluated(object(), deployment="d", version="v1.0.0", role="live")  # type: ignore[arg-type]
+    assert len(failures) == 1 and "gate history not recorded: AttributeError" in failures[0]
 
 
 def test_a_week_of_evaluations_stays_small_keeps_every_change_and_plots_under_the_cap() -> None:

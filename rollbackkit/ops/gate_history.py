@@ -12,18 +12,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from rollbackkit.errors import InvalidInput
 from rollbackkit.ops.predictions import has_log, log_server
-from rollbackkit.registry.assignments import Deployments, require_known
+from rollbackkit.registry.assignments import Deployments, replay, require_known
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import admin_call
-from rollbackkit.serving.gate_history import GateEvaluation, GateSeen
+from rollbackkit.serving.gate_history import MOST, GateEvaluation, GateSeen, utc_time
+from rollbackkit.serving.gate_thin import history_answer, keep, thin
 from rollbackkit.serving.logs import open_log
 
-__all__ = ["GateEvaluation", "GateHistory", "GateSeen", "GateSeries", "RollbackMark", "gate_history"]
+__all__ = ["GateEvaluation", "GateHistory", "GateSeen", "GateSeries", "RollbackMark", "gate_history", "keep"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ class GateSeries:
     awaiting: tuple[int | None, ...]
     versions: tuple[str, ...]
     seen: tuple[GateSeen, ...]
+    merged: tuple[int, ...] = ()
+    """How many evaluations each entry stands for (a thinned record's ``evaluations``)."""
 
     @property
     def failures(self) -> int:
@@ -80,6 +82,7 @@ class GateHistory:
             ``evaluations`` of them).
         rollbacks: The rollbacks over the same span.
         where: Where it was read (the server's URL, ``log file`` or ``store``).
+        truncated: Some evaluations were left out (thinned to ``most``, or past the log's read limit).
     """
 
     name: str
@@ -87,6 +90,7 @@ class GateHistory:
     evaluations: tuple[GateEvaluation, ...]
     rollbacks: tuple[RollbackMark, ...] = ()
     where: str = ""
+    truncated: bool = False
 
     @property
     def empty(self) -> bool:
@@ -108,47 +112,11 @@ class GateHistory:
         return {name: _series(pairs) for name, pairs in found.items()}
 
     def thinned(self, most: int) -> GateHistory:
-        """At most ``most`` evaluations (evenly spread), always keeping every failure, every
-        change of decision and each version's first and last (for the figures)."""
-        kept = keep(
-            [e.decision for e in self.evaluations],
-            [e.decision in ("rollback", "warn", "error") or any(g.status == "fail" for g in e.gates)
-             for e in self.evaluations],
-            most,
-            [e.deployment for e in self.evaluations],
-        )  # fmt: skip
-        if len(kept) == len(self.evaluations):
-            return self
-        return replace(self, evaluations=tuple(self.evaluations[i] for i in kept))
-
-
-def keep(decisions: list[str], failed: list[bool], most: int, runs: list[str] | None = None) -> np.ndarray:
-    """Indexes to keep (at most ``most``) of a sequence of evaluations, in order of need: the first,
-    the last and every change of decision (or of ``runs``, the deployment) with the evaluation
-    before it; then every failure; then the rest, evenly spread. A need that does not fit whole
-    is spread evenly over what is left."""
-    n = len(decisions)
-    if n <= most:
-        return np.arange(n)
-    labels = np.asarray(decisions, dtype=object)
-    change = np.zeros(n, dtype=bool)
-    change[1:] = labels[1:] != labels[:-1]
-    if runs is not None:
-        deployments = np.asarray(runs, dtype=object)
-        change[1:] |= deployments[1:] != deployments[:-1]
-    edges = change.copy()
-    edges[:-1] |= change[1:]  # the evaluation before a change too: the step stays sharp
-    edges[[0, -1]] = True
-    chosen = np.zeros(n, dtype=bool)
-    for need in (edges, np.asarray(failed, dtype=bool), np.ones(n, dtype=bool)):
-        candidates = np.flatnonzero(need & ~chosen)
-        room = most - int(chosen.sum())
-        if room <= 0:
-            break
-        if len(candidates) > room:
-            candidates = candidates[np.linspace(0, len(candidates) - 1, room).round().astype(int)]
-        chosen[candidates] = True
-    return np.flatnonzero(chosen)
+        """At most ``most`` evaluations: every change of decision (or deployment) with the one
+        before it, each version's first and last, then failures, then the rest evenly spread,
+        each as far as room is left (:func:`~rollbackkit.serving.gate_thin.thin`)."""
+        kept = thin(self.evaluations, most)
+        return self if len(kept) == len(self.evaluations) else replace(self, evaluations=kept, truncated=True)
 
 
 def gate_history(
@@ -160,6 +128,7 @@ def gate_history(
     until: datetime | str | None = None,
     version: str | None = None,
     server: str | None = None,
+    most: int = MOST,
 ) -> GateHistory:
     """What the watchdog of NAME in ENV saw at each evaluation, per gate, and the rollbacks.
 
@@ -171,6 +140,7 @@ def gate_history(
         until: Only evaluations at or before it.
         version: Only evaluations of this version.
         server: The URL of the server for ``env`` (default: the running one; none: the log or store).
+        most: At most this many evaluations, thinned where the log lives (``truncated`` says so).
 
     Returns:
         :class:`GateHistory` (empty when the watchdog recorded nothing yet).
@@ -192,20 +162,20 @@ def gate_history(
             f"There is no prediction log for {name} in {env}: the watchdog records its evaluations there.",
             f"Serve it with a log (rollbackkit serve {name} --env {env}, without --no-log).",
         )
+    query: dict[str, Any] = {"since": _iso(start), "until": _iso(end), "version": version, "most": most}
     if url is not None:
-        body = {"since": _iso(start), "until": _iso(end), "version": version}
-        found = admin_call(registry.paths, url, "gate_history", body)["evaluations"]
-        evaluations = tuple(GateEvaluation.from_dict(e) for e in found)
+        answer = admin_call(registry.paths, url, "gate_history", query)
         where = url
     else:
         log = open_log(registry.paths, existing=True, sinks=False)
         try:
-            evaluations = tuple(log.gate_history(name, env, since=start, until=end, version=version))
+            answer = history_answer(log, name, env, **query)
         finally:
             log.close()
         where = "store" if getattr(log, "dialect", "") == "postgresql" else "log file"
+    evaluations = tuple(GateEvaluation.from_dict(e) for e in answer["evaluations"])
     marks = _rollbacks(registry, name, env, start, end)
-    return GateHistory(name, env, evaluations, marks, where)
+    return GateHistory(name, env, evaluations, marks, where, bool(answer.get("truncated")))
 
 
 def _series(pairs: list[tuple[GateEvaluation, GateSeen]]) -> GateSeries:
@@ -223,6 +193,7 @@ def _series(pairs: list[tuple[GateEvaluation, GateSeen]]) -> GateSeries:
         awaiting=tuple(s.awaiting for _, s in pairs),
         versions=tuple(e.version for e, _ in pairs),
         seen=tuple(s for _, s in pairs),
+        merged=tuple(e.evaluations for e, _ in pairs),
     )
 
 
@@ -241,15 +212,16 @@ def _bound(seen: GateSeen) -> float | None:
 def _rollbacks(
     registry: Repository, name: str, env: str, since: datetime | None, until: datetime | None
 ) -> tuple[RollbackMark, ...]:
-    """The environment's rollbacks (assignment tags), with the version each left."""
-    marks, before = [], None
-    for a in Deployments(registry).history(name, env):
+    """The environment's rollbacks (assignment tags), with the version each took traffic from (replayed)."""
+    history = [a for a in Deployments(registry).history(name, env) if a.env == env]
+    marks = []
+    for a, after in zip(history, replay(name, env, history)[1:], strict=True):
         if a.action in ("rollback", "auto-rollback"):
-            at = GateEvaluation.from_dict({"time": a.time}).time
+            at = utc_time(a.time)
             if (since is None or at >= since) and (until is None or at <= until):
                 automatic = a.action == "auto-rollback" or a.actor == "watchdog"
-                marks.append(RollbackMark(at, a.version, before, a.reason, automatic))
-        before = a.version
+                left = ", ".join(after.last_rolled_back_from) or None
+                marks.append(RollbackMark(at, a.version, left, a.reason, automatic))
     return tuple(marks)
 
 
@@ -257,7 +229,7 @@ def _time(value: datetime | str | None, what: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return GateEvaluation.from_dict({"time": value}).time
+        return utc_time(value)
     except ValueError:
         raise InvalidInput(
             f"{what}={value!r} is not a time.", "Give an ISO 8601 time such as 2026-01-05T09:30:00+00:00."

@@ -74,7 +74,7 @@ from rollbackkit.serving.bodies import (
     ScoreBody,
 )
 from rollbackkit.serving.environment import ServingEnvironment
-from rollbackkit.serving.gate_history import history_answer
+from rollbackkit.serving.gate_thin import history_answer
 from rollbackkit.serving.labels import serve_labels
 from rollbackkit.serving.log_operations import log_binned, log_operation
 from rollbackkit.serving.openapi import openapi_document
@@ -237,7 +237,7 @@ def create_app(env: ServingEnvironment, token: str, max_rows: int = 100_000) -> 
                 return error(409, exc.message, exc.hint, preflight=exc.report)
             except RollbackkitError as exc:
                 return error(409, exc.message, exc.hint)
-            return JSONResponse(result)
+            return result if isinstance(result, JSONResponse) else JSONResponse(result)
 
         return handler
 
@@ -288,7 +288,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str, Any]:
+def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str, Any] | JSONResponse:
     if isinstance(body, DeployBody):
         plan = checked_rollout(body.canary, body.shadow, body.steps, body.bake)  # the faces' rules, the same words
         return env.deploy(
@@ -318,7 +318,8 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
     if isinstance(body, GateHistoryBody):  # the watchdog's evaluations over time
         if env.log is None:
             raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
-        return history_answer(env.log, env.name, env.env, since=body.since, until=body.until, version=body.version)
+        said = history_answer(env.log, env.name, env.env, **body.model_dump())
+        return JSONResponse(said)  # serialised here, in the worker thread: never on the event loop
     if isinstance(body, BinnedBody):
         return log_binned(env.log, env.name, env.env, body.model_dump())
     if isinstance(body, ScoreBody):  # a warm slot scores rows for a preview: nothing routed, logged or shifted

@@ -147,6 +147,7 @@ class GateHistoryBody(Body):
     @classmethod
     def _iso_times(cls, value: str | None) -> str | None:
         return LogBody._iso_time(value)  # type: ignore[no-any-return]  # one rule for ISO times
+    most: int = Field(5000, ge=2, le=20_000, description="At most this many, thinned (the answer says truncated).")
 
 
 class BinnedBody(Body):

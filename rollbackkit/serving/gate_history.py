@@ -5,31 +5,34 @@ The watchdog hands each evaluation to :class:`GateRecorder`, which stores a
 the shared store's ``gate_evaluations``), so every replica reads one history. A failed write is
 counted as a background failure (``/status``, ``/metrics``), never raised into the watchdog.
 
-Bounded growth (:func:`placement`): a *run* is a sequence of evaluations with the same
-signature (deployment, version, role, decision and each gate's status and failure streak).
-Every change of signature opens a new row, and a run's first evaluation keeps its own row;
-later evaluations of the run are merged into the newest row (its values become the latest,
-``evaluations`` counts them) until it holds ``max(MERGE, run / RUN_POINTS)`` evaluations.
-A week of identical evaluations every 5 s stays a few hundred rows; every decision change
-is kept. Rows are pruned with the log's retention (``prune(days)``).
+Recording never holds the watchdog up: :class:`GateRecorder` hands each evaluation to one
+background writer (in order; when :data:`PENDING` wait, the oldest is dropped and counted),
+after the watchdog has decided and acted. Thinning (:mod:`rollbackkit.serving.gate_rows`):
+every change of decision is kept, runs of like evaluations share rows, each gate keeping the
+lowest and highest value merged; rows are pruned with the log's retention (``prune(days)``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from rollbackkit.analysis.gateresult import GateReport, GateResult
 from rollbackkit.analysis.series import json_safe
 
-MERGE = 10
-"""Evaluations a row of a run absorbs at least before the next row opens."""
+PENDING = 256
+"""Evaluations that may wait for the writer; past it the oldest waiting is dropped (counted)."""
 
-RUN_POINTS = 50
-"""A long run keeps about this many rows per factor e of its length (logarithmic growth)."""
+HISTORY_LIMIT = 100_000
+"""The most records one read of a log returns (the newest ones)."""
+
+MOST = 5_000
+"""The most evaluations a history answer holds by default (thinned: :func:`~rollbackkit.serving.gate_thin.thin`)."""
 
 GATE_COLUMNS = (
     "name VARCHAR, env VARCHAR, time TIMESTAMPTZ, first TIMESTAMPTZ, run_start TIMESTAMPTZ, "
@@ -58,6 +61,8 @@ class GateSeen:
         failing: A failure within its ``failure_limit`` (``1 of 3``), else None.
         slice: The worst slice of a slice gate (the operator's own record: never sent out).
         reason: Why it is undecided, when it is.
+        low, high: In a record that stands for several evaluations (thinned), the lowest and
+            highest value among them (``value`` is the latest); None in a record of one.
     """
 
     name: str
@@ -73,6 +78,8 @@ class GateSeen:
     failing: str | None = None
     slice: dict[str, Any] | None = None
     reason: str | None = None
+    low: float | None = None
+    high: float | None = None
 
     @classmethod
     def of(cls, result: GateResult, rows: int) -> GateSeen:
@@ -164,7 +171,7 @@ class GateEvaluation:
             gates = json.loads(gates)
         first = data.get("first")
         return cls(
-            time=_utc(data["time"]),
+            time=utc_time(data["time"]),
             deployment=str(data.get("deployment") or ""),
             version=str(data.get("version") or ""),
             role=str(data.get("role") or ""),
@@ -172,58 +179,9 @@ class GateEvaluation:
             n=int(data.get("n") or 0),
             gates=tuple(GateSeen.from_dict(g) for g in gates),
             error=data["error"] if isinstance(data.get("error"), str) and data["error"] else None,
-            first=_utc(first) if first is not None else None,
+            first=utc_time(first) if first is not None else None,
             evaluations=int(data.get("evaluations") or 1),
         )
-
-
-@dataclass(frozen=True)
-class Newest:
-    """What thinning reads of an environment's newest stored row."""
-
-    signature: str
-    first: datetime
-    run_start: datetime
-    evaluations: int
-    run_evaluations: int
-
-
-Placement = Literal["insert", "merge"]
-
-
-def placement(newest: Newest | None, evaluation: GateEvaluation) -> tuple[Placement, datetime, int]:
-    """Whether ``evaluation`` opens a row or is merged into the newest; its run's start and count so far.
-
-    A new signature opens a row (a new run); a run's first row is never merged into; the
-    newest row takes evaluations until it holds ``max(MERGE, run // RUN_POINTS)`` of them.
-    """
-    if newest is None or newest.signature != evaluation.signature:
-        return "insert", evaluation.time, 1
-    run = newest.run_evaluations + 1
-    if newest.first == newest.run_start or newest.evaluations >= max(MERGE, run // RUN_POINTS):
-        return "insert", newest.run_start, run
-    return "merge", newest.run_start, run
-
-
-def row_of(name: str, env: str, evaluation: GateEvaluation, run_start: datetime, run: int) -> dict[str, Any]:
-    """A new stored row (every column of :data:`FIELDS`)."""
-    return {
-        "name": name,
-        "env": env,
-        "time": evaluation.time,
-        "first": evaluation.time,
-        "run_start": run_start,
-        "evaluations": 1,
-        "run_evaluations": run,
-        "deployment": evaluation.deployment,
-        "version": evaluation.version,
-        "role": evaluation.role,
-        "decision": evaluation.decision,
-        "n": evaluation.n,
-        "signature": evaluation.signature,
-        "gates": evaluation.gates_json(),
-        "error": evaluation.error,
-    }
 
 
 def evaluation_of(report: GateReport, *, deployment: str, version: str, role: str, at: datetime) -> GateEvaluation:
@@ -240,7 +198,11 @@ def evaluation_of(report: GateReport, *, deployment: str, version: str, role: st
 
 
 class GateRecorder:
-    """Stores the watchdog's evaluations in the environment's log; a failure is counted, never raised.
+    """Stores the watchdog's evaluations in the environment's log from one background writer.
+
+    :meth:`record` never waits: the evaluation joins the writer's queue (in order; past
+    :data:`PENDING` waiting, the oldest is dropped and counted). A failed write is counted as
+    a background failure (``/status``, ``/metrics``), never raised into the watchdog.
 
     Args:
         environment: The watched environment (its ``log``, ``name``, ``env`` and ``background_failed``).
@@ -248,27 +210,69 @@ class GateRecorder:
 
     def __init__(self, environment: Any) -> None:
         self.environment = environment
+        self.dropped = 0
+        """Evaluations dropped because the writer was :data:`PENDING` behind."""
+        self._pending: deque[GateEvaluation] = deque()
+        self._writing = False
+        self._ready = threading.Condition()
+        self._writer: threading.Thread | None = None
 
     def record(self, evaluation: GateEvaluation) -> None:
-        """Store ``evaluation`` (nothing without a log)."""
-        env = self.environment
-        log = getattr(env, "log", None)
-        if log is None:
+        """Queue ``evaluation`` for the writer (nothing without a log); returns at once."""
+        if getattr(self.environment, "log", None) is None:
             return
-        try:
-            log.record_gates(env.name, env.env, evaluation)
-        except Exception as exc:  # the watchdog must go on: counted in /status and /metrics
-            said = f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}"
-            counted = getattr(env, "background_failed", None)
-            if counted is not None:
-                counted(f"gate history not recorded: {said}")
+        with self._ready:
+            dropped = len(self._pending) >= PENDING
+            if dropped:
+                self._pending.popleft()
+                self.dropped += 1
+            self._pending.append(evaluation)
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_all, name="rollbackkit-gate-history", daemon=True)
+                self._writer.start()
+            self._ready.notify_all()
+        if dropped:
+            self._failed(f"an evaluation dropped: the writer is {PENDING} behind")
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued evaluation is written (or failed); False on ``timeout``."""
+        with self._ready:
+            return self._ready.wait_for(lambda: not self._pending and not self._writing, timeout)
+
+    def _write_all(self) -> None:
+        """The writer: store the queued evaluations in order, until none is left."""
+        while True:
+            with self._ready:
+                if not self._pending:
+                    self._writer = None
+                    self._ready.notify_all()
+                    return
+                evaluation, self._writing = self._pending.popleft(), True
+            try:
+                env = self.environment
+                env.log.record_gates(env.name, env.env, evaluation)
+            except Exception as exc:  # the watchdog must go on: counted in /status and /metrics
+                self._failed(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}")
+            finally:
+                with self._ready:
+                    self._writing = False
+                    self._ready.notify_all()
+
+    def _failed(self, said: str) -> None:
+        counted = getattr(self.environment, "background_failed", None)
+        if counted is not None:
+            counted(f"gate history not recorded: {said}")
 
     def evaluated(self, report: GateReport, *, deployment: str, version: str, role: str) -> None:
-        """Store one evaluation's tolerated report, as of now."""
-        self.record(evaluation_of(report, deployment=deployment, version=version, role=role, at=datetime.now(UTC)))
+        """Record one evaluation's tolerated report, as of now (building it never raises either)."""
+        try:
+            at = datetime.now(UTC)
+            self.record(evaluation_of(report, deployment=deployment, version=version, role=role, at=at))
+        except Exception as exc:  # a report that cannot be recorded is counted, never raised
+            self._failed(f"{type(exc).__name__}: {exc}")
 
     def failed(self, *, deployment: str, version: str, role: str, error: str) -> None:
-        """Store an evaluation that raised (decision ``error``)."""
+        """Record an evaluation that raised (decision ``error``)."""
         now = datetime.now(UTC)
         self.record(GateEvaluation(now, deployment, version, role, "error", 0, (), error=error[:500]))
 
@@ -280,24 +284,14 @@ def _count(value: Any) -> int | None:
         return None
 
 
-def _utc(value: Any) -> datetime:
-    """A stored or sent time as an aware UTC datetime."""
+def utc_time(value: Any) -> datetime:
+    """A stored or sent time (ISO text, datetime, pandas Timestamp) as an aware UTC datetime.
+
+    Raises:
+        ValueError: ``value`` is text that is not an ISO 8601 time.
+    """
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def history_answer(
-    log: Any, name: str, env: str, *, since: str | None, until: str | None, version: str | None
-) -> dict[str, Any]:
-    """``POST /admin/gate_history``'s answer over an open log: ``{"evaluations": [...]}`` oldest first."""
-    found = log.gate_history(
-        name,
-        env,
-        since=_utc(since) if since else None,
-        until=_utc(until) if until else None,
-        version=version,
-    )
-    return {"evaluations": [e.to_dict() for e in found]}

@@ -296,8 +296,9 @@ def _paths() -> dict[str, Any]:
         "/admin/gate_history": _admin(
             "gate_history",
             "The watchdog's recorded evaluations (gates over time), oldest first; runs of like ones thinned.",
-            {"since": "2026-01-05T09:30:00+00:00", "version": "v1.1.0"},
-            "evaluations: time, deployment, version, role, decision, n and each gate's value, bounds and status.",
+            {"since": "2026-01-05T09:30:00+00:00", "version": "v1.1.0", "most": 5000},
+            "evaluations: time, deployment, version, role, decision, n and each gate's value, low/high, bounds and "
+            "status (at most most, thinned); truncated: some were left out.",
         ),
         "/admin/score": _score(),
     }

@@ -250,7 +250,8 @@ class Recording:
         said |= {"action": assignment.action, "reason": assignment.reason}
         total_s = round(time.perf_counter() - started, 4)
         timing = {"load_s": round(loaded - started, 4), "shift_ms": shift_ms, "total_s": total_s}
-        self.journal.append(event, **said, incident=assignment.incident, **timing, **extra)
+        named = {"failed_gates": list(failed)} if failed else {}  # an automatic rollback's failed gates, as data
+        self.journal.append(event, **said, incident=assignment.incident, **timing, **extra, **named)
         self.notify(
             TrafficEvent(
                 kind=event,

@@ -133,7 +133,16 @@ class Watchdog:
         env.last_report = {**said, **report.to_dict()}
         env.last_report |= {"rollout": rollout.to_dict() if rollout else None, "paused": _paused(rollout)}
         env.last_report |= self.errors.counted()
-        self.history.evaluated(report, deployment=slot.deployment, version=slot.bundle.version, role=role)
+        try:
+            return self._act(state, slot, report, rollout, told)
+        finally:  # recorded once decided and acted on, by a background writer: never a wait before acting
+            self.history.evaluated(report, deployment=slot.deployment, version=slot.bundle.version, role=role)
+
+    def _act(
+        self, state: RoutingState, slot: Slot, report: GateReport, rollout: Rollout | None, told: str | None
+    ) -> dict[str, Any] | None:
+        """Roll back, advance or tell, as ``report`` decided (nothing when traffic moved meanwhile)."""
+        env = self.environment
         if env.router.state.generation != state.generation:
             return None  # an operator moved traffic meanwhile: judge the new state next time
         public = report.summary(public=True)  # what leaves the server (notifications): no slice's value
@@ -375,6 +384,7 @@ class Watchdog:
             "gate-breach",
             slot,
             gates=report.summary(),
+            failed_gates=list(failed_names(report)),  # names as data: the timeline never parses them back
             rolled_back=True,
             target=result["assignment"]["version"],
             breach_to_shift_ms=result["breach_to_shift_ms"],
@@ -398,9 +408,11 @@ class Watchdog:
             return
         self._alerted.add(slot.deployment)
         name, version, gates = env.name, slot.bundle.version, report.summary(public=True)
-        self._journal("gate-breach", slot, gates=report.summary(), rolled_back=False, reason=why)
+        failed = failed_names(report)
+        said = {"gates": report.summary(), "failed_gates": list(failed)}
+        self._journal("gate-breach", slot, **said, rolled_back=False, reason=why)
         breach = TrafficEvent("gate-breach", name, env.env, version, tag=slot.deployment, reason=why, gates=gates)
-        env.notify(replace(breach, failed_gates=failed_names(report)))
+        env.notify(replace(breach, failed_gates=failed))
 
     def _after_rollback(self, result: dict[str, Any]) -> None:
         """Run the environment's after-rollback hook; a failure is counted, never raised into serving."""
@@ -435,6 +447,7 @@ class Watchdog:
             thread.join(min(30.0, wait))
         for hook in self._hooks:
             hook.join(max(0.0, deadline - time.monotonic()))
+        self.history.flush(max(1.0, min(10.0, deadline - time.monotonic())))  # the last evaluations reach the log
 
 
 def _bake_of(assignment: Assignment | None, default: float) -> float:

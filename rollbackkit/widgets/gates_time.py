@@ -27,8 +27,8 @@ FAILED = "#cf222e"
 VALUE = "#0969da"
 BOUND = "#57606a"
 LABELS = "#8250df"
-PER_EVALUATION = 4
-"""Points one gate can send per evaluation: value, bound, a failure, labelled rows."""
+PER_EVALUATION = 6
+"""Points one gate can send per evaluation: value (and its low/high band), bound, a failure, labelled rows."""
 
 
 def gates_figure(history: GateHistory) -> go.Figure:
@@ -54,6 +54,7 @@ def gates_figure(history: GateHistory) -> go.Figure:
     figure.update_layout(
         height=max(260, 190 * len(gates)), margin={"l": 50, "r": 50, "t": 40, "b": 30}, hovermode="closest",
         legend={"orientation": "h", "y": -0.06}, template="plotly_white",
+        uirevision=f"{history.name}/{history.env}",  # a live refresh keeps the user's zoom and hidden traces
     )  # fmt: skip
     return figure
 
@@ -71,7 +72,8 @@ def _gate_traces(figure: go.Figure, s: GateSeries, row: int) -> None:
     first = row == 1
     figure.add_trace(
         go.Scatter(x=times, y=list(s.values), mode="lines+markers", name="value", legendgroup="value",
-                   showlegend=first, line={"color": VALUE}, marker={"size": 4}, hovertext=hover, hoverinfo="text"),
+                   showlegend=first, line={"color": VALUE}, marker={"size": 4}, hovertext=hover, hoverinfo="text",
+                   error_y=_band(s)),
         row=row, col=1,
     )  # fmt: skip
     if any(b is not None for b in s.bounds):
@@ -99,6 +101,16 @@ def _gate_traces(figure: go.Figure, s: GateSeries, row: int) -> None:
         figure.update_yaxes(title_text="labelled", row=row, col=1, secondary_y=True, rangemode="tozero")
 
 
+def _band(s: GateSeries) -> dict[str, Any] | None:
+    """Error bars from each thinned record's lowest to highest value (None when no record merged any)."""
+    if all(g.low is None for g in s.seen):
+        return None
+    up = [None if g.high is None or g.value is None else g.high - g.value for g in s.seen]
+    down = [None if g.low is None or g.value is None else g.value - g.low for g in s.seen]
+    return {"type": "data", "symmetric": False, "array": up, "arrayminus": down, "color": VALUE, "thickness": 1,
+            "width": 0}  # fmt: skip
+
+
 def _at(s: GateSeries, i: int) -> float | None:
     """Where a failure's marker sits: its value, else its bound (a failure without a value)."""
     return s.values[i] if s.values[i] is not None else s.bounds[i]
@@ -110,6 +122,8 @@ def _hover(s: GateSeries, i: int) -> str:
     value = "no value" if seen.value is None else f"{seen.value:.4g}"
     bounds = ", ".join(f"{k} {v:.4g}" for k, v in seen.threshold.items() if isinstance(v, (int, float)))
     parts = [f"{s.times[i]:%Y-%m-%d %H:%M:%S} {s.versions[i]}", f"{s.gate}: {seen.status}, {value}"]
+    if seen.low is not None and seen.high is not None:
+        parts.append(f"from {seen.low:.4g} to {seen.high:.4g} over {s.merged[i]} evaluations")
     parts += [f"bounds: {bounds}"] if bounds else []
     parts += [f"{seen.n} rows"] if seen.n is not None else []
     if seen.labelled is not None:
@@ -163,7 +177,8 @@ def summary_html(history: GateHistory) -> str:
         f"<div><b>{name}</b> in <b>{env}</b>: {count} evaluations ({len(history.evaluations)} kept), {span}; "
         f"latest {badge(last.decision)} on {html.escape(last.version)} ({html.escape(last.role)}); "
         f"{failed} gate failures; {len(history.rollbacks)} rollbacks. "
-        f"<span style='color:#57606a'>read from {html.escape(history.where)}</span></div>"
+        + ("<b>Thinned</b>: some evaluations left out (narrow since/until for all). " if history.truncated else "")
+        + f"<span style='color:#57606a'>read from {html.escape(history.where)}</span></div>"
     )
 
 

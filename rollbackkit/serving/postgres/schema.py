@@ -17,10 +17,13 @@ from rollbackkit.serving.predlog.schema import ROW_COLUMNS, quote
 SCHEMA = "rollbackkit"
 """The PostgreSQL schema holding every rollbackkit table."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 2
 """The layout this rollbackkit writes; bump it with a migration step in :func:`_upgrade`
-(2: ``replicas`` keyed by ``(name, env, replica)``, not by the replica alone; 3: the watchdog's
-``gate_evaluations``, created where missing: a schema-2 store keeps every row)."""
+(2: ``replicas`` keyed by ``(name, env, replica)``, not by the replica alone). Only a change
+an older rollbackkit cannot live with bumps it: an added table (the watchdog's
+``gate_evaluations``, :data:`_ADDED`) is created where missing under the same lock, and a
+reader treats it as empty where it is not there yet, so replicas on either side of an
+upgrade share the store."""
 
 ROW_TABLES = ("predictions", "predictions_staging", "predictions_shadow")
 """The tables of logged rows (same columns as the DuckDB log's, plus :data:`STORE_COLUMNS`)."""
@@ -53,9 +56,14 @@ entry must fit a third of a page: one long client key would make every batch wit
 
 _INDEXES = (
     'CREATE INDEX IF NOT EXISTS labels_name_env_request_id_row ON labels (name, env, request_id, "row", seq DESC)',
-    "CREATE INDEX IF NOT EXISTS gate_evaluations_name_env_time ON gate_evaluations (name, env, time)",
 )
 """Indexes beside the tables': a row's latest label (every gate window, every label ingest)."""
+
+_ADDED = (
+    "CREATE TABLE IF NOT EXISTS gate_evaluations (" + GATE_COLUMNS.replace("VARCHAR", "TEXT") + ")",
+    "CREATE INDEX IF NOT EXISTS gate_evaluations_name_env_time ON gate_evaluations (name, env, time)",
+)
+"""Tables added without a schema bump (an older rollbackkit ignores them): created at every migration."""
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -80,7 +88,6 @@ _TABLES = (
     "serving JSONB, last_switch TIMESTAMPTZ, error TEXT, PRIMARY KEY (name, env, replica))",
     "CREATE TABLE IF NOT EXISTS watchdog (name TEXT, env TEXT, leader TEXT, since TIMESTAMPTZ, report JSONB, "
     "evaluated TIMESTAMPTZ, PRIMARY KEY (name, env))",
-    "CREATE TABLE IF NOT EXISTS gate_evaluations (" + GATE_COLUMNS.replace("VARCHAR", "TEXT") + ")",
 )
 
 
@@ -110,6 +117,7 @@ def migrate(con: Any, where: str = "") -> int:
         con.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_ADVISORY_KEY,))
         found = _version(con)
         if found == SCHEMA_VERSION:
+            _add(con)
             return found
         if found is not None and found > SCHEMA_VERSION:
             raise StoreSchemaTooNew(
@@ -171,6 +179,7 @@ def _upgrade(con: Any, found: int | None) -> None:
             con.execute(statement)
     for statement in _INDEXES:
         con.execute(statement)
+    _add(con)
     _rekey_replicas(con)
     listed = ", ".join(quote(name) for name in ROW_COLUMNS)
     con.execute(
@@ -185,6 +194,15 @@ def _upgrade(con: Any, found: int | None) -> None:
         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
         (str(SCHEMA_VERSION),),
     )
+
+
+def _add(con: Any) -> None:
+    """Create the tables :data:`_ADDED` lists where they are missing (a store of the same schema)."""
+    if con.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.gate_evaluations",)).fetchone()[0] is not None:
+        return
+    con.execute(f"SET LOCAL search_path TO {SCHEMA}")
+    for statement in _ADDED:
+        con.execute(statement)
 
 
 _REPLICAS_KEY = "PRIMARY KEY (name, env, replica)"

@@ -7,17 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rollbackkit.serving.gate_history import FIELDS, GateEvaluation, Newest, placement, row_of
+from rollbackkit.serving.gate_history import HISTORY_LIMIT, GateEvaluation
+from rollbackkit.serving.gate_rows import store
 from rollbackkit.serving.predlog.database import LogDatabase
-from rollbackkit.serving.predlog.schema import quote
-
-HISTORY_LIMIT = 100_000
-"""The most records one read returns (the newest ones)."""
-
-_NEWEST = (
-    "SELECT signature, first, run_start, evaluations, run_evaluations FROM gate_evaluations "
-    "WHERE name = ? AND env = ? ORDER BY time DESC LIMIT 1"
-)
 
 
 class LogGates(LogDatabase):
@@ -26,23 +18,7 @@ class LogGates(LogDatabase):
     def record_gates(self, name: str, env: str, evaluation: GateEvaluation) -> None:
         """Store one watchdog evaluation of NAME/ENV (a new row, or merged into the newest: thinning)."""
         with self._tx() as con:
-            found = con.execute(_NEWEST, [name, env]).fetchone()
-            newest = Newest(found[0], found[1], found[2], found[3], found[4]) if found else None
-            where, run_start, run = placement(newest, evaluation)
-            if where == "merge":
-                con.execute(
-                    "UPDATE gate_evaluations SET time = ?, evaluations = evaluations + 1, run_evaluations = ?, "
-                    "n = ?, gates = ?, error = ? WHERE name = ? AND env = ? AND first = ? AND run_start = ?",
-                    [evaluation.time, run, evaluation.n, evaluation.gates_json(), evaluation.error, name, env,
-                     newest.first if newest else None, run_start],
-                )  # fmt: skip
-                return
-            row = row_of(name, env, evaluation, run_start, run)
-            listed = ", ".join(quote(f) for f in FIELDS)
-            con.execute(
-                f"INSERT INTO gate_evaluations ({listed}) VALUES ({', '.join('?' * len(FIELDS))})",
-                [row[f] for f in FIELDS],
-            )
+            store(con, name, env, evaluation)
 
     def gate_history(
         self,
