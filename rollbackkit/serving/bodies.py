@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rollbackkit.analysis.rollout_plan import CANARY_RANGE, SHADOW_RANGE
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.refs import Version, shown, validate_name
+from rollbackkit.serving.predlog.binning import MAX_EDGES
 
 
 class Body(BaseModel):
@@ -155,7 +156,9 @@ class BinnedBody(Body):
 
     column: str = Field(description="primary_output, an input feature, or (with output) an output column.")
     edges: list[float] | list[str] = Field(
-        min_length=1, description="k+1 equal-width numeric edges (p1..p99), or the categories as text."
+        min_length=1,
+        max_length=MAX_EDGES,
+        description=f"k+1 equal-width numeric edges (p1..p99), or the categories as text (at most {MAX_EDGES}).",
     )
     start: str | None = Field(None, description="ISO 8601 start of the first window (default: the first row).")
     end: str | None = Field(None, description="ISO 8601 end of the last window (default: the last row).")

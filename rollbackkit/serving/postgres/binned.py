@@ -37,7 +37,7 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
         if not (b.is_feature(req, req.column, tables) or b.is_feature(req, req.by, tables)):
             source = b.source_sql(req, tables, _DIALECT)
             cur.execute(f"WITH r AS {rows} {b.counts_sql(req, source, lo, hi, _DIALECT)}", params)
-            groups = pd.DataFrame(cur.fetchall(), columns=["s", "w", "b", "n"])
+            groups = pd.DataFrame(cur.fetchall(), columns=["s", "w", "b", "n", "total"])
             return b.answer(req, groups, lo, hi)
         output = f", {b.output_sql(req.column, _DIALECT)} AS o" if req.output else ""
         cur.execute(
@@ -75,7 +75,7 @@ def _feature_groups(
     lo: int,
     hi: int,
 ) -> pd.DataFrame:
-    """Grouped counts (``s``, ``w``, ``b``, ``n``) from the rows' decoded inputs."""
+    """Grouped counts (``s``, ``w``, ``b``, ``n``; ``total``: the sum of finite values) from the decoded inputs."""
     frame = scored_inputs(keys, blobs)
     n = len(frame)
     if req.output:  # sliced by a feature: the output comes along with the rows
@@ -86,8 +86,10 @@ def _feature_groups(
         values = frame[req.column]
     else:
         values = pd.Series([None] * n, dtype=object)
+    numbers = np.zeros(n)
     if req.binning.kind == "numeric":
-        bins = bin_index(pd.Series(values).to_numpy(dtype="float64", na_value=np.nan), req.binning)
+        numbers = pd.Series(values).to_numpy(dtype="float64", na_value=np.nan)
+        bins = bin_index(numbers, req.binning)
     else:
         bins = bin_index(pd.Series(values).astype(object).to_numpy(), req.binning)
     if req.by is None:
@@ -102,9 +104,11 @@ def _feature_groups(
             "s": pd.Series(slices, dtype=object),
             "w": b.window_index(t_us, lo, hi, req.windows),
             "b": np.where(bins < 0, np.nan, bins),
+            "total": np.where(np.isfinite(numbers), numbers, 0.0),
         }
     )
-    return groups.groupby(["s", "w", "b"], dropna=False, sort=False).size().rename("n").reset_index()
+    cells = groups.groupby(["s", "w", "b"], dropna=False, sort=False)
+    return cells.size().rename("n").to_frame().join(cells["total"].sum()).reset_index()
 
 
 def _missing(value: Any) -> bool:

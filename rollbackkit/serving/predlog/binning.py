@@ -26,6 +26,12 @@ from rollbackkit.serving.predlog.schema import quote
 MAX_SLICES = 12
 """Slices kept by row count; the others are counted together as :data:`OTHER_SLICES`."""
 
+MAX_EDGES = 257
+"""Numeric edges (or categories) a request may give at most: 256 bins."""
+
+MAX_CELLS = 1_000_000
+"""Slices x windows x bins an answer may hold at most (its counts and sums: tens of MB of JSON)."""
+
 ALL = "(all rows)"
 """The one slice without ``by``."""
 
@@ -84,12 +90,20 @@ class BinRequest:
             raise InvalidInput(f"windows={windows} is out of range.", "Use 1 to 1000 windows.")
         if not edges:
             raise InvalidInput("No bins were given.", "Pass numeric edges or categories.")
+        if len(edges) > MAX_EDGES:
+            raise InvalidInput(f"{len(edges)} edges or categories is too many.", f"Give at most {MAX_EDGES}.")
         if all(isinstance(e, int | float) and not isinstance(e, bool) for e in edges):
             if len(edges) < 2 or not all(np.isfinite(edges)) or not edges[-1] > edges[0]:
                 raise InvalidInput("Numeric edges must be finite and increasing.", "Use the reference's p1..p99.")
             binning = Binning("numeric", edges=tuple(float(e) for e in edges))
         else:
             binning = Binning("categorical", categories=tuple(str(e) for e in edges))
+        cells = (MAX_SLICES + 1 if by else 1) * int(windows) * binning.n_bins
+        if cells > MAX_CELLS:
+            raise InvalidInput(
+                f"{windows} windows x {binning.n_bins} bins{' x 13 slices' if by else ''} is {cells:,} cells.",
+                f"Ask for at most {MAX_CELLS:,} cells: fewer windows or bins.",
+            )
         return cls(
             name, env, column, binning, _moment(start), _moment(end), int(windows), by, tuple(versions or ()), output
         )
@@ -161,9 +175,15 @@ def check_columns(req: BinRequest, tables: dict[str, set[str]]) -> None:
             raise unknown_column(str(name), known + (list(LOG_SLICES) if what.startswith("slice") else []), what)
 
 
-def source_sql(req: BinRequest, tables: dict[str, set[str]], dialect: str) -> str:
+def source_sql(req: BinRequest, tables: dict[str, set[str]], dialect: str, *, per_request: bool = True) -> str:
     """``SELECT t_us, s, v`` over the CTE ``r`` of :func:`rows_sql`: the slice text and the value
-    (cast to a double, or text for categories), joined to the inputs tables when either is a feature."""
+    (cast to a double, or text for categories), joined to the inputs tables when either is a feature.
+
+    In DuckDB, when the value is a feature, the rows are first grouped per request and the inputs
+    joined on ``request_id`` alone (ten times faster at 10M rows): for each request whose counted
+    rows share one time (and ``by`` value, when ``by`` is a log column) and are the consecutive rows
+    ``lo..hi``; any other request goes through the row join (``per_request=False``: every request does).
+    """
     double, text = _TYPES[dialect]
     kind = double if req.binning.kind == "numeric" else text
     cast = "TRY_CAST" if dialect == "duckdb" and kind == double else "CAST"
@@ -175,32 +195,56 @@ def source_sql(req: BinRequest, tables: dict[str, set[str]], dialect: str) -> st
             return f"CAST({output_sql(req.column, dialect)} AS {kind})"
         return f"{cast}(t.{quote(req.column)} AS {kind})" if table_columns and req.column in table_columns else "NULL"
 
-    def slice_(table_columns: set[str] | None) -> str:
+    def slice_(table_columns: set[str] | None, rows: str = "r") -> str:
         if req.by is None:
             return "NULL"
         if is_feature(req, req.by, tables):
             return f"CAST(t.{quote(req.by)} AS {text})" if table_columns and req.by in table_columns else "NULL"
-        return f"CAST(r.{req.by} AS {text})"
+        return f"CAST({rows}.{req.by} AS {text})"
 
     if not (is_feature(req, req.column, tables) or is_feature(req, req.by, tables)):
         return f"SELECT r.t_us, {slice_(None)} AS s, {value(None)} AS v FROM r"
     wanted = {req.column, req.by} - {None}
     holding = sorted(t for t, cols in tables.items() if cols & wanted)
-    branches = [
-        f"SELECT r.t_us, {slice_(tables[t])} AS s, {value(tables[t])} AS v FROM r JOIN {t} t "
-        f'ON t.request_id = r.request_id AND t."row" = r."row" WHERE r.inputs_table = \'{t}\''
-        for t in holding
-    ]
     listed = ", ".join(f"'{t}'" for t in holding)
-    branches.append(f"SELECT r.t_us, NULL AS s, NULL AS v FROM r WHERE r.inputs_table NOT IN ({listed})")
-    return " UNION ALL ".join(branches)
+    rest = f"SELECT r.t_us, NULL AS s, NULL AS v FROM r WHERE r.inputs_table NOT IN ({listed})"
+    rows_join = 'ON t.request_id = r.request_id AND t."row" = r."row"'
+    if not (per_request and dialect == "duckdb" and is_feature(req, req.column, tables)):
+        branches = [
+            f"SELECT r.t_us, {slice_(tables[t])} AS s, {value(tables[t])} AS v FROM r JOIN {t} t {rows_join} "
+            f"WHERE r.inputs_table = '{t}'"
+            for t in holding
+        ]
+        return " UNION ALL ".join([*branches, rest])
+    log_by = req.by is not None and not is_feature(req, req.by, tables)
+    same_by = f" AND min(r.{req.by}) IS NOT DISTINCT FROM max(r.{req.by}) AND count(r.{req.by}) IN (0, count(*))"
+    by_value = f"min(r.{req.by}) AS {req.by}, " if log_by else ""
+    groups = (
+        f"SELECT r.request_id, r.inputs_table, min(r.t_us) AS t_us, {by_value}"
+        'min(r."row") AS lo, max(r."row") AS hi, (min(r.t_us) = max(r.t_us) AND count(*) = max(r."row") - '
+        f'min(r."row") + 1{same_by if log_by else ""}) AS whole FROM r WHERE r.inputs_table IN ({listed}) GROUP BY 1, 2'
+    )
+    branches = []
+    for t in holding:
+        branches += [
+            f"SELECT g.t_us, {slice_(tables[t], 'g')} AS s, {value(tables[t])} AS v FROM g JOIN {t} t "
+            f'ON t.request_id = g.request_id AND t."row" BETWEEN g.lo AND g.hi '
+            f"WHERE g.whole AND g.inputs_table = '{t}'",
+            f"SELECT r.t_us, {slice_(tables[t])} AS s, {value(tables[t])} AS v FROM r JOIN g ON NOT g.whole "
+            f"AND g.request_id = r.request_id AND g.inputs_table = r.inputs_table JOIN {t} t {rows_join} "
+            f"WHERE r.inputs_table = '{t}'",
+        ]
+    return f"WITH g AS ({groups}) " + " UNION ALL ".join([*branches, rest])
 
 
 def counts_sql(req: BinRequest, source: str, start_us: int, end_us: int, dialect: str) -> str:
-    """The grouped counts (``s``, ``w``, ``b``, ``n``) of ``source``."""
+    """The grouped counts (``s``, ``w``, ``b``, ``n``) of ``source``, and ``total``: the sum of the
+    cell's finite values (numeric bins; null for categories)."""
     window = window_sql(start_us, end_us, req.windows, dialect)
     bins = bin_sql(req.binning, dialect)
-    return f"SELECT s, {window} AS w, {bins} AS b, count(*) AS n FROM ({source}) x GROUP BY 1, 2, 3"
+    finite = "isfinite(v)" if dialect == "duckdb" else "v > '-Infinity'::float8 AND v < 'Infinity'::float8"
+    total = f"sum(CASE WHEN {finite} THEN v END)" if req.binning.kind == "numeric" else "NULL"
+    return f"SELECT s, {window} AS w, {bins} AS b, count(*) AS n, {total} AS total FROM ({source}) x GROUP BY 1, 2, 3"
 
 
 def output_sql(column: str, dialect: str) -> str:
@@ -245,11 +289,14 @@ def micros(moment: datetime) -> int:
 
 def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: int | None) -> dict[str, Any]:
     """The JSON-ready answer from grouped counts (columns ``s`` slice text or None, ``w`` window,
-    ``b`` bin or null for a missing value, ``n``): ``{"kind", "column", "start", "end", "windows",
-    "slices", "counts" [slice][window][bin], "n" [slice][window], "missing" [slice][window],
-    "edges" or "categories"}``; no slice at all when nothing was logged in the range."""
+    ``b`` bin or null for a missing value, ``n``, optional ``total``): ``{"kind", "column", "start",
+    "end", "windows", "slices", "counts" [slice][window][bin], "sums" [slice][window][bin],
+    "n" [slice][window], "missing" [slice][window], "edges" or "categories"}``; no slice at all when
+    nothing was logged in the range. ``sums``: each cell's sum of its finite values (an outer bin's
+    mass sits at ``sums / counts``; an infinite value is counted in its outer bin, not summed);
+    None for categories."""
     binning, windows = req.binning, req.windows
-    bins = binning.n_bins
+    bins, numeric = binning.n_bins, binning.kind == "numeric"
     out: dict[str, Any] = {
         "kind": binning.kind,
         "column": req.column,
@@ -260,7 +307,7 @@ def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: 
         "edges" if binning.kind == "numeric" else "categories": list(binning.edges or binning.categories),
     }
     if groups.empty:
-        return {**out, "slices": [], "counts": [], "n": [], "missing": []}
+        return {**out, "slices": [], "counts": [], "sums": [] if numeric else None, "n": [], "missing": []}
     slices = groups["s"].astype(object).where(groups["s"].notna(), MISSING_SLICE if req.by else ALL).astype(str)
     totals = groups.assign(s=slices).groupby("s")["n"].sum().sort_values(ascending=False, kind="stable")
     kept = sorted(totals.index[:MAX_SLICES]) if req.by else [ALL]
@@ -275,10 +322,22 @@ def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: 
     np.add.at(counts, (slot[~missing_rows], w[~missing_rows], b[~missing_rows].astype("int64")), n[~missing_rows])
     missing = np.zeros((len(names), windows), dtype="int64")
     np.add.at(missing, (slot[missing_rows], w[missing_rows]), n[missing_rows])
+    sums = None
+    if numeric:
+        sums = np.zeros((len(names), windows, bins), dtype="float64")
+        total = groups["total"] if "total" in groups else pd.Series(0.0, index=groups.index)
+        values = pd.to_numeric(total, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        kept_rows = ~missing_rows
+        np.add.at(
+            sums,
+            (slot[kept_rows], w[kept_rows], b[kept_rows].astype("int64")),
+            np.nan_to_num(values[kept_rows], nan=0.0),
+        )
     return {
         **out,
         "slices": names,
         "counts": counts.tolist(),
+        "sums": None if sums is None else sums.tolist(),
         "n": counts.sum(axis=2).tolist(),
         "missing": missing.tolist(),
     }

@@ -179,9 +179,10 @@ def create(con: Any) -> SchemaState:
         "CREATE TABLE IF NOT EXISTS log_quarantine (name VARCHAR, env VARCHAR, version VARCHAR, "
         "since TIMESTAMPTZ, PRIMARY KEY (name, env, version))"
     )
-    con.execute(
-        f"CREATE OR REPLACE VIEW {PRODUCTION_VIEW} AS SELECT * FROM predictions WHERE status IN ('ok', 'backfill')"
-    )
+    view = _bare(f"CREATE VIEW {PRODUCTION_VIEW} AS {_PRODUCTION_ROWS}")
+    have = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = ?", [PRODUCTION_VIEW]).fetchall()
+    if [_bare(r[0]) for r in have] != [view]:  # replaced only when it changed: a read leaves the file as it was
+        con.execute(f"CREATE OR REPLACE VIEW {PRODUCTION_VIEW} AS {_PRODUCTION_ROWS}")
     return SchemaState(
         stages=dict(con.execute("SELECT deployment, stage FROM log_deployments").fetchall()),
         quarantined={(n, e, v) for n, e, v in con.execute("SELECT name, env, version FROM log_quarantine").fetchall()},
@@ -190,6 +191,14 @@ def create(con: Any) -> SchemaState:
             for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'inputs_%'").fetchall()
         },
     )
+
+
+_PRODUCTION_ROWS = "SELECT * FROM predictions WHERE status IN ('ok', 'backfill')"
+
+
+def _bare(sql: str) -> str:
+    """A view's SQL without spaces, brackets and semicolons (DuckDB stores it with brackets added)."""
+    return "".join(ch for ch in sql if ch not in " \n();")
 
 
 def _add_missing_columns(con: Any, table: str) -> None:
