@@ -5,6 +5,7 @@ NaN and nullable inputs), and the panel (line, heatmap, a clicked cell's histogr
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -96,36 +97,67 @@ def _direct(raw: list, windows: int, pick: Any) -> list[pd.Series]:
     return [pd.concat(parts, ignore_index=True) for parts in out]
 
 
-def test_counts_per_window_equal_numpy_on_the_raw_rows_in_both_logs(drifting: tuple[Any, str, list]) -> None:
+def test_a_windows_psi_js_and_tail_are_the_gates_own_on_that_windows_rows_in_both_logs(
+    drifting: tuple[Any, str, list],
+) -> None:
+    from rollbackkit.analysis.drift import categorical_drift, numeric_drift
+
     log, name, raw = drifting
-    binning = numeric_binning(np.random.default_rng(1).normal(0, 1, 5000), bins=12)
+    income = np.random.default_rng(1).normal(1.0, 1.0, 3000)
+    binning = numeric_binning(income)
     answer = log.binned(name, ENV, "income", list(binning.edges), windows=6)
-    assert answer["slices"] == ["(all rows)"] and len(answer["counts"][0]) == 6
+    reference, _ = bin_counts(income, binning)
     for w, values in enumerate(_direct(raw, 6, lambda i, o: i["income"])):
         counts, missing = bin_counts(values, binning)
         assert answer["counts"][0][w] == counts.tolist() and answer["missing"][0][w] == missing == 1 * 4
-    reference, _ = bin_counts(np.random.default_rng(1).normal(0, 1, 5000), binning)
-    cells = np.array(answer["counts"][0])
-    for w, values in enumerate(_direct(raw, 6, lambda i, o: i["income"])):
-        counts, _ = bin_counts(values, binning)
-        p, q = reference / reference.sum(), counts / counts.sum()
-        from scipy.spatial.distance import jensenshannon
-        from scipy.stats import wasserstein_distance
+        gate = numeric_drift(income, values)  # the gate's metrics on the window's raw rows
+        cell = np.array(answer["counts"][0][w])
+        assert metric_value("psi", binning, reference, cell) == pytest.approx(gate.psi, rel=1e-9)
+        assert metric_value("js", binning, reference, cell) == pytest.approx(gate.js, rel=1e-9)
+        assert metric_value("tail", binning, reference, cell) == pytest.approx(sum(gate.tail_share.values()))
+    member = pd.Series([True, False, None, False, True, False], dtype="boolean")  # missing is a category
+    plans = categorical_binning(member)
+    answer = log.binned(name, ENV, "member", list(plans.categories), windows=3)
+    ref_counts, ref_missing = bin_counts(member, plans)
+    for w, values in enumerate(_direct(raw, 3, lambda i, o: i["member"])):
+        gate = categorical_drift(member, values)
+        got = metric_value(
+            "psi", plans, ref_counts, np.array(answer["counts"][0][w]), ref_missing=ref_missing,
+            missing=answer["missing"][0][w],
+        )  # fmt: skip
+        assert got == pytest.approx(gate.psi, rel=1e-9)
 
-        assert metric_value("psi", binning, reference, cells[w]) == pytest.approx(
-            float(
-                np.sum((np.maximum(q, 1e-4) - np.maximum(p, 1e-4)) * np.log(np.maximum(q, 1e-4) / np.maximum(p, 1e-4)))
-            )
-        )
-        assert metric_value("js", binning, reference, cells[w]) == pytest.approx(jensenshannon(p, q, base=2))
-        assert metric_value("wasserstein", binning, reference, cells[w]) == pytest.approx(
-            wasserstein_distance(binning.centres, binning.centres, reference, counts)
-        )
-        lo, hi = binning.edges[0], binning.edges[-1]
-        finite = values.dropna().to_numpy()
-        assert metric_value("tail", binning, reference, cells[w]) == pytest.approx(
-            float(np.mean((finite < lo) | (finite > hi)))
-        )
+
+def test_wasserstein_from_bin_sums_follows_scipy_on_the_raw_values_far_beyond_the_reference() -> None:
+    from scipy.stats import wasserstein_distance
+
+    from rollbackkit.analysis.drift_series import bin_sums
+
+    rng = np.random.default_rng(3)
+    reference = rng.normal(0, 1, 5000)
+    binning = numeric_binning(reference)
+    ref_counts, ref_sums = bin_counts(reference, binning)[0], bin_sums(reference, binning)
+    for current in (rng.normal(3, 1, 2000), rng.normal(10, 1, 2000), rng.normal(0, 3, 2000), rng.normal(0, 1, 2000)):
+        counts, sums = bin_counts(current, binning)[0], bin_sums(current, binning)
+        got = metric_value("wasserstein", binning, ref_counts, counts, ref_sums=ref_sums, sums=sums)
+        assert got == pytest.approx(wasserstein_distance(reference, current), rel=0.1, abs=0.05)
+
+
+def test_noise_windows_stay_under_the_gate_line_and_low_n_cells_are_marked() -> None:
+    rng = np.random.default_rng(11)
+    reference = rng.normal(0, 1, 4000)
+    binning = numeric_binning(reference)
+    ref_counts, _ = bin_counts(reference, binning)
+    windows = [(START + timedelta(minutes=k), START + timedelta(minutes=k + 1)) for k in range(40)]
+    sizes = [15] * 20 + [400] * 20
+    counts = np.array([[bin_counts(rng.normal(0, 1, n), binning)[0] for n in sizes]])
+    series = drift_series("x", "psi", binning, ref_counts, counts, np.zeros((1, 40)), windows, ["(all rows)"])
+    assert series.min_rows == 100 and series.low_n[0].tolist() == [True] * 20 + [False] * 20
+    assert np.median(series.values[0, 20:]) < 0.05  # no drift: far under a 0.25 gate on the gate's bins
+    merged = series.by_rows(24)
+    assert len(merged.windows) == 24 or (merged.n.sum(axis=0) >= series.min_rows).all()
+    assert (merged.n.sum(axis=0) >= series.min_rows).all() and "rows each" in merged.notes[-1]
+    assert int(merged.counts.sum()) == int(counts.sum()) and merged.windows[-1][1] == windows[-1][1]
 
 
 def test_nullable_integer_boolean_and_category_columns_by_version_in_both_logs(drifting: tuple[Any, str, list]) -> None:
@@ -178,13 +210,13 @@ def test_series_metric_per_window_and_categorical_refusal() -> None:
 # ----------------------------------------------------------------------------- on real projects
 @pytest.fixture(scope="module")
 def wine(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> tuple[Path, pd.DataFrame]:
-    """``model@v1.0.0`` (wine, string classes) live in prod with 1,200 logged rows whose first feature
-    drifts upward in the second half."""
+    """``model@v1.0.0`` (wine, INTEGER classes 0/1/2) live in prod with 1,200 logged rows whose first
+    feature drifts upward in the second half."""
     from rollbackkit.serving.environment import ServingEnvironment
     from tests.story import Case, build_project
     from tests.test_matrix import pipeline
 
-    case = Case("wine-string-classes", "wine", "names")
+    case = Case("wine-integer-classes", "wine", "int")
     root = tmp_path_factory.mktemp("drift-wine")
     repo, live = build_project(root, lambda X, y, n: pipeline(case, list(X.columns[:6]), n).fit(X, y), case)
     live = live.iloc[:1200].copy()
@@ -211,8 +243,9 @@ def test_drift_over_time_on_a_wine_classifier_rises_where_the_feature_drifts(win
     assert int(series.n.sum()) + int(series.missing.sum()) == 1200
     assert int(series.missing.sum()) == int(live[first].isna().sum())  # NaN counted as missing, not binned
     assert series.values[0, 1] > series.values[0, 0] + 0.2
-    labels = rollbackkit.drift_over_time(repo, "model", "prod", windows=3, by="plan")  # string classes
-    assert labels.kind == "categorical" and "(missing)" in labels.slices and np.isfinite(labels.values).any()
+    labels = rollbackkit.drift_over_time(repo, "model", "prod", windows=3, by="plan")  # integer classes
+    assert labels.kind == "categorical" and set(labels.binning.categories) <= {"0", "1", "2"}  # by class shares
+    assert "(missing)" in labels.slices and np.isfinite(labels.values).any()
     visits = rollbackkit.drift_over_time(repo, "model", "prod", "visits", metric="tail", windows=3)  # Int64
     assert visits.kind == "numeric" and (visits.missing > 0).all()
     promo = rollbackkit.drift_over_time(repo, "model", "prod", "promo", metric="js", windows=3)  # boolean
@@ -223,6 +256,52 @@ def test_drift_over_time_on_a_wine_classifier_rises_where_the_feature_drifts(win
         rollbackkit.drift_over_time(repo, "model", "prod", "incme")
     with pytest.raises(InvalidInput, match="Nothing was logged"):
         rollbackkit.drift_over_time(repo, "model", "prod", since="2030-01-01T00:00:00+00:00")
+
+
+def test_each_slice_is_compared_with_the_same_slice_of_the_reference(wine: tuple[Path, pd.DataFrame]) -> None:
+    import rollbackkit
+    from rollbackkit.analysis.drift import bin_shares, psi, psi_edges
+    from rollbackkit.registry.assignments import resolve
+    from rollbackkit.registry.contents import describe
+    from rollbackkit.registry.repository import Repository
+
+    repo, live = wine
+    first = str(live.columns[0])
+    series = rollbackkit.drift_over_time(repo, "model", "prod", first, windows=1, by="plan")
+    registry = Repository(repo)
+    ref = describe(registry, resolve(registry, "model@v1.0.0")).reference_part("input")
+    assert series.per_slice_reference and series.compared_with == "the same slice of the reference"
+    deciles = psi_edges(np.sort(ref[first].dropna().to_numpy()))  # one set of bins for every slice
+    for i, plan in enumerate(series.slices):
+        if plan.startswith("("):
+            continue
+        a, b = (np.sort(f.loc[f["plan"] == plan, first].dropna().to_numpy()) for f in (ref, live))
+        assert series.values[i, 0] == pytest.approx(psi(bin_shares(a, deciles), bin_shares(b, deciles)), rel=1e-9)
+    by_version = rollbackkit.drift_over_time(repo, "model", "prod", first, windows=1, by="version")
+    assert not by_version.per_slice_reference and "vs the whole reference" in by_version.notes[0]
+
+
+def test_naive_times_are_local_and_since_alone_runs_up_to_now(
+    wine: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import rollbackkit
+    from rollbackkit.ops.drift_series import _iso
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert _iso(datetime(2026, 3, 1, 7, 0)) == "2026-03-01T12:00:00+00:00"  # a notebook's local clock
+        assert _iso("2026-03-01T07:00:00") == "2026-03-01T12:00:00+00:00"
+        assert _iso(pd.Timestamp("2026-03-01 13:00", tz="UTC")) == "2026-03-01T13:00:00+00:00"
+        since = datetime.now() - timedelta(days=2)  # naive local, as datetime.now() gives it
+        series = rollbackkit.drift_over_time(wine[0], "model", "prod", windows=4, since=since)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert abs(series.windows[0][0] - (datetime.now(UTC) - timedelta(days=2))) < timedelta(minutes=1)
+    assert abs(series.windows[-1][1] - datetime.now(UTC)) < timedelta(minutes=1)
 
 
 def test_a_running_server_counts_its_log_for_the_notebook(
@@ -245,18 +324,34 @@ def test_panel_draws_line_heatmap_and_the_clicked_cell_under_the_point_cap(logge
     from rollbackkit.widgets import DriftOverTimePanel
     from rollbackkit.widgets._common import MAX_POINTS, points_in
 
+    auto = DriftOverTimePanel(logged, "churn", "prod")  # default windows: each with enough rows
+    assert auto.series is not None and (auto.series.n.sum(axis=0) >= auto.series.min_rows).all()
+    assert "rows each" in auto.notes.value and auto.heatmap.data[0].zmin == 0 and auto.line.layout.uirevision
     panel = DriftOverTimePanel(logged, "churn", "prod", windows=300, by="version")
     assert panel.series is not None and "rollbackkit-error" not in panel.message.value
     assert set(panel.series.slices) == {"v1.0.0", "v1.1.0"}
     assert [t.name for t in panel.line.data] == panel.series.slices
     assert points_in(panel.line) + points_in(panel.heatmap) + points_in(panel.detail_figure) <= MAX_POINTS
+    low = panel.series.low_n[1]
+    assert low.any() and list(panel.line.data[1].marker.symbol) == ["circle-open" if x else "circle" for x in low]
+    shown = panel.heatmap.data[0].z  # low-n cells masked out of the colour scale, drawn grey beside
+    assert all(v is None or np.isnan(v) for v, x in zip(shown[1], low, strict=True) if x)
+    assert "vs the whole reference" in panel.heatmap.layout.title.text and "fewer than" in panel.notes.value
     window = int(np.flatnonzero(panel.series.n[1] > 0)[0])
     panel.select("v1.1.0", window)
     _, cur = panel.series.shares(1, window)
-    assert list(panel.detail_figure.data[1].y) == pytest.approx(list(cur))
-    assert "v1.1.0" in panel.detail_title.value
+    drawn = panel.detail_figure.data[1]
+    assert list(drawn.customdata if panel.series.kind == "numeric" else drawn.y) == pytest.approx(list(cur))
+    assert "v1.1.0" in panel.detail_title.value and re.search(
+        r"\d\d:\d\d:\d\d to \d\d:\d\d:\d\d UTC", panel.detail_title.value
+    )
     panel.view.value = "ECDF"
-    assert panel.detail_figure.data[0].y[-1] == pytest.approx(1.0)
+    if panel.series.kind == "numeric":
+        assert panel.detail_figure.data[0].y[-1] == pytest.approx(1.0)
+    for bad in (0, 5000):
+        refused = DriftOverTimePanel(logged, "churn", "prod", windows=bad)
+        assert refused.series is None and refused.message.value.count("rollbackkit-error") == 1
+        assert "out of range" in refused.message.value
     broken = DriftOverTimePanel(logged, "churn", "prod", "no_such_column")
     assert broken.series is None and "Known columns" in broken.message.value and "Traceback" not in broken.message.value
     assert not broken.line.data

@@ -4,6 +4,11 @@ The log counts its rows per slice, window and bin where it lives (the server tha
 the DuckDB file, or the PostgreSQL store: :mod:`rollbackkit.serving.predlog.binning`); the
 reference profile is binned here with the same rule, and the metric of every cell is computed
 from counts (:mod:`rollbackkit.analysis.drift_series`). Ten million logged rows never leave the log.
+
+Times: an aware time is taken as it is; a NAIVE ``since``/``until`` (a notebook's ``datetime.now()``,
+a pandas Timestamp without tz, an ISO string without offset) is LOCAL time, as the kernel's clock
+reads it. The series' windows are UTC (figures say so). With ``since`` and no ``until`` the
+windows run up to now; with neither, from the first to the last logged row.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from rollbackkit.analysis.drift_series import (
     Binning,
     DriftSeries,
     bin_counts,
+    bin_sums,
     categorical_binning,
+    category_text,
     check_metric,
     drift_series,
     numeric_binning,
@@ -35,7 +42,13 @@ from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import admin_call
 from rollbackkit.serving.log_operations import log_binned
 from rollbackkit.serving.logs import open_log
-from rollbackkit.serving.predlog.binning import PRIMARY
+from rollbackkit.serving.predlog.binning import MISSING_SLICE, OTHER_SLICES, PRIMARY
+
+AUTO_WINDOWS = 24
+"""Windows at most when ``windows`` is None (each holding enough rows: :meth:`DriftSeries.by_rows`)."""
+
+FINE_WINDOWS = 240
+"""Equal windows the log counts when ``windows`` is None, before they are merged by row count."""
 
 
 def drift_over_time(
@@ -45,7 +58,7 @@ def drift_over_time(
     column: str | None = None,
     *,
     metric: str = "psi",
-    windows: int = 24,
+    windows: int | None = None,
     by: str | None = None,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
@@ -62,13 +75,17 @@ def drift_over_time(
         column: An input feature, or the primary output (None: the primary output).
         metric: ``psi``, ``js``, ``wasserstein`` (on bin centres) or ``tail`` (share beyond the
             reference's p1/p99; ``wasserstein`` and ``tail`` need a numeric column).
-        windows: Equal time windows between ``since`` and ``until`` (default: first and last row).
+        windows: Equal time windows between ``since`` and ``until`` (default: first and last row,
+            or now). None: up to :data:`AUTO_WINDOWS` windows of about equal row counts, each
+            holding at least ``min_rows`` rows when the log has them (said in the notes).
         by: A feature (or ``version``) to slice by: a metric per slice and window.
-        since: ISO time (or datetime) of the first window's start.
-        until: ISO time (or datetime) of the last window's end.
+        since: ISO time (or datetime) of the first window's start (naive: local time).
+        until: ISO time (or datetime) of the last window's end (naive: local time; None: now
+            when ``since`` is given, else the last row).
         versions: Only rows these versions scored (default: every version's).
         server: The URL of the server for ``env`` (default: the running one; none: the log).
-        bins: Equal-width bins between the reference's p1 and p99 (numeric columns).
+        bins: Equal-width cuts between the reference's p1 and p99 added to the gate's decile
+            edges (numeric columns; PSI and JS are on the deciles whatever ``bins``).
 
     Returns:
         A :class:`~rollbackkit.analysis.drift_series.DriftSeries`.
@@ -91,7 +108,7 @@ def drift_over_time(
     shown, log_column, output, reference = _target(bundle, column)
     if by is not None and by == shown:
         raise InvalidInput(f"column={shown!r} is also the slice column (by).", "Slice by another column.")
-    binning = categorical_binning(reference) if _categorical(reference) else numeric_binning(reference, bins)
+    binning = categorical_binning(reference) if output or _categorical(reference) else numeric_binning(reference, bins)
     check_metric(metric, binning)
     url = log_server(registry, name, env, server)
     if not has_log(registry, url):
@@ -100,8 +117,8 @@ def drift_over_time(
         "column": log_column,
         "edges": list(binning.edges or binning.categories),
         "start": _iso(since),
-        "end": _iso(until),
-        "windows": windows,
+        "end": _iso(until if until is not None or since is None else datetime.now(UTC)),
+        "windows": FINE_WINDOWS if windows is None else windows,
         "by": by,
         "versions": versions,
         "output": output,
@@ -110,7 +127,8 @@ def drift_over_time(
     if not found["slices"]:
         span = f" between {fields['start'] or 'the start'} and {fields['end'] or 'now'}" if since or until else ""
         raise InvalidInput(f"Nothing was logged for {name} in {env}{span}.", "Send traffic, or widen since/until.")
-    return _series(found, shown, metric, binning, reference, bundle, by)
+    series = _series(found, shown, metric, binning, reference, bundle, by)
+    return series if windows is not None else series.by_rows(AUTO_WINDOWS)
 
 
 def _target(bundle: BundleDescription, column: str | None) -> tuple[str, str, bool, pd.Series]:
@@ -151,9 +169,15 @@ def _categorical(values: pd.Series) -> bool:
 
 
 def _iso(moment: str | datetime | None) -> str | None:
-    if moment is None or isinstance(moment, str):
-        return moment
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    """An aware ISO time; a naive one is local time (see the module docstring)."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            raise InvalidInput(f"{moment!r} is not an ISO 8601 time.", "Use e.g. 2026-01-05T09:30:00+00:00.") from None
+    return (moment if moment.tzinfo else moment.astimezone()).astimezone(UTC).isoformat()
 
 
 def _binned(registry: Repository, url: str | None, name: str, env: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -179,20 +203,49 @@ def _series(
     start, end = (datetime.fromisoformat(found[k]) for k in ("start", "end"))
     step = (end - start) / found["windows"]
     windows = [(start + step * w, start + step * (w + 1)) for w in range(found["windows"])]
-    ref_counts, _ = bin_counts(reference, binning)
+    slices = list(found["slices"])
+    groups = _reference_slices(bundle, by, len(reference))
+    parts, notes = _slice_references(reference, groups, slices)
+    sides = [bin_counts(part, binning) for part in parts]
+    sums = found.get("sums") if binning.kind == "numeric" else None
+    per_slice = groups is not None
+    if binning.kind == "numeric" and sums is None:
+        notes.append("wasserstein places a window's outer-bin mass at the reference's (it caps far shifts)")
     return drift_series(
-        column,
-        metric,
-        binning,
-        ref_counts,
-        np.asarray(found["counts"], dtype="int64"),
-        np.asarray(found["missing"], dtype="int64"),
-        windows,
-        list(found["slices"]),
-        version=bundle.version,
-        by=by,
-        threshold=_threshold(bundle, column, metric),
-    )
+        column, metric, binning, np.array([c for c, _ in sides]), np.asarray(found["counts"], dtype="int64"),
+        np.asarray(found["missing"], dtype="int64"), windows, slices,
+        version=bundle.version, by=by, threshold=_threshold(bundle, column, metric), notes=notes,
+        ref_missing=np.array([m for _, m in sides]), sums=sums, per_slice_reference=per_slice,
+        ref_sums=np.array([bin_sums(part, binning) for part in parts]) if binning.kind == "numeric" else None,
+    )  # fmt: skip
+
+
+def _reference_slices(bundle: BundleDescription, by: str | None, rows: int) -> pd.Series | None:
+    """The reference's ``by`` values as the log's slice texts (None: ``by`` is no reference input)."""
+    if by is None:
+        return None
+    try:
+        inputs = bundle.reference_part("input")
+    except Exception:  # a bundle registered without reference data
+        return None
+    if by not in inputs.columns or len(inputs) != rows:
+        return None
+    return pd.Series([MISSING_SLICE if pd.isna(v) else category_text(v) for v in inputs[by].astype(object)])
+
+
+def _slice_references(
+    reference: pd.Series, groups: pd.Series | None, slices: list[str]
+) -> tuple[list[pd.Series], list[str]]:
+    """Each slice's reference rows (the same slice of the reference), with notes; the whole
+    reference for every slice when ``by`` is no reference input (or a slice has no reference row)."""
+    values = reference.reset_index(drop=True)
+    if groups is None:
+        return [values] * len(slices), ["each slice vs the whole reference"] if slices[:1] != ["(all rows)"] else []
+    named = set(slices) - {OTHER_SLICES}
+    parts = [values[~groups.isin(named)] if s == OTHER_SLICES else values[groups == s] for s in slices]
+    lacking = [s for s, part in zip(slices, parts, strict=True) if part.dropna().empty]
+    notes = [f"no reference rows for {', '.join(lacking[:3])}: those slices vs the whole reference"] if lacking else []
+    return [values if part.dropna().empty else part for part in parts], notes
 
 
 def _threshold(bundle: BundleDescription, column: str, metric: str) -> float | None:

@@ -4,8 +4,13 @@ A thin face over :func:`rollbackkit.ops.drift_series.drift_over_time`: the log c
 slice, window and bin where it lives, so the figures draw a few hundred numbers whatever the
 number of logged rows. The line shows the metric per window (one line per slice, the drift
 gate's threshold dashed), the heatmap slice x time; clicking a cell (or a point of the line)
-shows that window and slice's distribution against the reference below, as shares per bin or
-as an ECDF.
+shows that window and slice's distribution against the reference below, as a histogram or an
+ECDF on a value axis, like :class:`~rollbackkit.widgets.drift.DriftPanel` draws it (DriftPanel bins
+raw rows at equal widths; here the bins are the log's, so the bars are densities: share of rows
+per unit of the value, the same shape DriftPanel's equal-width shares have).
+
+Cells with fewer rows than the series' ``min_rows`` are marked (hollow markers on the line, grey
+cells in the heatmap, a note): their metric is mostly sampling noise. Times are UTC.
 """
 
 from __future__ import annotations
@@ -17,13 +22,17 @@ import ipywidgets as widgets
 import numpy as np
 
 from rollbackkit.analysis.drift_series import DriftSeries
+from rollbackkit.errors import InvalidInput
 from rollbackkit.widgets._common import MAX_POINTS, error_html, guarded
 
 MAX_WINDOWS = 1000
 """Windows the panel asks for at most (more cells than the figures may send are merged: :func:`drawable`)."""
 
-DETAIL_POINTS = 200
-"""Points kept for the selected cell's histogram/ECDF (two traces of at most 32 bins)."""
+DETAIL_POINTS = 600
+"""Points kept for the selected cell's histogram/ECDF (two traces of at most 252 bins)."""
+
+LOW_N = "#bdbdbd"
+"""The colour of low-n heatmap cells."""
 
 
 class DriftOverTimePanel(widgets.VBox):
@@ -35,7 +44,8 @@ class DriftOverTimePanel(widgets.VBox):
         env: The environment.
         column: An input feature or the primary output (None: the primary output).
         metric: ``psi``, ``js``, ``wasserstein`` or ``tail``.
-        windows: Equal time windows (at most :data:`MAX_WINDOWS`).
+        windows: Equal time windows (1 to :data:`MAX_WINDOWS`; None: windows of about equal row
+            counts, each with enough rows: :func:`~rollbackkit.ops.drift_series.drift_over_time`).
         by: A feature (or ``version``) to slice by.
         live: Refresh every ``live`` seconds (a Live toggle; None: no refresh).
 
@@ -52,25 +62,30 @@ class DriftOverTimePanel(widgets.VBox):
         column: str | None = None,
         *,
         metric: str = "psi",
-        windows: int = 24,
+        windows: int | None = None,
         by: str | None = None,
         live: float | None = None,
     ) -> None:
         import plotly.graph_objects as go
 
         self.repo, self.name, self.env, self.column, self.metric, self.by = repo, name, env, column, metric, by
-        self.windows = max(1, min(int(windows), MAX_WINDOWS))
+        self.windows = windows
         self.series: DriftSeries | None = None
         self.selected: tuple[int, int] | None = None
-        self.message = widgets.HTML()
-        self.line = go.FigureWidget(layout=go.Layout(height=280, margin={"t": 40, "b": 30}, hovermode="closest"))
-        self.heatmap = go.FigureWidget(layout=go.Layout(height=240, margin={"t": 40, "b": 30}))
+        self.message, self.notes = widgets.HTML(), widgets.HTML()
+        keep = f"{name}/{env}/{column}/{metric}/{by}"  # uirevision: a live refresh keeps the user's zoom
+        self.line = go.FigureWidget(
+            layout=go.Layout(height=280, margin={"t": 40, "b": 30}, hovermode="closest", uirevision=keep)
+        )
+        self.heatmap = go.FigureWidget(layout=go.Layout(height=240, margin={"t": 40, "b": 30}, uirevision=keep))
         self.view = widgets.ToggleButtons(options=["histogram", "ECDF"], value="histogram")
         self.view.observe(lambda _: self._draw_detail(), names="value")
-        self.detail_figure = go.FigureWidget(layout=go.Layout(height=280, margin={"t": 40, "b": 30}, barmode="overlay"))
+        self.detail_figure = go.FigureWidget(
+            layout=go.Layout(height=280, margin={"t": 40, "b": 30}, barmode="overlay", uirevision=keep)
+        )
         self.detail_title = widgets.HTML("<i>Click a cell of the heatmap (or a point of the line) to see it.</i>")
         self.detail = widgets.VBox([self.detail_title, self.view, self.detail_figure])
-        parts: list[widgets.Widget] = [self.message, self.line, self.heatmap, self.detail]
+        parts: list[widgets.Widget] = [self.message, self.line, self.heatmap, self.notes, self.detail]
         self.live = None
         if live:
             from rollbackkit.widgets.live import LiveControl
@@ -85,6 +100,8 @@ class DriftOverTimePanel(widgets.VBox):
     def _fetch(self) -> DriftSeries:
         from rollbackkit.ops.drift_series import drift_over_time
 
+        if self.windows is not None and not 1 <= int(self.windows) <= MAX_WINDOWS:
+            raise InvalidInput(f"windows={self.windows} is out of range.", f"Use 1 to {MAX_WINDOWS} windows.")
         return drift_over_time(
             self.repo, self.name, self.env, self.column, metric=self.metric, windows=self.windows, by=self.by
         )
@@ -97,6 +114,7 @@ class DriftOverTimePanel(widgets.VBox):
             self._show(result[0])
         else:
             self.series = None
+            self.notes.value = ""
             self._clear()
 
     def _clear(self) -> None:
@@ -108,7 +126,8 @@ class DriftOverTimePanel(widgets.VBox):
         series = drawable(series)
         self.series = series
         self.message.value = ""
-        title = f"{series.column}: {series.metric} per window vs {series.version}'s reference"
+        title = f"{series.column}: {series.metric} per window vs {series.version}'s reference (UTC)"
+        self.notes.value = notes_html(series)
         with self.line.batch_update():
             self.line.data = []
             for trace in line_traces(series):
@@ -118,9 +137,13 @@ class DriftOverTimePanel(widgets.VBox):
             self.line.layout.yaxis.title = series.metric
         with self.heatmap.batch_update():
             self.heatmap.data = []
-            self.heatmap.add_trace(heatmap_trace(series))
-            self.heatmap.layout.title = f"{series.metric} by {series.by or 'slice'} and time (click a cell)"
-        self.heatmap.data[0].on_click(self._clicked)
+            for trace in heatmap_traces(series):
+                self.heatmap.add_trace(trace)
+            self.heatmap.layout.title = (
+                f"{series.metric} by {series.by or 'slice'} and time, vs {series.compared_with} (click a cell)"
+            )
+        for trace in self.heatmap.data:
+            trace.on_click(self._clicked)
         for trace in self.line.data:
             trace.on_click(self._clicked)
         if self.selected is None or self.selected[0] >= len(series.slices):
@@ -148,66 +171,108 @@ class DriftOverTimePanel(widgets.VBox):
         self._draw_detail()
 
     def _draw_detail(self) -> None:
-        import plotly.graph_objects as go
-
         series = self.series
         if series is None or self.selected is None:
             return
         i, w = self.selected
-        ref, cur = series.shares(i, w)
         ecdf = self.view.value == "ECDF" and series.kind == "numeric"
-        labels = series.binning.labels
-        x: Any = series.binning.centres if ecdf else labels
-        ys = (np.cumsum(ref), np.cumsum(cur)) if ecdf else (ref, cur)
-        start, end = series.windows[w]
         with self.detail_figure.batch_update():
             self.detail_figure.data = []
-            for name, y in zip(("reference", "window"), ys, strict=True):
-                trace = (
-                    go.Scatter(x=x, y=y, name=name, mode="lines", line_shape="hv")
-                    if ecdf
-                    else go.Bar(x=x, y=y, name=name, opacity=0.55)
-                )
-                self.detail_figure.add_trace(trace)
-            self.detail_figure.layout.yaxis.title = "ECDF" if ecdf else "share of rows"
-        value = series.values[i, w]
+            for name, y in zip(("reference", "window"), series.shares(i, w), strict=True):
+                self.detail_figure.add_trace(detail_trace(series, name, y, ecdf))
+            self.detail_figure.layout.yaxis.title = (
+                "ECDF" if ecdf else "share of rows per unit" if series.kind == "numeric" else "share of rows"
+            )
+            self.detail_figure.layout.xaxis.title = series.column
+        low = " (low n: mostly noise)" if series.low_n[i, w] else ""
         self.detail_title.value = (
-            f"<b>{html.escape(series.slices[i])}</b>, {start:%Y-%m-%d %H:%M} to {end:%H:%M}: "
-            f"{html.escape(series.metric)} {value:.4g}, n {int(series.n[i, w])}, missing {int(series.missing[i, w])}"
+            f"<b>{html.escape(series.slices[i])}</b>, {window_text(*series.windows[w])}: "
+            f"{html.escape(series.metric)} {series.values[i, w]:.4g}, n {int(series.n[i, w])}{low}, "
+            f"missing {int(series.missing[i, w])}; vs {series.compared_with}"
         )
 
 
+def window_text(start: Any, end: Any) -> str:
+    """``start to end`` in UTC, with seconds when the window is shorter than ten minutes."""
+    short = (end - start).total_seconds() < 600
+    clock = "%H:%M:%S" if short else "%H:%M"
+    tail = f"{end:{clock}}" if start.date() == end.date() else f"{end:%Y-%m-%d {clock}}"
+    return f"{start:%Y-%m-%d {clock}} to {tail} UTC"
+
+
+def notes_html(series: DriftSeries) -> str:
+    """The series' notes, what slices are compared with, and the low-n rule, in one small line."""
+    parts = [
+        f"vs {series.compared_with}",
+        f"hollow markers / grey cells: fewer than {series.min_rows} rows (mostly noise)",
+        *series.notes,
+    ]
+    return f"<small>{html.escape('; '.join(parts))}</small>"
+
+
+def detail_trace(series: DriftSeries, name: str, shares: np.ndarray, ecdf: bool) -> Any:
+    """One side of the selected cell: category shares, a numeric density on the value axis, or an ECDF."""
+    import plotly.graph_objects as go
+
+    labels = series.binning.labels
+    if series.kind != "numeric":
+        return go.Bar(x=labels, y=shares, name=name, opacity=0.55)
+    lower, upper = series.binning.bounds
+    if ecdf:
+        return go.Scatter(x=upper, y=np.cumsum(shares), name=name, mode="lines", line_shape="hv", text=labels)
+    return go.Bar(
+        x=(lower + upper) / 2, y=shares / (upper - lower), width=upper - lower, name=name, opacity=0.55,
+        customdata=shares, text=labels, hovertemplate="%{text}: %{customdata:.1%} of rows<extra>" + name + "</extra>",
+        textposition="none",
+    )  # fmt: skip
+
+
 def drawable(series: DriftSeries) -> DriftSeries:
-    """``series`` with few enough cells for the line and the heatmap together to stay under
+    """``series`` with few enough cells for the line and the heatmaps together to stay under
     :data:`~rollbackkit.widgets._common.MAX_POINTS` (adjacent windows merged, metrics recomputed)."""
-    return series.coarser((MAX_POINTS - DETAIL_POINTS) // 2)
+    return series.coarser((MAX_POINTS - DETAIL_POINTS) // 3)
 
 
 def line_traces(series: DriftSeries) -> list[Any]:
-    """The metric per window, one line per slice (n and missing in the hover)."""
+    """The metric per window, one line per slice (n and missing in the hover; low-n points hollow)."""
     import plotly.graph_objects as go
 
     starts = [start for start, _ in series.windows]
     return [
         go.Scatter(
             x=starts, y=series.values[i], name=name, mode="lines+markers",
+            marker={"symbol": np.where(series.low_n[i], "circle-open", "circle").tolist(), "size": 7},
             customdata=np.stack([series.n[i], series.missing[i]], axis=1),
-            hovertemplate="%{x}<br>" + series.metric + " %{y:.4g}<br>n %{customdata[0]}, missing %{customdata[1]}",
+            hovertemplate="%{x} UTC<br>" + series.metric + " %{y:.4g}<br>n %{customdata[0]}, missing %{customdata[1]}",
         )
         for i, name in enumerate(series.slices)
     ]  # fmt: skip
 
 
-def heatmap_trace(series: DriftSeries) -> Any:
-    """Slice x time cells of the metric (n and missing in the hover)."""
+def heatmap_traces(series: DriftSeries) -> list[Any]:
+    """Slice x time cells of the metric from 0 (n and missing in the hover), low-n cells grey."""
     import plotly.graph_objects as go
 
-    return go.Heatmap(
-        z=series.values, x=[start for start, _ in series.windows], y=series.slices, colorscale="Reds",
-        colorbar={"title": series.metric}, customdata=np.stack([series.n, series.missing], axis=2),
-        hovertemplate="%{y} at %{x}<br>" + series.metric
-        + " %{z:.4g}<br>n %{customdata[0]}, missing %{customdata[1]}<extra></extra>",
-    )  # fmt: skip
+    low = series.low_n
+    common = {
+        "x": [start for start, _ in series.windows], "y": series.slices,
+        "customdata": np.stack([series.n, series.missing], axis=2),
+        "hovertemplate": "%{y} at %{x} UTC<br>" + series.metric
+        + " %{customdata[2]:.4g}<br>n %{customdata[0]}, missing %{customdata[1]}<extra></extra>",
+    }  # fmt: skip
+    common["customdata"] = np.concatenate([common["customdata"], series.values[..., None]], axis=2)
+    shown = go.Heatmap(
+        z=np.where(low, np.nan, series.values), colorscale="Reds", zmin=0, colorbar={"title": series.metric}, **common
+    )
+    grey = go.Heatmap(
+        z=np.where(low, 0.0, np.nan), colorscale=[[0, LOW_N], [1, LOW_N]], showscale=False, name="low n", **common
+    )
+    return [shown, grey]
+
+
+def heatmap_trace(series: DriftSeries) -> Any:
+    """The metric's heatmap (the first of :func:`heatmap_traces`)."""
+    return heatmap_traces(series)[0]
 
 
 def drift_time_figure(series: DriftSeries) -> Any:
@@ -218,8 +283,11 @@ def drift_time_figure(series: DriftSeries) -> Any:
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for trace in line_traces(series):
         figure.add_trace(trace, row=1, col=1)
-    figure.add_trace(heatmap_trace(series), row=2, col=1)
-    figure.update_layout(title=f"{series.column}: {series.metric} per window", height=520)
+    for trace in heatmap_traces(series):
+        figure.add_trace(trace, row=2, col=1)
+    figure.update_layout(
+        title=f"{series.column}: {series.metric} per window vs {series.compared_with} (UTC)", height=520
+    )
     return figure
 
 

@@ -149,13 +149,16 @@ def bin_sql(binning: Binning, dialect: str) -> str:
             f"list_position([{listed}], v)" if dialect == "duckdb" else f"array_position(ARRAY[{listed}]::TEXT[], v)"
         )
         return f"CASE WHEN v IS NULL THEN NULL ELSE coalesce({found} - 1, {len(binning.categories)}) END"
-    lo, hi, k = binning.edges[0], binning.edges[-1], len(binning.edges) - 1
     nan = "isnan(v)" if dialect == "duckdb" else "v = CAST('NaN' AS DOUBLE PRECISION)"
-    lo_sql, hi_sql = f"CAST('{lo!r}' AS {double})", f"CAST('{hi!r}' AS {double})"
-    return (
-        f"CASE WHEN v IS NULL OR {nan} THEN NULL WHEN v < {lo_sql} THEN 0 WHEN v > {hi_sql} THEN {k + 1} "
-        f"ELSE 1 + least(CAST(floor((v - {lo_sql}) * {k} / ({hi_sql} - {lo_sql})) AS BIGINT), {k - 1}) END"
-    )
+    edges = [f"CAST('{e!r}' AS {double})" for e in binning.edges]
+
+    def search(lo: int, hi: int) -> str:  # bins lo..hi: the number of edges below v, by binary search
+        if lo == hi:
+            return str(lo)
+        mid = (lo + hi) // 2
+        return f"CASE WHEN v <= {edges[mid]} THEN {search(lo, mid)} ELSE {search(mid + 1, hi)} END"
+
+    return f"CASE WHEN v IS NULL OR {nan} THEN NULL ELSE {search(0, len(edges))} END"
 
 
 def is_feature(req: BinRequest, name: str | None, tables: dict[str, set[str]]) -> bool:
