@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -25,6 +26,9 @@ from rollbackkit import Registry
 from rollbackkit.bundle.compat import check
 from rollbackkit.errors import IncompatibleInput, InvalidInput
 from rollbackkit.ops.slot_scoring import SlotScores, score_in_slot
+from rollbackkit.serving.router import Router
+from rollbackkit.serving.scoring import _scored
+from rollbackkit.serving.shadow import InFlight
 from rollbackkit.serving.wire import encode_frame
 
 from .servers import TOKEN, Server, running_server
@@ -80,6 +84,7 @@ def test_a_warm_slot_answers_what_the_loaded_bundle_predicts(served: tuple[Path,
     repo, live, server = served
     sample = live.iloc[1000:2200].reset_index(drop=True)
     assert sample.isna().any().sum() >= 4  # NaN, NA in Int64, boolean and string columns
+    answers = {}
     for version, role in (("v1.0.0", "standby"), ("v1.1.0", "live")):
         scores = score_in_slot(repo, server.url, "model", "prod", version, sample)
         assert isinstance(scores, SlotScores), version
@@ -88,7 +93,8 @@ def test_a_warm_slot_answers_what_the_loaded_bundle_predicts(served: tuple[Path,
         expected = _loaded(repo, version, sample)
         pd.testing.assert_frame_equal(scores.outputs, expected.reset_index(drop=True))
         assert isinstance(scores.outputs["prediction"].iloc[0], str)
-    assert not scores.outputs.equals(_loaded(repo, "v1.0.0", sample))  # two models, two answers
+        answers[version] = scores.outputs
+    assert not answers["v1.0.0"].equals(answers["v1.1.0"])  # two models, two answers
 
 
 def test_live_requests_are_served_while_a_slot_scores_ten_thousand_rows(
@@ -102,18 +108,48 @@ def test_live_requests_are_served_while_a_slot_scores_ten_thousand_rows(
         assert server.predict(body).status_code == 200
         return time.perf_counter() - started
 
-    before = [timed(one[i % 40]) for i in range(60)]
+    before = [timed(one[i]) for i in range(30)]
     big = pd.concat([live] * 3, ignore_index=True).iloc[:10_000]
     done: list[SlotScores | None] = []
     scoring = threading.Thread(target=lambda: done.append(score_in_slot(repo, None, "model", "prod", "v1.0.0", big)))
     scoring.start()
-    during = []  # requests sent while the slot scores
+    during: list[float] = []  # requests sent while the slot scores
     while scoring.is_alive():
         during.append(timed(one[len(during) % 40]))
     scoring.join()
     assert done and done[0] is not None and (done[0].n, done[0].batches) == (10_000, 20)
     p99_before, p99_during = np.quantile(before, 0.99), np.quantile(during, 0.99)
     assert len(during) >= 3 and p99_during < max(5 * p99_before, p99_before + 0.5), (p99_before, p99_during, during)
+
+
+def test_each_batch_waits_for_the_live_request_being_scored(served: tuple[Path, pd.DataFrame, Server]) -> None:
+    repo, live, _ = served
+    router = Router()
+    slot = router.load(Registry(repo).load("model@v1.0.0"))
+    env = SimpleNamespace(router=router, in_flight=InFlight())
+    calls: list[tuple[float, bool]] = []
+    score = router.score
+
+    def watched(slot: Any, frame: pd.DataFrame, **options: Any) -> Any:
+        calls.append((time.monotonic(), env.in_flight.busy()))
+        return score(slot, frame, **options)
+
+    router.score = watched  # type: ignore[method-assign]
+    entered, ended = threading.Event(), []
+
+    def live_request() -> None:
+        with env.in_flight:
+            entered.set()
+            time.sleep(0.3)
+            ended.append(time.monotonic())
+
+    request = threading.Thread(target=live_request)
+    request.start()
+    entered.wait(5)
+    outputs, batches, _ = _scored(env, slot, live.iloc[:1200])  # type: ignore[arg-type]
+    request.join()
+    assert (len(outputs), batches, len(calls)) == (1200, 3, 3)
+    assert calls[0][0] >= ended[0] and not any(busy for _, busy in calls)
 
 
 def test_scoring_in_a_slot_logs_nothing_and_moves_no_traffic(served: tuple[Path, pd.DataFrame, Server]) -> None:
