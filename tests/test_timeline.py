@@ -25,13 +25,18 @@ import pytest
 
 from bench._timeline_history import many_assignments
 from rollbackkit.errors import InvalidInput, VersionNotFound
+from rollbackkit.ops.serving_now import now_of, serving_now
 from rollbackkit.ops.timeline import failed_gate_names, timeline
-from rollbackkit.registry.assignments import Deployments
+from rollbackkit.registry.assignments import Deployments, replay
 from rollbackkit.registry.repository import Repository
+from rollbackkit.registry.serving_state import Assignment
+from rollbackkit.registry.store import Registry
 from rollbackkit.widgets import TimelinePanel
 from rollbackkit.widgets._common import MAX_POINTS, points_in
 from rollbackkit.widgets.notebook_links import JupyterHost, jupyter_host, notebook_href
+from rollbackkit.widgets.serving_now import marks, now_badge, now_serving
 from rollbackkit.widgets.timeline import timeline_figure
+from rollbackkit.widgets.timeline_figure import MAX_VERSIONS, OTHERS, SHADOW_BUDGET
 
 from .conftest import copy_project
 from .story import Case, build_project
@@ -65,7 +70,7 @@ def day(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Path:
     # what the watchdog journals after its rollback: the failing deployment's breach (serving/watchdog.py)
     env.journal.append(
         "gate-breach", name="model", env="prod", version="v1.1.0", deployment=tag, gates=BREACH,
-        rolled_back=True, target="v1.0.0", breach_to_shift_ms=3.2,
+        failed_gates=["errors"], rolled_back=True, target="v1.0.0", breach_to_shift_ms=3.2,
     )  # fmt: skip
     params = {"name": "model", "env": "prod", "reason": "review the breach", "incident": "INC-9", "dry_run": True}
     run("rollback", params, repo=repo)
@@ -82,14 +87,10 @@ def test_a_day_of_shadow_steps_and_rollbacks_reads_as_shares_over_time(day: Path
     assert [s.share for s in t.spans["v1.0.0"] if s.role == "live"][-4:] == [100.0, 90.0, 50.0, 100.0]
     step = next(s for s in t.spans["v1.1.0"] if s.share == 50.0)
     assert t.share_at(step.start) == {"v1.0.0": 50.0, "v1.1.0": 50.0}  # a shadow takes no share
-    auto = next(e for e in t.events if e.kind == "auto-rollback")
-    assert (auto.actor, auto.failed_gates, auto.detail) == (
-        "watchdog",
-        ("errors", "segment-drift"),
-        "rolled back from v1.1.0",
-    )
+    auto = next(e for e in t.events if e.kind == "auto-rollback")  # failed gates as journalled, never parsed back
+    assert (auto.actor, auto.failed_gates, auto.detail) == ("watchdog", ("errors",), "rolled back from v1.1.0")
     breach = next(e for e in t.events if e.kind == "gate-breach")
-    assert (breach.version, breach.detail) == ("v1.1.0", "rolled back to v1.0.0")
+    assert (breach.version, breach.detail, breach.failed_gates) == ("v1.1.0", "rolled back to v1.0.0", ("errors",))
     book = next(e for e in t.events if e.kind == "runbook")
     assert book.runbook is not None and (book.incident, book.version) == ("INC-9", "v1.0.0")
     assert t.serving_now is not None and t.serving_now.words() == "v1.0.0 (100%)"
@@ -106,10 +107,13 @@ def test_the_figure_stacks_shares_marks_now_and_keeps_reasons_in_hover(day: Path
     shadow = [d for d in figure.data if "shadow (mirror" in (d.name or "")]
     assert len(shadow) == 1 and shadow[0].stackgroup is None
     hover = " ".join(" ".join(d.hovertext) for d in figure.data if d.hovertext is not None)
-    assert "score a mirror first" in hover and "INC-3" in hover and "failed gates: errors, segment-drift" in hover
+    assert "score a mirror first" in hover and "INC-3" in hover and "failed gates: errors" in hover
+    assert "segment-drift" in hover  # the watchdog's whole words
     texts = [a.text for a in figure.layout.annotations]
     assert texts[0] == "now: v1.0.0 100%" and all(len(re.sub("<[^>]+>", "", x)) <= 26 for x in texts)
-    assert "errors, segment-drift" in texts[1]  # the breach, short; the whole reason is in its hover
+    assert "errors" in texts[1]  # the breach, short; the whole reason is in its hover
+    assert shadow[0].line.color == bands[1].line.color  # a version's shadow in its band's colour
+    assert figure.layout.uirevision == "model/prod"  # a refresh keeps the user's zoom
     assert points_in(figure) <= MAX_POINTS
 
 
@@ -118,9 +122,18 @@ def test_the_panel_marks_what_serves_and_opens_the_runbook_inside_itself(day: Pa
     assert "rollbackkit-serving-now" in panel.header.value and "v1.0.0 (100%)" in panel.header.value
     assert "INC-9" in panel.runbook_list.value and panel.message.value == ""
     assert len(panel.assignments) == 7 and panel.serving[-1][1] == "v1.0.0"
+    assert "color:white" not in panel.header.value.replace(" ", "") and "rgba(" in panel.header.value  # dark theme
+    assert f"live since {panel.timeline.serving_now.since:%Y-%m-%d %H:%M}" in panel.header.value  # type: ignore[union-attr]
     panel.open_runbook(0)
     assert "rollbackkit-runbook-view" in panel.viewer.value and "srcdoc=" in panel.viewer.value
     assert "review the breach" in panel.viewer.value  # the executed notebook's own content, rendered
+    page = html.unescape(panel.viewer.value.split('srcdoc="')[1])
+    assert "sandbox=''" in panel.viewer.value and "<script" not in page and "cdnjs" not in page  # air-gapped, inert
+    assert len(panel.viewer.value) < 150_000 and "CanvasText" in page  # small; its own light/dark colours
+    first, last = panel.timeline.start, panel.timeline.end  # type: ignore[union-attr]
+    panel.figure.update_xaxes(range=[first, first + (last - first) / 2], autorange=False)  # the user zooms in
+    panel.refresh()
+    assert panel.figure.layout.xaxis.range is not None and panel.figure.layout.uirevision == "model/prod"
     panel.open_runbook("audit/runbooks/not-there.ipynb")
     assert panel.viewer.value.count("rollbackkit-error") == 1 and "Traceback" not in panel.viewer.value
     watching = TimelinePanel("model", "prod", day, live=3600)  # refreshes itself (pausable) off the kernel's thread
@@ -167,6 +180,36 @@ def test_many_versions_fold_into_bands_binned_by_time_under_the_budget() -> None
     assert points_in(figure) <= MAX_POINTS and "events drawn" in figure.layout.title.text
 
 
+def test_shadows_share_one_point_budget_and_take_their_versions_colours() -> None:
+    t = fake_timeline(versions=30, changes=600, shadows=400)  # 12,000 shadow spans
+    figure = timeline_figure(t)
+    bands = {d.legendgroup: d.line.color for d in figure.data if d.stackgroup == "traffic"}
+    shadows = [d for d in figure.data if "shadow (mirror" in (d.name or "")]
+    assert points_in(figure) <= MAX_POINTS and sum(len(d.x) for d in shadows) <= SHADOW_BUDGET
+    assert len(shadows) <= MAX_VERSIONS and all(d.line.color == bands[d.legendgroup] for d in shadows)
+    assert shadows[-1].name.endswith(" other versions shadow (mirror, answers nobody)")
+    assert shadows[-1].line.color == OTHERS and shadows[-1].legendgroup == "19 other versions"  # with their band
+
+
+def test_what_serves_now_is_one_rule_for_the_timeline_and_every_badge(day: Path) -> None:
+    t = timeline(day, "model", "prod")
+    assert serving_now(Registry(day), ["model"], "prod") == [t.serving_now]
+    assert [m.label() for m in now_serving(Registry(day), ["model"])] == ["serving prod"]
+    step = next(s for s in t.spans["v1.1.0"] if s.share == 50.0)
+    during = timeline(day, "model", "prod", until=step.start - timedelta(seconds=0.5)).serving_now
+    assert during is not None and during.words() == "v1.0.0 (90%) + canary v1.1.0 (10%)"
+    assert during.since == t.events[0].time  # live since its deploy: not since the canary took its 10%
+    old = [
+        Assignment("m", "prod", "v1", "m#prod#1", "", "deploy", timestamp=1_790_000_000),
+        Assignment("m", "prod", "v2", "m#prod#2", "", "shadow", timestamp=1_790_000_060),  # no percent: all requests
+    ]
+    now = now_of(old, replay("m", "prod", old))
+    assert now is not None and now.shadow_percent == 100.0 and "scores 100% of requests" in now.words()
+    assert [(m.label(), m.share) for m in marks(now)] == [("serving prod", 100.0), ("shadow prod", 100.0)]
+    badge = now_badge(marks(now)[1])
+    assert "color:white" not in badge.replace(" ", "") and "rgba(110,119,129,0.18)" in badge  # light and dark themes
+
+
 LOOK = """\
 import json
 from rollbackkit.widgets import TimelinePanel
@@ -194,6 +237,7 @@ def test_the_runbook_link_is_built_for_the_host_the_kernel_runs_under(tmp_path: 
     (runtime / "jpserver-4242.json").write_text(json.dumps(server))
     host = jupyter_host(environ={}, parent=4242)  # the server that started this kernel
     assert host == JupyterHost("lab", tmp_path, "/user/ada/")
+    assert jupyter_host(environ={"JPY_PARENT_PID": "4242"}) == host  # started through conda run, uv, pixi, a script
     notebook = tmp_path / "project" / "audit" / "runbooks" / "20261130T2200Z rollback.ipynb"
     assert notebook_href(notebook, host) == "/user/ada/lab/tree/project/audit/runbooks/20261130T2200Z%20rollback.ipynb"
     assert notebook_href(Path("/elsewhere/x.ipynb"), host) is None  # outside the server's root: the panel view only

@@ -19,8 +19,9 @@ from rollbackkit.ops.timeline_types import ServingNow, Span, Timeline, TimelineE
 from .servers import stop
 
 
-def fake_timeline(versions: int, changes: int, seed: int = 0) -> Timeline:
-    """``changes`` deploys and canaries among ``versions`` versions, a minute apart (no repository)."""
+def fake_timeline(versions: int, changes: int, seed: int = 0, shadows: int = 0) -> Timeline:
+    """``changes`` deploys and canaries among ``versions`` versions, a minute apart, and ``shadows``
+    short shadow spans per version spread over the whole time (no repository)."""
     rng = np.random.default_rng(seed)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     names = [f"v1.{i}.0" for i in range(versions)]
@@ -40,6 +41,10 @@ def fake_timeline(versions: int, changes: int, seed: int = 0) -> Timeline:
             spans.setdefault(live, []).append(Span(live, begin, end, 100.0, "live", f"m#p#{i}"))
             events.append(TimelineEvent(begin, "deploy", live, "release", "ada", share=100.0))
     end = start + timedelta(minutes=changes)
+    for v in names if shadows else ():
+        for k in rng.choice(changes, size=min(shadows, changes), replace=False):
+            begin = start + timedelta(minutes=int(k), seconds=5)
+            spans.setdefault(v, []).append(Span(v, begin, begin + timedelta(seconds=40), 25.0, "shadow", f"m#s#{k}"))
     now = ServingNow(live, 100.0, f"m#p#{changes}")
     return Timeline("model", "prod", start, end, {k: tuple(v) for k, v in spans.items()}, tuple(events), now)
 

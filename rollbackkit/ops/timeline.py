@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from rollbackkit.errors import InvalidInput
+from rollbackkit.ops.serving_now import now_of, shares
 from rollbackkit.ops.timeline_types import (
     EventKind,
-    Role,
     ServingNow,
     Span,
     Timeline,
@@ -77,13 +77,14 @@ def timeline(repo: str | Path | Repository, name: str, env: str, *, since: When 
     spans = _clipped(_spans(mine, states[1:], now), start, end)
     entries = registry.journal().entries()
     clock = _TagClock(mine, entries)
-    events = [*_assignment_events(mine, states), *_breaches(entries, name, env, clock)]
+    named = {str(e["tag"]): _names(e["failed_gates"]) for e in entries if e.get("tag") and "failed_gates" in e}
+    events = [*_assignment_events(mine, states, named), *_breaches(entries, name, env, clock)]
     runbooks = _runbooks(registry, name, env, {e.incident for e in events if e.incident}, clock)
     for r in runbooks:  # a runbook is about the version that served when it ran
         version = _state_at(mine, states, r.time).version or "?"
         events.append(TimelineEvent(r.time, "runbook", version, r.verdict, "", r.incident, runbook=r))
     shown = sorted((e for e in events if start <= e.time <= end), key=lambda e: e.time)
-    serving = _serving_now(_state_at(mine, states, end))
+    serving = now_of(mine, states, _index_at(mine, end))
     kept = tuple(r for r in runbooks if start <= r.time <= end)
     return Timeline(name, env, start, end, spans, tuple(shown), serving, kept, known)
 
@@ -103,32 +104,19 @@ def _time(stamp: float) -> datetime:
     return datetime.fromtimestamp(stamp, UTC)
 
 
-def _shares(state: Serving) -> list[tuple[str, Role, float, str]]:
-    """``(version, role, share, tag)`` of everything serving (or shadowing) in ``state``."""
-    out: list[tuple[str, Role, float, str]] = []
-    canary = float(state.canary_percent or 0) if state.canary is not None else 0.0
-    if state.live is not None:
-        out.append((state.live.version, "live", 100.0 - canary, state.live.tag))
-    if state.canary is not None:
-        out.append((state.canary.version, "canary", canary, state.canary.tag))
-    if state.shadow is not None:
-        out.append((state.shadow.version, "shadow", float(state.shadow_percent or 100), state.shadow.tag))
-    return out
-
-
 def _spans(history: list[Assignment], states: list[Serving], now: datetime) -> dict[str, list[Span]]:
     """Each version's spans: one per run of an unchanged (role, share), merged across assignments."""
     spans: dict[str, list[Span]] = {}
     times = [_time(a.timestamp) for a in history] + [now]
     for i, state in enumerate(states):
         begin, end = times[i], times[i + 1]
-        for version, role, share, tag in _shares(state):
-            runs = spans.setdefault(version, [])
+        for part in shares(state):
+            runs = spans.setdefault(part.version, [])
             last = runs[-1] if runs else None
-            if last is not None and last.end == begin and (last.role, last.share) == (role, share):
-                runs[-1] = Span(version, last.start, end, share, role, last.tag)
+            if last is not None and last.end == begin and (last.role, last.share) == (part.role, part.percent):
+                runs[-1] = Span(part.version, last.start, end, part.percent, part.role, last.tag)
             elif end > begin or i == len(states) - 1:
-                runs.append(Span(version, begin, end, share, role, tag))
+                runs.append(Span(part.version, begin, end, part.percent, part.role, part.tag))
     return spans
 
 
@@ -146,7 +134,8 @@ def _clipped(spans: dict[str, list[Span]], start: datetime, end: datetime) -> di
 
 
 def failed_gate_names(summary: str) -> tuple[str, ...]:
-    """The gate names in a gate summary (``rollback: errors error rate 0.12 > 0.05; ...``), sorted."""
+    """The gate names in a gate summary (``rollback: errors error rate 0.12 > 0.05; ...``), sorted:
+    for journal entries and tags written before the watchdog journalled ``failed_gates``."""
     body = summary.removeprefix("gate failed: ")
     decision, sep, rest = body.partition(": ")
     if not sep or " " in decision:
@@ -154,10 +143,19 @@ def failed_gate_names(summary: str) -> tuple[str, ...]:
     return tuple(sorted({part.strip().split(" ")[0].rstrip(":") for part in rest.split("; ") if part.strip()}))
 
 
-def _assignment_events(history: list[Assignment], states: list[Serving]) -> Iterable[TimelineEvent]:
+def _names(value: Any) -> tuple[str, ...]:
+    """Gate names as journalled (a list), sorted; anything else reads as none."""
+    return tuple(sorted({str(v) for v in value})) if isinstance(value, list | tuple) else ()
+
+
+def _assignment_events(
+    history: list[Assignment], states: list[Serving], named: dict[str, tuple[str, ...]]
+) -> Iterable[TimelineEvent]:
+    """One event per assignment; an automatic rollback's failed gates as the watchdog journalled
+    them (``named``, by tag), parsed from its words only for entries older than that field."""
     for a, before, after in zip(history, states, states[1:], strict=False):
         kind, share, detail = _kind(a, before, after)
-        failed = failed_gate_names(a.gates or a.reason) if a.action == "auto-rollback" else ()
+        failed = () if a.action != "auto-rollback" else named.get(a.tag) or failed_gate_names(a.gates or a.reason)
         yield TimelineEvent(
             _time(a.timestamp), kind, a.version, a.reason, a.actor, a.incident, failed, None, a.tag, share, detail
         )
@@ -214,7 +212,7 @@ def _breaches(entries: list[dict[str, Any]], name: str, env: str, clock: _TagClo
             detail = f"rolled back to {entry.get('target')}"
         else:
             detail = f"traffic stayed: {entry.get('reason') or 'no rollback target'}"
-        failed = tuple(entry.get("failed_gates") or ()) or failed_gate_names(gates)
+        failed = _names(entry["failed_gates"]) if "failed_gates" in entry else failed_gate_names(gates)
         yield TimelineEvent(
             clock(_parse_time(entry.get("time"))), "gate-breach", str(entry.get("version") or "?"), gates, "watchdog",
             str(entry.get("incident") or ""), failed, None, str(entry.get("deployment") or ""), None, detail,
@@ -271,19 +269,9 @@ def _parameters(path: Path) -> dict[str, Any]:
 
 def _state_at(history: list[Assignment], states: list[Serving], when: datetime) -> Serving:
     """The serving state at ``when`` (``states`` from :func:`replay`: one before the first assignment)."""
-    return states[bisect_right([a.timestamp for a in history], when.timestamp())]
+    return states[_index_at(history, when)]
 
 
-def _serving_now(state: Serving) -> ServingNow | None:
-    if state.live is None:
-        return None
-    canary = float(state.canary_percent or 0) if state.canary is not None else None
-    return ServingNow(
-        state.live.version,
-        100.0 - (canary or 0.0),
-        state.live.tag,
-        state.canary.version if state.canary else None,
-        canary,
-        state.shadow.version if state.shadow else None,
-        float(state.shadow_percent or 100) if state.shadow else None,
-    )
+def _index_at(history: list[Assignment], when: datetime) -> int:
+    """How many of ``history`` happened by ``when`` (the index of the state then)."""
+    return bisect_right([a.timestamp for a in history], when.timestamp())

@@ -7,10 +7,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from rollbackkit.ops.serving_now import Role, ServingNow
+
+__all__ = ["EventKind", "Role", "ServingNow", "Span", "Timeline", "TimelineEvent", "TimelineRunbook"]
+
 EventKind = Literal[
     "deploy", "canary", "step", "promote", "rollback", "auto-rollback", "shadow", "gate-breach", "runbook"
 ]
-Role = Literal["live", "canary", "shadow"]
 
 
 @dataclass(frozen=True)
@@ -73,28 +76,6 @@ class TimelineEvent:
     tag: str = ""
     share: float | None = None
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class ServingNow:
-    """What serves now: the live version and its share, and a canary or shadow beside it."""
-
-    version: str
-    share: float
-    tag: str
-    canary: str | None = None
-    canary_percent: float | None = None
-    shadow: str | None = None
-    shadow_percent: float | None = None
-
-    def words(self) -> str:
-        """``v1.0.0 (80%) + canary v1.1.0 (20%)``."""
-        said = f"{self.version} ({self.share:g}%)"
-        if self.canary:
-            said += f" + canary {self.canary} ({self.canary_percent:g}%)"
-        if self.shadow:
-            said += f" + shadow {self.shadow} (scores {self.shadow_percent:g}% of requests)"
-        return said
 
 
 @dataclass(frozen=True)

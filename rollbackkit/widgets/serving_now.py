@@ -1,17 +1,24 @@
-"""What serves now, and its badge: the one mark every panel that shows versions uses."""
+"""The "serving now" badge every panel that shows versions uses.
+
+What serves is worked out once, in :mod:`rollbackkit.ops.serving_now` (the timeline reads the
+same); this module only turns it into :class:`NowServing` marks and their badge.
+"""
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from rollbackkit.cards import TONES
+from rollbackkit.ops.serving_now import Role, ServingNow
 
 if TYPE_CHECKING:
-    from rollbackkit.registry.serving_state import Serving
     from rollbackkit.registry.store import Registry
 
-Role = Literal["live", "canary", "shadow"]
-ROLE_COLOURS = {"live": "#1a7f37", "canary": "#9a6700", "shadow": "#57606a"}
+ROLE_TONES = {"live": TONES["good"], "canary": TONES["doubt"], "shadow": TONES["quiet"]}
+"""Each role's tint (the cards' tones), drawn translucent under the theme's own text colour."""
 
 
 @dataclass(frozen=True)
@@ -25,13 +32,15 @@ class NowServing:
         role: ``live`` (what serves), ``canary`` or ``shadow`` (mirrored, answers nobody).
         share: Percent of requests it answers (``live``: what the canary leaves; a shadow's
             percent of live requests it scores).
+        since: When the live version became live (None for a canary or a shadow).
     """
 
     name: str
     version: str
     env: str
     role: Role
-    share: int | None
+    share: float | None
+    since: datetime | None = None
 
     @property
     def ref(self) -> str:
@@ -41,41 +50,37 @@ class NowServing:
     def label(self) -> str:
         """``serving prod``, ``canary 10% prod``, ``shadow 5% prod``, ``serving 90% prod``."""
         word = "serving" if self.role == "live" else self.role
-        share = f" {self.share}%" if self.share is not None and self.share != 100 else ""
+        share = f" {self.share:g}%" if self.share is not None and self.share != 100 else ""
         return f"{word}{share} {self.env}"
 
 
-def of_state(state: Serving) -> list[NowServing]:
-    """The versions a serving state sends traffic to (live first)."""
-    out = []
-    canary = state.canary_percent
-    if state.version is not None:
-        out.append(NowServing(state.name, state.version, state.env, "live", 100 - (canary or 0)))
-    if state.canary is not None:
-        out.append(NowServing(state.name, state.canary.version, state.env, "canary", canary))
-    if state.shadow is not None:
-        out.append(NowServing(state.name, state.shadow.version, state.env, "shadow", state.shadow_percent))
-    return out
+def marks(now: ServingNow) -> list[NowServing]:
+    """One mark per version in ``now`` (live first)."""
+    return [
+        NowServing(now.name, p.version, now.env, p.role, p.percent, now.since if p.role == "live" else None)
+        for p in now.parts()
+    ]
 
 
 def now_serving(registry: Registry, names: list[str], env: str | None = None) -> list[NowServing]:
     """What serves each of ``names`` in every environment it was assigned to (or ``env``) now."""
-    from rollbackkit.registry.assignments import Deployments, replay
+    from rollbackkit.ops.serving_now import serving_now
 
-    deployments = Deployments(registry)
-    out: list[NowServing] = []
-    for name in names:
-        history = deployments.history(name, env)
-        for each in sorted({a.env for a in history}):
-            out += of_state(replay(name, each, [a for a in history if a.env == each])[-1])
-    return out
+    return [mark for now in serving_now(registry, names, env) for mark in marks(now)]
 
 
 def now_badge(now: NowServing) -> str:
-    """A coloured "serving prod" / "canary 10% prod" label (class ``rollbackkit-serving-now``)."""
-    colour = ROLE_COLOURS[now.role]
+    """A tinted "serving prod" / "canary 10% prod" label (class ``rollbackkit-serving-now``)."""
+    since = f" since {now.since:%Y-%m-%d %H:%M} UTC" if now.since else ""
+    return tinted(now.role, now.label(), f"{now.ref} now{since}")
+
+
+def tinted(role: Role, text: str, title: str = "") -> str:
+    """``text`` in a role's badge, readable on light and dark themes: the theme's own text colour
+    on a translucent tint (never white on a fixed colour)."""
+    rgb = ROLE_TONES[role]
     return (
-        f"<span class='rollbackkit-serving-now rollbackkit-now-{now.role}' title='{html.escape(now.ref)} now' "
-        f"style='color:white;background:{colour};padding:1px 6px;border-radius:8px;font-size:90%;"
-        f"white-space:nowrap'>{html.escape(now.label())}</span>"
+        f"<span class='rollbackkit-serving-now rollbackkit-now-{role}' title='{html.escape(title)}' "
+        f"style='color:inherit;background:rgba({rgb},0.18);border:1px solid rgba({rgb},0.7);padding:0 6px;"
+        f"border-radius:8px;font-size:90%;white-space:nowrap'>{html.escape(text)}</span>"
     )

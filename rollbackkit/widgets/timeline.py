@@ -91,6 +91,9 @@ class TimelinePanel(widgets.VBox):
         self.message.value = f"<div class='rollbackkit-empty'>{html.escape(t.empty_words())}</div>" if t.empty else ""
         self.header.value = _header(t)
         figure = timeline_figure(t)
+        zoomed = self.figure.layout.xaxis.autorange is False and self.figure.layout.xaxis.range
+        if zoomed and figure.layout.uirevision == self.figure.layout.uirevision:  # keep the user's zoom
+            figure.update_xaxes(range=list(self.figure.layout.xaxis.range), autorange=False)
         with self.figure.batch_update():
             self.figure.data = []
             self.figure.layout = figure.layout
@@ -166,23 +169,16 @@ def _choice(r: TimelineRunbook) -> str:
 
 
 def _header(t: Timeline) -> str:
-    """The title and the version serving now (class ``rollbackkit-serving-now``)."""
+    """The title and the version serving now (class ``rollbackkit-serving-now``), live since when."""
+    from rollbackkit.widgets.serving_now import tinted
+
     title = f"<b>{html.escape(t.name)}</b> in <b>{html.escape(t.env)}</b>"
     now = t.serving_now
     if now is None:
         return f"<div>{title}: nothing serves</div>"
-    mark = (
-        "<span class='rollbackkit-serving-now rollbackkit-now-live' style='color:white;background:#1a7f37;"
-        f"padding:1px 6px;border-radius:8px'>serving now: {html.escape(now.words())}</span>"
-    )
-    return f"<div>{title} {mark} <span style='color:#57606a'>since {_since(t):%Y-%m-%d %H:%M} UTC</span></div>"
-
-
-def _since(t: Timeline) -> Any:
-    now = t.serving_now
-    spans = t.spans.get(now.version, ()) if now else ()
-    live = [s for s in spans if s.role == "live"]
-    return live[-1].start if live else t.end
+    mark = tinted("live", f"serving now: {now.words()}", f"{t.name}@{now.version} now")
+    since = f" <span style='opacity:0.75'>live since {now.since:%Y-%m-%d %H:%M} UTC</span>" if now.since else ""
+    return f"<div>{title} {mark}{since}</div>"
 
 
 def _link(runbook: TimelineRunbook, host: Any) -> Safe:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 EVENT_BUDGET = 3_000
 """The most event markers drawn (rollbacks, breaches and runbooks first; the rest thinned evenly)."""
 SHADOW_BUDGET = 1_000
-"""The most points of shadow lines."""
+"""The most points of shadow lines, all versions together (the latest spans)."""
 MAX_VERSIONS = 12
 """Versions drawn one by one; the rest share one "other versions" band."""
 ANNOTATED_BREACHES = 3
@@ -59,16 +59,20 @@ def timeline_figure(t: Timeline) -> go.Figure:
     import plotly.graph_objects as go
 
     title = f"{t.name} in {t.env}: share of traffic per version"
-    figure = go.Figure(layout=_layout(title))
+    figure = go.Figure(layout=_layout(title, f"{t.name}/{t.env}"))
     if t.empty:
         figure.add_annotation(
             text=html.escape(t.empty_words()), showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5
         )
         return figure
     events, drawn_note = _thinned(list(t.events))
-    shadows = _shadow_traces(t)
+    versions, edges, shares = _share_matrix(t)
+    versions, shares = _fold_versions(t, versions, shares, edges)
+    colours = _colours(t, versions)
+    shadows = _shadow_traces(t, colours)
     budget = MAX_POINTS - len(events) - sum(len(s.x) for s in shadows)
-    figure.add_traces([*_share_traces(t, budget), *shadows, *_event_traces(events)])
+    bands = _share_traces(t, versions, edges, shares, budget, colours)
+    figure.add_traces([*bands, *shadows, *_event_traces(events)])
     _mark_now(figure, t)
     _annotate_breaches(figure, [e for e in events if e.kind == "gate-breach"])
     if drawn_note:
@@ -76,9 +80,11 @@ def timeline_figure(t: Timeline) -> go.Figure:
     return figure
 
 
-def _layout(title: str) -> dict[str, Any]:
+def _layout(title: str, revision: str) -> dict[str, Any]:
+    """The layout; ``uirevision`` (same model and environment) keeps a user's zoom across refreshes."""
     return {
         "title": title,
+        "uirevision": revision,
         "height": 380,
         "margin": {"t": 60, "b": 40, "l": 50, "r": 20},
         "yaxis": {"title": "% of traffic", "range": [0, 126], "tickvals": [0, 25, 50, 75, 100]},
@@ -133,13 +139,31 @@ def _binned(edges: np.ndarray, shares: np.ndarray, bins: int) -> tuple[np.ndarra
     return grid, np.diff(at_grid, axis=1) / np.diff(grid)
 
 
-def _share_traces(t: Timeline, budget: int) -> list[Any]:
+def _colours(t: Timeline, versions: list[str]) -> dict[str, str]:
+    """Each drawn version's colour (its band's; a version that only shadowed takes the next free
+    one), grey for folded ones: a version's shadow line has its band's colour."""
+    colours = {v: OTHERS if _folded(v) else PALETTE[i % len(PALETTE)] for i, v in enumerate(versions)}
+    folded = any(_folded(v) for v in versions)
+    for version, spans in t.spans.items():
+        if version in colours or not any(s.role == "shadow" for s in spans):
+            continue
+        used = len([v for v in colours if not _folded(v)])
+        colours[version] = OTHERS if folded or used >= MAX_VERSIONS else PALETTE[used % len(PALETTE)]
+    return colours
+
+
+def _folded(version: str) -> bool:
+    """True for the "N other versions" band (a version name has no spaces)."""
+    return version.endswith(" other versions")
+
+
+def _share_traces(
+    t: Timeline, versions: list[str], edges: np.ndarray, shares: np.ndarray, budget: int, colours: dict[str, str]
+) -> list[Any]:
     import plotly.graph_objects as go
 
-    versions, edges, shares = _share_matrix(t)
     if not versions or len(edges) < 2:
         return []
-    versions, shares = _fold_versions(t, versions, shares, edges)
     binned = len(versions) * len(edges) > budget
     if binned:
         edges, shares = _binned(edges, shares, max(budget // len(versions) - 1, 2))
@@ -149,8 +173,6 @@ def _share_traces(t: Timeline, budget: int) -> list[Any]:
     for row, version in enumerate(versions):
         y = np.append(shares[row], shares[row, -1])  # the last interval drawn to its end
         serving = version == now
-        folded = row == MAX_VERSIONS - 1 and len(versions) == MAX_VERSIONS and version.endswith(" other versions")
-        colour = OTHERS if folded else PALETTE[row % len(PALETTE)]
         how = "mean share in this bin" if binned else "share"
         traces.append(
             go.Scatter(
@@ -159,7 +181,7 @@ def _share_traces(t: Timeline, budget: int) -> list[Any]:
                 name=f"{version} \u25c0 serving now" if serving else version,
                 legendgroup=version,
                 mode="lines",
-                line={"shape": "hv", "width": 1, "color": colour},
+                line={"shape": "hv", "width": 1, "color": colours[version]},
                 stackgroup="traffic",
                 hovertemplate=f"{html.escape(version)}: %{{y:.1f}}% ({how})<br>%{{x}}<extra></extra>",
             )
@@ -167,28 +189,36 @@ def _share_traces(t: Timeline, budget: int) -> list[Any]:
     return traces
 
 
-def _shadow_traces(t: Timeline) -> list[Any]:
+def _shadow_traces(t: Timeline, colours: dict[str, str]) -> list[Any]:
+    """Dotted shadow lines in their version's colour: at most :data:`SHADOW_BUDGET` points in all
+    (the latest spans), versions without a colour of their own folded into one grey line."""
     import plotly.graph_objects as go
 
+    spans = sorted((s for runs in t.spans.values() for s in runs if s.role == "shadow"), key=lambda s: s.start)
+    spans = spans[len(spans) - SHADOW_BUDGET // 3 :] if len(spans) > SHADOW_BUDGET // 3 else spans
+    groups: dict[str, list[Any]] = {}
+    for s in spans:
+        own = colours.get(s.version, OTHERS) != OTHERS
+        groups.setdefault(s.version if own else "", []).append(s)
+    others = len({s.version for s in groups.get("", [])})
     traces = []
-    for row, (version, spans) in enumerate(t.spans.items()):
-        shadow = [s for s in spans if s.role == "shadow"][-SHADOW_BUDGET // 3 :]
-        if not shadow:
-            continue
+    for version, chosen in sorted(groups.items(), key=lambda g: g[0] == ""):  # the folded line last
         x: list[Any] = []
         y: list[Any] = []
-        for s in shadow:
+        for s in chosen:
             x += [s.start, s.end, None]
             y += [s.share, s.share, None]
+        who = html.escape(version) if version else "%{customdata}"
         traces.append(
             go.Scatter(
                 x=x,
                 y=y,
                 mode="lines",
-                name=f"{version} shadow (mirror, answers nobody)",
-                legendgroup=version,
-                line={"dash": "dot", "color": PALETTE[row % len(PALETTE)]},
-                hovertemplate=f"shadow {html.escape(version)} scores %{{y:.0f}}% of requests<extra></extra>",
+                name=f"{version or f'{others} other versions'} shadow (mirror, answers nobody)",
+                legendgroup=version or next((v for v in colours if _folded(v)), "other versions"),
+                line={"dash": "dot", "color": colours.get(version, OTHERS)},
+                customdata=None if version else [s.version for s in chosen for _ in range(3)],
+                hovertemplate=f"shadow {who} scores %{{y:.0f}}% of requests<extra></extra>",
             )
         )
     return traces
