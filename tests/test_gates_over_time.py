@@ -117,7 +117,7 @@ def iris(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> tuple
 
 
 def test_late_labels_show_their_counts_rising_and_the_history_survives_a_restart(
-    iris: tuple[Path, pd.DataFrame],
+    iris: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo, truth = iris
     log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
@@ -204,6 +204,10 @@ def test_late_labels_show_their_counts_rising_and_the_history_survives_a_restart
             rollbackkit.gate_history(repo, "model", "prod", since=since).evaluations[0].time
             >= offline.evaluations[1].time
         )
+
+    monkeypatch.setattr("rollbackkit.ops.gate_history.log_server", lambda *args: "http://127.0.0.1:1")
+    fallen = rollbackkit.gate_history(repo, "model", "prod", version="v1.2.0")  # the server stopped mid-call
+    assert fallen.where == "log file" and fallen.evaluations == offline.evaluations
 
 
 # ----------------------------------------------------------------------------- the shared store

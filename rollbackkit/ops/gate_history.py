@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from rollbackkit.errors import InvalidInput
+from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.ops.predictions import has_log, log_server
 from rollbackkit.registry.assignments import Deployments, replay, require_known
 from rollbackkit.registry.repository import Repository
@@ -151,7 +151,8 @@ def gate_history(
         VersionNotFound: ``name`` is not registered or was never in ``env`` (the hint lists the known ones).
         InvalidInput: There is no prediction log (a server under ``--no-log``, none started yet),
             or ``since``/``until`` is not a time.
-        ServerError: The server refused or did not answer.
+        ServerError: The server refused or did not answer (a running server found, not named,
+            that stops answering is no error: the log is read instead).
     """
     registry = Repository(repo)
     require_known(registry, name, env)
@@ -163,19 +164,27 @@ def gate_history(
             f"Serve it with a log (rollbackkit serve {name} --env {env}, without --no-log).",
         )
     query: dict[str, Any] = {"since": _iso(start), "until": _iso(end), "version": version, "most": most}
-    if url is not None:
-        answer = admin_call(registry.paths, url, "gate_history", query)
-        where = url
-    else:
-        log = open_log(registry.paths, existing=True, sinks=False)
-        try:
-            answer = history_answer(log, name, env, **query)
-        finally:
-            log.close()
-        where = "store" if getattr(log, "dialect", "") == "postgresql" else "log file"
+    try:
+        answer, where = (admin_call(registry.paths, url, "gate_history", query), url) if url else (None, "")
+    except ServerError as exc:  # the running server stopped meanwhile: its log is free to read
+        if server is not None or not exc.message.startswith("Cannot reach"):
+            raise
+        answer = None
+    if answer is None:
+        answer, where = _from_log(registry, name, env, query)
     evaluations = tuple(GateEvaluation.from_dict(e) for e in answer["evaluations"])
     marks = _rollbacks(registry, name, env, start, end)
     return GateHistory(name, env, evaluations, marks, where, bool(answer.get("truncated")))
+
+
+def _from_log(registry: Repository, name: str, env: str, query: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The history answer read from the log file or the store itself, and which it was."""
+    log = open_log(registry.paths, existing=True, sinks=False)
+    try:
+        answer = history_answer(log, name, env, **query)
+    finally:
+        log.close()
+    return answer, "store" if getattr(log, "dialect", "") == "postgresql" else "log file"
 
 
 def _series(pairs: list[tuple[GateEvaluation, GateSeen]]) -> GateSeries:
