@@ -32,7 +32,7 @@ from rollbackkit.ops.traffic import deploy
 from rollbackkit.registry.audit_keys import signer
 from rollbackkit.registry.journal import Journal
 
-from .conftest import copy_project, git, run_cli
+from .conftest import copy_project, git, run_cli, shared_template
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,18 @@ def cli(repo: Path, *args: str, code: int = 0, env: dict[str, str] | None = None
 @pytest.fixture(scope="module")
 def incident_template(served_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """v1.1.0 deployed over v1.0.0, then rolled back by the real rollback runbook (INC-21)."""
-    repo = copy_project(served_template, tmp_path_factory.mktemp("incident-template"))
-    deploy(repo, "churn@v1.1.0", "prod", reason="boosted model")
-    features = repo.parent / "live.parquet"
-    churn_frame(300, seed=71)[ALL_FEATURES].to_parquet(features)
-    values = {"name": "churn", "env": "prod", "reason": "tail degraded", "incident": "INC-21"}
-    result = run("rollback", {**values, "features": str(features)}, repo=repo)
-    assert (result.status, result.verdict) == ("ok", "rolled-back"), result.error
-    return repo
+
+    def build(root: Path) -> Path:
+        repo = copy_project(served_template, root)
+        deploy(repo, "churn@v1.1.0", "prod", reason="boosted model")
+        features = repo.parent / "live.parquet"
+        churn_frame(300, seed=71)[ALL_FEATURES].to_parquet(features)
+        values = {"name": "churn", "env": "prod", "reason": "tail degraded", "incident": "INC-21"}
+        result = run("rollback", {**values, "features": str(features)}, repo=repo)
+        assert (result.status, result.verdict) == ("ok", "rolled-back"), result.error
+        return repo
+
+    return shared_template(tmp_path_factory, "incident-template", build)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from rollbackkit.bundle.conform import conform
 from rollbackkit.serving.wire import decode_frame, encode_frame
 
-from .conftest import copy_project, new_repo, run_cli
+from .conftest import copy_project, new_repo, run_cli, shared_template
 from .servers import TOKEN, running_server
 
 ADMIN = {"ROLLBACKKIT_ADMIN_TOKEN": TOKEN}
@@ -39,20 +39,24 @@ def members_frame(n: int, seed: int) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def members_template(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Path:
     """``members@v1.0.0`` serving prod, ``members@v1.1.0`` registered (built once per session)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from rollbackkit import Registry
-    from rollbackkit.ops.traffic import deploy
+    def build(root: Path) -> Path:
+        from sklearn.ensemble import HistGradientBoostingClassifier
 
-    repo = new_repo(tmp_path_factory.mktemp("members-template") / "project", "members")
-    registry = Registry.init(repo)
-    frame = members_frame(600, seed=0)
-    X, y = frame.drop(columns="label"), frame["label"]
-    for version, trees in (("v1.0.0", 20), ("v1.1.0", 40)):
-        model = HistGradientBoostingClassifier(max_iter=trees, categorical_features="from_dtype", random_state=0)
-        registry.register("members", model.fit(X, y), frame, target="label", version=version)
-    deploy(repo, "members@v1.0.0", "prod", reason="first release")
-    return repo
+        from rollbackkit import Registry
+        from rollbackkit.ops.traffic import deploy
+
+        repo = new_repo(root / "project", "members")
+        registry = Registry.init(repo)
+        frame = members_frame(600, seed=0)
+        X, y = frame.drop(columns="label"), frame["label"]
+        for version, trees in (("v1.0.0", 20), ("v1.1.0", 40)):
+            model = HistGradientBoostingClassifier(max_iter=trees, categorical_features="from_dtype", random_state=0)
+            registry.register("members", model.fit(X, y), frame, target="label", version=version)
+        deploy(repo, "members@v1.0.0", "prod", reason="first release")
+        return repo
+
+    return shared_template(tmp_path_factory, "members-template", build)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.serving.router import in_canary
 from rollbackkit.serving.status import ServerStatus
 
-from .conftest import copy_project, new_repo
+from .conftest import copy_project, new_repo, shared_template
 from .servers import running_server
 from .story import wait
 
@@ -127,25 +127,28 @@ LATENCY_GATES = {
 @pytest.fixture(scope="module")
 def rollout_template(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Path:
     """Every version of ``tumour`` (built once); v1.0.0 live in each story's env, v2.0.0 in ``perf``."""
-    root = tmp_path_factory.mktemp("rollout-template")
-    repo = new_repo(root / "project", "rollout stories")
-    registry = Registry.init(repo)
-    quiet = {"min_samples": 50, "gates": [ERRORS]}
-    _register(registry, root, "v1.0.0", quiet)
-    _register(registry, root, "v1.1.0", LABEL_GATES, flip=True)
-    _register(registry, root, "v1.2.0", quiet)
-    _register(registry, root, "v1.3.0", quiet, raises=True)
-    _register(registry, root, "v1.4.0", {"min_samples": 50, "gates": [{**ERRORS, "failure_limit": 3}]}, raises=True)
-    agreement = {"min_samples": 100, "gates": [{"name": "agrees-with-live", "kind": "agreement", "min": 0.9}]}
-    _register(registry, root, "v1.5.0", agreement, flip=True)
-    _register(registry, root, "v1.6.0", LATE_LABELS)
-    _register(registry, root, "v2.0.0", LATENCY_GATES, sleep=0.015)
-    _register(registry, root, "v2.1.0", LATENCY_GATES, sleep=0.045)
-    _register(registry, root, "v2.2.0", LATENCY_GATES, sleep=0.015)
-    for env in ("labels", "quiet", "steps", "breach", "tolerance", "shadow", "http"):
-        deploy_offline(repo, f"{NAME}@v1.0.0", env, reason="first release")
-    deploy_offline(repo, f"{NAME}@v2.0.0", "perf", reason="first release")
-    return repo
+
+    def build(root: Path) -> Path:
+        repo = new_repo(root / "project", "rollout stories")
+        registry = Registry.init(repo)
+        quiet = {"min_samples": 50, "gates": [ERRORS]}
+        _register(registry, root, "v1.0.0", quiet)
+        _register(registry, root, "v1.1.0", LABEL_GATES, flip=True)
+        _register(registry, root, "v1.2.0", quiet)
+        _register(registry, root, "v1.3.0", quiet, raises=True)
+        _register(registry, root, "v1.4.0", {"min_samples": 50, "gates": [{**ERRORS, "failure_limit": 3}]}, raises=True)
+        agreement = {"min_samples": 100, "gates": [{"name": "agrees-with-live", "kind": "agreement", "min": 0.9}]}
+        _register(registry, root, "v1.5.0", agreement, flip=True)
+        _register(registry, root, "v1.6.0", LATE_LABELS)
+        _register(registry, root, "v2.0.0", LATENCY_GATES, sleep=0.015)
+        _register(registry, root, "v2.1.0", LATENCY_GATES, sleep=0.045)
+        _register(registry, root, "v2.2.0", LATENCY_GATES, sleep=0.015)
+        for env in ("labels", "quiet", "steps", "breach", "tolerance", "shadow", "http"):
+            deploy_offline(repo, f"{NAME}@v1.0.0", env, reason="first release")
+        deploy_offline(repo, f"{NAME}@v2.0.0", "perf", reason="first release")
+        return repo
+
+    return shared_template(tmp_path_factory, "rollout-template", build)
 
 
 @pytest.fixture

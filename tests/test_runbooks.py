@@ -22,7 +22,7 @@ from rollbackkit.ops.traffic import deploy
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.journal import Journal
 
-from .conftest import BIN, copy_project, run_cli
+from .conftest import BIN, copy_project, run_cli, shared_template
 
 INJECTION = "x'); import os; os.system('touch pwned'); ('"
 
@@ -30,9 +30,13 @@ INJECTION = "x'); import os; os.system('touch pwned'); ('"
 @pytest.fixture(scope="module")
 def degraded_template(served_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """v1.1.0 (52 features) deployed over v1.0.0 (47): the state an on-call engineer finds."""
-    repo = copy_project(served_template, tmp_path_factory.mktemp("degraded-template"))
-    deploy(repo, "churn@v1.1.0", "prod", reason="boosted model")
-    return repo
+
+    def build(root: Path) -> Path:
+        repo = copy_project(served_template, root)
+        deploy(repo, "churn@v1.1.0", "prod", reason="boosted model")
+        return repo
+
+    return shared_template(tmp_path_factory, "degraded-template", build)
 
 
 @pytest.fixture
