@@ -81,7 +81,7 @@ def test_the_panel_groups_collapses_and_shows_distributions_side_by_side(repo: P
 def test_a_wide_diff_bins_a_few_features_and_stays_under_the_points_cap(repo: Path) -> None:
     """500 features that all moved, 2,000 reference rows each: 12 small histograms, not 500."""
     rng = np.random.default_rng(0)
-    wide = pd.DataFrame(rng.normal(size=(2000, 500)), columns=[f"f{i}" for i in range(500)])
+    wide = pd.DataFrame(np.tile(rng.normal(size=(2000, 1)), 500), columns=[f"f{i}" for i in range(500)])
     base = describe("wine@v1.0.0", repo)
 
     def version(frame: pd.DataFrame, tag: str) -> object:
@@ -92,10 +92,11 @@ def test_a_wide_diff_bins_a_few_features_and_stays_under_the_points_cap(repo: Pa
         info = dataclasses.replace(base.info, tag=tag)
         return dataclasses.replace(base, info=info, schema=schema, _read=lambda role: data.getvalue())
 
-    a, b = version(wide, "wide@v1"), version(wide * 3 + 1, "wide@v2")
+    moved = wide * 3 + np.linspace(1, 5, 500)  # f499 moved most, f0 least
+    a, b = version(wide, "wide@v1"), version(moved, "wide@v2")
     readable = readable_diff(a, b)  # type: ignore[arg-type]
-    assert len(readable.distributions) == MAX_DISTRIBUTIONS
-    assert readable.note == f"Showing {MAX_DISTRIBUTIONS} of 500 changed features."
+    assert [d.name for d in readable.distributions] == [f"f{i}" for i in range(499, 487, -1)]  # most moved first
+    assert readable.note == f"Showing the {MAX_DISTRIBUTIONS} most moved of 500 changed features."
     figure = distributions_figure(readable.distributions, "wide@v1", "wide@v2")
     assert 0 < points_in(figure) <= MAX_POINTS
     changes = len(readable.sections[1].lines)
@@ -110,3 +111,30 @@ def test_a_wide_diff_bins_a_few_features_and_stays_under_the_points_cap(repo: Pa
     cats = side_by_side("plan", words, words.iloc[:100])
     assert cats is not None and cats.kind == "categorical" and len(cats.labels) == 16 and cats.labels[-1] == "(other)"
     assert 0 < cats.missing[0] < 0.1 and abs(sum(cats.a) - 1) < 1e-9
+
+
+def test_a_changed_column_list_says_what_was_added(repo: Path) -> None:
+    """wine v1.1.0's column transformer takes one more column: the card says which, not two cut-off lists."""
+    readable = readable_diff("wine@v1.0.0", "wine@v1.1.0", repo)
+    text, body = readable.diff.card().text(), SchemaDiffPanel("wine@v1.0.0", "wine@v1.1.0", repo).model.value
+    line = next(x for x in text.splitlines() if "columns[numeric]" in x)
+    assert line.endswith(f"8 items -> 9 items, +{[MARKUP]!r}"), line
+    assert "9 items, +[&quot;&lt;script&gt;" in body and "<script>" not in body
+
+
+def test_moved_medians_alone_are_differences(repo: Path) -> None:
+    """A retrain on new data with the same schema: the status counts the training-data section it shows."""
+    d = readable_diff("wine@v1.0.0", "wine@v1.1.0", repo).diff
+    only_data = dataclasses.replace(
+        d, model=type(d.model)(), features=type(d.features)(), gates=[], preprocess_diff="", runtime=[], rows=(9, 9)
+    )
+    card = only_data.card()
+    assert "Training data (2)" in card.text() and card.status == "2 changes"
+
+
+def test_infinities_are_counted_apart_and_a_constant_keeps_its_value() -> None:
+    d = side_by_side("x", pd.Series([1.5, 2.5, np.nan, np.inf]), pd.Series([-np.inf, 1.0, 2.0, 3.0]))
+    assert d is not None and d.missing == (0.25, 0.0) and d.infinite == (0.25, 0.25)
+    assert abs(sum(d.a) - 1) < 1e-9 and abs(sum(d.b) - 1) < 1e-9  # the bins: shares of finite values
+    flat = side_by_side("visits", pd.Series([5.0] * 4), pd.Series([5.0, 5.0, None], dtype="Float64"))
+    assert flat is not None and flat.labels == ["5"] and flat.a == flat.b == [1.0] and flat.missing[1] > 0

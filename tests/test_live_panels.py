@@ -27,6 +27,12 @@ from .story import Case, build_project
 from .test_matrix import pipeline
 
 
+def html_in(widget: Any) -> str:
+    """Every HTML a widget tree shows (HTML widgets' values), joined."""
+    own = str(widget.value) if isinstance(widget, widgets.HTML) else ""
+    return own + "".join(html_in(child) for child in getattr(widget, "children", ()))
+
+
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     """Let the loop run until ``condition()`` holds (fails after ``timeout`` seconds)."""
     deadline = time.monotonic() + timeout
@@ -262,7 +268,9 @@ def test_the_console_marks_what_serves_builds_tabs_when_opened_and_goes_live(iri
         for title, (_, cls) in LAZY.items():  # each tab builds its own panel when opened
             panel = console.select(title)
             assert console.panels[title] is panel and type(panel).__name__ == cls
-            assert "Traceback" not in str(getattr(panel, "value", ""))
+            shown_html = html_in(panel)  # what the tab shows: content, or one readable line (no log here)
+            assert shown_html and "Traceback" not in shown_html, title
+            assert "rollbackkit-error" not in shown_html or "no prediction log" in shown_html, (title, shown_html)
         shown: list[Any] = []
         timeline = console.select("Timeline")
         timeline._show = shown.append  # type: ignore[attr-defined]  # the open tab refreshes with the console
@@ -274,3 +282,102 @@ def test_the_console_marks_what_serves_builds_tabs_when_opened_and_goes_live(iri
         await until(lambda: not console.live._thread.is_alive())  # type: ignore[union-attr]
 
     on_a_loop(scenario)
+
+
+def test_one_failing_tab_says_why_in_that_tab_and_the_header_and_gates_still_update(iris: tuple[Path, Any]) -> None:
+    repo, _ = iris
+    console = RollbackConsole(repo, "model", "prod")
+    panel = console.select("Drift over time")
+
+    def no_reference() -> Any:
+        raise ValueError("model@v1.1.0 has no reference profile")
+
+    panel._fetch = no_reference  # type: ignore[attr-defined]  # the open tab fails during the incident
+    console.header.value = console.gates.header.value = ""
+    console._show(console._fetch())  # what each Live tick does
+    assert "serving 80% prod" in console.header.value and "rollbackkit-error" not in console.header.value
+    assert "Decision:" in console.gates.header.value  # the gates still updated
+    slot = console.tabs.children[console.tab_titles.index("Drift over time")]
+    assert "no reference profile" in html_in(slot) and "rollbackkit-error" in html_in(slot)
+    panel._fetch = lambda: None  # type: ignore[attr-defined]  # it recovers: the line goes
+    console._show(console._fetch())
+    assert "no reference profile" not in html_in(slot) and list(slot.children) == [panel]
+    console.close()
+
+
+def test_a_gate_status_reads_as_a_card(iris: tuple[Path, Any]) -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    _, status = iris
+    data, _ = DisplayFormatter().format(status)
+    assert "Gates for model@v1.1.0 [rollback]" in data["text/plain"] and "segment-drift" in data["text/plain"]
+    assert "rollbackkit-gate-card" in data["text/html"] and "region=west (worst)" in data["text/html"]
+
+
+def test_no_show_after_close_without_a_loop() -> None:
+    shown: list[int] = []
+    started = threading.Event()
+
+    def fetch() -> int:
+        started.set()
+        time.sleep(0.3)
+        return 1
+
+    control = LiveControl(fetch, shown.append, interval=60, loop=None)
+    control.refresh()
+    assert started.wait(5)
+    control.close()  # while the fetch runs
+    control._thread.join(5)  # type: ignore[union-attr]
+    assert shown == []
+
+
+def test_a_shorter_interval_counts_at_once() -> None:
+    fetched: list[float] = []
+    control = LiveControl(lambda: fetched.append(time.monotonic()), lambda _: None, 60, start=True, loop=None)
+    deadline = time.monotonic() + 5
+    while not fetched and time.monotonic() < deadline:
+        time.sleep(0.01)
+    control.every.value = 0.5  # 60 s lowered: the wait ends now, not in a minute
+    time.sleep(1.4)
+    control.close()
+    assert len(fetched) >= 3, fetched
+
+
+def test_rerunning_a_cell_closes_the_controls_its_last_run_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollbackkit.widgets import live
+
+    where = ["cell-a", "run-1"]
+    monkeypatch.setattr(live, "cell_run", lambda: tuple(where))
+    first, also = LiveControl(int, print, loop=None), LiveControl(int, print, loop=None)  # a console and its tab
+    where[:] = ["cell-b", "run-2"]
+    elsewhere = LiveControl(int, print, loop=None)  # another cell's panel keeps running
+    where[:] = ["cell-a", "run-3"]  # cell-a re-run: its output (and old controls) replaced
+    again = LiveControl(int, print, loop=None)
+    assert first._closed and also._closed and not elsewhere._closed and not again._closed
+    monkeypatch.setattr(live, "cell_run", lambda: None)  # outside a notebook: nothing closed for you
+    LiveControl(int, print, loop=None)
+    assert not again._closed
+    for control in (elsewhere, again):
+        control.close()
+
+
+def test_a_panels_own_refresh_never_overlaps_its_live_fetch() -> None:
+    class Panel(widgets.VBox):
+        def __init__(self) -> None:
+            super().__init__()
+            self.slow = Slow(0.05)
+
+        def _fetch(self) -> int:
+            return self.slow()
+
+        def refresh(self) -> None:
+            self._fetch()
+
+    panel = Panel()
+    control = LiveControl(panel._fetch, lambda _: None, interval=0.5, start=True, loop=None)
+    control.every.value = 0.5
+    for _ in range(20):  # the Refresh button on the kernel's thread while the worker fetches
+        panel.refresh()
+        time.sleep(0.02)
+    control.close()
+    assert panel.slow.most_at_once == 1 and panel.slow.calls >= 21

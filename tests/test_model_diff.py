@@ -73,12 +73,12 @@ def test_a_hyper_parameter_and_retuned_gates_show_in_the_diff(diabetes_repo: Pat
     text = result.to_text()
     assert "~ model param model__max_depth: 3 -> 2" in text
     assert "~ gate changed: score-drift max 0.2 -> 0.25" in text
-    assert "+ gate added: rmse (label_metric rmse <= 60.0, warn)" in text
+    assert "+ gate added: rmse (label_metric rmse <= 60, warn)" in text
     assert "None ->" not in text and "errors" not in text  # unchanged gates say nothing
     assert [(g.name, g.change) for g in result.gates] == [("score-drift", "changed"), ("rmse", "added")]
 
     backward = diff("diabetes@v1.1.0", "diabetes@v1.0.0", repo=diabetes_repo)
-    assert "- gate removed: rmse (label_metric rmse <= 60.0, warn)" in backward.to_text()
+    assert "- gate removed: rmse (label_metric rmse <= 60, warn)" in backward.to_text()
     assert backward.gates == [g.flipped() for g in result.gates]
     assert diff("diabetes@v1.1.0", "diabetes@v1.1.0", repo=diabetes_repo).empty
 

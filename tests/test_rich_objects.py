@@ -212,3 +212,17 @@ def test_a_real_kernel_displays_both_mimetypes(repo: Path) -> None:
         report["text/plain"].startswith("Gates for wine@v1.1.0 [inconclusive]") and "no traffic" in report["text/plain"]
     )
     assert "rollbackkit-gate-card" in report["text/html"] and "rollbackkit-inconclusive" in report["text/html"]
+
+
+def test_panels_use_the_cards_palette_and_words() -> None:
+    """One palette (translucent tints, the theme's text colour) and one way to say a bound."""
+    from rollbackkit.analysis.diffsections import gate_summary
+    from rollbackkit.widgets._common import badge
+    from rollbackkit.widgets.gate_evidence import WORST_SLICE_ROW, bound
+    from rollbackkit.widgets.versions import SERVING_ROW
+
+    for html in (SERVING_ROW, WORST_SLICE_ROW, badge("fail"), badge("pass"), badge("skipped")):
+        safe(html)
+        assert "rgba(" in html and "background:#" not in html.replace(" ", ""), html
+    spec = {"kind": "latency", "quantile": 0.99, "max_ms": 250.0, "severity": "rollback"}
+    assert gate_summary(spec) == "latency 0.99 <= 250 ms, rollback" and bound({"max_ms": 250.0}) == "<= 250 ms"

@@ -12,9 +12,9 @@ from typing import Any
 
 from rollbackkit.analysis.diffsections import DiffLine, DiffSection, diff_sections
 from rollbackkit.bundle.card_views import adaptation_said, findings_section, severity_counts
-from rollbackkit.cards import TONES, Badge, Card, Section, esc
+from rollbackkit.cards import Badge, Card, Section, esc, list_change, number, short
+from rollbackkit.cards import tint as tone_tint
 
-TINTS = {"added": TONES["good"], "removed": TONES["bad"], "changed": TONES["doubt"]}
 SIGNS = {"added": "+", "removed": "-", "changed": "~"}
 CODE_LINES = 400
 """Lines of a unified diff shown (the rest is counted)."""
@@ -24,19 +24,45 @@ LINES_SHOWN = 40
 
 def tint(change: str) -> str:
     """The translucent row background for an added, removed or changed line (both themes)."""
-    return f"background:rgba({TINTS.get(change, TONES['quiet'])},0.16)"
+    return tone_tint(change, 0.16)
 
 
 def gate_report_card(report: Any) -> Card:
     """The decision, the window's rows, each gate's outcome in words, and per-slice values of slice gates."""
-    rows = [(g.name, g.kind, g.severity, Badge(g.status), g.words()) for g in report.gates]
-    sections = [Section("Gates", rows=rows, headers=("gate", "kind", "severity", "status", "outcome"), count=len(rows))]
-    sections += [_slices_section(g) for g in report.gates if g.evidence.get("slices")]
     return Card(
         f"Gates for {report.version}",
         status=report.decision,
         fields=[("rows", report.n), ("why", report.summary())],
-        sections=sections,
+        sections=gate_sections(report.gates),
+        css="rollbackkit-gate-card",
+    )
+
+
+def gate_sections(gates: Any) -> list[Section]:
+    """A table of gates (status badge, outcome in words), then each slice gate's slices (folded)."""
+    rows = [(g.name, g.kind, g.severity, Badge(g.status), g.words()) for g in gates]
+    sections = [Section("Gates", rows=rows, headers=("gate", "kind", "severity", "status", "outcome"), count=len(rows))]
+    return sections + [_slices_section(g) for g in gates if g.evidence.get("slices")]
+
+
+def gate_status_card(status: Any) -> Card:
+    """A :class:`~rollbackkit.serving.status.GateStatus`: the gate report's card plus where it
+    was judged (slot, rollout, why paused or no rollback), or why there is no report yet."""
+    fields: list[tuple[str, Any]] = [
+        ("rows", status.n),
+        ("slot", status.slot),
+        ("why", status.reason),
+        ("no rollback", status.rollback),
+        ("paused", status.paused),
+        ("promoted", status.promoted),
+        ("watchdog errors", status.watchdog_errors or None),
+        ("last watchdog error", status.last_watchdog_error),
+    ]
+    return Card(
+        f"Gates for {status.version}" if status.version else "Gates",
+        status=status.decision,
+        fields=fields,
+        sections=gate_sections(status.gates or []),
         css="rollbackkit-gate-card",
     )
 
@@ -68,10 +94,10 @@ def preflight_card(report: Any) -> Card:
 def diff_card(d: Any) -> Card:
     """A diff grouped by section, each with its count."""
     groups = diff_sections(d)
-    total = sum(s.count for s in groups)
+    total = sum(s.count for s in groups)  # the status counts what the sections list (moved medians too)
     return Card(
         f"{d.a} → {d.b}",
-        status="no differences" if d.empty else f"{total} changes",
+        status=f"{total} changes" if total else "no differences",
         sections=[Section(s.title, html=section_html(s), text=section_text(s), count=s.count) for s in groups],
         css="rollbackkit-diff-card",
     )
@@ -137,7 +163,7 @@ def code_html(diff: str) -> str:
 
 def _line_html(line: DiffLine) -> str:
     item = line.item + (f" {line.field}" if line.field and line.field != line.item else "")
-    cells = [SIGNS[line.change], item, _short(line.before), _short(line.after)]
+    cells = [SIGNS[line.change], item, *_before_after(line)]
     body = "".join(f"<td style='padding:1px 8px;vertical-align:top'>{esc(c)}</td>" for c in cells)
     return f"<tr class='rollbackkit-{line.change}' style='{tint(line.change)}'>{body}</tr>"
 
@@ -148,17 +174,14 @@ def _line_text(line: DiffLine) -> str:
         return f"+ {item}" + (f": {_short(line.after)}" if line.after is not None else "")
     if line.change == "removed" and line.after is None:
         return f"- {item}" + (f": {_short(line.before)}" if line.before is not None else "")
-    return f"~ {item}: {_short(line.before)} -> {_short(line.after)}"
+    before, after = _before_after(line)
+    return f"~ {item}: {before} -> {after}"
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"  # a trained range reads 10.892, not 10.89200761722041
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _before_after(line: DiffLine) -> tuple[str, str]:
+    """A line's two sides: a changed list says what was removed and added, not its cut-off start."""
+    return list_change(line.before, line.after) or (_short(line.before), _short(line.after))
 
 
-def _num(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value if value is not None else "")
+_short = short
+_num = number

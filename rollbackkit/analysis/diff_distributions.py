@@ -2,7 +2,9 @@
 
 Numeric features share equal-width edges (:func:`rollbackkit.analysis.histogram.shared_histogram`);
 categorical ones share their most frequent categories (the rest is ``(other)``), missing values
-are counted apart. Any number of reference rows becomes a few dozen numbers per version.
+are counted apart. ±inf are out of any bin's range: counted apart too (``infinite``), never as
+missing; the bins' shares are of the finite values. A constant feature is one bin labelled with
+its value. Any number of reference rows becomes a few dozen numbers per version.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.analysis.histogram import shared_histogram
+from rollbackkit.cards import number
 
 BINS = 20
 TOP_CATEGORIES = 15
@@ -28,10 +31,11 @@ class FeatureDistributions:
         kind: ``numeric`` (``labels`` are bin centres as text) or ``categorical``.
         labels: One label per bin.
         centres: Bin centres (numeric) or positions (categorical), for plotting.
-        a: Share of ``a``'s non-missing rows in each bin.
-        b: Share of ``b``'s non-missing rows in each bin.
-        missing: Share of rows missing in ``a`` and in ``b``.
+        a: Share of ``a``'s non-missing (numeric: finite) values in each bin.
+        b: Share of ``b``'s non-missing (numeric: finite) values in each bin.
+        missing: Share of rows missing (NaN, None, NA) in ``a`` and in ``b``.
         rows: Reference rows in ``a`` and in ``b``.
+        infinite: Share of rows that are +inf or -inf in ``a`` and in ``b`` (numeric only).
     """
 
     name: str
@@ -42,6 +46,7 @@ class FeatureDistributions:
     b: list[float]
     missing: tuple[float, float]
     rows: tuple[int, int]
+    infinite: tuple[float, float] = (0.0, 0.0)
 
 
 def side_by_side(name: str, a: pd.Series, b: pd.Series, bins: int = BINS) -> FeatureDistributions | None:
@@ -49,19 +54,29 @@ def side_by_side(name: str, a: pd.Series, b: pd.Series, bins: int = BINS) -> Fea
     missing = (_missing_share(a), _missing_share(b))
     rows = (len(a), len(b))
     if _numeric(a) and _numeric(b):
-        shared = shared_histogram([_floats(a), _floats(b)], bins)
+        fa, fb = _floats(a), _floats(b)
+        infinite = (_infinite_share(fa), _infinite_share(fb))
+        finite = np.concatenate([fa[np.isfinite(fa)], fb[np.isfinite(fb)]])
+        if finite.size and finite.min() == finite.max():  # a constant: one bin, its value
+            value = float(finite[0])
+            shares = [[1.0 if np.isfinite(f).any() else 0.0] for f in (fa, fb)]
+            return FeatureDistributions(
+                name, "numeric", [number(value)], [value], shares[0], shares[1], missing, rows, infinite
+            )
+        shared = shared_histogram([fa, fb], bins)
         if shared is None:
             return None
         centres = (shared.edges[:-1] + shared.edges[1:]) / 2
         return FeatureDistributions(
             name,
             "numeric",
-            [f"{c:.4g}" for c in centres],
+            [number(float(c)) for c in centres],
             centres.tolist(),
             shared.shares[0].tolist(),
             shared.shares[1].tolist(),
             missing,
             rows,
+            infinite,
         )
     sa, sb = a.dropna().astype(str), b.dropna().astype(str)
     if sa.empty and sb.empty:
@@ -87,6 +102,10 @@ def _numeric(s: pd.Series) -> bool:
 
 def _floats(s: pd.Series) -> np.ndarray:
     return np.asarray(pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan))
+
+
+def _infinite_share(values: np.ndarray) -> float:
+    return float(np.isinf(values).mean()) if values.size else 0.0
 
 
 def _missing_share(s: pd.Series) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rollbackkit.cards import redacted
+from rollbackkit.cards import number, redacted
 
 ChangeKind = Literal["added", "removed", "changed"]
 MOVED_IQR = 0.1
@@ -132,22 +132,39 @@ def _gate_section(g: Any) -> DiffSection:
     return DiffSection(f"gate:{g.name}", title, lines)
 
 
+BOUNDS = {
+    "share_above_p99_max": "share above p99 <=",
+    "share_below_p1_max": "share below p1 <=",
+}
+"""Tail bounds in words (``min``/``max`` and their ``_ms`` forms are spoken by :func:`bound_words`)."""
+
+
+def bound_words(threshold: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A gate's bounds in words (``<= 0.05``, ``>= 0.7``, ``0.7 .. 0.9``, ``<= 250 ms``, ``share
+    above p99 <= 0.05``) and the threshold's other entries; the one home of bounds in words."""
+    unit = " ms" if "max_ms" in threshold or "min_ms" in threshold else ""
+    low, high = threshold.get("min", threshold.get("min_ms")), threshold.get("max", threshold.get("max_ms"))
+    said = []
+    if low is not None and high is not None:
+        said.append(f"{number(low)} .. {number(high)}{unit}")
+    elif high is not None:
+        said.append(f"<= {number(high)}{unit}")
+    elif low is not None:
+        said.append(f">= {number(low)}{unit}")
+    said += [f"{op} {number(threshold[k])}" for k, op in BOUNDS.items() if threshold.get(k) is not None]
+    rest = {k: v for k, v in threshold.items() if k not in ("min", "max", "min_ms", "max_ms", *BOUNDS)}
+    return " ".join(said), rest
+
+
 def gate_summary(gate: dict[str, Any]) -> str:
     """``label_metric accuracy >= 0.9, warn``: kind, metric, bounds, severity."""
     parts = [str(gate.get("kind", "?"))]
     for key in ("metric", "quantile"):
         if gate.get(key) is not None:
             parts.append(str(gate[key]))
-    bounds = {
-        "min": ">=",
-        "max": "<=",
-        "max_ms": "<=",
-        "share_above_p99_max": "share above p99 <=",
-        "share_below_p1_max": "share below p1 <=",
-    }
-    for key, op in bounds.items():
-        if gate.get(key) is not None:
-            parts.append(f"{op} {gate[key]}{' ms' if key == 'max_ms' else ''}")
+    said, _ = bound_words(gate)
+    if said:
+        parts.append(said)
     if gate.get("by") is not None:
         parts.append(f"by {gate['by']}")
     return " ".join(parts) + f", {gate.get('severity', 'rollback')}"

@@ -73,7 +73,7 @@ def readable_diff(a: Version, b: Version, repo: Repository | str | Path = ".") -
         repo = Repository(repo)
     da, db = describe(a, repo), describe(b, repo)
     result = diff_bundles(da, db)
-    names = distribution_features(result)
+    names = most_moved(result, distribution_features(result))
     shown, note = [], ""
     if names:
         try:
@@ -81,12 +81,17 @@ def readable_diff(a: Version, b: Version, repo: Repository | str | Path = ".") -
         except RollbackkitError as exc:
             note = f"No reference distributions: {exc.message}"
         else:
-            for name in names:
-                if name in ref_a.columns and name in ref_b.columns:
-                    binned = side_by_side(name, ref_a[name], ref_b[name])
-                    if binned is not None:
-                        shown.append(binned)
-            if len(shown) > MAX_DISTRIBUTIONS:
-                note = f"Showing {MAX_DISTRIBUTIONS} of {len(shown)} changed features."
-                shown = shown[:MAX_DISTRIBUTIONS]
+            names = [n for n in names if n in ref_a.columns and n in ref_b.columns]
+            if len(names) > MAX_DISTRIBUTIONS:  # cut before binning: a 500-feature retrain bins 12
+                note = f"Showing the {MAX_DISTRIBUTIONS} most moved of {len(names)} changed features."
+                names = names[:MAX_DISTRIBUTIONS]
+            binned = (side_by_side(name, ref_a[name], ref_b[name]) for name in names)
+            shown = [d for d in binned if d is not None]
     return ReadableDiff(result, diff_sections(result), shown, note)
+
+
+def most_moved(d: BundleDiff, names: list[str]) -> list[str]:
+    """``names`` by how far their training median moved (|shift| in IQR units), most first;
+    a feature whose schema changed but whose median did not keeps its place after them."""
+    shift = {p.name: abs(p.shift_iqr) if p.shift_iqr == p.shift_iqr else 0.0 for p in d.profile}  # NaN: unmoved
+    return sorted(names, key=lambda n: -shift.get(n, 0.0))

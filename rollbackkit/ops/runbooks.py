@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rollbackkit.cards import Card, HasCard, redacted
+from rollbackkit.cards import Card, HasCard, redacted, short
 from rollbackkit.errors import InvalidPath, RunbookError
 from rollbackkit.ops import notices
 from rollbackkit.ops.runbook_record import RESULTS_MIME, display_path, failed_cell, gathered_results, runbook_card
@@ -89,7 +89,7 @@ class RunbookResult(HasCard):
                 ("took", f"{self.seconds:g} s" if self.seconds is not None else None),
                 ("notebook", str(self.notebook)),
                 ("sha256", self.sha256[:12]),
-                *((f"result {k}", _short(v)) for k, v in shown),
+                *((f"result {k}", short(v)) for k, v in shown),
             ],
         )
 
@@ -291,8 +291,3 @@ def _one_line(exc: BaseException) -> str:
     cell = getattr(exc, "exec_count", None)
     where = f" in cell {cell}" if cell else ""
     return f"{name}{where}: {str(value).splitlines()[0] if value else ''}".strip()
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

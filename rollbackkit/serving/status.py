@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from rollbackkit.analysis.gates import GateResult
+from rollbackkit.cards import Card, HasCard
 from rollbackkit.serving.notify_health import NotifyHealth
 from rollbackkit.serving.replica_status import ReplicaStatus
 from rollbackkit.serving.rollout import Rollout
@@ -38,7 +39,7 @@ def without_none(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class GateStatus:
+class GateStatus(HasCard):
     """A gate report, or why there is none yet (``decision`` ``insufficient`` and ``reason``).
 
     Attributes:
@@ -76,6 +77,12 @@ class GateStatus:
     def failed(self) -> list[GateResult]:
         """Gates that failed."""
         return [g for g in self.gates or [] if g.status == "fail"]
+
+    def card(self) -> Card:
+        """Its card (a notebook cell's last expression): the decision, each gate in words, or why none."""
+        from rollbackkit.analysis.card_views import gate_status_card
+
+        return gate_status_card(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GateStatus:

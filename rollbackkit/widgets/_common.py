@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from rollbackkit import cards
 from rollbackkit.errors import RollbackkitError
 
 if TYPE_CHECKING:
@@ -16,18 +17,6 @@ if TYPE_CHECKING:
 
 RegistryLike = Any
 """A :class:`~rollbackkit.registry.store.Registry` or a path inside the project."""
-
-STATUS_COLOURS = {
-    "pass": "#1a7f37",
-    "fail": "#cf222e",
-    "insufficient": "#9a6700",
-    "inconclusive": "#9a6700",
-    "skipped": "#57606a",
-    "rollback": "#cf222e",
-    "warn": "#9a6700",
-    "ok": "#1a7f37",
-    "failed": "#cf222e",
-}
 
 
 def registry_of(source: RegistryLike) -> Registry:
@@ -55,12 +44,9 @@ def guarded(target: widgets.HTML, action: Callable[[], None]) -> bool:
 
 
 def badge(status: str) -> str:
-    """A coloured status label."""
-    colour = STATUS_COLOURS.get(status, "#57606a")
-    return (
-        f'<span class="rollbackkit-status rollbackkit-{html.escape(status)}" '
-        f'style="color:white;background:{colour};padding:1px 6px;border-radius:4px">{html.escape(status)}</span>'
-    )
+    """A status label in the cards' palette (:func:`rollbackkit.cards.badge`: a translucent tint
+    of the status's tone, the theme's text colour)."""
+    return cards.badge(status, css="rollbackkit-status")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], css: str, row_styles: Sequence[str] = ()) -> str:

@@ -7,14 +7,14 @@ import importlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
 from rollbackkit.widgets._common import RegistryLike, error_html, guarded, registry_of
 from rollbackkit.widgets.drift import DriftPanel
 from rollbackkit.widgets.gates import GatesPanel
-from rollbackkit.widgets.live import LiveControl
+from rollbackkit.widgets.live import LiveControl, serialised
 from rollbackkit.widgets.runbook import RunbookPanel
 from rollbackkit.widgets.schema_diff import SchemaDiffPanel
 from rollbackkit.widgets.serving_now import NowServing, now_badge, now_serving
@@ -51,13 +51,18 @@ LIVE_INTERVAL = 10.0
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one refresh of the console read (off the kernel's thread when live)."""
+    """What one refresh of the console read (off the kernel's thread when live).
+
+    ``panel_error`` is why the open tab's fetch failed: that tab shows it as one line, the
+    header and the gates still update.
+    """
 
     situation: Situation
     gates: GateStatus
     now: list[NowServing]
-    panel: Any = None
-    panel_data: Any = None
+    panel: widgets.Widget | None = None
+    panel_data: object = None
+    panel_error: Exception | None = None
 
 
 class RollbackConsole(widgets.VBox):
@@ -94,6 +99,7 @@ class RollbackConsole(widgets.VBox):
         }
         titles = [t for t in TABS if t not in LAZY or importlib.util.find_spec(LAZY[t][0]) is not None]
         self._slots = {t: widgets.VBox([widgets.HTML("<i>opens when selected</i>")]) for t in titles if t in LAZY}
+        self.tab_errors = {t: widgets.HTML() for t in self._slots}
         self.tabs = widgets.Tab(children=[self.panels.get(t) or self._slots[t] for t in titles])
         for i, title in enumerate(titles):
             self.tabs.set_title(i, title)
@@ -125,9 +131,20 @@ class RollbackConsole(widgets.VBox):
                 built = self._make(getattr(importlib.import_module(module), cls))
             except Exception as exc:  # a panel that cannot build says why in its tab
                 built = widgets.HTML(error_html(exc))
+            serialised(built)  # its own Refresh and the console's Live never fetch at once
             self.panels[title] = built
             slot.children = [built]
         return self.panels[title]
+
+    def _tab_error(self, title: str, exc: Exception | None) -> None:
+        """Show (or clear) one error line above tab ``title``'s panel."""
+        line, slot = self.tab_errors.get(title), self._slots.get(title)
+        if line is None or slot is None:
+            return
+        line.value = error_html(exc) if exc is not None else ""
+        panel = self.panels.get(title)
+        if panel is not None:
+            slot.children = [line, panel] if exc is not None else [panel]
 
     @property
     def timeline(self) -> TimelinePanel:
@@ -156,7 +173,12 @@ class RollbackConsole(widgets.VBox):
                 self.compare(*picked, switch=False)
             for title, panel in self.panels.items():
                 if title in LAZY and panel is not snap.panel and hasattr(panel, "refresh"):
-                    panel.refresh()
+                    try:
+                        panel.refresh()
+                    except Exception as exc:  # one tab's failure stays in that tab
+                        self._tab_error(title, exc)
+                    else:
+                        self._tab_error(title, None)
 
         guarded(self.header, everything)
 
@@ -170,7 +192,13 @@ class RollbackConsole(widgets.VBox):
         index = self.tabs.selected_index
         panel = self.panels.get(self.tab_titles[index]) if index is not None else None
         fetch = getattr(panel, "_fetch", None)
-        return Snapshot(now, gates, serving, panel, fetch() if callable(fetch) else None)
+        data, error = None, None
+        if callable(fetch):
+            try:
+                data = fetch()
+            except Exception as exc:  # the tab says why; the header and gates still update
+                error = exc
+        return Snapshot(now, gates, serving, panel, data, error)
 
     def _show(self, snap: Snapshot) -> None:
         """Put a :class:`Snapshot` on screen (on the kernel's event loop when live)."""
@@ -184,9 +212,16 @@ class RollbackConsole(widgets.VBox):
             f"{now_badge(live) if live else ''}</h3><small>{where}</small> {marks}"
         )
         self.gates.update(snap.gates, serving=snap.now)
+        title = next((t for t, p in self.panels.items() if p is snap.panel), None)
         show = getattr(snap.panel, "_show", None)
-        if snap.panel_data is not None and callable(show):
-            show(snap.panel_data)
+        error = snap.panel_error
+        if error is None and snap.panel_data is not None and callable(show):
+            try:
+                show(snap.panel_data)
+            except Exception as exc:  # as a failing fetch: that tab only
+                error = exc
+        if title is not None:
+            self._tab_error(title, error)
 
     def compare(self, a: str, b: str, switch: bool = True) -> None:
         """Show ``a`` -> ``b`` in the Schema diff tab and ``b``'s drift in the Drift tab."""

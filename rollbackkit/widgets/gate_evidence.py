@@ -9,20 +9,19 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from rollbackkit import cards
+from rollbackkit.analysis.diffsections import bound_words
 from rollbackkit.analysis.gates import GateResult
 from rollbackkit.widgets._common import Safe, badge, table
 
-WORST_SLICE_ROW = "background:#ffd8d3;font-weight:bold"
+WORST_SLICE_ROW = cards.tint("bad") + ";font-weight:bold"
+"""A failing gate's worst slice: a translucent red, readable in light and dark themes."""
 SHOWN_APART = ("worst_slice", "slices", "n", "metric", "reason")
 
 
 def number(value: Any) -> str:
-    """A value for a table cell: floats to 4 significant digits, None as ``-``."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    """A value for a table cell (:func:`rollbackkit.cards.number`), None as ``-``."""
+    return cards.number(value, missing="-")
 
 
 def readable(value: Any) -> str:
@@ -35,18 +34,8 @@ def readable(value: Any) -> str:
 
 
 def bound(threshold: dict[str, Any]) -> str:
-    """``<= 0.05``, ``>= 0.7``, ``0.7 .. 0.9``, ``<= 250 ms``, or the threshold's entries."""
-    unit = " ms" if "max_ms" in threshold or "min_ms" in threshold else ""
-    low, high = threshold.get("min", threshold.get("min_ms")), threshold.get("max", threshold.get("max_ms"))
-    rest = {k: v for k, v in threshold.items() if k not in ("min", "max", "min_ms", "max_ms")}
-    if low is not None and high is not None:
-        said = f"{number(low)} .. {number(high)}{unit}"
-    elif high is not None:
-        said = f"<= {number(high)}{unit}"
-    elif low is not None:
-        said = f">= {number(low)}{unit}"
-    else:
-        said = ""
+    """The threshold in words (:func:`rollbackkit.analysis.diffsections.bound_words`), then its other entries."""
+    said, rest = bound_words(threshold)
     return ", ".join(p for p in (said, readable(rest) if rest else "") if p) or "-"
 
 

@@ -4,6 +4,13 @@
 widgets and figures) runs on the kernel's event loop, the thread every widget message comes
 from. One worker means never two fetches at once; the worker waits for each ``show`` before
 it fetches again, so a slow browser never piles results up.
+
+Re-running a notebook cell replaces its output: the controls the cell's previous run made
+(a live panel, a console) are closed then, so no forgotten worker keeps fetching; controls
+made by other cells keep running (two live panels in two cells are two views a user wants).
+Outside a notebook nothing is closed for you: call :meth:`LiveControl.close`. The fetches of
+one panel never overlap: its control's worker, a console's worker and its own Refresh all
+take :func:`fetch_lock` of the panel.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ import asyncio
 import html
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 import ipywidgets as widgets
@@ -23,6 +32,65 @@ T = TypeVar("T")
 
 MIN_INTERVAL = 0.5
 """The shortest interval (seconds) the interval box accepts."""
+
+_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+_BY_CELL: dict[str, tuple[str, list[weakref.ref[LiveControl[Any]]]]] = {}
+
+
+@contextmanager
+def fetch_lock(owner: Any) -> Iterator[None]:
+    """Hold ``owner``'s (a panel's) fetch lock: one of its fetches at a time, whoever asks."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(owner, threading.Lock())
+    with lock:
+        yield
+
+
+def serialised(owner: Any, name: str = "_fetch") -> None:
+    """Make ``owner.<name>()`` (a panel's fetch, as its own Refresh calls it) take
+    :func:`fetch_lock` of ``owner``; idempotent."""
+    method = getattr(owner, name, None)
+    if not callable(method) or getattr(method, "rollbackkit_locked", False):
+        return
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with fetch_lock(owner):
+            return method(*args, **kwargs)
+
+    locked.rollbackkit_locked = True  # type: ignore[attr-defined]
+    setattr(owner, name, locked)
+
+
+def cell_run() -> tuple[str, str] | None:
+    """``(cell id, execute request id)`` of the notebook cell running now (None outside one)."""
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+        parent = kernel.get_parent("shell") if kernel is not None else {}
+    except Exception:  # no IPython, no kernel, an old ipykernel
+        return None
+    cell = (parent or {}).get("metadata", {}).get("cellId")
+    run = (parent or {}).get("header", {}).get("msg_id")
+    return (str(cell), str(run)) if cell and run else None
+
+
+def _replace_cell_controls(control: LiveControl[Any]) -> None:
+    """Register ``control`` with its cell; close the controls of the cell's previous run."""
+    where = cell_run()
+    if where is None:
+        return
+    cell, run = where
+    previous_run, controls = _BY_CELL.get(cell, (run, []))
+    if previous_run != run:
+        for ref in controls:
+            old = ref()
+            if old is not None:
+                old.close()
+        controls = []
+    controls.append(weakref.ref(control))
+    _BY_CELL[cell] = (run, controls)
 
 
 class LiveControl(widgets.HBox, Generic[T]):
@@ -37,7 +105,9 @@ class LiveControl(widgets.HBox, Generic[T]):
             kernel's; without one ``show`` runs in the worker thread).
 
     A failing ``fetch`` or ``show`` shows one readable line and the next refresh still
-    comes. Closing this control, or the widget whose method ``fetch`` is, stops it.
+    comes. Closing this control, or the widget whose method ``fetch`` is, stops it; so does
+    re-running the notebook cell that made it. A new interval counts from the last refresh
+    at once (60 s lowered to 1 s refreshes within a second).
     """
 
     def __init__(
@@ -66,12 +136,17 @@ class LiveControl(widgets.HBox, Generic[T]):
         self._closed = False
         self._once = False
         self._thread: threading.Thread | None = None
+        self._last = 0.0
         super().__init__([self.toggle, self.every, self.status])
         self.add_class("rollbackkit-live")
         self.toggle.observe(self._on_toggle, names="value")
+        self.every.observe(lambda _: self._wake.set(), names="value")
         owner = getattr(fetch, "__self__", None)
-        if isinstance(owner, widgets.Widget):  # the panel whose method fetches: its close stops us
-            owner.observe(self._on_owner_comm, names="comm")
+        self.owner = owner if isinstance(owner, widgets.Widget) else None
+        if self.owner is not None:  # the panel whose method fetches: its close stops us
+            self.owner.observe(self._on_owner_comm, names="comm")
+            serialised(self.owner, fetch.__name__)
+        _replace_cell_controls(self)
         if start:
             self.play()
 
@@ -126,10 +201,20 @@ class LiveControl(widgets.HBox, Generic[T]):
             if self.playing or self._once:
                 self._once = False
                 self._tick()
-                if self.playing and not self._stopped():
-                    self._wake.wait(self.interval)
+                self._last = time.monotonic()
+                self._wait_interval()
             else:
                 self._wake.wait()
+
+    def _wait_interval(self) -> None:
+        """Wait out the interval since the last refresh; a new interval counts at once, a
+        pause, a refresh or close ends the wait."""
+        while self.playing and not self._once:
+            remaining = self._last + self.interval - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.wait(remaining)
+            self._wake.clear()
 
     def _stopped(self) -> bool:
         return self._closed
@@ -141,7 +226,11 @@ class LiveControl(widgets.HBox, Generic[T]):
     def _tick(self) -> None:
         self.fetches += 1
         try:
-            value = self.fetch()
+            if self.owner is None:
+                value = self.fetch()
+            else:
+                with fetch_lock(self.owner):
+                    value = self.fetch()
         except Exception as exc:  # shown as one line; the next refresh still comes
             failure = exc
             self._on_loop(lambda: self._failed(failure))
@@ -164,7 +253,8 @@ class LiveControl(widgets.HBox, Generic[T]):
     def _on_loop(self, action: Callable[[], None]) -> None:
         """Run ``action`` on the event loop and wait until it ran (or we were closed)."""
         if self._loop is None:
-            action()
+            if not self._closed:
+                action()
             return
         done = threading.Event()
 

@@ -77,7 +77,7 @@ class SchemaDiffPanel(widgets.VBox):
             + ("" if result.model.empty else "; model changed")
         )
         self.title.value = "<h4 style='margin:4px 0'>Schema diff</h4>" + (
-            f"{summary} ({total} changes)" if not result.empty else f"{summary} &mdash; no differences"
+            f"{summary} ({total} changes)" if total else f"{summary} &mdash; no differences"
         )
         by_key = {s.key: s for s in sections}
         self.model.value = _block(by_key["model"])
@@ -153,7 +153,8 @@ def distributions_figure(dists: list[FeatureDistributions], a: str, b: str) -> g
 
 
 def _title(d: FeatureDistributions) -> str:
-    """``plan`` plus missing shares when either side has missing values (short: no overlap)."""
+    """``plan`` plus missing and ±inf shares when either side has some (short: no overlap)."""
     name = d.name if len(d.name) <= 32 else d.name[:31] + "…"
     missing = f" (missing {d.missing[0]:.0%} → {d.missing[1]:.0%})" if any(d.missing) else ""
-    return html.escape(name) + missing
+    infinite = f" (±inf {d.infinite[0]:.0%} → {d.infinite[1]:.0%})" if any(d.infinite) else ""
+    return html.escape(name) + missing + infinite

@@ -11,10 +11,12 @@ if TYPE_CHECKING:
     from rollbackkit.registry.store import Registry
     from rollbackkit.widgets.schema_diff import SchemaDiffPanel
 
+from rollbackkit.cards import tint
 from rollbackkit.widgets._common import RegistryLike, Safe, guarded, registry_of, table
 from rollbackkit.widgets.serving_now import NowServing, now_badge, now_serving
 
-SERVING_ROW = "background:#dafbe1"
+SERVING_ROW = tint("good", 0.12)
+"""The live version's row: a translucent green, readable in light and dark themes."""
 
 
 class VersionExplorer(widgets.VBox):
