@@ -277,6 +277,12 @@ def test_each_slice_is_compared_with_the_same_slice_of_the_reference(wine: tuple
             continue
         a, b = (np.sort(f.loc[f["plan"] == plan, first].dropna().to_numpy()) for f in (ref, live))
         assert series.values[i, 0] == pytest.approx(psi(bin_shares(a, deciles), bin_shares(b, deciles)), rel=1e-9)
+    from scipy.stats import wasserstein_distance
+
+    far = rollbackkit.drift_over_time(repo, "model", "prod", first, metric="wasserstein", windows=1)
+    assert far.sums is not None and not any("caps" in note for note in far.notes)  # the log's per-bin sums
+    raw = wasserstein_distance(ref[first].dropna(), live[first].dropna())  # scipy on the raw values
+    assert far.values[0, 0] == pytest.approx(raw, rel=0.1)
     by_version = rollbackkit.drift_over_time(repo, "model", "prod", first, windows=1, by="version")
     assert not by_version.per_slice_reference and "vs the whole reference" in by_version.notes[0]
 
@@ -334,8 +340,9 @@ def test_panel_draws_line_heatmap_and_the_clicked_cell_under_the_point_cap(logge
     assert points_in(panel.line) + points_in(panel.heatmap) + points_in(panel.detail_figure) <= MAX_POINTS
     low = panel.series.low_n[1]
     assert low.any() and list(panel.line.data[1].marker.symbol) == ["circle-open" if x else "circle" for x in low]
-    shown = panel.heatmap.data[0].z  # low-n cells masked out of the colour scale, drawn grey beside
+    shown = panel.heatmap.data[0].z  # low-n cells masked (blank), their n in the hover
     assert all(v is None or np.isnan(v) for v, x in zip(shown[1], low, strict=True) if x)
+    assert len(panel.heatmap.data) == 1 and panel.heatmap.layout.xaxis.title.text == "time (UTC)"
     assert "vs the whole reference" in panel.heatmap.layout.title.text and "fewer than" in panel.notes.value
     window = int(np.flatnonzero(panel.series.n[1] > 0)[0])
     panel.select("v1.1.0", window)

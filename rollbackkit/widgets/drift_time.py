@@ -9,8 +9,8 @@ ECDF on a value axis, like :class:`~rollbackkit.widgets.drift.DriftPanel` draws 
 raw rows at equal widths; here the bins are the log's, so the bars are densities: share of rows
 per unit of the value, the same shape DriftPanel's equal-width shares have).
 
-Cells with fewer rows than the series' ``min_rows`` are marked (hollow markers on the line, grey
-cells in the heatmap, a note): their metric is mostly sampling noise. Times are UTC.
+Cells with fewer rows than the series' ``min_rows`` are marked (hollow markers on the line,
+cells masked (blank) in the heatmap, a note): their metric is mostly sampling noise. Times are UTC.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ MAX_WINDOWS = 1000
 
 DETAIL_POINTS = 600
 """Points kept for the selected cell's histogram/ECDF (two traces of at most 252 bins)."""
-
-LOW_N = "#bdbdbd"
-"""The colour of low-n heatmap cells."""
 
 
 class DriftOverTimePanel(widgets.VBox):
@@ -126,7 +123,7 @@ class DriftOverTimePanel(widgets.VBox):
         series = drawable(series)
         self.series = series
         self.message.value = ""
-        title = f"{series.column}: {series.metric} per window vs {series.version}'s reference (UTC)"
+        title = f"{series.column}: {series.metric} per window vs {series.version}'s reference"
         self.notes.value = notes_html(series)
         with self.line.batch_update():
             self.line.data = []
@@ -135,10 +132,11 @@ class DriftOverTimePanel(widgets.VBox):
             self.line.layout.shapes, self.line.layout.annotations = _threshold(series.threshold)
             self.line.layout.title = title
             self.line.layout.yaxis.title = series.metric
+            self.line.layout.xaxis.title = "time (UTC)"
         with self.heatmap.batch_update():
             self.heatmap.data = []
-            for trace in heatmap_traces(series):
-                self.heatmap.add_trace(trace)
+            self.heatmap.add_trace(heatmap_trace(series))
+            self.heatmap.layout.xaxis.title = "time (UTC)"
             self.heatmap.layout.title = (
                 f"{series.metric} by {series.by or 'slice'} and time, vs {series.compared_with} (click a cell)"
             )
@@ -204,7 +202,7 @@ def notes_html(series: DriftSeries) -> str:
     """The series' notes, what slices are compared with, and the low-n rule, in one small line."""
     parts = [
         f"vs {series.compared_with}",
-        f"hollow markers / grey cells: fewer than {series.min_rows} rows (mostly noise)",
+        f"hollow markers / blank cells: fewer than {series.min_rows} rows (mostly noise)",
         *series.notes,
     ]
     return f"<small>{html.escape('; '.join(parts))}</small>"
@@ -230,7 +228,7 @@ def detail_trace(series: DriftSeries, name: str, shares: np.ndarray, ecdf: bool)
 def drawable(series: DriftSeries) -> DriftSeries:
     """``series`` with few enough cells for the line and the heatmaps together to stay under
     :data:`~rollbackkit.widgets._common.MAX_POINTS` (adjacent windows merged, metrics recomputed)."""
-    return series.coarser((MAX_POINTS - DETAIL_POINTS) // 3)
+    return series.coarser((MAX_POINTS - DETAIL_POINTS) // 2)
 
 
 def line_traces(series: DriftSeries) -> list[Any]:
@@ -249,30 +247,18 @@ def line_traces(series: DriftSeries) -> list[Any]:
     ]  # fmt: skip
 
 
-def heatmap_traces(series: DriftSeries) -> list[Any]:
-    """Slice x time cells of the metric from 0 (n and missing in the hover), low-n cells grey."""
+def heatmap_trace(series: DriftSeries) -> Any:
+    """Slice x time cells of the metric from 0 (n and missing in the hover); low-n cells masked
+    (blank: their metric is mostly noise, their hover still says n)."""
     import plotly.graph_objects as go
 
-    low = series.low_n
-    common = {
-        "x": [start for start, _ in series.windows], "y": series.slices,
-        "customdata": np.stack([series.n, series.missing], axis=2),
-        "hovertemplate": "%{y} at %{x} UTC<br>" + series.metric
+    custom = np.stack([series.n, series.missing, series.values], axis=2)
+    return go.Heatmap(
+        z=np.where(series.low_n, np.nan, series.values), x=[start for start, _ in series.windows], y=series.slices,
+        colorscale="Reds", zmin=0, colorbar={"title": series.metric}, customdata=custom, hoverongaps=True,
+        hovertemplate="%{y} at %{x} UTC<br>" + series.metric
         + " %{customdata[2]:.4g}<br>n %{customdata[0]}, missing %{customdata[1]}<extra></extra>",
-    }  # fmt: skip
-    common["customdata"] = np.concatenate([common["customdata"], series.values[..., None]], axis=2)
-    shown = go.Heatmap(
-        z=np.where(low, np.nan, series.values), colorscale="Reds", zmin=0, colorbar={"title": series.metric}, **common
-    )
-    grey = go.Heatmap(
-        z=np.where(low, 0.0, np.nan), colorscale=[[0, LOW_N], [1, LOW_N]], showscale=False, name="low n", **common
-    )
-    return [shown, grey]
-
-
-def heatmap_trace(series: DriftSeries) -> Any:
-    """The metric's heatmap (the first of :func:`heatmap_traces`)."""
-    return heatmap_traces(series)[0]
+    )  # fmt: skip
 
 
 def drift_time_figure(series: DriftSeries) -> Any:
@@ -283,8 +269,7 @@ def drift_time_figure(series: DriftSeries) -> Any:
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     for trace in line_traces(series):
         figure.add_trace(trace, row=1, col=1)
-    for trace in heatmap_traces(series):
-        figure.add_trace(trace, row=2, col=1)
+    figure.add_trace(heatmap_trace(series), row=2, col=1)
     figure.update_layout(
         title=f"{series.column}: {series.metric} per window vs {series.compared_with} (UTC)", height=520
     )

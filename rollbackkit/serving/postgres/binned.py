@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from rollbackkit.analysis.drift_series import bin_index, category_text
+from rollbackkit.analysis.drift_series import bin_index, category_text, is_missing
 from rollbackkit.serving.postgres.blobs import scored_inputs
 from rollbackkit.serving.postgres.frames import blob_table, result_table
 from rollbackkit.serving.predlog import binning as b
@@ -95,7 +95,7 @@ def _feature_groups(
     if req.by is None:
         slices: Any = [None] * n
     elif b.is_feature(req, req.by, tables):
-        slices = [None if _missing(v) else category_text(v) for v in frame[req.by].astype(object)]
+        slices = [None if is_missing(v) else category_text(v) for v in frame[req.by].astype(object)]
     else:
         slices = keys[req.by].to_pylist()
     t_us = keys["t_us"].to_numpy().astype("int64")
@@ -109,7 +109,3 @@ def _feature_groups(
     )
     cells = groups.groupby(["s", "w", "b"], dropna=False, sort=False)
     return cells.size().rename("n").to_frame().join(cells["total"].sum()).reset_index()
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
