@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import itertools
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ from rollbackkit import Registry
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.ops.gate_history import GateHistory
 from rollbackkit.serving.environment import ServingEnvironment
-from rollbackkit.serving.gate_history import GateEvaluation, GateRecorder, GateSeen
+from rollbackkit.serving.gate_history import PENDING, GateEvaluation, GateRecorder, GateSeen
 from rollbackkit.serving.gate_rows import fold
 from rollbackkit.serving.postgres.log import PostgresLog
 from rollbackkit.serving.postgres.store import open_store
@@ -291,6 +292,30 @@ def test_the_log_file_merges_like_runs_keeping_each_gates_low_and_high_and_never
     figure = gates_figure(GateHistory("model", "prod", tuple(stored)))
     value = next(t for t in figure.data if t.name == "value")
     assert value.error_y.array is not None and any("from 0.82 to" in h for h in value.hovertext)
+
+
+def test_the_recorder_never_waits_and_counts_what_it_drops() -> None:
+    entered, go, written, failures = threading.Event(), threading.Event(), [], []
+
+    def record_gates(name: str, env: str, evaluation: GateEvaluation) -> None:  # a log held by a long backfill
+        entered.set()
+        go.wait(10)
+        written.append(evaluation)
+
+    log = SimpleNamespace(record_gates=record_gates)
+    recorder = GateRecorder(SimpleNamespace(log=log, name="model", env="prod", background_failed=failures.append))
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    evaluations = [_evaluation(start + timedelta(seconds=i), "pass", 0.9, 200) for i in range(PENDING + 2)]
+    recorder.record(evaluations[0])
+    assert entered.wait(10)  # the writer is stuck on the first
+    began = time.monotonic()
+    for evaluation in evaluations[1:]:
+        recorder.record(evaluation)
+    assert time.monotonic() - began < 0.5  # the watchdog never waits on it
+    go.set()
+    assert recorder.flush(10.0)
+    assert recorder.dropped == 1 and written == [evaluations[0], *evaluations[2:]]  # the oldest waiting, in order
+    assert failures == [f"gate history not recorded: an evaluation dropped: the writer is {PENDING} behind"]
 
 
 def test_a_record_that_cannot_be_built_is_counted_never_raised() -> None:
