@@ -212,8 +212,8 @@ class Card:
         """Self-contained HTML (inline styles), every value escaped."""
         head = f"<b>{esc(self.title)}</b>" + (f" {badge(self.status)}" if self.status else "")
         fields = "".join(
-            f"<tr><td style='opacity:0.7;padding:1px 12px 1px 0;vertical-align:top'>{esc(k)}</td>"
-            f"<td style='padding:1px 0'>{esc(redacted(k, v))}</td></tr>"
+            f"<tr><td style='opacity:0.7;padding:1px 12px 1px 0;vertical-align:top;text-align:left'>{esc(k)}</td>"
+            f"<td style='padding:1px 0;text-align:left'>{esc(redacted(k, v))}</td></tr>"
             for k, v in self.fields
             if not blank(v)
         )
@@ -295,7 +295,9 @@ def _cell(value: Any) -> str:
 
 
 def _row_html(row: Sequence[Any]) -> str:
-    cells = "".join(f"<td style='padding:1px 10px 1px 0;vertical-align:top'>{_cell(c)}</td>" for c in row)
+    cells = "".join(
+        f"<td style='padding:1px 10px 1px 0;vertical-align:top;text-align:left'>{_cell(c)}</td>" for c in row
+    )
     return f"<tr style='border-top:1px solid rgba(127,127,127,0.2)'>{cells}</tr>"
 
 

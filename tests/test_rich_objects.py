@@ -49,6 +49,10 @@ def safe(html: str) -> None:
     """No live markup from values, and no colour that vanishes on a light or a dark theme."""
     assert "<script" not in html.lower() and "onerror=" not in html
     assert "color:white" not in html.replace(" ", "") and "background:#fff" not in html.lower()
+    cells = html.count("<td")
+    assert html.count("<td style='") == cells and html.count("text-align:left") >= cells, (
+        "JupyterLab right-aligns cells"
+    )
 
 
 def test_a_loaded_bundle_with_string_classes_and_a_regressor_read_as_cards(repo: Path) -> None:

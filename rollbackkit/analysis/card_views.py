@@ -164,7 +164,7 @@ def code_html(diff: str) -> str:
 def _line_html(line: DiffLine) -> str:
     item = line.item + (f" {line.field}" if line.field and line.field != line.item else "")
     cells = [SIGNS[line.change], item, *_before_after(line)]
-    body = "".join(f"<td style='padding:1px 8px;vertical-align:top'>{esc(c)}</td>" for c in cells)
+    body = "".join(f"<td style='padding:1px 8px;vertical-align:top;text-align:left'>{esc(c)}</td>" for c in cells)
     return f"<tr class='rollbackkit-{line.change}' style='{tint(line.change)}'>{body}</tr>"
 
 

@@ -56,7 +56,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], css: str, row_s
     for i, row in enumerate(rows):
         style = row_styles[i] if i < len(row_styles) else ""
         cells = "".join(
-            f"<td style='padding:2px 8px'>{c if isinstance(c, Safe) else html.escape(str(c))}</td>" for c in row
+            f"<td style='padding:2px 8px;text-align:left'>{c if isinstance(c, Safe) else html.escape(str(c))}</td>"
+            for c in row
         )
         body.append(f"<tr style='{style}'>{cells}</tr>")
     return f"<table class='{css}' style='border-collapse:collapse'><tr>{head}</tr>{''.join(body)}</table>"
