@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -345,7 +346,10 @@ def test_panel_draws_line_heatmap_and_the_clicked_cell_under_the_point_cap(logge
     assert len(panel.heatmap.data) == 1 and panel.heatmap.layout.xaxis.title.text == "time (UTC)"
     assert "vs the whole reference" in panel.heatmap.layout.title.text and "fewer than" in panel.notes.value
     window = int(np.flatnonzero(panel.series.n[1] > 0)[0])
-    panel.select("v1.1.0", window)
+    panel._clicked(panel.line.data[0], SimpleNamespace(point_inds=[window]))  # a point of v1.0.0's line
+    assert panel.selected == (0, window)
+    panel._clicked(panel.heatmap.data[0], SimpleNamespace(point_inds=[[1, window]]))  # a heatmap cell: row, column
+    assert panel.selected == (1, window)
     _, cur = panel.series.shares(1, window)
     drawn = panel.detail_figure.data[1]
     assert list(drawn.customdata if panel.series.kind == "numeric" else drawn.y) == pytest.approx(list(cur))
