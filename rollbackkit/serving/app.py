@@ -323,7 +323,7 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
     if isinstance(body, BinnedBody):
         return log_binned(env.log, env.name, env.env, body.model_dump())
     if isinstance(body, ScoreBody):  # a warm slot scores rows for a preview: nothing routed, logged or shifted
-        return score_answer(env, body, _decoded)
+        return JSONResponse(score_answer(env, body, _decoded))  # 10,000 rows serialised here, off the event loop
     if not isinstance(body, LogBody):  # ADMIN_BODIES maps every other operation to a LogBody
         raise InvalidInput(f"Unknown admin operation {operation!r}.", "See GET /openapi.json.")
     if env.log is None:
