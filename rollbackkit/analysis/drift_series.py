@@ -7,14 +7,8 @@ reference profile is binned here the same way, and each window's metric is compu
 The metrics are the drift GATE's (:mod:`rollbackkit.analysis.drift`), on the gate's bins, so a
 window's PSI is the PSI the gate would compute on that window's rows:
 
-- **Numeric bins** are right-inclusive, ``(-inf, e0], (e0, e1], ..., (e_last, inf)``: a value
-  goes to the number of edges below it. The edges are the reference's deciles (the gate's PSI
-  edges, :func:`rollbackkit.analysis.drift.psi_edges`), its p99, the float just below its p1
-  (so the outer bins hold exactly the values below p1 and above p99), and a few equal-width
-  cuts between p1 and p99 for the histogram and Wasserstein. NaN and None are counted as
-  missing, never binned; +-inf go to the outer bins.
-- **Categorical bins**: the reference's categories (up to :data:`MAX_CATEGORIES`, as text:
-  booleans ``true``/``false``, integers in decimal), then one bin for every other value.
+- **Bins**: :mod:`rollbackkit.analysis.drift_bins` (the reference's deciles, p1, p99 and a few
+  equal-width cuts for numbers; the reference's categories plus ``(other)``).
 - **Metrics**: ``psi`` and ``js`` as the gate computes them (:func:`~rollbackkit.analysis.drift.psi`,
   :func:`~rollbackkit.analysis.drift.js_distance`): numeric bins summed into the gate's decile
   bins; categories with missing values as one more category (as the gate counts them; a new
@@ -37,150 +31,34 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from rollbackkit.analysis.drift import PSI_BINS, js_distance, psi, psi_edges
+from rollbackkit.analysis.drift import js_distance, psi
+from rollbackkit.analysis.drift_bins import (
+    INNER_BINS,
+    MAX_CATEGORIES,
+    OTHER,
+    Binning,
+    bin_counts,
+    bin_index,
+    bin_sums,
+    categorical_binning,
+    category_text,
+    is_missing,
+    numeric_binning,
+)
 from rollbackkit.errors import InvalidInput
+
+__all__ = [
+    "INNER_BINS", "MAX_CATEGORIES", "METRICS", "OTHER", "ROWS_PER_BIN", "Binning", "DriftSeries", "Metric",
+    "bin_counts", "bin_index", "bin_sums", "categorical_binning", "category_text", "check_metric", "drift_series",
+    "is_missing", "metric_value", "numeric_binning", "psi_shares",
+]  # fmt: skip
 
 Metric = Literal["psi", "js", "wasserstein", "tail"]
 METRICS: tuple[str, ...] = ("psi", "js", "wasserstein", "tail")
 """The metrics a drift series can show."""
 
-INNER_BINS = 10
-"""Equal-width cuts between the reference's p1 and p99 (added to the gate's decile edges)."""
-
-MAX_CATEGORIES = 250
-"""The reference categories kept as bins (the rest share the last, ``(other)``, bin)."""
-
 ROWS_PER_BIN = 10
 """A window needs this many rows per PSI bin (:attr:`DriftSeries.min_rows`) not to be marked low-n."""
-
-OTHER = "(other)"
-"""The bin of values the reference's categories do not name."""
-
-
-def category_text(value: Any) -> str:
-    """A category as the logs write it in SQL (``CAST(v AS VARCHAR)``): booleans ``true``/``false``,
-    integers in decimal, text as it is."""
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    return str(value)
-
-
-def is_missing(value: Any) -> bool:
-    """None, ``pd.NA`` or a float NaN: a value the logs count as missing, never binned."""
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-@dataclass(frozen=True)
-class Binning:
-    """How a column's values become bins (see the module docstring for the rule)."""
-
-    kind: Literal["numeric", "categorical"]
-    edges: tuple[float, ...] = ()
-    """Numeric: increasing edges of right-inclusive bins (``len(edges) + 1`` bins)."""
-    categories: tuple[str, ...] = ()
-    """Categorical: the reference's categories as text (the last bin, :data:`OTHER`, is implicit)."""
-    psi_edges: tuple[float, ...] = ()
-    """Numeric: the gate's PSI edges (reference deciles), each one of :attr:`edges` (empty: every edge)."""
-
-    @property
-    def n_bins(self) -> int:
-        """How many bins a count vector has."""
-        return len(self.edges) + 1 if self.kind == "numeric" else len(self.categories) + 1
-
-    @property
-    def psi_groups(self) -> np.ndarray:
-        """Each bin's PSI bin (numeric: the gate's decile bin holding it; categorical: itself)."""
-        if self.kind == "categorical" or not self.psi_edges:
-            return np.arange(self.n_bins)
-        upper = np.append(np.asarray(self.edges, dtype="float64"), np.inf)
-        return np.searchsorted(np.asarray(self.psi_edges, dtype="float64"), upper, side="left")
-
-    @property
-    def psi_bins(self) -> int:
-        """Bins the PSI is computed on (categorical: with missing as one more category)."""
-        return int(self.psi_groups.max()) + 1 + (self.kind == "categorical")
-
-    @property
-    def labels(self) -> list[str]:
-        """A short label per bin."""
-        if self.kind == "categorical":
-            return [*self.categories, OTHER]
-        e = self.edges
-        inner = [f"({e[i]:.3g}, {e[i + 1]:.3g}]" for i in range(len(e) - 1)]
-        return [f"≤ {e[0]:.3g}", *inner, f"> {e[-1]:.3g}"]
-
-    @property
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Numeric: each bin's drawn span (the outer bins one median inner width wide)."""
-        edges = np.asarray(self.edges, dtype="float64")
-        width = float(np.median(np.diff(edges))) if edges.size > 1 else 1.0
-        return np.concatenate([[edges[0] - width], edges]), np.concatenate([edges, [edges[-1] + width]])
-
-    @property
-    def centres(self) -> np.ndarray:
-        """Numeric: each bin's centre (of :attr:`bounds`)."""
-        lower, upper = self.bounds
-        return (lower + upper) / 2
-
-
-def numeric_binning(reference: Any, bins: int = INNER_BINS) -> Binning:
-    """The gate's decile edges of the reference's finite values, plus its p1 (the float below) and
-    p99 and ``bins`` equal-width cuts between them (see the module docstring)."""
-    values = np.asarray(pd.Series(reference).to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
-    finite = np.sort(values[np.isfinite(values)])
-    if not finite.size:
-        raise InvalidInput("The reference profile holds no finite value of this column.", "Pick another column.")
-    deciles = psi_edges(finite, PSI_BINS)
-    lo, hi = (float(x) for x in np.quantile(finite, [0.01, 0.99]))
-    grid = np.linspace(lo, hi, bins + 1)[1:-1] if hi > lo else np.array([])
-    edges = np.unique(np.concatenate([[np.nextafter(lo, -np.inf), hi], deciles, grid]))
-    return Binning("numeric", edges=tuple(map(float, edges)), psi_edges=tuple(map(float, deciles)))
-
-
-def categorical_binning(reference: Any, limit: int = MAX_CATEGORIES) -> Binning:
-    """The reference's ``limit`` most frequent categories (as :func:`category_text`)."""
-    series = pd.Series(reference).dropna()
-    texts = pd.Series([category_text(v) for v in series.tolist()], dtype=object)
-    if texts.empty:
-        raise InvalidInput("The reference profile holds no value of this column.", "Pick another column.")
-    counts = texts.value_counts()
-    top = sorted(counts.index[:limit], key=lambda c: (-int(counts[c]), c))
-    return Binning("categorical", categories=tuple(top))
-
-
-def bin_index(values: np.ndarray, binning: Binning) -> np.ndarray:
-    """Each value's bin (-1: missing), by the module's rule; what the log's SQL computes too."""
-    if binning.kind == "categorical":
-        position = {c: k for k, c in enumerate(binning.categories)}
-        other = len(binning.categories)
-        return np.array([-1 if is_missing(v) else position.get(category_text(v), other) for v in values], dtype="int64")
-    v = np.asarray(values, dtype="float64")
-    index = np.searchsorted(np.asarray(binning.edges, dtype="float64"), v, side="left")
-    return np.where(np.isnan(v), -1, index).astype("int64")
-
-
-def _values(values: Any, binning: Binning) -> np.ndarray:
-    series = pd.Series(values)
-    if binning.kind == "numeric":
-        return series.to_numpy(dtype="float64", na_value=np.nan)
-    return series.astype(object).to_numpy()
-
-
-def bin_counts(values: Any, binning: Binning) -> tuple[np.ndarray, int]:
-    """Count vector and missing count of a sample (numpy; the reference side, and a direct check)."""
-    index = bin_index(_values(values, binning), binning)
-    missing = int((index < 0).sum())
-    return np.bincount(index[index >= 0], minlength=binning.n_bins).astype("int64"), missing
-
-
-def bin_sums(values: Any, binning: Binning) -> np.ndarray:
-    """Numeric: the sum of a sample's finite values per bin (where each bin's mass sits: sum / count)."""
-    v = _values(values, binning)
-    index = bin_index(v, binning)
-    keep = np.isfinite(v)
-    return np.bincount(index[keep], weights=v[keep], minlength=binning.n_bins)
 
 
 def check_metric(metric: str, binning: Binning) -> None:
