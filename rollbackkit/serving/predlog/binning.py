@@ -11,9 +11,8 @@ without error (a shadow's rows are never counted).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,10 @@ import pandas as pd
 from rollbackkit.analysis.drift_series import Binning
 from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.predlog.schema import quote
+from rollbackkit.serving.predlog.windows import iso, moment, window_sql
+from rollbackkit.serving.predlog.windows import micros as micros  # re-exported: the logs' callers use b.*
+from rollbackkit.serving.predlog.windows import time_range as time_range
+from rollbackkit.serving.predlog.windows import window_index as window_index
 
 MAX_SLICES = 12
 """Slices kept by row count; the others are counted together as :data:`OTHER_SLICES`."""
@@ -105,18 +108,8 @@ class BinRequest:
                 f"Ask for at most {MAX_CELLS:,} cells: fewer windows or bins.",
             )
         return cls(
-            name, env, column, binning, _moment(start), _moment(end), int(windows), by, tuple(versions or ()), output
+            name, env, column, binning, moment(start), moment(end), int(windows), by, tuple(versions or ()), output
         )
-
-
-def _moment(value: str | datetime | None) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not an ISO 8601 time.", "Use e.g. 2026-01-05T09:30:00+00:00.") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def rows_sql(req: BinRequest, mark: str, dialect: str) -> tuple[str, list[Any]]:
@@ -259,37 +252,6 @@ def output_sql(column: str, dialect: str) -> str:
     return f"(CAST({PG_JSON.replace('outputs', 'r.outputs')} AS JSON) ->> '{key}')"
 
 
-def time_range(req: BinRequest, first_last: Callable[[], Sequence[Any] | None]) -> tuple[int, int] | None:
-    """The counted range in microseconds: ``start``/``end``, else the first/last row's time
-    (``first_last()``: ``(min(t_us), max(t_us))``); None when no row is in it."""
-    lo, hi = micros(req.start) if req.start else None, micros(req.end) if req.end else None
-    if lo is None or hi is None:
-        first, last = first_last() or (None, None)
-        if first is None or last is None:
-            return None
-        lo, hi = int(first) if lo is None else lo, int(last) if hi is None else hi
-    return lo, hi
-
-
-def window_sql(start_us: int, end_us: int, windows: int, dialect: str) -> str:
-    """SQL giving a row's window from ``t_us`` (equal windows over ``[start, end]``, ``end`` in the last)."""
-    span = max(end_us - start_us, 1)
-    divide = "//" if dialect == "duckdb" else "/"
-    return f"least((t_us - {int(start_us)}) * {int(windows)} {divide} {span}, {int(windows) - 1})"
-
-
-def window_index(t_us: np.ndarray, start_us: int, end_us: int, windows: int) -> np.ndarray:
-    """:func:`window_sql` in numpy."""
-    span = max(end_us - start_us, 1)
-    return np.minimum((t_us.astype("int64") - start_us) * windows // span, windows - 1)
-
-
-def micros(moment: datetime) -> int:
-    """A time as microseconds since the epoch (as the logs' SQL computes ``t_us``)."""
-    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: int | None) -> dict[str, Any]:
     """The JSON-ready answer from grouped counts (columns ``s`` slice text or None, ``w`` window,
     ``b`` bin or null for a missing value, ``n``, optional ``total``): ``{"kind", "column", "start",
@@ -305,8 +267,8 @@ def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: 
         "column": req.column,
         "by": req.by,
         "windows": windows,
-        "start": _iso(start_us),
-        "end": _iso(end_us),
+        "start": iso(start_us),
+        "end": iso(end_us),
         "edges" if binning.kind == "numeric" else "categories": list(binning.edges or binning.categories),
     }
     if groups.empty:
@@ -344,12 +306,6 @@ def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: 
         "n": counts.sum(axis=2).tolist(),
         "missing": missing.tolist(),
     }
-
-
-def _iso(us: int | None) -> str | None:
-    if us is None:
-        return None
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))).isoformat()
 
 
 def unknown_column(column: str, known: list[str], what: str = "column") -> InvalidInput:

@@ -1,0 +1,73 @@
+"""The time windows of a binned request: its range, a row's window (SQL and numpy), times as microseconds.
+
+Split from :mod:`rollbackkit.serving.predlog.binning` (which re-exports these names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+
+from rollbackkit.errors import InvalidInput
+
+
+class Ranged(Protocol):
+    """A request with a time range (a :class:`~rollbackkit.serving.predlog.binning.BinRequest`)."""
+
+    @property
+    def start(self) -> datetime | None: ...
+
+    @property
+    def end(self) -> datetime | None: ...
+
+
+def moment(value: str | datetime | None) -> datetime | None:
+    """An ISO text or datetime as an aware datetime (naive: UTC, as the admin body's times are)."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an ISO 8601 time.", "Use e.g. 2026-01-05T09:30:00+00:00.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def time_range(req: Ranged, first_last: Callable[[], Sequence[Any] | None]) -> tuple[int, int] | None:
+    """The counted range in microseconds: ``start``/``end``, else the first/last row's time
+    (``first_last()``: ``(min(t_us), max(t_us))``); None when no row is in it."""
+    lo, hi = micros(req.start) if req.start else None, micros(req.end) if req.end else None
+    if lo is None or hi is None:
+        first, last = first_last() or (None, None)
+        if first is None or last is None:
+            return None
+        lo, hi = int(first) if lo is None else lo, int(last) if hi is None else hi
+    return lo, hi
+
+
+def window_sql(start_us: int, end_us: int, windows: int, dialect: str) -> str:
+    """SQL giving a row's window from ``t_us`` (equal windows over ``[start, end]``, ``end`` in the last)."""
+    span = max(end_us - start_us, 1)
+    divide = "//" if dialect == "duckdb" else "/"
+    return f"least((t_us - {int(start_us)}) * {int(windows)} {divide} {span}, {int(windows) - 1})"
+
+
+def window_index(t_us: np.ndarray, start_us: int, end_us: int, windows: int) -> np.ndarray:
+    """:func:`window_sql` in numpy."""
+    span = max(end_us - start_us, 1)
+    return np.minimum((t_us.astype("int64") - start_us) * windows // span, windows - 1)
+
+
+def micros(moment: datetime) -> int:
+    """A time as microseconds since the epoch (as the logs' SQL computes ``t_us``)."""
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def iso(us: int | None) -> str | None:
+    """Microseconds since the epoch as ISO 8601 text in UTC (None stays None)."""
+    if us is None:
+        return None
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))).isoformat()
