@@ -57,8 +57,6 @@ def gates_points() -> Any:
 def preview_points() -> Any:
     """Points of ``preview_figure`` for 200,000 rows in 5,000 slices (or why it was skipped)."""
     try:
-        import dataclasses
-
         import pandas as pd
 
         from rollbackkit.analysis.preview import deltas_by_slice
@@ -71,13 +69,13 @@ def preview_points() -> Any:
     before, after = pd.Series(rng.random(200_000)), pd.Series(rng.random(200_000))
     flips = (before > 0.5).to_numpy() != (after > 0.5).to_numpy()
     slices = deltas_by_slice(before, after, flips, pd.Series(rng.integers(0, 5000, 200_000)))
-    fields = {f.name for f in dataclasses.fields(RollbackPreview)}
-    values: dict[str, Any] = {
-        "name": "model", "env": "prod", "from_version": "v1.1.0", "to_version": "v1.0.0", "n": 200_000,
-        "kind": "classification", "primary": "p_yes", "threshold": 0.5, "flip_share": float(flips.mean()),
-        "slices": slices, "by": "segment", "changes": [], "preflight": None, "refused": None, "affected": None,
-    }  # fmt: skip
-    preview = RollbackPreview(**{k: v for k, v in values.items() if k in fields})
+    from rollbackkit.ops.preview_parts import VersionPreview
+
+    part = VersionPreview("v1.1.0", "live", 100.0, 200_000, None, None, float(flips.mean()), slices, [], None)
+    preview = RollbackPreview(
+        name="model", env="prod", to_version="v1.0.0", parts=[part], kind="classification", primary="p_yes",
+        score="p_yes", threshold=0.5, by="segment", preflight=None, from_version="v1.1.0",
+    )  # fmt: skip
     return points_in(preview_figure(preview))
 
 

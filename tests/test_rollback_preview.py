@@ -17,8 +17,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rollbackkit.analysis.preview import decisions, deltas_by_slice, flip_share, flipped, transitions
+from rollbackkit.analysis.preview import (
+    class_mismatch,
+    decisions,
+    deltas_by_slice,
+    flip_share,
+    flipped,
+    one_sided,
+    slice_labels,
+    transitions,
+)
 from rollbackkit.errors import InvalidInput, RollbackRefused, ServerError
+from rollbackkit.ops.plans import rollback_plan
 from rollbackkit.ops.preview import preview_rollback
 from rollbackkit.ops.traffic import deploy
 from rollbackkit.serving.environment import ServingEnvironment
@@ -114,7 +124,11 @@ def test_flip_share_equals_the_direct_computation(constructed: Any) -> None:
     for item in preview.slices[1:]:
         assert item.flips == int(expected[(regions == item.slice).to_numpy()].sum()), item
     assert preview.verdict in ("compatible", "adaptable")
-    assert preview.affected is not None and preview.rewrite == SENT
+    plan = rollback_plan(repo, "model", "prod")  # one rule for the rows a backfill would rewrite
+    assert [p.rows for p in preview.parts] == plan.rows and preview.rewrite == plan.rows[0].backfill
+    assert preview.parts[0].traffic == 100.0 and preview.total == pytest.approx(preview.flip_share)
+    first, last = preview.parts[0].first, preview.parts[0].last
+    assert first is not None and last is not None and first <= last
     assert _snapshot(repo) == before, "a preview writes nothing"
     headline, figure = summary_html(preview), preview_figure(preview)
     assert f"{preview.flip_share:.1%}</b></span> of decisions flip" in headline and "rollbackkit-error" not in headline
@@ -127,20 +141,100 @@ def test_flip_share_equals_the_direct_computation(constructed: Any) -> None:
         assert "(missing)" in {s.slice for s in plain.slices}  # the nullable string's missing plans
 
 
-def _snapshot(repo: Path) -> tuple[Any, ...]:
-    """What a preview must leave alone: the tags, the journal and the log's rows."""
+def test_decisions_and_scores_are_compared_only_when_comparable(constructed: Any) -> None:
+    """Class ids are not scores; a threshold needs a score; 0/1 and False/True are not the same classes."""
+    case, repo, sent = constructed
+    if case.labels in ("names", "int"):  # the primary output is the class label (multiclass wine)
+        with pytest.raises(InvalidInput, match="holds class labels") as error:
+            preview_rollback(repo, "model", "prod", threshold=0.5)
+        assert "Leave threshold out" in error.value.hint
+        preview = preview_rollback(repo, "model", "prod", sample=200)
+        assert preview.score is None and preview.slices[0].mean is None and preview.flip_share is not None
+        assert preview.note is not None and "class ids are not scores" in preview.note
+        assert "no score both versions output" in str(preview_figure(preview).layout.annotations)
+    if case.labels != "bool":
+        return
+    _int_twin(repo, case, sent)
+    preview = preview_rollback(repo, "model", "prod", to_version="v1.2.0", sample=200)
+    assert preview.flip_share is None and preview.changes == [] and preview.score is None
+    assert preview.refused == "classes differ (False, True vs 0, 1): decisions are not comparable"
+    assert preview.slices[0].mean is None and "proba_1" in (preview.note or "")
+    headline = summary_html(preview)
+    assert "n/a</b></span> of decisions flip" in headline and "classes differ (False, True vs 0, 1)" in headline
+    at = preview_rollback(repo, "model", "prod", to_version="v1.2.0", sample=200, threshold=0.5)
+    assert at.flip_share is None and at.refused is not None and "no 'proba_1' output" in at.refused
+
+
+def _int_twin(repo: Path, case: Case, sent: pd.DataFrame) -> None:
+    """Register ``model@v1.2.0`` (once): v1.1.0's tree trained on 0/1 integers instead of booleans."""
+    from rollbackkit import Registry
+    from rollbackkit.errors import VersionNotFound
+
+    registry = Registry(repo)
+    try:
+        registry.load("model@v1.2.0")
+        return
+    except VersionNotFound:
+        pass
+    X = sent.iloc[:300].assign(plan=sent["plan"].iloc[:300].astype("string").fillna("missing").astype(object))
+    ints = pd.Series(registry.load("model@v1.1.0").model.predict(X)).astype("int64")
+    registry.register("model", _models(case)(X, ints, 40), X.assign(target=ints), target="target", version="v1.2.0")
+
+
+def test_every_version_losing_traffic_is_previewed_with_its_share(constructed: Any, tmp_path: Path) -> None:
+    """A shadow flips nothing; a canary's flips count for its share of traffic; both versions can leave."""
+    from rollbackkit.serving.environment import ServingEnvironment
+
+    case, template, sent = constructed
+    if case.labels != "bool":
+        return
+    _int_twin(template, case, sent)
+    repo = copy_project(template, tmp_path)
+    log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
+    environment = ServingEnvironment(repo, "model", "prod", log=log)
+    try:
+        environment.start()
+        environment.deploy("v1.0.0", shadow=50, reason="mirror")
+        shadowed = preview_rollback(repo, "model", "prod")  # before: "Nothing served model in prod before v1.1.0"
+        assert (shadowed.from_version, shadowed.to_version, shadowed.parts) == ("v1.0.0", "v1.1.0", [])
+        assert shadowed.flip_share == 0.0 and shadowed.total == 0.0 and "only cancels the shadow" in str(shadowed.note)
+        assert "rollbackkit-error" not in summary_html(shadowed)
+        environment.rollback(reason="stop the mirror")
+        environment.deploy("v1.0.0", canary=25, reason="the constant again, on a quarter")
+        for i in range(0, 400, 5):
+            environment.predict(sent.iloc[i : i + 5], key=f"canary-{i}")
+    finally:
+        log.close()
+    preview = preview_rollback(repo, "model", "prod")
+    part = preview.parts[0]
+    assert [(p.version, p.role, p.traffic) for p in preview.parts] == [("v1.0.0", "canary", 25.0)]
+    assert part.rows is not None and 0 < part.n == part.rows.rows - 200 < 400  # not its first deployment's 200 rows
+    assert preview.total == pytest.approx(part.flip_share * 0.25) and part.flip_share is not None
+    assert "of the canary v1.0.0's 25% of traffic" in summary_html(preview)
+    both = preview_rollback(repo, "model", "prod", to_version="v1.2.0")
+    assert [(p.version, p.role, p.traffic) for p in both.parts] == [
+        ("v1.0.0", "canary", 25.0),
+        ("v1.1.0", "live", 75.0),
+    ]
+    assert all(p.n > 0 and p.refused and "classes differ" in p.refused for p in both.parts) and both.total is None
+
+
+def _snapshot(repo: Path, *, log: bool = True) -> tuple[Any, ...]:
+    """What a preview must leave alone: the tags, the journal and the log's rows (``log``: read the file)."""
     import subprocess
 
     tags = subprocess.run(["git", "tag"], cwd=repo, capture_output=True, text=True, check=True).stdout
     from rollbackkit.registry.repository import Repository
 
     journal = Repository(repo).paths.journal
-    log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
-    try:
-        rows = log.query("SELECT count(*) AS n FROM predictions")["n"].iloc[0]
-    finally:
-        log.close()
-    return tags, journal.read_bytes() if journal.exists() else b"", int(rows)
+    rows = -1
+    if log:
+        opened = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
+        try:
+            rows = int(opened.query("SELECT count(*) AS n FROM predictions")["n"].iloc[0])
+        finally:
+            opened.close()
+    return tags, journal.read_bytes() if journal.exists() else b"", rows
 
 
 @pytest.fixture(scope="module")
@@ -162,21 +256,34 @@ def test_a_target_with_fewer_features_is_scored_through_the_shown_adaptation(chu
     assert preview.refused is None and preview.flip_share is not None and 0 <= preview.flip_share <= 1
 
 
-def test_the_rollback_runbook_records_the_preview(churn_rolled_forward: Path) -> None:
+def test_the_rollback_runbook_previews_after_the_shift_and_records_it(
+    churn_rolled_forward: Path, tmp_path: Path
+) -> None:
+    """The preview never delays the shift: it runs after it and records what the rollback changed."""
     import nbformat
 
     from rollbackkit.ops.runbooks import run
+    from rollbackkit.widgets.preview import RollbackPreviewPanel
 
-    expected = preview_rollback(churn_rolled_forward, "churn", "prod", sample=1000)
-    params = {"name": "churn", "env": "prod", "reason": "preview first", "dry_run": "true"}
-    result = run("rollback", params, repo=churn_rolled_forward)
-    assert (result.status, result.verdict) == ("ok", "dry-run"), result.error
+    repo = copy_project(churn_rolled_forward, tmp_path)
+    expected = preview_rollback(repo, "churn", "prod")
+    result = run("rollback", {"name": "churn", "env": "prod", "reason": "preview after"}, repo=repo)
+    assert (result.status, result.verdict) == ("ok", "rolled-back"), result.error
     recorded = result.results["preview"]
-    assert (recorded["from_version"], recorded["to_version"], recorded["n"]) == ("v1.1.0", "v1.0.0", expected.n)
-    assert recorded["flip_share"] == pytest.approx(expected.flip_share) and recorded["verdict"] == "adaptable"
+    assert recorded["done"] and (recorded["from_version"], recorded["to_version"]) == ("v1.1.0", "v1.0.0")
+    assert recorded["n"] == expected.n and recorded["flip_share"] == pytest.approx(expected.flip_share)
+    assert recorded["verdict"] == "adaptable" and len(recorded["adaptation"]["drop"]) == 5
     cells = nbformat.read(str(result.notebook), as_version=4).cells
+    order = [i for i, c in enumerate(cells) if "rk.rollback(" in c.source or "preview_rollback" in c.source]
+    assert "rk.rollback(" in cells[order[0]].source, "the shift runs first"
     printed = "".join(o.get("text", "") for c in cells if "preview_rollback" in c.source for o in c.outputs)
     assert f"{expected.flip_share:.1%} of decisions flip from v1.1.0 to v1.0.0" in printed, printed
+
+    panel = RollbackPreviewPanel(repo, "churn", "prod", to_version="v1.1.0")  # v1.0.0's rows lack 5 columns
+    preview = panel.preview
+    assert preview is not None and (preview.from_version, preview.to_version) == ("v1.0.0", "v1.1.0")
+    assert preview.verdict == "incompatible" and preview.refused and preview.flip_share is None
+    assert "incompatible" in panel.summary.value and "cannot score" in panel.summary.value
 
 
 def test_bad_input_is_one_readable_line(churn_rolled_forward: Path, served: Path) -> None:
@@ -192,18 +299,17 @@ def test_bad_input_is_one_readable_line(churn_rolled_forward: Path, served: Path
 
 
 def test_flip_share_on_constructed_arrays() -> None:
-    assert flip_share(["a", "b", None, None], ["a", "c", None, "d"]) == pytest.approx(0.5)
+    assert flip_share(["a", "b", None, None], ["a", "c", None, "d"]) == pytest.approx(1 / 3)  # one-sided: apart
     assert flip_share(pd.array([True, False, pd.NA], dtype="boolean"), np.array([True, True, None], dtype=object)) == (
         pytest.approx(1 / 3)  # two missing decisions are the same decision
     )
-    assert flip_share(pd.Series([1, 2, 3], dtype="Int64"), pd.Series([1.0, 2.0, np.nan])) == pytest.approx(1 / 3)
+    assert flip_share(pd.Series([1, 2, 3], dtype="Int64"), pd.Series([1.0, 2.0, np.nan])) == 0.0  # 2 == 2.0
     assert flip_share([], []) is None
     served, target = decisions(pd.Series([1.0, 5.0, np.nan, 3.0]), 2.5), decisions(pd.Series([3.0, 5, None, None]), 2.5)
-    assert flip_share(served, target) == 0.5  # a score crossing the threshold, and one that went missing
-    assert {(c.before, c.after, c.rows) for c in transitions(served, target)} == {
-        ("<= 2.5", "> 2.5", 1),
-        ("> 2.5", "(missing)", 1),
-    }
+    assert flip_share(served, target) == pytest.approx(1 / 3)  # a score crossing the threshold; one went missing
+    assert [(c.before, c.after, c.rows) for c in transitions(served, target)] == [("<= 2.5", "> 2.5", 1)]
+    apart = deltas_by_slice(None, None, flipped(served, target), None, one_sided(served, target))[0]
+    assert (apart.n, apart.flips, apart.missing, apart.flip_share) == (4, 1, 1, pytest.approx(1 / 3))
     flips = flipped(["x", "y", "x", "y"], ["x", "x", "x", "y"])
     slices = deltas_by_slice(
         pd.Series([0.1, 0.2, 0.3, np.nan]), pd.Series([0.2, 0.2, 0.1, 0.5]), flips, pd.Series(["n", "s", "n", None])
@@ -211,6 +317,12 @@ def test_flip_share_on_constructed_arrays() -> None:
     assert [(s.slice, s.n, s.flips) for s in slices[:2]] == [("all", 4, 1), ("n", 2, 0)]
     assert {(s.slice, s.n, s.flips) for s in slices[2:]} == {("(missing)", 1, 0), ("s", 1, 1)}
     assert slices[0].mean == pytest.approx((0.1 + 0.0 - 0.2) / 3)
+    assert class_mismatch(["0", "1"], ["False", "True"]) == (
+        "classes differ (0, 1 vs False, True): decisions are not comparable"
+    )
+    assert class_mismatch(["a", "b"], ["b", "a"]) is None and class_mismatch(None, None) is None
+    ranges = slice_labels(pd.Series(np.linspace(0, 100, 500)))  # a continuous column: 10 ranges, not 30 values
+    assert ranges.nunique() == 10 and ranges.value_counts().max() == 50
 
 
 def test_the_panel_shows_the_preview_and_its_adaptation(churn_rolled_forward: Path) -> None:
@@ -220,12 +332,13 @@ def test_the_panel_shows_the_preview_and_its_adaptation(churn_rolled_forward: Pa
     assert panel.preview is not None and "rollbackkit-preview" in panel._dom_classes
     text = panel.summary.value
     assert f"{panel.preview.flip_share:.1%}" in text and "v1.1.0" in text and "v1.0.0" in text
-    assert "adaptable" in text and "drops 5 columns" in text and "A backfill would rewrite" in text
+    assert "adaptable" in text and "Scored after the adaptation that drops 5 columns" in text
+    assert "A backfill would rewrite" in text
     assert "rollbackkit-error" not in text
     assert 0 < points_in(panel.figure) <= MAX_POINTS
 
     many = RollbackPreviewPanel(churn_rolled_forward, "churn", "prod", sample=5000, by="monthly_charges")
-    assert many.preview is not None and len(many.preview.slices) <= 32  # "all", 30 values, "(other)"
+    assert many.preview is not None and len(many.preview.slices) == 11  # "all" and 10 ranges of a continuous column
     assert points_in(many.figure) <= MAX_POINTS
 
     bad = RollbackPreviewPanel(churn_rolled_forward, "churn", "prod", by="no_such_column")
@@ -233,30 +346,30 @@ def test_the_panel_shows_the_preview_and_its_adaptation(churn_rolled_forward: Pa
     assert "rollbackkit-error" in bad.summary.value and "Traceback" not in bad.summary.value
 
 
-def test_an_incompatible_target_shows_its_verdict(churn_rolled_forward: Path, tmp_path: Path) -> None:
-    from rollbackkit.ops.traffic import rollback
-    from rollbackkit.widgets.preview import RollbackPreviewPanel
-
-    repo = copy_project(churn_rolled_forward, tmp_path)
-    rollback(repo, "churn", "prod", reason="back to 47 features")
-    panel = RollbackPreviewPanel(repo, "churn", "prod", to_version="v1.1.0")  # v1.0.0's rows lack 5 columns
-    preview = panel.preview
-    assert preview is not None and (preview.from_version, preview.to_version) == ("v1.0.0", "v1.1.0")
-    assert preview.verdict == "incompatible" and preview.refused and preview.flip_share is None
-    assert "incompatible" in panel.summary.value and "cannot score" in panel.summary.value
-
-
 def test_through_the_server_that_writes_the_log_the_preview_is_the_same(
     churn_rolled_forward: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from rollbackkit.ops.traffic import rollback
+
     from .servers import TOKEN, running_server
 
     repo = copy_project(churn_rolled_forward, tmp_path)
     offline = preview_rollback(repo, "churn", "prod", sample=500)
+    tags, _, rows = _snapshot(repo)
     monkeypatch.setenv("ROLLBACKKIT_ADMIN_TOKEN", TOKEN)
     with running_server(repo, "churn", "prod", watchdog=3600) as server:
         served = preview_rollback(repo, "churn", "prod", sample=500)  # the log's writer answers
-        assert server.status()["live"]["version"] == "v1.1.0"  # nothing shifted
+        plan = rollback_plan(repo, "churn", "prod")
+        assert server.status()["live"]["version"] == "v1.1.0" and _snapshot(repo, log=False)[0] == tags
+        rollback(repo, "churn", "prod", reason="v1.1.0 worse")  # through the server: v1.1.0 stays warm in standby
+        after = preview_rollback(repo, "churn", "prod", sample=500)  # v1.0.0 now serves in a warm slot
     assert (served.from_version, served.to_version, served.n) == (offline.from_version, offline.to_version, 500)
     assert served.flip_share == offline.flip_share and served.slices == offline.slices
-    assert served.affected == offline.affected  # and no row was logged by the preview
+    assert served.parts[0].first == offline.parts[0].first and served.parts[0].last == offline.parts[0].last
+    # the server that shifts quarantines every row first: the plan and the preview say the same
+    assert [p.rows for p in served.parts] == plan.rows and served.rewrite == plan.rows[0].rows == 700
+    assert offline.rewrite == 0  # without a server nothing is quarantined, so a backfill rewrites nothing
+    assert _snapshot(repo)[2] == rows, "no preview logged a row"
+    assert after.done and after.where.startswith("warm live slot") and offline.where.startswith("loaded bundle")
+    assert (after.from_version, after.n, after.flip_share) == ("v1.1.0", 500, offline.flip_share)
+    assert after.adaptation == offline.adaptation and len(after.adaptation.drop) == 5

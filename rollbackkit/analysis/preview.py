@@ -4,7 +4,10 @@
 rollback target answers for the same inputs. A *decision* is a classifier's predicted class,
 or a regressor's prediction compared with a decision threshold; it *flips* when the two
 versions decide differently. Two missing decisions are the same decision; a missing one
-beside a present one is a flip. Score deltas are ``after - before`` of the primary output.
+beside a present one is counted apart (``missing``), neither a flip nor in the flip share's
+denominator. Decisions are compared only when both versions have the same class set
+(:func:`class_mismatch`); score deltas are ``after - before`` of a numeric score both versions
+output (:func:`score_column`), never of class ids.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.errors import InvalidInput
+
+Answers = pd.Series | np.ndarray | list[object]
+"""One version's decisions for a set of rows."""
 
 MISSING = "(missing)"
 """The slice of rows whose slice value is missing."""
@@ -38,6 +44,7 @@ class SliceDelta:
         mean: Mean of ``after - before`` of the primary output (None when it is not numeric).
         p5: Its 5th percentile.
         p95: Its 95th percentile.
+        missing: Rows where one version decided and the other did not (not counted as flips).
     """
 
     slice: str
@@ -47,6 +54,7 @@ class SliceDelta:
     mean: float | None
     p5: float | None
     p95: float | None
+    missing: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,15 +97,57 @@ def flipped(before: pd.Series | np.ndarray | list[object], after: pd.Series | np
             "Pass both versions' answers to the same rows.",
         )
     a, b = _keys(before), _keys(after)
-    return np.fromiter((x != y for x, y in zip(a, b, strict=True)), dtype=bool, count=len(a))
+    return np.fromiter(
+        (x is not None and y is not None and x != y for x, y in zip(a, b, strict=True)), dtype=bool, count=len(a)
+    )
+
+
+def one_sided(
+    before: pd.Series | np.ndarray | list[object], after: pd.Series | np.ndarray | list[object]
+) -> np.ndarray:
+    """Per row, whether exactly one of the two versions has no decision."""
+    a, b = pd.isna(pd.Series(_keys(before), dtype=object)), pd.isna(pd.Series(_keys(after), dtype=object))
+    return (a != b).to_numpy()
 
 
 def flip_share(
     before: pd.Series | np.ndarray | list[object], after: pd.Series | np.ndarray | list[object]
 ) -> float | None:
-    """The share of rows whose decision differs between ``before`` and ``after`` (None without rows)."""
-    flips = flipped(before, after)
-    return float(flips.mean()) if len(flips) else None
+    """The share of flipped decisions among rows where both or neither decided (None without such rows)."""
+    flips, missing = flipped(before, after), one_sided(before, after)
+    compared = len(flips) - int(missing.sum())
+    return float(flips.sum()) / compared if compared else None
+
+
+def class_mismatch(before: list[str] | None, after: list[str] | None) -> str | None:
+    """Why two versions' decisions cannot be compared: their class sets differ (None: same set).
+
+    ``before``/``after`` are the output contracts' ``classes`` (None for a regressor). The same
+    tree trained on 0/1 and on False/True labels answers ``1`` and ``True``: not the same class.
+    """
+    if before is None and after is None:
+        return None
+    if before is None or after is None or set(before) != set(after):
+
+        def words(c: list[str] | None) -> str:
+            return "none (a regressor)" if c is None else ", ".join(sorted(c)[:8]) + (" ..." if len(c) > 8 else "")
+
+        return f"classes differ ({words(before)} vs {words(after)}): decisions are not comparable"
+    return None
+
+
+def score_column(before: list[str], after_kind: str, after_primary: str, after: list[str]) -> str | None:
+    """The numeric score both versions output (a regressor's ``prediction`` or a ``proba_*``
+    column present in both), or None: class labels and class ids are never differenced.
+
+    Args:
+        before: The serving version's output columns.
+        after_kind: The target's output kind (``classification`` or ``regression``).
+        after_primary: The target's primary output.
+        after: The target's output columns.
+    """
+    numeric = after_kind == "regression" or after_primary.startswith("proba_")
+    return after_primary if numeric and after_primary in before and after_primary in after else None
 
 
 def decisions(primary: pd.Series, threshold: float) -> pd.Series:
@@ -121,10 +171,29 @@ def transitions(
 
 
 def slice_labels(values: pd.Series, limit: int = MAX_SLICES) -> pd.Series:
-    """Slice values as text: missing ones :data:`MISSING`, past the ``limit`` most frequent :data:`OTHER`."""
+    """Slice values as text: missing ones :data:`MISSING`, past the ``limit`` most frequent :data:`OTHER`;
+    a numeric column with more than ``limit`` values is cut into :data:`BINS` quantile ranges."""
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric and values.nunique() > limit:
+        return _ranges(values)
     text = pd.Series(_keys(values), index=values.index, dtype=object).fillna(MISSING)
     keep = set(text.value_counts().head(limit).index)
     return text.where(text.isin(keep), OTHER)
+
+
+BINS = 10
+"""Quantile ranges a continuous slice column is cut into."""
+
+
+def _ranges(values: pd.Series) -> pd.Series:
+    """``[lo, hi)`` quantile ranges of a continuous column as text (missing ones :data:`MISSING`)."""
+    numbers = values.astype("float64")
+    edges = np.unique(np.nanquantile(numbers.to_numpy(), np.linspace(0, 1, BINS + 1)))
+    index = np.clip(np.searchsorted(edges, numbers.to_numpy(), side="right") - 1, 0, len(edges) - 2)
+    names = [f"[{edges[i]:.4g}, {edges[i + 1]:.4g}{']' if i == len(edges) - 2 else ')'}" for i in range(len(edges) - 1)]
+    text = np.array(names, dtype=object)[index]
+    text[numbers.isna().to_numpy()] = MISSING
+    return pd.Series(text, index=values.index, dtype=object)
 
 
 def deltas_by_slice(
@@ -132,6 +201,7 @@ def deltas_by_slice(
     after: pd.Series | None,
     flips: np.ndarray | None,
     by: pd.Series | None = None,
+    missing: np.ndarray | None = None,
 ) -> list[SliceDelta]:
     """Flip share and score deltas for every row (``"all"`` first), then per slice, largest first.
 
@@ -140,11 +210,12 @@ def deltas_by_slice(
         after: The target's primary output for the same rows (None likewise).
         flips: :func:`flipped` per row (None without decisions, e.g. a regressor with no threshold).
         by: The slice value per row (None: only ``"all"``).
+        missing: :func:`one_sided` per row (left out of the flip share; None: none).
 
     Raises:
         InvalidInput: The arrays have different lengths.
     """
-    sizes = {len(x) for x in (before, after, flips, by) if x is not None}
+    sizes = {len(x) for x in (before, after, flips, by, missing) if x is not None}
     if len(sizes) > 1:
         raise InvalidInput("The rows to compare have different lengths.", "Pass every array for the same rows.")
     delta = None
@@ -158,17 +229,20 @@ def deltas_by_slice(
         labels = slice_labels(by.reset_index(drop=True))
         order = labels.value_counts()
         groups += [(str(value), (labels == value).to_numpy()) for value in order.index]
-    return [_summary(name, mask, delta, flips) for name, mask in groups]
+    return [_summary(name, mask, delta, flips, missing) for name, mask in groups]
 
 
-def _summary(name: str, mask: np.ndarray, delta: np.ndarray | None, flips: np.ndarray | None) -> SliceDelta:
+def _summary(
+    name: str, mask: np.ndarray, delta: np.ndarray | None, flips: np.ndarray | None, missing: np.ndarray | None
+) -> SliceDelta:
     rows = int(mask.sum())
     changed = int(flips[mask].sum()) if flips is not None else None
-    share = changed / rows if changed is not None and rows else None
+    apart = int(missing[mask].sum()) if missing is not None else 0
+    share = changed / (rows - apart) if changed is not None and rows > apart else None
     mean = p5 = p95 = None
     if delta is not None:
         values = delta[mask]
         values = values[np.isfinite(values)]
         if values.size:
             mean, (p5, p95) = float(values.mean()), (float(q) for q in np.quantile(values, [0.05, 0.95]))
-    return SliceDelta(name, rows, changed, share, mean, p5, p95)
+    return SliceDelta(name, rows, changed, share, mean, p5, p95, apart)

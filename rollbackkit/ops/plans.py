@@ -13,6 +13,33 @@ from rollbackkit.registry.assignments import Deployments, require_known
 from rollbackkit.registry.checks import preflight_bundle
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.repository import Repository
+from rollbackkit.registry.serving_state import Assignment, Serving
+
+
+def leaving_assignments(state: Serving, target: str) -> list[Assignment]:
+    """The assignments a rollback to ``target`` takes traffic from: the canary, then the live
+    version, each unless it is the target (a shadow answers nobody: it is never listed)."""
+    found: dict[str, Assignment] = {}
+    for assignment in (state.canary, state.live):
+        if assignment is not None and assignment.version != target:
+            found.setdefault(assignment.version, assignment)
+    return list(found.values())
+
+
+def planned_rows(rows: AffectedRows, quarantines: bool) -> PlannedRows:
+    """What a rollback does to the rows one leaving version wrote (the one rule for "rows a
+    backfill would rewrite"): with ``quarantines`` (the server that shifts writes the log) its
+    rows not yet quarantined nor backfilled are quarantined; a backfill then re-scores every
+    quarantined row."""
+    fresh = max(rows.rows - rows.quarantined - rows.backfilled, 0) if quarantines else 0
+    return PlannedRows(
+        version=rows.version,
+        logged=True,
+        rows=rows.rows,
+        quarantine=fresh,
+        backfill=rows.quarantined + fresh,
+        already_backfilled=rows.backfilled,
+    )
 
 
 def rollback_plan(
@@ -55,7 +82,7 @@ def rollback_plan(
     deployments = Deployments(registry)
     target = deployments.rollback_target(name, env, to)
     state = deployments.state(name, env)
-    leaving = list(dict.fromkeys(a.version for a in (state.canary, state.live) if a and a.version != target.version))
+    leaving = [a.version for a in leaving_assignments(state, target.version)]
     consumer = f"{name}@{state.version}" if state.version else None
     cancelled = cancelled_by(state, target.version)
     if cancelled is not None and cancelled.kept:  # like the rollback: the live version already serves live traffic
@@ -71,18 +98,7 @@ def rollback_plan(
             planned.append(PlannedRows(version=version, logged=False))
             continue
         found = log_call(registry, log_url, "affected", name, env, version)
-        rows = from_server(AffectedRows.from_dict, found, log_url, "affected")
-        fresh = max(rows.rows - rows.quarantined - rows.backfilled, 0) if quarantines else 0
-        planned.append(
-            PlannedRows(
-                version=version,
-                logged=True,
-                rows=rows.rows,
-                quarantine=fresh,
-                backfill=rows.quarantined + fresh,
-                already_backfilled=rows.backfilled,
-            )
-        )
+        planned.append(planned_rows(from_server(AffectedRows.from_dict, found, log_url, "affected"), quarantines))
     return RollbackPlan(
         name=name,
         env=env,

@@ -328,4 +328,14 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
         raise InvalidInput(f"Unknown admin operation {operation!r}.", "See GET /openapi.json.")
     if env.log is None:
         raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
-    return log_operation(env.registry, env.log, operation, env.name, env.env, body.version, since=body.since)
+    return log_operation(
+        env.registry,
+        env.log,
+        operation,
+        env.name,
+        env.env,
+        body.version,
+        since=body.since,
+        limit=body.limit,
+        deployment=body.deployment,
+    )

@@ -97,6 +97,10 @@ class LogBody(Body):
 
     version: str = Field(description="vX.Y.Z (drift: a comma-separated list)")
     since: str | None = Field(None, description="Only rows at or after this ISO 8601 time (affected).")
+    limit: int | None = Field(
+        None, ge=1, le=50_000, description="window: the latest LIMIT answered rows, with their times (a sample)."
+    )
+    deployment: str | None = Field(None, max_length=200, description="window: only this deployment's rows.")
 
     @field_validator("since")
     @classmethod

@@ -31,11 +31,16 @@ def log_operation(
     env: str,
     version: str,
     since: str | None = None,
+    *,
+    limit: int | None = None,
+    deployment: str | None = None,
 ) -> dict[str, Any]:
     """``affected``, ``backfill``, ``drift``, ``window`` or ``gates`` against an open prediction log
     (in a server or the CLI).
 
-    ``drift`` takes a comma-separated list of versions in ``version``.
+    ``drift`` takes a comma-separated list of versions in ``version``. ``window`` with a
+    ``limit`` is a sample: the latest ``limit`` answered rows (of ``deployment`` when given),
+    with their times; without it, the latest :data:`WINDOW_LIMIT` rows, failed ones included.
     """
     from rollbackkit.refs import Version
 
@@ -45,6 +50,8 @@ def log_operation(
         from rollbackkit.serving.gating import judge_logged
 
         return judge_logged(registry, log, describe(registry, resolve(registry, f"{name}@{version}")), env).to_dict()
+    if operation == "window" and limit is not None:
+        return encode_frame(log.window(name, env, version=version, deployment=deployment, limit=limit, answered=True))
     if operation == "window":
         frame = log.window(name, env, version=version, limit=WINDOW_LIMIT)
         return encode_frame(frame.drop(columns=["time"], errors="ignore"))

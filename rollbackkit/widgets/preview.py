@@ -29,9 +29,9 @@ def _percent(share: float | None) -> str:
 
 
 def _delta_title(p: RollbackPreview) -> str:
-    if p.slices and p.slices[0].mean is None:
-        return f"{p.primary}: class labels, no score delta"
-    return f"{p.primary}: {p.to_version} - {p.from_version}"
+    if p.score is None:
+        return "no score delta"
+    return f"{p.score}: {p.to_version} - {p.from_version}"
 
 
 def preview_figure(p: RollbackPreview) -> go.Figure:
@@ -54,13 +54,21 @@ def preview_figure(p: RollbackPreview) -> go.Figure:
         figure.add_annotation(text=html.escape(p.refused or "nothing scored"), showarrow=False, x=0.5, y=0.5)
         return figure
     hover = [f"{s.slice}: {s.flips if s.flips is not None else '-'} of {s.n} rows" for s in p.slices]
-    if p.flip_share is not None:
+    if p.flip_share is None:
+        figure.add_annotation(
+            text="no decisions compared (see above)", showarrow=False, xref="x domain", yref="y domain", x=0.5, y=0.5
+        )
+    else:
         shares = [100 * (s.flip_share or 0.0) for s in p.slices]
         figure.add_trace(
             go.Bar(x=names, y=shares, name="flip share (%)", hovertext=hover, marker_color="#cf222e"), row=1, col=1
         )
         figure.update_yaxes(title_text="% of rows", rangemode="tozero", row=1, col=1)
-    if p.slices[0].mean is not None:
+    if p.slices[0].mean is None:
+        figure.add_annotation(
+            text="no score both versions output", showarrow=False, xref="x2 domain", yref="y2 domain", x=0.5, y=0.5
+        )
+    else:
         means = [s.mean for s in p.slices]
         above = [None if s.mean is None or s.p95 is None else s.p95 - s.mean for s in p.slices]
         below = [None if s.mean is None or s.p5 is None else s.mean - s.p5 for s in p.slices]
@@ -83,38 +91,62 @@ def preview_figure(p: RollbackPreview) -> go.Figure:
     return figure
 
 
-def summary_html(p: RollbackPreview) -> str:
-    """The headline, verdict, adaptation, top flips and backfill rows as small HTML."""
+def _headline(p: RollbackPreview) -> list[str]:
+    """One line per leaving version: its flip share, rows, time range and traffic share; then the total."""
     tense = "rolled back" if p.done else "would roll back"
     lines = [
         f"<b>{html.escape(p.name)}</b> in <b>{html.escape(p.env)}</b> {tense} from "
         f"<b>{html.escape(p.from_version)}</b> to <b>{html.escape(p.to_version)}</b>: "
         f"<span class='rollbackkit-flip-share' style='font-size:1.3em'><b>{_percent(p.flip_share)}</b></span> "
-        f"of decisions flip on the latest {p.n} logged rows"
-        + (f" (decision: {html.escape(p.primary)} &gt; {p.threshold:g})" if p.threshold is not None else "")
+        f"of decisions flip"
+        + (f" (decision: {html.escape(p.score or p.primary)} &gt; {p.threshold:g})" if p.threshold is not None else "")
         + "."
     ]
-    if p.flip_share is None and p.refused is None:
-        lines.append("A regressor without a decision threshold: score deltas only (pass threshold=...).")
-    adaptation = p.adaptation
-    done = []
+    for part in p.parts:
+        share = "" if part.traffic is None else f"'s {part.traffic:g}% of traffic"
+        when = f", {html.escape(part.first)} to {html.escape(part.last)}" if part.first and part.last else ""
+        lines.append(
+            f"{_percent(part.flip_share)} of the {part.role} {html.escape(part.version)}{share} "
+            f"(its latest {part.n} answered rows{when})"
+        )
+    if len(p.parts) > 1 or (p.parts and p.parts[0].traffic not in (None, 100.0)):
+        lines.append(f"&asymp; <b>{_percent(p.total)}</b> of all {html.escape(p.env)} decisions flip.")
+    return lines
+
+
+def _adaptation_words(p: RollbackPreview) -> str:
+    adaptation, done = p.adaptation, []
     if adaptation.drop:
         done.append(f"drops {len(adaptation.drop)} columns it was not trained on ({', '.join(adaptation.drop[:8])})")
     if adaptation.reorder:
         done.append("reorders the columns")
     if adaptation.casts:
         done.append("casts " + ", ".join(f"{k} to {v}" for k, v in list(adaptation.casts.items())[:8]))
-    lines.append(
-        f"Preflight of {html.escape(p.to_version)} on this sample: {badge(VERDICT_STATUS.get(p.verdict, p.verdict))} "
-        f"{html.escape(p.verdict)}" + (f"; the adaptation {html.escape('; '.join(done))}." if done else ".")
-    )
-    if p.refused:
-        lines.append(f"<span class='rollbackkit-error' style='color:#cf222e'>{html.escape(p.refused)}</span>")
-    if p.rewrite is not None and p.affected is not None:
+    return "; ".join(done)
+
+
+def summary_html(p: RollbackPreview) -> str:
+    """The headline (per leaving version and traffic-weighted), verdict, adaptation applied, flips, backfill rows."""
+    lines = _headline(p)
+    if p.flip_share is None and p.refused is None and p.parts:
+        lines.append("A regressor without a decision threshold: score deltas only (pass threshold=...).")
+    if p.preflight is not None:
+        applied = _adaptation_words(p)
         lines.append(
-            f"A backfill would rewrite <b>{p.rewrite}</b> of the {p.affected.rows} rows "
-            f"{html.escape(p.from_version)} wrote in {html.escape(p.env)}."
+            f"Preflight of {html.escape(p.to_version)} on this sample: "
+            f"{badge(VERDICT_STATUS.get(p.verdict, p.verdict))} {html.escape(p.verdict)}. "
+            + (f"Scored after the adaptation that {html.escape(applied)}." if applied else "Scored as logged.")
         )
+    for text in (p.refused, p.note):
+        if text:
+            style = "rollbackkit-error' style='color:#cf222e" if text == p.refused else "rollbackkit-note"
+            lines.append(f"<span class='{style}'>{html.escape(text)}</span>")
+    for part in p.parts:
+        if part.rows is not None:
+            lines.append(
+                f"A backfill would rewrite <b>{part.rows.backfill}</b> of the {part.rows.rows} rows "
+                f"{html.escape(part.version)} wrote in {html.escape(p.env)}."
+            )
     lines.append(f"<small>Scored with the {html.escape(p.where)}; nothing was written.</small>")
     parts = [f"<div>{line}</div>" for line in lines]
     if p.changes:
@@ -126,15 +158,7 @@ def summary_html(p: RollbackPreview) -> str:
 class RollbackPreviewPanel(widgets.VBox):
     """The rollback preview of ``name`` in ``env``: headline, per-slice figure, verdict, backfill.
 
-    Args:
-        repo: Any path inside the project.
-        name: The bundle name.
-        env: The environment.
-        to_version: The rollback target (default: the rollback rule's).
-        sample: The latest logged rows to score.
-        by: The slice column (default: the serving version's slice gate's).
-        threshold: A decision threshold on the primary output (regressors).
-        server: The server's URL (default: the running one; none: the log file).
+    Takes :func:`~rollbackkit.ops.preview.preview_rollback`'s arguments (the same defaults).
 
     Attributes:
         preview: The :class:`~rollbackkit.ops.preview.RollbackPreview` (None after an error).
@@ -149,14 +173,14 @@ class RollbackPreviewPanel(widgets.VBox):
         env: str,
         *,
         to_version: str | None = None,
-        sample: int = 2000,
+        sample: int | None = None,
         by: str | None = None,
         threshold: float | None = None,
         server: str | None = None,
     ) -> None:
         self._args: dict[str, Any] = {
             "to_version": to_version,
-            "sample": sample,
+            **({"sample": sample} if sample is not None else {}),
             "by": by,
             "threshold": threshold,
             "server": server,

@@ -101,6 +101,7 @@ class PgLogReads(PgLogBase):
         limit: int = WINDOW_ROWS,
         since: str | None = None,
         until: str | None = None,
+        answered: bool = False,
     ) -> pd.DataFrame:
         """The latest ``limit`` rows of a deployment (or version) as a gate window, oldest first:
         the DuckDB log's window (:meth:`~rollbackkit.serving.predlog.queries.LogReader.window`), column
@@ -110,6 +111,8 @@ class PgLogReads(PgLogBase):
         if until:
             where += " AND time <= CAST(%s AS TIMESTAMPTZ)"
             params.append(until)
+        if answered:  # failed requests left out before the limit
+            where += " AND error IS NULL"
         shadow = deployment is not None and self.stage_of(deployment) == "shadow"
         tables = (SHADOW_TABLE,) if shadow else TABLES
         n = int(limit)

@@ -114,6 +114,7 @@ class LogReader(LogWriter):
         limit: int = WINDOW_ROWS,
         since: str | None = None,
         until: str | None = None,
+        answered: bool = False,
     ) -> pd.DataFrame:
         """The latest ``limit`` rows of a deployment (or version) as a gate window, oldest first.
 
@@ -124,10 +125,11 @@ class LogReader(LogWriter):
         (see :func:`decode_outputs`): a string label stays ``str``. A shadow deployment's rows
         come from ``predictions_shadow``; ``since`` (ISO time) keeps rows at or after it,
         ``until`` rows at or before it (applied before the limit: the newest ``limit`` rows up to
-        ``until``, as a label gate's ``label_delay`` needs). The join (rows, inputs, labels) runs in DuckDB.
+        ``until``, as a label gate's ``label_delay`` needs). ``answered`` leaves failed requests out
+        before the limit. The join (rows, inputs, labels) runs in DuckDB.
         """
         self.flush()
-        where = "name = ? AND env = ? AND replaces IS NULL"
+        where = "name = ? AND env = ? AND replaces IS NULL" + (" AND error IS NULL" if answered else "")
         params: list[Any] = [name, env]
         for column, value in (("deployment", deployment), ("version", version)):
             if value is not None:

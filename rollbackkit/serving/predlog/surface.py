@@ -70,9 +70,11 @@ class LogCalls(Protocol):
         limit: int = WINDOW_ROWS,
         since: str | None = None,
         until: str | None = None,
+        answered: bool = False,
     ) -> pd.DataFrame:
         """The latest ``limit`` rows of a deployment (or version) as a gate window, with labels
-        (rows at or after ISO time ``since`` and at or before ``until``, bounded before the limit)."""
+        (rows at or after ISO time ``since`` and at or before ``until``, and with ``answered`` only
+        rows without an error, bounded before the limit)."""
         ...
 
     def binned(

@@ -1,0 +1,251 @@
+"""One version's part of a rollback preview: its latest answered rows, scored by the target.
+
+:func:`version_preview` reads the rows one leaving version logged under its current
+deployment (the sample's size is the log read's limit; failed requests are left out where the
+rows are read), scores their inputs with the target by the serving rule (the check without
+value domains, and the adaptation it finds: the one applied and shown), and compares the two
+versions' decisions (same class set only) and scores (a numeric output both have only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from rollbackkit.analysis.preview import (
+    SliceDelta,
+    Transition,
+    class_mismatch,
+    decisions,
+    deltas_by_slice,
+    flipped,
+    one_sided,
+    score_column,
+    transitions,
+)
+from rollbackkit.bundle.compat import Adaptation
+from rollbackkit.ops.results import PlannedRows
+from rollbackkit.registry.repository import Repository
+from rollbackkit.serving.client import admin_call
+from rollbackkit.serving.wire import decode_frame
+
+if TYPE_CHECKING:
+    from rollbackkit.bundle.model import BundleDescription, LoadedBundle
+
+LOADED = "loaded bundle (hash-verified, in this process)"
+"""Where the target scored when it was loaded here (not in a server's warm slot)."""
+
+LOGGED_FACTS = frozenset({"latency_ms", "error", "time", "request_id", "row", "key", "label", "deployment"})
+"""Columns of a logged window that are facts about the row, neither inputs nor outputs."""
+
+
+@dataclass(frozen=True)
+class VersionPreview:
+    """What a rollback changes for the traffic one leaving version answers.
+
+    Attributes:
+        version: The version that loses traffic.
+        role: ``canary``, ``live``, or ``replaced`` (the rollback already happened).
+        traffic: Its share of the environment's requests in percent (None when it no longer serves).
+        n: Its latest answered rows scored by both versions.
+        first: The sample's first row's time (ISO; None without rows).
+        last: The sample's last row's time.
+        flip_share: Share of its decisions that flip (None: no decisions, or not comparable).
+        slices: Per slice flip share and deltas, ``"all"`` first (empty when not scored).
+        changes: The most frequent flips, ``before -> after``.
+        refused: Why the decisions were not compared (the target cannot score the rows, or the
+            class sets differ); None when they were.
+        adaptation: What was done to its logged columns before the target scored them.
+        rows: Its rows in the log and what a backfill would rewrite (None: no log).
+    """
+
+    version: str
+    role: str
+    traffic: float | None
+    n: int
+    first: str | None
+    last: str | None
+    flip_share: float | None
+    slices: list[SliceDelta]
+    changes: list[Transition]
+    refused: str | None
+    adaptation: Adaptation = field(default_factory=Adaptation)
+    rows: PlannedRows | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        from dataclasses import asdict
+
+        out = asdict(self)
+        out["adaptation"] = self.adaptation.to_dict()
+        return out
+
+
+def split(window: pd.DataFrame, served: BundleDescription) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Logged rows as their inputs, what the serving version answered, and their times."""
+    if window.empty:
+        return pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=object)
+    if "error" in window.columns:  # an older server's window: its failed requests
+        window = window[window["error"].isna()]
+    window = window.reset_index(drop=True)
+    outputs = [c for c in served.schema.output.columns if c in window.columns]
+    times = window["time"] if "time" in window.columns else pd.Series([None] * len(window), dtype=object)
+    inputs = window.drop(columns=[*outputs, *(c for c in LOGGED_FACTS if c in window.columns)])
+    return inputs, window[outputs], times
+
+
+def score(bundle: LoadedBundle, inputs: pd.DataFrame) -> tuple[pd.DataFrame | None, str | None, Adaptation]:
+    """The target's outputs by the serving rule (the check without value domains, its adaptation),
+    or why not; and the adaptation applied."""
+    from rollbackkit.bundle.compat import check
+
+    report = check(bundle.schema, inputs, domain=False)
+    if report.verdict == "incompatible":
+        bad = [f for f in report.findings if f.severity == "incompatible"]
+        detail = "; ".join(f"{f.column}: {f.kind}" for f in bad[:3]) + (
+            f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+        )
+        return None, f"{bundle.info.tag} cannot score the logged inputs ({detail}).", report.adaptation
+    try:
+        return bundle.predict(inputs, adaptation=report.adaptation).reset_index(drop=True), None, report.adaptation
+    except Exception as exc:  # the target's model failing on live rows is what the preview must show
+        line = f"{bundle.info.tag} failed on the logged inputs: {type(exc).__name__}: {exc}".splitlines()[0]
+        return None, line, report.adaptation
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How two versions' answers are compared: the decision threshold, the score column, the class check."""
+
+    threshold: float | None
+    score: str | None
+    mismatch: str | None
+    classifier: bool
+
+
+def comparison(served: BundleDescription, target: BundleDescription, threshold: float | None) -> Comparison:
+    """What can be compared between the serving version's and the target's outputs.
+
+    Raises:
+        InvalidInput: ``threshold`` is given but the target's primary output is a class label.
+    """
+    from rollbackkit.errors import InvalidInput
+
+    before, after = served.schema.output, target.schema.output
+    numeric = score_column(before.columns, after.kind, after.primary, after.columns)
+    if threshold is not None and after.kind == "classification" and not after.primary.startswith("proba_"):
+        raise InvalidInput(
+            f"threshold={threshold:g} cannot apply to {after.primary!r}: it holds class labels of {target.info.tag}.",
+            "Leave threshold out: a classifier's decisions are its predicted classes.",
+        )
+    mismatch = None if threshold is not None else class_mismatch(before.classes, after.classes)
+    if threshold is not None and numeric is None:
+        mismatch = f"{served.info.tag} has no {after.primary!r} output to put the threshold on"
+    classifier = threshold is None and after.kind == "classification" and before.kind == "classification"
+    return Comparison(threshold, numeric, mismatch, classifier)
+
+
+def compare(
+    before: pd.DataFrame, after: pd.DataFrame | None, rule: Comparison, by: pd.Series | None
+) -> tuple[float | None, list[SliceDelta], list[Transition], str | None]:
+    """``flip_share``, ``slices``, ``changes`` and why decisions were not compared (or None)."""
+    if after is None:
+        return None, [], [], None
+    column = rule.score
+    numeric = column is not None and column in before.columns and column in after.columns
+    decided: tuple[pd.Series, pd.Series] | None = None
+    if rule.mismatch is None and rule.threshold is not None and numeric and column is not None:
+        decided = decisions(before[column], rule.threshold), decisions(after[column], rule.threshold)
+    elif rule.mismatch is None and rule.classifier and "prediction" in before and "prediction" in after:
+        decided = before["prediction"], after["prediction"]
+    flips = flipped(*decided) if decided is not None else None
+    missing = one_sided(*decided) if decided is not None else None
+    shared = numeric and column is not None
+    slices = deltas_by_slice(before[column] if shared else None, after[column] if shared else None, flips, by, missing)
+    changes = transitions(*decided) if decided is not None else []
+    return slices[0].flip_share, slices, changes, rule.mismatch
+
+
+def read_sample(
+    registry: Repository, url: str | None, name: str, env: str, version: str, deployment: str | None, sample: int
+) -> pd.DataFrame:
+    """The latest ``sample`` answered rows ``version`` logged under ``deployment`` (its current one),
+    with their times; under any of its deployments when the current one logged none yet."""
+    frame = window(registry, url, name, env, version, deployment, sample)
+    if frame.empty and deployment is not None:
+        frame = window(registry, url, name, env, version, None, sample)
+    return frame
+
+
+def window(
+    registry: Repository, url: str | None, name: str, env: str, version: str, deployment: str | None, sample: int
+) -> pd.DataFrame:
+    if url is not None:
+        fields = {"version": version, "limit": sample, "deployment": deployment}
+        return decode_frame(admin_call(registry.paths, url, "window", fields))
+    from rollbackkit.serving.log_operations import log_operation
+    from rollbackkit.serving.logs import open_log
+
+    log = open_log(registry.paths, existing=True)
+    try:
+        answer = log_operation(registry, log, "window", name, env, version, limit=sample, deployment=deployment)
+    finally:
+        log.close()
+    return decode_frame(answer)
+
+
+def version_part(
+    version: str,
+    role: str,
+    share: float | None,
+    inputs: pd.DataFrame,
+    before: pd.DataFrame,
+    times: pd.Series,
+    scored: Scored,
+    rule: Comparison,
+    column: str | None,
+    rows: Any,
+) -> VersionPreview:
+    """One leaving version's rows scored by the target and compared."""
+    first, last = (str(times.iloc[0]), str(times.iloc[-1])) if len(times) and times.notna().all() else (None, None)
+    if inputs.empty:
+        return VersionPreview(version, role, share, 0, None, None, None, [], [], "no answered rows", Adaptation(), rows)
+    after, refused, adaptation, _ = scored
+    by = inputs[column] if column is not None and column in inputs.columns else None
+    flip, slices, changes, mismatch = compare(before, after, rule, by)
+    return VersionPreview(
+        version, role, share, len(inputs), first, last, flip, slices, changes, refused or mismatch, adaptation, rows
+    )
+
+
+Scored = tuple[pd.DataFrame | None, str | None, "Adaptation", str]
+"""The target's outputs (None: not scored), why not, the adaptation applied, and where it scored."""
+
+
+def score_target(
+    registry: Repository, url: str | None, name: str, env: str, bundle: LoadedBundle, inputs: pd.DataFrame
+) -> Scored:
+    """The target's answers for ``inputs``: from the server's warm slot holding it (it passed its
+    golden-sample warm-up there), else from the bundle loaded here."""
+    from rollbackkit.errors import IncompatibleInput
+    from rollbackkit.ops.slot_scoring import score_in_slot
+    from rollbackkit.serving.bodies import MAX_SCORE_ROWS
+
+    if url is not None and 0 < len(inputs) <= MAX_SCORE_ROWS:
+        try:
+            slot = score_in_slot(registry.paths.root, url, name, env, bundle.version, inputs)
+        except IncompatibleInput as exc:
+            return None, f"{bundle.info.tag} cannot score the logged inputs ({exc.message})", Adaptation(), url
+        if slot is not None:
+            return slot.outputs.reset_index(drop=True), None, slot.adaptation, slot.where
+    return (*score(bundle, inputs), LOADED)
+
+
+def no_score(served: BundleDescription, target: BundleDescription) -> str:
+    """Why no score delta is shown: the two versions share no numeric score."""
+    a, b = served.schema.output, target.schema.output
+    if b.kind == "classification" and not b.primary.startswith("proba_"):
+        return f"No score delta: {b.primary} holds class labels (class ids are not scores)."
+    return f"No score delta: {served.info.tag} has no {b.primary} output ({', '.join(a.columns[:6])})."
