@@ -46,7 +46,8 @@ def terminate(store: Store, leadership: Leadership) -> None:
     assert con is not None
     pid = con.info.backend_pid
     with store.connect(autocommit=True, purpose="test admin") as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # pg_terminate_backend only signals: wait until the backend (and its advisory lock) is gone
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
 
 
 def test_exactly_one_of_three_replicas_leads_and_a_terminated_connection_hands_the_lead_over(store_url: str) -> None:
