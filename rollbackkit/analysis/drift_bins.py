@@ -8,7 +8,8 @@ The log bins its rows where it lives (SQL in DuckDB or PostgreSQL, mirrored by
   goes to the number of edges below it. The edges are the reference's deciles (the drift gate's
   PSI edges, :func:`rollbackkit.analysis.drift.psi_edges`), its p99, the float just below its p1
   (so the outer bins hold exactly the values below p1 and above p99), and a few equal-width cuts
-  between p1 and p99. NaN and None are counted as missing, never binned; +-inf go to the outer bins.
+  between p1 and p99 (those at least half a cut's width from the other edges: no sliver bins).
+  NaN and None are counted as missing, never binned; +-inf go to the outer bins.
 - **Categorical bins**: the reference's categories (up to :data:`MAX_CATEGORIES`, as text:
   booleans ``true``/``false``, integers in decimal), then one bin, :data:`OTHER`, for every other value.
 """
@@ -105,7 +106,8 @@ class Binning:
 
 def numeric_binning(reference: Any, bins: int = INNER_BINS) -> Binning:
     """The gate's decile edges of the reference's finite values, plus its p1 (the float below) and
-    p99 and ``bins`` equal-width cuts between them (see the module docstring)."""
+    p99 and the ``bins - 1`` equal-width cuts between them that are not within half a cut of those
+    (see the module docstring)."""
     values = np.asarray(pd.Series(reference).to_numpy(dtype="float64", na_value=np.nan), dtype="float64")
     finite = np.sort(values[np.isfinite(values)])
     if not finite.size:
@@ -113,7 +115,11 @@ def numeric_binning(reference: Any, bins: int = INNER_BINS) -> Binning:
     deciles = psi_edges(finite, PSI_BINS)
     lo, hi = (float(x) for x in np.quantile(finite, [0.01, 0.99]))
     grid = np.linspace(lo, hi, bins + 1)[1:-1] if hi > lo else np.array([])
-    edges = np.unique(np.concatenate([[np.nextafter(lo, -np.inf), hi], deciles, grid]))
+    kept = np.concatenate([[lo, hi], deciles])
+    apart = np.abs(grid[:, None] - kept[None, :]).min(axis=1, initial=np.inf) >= (hi - lo) / max(bins, 1) / 2
+    below = float(np.nextafter(lo, -np.inf))
+    below = -np.finfo("float64").tiny if lo == 0 else below  # no subnormal edge: PostgreSQL may refuse it
+    edges = np.unique(np.concatenate([[below, hi], deciles, grid[apart]]))
     return Binning("numeric", edges=tuple(map(float, edges)), psi_edges=tuple(map(float, deciles)))
 
 

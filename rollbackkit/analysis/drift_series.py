@@ -215,15 +215,17 @@ class DriftSeries:
 
     def by_rows(self, most: int) -> DriftSeries:
         """Adjacent windows merged into at most ``most`` windows of about equal row counts (all slices
-        together), each holding at least :attr:`min_rows` rows where the log holds enough."""
+        together), each holding at least :attr:`min_rows` rows per slice on average where the log
+        holds enough (a small slice's cells may still be low-n: they are marked)."""
         totals = self.n.sum(axis=0)
         total = int(totals.sum())
-        target = max(1, min(most, total // self.min_rows))
+        target = max(1, min(most, total // (self.min_rows * len(self.slices))))
         before = np.concatenate([[0], np.cumsum(totals)[:-1]])
         ids = np.minimum(before * target // max(total, 1), target - 1)
         cuts = [0, *(np.flatnonzero(np.diff(ids)) + 1).tolist(), len(totals)]
         groups = [range(a, b) for a, b in itertools.pairwise(cuts)]
-        note = f"{len(groups)} windows of about {total // len(groups):,} rows each (at least {self.min_rows} wanted)"
+        wanted = f"at least {self.min_rows}{' per slice' if len(self.slices) > 1 else ''} wanted"
+        note = f"{len(groups)} windows of about {total // len(groups):,} rows each ({wanted})"
         return self.regroup(groups, note)
 
     def shares(self, slice_: int, window: int) -> tuple[np.ndarray, np.ndarray]:
