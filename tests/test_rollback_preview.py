@@ -137,7 +137,8 @@ def test_flip_share_equals_the_direct_computation(constructed: Any) -> None:
         plain = preview_rollback(repo, "model", "prod", by="plan")
         assert plain.flip_share is None and plain.changes == []
         overall = plain.slices[0]
-        assert overall.mean is not None and overall.p5 is not None and overall.p5 <= overall.mean <= overall.p95
+        assert overall.mean is not None and overall.p5 is not None and overall.p95 is not None
+        assert overall.p5 <= overall.mean <= overall.p95
         assert "(missing)" in {s.slice for s in plain.slices}  # the nullable string's missing plans
 
 
@@ -205,11 +206,13 @@ def test_every_version_losing_traffic_is_previewed_with_its_share(constructed: A
             environment.predict(sent.iloc[i : i + 5], key=f"canary-{i}")
     finally:
         log.close()
+    small = preview_rollback(repo, "model", "prod", sample=10)
+    assert small.n == 10 and small.parts[0].role == "canary"  # the sample's size is the log read's limit
     preview = preview_rollback(repo, "model", "prod")
     part = preview.parts[0]
     assert [(p.version, p.role, p.traffic) for p in preview.parts] == [("v1.0.0", "canary", 25.0)]
     assert part.rows is not None and 0 < part.n == part.rows.rows - 200 < 400  # not its first deployment's 200 rows
-    assert preview.total == pytest.approx(part.flip_share * 0.25) and part.flip_share is not None
+    assert part.flip_share is not None and preview.total == pytest.approx(part.flip_share * 0.25)
     assert "of the canary v1.0.0's 25% of traffic" in summary_html(preview)
     both = preview_rollback(repo, "model", "prod", to_version="v1.2.0")
     assert [(p.version, p.role, p.traffic) for p in both.parts] == [
@@ -373,3 +376,27 @@ def test_through_the_server_that_writes_the_log_the_preview_is_the_same(
     assert after.done and after.where.startswith("warm live slot") and offline.where.startswith("loaded bundle")
     assert (after.from_version, after.n, after.flip_share) == ("v1.1.0", 500, offline.flip_share)
     assert after.adaptation == offline.adaptation and len(after.adaptation.drop) == 5
+
+
+def test_the_log_leaves_failed_requests_out_before_the_sample_limit(tmp_path: Path) -> None:
+    """The newest requests failed: a sample of 2 is still 2 answered rows (never 2 failures filtered to 0)."""
+    from datetime import UTC, datetime
+
+    from rollbackkit.serving.log_operations import log_operation
+    from rollbackkit.serving.wire import decode_frame
+
+    log = PredictionLog(tmp_path / "predictions.duckdb")
+    try:
+        base: dict[str, Any] = {"env": "prod", "name": "model", "key": None, "version": "v1.0.0", "slot": "blue"}
+        base |= {"bundle_id": "b", "deployment": "model#prod#1", "latency_ms": 1.0, "primary": "prediction"}
+        for i in range(6):
+            error = "boom" if i >= 3 else None
+            meta = base | {"request_id": f"r{i}", "time": datetime(2026, 1, 1, 0, i, tzinfo=UTC), "error": error}
+            log.record(meta, pd.DataFrame({"x": [float(i)]}), None if error else pd.DataFrame({"prediction": [i]}))
+        assert log.window("model", "prod", version="v1.0.0", limit=2)["error"].notna().all()
+        answer = log_operation(None, log, "window", "model", "prod", "v1.0.0", limit=2, deployment="model#prod#1")  # type: ignore[arg-type]
+        sample = decode_frame(answer)
+    finally:
+        log.close()
+    assert sample["x"].tolist() == [1.0, 2.0] and sample["error"].isna().all()
+    assert [str(t)[:16] for t in sample["time"]] == ["2026-01-01 00:01", "2026-01-01 00:02"]  # times kept

@@ -51,7 +51,7 @@ def preview_figure(p: RollbackPreview) -> go.Figure:
         horizontal_spacing=0.12,
     )
     if not p.slices:
-        figure.add_annotation(text=html.escape(p.refused or "nothing scored"), showarrow=False, x=0.5, y=0.5)
+        figure.add_annotation(text=html.escape(p.refused or p.note or "nothing scored"), showarrow=False, x=0.5, y=0.5)
         return figure
     hover = [f"{s.slice}: {s.flips if s.flips is not None else '-'} of {s.n} rows" for s in p.slices]
     if p.flip_share is None:
