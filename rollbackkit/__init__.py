@@ -122,8 +122,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AffectedRows",
     "AssignmentResult",
-    "DriftSeries",
     "BackfillResult",
+    "DriftSeries",
     "GateHistory",
     "GateStatus",
     "ImportResult",
