@@ -1,22 +1,20 @@
 """The timeline as a plotly figure: share of traffic per version over time, and every change's marker.
 
-Built from a :class:`~rollbackkit.ops.timeline_types.Timeline` in numpy before plotting:
-the step function of each version's share is sampled at its change points, or, when that
-would send more than the figure's budget, averaged over time bins (the exact share of
-traffic each version took in each bin). Reasons live in hover text; the figure carries only
-short annotations (the version serving now, the last gate breaches), so nothing overlaps
-into unreadable text.
+Maps what :mod:`rollbackkit.ops.timeline_shares` computes (share bands, time-binned under the
+figure's point budget, and the events kept) to traces. Reasons live in hover text; the figure
+carries only short annotations (the version serving now, the last gate breaches), so nothing
+overlaps into unreadable text.
 """
 
 from __future__ import annotations
 
 import html
 import textwrap
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rollbackkit.ops.timeline_shares import EVENT_BUDGET, MAX_VERSIONS, ShareBands, drawn_events, is_folded, share_bands
 from rollbackkit.widgets._common import MAX_POINTS
 
 if TYPE_CHECKING:
@@ -24,12 +22,10 @@ if TYPE_CHECKING:
 
     from rollbackkit.ops.timeline_types import Timeline, TimelineEvent
 
-EVENT_BUDGET = 3_000
-"""The most event markers drawn (rollbacks, breaches and runbooks first; the rest thinned evenly)."""
+__all__ = ["ANNOTATED_BREACHES", "EVENT_BUDGET", "MAX_VERSIONS", "OTHERS", "SHADOW_BUDGET", "timeline_figure"]
+
 SHADOW_BUDGET = 1_000
 """The most points of shadow lines, all versions together (the latest spans)."""
-MAX_VERSIONS = 12
-"""Versions drawn one by one; the rest share one "other versions" band."""
 ANNOTATED_BREACHES = 3
 """Gate breaches annotated on the figure (the latest); every breach has its marker and hover."""
 
@@ -65,14 +61,13 @@ def timeline_figure(t: Timeline) -> go.Figure:
             text=html.escape(t.empty_words()), showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5
         )
         return figure
-    events, drawn_note = _thinned(list(t.events))
-    versions, edges, shares = _share_matrix(t)
-    versions, shares = _fold_versions(t, versions, shares, edges)
-    colours = _colours(t, versions)
+    drawn = drawn_events(t.events)
+    events, drawn_note = list(drawn.events), drawn.note
+    bands = share_bands(t)
+    colours = _colours(t, list(bands.versions))
     shadows = _shadow_traces(t, colours)
-    budget = MAX_POINTS - len(events) - sum(len(s.x) for s in shadows)
-    bands = _share_traces(t, versions, edges, shares, budget, colours)
-    figure.add_traces([*bands, *shadows, *_event_traces(events)])
+    bands = bands.within(MAX_POINTS - len(events) - sum(len(s.x) for s in shadows))
+    figure.add_traces([*_share_traces(t, bands, colours), *shadows, *_event_traces(events)])
     _mark_now(figure, t)
     _annotate_breaches(figure, [e for e in events if e.kind == "gate-breach"])
     if drawn_note:
@@ -94,86 +89,36 @@ def _layout(title: str, revision: str) -> dict[str, Any]:
     }
 
 
-def _seconds(moment: datetime) -> float:
-    return moment.timestamp()
-
-
 def _dates(seconds: np.ndarray) -> np.ndarray:
     return (seconds * 1000).astype("int64").astype("datetime64[ms]")
-
-
-def _share_matrix(t: Timeline) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Versions, change times ``T`` (seconds) and shares ``[version, interval]`` (``T - 1`` intervals)."""
-    traffic = {v: [s for s in spans if s.role != "shadow"] for v, spans in t.spans.items()}
-    versions = [v for v, spans in traffic.items() if spans]
-    edges = np.unique([_seconds(x) for spans in traffic.values() for s in spans for x in (s.start, s.end)])
-    shares = np.zeros((len(versions), max(len(edges) - 1, 0)))
-    for row, version in enumerate(versions):
-        for s in traffic[version]:
-            lo, hi = np.searchsorted(edges, [_seconds(s.start), _seconds(s.end)])
-            shares[row, lo:hi] += s.share
-    return versions, edges, shares
-
-
-def _fold_versions(
-    t: Timeline, versions: list[str], shares: np.ndarray, edges: np.ndarray
-) -> tuple[list[str], np.ndarray]:
-    """At most :data:`MAX_VERSIONS` rows: the most-served versions (and what serves now), then the rest summed."""
-    if len(versions) <= MAX_VERSIONS:
-        return versions, shares
-    served = shares @ np.diff(edges)
-    now = t.serving_now
-    keep_first = {v for v in (now.version, now.canary) if v} if now else set()
-    order = sorted(range(len(versions)), key=lambda i: (versions[i] not in keep_first, -served[i]))
-    kept = sorted(order[: MAX_VERSIONS - 1])
-    rest = [i for i in range(len(versions)) if i not in set(kept)]
-    folded = np.vstack([shares[kept], shares[rest].sum(axis=0, keepdims=True)])
-    return [versions[i] for i in kept] + [f"{len(rest)} other versions"], folded
-
-
-def _binned(edges: np.ndarray, shares: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's time-weighted mean share over ``bins`` equal bins (the traffic it took there)."""
-    grid = np.linspace(edges[0], edges[-1], bins + 1)
-    integral = np.concatenate([np.zeros((len(shares), 1)), np.cumsum(shares * np.diff(edges), axis=1)], axis=1)
-    at_grid = np.vstack([np.interp(grid, edges, row) for row in integral])
-    return grid, np.diff(at_grid, axis=1) / np.diff(grid)
 
 
 def _colours(t: Timeline, versions: list[str]) -> dict[str, str]:
     """Each drawn version's colour (its band's; a version that only shadowed takes the next free
     one), grey for folded ones: a version's shadow line has its band's colour."""
-    colours = {v: OTHERS if _folded(v) else PALETTE[i % len(PALETTE)] for i, v in enumerate(versions)}
-    folded = any(_folded(v) for v in versions)
+    colours = {v: OTHERS if is_folded(v) else PALETTE[i % len(PALETTE)] for i, v in enumerate(versions)}
+    folded = any(is_folded(v) for v in versions)
     for version, spans in t.spans.items():
         if version in colours or not any(s.role == "shadow" for s in spans):
             continue
-        used = len([v for v in colours if not _folded(v)])
+        used = len([v for v in colours if not is_folded(v)])
         colours[version] = OTHERS if folded or used >= MAX_VERSIONS else PALETTE[used % len(PALETTE)]
     return colours
 
 
-def _folded(version: str) -> bool:
-    """True for the "N other versions" band (a version name has no spaces)."""
-    return version.endswith(" other versions")
-
-
-def _share_traces(
-    t: Timeline, versions: list[str], edges: np.ndarray, shares: np.ndarray, budget: int, colours: dict[str, str]
-) -> list[Any]:
+def _share_traces(t: Timeline, bands: ShareBands, colours: dict[str, str]) -> list[Any]:
+    """One stacked step line per band (the last interval drawn to its end)."""
     import plotly.graph_objects as go
 
-    if not versions or len(edges) < 2:
+    if not bands.versions or len(bands.edges) < 2:
         return []
-    binned = len(versions) * len(edges) > budget
-    if binned:
-        edges, shares = _binned(edges, shares, max(budget // len(versions) - 1, 2))
-    x = _dates(edges)
+    x = _dates(bands.edges)
     now = t.serving_now.version if t.serving_now else None
+    how = "mean share in this bin" if bands.binned else "share"
     traces = []
-    for row, version in enumerate(versions):
-        y = np.append(shares[row], shares[row, -1])  # the last interval drawn to its end
+    for row, version in enumerate(bands.versions):
+        y = np.append(bands.shares[row], bands.shares[row, -1])  # the last interval drawn to its end
         serving = version == now
-        how = "mean share in this bin" if binned else "share"
         traces.append(
             go.Scatter(
                 x=x,
@@ -215,25 +160,13 @@ def _shadow_traces(t: Timeline, colours: dict[str, str]) -> list[Any]:
                 y=y,
                 mode="lines",
                 name=f"{version or f'{others} other versions'} shadow (mirror, answers nobody)",
-                legendgroup=version or next((v for v in colours if _folded(v)), "other versions"),
+                legendgroup=version or next((v for v in colours if is_folded(v)), "other versions"),
                 line={"dash": "dot", "color": colours.get(version, OTHERS)},
                 customdata=None if version else [s.version for s in chosen for _ in range(3)],
                 hovertemplate=f"shadow {who} scores %{{y:.0f}}% of requests<extra></extra>",
             )
         )
     return traces
-
-
-def _thinned(events: list[TimelineEvent]) -> tuple[list[TimelineEvent], str]:
-    """At most :data:`EVENT_BUDGET` events: every rollback, breach and runbook, the rest evenly."""
-    if len(events) <= EVENT_BUDGET:
-        return events, ""
-    rare = [e for e in events if e.kind in ("rollback", "auto-rollback", "gate-breach", "runbook")][-EVENT_BUDGET:]
-    common = [e for e in events if e.kind not in ("rollback", "auto-rollback", "gate-breach", "runbook")]
-    room = EVENT_BUDGET - len(rare)
-    picked = [common[int(i)] for i in np.linspace(0, len(common) - 1, room)] if room > 0 and common else []
-    kept = sorted([*rare, *picked], key=lambda e: e.time)
-    return kept, f"{len(kept):,} of {len(events):,} events drawn (every rollback, breach and runbook among them)"
 
 
 def _hover(e: TimelineEvent) -> str:
