@@ -24,6 +24,13 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _valid_version(value: str) -> str:
+    """VALUE if it is a version such as v1.0.0 (pydantic reports the ValueError as one 400 line)."""
+    if not Version.is_valid(value):
+        raise ValueError(f"{shown(value)} is not a version such as v1.0.0")
+    return value
+
+
 def _percent(bounds: tuple[int, int]) -> dict[str, Any]:
     """A share's range in the JSON schema, checked by :mod:`rollbackkit.analysis.rollout_plan` (one rule)."""
     return {"minimum": bounds[0], "maximum": bounds[1]}
@@ -154,11 +161,18 @@ class GateHistoryBody(Body):
         return LogBody._iso_time(value)  # type: ignore[no-any-return]  # one rule for ISO times
     most: int = Field(5000, ge=2, le=20_000, description="At most this many, thinned (the answer says truncated).")
 
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        return None if value is None else _valid_version(value)
+
 
 class BinnedBody(Body):
     """``POST /admin/binned``: counts per slice, time window and bin of one logged column (drift over time)."""
 
-    column: str = Field(description="primary_output, an input feature, or (with output) an output column.")
+    column: str = Field(
+        max_length=200, description="primary_output, an input feature, or (with output) an output column."
+    )
     edges: list[float] | list[str] = Field(
         min_length=1,
         max_length=MAX_EDGES,
@@ -167,9 +181,14 @@ class BinnedBody(Body):
     start: str | None = Field(None, description="ISO 8601 start of the first window (default: the first row).")
     end: str | None = Field(None, description="ISO 8601 end of the last window (default: the last row).")
     windows: int = Field(24, ge=1, le=1000)
-    by: str | None = Field(None, description="A feature (or version, deployment) to slice by.")
-    versions: list[str] | None = Field(None, description="Only these versions' rows.")
+    by: str | None = Field(None, max_length=200, description="A feature (or version, deployment) to slice by.")
+    versions: list[str] | None = Field(None, max_length=100, description="Only these versions' rows (at most 100).")
     output: bool = Field(False, description="Read column from each row's outputs (a class label).")
+
+    @field_validator("versions")
+    @classmethod
+    def _versions(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_valid_version(v) for v in value]
 
 
 MAX_SCORE_ROWS = 10_000
@@ -195,9 +214,7 @@ class ScoreBody(Body):
     @field_validator("version")
     @classmethod
     def _version(cls, value: str) -> str:
-        if not Version.is_valid(value):
-            raise ValueError(f"{shown(value)} is not a version such as v1.0.0")
-        return value
+        return _valid_version(value)
 
 
 ADMIN_BODIES: dict[str, type[Body]] = {

@@ -151,6 +151,33 @@ ADMIN: dict[str, tuple[str, bytes, str]] = {
     "gates: an unknown version": ("gates", _raw({"version": "v9.9.9"}), "v9.9.9"),
     "drift: version an object": ("drift", _raw({"version": {"v": 1}}), "version"),
     "drift: an unknown field": ("drift", _raw({"version": "v1.0.0", "env": "dev"}), "env"),
+    "gate_history: version not a version": ("gate_history", _raw({"version": "v1.x"}), "v1.x"),
+    "binned: column of 201 characters": (
+        "binned",
+        _raw({"column": "c" * 201, "edges": [0, 1]}),
+        "column: String should have at most 200",
+    ),
+    "binned: by of 201 characters": (
+        "binned",
+        _raw({"column": NUMBER, "edges": [0, 1], "by": "b" * 201}),
+        "at most 200",
+    ),
+    "binned: 101 versions": (
+        "binned",
+        _raw({"column": NUMBER, "edges": [0, 1], "versions": ["v1.0.0"] * 101}),
+        "at most 100",
+    ),
+    "binned: a version not a version": (
+        "binned",
+        _raw({"column": NUMBER, "edges": [0, 1], "versions": ["v1.0.0", "latest"]}),
+        "latest",
+    ),
+    "binned: edges not increasing": (
+        "binned",
+        _raw({"column": NUMBER, "edges": [0, 24, 12, 48]}),
+        "strictly increasing",
+    ),
+    "binned: an edge repeated": ("binned", _raw({"column": NUMBER, "edges": [0, 12, 12, 48]}), "strictly increasing"),
 }
 
 HEADERS: dict[str, tuple[dict[str, Any], int]] = {

@@ -96,8 +96,10 @@ class BinRequest:
         if len(edges) > MAX_EDGES:
             raise InvalidInput(f"{len(edges)} edges or categories is too many.", f"Give at most {MAX_EDGES}.")
         if all(isinstance(e, int | float) and not isinstance(e, bool) for e in edges):
-            if len(edges) < 2 or not all(np.isfinite(edges)) or not edges[-1] > edges[0]:
-                raise InvalidInput("Numeric edges must be finite and increasing.", "Use the reference's p1..p99.")
+            if len(edges) < 2 or not np.all(np.isfinite(edges)) or not np.all(np.diff(edges) > 0):
+                raise InvalidInput(
+                    "Numeric edges must be finite and strictly increasing.", "Use the reference's p1..p99, sorted."
+                )
             binning = Binning("numeric", edges=tuple(float(e) for e in edges))
         else:
             binning = Binning("categorical", categories=tuple(str(e) for e in edges))
