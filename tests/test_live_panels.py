@@ -23,7 +23,7 @@ from rollbackkit.widgets.live import LiveControl
 from rollbackkit.widgets.serving_now import now_serving
 from rollbackkit.widgets.versions import SERVING_ROW, VersionExplorer
 
-from .story import Case, build_project
+from .story import Case, build_project, wait
 from .test_matrix import pipeline
 
 
@@ -334,13 +334,12 @@ def test_no_show_after_close_without_a_loop() -> None:
 def test_a_shorter_interval_counts_at_once() -> None:
     fetched: list[float] = []
     control = LiveControl(lambda: fetched.append(time.monotonic()), lambda _: None, 60, start=True, loop=None)
-    deadline = time.monotonic() + 5
-    while not fetched and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait(lambda: fetched, 5, "the first fetch", every=0.01)
     control.every.value = 0.5  # 60 s lowered: the wait ends now, not in a minute
-    time.sleep(1.4)
-    control.close()
-    assert len(fetched) >= 3, fetched
+    try:
+        wait(lambda: len(fetched) >= 3, 20, "two more fetches at 0.5 s (not after 60 s)", every=0.05)
+    finally:
+        control.close()
 
 
 def test_rerunning_a_cell_closes_the_controls_its_last_run_made(monkeypatch: pytest.MonkeyPatch) -> None:
