@@ -58,7 +58,7 @@ def day(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Path:
     env = ServingEnvironment(repo, "model", "prod")
     env.start()
     env.deploy("v1.1.0", shadow=25, reason="score a mirror first")
-    env.rollback(reason="shadow answers look off", incident="INC-3")
+    env.rollback(reason="shadow answers look off", incident="INC-3", actor="watchdog")  # by hand, a shared name
     env.deploy("v1.1.0", steps=[10, 50, 100], reason="stepped rollout")
     env.advance(unless_changed_since=env.router.state.generation, reason="step 1 baked")
     env.advance(unless_changed_since=env.router.state.generation, reason="step 2 baked")
@@ -96,6 +96,20 @@ def test_a_day_of_shadow_steps_and_rollbacks_reads_as_shares_over_time(day: Path
     assert t.serving_now is not None and t.serving_now.words() == "v1.0.0 (100%)"
     assert timeline(day, "model", "prod", since=t.end + timedelta(hours=1)).events == ()
     assert [e.kind for e in timeline(day, "model", "prod", until=step.start).events][-1] == "step"
+
+
+def test_a_rollback_by_hand_under_the_watchdogs_name_is_manual_in_the_timeline_and_gates_over_time(
+    day: Path,
+) -> None:
+    from rollbackkit.ops.gate_history import _rollbacks
+
+    kinds = {e.tag: e.kind for e in timeline(day, "model", "prod").events if e.kind.endswith("rollback")}
+    marks = _rollbacks(Repository(day), "model", "prod", None, None)  # what the gates panel draws
+    assert [(m.reason, m.automatic) for m in marks] == [
+        ("shadow answers look off", False),  # actor "watchdog", action "rollback": a person's
+        (f"gate failed: {BREACH}", True),
+    ]
+    assert [kinds[m.tag] for m in marks] == ["rollback", "auto-rollback"]  # one rule, both panels
 
 
 def test_the_figure_stacks_shares_marks_now_and_keeps_reasons_in_hover(day: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.ops.predictions import has_log, log_server
+from rollbackkit.ops.timeline import RollbackMark, rollback_marks
 from rollbackkit.registry.assignments import Deployments, replay, require_known
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import admin_call
@@ -24,17 +25,6 @@ from rollbackkit.serving.gate_thin import history_answer, keep, thin
 from rollbackkit.serving.logs import open_log
 
 __all__ = ["GateEvaluation", "GateHistory", "GateSeen", "GateSeries", "RollbackMark", "gate_history", "keep"]
-
-
-@dataclass(frozen=True)
-class RollbackMark:
-    """A rollback in the environment: when, from which version to which, why, and whether the watchdog did it."""
-
-    time: datetime
-    version: str
-    from_version: str | None
-    reason: str
-    automatic: bool
 
 
 @dataclass(frozen=True)
@@ -223,15 +213,8 @@ def _rollbacks(
 ) -> tuple[RollbackMark, ...]:
     """The environment's rollbacks (assignment tags), with the version each took traffic from (replayed)."""
     history = [a for a in Deployments(registry).history(name, env) if a.env == env]
-    marks = []
-    for a, after in zip(history, replay(name, env, history)[1:], strict=True):
-        if a.action in ("rollback", "auto-rollback"):
-            at = utc_time(a.time)
-            if (since is None or at >= since) and (until is None or at <= until):
-                automatic = a.action == "auto-rollback" or a.actor == "watchdog"
-                left = ", ".join(after.last_rolled_back_from) or None
-                marks.append(RollbackMark(at, a.version, left, a.reason, automatic))
-    return tuple(marks)
+    marks = rollback_marks(history, replay(name, env, history))
+    return tuple(m for m in marks if (since is None or m.time >= since) and (until is None or m.time <= until))
 
 
 def _time(value: datetime | str | None, what: str) -> datetime | None:

@@ -34,6 +34,7 @@ from rollbackkit.ops.preview_parts import (
 )
 from rollbackkit.ops.results import from_server
 from rollbackkit.ops.runbook_targets import rollback_target, rolled_back_from
+from rollbackkit.ops.serving_now import shares
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.registry.assignments import Deployments, require_known, resolve
 from rollbackkit.registry.contents import describe, load
@@ -281,12 +282,10 @@ def _leaving(
     :func:`~rollbackkit.ops.plans.leaving_assignments`); after a rollback, the version it replaced."""
     if state.shadow is not None and state.canary is None and state.version == target:
         return []  # a rollback to the live version only cancels the shadow
-    canary = state.canary.canary_percent if state.canary is not None else None
+    serving = {s.version: s for s in shares(state) if s.role != "shadow"}  # live first: a canary keeps its own
     found: list[tuple[str, str, float | None, str | None]] = []
     for a in leaving_assignments(state, target):
-        role = "canary" if state.canary is not None and a.version == state.canary.version else "live"
-        share = float(canary or 0) if role == "canary" else 100.0 - float(canary or 0)
-        found.append((a.version, role, share, a.tag))
+        found.append((a.version, serving[a.version].role, serving[a.version].percent, a.tag))
     if found:
         return found
     replaced = rolled_back_from(registry.paths.root, name, env, target)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate
 from pathlib import Path
@@ -31,7 +32,17 @@ from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Assignment, Deployments, Serving, replay, require_known
 from rollbackkit.registry.repository import Repository
 
-__all__ = ["ServingNow", "Span", "Timeline", "TimelineEvent", "TimelineRunbook", "failed_gate_names", "timeline"]
+__all__ = [
+    "RollbackMark",
+    "ServingNow",
+    "Span",
+    "Timeline",
+    "TimelineEvent",
+    "TimelineRunbook",
+    "failed_gate_names",
+    "rollback_marks",
+    "timeline",
+]
 
 When = datetime | str | None
 
@@ -148,20 +159,53 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(sorted({str(v) for v in value})) if isinstance(value, list | tuple) else ()
 
 
+@dataclass(frozen=True)
+class RollbackMark:
+    """A rollback in the environment: when, from which version to which, why, whether the watchdog did it, its tag."""
+
+    time: datetime
+    version: str
+    from_version: str | None
+    reason: str
+    automatic: bool
+    tag: str = ""
+
+
+def rollback_marks(history: list[Assignment], states: list[Serving]) -> tuple[RollbackMark, ...]:
+    """Every rollback in ``history`` (one environment's assignments; ``states``: their replay, the
+    state before the first one first). ``automatic`` by the one rule: the watchdog's own action
+    (``auto-rollback``); a rollback by hand stays manual whatever actor name it was given."""
+    return tuple(
+        RollbackMark(
+            _time(a.timestamp),
+            a.version,
+            ", ".join(after.last_rolled_back_from) or None,
+            a.reason,
+            a.action == "auto-rollback",
+            a.tag,
+        )
+        for a, after in zip(history, states[1:], strict=False)
+        if a.action in ("rollback", "auto-rollback")
+    )
+
+
 def _assignment_events(
     history: list[Assignment], states: list[Serving], named: dict[str, tuple[str, ...]]
 ) -> Iterable[TimelineEvent]:
     """One event per assignment; an automatic rollback's failed gates as the watchdog journalled
     them (``named``, by tag), parsed from its words only for entries older than that field."""
-    for a, before, after in zip(history, states, states[1:], strict=False):
-        kind, share, detail = _kind(a, before, after)
-        failed = () if a.action != "auto-rollback" else named.get(a.tag) or failed_gate_names(a.gates or a.reason)
+    marks = {m.tag: m for m in rollback_marks(history, states)}
+    for a, before in zip(history, states, strict=False):
+        mark = marks.get(a.tag)
+        kind, share, detail = _kind(a, before, mark)
+        automatic = mark is not None and mark.automatic
+        failed = named.get(a.tag) or failed_gate_names(a.gates or a.reason) if automatic else ()
         yield TimelineEvent(
             _time(a.timestamp), kind, a.version, a.reason, a.actor, a.incident, failed, None, a.tag, share, detail
         )
 
 
-def _kind(a: Assignment, before: Serving, after: Serving) -> tuple[EventKind, float | None, str]:
+def _kind(a: Assignment, before: Serving, mark: RollbackMark | None) -> tuple[EventKind, float | None, str]:
     """The marker kind of one assignment, the share it gave, and a short detail."""
     if a.action == "canary":
         share = float(a.canary_percent or 0)
@@ -171,10 +215,9 @@ def _kind(a: Assignment, before: Serving, after: Serving) -> tuple[EventKind, fl
         return ("step" if again or (step and step[0] > 1) else "canary"), share, detail
     if a.action == "shadow":
         return "shadow", float(a.shadow_percent or 100), f"scores {a.shadow_percent or 100}% of requests"
-    if a.action in ("rollback", "auto-rollback"):
-        left = ", ".join(after.last_rolled_back_from)
-        kind: EventKind = "auto-rollback" if a.action == "auto-rollback" else "rollback"
-        return kind, 100.0, f"rolled back from {left}" if left else "rolled back"
+    if mark is not None:
+        kind: EventKind = "auto-rollback" if mark.automatic else "rollback"
+        return kind, 100.0, f"rolled back from {mark.from_version}" if mark.from_version else "rolled back"
     if a.action == "promote":
         return "promote", 100.0, "all traffic"
     return "deploy", 100.0, "all traffic"
