@@ -154,12 +154,12 @@ class GateHistoryBody(Body):
     since: str | None = Field(None, description="Only evaluations at or after this ISO 8601 time.")
     until: str | None = Field(None, description="Only evaluations at or before this ISO 8601 time.")
     version: str | None = Field(None, description="Only evaluations of this version (vX.Y.Z).")
+    most: int = Field(5000, ge=2, le=20_000, description="At most this many, thinned (the answer says truncated).")
 
     @field_validator("since", "until")
     @classmethod
     def _iso_times(cls, value: str | None) -> str | None:
         return LogBody._iso_time(value)  # type: ignore[no-any-return]  # one rule for ISO times
-    most: int = Field(5000, ge=2, le=20_000, description="At most this many, thinned (the answer says truncated).")
 
     @field_validator("version")
     @classmethod
