@@ -13,7 +13,6 @@ in :class:`WatchedRollback` for the tests to read.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +24,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import copy_project, git, run_cli
+from .conftest import git, run_cli
 from .postgres import free_port
 from .prometheus import Prometheus
 from .servers import TOKEN, Server, running_server
-from .story import degraded, records, wait
-from .test_matrix import MATRIX, template
+from .story import Case, build_project, degraded, records, wait
+from .test_matrix import pipeline
 
-CASE = MATRIX["multiclass-string-labels"]
-"""The wine classifier with string labels: test_matrix's project, built once per run, copied here."""
+CASE = Case("prometheus-string-labels", "wine", "names")
 ROWS = 50
 SECRET = {"ONCALL_WEBHOOK_SECRET": "h5-webhook-secret"}
 ENV = {"ROLLBACKKIT_ADMIN_TOKEN": TOKEN, **SECRET}
@@ -103,9 +101,7 @@ def watched_rollback(
 ) -> Iterator[WatchedRollback]:
     """Canary, degradation and automatic rollback of a served wine classifier, scraped every second."""
     root = tmp_path_factory.mktemp("prometheus-story")
-    built, live = template(CASE, tmp_path_factory)
-    shutil.copy(built.parent / "features.py", root / "features.py")
-    repo = copy_project(built, root)
+    repo, live = build_project(root, lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y), CASE)
     _notify_a_dead_webhook(repo)
     healthy = live.iloc[:500]
     healthy.to_parquet(root / "live.parquet")  # the typed sample the canary's preflight checks

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import psycopg
@@ -40,14 +40,12 @@ from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.widgets._common import MAX_POINTS, points_in
 from rollbackkit.widgets.gates_time import GatesOverTimePanel, gates_figure, summary_html
 
+from .canary_story import WatchedRollback, watched_rollback  # noqa: F401 - the session's story
+from .postgres import postgres, store_url  # noqa: F401 - a real PostgreSQL, a fresh database
+from .prometheus import prometheus  # noqa: F401 - watched_rollback's
 from .servers import TOKEN, running_server
 from .story import Case, build_project, widened
 from .test_matrix import pipeline
-
-if TYPE_CHECKING:  # imported as a plugin below, so that pytest rewrites its asserts
-    from .canary_story import WatchedRollback
-
-pytest_plugins = ["tests.prometheus", "tests.canary_story"]  # the session's one Prometheus and one story
 
 LABEL_GATES = {
     "min_samples": 60,
@@ -67,7 +65,7 @@ def fit(X: pd.DataFrame, y: pd.Series, rounds: int) -> object:
 
 # ----------------------------------------------------------------------------- the watchdog rolls back
 def test_a_canary_the_watchdog_rolled_back_shows_its_failing_evaluations_and_the_rollback(
-    watched_rollback: WatchedRollback,
+    watched_rollback: WatchedRollback,  # noqa: F811
 ) -> None:
     story = watched_rollback
     history = rollbackkit.gate_history(story.repo, "model", "prod")
@@ -223,7 +221,7 @@ def _evaluation(at: datetime, decision: str, value: float, labelled: int) -> Gat
 
 
 def test_an_old_store_without_the_table_is_an_empty_history_then_a_new_replica_adds_it_at_schema_2(
-    store_url: str,
+    store_url: str,  # noqa: F811
 ) -> None:
     open_store(store_url)
     with psycopg.connect(store_url, autocommit=True) as con:  # a store only older replicas have opened
@@ -348,6 +346,26 @@ def test_a_week_of_evaluations_stays_small_keeps_every_change_and_plots_under_th
     assert points_in(figure) <= MAX_POINTS
     shown = [e.decision for e in months.thinned(len(figure.data[0].x)).evaluations]
     assert sum(a != b for a, b in itertools.pairwise(shown)) == 20 * changes  # every change still drawn
+
+
+def test_hover_says_bounds_in_the_one_wording_and_escapes_what_the_log_holds() -> None:
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    odd = "<img src=x onerror=alert(1)>"  # a store anyone with write access can fill
+    seen = [
+        GateSeen(f"lat{odd}", "latency", "rollback", "fail", 312.5, {"max_ms": 250.0}, 900, failing=f"2 of 3{odd}"),
+        GateSeen("tail", "prediction_tail", "warn", "pass", 0.012, {"share_above_p99_max": 0.05}, 900),
+        GateSeen("ratio", "error_rate", "rollback", "pass", 0.01, {"max": 0.05, "max_ratio": 2.0}, 900),
+    ]
+    at = [start + timedelta(minutes=i) for i in range(2)]
+    history = GateHistory("model", "prod", tuple(GateEvaluation(t, "d", f"v1.1.0{odd}", "canary", "rollback", 900,
+                                                                tuple(seen)) for t in at))  # fmt: skip
+    assert history.series["tail"].bounds[-1] == 0.05  # the tail gate's bound drawn, as the gates declare it
+    figure = gates_figure(history)
+    hover = "".join(h for t in figure.data for h in (t.hovertext or ()))
+    titles = "".join(a.text for a in figure.layout.annotations)
+    assert "<img" not in hover and "<img" not in titles and "&lt;img src=x" in hover
+    assert "bounds: &lt;= 250 ms" in hover and "bounds: share above p99 &lt;= 0.05" in hover
+    assert "bounds: &lt;= 0.05, max_ratio 2" in hover and "312.5" in hover
 
 
 # ----------------------------------------------------------------------------- nothing to show

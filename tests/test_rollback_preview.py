@@ -366,6 +366,11 @@ def test_through_the_server_that_writes_the_log_the_preview_is_the_same(
         assert server.status()["live"]["version"] == "v1.1.0" and _snapshot(repo, log=False)[0] == tags
         rollback(repo, "churn", "prod", reason="v1.1.0 worse")  # through the server: v1.1.0 stays warm in standby
         after = preview_rollback(repo, "churn", "prod", sample=500)  # v1.0.0 now serves in a warm slot
+        monkeypatch.setattr("rollbackkit.serving.bodies.MAX_SCORE_ROWS", 400)  # a sample over a slot's limit
+        loaded = preview_rollback(repo, "churn", "prod", sample=500)
+    assert loaded.where.startswith("loaded bundle") and loaded.flip_share == after.flip_share
+    assert loaded.note is not None and "the 500-row sample is over the 400 rows a slot scores" in loaded.note
+    assert after.note is None or "slot scores" not in after.note
     assert (served.from_version, served.to_version, served.n) == (offline.from_version, offline.to_version, 500)
     assert served.flip_share == offline.flip_share and served.slices == offline.slices
     assert served.parts[0].first == offline.parts[0].first and served.parts[0].last == offline.parts[0].last

@@ -10,6 +10,7 @@ logged and no traffic moves; a version no slot holds is None (the caller loads t
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -215,6 +216,49 @@ def test_a_bad_body_is_one_line(served: tuple[Path, pd.DataFrame, Server]) -> No
     with pytest.raises(InvalidInput, match="10,000"):
         score_in_slot(repo, server.url, "model", "prod", "v1.0.0", pd.concat([live] * 3).iloc[:10_001])
     assert httpx.get(f"{server.url}/openapi.json", timeout=10).json()["paths"]["/admin/score"]["post"]
+
+
+def test_a_model_failing_on_the_rows_is_a_500_counted_in_status_and_metrics(
+    served_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app in this process (the churn project, v1.0.0 live): its model raises on /admin/score."""
+    import asyncio
+
+    from rollbackkit.serving.app import create_app
+    from rollbackkit.serving.environment import ServingEnvironment
+
+    from .conftest import copy_project, live_records
+
+    env = ServingEnvironment(copy_project(served_template, tmp_path), "churn", "prod")
+    env.start()
+    app = create_app(env, TOKEN)
+
+    def call(method: str, path: str, **options: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://in") as client:
+                return await client.request(method, path, headers={"Authorization": f"Bearer {TOKEN}"}, **options)
+
+        return asyncio.run(go())
+
+    try:
+        slot = env.router.state.slot(env.router.state.live)
+        assert slot is not None
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("the model's own failure")
+
+        monkeypatch.setattr(slot.bundle, "predict", broken)
+        rows = pd.DataFrame(live_records(5, seed=3))
+        body = {"name": "churn", "env": "prod", "version": "v1.0.0", "frame": encode_frame(rows)}
+        answer = call("POST", "/admin/score", json=body)
+        assert answer.status_code == 500 and "the model's own failure" in answer.json()["error"], answer.text
+        said = call("GET", "/status").json()["background"]
+        assert said["failures"] == 1 and said["last_failure"].startswith("admin/score: churn@v1.0.0 failed")
+        metrics = call("GET", "/metrics").text
+        counted = re.findall(r"^rollbackkit_background_failures(?:_total)?(?:{[^}]*})? (\S+)$", metrics, re.M)
+        assert [float(c) for c in counted] == [1.0], metrics
+    finally:
+        env.stop()
 
 
 def _body(version: str, rows: pd.DataFrame) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class Context:
         return self._ok[id(frame)]
 
 
-_THRESHOLD_KEYS = (
+THRESHOLD_KEYS = (
     "max_ms",
     "max",
     "min",
@@ -58,7 +58,7 @@ _THRESHOLD_KEYS = (
 
 def threshold(gate: Any) -> dict[str, float]:
     """The bounds a gate declares (absolute and against live)."""
-    return {k: getattr(gate, k) for k in _THRESHOLD_KEYS if getattr(gate, k, None) is not None}
+    return {k: getattr(gate, k) for k in THRESHOLD_KEYS if getattr(gate, k, None) is not None}
 
 
 def result(gate: Any, observed: float, evidence: dict[str, Any], ok: bool) -> GateResult:

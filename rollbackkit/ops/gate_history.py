@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from rollbackkit.analysis.gatecontext import THRESHOLD_KEYS
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.ops.predictions import has_log, log_server
 from rollbackkit.ops.timeline import RollbackMark, rollback_marks
@@ -196,12 +197,9 @@ def _series(pairs: list[tuple[GateEvaluation, GateSeen]]) -> GateSeries:
     )
 
 
-_BOUND_KEYS = ("max_ms", "max", "min", "max_ratio", "max_increase", "max_decrease")
-
-
 def _bound(seen: GateSeen) -> float | None:
-    """The bound a gate's value is drawn against (its first of :data:`_BOUND_KEYS`)."""
-    for key in _BOUND_KEYS:
+    """The bound a gate's value is drawn against (its first of the gates' threshold keys, :data:`THRESHOLD_KEYS`)."""
+    for key in THRESHOLD_KEYS:
         value = seen.threshold.get(key)
         if isinstance(value, (int, float)):
             return float(value)

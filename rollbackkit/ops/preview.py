@@ -27,6 +27,7 @@ from rollbackkit.ops.preview_parts import (
     VersionPreview,
     comparison,
     no_score,
+    over_slot,
     read_sample,
     score_target,
     split,
@@ -40,6 +41,7 @@ from rollbackkit.registry.assignments import Deployments, require_known, resolve
 from rollbackkit.registry.contents import describe, load
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.serving_state import Serving
+from rollbackkit.serving.bodies import MAX_SAMPLE
 from rollbackkit.serving.client import status as server_status
 
 if TYPE_CHECKING:
@@ -70,7 +72,8 @@ class RollbackPreview:
         where: Where the target scored the first version's rows: :data:`LOADED`, or a server's
             warm slot holding it (``warm standby slot green of http://...``).
         done: True when the rollback already happened (the rows are the version it replaced).
-        note: What the preview could not show and why (a shadow only cancelled, no shared score).
+        note: What the preview could not show and why (a shadow only cancelled, no shared score), and
+            why it loaded the target although a server holds it warm (a sample over a slot's limit).
         from_version: The first version losing traffic (the canary, else the live version; a
             cancelled shadow's version when nothing else leaves).
     """
@@ -212,8 +215,10 @@ def preview_rollback(
     """
     registry = Repository(repo)
     require_known(registry, name, env)
-    if not 1 <= sample <= 50_000:
-        raise InvalidInput(f"sample must be 1-50,000, not {sample}.", "Pass the number of latest rows to score.")
+    if not 1 <= sample <= MAX_SAMPLE:
+        raise InvalidInput(
+            f"sample must be 1-{MAX_SAMPLE:,}, not {sample}.", "Pass the number of latest rows to score."
+        )
     target = rollback_target(registry.paths.root, name, env, to_version)
     state = Deployments(registry).state(name, env)
     target_info = describe(registry, resolve(registry, f"{name}@{target}"))
@@ -239,7 +244,7 @@ def preview_rollback(
     first = describe(registry, resolve(registry, f"{name}@{leaving[0][0]}"))
     column = by if by is not None else _gate_slice(first)
     parts: list[VersionPreview] = []
-    report, where = None, LOADED
+    report, where, why = None, LOADED, None
     for version, role, share, frame in samples:
         served = first if version == first.version else describe(registry, resolve(registry, f"{name}@{version}"))
         rule = comparison(served, bundle, threshold)
@@ -254,7 +259,7 @@ def preview_rollback(
         found = log_call(registry, url, "affected", name, env, version)
         rows = planned_rows(from_server(AffectedRows.from_dict, found, url, "affected"), quarantines)
         scored = score_target(registry, shifter, name, env, bundle, inputs)
-        where = scored[3] if not parts else where
+        where, why = (scored[3], over_slot(shifter, len(inputs))) if not parts else (where, why)
         parts.append(version_part(version, role, share, inputs, before, times, scored, rule, column, rows))
     rule = comparison(first, bundle, threshold)
     return RollbackPreview(
@@ -271,7 +276,7 @@ def preview_rollback(
         from_version=parts[0].version,
         where=where,
         done=done,
-        note=None if rule.score is not None else no_score(first, target_info),
+        note=" ".join(n for n in (None if rule.score is not None else no_score(first, target_info), why) if n) or None,
     )
 
 

@@ -231,9 +231,8 @@ def score_target(
     golden-sample warm-up there), else from the bundle loaded here."""
     from rollbackkit.errors import IncompatibleInput
     from rollbackkit.ops.slot_scoring import score_in_slot
-    from rollbackkit.serving.bodies import MAX_SCORE_ROWS
 
-    if url is not None and 0 < len(inputs) <= MAX_SCORE_ROWS:
+    if url is not None and not inputs.empty and over_slot(url, len(inputs)) is None:
         try:
             slot = score_in_slot(registry.paths.root, url, name, env, bundle.version, inputs)
         except IncompatibleInput as exc:
@@ -241,6 +240,19 @@ def score_target(
         if slot is not None:
             return slot.outputs.reset_index(drop=True), None, slot.adaptation, slot.where
     return (*score(bundle, inputs), LOADED)
+
+
+def over_slot(url: str | None, rows: int) -> str | None:
+    """Why a preview with a server loads the target here: a sample over the rows a warm slot scores
+    per call (None: the slot may score it)."""
+    from rollbackkit.serving.bodies import MAX_SCORE_ROWS
+
+    if url is None or rows <= MAX_SCORE_ROWS:
+        return None
+    return (
+        f"Scored on the loaded bundle, not a warm slot: the {rows:,}-row sample is over the {MAX_SCORE_ROWS:,} "
+        f"rows a slot scores per call (a sample of at most {MAX_SCORE_ROWS:,} scores in the slot)."
+    )
 
 
 def no_score(served: BundleDescription, target: BundleDescription) -> str:

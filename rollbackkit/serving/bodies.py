@@ -99,13 +99,17 @@ class RollbackBody(Body):
     actor: str | None = _ACTOR
 
 
+MAX_SAMPLE = 50_000
+"""The latest answered rows one window read takes at most (``limit``; a rollback preview's sample)."""
+
+
 class LogBody(Body):
     """``POST /admin/affected|backfill|drift|window|gates``: a version (``drift``: ``v1,v2,...``)."""
 
     version: str = Field(description="vX.Y.Z (drift: a comma-separated list)")
     since: str | None = Field(None, description="Only rows at or after this ISO 8601 time (affected).")
     limit: int | None = Field(
-        None, ge=1, le=50_000, description="window: the latest LIMIT answered rows, with their times (a sample)."
+        None, ge=1, le=MAX_SAMPLE, description="window: the latest LIMIT answered rows, with their times (a sample)."
     )
     deployment: str | None = Field(None, max_length=200, description="window: only this deployment's rows.")
 

@@ -130,8 +130,9 @@ def _scored(env: ServingEnvironment, slot: Slot, frame: pd.DataFrame) -> tuple[p
             parts.append(env.router.score(slot, frame.iloc[start : start + BATCH_ROWS]).outputs)
     except IncompatibleInput as exc:
         raise Unscored(exc.message, exc.hint, 422, columns=exc.columns) from None
-    except Exception as exc:  # the model failed on rows it should take: the server's, said in one line
+    except Exception as exc:  # the model failed on rows it should take: the server's, said in one line and counted
         said = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+        env.background_failed(f"admin/score: {slot.bundle.info.tag} failed on the rows: {said}")
         raise Unscored(f"{slot.bundle.info.tag} failed on the rows: {said}.", "See the server's log.", 500) from None
     outputs = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
     return outputs, len(parts), adaptation.to_dict()

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from rollbackkit.analysis.diffsections import bound_words
+from rollbackkit.cards import esc, number
 from rollbackkit.widgets._common import MAX_POINTS, RegistryLike, badge, guarded
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ def gates_figure(history: GateHistory) -> go.Figure:
 
 def _title(s: GateSeries) -> str:
     failed = f", {s.failures} failed" if s.failures else ""
-    return f"{s.gate} ({s.kind}{failed})"
+    return f"{esc(s.gate)} ({esc(s.kind)}{failed})"
 
 
 def _gate_traces(figure: go.Figure, s: GateSeries, row: int) -> None:
@@ -117,21 +119,26 @@ def _at(s: GateSeries, i: int) -> float | None:
 
 
 def _hover(s: GateSeries, i: int) -> str:
-    """One evaluation of one gate in words (the hover text)."""
+    """One evaluation of one gate in words (the hover text; every value escaped, bounds by ``bound_words``)."""
     seen = s.seen[i]
-    value = "no value" if seen.value is None else f"{seen.value:.4g}"
-    bounds = ", ".join(f"{k} {v:.4g}" for k, v in seen.threshold.items() if isinstance(v, (int, float)))
-    parts = [f"{s.times[i]:%Y-%m-%d %H:%M:%S} {s.versions[i]}", f"{s.gate}: {seen.status}, {value}"]
+    value = "no value" if seen.value is None else number(seen.value)
+    said, rest = bound_words(seen.threshold)
+    bounds = ", ".join([*([said] if said else []), *(f"{k} {number(v)}" for k, v in rest.items() if _numeric(v))])
+    parts = [f"{s.times[i]:%Y-%m-%d %H:%M:%S} {esc(s.versions[i])}", f"{esc(s.gate)}: {esc(seen.status)}, {value}"]
     if seen.low is not None and seen.high is not None:
-        parts.append(f"from {seen.low:.4g} to {seen.high:.4g} over {s.merged[i]} evaluations")
-    parts += [f"bounds: {bounds}"] if bounds else []
+        parts.append(f"from {number(seen.low)} to {number(seen.high)} over {s.merged[i]} evaluations")
+    parts += [f"bounds: {esc(bounds)}"] if bounds else []
     parts += [f"{seen.n} rows"] if seen.n is not None else []
     if seen.labelled is not None:
         parts.append(f"{seen.labelled} of {seen.eligible} eligible rows labelled, {seen.awaiting} awaiting labels")
-    parts += [f"failing {seen.failing}"] if seen.failing else []
+    parts += [f"failing {esc(seen.failing)}"] if seen.failing else []
     parts += [html.escape(seen.reason)] if seen.reason else []
     parts += ["worst slice: " + html.escape(", ".join(f"{k}={v}" for k, v in seen.slice.items()))] if seen.slice else []
     return "<br>".join(parts)
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _rollbacks(figure: go.Figure, history: GateHistory, rows: int) -> None:
@@ -158,7 +165,7 @@ def _rollbacks(figure: go.Figure, history: GateHistory, rows: int) -> None:
 def _rollback_words(mark: Any) -> str:
     who = "automatic rollback" if mark.automatic else "rollback"
     moved = f"{mark.from_version} -> {mark.version}" if mark.from_version else f"to {mark.version}"
-    return f"{mark.time:%Y-%m-%d %H:%M:%S} {who} {moved}<br>{html.escape(mark.reason[:300])}"
+    return f"{mark.time:%Y-%m-%d %H:%M:%S} {who} {esc(moved)}<br>{html.escape(mark.reason[:300])}"
 
 
 def summary_html(history: GateHistory) -> str:
