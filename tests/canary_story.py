@@ -13,6 +13,7 @@ in :class:`WatchedRollback` for the tests to read.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,14 +25,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import git, run_cli
+from .conftest import copy_project, git, run_cli
 from .postgres import free_port
 from .prometheus import Prometheus
 from .servers import TOKEN, Server, running_server
-from .story import Case, build_project, degraded, records, wait
-from .test_matrix import pipeline
+from .story import degraded, records, wait
+from .test_matrix import MATRIX, template
 
-CASE = Case("prometheus-string-labels", "wine", "names")
+CASE = MATRIX["multiclass-string-labels"]
+"""The wine classifier with string labels: test_matrix's project, built once per run, copied here."""
 ROWS = 50
 SECRET = {"ONCALL_WEBHOOK_SECRET": "h5-webhook-secret"}
 ENV = {"ROLLBACKKIT_ADMIN_TOKEN": TOKEN, **SECRET}
@@ -101,7 +103,9 @@ def watched_rollback(
 ) -> Iterator[WatchedRollback]:
     """Canary, degradation and automatic rollback of a served wine classifier, scraped every second."""
     root = tmp_path_factory.mktemp("prometheus-story")
-    repo, live = build_project(root, lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y), CASE)
+    built, live = template(CASE, tmp_path_factory)
+    shutil.copy(built.parent / "features.py", root / "features.py")
+    repo = copy_project(built, root)
     _notify_a_dead_webhook(repo)
     healthy = live.iloc[:500]
     healthy.to_parquet(root / "live.parquet")  # the typed sample the canary's preflight checks

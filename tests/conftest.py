@@ -19,6 +19,7 @@ import pytest
 from filelock import FileLock
 
 from tests.cli import run_cli, run_process_cli  # noqa: F401  (the rollbackkit command, in process / as a process)
+from tests.module_order import pytest_collection_modifyitems  # noqa: F401  (whole modules, longest first)
 from tests.postgres import postgres, store_url  # noqa: F401  (fixtures: a real PostgreSQL, a fresh database)
 
 SESSION_ENV = {
@@ -85,7 +86,17 @@ def shared_template(tmp_path_factory: pytest.TempPathFactory, name: str, build: 
     """A session template built ONCE per run, even with xdist workers (pytest-xdist's documented
     pattern): the first worker to ask builds it under the run's shared temp dir while the others
     wait on a file lock, then all use it. ``build(root)`` makes it inside the empty ``root`` and
-    returns its path; tests never write to a template, only to their copies (:func:`copy_project`)."""
+    returns its path; tests never write to a template, only to their copies (:func:`copy_project`).
+    A process asks the file system once per name (modules that share a template share it serially too)."""
+    if name not in _TEMPLATES:
+        _TEMPLATES[name] = _shared_template(tmp_path_factory, name, build)
+    return _TEMPLATES[name]
+
+
+_TEMPLATES: dict[str, Path] = {}
+
+
+def _shared_template(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return build(tmp_path_factory.mktemp(name))
     root = tmp_path_factory.getbasetemp().parent / "shared-templates" / name

@@ -3,7 +3,8 @@
 ``wine@v1.0.0`` and ``wine@v1.1.0``: wine with string classes, pandas nullable columns and NaN;
 v1.1.0 changes the model, gates (:data:`tests.story.V2_GATES` instead of the defaults) and the
 preprocessing code, adds a feature whose name is markup, and moves a numeric feature's
-distribution. ``dose@v1.0.0``: a diabetes regressor.
+distribution. ``dose@v1.0.0``: a diabetes regressor. Built once per run (across xdist workers: the
+conftest's ``shared_template``); each module gets its own copy.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from rollbackkit import Registry
 
-from .conftest import new_repo
+from .conftest import copy_project, new_repo, shared_template
 from .story import PREPROCESS, SEGMENT, V2_GATES, Case, widened
 
 WINE = Case("wine-names", "wine", "names")
@@ -26,8 +28,6 @@ MOVED = "alcohol"
 """The feature whose values v1.1.0 was trained on moved (x1.3)."""
 
 PREPROCESS_V2 = PREPROCESS.replace('fillna("missing")', 'fillna("none")') + "\n# v1.1.0: a missing plan is 'none'\n"
-
-_built: dict[str, Path] = {}
 
 
 def pipeline(frame: pd.DataFrame, regressor: bool, rounds: int) -> Any:
@@ -56,10 +56,12 @@ def _fit(preprocess: str, train: pd.DataFrame, regressor: bool, rounds: int) -> 
     return pipeline(X, regressor, rounds).fit(X, train["target"])
 
 
-def rich_project(root: Path) -> Path:
-    """The project (built on the first call, then reused for the session)."""
-    if "repo" in _built:
-        return _built["repo"]
+def rich_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the project (built by the run's first caller on any worker)."""
+    return copy_project(shared_template(tmp_path_factory, "rich-project", _build), tmp_path_factory.mktemp("rich"))
+
+
+def _build(root: Path) -> Path:
     repo = new_repo(root / "project", "rich objects")
     registry = Registry.init(repo)
     for version, preprocess, gates, seed in (("v1.0.0", PREPROCESS, None, 1), ("v1.1.0", PREPROCESS_V2, V2_GATES, 4)):
@@ -81,5 +83,4 @@ def rich_project(root: Path) -> Path:
     registry.register(
         "dose", _fit(PREPROCESS, train, True, 10), train, target="target", version="v1.0.0", preprocess=code
     )
-    _built["repo"] = repo
     return repo

@@ -138,7 +138,12 @@ def build_project(
             preprocess=features, gates=gates,
         )  # fmt: skip
     deploy(repo, "model@v1.0.0", "prod", reason="first release")  # in-process: the story's own steps use the CLI
-    return repo, widened(case, 4000, seed=3).drop(columns=["target"])
+    return repo, live_inputs(case)
+
+
+def live_inputs(case: Case) -> pd.DataFrame:
+    """The 4,000 rows of live inputs (no target) :func:`build_project` returns for ``case``."""
+    return widened(case, 4000, seed=3).drop(columns=["target"])
 
 
 def degraded(frame: pd.DataFrame, numeric: list[str]) -> pd.DataFrame:

@@ -36,10 +36,10 @@ from rollbackkit.serving.verdict import FRESH_S, StillEvaluating, Verdict, Verdi
 
 from .conftest import copy_project
 from .servers import Server, running_server
-from .story import Case, build_project, cli, degraded, send, wait
-from .test_matrix import pipeline
+from .story import cli, degraded, send, wait
+from .test_matrix import MATRIX, template
 
-CASE = Case("wine-string-classes", "wine", "names")
+CASE = MATRIX["multiclass-string-labels"]  # wine, string classes: test_matrix's project, built once per run
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -53,9 +53,8 @@ class Served:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> tuple[Path, pd.DataFrame]:
-    """``model@v1.0.0`` live in prod, ``model@v1.1.0`` registered; built once for the module, copied per server."""
-    root = tmp_path_factory.mktemp("analysis")
-    return build_project(root, lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y), CASE)
+    """``model@v1.0.0`` live in prod, ``model@v1.1.0`` registered; built once per run, copied per server."""
+    return template(CASE, tmp_path_factory)
 
 
 @contextmanager

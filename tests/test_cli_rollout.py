@@ -25,9 +25,9 @@ from rich.console import Console
 from .adversarial.conftest import assert_one_clean_line, rollbackkit
 from .conftest import copy_project, git, run_cli
 from .servers import TOKEN, Server, running_server
-from .story import Case, build_project, records
+from .story import Case, records
 from .terminal import save, screen
-from .test_matrix import pipeline
+from .test_matrix import template
 
 ADMIN = {"ROLLBACKKIT_ADMIN_TOKEN": TOKEN}
 CASE = Case("multiclass-string-labels", "wine", "names")
@@ -36,10 +36,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def wine_template(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Any:
-    """``model@v1.0.0`` serving prod, ``model@v1.1.0`` registered; built once for the module."""
-    root = tmp_path_factory.mktemp("rollout-template")
-    repo, live = build_project(root, lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y), CASE)
-    return repo, live
+    """``model@v1.0.0`` serving prod, ``model@v1.1.0`` registered; built once per run (test_matrix's template)."""
+    return template(CASE, tmp_path_factory)
 
 
 @pytest.fixture

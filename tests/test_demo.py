@@ -1,7 +1,7 @@
 """`make demo` runs `rollbackkit demo`: the whole story from nothing, on embedded defaults.
 
-The story is the session's one demo run (tests/demo_run.py, with --notify: tests/test_notify_demo.py
-reads the same run)."""
+The story is the run's one demo run (tests/demo_run.py, with --notify: tests/test_notify_demo.py and
+tests/test_jupyterlab.py read the same run)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from rollbackkit import Registry
 from rollbackkit.ops.runbook_record import verify_audit
 from rollbackkit.registry.assignments import Deployments
 
-from .conftest import BIN, git, run_cli, run_tool
+from .conftest import BIN, copy_project, git, run_cli, run_tool
 from .demo_run import notified_demo
 
 
-def test_the_demo_tells_the_whole_story(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_the_demo_tells_the_whole_story(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
     demo = notified_demo(tmp_path_factory)
     target, result = demo.target, demo.result
     out = " ".join(result.stdout.split())
@@ -42,7 +42,9 @@ def test_the_demo_tells_the_whole_story(tmp_path_factory: pytest.TempPathFactory
     ]
     assert registry.verify().ok and verify_audit(target).ok
 
-    # The pipeline is real DVC: `dvc repro` reproduces the same two versions, gto lists them.
+    # The pipeline is real DVC: `dvc repro` reproduces the same two versions, gto lists them (on a copy:
+    # the run's demo project is shared read-only with the other tests that read it, on any worker).
+    target = copy_project(target, tmp_path)
     tags = git(target, "tag", "-l")
     path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # the stages run `python` from the venv
     again = subprocess.run(

@@ -23,7 +23,7 @@ from .story import V2_GATES
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return rich_project(tmp_path_factory.mktemp("rich"))
+    return rich_project(tmp_path_factory)
 
 
 def test_the_diff_reads_section_by_section_with_counts(repo: Path) -> None:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import psycopg
@@ -40,12 +40,14 @@ from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.widgets._common import MAX_POINTS, points_in
 from rollbackkit.widgets.gates_time import GatesOverTimePanel, gates_figure, summary_html
 
-from .canary_story import WatchedRollback, watched_rollback  # noqa: F401 - the session's story
-from .postgres import postgres, store_url  # noqa: F401 - a real PostgreSQL, a fresh database
-from .prometheus import prometheus  # noqa: F401 - watched_rollback's
 from .servers import TOKEN, running_server
 from .story import Case, build_project, widened
 from .test_matrix import pipeline
+
+if TYPE_CHECKING:  # imported as a plugin below, so that pytest rewrites its asserts
+    from .canary_story import WatchedRollback
+
+pytest_plugins = ["tests.prometheus", "tests.canary_story"]  # the session's one Prometheus and one story
 
 LABEL_GATES = {
     "min_samples": 60,
@@ -65,7 +67,7 @@ def fit(X: pd.DataFrame, y: pd.Series, rounds: int) -> object:
 
 # ----------------------------------------------------------------------------- the watchdog rolls back
 def test_a_canary_the_watchdog_rolled_back_shows_its_failing_evaluations_and_the_rollback(
-    watched_rollback: WatchedRollback,  # noqa: F811
+    watched_rollback: WatchedRollback,
 ) -> None:
     story = watched_rollback
     history = rollbackkit.gate_history(story.repo, "model", "prod")
@@ -221,7 +223,7 @@ def _evaluation(at: datetime, decision: str, value: float, labelled: int) -> Gat
 
 
 def test_an_old_store_without_the_table_is_an_empty_history_then_a_new_replica_adds_it_at_schema_2(
-    store_url: str,  # noqa: F811
+    store_url: str,
 ) -> None:
     open_store(store_url)
     with psycopg.connect(store_url, autocommit=True) as con:  # a store only older replicas have opened

@@ -18,7 +18,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from .story import SEGMENT, Case, build_project, whole_story
+from .conftest import copy_project, shared_template
+from .story import SEGMENT, Case, build_project, live_inputs, whole_story
 
 CASES = [
     Case("binary-string-labels", "breast_cancer", "names"),
@@ -30,6 +31,7 @@ CASES = [
 LONG = {"binary-string-labels", "integer-labels"}
 """Run by ``make test-long``: ``make test`` keeps string (wine), boolean and regressor stories here,
 integer labels in the XGBoost story and binary string labels in CatBoost's."""
+MATRIX = {case.name: case for case in CASES}
 
 
 def pipeline(case: Case, numeric: list[str], rounds: int) -> Any:
@@ -55,9 +57,20 @@ def build(case: Case, root: Path) -> tuple[Path, pd.DataFrame]:
     return build_project(root, lambda X, y, rounds: pipeline(case, list(X.columns[:6]), rounds).fit(X, y), case)
 
 
+def template(case: Case, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """:func:`build`'s project for ``case`` (its ``features.py`` beside it) and its live inputs, built ONCE
+    per run across xdist workers (tests.conftest.shared_template): read-only, callers copy it."""
+    assert MATRIX.get(case.name, case) == case, f"{case} is not test_matrix's {case.name}"
+    repo = shared_template(tmp_path_factory, f"matrix-{case.name}", lambda root: build(case, root)[0])
+    return repo, live_inputs(case)
+
+
 @pytest.mark.parametrize(
     "case", [pytest.param(c, id=c.name, marks=[pytest.mark.long] if c.name in LONG else []) for c in CASES]
 )
-def test_the_whole_story_holds_for_each_kind_of_model(case: Case, tmp_path: Path) -> None:
-    repo, live = build(case, tmp_path)
+def test_the_whole_story_holds_for_each_kind_of_model(
+    case: Case, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    built, live = template(case, tmp_path_factory)  # the same project other modules copy
+    repo = copy_project(built, tmp_path)
     whole_story(repo, live, list(live.columns[:6]), case.answer_type(), ["max_iter"])

@@ -1,6 +1,6 @@
 """Acceptance: the REAL demo story (`rollbackkit demo`, what `make demo` runs) notifies a webhook.
 
-It is the session's one demo run (tests/demo_run.py: tests/test_demo.py reads the same run).
+It is the run's one demo run (tests/demo_run.py: tests/test_demo.py and tests/test_jupyterlab.py read it too).
 
 The receiver on 127.0.0.1 verifies every signature and is down for the first attempts; it still
 gets each event of the story exactly once (retries keep one idempotency key), from the demo's

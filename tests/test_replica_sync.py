@@ -45,29 +45,34 @@ from rollbackkit.serving.postgres.schema import ROW_TABLES
 from rollbackkit.serving.postgres.store import open_store
 from rollbackkit.serving.sync import ReplicaSync
 
-from .conftest import copy_project
-from .story import Case, build_project, widened
-from .test_matrix import pipeline
+from .conftest import copy_project, shared_template
+from .story import widened
+from .test_matrix import MATRIX, pipeline, template
 
-CASE = Case("replicas-string-labels", "wine", "names")
+CASE = MATRIX["multiclass-string-labels"]  # wine, string labels
 OLD, NEW, NEWEST = "v1.0.0", "v1.1.0", "v1.2.0"
 
 
 @pytest.fixture(scope="module")
 def wine_template(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> tuple[Path, pd.DataFrame]:
-    """``model@v1.0.0`` serving prod, ``v1.1.0`` and ``v1.2.0`` registered; built once for the module."""
-    root = tmp_path_factory.mktemp("replicas-template")
-    fit = lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y)  # noqa: E731
-    repo, live = build_project(root, fit, CASE)
-    train, held_out = widened(CASE, 1500, seed=1), widened(CASE, 800, seed=2)
-    X = train.drop(columns=["target"]).assign(
-        plan=lambda f: f["plan"].astype("string").fillna("missing").astype(object)
-    )
-    Registry(repo).register(
-        "model", fit(X, train["target"], 25), train, target="target", version=NEWEST, validation_data=held_out,
-        preprocess=root / "features.py",
-    )  # fmt: skip
-    return repo, live
+    """``model@v1.0.0`` serving prod, ``v1.1.0`` and ``v1.2.0`` registered; built once per run (on a copy
+    of test_matrix's wine project, across xdist workers)."""
+    wine, live = template(CASE, tmp_path_factory)
+
+    def build(root: Path) -> Path:
+        shutil.copy(wine.parent / "features.py", root / "features.py")
+        repo = copy_project(wine, root)
+        train, held_out = widened(CASE, 1500, seed=1), widened(CASE, 800, seed=2)
+        X = train.drop(columns=["target"]).assign(
+            plan=lambda f: f["plan"].astype("string").fillna("missing").astype(object)
+        )
+        Registry(repo).register(
+            "model", pipeline(CASE, list(X.columns[:6]), 25).fit(X, train["target"]), train, target="target",
+            version=NEWEST, validation_data=held_out, preprocess=root / "features.py",
+        )  # fmt: skip
+        return repo
+
+    return shared_template(tmp_path_factory, "replica-sync-template", build), live
 
 
 @pytest.fixture

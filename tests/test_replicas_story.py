@@ -29,7 +29,7 @@ from .haproxy import balancer
 from .postgres import start_cluster
 from .replicas import Replica, launch, running_load, start_replicas, wait_healthy
 from .story import Case, degraded, records, wait
-from .test_matrix import build
+from .test_matrix import template
 
 pytestmark = pytest.mark.replicas
 
@@ -42,8 +42,8 @@ GRACE = 1.0  # seconds after an acknowledged shift within which a replica may st
 
 @pytest.fixture(scope="module")
 def wine_template(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> tuple[Path, pd.DataFrame]:
-    """``model@v1.0.0`` serving prod and ``model@v1.1.0`` registered (segment-drift gate); built once."""
-    return build(CASE, tmp_path_factory.mktemp("replicas-template"))
+    """``model@v1.0.0`` serving prod and ``model@v1.1.0`` registered (segment-drift gate); built once per run."""
+    return template(CASE, tmp_path_factory)
 
 
 @pytest.fixture

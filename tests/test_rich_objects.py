@@ -34,7 +34,7 @@ SCRIPT = "<script>alert(1)</script>"
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return rich_project(tmp_path_factory.mktemp("rich"))
+    return rich_project(tmp_path_factory)
 
 
 def shown(obj: Any) -> tuple[str, str]:

@@ -31,7 +31,7 @@ from rollbackkit.serving.wire import json_records, records_frame
 from .conftest import copy_project
 from .servers import running_server
 from .story import Case
-from .test_matrix import build
+from .test_matrix import template
 
 CASES = [
     Case("binary-string-labels", "breast_cancer", "names"),
@@ -42,7 +42,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> dict[str, tuple[Path, pd.DataFrame]]:
     """Each case's project (``model@v1.0.0`` serving prod, ``v1.1.0`` registered), built once."""
-    return {case.name: build(case, tmp_path_factory.mktemp(case.name)) for case in CASES}
+    return {case.name: template(case, tmp_path_factory) for case in CASES}  # built once per run, copied per test
 
 
 def _log(repo: Path) -> PredictionLog:

@@ -39,8 +39,8 @@ from rollbackkit.widgets.timeline import timeline_figure
 from rollbackkit.widgets.timeline_figure import MAX_VERSIONS, OTHERS, SHADOW_BUDGET
 
 from .conftest import copy_project
-from .story import Case, build_project
-from .test_matrix import pipeline
+from .story import Case
+from .test_matrix import template
 from .timeline_hosts import fake_timeline, free_port, in_lab_kernel, served
 
 CASE = Case("regressor", "diabetes", "float", regressor=True)
@@ -53,8 +53,10 @@ def day(tmp_path_factory: pytest.TempPathFactory, isolated_home: Path) -> Path:
     from rollbackkit.ops.runbooks import run
     from rollbackkit.serving.environment import ServingEnvironment
 
+    built, _ = template(CASE, tmp_path_factory)  # test_matrix's regressor project, built once per run
     root = tmp_path_factory.mktemp("timeline")
-    repo, _ = build_project(root, lambda X, y, n: pipeline(CASE, list(X.columns[:6]), n).fit(X, y), CASE)
+    shutil.copy(built.parent / "features.py", root / "features.py")
+    repo = copy_project(built, root)
     env = ServingEnvironment(repo, "model", "prod")
     env.start()
     env.deploy("v1.1.0", shadow=25, reason="score a mirror first")
