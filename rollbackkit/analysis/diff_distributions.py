@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.analysis.histogram import shared_histogram
+from rollbackkit.analysis.slices import OTHER, top_values
 from rollbackkit.cards import number
 
 BINS = 20
@@ -82,8 +83,8 @@ def side_by_side(name: str, a: pd.Series, b: pd.Series, bins: int = BINS) -> Fea
     if sa.empty and sb.empty:
         return None
     counts = pd.concat([sa, sb]).value_counts()
-    top = list(counts.index[:TOP_CATEGORIES])
-    labels = top + (["(other)"] if len(counts) > len(top) else [])
+    top = top_values(counts, TOP_CATEGORIES)
+    labels = top + ([OTHER] if len(counts) > len(top) else [])
     return FeatureDistributions(
         name,
         "categorical",

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.analysis.drift import PSI_BINS, psi_edges
+from rollbackkit.analysis.slices import OTHER as SLICE_OTHER
+from rollbackkit.analysis.slices import top_values
 from rollbackkit.errors import InvalidInput
 
 INNER_BINS = 10
@@ -32,8 +34,8 @@ INNER_BINS = 10
 MAX_CATEGORIES = 250
 """The reference categories kept as bins (the rest share the last, ``(other)``, bin)."""
 
-OTHER = "(other)"
-"""The bin of values the reference's categories do not name."""
+OTHER = SLICE_OTHER
+"""The bin of values the reference's categories do not name (named as :data:`rollbackkit.analysis.slices.OTHER`)."""
 
 
 def category_text(value: Any) -> str:
@@ -97,20 +99,6 @@ class Binning:
         width = float(np.median(np.diff(edges))) if edges.size > 1 else 1.0
         return np.concatenate([[edges[0] - width], edges]), np.concatenate([edges, [edges[-1] + width]])
 
-    def spans(self, counts: np.ndarray, sums: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Numeric: each bin's drawn span for one sample: :attr:`bounds`, with an outer bin stretched
-        outwards until its centre is the sample's mean there (``sums / counts``), so values far below
-        the reference's p1 or above its p99 are drawn where they are (no sums: :attr:`bounds`)."""
-        lower, upper = (bound.copy() for bound in self.bounds)
-        if sums is None:
-            return lower, upper
-        counts, sums = np.asarray(counts, dtype="float64"), np.asarray(sums, dtype="float64")
-        if counts[0] > 0 and np.isfinite(sums[0]):
-            lower[0] = min(lower[0], 2 * sums[0] / counts[0] - upper[0])
-        if counts[-1] > 0 and np.isfinite(sums[-1]):
-            upper[-1] = max(upper[-1], 2 * sums[-1] / counts[-1] - lower[-1])
-        return lower, upper
-
     @property
     def centres(self) -> np.ndarray:
         """Numeric: each bin's centre (of :attr:`bounds`)."""
@@ -143,9 +131,7 @@ def categorical_binning(reference: Any, limit: int = MAX_CATEGORIES) -> Binning:
     texts = pd.Series([category_text(v) for v in series.tolist()], dtype=object)
     if texts.empty:
         raise InvalidInput("The reference profile holds no value of this column.", "Pick another column.")
-    counts = texts.value_counts()
-    top = sorted(counts.index[:limit], key=lambda c: (-int(counts[c]), c))
-    return Binning("categorical", categories=tuple(top))
+    return Binning("categorical", categories=tuple(top_values(texts.value_counts(), limit)))
 
 
 def bin_index(values: np.ndarray, binning: Binning) -> np.ndarray:

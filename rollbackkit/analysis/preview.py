@@ -17,16 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rollbackkit.analysis.series import label_text
+from rollbackkit.analysis.slices import MISSING, OTHER, top_values
 from rollbackkit.errors import InvalidInput
 
 Answers = pd.Series | np.ndarray | list[object]
 """One version's decisions for a set of rows."""
-
-MISSING = "(missing)"
-"""The slice of rows whose slice value is missing."""
-
-OTHER = "(other)"
-"""The slice that gathers the rarest values past :data:`MAX_SLICES`."""
 
 MAX_SLICES = 30
 """Slices shown at most (the most frequent values; the rest are :data:`OTHER`)."""
@@ -67,22 +63,12 @@ class Transition:
 
 
 def _keys(values: pd.Series | np.ndarray | list[object]) -> np.ndarray:
-    """Decisions as comparable text: ``True``, ``1``, ``"yes"``; None for a missing one."""
+    """Decisions as comparable text by the labels' one spelling (:func:`~rollbackkit.analysis.series.label_text`:
+    ``True``, ``1`` for ``1.0``, ``"yes"``); None for a missing one."""
     series = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values.astype(object)
-    out = np.empty(len(series), dtype=object)
     missing = pd.isna(series).to_numpy()
-    for i, value in enumerate(series.to_numpy()):
-        if missing[i]:
-            out[i] = None
-        elif isinstance(value, bool | np.bool_):
-            out[i] = str(bool(value))
-        elif isinstance(value, int | np.integer):
-            out[i] = str(int(value))
-        elif isinstance(value, float | np.floating) and float(value).is_integer():
-            out[i] = str(int(value))  # an integer label read back as a float (a log column with gaps)
-        else:
-            out[i] = str(value)
-    return out
+    texts = [None if gone else label_text(v) for v, gone in zip(series.to_numpy(), missing, strict=True)]
+    return np.array(texts, dtype=object)
 
 
 def flipped(before: pd.Series | np.ndarray | list[object], after: pd.Series | np.ndarray | list[object]) -> np.ndarray:
@@ -177,7 +163,7 @@ def slice_labels(values: pd.Series, limit: int = MAX_SLICES) -> pd.Series:
     if numeric and values.nunique() > limit:
         return _ranges(values)
     text = pd.Series(_keys(values), index=values.index, dtype=object).fillna(MISSING)
-    keep = set(text.value_counts().head(limit).index)
+    keep = set(top_values(text.value_counts(), limit))
     return text.where(text.isin(keep), OTHER)
 
 

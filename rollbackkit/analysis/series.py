@@ -95,11 +95,12 @@ def as_labels(data: Any, column: str | None = None) -> pd.Series:
     """
     series = as_series(data, column)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    texts = np.array([_label_text(v) for v in uniques] + [None], dtype=object)
+    texts = np.array([label_text(v) for v in uniques] + [None], dtype=object)
     return pd.Series(texts[codes], dtype=object)  # code -1 (missing) picks the trailing None
 
 
-def _label_text(value: Any) -> str:
+def label_text(value: Any) -> str:
+    """A class label (or decision) as text, the one spelling: ``True``, ``1`` for ``1``/``1.0``/``"1"``."""
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():

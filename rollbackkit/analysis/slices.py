@@ -16,6 +16,20 @@ import pandas as pd
 from rollbackkit.analysis.drift import CategoricalDrift, DriftResult, drift
 from rollbackkit.errors import InvalidInput
 
+MISSING = "(missing)"
+"""The slice of rows whose slice value is missing (the rollback preview, the drift log's ``by``)."""
+
+OTHER = "(other)"
+"""The slice (or category bin) gathering every value past the most frequent ones (:func:`top_values`)."""
+
+
+def top_values(counts: pd.Series, limit: int) -> list[Any]:
+    """The ``limit`` values with the most rows, most first, ties in the order of their text; ``counts``
+    maps a value to its rows. The one top-N rule of slices and categories: the rest are :data:`OTHER`."""
+    order = pd.DataFrame({"n": counts.to_numpy(), "text": counts.index.astype(str)})
+    order = order.sort_values(["n", "text"], ascending=[False, True], kind="stable")
+    return [counts.index[i] for i in order.index[: max(int(limit), 0)]]
+
 
 @dataclass(frozen=True)
 class Slice:

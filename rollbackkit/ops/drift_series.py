@@ -1,5 +1,4 @@
-"""Drift over time: one column's drift against the serving version's reference, per time window
-(or one version's rows against ITS reference, as a canary's gate sees them: ``version=``).
+"""Drift over time: one column's drift against the serving version's reference, per time window.
 
 The log counts its rows per slice, window and bin where it lives (the server that writes it,
 the DuckDB file, or the PostgreSQL store: :mod:`rollbackkit.serving.predlog.binning`); the
@@ -33,6 +32,7 @@ from rollbackkit.analysis.drift_series import (
     drift_series,
     numeric_binning,
 )
+from rollbackkit.analysis.times import when
 from rollbackkit.bundle.model import BundleDescription
 from rollbackkit.errors import InvalidInput, VersionNotFound
 from rollbackkit.ops.predictions import has_log, log_server
@@ -66,9 +66,8 @@ def drift_over_time(
     versions: list[str] | None = None,
     server: str | None = None,
     bins: int = INNER_BINS,
-    version: str | None = None,
 ) -> DriftSeries:
-    """Drift of one logged column against the serving version's (or ``version``'s) reference, per window.
+    """Drift of one logged column against the serving version's reference, per time window.
 
     Args:
         repo: Any path inside the project.
@@ -84,14 +83,10 @@ def drift_over_time(
         since: ISO time (or datetime) of the first window's start (naive: local time).
         until: ISO time (or datetime) of the last window's end (naive: local time; None: now
             when ``since`` is given, else the last row).
-        versions: Only rows these versions scored (default: every version's; one version alone
-            is also the reference, as ``version``).
+        versions: Only rows these versions scored (default: every version's).
         server: The URL of the server for ``env`` (default: the running one; none: the log).
         bins: Equal-width cuts between the reference's p1 and p99 added to the gate's decile
             edges (numeric columns; PSI and JS are on the deciles whatever ``bins``).
-        version: Measure against this version's reference, its columns (a feature only a canary
-            has) and its drift gate's threshold; its rows only unless ``versions`` says otherwise
-            (default: the serving version's reference; a version nothing serves any more is fine).
 
     Returns:
         A :class:`~rollbackkit.analysis.drift_series.DriftSeries`.
@@ -105,15 +100,12 @@ def drift_over_time(
     registry = Repository(repo)
     name, env = validate_name(name), validate_name(env, "environment name")
     require_known(registry, name, env)
-    chosen = version or (versions[0] if versions is not None and len(versions) == 1 else None)
     serving = Deployments(registry).serving(name, env)
-    if chosen is None and serving is None:
+    if serving is None:
         raise VersionNotFound(
-            f"Nothing serves {name} in {env}: there is no reference to compare with.",
-            "Deploy a version first, or name one: version='vX.Y.Z'.",
+            f"Nothing serves {name} in {env}: there is no reference to compare with.", "Deploy a version first."
         )
-    measured = chosen or (serving.version if serving is not None else "")
-    bundle = describe(registry, resolve(registry, f"{name}@{measured}"))
+    bundle = describe(registry, resolve(registry, f"{name}@{serving.version}"))
     shown, log_column, output, reference = _target(bundle, column)
     if by is not None and by == shown:
         raise InvalidInput(f"column={shown!r} is also the slice column (by).", "Slice by another column.")
@@ -125,11 +117,11 @@ def drift_over_time(
     fields = {
         "column": log_column,
         "edges": list(binning.edges or binning.categories),
-        "start": _iso(since),
-        "end": _iso(until if until is not None or since is None else datetime.now(UTC)),
+        "start": _iso(since, "since"),
+        "end": _iso(until if until is not None or since is None else datetime.now(UTC), "until"),
         "windows": FINE_WINDOWS if windows is None else windows,
         "by": by,
-        "versions": versions if versions is not None or chosen is None else [bundle.version],
+        "versions": versions,
         "output": output,
     }
     found = _binned(registry, url, name, env, fields)
@@ -177,16 +169,10 @@ def _categorical(values: pd.Series) -> bool:
     return pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values)
 
 
-def _iso(moment: str | datetime | None) -> str | None:
-    """An aware ISO time; a naive one is local time (see the module docstring)."""
-    if moment is None:
-        return None
-    if isinstance(moment, str):
-        try:
-            moment = datetime.fromisoformat(moment)
-        except ValueError:
-            raise InvalidInput(f"{moment!r} is not an ISO 8601 time.", "Use e.g. 2026-01-05T09:30:00+00:00.") from None
-    return (moment if moment.tzinfo else moment.astimezone()).astimezone(UTC).isoformat()
+def _iso(moment: str | datetime | None, what: str) -> str | None:
+    """An aware ISO time in UTC; a naive one is local time (:func:`rollbackkit.analysis.times.when`)."""
+    stamp = when(moment, what)
+    return None if stamp is None else stamp.isoformat()
 
 
 def _binned(registry: Repository, url: str | None, name: str, env: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +209,7 @@ def _series(
     return drift_series(
         column, metric, binning, np.array([c for c, _ in sides]), np.asarray(found["counts"], dtype="int64"),
         np.asarray(found["missing"], dtype="int64"), windows, slices,
-        version=bundle.version, by=by, threshold=_threshold(bundle, column, metric, by), notes=notes,
+        version=bundle.version, by=by, threshold=_threshold(bundle, column, metric), notes=notes,
         ref_missing=np.array([m for _, m in sides]), sums=sums, per_slice_reference=per_slice,
         ref_sums=np.array([bin_sums(part, binning) for part in parts]) if binning.kind == "numeric" else None,
     )  # fmt: skip
@@ -257,17 +243,11 @@ def _slice_references(
     return [values if part.dropna().empty else part for part in parts], notes
 
 
-def _threshold(bundle: BundleDescription, column: str, metric: str, by: str | None = None) -> float | None:
-    """The ``max`` of ``bundle``'s drift gate on ``column`` with this metric: sliced by ``by``, the
-    slice gate by that column first (None when no gate declares one)."""
+def _threshold(bundle: BundleDescription, column: str, metric: str) -> float | None:
+    """The ``max`` of a drift gate on ``column`` with this metric (None when no gate declares one)."""
     primary = bundle.schema.output.primary
-    gates = [g for g in (bundle.gates or {}).get("gates") or [] if isinstance(g, dict) and "max" in g]
-    for gate in gates:
-        sliced = gate.get("kind") == "slice" and by is not None and gate.get("by") in (by, [by])
-        if sliced and gate.get("metric") == metric and (gate.get("column") or primary) == column:
-            return float(gate["max"])
-    for gate in gates:
-        if gate.get("metric", "psi") != metric:
+    for gate in (bundle.gates or {}).get("gates") or []:
+        if not isinstance(gate, dict) or gate.get("metric", "psi") != metric or "max" not in gate:
             continue
         kind = gate.get("kind")
         if kind == "prediction_drift" and (gate.get("column") or primary) == column:

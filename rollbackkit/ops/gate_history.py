@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from rollbackkit.analysis.gatecontext import THRESHOLD_KEYS
+from rollbackkit.analysis.times import when
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.ops.predictions import has_log, log_server
 from rollbackkit.ops.timeline import RollbackMark, rollback_marks
 from rollbackkit.registry.assignments import Deployments, replay, require_known
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import admin_call
-from rollbackkit.serving.gate_history import MOST, GateEvaluation, GateSeen, utc_time
+from rollbackkit.serving.gate_history import MOST, GateEvaluation, GateSeen
 from rollbackkit.serving.gate_thin import history_answer, keep, thin
 from rollbackkit.serving.logs import open_log
 
@@ -216,14 +217,9 @@ def _rollbacks(
 
 
 def _time(value: datetime | str | None, what: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return utc_time(value)
-    except ValueError:
-        raise InvalidInput(
-            f"{what}={value!r} is not a time.", "Give an ISO 8601 time such as 2026-01-05T09:30:00+00:00."
-        ) from None
+    """A user's time by the one rule (naive: local time): :func:`rollbackkit.analysis.times.when`."""
+    moment = when(value, what)
+    return None if moment is None else moment.to_pydatetime()
 
 
 def _iso(value: datetime | None) -> str | None:

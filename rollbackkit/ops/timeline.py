@@ -18,6 +18,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from rollbackkit.analysis.times import when
 from rollbackkit.errors import InvalidInput
 from rollbackkit.ops.serving_now import now_of, shares
 from rollbackkit.ops.timeline_types import (
@@ -101,14 +102,9 @@ def timeline(repo: str | Path | Repository, name: str, env: str, *, since: When 
 
 
 def _when(value: When, what: str) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError as exc:
-            raise InvalidInput(f"{what} {value!r} is not a time.", "Use ISO 8601, e.g. 2026-11-30T18:00.") from exc
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+    """A user's time by the one rule (naive: local time): :func:`rollbackkit.analysis.times.when`."""
+    moment = when(value, what)
+    return None if moment is None else moment.to_pydatetime()
 
 
 def _time(stamp: float) -> datetime:

@@ -7,13 +7,13 @@ The app (:mod:`rollbackkit.serving.app`) reads every body with one of them, and
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rollbackkit.analysis.rollout_plan import CANARY_RANGE, SHADOW_RANGE
-from rollbackkit.errors import RollbackkitError
+from rollbackkit.analysis.times import when
+from rollbackkit.errors import InvalidInput, RollbackkitError
 from rollbackkit.refs import Version, shown, validate_name
 from rollbackkit.serving.predlog.binning import MAX_EDGES
 
@@ -116,12 +116,11 @@ class LogBody(Body):
     @field_validator("since")
     @classmethod
     def _iso_time(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return datetime.fromisoformat(value).isoformat()
-        except ValueError:
+        try:  # the one rule for a user's time (naive: local time): analysis.times.when
+            stamp = when(value, "time")
+        except InvalidInput:
             raise ValueError("not an ISO 8601 time such as 2026-01-05T09:30:00+00:00") from None
+        return None if stamp is None else stamp.isoformat()
 
 
 class LabelItem(Body):

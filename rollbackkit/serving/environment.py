@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from rollbackkit.analysis.gatespec import WINDOW_ROWS
-from rollbackkit.errors import IncompatibleInput, InvalidInput
+from rollbackkit.analysis.times import when
+from rollbackkit.errors import IncompatibleInput
 from rollbackkit.notify.delivery import Notifier
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Assignment, Deployments, resolve
@@ -44,16 +45,10 @@ RECENT_INPUT_ROWS = 2_000
 
 
 def _moment(since: str | None, field: str = "since") -> datetime | None:
-    """``since`` as a time-zone-aware time (UTC when it names no zone), or None."""
-    if since is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(since)
-    except ValueError:
-        raise InvalidInput(
-            f"{field}: {since!r} is not an ISO 8601 time.", "Use a time such as 2026-01-05T09:30:00+00:00."
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """``since`` as a time-zone-aware time, or None, by the one rule (naive: local time) of
+    :func:`rollbackkit.analysis.times.when`."""
+    moment = when(since, field)
+    return None if moment is None else moment.to_pydatetime()
 
 
 def _plain_index(frame: pd.DataFrame) -> pd.DataFrame:

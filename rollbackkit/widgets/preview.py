@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from rollbackkit.bundle.card_views import adaptation_said
 from rollbackkit.widgets._common import Safe, badge, guarded, table
 
 if TYPE_CHECKING:
@@ -115,21 +114,28 @@ def _headline(p: RollbackPreview) -> list[str]:
     return lines
 
 
+def _adaptation_words(p: RollbackPreview) -> str:
+    adaptation, done = p.adaptation, []
+    if adaptation.drop:
+        done.append(f"drops {len(adaptation.drop)} columns it was not trained on ({', '.join(adaptation.drop[:8])})")
+    if adaptation.reorder:
+        done.append("reorders the columns")
+    if adaptation.casts:
+        done.append("casts " + ", ".join(f"{k} to {v}" for k, v in list(adaptation.casts.items())[:8]))
+    return "; ".join(done)
+
+
 def summary_html(p: RollbackPreview) -> str:
     """The headline (per leaving version and traffic-weighted), verdict, adaptation applied, flips, backfill rows."""
     lines = _headline(p)
     if p.flip_share is None and p.refused is None and p.parts:
         lines.append("A regressor without a decision threshold: score deltas only (pass threshold=...).")
     if p.preflight is not None:
-        applied = adaptation_said(p.adaptation, names=8)
+        applied = _adaptation_words(p)
         lines.append(
             f"Preflight of {html.escape(p.to_version)} on this sample: "
             f"{badge(VERDICT_STATUS.get(p.verdict, p.verdict))} {html.escape(p.verdict)}. "
-            + (
-                f"Scored after the adaptation that {html.escape(applied)}."
-                if applied != "none"
-                else "Scored as logged."
-            )
+            + (f"Scored after the adaptation that {html.escape(applied)}." if applied else "Scored as logged.")
         )
     for text in (p.refused, p.note):
         if text:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.analysis.drift_series import Binning
+from rollbackkit.analysis.slices import MISSING, OTHER, top_values
 from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.predlog.schema import quote
 from rollbackkit.serving.predlog.windows import iso, moment, window_sql
@@ -27,7 +28,7 @@ from rollbackkit.serving.predlog.windows import time_range as time_range
 from rollbackkit.serving.predlog.windows import window_index as window_index
 
 MAX_SLICES = 12
-"""Slices kept by row count; the others are counted together as :data:`OTHER_SLICES`."""
+"""Slices kept by row count (:func:`~rollbackkit.analysis.slices.top_values`); the rest: :data:`OTHER_SLICES`."""
 
 MAX_EDGES = 257
 """Numeric edges (or categories) a request may give at most: 256 bins."""
@@ -38,8 +39,9 @@ MAX_CELLS = 1_000_000
 ALL = "(all rows)"
 """The one slice without ``by``."""
 
-MISSING_SLICE = "(missing)"
-OTHER_SLICES = "(other slices)"
+MISSING_SLICE = MISSING
+OTHER_SLICES = OTHER
+"""The slice names of :mod:`rollbackkit.analysis.slices` (one naming for every slice)."""
 
 PRIMARY = "primary_output"
 """The log's numeric copy of the primary output, as a ``column``."""
@@ -109,9 +111,8 @@ class BinRequest:
                 f"{windows} windows x {binning.n_bins} bins{' x 13 slices' if by else ''} is {cells:,} cells.",
                 f"Ask for at most {MAX_CELLS:,} cells: fewer windows or bins.",
             )
-        return cls(
-            name, env, column, binning, moment(start), moment(end), int(windows), by, tuple(versions or ()), output
-        )
+        first, last = moment(start, "start"), moment(end, "end")
+        return cls(name, env, column, binning, first, last, int(windows), by, tuple(versions or ()), output)
 
 
 def rows_sql(req: BinRequest, mark: str, dialect: str) -> tuple[str, list[Any]]:
@@ -276,8 +277,8 @@ def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: 
     if groups.empty:
         return {**out, "slices": [], "counts": [], "sums": [] if numeric else None, "n": [], "missing": []}
     slices = groups["s"].astype(object).where(groups["s"].notna(), MISSING_SLICE if req.by else ALL).astype(str)
-    totals = groups.assign(s=slices).groupby("s")["n"].sum().sort_values(ascending=False, kind="stable")
-    kept = sorted(totals.index[:MAX_SLICES]) if req.by else [ALL]
+    totals = groups.assign(s=slices).groupby("s")["n"].sum()
+    kept = sorted(top_values(totals, MAX_SLICES)) if req.by else [ALL]
     names = kept + ([OTHER_SLICES] if len(totals) > len(kept) else [])
     position = {s: k for k, s in enumerate(kept)}
     slot = np.array([position.get(s, len(kept)) for s in slices], dtype="int64")

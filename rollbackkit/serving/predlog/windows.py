@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rollbackkit.errors import InvalidInput
+from rollbackkit.analysis.times import when
 
 
 class Ranged(Protocol):
@@ -24,15 +24,11 @@ class Ranged(Protocol):
     def end(self) -> datetime | None: ...
 
 
-def moment(value: str | datetime | None) -> datetime | None:
-    """An ISO text or datetime as an aware datetime (naive: UTC, as the admin body's times are)."""
-    if value is None or isinstance(value, datetime):
-        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not an ISO 8601 time.", "Use e.g. 2026-01-05T09:30:00+00:00.") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def moment(value: str | datetime | None, what: str = "time") -> datetime | None:
+    """An ISO text or datetime as an aware datetime, by the one rule (naive: local time) of
+    :func:`rollbackkit.analysis.times.when`."""
+    stamp = when(value, what)
+    return None if stamp is None else stamp.to_pydatetime()
 
 
 def time_range(req: Ranged, first_last: Callable[[], Sequence[Any] | None]) -> tuple[int, int] | None:
