@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.analysis.diff_distributions import side_by_side
+from rollbackkit.analysis.drift_series import categorical_binning, category_text
 from rollbackkit.analysis.preview import flipped, slice_labels, transitions
 from rollbackkit.analysis.series import as_labels, label_text
 from rollbackkit.analysis.slices import MISSING, OTHER, top_values
-from rollbackkit.serving.predlog.binning import BinRequest, answer
+from rollbackkit.serving.predlog.binning import BinRequest, answer, label_sql, output_sql
 
 
 def test_the_preview_the_drift_log_and_the_diff_keep_the_same_top_slices_and_name_the_rest_alike() -> None:
@@ -35,9 +36,19 @@ def test_the_preview_the_drift_log_and_the_diff_keep_the_same_top_slices_and_nam
     assert bars is not None and bars.labels[-1] == OTHER and bars.labels[:2] == ["v00", "v01"]
 
 
-def test_a_boolean_label_reads_the_same_in_the_labels_and_the_preview() -> None:
+def test_a_boolean_label_reads_the_same_in_the_drift_log_the_reference_and_the_preview() -> None:
+    import duckdb
+
     before = pd.Series([True, False, pd.NA, True], dtype="boolean")
     after = np.array([False, False, True, True], dtype=object)
     assert [t.before for t in transitions(before, after)] == ["True"] == [label_text(True)]
-    assert as_labels(before).tolist()[:2] == ["True", "False"]
+    assert as_labels(before).tolist()[:2] == ["True", "False"] == [category_text(True), category_text(np.False_)]
+    assert categorical_binning(before).categories == ("True", "False")  # the drift panel's bins and legend
+
+    con = duckdb.connect()  # the drift log's SQL spells a typed boolean and a JSON boolean output alike
+    con.execute("""CREATE TABLE r AS SELECT * FROM (VALUES (true, 'true', '{"churn": true}'),
+                   (false, 'false', '{"churn": "false"}')) v(member, text, outputs)""")
+    texts = [label_sql("member", "duckdb"), label_sql("text", "duckdb"), output_sql("churn", "duckdb", label=True)]
+    row = f"SELECT {', '.join(texts)}"
+    assert con.execute(f"{row} FROM r").fetchall() == [("True", "true", "True"), ("False", "false", "false")]
     assert flipped([1.0, 2.0], [1, "2"]).tolist() == [False, False]  # 1.0 from a log with gaps is class 1

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.analysis.drift import PSI_BINS, psi_edges
+from rollbackkit.analysis.series import label_text
 from rollbackkit.analysis.slices import OTHER as SLICE_OTHER
 from rollbackkit.analysis.slices import top_values
 from rollbackkit.errors import InvalidInput
@@ -39,13 +40,10 @@ OTHER = SLICE_OTHER
 
 
 def category_text(value: Any) -> str:
-    """A category as the logs write it in SQL (``CAST(v AS VARCHAR)``): booleans ``true``/``false``,
-    integers in decimal, text as it is."""
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    return str(value)
+    """A category as text: the labels' one spelling (:func:`~rollbackkit.analysis.series.label_text`:
+    booleans ``True``/``False``, integers in decimal, text as it is), as the logs' SQL writes it too
+    (:func:`~rollbackkit.serving.predlog.binning.label_sql`)."""
+    return label_text(value)
 
 
 def is_missing(value: Any) -> bool:

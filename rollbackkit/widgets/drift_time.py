@@ -163,9 +163,7 @@ class DriftOverTimePanel(widgets.VBox):
         if self.series is None:
             return
         if slice_ not in self.series.slices or not 0 <= window < len(self.series.windows):
-            last = len(self.series.windows) - 1
-            hint = f"Pick a slice of {self.series.slices} and a window 0-{last}."
-            self.detail_title.value = error_html(InvalidInput(f"No cell {slice_!r} at window {window}.", hint))
+            self.detail_title.value = error_html(ValueError(f"No cell {slice_!r} at window {window}."))
             return
         self.selected = (self.series.slices.index(slice_), window)
         self._draw_detail()

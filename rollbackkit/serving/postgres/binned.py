@@ -39,7 +39,8 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
             cur.execute(f"WITH r AS {rows} {b.counts_sql(req, source, lo, hi, _DIALECT)}", params)
             groups = pd.DataFrame(cur.fetchall(), columns=["s", "w", "b", "n", "total"])
             return b.answer(req, groups, lo, hi)
-        output = f", {b.output_sql(req.column, _DIALECT)} AS o" if req.output else ""
+        label = req.binning.kind == "categorical"
+        output = f", {b.output_sql(req.column, _DIALECT, label=label)} AS o" if req.output else ""
         cur.execute(
             f"WITH r AS {rows} SELECT t_us, version, deployment, inputs_batch, inputs_table, input_at, "
             f"primary_output{output} FROM r ORDER BY inputs_batch, inputs_table, input_at",

@@ -191,14 +191,18 @@ def source_sql(req: BinRequest, tables: dict[str, set[str]], dialect: str, *, pe
         if req.column == PRIMARY and not req.output:
             return f"CAST(r.primary_output AS {kind})"
         if req.output:
-            return f"CAST({output_sql(req.column, dialect)} AS {kind})"
-        return f"{cast}(t.{quote(req.column)} AS {kind})" if table_columns and req.column in table_columns else "NULL"
+            return f"CAST({output_sql(req.column, dialect, label=kind == text)} AS {kind})"
+        if not (table_columns and req.column in table_columns):
+            return "NULL"
+        return (
+            label_sql(f"t.{quote(req.column)}", dialect) if kind == text else f"{cast}(t.{quote(req.column)} AS {kind})"
+        )
 
     def slice_(table_columns: set[str] | None, rows: str = "r") -> str:
         if req.by is None:
             return "NULL"
         if is_feature(req, req.by, tables):
-            return f"CAST(t.{quote(req.by)} AS {text})" if table_columns and req.by in table_columns else "NULL"
+            return label_sql(f"t.{quote(req.by)}", dialect) if table_columns and req.by in table_columns else "NULL"
         return f"CAST({rows}.{req.by} AS {text})"
 
     if not (is_feature(req, req.column, tables) or is_feature(req, req.by, tables)):
@@ -246,13 +250,35 @@ def counts_sql(req: BinRequest, source: str, start_us: int, end_us: int, dialect
     return f"SELECT s, {window} AS w, {bins} AS b, count(*) AS n, {total} AS total FROM ({source}) x GROUP BY 1, 2, 3"
 
 
-def output_sql(column: str, dialect: str) -> str:
-    """One output of a row as text (a label: ``yes``, ``true``, ``2``)."""
+def output_sql(column: str, dialect: str, *, label: bool = False) -> str:
+    """One output of a row as text (``yes``, ``true``, ``2``); with ``label``, a JSON boolean as the
+    labels spell it (``True``, :func:`~rollbackkit.analysis.series.label_text`)."""
     if dialect == "duckdb":
         pointer = "/" + column.replace("~", "~0").replace("/", "~1")
-        return "json_extract_string(r.outputs, '" + pointer.replace("'", "''") + "')"
+        found = "json_extract_string(r.outputs, '" + pointer.replace("'", "''") + "')"
+        kind = "json_type(r.outputs, '" + pointer.replace("'", "''") + "')"
+        return f"CASE WHEN {kind} = 'BOOLEAN' THEN {_spelled(found)} ELSE {found} END" if label else found
     key = column.replace("'", "''").replace("%", "%%")
-    return f"(CAST({PG_JSON.replace('outputs', 'r.outputs')} AS JSON) ->> '{key}')"
+    value = f"CAST({PG_JSON.replace('outputs', 'r.outputs')} AS JSON)"
+    found = f"({value} ->> '{key}')"
+    return (
+        f"CASE WHEN json_typeof({value} -> '{key}') = 'boolean' THEN {_spelled(found)} ELSE {found} END"
+        if label
+        else found
+    )
+
+
+def label_sql(expr: str, dialect: str) -> str:
+    """A typed column as text the way :func:`~rollbackkit.analysis.series.label_text` spells it
+    (a boolean ``True``/``False``; the SQL casts write ``true``), so the log's slices and categories
+    read as the labels, the rollback preview and the reference do."""
+    text = _TYPES[dialect][1]
+    typed = f"typeof({expr}) = 'BOOLEAN'" if dialect == "duckdb" else f"pg_typeof({expr}) = 'boolean'::regtype"
+    return f"CASE WHEN {typed} THEN {_spelled(f'CAST({expr} AS {text})')} ELSE CAST({expr} AS {text}) END"
+
+
+def _spelled(text: str) -> str:
+    return f"CASE WHEN {text} = 'true' THEN 'True' WHEN {text} = 'false' THEN 'False' ELSE {text} END"
 
 
 def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: int | None) -> dict[str, Any]:
