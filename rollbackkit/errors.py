@@ -153,6 +153,10 @@ class UnknownAnswer(ServerError):
     """A server answered in a shape this client does not know (another rollbackkit version)."""
 
 
+class ServerTimeout(ServerError):
+    """A server took the connection but did not answer in time (stopped or overloaded)."""
+
+
 class RoutingError(RollbackkitError):
     """A traffic operation is not possible in the router's current state."""
 

@@ -40,7 +40,7 @@ from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Deployments, require_known, resolve
 from rollbackkit.registry.contents import describe
 from rollbackkit.registry.repository import Repository
-from rollbackkit.serving.client import admin_call
+from rollbackkit.serving.client import READ_TIMEOUT, admin_call
 from rollbackkit.serving.log_operations import log_binned
 from rollbackkit.serving.logs import open_log
 from rollbackkit.serving.predlog.binning import MISSING_SLICE, OTHER_SLICES, PRIMARY
@@ -178,7 +178,7 @@ def _iso(moment: str | datetime | None, what: str) -> str | None:
 def _binned(registry: Repository, url: str | None, name: str, env: str, fields: dict[str, Any]) -> dict[str, Any]:
     """The log's counts: through the server that writes it, else the file or the store."""
     if url is not None:
-        return admin_call(registry.paths, url, "binned", fields)
+        return admin_call(registry.paths, url, "binned", {**fields, "name": name, "env": env}, timeout=READ_TIMEOUT)
     log = open_log(registry.paths, existing=True, sinks=False)
     try:
         return log_binned(log, name, env, fields)

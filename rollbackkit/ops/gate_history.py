@@ -21,7 +21,7 @@ from rollbackkit.ops.predictions import has_log, log_server
 from rollbackkit.ops.timeline import RollbackMark, rollback_marks
 from rollbackkit.registry.assignments import Deployments, replay, require_known
 from rollbackkit.registry.repository import Repository
-from rollbackkit.serving.client import admin_call
+from rollbackkit.serving.client import READ_TIMEOUT, admin_call
 from rollbackkit.serving.gate_history import MOST, GateEvaluation, GateSeen
 from rollbackkit.serving.gate_thin import history_answer, keep, thin
 from rollbackkit.serving.logs import open_log
@@ -157,7 +157,10 @@ def gate_history(
         )
     query: dict[str, Any] = {"since": _iso(start), "until": _iso(end), "version": version, "most": most}
     try:
-        answer, where = (admin_call(registry.paths, url, "gate_history", query), url) if url else (None, "")
+        asked = {**query, "name": name, "env": env}  # url may serve another env: it holds the log file
+        answer, where = (
+            (admin_call(registry.paths, url, "gate_history", asked, timeout=READ_TIMEOUT), url) if url else (None, "")
+        )
     except ServerError as exc:  # the running server stopped meanwhile: its log is free to read
         if server is not None or not exc.message.startswith("Cannot reach"):
             raise

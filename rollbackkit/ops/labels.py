@@ -92,7 +92,7 @@ def ingest_labels(
     incoming_frame(frame, on)  # a missing column, no rows or a bad row number: refused before anything is sent
     contracts = _contracts(registry, Deployments(registry).state(name, env))
     frame = checked(frame, contracts, where)  # the whole file, before any chunk is sent (the server's contract)
-    url = log_server(registry, name, env, server)
+    url = log_server(registry, name, env, server, any_env=False)  # /labels adds to its own env's rows
     if url is not None:
         return _through(registry, url, frame, on, where, all_rows, chunk_rows)
     log = open_log(registry.paths, existing=True, sinks=False)

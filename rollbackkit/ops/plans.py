@@ -91,7 +91,7 @@ def rollback_plan(
         report = preflight_bundle(registry, load(registry, target), features, consumer=consumer).to_dict()
     log_url = log_server(registry, name, env, url)
     logged = log_url is not None or registry.paths.prediction_log.exists()
-    quarantines = url is not None and log_url is not None  # the server that shifts writes the log
+    quarantines = url is not None and log_url == url  # the server that shifts writes the log
     planned = []
     for version in leaving:
         if not logged:

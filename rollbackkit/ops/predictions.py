@@ -13,13 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from rollbackkit.errors import InvalidInput, ServerError
+from rollbackkit.errors import InvalidInput, ServerError, ServerTimeout
 from rollbackkit.ops.results import AffectedRows, BackfillResult, PredictionShares, SideEffects, from_server
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Deployments, require_known
 from rollbackkit.registry.repository import Repository
-from rollbackkit.serving.client import admin_call
+from rollbackkit.serving.client import READ_TIMEOUT, WRITE_TIMEOUT, admin_call, running_servers
 from rollbackkit.serving.client import status as server_status
 from rollbackkit.serving.log_operations import log_operation
 from rollbackkit.serving.logs import open_log
@@ -190,30 +190,55 @@ def has_log(registry: Repository, url: str | None) -> bool:
     return url is not None or store_url(registry.paths) is not None or registry.paths.prediction_log.exists()
 
 
-def log_server(registry: Repository, name: str, env: str, server: str | None) -> str | None:
+def log_server(registry: Repository, name: str, env: str, server: str | None, *, any_env: bool = True) -> str | None:
     """The server to ask about the prediction log: ``server`` or the running one, unless it
-    runs without a log (``serve --no-log``: then the file, if any, is free to read).
+    runs without a log (``serve --no-log``); else (no ``server`` named, no shared store) the
+    server of any model or environment of the project that writes the log file (it holds the
+    file: a read of NAME in ENV goes through it; not with ``any_env`` False: a write of NAME
+    in ENV's rows); None: the file, if any, is free to read.
 
-    Asks the server's ``/status`` once: resolve it once per operation and pass it on."""
+    Asks a server's ``/status`` (within :data:`~rollbackkit.serving.client.READ_TIMEOUT`): resolve
+    it once per operation and pass it on.
+
+    Raises:
+        ServerTimeout: The server did not answer ``/status`` in time (stopped or overloaded).
+    """
     url = server_for(registry, name, env, server)
-    return url if url is not None and _writes_log(url) else None
+    if url is not None and _writes_log(registry, url):
+        return url
+    if server is not None or not any_env or store_url(registry.paths) is not None:
+        return None
+    for other, *_ in running_servers(registry.paths):
+        if other != url and _writes_log(registry, other):
+            return other
+    return None
 
 
-def _writes_log(url: str) -> bool:
-    """Whether the server at ``url`` writes a prediction log (its ``/status`` names the writer)."""
+def _writes_log(registry: Repository, url: str) -> bool:
+    """Whether the server at ``url`` writes a prediction log (its ``/status`` names the writer);
+    ServerTimeout when it does not answer in time (the log call would hang the same way)."""
     try:
-        answer = server_status(url)
+        answer = server_status(url, timeout=READ_TIMEOUT, paths=registry.paths)
+    except ServerTimeout:
+        raise
     except ServerError:
         return True  # the admin call will say what is wrong
     return not ("log" in answer and answer["log"] is None)
 
 
+READS = frozenset({"window", "affected", "drift"})
+"""Log operations given :data:`~rollbackkit.serving.client.READ_TIMEOUT` (the rest write, or judge gates)."""
+
+
 def log_call(
     registry: Repository, url: str | None, operation: str, name: str, env: str, version: str, since: str | None = None
 ) -> dict[str, Any]:
-    """Run a log operation through the server at ``url`` (from :func:`log_server`), or on the file."""
+    """Run a log operation through the server at ``url`` (from :func:`log_server`: it may serve
+    another model or environment, and reads NAME in ENV's rows for us), or on the file."""
     if url is not None:
-        return admin_call(registry.paths, url, operation, {"version": version, "since": since})
+        body = {"version": version, "since": since, "name": name, "env": env}
+        timeout = READ_TIMEOUT if operation in READS else WRITE_TIMEOUT
+        return admin_call(registry.paths, url, operation, body, timeout=timeout)
     log = open_log(registry.paths, existing=True)
     try:
         return log_operation(registry, log, operation, name, env, version, since)

@@ -43,6 +43,7 @@ from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.serving_state import Serving
 from rollbackkit.serving.bodies import MAX_SAMPLE
 from rollbackkit.serving.client import status as server_status
+from rollbackkit.serving.client import READ_TIMEOUT
 
 if TYPE_CHECKING:
     from rollbackkit.analysis.preflight import PreflightReport
@@ -226,13 +227,13 @@ def preview_rollback(
     if not leaving:
         return _shadow_only(name, env, target, target_info, state, threshold)
     if server is not None:
-        server_status(server)  # a named server that does not answer says so (not "no admin token")
+        server_status(server, timeout=READ_TIMEOUT, paths=registry.paths)  # says so (not "no admin token")
     url = log_server(registry, name, env, server)
     if not has_log(registry, url):
         raise InvalidInput(f"There is no prediction log for {name} in {env}.", "Serve with the log on, then preview.")
     done = leaving[0][1] == "replaced"
     shifter = server_for(registry, name, env, server)
-    quarantines = not done and shifter is not None and url is not None
+    quarantines = not done and shifter is not None and url == shifter  # the server that shifts writes the log
     samples = [(v, role, share, read_sample(registry, url, name, env, v, d, sample)) for v, role, share, d in leaving]
     if all(frame.empty for *_, frame in samples):
         version = leaving[0][0]

@@ -28,7 +28,7 @@ from rollbackkit.analysis.preview import (
 from rollbackkit.bundle.compat import Adaptation
 from rollbackkit.ops.results import PlannedRows
 from rollbackkit.registry.repository import Repository
-from rollbackkit.serving.client import admin_call
+from rollbackkit.serving.client import READ_TIMEOUT, admin_call
 from rollbackkit.serving.wire import decode_frame
 
 if TYPE_CHECKING:
@@ -183,8 +183,8 @@ def window(
     registry: Repository, url: str | None, name: str, env: str, version: str, deployment: str | None, sample: int
 ) -> pd.DataFrame:
     if url is not None:
-        fields = {"version": version, "limit": sample, "deployment": deployment}
-        return decode_frame(admin_call(registry.paths, url, "window", fields))
+        fields = {"version": version, "limit": sample, "deployment": deployment, "name": name, "env": env}
+        return decode_frame(admin_call(registry.paths, url, "window", fields, timeout=READ_TIMEOUT))
     from rollbackkit.serving.log_operations import log_operation
     from rollbackkit.serving.logs import open_log
 

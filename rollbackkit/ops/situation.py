@@ -221,6 +221,7 @@ def check_gates(
         target = resolve(registry, Reference.parse(ref))
         url = log_server(registry, target.name, env, server)
         if url is not None:
-            report = admin_call(registry.paths, url, "gates", {"version": target.version})
+            asked = {"version": target.version, "name": target.name, "env": env}  # url may serve another env
+            report = admin_call(registry.paths, url, "gates", asked)
             return from_server(GateStatus.from_dict, report, url, "gates")
     return GateStatus.from_dict(evaluate_logged(registry, ref, window=window, env=env).to_dict())

@@ -68,6 +68,7 @@ from rollbackkit.serving.bodies import (
     GateHistoryBody,
     LabelsBody,
     LogBody,
+    LogRead,
     PredictBody,
     PromoteBody,
     RollbackBody,
@@ -288,6 +289,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+def _whose(env: ServingEnvironment, body: Body, operation: str) -> tuple[str, str]:
+    """Whose rows a log operation is about: this server's, or (a read) those the body names, as
+    this server holds the project's one log file; a backfill writes only this server's rows."""
+    if not isinstance(body, LogRead):
+        return env.name, env.env
+    name, env_name = body.name or env.name, body.env or env.env
+    if (name, env_name) != (env.name, env.env) and operation == "backfill":
+        raise InvalidInput(
+            f"This server serves {env.name} in {env.env}; it backfills only their rows.",
+            f"Backfill through the server for {name} in {env_name} (rollbackkit serve {name} --env {env_name}).",
+        )
+    return name, env_name
+
+
 def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str, Any] | JSONResponse:
     if isinstance(body, DeployBody):
         plan = checked_rollout(body.canary, body.shadow, body.steps, body.bake)  # the faces' rules, the same words
@@ -315,13 +330,14 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
             actor=body.actor or "admin-api",
             features=_decoded(body.features, "features") if body.features else None,
         )
+    name, env_name = _whose(env, body, operation)
     if isinstance(body, GateHistoryBody):  # the watchdog's evaluations over time
         if env.log is None:
             raise RollbackkitError("This server runs without a prediction log.", "Restart it without --no-log.")
-        said = history_answer(env.log, env.name, env.env, **body.model_dump())
+        said = history_answer(env.log, name, env_name, **body.model_dump(exclude={"name", "env"}))
         return JSONResponse(said)  # serialised here, in the worker thread: never on the event loop
     if isinstance(body, BinnedBody):
-        return log_binned(env.log, env.name, env.env, body.model_dump())
+        return log_binned(env.log, name, env_name, body.model_dump(exclude={"name", "env"}))
     if isinstance(body, ScoreBody):  # a warm slot scores rows for a preview: nothing routed, logged or shifted
         return JSONResponse(score_answer(env, body, _decoded))  # 10,000 rows serialised here, off the event loop
     if not isinstance(body, LogBody):  # ADMIN_BODIES maps every other operation to a LogBody
@@ -332,8 +348,8 @@ def _admin_call(env: ServingEnvironment, operation: str, body: Body) -> dict[str
         env.registry,
         env.log,
         operation,
-        env.name,
-        env.env,
+        name,
+        env_name,
         body.version,
         since=body.since,
         limit=body.limit,

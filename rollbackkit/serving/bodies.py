@@ -103,7 +103,24 @@ MAX_SAMPLE = 50_000
 """The latest answered rows one window read takes at most (``limit``; a rollback preview's sample)."""
 
 
-class LogBody(Body):
+class LogRead(Body):
+    """A body that may read another model's or environment's rows: the server running holds the
+    project's one prediction log file, so a read for an environment with no server of its own
+    comes here (default: this server's name and environment)."""
+
+    name: str | None = Field(None, description="The bundle whose rows to read (default: this server's).")
+    env: str | None = Field(None, description="The environment whose rows to read (default: this server's).")
+
+    @field_validator("name", "env")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else validate_name(value)
+        except RollbackkitError as exc:  # one rule for names; pydantic reports a ValueError
+            raise ValueError(f"{exc.message[:-1]}: use lower-case letters, digits and inner dashes") from None
+
+
+class LogBody(LogRead):
     """``POST /admin/affected|backfill|drift|window|gates``: a version (``drift``: ``v1,v2,...``)."""
 
     version: str = Field(description="vX.Y.Z (drift: a comma-separated list)")
@@ -151,7 +168,7 @@ class LabelsBody(Body):
     all_rows: bool = Field(False, description="With on: key, let one key label more than 1,000 logged rows.")
 
 
-class GateHistoryBody(Body):
+class GateHistoryBody(LogRead):
     """``POST /admin/gate_history``: the watchdog's recorded evaluations, optionally of one version, in a range."""
 
     since: str | None = Field(None, description="Only evaluations at or after this ISO 8601 time.")
@@ -170,7 +187,7 @@ class GateHistoryBody(Body):
         return None if value is None else _valid_version(value)
 
 
-class BinnedBody(Body):
+class BinnedBody(LogRead):
     """``POST /admin/binned``: counts per slice, time window and bin of one logged column (drift over time)."""
 
     column: str = Field(

@@ -21,11 +21,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rollbackkit.errors import ServerError, StoreError, StoreNotCreated
+from rollbackkit.errors import ServerError, ServerTimeout, StoreError, StoreNotCreated
 from rollbackkit.locking import held
 from rollbackkit.project import ProjectPaths
 from rollbackkit.serving.server import address_file, is_loopback, lock_file
 from rollbackkit.serving.tokens import admin_token
+
+READ_TIMEOUT = (2.0, 10.0)
+"""Seconds a read a panel makes (drift over time, gate history, a preview's window, a logged
+window, ``/status``) gives a server to connect, then to answer: a stopped or overloaded server
+costs a notebook seconds, not minutes. Writes and backfills keep :data:`WRITE_TIMEOUT`."""
+
+WRITE_TIMEOUT = 120.0
+"""Seconds an admin call that changes something (deploy, rollback, backfill) waits for its answer."""
+
+Timeout = float | tuple[float, float]
+"""A call's timeout: seconds, or (seconds to connect, seconds to answer)."""
 
 
 def server_runs(paths: ProjectPaths, name: str, env: str, replica: str | None = None) -> bool:
@@ -178,13 +189,16 @@ def no_server(paths: ProjectPaths, name: str, env: str) -> str:
     return f"No server is running for {name} in {env}{stale}."
 
 
-def status(url: str) -> dict[str, Any]:
+def status(url: str, *, timeout: Timeout = 30, paths: ProjectPaths | None = None) -> dict[str, Any]:
     """The server's ``GET /status`` (what serves, canary, gates, log writer); ServerError when
-    it does not answer with a JSON object."""
+    it does not answer with a JSON object (:class:`~rollbackkit.errors.ServerTimeout` when it
+    does not answer within ``timeout``; ``paths`` lets that line name the server and its pid)."""
     import httpx
 
     try:
-        data = httpx.get(f"{url.rstrip('/')}/status", timeout=30).json()
+        data = httpx.get(f"{url.rstrip('/')}/status", timeout=_timeout(timeout)).json()
+    except httpx.TimeoutException as exc:
+        raise _unanswered(paths, url, timeout) from exc
     except (httpx.HTTPError, ValueError) as exc:
         raise ServerError(f"The server at {url} did not answer /status: {exc}.", "Check that it runs.") from exc
     if not isinstance(data, dict):
@@ -193,10 +207,17 @@ def status(url: str) -> dict[str, Any]:
 
 
 def admin_call(
-    paths: ProjectPaths, url: str, operation: str, body: dict[str, Any], *, route: str | None = None
+    paths: ProjectPaths,
+    url: str,
+    operation: str,
+    body: dict[str, Any],
+    *,
+    route: str | None = None,
+    timeout: Timeout = WRITE_TIMEOUT,
 ) -> dict[str, Any]:
     """POST an admin operation (to ``/admin/OPERATION``, or ``route`` such as ``/labels``) with
-    the project's token; raise ServerError on refusal."""
+    the project's token; raise ServerError on refusal, :class:`~rollbackkit.errors.ServerTimeout`
+    when no answer came within ``timeout`` (reads pass :data:`READ_TIMEOUT`)."""
     import httpx
 
     token = admin_token(paths)
@@ -206,14 +227,77 @@ def admin_call(
         response = httpx.post(
             f"{url.rstrip('/')}{route or f'/admin/{operation}'}",
             json=body,
-            timeout=120,
+            timeout=_timeout(timeout),
             headers={"Authorization": f"Bearer {token}"},
         )
+    except httpx.TimeoutException as exc:
+        raise _unanswered(paths, url, timeout) from exc
     except httpx.HTTPError as exc:
-        raise ServerError(f"Cannot reach the server at {url}: {exc}.", "Check that it runs, or drop --server.") from exc
+        raise ServerError(
+            f"Cannot reach the server at {url}: {exc}.", "Check that it runs (rollbackkit serve starts one)."
+        ) from exc
     data = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
     if response.status_code != 200:
         raise ServerError(
             f"The server refused {operation}: {data.get('error', response.text)}", str(data.get("hint", ""))
         )
     return data  # type: ignore[no-any-return]
+
+
+def _timeout(timeout: Timeout) -> Any:
+    """``timeout`` as httpx takes it."""
+    import httpx
+
+    if isinstance(timeout, tuple):
+        return httpx.Timeout(timeout[1], connect=timeout[0])
+    return httpx.Timeout(timeout)
+
+
+def _unanswered(paths: ProjectPaths | None, url: str, timeout: Timeout) -> ServerTimeout:
+    """'The server for NAME in ENV (pid N, URL) did not answer in S s', and what to do."""
+    record = recorded(paths, url) if paths is not None else None
+    seconds = timeout[1] if isinstance(timeout, tuple) else timeout
+    if record is None:
+        return ServerTimeout(
+            f"The server at {url} did not answer in {seconds:g} s: is it stopped or overloaded?",
+            "Check that it runs and answers (curl its /healthz), or restart it.",
+        )
+    name, env, pid = record
+    return ServerTimeout(
+        f"The server for {name} in {env} (pid {pid}, {url}) did not answer in {seconds:g} s: "
+        "is it stopped or overloaded?",
+        f"If it was stopped, resume it (kill -CONT {pid}); else see its load (rollbackkit status {name} --env {env}) "
+        f"or restart it (rollbackkit serve {name} --env {env}).",
+    )
+
+
+def recorded(paths: ProjectPaths, url: str) -> tuple[str, str, int] | None:
+    """(name, env, pid) of the running server this project records at ``url``, if one does."""
+    for record in sorted((paths.local / "servers").glob("*.json")):
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and str(data.get("url", "")).rstrip("/") == url.rstrip("/"):
+                return str(data["name"]), str(data["env"]), int(data["pid"])
+        except (OSError, UnicodeError, ValueError, KeyError, TypeError):
+            continue  # a record being written or removed
+    return None
+
+
+def running_servers(paths: ProjectPaths) -> list[tuple[str, str, str]]:
+    """(URL, name, env) of every server of this project running on this host (its lock held),
+    any model in any environment: one of them may hold the project's prediction log file (a
+    DuckDB file has one writing process); its ``/status`` says whether it writes a log."""
+    found = []
+    for record in sorted((paths.local / "servers").glob("*.json")):
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            name, env = str(data["name"]), str(data["env"])
+        except (OSError, UnicodeError, ValueError, KeyError, TypeError):
+            continue  # a record being written or removed
+        if record.name != f"{name}-{env}.json" or not server_runs(paths, name, env):
+            continue  # a replica's (a shared store: no file to hold), or stale
+        try:
+            found.append((_read(record, name, env), name, env))
+        except ServerError:
+            continue  # a record that does not read: not one to send the token to
+    return found
