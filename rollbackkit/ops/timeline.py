@@ -55,7 +55,7 @@ def timeline(repo: str | Path | Repository, name: str, env: str, *, since: When 
         repo: Any path inside the project (or a repository).
         name: Bundle name.
         env: Environment.
-        since: Leave out what ended before this time (a datetime or an ISO string; naive is UTC).
+        since: Leave out what ended before this time (a datetime or an ISO string; naive: local time).
         until: Leave out what began after this time (default: now).
 
     Returns:
