@@ -21,12 +21,28 @@ from typing import Any
 SHOWN_ROWS = 12
 """Rows a section shows before the rest folds away."""
 
-TONES = {
-    "good": "26,127,55",
-    "bad": "207,34,46",
-    "doubt": "154,103,0",
-    "quiet": "110,119,129",
-}
+PASS = "#1a7f37"
+"""The one green of a pass (badges, markers, a diff's additions): every card and panel uses these names."""
+FAIL = "#cf222e"
+"""The one red of a failure, a rollback, an error line."""
+WARN = "#9a6700"
+"""The one amber of a warning, a canary, a changed value."""
+QUIET = "#6e7781"
+"""The one grey of what is skipped, a shadow, a baseline."""
+ACCENT = "#0969da"
+"""The blue of an observed value or the version shown (not a status)."""
+MUTED = "#57606a"
+"""Secondary text and a bound's line."""
+SECOND = "#8250df"
+"""A second series beside the value (labelled rows, a shadow)."""
+
+
+def _rgb(colour: str) -> str:
+    return ",".join(str(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
+
+
+TONES = {"good": _rgb(PASS), "bad": _rgb(FAIL), "doubt": _rgb(WARN), "quiet": _rgb(QUIET)}
+"""Each tone's ``r,g,b`` (from :data:`PASS`, :data:`FAIL`, :data:`WARN`, :data:`QUIET`), drawn translucent."""
 _TONE_OF = {
     "pass": "good",
     "ok": "good",
@@ -152,13 +168,15 @@ def tint(status: str, alpha: float = 0.18) -> str:
     return f"background:rgba({tone(status)},{alpha})"
 
 
-def badge(status: str, css: str = "rollbackkit-badge") -> str:
-    """A status label: the theme's text colour on a translucent tint of the status's tone."""
+def badge(status: str, css: str = "rollbackkit-badge", text: str | None = None, title: str = "") -> str:
+    """A status label: the theme's text colour on a translucent tint of the status's tone (``text``
+    instead of the status's name, ``title`` as its tooltip)."""
     rgb = tone(status)
+    tip = f' title="{esc(title)}"' if title else ""
     return (
-        f'<span class="{esc(css)} rollbackkit-{esc(status)}" style="padding:0 6px;border-radius:8px;'
+        f'<span class="{esc(css)} rollbackkit-{esc(status)}"{tip} style="padding:0 6px;border-radius:8px;'
         f"background:rgba({rgb},0.18);border:1px solid rgba({rgb},0.7);color:inherit;font-size:0.85em;"
-        f'white-space:nowrap">{esc(status)}</span>'
+        f'white-space:nowrap">{esc(status if text is None else text)}</span>'
     )
 
 

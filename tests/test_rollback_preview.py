@@ -335,7 +335,7 @@ def test_the_panel_shows_the_preview_and_its_adaptation(churn_rolled_forward: Pa
     assert panel.preview is not None and "rollbackkit-preview" in panel._dom_classes
     text = panel.summary.value
     assert f"{panel.preview.flip_share:.1%}" in text and "v1.1.0" in text and "v1.0.0" in text
-    assert "adaptable" in text and "Scored after the adaptation that drops 5 columns" in text
+    assert "adaptable" in text and "Scored after the adaptation that drops 5 column(s) (" in text
     assert "A backfill would rewrite" in text
     assert "rollbackkit-error" not in text
     assert 0 < points_in(panel.figure) <= MAX_POINTS

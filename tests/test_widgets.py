@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rollbackkit.cards import tint
 from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES
 from rollbackkit.serving.predlog.log import PredictionLog
 from rollbackkit.widgets import (
@@ -126,11 +127,31 @@ def test_gates_panel_highlights_the_failing_slice() -> None:
     panel = GatesPanel(report)
     assert "rollbackkit-rollback" in panel.header.value
     body = panel.body.value
-    assert body.count("background:#ffebe9") == 1 and "contract=month-to-month" in body
+    assert body.count(tint("fail", 0.1)) == 1 and "contract=month-to-month" in body  # the row: the one red, faint
     assert "rollbackkit-failing-slice" in body
     assert "&gt;= 0.7" in body and ">900<" in body and '{"' not in body  # bounds and rows in words, no JSON
     assert "&lt;= 250 ms" in body and "80 samples in the window, 200 needed" in body
     assert body.count("<details class='rollbackkit-gate-evidence' open") == 1  # only the failing gate unfolded
+
+
+def test_one_palette_and_one_number_format_in_every_panel() -> None:
+    from rollbackkit.cards import ACCENT, FAIL, MUTED, PASS, QUIET, SECOND, WARN, badge
+    from rollbackkit.widgets.serving_now import tinted
+
+    root = Path(__file__).resolve().parents[1] / "rollbackkit"
+    named = {c.lower() for c in (ACCENT, FAIL, MUTED, PASS, QUIET, SECOND, WARN)}
+    typed = {
+        (str(path.relative_to(root)), colour)
+        for path in root.rglob("*.py")
+        if path.name != "cards.py"
+        for colour in named
+        if colour in path.read_text().lower()
+    }
+    assert typed == set(), "a tone typed again outside rollbackkit/cards.py"
+    live = tinted("live", "serving prod", "model@v1.0.0 now")  # the serving badge is the cards' badge
+    assert live == badge("good", "rollbackkit-serving-now rollbackkit-now-live", text="serving prod",
+                         title="model@v1.0.0 now")  # fmt: skip
+    assert "rgba(26,127,55,0.18)" in live and "rollbackkit-serving-now" in live
 
 
 def test_errors_show_inside_the_panel_never_as_a_traceback(logged: Path) -> None:

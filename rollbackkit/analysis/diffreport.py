@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from rollbackkit.analysis.diffsections import class_name as _class_name
 from rollbackkit.analysis.diffsections import gate_summary as _gate_summary
-from rollbackkit.cards import Card, HasCard
+from rollbackkit.cards import FAIL, PASS, WARN, Card, HasCard
 
 
 @dataclass(frozen=True)
@@ -254,7 +254,7 @@ class BundleDiff(HasCard):
 
     def to_html(self) -> str:
         """An HTML rendering for notebooks: added green, removed red, changed amber."""
-        colours = {"+": "#1a7f37", "-": "#cf222e", "~": "#9a6700"}
+        colours = {"+": PASS, "-": FAIL, "~": WARN}
         rows = []
         for line in self.to_text().splitlines():
             colour = colours.get(line[:1], "inherit")

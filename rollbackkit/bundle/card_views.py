@@ -102,12 +102,21 @@ def findings_section(findings: Sequence[Any], heading: str = "Findings") -> Sect
     return Section(heading, rows=rows, headers=("column", "kind", "severity", "detail"), count=len(rows))
 
 
-def adaptation_said(adaptation: Any) -> str:
-    """``drops 3 columns, reorders, casts 2``, or ``none``."""
-    parts = [f"drops {len(adaptation.drop)} column(s)"] if adaptation.drop else []
+def adaptation_said(adaptation: Any, names: int = 0) -> str:
+    """``drops 3 column(s), reorders columns, casts 2 column(s)``, or ``none``; with ``names``, up to
+    that many column names each (``drops 2 column(s) (a, b)``, ``casts 1 column(s) (age to float64)``)."""
+    casts = [f"{k} to {v}" for k, v in adaptation.casts.items()]
+    parts = [f"drops {len(adaptation.drop)} column(s){_named(adaptation.drop, names)}"] if adaptation.drop else []
     parts += ["reorders columns"] if adaptation.reorder else []
-    parts += [f"casts {len(adaptation.casts)} column(s)"] if adaptation.casts else []
+    parts += [f"casts {len(casts)} column(s){_named(casts, names)}"] if casts else []
     return ", ".join(parts) or "none"
+
+
+def _named(items: Sequence[Any], names: int) -> str:
+    if names <= 0:
+        return ""
+    more = ", …" if len(items) > names else ""
+    return f" ({', '.join(map(str, items[:names]))}{more})"
 
 
 def severity_counts(findings: Sequence[Any]) -> str:

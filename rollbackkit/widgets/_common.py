@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from rollbackkit import cards
+from rollbackkit.cards import FAIL
 from rollbackkit.errors import RollbackkitError
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def error_html(exc: BaseException) -> str:
     """One readable line for an error (what happened and what to do), never a traceback."""
     known = exc if isinstance(exc, RollbackkitError) else None
     text = f"{known.message} {known.hint}".strip() if known else f"{type(exc).__name__}: {exc}"
-    return f'<div class="rollbackkit-error" style="color:#cf222e">&#9888; {html.escape(text)}</div>'
+    return f'<div class="rollbackkit-error" style="color:{FAIL}">&#9888; {html.escape(text)}</div>'
 
 
 def guarded(target: widgets.HTML, action: Callable[[], None]) -> bool:

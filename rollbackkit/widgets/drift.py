@@ -16,6 +16,7 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
+from rollbackkit.cards import number
 from rollbackkit.errors import InvalidInput, RollbackkitError
 from rollbackkit.widgets._common import error_html, guarded, table
 
@@ -210,4 +211,4 @@ class DriftPanel(widgets.VBox):
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return number(value)  # the cards' one number format

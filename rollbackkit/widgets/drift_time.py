@@ -22,6 +22,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from rollbackkit.analysis.drift_series import DriftSeries
+from rollbackkit.cards import FAIL, number
 from rollbackkit.errors import InvalidInput
 from rollbackkit.widgets._common import MAX_POINTS, error_html, guarded
 
@@ -185,7 +186,7 @@ class DriftOverTimePanel(widgets.VBox):
         low = " (low n: mostly noise)" if series.low_n[i, w] else ""
         self.detail_title.value = (
             f"<b>{html.escape(series.slices[i])}</b>, {window_text(*series.windows[w])}: "
-            f"{html.escape(series.metric)} {series.values[i, w]:.4g}, n {int(series.n[i, w])}{low}, "
+            f"{html.escape(series.metric)} {number(float(series.values[i, w]))}, n {int(series.n[i, w])}{low}, "
             f"missing {int(series.missing[i, w])}; vs {series.compared_with}"
         )
 
@@ -282,7 +283,7 @@ def _threshold(value: float | None) -> tuple[list[dict[str, Any]], list[dict[str
         return [], []
     line = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": value, "y1": value}
     label = {"xref": "paper", "x": 1, "y": value, "text": "gate", "showarrow": False, "yanchor": "bottom"}
-    return [{**line, "line": {"dash": "dash", "color": "#cf222e"}}], [label]
+    return [{**line, "line": {"dash": "dash", "color": FAIL}}], [label]
 
 
 def _last_filled(n: np.ndarray) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from rollbackkit.cards import FAIL, tint
 from rollbackkit.serving.status import GateStatus
 from rollbackkit.widgets._common import Safe, badge, guarded, table
 from rollbackkit.widgets.gate_evidence import bound, evidence_html, number, rows_of, slice_label
@@ -54,7 +55,7 @@ class GatesPanel(widgets.VBox):
         for gate in data.gates or []:
             worst = gate.evidence.get("worst_slice")
             focus = (
-                Safe(f"<b class='rollbackkit-failing-slice' style='color:#cf222e'>{html.escape(_label(worst))}</b>")
+                Safe(f"<b class='rollbackkit-failing-slice' style='color:{FAIL}'>{html.escape(_label(worst))}</b>")
                 if worst is not None and gate.status == "fail"
                 else _label(worst)
                 if worst is not None
@@ -72,7 +73,7 @@ class GatesPanel(widgets.VBox):
                     focus,
                 )
             )
-            styles.append("background:#ffebe9" if gate.status == "fail" else "")
+            styles.append(tint("fail", 0.1) if gate.status == "fail" else "")  # lighter than its badge
         summary = table(
             ["gate", "kind", "severity", "status", "observed", "threshold", "n", "worst slice"],
             rows,

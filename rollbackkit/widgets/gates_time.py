@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from rollbackkit.analysis.diffsections import bound_words
-from rollbackkit.cards import esc, number
+from rollbackkit.cards import ACCENT, FAIL, MUTED, SECOND, esc, number
 from rollbackkit.widgets._common import MAX_POINTS, RegistryLike, badge, guarded
 
 if TYPE_CHECKING:
@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 
     from rollbackkit.ops.gate_history import GateHistory, GateSeries
 
-FAILED = "#cf222e"
-VALUE = "#0969da"
-BOUND = "#57606a"
-LABELS = "#8250df"
+FAILED = FAIL
+VALUE = ACCENT
+BOUND = MUTED
+LABELS = SECOND
 PER_EVALUATION = 6
 """Points one gate can send per evaluation: value (and its low/high band), bound, a failure, labelled rows."""
 
@@ -164,8 +164,8 @@ def _rollbacks(figure: go.Figure, history: GateHistory, rows: int) -> None:
 
 def _rollback_words(mark: Any) -> str:
     who = "automatic rollback" if mark.automatic else "rollback"
-    moved = f"{mark.from_version} -> {mark.version}" if mark.from_version else f"to {mark.version}"
-    return f"{mark.time:%Y-%m-%d %H:%M:%S} {who} {esc(moved)}<br>{html.escape(mark.reason[:300])}"
+    moved = f"{esc(mark.from_version)} -> {esc(mark.version)}" if mark.from_version else f"to {esc(mark.version)}"
+    return f"{mark.time:%Y-%m-%d %H:%M:%S} {who} {moved}<br>{html.escape(mark.reason[:300])}"
 
 
 def summary_html(history: GateHistory) -> str:
@@ -185,7 +185,7 @@ def summary_html(history: GateHistory) -> str:
         f"latest {badge(last.decision)} on {html.escape(last.version)} ({html.escape(last.role)}); "
         f"{failed} gate failures; {len(history.rollbacks)} rollbacks. "
         + ("<b>Thinned</b>: some evaluations left out (narrow since/until for all). " if history.truncated else "")
-        + f"<span style='color:#57606a'>read from {html.escape(history.where)}</span></div>"
+        + f"<span style='color:{MUTED}'>read from {html.escape(history.where)}</span></div>"
     )
 
 

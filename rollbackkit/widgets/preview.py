@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from rollbackkit.bundle.card_views import adaptation_said
+from rollbackkit.cards import ACCENT, FAIL, number
 from rollbackkit.widgets._common import Safe, badge, guarded, table
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ def preview_figure(p: RollbackPreview) -> go.Figure:
     else:
         shares = [100 * (s.flip_share or 0.0) for s in p.slices]
         figure.add_trace(
-            go.Bar(x=names, y=shares, name="flip share (%)", hovertext=hover, marker_color="#cf222e"), row=1, col=1
+            go.Bar(x=names, y=shares, name="flip share (%)", hovertext=hover, marker_color=FAIL), row=1, col=1
         )
         figure.update_yaxes(title_text="% of rows", rangemode="tozero", row=1, col=1)
     if p.slices[0].mean is None:
@@ -78,10 +80,12 @@ def preview_figure(p: RollbackPreview) -> go.Figure:
                 y=means,
                 name="mean delta (p5-p95)",
                 error_y={"type": "data", "array": above, "arrayminus": below, "symmetric": False},
-                hovertext=[f"{s.slice}: mean {s.mean:+.4g}, p5 {s.p5:+.4g}, p95 {s.p95:+.4g}" for s in p.slices]
+                hovertext=[
+                    f"{s.slice}: mean {_signed(s.mean)}, p5 {_signed(s.p5)}, p95 {_signed(s.p95)}" for s in p.slices
+                ]
                 if all(s.mean is not None for s in p.slices)
                 else hover,
-                marker_color="#0969da",
+                marker_color=ACCENT,
             ),
             row=1,
             col=2,
@@ -114,32 +118,25 @@ def _headline(p: RollbackPreview) -> list[str]:
     return lines
 
 
-def _adaptation_words(p: RollbackPreview) -> str:
-    adaptation, done = p.adaptation, []
-    if adaptation.drop:
-        done.append(f"drops {len(adaptation.drop)} columns it was not trained on ({', '.join(adaptation.drop[:8])})")
-    if adaptation.reorder:
-        done.append("reorders the columns")
-    if adaptation.casts:
-        done.append("casts " + ", ".join(f"{k} to {v}" for k, v in list(adaptation.casts.items())[:8]))
-    return "; ".join(done)
-
-
 def summary_html(p: RollbackPreview) -> str:
     """The headline (per leaving version and traffic-weighted), verdict, adaptation applied, flips, backfill rows."""
     lines = _headline(p)
     if p.flip_share is None and p.refused is None and p.parts:
         lines.append("A regressor without a decision threshold: score deltas only (pass threshold=...).")
     if p.preflight is not None:
-        applied = _adaptation_words(p)
+        applied = adaptation_said(p.adaptation, names=8)
         lines.append(
             f"Preflight of {html.escape(p.to_version)} on this sample: "
             f"{badge(VERDICT_STATUS.get(p.verdict, p.verdict))} {html.escape(p.verdict)}. "
-            + (f"Scored after the adaptation that {html.escape(applied)}." if applied else "Scored as logged.")
+            + (
+                f"Scored after the adaptation that {html.escape(applied)}."
+                if applied != "none"
+                else "Scored as logged."
+            )
         )
     for text in (p.refused, p.note):
         if text:
-            style = "rollbackkit-error' style='color:#cf222e" if text == p.refused else "rollbackkit-note"
+            style = f"rollbackkit-error' style='color:{FAIL}" if text == p.refused else "rollbackkit-note"
             lines.append(f"<span class='{style}'>{html.escape(text)}</span>")
     for part in p.parts:
         if part.rows is not None:
@@ -209,3 +206,9 @@ class RollbackPreviewPanel(widgets.VBox):
 
         self.figure = go.FigureWidget(preview_figure(self.preview))
         self.children = [self.summary, self.figure]
+
+
+def _signed(value: float | None) -> str:
+    """A delta by the cards' one number format, its sign always shown."""
+    said = number(None if value is None else float(value), missing="n/a")
+    return said if value is None or said.startswith("-") else f"+{said}"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from rollbackkit.cards import ACCENT, QUIET
 from rollbackkit.widgets._common import RegistryLike, guarded
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def distributions_figure(dists: list[FeatureDistributions], a: str, b: str) -> g
     )
     for i, d in enumerate(dists):
         row, col = i // COLUMNS + 1, i % COLUMNS + 1
-        for version, shares, colour in ((a, d.a, "#6e7781"), (b, d.b, "#0969da")):
+        for version, shares, colour in ((a, d.a, QUIET), (b, d.b, ACCENT)):
             fig.add_trace(
                 go.Bar(
                     x=d.labels,

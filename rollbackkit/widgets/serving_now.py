@@ -6,19 +6,18 @@ same); this module only turns it into :class:`NowServing` marks and their badge.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rollbackkit.cards import TONES
+from rollbackkit.cards import badge
 from rollbackkit.ops.serving_now import Role, ServingNow
 
 if TYPE_CHECKING:
     from rollbackkit.registry.store import Registry
 
-ROLE_TONES = {"live": TONES["good"], "canary": TONES["doubt"], "shadow": TONES["quiet"]}
-"""Each role's tint (the cards' tones), drawn translucent under the theme's own text colour."""
+ROLE_TONES = {"live": "good", "canary": "doubt", "shadow": "quiet"}
+"""Each role's tone (the cards' :data:`~rollbackkit.cards.TONES`), drawn translucent under the theme's text colour."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,4 @@ def now_badge(now: NowServing) -> str:
 def tinted(role: Role, text: str, title: str = "") -> str:
     """``text`` in a role's badge, readable on light and dark themes: the theme's own text colour
     on a translucent tint (never white on a fixed colour)."""
-    rgb = ROLE_TONES[role]
-    return (
-        f"<span class='rollbackkit-serving-now rollbackkit-now-{role}' title='{html.escape(title)}' "
-        f"style='color:inherit;background:rgba({rgb},0.18);border:1px solid rgba({rgb},0.7);padding:0 6px;"
-        f"border-radius:8px;font-size:90%;white-space:nowrap'>{html.escape(text)}</span>"
-    )
+    return badge(ROLE_TONES[role], f"rollbackkit-serving-now rollbackkit-now-{role}", text=text, title=title)

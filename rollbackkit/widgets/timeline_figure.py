@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rollbackkit.cards import ACCENT, FAIL, MUTED, PASS, QUIET, SECOND, WARN
 from rollbackkit.ops.timeline_shares import EVENT_BUDGET, MAX_VERSIONS, ShareBands, drawn_events, is_folded, share_bands
 from rollbackkit.widgets._common import MAX_POINTS
 
@@ -31,19 +32,19 @@ ANNOTATED_BREACHES = 3
 
 ROWS = {"assignment": 106.0, "gate-breach": 113.0, "runbook": 120.0}
 STYLE = {  # kind: (row, symbol, colour)
-    "deploy": ("assignment", "circle", "#0969da"),
-    "canary": ("assignment", "diamond", "#9a6700"),
-    "step": ("assignment", "diamond-open", "#9a6700"),
-    "promote": ("assignment", "star", "#1a7f37"),
-    "shadow": ("assignment", "square-open", "#8250df"),
-    "rollback": ("assignment", "x", "#cf222e"),
-    "auto-rollback": ("assignment", "x-open", "#cf222e"),
-    "gate-breach": ("gate-breach", "triangle-down", "#cf222e"),
-    "runbook": ("runbook", "square", "#57606a"),
+    "deploy": ("assignment", "circle", ACCENT),
+    "canary": ("assignment", "diamond", WARN),
+    "step": ("assignment", "diamond-open", WARN),
+    "promote": ("assignment", "star", PASS),
+    "shadow": ("assignment", "square-open", SECOND),
+    "rollback": ("assignment", "x", FAIL),
+    "auto-rollback": ("assignment", "x-open", FAIL),
+    "gate-breach": ("gate-breach", "triangle-down", FAIL),
+    "runbook": ("runbook", "square", MUTED),
 }
 PALETTE = (
-    "#0969da", "#bf8700", "#1a7f37", "#8250df", "#cf222e", "#1b7c83",
-    "#bc4c00", "#6e7781", "#4d2d00", "#e85aad", "#54aeff", "#4ac26b",
+    ACCENT, "#bf8700", PASS, SECOND, FAIL, "#1b7c83",
+    "#bc4c00", QUIET, "#4d2d00", "#e85aad", "#54aeff", "#4ac26b",
 )  # fmt: skip
 OTHERS = "#afb8c1"
 
@@ -231,6 +232,6 @@ def _annotate_breaches(figure: go.Figure, breaches: list[TimelineEvent]) -> None
         short = names if len(names) <= 24 else names[:23] + "\u2026"
         figure.add_annotation(
             x=e.time, y=ROWS["gate-breach"], text=f"\u26a0 {html.escape(short)}", showarrow=True, arrowhead=2,
-            ax=-30, ay=24 + 18 * (i % 3), font={"size": 10, "color": "#cf222e"}, bgcolor="rgba(255,255,255,0.85)",
+            ax=-30, ay=24 + 18 * (i % 3), font={"size": 10, "color": FAIL}, bgcolor="rgba(255,255,255,0.85)",
             xanchor="right",
         )  # fmt: skip
