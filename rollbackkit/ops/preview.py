@@ -42,8 +42,8 @@ from rollbackkit.registry.contents import describe, load
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.serving_state import Serving
 from rollbackkit.serving.bodies import MAX_SAMPLE
-from rollbackkit.serving.client import status as server_status
 from rollbackkit.serving.client import READ_TIMEOUT
+from rollbackkit.serving.client import status as server_status
 
 if TYPE_CHECKING:
     from rollbackkit.analysis.preflight import PreflightReport
