@@ -3,8 +3,8 @@
 xdist's ``worksteal`` hands each worker a contiguous half of the collection and later steals from the
 END of a worker's queue: with the long modules first, the tail both workers share at the end is short
 tests, and a stolen chunk rarely splits a module (and its module-scoped fixtures) in two. The seconds
-per module come from a ``--durations`` profile of the whole suite (``tests/module_seconds.json``;
-refresh with ``python -m tests.module_order LOG``); a module not in it keeps its place after the
+per module come from ``--durations`` profiles of the whole suite (``tests/module_seconds.json``, the mean
+over the logs given: refresh with ``python -m tests.module_order LOG...``); a module not in it keeps its place after the
 timed ones, and the tests inside a module keep their order. Modules that read one expensive per-run
 story (:data:`FAMILIES`) run next to each other as one unit, so one worker usually builds it for all.
 """
@@ -65,5 +65,15 @@ def profile(log: str) -> dict[str, float]:
     return {module: round(s, 1) for module, s in sorted(total.items(), key=lambda kv: -kv[1])}
 
 
+def mean(profiles: list[dict[str, float]]) -> dict[str, float]:
+    """Each module's mean seconds over several profiles (a module a profile did not list counts 0 there)."""
+    total: defaultdict[str, float] = defaultdict(float)
+    for seconds in profiles:
+        for module, s in seconds.items():
+            total[module] += s / len(profiles)
+    return {module: round(s, 1) for module, s in sorted(total.items(), key=lambda kv: -kv[1])}
+
+
 if __name__ == "__main__":
-    SECONDS.write_text(json.dumps(profile(Path(sys.argv[1]).read_text()), indent=1) + "\n")
+    logs = [profile(Path(log).read_text()) for log in sys.argv[1:]]
+    SECONDS.write_text(json.dumps(mean(logs), indent=1) + "\n")
