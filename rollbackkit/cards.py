@@ -16,6 +16,7 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 SHOWN_ROWS = 12
@@ -105,6 +106,20 @@ def number(value: Any, digits: int = DIGITS, missing: str = "") -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def clock(value: Any, day: bool = False) -> str:
+    """A time (datetime, Timestamp or ISO text) as ``01:54:27 UTC`` (``day``: ``2026-12-01 01:54:27 UTC``);
+    "" for None; text that is no time stays as it is."""
+    if value is None or value == "":
+        return ""
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime(f"{'%Y-%m-%d ' if day else ''}%H:%M:%S") + (" UTC" if moment.tzinfo is not None else "")
 
 
 def short(value: Any, limit: int = 80) -> str:

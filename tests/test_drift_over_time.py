@@ -5,6 +5,7 @@ NaN and nullable inputs), and the panel (line, heatmap, a clicked cell's histogr
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 
 from rollbackkit.analysis.drift_series import (
     bin_counts,
+    bin_sums,
     categorical_binning,
     drift_series,
     metric_value,
@@ -402,3 +404,121 @@ def test_a_version_registered_without_a_reference_is_one_line(
     with pytest.raises(InvalidInput, match=r"model@v1.0.0 has no reference profile for .*register") as caught:
         rollbackkit.drift_over_time(wine[0], "model", "prod")
     assert "\n" not in str(caught.value)
+
+
+# ----------------------------------------------------------------------------- drawn where they are
+def _drawn_cells(trace: Any) -> list[tuple[Any, Any]]:
+    """Each heatmap column's span as plotly draws it: ``x`` as edges when it has one more value
+    than the columns, else as centres (cells reaching halfway to their neighbours)."""
+    x, columns = list(trace.x), len(trace.z[0])
+    if len(x) == columns + 1:
+        return list(itertools.pairwise(x))
+    mids = [a + (b - a) / 2 for a, b in itertools.pairwise(x)]
+    return list(zip([x[0] - (mids[0] - x[0]), *mids], [*mids, x[-1] + (x[-1] - mids[-1])], strict=True))
+
+
+def test_a_drift_beginning_mid_range_is_drawn_from_its_window_never_before() -> None:
+    from rollbackkit.widgets.drift_time import heatmap_trace, line_traces
+
+    rng = np.random.default_rng(11)
+    binning = numeric_binning(rng.normal(0, 1, 4000))
+    reference, _ = bin_counts(rng.normal(0, 1, 4000), binning)
+    fine = [(START + timedelta(seconds=15 * k), START + timedelta(seconds=15 * (k + 1))) for k in range(240)]
+    onset = START + timedelta(minutes=36, seconds=10)  # mid-range, inside a fine window
+    shifted = [3.0 if end > onset else 0.0 for _, end in fine]  # a fine window holding a drifted row
+    counts = np.array([[bin_counts(rng.normal(mu, 1, 30), binning)[0] for mu in shifted]])
+    series = drift_series("x", "psi", binning, reference, counts, np.zeros((1, 240)), fine, ["(all rows)"])
+    merged = series.by_rows(24)
+    first = int(np.flatnonzero(merged.values[0] > 1.0)[0])
+    start, end = merged.windows[first]
+    assert start <= onset < end  # the merged window that holds the onset
+    cells = _drawn_cells(heatmap_trace(merged))
+    assert cells[first][0] >= start and cells[first][1] <= end  # the dark cell spans its window only
+    assert cells[-1][1] <= fine[-1][1]  # and nothing is drawn past the data's end
+    assert all(a < b for a, b in cells) and cells[0][0] >= fine[0][0]
+    point = line_traces(merged)[0].x[first]  # the line's point stands at its window's middle
+    assert start < point < end and "to" in line_traces(merged)[0].text[first]
+
+
+def test_values_far_above_the_reference_are_drawn_where_they_are_not_as_a_spike() -> None:
+    from rollbackkit.widgets.drift_time import detail_traces
+
+    rng = np.random.default_rng(12)
+    reference = rng.normal(13.0, 0.8, 3000)  # an alcohol-like reference: p99 about 14.9
+    binning = numeric_binning(reference)
+    drifted = rng.uniform(13.8, 16.8, 400)  # mostly above the reference's p99
+    counts, sums = bin_counts(drifted, binning)[0], bin_sums(drifted, binning)
+    series = drift_series(
+        "alcohol", "psi", binning, bin_counts(reference, binning)[0], counts[None, None], np.zeros((1, 1)),
+        [(START, START + timedelta(minutes=5))], ["(all rows)"], sums=sums[None, None],
+        ref_sums=bin_sums(reference, binning),
+    )  # fmt: skip
+    ref_bar, bar = detail_traces(series, 0, 0, ecdf=False)
+    above = drifted[drifted > binning.edges[-1]]
+    left, right = bar.x[-1] - bar.width[-1] / 2, bar.x[-1] + bar.width[-1] / 2
+    assert left == pytest.approx(binning.edges[-1])  # from the reference's p99 ...
+    assert bar.x[-1] == pytest.approx(above.mean(), rel=1e-6) and right > above.mean()  # ... to where they are
+    assert bar.y[-1] * bar.width[-1] == pytest.approx(len(above) / len(drifted))  # the share, spread not piled
+    assert "above the reference's p99" in bar.text[-1] and ref_bar.x[-1] < bar.x[-1]
+    ecdf = detail_traces(series, 0, 0, ecdf=True)[1]
+    assert ecdf.x[-1] == pytest.approx(right) and ecdf.y[-1] == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def canary(wine: tuple[Path, pd.DataFrame], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the wine project with ``model@v1.2.0`` as a 50% canary: its model reads one more
+    feature, ``coupon`` (only it has it), under V2_GATES' region slice gate (psi max 0.5); 400 rows
+    logged while it runs."""
+    from rollbackkit import Registry
+    from rollbackkit.serving.environment import ServingEnvironment
+    from tests.conftest import copy_project
+    from tests.story import PREPROCESS, V2_GATES, Case, widened
+    from tests.test_matrix import pipeline
+
+    root = tmp_path_factory.mktemp("drift-canary")
+    repo = copy_project(wine[0], root)
+    case, rng = Case("wine-integer-classes", "wine", "int"), np.random.default_rng(13)
+    train, held = (widened(case, n, seed=s).assign(coupon=rng.normal(5, 1, n)) for n, s in ((600, 21), (300, 22)))
+    features = root / "features.py"
+    features.write_text(PREPROCESS)
+    namespace: dict[str, Any] = {}
+    exec(PREPROCESS, namespace)
+    X = namespace["preprocess"](train.drop(columns=["target"]))
+    model = pipeline(case, [*X.columns[:6], "coupon"], 10).fit(X, train["target"])
+    Registry(repo).register(
+        "model", model, train, target="target", version="v1.2.0", validation_data=held, preprocess=features,
+        gates=V2_GATES,
+    )  # fmt: skip
+    live = wine[1].iloc[:400].assign(coupon=rng.normal(7, 1, 400))  # the canary's new feature drifts
+    log = PredictionLog(repo / ".rollbackkit" / "local" / "predictions.duckdb")
+    try:
+        environment = ServingEnvironment(repo, "model", "prod", log=log)
+        environment.start()
+        environment.deploy("v1.2.0", canary=50, reason="try coupon")
+        for i in range(0, 400, 25):
+            environment.predict(live.iloc[i : i + 25], key=f"c{i}")
+    finally:
+        log.close()
+    return repo
+
+
+def test_a_canary_is_measured_against_its_own_reference_and_its_own_gate(canary: Path) -> None:
+    import rollbackkit
+    from rollbackkit.widgets import DriftOverTimePanel
+
+    repo = canary
+    with pytest.raises(InvalidInput, match="no input feature or primary output 'coupon'"):
+        rollbackkit.drift_over_time(repo, "model", "prod", "coupon")  # the default stays what serves: v1.0.0
+    own = rollbackkit.drift_over_time(repo, "model", "prod", "coupon", version="v1.2.0", windows=2)
+    by_version = rollbackkit.drift_over_time(repo, "model", "prod", windows=1, by="version")
+    canary_rows = int(by_version.n[by_version.slices.index("v1.2.0")].sum())
+    assert own.version == "v1.2.0" and 0 < int(own.n.sum()) == canary_rows  # its rows only
+    assert np.nanmax(own.values) > 1.0  # coupon moved from 5 to 7: against ITS reference
+    listed = rollbackkit.drift_over_time(repo, "model", "prod", "coupon", versions=["v1.2.0"], windows=2)
+    np.testing.assert_allclose(listed.values, own.values)
+    region = rollbackkit.drift_over_time(repo, "model", "prod", version="v1.2.0", by="region", windows=2)
+    serving = rollbackkit.drift_over_time(repo, "model", "prod", by="region", windows=2)
+    assert region.threshold == 0.5 and serving.version == "v1.0.0" and serving.threshold != 0.5
+    panel = DriftOverTimePanel(repo, "model", "prod", by="region", version="v1.2.0", windows=2)
+    assert panel.series is not None and panel.line.layout.shapes[0].y0 == 0.5  # the gate that fires
+    assert "v1.2.0" in panel.line.layout.title.text

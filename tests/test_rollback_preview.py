@@ -10,6 +10,7 @@ preflight's adaptation applied and shown).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rollbackkit.analysis.class_proba import SERVED_CLASS, served_class_proba
 from rollbackkit.analysis.preview import (
     class_mismatch,
     decisions,
@@ -150,9 +152,17 @@ def test_decisions_and_scores_are_compared_only_when_comparable(constructed: Any
             preview_rollback(repo, "model", "prod", threshold=0.5)
         assert "Leave threshold out" in error.value.hint
         preview = preview_rollback(repo, "model", "prod", sample=200)
-        assert preview.score is None and preview.slices[0].mean is None and preview.flip_share is not None
-        assert preview.note is not None and "class ids are not scores" in preview.note
-        assert "no score both versions output" in str(preview_figure(preview).layout.annotations)
+        assert preview.score == SERVED_CLASS and preview.note is None and preview.flip_share is not None
+        every = preview.slices[0]  # the constant's prior minus the tree's probability of the class it served
+        assert every.mean is not None and every.p5 is not None and every.p95 is not None
+        assert -1 <= every.p5 <= every.mean <= every.p95 <= 1 and every.p5 < 0
+        figure = preview_figure(preview)
+        assert figure.layout.xaxis2 is not None and figure.data[-1].y[0] == pytest.approx(every.mean)
+        headline = summary_html(preview)
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC to \d\d:\d\d:\d\d UTC", headline), headline
+        with pytest.raises(RollbackRefused) as refused:
+            preview_rollback(repo, "model", "prod", to_version="v1.1.0")  # what serves now: no rollback
+        assert "to_version=" in refused.value.hint and "-p " not in refused.value.hint
     if case.labels != "bool":
         return
     _int_twin(repo, case, sent)
@@ -160,6 +170,9 @@ def test_decisions_and_scores_are_compared_only_when_comparable(constructed: Any
     assert preview.flip_share is None and preview.changes == [] and preview.score is None
     assert preview.refused == "classes differ (False, True vs 0, 1): decisions are not comparable"
     assert preview.slices[0].mean is None and "proba_1" in (preview.note or "")
+    alone = preview_figure(preview)  # nothing to draw on the right: one plot, the note above it
+    assert "xaxis2" not in alone.layout.to_plotly_json()
+    assert "no score both versions output" in str(alone.layout.annotations)
     headline = summary_html(preview)
     assert "n/a</b></span> of decisions flip" in headline and "classes differ (False, True vs 0, 1)" in headline
     at = preview_rollback(repo, "model", "prod", to_version="v1.2.0", sample=200, threshold=0.5)
@@ -281,6 +294,8 @@ def test_the_rollback_runbook_previews_after_the_shift_and_records_it(
     assert "rk.rollback(" in cells[order[0]].source, "the shift runs first"
     printed = "".join(o.get("text", "") for c in cells if "preview_rollback" in c.source for o in c.outputs)
     assert f"{expected.flip_share:.1%} of decisions flip from v1.1.0 to v1.0.0" in printed, printed
+    record = nbformat.read(str(result.notebook), as_version=4)
+    assert "widgets" not in record.metadata and result.notebook.stat().st_size < 400_000  # no widget state saved
 
     panel = RollbackPreviewPanel(repo, "churn", "prod", to_version="v1.1.0")  # v1.0.0's rows lack 5 columns
     preview = panel.preview
@@ -405,3 +420,19 @@ def test_the_log_leaves_failed_requests_out_before_the_sample_limit(tmp_path: Pa
         log.close()
     assert sample["x"].tolist() == [1.0, 2.0] and sample["error"].isna().all()
     assert [str(t)[:16] for t in sample["time"]] == ["2026-01-01 00:01", "2026-01-01 00:02"]  # times kept
+
+
+def test_a_multiclass_delta_is_the_probability_of_the_class_served() -> None:
+    before = pd.DataFrame({
+        "prediction": ["Barolo", "Grignolino", None, "Barbera", "Barolo"],
+        "proba_Barolo": [0.7, 0.2, 0.3, 0.1, 0.5], "proba_Grignolino": [0.2, 0.6, 0.3, 0.1, 0.4],
+        "proba_Barbera": [0.1, 0.2, 0.4, 0.8, 0.1],
+    })  # fmt: skip
+    after = pd.DataFrame({"proba_Barolo": [0.4, 0.5, 0.3, 0.2, 0.5], "proba_Grignolino": [0.5, 0.4, 0.3, 0.2, 0.4]})
+    old, new = served_class_proba(before, after)  # Barbera: no column in the target's answers
+    assert old.tolist()[:2] == [0.7, 0.6] and new.tolist()[:2] == [0.4, 0.4]
+    assert np.isnan(old[2]) and np.isnan(new[3]) and new[4] == 0.5
+    [every] = deltas_by_slice(old, new, None)
+    assert every.mean == pytest.approx((-0.3 - 0.2 + 0.0) / 3)
+    ints = pd.DataFrame({"prediction": [1.0, 0.0, np.nan], "proba_0": [0.3, 0.9, 0.5], "proba_1": [0.7, 0.1, 0.5]})
+    assert served_class_proba(ints, ints.iloc[:, 1:] * 0.5)[1].tolist()[:2] == [0.35, 0.45]  # 1.0 read back: class 1

@@ -97,6 +97,20 @@ class Binning:
         width = float(np.median(np.diff(edges))) if edges.size > 1 else 1.0
         return np.concatenate([[edges[0] - width], edges]), np.concatenate([edges, [edges[-1] + width]])
 
+    def spans(self, counts: np.ndarray, sums: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Numeric: each bin's drawn span for one sample: :attr:`bounds`, with an outer bin stretched
+        outwards until its centre is the sample's mean there (``sums / counts``), so values far below
+        the reference's p1 or above its p99 are drawn where they are (no sums: :attr:`bounds`)."""
+        lower, upper = (bound.copy() for bound in self.bounds)
+        if sums is None:
+            return lower, upper
+        counts, sums = np.asarray(counts, dtype="float64"), np.asarray(sums, dtype="float64")
+        if counts[0] > 0 and np.isfinite(sums[0]):
+            lower[0] = min(lower[0], 2 * sums[0] / counts[0] - upper[0])
+        if counts[-1] > 0 and np.isfinite(sums[-1]):
+            upper[-1] = max(upper[-1], 2 * sums[-1] / counts[-1] - lower[-1])
+        return lower, upper
+
     @property
     def centres(self) -> np.ndarray:
         """Numeric: each bin's centre (of :attr:`bounds`)."""

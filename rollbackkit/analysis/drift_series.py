@@ -45,6 +45,7 @@ from rollbackkit.analysis.drift_bins import (
     is_missing,
     numeric_binning,
 )
+from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import InvalidInput
 
 __all__ = [
@@ -122,7 +123,7 @@ def _wasserstein(
 
 
 @dataclass(frozen=True)
-class DriftSeries:
+class DriftSeries(HasCard):
     """A drift metric per time window and slice, with the counts it came from.
 
     ``values[s][w]``, ``n[s][w]`` (binned rows), ``missing[s][w]`` (NaN/None rows, never binned),
@@ -150,6 +151,12 @@ class DriftSeries:
     sums: np.ndarray | None = None
     ref_sums: np.ndarray | None = None
     per_slice_reference: bool = False
+
+    def card(self) -> Card:
+        """The worst cells (slice x window) and how many are over the threshold."""
+        from rollbackkit.analysis.series_card import drift_series_card
+
+        return drift_series_card(self)
 
     @property
     def kind(self) -> str:

@@ -14,6 +14,7 @@ from rollbackkit.analysis.diff_distributions import FeatureDistributions, side_b
 from rollbackkit.analysis.diffreport import BundleDiff
 from rollbackkit.analysis.diffsections import DiffSection, diff_sections, distribution_features
 from rollbackkit.bundle.model import BundleDescription
+from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.registry.assignments import resolve
 from rollbackkit.registry.contents import describe as describe_version
@@ -50,7 +51,7 @@ MAX_DISTRIBUTIONS = 12
 
 
 @dataclass(frozen=True)
-class ReadableDiff:
+class ReadableDiff(HasCard):
     """A diff grouped for reading, with reference distributions side by side for changed features.
 
     Attributes:
@@ -65,6 +66,12 @@ class ReadableDiff:
     sections: list[DiffSection]
     distributions: list[FeatureDistributions] = field(default_factory=list)
     note: str = ""
+
+    def card(self) -> Card:
+        """The diff's card with the changed features' reference distributions listed."""
+        from rollbackkit.ops.result_cards import readable_diff_card
+
+        return readable_diff_card(self)
 
 
 def readable_diff(a: Version, b: Version, repo: Repository | str | Path = ".") -> ReadableDiff:

@@ -1,4 +1,5 @@
-"""Drift over time: one column's drift against the serving version's reference, per time window.
+"""Drift over time: one column's drift against the serving version's reference, per time window
+(or one version's rows against ITS reference, as a canary's gate sees them: ``version=``).
 
 The log counts its rows per slice, window and bin where it lives (the server that writes it,
 the DuckDB file, or the PostgreSQL store: :mod:`rollbackkit.serving.predlog.binning`); the
@@ -66,8 +67,9 @@ def drift_over_time(
     versions: list[str] | None = None,
     server: str | None = None,
     bins: int = INNER_BINS,
+    version: str | None = None,
 ) -> DriftSeries:
-    """Drift of one logged column against the serving version's reference, per time window.
+    """Drift of one logged column against the serving version's (or ``version``'s) reference, per window.
 
     Args:
         repo: Any path inside the project.
@@ -83,10 +85,14 @@ def drift_over_time(
         since: ISO time (or datetime) of the first window's start (naive: local time).
         until: ISO time (or datetime) of the last window's end (naive: local time; None: now
             when ``since`` is given, else the last row).
-        versions: Only rows these versions scored (default: every version's).
+        versions: Only rows these versions scored (default: every version's; one version alone
+            is also the reference, as ``version``).
         server: The URL of the server for ``env`` (default: the running one; none: the log).
         bins: Equal-width cuts between the reference's p1 and p99 added to the gate's decile
             edges (numeric columns; PSI and JS are on the deciles whatever ``bins``).
+        version: Measure against this version's reference, its columns (a feature only a canary
+            has) and its drift gate's threshold; its rows only unless ``versions`` says otherwise
+            (default: the serving version's reference; a version nothing serves any more is fine).
 
     Returns:
         A :class:`~rollbackkit.analysis.drift_series.DriftSeries`.
@@ -100,12 +106,15 @@ def drift_over_time(
     registry = Repository(repo)
     name, env = validate_name(name), validate_name(env, "environment name")
     require_known(registry, name, env)
+    chosen = version or (versions[0] if versions is not None and len(versions) == 1 else None)
     serving = Deployments(registry).serving(name, env)
-    if serving is None:
+    if chosen is None and serving is None:
         raise VersionNotFound(
-            f"Nothing serves {name} in {env}: there is no reference to compare with.", "Deploy a version first."
+            f"Nothing serves {name} in {env}: there is no reference to compare with.",
+            "Deploy a version first, or name one: version='vX.Y.Z'.",
         )
-    bundle = describe(registry, resolve(registry, f"{name}@{serving.version}"))
+    measured = chosen or (serving.version if serving is not None else "")
+    bundle = describe(registry, resolve(registry, f"{name}@{measured}"))
     shown, log_column, output, reference = _target(bundle, column)
     if by is not None and by == shown:
         raise InvalidInput(f"column={shown!r} is also the slice column (by).", "Slice by another column.")
@@ -121,7 +130,7 @@ def drift_over_time(
         "end": _iso(until if until is not None or since is None else datetime.now(UTC), "until"),
         "windows": FINE_WINDOWS if windows is None else windows,
         "by": by,
-        "versions": versions,
+        "versions": versions if versions is not None or chosen is None else [bundle.version],
         "output": output,
     }
     found = _binned(registry, url, name, env, fields)
@@ -209,7 +218,7 @@ def _series(
     return drift_series(
         column, metric, binning, np.array([c for c, _ in sides]), np.asarray(found["counts"], dtype="int64"),
         np.asarray(found["missing"], dtype="int64"), windows, slices,
-        version=bundle.version, by=by, threshold=_threshold(bundle, column, metric), notes=notes,
+        version=bundle.version, by=by, threshold=_threshold(bundle, column, metric, by), notes=notes,
         ref_missing=np.array([m for _, m in sides]), sums=sums, per_slice_reference=per_slice,
         ref_sums=np.array([bin_sums(part, binning) for part in parts]) if binning.kind == "numeric" else None,
     )  # fmt: skip
@@ -243,11 +252,17 @@ def _slice_references(
     return [values if part.dropna().empty else part for part in parts], notes
 
 
-def _threshold(bundle: BundleDescription, column: str, metric: str) -> float | None:
-    """The ``max`` of a drift gate on ``column`` with this metric (None when no gate declares one)."""
+def _threshold(bundle: BundleDescription, column: str, metric: str, by: str | None = None) -> float | None:
+    """The ``max`` of ``bundle``'s drift gate on ``column`` with this metric: sliced by ``by``, the
+    slice gate by that column first (None when no gate declares one)."""
     primary = bundle.schema.output.primary
-    for gate in (bundle.gates or {}).get("gates") or []:
-        if not isinstance(gate, dict) or gate.get("metric", "psi") != metric or "max" not in gate:
+    gates = [g for g in (bundle.gates or {}).get("gates") or [] if isinstance(g, dict) and "max" in g]
+    for gate in gates:
+        sliced = gate.get("kind") == "slice" and by is not None and gate.get("by") in (by, [by])
+        if sliced and gate.get("metric") == metric and (gate.get("column") or primary) == column:
+            return float(gate["max"])
+    for gate in gates:
+        if gate.get("metric", "psi") != metric:
             continue
         kind = gate.get("kind")
         if kind == "prediction_drift" and (gate.get("column") or primary) == column:

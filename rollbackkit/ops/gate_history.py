@@ -16,6 +16,7 @@ from typing import Any
 
 from rollbackkit.analysis.gatecontext import THRESHOLD_KEYS
 from rollbackkit.analysis.times import when
+from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.ops.predictions import has_log, log_server
 from rollbackkit.ops.timeline import RollbackMark, rollback_marks
@@ -65,7 +66,7 @@ class GateSeries:
 
 
 @dataclass(frozen=True)
-class GateHistory:
+class GateHistory(HasCard):
     """The watchdog's evaluations of NAME in ENV, oldest first, and the rollbacks among them.
 
     Attributes:
@@ -102,6 +103,12 @@ class GateHistory:
             for seen in evaluation.gates:
                 found.setdefault(seen.name, []).append((evaluation, seen))
         return {name: _series(pairs) for name, pairs in found.items()}
+
+    def card(self) -> Card:
+        """Each gate's last status and failures, the rollbacks."""
+        from rollbackkit.ops.result_cards import gate_history_card
+
+        return gate_history_card(self)
 
     def thinned(self, most: int) -> GateHistory:
         """At most ``most`` evaluations: every change of decision (or deployment) with the one

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from rollbackkit.bundle.compat import Adaptation
+from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import InvalidInput, RollbackRefused
 from rollbackkit.ops.log_results import AffectedRows
 from rollbackkit.ops.plans import leaving_assignments, planned_rows
@@ -50,12 +51,15 @@ if TYPE_CHECKING:
     from rollbackkit.analysis.preview import SliceDelta, Transition
     from rollbackkit.bundle.model import BundleDescription, LoadedBundle
 
+TARGET_WORDS = "to_version='vX.Y.Z'"
+"""How a preview's hints name a target (the API's and the panel's words; a runbook says ``-p to_version=``)."""
+
 SAMPLE = 2000
 """The latest answered rows a preview scores per leaving version, by default."""
 
 
 @dataclass(frozen=True)
-class RollbackPreview:
+class RollbackPreview(HasCard):
     """What rolling ``name`` in ``env`` back to ``to_version`` would change.
 
     Attributes:
@@ -93,6 +97,12 @@ class RollbackPreview:
     where: str = LOADED
     done: bool = False
     note: str | None = None
+
+    def card(self) -> Card:
+        """The flip share, the versions losing traffic, the slices and the most frequent flips."""
+        from rollbackkit.ops.result_cards import preview_card
+
+        return preview_card(self)
 
     @property
     def _main(self) -> VersionPreview | None:
@@ -220,7 +230,7 @@ def preview_rollback(
         raise InvalidInput(
             f"sample must be 1-{MAX_SAMPLE:,}, not {sample}.", "Pass the number of latest rows to score."
         )
-    target = rollback_target(registry.paths.root, name, env, to_version)
+    target = rollback_target(registry.paths.root, name, env, to_version, flag=TARGET_WORDS)
     state = Deployments(registry).state(name, env)
     target_info = describe(registry, resolve(registry, f"{name}@{target}"))
     leaving = _leaving(registry, state, name, env, target)

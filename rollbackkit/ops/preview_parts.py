@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from rollbackkit.analysis.class_proba import SERVED_CLASS, has_class_probas, served_class_proba
 from rollbackkit.analysis.preview import (
     SliceDelta,
     Transition,
@@ -144,6 +145,8 @@ def comparison(served: BundleDescription, target: BundleDescription, threshold: 
     if threshold is not None and numeric is None:
         mismatch = f"{served.info.tag} has no {after.primary!r} output to put the threshold on"
     classifier = threshold is None and after.kind == "classification" and before.kind == "classification"
+    if numeric is None and classifier and mismatch is None and has_class_probas(before.columns, after.columns):
+        numeric = SERVED_CLASS  # a multiclass model: deltas of the probability of the class served
     return Comparison(threshold, numeric, mismatch, classifier)
 
 
@@ -163,7 +166,10 @@ def compare(
     flips = flipped(*decided) if decided is not None else None
     missing = one_sided(*decided) if decided is not None else None
     shared = numeric and column is not None
-    slices = deltas_by_slice(before[column] if shared else None, after[column] if shared else None, flips, by, missing)
+    old, new = (before[column], after[column]) if shared else (None, None)
+    if column == SERVED_CLASS and "prediction" in before:
+        old, new = served_class_proba(before, after)
+    slices = deltas_by_slice(old, new, flips, by, missing)
     changes = transitions(*decided) if decided is not None else []
     return slices[0].flip_share, slices, changes, rule.mismatch
 

@@ -13,7 +13,9 @@ from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.repository import Repository
 
 
-def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None) -> str:
+def rollback_target(
+    repo: str | Path, name: str, env: str, to: str | None = None, *, flag: str = "-p to_version=VERSION"
+) -> str:
     """The runbook's rollback target, by the one rule (:meth:`Deployments.rollback_target`).
 
     When the latest assignment already is a rollback and ``to`` is empty or names the
@@ -27,6 +29,8 @@ def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None
         name: The bundle name.
         env: The environment.
         to: The runbook's ``to_version`` parameter (None or empty: the rule's target).
+        flag: How a hint names a target (the runbook's ``-p to_version=VERSION``; the Python API's
+            ``to_version='vX.Y.Z'``).
 
     Returns:
         The version (``vX.Y.Z``) to roll back to, or the one now serving after a rollback.
@@ -42,7 +46,7 @@ def rollback_target(repo: str | Path, name: str, env: str, to: str | None = None
     done = state.canary is None and bool(state.last_rolled_back_from)
     if done and state.version is not None and to in (None, "", state.version):
         return state.version
-    return deployments.rollback_target(name, env, to or None, flag="-p to_version=VERSION").version
+    return deployments.rollback_target(name, env, to or None, flag=flag).version
 
 
 def rolled_back_from(repo: str | Path, name: str, env: str, target: str) -> str | None:

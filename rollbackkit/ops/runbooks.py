@@ -221,6 +221,7 @@ def _execute(
         cwd=str(cwd),
         execution_timeout=timeout,
         rollbackkit_progress=progress,
+        store_widget_state=False,  # an audit record: outputs only, never ~5 MB of plotly.js per FigureWidget
     )
 
 

@@ -7,6 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from rollbackkit.analysis.times import when as moment_of
+from rollbackkit.cards import Card, HasCard
 from rollbackkit.ops.serving_now import Role, ServingNow
 
 __all__ = ["EventKind", "Role", "ServingNow", "Span", "Timeline", "TimelineEvent", "TimelineRunbook"]
@@ -79,7 +81,7 @@ class TimelineEvent:
 
 
 @dataclass(frozen=True)
-class Timeline:
+class Timeline(HasCard):
     """Which version served ``name`` in ``env`` when, at what share, and why it changed.
 
     Attributes:
@@ -117,11 +119,22 @@ class Timeline:
             f"(environments with history: {known})."
         )
 
-    def share_at(self, when: datetime) -> dict[str, float]:
-        """Each version's share of traffic at ``when`` (shadows left out: they take none)."""
+    def card(self) -> Card:
+        """What serves now, the span, events by kind and the last events."""
+        from rollbackkit.ops.result_cards import timeline_card
+
+        return timeline_card(self)
+
+    def share_at(self, when: datetime | str) -> dict[str, float]:
+        """Each version's share of traffic at ``when`` (shadows left out: they take none).
+
+        At or after :attr:`end` it is what serves at the end (``share_at(now)``: what serves now);
+        a naive time or ISO text is read by the one rule (:func:`rollbackkit.analysis.times.when`).
+        """
+        moment = min(moment_of(when, "when").to_pydatetime(), self.end)
         return {
             version: span.share
             for version, spans in self.spans.items()
             for span in spans
-            if span.role != "shadow" and span.start <= when < span.end
+            if span.role != "shadow" and span.start <= moment and (moment < span.end or span.end == self.end)
         }

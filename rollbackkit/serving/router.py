@@ -32,9 +32,11 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.analysis.parity import ATOL, RTOL
-from rollbackkit.bundle.compat import Adaptation, Thresholds, check
+from rollbackkit.bundle.compat import Adaptation, check
 from rollbackkit.errors import IncompatibleInput, RoutingError, WarmupError
 from rollbackkit.serving.heap import settle_heap
+from rollbackkit.serving.request_check import RESERVED_COLUMNS as RESERVED_COLUMNS  # importable here as before
+from rollbackkit.serving.request_check import Refusal, refused_values, request_verdict
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.model import LoadedBundle
@@ -138,7 +140,7 @@ class Router:
             slots=(("blue", None), ("green", None)), live=None, canary=None, percent=0, since=_now(), generation=0
         )
         self._lock = threading.Lock()
-        self._adaptations: OrderedDict[tuple[Any, ...], Adaptation | _Refusal] = OrderedDict()
+        self._adaptations: OrderedDict[tuple[Any, ...], Adaptation | Refusal] = OrderedDict()
         self._adapt_lock = threading.Lock()
 
     @property
@@ -361,7 +363,7 @@ class Router:
         except IncompatibleInput:
             raise
         except Exception:
-            refused = _refused_values(slot.bundle, frame)
+            refused = refused_values(slot.bundle, frame)
             if refused is None:
                 raise  # a well-formed, compatible request: the model failed
             raise refused from None
@@ -384,12 +386,12 @@ class Router:
             if cached is not None:
                 self._adaptations.move_to_end(key)
         if cached is None:
-            cached = _verdict(bundle, frame)
+            cached = request_verdict(bundle, frame)
             with self._adapt_lock:
                 self._adaptations[key] = cached
                 while len(self._adaptations) > _CACHE_SIZE:
                     self._adaptations.popitem(last=False)
-        if isinstance(cached, _Refusal):
+        if isinstance(cached, Refusal):
             raise cached.error()
         return cached
 
@@ -406,86 +408,3 @@ class Router:
             "since": state.since,
             "generation": state.generation,
         }
-
-
-RESERVED_COLUMNS = frozenset({"request_id", "row"})
-"""Column names the prediction log's input tables use for their keys (compared in lower case)."""
-
-
-@dataclass(frozen=True)
-class _Refusal:
-    """A cached refusal: the message and columns of the IncompatibleInput to raise."""
-
-    message: str
-    hint: str
-    columns: tuple[str, ...]
-
-    def error(self) -> IncompatibleInput:
-        """A fresh exception (a cached one would keep every request it was raised in alive)."""
-        return IncompatibleInput(self.message, self.hint, list(self.columns))
-
-
-def _verdict(bundle: LoadedBundle, frame: pd.DataFrame) -> Adaptation | _Refusal:
-    """The adaptation for ``frame``'s columns and dtypes, or why it is refused."""
-    names = [c if isinstance(c, str) else None for c in frame.columns]
-    lowered = [n.lower() for n in names if n is not None]
-    bad = sorted(
-        {repr(c) for c, n in zip(frame.columns, names, strict=True) if n is None or not n.strip() or "\x00" in n}
-        | {repr(n) for n in names if n is not None and n.lower() in RESERVED_COLUMNS}
-        | {repr(n) for n in names if n is not None and lowered.count(n.lower()) > 1}
-    )
-    if bad:
-        return _Refusal(
-            f"{bundle.info.tag} cannot take these column names: {', '.join(bad[:5])}"
-            + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-            + " (empty, repeated ignoring case, not text, or reserved by the prediction log: request_id, row).",
-            "Send each feature once, under the name it was trained with.",
-            tuple(bad[:20]),
-        )
-    try:
-        report = check(bundle.schema, frame, domain=False)
-    except Exception as exc:  # a frame the check cannot even read is the client's, never the model's
-        reason = str(exc).splitlines()[0] if str(exc) else ""
-        return _Refusal(
-            f"{bundle.info.tag} cannot read these features: {type(exc).__name__}: {reason}.",
-            "Send one value of a plain type per feature.",
-            (),
-        )
-    if report.verdict != "incompatible":
-        return report.adaptation
-    findings = [f for f in report.findings if f.severity == "incompatible"]
-    return _Refusal(
-        f"{bundle.info.tag} cannot score these features: "
-        + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in findings[:10])
-        + (f"; and {len(findings) - 10} more" if len(findings) > 10 else "")
-        + ".",
-        "Send the columns the version was trained on (see rollbackkit check).",
-        tuple(sorted({f.column for f in findings})),
-    )
-
-
-_STRICT = Thresholds(unseen_category_share=0.0, far_out_of_range_share=0.0)
-
-
-def _refused_values(bundle: LoadedBundle, frame: pd.DataFrame) -> IncompatibleInput | None:
-    """Why the model could not score ``frame``, when its values are outside what it was trained on.
-
-    Asked only after the model raised: missing values where the version takes none, values
-    far outside the trained range (infinities included) or categories never seen. Then the
-    failure is the request's (a 422), not the model's; otherwise None.
-    """
-    try:
-        report = check(bundle.schema, frame, _STRICT, domain=True)
-    except Exception:  # the check itself cannot read the values: the model's failure stands
-        return None
-    findings = [f for f in report.findings if f.severity == "incompatible"]
-    if not findings:
-        return None
-    return IncompatibleInput(
-        f"{bundle.info.tag} cannot score these values: "
-        + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in findings[:5])
-        + (f"; and {len(findings) - 5} more" if len(findings) > 5 else "")
-        + ".",
-        "Send values in the range and categories the version was trained on, without missing values there.",
-        sorted({f.column for f in findings}),
-    )

@@ -39,7 +39,7 @@ from rollbackkit.serving.gate_history import GateRecorder
 from rollbackkit.serving.gatewindows import judge_candidate
 from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, Verdict, candidate, last_time
 from rollbackkit.serving.router import RoutingState, Slot
-from rollbackkit.serving.status import TrafficEvent
+from rollbackkit.serving.watchdog_telling import Teller, failed_names
 from rollbackkit.serving.watched import EVALUATION_FAILED, EvaluationErrors, Leader, Watched
 
 ERRORS_BEFORE_PAUSE = 3  # evaluations that raise in a row before the pause is told (paused)
@@ -56,9 +56,8 @@ class Watchdog:
     def __init__(self, environment: Watched, clock: Callable[[], datetime] | None = None) -> None:
         self.environment = environment
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-        self._alerted: set[str] = set()
-        self._failing: set[str] = set()  # deployments whose gate-failed was told (until they pass again)
-        self._pauses: set[str] = set()  # deployments whose current pause was told
+        self.teller = Teller(environment)
+        """Journals and notifies (each notice once per episode)."""
         self._error_streak = 0  # evaluations that raised in a row (a pause is told after ERRORS_BEFORE_PAUSE)
         self._hooks: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -146,12 +145,16 @@ class Watchdog:
         if env.router.state.generation != state.generation:
             return None  # an operator moved traffic meanwhile: judge the new state next time
         public = report.summary(public=True)  # what leaves the server (notifications): no slice's value
+        if report.decision != "error":
+            self._error_streak = 0
         if report.decision == "rollback":  # gate-failed only when traffic stays (an auto-rollback says the gates)
             result = self._roll_back(slot, report, rollout, state.generation)
-            self._tell(slot, report.decision, public, None, rolled_back=result is not None, failed=failed_names(report))
+            self.teller.tell(
+                slot, report.decision, public, None, rolled_back=result is not None, failed=failed_names(report)
+            )
             return result
         paused = told if _paused(rollout) else None  # public words: the full ones stay in /status
-        self._tell(slot, report.decision, public, paused)
+        self.teller.tell(slot, report.decision, public, paused)
         if rollout is not None and rollout.state == "advancing":
             return self._advance(slot, rollout, state.generation)
         return None
@@ -300,32 +303,6 @@ class Watchdog:
                 self.leadership.record(self.environment.last_report)
             return None
 
-    def _tell(
-        self, slot: Slot, decision: str, gates: str, paused: str | None, *, rolled_back: bool = False,
-        failed: tuple[str, ...] = (),
-    ) -> None:  # fmt: skip
-        """Tell the listeners once when a deployment's decision becomes rollback and traffic stays
-        (``gate-failed``; again only after a pass), once per pause of its rollout (``paused``;
-        each target sends it after its ``pause_grace``), and when a told pause ends (``resumed``).
-        ``gates`` and ``paused`` leave the server (notifications): public words, no slice's value."""
-        env, tag, version = self.environment, slot.deployment, slot.bundle.version
-        if decision != "error":
-            self._error_streak = 0
-        if decision == "rollback" and tag not in self._failing:
-            self._failing.add(tag)
-            if not rolled_back:
-                failed_at = TrafficEvent("gate-failed", env.name, env.env, version, tag=tag, reason=gates, gates=gates)
-                env.notify(replace(failed_at, failed_gates=failed))
-        elif decision in ("pass", "warn"):
-            self._failing.discard(tag)
-        if paused is None or decision == "rollback":
-            if tag in self._pauses and decision != "rollback":
-                env.notify(TrafficEvent("resumed", env.name, env.env, version, tag=tag))
-            self._pauses.discard(tag)
-        elif tag not in self._pauses:
-            self._pauses.add(tag)
-            env.notify(TrafficEvent("paused", env.name, env.env, version, tag=tag, reason=paused))
-
     def _evaluation_failed(self, error: str) -> None:
         """Count the error, stop the bake, and say in the gate report that the rollout waits on it."""
         env = self.environment
@@ -343,14 +320,14 @@ class Watchdog:
             self._error_streak += 1
             if self._error_streak >= ERRORS_BEFORE_PAUSE:  # one failed evaluation is no news; several are
                 said = f"{EVALUATION_FAILED} {self._error_streak} times in a row ({error.partition(':')[0]})"
-                self._tell(slot, "error", "", said)  # the pause only; its words leave the server: no exception text
+                self.teller.tell(slot, "error", "", said)  # the pause only; it leaves the server: no exception text
 
     def _complete_bake(self, slot: Slot) -> None:
         """Promote a full deploy's staged rows: its gates passed for the whole bake."""
         env = self.environment
         if env.log is None or not self._baking(slot):
             return
-        self._journal("bake-complete", slot, rows_promoted=env.log.promote(slot.deployment))
+        self.teller.journal("bake-complete", slot, rows_promoted=env.log.promote(slot.deployment))
 
     def _roll_back(
         self, slot: Slot, report: GateReport, rollout: Rollout | None, generation: int
@@ -362,7 +339,7 @@ class Watchdog:
             env.deployments.rollback_target(env.name, env.env)
         except RollbackRefused as exc:
             last["rollback"] = f"none: {exc.message}"
-            self._breach_without_target(slot, report, exc.message)
+            self.teller.breach_without_target(slot, report, exc.message)
             return None
         breach = time.perf_counter()
         try:
@@ -380,7 +357,7 @@ class Watchdog:
             last |= {"rollout": replace(rollout, state="rolled-back", paused=None).to_dict(), "paused": None}
         result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)
         result["report"] = last
-        self._journal(
+        self.teller.journal(
             "gate-breach",
             slot,
             gates=report.summary(),
@@ -394,25 +371,6 @@ class Watchdog:
             hook.start()
             self._hooks.append(hook)
         return result
-
-    def _journal(self, event: str, slot: Slot, **extra: Any) -> None:
-        """Journal ``event`` about the deployment in ``slot`` (name, env, version, deployment, ``extra``)."""
-        env = self.environment
-        said = {"name": env.name, "env": env.env, "version": slot.bundle.version, "deployment": slot.deployment}
-        env.journal.append(event, **said, **extra)
-
-    def _breach_without_target(self, slot: Slot, report: GateReport, why: str) -> None:
-        """Journal and announce, once per deployment, a failed gate that moved no traffic."""
-        env = self.environment
-        if slot.deployment in self._alerted:
-            return
-        self._alerted.add(slot.deployment)
-        name, version, gates = env.name, slot.bundle.version, report.summary(public=True)
-        failed = failed_names(report)
-        said = {"gates": report.summary(), "failed_gates": list(failed)}
-        self._journal("gate-breach", slot, **said, rolled_back=False, reason=why)
-        breach = TrafficEvent("gate-breach", name, env.env, version, tag=slot.deployment, reason=why, gates=gates)
-        env.notify(replace(breach, failed_gates=failed))
 
     def _after_rollback(self, result: dict[str, Any]) -> None:
         """Run the environment's after-rollback hook; a failure is counted, never raised into serving."""
@@ -470,11 +428,6 @@ def _verdict(report: GateReport) -> Verdict:
 def _paused(rollout: Rollout | None) -> str | None:
     """Why the rollout waits (None: it does not)."""
     return rollout.paused if rollout is not None and rollout.state == "paused" else None
-
-
-def failed_names(report: GateReport) -> tuple[str, ...]:
-    """The names of ``report``'s failed rollback gates (a warn gate's failure moves no traffic), sorted."""
-    return tuple(sorted({g.name for g in report.failed if g.severity == "rollback"}))
 
 
 def _why_paused(report: GateReport, window: pd.DataFrame, began: str | None, *, public: bool = False) -> str:

@@ -34,7 +34,7 @@ DETAIL_POINTS = 600
 
 
 class DriftOverTimePanel(widgets.VBox):
-    """Drift of one logged column over time against the serving version's reference.
+    """Drift of one logged column over time against the serving version's (or ``version``'s) reference.
 
     Args:
         repo: Any path inside the project.
@@ -45,6 +45,8 @@ class DriftOverTimePanel(widgets.VBox):
         windows: Equal time windows (1 to :data:`MAX_WINDOWS`; None: windows of about equal row
             counts, each with enough rows: :func:`~rollbackkit.ops.drift_series.drift_over_time`).
         by: A feature (or ``version``) to slice by.
+        version: Measure this version's rows against ITS reference, with its gate's threshold (a
+            canary's; None: the serving version's reference, every version's rows).
         live: Refresh every ``live`` seconds (a Live toggle; None: no refresh).
 
     Attributes:
@@ -62,16 +64,17 @@ class DriftOverTimePanel(widgets.VBox):
         metric: str = "psi",
         windows: int | None = None,
         by: str | None = None,
+        version: str | None = None,
         live: float | None = None,
     ) -> None:
         import plotly.graph_objects as go
 
         self.repo, self.name, self.env, self.column, self.metric, self.by = repo, name, env, column, metric, by
-        self.windows = windows
+        self.windows, self.version = windows, version
         self.series: DriftSeries | None = None
         self.selected: tuple[int, int] | None = None
         self.message, self.notes = widgets.HTML(), widgets.HTML()
-        keep = f"{name}/{env}/{column}/{metric}/{by}"  # uirevision: a live refresh keeps the user's zoom
+        keep = f"{name}/{env}/{column}/{metric}/{by}/{version}"  # uirevision: a live refresh keeps the user's zoom
         self.line = go.FigureWidget(
             layout=go.Layout(height=280, margin={"t": 40, "b": 30}, hovermode="closest", uirevision=keep)
         )
@@ -101,8 +104,9 @@ class DriftOverTimePanel(widgets.VBox):
         if self.windows is not None and not 1 <= int(self.windows) <= MAX_WINDOWS:
             raise InvalidInput(f"windows={self.windows} is out of range.", f"Use 1 to {MAX_WINDOWS} windows.")
         return drift_over_time(
-            self.repo, self.name, self.env, self.column, metric=self.metric, windows=self.windows, by=self.by
-        )
+            self.repo, self.name, self.env, self.column, metric=self.metric, windows=self.windows, by=self.by,
+            version=self.version,
+        )  # fmt: skip
 
     def refresh(self) -> None:
         """Read the log again and redraw (an error is one line in the panel)."""
@@ -164,7 +168,9 @@ class DriftOverTimePanel(widgets.VBox):
         if self.series is None:
             return
         if slice_ not in self.series.slices or not 0 <= window < len(self.series.windows):
-            self.detail_title.value = error_html(ValueError(f"No cell {slice_!r} at window {window}."))
+            last = len(self.series.windows) - 1
+            hint = f"Pick a slice of {self.series.slices} and a window 0-{last}."
+            self.detail_title.value = error_html(InvalidInput(f"No cell {slice_!r} at window {window}.", hint))
             return
         self.selected = (self.series.slices.index(slice_), window)
         self._draw_detail()
@@ -177,8 +183,8 @@ class DriftOverTimePanel(widgets.VBox):
         ecdf = self.view.value == "ECDF" and series.kind == "numeric"
         with self.detail_figure.batch_update():
             self.detail_figure.data = []
-            for name, y in zip(("reference", "window"), series.shares(i, w), strict=True):
-                self.detail_figure.add_trace(detail_trace(series, name, y, ecdf))
+            for trace in detail_traces(series, i, w, ecdf):
+                self.detail_figure.add_trace(trace)
             self.detail_figure.layout.yaxis.title = (
                 "ECDF" if ecdf else "share of rows per unit" if series.kind == "numeric" else "share of rows"
             )
@@ -209,20 +215,45 @@ def notes_html(series: DriftSeries) -> str:
     return f"<small>{html.escape('; '.join(parts))}</small>"
 
 
-def detail_trace(series: DriftSeries, name: str, shares: np.ndarray, ecdf: bool) -> Any:
-    """One side of the selected cell: category shares, a numeric density on the value axis, or an ECDF."""
+def detail_traces(series: DriftSeries, slice_: int, window: int, ecdf: bool) -> list[Any]:
+    """The selected cell against its reference: category shares, numeric densities, or ECDFs.
+
+    Numeric bins are drawn over :meth:`~rollbackkit.analysis.drift_bins.Binning.spans`: values below
+    the reference's p1 or above its p99 sit where their mean is (the log's per-bin sums), never
+    piled into the reference's outer bin as a spike."""
+    ref_sums = None if series.ref_sums is None else series.ref_sums[slice_]
+    sums = None if series.sums is None else series.sums[slice_, window]
+    sides = zip(
+        ("reference", "window"), series.shares(slice_, window),
+        (series.reference[slice_], series.counts[slice_, window]), (ref_sums, sums), strict=True,
+    )  # fmt: skip
+    return [detail_trace(series, name, y, ecdf, counts, bin_sums) for name, y, counts, bin_sums in sides]
+
+
+def detail_trace(
+    series: DriftSeries,
+    name: str,
+    shares: np.ndarray,
+    ecdf: bool,
+    counts: np.ndarray | None = None,
+    sums: np.ndarray | None = None,
+) -> Any:
+    """One side of the selected cell (``counts`` and ``sums``: where its outer bins' values are)."""
     import plotly.graph_objects as go
 
     labels = series.binning.labels
     if series.kind != "numeric":
         return go.Bar(x=labels, y=shares, name=name, opacity=0.55)
-    lower, upper = series.binning.bounds
+    lower, upper = series.binning.bounds if counts is None else series.binning.spans(counts, sums)
     if ecdf:
         return go.Scatter(x=upper, y=np.cumsum(shares), name=name, mode="lines", line_shape="hv", text=labels)
+    texts = [*labels]
+    texts[0], texts[-1] = f"below the reference's p1 ({labels[0]})", f"above the reference's p99 ({labels[-1]})"
+    means = (lower + upper) / 2
     return go.Bar(
-        x=(lower + upper) / 2, y=shares / (upper - lower), width=upper - lower, name=name, opacity=0.55,
-        customdata=shares, text=labels, hovertemplate="%{text}: %{customdata:.1%} of rows<extra>" + name + "</extra>",
-        textposition="none",
+        x=means, y=shares / (upper - lower), width=upper - lower, name=name, opacity=0.55,
+        customdata=shares, text=[f"{t}, about {number(float(m))}" for t, m in zip(texts, means, strict=True)],
+        hovertemplate="%{text}: %{customdata:.1%} of rows<extra>" + name + "</extra>", textposition="none",
     )  # fmt: skip
 
 
@@ -232,32 +263,45 @@ def drawable(series: DriftSeries) -> DriftSeries:
     return series.coarser((MAX_POINTS - DETAIL_POINTS) // 2)
 
 
+def window_edges(series: DriftSeries) -> list[Any]:
+    """The windows' edges (``len(windows) + 1``: each start, then the last end): heatmap cells span them."""
+    return [*(start for start, _ in series.windows), series.windows[-1][1]]
+
+
+def window_centres(series: DriftSeries) -> list[Any]:
+    """Each window's middle: where a line point stands for the whole window (its span in the hover)."""
+    return [start + (end - start) / 2 for start, end in series.windows]
+
+
 def line_traces(series: DriftSeries) -> list[Any]:
-    """The metric per window, one line per slice (n and missing in the hover; low-n points hollow)."""
+    """The metric per window at the window's centre, one line per slice (the window's span, n and
+    missing in the hover; low-n points hollow)."""
     import plotly.graph_objects as go
 
-    starts = [start for start, _ in series.windows]
+    spans = [window_text(*w) for w in series.windows]
     return [
         go.Scatter(
-            x=starts, y=series.values[i], name=name, mode="lines+markers",
+            x=window_centres(series), y=series.values[i], name=name, mode="lines+markers", text=spans,
             marker={"symbol": np.where(series.low_n[i], "circle-open", "circle").tolist(), "size": 7},
             customdata=np.stack([series.n[i], series.missing[i]], axis=1),
-            hovertemplate="%{x} UTC<br>" + series.metric + " %{y:.4g}<br>n %{customdata[0]}, missing %{customdata[1]}",
+            hovertemplate="%{text}<br>" + series.metric + " %{y:.4g}<br>n %{customdata[0]}, missing %{customdata[1]}",
         )
         for i, name in enumerate(series.slices)
     ]  # fmt: skip
 
 
 def heatmap_trace(series: DriftSeries) -> Any:
-    """Slice x time cells of the metric from 0 (n and missing in the hover); low-n cells masked
-    (blank: their metric is mostly noise, their hover still says n)."""
+    """Slice x time cells of the metric from 0, each spanning its window's start to end (x: the
+    :func:`window_edges`; the window, n and missing in the hover); low-n cells masked (blank: their
+    metric is mostly noise, their hover still says n)."""
     import plotly.graph_objects as go
 
     custom = np.stack([series.n, series.missing, series.values], axis=2)
+    spans = [[window_text(*w) for w in series.windows]] * len(series.slices)
     return go.Heatmap(
-        z=np.where(series.low_n, np.nan, series.values), x=[start for start, _ in series.windows], y=series.slices,
+        z=np.where(series.low_n, np.nan, series.values), x=window_edges(series), y=series.slices, text=spans,
         colorscale="Reds", zmin=0, colorbar={"title": series.metric}, customdata=custom, hoverongaps=True,
-        hovertemplate="%{y} at %{x} UTC<br>" + series.metric
+        hovertemplate="%{y}, %{text}<br>" + series.metric
         + " %{customdata[2]:.4g}<br>n %{customdata[0]}, missing %{customdata[1]}<extra></extra>",
     )  # fmt: skip
 

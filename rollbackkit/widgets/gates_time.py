@@ -31,6 +31,8 @@ BOUND = MUTED
 LABELS = SECOND
 PER_EVALUATION = 6
 """Points one gate can send per evaluation: value (and its low/high band), bound, a failure, labelled rows."""
+STRIP = 44
+"""Pixels of the rollbacks' strip above the gates' plots (only when there is a rollback)."""
 
 
 def gates_figure(history: GateHistory) -> go.Figure:
@@ -46,15 +48,19 @@ def gates_figure(history: GateHistory) -> go.Figure:
     budget = max(2, (MAX_POINTS - 2 * len(history.rollbacks)) // (PER_EVALUATION * len(gates)))
     shown = history.thinned(budget)
     series = shown.series
+    strip = 1 if shown.rollbacks else 0  # the rollbacks on their own strip above the gates
+    height = max(260, 190 * len(gates)) + STRIP * strip
     figure = make_subplots(
-        rows=len(gates), cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.3 / len(gates)),
-        subplot_titles=[_title(series[g]) for g in gates], specs=[[{"secondary_y": True}] for _ in gates],
+        rows=len(gates) + strip, cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.3 / len(gates)),
+        subplot_titles=["rollbacks"] * strip + [_title(series[g]) for g in gates],
+        specs=[[{"secondary_y": True}] for _ in range(len(gates) + strip)],
+        row_heights=[STRIP / height] * strip + [(1 - STRIP * strip / height) / len(gates)] * len(gates),
     )  # fmt: skip
-    for row, gate in enumerate(gates, start=1):
+    for row, gate in enumerate(gates, start=1 + strip):
         _gate_traces(figure, series[gate], row)
     _rollbacks(figure, shown, len(gates))
     figure.update_layout(
-        height=max(260, 190 * len(gates)), margin={"l": 50, "r": 50, "t": 40, "b": 30}, hovermode="closest",
+        height=height, margin={"l": 50, "r": 50, "t": 40, "b": 30}, hovermode="closest",
         legend={"orientation": "h", "y": -0.06}, template="plotly_white",
         uirevision=f"{history.name}/{history.env}",  # a live refresh keeps the user's zoom and hidden traces
     )  # fmt: skip
@@ -100,7 +106,17 @@ def _gate_traces(figure: go.Figure, s: GateSeries, row: int) -> None:
                                   for lab, aw in zip(s.labelled, s.awaiting, strict=True)], hoverinfo="text"),
             row=row, col=1, secondary_y=True,
         )  # fmt: skip
-        figure.update_yaxes(title_text="labelled", row=row, col=1, secondary_y=True, rangemode="tozero")
+        top = max((v for v in s.labelled if v is not None), default=0)
+        figure.update_yaxes(title_text="labelled", row=row, col=1, secondary_y=True, rangemode="tozero",
+                            tick0=0, dtick=whole_step(top), tickformat=",d")  # fmt: skip
+
+
+def whole_step(top: float, ticks: int = 5) -> int:
+    """A tick step for counts up to ``top``: a whole 1, 2 or 5 times a power of ten, about ``ticks`` ticks."""
+    step = 1
+    while step * ticks < top:
+        step = step * 5 // 2 if str(step)[0] == "2" else step * 2
+    return step
 
 
 def _band(s: GateSeries) -> dict[str, Any] | None:
@@ -142,24 +158,24 @@ def _numeric(value: object) -> bool:
 
 
 def _rollbacks(figure: go.Figure, history: GateHistory, rows: int) -> None:
-    """A vertical line per rollback through every gate's plot, and a marker at the top carrying its reason."""
+    """A vertical line per rollback through every gate's plot, and its marker (the reason in hover) on
+    the rollbacks' own strip above them (row 1: never read as a gate's value)."""
     import plotly.graph_objects as go
 
     if not history.rollbacks:
         return
     for mark in history.rollbacks:
-        figure.add_vline(x=mark.time, line={"color": FAILED, "width": 1.5, "dash": "dot"}, row="all", col=1)
-    first = next(iter(history.series.values()))
-    top = max((v for v in first.values if v is not None), default=1.0)
+        for row in range(2, rows + 2):
+            figure.add_vline(x=mark.time, line={"color": FAILED, "width": 1.5, "dash": "dot"}, row=row, col=1)
     figure.add_trace(
         go.Scatter(
-            x=[m.time for m in history.rollbacks], y=[top] * len(history.rollbacks), mode="markers", name="rollback",
+            x=[m.time for m in history.rollbacks], y=[0.5] * len(history.rollbacks), mode="markers", name="rollback",
             marker={"symbol": "triangle-down", "size": 12, "color": FAILED},
             hovertext=[_rollback_words(m) for m in history.rollbacks], hoverinfo="text",
         ),
         row=1, col=1,
     )  # fmt: skip
-    del rows
+    figure.update_yaxes(visible=False, range=[0, 1], fixedrange=True, row=1, col=1)
 
 
 def _rollback_words(mark: Any) -> str:

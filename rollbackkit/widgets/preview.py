@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from rollbackkit.bundle.card_views import adaptation_said
-from rollbackkit.cards import ACCENT, FAIL, number
+from rollbackkit.cards import ACCENT, FAIL, clock, number
 from rollbackkit.widgets._common import Safe, badge, guarded, table
 
 if TYPE_CHECKING:
@@ -46,10 +46,11 @@ def preview_figure(p: RollbackPreview) -> go.Figure:
     from plotly.subplots import make_subplots
 
     names = [s.slice for s in p.slices]
+    scored = bool(p.slices) and p.slices[0].mean is not None  # no score both output: no empty right plot
     figure = make_subplots(
         rows=1,
-        cols=2,
-        subplot_titles=("decisions that flip", _delta_title(p)),
+        cols=2 if scored else 1,
+        subplot_titles=("decisions that flip", _delta_title(p)) if scored else ("decisions that flip",),
         horizontal_spacing=0.12,
     )
     if not p.slices:
@@ -66,10 +67,11 @@ def preview_figure(p: RollbackPreview) -> go.Figure:
             go.Bar(x=names, y=shares, name="flip share (%)", hovertext=hover, marker_color=FAIL), row=1, col=1
         )
         figure.update_yaxes(title_text="% of rows", rangemode="tozero", row=1, col=1)
-    if p.slices[0].mean is None:
+    if not scored:
         figure.add_annotation(
-            text="no score both versions output", showarrow=False, xref="x2 domain", yref="y2 domain", x=0.5, y=0.5
-        )
+            text="no score both versions output", showarrow=False, xref="paper", yref="paper", x=1, y=1.12,
+            xanchor="right", font={"size": 11}, opacity=0.75,
+        )  # fmt: skip
     else:
         means = [s.mean for s in p.slices]
         above = [None if s.mean is None or s.p95 is None else s.p95 - s.mean for s in p.slices]
@@ -108,7 +110,8 @@ def _headline(p: RollbackPreview) -> list[str]:
     ]
     for part in p.parts:
         share = "" if part.traffic is None else f"'s {part.traffic:g}% of traffic"
-        when = f", {html.escape(part.first)} to {html.escape(part.last)}" if part.first and part.last else ""
+        span = f"{clock(part.first, day=True)} to {clock(part.last)}" if part.first and part.last else ""
+        when = f", {html.escape(span)}" if span else ""
         lines.append(
             f"{_percent(part.flip_share)} of the {part.role} {html.escape(part.version)}{share} "
             f"(its latest {part.n} answered rows{when})"
