@@ -22,8 +22,9 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 PROCESS_COMMANDS = frozenset({"serve", "demo"})
 """Commands that run a server or a whole demo: always a real process."""
-PROCESS_ENV = frozenset({"ROLLBACKKIT_CRASH_AT"})
-"""Variables that make a command kill its own process (rollbackkit.locking.CRASH_ENV): a real process."""
+PROCESS_ENV = frozenset({"ROLLBACKKIT_CRASH_AT", "PYTHONPATH"})
+"""Variables that make a command kill its own process (rollbackkit.locking.CRASH_ENV) or change what it can
+import (a ``PYTHONPATH`` of stubs that hide an optional library): a real process."""
 
 
 def run_process_cli(
