@@ -263,11 +263,13 @@ class GateRecorder:
         if counted is not None:
             counted(f"gate history not recorded: {said}")
 
-    def evaluated(self, report: GateReport, *, deployment: str, version: str, role: str) -> None:
-        """Record one evaluation's tolerated report, as of now (building it never raises either)."""
+    def evaluated(
+        self, report: GateReport, *, deployment: str, version: str, role: str, at: datetime | None = None
+    ) -> None:
+        """Record one evaluation's tolerated report, as judged at ``at`` (default now; building it never raises)."""
         try:
-            at = datetime.now(UTC)
-            self.record(evaluation_of(report, deployment=deployment, version=version, role=role, at=at))
+            when = at or datetime.now(UTC)
+            self.record(evaluation_of(report, deployment=deployment, version=version, role=role, at=when))
         except Exception as exc:  # a report that cannot be recorded is counted, never raised
             self._failed(f"{type(exc).__name__}: {exc}")
 

@@ -127,7 +127,8 @@ class Watchdog:
         report, rollout, told = evaluated
         for broken in (g for g in report.gates if g.evidence.get("error")):
             self.errors.failed(f"gate {broken.name}: {broken.evidence.get('reason', 'error')}")
-        at = datetime.now(UTC).isoformat(timespec="milliseconds")  # how old it is (GET /analysis reuses it fresh)
+        judged = datetime.now(UTC)
+        at = judged.isoformat(timespec="milliseconds")  # how old it is (GET /analysis reuses it fresh)
         said = {"version": slot.bundle.version, "slot": slot.name, "deployment": slot.deployment, "evaluated_at": at}
         env.last_report = {**said, **report.to_dict()}
         env.last_report |= {"rollout": rollout.to_dict() if rollout else None, "paused": _paused(rollout)}
@@ -135,7 +136,10 @@ class Watchdog:
         try:
             return self._act(state, slot, report, rollout, told)
         finally:  # recorded once decided and acted on, by a background writer: never a wait before acting
-            self.history.evaluated(report, deployment=slot.deployment, version=slot.bundle.version, role=role)
+            # as judged (not after the rollback it led to): the history's times line up with the tags
+            self.history.evaluated(
+                report, deployment=slot.deployment, version=slot.bundle.version, role=role, at=judged
+            )
 
     def _act(
         self, state: RoutingState, slot: Slot, report: GateReport, rollout: Rollout | None, told: str | None

@@ -5,7 +5,7 @@ Notebook, Voila). Panels own no state: they call the API and re-render, and an e
 as a readable line inside the panel, never as a traceback.
 
 - :class:`VersionExplorer`: bundles and versions, and a pick of two to compare.
-- :class:`SchemaDiffPanel`: what changed between two versions, colour-coded.
+- :class:`SchemaDiffPanel`: what changed between two versions, by section, with reference distributions.
 - :class:`DriftPanel`: reference vs current distributions (histogram or ECDF), per slice.
 - :class:`DriftOverTimePanel`: a logged column's drift per time window and slice (line, heatmap, any cell's histogram).
 - :class:`GatesPanel`: each gate's status, observed vs threshold, evidence.
