@@ -29,6 +29,11 @@ FAMILIES = (
 """Modules that share a session story: canary_story.watched_rollback (a served canary scraped by a real
 Prometheus, one per worker) and demo_run.notified_demo (the demo, once per run: a second worker waits for it)."""
 
+LAST = ("tests/test_browser.py", "tests/test_jupyterlab.py")
+"""Modules that drive Chromium through pytest-playwright's session fixture, which leaves its event loop
+"running" in the worker's thread for the rest of the session (``asyncio.run`` then refuses, and a
+LiveControl would post to a loop nobody turns): they run after everything else."""
+
 _DURATION = re.compile(r"^\s*([\d.]+)s (?:setup|call|teardown)\s+(tests/\S+?\.py)::")
 
 
@@ -48,10 +53,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for module, index in first.items():
         starts[unit.get(module, module)] = min(index, starts.get(unit.get(module, module), index))
 
-    def key(item: pytest.Item) -> tuple[float, int, float, int]:
+    def key(item: pytest.Item) -> tuple[bool, float, int, float, int]:
         module = item.nodeid.split("::")[0]
         family = unit.get(module, module)
-        return -total[family], starts[family], -seconds.get(module, 0.0), first[module]
+        return module in LAST, -total[family], starts[family], -seconds.get(module, 0.0), first[module]
 
     items.sort(key=key)
 

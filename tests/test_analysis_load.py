@@ -25,6 +25,7 @@ from rollbackkit.serving.app import create_app
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.verdict import Verdict, Verdicts
 
+from .asyncs import run_async
 from .servers import TOKEN
 from .story import Case, build_project, records
 from .test_matrix import pipeline
@@ -54,7 +55,7 @@ def day(env: ServingEnvironment, *calls: tuple[str, str, dict[str, Any] | None])
         async with httpx.AsyncClient(transport=transport, base_url="http://in", timeout=60) as client:
             return list(await asyncio.gather(*(client.request(m, p, json=b) for m, p, b in calls)))
 
-    return asyncio.run(run())
+    return run_async(run())
 
 
 def predict(frame: pd.DataFrame, key: str) -> tuple[str, str, dict[str, Any]]:
@@ -89,7 +90,7 @@ def test_a_burst_of_polls_during_a_slow_evaluation_costs_one_and_predict_stays_f
                 latencies.append(time.perf_counter() - began)
             return answers, list(await asyncio.gather(*polls))
 
-    predicted, polled = asyncio.run(run())
+    predicted, polled = run_async(run())
     assert all(p.status_code == 200 for p in predicted)
     assert all(isinstance(a["prediction"], float) for a in predicted[0].json()["predictions"])  # a regressor
     assert max(latencies) < SLOW_S / 2, latencies  # /predict never queued behind the polls

@@ -59,12 +59,12 @@ def test_register_killed_after_each_step_leaves_no_half_version(
     dirty = [line[3:] for line in git(project, "status", "--porcelain", "--untracked-files=all").splitlines()]
     assert all(p.startswith("bundles/cancer/") or p == "dvc.yaml" for p in dirty), dirty
 
-    recovered = run_cli("recover", cwd=project)
+    recovered = run_cli("recover", cwd=project, process=True)  # after a kill: fresh processes, as an operator's
     assert recovered.returncode == 0, recovered.stderr
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
     assert Registry(project).load("cancer@v1.0.0").version == "v1.0.0"
 
-    retry = run_cli(*args, cwd=project)
+    retry = run_cli(*args, cwd=project, process=True)
     if step == "tagged":
         assert retry.returncode == 1 and "already registered" in retry.stderr
     else:

@@ -8,7 +8,6 @@ leader's last report and who leads in its ``/status``.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -30,6 +29,7 @@ from rollbackkit.serving.postgres.replicas import ReplicaTable
 from rollbackkit.serving.postgres.routing import RoutingTable
 from rollbackkit.serving.postgres.store import Store, open_store
 
+from .asyncs import run_async
 from .conftest import live_records
 from .story import wait
 
@@ -258,4 +258,4 @@ def _healthz(env: Any) -> httpx.Response:
         async with httpx.AsyncClient(transport=transport, base_url="http://replica") as client:
             return await client.get("/healthz")
 
-    return asyncio.run(get())
+    return run_async(get())

@@ -23,8 +23,22 @@ from rollbackkit.widgets.live import LiveControl
 from rollbackkit.widgets.serving_now import now_serving
 from rollbackkit.widgets.versions import SERVING_ROW, VersionExplorer
 
+from .asyncs import run_async
 from .story import Case, build_project, wait
 from .test_matrix import pipeline
+
+
+@pytest.fixture(autouse=True)
+def no_loop_in_the_test_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's own thread has no kernel loop: a loop "running" there is pytest-playwright's (left by a
+    browser test earlier in this worker), which never turns while a test waits. Threads that run an
+    asyncio scenario (:func:`.asyncs.run_async`) still find theirs."""
+    from rollbackkit.widgets import live
+
+    found = live._current_loop
+    monkeypatch.setattr(
+        live, "_current_loop", lambda: None if threading.current_thread() is threading.main_thread() else found()
+    )
 
 
 def html_in(widget: Any) -> str:
@@ -43,7 +57,7 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 def on_a_loop(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run ``scenario`` on a fresh asyncio loop, as ipykernel runs a cell on its loop."""
-    asyncio.run(asyncio.wait_for(scenario(), 20))
+    run_async(asyncio.wait_for(scenario(), 20))
 
 
 class Slow:

@@ -13,7 +13,6 @@ unreachability at once; a store that stops answering turns the replicas' picture
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import threading
@@ -38,6 +37,7 @@ from rollbackkit.serving.predlog import process
 from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.watchdog import failed_names
 
+from .asyncs import run_async
 from .servers import TOKEN, running_server
 from .story import ROWS_PER_REQUEST, Case, build_project, degraded, records, wait
 from .test_matrix import pipeline
@@ -247,7 +247,7 @@ class Client:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://in") as client:
                 return await client.request(method, path, **kwargs)
 
-        return asyncio.run(call())
+        return run_async(call())
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", path, **kwargs)

@@ -92,10 +92,10 @@ def test_the_watchdog_tells_a_pause_after_three_errors_in_a_row_and_a_gate_failu
     watchdog.tick()
     said = [(e.kind, e.reason) for e in told]  # the words leave the server: the exception's type, never its text
     assert said == [("paused", "evaluation failed 3 times in a row (ZeroDivisionError)")], said
-    watchdog._tell(slot, "pass", "", None)  # the evaluation works again: the pause ends
-    watchdog._tell(slot, "rollback", "drift", None, rolled_back=True)  # the auto-rollback carries the gates
-    watchdog._tell(slot, "pass", "", None)
-    watchdog._tell(slot, "rollback", "drift", None)  # nothing to roll back to: traffic stays
+    watchdog.teller.tell(slot, "pass", "", None)  # the evaluation works again: the pause ends
+    watchdog.teller.tell(slot, "rollback", "drift", None, rolled_back=True)  # the auto-rollback carries the gates
+    watchdog.teller.tell(slot, "pass", "", None)
+    watchdog.teller.tell(slot, "rollback", "drift", None)  # nothing to roll back to: traffic stays
     assert [e.kind for e in told] == ["paused", "resumed", "gate-failed"]
     environment.stop(wait=5)
 

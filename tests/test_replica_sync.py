@@ -11,7 +11,6 @@ that goes away stops nothing.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -45,6 +44,7 @@ from rollbackkit.serving.postgres.schema import ROW_TABLES
 from rollbackkit.serving.postgres.store import open_store
 from rollbackkit.serving.sync import ReplicaSync
 
+from .asyncs import run_async
 from .conftest import copy_project, shared_template
 from .story import widened
 from .test_matrix import MATRIX, pipeline, template
@@ -151,7 +151,7 @@ def _healthz(env: ServingEnvironment) -> httpx.Response:
         async with httpx.AsyncClient(transport=transport, base_url="http://replica") as client:
             return await client.get("/healthz")
 
-    return asyncio.run(get())
+    return run_async(get())
 
 
 def _tags(repo: Path) -> list[str]:

@@ -32,6 +32,7 @@ from rollbackkit.serving.scoring import _scored
 from rollbackkit.serving.shadow import InFlight
 from rollbackkit.serving.wire import encode_frame
 
+from .asyncs import run_async
 from .servers import TOKEN, Server, running_server
 from .story import SEGMENT, Case, build_project, records, wait
 
@@ -222,7 +223,6 @@ def test_a_model_failing_on_the_rows_is_a_500_counted_in_status_and_metrics(
     served_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The app in this process (the churn project, v1.0.0 live): its model raises on /admin/score."""
-    import asyncio
 
     from rollbackkit.serving.app import create_app
     from rollbackkit.serving.environment import ServingEnvironment
@@ -238,7 +238,7 @@ def test_a_model_failing_on_the_rows_is_a_500_counted_in_status_and_metrics(
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://in") as client:
                 return await client.request(method, path, headers={"Authorization": f"Bearer {TOKEN}"}, **options)
 
-        return asyncio.run(go())
+        return run_async(go())
 
     try:
         slot = env.router.state.slot(env.router.state.live)

@@ -150,7 +150,7 @@ ADMIN: dict[str, tuple[str, bytes, str]] = {
     "window: version a list": ("window", _raw({"version": ["v1.1.0"]}), "version"),
     "gates: an unknown version": ("gates", _raw({"version": "v9.9.9"}), "v9.9.9"),
     "drift: version an object": ("drift", _raw({"version": {"v": 1}}), "version"),
-    "drift: an unknown field": ("drift", _raw({"version": "v1.0.0", "env": "dev"}), "env"),
+    "drift: an unknown field": ("drift", _raw({"version": "v1.0.0", "stage": "dev"}), "stage"),
     "gate_history: version not a version": ("gate_history", _raw({"version": "v1.x"}), "v1.x"),
     "binned: column of 201 characters": (
         "binned",
