@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,3 +298,13 @@ def logged_template(served_template: Path, tmp_path_factory: pytest.TempPathFact
 def logged(logged_template: Path, tmp_path: Path) -> Path:
     """A private copy of ``logged_template``."""
     return copy_project(logged_template, tmp_path)
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time is America/New_York (EST in January, EDT in July)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

@@ -290,25 +290,15 @@ def test_each_slice_is_compared_with_the_same_slice_of_the_reference(wine: tuple
     assert not by_version.per_slice_reference and "vs the whole reference" in by_version.notes[0]
 
 
-def test_naive_times_are_local_and_since_alone_runs_up_to_now(
-    wine: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import time
-
+def test_naive_times_are_local_and_since_alone_runs_up_to_now(wine: tuple[Path, pd.DataFrame], new_york: None) -> None:
     import rollbackkit
     from rollbackkit.ops.drift_series import _iso
 
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    try:
-        assert _iso(datetime(2026, 3, 1, 7, 0), "since") == "2026-03-01T12:00:00+00:00"  # a notebook's local clock
-        assert _iso("2026-03-01T07:00:00", "since") == "2026-03-01T12:00:00+00:00"
-        assert _iso(pd.Timestamp("2026-03-01 13:00", tz="UTC"), "since") == "2026-03-01T13:00:00+00:00"
-        since = datetime.now() - timedelta(days=2)  # naive local, as datetime.now() gives it
-        series = rollbackkit.drift_over_time(wine[0], "model", "prod", windows=4, since=since)
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
+    assert _iso(datetime(2026, 3, 1, 7, 0), "since") == "2026-03-01T12:00:00+00:00"  # a notebook's local clock
+    assert _iso("2026-03-01T07:00:00", "since") == "2026-03-01T12:00:00+00:00"
+    assert _iso(pd.Timestamp("2026-03-01 13:00", tz="UTC"), "since") == "2026-03-01T13:00:00+00:00"
+    since = datetime.now() - timedelta(days=2)  # naive local, as datetime.now() gives it
+    series = rollbackkit.drift_over_time(wine[0], "model", "prod", windows=4, since=since)
     assert abs(series.windows[0][0] - (datetime.now(UTC) - timedelta(days=2))) < timedelta(minutes=1)
     assert abs(series.windows[-1][1] - datetime.now(UTC)) < timedelta(minutes=1)
 

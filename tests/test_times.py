@@ -4,8 +4,6 @@ honest across a daylight-saving change (``times.local`` under ``times.zone``'s h
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,16 +14,6 @@ from rollbackkit.registry.assignments import Assignment
 from rollbackkit.screens import times
 from rollbackkit.screens.status import ago, render, span, when
 from rollbackkit.serving.status import GateStatus
-
-
-@pytest.fixture
-def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Local time is America/New_York (EST in January, EDT in July)."""
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.mark.parametrize(

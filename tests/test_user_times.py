@@ -8,8 +8,6 @@ line naming the parameter.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,15 +19,6 @@ import rollbackkit
 from rollbackkit.analysis.times import when
 from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.bodies import GateHistoryBody
-
-
-@pytest.fixture
-def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_naive_times_are_local_and_aware_ones_kept(new_york: None) -> None:
