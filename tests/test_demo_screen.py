@@ -61,7 +61,7 @@ def _result() -> DemoResult:
 
 
 def test_the_demo_summary_fits_80_columns_in_plain_words() -> None:
-    from rollbackkit.cli import _demo_summary
+    from rollbackkit.cli.demo import _demo_summary
 
     out = io.StringIO()
     _demo_summary(Console(file=out, width=80, color_system=None), _result())

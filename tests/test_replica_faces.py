@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from rollbackkit.cli import NOT_EVERYWHERE, _assignment_out
+from rollbackkit.cli.serving import NOT_EVERYWHERE, _assignment_out
 from rollbackkit.errors import StoreNotCreated
 from rollbackkit.ops.results import AssignmentResult
 from rollbackkit.serving.environment import ServingEnvironment

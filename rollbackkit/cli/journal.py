@@ -1,0 +1,47 @@
+"""The journal's integrity: verify its hash chain; recover after killed commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rollbackkit.cli.common import JsonOpt, RepoOpt, open_registry, print_json, rich_console
+
+commands = typer.Typer()
+"""The journal's top-level command (``journal`` is a group)."""
+
+journal_app = typer.Typer(help="The append-only, hash-chained journal.", no_args_is_help=True)
+
+
+@journal_app.command("verify")
+def journal_verify(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Check the journal's hash chain: an edited, deleted or truncated line fails (exit 1)."""
+    from rollbackkit.registry.journal import Journal
+
+    journal = Journal(open_registry(repo).paths.journal)
+    problems = journal.verify()
+    if as_json:
+        print_json(
+            {
+                "ok": not problems,
+                "entries": len(journal.entries()),
+                "problems": [{"line": p.line, "problem": p.problem} for p in problems],
+            }
+        )
+    else:
+        for p in problems:
+            rich_console().print(f"[red]line {p.line}[/]: {p.problem}")
+        rich_console().print("[green]OK[/]" if not problems else "[red]FAILED[/]")
+    if problems:
+        raise typer.Exit(1)
+
+
+@commands.command()
+def recover(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Clean up after killed commands; move an unreadable journal tail or record aside (recorded)."""
+    done = open_registry(repo).recover()
+    if as_json:
+        print_json({"recovered": done is not None, "done": done})
+        return
+    rich_console().print(done or "Nothing to recover.")
