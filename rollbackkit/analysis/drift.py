@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from rollbackkit.analysis.series import as_labels, as_series, is_numeric, json_safe
 
@@ -335,14 +336,29 @@ class CategoricalDrift:
         return json_safe(out)
 
 
+MISSING_CATEGORY = "<missing>"
+"""The category missing values count as (the gate's categorical PSI/JS; the drift panels' too)."""
+
+
+def category_shares(
+    ref_counts: Any, cur_counts: Any, n_ref: int, n_cur: int
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The categorical PSI/JS's share vectors: every category either side counts (``ref_counts``
+    and ``cur_counts`` map a category's text to its rows, :data:`MISSING_CATEGORY` included),
+    sorted, each divided by its side's rows. The gate's one rule, which the drift panels reuse."""
+    ref_counts, cur_counts = pd.Series(ref_counts, dtype="float64"), pd.Series(cur_counts, dtype="float64")
+    categories = sorted(set(ref_counts.index) | set(cur_counts.index))
+    p = ref_counts.reindex(categories, fill_value=0).to_numpy(dtype="float64") / max(n_ref, 1)
+    q = cur_counts.reindex(categories, fill_value=0).to_numpy(dtype="float64") / max(n_cur, 1)
+    return categories, p, q
+
+
 def categorical_drift(reference: Any, current: Any, column: str | None = None) -> CategoricalDrift:
     """Category-share drift; missing values count as their own category."""
     ref, cur = as_series(reference, column), as_series(current, column)
-    ref_counts = ref.astype("object").where(ref.notna(), "<missing>").astype(str).value_counts()
-    cur_counts = cur.astype("object").where(cur.notna(), "<missing>").astype(str).value_counts()
-    categories = sorted(set(ref_counts.index) | set(cur_counts.index))
-    p = ref_counts.reindex(categories, fill_value=0).to_numpy(dtype="float64") / max(len(ref), 1)
-    q = cur_counts.reindex(categories, fill_value=0).to_numpy(dtype="float64") / max(len(cur), 1)
+    ref_counts = ref.astype("object").where(ref.notna(), MISSING_CATEGORY).astype(str).value_counts()
+    cur_counts = cur.astype("object").where(cur.notna(), MISSING_CATEGORY).astype(str).value_counts()
+    categories, p, q = category_shares(ref_counts, cur_counts, len(ref), len(cur))
     new = [c for c in categories if c not in ref_counts.index]
     new_share = float(cur_counts.reindex(new, fill_value=0).sum() / max(len(cur), 1))
     return CategoricalDrift(

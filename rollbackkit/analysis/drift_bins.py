@@ -11,7 +11,11 @@ The log bins its rows where it lives (SQL in DuckDB or PostgreSQL, mirrored by
   between p1 and p99 (those at least half a cut's width from the other edges: no sliver bins).
   NaN and None are counted as missing, never binned; +-inf go to the outer bins.
 - **Categorical bins**: the reference's categories (up to :data:`MAX_CATEGORIES`, as text:
-  booleans ``true``/``false``, integers in decimal), then one bin, :data:`OTHER`, for every other value.
+  booleans ``True``/``False``, integers in decimal), then one bin, :data:`OTHER`, for every other value.
+  The :data:`OTHER` bin's values are also counted one by one (:func:`other_counts`; the log sends
+  them as ``others``), so the drift series' PSI and JS count every category on its own, as the
+  gate does (:func:`rollbackkit.analysis.drift.category_shares`): a category the reference never
+  saw is never merged with another one.
 """
 
 from __future__ import annotations
@@ -177,3 +181,12 @@ def bin_sums(values: Any, binning: Binning) -> np.ndarray:
     index = bin_index(v, binning)
     keep = np.isfinite(v)
     return np.bincount(index[keep], weights=v[keep], minlength=binning.n_bins)
+
+
+def other_counts(values: Any, binning: Binning) -> dict[str, int]:
+    """Categorical: the rows of each value in the :data:`OTHER` bin, by its text (a category the
+    reference never saw, or one past its :data:`MAX_CATEGORIES`): what the PSI counts on its own."""
+    listed = set(binning.categories)
+    texts = [category_text(v) for v in _values(values, binning) if not is_missing(v)]
+    found = pd.Series([t for t in texts if t not in listed], dtype=object).value_counts()
+    return {str(k): int(n) for k, n in found.items()}

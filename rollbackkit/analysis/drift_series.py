@@ -11,10 +11,12 @@ window's PSI is the PSI the gate would compute on that window's rows:
   equal-width cuts for numbers; the reference's categories plus ``(other)``).
 - **Metrics**: ``psi`` and ``js`` as the gate computes them (:func:`~rollbackkit.analysis.drift.psi`,
   :func:`~rollbackkit.analysis.drift.js_distance`): numeric bins summed into the gate's decile
-  bins; categories with missing values as one more category (as the gate counts them; a new
-  category unseen in the reference shares the ``(other)`` bin). ``wasserstein``: Wasserstein-1
-  between the two binned distributions with each bin's mass at its mean (the log's per-bin sum;
-  without sums at the reference's bin mean, which caps the distance a far shift can show).
+  bins; every category on its own, missing values as one more (the gate's own share vectors,
+  :func:`~rollbackkit.analysis.drift.category_shares`: the ``(other)`` bin's values are counted
+  one by one, ``others``, so a category the reference never saw is its own category, as in the gate).
+  ``wasserstein``: Wasserstein-1 between the two binned distributions with each bin's mass at its
+  mean (the log's per-bin sum; without sums at the reference's bin mean, which caps the distance a
+  far shift can show).
   ``tail``: the share of a window's values below the reference p1 or above its p99.
   A window without a binned value has NaN; one with fewer than :attr:`DriftSeries.min_rows`
   rows is marked low-n (its metric is mostly sampling noise).
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -31,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from rollbackkit.analysis.drift import js_distance, psi
+from rollbackkit.analysis.drift import MISSING_CATEGORY, category_shares, js_distance, psi
 from rollbackkit.analysis.drift_bins import (
     INNER_BINS,
     MAX_CATEGORIES,
@@ -44,6 +47,7 @@ from rollbackkit.analysis.drift_bins import (
     category_text,
     is_missing,
     numeric_binning,
+    other_counts,
 )
 from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import InvalidInput
@@ -51,7 +55,7 @@ from rollbackkit.errors import InvalidInput
 __all__ = [
     "INNER_BINS", "MAX_CATEGORIES", "METRICS", "OTHER", "ROWS_PER_BIN", "Binning", "DriftSeries", "Metric",
     "bin_counts", "bin_index", "bin_sums", "categorical_binning", "category_text", "check_metric", "drift_series",
-    "is_missing", "metric_value", "numeric_binning", "psi_shares",
+    "is_missing", "metric_value", "numeric_binning", "other_counts", "psi_shares",
 ]  # fmt: skip
 
 Metric = Literal["psi", "js", "wasserstein", "tail"]
@@ -92,19 +96,45 @@ def metric_value(
     missing: int = 0,
     ref_sums: np.ndarray | None = None,
     sums: np.ndarray | None = None,
+    ref_others: Mapping[str, int] | None = None,
+    others: Mapping[str, int] | None = None,
 ) -> float:
     """One window's metric from the reference's and the window's counts (NaN when empty); missing
-    counts matter to categorical PSI/JS, per-bin sums to Wasserstein (see the module docstring)."""
+    counts matter to categorical PSI/JS, and so do the :data:`OTHER` bin's values one by one
+    (``ref_others``, ``others``: :func:`other_counts`), per-bin sums to Wasserstein (see the module docstring)."""
     check_metric(metric, binning)
     n, n_ref = float(np.sum(counts)), float(np.sum(reference))
     if n == 0 or n_ref == 0:
         return math.nan
+    if metric in ("psi", "js") and binning.kind == "categorical":
+        ref = category_counts(binning, reference, ref_missing, ref_others)
+        cur = category_counts(binning, counts, missing, others)
+        _, p, q = category_shares(ref, cur, int(sum(ref.values())), int(sum(cur.values())))
+        return psi(p, q) if metric == "psi" else js_distance(p, q)
     if metric in ("psi", "js"):
         p, q = psi_shares(binning, reference, ref_missing), psi_shares(binning, counts, missing)
         return psi(p, q) if metric == "psi" else js_distance(p, q)
     if metric == "tail":
         return float((counts[0] + counts[-1]) / n)
     return _wasserstein(binning, reference, counts, ref_sums, sums)
+
+
+def category_counts(
+    binning: Binning, counts: np.ndarray, missing: int = 0, others: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Categorical: rows per category text, as the gate counts them (missing values as
+    :data:`~rollbackkit.analysis.drift.MISSING_CATEGORY`): the listed categories, the :data:`OTHER`
+    bin's values one by one (``others``), and what ``others`` does not name as one :data:`OTHER`."""
+    found = {c: int(k) for c, k in zip(binning.categories, counts[:-1], strict=True) if k}
+    named = dict(others or {})
+    for text, k in named.items():
+        found[text] = found.get(text, 0) + int(k)
+    rest = int(counts[-1]) - sum(int(k) for k in named.values())
+    if rest > 0:
+        found[OTHER] = found.get(OTHER, 0) + rest
+    if missing:
+        found[MISSING_CATEGORY] = found.get(MISSING_CATEGORY, 0) + int(missing)
+    return found
 
 
 def _wasserstein(
@@ -151,6 +181,10 @@ class DriftSeries(HasCard):
     sums: np.ndarray | None = None
     ref_sums: np.ndarray | None = None
     per_slice_reference: bool = False
+    others: dict[tuple[int, int], dict[str, int]] = field(default_factory=dict)
+    """Categorical: ``(slice, window)``: the :data:`OTHER` bin's rows per value (:func:`other_counts`)."""
+    ref_others: list[dict[str, int]] = field(default_factory=list)
+    """Categorical: per slice, the reference's :data:`OTHER` bin rows per value."""
 
     def card(self) -> Card:
         """The worst cells (slice x window) and how many are over the threshold."""
@@ -202,12 +236,20 @@ class DriftSeries(HasCard):
         def merged(cells: np.ndarray) -> np.ndarray:
             return np.stack([cells[:, list(g)].sum(axis=1) for g in groups], axis=1)
 
+        others: dict[tuple[int, int], dict[str, int]] = {}
+        at = {w: k for k, g in enumerate(groups) for w in g}
+        for (i, w), values in self.others.items():
+            cell = others.setdefault((i, at[w]), {})
+            for text, k in values.items():
+                cell[text] = cell.get(text, 0) + k
+
         return drift_series(
             self.column, self.metric, self.binning, self.reference, merged(self.counts), merged(self.missing),
             [(self.windows[g[0]][0], self.windows[g[-1]][1]) for g in groups], self.slices,
             version=self.version, by=self.by, threshold=self.threshold, notes=[*self.notes, note],
             ref_missing=self.ref_missing, sums=None if self.sums is None else merged(self.sums),
-            ref_sums=self.ref_sums, per_slice_reference=self.per_slice_reference,
+            ref_sums=self.ref_sums, per_slice_reference=self.per_slice_reference, others=others,
+            ref_others=self.ref_others,
         )  # fmt: skip
 
     def coarser(self, most_cells: int) -> DriftSeries:
@@ -266,16 +308,19 @@ def drift_series(
     sums = None if sums is None else np.asarray(sums, dtype="float64").reshape(shape)
     ref_sums = extra.pop("ref_sums", None)
     ref_sums = None if ref_sums is None else np.array(np.broadcast_to(np.asarray(ref_sums, "float64"), reference.shape))
+    others: dict[tuple[int, int], dict[str, int]] = extra.pop("others", None) or {}
+    ref_others: list[dict[str, int]] = list(extra.pop("ref_others", None) or [])
+    ref_others = ref_others if len(ref_others) == shape[0] else [ref_others[0] if ref_others else {}] * shape[0]
     values = np.full(shape[:2], np.nan)
     for i in range(shape[0]):
         for j in range(shape[1]):
             values[i, j] = metric_value(
                 metric, binning, reference[i], counts[i, j], ref_missing=int(ref_missing[i]),
                 missing=int(missing[i, j]), ref_sums=None if ref_sums is None else ref_sums[i],
-                sums=None if sums is None else sums[i, j],
+                sums=None if sums is None else sums[i, j], ref_others=ref_others[i], others=others.get((i, j)),
             )  # fmt: skip
     return DriftSeries(
         column=column, metric=metric, windows=windows, slices=slices, values=values, n=counts.sum(axis=2),
         missing=missing, counts=counts, reference=reference, binning=binning, ref_missing=ref_missing,
-        sums=sums, ref_sums=ref_sums, **extra,
+        sums=sums, ref_sums=ref_sums, others=others, ref_others=ref_others, **extra,
     )  # fmt: skip

@@ -32,6 +32,7 @@ from rollbackkit.analysis.drift_series import (
     check_metric,
     drift_series,
     numeric_binning,
+    other_counts,
 )
 from rollbackkit.analysis.times import when
 from rollbackkit.bundle.model import BundleDescription
@@ -215,12 +216,18 @@ def _series(
     per_slice = groups is not None
     if binning.kind == "numeric" and sums is None:
         notes.append("wasserstein places a window's outer-bin mass at the reference's (it caps far shifts)")
+    others: dict[tuple[int, int], dict[str, int]] = {}
+    for s, w, text, k in found.get("others") or []:
+        others.setdefault((int(s), int(w)), {})[str(text)] = int(k)
+    if found.get("others_cut"):
+        notes.append(f"{found['others_cut']:,} rows of rare unseen categories counted as one (other)")
     return drift_series(
         column, metric, binning, np.array([c for c, _ in sides]), np.asarray(found["counts"], dtype="int64"),
         np.asarray(found["missing"], dtype="int64"), windows, slices,
         version=bundle.version, by=by, threshold=_threshold(bundle, column, metric, by), notes=notes,
         ref_missing=np.array([m for _, m in sides]), sums=sums, per_slice_reference=per_slice,
         ref_sums=np.array([bin_sums(part, binning) for part in parts]) if binning.kind == "numeric" else None,
+        others=others, ref_others=[other_counts(p, binning) for p in parts] if binning.kind == "categorical" else [],
     )  # fmt: skip
 
 

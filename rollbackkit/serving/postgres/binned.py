@@ -37,7 +37,8 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
         if not (b.is_feature(req, req.column, tables) or b.is_feature(req, req.by, tables)):
             source = b.source_sql(req, tables, _DIALECT)
             cur.execute(f"WITH r AS {rows} {b.counts_sql(req, source, lo, hi, _DIALECT)}", params)
-            groups = pd.DataFrame(cur.fetchall(), columns=["s", "w", "b", "n", "total"])
+            named = ["s", "w", "b", "n", "total"] + (["u"] if req.binning.kind == "categorical" else [])
+            groups = pd.DataFrame(cur.fetchall(), columns=named)
             return b.answer(req, groups, lo, hi)
         label = req.binning.kind == "categorical"
         output = f", {b.output_sql(req.column, _DIALECT, label=label)} AS o" if req.output else ""
@@ -76,7 +77,8 @@ def _feature_groups(
     lo: int,
     hi: int,
 ) -> pd.DataFrame:
-    """Grouped counts (``s``, ``w``, ``b``, ``n``; ``total``: the sum of finite values) from the decoded inputs."""
+    """Grouped counts (``s``, ``w``, ``b``, ``n``; ``total``: the sum of finite values; ``u``: a value
+    of the ``(other)`` category bin, as text) from the decoded inputs."""
     frame = scored_inputs(keys, blobs)
     n = len(frame)
     if req.output:  # sliced by a feature: the output comes along with the rows
@@ -87,12 +89,15 @@ def _feature_groups(
         values = frame[req.column]
     else:
         values = pd.Series([None] * n, dtype=object)
-    numbers = np.zeros(n)
+    numbers, other = np.zeros(n), pd.Series([None] * n, dtype=object)
     if req.binning.kind == "numeric":
         numbers = pd.Series(values).to_numpy(dtype="float64", na_value=np.nan)
         bins = bin_index(numbers, req.binning)
     else:
-        bins = bin_index(pd.Series(values).astype(object).to_numpy(), req.binning)
+        raw = pd.Series(values).astype(object).to_numpy()
+        bins = bin_index(raw, req.binning)
+        past = np.flatnonzero(bins == len(req.binning.categories))
+        other.iloc[past] = [category_text(v) for v in raw[past]]
     if req.by is None:
         slices: Any = [None] * n
     elif b.is_feature(req, req.by, tables):
@@ -106,7 +111,8 @@ def _feature_groups(
             "w": b.window_index(t_us, lo, hi, req.windows),
             "b": np.where(bins < 0, np.nan, bins),
             "total": np.where(np.isfinite(numbers), numbers, 0.0),
+            "u": other,
         }
     )
-    cells = groups.groupby(["s", "w", "b"], dropna=False, sort=False)
+    cells = groups.groupby(["s", "w", "b", "u"], dropna=False, sort=False)
     return cells.size().rename("n").to_frame().join(cells["total"].sum()).reset_index()

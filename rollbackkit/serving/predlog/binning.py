@@ -36,6 +36,10 @@ MAX_EDGES = 257
 MAX_CELLS = 1_000_000
 """Slices x windows x bins an answer may hold at most (its counts and sums: tens of MB of JSON)."""
 
+MAX_OTHERS = 100_000
+"""Categorical: ``others`` entries (slice, window, value of the ``(other)`` bin, rows) an answer holds at
+most, the largest first (past that, ``others_cut`` counts the rows left out: they count as one ``(other)``)."""
+
 ALL = "(all rows)"
 """The one slice without ``by``."""
 
@@ -242,11 +246,19 @@ def source_sql(req: BinRequest, tables: dict[str, set[str]], dialect: str, *, pe
 
 def counts_sql(req: BinRequest, source: str, start_us: int, end_us: int, dialect: str) -> str:
     """The grouped counts (``s``, ``w``, ``b``, ``n``) of ``source``, and ``total``: the sum of the
-    cell's finite values (numeric bins; null for categories)."""
+    cell's finite values (numeric bins; null for categories); categories: ``u``, the value itself
+    in the ``(other)`` bin (so each one is counted on its own, as the gate counts it), else null."""
     window = window_sql(start_us, end_us, req.windows, dialect)
     bins = bin_sql(req.binning, dialect)
+    if req.binning.kind == "categorical":
+        other = len(req.binning.categories)
+        cells = f"SELECT s, {window} AS w, {bins} AS b, v FROM ({source}) x"
+        return (
+            f"SELECT s, w, b, count(*) AS n, NULL AS total, CASE WHEN b = {other} THEN v END AS u "
+            f"FROM ({cells}) y GROUP BY 1, 2, 3, 6"
+        )
     finite = "isfinite(v)" if dialect == "duckdb" else "v > '-Infinity'::float8 AND v < 'Infinity'::float8"
-    total = f"sum(CASE WHEN {finite} THEN v END)" if req.binning.kind == "numeric" else "NULL"
+    total = f"sum(CASE WHEN {finite} THEN v END)"
     return f"SELECT s, {window} AS w, {bins} AS b, count(*) AS n, {total} AS total FROM ({source}) x GROUP BY 1, 2, 3"
 
 
@@ -288,7 +300,9 @@ def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: 
     "n" [slice][window], "missing" [slice][window], "edges" or "categories"}``; no slice at all when
     nothing was logged in the range. ``sums``: each cell's sum of its finite values (an outer bin's
     mass sits at ``sums / counts``; an infinite value is counted in its outer bin, not summed);
-    None for categories."""
+    None for categories. Categories: ``others``, ``[slice, window, value, rows]`` of each value in
+    the ``(other)`` bin (from the optional ``u`` column; at most :data:`MAX_OTHERS`, the largest
+    first) and ``others_cut``, the rows of those left out."""
     binning, windows = req.binning, req.windows
     bins, numeric = binning.n_bins, binning.kind == "numeric"
     out: dict[str, Any] = {
@@ -301,7 +315,8 @@ def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: 
         "edges" if binning.kind == "numeric" else "categories": list(binning.edges or binning.categories),
     }
     if groups.empty:
-        return {**out, "slices": [], "counts": [], "sums": [] if numeric else None, "n": [], "missing": []}
+        empty: dict[str, Any] = {"slices": [], "counts": [], "sums": [] if numeric else None, "n": [], "missing": []}
+        return {**out, **empty, **({} if numeric else {"others": [], "others_cut": 0})}
     slices = groups["s"].astype(object).where(groups["s"].notna(), MISSING_SLICE if req.by else ALL).astype(str)
     totals = groups.assign(s=slices).groupby("s")["n"].sum()
     kept = sorted(top_values(totals, MAX_SLICES)) if req.by else [ALL]
@@ -334,7 +349,23 @@ def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: 
         "sums": None if sums is None else sums.tolist(),
         "n": counts.sum(axis=2).tolist(),
         "missing": missing.tolist(),
+        **({} if numeric else _others(groups, slot, w)),
     }
+
+
+def _others(groups: pd.DataFrame, slot: np.ndarray, w: np.ndarray) -> dict[str, Any]:
+    """``others`` and ``others_cut`` of :func:`answer` from the groups' ``u`` column."""
+    if "u" not in groups:
+        return {"others": [], "others_cut": 0}
+    named = groups["u"].notna().to_numpy()
+    found = pd.DataFrame(
+        {"s": slot[named], "w": w[named], "u": groups["u"][named].astype(str), "n": groups["n"][named].astype("int64")}
+    )
+    found = found.groupby(["s", "w", "u"], sort=False)["n"].sum().reset_index()
+    found = found.sort_values(["n", "s", "w", "u"], ascending=[False, True, True, True], kind="stable")
+    kept = found.iloc[:MAX_OTHERS]
+    rows = [[int(s), int(k), str(u), int(n)] for s, k, u, n in kept.itertuples(index=False)]
+    return {"others": rows, "others_cut": int(found["n"].iloc[MAX_OTHERS:].sum())}
 
 
 def unknown_column(column: str, known: list[str], what: str = "column") -> InvalidInput:
