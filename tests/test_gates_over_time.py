@@ -317,7 +317,10 @@ def test_the_recorder_never_waits_and_counts_what_it_drops() -> None:
     go.set()
     assert recorder.flush(10.0)
     assert recorder.dropped == 1 and written == [evaluations[0], *evaluations[2:]]  # the oldest waiting, in order
-    assert failures == [f"gate history not recorded: an evaluation dropped: the writer is {PENDING} behind"]
+    assert failures == [  # a repeat inside the run: every decision change is kept
+        f"gate history not recorded: a repeat of 'pass' dropped: the writer is {PENDING} behind "
+        "(decision changes are kept)"
+    ]
 
 
 def test_a_record_that_cannot_be_built_is_counted_never_raised() -> None:

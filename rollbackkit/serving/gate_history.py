@@ -6,10 +6,13 @@ the shared store's ``gate_evaluations``), so every replica reads one history. A 
 counted as a background failure (``/status``, ``/metrics``), never raised into the watchdog.
 
 Recording never holds the watchdog up: :class:`GateRecorder` hands each evaluation to one
-background writer (in order; when :data:`PENDING` wait, the oldest is dropped and counted),
-after the watchdog has decided and acted. Thinning (:mod:`rollbackkit.serving.gate_rows`):
-every change of decision is kept, runs of like evaluations share rows, each gate keeping the
-lowest and highest value merged; rows are pruned with the log's retention (``prune(days)``).
+background writer (in order), after the watchdog has decided and acted. When :data:`PENDING`
+wait, one *repeat* is dropped and counted (an evaluation whose decision, deployment, version and
+role are its predecessor's: its run's row loses one value, never a step); a decision change is
+never dropped (up to :data:`CHANGES_LIMIT` waiting changes, a memory bound).
+Thinning (:mod:`rollbackkit.serving.gate_rows`): every change of decision is kept, runs of like
+evaluations share rows, each gate keeping the lowest and highest value merged; rows are pruned
+with the log's retention (``prune(days)``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ from rollbackkit.analysis.gateresult import GateReport, GateResult
 from rollbackkit.analysis.series import json_safe
 
 PENDING = 256
-"""Evaluations that may wait for the writer; past it the oldest waiting is dropped (counted)."""
+"""Evaluations that may wait for the writer; past it a waiting repeat is dropped (counted)."""
+
+CHANGES_LIMIT = 10_000
+"""Waiting evaluations kept at most when none is a repeat (a store away for hours while the
+decision flaps): past it the oldest waiting change is dropped, counted apart (a memory bound)."""
 
 HISTORY_LIMIT = 100_000
 """The most records one read of a log returns (the newest ones)."""
@@ -200,9 +207,12 @@ def evaluation_of(report: GateReport, *, deployment: str, version: str, role: st
 class GateRecorder:
     """Stores the watchdog's evaluations in the environment's log from one background writer.
 
-    :meth:`record` never waits: the evaluation joins the writer's queue (in order; past
-    :data:`PENDING` waiting, the oldest is dropped and counted). A failed write is counted as
-    a background failure (``/status``, ``/metrics``), never raised into the watchdog.
+    :meth:`record` never waits: the evaluation joins the writer's queue (in order). Past
+    :data:`PENDING` waiting, a repeat is dropped (the oldest inside a run of like decisions,
+    else the oldest repeat; never the newest) and counted: a decision change is never dropped
+    (past :data:`CHANGES_LIMIT` waiting changes, the oldest is, counted apart). Each drop and
+    each failed write is counted as a background failure (``/status``, ``/metrics``), never
+    raised into the watchdog.
 
     Args:
         environment: The watched environment (its ``log``, ``name``, ``env`` and ``background_failed``).
@@ -211,8 +221,11 @@ class GateRecorder:
     def __init__(self, environment: Any) -> None:
         self.environment = environment
         self.dropped = 0
-        """Evaluations dropped because the writer was :data:`PENDING` behind."""
+        """Repeats of an unchanged decision dropped because the writer was :data:`PENDING` behind."""
+        self.changes_dropped = 0
+        """Decision changes dropped because :data:`CHANGES_LIMIT` changes waited (a memory bound)."""
         self._pending: deque[GateEvaluation] = deque()
+        self._last: tuple[str, ...] | None = None  # the decision of the evaluation last handed to the writer
         self._writing = False
         self._ready = threading.Condition()
         self._writer: threading.Thread | None = None
@@ -222,17 +235,31 @@ class GateRecorder:
         if getattr(self.environment, "log", None) is None:
             return
         with self._ready:
-            dropped = len(self._pending) >= PENDING
-            if dropped:
-                self._pending.popleft()
-                self.dropped += 1
             self._pending.append(evaluation)
+            dropped = self._make_room() if len(self._pending) > PENDING else None
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._write_all, name="rollbackkit-gate-history", daemon=True)
                 self._writer.start()
             self._ready.notify_all()
         if dropped:
-            self._failed(f"an evaluation dropped: the writer is {PENDING} behind")
+            self._failed(dropped)
+
+    def _make_room(self) -> str | None:
+        """Drop one waiting repeat (or, past :data:`CHANGES_LIMIT`, the oldest change); what was dropped."""
+        keys = [self._last, *(decided(e) for e in self._pending), None]
+        repeats = [i for i in range(len(self._pending) - 1) if keys[i + 1] == keys[i]]  # never the newest
+        if repeats:
+            inside = [i for i in repeats if keys[i + 2] == keys[i + 1]]  # a run's last before a change stays
+            at = (inside or repeats)[0]
+            decision = self._pending[at].decision
+            del self._pending[at]
+            self.dropped += 1
+            return f"a repeat of {decision!r} dropped: the writer is {PENDING} behind (decision changes are kept)"
+        if len(self._pending) <= CHANGES_LIMIT:
+            return None
+        self._pending.popleft()
+        self.changes_dropped += 1
+        return f"a decision change dropped: {CHANGES_LIMIT} changes wait for the writer"
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued evaluation is written (or failed); False on ``timeout``."""
@@ -248,6 +275,7 @@ class GateRecorder:
                     self._ready.notify_all()
                     return
                 evaluation, self._writing = self._pending.popleft(), True
+                self._last = decided(evaluation)
             try:
                 env = self.environment
                 env.log.record_gates(env.name, env.env, evaluation)
@@ -277,6 +305,11 @@ class GateRecorder:
         """Record an evaluation that raised (decision ``error``)."""
         now = datetime.now(UTC)
         self.record(GateEvaluation(now, deployment, version, role, "error", 0, (), error=error[:500]))
+
+
+def decided(evaluation: GateEvaluation) -> tuple[str, ...]:
+    """What a decision change changes: the deployment, version and role judged, and the decision."""
+    return (evaluation.deployment, evaluation.version, evaluation.role, evaluation.decision)
 
 
 def _count(value: Any) -> int | None:
