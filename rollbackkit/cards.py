@@ -38,6 +38,23 @@ SECOND = "#8250df"
 """A second series beside the value (labelled rows, a shadow)."""
 
 
+VERSIONS = (
+    ACCENT, SECOND, "#1b7c83", "#bc4c00", "#bf3989", "#54aeff",
+    "#4d2d00", "#a475f9", "#0a3069", "#3fb1b9", "#767600", "#424a53",
+)  # fmt: skip
+"""Each version's colour in figures, in order of first appearance: no state's colour (:data:`PASS`,
+:data:`FAIL`, :data:`WARN`, :data:`QUIET`), so a version never reads as a status."""
+FOLDED = "#afb8c1"
+"""The light grey of versions folded into one band (past the figure's own colours)."""
+NOW = PASS
+"""The "now" line and label: the tone of what serves live (``live`` badges are :data:`PASS`'s tint)."""
+
+
+def version_colour(index: int) -> str:
+    """The colour of the ``index``-th version a figure draws (:data:`VERSIONS`, cycling)."""
+    return VERSIONS[index % len(VERSIONS)]
+
+
 def _rgb(colour: str) -> str:
     return ",".join(str(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
 
@@ -171,6 +188,11 @@ def _past_shared_start(before: Any, after: Any, limit: int) -> tuple[str, str] |
         return None
     start = max(0, same - 20)
     return short("…" + before[start:], limit), short("…" + after[start:], limit)
+
+
+def rgba(colour: str, alpha: float) -> str:
+    """A ``#rrggbb`` colour of this palette, translucent (a figure label's background, for light and dark themes)."""
+    return f"rgba({_rgb(colour)},{alpha})"
 
 
 def tone(status: str) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rollbackkit.cards import ACCENT, FAIL, MUTED, PASS, QUIET, SECOND, WARN
+from rollbackkit.cards import ACCENT, FAIL, FOLDED, MUTED, NOW, PASS, SECOND, WARN, rgba, version_colour
 from rollbackkit.ops.timeline_shares import EVENT_BUDGET, MAX_VERSIONS, ShareBands, drawn_events, is_folded, share_bands
 from rollbackkit.widgets._common import MAX_POINTS
 
@@ -42,11 +42,9 @@ STYLE = {  # kind: (row, symbol, colour)
     "gate-breach": ("gate-breach", "triangle-down", FAIL),
     "runbook": ("runbook", "square", MUTED),
 }
-PALETTE = (
-    ACCENT, "#bf8700", PASS, SECOND, FAIL, "#1b7c83",
-    "#bc4c00", QUIET, "#4d2d00", "#e85aad", "#54aeff", "#4ac26b",
-)  # fmt: skip
-OTHERS = "#afb8c1"
+OTHERS = FOLDED
+"""Folded versions' colour (the cards' :data:`~rollbackkit.cards.FOLDED`; each drawn version has
+:func:`~rollbackkit.cards.version_colour`: one palette for versions and states in cards and figures)."""
 
 
 def timeline_figure(t: Timeline) -> go.Figure:
@@ -97,13 +95,13 @@ def _dates(seconds: np.ndarray) -> np.ndarray:
 def _colours(t: Timeline, versions: list[str]) -> dict[str, str]:
     """Each drawn version's colour (its band's; a version that only shadowed takes the next free
     one), grey for folded ones: a version's shadow line has its band's colour."""
-    colours = {v: OTHERS if is_folded(v) else PALETTE[i % len(PALETTE)] for i, v in enumerate(versions)}
+    colours = {v: OTHERS if is_folded(v) else version_colour(i) for i, v in enumerate(versions)}
     folded = any(is_folded(v) for v in versions)
     for version, spans in t.spans.items():
         if version in colours or not any(s.role == "shadow" for s in spans):
             continue
         used = len([v for v in colours if not is_folded(v)])
-        colours[version] = OTHERS if folded or used >= MAX_VERSIONS else PALETTE[used % len(PALETTE)]
+        colours[version] = OTHERS if folded or used >= MAX_VERSIONS else version_colour(used)
     return colours
 
 
@@ -211,16 +209,18 @@ def _event_traces(events: list[TimelineEvent]) -> list[Any]:
 
 
 def _mark_now(figure: go.Figure, t: Timeline) -> None:
-    """A dashed "now" line at the end, labelled with what serves (short: the version and its share)."""
+    """A dashed "now" line at the end, labelled with what serves (short: the version and its share), in
+    the live tone (:data:`~rollbackkit.cards.NOW`, a translucent label: readable on light and dark themes)."""
     now = t.serving_now
-    line = {"dash": "dash", "color": "#1f2328", "width": 1}
+    line = {"dash": "dash", "color": NOW, "width": 1.5}
     figure.add_shape(type="line", x0=t.end, x1=t.end, y0=0, y1=1, yref="paper", line=line)
     label = f"now: {now.version} {now.share:g}%" if now else "now: nothing serves"
     if now and now.canary:
         label += f" + {now.canary} {now.canary_percent:g}%"
     figure.add_annotation(
         x=t.end, y=1, yref="paper", text=html.escape(label), showarrow=False, xanchor="right", yanchor="bottom",
-        font={"size": 11}, bgcolor="rgba(255,255,255,0.7)", hovertext=html.escape(now.words()) if now else None,
+        font={"size": 11}, bgcolor=rgba(NOW, 0.18), bordercolor=rgba(NOW, 0.7),
+        hovertext=html.escape(now.words()) if now else None,
     )  # fmt: skip
 
 
@@ -232,6 +232,6 @@ def _annotate_breaches(figure: go.Figure, breaches: list[TimelineEvent]) -> None
         short = names if len(names) <= 24 else names[:23] + "\u2026"
         figure.add_annotation(
             x=e.time, y=ROWS["gate-breach"], text=f"\u26a0 {html.escape(short)}", showarrow=True, arrowhead=2,
-            ax=-30, ay=24 + 18 * (i % 3), font={"size": 10, "color": FAIL}, bgcolor="rgba(255,255,255,0.85)",
+            ax=-30, ay=24 + 18 * (i % 3), font={"size": 10, "color": FAIL}, bgcolor=rgba(FAIL, 0.12),
             xanchor="right",
         )  # fmt: skip
