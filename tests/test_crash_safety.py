@@ -3,52 +3,63 @@
 After every kill: a tag exists only if the register had finished; ``verify --all`` passes;
 ``git status`` shows changes only inside the bundle and ``dvc.yaml``; ``rollbackkit
 recover`` (or any next command) leaves a clean tree; and registering again succeeds.
+
+Only the killed register is a process of its own (SIGKILL takes its process). The rest is one
+kernel's day, as a notebook has it: the ``Registry`` it opened before the crash recovers and
+registers again in the test's own process, and must see the repository as it now is. A kernel
+retries fast: the retry's clock is pinned to the killed register's second
+(``registration.created``), so after a kill at ``committed`` it builds the very bundle the
+untagged commit at HEAD already holds.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import skops.io as sio
+import yaml
 
 from rollbackkit import Registry
+from rollbackkit.errors import VersionExists
 from rollbackkit.locking import CRASH_ENV
+from rollbackkit.ops.traffic import deploy
 from rollbackkit.registry.register import REGISTER_STEPS
 
 from .conftest import Data, git, run_cli
 
 
 @pytest.fixture
-def inputs(tmp_path: Path, data: Data, models: dict) -> dict[str, Path]:
-    model = tmp_path / "v2.skops"
-    sio.dump(models["v2"], model)
+def labelled(data: Data) -> Data:
+    """The breast-cancer frame with string labels and missing values (the boosted model takes NaN)."""
+    frame = data.frame.assign(target=data.frame["target"].map({0: "malignant", 1: "benign"}).astype("string"))
+    frame.loc[frame.index[::7], "mean radius"] = float("nan")
+    return Data(frame)
+
+
+@pytest.fixture
+def inputs(tmp_path: Path, labelled: Data, models: dict) -> dict[str, Path]:
+    model = tmp_path / "boosted.skops"
+    sio.dump(models["v2"].__class__(**models["v2"].get_params()).fit(labelled.X, labelled.y), model)
     train = tmp_path / "train.parquet"
-    data.frame.to_parquet(train)
+    labelled.frame.to_parquet(train)
     return {"model": model, "train": train}
 
 
 @pytest.mark.parametrize("step", REGISTER_STEPS)
 def test_register_killed_after_each_step_leaves_no_half_version(
-    project: Path, data: Data, models: dict, inputs: dict[str, Path], step: str
+    project: Path, labelled: Data, models: dict, inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
-    Registry(project).register("cancer", models["v1"], data.frame, target="target", version="v1.0.0")
-    args = [
-        "register",
-        "cancer",
-        "--model",
-        str(inputs["model"]),
-        "--train-data",
-        str(inputs["train"]),
-        "--target",
-        "target",
-        "--version",
-        "v1.1.0",
-    ]
+    registry = Registry(project)  # the kernel's one Registry, opened before the crash and kept
+    first = models["v1"].__class__(**models["v1"].get_params()).fit(labelled.X.fillna(0), labelled.y)
+    registry.register("cancer", first, labelled.frame.fillna(0), target="target", version="v1.0.0")
+    again = {"model": str(inputs["model"]), "train_data": str(inputs["train"]), "target": "target"}
+    flags = ("--model", again["model"], "--train-data", again["train_data"], "--target", "target")
 
-    killed = run_cli(*args, cwd=project, env={CRASH_ENV: step})
+    killed = run_cli("register", "cancer", *flags, "--version", "v1.1.0", cwd=project, env={CRASH_ENV: step})
     assert killed.returncode == -signal.SIGKILL
 
     tag_exists = bool(git(project, "tag", "-l", "cancer@v1.1.0").strip())
@@ -58,19 +69,36 @@ def test_register_killed_after_each_step_leaves_no_half_version(
     assert json.loads(verified.stdout)["ok"] is True
     dirty = [line[3:] for line in git(project, "status", "--porcelain", "--untracked-files=all").splitlines()]
     assert all(p.startswith("bundles/cancer/") or p == "dvc.yaml" for p in dirty), dirty
+    killed_at = yaml.safe_load((project / "bundles/cancer/bundle.yaml").read_text())["registration"]["created"]
+    monkeypatch.setattr("rollbackkit.registry.builder.datetime", _clock_at(datetime.fromisoformat(killed_at)))
 
-    recovered = run_cli("recover", cwd=project, process=True)  # after a kill: fresh processes, as an operator's
+    recovered = run_cli("recover", cwd=project)
     assert recovered.returncode == 0, recovered.stderr
+    assert registry.recover() is None  # the kept Registry finds nothing left to do
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
-    assert Registry(project).load("cancer@v1.0.0").version == "v1.0.0"
+    assert registry.load("cancer@v1.0.0").version == "v1.0.0"
 
-    retry = run_cli(*args, cwd=project, process=True)
     if step == "tagged":
-        assert retry.returncode == 1 and "already registered" in retry.stderr
+        with pytest.raises(VersionExists, match="already registered"):
+            registry.register("cancer", **again, version="v1.1.0")
     else:
-        assert retry.returncode == 0, retry.stderr
-    registry = Registry(project)
+        registry.register("cancer", **again, version="v1.1.0")
     assert [v.version for v in registry.versions("cancer")] == ["v1.0.0", "v1.1.0"]
     assert registry.verify().ok
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
-    assert len(registry.load("cancer@v1.1.0").predict(data.X.head(3))) == 3
+    predicted = registry.load("cancer@v1.1.0").predict(labelled.X.head(8))
+    assert len(predicted) == 8 and set(predicted.iloc[:, 0]) <= {"malignant", "benign"}
+    deploy(project, "cancer@v1.1.0", "prod", reason="after the crash")
+    assert registry.resolve("cancer#prod").version == "v1.1.0"
+    assert Registry(project).verify().ok
+
+
+def _clock_at(moment: datetime) -> type[datetime]:
+    """A ``datetime`` whose ``now()`` is ``moment``: the same second as the killed register."""
+
+    class Pinned(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return moment
+
+    return Pinned

@@ -97,9 +97,9 @@ class Git:
                     "git does not know who you are, so it cannot commit or tag.",
                     "Run: git config --global user.name 'Your Name' && git config --global user.email you@example.com",
                 )
-            detail = stderr.strip().splitlines()
+            detail = (stderr.strip() or proc.stdout.decode(errors="replace").strip()).splitlines()  # commit: stdout
             raise GitError(
-                f"git {args[0]} failed: {detail[-1] if detail else 'exit ' + str(proc.returncode)}.",
+                f"git {args[0]} failed: {detail[-1][:200] if detail else 'exit ' + str(proc.returncode)}.",
                 "Check the repository state with 'git status'.",
             )
         return proc.stdout
@@ -190,11 +190,13 @@ class Git:
         out = self.run("status", "--porcelain", "-z", "--untracked-files=no", "--", *paths)
         return [entry[3:] for entry in out.decode().split("\0") if len(entry) > 3]
 
-    def commit_paths(self, paths: Iterable[str], message: str) -> str:
-        """Stage ``paths`` and commit exactly them (other staged work stays staged)."""
+    def commit_paths(self, paths: Iterable[str], message: str, *, allow_empty: bool = False) -> str:
+        """Stage ``paths`` and commit exactly them (other staged work stays staged); with ``allow_empty``,
+        a commit is made even when HEAD already holds them as they are (git would refuse: nothing to commit)."""
         paths = list(paths)
         self.run("add", "-A", "--", *paths)
-        self.run("commit", "-q", "--no-verify", "-m", message, "--only", "--", *paths)
+        empty = ("--allow-empty",) if allow_empty else ()
+        self.run("commit", "-q", "--no-verify", *empty, "-m", message, "--only", "--", *paths)
         head = self.head()
         if head is None:
             raise GitError(f"git commit left no HEAD in {self.root}.", "Check the repository with `git status`.")

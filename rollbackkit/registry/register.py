@@ -216,7 +216,10 @@ def _commit_bundle(repo: Repository, scratch: Path, manifest: Manifest, message:
     checkpoint("pushed")
     declare_artifact(repo.root / "dvc.yaml", name, f"{rel}/{manifest.components['model'].path}", manifest)
     checkpoint("dvc_yaml")
-    commit = repo.git.commit_paths([rel, "dvc.yaml"], f"rollbackkit: register {name} {version}")
+    # A register killed after its commit leaves that commit untagged at HEAD, and recover keeps it: a retry
+    # within the same second (``registration.created`` has seconds) builds the very same bundle, so HEAD
+    # already holds it and git finds nothing to commit. The version still gets a commit of its own.
+    commit = repo.git.commit_paths([rel, "dvc.yaml"], f"rollbackkit: register {name} {version}", allow_empty=True)
     checkpoint("committed")
     tag = version_tag(name, version)
     repo.git.create_tag(tag, commit, registration_message(name, version, manifest.bundle_id, commit, message, source))
