@@ -18,6 +18,9 @@ once per distinct error.
 
 Replicas on a shared store (``leadership`` set) evaluate only while they lead: a follower's
 check reads the leader's last report (its ``/status`` shows it) and moves nothing.
+
+Where the candidate's rollout stands (its step, bake and state) is
+:class:`~rollbackkit.serving.rollout_tracking.RolloutTracker`'s to say.
 """
 
 from __future__ import annotations
@@ -29,15 +32,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
-
 from rollbackkit.analysis.durations import format_duration
 from rollbackkit.analysis.gates import GateReport, tolerate
 from rollbackkit.errors import RollbackRefused, Superseded
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.gate_history import GateRecorder
 from rollbackkit.serving.gatewindows import judge_candidate
-from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, Verdict, candidate, last_time
+from rollbackkit.serving.rollout import Role, Rollout, candidate
+from rollbackkit.serving.rollout_tracking import RolloutTracker, pause_reason, why_paused
 from rollbackkit.serving.router import RoutingState, Slot
 from rollbackkit.serving.watchdog_telling import Teller, failed_names
 from rollbackkit.serving.watched import EVALUATION_FAILED, EvaluationErrors, Leader, Watched
@@ -63,8 +65,8 @@ class Watchdog:
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self._streaks: dict[str, dict[str, int]] = {}  # deployment -> gate -> consecutive failures
-        self._bake = BakeClock()
-        self._newest: dict[str, str | None] = {}  # deployment -> its window's newest row time when last judged
+        self.rollouts = RolloutTracker(environment)
+        """Each candidate's bake clock and the rollout its last evaluation left."""
         self._assignments: dict[str, Assignment] = {}
         self.errors = EvaluationErrors(environment)
         self.history = GateRecorder(environment)
@@ -92,8 +94,7 @@ class Watchdog:
     def _follow(self, lead: Leader) -> None:
         """Show the leader's last report; forget the streaks and bake of a lead this replica lost."""
         self._streaks.clear()
-        self._newest.clear()
-        self._bake = BakeClock()
+        self.rollouts.forget()
         last = lead.last()
         if last is not None:
             self.environment.last_report = last.report
@@ -131,7 +132,7 @@ class Watchdog:
         at = judged.isoformat(timespec="milliseconds")  # how old it is (GET /analysis reuses it fresh)
         said = {"version": slot.bundle.version, "slot": slot.name, "deployment": slot.deployment, "evaluated_at": at}
         env.last_report = {**said, **report.to_dict()}
-        env.last_report |= {"rollout": rollout.to_dict() if rollout else None, "paused": _paused(rollout)}
+        env.last_report |= {"rollout": rollout.to_dict() if rollout else None, "paused": pause_reason(rollout)}
         env.last_report |= self.errors.counted()
         try:
             return self._act(state, slot, report, rollout, told)
@@ -157,7 +158,7 @@ class Watchdog:
                 slot, report.decision, public, None, rolled_back=result is not None, failed=failed_names(report)
             )
             return result
-        paused = told if _paused(rollout) else None  # public words: the full ones stay in /status
+        paused = told if pause_reason(rollout) else None  # public words: the full ones stay in /status
         self.teller.tell(slot, report.decision, public, paused)
         if rollout is not None and rollout.state == "advancing":
             return self._advance(slot, rollout, state.generation)
@@ -173,7 +174,7 @@ class Watchdog:
         """
         env = self.environment
         window = env.window(slot)
-        if window.empty and role == "live" and not self._baking(slot):
+        if window.empty and role == "live" and not self.rollouts.baking(slot):
             return None
         assignment = self._assignment(slot.deployment)
         began = assignment.time if assignment is not None else None
@@ -181,74 +182,9 @@ class Watchdog:
         report, self._streaks[slot.deployment] = tolerate(report, self._streaks.get(slot.deployment, {}))
         for gone in set(self._streaks) - {slot.deployment}:
             del self._streaks[gone]
-        self._bake.keep_only({slot.deployment})
-        for gone in set(self._newest) - {slot.deployment}:
-            del self._newest[gone]
-        rollout = self._rollout(state, role, slot, assignment, report, window)
-        return report, rollout, _why_paused(report, window, began, public=True)  # the words that leave the server
-
-    def _rollout(
-        self,
-        state: RoutingState,
-        role: Role,
-        slot: Slot,
-        assignment: Assignment | None,
-        report: GateReport,
-        window: pd.DataFrame,
-    ) -> Rollout | None:
-        """Where the candidate stands: step, bake and state (None: a live version with nothing to bake).
-
-        The bake counts from the assignment's start only when it began in this process
-        (``deployed_at``); after a restart it starts at the first passing evaluation, so the
-        server's downtime never counts as bake time.
-        """
-        env = self.environment
-        steps: tuple[int, ...] = assignment.steps if assignment is not None else ()
-        percent: int | None = None
-        if role == "live":
-            if not self._baking(slot):
-                return None
-            bake_s: float | None = env.bake_seconds
-        elif role == "canary":
-            percent = state.percent
-            bake_s = _bake_of(assignment, env.bake_seconds) if steps else None
-        else:
-            percent, steps, bake_s = state.shadow_percent, (), None
-        verdict = _verdict(report)
-        known, newest, seen = slot.deployment in self._newest, last_time(window), self._newest.get(slot.deployment)
-        self._newest[slot.deployment] = newest
-        if verdict == "pass" and known and newest == seen:  # the same rows pass again: no time baked
-            verdict = "hold"
-        passing = verdict in ("pass", "hold")
-        baked = self._bake.observe(slot.deployment, verdict, env.deployed_at.get(slot.deployment), time.monotonic())
-        if not passing:
-            status: RolloutState = "paused"
-        elif bake_s is None:
-            status = "holding"
-        else:
-            status = "advancing" if baked >= bake_s else "baking"
-        began = assignment.time if assignment is not None else None
-        why = None
-        if not passing:
-            why = _why_paused(report, window, began)
-        return Rollout(
-            version=slot.bundle.version,
-            deployment=slot.deployment,
-            role=role,
-            percent=percent,
-            steps=steps,
-            step=steps.index(percent) + 1 if steps and percent in steps else None,
-            bake_s=bake_s,
-            baked_s=baked,
-            state=status,
-            paused=why,
-            since=began,
-        )
-
-    def _baking(self, slot: Slot) -> bool:
-        """Whether a full deploy's rows still wait in staging for its bake."""
-        log = self.environment.log
-        return log is not None and log.stage_of(slot.deployment) == "staging"
+        self.rollouts.keep_only(slot.deployment)
+        rollout = self.rollouts.observe(state, role, slot, assignment, report, window)
+        return report, rollout, why_paused(report, window, began, public=True)  # the words that leave the server
 
     def _assignment(self, deployment: str) -> Assignment | None:
         """The assignment a deployment tag records (read once per tag)."""
@@ -314,7 +250,7 @@ class Watchdog:
         paused = f"{EVALUATION_FAILED}: {self.errors.last}"
         role, slot = candidate(env.router.state)
         if slot is not None:
-            self._bake.observe(slot.deployment, "pause", env.deployed_at.get(slot.deployment), time.monotonic())
+            self.rollouts.pause(slot.deployment)
             self.history.failed(deployment=slot.deployment, version=slot.bundle.version, role=role, error=error)
         last = dict(env.last_report or {"decision": "insufficient", "reason": paused})
         if last.get("rollout") is not None:
@@ -329,7 +265,7 @@ class Watchdog:
     def _complete_bake(self, slot: Slot) -> None:
         """Promote a full deploy's staged rows: its gates passed for the whole bake."""
         env = self.environment
-        if env.log is None or not self._baking(slot):
+        if env.log is None or not self.rollouts.baking(slot):
             return
         self.teller.journal("bake-complete", slot, rows_promoted=env.log.promote(slot.deployment))
 
@@ -410,30 +346,3 @@ class Watchdog:
         for hook in self._hooks:
             hook.join(max(0.0, deadline - time.monotonic()))
         self.history.flush(max(1.0, min(10.0, deadline - time.monotonic())))  # the last evaluations reach the log
-
-
-def _bake_of(assignment: Assignment | None, default: float) -> float:
-    """A stepped canary's bake per step: its assignment's ``bake_s``, else the server's bake."""
-    bake = assignment.bake_s if assignment is not None else None
-    return float(bake) if bake is not None else default
-
-
-def _verdict(report: GateReport) -> Verdict:
-    """What an evaluation does to the bake: a pass runs it (never on an empty window or with no
-    gate that passed), an inconclusive one pauses it, a warning or a failure (also one within its
-    ``failure_limit``) resets it."""
-    if any("failing" in g.evidence for g in report.gates) or report.decision in ("warn", "rollback"):
-        return "reset"
-    if report.decision == "pass" and report.n > 0 and any(g.status == "pass" for g in report.gates):
-        return "pass"
-    return "pause"
-
-
-def _paused(rollout: Rollout | None) -> str | None:
-    """Why the rollout waits (None: it does not)."""
-    return rollout.paused if rollout is not None and rollout.state == "paused" else None
-
-
-def _why_paused(report: GateReport, window: pd.DataFrame, began: str | None, *, public: bool = False) -> str:
-    """Why a rollout that did not pass waits (``public``: the words that leave the server, no slice's value)."""
-    return f"no traffic since {began or 'it began'}" if window.empty else report.summary(public=public)
