@@ -88,3 +88,52 @@ def points_in(figure: Any) -> int:
             values = getattr(trace, "y", None)
         total += len(values) if values is not None else 0
     return total
+
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+"""The plotly figure's MIME type (JupyterLab's and Voila's plotly renderer draw it)."""
+
+
+class StaticFigure(widgets.Output):
+    """A figure that never updates in place: a plain ``go.Figure`` shown as plotly's JSON output
+    (:data:`PLOTLY_MIME`) in an ``Output`` widget. A saved notebook then holds the figure's data only;
+    a ``FigureWidget`` also saves about 5 MB of plotly.js in its widget state. :meth:`show` replaces
+    the figure (a click, another column); figures a live refresh redraws keeping the user's zoom stay
+    ``FigureWidget`` s.
+
+    Attributes:
+        figure: The ``go.Figure`` shown (an empty one before :meth:`show`).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        import plotly.graph_objects as go
+
+        super().__init__(**kwargs)
+        self.figure: go.Figure = go.Figure()
+
+    @property
+    def data(self) -> Any:
+        """The shown figure's traces (as a ``FigureWidget``'s ``data``)."""
+        return self.figure.data
+
+    def show(self, figure: Any) -> None:
+        """Show ``figure`` in place of the last one (set as the widget's outputs: no kernel context
+        needed, so a callback or a live refresh thread may call it)."""
+        import json
+
+        import plotly.io as pio
+
+        self.figure = figure
+        plotted = json.loads(pio.to_json(figure, validate=False))
+        plotted["config"] = {"displaylogo": False, "responsive": True}
+        text = f"<plotly figure: {len(figure.data)} traces>"
+        self.outputs: tuple[dict[str, Any], ...] = (
+            {"output_type": "display_data", "data": {PLOTLY_MIME: plotted, "text/plain": text}, "metadata": {}},
+        )
+
+    def clear(self) -> None:
+        """Show nothing."""
+        import plotly.graph_objects as go
+
+        self.figure = go.Figure()
+        self.outputs = ()

@@ -16,9 +16,9 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 
-from rollbackkit.cards import number
+from rollbackkit.cards import ACCENT, QUIET, number
 from rollbackkit.errors import InvalidInput, RollbackkitError
-from rollbackkit.widgets._common import error_html, guarded, table
+from rollbackkit.widgets._common import StaticFigure, error_html, guarded, table
 
 ALL = "(all rows)"
 ECDF_BINS = 512
@@ -71,13 +71,15 @@ class DriftPanel(widgets.VBox):
         column: The column shown first (default: the first shared column).
         by: A column of ``current`` (and ``reference`` when present) to slice by.
         bins: Histogram bins.
+
+    Attributes:
+        figure: The ``go.Figure`` shown (in ``plot``, a :class:`~rollbackkit.widgets._common.StaticFigure`:
+            redrawn whole when the column, slice or view changes; no plotly.js in a saved notebook).
     """
 
     def __init__(
         self, reference: Any, current: Any, column: str | None = None, by: str | None = None, bins: int = 40
     ) -> None:
-        import plotly.graph_objects as go
-
         self.error: RollbackkitError | None = None
         self.by = by
         self.bins = bins
@@ -101,17 +103,19 @@ class DriftPanel(widgets.VBox):
         )
         self.slice = widgets.Dropdown(options=slices, value=ALL, description="slice")
         self.view = widgets.ToggleButtons(options=["histogram", "ECDF"], value="histogram")
-        self.figure = go.FigureWidget(
-            data=[go.Bar(name="reference", opacity=0.55), go.Bar(name="current", opacity=0.55)],
-            layout=go.Layout(barmode="overlay", height=340, margin={"t": 40, "b": 30}, title="drift"),
-        )
+        self.plot = StaticFigure()
         self.metrics = widgets.HTML()
         self.column.observe(lambda _: self._picked(), names="value")
         for control in (self.slice, self.view):
             control.observe(lambda _: self.refresh(), names="value")
-        super().__init__([widgets.HBox([self.column, self.slice, self.view]), self.message, self.figure, self.metrics])
+        super().__init__([widgets.HBox([self.column, self.slice, self.view]), self.message, self.plot, self.metrics])
         self.add_class("rollbackkit-drift")
         self.refresh()
+
+    @property
+    def figure(self) -> Any:
+        """The ``go.Figure`` shown now (its traces: reference, current)."""
+        return self.plot.figure
 
     # ------------------------------------------------------------------------- data
     def _values(self, frame: pd.DataFrame, column: str, part: str) -> pd.Series:
@@ -141,12 +145,11 @@ class DriftPanel(widgets.VBox):
         ref, cur = self._values(self.reference, column, part), self._values(self.current, column, part)
         numeric = pd.api.types.is_numeric_dtype(ref) and pd.api.types.is_numeric_dtype(cur)
         x, ref_y, cur_y = self._numeric(ref, cur) if numeric else self._categorical(ref, cur)
-        with self.figure.batch_update():
-            for trace, y in zip(self.figure.data, (ref_y, cur_y), strict=True):
-                trace.x, trace.y = x, y
-            kind = "ECDF" if self.view.value == "ECDF" and numeric else "share of rows"
-            self.figure.layout.title = f"{column}{'' if part == ALL else f' [{self.by}={part}]'}: {kind}"
-            self.figure.layout.yaxis.title = kind
+        ecdf = self.view.value == "ECDF" and numeric
+        kind = "ECDF" if ecdf else "share of rows"
+        self.plot.show(
+            _figure(x, ref_y, cur_y, ecdf, f"{column}{'' if part == ALL else f' [{self.by}={part}]'}: {kind}")
+        )
         self._show_metrics(column, part, ref, cur)
 
     def _numeric(self, ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -160,26 +163,12 @@ class DriftPanel(widgets.VBox):
         edges = histogram.edges
         shares = [np.cumsum(counts) if ecdf else counts for counts in histogram.shares]
         centres = edges[1:] if ecdf else (edges[:-1] + edges[1:]) / 2
-        self._set_mode("lines" if ecdf else "bars")
         return centres, shares[0], shares[1]
 
     def _categorical(self, ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        self._set_mode("bars")
         r, c = ref.astype(str).value_counts(normalize=True), cur.astype(str).value_counts(normalize=True)
         keys = sorted(set(r.index) | set(c.index))[:200]
         return np.array(keys), r.reindex(keys, fill_value=0).to_numpy(), c.reindex(keys, fill_value=0).to_numpy()
-
-    def _set_mode(self, mode: str) -> None:
-        """Bars for histograms, lines for the ECDF (swapping traces keeps their names)."""
-        import plotly.graph_objects as go
-
-        want = go.Scatter if mode == "lines" else go.Bar
-        if all(isinstance(t, want) for t in self.figure.data):
-            return
-        names = [t.name for t in self.figure.data]
-        self.figure.data = []
-        for name in names:
-            self.figure.add_trace(want(name=name, mode="lines") if mode == "lines" else want(name=name, opacity=0.55))
 
     def _show_metrics(self, column: str, part: str, ref: pd.Series, cur: pd.Series) -> None:
         from rollbackkit.analysis.drift import drift
@@ -208,6 +197,21 @@ class DriftPanel(widgets.VBox):
     def metric_values(self) -> dict[str, Any]:
         """The metrics shown now (for code that reads the panel)."""
         return self._metrics.get((str(self.column.value), str(self.slice.value)), {})
+
+
+def _figure(x: np.ndarray, ref_y: np.ndarray, cur_y: np.ndarray, ecdf: bool, title: str) -> Any:
+    """Reference and current overlaid: bars (shares per bin or category), or ECDF lines."""
+    import plotly.graph_objects as go
+
+    def trace(name: str, y: np.ndarray, colour: str) -> Any:
+        if ecdf:
+            return go.Scatter(x=x, y=y, name=name, mode="lines", line={"color": colour})
+        return go.Bar(x=x, y=y, name=name, opacity=0.55, marker={"color": colour})
+
+    layout = go.Layout(barmode="overlay", height=340, margin={"t": 40, "b": 30}, title=title)
+    figure = go.Figure([trace("reference", ref_y, QUIET), trace("current", cur_y, ACCENT)], layout=layout)
+    figure.update_layout(yaxis_title="ECDF" if ecdf else "share of rows")
+    return figure
 
 
 def _fmt(value: Any) -> str:

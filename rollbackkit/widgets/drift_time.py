@@ -16,15 +16,18 @@ cells masked (blank) in the heatmap, a note): their metric is mostly sampling no
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import numpy as np
 
 from rollbackkit.analysis.drift_series import DriftSeries
-from rollbackkit.cards import FAIL, number
+from rollbackkit.cards import ACCENT, FAIL, QUIET, number
 from rollbackkit.errors import InvalidInput
-from rollbackkit.widgets._common import MAX_POINTS, error_html, guarded
+from rollbackkit.widgets._common import MAX_POINTS, StaticFigure, error_html, guarded
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 MAX_WINDOWS = 1000
 """Windows the panel asks for at most (more cells than the figures may send are merged: :func:`drawable`)."""
@@ -81,11 +84,9 @@ class DriftOverTimePanel(widgets.VBox):
         self.heatmap = go.FigureWidget(layout=go.Layout(height=240, margin={"t": 40, "b": 30}, uirevision=keep))
         self.view = widgets.ToggleButtons(options=["histogram", "ECDF"], value="histogram")
         self.view.observe(lambda _: self._draw_detail(), names="value")
-        self.detail_figure = go.FigureWidget(
-            layout=go.Layout(height=280, margin={"t": 40, "b": 30}, barmode="overlay", uirevision=keep)
-        )
+        self.detail_plot = StaticFigure()  # redrawn whole on a click: no plotly.js in a saved notebook
         self.detail_title = widgets.HTML("<i>Click a cell of the heatmap (or a point of the line) to see it.</i>")
-        self.detail = widgets.VBox([self.detail_title, self.view, self.detail_figure])
+        self.detail = widgets.VBox([self.detail_title, self.view, self.detail_plot])
         parts: list[widgets.Widget] = [self.message, self.line, self.heatmap, self.notes, self.detail]
         self.live = None
         if live:
@@ -119,9 +120,15 @@ class DriftOverTimePanel(widgets.VBox):
             self.notes.value = ""
             self._clear()
 
+    @property
+    def detail_figure(self) -> go.Figure:
+        """The clicked cell's figure (a plain ``go.Figure``, shown in ``detail_plot``)."""
+        return self.detail_plot.figure
+
     def _clear(self) -> None:
-        for figure in (self.line, self.heatmap, self.detail_figure):
+        for figure in (self.line, self.heatmap):
             figure.data = []
+        self.detail_plot.clear()
 
     # ------------------------------------------------------------------------- figures
     def _show(self, series: DriftSeries) -> None:
@@ -181,14 +188,13 @@ class DriftOverTimePanel(widgets.VBox):
             return
         i, w = self.selected
         ecdf = self.view.value == "ECDF" and series.kind == "numeric"
-        with self.detail_figure.batch_update():
-            self.detail_figure.data = []
-            for trace in detail_traces(series, i, w, ecdf):
-                self.detail_figure.add_trace(trace)
-            self.detail_figure.layout.yaxis.title = (
-                "ECDF" if ecdf else "share of rows per unit" if series.kind == "numeric" else "share of rows"
-            )
-            self.detail_figure.layout.xaxis.title = series.column
+        import plotly.graph_objects as go
+
+        layout = go.Layout(height=280, margin={"t": 40, "b": 30}, barmode="overlay")
+        figure = go.Figure(detail_traces(series, i, w, ecdf), layout=layout)
+        unit = "ECDF" if ecdf else "share of rows per unit" if series.kind == "numeric" else "share of rows"
+        figure.update_layout(yaxis_title=unit, xaxis_title=series.column)
+        self.detail_plot.show(figure)
         low = " (low n: mostly noise)" if series.low_n[i, w] else ""
         self.detail_title.value = (
             f"<b>{html.escape(series.slices[i])}</b>, {window_text(*series.windows[w])}: "
@@ -242,16 +248,19 @@ def detail_trace(
     import plotly.graph_objects as go
 
     labels = series.binning.labels
+    colour = QUIET if name == "reference" else ACCENT  # as DriftPanel and the schema diff draw the two sides
     if series.kind != "numeric":
-        return go.Bar(x=labels, y=shares, name=name, opacity=0.55)
+        return go.Bar(x=labels, y=shares, name=name, opacity=0.55, marker_color=colour)
     lower, upper = series.binning.bounds if counts is None else series.binning.spans(counts, sums)
     if ecdf:
-        return go.Scatter(x=upper, y=np.cumsum(shares), name=name, mode="lines", line_shape="hv", text=labels)
+        return go.Scatter(
+            x=upper, y=np.cumsum(shares), name=name, mode="lines", line_shape="hv", text=labels, line_color=colour
+        )
     texts = [*labels]
     texts[0], texts[-1] = f"below the reference's p1 ({labels[0]})", f"above the reference's p99 ({labels[-1]})"
     means = (lower + upper) / 2
     return go.Bar(
-        x=means, y=shares / (upper - lower), width=upper - lower, name=name, opacity=0.55,
+        x=means, y=shares / (upper - lower), width=upper - lower, name=name, opacity=0.55, marker_color=colour,
         customdata=shares, text=[f"{t}, about {number(float(m))}" for t, m in zip(texts, means, strict=True)],
         hovertemplate="%{text}: %{customdata:.1%} of rows<extra>" + name + "</extra>", textposition="none",
     )  # fmt: skip

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from rollbackkit.cards import ACCENT, QUIET
-from rollbackkit.widgets._common import RegistryLike, guarded
+from rollbackkit.widgets._common import RegistryLike, StaticFigure, guarded
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -34,25 +34,29 @@ class SchemaDiffPanel(widgets.VBox):
     Attributes:
         result: The :class:`~rollbackkit.analysis.diffreport.BundleDiff` (None before a diff).
         readable: The grouped diff with its distributions (:func:`rollbackkit.ops.compare.readable_diff`).
-        features: The features section (HTML); ``details`` the other sections; ``figure`` the histograms.
+        features: The features section (HTML); ``details`` the other sections; ``figure`` the histograms
+            (a plain ``go.Figure`` shown in ``plot``, a :class:`~rollbackkit.widgets._common.StaticFigure`).
     """
 
     def __init__(self, a: Any = None, b: Any = None, registry: RegistryLike | None = None) -> None:
-        import plotly.graph_objects as go
-
         self.registry = registry
         self.result: Any = None
         self.readable: ReadableDiff | None = None
         self.title = widgets.HTML()
         self.model = widgets.HTML()
         self.features = widgets.HTML()
-        self.figure = go.FigureWidget()
-        self.figure_box = widgets.VBox([self.figure], layout=widgets.Layout(display="none"))
+        self.plot = StaticFigure()
+        self.figure_box = widgets.VBox([self.plot], layout=widgets.Layout(display="none"))
         self.details = widgets.HTML()
         super().__init__([self.title, self.model, self.features, self.figure_box, self.details])
         self.add_class("rollbackkit-schema-diff")
         if a is not None and b is not None:
             self.update(a, b)
+
+    @property
+    def figure(self) -> go.Figure:
+        """The distributions figure shown (empty before a diff with changed features)."""
+        return self.plot.figure
 
     def update(self, a: Any, b: Any) -> None:
         """Diff ``a`` -> ``b`` and re-render."""
@@ -85,11 +89,7 @@ class SchemaDiffPanel(widgets.VBox):
         self.features.value = _block(by_key["features"], css="rollbackkit-feature-diff")
         self.details.value = "".join(_block(s) for s in sections if s.key not in ("model", "features"))
         if readable.distributions:
-            shown = distributions_figure(readable.distributions, result.a, result.b)
-            with self.figure.batch_update():
-                self.figure.data = ()
-                self.figure.add_traces(list(shown.data))
-                self.figure.layout = shown.layout
+            self.plot.show(distributions_figure(readable.distributions, result.a, result.b))
             self.figure_box.layout.display = "flex"
         if readable.note:
             self.features.value += f"<div style='opacity:0.75'>{html.escape(readable.note)}</div>"
