@@ -14,6 +14,8 @@ States:
   never sends a client's request to it.
 - the other loaded slot, if any, is the warm **standby**.
 
+The state, its slots and a scored request are :mod:`rollbackkit.serving.routing_state`'s types.
+
 A deploy while a canary or a shadow is running is refused: finish or roll back the canary
 (or the shadow) first. This keeps consecutive operations from leaking traffic into each other.
 """
@@ -22,10 +24,8 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 from collections import OrderedDict
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,93 +37,12 @@ from rollbackkit.errors import IncompatibleInput, RoutingError, WarmupError
 from rollbackkit.serving.heap import settle_heap
 from rollbackkit.serving.request_check import RESERVED_COLUMNS as RESERVED_COLUMNS  # importable here as before
 from rollbackkit.serving.request_check import Refusal, refused_values, request_verdict
+from rollbackkit.serving.routing_state import SLOTS, Routed, RoutingState, Slot, in_canary, now  # importable here too
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.model import LoadedBundle
 
-SLOTS = ("blue", "green")
 _CACHE_SIZE = 256
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A loaded, warmed bundle in one slot."""
-
-    name: str
-    bundle: LoadedBundle
-    deployment: str
-    loaded_at: str
-    warmup_ms: float
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-ready summary (version, bundle id, slot, deployment; ``runtime`` differences when there are)."""
-        out = {
-            "version": self.bundle.version,
-            "bundle_id": self.bundle.bundle_id,
-            "slot": self.name,
-            "deployment": self.deployment,
-        }
-        problems = [f.detail for f in self.bundle.runtime.problems]
-        return {**out, "runtime": problems} if problems else out
-
-
-@dataclass(frozen=True)
-class RoutingState:
-    """An immutable snapshot of both slots and the traffic split."""
-
-    slots: tuple[tuple[str, Slot | None], ...]
-    live: str | None
-    canary: str | None
-    percent: int
-    since: str
-    generation: int
-    shadow: str | None = None
-    shadow_percent: int = 0
-
-    def slot(self, name: str | None) -> Slot | None:
-        """The slot called ``name`` (None when empty or unnamed)."""
-        return dict(self.slots).get(name) if name else None
-
-    @property
-    def standby(self) -> Slot | None:
-        """The loaded slot that takes no traffic and mirrors none, if any."""
-        for name, slot in self.slots:
-            if slot is not None and name not in (self.live, self.canary, self.shadow):
-                return slot
-        return None
-
-    def roles(self) -> dict[str, Slot | None]:
-        """Each role's slot (None: empty): ``live``, ``canary``, ``shadow`` and ``standby``, in that order."""
-        return {
-            "live": self.slot(self.live),
-            "canary": self.slot(self.canary),
-            "shadow": self.slot(self.shadow),
-            "standby": self.standby,
-        }
-
-
-@dataclass(frozen=True)
-class Routed:
-    """One scored request: outputs, which version produced them, and the inputs as scored."""
-
-    outputs: pd.DataFrame
-    slot: Slot
-    latency_ms: float
-    inputs: pd.DataFrame
-
-    @property
-    def version(self) -> str:
-        """The version that scored the request."""
-        return self.slot.bundle.version
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def in_canary(key: str, percent: int) -> bool:
-    """Sticky canary membership: the same key always lands on the same side."""
-    return zlib.crc32(key.encode()) % 100 < percent
 
 
 class Router:
@@ -137,7 +56,7 @@ class Router:
     def __init__(self, freeze_heap: bool = False) -> None:
         self.freeze_heap = freeze_heap
         self._state = RoutingState(
-            slots=(("blue", None), ("green", None)), live=None, canary=None, percent=0, since=_now(), generation=0
+            slots=(("blue", None), ("green", None)), live=None, canary=None, percent=0, since=now(), generation=0
         )
         self._lock = threading.Lock()
         self._adaptations: OrderedDict[tuple[Any, ...], Adaptation | Refusal] = OrderedDict()
@@ -279,7 +198,7 @@ class Router:
 
     def _swap(self, **changes: Any) -> RoutingState:
         """Replace the state (caller holds the lock)."""
-        self._state = replace(self._state, since=_now(), generation=self._state.generation + 1, **changes)
+        self._state = replace(self._state, since=now(), generation=self._state.generation + 1, **changes)
         return self._state
 
     def _idle_slot_name(self) -> str:
@@ -321,7 +240,7 @@ class Router:
                     + ".",
                     "Check library versions against the ones it was registered with ('rollbackkit show' lists them).",
                 )
-        return Slot(name, bundle, deployment, _now(), (time.perf_counter() - started) * 1000)
+        return Slot(name, bundle, deployment, now(), (time.perf_counter() - started) * 1000)
 
     # --------------------------------------------------------------------------- readers
     def route(self, key: str | None = None) -> Slot:
