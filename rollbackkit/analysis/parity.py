@@ -83,7 +83,7 @@ def feature_parity(bundle: LoadedBundle, preprocess: Preprocess, code: str) -> P
     golden = bundle.golden
     inputs, stored_features, stored_outputs = part(golden, "input"), part(golden, "feature"), part(golden, "output")
     try:
-        features = preprocess(inputs.copy())
+        features = bundle.select_features(preprocess(inputs.copy()), strict=False)  # what the model gets
         outputs = bundle.score_features(features)
     except USER_CODE_ERRORS as exc:  # sys.exit() in the code is a failed check, not the end of the process
         return ParityReport(code, len(golden), error=f"the code failed on the golden inputs: {exc!r}")

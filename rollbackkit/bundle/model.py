@@ -17,6 +17,7 @@ from rollbackkit.bundle.flavors import for_format
 from rollbackkit.bundle.flavors.base import Scorer
 from rollbackkit.bundle.frames import part
 from rollbackkit.bundle.manifest import Manifest
+from rollbackkit.bundle.model_inputs import model_features
 from rollbackkit.bundle.runtime import RuntimeReport, compare
 from rollbackkit.bundle.schema import Schema
 from rollbackkit.cards import Card, HasCard
@@ -157,8 +158,19 @@ class LoadedBundle(BundleDescription):
         return cls(**parts, scorer=scorer, preprocess=prep, runtime=runtime)
 
     def features(self, inputs: pd.DataFrame, adaptation: Adaptation | None = None) -> pd.DataFrame:
-        """Preprocessed model features for raw inputs (see :meth:`predict` for ``adaptation``)."""
-        return self.preprocess(self._checked(inputs, adaptation).copy())
+        """What the model gets for raw inputs (see :meth:`predict` for ``adaptation``): the
+        preprocessed frame cut to the model's feature names, in its trained order
+        (:func:`rollbackkit.bundle.model_inputs.model_features`)."""
+        return self.select_features(self.preprocess(self._checked(inputs, adaptation).copy()))
+
+    def select_features(self, features: pd.DataFrame, *, strict: bool = True) -> pd.DataFrame:
+        """``preprocess()``'s output cut to the model's feature names in their trained order.
+
+        Raises:
+            InvalidInput: ``strict`` and the output lacks a model feature (named).
+        """
+        code = f"{self.info.tag} preprocess.py" if self.preprocess_source else f"{self.info.tag}'s input"
+        return model_features(self._scorer, features, code, strict=strict)
 
     def predict(self, inputs: pd.DataFrame, adaptation: Adaptation | None = None) -> pd.DataFrame:
         """Score raw inputs into the output contract's columns.

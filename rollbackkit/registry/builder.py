@@ -26,6 +26,7 @@ from rollbackkit.bundle.artifacts import (
 from rollbackkit.bundle.flavors.base import Scorer, Stored, target_labels
 from rollbackkit.bundle.frames import prefixed, read_frame, with_prefix
 from rollbackkit.bundle.manifest import MANIFEST_FILE, Component, Manifest, Registration, md5_file
+from rollbackkit.bundle.model_inputs import model_features as model_features_of
 from rollbackkit.bundle.schema import Schema, infer_schema
 from rollbackkit.errors import InvalidInput, InvalidPath, RollbackkitError
 from rollbackkit.registry.answers import (
@@ -37,6 +38,7 @@ from rollbackkit.registry.answers import (
     with_scored_nulls,
 )
 from rollbackkit.registry.default_gates import BASE_GATES, MIN_SAMPLES, default_gates
+from rollbackkit.registry.raw_inputs import apply_preprocess, input_columns, inputs_of, needed_columns
 
 REFERENCE_ROWS = 50_000
 GOLDEN_ROWS = 64
@@ -68,9 +70,11 @@ def build_bundle(
 ) -> Manifest:
     """Write every component of a bundle into ``out`` and return its manifest (with id).
 
-    The model's raw input columns are ``features`` when given, else the feature names the
-    model recorded when the data holds them all (and no preprocessing renames them), else
-    every column but the target: extra columns in the data are left out. The model is
+    The model's raw input columns are ``features`` when given; else, without a preprocess, the
+    feature names the model recorded when the data holds them all, else every column but the
+    target; with one, the columns it needs (:func:`rollbackkit.registry.raw_inputs.needed_columns`).
+    With a preprocess the model gets its output cut to the model's feature names, in the trained
+    order (:mod:`rollbackkit.bundle.model_inputs`). The model is
     stored by its flavor (``flavor``, else the object's library or the file's suffix) and
     loaded back from the stored bytes, so what is scored here is what will serve. A model
     file is loaded only as ``trust`` and ``unsafe`` allow; what they allowed is recorded.
@@ -93,9 +97,12 @@ def build_bundle(
         components["preprocess"] = _component(out / "preprocess.py", "git")
 
     train = read_frame(train_data, "training data")
-    columns = _input_columns(train, target, features, None if preprocess is not None else scorer)
-    inputs = _inputs(train, target, columns)
-    model_features = _apply(prep, inputs, "training data", code)
+    columns = input_columns(train, target, features, None if preprocess is not None else scorer)
+    inputs = inputs_of(train, target, columns)
+    model_features = _for_model(prep, inputs, "training data", code, scorer, preprocess is not None)
+    if preprocess is not None and features is None:  # the raw columns a caller sends: those prep needs
+        columns = needed_columns(prep, inputs, model_features, scorer)
+        inputs = inputs[columns]
     _check_model_inputs(scorer, model_features, model)
     labels = target_labels(scorer.classes, train[target]) if target is not None and target in train.columns else None
     if labels is not None:  # the model numbers its classes (XGBoost's 0/1 for bools, an ONNX graph's 0..C-1)
@@ -110,12 +117,15 @@ def build_bundle(
         if validation_data is not None
         else (train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=0).sort_index())
     ).reset_index(drop=True)  # inputs, answers and labels line up by position, whatever the index
-    ref_inputs = _inputs(valid, target, columns, "validation data")
-    ref_features = _apply(prep, ref_inputs, "validation data", code)
+    ref_inputs = inputs_of(valid, target, columns, "validation data")
+    ref_features = _for_model(prep, ref_inputs, "validation data", code, scorer, preprocess is not None)
     ref_outputs = _score(scorer, ref_features)
     check_probabilities(ref_outputs)
 
-    accepts = null_acceptance(lambda frame: scorer.score(prep(frame)), ref_inputs.iloc[:NULL_PROBE_ROWS])
+    def scored(frame: pd.DataFrame) -> pd.DataFrame:
+        return scorer.score(model_features_of(scorer, prep(frame), code) if preprocess is not None else frame)
+
+    accepts = null_acceptance(scored, ref_inputs.iloc[:NULL_PROBE_ROWS])
     accepts = with_scored_nulls(accepts, ref_inputs, ref_outputs)
     schema = infer_schema(inputs, scorer, ref_outputs, target=target, accepts_null=accepts)
     (out / "schema.json").write_text(schema.to_json())
@@ -269,61 +279,14 @@ def _write_config(dest: Path, config: tuple[str, str], schema: Schema | None = N
     return _component(dest, "git")
 
 
-def _input_columns(
-    frame: pd.DataFrame, target: str | None, features: list[str] | None, scorer: Scorer | None
-) -> list[str] | None:
-    """The raw input columns to keep (None: every column but the target)."""
-    present = [str(c) for c in frame.columns]
-    if features is not None:
-        if not features:
-            raise InvalidInput("--features names no column.", "List the model's input columns, e.g. age,income.")
-        unknown = [f for f in features if f not in present]
-        if unknown:
-            raise InvalidInput(
-                f"--features names column(s) not in the training data: {', '.join(unknown[:5])}.",
-                f"Choose from: {', '.join(present[:10])}{', ...' if len(present) > 10 else ''}.",
-            )
-        if target is not None and target in features:
-            raise InvalidInput(f"The target {target!r} is listed in --features.", "Leave the label column out.")
-        if len(set(features)) != len(features):
-            raise InvalidInput("--features lists a column twice.", "Name each feature once.")
-        return list(features)
-    names = scorer.input_names_as(present) if scorer is not None else None
-    if names is not None and set(names) <= set(present):
-        return names
-    return None
-
-
-def _inputs(frame: pd.DataFrame, target: str | None, columns: list[str] | None, what: str = "data") -> pd.DataFrame:
-    if target is not None and target not in frame.columns:
-        raise InvalidInput(
-            f"Target column {target!r} is not in the {what}.",
-            f"Choose one of: {', '.join(map(str, frame.columns[:10]))}.",
-        )
-    if columns is not None:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise InvalidInput(
-                f"The {what} lacks the model's feature(s): {', '.join(missing[:5])}.",
-                "Pass data with every training feature.",
-            )
-        return frame[columns]
-    return frame if target is None else frame.drop(columns=[target])
-
-
-def _apply(prep: Any, frame: pd.DataFrame, what: str, code: str) -> pd.DataFrame:
-    try:
-        result = prep(frame.copy())
-    except USER_CODE_ERRORS as exc:  # sys.exit() in user code must not end register with exit 0
-        raise InvalidInput(
-            f"{code} failed on the {what}: {describe_error(exc)}.", "Fix the preprocessing code."
-        ) from exc
-    if not isinstance(result, pd.DataFrame):
-        raise InvalidInput(
-            f"{code} returned {type(result).__name__}, not a DataFrame.",
-            "Return a pandas DataFrame from preprocess().",
-        )
-    return result
+def _for_model(
+    prep: Preprocess, inputs: pd.DataFrame, what: str, code: str, scorer: Scorer, preprocessed: bool
+) -> pd.DataFrame:
+    """What the model gets from ``inputs``: ``prep``'s output cut to its feature names when there is a
+    ``preprocess.py`` (:func:`rollbackkit.bundle.model_inputs.model_features`); the inputs as they are else."""
+    if not preprocessed:
+        return inputs
+    return model_features_of(scorer, apply_preprocess(prep, inputs, what, code), code)
 
 
 def _check_model_inputs(scorer: Scorer, features: pd.DataFrame, model: Any = None) -> None:

@@ -279,7 +279,8 @@ class Registry(Repository):
                 load; recorded in the manifest and shown by :meth:`show`.
             features: The model's raw input columns, in order; other columns of the data
                 are left out. Default: the feature names the model recorded when the data
-                has them (and no preprocessing), else every column but the target.
+                has them, else every column but the target; with ``preprocess``, every column
+                but the target less those the model does not name and it does not need.
             unsafe: Allow a ``.joblib``/``.pkl``/``.pickle`` model: unpickling runs any code the file
                 holds. Recorded in the manifest; :meth:`show` warns. Without it such a
                 file is refused before it is read.

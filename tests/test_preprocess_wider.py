@@ -1,0 +1,176 @@
+"""A team registers from its wide table with a ``preprocess.py``, as README's Python API says it may.
+
+The table has a ``promo`` column (dtype ``string``) no model was trained on. The callers send
+the raw columns the preprocessing reads (recorded in the schema); the model gets
+``preprocess()``'s output cut to its own feature names, in its trained order. So the same
+request scores the same way with ``promo`` or without it: through ``load().predict`` (a
+declared adaptation drops it), the compatibility check (``adaptable``) and a real server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rollbackkit import Registry
+from rollbackkit.bundle.compat import check
+from rollbackkit.errors import InvalidInput
+from rollbackkit.ops.traffic import deploy
+
+from .servers import running_server
+from .story import records
+
+RATIO = """\
+import pandas as pd
+
+
+def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
+    \"\"\"Adds a derived column; passes everything else through (promo included).\"\"\"
+    return frame.assign(ratio=frame["alcohol"] / frame["malic_acid"])
+"""
+
+NULLABLE = """\
+import pandas as pd
+
+
+def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
+    \"\"\"Nullable columns into floats the model takes, and bmi x bp; the rest passes through.\"\"\"
+    return frame.assign(
+        visits=frame["visits"].astype("Float64").fillna(-1).astype(float),
+        smoker=frame["smoker"].astype("Float64").fillna(0.5).astype(float),
+        clinic=frame["clinic"].cat.codes.astype(float),
+        bmi_bp=frame["bmi"].fillna(0.0) * frame["bp"],
+    )
+"""
+
+FORGETS = """\
+import pandas as pd
+
+
+def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
+    \"\"\"Forgets the derived column the model was trained on.\"\"\"
+    return frame.drop(columns=["alcohol"])
+"""
+
+
+def _promo(n: int, seed: int) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    return pd.Series(rng.choice(["spring", "summer", None], n), dtype="string")
+
+
+@pytest.fixture(scope="module")
+def wine() -> pd.DataFrame:
+    """Wine with string cultivars and a ``promo`` column no model uses."""
+    from sklearn.datasets import load_wine
+
+    bunch = load_wine(as_frame=True)
+    frame = bunch.frame[["alcohol", "malic_acid", "color_intensity", "target"]]
+    frame = frame.assign(cultivar=frame["target"].map({0: "barolo", 1: "grignolino", 2: "barbera"}))
+    return frame.drop(columns="target").assign(promo=_promo(len(frame), 0))
+
+
+@pytest.fixture(scope="module")
+def diabetes() -> pd.DataFrame:
+    """Diabetes with NaN, Int64, boolean and category columns, and a ``promo`` one."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame[["age", "bmi", "bp", "target"]].copy()
+    rng = np.random.default_rng(1)
+    n = len(frame)
+    frame.loc[rng.random(n) < 0.1, "bmi"] = np.nan
+    frame["visits"] = pd.array(rng.integers(0, 9, n), dtype="Int64")
+    frame.loc[rng.random(n) < 0.1, "visits"] = pd.NA
+    frame["smoker"] = pd.array(rng.random(n) < 0.3, dtype="boolean")
+    frame.loc[rng.random(n) < 0.1, "smoker"] = pd.NA
+    frame["clinic"] = pd.Categorical(rng.choice(["north", "south", "east"], n))
+    return frame.assign(promo=_promo(n, 2))
+
+
+def _preprocessed(preprocess: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The feature logic as the team runs it in its training notebook."""
+    namespace: dict = {}
+    exec(preprocess, namespace)
+    return namespace["preprocess"](frame)  # type: ignore[no-any-return]
+
+
+def _fitted(preprocess: str, frame: pd.DataFrame, target: str, columns: list[str], estimator: object) -> object:
+    features = _preprocessed(preprocess, frame.drop(columns=[target]))
+    return estimator.fit(features[columns], frame[target])  # type: ignore[attr-defined]
+
+
+def test_a_derived_column_and_an_extra_promo_register_and_score_alike(
+    project: Path, wine: pd.DataFrame, tmp_path: Path
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    code = tmp_path / "features.py"
+    code.write_text(RATIO)
+    trained_on = ["ratio", "color_intensity", "alcohol", "malic_acid"]  # raw + derived, not the table's order
+    model = _fitted(RATIO, wine, "cultivar", trained_on, make_pipeline(StandardScaler(), LogisticRegression()))
+    registry = Registry(project)
+    registry.register("wine", model, wine, target="cultivar", version="v1.0.0", preprocess=code)
+
+    bundle = registry.load("wine@v1.0.0")
+    raw = ["alcohol", "malic_acid", "color_intensity"]
+    assert sorted(bundle.schema.feature_names) == sorted(raw)  # what a caller sends: promo is left out
+    assert list(bundle.golden.filter(like="feature:").columns) == [f"feature:{c}" for c in trained_on]
+    live = wine.drop(columns="cultivar")
+    expected = pd.Series(model.predict(_preprocessed(RATIO, live)[trained_on]), name="prediction")  # type: ignore[attr-defined]
+    plain = bundle.predict(live[bundle.schema.feature_names])
+    pd.testing.assert_series_equal(plain["prediction"].astype(object), expected.astype(object))
+    report = check(bundle, live)
+    assert report.verdict == "adaptable" and report.adaptation.drop == ["promo"]
+    widened = bundle.predict(live, adaptation=report.adaptation)
+    pd.testing.assert_frame_equal(widened, plain)
+    assert registry.parity("wine@v1.0.0").ok
+
+    deploy(project, "wine@v1.0.0", "prod", reason="first release")
+    with running_server(project, "wine", "prod") as server:
+        response = server.predict(records(live.head(40)))
+    assert response.status_code == 200, response.text
+    served = [row["prediction"] for row in response.json()["predictions"]]
+    assert served == list(plain["prediction"].head(40))
+
+
+def test_a_regressor_on_nullable_columns_scores_the_same_with_or_without_promo(
+    project: Path, diabetes: pd.DataFrame, tmp_path: Path
+) -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    code = tmp_path / "features.py"
+    code.write_text(NULLABLE)
+    trained_on = ["age", "bmi_bp", "visits", "smoker", "clinic"]  # not bmi, not bp: the preprocess reads them
+    model = _fitted(NULLABLE, diabetes, "target", trained_on, HistGradientBoostingRegressor(max_iter=30))
+    registry = Registry(project)
+    registry.register("sugar", model, diabetes, target="target", version="v1.0.0", preprocess=code)
+
+    bundle = registry.load("sugar@v1.0.0")
+    assert bundle.schema.feature_names == ["age", "bmi", "bp", "visits", "smoker", "clinic"]
+    assert {f.name: f.pandas_dtype for f in bundle.schema.features}["visits"] == "Int64"
+    live = diabetes.drop(columns="target")
+    plain = bundle.predict(live[bundle.schema.feature_names])
+    report = check(bundle, live)
+    assert report.verdict == "adaptable" and report.adaptation.drop == ["promo"]
+    pd.testing.assert_frame_equal(bundle.predict(live, adaptation=report.adaptation), plain)
+    assert plain["prediction"].notna().all()
+
+
+def test_a_preprocess_that_leaves_out_a_model_feature_is_one_line_naming_it(
+    project: Path, wine: pd.DataFrame, tmp_path: Path
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    code = tmp_path / "features.py"
+    code.write_text(FORGETS)
+    model = LogisticRegression(max_iter=1000).fit(wine[["alcohol", "malic_acid"]], wine["cultivar"])
+    registry = Registry(project)
+    with pytest.raises(InvalidInput, match="alcohol") as refused:
+        registry.register("wine", model, wine, target="cultivar", version="v1.0.0", preprocess=code)
+    assert "\n" not in str(refused.value)
+    assert "promo" not in str(refused.value)
+    assert registry.versions("wine") == []
