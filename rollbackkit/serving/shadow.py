@@ -27,7 +27,9 @@ is not pre-empted); a shadow that cannot start for long lets its queue fill, and
 next is dropped and counted.
 
 Which requests are mirrored is a pure function of the request id (:func:`sampled`), so a
-share of requests is mirrored whatever the order they arrive in.
+share of requests is mirrored whatever the order they arrive in. A mirrored request, the
+counters and the batch signature are :mod:`rollbackkit.serving.mirrored`'s; the live requests
+in flight, :mod:`rollbackkit.serving.in_flight`'s.
 """
 
 from __future__ import annotations
@@ -36,16 +38,12 @@ import math
 import queue
 import threading
 import time
-import zlib
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from rollbackkit.serving.in_flight import InFlight
+from rollbackkit.serving.mirrored import KeepFailed, Mirrored, MirrorStatus, sampled, signature, typed
 
-if TYPE_CHECKING:
-    from rollbackkit.serving.router import Slot
+__all__ = ["InFlight", "KeepFailed", "Mirror", "MirrorStatus", "Mirrored", "sampled"]  # importable here as before
 
 QUEUE_REQUESTS = 1_000
 """Mirrored requests waiting (or being scored) at most; beyond, a request is dropped (and counted)."""
@@ -75,119 +73,6 @@ YIELD_MAX = 1.0
 """The longest the worker yields before one model call: a server never idle for a second (several
 clients at once) still gets its shadow scored, at live's expense, rather than a full queue dropping
 every mirrored request."""
-
-
-def sampled(request_id: str, percent: int) -> bool:
-    """Whether the request ``request_id`` is mirrored to a shadow of ``percent``% (crc32 of the id)."""
-    return zlib.crc32(request_id.encode()) % 100 < percent
-
-
-class InFlight:
-    """How many live requests are being scored now: ``with in_flight:`` around each.
-
-    :meth:`wait_idle` blocks (no polling, the GIL released) until none is.
-    """
-
-    def __init__(self) -> None:
-        self._idle = threading.Condition(threading.Lock())
-        self.count = 0
-
-    def __enter__(self) -> None:
-        with self._idle:
-            self.count += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._idle:
-            self.count -= 1
-            if not self.count:
-                self._idle.notify_all()
-
-    def busy(self) -> bool:
-        """Whether a live request is being scored now."""
-        return self.count > 0
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds until no live request is being scored; whether none is."""
-        with self._idle:
-            return self._idle.wait_for(lambda: not self.count, timeout)
-
-
-class KeepFailed(Exception):
-    """Keeping a batch's rows failed at request ``kept`` (those before it were kept) with ``cause``."""
-
-    def __init__(self, kept: int, cause: Exception) -> None:
-        super().__init__(f"{kept} requests kept, then {type(cause).__name__}: {cause}")
-        self.kept = kept
-        self.cause = cause
-
-
-@dataclass(frozen=True)
-class Mirrored:
-    """One live request handed to the shadow: the frame as the client sent it, and the live row's keys.
-
-    ``untyped``: the frame came from JSON rows (the shadow reads them with its own dtypes).
-    """
-
-    slot: Slot
-    frame: pd.DataFrame
-    untyped: bool
-    request_id: str
-    when: datetime
-    key: str | None
-
-
-@dataclass(frozen=True)
-class MirrorStatus:
-    """The mirror's counters since the server started (``mirror`` in ``GET /status``, and in its ``shadow``).
-
-    ``queued``: requests waiting or being scored.
-    """
-
-    mirrored: int
-    dropped: int
-    failed: int
-    queued: int
-    last_error: str | None
-
-    def to_dict(self) -> dict[str, int | str | None]:
-        """JSON-ready counters."""
-        return {
-            "mirrored": self.mirrored,
-            "dropped": self.dropped,
-            "failed": self.failed,
-            "queued": self.queued,
-            "last_error": self.last_error,
-        }
-
-
-def _signature(request: Mirrored) -> Hashable:
-    """Requests with one signature (slot, column names, dtypes) stack into one frame with their values.
-
-    Integers with and without missing values, booleans likewise, and text of either
-    string dtype count as one dtype: stacked, they take the nullable one (``Int64``,
-    ``boolean``, ``string``), as requests read from JSON rows with and without nulls do.
-    """
-    frame = request.frame
-    return (id(request.slot), tuple(frame.columns.tolist()), tuple(map(_family, frame.dtypes.tolist())))
-
-
-def _family(dtype: Any) -> Hashable:
-    if isinstance(dtype, pd.StringDtype):
-        return "string"
-    kind = getattr(dtype, "kind", "")
-    return kind if kind in ("i", "u", "b") and not isinstance(dtype, pd.CategoricalDtype) else dtype
-
-
-def _typed(request: Mirrored) -> Mirrored:
-    """An untyped request read with its shadow's dtypes (as scoring it alone would), so it can join a batch."""
-    if not request.untyped:
-        return request
-    from rollbackkit.bundle.conform import conform
-
-    try:
-        return replace(request, frame=conform(request.frame, request.slot.bundle.schema), untyped=False)
-    except Exception:  # scored alone, where the same error is counted as the request's
-        return request
 
 
 class Mirror:
@@ -307,8 +192,8 @@ class Mirror:
                     self._one(request)
                 return
             groups: dict[Hashable, list[Mirrored]] = {}
-            for request in map(_typed, taken):
-                groups.setdefault(_signature(request) if not request.untyped else id(request), []).append(request)
+            for request in map(typed, taken):
+                groups.setdefault(signature(request) if not request.untyped else id(request), []).append(request)
             for group in groups.values():
                 if len(group) == 1 or time.monotonic() >= self._timed_at + self._timed_every:
                     self._timed_at = time.monotonic()
