@@ -17,11 +17,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from rollbackkit.serving.predlog.arrowed import frame_table
+
 NAMES_KEY = b"rollbackkit.columns"
 """The blob's schema metadata key holding the frame's column names (JSON, types kept)."""
 
 CATEGORIES_KEY = b"rollbackkit.categories"
 """The blob's schema metadata key holding each categorical column's categories dtype."""
+
+OBJECTS_KEY = b"rollbackkit.objects"
+"""The blob's schema metadata key listing the object columns (Arrow gives text back as ``str``)."""
 
 
 def inputs_blob(frame: pd.DataFrame) -> bytes:
@@ -34,11 +39,7 @@ def inputs_blob(frame: pd.DataFrame) -> bytes:
         name if isinstance(name, str | int | float | bool) or name is None else str(name) for name in frame.columns
     ]
     plain = frame.set_axis([f"c{k}" for k in range(frame.shape[1])], axis=1).reset_index(drop=True)
-    try:
-        table = pa.Table.from_pandas(plain, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
-        mixed = plain.select_dtypes(include="object").columns
-        table = pa.Table.from_pandas(plain.astype(dict.fromkeys(mixed, "str")), preserve_index=False)
+    table = frame_table(plain)
     for k, dtype in enumerate(plain.dtypes):  # NaN stays NaN (not null), with its very bits
         if isinstance(dtype, np.dtype) and dtype.kind == "f":
             table = table.set_column(k, table.field(k), pa.array(plain.iloc[:, k].to_numpy(), from_pandas=False))
@@ -47,6 +48,7 @@ def inputs_blob(frame: pd.DataFrame) -> bytes:
     metadata[CATEGORIES_KEY] = json.dumps(
         {k: str(t.categories.dtype) for k, t in enumerate(frame.dtypes) if isinstance(t, pd.CategoricalDtype)}
     ).encode()
+    metadata[OBJECTS_KEY] = json.dumps([k for k, t in enumerate(frame.dtypes) if t is np.dtype(object)]).encode()
     table = table.replace_schema_metadata(metadata)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
@@ -64,6 +66,8 @@ def inputs_frame(blob: bytes) -> pd.DataFrame:
         column = frame.iloc[:, int(position)]
         if str(column.cat.categories.dtype) != kind:
             frame.isetitem(int(position), column.cat.set_categories(column.cat.categories.astype(kind)))
+    for position in json.loads((table.schema.metadata or {}).get(OBJECTS_KEY, b"[]")):  # None where missing
+        frame.isetitem(position, pd.Series(table.column(position).to_pylist(), dtype=object))
     if names is not None:
         frame.columns = pd.Index(names, dtype=object) if not all(isinstance(n, str) for n in names) else names
     return frame.reset_index(drop=True)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from rollbackkit.serving.predlog.arrowed import frame_table
 from rollbackkit.serving.predlog.schema import COMPUTED_IN_SQL, PER_ROW, ROW_COLUMNS, inputs_table
 
 
@@ -136,9 +137,4 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     and DuckDB scans a column of thousands of one-row chunks slowly.
     """
     frame = frame.set_axis([f"c{k}" for k in range(frame.shape[1])], axis=1)  # names may repeat or be numbers
-    try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):  # 2**64 + 1 too
-        mixed = frame.select_dtypes(include="object").columns
-        table = pa.Table.from_pandas(frame.astype(dict.fromkeys(mixed, "str")), preserve_index=False)
-    return table.combine_chunks()
+    return frame_table(frame).combine_chunks()
