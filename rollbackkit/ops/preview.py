@@ -19,12 +19,15 @@ import pandas as pd
 
 from rollbackkit.bundle.compat import Adaptation
 from rollbackkit.cards import Card, HasCard
-from rollbackkit.errors import InvalidInput, RollbackRefused
+from rollbackkit.errors import InvalidInput
 from rollbackkit.ops.log_results import AffectedRows
-from rollbackkit.ops.plans import leaving_assignments, planned_rows
+from rollbackkit.ops.plans import planned_rows
 from rollbackkit.ops.predictions import has_log, log_call, log_server
+from rollbackkit.ops.preview_groups import Scorer
+from rollbackkit.ops.preview_leaving import earlier, leaving_versions
 from rollbackkit.ops.preview_parts import (
     LOADED,
+    Target,
     VersionPreview,
     comparison,
     no_score,
@@ -35,11 +38,10 @@ from rollbackkit.ops.preview_parts import (
     version_part,
 )
 from rollbackkit.ops.results import from_server
-from rollbackkit.ops.runbook_targets import rollback_target, rolled_back_from
-from rollbackkit.ops.serving_now import shares
+from rollbackkit.ops.runbook_targets import rollback_target
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.registry.assignments import Deployments, require_known, resolve
-from rollbackkit.registry.contents import describe, load
+from rollbackkit.registry.contents import describe
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.serving_state import Serving
 from rollbackkit.serving.bodies import MAX_SAMPLE
@@ -49,7 +51,7 @@ from rollbackkit.serving.client import status as server_status
 if TYPE_CHECKING:
     from rollbackkit.analysis.preflight import PreflightReport
     from rollbackkit.analysis.preview import SliceDelta, Transition
-    from rollbackkit.bundle.model import BundleDescription, LoadedBundle
+    from rollbackkit.bundle.model import BundleDescription
 
 TARGET_WORDS = "to_version='vX.Y.Z'"
 """How a preview's hints name a target (the API's and the panel's words; a runbook says ``-p to_version=``)."""
@@ -81,6 +83,8 @@ class RollbackPreview(HasCard):
             why it loaded the target although a server holds it warm (a sample over a slot's limit).
         from_version: The first version losing traffic (the canary, else the live version; a
             cancelled shadow's version when nothing else leaves).
+        loaded: Whether the target's bundle was loaded in this process (False when a warm slot
+            scored every row and the preflight read its schema only).
     """
 
     name: str
@@ -97,6 +101,7 @@ class RollbackPreview(HasCard):
     where: str = LOADED
     done: bool = False
     note: str | None = None
+    loaded: bool = True
 
     def card(self) -> Card:
         """The flip share, the versions losing traffic, the slices and the most frequent flips."""
@@ -107,6 +112,11 @@ class RollbackPreview(HasCard):
     @property
     def _main(self) -> VersionPreview | None:
         return self.parts[0] if self.parts else None
+
+    @property
+    def from_versions(self) -> list[str]:
+        """Every version losing (or, after the rollback, that lost) traffic, the canary first."""
+        return [p.version for p in self.parts] or [self.from_version]
 
     @property
     def n(self) -> int:
@@ -184,6 +194,8 @@ class RollbackPreview(HasCard):
             "where": self.where,
             "done": self.done,
             "note": self.note,
+            "loaded": self.loaded,
+            "from_versions": self.from_versions,
         }
 
 
@@ -233,7 +245,7 @@ def preview_rollback(
     target = rollback_target(registry.paths.root, name, env, to_version, flag=TARGET_WORDS)
     state = Deployments(registry).state(name, env)
     target_info = describe(registry, resolve(registry, f"{name}@{target}"))
-    leaving = _leaving(registry, state, name, env, target)
+    leaving = leaving_versions(registry, state, name, env, target)
     if not leaving:
         return _shadow_only(name, env, target, target_info, state, threshold)
     if server is not None:
@@ -251,35 +263,41 @@ def preview_rollback(
             f"{name}@{version} has no answered rows logged in {env} to preview the rollback on.",
             f"Send it traffic first (rollbackkit affected {name} --env {env} --version {version} counts its rows).",
         )
-    bundle = load(registry, resolve(registry, f"{name}@{target}"))
+    goal = Target(registry, resolve(registry, f"{name}@{target}"))
     first = describe(registry, resolve(registry, f"{name}@{leaving[0][0]}"))
     column = by if by is not None else _gate_slice(first)
     parts: list[VersionPreview] = []
     report, where, why = None, LOADED, None
     for version, role, share, frame in samples:
         served = first if version == first.version else describe(registry, resolve(registry, f"{name}@{version}"))
-        rule = comparison(served, bundle, threshold)
-        inputs, before, times = split(frame, served)
+        rule = comparison(served, goal.description, threshold)
+        split_rows = split(frame, served)
+        inputs = split_rows[0]
         if column is not None and by is not None and not inputs.empty and column not in inputs.columns:
             raise InvalidInput(
                 f"{column!r} is not a logged input of {name}@{version}.",
                 f"Slice by one of: {', '.join(map(str, inputs.columns[:20]))}.",
             )
-        if report is None and not inputs.empty:
-            report = _preflight(registry, bundle, inputs, f"{name}@{version}")
         found = log_call(registry, url, "affected", name, env, version)
         rows = planned_rows(from_server(AffectedRows.from_dict, found, url, "affected"), quarantines)
-        scored = score_target(registry, shifter, name, env, bundle, inputs)
-        where, why = (scored[3], over_slot(shifter, len(inputs))) if not parts else (where, why)
-        parts.append(version_part(version, role, share, inputs, before, times, scored, rule, column, rows))
-    rule = comparison(first, bundle, threshold)
+        part = version_part(
+            version, role, share, split_rows, _scorer(registry, shifter, name, env, goal), rule, column, rows
+        )
+        if report is None and part.groups:
+            main = part.groups[0]
+            where, why = main.where or LOADED, over_slot(shifter, main.rows)
+            features = inputs.loc[:, main.columns].dropna(how="all") if main.columns else inputs
+            report = _preflight(registry, goal, features, f"{name}@{version}", slot=where != LOADED)
+        parts.append(part)
+    rule = comparison(first, goal.description, threshold)
+    notes = (None if rule.score is not None else no_score(first, target_info), why, earlier(state, done, leaving))
     return RollbackPreview(
         name=name,
         env=env,
         to_version=target,
         parts=parts,
-        kind=bundle.schema.output.kind,
-        primary=bundle.schema.output.primary,
+        kind=goal.description.schema.output.kind,
+        primary=goal.description.schema.output.primary,
         score=rule.score,
         threshold=threshold,
         by=column,
@@ -287,30 +305,14 @@ def preview_rollback(
         from_version=parts[0].version,
         where=where,
         done=done,
-        note=" ".join(n for n in (None if rule.score is not None else no_score(first, target_info), why) if n) or None,
+        note=" ".join(n for n in notes if n) or None,
+        loaded=goal.loaded,
     )
 
 
-def _leaving(
-    registry: Repository, state: Serving, name: str, env: str, target: str
-) -> list[tuple[str, str, float | None, str | None]]:
-    """``(version, role, traffic %, deployment)`` of each version losing traffic (the one rule of
-    :func:`~rollbackkit.ops.plans.leaving_assignments`); after a rollback, the version it replaced."""
-    if state.shadow is not None and state.canary is None and state.version == target:
-        return []  # a rollback to the live version only cancels the shadow
-    serving = {s.version: s for s in shares(state) if s.role != "shadow"}  # live first: a canary keeps its own
-    found: list[tuple[str, str, float | None, str | None]] = []
-    for a in leaving_assignments(state, target):
-        found.append((a.version, serving[a.version].role, serving[a.version].percent, a.tag))
-    if found:
-        return found
-    replaced = rolled_back_from(registry.paths.root, name, env, target)
-    if replaced is None or replaced == target:
-        raise RollbackRefused(
-            f"Nothing served {name} in {env} before {target}, so a rollback to it has nothing to change.",
-            "Deploy a version first, or name another target (to_version=...).",
-        )
-    return [(replaced, "replaced", None, None)]
+def _scorer(registry: Repository, url: str | None, name: str, env: str, goal: Target) -> Scorer:
+    """Scores one column set's rows with the target (a warm slot first, else the bundle loaded here)."""
+    return lambda rows: score_target(registry, url, name, env, goal, rows)
 
 
 def _shadow_only(
@@ -343,7 +345,15 @@ def _gate_slice(served: BundleDescription) -> str | None:
     return None
 
 
-def _preflight(registry: Repository, bundle: LoadedBundle, inputs: pd.DataFrame, consumer: str) -> PreflightReport:
+def _preflight(
+    registry: Repository, goal: Target, inputs: pd.DataFrame, consumer: str, *, slot: bool
+) -> PreflightReport:
+    """The target's preflight on the sample: without loading it when a warm slot scored it
+    (:func:`~rollbackkit.ops.slot_scoring.slot_preflight`), else on the loaded bundle."""
+    if slot and not goal.loaded:
+        from rollbackkit.ops.slot_scoring import slot_preflight
+
+        return slot_preflight(registry.paths.root, goal.description, inputs, consumer)
     from rollbackkit.registry.checks import preflight_bundle  # pydantic: loaded by a preflight only
 
-    return preflight_bundle(registry, bundle, inputs, consumer=consumer)
+    return preflight_bundle(registry, goal.bundle(), inputs, consumer=consumer)

@@ -27,6 +27,7 @@ from rollbackkit.analysis.preview import (
     transitions,
 )
 from rollbackkit.bundle.compat import Adaptation
+from rollbackkit.ops.preview_groups import SchemaGroup, Scorer, score_groups
 from rollbackkit.ops.results import PlannedRows
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import READ_TIMEOUT, admin_call
@@ -34,6 +35,7 @@ from rollbackkit.serving.wire import decode_frame
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.model import BundleDescription, LoadedBundle
+    from rollbackkit.bundle.version import VersionInfo
 
 LOADED = "loaded bundle (hash-verified, in this process)"
 """Where the target scored when it was loaded here (not in a server's warm slot)."""
@@ -58,8 +60,11 @@ class VersionPreview:
         changes: The most frequent flips, ``before -> after``.
         refused: Why the decisions were not compared (the target cannot score the rows, or the
             class sets differ); None when they were.
-        adaptation: What was done to its logged columns before the target scored them.
+        adaptation: What was done to its logged columns before the target scored them (its
+            largest column set's).
         rows: Its rows in the log and what a backfill would rewrite (None: no log).
+        groups: One per set of columns its requests logged, each checked and scored apart (a
+            refused group's rows are left out of ``n``).
     """
 
     version: str
@@ -74,6 +79,7 @@ class VersionPreview:
     refused: str | None
     adaptation: Adaptation = field(default_factory=Adaptation)
     rows: PlannedRows | None = None
+    groups: list[SchemaGroup] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -81,20 +87,24 @@ class VersionPreview:
 
         out = asdict(self)
         out["adaptation"] = self.adaptation.to_dict()
+        out["groups"] = [g.to_dict() for g in self.groups]
         return out
 
 
-def split(window: pd.DataFrame, served: BundleDescription) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """Logged rows as their inputs, what the serving version answered, and their times."""
+def split(
+    window: pd.DataFrame, served: BundleDescription
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series | None]:
+    """Logged rows as their inputs, what the serving version answered, their times and request ids."""
     if window.empty:
-        return pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=object)
+        return pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=object), None
     if "error" in window.columns:  # an older server's window: its failed requests
         window = window[window["error"].isna()]
     window = window.reset_index(drop=True)
     outputs = [c for c in served.schema.output.columns if c in window.columns]
     times = window["time"] if "time" in window.columns else pd.Series([None] * len(window), dtype=object)
+    requests = window["request_id"] if "request_id" in window.columns else None
     inputs = window.drop(columns=[*outputs, *(c for c in LOGGED_FACTS if c in window.columns)])
-    return inputs, window[outputs], times
+    return inputs, window[outputs], times, requests
 
 
 def score(bundle: LoadedBundle, inputs: pd.DataFrame) -> tuple[pd.DataFrame | None, str | None, Adaptation]:
@@ -202,27 +212,63 @@ def window(
     return decode_frame(answer)
 
 
+class Target:
+    """The rollback target: its description, and its bundle loaded here on first need only (a
+    preview whose every row a warm slot scores never loads it)."""
+
+    def __init__(self, registry: Repository, info: VersionInfo) -> None:
+        from rollbackkit.registry.contents import describe
+
+        self.registry, self.info = registry, info
+        self.description = describe(registry, info)
+        self._bundle: LoadedBundle | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """True once the bundle was loaded in this process."""
+        return self._bundle is not None
+
+    def bundle(self) -> LoadedBundle:
+        """The bundle, hash-verified, loaded once."""
+        from rollbackkit.registry.contents import load
+
+        if self._bundle is None:
+            self._bundle = load(self.registry, self.info)
+        return self._bundle
+
+
+Sample = tuple[pd.DataFrame, pd.DataFrame, pd.Series, "pd.Series | None"]
+"""A leaving version's rows as :func:`split` gives them: inputs, answers, times, request ids."""
+
+
 def version_part(
     version: str,
     role: str,
     share: float | None,
-    inputs: pd.DataFrame,
-    before: pd.DataFrame,
-    times: pd.Series,
-    scored: Scored,
+    sample: Sample,
+    scorer: Scorer,
     rule: Comparison,
     column: str | None,
     rows: Any,
 ) -> VersionPreview:
-    """One leaving version's rows scored by the target and compared."""
+    """One leaving version's rows, each column set scored by the target apart, and compared."""
+    inputs, before, times, requests = sample
     first, last = (str(times.iloc[0]), str(times.iloc[-1])) if len(times) and times.notna().all() else (None, None)
     if inputs.empty:
         return VersionPreview(version, role, share, 0, None, None, None, [], [], "no answered rows", Adaptation(), rows)
-    after, refused, adaptation, _ = scored
+    after, kept, groups = score_groups(inputs, requests, scorer)
     by = inputs[column] if column is not None and column in inputs.columns else None
+    if after is not None and not kept.all():  # a refused group's rows are left out of the comparison
+        before = before[kept].reset_index(drop=True)
+        by = by[kept].reset_index(drop=True) if by is not None else None
     flip, slices, changes, mismatch = compare(before, after, rule, by)
+    refused = None
+    if after is None:
+        refused = groups[0].refused if len(groups) == 1 else f"none of its {len(groups)} column sets could be scored"
+    n = int(kept.sum()) if after is not None else len(inputs)
+    adaptation = next((g.adaptation for g in groups if g.refused is None), groups[0].adaptation)
     return VersionPreview(
-        version, role, share, len(inputs), first, last, flip, slices, changes, refused or mismatch, adaptation, rows
+        version, role, share, n, first, last, flip, slices, changes, refused or mismatch, adaptation, rows, groups
     )
 
 
@@ -231,21 +277,22 @@ Scored = tuple[pd.DataFrame | None, str | None, "Adaptation", str]
 
 
 def score_target(
-    registry: Repository, url: str | None, name: str, env: str, bundle: LoadedBundle, inputs: pd.DataFrame
+    registry: Repository, url: str | None, name: str, env: str, target: Target, inputs: pd.DataFrame
 ) -> Scored:
     """The target's answers for ``inputs``: from the server's warm slot holding it (it passed its
-    golden-sample warm-up there), else from the bundle loaded here."""
+    golden-sample warm-up there; the bundle is not loaded here), else from the bundle loaded here."""
     from rollbackkit.errors import IncompatibleInput
     from rollbackkit.ops.slot_scoring import score_in_slot
 
+    tag = target.info.tag
     if url is not None and not inputs.empty and over_slot(url, len(inputs)) is None:
         try:
-            slot = score_in_slot(registry.paths.root, url, name, env, bundle.version, inputs)
+            slot = score_in_slot(registry.paths.root, url, name, env, target.info.version, inputs)
         except IncompatibleInput as exc:
-            return None, f"{bundle.info.tag} cannot score the logged inputs ({exc.message})", Adaptation(), url
+            return None, f"{tag} cannot score the logged inputs ({exc.message})", Adaptation(), url
         if slot is not None:
             return slot.outputs.reset_index(drop=True), None, slot.adaptation, slot.where
-    return (*score(bundle, inputs), LOADED)
+    return (*score(target.bundle(), inputs), LOADED)
 
 
 def over_slot(url: str | None, rows: int) -> str | None:

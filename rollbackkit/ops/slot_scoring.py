@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,6 +23,10 @@ from rollbackkit.serving.bodies import MAX_SCORE_ROWS
 from rollbackkit.serving.client import find_server
 from rollbackkit.serving.tokens import admin_token
 from rollbackkit.serving.wire import decode_frame, encode_frame
+
+if TYPE_CHECKING:
+    from rollbackkit.analysis.preflight import PreflightReport
+    from rollbackkit.bundle.model import BundleDescription
 
 
 @dataclass(frozen=True)
@@ -148,3 +152,24 @@ def _scores(data: dict[str, Any], url: str) -> SlotScores:
         )
     except (KeyError, TypeError, ValueError, InvalidInput) as exc:
         raise ServerError(f"The server at {url} answered /admin/score with no scores: {exc!r}.", "Upgrade it.") from exc
+
+
+def slot_preflight(
+    repo: str | Path, target: BundleDescription, features: pd.DataFrame, consumer: str
+) -> PreflightReport:
+    """The preflight of a version a warm slot holds, without loading it here: the live features'
+    compatibility check and the output contract against ``consumer`` (``name@version``); feature
+    parity is the slot's golden-sample warm-up, which it passed when the server loaded it."""
+    from rollbackkit.analysis.preflight import combine, contract_findings
+    from rollbackkit.bundle.compat import check
+    from rollbackkit.bundle.conform import conform
+    from rollbackkit.registry.assignments import resolve
+    from rollbackkit.registry.contents import describe
+
+    registry = Repository(repo)
+    compat = check(target.schema, conform(features, target.schema))
+    served = resolve(registry, consumer)
+    contract = []
+    if served.tag != target.info.tag:
+        contract = contract_findings(target.schema.output, describe(registry, served).schema.output)
+    return combine(target.info.tag, served.tag, compat, None, contract)

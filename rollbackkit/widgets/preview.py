@@ -100,9 +100,10 @@ def preview_figure(p: RollbackPreview) -> go.Figure:
 def _headline(p: RollbackPreview) -> list[str]:
     """One line per leaving version: its flip share, rows, time range and traffic share; then the total."""
     tense = "rolled back" if p.done else "would roll back"
+    sources = " and ".join(f"<b>{html.escape(v)}</b>" for v in p.from_versions)
     lines = [
         f"<b>{html.escape(p.name)}</b> in <b>{html.escape(p.env)}</b> {tense} from "
-        f"<b>{html.escape(p.from_version)}</b> to <b>{html.escape(p.to_version)}</b>: "
+        f"{sources} to <b>{html.escape(p.to_version)}</b>: "
         f"<span class='rollbackkit-flip-share' style='font-size:1.3em'><b>{_percent(p.flip_share)}</b></span> "
         f"of decisions flip"
         + (f" (decision: {html.escape(p.score or p.primary)} &gt; {p.threshold:g})" if p.threshold is not None else "")
@@ -110,6 +111,8 @@ def _headline(p: RollbackPreview) -> list[str]:
     ]
     for part in p.parts:
         share = "" if part.traffic is None else f"'s {part.traffic:g}% of traffic"
+        if part.role == "replaced" and part.traffic is not None:
+            share = f" ({part.traffic:g}% of traffic before the rollback)"
         span = f"{clock(part.first, day=True)} to {clock(part.last)}" if part.first and part.last else ""
         when = f", {html.escape(span)}" if span else ""
         lines.append(
@@ -142,12 +145,22 @@ def summary_html(p: RollbackPreview) -> str:
             style = f"rollbackkit-error' style='color:{FAIL}" if text == p.refused else "rollbackkit-note"
             lines.append(f"<span class='{style}'>{html.escape(text)}</span>")
     for part in p.parts:
+        if len(part.groups) > 1:  # rows logged under different column sets: each checked and scored apart
+            for group in part.groups:
+                style = (
+                    "rollbackkit-error"
+                    if group.refused is not None and part.refused is not None
+                    else "rollbackkit-group"
+                )
+                lines.append(f"<span class='{style}'>{html.escape(part.version)}: {html.escape(group.said())}</span>")
+    for part in p.parts:
         if part.rows is not None:
             lines.append(
                 f"A backfill would rewrite <b>{part.rows.backfill}</b> of the {part.rows.rows} rows "
                 f"{html.escape(part.version)} wrote in {html.escape(p.env)}."
             )
-    lines.append(f"<small>Scored with the {html.escape(p.where)}; nothing was written.</small>")
+    unloaded = "" if p.loaded else " (its bundle was not loaded here)"
+    lines.append(f"<small>Scored with the {html.escape(p.where)}{unloaded}; nothing was written.</small>")
     parts = [f"<div>{line}</div>" for line in lines]
     if p.changes:
         rows = [(c.before, c.after, c.rows) for c in p.changes]
@@ -162,7 +175,10 @@ class RollbackPreviewPanel(widgets.VBox):
 
     Attributes:
         preview: The :class:`~rollbackkit.ops.preview.RollbackPreview` (None after an error).
-        figure: :func:`preview_figure` of it as a ``FigureWidget`` (None after an error).
+        figure: :func:`preview_figure` of it, a plain ``go.Figure`` (None after an error): shown as
+            plotly's mime bundle in an ``Output`` (:attr:`plot`), so a saved notebook keeps the
+            figure's data, not plotly.js in a FigureWidget's state.
+        plot: The ``Output`` the figure is drawn in.
         summary: The headline, verdict and backfill HTML (or the error line).
     """
 
@@ -189,6 +205,7 @@ class RollbackPreviewPanel(widgets.VBox):
         self.preview: RollbackPreview | None = None
         self.figure: Any = None
         self.summary = widgets.HTML()
+        self.plot = widgets.Output()
         super().__init__([self.summary])
         self.add_class("rollbackkit-preview")
         self.refresh()
@@ -205,10 +222,23 @@ class RollbackPreviewPanel(widgets.VBox):
         repo, name, env = self._where
         self.preview = preview_rollback(repo, name, env, **self._args)
         self.summary.value = Safe(summary_html(self.preview))
-        import plotly.graph_objects as go
+        self.figure = preview_figure(self.preview)
+        self.plot.outputs = (figure_output(self.figure),)
+        self.children = [self.summary, self.plot]
 
-        self.figure = go.FigureWidget(preview_figure(self.preview))
-        self.children = [self.summary, self.figure]
+
+def figure_output(figure: go.Figure) -> dict[str, Any]:
+    """``figure`` as a display output for an ``Output`` widget: plotly's mime bundle (drawn by the
+    jupyterlab-plotly renderer; a few KB in a saved notebook) and a plain-text line."""
+    import plotly.io as pio
+
+    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(figure.to_dict())
+    title = "; ".join(str(t.name) for t in figure.data if t.name) or "no bars"
+    return {
+        "output_type": "display_data",
+        "data": {**bundle, "text/plain": f"<rollback preview: {title}>"},
+        "metadata": {},
+    }
 
 
 def _signed(value: float | None) -> str:
