@@ -12,7 +12,9 @@
 4. The points each panel's figure sends on large inputs (timeline, drift over time, gates over
    time, rollback preview; each <= MAX_POINTS); a builder not importable is skipped with its reason.
 
-``--quick``: 1,000,000 logged rows instead of 10,000,000.
+``--quick``: 1,000,000 logged rows instead of 10,000,000. ``--postgres``: only the PostgreSQL
+section (drift over time of an input feature on a store: in SQL, beside the blobs, and the DuckDB
+log of the same rows; :mod:`bench._pg_drift`), merged into the results, the other sections kept.
 """
 
 from __future__ import annotations
@@ -318,5 +320,23 @@ def main() -> Path:
     )
 
 
+def postgres_section() -> Path:
+    """Only the PostgreSQL section (``--postgres``): drift over time of an input feature on a store,
+    in SQL and beside the blobs, next to the DuckDB log; merged into bench/results/widgets.json."""
+    import json
+    from datetime import UTC, datetime
+
+    from bench._common import RESULTS
+    from bench._pg_drift import compare
+
+    out = RESULTS / "widgets.json"
+    kept = json.loads(out.read_text()) if out.exists() else {"benchmark": "widgets"}
+    with tempfile.TemporaryDirectory() as folder:
+        figures = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "load_1min_before": os.getloadavg()[0]}
+        figures |= compare(Path(folder), ROWS)
+    out.write_text(json.dumps({**kept, "drift_over_time_postgres": figures}, indent=2) + "\n")
+    return out
+
+
 if __name__ == "__main__":
-    print(main())
+    print(postgres_section() if "--postgres" in sys.argv else main())

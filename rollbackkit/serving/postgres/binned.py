@@ -1,7 +1,10 @@
-"""The store's ``binned`` counts: SQL in PostgreSQL for the primary output and labels; beside the
-input blobs (numpy, in the process holding the store connection) for input features.
+"""The store's ``binned`` counts: SQL in PostgreSQL for the primary output, labels and input features.
 
-The answer, rows and rule are :mod:`rollbackkit.serving.predlog.binning`'s, so both logs count alike.
+An input feature is counted in SQL from the blobs' columns kept as arrays
+(:mod:`rollbackkit.serving.postgres.binned_sql`); a store that has no such table yet (or a reader
+that may not write it) counts beside the input blobs instead (numpy, in the process holding the
+store connection). The answer, rows and rule are :mod:`rollbackkit.serving.predlog.binning`'s, so
+both logs count alike.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from rollbackkit.analysis.drift_series import bin_index, category_text, is_missing
+from rollbackkit.serving.postgres.binned_sql import sql_groups
 from rollbackkit.serving.postgres.blobs import scored_inputs
 from rollbackkit.serving.postgres.frames import blob_table, result_table
 from rollbackkit.serving.predlog import binning as b
@@ -26,11 +30,15 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
     rows, params = b.rows_sql(req, "%s", _DIALECT)
     rows = rows.replace("inputs_table, primary_output", "inputs_table, inputs_batch, input_at, primary_output")
     with log._tx(long=True) as con, con.cursor() as cur:
-        cur.execute(f"WITH r AS {rows} SELECT inputs_table, max(inputs_batch) FROM r GROUP BY 1", params)
-        latest = [(t, batch) for t, batch in cur.fetchall() if t is not None and batch is not None]
+        cur.execute(  # one pass: the blobs of the rows, and their first and last times
+            f"WITH r AS {rows} SELECT inputs_table, inputs_batch, min(t_us), max(t_us) FROM r GROUP BY 1, 2", params
+        )
+        found = cur.fetchall()
+        pairs = [(t, batch) for t, batch, _, _ in found if t is not None and batch is not None]
+        latest = list({t: batch for t, batch in sorted(pairs)}.items())  # each signature's newest blob
         tables = _columns(log, cur, latest)
         b.check_columns(req, tables)
-        span = b.time_range(req, lambda: _first_last(cur, rows, params))
+        span = b.time_range(req, lambda: _first_last(found))
         if span is None:
             return b.answer(req, pd.DataFrame(), None, None)
         lo, hi = span
@@ -40,6 +48,9 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
             named = ["s", "w", "b", "n", "total"] + (["u"] if req.binning.kind == "categorical" else [])
             groups = pd.DataFrame(cur.fetchall(), columns=named)
             return b.answer(req, groups, lo, hi)
+        grouped = sql_groups(log, con, cur, req, (rows, params), tables, pairs, (lo, hi))  # counted in the store
+        if grouped is not None:
+            return b.answer(req, grouped, lo, hi)
         label = req.binning.kind == "categorical"
         output = f", {b.output_sql(req.column, _DIALECT, label=label)} AS o" if req.output else ""
         cur.execute(
@@ -55,9 +66,10 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
     return b.answer(req, _feature_groups(req, keys, blobs, tables, lo, hi), lo, hi)
 
 
-def _first_last(cur: Any, rows: str, params: list[Any]) -> Any:
-    cur.execute(f"WITH r AS {rows} SELECT min(t_us), max(t_us) FROM r", params)
-    return cur.fetchone()
+def _first_last(found: list[tuple[Any, ...]]) -> tuple[Any, Any]:
+    """The first and last time of the rows (None, None: no row) from the grouped pass."""
+    firsts, lasts = [f for *_, f, _ in found if f is not None], [x for *_, x in found if x is not None]
+    return (min(firsts), max(lasts)) if firsts else (None, None)
 
 
 def _columns(log: Any, cur: Any, latest: list[tuple[str, str]]) -> dict[str, set[str]]:

@@ -62,6 +62,10 @@ _INDEXES = (
 _ADDED = (
     "CREATE TABLE IF NOT EXISTS gate_evaluations (" + GATE_COLUMNS.replace("VARCHAR", "TEXT") + ")",
     "CREATE INDEX IF NOT EXISTS gate_evaluations_name_env_time ON gate_evaluations (name, env, time)",
+    'CREATE TABLE IF NOT EXISTS log_input_values (batch_id TEXT NOT NULL, signature TEXT NOT NULL, "column" TEXT '
+    "NOT NULL, kind TEXT NOT NULL, numbers DOUBLE PRECISION[], texts TEXT[], "
+    'PRIMARY KEY (batch_id, signature, "column", kind), FOREIGN KEY (batch_id, signature) '
+    "REFERENCES log_inputs (batch_id, signature) ON DELETE CASCADE)",
 )
 """Tables added without a schema bump (an older rollbackkit ignores them): created at every migration."""
 

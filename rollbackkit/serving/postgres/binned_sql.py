@@ -1,0 +1,164 @@
+"""An input feature binned inside PostgreSQL, by the logs' one SQL rule (as the primary output is).
+
+PostgreSQL cannot read the Arrow input blobs (``log_inputs``), so the first read that bins a
+feature decodes each blob of its range once and keeps that one column beside it as an array
+(``log_input_values``: ``numbers`` for numeric bins, ``texts`` as
+:func:`~rollbackkit.analysis.drift_bins.category_text` spells them for categories and slices,
+NULL where missing); a blob never changes, and its arrays go with it (``ON DELETE CASCADE``: the
+log's retention prunes both). Every read then counts in SQL: the rows joined to those arrays
+(``unnest ... WITH ORDINALITY`` at ``input_at``), grouped by
+:func:`~rollbackkit.serving.predlog.binning.counts_sql`, the DuckDB log's own bin rule
+(:func:`~rollbackkit.serving.predlog.binning.bin_sql`). Ten million rows never leave the store.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+
+from rollbackkit.analysis.drift_bins import category_text, is_missing
+from rollbackkit.errors import InvalidInput
+from rollbackkit.serving.postgres.encode import CATEGORIES_KEY, NAMES_KEY
+from rollbackkit.serving.predlog import binning as b
+
+VALUES_TABLE = "log_input_values"
+"""The store's table of input columns kept as arrays, one row per blob, column and kind."""
+
+FILL_CHUNK = 200
+"""Blobs fetched and decoded at a time while a column is first kept (bounds the reader's memory)."""
+
+Wanted = tuple[str, str]
+"""A feature and the kind of its array: ``n`` (numbers) or ``t`` (texts)."""
+
+
+def sql_groups(
+    log: Any, con: Any, cur: Any, req: b.BinRequest, rows: tuple[str, list[Any]], tables: dict[str, set[str]],
+    pairs: list[tuple[str, str]], span: tuple[int, int],
+) -> pd.DataFrame | None:  # fmt: skip
+    """Grouped counts (:func:`~rollbackkit.serving.predlog.binning.counts_sql`'s columns) of a
+    request that reads a feature, counted in SQL (``rows``: the CTE of the rows, with
+    ``inputs_batch`` and ``input_at``, and its parameters; ``pairs``: the ``(signature, batch)``
+    blobs they point at; ``span``: the counted range in microseconds). None when the store
+    cannot (no such table yet: an older store; or the reader may not write it): the caller
+    then counts beside the blobs."""
+    rows_sql, params = rows
+    cur.execute(f"SELECT to_regclass('{VALUES_TABLE}') IS NOT NULL")
+    found = cur.fetchone()
+    if not (found and found[0]):
+        return None
+    wanted = _wanted(req, tables)
+    try:
+        with con.transaction():  # a savepoint: a refused write leaves the read's transaction usable
+            for feature, kind in wanted:
+                holding = [(t, batch) for t, batch in pairs if feature in tables.get(t, ())]
+                _fill(log, cur, holding, feature, kind)
+    except psycopg.errors.InsufficientPrivilege:
+        return None
+    source, extra = _source(req, tables, wanted)
+    counted = b.counts_sql(req, source, span[0], span[1], "postgresql")
+    cur.execute(f"WITH r AS {rows_sql} {counted}", [*params, *extra])
+    names = [column.name for column in cur.description or ()]
+    return pd.DataFrame(cur.fetchall(), columns=names)
+
+
+def _wanted(req: b.BinRequest, tables: dict[str, set[str]]) -> list[Wanted]:
+    """The features the request reads, each with the kind of array it is counted from."""
+    wanted: list[Wanted] = []
+    if b.is_feature(req, req.column, tables):
+        wanted.append((req.column, "n" if req.binning.kind == "numeric" else "t"))
+    if req.by is not None and b.is_feature(req, req.by, tables) and (req.by, "t") not in wanted:
+        wanted.append((req.by, "t"))
+    return wanted
+
+
+def _fill(log: Any, cur: Any, holding: list[tuple[str, str]], feature: str, kind: str) -> None:
+    """Keep ``feature`` as an array for each ``(signature, batch)`` blob of ``holding`` that has none yet."""
+    if not holding:
+        return
+    cur.execute(
+        f"SELECT k.batch_id, k.signature FROM unnest(%s::text[], %s::text[]) AS k(batch_id, signature) WHERE NOT "
+        f"EXISTS (SELECT 1 FROM {VALUES_TABLE} x WHERE x.batch_id = k.batch_id AND x.signature = k.signature AND "
+        'x."column" = %s AND x.kind = %s)',
+        [[batch for _, batch in holding], [t for t, _ in holding], feature, kind],
+    )
+    lacking = cur.fetchall()
+    for start in range(0, len(lacking), FILL_CHUNK):
+        chunk = lacking[start : start + FILL_CHUNK]
+        pointers = pa.table({"inputs_batch": [p[0] for p in chunk], "inputs_table": [p[1] for p in chunk]})
+        blobs = log._blobs(cur, pointers)
+        gone = [pair for pair in chunk if tuple(pair) not in blobs]
+        if gone:
+            raise InvalidInput(f"{len(gone)} input batches of the range are gone.", "The log may have been pruned.")
+        listed = "numbers" if kind == "n" else "texts"
+        cur.executemany(
+            f'INSERT INTO {VALUES_TABLE} (batch_id, signature, "column", kind, {listed}) VALUES (%s, %s, %s, %s, %s) '
+            "ON CONFLICT DO NOTHING",
+            [
+                (batch, signature, feature, kind, _array(blobs[(batch, signature)], feature, kind))
+                for batch, signature in chunk
+            ],
+        )
+
+
+def _array(blob: bytes, feature: str, kind: str) -> list[Any] | None:
+    """One blob's ``feature`` as the store keeps it: floats (NaN where missing) or texts (None where
+    missing), each as the in-process count reads it; None when the blob has no such column."""
+    values = blob_column(blob, feature)
+    if values is None:
+        return None
+    if kind == "n":
+        return [float(v) for v in values.to_numpy(dtype="float64", na_value=np.nan)]
+    return [None if is_missing(v) else category_text(v) for v in values.astype(object)]
+
+
+def blob_column(blob: bytes, feature: str) -> pd.Series | None:
+    """One column of an input blob in the dtype it was scored in (as
+    :func:`~rollbackkit.serving.postgres.encode.inputs_frame` gives it; text's missing values may
+    read NaN rather than None, both missing), decoding no other column."""
+    table = pa.ipc.open_stream(blob).read_all()
+    metadata = table.schema.metadata or {}
+    names = json.loads(metadata.get(NAMES_KEY, b"null"))
+    names = [str(n) for n in (names if names is not None else table.column_names)]
+    if feature not in names:
+        return None
+    at = names.index(feature)
+    column = table.select([at]).to_pandas().iloc[:, 0]
+    kind = json.loads(metadata.get(CATEGORIES_KEY, b"{}")).get(str(at))
+    if kind is not None and str(column.cat.categories.dtype) != kind:
+        column = column.cat.set_categories(column.cat.categories.astype(kind))
+    return column.reset_index(drop=True)
+
+
+def _source(req: b.BinRequest, tables: dict[str, set[str]], wanted: list[Wanted]) -> tuple[str, list[Any]]:
+    """``SELECT t_us, s, v`` over the CTE ``r`` (:func:`~rollbackkit.serving.predlog.binning.source_sql`'s
+    contract), the features read from their arrays; and the parameters it adds."""
+    joins, extra, alias = [], list[Any](), {}
+    for k, (feature, kind) in enumerate(wanted):
+        alias[feature] = f"f{k}"
+        listed = "numbers" if kind == "n" else "texts"
+        joins.append(
+            f"LEFT JOIN (SELECT x.batch_id, x.signature, u.val, u.k FROM {VALUES_TABLE} x CROSS JOIN LATERAL "
+            f'unnest(x.{listed}) WITH ORDINALITY AS u(val, k) WHERE x."column" = %s AND x.kind = %s AND '
+            "(x.batch_id, x.signature) IN (SELECT inputs_batch, inputs_table FROM r)) "
+            f"f{k} ON f{k}.batch_id = r.inputs_batch AND f{k}.signature = r.inputs_table AND f{k}.k = r.input_at + 1"
+        )
+        extra += [feature, kind]
+    kind_sql = "DOUBLE PRECISION" if req.binning.kind == "numeric" else "TEXT"
+    if req.column in alias and b.is_feature(req, req.column, tables):
+        value = f"{alias[req.column]}.val"
+    elif req.output:
+        value = f"CAST({b.output_sql(req.column, 'postgresql', label=kind_sql == 'TEXT')} AS {kind_sql})"
+    else:
+        value = f"CAST(r.primary_output AS {kind_sql})"
+    if req.by is None:
+        slice_ = "NULL"
+    elif b.is_feature(req, req.by, tables):
+        slice_ = f"{alias[req.by]}.val"
+    else:
+        slice_ = f"CAST(r.{req.by} AS TEXT)"
+    return f"SELECT r.t_us, {slice_} AS s, {value} AS v FROM r {' '.join(joins)}", extra
