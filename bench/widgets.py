@@ -334,7 +334,8 @@ def postgres_section() -> Path:
     with tempfile.TemporaryDirectory() as folder:
         figures = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "load_1min_before": os.getloadavg()[0]}
         figures |= compare(Path(folder), ROWS)
-    out.write_text(json.dumps({**kept, "drift_over_time_postgres": figures}, indent=2) + "\n")
+    key = f"drift_over_time_postgres_{ROWS // 1_000_000}M"
+    out.write_text(json.dumps({**kept, key: figures}, indent=2) + "\n")
     return out
 
 

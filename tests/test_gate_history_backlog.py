@@ -14,6 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
+from rollbackkit.serving import gate_history
 from rollbackkit.serving.background import Background
 from rollbackkit.serving.gate_history import PENDING, GateEvaluation, GateRecorder, GateSeen, decided
 from rollbackkit.serving.predlog.log import PredictionLog
@@ -102,3 +105,26 @@ def test_a_flapping_decision_behind_a_blocked_store_keeps_every_change(tmp_path:
         log.close()
     assert recorder.dropped == 0 and background.status()["failures"] == 0
     assert [e.decision for e in kept] == [e.decision for e in evaluations]  # nothing dropped, nothing merged
+
+
+def test_past_the_memory_bound_the_oldest_change_is_dropped_and_counted_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gate_history, "CHANGES_LIMIT", PENDING + 40)  # a store away for hours, in small
+    evaluations = [_judged(i, "rollback" if i % 2 else "pass") for i in range(PENDING + 60)]
+    recorder, store, background, log = _recorder(tmp_path)
+    try:
+        recorder.record(evaluations[0])
+        assert store.entered.wait(10)  # the writer holds the first one
+        for evaluation in evaluations[1:]:
+            recorder.record(evaluation)
+        store.go.set()
+        assert recorder.flush(60.0)
+        kept = log.gate_history("model", "prod")
+    finally:
+        log.close()
+    # 315 waited for room for 296: the oldest change went, which made the next one a repeat (dropped as one)
+    assert (recorder.dropped, recorder.changes_dropped) == (9, 10)
+    assert background.status()["failures"] == 19
+    assert f"a decision change dropped: {PENDING + 40} changes wait for the writer" in str(background.last_failure)
+    assert len(kept) == len(evaluations) - 19 and kept[-1].time == evaluations[-1].time  # the oldest went

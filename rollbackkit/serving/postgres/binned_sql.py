@@ -57,7 +57,7 @@ def sql_groups(
             for feature, kind in wanted:
                 holding = [(t, batch) for t, batch in pairs if feature in tables.get(t, ())]
                 _fill(log, cur, holding, feature, kind)
-    except psycopg.errors.InsufficientPrivilege:
+    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):  # a read-only reader
         return None
     source, extra = _source(req, tables, wanted)
     counted = b.counts_sql(req, source, span[0], span[1], "postgresql")
