@@ -82,3 +82,16 @@ def test_the_store_gives_the_preview_the_latest_answered_rows_per_column_set(log
     inputs = store[["income", "visits", "city", "member"]]
     groups = [(columns, int(mask.sum())) for columns, mask in schema_masks(inputs, store["request_id"])]
     assert groups == [(["income", "visits", "city", "member"], 9), (["income", "city"], 3)]
+
+
+def test_a_missing_value_of_a_column_the_serving_version_requires_is_not_a_missing_column() -> None:
+    """One-row requests with NaN: the served version required every column, so they were all sent."""
+    ids = pd.Series(["a", "b", "c"])
+    assert [columns for columns, _ in schema_masks(INPUTS, ids)] == [list(INPUTS.columns), []]  # b: all empty
+    required = frozenset(INPUTS.columns)
+    assert [(columns, int(mask.sum())) for columns, mask in schema_masks(INPUTS, ids, required)] == [
+        (list(INPUTS.columns), 3)
+    ]
+    narrower = frozenset({"income", "city"})  # visits and member were optional: b sent neither
+    groups = [(columns, int(mask.sum())) for columns, mask in schema_masks(INPUTS, ids, narrower)]
+    assert groups == [(list(INPUTS.columns), 2), (["income", "city"], 1)]

@@ -281,7 +281,15 @@ def preview_rollback(
         found = log_call(registry, url, "affected", name, env, version)
         rows = planned_rows(from_server(AffectedRows.from_dict, found, url, "affected"), quarantines)
         part = version_part(
-            version, role, share, split_rows, _scorer(registry, shifter, name, env, goal), rule, column, rows
+            version,
+            role,
+            share,
+            split_rows,
+            _scorer(registry, shifter, name, env, goal),
+            rule,
+            column,
+            rows,
+            frozenset(served.schema.feature_names),
         )
         if report is None and part.groups:
             main = part.groups[0]

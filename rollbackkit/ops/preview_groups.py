@@ -7,9 +7,10 @@ that logged the same columns is checked against the target's schema rules
 (:func:`rollbackkit.bundle.compat.check`, as serving checks a request) and scored with the
 adaptation it finds, or refused with the reason, one line per group.
 
-The log keeps no per-row schema in a window, so a request's columns are the ones any of its
-rows has a value in: a request whose every row left a column empty is read as not having sent
-it (the same reading a client sending it as null would get when it is required).
+The log keeps no per-row schema in a window, so a request's columns are read from its values: a
+column the serving version requires was sent by every request it answered (serving refuses a
+request without it), so its empty values are missing values; any other column a request left
+empty in every row is read as not sent.
 """
 
 from __future__ import annotations
@@ -72,16 +73,22 @@ class SchemaGroup:
         }
 
 
-def schema_masks(inputs: pd.DataFrame, requests: pd.Series | None) -> list[tuple[list[str], np.ndarray]]:
+def schema_masks(
+    inputs: pd.DataFrame, requests: pd.Series | None, required: frozenset[str] = frozenset()
+) -> list[tuple[list[str], np.ndarray]]:
     """``(columns, rows)`` per column set the sample's requests logged, the largest group first (the
     widest of equal ones).
 
-    A request's columns are those any of its rows has a value in (see the module); without
+    A request's columns are the ``required`` ones (what the serving version needs: every request
+    it answered sent them) and those any of its rows has a value in (see the module); without
     request ids each row is its own request.
     """
     if inputs.empty:
         return []
     present = inputs.notna()
+    for column in present.columns:
+        if str(column) in required:
+            present[column] = True
     if requests is not None and len(requests) == len(inputs):
         ids = requests.astype(object).where(requests.notna(), pd.Series(range(len(inputs)), index=requests.index))
         present = present.groupby(ids.to_numpy(), sort=False).transform("any")
@@ -104,11 +111,12 @@ def _row_codes(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def score_groups(
-    inputs: pd.DataFrame, requests: pd.Series | None, scorer: Scorer
+    inputs: pd.DataFrame, requests: pd.Series | None, scorer: Scorer, required: frozenset[str] = frozenset()
 ) -> tuple[pd.DataFrame | None, np.ndarray, list[SchemaGroup]]:
     """Each column set's rows scored apart by ``scorer``: the outputs of the rows scored (in
-    sample order), which rows they are, and one :class:`SchemaGroup` per column set."""
-    masks = schema_masks(inputs, requests)
+    sample order), which rows they are, and one :class:`SchemaGroup` per column set (``required``:
+    the serving version's input columns, see :func:`schema_masks`)."""
+    masks = schema_masks(inputs, requests, required)
     every = {c for columns, _ in masks for c in columns}
     kept = np.zeros(len(inputs), dtype=bool)
     parts: list[pd.DataFrame] = []

@@ -250,13 +250,15 @@ def version_part(
     rule: Comparison,
     column: str | None,
     rows: Any,
+    required: frozenset[str] = frozenset(),
 ) -> VersionPreview:
-    """One leaving version's rows, each column set scored by the target apart, and compared."""
+    """One leaving version's rows, each column set scored by the target apart, and compared
+    (``required``: the leaving version's input columns, sent by every request it answered)."""
     inputs, before, times, requests = sample
     first, last = (str(times.iloc[0]), str(times.iloc[-1])) if len(times) and times.notna().all() else (None, None)
     if inputs.empty:
         return VersionPreview(version, role, share, 0, None, None, None, [], [], "no answered rows", Adaptation(), rows)
-    after, kept, groups = score_groups(inputs, requests, scorer)
+    after, kept, groups = score_groups(inputs, requests, scorer, required)
     by = inputs[column] if column is not None and column in inputs.columns else None
     if after is not None and not kept.all():  # a refused group's rows are left out of the comparison
         before = before[kept].reset_index(drop=True)
