@@ -23,7 +23,7 @@ from rollbackkit.errors import InvalidInput
 from rollbackkit.ops.log_results import AffectedRows
 from rollbackkit.ops.plans import planned_rows
 from rollbackkit.ops.predictions import has_log, log_call, log_server
-from rollbackkit.ops.preview_groups import Scorer
+from rollbackkit.ops.preview_groups import Scorer, schema_masks
 from rollbackkit.ops.preview_leaving import earlier, leaving_versions
 from rollbackkit.ops.preview_parts import (
     LOADED,
@@ -294,7 +294,8 @@ def preview_rollback(
         if report is None and part.groups:
             main = part.groups[0]
             where, why = main.where or LOADED, over_slot(shifter, main.rows)
-            features = inputs.loc[:, main.columns].dropna(how="all") if main.columns else inputs
+            columns, rows_of = schema_masks(inputs, split_rows[3], frozenset(served.schema.feature_names))[0]
+            features = inputs.loc[rows_of, columns].reset_index(drop=True)  # the main column set's own rows
             report = _preflight(registry, goal, features, f"{name}@{version}", slot=where != LOADED)
         parts.append(part)
     rule = comparison(first, goal.description, threshold)
