@@ -30,6 +30,8 @@ _LAZY = {
     "rolled_back_from": "rollbackkit.ops.runbook_targets",
     "timeline": "rollbackkit.ops.timeline",
     "situation": "rollbackkit.ops.situation",
+    "history": "rollbackkit.ops.history",
+    "verify_journal": "rollbackkit.ops.journal_check",
     "preflight": "rollbackkit.ops.situation",
     "gate_status": "rollbackkit.ops.situation",
     "check_gates": "rollbackkit.ops.situation",
@@ -57,6 +59,8 @@ _LAZY = {
     "SideEffects": "rollbackkit.ops.results",
     "ImportResult": "rollbackkit.ops.mlflow_import",
     "Situation": "rollbackkit.ops.results",
+    "AssignmentHistory": "rollbackkit.ops.history",
+    "JournalCheck": "rollbackkit.ops.journal_check",
     "Timeline": "rollbackkit.ops.timeline_types",
     "RollbackPlan": "rollbackkit.ops.results",
     "ServerStatus": "rollbackkit.serving.status",
@@ -75,6 +79,8 @@ if TYPE_CHECKING:
     from rollbackkit.bundle.version import VersionInfo
     from rollbackkit.ops.drift_series import drift_over_time
     from rollbackkit.ops.gate_history import GateHistory, gate_history
+    from rollbackkit.ops.history import AssignmentHistory, history
+    from rollbackkit.ops.journal_check import JournalCheck, verify_journal
     from rollbackkit.ops.label_results import LabelIngest
     from rollbackkit.ops.labels import ingest_labels
     from rollbackkit.ops.mlflow_import import ImportResult, import_mlflow, mlflow_sync
@@ -121,12 +127,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AffectedRows",
+    "AssignmentHistory",
     "AssignmentResult",
     "BackfillResult",
     "DriftSeries",
     "GateHistory",
     "GateStatus",
     "ImportResult",
+    "JournalCheck",
     "LabelIngest",
     "LoadedBundle",
     "Manifest",
@@ -154,6 +162,7 @@ __all__ = [
     "gate_history",
     "gate_status",
     "has_prediction_log",
+    "history",
     "import_mlflow",
     "ingest_labels",
     "logged_window",
@@ -171,4 +180,5 @@ __all__ = [
     "side_effects",
     "situation",
     "timeline",
+    "verify_journal",
 ]

@@ -6,9 +6,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from rollbackkit.registry.store import Registry
 
 RepoOpt = Annotated[Path, typer.Option("--repo", "-C", help="Path inside the project's git repository.")]
 """``--repo``/``-C`` after the command: a path inside the project."""
@@ -26,7 +29,7 @@ ServerOpt = Annotated[str | None, typer.Option("--server", help="Server URL (def
 """``--server URL``: the running server to ask (default: the one recorded for ENV)."""
 
 
-def open_registry(repo: Path) -> Any:
+def open_registry(repo: Path) -> Registry:
     """The registry of the project that holds ``repo``."""
     from rollbackkit.registry.store import Registry
 

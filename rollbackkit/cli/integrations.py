@@ -83,21 +83,9 @@ def import_mlflow(
     if as_json:
         print_json(done.to_dict())
         return
-    lines = [
-        f"{done.name}@{v.version}  <- models:/{done.model}/{v.mlflow_version}  "
-        + ("imported" if v.status == "imported" else "skipped (imported before)")
-        for v in done.versions
-    ]
-    lines += [
-        f"alias {a.alias} -> {done.name}@{a.version}  " + (f"{a.env}: {a.status}" if a.env else f"skipped: {a.note}")
-        for a in done.aliases
-    ]
-    lines += [
-        f"sync: deploys and rollbacks in {env} move alias {alias} ({done.config})" for env, alias in done.sync.items()
-    ]
-    console = rich_console()
-    for line in lines:
-        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    from rollbackkit.screens.mlflow_import import render
+
+    render(rich_console(), done)
 
 
 mlflow_app = typer.Typer(help="MLflow aliases that follow what serves.", no_args_is_help=True)

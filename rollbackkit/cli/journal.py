@@ -17,23 +17,16 @@ journal_app = typer.Typer(help="The append-only, hash-chained journal.", no_args
 @journal_app.command("verify")
 def journal_verify(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Check the journal's hash chain: an edited, deleted or truncated line fails (exit 1)."""
-    from rollbackkit.registry.journal import Journal
+    from rollbackkit.ops.journal_check import verify_journal
 
-    journal = Journal(open_registry(repo).paths.journal)
-    problems = journal.verify()
+    check = verify_journal(repo)
     if as_json:
-        print_json(
-            {
-                "ok": not problems,
-                "entries": len(journal.entries()),
-                "problems": [{"line": p.line, "problem": p.problem} for p in problems],
-            }
-        )
+        print_json(check.to_dict())
     else:
-        for p in problems:
-            rich_console().print(f"[red]line {p.line}[/]: {p.problem}")
-        rich_console().print("[green]OK[/]" if not problems else "[red]FAILED[/]")
-    if problems:
+        from rollbackkit.screens.journal import render
+
+        render(rich_console(), check)
+    if not check.ok:
         raise typer.Exit(1)
 
 

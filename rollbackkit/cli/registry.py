@@ -148,55 +148,9 @@ def show(
     if as_json:
         print_json(data)
         return
-    from rollbackkit.screens.times import local
-    from rollbackkit.screens.versions import components
+    from rollbackkit.screens.show import render
 
-    console = rich_console()
-    created = local(data["created"])
-    console.print(f"[bold]{data['tag']}[/]  {data['bundle_id']}\ncommit {data['commit']}  created {created}")
-    components(console, data)
-    schema = data["schema"]
-    console.print(
-        f"{data['flavor']} model {schema['estimator']['type']}; {len(schema['features'])} input features; "
-        f"output {schema['output']['kind']} ({', '.join(schema['output']['columns'])})"
-    )
-    if data.get("own_code"):
-        code = data["own_code"]
-        console.print(
-            f"[yellow]runs its own code:[/] {code['file']} sha256 {code['sha256']} (at register, load and serve; "
-            "review it like preprocess.py: 'rollbackkit diff' shows its changes)",
-            highlight=False,
-            soft_wrap=True,
-        )
-    if data.get("source"):
-        source = data["source"]
-        run = f"run {source['run_id']}, " if source["run_id"] else ""
-        console.print(
-            f"from MLflow {source['uri']} ({run}MLflow {source['mlflow_version']}, flavor {source['flavor']})",
-            highlight=False,
-            soft_wrap=True,
-        )
-    if data["runtime"]:
-        libraries = ", ".join(f"{k} {v}" for k, v in data["runtime"]["libraries"].items())
-        console.print(f"runtime at register: python {data['runtime']['python']}, {libraries}", highlight=False)
-    for finding in data["runtime_here"]:
-        if finding["severity"] != "info":
-            console.print(f"[yellow]{finding['severity']}:[/] {finding['detail']}", highlight=False)
-    if data["trusted_types"]:
-        console.print(f"skops types trusted at load: {', '.join(data['trusted_types'])}")
-    if data["trusted_by_operator"]:
-        console.print(
-            f"[yellow]trusted at register beyond the reviewed types:[/] {', '.join(data['trusted_by_operator'])}"
-        )
-    if data["unsafe_model_format"]:
-        console.print(
-            "[yellow]warning:[/] the model is a joblib/pickle file: loading it runs any code it holds "
-            + (
-                "(allowed with --unsafe at register; loaded only after its hash matches)."
-                if data["unsafe_allowed"]
-                else "(registered without --unsafe: it will not load)."
-            )
-        )
+    render(rich_console(), data)
 
 
 @commands.command()

@@ -114,26 +114,12 @@ def audit_verify(
     from rollbackkit.ops.audit_check import verify_audit_trail
 
     verdict = verify_audit_trail(repo, audit_dir, key)
-    report, published = verdict.local, verdict.published
     if as_json:
         print_json(verdict.to_dict())
     else:
-        if verdict.local_skipped:
-            sys.stdout.write("no journal here (a clone): the published trail is what is checked\n")
-        else:
-            sys.stdout.write(f"checked {report.checked} runbooks: {'ok' if report.ok else 'PROBLEMS'}\n")
-        for problem in report.problems:
-            sys.stdout.write(f"  {problem['notebook']}: {problem['problem']}\n")
-        if published is not None:
-            state = "ok" if published.ok else "PROBLEMS"
-            signer = f", key {published.key[:16]}" if published.key else ""
-            sys.stdout.write(
-                f"published trail: {published.manifests} manifests, {published.files} files{signer}: {state}\n"
-            )
-            for item in published.problems:
-                sys.stdout.write(f"  {item.path}: {item.problem}\n")
-            if published.pinned is None:
-                sys.stdout.write("signer not pinned (pass --key FINGERPRINT): the trail is only self-consistent\n")
+        from rollbackkit.screens.audit import text
+
+        sys.stdout.write(text(verdict))
     if not verdict.ok:
         raise typer.Exit(1)
 

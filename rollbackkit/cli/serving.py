@@ -70,10 +70,10 @@ def serve(
     root = Repository(repo).root
 
     def ready(url: str) -> None:
-        from rollbackkit.registry.assignments import Deployments
+        from rollbackkit.ops.history import serving_state
 
         console.print(f"[green]Serving[/] {name} ({env}) at {url}")
-        taken_up = messages.resumed(Deployments(Repository(repo)).state(name, env), bake_seconds)
+        taken_up = messages.resumed(serving_state(repo, name, env), bake_seconds)
         if taken_up is not None:  # a restart mid-rollout: the on-call sees what goes on
             console.print(taken_up, highlight=False, markup=False)
 

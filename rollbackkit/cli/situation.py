@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rollbackkit.cli.common import EnvOpt, JsonOpt, RepoOpt, ServerOpt, open_registry, print_json, rich_console
+from rollbackkit.cli.common import EnvOpt, JsonOpt, RepoOpt, ServerOpt, print_json, rich_console
 
 commands = typer.Typer()
 """The situation's top-level commands."""
@@ -22,18 +22,15 @@ def history(
     wide: Annotated[bool, typer.Option("--wide", help="Every field: UTC time, tag, incident, actor.")] = False,
 ) -> None:
     """Every assignment of NAME in ENV, oldest first: which version served when, and why (* serves now)."""
-    from rollbackkit.ops.situation import known
-    from rollbackkit.registry.assignments import Deployments
+    from rollbackkit.ops.history import history as run
 
-    known(repo, name, env)
-
-    states = Deployments(open_registry(repo)).states(name, env)
+    done = run(repo, name, env)
     if as_json:
-        print_json({"name": name, "env": env, "assignments": [a.to_dict() for a, _ in states]})
+        print_json(done.to_dict())
         return
     from rollbackkit.screens.history import render
 
-    render(rich_console(), name, env, states, wide=wide)
+    render(rich_console(), name, env, done.states, wide=wide)
 
 
 @commands.command()

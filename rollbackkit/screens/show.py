@@ -1,0 +1,77 @@
+"""The ``show`` screen: one version's tag, commit, components, model and schema, runtime and safety flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollbackkit.screens.times import local
+from rollbackkit.screens.versions import components
+
+
+def render(console: Any, data: dict[str, Any]) -> None:
+    """Print what :meth:`~rollbackkit.registry.store.Registry.show` returned, warnings in yellow.
+
+    Args:
+        console: The rich console.
+        data: The version's description (``show --json`` prints it as is).
+    """
+    created = local(data["created"])
+    console.print(f"[bold]{data['tag']}[/]  {data['bundle_id']}\ncommit {data['commit']}  created {created}")
+    components(console, data)
+    schema = data["schema"]
+    console.print(
+        f"{data['flavor']} model {schema['estimator']['type']}; {len(schema['features'])} input features; "
+        f"output {schema['output']['kind']} ({', '.join(schema['output']['columns'])})"
+    )
+    _origin(console, data)
+    _runtime(console, data)
+    _safety(console, data)
+
+
+def _origin(console: Any, data: dict[str, Any]) -> None:
+    """The model's own code (model.py) and where an imported MLflow model came from."""
+    if data.get("own_code"):
+        code = data["own_code"]
+        console.print(
+            f"[yellow]runs its own code:[/] {code['file']} sha256 {code['sha256']} (at register, load and serve; "
+            "review it like preprocess.py: 'rollbackkit diff' shows its changes)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if data.get("source"):
+        source = data["source"]
+        run = f"run {source['run_id']}, " if source["run_id"] else ""
+        console.print(
+            f"from MLflow {source['uri']} ({run}MLflow {source['mlflow_version']}, flavor {source['flavor']})",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _runtime(console: Any, data: dict[str, Any]) -> None:
+    """The runtime at register, and what differs here (info findings left out)."""
+    if data["runtime"]:
+        libraries = ", ".join(f"{k} {v}" for k, v in data["runtime"]["libraries"].items())
+        console.print(f"runtime at register: python {data['runtime']['python']}, {libraries}", highlight=False)
+    for finding in data["runtime_here"]:
+        if finding["severity"] != "info":
+            console.print(f"[yellow]{finding['severity']}:[/] {finding['detail']}", highlight=False)
+
+
+def _safety(console: Any, data: dict[str, Any]) -> None:
+    """The skops types trusted at load, and a pickle model's warning."""
+    if data["trusted_types"]:
+        console.print(f"skops types trusted at load: {', '.join(data['trusted_types'])}")
+    if data["trusted_by_operator"]:
+        console.print(
+            f"[yellow]trusted at register beyond the reviewed types:[/] {', '.join(data['trusted_by_operator'])}"
+        )
+    if data["unsafe_model_format"]:
+        console.print(
+            "[yellow]warning:[/] the model is a joblib/pickle file: loading it runs any code it holds "
+            + (
+                "(allowed with --unsafe at register; loaded only after its hash matches)."
+                if data["unsafe_allowed"]
+                else "(registered without --unsafe: it will not load)."
+            )
+        )
