@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from rollbackkit.cli import _assignment_out
+from rollbackkit.cli.serving import _assignment_out
 from rollbackkit.ops.plans import rollback_plan
 from rollbackkit.ops.results import AssignmentResult
 from rollbackkit.ops.traffic import rollback
