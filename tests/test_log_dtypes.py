@@ -18,12 +18,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rollbackkit.serving.postgres.log import PostgresLog
 from rollbackkit.serving.postgres.store import open_store
+from rollbackkit.serving.predlog.arrowed import frame_table
 from rollbackkit.serving.predlog.log import PredictionLog
 from tests.postgres import PgCluster
 
@@ -185,3 +187,19 @@ def test_a_request_the_log_cannot_store_is_still_counted(logs: dict[str, Any]) -
     with pytest.raises(AssertionError):
         log_request(log, f"bad-{uuid.uuid4().hex[:6]}", pd.DataFrame({"z": [1 + 2j]}))
     assert log.status()["unwritten"] == before + 1
+
+
+def test_a_category_of_tz_aware_moments_is_logged_without_a_warning(logs: dict[str, Any]) -> None:
+    """Shift starts as a category (told in Paris): both logs store it, the DuckDB window gives the instants."""
+    starts = _column("aware", [START, None, START + timedelta(hours=2)], "Europe/Paris")
+    inputs = pd.DataFrame({"shift": pd.Categorical(starts), "paris": starts})
+    name = f"tzcat-{uuid.uuid4().hex[:6]}"
+    for log in logs.values():
+        log_request(log, name, inputs)  # pyarrow read the categories through DatetimeIndex.values: a failed write
+    window = logs["duckdb"].window(name, ENV, version="v1")
+    assert plain(window["shift"]) == plain(inputs["shift"]) == plain(starts)
+    table = frame_table(inputs)
+    assert table.schema.field("shift").type == pa.dictionary(pa.int8(), pa.timestamp("us", tz="Europe/Paris"))
+    described = {c["name"]: c for c in table.schema.pandas_metadata["columns"]}
+    assert described["paris"]["pandas_type"] == "datetimetz"
+    assert described["paris"]["metadata"] == {"timezone": "Europe/Paris"}

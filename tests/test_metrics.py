@@ -35,7 +35,7 @@ from rollbackkit.serving.metrics import ServingMetrics
 from rollbackkit.serving.metrics_state import READ_BUDGET
 from rollbackkit.serving.predlog import process
 from rollbackkit.serving.status import TrafficEvent
-from rollbackkit.serving.watchdog import failed_names
+from rollbackkit.serving.watchdog_telling import failed_names
 
 from .asyncs import run_async
 from .servers import TOKEN, running_server

@@ -26,7 +26,7 @@ from rollbackkit.ops.traffic import deploy as deploy_offline
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.predlog.log import PredictionLog
-from rollbackkit.serving.router import in_canary
+from rollbackkit.serving.routing_state import in_canary
 from rollbackkit.serving.status import ServerStatus
 
 from .conftest import copy_project, new_repo, shared_template

@@ -24,8 +24,9 @@ from rollbackkit.demo.data import ALL_FEATURES, BASE_FEATURES, churn_frame
 from rollbackkit.errors import InvalidInput, RoutingError
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.serving.environment import ServingEnvironment
+from rollbackkit.serving.mirrored import Mirrored
 from rollbackkit.serving.predlog.log import PredictionLog
-from rollbackkit.serving.shadow import Mirror, Mirrored
+from rollbackkit.serving.shadow import Mirror
 from rollbackkit.serving.wire import json_records, records_frame
 
 from .conftest import copy_project
@@ -363,7 +364,7 @@ def test_a_batch_whose_rows_fail_to_be_kept_midway_never_scores_a_kept_request_t
     scored again), the third counts as failed, the last two are scored one by one."""
     from datetime import UTC, datetime
 
-    from rollbackkit.serving.shadow import KeepFailed
+    from rollbackkit.serving.mirrored import KeepFailed
 
     alone: list[str] = []
 

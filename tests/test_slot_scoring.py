@@ -27,9 +27,9 @@ from rollbackkit import Registry
 from rollbackkit.bundle.compat import check
 from rollbackkit.errors import IncompatibleInput, InvalidInput
 from rollbackkit.ops.slot_scoring import SlotScores, score_in_slot
+from rollbackkit.serving.in_flight import InFlight
 from rollbackkit.serving.router import Router
 from rollbackkit.serving.scoring import _scored
-from rollbackkit.serving.shadow import InFlight
 from rollbackkit.serving.wire import encode_frame
 
 from .asyncs import run_async

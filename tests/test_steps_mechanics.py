@@ -17,7 +17,7 @@ from rollbackkit.errors import InvalidInput, RoutingError, Superseded
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.predlog.log import PredictionLog
-from rollbackkit.serving.router import in_canary
+from rollbackkit.serving.routing_state import in_canary
 
 
 def _log(repo: Path) -> PredictionLog:

@@ -28,7 +28,7 @@ from rollbackkit.serving.rollout import Rollout
 from rollbackkit.serving.status import GateStatus, LogStatus, ServerStatus, known
 
 if TYPE_CHECKING:
-    from rollbackkit.serving.shadow import MirrorStatus
+    from rollbackkit.serving.mirrored import MirrorStatus
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,7 @@ def mirror(status: ServerStatus | None) -> MirrorStatus | None:
         counters = source.get("shadow")
     if not isinstance(counters, dict) or "mirrored" not in counters:
         return None
-    from rollbackkit.serving.shadow import MirrorStatus  # the serving side's mirror, loaded only with one
+    from rollbackkit.serving.mirrored import MirrorStatus  # the serving side's mirror, loaded only with one
 
     fields = {"mirrored": 0, "dropped": 0, "failed": 0, "queued": 0, "last_error": None}
     return MirrorStatus(**{**fields, **known(MirrorStatus, counters)})

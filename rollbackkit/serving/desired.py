@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rollbackkit.serving.router import RoutingState, Slot
+    from rollbackkit.serving.routing_state import RoutingState, Slot
 
 ROLES = ("live", "canary", "shadow", "standby")
 """The placements of a :class:`Desired`, in the order a router fills its two slots."""

@@ -27,12 +27,15 @@ from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.background import AssignmentHook, Background
+from rollbackkit.serving.in_flight import InFlight
 from rollbackkit.serving.metrics import ServingMetrics
+from rollbackkit.serving.mirrored import KeepFailed, Mirrored, sampled
 from rollbackkit.serving.notifying import listener
 from rollbackkit.serving.operations import Operations
 from rollbackkit.serving.predlog.surface import PredictionStore
-from rollbackkit.serving.router import Routed, Router, Slot
-from rollbackkit.serving.shadow import InFlight, KeepFailed, Mirror, Mirrored, sampled
+from rollbackkit.serving.router import Router
+from rollbackkit.serving.routing_state import Routed, Slot
+from rollbackkit.serving.shadow import Mirror
 from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.threads import limit_scoring_threads
 from rollbackkit.serving.watchdog import Watchdog
@@ -234,7 +237,7 @@ class ServingEnvironment(Operations):
         while scoring is the model's error and is kept against the slot that scored it.
 
         Once the live answer is computed, a running shadow gets the request when it is in
-        the shadow's sampled share (:func:`~rollbackkit.serving.shadow.sampled`): a
+        the shadow's sampled share (:func:`~rollbackkit.serving.mirrored.sampled`): a
         reference on the mirror's queue, scored off the request path, and only while no
         live request is being scored (:attr:`in_flight`).
 

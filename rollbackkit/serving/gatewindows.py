@@ -22,7 +22,7 @@ from rollbackkit.analysis.gateresult import decide
 from rollbackkit.analysis.gates import GateReport, evaluate
 from rollbackkit.analysis.gatespec import parse_gates_dict
 from rollbackkit.serving.rollout import first_time, last_time
-from rollbackkit.serving.router import RoutingState, Slot
+from rollbackkit.serving.routing_state import RoutingState, Slot
 
 Reader = Callable[..., pd.DataFrame]
 """``read(slot, since=None, until=None)``: a deployment's gate window between ISO times."""

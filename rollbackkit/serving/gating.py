@@ -24,7 +24,7 @@ from rollbackkit.registry.serving_state import Assignment
 from rollbackkit.serving.gatewindows import judge
 from rollbackkit.serving.logs import open_log
 from rollbackkit.serving.predlog.surface import PredictionStore
-from rollbackkit.serving.router import Slot
+from rollbackkit.serving.routing_state import Slot
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.model import BundleDescription

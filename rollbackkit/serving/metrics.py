@@ -30,7 +30,7 @@ from rollbackkit.serving.metrics_state import READ_BUDGET, StateCollector
 from rollbackkit.serving.status import CHANGES, TrafficEvent
 
 if TYPE_CHECKING:
-    from rollbackkit.serving.router import Slot
+    from rollbackkit.serving.routing_state import Slot
 
 Outcome = Literal["ok", "client_error", "error"]
 _OUTCOMES: tuple[Outcome, ...] = ("ok", "client_error", "error")

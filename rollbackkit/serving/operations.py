@@ -21,7 +21,7 @@ from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.registry.assignments import Action, Assignment, resolve
 from rollbackkit.registry.contents import load
 from rollbackkit.serving.rollback_op import RollbackOperation, slot_version
-from rollbackkit.serving.router import Slot
+from rollbackkit.serving.routing_state import Slot
 
 
 class Operations(RollbackOperation):

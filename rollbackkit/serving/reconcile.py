@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rollbackkit.serving.desired import Desired, Placement, desired_of
-from rollbackkit.serving.router import SLOTS, Router, Slot
+from rollbackkit.serving.router import Router
+from rollbackkit.serving.routing_state import SLOTS, Slot
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.model import LoadedBundle

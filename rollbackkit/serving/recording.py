@@ -24,7 +24,8 @@ from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.shared_tags import SharedRecord, sharing
 from rollbackkit.serving.background import AssignmentHook, Background
 from rollbackkit.serving.predlog.surface import PredictionStore
-from rollbackkit.serving.router import Router, Slot
+from rollbackkit.serving.router import Router
+from rollbackkit.serving.routing_state import Slot
 from rollbackkit.serving.status import TrafficEvent
 from rollbackkit.serving.window import Windows
 

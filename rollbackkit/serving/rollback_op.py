@@ -16,7 +16,7 @@ from rollbackkit.errors import Superseded
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.registry.contents import load
 from rollbackkit.serving.recording import Recording
-from rollbackkit.serving.router import Slot
+from rollbackkit.serving.routing_state import Slot
 
 
 def slot_version(slot: Slot | None) -> str | None:

@@ -16,7 +16,7 @@ import pandas as pd
 from rollbackkit.analysis.durations import format_duration
 
 if TYPE_CHECKING:
-    from rollbackkit.serving.router import RoutingState, Slot
+    from rollbackkit.serving.routing_state import RoutingState, Slot
 
 Role = Literal["canary", "shadow", "live"]
 RolloutState = Literal["baking", "holding", "paused", "advancing", "rolled-back"]

@@ -14,7 +14,7 @@ import pandas as pd
 from rollbackkit.analysis.gates import GateReport
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.rollout import BakeClock, Role, Rollout, RolloutState, Verdict, last_time
-from rollbackkit.serving.router import RoutingState, Slot
+from rollbackkit.serving.routing_state import RoutingState, Slot
 from rollbackkit.serving.watched import Watched
 
 

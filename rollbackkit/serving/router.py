@@ -35,9 +35,8 @@ from rollbackkit.analysis.parity import ATOL, RTOL
 from rollbackkit.bundle.compat import Adaptation, check
 from rollbackkit.errors import IncompatibleInput, RoutingError, WarmupError
 from rollbackkit.serving.heap import settle_heap
-from rollbackkit.serving.request_check import RESERVED_COLUMNS as RESERVED_COLUMNS  # importable here as before
 from rollbackkit.serving.request_check import Refusal, refused_values, request_verdict
-from rollbackkit.serving.routing_state import SLOTS, Routed, RoutingState, Slot, in_canary, now  # importable here too
+from rollbackkit.serving.routing_state import SLOTS, Routed, RoutingState, Slot, in_canary, now
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.model import LoadedBundle

@@ -31,7 +31,7 @@ from rollbackkit.serving.wire import encode_frame
 
 if TYPE_CHECKING:
     from rollbackkit.serving.environment import ServingEnvironment
-    from rollbackkit.serving.router import RoutingState, Slot
+    from rollbackkit.serving.routing_state import RoutingState, Slot
 
 BATCH_ROWS = 500
 """Rows scored per model call; live requests go first between two calls."""

@@ -20,16 +20,17 @@ one request at a time, so one refused or failing request costs only itself. Batc
 assumes a version answers each row on its own (as serving several-row requests does).
 
 The shadow yields to live traffic: the serving environment counts the live requests being
-scored (:class:`InFlight`), and the worker starts a batch, each model call within one, and
-the keeping of each batched request's rows only when none is (it waits on a condition the
-last live request to end notifies: no polling). A call already started runs to its end (it
-is not pre-empted); a shadow that cannot start for long lets its queue fill, and what comes
-next is dropped and counted.
+scored (:class:`~rollbackkit.serving.in_flight.InFlight`), and the worker starts a batch, each
+model call within one, and the keeping of each batched request's rows only when none is (it
+waits on a condition the last live request to end notifies: no polling). A call already
+started runs to its end (it is not pre-empted); a shadow that cannot start for long lets its
+queue fill, and what comes next is dropped and counted.
 
-Which requests are mirrored is a pure function of the request id (:func:`sampled`), so a
-share of requests is mirrored whatever the order they arrive in. A mirrored request, the
-counters and the batch signature are :mod:`rollbackkit.serving.mirrored`'s; the live requests
-in flight, :mod:`rollbackkit.serving.in_flight`'s.
+Which requests are mirrored is a pure function of the request id
+(:func:`~rollbackkit.serving.mirrored.sampled`), so a share of requests is mirrored whatever the
+order they arrive in. A mirrored request, the counters and the batch signature are
+:mod:`rollbackkit.serving.mirrored`'s; the live requests in flight,
+:mod:`rollbackkit.serving.in_flight`'s.
 """
 
 from __future__ import annotations
@@ -41,9 +42,7 @@ import time
 from collections.abc import Callable, Hashable, Sequence
 
 from rollbackkit.serving.in_flight import InFlight
-from rollbackkit.serving.mirrored import KeepFailed, Mirrored, MirrorStatus, sampled, signature, typed
-
-__all__ = ["InFlight", "KeepFailed", "Mirror", "MirrorStatus", "Mirrored", "sampled"]  # importable here as before
+from rollbackkit.serving.mirrored import KeepFailed, Mirrored, MirrorStatus, signature, typed
 
 QUEUE_REQUESTS = 1_000
 """Mirrored requests waiting (or being scored) at most; beyond, a request is dropped (and counted)."""

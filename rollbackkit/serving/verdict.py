@@ -52,7 +52,7 @@ from rollbackkit.refs import Reference, Version, shown
 from rollbackkit.serving.gatewindows import judge_candidate
 from rollbackkit.serving.rolled_back import RolledBack
 from rollbackkit.serving.rollout import candidate
-from rollbackkit.serving.router import RoutingState, Slot
+from rollbackkit.serving.routing_state import RoutingState, Slot
 from rollbackkit.serving.verdict_types import (
     DECISIONS,
     FAILED,

@@ -40,7 +40,7 @@ from rollbackkit.serving.gate_history import GateRecorder
 from rollbackkit.serving.gatewindows import judge_candidate
 from rollbackkit.serving.rollout import Role, Rollout, candidate
 from rollbackkit.serving.rollout_tracking import RolloutTracker, pause_reason, why_paused
-from rollbackkit.serving.router import RoutingState, Slot
+from rollbackkit.serving.routing_state import RoutingState, Slot
 from rollbackkit.serving.watchdog_telling import Teller, failed_names
 from rollbackkit.serving.watched import EVALUATION_FAILED, EvaluationErrors, Leader, Watched
 

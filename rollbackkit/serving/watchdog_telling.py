@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from rollbackkit.analysis.gates import GateReport
-from rollbackkit.serving.router import Slot
+from rollbackkit.serving.routing_state import Slot
 from rollbackkit.serving.traffic_event import TrafficEvent
 from rollbackkit.serving.watched import Watched
 

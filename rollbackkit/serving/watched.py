@@ -10,7 +10,8 @@ import pandas as pd
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.journal import Journal
 from rollbackkit.serving.predlog.surface import PredictionStore
-from rollbackkit.serving.router import Router, Slot
+from rollbackkit.serving.router import Router
+from rollbackkit.serving.routing_state import Slot
 from rollbackkit.serving.status import TrafficEvent
 
 _DISTINCT_ERRORS = 100  # distinct errors journalled; later ones are only counted

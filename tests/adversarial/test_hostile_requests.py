@@ -358,7 +358,7 @@ def test_a_canarys_model_errors_count_against_the_canary_not_the_live_version(se
     import pandas as pd
 
     from rollbackkit.serving.environment import ServingEnvironment
-    from rollbackkit.serving.router import in_canary
+    from rollbackkit.serving.routing_state import in_canary
 
     environment = ServingEnvironment(served, "churn", "prod")
     environment.start()
