@@ -84,6 +84,9 @@ def test_register_killed_after_each_step_leaves_no_half_version(
     else:
         registry.register("cancer", **again, version="v1.1.0")
     assert [v.version for v in registry.versions("cancer")] == ["v1.0.0", "v1.1.0"]
+    if step == "committed":  # the retry tagged the killed register's commit: one commit for v1.1.0, not empty
+        assert "is its commit, left without a tag" in " ".join(recovered.stdout.split())
+        assert git(project, "log", "--format=%s").count("register cancer v1.1.0") == 1
     assert registry.verify().ok
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
     predicted = registry.load("cancer@v1.1.0").predict(labelled.X.head(8))

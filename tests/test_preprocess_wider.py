@@ -20,6 +20,7 @@ from rollbackkit.bundle.compat import check
 from rollbackkit.errors import InvalidInput
 from rollbackkit.ops.traffic import deploy
 
+from .cli import run_cli
 from .servers import running_server
 from .story import records
 
@@ -53,6 +54,41 @@ import pandas as pd
 def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
     \"\"\"Forgets the derived column the model was trained on.\"\"\"
     return frame.drop(columns=["alcohol"])
+"""
+
+
+ZSCORE = """\
+import pandas as pd
+
+
+def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
+    \"\"\"The ratio standardised with the batch's own mean and spread.\"\"\"
+    ratio = frame["alcohol"] / frame["malic_acid"]
+    return frame.assign(ratio=(ratio - ratio.mean()) / ratio.std())
+"""
+
+BACKUP = """\
+import pandas as pd
+
+
+def preprocess(frame: pd.DataFrame) -> pd.DataFrame:
+    \"\"\"Fills alcohol from a backup reading when the caller sends one.\"\"\"
+    alcohol = frame["alcohol"]
+    if "backup" in frame:
+        alcohol = alcohol.fillna(frame["backup"])
+    return frame.assign(ratio=alcohol / frame["malic_acid"])
+"""
+
+
+READS_JUNK = """\
+def preprocess(frame):
+    ratio = frame["alcohol"] / frame["malic_acid"] + 0 * frame["junk0"]
+"""
+
+
+COUNTS_COLUMNS = """\
+def preprocess(frame):
+    return frame.assign(ratio=frame["alcohol"] / frame["malic_acid"] + len(frame.columns))
 """
 
 
@@ -174,3 +210,96 @@ def test_a_preprocess_that_leaves_out_a_model_feature_is_one_line_naming_it(
     assert "\n" not in str(refused.value)
     assert "promo" not in str(refused.value)
     assert registry.versions("wine") == []
+
+
+def _junk(frame: pd.DataFrame, n: int) -> pd.DataFrame:
+    """``frame`` with ``n`` float columns no model uses."""
+    rng = np.random.default_rng(3)
+    return frame.assign(**{f"junk{i}": rng.normal(size=len(frame)) for i in range(n)})
+
+
+def _ratio_model(code: str, frame: pd.DataFrame) -> object:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    return _fitted(code, frame, "cultivar", ["ratio", "color_intensity"], estimator)
+
+
+def test_a_preprocess_with_batch_statistics_leaves_the_junk_columns_out_and_says_how(
+    project: Path, wine: pd.DataFrame, tmp_path: Path
+) -> None:
+    code = tmp_path / "features.py"
+    code.write_text(ZSCORE)
+    table = _junk(wine, 3)
+    registry = Registry(project)
+    info = registry.register(
+        "wine", _ratio_model(ZSCORE, table), table, target="cultivar", version="v1.0.0", preprocess=code
+    )
+
+    raw = ["alcohol", "malic_acid", "color_intensity"]
+    assert info.raw_inputs is not None and info.raw_inputs.rule == "probed"
+    assert list(info.raw_inputs.dropped) == ["promo", "junk0", "junk1", "junk2"]
+    assert registry.load("wine@v1.0.0").schema.feature_names == raw
+    assert registry.show("wine@v1.0.0")["raw_inputs"]["kept"] == raw
+    shown = run_cli("show", "wine@v1.0.0", cwd=project)
+    assert "raw inputs: alcohol, malic_acid, color_intensity (probed; left out: promo, junk0" in shown.stdout
+
+
+def test_inputs_declared_in_preprocess_keep_a_column_read_only_when_present(
+    project: Path, wine: pd.DataFrame, tmp_path: Path
+) -> None:
+    table = wine.assign(backup=wine["alcohol"])
+    model = _ratio_model(BACKUP, table)
+    registry = Registry(project)
+    guessed, declared = tmp_path / "guessed.py", tmp_path / "declared.py"
+    guessed.write_text(BACKUP)
+    registry.register("wine", model, table, target="cultivar", version="v1.0.0", preprocess=guessed)
+    probed = registry.show("wine@v1.0.0")["raw_inputs"]
+    assert probed["rule"] == "probed" and "backup" in probed["dropped"]  # training never needs it: see README
+
+    inputs = ["alcohol", "malic_acid", "color_intensity", "backup"]
+    declared.write_text(f"INPUTS = {inputs!r}\n{BACKUP}")
+    info = registry.register("wine", model, table, target="cultivar", version="v1.0.1", preprocess=declared)
+    assert info.raw_inputs is not None and info.raw_inputs.rule == "declared"
+    bundle = registry.load("wine@v1.0.1")
+    assert bundle.schema.feature_names == inputs
+    gaps = table[inputs].head(6).assign(alcohol=np.nan)
+    assert bundle.predict(gaps)["prediction"].notna().all()  # the fill from backup runs at predict
+
+    for bad, says in ((["alcohol", "alcohol"], "twice"), (["alcohol", "vintage"], "vintage"), ("alcohol", "list")):
+        declared.write_text(f"INPUTS = {bad!r}\n{BACKUP}")
+        with pytest.raises(InvalidInput, match=says) as refused:
+            registry.register("wine", model, table, target="cultivar", version="v1.0.2", preprocess=declared)
+        assert "\n" not in str(refused.value)
+    assert [v.version for v in registry.versions("wine")] == ["v1.0.0", "v1.0.1"]
+
+
+def test_ctrl_c_in_a_preprocess_stops_register_and_an_undecided_probe_is_said(
+    project: Path, wine: pd.DataFrame, tmp_path: Path
+) -> None:
+    registry = Registry(project)
+    model = _ratio_model(RATIO, wine)
+    code = tmp_path / "features.py"
+    code.write_text(
+        f"CALLS = []\n{READS_JUNK}    CALLS.append(1)\n    if len(CALLS) == 3:  # while register probes\n"
+        "        raise KeyboardInterrupt\n    return frame.assign(ratio=ratio)\n"
+    )
+    with pytest.raises(KeyboardInterrupt):
+        registry.register("wine", model, _junk(wine, 3), target="cultivar", version="v1.0.0", preprocess=code)
+    assert registry.versions("wine") == []
+
+    wide = _junk(wine, 65)  # with promo, alcohol and malic_acid: 68 columns the model does not name
+    code.write_text(f"{READS_JUNK}    return frame.assign(ratio=ratio)\n")
+    info = registry.register("wine", model, wide, target="cultivar", version="v1.0.0", preprocess=code)
+    assert info.raw_inputs is not None and info.raw_inputs.rule == "probed"  # tried in halves
+    assert info.raw_inputs.kept == ("alcohol", "malic_acid", "color_intensity", "junk0")
+
+    code.write_text(COUNTS_COLUMNS)  # every column changes the ratio: halving never ends early
+    counting = _ratio_model(COUNTS_COLUMNS, wide)
+    info = registry.register("wine", counting, wide, target="cultivar", version="v1.0.1", preprocess=code)
+    assert info.raw_inputs is not None and info.raw_inputs.rule == "all"
+    assert "68 columns the model does not name (over 64)" in info.raw_inputs.reason
+    assert "declare INPUTS" in info.raw_inputs.reason
+    assert "raw inputs: alcohol" in run_cli("show", "wine@v1.0.1", cwd=project).stdout

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -64,6 +65,36 @@ class Component(BaseModel):
         return {k: v for k, v in data.items() if v is not None or k not in _LATER_FIELDS}
 
 
+InputRule = Literal["declared", "given", "model", "probed", "all"]
+
+
+@dataclass(frozen=True)
+class RawInputs:
+    """Which raw columns a version takes from the data, and how that was decided.
+
+    ``rule``: ``declared`` (``INPUTS`` in preprocess.py), ``given`` (``features=``), ``model`` (the
+    model's recorded feature names), ``probed`` (the preprocess gives the model the same features
+    without ``dropped``) or ``all`` (every column but the target; ``reason`` says why).
+    The rule itself: :mod:`rollbackkit.registry.raw_inputs`.
+    """
+
+    kept: tuple[str, ...]
+    dropped: tuple[str, ...] = ()
+    rule: InputRule = "all"
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict (``show --json``)."""
+        return {"kept": list(self.kept), "dropped": list(self.dropped), "rule": self.rule, "reason": self.reason}
+
+    def line(self) -> str:
+        """``alcohol, malic_acid (probed; left out: promo)``: what register and ``show`` print."""
+        shown = ", ".join(self.kept[:12]) + (f" and {len(self.kept) - 12} more" if len(self.kept) > 12 else "")
+        left = ", ".join(self.dropped[:8]) + (f" and {len(self.dropped) - 8} more" if len(self.dropped) > 8 else "")
+        notes = [self.rule, *([f"left out: {left}"] if left else []), *([self.reason] if self.reason else [])]
+        return f"{shown} ({'; '.join(notes)})"
+
+
 class Registration(BaseModel):
     """Who registered which version when; not part of the bundle id."""
 
@@ -86,6 +117,9 @@ class Registration(BaseModel):
         default=None,
         description="Python and the model's libraries at register (see rollbackkit.bundle.runtime; None: "
         "registered before it was recorded).",
+    )
+    raw_inputs: RawInputs | None = Field(
+        default=None, description="The raw input columns and how they were chosen (None: registered before)."
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from rollbackkit.bundle.manifest import RawInputs
 from rollbackkit.cards import Card, HasCard
 
 
@@ -24,11 +25,13 @@ class VersionInfo(HasCard):
     author: str = ""
     message: str = ""
     recorded_commit: str = field(default="", repr=False)  # the commit the tag message names
+    raw_inputs: RawInputs | None = field(default=None, repr=False)  # set on what register returns
 
-    def to_dict(self) -> dict[str, str]:
-        """JSON-ready dict."""
-        data = asdict(self)
-        del data["recorded_commit"]
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready dict (``raw_inputs`` only when set: register's result)."""
+        data: dict[str, object] = {k: v for k, v in asdict(self).items() if k not in ("recorded_commit", "raw_inputs")}
+        if self.raw_inputs is not None:
+            data["raw_inputs"] = self.raw_inputs.to_dict()
         return data
 
     def card(self) -> Card:

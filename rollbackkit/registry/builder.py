@@ -7,6 +7,7 @@ once every component exists and is hashed.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -25,8 +26,8 @@ from rollbackkit.bundle.artifacts import (
 )
 from rollbackkit.bundle.flavors.base import Scorer, Stored, target_labels
 from rollbackkit.bundle.frames import prefixed, read_frame, with_prefix
-from rollbackkit.bundle.manifest import MANIFEST_FILE, Component, Manifest, Registration, md5_file
-from rollbackkit.bundle.model_inputs import model_features as model_features_of
+from rollbackkit.bundle.manifest import MANIFEST_FILE, Component, Manifest, RawInputs, Registration, md5_file
+from rollbackkit.bundle.model_inputs import model_features
 from rollbackkit.bundle.schema import Schema, infer_schema
 from rollbackkit.errors import InvalidInput, InvalidPath, RollbackkitError
 from rollbackkit.registry.answers import (
@@ -38,7 +39,13 @@ from rollbackkit.registry.answers import (
     with_scored_nulls,
 )
 from rollbackkit.registry.default_gates import BASE_GATES, MIN_SAMPLES, default_gates
-from rollbackkit.registry.raw_inputs import apply_preprocess, input_columns, inputs_of, needed_columns
+from rollbackkit.registry.raw_inputs import (
+    apply_preprocess,
+    declared_inputs,
+    input_columns,
+    inputs_of,
+    needed_columns,
+)
 
 REFERENCE_ROWS = 50_000
 GOLDEN_ROWS = 64
@@ -70,11 +77,8 @@ def build_bundle(
 ) -> Manifest:
     """Write every component of a bundle into ``out`` and return its manifest (with id).
 
-    The model's raw input columns are ``features`` when given; else, without a preprocess, the
-    feature names the model recorded when the data holds them all, else every column but the
-    target; with one, the columns it needs (:func:`rollbackkit.registry.raw_inputs.needed_columns`).
-    With a preprocess the model gets its output cut to the model's feature names, in the trained
-    order (:mod:`rollbackkit.bundle.model_inputs`). The model is
+    The raw input columns follow :mod:`rollbackkit.registry.raw_inputs` (recorded in
+    ``registration.raw_inputs``); the model gets what :mod:`rollbackkit.bundle.model_inputs` says. The model is
     stored by its flavor (``flavor``, else the object's library or the file's suffix) and
     loaded back from the stored bytes, so what is scored here is what will serve. A model
     file is loaded only as ``trust`` and ``unsafe`` allow; what they allowed is recorded.
@@ -89,24 +93,29 @@ def build_bundle(
 
     prep: Preprocess = identity
     code = "preprocess()"
+    declared = None
     if preprocess is not None:
         src = _existing_file(preprocess, "--preprocess")
         shutil.copyfile(src, out / "preprocess.py")
         prep = load_preprocess(out / "preprocess.py", where=str(src))
         code = f"preprocess() in {src}"
+        declared = declared_inputs(prep, str(src))
         components["preprocess"] = _component(out / "preprocess.py", "git")
+    to_model = _to_model(prep, code, scorer) if preprocess is not None else None
 
     train = read_frame(train_data, "training data")
-    columns = input_columns(train, target, features, None if preprocess is not None else scorer)
-    inputs = inputs_of(train, target, columns)
-    model_features = _for_model(prep, inputs, "training data", code, scorer, preprocess is not None)
-    if preprocess is not None and features is None:  # the raw columns a caller sends: those prep needs
-        columns = needed_columns(prep, inputs, model_features, scorer)
-        inputs = inputs[columns]
-    _check_model_inputs(scorer, model_features, model)
+    chosen = input_columns(train, target, features, None if preprocess is not None else scorer, declared)
+    inputs = inputs_of(train, target, list(chosen.kept) if chosen else None)
+    train_features = to_model(inputs, "training data") if to_model else inputs
+    if chosen is None and to_model is not None:  # the raw columns a caller sends: those prep needs
+        chosen = needed_columns(prep, inputs, train_features, scorer, code)
+        inputs = inputs[list(chosen.kept)]
+    columns = list(chosen.kept) if chosen else None  # None: every column but the target
+    raw_inputs = chosen or RawInputs(tuple(map(str, inputs.columns)), reason="the model recorded no feature names")
+    _check_model_inputs(scorer, train_features, model, "the data" if to_model is None else code)
     labels = target_labels(scorer.classes, train[target]) if target is not None and target in train.columns else None
     if labels is not None:  # the model numbers its classes (XGBoost's 0/1 for bools, an ONNX graph's 0..C-1)
-        check_label_order(scorer, model_features, train[target], labels)
+        check_label_order(scorer, train_features, train[target], labels)
     elif target is not None and target in train.columns:
         labels = integer_classes(scorer.classes, train[target])
     if labels is not None:
@@ -118,12 +127,12 @@ def build_bundle(
         else (train.sample(n=min(REFERENCE_ROWS, len(train)), random_state=0).sort_index())
     ).reset_index(drop=True)  # inputs, answers and labels line up by position, whatever the index
     ref_inputs = inputs_of(valid, target, columns, "validation data")
-    ref_features = _for_model(prep, ref_inputs, "validation data", code, scorer, preprocess is not None)
+    ref_features = to_model(ref_inputs, "validation data") if to_model else ref_inputs
     ref_outputs = _score(scorer, ref_features)
     check_probabilities(ref_outputs)
 
     def scored(frame: pd.DataFrame) -> pd.DataFrame:
-        return scorer.score(model_features_of(scorer, prep(frame), code) if preprocess is not None else frame)
+        return scorer.score(model_features(scorer, prep(frame), code) if to_model else frame)
 
     accepts = null_acceptance(scored, ref_inputs.iloc[:NULL_PROBE_ROWS])
     accepts = with_scored_nulls(accepts, ref_inputs, ref_outputs)
@@ -165,6 +174,7 @@ def build_bundle(
             trust=trusted_by_operator,
             unsafe=unsafe and flavors.unsafe_format(model_comp.format),
             runtime=runtime.record(packages),
+            raw_inputs=raw_inputs,
         ),
     ).with_id()
     (out / MANIFEST_FILE).write_text(manifest.to_yaml())
@@ -279,23 +289,23 @@ def _write_config(dest: Path, config: tuple[str, str], schema: Schema | None = N
     return _component(dest, "git")
 
 
-def _for_model(
-    prep: Preprocess, inputs: pd.DataFrame, what: str, code: str, scorer: Scorer, preprocessed: bool
-) -> pd.DataFrame:
-    """What the model gets from ``inputs``: ``prep``'s output cut to its feature names when there is a
-    ``preprocess.py`` (:func:`rollbackkit.bundle.model_inputs.model_features`); the inputs as they are else."""
-    if not preprocessed:
-        return inputs
-    return model_features_of(scorer, apply_preprocess(prep, inputs, what, code), code)
+def _to_model(prep: Preprocess, code: str, scorer: Scorer) -> Callable[[pd.DataFrame, str], pd.DataFrame]:
+    """What the model gets from raw inputs (``what`` names them in errors): ``prep``'s output cut to its
+    feature names (:func:`rollbackkit.bundle.model_inputs.model_features`)."""
+
+    def to_model(inputs: pd.DataFrame, what: str) -> pd.DataFrame:
+        return model_features(scorer, apply_preprocess(prep, inputs, what, code), code)
+
+    return to_model
 
 
-def _check_model_inputs(scorer: Scorer, features: pd.DataFrame, model: Any = None) -> None:
+def _check_model_inputs(scorer: Scorer, features: pd.DataFrame, model: Any = None, source: str = "the data") -> None:
     where = f"The model in {model}" if isinstance(model, str | Path) else "The model"  # name the file
     expected = scorer.input_names_as(list(map(str, features.columns)))
     n_expected = scorer.n_inputs()
     if expected is None and n_expected is not None and n_expected != len(features.columns):
         raise InvalidInput(
-            f"{where} takes {n_expected} features; the data gives it {len(features.columns)}.",
+            f"{where} takes {n_expected} features; {source} gives it {len(features.columns)}.",
             "Pass --target for the label column, --features for the model's inputs, or the data it was trained on.",
         )
     if expected is not None and expected != list(map(str, features.columns)):

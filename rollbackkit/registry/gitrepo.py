@@ -190,13 +190,11 @@ class Git:
         out = self.run("status", "--porcelain", "-z", "--untracked-files=no", "--", *paths)
         return [entry[3:] for entry in out.decode().split("\0") if len(entry) > 3]
 
-    def commit_paths(self, paths: Iterable[str], message: str, *, allow_empty: bool = False) -> str:
-        """Stage ``paths`` and commit exactly them (other staged work stays staged); with ``allow_empty``,
-        a commit is made even when HEAD already holds them as they are (git would refuse: nothing to commit)."""
+    def commit_paths(self, paths: Iterable[str], message: str) -> str:
+        """Stage ``paths`` and commit exactly them (other staged work stays staged)."""
         paths = list(paths)
         self.run("add", "-A", "--", *paths)
-        empty = ("--allow-empty",) if allow_empty else ()
-        self.run("commit", "-q", "--no-verify", *empty, "-m", message, "--only", "--", *paths)
+        self.run("commit", "-q", "--no-verify", "-m", message, "--only", "--", *paths)
         head = self.head()
         if head is None:
             raise GitError(f"git commit left no HEAD in {self.root}.", "Check the repository with `git status`.")

@@ -1,55 +1,102 @@
 """The raw input columns a version records (what a caller sends), and its ``preprocess.py`` run on the data.
 
-The data may be wider than the model. ``features=[...]`` names the raw inputs; without it and
-without a preprocess, they are the feature names the model recorded when the data has them all
-(else every column but the target). With a preprocess, the raw inputs a caller
-sends (recorded in the schema) are every column but the target, less the columns the model
-does not name when the preprocessing gives the model the very same features without them
-(tried together, then one by one on a sample and confirmed on the whole data). A column the
-preprocessing reads for a derived feature stays a raw input.
+The one home of the rule (README's "Python API" states it for users; docstrings point here).
+The data may be wider than the model. The raw inputs are, first that applies:
+
+1. ``declared``: ``INPUTS = ["age", ...]`` in ``preprocess.py`` (strings, each once, all in the data);
+2. ``given``: ``features=[...]`` (``--features``); both given, they must name the same columns;
+3. ``model``: without a preprocess, the feature names the model recorded, when the data has them all;
+4. ``probed``: with a preprocess, every column but the target less those the model does not name
+   and the preprocess does not need: it must give the model the very same features without them,
+   tried together on every row, else one by one on the first :data:`PROBE_ROWS` rows (compared with
+   its output on those same rows) and confirmed on every row. A column read for a derived
+   feature stays. The probe sees only the training rows: a column the code reads only when it is
+   present (``if "backup" in frame``) or only for rows the training data lacks is let go; declare
+   ``INPUTS`` for such code (it is the fast path too);
+5. ``all``: every column but the target, when nothing above decides. With a preprocess that is
+   when the probe cannot: more than :data:`MAX_PROBED_COLUMNS` candidate columns, a preprocess
+   that gives other features on a second run on the same rows, or a confirmation on every row
+   that fails; the :class:`~rollbackkit.bundle.manifest.RawInputs` result says why.
+
+The result is recorded in the manifest (``registration.raw_inputs``) and shown by ``show``.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import pandas as pd
 
 from rollbackkit.bundle.artifacts import USER_CODE_ERRORS, Preprocess, describe_error
 from rollbackkit.bundle.flavors.base import Scorer
+from rollbackkit.bundle.manifest import RawInputs
 from rollbackkit.bundle.model_inputs import model_features
 from rollbackkit.errors import InvalidInput
 
 PROBE_ROWS = 256
 """Rows the columns are tried on one by one (the result is confirmed on every row)."""
 MAX_PROBED_COLUMNS = 64
-"""Beyond this many columns the model does not name, they are tried together only."""
+"""Up to this many candidate columns (the model does not name them) are tried one by one; beyond, in halves,
+and the probe gives up after as many runs of the preprocess."""
+HINT = "declare INPUTS = [...] in preprocess.py or pass features="
+
+
+def declared_inputs(prep: Preprocess, where: str) -> list[str] | None:
+    """``INPUTS`` as ``preprocess.py`` declares it (None: not declared); a malformed one is one InvalidInput line."""
+    value = getattr(prep, "__globals__", {}).get("INPUTS")
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not value or not all(isinstance(c, str) for c in value):
+        raise InvalidInput(f"INPUTS in {where} must be a non-empty list of column names.", 'E.g. INPUTS = ["age"].')
+    return list(value)
 
 
 def input_columns(
-    frame: pd.DataFrame, target: str | None, features: list[str] | None, scorer: Scorer | None
-) -> list[str] | None:
-    """The raw input columns ``features`` names, else the model's recorded names when ``frame`` has them all
-    (None: every column but the target; :func:`needed_columns` narrows that with a preprocess)."""
-    present = [str(c) for c in frame.columns]
+    frame: pd.DataFrame,
+    target: str | None,
+    features: list[str] | None,
+    scorer: Scorer | None,
+    declared: list[str] | None = None,
+) -> RawInputs | None:
+    """The raw inputs rules 1-3 of this module choose in ``frame``, else None (the probe or ``all`` decides).
+
+    Args:
+        frame: The training data.
+        target: The label column.
+        features: ``features=``.
+        scorer: The model, when there is no preprocess (its recorded names count then only).
+        declared: ``INPUTS`` from preprocess.py.
+    """
+    if declared is not None:
+        if features is not None and list(features) != declared:
+            raise InvalidInput("--features and INPUTS in preprocess.py name different columns.", "Keep one of them.")
+        return RawInputs(tuple(_checked(frame, target, declared, "INPUTS in preprocess.py")), rule="declared")
     if features is not None:
-        if not features:
-            raise InvalidInput("--features names no column.", "List the model's input columns, e.g. age,income.")
-        unknown = [f for f in features if f not in present]
-        if unknown:
-            raise InvalidInput(
-                f"--features names column(s) not in the training data: {', '.join(unknown[:5])}.",
-                f"Choose from: {', '.join(present[:10])}{', ...' if len(present) > 10 else ''}.",
-            )
-        if target is not None and target in features:
-            raise InvalidInput(f"The target {target!r} is listed in --features.", "Leave the label column out.")
-        if len(set(features)) != len(features):
-            raise InvalidInput("--features lists a column twice.", "Name each feature once.")
-        return list(features)
+        return RawInputs(tuple(_checked(frame, target, features, "--features")), rule="given")
+    present = [str(c) for c in frame.columns]
     names = scorer.input_names_as(present) if scorer is not None else None
     if names is not None and set(names) <= set(present):
-        return names
+        return RawInputs(tuple(names), rule="model")
     return None
+
+
+def _checked(frame: pd.DataFrame, target: str | None, columns: list[str], what: str) -> list[str]:
+    """``columns`` when they name columns of ``frame`` once each, the target aside; else one InvalidInput line."""
+    present = [str(c) for c in frame.columns]
+    if not columns:
+        raise InvalidInput(f"{what} names no column.", "List the model's input columns, e.g. age,income.")
+    unknown = [f for f in columns if f not in present]
+    if unknown:
+        raise InvalidInput(
+            f"{what} names column(s) not in the training data: {', '.join(unknown[:5])}.",
+            f"Choose from: {', '.join(present[:10])}{', ...' if len(present) > 10 else ''}.",
+        )
+    if target is not None and target in columns:
+        raise InvalidInput(f"The target {target!r} is listed in {what}.", "Leave the label column out.")
+    if len(set(columns)) != len(columns):
+        raise InvalidInput(f"{what} lists a column twice.", "Name each column once.")
+    return list(columns)
 
 
 def inputs_of(frame: pd.DataFrame, target: str | None, columns: list[str] | None, what: str = "data") -> pd.DataFrame:
@@ -63,8 +110,8 @@ def inputs_of(frame: pd.DataFrame, target: str | None, columns: list[str] | None
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise InvalidInput(
-                f"The {what} lacks the model's feature(s): {', '.join(missing[:5])}.",
-                "Pass data with every training feature.",
+                f"The {what} lacks the recorded input column(s): {', '.join(missing[:5])}.",
+                "Pass data with every column the version records as an input.",
             )
         return frame[columns]
     return frame if target is None else frame.drop(columns=[target])
@@ -86,42 +133,97 @@ def apply_preprocess(prep: Preprocess, frame: pd.DataFrame, what: str, code: str
     return result
 
 
-def needed_columns(prep: Preprocess, inputs: pd.DataFrame, features: pd.DataFrame, scorer: Scorer) -> list[str]:
-    """The raw columns of ``inputs`` that ``prep`` needs to give the model ``features``.
+def needed_columns(
+    prep: Preprocess, inputs: pd.DataFrame, features: pd.DataFrame, scorer: Scorer, code: str = "preprocess()"
+) -> RawInputs:
+    """The raw columns of ``inputs`` that ``prep`` needs to give the model ``features`` (rules 4-5 of this module).
 
     Args:
         prep: The preprocessing.
         inputs: Every raw column but the target.
         features: What the model gets from ``prep(inputs)`` (cut to its feature names).
         scorer: The model (a model that recorded no names keeps every column).
+        code: How messages name the preprocessing.
     """
-    every = [str(c) for c in inputs.columns]
-    names = scorer.input_names_as(every)
+    every = tuple(str(c) for c in inputs.columns)
+    names = scorer.input_names_as(list(every))
     if names is None:
-        return every
-    unnamed = [c for c in every if c not in set(names)]
-    if not unnamed:
-        return every
+        return RawInputs(every, reason="the model recorded no feature names")
+    candidates = [c for c in every if c not in set(names)]
+    if not candidates:
+        return RawInputs(every, rule="probed")
     named = [c for c in every if c in set(names)]
-    if _same(prep, inputs[named], features, scorer):
-        return named
-    if len(unnamed) > MAX_PROBED_COLUMNS:
-        return every
-    sample, want = inputs.iloc[:PROBE_ROWS], features.iloc[:PROBE_ROWS]
-    kept = every
-    for column in unnamed:
-        trial = [c for c in kept if c != column]
-        if _same(prep, sample[trial], want, scorer):
-            kept = trial
-    return kept if kept != every and _same(prep, inputs[kept], features, scorer) else every
+    if _same(prep, inputs[named], features, scorer, code):
+        return RawInputs(tuple(named), tuple(candidates), "probed")
+    sample = inputs.iloc[:PROBE_ROWS]
+    want = _features(prep, sample, scorer, code)
+    if want is None or not _same(prep, sample, want, scorer, code):
+        why = "fails on" if want is None else "gives other features on a second run on"
+        return RawInputs(every, reason=f"{code} {why} the first {len(sample)} rows; {HINT}")
+
+    def same_without(columns: list[str]) -> bool:
+        return _same(prep, sample[[c for c in every if c not in set(columns)]], want, scorer, code)
+
+    if len(candidates) <= MAX_PROBED_COLUMNS:
+        gone: list[str] | None = _one_by_one(candidates, same_without)
+    else:
+        gone = _in_halves(candidates, same_without, MAX_PROBED_COLUMNS)
+    if gone is None:
+        return RawInputs(
+            every,
+            reason=f"{len(candidates)} columns the model does not name (over {MAX_PROBED_COLUMNS}), and "
+            f"{MAX_PROBED_COLUMNS} runs on halves of them did not decide; {HINT}",
+        )
+    kept = [c for c in every if c not in set(gone)]
+    dropped = tuple(c for c in every if c in set(gone))
+    if not _same(prep, inputs[kept], features, scorer, code):
+        return RawInputs(
+            every, reason=f"without {', '.join(dropped[:5])} the features differ on the whole training data; {HINT}"
+        )
+    return RawInputs(tuple(kept), dropped, "probed")
 
 
-def _same(prep: Preprocess, frame: pd.DataFrame, want: pd.DataFrame, scorer: Scorer) -> bool:
-    """Whether ``prep`` gives the model exactly ``want`` from ``frame``."""
+def _one_by_one(candidates: list[str], same_without: Callable[[list[str]], bool]) -> list[str]:
+    """The candidates that can go, tried one at a time (each on top of those already gone)."""
+    gone: list[str] = []
+    for column in candidates:
+        if same_without([*gone, column]):
+            gone.append(column)
+    return gone
+
+
+def _in_halves(candidates: list[str], same_without: Callable[[list[str]], bool], runs: int) -> list[str] | None:
+    """The candidates that can go, tried in groups split in halves when a group cannot go whole
+    (None: more than ``runs`` runs)."""
+    gone: list[str] = []
+    groups, left = [candidates], runs
+    while groups:
+        group = groups.pop()
+        if left == 0:
+            return None
+        left -= 1
+        if same_without([*gone, *group]):
+            gone.extend(group)
+        elif len(group) > 1:
+            groups += [group[len(group) // 2 :], group[: len(group) // 2]]
+    return gone
+
+
+def _features(prep: Preprocess, frame: pd.DataFrame, scorer: Scorer, code: str) -> pd.DataFrame | None:
+    """What the model gets from ``prep(frame)``; None when the code fails with an error (a column it needs is
+    left out). Ctrl-C goes through; ``sys.exit()`` in the code is one InvalidInput line."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             got = model_features(scorer, prep(frame.copy()))
-    except USER_CODE_ERRORS:  # it needs a column left out (or calls sys.exit()): keep that column
-        return False
-    return isinstance(got, pd.DataFrame) and got.equals(want)
+    except Exception:
+        return None
+    except SystemExit as exc:
+        raise InvalidInput(f"{code} called sys.exit() while register tried its inputs: {exc}.", HINT + ".") from exc
+    return got if isinstance(got, pd.DataFrame) else None
+
+
+def _same(prep: Preprocess, frame: pd.DataFrame, want: pd.DataFrame, scorer: Scorer, code: str) -> bool:
+    """Whether ``prep`` gives the model exactly ``want`` from ``frame`` (the same rows ``want`` came from)."""
+    got = _features(prep, frame, scorer, code)
+    return got is not None and got.equals(want)

@@ -102,10 +102,24 @@ def recover_locked(repo: Repository) -> str | None:
         done = f"register of {tag} had completed; nothing to undo"
     else:
         _reset_to_head(repo, name)
-        done = f"register of {tag} was interrupted; bundles/{name} and dvc.yaml reset to HEAD"
+        done = f"register of {tag} was interrupted; {_what_head_is(repo, name, record['version'])}"
     repo.journal().append("recover", op=record["op"], name=name, version=record["version"], result=done)
     clear_intent(repo)
     return f"{done}; {note}" if note else done
+
+
+def _what_head_is(repo: Repository, name: str, version: str) -> str:
+    """What ``bundles/NAME`` and ``dvc.yaml`` were put back to: HEAD, or the interrupted register's own commit."""
+    head = repo.git.head()
+    if (
+        head
+        and repo.git.run("log", "-1", "--format=%s", head).decode().strip() == f"rollbackkit: register {name} {version}"
+    ):
+        return (
+            f"HEAD {head[:7]} is its commit, left without a tag, so {name}@{version} is not a version yet "
+            f"(register it again); bundles/{name} and dvc.yaml are as that commit has them"
+        )
+    return f"bundles/{name} and dvc.yaml reset to HEAD"
 
 
 def _sweep_scratch(repo: Repository) -> int:

@@ -14,6 +14,7 @@ never touched or committed. ``bundles/NAME/`` belongs to rollbackkit.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import time
@@ -216,16 +217,30 @@ def _commit_bundle(repo: Repository, scratch: Path, manifest: Manifest, message:
     checkpoint("pushed")
     declare_artifact(repo.root / "dvc.yaml", name, f"{rel}/{manifest.components['model'].path}", manifest)
     checkpoint("dvc_yaml")
-    # A register killed after its commit leaves that commit untagged at HEAD, and recover keeps it: a retry
-    # within the same second (``registration.created`` has seconds) builds the very same bundle, so HEAD
-    # already holds it and git finds nothing to commit. The version still gets a commit of its own.
-    commit = repo.git.commit_paths([rel, "dvc.yaml"], f"rollbackkit: register {name} {version}", allow_empty=True)
+    subject = f"rollbackkit: register {name} {version}"
+    commit = _interrupted_commit(repo, [rel, "dvc.yaml"], subject) or repo.git.commit_paths([rel, "dvc.yaml"], subject)
     checkpoint("committed")
     tag = version_tag(name, version)
     repo.git.create_tag(tag, commit, registration_message(name, version, manifest.bundle_id, commit, message, source))
     checkpoint("tagged")
     clear_intent(repo)
-    return repo.find(Reference(name=name, version=version))
+    info = repo.find(Reference(name=name, version=version))
+    return dataclasses.replace(info, raw_inputs=manifest.registration.raw_inputs)
+
+
+def _interrupted_commit(repo: Repository, paths: list[str], subject: str) -> str | None:
+    """HEAD when it is the untagged commit of an interrupted register of this very version and holds ``paths``
+    exactly as they are now, else None.
+
+    A register killed after its commit leaves that commit untagged at HEAD, and recover keeps it: a retry
+    within the same second (``registration.created`` has seconds) builds the very same bundle, so git would
+    find nothing to commit. The retry tags that commit instead of making an empty one.
+    """
+    head = repo.git.head()
+    if head is None or repo.git.run("log", "-1", "--format=%s", head).decode().strip() != subject:
+        return None
+    repo.git.run("add", "-A", "--", *paths)
+    return head if repo.git.succeeds("diff", "--cached", "--quiet", head, "--", *paths) else None
 
 
 def _trust_record(manifest: Manifest) -> dict[str, Any]:

@@ -128,6 +128,7 @@ class Registry(Repository):
             "runtime_here": compare(runtime, model.path).to_dict(),
             "source": origin.to_dict() if (origin := origin_of(self, info.name, info.version)) else None,
             "own_code": _own_code(schema),
+            "raw_inputs": raw.to_dict() if (raw := manifest.registration.raw_inputs) else None,
         }
 
     def ensure_cached(self, md5s: Iterable[str], tag: str | None = None) -> None:
@@ -278,9 +279,7 @@ class Registry(Repository):
                 (:data:`rollbackkit.bundle.flavors.scikit_learn.REVIEWED_TYPES`) that a ``.skops`` file may
                 load; recorded in the manifest and shown by :meth:`show`.
             features: The model's raw input columns, in order; other columns of the data
-                are left out. Default: the feature names the model recorded when the data
-                has them, else every column but the target; with ``preprocess``, every column
-                but the target less those the model does not name and it does not need.
+                are left out. The rule and its defaults: :mod:`rollbackkit.registry.raw_inputs`.
             unsafe: Allow a ``.joblib``/``.pkl``/``.pickle`` model: unpickling runs any code the file
                 holds. Recorded in the manifest; :meth:`show` warns. Without it such a
                 file is refused before it is read.
@@ -290,7 +289,7 @@ class Registry(Repository):
                 (default: ``MLFLOW_TRACKING_URI``).
 
         Returns:
-            The new version.
+            The new version, with ``raw_inputs``: its raw input columns and how they were chosen.
         """
         return register.register(
             self,

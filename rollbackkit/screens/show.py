@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
+
+from rollbackkit.bundle.manifest import RawInputs
 from rollbackkit.screens.times import local
 from rollbackkit.screens.versions import components
 
@@ -23,9 +26,19 @@ def render(console: Any, data: dict[str, Any]) -> None:
         f"{data['flavor']} model {schema['estimator']['type']}; {len(schema['features'])} input features; "
         f"output {schema['output']['kind']} ({', '.join(schema['output']['columns'])})"
     )
+    _raw_inputs(console, data)
     _origin(console, data)
     _runtime(console, data)
     _safety(console, data)
+
+
+def _raw_inputs(console: Any, data: dict[str, Any]) -> None:
+    """The raw columns a caller sends and how register chose them (nothing for a version registered before)."""
+    raw = data.get("raw_inputs")
+    if raw:
+        choice = RawInputs(tuple(raw["kept"]), tuple(raw["dropped"]), raw["rule"], raw["reason"])
+        colour = "yellow" if choice.rule == "all" and choice.reason else "default"
+        console.print(f"[{colour}]raw inputs:[/] {escape(choice.line())}", highlight=False, soft_wrap=True)
 
 
 def _origin(console: Any, data: dict[str, Any]) -> None:
