@@ -92,11 +92,12 @@ def optional_values(argv: list[str]) -> list[str]:
 
 def _not_a_percent(option: str, value: str) -> None:
     raise InvalidInput(
-        f"{option}: {value!r} is not a whole percent.", f"Give {option} 1-100 (a bare {option} means 100)."
+        f"{option}: {value!r} is not a whole percent.",
+        f"Give {option} 1-100 (a bare {option} means {OPTIONAL_VALUES[option]}).",
     )
 
 
-OPTIONAL_VALUES = {"--shadow": "100"}
+OPTIONAL_VALUES = {"--shadow": str(serving.BARE_SHADOW)}
 """Options whose value may be left out, and the value they then take."""
 
 

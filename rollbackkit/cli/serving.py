@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 commands = typer.Typer()
 """The serving commands."""
 
+BARE_SHADOW = 100
+"""The percent a bare ``--shadow`` mirrors (typer has no optional value: the entry point fills it in)."""
+
 
 @commands.command()
 def serve(
@@ -146,7 +149,7 @@ def deploy(
         int | None,
         typer.Option(
             metavar="[PCT]",
-            help="Score a mirror of PCT% of live requests (bare --shadow: 100) off the request path; "
+            help=f"Score a mirror of PCT% of live requests (bare --shadow: {BARE_SHADOW}) off the request path; "
             "answers logged, never returned.",
         ),
     ] = None,

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from rollbackkit.errors import InvalidInput, MlflowError, RollbackkitError
 from rollbackkit.locking import repo_lock
+from rollbackkit.ops.mlflow_refusals import asking
 from rollbackkit.refs import NAME_RE, validate_name
 from rollbackkit.registry import mlflow_server, mlflow_source
 from rollbackkit.registry.assignments import Deployments, resolve
@@ -140,7 +141,7 @@ def import_mlflow(
 
     Raises:
         MissingLibrary: MLflow is not installed.
-        MlflowError: The server cannot be reached, or holds no such model.
+        MlflowError: The server cannot be reached, MLflow refuses the store, or it holds no such model.
         InvalidInput: ``model`` is not a valid bundle name and ``name`` is not given, or a
             version has no flavor rollbackkit reads.
         VersionExists: A ``vN.0.0`` is registered but not from this MLflow model.
@@ -151,10 +152,13 @@ def import_mlflow(
     saved = links(registry.paths).get(name)  # a second import keeps the pairs the first one saved
     sync = {**(saved.sync if saved is not None and saved.model == model else {}), **parse_sync(sync_alias)}
     recorded = saved.tracking_uri if saved is not None and saved.model == model else None
-    mlflow_client = mlflow_server.client(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or recorded)
-    uri = mlflow_server.shown(mlflow_client.tracking_uri)  # never credentials nor query: it is printed and stored
-    registered = _registered(mlflow_client, model, uri)
-    found = sorted(mlflow_client.search_model_versions(mlflow_server.name_filter(model)), key=lambda v: int(v.version))
+    given = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or recorded
+    with asking(given or ""):  # a store MLflow will not open, an unknown scheme, a refusal: one line
+        mlflow_client = mlflow_server.client(given)
+        uri = mlflow_server.shown(mlflow_client.tracking_uri)  # never credentials nor query: printed and stored
+        registered = _registered(mlflow_client, model, uri)
+        found = mlflow_client.search_model_versions(mlflow_server.name_filter(model))
+    found = sorted(found, key=lambda v: int(v.version))
     todo, done = _plan(registry, name, model, found)
     _read_first(mlflow_client.tracking_uri, model, todo, train_data is None, trust, unsafe)
     imported = _register_all(registry, name, model, todo, mlflow_client.tracking_uri, train_data, trust, unsafe)
@@ -294,6 +298,8 @@ def _registered(mlflow_client: Any, model: str, uri: str) -> Any:
     try:
         return mlflow_client.get_registered_model(model)
     except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise  # not a missing model: asking() says what MLflow refused
         raise MlflowError(
             f"No registered model {model!r} on {uri}.",
             "Check the name (mlflow's Models page, or MlflowClient().search_registered_models()).",
