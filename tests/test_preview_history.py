@@ -81,7 +81,9 @@ def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         environment.deploy("v1.1.0", features=live.iloc[:200], reason="the tree")
         _send(environment, live.iloc[200:500], "v110")
         environment.deploy("v1.2.0", features=live.iloc[:200].drop(columns=["visits"]), reason="without visits")
-        _send(environment, live.iloc[500:650], "v120-with")  # old clients still send visits: dropped
+        _send(environment, live.iloc[500:620], "v120-with")  # old clients still send visits: dropped
+        empty = live.iloc[620:650].assign(visits=pd.array([pd.NA] * 30, dtype="Int64"))
+        _send(environment, empty, "v120-nan", size=1)  # one-row requests that sent visits empty: sent all the same
         _send(environment, live.iloc[650:800].drop(columns=["visits"]), "v120-without")
         environment.rollback(reason="v1.2.0 worse")  # to v1.1.0, the version before it
         log.flush()  # the server's writer flushes before a read; this process holds the log itself
@@ -129,7 +131,8 @@ def _deployment(repo: Path, version: str, nth: int = -1) -> str:
 
 
 def test_after_a_rollback_the_preview_shows_the_version_it_replaced_per_column_set(day: Any) -> None:
-    """v1.2.0's rows are re-scored by v1.1.0: the rows logged without visits are refused, not filled with gaps."""
+    """v1.2.0's rows are re-scored by v1.1.0: the rows logged without visits are refused, not filled with gaps;
+    one-row requests that sent visits empty did send it (the log recorded it): scored, not refused."""
     _, _, _, seen = day
     first = seen["after the first"]
     assert first.done and (first.from_version, first.to_version) == ("v1.2.0", "v1.1.0")
@@ -141,7 +144,10 @@ def test_after_a_rollback_the_preview_shows_the_version_it_replaced_per_column_s
     assert part.n == 150 and part.refused is None and part.flip_share is not None
     text = summary_html(first)
     assert "rolled back from <b>v1.2.0</b> to <b>v1.1.0</b>" in text
-    assert "v1.2.0: 150 row(s) logged without visits: refused (" in text and "rollbackkit-error" not in text
+    assert "v1.2.0: 150 row(s) logged without visits: refused (" in text and "rollbackkit-error" in text
+    assert "flipped of 150 scoreable rows; 150 of 300 (50%) are refused: without visits" in text
+    assert "over all its deployments" in text and first.note is None  # recorded column sets: none inferred
+    assert "150 of 300 (50%) are refused: without visits" in first.card().text()
 
 
 def test_a_further_rollback_rescores_the_restored_version_since_it_serves_again(day: Any) -> None:
@@ -176,4 +182,4 @@ def test_a_rollback_of_a_canary_and_the_live_version_shows_both(day: Any) -> Non
     assert both.total == pytest.approx(0.25 * canary.flip_share + 0.75 * live.flip_share)
     text = summary_html(both)
     assert "rolled back from <b>v1.3.0</b> and <b>v1.1.0</b> to <b>v1.0.0</b>" in text
-    assert "(25% of traffic before the rollback)" in text and "of all prod decisions flip" in text
+    assert "(25% of traffic before the rollback)" in text and "of all prod scoreable decisions flipped" in text

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rollbackkit.ops.preview_groups import schema_masks
+from rollbackkit.ops.preview_groups import SchemaGroup, group_lines, schema_masks
+from rollbackkit.ops.preview_parts import split
 from rollbackkit.serving.log_operations import log_operation
 from rollbackkit.serving.postgres.log import PostgresLog
 from rollbackkit.serving.postgres.store import open_store
@@ -95,3 +96,26 @@ def test_a_missing_value_of_a_column_the_serving_version_requires_is_not_a_missi
     narrower = frozenset({"income", "city"})  # visits and member were optional: b sent neither
     groups = [(columns, int(mask.sum())) for columns, mask in schema_masks(INPUTS, ids, narrower)]
     assert groups == [(list(INPUTS.columns), 2), (["income", "city"], 1)]
+
+
+def test_a_column_sent_empty_is_a_column_sent_in_both_logs(logs: tuple[Any, Any]) -> None:
+    """One-row requests: r100 sent every column (visits empty), r101 and r102 did not send visits
+    nor member. The log recorded each request's columns: r100 is grouped with r103, not with r101."""
+    name = f"churn-{uuid.uuid4().hex[:6]}"
+    one = INPUTS.iloc[[0]].assign(visits=pd.array([None], dtype="Int64"))
+    for log in logs:
+        for i, frame in enumerate([one, INPUTS.iloc[[1]][["income", "city"]], INPUTS.iloc[[2]][["income", "city"]]]):
+            _record(log, name, 100 + i, frame.reset_index(drop=True))
+        _record(log, name, 103, INPUTS.iloc[[2]].reset_index(drop=True))
+    served = type("Served", (), {"schema": type("Schema", (), {"output": type("Out", (), {"columns": list(ANSWERS)})})})
+    for log in logs:
+        sample = split(_sample(log, name, limit=10), served)  # type: ignore[arg-type]
+        groups = [(c, sample.requests[m].tolist()) for c, m in schema_masks(sample.inputs, None, sent=sample.sent)]
+        assert groups == [(list(INPUTS.columns), ["r100", "r103"]), (["income", "city"], ["r101", "r102"])]
+
+
+def test_a_preview_lists_eight_column_sets_then_one_line() -> None:
+    groups = [SchemaGroup(["a"], 10 - k, [f"x{k}"], refused="no" if k % 2 else None) for k in range(11)]
+    lines = group_lines(groups)
+    assert len(lines) == 9 and lines[-1] == ("3 more column sets (3 rows, 1 refused)", True)
+    assert lines[1] == ("9 row(s) logged without x1: refused (no)", True) and not lines[0][1]

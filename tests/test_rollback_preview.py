@@ -133,7 +133,8 @@ def test_flip_share_equals_the_direct_computation(constructed: Any) -> None:
     assert first is not None and last is not None and first <= last
     assert _snapshot(repo) == before, "a preview writes nothing"
     headline, figure = summary_html(preview), preview_figure(preview)
-    assert f"{preview.flip_share:.1%}</b></span> of decisions flip" in headline and "rollbackkit-error" not in headline
+    assert f"{preview.flip_share:.1%}</b></span> flip of {preview.n:,} scoreable rows" in headline
+    assert "rollbackkit-error" not in headline and "refused" not in headline
     assert {t.name for t in figure.data} >= {"flip share (%)"} and points_in(figure) <= MAX_POINTS
     if case.regressor:  # without a threshold a regressor has no decisions: score deltas only
         plain = preview_rollback(repo, "model", "prod", by="plan")
@@ -174,7 +175,7 @@ def test_decisions_and_scores_are_compared_only_when_comparable(constructed: Any
     assert "xaxis2" not in alone.layout.to_plotly_json()
     assert "no score both versions output" in str(alone.layout.annotations)
     headline = summary_html(preview)
-    assert "n/a</b></span> of decisions flip" in headline and "classes differ (False, True vs 0, 1)" in headline
+    assert "n/a</b></span> flip of" in headline and "classes differ (False, True vs 0, 1)" in headline
     at = preview_rollback(repo, "model", "prod", to_version="v1.2.0", sample=200, threshold=0.5)
     assert at.flip_share is None and at.refused is not None and "no 'proba_1' output" in at.refused
 
@@ -293,7 +294,8 @@ def test_the_rollback_runbook_previews_after_the_shift_and_records_it(
     order = [i for i, c in enumerate(cells) if "rk.rollback(" in c.source or "preview_rollback" in c.source]
     assert "rk.rollback(" in cells[order[0]].source, "the shift runs first"
     printed = "".join(o.get("text", "") for c in cells if "preview_rollback" in c.source for o in c.outputs)
-    assert f"{expected.flip_share:.1%} of decisions flip from v1.1.0 to v1.0.0" in printed, printed
+    said = f"v1.1.0 -> v1.0.0: {100 * expected.flip_share:.3g}% flipped of {expected.n:,} scoreable rows"
+    assert said in printed, printed
     record = nbformat.read(str(result.notebook), as_version=4)
     assert "widgets" not in record.metadata and result.notebook.stat().st_size < 400_000  # no widget state saved
 

@@ -232,3 +232,15 @@ def _summary(
         if values.size:
             mean, (p5, p95) = float(values.mean()), (float(q) for q in np.quantile(values, [0.05, 0.95]))
     return SliceDelta(name, rows, changed, share, mean, p5, p95, apart)
+
+
+def scored_words(n: int, refused: int, *, done: bool = False, why: str | None = None) -> str:
+    """What a flip share is of, and the rows the target would refuse: ``flip of 62 scoreable rows;
+    238 of 300 (79%) would be refused: without visits`` (``done``: the rollback happened; ``why``:
+    the largest refused column set's reason)."""
+    text = f"{'flipped' if done else 'flip'} of {n:,} scoreable row{'s' if n != 1 else ''}"
+    if refused:
+        total = n + refused
+        text += f"; {refused:,} of {total:,} ({refused / total:.0%}) {'are' if done else 'would be'} refused"
+        text += f": {why}" if why else ""
+    return text

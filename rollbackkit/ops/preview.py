@@ -11,20 +11,15 @@ Read-only: no tag, no journal record, no log row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from rollbackkit.bundle.compat import Adaptation
-from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import InvalidInput
 from rollbackkit.ops.log_results import AffectedRows
 from rollbackkit.ops.plans import planned_rows
 from rollbackkit.ops.predictions import has_log, log_call, log_server
-from rollbackkit.ops.preview_groups import Scorer, schema_masks
-from rollbackkit.ops.preview_leaving import earlier, leaving_versions
+from rollbackkit.ops.preview_groups import Scorer
+from rollbackkit.ops.preview_leaving import earlier, gate_slice, leaving_versions
 from rollbackkit.ops.preview_parts import (
     LOADED,
     Target,
@@ -37,8 +32,10 @@ from rollbackkit.ops.preview_parts import (
     split,
     version_part,
 )
+from rollbackkit.ops.preview_result import RollbackPreview
 from rollbackkit.ops.results import from_server
 from rollbackkit.ops.runbook_targets import rollback_target
+from rollbackkit.ops.slot_scoring import SLOT_UNCHECKED, slot_preflight
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.registry.assignments import Deployments, require_known, resolve
 from rollbackkit.registry.contents import describe
@@ -49,154 +46,24 @@ from rollbackkit.serving.client import READ_TIMEOUT
 from rollbackkit.serving.client import status as server_status
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from rollbackkit.analysis.preflight import PreflightReport
-    from rollbackkit.analysis.preview import SliceDelta, Transition
     from rollbackkit.bundle.model import BundleDescription
+
+__all__ = ["SAMPLE", "TARGET_WORDS", "RollbackPreview", "preview_rollback"]
+
+INFERRED = (
+    "The column sets of these rows were inferred from their values (the server did not send the columns each "
+    "request sent): a column sent empty reads as not sent."
+)
+"""The note of a preview whose sample did not record each request's columns."""
 
 TARGET_WORDS = "to_version='vX.Y.Z'"
 """How a preview's hints name a target (the API's and the panel's words; a runbook says ``-p to_version=``)."""
 
 SAMPLE = 2000
 """The latest answered rows a preview scores per leaving version, by default."""
-
-
-@dataclass(frozen=True)
-class RollbackPreview(HasCard):
-    """What rolling ``name`` in ``env`` back to ``to_version`` would change.
-
-    Attributes:
-        name: The bundle name.
-        env: The environment.
-        to_version: The rollback target.
-        parts: One :class:`~rollbackkit.ops.preview_parts.VersionPreview` per version losing
-            traffic (the canary first), each with its rows, traffic share and flip share.
-        kind: ``classification`` or ``regression`` (the target's output contract).
-        primary: The target's primary output.
-        score: The numeric output both versions have, whose deltas are shown (None: none).
-        threshold: The decision threshold on ``score`` (None: a classifier's class).
-        by: The slice column (None: no slices).
-        preflight: The target's preflight on the first sample: the verdict (None: nothing scored).
-        where: Where the target scored the first version's rows: :data:`LOADED`, or a server's
-            warm slot holding it (``warm standby slot green of http://...``).
-        done: True when the rollback already happened (the rows are the version it replaced).
-        note: What the preview could not show and why (a shadow only cancelled, no shared score), and
-            why it loaded the target although a server holds it warm (a sample over a slot's limit).
-        from_version: The first version losing traffic (the canary, else the live version; a
-            cancelled shadow's version when nothing else leaves).
-        loaded: Whether the target's bundle was loaded in this process (False when a warm slot
-            scored every row and the preflight read its schema only).
-    """
-
-    name: str
-    env: str
-    to_version: str
-    parts: list[VersionPreview]
-    kind: str
-    primary: str
-    score: str | None
-    threshold: float | None
-    by: str | None
-    preflight: PreflightReport | None
-    from_version: str
-    where: str = LOADED
-    done: bool = False
-    note: str | None = None
-    loaded: bool = True
-
-    def card(self) -> Card:
-        """The flip share, the versions losing traffic, the slices and the most frequent flips."""
-        from rollbackkit.ops.result_cards import preview_card
-
-        return preview_card(self)
-
-    @property
-    def _main(self) -> VersionPreview | None:
-        return self.parts[0] if self.parts else None
-
-    @property
-    def from_versions(self) -> list[str]:
-        """Every version losing (or, after the rollback, that lost) traffic, the canary first."""
-        return [p.version for p in self.parts] or [self.from_version]
-
-    @property
-    def n(self) -> int:
-        """Rows scored for :attr:`from_version`."""
-        return self._main.n if self._main else 0
-
-    @property
-    def flip_share(self) -> float | None:
-        """Share of :attr:`from_version`'s decisions that flip (0.0 when only a shadow is cancelled)."""
-        return self._main.flip_share if self._main else 0.0
-
-    @property
-    def slices(self) -> list[SliceDelta]:
-        """:attr:`from_version`'s per slice flip share and deltas, ``"all"`` first."""
-        return self._main.slices if self._main else []
-
-    @property
-    def changes(self) -> list[Transition]:
-        """:attr:`from_version`'s most frequent flips."""
-        return self._main.changes if self._main else []
-
-    @property
-    def refused(self) -> str | None:
-        """Why :attr:`from_version`'s decisions were not compared (None: they were)."""
-        return self._main.refused if self._main else None
-
-    @property
-    def total(self) -> float | None:
-        """Share of all the environment's decisions that flip: each leaving version's flip share
-        weighted by its traffic share (None when one is unknown)."""
-        if not self.parts:
-            return 0.0
-        shares = [(p.traffic, p.flip_share) for p in self.parts]
-        if any(t is None or f is None for t, f in shares):
-            return None
-        return sum(t * f for t, f in shares if t is not None and f is not None) / 100
-
-    @property
-    def verdict(self) -> str:
-        """The preflight verdict: ``compatible``, ``adaptable``, ``incompatible`` (``skipped``: nothing scored)."""
-        return self.preflight.verdict if self.preflight is not None else "skipped"
-
-    @property
-    def adaptation(self) -> Adaptation:
-        """What was done to :attr:`from_version`'s logged columns before the target scored them."""
-        return self._main.adaptation if self._main else Adaptation()
-
-    @property
-    def rewrite(self) -> int | None:
-        """Rows a backfill would rewrite, over every leaving version (None: no log)."""
-        rows = [p.rows for p in self.parts if p.rows is not None]
-        return sum(r.backfill for r in rows) if rows else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (what a runbook records): versions, flip shares, verdict, slices, backfill rows."""
-        main = self._main.to_dict() if self._main else {}
-        return {
-            "name": self.name,
-            "env": self.env,
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-            "n": self.n,
-            "flip_share": self.flip_share,
-            "total": self.total,
-            "threshold": self.threshold,
-            "score": self.score,
-            "verdict": self.verdict,
-            "adaptation": self.adaptation.to_dict(),
-            "refused": self.refused,
-            "by": self.by,
-            "slices": main.get("slices", []),
-            "changes": main.get("changes", []),
-            "parts": [p.to_dict() for p in self.parts],
-            "rewrite": self.rewrite,
-            "where": self.where,
-            "done": self.done,
-            "note": self.note,
-            "loaded": self.loaded,
-            "from_versions": self.from_versions,
-        }
 
 
 def preview_rollback(
@@ -265,9 +132,9 @@ def preview_rollback(
         )
     goal = Target(registry, resolve(registry, f"{name}@{target}"))
     first = describe(registry, resolve(registry, f"{name}@{leaving[0][0]}"))
-    column = by if by is not None else _gate_slice(first)
+    column = by if by is not None else gate_slice(first)
     parts: list[VersionPreview] = []
-    report, where, why = None, LOADED, None
+    report, where, why, slotted = None, LOADED, None, False
     for version, role, share, frame in samples:
         served = first if version == first.version else describe(registry, resolve(registry, f"{name}@{version}"))
         rule = comparison(served, goal.description, threshold)
@@ -290,16 +157,20 @@ def preview_rollback(
             column,
             rows,
             frozenset(served.schema.feature_names),
+            frozenset(goal.description.schema.feature_names),
         )
         if report is None and part.groups:
-            main = part.groups[0]
+            main = part.groups[0]  # the largest column set: the preflight's rows and the adaptation shown
             where, why = main.where or LOADED, over_slot(shifter, main.rows)
-            columns, rows_of = schema_masks(inputs, split_rows[3], frozenset(served.schema.feature_names))[0]
-            features = inputs.loc[rows_of, columns].reset_index(drop=True)  # the main column set's own rows
-            report = _preflight(registry, goal, features, f"{name}@{version}", slot=where != LOADED)
+            features = inputs.loc[main.members, main.columns].reset_index(drop=True)
+            slotted = where != LOADED and not goal.loaded  # the bundle not loaded here: parity, runtime unchecked
+            report = _preflight(registry, goal, features, f"{name}@{version}", slot=slotted)
         parts.append(part)
     rule = comparison(first, goal.description, threshold)
-    notes = (None if rule.score is not None else no_score(first, target_info), why, earlier(state, done, leaving))
+    inferred = INFERRED if any(g.inferred for p in parts for g in p.groups) else None
+    unchecked = SLOT_UNCHECKED if slotted else None
+    scored = None if rule.score is not None else no_score(first, target_info)
+    notes = (scored, why, earlier(state, done, leaving), inferred, unchecked)
     return RollbackPreview(
         name=name,
         env=env,
@@ -346,22 +217,13 @@ def _shadow_only(
     )
 
 
-def _gate_slice(served: BundleDescription) -> str | None:
-    """The first slice gate's column of the version losing traffic."""
-    for gate in served.gates.get("gates") or []:
-        if isinstance(gate, dict) and gate.get("kind") == "slice" and gate.get("by"):
-            return str(gate["by"])
-    return None
-
-
 def _preflight(
     registry: Repository, goal: Target, inputs: pd.DataFrame, consumer: str, *, slot: bool
 ) -> PreflightReport:
-    """The target's preflight on the sample: without loading it when a warm slot scored it
-    (:func:`~rollbackkit.ops.slot_scoring.slot_preflight`), else on the loaded bundle."""
-    if slot and not goal.loaded:
-        from rollbackkit.ops.slot_scoring import slot_preflight
-
+    """The target's preflight on the sample's largest column set: :func:`slot_preflight` when a warm
+    slot scored it and the bundle is not loaded here (``slot``; :data:`SLOT_UNCHECKED` says what it
+    leaves out), else the full preflight on the loaded bundle."""
+    if slot:
         return slot_preflight(registry.paths.root, goal.description, inputs, consumer)
     from rollbackkit.registry.checks import preflight_bundle  # pydantic: loaded by a preflight only
 

@@ -8,6 +8,8 @@ rows; the one rolled back from earlier is named in a note (:func:`earlier`), nev
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rollbackkit.errors import RollbackRefused
 from rollbackkit.ops.plans import leaving_assignments
 from rollbackkit.ops.runbook_targets import rolled_back_from
@@ -15,6 +17,9 @@ from rollbackkit.ops.serving_now import shares
 from rollbackkit.registry.assignments import Deployments
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.serving_state import Serving
+
+if TYPE_CHECKING:
+    from rollbackkit.bundle.model import BundleDescription
 
 Leaving = tuple[str, str, float | None, str | None]
 """``(version, role, traffic %, deployment)`` of a version a preview re-scores."""
@@ -70,3 +75,11 @@ def replaced_versions(registry: Repository, name: str, env: str, target: str) ->
         for a in leaving_assignments(before, target)
         if a.version in gone
     ]
+
+
+def gate_slice(served: BundleDescription) -> str | None:
+    """The first slice gate's column of the version losing traffic (a preview's default slices)."""
+    for gate in served.gates.get("gates") or []:
+        if isinstance(gate, dict) and gate.get("kind") == "slice" and gate.get("by"):
+            return str(gate["by"])
+    return None

@@ -10,7 +10,7 @@ versions' decisions (same class set only) and scores (a numeric output both have
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pandas as pd
 
@@ -31,6 +31,7 @@ from rollbackkit.ops.preview_groups import SchemaGroup, Scorer, score_groups
 from rollbackkit.ops.results import PlannedRows
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import READ_TIMEOUT, admin_call
+from rollbackkit.serving.predlog.outputs import SENT_COLUMNS, sent_names
 from rollbackkit.serving.wire import decode_frame
 
 if TYPE_CHECKING:
@@ -40,7 +41,9 @@ if TYPE_CHECKING:
 LOADED = "loaded bundle (hash-verified, in this process)"
 """Where the target scored when it was loaded here (not in a server's warm slot)."""
 
-LOGGED_FACTS = frozenset({"latency_ms", "error", "time", "request_id", "row", "key", "label", "deployment"})
+LOGGED_FACTS = frozenset(
+    {"latency_ms", "error", "time", "request_id", "row", "key", "label", "deployment", SENT_COLUMNS}
+)
 """Columns of a logged window that are facts about the row, neither inputs nor outputs."""
 
 
@@ -52,7 +55,7 @@ class VersionPreview:
         version: The version that loses traffic.
         role: ``canary``, ``live``, or ``replaced`` (the rollback already happened).
         traffic: Its share of the environment's requests in percent (None when it no longer serves).
-        n: Its latest answered rows scored by both versions.
+        n: Its latest answered rows scored by both versions (its refused rows left out).
         first: The sample's first row's time (ISO; None without rows).
         last: The sample's last row's time.
         flip_share: Share of its decisions that flip (None: no decisions, or not comparable).
@@ -61,10 +64,12 @@ class VersionPreview:
         refused: Why the decisions were not compared (the target cannot score the rows, or the
             class sets differ); None when they were.
         adaptation: What was done to its logged columns before the target scored them (its
-            largest column set's).
-        rows: Its rows in the log and what a backfill would rewrite (None: no log).
-        groups: One per set of columns its requests logged, each checked and scored apart (a
+            largest column set's, the one the preflight checks).
+        rows: Its rows in the log and what a backfill would rewrite, over every deployment of the
+            version (None: no log).
+        groups: One per set of columns its requests sent, each checked and scored apart (a
             refused group's rows are left out of ``n``).
+        refused_rows: Rows of its sample the target would refuse (its refused groups' rows).
     """
 
     version: str
@@ -80,6 +85,7 @@ class VersionPreview:
     adaptation: Adaptation = field(default_factory=Adaptation)
     rows: PlannedRows | None = None
     groups: list[SchemaGroup] = field(default_factory=list)
+    refused_rows: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -91,12 +97,22 @@ class VersionPreview:
         return out
 
 
-def split(
-    window: pd.DataFrame, served: BundleDescription
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series | None]:
-    """Logged rows as their inputs, what the serving version answered, their times and request ids."""
+class Sample(NamedTuple):
+    """A leaving version's rows as :func:`split` gives them."""
+
+    inputs: pd.DataFrame
+    before: pd.DataFrame
+    times: pd.Series
+    requests: pd.Series | None
+    sent: pd.Series | None = None
+    """Each row's recorded input columns (a tuple of names; None: the window did not record them)."""
+
+
+def split(window: pd.DataFrame, served: BundleDescription) -> Sample:
+    """Logged rows as their inputs, what the serving version answered, their times, request ids
+    and the input columns each row's request sent."""
     if window.empty:
-        return pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=object), None
+        return Sample(pd.DataFrame(), pd.DataFrame(), pd.Series(dtype=object), None)
     if "error" in window.columns:  # an older server's window: its failed requests
         window = window[window["error"].isna()]
     window = window.reset_index(drop=True)
@@ -104,7 +120,17 @@ def split(
     times = window["time"] if "time" in window.columns else pd.Series([None] * len(window), dtype=object)
     requests = window["request_id"] if "request_id" in window.columns else None
     inputs = window.drop(columns=[*outputs, *(c for c in LOGGED_FACTS if c in window.columns)])
-    return inputs, window[outputs], times, requests
+    return Sample(inputs, window[outputs], times, requests, _sent(window, inputs.columns))
+
+
+def _sent(window: pd.DataFrame, inputs: pd.Index) -> pd.Series | None:
+    """Each row's recorded input columns (:data:`SENT_COLUMNS`), or None when the window has none."""
+    if SENT_COLUMNS not in window.columns:
+        return None
+    masks = window[SENT_COLUMNS]
+    wanted = {str(c) for c in inputs}
+    names = {m: tuple(c for c in sent_names(window.columns, m) if c in wanted) for m in masks.dropna().unique()}
+    return masks.map(names).astype(object)
 
 
 def score(bundle: LoadedBundle, inputs: pd.DataFrame) -> tuple[pd.DataFrame | None, str | None, Adaptation]:
@@ -237,10 +263,6 @@ class Target:
         return self._bundle
 
 
-Sample = tuple[pd.DataFrame, pd.DataFrame, pd.Series, "pd.Series | None"]
-"""A leaving version's rows as :func:`split` gives them: inputs, answers, times, request ids."""
-
-
 def version_part(
     version: str,
     role: str,
@@ -249,16 +271,18 @@ def version_part(
     scorer: Scorer,
     rule: Comparison,
     column: str | None,
-    rows: Any,
+    rows: PlannedRows | None,
     required: frozenset[str] = frozenset(),
+    read: frozenset[str] | None = None,
 ) -> VersionPreview:
     """One leaving version's rows, each column set scored by the target apart, and compared
-    (``required``: the leaving version's input columns, sent by every request it answered)."""
-    inputs, before, times, requests = sample
+    (``required``: the leaving version's input columns, sent by every request it answered;
+    ``read``: the target's input columns, the only ones that split column sets)."""
+    inputs, before, times, requests, sent = sample
     first, last = (str(times.iloc[0]), str(times.iloc[-1])) if len(times) and times.notna().all() else (None, None)
     if inputs.empty:
         return VersionPreview(version, role, share, 0, None, None, None, [], [], "no answered rows", Adaptation(), rows)
-    after, kept, groups = score_groups(inputs, requests, scorer, required)
+    after, kept, groups = score_groups(inputs, requests, scorer, required, sent, read)
     by = inputs[column] if column is not None and column in inputs.columns else None
     if after is not None and not kept.all():  # a refused group's rows are left out of the comparison
         before = before[kept].reset_index(drop=True)
@@ -267,11 +291,12 @@ def version_part(
     refused = None
     if after is None:
         refused = groups[0].refused if len(groups) == 1 else f"none of its {len(groups)} column sets could be scored"
-    n = int(kept.sum()) if after is not None else len(inputs)
-    adaptation = next((g.adaptation for g in groups if g.refused is None), groups[0].adaptation)
+    refused_rows = sum(g.rows for g in groups if g.refused is not None)
+    n, adaptation = int(kept.sum()), groups[0].adaptation  # the largest set's: the one the preflight checks
     return VersionPreview(
-        version, role, share, n, first, last, flip, slices, changes, refused or mismatch, adaptation, rows, groups
-    )
+        version, role, share, n, first, last, flip, slices, changes, refused or mismatch, adaptation, rows, groups,
+        refused_rows,
+    )  # fmt: skip
 
 
 Scored = tuple[pd.DataFrame | None, str | None, "Adaptation", str]

@@ -32,7 +32,10 @@ def readable_diff_card(d: Any) -> Card:
 
 
 def preview_card(p: Any) -> Card:
-    """The flip share of the version losing traffic, each part (share, rows, flips), the slices, the flips."""
+    """The flip share of the version losing traffic, its rows scored and refused, each part (share,
+    rows, flips), the slices, the flips, the column sets."""
+    from rollbackkit.ops.preview_groups import group_lines
+
     parts = [
         (
             part.version,
@@ -49,17 +52,19 @@ def preview_card(p: Any) -> Card:
     ]
     flips = [(f"{t.before} -> {t.after}", f"{t.rows:,}") for t in p.changes]
     verdict = p.preflight.verdict if p.preflight is not None else None
+    sets = [(part.version, said) for part in p.parts if len(part.groups) > 1 for said, _ in group_lines(part.groups)]
     return Card(
         f"Rollback preview: {p.name} in {p.env} -> {p.to_version}",
         status="done" if p.done else verdict,
         fields=[
             ("from", p.from_version),
-            ("flip share", _percent(p.flip_share)),
+            ("flip share", p.flip_said()),
             ("rows scored", f"{p.n:,}"),
             ("score deltas of", p.score),
             ("threshold", p.threshold),
             ("scored", p.where),
             ("not compared", p.refused),
+            ("backfill would rewrite", None if p.rewrite is None else f"{p.rewrite:,} rows (all their deployments)"),
         ],
         notes=[p.note] if p.note else [],
         sections=[
@@ -69,6 +74,8 @@ def preview_card(p: Any) -> Card:
                        ("slice", "rows", "flips", "mean delta", "p5", "p95"), count=len(slices) - 1 if p.by else None)]
               if slices else []),
             *([Section("Most frequent flips", flips, ("decision", "rows"))] if flips else []),
+            *([Section("Column sets", sets, ("version", "rows"), count=sum(len(x.groups) for x in p.parts))]
+              if sets else []),
         ],
         css="rollbackkit-preview-card",
     )  # fmt: skip

@@ -154,12 +154,24 @@ def _scores(data: dict[str, Any], url: str) -> SlotScores:
         raise ServerError(f"The server at {url} answered /admin/score with no scores: {exc!r}.", "Upgrade it.") from exc
 
 
+SLOT_UNCHECKED = (
+    "Not checked, the warm slot's bundle not being loaded here: feature parity of the repo's current "
+    "preprocess.py against the bundle's golden sample, and the runtime's findings (library versions); "
+    "rollbackkit preflight checks both."
+)
+"""What a preview's preflight leaves out when a warm slot scored its rows (:func:`slot_preflight`)."""
+
+
 def slot_preflight(
     repo: str | Path, target: BundleDescription, features: pd.DataFrame, consumer: str
 ) -> PreflightReport:
     """The preflight of a version a warm slot holds, without loading it here: the live features'
-    compatibility check and the output contract against ``consumer`` (``name@version``); feature
-    parity is the slot's golden-sample warm-up, which it passed when the server loaded it."""
+    compatibility check and the output contract against ``consumer`` (``name@version``) only.
+
+    Not checked (the bundle is not loaded): feature parity of the repo's *current* preprocess.py
+    against the bundle's golden sample (the slot's warm-up ran the bundle's own code, so it cannot
+    catch repo code that drifted), and the runtime's findings; the report's ``parity`` is None and
+    its runtime empty (:data:`SLOT_UNCHECKED` says so where it is shown)."""
     from rollbackkit.analysis.preflight import combine, contract_findings
     from rollbackkit.bundle.compat import check
     from rollbackkit.bundle.conform import conform

@@ -40,7 +40,8 @@ def log_operation(
 
     ``drift`` takes a comma-separated list of versions in ``version``. ``window`` with a
     ``limit`` is a sample: the latest ``limit`` answered rows (of ``deployment`` when given),
-    with their times; without it, the latest :data:`WINDOW_LIMIT` rows, failed ones included.
+    with their times and the input columns each row's request sent; without it, the latest
+    :data:`WINDOW_LIMIT` rows, failed ones included.
     """
     from rollbackkit.refs import Version
 
@@ -51,7 +52,8 @@ def log_operation(
 
         return judge_logged(registry, log, describe(registry, resolve(registry, f"{name}@{version}")), env).to_dict()
     if operation == "window" and limit is not None:
-        return encode_frame(log.window(name, env, version=version, deployment=deployment, limit=limit, answered=True))
+        sample = log.window(name, env, version=version, deployment=deployment, limit=limit, answered=True, sent=True)
+        return encode_frame(sample)
     if operation == "window":
         frame = log.window(name, env, version=version, limit=WINDOW_LIMIT)
         return encode_frame(frame.drop(columns=["time"], errors="ignore"))

@@ -98,14 +98,18 @@ def preview_figure(p: RollbackPreview) -> go.Figure:
 
 
 def _headline(p: RollbackPreview) -> list[str]:
-    """One line per leaving version: its flip share, rows, time range and traffic share; then the total."""
+    """The flip share of the rows the target can score and the rows it would refuse; one line per
+    leaving version (flip share, rows, time range, traffic share); then the total."""
+    from rollbackkit.analysis.preview import scored_words
+
     tense = "rolled back" if p.done else "would roll back"
+    flip = "flipped" if p.done else "flip"
     sources = " and ".join(f"<b>{html.escape(v)}</b>" for v in p.from_versions)
     lines = [
         f"<b>{html.escape(p.name)}</b> in <b>{html.escape(p.env)}</b> {tense} from "
         f"{sources} to <b>{html.escape(p.to_version)}</b>: "
         f"<span class='rollbackkit-flip-share' style='font-size:1.3em'><b>{_percent(p.flip_share)}</b></span> "
-        f"of decisions flip"
+        + html.escape(scored_words(p.n, p.refused_rows, done=p.done, why=p.refused_why))
         + (f" (decision: {html.escape(p.score or p.primary)} &gt; {p.threshold:g})" if p.threshold is not None else "")
         + "."
     ]
@@ -115,49 +119,57 @@ def _headline(p: RollbackPreview) -> list[str]:
             share = f" ({part.traffic:g}% of traffic before the rollback)"
         span = f"{clock(part.first, day=True)} to {clock(part.last)}" if part.first and part.last else ""
         when = f", {html.escape(span)}" if span else ""
+        refused = f"; {part.refused_rows:,} refused" if part.refused_rows else ""
         lines.append(
             f"{_percent(part.flip_share)} of the {part.role} {html.escape(part.version)}{share} "
-            f"(its latest {part.n} answered rows{when})"
+            f"(its latest {part.n} scoreable rows{refused}{when})"
         )
     if len(p.parts) > 1 or (p.parts and p.parts[0].traffic not in (None, 100.0)):
-        lines.append(f"&asymp; <b>{_percent(p.total)}</b> of all {html.escape(p.env)} decisions flip.")
+        lines.append(f"&asymp; <b>{_percent(p.total)}</b> of all {html.escape(p.env)} scoreable decisions {flip}.")
     return lines
 
 
+def _preflight_line(p: RollbackPreview) -> str:
+    """The verdict and the adaptation, both of the largest column set (the rows the preflight checked)."""
+    main = p.parts[0].groups[0] if p.parts and p.parts[0].groups else None
+    several = main is not None and len(p.parts[0].groups) > 1
+    rows = f" (its largest column set, {main.rows:,} rows{html.escape(main.lacking())})" if several and main else ""
+    applied = adaptation_said(p.adaptation, names=8)
+    if main is not None and main.refused is not None:
+        then = "Refused."
+    else:
+        then = f"Scored after the adaptation that {html.escape(applied)}." if applied != "none" else "Scored as logged."
+    return (
+        f"Preflight of {html.escape(p.to_version)} on this sample{rows}: "
+        f"{badge(VERDICT_STATUS.get(p.verdict, p.verdict))} {html.escape(p.verdict)}. {then}"
+    )
+
+
 def summary_html(p: RollbackPreview) -> str:
-    """The headline (per leaving version and traffic-weighted), verdict, adaptation applied, flips, backfill rows."""
+    """The headline (per leaving version and traffic-weighted), verdict, adaptation applied, column
+    sets, flips, backfill rows."""
+    from rollbackkit.ops.preview_groups import group_lines
+
     lines = _headline(p)
     if p.flip_share is None and p.refused is None and p.parts:
         lines.append("A regressor without a decision threshold: score deltas only (pass threshold=...).")
     if p.preflight is not None:
-        applied = adaptation_said(p.adaptation, names=8)
-        lines.append(
-            f"Preflight of {html.escape(p.to_version)} on this sample: "
-            f"{badge(VERDICT_STATUS.get(p.verdict, p.verdict))} {html.escape(p.verdict)}. "
-            + (
-                f"Scored after the adaptation that {html.escape(applied)}."
-                if applied != "none"
-                else "Scored as logged."
-            )
-        )
+        lines.append(_preflight_line(p))
     for text in (p.refused, p.note):
         if text:
             style = f"rollbackkit-error' style='color:{FAIL}" if text == p.refused else "rollbackkit-note"
             lines.append(f"<span class='{style}'>{html.escape(text)}</span>")
     for part in p.parts:
-        if len(part.groups) > 1:  # rows logged under different column sets: each checked and scored apart
-            for group in part.groups:
-                style = (
-                    "rollbackkit-error"
-                    if group.refused is not None and part.refused is not None
-                    else "rollbackkit-group"
-                )
-                lines.append(f"<span class='{style}'>{html.escape(part.version)}: {html.escape(group.said())}</span>")
+        if len(part.groups) > 1:  # rows sent under different column sets: each checked and scored apart
+            for said, refused in group_lines(part.groups):
+                style = f"rollbackkit-error' style='color:{FAIL}" if refused else "rollbackkit-group"
+                lines.append(f"<span class='{style}'>{html.escape(part.version)}: {html.escape(said)}</span>")
     for part in p.parts:
         if part.rows is not None:
             lines.append(
                 f"A backfill would rewrite <b>{part.rows.backfill}</b> of the {part.rows.rows} rows "
-                f"{html.escape(part.version)} wrote in {html.escape(p.env)}."
+                f"{html.escape(part.version)} wrote in {html.escape(p.env)} over all its deployments "
+                f"(this preview scored its latest {part.n + part.refused_rows:,})."
             )
     unloaded = "" if p.loaded else " (its bundle was not loaded here)"
     lines.append(f"<small>Scored with the {html.escape(p.where)}{unloaded}; nothing was written.</small>")

@@ -102,6 +102,7 @@ class PgLogReads(PgLogBase):
         since: str | None = None,
         until: str | None = None,
         answered: bool = False,
+        sent: bool = False,
     ) -> pd.DataFrame:
         """The latest ``limit`` rows of a deployment (or version) as a gate window, oldest first:
         the DuckDB log's window (:meth:`~rollbackkit.serving.predlog.queries.LogReader.window`), column
@@ -142,7 +143,7 @@ class PgLogReads(PgLogBase):
             signature: self._duck.frame(part, as_table=True)
             for signature, part in window_inputs(where_from, blobs).items()
         }
-        return window_frame(rows, features)
+        return window_frame(rows, features, sent=sent)
 
     def _blobs(self, cur: Any, rows: pa.Table) -> dict[tuple[str, str], bytes]:
         """The input blobs the rows point at (and no other), by ``(batch, signature)``: from the cache

@@ -17,10 +17,13 @@ import pandas as pd
 from rollbackkit.serving.predlog.labels import decode_labels
 
 
-def window_frame(rows: pd.DataFrame, features: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def window_frame(rows: pd.DataFrame, features: dict[str, pd.DataFrame], *, sent: bool = False) -> pd.DataFrame:
     """A gate window from its rows (``request_id``, ``row``, ``time``, ``key``, ``inputs_table``,
     ``outputs``, ``latency_ms``, ``error``, ``label``; oldest first) and each inputs table's rows in
-    window order: inputs, typed outputs, then the row's facts. Both log backends build it here."""
+    window order: inputs, typed outputs, then the row's facts. Both log backends build it here.
+
+    ``sent`` adds the fact :data:`SENT_COLUMNS`: the input columns each row's request sent (its
+    inputs table holds exactly those, a column sent empty included), see :func:`sent_mask`."""
     if rows.empty:
         return pd.DataFrame()
     outputs = decode_outputs(rows["outputs"].tolist())
@@ -32,7 +35,30 @@ def window_frame(rows: pd.DataFrame, features: dict[str, pd.DataFrame]) -> pd.Da
     parts = []
     for table, group in rows.groupby("inputs_table", sort=False):
         parts.append(pd.concat([features[table].set_axis(group.index), outputs.loc[group.index]], axis=1))
-    return pd.concat([pd.concat(parts).sort_index(), meta], axis=1)
+    frame = pd.concat(parts).sort_index()
+    if sent:
+        masks = pd.Series("", index=rows.index, dtype=object)
+        for table, group in rows.groupby("inputs_table", sort=False):
+            masks[group.index] = sent_mask(frame.columns, features[table].columns)
+        meta[SENT_COLUMNS] = masks
+    return pd.concat([frame, meta], axis=1)
+
+
+SENT_COLUMNS = "sent_columns"
+"""A sample window's fact: which of the window's columns the row's request sent (:func:`sent_mask`)."""
+
+
+def sent_mask(columns: pd.Index, sent: pd.Index) -> str:
+    """The columns of ``columns`` (a window's, by position) that are in ``sent``, as a hex bit mask
+    (bit k: column k); :func:`sent_names` reads it back."""
+    positions = columns.get_indexer_for(sent)
+    return format(sum(1 << int(k) for k in set(positions.tolist()) if k >= 0), "x")
+
+
+def sent_names(columns: pd.Index, mask: str) -> list[str]:
+    """The column names a :func:`sent_mask` of ``columns`` holds, in ``columns``' order."""
+    bits = int(mask, 16)
+    return [str(c) for k, c in enumerate(columns) if bits >> k & 1]
 
 
 def _objects(values: pd.Series) -> np.ndarray:

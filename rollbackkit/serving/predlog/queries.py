@@ -115,6 +115,7 @@ class LogReader(LogWriter):
         since: str | None = None,
         until: str | None = None,
         answered: bool = False,
+        sent: bool = False,
     ) -> pd.DataFrame:
         """The latest ``limit`` rows of a deployment (or version) as a gate window, oldest first.
 
@@ -126,7 +127,8 @@ class LogReader(LogWriter):
         come from ``predictions_shadow``; ``since`` (ISO time) keeps rows at or after it,
         ``until`` rows at or before it (applied before the limit: the newest ``limit`` rows up to
         ``until``, as a label gate's ``label_delay`` needs). ``answered`` leaves failed requests out
-        before the limit. The join (rows, inputs, labels) runs in DuckDB.
+        before the limit. ``sent`` adds which input columns each row's request sent
+        (:func:`~rollbackkit.serving.predlog.outputs.window_frame`). The join (rows, inputs, labels) runs in DuckDB.
         """
         self.flush()
         where = "name = ? AND env = ? AND replaces IS NULL" + (" AND error IS NULL" if answered else "")
@@ -164,7 +166,7 @@ class LogReader(LogWriter):
                 features = {table: self._window_inputs(str(table)) for table in rows["inputs_table"].unique().tolist()}
             finally:
                 self._con.execute("DROP TABLE IF EXISTS window_rows")
-        return window_frame(rows, features)
+        return window_frame(rows, features, sent=sent)
 
     def _window_inputs(self, table: str) -> pd.DataFrame:
         """The stored inputs of the ``window_rows`` of one inputs table, in window order (hold ``_db``)."""

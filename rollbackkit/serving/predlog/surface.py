@@ -71,10 +71,12 @@ class LogCalls(Protocol):
         since: str | None = None,
         until: str | None = None,
         answered: bool = False,
+        sent: bool = False,
     ) -> pd.DataFrame:
         """The latest ``limit`` rows of a deployment (or version) as a gate window, with labels
         (rows at or after ISO time ``since`` and at or before ``until``, and with ``answered`` only
-        rows without an error, bounded before the limit)."""
+        rows without an error, bounded before the limit; ``sent``: which input columns each row's
+        request sent)."""
         ...
 
     def binned(
