@@ -128,7 +128,9 @@ def _register(project: dict[str, Path], model: Path, *extra: str) -> Any:
 
 def test_native_files_register_by_path_serve_parity_and_diff(project: dict[str, Path], frame: pd.DataFrame) -> None:
     repo = project["repo"]
-    assert _register(project, project["ubj40"], "--version", "v1.0.0").code == 0
+    first = _register(project, project["ubj40"], "--version", "v1.0.0")
+    assert first.code == 0 and "\nraw inputs: mean radius, mean texture," in first.stdout, first.stdout
+    assert first.stdout.rstrip().endswith(", region (model)"), first.stdout  # the columns the booster names
     assert _register(project, project["json80"], "--version", "v1.1.0").code == 0
     shown = run_cli("show", "m@v1.1.0", cwd=repo)
     assert "xgboost model" in shown.stdout and "model.json" in shown.stdout, shown.stdout

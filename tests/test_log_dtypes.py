@@ -52,6 +52,8 @@ def _column(kind: str, values: list[Any], zone: str) -> pd.Series:
         return pd.Series(values, dtype="datetime64[us, UTC]").dt.tz_convert(zone)
     if kind == "category":
         return pd.Series(pd.Categorical(values))
+    if kind == "aware category":
+        return pd.Series(pd.Categorical(_column("aware", values, zone)))
     return pd.Series([pd.NA if v is None else v for v in values], dtype=kind)
 
 
@@ -70,6 +72,7 @@ KINDS: dict[str, st.SearchStrategy[Any]] = {
     "boolean": _maybe(st.booleans()),
     "string": _maybe(st.text(max_size=5)),
     "category": _maybe(st.sampled_from(["ç", "日本", "a b", '"q"'])),
+    "aware category": _maybe(MOMENTS),
 }
 
 
@@ -198,6 +201,8 @@ def test_a_category_of_tz_aware_moments_is_logged_without_a_warning(logs: dict[s
         log_request(log, name, inputs)  # pyarrow read the categories through DatetimeIndex.values: a failed write
     window = logs["duckdb"].window(name, ENV, version="v1")
     assert plain(window["shift"]) == plain(inputs["shift"]) == plain(starts)
+    read = logs["postgres"].recent_inputs(name, ENV)  # pyarrow gave the categories back naive: a TypeError
+    pd.testing.assert_frame_equal(read, inputs)
     table = frame_table(inputs)
     assert table.schema.field("shift").type == pa.dictionary(pa.int8(), pa.timestamp("us", tz="Europe/Paris"))
     described = {c["name"]: c for c in table.schema.pandas_metadata["columns"]}

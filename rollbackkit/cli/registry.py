@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from rollbackkit.bundle.flavors import names as flavor_names
 from rollbackkit.cli.common import JsonOpt, RepoOpt, open_registry, print_json, rich_console
+
+if TYPE_CHECKING:
+    from rollbackkit.bundle.manifest import RawInputs
 
 commands = typer.Typer()
 """The registry's top-level commands."""
@@ -113,7 +116,22 @@ def register(
     if as_json:
         print_json(info.to_dict())
     else:
-        rich_console().print(f"[green]Registered[/] {info.tag}  {info.bundle_id[:19]}  commit {info.commit[:10]}")
+        console = rich_console()
+        console.print(f"[green]Registered[/] {info.tag}  {info.bundle_id[:19]}  commit {info.commit[:10]}")
+        if info.raw_inputs is not None:
+            _raw_inputs(console, info.raw_inputs)
+
+
+def _raw_inputs(console: Any, raw: RawInputs) -> None:
+    """``raw inputs: ...``, the columns a caller sends: yellow, with the hint, when all were kept for a reason."""
+    from rich.markup import escape
+
+    from rollbackkit.registry.raw_inputs import HINT
+
+    warn = raw.rule == "all" and bool(raw.reason)
+    hint = f"; {HINT}" if warn and HINT not in raw.reason else ""
+    label = "[yellow]raw inputs:[/]" if warn else "raw inputs:"
+    console.print(f"{label} {escape(raw.line() + hint)}", highlight=False, soft_wrap=True)
 
 
 @commands.command("list")

@@ -22,7 +22,6 @@ from typing import Any, Literal
 
 from rollbackkit.errors import InvalidInput, MlflowError, RollbackkitError
 from rollbackkit.locking import repo_lock
-from rollbackkit.ops.mlflow_refusals import asking
 from rollbackkit.refs import NAME_RE, validate_name
 from rollbackkit.registry import mlflow_server, mlflow_source
 from rollbackkit.registry.assignments import Deployments, resolve
@@ -153,7 +152,7 @@ def import_mlflow(
     sync = {**(saved.sync if saved is not None and saved.model == model else {}), **parse_sync(sync_alias)}
     recorded = saved.tracking_uri if saved is not None and saved.model == model else None
     given = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or recorded
-    with asking(given or ""):  # a store MLflow will not open, an unknown scheme, a refusal: one line
+    with mlflow_server.asking(given or ""):  # a store MLflow will not open, an unknown scheme, a refusal: one line
         mlflow_client = mlflow_server.client(given)
         uri = mlflow_server.shown(mlflow_client.tracking_uri)  # never credentials nor query: printed and stored
         registered = _registered(mlflow_client, model, uri)

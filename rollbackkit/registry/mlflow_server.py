@@ -6,17 +6,25 @@ takes them out of MLflow's messages, and :func:`reach` probes ``/health`` with a
 :mod:`urllib.parse` (credentials in an ``Authorization`` header). Keep credentials in
 ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (or ``MLFLOW_TRACKING_TOKEN``): MLflow
 reads them, and a stored link then works for every later alias move.
+
+MLflow raises ``MlflowException`` for what a user fixes: a store it will not open (MLflow 3 keeps
+a directory store in maintenance mode unless ``MLFLOW_ALLOW_FILE_STORE=true``), a URI scheme it
+does not know, a server that refuses the credentials or fails. :func:`asking` turns it into one
+:class:`~rollbackkit.errors.MlflowError` line (:func:`refused`): which store, what MLflow said, a hint.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import re
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -24,6 +32,14 @@ from rollbackkit.errors import InvalidInput, MissingLibrary, MlflowError
 
 PROBE_SECONDS = 5.0
 CREDENTIALS_HINT = "Keep credentials in MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)."
+FILE_STORE_HINT = (
+    "MLflow opens a directory store only with MLFLOW_ALLOW_FILE_STORE=true: set it, or migrate the store "
+    "(mlflow migrate-filestore) and pass --tracking-uri sqlite:///PATH/mlflow.db, or the http URI of an mlflow server."
+)
+OTHER_HINT = (
+    "Check --tracking-uri (an mlflow server's http(s) URI, or its database: sqlite:///PATH/mlflow.db) "
+    "and what MLflow needs to open it."
+)
 
 
 def library() -> ModuleType:
@@ -128,4 +144,32 @@ def client(tracking_uri: str | None) -> Any:
     reach(uri)
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with asking(uri):  # MLflow opens the store here: a directory store, an unknown scheme
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextlib.contextmanager
+def asking(tracking_uri: str) -> Iterator[None]:
+    """Raise an ``MlflowException`` from the block as one :func:`refused` line about ``tracking_uri``."""
+    try:
+        yield
+    except Exception as exc:
+        errors = sys.modules.get("mlflow.exceptions")  # not loaded: MLflow raised nothing
+        if errors is None or not isinstance(exc, errors.MlflowException):
+            raise
+        raise refused(exc, tracking_uri) from exc
+
+
+def refused(exc: Exception, tracking_uri: str) -> MlflowError:
+    """``exc`` (MLflow's) as one line: the store, MLflow's first sentence, and what to do."""
+    where = shown(tracking_uri)
+    text = " ".join(str(exc).split())
+    said = scrub(text.split(". ")[0].rstrip(".")) if text else type(exc).__name__
+    said = (said.replace(tracking_uri, where) if tracking_uri else said)[:240]
+    if "MLFLOW_ALLOW_FILE_STORE" in text:
+        hint = FILE_STORE_HINT
+    elif getattr(exc, "error_code", "") in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        hint = CREDENTIALS_HINT
+    else:
+        hint = OTHER_HINT
+    return MlflowError(f"MLflow refused the tracking store {where or '(none)'}: {said}.", hint)

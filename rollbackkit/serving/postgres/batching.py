@@ -58,6 +58,9 @@ def held_bytes(inputs: pd.DataFrame, outputs: pd.DataFrame | None) -> int:
         try:
             for block in frame._mgr.blocks:
                 values = block.values
+                if isinstance(values, pd.Categorical):  # its nbytes reads tz-aware categories' .values: a warning
+                    total += int(values.codes.nbytes) + int(values.categories.array.nbytes)
+                    continue
                 total += int(values.nbytes) + (48 * values.size if values.dtype == object else 0)
         except AttributeError:  # a pandas without blocks
             total += int(frame.memory_usage(index=False, deep=True).sum())

@@ -62,15 +62,28 @@ def inputs_frame(blob: bytes) -> pd.DataFrame:
     names = json.loads((table.schema.metadata or {}).get(NAMES_KEY, b"null"))
     frame = table.to_pandas()
     kinds = json.loads((table.schema.metadata or {}).get(CATEGORIES_KEY, b"{}"))
-    for position, kind in kinds.items():  # empty categories come back untyped: type them as stored
-        column = frame.iloc[:, int(position)]
-        if str(column.cat.categories.dtype) != kind:
-            frame.isetitem(int(position), column.cat.set_categories(column.cat.categories.astype(kind)))
+    for position, kind in kinds.items():
+        frame.isetitem(int(position), typed_categories(frame.iloc[:, int(position)], kind))
     for position in json.loads((table.schema.metadata or {}).get(OBJECTS_KEY, b"[]")):  # None where missing
         frame.isetitem(position, pd.Series(table.column(position).to_pylist(), dtype=object))
     if names is not None:
         frame.columns = pd.Index(names, dtype=object) if not all(isinstance(n, str) for n in names) else names
     return frame.reset_index(drop=True)
+
+
+def typed_categories(column: pd.Series, kind: str | None) -> pd.Series:
+    """Categorical ``column`` as Arrow gave it back, its categories in ``kind``, the dtype they were scored in.
+
+    Empty categories come back untyped; tz-aware ones come back naive (pyarrow drops the zone of a
+    dictionary's values, which hold the UTC instants): they are localized to UTC, then told in their zone.
+    """
+    categories = column.cat.categories
+    if kind is None or str(categories.dtype) == kind:
+        return column
+    dtype = pd.api.types.pandas_dtype(kind)
+    if isinstance(dtype, pd.DatetimeTZDtype) and isinstance(categories, pd.DatetimeIndex) and categories.tz is None:
+        return column.cat.rename_categories(categories.tz_localize("UTC").tz_convert(dtype.tz).as_unit(dtype.unit))
+    return column.cat.set_categories(categories.astype(dtype))
 
 
 def input_hashes(frame: pd.DataFrame) -> list[str]:
