@@ -482,3 +482,19 @@ def test_a_query_cannot_change_the_log(store: Store, log: Log) -> None:
         reader.query("UPDATE predictions SET status = 'gone' RETURNING request_id")
     assert _count(store, "SELECT count(*) FROM predictions WHERE status = 'ok'") == 1
     reader.close(wait=5)
+
+
+def test_a_request_the_log_cannot_buffer_is_counted_unwritten_not_swallowed(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request path never fails because of the log, and a request lost there shows in /status."""
+    from rollbackkit.serving.postgres import writer
+
+    def broken(*_: Any) -> int:
+        raise MemoryError("cannot size the rows")
+
+    monkeypatch.setattr(writer, "held_bytes", broken)
+    log.record(_meta("lost-1"), _inputs(4), pd.DataFrame({"prediction": ["yes"] * 4}))  # never raises
+    status = log.status()
+    assert status["unwritten"] == 1 and status["write_errors"] == 1
+    assert "lost-1 not buffered: MemoryError: cannot size the rows" in status["last_write_error"]

@@ -102,7 +102,8 @@ class PgLogWriter(PgLogBase):
 
     # ------------------------------------------------------------------ request path
     def record(self, meta: dict[str, Any], inputs: pd.DataFrame, outputs: pd.DataFrame | None) -> None:
-        """Buffer one request's rows; never blocks, never raises (a full buffer drops and counts it).
+        """Buffer one request's rows; never blocks, never raises (a full buffer drops and counts it in
+        ``dropped``; a request that cannot be buffered counts in ``unwritten`` and ``write_errors``).
 
         Args:
             meta: As the DuckDB log's (``serving/environment.py`` builds it).
@@ -131,8 +132,9 @@ class PgLogWriter(PgLogBase):
                 self._accepted += 1
                 if self._buffered - (self._inflight.size if self._inflight else 0) >= self.batch_rows:
                     self._cond.notify_all()
-        except Exception:  # the request path never fails because of the log
+        except Exception as exc:  # the request path never fails because of the log: counted, not swallowed
             LOGGER.exception("The prediction log could not buffer a request.")
+            self._write_failed(f"request {meta.get('request_id')} not buffered: {type(exc).__name__}: {exc}", 1)
 
     # ------------------------------------------------------------------ writer thread
     def start(self) -> None:
