@@ -34,6 +34,7 @@ from rollbackkit.serving.postgres.log import PostgresLog
 from rollbackkit.serving.postgres.store import open_store
 from rollbackkit.serving.predlog.log import PredictionLog
 from tests.postgres import PgCluster
+from tests.test_drift_over_time import wine  # noqa: F401  (the wine project with its log)
 
 ENV = "prod"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -164,27 +165,120 @@ def test_both_logs_send_each_unseen_category_so_the_series_is_the_gates_psi(plan
     reference = pd.Series(["basic", "gold", "trial", None] * 50, dtype="string")
     binning = categorical_binning(reference)
     answer = log.binned(name, ENV, "plan", list(binning.categories), windows=3)
-    assert {text for _, _, text, _ in answer["others"]} == {"platinum", "student"} and answer["others_cut"] == 0
-    current = pd.concat([inputs["plan"].astype(object) for inputs, _ in raw], ignore_index=True)
-    series = _whole(answer, binning, reference)
-    assert series.values[0, 0] == pytest.approx(categorical_drift(reference, current).psi, abs=1e-12)
+    assert answer["others"] == [] and {w for _, w, _, _ in answer["unseen"]} == {0, 1, 2}  # platinum, student: summed
+    current = [inputs["plan"].astype(object) for inputs, _ in raw]
+    series = _series(answer, binning, reference)
+    for w in range(3):  # request k is in window k // 4 (12 minutes in 3 equal windows)
+        rows = pd.concat([c for k, c in enumerate(current) if k // 4 == w], ignore_index=True)
+        assert series.values[0, w] == pytest.approx(categorical_drift(reference, rows).psi, abs=1e-12)
+    whole = _series(log.binned(name, ENV, "plan", list(binning.categories), windows=3, cuts=[0]), binning, reference)
+    assert whole.values[0, 0] == pytest.approx(categorical_drift(reference, pd.concat(current)).psi, abs=1e-12)
     outputs = pd.Series(["yes", "no"] * 40)
     labels = categorical_binning(outputs)
-    answer = log.binned(name, ENV, "churn", list(labels.categories), windows=2, output=True)
-    current = pd.concat([o["churn"] for _, o in raw], ignore_index=True)
-    series = _whole(answer, labels, outputs)
-    assert series.values[0, 0] == pytest.approx(label_drift(outputs, current).psi, abs=1e-12)
+    answer = log.binned(name, ENV, "churn", list(labels.categories), windows=2, output=True, cuts=[0])
+    churn = pd.concat([o["churn"] for _, o in raw], ignore_index=True)
+    assert _series(answer, labels, outputs).values[0, 0] == pytest.approx(label_drift(outputs, churn).psi, abs=1e-12)
 
 
-def _whole(answer: dict[str, Any], binning: Binning, reference: pd.Series) -> Any:
-    """The answer's series (as ``drift_over_time`` builds it) with its windows merged into one."""
+def _series(answer: dict[str, Any], binning: Binning, reference: pd.Series, metric: str = "psi") -> Any:
+    """The answer's series, as ``drift_over_time`` builds it."""
     ref_counts, ref_missing = bin_counts(reference, binning)
     others: dict[tuple[int, int], dict[str, int]] = {}
     for s, w, text, k in answer["others"]:
         others.setdefault((s, w), {})[text] = k
-    windows = [(START, START)] * answer["windows"]
-    series = drift_series(
-        "x", "psi", binning, ref_counts, np.array(answer["counts"]), np.array(answer["missing"]), windows,
-        answer["slices"], ref_missing=ref_missing, ref_others=[other_counts(reference, binning)], others=others,
+    unseen = {(s, w): (k, terms) for s, w, k, terms in answer["unseen"]}
+    return drift_series(
+        "x", metric, binning, ref_counts, np.array(answer["counts"]), np.array(answer["missing"]),
+        [(START, START)] * answer["windows"], answer["slices"], ref_missing=ref_missing,
+        ref_others=[other_counts(reference, binning)], others=others, unseen=unseen,
     )  # fmt: skip
-    return series.regroup([range(answer["windows"])], "one window")
+
+
+IDS = 20_000
+"""Ids the reference never saw in the crowded log (the old answer listed them one by one, then cut them)."""
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def crowd_log(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict]]:
+    """A log (each backend) of ``shop``: half plans a/b/c, half one of :data:`IDS` unseen ids, NaN
+    now and then; 10 requests of 10,000 rows for a stationary name and a drifted one (DuckDB; the
+    store gets a fifth of that)."""
+    if request.param == "duckdb":
+        log: Any = PredictionLog(tmp_path_factory.mktemp("crowd") / "predictions.duckdb")
+        rows = 10_000
+    else:
+        postgres: PgCluster = request.getfixturevalue("postgres")
+        log = PostgresLog(open_store(postgres.create_database(f"rk_crowd_{uuid.uuid4().hex[:8]}")), flush_interval=0.05)
+        rows = 2_000
+    log.start()
+    rng, raw = np.random.default_rng(23), {}
+    for name, drifted in (("steady", False), ("drifting", True)):
+        raw[name] = []
+        for k in range(10):
+            later = k / 20 if drifted else 0.0
+            plans = rng.choice(["a", "b", "c"], rows, p=[0.5 - later, 0.3, 0.2 + later]).astype(object)
+            ids = rng.integers(0, IDS // (1 + drifted * k), rows)
+            shop = np.where(rng.random(rows) < 0.5, plans, np.array([f"id{i}" for i in ids], dtype=object))
+            shop[rng.random(rows) < 0.02] = None
+            inputs = pd.DataFrame({"shop": pd.Series(shop, dtype="string")})
+            meta = {
+                "request_id": f"{name}{k:03d}", "time": START + timedelta(minutes=k), "env": ENV, "name": name,
+                "version": "v1.0.0", "bundle_id": "b-v1", "slot": "live", "deployment": f"{name}@v1.0.0",
+                "latency_ms": 1.0, "error": None, "primary": "p", "key": None,
+            }  # fmt: skip
+            log.record(meta, inputs, pd.DataFrame({"p": rng.random(rows)}))
+            raw[name].append(inputs["shop"])
+    yield log, raw
+    log.close()
+
+
+@pytest.mark.parametrize("name", ["steady", "drifting"])
+def test_twenty_thousand_unseen_ids_keep_every_window_the_gates_psi(
+    crowd_log: tuple[Any, dict], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rollbackkit.serving.predlog import binning as b
+
+    monkeypatch.setattr(b, "MAX_OTHERS", 500, raising=False)  # the old cut, lowered to this log's size
+    log, raw = crowd_log
+    reference = pd.Series(["a"] * 500 + ["b"] * 300 + ["c"] * 200 + ["id7"] * 3, dtype="string")
+    binning = categorical_binning(reference, limit=2)  # c and id7 past the kept categories: counted one by one
+    known = sorted(other_counts(reference, binning))
+    answer = log.binned(name, ENV, "shop", list(binning.categories), windows=5, known=known)
+    assert {text for _, _, text, _ in answer["others"]} == {"c", "id7"}
+    for metric in ("psi", "js"):
+        series = _series(answer, binning, reference, metric)
+        for w in range(5):  # request k in window k // 2
+            rows = pd.concat(raw[name][2 * w : 2 * w + 2], ignore_index=True)
+            gate = categorical_drift(reference, rows)
+            assert series.values[0, w] == pytest.approx(getattr(gate, metric), abs=1e-12), (metric, w)
+    merged = log.binned(name, ENV, "shop", list(binning.categories), windows=5, known=known, cuts=[0, 1, 4])
+    series = _series(merged, binning, reference)
+    for w, (lo, hi) in enumerate([(0, 2), (2, 8), (8, 10)]):  # an id seen in several windows counts once
+        gate = categorical_drift(reference, pd.concat(raw[name][lo:hi], ignore_index=True))
+        assert series.values[0, w] == pytest.approx(gate.psi, abs=1e-12), w
+    summed = _series(answer, binning, reference).regroup([range(5)], "one")  # no log to ask: said so
+    assert "not the gate's" in summed.notes[-1]
+
+
+def test_drift_over_time_merges_windows_where_the_log_counts_them(
+    wine: tuple[Any, pd.DataFrame],  # noqa: F811  (the imported fixture)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The default windows (merged by row count) of a column with a category the reference never saw:
+    the log counts the merged windows again, so each is the gate's PSI on that window's rows."""
+    import rollbackkit
+    from rollbackkit.ops import drift_series as ops
+
+    repo, live = wine
+    plans = live["plan"].dropna()
+    dropped = plans.value_counts().index[-1]  # the reference lacks it: unseen in every window
+    profile = ops._reference
+    monkeypatch.setattr(ops, "_reference", lambda *a: (lambda r: r[r != dropped])(profile(*a)))
+    series = rollbackkit.drift_over_time(repo, "model", "prod", "plan")
+    assert series.unseen and len(series.windows) > 1 and not any("not the gate's" in n for n in series.notes)
+    registry = ops.Repository(repo)
+    reference = ops._reference(ops.describe(registry, ops.resolve(registry, "model@v1.0.0")), "input", "plan")
+    ends = np.cumsum(series.n[0] + series.missing[0])
+    for w, (lo, hi) in enumerate(zip([0, *ends[:-1]], ends, strict=True)):  # the requests of each merged window
+        gate = categorical_drift(reference, live["plan"].iloc[lo:hi])
+        assert series.values[0, w] == pytest.approx(gate.psi, abs=1e-12), w

@@ -120,10 +120,17 @@ def bin_shares(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / max(sorted_values.size, 1)
 
 
+def psi_terms(expected: Any, actual: Any, ln: Any = np.log, floor: Any = np.maximum) -> Any:
+    """Each category's (or bin's) PSI term, ``(q - p) ln(q / p)`` with both shares floored at
+    EPSILON: the ONE formula, in numpy by default; the logs' SQL renders it with their own ``ln``
+    and ``floor`` (:func:`rollbackkit.serving.predlog.unseen.unseen_psi_sql`)."""
+    p, q = floor(expected, EPSILON), floor(actual, EPSILON)
+    return (q - p) * ln(q / p)
+
+
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     """Population stability index of two share vectors (floored at EPSILON)."""
-    p, q = np.maximum(expected, EPSILON), np.maximum(actual, EPSILON)
-    return float(np.sum((q - p) * np.log(q / p)))
+    return float(np.sum(psi_terms(expected, actual)))
 
 
 def js_distance(p: np.ndarray, q: np.ndarray) -> float:

@@ -12,10 +12,12 @@ The log bins its rows where it lives (SQL in DuckDB or PostgreSQL, mirrored by
   NaN and None are counted as missing, never binned; +-inf go to the outer bins.
 - **Categorical bins**: the reference's categories (up to :data:`MAX_CATEGORIES`, as text:
   booleans ``True``/``False``, integers in decimal), then one bin, :data:`OTHER`, for every other value.
-  The :data:`OTHER` bin's values are also counted one by one (:func:`other_counts`; the log sends
-  them as ``others``), so the drift series' PSI and JS count every category on its own, as the
-  gate does (:func:`rollbackkit.analysis.drift.category_shares`): a category the reference never
-  saw is never merged with another one.
+  The :data:`OTHER` bin's values are also counted one by one (:func:`other_counts`), so the drift
+  series' PSI and JS count every category on its own, as the gate does
+  (:func:`rollbackkit.analysis.drift.category_shares`): a category the reference never saw is never
+  merged with another one. The logs send the reference's own :data:`OTHER` values as ``others`` and
+  sum the terms of the ones it never saw where they count (``unseen``:
+  :mod:`rollbackkit.serving.predlog.unseen`, from :func:`rollbackkit.analysis.drift.psi_terms`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ window's PSI is the PSI the gate would compute on that window's rows:
   :func:`~rollbackkit.analysis.drift.js_distance`): numeric bins summed into the gate's decile
   bins; every category on its own, missing values as one more (the gate's own share vectors,
   :func:`~rollbackkit.analysis.drift.category_shares`: the ``(other)`` bin's values are counted
-  one by one, ``others``, so a category the reference never saw is its own category, as in the gate).
+  one by one, ``others``, so a category the reference never saw is its own category, as in the gate;
+  or, as the logs send them, ``unseen``: per cell, the rows of the categories the reference never
+  saw and the sum of their PSI terms, counted where the log lives: :mod:`rollbackkit.serving.predlog.unseen`).
   ``wasserstein``: Wasserstein-1 between the two binned distributions with each bin's mass at its
   mean (the log's per-bin sum; without sums at the reference's bin mean, which caps the distance a
   far shift can show).
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -98,19 +100,26 @@ def metric_value(
     sums: np.ndarray | None = None,
     ref_others: Mapping[str, int] | None = None,
     others: Mapping[str, int] | None = None,
+    unseen: tuple[int, float] | None = None,
 ) -> float:
     """One window's metric from the reference's and the window's counts (NaN when empty); missing
     counts matter to categorical PSI/JS, and so do the :data:`OTHER` bin's values one by one
-    (``ref_others``, ``others``: :func:`other_counts`), per-bin sums to Wasserstein (see the module docstring)."""
+    (``ref_others``, ``others``: :func:`other_counts`), or ``unseen`` (the rows of the categories
+    the reference never saw and the sum of their PSI terms, as the logs count them; ``others`` then
+    names only values the reference holds), per-bin sums to Wasserstein (see the module docstring)."""
     check_metric(metric, binning)
     n, n_ref = float(np.sum(counts)), float(np.sum(reference))
     if n == 0 or n_ref == 0:
         return math.nan
     if metric in ("psi", "js") and binning.kind == "categorical":
+        rows, terms = unseen or (0, 0.0)
         ref = category_counts(binning, reference, ref_missing, ref_others)
-        cur = category_counts(binning, counts, missing, others)
-        _, p, q = category_shares(ref, cur, int(sum(ref.values())), int(sum(cur.values())))
-        return psi(p, q) if metric == "psi" else js_distance(p, q)
+        cur = category_counts(binning, counts, missing, others, rows)
+        total = int(sum(cur.values())) + rows
+        _, p, q = category_shares(ref, cur, int(sum(ref.values())), total)
+        if metric == "psi":
+            return psi(p, q) + terms
+        return js_distance(np.append(p, 0.0), np.append(q, rows / max(total, 1)))  # p = 0: linear in q
     if metric in ("psi", "js"):
         p, q = psi_shares(binning, reference, ref_missing), psi_shares(binning, counts, missing)
         return psi(p, q) if metric == "psi" else js_distance(p, q)
@@ -120,16 +129,17 @@ def metric_value(
 
 
 def category_counts(
-    binning: Binning, counts: np.ndarray, missing: int = 0, others: Mapping[str, int] | None = None
+    binning: Binning, counts: np.ndarray, missing: int = 0, others: Mapping[str, int] | None = None, unseen: int = 0
 ) -> dict[str, int]:
     """Categorical: rows per category text, as the gate counts them (missing values as
     :data:`~rollbackkit.analysis.drift.MISSING_CATEGORY`): the listed categories, the :data:`OTHER`
-    bin's values one by one (``others``), and what ``others`` does not name as one :data:`OTHER`."""
+    bin's values one by one (``others``), and what neither ``others`` nor ``unseen`` (rows summed
+    apart) covers as one :data:`OTHER`."""
     found = {c: int(k) for c, k in zip(binning.categories, counts[:-1], strict=True) if k}
     named = dict(others or {})
     for text, k in named.items():
         found[text] = found.get(text, 0) + int(k)
-    rest = int(counts[-1]) - sum(int(k) for k in named.values())
+    rest = int(counts[-1]) - sum(int(k) for k in named.values()) - int(unseen)
     if rest > 0:
         found[OTHER] = found.get(OTHER, 0) + rest
     if missing:
@@ -185,6 +195,12 @@ class DriftSeries(HasCard):
     """Categorical: ``(slice, window)``: the :data:`OTHER` bin's rows per value (:func:`other_counts`)."""
     ref_others: list[dict[str, int]] = field(default_factory=list)
     """Categorical: per slice, the reference's :data:`OTHER` bin rows per value."""
+    unseen: dict[tuple[int, int], tuple[int, float]] = field(default_factory=dict)
+    """Categorical: ``(slice, window)``: the rows of the categories the reference never saw and the
+    sum of their PSI terms (as the logs count them; not additive across windows)."""
+    regrouper: Callable[[list[range], str], DriftSeries] | None = field(default=None, compare=False, repr=False)
+    """Merges windows where the counts live (the log counts the merged windows again: ``unseen``
+    sums are not additive); None: merged here."""
 
     def card(self) -> Card:
         """The worst cells (slice x window) and how many are over the threshold."""
@@ -231,7 +247,11 @@ class DriftSeries(HasCard):
 
     def regroup(self, groups: list[range], note: str) -> DriftSeries:
         """The series with each run of adjacent windows in ``groups`` merged (counts and sums summed,
-        every metric computed again from the sums; never an average of metrics)."""
+        every metric computed again from the sums; never an average of metrics). With ``unseen``
+        sums, the log counts the merged windows again (:attr:`regrouper`); without one, those sums
+        are added (an unseen category in several windows is then not the gate's: said in the notes)."""
+        if self.unseen and self.regrouper is not None:
+            return self.regrouper(groups, note)
 
         def merged(cells: np.ndarray) -> np.ndarray:
             return np.stack([cells[:, list(g)].sum(axis=1) for g in groups], axis=1)
@@ -242,6 +262,12 @@ class DriftSeries(HasCard):
             cell = others.setdefault((i, at[w]), {})
             for text, k in values.items():
                 cell[text] = cell.get(text, 0) + k
+        unseen: dict[tuple[int, int], tuple[int, float]] = {}
+        for (i, w), (rows, terms) in self.unseen.items():
+            before = unseen.get((i, at[w]), (0, 0.0))
+            unseen[(i, at[w])] = (before[0] + rows, before[1] + terms)
+        if any(len(g) > 1 for g in groups) and unseen:
+            note += "; PSI of unseen categories summed per window (not the gate's on the merged rows)"
 
         return drift_series(
             self.column, self.metric, self.binning, self.reference, merged(self.counts), merged(self.missing),
@@ -249,7 +275,7 @@ class DriftSeries(HasCard):
             version=self.version, by=self.by, threshold=self.threshold, notes=[*self.notes, note],
             ref_missing=self.ref_missing, sums=None if self.sums is None else merged(self.sums),
             ref_sums=self.ref_sums, per_slice_reference=self.per_slice_reference, others=others,
-            ref_others=self.ref_others,
+            ref_others=self.ref_others, unseen=unseen,
         )  # fmt: skip
 
     def coarser(self, most_cells: int) -> DriftSeries:
@@ -311,6 +337,7 @@ def drift_series(
     others: dict[tuple[int, int], dict[str, int]] = extra.pop("others", None) or {}
     ref_others: list[dict[str, int]] = list(extra.pop("ref_others", None) or [])
     ref_others = ref_others if len(ref_others) == shape[0] else [ref_others[0] if ref_others else {}] * shape[0]
+    unseen: dict[tuple[int, int], tuple[int, float]] = extra.pop("unseen", None) or {}
     values = np.full(shape[:2], np.nan)
     for i in range(shape[0]):
         for j in range(shape[1]):
@@ -318,9 +345,10 @@ def drift_series(
                 metric, binning, reference[i], counts[i, j], ref_missing=int(ref_missing[i]),
                 missing=int(missing[i, j]), ref_sums=None if ref_sums is None else ref_sums[i],
                 sums=None if sums is None else sums[i, j], ref_others=ref_others[i], others=others.get((i, j)),
+                unseen=unseen.get((i, j)),
             )  # fmt: skip
     return DriftSeries(
         column=column, metric=metric, windows=windows, slices=slices, values=values, n=counts.sum(axis=2),
         missing=missing, counts=counts, reference=reference, binning=binning, ref_missing=ref_missing,
-        sums=sums, ref_sums=ref_sums, others=others, ref_others=ref_others, **extra,
+        sums=sums, ref_sums=ref_sums, others=others, ref_others=ref_others, unseen=unseen, **extra,
     )  # fmt: skip

@@ -14,6 +14,7 @@ windows run up to now; with neither, from the first to the last logged row.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,26 @@ def drift_over_time(
         "versions": versions if versions is not None or chosen is None else [bundle.version],
         "output": output,
     }
+    if binning.kind == "categorical":
+        fields["known"] = sorted(other_counts(reference, binning))
     found = _binned(registry, url, name, env, fields)
     if not found["slices"]:
         span = f" between {fields['start'] or 'the start'} and {fields['end'] or 'now'}" if since or until else ""
         raise InvalidInput(f"Nothing was logged for {name} in {env}{span}.", "Send traffic, or widen since/until.")
-    series = _series(found, shown, metric, binning, reference, bundle, by)
+
+    def counted(found: dict[str, Any], notes: list[str]) -> DriftSeries:
+        series = _series(found, shown, metric, binning, reference, bundle, by, notes)
+        if not series.unseen:
+            return series
+        cuts = found.get("cuts") or list(range(found["windows"]))
+
+        def regrouper(groups: list[range], note: str) -> DriftSeries:  # unseen sums: the log merges the windows
+            asked = {**fields, "start": found["start"], "end": found["end"], "cuts": [cuts[g[0]] for g in groups]}
+            return counted(_binned(registry, url, name, env, asked), [*series.notes, note])
+
+        return replace(series, regrouper=regrouper)
+
+    series = counted(found, [])
     return series if windows is not None else series.by_rows(AUTO_WINDOWS)
 
 
@@ -204,13 +220,18 @@ def _series(
     reference: pd.Series,
     bundle: BundleDescription,
     by: str | None,
+    before: list[str],
 ) -> DriftSeries:
     start, end = (datetime.fromisoformat(found[k]) for k in ("start", "end"))
-    step = (end - start) / found["windows"]
-    windows = [(start + step * w, start + step * (w + 1)) for w in range(found["windows"])]
+    cuts = found.get("cuts") or list(range(found["windows"]))
+    fine = int(found.get("fine_windows") or len(cuts))
+    step = (end - start) / fine
+    bounds = [*cuts, fine]
+    windows = [(start + step * bounds[w], start + step * bounds[w + 1]) for w in range(len(cuts))]
     slices = list(found["slices"])
     groups = _reference_slices(bundle, by, len(reference))
     parts, notes = _slice_references(reference, groups, slices)
+    notes = before or notes
     sides = [bin_counts(part, binning) for part in parts]
     sums = found.get("sums") if binning.kind == "numeric" else None
     per_slice = groups is not None
@@ -219,8 +240,7 @@ def _series(
     others: dict[tuple[int, int], dict[str, int]] = {}
     for s, w, text, k in found.get("others") or []:
         others.setdefault((int(s), int(w)), {})[str(text)] = int(k)
-    if found.get("others_cut"):
-        notes.append(f"{found['others_cut']:,} rows of rare unseen categories counted as one (other)")
+    unseen = {(int(s), int(w)): (int(k), float(terms)) for s, w, k, terms in found.get("unseen") or []}
     return drift_series(
         column, metric, binning, np.array([c for c, _ in sides]), np.asarray(found["counts"], dtype="int64"),
         np.asarray(found["missing"], dtype="int64"), windows, slices,
@@ -228,6 +248,7 @@ def _series(
         ref_missing=np.array([m for _, m in sides]), sums=sums, per_slice_reference=per_slice,
         ref_sums=np.array([bin_sums(part, binning) for part in parts]) if binning.kind == "numeric" else None,
         others=others, ref_others=[other_counts(p, binning) for p in parts] if binning.kind == "categorical" else [],
+        unseen=unseen,
     )  # fmt: skip
 
 

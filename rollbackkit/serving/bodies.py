@@ -15,7 +15,7 @@ from rollbackkit.analysis.rollout_plan import CANARY_RANGE, SHADOW_RANGE
 from rollbackkit.analysis.times import when
 from rollbackkit.errors import InvalidInput, RollbackkitError
 from rollbackkit.refs import Version, shown, validate_name
-from rollbackkit.serving.predlog.binning import MAX_EDGES
+from rollbackkit.serving.predlog.binning import MAX_EDGES, MAX_KNOWN
 
 
 class Body(BaseModel):
@@ -204,6 +204,12 @@ class BinnedBody(LogRead):
     by: str | None = Field(None, max_length=200, description="A feature (or version, deployment) to slice by.")
     versions: list[str] | None = Field(None, max_length=100, description="Only these versions' rows (at most 100).")
     output: bool = Field(False, description="Read column from each row's outputs (a class label).")
+    known: list[str] | None = Field(
+        None, max_length=MAX_KNOWN, description="Categories: the reference's values past edges (counted one by one)."
+    )
+    cuts: list[int] | None = Field(
+        None, max_length=1000, description="Each answer window's first equal window (merged where counted)."
+    )
 
     @field_validator("versions")
     @classmethod

@@ -212,10 +212,13 @@ def window_text(start: Any, end: Any) -> str:
 
 
 def notes_html(series: DriftSeries) -> str:
-    """The series' notes, what slices are compared with, and the low-n rule, in one small line."""
+    """The series' notes, what slices are compared with, the low-n rule and the rows of categories the
+    reference never saw (each its own category, as the gate counts it), in one small line."""
+    unseen = sum(rows for rows, _ in series.unseen.values())
     parts = [
         f"vs {series.compared_with}",
         f"hollow markers / blank cells: fewer than {series.min_rows} rows (mostly noise)",
+        *([f"{unseen:,} rows of categories the reference never saw, each its own as in the gate"] if unseen else []),
         *series.notes,
     ]
     return f"<small>{html.escape('; '.join(parts))}</small>"

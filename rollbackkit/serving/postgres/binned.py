@@ -45,9 +45,8 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
         if not (b.is_feature(req, req.column, tables) or b.is_feature(req, req.by, tables)):
             source = b.source_sql(req, tables, _DIALECT)
             cur.execute(f"WITH r AS {rows} {b.counts_sql(req, source, lo, hi, _DIALECT)}", params)
-            named = ["s", "w", "b", "n", "total"] + (["u"] if req.binning.kind == "categorical" else [])
-            groups = pd.DataFrame(cur.fetchall(), columns=named)
-            return b.answer(req, groups, lo, hi)
+            named = [column.name for column in cur.description or ()]
+            return b.answer(req, pd.DataFrame(cur.fetchall(), columns=named), lo, hi)
         grouped = sql_groups(log, con, cur, req, (rows, params), tables, pairs, (lo, hi))  # counted in the store
         if grouped is not None:
             return b.answer(req, grouped, lo, hi)
@@ -63,7 +62,7 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
             return b.answer(req, pd.DataFrame(), lo, hi)
         keys = result_table(description, fetched)
         blobs = log._blobs(cur, keys)
-    return b.answer(req, _feature_groups(req, keys, blobs, tables, lo, hi), lo, hi)
+    return b.answer(req, b.reduce_categories(req, _feature_groups(req, keys, blobs, tables, lo, hi)), lo, hi)
 
 
 def _first_last(found: list[tuple[Any, ...]]) -> tuple[Any, Any]:
@@ -89,8 +88,9 @@ def _feature_groups(
     lo: int,
     hi: int,
 ) -> pd.DataFrame:
-    """Grouped counts (``s``, ``w``, ``b``, ``n``; ``total``: the sum of finite values; ``u``: a value
-    of the ``(other)`` category bin, as text) from the decoded inputs."""
+    """Grouped counts (``s``, ``w`` the equal window, ``b``, ``n``; ``total``: the sum of finite values;
+    ``u``: a value of the ``(other)`` category bin, as text) from the decoded inputs (summed as the
+    SQL sums them by :func:`~rollbackkit.serving.predlog.binning.reduce_categories`)."""
     frame = scored_inputs(keys, blobs)
     n = len(frame)
     if req.output:  # sliced by a feature: the output comes along with the rows

@@ -61,6 +61,7 @@ def sql_groups(
         return None
     source, extra = _source(req, tables, wanted)
     counted = b.counts_sql(req, source, span[0], span[1], "postgresql")
+    cur.execute("SET LOCAL enable_nestloop = off")  # fresh rows have no statistics: never rows x array elements
     cur.execute(f"WITH r AS {rows_sql} {counted}", [*params, *extra])
     names = [column.name for column in cur.description or ()]
     return pd.DataFrame(cur.fetchall(), columns=names)

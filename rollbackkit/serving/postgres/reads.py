@@ -264,6 +264,8 @@ class PgLogReads(PgLogBase):
         by: str | None = None,
         versions: list[str] | None = None,
         output: bool = False,
+        known: list[str] | None = None,
+        cuts: list[int] | None = None,
     ) -> dict[str, Any]:
         """Counts per slice, time window and bin of one column, every replica's rows (the DuckDB
         log's answer: :meth:`~rollbackkit.serving.predlog.queries.LogReader.binned`)."""
@@ -271,7 +273,8 @@ class PgLogReads(PgLogBase):
         from rollbackkit.serving.predlog.binning import BinRequest
 
         self._settle()
-        return pg_binned(self, BinRequest.of(name, env, column, edges, start, end, windows, by, versions, output))
+        req = BinRequest.of(name, env, column, edges, start, end, windows, by, versions, output, known, cuts)
+        return pg_binned(self, req)
 
     def production(self, name: str | None = None) -> pd.DataFrame:
         """What downstream consumers see: the production view (every replica's rows)."""

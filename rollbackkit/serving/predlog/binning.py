@@ -22,6 +22,13 @@ from rollbackkit.analysis.drift_series import Binning
 from rollbackkit.analysis.slices import MISSING, OTHER, top_values
 from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.predlog.schema import quote
+from rollbackkit.serving.predlog.unseen import (
+    categories_frame,
+    categories_sql,
+    merged_window,
+    merged_window_sql,
+    others_answer,
+)
 from rollbackkit.serving.predlog.windows import iso, moment, window_sql
 from rollbackkit.serving.predlog.windows import micros as micros  # re-exported: the logs' callers use b.*
 from rollbackkit.serving.predlog.windows import time_range as time_range
@@ -36,9 +43,8 @@ MAX_EDGES = 257
 MAX_CELLS = 1_000_000
 """Slices x windows x bins an answer may hold at most (its counts and sums: tens of MB of JSON)."""
 
-MAX_OTHERS = 100_000
-"""Categorical: ``others`` entries (slice, window, value of the ``(other)`` bin, rows) an answer holds at
-most, the largest first (past that, ``others_cut`` counts the rows left out: they count as one ``(other)``)."""
+MAX_KNOWN = 100_000
+"""Categorical: the reference's values past its kept categories a request may name (``known``)."""
 
 ALL = "(all rows)"
 """The one slice without ``by``."""
@@ -79,6 +85,16 @@ class BinRequest:
     by: str | None
     versions: tuple[str, ...]
     output: bool
+    known: tuple[str, ...] = ()
+    """Categorical: the reference's values past ``categories``, counted one by one (``others``); every
+    other value of the ``(other)`` bin is one the reference never saw (summed: :mod:`.unseen`)."""
+    cuts: tuple[int, ...] = ()
+    """The first of the ``windows`` equal windows in each window of the answer (empty: each its own)."""
+
+    @property
+    def answer_windows(self) -> int:
+        """Windows of the answer (``cuts`` merge runs of the equal windows)."""
+        return len(self.cuts) or self.windows
 
     @classmethod
     def of(
@@ -93,6 +109,8 @@ class BinRequest:
         by: str | None,
         versions: list[str] | None,
         output: bool,
+        known: list[str] | None = None,
+        cuts: list[int] | None = None,
     ) -> BinRequest:
         """Check the arguments (as a log call or an admin body gives them)."""
         if not 1 <= int(windows) <= 1000:
@@ -116,7 +134,15 @@ class BinRequest:
                 f"Ask for at most {MAX_CELLS:,} cells: fewer windows or bins.",
             )
         first, last = moment(start, "start"), moment(end, "end")
-        return cls(name, env, column, binning, first, last, int(windows), by, tuple(versions or ()), output)
+        if len(known or ()) > MAX_KNOWN:
+            raise InvalidInput(f"{len(known or ())} known categories is too many.", f"Give at most {MAX_KNOWN:,}.")
+        marks = [int(c) for c in cuts or ()]
+        if marks and (marks[0] != 0 or bool(np.any(np.diff(marks) <= 0)) or marks[-1] >= int(windows)):
+            raise InvalidInput(f"cuts={marks[:5]} do not split the windows.", "Start at 0, increasing, below windows.")
+        return cls(
+            name, env, column, binning, first, last, int(windows), by, tuple(versions or ()), output,
+            tuple(str(k) for k in known or ()), tuple(marks),
+        )  # fmt: skip
 
 
 def rows_sql(req: BinRequest, mark: str, dialect: str) -> tuple[str, list[Any]]:
@@ -246,17 +272,13 @@ def source_sql(req: BinRequest, tables: dict[str, set[str]], dialect: str, *, pe
 
 def counts_sql(req: BinRequest, source: str, start_us: int, end_us: int, dialect: str) -> str:
     """The grouped counts (``s``, ``w``, ``b``, ``n``) of ``source``, and ``total``: the sum of the
-    cell's finite values (numeric bins; null for categories); categories: ``u``, the value itself
-    in the ``(other)`` bin (so each one is counted on its own, as the gate counts it), else null."""
-    window = window_sql(start_us, end_us, req.windows, dialect)
+    cell's finite values (numeric bins); categories: the answer's slices, a ``known`` value of the
+    ``(other)`` bin on its own (``u``) and the unseen ones summed (``psi``: :mod:`.unseen`)."""
+    window = merged_window_sql(window_sql(start_us, end_us, req.windows, dialect), req.cuts)
     bins = bin_sql(req.binning, dialect)
     if req.binning.kind == "categorical":
-        other = len(req.binning.categories)
         cells = f"SELECT s, {window} AS w, {bins} AS b, v FROM ({source}) x"
-        return (
-            f"SELECT s, w, b, count(*) AS n, NULL AS total, CASE WHEN b = {other} THEN v END AS u "
-            f"FROM ({cells}) y GROUP BY 1, 2, 3, 6"
-        )
+        return categories_sql(cells, other=len(req.binning.categories), **_unseen_args(req), dialect=dialect)
     finite = "isfinite(v)" if dialect == "duckdb" else "v > '-Infinity'::float8 AND v < 'Infinity'::float8"
     total = f"sum(CASE WHEN {finite} THEN v END)"
     return f"SELECT s, {window} AS w, {bins} AS b, count(*) AS n, {total} AS total FROM ({source}) x GROUP BY 1, 2, 3"
@@ -300,31 +322,35 @@ def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: 
     "n" [slice][window], "missing" [slice][window], "edges" or "categories"}``; no slice at all when
     nothing was logged in the range. ``sums``: each cell's sum of its finite values (an outer bin's
     mass sits at ``sums / counts``; an infinite value is counted in its outer bin, not summed);
-    None for categories. Categories: ``others``, ``[slice, window, value, rows]`` of each value in
-    the ``(other)`` bin (from the optional ``u`` column; at most :data:`MAX_OTHERS`, the largest
-    first) and ``others_cut``, the rows of those left out."""
-    binning, windows = req.binning, req.windows
+    None for categories. Categories: ``others``, ``[slice, window, value, rows]`` of each ``known``
+    value in the ``(other)`` bin, and ``unseen``, ``[slice, window, rows, psi]``: the rows of the
+    categories the reference never saw and the sum of their PSI terms (:mod:`.unseen`). ``cuts``:
+    the request's (each window's first equal window), or None."""
+    binning, windows = req.binning, req.answer_windows
     bins, numeric = binning.n_bins, binning.kind == "numeric"
     out: dict[str, Any] = {
         "kind": binning.kind,
         "column": req.column,
         "by": req.by,
         "windows": windows,
+        "cuts": list(req.cuts) or None,
+        "fine_windows": req.windows,
         "start": iso(start_us),
         "end": iso(end_us),
         "edges" if binning.kind == "numeric" else "categories": list(binning.edges or binning.categories),
     }
     if groups.empty:
         empty: dict[str, Any] = {"slices": [], "counts": [], "sums": [] if numeric else None, "n": [], "missing": []}
-        return {**out, **empty, **({} if numeric else {"others": [], "others_cut": 0})}
+        return {**out, **empty, **({} if numeric else {"others": [], "unseen": []})}
     slices = groups["s"].astype(object).where(groups["s"].notna(), MISSING_SLICE if req.by else ALL).astype(str)
     totals = groups.assign(s=slices).groupby("s")["n"].sum()
-    kept = sorted(top_values(totals, MAX_SLICES)) if req.by else [ALL]
+    ranked = "psi" in groups  # categories: the log ranked the slices (:mod:`.unseen`)
+    kept = sorted(set(totals.index) - {OTHER_SLICES} if ranked else top_values(totals, MAX_SLICES)) if req.by else [ALL]
     names = kept + ([OTHER_SLICES] if len(totals) > len(kept) else [])
     position = {s: k for k, s in enumerate(kept)}
     slot = np.array([position.get(s, len(kept)) for s in slices], dtype="int64")
     w = groups["w"].to_numpy(dtype="int64")
-    b = groups["b"].to_numpy(dtype="float64", na_value=np.nan)
+    b = pd.to_numeric(groups["b"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     n = groups["n"].to_numpy(dtype="int64")
     missing_rows = np.isnan(b)
     counts = np.zeros((len(names), windows, bins), dtype="int64")
@@ -349,23 +375,21 @@ def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: 
         "sums": None if sums is None else sums.tolist(),
         "n": counts.sum(axis=2).tolist(),
         "missing": missing.tolist(),
-        **({} if numeric else _others(groups, slot, w)),
+        **({} if numeric else others_answer(groups, slot, w)),
     }
 
 
-def _others(groups: pd.DataFrame, slot: np.ndarray, w: np.ndarray) -> dict[str, Any]:
-    """``others`` and ``others_cut`` of :func:`answer` from the groups' ``u`` column."""
-    if "u" not in groups:
-        return {"others": [], "others_cut": 0}
-    named = groups["u"].notna().to_numpy()
-    found = pd.DataFrame(
-        {"s": slot[named], "w": w[named], "u": groups["u"][named].astype(str), "n": groups["n"][named].astype("int64")}
-    )
-    found = found.groupby(["s", "w", "u"], sort=False)["n"].sum().reset_index()
-    found = found.sort_values(["n", "s", "w", "u"], ascending=[False, True, True, True], kind="stable")
-    kept = found.iloc[:MAX_OTHERS]
-    rows = [[int(s), int(k), str(u), int(n)] for s, k, u, n in kept.itertuples(index=False)]
-    return {"others": rows, "others_cut": int(found["n"].iloc[MAX_OTHERS:].sum())}
+def _unseen_args(req: BinRequest) -> dict[str, Any]:
+    return {"known": req.known, "by": req.by is not None, "names": (ALL, MISSING_SLICE, OTHER_SLICES, MAX_SLICES)}
+
+
+def reduce_categories(req: BinRequest, groups: pd.DataFrame) -> pd.DataFrame:
+    """Grouped counts with each ``(other)`` value on its own (``u``; ``w`` the equal window) as
+    :func:`counts_sql` gives them for categories (the count beside the store's blobs)."""
+    if req.binning.kind != "categorical":
+        return groups.assign(w=merged_window(groups["w"].to_numpy(dtype="int64"), req.cuts)) if len(groups) else groups
+    frame = groups.assign(w=merged_window(groups["w"].to_numpy(dtype="int64"), req.cuts)) if len(groups) else groups
+    return categories_frame(frame, other=len(req.binning.categories), **_unseen_args(req))
 
 
 def unknown_column(column: str, known: list[str], what: str = "column") -> InvalidInput:

@@ -194,12 +194,14 @@ class LogReader(LogWriter):
         by: str | None = None,
         versions: list[str] | None = None,
         output: bool = False,
+        known: list[str] | None = None,
+        cuts: list[int] | None = None,
     ) -> dict[str, Any]:
         """Counts per slice, time window and bin of one column, counted in DuckDB (see
         :mod:`~rollbackkit.serving.predlog.binning` for the rows, the rule and the answer)."""
         from rollbackkit.serving.predlog import binning as b
 
-        req = b.BinRequest.of(name, env, column, edges, start, end, windows, by, versions, output)
+        req = b.BinRequest.of(name, env, column, edges, start, end, windows, by, versions, output, known, cuts)
         self.flush()
         with self._db:
             tables = self._input_columns()

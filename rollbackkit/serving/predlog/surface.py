@@ -91,6 +91,8 @@ class LogCalls(Protocol):
         by: str | None = None,
         versions: list[str] | None = None,
         output: bool = False,
+        known: list[str] | None = None,
+        cuts: list[int] | None = None,
     ) -> dict[str, Any]:
         """Counts per slice, time window and bin of one column, counted where the log lives
         (:mod:`~rollbackkit.serving.predlog.binning`)."""
