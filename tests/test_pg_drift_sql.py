@@ -94,8 +94,11 @@ def _ask(log: Any, name: str, column: str, edges: list[Any], options: dict[str, 
 
 
 def _same(one: dict[str, Any], other: dict[str, Any]) -> None:
-    for key in ("slices", "counts", "n", "missing", "start", "end", "others", "others_cut"):
+    for key in ("slices", "counts", "n", "missing", "start", "end", "others"):
         assert one.get(key) == other.get(key), key
+    unseen, theirs = one.get("unseen") or [], other.get("unseen") or []  # the unseen categories' rows and PSI terms
+    assert [cell[:3] for cell in unseen] == [cell[:3] for cell in theirs]
+    np.testing.assert_allclose([c[3] for c in unseen], [c[3] for c in theirs], rtol=0, atol=1e-12)
     if one.get("sums") is not None:
         np.testing.assert_allclose(np.asarray(one["sums"]), np.asarray(other["sums"]), rtol=1e-12)
 
@@ -136,6 +139,7 @@ def test_every_feature_question_is_counted_in_the_store_as_beside_the_blobs_and_
         _same(sql, second)
         _same(sql, old)
         _same(sql, file)
+    assert in_sql[3]["unseen"] and in_sql[3]["others"] == []  # plan's student: summed in SQL and beside the blobs
     promo = in_sql[4]
     assert sum(map(sum, promo["missing"])) > 160  # the requests without promo count as missing, never dropped
 

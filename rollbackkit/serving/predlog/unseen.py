@@ -146,13 +146,13 @@ def others_answer(groups: pd.DataFrame, slot: np.ndarray, w: np.ndarray) -> dict
         terms = pd.to_numeric(groups["psi"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         at = np.flatnonzero(np.isfinite(terms) & groups["u"].isna().to_numpy() & ~np.isnan(b))
         n = groups["n"].to_numpy(dtype="int64")
-        unseen = [[int(slot[k]), int(w[k]), int(n[k]), float(terms[k])] for k in at]
+        unseen = sorted([int(slot[k]), int(w[k]), int(n[k]), float(terms[k])] for k in at)
     if "u" not in groups:
         return {"others": [], "unseen": unseen}
     named = groups["u"].notna().to_numpy()
     found = pd.DataFrame(
         {"s": slot[named], "w": w[named], "u": groups["u"][named].astype(str), "n": groups["n"][named].astype("int64")}
     )
-    found = found.groupby(["s", "w", "u"], sort=False)["n"].sum().reset_index()
+    found = found.groupby(["s", "w", "u"], sort=True)["n"].sum().reset_index()
     rows = [[int(s), int(k), str(u), int(n)] for s, k, u, n in found.itertuples(index=False)]
     return {"others": rows, "unseen": unseen}
