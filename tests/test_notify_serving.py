@@ -100,6 +100,35 @@ def test_the_watchdog_tells_a_pause_after_three_errors_in_a_row_and_a_gate_failu
     environment.stop(wait=5)
 
 
+def test_a_rollback_superseded_by_a_traffic_move_tells_no_gate_failure(served: Path, monkeypatch) -> None:
+    """The watchdog's rollback found traffic moved since it judged: it judges again, and says nothing yet
+    (a gate-failed here would page for a failure whose auto-rollback follows on the next tick)."""
+    from rollbackkit.analysis.gateresult import GateReport, GateResult
+    from rollbackkit.errors import Superseded
+    from rollbackkit.serving.rollout import candidate
+
+    environment = ServingEnvironment(served, "churn", "prod")
+    told: list = []
+    environment.listeners.append(told.append)
+    environment.start()
+    environment.deploy("v1.1.0", canary=30, reason="try it")
+    watchdog, (_, slot) = environment.watchdog, candidate(environment.router.state)
+    told.clear()
+
+    def moved(**_: object) -> None:
+        raise Superseded("Traffic in prod moved after the gate evaluation.", "Evaluate again.")
+
+    monkeypatch.setattr(environment, "rollback", moved)
+    drift = GateResult("drift", "prediction_drift", "rollback", "fail", 0.9, {"max": 0.2})
+    report = GateReport("v1.1.0", 500, "rollback", [drift])
+    assert watchdog._act(environment.router.state, slot, report, None, None) is None
+    assert told == []
+    monkeypatch.undo()
+    assert watchdog._act(environment.router.state, slot, report, None, None) is not None  # the next tick acts
+    assert [(e.kind, e.action) for e in told] == [("rollback", "auto-rollback")]
+    environment.stop(wait=5)
+
+
 def test_an_edited_notify_config_never_closes_a_running_servers_notifier(served: Path, monkeypatch) -> None:
     """serve holds its notifier: the rollback runbook it starts, and every later event, go through it."""
     from rollbackkit.notify.message import Notice

@@ -153,7 +153,10 @@ class Watchdog:
         if report.decision != "error":
             self._error_streak = 0
         if report.decision == "rollback":  # gate-failed only when traffic stays (an auto-rollback says the gates)
-            result = self._roll_back(slot, report, rollout, state.generation)
+            try:
+                result = self._roll_back(slot, report, rollout, state.generation)
+            except Superseded:  # traffic moved after the evaluation: judge the new state next time, tell nothing
+                return None
             self.teller.tell(
                 slot, report.decision, public, None, rolled_back=result is not None, failed=failed_names(report)
             )
@@ -272,7 +275,11 @@ class Watchdog:
     def _roll_back(
         self, slot: Slot, report: GateReport, rollout: Rollout | None, generation: int
     ) -> dict[str, Any] | None:
-        """Roll back after a failed gate, or record the breach when there is nowhere to go."""
+        """Roll back after a failed gate, or record the breach when there is nowhere to go (None).
+
+        Raises:
+            Superseded: Traffic moved after the evaluation (an operator, another replica).
+        """
         env = self.environment
         last = env.last_report or {}
         try:
@@ -282,17 +289,14 @@ class Watchdog:
             self.teller.breach_without_target(slot, report, exc.message)
             return None
         breach = time.perf_counter()
-        try:
-            result = env.rollback(
-                reason=f"gate failed: {report.summary()}",  # the tag and the journal: the operator's own records
-                actor="watchdog",
-                automatic=True,
-                gates=report.summary(public=True),  # the event notifications forward: no slice's value
-                failed_gates=failed_names(report),  # metrics' reason label: names as data, never parsed back
-                unless_changed_since=generation,
-            )
-        except Superseded:  # an operator moved traffic after the evaluation: judge the new state next time
-            return None
+        result = env.rollback(  # Superseded when traffic moved after the evaluation (the caller tells nothing)
+            reason=f"gate failed: {report.summary()}",  # the tag and the journal: the operator's own records
+            actor="watchdog",
+            automatic=True,
+            gates=report.summary(public=True),  # the event notifications forward: no slice's value
+            failed_gates=failed_names(report),  # metrics' reason label: names as data, never parsed back
+            unless_changed_since=generation,
+        )
         if rollout is not None:
             last |= {"rollout": replace(rollout, state="rolled-back", paused=None).to_dict(), "paused": None}
         result["breach_to_shift_ms"] = round((time.perf_counter() - breach) * 1000, 3)

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from rollbackkit.analysis.drift_bins import category_text, is_missing
 from rollbackkit.errors import InvalidInput
-from rollbackkit.serving.postgres.encode import CATEGORIES_KEY, NAMES_KEY
+from rollbackkit.serving.postgres.encode import CATEGORIES_KEY, NAMES_KEY, typed_categories
 from rollbackkit.serving.predlog import binning as b
 
 VALUES_TABLE = "log_input_values"
@@ -130,8 +130,8 @@ def blob_column(blob: bytes, feature: str) -> pd.Series | None:
     at = names.index(feature)
     column = table.select([at]).to_pandas().iloc[:, 0]
     kind = json.loads(metadata.get(CATEGORIES_KEY, b"{}")).get(str(at))
-    if kind is not None and str(column.cat.categories.dtype) != kind:
-        column = column.cat.set_categories(column.cat.categories.astype(kind))
+    if kind is not None:
+        column = typed_categories(column, kind)
     return column.reset_index(drop=True)
 
 
