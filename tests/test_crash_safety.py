@@ -6,17 +6,17 @@ recover`` (or any next command) leaves a clean tree; and registering again succe
 
 Only the killed register is a process of its own (SIGKILL takes its process). The rest is one
 kernel's day, as a notebook has it: the ``Registry`` it opened before the crash recovers and
-registers again in the test's own process, and must see the repository as it now is. A kernel
-retries fast: the retry's clock is pinned to the killed register's second
-(``registration.created``), so after a kill at ``committed`` it builds the very bundle the
-untagged commit at HEAD already holds.
+registers again in the test's own process, and must see the repository as it now is. The retry's
+clock is pinned 5 s after the killed register's (``registration.created``): after a kill at
+``committed`` it builds the bundle the untagged commit at HEAD already holds (the same bundle id,
+another registration time), and tags that commit.
 """
 
 from __future__ import annotations
 
 import json
 import signal
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -70,7 +70,8 @@ def test_register_killed_after_each_step_leaves_no_half_version(
     dirty = [line[3:] for line in git(project, "status", "--porcelain", "--untracked-files=all").splitlines()]
     assert all(p.startswith("bundles/cancer/") or p == "dvc.yaml" for p in dirty), dirty
     killed_at = yaml.safe_load((project / "bundles/cancer/bundle.yaml").read_text())["registration"]["created"]
-    monkeypatch.setattr("rollbackkit.registry.builder.datetime", _clock_at(datetime.fromisoformat(killed_at)))
+    later = datetime.fromisoformat(killed_at) + timedelta(seconds=5)
+    monkeypatch.setattr("rollbackkit.registry.builder.datetime", _clock_at(later))
 
     recovered = run_cli("recover", cwd=project)
     assert recovered.returncode == 0, recovered.stderr
@@ -97,7 +98,7 @@ def test_register_killed_after_each_step_leaves_no_half_version(
 
 
 def _clock_at(moment: datetime) -> type[datetime]:
-    """A ``datetime`` whose ``now()`` is ``moment``: the same second as the killed register."""
+    """A ``datetime`` whose ``now()`` is ``moment``."""
 
     class Pinned(datetime):
         @classmethod

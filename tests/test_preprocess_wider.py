@@ -277,7 +277,7 @@ def test_inputs_declared_in_preprocess_keep_a_column_read_only_when_present(
 
 
 def test_ctrl_c_in_a_preprocess_stops_register_and_an_undecided_probe_is_said(
-    project: Path, wine: pd.DataFrame, tmp_path: Path
+    project: Path, wine: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = Registry(project)
     model = _ratio_model(RATIO, wine)
@@ -296,10 +296,103 @@ def test_ctrl_c_in_a_preprocess_stops_register_and_an_undecided_probe_is_said(
     assert info.raw_inputs is not None and info.raw_inputs.rule == "probed"  # tried in halves
     assert info.raw_inputs.kept == ("alcohol", "malic_acid", "color_intensity", "junk0")
 
-    code.write_text(COUNTS_COLUMNS)  # every column changes the ratio: halving never ends early
+    code.write_text(COUNTS_COLUMNS)  # every column changes the ratio: 40 runs cannot decide
+    monkeypatch.setattr("rollbackkit.registry.raw_inputs.MAX_PROBE_RUNS", 40)
     counting = _ratio_model(COUNTS_COLUMNS, wide)
     info = registry.register("wine", counting, wide, target="cultivar", version="v1.0.1", preprocess=code)
     assert info.raw_inputs is not None and info.raw_inputs.rule == "all"
-    assert "68 columns the model does not name (over 64)" in info.raw_inputs.reason
-    assert "declare INPUTS" in info.raw_inputs.reason
+    reason = info.raw_inputs.reason
+    assert reason.startswith("68 columns the model does not name, and 40 runs of preprocess() in preprocess.py")
+    assert "declare INPUTS" in reason and str(tmp_path) not in reason  # no path of this machine in bundle.yaml
     assert "raw inputs: alcohol" in run_cli("show", "wine@v1.0.1", cwd=project).stdout
+
+
+TOTAL = """\
+INPUTS = ["alcohol", "malic_acid", "color_intensity"]
+
+
+def preprocess(frame):
+    numbers = frame.select_dtypes("number")  # every numeric column the caller sends, junk included
+    return frame.assign(ratio=frame["alcohol"] / frame["malic_acid"], total=numbers.sum(axis=1))
+"""
+
+
+def test_inputs_that_leave_out_a_column_preprocess_reads_are_refused_naming_the_features(
+    project: Path, wine: pd.DataFrame, tmp_path: Path
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    table = _junk(wine, 2)
+    model = _fitted(TOTAL, table, "cultivar", ["ratio", "total"], LogisticRegression(max_iter=2000))
+    code = tmp_path / "features.py"
+    code.write_text(TOTAL)
+    registry = Registry(project)
+    with pytest.raises(InvalidInput, match=r"INPUTS in preprocess.py leaves out columns .*feature\(s\) total") as no:
+        registry.register("wine", model, table, target="cultivar", version="v1.0.0", preprocess=code)
+    assert "left out: promo, junk0, junk1" in str(no.value) and "in INPUTS" in no.value.hint
+    code.write_text(TOTAL.split("\n", 1)[1])  # the same columns through features=
+    with pytest.raises(InvalidInput, match="--features leaves out"):
+        registry.register(
+            "wine",
+            model,
+            table,
+            target="cultivar",
+            version="v1.0.0",
+            preprocess=code,
+            features=["alcohol", "malic_acid", "color_intensity"],
+        )
+    assert registry.versions("wine") == []
+    code.write_text(TOTAL.replace('"color_intensity"]', '"color_intensity", "junk0", "junk1"]'))
+    info = registry.register("wine", model, table, target="cultivar", version="v1.0.0", preprocess=code)
+    assert info.raw_inputs is not None and info.raw_inputs.rule == "declared"
+
+
+def test_columns_read_only_past_the_probed_rows_are_kept_and_named(
+    project: Path, wine: pd.DataFrame, tmp_path: Path
+) -> None:
+    table = _junk(pd.concat([wine] * 3, ignore_index=True), 5)
+    table = table.assign(backup=table["alcohol"] + 0.01)
+    table.loc[400:, "alcohol"] = np.nan  # gaps only late in the table (the probe tries the first 256 rows)
+    code = tmp_path / "features.py"
+    code.write_text(BACKUP)
+    info = Registry(project).register(
+        "wine", _ratio_model(BACKUP, table), table, target="cultivar", version="v1.0.0", preprocess=code
+    )
+    raw = info.raw_inputs
+    assert raw is not None and raw.rule == "probed", raw
+    assert raw.kept == ("alcohol", "malic_acid", "color_intensity", "backup")
+    assert raw.reason.startswith("backup kept: without it the features differ past the first 256 rows")
+
+
+def test_a_wide_table_whose_preprocess_reads_spread_out_columns_keeps_just_those(
+    project: Path, wine: pd.DataFrame, tmp_path: Path
+) -> None:
+    read = [f"junk{i}" for i in range(0, 80, 10)]
+    code_text = (
+        f"def preprocess(frame):\n    ratio = frame['alcohol'] / frame['malic_acid']\n"
+        f"    return frame.assign(ratio=ratio + 0 * frame[{read!r}].sum(axis=1))\n"
+    )
+    code = tmp_path / "features.py"
+    code.write_text(code_text)
+    wide = _junk(wine, 80)  # with promo, alcohol and malic_acid: 83 columns the model does not name
+    info = Registry(project).register(
+        "wine", _ratio_model(code_text, wide), wide, target="cultivar", version="v1.0.0", preprocess=code
+    )
+    assert info.raw_inputs is not None and info.raw_inputs.rule == "probed", info.raw_inputs
+    assert info.raw_inputs.kept == ("alcohol", "malic_acid", "color_intensity", *read)
+
+
+def test_a_model_without_preprocess_or_names_is_told_no_inputs_hint(
+    project: Path, wine: pd.DataFrame, tmp_path: Path
+) -> None:
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    columns = ["alcohol", "malic_acid", "color_intensity"]
+    sio.dump(LogisticRegression(max_iter=2000).fit(wine[columns].to_numpy(), wine["cultivar"]), tmp_path / "m.skops")
+    wine[[*columns, "cultivar"]].to_parquet(tmp_path / "train.parquet")
+    args = ("--model", str(tmp_path / "m.skops"), "--train-data", str(tmp_path / "train.parquet"))
+    done = run_cli("register", "plain", *args, "--target", "cultivar", "--version", "v1.0.0", cwd=project)
+    assert done.returncode == 0, done.stderr
+    line = "raw inputs: alcohol, malic_acid, color_intensity (all; the model recorded no feature names)\n"
+    assert line in done.stdout and line in run_cli("show", "plain@v1.0.0", cwd=project).stdout

@@ -94,6 +94,13 @@ class RawInputs:
         notes = [self.rule, *([f"left out: {left}"] if left else []), *([self.reason] if self.reason else [])]
         return f"{shown} ({'; '.join(notes)})"
 
+    def warning(self) -> str | None:
+        """:meth:`line` when every column was kept for a ``reason`` (register and ``show`` print it yellow), else None.
+
+        The reason carries its own hint (a preprocess's ``INPUTS``); a model without one gets none.
+        """
+        return self.line() if self.rule == "all" and self.reason else None
+
 
 class Registration(BaseModel):
     """Who registered which version when; not part of the bundle id."""

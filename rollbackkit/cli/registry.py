@@ -123,15 +123,10 @@ def register(
 
 
 def _raw_inputs(console: Any, raw: RawInputs) -> None:
-    """``raw inputs: ...``, the columns a caller sends: yellow, with the hint, when all were kept for a reason."""
-    from rich.markup import escape
+    """``raw inputs: ...``, the columns a caller sends (:func:`rollbackkit.screens.show.raw_inputs_line`)."""
+    from rollbackkit.screens.show import raw_inputs_line
 
-    from rollbackkit.registry.raw_inputs import HINT
-
-    warn = raw.rule == "all" and bool(raw.reason)
-    hint = f"; {HINT}" if warn and HINT not in raw.reason else ""
-    label = "[yellow]raw inputs:[/]" if warn else "raw inputs:"
-    console.print(f"{label} {escape(raw.line() + hint)}", highlight=False, soft_wrap=True)
+    raw_inputs_line(console, raw)
 
 
 @commands.command("list")

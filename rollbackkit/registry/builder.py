@@ -41,6 +41,7 @@ from rollbackkit.registry.answers import (
 from rollbackkit.registry.default_gates import BASE_GATES, MIN_SAMPLES, default_gates
 from rollbackkit.registry.raw_inputs import (
     apply_preprocess,
+    check_chosen,
     declared_inputs,
     input_columns,
     inputs_of,
@@ -107,9 +108,13 @@ def build_bundle(
     chosen = input_columns(train, target, features, None if preprocess is not None else scorer, declared)
     inputs = inputs_of(train, target, list(chosen.kept) if chosen else None)
     train_features = to_model(inputs, "training data") if to_model else inputs
-    if chosen is None and to_model is not None:  # the raw columns a caller sends: those prep needs
-        chosen = needed_columns(prep, inputs, train_features, scorer, code)
-        inputs = inputs[list(chosen.kept)]
+    if to_model is not None:  # the raw columns a caller sends: those prep needs (the stored reason names no path)
+        every, named = inputs_of(train, target, None), f"preprocess() in {origin or 'preprocess.py'}"
+        if chosen is not None:
+            check_chosen(prep, every, chosen, train_features, scorer, code)
+        else:
+            chosen = needed_columns(prep, inputs, train_features, scorer, named)
+            inputs = inputs[list(chosen.kept)]
     columns = list(chosen.kept) if chosen else None  # None: every column but the target
     raw_inputs = chosen or RawInputs(tuple(map(str, inputs.columns)), reason="the model recorded no feature names")
     _check_model_inputs(scorer, train_features, model, "the data" if to_model is None else code)

@@ -4,19 +4,22 @@ The one home of the rule (README's "Python API" states it for users; docstrings 
 The data may be wider than the model. The raw inputs are, first that applies:
 
 1. ``declared``: ``INPUTS = ["age", ...]`` in ``preprocess.py`` (strings, each once, all in the data);
-2. ``given``: ``features=[...]`` (``--features``); both given, they must name the same columns;
+2. ``given``: ``features=[...]`` (``--features``); both given, they must name the same columns. With a
+   preprocess, it must give the model the same features from every column as from these (:func:`check_chosen`);
 3. ``model``: without a preprocess, the feature names the model recorded, when the data has them all;
 4. ``probed``: with a preprocess, every column but the target less those the model does not name
    and the preprocess does not need: it must give the model the very same features without them,
-   tried together on every row, else one by one on the first :data:`PROBE_ROWS` rows (compared with
-   its output on those same rows) and confirmed on every row. A column read for a derived
-   feature stays. The probe sees only the training rows: a column the code reads only when it is
-   present (``if "backup" in frame``) or only for rows the training data lacks is let go; declare
-   ``INPUTS`` for such code (it is the fast path too);
+   tried together on every row, else on the first :data:`PROBE_ROWS` rows (compared with its output
+   on those same rows): in halves while that pays, then one at a time, for at most
+   :data:`MAX_PROBE_RUNS` runs; and confirmed on every row. When that confirmation fails, every row
+   decides which of those columns may go (the others are kept, and ``reason`` names them). A column
+   read for a derived feature stays. The probe sees only the training rows: a column the code reads
+   only when it is present (``if "backup" in frame``) or only for rows the training data lacks is
+   let go; declare ``INPUTS`` for such code (it is the fast path too);
 5. ``all``: every column but the target, when nothing above decides. With a preprocess that is
-   when the probe cannot: more than :data:`MAX_PROBED_COLUMNS` candidate columns, a preprocess
-   that gives other features on a second run on the same rows, or a confirmation on every row
-   that fails; the :class:`~rollbackkit.bundle.manifest.RawInputs` result says why.
+   when the probe cannot: :data:`MAX_PROBE_RUNS` runs that do not decide, a preprocess that fails
+   or gives other features on a second run on the same rows, or no column that may go on every row;
+   the :class:`~rollbackkit.bundle.manifest.RawInputs` result says why.
 
 The result is recorded in the manifest (``registration.raw_inputs``) and shown by ``show``.
 """
@@ -36,9 +39,10 @@ from rollbackkit.errors import InvalidInput
 
 PROBE_ROWS = 256
 """Rows the columns are tried on one by one (the result is confirmed on every row)."""
-MAX_PROBED_COLUMNS = 64
-"""Up to this many candidate columns (the model does not name them) are tried one by one; beyond, in halves,
-and the probe gives up after as many runs of the preprocess."""
+MAX_PROBE_RUNS = 256
+"""Runs of the preprocess on the first :data:`PROBE_ROWS` rows before the probe gives up (rule 5)."""
+MAX_WHOLE_RUNS = 16
+"""Runs on every row to find the columns read only past the first :data:`PROBE_ROWS` rows (they are kept)."""
 HINT = "declare INPUTS = [...] in preprocess.py or pass features="
 
 
@@ -133,6 +137,31 @@ def apply_preprocess(prep: Preprocess, frame: pd.DataFrame, what: str, code: str
     return result
 
 
+def check_chosen(
+    prep: Preprocess, every: pd.DataFrame, chosen: RawInputs, features: pd.DataFrame, scorer: Scorer, code: str
+) -> None:
+    """Rules 1-2 checked: ``prep`` gives the model ``features`` (from ``chosen.kept``) from ``every`` column too.
+
+    A preprocess that gives other features on a second run of the same rows cannot be checked (let be).
+
+    Raises:
+        InvalidInput: ``INPUTS`` (or ``features=``) leaves out a column the preprocess reads.
+    """
+    kept = list(chosen.kept)
+    if len(kept) == every.shape[1] or _steady(prep, every.iloc[:PROBE_ROWS][kept], scorer, code) is None:
+        return
+    got = _features(prep, every, scorer, code)
+    if got is None or got.equals(features):
+        return
+    what = ("INPUTS in preprocess.py", "INPUTS") if chosen.rule == "declared" else ("--features", "--features")
+    left = [str(c) for c in every.columns if c not in set(kept)]
+    raise InvalidInput(
+        f"{what[0]} leaves out columns {code} reads: the model's feature(s) {_listed(_differing(got, features))} "
+        f"differ when it gets every column (left out: {_listed(left)}).",
+        f"List every column preprocess() reads in {what[1]}.",
+    )
+
+
 def needed_columns(
     prep: Preprocess, inputs: pd.DataFrame, features: pd.DataFrame, scorer: Scorer, code: str = "preprocess()"
 ) -> RawInputs:
@@ -148,7 +177,7 @@ def needed_columns(
     every = tuple(str(c) for c in inputs.columns)
     names = scorer.input_names_as(list(every))
     if names is None:
-        return RawInputs(every, reason="the model recorded no feature names")
+        return RawInputs(every, reason=f"the model recorded no feature names; {HINT}")
     candidates = [c for c in every if c not in set(names)]
     if not candidates:
         return RawInputs(every, rule="probed")
@@ -156,57 +185,93 @@ def needed_columns(
     if _same(prep, inputs[named], features, scorer, code):
         return RawInputs(tuple(named), tuple(candidates), "probed")
     sample = inputs.iloc[:PROBE_ROWS]
-    want = _features(prep, sample, scorer, code)
-    if want is None or not _same(prep, sample, want, scorer, code):
-        why = "fails on" if want is None else "gives other features on a second run on"
-        return RawInputs(every, reason=f"{code} {why} the first {len(sample)} rows; {HINT}")
+    want = _steady(prep, sample, scorer, code)
+    if want is None:
+        return RawInputs(every, reason=f"{code} fails or varies on the first {len(sample)} rows; {HINT}")
 
     def same_without(columns: list[str]) -> bool:
         return _same(prep, sample[[c for c in every if c not in set(columns)]], want, scorer, code)
 
-    if len(candidates) <= MAX_PROBED_COLUMNS:
-        gone: list[str] | None = _one_by_one(candidates, same_without)
-    else:
-        gone = _in_halves(candidates, same_without, MAX_PROBED_COLUMNS)
-    if gone is None:
+    gone, undecided = _search(candidates, same_without, MAX_PROBE_RUNS)
+    if undecided:
         return RawInputs(
             every,
-            reason=f"{len(candidates)} columns the model does not name (over {MAX_PROBED_COLUMNS}), and "
-            f"{MAX_PROBED_COLUMNS} runs on halves of them did not decide; {HINT}",
+            reason=f"{len(candidates)} columns the model does not name, and {MAX_PROBE_RUNS} runs of "
+            f"{code} on them did not decide; {HINT}",
         )
-    kept = [c for c in every if c not in set(gone)]
-    dropped = tuple(c for c in every if c in set(gone))
-    if not _same(prep, inputs[kept], features, scorer, code):
+    if _same(prep, inputs[[c for c in every if c not in set(gone)]], features, scorer, code):
         return RawInputs(
-            every, reason=f"without {', '.join(dropped[:5])} the features differ on the whole training data; {HINT}"
+            tuple(c for c in every if c not in set(gone)), tuple(c for c in every if c in set(gone)), "probed"
         )
-    return RawInputs(tuple(kept), dropped, "probed")
+
+    def same_on_all_rows(columns: list[str]) -> bool:
+        return _same(prep, inputs[[c for c in every if c not in set(columns)]], features, scorer, code)
+
+    # Read only beyond the sample: the whole data decides which of the columns gone may go (the rest stay).
+    gone_too, _ = _search(gone, same_on_all_rows, MAX_WHOLE_RUNS, first_whole=False)
+    back = [c for c in gone if c not in set(gone_too)]
+    if not gone_too:
+        return RawInputs(
+            every, reason=f"without any of {_listed(back)} the features differ on the whole training data; {HINT}"
+        )
+    return RawInputs(
+        tuple(c for c in every if c not in set(gone_too)),
+        tuple(c for c in every if c in set(gone_too)),
+        "probed",
+        f"{_listed(back)} kept: without it the features differ past the first {len(sample)} rows",
+    )
 
 
-def _one_by_one(candidates: list[str], same_without: Callable[[list[str]], bool]) -> list[str]:
-    """The candidates that can go, tried one at a time (each on top of those already gone)."""
+def _search(
+    candidates: list[str], same_without: Callable[[list[str]], bool], runs: int, first_whole: bool = True
+) -> tuple[list[str], list[str]]:
+    """The candidates that can go, and those ``runs`` runs left undecided (kept).
+
+    Groups are halved when they cannot go whole, for half as many runs as there are candidates (halving
+    pays when few are read); the columns left are then tried one at a time, each on top of those gone.
+    ``first_whole=False``: the caller knows that all of them cannot go together.
+    """
     gone: list[str] = []
-    for column in candidates:
-        if same_without([*gone, column]):
-            gone.append(column)
-    return gone
-
-
-def _in_halves(candidates: list[str], same_without: Callable[[list[str]], bool], runs: int) -> list[str] | None:
-    """The candidates that can go, tried in groups split in halves when a group cannot go whole
-    (None: more than ``runs`` runs)."""
-    gone: list[str] = []
-    groups, left = [candidates], runs
-    while groups:
+    groups = [candidates] if first_whole else _halves(candidates)
+    left, halving = runs, len(candidates) // 2
+    while groups and halving > 0 and left > 0:
         group = groups.pop()
-        if left == 0:
-            return None
-        left -= 1
+        halving, left = halving - 1, left - 1
         if same_without([*gone, *group]):
             gone.extend(group)
         elif len(group) > 1:
-            groups += [group[len(group) // 2 :], group[: len(group) // 2]]
-    return gone
+            groups += _halves(group)
+    rest = [c for group in reversed(groups) for c in group]
+    for i, column in enumerate(rest):
+        if left == 0:
+            return gone, rest[i:]
+        left -= 1
+        if same_without([*gone, column]):
+            gone.append(column)
+    return gone, []
+
+
+def _halves(group: list[str]) -> list[list[str]]:
+    """``group`` in two halves, the first last (it is popped first)."""
+    return [group[len(group) // 2 :], group[: len(group) // 2]] if len(group) > 1 else [group]
+
+
+def _listed(columns: list[str], most: int = 5) -> str:
+    """``a, b, c and 3 more``."""
+    return ", ".join(columns[:most]) + (f" and {len(columns) - most} more" if len(columns) > most else "")
+
+
+def _differing(got: pd.DataFrame, want: pd.DataFrame) -> list[str]:
+    """The model features (columns of ``want``) whose values ``got`` does not repeat."""
+    return [str(c) for c in want.columns if c not in got.columns or not got[c].equals(want[c])] or list(
+        map(str, want.columns)
+    )
+
+
+def _steady(prep: Preprocess, frame: pd.DataFrame, scorer: Scorer, code: str) -> pd.DataFrame | None:
+    """What the model gets from ``prep(frame)`` when a second run gives the same (None: it fails or varies)."""
+    want = _features(prep, frame, scorer, code)
+    return want if want is not None and _same(prep, frame, want, scorer, code) else None
 
 
 def _features(prep: Preprocess, frame: pd.DataFrame, scorer: Scorer, code: str) -> pd.DataFrame | None:

@@ -23,9 +23,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rollbackkit.bundle.manifest import Manifest
+from rollbackkit.bundle.manifest import MANIFEST_FILE, Manifest
 from rollbackkit.bundle.version import VersionInfo
-from rollbackkit.errors import DirtyWorkspace, InvalidInput, VersionExists
+from rollbackkit.errors import DirtyWorkspace, InvalidInput, RollbackkitError, VersionExists
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.project import ProjectPaths
 from rollbackkit.refs import Reference, Version, validate_name
@@ -218,7 +218,9 @@ def _commit_bundle(repo: Repository, scratch: Path, manifest: Manifest, message:
     declare_artifact(repo.root / "dvc.yaml", name, f"{rel}/{manifest.components['model'].path}", manifest)
     checkpoint("dvc_yaml")
     subject = f"rollbackkit: register {name} {version}"
-    commit = _interrupted_commit(repo, [rel, "dvc.yaml"], subject) or repo.git.commit_paths([rel, "dvc.yaml"], subject)
+    commit = _interrupted_commit(repo, [rel, "dvc.yaml"], subject, manifest) or repo.git.commit_paths(
+        [rel, "dvc.yaml"], subject
+    )
     checkpoint("committed")
     tag = version_tag(name, version)
     repo.git.create_tag(tag, commit, registration_message(name, version, manifest.bundle_id, commit, message, source))
@@ -228,19 +230,24 @@ def _commit_bundle(repo: Repository, scratch: Path, manifest: Manifest, message:
     return dataclasses.replace(info, raw_inputs=manifest.registration.raw_inputs)
 
 
-def _interrupted_commit(repo: Repository, paths: list[str], subject: str) -> str | None:
-    """HEAD when it is the untagged commit of an interrupted register of this very version and holds ``paths``
-    exactly as they are now, else None.
+def _interrupted_commit(repo: Repository, paths: list[str], subject: str, manifest: Manifest) -> str | None:
+    """HEAD when it is the untagged commit of an interrupted register of this very bundle, else None.
 
-    A register killed after its commit leaves that commit untagged at HEAD, and recover keeps it: a retry
-    within the same second (``registration.created`` has seconds) builds the very same bundle, so git would
-    find nothing to commit. The retry tags that commit instead of making an empty one.
+    A register killed after its commit leaves that commit untagged at HEAD, and recover keeps it. A retry
+    builds the same bundle: the same bundle id (the registration block, with its time, is not part of it).
+    The retry then puts ``paths`` back as that commit has them and tags it, instead of a second commit.
     """
     head = repo.git.head()
     if head is None or repo.git.run("log", "-1", "--format=%s", head).decode().strip() != subject:
         return None
-    repo.git.run("add", "-A", "--", *paths)
-    return head if repo.git.succeeds("diff", "--cached", "--quiet", head, "--", *paths) else None
+    try:
+        theirs = Manifest.from_yaml(repo.git.run("show", f"{head}:{paths[0]}/{MANIFEST_FILE}"))
+    except RollbackkitError:
+        return None
+    if (theirs.bundle_id, theirs.version) != (manifest.bundle_id, manifest.version):
+        return None
+    repo.git.run("checkout", head, "--", *paths)
+    return head
 
 
 def _trust_record(manifest: Manifest) -> dict[str, Any]:

@@ -36,9 +36,14 @@ def _raw_inputs(console: Any, data: dict[str, Any]) -> None:
     """The raw columns a caller sends and how register chose them (nothing for a version registered before)."""
     raw = data.get("raw_inputs")
     if raw:
-        choice = RawInputs(tuple(raw["kept"]), tuple(raw["dropped"]), raw["rule"], raw["reason"])
-        colour = "yellow" if choice.rule == "all" and choice.reason else "default"
-        console.print(f"[{colour}]raw inputs:[/] {escape(choice.line())}", highlight=False, soft_wrap=True)
+        raw_inputs_line(console, RawInputs(tuple(raw["kept"]), tuple(raw["dropped"]), raw["rule"], raw["reason"]))
+
+
+def raw_inputs_line(console: Any, raw: RawInputs) -> None:
+    """``raw inputs: ...`` (register and ``show``): yellow when :meth:`RawInputs.warning` has something to say."""
+    warning = raw.warning()
+    label = "[yellow]raw inputs:[/]" if warning else "raw inputs:"
+    console.print(f"{label} {escape(warning or raw.line())}", highlight=False, soft_wrap=True)
 
 
 def _origin(console: Any, data: dict[str, Any]) -> None:
