@@ -159,7 +159,7 @@ def test_noise_windows_stay_under_the_gate_line_and_low_n_cells_are_marked() -> 
     assert np.median(series.values[0, 20:]) < 0.05  # no drift: far under a 0.25 gate on the gate's bins
     merged = series.by_rows(24)
     assert len(merged.windows) == 24 or (merged.n.sum(axis=0) >= series.min_rows).all()
-    assert (merged.n.sum(axis=0) >= series.min_rows).all() and "rows each" in merged.notes[-1]
+    assert (merged.n.sum(axis=0) >= series.min_rows).all() and "; none under 100)" in merged.notes[-1]
     assert int(merged.counts.sum()) == int(counts.sum()) and merged.windows[-1][1] == windows[-1][1]
 
 
@@ -325,7 +325,7 @@ def test_panel_draws_line_heatmap_and_the_clicked_cell_under_the_point_cap(logge
 
     auto = DriftOverTimePanel(logged, "churn", "prod")  # default windows: each with enough rows
     assert auto.series is not None and (auto.series.n.sum(axis=0) >= auto.series.min_rows).all()
-    assert "rows each" in auto.notes.value and auto.heatmap.data[0].zmin == 0 and auto.line.layout.uirevision
+    assert " each; " in auto.notes.value and auto.heatmap.data[0].zmin == 0 and auto.line.layout.uirevision
     panel = DriftOverTimePanel(logged, "churn", "prod", windows=300, by="version")
     assert panel.series is not None and "rollbackkit-error" not in panel.message.value
     assert set(panel.series.slices) == {"v1.0.0", "v1.1.0"}

@@ -11,6 +11,7 @@ preflight's adaptation applied and shown).
 from __future__ import annotations
 
 import re
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +291,11 @@ def test_the_rollback_runbook_previews_after_the_shift_and_records_it(
     assert recorded["done"] and (recorded["from_version"], recorded["to_version"]) == ("v1.1.0", "v1.0.0")
     assert recorded["n"] == expected.n and recorded["flip_share"] == pytest.approx(expected.flip_share)
     assert recorded["verdict"] == "adaptable" and len(recorded["adaptation"]["drop"]) == 5
+    before = unescape(summary_html(expected))
+    assert not expected.serves and f"adaptable on v1.1.0's latest {expected.n:,} rows" in before
+    after = unescape(summary_html(preview_rollback(repo, "churn", "prod", to_version="v1.0.0")))  # serves again
+    assert recorded["serves"] and "Preflight of v1.0.0: " in after and "fail" not in after
+    assert "not needed: v1.0.0 serves live traffic (the rollback is done; on v1.1.0's latest" in after, after
     cells = nbformat.read(str(result.notebook), as_version=4).cells
     order = [i for i, c in enumerate(cells) if "rk.rollback(" in c.source or "preview_rollback" in c.source]
     assert "rk.rollback(" in cells[order[0]].source, "the shift runs first"

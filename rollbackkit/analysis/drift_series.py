@@ -299,9 +299,18 @@ class DriftSeries(HasCard):
         ids = np.minimum(before * target // max(total, 1), target - 1)
         cuts = [0, *(np.flatnonzero(np.diff(ids)) + 1).tolist(), len(totals)]
         groups = [range(a, b) for a, b in itertools.pairwise(cuts)]
-        wanted = f"at least {self.min_rows}{' per slice' if len(self.slices) > 1 else ''} wanted"
-        note = f"{len(groups)} windows of about {total // len(groups):,} rows each ({wanted})"
-        return self.regroup(groups, note)
+        return self.regroup(groups, self._rows_note(groups))
+
+    def _rows_note(self, groups: list[range]) -> str:
+        """``24 windows of 51-92 rows (about 70 each; 7 under 70 drawn hollow)``: true of every window."""
+        sizes = [int(self.n[:, list(g)].sum()) for g in groups]
+        one = len(self.slices) == 1
+        low = sum(size < self.min_rows for size in sizes) if one else 0
+        hollow = f"{low} under {self.min_rows} drawn hollow" if low else f"none under {self.min_rows}"
+        if not one:
+            hollow = f"a slice's cells under {self.min_rows} rows drawn hollow"
+        spread = f"{min(sizes):,}-{max(sizes):,}" if min(sizes) != max(sizes) else f"{sizes[0]:,}"
+        return f"{len(groups)} windows of {spread} rows (about {sum(sizes) // len(groups):,} each; {hollow})"
 
     def shares(self, slice_: int, window: int) -> tuple[np.ndarray, np.ndarray]:
         """Slice ``slice_``'s reference and one cell's bin shares (zeros when the cell is empty)."""

@@ -26,12 +26,18 @@ class VersionInfo(HasCard):
     message: str = ""
     recorded_commit: str = field(default="", repr=False)  # the commit the tag message names
     raw_inputs: RawInputs | None = field(default=None, repr=False)  # set on what register returns
+    notes: tuple[str, ...] = field(default=(), repr=False)
+    """What register wants the user to know (e.g. a categorical input its default gates do not slice); only on
+    what register returns."""
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready dict (``raw_inputs`` only when set: register's result)."""
-        data: dict[str, object] = {k: v for k, v in asdict(self).items() if k not in ("recorded_commit", "raw_inputs")}
+        """JSON-ready dict (``raw_inputs`` and ``notes`` only when set: register's result)."""
+        skip = ("recorded_commit", "raw_inputs", "notes")
+        data: dict[str, object] = {k: v for k, v in asdict(self).items() if k not in skip}
         if self.raw_inputs is not None:
             data["raw_inputs"] = self.raw_inputs.to_dict()
+        if self.notes:
+            data["notes"] = list(self.notes)
         return data
 
     def card(self) -> Card:

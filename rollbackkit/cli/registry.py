@@ -120,6 +120,8 @@ def register(
         console.print(f"[green]Registered[/] {info.tag}  {info.bundle_id[:19]}  commit {info.commit[:10]}")
         if info.raw_inputs is not None:
             _raw_inputs(console, info.raw_inputs)
+        for note in info.notes:  # e.g. a categorical input the default gates do not slice
+            console.print("[yellow]note:[/]", note.replace("[", "\\["), highlight=False, soft_wrap=True)
 
 
 def _raw_inputs(console: Any, raw: RawInputs) -> None:

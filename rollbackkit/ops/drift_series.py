@@ -53,6 +53,10 @@ AUTO_WINDOWS = 24
 
 FINE_WINDOWS = 240
 """Equal windows the log counts when ``windows`` is None, before they are merged by row count."""
+MAX_WINDOWS = 1000
+"""The most windows :func:`drift_over_time` asks the log for (the server's bound on ``/admin/binned``)."""
+MAX_BINS = 200
+"""The most equal-width cuts a numeric column's bins add (the log takes at most 257 edges)."""
 
 
 def drift_over_time(
@@ -100,11 +104,15 @@ def drift_over_time(
         A :class:`~rollbackkit.analysis.drift_series.DriftSeries`.
 
     Raises:
-        InvalidInput: Unknown column or metric (the hint names the known ones), no reference
+        InvalidInput: ``windows`` or ``bins`` not a whole number in range (1-1,000, 1-200), unknown
+            column or metric (the hint names the known ones), no reference
             profile for the column, no prediction log, or nothing logged in the range.
         VersionNotFound: ``name`` is unknown in ``env``, or nothing serves it there.
         ServerError: The server refused or did not answer.
     """
+    if windows is not None:
+        _whole("windows", windows, MAX_WINDOWS, "Pass equal time windows, or none for about 24 of equal row counts.")
+    _whole("bins", bins, MAX_BINS, f"Pass the equal-width cuts added to the gate's deciles (default {INNER_BINS}).")
     registry = Repository(repo)
     name, env = validate_name(name), validate_name(env, "environment name")
     require_known(registry, name, env)
@@ -156,6 +164,12 @@ def drift_over_time(
 
     series = counted(found, [])
     return series if windows is not None else series.by_rows(AUTO_WINDOWS)
+
+
+def _whole(what: str, value: object, most: int, hint: str) -> None:
+    """Refuse ``value`` unless it is a whole number from 1 to ``most`` (one line naming the parameter)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 1 <= value <= most:
+        raise InvalidInput(f"{what} must be a whole number from 1 to {most:,}, not {value!r}.", hint)
 
 
 def _target(bundle: BundleDescription, column: str | None) -> tuple[str, str, bool, pd.Series]:

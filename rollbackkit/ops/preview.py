@@ -187,6 +187,7 @@ def preview_rollback(
         done=done,
         note=" ".join(n for n in notes if n) or None,
         loaded=goal.loaded,
+        serves=state.version == target,  # a rollback to the live version skips its preflight
     )
 
 

@@ -41,6 +41,8 @@ class RollbackPreview(HasCard):
             cancelled shadow's version when nothing else leaves).
         loaded: Whether the target's bundle was loaded in this process (False when a warm slot
             scored every row and the preflight read its schema only).
+        serves: Whether the target is the live version (a canary's rollback keeps it, or the rollback
+            is done): a rollback to it skips the preflight, so :attr:`preflight` is shown as not needed.
     """
 
     name: str
@@ -58,6 +60,7 @@ class RollbackPreview(HasCard):
     done: bool = False
     note: str | None = None
     loaded: bool = True
+    serves: bool = False
 
     def card(self) -> Card:
         """The flip share, the versions losing traffic, the slices and the most frequent flips."""
@@ -133,6 +136,18 @@ class RollbackPreview(HasCard):
             return None
         return group.lacking().strip() or group.refused
 
+    def preflight_said(self) -> str:
+        """What the preflight checked and what it says: ``incompatible`` on ``v1.1.0``'s rows, or, when the
+        target already serves, ``not needed: v1.0.0 serves live traffic (...)``."""
+        groups = self._main.groups if self._main else []
+        rows = f"{self.from_version}'s latest {groups[0].rows if groups else self.n:,} rows"
+        if len(groups) > 1:  # the largest column set's rows: those the preflight checks
+            rows = f"{self.from_version}'s largest column set ({groups[0].rows:,} rows{groups[0].lacking()})"
+        if not self.serves:
+            return f"{self.verdict} on {rows}"
+        why = "the rollback is done" if self.done else "a rollback only stops the canary"
+        return f"not needed: {self.to_version} serves live traffic ({why}; on {rows} it would read {self.verdict})"
+
     def flip_said(self) -> str:
         """``85.5% flip of 62 scoreable rows; 238 of 300 (79%) would be refused: without visits``."""
         share = "n/a" if self.flip_share is None else f"{100 * self.flip_share:.3g}%"
@@ -175,5 +190,6 @@ class RollbackPreview(HasCard):
             "done": self.done,
             "note": self.note,
             "loaded": self.loaded,
+            "serves": self.serves,
             "from_versions": self.from_versions,
         }

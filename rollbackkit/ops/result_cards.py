@@ -51,7 +51,7 @@ def preview_card(p: Any) -> Card:
         (s.slice, f"{s.n:,}", _percent(s.flip_share), number(s.mean), number(s.p5), number(s.p95)) for s in p.slices
     ]
     flips = [(f"{t.before} -> {t.after}", f"{t.rows:,}") for t in p.changes]
-    verdict = p.preflight.verdict if p.preflight is not None else None
+    verdict = p.preflight.verdict if p.preflight is not None and not p.serves else None
     sets = [(part.version, said) for part in p.parts if len(part.groups) > 1 for said, _ in group_lines(part.groups)]
     return Card(
         f"Rollback preview: {p.name} in {p.env} -> {p.to_version}",
@@ -59,6 +59,7 @@ def preview_card(p: Any) -> Card:
         fields=[
             ("from", p.from_version),
             ("flip share", p.flip_said()),
+            ("preflight", p.preflight_said() if p.preflight is not None else None),
             ("rows scored", f"{p.n:,}"),
             ("score deltas of", p.score),
             ("threshold", p.threshold),

@@ -75,6 +75,7 @@ def build_bundle(
     features: list[str] | None = None,
     unsafe: bool = False,
     flavor: str | None = None,
+    notes: list[str] | None = None,
 ) -> Manifest:
     """Write every component of a bundle into ``out`` and return its manifest (with id).
 
@@ -146,7 +147,7 @@ def build_bundle(
     components["schema"] = _component(out / "schema.json", "git")
     components["serving"] = _write_config(out / "serving.yaml", serving_yaml)
     if gates_yaml is None:  # the defaults, fitted to this version's inputs and output
-        gates_yaml = _config_text(default_gates(schema, inputs, ref_inputs), DEFAULT_GATES, "--gates")
+        gates_yaml = _config_text(default_gates(schema, inputs, ref_inputs, notes), DEFAULT_GATES, "--gates")
     components["gates"] = _write_config(out / "gates.yaml", gates_yaml, schema)
 
     parts = [with_prefix(ref_inputs, "input"), with_prefix(ref_outputs, "output")]

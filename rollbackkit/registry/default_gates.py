@@ -54,7 +54,9 @@ BASE_GATES: list[dict[str, Any]] = [
 ]
 
 
-def default_gates(schema: Schema, train_frame: pd.DataFrame, reference: pd.DataFrame | None = None) -> dict[str, Any]:
+def default_gates(
+    schema: Schema, train_frame: pd.DataFrame, reference: pd.DataFrame | None = None, notes: list[str] | None = None
+) -> dict[str, Any]:
     """The ``gates.yaml`` content of a version registered without ``--gates``.
 
     Args:
@@ -64,6 +66,8 @@ def default_gates(schema: Schema, train_frame: pd.DataFrame, reference: pd.DataF
             :data:`MAX_SLICED_COLUMNS` such columns whose reference segments can be judged).
         reference: The rows the gates compare with (the bundle's reference inputs;
             default ``train_frame``): they set each slice gate's bound.
+        notes: When given, gets one line per sliceable column left without a slice gate, saying why
+            (:func:`no_slice_note`): register returns them so the user knows.
     """
     reference = train_frame if reference is None else reference
     gates = [dict(g) for g in BASE_GATES]
@@ -84,6 +88,8 @@ def default_gates(schema: Schema, train_frame: pd.DataFrame, reference: pd.DataF
                     "severity": "rollback",
                 }
             )
+        elif notes is not None:
+            notes.append(no_slice_note(column, reference, levels, bound is not None))
     if numeric_primary(schema):
         gates.append(
             {
@@ -124,6 +130,32 @@ def slice_bound(values: pd.Series, levels: Any = ()) -> float | None:
     noise = PSI_NOISE * (1 / SLICE_ROWS + 1 / thinnest)
     bound = max(SLICE_MAX, math.ceil(round(noise * 20, 6)) / 20)
     return bound if bound <= LOOSEST_SLICE_MAX else None
+
+
+def slice_rows_needed() -> int:
+    """The fewest reference rows every segment needs for a slice gate (134: see the module docstring)."""
+    return math.ceil(1 / (LOOSEST_SLICE_MAX / PSI_NOISE - 1 / SLICE_ROWS))
+
+
+def no_slice_note(column: str, reference: pd.DataFrame, levels: Any, over_cap: bool) -> str:
+    """Why sliceable ``column`` got no default slice gate, one line ending in what to do."""
+    lead, todo = f"no slice gate for {column}: ", "; declare one in gates.yaml (--gates) to watch it"
+    if over_cap:
+        return f"{lead}only the first {MAX_SLICED_COLUMNS} categorical columns get one{todo}"
+    if column not in reference.columns:
+        return f"{lead}the reference rows lack the column{todo}"
+    values = reference[column]
+    counts = values.dropna().astype("object").value_counts()
+    absent = [v for v in levels if v not in counts.index]
+    if absent:
+        return f"{lead}value {absent[0]!r} of the training data is not in the reference rows{todo}"
+    missing = int(values.isna().sum())
+    value, rows = (counts.index[-1], int(counts.iloc[-1])) if not counts.empty else ("", 0)
+    what = f"missing values have {missing}" if missing and missing < rows else f"value {value!r} has {rows}"
+    return (
+        f"{lead}{what} of the {len(values)} reference rows, too few to judge its drift "
+        f"(each value needs {slice_rows_needed()}){todo}"
+    )
 
 
 def numeric_primary(schema: Schema) -> bool:

@@ -91,6 +91,7 @@ def register(
         started = time.perf_counter()
         repo.paths.scratch.mkdir(parents=True, exist_ok=True)
         scratch = repo.paths.scratch / f"{name}-{uuid.uuid4().hex[:8]}"
+        notes: list[str] = []  # what the default gates left out, and why
         try:
             manifest = build_bundle(
                 scratch,
@@ -110,8 +111,10 @@ def register(
                 features=list(features) if features is not None else None,
                 unsafe=unsafe,
                 flavor=flavor,
+                notes=notes,
             )
             info = _commit_bundle(repo, scratch, manifest, message, fetched.origin.trailer() if fetched else "")
+            info = dataclasses.replace(info, notes=tuple(notes))
         except BaseException:
             recover_locked(repo)  # put bundles/NAME and dvc.yaml back as HEAD has them
             raise

@@ -23,13 +23,23 @@ def render(console: Any, data: dict[str, Any]) -> None:
     components(console, data)
     schema = data["schema"]
     console.print(
-        f"{data['flavor']} model {schema['estimator']['type']}; {len(schema['features'])} input features; "
+        f"{data['flavor']} model {schema['estimator']['type']}; {_features(schema)}; "
         f"output {schema['output']['kind']} ({', '.join(schema['output']['columns'])})"
     )
     _raw_inputs(console, data)
     _origin(console, data)
     _runtime(console, data)
     _safety(console, data)
+
+
+def _features(schema: dict[str, Any]) -> str:
+    """``6 input features``, or ``8 raw inputs, 6 model features`` when the model sees other columns than sent."""
+    raw, est = [f["name"] for f in schema["features"]], schema["estimator"]
+    names = est.get("feature_names_in") or []
+    model = len(names) or est.get("n_features_in")
+    if model is None or (sorted(names) == sorted(raw) if names else model == len(raw)):
+        return f"{len(raw)} input feature{'' if len(raw) == 1 else 's'}"
+    return f"{len(raw)} raw input{'' if len(raw) == 1 else 's'}, {model} model feature{'' if model == 1 else 's'}"
 
 
 def _raw_inputs(console: Any, data: dict[str, Any]) -> None:

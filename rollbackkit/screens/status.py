@@ -353,7 +353,7 @@ def _report(report: GateStatus) -> str:
     if not failed and not waiting and report.gates:
         passed = [g.name for g in report.gates if g.status == "pass"]
         if passed:
-            head += "\nall gates pass: " + ", ".join(passed)
+            head += f"\n{len(passed)} gate{' passes' if len(passed) == 1 else 's pass'}: " + ", ".join(passed)
     if skipped:
         head += "\nskipped: " + ", ".join(g.name for g in skipped) + _skip_reason(skipped)
     if report.paused and (report.rollout is None or report.rollout.paused != report.paused):

@@ -213,15 +213,26 @@ def window_text(start: Any, end: Any) -> str:
 
 def notes_html(series: DriftSeries) -> str:
     """The series' notes, what slices are compared with, the low-n rule and the rows of categories the
-    reference never saw (each its own category, as the gate counts it), in one small line."""
+    reference never saw (each its own category, as a drift gate counts it), in one small line."""
     unseen = sum(rows for rows, _ in series.unseen.values())
     parts = [
         f"vs {series.compared_with}",
         f"hollow markers / blank cells: fewer than {series.min_rows} rows (mostly noise)",
-        *([f"{unseen:,} rows of categories the reference never saw, each its own as in the gate"] if unseen else []),
+        *(
+            [f"{unseen:,} rows of categories the reference never saw, each its own, {_as_counted(series)}"]
+            if unseen
+            else []
+        ),
         *series.notes,
     ]
     return f"<small>{html.escape('; '.join(parts))}</small>"
+
+
+def _as_counted(series: DriftSeries) -> str:
+    """``as its drift gate counts them`` when the version has one on the column, else ``as a drift gate would``."""
+    return (
+        "as its drift gate counts them" if series.threshold is not None else "as a drift gate would (none watches it)"
+    )
 
 
 def detail_traces(series: DriftSeries, slice_: int, window: int, ecdf: bool) -> list[Any]:

@@ -132,17 +132,13 @@ def _headline(p: RollbackPreview) -> list[str]:
 def _preflight_line(p: RollbackPreview) -> str:
     """The verdict and the adaptation, both of the largest column set (the rows the preflight checked)."""
     main = p.parts[0].groups[0] if p.parts and p.parts[0].groups else None
-    several = main is not None and len(p.parts[0].groups) > 1
-    rows = f" (its largest column set, {main.rows:,} rows{html.escape(main.lacking())})" if several and main else ""
     applied = adaptation_said(p.adaptation, names=8)
     if main is not None and main.refused is not None:
         then = "Refused."
     else:
         then = f"Scored after the adaptation that {html.escape(applied)}." if applied != "none" else "Scored as logged."
-    return (
-        f"Preflight of {html.escape(p.to_version)} on this sample{rows}: "
-        f"{badge(VERDICT_STATUS.get(p.verdict, p.verdict))} {html.escape(p.verdict)}. {then}"
-    )
+    status = "skipped" if p.serves else VERDICT_STATUS.get(p.verdict, p.verdict)
+    return f"Preflight of {html.escape(p.to_version)}: {badge(status)} {html.escape(p.preflight_said())}. {then}"
 
 
 def summary_html(p: RollbackPreview) -> str:
