@@ -396,3 +396,15 @@ def test_a_model_without_preprocess_or_names_is_told_no_inputs_hint(
     assert done.returncode == 0, done.stderr
     line = "raw inputs: alcohol, malic_acid, color_intensity (all; the model recorded no feature names)\n"
     assert line in done.stdout and line in run_cli("show", "plain@v1.0.0", cwd=project).stdout
+
+
+def test_a_missing_target_names_the_first_ten_columns_and_says_there_are_more() -> None:
+    from rollbackkit.registry.raw_inputs import inputs_of
+
+    wide = pd.DataFrame({f"c{i}": [1.0] for i in range(12)})
+    with pytest.raises(InvalidInput) as refused:
+        inputs_of(wide, "label", None)
+    assert refused.value.hint == f"Choose one of: {', '.join(f'c{i}' for i in range(10))}, ...."
+    with pytest.raises(InvalidInput) as narrow:
+        inputs_of(wide.iloc[:, :3], "label", None)
+    assert narrow.value.hint == "Choose one of: c0, c1, c2."

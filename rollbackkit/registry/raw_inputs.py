@@ -108,7 +108,7 @@ def inputs_of(frame: pd.DataFrame, target: str | None, columns: list[str] | None
     if target is not None and target not in frame.columns:
         raise InvalidInput(
             f"Target column {target!r} is not in the {what}.",
-            f"Choose one of: {', '.join(map(str, frame.columns[:10]))}.",
+            f"Choose one of: {', '.join(map(str, frame.columns[:10]))}{', ...' if len(frame.columns) > 10 else ''}.",
         )
     if columns is not None:
         missing = [c for c in columns if c not in frame.columns]
