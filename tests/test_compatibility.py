@@ -102,6 +102,8 @@ def test_safe_widening_and_reordering_are_declared_and_lossless(churn_repo: Path
 def test_narrowing_or_unsafe_dtypes_are_not_adapted(churn_repo: Path, live: pd.DataFrame) -> None:
     schema = Registry(churn_repo).describe("churn@v1.0.0").schema
     as_float = live[BASE_FEATURES].astype({"tenure_months": "float64"})
+    assert check(schema, as_float).adaptation.casts == {"tenure_months": "int64"}  # whole numbers: lossless
+    as_float["tenure_months"] += 0.5
     assert check(schema, as_float).columns("incompatible") == ["tenure_months"]
     as_float32 = live[BASE_FEATURES].astype({"monthly_charges": "float32"})
     assert check(schema, as_float32).adaptation.casts == {"monthly_charges": "float64"}

@@ -2,7 +2,9 @@
 
 ``adaptable`` means a declared, lossless adaptation makes the frame scoreable: extra columns
 dropped, columns reordered, safe dtype widening (int32 -> int64, float32 -> float64,
-int -> float, str <-> category). The adaptation is returned as data and
+int -> float, str <-> category) and values that convert exactly (whole-number floats, Python
+booleans). Each column is decided by :func:`rollbackkit.bundle.conversions.conversion`, which
+:func:`apply_adaptation` applies too. The adaptation is returned as data and
 :func:`apply_adaptation` applies exactly it; the serving layer uses the same function.
 Unlike MLflow, which only warns on extra columns, every adaptation is explicit.
 
@@ -25,9 +27,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from rollbackkit.bundle.schema import Feature, Schema, logical_type
+from rollbackkit.bundle.conversions import conversion, converted
+from rollbackkit.bundle.schema import Feature, Schema
 from rollbackkit.cards import Card, HasCard
-from rollbackkit.errors import InvalidInput
+from rollbackkit.errors import IncompatibleInput, InvalidInput
 
 Verdict = Literal["compatible", "adaptable", "incompatible"]
 Severity = Literal["incompatible", "adapt", "warning"]
@@ -164,21 +167,13 @@ def check(
         if feature.name not in present:
             continue
         column = frame[feature.name]
-        cast = _cast_for(feature, column)
-        if cast is None:
-            findings.append(
-                Finding(
-                    feature.name,
-                    "dtype",
-                    f"trained as {feature.dtype} ({feature.pandas_dtype}), "
-                    f"got {logical_type(column)} ({column.dtype}): no safe conversion",
-                    "incompatible",
-                )
-            )
+        rule = conversion(feature, column)
+        if rule.cast is None:
+            findings.append(Finding(feature.name, "dtype", rule.detail, "incompatible"))
             continue
-        if cast:
-            casts[feature.name] = cast
-            findings.append(Finding(feature.name, "cast", f"{column.dtype} -> {cast} (lossless widening)", "adapt"))
+        if rule.cast:
+            casts[feature.name] = rule.cast
+            findings.append(Finding(feature.name, "cast", rule.detail, "adapt"))
         if domain:  # on the values as they came: a cast to the trained categories makes unseen ones missing
             findings += _domain_findings(feature, column, limits)
     adaptation = Adaptation(drop=extra, reorder=reorder, casts=casts)
@@ -202,61 +197,41 @@ def _schema_of(target: Any) -> Schema:
     )
 
 
-def apply_adaptation(frame: pd.DataFrame, adaptation: Adaptation, schema: Schema) -> pd.DataFrame:
-    """Apply exactly the declared adaptation: keep the trained columns in order, cast.
+def apply_adaptation(
+    frame: pd.DataFrame, adaptation: Adaptation, schema: Schema, who: str = "This version"
+) -> pd.DataFrame:
+    """Apply exactly the declared adaptation: keep the trained columns in order, convert.
 
+    Every column goes through :func:`rollbackkit.bundle.conversions.converted`, the rule
+    :func:`check` reports, so a frame ``check`` calls incompatible by dtype is refused here too.
     The result is assembled column by column without copying untouched columns, so adapting
-    a wide frame costs about the size of the cast columns, not of the frame.
+    a wide frame costs about the size of the converted columns, not of the frame.
+
+    Raises:
+        IncompatibleInput: A column has no safe conversion or one the adaptation does not declare.
     """
-    if adaptation.empty:
-        return frame
-    by_name = {f.name: f for f in schema.features}
-    columns = {
-        name: _cast(frame[name], adaptation.casts[name], by_name[name]) if name in adaptation.casts else frame[name]
-        for name in schema.feature_names
-    }
-    return pd.DataFrame(columns, index=frame.index, copy=False)
-
-
-_WIDER_INT = {"int8": 1, "int16": 2, "int32": 4, "int64": 8, "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8}
-
-
-def _cast_for(feature: Feature, column: pd.Series) -> str | None:
-    """``""`` when no cast is needed, a dtype name for a lossless cast, None when unsafe."""
-    live, want = logical_type(column), feature.dtype
-    if str(column.dtype) == feature.pandas_dtype:
-        return ""
-    if want == "float" and live in ("float", "int", "bool"):
-        size = pd.api.types.pandas_dtype  # also knows Float64, which np.dtype does not
-        if live == "float" and size(column.dtype).itemsize > size(feature.pandas_dtype).itemsize:
-            return None  # float64 -> float32 loses precision
-        return feature.pandas_dtype
-    if want == "int" and live in ("int", "bool"):
-        return feature.pandas_dtype if _int_fits(str(column.dtype), feature.pandas_dtype) else None
-    if want in ("string", "category") and live in ("string", "category"):
-        return feature.pandas_dtype
-    if want == live and want in ("bool", "datetime"):
-        return feature.pandas_dtype
-    return None
-
-
-def _int_fits(live: str, want: str) -> bool:
-    live, want = live.lower(), want.lower()
-    if live == "bool":
-        return True
-    if live not in _WIDER_INT or want not in _WIDER_INT:
-        return False
-    if live.startswith("u") and not want.startswith("u"):
-        return _WIDER_INT[live] < _WIDER_INT[want]
-    if not live.startswith("u") and want.startswith("u"):
-        return False
-    return _WIDER_INT[live] <= _WIDER_INT[want]
-
-
-def _cast(column: pd.Series, dtype: str, feature: Feature) -> pd.Series:
-    if dtype == "category":
-        return column.astype(str).where(column.notna()).astype(pd.CategoricalDtype(feature.categories or None))
-    return column.astype(dtype)
+    dtypes = dict(zip(map(str, frame.columns), map(str, frame.dtypes), strict=True))  # hot path: no Series yet
+    columns: dict[str, pd.Series] = {}
+    refused: list[IncompatibleInput] = []
+    for feature in schema.features:
+        if feature.name not in dtypes or dtypes[feature.name] == feature.pandas_dtype:
+            continue  # a missing column the caller names, or nothing to convert
+        try:
+            columns[feature.name] = converted(feature, frame[feature.name], adaptation.casts.get(feature.name, ""))
+        except IncompatibleInput as exc:
+            refused.append(exc)
+    if refused:
+        raise IncompatibleInput(
+            f"{who} cannot score this frame: "
+            + "; ".join(exc.message.rstrip(".") for exc in refused[:3])
+            + (f"; and {len(refused) - 3} more" if len(refused) > 3 else "")
+            + ".",
+            refused[0].hint,
+        )
+    if (adaptation.empty and not columns) or any(name not in dtypes for name in schema.feature_names):
+        return frame  # nothing to do, or a missing column the caller names
+    whole = {name: columns[name] if name in columns else frame[name] for name in schema.feature_names}
+    return pd.DataFrame(whole, index=frame.index, copy=False)
 
 
 def _domain_findings(feature: Feature, column: pd.Series, limits: Thresholds) -> list[Finding]:

@@ -223,7 +223,7 @@ class LoadedBundle(BundleDescription):
                     f"this frame has {differ}.",
                     how,
                 )
-        inputs = apply_adaptation(inputs, adaptation, self.schema)
+        inputs = apply_adaptation(inputs, adaptation, self.schema, self.info.tag)
         if [str(c) for c in inputs.columns] != self.schema.feature_names:
             raise IncompatibleInput(
                 f"{self.info.tag} was trained on {len(self.schema.feature_names)} columns in a fixed order; "
