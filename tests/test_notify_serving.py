@@ -73,18 +73,24 @@ def test_a_dead_webhook_never_delays_a_rollback_and_each_event_reaches_the_live_
     assert SECRET not in str(said) and dead.url not in str(said)
 
 
-def test_the_watchdog_tells_a_pause_after_three_errors_in_a_row_and_a_gate_failure_only_when_traffic_stays(
-    served: Path, monkeypatch
-) -> None:
-    from rollbackkit.serving.rollout import candidate
-
+def _canary_told(served: Path) -> tuple[ServingEnvironment, list]:
+    """An in-process server of ``served`` with v1.1.0 as a 30% canary, and the events told from then on."""
     environment = ServingEnvironment(served, "churn", "prod")
     told: list = []
     environment.listeners.append(told.append)
     environment.start()
     environment.deploy("v1.1.0", canary=30, reason="try it")
-    watchdog, (_, slot) = environment.watchdog, candidate(environment.router.state)
     told.clear()
+    return environment, told
+
+
+def test_the_watchdog_tells_a_pause_after_three_errors_in_a_row_and_a_gate_failure_only_when_traffic_stays(
+    served: Path, monkeypatch
+) -> None:
+    from rollbackkit.serving.rollout import candidate
+
+    environment, told = _canary_told(served)
+    watchdog, (_, slot) = environment.watchdog, candidate(environment.router.state)
     monkeypatch.setattr(watchdog, "check", lambda: 1 / 0)
     for _ in range(2):
         watchdog.tick()
@@ -107,13 +113,8 @@ def test_a_rollback_superseded_by_a_traffic_move_tells_no_gate_failure(served: P
     from rollbackkit.errors import Superseded
     from rollbackkit.serving.rollout import candidate
 
-    environment = ServingEnvironment(served, "churn", "prod")
-    told: list = []
-    environment.listeners.append(told.append)
-    environment.start()
-    environment.deploy("v1.1.0", canary=30, reason="try it")
+    environment, told = _canary_told(served)
     watchdog, (_, slot) = environment.watchdog, candidate(environment.router.state)
-    told.clear()
 
     def moved(**_: object) -> None:
         raise Superseded("Traffic in prod moved after the gate evaluation.", "Evaluate again.")
