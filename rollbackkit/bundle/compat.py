@@ -116,6 +116,12 @@ class CompatReport(HasCard):
         """Columns named by findings of one severity."""
         return sorted({f.column for f in self.findings if f.severity == severity})
 
+    def said(self, most: int, severity: Severity = "incompatible") -> str:
+        """The first ``most`` findings of one severity in words: ``col: kind (detail); ...; and N more``."""
+        found = [f for f in self.findings if f.severity == severity]
+        words = "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in found[:most])
+        return words + (f"; and {len(found) - most} more" if len(found) > most else "")
+
     def card(self) -> Card:
         """Its card: verdict, findings by severity, the adaptation, each finding."""
         from rollbackkit.bundle.card_views import compat_card

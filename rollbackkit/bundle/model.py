@@ -200,13 +200,9 @@ class LoadedBundle(BundleDescription):
             inputs = inputs.rename(columns=str)
         if adaptation is None:
             report = check(self.schema, inputs)
-            bad = [f for f in report.findings if f.severity == "incompatible"]
-            if bad:
+            if report.columns():
                 raise IncompatibleInput(
-                    f"{self.info.tag} cannot score this frame: "
-                    + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in bad[:3])
-                    + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
-                    + ".",
+                    f"{self.info.tag} cannot score this frame: {report.said(3)}.",
                     "Fix those columns; rollbackkit.bundle.compat.check(bundle, frame) lists every finding.",
                 )
             adaptation = Adaptation(casts=report.adaptation.casts)

@@ -64,14 +64,10 @@ def request_verdict(bundle: LoadedBundle, frame: pd.DataFrame) -> Adaptation | R
         )
     if report.verdict != "incompatible":
         return report.adaptation
-    findings = [f for f in report.findings if f.severity == "incompatible"]
     return Refusal(
-        f"{bundle.info.tag} cannot score these features: "
-        + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in findings[:10])
-        + (f"; and {len(findings) - 10} more" if len(findings) > 10 else "")
-        + ".",
+        f"{bundle.info.tag} cannot score these features: {report.said(10)}.",
         "Send the columns the version was trained on (see rollbackkit check).",
-        tuple(sorted({f.column for f in findings})),
+        tuple(report.columns()),
     )
 
 
@@ -89,14 +85,10 @@ def refused_values(bundle: LoadedBundle, frame: pd.DataFrame) -> IncompatibleInp
         report = check(bundle.schema, frame, _STRICT, domain=True)
     except Exception:  # the check itself cannot read the values: the model's failure stands
         return None
-    findings = [f for f in report.findings if f.severity == "incompatible"]
-    if not findings:
+    if not report.columns():
         return None
     return IncompatibleInput(
-        f"{bundle.info.tag} cannot score these values: "
-        + "; ".join(f"{f.column}: {f.kind} ({f.detail})" for f in findings[:5])
-        + (f"; and {len(findings) - 5} more" if len(findings) > 5 else "")
-        + ".",
+        f"{bundle.info.tag} cannot score these values: {report.said(5)}.",
         "Send values in the range and categories the version was trained on, without missing values there.",
-        sorted({f.column for f in findings}),
+        report.columns(),
     )
