@@ -91,6 +91,10 @@ def _canary_takes_traffic(samples: list[dict[str, Any]]) -> bool:
     return any(s["metric"]["version"] == "v1.1.0" and float(s["value"][1]) > 0 for s in samples)
 
 
+def _counted_once(samples: list[dict[str, Any]]) -> bool:
+    return any(float(s["value"][1]) >= 1 for s in samples)
+
+
 def _cli(repo: Path, *args: str) -> Any:
     done = run_cli(*args, "--json", cwd=repo, env=ENV)
     assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
@@ -135,7 +139,8 @@ def watched_rollback(
 
         wait(rolled_back, 120, "the watchdog's automatic rollback", every=0.1)
         story.history = _cli(repo, "history", "model", "--env", "prod")["assignments"]
-        prometheus.wait_for(story.AUTOMATIC, lambda s: bool(s), what="the automatic rollback in Prometheus")
+        # the rollback counters are born at 0 when the server starts, so the sum exists long before the rollback
+        prometheus.wait_for(story.AUTOMATIC, _counted_once, what="the automatic rollback in Prometheus")
         prometheus.wait_for(story.FAILED_NOTICES, lambda s: bool(s), what="the dead webhook's failures in Prometheus")
         _send(server, healthy.iloc[:200], "after", story.requests_by_version)
         story.exposition = story.metrics()
