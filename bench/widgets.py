@@ -147,7 +147,7 @@ def _naive(path: Path, reference: np.ndarray, plot: bool) -> Any:
     import duckdb
     import pandas as pd
 
-    from rollbackkit.analysis.drift import psi
+    from rollbackkit.analysis.drift_formulas import psi
 
     con = duckdb.connect(str(path), read_only=True)
     try:

@@ -263,7 +263,7 @@ def test_drift_over_time_on_a_wine_classifier_rises_where_the_feature_drifts(win
 
 def test_each_slice_is_compared_with_the_same_slice_of_the_reference(wine: tuple[Path, pd.DataFrame]) -> None:
     import rollbackkit
-    from rollbackkit.analysis.drift import bin_shares, psi, psi_edges
+    from rollbackkit.analysis.drift_formulas import bin_shares, psi, psi_edges
     from rollbackkit.registry.assignments import resolve
     from rollbackkit.registry.contents import describe
     from rollbackkit.registry.repository import Repository

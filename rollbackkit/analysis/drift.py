@@ -1,23 +1,14 @@
-"""Drift between a reference and a current sample: numeric, categorical, per slice.
+"""Drift between a reference and a current sample: numeric, categorical, class labels.
 
-Numeric metrics share one sort of each sample (the two sorts run in parallel threads;
-numpy releases the GIL), after which everything is linear or logarithmic:
-
-- **PSI** over 10 bins cut at the reference's deciles (linear interpolation, numpy's
-  default), right-inclusive: (-inf, d1], (d1, d2], ..., (d9, inf). Tied deciles merge bins.
-  Empty bins are floored at ``EPSILON = 1e-4`` (as a share) before the log, so PSI stays
-  finite; the floor is the only smoothing.
-- **Kolmogorov-Smirnov** statistic (two-sided, right-continuous ECDFs, as
-  ``scipy.stats.ks_2samp``) and its asymptotic p-value (``kstwo`` at the effective sample
-  size). The p-value is informative only: on millions of rows it flags any shift, so gates
-  default to effect sizes (PSI, normalised Wasserstein, JS).
-- **Wasserstein-1** (as ``scipy.stats.wasserstein_distance``), raw and divided by the
-  reference standard deviation. KS and W1 come from one chunked merge of the two sorted
-  samples, so their temporaries stay small.
-- **Jensen-Shannon distance** (base 2) over the PSI bins.
-- **Tails**: p1, p5, p50, p95, p99 of both samples, and the share of current values below
-  the reference p1 or above its p99. Mean and std of both, and the mean shift in
-  reference-std units.
+Numeric metrics share one sort of each sample (:class:`NumericProfile`; the two sorts run in
+parallel threads, numpy releases the GIL), after which everything is linear or logarithmic:
+PSI over the reference's deciles, Kolmogorov-Smirnov statistic and asymptotic p-value,
+Wasserstein-1 raw and divided by the reference standard deviation, Jensen-Shannon distance
+(the formulas: :mod:`rollbackkit.analysis.drift_formulas`), and the **tails**: p1, p5, p50, p95,
+p99 of both samples, the share of current values below the reference p1 or above its p99, mean
+and std of both, and the mean shift in reference-std units. The KS p-value is informative only:
+on millions of rows it flags any shift, so gates default to effect sizes (PSI, normalised
+Wasserstein, JS).
 
 NaN and +-inf are never silently dropped: they are counted per side and reported, and the
 metrics are computed on the finite values. Categorical metrics (PSI and JS over category
@@ -41,12 +32,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rollbackkit.analysis.drift_formulas import (
+    bin_shares,
+    js_distance,
+    ks_pvalue,
+    ks_wasserstein,
+    psi,
+    psi_edges,
+    sorted_quantile,
+)
 from rollbackkit.analysis.series import as_labels, as_series, is_numeric, json_safe
 
-EPSILON = 1e-4
-PSI_BINS = 10
 TAILS = {"p1": 0.01, "p5": 0.05, "p50": 0.5, "p95": 0.95, "p99": 0.99}
-_MERGE_CHUNK = 1 << 20
 
 
 # ----------------------------------------------------------------------------- numeric
@@ -98,90 +95,6 @@ def _profiles(items: Sequence[tuple[Any, str | None]]) -> list[NumericProfile]:
     else:
         sorted_values = [sort_in_place(f[0]) for f in finites]
     return [NumericProfile(s, f[1], f[2]) for s, f in zip(sorted_values, finites, strict=True)]
-
-
-def _quantile(sorted_values: np.ndarray, q: float) -> float:
-    """numpy's default (linear) quantile of an already sorted array."""
-    pos = q * (sorted_values.size - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, sorted_values.size - 1)
-    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo))
-
-
-def psi_edges(reference_sorted: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
-    """Inner bin edges at the reference's quantiles (duplicates merged)."""
-    return np.unique([_quantile(reference_sorted, i / bins) for i in range(1, bins)])
-
-
-def bin_shares(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Share of values in each right-inclusive bin (-inf, e1], (e1, e2], ..., (ek, inf)."""
-    cuts = np.searchsorted(sorted_values, edges, side="right")
-    counts = np.diff(np.concatenate([[0], cuts, [sorted_values.size]]))
-    return counts / max(sorted_values.size, 1)
-
-
-def psi_terms(expected: Any, actual: Any, ln: Any = np.log, floor: Any = np.maximum) -> Any:
-    """Each category's (or bin's) PSI term, ``(q - p) ln(q / p)`` with both shares floored at
-    EPSILON: the ONE formula, in numpy by default; the logs' SQL renders it with their own ``ln``
-    and ``floor`` (:func:`rollbackkit.serving.predlog.unseen.unseen_psi_sql`)."""
-    p, q = floor(expected, EPSILON), floor(actual, EPSILON)
-    return (q - p) * ln(q / p)
-
-
-def psi(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Population stability index of two share vectors (floored at EPSILON)."""
-    return float(np.sum(psi_terms(expected, actual)))
-
-
-def js_distance(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon distance (base 2) of two share vectors."""
-    m = (p + q) / 2
-
-    def kl(a: np.ndarray) -> float:
-        nz = a > 0
-        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
-
-    return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
-
-
-def ks_wasserstein(u: np.ndarray, v: np.ndarray) -> tuple[float, float]:
-    """KS statistic and Wasserstein-1 of two sorted samples, in one chunked merge."""
-    n, m = u.size, v.size
-    i = j = 0
-    ks, w1 = 0.0, 0.0
-    last_x: float | None = None
-    last_d = 0.0
-    while i < n or j < m:
-        if i < n:
-            edge = u[min(i + _MERGE_CHUNK, n) - 1]
-            k = int(np.searchsorted(u, edge, "right"))  # never split a tie group
-            jj = int(np.searchsorted(v, edge, "right"))
-        else:
-            k, jj = n, m
-        block = np.concatenate([u[i:k], v[j:jj]])
-        order = np.argsort(block, kind="stable")
-        xs = block[order]
-        from_u = np.cumsum(order < (k - i))
-        cu = from_u + i
-        cv = np.arange(1, xs.size + 1) - from_u + j
-        ends = np.flatnonzero(np.append(xs[1:] != xs[:-1], True))
-        d = cu[ends] / n - cv[ends] / m
-        xe = xs[ends]
-        ks = max(ks, float(np.max(np.abs(d))))
-        if last_x is not None:
-            w1 += abs(last_d) * float(xe[0] - last_x)
-        w1 += float(np.sum(np.abs(d[:-1]) * np.diff(xe)))
-        last_x, last_d = float(xe[-1]), float(d[-1])
-        i, j = k, jj
-    return ks, w1
-
-
-def ks_pvalue(statistic: float, n: int, m: int) -> float:
-    """Asymptotic two-sided KS p-value at the effective sample size."""
-    from scipy.stats import kstwo
-
-    effective = round(n * m / (n + m))
-    return float(kstwo.sf(statistic, effective)) if effective > 0 else float("nan")
 
 
 @dataclass(frozen=True)
@@ -274,7 +187,7 @@ def _numeric_from_profiles(ref: NumericProfile, cur: NumericProfile, column: str
     ks, w1 = ks_wasserstein(u, v)
     mean_ref, mean_cur = float(u.mean()), float(v.mean())
     std_ref, std_cur = float(u.std()), float(v.std())
-    quantiles = {name: (_quantile(u, q_), _quantile(v, q_)) for name, q_ in TAILS.items()}
+    quantiles = {name: (sorted_quantile(u, q_), sorted_quantile(v, q_)) for name, q_ in TAILS.items()}
     below = int(np.searchsorted(v, quantiles["p1"][0], side="left"))
     above = v.size - int(np.searchsorted(v, quantiles["p99"][0], side="right"))
     return DriftResult(

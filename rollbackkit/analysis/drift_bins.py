@@ -6,7 +6,7 @@ The log bins its rows where it lives (SQL in DuckDB or PostgreSQL, mirrored by
 
 - **Numeric bins** are right-inclusive, ``(-inf, e0], (e0, e1], ..., (e_last, inf)``: a value
   goes to the number of edges below it. The edges are the reference's deciles (the drift gate's
-  PSI edges, :func:`rollbackkit.analysis.drift.psi_edges`), its p99, the float just below its p1
+  PSI edges, :func:`rollbackkit.analysis.drift_formulas.psi_edges`), its p99, the float just below its p1
   (so the outer bins hold exactly the values below p1 and above p99), and a few equal-width cuts
   between p1 and p99 (those at least half a cut's width from the other edges: no sliver bins).
   NaN and None are counted as missing, never binned; +-inf go to the outer bins.
@@ -17,7 +17,7 @@ The log bins its rows where it lives (SQL in DuckDB or PostgreSQL, mirrored by
   (:func:`rollbackkit.analysis.drift.category_shares`): a category the reference never saw is never
   merged with another one. The logs send the reference's own :data:`OTHER` values as ``others`` and
   sum the terms of the ones it never saw where they count (``unseen``:
-  :mod:`rollbackkit.serving.predlog.unseen`, from :func:`rollbackkit.analysis.drift.psi_terms`).
+  :mod:`rollbackkit.serving.predlog.unseen`, from :func:`rollbackkit.analysis.drift_formulas.psi_terms`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from rollbackkit.analysis.drift import PSI_BINS, psi_edges
+from rollbackkit.analysis.drift_formulas import PSI_BINS, psi_edges
 from rollbackkit.analysis.series import label_text
 from rollbackkit.analysis.slices import OTHER as SLICE_OTHER
 from rollbackkit.analysis.slices import top_values

@@ -9,8 +9,8 @@ window's PSI is the PSI the gate would compute on that window's rows:
 
 - **Bins**: :mod:`rollbackkit.analysis.drift_bins` (the reference's deciles, p1, p99 and a few
   equal-width cuts for numbers; the reference's categories plus ``(other)``).
-- **Metrics**: ``psi`` and ``js`` as the gate computes them (:func:`~rollbackkit.analysis.drift.psi`,
-  :func:`~rollbackkit.analysis.drift.js_distance`): numeric bins summed into the gate's decile
+- **Metrics**: ``psi`` and ``js`` as the gate computes them (:func:`~rollbackkit.analysis.drift_formulas.psi`,
+  :func:`~rollbackkit.analysis.drift_formulas.js_distance`): numeric bins summed into the gate's decile
   bins; every category on its own, missing values as one more (the gate's own share vectors,
   :func:`~rollbackkit.analysis.drift.category_shares`: the ``(other)`` bin's values are counted
   one by one, ``others``, so a category the reference never saw is its own category, as in the gate;
@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from rollbackkit.analysis.drift import MISSING_CATEGORY, category_shares, js_distance, psi
+from rollbackkit.analysis.drift import MISSING_CATEGORY, category_shares
 from rollbackkit.analysis.drift_bins import (
     INNER_BINS,
     MAX_CATEGORIES,
@@ -51,6 +51,7 @@ from rollbackkit.analysis.drift_bins import (
     numeric_binning,
     other_counts,
 )
+from rollbackkit.analysis.drift_formulas import js_distance, psi
 from rollbackkit.cards import Card, HasCard
 from rollbackkit.errors import InvalidInput
 

@@ -1,7 +1,7 @@
 """Equal-width histograms of several samples on shared edges, for drawing them one over the other.
 
 The drift panel draws them and the log-drift call returns them; the drift metrics
-themselves bin at the reference's deciles (:func:`rollbackkit.analysis.drift.psi_edges`).
+themselves bin at the reference's deciles (:func:`rollbackkit.analysis.drift_formulas.psi_edges`).
 """
 
 from __future__ import annotations

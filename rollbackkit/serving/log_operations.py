@@ -159,7 +159,7 @@ def _label_shares(
     (``primary_output`` holds no copy of a text label), with PSI as the gate computes it."""
     import json
 
-    from rollbackkit.analysis.drift import psi
+    from rollbackkit.analysis.drift_formulas import psi
     from rollbackkit.analysis.series import as_labels
 
     counts = output_counts(log, name, env, version, primary)

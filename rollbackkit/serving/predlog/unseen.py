@@ -1,9 +1,9 @@
 """A categorical column's counts with the categories the reference never saw summed where the log lives.
 
 The gate's categorical PSI counts every category on its own; one the reference never saw has a
-reference share of 0, floored at :data:`~rollbackkit.analysis.drift.EPSILON`, so its term depends
+reference share of 0, floored at :data:`~rollbackkit.analysis.drift_formulas.EPSILON`, so its term depends
 only on its own rows ``n`` and its window's rows ``N``
-(:func:`~rollbackkit.analysis.drift.psi_terms` at ``p = 0, q = n / N``). The log therefore sends,
+(:func:`~rollbackkit.analysis.drift_formulas.psi_terms` at ``p = 0, q = n / N``). The log therefore sends,
 per slice and window, the sum of those terms (``psi``) and their rows (the ``(other)`` bin's row
 without a value), never the values one by one: a million unseen ids are two numbers per window.
 Only the values the reference itself holds past its kept categories (``known``: bounded by the
@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rollbackkit.analysis.drift import psi_terms
+from rollbackkit.analysis.drift_formulas import psi_terms
 from rollbackkit.analysis.slices import top_values
 
 _DOUBLE = {"duckdb": "DOUBLE", "postgresql": "DOUBLE PRECISION"}
 
 
 class Sql(str):
-    """A SQL expression that :func:`~rollbackkit.analysis.drift.psi_terms`'s arithmetic can build on."""
+    """A SQL expression that :func:`~rollbackkit.analysis.drift_formulas.psi_terms`'s arithmetic can build on."""
 
     def __sub__(self, other: object) -> Sql:  # type: ignore[override]
         return Sql(f"({self} - {other})")
@@ -44,7 +44,7 @@ class Sql(str):
 
 
 def unseen_psi_sql(rows: str, total: str, dialect: str) -> str:
-    """SQL of one unseen category's PSI term: :func:`~rollbackkit.analysis.drift.psi_terms` with
+    """SQL of one unseen category's PSI term: :func:`~rollbackkit.analysis.drift_formulas.psi_terms` with
     ``p = 0`` and ``q = rows / total``, rendered with the dialect's ``ln`` and ``greatest``."""
     double = _DOUBLE[dialect]
 
