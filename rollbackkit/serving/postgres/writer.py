@@ -106,7 +106,7 @@ class PgLogWriter(PgLogBase):
         ``dropped``; a request that cannot be buffered counts in ``unwritten`` and ``write_errors``).
 
         Args:
-            meta: As the DuckDB log's (``serving/environment.py`` builds it).
+            meta: As the DuckDB log's (``serving/request_path.py`` builds it).
             inputs: The request's feature rows.
             outputs: The rows' outputs, or None when the request failed.
         """

@@ -69,7 +69,7 @@ EXISTS`` never adds a column to an existing log file: :func:`create` adds every 
 comes from code, per kind:
 
 - a per-request value: a key of the same name in the ``meta`` that
-  :meth:`LogWriter.record` receives (built in ``serving/environment.py``), typed by
+  :meth:`LogWriter.record` receives (built in ``serving/request_path.py``), typed by
   ``batches.ARROW_TYPES``;
 - a per-row value: :func:`rollbackkit.serving.predlog.batches.group` (like ``row``, ``time``,
   ``primary_output``), also listed in :data:`PER_ROW`;
