@@ -1,7 +1,7 @@
 """A gate history whose writer cannot keep up: the store blocks (a long backfill holds the log).
 
 The watchdog never waits; past 256 waiting evaluations only repeats of an unchanged decision
-are dropped (each counted in /status's background failures), so every pass->rollback step that
+are dropped (each counted in /status's gate_history_dropped, no background failure), so every pass->rollback step that
 explains a rollback still reaches the log, in order, and the counts add up.
 """
 
@@ -53,7 +53,9 @@ class BlockedStore:
 def _recorder(tmp_path: Path) -> tuple[GateRecorder, BlockedStore, Background, PredictionLog]:
     log = PredictionLog(tmp_path / "predictions.duckdb")
     store, background = BlockedStore(log), Background()
-    environment = SimpleNamespace(log=store, name="model", env="prod", background_failed=background.failed)
+    environment = SimpleNamespace(
+        log=store, name="model", env="prod", background=background, background_failed=background.failed
+    )
     return GateRecorder(environment), store, background, log
 
 
@@ -83,12 +85,8 @@ def test_a_blocked_store_drops_only_repeats_and_every_decision_change_reaches_th
     breach = next(e for e in kept if e.decision == "rollback")
     assert breach.first == evaluations[701].time and breach.gates[0].status == "fail"  # the step's own time
     assert kept[-1].time == evaluations[-1].time  # the newest is never dropped
-    said = background.status()
-    assert said["failures"] == recorder.dropped  # /status (and /metrics) count each one
-    assert said["last_failure"] == (
-        f"gate history not recorded: a repeat of 'pass' dropped: the writer is {PENDING} behind "
-        "(decision changes are kept)"
-    )
+    said = background.status()  # /status (and /metrics) count each one apart: trimmed repeats are no failure
+    assert said["gate_history_dropped"]["repeat"] == recorder.dropped and said["failures"] == 0
 
 
 def test_a_flapping_decision_behind_a_blocked_store_keeps_every_change(tmp_path: Path) -> None:
@@ -125,6 +123,7 @@ def test_past_the_memory_bound_the_oldest_change_is_dropped_and_counted_apart(
         log.close()
     # 315 waited for room for 296: the oldest change went, which made the next one a repeat (dropped as one)
     assert (recorder.dropped, recorder.changes_dropped) == (9, 10)
-    assert background.status()["failures"] == 19
+    assert background.status()["failures"] == 10  # the lost changes; the trimmed repeats are no failure
+    assert background.history_dropped == {"repeat": 9, "change": 10, "write_failed": 0, "not_built": 0}
     assert f"a decision change dropped: {PENDING + 40} changes wait for the writer" in str(background.last_failure)
     assert len(kept) == len(evaluations) - 19 and kept[-1].time == evaluations[-1].time  # the oldest went

@@ -31,6 +31,7 @@ import rollbackkit
 from rollbackkit import Registry
 from rollbackkit.errors import RollbackkitError
 from rollbackkit.ops.gate_history import GateHistory
+from rollbackkit.serving.background import Background
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.gate_history import PENDING, GateEvaluation, GateRecorder, GateSeen
 from rollbackkit.serving.gate_rows import fold
@@ -154,6 +155,7 @@ def test_late_labels_show_their_counts_rising_and_the_history_survives_a_restart
         assert environment.watchdog.history.flush(10.0)
         said = environment.status()["background"]
         assert said["failures"] == 1 and "gate history not recorded: OSError: No space" in said["last_failure"]
+        assert said["gate_history_dropped"]["write_failed"] == 1
         assert environment.metrics is not None
         metrics = environment.metrics.exposition()[0].decode()
         assert re.search(r"^rollbackkit_background_failures_total\{[^}]*\} 1\.0$", metrics, re.M), metrics[-2000:]
@@ -317,17 +319,18 @@ def test_the_recorder_never_waits_and_counts_what_it_drops() -> None:
     go.set()
     assert recorder.flush(10.0)
     assert recorder.dropped == 1 and written == [evaluations[0], *evaluations[2:]]  # the oldest waiting, in order
-    assert failures == [  # a repeat inside the run: every decision change is kept
-        f"gate history not recorded: a repeat of 'pass' dropped: the writer is {PENDING} behind "
-        "(decision changes are kept)"
-    ]
+    assert failures == []  # a repeat inside the run is trimmed, no failure: every decision change is kept
+    assert recorder.background.history_dropped == {"repeat": 1, "change": 0, "write_failed": 0, "not_built": 0}
 
 
 def test_a_record_that_cannot_be_built_is_counted_never_raised() -> None:
     failures: list[str] = []
-    environment = SimpleNamespace(log=object(), name="model", env="prod", background_failed=failures.append)
+    environment = SimpleNamespace(
+        log=object(), name="model", env="prod", background=Background(), background_failed=failures.append
+    )
     GateRecorder(environment).evaluated(object(), deployment="d", version="v1.0.0", role="live")  # type: ignore[arg-type]
     assert len(failures) == 1 and "gate history not recorded: AttributeError" in failures[0]
+    assert environment.background.history_dropped["not_built"] == 1
 
 
 def test_a_week_of_evaluations_stays_small_keeps_every_change_and_plots_under_the_cap() -> None:

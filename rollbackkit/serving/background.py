@@ -6,6 +6,11 @@ stands whatever becomes of it. A failure is counted and shown as ``background`` 
 ``GET /status``, so it is never silent. A log step that failed after a shift (a quarantine,
 a row promotion: both idempotent) is also kept as ``pending`` and retried by the replica's
 heartbeat and watchdog threads (:meth:`Background.retry`) until it succeeds.
+
+The gate history's losses have their own count by reason (:data:`HISTORY_DROPS`,
+``gate_history_dropped`` in ``/status``, ``rollbackkit_gate_history_dropped_total`` in
+``/metrics``): a repeat trimmed while the writer is behind is harmless and no failure; the
+others are also background failures (:class:`~rollbackkit.serving.gate_history.GateRecorder`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+HistoryDrop = Literal["repeat", "change", "write_failed", "not_built"]
+HISTORY_DROPS: tuple[HistoryDrop, ...] = ("repeat", "change", "write_failed", "not_built")
+"""Why a watchdog evaluation did not reach the gate history: ``repeat`` (an unchanged decision's
+repeat trimmed while 256 waited for the writer: its run's row counts one fewer, nothing else is
+lost), ``change`` (a decision change dropped past the waiting changes' memory bound),
+``write_failed`` (the log or store refused the write), ``not_built`` (its record raised)."""
 
 AssignmentHook = Callable[[dict[str, Any]], dict[str, Any] | None]
 
@@ -40,6 +52,8 @@ class Background:
         self.last_failure: str | None = None
         self.order = threading.Lock()  # taken before the operation lock is let go: hooks run in change order
         self.pending: dict[str, Pending] = {}
+        self.history_dropped: dict[HistoryDrop, int] = dict.fromkeys(HISTORY_DROPS, 0)
+        """Watchdog evaluations that did not reach the gate history, by reason (:data:`HISTORY_DROPS`)."""
         self._retried = 0.0
 
     def failed(self, error: str) -> None:
@@ -47,9 +61,19 @@ class Background:
         self.failures += 1
         self.last_failure = " ".join(error.split())[:500]
 
+    def history_drop(self, reason: HistoryDrop) -> None:
+        """Count one evaluation the gate history lost, by ``reason`` (the caller counts a failure apart)."""
+        self.history_dropped[reason] += 1
+
     def status(self) -> dict[str, Any]:
-        """``{"failures": N, "last_failure": text or None, "pending": [what, ...]}`` for ``GET /status``."""
-        return {"failures": self.failures, "last_failure": self.last_failure, "pending": list(self.pending)}
+        """``{"failures": N, "last_failure": text or None, "pending": [what, ...], "gate_history_dropped":
+        {reason: N}}`` for ``GET /status``."""
+        return {
+            "failures": self.failures,
+            "last_failure": self.last_failure,
+            "pending": list(self.pending),
+            "gate_history_dropped": dict(self.history_dropped),
+        }
 
     def retry_later(self, what: str, step: Callable[[], object], wanted: Callable[[], bool]) -> None:
         """Keep ``step`` (idempotent) to run again by :meth:`retry` while ``wanted()`` says so."""

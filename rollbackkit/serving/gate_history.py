@@ -2,14 +2,17 @@
 
 The watchdog hands each evaluation to :class:`GateRecorder`, which stores a
 :class:`GateEvaluation` in the prediction log (the DuckDB file through its writer process, or
-the shared store's ``gate_evaluations``), so every replica reads one history. A failed write is
-counted as a background failure (``/status``, ``/metrics``), never raised into the watchdog.
+the shared store's ``gate_evaluations``), so every replica reads one history. Each evaluation
+lost is counted by reason (``gate_history_dropped`` in ``/status``,
+``rollbackkit_gate_history_dropped_total{reason}`` in ``/metrics``); a failed write is also a
+background failure; nothing is raised into the watchdog.
 
 Recording never holds the watchdog up: :class:`GateRecorder` hands each evaluation to one
 background writer (in order), after the watchdog has decided and acted. When :data:`PENDING`
 wait, one *repeat* is dropped and counted (an evaluation whose decision, deployment, version and
-role are its predecessor's: its run's row loses one value, never a step); a decision change is
-never dropped (up to :data:`CHANGES_LIMIT` waiting changes, a memory bound).
+role are its predecessor's: its run's row loses one value, never a step; harmless, so no
+background failure); a decision change is never dropped (up to :data:`CHANGES_LIMIT` waiting
+changes, a memory bound).
 Thinning (:mod:`rollbackkit.serving.gate_rows`): every change of decision is kept, runs of like
 evaluations share rows, each gate keeping the lowest and highest value merged; rows are pruned
 with the log's retention (``prune(days)``).
@@ -27,6 +30,7 @@ from typing import Any
 
 from rollbackkit.analysis.gateresult import GateReport, GateResult
 from rollbackkit.analysis.series import json_safe
+from rollbackkit.serving.background import Background, HistoryDrop
 
 PENDING = 256
 """Evaluations that may wait for the writer; past it a waiting repeat is dropped (counted)."""
@@ -210,25 +214,39 @@ class GateRecorder:
     :meth:`record` never waits: the evaluation joins the writer's queue (in order). Past
     :data:`PENDING` waiting, a repeat is dropped (the oldest inside a run of like decisions,
     else the oldest repeat; never the newest) and counted: a decision change is never dropped
-    (past :data:`CHANGES_LIMIT` waiting changes, the oldest is, counted apart). Each drop and
-    each failed write is counted as a background failure (``/status``, ``/metrics``), never
-    raised into the watchdog.
+    (past :data:`CHANGES_LIMIT` waiting changes, the oldest is, counted apart). Every loss is
+    counted by reason in the environment's ``background.history_dropped``; all but a trimmed
+    repeat are also background failures (``/status``, ``/metrics``); none is raised into the watchdog.
 
     Args:
-        environment: The watched environment (its ``log``, ``name``, ``env`` and ``background_failed``).
+        environment: The watched environment (its ``log``, ``name``, ``env``, ``background`` and
+            ``background_failed``; without ``background`` the counts are kept in a private one).
     """
 
     def __init__(self, environment: Any) -> None:
         self.environment = environment
-        self.dropped = 0
-        """Repeats of an unchanged decision dropped because the writer was :data:`PENDING` behind."""
-        self.changes_dropped = 0
-        """Decision changes dropped because :data:`CHANGES_LIMIT` changes waited (a memory bound)."""
+        self._own = Background()  # counts for an environment that keeps none (asked at each count: it may come later)
         self._pending: deque[GateEvaluation] = deque()
         self._last: tuple[str, ...] | None = None  # the decision of the evaluation last handed to the writer
         self._writing = False
         self._ready = threading.Condition()
         self._writer: threading.Thread | None = None
+
+    @property
+    def background(self) -> Background:
+        """Where the losses are counted by reason (the environment's, shown in ``/status`` and ``/metrics``)."""
+        found = getattr(self.environment, "background", None)
+        return found if isinstance(found, Background) else self._own
+
+    @property
+    def dropped(self) -> int:
+        """Repeats of an unchanged decision dropped because the writer was :data:`PENDING` behind."""
+        return self.background.history_dropped["repeat"]
+
+    @property
+    def changes_dropped(self) -> int:
+        """Decision changes dropped because :data:`CHANGES_LIMIT` changes waited (a memory bound)."""
+        return self.background.history_dropped["change"]
 
     def record(self, evaluation: GateEvaluation) -> None:
         """Queue ``evaluation`` for the writer (nothing without a log); returns at once."""
@@ -236,30 +254,32 @@ class GateRecorder:
             return
         with self._ready:
             self._pending.append(evaluation)
-            dropped = self._make_room() if len(self._pending) > PENDING else None
+            lost = self._make_room() if len(self._pending) > PENDING else None
             if self._writer is None or not self._writer.is_alive():
                 self._writer = threading.Thread(target=self._write_all, name="rollbackkit-gate-history", daemon=True)
                 self._writer.start()
             self._ready.notify_all()
-        if dropped:
-            self._failed(dropped)
+        if lost == "change":
+            self._failed(f"a decision change dropped: {CHANGES_LIMIT} changes wait for the writer")
 
-    def _make_room(self) -> str | None:
-        """Drop one waiting repeat (or, past :data:`CHANGES_LIMIT`, the oldest change); what was dropped."""
+    def _make_room(self) -> HistoryDrop | None:
+        """Drop one waiting repeat (or, past :data:`CHANGES_LIMIT`, the oldest change), count it, say which.
+
+        A trimmed repeat is no failure: its run's row counts one evaluation fewer, no step is lost.
+        """
         keys = [self._last, *(decided(e) for e in self._pending), None]
         repeats = [i for i in range(len(self._pending) - 1) if keys[i + 1] == keys[i]]  # never the newest
         if repeats:
             inside = [i for i in repeats if keys[i + 2] == keys[i + 1]]  # a run's last before a change stays
             at = (inside or repeats)[0]
-            decision = self._pending[at].decision
             del self._pending[at]
-            self.dropped += 1
-            return f"a repeat of {decision!r} dropped: the writer is {PENDING} behind (decision changes are kept)"
+            self.background.history_drop("repeat")
+            return "repeat"
         if len(self._pending) <= CHANGES_LIMIT:
             return None
         self._pending.popleft()
-        self.changes_dropped += 1
-        return f"a decision change dropped: {CHANGES_LIMIT} changes wait for the writer"
+        self.background.history_drop("change")
+        return "change"
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued evaluation is written (or failed); False on ``timeout``."""
@@ -280,6 +300,7 @@ class GateRecorder:
                 env = self.environment
                 env.log.record_gates(env.name, env.env, evaluation)
             except Exception as exc:  # the watchdog must go on: counted in /status and /metrics
+                self.background.history_drop("write_failed")
                 self._failed(f"{type(exc).__name__}: {getattr(exc, 'message', '') or exc}")
             finally:
                 with self._ready:
@@ -299,6 +320,7 @@ class GateRecorder:
             when = at or datetime.now(UTC)
             self.record(evaluation_of(report, deployment=deployment, version=version, role=role, at=when))
         except Exception as exc:  # a report that cannot be recorded is counted, never raised
+            self.background.history_drop("not_built")
             self._failed(f"{type(exc).__name__}: {exc}")
 
     def failed(self, *, deployment: str, version: str, role: str, error: str) -> None:

@@ -228,6 +228,9 @@ class StateCollector(Collector):
             "counter", "rollbackkit_background_failures", "Work after traffic changes that failed.", said["failures"]
         )
         out.add("gauge", "rollbackkit_background_pending", "Log steps waiting for a retry.", len(said["pending"]))
+        for reason, value in said["gate_history_dropped"].items():
+            doc = "Watchdog evaluations the gate history lost, by reason (repeat: trimmed while the writer lagged)."
+            out.add("counter", "rollbackkit_gate_history_dropped", doc, value, reason=reason)
         mirror = env.mirror.status()
         for name, value, doc in (
             ("mirrored", mirror.mirrored, "Mirrored requests a shadow scored."),

@@ -155,7 +155,8 @@ _SCHEMAS: dict[str, Any] = {
             "background": {
                 "type": "object",
                 "description": "failures of work after an automatic rollback (an MLflow alias not moved, ...) "
-                "since start, and the last one's message; traffic is never undone by them.",
+                "since start, and the last one's message; traffic is never undone by them; gate_history_dropped: "
+                "watchdog evaluations the gate history lost, by reason (repeat, change, write_failed, not_built).",
             },
         },
     },
