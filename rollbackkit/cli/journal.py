@@ -32,7 +32,8 @@ def journal_verify(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 
 @commands.command()
 def recover(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Clean up after killed commands; move an unreadable journal tail or record aside (recorded)."""
+    """Clean up after killed commands; tag a register killed after its commit; move an unreadable journal tail
+    or record aside (recorded)."""
     done = open_registry(repo).recover()
     if as_json:
         print_json({"recovered": done is not None, "done": done})

@@ -5,6 +5,9 @@ Register writes ``.rollbackkit/local/intents/current.json`` before it touches th
 and removes it after the tag. Every mutating command runs :func:`recover_locked` first (under
 the repository lock): with a record present and no tag, it puts ``bundles/NAME`` and
 ``dvc.yaml`` back as HEAD has them; it also sweeps the scratch folders killed commands left.
+``rollbackkit recover`` (:func:`recover`) also finishes a register killed after its commit:
+the untagged commit at HEAD, once it checks out, gets its tag and journal record
+(:mod:`rollbackkit.registry.interrupted`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from rollbackkit.bundle.manifest import MANIFEST_FILE, atomic_write
 from rollbackkit.errors import RollbackkitError, UnreadableRecord
 from rollbackkit.locking import repo_lock
 from rollbackkit.project import ProjectPaths
-from rollbackkit.refs import validate_name
+from rollbackkit.refs import Reference, validate_name
+from rollbackkit.registry import interrupted
 from rollbackkit.registry.materialise import materialise
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.tags import version_tag
@@ -46,7 +50,9 @@ def recover(repo: Repository) -> str | None:
 
     Also clears what :func:`recover_locked` refuses to guess about: an unreadable intent
     record and a damaged journal tail or head are moved aside under names that say why, and
-    the move is recorded in the journal.
+    the move is recorded in the journal. A register killed after its commit is finished: its
+    commit at HEAD is tagged (with the journal record a register writes) once its manifest,
+    bundle id and pushed DVC data check out; otherwise the result says why and what to do.
     """
     with repo_lock(repo.paths.lock_file):
         done = repo.journal().repair()
@@ -59,7 +65,7 @@ def recover(repo: Repository) -> str | None:
                 f"moved the unreadable intent record to {aside.relative_to(repo.root)} "
                 "(check 'git status' for a half-written bundles/ directory)"
             )
-        finished = recover_locked(repo)
+        finished = recover_locked(repo, finish=True)
         if finished:
             done.append(finished)
         return "; ".join(done) or None
@@ -78,8 +84,9 @@ def _read_intent(repo: Repository) -> dict[str, str] | None:
     return {"op": "register", "name": name, "version": str(version)}
 
 
-def recover_locked(repo: Repository) -> str | None:
-    """Undo what an interrupted register left uncommitted (caller holds the lock).
+def recover_locked(repo: Repository, *, finish: bool = False) -> str | None:
+    """Undo what an interrupted register left uncommitted (caller holds the lock); with ``finish``
+    (``rollbackkit recover``), also tag the untagged commit of a register killed after its commit.
 
     Raises:
         UnreadableRecord: The intent record is garbage; ``rollbackkit recover`` moves it aside.
@@ -88,7 +95,9 @@ def recover_locked(repo: Repository) -> str | None:
     note = f"removed {swept} scratch folder(s) left by killed commands" if swept else None
     path = intent_file(repo)
     if not path.exists():
-        return note
+        found = interrupted.at_head(repo) if finish else None
+        finished = f"register of {found.tag} was interrupted; {_finish(repo, found)}" if found else None
+        return "; ".join(part for part in (finished, note) if part) or None
     record = _read_intent(repo)
     if record is None:
         raise UnreadableRecord(
@@ -102,24 +111,38 @@ def recover_locked(repo: Repository) -> str | None:
         done = f"register of {tag} had completed; nothing to undo"
     else:
         _reset_to_head(repo, name)
-        done = f"register of {tag} was interrupted; {_what_head_is(repo, name, record['version'])}"
+        found = interrupted.at_head(repo)
+        if found is None or found.tag != tag:
+            done = f"register of {tag} was interrupted; bundles/{name} and dvc.yaml reset to HEAD"
+        elif finish:
+            done = f"register of {tag} was interrupted after its commit; {_finish(repo, found)}"
+        else:
+            done = (
+                f"register of {tag} was interrupted; HEAD {found.commit[:7]} is its commit, left without a tag, "
+                f"so {tag} is not a version yet (run 'rollbackkit recover' to tag it, or register it again); "
+                f"bundles/{name} and dvc.yaml are as that commit has them"
+            )
     repo.journal().append("recover", op=record["op"], name=name, version=record["version"], result=done)
     clear_intent(repo)
     return f"{done}; {note}" if note else done
 
 
-def _what_head_is(repo: Repository, name: str, version: str) -> str:
-    """What ``bundles/NAME`` and ``dvc.yaml`` were put back to: HEAD, or the interrupted register's own commit."""
-    head = repo.git.head()
-    if (
-        head
-        and repo.git.run("log", "-1", "--format=%s", head).decode().strip() == f"rollbackkit: register {name} {version}"
-    ):
+def _finish(repo: Repository, found: interrupted.Interrupted) -> str:
+    """Tag the interrupted register's commit at HEAD when it checks out; else say why not and what to do."""
+    problem = interrupted.why_unfinishable(repo, found)
+    if problem is not None:
         return (
-            f"HEAD {head[:7]} is its commit, left without a tag, so {name}@{version} is not a version yet "
-            f"(register it again); bundles/{name} and dvc.yaml are as that commit has them"
+            f"HEAD {found.commit[:7]} is its commit, left without a tag, and cannot be made a version: {problem} "
+            f"(register {found.tag} again: it makes a new commit)"
         )
-    return f"bundles/{name} and dvc.yaml reset to HEAD"
+    done = interrupted.finish(repo, found)
+    rel = ProjectPaths.bundle_relpath(found.name)
+    try:  # its files in bundles/NAME, as a register leaves them (the version stands either way)
+        info = repo.find(Reference(name=found.name, version=found.version))
+        materialise(repo, info, repo.read_manifest(info), repo.root / rel, workspace=True)
+    except RollbackkitError as exc:
+        return f"{done} (its files are not in {rel}: {exc.message.rstrip('.')}; run 'rollbackkit restore {found.tag}')"
+    return done
 
 
 def _sweep_scratch(repo: Repository) -> int:

@@ -5,7 +5,9 @@ add -> **push** -> ``dvc.yaml`` -> commit -> **tag last**. A process killed at a
 leaves no tag or a complete version; the next mutating command finds the intent record and
 puts ``bundles/NAME`` and ``dvc.yaml`` back as HEAD has them
 (:func:`rollbackkit.registry.recover.recover_locked`). A commit made just before a crash
-stays in history without a tag: it is not a version (documented, harmless).
+stays at HEAD without a tag: not a version until ``rollbackkit recover`` tags it, or a retry
+tags it (same registration) or commits its own ``bundle.yaml`` on top (another message, trust...:
+:mod:`rollbackkit.registry.interrupted`).
 
 Uncommitted changes: register commits only ``bundles/NAME/`` and ``dvc.yaml``. It refuses
 when ``dvc.yaml`` has uncommitted edits (they would be swept in); other work in the tree is
@@ -23,13 +25,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rollbackkit.bundle.manifest import MANIFEST_FILE, Manifest
+from rollbackkit.bundle.manifest import Manifest
 from rollbackkit.bundle.version import VersionInfo
-from rollbackkit.errors import DirtyWorkspace, InvalidInput, RollbackkitError, VersionExists
+from rollbackkit.errors import DirtyWorkspace, InvalidInput, VersionExists
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.project import ProjectPaths
 from rollbackkit.refs import Reference, Version, validate_name
 from rollbackkit.registry import people
+from rollbackkit.registry.interrupted import at_head, manifest_at, register_subject, registration_changes, trust_record
 from rollbackkit.registry.materialise import swap_dir
 from rollbackkit.registry.recover import clear_intent, recover_locked, write_intent
 from rollbackkit.registry.repository import Repository
@@ -113,7 +116,7 @@ def register(
                 flavor=flavor,
                 notes=notes,
             )
-            info = _commit_bundle(repo, scratch, manifest, message, fetched.origin.trailer() if fetched else "")
+            info, manifest = _commit_bundle(repo, scratch, manifest, fetched.origin.trailer() if fetched else "", notes)
             info = dataclasses.replace(info, notes=tuple(notes))
         except BaseException:
             recover_locked(repo)  # put bundles/NAME and dvc.yaml back as HEAD has them
@@ -130,7 +133,7 @@ def register(
             commit=info.commit,
             bundle_id=info.bundle_id,
             seconds=round(time.perf_counter() - started, 4),
-            **_trust_record(manifest),
+            **trust_record(manifest),
             **({"source": fetched.origin.uri} if fetched is not None else {}),
         )
         return info
@@ -203,8 +206,14 @@ def _from_mlflow(
     return fetched, download
 
 
-def _commit_bundle(repo: Repository, scratch: Path, manifest: Manifest, message: str, source: str = "") -> VersionInfo:
-    """Move the built bundle into place, DVC add + push, commit, tag (in that order)."""
+def _commit_bundle(
+    repo: Repository, scratch: Path, manifest: Manifest, source: str, notes: list[str]
+) -> tuple[VersionInfo, Manifest]:
+    """Move the built bundle into place, DVC add + push, commit, tag (in that order).
+
+    Returns the version and the manifest its tag's commit holds (the one the tag message and the
+    journal record describe: an interrupted register's, when the retry reuses its commit).
+    """
     from rollbackkit.registry.dvcyaml import declare_artifact
 
     name, version = manifest.name, manifest.version
@@ -220,40 +229,58 @@ def _commit_bundle(repo: Repository, scratch: Path, manifest: Manifest, message:
     checkpoint("pushed")
     declare_artifact(repo.root / "dvc.yaml", name, f"{rel}/{manifest.components['model'].path}", manifest)
     checkpoint("dvc_yaml")
-    subject = f"rollbackkit: register {name} {version}"
-    commit = _interrupted_commit(repo, [rel, "dvc.yaml"], subject, manifest) or repo.git.commit_paths(
-        [rel, "dvc.yaml"], subject
-    )
+    reused = _interrupted_commit(repo, [rel, "dvc.yaml"], manifest, source)
+    if reused is not None:
+        commit, manifest = reused
+    else:
+        commit = repo.git.commit_paths([rel, "dvc.yaml"], _commit_message(repo, manifest, source, notes))
     checkpoint("committed")
     tag = version_tag(name, version)
-    repo.git.create_tag(tag, commit, registration_message(name, version, manifest.bundle_id, commit, message, source))
+    reg = manifest.registration
+    said = registration_message(name, version, manifest.bundle_id, commit, reg.message, source)
+    repo.git.create_tag(tag, commit, said)
     checkpoint("tagged")
     clear_intent(repo)
     info = repo.find(Reference(name=name, version=version))
-    return dataclasses.replace(info, raw_inputs=manifest.registration.raw_inputs)
+    return dataclasses.replace(info, raw_inputs=reg.raw_inputs), manifest
 
 
-def _interrupted_commit(repo: Repository, paths: list[str], subject: str, manifest: Manifest) -> str | None:
-    """HEAD when it is the untagged commit of an interrupted register of this very bundle, else None.
+def _commit_message(repo: Repository, manifest: Manifest, source: str, notes: list[str]) -> str:
+    """The register commit's message: its subject, what it supersedes (also told in ``notes``), and
+    the source trailer last (``recover`` reads it back to write the tag an interrupted register lacks)."""
+    body = [source] if source else []
+    found = at_head(repo)
+    if found is not None and (found.name, found.version) == (manifest.name, manifest.version):
+        first = manifest_at(repo, found)
+        changed = registration_changes(first, manifest) if first is not None else ["bundle.yaml"]
+        if first is not None and first.bundle_id != manifest.bundle_id:
+            changed.append("bundle id")
+        said = f"{', '.join(changed) or 'source'}"
+        body.insert(0, f"Supersedes {found.commit[:12]}, an interrupted register of this version with another {said}.")
+        notes.append(
+            f"an interrupted register of {found.tag} left commit {found.commit[:7]} with another {said}; "
+            "it stays in history untagged, and the tag is on a new commit that records what this register asked"
+        )
+    return "\n\n".join([register_subject(manifest.name, manifest.version), *body])
+
+
+def _interrupted_commit(
+    repo: Repository, paths: list[str], manifest: Manifest, source: str
+) -> tuple[str, Manifest] | None:
+    """HEAD and its manifest when HEAD is the untagged commit of an interrupted register of this very
+    bundle with this very registration, else None.
 
     A register killed after its commit leaves that commit untagged at HEAD, and recover keeps it. A retry
-    builds the same bundle: the same bundle id (the registration block, with its time, is not part of it).
-    The retry then puts ``paths`` back as that commit has them and tags it, instead of a second commit.
+    that builds the same bundle (the same bundle id) and asks the same registration (message, trust,
+    unsafe, author...: its time always differs) puts ``paths`` back as that commit has them and tags it,
+    instead of a second commit. A retry that asks otherwise gets a commit of its own on top: a tag on the
+    first commit would record the first attempt's settings, not the ones asked.
     """
-    head = repo.git.head()
-    if head is None or repo.git.run("log", "-1", "--format=%s", head).decode().strip() != subject:
+    found = at_head(repo)
+    if found is None or (found.name, found.version) != (manifest.name, manifest.version) or found.source != source:
         return None
-    try:
-        theirs = Manifest.from_yaml(repo.git.run("show", f"{head}:{paths[0]}/{MANIFEST_FILE}"))
-    except RollbackkitError:
+    theirs = manifest_at(repo, found)
+    if theirs is None or theirs.bundle_id != manifest.bundle_id or registration_changes(theirs, manifest):
         return None
-    if (theirs.bundle_id, theirs.version) != (manifest.bundle_id, manifest.version):
-        return None
-    repo.git.run("checkout", head, "--", *paths)
-    return head
-
-
-def _trust_record(manifest: Manifest) -> dict[str, Any]:
-    """What the operator trusted at register, for the journal (nothing when nothing was)."""
-    reg = manifest.registration
-    return {**({"trust": list(reg.trust)} if reg.trust else {}), **({"unsafe": True} if reg.unsafe else {})}
+    repo.git.run("checkout", found.commit, "--", *paths)
+    return found.commit, theirs

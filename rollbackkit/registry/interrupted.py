@@ -1,0 +1,172 @@
+"""An interrupted register's untagged commit at HEAD: find it, compare it with a retry, finish it.
+
+A register killed after its commit (checkpoint ``committed``) leaves HEAD a commit whose subject is
+``rollbackkit: register NAME VERSION`` and no tag: its data was pushed before the commit, so that
+commit is the whole version but its tag and journal record. ``rollbackkit recover`` finishes it
+(:func:`finish`) once it checks out (:func:`why_unfinishable`). A retry of the register reuses it only
+when it asks for the same registration (:func:`registration_changes` is empty); otherwise the retry
+commits its own ``bundle.yaml`` on top, so the tagged commit holds exactly what the retry asked (the
+trust a later load enforces is that manifest's).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rollbackkit.bundle.manifest import MANIFEST_FILE, Manifest
+from rollbackkit.bundle.version import VersionInfo
+from rollbackkit.errors import RollbackkitError
+from rollbackkit.project import ProjectPaths
+from rollbackkit.refs import NAME_RE, Version
+from rollbackkit.registry.repository import Repository
+from rollbackkit.registry.tags import registration_message, version_tag
+
+_TRAILER_PREFIX = "Rollbackkit-"  # a line of the commit body the tag message carries on
+_SUBJECT_RE = re.compile(rf"rollbackkit: register (?P<name>{NAME_RE.pattern}) (?P<version>v\S+)")
+
+
+def register_subject(name: str, version: str) -> str:
+    """The subject line of a register's commit."""
+    return f"rollbackkit: register {name} {version}"
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The untagged commit an interrupted register left at HEAD.
+
+    Attributes:
+        name: The bundle it registers.
+        version: The version it registers.
+        commit: Its full hash (HEAD).
+        source: The trailer of its message naming where the model came from (``""``: none), for the tag.
+    """
+
+    name: str
+    version: str
+    commit: str
+    source: str
+
+    @property
+    def tag(self) -> str:
+        """The registration tag it lacks."""
+        return version_tag(self.name, self.version)
+
+
+def at_head(repo: Repository) -> Interrupted | None:
+    """HEAD when it is a register's commit whose version has no tag, else None."""
+    head = repo.git.head()
+    if head is None:
+        return None
+    subject, _, body = repo.git.run("log", "-1", "--format=%s%x00%b", head).decode().partition("\0")
+    match = _SUBJECT_RE.fullmatch(subject.strip())
+    if match is None or not Version.is_valid(match["version"]):
+        return None
+    source = "\n".join(line for line in body.splitlines() if line.startswith(_TRAILER_PREFIX))
+    found = Interrupted(match["name"], match["version"], head, source)
+    return None if repo.git.tag_exists(found.tag) else found
+
+
+def manifest_at(repo: Repository, found: Interrupted) -> Manifest | None:
+    """The manifest the interrupted commit holds (None: absent or not a valid manifest)."""
+    path = f"{ProjectPaths.bundle_relpath(found.name)}/{MANIFEST_FILE}"
+    try:
+        return Manifest.from_yaml(repo.git.run("show", f"{found.commit}:{path}"), where=f"{found.commit[:7]}:{path}")
+    except RollbackkitError:
+        return None
+
+
+def registration_changes(first: Manifest, retry: Manifest) -> list[str]:
+    """The registration fields a retry asks differently from the interrupted commit (its time aside)."""
+    mine, theirs = first.registration.model_dump(), retry.registration.model_dump()
+    return [key for key in mine if key != "created" and mine[key] != theirs.get(key)]
+
+
+def trust_record(manifest: Manifest) -> dict[str, Any]:
+    """What the operator trusted at register, for the journal (nothing when nothing was)."""
+    reg = manifest.registration
+    return {**({"trust": list(reg.trust)} if reg.trust else {}), **({"unsafe": True} if reg.unsafe else {})}
+
+
+def why_unfinishable(repo: Repository, found: Interrupted) -> str | None:
+    """Why the interrupted commit cannot be tagged as it is (None: it is a complete version).
+
+    Complete: its manifest validates, names this version and matches its bundle id, every component
+    is in the commit with its hash, and every DVC object is in the DVC remote.
+    """
+    from rollbackkit.registry.verify import verify
+
+    manifest = manifest_at(repo, found)
+    if manifest is None:
+        return f"it holds no valid {ProjectPaths.bundle_relpath(found.name)}/{MANIFEST_FILE}"
+    info = _untagged_info(found, manifest)
+    report = verify(repo, [info], everything=False)
+    if not report.ok:
+        return report.problems[0].problem
+    for comp in manifest.components.values():
+        if comp.storage != "dvc":
+            continue
+        try:
+            handle = repo.dvc.remote_open(comp.md5)
+        except RollbackkitError as exc:
+            return exc.message.rstrip(".")
+        if handle is None:
+            return f"{comp.path} is not in the DVC remote"
+        handle.close()
+    return None
+
+
+def finish(repo: Repository, found: Interrupted) -> str:
+    """Tag the interrupted commit and write the journal record a register writes (caller holds the lock
+    and has checked :func:`why_unfinishable`); returns what was done.
+
+    The tag message is the one the register would have written, from the commit's manifest and the
+    source trailer in its body. A failing journal append takes the new tag back: never a tag without its
+    record.
+    """
+    manifest = manifest_at(repo, found)
+    assert manifest is not None  # checked by why_unfinishable
+    repo.journal().check_appendable()
+    message = registration_message(
+        found.name, found.version, manifest.bundle_id, found.commit, manifest.registration.message, found.source
+    )
+    repo.git.create_tag(found.tag, found.commit, message)
+    try:
+        repo.journal().append(
+            "register",
+            name=found.name,
+            version=found.version,
+            tag=found.tag,
+            commit=found.commit,
+            bundle_id=manifest.bundle_id,
+            recovered=True,
+            **trust_record(manifest),
+            **_source_record(found.source),
+        )
+    except BaseException:
+        repo.git.run("tag", "-d", found.tag, check=False)
+        raise
+    return f"tagged {found.tag} on HEAD {found.commit[:7]}, its commit: {found.tag} is a version now"
+
+
+def _untagged_info(found: Interrupted, manifest: Manifest) -> VersionInfo:
+    """The version the commit would be once tagged (for :func:`~rollbackkit.registry.verify.verify`)."""
+    return VersionInfo(
+        name=found.name,
+        version=found.version,
+        bundle_id=manifest.bundle_id,
+        created=manifest.registration.created,
+        commit=found.commit,
+        tag=found.tag,
+    )
+
+
+def _source_record(source: str) -> dict[str, str]:
+    """The journal's ``source`` field for a source trailer (an MLflow model's URI), else nothing."""
+    if not source:
+        return {}
+    from rollbackkit.registry.mlflow_source import MlflowOrigin
+
+    origin = MlflowOrigin.from_message(source)
+    return {"source": origin.uri} if origin is not None else {}
