@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from rollbackkit.analysis.gates import GateResult
-from rollbackkit.demo.story import DemoResult, DemoVersion, SchemaStory
+from rollbackkit.demo.result import DemoResult, DemoVersion, SchemaStory
 from rollbackkit.ops.results import AffectedRows
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.status import GateStatus

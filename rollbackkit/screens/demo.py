@@ -16,7 +16,7 @@ from rollbackkit.screens.tables import Column, show, table
 
 if TYPE_CHECKING:
     from rollbackkit.analysis.gates import GateResult
-    from rollbackkit.demo.story import DemoResult
+    from rollbackkit.demo.result import DemoResult
 
 
 def gate_words(g: GateResult) -> str:
