@@ -51,18 +51,18 @@ _LAZY = {
     "import_mlflow": "rollbackkit.ops.mlflow_import",
     "mlflow_sync": "rollbackkit.ops.mlflow_import",
     # what the operations return
-    "AssignmentResult": "rollbackkit.ops.results",
-    "AffectedRows": "rollbackkit.ops.results",
-    "BackfillResult": "rollbackkit.ops.results",
+    "AssignmentResult": "rollbackkit.ops.assignment_results",
+    "AffectedRows": "rollbackkit.ops.log_results",
+    "BackfillResult": "rollbackkit.ops.log_results",
     "LabelIngest": "rollbackkit.ops.label_results",
-    "PredictionShares": "rollbackkit.ops.results",
-    "SideEffects": "rollbackkit.ops.results",
+    "PredictionShares": "rollbackkit.ops.log_results",
+    "SideEffects": "rollbackkit.ops.log_results",
     "ImportResult": "rollbackkit.ops.mlflow_import",
-    "Situation": "rollbackkit.ops.results",
+    "Situation": "rollbackkit.ops.situation_result",
     "AssignmentHistory": "rollbackkit.ops.history",
     "JournalCheck": "rollbackkit.ops.journal_check",
     "Timeline": "rollbackkit.ops.timeline_types",
-    "RollbackPlan": "rollbackkit.ops.results",
+    "RollbackPlan": "rollbackkit.ops.plan_results",
     "ServerStatus": "rollbackkit.serving.status",
     "GateStatus": "rollbackkit.serving.status",
     "GateHistory": "rollbackkit.ops.gate_history",
@@ -77,13 +77,16 @@ if TYPE_CHECKING:
     from rollbackkit.bundle.model import LoadedBundle
     from rollbackkit.bundle.schema import Schema
     from rollbackkit.bundle.version import VersionInfo
+    from rollbackkit.ops.assignment_results import AssignmentResult
     from rollbackkit.ops.drift_series import drift_over_time
     from rollbackkit.ops.gate_history import GateHistory, gate_history
     from rollbackkit.ops.history import AssignmentHistory, history
     from rollbackkit.ops.journal_check import JournalCheck, verify_journal
     from rollbackkit.ops.label_results import LabelIngest
     from rollbackkit.ops.labels import ingest_labels
+    from rollbackkit.ops.log_results import AffectedRows, BackfillResult, PredictionShares, SideEffects
     from rollbackkit.ops.mlflow_import import ImportResult, import_mlflow, mlflow_sync
+    from rollbackkit.ops.plan_results import RollbackPlan
     from rollbackkit.ops.plans import rollback_plan
     from rollbackkit.ops.predictions import (
         affected,
@@ -94,18 +97,10 @@ if TYPE_CHECKING:
         side_effects,
     )
     from rollbackkit.ops.preview import RollbackPreview, preview_rollback
-    from rollbackkit.ops.results import (
-        AffectedRows,
-        AssignmentResult,
-        BackfillResult,
-        PredictionShares,
-        RollbackPlan,
-        SideEffects,
-        Situation,
-    )
     from rollbackkit.ops.runbook_targets import rollback_target, rolled_back_from
     from rollbackkit.ops.runbooks import record
     from rollbackkit.ops.situation import check_gates, gate_status, preflight, situation
+    from rollbackkit.ops.situation_result import Situation
     from rollbackkit.ops.timeline import timeline
     from rollbackkit.ops.timeline_types import Timeline
     from rollbackkit.ops.traffic import deploy, promote, rollback

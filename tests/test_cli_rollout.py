@@ -311,7 +311,7 @@ def test_history_names_each_step_the_shadow_and_the_promotion_at_the_end() -> No
 
 
 def test_assignment_results_carry_the_rollout_fields_and_read_old_answers() -> None:
-    from rollbackkit.ops.results import AssignmentResult
+    from rollbackkit.ops.assignment_results import AssignmentResult
 
     answer = {
         "via": "http://127.0.0.1:1",
@@ -361,7 +361,7 @@ def test_the_readme_gates_example_is_a_valid_gates_file() -> None:
 
 
 def test_deploy_and_serve_say_what_a_shadow_and_a_stepped_rollout_started() -> None:
-    from rollbackkit.ops.results import AssignmentResult
+    from rollbackkit.ops.assignment_results import AssignmentResult
     from rollbackkit.registry.assignments import Assignment
     from rollbackkit.screens import messages
     from rollbackkit.serving.status import TrafficEvent

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from rollbackkit.analysis.gates import GateResult
 from rollbackkit.demo.result import DemoResult, DemoVersion, SchemaStory
-from rollbackkit.ops.results import AffectedRows
+from rollbackkit.ops.log_results import AffectedRows
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.status import GateStatus
 

@@ -18,7 +18,7 @@ import typer
 
 from rollbackkit.cli.serving import NOT_EVERYWHERE, _assignment_out
 from rollbackkit.errors import StoreNotCreated
-from rollbackkit.ops.results import AssignmentResult
+from rollbackkit.ops.assignment_results import AssignmentResult
 from rollbackkit.serving.environment import ServingEnvironment
 from rollbackkit.serving.postgres.store import open_store
 from rollbackkit.serving.sync import ReplicaSync

@@ -12,17 +12,10 @@ from hypothesis import strategies as st
 from rollbackkit.analysis.gates import GateResult
 from rollbackkit.bundle.compat import Adaptation, Finding
 from rollbackkit.errors import ServerError, UnknownAnswer
-from rollbackkit.ops.results import (
-    AffectedRows,
-    AssignmentResult,
-    BackfillResult,
-    PredictionShares,
-    Preflight,
-    SideEffects,
-    Situation,
-    TableRows,
-    from_server,
-)
+from rollbackkit.ops.assignment_results import AssignmentResult, Preflight
+from rollbackkit.ops.log_results import AffectedRows, BackfillResult, PredictionShares, SideEffects, TableRows
+from rollbackkit.ops.server_answers import from_server
+from rollbackkit.ops.situation_result import Situation
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.status import GateStatus, LogStatus, ServerStatus, SlotStatus
 

@@ -22,7 +22,7 @@ from rollbackkit.bundle import runtime
 from rollbackkit.bundle.manifest import Manifest
 from rollbackkit.bundle.runtime import Runtime, RuntimeFinding, compare
 from rollbackkit.errors import IncompatibleRuntime
-from rollbackkit.ops.results import Preflight
+from rollbackkit.ops.assignment_results import Preflight
 from rollbackkit.serving.router import Router
 
 from .adversarial.conftest import assert_one_clean_line, rollbackkit, state

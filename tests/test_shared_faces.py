@@ -13,8 +13,8 @@ import pytest
 from rich.console import Console
 
 from rollbackkit.cli.serving import _assignment_out
+from rollbackkit.ops.assignment_results import AssignmentResult
 from rollbackkit.ops.plans import rollback_plan
-from rollbackkit.ops.results import AssignmentResult
 from rollbackkit.ops.traffic import rollback
 from rollbackkit.refs import Reference
 from rollbackkit.registry.assignments import Deployments

@@ -11,7 +11,7 @@ import typer
 from rollbackkit.cli.common import EnvOpt, JsonOpt, RepoOpt, ServerOpt, print_json, rich_console
 
 if TYPE_CHECKING:
-    from rollbackkit.ops.results import AssignmentResult
+    from rollbackkit.ops.assignment_results import AssignmentResult
 
 commands = typer.Typer()
 """The serving commands."""

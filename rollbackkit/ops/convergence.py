@@ -3,7 +3,7 @@
 A deploy, rollback or promote sent to one replica answers ``replicas`` (the server's
 ``Convergence.to_dict()``): the routing generation it published, whether every live replica
 serves it, how long that took, and why the ones behind are. :class:`Convergence` reads it,
-backend-free, for :class:`~rollbackkit.ops.results.AssignmentResult` and the CLI. On several
+backend-free, for :class:`~rollbackkit.ops.assignment_results.AssignmentResult` and the CLI. On several
 hosts the change's git tag must reach the other clones too: :class:`GitRemote` reads the
 answer's ``git_remote`` (what was pushed to the shared remote, or why not). When another
 replica published after the operation (``superseded_by``), the fleet serves that change:

@@ -21,7 +21,7 @@ from rollbackkit.bundle.schema import OutputContract
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.ops.label_results import LabelIngest
 from rollbackkit.ops.predictions import log_server
-from rollbackkit.ops.results import from_server
+from rollbackkit.ops.server_answers import from_server
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Deployments, require_known, resolve
 from rollbackkit.registry.contents import describe

@@ -1,7 +1,7 @@
-"""Typed results of reading the prediction log: a version's affected rows, a backfill, and its
-logged predictions' shares (re-exported by :mod:`rollbackkit.ops.results`, where the other
-results live). Same conventions: frozen dataclasses, ``from_dict`` reads a server's JSON (or the
-offline path's dict), ``to_dict`` gives it back key for key.
+"""Typed results of reading the prediction log: a version's affected rows, a backfill, its
+logged predictions' shares, and the side effects a runbook records (rows and their backfill).
+Frozen dataclasses: ``from_dict`` reads a server's JSON (or the offline path's dict), ``to_dict``
+gives it back key for key.
 """
 
 from __future__ import annotations
@@ -124,3 +124,44 @@ class PredictionShares:
         if self.edges is not None:
             out["edges"] = self.edges
         return {**out, "reference": self.reference, "current": self.current}
+
+
+@dataclass(frozen=True)
+class SideEffects:
+    """Rows a version wrote in an environment and (after a repair) their backfill.
+
+    Attributes:
+        version: The version looked for, or None when there was none to look for.
+        logged: False when there is no prediction log to look in (``note`` says why).
+        affected: Its rows' counts (no sample), or None.
+        backfill: The backfill's result when one ran, or None.
+        note: Why nothing was looked up.
+    """
+
+    version: str | None
+    logged: bool
+    affected: AffectedRows | None
+    backfill: BackfillResult | None
+    note: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SideEffects:
+        """From :meth:`to_dict`."""
+        affected, backfill = data["affected"], data["backfill"]
+        return cls(
+            version=data["version"],
+            logged=data["logged"],
+            affected=AffectedRows.from_dict(affected) if affected is not None else None,
+            backfill=BackfillResult.from_dict(backfill) if backfill is not None else None,
+            note=data.get("note"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (what the rollback runbook records)."""
+        out = {
+            "version": self.version,
+            "logged": self.logged,
+            "affected": self.affected.to_dict() if self.affected is not None else None,
+            "backfill": self.backfill.to_dict() if self.backfill is not None else None,
+        }
+        return {**out, "note": self.note} if self.note is not None else out

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rollbackkit.errors import StoreError
-from rollbackkit.ops.results import AssignmentResult
+from rollbackkit.ops.assignment_results import AssignmentResult
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.serving_state import Assignment
 from rollbackkit.registry.shared_tags import fetch_tags, remote_url

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from rollbackkit.ops.assignment_results import Preflight
+from rollbackkit.ops.log_results import AffectedRows
+from rollbackkit.ops.plan_results import PlannedRows, RollbackPlan
 from rollbackkit.ops.predictions import log_call, log_server
-from rollbackkit.ops.results import AffectedRows, PlannedRows, Preflight, RollbackPlan, from_server
+from rollbackkit.ops.server_answers import from_server
 from rollbackkit.ops.traffic import cancelled_by, server_for
 from rollbackkit.registry.assignments import Deployments, require_known
 from rollbackkit.registry.checks import preflight_bundle
@@ -65,7 +68,7 @@ def rollback_plan(
         server: The URL of the server that would shift traffic (default: the running one).
 
     Returns:
-        :class:`~rollbackkit.ops.results.RollbackPlan`.
+        :class:`~rollbackkit.ops.plan_results.RollbackPlan`.
 
     Raises:
         NotAGitRepo: ``repo`` is not inside a git work tree.

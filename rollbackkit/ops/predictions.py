@@ -14,7 +14,8 @@ from typing import Any
 import pandas as pd
 
 from rollbackkit.errors import InvalidInput, ServerError, ServerTimeout
-from rollbackkit.ops.results import AffectedRows, BackfillResult, PredictionShares, SideEffects, from_server
+from rollbackkit.ops.log_results import AffectedRows, BackfillResult, PredictionShares, SideEffects
+from rollbackkit.ops.server_answers import from_server
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.refs import validate_name
 from rollbackkit.registry.assignments import Deployments, require_known
@@ -72,7 +73,7 @@ def prediction_drift(
 
     Returns:
         ``{version: PredictionShares}``: per version a
-        :class:`~rollbackkit.ops.results.PredictionShares` (its drift metric, and the
+        :class:`~rollbackkit.ops.log_results.PredictionShares` (its drift metric, and the
         reference and current shares or quantiles).
 
     Raises:
@@ -105,7 +106,7 @@ def affected(
         server: The URL of the server for ``env`` (default: the running one; none: the log file).
 
     Returns:
-        :class:`~rollbackkit.ops.results.AffectedRows`: counts, time range, tables and a sample.
+        :class:`~rollbackkit.ops.log_results.AffectedRows`: counts, time range, tables and a sample.
 
     Raises:
         NotAGitRepo: ``repo`` is not inside a git work tree.
@@ -135,7 +136,7 @@ def backfill(repo: str | Path, name: str, env: str, version: str, *, server: str
         server: The URL of the server for ``env`` (default: the running one; none: the log file).
 
     Returns:
-        :class:`~rollbackkit.ops.results.BackfillResult`: rows re-scored, by which version,
+        :class:`~rollbackkit.ops.log_results.BackfillResult`: rows re-scored, by which version,
         and where the corrections went.
 
     Raises:
@@ -257,7 +258,7 @@ def side_effects(repo: str | Path, name: str, env: str, version: str | None, *, 
         repair: Backfill its quarantined rows with the version now serving.
 
     Returns:
-        :class:`~rollbackkit.ops.results.SideEffects`: the rows' counts (no sample) and the
+        :class:`~rollbackkit.ops.log_results.SideEffects`: the rows' counts (no sample) and the
         backfill's result (None without ``repair`` or quarantined rows); ``logged`` is False
         when there is no prediction log to look in (a server started with ``--no-log`` and
         no log file), and ``note`` then says so.

@@ -33,8 +33,8 @@ from rollbackkit.ops.preview_parts import (
     version_part,
 )
 from rollbackkit.ops.preview_result import RollbackPreview
-from rollbackkit.ops.results import from_server
 from rollbackkit.ops.runbook_targets import rollback_target
+from rollbackkit.ops.server_answers import from_server
 from rollbackkit.ops.slot_scoring import SLOT_UNCHECKED, slot_preflight
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.registry.assignments import Deployments, require_known, resolve

@@ -27,8 +27,8 @@ from rollbackkit.analysis.preview import (
     transitions,
 )
 from rollbackkit.bundle.compat import Adaptation
+from rollbackkit.ops.plan_results import PlannedRows
 from rollbackkit.ops.preview_groups import SchemaGroup, Scorer, score_groups
-from rollbackkit.ops.results import PlannedRows
 from rollbackkit.registry.repository import Repository
 from rollbackkit.serving.client import READ_TIMEOUT, admin_call
 from rollbackkit.serving.predlog.outputs import SENT_COLUMNS, sent_names

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
 from rollbackkit.errors import MlflowError
-from rollbackkit.ops.results import AssignmentResult, RollbackWithRunbook
+from rollbackkit.ops.assignment_results import AssignmentResult, RollbackWithRunbook
 from rollbackkit.ops.runbooks import Progress, RunbookResult, run
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.mlflow_sync import AliasMove, move_alias, try_move_alias
@@ -96,7 +96,7 @@ def rollback_with_runbook(
         progress: Called before each of the runbook's cells (see :data:`Progress`).
 
     Returns:
-        :class:`~rollbackkit.ops.results.RollbackWithRunbook`: the rollback and the runbook;
+        :class:`~rollbackkit.ops.assignment_results.RollbackWithRunbook`: the rollback and the runbook;
         its ``ok`` is False when the runbook failed (the rollback itself stands).
 
     Raises:

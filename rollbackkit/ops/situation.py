@@ -12,7 +12,8 @@ import pandas as pd
 
 from rollbackkit.errors import ServerError, UnknownAnswer
 from rollbackkit.ops.predictions import log_server
-from rollbackkit.ops.results import Situation, from_server
+from rollbackkit.ops.server_answers import from_server
+from rollbackkit.ops.situation_result import Situation
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Deployments, require_known, resolve
 from rollbackkit.registry.contents import load
@@ -57,7 +58,7 @@ def situation(repo: str | Path, name: str, env: str) -> Situation:
         env: The environment.
 
     Returns:
-        :class:`~rollbackkit.ops.results.Situation`: ``serving``, ``canary``, ``server``,
+        :class:`~rollbackkit.ops.situation_result.Situation`: ``serving``, ``canary``, ``server``,
         its :class:`~rollbackkit.serving.status.ServerStatus` and the assignment ``history``.
 
     Raises:

@@ -24,11 +24,12 @@ import pandas as pd
 from rollbackkit.errors import InvalidInput, ServerError
 from rollbackkit.locking import repo_lock
 from rollbackkit.ops import notices
+from rollbackkit.ops.assignment_results import AssignmentResult, Cancelled, Preflight
 from rollbackkit.ops.other_hosts import from_answer, refresh, tagged
-from rollbackkit.ops.results import AssignmentResult, Cancelled, Preflight, from_server
 from rollbackkit.ops.rollout_options import promote_body, rollout_request
 from rollbackkit.ops.runbook_targets import rollback_target as rollback_target  # re-exported
 from rollbackkit.ops.runbook_targets import rolled_back_from as rolled_back_from
+from rollbackkit.ops.server_answers import from_server
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Action, Deployments, require_known, resolve
 from rollbackkit.registry.checks import preflight_bundle
@@ -80,7 +81,7 @@ def deploy(
             none: the bundle is restored into the workspace).
 
     Returns:
-        :class:`~rollbackkit.ops.results.AssignmentResult`: the assignment recorded, ``via``
+        :class:`~rollbackkit.ops.assignment_results.AssignmentResult`: the assignment recorded, ``via``
         (the server URL or ``workspace``), its preflight and the traffic shift time.
 
     Raises:
@@ -150,7 +151,7 @@ def rollback(
             none: the bundle is restored into the workspace).
 
     Returns:
-        :class:`~rollbackkit.ops.results.AssignmentResult`: the assignment recorded, ``via``,
+        :class:`~rollbackkit.ops.assignment_results.AssignmentResult`: the assignment recorded, ``via``,
         its preflight and the traffic shift time.
 
     Raises:
@@ -276,7 +277,7 @@ def promote(
         server: The URL of the server (default: the one running for ``env``).
 
     Returns:
-        :class:`~rollbackkit.ops.results.AssignmentResult`: the assignment recorded and the
+        :class:`~rollbackkit.ops.assignment_results.AssignmentResult`: the assignment recorded and the
         server's status after the shift.
 
     Raises:

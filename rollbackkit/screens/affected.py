@@ -9,7 +9,7 @@ from rollbackkit.screens import times
 from rollbackkit.screens.tables import Column, show, table
 
 if TYPE_CHECKING:
-    from rollbackkit.ops.results import AffectedRows
+    from rollbackkit.ops.log_results import AffectedRows
 
 SAMPLE_ROWS = 5
 """Sample rows shown (``--json`` has every row the server returned)."""

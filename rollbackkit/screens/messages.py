@@ -19,8 +19,9 @@ from rich.text import Text
 from rollbackkit.analysis.durations import format_duration
 
 if TYPE_CHECKING:
+    from rollbackkit.ops.assignment_results import AssignmentResult, Cancelled, Preflight
     from rollbackkit.ops.convergence import Convergence, GitRemote
-    from rollbackkit.ops.results import AssignmentResult, Cancelled, Preflight, RollbackPlan
+    from rollbackkit.ops.plan_results import RollbackPlan
     from rollbackkit.ops.runbooks import RunbookResult
     from rollbackkit.registry.assignments import Assignment
     from rollbackkit.registry.serving_state import Serving

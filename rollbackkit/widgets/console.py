@@ -21,7 +21,7 @@ from rollbackkit.widgets.serving_now import NowServing, now_badge, now_serving
 from rollbackkit.widgets.versions import VersionExplorer
 
 if TYPE_CHECKING:
-    from rollbackkit.ops.results import Situation
+    from rollbackkit.ops.situation_result import Situation
     from rollbackkit.serving.status import GateStatus
     from rollbackkit.widgets.timeline import TimelinePanel
 

@@ -1,23 +1,14 @@
-"""Typed results of the orchestration: what deploy, rollback, promote, affected, backfill,
-prediction drift, situation and side effects return to the faces (a server's status and gate
-reports are in :mod:`rollbackkit.serving.status`).
-
-Each result is a frozen dataclass. ``from_dict`` reads the JSON a server answers (or the
-dict the offline path builds); ``to_dict`` gives that JSON back, key for key and in the same
-order, so ``--json`` prints what it always printed. Optional keys a server sends only
-sometimes (a canary's ``percent``, a failed backfill's ``errors``) are None here and left
-out of ``to_dict``.
+"""Typed results of a traffic change: what deploy, rollback and promote return to the faces (the
+assignment recorded, its preflight, the canary or shadow a rollback cancelled, the runbook that
+followed), read from a server's JSON (or the offline path's dict) and given back key for key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
-from rollbackkit.errors import UnknownAnswer
 from rollbackkit.ops.convergence import Convergence, GitRemote
-from rollbackkit.ops.log_results import AffectedRows, BackfillResult, PredictionShares, TableRows
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.serving.status import ServerStatus, known, without_none
 
@@ -26,24 +17,6 @@ if TYPE_CHECKING:
     from rollbackkit.bundle.runtime import RuntimeFinding
     from rollbackkit.ops.runbooks import RunbookResult
     from rollbackkit.registry.mlflow_sync import AliasMove
-
-__all__ = [  # the log's results live in ops/log_results.py and are read from here too
-    "AffectedRows",
-    "AssignmentResult",
-    "BackfillResult",
-    "Cancelled",
-    "Convergence",
-    "GitRemote",
-    "PredictionShares",
-    "Preflight",
-    "RollbackPlan",
-    "RollbackWithRunbook",
-    "SideEffects",
-    "Situation",
-    "TableRows",
-    "assignment_from_dict",
-    "from_server",
-]
 
 PreflightVerdict = Literal["compatible", "adaptable", "incompatible", "skipped"]
 
@@ -200,203 +173,6 @@ class AssignmentResult:
                 "git_remote": self.git_remote.to_dict() if self.git_remote is not None else None,
             }
         )
-
-
-@dataclass(frozen=True)
-class PlannedRows:
-    """What a rollback would do to the rows one version that loses traffic wrote.
-
-    Attributes:
-        version: The version that would lose traffic.
-        logged: False when there is no prediction log to look in.
-        rows: Rows it wrote in the environment.
-        quarantine: Rows the rollback would quarantine (its rows not yet quarantined or
-            backfilled; 0 when no server writing the log does the rollback).
-        backfill: Rows a backfill would then re-score (already quarantined ones included).
-        already_backfilled: Rows re-scored before.
-    """
-
-    version: str
-    logged: bool
-    rows: int = 0
-    quarantine: int = 0
-    backfill: int = 0
-    already_backfilled: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return dict(vars(self))
-
-
-@dataclass(frozen=True)
-class RollbackPlan:
-    """What ``rollback --dry-run`` found: what would shift, its preflight, the rows to repair.
-
-    Attributes:
-        name: Bundle name.
-        env: Environment.
-        target: The version the rollback would go to.
-        previous: The version it would take traffic from (the canary if one runs, else the
-            live version); None when nothing serves.
-        cancelled: The canary or shadow it would stop, or None (``cancelled`` in the JSON:
-            ``{"role", "version", "kept"}``).
-        leaving: Every version that would lose traffic (a canary and the live version when
-            the target is neither).
-        via: The server URL that would shift traffic, or ``workspace``.
-        preflight: The target's preflight (against ``--features`` when given).
-        rows: Per version in ``leaving``, the rows it would quarantine and backfill.
-    """
-
-    name: str
-    env: str
-    target: str
-    previous: str | None
-    leaving: list[str]
-    via: str
-    preflight: Preflight
-    rows: list[PlannedRows]
-    cancelled: Cancelled | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON ``rollback --dry-run --json`` prints."""
-        return {
-            **vars(self),
-            "preflight": self.preflight.to_dict(),
-            "rows": [r.to_dict() for r in self.rows],
-            "cancelled": dict(vars(self.cancelled)) if self.cancelled is not None else None,
-        }
-
-
-@dataclass(frozen=True)
-class Situation:
-    """What serves a bundle in an environment now, through which server, and its history.
-
-    Attributes:
-        name: Bundle name.
-        env: Environment.
-        serving: The live version, or None.
-        canary: A running canary's version, or None.
-        server: The URL of the server for ``env`` that answered, or None.
-        status: That server's ``/status``, or None.
-        history: Every assignment, oldest first.
-        shadow: A running shadow's version (it scores a mirror of live requests), or None.
-    """
-
-    name: str
-    env: str
-    serving: str | None
-    canary: str | None
-    server: str | None
-    status: ServerStatus | None
-    history: list[Assignment]
-    shadow: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Situation:
-        """From :meth:`to_dict`."""
-        return cls(
-            **{
-                **known(cls, data),
-                "status": ServerStatus.from_dict(data["status"]) if data["status"] is not None else None,
-                "history": [assignment_from_dict(a) for a in data["history"]],
-            }
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
-            **vars(self),
-            "status": self.status.to_dict() if self.status is not None else None,
-            "history": [a.to_dict() for a in self.history],
-        }
-
-
-@dataclass(frozen=True)
-class SideEffects:
-    """Rows a version wrote in an environment and (after a repair) their backfill.
-
-    Attributes:
-        version: The version looked for, or None when there was none to look for.
-        logged: False when there is no prediction log to look in (``note`` says why).
-        affected: Its rows' counts (no sample), or None.
-        backfill: The backfill's result when one ran, or None.
-        note: Why nothing was looked up.
-    """
-
-    version: str | None
-    logged: bool
-    affected: AffectedRows | None
-    backfill: BackfillResult | None
-    note: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SideEffects:
-        """From :meth:`to_dict`."""
-        affected, backfill = data["affected"], data["backfill"]
-        return cls(
-            version=data["version"],
-            logged=data["logged"],
-            affected=AffectedRows.from_dict(affected) if affected is not None else None,
-            backfill=BackfillResult.from_dict(backfill) if backfill is not None else None,
-            note=data.get("note"),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (what the rollback runbook records)."""
-        out = {
-            "version": self.version,
-            "logged": self.logged,
-            "affected": self.affected.to_dict() if self.affected is not None else None,
-            "backfill": self.backfill.to_dict() if self.backfill is not None else None,
-        }
-        return {**out, "note": self.note} if self.note is not None else out
-
-
-_R = TypeVar("_R")
-
-
-def from_server(
-    parse: Callable[[dict[str, Any]], _R], data: dict[str, Any], url: str | None, what: str, *, done: bool = False
-) -> _R:
-    """``parse(data)``; :class:`UnknownAnswer` when the server at ``url`` answered ``what`` in
-    another shape (``url`` None: ``data`` was built here).
-
-    ``done``: the server has already acted (a traffic move, a backfill), so the error says
-    that it stands and how to see it, instead of reading as a failure to act.
-    """
-    if url is None:
-        return parse(data)
-    try:
-        return parse(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        shape = f"in a shape this client does not know ({type(exc).__name__}: {exc})"
-        if done:
-            raise UnknownAnswer(
-                f"The server at {url} did the {what}, but answered {shape}.",
-                "It stands: see it with rollbackkit status (or history); "
-                "run the same rollbackkit version in the server and the client.",
-            ) from exc
-        raise UnknownAnswer(
-            f"The server at {url} answered {what} {shape}.",
-            "Run the same rollbackkit version in the server and the client.",
-        ) from exc
-
-
-__all__ = [
-    "AffectedRows",
-    "AssignmentResult",
-    "BackfillResult",
-    "Convergence",
-    "PlannedRows",
-    "PredictionShares",
-    "Preflight",
-    "RollbackPlan",
-    "SideEffects",
-    "Situation",
-    "TableRows",
-    "assignment_from_dict",
-    "from_server",
-]
 
 
 @dataclass(frozen=True)
