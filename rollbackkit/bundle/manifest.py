@@ -10,6 +10,21 @@ is left out, so the same content always has the same id and any change gives a n
 "Same content" means byte-identical components: skops names arrays by object id, so saving
 one in-memory estimator twice gives different bytes; register the same ``.skops`` file to
 keep the id.
+
+**Reading a manifest a newer rollbackkit wrote** (the rule, :mod:`rollbackkit.bundle.forward`):
+
+- ``format`` names what the file means. A reader refuses a format it does not know in one line
+  ("written by a newer rollbackkit (format rollbackkit/bundle@2); upgrade rollbackkit to read it").
+- The top level and each component are closed: a field the reader does not know refuses the
+  manifest, since the bundle id covers the components and the reader could not verify or use them.
+  A content field added later is left out of the id and of the file while unset (``classes``), so
+  bundles that do not use it keep their id and stay readable by releases that predate it.
+- ``registration`` (and its ``runtime`` and ``raw_inputs``) is open: a field the reader does not
+  know is dropped and listed in :attr:`Manifest.ignored` (``show`` prints it).
+- A must-understand field, one an older reader would get wrong by ignoring it (a security setting,
+  anything that changes what may load or how it serves), never goes into ``registration`` as an
+  optional field: it bumps the format (writers then write the new format only for the bundles that
+  use it) or becomes a content field. A field's default never changes within a format.
 """
 
 from __future__ import annotations
@@ -22,13 +37,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from rollbackkit.bundle import forward
 from rollbackkit.bundle.runtime import Runtime
 from rollbackkit.errors import IntegrityError, InvalidInput, InvalidPath
 
 MANIFEST_FILE = "bundle.yaml"
-MANIFEST_FORMAT = "rollbackkit/bundle@1"
+MANIFEST_FAMILY = "rollbackkit/bundle"
+MANIFEST_FORMATS: tuple[int, ...] = (1,)
+"""The manifest formats this release reads (``rollbackkit/bundle@N``)."""
+MANIFEST_FORMAT = f"{MANIFEST_FAMILY}@{max(MANIFEST_FORMATS)}"
 _CHUNK = 4 * 1024 * 1024
 
 ROLES: tuple[str, ...] = ("model", "schema", "serving", "preprocess", "gates", "reference", "golden")
@@ -140,6 +159,15 @@ class Manifest(BaseModel):
     components: dict[str, Component]
     registration: Registration
     bundle_id: str = ""
+    _ignored: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """Registration fields this rollbackkit does not know, dropped on reading (dotted paths; empty: none).
+
+        A newer rollbackkit wrote them; they are metadata, not part of the bundle id.
+        """
+        return self._ignored
 
     def content_id(self) -> str:
         """The bundle id computed from the content part of this manifest."""
@@ -159,15 +187,22 @@ class Manifest(BaseModel):
         """Serialise to the YAML written as ``bundle.yaml``."""
         import yaml
 
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        data = self.model_dump(mode="json")
+        # a later content field only when set, as in the bundle id
+        data["components"] = {role: comp.content() for role, comp in self.components.items()}
+        return yaml.safe_dump(data, sort_keys=False)
 
     @classmethod
     def from_yaml(cls, text: str | bytes, where: str = MANIFEST_FILE) -> Manifest:
-        """Parse and validate ``bundle.yaml``; raise IntegrityError on anything malformed."""
+        """Parse and validate ``bundle.yaml``; raise IntegrityError on anything malformed.
+
+        A format this release does not know, or an unknown field in a closed part, is refused;
+        unknown registration fields are dropped and listed in :attr:`ignored` (module docstring).
+        """
         from rollbackkit.yamlsafe import load
 
         try:
-            data = load(text, where)
+            data, ignored = _readable(load(text, where), where)
             manifest = cls.model_validate(data)
         except InvalidInput as exc:
             raise IntegrityError(exc.message, "Restore it from git or re-register the bundle.") from exc
@@ -179,12 +214,37 @@ class Manifest(BaseModel):
             ) from exc
         for comp in manifest.components.values():
             safe_relative(comp.path, where)
+        manifest._ignored = tuple(ignored)
         return manifest
 
     @property
     def version(self) -> str:
         """The registered version, e.g. ``v1.0.0``."""
         return self.registration.version
+
+
+def _readable(data: object, where: str) -> tuple[object, list[str]]:
+    """``bundle.yaml``'s data as this release reads it, and the registration fields it dropped.
+
+    Raises:
+        IntegrityError: An unknown format, or an unknown field at the top level or in a component.
+    """
+    if not isinstance(data, dict):
+        return data, []
+    forward.check_format(data.get("format", MANIFEST_FORMAT), MANIFEST_FAMILY, MANIFEST_FORMATS, where)
+    forward.refuse_unknown(data, Manifest, "the top level", where)
+    components = data.get("components")
+    for role, comp in components.items() if isinstance(components, dict) else ():
+        forward.refuse_unknown(comp, Component, f"components.{role}", where)
+    registration, ignored = forward.drop_unknown(data.get("registration"), Registration, "registration")
+    if isinstance(registration, dict):
+        registration = dict(registration)
+        for key, model in (("runtime", Runtime), ("raw_inputs", RawInputs)):
+            if key in registration:
+                registration[key], dropped = forward.drop_unknown(registration[key], model, f"registration.{key}")
+                ignored += dropped
+        data = {**data, "registration": registration}
+    return data, ignored
 
 
 def md5_file(path: str | os.PathLike[str]) -> str:

@@ -236,7 +236,7 @@ def _small_parts(info: VersionInfo, manifest: Manifest, read: Reader) -> dict[st
     return {
         "info": info,
         "manifest": manifest,
-        "schema": Schema.from_json(read("schema")),
+        "schema": Schema.from_json(read("schema"), f"{info.tag} schema.json"),
         "serving": load(read("serving"), f"{info.tag} serving.yaml", hint) or {},
         "gates": load(read("gates"), f"{info.tag} gates.yaml", hint) or {},
         "preprocess_source": read("preprocess").decode() if "preprocess" in manifest.components else None,

@@ -98,9 +98,20 @@ class Schema(BaseModel):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> Schema:
-        """Parse ``schema.json``."""
-        return cls.model_validate_json(text)
+    def from_json(cls, text: str | bytes, where: str = "schema.json") -> Schema:
+        """Parse ``schema.json``, a content part: a field this release does not know refuses it in one line.
+
+        Raises:
+            IntegrityError: Unknown fields (named; a newer rollbackkit wrote it?) or anything malformed.
+        """
+        from pydantic import ValidationError
+
+        from rollbackkit.bundle.forward import refusal
+
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            raise refusal(exc, where) from exc
 
 
 def logical_type(series: pd.Series) -> LogicalType:

@@ -129,6 +129,7 @@ class Registry(Repository):
             "source": origin.to_dict() if (origin := origin_of(self, info.name, info.version)) else None,
             "own_code": _own_code(schema),
             "raw_inputs": raw.to_dict() if (raw := manifest.registration.raw_inputs) else None,
+            "ignored": list(manifest.ignored),
         }
 
     def ensure_cached(self, md5s: Iterable[str], tag: str | None = None) -> None:

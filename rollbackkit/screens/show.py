@@ -1,4 +1,5 @@
-"""The ``show`` screen: one version's tag, commit, components, model and schema, runtime and safety flags."""
+"""The ``show`` screen: one version's tag, commit, components, model and schema, runtime, safety flags and
+the registration fields a newer rollbackkit wrote that this one ignored."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def render(console: Any, data: dict[str, Any]) -> None:
     _origin(console, data)
     _runtime(console, data)
     _safety(console, data)
+    _ignored(console, data)
 
 
 def _features(schema: dict[str, Any]) -> str:
@@ -102,4 +104,15 @@ def _safety(console: Any, data: dict[str, Any]) -> None:
                 if data["unsafe_allowed"]
                 else "(registered without --unsafe: it will not load)."
             )
+        )
+
+
+def _ignored(console: Any, data: dict[str, Any]) -> None:
+    """The registration fields a newer rollbackkit wrote and this one dropped on reading (yellow)."""
+    if data.get("ignored"):
+        console.print(
+            "[yellow]ignored (written by a newer rollbackkit; upgrade to read them):[/] "
+            + escape(", ".join(data["ignored"])),
+            highlight=False,
+            soft_wrap=True,
         )
