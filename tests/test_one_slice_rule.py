@@ -15,7 +15,8 @@ from rollbackkit.analysis.drift_series import categorical_binning, category_text
 from rollbackkit.analysis.preview import flipped, slice_labels, transitions
 from rollbackkit.analysis.series import as_labels, label_text
 from rollbackkit.analysis.slices import MISSING, OTHER, top_values
-from rollbackkit.serving.predlog.binning import BinRequest, answer, label_sql, output_sql
+from rollbackkit.serving.predlog.binned_answer import answer
+from rollbackkit.serving.predlog.binning import BinRequest, label_sql, output_sql
 
 
 def test_the_preview_the_drift_log_and_the_diff_keep_the_same_top_slices_and_name_the_rest_alike() -> None:

@@ -3,8 +3,8 @@
 An input feature is counted in SQL from the blobs' columns kept as arrays
 (:mod:`rollbackkit.serving.postgres.binned_sql`); a store that has no such table yet (or a reader
 that may not write it) counts beside the input blobs instead (numpy, in the process holding the
-store connection). The answer, rows and rule are :mod:`rollbackkit.serving.predlog.binning`'s, so
-both logs count alike.
+store connection). The rows and rule are :mod:`rollbackkit.serving.predlog.binning`'s, the answer
+:mod:`rollbackkit.serving.predlog.binned_answer`'s, so both logs count alike.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from rollbackkit.serving.postgres.binned_sql import sql_groups
 from rollbackkit.serving.postgres.blobs import scored_inputs
 from rollbackkit.serving.postgres.frames import blob_table, result_table
 from rollbackkit.serving.predlog import binning as b
+from rollbackkit.serving.predlog.binned_answer import answer
 
 _DIALECT = "postgresql"
 
@@ -40,16 +41,16 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
         b.check_columns(req, tables)
         span = b.time_range(req, lambda: _first_last(found))
         if span is None:
-            return b.answer(req, pd.DataFrame(), None, None)
+            return answer(req, pd.DataFrame(), None, None)
         lo, hi = span
         if not (b.is_feature(req, req.column, tables) or b.is_feature(req, req.by, tables)):
             source = b.source_sql(req, tables, _DIALECT)
             cur.execute(f"WITH r AS {rows} {b.counts_sql(req, source, lo, hi, _DIALECT)}", params)
             named = [column.name for column in cur.description or ()]
-            return b.answer(req, pd.DataFrame(cur.fetchall(), columns=named), lo, hi)
+            return answer(req, pd.DataFrame(cur.fetchall(), columns=named), lo, hi)
         grouped = sql_groups(log, con, cur, req, (rows, params), tables, pairs, (lo, hi))  # counted in the store
         if grouped is not None:
-            return b.answer(req, grouped, lo, hi)
+            return answer(req, grouped, lo, hi)
         label = req.binning.kind == "categorical"
         output = f", {b.output_sql(req.column, _DIALECT, label=label)} AS o" if req.output else ""
         cur.execute(
@@ -59,10 +60,10 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
         )
         description, fetched = cur.description or (), cur.fetchall()
         if not fetched:
-            return b.answer(req, pd.DataFrame(), lo, hi)
+            return answer(req, pd.DataFrame(), lo, hi)
         keys = result_table(description, fetched)
         blobs = log._blobs(cur, keys)
-    return b.answer(req, b.reduce_categories(req, _feature_groups(req, keys, blobs, tables, lo, hi)), lo, hi)
+    return answer(req, b.reduce_categories(req, _feature_groups(req, keys, blobs, tables, lo, hi)), lo, hi)
 
 
 def _first_last(found: list[tuple[Any, ...]]) -> tuple[Any, Any]:

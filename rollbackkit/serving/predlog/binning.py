@@ -1,4 +1,4 @@
-"""Counts binned where the log lives: the SQL both logs run, and the answer they give.
+"""Counts binned where the log lives: what to count (:class:`BinRequest`) and the SQL both logs run.
 
 ``binned`` (:meth:`~rollbackkit.serving.predlog.queries.LogReader.binned`, and the store's
 :meth:`~rollbackkit.serving.postgres.reads.PgLogReads.binned`) counts the rows of ``name`` in
@@ -6,7 +6,8 @@
 before they leave the log's process. The bin rule is :mod:`rollbackkit.analysis.drift_series`'s
 (:func:`~rollbackkit.analysis.drift_series.bin_index`), written here once more as SQL; a test
 holds the two equal. Rows: production and staged, originals only (no backfilled copy), scored
-without error (a shadow's rows are never counted).
+without error (a shadow's rows are never counted). The answer they give:
+:mod:`rollbackkit.serving.predlog.binned_answer`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from rollbackkit.analysis.drift_series import Binning
-from rollbackkit.analysis.slices import MISSING, OTHER, top_values
+from rollbackkit.analysis.slices import MISSING, OTHER
 from rollbackkit.errors import InvalidInput
 from rollbackkit.serving.predlog.schema import quote
 from rollbackkit.serving.predlog.unseen import (
@@ -27,10 +28,9 @@ from rollbackkit.serving.predlog.unseen import (
     categories_sql,
     merged_window,
     merged_window_sql,
-    others_answer,
 )
-from rollbackkit.serving.predlog.windows import iso, moment, window_sql
 from rollbackkit.serving.predlog.windows import micros as micros  # re-exported: the logs' callers use b.*
+from rollbackkit.serving.predlog.windows import moment, window_sql
 from rollbackkit.serving.predlog.windows import time_range as time_range
 from rollbackkit.serving.predlog.windows import window_index as window_index
 
@@ -313,70 +313,6 @@ def label_sql(expr: str, dialect: str) -> str:
 
 def _spelled(text: str) -> str:
     return f"CASE WHEN {text} = 'true' THEN 'True' WHEN {text} = 'false' THEN 'False' ELSE {text} END"
-
-
-def answer(req: BinRequest, groups: pd.DataFrame, start_us: int | None, end_us: int | None) -> dict[str, Any]:
-    """The JSON-ready answer from grouped counts (columns ``s`` slice text or None, ``w`` window,
-    ``b`` bin or null for a missing value, ``n``, optional ``total``): ``{"kind", "column", "start",
-    "end", "windows", "slices", "counts" [slice][window][bin], "sums" [slice][window][bin],
-    "n" [slice][window], "missing" [slice][window], "edges" or "categories"}``; no slice at all when
-    nothing was logged in the range. ``sums``: each cell's sum of its finite values (an outer bin's
-    mass sits at ``sums / counts``; an infinite value is counted in its outer bin, not summed);
-    None for categories. Categories: ``others``, ``[slice, window, value, rows]`` of each ``known``
-    value in the ``(other)`` bin, and ``unseen``, ``[slice, window, rows, psi]``: the rows of the
-    categories the reference never saw and the sum of their PSI terms (:mod:`.unseen`). ``cuts``:
-    the request's (each window's first equal window), or None."""
-    binning, windows = req.binning, req.answer_windows
-    bins, numeric = binning.n_bins, binning.kind == "numeric"
-    out: dict[str, Any] = {
-        "kind": binning.kind,
-        "column": req.column,
-        "by": req.by,
-        "windows": windows,
-        "cuts": list(req.cuts) or None,
-        "fine_windows": req.windows,
-        "start": iso(start_us),
-        "end": iso(end_us),
-        "edges" if binning.kind == "numeric" else "categories": list(binning.edges or binning.categories),
-    }
-    if groups.empty:
-        empty: dict[str, Any] = {"slices": [], "counts": [], "sums": [] if numeric else None, "n": [], "missing": []}
-        return {**out, **empty, **({} if numeric else {"others": [], "unseen": []})}
-    slices = groups["s"].astype(object).where(groups["s"].notna(), MISSING_SLICE if req.by else ALL).astype(str)
-    totals = groups.assign(s=slices).groupby("s")["n"].sum()
-    ranked = "psi" in groups  # categories: the log ranked the slices (:mod:`.unseen`)
-    kept = sorted(set(totals.index) - {OTHER_SLICES} if ranked else top_values(totals, MAX_SLICES)) if req.by else [ALL]
-    names = kept + ([OTHER_SLICES] if len(totals) > len(kept) else [])
-    position = {s: k for k, s in enumerate(kept)}
-    slot = np.array([position.get(s, len(kept)) for s in slices], dtype="int64")
-    w = groups["w"].to_numpy(dtype="int64")
-    b = pd.to_numeric(groups["b"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    n = groups["n"].to_numpy(dtype="int64")
-    missing_rows = np.isnan(b)
-    counts = np.zeros((len(names), windows, bins), dtype="int64")
-    np.add.at(counts, (slot[~missing_rows], w[~missing_rows], b[~missing_rows].astype("int64")), n[~missing_rows])
-    missing = np.zeros((len(names), windows), dtype="int64")
-    np.add.at(missing, (slot[missing_rows], w[missing_rows]), n[missing_rows])
-    sums = None
-    if numeric:
-        sums = np.zeros((len(names), windows, bins), dtype="float64")
-        total = groups["total"] if "total" in groups else pd.Series(0.0, index=groups.index)
-        values = pd.to_numeric(total, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-        kept_rows = ~missing_rows
-        np.add.at(
-            sums,
-            (slot[kept_rows], w[kept_rows], b[kept_rows].astype("int64")),
-            np.nan_to_num(values[kept_rows], nan=0.0),
-        )
-    return {
-        **out,
-        "slices": names,
-        "counts": counts.tolist(),
-        "sums": None if sums is None else sums.tolist(),
-        "n": counts.sum(axis=2).tolist(),
-        "missing": missing.tolist(),
-        **({} if numeric else others_answer(groups, slot, w)),
-    }
 
 
 def _unseen_args(req: BinRequest) -> dict[str, Any]:

@@ -198,8 +198,10 @@ class LogReader(LogWriter):
         cuts: list[int] | None = None,
     ) -> dict[str, Any]:
         """Counts per slice, time window and bin of one column, counted in DuckDB (see
-        :mod:`~rollbackkit.serving.predlog.binning` for the rows, the rule and the answer)."""
+        :mod:`~rollbackkit.serving.predlog.binning` for the rows and the rule,
+        :mod:`~rollbackkit.serving.predlog.binned_answer` for the answer)."""
         from rollbackkit.serving.predlog import binning as b
+        from rollbackkit.serving.predlog.binned_answer import answer
 
         req = b.BinRequest.of(name, env, column, edges, start, end, windows, by, versions, output, known, cuts)
         self.flush()
@@ -212,12 +214,12 @@ class LogReader(LogWriter):
                 lambda: self._con.execute(f"WITH r AS {rows} SELECT min(t_us), max(t_us) FROM r", params).fetchone(),
             )
             if span is None:
-                return b.answer(req, pd.DataFrame(), None, None)
+                return answer(req, pd.DataFrame(), None, None)
             lo, hi = span
             counts = b.counts_sql(req, b.source_sql(req, tables, "duckdb"), lo, hi, "duckdb")
             # not materialized: each use of r scans the tables again, cheaper than holding 10M rows
             groups = self._con.execute(f"WITH r AS NOT MATERIALIZED {rows} {counts}", params).fetchdf()
-        return b.answer(req, groups, lo, hi)
+        return answer(req, groups, lo, hi)
 
     def _input_columns(self) -> dict[str, set[str]]:
         """Each inputs table's feature columns (hold ``_db``)."""

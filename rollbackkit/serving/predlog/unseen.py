@@ -139,7 +139,8 @@ def categories_frame(
 def others_answer(groups: pd.DataFrame, slot: np.ndarray, w: np.ndarray) -> dict[str, Any]:
     """``others`` (each ``known`` value's rows per cell: ``[slice, window, value, rows]``) and
     ``unseen`` (``[slice, window, rows, psi]``: the unseen categories' rows and PSI terms, summed)
-    of the answer (:func:`~rollbackkit.serving.predlog.binning.answer`) from the groups' ``u`` and ``psi`` columns."""
+    of the answer (:func:`~rollbackkit.serving.predlog.binned_answer.answer`) from the groups' ``u`` and
+    ``psi`` columns."""
     unseen: list[list[Any]] = []
     if "psi" in groups:
         b = pd.to_numeric(groups["b"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
