@@ -132,7 +132,9 @@ def _writer_of(server_pid: int) -> int:
     """The pid of the server's prediction-log writer process (its child)."""
     children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
     writers = [
-        int(c) for c in children if b"rollbackkit.serving.predlog.process" in Path(f"/proc/{c}/cmdline").read_bytes()
+        int(c)
+        for c in children
+        if b"rollbackkit.serving.predlog.process_child" in Path(f"/proc/{c}/cmdline").read_bytes()
     ]
     assert len(writers) == 1, children
     return writers[0]
