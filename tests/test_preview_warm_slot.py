@@ -71,4 +71,7 @@ def test_the_warm_standby_scores_the_preview_without_loading_the_bundle(
     assert warm.preflight is not None and loaded.preflight is not None
     assert (warm.verdict, warm.adaptation) == (loaded.verdict, loaded.adaptation) and warm.preflight.parity is None
     assert warm.to_dict()["loaded"] is False and "Scored with the warm standby slot" in summary_html(warm)
-    assert "Not checked" in str(warm.note) and "Not checked" not in str(loaded.note)  # parity, runtime: said
+    assert "Not checked" in str(warm.note) and "Not checked" not in str(loaded.note)  # parity: said
+    # the runtime's findings are the slot's own (its server runs this venv: the same as loaded here)
+    assert warm.preflight.runtime.findings and warm.preflight.runtime == loaded.preflight.runtime
+    assert "the runtime's findings are the slot's" in str(warm.note)

@@ -35,7 +35,7 @@ from rollbackkit.ops.preview_parts import (
 from rollbackkit.ops.preview_result import RollbackPreview
 from rollbackkit.ops.runbook_targets import rollback_target
 from rollbackkit.ops.server_answers import from_server
-from rollbackkit.ops.slot_scoring import SLOT_UNCHECKED, slot_preflight
+from rollbackkit.ops.slot_scoring import SLOT_PARITY_UNCHECKED, SLOT_UNCHECKED, slot_preflight
 from rollbackkit.ops.traffic import server_for
 from rollbackkit.registry.assignments import Deployments, require_known, resolve
 from rollbackkit.registry.contents import describe
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
     from rollbackkit.analysis.preflight import PreflightReport
     from rollbackkit.bundle.model import BundleDescription
+    from rollbackkit.bundle.runtime import RuntimeReport
 
 __all__ = ["SAMPLE", "TARGET_WORDS", "RollbackPreview", "preview_rollback"]
 
@@ -134,7 +135,7 @@ def preview_rollback(
     first = describe(registry, resolve(registry, f"{name}@{leaving[0][0]}"))
     column = by if by is not None else gate_slice(first)
     parts: list[VersionPreview] = []
-    report, where, why, slotted = None, LOADED, None, False
+    report, where, why, slotted, runtime = None, LOADED, None, False, None
     for version, role, share, frame in samples:
         served = first if version == first.version else describe(registry, resolve(registry, f"{name}@{version}"))
         rule = comparison(served, goal.description, threshold)
@@ -163,12 +164,13 @@ def preview_rollback(
             main = part.groups[0]  # the largest column set: the preflight's rows and the adaptation shown
             where, why = main.where or LOADED, over_slot(shifter, main.rows)
             features = inputs.loc[main.members, main.columns].reset_index(drop=True)
-            slotted = where != LOADED and not goal.loaded  # the bundle not loaded here: parity, runtime unchecked
-            report = _preflight(registry, goal, features, f"{name}@{version}", slot=slotted)
+            slotted = where != LOADED and not goal.loaded  # the bundle not loaded here: parity unchecked
+            runtime = goal.slot_runtimes.get(where) if slotted else None  # the slot's own, when it sent them
+            report = _preflight(registry, goal, features, f"{name}@{version}", slot=slotted, runtime=runtime)
         parts.append(part)
     rule = comparison(first, goal.description, threshold)
     inferred = INFERRED if any(g.inferred for p in parts for g in p.groups) else None
-    unchecked = SLOT_UNCHECKED if slotted else None
+    unchecked = (SLOT_UNCHECKED if runtime is None else SLOT_PARITY_UNCHECKED) if slotted else None
     scored = None if rule.score is not None else no_score(first, target_info)
     notes = (scored, why, earlier(state, done, leaving), inferred, unchecked)
     return RollbackPreview(
@@ -219,13 +221,20 @@ def _shadow_only(
 
 
 def _preflight(
-    registry: Repository, goal: Target, inputs: pd.DataFrame, consumer: str, *, slot: bool
+    registry: Repository,
+    goal: Target,
+    inputs: pd.DataFrame,
+    consumer: str,
+    *,
+    slot: bool,
+    runtime: RuntimeReport | None = None,
 ) -> PreflightReport:
     """The target's preflight on the sample's largest column set: :func:`slot_preflight` when a warm
-    slot scored it and the bundle is not loaded here (``slot``; :data:`SLOT_UNCHECKED` says what it
-    leaves out), else the full preflight on the loaded bundle."""
+    slot scored it and the bundle is not loaded here (``slot``, with the slot's ``runtime`` findings
+    when it sent them; :data:`SLOT_UNCHECKED` or :data:`SLOT_PARITY_UNCHECKED` says what it leaves
+    out), else the full preflight on the loaded bundle."""
     if slot:
-        return slot_preflight(registry.paths.root, goal.description, inputs, consumer)
+        return slot_preflight(registry.paths.root, goal.description, inputs, consumer, runtime)
     from rollbackkit.registry.checks import preflight_bundle  # pydantic: loaded by a preflight only
 
     return preflight_bundle(registry, goal.bundle(), inputs, consumer=consumer)

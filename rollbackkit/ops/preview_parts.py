@@ -36,6 +36,7 @@ from rollbackkit.serving.wire import decode_frame
 
 if TYPE_CHECKING:
     from rollbackkit.bundle.model import BundleDescription, LoadedBundle
+    from rollbackkit.bundle.runtime import RuntimeReport
     from rollbackkit.bundle.version import VersionInfo
 
 LOADED = "loaded bundle (hash-verified, in this process)"
@@ -248,6 +249,8 @@ class Target:
         self.registry, self.info = registry, info
         self.description = describe(registry, info)
         self._bundle: LoadedBundle | None = None
+        self.slot_runtimes: dict[str, RuntimeReport | None] = {}
+        """The runtime findings each warm slot that scored rows sent, by where (None: it sent none)."""
 
     @property
     def loaded(self) -> bool:
@@ -318,6 +321,7 @@ def score_target(
         except IncompatibleInput as exc:
             return None, f"{tag} cannot score the logged inputs ({exc.message})", Adaptation(), url
         if slot is not None:
+            target.slot_runtimes[slot.where] = slot.runtime
             return slot.outputs.reset_index(drop=True), None, slot.adaptation, slot.where
     return (*score(target.bundle(), inputs), LOADED)
 

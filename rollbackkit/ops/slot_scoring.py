@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from rollbackkit.bundle.compat import Adaptation
+from rollbackkit.bundle.runtime import RuntimeFinding, RuntimeReport
 from rollbackkit.errors import IncompatibleInput, InvalidInput, ServerError
 from rollbackkit.refs import Version, validate_name
 from rollbackkit.registry.repository import Repository
@@ -44,6 +45,8 @@ class SlotScores:
         batches: Model calls it took (live requests went first between them).
         score_ms: Server-side time scoring them, waits for live requests included.
         url: The server that answered.
+        runtime: The slot's runtime findings (its server's libraries against the registered ones);
+            None from a server that does not send them.
     """
 
     version: str
@@ -56,6 +59,7 @@ class SlotScores:
     batches: int
     score_ms: float
     url: str
+    runtime: RuntimeReport | None = None
 
     @property
     def n(self) -> int:
@@ -149,9 +153,18 @@ def _scores(data: dict[str, Any], url: str) -> SlotScores:
             batches=int(data["batches"]),
             score_ms=float(data["score_ms"]),
             url=url,
+            runtime=_runtime(data.get("runtime")),
         )
     except (KeyError, TypeError, ValueError, InvalidInput) as exc:
         raise ServerError(f"The server at {url} answered /admin/score with no scores: {exc!r}.", "Upgrade it.") from exc
+
+
+def _runtime(sent: Any) -> RuntimeReport | None:
+    """The slot's runtime findings as sent (None: the server sent none, or not as a list of findings)."""
+    if not isinstance(sent, list) or not all(isinstance(f, dict) for f in sent):
+        return None
+    fields = RuntimeFinding.__dataclass_fields__
+    return RuntimeReport(tuple(RuntimeFinding(**{k: v for k, v in f.items() if k in fields}) for f in sent))
 
 
 SLOT_UNCHECKED = (
@@ -159,19 +172,31 @@ SLOT_UNCHECKED = (
     "preprocess.py against the bundle's golden sample, and the runtime's findings (library versions); "
     "rollbackkit preflight checks both."
 )
-"""What a preview's preflight leaves out when a warm slot scored its rows (:func:`slot_preflight`)."""
+"""What a preview's preflight leaves out when a warm slot of a server that does not send its runtime scored its rows."""
+
+SLOT_PARITY_UNCHECKED = (
+    "Not checked, the warm slot's bundle not being loaded here: feature parity of the repo's current "
+    "preprocess.py against the bundle's golden sample (rollbackkit preflight checks it); the runtime's "
+    "findings are the slot's (its server's library versions)."
+)
+"""What a preview's preflight leaves out when a warm slot scored its rows and sent its runtime findings."""
 
 
 def slot_preflight(
-    repo: str | Path, target: BundleDescription, features: pd.DataFrame, consumer: str
+    repo: str | Path,
+    target: BundleDescription,
+    features: pd.DataFrame,
+    consumer: str,
+    runtime: RuntimeReport | None = None,
 ) -> PreflightReport:
     """The preflight of a version a warm slot holds, without loading it here: the live features'
     compatibility check and the output contract against ``consumer`` (``name@version``) only.
 
     Not checked (the bundle is not loaded): feature parity of the repo's *current* preprocess.py
     against the bundle's golden sample (the slot's warm-up ran the bundle's own code, so it cannot
-    catch repo code that drifted), and the runtime's findings; the report's ``parity`` is None and
-    its runtime empty (:data:`SLOT_UNCHECKED` says so where it is shown)."""
+    catch repo code that drifted); the report's ``parity`` is None. ``runtime``: the slot's runtime
+    findings (:attr:`SlotScores.runtime`); None: unknown, the report's runtime empty
+    (:data:`SLOT_UNCHECKED`, else :data:`SLOT_PARITY_UNCHECKED`, says so where it is shown)."""
     from rollbackkit.analysis.preflight import combine, contract_findings
     from rollbackkit.bundle.compat import check
     from rollbackkit.bundle.conform import conform
@@ -184,4 +209,4 @@ def slot_preflight(
     contract = []
     if served.tag != target.info.tag:
         contract = contract_findings(target.schema.output, describe(registry, served).schema.output)
-    return combine(target.info.tag, served.tag, compat, None, contract)
+    return combine(target.info.tag, served.tag, compat, None, contract, runtime)

@@ -58,7 +58,8 @@ def score_answer(
     env: ServingEnvironment, body: ScoreBody, decode: Callable[[Any, str], pd.DataFrame]
 ) -> dict[str, Any]:
     """The answer of ``POST /admin/score``: ``version``, ``bundle_id``, ``slot``, ``role``,
-    ``deployment``, ``rows``, ``batches``, ``score_ms``, ``adaptation`` and ``outputs`` (a wire frame).
+    ``deployment``, ``rows``, ``batches``, ``score_ms``, ``adaptation``, ``outputs`` (a wire frame) and
+    ``runtime`` (the slot's runtime findings: this process's libraries against the registered ones).
 
     Args:
         env: The served environment.
@@ -109,6 +110,7 @@ def score_answer(
         "score_ms": round((time.perf_counter() - started) * 1000, 3),
         "adaptation": adaptation,
         "outputs": encode_frame(outputs),
+        "runtime": slot.bundle.runtime.to_dict(),
     }
 
 
