@@ -12,8 +12,9 @@ from typing import Any
 
 from rollbackkit.analysis.diffsections import DiffLine, DiffSection, diff_sections
 from rollbackkit.bundle.card_views import adaptation_said, findings_section, severity_counts
-from rollbackkit.cards import Badge, Card, Section, esc, list_change, number, short
+from rollbackkit.cards import Badge, Card, Section, esc, number
 from rollbackkit.cards import tint as tone_tint
+from rollbackkit.short_text import list_change, short
 
 SIGNS = {"added": "+", "removed": "-", "changed": "~"}
 CODE_LINES = 400

@@ -39,13 +39,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rollbackkit.cards import Card, HasCard, redacted, short
+from rollbackkit.cards import Card, HasCard, redacted
 from rollbackkit.errors import InvalidPath, RunbookError
 from rollbackkit.ops import notices
 from rollbackkit.ops.runbook_record import RESULTS_MIME, display_path, failed_cell, gathered_results, runbook_card
 from rollbackkit.ops.runbook_templates import check_injection, coerce_parameters, declared_parameters, template_path
 from rollbackkit.project import refuse_metadata_dir
 from rollbackkit.registry import people
+from rollbackkit.short_text import short
 
 KERNEL = "rollbackkit"
 
