@@ -44,7 +44,12 @@ def test_a_slow_alias_move_runs_after_the_lock_in_the_order_of_the_changes(serve
     assert live_when_done[1] == "v1.1.0"  # the rollback moved traffic during the deploy's slow alias move
     assert moved == ["v1.1.0", "v1.0.0", "v1.1.0"]  # and the alias followed in the order of the changes
     assert answer["mlflow_alias"] == {"ok": True, "alias": "champion"}
-    assert environment.status()["background"] == {"failures": 0, "last_failure": None, "pending": []}
+    assert environment.status()["background"] == {
+        "failures": 0,
+        "last_failure": None,
+        "pending": [],
+        "gate_history_dropped": {"repeat": 0, "change": 0, "write_failed": 0, "not_built": 0},
+    }
 
 
 def test_a_failed_alias_move_is_counted_and_the_change_stands(served: Path) -> None:

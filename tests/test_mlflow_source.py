@@ -238,7 +238,12 @@ def test_import_then_sync_alias_on_deploy_and_rollback(repo: Path, mlflow_uri: s
         rolled = run_cli("rollback", "iris", "--env", "prod", "--reason", "worse", cwd=repo, env=admin)
         assert rolled.returncode == 0, rolled.stderr
         assert "MLflow alias champion -> iris version 2" in rolled.stdout and _champion(logged) == "2"
-        assert server.status()["background"] == {"failures": 0, "last_failure": None, "pending": []}
+        assert server.status()["background"] == {
+            "failures": 0,
+            "last_failure": None,
+            "pending": [],
+            "gate_history_dropped": {"repeat": 0, "change": 0, "write_failed": 0, "not_built": 0},
+        }
         assert len(_alias_moves(repo)) == moves + 2  # the server moved it; the CLI did not move it again
 
         # Straight to the admin API (curl): the server moves the alias where it records the assignment.
