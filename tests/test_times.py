@@ -12,7 +12,8 @@ from rich.console import Console
 from rollbackkit.ops.overview import Departure, Overview
 from rollbackkit.registry.assignments import Assignment
 from rollbackkit.screens import times
-from rollbackkit.screens.status import ago, render, span, when
+from rollbackkit.screens.status import render
+from rollbackkit.screens.times import ago, span, when
 from rollbackkit.serving.status import GateStatus
 
 

@@ -1,15 +1,16 @@
 """The ``rollbackkit status`` screen: one environment at a glance, at 80x24 or wider.
 
 Renders an :class:`~rollbackkit.ops.overview.Overview` as a two-column grid (a label, then
-words that wrap to the terminal's width and are never cut); turns ISO UTC times into local
-time, UTC and "12 min ago". No logic beyond formatting.
+words that wrap to the terminal's width and are never cut); times read as local time, UTC and
+"12 min ago" (:mod:`rollbackkit.screens.times`), replicas as :mod:`rollbackkit.screens.replicas`
+lays them out. No logic beyond formatting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderResult
@@ -18,10 +19,9 @@ from rich.text import Text
 
 from rollbackkit.analysis.gates import GateResult
 from rollbackkit.ops.overview import Behind, Departure, Overview
-from rollbackkit.ops.replicas import Replicas
 from rollbackkit.registry.assignments import Assignment
-from rollbackkit.screens import times
-from rollbackkit.serving.replica_status import ReplicaStatus
+from rollbackkit.screens.replicas import replicas_line, replicas_table
+from rollbackkit.screens.times import ago, parse, span, when
 from rollbackkit.serving.rollout import Rollout
 from rollbackkit.serving.status import GateStatus, LogStatus, SlotStatus
 
@@ -113,7 +113,7 @@ def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
     if view.behind is not None:  # an alias consumers still load the old version through
         rows.insert(1, ("behind", fit.behind(view.behind)))
     if view.replicas is not None:
-        rows.append(("replicas", _replicas_line(view.replicas)))
+        rows.append(("replicas", replicas_line(view.replicas)))
     if view.unfetched is not None:  # another host's tags may be missing from "previous" and history
         rows.append(("git", view.unfetched))
     if view.server is None:
@@ -124,72 +124,6 @@ def _screen(view: Overview, now: datetime, fit: _Fitter) -> Group:
     listed = view.replicas.replicas if view.replicas is not None else []
     table = [replicas_table(listed, now, view.replicas)] if listed and view.replicas is not None else []
     return Group(Text(_heading(view), style="bold"), grid, *table)
-
-
-def replicas_table(listed: list[ReplicaStatus], now: datetime, of: Replicas | None = None) -> Group:
-    """One row per replica (:func:`replicas_rows`), then each one's error on its own line."""
-    errors = [Text(f"{r.replica}: {r.error}", style="red") for r in listed if r.error]
-    return Group(replicas_rows(listed, now, of), *errors)
-
-
-def _replicas_line(listed: Replicas) -> str:
-    """``3 alive of 4, watchdog led by web-2 (from the store postgresql://...)``, or why none could be read."""
-    where = f"store {listed.store}"
-    if listed.error is not None:  # one line: the error names the store (password redacted)
-        return f"unknown, the store did not answer: {listed.error}"
-    alive = len(listed.alive)
-    head = f"{alive} alive" + (f" of {len(listed.replicas)}" if alive != len(listed.replicas) else "")
-    lead = f"watchdog led by {listed.leader}" if listed.leader else "no watchdog leader (one takes over within seconds)"
-    source = "read from the store: no server answered" if listed.source == "store" else "as the server lists them"
-    if not listed.replicas:
-        head = "none running"
-    said = listed.published
-    if said is not None:
-        at = times.parse(said.at) if said.at else None
-        moment = f", {at.astimezone().strftime('%H:%M:%S')}" if at is not None else ""
-        where = f"generation {said.generation} published ({said.action} by {said.by}{moment}); {where}"
-    return f"{head}, {lead}\n{where}, {source}"
-
-
-def replicas_rows(listed: list[ReplicaStatus], now: datetime, of: Replicas | None = None) -> Table:
-    """One row per replica: id, url, what it serves, generation, last switch, heartbeat age, state
-    (``leader``, ``STALE``: no heartbeat lately, ``ERROR``: it cannot follow, said below the table,
-    ``behind (gen N of M)``: alive but serving an older generation than ``of`` says is published)."""
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    for column in ("replica", "url", "serving", "gen", "switched", "beat", "state"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("replica", "url", "gen"))
-    for r in listed:
-        moment = times.parse(r.last_switch) if r.last_switch else None
-        switched = ago(now - moment) if moment is not None else "never"
-        beat = f"{r.heartbeat_age_s:.1f} s ago" if r.heartbeat_age_s is not None and r.heartbeat_age_s < 60 else None
-        beat = beat or (ago(timedelta(seconds=r.heartbeat_age_s)) if r.heartbeat_age_s is not None else "never")
-        state = [*(["leader"] if r.leader else []), *(["STALE"] if r.stale else []), *(["ERROR"] if r.error else [])]
-        published = of.published if of is not None else None
-        late = of is not None and published is not None and of.behind(r)
-        if late and published is not None:
-            state.append(f"behind (gen {r.generation if r.generation is not None else '-'} of {published.generation})")
-        table.add_row(
-            r.replica,
-            r.url or "-",
-            serving_words(r),
-            str(r.generation) if r.generation is not None else "-",
-            switched,
-            beat,
-            Text(", ".join(state) or "ok", style="red" if r.stale or r.error else "yellow" if late else ""),
-        )
-    return table
-
-
-def serving_words(replica: ReplicaStatus) -> str:
-    """``v1.1.0``, ``v1.1.0, canary v1.2.0 25%``, ``, shadow ...``; ``nothing`` when it serves none."""
-    said = []
-    for role in ("live", "canary", "shadow"):
-        placed = replica.role(role)
-        if placed is not None:
-            version, percent = placed
-            share = f" {percent}%" if percent is not None and role != "live" else ""
-            said.append(version if role == "live" else f"{role} {version}{share}")
-    return ", ".join(said) or "nothing"
 
 
 def _slots(view: Overview) -> list[SlotStatus]:
@@ -207,47 +141,6 @@ def _heading(view: Overview) -> str:
     if view.server_error is not None:
         return f"the server for {view.env} did not answer ({view.server_error}); from the history:"
     return f"no server running for {view.env}; from the history ({view.assignments} assignments):"
-
-
-def when(iso: str, now: datetime) -> str:
-    """``11:31:05 CET (10:31:05 UTC), 12 min ago``: local time, UTC, and how long ago.
-
-    The date is shown when it is not today's; UTC only once when local time is UTC.
-    """
-    moment = times.parse(iso)
-    if moment is None:
-        return iso
-    local, utc = moment.astimezone(), moment.astimezone(UTC)
-    day = "" if local.date() == now.astimezone().date() else "%Y-%m-%d "
-    shown = local.strftime(f"{day}%H:%M:%S %Z")
-    if local.utcoffset() != utc.utcoffset():
-        shown += utc.strftime(f" ({'' if utc.date() == local.date() else '%Y-%m-%d '}%H:%M:%S UTC)")
-    return f"{shown}, {ago(now - utc)}"
-
-
-def ago(delta: timedelta) -> str:
-    """``45 s ago``, ``12 min ago``, ``3 h 5 min ago``, ``2 days ago``.
-
-    ``just now`` up to 2 minutes ahead: a tag written within the same second as another is
-    stamped a second later (assignments stay ordered); beyond that the clocks disagree.
-    """
-    seconds = int(delta.total_seconds())
-    if seconds < -120:
-        return "in the future (clock skew?)"
-    return "just now" if seconds <= 0 else f"{span(delta)} ago"
-
-
-def span(delta: timedelta) -> str:
-    """How long, for people: ``45 s``, ``12 min``, ``3 h 5 min``, ``1 day 3 h``, ``2 days``."""
-    seconds = max(0, int(delta.total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    days, hours = seconds // 86400, seconds % 86400 // 3600
-    return f"{days} day{'' if days == 1 else 's'}" + (f" {hours} h" if hours else "")
 
 
 def _why(a: Assignment) -> str:
@@ -272,8 +165,8 @@ def _previous(gone: Departure | None, now: datetime, fit: _Fitter) -> str:
     if gone is None:
         return "none"
     role = f"canary at {gone.percent}%" if gone.role == "canary" and gone.percent else gone.role
-    left = times.parse(gone.by.time)
-    began = times.parse(gone.served_since) if gone.served_since is not None else None
+    left = parse(gone.by.time)
+    began = parse(gone.served_since) if gone.served_since is not None else None
     if left is not None and began is not None:
         role += f" for {span(left - began)}"
     gone_when = f" left {ago(now - left)}" if left is not None else f" left at {gone.by.time}"

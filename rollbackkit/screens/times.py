@@ -1,4 +1,5 @@
-"""Times for people: local time of day to the minute, UTC on request (one format for every screen)."""
+"""Times for people: local time of day to the minute, UTC on request, and how long ago (one format for
+every screen)."""
 
 from __future__ import annotations
 
@@ -57,3 +58,44 @@ def zone() -> str:
     """
     offset = datetime.now().astimezone().utcoffset()
     return f"UTC{_offset(offset)}" if offset else "UTC"
+
+
+def when(iso: str, now: datetime) -> str:
+    """``11:31:05 CET (10:31:05 UTC), 12 min ago``: local time, UTC, and how long ago.
+
+    The date is shown when it is not today's; UTC only once when local time is UTC.
+    """
+    moment = parse(iso)
+    if moment is None:
+        return iso
+    local, utc = moment.astimezone(), moment.astimezone(UTC)
+    day = "" if local.date() == now.astimezone().date() else "%Y-%m-%d "
+    shown = local.strftime(f"{day}%H:%M:%S %Z")
+    if local.utcoffset() != utc.utcoffset():
+        shown += utc.strftime(f" ({'' if utc.date() == local.date() else '%Y-%m-%d '}%H:%M:%S UTC)")
+    return f"{shown}, {ago(now - utc)}"
+
+
+def ago(delta: timedelta) -> str:
+    """``45 s ago``, ``12 min ago``, ``3 h 5 min ago``, ``2 days ago``.
+
+    ``just now`` up to 2 minutes ahead: a tag written within the same second as another is
+    stamped a second later (assignments stay ordered); beyond that the clocks disagree.
+    """
+    seconds = int(delta.total_seconds())
+    if seconds < -120:
+        return "in the future (clock skew?)"
+    return "just now" if seconds <= 0 else f"{span(delta)} ago"
+
+
+def span(delta: timedelta) -> str:
+    """How long, for people: ``45 s``, ``12 min``, ``3 h 5 min``, ``1 day 3 h``, ``2 days``."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    days, hours = seconds // 86400, seconds % 86400 // 3600
+    return f"{days} day{'' if days == 1 else 's'}" + (f" {hours} h" if hours else "")
