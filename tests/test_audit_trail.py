@@ -434,7 +434,7 @@ def test_an_index_that_cannot_be_replaced_after_the_commit_is_put_right_by_git(
 
 
 def test_a_deleted_journal_line_is_the_same_problem_locally_and_in_the_published_export(tmp_path: Path) -> None:
-    """One chain check (registry.journal.check_chain) for the journal and its published export: a line
+    """One chain check (registry.journal_chain.check_chain) for the journal and its published export: a line
     deleted from either is one broken link, never a cascade of problems for every line after it."""
     from rollbackkit.ops import audit_check
     from rollbackkit.ops.audit_trail import JOURNAL_EXPORT

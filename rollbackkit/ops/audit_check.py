@@ -30,7 +30,8 @@ from rollbackkit.ops.runbook_record import AuditReport, verify_audit
 from rollbackkit.project import ProjectPaths
 from rollbackkit.registry.audit_keys import fingerprint, verifies
 from rollbackkit.registry.gitrepo import find_root
-from rollbackkit.registry.journal import GENESIS, Journal, check_chain
+from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.journal_chain import GENESIS, check_chain
 
 
 @dataclass(frozen=True)

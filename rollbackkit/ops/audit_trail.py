@@ -31,7 +31,8 @@ from rollbackkit.locking import repo_lock
 from rollbackkit.ops.audit_commit import IndexLock, blobs, commit_files
 from rollbackkit.registry.audit_keys import Signer, signer
 from rollbackkit.registry.gitrepo import Git
-from rollbackkit.registry.journal import GENESIS, Journal
+from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.journal_chain import GENESIS
 from rollbackkit.registry.repository import Repository
 
 RUNBOOKS = "audit/runbooks"

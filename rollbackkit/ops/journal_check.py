@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rollbackkit.registry.journal import Journal, JournalProblem
+from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.journal_chain import JournalProblem
 from rollbackkit.registry.store import Registry
 
 __all__ = ["JournalCheck", "verify_journal"]

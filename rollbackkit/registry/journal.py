@@ -15,112 +15,31 @@ Appends also stop when the last line is not the head (nor the one line past it a
 between the line's fsync and the head's move leaves): a truncated or rewritten journal
 would otherwise be hidden by the next entry chaining onto what is left and moving the head.
 ``rollbackkit recover`` then re-anchors the head on the last line and records what was lost.
+
+The chain's rules live in :mod:`~rollbackkit.registry.journal_chain`, reading the file's end in
+:mod:`~rollbackkit.registry.journal_tail`, the repairs in :mod:`~rollbackkit.registry.journal_repair`.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rollbackkit.bundle.manifest import atomic_write
 from rollbackkit.errors import JournalDamaged
+from rollbackkit.registry.journal_chain import GENESIS, JournalProblem, check_chain, digest, link, parse
+from rollbackkit.registry.journal_repair import cut_torn_tail, move_damaged_tail, move_head_aside, reanchor_record
+from rollbackkit.registry.journal_tail import last_line, torn_tail
 
-GENESIS = "0" * 64
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
-
-
-@dataclass(frozen=True)
-class JournalProblem:
-    """One inconsistency found by :meth:`Journal.verify`."""
-
-    line: int
-    problem: str
-
-
-def _digest(entry: dict[str, Any]) -> str:
-    body = {k: v for k, v in entry.items() if k != "hash"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    """The entry on one line, or None when it is not valid UTF-8 JSON of an object."""
-    try:
-        value = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _link(entry: dict[str, Any] | None) -> tuple[int, str] | None:
-    """``(seq, hash)`` of an entry a new one can follow, None when it is not an entry."""
-    if entry is None:
-        return None
-    seq, digest = entry.get("seq"), entry.get("hash")
-    if type(seq) is not int or seq < 1 or not isinstance(digest, str) or len(digest) != 64:
-        return None
-    return seq, digest
-
-
-@dataclass(frozen=True)
-class ChainCheck:
-    """What :func:`check_chain` found in a journal's lines.
-
-    Attributes:
-        problems: One per broken link (empty: the chain holds).
-        head: ``(seq, hash)`` of the last entry followed (``(0, GENESIS)``: none).
-        entries: The entries read, in order (lines that are not one are left out).
-        hashes: Each sequence number's hash, as followed.
-    """
-
-    problems: list[JournalProblem]
-    head: tuple[int, str]
-    entries: list[dict[str, Any]]
-    hashes: dict[int, str]
-
-
-def check_chain(lines: Iterable[bytes]) -> ChainCheck:
-    """Check the hash chain of a journal's lines (the journal file, or a published export of it).
-
-    Each line must be a JSON entry whose ``hash`` covers its content, whose ``prev`` is the line
-    before's hash and whose ``seq`` follows; a broken link is one problem, and the check goes on
-    from that entry's own link (one damaged line is one or two problems, not a cascade).
-    """
-    problems: list[JournalProblem] = []
-    prev, seq = GENESIS, 0
-    hashes: dict[int, str] = {}
-    entries: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        entry = _parse(line)
-        if entry is None:
-            problems.append(JournalProblem(number, "not valid JSON"))
-            continue
-        entries.append(entry)
-        if entry.get("hash") != _digest(entry):
-            problems.append(JournalProblem(number, "content does not match its hash (edited)"))
-        if entry.get("prev") != prev:
-            problems.append(
-                JournalProblem(number, "does not follow the previous line (a line was deleted or reordered)")
-            )
-        if entry.get("seq") != seq + 1:
-            problems.append(JournalProblem(number, f"sequence {entry.get('seq')} where {seq + 1} was expected"))
-        link = _link(entry)
-        prev, seq = (link[1], link[0]) if link else (str(entry.get("hash", "")), seq + 1)
-        hashes[seq] = prev
-    return ChainCheck(problems, (seq, prev), entries, hashes)
-
-
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 class Journal:
@@ -155,7 +74,7 @@ class Journal:
 
     def entries(self) -> list[dict[str, Any]]:
         """All entries, oldest first (malformed lines are skipped here; see verify)."""
-        return [entry for line in self._lines() if (entry := _parse(line)) is not None]
+        return [entry for line in self._lines() if (entry := parse(line)) is not None]
 
     def _head(self) -> tuple[int, str]:
         """Sequence number and hash recorded in the head file (0 and genesis if none).
@@ -166,12 +85,12 @@ class Journal:
         if not self.head_path.exists():
             return 0, GENESIS
         try:
-            link = _link(_parse(self.head_path.read_bytes()))
+            linked = link(parse(self.head_path.read_bytes()))
         except OSError as exc:
             raise self._damaged(f"{self.head_path} cannot be read ({exc.strerror})") from exc
-        if link is None:
+        if linked is None:
             raise self._damaged(f"{self.head_path} is not a journal head record")
-        return link
+        return linked
 
     def _damaged(
         self,
@@ -180,56 +99,17 @@ class Journal:
     ) -> JournalDamaged:
         return JournalDamaged(f"{what}; nothing can be appended to the journal.", hint)
 
-    def _torn_tail(self) -> tuple[int, bytes]:
-        """Offset and bytes of a last line without its newline (``b""`` when there is none)."""
-        if not self.path.exists():
-            return 0, b""
-        with open(self.path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            start = size
-            while start > 0:
-                step = min(65536, start)
-                fh.seek(start - step)
-                chunk = fh.read(step)
-                if start == size and chunk.endswith(b"\n"):
-                    return size, b""
-                cut = chunk.rfind(b"\n")
-                if cut >= 0:
-                    start = start - step + cut + 1
-                    break
-                start -= step
-            fh.seek(start)
-            return start, fh.read()
-
-    def _last_line(self) -> tuple[int, bytes | None]:
-        """Offset and bytes of the last complete line (0 and None for an empty journal)."""
-        offset, _ = self._torn_tail()
-        if offset == 0:
-            return 0, None
-        with open(self.path, "rb") as fh:
-            start, end = offset - 1, offset - 1  # the newline that ends the last complete line
-            while start > 0:
-                step = min(65536, start)
-                fh.seek(start - step)
-                cut = fh.read(step).rfind(b"\n")
-                if cut >= 0:
-                    start = start - step + cut + 1
-                    break
-                start -= step
-            fh.seek(start)
-            return start, fh.read(end - start)
-
     def _tail_entry(self) -> dict[str, Any] | None:
         """The last complete line's entry (None for an empty journal).
 
         Raises:
             JournalDamaged: The last complete line is not an entry.
         """
-        start, line = self._last_line()
+        start, line = last_line(self.path)
         if line is None:
             return None
-        entry = _parse(line)
-        if _link(entry) is None:
+        entry = parse(line)
+        if link(entry) is None:
             with open(self.path, "rb") as fh:
                 number = fh.read(start).count(b"\n") + 1
             raise self._damaged(f"line {number} of {self.path}, the last one, is not a journal entry")
@@ -238,8 +118,8 @@ class Journal:
     def _tail(self) -> tuple[int, str]:
         """Sequence and hash of the last complete line (0 and genesis if none)."""
         entry = self._tail_entry()
-        link = _link(entry) if entry is not None else None
-        return link if link is not None else (0, GENESIS)
+        linked = link(entry) if entry is not None else None
+        return linked if linked is not None else (0, GENESIS)
 
     def _unanchored(self) -> tuple[tuple[int, str], tuple[int, str]] | None:
         """``(head, tail)`` when the last line is neither the head nor one committed line past it.
@@ -257,7 +137,7 @@ class Journal:
             entry is not None
             and tail[0] == head[0] + 1
             and entry.get("prev") == head[1]
-            and entry.get("hash") == _digest(entry)
+            and entry.get("hash") == digest(entry)
         ):
             return None
         return head, tail
@@ -300,7 +180,7 @@ class Journal:
         with self._locked():
             if (mismatch := self._unanchored()) is not None:
                 self._check_anchored(*mismatch)
-            repaired = self._cut_torn_tail()
+            repaired = cut_torn_tail(self.path)
             if repaired is not None:
                 self._write("journal-repair", repaired)
             return self._write(event, fields)
@@ -314,43 +194,13 @@ class Journal:
             **fields,
             "prev": prev,
         }
-        entry["hash"] = _digest(entry)
+        entry["hash"] = digest(entry)
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, sort_keys=True) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         atomic_write(self.head_path, json.dumps({"seq": entry["seq"], "hash": entry["hash"]}))
         return entry
-
-    def _cut_torn_tail(self) -> dict[str, Any] | None:
-        """Complete or cut off a last line without its newline; what to record, if anything.
-
-        A write torn by a crash never reached fsync or the head: it was never committed, so
-        it is cut (its bytes kept beside the journal). A whole entry that lost only its
-        newline is completed instead.
-        """
-        offset, torn = self._torn_tail()
-        if not torn:
-            return None
-        entry = _parse(torn)
-        if entry is not None and _link(entry) is not None and entry.get("hash") == _digest(entry):
-            with open(self.path, "ab") as fh:
-                fh.write(b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            return None
-        kept = self.path.with_name(f"{self.path.name}.torn-{_stamp()}")
-        atomic_write(kept, torn)
-        with open(self.path, "rb+") as fh:
-            fh.truncate(offset)
-            fh.flush()
-            os.fsync(fh.fileno())
-        return {
-            "repair": "cut a torn last line (a write interrupted by a crash, never committed)",
-            "bytes": len(torn),
-            "sha256": hashlib.sha256(torn).hexdigest(),
-            "kept": kept.name,
-        }
 
     def repair(self) -> list[str]:
         """Make the journal appendable again; what was done, one sentence each (``rollbackkit recover``).
@@ -366,77 +216,31 @@ class Journal:
         done: list[str] = []
         with self._locked():
             repairs: list[dict[str, Any]] = []
-            torn = self._cut_torn_tail()
+            torn = cut_torn_tail(self.path)
             if torn is not None:
                 repairs.append(torn)
                 done.append(f"cut a torn last line of the journal (kept as {torn['kept']})")
-            moved = self._move_damaged_tail()
+            moved = move_damaged_tail(self.path, self._lines())
             if moved is not None:
                 repairs.append(moved)
                 done.append(f"moved {moved['lines']} damaged last line(s) of the journal to {moved['kept']}")
             try:
                 self._head()
             except JournalDamaged:
-                kept = self.head_path.with_name(f"{self.head_path.name}.unreadable-{_stamp()}")
-                data = self.head_path.read_bytes() if self.head_path.is_file() else b""
-                os.replace(self.head_path, kept)
-                repairs.append(
-                    {
-                        "repair": "moved an unreadable journal head aside",
-                        "bytes": len(data),
-                        "sha256": hashlib.sha256(data).hexdigest(),
-                        "kept": kept.name,
-                    }
-                )
-                done.append(f"moved the unreadable journal head to {kept.name}")
+                repairs.append(aside := move_head_aside(self.head_path))
+                done.append(f"moved the unreadable journal head to {aside['kept']}")
             mismatch = self._unanchored()  # before any entry below moves the head
             if mismatch is not None:
-                (head_seq, head_hash), (tail_seq, tail_hash) = mismatch
-                if head_seq == 0:
-                    lost = "unknown (no readable head: the last entry is taken as it is)"
-                elif tail_seq < head_seq:
-                    lost = f"entries {tail_seq + 1}..{head_seq} (the journal was truncated)"
-                else:
-                    lost = f"the head's entry {head_seq} (lines were rewritten or the head replaced)"
-                repairs.append(
-                    {
-                        "repair": "re-anchored the head on the last entry",
-                        "lost": lost,
-                        "head_seq": head_seq,
-                        "head_hash": head_hash,
-                        "tail_seq": tail_seq,
-                        "tail_hash": tail_hash,
-                    }
-                )
-                done.append(f"re-anchored the journal head on entry {tail_seq}; lost: {lost}")
+                repairs.append(anchored := reanchor_record(*mismatch))
+                done.append(f"re-anchored the journal head on entry {mismatch[1][0]}; lost: {anchored['lost']}")
             for record in repairs:
                 self._write("journal-repair", record)
         return done
 
-    def _move_damaged_tail(self) -> dict[str, Any] | None:
-        lines = self._lines()
-        keep = len(lines)
-        while keep and _link(_parse(lines[keep - 1])) is None:
-            keep -= 1
-        if keep == len(lines):
-            return None
-        damaged = b"".join(line + b"\n" for line in lines[keep:])
-        kept = self.path.with_name(f"{self.path.name}.corrupt-{_stamp()}")
-        atomic_write(kept, damaged)
-        atomic_write(self.path, b"".join(line + b"\n" for line in lines[:keep]))
-        return {
-            "repair": "moved damaged last lines aside (not journal entries)",
-            "lines": len(lines) - keep,
-            "first_line": keep + 1,
-            "bytes": len(damaged),
-            "sha256": hashlib.sha256(damaged).hexdigest(),
-            "kept": kept.name,
-        }
-
     def verify(self) -> list[JournalProblem]:
         """Check every link of the chain and the head; empty list means intact."""
         lines = self._lines()
-        if self._torn_tail()[1]:
+        if torn_tail(self.path)[1]:
             lines = lines[:-1]  # a write torn by a crash: never committed (the head check sees a cut entry)
         chain = check_chain(lines)
         problems, (seq, _), hashes = list(chain.problems), chain.head, chain.hashes

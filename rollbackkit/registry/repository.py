@@ -19,7 +19,8 @@ from rollbackkit.errors import IntegrityError, InvalidReference, NotInitialised,
 from rollbackkit.project import ProjectPaths
 from rollbackkit.refs import Reference, Version, validate_name
 from rollbackkit.registry.gitrepo import Git, find_root
-from rollbackkit.registry.journal import Journal, _digest
+from rollbackkit.registry.journal import Journal
+from rollbackkit.registry.journal_chain import digest
 from rollbackkit.registry.tags import versions_in
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class Repository:
             except ValueError:  # a damaged line is journal verify's finding, not a registration
                 continue
             if isinstance(entry, dict) and entry.get("event") == "register" and isinstance(entry.get("tag"), str):
-                whole = entry.get("hash") == _digest(entry)
+                whole = entry.get("hash") == digest(entry)
                 records[entry["tag"]] = (
                     (str(entry.get("commit", "")), str(entry.get("bundle_id", ""))) if whole else None
                 )

@@ -153,12 +153,12 @@ def _cut_lines(repo: Path, n: int) -> None:
 
 
 def _rewrite_last(repo: Path) -> None:
-    from rollbackkit.registry.journal import _digest
+    from rollbackkit.registry.journal_chain import digest
 
     lines = (repo / JOURNAL).read_bytes().splitlines(keepends=True)
     entry = json.loads(lines[-1])
     entry["reason"] = "rewritten"
-    entry["hash"] = _digest(entry)  # a careful forger recomputes the line's own hash
+    entry["hash"] = digest(entry)  # a careful forger recomputes the line's own hash
     (repo / JOURNAL).write_bytes(b"".join([*lines[:-1], (json.dumps(entry, sort_keys=True) + "\n").encode()]))
 
 
