@@ -147,7 +147,10 @@ def finish(repo: Repository, found: Interrupted) -> str:
     except BaseException:
         repo.git.run("tag", "-d", found.tag, check=False)
         raise
-    return f"tagged {found.tag} on HEAD {found.commit[:7]}, its commit: {found.tag} is a version now"
+    reg = manifest.registration
+    trusted = ", ".join([*reg.trust, *(["unsafe formats"] if reg.unsafe else [])])
+    said = f" (as its manifest trusts: {trusted})" if trusted else ""
+    return f"tagged {found.tag} on HEAD {found.commit[:7]}, its commit: {found.tag} is a version now{said}"
 
 
 def _untagged_info(found: Interrupted, manifest: Manifest) -> VersionInfo:
