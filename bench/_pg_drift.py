@@ -4,8 +4,10 @@ The store holds what :func:`bench._drift_log.log_file` writes in DuckDB: ``rows`
 day in requests of 100 rows, two versions, an ``income`` feature drifting upward, written straight
 into the store's tables (rows by ``generate_series``; one Arrow input blob per committed batch of
 :data:`BATCH` rows, as a replica's writer commits them, each with nine more numeric features and a
-``plan`` category, so a blob weighs what a real one does). Both logs answer ``binned`` for the same
-request (240 windows, the reference's edges), as ``drift_over_time`` asks it.
+``plan`` category, so a blob weighs what a real one does; and, as the writer keeps them in each
+commit, every column as its kept array). Both logs answer ``binned`` for the same request (240
+windows, the reference's edges), as ``drift_over_time`` asks it. Then the same read on batches
+written before the writer kept the arrays (the first read decodes every blob once).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def store_log(url: str, rows: int) -> None:
 
     from rollbackkit.serving.postgres.encode import inputs_blob
     from rollbackkit.serving.postgres.store import open_store
+    from rollbackkit.serving.postgres.values import copy_rows, frame_rows
 
     open_store(url)  # the schema
     step_us = 86_400_000_000 // rows
@@ -44,17 +47,24 @@ def store_log(url: str, rows: int) -> None:
             f"(random() + random() + random()) / 3 + i * {0.2 / rows}, 1.0, 'ok', 'r0', "
             f"'b' || (i / {BATCH}), (i % {BATCH})::int FROM generate_series(0::bigint, {rows - 1}) AS t(i)"
         )
-        with con.cursor().copy("COPY log_inputs (batch_id, signature, arrow) FROM STDIN") as copy:
-            for batch in range(-(-rows // BATCH)):
-                first = batch * BATCH
-                n = min(BATCH, rows - first)
-                at = np.arange(first, first + n)
-                frame = pd.DataFrame(
-                    {"income": 50_000 + 10_000 * (rng.random(n) - 0.5) + at * (5000 / rows)}
-                    | {f"x{k}": rng.normal(0, 1, n) for k in range(9)}
-                    | {"plan": pd.Categorical(rng.choice(["basic", "plus", "pro"], n))}
-                )
-                copy.write_row((f"b{batch}", SIGNATURE, inputs_blob(frame)))
+        batches = -(-rows // BATCH)
+        for chunk in range(0, batches, 200):  # blobs, then their kept columns (they refer to the blobs)
+            kept: list[Any] = []
+            with con.cursor().copy("COPY log_inputs (batch_id, signature, arrow) FROM STDIN") as copy:
+                for batch in range(chunk, min(chunk + 200, batches)):
+                    first = batch * BATCH
+                    n = min(BATCH, rows - first)
+                    at = np.arange(first, first + n)
+                    frame = pd.DataFrame(
+                        {"income": 50_000 + 10_000 * (rng.random(n) - 0.5) + at * (5000 / rows)}
+                        | {f"x{k}": rng.normal(0, 1, n) for k in range(9)}
+                        | {"plan": pd.Categorical(rng.choice(["basic", "plus", "pro"], n))}
+                    )
+                    blob = inputs_blob(frame)
+                    copy.write_row((f"b{batch}", SIGNATURE, blob))
+                    kept += frame_rows(frame, f"b{batch}", SIGNATURE, blob)
+            with con.cursor() as cur:
+                copy_rows(cur, kept)
         con.execute("ANALYZE")
 
 
@@ -123,6 +133,7 @@ def compare(work: Path, rows: int) -> dict[str, Any]:
             print({"in_sql": {k: v for k, v in on_store.items() if k != "counts"}, "primary": primary}, flush=True)
             beside = _beside_blobs(store, request, 3 if rows <= 1_000_000 else 2)  # blobs cached: the fairest "before"
             kept_mb = _kept_mb(url)
+            old = _old_batches(store, url, request)
         finally:
             store.close()
     finally:
@@ -137,6 +148,7 @@ def compare(work: Path, rows: int) -> dict[str, Any]:
         "store_generated_s": generated,
         "postgres_in_sql": on_store,
         "postgres_beside_blobs": beside,
+        "postgres_first_read_old_batches": old,
         "postgres_primary_output": primary,
         "duckdb_log": on_duckdb,
         "input_values_mb": kept_mb,
@@ -167,3 +179,15 @@ def _kept_mb(url: str) -> float:
     with psycopg.connect(url) as con:
         found = con.execute("SELECT pg_total_relation_size('rollbackkit.log_input_values')").fetchone()
     return round(int(found[0]) / 2**20, 1) if found else 0.0
+
+
+def _old_batches(store: Any, url: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The first read of batches written before the writer kept their columns (it keeps them),
+    and the read after it, as on a store upgraded in place."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("TRUNCATE rollbackkit.log_input_values")
+    first = timed(store, request, 1)
+    again = timed(store, request, 1)
+    return {"first_s": first["first_s"], "then_s": again["first_s"]}

@@ -328,25 +328,30 @@ def _postgres_sections() -> dict[str, object]:
 
     out = RESULTS / "widgets.json"
     kept = json.loads(out.read_text()) if out.exists() else {}
-    return {key: value for key, value in kept.items() if key.startswith("drift_over_time_postgres_")}
+    return {key: value for key, value in kept.items() if key.startswith(("drift_over_time_postgres_", "postgres_"))}
 
 
 def postgres_section() -> Path:
-    """Only the PostgreSQL section (``--postgres``): drift over time of an input feature on a store,
-    in SQL and beside the blobs, next to the DuckDB log; merged into bench/results/widgets.json."""
+    """Only the PostgreSQL sections (``--postgres``): drift over time of an input feature on a store,
+    in SQL and beside the blobs, next to the DuckDB log; and the writer's cost of a batch with its
+    input columns kept and without (``postgres_write_cost``); merged into bench/results/widgets.json."""
     import json
     from datetime import UTC, datetime
 
     from bench._common import RESULTS
     from bench._pg_drift import compare
+    from bench._pg_write import write_cost
 
     out = RESULTS / "widgets.json"
     kept = json.loads(out.read_text()) if out.exists() else {"benchmark": "widgets"}
     with tempfile.TemporaryDirectory() as folder:
         figures = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "load_1min_before": os.getloadavg()[0]}
         figures |= compare(Path(folder), ROWS)
+        load = os.getloadavg()[0]
+        writes = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "load_1min_before": load}
+        writes |= write_cost(Path(folder))
     key = f"drift_over_time_postgres_{ROWS // 1_000_000}M"
-    out.write_text(json.dumps({**kept, key: figures}, indent=2) + "\n")
+    out.write_text(json.dumps({**kept, key: figures, "postgres_write_cost": writes}, indent=2) + "\n")
     return out
 
 

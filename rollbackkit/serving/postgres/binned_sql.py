@@ -1,11 +1,12 @@
 """An input feature binned inside PostgreSQL, by the logs' one SQL rule (as the primary output is).
 
-PostgreSQL cannot read the Arrow input blobs (``log_inputs``), so the first read that bins a
-feature decodes each blob of its range once and keeps that one column beside it as an array
-(``log_input_values``: ``numbers`` for numeric bins, ``texts`` as
-:func:`~rollbackkit.analysis.drift_bins.category_text` spells them for categories and slices,
-NULL where missing); a blob never changes, and its arrays go with it (``ON DELETE CASCADE``: the
-log's retention prunes both). Every read then counts in SQL: the rows joined to those arrays
+PostgreSQL cannot read the Arrow input blobs (``log_inputs``), so each blob's columns are kept
+beside it as arrays (``log_input_values``, :mod:`~rollbackkit.serving.postgres.values`: ``numbers``
+for numeric bins, ``texts`` as :func:`~rollbackkit.analysis.drift_bins.category_text` spells them for
+categories and slices, NULL where missing). The writer keeps them in the batch's commit; a read
+that finds one missing (a batch written before, or a column binned in its other kind) decodes that
+blob once and keeps it. A blob never changes, and its arrays go with it (``ON DELETE CASCADE``: the
+log's retention prunes both). Every read counts in SQL: the rows joined to those arrays
 (``unnest ... WITH ORDINALITY`` at ``input_at``), grouped by
 :func:`~rollbackkit.serving.predlog.binning.counts_sql`, the DuckDB log's own bin rule
 (:func:`~rollbackkit.serving.predlog.binning.bin_sql`). Ten million rows never leave the store.
@@ -13,21 +14,25 @@ log's retention prunes both). Every read then counts in SQL: the rows joined to 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
 
-from rollbackkit.analysis.drift_bins import category_text, is_missing
 from rollbackkit.errors import InvalidInput
-from rollbackkit.serving.postgres.encode import CATEGORIES_KEY, NAMES_KEY, typed_categories
+from rollbackkit.serving.postgres.values import VALUES_TABLE, ValueRow, array_of, blob_column, copy_rows
 from rollbackkit.serving.predlog import binning as b
 
-VALUES_TABLE = "log_input_values"
-"""The store's table of input columns kept as arrays, one row per blob, column and kind."""
+_STAGED = "rk_values_fill"
+"""The read's temporary copy of the table: filled by COPY, then added where still missing."""
+
+COUNT_SETTINGS = (
+    "SET LOCAL enable_nestloop = off",  # fresh rows have no statistics: never rows x array elements
+    "SET LOCAL enable_sort = off",  # a few thousand cells: hashed, never a sort of every row to disk
+    "SET LOCAL jit = off",  # the disabled nested loop's cost would buy ~0.5 s of compiling each read
+)
+"""The count's planner settings (this transaction only)."""
 
 FILL_CHUNK = 200
 """Blobs fetched and decoded at a time while a column is first kept (bounds the reader's memory)."""
@@ -59,9 +64,10 @@ def sql_groups(
                 _fill(log, cur, holding, feature, kind)
     except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):  # a read-only reader
         return None
-    source, extra = _source(req, tables, wanted)
+    source, extra = _source(req, tables, wanted, pairs)
     counted = b.counts_sql(req, source, span[0], span[1], "postgresql")
-    cur.execute("SET LOCAL enable_nestloop = off")  # fresh rows have no statistics: never rows x array elements
+    for setting in COUNT_SETTINGS:
+        cur.execute(setting)
     cur.execute(f"WITH r AS {rows_sql} {counted}", [*params, *extra])
     names = [column.name for column in cur.description or ()]
     return pd.DataFrame(cur.fetchall(), columns=names)
@@ -88,6 +94,9 @@ def _fill(log: Any, cur: Any, holding: list[tuple[str, str]], feature: str, kind
         [[batch for _, batch in holding], [t for t, _ in holding], feature, kind],
     )
     lacking = cur.fetchall()
+    if not lacking:
+        return
+    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED} (LIKE {VALUES_TABLE}) ON COMMIT DROP")
     for start in range(0, len(lacking), FILL_CHUNK):
         chunk = lacking[start : start + FILL_CHUNK]
         pointers = pa.table({"inputs_batch": [p[0] for p in chunk], "inputs_table": [p[1] for p in chunk]})
@@ -95,60 +104,34 @@ def _fill(log: Any, cur: Any, holding: list[tuple[str, str]], feature: str, kind
         gone = [pair for pair in chunk if tuple(pair) not in blobs]
         if gone:
             raise InvalidInput(f"{len(gone)} input batches of the range are gone.", "The log may have been pruned.")
-        listed = "numbers" if kind == "n" else "texts"
-        cur.executemany(
-            f'INSERT INTO {VALUES_TABLE} (batch_id, signature, "column", kind, {listed}) VALUES (%s, %s, %s, %s, %s) '
-            "ON CONFLICT DO NOTHING",
-            [
-                (batch, signature, feature, kind, _array(blobs[(batch, signature)], feature, kind))
-                for batch, signature in chunk
-            ],
-        )
+        kept: list[ValueRow] = []
+        for batch, signature in chunk:
+            values = blob_column(blobs[(batch, signature)], feature)
+            if values is not None:
+                kept.append((batch, signature, feature, kind, array_of(values, kind)))
+        copy_rows(cur, kept, _STAGED)
+    cur.execute(f"INSERT INTO {VALUES_TABLE} SELECT * FROM {_STAGED} ON CONFLICT DO NOTHING")  # another reader's
+    cur.execute(f"TRUNCATE {_STAGED}")
 
 
-def _array(blob: bytes, feature: str, kind: str) -> list[Any] | None:
-    """One blob's ``feature`` as the store keeps it: floats (NaN where missing) or texts (None where
-    missing), each as the in-process count reads it; None when the blob has no such column."""
-    values = blob_column(blob, feature)
-    if values is None:
-        return None
-    if kind == "n":
-        return [float(v) for v in values.to_numpy(dtype="float64", na_value=np.nan)]
-    return [None if is_missing(v) else category_text(v) for v in values.astype(object)]
-
-
-def blob_column(blob: bytes, feature: str) -> pd.Series | None:
-    """One column of an input blob in the dtype it was scored in (as
-    :func:`~rollbackkit.serving.postgres.encode.inputs_frame` gives it; text's missing values may
-    read NaN rather than None, both missing), decoding no other column."""
-    table = pa.ipc.open_stream(blob).read_all()
-    metadata = table.schema.metadata or {}
-    names = json.loads(metadata.get(NAMES_KEY, b"null"))
-    names = [str(n) for n in (names if names is not None else table.column_names)]
-    if feature not in names:
-        return None
-    at = names.index(feature)
-    column = table.select([at]).to_pandas().iloc[:, 0]
-    kind = json.loads(metadata.get(CATEGORIES_KEY, b"{}")).get(str(at))
-    if kind is not None:
-        column = typed_categories(column, kind)
-    return column.reset_index(drop=True)
-
-
-def _source(req: b.BinRequest, tables: dict[str, set[str]], wanted: list[Wanted]) -> tuple[str, list[Any]]:
+def _source(
+    req: b.BinRequest, tables: dict[str, set[str]], wanted: list[Wanted], pairs: list[tuple[str, str]]
+) -> tuple[str, list[Any]]:
     """``SELECT t_us, s, v`` over the CTE ``r`` (:func:`~rollbackkit.serving.predlog.binning.source_sql`'s
-    contract), the features read from their arrays; and the parameters it adds."""
+    contract), the features read from the arrays of the rows' blobs (``pairs``, given as parameters:
+    ``r`` read once, so never materialised); and the parameters it adds."""
     joins, extra, alias = [], list[Any](), {}
+    signatures, batches = [t for t, _ in pairs], [batch for _, batch in pairs]
     for k, (feature, kind) in enumerate(wanted):
         alias[feature] = f"f{k}"
         listed = "numbers" if kind == "n" else "texts"
         joins.append(
             f"LEFT JOIN (SELECT x.batch_id, x.signature, u.val, u.k FROM {VALUES_TABLE} x CROSS JOIN LATERAL "
             f'unnest(x.{listed}) WITH ORDINALITY AS u(val, k) WHERE x."column" = %s AND x.kind = %s AND '
-            "(x.batch_id, x.signature) IN (SELECT inputs_batch, inputs_table FROM r)) "
+            "(x.batch_id, x.signature) IN (SELECT * FROM unnest(%s::text[], %s::text[]))) "
             f"f{k} ON f{k}.batch_id = r.inputs_batch AND f{k}.signature = r.inputs_table AND f{k}.k = r.input_at + 1"
         )
-        extra += [feature, kind]
+        extra += [feature, kind, batches, signatures]
     kind_sql = "DOUBLE PRECISION" if req.binning.kind == "numeric" else "TEXT"
     if req.column in alias and b.is_feature(req, req.column, tables):
         value = f"{alias[req.column]}.val"

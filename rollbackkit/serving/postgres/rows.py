@@ -1,8 +1,9 @@
 """A batch of queued requests: COPY-ready rows (one :class:`Part` per input signature), and its write.
 
-A part holds the signature's inputs as one Arrow IPC blob (``log_inputs``) and its rows as one
-Arrow table in the row tables' column order, built once per batch (a retried batch reuses
-it). Which table a row goes to and its status are decided inside the batch's transaction
+A part holds the signature's inputs as one Arrow IPC blob (``log_inputs``), each of its columns
+as the array SQL counts read (``log_input_values``, :mod:`~rollbackkit.serving.postgres.values`),
+and its rows as one Arrow table in the row tables' column order, built once per batch (a retried
+batch reuses it). Which table a row goes to and its status are decided inside the batch's transaction
 (:func:`placed`), from the stages and quarantines read there.
 """
 
@@ -21,6 +22,7 @@ import pyarrow.csv as pa_csv
 
 from rollbackkit.serving.postgres.encode import input_hashes, inputs_blob, outputs_texts
 from rollbackkit.serving.postgres.schema import PG_ROW_COLUMNS
+from rollbackkit.serving.postgres.values import VALUES_TABLE, ValueRow, copy_rows, frame_rows
 from rollbackkit.serving.predlog.batches import Pending, primary_numbers
 from rollbackkit.serving.predlog.schema import inputs_table, quote
 
@@ -44,6 +46,8 @@ class Part:
     items: list[Pending]
     owner: np.ndarray
     """The index in ``items`` of each row's request."""
+    values: list[ValueRow]
+    """Each input column as its kept array (written in the batch's transaction)."""
 
 
 def parts(pending: list[Pending], batch_id: str, replica: str) -> list[Part]:
@@ -91,7 +95,8 @@ def _part(items: list[Pending], batch_id: str, replica: str) -> Part:
     columns["replica"] = pa.array([replica] * total, pa.string())
     columns["input_at"] = pa.array(np.arange(total), pa.int32())
     table = pa.table({name: columns[name] for name in COPY_COLUMNS})
-    return Part(signature, inputs_blob(inputs), table, items, owner)
+    blob = inputs_blob(inputs)
+    return Part(signature, blob, table, items, owner, frame_rows(inputs, batch_id, signature, blob))
 
 
 def _text(value: Any) -> str | None:
@@ -149,11 +154,12 @@ def write(con: psycopg.Connection[Any], batch_id: str, size: int, replica: str, 
     """Write one batch inside ``con``'s open transaction; False when ``log_batches`` already has it.
 
     The batch's row first (a batch committed before a lost connection is skipped: exactly once),
-    then where each request goes (:func:`placement`), then one inputs blob per part and its rows by COPY.
+    then where each request goes (:func:`placement`), then one inputs blob per part, its columns
+    as arrays (when the store has their table) and its rows, by COPY.
     """
     fresh = con.execute(
         "INSERT INTO log_batches (batch_id, rows, written, replica) VALUES (%s, %s, now(), %s) "
-        "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id",
+        f"ON CONFLICT (batch_id) DO NOTHING RETURNING to_regclass('{VALUES_TABLE}') IS NOT NULL",
         (batch_id, size, replica),
     ).fetchone()
     if fresh is None:
@@ -164,6 +170,9 @@ def write(con: psycopg.Connection[Any], batch_id: str, size: int, replica: str, 
             "INSERT INTO log_inputs (batch_id, signature, arrow) VALUES (%s, %s, %s)",
             (batch_id, part.signature, part.blob),
         )
+        if fresh[0]:  # an older store without the table: a read keeps them on first use
+            with con.cursor() as cur:
+                copy_rows(cur, part.values)
         for table, data in placed(part, where).items():
             with con.cursor() as cur, cur.copy(f"COPY {table} ({COPY_LIST}) FROM STDIN (FORMAT csv)") as copy:
                 copy.write(data)

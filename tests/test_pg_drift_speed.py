@@ -1,0 +1,147 @@
+"""The PostgreSQL writer keeps each batch's input columns in its commit, so drift reads never decode.
+
+A store's writer commits typed inputs (float with NaN and infinities, Int64 with gaps, nullable
+boolean, string with gaps, a category, mixed objects, a column named by a number); with no read at all, each
+column is already kept as the array the SQL count reads, in the kind drift bins it by, and the
+first read fetches no blob of the range. A store whose batches were written before (the writer
+keeping nothing) is counted alike: its first read keeps them, as DuckDB counts the same rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+
+from rollbackkit.serving.postgres import encode, rows, values
+from rollbackkit.serving.postgres.log import PostgresLog
+from rollbackkit.serving.postgres.store import open_store
+from rollbackkit.serving.predlog.log import PredictionLog
+
+from .postgres import PgCluster
+
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=5)
+NAME, ENV = "speedy", "prod"
+QUESTIONS: list[tuple[str, list[Any], dict[str, Any]]] = [
+    ("income", [40_000.0, 50_000.0, 60_000.0], {}),
+    ("calls", [0.5, 1.5, 2.5], {"by": "region"}),
+    ("promo", ["True", "False"], {"by": "plan"}),
+    ("plan", ["basic", "gold"], {}),
+    ("7", [0.25, 0.75], {}),
+    ("mixed", ["a", "1.0", "True"], {}),
+]
+
+
+def _inputs(k: int, rng: np.random.Generator) -> pd.DataFrame:
+    n = 30
+    income = rng.normal(50_000, 9_000, n)
+    income[::7], income[3], income[4] = np.nan, np.inf, -np.inf
+    return pd.DataFrame(
+        {
+            "income": income,
+            "calls": pd.array([None if i % 4 == 0 else i % 3 for i in range(n)], dtype="Int64"),
+            "promo": pd.array([None if i % 5 == 0 else bool(i % 2) for i in range(n)], dtype="boolean"),
+            "region": pd.array([None if i % 6 == 0 else ["north", "south"][i % 2] for i in range(n)], "string"),
+            "plan": pd.Categorical(rng.choice(["basic", "gold", "trial"], n), categories=["basic", "gold", "trial"]),
+            7: rng.random(n),
+            "mixed": pd.Series([["a", 1.0, True, None, 2][i % 5] for i in range(n)], dtype=object),
+        }
+    )
+
+
+def _logged(url: str, duck: PredictionLog | None) -> PostgresLog:
+    store = PostgresLog(open_store(url), flush_interval=0.05, replica="r1")
+    rng = np.random.default_rng(24)
+    for k in range(6):
+        inputs = _inputs(k, rng)
+        version = "v1" if k < 4 else "v2"
+        meta = {
+            "request_id": f"q{k}", "time": START + timedelta(minutes=20 * k), "env": ENV, "name": NAME,
+            "version": version, "bundle_id": f"b-{version}", "slot": "live", "deployment": f"{NAME}@{version}",
+            "latency_ms": 1.0, "error": None, "primary": "p", "key": None,
+        }  # fmt: skip
+        outputs = pd.DataFrame({"p": rng.random(len(inputs))})
+        store.record(meta, inputs, outputs)
+        if duck is not None:
+            duck.record(meta, inputs, outputs)
+        assert store.flush()  # one batch (one blob) per request
+    return store
+
+
+@pytest.fixture(scope="module")
+def logs(postgres: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The same requests in DuckDB, in a store, and in a store written before the writer kept columns."""
+    duck = PredictionLog(tmp_path_factory.mktemp("pgspeed") / "predictions.duckdb")
+    duck.start()
+    new_url = postgres.create_database(f"rk_speed_{uuid.uuid4().hex[:8]}")
+    old_url = postgres.create_database(f"rk_speed_{uuid.uuid4().hex[:8]}")
+    new = _logged(new_url, duck)
+    duck.flush()
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(rows, "frame_rows", lambda *args: [])  # the writer before: blobs only
+        old = _logged(old_url, None)
+    yield {"duck": duck, "new": new, "old": old, "new_url": new_url, "old_url": old_url}
+    for log in (duck, new, old):
+        log.close()
+
+
+def _kept(url: str) -> list[tuple[str, str, int]]:
+    with psycopg.connect(url) as con:
+        return con.execute(
+            'SELECT "column", kind, count(*) FROM rollbackkit.log_input_values GROUP BY 1, 2 ORDER BY 1, 2'
+        ).fetchall()
+
+
+def _ask(log: Any, column: str, edges: list[Any], options: dict[str, Any]) -> dict[str, Any]:
+    return log.binned(NAME, ENV, column, edges, **{"windows": 3, **options})
+
+
+def _same(one: dict[str, Any], other: dict[str, Any]) -> None:
+    for key in ("slices", "counts", "n", "missing", "start", "end", "others", "unseen"):
+        assert one.get(key) == other.get(key), key
+    if one.get("sums") is not None:
+        np.testing.assert_allclose(np.asarray(one["sums"]), np.asarray(other["sums"]), rtol=1e-12)
+
+
+def test_a_write_keeps_every_column_and_the_first_drift_read_fetches_no_blob_of_the_range(
+    logs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = [("7", "n", 6), ("calls", "n", 6), ("income", "n", 6), ("plan", "t", 6), ("promo", "t", 6)]
+    assert _kept(logs["new_url"]) == [*expected[:3], ("mixed", "t", 6), *expected[3:], ("region", "t", 6)]  # unread
+    store = logs["new"]
+    read = type(store)._blobs
+    asked: list[int] = []
+
+    def blobs(self: Any, cur: Any, pointers: Any) -> Any:
+        asked.append(pointers.num_rows)
+        return read(self, cur, pointers)
+
+    monkeypatch.setattr(type(store), "_blobs", blobs)
+    answers = [_ask(store, column, edges, options) for column, edges, options in QUESTIONS]
+    assert asked and max(asked) == 1  # only the newest blob (its column names), never the six of the range
+    for question, answer in zip(QUESTIONS, answers, strict=True):
+        _same(answer, _ask(logs["duck"], *question))
+        assert sum(map(sum, answer["n"])) + sum(map(sum, answer["missing"])) == 180, question
+
+
+def test_batches_written_before_are_kept_on_their_first_read_and_count_as_duckdb_does(logs: dict[str, Any]) -> None:
+    assert _kept(logs["old_url"]) == []
+    for question in QUESTIONS:
+        _same(_ask(logs["old"], *question), _ask(logs["duck"], *question))
+    kept = _kept(logs["old_url"])
+    assert ("income", "n", 6) in kept and ("region", "t", 6) in kept  # read once, kept for the next reads
+
+
+def test_a_text_holding_a_nul_is_not_kept_so_its_batch_is_still_written() -> None:
+    frame = pd.DataFrame({"income": [1.0, np.nan], "note": pd.array(["a\x00b", None], "string"), "plan": ["x", "y"]})
+    kept = values.frame_rows(frame, "b1", "s", encode.inputs_blob(frame))
+    assert [(column, kind) for _, _, column, kind, _ in kept] == [
+        ("income", "n"),
+        ("plan", "t"),
+    ]
