@@ -9,14 +9,17 @@ canary and shows the report; ``/status`` and ``/metrics`` count each lost evalua
 from __future__ import annotations
 
 import re
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import httpx
 
 from rollbackkit.ops.traffic import deploy
-from rollbackkit.serving.background import HISTORY_DROPS
-from rollbackkit.serving.gate_history import GATE_COLUMNS
+from rollbackkit.serving.background import HISTORY_DROPS, Background
+from rollbackkit.serving.gate_history import GATE_COLUMNS, PENDING, GateEvaluation, GateRecorder, GateSeen
 
 from .conftest import Data
 from .servers import running_server
@@ -68,3 +71,33 @@ def test_a_gate_history_the_log_refuses_is_counted_by_name_and_the_gates_still_j
         lines = [line for line in metrics.splitlines() if line.startswith("rollbackkit_gate_history_dropped_total")]
         assert len(lines) == 4 and all('model="cancer"' in line and 'env="prod"' in line for line in lines), lines
         assert server.predict(records(inputs.iloc[:5])).status_code == 200  # serving goes on
+
+
+def test_a_failure_streak_among_repeats_behind_a_blocked_writer_is_never_trimmed() -> None:
+    # a warn run whose auc starts failing (1 of 3, 2 of 3) while the writer is stuck: the streak
+    # steps explain a later rollback, so only evaluations with the very same run signature may go
+    go, written = threading.Event(), []
+
+    class Blocked:
+        def record_gates(self, name: str, env: str, evaluation: GateEvaluation) -> None:
+            assert go.wait(30)
+            written.append(evaluation)
+
+    background = Background()
+    recorder = GateRecorder(
+        SimpleNamespace(log=Blocked(), name="m", env="prod", background=background, background_failed=background.failed)
+    )
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+
+    def seen(i: int, failing: str | None) -> GateEvaluation:
+        auc = GateSeen("auc", "label_metric", "rollback", "fail" if failing else "pass", 0.5, {}, 10, failing=failing)
+        return GateEvaluation(start + timedelta(seconds=i), "d", "v1.1.0", "canary", "warn", 10, (auc,))
+
+    streak = [seen(0, None), seen(1, None), seen(2, None), seen(3, "1 of 3"), seen(4, "2 of 3")]
+    evaluations = streak + [seen(i, None) for i in range(5, PENDING + 6)]
+    for evaluation in evaluations:
+        recorder.record(evaluation)
+    go.set()
+    assert recorder.flush(10)
+    assert [e.gates[0].failing for e in written if e.gates[0].failing] == ["1 of 3", "2 of 3"]
+    assert background.history_dropped["repeat"] > 0 and background.failures == 0  # only true repeats went

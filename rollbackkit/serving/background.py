@@ -23,9 +23,10 @@ from typing import Any, Literal
 
 HistoryDrop = Literal["repeat", "change", "write_failed", "not_built"]
 HISTORY_DROPS: tuple[HistoryDrop, ...] = ("repeat", "change", "write_failed", "not_built")
-"""Why a watchdog evaluation did not reach the gate history: ``repeat`` (an unchanged decision's
-repeat trimmed while 256 waited for the writer: its run's row counts one fewer, nothing else is
-lost), ``change`` (a decision change dropped past the waiting changes' memory bound),
+"""Why a watchdog evaluation did not reach the gate history: ``repeat`` (a repeat of an unchanged
+run, the same decision and each gate's status and failure streak, trimmed while 256 waited for the
+writer: its run's row counts one fewer, nothing else is lost), ``change`` (a change of run dropped
+past the waiting changes' memory bound),
 ``write_failed`` (the log or store refused the write), ``not_built`` (its record raised)."""
 
 AssignmentHook = Callable[[dict[str, Any]], dict[str, Any] | None]

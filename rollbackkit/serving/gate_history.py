@@ -9,10 +9,11 @@ background failure; nothing is raised into the watchdog.
 
 Recording never holds the watchdog up: :class:`GateRecorder` hands each evaluation to one
 background writer (in order), after the watchdog has decided and acted. When :data:`PENDING`
-wait, one *repeat* is dropped and counted (an evaluation whose decision, deployment, version and
-role are its predecessor's: its run's row loses one value, never a step; harmless, so no
-background failure); a decision change is never dropped (up to :data:`CHANGES_LIMIT` waiting
-changes, a memory bound).
+wait, one *repeat* is dropped and counted (an evaluation whose run signature, see
+:attr:`GateEvaluation.signature`, is its predecessor's: deployment, version, role, decision, each
+gate's status and failure streak; its run's row loses one value, never a step; harmless, so no
+background failure); a change of run (a decision, a gate's status or streak) is never dropped (up
+to :data:`CHANGES_LIMIT` waiting changes, a memory bound).
 Thinning (:mod:`rollbackkit.serving.gate_rows`): every change of decision is kept, runs of like
 evaluations share rows, each gate keeping the lowest and highest value merged; rows are pruned
 with the log's retention (``prune(days)``).
@@ -227,7 +228,7 @@ class GateRecorder:
         self.environment = environment
         self._own = Background()  # counts for an environment that keeps none (asked at each count: it may come later)
         self._pending: deque[GateEvaluation] = deque()
-        self._last: tuple[str, ...] | None = None  # the decision of the evaluation last handed to the writer
+        self._last: str | None = None  # the run signature of the evaluation last handed to the writer
         self._writing = False
         self._ready = threading.Condition()
         self._writer: threading.Thread | None = None
@@ -240,12 +241,12 @@ class GateRecorder:
 
     @property
     def dropped(self) -> int:
-        """Repeats of an unchanged decision dropped because the writer was :data:`PENDING` behind."""
+        """Repeats of an unchanged run (same signature) dropped because the writer was :data:`PENDING` behind."""
         return self.background.history_dropped["repeat"]
 
     @property
     def changes_dropped(self) -> int:
-        """Decision changes dropped because :data:`CHANGES_LIMIT` changes waited (a memory bound)."""
+        """Changes of run (a decision, a gate's status or streak) dropped past :data:`CHANGES_LIMIT` waiting."""
         return self.background.history_dropped["change"]
 
     def record(self, evaluation: GateEvaluation) -> None:
@@ -265,9 +266,10 @@ class GateRecorder:
     def _make_room(self) -> HistoryDrop | None:
         """Drop one waiting repeat (or, past :data:`CHANGES_LIMIT`, the oldest change), count it, say which.
 
-        A trimmed repeat is no failure: its run's row counts one evaluation fewer, no step is lost.
+        A repeat has its predecessor's full run signature (a gate's status or streak changing is a
+        change), so a trimmed one is no failure: its run's row counts one evaluation fewer, no step is lost.
         """
-        keys = [self._last, *(decided(e) for e in self._pending), None]
+        keys = [self._last, *(e.signature for e in self._pending), None]
         repeats = [i for i in range(len(self._pending) - 1) if keys[i + 1] == keys[i]]  # never the newest
         if repeats:
             inside = [i for i in repeats if keys[i + 2] == keys[i + 1]]  # a run's last before a change stays
@@ -295,7 +297,7 @@ class GateRecorder:
                     self._ready.notify_all()
                     return
                 evaluation, self._writing = self._pending.popleft(), True
-                self._last = decided(evaluation)
+                self._last = evaluation.signature
             try:
                 env = self.environment
                 env.log.record_gates(env.name, env.env, evaluation)
