@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rollbackkit import Registry
-from rollbackkit.bundle.manifest import ROLES, Component, Manifest, RawInputs, Registration
+from rollbackkit.bundle.manifest import MANIFEST_FORMAT, ROLES, Component, Manifest, RawInputs, Registration
 from rollbackkit.bundle.runtime import Runtime
 from rollbackkit.errors import IntegrityError
 
@@ -182,13 +182,14 @@ def test_a_manifest_round_trips_and_a_newer_writers_registration_fields_only_add
     unknown = {k: v for k, v in extra.items() if k not in Registration.model_fields}
     data["registration"].update(unknown)
     newer = Manifest.from_yaml(yaml.safe_dump(data))
-    assert newer.model_dump() == manifest.model_dump()
+    assert newer == manifest  # equality is on fields only: what a reading ignored is not compared
     assert newer.ignored == tuple(f"registration.{k}" for k in sorted(unknown))
 
 
 def test_show_names_the_fields_a_newer_rollbackkit_registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A version registered by a newer rollbackkit (one extra registration field): it verifies and shows,
-    and ``show`` says what it ignored."""
+    """A version registered by a newer rollbackkit (extra registration fields, one named to hijack a
+    terminal): it verifies and shows, and ``show`` says what it ignored, escaped and capped. A version
+    whose model component carries a newer field is refused on load with the advice to upgrade."""
     from sklearn.linear_model import LogisticRegression
 
     project = new_repo(tmp_path / "project")
@@ -201,18 +202,34 @@ def test_show_names_the_fields_a_newer_rollbackkit_registered(tmp_path: Path, mo
 
     def newer(manifest: Manifest) -> str:
         data = yaml.safe_load(real(manifest))
-        data["registration"]["approved_by"] = "ana@example.com"
+        data["registration"] |= {"approved_by": "ana@example.com", "\x1b]0;pwned\x07\x1b[2J": 1}
+        data["registration"] |= {f"zone_{i:02}": i for i in range(11)}
+        if data["registration"]["version"] == "v1.1.0":  # a content field this release does not know
+            data["components"]["model"]["compression"] = "zstd"
         return yaml.safe_dump(data, sort_keys=False)
 
     with monkeypatch.context() as patch:
         patch.setattr(Manifest, "to_yaml", newer)
         info = registry.register("churn", model, frame, target="target", version="v1.0.0")
-    assert "approved_by" in (project / "bundles/churn/bundle.yaml").read_text()
+        compressed = registry.register("churn", model, frame, target="target", version="v1.1.0")
     assert registry.verify(info.tag).ok
-    assert registry.show(info.tag)["ignored"] == ["registration.approved_by"]
+    assert registry.show(info.tag)["ignored"][1:] == ["registration.approved_by"] + [
+        f"registration.zone_{i:02}" for i in range(11)
+    ]
     shown = run_cli("show", info.tag, cwd=project)
     assert shown.returncode == 0, shown.stderr
-    assert "ignored (written by a newer rollbackkit; upgrade to read them): registration.approved_by" in shown.stdout
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout  # nothing reaches the terminal raw
+    assert (
+        "ignored (written by a newer rollbackkit; upgrade to read them): 'registration.\\x1b]0;pwned\\x07\\x1b[2J', "
+        "registration.approved_by, registration.zone_00" in shown.stdout
+    )
+    assert "registration.zone_07 and 3 more" in shown.stdout  # 13 names: 10 shown
+
+    with pytest.raises(IntegrityError) as caught:  # the real load path (verified_manifest) keeps the advice
+        registry.load(compressed.tag)
+    said = str(caught.value)
+    assert "components.model has fields this rollbackkit does not know (compression)" in said
+    assert "upgrade rollbackkit to read it" in said and "do not use this version" not in said
 
 
 def test_a_schema_json_with_fields_this_release_does_not_know_refuses_in_one_line() -> None:
@@ -244,4 +261,21 @@ def test_a_schema_json_with_fields_this_release_does_not_know_refuses_in_one_lin
         "churn@v2.0.0 schema.json has fields this rollbackkit does not know (features.2.unit, output.calibration)"
         in said
     )
-    assert "Upgrade rollbackkit" in said and "\n" not in said
+    assert "upgrade rollbackkit" in said and "\n" not in said
+
+
+def test_a_manifest_written_without_a_format_gets_the_pinned_format_and_id() -> None:
+    """The default format is pinned (not the newest this release reads): the same content keeps its id."""
+    data = _wine()
+    del data["format"]
+    built = Manifest(name="wine", components=data["components"], registration=data["registration"])
+    assert MANIFEST_FORMAT == "rollbackkit/bundle@1" == built.format
+    assert built.content_id() == _read(data).content_id() == WINE_ID
+
+
+def test_unknown_field_names_in_a_refusal_are_escaped_and_capped() -> None:
+    fields = {f"components__model__k{i:02}": 1 for i in range(14)} | {"components__model__\x1b[2J": 1}
+    with pytest.raises(IntegrityError) as caught:
+        _read(_wine(**fields))
+    said = str(caught.value)
+    assert "\x1b" not in said and "('\\x1b[2J', k00, k01, k02, k03, k04, k05, k06, k07, k08 and 5 more)" in said

@@ -20,6 +20,24 @@ from pydantic import BaseModel, ValidationError
 
 from rollbackkit.errors import IntegrityError
 
+SHOWN = 10
+"""The most unknown field names one line shows (``and N more`` after them)."""
+
+
+class NewerFormat(IntegrityError):
+    """A file this rollbackkit cannot read because a newer one may have written it: upgrade to read it.
+
+    Not a damaged version: every reader (``verified_manifest``) keeps this error's own advice.
+    """
+
+
+def listed(names: list[str] | tuple[str, ...]) -> str:
+    """Field names from a file, safe for a terminal: non-printable ones escaped (``ascii``), at most
+    :data:`SHOWN`, then ``and N more``."""
+    shown = [name if name.isprintable() else ascii(name) for name in names[:SHOWN]]
+    more = len(names) - SHOWN
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
 
 def fields_of(model: type) -> frozenset[str]:
     """The field names of a pydantic model or a dataclass."""
@@ -34,8 +52,9 @@ def check_format(value: object, family: str, known: tuple[int, ...], where: str)
     """Refuse ``value`` unless it is ``FAMILY@N`` with ``N`` in ``known``.
 
     Raises:
-        IntegrityError: A newer format ("written by a newer rollbackkit ...; upgrade rollbackkit
-            to read it"), or a value that is no format of ``family`` at all.
+        NewerFormat: A newer format ("written by a newer rollbackkit ...; upgrade rollbackkit
+            to read it").
+        IntegrityError: A value that is no format of ``family`` at all.
     """
     said = {f"{family}@{n}" for n in known}
     if value in said:
@@ -43,7 +62,7 @@ def check_format(value: object, family: str, known: tuple[int, ...], where: str)
     reads = ", ".join(sorted(said))
     found = re.fullmatch(re.escape(family) + r"@([1-9][0-9]{0,8})", value) if isinstance(value, str) else None
     if found and int(found.group(1)) > max(known):
-        raise IntegrityError(
+        raise NewerFormat(
             f"{where} was written by a newer rollbackkit (format {value}); upgrade rollbackkit to read it.",
             f"This rollbackkit reads {reads}.",
         )
@@ -65,15 +84,11 @@ def refuse_unknown(data: object, model: type, path: str, where: str) -> None:
     """Refuse a closed part of a file that holds fields ``model`` does not know.
 
     Raises:
-        IntegrityError: Names the part and its unknown fields.
+        NewerFormat: Names the part and its unknown fields (:func:`listed`).
     """
     extra = unknown(data, model)
     if extra:
-        raise IntegrityError(
-            f"{where}: {path} has fields this rollbackkit does not know ({', '.join(extra)[:200]}), "
-            "so it is not read (a newer rollbackkit may have written it).",
-            "Upgrade rollbackkit to read it; if no newer one wrote it, restore it from git.",
-        )
+        raise _not_known(f"{where}: {path}", extra)
 
 
 def drop_unknown(data: object, model: type, path: str) -> tuple[object, list[str]]:
@@ -90,16 +105,21 @@ def drop_unknown(data: object, model: type, path: str) -> tuple[object, list[str
 
 
 def refusal(exc: ValidationError, where: str) -> IntegrityError:
-    """The one-line error for a closed part that failed validation: unknown fields named first."""
+    """The one-line error for a closed part that failed validation: unknown fields named first
+    (a :class:`NewerFormat`)."""
     extra = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "extra_forbidden"]
     if extra:
-        return IntegrityError(
-            f"{where} has fields this rollbackkit does not know ({', '.join(extra)[:200]}), "
-            "so it is not read (a newer rollbackkit may have written it).",
-            "Upgrade rollbackkit to read it; if no newer one wrote it, restore it from git.",
-        )
+        return _not_known(where, extra)
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
     return IntegrityError(
         f"{where} is not valid ({'.'.join(map(str, first['loc'])) or 'the file'}: {first['msg']}).",
         "Restore it from git or re-register the bundle.",
+    )
+
+
+def _not_known(what: str, extra: list[str]) -> NewerFormat:
+    return NewerFormat(
+        f"{what} has fields this rollbackkit does not know ({listed(extra)}), so it is not read: "
+        "a newer rollbackkit may have written it; upgrade rollbackkit to read it.",
+        "If no newer rollbackkit wrote it, restore it from git.",
     )

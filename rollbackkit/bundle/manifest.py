@@ -47,7 +47,11 @@ MANIFEST_FILE = "bundle.yaml"
 MANIFEST_FAMILY = "rollbackkit/bundle"
 MANIFEST_FORMATS: tuple[int, ...] = (1,)
 """The manifest formats this release reads (``rollbackkit/bundle@N``)."""
-MANIFEST_FORMAT = f"{MANIFEST_FAMILY}@{max(MANIFEST_FORMATS)}"
+MANIFEST_FORMAT = "rollbackkit/bundle@1"
+"""The format every writer writes by default (``Manifest.format``, a bundle-id input) and what a file
+without ``format`` means: pinned, never the newest read (adding ``2`` to :data:`MANIFEST_FORMATS`
+must not change the id of unchanged content, nor make older readers refuse it); a newer format is
+written only by the bundles that use it."""
 _CHUNK = 4 * 1024 * 1024
 
 ROLES: tuple[str, ...] = ("model", "schema", "serving", "preprocess", "gates", "reference", "golden")
@@ -168,6 +172,12 @@ class Manifest(BaseModel):
         A newer rollbackkit wrote them; they are metadata, not part of the bundle id.
         """
         return self._ignored
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is (what a reading ignored is not compared)."""
+        if not isinstance(other, Manifest):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
 
     def content_id(self) -> str:
         """The bundle id computed from the content part of this manifest."""

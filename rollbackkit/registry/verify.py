@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rollbackkit.bundle.forward import NewerFormat
 from rollbackkit.bundle.manifest import Manifest, md5_bytes, md5_file
 from rollbackkit.bundle.version import VersionInfo
 from rollbackkit.errors import IntegrityError
@@ -48,9 +49,16 @@ def verified_manifest(repo: Repository, info: VersionInfo) -> Manifest:
     """The manifest of a version, read from git (no checkout) once its tag and hashes check out.
 
     Raises:
+        NewerFormat: The tag checks out but a newer rollbackkit may have written the manifest
+            (its own advice kept: upgrade rollbackkit, not "do not use this version").
         IntegrityError: The tag, the manifest or a git-stored component does not check out.
     """
     problems = check_manifest(repo, info)
+    if problems and problems[0].component == "manifest":
+        try:
+            repo.read_manifest(info)
+        except NewerFormat as exc:
+            raise NewerFormat(f"{info.tag}: {exc.message}", exc.hint) from exc
     if problems:
         raise IntegrityError(
             f"{info.tag}: {problems[0].problem}.",

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from rollbackkit.bundle.forward import listed
 from rollbackkit.bundle.manifest import RawInputs
 from rollbackkit.screens.times import local
 from rollbackkit.screens.versions import components
@@ -112,7 +113,7 @@ def _ignored(console: Any, data: dict[str, Any]) -> None:
     if data.get("ignored"):
         console.print(
             "[yellow]ignored (written by a newer rollbackkit; upgrade to read them):[/] "
-            + escape(", ".join(data["ignored"])),
+            + escape(listed(data["ignored"])),
             highlight=False,
             soft_wrap=True,
         )
