@@ -146,7 +146,10 @@ def test_the_seed_story_canary_drifts_and_the_watchdog_rolls_back(served: Path) 
             time.sleep(0.1)
         status = server.status()
         assert status["canary"] is None and status["live"]["version"] == "v1.0.0"
-        assert status["gates"]["decision"] == "rollback"
+        # the next tick evaluates live v1.0.0 (its own report replaces the rollback's): the journal keeps why
+        breach = next(e for e in reversed(journal.entries()) if e["event"] == "gate-breach")
+        rollback = next(e for e in reversed(journal.entries()) if e["event"] == "rollback")
+        assert breach["version"] == "v1.1.0" and breach["failed_gates"] == rollback["failed_gates"] != []
         # After the shift, the server runs the rollback runbook; traffic did not wait for it.
         deadline = time.monotonic() + 120
         while not [e for e in journal.entries() if e["event"].startswith("runbook")] and time.monotonic() < deadline:
