@@ -14,7 +14,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from rollbackkit.bundle.runtime import RuntimeFinding, RuntimeReport
 from rollbackkit.ops.preview import preview_rollback
+from rollbackkit.ops.slot_scoring import _scores
+from rollbackkit.serving.openapi import openapi_document
+from rollbackkit.serving.wire import encode_frame
 from rollbackkit.widgets.preview import summary_html
 
 from .servers import TOKEN, Server, running_server
@@ -75,3 +79,32 @@ def test_the_warm_standby_scores_the_preview_without_loading_the_bundle(
     # the runtime's findings are the slot's own (its server runs this venv: the same as loaded here)
     assert warm.preflight.runtime.findings and warm.preflight.runtime == loaded.preflight.runtime
     assert "the runtime's findings are the slot's" in str(warm.note)
+
+
+@pytest.mark.parametrize(
+    "finding",
+    [
+        {"library": "numpy", "registered": "1.26.4", "here": "2.1.0", "severity": "warning"},  # no detail
+        {"library": "numpy", "registered": "1.26.4", "here": "2.1.0", "severity": "fatal", "detail": "?"},
+    ],
+    ids=["missing-detail", "unknown-severity"],
+)
+def test_a_runtime_finding_a_newer_server_words_otherwise_leaves_the_scores_and_unchecks_the_runtime(
+    finding: dict[str, Any],
+) -> None:
+    fine = {"library": "python", "registered": "3.11.9", "here": "3.11.9", "severity": "info", "detail": "same"}
+    answer = {
+        "version": "v1.0.0", "bundle_id": "sha256:x", "slot": "standby", "role": "standby", "deployment": "d",
+        "outputs": encode_frame(pd.DataFrame({"prediction": [151.5, 98.0]})),
+        "adaptation": {"drop": [], "reorder": False, "casts": {}}, "batches": 1, "score_ms": 3.0,
+    }  # fmt: skip
+    scored = _scores(answer | {"runtime": [fine, finding]}, "http://127.0.0.1:1")
+    assert scored.outputs["prediction"].tolist() == [151.5, 98.0] and scored.runtime is None  # SLOT_UNCHECKED
+    assert _scores(answer | {"runtime": [fine]}, "http://127.0.0.1:1").runtime == RuntimeReport(
+        (RuntimeFinding("python", "3.11.9", "3.11.9", "info", "same"),)
+    )
+
+
+def test_the_api_document_says_the_score_answer_carries_the_slots_runtime() -> None:
+    answer = openapi_document("model", "prod")["paths"]["/admin/score"]["post"]["responses"]["200"]
+    assert "runtime (the slot's runtime findings" in answer["description"]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import pandas as pd
 
 from rollbackkit.bundle.compat import Adaptation
-from rollbackkit.bundle.runtime import RuntimeFinding, RuntimeReport
+from rollbackkit.bundle.runtime import RuntimeFinding, RuntimeReport, Severity
 from rollbackkit.errors import IncompatibleInput, InvalidInput, ServerError
 from rollbackkit.refs import Version, validate_name
 from rollbackkit.registry.repository import Repository
@@ -160,11 +160,25 @@ def _scores(data: dict[str, Any], url: str) -> SlotScores:
 
 
 def _runtime(sent: Any) -> RuntimeReport | None:
-    """The slot's runtime findings as sent (None: the server sent none, or not as a list of findings)."""
-    if not isinstance(sent, list) or not all(isinstance(f, dict) for f in sent):
+    """The slot's runtime findings as sent (None: the server sent none, or any one does not read as a
+    finding, e.g. a newer server's; the preview then says the runtime was not checked: the scores stand)."""
+    if not isinstance(sent, list):
         return None
-    fields = RuntimeFinding.__dataclass_fields__
-    return RuntimeReport(tuple(RuntimeFinding(**{k: v for k, v in f.items() if k in fields}) for f in sent))
+    findings = [_finding(f) for f in sent]
+    return RuntimeReport(tuple(f for f in findings if f is not None)) if None not in findings else None
+
+
+def _finding(sent: Any) -> RuntimeFinding | None:
+    """One finding as sent, or None when it lacks a field, has a wrong type or an unknown severity."""
+    if not isinstance(sent, dict):
+        return None
+    text = [sent.get(k) for k in ("library", "registered", "detail")]
+    here = sent.get("here")
+    if not all(isinstance(t, str) for t in text) or not (here is None or isinstance(here, str)):
+        return None
+    if sent.get("severity") not in get_args(Severity):
+        return None
+    return RuntimeFinding(sent["library"], sent["registered"], here, sent["severity"], sent["detail"])
 
 
 SLOT_UNCHECKED = (

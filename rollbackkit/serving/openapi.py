@@ -311,7 +311,8 @@ def _score() -> dict[str, Any]:
         "score",
         "Score rows with the warm slot holding VERSION (live, canary, shadow or standby); nothing routed or logged.",
         {"name": "churn", "env": "prod", "version": "v1.0.0", "frame": {"format": FORMAT, "rows": 1, "columns": []}},
-        "version, bundle_id, slot, role, deployment, rows, batches, score_ms, adaptation and outputs (a Frame).",
+        "version, bundle_id, slot, role, deployment, rows, batches, score_ms, adaptation, outputs (a Frame) and "
+        "runtime (the slot's runtime findings in this server's process: library, registered, here, severity, detail).",
     )
     route["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]["frame"] = _ref("Frame")
     route["post"]["responses"] |= {
