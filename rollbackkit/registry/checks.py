@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rollbackkit.bundle.version import VersionInfo
-from rollbackkit.errors import VersionNotFound
+from rollbackkit.errors import IntegrityError, VersionNotFound
 from rollbackkit.registry.assignments import resolve
 from rollbackkit.registry.contents import describe
 from rollbackkit.registry.repository import Repository
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from rollbackkit.analysis.parity import ParityReport
     from rollbackkit.analysis.preflight import PreflightReport
     from rollbackkit.bundle.artifacts import Preprocess
-    from rollbackkit.bundle.compat import CompatReport, Thresholds
+    from rollbackkit.bundle.compat import CompatReport, Finding, Thresholds
     from rollbackkit.bundle.model import LoadedBundle
+    from rollbackkit.bundle.schema import OutputContract
 
 
 def check(
@@ -73,7 +74,7 @@ def preflight_bundle(
     thresholds: Thresholds | None = None,
 ) -> PreflightReport:
     """One verdict for a loaded bundle (see :meth:`Registry.preflight`)."""
-    from rollbackkit.analysis.preflight import combine, contract_findings
+    from rollbackkit.analysis.preflight import combine
     from rollbackkit.bundle.compat import check
     from rollbackkit.bundle.conform import conform
     from rollbackkit.bundle.frames import read_frame
@@ -83,11 +84,32 @@ def preflight_bundle(
         compat = check(bundle.schema, conform(read_frame(features, "live features"), bundle.schema), thresholds)
     report = parity(repo, bundle, preprocess)
     consumer_info = _consumer(repo, bundle.info, consumer)
-    contract = []
-    if consumer_info is not None and consumer_info.tag != bundle.info.tag:
-        contract = contract_findings(bundle.schema.output, describe(repo, consumer_info).schema.output)
+    contract = output_contract(repo, bundle.schema.output, bundle.info, consumer_info)
     consumer_tag = consumer_info.tag if consumer_info else None
     return combine(bundle.info.tag, consumer_tag, compat, report, contract, bundle.runtime)
+
+
+def output_contract(
+    repo: Repository, output: OutputContract, target: VersionInfo, consumer: VersionInfo | None
+) -> list[Finding]:
+    """The output-contract findings of ``target`` (its ``output``) against ``consumer``'s; none when
+    they are one version. A consumer whose manifest this rollbackkit cannot read (a newer format, a
+    damaged version) is not checked, and one ``warning`` finding says so: a rollback away from a
+    version written by a newer rollbackkit must go ahead when its target is readable."""
+    from rollbackkit.analysis.preflight import contract_findings
+    from rollbackkit.bundle.compat import Finding
+
+    if consumer is None or consumer.tag == target.tag:
+        return []
+    try:
+        served = describe(repo, consumer).schema.output
+    except IntegrityError as exc:
+        why = exc.message.removeprefix(f"{consumer.tag}: ").rstrip(".")
+        if why.startswith(f"{consumer.tag}:"):  # "NAME@V:bundles/NAME/bundle.yaml was written by ..."
+            why = why.partition(" ")[2].removeprefix("was ")
+        said = f"{consumer.version}'s manifest cannot be read here ({why}): the output contract was not checked"
+        return [Finding("*", "output_contract", said, "warning")]
+    return contract_findings(output, served)
 
 
 def _consumer(repo: Repository, target: VersionInfo, consumer: str | None) -> VersionInfo | None:

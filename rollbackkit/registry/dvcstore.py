@@ -224,7 +224,15 @@ class DvcStore:
         return False
 
     def remote_open(self, md5: str) -> Any:
-        """Open the remote's copy of an object for reading (None when it is absent)."""
+        """Open the remote's copy of an object for reading (None when it is absent).
+
+        Raises:
+            RemoteError: The remote cannot be read, or it is a local directory that does not exist
+                on this machine (:meth:`absent_remote`: a clone of a project on init's default remote).
+        """
+        absent = self.absent_remote()
+        if absent is not None:
+            raise RemoteError(*absent)
         try:
             odb = self.repo.cloud.get_remote_odb()
             path = odb.oid_to_path(md5)
@@ -235,6 +243,21 @@ class DvcStore:
             raise RemoteError(
                 f"Reading the DVC remote failed: {_one_line(exc)}.", "Check the remote is configured and reachable."
             ) from exc
+
+    def absent_remote(self) -> tuple[str, str] | None:
+        """Message and hint when the default remote is a directory missing on this machine (init's
+        default ``.rollbackkit/dvc-remote`` is gitignored: a git clone never has it), else None."""
+        conf = self.repo.config
+        name = conf["core"].get("remote")
+        url = str(conf["remote"].get(name, {}).get("url") or "") if name else ""
+        if not url or "://" in url or Path(url).is_dir():
+            return None
+        return (
+            f"The DVC remote '{name}' is a local directory that does not exist on this machine ({url}); "
+            "a git clone does not bring it.",
+            f"Point the project at a shared remote (dvc remote add -d -f {name} s3://bucket/path; README "
+            "'Scale-out') and run 'dvc push --all-tags' where the data is, then retry.",
+        )
 
 
 def _one_line(exc: BaseException) -> str:

@@ -138,6 +138,7 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
         forced = " (forced: recorded)" if a.forced else ""
         kept = a.version if stopped is not None and stopped.kept else None
         rows.append(("preflight", preflight_text(result.preflight, kept) + forced))
+        rows += [("contract", f.detail) for f in result.preflight.findings if f.kind == "output_contract"]
     if result.shift_ms is not None:
         rows.append(("shift", f"{milliseconds(result.shift_ms)} via {result.via}"))
     elif result.restored is not None:

@@ -1,0 +1,82 @@
+"""Rolling back away from a version this rollbackkit cannot read: the path that always works.
+
+A fleet mid-upgrade: a newer rollbackkit registered v1.1.0 in a newer manifest format and put it
+live; it misbehaves, and an operator on a machine with the older rollbackkit rolls back. The
+target v1.0.0 is readable, so the rollback goes ahead; the output contract, which reads the
+leaving version, is skipped with a finding that says so (never silently). ``serve`` still
+refuses the live version it cannot read, in one line that says to upgrade.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from rollbackkit import Registry
+from rollbackkit.bundle.manifest import Manifest
+from rollbackkit.errors import IntegrityError
+from rollbackkit.ops.traffic import rollback
+from rollbackkit.registry.assignments import Deployments, resolve
+from rollbackkit.registry.repository import Repository
+
+from .cli import run_cli
+from .conftest import new_repo
+
+
+def _newer_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``churn@v1.0.0`` as this release writes it; ``churn@v1.1.0`` in ``rollbackkit/bundle@2``,
+    put live in prod by the newer rollbackkit that wrote it (its assignment recorded as such)."""
+    from sklearn.linear_model import LogisticRegression
+
+    project = new_repo(tmp_path / "project")
+    registry = Registry.init(project)
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(150, 2)), columns=["a", "b"]).astype({"b": "Float64"})
+    frame.loc[::9, "b"] = pd.NA
+    frame["target"] = pd.array(np.where(frame["a"] > 0, "yes", "no"), dtype="string")
+    model = LogisticRegression().fit(frame[["a"]], frame["target"].astype(str))
+    registry.register("churn", model, frame[["a", "target"]], target="target", version="v1.0.0")
+    real = Manifest.to_yaml
+
+    def newer(manifest: Manifest) -> str:
+        data = yaml.safe_load(real(manifest))
+        data["format"] = "rollbackkit/bundle@2"
+        return yaml.safe_dump(data, sort_keys=False)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Manifest, "to_yaml", newer)
+        info = registry.register("churn", model, frame[["a", "target"]], target="target", version="v1.1.0")
+    Deployments(Repository(project)).assign(info, "prod", "deploy", reason="a newer rollbackkit deployed it")
+    return project
+
+
+def test_a_rollback_away_from_a_newer_format_goes_ahead_and_says_the_contract_was_not_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _newer_live(tmp_path, monkeypatch)
+    with pytest.raises(IntegrityError, match="upgrade rollbackkit"):  # this rollbackkit cannot read v1.1.0
+        Registry(project).load("churn@v1.1.0")
+
+    done = rollback(project, "churn", "prod", reason="v1.1.0 misbehaves", to="v1.0.0")
+    assert done.assignment.version == "v1.0.0" and done.previous == "v1.1.0"
+    assert done.preflight is not None and done.preflight.verdict == "compatible"
+    (said,) = [f.detail for f in done.preflight.findings if f.kind == "output_contract"]
+    assert said.startswith("v1.1.0's manifest cannot be read here (")
+    assert "rollbackkit/bundle@2" in said and said.endswith("the output contract was not checked")
+    assert resolve(Repository(project), "churn#prod").version == "v1.0.0"
+
+    shown = run_cli("deploy", "churn@v1.1.0", "--env", "prod", cwd=project)  # the newer one: refused, one line
+    assert shown.returncode == 1 and "upgrade rollbackkit" in shown.stderr, shown.stderr
+    Deployments(Repository(project)).assign(resolve(Repository(project), "churn@v1.1.0"), "prod", "deploy")
+    served = run_cli("serve", "churn", "--env", "prod", "--port", "0", cwd=project)  # cannot serve what it cannot read
+    assert served.returncode == 1 and "upgrade rollbackkit" in served.stderr, served.stderr
+    assert len(served.stderr.strip().splitlines()) == 1, served.stderr
+
+    again = run_cli("deploy", "churn@v1.0.0", "--env", "prod", "--force", "--reason", "back", cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert "v1.1.0's manifest cannot be read here" in again.stdout, again.stdout
+    assert "the output contract was not checked" in again.stdout
