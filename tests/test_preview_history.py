@@ -96,6 +96,7 @@ def day(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         environment.rollback(reason="both back to the constant", to="v1.0.0")
         log.flush()
         seen["both at once"] = preview_rollback(repo, "model", "prod", threshold=threshold)
+        seen["no threshold"] = preview_rollback(repo, "model", "prod")
     finally:
         log.close()
     return case, repo, live, seen
@@ -183,3 +184,13 @@ def test_a_rollback_of_a_canary_and_the_live_version_shows_both(day: Any) -> Non
     text = summary_html(both)
     assert "rolled back from <b>v1.3.0</b> and <b>v1.1.0</b> to <b>v1.0.0</b>" in text
     assert "(25% of traffic before the rollback)" in text and "of all prod scoreable decisions flipped" in text
+
+
+def test_a_regressor_preview_without_a_threshold_says_why_no_decision_flips(day: Any) -> None:
+    case, _, _, seen = day
+    bare = seen["no threshold"]
+    if not case.regressor:  # a classifier's decisions are its classes: no threshold needed
+        assert bare.flip_share is not None and "No flip share" not in str(bare.note)
+        return
+    assert bare.flip_share is None and "n/a flip" in bare.headline()
+    assert str(bare.note).startswith("No flip share: a regressor's answer is a number, not a decision; pass threshold=")

@@ -141,3 +141,28 @@ def test_show_counts_raw_inputs_apart_from_model_features() -> None:
     same = {"features": wine[:2], "estimator": {"feature_names_in": ["flavanoids", "alcohol"], "n_features_in": 2}}
     assert _features(same) == "2 input features"
     assert _features({"features": wine[:1], "estimator": {"n_features_in": None}}) == "1 input feature"
+
+
+def test_a_reference_too_small_for_any_slice_says_so_once() -> None:
+    """The diabetes regressor's 112 reference rows with three nullable categorical inputs: no value can
+    reach the rows a segment needs, so one line names the three columns instead of three notes."""
+    from sklearn.datasets import load_diabetes
+
+    from rollbackkit.bundle.schema import infer_features
+
+    X = load_diabetes(as_frame=True).frame.iloc[:112, :4].reset_index(drop=True)
+    rng = np.random.default_rng(8)
+    inputs = X.assign(
+        smoker=pd.array(rng.choice([True, False], len(X)), dtype="boolean"),
+        region=pd.array(rng.choice(["north", "south", "east"], len(X)), dtype="string"),
+        plan=pd.Categorical(rng.choice(["basic", "plus"], len(X))),
+    )
+    inputs.loc[::10, ["smoker", "region", "plan"]] = pd.NA
+    output = SimpleNamespace(kind="regression", primary="prediction", dtypes={"prediction": "float64"})
+    schema = SimpleNamespace(features=infer_features(inputs), output=output)
+    notes: list[str] = []
+    default_gates(schema, inputs, inputs, notes)  # type: ignore[arg-type]
+    assert notes == [
+        f"no slice gates for smoker, region, plan: the reference holds 112 rows, too few for any (each value of a "
+        f"sliced column needs {slice_rows_needed()}); declare them in gates.yaml (--gates) to watch them"
+    ]

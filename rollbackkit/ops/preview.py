@@ -60,6 +60,12 @@ INFERRED = (
 )
 """The note of a preview whose sample did not record each request's columns."""
 
+NO_THRESHOLD = (
+    "No flip share: a regressor's answer is a number, not a decision; pass threshold=T (the score where your "
+    "decision changes) to count the decisions that flip."
+)
+"""The note of a regressor's preview without a threshold (its flip share is n/a)."""
+
 TARGET_WORDS = "to_version='vX.Y.Z'"
 """How a preview's hints name a target (the API's and the panel's words; a runbook says ``-p to_version=``)."""
 
@@ -172,7 +178,9 @@ def preview_rollback(
     inferred = INFERRED if any(g.inferred for p in parts for g in p.groups) else None
     unchecked = (SLOT_UNCHECKED if runtime is None else SLOT_PARITY_UNCHECKED) if slotted else None
     scored = None if rule.score is not None else no_score(first, target_info)
-    notes = (scored, why, earlier(state, done, leaving), inferred, unchecked)
+    regressor = goal.description.schema.output.kind == "regression"
+    undecided = NO_THRESHOLD if regressor and rule.threshold is None and rule.mismatch is None else None
+    notes = (scored, undecided, why, earlier(state, done, leaving), inferred, unchecked)
     return RollbackPreview(
         name=name,
         env=env,

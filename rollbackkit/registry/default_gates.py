@@ -67,11 +67,14 @@ def default_gates(
         reference: The rows the gates compare with (the bundle's reference inputs;
             default ``train_frame``): they set each slice gate's bound.
         notes: When given, gets one line per sliceable column left without a slice gate, saying why
-            (:func:`no_slice_note`): register returns them so the user knows.
+            (:func:`no_slice_note`), or one line for them all when the reference is too small for any
+            (:func:`too_small_note`): register returns them so the user knows.
     """
     reference = train_frame if reference is None else reference
     gates = [dict(g) for g in BASE_GATES]
     sliced = 0
+    ungated: list[str] = []
+    said: list[str] = []
     for column in sliceable(schema, train_frame):
         levels = train_frame[column].dropna().astype("object").unique()
         bound = slice_bound(reference[column], levels) if column in reference.columns else None
@@ -88,8 +91,11 @@ def default_gates(
                     "severity": "rollback",
                 }
             )
-        elif notes is not None:
-            notes.append(no_slice_note(column, reference, levels, bound is not None))
+        else:
+            ungated.append(column)
+            said.append(no_slice_note(column, reference, levels, bound is not None))
+    if notes is not None:
+        notes += [too_small_note(ungated, len(reference))] if too_small(ungated, len(reference)) else said
     if numeric_primary(schema):
         gates.append(
             {
@@ -155,6 +161,21 @@ def no_slice_note(column: str, reference: pd.DataFrame, levels: Any, over_cap: b
     return (
         f"{lead}{what} of the {len(values)} reference rows, too few to judge its drift "
         f"(each value needs {slice_rows_needed()}){todo}"
+    )
+
+
+def too_small(columns: list[str], rows: int) -> bool:
+    """Whether ``columns`` (two or more left without a slice gate) are so for one reason: a
+    reference of ``rows`` rows is too small for any (two values of :func:`slice_rows_needed` each)."""
+    return len(columns) > 1 and rows < 2 * slice_rows_needed()
+
+
+def too_small_note(columns: list[str], rows: int) -> str:
+    """One line for every sliceable column a too small reference left without a slice gate."""
+    return (
+        f"no slice gates for {', '.join(columns)}: the reference holds {rows} rows, too few for any "
+        f"(each value of a sliced column needs {slice_rows_needed()}); declare them in gates.yaml (--gates) "
+        "to watch them"
     )
 
 

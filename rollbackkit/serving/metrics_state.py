@@ -32,6 +32,14 @@ READ_BUDGET = 0.5
 STALE_AFTER = 5.0
 """Seconds after which a source's last answer is no longer shown as the present (see above)."""
 
+HISTORY_DROPPED_HELP = (
+    "Watchdog evaluations the gate history lost, by reason: repeat (an unchanged run trimmed while the writer "
+    "lagged; harmless), change (a change of run dropped past the memory bound), write_failed (the log or store "
+    "refused it), not_built (its record raised)."
+)
+"""The HELP of ``rollbackkit_gate_history_dropped_total``: every reason of
+:data:`~rollbackkit.serving.background.HISTORY_DROPS`, in a few words each."""
+
 GATE_STATUSES = ("pass", "warn", "fail", "inconclusive", "error")
 DECISIONS = ("rollback", "warn", "inconclusive", "pass")
 REFUSALS = {
@@ -229,8 +237,7 @@ class StateCollector(Collector):
         )
         out.add("gauge", "rollbackkit_background_pending", "Log steps waiting for a retry.", len(said["pending"]))
         for reason, value in said["gate_history_dropped"].items():
-            doc = "Watchdog evaluations the gate history lost, by reason (repeat: trimmed while the writer lagged)."
-            out.add("counter", "rollbackkit_gate_history_dropped", doc, value, reason=reason)
+            out.add("counter", "rollbackkit_gate_history_dropped", HISTORY_DROPPED_HELP, value, reason=reason)
         mirror = env.mirror.status()
         for name, value, doc in (
             ("mirrored", mirror.mirrored, "Mirrored requests a shadow scored."),
