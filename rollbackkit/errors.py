@@ -103,6 +103,10 @@ class UnreadableRecord(RollbackkitError):
     """A crash-recovery record under ``.rollbackkit/local/`` cannot be read."""
 
 
+class RecoveryUnfinished(RollbackkitError):
+    """``rollbackkit recover`` found a register's untagged commit it must not or cannot tag."""
+
+
 class RollbackRefused(RollbackkitError):
     """A rollback has no eligible target, or would not change what serves."""
 

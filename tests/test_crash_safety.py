@@ -1,6 +1,7 @@
 """Kill ``register`` with SIGKILL after each of its steps: never a half-made version.
 
-After every kill: a tag exists only if the register had finished; ``verify --all`` passes;
+After every kill: a tag exists only if the register had tagged; ``verify --all`` passes (after a kill
+between the tag and its journal record, it names that register until ``recover`` records it);
 ``git status`` shows changes only inside the bundle and ``dvc.yaml``; ``rollbackkit
 recover`` (or any next command) leaves a clean tree; and registering again succeeds.
 
@@ -18,6 +19,7 @@ import json
 import signal
 from datetime import datetime, timedelta
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 import skops.io as sio
@@ -65,16 +67,23 @@ def test_register_killed_after_each_step_leaves_no_half_version(
     tag_exists = bool(git(project, "tag", "-l", "cancer@v1.1.0").strip())
     assert tag_exists == (step == "tagged")
     verified = run_cli("verify", "--all", "--json", cwd=project)
-    assert verified.returncode == 0, verified.stdout
-    assert json.loads(verified.stdout)["ok"] is True
+    problems = [p["problem"] for p in json.loads(verified.stdout)["problems"]]
+    unrecorded = "register of cancer@v1.1.0 was interrupted before its journal record; run 'rollbackkit recover'"
+    assert (verified.returncode, problems) == ((1, [unrecorded]) if step == "tagged" else (0, [])), verified.stdout
     dirty = [line[3:] for line in git(project, "status", "--porcelain", "--untracked-files=all").splitlines()]
     assert all(p.startswith("bundles/cancer/") or p == "dvc.yaml" for p in dirty), dirty
     killed_at = yaml.safe_load((project / "bundles/cancer/bundle.yaml").read_text())["registration"]["created"]
     later = datetime.fromisoformat(killed_at) + timedelta(seconds=5)
     monkeypatch.setattr("rollbackkit.registry.builder.datetime", _clock_at(later))
 
+    if step == "committed":  # a recover killed between its tag and its journal record, then one more
+        killed = run_cli("recover", cwd=project, env={CRASH_ENV: "recover_tagged"})
+        assert killed.returncode == -signal.SIGKILL and git(project, "tag", "-l", "cancer@v1.1.0").strip()
     recovered = run_cli("recover", cwd=project)
     assert recovered.returncode == 0, recovered.stderr
+    if step in ("committed", "tagged"):  # never a tag without its journal record
+        assert "before its journal record: recorded it" in " ".join(recovered.stdout.split())
+        assert registry.registrations()["cancer@v1.1.0"] == (git(project, "rev-parse", "HEAD").strip(), ANY)
     assert registry.recover() is None  # the kept Registry finds nothing left to do
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
     assert registry.load("cancer@v1.0.0").version == "v1.0.0"
@@ -85,8 +94,7 @@ def test_register_killed_after_each_step_leaves_no_half_version(
     else:
         registry.register("cancer", **again, version="v1.1.0")
     assert [v.version for v in registry.versions("cancer")] == ["v1.0.0", "v1.1.0"]
-    if step == "committed":  # recover tagged the killed register's commit: one commit for v1.1.0, not empty
-        assert "cancer@v1.1.0 is a version now" in " ".join(recovered.stdout.split())
+    if step == "committed":  # the killed recover tagged the killed register's commit: one commit, not empty
         assert git(project, "log", "--format=%s").count("register cancer v1.1.0") == 1
         assert run_cli("show", "cancer@v1.1.0", cwd=project).returncode == 0
     assert registry.verify().ok

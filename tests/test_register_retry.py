@@ -1,5 +1,9 @@
 """After a register killed at ``committed`` (its commit made, no tag): a retry that asks otherwise, and
-``rollbackkit recover``, which finishes it.
+``rollbackkit recover``, which finishes it, and only a commit this clone's register made.
+
+The trust and ``unsafe`` a manifest records come from the model file itself (the types a skops file needs
+beyond the reviewed ones; an unsafe format), so a retry of the same file cannot ask another trust: the bundle
+id would differ first. A retry differs in its message, author, or fields a newer release wrote.
 
 The killed register is a process of its own (SIGKILL takes its process); the rest runs as a user's day
 would. The model is a skops file with string labels and missing values (the boosted model takes NaN).
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +22,11 @@ import skops.io as sio
 import yaml
 
 from rollbackkit import Registry
+from rollbackkit.bundle.manifest import Manifest
+from rollbackkit.errors import RecoveryUnfinished
 from rollbackkit.locking import CRASH_ENV
 from rollbackkit.registry.interrupted import at_head, manifest_at, registration_changes
+from rollbackkit.registry.journal import Journal
 
 from .conftest import Data, git, run_cli
 
@@ -87,17 +95,29 @@ def test_a_retry_that_asks_another_message_tags_a_commit_recording_what_it_asked
 
 
 def test_recover_tags_the_commit_a_killed_register_left_and_show_sees_the_version(
-    project: Path, inputs: dict[str, Path]
+    project: Path, inputs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     commit = _killed_at_commit(project, inputs, "--message", "nightly retrain")
     typo = run_cli("register", "cancer", "--model", "nowhere.skops", "--train-data", str(inputs["train"]), cwd=project)
     assert typo.returncode == 1  # another command ran first: it reset the workspace and kept the commit
+    notes = project / "bundles/cancer/NOTES.md"
+    notes.write_text("why tonight's retrain\n")  # the user's own file, which recover must not delete
+    with monkeypatch.context() as full:  # the journal cannot take the register record: the tag is taken back
+        full.setattr(Journal, "append", _refusing(Journal.append))
+        with pytest.raises(OSError, match="No space left"):
+            Registry(project).recover()
+    assert git(project, "tag", "-l") == "" and _registered(project) == []
 
     recovered = run_cli("recover", cwd=project)
 
     assert recovered.returncode == 0, recovered.stderr
-    assert f"tagged cancer@v1.0.0 on HEAD {commit[:7]}" in " ".join(recovered.stdout.split())
+    said = " ".join(recovered.stdout.split())
+    assert f"tagged cancer@v1.0.0 on HEAD {commit[:7]}" in said
+    assert "bundles/cancer/NOTES.md was not written by rollbackkit" in said
+    assert "and retry: 'rollbackkit restore cancer@v1.0.0'" in said and notes.read_text() == "why tonight's retrain\n"
     assert git(project, "rev-list", "-n1", "cancer@v1.0.0").strip() == commit
+    notes.rename(tmp_path / "NOTES.md")
+    assert run_cli("restore", "cancer@v1.0.0", cwd=project).returncode == 0
     shown = json.loads(run_cli("show", "cancer@v1.0.0", "--json", cwd=project).stdout)
     assert shown["message"] == "nightly retrain" and shown["commit"] == commit
     assert [(r["tag"], r["commit"], r["recovered"]) for r in _registered(project)] == [("cancer@v1.0.0", commit, True)]
@@ -120,14 +140,66 @@ def test_recover_leaves_a_commit_whose_data_is_not_in_the_remote_and_says_to_reg
     [pushed] = [p for p in remote.rglob(model.md5[2:]) if p.parent.name == model.md5[:2]]
     pushed.unlink()  # the remote lost the model: a tag would name data no clone can fetch
 
-    said = registry.recover()
+    said = run_cli("recover", "--json", cwd=project)
 
-    assert said is not None and "cannot be made a version" in said and "not in the DVC remote" in said
-    assert "register cancer@v1.0.0 again" in said
+    assert said.returncode == 1 and said.stdout == ""  # one line on stderr, not "recovered": true
+    line = " ".join(said.stderr.split())
+    assert f"HEAD {commit[:7]} cannot be made a version: model.skops is not in the DVC remote." in line
+    assert "Run 'rollbackkit register cancer --version v1.0.0 ...' again: asking the same registration tags" in line
+    with pytest.raises(RecoveryUnfinished, match="not in the DVC remote"):  # the journal keeps the proof
+        registry.recover()
     assert git(project, "tag", "-l") == "" and _registered(project) == []
     info = registry.register("cancer", str(inputs["model"]), str(inputs["train"]), target="target", version="v1.0.0")
     assert info.commit == commit and pushed.is_file()  # the same registration: its commit tagged, data pushed again
     assert registry.verify().ok
+
+
+def test_recover_tags_only_what_a_register_of_this_clone_made(project: Path, inputs: dict[str, Path]) -> None:
+    """A newer release's killed register, retried by this one; then commits nobody here registered."""
+    _killed_at_commit(project, inputs, "--message", "nightly")
+    newer = yaml.safe_load(git(project, "show", "HEAD:bundles/cancer/bundle.yaml"))
+    newer["registration"]["reviewer"] = "ops-lead"  # a registration field this release does not know
+    _commit_bundle_yaml(project, newer, "--amend")
+    registry = Registry(project)
+    assert manifest_at(registry, at_head(registry)).ignored == ("registration.reviewer",)  # type: ignore[arg-type, union-attr]
+    amended = git(project, "rev-parse", "HEAD").strip()
+
+    info = registry.register(
+        "cancer", str(inputs["model"]), str(inputs["train"]), target="target", version="v1.0.0", message="nightly"
+    )
+
+    assert info.commit != amended and git(project, "rev-parse", "HEAD^").strip() == amended  # not reused
+    assert any("fields this release does not read: registration.reviewer" in note for note in info.notes)
+    assert "reviewer" not in git(project, "show", "cancer@v1.0.0:bundles/cancer/bundle.yaml")
+
+    forged = yaml.safe_load(git(project, "show", "HEAD:bundles/cancer/bundle.yaml"))  # widened by hand
+    forged["registration"].update(version="v2.0.0", trust=["os.system", "builtins.eval"], unsafe=True)
+    forged["bundle_id"] = Manifest.model_validate(forged).content_id()
+    _commit_bundle_yaml(project, forged, "-m", "rollbackkit: register cancer v2.0.0")
+    with pytest.raises(RecoveryUnfinished, match="nothing in this clone records that a register here made it"):
+        registry.recover()
+    assert git(project, "tag", "-l").split() == ["cancer@v1.0.0"] and len(_registered(project)) == 1
+
+    git(project, "commit", "-q", "--allow-empty", "-m", f"rollbackkit: register {'b' * 101} v1.0.0")
+    assert registry.recover() is None  # a subject naming what no register accepts is no register's commit
+
+
+def _commit_bundle_yaml(project: Path, manifest: dict, *how: str) -> None:
+    """Commit ``manifest`` as bundles/cancer/bundle.yaml (a hand-made commit, or an amended one)."""
+    (project / "bundles/cancer/bundle.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    git(project, "add", "bundles/cancer/bundle.yaml")
+    git(project, "commit", "-q", *how, *(["--no-edit"] if "--amend" in how else []))
+
+
+def _refusing(append: Callable[..., dict]) -> Callable[..., dict]:
+    """``Journal.append`` on a full disk for a register record (any other record is written)."""
+
+    def refuse(self: Journal, event: str, **fields: object) -> dict:
+        if event == "register":
+            raise OSError(28, "No space left on device")
+        return append(self, event, **fields)
+
+    return refuse
 
 
 def _rows(inputs: dict[str, Path]) -> pd.DataFrame:

@@ -32,8 +32,11 @@ def journal_verify(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 
 @commands.command()
 def recover(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Clean up after killed commands; tag a register killed after its commit; move an unreadable journal tail
-    or record aside (recorded)."""
+    """Clean up after killed commands; finish this clone's register killed after its commit; move damage aside.
+
+    A register killed after its commit is tagged (with its journal record) only when this clone recorded
+    making that commit and it checks out; otherwise exit 1, saying why. An unreadable journal tail or record
+    is moved aside (recorded)."""
     done = open_registry(repo).recover()
     if as_json:
         print_json({"recovered": done is not None, "done": done})

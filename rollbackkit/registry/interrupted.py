@@ -3,10 +3,12 @@
 A register killed after its commit (checkpoint ``committed``) leaves HEAD a commit whose subject is
 ``rollbackkit: register NAME VERSION`` and no tag: its data was pushed before the commit, so that
 commit is the whole version but its tag and journal record. ``rollbackkit recover`` finishes it
-(:func:`finish`) once it checks out (:func:`why_unfinishable`). A retry of the register reuses it only
-when it asks for the same registration (:func:`registration_changes` is empty); otherwise the retry
-commits its own ``bundle.yaml`` on top, so the tagged commit holds exactly what the retry asked (the
-trust a later load enforces is that manifest's).
+(:func:`finish`) once it checks out (:func:`why_unfinishable`) and a local record proves a register of
+this clone made it (:mod:`rollbackkit.registry.finish_register`): a subject alone proves nothing, anyone can
+write one. A retry of the register reuses it only when it asks for the same registration
+(:func:`registration_changes` is empty, and the commit's manifest holds no field this release ignores);
+otherwise the retry commits its own ``bundle.yaml`` on top, so the tagged commit holds exactly what the
+retry asked (the trust a later load enforces is that manifest's).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any
 
 from rollbackkit.bundle.manifest import MANIFEST_FILE, Manifest
 from rollbackkit.bundle.version import VersionInfo
-from rollbackkit.errors import RollbackkitError
+from rollbackkit.errors import InvalidName, RollbackkitError
+from rollbackkit.locking import checkpoint
 from rollbackkit.project import ProjectPaths
-from rollbackkit.refs import NAME_RE, Version
+from rollbackkit.refs import NAME_RE, Version, validate_name
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.tags import registration_message, version_tag
 
@@ -57,15 +60,22 @@ class Interrupted:
 def at_head(repo: Repository) -> Interrupted | None:
     """HEAD when it is a register's commit whose version has no tag, else None."""
     head = repo.git.head()
-    if head is None:
-        return None
-    subject, _, body = repo.git.run("log", "-1", "--format=%s%x00%b", head).decode().partition("\0")
+    found = register_commit(repo, head) if head is not None else None
+    return None if found is None or repo.git.tag_exists(found.tag) else found
+
+
+def register_commit(repo: Repository, commit: str) -> Interrupted | None:
+    """``commit`` read as a register's commit (None: its subject is not one, or names an invalid version)."""
+    subject, _, body = repo.git.run("log", "-1", "--format=%s%x00%b", commit).decode().partition("\0")
     match = _SUBJECT_RE.fullmatch(subject.strip())
     if match is None or not Version.is_valid(match["version"]):
         return None
+    try:
+        validate_name(match["name"])  # a hand-written subject may name what no register accepts
+    except InvalidName:
+        return None
     source = "\n".join(line for line in body.splitlines() if line.startswith(_TRAILER_PREFIX))
-    found = Interrupted(match["name"], match["version"], head, source)
-    return None if repo.git.tag_exists(found.tag) else found
+    return Interrupted(match["name"], match["version"], commit, source)
 
 
 def manifest_at(repo: Repository, found: Interrupted) -> Manifest | None:
@@ -132,25 +142,33 @@ def finish(repo: Repository, found: Interrupted) -> str:
         found.name, found.version, manifest.bundle_id, found.commit, manifest.registration.message, found.source
     )
     repo.git.create_tag(found.tag, found.commit, message)
+    checkpoint("recover_tagged")
     try:
-        repo.journal().append(
-            "register",
-            name=found.name,
-            version=found.version,
-            tag=found.tag,
-            commit=found.commit,
-            bundle_id=manifest.bundle_id,
-            recovered=True,
-            **trust_record(manifest),
-            **_source_record(found.source),
-        )
+        record_registered(repo, found, manifest)
     except BaseException:
         repo.git.run("tag", "-d", found.tag, check=False)
         raise
     reg = manifest.registration
     trusted = ", ".join([*reg.trust, *(["unsafe formats"] if reg.unsafe else [])])
     said = f" (as its manifest trusts: {trusted})" if trusted else ""
+    if manifest.ignored:
+        said += f" (its manifest also holds fields this release ignores: {', '.join(manifest.ignored)})"
     return f"tagged {found.tag} on HEAD {found.commit[:7]}, its commit: {found.tag} is a version now{said}"
+
+
+def record_registered(repo: Repository, found: Interrupted, manifest: Manifest) -> None:
+    """Append the journal ``register`` record of a register finished by recover (``recovered: true``)."""
+    repo.journal().append(
+        "register",
+        name=found.name,
+        version=found.version,
+        tag=found.tag,
+        commit=found.commit,
+        bundle_id=manifest.bundle_id,
+        recovered=True,
+        **trust_record(manifest),
+        **_source_record(found.source),
+    )
 
 
 def _untagged_info(found: Interrupted, manifest: Manifest) -> VersionInfo:

@@ -20,7 +20,7 @@ from rollbackkit.registry.journal_chain import digest, link, parse
 from rollbackkit.registry.journal_tail import torn_tail
 
 
-def stamp() -> str:
+def _stamp() -> str:
     """The time part of a moved-aside file's name."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
@@ -49,7 +49,7 @@ def cut_torn_tail(path: Path) -> dict[str, Any] | None:
     if entry is not None and link(entry) is not None and entry.get("hash") == digest(entry):
         _fsynced(path, "ab", b"\n")
         return None
-    kept = path.with_name(f"{path.name}.torn-{stamp()}")
+    kept = path.with_name(f"{path.name}.torn-{_stamp()}")
     atomic_write(kept, torn)
     _fsynced(path, "rb+", size=offset)
     return {
@@ -68,7 +68,7 @@ def move_damaged_tail(path: Path, lines: list[bytes]) -> dict[str, Any] | None:
     if keep == len(lines):
         return None
     damaged = b"".join(line + b"\n" for line in lines[keep:])
-    kept = path.with_name(f"{path.name}.corrupt-{stamp()}")
+    kept = path.with_name(f"{path.name}.corrupt-{_stamp()}")
     atomic_write(kept, damaged)
     atomic_write(path, b"".join(line + b"\n" for line in lines[:keep]))
     return {
@@ -83,7 +83,7 @@ def move_damaged_tail(path: Path, lines: list[bytes]) -> dict[str, Any] | None:
 
 def move_head_aside(head_path: Path) -> dict[str, Any]:
     """Move an unreadable head file to ``journal.jsonl.head.unreadable-TIME``."""
-    kept = head_path.with_name(f"{head_path.name}.unreadable-{stamp()}")
+    kept = head_path.with_name(f"{head_path.name}.unreadable-{_stamp()}")
     data = head_path.read_bytes() if head_path.is_file() else b""
     os.replace(head_path, kept)
     return {

@@ -5,9 +5,12 @@ add -> **push** -> ``dvc.yaml`` -> commit -> **tag last**. A process killed at a
 leaves no tag or a complete version; the next mutating command finds the intent record and
 puts ``bundles/NAME`` and ``dvc.yaml`` back as HEAD has them
 (:func:`rollbackkit.registry.recover.recover_locked`). A commit made just before a crash
-stays at HEAD without a tag: not a version until ``rollbackkit recover`` tags it, or a retry
-tags it (same registration) or commits its own ``bundle.yaml`` on top (another message, trust...:
+stays at HEAD without a tag: not a version until ``rollbackkit recover`` tags it (the intent
+record names it once made: :mod:`rollbackkit.registry.intent`), or a retry tags it (same
+registration) or commits its own ``bundle.yaml`` on top (another message, trust...:
 :mod:`rollbackkit.registry.interrupted`).
+The intent record stays until the journal record is written: a kill between the tag and the
+record leaves the next command the proof to append it.
 
 Uncommitted changes: register commits only ``bundles/NAME/`` and ``dvc.yaml``. It refuses
 when ``dvc.yaml`` has uncommitted edits (they would be swept in); other work in the tree is
@@ -32,9 +35,10 @@ from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.project import ProjectPaths
 from rollbackkit.refs import Reference, Version, validate_name
 from rollbackkit.registry import people
+from rollbackkit.registry.intent import clear_intent, write_intent
 from rollbackkit.registry.interrupted import at_head, manifest_at, register_subject, registration_changes, trust_record
 from rollbackkit.registry.materialise import swap_dir
-from rollbackkit.registry.recover import clear_intent, recover_locked, write_intent
+from rollbackkit.registry.recover import recover_locked
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.restore import refuse_foreign
 from rollbackkit.registry.tags import registration_message, version_tag
@@ -125,17 +129,22 @@ def register(
             shutil.rmtree(scratch, ignore_errors=True)
             if download is not None:
                 download.cleanup()
-        repo.journal().append(
-            "register",
-            name=name,
-            version=version,
-            tag=info.tag,
-            commit=info.commit,
-            bundle_id=info.bundle_id,
-            seconds=round(time.perf_counter() - started, 4),
-            **trust_record(manifest),
-            **({"source": fetched.origin.uri} if fetched is not None else {}),
-        )
+        try:
+            repo.journal().append(
+                "register",
+                name=name,
+                version=version,
+                tag=info.tag,
+                commit=info.commit,
+                bundle_id=info.bundle_id,
+                seconds=round(time.perf_counter() - started, 4),
+                **trust_record(manifest),
+                **({"source": fetched.origin.uri} if fetched is not None else {}),
+            )
+        except BaseException:  # never a tag without its record; the intent keeps the commit for recover
+            repo.git.run("tag", "-d", info.tag, check=False)
+            raise
+        clear_intent(repo)
         return info
 
 
@@ -219,7 +228,8 @@ def _commit_bundle(
     name, version = manifest.name, manifest.version
     rel = ProjectPaths.bundle_relpath(name)
     dest = repo.paths.bundle_dir(name)
-    write_intent(repo, {"op": "register", "name": name, "version": version, "head": repo.git.head()})
+    intent = {"op": "register", "name": name, "version": version, "head": repo.git.head()}
+    write_intent(repo, intent)
     swap_dir(scratch, dest)
     checkpoint("staged")
     dvc_parts = [c for c in manifest.components.values() if c.storage == "dvc"]
@@ -234,13 +244,13 @@ def _commit_bundle(
         commit, manifest = reused
     else:
         commit = repo.git.commit_paths([rel, "dvc.yaml"], _commit_message(repo, manifest, source, notes))
+    write_intent(repo, {**intent, "commit": commit})  # recover's proof that this register made it
     checkpoint("committed")
     tag = version_tag(name, version)
     reg = manifest.registration
     said = registration_message(name, version, manifest.bundle_id, commit, reg.message, source)
     repo.git.create_tag(tag, commit, said)
     checkpoint("tagged")
-    clear_intent(repo)
     info = repo.find(Reference(name=name, version=version))
     return dataclasses.replace(info, raw_inputs=reg.raw_inputs), manifest
 
@@ -255,6 +265,8 @@ def _commit_message(repo: Repository, manifest: Manifest, source: str, notes: li
         changed = registration_changes(first, manifest) if first is not None else ["bundle.yaml"]
         if first is not None and first.bundle_id != manifest.bundle_id:
             changed.append("bundle id")
+        if first is not None and first.ignored:
+            changed.append(f"registration (fields this release does not read: {', '.join(first.ignored)})")
         said = f"{', '.join(changed) or 'source'}"
         body.insert(0, f"Supersedes {found.commit[:12]}, an interrupted register of this version with another {said}.")
         notes.append(
@@ -274,13 +286,16 @@ def _interrupted_commit(
     that builds the same bundle (the same bundle id) and asks the same registration (message, trust,
     unsafe, author...: its time always differs) puts ``paths`` back as that commit has them and tags it,
     instead of a second commit. A retry that asks otherwise gets a commit of its own on top: a tag on the
-    first commit would record the first attempt's settings, not the ones asked.
+    first commit would record the first attempt's settings, not the ones asked. So does one whose first
+    commit holds registration fields this release ignores (a newer rollbackkit's): the retry never saw them.
     """
     found = at_head(repo)
     if found is None or (found.name, found.version) != (manifest.name, manifest.version) or found.source != source:
         return None
     theirs = manifest_at(repo, found)
-    if theirs is None or theirs.bundle_id != manifest.bundle_id or registration_changes(theirs, manifest):
+    if theirs is None or theirs.ignored or theirs.bundle_id != manifest.bundle_id:
+        return None
+    if registration_changes(theirs, manifest):
         return None
     repo.git.run("checkout", found.commit, "--", *paths)
     return found.commit, theirs

@@ -12,7 +12,8 @@ Where each operation lives: reading and finding versions in
 verified contents in :mod:`~rollbackkit.registry.contents`; register in
 :mod:`~rollbackkit.registry.register`; restore in :mod:`~rollbackkit.registry.restore`
 (files written by :mod:`~rollbackkit.registry.materialise`); crash recovery in
-:mod:`~rollbackkit.registry.recover`; compatibility, parity and preflight in
+:mod:`~rollbackkit.registry.recover` (``rollbackkit recover``:
+:mod:`~rollbackkit.registry.finish_register`); compatibility, parity and preflight in
 :mod:`~rollbackkit.registry.checks`. Mutations hold the repository lock
 (:func:`rollbackkit.locking.repo_lock`) for their whole run.
 
@@ -32,7 +33,7 @@ from rollbackkit.bundle.version import VersionInfo
 from rollbackkit.locking import repo_lock
 from rollbackkit.project import DEFAULT_REMOTE_DIR, DEFAULT_REMOTE_NAME, ProjectPaths
 from rollbackkit.refs import Reference
-from rollbackkit.registry import assignments, checks, contents, recover, register, restore, verify
+from rollbackkit.registry import assignments, checks, contents, finish_register, register, restore, verify
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.restore import RestoreResult
 from rollbackkit.registry.verify import VerifyReport
@@ -320,7 +321,7 @@ class Registry(Repository):
         and a damaged journal tail or head are moved aside under names that say why, and the
         move is recorded in the journal.
         """
-        return recover.recover(self)
+        return finish_register.recover(self)
 
 
 def _own_code(schema: dict[str, Any]) -> dict[str, str] | None:

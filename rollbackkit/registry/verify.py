@@ -134,6 +134,11 @@ def verify(repo: Repository, infos: list[VersionInfo], *, everything: bool) -> V
                 ]
     if everything:
         problems += _check_journal_tags(repo, {i.tag: i for i in infos})
+        from rollbackkit.registry.intent import unrecorded_tag
+
+        if (tag := unrecorded_tag(repo)) is not None:  # a register killed between its tag and its record
+            text = f"register of {tag} was interrupted before its journal record; run 'rollbackkit recover'"
+            problems.append(Problem(tag_version(tag) or "?", "tag", text))
     return VerifyReport(checked=[i.tag for i in infos], problems=problems)
 
 
