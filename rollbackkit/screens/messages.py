@@ -79,6 +79,11 @@ def preflight_text(preflight: Preflight, kept: str | None = None) -> str:
     return f"{preflight.verdict}, {n} finding{'' if n == 1 else 's'}"
 
 
+def unchecked_contract(preflight: Preflight) -> list[tuple[str, str]]:
+    """A ``contract`` row when the output contract was not checked (the leaving version unreadable here)."""
+    return [("contract", f.detail) for f in preflight.findings if f.kind == "output_contract"]
+
+
 def _fields(console: Console, rows: list[tuple[str, str]]) -> None:
     """``label  value`` lines; a long value wraps under itself, never under the label."""
     grid = Table.grid(padding=(0, 2))
@@ -138,7 +143,7 @@ def assignment(console: Console, result: AssignmentResult, verb: str) -> None:
         forced = " (forced: recorded)" if a.forced else ""
         kept = a.version if stopped is not None and stopped.kept else None
         rows.append(("preflight", preflight_text(result.preflight, kept) + forced))
-        rows += [("contract", f.detail) for f in result.preflight.findings if f.kind == "output_contract"]
+        rows += unchecked_contract(result.preflight)
     if result.shift_ms is not None:
         rows.append(("shift", f"{milliseconds(result.shift_ms)} via {result.via}"))
     elif result.restored is not None:
@@ -215,6 +220,7 @@ def plan(console: Console, planned: RollbackPlan, *, features: bool) -> None:
         ("shift", f"{planned.name} in {planned.env}: {shift}"),
         ("traffic", f"{planned.target} would {takes} all traffic, via {planned.via}"),
         ("preflight", preflight_text(planned.preflight, planned.target if kept else None) + checked),
+        *unchecked_contract(planned.preflight),
     ]
     if stopped is not None:
         rows.insert(2, ("cancels", cancelled_row(stopped)))
