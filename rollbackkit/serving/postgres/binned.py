@@ -31,9 +31,8 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
     rows, params = b.rows_sql(req, "%s", _DIALECT)
     rows = rows.replace("inputs_table, primary_output", "inputs_table, inputs_batch, input_at, primary_output")
     with log._tx(long=True) as con, con.cursor() as cur:
-        cur.execute(  # one pass: the blobs of the rows, and their first and last times
-            f"WITH r AS {rows} SELECT inputs_table, inputs_batch, min(t_us), max(t_us) FROM r GROUP BY 1, 2", params
-        )
+        cur.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these scans (~0.5 s a query)
+        cur.execute(_first_pass(rows), params)
         found = cur.fetchall()
         pairs = [(t, batch) for t, batch, _, _ in found if t is not None and batch is not None]
         latest = list({t: batch for t, batch in sorted(pairs)}.items())  # each signature's newest blob
@@ -64,6 +63,18 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
         keys = result_table(description, fetched)
         blobs = log._blobs(cur, keys)
     return answer(req, b.reduce_categories(req, _feature_groups(req, keys, blobs, tables, lo, hi)), lo, hi)
+
+
+def _first_pass(rows: str) -> str:
+    """One pass over the rows: the blobs they point at, and each one's first and last time in
+    microseconds, taken of the rows' ``time`` (the same integers, converted twice a blob rather
+    than once a row: half the pass at 10M rows)."""
+    micros = "CAST(EXTRACT(EPOCH FROM time) * 1000000 AS BIGINT) AS t_us"
+    if micros not in rows:  # the rows' SQL changed: convert every row, as the count does
+        return f"WITH r AS {rows} SELECT inputs_table, inputs_batch, min(t_us), max(t_us) FROM r GROUP BY 1, 2"
+    first, last = (f"CAST(EXTRACT(EPOCH FROM {f}(t)) * 1000000 AS BIGINT)" for f in ("min", "max"))
+    plain = rows.replace(micros, "time AS t")
+    return f"WITH r AS {plain} SELECT inputs_table, inputs_batch, {first}, {last} FROM r GROUP BY 1, 2"
 
 
 def _first_last(found: list[tuple[Any, ...]]) -> tuple[Any, Any]:
