@@ -23,7 +23,7 @@ import yaml
 
 from rollbackkit import Registry
 from rollbackkit.bundle.manifest import Manifest
-from rollbackkit.errors import RecoveryUnfinished
+from rollbackkit.errors import RecoveryUnfinished, VersionNotFound
 from rollbackkit.locking import CRASH_ENV
 from rollbackkit.registry.interrupted import at_head, manifest_at, registration_changes
 from rollbackkit.registry.journal import Journal
@@ -204,3 +204,75 @@ def _refusing(append: Callable[..., dict]) -> Callable[..., dict]:
 
 def _rows(inputs: dict[str, Path]) -> pd.DataFrame:
     return pd.read_parquet(inputs["train"]).drop(columns=["target"]).head(5)
+
+
+def test_an_intent_record_of_an_earlier_release_is_named_and_a_same_registration_retry_tags_its_commit(
+    project: Path, inputs: dict[str, Path]
+) -> None:
+    commit = _killed_at_commit(project, inputs, "--message", "nightly")
+    intent = project / ".rollbackkit/local/intents/current.json"
+    older = json.loads(intent.read_text())
+    del older["commit"]  # the record the release before the commit proof wrote
+    intent.write_text(json.dumps(older))
+    registry = Registry(project)
+
+    for _ in range(2):  # the same true line, before and after the journal kept it
+        with pytest.raises(RecoveryUnfinished) as refused:
+            registry.recover()
+        assert f"HEAD {commit[:7]} may be its complete commit, but its intent record names no commit" in str(
+            refused.value.message
+        )
+        assert "asking the same registration tags that commit" in refused.value.hint
+
+    info = registry.register(
+        "cancer", str(inputs["model"]), str(inputs["train"]), target="target", version="v1.0.0", message="nightly"
+    )
+    assert info.commit == commit and registry.verify().ok
+
+
+def test_an_interrupted_commit_is_named_until_later_commits_bury_it_and_register_says_it_buries_one(
+    project: Path, inputs: dict[str, Path]
+) -> None:
+    commit = _killed_at_commit(project, inputs, "--message", "nightly")
+    shown = run_cli("show", "cancer@v1.0.0", cwd=project)
+    assert shown.returncode == 1
+    said = " ".join(shown.stderr.split())
+    assert f"an interrupted register left commit {commit[:7]} for cancer@v1.0.0. Run 'rollbackkit recover'." in said
+
+    git(project, "commit", "-q", "--allow-empty", "-m", "unrelated")  # HEAD moves past it
+    registry = Registry(project)
+    for _ in range(2):  # the intent record's, then the journal's proof
+        with pytest.raises(RecoveryUnfinished) as refused:
+            registry.recover()
+        assert f"cancer@v1.0.0, {commit[:7]}, is now HEAD~1, under later commits" in refused.value.message
+        assert refused.value.hint.startswith("Register it again ('rollbackkit register cancer --version v1.0.0")
+    git(project, "reset", "-q", "--hard", "HEAD~1")  # the user drops the unrelated commit: HEAD is it again
+
+    info = registry.register("cancer", str(inputs["model"]), str(inputs["train"]), target="target", version="v2.0.0")
+
+    assert git(project, "rev-parse", "HEAD^").strip() == commit
+    assert [n for n in info.notes if commit[:7] in n] == [
+        f"an interrupted register left commit {commit[:7]} holding cancer@v1.0.0, untagged; this commit goes on top "
+        "of it, so 'rollbackkit recover' can no longer finish it (register cancer@v1.0.0 again to make it a version)"
+    ]
+    assert [r.get("buried") for r in _registered(project)] == [commit]  # the journal's advice superseded
+    assert registry.recover() is None  # told at register: nothing left to recover
+    with pytest.raises(VersionNotFound, match=f"{commit[:7]}, is now HEAD~1, under later commits"):
+        registry.resolve("cancer@v1.0.0")
+
+
+def test_recover_says_to_upgrade_for_a_commit_a_newer_release_left(project: Path, inputs: dict[str, Path]) -> None:
+    _killed_at_commit(project, inputs)
+    newer = yaml.safe_load(git(project, "show", "HEAD:bundles/cancer/bundle.yaml"))
+    newer["format"] = "rollbackkit/bundle@2"
+    _commit_bundle_yaml(project, newer, "--amend")  # a newer release's register, killed after its commit
+    intent = project / ".rollbackkit/local/intents/current.json"
+    amended = git(project, "rev-parse", "HEAD").strip()
+    intent.write_text(json.dumps({**json.loads(intent.read_text()), "commit": amended}))
+
+    said = run_cli("recover", cwd=project)
+
+    assert said.returncode == 1 and git(project, "tag", "-l") == ""
+    line = " ".join(said.stderr.split())
+    assert f"HEAD {amended[:7]} cannot be made a version: its bundles/cancer/bundle.yaml is of a newer format" in line
+    assert line.endswith("Upgrade rollbackkit on this machine, then run 'rollbackkit recover' again.")

@@ -20,7 +20,8 @@ from rollbackkit.registry import interrupted
 from rollbackkit.registry.intent import clear_intent, intent_file, read_intent, write_intent
 from rollbackkit.registry.journal_chain import digest
 from rollbackkit.registry.materialise import materialise
-from rollbackkit.registry.recover import recover_locked, register_again
+from rollbackkit.registry.proofs import again, buried, commits_past, left_untagged
+from rollbackkit.registry.recover import no_commit_recorded, recover_locked, register_again
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.restore import refuse_foreign
 
@@ -66,8 +67,13 @@ def _finish_recorded(repo: Repository) -> str | None:
     (an earlier command's recover record); None when HEAD is no such commit."""
     found = interrupted.at_head(repo)
     if found is None:
+        _refuse_buried(repo)
         return None
-    if not _recorded_untagged(repo, found):
+    if _recorded(repo, found, "unproven"):  # an earlier recover already said it could not prove it
+        raise RecoveryUnfinished(
+            f"{no_commit_recorded(found.tag, found.commit)}.", register_again(found.name, found.version)
+        )
+    if not _recorded(repo, found, "untagged"):
         raise RecoveryUnfinished(
             f"HEAD {found.commit[:7]} looks like a register commit of {found.tag}, but nothing in this clone "
             "records that a register here made it (pulled without its tag, or written by hand), so recover does "
@@ -78,8 +84,8 @@ def _finish_recorded(repo: Repository) -> str | None:
     if problem is not None:
         raise RecoveryUnfinished(
             f"register of {found.tag} was interrupted after its commit; HEAD {found.commit[:7]} cannot be made a "
-            f"version: {problem}.",
-            register_again(found.name, found.version),
+            f"version: {problem.why}.",
+            problem.hint or register_again(found.name, found.version),
         )
     # kept until the journal record is written: a kill after the tag leaves proof for the next recover
     intent = {"op": "register", "name": found.name, "version": found.version, "commit": found.commit}
@@ -89,14 +95,27 @@ def _finish_recorded(repo: Repository) -> str | None:
     return done
 
 
-def _recorded_untagged(repo: Repository, found: interrupted.Interrupted) -> bool:
-    """Whether this clone's journal names ``found``'s commit as a register's, left untagged (and its tag
-    was never recorded: a deleted tag is verify's finding, not one to make again)."""
+def _refuse_buried(repo: Repository) -> None:
+    """Refuse (say) an untagged commit of this clone's register that later commits now hide: recover tags
+    only HEAD. Not one whose version was registered since, nor one a register said it buried."""
+    registered, told = repo.registrations(), {e.get("buried") for e in repo.journal().entries() if e.get("buried")}
+    for left in left_untagged(repo.paths, repo.git, repo.journal()):
+        past = commits_past(repo.git, left.commit)
+        if past and left.tag not in registered and left.commit not in told:
+            raise RecoveryUnfinished(
+                f"{buried(left.tag, left.commit, past)}, so recover cannot finish it.", again(left.tag)
+            )
+
+
+def _recorded(repo: Repository, found: interrupted.Interrupted, field: str) -> bool:
+    """Whether this clone's journal names ``found``'s commit as a register's in a recover record's ``field``
+    (``untagged``: left untagged by our register; ``unproven``: its intent named no commit), and its tag was
+    never recorded (a deleted tag is verify's finding, not one to make again)."""
     if found.tag in repo.registrations():
         return False
     return any(
         entry.get("event") == "recover"
-        and entry.get("untagged") == found.commit
+        and entry.get(field) == found.commit
         and entry.get("name") == found.name
         and entry.get("version") == found.version
         and entry.get("hash") == digest(entry)

@@ -10,22 +10,18 @@ so a kill between the tag and the record leaves it to say so (:func:`unrecorded_
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from rollbackkit.bundle.manifest import atomic_write
-from rollbackkit.errors import RollbackkitError
-from rollbackkit.refs import validate_name
+from rollbackkit.registry.proofs import intent_path, parse_intent
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.tags import version_tag
-
-_COMMIT_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def intent_file(repo: Repository) -> Path:
     """Where a register in progress records what it is doing."""
-    return repo.paths.intents / "current.json"
+    return intent_path(repo.paths)
 
 
 def write_intent(repo: Repository, record: dict[str, Any]) -> None:
@@ -42,19 +38,7 @@ def clear_intent(repo: Repository) -> None:
 def read_intent(repo: Repository) -> dict[str, str] | None:
     """The intent record (``commit`` and ``tagging`` are ``""`` when absent), or None when it is not one
     that :func:`write_intent` wrote."""
-    try:
-        record = json.loads(intent_file(repo).read_bytes().decode("utf-8"))
-        if not isinstance(record, dict) or record.get("op") != "register":
-            return None
-        name, version = validate_name(record["name"]), record["version"]
-        version_tag(name, version)
-        commit = record.get("commit", "")
-        if commit and not (isinstance(commit, str) and _COMMIT_RE.fullmatch(commit)):
-            return None
-    except (OSError, ValueError, KeyError, TypeError, RollbackkitError):
-        return None
-    tagging = "yes" if record.get("tagging") is True else ""
-    return {"op": "register", "name": name, "version": str(version), "commit": commit, "tagging": tagging}
+    return parse_intent(intent_file(repo))
 
 
 def unrecorded_tag(repo: Repository, record: dict[str, str] | None = None) -> str | None:

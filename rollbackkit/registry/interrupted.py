@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from rollbackkit.bundle.forward import NewerFormat
 from rollbackkit.bundle.manifest import MANIFEST_FILE, Manifest
 from rollbackkit.bundle.version import VersionInfo
 from rollbackkit.errors import InvalidName, RollbackkitError
@@ -99,30 +100,46 @@ def trust_record(manifest: Manifest) -> dict[str, Any]:
     return {**({"trust": list(reg.trust)} if reg.trust else {}), **({"unsafe": True} if reg.unsafe else {})}
 
 
-def why_unfinishable(repo: Repository, found: Interrupted) -> str | None:
+@dataclass(frozen=True)
+class Unfinishable:
+    """Why an interrupted commit cannot be tagged as it is, and the hint when not registering it again."""
+
+    why: str
+    hint: str = ""
+
+
+def why_unfinishable(repo: Repository, found: Interrupted) -> Unfinishable | None:
     """Why the interrupted commit cannot be tagged as it is (None: it is a complete version).
 
     Complete: its manifest validates, names this version and matches its bundle id, every component
-    is in the commit with its hash, and every DVC object is in the DVC remote.
+    is in the commit with its hash, and every DVC object is in the DVC remote. A manifest of a newer
+    format is not damaged: this rollbackkit cannot read it (upgrade, then recover).
     """
     from rollbackkit.registry.verify import verify
 
-    manifest = manifest_at(repo, found)
-    if manifest is None:
-        return f"it holds no valid {ProjectPaths.bundle_relpath(found.name)}/{MANIFEST_FILE}"
+    path = f"{ProjectPaths.bundle_relpath(found.name)}/{MANIFEST_FILE}"
+    try:
+        manifest = Manifest.from_yaml(repo.git.run("show", f"{found.commit}:{path}"), where=path)
+    except NewerFormat:
+        return Unfinishable(
+            f"its {path} is of a newer format than this rollbackkit reads",
+            "Upgrade rollbackkit on this machine, then run 'rollbackkit recover' again.",
+        )
+    except RollbackkitError:
+        return Unfinishable(f"it holds no valid {path}")
     info = _untagged_info(found, manifest)
     report = verify(repo, [info], everything=False)
     if not report.ok:
-        return report.problems[0].problem
+        return Unfinishable(report.problems[0].problem)
     for comp in manifest.components.values():
         if comp.storage != "dvc":
             continue
         try:
             handle = repo.dvc.remote_open(comp.md5)
         except RollbackkitError as exc:
-            return exc.message.rstrip(".")
+            return Unfinishable(exc.message.rstrip("."))
         if handle is None:
-            return f"{comp.path} is not in the DVC remote"
+            return Unfinishable(f"{comp.path} is not in the DVC remote")
         handle.close()
     return None
 

@@ -20,6 +20,7 @@ from rollbackkit.project import ProjectPaths
 from rollbackkit.registry import interrupted
 from rollbackkit.registry.intent import clear_intent, intent_file, read_intent, unrecorded_tag
 from rollbackkit.registry.materialise import materialise
+from rollbackkit.registry.proofs import again, buried, commits_past
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.tags import version_tag
 
@@ -51,15 +52,23 @@ def recover_locked(repo: Repository, *, finish: Finisher | None = None) -> str |
     repo.journal().check_appendable()
     name, version, commit = record["name"], record["version"], record["commit"]
     tag = version_tag(name, version)
-    untagged, refused = "", ""  # our commit left without a tag (a later recover's proof); why finish cannot
+    untagged, unproven, refused = "", "", ""  # our commit left untagged (a later recover's proof); why not finished
+    hint = register_again(name, version)
     if repo.git.tag_exists(tag):
         done = _record_tagged(repo, record)
     else:
         if not record["tagging"]:  # a recover that was only tagging left the workspace alone
             _reset_to_head(repo, name)
         found = interrupted.at_head(repo)
-        if found is None or found.tag != tag:
+        past = commits_past(repo.git, commit) if commit and (found is None or found.tag != tag) else None
+        if past:  # HEAD moved on: a tag there would not be on HEAD, and the workspace is another commit's
+            untagged, hint = commit, again(tag)
+            done = refused = f"{buried(tag, commit, past)}, so recover cannot finish it"
+        elif found is None or found.tag != tag:
             done = f"register of {tag} was interrupted; bundles/{name} and dvc.yaml reset to HEAD"
+        elif not commit:  # an earlier release's intent record, or a kill right after the commit
+            unproven = found.commit
+            done = refused = no_commit_recorded(tag, found.commit)
         elif found.commit != commit:
             done = refused = (
                 f"register of {tag} was interrupted; HEAD {found.commit[:7]} is a commit of it that this clone "
@@ -73,10 +82,10 @@ def recover_locked(repo: Repository, *, finish: Finisher | None = None) -> str |
                 f"bundles/{name} and dvc.yaml are as that commit has them"
             )
         elif (problem := interrupted.why_unfinishable(repo, found)) is not None:
-            untagged = found.commit
+            untagged, hint = found.commit, problem.hint or hint
             done = refused = (
                 f"register of {tag} was interrupted after its commit; HEAD {found.commit[:7]} cannot be made "
-                f"a version: {problem}"
+                f"a version: {problem.why}"
             )
         else:
             done = f"register of {tag} was interrupted after its commit; {finish(found)}"
@@ -87,10 +96,11 @@ def recover_locked(repo: Repository, *, finish: Finisher | None = None) -> str |
         version=version,
         result=done,
         **({"untagged": untagged} if untagged else {}),
+        **({"unproven": unproven} if unproven else {}),
     )
     clear_intent(repo)
     if refused and finish is not None:
-        raise RecoveryUnfinished(f"{refused}.", register_again(name, version))
+        raise RecoveryUnfinished(f"{refused}.", hint)
     return f"{done}; {note}" if note else done
 
 
@@ -110,6 +120,15 @@ def register_again(name: str, version: str, first: str = "Run") -> str:
     return (
         f"{first} 'rollbackkit register {name} --version {version} ...' again: asking the same registration tags "
         "that commit, asking otherwise makes one of its own."
+    )
+
+
+def no_commit_recorded(tag: str, commit: str) -> str:
+    """Why recover leaves an interrupted register's commit whose intent record named no commit."""
+    return (
+        f"register of {tag} was interrupted; HEAD {commit[:7]} may be its complete commit, but its intent record "
+        "names no commit (an earlier rollbackkit wrote it, or the kill came right after the commit), and without "
+        "that proof recover does not tag it"
     )
 
 

@@ -10,7 +10,9 @@ record names it once made: :mod:`rollbackkit.registry.intent`), or a retry tags 
 registration) or commits its own ``bundle.yaml`` on top (another message, trust...:
 :mod:`rollbackkit.registry.interrupted`).
 The intent record stays until the journal record is written: a kill between the tag and the
-record leaves the next command the proof to append it.
+record leaves the next command the proof to append it. A register of another version on top of
+such an untagged commit buries it (recover tags only HEAD): it says so in a note and records the
+commit as ``buried`` in its journal record.
 
 Uncommitted changes: register commits only ``bundles/NAME/`` and ``dvc.yaml``. It refuses
 when ``dvc.yaml`` has uncommitted edits (they would be swept in); other work in the tree is
@@ -99,6 +101,7 @@ def register(
         repo.paths.scratch.mkdir(parents=True, exist_ok=True)
         scratch = repo.paths.scratch / f"{name}-{uuid.uuid4().hex[:8]}"
         notes: list[str] = []  # what the default gates left out, and why
+        buries = _buries(repo, name, version, notes)
         try:
             manifest = build_bundle(
                 scratch,
@@ -140,12 +143,26 @@ def register(
                 seconds=round(time.perf_counter() - started, 4),
                 **trust_record(manifest),
                 **({"source": fetched.origin.uri} if fetched is not None else {}),
+                **({"buried": buries} if buries else {}),
             )
         except BaseException:  # never a tag without its record; the intent keeps the commit for recover
             repo.git.run("tag", "-d", info.tag, check=False)
             raise
         clear_intent(repo)
         return info
+
+
+def _buries(repo: Repository, name: str, version: str, notes: list[str]) -> str:
+    """HEAD when it is an interrupted register's untagged commit of another version, which this register's
+    commit will bury (recover tags only HEAD), said in ``notes``; else ``""``."""
+    found = at_head(repo)
+    if found is None or (found.name, found.version) == (name, version):
+        return ""
+    notes.append(
+        f"an interrupted register left commit {found.commit[:7]} holding {found.tag}, untagged; this commit goes on "
+        f"top of it, so 'rollbackkit recover' can no longer finish it (register {found.tag} again to make it a version)"
+    )
+    return found.commit
 
 
 def _next_version(repo: Repository, name: str, version: str | None, bump: str) -> str:

@@ -82,15 +82,25 @@ class Repository:
     def find(self, ref: Reference) -> VersionInfo:
         """The version ``NAME@vX.Y.Z`` or ``NAME@latest`` names (``NAME#ENV`` is resolved by
         :func:`rollbackkit.registry.assignments.resolve`)."""
+        if ref.version:
+            for v in versions_in(self.git.tags(), ref.name):
+                if v.version == ref.version:
+                    return v
+            raise self._not_registered(ref)
         versions = self.registered_versions(ref.name)
         if ref.latest:
             return max(versions, key=lambda v: Version.parse(v.version))
-        if ref.version:
-            for v in versions:
-                if v.version == ref.version:
-                    return v
-            raise VersionNotFound(f"{ref} is not registered.", "Run 'rollbackkit list NAME' to see its versions.")
         raise InvalidReference(f"{ref} names an environment, not a version.", "Use NAME@vX.Y.Z or NAME@latest.")
+
+    def _not_registered(self, ref: Reference) -> VersionNotFound:
+        """The error for a version with no tag, naming the commit an interrupted register of it left."""
+        from rollbackkit.registry.proofs import interrupted_note
+
+        note = interrupted_note(self.paths, self.git, self.journal(), str(ref))
+        if note is not None:  # a register of it was killed after its commit
+            return VersionNotFound(f"{ref} is not registered: {note[0]}.", note[1])
+        self.registered_versions(ref.name)  # none at all: says so
+        return VersionNotFound(f"{ref} is not registered.", "Run 'rollbackkit list NAME' to see its versions.")
 
     def read_manifest(self, info: VersionInfo) -> Manifest:
         """A version's manifest as its commit holds it (not verified: see :mod:`~rollbackkit.registry.verify`)."""
