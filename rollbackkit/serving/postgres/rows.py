@@ -19,6 +19,7 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+from pandas.api.types import union_categoricals
 
 from rollbackkit.serving.postgres.encode import input_hashes, inputs_blob, outputs_texts
 from rollbackkit.serving.postgres.schema import PG_ROW_COLUMNS
@@ -51,12 +52,63 @@ class Part:
 
 
 def parts(pending: list[Pending], batch_id: str, replica: str) -> list[Part]:
-    """The batch's requests as parts, one per input signature (columns and dtypes)."""
+    """The batch's requests as parts, one per input signature (:func:`inputs_table`: column names
+    and dtypes as text), so no two parts of a batch share ``log_inputs (batch_id, signature)``.
+
+    Requests are bucketed by their dtype objects first (cheap), then buckets whose signature text
+    is the same (categories differing, say) are stacked into one part (:func:`stacked`).
+    """
     buckets: dict[tuple[Any, ...], list[Pending]] = {}
     for item in pending:
-        signature = (tuple(item.inputs.columns), dtypes(item.inputs))
-        buckets.setdefault(signature, []).append(item)
-    return [_part(items, batch_id, replica) for items in buckets.values()]
+        key = (tuple(item.inputs.columns), dtypes(item.inputs))
+        buckets.setdefault(key, []).append(item)
+    same: dict[str, list[list[Pending]]] = {}
+    for items in buckets.values():
+        same.setdefault(inputs_table(items[0].inputs), []).append(items)
+    out = []
+    for signature, groups in same.items():
+        for items, inputs in stacked(groups):
+            out.append(_part(items, inputs, signature, batch_id, replica))
+    return out
+
+
+def stacked(groups: list[list[Pending]]) -> list[tuple[list[Pending], pd.DataFrame]]:
+    """Buckets of one signature as one frame of their requests' inputs (in their order), column by
+    column: categoricals are united (:func:`united`), other columns stacked as pandas does; the
+    first bucket's column names are kept (the same as text, as the signature says).
+
+    A categorical column that cannot be united (categories of different types) keeps its buckets
+    apart: they then share a key and the writer splits the batch (slower, nothing lost).
+    """
+    frames = [_stack([p.inputs for p in items]) for items in groups]
+    if len(frames) == 1:
+        return [(groups[0], frames[0])]
+    columns = []
+    for at in range(frames[0].shape[1]):
+        column = [frame.iloc[:, at] for frame in frames]
+        categorical = all(isinstance(c.dtype, pd.CategoricalDtype) for c in column)
+        try:
+            columns.append(united(column) if categorical else pd.concat(column, ignore_index=True))
+        except TypeError:
+            return [(items, frame) for items, frame in zip(groups, frames, strict=True)]
+    inputs = pd.concat(columns, axis=1, ignore_index=True).set_axis(frames[0].columns, axis=1)
+    return [([item for items in groups for item in items], inputs)]
+
+
+def united(columns: list[pd.Series]) -> pd.Series:
+    """Categorical columns as one, every value exact: their categories united in first-seen order;
+    ordered when all are ordered over the same categories in the same order, unordered else (a
+    batch holding two orders has no one order).
+
+    Raises:
+        TypeError: the categories have different types (columns with no category take the others' type).
+    """
+    values = [column.array for column in columns]
+    typed = [v.categories.dtype for v in values if len(v.categories)]
+    if typed:  # no category (every value missing): untyped categories, typed as the others' here
+        values = [v if len(v.categories) else v.set_categories(pd.Index([], dtype=typed[0])) for v in values]
+    ignore = any(v.dtype != values[0].dtype for v in values)
+    return pd.Series(union_categoricals(values, ignore_order=ignore), copy=False)
 
 
 def dtypes(frame: pd.DataFrame) -> tuple[Any, ...]:
@@ -68,13 +120,11 @@ def dtypes(frame: pd.DataFrame) -> tuple[Any, ...]:
         return tuple(frame.dtypes.tolist())
 
 
-def _part(items: list[Pending], batch_id: str, replica: str) -> Part:
+def _part(items: list[Pending], inputs: pd.DataFrame, signature: str, batch_id: str, replica: str) -> Part:
     sizes = np.fromiter((len(p.inputs) for p in items), dtype="int64", count=len(items))
     starts = np.cumsum(sizes) - sizes
     owner = np.repeat(np.arange(len(items)), sizes)
     total = int(sizes.sum())
-    frames = [p.inputs for p in items]
-    inputs = frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     texts, primary = _outputs(items, sizes, starts, total)
     take = pa.array(owner)
     times = pd.to_datetime([p.meta["time"] for p in items], utc=True)
@@ -85,7 +135,6 @@ def _part(items: list[Pending], batch_id: str, replica: str) -> Part:
     columns["time"] = pa.array(times.tz_convert(None).to_numpy(), pa.timestamp(times.unit, tz="UTC")).take(take)
     columns["latency_ms"] = pa.array([p.meta.get("latency_ms") for p in items], pa.float64()).take(take)
     columns["input_hash"] = pa.array(input_hashes(inputs), pa.string())
-    signature = inputs_table(inputs)
     columns["inputs_table"] = pa.array([signature] * total, pa.string())
     columns["outputs"] = pa.array(texts, pa.string())
     columns["primary_output"] = pa.array(primary, pa.float64(), from_pandas=True)
@@ -97,6 +146,10 @@ def _part(items: list[Pending], batch_id: str, replica: str) -> Part:
     table = pa.table({name: columns[name] for name in COPY_COLUMNS})
     blob = inputs_blob(inputs)
     return Part(signature, blob, table, items, owner, frame_rows(inputs, batch_id, signature, blob))
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _text(value: Any) -> str | None:
@@ -114,7 +167,7 @@ def _outputs(items: list[Pending], sizes: np.ndarray, starts: np.ndarray, total:
     primary = np.full(total, np.nan)
     for (_, name), members in buckets.items():
         frames = [_outputs_of(items[k]) for k in members]
-        outputs = frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        outputs = _stack(frames)
         if len(members) == len(items):
             at = np.arange(total)
         else:
