@@ -562,11 +562,11 @@ def test_a_label_gate_sees_rows_old_enough_for_their_labels_on_a_busy_service(
     """30,000 rows over two hours, all labelled; the labels take 90 minutes: the newest 20,000
     rows (a window, from minute 40) are all younger than that, or (judged at 2h10m12s) only its
     first request of 100 rows is old enough: the label gate reads the older rows too."""
-    from rollbackkit.serving import environment as environment_module
+    from rollbackkit.serving import request_path  # where a request's log time is taken
 
     environment = served(project, "steps", log)
     tag = environment.deploy("v1.6.0", reason="busy service")["assignment"]["tag"]
-    monkeypatch.setattr(environment_module, "datetime", _At)
+    monkeypatch.setattr(request_path, "datetime", _At)
     truth, start = _frame(30_000, seed=93), _At.moment
     sent = []
     for n, i in enumerate(range(0, len(truth), 100)):
