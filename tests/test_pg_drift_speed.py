@@ -19,9 +19,10 @@ import pandas as pd
 import psycopg
 import pytest
 
-from rollbackkit.serving.postgres import encode, rows, values
+from rollbackkit.serving.postgres import binned, binned_sql, encode, rows, values
 from rollbackkit.serving.postgres.log import PostgresLog
 from rollbackkit.serving.postgres.store import open_store
+from rollbackkit.serving.predlog import binning
 from rollbackkit.serving.predlog.log import PredictionLog
 
 from .postgres import PgCluster
@@ -145,3 +146,120 @@ def test_a_text_holding_a_nul_is_not_kept_so_its_batch_is_still_written() -> Non
         ("income", "n"),
         ("plan", "t"),
     ]
+
+
+ODD = "odd"
+ODD_QUESTIONS: list[tuple[str, list[Any], dict[str, Any]]] = [
+    ("nul", ["a", "b"], {}),
+    ("dt", ["2024-01-01 00:00:00", "2024-01-02 03:04:05.25"], {}),
+    ("dtz", ["2023-12-31 23:00:00+00"], {"by": "dt"}),
+    ("x", [0.5, 2.5], {"by": "dtz"}),
+]
+
+
+def _odd(k: int, *, nul_name: bool = True) -> pd.DataFrame:
+    """Datetimes with NaT (naive and zoned), a text holding NUL and a column NAME holding one."""
+    moments = pd.Series(
+        pd.to_datetime(["2024-01-01", None, "2024-01-02 03:04:05.25", None][k % 2 :] * 2, format="ISO8601")
+    )
+    frame = pd.DataFrame(
+        {
+            "dt": moments,
+            "dtz": moments.dt.tz_localize("Europe/Paris"),
+            "nul": pd.array((["a\x00b", "a", None, "b"] * 2)[: len(moments)], "string"),
+            "x": np.linspace(0, 3, len(moments)),
+        }
+    )
+    return frame.assign(**{"a\x00b": 1.0}) if nul_name else frame
+
+
+def _write(log: PostgresLog, duck: PredictionLog | None, ks: range, *, nul_name: bool = True) -> None:
+    for k in ks:
+        meta = {
+            "request_id": f"o{k}", "time": START + timedelta(minutes=20 * k), "env": ENV, "name": ODD,
+            "version": "v1", "bundle_id": "b-v1", "slot": "live", "deployment": f"{ODD}@v1",
+            "latency_ms": 1.0, "error": None, "primary": "p", "key": None,
+        }  # fmt: skip
+        outputs = pd.DataFrame({"p": np.zeros(len(_odd(k)))})
+        log.record(meta, _odd(k, nul_name=nul_name), outputs)
+        if duck is not None:
+            duck.record(meta, _odd(k, nul_name=False), outputs)
+        assert log.flush()
+    if duck is not None:
+        duck.flush()
+
+
+@pytest.fixture(scope="module")
+def odd(postgres: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A store created by the release before (no ``log_input_values``) written to, upgraded (its
+    migration), written to again; DuckDB beside it."""
+    url = postgres.create_database(f"rk_odd_{uuid.uuid4().hex[:8]}")
+    before = PostgresLog(open_store(url), flush_interval=60, replica="r1")
+    with psycopg.connect(url) as con:
+        con.execute(f"DROP TABLE rollbackkit.{values.VALUES_TABLE}")
+    duck = PredictionLog(tmp_path_factory.mktemp("pgodd") / "predictions.duckdb")
+    duck.start()
+    _write(before, duck, range(2))
+    after = PostgresLog(open_store(url), flush_interval=60, replica="r1")  # the upgrade's migration
+    _write(after, duck, range(2, 4))
+    errors = [log.status()["write_errors"] for log in (before, after)]
+    yield {"url": url, "store": after, "duck": duck, "errors": errors}
+    for log in (before, after, duck):
+        log.close()
+
+
+def _both(odd: dict[str, Any], column: str, edges: list[Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The store's answer, checked equal to DuckDB's."""
+    mine, theirs = (log.binned(ODD, ENV, column, edges, windows=2, **options) for log in (odd["store"], odd["duck"]))
+    _same(mine, theirs)
+    return mine
+
+
+def test_a_store_of_the_release_before_is_upgraded_and_counts_datetimes_and_nul_texts_as_duckdb(
+    odd: dict[str, Any],
+) -> None:
+    assert odd["errors"] == [0, 0]  # a NUL in a column's name or texts never fails its batch
+    assert _kept(odd["url"]) == [("dt", "t", 2), ("dtz", "t", 2), ("x", "n", 2)]  # kept since the migration
+    for question in ODD_QUESTIONS:
+        mine = _both(odd, *question)
+        assert question[0] != "dt" or sum(map(sum, mine["missing"])) == 16  # every NaT, none a category
+    assert ("dt", "t", 4) in _kept(odd["url"])  # the batches written before, kept on their first read
+
+
+def test_a_read_that_cannot_keep_the_arrays_now_counts_beside_the_blobs(
+    odd: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def deadlocked(*args: Any) -> None:
+        raise psycopg.errors.DeadlockDetected("another reader keeps the same blobs")
+
+    monkeypatch.setattr(binned_sql, "_fill", deadlocked)
+    for question in ODD_QUESTIONS:
+        _both(odd, *question)
+
+
+def test_a_request_committed_while_a_drift_read_runs_waits_for_the_next_read(
+    postgres: PgCluster, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = postgres.create_database(f"rk_race_{uuid.uuid4().hex[:8]}")
+    store, late = (PostgresLog(open_store(url), flush_interval=60, replica=r) for r in ("r1", "r2"))
+    duck = PredictionLog(tmp_path / "predictions.duckdb")
+    duck.start()
+    _write(store, duck, range(3), nul_name=False)
+    source = binned_sql._source
+
+    def racing(*args: Any) -> Any:
+        _write(late, None, range(3, 4), nul_name=False)  # another replica commits between the first pass and the count
+        return source(*args)
+
+    monkeypatch.setattr(binned_sql, "_source", racing)
+    _same(store.binned(ODD, ENV, "x", [0.5, 2.5], windows=2), duck.binned(ODD, ENV, "x", [0.5, 2.5], windows=2))
+    monkeypatch.undo()
+    assert sum(map(sum, store.binned(ODD, ENV, "x", [0.5, 2.5], windows=2)["n"])) == sum(len(_odd(k)) for k in range(4))
+    for log in (store, late, duck):
+        log.close()
+
+
+def test_the_first_pass_converts_each_blobs_first_and_last_time_not_every_row() -> None:
+    req = binning.BinRequest.of(ODD, ENV, "x", [0.5, 1.5], None, None, 2, None, None, False)
+    first_pass = binned._first_pass(binning.rows_sql(req, "%s", "postgresql")[0])
+    assert "min(t)" in first_pass and "t_us" not in first_pass  # the fast form (rows_sql's PG_MICROS found)

@@ -19,6 +19,7 @@ from rollbackkit.analysis.drift_series import bin_index, category_text, is_missi
 from rollbackkit.serving.postgres.binned_sql import sql_groups
 from rollbackkit.serving.postgres.blobs import scored_inputs
 from rollbackkit.serving.postgres.frames import blob_table, result_table
+from rollbackkit.serving.postgres.values import texts
 from rollbackkit.serving.predlog import binning as b
 from rollbackkit.serving.predlog.binned_answer import answer
 
@@ -31,6 +32,7 @@ def pg_binned(log: Any, req: b.BinRequest) -> dict[str, Any]:
     rows, params = b.rows_sql(req, "%s", _DIALECT)
     rows = rows.replace("inputs_table, primary_output", "inputs_table, inputs_batch, input_at, primary_output")
     with log._tx(long=True) as con, con.cursor() as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # every pass counts the same rows
         cur.execute("SET LOCAL jit = off")  # compiling costs more than it saves on these scans (~0.5 s a query)
         cur.execute(_first_pass(rows), params)
         found = cur.fetchall()
@@ -69,10 +71,10 @@ def _first_pass(rows: str) -> str:
     """One pass over the rows: the blobs they point at, and each one's first and last time in
     microseconds, taken of the rows' ``time`` (the same integers, converted twice a blob rather
     than once a row: half the pass at 10M rows)."""
-    micros = "CAST(EXTRACT(EPOCH FROM time) * 1000000 AS BIGINT) AS t_us"
+    micros = f"{b.PG_MICROS} AS t_us"
     if micros not in rows:  # the rows' SQL changed: convert every row, as the count does
         return f"WITH r AS {rows} SELECT inputs_table, inputs_batch, min(t_us), max(t_us) FROM r GROUP BY 1, 2"
-    first, last = (f"CAST(EXTRACT(EPOCH FROM {f}(t)) * 1000000 AS BIGINT)" for f in ("min", "max"))
+    first, last = (b.PG_MICROS.replace("FROM time", f"FROM {f}(t)") for f in ("min", "max"))
     plain = rows.replace(micros, "time AS t")
     return f"WITH r AS {plain} SELECT inputs_table, inputs_batch, {first}, {last} FROM r GROUP BY 1, 2"
 
@@ -110,7 +112,7 @@ def _feature_groups(
     elif req.column == b.PRIMARY:
         values = pd.Series(keys["primary_output"].to_numpy(zero_copy_only=False), dtype="float64")
     elif req.column in frame.columns:
-        values = frame[req.column]
+        values = _spelled(frame[req.column])
     else:
         values = pd.Series([None] * n, dtype=object)
     numbers, other = np.zeros(n), pd.Series([None] * n, dtype=object)
@@ -125,7 +127,7 @@ def _feature_groups(
     if req.by is None:
         slices: Any = [None] * n
     elif b.is_feature(req, req.by, tables):
-        slices = [None if is_missing(v) else category_text(v) for v in frame[req.by].astype(object)]
+        slices = [None if is_missing(v) else category_text(v) for v in _spelled(frame[req.by]).astype(object)]
     else:
         slices = keys[req.by].to_pylist()
     t_us = keys["t_us"].to_numpy().astype("int64")
@@ -140,3 +142,9 @@ def _feature_groups(
     )
     cells = groups.groupby(["s", "w", "b", "u"], dropna=False, sort=False)
     return cells.size().rename("n").to_frame().join(cells["total"].sum()).reset_index()
+
+
+def _spelled(column: pd.Series) -> pd.Series:
+    """Datetimes as the SQL counts read them (:func:`~rollbackkit.serving.postgres.values.texts`:
+    NaT missing, DuckDB's spelling); any other column as it is."""
+    return pd.Series(texts(column), dtype=object) if pd.api.types.is_datetime64_any_dtype(column.dtype) else column

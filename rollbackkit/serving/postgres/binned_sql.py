@@ -37,6 +37,15 @@ COUNT_SETTINGS = (
 FILL_CHUNK = 200
 """Blobs fetched and decoded at a time while a column is first kept (bounds the reader's memory)."""
 
+_REFUSED = (
+    psycopg.errors.InsufficientPrivilege,  # a read-only reader
+    psycopg.errors.ReadOnlySqlTransaction,
+    psycopg.errors.DeadlockDetected,  # another reader keeping the same blobs
+    psycopg.errors.SerializationFailure,  # ... and committed after this read's snapshot
+    ValueError,  # a text holding a NUL character
+)
+"""Why a read cannot keep a column's arrays (it then counts beside the blobs)."""
+
 Wanted = tuple[str, str]
 """A feature and the kind of its array: ``n`` (numbers) or ``t`` (texts)."""
 
@@ -49,20 +58,21 @@ def sql_groups(
     request that reads a feature, counted in SQL (``rows``: the CTE of the rows, with
     ``inputs_batch`` and ``input_at``, and its parameters; ``pairs``: the ``(signature, batch)``
     blobs they point at; ``span``: the counted range in microseconds). None when the store
-    cannot (no such table yet: an older store; or the reader may not write it): the caller
-    then counts beside the blobs."""
+    cannot (no such table yet: an older store; the reader may not write it; a column PostgreSQL
+    text cannot hold, a NUL in its name or texts; another reader keeping the same blobs now): the
+    caller then counts beside the blobs."""
     rows_sql, params = rows
     cur.execute(f"SELECT to_regclass('{VALUES_TABLE}') IS NOT NULL")
     found = cur.fetchone()
-    if not (found and found[0]):
-        return None
     wanted = _wanted(req, tables)
+    if not (found and found[0]) or any("\x00" in feature for feature, _ in wanted):
+        return None
     try:
         with con.transaction():  # a savepoint: a refused write leaves the read's transaction usable
             for feature, kind in wanted:
                 holding = [(t, batch) for t, batch in pairs if feature in tables.get(t, ())]
                 _fill(log, cur, holding, feature, kind)
-    except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction):  # a read-only reader
+    except _REFUSED:
         return None
     source, extra = _source(req, tables, wanted, pairs)
     counted = b.counts_sql(req, source, span[0], span[1], "postgresql")
@@ -93,7 +103,7 @@ def _fill(log: Any, cur: Any, holding: list[tuple[str, str]], feature: str, kind
         'x."column" = %s AND x.kind = %s)',
         [[batch for _, batch in holding], [t for t, _ in holding], feature, kind],
     )
-    lacking = cur.fetchall()
+    lacking = sorted(cur.fetchall())  # one order for every reader: two keeping the same blobs never deadlock
     if not lacking:
         return
     cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED} (LIKE {VALUES_TABLE}) ON COMMIT DROP")

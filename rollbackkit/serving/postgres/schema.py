@@ -202,8 +202,8 @@ def _upgrade(con: Any, found: int | None) -> None:
 
 def _add(con: Any) -> None:
     """Create the tables :data:`_ADDED` lists where they are missing (a store of the same schema)."""
-    if con.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.gate_evaluations",)).fetchone()[0] is not None:
-        return
+    if con.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.log_input_values",)).fetchone()[0] is not None:
+        return  # the last one added (a store of the release before has gate_evaluations only)
     con.execute(f"SET LOCAL search_path TO {SCHEMA}")
     for statement in _ADDED:
         con.execute(statement)

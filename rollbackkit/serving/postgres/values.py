@@ -51,6 +51,9 @@ def texts(column: pd.Series) -> list[str | None]:
     """The column as category texts, None where missing (each distinct value spelled once where the
     column holds one type: categories, text, booleans; mixed objects value by value)."""
     dtype = column.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):  # NaT missing; spelled as the DuckDB log casts them
+        codes, moments = pd.factorize(column, use_na_sentinel=True)
+        return [None if c < 0 else moment_text(moments[c]) for c in codes.tolist()]
     if isinstance(dtype, pd.CategoricalDtype):
         uniques, codes = column.cat.categories.astype(object), column.cat.codes.to_numpy()
     elif isinstance(dtype, pd.StringDtype | pd.BooleanDtype) or dtype == np.dtype(bool):
@@ -59,6 +62,17 @@ def texts(column: pd.Series) -> list[str | None]:
         return [None if is_missing(v) else category_text(v) for v in column.astype(object)]
     spelled = [category_text(v) for v in np.asarray(uniques, dtype=object)] + [None]
     return [spelled[c] for c in codes.tolist()]  # code -1 (missing): the last, None
+
+
+def moment_text(moment: pd.Timestamp) -> str:
+    """A timestamp as DuckDB's ``CAST(... AS VARCHAR)`` spells it (the DuckDB log's categories): to the
+    microsecond, trailing zeros dropped; a zoned one in UTC with ``+00``."""
+    aware = moment.tzinfo is not None
+    moment = moment.tz_convert("UTC") if aware else moment
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + ("+00" if aware else "")
 
 
 def number_array(values: np.ndarray) -> bytes:
@@ -120,8 +134,9 @@ def blob_column(blob: bytes, feature: str) -> pd.Series | None:
 
 def frame_rows(frame: pd.DataFrame, batch_id: str, signature: str, blob: bytes) -> list[ValueRow]:
     """Every column of a batch's inputs (``frame``, as its blob holds it), each in the kind it is
-    binned by; a name held twice is kept once (the first, as a read finds it in the blob); a text
-    column holding a NUL character is not kept (the batch never fails for it). An object column is
+    binned by; a name held twice is kept once (the first, as a read finds it in the blob). A column
+    whose arrays cannot be built (a NUL character in its name or its texts, say) is not kept: the batch
+    never fails for it (its blob keeps it; a read counts it beside the blobs). An object column is
     read back from the batch's ``blob`` (mixed values are stored as text there), so both ways agree."""
     kept: list[ValueRow] = []
     seen: set[str] = set()
@@ -131,12 +146,14 @@ def frame_rows(frame: pd.DataFrame, batch_id: str, signature: str, blob: bytes) 
         if key in seen:
             continue
         seen.add(key)
-        if column.dtype == np.dtype(object):
-            column = blob_column(blob, key)
-        kind = kind_of(column)
         try:
+            if "\x00" in key:
+                raise ValueError("PostgreSQL text cannot hold a NUL character.")
+            if column.dtype == np.dtype(object):
+                column = blob_column(blob, key)
+            kind = kind_of(column)
             kept.append((batch_id, signature, key, kind, array_of(column, kind)))
-        except ValueError:  # a NUL in a text: not kept (the request is written all the same)
+        except Exception:  # not kept: the request is written all the same
             continue
     return kept
 

@@ -145,6 +145,10 @@ class BinRequest:
         )  # fmt: skip
 
 
+PG_MICROS = "CAST(EXTRACT(EPOCH FROM time) * 1000000 AS BIGINT)"
+"""PostgreSQL's ``t_us`` of :func:`rows_sql` (the store's first pass takes it of each blob's first and last time)."""
+
+
 def rows_sql(req: BinRequest, mark: str, dialect: str) -> tuple[str, list[Any]]:
     """The rows to count (production and staged), as a subquery with ``t_us`` (microseconds)."""
     where = f"name = {mark} AND env = {mark} AND replaces IS NULL AND error IS NULL"
@@ -158,7 +162,7 @@ def rows_sql(req: BinRequest, mark: str, dialect: str) -> tuple[str, list[Any]]:
     if req.end is not None:
         where += f" AND time <= {mark}"
         params.append(req.end)
-    micros = "epoch_us(time)" if dialect == "duckdb" else "CAST(EXTRACT(EPOCH FROM time) * 1000000 AS BIGINT)"
+    micros = "epoch_us(time)" if dialect == "duckdb" else PG_MICROS
     columns = f'request_id, "row", {micros} AS t_us, version, deployment, inputs_table, primary_output, outputs'
     sql = " UNION ALL ".join(f"SELECT {columns} FROM {t} WHERE {where}" for t in ("predictions", "predictions_staging"))
     return f"({sql})", params * 2
