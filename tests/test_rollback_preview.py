@@ -140,6 +140,7 @@ def test_flip_share_equals_the_direct_computation(constructed: Any) -> None:
     if case.regressor:  # without a threshold a regressor has no decisions: score deltas only
         plain = preview_rollback(repo, "model", "prod", by="plan")
         assert plain.flip_share is None and plain.changes == []
+        assert summary_html(plain).count("threshold=") == 1  # the note says it once
         overall = plain.slices[0]
         assert overall.mean is not None and overall.p5 is not None and overall.p95 is not None
         assert overall.p5 <= overall.mean <= overall.p95

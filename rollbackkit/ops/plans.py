@@ -91,7 +91,8 @@ def rollback_plan(
     if cancelled is not None and cancelled.kept:  # like the rollback: the live version already serves live traffic
         report: dict[str, object] = {"verdict": "skipped"}
     else:
-        report = preflight_bundle(registry, load(registry, target), features, consumer=consumer).to_dict()
+        checked = preflight_bundle(registry, load(registry, target), features, consumer=consumer, rollback=True)
+        report = checked.to_dict()
     log_url = log_server(registry, name, env, url)
     logged = log_url is not None or registry.paths.prediction_log.exists()
     quarantines = url is not None and log_url == url  # the server that shifts writes the log

@@ -245,4 +245,4 @@ def _preflight(
         return slot_preflight(registry.paths.root, goal.description, inputs, consumer, runtime)
     from rollbackkit.registry.checks import preflight_bundle  # pydantic: loaded by a preflight only
 
-    return preflight_bundle(registry, goal.bundle(), inputs, consumer=consumer)
+    return preflight_bundle(registry, goal.bundle(), inputs, consumer=consumer, rollback=True)

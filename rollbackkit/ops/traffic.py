@@ -32,7 +32,7 @@ from rollbackkit.ops.runbook_targets import rolled_back_from as rolled_back_from
 from rollbackkit.ops.server_answers import from_server
 from rollbackkit.refs import Reference, validate_name
 from rollbackkit.registry.assignments import Action, Deployments, require_known, resolve
-from rollbackkit.registry.checks import preflight_bundle
+from rollbackkit.registry.checks import preflight_bundle, unchecked
 from rollbackkit.registry.contents import load
 from rollbackkit.registry.journal import Journal
 from rollbackkit.registry.people import actor
@@ -213,7 +213,7 @@ def _offline(
     report: dict[str, Any] = (
         {"verdict": "skipped"}
         if skip_preflight
-        else preflight_bundle(registry, load(registry, info), features).to_dict()
+        else preflight_bundle(registry, load(registry, info), features, rollback=action == "rollback").to_dict()
     )
     refuse_incompatible(info.tag, report, force, "Nothing was changed.")
     restored = restore(registry, info)
@@ -240,6 +240,7 @@ def _offline(
             via="workspace",
             restore_s=round(restored.seconds, 4),
             total_s=round(time.perf_counter() - started, 4),
+            **unchecked(report),
         )
     return with_previous(
         registry,

@@ -9,7 +9,7 @@ reads the versions they judge from the registry.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rollbackkit.bundle.version import VersionInfo
 from rollbackkit.errors import IntegrityError, VersionNotFound
@@ -72,8 +72,10 @@ def preflight_bundle(
     consumer: str | None = None,
     preprocess: str | Path | Preprocess | None = None,
     thresholds: Thresholds | None = None,
+    rollback: bool = False,
 ) -> PreflightReport:
-    """One verdict for a loaded bundle (see :meth:`Registry.preflight`)."""
+    """One verdict for a loaded bundle (see :meth:`Registry.preflight`); ``rollback``: the change is a
+    rollback (see :func:`output_contract`)."""
     from rollbackkit.analysis.preflight import combine
     from rollbackkit.bundle.compat import check
     from rollbackkit.bundle.conform import conform
@@ -84,20 +86,31 @@ def preflight_bundle(
         compat = check(bundle.schema, conform(read_frame(features, "live features"), bundle.schema), thresholds)
     report = parity(repo, bundle, preprocess)
     consumer_info = _consumer(repo, bundle.info, consumer)
-    contract = output_contract(repo, bundle.schema.output, bundle.info, consumer_info)
+    contract = output_contract(repo, bundle.schema.output, bundle.info, consumer_info, rollback=rollback)
     consumer_tag = consumer_info.tag if consumer_info else None
     return combine(bundle.info.tag, consumer_tag, compat, report, contract, bundle.runtime)
 
 
+UNCHECKED = "output_contract_unchecked"
+"""The finding kind of an output contract that was not checked (the consumer's version unreadable)."""
+
+
 def output_contract(
-    repo: Repository, output: OutputContract, target: VersionInfo, consumer: VersionInfo | None
+    repo: Repository,
+    output: OutputContract,
+    target: VersionInfo,
+    consumer: VersionInfo | None,
+    *,
+    rollback: bool = False,
 ) -> list[Finding]:
     """The output-contract findings of ``target`` (its ``output``) against ``consumer``'s; none when
-    they are one version. A consumer whose manifest this rollbackkit cannot read (a newer format, a
-    damaged version) is not checked, and one ``warning`` finding says so: a rollback away from a
-    version written by a newer rollbackkit must go ahead when its target is readable."""
+    they are one version. A consumer whose manifest fails integrity checks is not checked: on a
+    ``rollback`` (the path that always works) or when a newer rollbackkit wrote it, one ``warning``
+    finding of kind :data:`UNCHECKED` says so; elsewhere that finding is ``incompatible`` (an integrity
+    alarm never switches the gate off: ``--force`` overrides it, and the override is recorded)."""
     from rollbackkit.analysis.preflight import contract_findings
     from rollbackkit.bundle.compat import Finding
+    from rollbackkit.bundle.forward import NewerFormat
 
     if consumer is None or consumer.tag == target.tag:
         return []
@@ -105,11 +118,20 @@ def output_contract(
         served = describe(repo, consumer).schema.output
     except IntegrityError as exc:
         why = exc.message.removeprefix(f"{consumer.tag}: ").rstrip(".")
-        if why.startswith(f"{consumer.tag}:"):  # "NAME@V:bundles/NAME/bundle.yaml was written by ..."
+        newer = isinstance(exc, NewerFormat)
+        if newer and why.startswith(f"{consumer.tag}:"):  # "NAME@V:bundles/NAME/bundle.yaml was written by ..."
             why = why.partition(" ")[2].removeprefix("was ")
-        said = f"{consumer.version}'s manifest cannot be read here ({why}): the output contract was not checked"
-        return [Finding("*", "output_contract", said, "warning")]
+        then = "upgrade rollbackkit" if newer else "run 'rollbackkit verify --all'"
+        what = "'s manifest is in a newer format" if newer else " failed integrity checks"
+        said = f"{consumer.version}{what} ({why}): the output contract was not checked; {then}"
+        return [Finding("*", UNCHECKED, said, "warning" if rollback or newer else "incompatible")]
     return contract_findings(output, served)
+
+
+def unchecked(report: dict[str, Any]) -> dict[str, str]:
+    """The journal field of a change whose preflight did not check the output contract (else empty)."""
+    said = [f["detail"] for f in report.get("findings", ()) if f.get("kind") == UNCHECKED]
+    return {"contract_unchecked": said[0]} if said else {}
 
 
 def _consumer(repo: Repository, target: VersionInfo, consumer: str | None) -> VersionInfo | None:

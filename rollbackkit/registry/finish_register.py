@@ -20,7 +20,7 @@ from rollbackkit.registry import interrupted
 from rollbackkit.registry.intent import clear_intent, intent_file, read_intent, write_intent
 from rollbackkit.registry.journal_chain import digest
 from rollbackkit.registry.materialise import materialise
-from rollbackkit.registry.proofs import again, buried, commits_past, left_untagged
+from rollbackkit.registry.proofs import buried_note, commits_past, left_untagged
 from rollbackkit.registry.recover import no_commit_recorded, recover_locked, register_again
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.restore import refuse_foreign
@@ -67,8 +67,7 @@ def _finish_recorded(repo: Repository) -> str | None:
     (an earlier command's recover record); None when HEAD is no such commit."""
     found = interrupted.at_head(repo)
     if found is None:
-        _refuse_buried(repo)
-        return None
+        return "; ".join(_buried(repo)) or None
     if _recorded(repo, found, "unproven"):  # an earlier recover already said it could not prove it
         raise RecoveryUnfinished(
             f"{no_commit_recorded(found.tag, found.commit)}.", register_again(found.name, found.version)
@@ -95,16 +94,16 @@ def _finish_recorded(repo: Repository) -> str | None:
     return done
 
 
-def _refuse_buried(repo: Repository) -> None:
-    """Refuse (say) an untagged commit of this clone's register that later commits now hide: recover tags
-    only HEAD. Not one whose version was registered since, nor one a register said it buried."""
+def _buried(repo: Repository) -> list[str]:
+    """Notes on the untagged commits of this clone's register that later commits now hide (recover tags only
+    HEAD): a note, not a refusal, so a recover run to repair the journal still succeeds. Not one whose version
+    was registered since, nor one a register said it buried."""
     registered, told = repo.registrations(), {e.get("buried") for e in repo.journal().entries() if e.get("buried")}
-    for left in left_untagged(repo.paths, repo.git, repo.journal()):
-        past = commits_past(repo.git, left.commit)
-        if past and left.tag not in registered and left.commit not in told:
-            raise RecoveryUnfinished(
-                f"{buried(left.tag, left.commit, past)}, so recover cannot finish it.", again(left.tag)
-            )
+    return [
+        buried_note(left.tag, left.commit, past)
+        for left in left_untagged(repo.paths, repo.git, repo.journal())
+        if (past := commits_past(repo.git, left.commit)) and left.tag not in registered and left.commit not in told
+    ]
 
 
 def _recorded(repo: Repository, found: interrupted.Interrupted, field: str) -> bool:

@@ -98,6 +98,12 @@ def again(tag: str) -> str:
     return f"Register it again ('rollbackkit register {name} --version {version} ...'): it makes a commit of its own."
 
 
+def buried_note(tag: str, commit: str, past: int) -> str:
+    """What recover says (a note, not a refusal: its other work stands) of an untagged commit under HEAD."""
+    how = again(tag)
+    return f"{buried(tag, commit, past)}, so recover cannot finish it ({how[:1].lower()}{how[1:].rstrip('.')})"
+
+
 def interrupted_note(paths: ProjectPaths, git: Git, journal: Journal, tag: str) -> tuple[str, str] | None:
     """For the not-registered message: the untagged commit an interrupted register of ``tag`` left in
     HEAD's history, and the hint (what to do), else None."""

@@ -20,7 +20,7 @@ from rollbackkit.project import ProjectPaths
 from rollbackkit.registry import interrupted
 from rollbackkit.registry.intent import clear_intent, intent_file, read_intent, unrecorded_tag
 from rollbackkit.registry.materialise import materialise
-from rollbackkit.registry.proofs import again, buried, commits_past
+from rollbackkit.registry.proofs import buried_note, commits_past
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.tags import version_tag
 
@@ -62,8 +62,7 @@ def recover_locked(repo: Repository, *, finish: Finisher | None = None) -> str |
         found = interrupted.at_head(repo)
         past = commits_past(repo.git, commit) if commit and (found is None or found.tag != tag) else None
         if past:  # HEAD moved on: a tag there would not be on HEAD, and the workspace is another commit's
-            untagged, hint = commit, again(tag)
-            done = refused = f"{buried(tag, commit, past)}, so recover cannot finish it"
+            untagged, done = commit, buried_note(tag, commit, past)  # a note: the journal's record is the proof
         elif found is None or found.tag != tag:
             done = f"register of {tag} was interrupted; bundles/{name} and dvc.yaml reset to HEAD"
         elif not commit:  # an earlier release's intent record, or a kill right after the commit

@@ -118,7 +118,8 @@ def check_manifest(repo: Repository, info: VersionInfo) -> list[Problem]:
 
 def verify(repo: Repository, infos: list[VersionInfo], *, everything: bool) -> VerifyReport:
     """Re-hash every component of ``infos``; with ``everything``, also report the tags the
-    journal registered that are gone (``infos`` is then every version)."""
+    journal registered that are gone (``infos`` is then every version). A DVC remote that is a
+    directory missing on this machine is one problem row; the local cache is still checked."""
     problems: list[Problem] = []
     hashed: dict[tuple[str, str], str | None] = {}
     for info in infos:
@@ -132,6 +133,8 @@ def verify(repo: Repository, infos: list[VersionInfo], *, everything: bool) -> V
                 problems += [
                     Problem(info.version, role, text) for text in _check_dvc_object(repo, comp.md5, comp.path, hashed)
                 ]
+    if (absent := hashed.get(_ABSENT)) is not None:
+        problems.append(Problem("*", "dvc-remote", f"{absent.rstrip('.')}: only the local DVC cache was checked"))
     if everything:
         problems += _check_journal_tags(repo, {i.tag: i for i in infos})
         from rollbackkit.registry.intent import unrecorded_tag
@@ -142,11 +145,20 @@ def verify(repo: Repository, infos: list[VersionInfo], *, everything: bool) -> V
     return VerifyReport(checked=[i.tag for i in infos], problems=problems)
 
 
+_ABSENT = ("remote", "absent")
+"""Key of ``hashed`` holding :meth:`DvcStore.absent_remote`'s message (None: the remote is no missing directory)."""
+
+
 def _check_dvc_object(repo: Repository, md5: str, path: str, hashed: dict[tuple[str, str], str | None]) -> list[str]:
     """Hash the cache and remote copies of one object (each at most once per verify)."""
     if ("cache", md5) not in hashed:
         cached = repo.dvc.cache_path(md5)
         hashed[("cache", md5)] = md5_file(cached) if cached.is_file() else None
+    if _ABSENT not in hashed:
+        hashed[_ABSENT] = (repo.dvc.absent_remote() or (None,))[0]
+    if hashed[_ABSENT] is not None:
+        missing = hashed[("cache", md5)] is None
+        return [f"{path}: missing from the local DVC cache, and the remote cannot be read here"] if missing else []
     if ("remote", md5) not in hashed:
         hashed[("remote", md5)] = _remote_md5(repo, md5)
     local, remote = hashed[("cache", md5)], hashed[("remote", md5)]

@@ -81,7 +81,9 @@ def preflight_text(preflight: Preflight, kept: str | None = None) -> str:
 
 def unchecked_contract(preflight: Preflight) -> list[tuple[str, str]]:
     """A ``contract`` row when the output contract was not checked (the leaving version unreadable here)."""
-    return [("contract", f.detail) for f in preflight.findings if f.kind == "output_contract"]
+    from rollbackkit.registry.checks import UNCHECKED
+
+    return [("contract", f.detail) for f in preflight.findings if f.kind == UNCHECKED]
 
 
 def _fields(console: Console, rows: list[tuple[str, str]]) -> None:

@@ -19,6 +19,7 @@ from rollbackkit.analysis.rollout_plan import checked_promote, checked_rollout
 from rollbackkit.errors import RoutingError, Superseded
 from rollbackkit.locking import checkpoint, repo_lock
 from rollbackkit.registry.assignments import Action, Assignment, resolve
+from rollbackkit.registry.checks import unchecked
 from rollbackkit.registry.contents import load
 from rollbackkit.serving.rollback_op import RollbackOperation, slot_version
 from rollbackkit.serving.routing_state import Slot
@@ -101,7 +102,8 @@ class Operations(RollbackOperation):
                 )
             self.deployed_at[tag] = self.started_at[tag] = time.monotonic()
             lost = None if shadow else previous  # a shadow takes no traffic from anyone
-            self._record("deploy", assignment, started, loaded, shifted, previous=lost, preflight=report["verdict"])
+            checked = {"preflight": report["verdict"], **unchecked(report)}
+            self._record("deploy", assignment, started, loaded, shifted, previous=lost, **checked)
             answer = {
                 "assignment": assignment.to_dict(),
                 "status": self.status(),

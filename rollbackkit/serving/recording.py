@@ -233,11 +233,13 @@ class Recording:
             self.background.retry_later(what, step, wanted)
             return None
 
-    def _preflight(self, bundle: Any, features: pd.DataFrame | None, force: bool) -> dict[str, Any]:
+    def _preflight(
+        self, bundle: Any, features: pd.DataFrame | None, force: bool, rollback: bool = False
+    ) -> dict[str, Any]:
         sample = features if features is not None else self.recent_inputs()
         live = self._live()
         consumer = live.bundle.info.tag if live else None
-        report = preflight_bundle(self.registry, bundle, sample, consumer=consumer).to_dict()
+        report = preflight_bundle(self.registry, bundle, sample, consumer=consumer, rollback=rollback).to_dict()
         refuse_incompatible(bundle.info.tag, report, force, "Nothing was shifted.")
         return report
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from rollbackkit.errors import Superseded
 from rollbackkit.locking import checkpoint, repo_lock
+from rollbackkit.registry.checks import unchecked
 from rollbackkit.registry.contents import load
 from rollbackkit.serving.recording import Recording
 from rollbackkit.serving.routing_state import Slot
@@ -80,7 +81,8 @@ class RollbackOperation(Recording):
                 target = None
             bundle = target.bundle if target is not None else load(self.registry, info)
             cancels = target is not None and target is live  # the live version already serves live traffic
-            report = {"verdict": "skipped"} if automatic or cancels else self._preflight(bundle, features, force)
+            skipped = automatic or cancels
+            report = {"verdict": "skipped"} if skipped else self._preflight(bundle, features, force, rollback=True)
             loaded = time.perf_counter()
             bad = [s for s in (canary, live) if s is not None and s.bundle.version != info.version]
             with repo_lock(self.registry.paths.lock_file):
@@ -125,6 +127,7 @@ class RollbackOperation(Recording):
                 quarantined=quarantined,
                 **({} if target is not None else {"loaded_from_registry": True}),
                 **({"shadow_cancelled": shadow.bundle.version} if shadow is not None else {}),
+                **unchecked(report),
             )
             answer = {
                 "assignment": assignment.to_dict(),

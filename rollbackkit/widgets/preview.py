@@ -146,9 +146,7 @@ def summary_html(p: RollbackPreview) -> str:
     sets, flips, backfill rows."""
     from rollbackkit.ops.preview_groups import group_lines
 
-    lines = _headline(p)
-    if p.flip_share is None and p.refused is None and p.parts:
-        lines.append("A regressor without a decision threshold: score deltas only (pass threshold=...).")
+    lines = _headline(p)  # a regressor without a threshold: its note (ops.preview.NO_THRESHOLD) says so
     if p.preflight is not None:
         lines.append(_preflight_line(p))
     for text in (p.refused, p.note):
