@@ -137,7 +137,7 @@ def why_unfinishable(repo: Repository, found: Interrupted) -> Unfinishable | Non
         try:
             handle = repo.dvc.remote_open(comp.md5)
         except RollbackkitError as exc:
-            return Unfinishable(exc.message.rstrip("."))
+            return Unfinishable(exc.message.rstrip("."), exc.hint)  # e.g. a clone without init's local remote
         if handle is None:
             return Unfinishable(f"{comp.path} is not in the DVC remote")
         handle.close()
