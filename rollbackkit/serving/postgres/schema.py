@@ -69,6 +69,9 @@ _ADDED = (
 )
 """Tables added without a schema bump (an older rollbackkit ignores them): created at every migration."""
 
+_ADDED_TABLES = ("gate_evaluations", "log_input_values")
+"""The tables :data:`_ADDED` creates: a migration skips the DDL only when every one exists."""
+
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS log_inputs (batch_id TEXT NOT NULL, signature TEXT NOT NULL, "
@@ -202,8 +205,10 @@ def _upgrade(con: Any, found: int | None) -> None:
 
 def _add(con: Any) -> None:
     """Create the tables :data:`_ADDED` lists where they are missing (a store of the same schema)."""
-    if con.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.log_input_values",)).fetchone()[0] is not None:
-        return  # the last one added (a store of the release before has gate_evaluations only)
+    names = [f"{SCHEMA}.{table}" for table in _ADDED_TABLES]
+    found = con.execute("SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest(%s::text[]) t", (names,)).fetchone()
+    if found[0]:  # each may be missing alone: a store of the release before has gate_evaluations only
+        return
     con.execute(f"SET LOCAL search_path TO {SCHEMA}")
     for statement in _ADDED:
         con.execute(statement)
