@@ -24,8 +24,9 @@ from rollbackkit.errors import InvalidName, RollbackkitError
 from rollbackkit.locking import checkpoint
 from rollbackkit.project import ProjectPaths
 from rollbackkit.refs import NAME_RE, Version, validate_name
+from rollbackkit.registry.proofs import Left
 from rollbackkit.registry.repository import Repository
-from rollbackkit.registry.tags import registration_message, version_tag
+from rollbackkit.registry.tags import registration_message
 
 _TRAILER_PREFIX = "Rollbackkit-"  # a line of the commit body the tag message carries on
 _SUBJECT_RE = re.compile(rf"rollbackkit: register (?P<name>{NAME_RE.pattern}) (?P<version>v\S+)")
@@ -37,25 +38,14 @@ def register_subject(name: str, version: str) -> str:
 
 
 @dataclass(frozen=True)
-class Interrupted:
-    """The untagged commit an interrupted register left at HEAD.
+class Interrupted(Left):
+    """The untagged commit an interrupted register left at HEAD (``commit``: its full hash).
 
     Attributes:
-        name: The bundle it registers.
-        version: The version it registers.
-        commit: Its full hash (HEAD).
         source: The trailer of its message naming where the model came from (``""``: none), for the tag.
     """
 
-    name: str
-    version: str
-    commit: str
     source: str
-
-    @property
-    def tag(self) -> str:
-        """The registration tag it lacks."""
-        return version_tag(self.name, self.version)
 
 
 def at_head(repo: Repository) -> Interrupted | None:
