@@ -92,10 +92,15 @@ def buried(tag: str, commit: str, past: int) -> str:
     return f"the commit an interrupted register left for {tag}, {commit[:7]}, is now HEAD~{past}, under later commits"
 
 
+def register_command(name: str, version: str) -> str:
+    """The command that registers ``name`` at ``version`` again (its other options elided), quoted."""
+    return f"'rollbackkit register {name} --version {version} ...'"
+
+
 def again(tag: str) -> str:
     """The hint for a version whose untagged commit recover cannot finish."""
     name, _, version = tag.partition("@")
-    return f"Register it again ('rollbackkit register {name} --version {version} ...'): it makes a commit of its own."
+    return f"Register it again ({register_command(name, version)}): it makes a commit of its own."
 
 
 def buried_note(tag: str, commit: str, past: int) -> str:

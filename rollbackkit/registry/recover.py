@@ -20,7 +20,7 @@ from rollbackkit.project import ProjectPaths
 from rollbackkit.registry import interrupted
 from rollbackkit.registry.intent import clear_intent, intent_file, read_intent, unrecorded_tag
 from rollbackkit.registry.materialise import materialise
-from rollbackkit.registry.proofs import buried_note, commits_past
+from rollbackkit.registry.proofs import buried_note, commits_past, register_command
 from rollbackkit.registry.repository import Repository
 from rollbackkit.registry.tags import version_tag
 
@@ -117,7 +117,7 @@ def _record_tagged(repo: Repository, record: dict[str, str]) -> str:
 def register_again(name: str, version: str, first: str = "Run") -> str:
     """The hint: register again (a retry asking the same registration reuses the commit)."""
     return (
-        f"{first} 'rollbackkit register {name} --version {version} ...' again: asking the same registration tags "
+        f"{first} {register_command(name, version)} again: asking the same registration tags "
         "that commit, asking otherwise makes one of its own."
     )
 
