@@ -101,12 +101,21 @@ def text_array(values: list[str | None]) -> bytes:
             continue
         encoded = spelled.get(value)
         if encoded is None:
-            if "\x00" in value:
-                raise ValueError("PostgreSQL text cannot hold a NUL character.")
-            raw = value.encode()
+            raw = _no_nul(value).encode()
             encoded = spelled[value] = struct.pack("!i", len(raw)) + raw
         parts.append(encoded)
     return b"".join(parts)
+
+
+def _no_nul(text: str) -> str:
+    """``text``, which PostgreSQL text can hold.
+
+    Raises:
+        ValueError: it holds a NUL character.
+    """
+    if "\x00" in text:
+        raise ValueError("PostgreSQL text cannot hold a NUL character.")
+    return text
 
 
 def array_of(column: pd.Series, kind: str) -> bytes:
@@ -147,13 +156,12 @@ def frame_rows(frame: pd.DataFrame, batch_id: str, signature: str, blob: bytes) 
             continue
         seen.add(key)
         try:
-            if "\x00" in key:
-                raise ValueError("PostgreSQL text cannot hold a NUL character.")
+            _no_nul(key)
             if column.dtype == np.dtype(object):
                 column = blob_column(blob, key)
             kind = kind_of(column)
             kept.append((batch_id, signature, key, kind, array_of(column, kind)))
-        except Exception:  # not kept: the request is written all the same
+        except (ValueError, TypeError, OverflowError, pa.ArrowException):  # not kept: the request is written
             continue
     return kept
 
