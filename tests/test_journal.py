@@ -61,3 +61,30 @@ def test_a_torn_last_line_is_dropped_on_the_next_append(journal: Journal) -> Non
     assert repair["event"] == "journal-repair" and repair["bytes"] == len('{"seq": 6, "event": "depl')
     assert (journal.path.parent / repair["kept"]).read_text() == '{"seq": 6, "event": "depl'
     assert last["event"] == "deploy"
+
+
+def test_a_line_appended_while_the_unlocked_check_looks_is_not_damage(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audit publish` checks the journal while a server appends (no lock): an append that lands
+    between the check's reads (line written, head not yet moved) is the crash window, not damage."""
+    head_at_5 = journal.head_path.read_bytes()
+    journal.append("notification", target="oncall", outcome="delivered")
+    sixth = journal.path.read_bytes().splitlines(keepends=True)[-1]
+    journal.path.write_bytes(b"".join(journal.path.read_bytes().splitlines(keepends=True)[:-1]))
+    journal.head_path.write_bytes(head_at_5)  # back at entry 5: the append is about to happen
+    reads = 0
+    real = Journal._tail_entry
+
+    def appending_meanwhile(self: Journal) -> dict | None:
+        nonlocal reads
+        entry = real(self)
+        reads += 1
+        if reads == 2:  # the check's second look at the tail: the server's line lands right after it
+            with open(self.path, "ab") as fh:
+                fh.write(sixth)
+        return entry
+
+    monkeypatch.setattr(Journal, "_tail_entry", appending_meanwhile)
+    journal.check_appendable()  # was: "ends at entry 6 but its head records entry 5 (rewritten ...)"
+    assert reads >= 2

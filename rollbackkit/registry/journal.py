@@ -117,7 +117,11 @@ class Journal:
 
     def _tail(self) -> tuple[int, str]:
         """Sequence and hash of the last complete line (0 and genesis if none)."""
-        entry = self._tail_entry()
+        return self._link_or_genesis(self._tail_entry())
+
+    @staticmethod
+    def _link_or_genesis(entry: dict[str, Any] | None) -> tuple[int, str]:
+        """``entry``'s sequence and hash (0 and genesis for no entry)."""
         linked = link(entry) if entry is not None else None
         return linked if linked is not None else (0, GENESIS)
 
@@ -129,8 +133,8 @@ class Journal:
         a truncated or rewritten journal, or a head that is not this journal's.
         """
         head = self._head()
-        entry = self._tail_entry()
-        tail = self._tail() if entry is not None else (0, GENESIS)
+        entry = self._tail_entry()  # read once: an append may add a line while this looks
+        tail = self._link_or_genesis(entry)
         if tail == head:
             return None
         if (
