@@ -24,6 +24,7 @@ import httpx
 import pandas as pd
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import copy_project, git, run_cli
 from .postgres import free_port
@@ -56,11 +57,18 @@ class WatchedRollback:
     requests_by_version: dict[str, int] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     exposition: str = ""
+    seen: set[str] = field(default_factory=set)
+    """Sample names ``/metrics`` showed at any of the drift loop's looks (a gate's value lives only while
+    a report holds one: between two of Prometheus's 1 s scrapes, perhaps)."""
 
     def scraped_names(self) -> set[str]:
         """Every sample name Prometheus scraped from the server during the story (all of its states)."""
         match = f'{{instance="{urlsplit(self.server.url).netloc}"}}'
         return set(self.prometheus.api("label/__name__/values", **{"match[]": match}))
+
+    def served_names(self) -> set[str]:
+        """Every sample name the server showed: at the end, to Prometheus, or to the drift loop's looks."""
+        return exposed(self.exposition) | self.scraped_names() | self.seen
 
     def metrics(self) -> str:
         """The server's ``/metrics`` text right now."""
@@ -89,6 +97,11 @@ def _notify_a_dead_webhook(repo: Path) -> None:
 
 def _canary_takes_traffic(samples: list[dict[str, Any]]) -> bool:
     return any(s["metric"]["version"] == "v1.1.0" and float(s["value"][1]) > 0 for s in samples)
+
+
+def exposed(exposition: str) -> set[str]:
+    """Sample names of a ``/metrics`` text (``_bucket``, ``_count``, ``_sum``, ``_total`` as exposed)."""
+    return {sample.name for family in text_string_to_metric_families(exposition) for sample in family.samples}
 
 
 def _counted_once(samples: list[dict[str, Any]]) -> bool:
@@ -128,6 +141,7 @@ def watched_rollback(
         drifting = degraded(live.iloc[500:], list(live.columns[:6]))
 
         def rolled_back() -> bool:
+            story.seen |= exposed(story.metrics())
             status = server.status()
             if status.get("canary") is None and status["live"]["version"] == "v1.0.0":
                 return True
